@@ -1,0 +1,222 @@
+// The catalog: every known service record, keyed by (Hostname, ID), merged by the rules in
+// rules.ts. merge() is the only way records come in; expire() and expireHost() are the only
+// ways they go out. Changes are announced synchronously as 'change' events; readers get
+// frozen snapshots, never the live maps.
+import { EventEmitter } from 'node:events'
+import type { Clock } from '../lib/clock.ts'
+import { ConfigError } from '../lib/errors.ts'
+import { makeService, ServiceStatus, Time, withFields, type Service } from '../service/index.ts'
+import { compareGoStrings, EXPIRY_BUMP_MS, isDeadTombstone, isExpired, isStale, mergedStatus, shouldReplace } from './rules.ts'
+import type { CatalogOptions, ChangeEvent, MergeResult, ServerSnapshot, StateSnapshot } from './types.ts'
+
+interface ServerEntry {
+  readonly name: string
+  readonly services: Map<string, Service>
+  lastUpdated: Time
+  lastChanged: Time
+  /** Cached frozen view; dropped whenever this server changes. */
+  snapshot: ServerSnapshot | undefined
+}
+
+/** A frozen object without a prototype, so that a key such as "constructor" is never inherited. */
+function frozenRecord<T> (entries: Iterable<readonly [string, T]>): Readonly<Record<string, T>> {
+  const out = Object.create(null) as Record<string, T>
+  for (const [k, v] of entries) out[k] = v
+  return Object.freeze(out)
+}
+
+function sortedKeys (keys: Iterable<string>): string[] {
+  return [...keys].sort(compareGoStrings)
+}
+
+function validateOptions (init: CatalogOptions): void {
+  const problems: string[] = []
+  for (const key of ['aliveLifespanMs', 'drainingLifespanMs', 'tombstoneLifespanMs'] as const) {
+    const v = init[key]
+    if (typeof v !== 'number' || !Number.isFinite(v) || v <= 0) problems.push(`catalog option ${key} must be a positive number of milliseconds, got ${String(v)}`)
+  }
+  if (problems.length > 0) throw new ConfigError(problems)
+}
+
+/**
+ * Holds the cluster's service records. All methods are synchronous and never await a
+ * listener. 'change' listeners run inside merge()/expire()/expireHost(), after the state
+ * has been updated (so they may read snapshots); they must not throw: an exception
+ * propagates to the caller and the remaining events of that call are not emitted.
+ */
+export class Catalog extends EventEmitter<{ change: [ChangeEvent] }> {
+  readonly #clock: Clock
+  readonly #opts: CatalogOptions
+  readonly #servers = new Map<string, ServerEntry>()
+  #lastChanged: Time = Time.EPOCH
+  #snapshot: StateSnapshot | undefined
+
+  constructor (components: { clock: Clock }, init: CatalogOptions) {
+    super()
+    validateOptions(init)
+    this.#clock = components.clock
+    this.#opts = Object.freeze({ ...init })
+  }
+
+  get hostname (): string { return this.#opts.hostname }
+
+  get clusterName (): string { return this.#opts.clusterName }
+
+  /** Updated of the most recent added or status-changed record; never moves backwards. */
+  get lastChanged (): Time { return this.#lastChanged }
+
+  /**
+   * Merges one record (reference §2.2 with fixes): strictly newer Updated wins; DRAINING
+   * survives ALIVE; a stale record is dropped without touching what is stored. Emits
+   * 'change' synchronously for 'added' and 'changed'.
+   */
+  merge (svc: Service): MergeResult {
+    if (isStale(svc, this.#opts.tombstoneLifespanMs, this.#clock.now())) return 'stale'
+    const existing = this.get(svc.Hostname, svc.ID)
+    if (!shouldReplace(existing, svc)) return 'ignored'
+    const status = existing === undefined ? svc.Status : mergedStatus(existing, svc)
+    const frozen = Object.isFrozen(svc) && (svc.Ports === null || Object.isFrozen(svc.Ports)) ? svc : makeService(svc)
+    const stored = status === frozen.Status ? frozen : withFields(frozen, { Status: status })
+    if (existing !== undefined && existing.Status === stored.Status) {
+      this.#store(stored, false)
+      return 'refreshed'
+    }
+    this.#store(stored, true)
+    this.#emit([{ service: stored, previousStatus: existing?.Status ?? ServiceStatus.UNKNOWN, time: stored.Updated }])
+    return existing === undefined ? 'added' : 'changed'
+  }
+
+  get (hostname: string, id: string): Service | undefined {
+    return this.#servers.get(hostname)?.services.get(id)
+  }
+
+  /**
+   * One reaping pass (reference §2.5): deletes tombstones older than the tombstone lifespan
+   * (and servers left empty), and tombstones every record not refreshed within its lifespan
+   * with Updated = old Updated + 1 s, so that a newer record elsewhere still wins.
+   * Returns the new tombstones, for gossip to announce.
+   */
+  expire (): Service[] {
+    const now = this.#clock.now()
+    const events: ChangeEvent[] = []
+    for (const server of [...this.#servers.values()]) {
+      for (const svc of [...server.services.values()]) {
+        if (isDeadTombstone(svc, this.#opts, now)) {
+          server.services.delete(svc.ID)
+          server.snapshot = undefined
+          this.#snapshot = undefined
+        } else if (isExpired(svc, this.#opts, now)) {
+          const tomb = withFields(svc, { Status: ServiceStatus.TOMBSTONE, Updated: svc.Updated.plusMillis(EXPIRY_BUMP_MS) })
+          this.#store(tomb, true)
+          events.push({ service: tomb, previousStatus: svc.Status, time: tomb.Updated })
+        }
+      }
+      if (server.services.size === 0) this.#servers.delete(server.name)
+    }
+    this.#emit(events)
+    return events.map(e => e.service)
+  }
+
+  /**
+   * Tombstones every live record of a departed host (reference §2.6), stamped now; a record
+   * stamped in our future by a drifting clock gets its own Updated + 1 ns instead, so the
+   * tombstone is always newer than what it replaces. Existing tombstones keep their time.
+   * Returns the new tombstones; [] for an unknown host or one with nothing live.
+   */
+  expireHost (hostname: string): Service[] {
+    const server = this.#servers.get(hostname)
+    if (server === undefined) return []
+    const now = this.#clock.now()
+    const events: ChangeEvent[] = []
+    for (const svc of [...server.services.values()]) {
+      if (svc.Status === ServiceStatus.TOMBSTONE) continue
+      const tomb = withFields(svc, { Status: ServiceStatus.TOMBSTONE, Updated: Time.max(now, svc.Updated.plusNanos(1n)) })
+      this.#store(tomb, true)
+      events.push({ service: tomb, previousStatus: svc.Status, time: tomb.Updated })
+    }
+    this.#emit(events)
+    return events.map(e => e.service)
+  }
+
+  /** A frozen view of the whole catalog; cached until the next change, so cheap to call often. */
+  snapshot (): StateSnapshot {
+    this.#snapshot ??= Object.freeze({
+      Servers: frozenRecord(sortedKeys(this.#servers.keys()).map(h => [h, this.#serverSnapshot(this.#servers.get(h) as ServerEntry)] as const)),
+      LastChanged: this.#lastChanged,
+      ClusterName: this.#opts.clusterName,
+      Hostname: this.#opts.hostname,
+    })
+    return this.#snapshot
+  }
+
+  /** A frozen view of one host's records, or undefined when the host is unknown. */
+  server (hostname: string): ServerSnapshot | undefined {
+    const entry = this.#servers.get(hostname)
+    return entry === undefined ? undefined : this.#serverSnapshot(entry)
+  }
+
+  /**
+   * Name -> every instance on every host, whatever its status; each array by ascending
+   * Updated (ties by Hostname, then ID); names in sorted order. A fresh object the caller
+   * may keep (without a prototype, so any name is safe to look up).
+   */
+  byService (): Record<string, Service[]> {
+    const groups = new Map<string, Service[]>()
+    for (const svc of this.services()) {
+      const list = groups.get(svc.Name)
+      if (list === undefined) groups.set(svc.Name, [svc])
+      else list.push(svc)
+    }
+    const out = Object.create(null) as Record<string, Service[]>
+    for (const name of sortedKeys(groups.keys())) {
+      out[name] = (groups.get(name) as Service[]).sort((a, b) => a.Updated.compare(b.Updated) || compareGoStrings(a.Hostname, b.Hostname) || compareGoStrings(a.ID, b.ID))
+    }
+    return out
+  }
+
+  /** Every record, by hostname then ID. */
+  services (): Service[] {
+    const out: Service[] = []
+    for (const h of this.hostnames()) {
+      const services = (this.#servers.get(h) as ServerEntry).services
+      for (const id of sortedKeys(services.keys())) out.push(services.get(id) as Service)
+    }
+    return out
+  }
+
+  /** Hostnames that have at least one record (tombstones included), sorted. */
+  hostnames (): string[] {
+    return sortedKeys(this.#servers.keys())
+  }
+
+  #serverSnapshot (entry: ServerEntry): ServerSnapshot {
+    entry.snapshot ??= Object.freeze({
+      Name: entry.name,
+      Services: frozenRecord(sortedKeys(entry.services.keys()).map(id => [id, entry.services.get(id) as Service] as const)),
+      LastUpdated: entry.lastUpdated,
+      LastChanged: entry.lastChanged,
+    })
+    return entry.snapshot
+  }
+
+  /** Stores an accepted record; a change (new or new status) also advances LastChanged, never backwards. */
+  #store (svc: Service, changed: boolean): void {
+    let server = this.#servers.get(svc.Hostname)
+    if (server === undefined) {
+      server = { name: svc.Hostname, services: new Map(), lastUpdated: Time.EPOCH, lastChanged: Time.EPOCH, snapshot: undefined }
+      this.#servers.set(svc.Hostname, server)
+    }
+    server.services.set(svc.ID, svc)
+    server.lastUpdated = svc.Updated
+    if (changed) {
+      server.lastChanged = Time.max(server.lastChanged, svc.Updated)
+      this.#lastChanged = Time.max(this.#lastChanged, svc.Updated)
+    }
+    server.snapshot = undefined
+    this.#snapshot = undefined
+  }
+
+  #emit (events: readonly ChangeEvent[]): void {
+    for (const e of events) this.emit('change', Object.freeze(e))
+  }
+}

@@ -1,0 +1,65 @@
+// The merge and expiry rules of reference §2.2 and §2.5 as small pure functions, so each
+// can be tested exhaustively without a catalog.
+import { ServiceStatus, type Service, type Time } from '../service/index.ts'
+import type { CatalogOptions } from './types.ts'
+
+/** The original's clock-drift allowance on the stale check: peers' clocks may disagree by this much. */
+export const STALE_FUDGE_MS = 60_000
+
+/** How much newer an expiry tombstone is than the record it replaces (the original's +1 s). */
+export const EXPIRY_BUMP_MS = 1_000
+
+/** True iff svc.Updated is before now − lifespan − 1 min: too old to be worth merging. */
+export function isStale (svc: Service, lifespanMs: number, now: Time): boolean {
+  return svc.Updated.isBefore(now.plusMillis(-(lifespanMs + STALE_FUDGE_MS)))
+}
+
+/** The lifespan a non-tombstone record gets before expiry: DRAINING has its own. */
+export function lifespanOf (svc: Service, opts: CatalogOptions): number {
+  return svc.Status === ServiceStatus.DRAINING ? opts.drainingLifespanMs : opts.aliveLifespanMs
+}
+
+/** True iff svc is not a tombstone and was not refreshed within its lifespan (strictly older). */
+export function isExpired (svc: Service, opts: CatalogOptions, now: Time): boolean {
+  if (svc.Status === ServiceStatus.TOMBSTONE) return false
+  return svc.Updated.isBefore(now.plusMillis(-lifespanOf(svc, opts)))
+}
+
+/** True iff svc is a tombstone older than the tombstone lifespan, so it can be forgotten. */
+export function isDeadTombstone (svc: Service, opts: CatalogOptions, now: Time): boolean {
+  return svc.Status === ServiceStatus.TOMBSTONE && svc.Updated.isBefore(now.plusMillis(-opts.tombstoneLifespanMs))
+}
+
+/**
+ * The status to store when incoming replaces existing: DRAINING is sticky against ALIVE
+ * only (an operator's drain outlives health checks); any other status replaces it.
+ */
+export function mergedStatus (existing: Service, incoming: Service): ServiceStatus {
+  if (existing.Status === ServiceStatus.DRAINING && incoming.Status === ServiceStatus.ALIVE) return ServiceStatus.DRAINING
+  return incoming.Status
+}
+
+/** True iff incoming should replace existing: there is none, or incoming is strictly newer. */
+export function shouldReplace (existing: Service | undefined, incoming: Service): boolean {
+  return existing === undefined || incoming.Updated.isAfter(existing.Updated)
+}
+
+/**
+ * Orders strings like Go's sort.Strings (UTF-8 bytes, i.e. code points), which is how
+ * encoding/json orders map keys. JS's default sort compares UTF-16 units, which differs
+ * only when a surrogate meets a unit at or above U+E000.
+ */
+export function compareGoStrings (a: string, b: string): number {
+  const n = Math.min(a.length, b.length)
+  for (let i = 0; i < n; i++) {
+    const x = a.charCodeAt(i)
+    const y = b.charCodeAt(i)
+    if (x !== y) return codePointRank(x) - codePointRank(y)
+  }
+  return a.length - b.length
+}
+
+function codePointRank (unit: number): number {
+  if (unit < 0xd800) return unit
+  return unit <= 0xdfff ? unit + 0x2000 : unit - 0x800 // surrogates sort above U+E000..U+FFFF
+}

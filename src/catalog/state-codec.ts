@@ -1,0 +1,110 @@
+// The whole-state JSON (reference §1.5): what /api/state.json serves and what anti-entropy
+// exchanges. Encoding is byte-compatible with the Go original; decoding treats its input
+// as untrusted (a peer's full state) and yields plain records for catalog.merge().
+import { InvalidRecordError } from '../lib/errors.ts'
+import { decodeService, encodeService, RECORD_LIMITS, type Service, type Time } from '../service/index.ts'
+import { compareGoStrings } from './rules.ts'
+import type { ServerSnapshot, StateSnapshot } from './types.ts'
+
+/** Records accepted from one peer's state; far above any real cluster (the original had hundreds). */
+export const MAX_STATE_RECORDS = 100_000
+
+export interface DecodedState {
+  /** Every record in the state, in document order; merge() keys them by their own Hostname and ID. */
+  records: Service[]
+  /** The sender's hostname ('' when absent). */
+  hostname: string
+  /** The sender's cluster name ('' when absent). */
+  clusterName: string
+}
+
+type Json = Record<string, unknown>
+
+// encoding/json escapes these inside strings (HTML safety and JS line terminators);
+// they never occur outside strings in JSON, so replacing them over the whole text is safe.
+const GO_ESCAPES: Record<string, string> = { '<': '\\u003c', '>': '\\u003e', '&': '\\u0026', '\u2028': '\\u2028', '\u2029': '\\u2029' }
+
+function goEscape (json: string): string {
+  return json.replace(/[<>&\u2028\u2029]/g, c => GO_ESCAPES[c])
+}
+
+function q (value: string | Time): string {
+  return JSON.stringify(typeof value === 'string' ? value : value.toString())
+}
+
+function sortedKeys (obj: object): string[] {
+  return Object.keys(obj).sort(compareGoStrings)
+}
+
+function encodeServer (server: ServerSnapshot): string {
+  const services = sortedKeys(server.Services).map(id => `${q(id)}:${encodeService(server.Services[id])}`).join(',')
+  return `{"Name":${q(server.Name)},"Services":{${services}},"LastUpdated":${q(server.LastUpdated)},"LastChanged":${q(server.LastChanged)}}`
+}
+
+/**
+ * Compact JSON exactly as the original's ServicesState: field order Servers, LastChanged,
+ * ClusterName, Hostname; Servers and each Services keyed and sorted like Go's map output
+ * (by bytes, whatever the key's insertion order); no trailing newline.
+ */
+export function encodeState (s: StateSnapshot): string {
+  const servers = sortedKeys(s.Servers).map(h => `${q(h)}:${encodeServer(s.Servers[h])}`).join(',')
+  return goEscape(`{"Servers":{${servers}},"LastChanged":${q(s.LastChanged)},"ClusterName":${q(s.ClusterName)},"Hostname":${q(s.Hostname)}}`)
+}
+
+function isObject (v: unknown): v is Json {
+  return typeof v === 'object' && v !== null && !Array.isArray(v)
+}
+
+/** Key lookup as Go's encoding/json: exact name first, then case-insensitive. */
+function field (obj: Json, name: string): unknown {
+  if (Object.hasOwn(obj, name)) return obj[name]
+  const lower = name.toLowerCase()
+  for (const k of Object.keys(obj)) if (k.toLowerCase() === lower) return obj[k]
+  return undefined
+}
+
+function optionalString (obj: Json, name: string, max: number): string {
+  const v = field(obj, name)
+  if (v === undefined || v === null) return ''
+  if (typeof v !== 'string') throw new InvalidRecordError(`state: field ${name} must be a string, got ${typeof v}`)
+  if (v.length > max) throw new InvalidRecordError(`state: field ${name} is ${v.length} characters long, at most ${max} allowed`)
+  return v
+}
+
+/** A map key for error messages: quoted, and cut short so a hostile key cannot flood logs. */
+function label (key: string): string {
+  return JSON.stringify(key.length > 64 ? `${key.slice(0, 64)}…` : key)
+}
+
+/**
+ * Decodes a peer's full state (parsed JSON). Throws InvalidRecordError naming the bad
+ * entry: wrong shapes, any bad record, or more than maxRecords records (default
+ * MAX_STATE_RECORDS). As in the original, the map keys are not checked against the
+ * records: each record is keyed by its own Hostname and ID when merged. Servers or
+ * Services that are null count as empty.
+ */
+export function decodeState (value: unknown, limits: { maxRecords?: number } = {}): DecodedState {
+  const maxRecords = limits.maxRecords ?? MAX_STATE_RECORDS
+  if (!Number.isInteger(maxRecords) || maxRecords < 0) throw new RangeError(`maxRecords must be a non-negative integer, got ${maxRecords}`)
+  if (!isObject(value)) throw new InvalidRecordError('state must be a JSON object')
+  const hostname = optionalString(value, 'Hostname', RECORD_LIMITS.maxHostnameLength)
+  const clusterName = optionalString(value, 'ClusterName', RECORD_LIMITS.maxNameLength)
+  const records: Service[] = []
+  const servers = field(value, 'Servers')
+  if (servers === undefined || servers === null) return { records, hostname, clusterName }
+  if (!isObject(servers)) throw new InvalidRecordError('state: field Servers must be an object')
+  for (const host of Object.keys(servers)) {
+    const where = `state: Servers[${label(host)}]`
+    const server = servers[host]
+    if (server === null) continue
+    if (!isObject(server)) throw new InvalidRecordError(`${where} must be an object`)
+    const services = field(server, 'Services')
+    if (services === undefined || services === null) continue
+    if (!isObject(services)) throw new InvalidRecordError(`${where}: field Services must be an object`)
+    for (const id of Object.keys(services)) {
+      if (records.length >= maxRecords) throw new InvalidRecordError(`state: more than ${maxRecords} records, at most ${maxRecords} allowed`)
+      records.push(decodeService(services[id], `${where}.Services[${label(id)}]`))
+    }
+  }
+  return { records, hostname, clusterName }
+}

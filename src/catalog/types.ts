@@ -1,0 +1,52 @@
+// Shapes the catalog shares with its readers (api, proxy, listeners, gossip).
+import type { Service, ServiceStatus, Time } from '../service/index.ts'
+
+/** Lifespans and identity of this daemon's catalog; defaults live in config/. */
+export interface CatalogOptions {
+  /** This daemon's hostname (the original's state.Hostname). */
+  hostname: string
+  clusterName: string
+  /** ALIVE, UNHEALTHY and UNKNOWN records not refreshed this long are tombstoned. */
+  aliveLifespanMs: number
+  /** DRAINING records not refreshed this long are tombstoned. */
+  drainingLifespanMs: number
+  /** Tombstones older than this are deleted; incoming records older than this (+1 min) are dropped. */
+  tombstoneLifespanMs: number
+}
+
+/**
+ * One record that was added or whose status changed. `service` is the record as stored,
+ * `time` its Updated (the original's ChangeEvent.Time). New records have previousStatus
+ * UNKNOWN, as in the original.
+ */
+export interface ChangeEvent {
+  readonly service: Service
+  readonly previousStatus: ServiceStatus
+  readonly time: Time
+}
+
+/**
+ * What merge() did with a record:
+ * - added: first record for its (Hostname, ID)
+ * - changed: strictly newer and the stored status changed
+ * - refreshed: strictly newer, same stored status (no event)
+ * - ignored: older or equal Updated
+ * - stale: older than the tombstone lifespan + 1 min; dropped, nothing stored touched
+ */
+export type MergeResult = 'added' | 'changed' | 'refreshed' | 'ignored' | 'stale'
+
+/** One host's records, as the original's Server JSON. Services is keyed by ID. */
+export interface ServerSnapshot {
+  readonly Name: string
+  readonly Services: Readonly<Record<string, Service>>
+  readonly LastUpdated: Time
+  readonly LastChanged: Time
+}
+
+/** The whole catalog, as the original's ServicesState JSON. Servers is keyed by hostname. */
+export interface StateSnapshot {
+  readonly Servers: Readonly<Record<string, ServerSnapshot>>
+  readonly LastChanged: Time
+  readonly ClusterName: string
+  readonly Hostname: string
+}

@@ -1,0 +1,194 @@
+import test from 'ava'
+import { ServiceStatus } from '../../../src/service/index.ts'
+import { at, BASE_TIME, makeTestService } from '../../helpers/factories.ts'
+import { setup } from './setup.ts'
+
+const { ALIVE, TOMBSTONE, UNHEALTHY, UNKNOWN, DRAINING } = ServiceStatus
+const THREE_HOURS = 10_800_000
+
+for (const status of [ALIVE, UNHEALTHY, UNKNOWN]) {
+  test(`expire: a status-${status} record not refreshed for 80 s becomes a tombstone at Updated + 1 s`, t => {
+    const { catalog, clock, events } = setup()
+    catalog.merge(makeTestService({ Status: status }))
+    clock.set(at(80_000))
+    t.deepEqual(catalog.expire(), [], 'exactly at the lifespan it is still alive')
+    clock.advance(1)
+    const [tomb, ...rest] = catalog.expire()
+    t.is(rest.length, 0)
+    t.is(tomb.Status, TOMBSTONE)
+    t.true(tomb.Updated.equals(at(1_000)))
+    t.is(catalog.get('host1', 'abc123def456'), tomb)
+    t.deepEqual(events.at(-1), { service: tomb, previousStatus: status, time: at(1_000) })
+    t.deepEqual(catalog.expire(), [], 'a tombstone is not tombstoned again')
+  })
+}
+
+test('expire: a draining record uses the draining lifespan', t => {
+  const { catalog, clock } = setup()
+  catalog.merge(makeTestService({ Status: DRAINING }))
+  clock.set(at(80_001))
+  t.deepEqual(catalog.expire(), [])
+  clock.set(at(600_001))
+  const [tomb] = catalog.expire()
+  t.is(tomb.Status, TOMBSTONE)
+  t.true(tomb.Updated.equals(at(1_000)))
+})
+
+test('expire: a refreshed record is not expired', t => {
+  const { catalog, clock } = setup()
+  catalog.merge(makeTestService())
+  clock.set(at(70_000))
+  catalog.merge(makeTestService({ Updated: at(70_000) }))
+  clock.set(at(100_000))
+  t.deepEqual(catalog.expire(), [])
+  t.is(catalog.get('host1', 'abc123def456')?.Status, ALIVE)
+})
+
+test('expire: the expiry tombstone loses to a newer record from the origin', t => {
+  const { catalog, clock } = setup()
+  catalog.merge(makeTestService())
+  clock.set(at(90_000))
+  catalog.expire()
+  t.is(catalog.merge(makeTestService({ Updated: at(2_000) })), 'changed')
+  t.is(catalog.get('host1', 'abc123def456')?.Status, ALIVE)
+})
+
+test('expire: only expired records of each host are returned', t => {
+  const { catalog, clock } = setup()
+  catalog.merge(makeTestService({ ID: 'old', Hostname: 'host1' }))
+  catalog.merge(makeTestService({ ID: 'old', Hostname: 'host2' }))
+  catalog.merge(makeTestService({ ID: 'new', Hostname: 'host2', Updated: at(50_000) }))
+  clock.set(at(100_000))
+  const tombs = catalog.expire()
+  t.deepEqual(tombs.map(s => `${s.Hostname}/${s.ID}`).sort(), ['host1/old', 'host2/old'])
+  t.is(catalog.get('host2', 'new')?.Status, ALIVE)
+})
+
+test('expire: tombstones older than 3 h are removed, and the empty server with them, without an event', t => {
+  const { catalog, clock, events } = setup()
+  catalog.merge(makeTestService({ Status: TOMBSTONE }))
+  t.is(events.length, 1)
+  clock.set(at(THREE_HOURS))
+  t.deepEqual(catalog.expire(), [])
+  t.truthy(catalog.get('host1', 'abc123def456'), 'exactly 3 h old is kept')
+  clock.advance(1)
+  t.deepEqual(catalog.expire(), [])
+  t.is(catalog.get('host1', 'abc123def456'), undefined)
+  t.deepEqual(catalog.hostnames(), [])
+  t.is(catalog.server('host1'), undefined)
+  t.deepEqual(catalog.snapshot().Servers, Object.create(null))
+  t.is(events.length, 1)
+})
+
+test('expire: a server keeps living while it has another record', t => {
+  const { catalog, clock } = setup()
+  catalog.merge(makeTestService({ ID: 'dead', Status: TOMBSTONE }))
+  catalog.merge(makeTestService({ ID: 'live', Updated: at(THREE_HOURS) }))
+  clock.set(at(THREE_HOURS + 1))
+  catalog.expire()
+  t.deepEqual(catalog.services().map(s => s.ID), ['live'])
+})
+
+test('expire: an expired record becomes a tombstone that is itself removed 3 h later', t => {
+  const { catalog, clock } = setup()
+  catalog.merge(makeTestService())
+  clock.set(at(80_001))
+  catalog.expire()
+  clock.set(at(1_000 + THREE_HOURS))
+  catalog.expire()
+  t.truthy(catalog.get('host1', 'abc123def456'))
+  clock.advance(1)
+  catalog.expire()
+  t.is(catalog.get('host1', 'abc123def456'), undefined)
+})
+
+test('expire: LastChanged does not move back when expiry stamps an older time', t => {
+  const { catalog, clock } = setup()
+  catalog.merge(makeTestService({ ID: 'quiet', Updated: at(0) }))
+  clock.set(at(85_000))
+  catalog.merge(makeTestService({ ID: 'busy', Updated: at(85_000) }))
+  t.true(catalog.lastChanged.equals(at(85_000)))
+  const [tomb] = catalog.expire()
+  t.true(tomb.Updated.equals(at(1_000)))
+  t.true(catalog.lastChanged.equals(at(85_000)))
+  t.true(catalog.server('host1')?.LastChanged.equals(at(85_000)))
+})
+
+test('expire: an empty catalog gives nothing', t => {
+  const { catalog } = setup()
+  t.deepEqual(catalog.expire(), [])
+})
+
+test('expireHost: tombstones every live record of that host at the current time', t => {
+  const { catalog, clock, events } = setup()
+  catalog.merge(makeTestService({ ID: 'a', Hostname: 'gone' }))
+  catalog.merge(makeTestService({ ID: 'b', Hostname: 'gone', Status: DRAINING }))
+  clock.set(at(5_000))
+  const tombs = catalog.expireHost('gone')
+  t.deepEqual(tombs.map(s => s.ID).sort(), ['a', 'b'])
+  for (const tomb of tombs) {
+    t.is(tomb.Status, TOMBSTONE)
+    t.true(tomb.Updated.equals(at(5_000)))
+    t.is(catalog.get('gone', tomb.ID), tomb)
+  }
+  t.deepEqual(events.slice(2).map(e => [e.service.ID, e.previousStatus]).sort(), [['a', ALIVE], ['b', DRAINING]])
+  t.true(catalog.lastChanged.equals(at(5_000)))
+})
+
+test('expireHost: leaves other hosts alone', t => {
+  const { catalog, clock } = setup()
+  const other = makeTestService({ Hostname: 'host2' })
+  catalog.merge(other)
+  catalog.merge(makeTestService({ Hostname: 'gone' }))
+  clock.set(at(5_000))
+  catalog.expireHost('gone')
+  t.is(catalog.get('host2', 'abc123def456'), other)
+})
+
+test('expireHost: does not re-stamp existing tombstones', t => {
+  const { catalog, clock, events } = setup()
+  const tomb = makeTestService({ ID: 'dead', Hostname: 'gone', Status: TOMBSTONE })
+  catalog.merge(tomb)
+  catalog.merge(makeTestService({ ID: 'live', Hostname: 'gone' }))
+  clock.set(at(5_000))
+  t.deepEqual(catalog.expireHost('gone').map(s => s.ID), ['live'])
+  t.is(catalog.get('gone', 'dead'), tomb)
+  t.is(events.length, 3)
+})
+
+test('expireHost: an unknown host, or one with only tombstones, gives nothing', t => {
+  const { catalog, events } = setup()
+  t.deepEqual(catalog.expireHost('nobody'), [])
+  catalog.merge(makeTestService({ Hostname: 'gone', Status: TOMBSTONE }))
+  t.deepEqual(catalog.expireHost('gone'), [])
+  t.is(events.length, 1)
+})
+
+test('expireHost: a record stamped in our future gets a tombstone 1 ns newer than itself', t => {
+  const { catalog } = setup()
+  catalog.merge(makeTestService({ Hostname: 'ahead', Updated: at(30_000) }))
+  const [tomb] = catalog.expireHost('ahead')
+  t.true(tomb.Updated.equals(at(30_000).plusNanos(1n)))
+  t.true(tomb.Updated.isAfter(BASE_TIME))
+})
+
+test('expireHost: a rejoining host resurrects its records with newer ones', t => {
+  const { catalog, clock } = setup()
+  catalog.merge(makeTestService({ Hostname: 'flaky' }))
+  clock.set(at(5_000))
+  catalog.expireHost('flaky')
+  t.is(catalog.merge(makeTestService({ Hostname: 'flaky', Updated: at(6_000) })), 'changed')
+  t.is(catalog.get('flaky', 'abc123def456')?.Status, ALIVE)
+})
+
+test('expire: a change listener may merge records while the pass delivers its events', t => {
+  const { catalog, clock } = setup()
+  catalog.merge(makeTestService({ ID: 'a' }))
+  catalog.merge(makeTestService({ ID: 'b' }))
+  clock.set(at(90_000))
+  catalog.on('change', e => {
+    if (e.service.Status === TOMBSTONE) catalog.merge(makeTestService({ ID: `${e.service.ID}-reborn`, Updated: at(90_000) }))
+  })
+  t.is(catalog.expire().length, 2)
+  t.deepEqual(catalog.services().map(s => `${s.ID}:${s.Status}`), ['a:1', 'a-reborn:0', 'b:1', 'b-reborn:0'])
+})

@@ -1,0 +1,188 @@
+import test from 'ava'
+import { Catalog } from '../../../src/catalog/index.ts'
+import { ConfigError } from '../../../src/lib/errors.ts'
+import { ServiceStatus, Time } from '../../../src/service/index.ts'
+import { FakeClock } from '../../helpers/fake-clock.ts'
+import { at, BASE_TIME, makeCatalogOptions, makeTestService } from '../../helpers/factories.ts'
+import { setup } from './setup.ts'
+
+const { ALIVE, TOMBSTONE, UNHEALTHY, UNKNOWN, DRAINING } = ServiceStatus
+
+test('merge: a new record is added and announced with previous status UNKNOWN', t => {
+  const { catalog, events } = setup()
+  const svc = makeTestService()
+  t.is(catalog.merge(svc), 'added')
+  t.is(catalog.get('host1', 'abc123def456'), svc)
+  t.deepEqual(events, [{ service: svc, previousStatus: UNKNOWN, time: svc.Updated }])
+  t.true(Object.isFrozen(events[0]))
+})
+
+test('merge: the same ID on two hosts is two records', t => {
+  const { catalog } = setup()
+  t.is(catalog.merge(makeTestService({ Hostname: 'host1' })), 'added')
+  t.is(catalog.merge(makeTestService({ Hostname: 'host2' })), 'added')
+  t.is(catalog.services().length, 2)
+  t.deepEqual(catalog.hostnames(), ['host1', 'host2'])
+})
+
+test('merge: a strictly newer record wins', t => {
+  const { catalog } = setup()
+  catalog.merge(makeTestService())
+  const newer = makeTestService({ Updated: BASE_TIME.plusNanos(1n), Image: 'nginx:2' })
+  t.is(catalog.merge(newer), 'refreshed')
+  t.is(catalog.get('host1', 'abc123def456'), newer)
+})
+
+test('merge: an equal timestamp is ignored, even with other fields or status', t => {
+  const { catalog, events } = setup()
+  const first = makeTestService()
+  catalog.merge(first)
+  t.is(catalog.merge(makeTestService({ Status: TOMBSTONE, Image: 'other' })), 'ignored')
+  t.is(catalog.get('host1', 'abc123def456'), first)
+  t.is(events.length, 1)
+})
+
+test('merge: an older record is ignored', t => {
+  const { catalog, events } = setup()
+  const first = makeTestService({ Updated: at(1_000) })
+  catalog.merge(first)
+  t.is(catalog.merge(makeTestService({ Updated: at(999), Status: UNHEALTHY })), 'ignored')
+  t.is(catalog.get('host1', 'abc123def456'), first)
+  t.is(events.length, 1)
+})
+
+test('merge: a status change is announced with the previous status and the record time', t => {
+  const { catalog, events } = setup()
+  catalog.merge(makeTestService())
+  const sick = makeTestService({ Status: UNHEALTHY, Updated: at(1_000) })
+  t.is(catalog.merge(sick), 'changed')
+  t.deepEqual(events[1], { service: sick, previousStatus: ALIVE, time: at(1_000) })
+})
+
+test('merge: a refresh with the same status emits nothing', t => {
+  const { catalog, events } = setup()
+  catalog.merge(makeTestService())
+  t.is(catalog.merge(makeTestService({ Updated: at(1_000) })), 'refreshed')
+  t.is(catalog.merge(makeTestService({ Updated: at(2_000), Ports: [] })), 'refreshed')
+  t.is(events.length, 1)
+})
+
+test('merge: draining survives an alive update, taking its other fields and timestamp', t => {
+  const { catalog, events } = setup()
+  catalog.merge(makeTestService({ Status: DRAINING }))
+  const alive = makeTestService({ Status: ALIVE, Updated: at(1_000), Image: 'nginx:2' })
+  t.is(catalog.merge(alive), 'refreshed')
+  const stored = catalog.get('host1', 'abc123def456')
+  t.is(stored?.Status, DRAINING)
+  t.is(stored?.Image, 'nginx:2')
+  t.true(stored?.Updated.equals(at(1_000)))
+  t.true(Object.isFrozen(stored))
+  t.is(events.length, 1)
+})
+
+for (const status of [UNHEALTHY, UNKNOWN, TOMBSTONE]) {
+  test(`merge: status ${status} replaces draining`, t => {
+    const { catalog, events } = setup()
+    catalog.merge(makeTestService({ Status: DRAINING }))
+    t.is(catalog.merge(makeTestService({ Status: status, Updated: at(1_000) })), 'changed')
+    t.is(catalog.get('host1', 'abc123def456')?.Status, status)
+    t.is(events[1].previousStatus, DRAINING)
+  })
+}
+
+test('merge: draining replaces alive, and a later alive leaves it draining', t => {
+  const { catalog } = setup()
+  catalog.merge(makeTestService())
+  t.is(catalog.merge(makeTestService({ Status: DRAINING, Updated: at(1) })), 'changed')
+  t.is(catalog.merge(makeTestService({ Status: ALIVE, Updated: at(2) })), 'refreshed')
+  t.is(catalog.get('host1', 'abc123def456')?.Status, DRAINING)
+})
+
+test('merge: a newer alive record resurrects a tombstone', t => {
+  const { catalog, events } = setup()
+  catalog.merge(makeTestService({ Status: TOMBSTONE }))
+  t.is(catalog.merge(makeTestService({ Updated: at(1) })), 'changed')
+  t.is(events[1].previousStatus, TOMBSTONE)
+})
+
+test('merge: a record older than 3 h + 1 min is dropped as stale', t => {
+  const { catalog, events } = setup()
+  t.is(catalog.merge(makeTestService({ Updated: at(-10_860_001) })), 'stale')
+  t.is(catalog.services().length, 0)
+  t.deepEqual(catalog.hostnames(), [])
+  t.is(events.length, 0)
+  t.is(catalog.merge(makeTestService({ Updated: at(-10_860_000) })), 'added', 'exactly at the limit is still merged')
+})
+
+test('merge: a stale record never deletes a fresh one', t => {
+  const { catalog, events } = setup()
+  const fresh = makeTestService()
+  catalog.merge(fresh)
+  t.is(catalog.merge(makeTestService({ Updated: at(-20_000_000), Status: TOMBSTONE })), 'stale')
+  t.is(catalog.get('host1', 'abc123def456'), fresh)
+  t.deepEqual(catalog.hostnames(), ['host1'])
+  t.is(events.length, 1)
+})
+
+test('merge: the stale limit follows the clock and the configured tombstone lifespan', t => {
+  const { catalog, clock } = setup({ tombstoneLifespanMs: 1_000 })
+  clock.set(at(61_000))
+  t.is(catalog.merge(makeTestService({ Updated: at(0) })), 'added')
+  clock.advance(1)
+  t.is(catalog.merge(makeTestService({ ID: 'other', Updated: at(0) })), 'stale')
+})
+
+test('merge: an unfrozen record is stored as a frozen copy', t => {
+  const { catalog } = setup()
+  const loose = { ...makeTestService(), Ports: [{ Type: 'tcp', Port: 1, ServicePort: 0, IP: '' }] }
+  catalog.merge(loose)
+  const stored = catalog.get('host1', 'abc123def456')
+  t.not(stored, loose)
+  t.true(Object.isFrozen(stored) && Object.isFrozen(stored?.Ports))
+  t.deepEqual(stored, makeTestService({ Ports: loose.Ports }))
+})
+
+test('merge: server LastUpdated follows every accepted record; LastChanged only new or changed ones', t => {
+  const { catalog } = setup()
+  catalog.merge(makeTestService({ Updated: at(0) }))
+  catalog.merge(makeTestService({ Updated: at(5_000) }))
+  t.true(catalog.server('host1')?.LastUpdated.equals(at(5_000)))
+  t.true(catalog.server('host1')?.LastChanged.equals(at(0)))
+  t.true(catalog.lastChanged.equals(at(0)))
+  catalog.merge(makeTestService({ Updated: at(6_000), Status: UNHEALTHY }))
+  t.true(catalog.server('host1')?.LastChanged.equals(at(6_000)))
+  t.true(catalog.lastChanged.equals(at(6_000)))
+  catalog.merge(makeTestService({ Updated: at(5_500) }))
+  t.true(catalog.server('host1')?.LastUpdated.equals(at(6_000)), 'an ignored record does not count')
+})
+
+test('merge: LastChanged never moves backwards when an older record is added', t => {
+  const { catalog } = setup()
+  catalog.merge(makeTestService({ ID: 'a', Updated: at(10_000) }))
+  catalog.merge(makeTestService({ ID: 'b', Updated: at(1_000) }))
+  t.true(catalog.lastChanged.equals(at(10_000)))
+  t.true(catalog.server('host1')?.LastChanged.equals(at(10_000)))
+  t.true(catalog.server('host1')?.LastUpdated.equals(at(1_000)), 'LastUpdated is the last accepted record, as in the original')
+})
+
+test('merge: listeners see the new state from inside the change event', t => {
+  const { catalog } = setup()
+  let seen: number | undefined
+  catalog.on('change', () => { seen = catalog.snapshot().Servers.host1?.Services.abc123def456?.Status })
+  catalog.merge(makeTestService({ Status: UNHEALTHY }))
+  t.is(seen, UNHEALTHY)
+})
+
+test('catalog: exposes its hostname, cluster name and an epoch LastChanged when empty', t => {
+  const { catalog } = setup({ hostname: 'me', clusterName: 'prod' })
+  t.is(catalog.hostname, 'me')
+  t.is(catalog.clusterName, 'prod')
+  t.true(catalog.lastChanged.equals(Time.EPOCH))
+  t.is(catalog.get('host1', 'x'), undefined)
+  t.is(catalog.server('host1'), undefined)
+})
+
+test('catalog: rejects lifespans that are not positive numbers, listing every problem', t => {
+  const err = t.throws(() => new Catalog({ clock: new FakeClock() }, makeCatalogOptions({ aliveLifespanMs: 0, tombstoneLifespanMs: Number.NaN })), { instanceOf: ConfigError })
+  t.is(err.problems.length, 2)
+})

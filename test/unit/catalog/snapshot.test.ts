@@ -1,0 +1,135 @@
+import test from 'ava'
+import { encodeState } from '../../../src/catalog/index.ts'
+import { ServiceStatus, Time } from '../../../src/service/index.ts'
+import { at, makeTestService } from '../../helpers/factories.ts'
+import { setup } from './setup.ts'
+
+const { ALIVE, TOMBSTONE, UNHEALTHY } = ServiceStatus
+
+test('snapshot: an empty catalog has no servers, epoch LastChanged and its own names', t => {
+  const { catalog } = setup({ hostname: 'me', clusterName: 'prod' })
+  const s = catalog.snapshot()
+  t.deepEqual(Object.keys(s), ['Servers', 'LastChanged', 'ClusterName', 'Hostname'])
+  t.deepEqual(Object.keys(s.Servers), [])
+  t.true(s.LastChanged.equals(Time.EPOCH))
+  t.is(s.ClusterName, 'prod')
+  t.is(s.Hostname, 'me')
+})
+
+test('snapshot: is frozen all the way down', t => {
+  const { catalog } = setup()
+  catalog.merge(makeTestService())
+  const s = catalog.snapshot()
+  const server = s.Servers.host1
+  t.true(Object.isFrozen(s))
+  t.true(Object.isFrozen(s.Servers))
+  t.true(Object.isFrozen(server))
+  t.true(Object.isFrozen(server.Services))
+  t.true(Object.isFrozen(server.Services.abc123def456))
+  t.true(Object.isFrozen(server.Services.abc123def456.Ports))
+  t.throws(() => { (s.Servers as Record<string, unknown>).evil = 1 }, { instanceOf: TypeError })
+})
+
+test('snapshot: does not change when the catalog later changes', t => {
+  const { catalog, clock } = setup()
+  catalog.merge(makeTestService())
+  const before = catalog.snapshot()
+  const beforeServer = catalog.server('host1')
+  catalog.merge(makeTestService({ Status: UNHEALTHY, Updated: at(1) }))
+  catalog.merge(makeTestService({ Hostname: 'host2' }))
+  clock.set(at(200_000))
+  catalog.expire()
+  t.deepEqual(Object.keys(before.Servers), ['host1'])
+  t.is(before.Servers.host1.Services.abc123def456.Status, ALIVE)
+  t.is(beforeServer?.Services.abc123def456.Status, ALIVE)
+  t.true(before.LastChanged.equals(at(0)))
+  const after = catalog.snapshot()
+  t.not(after, before)
+  t.is(after.Servers.host1.Services.abc123def456.Status, TOMBSTONE)
+})
+
+test('snapshot: the same object is returned until something changes', t => {
+  const { catalog } = setup()
+  catalog.merge(makeTestService())
+  const a = catalog.snapshot()
+  t.is(catalog.snapshot(), a)
+  catalog.merge(makeTestService({ Updated: at(0) }))
+  t.is(catalog.snapshot(), a, 'an ignored record changes nothing')
+  catalog.merge(makeTestService({ Updated: at(1) }))
+  t.not(catalog.snapshot(), a, 'a refresh changes LastUpdated')
+})
+
+test('snapshot: an unchanged server keeps its snapshot object when another server changes', t => {
+  const { catalog } = setup()
+  catalog.merge(makeTestService({ Hostname: 'host1' }))
+  catalog.merge(makeTestService({ Hostname: 'host2' }))
+  const host1 = catalog.snapshot().Servers.host1
+  catalog.merge(makeTestService({ Hostname: 'host2', Updated: at(1) }))
+  t.is(catalog.snapshot().Servers.host1, host1)
+  t.is(catalog.server('host1'), host1)
+})
+
+test('snapshot: servers and services carry their names, times and records', t => {
+  const { catalog } = setup()
+  const svc = makeTestService({ Updated: at(2_000) })
+  catalog.merge(svc)
+  const server = catalog.server('host1')
+  t.deepEqual(Object.keys(server ?? {}), ['Name', 'Services', 'LastUpdated', 'LastChanged'])
+  t.is(server?.Name, 'host1')
+  t.is(server?.Services.abc123def456, svc)
+  t.true(server?.LastUpdated.equals(at(2_000)))
+  t.true(server?.LastChanged.equals(at(2_000)))
+})
+
+test('snapshot: a name like "constructor" or "__proto__" is an ordinary key', t => {
+  const { catalog } = setup()
+  catalog.merge(makeTestService({ Hostname: '__proto__', ID: 'constructor', Name: 'toString' }))
+  const s = catalog.snapshot()
+  const [ctor, proto, toStr]: string[] = ['constructor', '__proto__', 'toString']
+  t.false(ctor in s.Servers)
+  t.deepEqual(Object.keys(s.Servers), ['__proto__'])
+  t.is(s.Servers[proto].Services[ctor].Name, 'toString')
+  t.false(ctor in catalog.byService())
+  t.is(catalog.byService()[toStr].length, 1)
+  t.true(encodeState(s).includes('"Servers":{"__proto__":{"Name":"__proto__","Services":{"constructor":{'))
+})
+
+test('byService: groups every instance of every host and status under its name, names sorted', t => {
+  const { catalog } = setup()
+  catalog.merge(makeTestService({ Name: 'web', ID: 'w1', Hostname: 'host2' }))
+  catalog.merge(makeTestService({ Name: 'api', ID: 'a1' }))
+  catalog.merge(makeTestService({ Name: 'web', ID: 'w2', Status: TOMBSTONE }))
+  catalog.merge(makeTestService({ Name: 'db', ID: 'd1', Status: UNHEALTHY }))
+  const groups = catalog.byService()
+  t.deepEqual(Object.keys(groups), ['api', 'db', 'web'])
+  t.is(groups.web.length, 2)
+  t.is(groups.db[0].Status, UNHEALTHY)
+})
+
+test('byService: each list is in ascending Updated order, ties by hostname then ID', t => {
+  const { catalog } = setup()
+  catalog.merge(makeTestService({ ID: 'late', Updated: at(3_000) }))
+  catalog.merge(makeTestService({ ID: 'early', Hostname: 'host9', Updated: at(1_000) }))
+  catalog.merge(makeTestService({ ID: 'tie-b', Hostname: 'host2', Updated: at(2_000) }))
+  catalog.merge(makeTestService({ ID: 'tie-a', Hostname: 'host2', Updated: at(2_000) }))
+  catalog.merge(makeTestService({ ID: 'tie-z', Hostname: 'host1', Updated: at(2_000) }))
+  t.deepEqual(catalog.byService().web.map(s => s.ID), ['early', 'tie-z', 'tie-a', 'tie-b', 'late'])
+})
+
+test('byService: returns a fresh object each time', t => {
+  const { catalog } = setup()
+  catalog.merge(makeTestService())
+  const a = catalog.byService()
+  a.web.pop()
+  t.is(catalog.byService().web.length, 1)
+})
+
+test('services and hostnames: every record, hosts sorted then IDs sorted', t => {
+  const { catalog } = setup()
+  catalog.merge(makeTestService({ Hostname: 'b', ID: '2' }))
+  catalog.merge(makeTestService({ Hostname: 'a', ID: 'z' }))
+  catalog.merge(makeTestService({ Hostname: 'b', ID: '10' }))
+  catalog.merge(makeTestService({ Hostname: 'a', ID: 'y', Status: TOMBSTONE }))
+  t.deepEqual(catalog.hostnames(), ['a', 'b'])
+  t.deepEqual(catalog.services().map(s => `${s.Hostname}/${s.ID}`), ['a/y', 'a/z', 'b/10', 'b/2'])
+})
