@@ -1,0 +1,121 @@
+// The check kinds. Each honours its AbortSignal (timeout or shutdown) and leaves no socket
+// or process behind: HTTP uses a fresh socket that is destroyed after the answer, commands
+// run in their own process group that is killed on abort.
+import { spawn } from 'node:child_process'
+import http from 'node:http'
+import https from 'node:https'
+import net from 'node:net'
+import { InvalidCheckError } from '../lib/errors.ts'
+
+export interface CheckResult {
+  /** true: passing. */
+  readonly ok: boolean
+  /** Why it failed, for people (API, logs). */
+  readonly error?: string
+}
+
+export type CheckRunner = (args: string, signal: AbortSignal) => Promise<CheckResult>
+
+export const CHECK_TYPES = ['HttpGet', 'TcpConnect', 'External', 'AlwaysSuccessful'] as const
+export type CheckType = typeof CHECK_TYPES[number]
+
+export function isCheckType (t: string): t is CheckType {
+  return (CHECK_TYPES as readonly string[]).includes(t)
+}
+
+const MAX_REDIRECTS = 5
+const MAX_OUTPUT = 512 // bytes of command output kept for the error message
+
+/** GET the URL; 2xx passes. Redirects are followed like Go's default client. */
+export async function httpGet (url: string, signal: AbortSignal, redirects = 0): Promise<CheckResult> {
+  let target: URL
+  try {
+    target = new URL(url)
+  } catch {
+    return { ok: false, error: `invalid URL ${JSON.stringify(url)}` }
+  }
+  if (target.protocol !== 'http:' && target.protocol !== 'https:') return { ok: false, error: `unsupported URL scheme ${target.protocol}` }
+  const mod = target.protocol === 'https:' ? https : http
+  return await new Promise<CheckResult>((resolve) => {
+    const req = mod.get(target, { agent: false, signal, headers: { 'user-agent': 'sidecar-health-check', connection: 'close' } }, (res) => {
+      const status = res.statusCode ?? 0
+      res.resume() // discard the body
+      req.destroy()
+      const location = res.headers.location
+      if (status >= 300 && status < 400 && location !== undefined && redirects < MAX_REDIRECTS) {
+        resolve(httpGet(new URL(location, target).toString(), signal, redirects + 1))
+      } else if (status >= 200 && status < 300) {
+        resolve({ ok: true })
+      } else {
+        resolve({ ok: false, error: `HTTP ${status} from ${url}` })
+      }
+    })
+    req.on('error', (err) => {
+      resolve({ ok: false, error: signal.aborted ? `timed out: ${url}` : `${err.message} (${url})` })
+    })
+  })
+}
+
+/** Opens a TCP connection to host:port and closes it; a completed handshake passes. */
+export async function tcpConnect (args: string, signal: AbortSignal): Promise<CheckResult> {
+  const m = /^\[?([^\]]*?)\]?:(\d{1,5})$/.exec(args.trim())
+  const port = m === null ? NaN : Number(m[2])
+  if (m === null || port < 1 || port > 65535) return { ok: false, error: `invalid TcpConnect target ${JSON.stringify(args)}: expected host:port` }
+  const host = m[1] === '' ? '127.0.0.1' : m[1]
+  return await new Promise<CheckResult>((resolve) => {
+    const socket = net.connect({ host, port })
+    const done = (r: CheckResult): void => {
+      signal.removeEventListener('abort', onAbort)
+      socket.destroy()
+      resolve(r)
+    }
+    const onAbort = (): void => { done({ ok: false, error: `timed out connecting to ${host}:${port}` }) }
+    signal.addEventListener('abort', onAbort, { once: true })
+    socket.once('connect', () => { done({ ok: true }) })
+    socket.once('error', (err) => { done({ ok: false, error: `${err.message}` }) })
+    if (signal.aborted) onAbort()
+  })
+}
+
+/** Runs args through /bin/sh -c (as the original's README promised); exit 0 passes. */
+export async function external (args: string, signal: AbortSignal): Promise<CheckResult> {
+  if (args.trim() === '') return { ok: false, error: 'External check has no command' }
+  return await new Promise<CheckResult>((resolve) => {
+    const child = spawn('/bin/sh', ['-c', args], { stdio: ['ignore', 'pipe', 'pipe'], detached: true })
+    let output = ''
+    const keep = (chunk: Buffer): void => { if (output.length < MAX_OUTPUT) output += chunk.toString('utf8', 0, MAX_OUTPUT - output.length) }
+    child.stdout.on('data', keep)
+    child.stderr.on('data', keep)
+    const kill = (): void => {
+      // the whole process group: a shell's children must not outlive the check
+      try { if (child.pid !== undefined) process.kill(-child.pid, 'SIGKILL') } catch { /* already gone */ }
+    }
+    signal.addEventListener('abort', kill, { once: true })
+    child.once('error', (err) => {
+      signal.removeEventListener('abort', kill)
+      resolve({ ok: false, error: err.message })
+    })
+    child.once('close', (code, sig) => {
+      signal.removeEventListener('abort', kill)
+      if (code === 0) resolve({ ok: true })
+      else if (signal.aborted) resolve({ ok: false, error: `timed out: ${args}` })
+      else resolve({ ok: false, error: `exit ${code ?? sig}${output.trim() === '' ? '' : ': ' + output.trim()}` })
+    })
+    if (signal.aborted) kill()
+  })
+}
+
+export function runnerFor (type: string): CheckRunner {
+  switch (type) {
+    case 'HttpGet': return httpGet
+    case 'TcpConnect': return tcpConnect
+    case 'External': return external
+    case 'AlwaysSuccessful': return async () => ({ ok: true })
+    default: throw new InvalidCheckError(`unknown health check type ${JSON.stringify(type)}: use one of ${CHECK_TYPES.join(', ')}`)
+  }
+}
+
+/** "http://:10234/" (the original's examples) means this host: fill in the host. */
+export function fillEmptyHost (url: string, host: string): string {
+  return url.replace(/^(https?:\/\/):(\d+)/i, (_m, scheme: string, port: string) => `${scheme}${host.includes(':') ? `[${host}]` : host}:${port}`)
+}
