@@ -25,7 +25,7 @@ export function createLogger (opts: LoggerOptions): Logger {
     colorize: isTty,
     destination: opts.destination ?? 2,
     translateTime: 'SYS:yyyy-mm-dd HH:MM:ss.l',
-    ignore: 'pid,hostname,component',
+    ignore: 'pid,hostname,component,id,type,args,name,host,path', // fields already in the message
     messageFormat: '{if component}[{component}] {end}{msg}',
   })
   return pino(base, stream)

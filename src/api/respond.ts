@@ -1,0 +1,27 @@
+import type { Context } from 'koa'
+
+/** The original's error body: {"message": ..., "status": "error"} (keys sorted, compact). */
+export function sendError (ctx: Context, status: number, message: string): void {
+  ctx.status = status
+  ctx.type = 'application/json'
+  ctx.body = JSON.stringify({ message, status: 'error' })
+}
+
+/** 2-space indented JSON, as the original's services endpoints (Go MarshalIndent). */
+export function sendIndented (ctx: Context, value: unknown, status = 200): void {
+  ctx.status = status
+  ctx.type = 'application/json'
+  ctx.body = JSON.stringify(value, null, 2)
+}
+
+/** Compact JSON already encoded. */
+export function sendCompact (ctx: Context, json: string): void {
+  ctx.status = 200
+  ctx.type = 'application/json'
+  ctx.body = json
+}
+
+export function allowCors (ctx: Context): void {
+  ctx.set('Access-Control-Allow-Origin', '*')
+  ctx.set('Access-Control-Allow-Methods', 'GET')
+}

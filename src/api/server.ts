@@ -1,0 +1,62 @@
+import http from 'node:http'
+import type Koa from 'koa'
+import { StartError } from '../lib/errors.ts'
+import type { Logger } from '../lib/logger.ts'
+import type { Startable } from '../lib/startable.ts'
+
+export interface HttpServerInit {
+  host: string
+  port: number
+  /** What the server is, for messages ("api"). */
+  name: string
+  /** The flag or key that changes the port, named in the "address in use" error. */
+  portSetting: string
+}
+
+/** An HTTP listener for a koa app. stop() closes idle and active connections. */
+export class HttpServer implements Startable {
+  readonly #app: Koa
+  readonly #logger: Logger
+  readonly #init: HttpServerInit
+  #server: http.Server | undefined
+
+  constructor (components: { app: Koa, logger: Logger }, init: HttpServerInit) {
+    this.#app = components.app
+    this.#logger = components.logger
+    this.#init = init
+  }
+
+  /** The bound port (useful when configured as 0). */
+  get port (): number | undefined {
+    const a = this.#server?.address()
+    return typeof a === 'object' && a !== null ? a.port : undefined
+  }
+
+  async start (): Promise<void> {
+    if (this.#server !== undefined) return
+    const server = http.createServer(this.#app.callback())
+    server.keepAliveTimeout = 5000
+    const { host, port, name } = this.#init
+    await new Promise<void>((resolve, reject) => {
+      server.once('error', (err: NodeJS.ErrnoException) => {
+        const why = err.code === 'EADDRINUSE'
+          ? `address in use (another sidecar running? choose another port with ${this.#init.portSetting})`
+          : err.code === 'EADDRNOTAVAIL' ? 'the address is not on this machine' : err.message
+        reject(new StartError(`${name}: cannot listen on ${host}:${port}: ${why}`, { cause: err }))
+      })
+      server.listen(port, host, () => { resolve() })
+    })
+    this.#server = server
+    this.#logger.info(`${name} listening on http://${host.includes(':') ? `[${host}]` : host}:${this.port}`)
+  }
+
+  async stop (): Promise<void> {
+    const server = this.#server
+    if (server === undefined) return
+    this.#server = undefined
+    const closed = new Promise<void>(resolve => { server.close(() => { resolve() }) })
+    server.closeIdleConnections()
+    server.closeAllConnections() // long-lived streams (/watch) would otherwise hold stop() open
+    await closed
+  }
+}

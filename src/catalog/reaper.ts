@@ -1,0 +1,26 @@
+import type { Logger } from '../lib/logger.ts'
+import type { Startable } from '../lib/startable.ts'
+import { Ticker } from '../lib/ticker.ts'
+import type { Catalog } from './catalog.ts'
+import type { Service } from '../service/service.ts'
+
+/**
+ * Runs the catalog's expiry pass on a timer: records not refreshed within their lifespan
+ * become tombstones, tombstones past theirs are removed. onExpired gets what was
+ * tombstoned, so gossip can announce it.
+ */
+export class Reaper implements Startable {
+  readonly #ticker: Ticker
+
+  constructor (components: { catalog: Catalog, logger: Logger }, init: { intervalMs: number, onExpired?: (expired: Service[]) => void }) {
+    this.#ticker = new Ticker(() => {
+      const expired = components.catalog.expire()
+      for (const s of expired) components.logger.info({ id: s.ID, host: s.Hostname }, `found expired service ${s.Name} ID ${s.ID} from ${s.Hostname}, tombstoning`)
+      if (expired.length > 0) init.onExpired?.(expired)
+    }, { name: 'expiry', intervalMs: init.intervalMs, logger: components.logger })
+  }
+
+  async start (): Promise<void> { this.#ticker.start() }
+
+  async stop (): Promise<void> { await this.#ticker.stop() }
+}

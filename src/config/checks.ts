@@ -1,0 +1,84 @@
+// Value checks for single config strings (or list items). Each returns the problem as a
+// lowercase phrase naming the value, or undefined when the value is fine.
+import net from 'node:net'
+import { RECORD_LIMITS } from '../service/codec.ts'
+
+export type Check = (value: string) => string | undefined
+
+const q = (v: string): string => JSON.stringify(v.length > 80 ? `${v.slice(0, 80)}...` : v)
+const PRINTABLE = /^[\x21-\x7e]+$/ // visible ASCII: no spaces or control characters
+
+function isPort (text: string): boolean {
+  if (!/^\d{1,5}$/.test(text)) return false
+  const n = Number(text)
+  return n >= 1 && n <= 65535
+}
+
+function isHostName (host: string): boolean {
+  return host.length <= 253 && /^[A-Za-z0-9_]([A-Za-z0-9_.-]*[A-Za-z0-9_])?$/.test(host)
+}
+
+/** A seed: "host", "host:port", "ip", "ip:port", a bare IPv6 address or "[ipv6]:port". */
+export const checkSeed: Check = (v) => {
+  if (net.isIP(v) !== 0) return undefined
+  const m = /^\[([^\]]+)\](?::(.*))?$/.exec(v) ?? /^([^:]+)(?::(.*))?$/.exec(v)
+  if (m === null) return `seed ${q(v)} is not host or host:port`
+  const [, host, port] = m
+  const hostOk = v.startsWith('[') ? net.isIPv6(host) : net.isIPv4(host) || isHostName(host)
+  if (!hostOk) {
+    return `seed ${q(v)} is not host or host:port (bad host ${q(host)})`
+  }
+  if (port !== undefined && !isPort(port)) return `seed ${q(v)} has port ${q(port)}, expected 1..65535`
+  return undefined
+}
+
+/** An IPv4 or IPv6 address (net.isIP). */
+export const checkIp: Check = (v) => net.isIP(v) !== 0 ? undefined : `${q(v)} is not an IP address`
+
+/** A webhook target: an absolute http: or https: URL. */
+export const checkHttpUrl: Check = (v) => {
+  if (!URL.canParse(v)) return `${q(v)} is not a URL, expected e.g. "http://127.0.0.1:7778/api/update"`
+  const u = new URL(v)
+  if (u.protocol !== 'http:' && u.protocol !== 'https:') return `${q(v)} must be an http:// or https:// URL`
+  return undefined
+}
+
+/** The Docker endpoint: unix:///path/to.sock, tcp://host:port, http(s)://host:port. */
+export const checkDockerUrl: Check = (v) => {
+  const hint = 'expected unix:///var/run/docker.sock, tcp://HOST:PORT or http(s)://HOST:PORT'
+  if (!URL.canParse(v)) return `${q(v)} is not a URL, ${hint}`
+  const u = new URL(v)
+  if (u.protocol === 'unix:') return u.pathname.length > 1 ? undefined : `${q(v)} names no socket path, ${hint}`
+  if (['tcp:', 'http:', 'https:'].includes(u.protocol)) return u.hostname !== '' ? undefined : `${q(v)} names no host, ${hint}`
+  return `${q(v)} has unsupported scheme ${q(u.protocol)}, ${hint}`
+}
+
+/** An HTTP path for default checks; '' (meaning "/") is allowed. */
+export const checkEndpoint: Check = (v) => {
+  if (v === '' || (v.startsWith('/') && PRINTABLE.test(v))) return undefined
+  return `${q(v)} must be a path starting with "/"`
+}
+
+/** A JavaScript regular expression (the regex namer's pattern). */
+export const checkRegExp: Check = (v) => {
+  try {
+    new RegExp(v)
+    return undefined
+  } catch (err) {
+    return `${q(v)} is not a valid regular expression: ${(err as Error).message}`
+  }
+}
+
+export const checkHostname: Check = (v) => {
+  if (v.length > RECORD_LIMITS.maxHostnameLength) return `hostname is longer than ${RECORD_LIMITS.maxHostnameLength} characters`
+  return v === '' || PRINTABLE.test(v) ? undefined : `hostname ${q(v)} contains spaces or control characters`
+}
+
+export const checkClusterName: Check = (v) => {
+  if (v.length > 128) return 'cluster name is longer than 128 characters'
+  return PRINTABLE.test(v) ? undefined : `cluster name ${q(v)} contains spaces or control characters`
+}
+
+export const checkSite: Check = (v) => {
+  return v.length <= RECORD_LIMITS.maxSiteLength ? undefined : `site is longer than ${RECORD_LIMITS.maxSiteLength} characters`
+}

@@ -1,0 +1,107 @@
+// The TOML config file: which one, reading it, and checking its shape (known sections and
+// keys only). Values are type-checked later, with every other source, by coerce.ts.
+import fs from 'node:fs'
+import path from 'node:path'
+import { parse, TomlError } from 'smol-toml'
+import { allKeys, CONFIG_FILE_ENV, isKey, isSection, keysOf, SECTIONS, type SectionName } from './schema.ts'
+import { didYouMean, nearest } from './suggest.ts'
+
+export interface FileChoice {
+  /** Absolute path, or undefined for "no file". */
+  path?: string
+  /** Who chose it, for messages: "--config-file", "SIDECAR_CONFIG_FILE" or "default". */
+  via: string
+  /** A file named by a flag or env var must exist; ./sidecar.toml is optional. */
+  required: boolean
+}
+
+/** -f PATH, else SIDECAR_CONFIG_FILE, else ./sidecar.toml when it exists. '' means "no file". */
+export function chooseConfigFile (configFile: string | undefined, env: Record<string, string | undefined>, cwd: string): FileChoice {
+  if (configFile !== undefined) return named(configFile, '--config-file', cwd)
+  const fromEnv = env[CONFIG_FILE_ENV]
+  if (fromEnv !== undefined) return named(fromEnv, CONFIG_FILE_ENV, cwd)
+  const dflt = path.resolve(cwd, 'sidecar.toml')
+  return fs.existsSync(dflt) ? { path: dflt, via: 'default', required: false } : { via: 'default', required: false }
+}
+
+function named (value: string, via: string, cwd: string): FileChoice {
+  const v = value.trim()
+  return v === '' ? { via, required: false } : { path: path.resolve(cwd, v), via, required: true }
+}
+
+/** How a file is named in messages: relative to cwd when below it, else absolute. */
+export function displayPath (file: string, cwd: string): string {
+  const rel = path.relative(cwd, file)
+  return rel !== '' && !rel.startsWith('..') && !path.isAbsolute(rel) ? rel : file
+}
+
+export interface FileEntries {
+  entries: Array<[SectionName, string, unknown]>
+  problems: string[]
+}
+
+/** Reads and parses the file; problems are prefixed with the file's display name. */
+export function readConfigFile (choice: FileChoice & { path: string }, display: string): FileEntries {
+  let text: string
+  try {
+    text = fs.readFileSync(choice.path, 'utf8')
+  } catch (err) {
+    const code = (err as NodeJS.ErrnoException).code
+    const why = code === 'ENOENT' ? 'file not found' : code === 'EISDIR' ? 'is a directory, expected a TOML file' : (err as Error).message
+    const who = choice.via === 'default' ? '' : ` (from ${choice.via})`
+    return { entries: [], problems: [`config file ${display}${who}: ${why}`] }
+  }
+  let table: Record<string, unknown>
+  try {
+    table = parse(text)
+  } catch (err) {
+    if (!(err instanceof TomlError)) throw err
+    const first = err.message.split('\n')[0].replace(/^Invalid TOML document:\s*/, '')
+    return { entries: [], problems: [`${display}:${err.line}:${err.column}: TOML syntax error: ${first}`] }
+  }
+  const r = checkShape(table)
+  r.problems = r.problems.map((p) => `${display}: ${p}`)
+  return r
+}
+
+function isTable (v: unknown): v is Record<string, unknown> {
+  return v !== null && typeof v === 'object' && !Array.isArray(v) && !(v instanceof Date) && v.constructor?.name !== 'TomlDate'
+}
+
+/** Splits a parsed TOML document into (section, key, value) entries; unknown names are problems. */
+export function checkShape (table: Record<string, unknown>): FileEntries {
+  const entries: FileEntries['entries'] = []
+  const problems: string[] = []
+  for (const [name, body] of Object.entries(table)) {
+    if (!isSection(name)) {
+      problems.push(unknownTopLevel(name, isTable(body)))
+      continue
+    }
+    if (!isTable(body)) {
+      problems.push(`[${name}] must be a table (a [${name}] header followed by keys), got ${Array.isArray(body) ? 'an array' : typeof body}`)
+      continue
+    }
+    for (const [key, value] of Object.entries(body)) {
+      if (isKey(name, key)) entries.push([name, key, value])
+      else problems.push(unknownKey(name, key))
+    }
+  }
+  return { entries, problems }
+}
+
+function unknownTopLevel (name: string, looksLikeSection: boolean): string {
+  if (looksLikeSection) {
+    return `unknown section [${name}]${didYouMean(name, SECTIONS, (s) => `[${s}]`)} (sections: ${SECTIONS.map((s) => `[${s}]`).join(', ')})`
+  }
+  const home = allKeys().find(([, k]) => k === name)
+  if (home !== undefined) return `key ${name} is outside any section, did you mean [${home[0]}] ${name}?`
+  return `unknown top-level key ${name}: every key belongs in a section such as [sidecar]`
+}
+
+function unknownKey (section: SectionName, key: string): string {
+  const here = nearest(key, keysOf(section))
+  if (here !== undefined) return `unknown key [${section}] ${key}, did you mean ${here}?`
+  const elsewhere = allKeys().find(([, k]) => k === key)
+  if (elsewhere !== undefined) return `unknown key [${section}] ${key}, did you mean [${elsewhere[0]}] ${key}?`
+  return `unknown key [${section}] ${key} (keys of [${section}]: ${keysOf(section).join(', ')})`
+}

@@ -1,0 +1,92 @@
+// Values resolved at start-up ('' = "work it out"), relative paths, and the rules that
+// involve more than one key. Works on the layered, already type-checked values.
+import type os from 'node:os'
+import path from 'node:path'
+import { formatDuration } from './duration.ts'
+import type { SidecarConfig } from './types.ts'
+
+export type Interfaces = ReturnType<typeof os.networkInterfaces>
+
+export interface ResolveContext {
+  cwd: string
+  osHostname: string
+  homedir: string
+  interfaces: Interfaces
+  /** Directory each path key's relative value resolves against ("section.key" -> dir). */
+  bases: ReadonlyMap<string, string>
+  /** "section.key" of keys whose own value was bad: rules involving them are skipped. */
+  bad: ReadonlySet<string>
+}
+
+const FALLBACK_IP = '127.0.0.1'
+
+/** 10/8, 172.16/12, 192.168/16 (RFC 1918). */
+export function isPrivateIPv4 (ip: string): boolean {
+  const m = /^(\d+)\.(\d+)\.\d+\.\d+$/.exec(ip)
+  if (m === null) return false
+  const a = Number(m[1]); const b = Number(m[2])
+  return a === 10 || (a === 172 && b >= 16 && b <= 31) || (a === 192 && b === 168)
+}
+
+/** The first private IPv4 address of the interfaces (in their listed order) not excluded. */
+export function findAdvertiseIp (interfaces: Interfaces, exclude: readonly string[]): string | undefined {
+  for (const addrs of Object.values(interfaces)) {
+    for (const a of addrs ?? []) {
+      if (a.family === 'IPv4' && isPrivateIPv4(a.address) && !exclude.includes(a.address)) return a.address
+    }
+  }
+  return undefined
+}
+
+function expandHome (p: string, homedir: string): string {
+  return p === '~' ? homedir : p.startsWith('~/') ? path.join(homedir, p.slice(2)) : p
+}
+
+/** Fills in the resolved values in place; returns the problems and warnings found. */
+export function resolveConfig (c: SidecarConfig, ctx: ResolveContext): { problems: string[], warnings: string[] } {
+  const problems: string[] = []
+  const warnings: string[] = []
+  const s = c.sidecar
+
+  if (s.hostname === '') s.hostname = ctx.osHostname !== '' ? ctx.osHostname : 'localhost'
+
+  if (s.advertise_ip === '') {
+    const found = findAdvertiseIp(ctx.interfaces, s.exclude_ips)
+    if (found !== undefined) {
+      s.advertise_ip = found
+    } else {
+      s.advertise_ip = FALLBACK_IP
+      warnings.push(`no private IPv4 address found on any interface (excluding ${s.exclude_ips.join(', ') || 'none'}): advertising ${FALLBACK_IP}, which peers on other hosts cannot reach; set [sidecar] advertise_ip`)
+    }
+  } else if (s.advertise_ip === '0.0.0.0' || s.advertise_ip === '::') {
+    problems.push(`[sidecar] advertise_ip: ${s.advertise_ip} cannot be advertised (it means "any address"), give this host's address`)
+  }
+
+  if (c.api.bind_ip === '') c.api.bind_ip = s.bind_ip
+  if (c.proxy.bind_ip === '') c.proxy.bind_ip = s.bind_ip
+  if (s.default_check_endpoint === '') s.default_check_endpoint = '/'
+
+  const base = (key: string): string => ctx.bases.get(key) ?? ctx.cwd
+  s.data_dir = s.data_dir === ''
+    ? path.join(ctx.homedir, '.sidecar', s.hostname)
+    : path.resolve(base('sidecar.data_dir'), expandHome(s.data_dir, ctx.homedir))
+  c.static_discovery.config_file = path.resolve(base('static_discovery.config_file'), expandHome(c.static_discovery.config_file, ctx.homedir))
+
+  const ok = (...keys: string[]): boolean => keys.every((k) => !ctx.bad.has(k))
+  const h = c.health
+  if (ok('health.timeout', 'health.interval') && h.timeout > h.interval) {
+    problems.push(`[health] timeout ${formatDuration(h.timeout)} is longer than [health] interval ${formatDuration(h.interval)}; a check must end before the next one starts`)
+  }
+  if (ok('services.namer', 'services.name_match') && c.services.namer === 'regex' && c.services.name_match === '') {
+    problems.push('[services] name_match must be set when [services] namer is "regex" (e.g. "^/(.+)(-[0-9a-z]{7,14})$")')
+  }
+  if (ok('api.port', 'sidecar.bind_port', 'api.bind_ip', 'sidecar.bind_ip') && c.api.port === s.bind_port && overlaps(c.api.bind_ip, s.bind_ip)) {
+    problems.push(`[api] port and [sidecar] bind_port are both ${s.bind_port} on overlapping addresses; the API and gossip listeners need different ports`)
+  }
+  return { problems, warnings }
+}
+
+function overlaps (a: string, b: string): boolean {
+  const any = (ip: string): boolean => ip === '0.0.0.0' || ip === '::'
+  return a === b || any(a) || any(b)
+}

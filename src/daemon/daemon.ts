@@ -1,0 +1,103 @@
+// Builds the components from the effective config, starts them in order, stops them in
+// reverse. The constructor does no I/O; start() either brings everything up or leaves
+// nothing running.
+import { createApp, type ClusterMember } from '../api/app.ts'
+import { HttpServer } from '../api/server.ts'
+import { Catalog } from '../catalog/catalog.ts'
+import { Reaper } from '../catalog/reaper.ts'
+import type { SidecarConfig } from '../config/types.ts'
+import { LocalAnnouncer } from '../discovery/local-announcer.ts'
+import { StaticDiscoverer } from '../discovery/static/static-discoverer.ts'
+import type { Discoverer } from '../discovery/types.ts'
+import { HealthMonitor } from '../health/monitor.ts'
+import { systemClock, type Clock } from '../lib/clock.ts'
+import { ConfigError } from '../lib/errors.ts'
+import type { Logger } from '../lib/logger.ts'
+import { startAll, stopAll, type Startable } from '../lib/startable.ts'
+import { Time } from '../service/time.ts'
+
+/** How often local records are re-stamped; well inside the alive lifespan. */
+const LOCAL_REFRESH_MS = 1000
+
+export class Daemon implements Startable {
+  readonly config: SidecarConfig
+  readonly catalog: Catalog
+  readonly monitor: HealthMonitor
+  readonly announcer: LocalAnnouncer
+  readonly discoverers: readonly Discoverer[]
+  readonly api: HttpServer
+  readonly #logger: Logger
+  readonly #components: Startable[]
+  #running = false
+
+  constructor (config: SidecarConfig, components: { logger: Logger, clock?: Clock }) {
+    this.config = config
+    const logger = this.#logger = components.logger
+    const clock = components.clock ?? systemClock
+    const sc = config.sidecar
+    const child = (component: string): Logger => logger.child({ component })
+
+    this.catalog = new Catalog({ clock }, {
+      hostname: sc.hostname,
+      clusterName: sc.cluster_name,
+      aliveLifespanMs: sc.alive_lifespan,
+      drainingLifespanMs: sc.draining_lifespan,
+      tombstoneLifespanMs: sc.tombstone_lifespan,
+    })
+    this.discoverers = sc.discovery.map((kind): Discoverer => {
+      switch (kind) {
+        case 'static':
+          return new StaticDiscoverer({ logger: child('static'), clock }, { file: config.static_discovery.config_file, hostname: sc.hostname, advertiseIp: sc.advertise_ip })
+        default:
+          throw new ConfigError([`[sidecar] discovery: ${JSON.stringify(kind)} is not available in this build`])
+      }
+    })
+    if (this.discoverers.length === 0) logger.warn('no discovery method configured: running in passive mode (this host announces nothing)')
+    this.monitor = new HealthMonitor({ logger: child('health'), clock }, {
+      intervalMs: config.health.interval,
+      timeoutMs: config.health.timeout,
+      rise: config.health.rise,
+      fall: config.health.fall,
+      checkHost: sc.advertise_ip,
+      defaultCheckEndpoint: sc.default_check_endpoint,
+    })
+    this.announcer = new LocalAnnouncer({ catalog: this.catalog, clock, logger: child('announcer'), discoverers: this.discoverers, monitor: this.monitor }, {
+      hostname: sc.hostname,
+      site: sc.site,
+      refreshIntervalMs: LOCAL_REFRESH_MS,
+    })
+    const reaper = new Reaper({ catalog: this.catalog, logger: child('catalog') }, { intervalMs: sc.reap_interval })
+    const startedAt = Date.now()
+    const app = createApp({
+      catalog: this.catalog,
+      logger: child('api'),
+      members: () => this.members(),
+      discoveryErrors: () => Object.fromEntries(this.discoverers.flatMap(d => { const e = d.lastError(); return e === undefined ? [] : [[d.name, e]] })),
+      startedAt,
+    })
+    this.api = new HttpServer({ app, logger: child('api') }, { host: config.api.bind_ip, port: config.api.port, name: 'api', portSetting: '[api] port or --http-port' })
+    // The API first: the example config health checks the daemon's own API.
+    this.#components = [this.api, reaper, ...this.discoverers, this.monitor, this.announcer]
+  }
+
+  /** Cluster members for /services.json; until gossip exists, this host alone. */
+  members (): ClusterMember[] {
+    const host = this.config.sidecar.hostname
+    const server = this.catalog.server(host)
+    return [{ Name: host, LastUpdated: server?.LastUpdated ?? Time.EPOCH, ServiceCount: Object.keys(server?.Services ?? {}).length }]
+  }
+
+  async start (): Promise<void> {
+    if (this.#running) return
+    const sc = this.config.sidecar
+    this.#logger.info(`starting sidecar on ${sc.hostname} (cluster ${sc.cluster_name}, advertise ${sc.advertise_ip}, discovery: ${sc.discovery.join(', ') || 'none'})`)
+    await startAll(this.#components)
+    this.#running = true
+  }
+
+  async stop (): Promise<void> {
+    if (!this.#running) return
+    this.#running = false
+    await stopAll(this.#components)
+  }
+}

@@ -1,0 +1,137 @@
+// Static discovery: services listed in a JSON file, watched for edits. A bad file at start
+// refuses to start; a bad edit later keeps the last good set, logs, and shows in lastError().
+import { EventEmitter } from 'node:events'
+import { watch, type FSWatcher } from 'node:fs'
+import { readFile, stat } from 'node:fs/promises'
+import path from 'node:path'
+import type { Clock } from '../../lib/clock.ts'
+import { StaticFileError, errorMessage } from '../../lib/errors.ts'
+import type { Logger } from '../../lib/logger.ts'
+import { Ticker } from '../../lib/ticker.ts'
+import type { Time } from '../../service/time.ts'
+import type { Discovered, Discoverer } from '../types.ts'
+import { parseStaticFile } from './parse.ts'
+
+export interface StaticDiscovererInit {
+  file: string
+  hostname: string
+  advertiseIp: string
+  /** How often the file is stat()ed, beside the change notifications; the fallback where those are unreliable. */
+  pollIntervalMs?: number
+}
+
+const POLL_MS = 1000 // edits take effect within ~1 s even where fs.watch misses them (network filesystems, some editors)
+const SETTLE_MS = 50 // lets an editor finish writing before the file is read
+
+export class StaticDiscoverer extends EventEmitter<{ change: [] }> implements Discoverer {
+  readonly name = 'static'
+  readonly #logger: Logger
+  readonly #clock: Clock
+  readonly #init: StaticDiscovererInit
+  #services: readonly Discovered[] = []
+  #lastText: string | undefined
+  #lastError: string | undefined
+  #lastStamp = ''
+  #watcher: FSWatcher | undefined
+  #poller: Ticker | undefined
+  #settle: NodeJS.Timeout | undefined
+
+  constructor (components: { logger: Logger, clock: Clock }, init: StaticDiscovererInit) {
+    super()
+    this.#logger = components.logger
+    this.#clock = components.clock
+    this.#init = init
+  }
+
+  services (): readonly Discovered[] { return this.#services }
+
+  lastError (): string | undefined { return this.#lastError }
+
+  async start (): Promise<void> {
+    if (this.#poller !== undefined) return
+    const file = this.#init.file
+    let text: string
+    try {
+      text = await readFile(file, 'utf8')
+    } catch (err) {
+      throw new StaticFileError(file, `cannot read the static discovery file: ${errorMessage(err)}`, { cause: err })
+    }
+    this.#apply(text, true) // throws StaticFileError naming the entry
+    this.#lastStamp = await this.#stamp()
+    this.#poller = new Ticker(async () => { await this.#poll() }, { name: 'static file poll', intervalMs: this.#init.pollIntervalMs ?? POLL_MS, logger: this.#logger })
+    this.#poller.start()
+    try {
+      // The directory, not the file: editors that save by rename would leave a file watch on the old inode.
+      this.#watcher = watch(path.dirname(file), (_event, name) => {
+        if (name === null || name === path.basename(file)) this.#scheduleReload()
+      })
+      this.#watcher.on('error', () => { this.#watcher?.close(); this.#watcher = undefined })
+    } catch {
+      // polling alone still picks up edits
+    }
+  }
+
+  async stop (): Promise<void> {
+    this.#watcher?.close()
+    this.#watcher = undefined
+    clearTimeout(this.#settle)
+    await this.#poller?.stop()
+    this.#poller = undefined
+  }
+
+  #scheduleReload (): void {
+    clearTimeout(this.#settle)
+    this.#settle = setTimeout(() => { this.#poller?.trigger() }, SETTLE_MS)
+  }
+
+  async #stamp (): Promise<string> {
+    try {
+      const s = await stat(this.#init.file)
+      return `${s.ino}:${s.size}:${s.mtimeMs}`
+    } catch (err) {
+      return `missing:${(err as NodeJS.ErrnoException).code ?? ''}`
+    }
+  }
+
+  async #poll (): Promise<void> {
+    const stamp = await this.#stamp()
+    if (stamp === this.#lastStamp) return
+    this.#lastStamp = stamp
+    let text: string
+    try {
+      text = await readFile(this.#init.file, 'utf8')
+    } catch (err) {
+      this.#fail(`cannot read ${this.#init.file}: ${errorMessage(err)}; keeping the last good set of ${this.#services.length} services`)
+      return
+    }
+    try {
+      this.#apply(text, false)
+    } catch (err) {
+      this.#fail(`${errorMessage(err)}; keeping the last good set of ${this.#services.length} services`)
+    }
+  }
+
+  #fail (message: string): void {
+    if (message !== this.#lastError) this.#logger.error(message)
+    this.#lastError = message
+  }
+
+  #apply (text: string, initial: boolean): void {
+    if (text === this.#lastText) {
+      this.#clearError()
+      return
+    }
+    const created = new Map<string, Time>(this.#services.map(d => [d.service.ID, d.service.Created]))
+    const parsed = parseStaticFile(text, this.#init.file, { hostname: this.#init.hostname, advertiseIp: this.#init.advertiseIp, now: this.#clock.now(), created })
+    this.#lastText = text
+    this.#services = Object.freeze(parsed)
+    this.#clearError()
+    this.#logger.info(`${initial ? 'loaded' : 'reloaded'} ${parsed.length} services from ${this.#init.file}`)
+    if (!initial) this.emit('change')
+  }
+
+  #clearError (): void {
+    if (this.#lastError !== undefined) this.#logger.info(`${this.#init.file} is valid again`)
+    this.#lastError = undefined
+  }
+}

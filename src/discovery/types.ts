@@ -1,0 +1,33 @@
+import type { EventEmitter } from 'node:events'
+import type { Startable } from '../lib/startable.ts'
+import type { Service } from '../service/service.ts'
+
+/** A health check as a discoverer describes it: the original's (Type, Args) pair. */
+export interface CheckSpec {
+  readonly type: string
+  readonly args: string
+}
+
+/** One service found on this host, with how to check it and who wants its events. */
+export interface Discovered {
+  /** Status and Updated are ignored: the health monitor and announcer set them. */
+  readonly service: Service
+  /** undefined: the default check of reference §4.4. */
+  readonly check?: CheckSpec
+  /** URL of a webhook listener this service asked for (static ListenPort, Docker SidecarListener). */
+  readonly listenerUrl?: string
+  /** Values for check templating ({{ container }}). */
+  readonly container?: string
+}
+
+/**
+ * A source of local services. services() returns the current set (cheap, no I/O);
+ * 'change' fires after it changed. start() throws when the source cannot be used at all
+ * (a static file that is bad at start); later errors keep the last good set and show in
+ * lastError().
+ */
+export interface Discoverer extends Startable, EventEmitter<{ change: [] }> {
+  readonly name: string
+  services (): readonly Discovered[]
+  lastError (): string | undefined
+}

@@ -1,0 +1,86 @@
+// Runs the real sidecar as a child process on a loopback address, for integration tests.
+import { spawn, type ChildProcess } from 'node:child_process'
+import { once } from 'node:events'
+import path from 'node:path'
+import { fileURLToPath } from 'node:url'
+import { waitFor } from './wait.ts'
+
+export const REPO = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../..')
+export const BIN = path.join(REPO, 'bin/sidecar.js')
+
+export interface DaemonOptions {
+  /** Loopback address the daemon binds and advertises (127.0.0.2, ...). */
+  ip: string
+  hostname: string
+  args?: string[]
+  env?: Record<string, string>
+  cwd: string
+  apiPort?: number
+}
+
+export class DaemonProcess {
+  readonly child: ChildProcess
+  readonly ip: string
+  readonly apiPort: number
+  readonly hostname: string
+  output = ''
+  exited: Promise<{ code: number | null, signal: NodeJS.Signals | null }>
+
+  constructor (opts: DaemonOptions) {
+    this.ip = opts.ip
+    this.hostname = opts.hostname
+    this.apiPort = opts.apiPort ?? 7777
+    this.child = spawn(process.execPath, [BIN, '--hostname', opts.hostname, '--bind-ip', opts.ip, '--advertise-ip', opts.ip, '--http-port', String(this.apiPort), ...(opts.args ?? [])], {
+      cwd: opts.cwd,
+      env: { PATH: process.env.PATH ?? '', HOME: opts.cwd, SIDECAR_FROM_SOURCE: '1', SIDECAR_LOGGING_LEVEL: 'debug', ...opts.env },
+      stdio: ['ignore', 'pipe', 'pipe'],
+    })
+    const keep = (chunk: Buffer): void => { this.output = (this.output + chunk.toString()).slice(-200_000) }
+    this.child.stdout?.on('data', keep)
+    this.child.stderr?.on('data', keep)
+    this.exited = once(this.child, 'exit').then(([code, signal]) => ({ code: code as number | null, signal: signal as NodeJS.Signals | null }))
+  }
+
+  url (p: string): string { return `http://${this.ip}:${this.apiPort}${p}` }
+
+  async json<T = unknown> (p: string): Promise<T> {
+    const res = await fetch(this.url(p), { signal: AbortSignal.timeout(5000) })
+    if (!res.ok) throw new Error(`GET ${p}: HTTP ${res.status}`)
+    return await res.json() as T
+  }
+
+  /** Waits until the API answers. */
+  async ready (timeoutMs = 30_000): Promise<void> {
+    await waitFor(async () => (await fetch(this.url('/health'), { signal: AbortSignal.timeout(2000) })).ok, {
+      timeoutMs,
+      message: () => `${this.hostname} API on ${this.ip}:${this.apiPort}; output:\n${this.output.slice(-4000)}`,
+    })
+  }
+
+  get running (): boolean { return this.child.exitCode === null && this.child.signalCode === null }
+
+  /** Sends a signal and waits for the exit; returns the exit and how long it took. */
+  async stop (signal: NodeJS.Signals = 'SIGTERM', timeoutMs = 10_000): Promise<{ code: number | null, signal: NodeJS.Signals | null, ms: number }> {
+    const t0 = Date.now()
+    if (!this.running) return { ...(await this.exited), ms: 0 }
+    this.child.kill(signal)
+    const timer = setTimeout(() => { this.child.kill('SIGKILL') }, timeoutMs)
+    const r = await this.exited
+    clearTimeout(timer)
+    return { ...r, ms: Date.now() - t0 }
+  }
+
+  kill (): void { if (this.running) this.child.kill('SIGKILL') }
+}
+
+/** Starts a daemon and waits for its API; the caller registers kill() as a teardown. */
+export async function startDaemon (opts: DaemonOptions): Promise<DaemonProcess> {
+  const d = new DaemonProcess(opts)
+  try {
+    await d.ready()
+  } catch (err) {
+    d.kill()
+    throw err
+  }
+  return d
+}
