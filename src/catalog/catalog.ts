@@ -12,10 +12,18 @@ import type { CatalogOptions, ChangeEvent, MergeResult, ServerSnapshot, StateSna
 interface ServerEntry {
   readonly name: string
   readonly services: Map<string, Service>
+  /** Who handed us each record's current version, and when (for explain). */
+  readonly reports: Map<string, Report>
   lastUpdated: Time
   lastChanged: Time
   /** Cached frozen view; dropped whenever this server changes. */
   snapshot: ServerSnapshot | undefined
+}
+
+/** Where the stored version of a record came from: a peer's hostname, or this host's for local records. */
+export interface Report {
+  readonly from: string
+  readonly at: Time
 }
 
 /** A frozen object without a prototype, so that a key such as "constructor" is never inherited. */
@@ -70,7 +78,7 @@ export class Catalog extends EventEmitter<{ change: [ChangeEvent] }> {
    * survives ALIVE; a stale record is dropped without touching what is stored. Emits
    * 'change' synchronously for 'added' and 'changed'.
    */
-  merge (svc: Service): MergeResult {
+  merge (svc: Service, from: string = this.#opts.hostname): MergeResult {
     if (isStale(svc, this.#opts.tombstoneLifespanMs, this.#clock.now())) return 'stale'
     const existing = this.get(svc.Hostname, svc.ID)
     if (!shouldReplace(existing, svc)) return 'ignored'
@@ -78,16 +86,21 @@ export class Catalog extends EventEmitter<{ change: [ChangeEvent] }> {
     const frozen = Object.isFrozen(svc) && (svc.Ports === null || Object.isFrozen(svc.Ports)) ? svc : makeService(svc)
     const stored = status === frozen.Status ? frozen : withFields(frozen, { Status: status })
     if (existing !== undefined && existing.Status === stored.Status) {
-      this.#store(stored, false)
+      this.#store(stored, false, from)
       return 'refreshed'
     }
-    this.#store(stored, true)
+    this.#store(stored, true, from)
     this.#emit([{ service: stored, previousStatus: existing?.Status ?? ServiceStatus.UNKNOWN, time: stored.Updated }])
     return existing === undefined ? 'added' : 'changed'
   }
 
   get (hostname: string, id: string): Service | undefined {
     return this.#servers.get(hostname)?.services.get(id)
+  }
+
+  /** Who handed us the stored version of a record (a peer, or this host), and when. */
+  reportOf (hostname: string, id: string): Report | undefined {
+    return this.#servers.get(hostname)?.reports.get(id)
   }
 
   /**
@@ -103,6 +116,7 @@ export class Catalog extends EventEmitter<{ change: [ChangeEvent] }> {
       for (const svc of [...server.services.values()]) {
         if (isDeadTombstone(svc, this.#opts, now)) {
           server.services.delete(svc.ID)
+          server.reports.delete(svc.ID)
           server.snapshot = undefined
           this.#snapshot = undefined
         } else if (isExpired(svc, this.#opts, now)) {
@@ -200,13 +214,14 @@ export class Catalog extends EventEmitter<{ change: [ChangeEvent] }> {
   }
 
   /** Stores an accepted record; a change (new or new status) also advances LastChanged, never backwards. */
-  #store (svc: Service, changed: boolean): void {
+  #store (svc: Service, changed: boolean, from: string = this.#opts.hostname): void {
     let server = this.#servers.get(svc.Hostname)
     if (server === undefined) {
-      server = { name: svc.Hostname, services: new Map(), lastUpdated: Time.EPOCH, lastChanged: Time.EPOCH, snapshot: undefined }
+      server = { name: svc.Hostname, services: new Map(), reports: new Map(), lastUpdated: Time.EPOCH, lastChanged: Time.EPOCH, snapshot: undefined }
       this.#servers.set(svc.Hostname, server)
     }
     server.services.set(svc.ID, svc)
+    server.reports.set(svc.ID, { from, at: this.#clock.now() })
     server.lastUpdated = svc.Updated
     if (changed) {
       server.lastChanged = Time.max(server.lastChanged, svc.Updated)
