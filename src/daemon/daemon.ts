@@ -13,6 +13,7 @@ import { HealthMonitor } from '../health/monitor.ts'
 import { systemClock, type Clock } from '../lib/clock.ts'
 import { ConfigError } from '../lib/errors.ts'
 import type { Logger } from '../lib/logger.ts'
+import { Metrics } from '../lib/metrics.ts'
 import { startAll, stopAll, type Startable } from '../lib/startable.ts'
 import { Time } from '../service/time.ts'
 
@@ -26,6 +27,7 @@ export class Daemon implements Startable {
   readonly announcer: LocalAnnouncer
   readonly discoverers: readonly Discoverer[]
   readonly api: HttpServer
+  readonly metrics = new Metrics()
   readonly #logger: Logger
   readonly #components: Startable[]
   #running = false

@@ -1,0 +1,31 @@
+// One Prometheus registry per daemon (not prom-client's global one), so that several
+// daemons in one process (tests) do not collide. Components receive it and register
+// their own metrics; the API serves it at /metrics.
+import { collectDefaultMetrics, Counter, Gauge, Histogram, Registry } from 'prom-client'
+
+export class Metrics {
+  readonly registry = new Registry()
+
+  constructor (opts: { defaultMetrics?: boolean } = {}) {
+    if (opts.defaultMetrics ?? true) collectDefaultMetrics({ register: this.registry, prefix: 'sidecar_' })
+  }
+
+  counter<L extends string = string> (name: string, help: string, labelNames: readonly L[] = []): Counter<L> {
+    return this.#get(name) as Counter<L> | undefined ?? new Counter({ name, help, labelNames, registers: [this.registry] })
+  }
+
+  gauge<L extends string = string> (name: string, help: string, labelNames: readonly L[] = [], collect?: (this: Gauge<L>) => void): Gauge<L> {
+    return this.#get(name) as Gauge<L> | undefined ?? new Gauge({ name, help, labelNames, registers: [this.registry], ...(collect !== undefined ? { collect } : {}) })
+  }
+
+  histogram<L extends string = string> (name: string, help: string, buckets: number[], labelNames: readonly L[] = []): Histogram<L> {
+    return this.#get(name) as Histogram<L> | undefined ?? new Histogram({ name, help, buckets, labelNames, registers: [this.registry] })
+  }
+
+  /** The text exposition format. */
+  async text (): Promise<string> { return await this.registry.metrics() }
+
+  get contentType (): string { return this.registry.contentType }
+
+  #get (name: string): unknown { return this.registry.getSingleMetric(name) }
+}
