@@ -1,6 +1,8 @@
 // Runs one check per discovered service and derives its status (reference §4 with the
 // issue's fixes): UNKNOWN until the first result, then ALIVE/UNHEALTHY with rise/fall
 // thresholds. Emits 'status' only when a service's status changes.
+// Supplied check kinds (Docker's health state) are read instead of probed, and re-read as
+// soon as their source reports a change.
 import { EventEmitter } from 'node:events'
 import type { CheckSpec, Discovered } from '../discovery/types.ts'
 import type { Clock } from '../lib/clock.ts'
