@@ -51,6 +51,7 @@ export class ProxyListener {
   readonly #ctx: ListenerContext
   readonly #server: net.Server | http.Server
   readonly #sockets = new Set<net.Socket>()
+  readonly #metrics: ProxyMetrics | undefined
 
   constructor (c: ListenerComponents, init: ListenerInit) {
     this.name = init.name
@@ -58,6 +59,7 @@ export class ProxyListener {
     this.mode = init.mode
     this.#init = init
     this.#logger = c.logger
+    this.#metrics = c.metrics
     this.pool = new Pool(init.pool)
     this.stats = new ListenerStats(c.metrics, init.name, init.port)
     this.#ctx = {
@@ -135,5 +137,6 @@ export class ProxyListener {
     }
     for (const s of this.#sockets) s.destroy()
     this.state = 'closed'
+    this.#metrics?.untrack(this.name, String(this.port), this.stats)
   }
 }

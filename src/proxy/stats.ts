@@ -24,7 +24,27 @@ export class ProxyMetrics {
     this.retries = metrics.counter('sidecar_proxy_retries_total', 'Requests or connections sent again to another backend', ['service', 'port'])
     this.ejections = metrics.counter('sidecar_proxy_ejections_total', 'Backends ejected by passive health checking', ['service', 'port'])
     this.connections = metrics.counter('sidecar_proxy_connections_total', 'Client connections accepted', ['service', 'port'])
-    this.inFlight = metrics.gauge('sidecar_proxy_in_flight', 'Requests (and tcp connections) in progress', ['service', 'port'])
+    const tracked = this.#tracked
+    this.inFlight = metrics.gauge('sidecar_proxy_in_flight', 'Requests (and tcp connections) in progress', ['service', 'port'], function () {
+      this.reset()
+      for (const [key, stats] of tracked) {
+        const [service, port] = key.split('\u0000')
+        this.set({ service, port }, stats.inFlight)
+      }
+    })
+  }
+
+  readonly #tracked = new Map<string, { readonly inFlight: number }>()
+
+  /** The listener now on (service, port) provides the in-flight gauge's value. */
+  track (service: string, port: string, stats: { readonly inFlight: number }): void {
+    this.#tracked.set(`${service}\u0000${port}`, stats)
+  }
+
+  /** A closed listener's gauge goes away, unless another listener took its place. */
+  untrack (service: string, port: string, stats: { readonly inFlight: number }): void {
+    const key = `${service}\u0000${port}`
+    if (this.#tracked.get(key) === stats) this.#tracked.delete(key)
   }
 }
 
@@ -42,11 +62,10 @@ export class ListenerStats {
   readonly #retries: { inc: () => void }
   readonly #ejections: { inc: () => void }
   readonly #connections: { inc: () => void }
-  readonly #inFlight: { set: (v: number) => void }
 
   constructor (m: ProxyMetrics | undefined, service: string, port: number) {
     const p = String(port)
-    const noop = { inc: () => {}, observe: () => {}, set: () => {} }
+    const noop = { inc: () => {}, observe: () => {} }
     this.#byClass = CLASSES.map(c => m?.requests.labels(service, p, c) ?? noop)
     this.#error = m?.requests.labels(service, p, 'error') ?? noop
     this.#tcp = m?.requests.labels(service, p, 'tcp') ?? noop
@@ -54,14 +73,15 @@ export class ListenerStats {
     this.#retries = m?.retries.labels(service, p) ?? noop
     this.#ejections = m?.ejections.labels(service, p) ?? noop
     this.#connections = m?.connections.labels(service, p) ?? noop
-    this.#inFlight = m?.inFlight.labels(service, p) ?? noop
+    // the gauge reads inFlight when scraped (see ProxyMetrics.track): no per-request label lookups
+    m?.track(service, p, this)
   }
 
-  begin (): void { this.#inFlight.set(++this.inFlight) }
+  begin (): void { this.inFlight++ }
 
   /** status 0: a tcp connection (or, with failed, a request that got no response). */
   end (status: number, seconds: number, failed: boolean): void {
-    this.#inFlight.set(--this.inFlight)
+    this.inFlight--
     this.requests++
     if (failed) {
       this.errors++

@@ -33,6 +33,7 @@ test('http: round robin spreads 300 requests evenly over instances on three host
   const text = await h.metrics.text()
   t.regex(text, /sidecar_proxy_requests_total\{service="web",port="18101",code="2xx"\} 300/)
   t.regex(text, /sidecar_proxy_request_duration_seconds_count\{service="web",port="18101"\} 300/)
+  t.regex(text, /sidecar_proxy_in_flight\{service="web",port="18101"\} 0/)
 })
 
 test('http: 503 with a JSON body naming the service and why, when no instance is healthy', async (t) => {
