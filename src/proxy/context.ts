@@ -1,8 +1,9 @@
 // What a forwarder (http, tcp, upgrade) needs from its listener, and the small shared rules.
 import type http from 'node:http'
+import type { Dispatcher } from 'undici'
 import type { Logger } from '../lib/logger.ts'
 import type { AccessLog } from './access-log.ts'
-import type { Pool } from './pool.ts'
+import type { Backend, Pool } from './pool.ts'
 import type { ListenerStats } from './stats.ts'
 
 export interface ForwardOptions {
@@ -21,8 +22,10 @@ export interface ListenerContext {
   readonly accessLog: AccessLog
   readonly logger: Logger
   readonly opts: ForwardOptions
-  /** Keep-alive agent for backend connections (http mode). */
+  /** Keep-alive agent for backend requests with a body (http mode). */
   readonly agent: http.Agent
+  /** Keep-alive pool of one backend for requests without a body (http mode). */
+  readonly dispatcherFor: (b: Backend) => Dispatcher
   /** Other service names that claim this port and lost it (port conflict). */
   readonly ignored: () => readonly string[]
   /** Wall-clock ms (ejection times). */

@@ -1,88 +1,21 @@
 // The http-mode hot path: one client request -> one backend request over keep-alive
 // connections, with retries on another backend, passive health, timeouts, X-Forwarded-*
-// headers, and a JSON 503 when no backend is available. Written on node:http directly
-// (not http-proxy-3, which serves upgrades): the retry rules need to hold the request body
-// back until the backend connection is up, and the profile showed this path 1.5x leaner.
+// headers, and a JSON 503 when no backend is available.
+// Requests without a body (most of them) go through undici's per-backend pools: side by
+// side on this machine they served 1.3-1.5x the requests/s of node:http's client at
+// concurrency 64 (README, bench/proxy). Requests with a body go through node:http, which
+// lets the body wait until the backend connection is up, so a failed connect can still be
+// retried elsewhere (undici would have consumed the body stream). http-proxy-3 serves
+// upgrades (upgrade.ts).
 import http from 'node:http'
-import { clientAddress, ConnectTimeoutError, IDEMPOTENT, type ListenerContext } from './context.ts'
+import type { Dispatcher } from 'undici'
+import { clientAddress, ConnectTimeoutError, IDEMPOTENT, isConnectError, type ListenerContext } from './context.ts'
+import { requestHead, responseHeaderObject, responseHeaders, type RequestHead } from './headers.ts'
 import type { Backend, Unavailable } from './pool.ts'
 
-/** Hop-by-hop headers (RFC 9110 §7.6.1) never forwarded; Transfer-Encoding of requests is kept for the body's framing. */
-const HOP = new Set(['connection', 'keep-alive', 'proxy-connection', 'te', 'trailer', 'upgrade'])
-/** Node frames the response body itself (chunked or not) for each client. */
-const RESPONSE_DROP = new Set([...HOP, 'transfer-encoding'])
-
-export interface RequestHead {
-  readonly headers: string[]
-  readonly hasBody: boolean
-}
-
-/** Headers for the backend from the client's raw headers, plus X-Forwarded-For/-Proto/-Host. */
-export function requestHead (raw: readonly string[], client: string): RequestHead {
-  const out: string[] = []
-  let xff: string | undefined
-  let proto = false
-  let fwdHost = false
-  let host: string | undefined
-  let connection: string | undefined
-  let hasBody = false
-  for (let i = 0; i < raw.length; i += 2) {
-    const name = raw[i]
-    const value = raw[i + 1]
-    const lower = name.toLowerCase()
-    if (HOP.has(lower)) {
-      if (lower === 'connection') connection = connection === undefined ? value : `${connection},${value}`
-      continue
-    }
-    switch (lower) {
-      case 'x-forwarded-for': xff = xff === undefined ? value : `${xff}, ${value}`; continue
-      case 'x-forwarded-proto': proto = true; break
-      case 'x-forwarded-host': fwdHost = true; break
-      case 'host': host = value; break
-      case 'content-length': if (value !== '0') hasBody = true; break
-      case 'transfer-encoding': hasBody = true; break
-    }
-    out.push(name, value)
-  }
-  const headers = connection === undefined ? out : withoutNamed(out, connection)
-  headers.push('X-Forwarded-For', xff === undefined ? client : `${xff}, ${client}`)
-  if (!proto) headers.push('X-Forwarded-Proto', 'http')
-  if (!fwdHost && host !== undefined) headers.push('X-Forwarded-Host', host)
-  return { headers, hasBody }
-}
-
-/** The backend's response headers without hop-by-hop ones. */
-export function responseHeaders (raw: readonly string[]): string[] {
-  const out: string[] = []
-  let connection: string | undefined
-  for (let i = 0; i < raw.length; i += 2) {
-    const lower = raw[i].toLowerCase()
-    if (RESPONSE_DROP.has(lower)) {
-      if (lower === 'connection') connection = raw[i + 1]
-      continue
-    }
-    out.push(raw[i], raw[i + 1])
-  }
-  return connection === undefined ? out : withoutNamed(out, connection)
-}
-
-/** Drops the headers a Connection header names (besides keep-alive/close). */
-function withoutNamed (headers: string[], connection: string): string[] {
-  // the usual values name no header: skip the split (a measurable share of the hot path)
-  if (connection.length <= 10) {
-    const c = connection.toLowerCase()
-    if (c === 'keep-alive' || c === 'close') return headers
-  }
-  const named = new Set(connection.split(',').map(s => s.trim().toLowerCase()).filter(s => s !== '' && s !== 'keep-alive' && s !== 'close'))
-  if (named.size === 0) return headers
-  const out: string[] = []
-  for (let i = 0; i < headers.length; i += 2) if (!named.has(headers[i].toLowerCase())) out.push(headers[i], headers[i + 1])
-  return out
-}
-
-function isReset (err: NodeJS.ErrnoException): boolean {
-  return err.code === 'ECONNRESET' || err.code === 'EPIPE'
-}
+const RESET_CODES = new Set(['ECONNRESET', 'EPIPE', 'UND_ERR_SOCKET'])
+/** undici's names for "could not connect": nothing was sent. */
+const UNDICI_CONNECT = new Set(['UND_ERR_CONNECT_TIMEOUT', 'UND_ERR_CONNECT'])
 
 export function forwardHttp (ctx: ListenerContext, req: http.IncomingMessage, res: http.ServerResponse): void {
   new Exchange(ctx, req, res).attempt()
@@ -97,8 +30,10 @@ class Exchange {
   readonly #t0 = performance.now()
   #tried: Set<Backend> | undefined
   #retries = 0
-  /** The current attempt; errors of earlier attempts are ignored. */
-  #up: http.ClientRequest | undefined
+  /** Number of the current attempt: callbacks of earlier ones are ignored. */
+  #attempt = 0
+  /** Cancels the current attempt's backend request. */
+  #cancel: (() => void) | undefined
   /** The backend whose in-flight count this request holds. */
   #holding: Backend | undefined
   #lastBackend: Backend | undefined
@@ -126,12 +61,58 @@ class Exchange {
     }
     this.#hold(b)
     b.requests++
+    const n = ++this.#attempt
+    if (!this.#head.hasBody) {
+      try {
+        this.#viaUndici(n, b)
+        return
+      } catch {
+        // a request undici refuses to send as given (an unusual header): node:http takes it
+      }
+    }
+    this.#viaNode(n, b)
+  }
+
+  #viaUndici (n: number, b: Backend): void {
+    const res = this.#res
+    let controller: Dispatcher.DispatchController | undefined
+    let started = false
+    this.#cancel = () => { controller?.abort(new Error('cancelled')) }
+    const handler: Dispatcher.DispatchHandler = {
+      onRequestStart: (c) => { controller = c },
+      onResponseStart: (c, status, headers, message) => {
+        if (n !== this.#attempt || this.#closed) { c.abort(new Error('stale')); return }
+        started = true
+        this.#response(b, status)
+        res.writeHead(status, message ?? '', responseHeaderObject(headers))
+      },
+      onResponseData: (c, chunk) => {
+        if (!started) return
+        this.#bytes += chunk.length
+        if (!res.write(chunk)) {
+          c.pause()
+          res.once('drain', () => { c.resume() })
+        }
+      },
+      onResponseEnd: () => { if (started) res.end() },
+      onResponseError: (_c, err: NodeJS.ErrnoException) => {
+        const code = err.code ?? ''
+        const connected = !(UNDICI_CONNECT.has(code) || isConnectError(err))
+        this.#onError(n, b, err, connected, false)
+      },
+    }
+    this.#ctx.dispatcherFor(b).dispatch({ method: this.#req.method ?? 'GET', path: this.#req.url ?? '/', headers: this.#head.headers, body: null }, handler)
+  }
+
+  #viaNode (n: number, b: Backend): void {
+    const ctx = this.#ctx
     const up = http.request({ host: b.spec.ip, port: b.spec.port, method: this.#req.method, path: this.#req.url, headers: this.#head.headers, agent: ctx.agent })
-    this.#up = up
+    this.#cancel = () => { up.destroy() }
     let connected = false
     const onConnected = (): void => {
       connected = true
       if (this.#head.hasBody) this.#req.pipe(up)
+      else up.end()
     }
     up.once('socket', (sock) => {
       if (!sock.connecting) { onConnected(); return }
@@ -140,10 +121,15 @@ class Exchange {
       sock.once('connect', () => { clearTimeout(timer); onConnected() })
       sock.once('close', () => { clearTimeout(timer) })
     })
-    up.once('response', (pres) => { this.#onResponse(up, b, pres) })
-    up.on('error', (err) => { this.#onError(up, b, err, connected) })
-    // no body: nothing to hold back for a retry, so the head goes out as soon as the socket is up
-    if (!this.#head.hasBody) up.end()
+    up.once('response', (pres) => {
+      if (n !== this.#attempt || this.#closed) { pres.resume(); return }
+      this.#response(b, pres.statusCode ?? 502)
+      this.#res.writeHead(this.#status, pres.statusMessage, responseHeaders(pres.rawHeaders))
+      if (ctx.accessLog.enabled) pres.on('data', (chunk: Buffer) => { this.#bytes += chunk.length })
+      pres.on('error', () => { this.#res.destroy() })
+      pres.pipe(this.#res)
+    })
+    up.on('error', (err) => { this.#onError(n, b, err, connected, up.reusedSocket) })
   }
 
   #hold (b: Backend): void {
@@ -158,32 +144,29 @@ class Exchange {
     this.#holding = undefined
   }
 
-  #onResponse (up: http.ClientRequest, b: Backend, pres: http.IncomingMessage): void {
-    if (up !== this.#up || this.#closed) { pres.resume(); return }
+  /** A response head arrived from b. */
+  #response (b: Backend, status: number): void {
     clearTimeout(this.#timer)
-    const ctx = this.#ctx
-    const status = pres.statusCode ?? 502
     this.#status = status
-    if (ctx.pool.response(b, status, ctx.nowMs())) this.#ejected(b, `${status} responses in a row`)
-    this.#res.writeHead(status, pres.statusMessage, responseHeaders(pres.rawHeaders))
-    if (ctx.accessLog.enabled) pres.on('data', (chunk: Buffer) => { this.#bytes += chunk.length })
-    pres.on('error', () => { this.#res.destroy() })
-    pres.pipe(this.#res)
+    if (this.#ctx.pool.response(b, status, this.#ctx.nowMs())) this.#ejected(b, `${status} responses in a row`)
   }
 
-  #onError (up: http.ClientRequest, b: Backend, err: NodeJS.ErrnoException, connected: boolean): void {
-    if (up !== this.#up || this.#closed) return
+  /**
+   * A backend request failed. Before any response byte: a failed connect is retried on
+   * another backend (nothing was sent); a reset is retried for idempotent requests without
+   * a body. Both count for passive health, except a reset on a reused keep-alive connection
+   * (the backend closing an idle connection as we sent: not its health).
+   */
+  #onError (n: number, b: Backend, err: NodeJS.ErrnoException, connected: boolean, reusedSocket: boolean): void {
+    if (n !== this.#attempt || this.#closed) return
     const ctx = this.#ctx
     if (this.#status !== 0) {
-      // the response had started: nothing to retry, the client sees a cut response
-      this.#res.destroy()
+      this.#res.destroy() // the response had started: the client sees a cut response
       return
     }
     this.#release()
-    const reset = connected && isReset(err)
-    // a reset on a reused keep-alive connection is the backend closing it as we sent: not its health
-    const staleReuse = reset && up.reusedSocket
-    if (!connected || (reset && !staleReuse)) {
+    const reset = connected && RESET_CODES.has(err.code ?? '')
+    if (!connected || (reset && !reusedSocket)) {
       if (ctx.pool.failure(b, ctx.nowMs())) this.#ejected(b, err.message)
     }
     const retryable = !connected || (reset && IDEMPOTENT.has(this.#req.method ?? '') && !this.#head.hasBody)
@@ -219,9 +202,8 @@ class Exchange {
 
   #onRequestTimeout (): void {
     if (this.#status !== 0 || this.#closed) return
-    const up = this.#up
-    this.#up = undefined
-    up?.destroy()
+    this.#attempt++ // whatever the backend does now is ignored
+    this.#cancel?.()
     this.#release()
     this.#sendError(504, 'request timeout', `${this.#ctx.name}: no response within ${this.#ctx.opts.requestTimeoutMs} ms`)
   }
@@ -240,7 +222,7 @@ class Exchange {
     this.#closed = true
     clearTimeout(this.#timer)
     const complete = this.#res.writableFinished
-    if (!complete) this.#up?.destroy()
+    if (!complete) this.#cancel?.()
     this.#release()
     const ctx = this.#ctx
     const ms = performance.now() - this.#t0

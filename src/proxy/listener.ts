@@ -4,6 +4,7 @@
 import http from 'node:http'
 import net from 'node:net'
 import type { ProxyServer } from 'http-proxy-3'
+import type { Dispatcher } from 'undici'
 import { errorMessage } from '../lib/errors.ts'
 import type { Logger } from '../lib/logger.ts'
 import type { AccessLog } from './access-log.ts'
@@ -22,6 +23,8 @@ export interface ListenerComponents {
   accessLog: AccessLog
   agent: http.Agent
   upgrades: ProxyServer
+  /** Makes the keep-alive pool of one backend ("ip:port"). */
+  createDispatcher: (address: string) => Dispatcher
   metrics?: ProxyMetrics
   nowMs: () => number
 }
@@ -65,6 +68,7 @@ export class ProxyListener {
     this.#ctx = {
       name: init.name, port: init.port, pool: this.pool, stats: this.stats, accessLog: c.accessLog, logger: c.logger,
       opts: init.forward, agent: c.agent, nowMs: c.nowMs, ignored: () => this.ignored,
+      dispatcherFor: (b) => (b.dispatcher ??= c.createDispatcher(b.address)),
     }
     const ctx = this.#ctx
     if (init.mode === 'tcp') {
@@ -136,6 +140,7 @@ export class ProxyListener {
       await new Promise(resolve => setTimeout(resolve, Math.min(100, graceMs)))
     }
     for (const s of this.#sockets) s.destroy()
+    this.pool.closeAll(true)
     this.state = 'closed'
     this.#metrics?.untrack(this.name, String(this.port), this.stats)
   }

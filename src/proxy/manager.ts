@@ -3,6 +3,7 @@
 // and drains the ones no longer wanted. Nothing here blocks the catalog.
 import http from 'node:http'
 import type { ProxyServer } from 'http-proxy-3'
+import { Pool as UndiciPool, type Dispatcher } from 'undici'
 import type { Catalog } from '../catalog/index.ts'
 import type { ProxySection } from '../config/types.ts'
 import type { Clock } from '../lib/clock.ts'
@@ -153,9 +154,27 @@ export class ProxyManager implements Startable {
       accessLog: this.#accessLog,
       agent: this.#agent as http.Agent,
       upgrades: this.#upgrades as ProxyServer,
+      createDispatcher: (address) => this.#dispatcher(address),
       ...(this.#metrics !== undefined ? { metrics: this.#metrics } : {}),
       nowMs: () => this.#clock.nowMs(),
     }, init)
+  }
+
+  /**
+   * Keep-alive connections to one backend: no limit on their number (the client side bounds
+   * concurrency), idle ones closed after 4 s or the backend's own Keep-Alive hint, so they
+   * are not reused just as the backend closes them; no undici timeouts of its own but the
+   * connect timeout and the idle timeout (request_timeout is the exchange's).
+   */
+  #dispatcher (address: string): Dispatcher {
+    const px = this.#init.proxy
+    return new UndiciPool(`http://${address}`, {
+      pipelining: 1,
+      connect: { timeout: px.connect_timeout },
+      keepAliveTimeout: 4000,
+      headersTimeout: 0,
+      bodyTimeout: px.idle_timeout,
+    })
   }
 
   #retire (l: ProxyListener): void {

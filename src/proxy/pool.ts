@@ -1,6 +1,7 @@
 // One listener's backends: which of them may take a request (ALIVE, not ejected), in which
 // order of preference (local host, own site, failover sites), and the balancing among the
 // first tier that has any. The hot path (pick) allocates nothing.
+import type { Dispatcher } from 'undici'
 import { compareGoStrings } from '../catalog/rules.ts'
 import { ServiceStatus } from '../service/status.ts'
 import { clearEjection, isEjected, newOutlierState, recordFailure, recordResponse, type OutlierPolicy, type OutlierState } from './outlier.ts'
@@ -29,6 +30,8 @@ export class Backend {
   requests = 0
   failures = 0
   readonly outlier: OutlierState = newOutlierState()
+  /** Keep-alive connections to this backend (http mode), made on first use. */
+  dispatcher: Dispatcher | undefined
 
   constructor (spec: BackendSpec) {
     this.spec = spec
@@ -68,6 +71,9 @@ export class Pool {
    */
   update (specs: readonly BackendSpec[]): void {
     const old = new Map(this.#all.map(b => [b.key, b]))
+    const kept = new Set(specs.map(s => s.key))
+    // a backend that left closes its connections once its requests in progress are done
+    for (const b of this.#all) if (!kept.has(b.key)) closeDispatcher(b, false)
     this.#all = specs.map(spec => {
       const b = old.get(spec.key)
       if (b === undefined) return new Backend(spec)
@@ -97,6 +103,11 @@ export class Pool {
     if (this.#candidates === 0) return 'no healthy instance'
     for (const tier of this.#tiers) for (const b of tier) if (!isEjected(b.outlier, nowMs) && exclude?.has(b) !== true) return 'all failed'
     return exclude !== undefined && exclude.size > 0 ? 'all failed' : 'all ejected'
+  }
+
+  /** Closes every backend's connections: gracefully, or cutting requests in progress. */
+  closeAll (force: boolean): void {
+    for (const b of this.#all) closeDispatcher(b, force)
   }
 
   /** Backends ejected right now (among the ALIVE ones). */
@@ -180,4 +191,11 @@ export function tiersOf (backends: readonly Backend[], opts: Pick<PoolOptions, '
   for (const site of order) tiers.push(rest.filter(b => b.spec.site === site))
   tiers.push(rest.filter(b => !order.includes(b.spec.site)))
   return tiers
+}
+
+function closeDispatcher (b: Backend, force: boolean): void {
+  const d = b.dispatcher
+  if (d === undefined) return
+  b.dispatcher = undefined
+  ;(force ? d.destroy() : d.close()).catch(() => { /* closing is best effort */ })
 }

@@ -3,6 +3,7 @@
 import test from 'ava'
 import { ServiceStatus } from '../../../src/service/index.ts'
 import { getJson, httpBackend } from '../../helpers/backends.ts'
+import { waitFor } from '../../helpers/wait.ts'
 import { harness, instance, proxyConfig, waitListening } from './setup.ts'
 
 const IP = '127.0.3.20'
@@ -111,9 +112,9 @@ test('http: draining an instance stops new requests to it while its in-flight lo
   await h.settle()
   await waitListening(h, SP)
   // round robin: the first request goes to a (sorted by key), a long one
-  const long = getJson(`http://${IP}:${SP}/slow?ms=1500`)
-  await new Promise(resolve => setTimeout(resolve, 200))
-  t.is(a.hits, 1)
+  const long = getJson(`http://${IP}:${SP}/slow?ms=3000`)
+  t.teardown(async () => { await long.catch(() => {}) })
+  await waitFor(() => a.hits === 1, { timeoutMs: 5000, message: 'the long request reached a' })
   h.put(instance('drain', 'host-a', a.ip, a.port, SP, { Status: ServiceStatus.DRAINING }))
   await h.settle()
   const hitsBefore = a.hits
