@@ -1,7 +1,8 @@
 // bench/proxy: one run on loopback measuring a backend called directly, through sidecar's
 // http and tcp modes, through HAProxy (http and tcp, one thread, keep-alive reuse) and,
 // for reference, through a stock http-proxy-3 server. wrk drives each at concurrency 1 and
-// 64 for BENCH_SECONDS (default 5). Prints requests/s, p50, p99 and the ratios. Every
+// 64 for BENCH_SECONDS (default 4), in BENCH_ROUNDS interleaved rounds (default 3), and the
+// median round is kept. Prints requests/s, p50, p99 and the ratios. Every
 // process it starts is stopped at the end. Run with bench/proxy/run.sh (installs wrk/haproxy).
 // BENCH_CPU_PROF=1 runs the daemon with --cpu-prof (profile written to bench/proxy/profiles/).
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process'
@@ -12,7 +13,9 @@ import { fileURLToPath } from 'node:url'
 
 const HERE = path.dirname(fileURLToPath(import.meta.url))
 const REPO = path.resolve(HERE, '../..')
-const SECONDS = Number(process.env.BENCH_SECONDS ?? 5)
+const SECONDS = Number(process.env.BENCH_SECONDS ?? 4)
+/** Rounds over all targets; each figure is the median of its rounds, so a burst of load elsewhere on the machine hits every target alike. */
+const ROUNDS = Number(process.env.BENCH_ROUNDS ?? 3)
 const IPS = { backend: '127.0.3.10', sidecar: '127.0.3.9', haproxy: '127.0.3.11', hp3: '127.0.3.12' }
 const PORTS = { sidecarHttp: 18601, sidecarTcp: 18602, haproxyHttp: 18603, haproxyTcp: 18604, hp3: 18605 }
 const children: ChildProcess[] = []
@@ -107,18 +110,23 @@ async function main (): Promise<void> {
     ['HAProxy tcp', `http://${IPS.haproxy}:${PORTS.haproxyTcp}/`],
     ['http-proxy-3 (reference)', `http://${IPS.hp3}:${PORTS.hp3}/`],
   ]
-  const results = new Map<string, Result>()
-  for (const c of [1, 64]) {
-    for (const [name, url] of targets) {
-      wrk(url, c, 1) // warm-up: JIT, connection pools
-      const r = wrk(url, c, SECONDS)
-      results.set(`${name}@${c}`, r)
-      process.stderr.write(`${name.padEnd(26)} c=${String(c).padEnd(3)} ${r.rps.toFixed(0).padStart(7)} req/s  p50 ${r.p50.toFixed(3)} ms  p99 ${r.p99.toFixed(3)} ms\n`)
+  const rounds = new Map<string, Result[]>()
+  for (const [, url] of targets) wrk(url, 64, 1) // warm-up: JIT, connection pools
+  for (let round = 1; round <= ROUNDS; round++) {
+    for (const c of [1, 64]) {
+      for (const [name, url] of targets) {
+        const r = wrk(url, c, SECONDS)
+        const key = `${name}@${c}`
+        rounds.set(key, [...(rounds.get(key) ?? []), r])
+        process.stderr.write(`round ${round} ${name.padEnd(26)} c=${String(c).padEnd(3)} ${r.rps.toFixed(0).padStart(7)} req/s  p50 ${r.p50.toFixed(3)} ms  p99 ${r.p99.toFixed(3)} ms\n`)
+      }
     }
   }
+  const results = new Map<string, Result>()
+  for (const [key, rs] of rounds) results.set(key, [...rs].sort((a, b) => a.rps - b.rps)[Math.floor(rs.length / 2)])
   const cpus = os.cpus()
   const lines = [
-    `wrk -t1, ${SECONDS} s per row after a 1 s warm-up; ${cpus.length} × ${cpus[0]?.model ?? 'cpu'} shared by wrk, proxy and backend (and whatever else runs); Node ${process.version}; ${spawnSync('haproxy', ['-v'], { encoding: 'utf8' }).stdout.split('\n')[0].replace(/ - https.*/, '')}, 1 thread.`,
+    `wrk -t1, median of ${ROUNDS} interleaved rounds of ${SECONDS} s per row; load average at the end ${os.loadavg()[0].toFixed(1)}; ${cpus.length} × ${cpus[0]?.model ?? 'cpu'} shared by wrk, proxy and backend (and whatever else runs); Node ${process.version}; ${spawnSync('haproxy', ['-v'], { encoding: 'utf8' }).stdout.split('\n')[0].replace(/ - https.*/, '')}, 1 thread.`,
     '',
     '| target | conc. | req/s | p50 ms | p99 ms | vs direct | vs HAProxy http | vs HAProxy (same mode) |',
     '| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: |',
