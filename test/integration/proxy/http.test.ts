@@ -157,3 +157,24 @@ test('http: adding and removing instances under a steady load of 2,000 requests 
   t.true(sent >= 2000)
   t.true(backends.every(b => b.hits > 0), `every instance served some: ${backends.map(b => b.hits).join(', ')}`)
 })
+
+test('http: a closing listener refuses new connections but lets its in-flight request finish within the grace period', async (t) => {
+  const SP = 18107
+  const b = await httpBackend('a', '127.0.3.21')
+  t.teardown(async () => { await b.close() })
+  const h = await harness(t, { proxy: proxyConfig(IP, { drain_grace: 5000 }) })
+  h.put(instance('closing', 'host-a', b.ip, b.port, SP))
+  await h.settle()
+  await waitListening(h, SP)
+  const long = getJson(`http://${IP}:${SP}/slow?ms=1500`)
+  t.teardown(async () => { await long.catch(() => {}) })
+  await waitFor(() => b.hits === 1, { timeoutMs: 5000, message: 'the long request reached the backend' })
+  h.put(instance('closing', 'host-a', b.ip, b.port, SP, { Status: ServiceStatus.TOMBSTONE }))
+  await h.settle()
+  t.is(h.proxy.report().listeners[0]?.state, 'draining')
+  await t.throwsAsync(fetch(`http://${IP}:${SP}/`, { signal: AbortSignal.timeout(2000) }), undefined, 'new connections are refused')
+  const r = await long
+  t.is(r.status, 200)
+  t.is(r.body.backend, 'a')
+  await waitFor(() => h.proxy.report().listeners.length === 0, { timeoutMs: 5000, message: 'the drained listener is gone' })
+})
