@@ -2,11 +2,13 @@
 // instances of three "hosts" through static entries with their own Hostname and IP
 // (third-party announcements); the backends are real servers run by this test.
 import test from 'ava'
+import { spawn } from 'node:child_process'
+import { once } from 'node:events'
 import { mkdtemp, rm, writeFile } from 'node:fs/promises'
 import os from 'node:os'
 import path from 'node:path'
 import { getJson, httpBackend, tcpRoundTrip, tcpShoutBackend, wsEchoBackend, wsRoundTrip, type HttpBackend } from '../helpers/backends.ts'
-import { startDaemon } from '../helpers/daemon.ts'
+import { REPO, startDaemon } from '../helpers/daemon.ts'
 import { waitFor } from '../helpers/wait.ts'
 
 const IP = '127.0.3.2'
@@ -19,10 +21,16 @@ interface ProxyJson { listeners: Array<{ service: string, port: number, mode: st
 test('daemon: every service port is proxied over the instances of all hosts; a killed backend is ejected before its health check notices', async (t) => {
   const dir = await mkdtemp(path.join(os.tmpdir(), 'sidecar-proxy-'))
   t.teardown(async () => { await rm(dir, { recursive: true, force: true }) })
-  const web: HttpBackend[] = await Promise.all(['a', 'b', 'c'].map(async (n, i) => await httpBackend(n, `127.0.3.${5 + i}`)))
+  // b is a process of its own, so that it can be killed (SIGKILL) mid-load
+  const proc = spawn(process.execPath, [path.join(REPO, 'bench/proxy/backend.ts'), '127.0.3.6', '0', 'b'], { stdio: ['ignore', 'pipe', 'inherit'] })
+  t.teardown(() => { proc.kill('SIGKILL') })
+  const [firstOut] = await once(proc.stdout, 'data') as [Buffer]
+  const procBackend = { name: 'b', ip: '127.0.3.6', port: Number(firstOut.toString().trim()) }
+  const [a, c]: HttpBackend[] = await Promise.all([httpBackend('a', '127.0.3.5'), httpBackend('c', '127.0.3.7')])
+  const web = [a, procBackend, c]
   const shout = await tcpShoutBackend('127.0.3.5')
   const chat = await wsEchoBackend('127.0.3.6')
-  t.teardown(async () => { await Promise.all([...web.map(async b => { await b.close() }), shout.close(), chat.close()]) })
+  t.teardown(async () => { await Promise.all([a.close(), c.close(), shout.close(), chat.close()]) })
 
   const entries = [
     ...web.map(b => ({
@@ -57,13 +65,13 @@ test('daemon: every service port is proxied over the instances of all hosts; a k
   t.is(await tcpRoundTrip(IP, SHOUT, 'half-closed hello'), 'HALF-CLOSED HELLO')
   t.is(await wsRoundTrip(`ws://${IP}:${CHAT}/`, 'ping'), 'echo: ping')
 
-  // kill b mid-load: no GET is lost
+  // kill b's process mid-load: no GET is lost
   let sent = 0
   const statuses: number[] = []
   const worker = async (): Promise<void> => {
     while (sent < 300) {
       sent++
-      if (sent === 60) await web[1].close()
+      if (sent === 60) proc.kill('SIGKILL')
       statuses.push((await getJson(`http://${IP}:${WEB}/`)).status)
     }
   }
