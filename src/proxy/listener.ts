@@ -127,17 +127,25 @@ export class ProxyListener {
   /**
    * Stops accepting connections; requests and connections in progress get graceMs to finish,
    * then are cut. Idle keep-alive connections close at once. Resolves when all are gone.
+   * Called again while draining, it can only shorten the grace (stop() drains with 0).
    */
   async drain (graceMs: number): Promise<void> {
-    if (this.state === 'closed' || this.state === 'draining') return
+    this.#drainDeadline = Math.min(this.#drainDeadline, Date.now() + graceMs)
+    this.#drained ??= this.#drain()
+    await this.#drained
+  }
+
+  #drainDeadline = Infinity
+  #drained: Promise<void> | undefined
+
+  async #drain (): Promise<void> {
     const wasOpen = this.state === 'listening'
     this.state = 'draining'
     if (wasOpen) this.#server.close()
     const http1 = this.#server instanceof http.Server ? this.#server : undefined
-    const deadline = Date.now() + graceMs
-    while (this.#sockets.size > 0 && Date.now() < deadline) {
+    while (this.#sockets.size > 0 && Date.now() < this.#drainDeadline) {
       http1?.closeIdleConnections()
-      await new Promise(resolve => setTimeout(resolve, Math.min(100, graceMs)))
+      await new Promise(resolve => setTimeout(resolve, Math.max(0, Math.min(100, this.#drainDeadline - Date.now()))))
     }
     for (const s of this.#sockets) s.destroy()
     this.pool.closeAll(true)

@@ -178,3 +178,21 @@ test('http: a closing listener refuses new connections but lets its in-flight re
   t.is(r.body.backend, 'a')
   await waitFor(() => h.proxy.report().listeners.length === 0, { timeoutMs: 5000, message: 'the drained listener is gone' })
 })
+
+test('http: stopping the proxy cuts a draining listener at once instead of waiting for its grace period', async (t) => {
+  const SP = 18108
+  const b = await httpBackend('a', '127.0.3.21')
+  t.teardown(async () => { await b.close() })
+  const h = await harness(t, { proxy: proxyConfig(IP, { drain_grace: 60_000 }) })
+  h.put(instance('stopping', 'host-a', b.ip, b.port, SP))
+  await h.settle()
+  await waitListening(h, SP)
+  const long = getJson(`http://${IP}:${SP}/slow?ms=20000`).catch((err: unknown) => err)
+  await waitFor(() => b.hits === 1, { timeoutMs: 5000, message: 'the long request reached the backend' })
+  h.put(instance('stopping', 'host-a', b.ip, b.port, SP, { Status: ServiceStatus.TOMBSTONE }))
+  await h.settle()
+  const t0 = Date.now()
+  await h.proxy.stop()
+  t.true(Date.now() - t0 < 2000, `stopped in ${Date.now() - t0} ms`)
+  t.true(await long instanceof Error, 'the cut request fails on the client')
+})
