@@ -77,7 +77,8 @@ test('http: a killed backend mid-load loses no GET, is ejected at once, and gets
   const SP = 18104
   const backends = await Promise.all(['a', 'b', 'c'].map(async (n, i) => await httpBackend(n, `127.0.3.${21 + i}`)))
   t.teardown(async () => { await Promise.all(backends.map(async b => { await b.close() })) })
-  const h = await harness(t, { proxy: proxyConfig(IP) })
+  const h = await harness(t, { proxy: proxyConfig(IP, { ejection_base: 120_000 }) })
+  // a long first ejection: on a loaded machine the load may outlast the default 10 s
   for (const b of backends) h.put(instance('kill', `host-${b.name}`, b.ip, b.port, SP))
   await h.settle()
   await waitListening(h, SP)
