@@ -16,7 +16,7 @@ const WEB = 18401
 const SHOUT = 18402
 const CHAT = 18403
 
-interface ProxyJson { listeners: Array<{ service: string, port: number, mode: string, state: string, totals: { requests: number, retries: number, ejections: number }, backends: Array<{ hostname: string, state: string, status: string }> }> }
+interface ProxyJson { listeners: Array<{ service: string, port: number, mode: string, state: string, totals: { requests: number, retries: number, ejections: number }, backends: Array<{ hostname: string, state: string, status: string, ejections: number }> }> }
 
 test('daemon: every service port is proxied over the instances of all hosts; a backend process killed mid-load loses no request and is ejected by passive health', async (t) => {
   const dir = await mkdtemp(path.join(os.tmpdir(), 'sidecar-proxy-'))
