@@ -5,6 +5,7 @@ import Koa from 'koa'
 import { encodeState, type Catalog } from '../catalog/index.ts'
 import type { Logger } from '../lib/logger.ts'
 import type { Time } from '../service/time.ts'
+import { addProxyRoute } from './proxy-route.ts'
 import { allowCors, sendCompact, sendError, sendIndented } from './respond.ts'
 
 export interface ClusterMember {
@@ -21,6 +22,8 @@ export interface ApiComponents {
   /** Problems a discoverer reports (a bad static file edit), by discoverer name. */
   discoveryErrors: () => Record<string, string>
   startedAt: number
+  /** The embedded proxy's state for /api/proxy.json. */
+  proxy?: () => unknown
 }
 
 /** Splits "name.json" into name and extension (the last dot), as the original's route did. */
@@ -82,6 +85,7 @@ export function createApp (c: ApiComponents): Koa {
     router.get(`${prefix}/state.json`, stateJson)
     router.get(`${prefix}/services/:file`, oneService)
   }
+  if (c.proxy !== undefined) addProxyRoute(router, c.proxy)
   router.get('/health', health)
   router.get('/api/health', health)
   // CORS pre-flight for single-segment API paths (reference §5.7)

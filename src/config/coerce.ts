@@ -109,7 +109,7 @@ function validate (spec: KeySpec, value: unknown): Coerced {
       if (n < (spec.min ?? -Infinity) || n > (spec.max ?? Infinity)) return fail(`${n} is out of range ${spec.min}..${spec.max}`)
       return { ok: true, value: n }
     }
-    case 'duration': return durationValue(value as string | number)
+    case 'duration': return durationValue(value as string | number, spec.zeroOk === true)
     case 'bool': return { ok: true, value }
     case 'list': return listValue(spec, value as string[])
   }
@@ -122,7 +122,7 @@ function enumValue (spec: KeySpec, text: string): Coerced {
   return fail(`invalid value ${q(text)}, expected one of ${values.join(', ')}${didYouMean(v, values)}`)
 }
 
-function durationValue (raw: string | number): Coerced {
+function durationValue (raw: string | number, zeroOk: boolean): Coerced {
   let ms: number
   if (typeof raw === 'number') {
     ms = raw
@@ -134,7 +134,8 @@ function durationValue (raw: string | number): Coerced {
     }
   }
   const shown = typeof raw === 'string' ? q(raw) : `${raw} ms`
-  if (!Number.isFinite(ms) || ms <= 0) return fail(`duration ${shown} must be greater than zero`)
+  if (zeroOk && ms === 0) return { ok: true, value: 0 }
+  if (!Number.isFinite(ms) || ms <= 0) return fail(`duration ${shown} must be greater than zero${zeroOk ? ' (or "0" for none)' : ''}`)
   if (ms > MAX_TIMER_MS) return fail(`duration ${shown} is longer than the maximum ${formatDuration(MAX_TIMER_MS)}`)
   return { ok: true, value: ms }
 }

@@ -51,7 +51,21 @@ export const DEFAULTS = {
     fall: 1, // the original: one failing check makes a service UNHEALTHY (raise it to damp flapping)
   },
   proxy: {
+    enabled: true, // every host proxies every service port, as the original ran HAProxy unless HAPROXY_DISABLE
     bind_ip: '', // '' = [sidecar] bind_ip
+    balance: 'roundrobin', // the original's HAProxy template balanced round robin
+    prefer_local: false, // spread over the whole cluster, as the original did
+    site_failover: false, // sites are an opt-in from sidekick; the original had none
+    site_order: [], // no order: after its own site a host fails over to every other site at once
+    connect_timeout: '1s', // a loopback or LAN connect takes well under 1 s; longer means the backend is gone
+    idle_timeout: '1m', // the original's HAProxy "timeout client/server 1m"
+    request_timeout: '0', // no limit, as the original's Envoy route (timeout 0s): long polls must work
+    retries: 2, // two other backends is enough to ride over one dead host without amplifying an outage
+    eject_after_5xx: 0, // off: a 5xx may be the application's own answer (Envoy's default is 5 when on)
+    ejection_base: '10s', // long enough to stop hammering a dead backend, short enough to retry it soon
+    ejection_max: '5m', // a backend that keeps failing is still probed every 5 min
+    drain_grace: '10s', // in-flight requests of a closing listener get 10 s to finish
+    access_log: 'off', // request logs are high volume; ask for them
   },
   listeners: {
     urls: [], // no webhooks unless asked for

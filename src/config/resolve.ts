@@ -83,6 +83,13 @@ export function resolveConfig (c: SidecarConfig, ctx: ResolveContext): { problem
   if (ok('api.port', 'sidecar.bind_port', 'api.bind_ip', 'sidecar.bind_ip') && c.api.port === s.bind_port && overlaps(c.api.bind_ip, s.bind_ip)) {
     problems.push(`[api] port and [sidecar] bind_port are both ${s.bind_port} on overlapping addresses; the API and gossip listeners need different ports`)
   }
+  const px = c.proxy
+  if (ok('proxy.ejection_base', 'proxy.ejection_max') && px.ejection_base > px.ejection_max) {
+    problems.push(`[proxy] ejection_base ${formatDuration(px.ejection_base)} is longer than [proxy] ejection_max ${formatDuration(px.ejection_max)}`)
+  }
+  if (ok('proxy.site_failover', 'sidecar.site') && px.site_failover && s.site === '') {
+    warnings.push('[proxy] site_failover is on but [sidecar] site is empty: this host\'s own site is the instances that have no site')
+  }
   return { problems, warnings }
 }
 

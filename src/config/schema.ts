@@ -40,6 +40,8 @@ export interface KeySpec {
   emptyOk?: boolean
   /** Extra check of a string value, or of each list item. */
   check?: Check
+  /** For durations: "0" is accepted (and means "off"). */
+  zeroOk?: boolean
   /** The environment variable, when it is not <PREFIX>_<KEY>. */
   env?: string
   flag?: FlagSpec
@@ -98,7 +100,21 @@ export const SCHEMA: Schema = {
     fall: { type: 'int', min: 1, max: 100, doc: 'consecutive failing checks before an ALIVE service is UNHEALTHY' },
   },
   proxy: {
+    enabled: { type: 'bool', doc: 'run the embedded proxy: one listener per service port on bind_ip' },
     bind_ip: { type: 'ip', emptyOk: true, doc: 'address the service proxies bind', defaultText: '[sidecar] bind_ip' },
+    balance: { type: 'enum', values: ['roundrobin', 'least', 'random'], doc: 'how a backend is chosen: roundrobin, least (fewest in-flight) or random' },
+    prefer_local: { type: 'bool', doc: 'use this host\'s own instances while any of them is available' },
+    site_failover: { type: 'bool', doc: 'use instances of this host\'s [sidecar] site, failing over to other sites only when it has none available' },
+    site_order: { type: 'list', check: checkSite, doc: 'sites to fail over to, in order, after this host\'s own (unlisted sites come last)' },
+    connect_timeout: { type: 'duration', doc: 'a backend connection not established within this is a failure (retried elsewhere)' },
+    idle_timeout: { type: 'duration', doc: 'a client or backend connection silent this long is closed' },
+    request_timeout: { type: 'duration', zeroOk: true, doc: 'a request without a response head after this long gets 504 ("0" = no limit)' },
+    retries: { type: 'int', min: 0, max: 10, doc: 'other backends tried after a failed connect (or a reset of an idempotent request)' },
+    eject_after_5xx: { type: 'int', min: 0, max: 1000, doc: 'consecutive 5xx responses that eject a backend (0 = never)' },
+    ejection_base: { type: 'duration', doc: 'how long a failing backend is first ejected; doubles on each repeat' },
+    ejection_max: { type: 'duration', doc: 'the longest ejection' },
+    drain_grace: { type: 'duration', doc: 'how long a closing listener lets in-flight requests and connections finish' },
+    access_log: { type: 'enum', values: ['off', 'text', 'json'], doc: 'one line per request or connection on stdout: off, text or json' },
   },
   listeners: {
     urls: { type: 'list', check: checkHttpUrl, doc: 'http(s) URLs that receive a POST for every state change' },

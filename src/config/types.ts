@@ -65,9 +65,29 @@ export interface HealthSection {
   fall: number
 }
 
+export type ProxyBalance = 'roundrobin' | 'least' | 'random'
+export type AccessLogFormat = 'off' | 'text' | 'json'
+
 export interface ProxySection {
+  enabled: boolean
   /** Resolved: the given value, else sidecar.bind_ip. */
   bind_ip: string
+  balance: ProxyBalance
+  prefer_local: boolean
+  site_failover: boolean
+  site_order: string[]
+  /** Milliseconds; durations below are all milliseconds. */
+  connect_timeout: number
+  idle_timeout: number
+  /** 0 = no per-request timeout. */
+  request_timeout: number
+  retries: number
+  /** Consecutive 5xx responses that eject a backend; 0 = never. */
+  eject_after_5xx: number
+  ejection_base: number
+  ejection_max: number
+  drain_grace: number
+  access_log: AccessLogFormat
 }
 
 export interface ListenersSection {

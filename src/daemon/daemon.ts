@@ -17,6 +17,7 @@ import { ConfigError } from '../lib/errors.ts'
 import type { Logger } from '../lib/logger.ts'
 import { Metrics } from '../lib/metrics.ts'
 import { startAll, stopAll, type Startable } from '../lib/startable.ts'
+import { ProxyManager } from '../proxy/manager.ts'
 import { Time } from '../service/time.ts'
 
 /** How often local records are re-stamped; well inside the alive lifespan. */
@@ -29,6 +30,8 @@ export class Daemon implements Startable {
   readonly announcer: LocalAnnouncer
   readonly discoverers: readonly Discoverer[]
   readonly api: HttpServer
+  /** The embedded proxy; undefined when [proxy] enabled = false. */
+  readonly proxy: ProxyManager | undefined
   readonly metrics = new Metrics()
   readonly #logger: Logger
   readonly #components: Startable[]
@@ -79,6 +82,9 @@ export class Daemon implements Startable {
       site: sc.site,
       refreshIntervalMs: LOCAL_REFRESH_MS,
     })
+    this.proxy = config.proxy.enabled
+      ? new ProxyManager({ catalog: this.catalog, clock, logger: child('proxy'), metrics: this.metrics }, { hostname: sc.hostname, site: sc.site, proxy: config.proxy })
+      : undefined
     const reaper = new Reaper({ catalog: this.catalog, logger: child('catalog') }, { intervalMs: sc.reap_interval })
     const startedAt = Date.now()
     const app = createApp({
@@ -87,10 +93,12 @@ export class Daemon implements Startable {
       members: () => this.members(),
       discoveryErrors: () => Object.fromEntries(this.discoverers.flatMap(d => { const e = d.lastError(); return e === undefined ? [] : [[d.name, e]] })),
       startedAt,
+      proxy: () => this.proxy?.report() ?? { enabled: false, listeners: [], conflicts: [] },
     })
     this.api = new HttpServer({ app, logger: child('api') }, { host: config.api.bind_ip, port: config.api.port, name: 'api', portSetting: '[api] port or --http-port' })
     // The API first: the example config health checks the daemon's own API.
-    this.#components = [this.api, reaper, ...this.discoverers, this.monitor, this.announcer]
+    // The proxy last: it opens the ports the catalog holds once local services are announced.
+    this.#components = [this.api, reaper, ...this.discoverers, this.monitor, this.announcer, ...(this.proxy !== undefined ? [this.proxy] : [])]
   }
 
   /** Cluster members for /services.json; until gossip exists, this host alone. */

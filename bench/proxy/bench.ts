@@ -1,0 +1,164 @@
+// bench/proxy: one run on loopback measuring a backend called directly, through sidecar's
+// http and tcp modes, through HAProxy (http and tcp, one thread, keep-alive reuse) and,
+// for reference, through a stock http-proxy-3 server. wrk drives each at concurrency 1 and
+// 64 for BENCH_SECONDS (default 4), in BENCH_ROUNDS interleaved rounds (default 3), and the
+// median round is kept. Prints requests/s, p50, p99 and the ratios. Every
+// process it starts is stopped at the end. Run with bench/proxy/run.sh (installs wrk/haproxy).
+// BENCH_CPU_PROF=1 runs the daemon with --cpu-prof (profile written to bench/proxy/profiles/).
+import { spawn, spawnSync, type ChildProcess } from 'node:child_process'
+import { mkdtempSync, mkdirSync, writeFileSync } from 'node:fs'
+import os from 'node:os'
+import path from 'node:path'
+import { fileURLToPath } from 'node:url'
+
+const HERE = path.dirname(fileURLToPath(import.meta.url))
+const REPO = path.resolve(HERE, '../..')
+const SECONDS = Number(process.env.BENCH_SECONDS ?? 4)
+/** Rounds over all targets; each figure is the median of its rounds, so a burst of load elsewhere on the machine hits every target alike. */
+const ROUNDS = Number(process.env.BENCH_ROUNDS ?? 3)
+const IPS = { backend: '127.0.3.10', sidecar: '127.0.3.9', haproxy: '127.0.3.11', hp3: '127.0.3.12' }
+const PORTS = { sidecarHttp: 18601, sidecarTcp: 18602, haproxyHttp: 18603, haproxyTcp: 18604, hp3: 18605 }
+const children: ChildProcess[] = []
+const tmp = mkdtempSync(path.join(os.tmpdir(), 'sidecar-bench-proxy-'))
+
+function start (cmd: string, args: string[], env: Record<string, string> = {}): ChildProcess {
+  const c = spawn(cmd, args, { cwd: tmp, env: { ...process.env, ...env }, stdio: ['ignore', 'pipe', 'pipe'] })
+  children.push(c)
+  return c
+}
+
+async function firstLine (c: ChildProcess): Promise<string> {
+  return await new Promise((resolve, reject) => {
+    let buf = ''
+    c.stdout?.on('data', (d: Buffer) => {
+      buf += d.toString()
+      const i = buf.indexOf('\n')
+      if (i >= 0) resolve(buf.slice(0, i).trim())
+    })
+    c.once('exit', (code) => { reject(new Error(`process exited (${code}) before it was ready`)) })
+  })
+}
+
+async function until (what: string, fn: () => Promise<boolean>, ms = 30_000): Promise<void> {
+  const deadline = Date.now() + ms
+  while (Date.now() < deadline) {
+    try { if (await fn()) return } catch { /* not yet */ }
+    await new Promise(resolve => setTimeout(resolve, 200))
+  }
+  throw new Error(`timed out waiting for ${what}`)
+}
+
+interface Result { rps: number, p50: number, p99: number }
+
+function toMs (v: string): number {
+  const m = /^([\d.]+)(us|ms|s)$/.exec(v.trim())
+  if (m === null) return NaN
+  return Number(m[1]) * (m[2] === 'us' ? 0.001 : m[2] === 's' ? 1000 : 1)
+}
+
+function wrk (url: string, connections: number, seconds: number): Result {
+  const r = spawnSync('wrk', ['-t1', `-c${connections}`, `-d${seconds}s`, '--latency', url], { encoding: 'utf8', timeout: (seconds + 30) * 1000 })
+  const out = r.stdout ?? ''
+  const rps = Number(/Requests\/sec:\s+([\d.]+)/.exec(out)?.[1] ?? NaN)
+  const p50 = toMs(/\s50%\s+(\S+)/.exec(out)?.[1] ?? '')
+  const p99 = toMs(/\s99%\s+(\S+)/.exec(out)?.[1] ?? '')
+  if (/Non-2xx|Socket errors/.test(out)) process.stderr.write(`note: ${url} c=${connections}: ${out.split('\n').filter(l => /Non-2xx|Socket errors/.test(l)).join('; ')}\n`)
+  return { rps, p50, p99 }
+}
+
+async function main (): Promise<void> {
+  const node = process.execPath
+  const backend = start(node, [path.join(HERE, 'backend.ts'), IPS.backend, '0'])
+  const backendPort = Number(await firstLine(backend))
+
+  const staticFile = path.join(tmp, 'static.json')
+  const ports = (sp: number): unknown => [{ Type: 'tcp', Port: backendPort, ServicePort: sp, IP: IPS.backend }]
+  writeFileSync(staticFile, JSON.stringify([
+    { Service: { Name: 'bench-http', Ports: ports(PORTS.sidecarHttp), ProxyMode: 'http' }, Check: { Type: 'HttpGet', Args: `http://${IPS.backend}:${backendPort}/` } },
+    { Service: { Name: 'bench-tcp', Ports: ports(PORTS.sidecarTcp), ProxyMode: 'tcp' }, Check: { Type: 'HttpGet', Args: `http://${IPS.backend}:${backendPort}/` } },
+  ]))
+  const profDir = path.join(HERE, 'profiles')
+  const prof = process.env.BENCH_CPU_PROF === '1'
+  if (prof) mkdirSync(profDir, { recursive: true })
+  start(node, [...(prof ? ['--cpu-prof', `--cpu-prof-dir=${profDir}`] : []), path.join(REPO, 'bin/sidecar.js'),
+    '--hostname', 'bench', '--bind-ip', IPS.sidecar, '--advertise-ip', IPS.sidecar, '--http-port', '7777', '-d', 'static'],
+  { STATIC_CONFIG_FILE: staticFile, SIDECAR_LOGGING_LEVEL: 'warn', HOME: tmp, SIDECAR_FROM_SOURCE: '1' })
+  await until('sidecar proxy listeners with an active backend', async () => {
+    const p = await (await fetch(`http://${IPS.sidecar}:7777/api/proxy.json`)).json() as { listeners: Array<{ backends: Array<{ state: string }> }> }
+    return p.listeners.length === 2 && p.listeners.every(l => l.backends[0]?.state === 'active')
+  })
+
+  const cfg = path.join(tmp, 'haproxy.cfg')
+  writeFileSync(cfg, [
+    'global', '  nbthread 1', '  maxconn 4096',
+    'defaults', '  timeout connect 1s', '  timeout client 1m', '  timeout server 1m', '  retries 2', '  option redispatch',
+    'frontend web', '  mode http', `  bind ${IPS.haproxy}:${PORTS.haproxyHttp}`, '  option forwardfor', '  default_backend web',
+    'backend web', '  mode http', '  http-reuse always', `  server s1 ${IPS.backend}:${backendPort}`,
+    'frontend raw', '  mode tcp', `  bind ${IPS.haproxy}:${PORTS.haproxyTcp}`, '  default_backend raw',
+    'backend raw', '  mode tcp', `  server s1 ${IPS.backend}:${backendPort}`, '',
+  ].join('\n'))
+  start('haproxy', ['-db', '-f', cfg])
+  const hp3 = start(node, [path.join(HERE, 'http-proxy-3.ts'), IPS.hp3, String(PORTS.hp3), `http://${IPS.backend}:${backendPort}`])
+  await firstLine(hp3)
+  await until('haproxy', async () => (await fetch(`http://${IPS.haproxy}:${PORTS.haproxyHttp}/`)).ok)
+
+  const targets: Array<[string, string]> = [
+    ['direct', `http://${IPS.backend}:${backendPort}/`],
+    ['sidecar http', `http://${IPS.sidecar}:${PORTS.sidecarHttp}/`],
+    ['sidecar tcp', `http://${IPS.sidecar}:${PORTS.sidecarTcp}/`],
+    ['HAProxy http', `http://${IPS.haproxy}:${PORTS.haproxyHttp}/`],
+    ['HAProxy tcp', `http://${IPS.haproxy}:${PORTS.haproxyTcp}/`],
+    ['http-proxy-3 (reference)', `http://${IPS.hp3}:${PORTS.hp3}/`],
+  ]
+  const rounds = new Map<string, Result[]>()
+  for (const [, url] of targets) wrk(url, 64, 1) // warm-up: JIT, connection pools
+  for (let round = 1; round <= ROUNDS; round++) {
+    for (const c of [1, 64]) {
+      for (const [name, url] of targets) {
+        const r = wrk(url, c, SECONDS)
+        const key = `${name}@${c}`
+        rounds.set(key, [...(rounds.get(key) ?? []), r])
+        process.stderr.write(`round ${round} ${name.padEnd(26)} c=${String(c).padEnd(3)} ${r.rps.toFixed(0).padStart(7)} req/s  p50 ${r.p50.toFixed(3)} ms  p99 ${r.p99.toFixed(3)} ms\n`)
+      }
+    }
+  }
+  const results = new Map<string, Result>()
+  for (const [key, rs] of rounds) results.set(key, [...rs].sort((a, b) => a.rps - b.rps)[Math.floor(rs.length / 2)])
+  const cpus = os.cpus()
+  const lines = [
+    `wrk -t1, median of ${ROUNDS} interleaved rounds of ${SECONDS} s per row; load average at the end ${os.loadavg()[0].toFixed(1)}; ${cpus.length} × ${cpus[0]?.model ?? 'cpu'} shared by wrk, proxy and backend (and whatever else runs); Node ${process.version}; ${spawnSync('haproxy', ['-v'], { encoding: 'utf8' }).stdout.split('\n')[0].replace(/ - https.*/, '')}, 1 thread.`,
+    '',
+    '| target | conc. | req/s | p50 ms | p99 ms | vs direct | vs HAProxy http | vs HAProxy (same mode) |',
+    '| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: |',
+  ]
+  for (const c of [1, 64]) {
+    const direct = results.get(`direct@${c}`) as Result
+    const hh = results.get(`HAProxy http@${c}`) as Result
+    const ht = results.get(`HAProxy tcp@${c}`) as Result
+    for (const [name] of targets) {
+      const r = results.get(`${name}@${c}`) as Result
+      const same = name.endsWith('tcp') ? ht : hh
+      lines.push(`| ${name} | ${c} | ${r.rps.toFixed(0)} | ${r.p50.toFixed(3)} | ${r.p99.toFixed(3)} | ${(r.rps / direct.rps).toFixed(2)} | ${(r.rps / hh.rps).toFixed(2)} | ${name === 'direct' ? '' : (r.rps / same.rps).toFixed(2)} |`)
+    }
+  }
+  const d1 = results.get('direct@1') as Result
+  lines.push('', `Added p50 latency at concurrency 1: sidecar http ${((results.get('sidecar http@1') as Result).p50 - d1.p50).toFixed(3)} ms, sidecar tcp ${((results.get('sidecar tcp@1') as Result).p50 - d1.p50).toFixed(3)} ms, HAProxy http ${((results.get('HAProxy http@1') as Result).p50 - d1.p50).toFixed(3)} ms.`)
+  process.stdout.write(lines.join('\n') + '\n')
+}
+
+async function stopAll (): Promise<void> {
+  await Promise.all(children.map(async c => {
+    if (c.exitCode !== null || c.signalCode !== null) return
+    const exited = new Promise(resolve => c.once('exit', resolve))
+    c.kill('SIGTERM')
+    const t = setTimeout(() => c.kill('SIGKILL'), 5000)
+    await exited
+    clearTimeout(t)
+  }))
+}
+
+try {
+  await main()
+} finally {
+  await stopAll()
+}

@@ -1,0 +1,155 @@
+// One service port: a server on bind_ip:ServicePort in the listener's mode, its backend
+// pool, and its lifecycle: listening, failed (port unavailable, retried by the manager),
+// draining (closed to new connections, in-flight ones get a grace period), closed.
+import http from 'node:http'
+import net from 'node:net'
+import type { ProxyServer } from 'http-proxy-3'
+import type { Dispatcher } from 'undici'
+import { errorMessage } from '../lib/errors.ts'
+import type { Logger } from '../lib/logger.ts'
+import type { AccessLog } from './access-log.ts'
+import type { ForwardOptions, ListenerContext } from './context.ts'
+import { forwardHttp } from './http-forward.ts'
+import type { ProxyMode } from './plan.ts'
+import { Pool, type PoolOptions } from './pool.ts'
+import { ListenerStats, type ProxyMetrics } from './stats.ts'
+import { forwardTcp } from './tcp-forward.ts'
+import { forwardUpgrade } from './upgrade.ts'
+
+export type ListenerState = 'starting' | 'listening' | 'failed' | 'draining' | 'closed'
+
+export interface ListenerComponents {
+  logger: Logger
+  accessLog: AccessLog
+  agent: http.Agent
+  upgrades: ProxyServer
+  /** Makes the keep-alive pool of one backend ("ip:port"). */
+  createDispatcher: (address: string) => Dispatcher
+  metrics?: ProxyMetrics
+  nowMs: () => number
+}
+
+export interface ListenerInit {
+  name: string
+  port: number
+  mode: ProxyMode
+  bindIp: string
+  pool: PoolOptions
+  forward: ForwardOptions
+}
+
+export class ProxyListener {
+  readonly name: string
+  readonly port: number
+  readonly mode: ProxyMode
+  readonly pool: Pool
+  readonly stats: ListenerStats
+  state: ListenerState = 'starting'
+  /** Why the port could not be opened (state failed). */
+  error: string | undefined
+  /** Names that lost this port in a conflict. */
+  ignored: readonly string[] = []
+  readonly #init: ListenerInit
+  readonly #logger: Logger
+  readonly #ctx: ListenerContext
+  readonly #server: net.Server | http.Server
+  readonly #sockets = new Set<net.Socket>()
+  readonly #metrics: ProxyMetrics | undefined
+
+  constructor (c: ListenerComponents, init: ListenerInit) {
+    this.name = init.name
+    this.port = init.port
+    this.mode = init.mode
+    this.#init = init
+    this.#logger = c.logger
+    this.#metrics = c.metrics
+    this.pool = new Pool(init.pool)
+    this.stats = new ListenerStats(c.metrics, init.name, init.port)
+    this.#ctx = {
+      name: init.name, port: init.port, pool: this.pool, stats: this.stats, accessLog: c.accessLog, logger: c.logger,
+      opts: init.forward, agent: c.agent, nowMs: c.nowMs, ignored: () => this.ignored,
+      dispatcherFor: (b) => (b.dispatcher ??= c.createDispatcher(b.address)),
+    }
+    const ctx = this.#ctx
+    if (init.mode === 'tcp') {
+      this.#server = net.createServer({ allowHalfOpen: true, pauseOnConnect: true, noDelay: true }, (socket) => { forwardTcp(ctx, socket) })
+    } else {
+      const server = http.createServer({ noDelay: true, keepAliveTimeout: init.forward.idleTimeoutMs }, (req, res) => { forwardHttp(ctx, req, res) })
+      server.timeout = init.forward.idleTimeoutMs
+      server.on('upgrade', (req: http.IncomingMessage, socket: net.Socket, head: Buffer) => { forwardUpgrade(ctx, c.upgrades, req, socket, head) })
+      server.on('connection', () => { ctx.stats.connection() })
+      this.#server = server
+    }
+    this.#server.on('connection', (s: net.Socket) => {
+      this.#sockets.add(s)
+      s.once('close', () => { this.#sockets.delete(s) })
+    })
+  }
+
+  get address (): string {
+    const ip = this.#init.bindIp
+    return `${ip.includes(':') ? `[${ip}]` : ip}:${this.port}`
+  }
+
+  /** Open connections (client side). */
+  get connections (): number { return this.#sockets.size }
+
+  /** Opens the port; never throws: a failure leaves state 'failed' with the reason in error. */
+  async start (): Promise<void> {
+    if (this.state !== 'starting' && this.state !== 'failed') return
+    this.state = 'starting'
+    try {
+      await new Promise<void>((resolve, reject) => {
+        const onError = (err: Error): void => { reject(err) }
+        this.#server.once('error', onError)
+        this.#server.listen({ host: this.#init.bindIp, port: this.port, exclusive: true }, () => {
+          this.#server.off('error', onError)
+          resolve()
+        })
+      })
+      if (this.state !== 'starting') { this.#server.close(); return } // drained while opening
+      this.state = 'listening'
+      this.error = undefined
+      this.#server.on('error', (err) => { this.#logger.error({ err }, `proxy ${this.name} on ${this.address}: ${err.message}`) })
+      this.#logger.info(`proxying ${this.name} (${this.mode}) on ${this.address} to ${this.pool.candidates} healthy of ${this.pool.backends.length} instances`)
+    } catch (err) {
+      const code = (err as NodeJS.ErrnoException).code
+      const previous = this.error
+      this.error = code === 'EADDRINUSE'
+        ? `port ${this.port} is in use on ${this.#init.bindIp} by another program`
+        : code === 'EADDRNOTAVAIL' ? `${this.#init.bindIp} is not an address of this machine` : errorMessage(err)
+      if (this.state === 'starting') this.state = 'failed'
+      // retried every few seconds: say it once, not at every retry
+      if (this.error !== previous) this.#logger.error(`cannot proxy ${this.name} on ${this.address}: ${this.error}`)
+    }
+  }
+
+  /**
+   * Stops accepting connections; requests and connections in progress get graceMs to finish,
+   * then are cut. Idle keep-alive connections close at once. Resolves when all are gone.
+   * Called again while draining, it can only shorten the grace (stop() drains with 0).
+   */
+  async drain (graceMs: number): Promise<void> {
+    this.#drainDeadline = Math.min(this.#drainDeadline, Date.now() + graceMs)
+    this.#drained ??= this.#drain()
+    await this.#drained
+  }
+
+  #drainDeadline = Infinity
+  #drained: Promise<void> | undefined
+
+  async #drain (): Promise<void> {
+    const wasOpen = this.state === 'listening'
+    this.state = 'draining'
+    if (wasOpen) this.#server.close()
+    const http1 = this.#server instanceof http.Server ? this.#server : undefined
+    while (this.#sockets.size > 0 && Date.now() < this.#drainDeadline) {
+      http1?.closeIdleConnections()
+      await new Promise(resolve => setTimeout(resolve, Math.max(0, Math.min(100, this.#drainDeadline - Date.now()))))
+    }
+    for (const s of this.#sockets) s.destroy()
+    this.pool.closeAll(true)
+    this.state = 'closed'
+    this.#metrics?.untrack(this.name, String(this.port), this.stats)
+  }
+}

@@ -1,0 +1,138 @@
+// Which listeners the catalog asks for (pure): one per (service name, TCP ServicePort != 0)
+// held by a live record, with the backends that port points at, and the port-conflict rule.
+import { compareGoStrings } from '../catalog/rules.ts'
+import { ServiceStatus, type Service } from '../service/index.ts'
+
+export type ProxyMode = 'http' | 'ws' | 'tcp'
+
+/** One instance's address for one ServicePort, as the pool needs it. */
+export interface BackendSpec {
+  /** Stable across catalog updates: (Hostname, ID, IP:Port). */
+  readonly key: string
+  readonly hostname: string
+  readonly id: string
+  readonly ip: string
+  readonly port: number
+  /** '' when the origin host has none. */
+  readonly site: string
+  readonly status: ServiceStatus
+}
+
+export interface ListenerPlan {
+  readonly port: number
+  readonly name: string
+  readonly mode: ProxyMode
+  /** Every non-tombstone instance of `name` with a TCP port at this ServicePort, by key. */
+  readonly backends: readonly BackendSpec[]
+}
+
+/** Two or more names on one ServicePort: owner keeps it, the others are not proxied there. */
+export interface PortConflict {
+  readonly port: number
+  readonly owner: string
+  readonly ignored: readonly string[]
+}
+
+export interface Plan {
+  /** By ascending port. */
+  readonly listeners: readonly ListenerPlan[]
+  readonly conflicts: readonly PortConflict[]
+}
+
+/** '' and unknown values mean http, as the Docker and static discoverers default to. */
+export function normalizeMode (mode: string): ProxyMode {
+  const m = mode.toLowerCase()
+  return m === 'tcp' || m === 'ws' ? m : 'http'
+}
+
+/** The address to dial: the port's IP, else the hostname (as the original's ipFor). */
+export function backendSpec (svc: Service, port: number, ip: string): BackendSpec {
+  const host = ip !== '' ? ip : svc.Hostname
+  return {
+    key: `${svc.Hostname}\u0000${svc.ID}\u0000${host}:${port}`,
+    hostname: svc.Hostname,
+    id: svc.ID,
+    ip: host,
+    port,
+    site: svc.Site ?? '',
+    status: svc.Status,
+  }
+}
+
+interface Claim {
+  readonly name: string
+  readonly port: number
+  readonly records: Service[]
+  readonly backends: BackendSpec[]
+}
+
+/**
+ * Orders claims on one port: the name whose oldest record is older wins. "Oldest" is by
+ * Created (then Updated), not by Updated alone as the original's Envoy mode did: live
+ * records are re-stamped every second, so Updated would hand the port back and forth.
+ * Ties go to the name that sorts first, so every host picks the same owner.
+ */
+export function compareClaims (a: { name: string, records: readonly Service[] }, b: { name: string, records: readonly Service[] }): number {
+  const oa = oldest(a.records)
+  const ob = oldest(b.records)
+  return oa.Created.compare(ob.Created) || oa.Updated.compare(ob.Updated) || compareGoStrings(a.name, b.name)
+}
+
+function oldest (records: readonly Service[]): Service {
+  let best = records[0]
+  for (const r of records) {
+    if (r.Created.compare(best.Created) < 0 || (r.Created.compare(best.Created) === 0 && r.Updated.compare(best.Updated) < 0)) best = r
+  }
+  return best
+}
+
+/**
+ * The mode of a name: the newest ALIVE record's ProxyMode, else the newest record's (the
+ * original took an arbitrary record's, even a dead one's: §12.24).
+ */
+export function modeOf (records: readonly Service[]): ProxyMode {
+  let best: Service | undefined
+  for (const r of records) {
+    const alive = r.Status === ServiceStatus.ALIVE
+    const bestAlive = best?.Status === ServiceStatus.ALIVE
+    if (best === undefined || (alive && !bestAlive) || (alive === bestAlive && r.Updated.isAfter(best.Updated))) best = r
+  }
+  return normalizeMode(best?.ProxyMode ?? '')
+}
+
+/**
+ * Builds the plan from every record (any order). Each port of each record is taken on its
+ * own, so instances whose port sets differ are all used where they match (§12.24). UDP
+ * ports and ServicePort 0 are never proxied; tombstones hold no port.
+ */
+export function planListeners (records: Iterable<Service>): Plan {
+  const claims = new Map<number, Map<string, Claim>>()
+  for (const svc of records) {
+    if (svc.Status === ServiceStatus.TOMBSTONE) continue
+    const seen = new Set<number>()
+    for (const p of svc.Ports ?? []) {
+      if (p.Type !== 'tcp' || p.ServicePort === 0 || p.Port === 0 || seen.has(p.ServicePort)) continue
+      seen.add(p.ServicePort)
+      let byName = claims.get(p.ServicePort)
+      if (byName === undefined) claims.set(p.ServicePort, byName = new Map())
+      let claim = byName.get(svc.Name)
+      if (claim === undefined) byName.set(svc.Name, claim = { name: svc.Name, port: p.ServicePort, records: [], backends: [] })
+      claim.records.push(svc)
+      claim.backends.push(backendSpec(svc, p.Port, p.IP))
+    }
+  }
+  const listeners: ListenerPlan[] = []
+  const conflicts: PortConflict[] = []
+  for (const port of [...claims.keys()].sort((a, b) => a - b)) {
+    const ranked = [...(claims.get(port) as Map<string, Claim>).values()].sort(compareClaims)
+    const owner = ranked[0]
+    listeners.push({
+      port,
+      name: owner.name,
+      mode: modeOf(owner.records),
+      backends: owner.backends.sort((a, b) => compareGoStrings(a.key, b.key)),
+    })
+    if (ranked.length > 1) conflicts.push({ port, owner: owner.name, ignored: ranked.slice(1).map(c => c.name) })
+  }
+  return { listeners, conflicts }
+}

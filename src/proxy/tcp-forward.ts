@@ -1,0 +1,84 @@
+// The tcp-mode path: a byte pipe between the client and one backend, with connect retries
+// on other backends and half-close carried through (a client that shuts down its writing
+// side still receives the backend's answer).
+import net from 'node:net'
+import { clientAddress, ConnectTimeoutError, type ListenerContext } from './context.ts'
+import type { Backend } from './pool.ts'
+
+/** Takes over a client socket accepted with pauseOnConnect and allowHalfOpen. */
+export function forwardTcp (ctx: ListenerContext, client: net.Socket): void {
+  const t0 = performance.now()
+  const remote = clientAddress(client.remoteAddress)
+  let tried: Set<Backend> | undefined
+  let retries = 0
+  let holding: Backend | undefined
+  let last: Backend | undefined
+  let upstream: net.Socket | undefined
+  let connected = false
+  let done = false
+  ctx.stats.begin()
+  ctx.stats.connection()
+
+  const finish = (failed: boolean): void => {
+    if (done) return
+    done = true
+    if (holding !== undefined) holding.inFlight--
+    holding = undefined
+    client.destroy()
+    upstream?.destroy()
+    const ms = performance.now() - t0
+    ctx.stats.end(0, ms / 1000, failed)
+    if (ctx.accessLog.enabled) {
+      const bytes = client.bytesWritten + (upstream?.bytesWritten ?? 0)
+      ctx.accessLog.write({ service: ctx.name, port: ctx.port, backend: last?.address ?? '-', method: 'TCP', path: '-', status: 0, bytes, durationMs: ms, retries, client: remote })
+    }
+  }
+  client.on('error', () => { finish(!connected) })
+  client.on('close', () => { finish(!connected) })
+  client.setTimeout(ctx.opts.idleTimeoutMs, () => { finish(false) })
+
+  const attempt = (): void => {
+    const b = ctx.pool.pick(ctx.nowMs(), tried)
+    if (b === undefined) {
+      ctx.logger.debug(`${ctx.name}:${ctx.port}: no backend for a tcp connection from ${remote}: ${ctx.pool.unavailable(ctx.nowMs(), tried)}`)
+      finish(true)
+      return
+    }
+    holding = b
+    last = b
+    b.inFlight++
+    b.requests++
+    const up = net.connect({ host: b.spec.ip, port: b.spec.port, allowHalfOpen: true, noDelay: true })
+    upstream = up
+    const timer = setTimeout(() => { up.destroy(new ConnectTimeoutError(b.address, ctx.opts.connectTimeoutMs)) }, ctx.opts.connectTimeoutMs)
+    up.once('connect', () => {
+      clearTimeout(timer)
+      if (done) { up.destroy(); return }
+      connected = true
+      up.setTimeout(ctx.opts.idleTimeoutMs, () => { finish(false) })
+      client.pipe(up)
+      up.pipe(client)
+      client.resume()
+    })
+    up.on('error', (err) => {
+      clearTimeout(timer)
+      if (connected || done) { finish(false); return }
+      // nothing was sent yet: try another backend
+      b.inFlight--
+      holding = undefined
+      if (ctx.pool.failure(b, ctx.nowMs())) {
+        ctx.stats.ejection()
+        ctx.logger.warn({ backend: b.address }, `${ctx.name}:${ctx.port}: ejected ${b.address} (${b.spec.hostname}/${b.spec.id}): ${err.message}`)
+      }
+      if (retries < ctx.opts.retries) {
+        (tried ??= new Set()).add(b)
+        retries++
+        ctx.stats.retry()
+        attempt()
+        return
+      }
+      finish(true)
+    })
+  }
+  attempt()
+}

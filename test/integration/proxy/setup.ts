@@ -1,0 +1,61 @@
+// An in-process proxy over a real catalog: records go in with catalog.merge, requests go
+// through real sockets to real backends. Used where a test needs to set exact statuses.
+import type { ExecutionContext } from 'ava'
+import { Catalog } from '../../../src/catalog/index.ts'
+import type { ProxySection } from '../../../src/config/types.ts'
+import { systemClock } from '../../../src/lib/clock.ts'
+import { silentLogger } from '../../../src/lib/logger.ts'
+import { Metrics } from '../../../src/lib/metrics.ts'
+import { ProxyManager } from '../../../src/proxy/manager.ts'
+import { makeService, ServiceStatus, Time, type Service } from '../../../src/service/index.ts'
+import { makeCatalogOptions } from '../../helpers/factories.ts'
+import { waitFor } from '../../helpers/wait.ts'
+
+export function proxyConfig (bindIp: string, overrides: Partial<ProxySection> = {}): ProxySection {
+  return {
+    enabled: true, bind_ip: bindIp, balance: 'roundrobin', prefer_local: false, site_failover: false, site_order: [],
+    connect_timeout: 1000, idle_timeout: 60_000, request_timeout: 0, retries: 2, eject_after_5xx: 0,
+    ejection_base: 10_000, ejection_max: 300_000, drain_grace: 10_000, access_log: 'off',
+    ...overrides,
+  }
+}
+
+export interface Harness {
+  catalog: Catalog
+  proxy: ProxyManager
+  metrics: Metrics
+  access: string[]
+  /** Merges a record stamped now (so it always wins over the previous one). */
+  put: (svc: Omit<Partial<Service>, 'Updated'> & Pick<Service, 'ID' | 'Name' | 'Hostname'>) => void
+  /** Waits until the proxy has applied the catalog (rebuilds run on the next turn). */
+  settle: () => Promise<void>
+}
+
+export async function harness (t: ExecutionContext, opts: { hostname?: string, site?: string, proxy: ProxySection }): Promise<Harness> {
+  const catalog = new Catalog({ clock: systemClock }, makeCatalogOptions({ hostname: opts.hostname ?? 'proxyhost' }))
+  const metrics = new Metrics({ defaultMetrics: false })
+  const access: string[] = []
+  const proxy = new ProxyManager({ catalog, clock: systemClock, logger: silentLogger(), metrics, accessSink: (l) => access.push(l) }, { hostname: opts.hostname ?? 'proxyhost', site: opts.site ?? '', proxy: opts.proxy })
+  await proxy.start()
+  t.teardown(async () => { await proxy.stop() })
+  return {
+    catalog,
+    proxy,
+    metrics,
+    access,
+    put: (svc) => {
+      const prev = catalog.get(svc.Hostname, svc.ID)
+      catalog.merge(makeService({ Status: ServiceStatus.ALIVE, ProxyMode: 'http', Created: Time.parse('2024-05-01T09:00:00Z'), ...prev, ...svc, Updated: systemClock.now() }))
+    },
+    settle: async () => { await new Promise(resolve => setImmediate(resolve)); await proxy.rebuild() },
+  }
+}
+
+/** A record for one backend at ip:port exporting servicePort. */
+export function instance (name: string, host: string, ip: string, port: number, servicePort: number, fields: Partial<Service> = {}): Omit<Partial<Service>, 'Updated'> & Pick<Service, 'ID' | 'Name' | 'Hostname'> {
+  return { ID: `${name}-${host}`, Name: name, Hostname: host, Ports: [{ Type: 'tcp', Port: port, ServicePort: servicePort, IP: ip }], ...fields }
+}
+
+export async function waitListening (h: Harness, port: number): Promise<void> {
+  await waitFor(() => h.proxy.listeners().some(l => l.port === port && l.state === 'listening'), { timeoutMs: 5000, message: `proxy listening on ${port}` })
+}

@@ -1,0 +1,177 @@
+import test from 'ava'
+import { ServiceStatus } from '../../../src/service/index.ts'
+import { Pool, type Backend, type PoolOptions } from '../../../src/proxy/pool.ts'
+import type { BackendSpec } from '../../../src/proxy/plan.ts'
+
+function spec (id: string, fields: Partial<BackendSpec> = {}): BackendSpec {
+  const hostname = fields.hostname ?? `host-${id}`
+  const ip = fields.ip ?? '10.0.0.1'
+  const port = fields.port ?? 1000 + id.charCodeAt(0)
+  return { key: `${hostname}\u0000${id}\u0000${ip}:${port}`, hostname, id, ip, port, site: '', status: ServiceStatus.ALIVE, ...fields }
+}
+
+function pool (opts: Partial<PoolOptions> = {}, random: () => number = Math.random): Pool {
+  return new Pool({
+    balance: 'roundrobin', hostname: 'me', preferLocal: false, siteFailover: false, site: '', siteOrder: [],
+    outlier: { baseMs: 10_000, maxMs: 300_000, after5xx: 0 },
+    ...opts,
+  }, random)
+}
+
+/** Picks n times (each request finishing before the next) and counts picks per backend id. */
+function spread (p: Pool, n: number, now = 0): Record<string, number> {
+  const out: Record<string, number> = {}
+  for (let i = 0; i < n; i++) {
+    const b = p.pick(now)
+    const id = b?.spec.id ?? 'none'
+    out[id] = (out[id] ?? 0) + 1
+  }
+  return out
+}
+
+/** A deterministic random source cycling through values. */
+function cycle (...values: number[]): () => number {
+  let i = 0
+  return () => values[i++ % values.length]
+}
+
+test('roundrobin: 300 picks over 3 backends are exactly 100 each', t => {
+  const p = pool()
+  p.update([spec('a'), spec('b'), spec('c')])
+  t.deepEqual(spread(p, 300), { a: 100, b: 100, c: 100 })
+})
+
+test('roundrobin: an ejected backend is skipped and the others keep alternating', t => {
+  const p = pool()
+  p.update([spec('a'), spec('b'), spec('c')])
+  const b = p.backends.find(x => x.spec.id === 'b') as Backend
+  t.true(p.failure(b, 0))
+  t.deepEqual([1, 2, 3, 4].map(() => p.pick(5000)?.spec.id), ['a', 'c', 'a', 'c'])
+  t.deepEqual(spread(p, 30, 10_000), { a: 10, b: 10, c: 10 }, 'back in the pool when the ejection ends')
+})
+
+test('only ALIVE instances are picked: unhealthy, unknown, draining and tombstones are not', t => {
+  const p = pool()
+  p.update([spec('a'), spec('b', { status: ServiceStatus.UNHEALTHY }), spec('c', { status: ServiceStatus.UNKNOWN }), spec('d', { status: ServiceStatus.DRAINING }), spec('e', { status: ServiceStatus.TOMBSTONE })])
+  t.deepEqual(spread(p, 10), { a: 10 })
+  t.is(p.candidates, 1)
+})
+
+test('unavailable: no healthy instance, all ejected, or every one tried', t => {
+  const p = pool()
+  p.update([spec('a', { status: ServiceStatus.UNHEALTHY })])
+  t.is(p.pick(0), undefined)
+  t.is(p.unavailable(0), 'no healthy instance')
+  p.update([])
+  t.is(p.unavailable(0), 'no healthy instance')
+  p.update([spec('a'), spec('b')])
+  const [a, b] = p.backends
+  p.failure(a, 0)
+  t.is(p.pick(0, new Set([b])), undefined)
+  t.is(p.unavailable(0, new Set([b])), 'all failed')
+  // b goes unhealthy while a is ejected: the one candidate left is ejected
+  p.update([a.spec, { ...b.spec, status: ServiceStatus.UNHEALTHY }])
+  t.is(p.pick(0), undefined)
+  t.is(p.unavailable(0), 'all ejected')
+})
+
+test('exclude: a retry never goes back to a backend already tried', t => {
+  const p = pool({ balance: 'random' }, cycle(0))
+  p.update([spec('a'), spec('b'), spec('c')])
+  const [a, b] = p.backends
+  t.is(p.pick(0, new Set([a]))?.spec.id, 'b')
+  t.is(p.pick(0, new Set([a, b]))?.spec.id, 'c')
+})
+
+test('ejection: never more than half of the pool, counted over ALIVE instances', t => {
+  const p = pool()
+  p.update([spec('a'), spec('b'), spec('c'), spec('d', { status: ServiceStatus.UNHEALTHY })])
+  const [a, b, c] = p.backends
+  t.true(p.failure(a, 0))
+  t.false(p.failure(b, 0), 'one of three ALIVE already out')
+  t.false(p.failure(c, 0))
+  t.is(p.ejectedCount(0), 1)
+  t.is(b.failures, 1, 'failures are counted even when not ejected')
+})
+
+test('ejection: survives a catalog update, and ends when the active check brings the instance back', t => {
+  const p = pool()
+  p.update([spec('a'), spec('b')])
+  const a = p.backends[0]
+  p.failure(a, 0)
+  p.update([spec('a'), spec('b')])
+  t.is(p.backends[0], a, 'same object: counters kept')
+  t.is(p.ejectedCount(0), 1)
+  p.update([spec('a', { status: ServiceStatus.UNHEALTHY }), spec('b')])
+  p.update([spec('a'), spec('b')])
+  t.is(p.ejectedCount(0), 0, 'UNHEALTHY then ALIVE: checked healthy, back at once')
+})
+
+test('5xx streaks eject only when eject_after_5xx is set', t => {
+  const p = pool({ outlier: { baseMs: 10_000, maxMs: 300_000, after5xx: 2 } })
+  p.update([spec('a'), spec('b')])
+  const a = p.backends[0]
+  t.false(p.response(a, 500, 0))
+  t.true(p.response(a, 503, 0))
+  t.is(p.ejectedCount(0), 1)
+})
+
+test('least: the backend with fewest in-flight requests; ties broken at random', t => {
+  const p = pool({ balance: 'least' }, cycle(0.9, 0.1))
+  p.update([spec('a'), spec('b'), spec('c')])
+  const [a, b, c] = p.backends
+  a.inFlight = 3; b.inFlight = 1; c.inFlight = 2
+  t.is(p.pick(0), b)
+  b.inFlight = 2
+  // ties b and c at 2: reservoir draws 0.9 (keep b, 0.9*2 >= 1) then 0.1 (take c)
+  t.is(p.pick(0), b)
+  t.is(p.pick(0), c)
+})
+
+test('least: over many picks, equal loads spread over every backend', t => {
+  const p = pool({ balance: 'least' })
+  p.update([spec('a'), spec('b'), spec('c')])
+  const counts = spread(p, 3000)
+  for (const id of ['a', 'b', 'c']) t.true(counts[id] > 800 && counts[id] < 1200, JSON.stringify(counts))
+})
+
+test('random: uniform over the available backends', t => {
+  const p = pool({ balance: 'random' }, cycle(0, 0.34, 0.67, 0.99))
+  p.update([spec('a'), spec('b'), spec('c')])
+  t.deepEqual([1, 2, 3, 4].map(() => p.pick(0)?.spec.id), ['a', 'b', 'c', 'c'])
+  p.failure(p.backends[0], 0)
+  t.deepEqual([1, 2].map(() => p.pick(0)?.spec.id), ['b', 'b'], 'ejected a is not counted: 0 -> b, 0.34 -> b')
+})
+
+test('prefer_local: this host\'s instances while any is available, then the rest', t => {
+  const p = pool({ preferLocal: true })
+  p.update([spec('a', { hostname: 'me' }), spec('b', { hostname: 'me' }), spec('c'), spec('d')])
+  t.deepEqual(spread(p, 10), { a: 5, b: 5 })
+  const [a, b] = p.backends.filter(x => x.spec.hostname === 'me')
+  p.failure(a, 0)
+  t.deepEqual(spread(p, 10), { b: 10 })
+  p.update(p.backends.map(x => x === b ? { ...x.spec, status: ServiceStatus.DRAINING } : x.spec))
+  t.deepEqual(spread(p, 10), { c: 5, d: 5 }, 'local ones ejected or draining: the others')
+})
+
+test('site failover: own site only, then site_order in order, then unlisted sites', t => {
+  const p = pool({ siteFailover: true, site: 'eu-1a', siteOrder: ['us-1a', 'eu-1b'] })
+  const all = [spec('a', { site: 'eu-1a' }), spec('b', { site: 'eu-1b' }), spec('c', { site: 'us-1a' }), spec('d', { site: 'ap-1' }), spec('e', { site: '' })]
+  p.update(all)
+  t.deepEqual(spread(p, 4), { a: 4 })
+  const down = (...ids: string[]): void => { p.update(all.map(s => ids.includes(s.id) ? { ...s, status: ServiceStatus.UNHEALTHY } : s)) }
+  down('a')
+  t.deepEqual(spread(p, 4), { c: 4 }, 'us-1a is first in site_order')
+  down('a', 'c')
+  t.deepEqual(spread(p, 4), { b: 4 })
+  down('a', 'b', 'c')
+  t.deepEqual(spread(p, 4), { e: 2, d: 2 }, 'unlisted sites together at the end ("" and ap-1)')
+  down()
+  t.deepEqual(spread(p, 4), { a: 4 }, 'back home when the own site recovers')
+})
+
+test('site failover off: every site is one tier', t => {
+  const p = pool({ site: 'eu-1a' })
+  p.update([spec('a', { site: 'eu-1a' }), spec('b', { site: 'us-1a' })])
+  t.deepEqual(spread(p, 4), { a: 2, b: 2 })
+})
