@@ -1,6 +1,6 @@
 // The effective configuration written back as TOML (for --check-config and the start-up
 // log): every section and key, durations as "20s"/"200ms"/"1m30s". The output is itself a
-// valid config file that loads to the same configuration (except a redacted cluster_key).
+// valid config file that loads to the same configuration (except redacted secrets).
 import { stringify } from 'smol-toml'
 import { formatDuration } from './duration.ts'
 import { keysOf, SECTIONS, specOf } from './schema.ts'
@@ -9,7 +9,7 @@ import type { SidecarConfig } from './types.ts'
 export const REDACTED = '<redacted>'
 
 export interface FormatOptions {
-  /** Replace a non-empty cluster_key with "<redacted>" (default true: the output gets logged). */
+  /** Replace a non-empty cluster_key and listeners secret with "<redacted>" (default true: the output gets logged). */
   redact?: boolean
 }
 
@@ -25,5 +25,6 @@ export function formatConfig (config: SidecarConfig, { redact = true }: FormatOp
     doc[section] = out
   }
   if (redact && config.sidecar.cluster_key !== '') doc.sidecar.cluster_key = REDACTED
+  if (redact && config.listeners.secret !== '') doc.listeners.secret = REDACTED
   return `${stringify(doc)}\n`
 }

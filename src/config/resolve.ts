@@ -83,6 +83,13 @@ export function resolveConfig (c: SidecarConfig, ctx: ResolveContext): { problem
   if (ok('api.port', 'sidecar.bind_port', 'api.bind_ip', 'sidecar.bind_ip') && c.api.port === s.bind_port && overlaps(c.api.bind_ip, s.bind_ip)) {
     problems.push(`[api] port and [sidecar] bind_port are both ${s.bind_port} on overlapping addresses; the API and gossip listeners need different ports`)
   }
+  if (ok('listeners.urls', 'listeners.webhook')) {
+    const seen = new Set<string>()
+    for (const url of [...c.listeners.urls, ...c.listeners.webhook.map((w) => w.url)]) {
+      if (seen.has(url)) problems.push(`[listeners] ${JSON.stringify(url)} is listed twice (in urls or webhook); each listener would get every event twice`)
+      seen.add(url)
+    }
+  }
   return { problems, warnings }
 }
 

@@ -36,7 +36,7 @@ test('defaults: with no file, env or flags every key has its documented default'
     services: { namer: 'docker_label', name_label: 'ServiceName', name_match: '' },
     health: { interval: 3000, timeout: 2000, rise: 1, fall: 1 },
     proxy: { bind_ip: '0.0.0.0' },
-    listeners: { urls: [] },
+    listeners: { urls: [], webhook: [], secret: '', timeout: 3000, retries: 5, retry_delay: 100, queue_size: 100 },
   })
 })
 
