@@ -3,8 +3,10 @@
 import Router from '@koa/router'
 import Koa from 'koa'
 import { encodeState, type Catalog } from '../catalog/index.ts'
+import type { ListenerView } from '../listeners/index.ts'
 import type { Logger } from '../lib/logger.ts'
 import type { Time } from '../service/time.ts'
+import { addListenersRoute } from './listeners-route.ts'
 import { allowCors, sendCompact, sendError, sendIndented } from './respond.ts'
 
 export interface ClusterMember {
@@ -21,6 +23,8 @@ export interface ApiComponents {
   /** Problems a discoverer reports (a bad static file edit), by discoverer name. */
   discoveryErrors: () => Record<string, string>
   startedAt: number
+  /** Webhook listeners, for /api/listeners.json (absent: no such route). */
+  listeners?: () => readonly ListenerView[]
 }
 
 /** Splits "name.json" into name and extension (the last dot), as the original's route did. */
@@ -84,6 +88,7 @@ export function createApp (c: ApiComponents): Koa {
   }
   router.get('/health', health)
   router.get('/api/health', health)
+  if (c.listeners !== undefined) addListenersRoute(router, c.listeners)
   // CORS pre-flight for single-segment API paths (reference §5.7)
   router.options(['/api/:segment', '/v1/:segment'], (ctx) => {
     allowCors(ctx)

@@ -10,6 +10,7 @@ import { LocalAnnouncer } from '../discovery/local-announcer.ts'
 import { StaticDiscoverer } from '../discovery/static/static-discoverer.ts'
 import type { Discoverer } from '../discovery/types.ts'
 import { HealthMonitor } from '../health/monitor.ts'
+import { Listeners } from '../listeners/index.ts'
 import { systemClock, type Clock } from '../lib/clock.ts'
 import { ConfigError } from '../lib/errors.ts'
 import type { Logger } from '../lib/logger.ts'
@@ -27,6 +28,7 @@ export class Daemon implements Startable {
   readonly announcer: LocalAnnouncer
   readonly discoverers: readonly Discoverer[]
   readonly api: HttpServer
+  readonly listeners: Listeners
   readonly metrics = new Metrics()
   readonly #logger: Logger
   readonly #components: Startable[]
@@ -68,6 +70,17 @@ export class Daemon implements Startable {
       site: sc.site,
       refreshIntervalMs: LOCAL_REFRESH_MS,
     })
+    const ls = config.listeners
+    this.listeners = new Listeners({ catalog: this.catalog, logger: child('listeners'), metrics: this.metrics, clock, discovered: () => this.announcer.discovered(), discoverers: this.discoverers }, {
+      hostname: sc.hostname,
+      urls: ls.urls,
+      webhooks: ls.webhook.map(w => ({ url: w.url, services: w.services, statusChangesOnly: w.status_changes_only })),
+      secret: ls.secret,
+      timeoutMs: ls.timeout,
+      retries: ls.retries,
+      retryDelayMs: ls.retry_delay,
+      queueSize: ls.queue_size,
+    })
     const reaper = new Reaper({ catalog: this.catalog, logger: child('catalog') }, { intervalMs: sc.reap_interval })
     const startedAt = Date.now()
     const app = createApp({
@@ -76,10 +89,12 @@ export class Daemon implements Startable {
       members: () => this.members(),
       discoveryErrors: () => Object.fromEntries(this.discoverers.flatMap(d => { const e = d.lastError(); return e === undefined ? [] : [[d.name, e]] })),
       startedAt,
+      listeners: () => this.listeners.list(),
     })
     this.api = new HttpServer({ app, logger: child('api') }, { host: config.api.bind_ip, port: config.api.port, name: 'api', portSetting: '[api] port or --http-port' })
-    // The API first: the example config health checks the daemon's own API.
-    this.#components = [this.api, reaper, ...this.discoverers, this.monitor, this.announcer]
+    // The API first: the example config health checks the daemon's own API. Listeners
+    // before the announcer, so they see the first events of this host's services.
+    this.#components = [this.api, reaper, ...this.discoverers, this.listeners, this.monitor, this.announcer]
   }
 
   /** Cluster members for /services.json; until gossip exists, this host alone. */
