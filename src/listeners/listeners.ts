@@ -2,7 +2,7 @@
 // listeners ([listeners] urls and [[listeners.webhook]]) live as long as the daemon;
 // discovered ones (a static entry's ListenPort, a container's SidecarListener label) come
 // and go with their services. The catalog's 'change' handler only queues: it never waits.
-import type { Catalog, ChangeEvent } from '../catalog/index.ts'
+import type { Catalog, ChangeEvent, StateSnapshot } from '../catalog/index.ts'
 import type { Discovered, Discoverer } from '../discovery/types.ts'
 import type { Clock } from '../lib/clock.ts'
 import { errorMessage } from '../lib/errors.ts'
@@ -61,6 +61,8 @@ export class Listeners implements Startable {
   readonly #sessionCookie: string
   #nextId: number
   #lastBody: { id: number, body: Buffer } | undefined
+  /** Events queued during the current catalog operation, waiting for its resulting state. */
+  #stateless: ListenerEvent[] = []
   #ticker: Ticker | undefined
   readonly #onChange = (change: ChangeEvent): void => { this.#dispatch(change) }
   readonly #onDiscovery = (): void => { this.#track() }
@@ -110,8 +112,7 @@ export class Listeners implements Startable {
       let event: ListenerEvent | undefined
       for (const l of this.#listeners.values()) {
         if (!accepts(l.filter, change)) continue
-        // The state right after this change, taken once and shared; frozen, so it cannot move on.
-        event ??= Object.freeze({ id, key: recordKey(change.service), change, state: this.#c.catalog.snapshot() })
+        event ??= this.#awaitState({ id, key: recordKey(change.service), change, state: undefined })
         l.offer(event)
       }
     } catch (err) {
@@ -119,9 +120,28 @@ export class Listeners implements Startable {
     }
   }
 
+  /**
+   * Queues e for the state snapshot taken once the current catalog operation is over (a
+   * microtask), so a reload or reaping pass that makes 1,000 changes costs one snapshot,
+   * not 1,000, and nothing is copied inside catalog.merge().
+   */
+  #awaitState (e: ListenerEvent): ListenerEvent {
+    if (this.#stateless.length === 0) queueMicrotask(() => { this.#settle() })
+    this.#stateless.push(e)
+    return e
+  }
+
+  #settle (): void {
+    if (this.#stateless.length === 0) return
+    const state = this.#c.catalog.snapshot()
+    for (const e of this.#stateless) e.state = state
+    this.#stateless = []
+  }
+
   /** The POST body of an event; the last one is kept, since every listener usually sends the same event in turn. */
   #body (e: ListenerEvent): Buffer {
-    if (this.#lastBody?.id !== e.id) this.#lastBody = { id: e.id, body: Buffer.from(encodeStateChangedEvent(e.state, e.change)) }
+    if (e.state === undefined) this.#settle() // not reached in practice: senders start after the microtask
+    if (this.#lastBody?.id !== e.id) this.#lastBody = { id: e.id, body: Buffer.from(encodeStateChangedEvent(e.state as StateSnapshot, e.change)) }
     return this.#lastBody.body
   }
 

@@ -11,12 +11,17 @@ import { signBody } from './payload.ts'
 import { postOnce } from './post.ts'
 import { EventQueue, type Keyed } from './queue.ts'
 
-/** One catalog change as listeners carry it: the change and the state right after it. */
+/** One catalog change as listeners carry it. */
 export interface ListenerEvent extends Keyed {
   /** X-Sidecar-Event-Id: increasing per daemon; the same for every listener and every retry. */
   readonly id: number
   readonly change: ChangeEvent
-  readonly state: StateSnapshot
+  /**
+   * The catalog once the operation that made the change has completed (one announcer
+   * sync, one reaping pass, one gossip message): it includes this change. Set right after
+   * that operation, before any listener encodes the event.
+   */
+  state: StateSnapshot | undefined
 }
 
 /** config: [listeners] urls or [[listeners.webhook]]; discovered: a service's ListenPort or SidecarListener label. */
@@ -146,6 +151,9 @@ export class WebhookListener {
   /** Sends queued events one by one until the queue is empty; never throws. */
   async #drain (): Promise<void> {
     try {
+      // Start after the catalog operation that queued the event has finished: no encoding
+      // or I/O happens inside catalog.merge().
+      await Promise.resolve()
       for (let e = this.#queue.shift(); e !== undefined && !this.#abort.signal.aborted; e = this.#queue.shift()) {
         this.#sending = e
         try {
