@@ -16,7 +16,7 @@ test('delivery: one POST per change, in order, with the event id, hostname and J
     f.change(name, status)
     await new Promise(resolve => setImmediate(resolve)) // separate catalog operations, as health results are
   }
-  await waitFor(() => r.requests.length >= 5, { timeoutMs: 5000, message: '5 POSTs' })
+  await waitFor(() => r.requests.length >= 5, { timeoutMs: 20_000, message: '5 POSTs' })
   t.is(r.requests.length, 5)
   const ids = r.requests.map(q => Number(q.headers['x-sidecar-event-id']))
   t.deepEqual(ids, [...ids].sort((a, b) => a - b))
@@ -27,6 +27,7 @@ test('delivery: one POST per change, in order, with the event id, hostname and J
     t.is(q.headers['content-type'], 'application/json')
     t.is(q.headers['x-sidecar-hostname'], 'host1')
     t.is(q.headers['x-sidecar-signature'], undefined)
+    t.regex(String(q.headers.cookie), /^sidecar-session-host=host1-\d{4}-\d\d-\d\dT/)
     t.is(Number(q.headers['content-length']), q.raw.length)
   }
   t.deepEqual(r.bodies().map(b => [b.ChangeEvent.Service.Name, b.ChangeEvent.PreviousStatus, b.ChangeEvent.Service.Status]), [
@@ -43,7 +44,7 @@ test('delivery: changes made by one catalog operation (a reload, a reaping pass)
   const r = await receiver(t)
   const f = await fixture(t, { urls: [r.url()] })
   for (let i = 0; i < 20; i++) f.change(`svc${i}`, ALIVE) // one synchronous run, like one announcer sync
-  await waitFor(() => r.requests.length === 20, { timeoutMs: 5000, message: '20 POSTs' })
+  await waitFor(() => r.requests.length === 20, { timeoutMs: 20_000, message: '20 POSTs' })
   const states = new Set(r.bodies().map(b => JSON.stringify(b.State)))
   t.is(states.size, 1)
   t.is(Object.keys(r.bodies()[0].State.Servers.host1.Services).length, 20)
@@ -59,7 +60,7 @@ test('delivery: a 500 then a dropped connection are retried with the same bytes,
   }
   const f = await fixture(t, { urls: [r.url()] })
   f.change('web', ALIVE)
-  await waitFor(() => f.listeners.list()[0].delivered === 1, { timeoutMs: 5000, message: 'delivered after retries' })
+  await waitFor(() => f.listeners.list()[0].delivered === 1, { timeoutMs: 20_000, message: 'delivered after retries' })
   t.deepEqual(r.requests.map(q => q.attempt), [1, 2, 3])
   t.is(new Set(r.requests.map(q => q.headers['x-sidecar-event-id'])).size, 1)
   t.true(r.requests[2].raw.length > 100)
@@ -87,7 +88,7 @@ test('delivery: after every retry fails the event is dropped and counted, and th
   const f = await fixture(t, { urls: [r.url()], retries: 2 })
   f.change('bad', ALIVE)
   f.change('good', ALIVE)
-  await waitFor(() => f.listeners.list()[0].delivered === 1, { timeoutMs: 5000, message: 'the second event delivered' })
+  await waitFor(() => f.listeners.list()[0].delivered === 1, { timeoutMs: 20_000, message: 'the second event delivered' })
   t.is(r.requests.length, 4, '3 attempts for the first event, 1 for the second')
   const v = f.listeners.list()[0]
   t.is(v.gaveUp, 1)
@@ -97,18 +98,21 @@ test('delivery: after every retry fails the event is dropped and counted, and th
 })
 
 test('delivery: a receiver that hangs times out after the timeout and does not delay another listener', async t => {
+  const TIMEOUT = 1500
   const hang = await receiver(t)
   const closedAfter: number[] = []
   hang.respond = (q, req) => { req.socket.once('close', () => closedAfter.push(Date.now() - q.arrivedAt)) } // never answers
   const fast = await receiver(t)
-  const f = await fixture(t, { urls: [hang.url(), fast.url()], timeoutMs: 400, retries: 1 })
+  const f = await fixture(t, { urls: [hang.url(), fast.url()], timeoutMs: TIMEOUT, retries: 1 })
   for (let i = 0; i < 5; i++) f.change(`svc${i}`, ALIVE)
-  await waitFor(() => fast.requests.length === 5, { timeoutMs: 2000, message: 'the fast listener got all 5 events' })
-  t.true(fast.requests[4].completeAt - fast.requests[0].arrivedAt < 1000, 'not held back by the hanging one')
-  await waitFor(() => closedAfter.length >= 2, { timeoutMs: 5000, message: 'the hanging requests were abandoned' })
-  for (const ms of closedAfter) t.true(ms >= 250 && ms < 2000, `closed after ${ms} ms (the deadline starts before the request reaches the server)`)
+  await waitFor(() => fast.requests.length === 5, { timeoutMs: 20_000, message: 'the fast listener got all 5 events' })
+  t.log(`fast listener: 5 events within ${fast.requests[4].completeAt - fast.requests[0].arrivedAt} ms`)
+  t.is(new Set(hang.requests.map(q => q.headers['x-sidecar-event-id'])).size, 1, 'meanwhile the hanging listener is still on its first event')
+  await waitFor(() => closedAfter.length >= 2, { timeoutMs: 20_000, message: 'the hanging requests were abandoned' })
+  // The deadline starts before the request reaches the server, so the server sees a little less.
+  for (const ms of closedAfter) t.true(ms >= TIMEOUT / 2 && ms < TIMEOUT + 3000, `closed after ${ms} ms`)
   const v = f.listeners.list()[0]
-  t.regex(v.lastError?.message ?? '', /no response within 400 ms/)
+  t.regex(v.lastError?.message ?? '', /no response within 1500 ms/)
   t.true(v.queueDepth <= 4)
 })
 
@@ -118,10 +122,10 @@ test('delivery: every response is read or closed, so no connection is left open'
   const f = await fixture(t, { urls: [r.url()] })
   for (let i = 0; i < 6; i++) {
     f.change('web', i % 2 === 0 ? ALIVE : UNHEALTHY)
-    await waitFor(() => f.listeners.list()[0].delivered === i + 1, { timeoutMs: 3000, message: `POST ${i + 1} acknowledged` })
+    await waitFor(() => f.listeners.list()[0].delivered === i + 1, { timeoutMs: 20_000, message: `POST ${i + 1} acknowledged` })
   }
   const open = async (): Promise<number> => await new Promise<number>((resolve, reject) => { r.server.getConnections((err, n) => { if (err !== null) reject(err); else resolve(n) }) })
-  await waitFor(async () => await open() <= 1, { timeoutMs: 3000, message: `at most one open connection (${await open()})` })
+  await waitFor(async () => await open() <= 1, { timeoutMs: 20_000, message: `at most one open connection (${await open()})` })
   t.pass()
 })
 
@@ -132,14 +136,14 @@ test('delivery: a full queue coalesces intermediate events, counts them, and del
   r.respond = async (_q, _req, res) => { await gate; res.end() }
   const f = await fixture(t, { urls: [r.url()], queueSize: 3 })
   f.change('web0', ALIVE)
-  await waitFor(() => r.requests.length === 1, { timeoutMs: 3000, message: 'first POST in flight' })
+  await waitFor(() => r.requests.length === 1, { timeoutMs: 20_000, message: 'first POST in flight' })
   for (let i = 1; i <= 50; i++) {
     f.change(`web${i % 5}`, i % 2 === 0 ? ALIVE : UNHEALTHY)
     t.true(f.listeners.list()[0].queueDepth <= 3)
   }
   t.is(f.listeners.list()[0].coalesced, 47)
   release()
-  await waitFor(() => f.listeners.list()[0].delivered === 4, { timeoutMs: 5000, message: 'the in-flight event and 3 queued ones' })
+  await waitFor(() => f.listeners.list()[0].delivered === 4, { timeoutMs: 20_000, message: 'the in-flight event and 3 queued ones' })
   const last = r.requests.at(-1)?.raw.toString() ?? ''
   t.true(last.startsWith(`{"State":${encodeState(f.catalog.snapshot())},`), 'the last POST holds the final state')
   t.regex(await f.metrics.text(), /sidecar_listener_drops_total\{listener="[^"]+",reason="coalesced"\} 47/)
@@ -156,7 +160,7 @@ test('delivery: [[listeners.webhook]] filters by service name and by status chan
   f.change('web', ServiceStatus.UNKNOWN) // new, UNKNOWN -> UNKNOWN: not a status change
   f.change('db', ALIVE)
   f.change('web', ALIVE)
-  await waitFor(() => all.requests.length === 3 && webOnly.requests.length === 2 && changesOnly.requests.length === 2, { timeoutMs: 5000, message: 'filtered deliveries' })
+  await waitFor(() => all.requests.length === 3 && webOnly.requests.length === 2 && changesOnly.requests.length === 2, { timeoutMs: 20_000, message: 'filtered deliveries' })
   const names = (b: typeof all): string[] => b.bodies().map(x => `${x.ChangeEvent.Service.Name}:${x.ChangeEvent.Service.Status}`)
   t.deepEqual(names(all), ['web:3', 'db:0', 'web:0'])
   t.deepEqual(names(webOnly), ['web:3', 'web:0'])
@@ -170,16 +174,16 @@ test('discovered listeners come with their service and go with it, taking their 
   const f = await fixture(t, {})
   const svc = f.change('web', ALIVE)
   f.discovered.push({ service: svc, listenerUrl: r.url('/sidecar/update') })
-  await waitFor(() => f.listeners.list().length === 1, { timeoutMs: 3000, message: 'discovered listener added' })
+  await waitFor(() => f.listeners.list().length === 1, { timeoutMs: 20_000, message: 'discovered listener added' })
   const v = f.listeners.list()[0]
   t.is(v.name, 'Service(web-web)')
   t.is(v.source, 'discovered')
   f.change('web', UNHEALTHY)
-  await waitFor(() => r.requests.length === 1, { timeoutMs: 3000, message: 'a POST to the discovered listener' })
+  await waitFor(() => r.requests.length === 1, { timeoutMs: 20_000, message: 'a POST to the discovered listener' })
   t.is(r.requests[0].path, '/sidecar/update')
   t.regex(await f.metrics.text(), /listener="Service\(web-web\)"/)
   f.discovered.length = 0
-  await waitFor(() => f.listeners.list().length === 0, { timeoutMs: 3000, message: 'discovered listener removed' })
+  await waitFor(() => f.listeners.list().length === 0, { timeoutMs: 20_000, message: 'discovered listener removed' })
   f.change('web', ALIVE)
   await new Promise(resolve => setTimeout(resolve, 200))
   t.is(r.requests.length, 1, 'no POST after the service went away')
@@ -192,11 +196,11 @@ test('stop: aborts the POST in flight at once and closes its connection', async 
   r.respond = (_q, req) => { req.socket.once('close', () => { closed = true }) }
   const f = await fixture(t, { urls: [r.url()], timeoutMs: 30_000 })
   f.change('web', ALIVE)
-  await waitFor(() => r.requests.length === 1, { timeoutMs: 3000, message: 'POST in flight' })
+  await waitFor(() => r.requests.length === 1, { timeoutMs: 20_000, message: 'POST in flight' })
   const t0 = Date.now()
   await f.listeners.stop()
-  t.true(Date.now() - t0 < 1000, `stopped in ${Date.now() - t0} ms`)
-  await waitFor(() => closed, { timeoutMs: 2000, message: 'connection closed' })
+  t.true(Date.now() - t0 < 5000, `stopped in ${Date.now() - t0} ms (the POST's own timeout is 30 s)`)
+  await waitFor(() => closed, { timeoutMs: 10_000, message: 'connection closed' })
   f.change('web', UNHEALTHY)
   t.is(r.requests.length, 1, 'a stopped component posts nothing')
 })

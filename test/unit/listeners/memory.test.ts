@@ -27,7 +27,7 @@ test('memory: 1,000 changes queued for a stuck receiver keep only queue_size eve
   r.respond = async (_q, _req, res) => { await gate; res.end() }
   const f = await fixture(t, { urls: [r.url()], queueSize: QUEUE })
   for (let i = 0; i < SERVICES; i++) f.change(`svc${i}`, ServiceStatus.ALIVE)
-  await waitFor(() => r.requests.length === 1, { timeoutMs: 5000, message: 'first POST held by the receiver' })
+  await waitFor(() => r.requests.length === 1, { timeoutMs: 20_000, message: 'first POST held by the receiver' })
 
   const before = heapAfterGc()
   for (let k = 0; k < 1000; k++) {
@@ -43,6 +43,6 @@ test('memory: 1,000 changes queued for a stuck receiver keep only queue_size eve
   t.true(grown < 8 * MiB, `heap grew ${(grown / MiB).toFixed(2)} MiB`)
 
   release()
-  await waitFor(() => f.listeners.list()[0].queueDepth === 0 && f.listeners.list()[0].sending === null, { timeoutMs: 10_000, message: 'queue drained' })
+  await waitFor(() => f.listeners.list()[0].queueDepth === 0 && f.listeners.list()[0].sending === null, { timeoutMs: 30_000, message: 'queue drained' })
   t.true(r.requests.at(-1)?.raw.toString().startsWith(`{"State":${encodeState(f.catalog.snapshot())},`))
 })
