@@ -8,8 +8,17 @@ import type { SidecarConfig } from './types.ts'
 
 export const REDACTED = '<redacted>'
 
+/** A webhook URL with its password (user:password@) replaced by <redacted>. */
+function maskPassword (url: string): string {
+  if (!URL.canParse(url)) return url
+  const u = new URL(url)
+  if (u.password === '') return url
+  u.password = REDACTED
+  return u.href
+}
+
 export interface FormatOptions {
-  /** Replace a non-empty cluster_key and listeners secret with "<redacted>" (default true: the output gets logged). */
+  /** Replace a non-empty cluster_key, listeners secret and webhook URL passwords with "<redacted>" (default true: the output gets logged). */
   redact?: boolean
 }
 
@@ -26,5 +35,9 @@ export function formatConfig (config: SidecarConfig, { redact = true }: FormatOp
   }
   if (redact && config.sidecar.cluster_key !== '') doc.sidecar.cluster_key = REDACTED
   if (redact && config.listeners.secret !== '') doc.listeners.secret = REDACTED
+  if (redact) {
+    doc.listeners.urls = config.listeners.urls.map(maskPassword)
+    doc.listeners.webhook = config.listeners.webhook.map(w => ({ ...w, url: maskPassword(w.url) }))
+  }
   return `${stringify(doc)}\n`
 }

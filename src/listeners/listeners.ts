@@ -14,6 +14,7 @@ import { listenerName, recordKey } from '../service/service.ts'
 import { accepts, ACCEPT_ALL, type ListenerFilter } from './filter.ts'
 import { ListenerMetrics } from './metrics.ts'
 import { encodeStateChangedEvent } from './payload.ts'
+import { displayUrl } from './target.ts'
 import { WebhookListener, type ListenerEvent, type ListenerView } from './webhook.ts'
 
 export interface ConfiguredWebhook {
@@ -79,9 +80,9 @@ export class Listeners implements Startable {
 
   async start (): Promise<void> {
     if (this.#ticker !== undefined) return
-    for (const url of this.#init.urls) this.#add(`UrlListener(${url})`, url, 'config', ACCEPT_ALL)
+    for (const url of this.#init.urls) this.#add(`UrlListener(${displayUrl(url)})`, url, 'config', ACCEPT_ALL)
     for (const w of this.#init.webhooks) {
-      this.#add(`UrlListener(${w.url})`, w.url, 'config', Object.freeze({ services: Object.freeze([...w.services]), statusChangesOnly: w.statusChangesOnly }))
+      this.#add(`UrlListener(${displayUrl(w.url)})`, w.url, 'config', Object.freeze({ services: Object.freeze([...w.services]), statusChangesOnly: w.statusChangesOnly }))
     }
     this.#c.catalog.on('change', this.#onChange)
     for (const d of this.#c.discoverers) d.on('change', this.#onDiscovery)
@@ -176,12 +177,12 @@ export class Listeners implements Startable {
     }
     for (const l of [...this.#listeners.values()]) {
       if (l.source !== 'discovered' || wanted.get(l.name) === l.url) continue
-      this.#c.logger.info(`removing listener ${l.name} (${l.url}): ${wanted.has(l.name) ? 'its URL changed' : 'the service is gone'}`)
+      this.#c.logger.info(`removing listener ${l.name} (${displayUrl(l.url)}): ${wanted.has(l.name) ? 'its URL changed' : 'the service is gone'}`)
       this.#remove(l)
     }
     for (const [name, url] of wanted) {
       if (this.#listeners.has(name)) continue
-      this.#c.logger.info(`adding listener ${name} (${url}): just discovered`)
+      this.#c.logger.info(`adding listener ${name} (${displayUrl(url)}): just discovered`)
       this.#add(name, url, 'discovered', ACCEPT_ALL)
     }
   }

@@ -10,6 +10,7 @@ import type { ListenerMetrics } from './metrics.ts'
 import { signBody } from './payload.ts'
 import { postOnce } from './post.ts'
 import { EventQueue, type Keyed } from './queue.ts'
+import { parseTarget, type Target } from './target.ts'
 
 /** One catalog change as listeners carry it. */
 export interface ListenerEvent extends Keyed {
@@ -28,7 +29,7 @@ export interface ListenerEvent extends Keyed {
 export type ListenerSource = 'config' | 'discovered'
 
 export interface WebhookInit {
-  /** "UrlListener(<url>)" or "Service(<Name>-<ID>)", as the original named them. */
+  /** "UrlListener(<url>)" (password masked) or "Service(<Name>-<ID>)", as the original named them. */
   name: string
   url: string
   source: ListenerSource
@@ -80,12 +81,14 @@ export interface ListenerView {
 
 export class WebhookListener {
   readonly name: string
+  /** As configured or discovered (may hold credentials: never shown, see #target.display). */
   readonly url: string
   readonly source: ListenerSource
   readonly filter: ListenerFilter
   readonly #c: WebhookComponents
   readonly #init: WebhookInit
   readonly #queue: EventQueue<ListenerEvent>
+  readonly #target: Target
   readonly #abort = new AbortController()
   #sending: ListenerEvent | undefined
   #draining: Promise<void> | undefined
@@ -103,6 +106,7 @@ export class WebhookListener {
     this.#init = init
     this.name = init.name
     this.url = init.url
+    this.#target = parseTarget(init.url)
     this.source = init.source
     this.filter = init.filter
     this.#queue = new EventQueue(init.queueSize)
@@ -134,7 +138,7 @@ export class WebhookListener {
     return {
       name: this.name,
       source: this.source,
-      url: this.url,
+      url: this.#target.display,
       ...(f.services.length > 0 || f.statusChangesOnly ? { filter: { services: [...f.services], statusChangesOnly: f.statusChangesOnly } } : {}),
       lastSuccess: this.#lastSuccess === undefined ? null : new Date(this.#lastSuccess).toISOString(),
       lastError: this.#lastError === undefined ? null : { at: new Date(this.#lastError.at).toISOString(), message: this.#lastError.message },
@@ -183,6 +187,7 @@ export class WebhookListener {
       cookie: `sidecar-session-host=${this.#init.sessionCookie}`,
     }
     if (secret !== '') headers['x-sidecar-signature'] = signBody(body, secret)
+    if (this.#target.authorization !== undefined) headers.authorization = this.#target.authorization
     const signal = this.#abort.signal
     let error = ''
     for (let attempt = 0; attempt <= retries; attempt++) {
@@ -193,7 +198,7 @@ export class WebhookListener {
           return // stopped
         }
       }
-      const r = await postOnce({ url: this.url, body, headers, timeoutMs, signal })
+      const r = await postOnce({ url: this.#target.href, body, headers, timeoutMs, signal })
       if (signal.aborted) return
       if (r.ok) { this.#succeeded(); return }
       error = r.error
@@ -202,13 +207,13 @@ export class WebhookListener {
     this.#gaveUp++
     this.#c.metrics.dropped(this.name, 'retries_exhausted')
     this.#giveUpsSinceSuccess++
-    const msg = `${this.name}: dropped event ${e.id} after ${retries + 1} failed attempts to POST ${this.url} (last: ${error})`
+    const msg = `${this.name}: dropped event ${e.id} after ${retries + 1} failed attempts to POST ${this.#target.display} (last: ${error})`
     if (this.#giveUpsSinceSuccess === 1) this.#c.logger.warn(msg)
     else this.#c.logger.debug(msg)
   }
 
   #succeeded (): void {
-    if (this.#consecutiveFailures > 0) this.#c.logger.info(`${this.name}: ${this.url} answers again after ${this.#consecutiveFailures} failed attempts`)
+    if (this.#consecutiveFailures > 0) this.#c.logger.info(`${this.name}: ${this.#target.display} answers again after ${this.#consecutiveFailures} failed attempts`)
     this.#lastSuccess = Date.now()
     this.#consecutiveFailures = 0
     this.#giveUpsSinceSuccess = 0
@@ -221,7 +226,7 @@ export class WebhookListener {
     this.#consecutiveFailures++
     this.#failedAttempts++
     this.#c.metrics.attemptFailed(this.name)
-    const msg = `${this.name}: POST of event ${e.id} to ${this.url} failed (attempt ${attempt + 1} of ${this.#init.retries + 1}): ${error}`
+    const msg = `${this.name}: POST of event ${e.id} to ${this.#target.display} failed (attempt ${attempt + 1} of ${this.#init.retries + 1}): ${error}`
     if (this.#consecutiveFailures === 1) this.#c.logger.warn(msg)
     else this.#c.logger.debug(msg)
   }

@@ -83,12 +83,14 @@ test('listeners: one URL in both urls and webhook is an error (it would get ever
   t.is(list.length, 1)
 })
 
-test('listeners: --check-config redacts the secret, and its output loads back', t => {
+test('listeners: --check-config redacts the secret and URL passwords, and its unredacted output loads back', t => {
   const cwd = tmpDir(t)
-  const env = { LISTENERS_SECRET: 'hush', LISTENERS_WEBHOOK: '[{"url": "http://a/", "services": ["x"], "status_changes_only": true}]', LISTENERS_TIMEOUT: '1500ms' }
+  const env = { LISTENERS_SECRET: 'hush', LISTENERS_URLS: 'http://u:pw@b/', LISTENERS_WEBHOOK: '[{"url": "http://a/", "services": ["x"], "status_changes_only": true}]', LISTENERS_TIMEOUT: '1500ms' }
   const { config } = load(t, { cwd, env })
   const text = formatConfig(config)
   t.false(text.includes('hush'))
+  t.false(text.includes('pw@'))
+  t.true(text.includes('http://u:%3Credacted%3E@b/'))
   t.true(text.includes('secret = "<redacted>"'))
   t.true(text.includes('[[listeners.webhook]]'))
   const file = writeFile(cwd, 'effective.toml', formatConfig(config, { redact: false }))

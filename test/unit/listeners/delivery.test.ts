@@ -190,6 +190,20 @@ test('discovered listeners come with their service and go with it, taking their 
   t.notRegex(await f.metrics.text(), /listener="Service\(web-web\)"/)
 })
 
+test('delivery: credentials in the URL are sent as Basic auth and never shown', async t => {
+  const r = await receiver(t)
+  const url = r.url('/hook').replace('http://', 'http://hook-user:s%40cret@')
+  const f = await fixture(t, { urls: [url] })
+  f.change('web', ALIVE)
+  await waitFor(() => r.requests.length === 1, { timeoutMs: 20_000, message: 'one POST' })
+  t.is(r.requests[0].headers.authorization, `Basic ${Buffer.from('hook-user:s@cret').toString('base64')}`)
+  t.is(r.requests[0].path, '/hook')
+  const v = f.listeners.list()[0]
+  t.is(v.url, r.url('/hook').replace('http://', 'http://hook-user:***@'))
+  t.false(v.name.includes('cret'))
+  t.false((await f.metrics.text()).includes('cret'))
+})
+
 test('stop: aborts the POST in flight at once and closes its connection', async t => {
   const r = await receiver(t)
   let closed = false
