@@ -3,9 +3,11 @@
 import Router from '@koa/router'
 import Koa from 'koa'
 import { encodeState, type Catalog } from '../catalog/index.ts'
+import type { ListenerView } from '../listeners/index.ts'
 import type { Logger } from '../lib/logger.ts'
 import type { Time } from '../service/time.ts'
 import { addProxyRoute } from './proxy-route.ts'
+import { addListenersRoute } from './listeners-route.ts'
 import { allowCors, sendCompact, sendError, sendIndented } from './respond.ts'
 
 export interface ClusterMember {
@@ -24,6 +26,8 @@ export interface ApiComponents {
   startedAt: number
   /** The embedded proxy's state for /api/proxy.json. */
   proxy?: () => unknown
+  /** Webhook listeners, for /api/listeners.json (absent: no such route). */
+  listeners?: () => readonly ListenerView[]
 }
 
 /** Splits "name.json" into name and extension (the last dot), as the original's route did. */
@@ -88,6 +92,7 @@ export function createApp (c: ApiComponents): Koa {
   if (c.proxy !== undefined) addProxyRoute(router, c.proxy)
   router.get('/health', health)
   router.get('/api/health', health)
+  if (c.listeners !== undefined) addListenersRoute(router, c.listeners)
   // CORS pre-flight for single-segment API paths (reference §5.7)
   router.options(['/api/:segment', '/v1/:segment'], (ctx) => {
     allowCors(ctx)

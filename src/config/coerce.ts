@@ -45,11 +45,13 @@ function expected (spec: KeySpec): string {
     case 'int': return `an integer ${spec.min}..${spec.max}`
     case 'duration': return 'a duration string such as "3s"'
     case 'bool': return 'true or false'
+    case 'tables': return 'an array of tables ([[section.key]] blocks; in env vars a JSON array of objects)'
     default: return 'a string'
   }
 }
 
 export function coerce (spec: KeySpec, raw: unknown, mode: Mode): Coerced {
+  if (spec.type === 'tables') return tablesValue(spec, raw, mode)
   if (mode === 'text' || (mode === 'override' && typeof raw === 'string')) {
     return fromText(spec, String(raw).trim())
   }
@@ -112,7 +114,51 @@ function validate (spec: KeySpec, value: unknown): Coerced {
     case 'duration': return durationValue(value as string | number, spec.zeroOk === true)
     case 'bool': return { ok: true, value }
     case 'list': return listValue(spec, value as string[])
+    case 'tables': return { ok: true, value } // checked field by field in tablesValue
   }
+}
+
+function isTable (v: unknown): v is Record<string, unknown> {
+  return v !== null && typeof v === 'object' && !Array.isArray(v) && !(v instanceof Date) && v.constructor?.name !== 'TomlDate'
+}
+
+/**
+ * An array of tables: each table's keys checked against spec.fields (unknown and missing
+ * keys are problems naming the entry), left-out keys filled from spec.fieldDefaults.
+ * From env vars and flags the value is JSON text; "" means [] (empty means empty).
+ */
+function tablesValue (spec: KeySpec, raw: unknown, mode: Mode): Coerced {
+  let value = raw
+  if (typeof raw === 'string' && mode !== 'toml') {
+    const text = raw.trim()
+    if (text === '') return { ok: true, value: [] }
+    try {
+      value = JSON.parse(text)
+    } catch (err) {
+      return fail(`expected a JSON array of objects such as [{"url": "http://127.0.0.1:7778/"}], got invalid JSON (${(err as Error).message})`)
+    }
+  }
+  if (!Array.isArray(value)) return fail(`expected ${expected(spec)}, got ${describe(value)}`)
+  const fields = spec.fields ?? {}
+  const names = Object.keys(fields)
+  const problems: string[] = []
+  const out: Array<Record<string, unknown>> = []
+  value.forEach((item: unknown, i) => {
+    if (!isTable(item)) { problems.push(`entry ${i}: expected a table with keys ${names.join(', ')}, got ${describe(item)}`); return }
+    const table: Record<string, unknown> = {}
+    for (const key of Object.keys(item)) {
+      if (!Object.hasOwn(fields, key)) problems.push(`entry ${i}: unknown key ${key}${didYouMean(key, names)} (keys: ${names.join(', ')})`)
+    }
+    for (const [key, field] of Object.entries(fields)) {
+      const given = Object.hasOwn(item, key) ? item[key] : undefined
+      if (given === undefined && field.required === true) { problems.push(`entry ${i}: missing ${key}`); continue }
+      const r = coerce(field, given ?? spec.fieldDefaults?.[key], 'toml')
+      if (r.ok) table[key] = r.value
+      else problems.push(...r.problems.map((p) => `entry ${i}: ${key}: ${p}`))
+    }
+    out.push(table)
+  })
+  return problems.length > 0 ? { ok: false, problems } : { ok: true, value: out }
 }
 
 function enumValue (spec: KeySpec, text: string): Coerced {

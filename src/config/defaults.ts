@@ -3,7 +3,8 @@
 // (see resolve.ts); the docs and --help say what it resolves to.
 import type { SidecarConfig } from './types.ts'
 
-export type RawValue = string | number | boolean | readonly string[]
+export type RawValue = string | number | boolean | readonly string[] | readonly RawTable[]
+export interface RawTable { readonly [key: string]: RawValue }
 export type RawConfig = { readonly [S in keyof SidecarConfig]: { readonly [K in keyof SidecarConfig[S]]: RawValue } }
 
 export const DEFAULTS = {
@@ -69,5 +70,17 @@ export const DEFAULTS = {
   },
   listeners: {
     urls: [], // no webhooks unless asked for
+    webhook: [], // no filtered webhooks unless asked for
+    secret: '', // unsigned, as in the original: receivers that never heard of signatures keep working
+    timeout: '3s', // the original's listener HTTP client timeout
+    retries: 5, // the original's DefaultRetries: up to 6 attempts per event
+    retry_delay: '100ms', // the original's retry step; doubled per retry (with jitter, at most 10 s)
+    queue_size: 100, // a burst of 100 changes (a host restarting its containers) arrives event by event; the original buffered 20 and dropped the rest
   },
 } as const satisfies RawConfig
+
+/** Fields a [[listeners.webhook]] table may leave out. */
+export const WEBHOOK_DEFAULTS = {
+  services: [], // every service, like a [listeners] urls entry
+  status_changes_only: false, // every event, like a [listeners] urls entry
+} as const

@@ -90,6 +90,13 @@ export function resolveConfig (c: SidecarConfig, ctx: ResolveContext): { problem
   if (ok('proxy.site_failover', 'sidecar.site') && px.site_failover && s.site === '') {
     warnings.push('[proxy] site_failover is on but [sidecar] site is empty: this host\'s own site is the instances that have no site')
   }
+  if (ok('listeners.urls', 'listeners.webhook')) {
+    const seen = new Set<string>()
+    for (const url of [...c.listeners.urls, ...c.listeners.webhook.map((w) => w.url)]) {
+      if (seen.has(url)) problems.push(`[listeners] ${JSON.stringify(url)} is listed twice (in urls or webhook); each listener would get every event twice`)
+      seen.add(url)
+    }
+  }
   return { problems, warnings }
 }
 

@@ -5,6 +5,7 @@ import {
   checkClusterName, checkDockerUrl, checkEndpoint, checkHostname, checkHttpUrl, checkIp, checkRegExp,
   checkSeed, checkSite, type Check,
 } from './checks.ts'
+import { WEBHOOK_DEFAULTS, type RawValue } from './defaults.ts'
 import type { SidecarConfig } from './types.ts'
 
 export type SectionName = keyof SidecarConfig
@@ -18,6 +19,7 @@ export type ValueType =
   | 'ip' // an IPv4 or IPv6 address; '' only when emptyOk
   | 'enum' // one of values (case-insensitive, stored lowercase)
   | 'bool' // true/false (env/flags also 1/0, yes/no)
+  | 'tables' // TOML array of tables ([[section.key]] blocks); env: a JSON array of objects; each field per `fields`
 
 export interface FlagSpec {
   long: string
@@ -47,6 +49,16 @@ export interface KeySpec {
   flag?: FlagSpec
   /** How the default reads in --help and docs, when it is resolved at start-up. */
   defaultText?: string
+  /** For tables: the keys of each table. */
+  fields?: Readonly<Record<string, FieldSpec>>
+  /** For tables: values of the fields a table leaves out (defaults.ts, with reasons). */
+  fieldDefaults?: Readonly<Record<string, RawValue>>
+}
+
+/** A key of each table of a 'tables' value. */
+export interface FieldSpec extends KeySpec {
+  /** The table must set it (else its default from fieldDefaults applies). */
+  required?: boolean
 }
 
 export type Schema = { readonly [S in SectionName]: { readonly [K in keyof SidecarConfig[S]]: KeySpec } }
@@ -118,6 +130,21 @@ export const SCHEMA: Schema = {
   },
   listeners: {
     urls: { type: 'list', check: checkHttpUrl, doc: 'http(s) URLs that receive a POST for every state change' },
+    webhook: {
+      type: 'tables',
+      doc: 'webhooks with filters, one [[listeners.webhook]] table each: url, services, status_changes_only',
+      fields: {
+        url: { type: 'string', required: true, check: checkHttpUrl, doc: 'http(s) URL that receives the POSTs' },
+        services: { type: 'list', doc: 'only events about these service names ([] = every service)' },
+        status_changes_only: { type: 'bool', doc: 'only events whose status differs from the previous one' },
+      },
+      fieldDefaults: WEBHOOK_DEFAULTS,
+    },
+    secret: { type: 'string', emptyOk: true, doc: 'key of the HMAC-SHA256 in the X-Sidecar-Signature header of every POST ("" = unsigned)' },
+    timeout: { type: 'duration', doc: 'a POST not answered (response read) within this long fails and is retried' },
+    retries: { type: 'int', min: 0, max: 20, doc: 'retries of a failed POST before the event is dropped for that listener' },
+    retry_delay: { type: 'duration', doc: 'delay before the first retry; doubled for each further one, with jitter, at most 10 s' },
+    queue_size: { type: 'int', min: 1, max: 100_000, doc: 'events waiting per listener; beyond this, intermediate events are coalesced (the newest is always kept)' },
   },
 }
 

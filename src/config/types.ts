@@ -90,8 +90,29 @@ export interface ProxySection {
   access_log: AccessLogFormat
 }
 
+/** One [[listeners.webhook]] table: a configured listener with its own filters. */
+export interface WebhookConfig {
+  url: string
+  /** Only events about these service names; [] = every service. */
+  services: string[]
+  /** Only events whose status differs from the previous one. */
+  status_changes_only: boolean
+}
+
 export interface ListenersSection {
+  /** Webhooks that receive every event (the original's LISTENERS_URLS). */
   urls: string[]
+  webhook: WebhookConfig[]
+  /** Key of the X-Sidecar-Signature HMAC; '' = unsigned. */
+  secret: string
+  /** Per attempt, from sending the request to reading the response. */
+  timeout: number
+  /** Attempts after the first one fails. */
+  retries: number
+  /** Delay before the first retry; doubled for each further one. */
+  retry_delay: number
+  /** Events waiting per listener before intermediate ones are coalesced. */
+  queue_size: number
 }
 
 export interface SidecarConfig {

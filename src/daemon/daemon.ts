@@ -12,6 +12,7 @@ import { makeNamer } from '../discovery/docker/namer.ts'
 import { StaticDiscoverer } from '../discovery/static/static-discoverer.ts'
 import type { Discoverer } from '../discovery/types.ts'
 import { HealthMonitor } from '../health/monitor.ts'
+import { Listeners } from '../listeners/index.ts'
 import { systemClock, type Clock } from '../lib/clock.ts'
 import { ConfigError } from '../lib/errors.ts'
 import type { Logger } from '../lib/logger.ts'
@@ -32,6 +33,7 @@ export class Daemon implements Startable {
   readonly api: HttpServer
   /** The embedded proxy; undefined when [proxy] enabled = false. */
   readonly proxy: ProxyManager | undefined
+  readonly listeners: Listeners
   readonly metrics = new Metrics()
   readonly #logger: Logger
   readonly #components: Startable[]
@@ -85,6 +87,17 @@ export class Daemon implements Startable {
     this.proxy = config.proxy.enabled
       ? new ProxyManager({ catalog: this.catalog, clock, logger: child('proxy'), metrics: this.metrics }, { hostname: sc.hostname, site: sc.site, proxy: config.proxy })
       : undefined
+    const ls = config.listeners
+    this.listeners = new Listeners({ catalog: this.catalog, logger: child('listeners'), metrics: this.metrics, clock, discovered: () => this.announcer.discovered(), discoverers: this.discoverers }, {
+      hostname: sc.hostname,
+      urls: ls.urls,
+      webhooks: ls.webhook.map(w => ({ url: w.url, services: w.services, statusChangesOnly: w.status_changes_only })),
+      secret: ls.secret,
+      timeoutMs: ls.timeout,
+      retries: ls.retries,
+      retryDelayMs: ls.retry_delay,
+      queueSize: ls.queue_size,
+    })
     const reaper = new Reaper({ catalog: this.catalog, logger: child('catalog') }, { intervalMs: sc.reap_interval })
     const startedAt = Date.now()
     const app = createApp({
@@ -94,11 +107,13 @@ export class Daemon implements Startable {
       discoveryErrors: () => Object.fromEntries(this.discoverers.flatMap(d => { const e = d.lastError(); return e === undefined ? [] : [[d.name, e]] })),
       startedAt,
       proxy: () => this.proxy?.report() ?? { enabled: false, listeners: [], conflicts: [] },
+      listeners: () => this.listeners.list(),
     })
     this.api = new HttpServer({ app, logger: child('api') }, { host: config.api.bind_ip, port: config.api.port, name: 'api', portSetting: '[api] port or --http-port' })
-    // The API first: the example config health checks the daemon's own API.
+    // The API first: the example config health checks the daemon's own API. Listeners
+    // before the announcer, so they see the first events of this host's services.
     // The proxy last: it opens the ports the catalog holds once local services are announced.
-    this.#components = [this.api, reaper, ...this.discoverers, this.monitor, this.announcer, ...(this.proxy !== undefined ? [this.proxy] : [])]
+    this.#components = [this.api, reaper, ...this.discoverers, this.listeners, this.monitor, this.announcer, ...(this.proxy !== undefined ? [this.proxy] : [])]
   }
 
   /** Cluster members for /services.json; until gossip exists, this host alone. */

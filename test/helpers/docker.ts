@@ -116,6 +116,8 @@ export interface ContainerOptions {
   /** Publishes container port 80 on hostIp (a random host port); none: no network at all. */
   hostIp?: string
   network?: 'none'
+  /** Replaces the image's command. */
+  cmd?: string[]
 }
 
 export class TestContainer {
@@ -150,6 +152,7 @@ export async function runContainer (docker: Docker, opts: ContainerOptions): Pro
   const c = await docker.createContainer({
     name,
     Image: opts.image ?? IMAGES.httpd,
+    ...(opts.cmd !== undefined ? { Cmd: opts.cmd } : {}),
     Labels: { ...opts.labels, [TEST_LABEL]: '1', [PID_LABEL]: String(process.pid) },
     ...(publish ? { ExposedPorts: { '80/tcp': {} } } : {}),
     HostConfig: {

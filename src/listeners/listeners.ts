@@ -1,0 +1,189 @@
+// The listeners component: every webhook this daemon POSTs catalog changes to. Configured
+// listeners ([listeners] urls and [[listeners.webhook]]) live as long as the daemon;
+// discovered ones (a static entry's ListenPort, a container's SidecarListener label) come
+// and go with their services. The catalog's 'change' handler only queues: it never waits.
+import type { Catalog, ChangeEvent, StateSnapshot } from '../catalog/index.ts'
+import type { Discovered, Discoverer } from '../discovery/types.ts'
+import type { Clock } from '../lib/clock.ts'
+import { errorMessage } from '../lib/errors.ts'
+import type { Logger } from '../lib/logger.ts'
+import type { Metrics } from '../lib/metrics.ts'
+import type { Startable } from '../lib/startable.ts'
+import { Ticker } from '../lib/ticker.ts'
+import { listenerName, recordKey } from '../service/service.ts'
+import { accepts, ACCEPT_ALL, type ListenerFilter } from './filter.ts'
+import { ListenerMetrics } from './metrics.ts'
+import { encodeStateChangedEvent } from './payload.ts'
+import { displayUrl } from './target.ts'
+import { WebhookListener, type ListenerEvent, type ListenerView } from './webhook.ts'
+
+export interface ConfiguredWebhook {
+  url: string
+  services: readonly string[]
+  statusChangesOnly: boolean
+}
+
+export interface ListenersInit {
+  /** This daemon's hostname: X-Sidecar-Hostname. */
+  hostname: string
+  /** [listeners] urls: every event, no filter. */
+  urls: readonly string[]
+  /** [[listeners.webhook]]: with filters. */
+  webhooks: readonly ConfiguredWebhook[]
+  secret: string
+  timeoutMs: number
+  retries: number
+  retryDelayMs: number
+  queueSize: number
+  /** How often discovered listeners are reconciled besides discovery's change events. */
+  trackIntervalMs?: number
+}
+
+export interface ListenersComponents {
+  catalog: Catalog
+  logger: Logger
+  metrics: Metrics
+  clock: Clock
+  /** The services discovered on this host now (LocalAnnouncer.discovered). */
+  discovered: () => readonly Discovered[]
+  /** Their 'change' events prompt a reconcile of discovered listeners. */
+  discoverers: readonly Discoverer[]
+  random?: () => number
+}
+
+/** The original re-read discovered listeners every second (TrackLocalListeners); events make it prompt, this is the safety net. */
+const TRACK_INTERVAL_MS = 1000
+
+export class Listeners implements Startable {
+  readonly #c: ListenersComponents
+  readonly #init: ListenersInit
+  readonly #metrics: ListenerMetrics
+  readonly #listeners = new Map<string, WebhookListener>()
+  readonly #sessionCookie: string
+  #nextId: number
+  #lastBody: { id: number, body: Buffer } | undefined
+  /** Events queued during the current catalog operation, waiting for its resulting state. */
+  #stateless: ListenerEvent[] = []
+  #ticker: Ticker | undefined
+  readonly #onChange = (change: ChangeEvent): void => { this.#dispatch(change) }
+  readonly #onDiscovery = (): void => { this.#track() }
+
+  constructor (components: ListenersComponents, init: ListenersInit) {
+    this.#c = components
+    this.#init = init
+    this.#metrics = new ListenerMetrics(components.metrics, () => [...this.#listeners.values()].map(l => [l.name, l.queueDepth] as const))
+    const startMs = components.clock.nowMs()
+    // Microseconds since the epoch at start: ids keep increasing across restarts of this daemon too.
+    this.#nextId = startMs * 1000
+    this.#sessionCookie = `${init.hostname}-${new Date(startMs).toISOString()}`
+  }
+
+  async start (): Promise<void> {
+    if (this.#ticker !== undefined) return
+    for (const url of this.#init.urls) this.#add(`UrlListener(${displayUrl(url)})`, url, 'config', ACCEPT_ALL)
+    for (const w of this.#init.webhooks) {
+      this.#add(`UrlListener(${displayUrl(w.url)})`, w.url, 'config', Object.freeze({ services: Object.freeze([...w.services]), statusChangesOnly: w.statusChangesOnly }))
+    }
+    this.#c.catalog.on('change', this.#onChange)
+    for (const d of this.#c.discoverers) d.on('change', this.#onDiscovery)
+    this.#track()
+    this.#ticker = new Ticker(() => { this.#track() }, { name: 'listener tracking', intervalMs: this.#init.trackIntervalMs ?? TRACK_INTERVAL_MS, logger: this.#c.logger })
+    this.#ticker.start()
+  }
+
+  async stop (): Promise<void> {
+    this.#c.catalog.off('change', this.#onChange)
+    for (const d of this.#c.discoverers) d.off('change', this.#onDiscovery)
+    await this.#ticker?.stop()
+    this.#ticker = undefined
+    const all = [...this.#listeners.values()]
+    this.#listeners.clear()
+    await Promise.all(all.map(async l => { await l.stop() }))
+  }
+
+  /** Every listener, configured ones first (in config order), then discovered ones as they came. */
+  list (): ListenerView[] {
+    return [...this.#listeners.values()].map(l => l.view())
+  }
+
+  /** Runs inside catalog.merge(): queue only, never throw. */
+  #dispatch (change: ChangeEvent): void {
+    try {
+      const id = ++this.#nextId
+      let event: ListenerEvent | undefined
+      for (const l of this.#listeners.values()) {
+        if (!accepts(l.filter, change)) continue
+        event ??= this.#awaitState({ id, key: recordKey(change.service), change, state: undefined })
+        l.offer(event)
+      }
+    } catch (err) {
+      this.#c.logger.error({ err }, 'bug: listeners failed to queue a change')
+    }
+  }
+
+  /**
+   * Queues e for the state snapshot taken once the current catalog operation is over (a
+   * microtask), so a reload or reaping pass that makes 1,000 changes costs one snapshot,
+   * not 1,000, and nothing is copied inside catalog.merge().
+   */
+  #awaitState (e: ListenerEvent): ListenerEvent {
+    if (this.#stateless.length === 0) queueMicrotask(() => { this.#settle() })
+    this.#stateless.push(e)
+    return e
+  }
+
+  #settle (): void {
+    if (this.#stateless.length === 0) return
+    const state = this.#c.catalog.snapshot()
+    for (const e of this.#stateless) e.state = state
+    this.#stateless = []
+  }
+
+  /** The POST body of an event; the last one is kept, since every listener usually sends the same event in turn. */
+  #body (e: ListenerEvent): Buffer {
+    if (e.state === undefined) this.#settle() // not reached in practice: senders start after the microtask
+    if (this.#lastBody?.id !== e.id) this.#lastBody = { id: e.id, body: Buffer.from(encodeStateChangedEvent(e.state as StateSnapshot, e.change)) }
+    return this.#lastBody.body
+  }
+
+  #add (name: string, url: string, source: 'config' | 'discovered', filter: ListenerFilter): void {
+    const { hostname, secret, timeoutMs, retries, retryDelayMs, queueSize } = this.#init
+    const listener = new WebhookListener(
+      { logger: this.#c.logger, metrics: this.#metrics, body: e => this.#body(e), ...(this.#c.random !== undefined ? { random: this.#c.random } : {}) },
+      { name, url, source, filter, hostname, sessionCookie: this.#sessionCookie, secret, timeoutMs, retries, retryDelayMs, queueSize },
+    )
+    this.#listeners.set(name, listener)
+  }
+
+  #remove (listener: WebhookListener): void {
+    this.#listeners.delete(listener.name)
+    this.#metrics.forget(listener.name)
+    listener.stop().catch(() => {}) // stop() never throws; nothing waits for the aborted POST
+  }
+
+  /** Brings discovered listeners in line with discovery: one per service that asks for one. */
+  #track (): void {
+    let discovered: readonly Discovered[]
+    try {
+      discovered = this.#c.discovered()
+    } catch (err) {
+      this.#c.logger.error(`cannot read discovered listeners: ${errorMessage(err)}`)
+      return
+    }
+    const wanted = new Map<string, string>()
+    for (const d of discovered) {
+      if (d.listenerUrl === undefined || !URL.canParse(d.listenerUrl)) continue
+      wanted.set(listenerName(d.service), d.listenerUrl)
+    }
+    for (const l of [...this.#listeners.values()]) {
+      if (l.source !== 'discovered' || wanted.get(l.name) === l.url) continue
+      this.#c.logger.info(`removing listener ${l.name} (${displayUrl(l.url)}): ${wanted.has(l.name) ? 'its URL changed' : 'the service is gone'}`)
+      this.#remove(l)
+    }
+    for (const [name, url] of wanted) {
+      if (this.#listeners.has(name)) continue
+      this.#c.logger.info(`adding listener ${name} (${displayUrl(url)}): just discovered`)
+      this.#add(name, url, 'discovered', ACCEPT_ALL)
+    }
+  }
+}

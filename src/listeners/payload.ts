@@ -1,0 +1,24 @@
+// The body POSTed to listeners: the original's StateChangedEvent (reference §1.7),
+//   {"State":<ServicesState>,"ChangeEvent":{"Service":<Service>,"PreviousStatus":<int>,"Time":<time>}}
+// so receivers written for the Go Sidecar (its `receiver` package) keep working.
+import { createHmac } from 'node:crypto'
+import { encodeState, goEscape, type ChangeEvent, type StateSnapshot } from '../catalog/index.ts'
+import { encodeService } from '../service/index.ts'
+
+/** The original's ChangeEvent JSON: field order Service, PreviousStatus, Time; Go's string escapes. */
+export function encodeChangeEvent (change: ChangeEvent): string {
+  return `{"Service":${goEscape(encodeService(change.service))},"PreviousStatus":${change.previousStatus},"Time":${JSON.stringify(change.time.toString())}}`
+}
+
+/**
+ * The StateChangedEvent for one change. The State part is exactly encodeState(state)
+ * (what /api/state.json serves for the same snapshot); compact, no trailing newline.
+ */
+export function encodeStateChangedEvent (state: StateSnapshot, change: ChangeEvent): string {
+  return `{"State":${encodeState(state)},"ChangeEvent":${encodeChangeEvent(change)}}`
+}
+
+/** The X-Sidecar-Signature value: "sha256=" + hex HMAC-SHA256 of the exact body bytes. */
+export function signBody (body: Uint8Array, secret: string): string {
+  return `sha256=${createHmac('sha256', secret).update(body).digest('hex')}`
+}

@@ -1,0 +1,28 @@
+// A webhook URL as given, split into what is sent where: fetch() refuses URLs with
+// credentials, so user:password@ becomes an Authorization: Basic header, and everything
+// shown (names, logs, /api/listeners.json, metric labels) has the password masked.
+
+export interface Target {
+  /** The URL requests go to, without credentials. */
+  readonly href: string
+  /** "Basic ..." when the URL carried credentials. */
+  readonly authorization?: string
+  /** The URL as shown: the password replaced by "***". */
+  readonly display: string
+}
+
+export function parseTarget (url: string): Target {
+  const u = new URL(url)
+  if (u.username === '' && u.password === '') return { href: u.href, display: url }
+  const authorization = `Basic ${Buffer.from(`${decodeURIComponent(u.username)}:${decodeURIComponent(u.password)}`).toString('base64')}`
+  const shown = new URL(u.href)
+  if (shown.password !== '') shown.password = '***'
+  u.username = ''
+  u.password = ''
+  return { href: u.href, authorization, display: shown.href }
+}
+
+/** The URL as shown anywhere: the password masked. */
+export function displayUrl (url: string): string {
+  return URL.canParse(url) ? parseTarget(url).display : url
+}

@@ -1,0 +1,233 @@
+// One webhook listener: its own bounded queue and one sender that POSTs the queued events
+// in order, one at a time. offer() never waits, so neither the catalog nor the other
+// listeners ever wait on a slow or failing receiver.
+import { setTimeout as sleep } from 'node:timers/promises'
+import type { ChangeEvent, StateSnapshot } from '../catalog/index.ts'
+import type { Logger } from '../lib/logger.ts'
+import { retryDelay } from './backoff.ts'
+import type { ListenerFilter } from './filter.ts'
+import type { ListenerMetrics } from './metrics.ts'
+import { signBody } from './payload.ts'
+import { postOnce } from './post.ts'
+import { EventQueue, type Keyed } from './queue.ts'
+import { parseTarget, type Target } from './target.ts'
+
+/** One catalog change as listeners carry it. */
+export interface ListenerEvent extends Keyed {
+  /** X-Sidecar-Event-Id: increasing per daemon; the same for every listener and every retry. */
+  readonly id: number
+  readonly change: ChangeEvent
+  /**
+   * The catalog once the operation that made the change has completed (one announcer
+   * sync, one reaping pass, one gossip message): it includes this change. Set right after
+   * that operation, before any listener encodes the event.
+   */
+  state: StateSnapshot | undefined
+}
+
+/** config: [listeners] urls or [[listeners.webhook]]; discovered: a service's ListenPort or SidecarListener label. */
+export type ListenerSource = 'config' | 'discovered'
+
+export interface WebhookInit {
+  /** "UrlListener(<url>)" (password masked) or "Service(<Name>-<ID>)", as the original named them. */
+  name: string
+  url: string
+  source: ListenerSource
+  filter: ListenerFilter
+  /** Sent as X-Sidecar-Hostname. */
+  hostname: string
+  /** Sent as the sidecar-session-host cookie, as the original did (load balancer affinity). */
+  sessionCookie: string
+  /** HMAC key of X-Sidecar-Signature; '' = none. */
+  secret: string
+  timeoutMs: number
+  retries: number
+  retryDelayMs: number
+  queueSize: number
+}
+
+export interface WebhookComponents {
+  logger: Logger
+  metrics: ListenerMetrics
+  /** The body of an event (shared between listeners, so it is encoded once). */
+  body: (e: ListenerEvent) => Buffer
+  /** Jitter source; Math.random unless a test fixes it. */
+  random?: () => number
+}
+
+/** What /api/listeners.json shows of a listener. */
+export interface ListenerView {
+  name: string
+  source: ListenerSource
+  url: string
+  /** Configured filters; absent when the listener takes every event. */
+  filter?: { services: string[], statusChangesOnly: boolean }
+  /** ISO time of the last acknowledged POST; null before the first. */
+  lastSuccess: string | null
+  lastError: { at: string, message: string } | null
+  /** Failed attempts since the last success. */
+  consecutiveFailures: number
+  /** Events waiting (not counting the one being sent). */
+  queueDepth: number
+  /** Id of the event being sent, or null. */
+  sending: number | null
+  delivered: number
+  failedAttempts: number
+  /** Coalesced away because the queue was full. */
+  coalesced: number
+  /** Dropped after every retry failed. */
+  gaveUp: number
+}
+
+export class WebhookListener {
+  readonly name: string
+  /** As configured or discovered (may hold credentials: never shown, see #target.display). */
+  readonly url: string
+  readonly source: ListenerSource
+  readonly filter: ListenerFilter
+  readonly #c: WebhookComponents
+  readonly #init: WebhookInit
+  readonly #queue: EventQueue<ListenerEvent>
+  readonly #target: Target
+  readonly #abort = new AbortController()
+  #sending: ListenerEvent | undefined
+  #draining: Promise<void> | undefined
+  #lastSuccess: number | undefined
+  #lastError: { at: number, message: string } | undefined
+  #consecutiveFailures = 0
+  #giveUpsSinceSuccess = 0
+  #delivered = 0
+  #failedAttempts = 0
+  #coalesced = 0
+  #gaveUp = 0
+
+  constructor (components: WebhookComponents, init: WebhookInit) {
+    this.#c = components
+    this.#init = init
+    this.name = init.name
+    this.url = init.url
+    this.#target = parseTarget(init.url)
+    this.source = init.source
+    this.filter = init.filter
+    this.#queue = new EventQueue(init.queueSize)
+  }
+
+  get queueDepth (): number { return this.#queue.length }
+
+  /** Queues an event and makes sure the sender runs. Never waits, never throws. */
+  offer (e: ListenerEvent): void {
+    if (this.#abort.signal.aborted) return
+    const dropped = this.#queue.push(e)
+    if (dropped !== undefined) {
+      this.#coalesced++
+      this.#c.metrics.dropped(this.name, 'coalesced')
+      if (this.#coalesced === 1 || this.#coalesced % 1000 === 0) this.#c.logger.warn(`${this.name}: queue full (${this.#init.queueSize} events), coalescing intermediate events (${this.#coalesced} so far)`)
+    }
+    this.#draining ??= this.#drain()
+  }
+
+  /** Aborts the POST in flight and discards the queue; resolves when the sender has stopped. */
+  async stop (): Promise<void> {
+    this.#abort.abort()
+    this.#queue.clear()
+    await this.#draining
+  }
+
+  view (): ListenerView {
+    const f = this.filter
+    return {
+      name: this.name,
+      source: this.source,
+      url: this.#target.display,
+      ...(f.services.length > 0 || f.statusChangesOnly ? { filter: { services: [...f.services], statusChangesOnly: f.statusChangesOnly } } : {}),
+      lastSuccess: this.#lastSuccess === undefined ? null : new Date(this.#lastSuccess).toISOString(),
+      lastError: this.#lastError === undefined ? null : { at: new Date(this.#lastError.at).toISOString(), message: this.#lastError.message },
+      consecutiveFailures: this.#consecutiveFailures,
+      queueDepth: this.#queue.length,
+      sending: this.#sending?.id ?? null,
+      delivered: this.#delivered,
+      failedAttempts: this.#failedAttempts,
+      coalesced: this.#coalesced,
+      gaveUp: this.#gaveUp,
+    }
+  }
+
+  /** Sends queued events one by one until the queue is empty; never throws. */
+  async #drain (): Promise<void> {
+    try {
+      // Start after the catalog operation that queued the event has finished: no encoding
+      // or I/O happens inside catalog.merge().
+      await Promise.resolve()
+      for (let e = this.#queue.shift(); e !== undefined && !this.#abort.signal.aborted; e = this.#queue.shift()) {
+        this.#sending = e
+        try {
+          await this.#deliver(e)
+        } catch (err) {
+          this.#c.logger.error({ err }, `${this.name}: bug while delivering event ${e.id}`)
+        }
+        this.#sending = undefined
+      }
+    } finally {
+      // Cleared in the same synchronous step that saw the queue empty, so an offer() that
+      // comes after always starts a new sender.
+      this.#sending = undefined
+      this.#draining = undefined
+    }
+  }
+
+  /** Up to 1 + retries attempts, each a new request with the same bytes and event id. */
+  async #deliver (e: ListenerEvent): Promise<void> {
+    const { retries, retryDelayMs, timeoutMs, secret } = this.#init
+    const body = this.#c.body(e)
+    const headers: Record<string, string> = {
+      'content-type': 'application/json',
+      'user-agent': 'sidecar-listener',
+      'x-sidecar-event-id': String(e.id),
+      'x-sidecar-hostname': this.#init.hostname,
+      cookie: `sidecar-session-host=${this.#init.sessionCookie}`,
+    }
+    if (secret !== '') headers['x-sidecar-signature'] = signBody(body, secret)
+    if (this.#target.authorization !== undefined) headers.authorization = this.#target.authorization
+    const signal = this.#abort.signal
+    let error = ''
+    for (let attempt = 0; attempt <= retries; attempt++) {
+      if (attempt > 0) {
+        try {
+          await sleep(retryDelay(attempt, retryDelayMs, this.#c.random), undefined, { signal })
+        } catch {
+          return // stopped
+        }
+      }
+      const r = await postOnce({ url: this.#target.href, body, headers, timeoutMs, signal })
+      if (signal.aborted) return
+      if (r.ok) { this.#succeeded(); return }
+      error = r.error
+      this.#failed(e, error, attempt)
+    }
+    this.#gaveUp++
+    this.#c.metrics.dropped(this.name, 'retries_exhausted')
+    this.#giveUpsSinceSuccess++
+    const msg = `${this.name}: dropped event ${e.id} after ${retries + 1} failed attempts to POST ${this.#target.display} (last: ${error})`
+    if (this.#giveUpsSinceSuccess === 1) this.#c.logger.warn(msg)
+    else this.#c.logger.debug(msg)
+  }
+
+  #succeeded (): void {
+    if (this.#consecutiveFailures > 0) this.#c.logger.info(`${this.name}: ${this.#target.display} answers again after ${this.#consecutiveFailures} failed attempts`)
+    this.#lastSuccess = Date.now()
+    this.#consecutiveFailures = 0
+    this.#giveUpsSinceSuccess = 0
+    this.#delivered++
+    this.#c.metrics.delivered(this.name)
+  }
+
+  #failed (e: ListenerEvent, error: string, attempt: number): void {
+    this.#lastError = { at: Date.now(), message: error }
+    this.#consecutiveFailures++
+    this.#failedAttempts++
+    this.#c.metrics.attemptFailed(this.name)
+    const msg = `${this.name}: POST of event ${e.id} to ${this.#target.display} failed (attempt ${attempt + 1} of ${this.#init.retries + 1}): ${error}`
+    if (this.#consecutiveFailures === 1) this.#c.logger.warn(msg)
+    else this.#c.logger.debug(msg)
+  }
+}

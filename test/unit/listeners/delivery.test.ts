@@ -1,0 +1,220 @@
+// Delivery to real HTTP receivers: order, retries with the same bytes, timeouts,
+// isolation between listeners, stop.
+import test from 'ava'
+import { encodeState } from '../../../src/catalog/index.ts'
+import { ServiceStatus } from '../../../src/service/index.ts'
+import { waitFor } from '../../helpers/wait.ts'
+import { fixture, receiver } from './fixture.ts'
+
+const { ALIVE, UNHEALTHY, TOMBSTONE } = ServiceStatus
+
+test('delivery: one POST per change, in order, with the event id, hostname and JSON content type', async t => {
+  const r = await receiver(t)
+  const f = await fixture(t, { urls: [r.url('/update')] })
+  const steps: Array<[string, ServiceStatus]> = [['web', ALIVE], ['db', ALIVE], ['web', UNHEALTHY], ['web', ALIVE], ['db', TOMBSTONE]]
+  for (const [name, status] of steps) {
+    f.change(name, status)
+    await new Promise(resolve => setImmediate(resolve)) // separate catalog operations, as health results are
+  }
+  await waitFor(() => r.requests.length >= 5, { timeoutMs: 20_000, message: '5 POSTs' })
+  t.is(r.requests.length, 5)
+  const ids = r.requests.map(q => Number(q.headers['x-sidecar-event-id']))
+  t.deepEqual(ids, [...ids].sort((a, b) => a - b))
+  t.is(new Set(ids).size, 5)
+  for (const q of r.requests) {
+    t.is(q.method, 'POST')
+    t.is(q.path, '/update')
+    t.is(q.headers['content-type'], 'application/json')
+    t.is(q.headers['x-sidecar-hostname'], 'host1')
+    t.is(q.headers['x-sidecar-signature'], undefined)
+    t.regex(String(q.headers.cookie), /^sidecar-session-host=host1-\d{4}-\d\d-\d\dT/)
+    t.is(Number(q.headers['content-length']), q.raw.length)
+  }
+  t.deepEqual(r.bodies().map(b => [b.ChangeEvent.Service.Name, b.ChangeEvent.PreviousStatus, b.ChangeEvent.Service.Status]), [
+    ['web', 3, ALIVE], ['db', 3, ALIVE], ['web', ALIVE, UNHEALTHY], ['web', UNHEALTHY, ALIVE], ['db', ALIVE, TOMBSTONE],
+  ])
+  // Each body carries the state right after the operation that made its change.
+  t.deepEqual(r.bodies().map(b => [b.State.Servers.host1.Services.web.Status, b.State.Servers.host1.Services.db?.Status]), [
+    [ALIVE, undefined], [ALIVE, ALIVE], [UNHEALTHY, ALIVE], [ALIVE, ALIVE], [ALIVE, TOMBSTONE],
+  ])
+  t.is(r.requests[4].raw.toString(), `{"State":${encodeState(f.catalog.snapshot())},"ChangeEvent":${r.requests[4].raw.toString().split(',"ChangeEvent":')[1]}`)
+})
+
+test('delivery: changes made by one catalog operation (a reload, a reaping pass) share the state after it', async t => {
+  const r = await receiver(t)
+  const f = await fixture(t, { urls: [r.url()] })
+  for (let i = 0; i < 20; i++) f.change(`svc${i}`, ALIVE) // one synchronous run, like one announcer sync
+  await waitFor(() => r.requests.length === 20, { timeoutMs: 20_000, message: '20 POSTs' })
+  const states = new Set(r.bodies().map(b => JSON.stringify(b.State)))
+  t.is(states.size, 1)
+  t.is(Object.keys(r.bodies()[0].State.Servers.host1.Services).length, 20)
+  t.deepEqual(r.bodies().map(b => b.ChangeEvent.Service.Name), Array.from({ length: 20 }, (_, i) => `svc${i}`))
+})
+
+test('delivery: a 500 then a dropped connection are retried with the same bytes, and the third attempt succeeds', async t => {
+  const r = await receiver(t)
+  r.respond = (q, _req, res) => {
+    if (q.attempt === 1) { res.statusCode = 500; res.end('receiver busy'); return }
+    if (q.attempt === 2) { res.socket?.destroy(); return }
+    res.end()
+  }
+  const f = await fixture(t, { urls: [r.url()] })
+  f.change('web', ALIVE)
+  await waitFor(() => f.listeners.list()[0].delivered === 1, { timeoutMs: 20_000, message: 'delivered after retries' })
+  t.deepEqual(r.requests.map(q => q.attempt), [1, 2, 3])
+  t.is(new Set(r.requests.map(q => q.headers['x-sidecar-event-id'])).size, 1)
+  t.true(r.requests[2].raw.length > 100)
+  t.true(r.requests[1].raw.equals(r.requests[0].raw))
+  t.true(r.requests[2].raw.equals(r.requests[0].raw))
+  t.is(r.bodies()[2].ChangeEvent.Service.Name, 'web')
+  const v = f.listeners.list()[0]
+  t.is(v.failedAttempts, 2)
+  t.is(v.consecutiveFailures, 0)
+  t.is(v.gaveUp, 0)
+  t.not(v.lastSuccess, null)
+  t.regex(v.lastError?.message ?? '', /connection failed|socket|closed/i)
+  const metrics = await f.metrics.text()
+  t.regex(metrics, /sidecar_listener_deliveries_total\{listener="UrlListener\(http:\/\/127\.0\.0\.1:\d+\/hook\)"\} 1/)
+  t.regex(metrics, /sidecar_listener_failures_total\{listener="[^"]+"\} 2/)
+})
+
+test('delivery: after every retry fails the event is dropped and counted, and the next event is sent', async t => {
+  const r = await receiver(t)
+  r.respond = (q, _req, res) => {
+    const name = (JSON.parse(q.raw.toString()) as { ChangeEvent: { Service: { Name: string } } }).ChangeEvent.Service.Name
+    res.statusCode = name === 'bad' ? 503 : 200
+    res.end()
+  }
+  const f = await fixture(t, { urls: [r.url()], retries: 2 })
+  f.change('bad', ALIVE)
+  f.change('good', ALIVE)
+  await waitFor(() => f.listeners.list()[0].delivered === 1, { timeoutMs: 20_000, message: 'the second event delivered' })
+  t.is(r.requests.length, 4, '3 attempts for the first event, 1 for the second')
+  const v = f.listeners.list()[0]
+  t.is(v.gaveUp, 1)
+  t.is(v.failedAttempts, 3)
+  t.regex(v.lastError?.message ?? '', /^HTTP 503/)
+  t.regex(await f.metrics.text(), /sidecar_listener_drops_total\{listener="[^"]+",reason="retries_exhausted"\} 1/)
+})
+
+test('delivery: a receiver that hangs times out after the timeout and does not delay another listener', async t => {
+  const TIMEOUT = 1500
+  const hang = await receiver(t)
+  const closedAfter: number[] = []
+  hang.respond = (q, req) => { req.socket.once('close', () => closedAfter.push(Date.now() - q.arrivedAt)) } // never answers
+  const fast = await receiver(t)
+  const f = await fixture(t, { urls: [hang.url(), fast.url()], timeoutMs: TIMEOUT, retries: 1 })
+  for (let i = 0; i < 5; i++) f.change(`svc${i}`, ALIVE)
+  await waitFor(() => fast.requests.length === 5, { timeoutMs: 20_000, message: 'the fast listener got all 5 events' })
+  t.log(`fast listener: 5 events within ${fast.requests[4].completeAt - fast.requests[0].arrivedAt} ms`)
+  t.is(new Set(hang.requests.map(q => q.headers['x-sidecar-event-id'])).size, 1, 'meanwhile the hanging listener is still on its first event')
+  await waitFor(() => closedAfter.length >= 2, { timeoutMs: 20_000, message: 'the hanging requests were abandoned' })
+  // The deadline starts before the request reaches the server, so the server sees a little less.
+  for (const ms of closedAfter) t.true(ms >= TIMEOUT / 2 && ms < TIMEOUT + 3000, `closed after ${ms} ms`)
+  const v = f.listeners.list()[0]
+  t.regex(v.lastError?.message ?? '', /no response within 1500 ms/)
+  t.true(v.queueDepth <= 4)
+})
+
+test('delivery: every response is read or closed, so no connection is left open', async t => {
+  const r = await receiver(t)
+  r.respond = (_q, _req, res) => { res.end('x'.repeat(300_000)) } // larger than what is read of a response
+  const f = await fixture(t, { urls: [r.url()] })
+  for (let i = 0; i < 6; i++) {
+    f.change('web', i % 2 === 0 ? ALIVE : UNHEALTHY)
+    await waitFor(() => f.listeners.list()[0].delivered === i + 1, { timeoutMs: 20_000, message: `POST ${i + 1} acknowledged` })
+  }
+  const open = async (): Promise<number> => await new Promise<number>((resolve, reject) => { r.server.getConnections((err, n) => { if (err !== null) reject(err); else resolve(n) }) })
+  await waitFor(async () => await open() <= 1, { timeoutMs: 20_000, message: `at most one open connection (${await open()})` })
+  t.pass()
+})
+
+test('delivery: a full queue coalesces intermediate events, counts them, and delivers the newest state', async t => {
+  const r = await receiver(t)
+  let release: () => void = () => {}
+  const gate = new Promise<void>(resolve => { release = resolve })
+  r.respond = async (_q, _req, res) => { await gate; res.end() }
+  const f = await fixture(t, { urls: [r.url()], queueSize: 3 })
+  f.change('web0', ALIVE)
+  await waitFor(() => r.requests.length === 1, { timeoutMs: 20_000, message: 'first POST in flight' })
+  for (let i = 1; i <= 50; i++) {
+    f.change(`web${i % 5}`, i % 2 === 0 ? ALIVE : UNHEALTHY)
+    t.true(f.listeners.list()[0].queueDepth <= 3)
+  }
+  t.is(f.listeners.list()[0].coalesced, 47)
+  release()
+  await waitFor(() => f.listeners.list()[0].delivered === 4, { timeoutMs: 20_000, message: 'the in-flight event and 3 queued ones' })
+  const last = r.requests.at(-1)?.raw.toString() ?? ''
+  t.true(last.startsWith(`{"State":${encodeState(f.catalog.snapshot())},`), 'the last POST holds the final state')
+  t.regex(await f.metrics.text(), /sidecar_listener_drops_total\{listener="[^"]+",reason="coalesced"\} 47/)
+})
+
+test('delivery: [[listeners.webhook]] filters by service name and by status change', async t => {
+  const all = await receiver(t)
+  const webOnly = await receiver(t)
+  const changesOnly = await receiver(t)
+  const f = await fixture(t, {
+    urls: [all.url()],
+    webhooks: [{ url: webOnly.url(), services: ['web'], statusChangesOnly: false }, { url: changesOnly.url(), services: [], statusChangesOnly: true }],
+  })
+  f.change('web', ServiceStatus.UNKNOWN) // new, UNKNOWN -> UNKNOWN: not a status change
+  f.change('db', ALIVE)
+  f.change('web', ALIVE)
+  await waitFor(() => all.requests.length === 3 && webOnly.requests.length === 2 && changesOnly.requests.length === 2, { timeoutMs: 20_000, message: 'filtered deliveries' })
+  const names = (b: typeof all): string[] => b.bodies().map(x => `${x.ChangeEvent.Service.Name}:${x.ChangeEvent.Service.Status}`)
+  t.deepEqual(names(all), ['web:3', 'db:0', 'web:0'])
+  t.deepEqual(names(webOnly), ['web:3', 'web:0'])
+  t.deepEqual(names(changesOnly), ['db:0', 'web:0'])
+  t.deepEqual(f.listeners.list()[1].filter, { services: ['web'], statusChangesOnly: false })
+  t.is(f.listeners.list()[0].filter, undefined)
+})
+
+test('discovered listeners come with their service and go with it, taking their metrics along', async t => {
+  const r = await receiver(t)
+  const f = await fixture(t, {})
+  const svc = f.change('web', ALIVE)
+  f.discovered.push({ service: svc, listenerUrl: r.url('/sidecar/update') })
+  await waitFor(() => f.listeners.list().length === 1, { timeoutMs: 20_000, message: 'discovered listener added' })
+  const v = f.listeners.list()[0]
+  t.is(v.name, 'Service(web-web)')
+  t.is(v.source, 'discovered')
+  f.change('web', UNHEALTHY)
+  await waitFor(() => r.requests.length === 1, { timeoutMs: 20_000, message: 'a POST to the discovered listener' })
+  t.is(r.requests[0].path, '/sidecar/update')
+  t.regex(await f.metrics.text(), /listener="Service\(web-web\)"/)
+  f.discovered.length = 0
+  await waitFor(() => f.listeners.list().length === 0, { timeoutMs: 20_000, message: 'discovered listener removed' })
+  f.change('web', ALIVE)
+  await new Promise(resolve => setTimeout(resolve, 200))
+  t.is(r.requests.length, 1, 'no POST after the service went away')
+  t.notRegex(await f.metrics.text(), /listener="Service\(web-web\)"/)
+})
+
+test('delivery: credentials in the URL are sent as Basic auth and never shown', async t => {
+  const r = await receiver(t)
+  const url = r.url('/hook').replace('http://', 'http://hook-user:s%40cret@')
+  const f = await fixture(t, { urls: [url] })
+  f.change('web', ALIVE)
+  await waitFor(() => r.requests.length === 1, { timeoutMs: 20_000, message: 'one POST' })
+  t.is(r.requests[0].headers.authorization, `Basic ${Buffer.from('hook-user:s@cret').toString('base64')}`)
+  t.is(r.requests[0].path, '/hook')
+  const v = f.listeners.list()[0]
+  t.is(v.url, r.url('/hook').replace('http://', 'http://hook-user:***@'))
+  t.false(v.name.includes('cret'))
+  t.false((await f.metrics.text()).includes('cret'))
+})
+
+test('stop: aborts the POST in flight at once and closes its connection', async t => {
+  const r = await receiver(t)
+  let closed = false
+  r.respond = (_q, req) => { req.socket.once('close', () => { closed = true }) }
+  const f = await fixture(t, { urls: [r.url()], timeoutMs: 30_000 })
+  f.change('web', ALIVE)
+  await waitFor(() => r.requests.length === 1, { timeoutMs: 20_000, message: 'POST in flight' })
+  const t0 = Date.now()
+  await f.listeners.stop()
+  t.true(Date.now() - t0 < 5000, `stopped in ${Date.now() - t0} ms (the POST's own timeout is 30 s)`)
+  await waitFor(() => closed, { timeoutMs: 10_000, message: 'connection closed' })
+  f.change('web', UNHEALTHY)
+  t.is(r.requests.length, 1, 'a stopped component posts nothing')
+})

@@ -1,0 +1,50 @@
+import { createHmac } from 'node:crypto'
+import test from 'ava'
+import { encodeState } from '../../../src/catalog/index.ts'
+import { encodeStateChangedEvent, signBody } from '../../../src/listeners/payload.ts'
+import { ServiceStatus, Time, withFields } from '../../../src/service/index.ts'
+import { makeTestService } from '../../helpers/factories.ts'
+import { setup } from '../catalog/setup.ts'
+
+test('payload: the body is {"State":<encodeState>,"ChangeEvent":{...}} with the reference field order', t => {
+  const { catalog, events } = setup()
+  catalog.merge(makeTestService({ Status: ServiceStatus.ALIVE }))
+  const state = catalog.snapshot()
+  const body = encodeStateChangedEvent(state, events[0])
+  const stateJson = encodeState(state)
+  t.true(body.startsWith(`{"State":${stateJson},"ChangeEvent":{"Service":{"ID":"abc123def456","Name":"web",`), body)
+  t.true(body.endsWith(`"PreviousStatus":3,"Time":"2024-05-01T10:00:00Z"}}`), body)
+  const parsed = JSON.parse(body) as { State: unknown, ChangeEvent: Record<string, unknown> }
+  t.deepEqual(Object.keys(parsed), ['State', 'ChangeEvent'])
+  t.deepEqual(Object.keys(parsed.ChangeEvent), ['Service', 'PreviousStatus', 'Time'])
+  t.deepEqual(Object.keys(parsed.ChangeEvent.Service as object), ['ID', 'Name', 'Image', 'Created', 'Hostname', 'Ports', 'Updated', 'ProxyMode', 'Status'])
+  t.deepEqual(parsed.State, JSON.parse(stateJson))
+})
+
+test('payload: a status change carries the previous status and the record\'s Updated as Time', t => {
+  const { catalog, events } = setup()
+  const svc = makeTestService({ Status: ServiceStatus.ALIVE })
+  catalog.merge(svc)
+  catalog.merge(withFields(svc, { Status: ServiceStatus.UNHEALTHY, Updated: Time.parse('2024-05-01T10:00:01.000000001Z') }))
+  const ev = JSON.parse(encodeStateChangedEvent(catalog.snapshot(), events[1])) as { ChangeEvent: { Service: { Status: number }, PreviousStatus: number, Time: string } }
+  t.is(ev.ChangeEvent.Service.Status, ServiceStatus.UNHEALTHY)
+  t.is(ev.ChangeEvent.PreviousStatus, ServiceStatus.ALIVE)
+  t.is(ev.ChangeEvent.Time, '2024-05-01T10:00:01.000000001Z')
+})
+
+test('payload: the ChangeEvent escapes <, > and & as Go does, like the State part', t => {
+  const { catalog, events } = setup()
+  catalog.merge(makeTestService({ Name: 'a<b>&c' }))
+  const body = encodeStateChangedEvent(catalog.snapshot(), events[0])
+  t.false(/[<>&]/.test(body))
+  t.is(body.split('"Name":"a\\u003cb\\u003e\\u0026c"').length - 1, 2, 'escaped in State and in ChangeEvent')
+  t.is((JSON.parse(body) as { ChangeEvent: { Service: { Name: string } } }).ChangeEvent.Service.Name, 'a<b>&c')
+})
+
+test('payload: the signature is sha256=<hex HMAC-SHA256 of the exact bytes>', t => {
+  const body = Buffer.from('{"State":{},"ChangeEvent":{"Name":"é"}}')
+  const expected = createHmac('sha256', 'k3y').update(body).digest('hex')
+  t.is(signBody(body, 'k3y'), `sha256=${expected}`)
+  t.not(signBody(body, 'other'), signBody(body, 'k3y'))
+  t.regex(signBody(body, 'k3y'), /^sha256=[0-9a-f]{64}$/)
+})

@@ -1,0 +1,77 @@
+import test from 'ava'
+import { MAX_RETRY_DELAY_MS, retryDelay } from '../../../src/listeners/backoff.ts'
+import { accepts, ACCEPT_ALL } from '../../../src/listeners/filter.ts'
+import { EventQueue, victimIndex } from '../../../src/listeners/queue.ts'
+import { ServiceStatus } from '../../../src/service/index.ts'
+import { makeTestService } from '../../helpers/factories.ts'
+import type { ChangeEvent } from '../../../src/catalog/index.ts'
+
+function change (name: string, status: ServiceStatus, previousStatus: ServiceStatus): ChangeEvent {
+  const service = makeTestService({ Name: name, Status: status })
+  return { service, previousStatus, time: service.Updated }
+}
+
+test('victimIndex: the oldest event superseded by a later one about the same record goes first', t => {
+  t.is(victimIndex(['a', 'b', 'c', 'b', 'a']), 0)
+  t.is(victimIndex(['x', 'b', 'c', 'b']), 1)
+  t.is(victimIndex(['x', 'y', 'c', 'd', 'c']), 2)
+})
+
+test('victimIndex: with nothing superseded, the oldest event goes', t => {
+  t.is(victimIndex(['a', 'b', 'c']), 0)
+  t.is(victimIndex(['a']), 0)
+})
+
+test('queue: a full queue stays at capacity, keeps the newest event and the order of the rest', t => {
+  const q = new EventQueue<{ key: string, n: number }>(3)
+  const dropped: number[] = []
+  for (const [n, key] of ['a', 'b', 'c', 'b', 'd', 'e'].entries()) {
+    const d = q.push({ key, n })
+    if (d !== undefined) dropped.push(d.n)
+    t.true(q.length <= 3)
+  }
+  // b@1 is superseded by the incoming b@3; then nothing is superseded, so the oldest go
+  t.deepEqual(dropped, [1, 0, 2])
+  const left: number[] = []
+  for (let e = q.shift(); e !== undefined; e = q.shift()) left.push(e.n)
+  t.deepEqual(left, [3, 4, 5])
+})
+
+test('queue: capacity 1 always holds the newest event', t => {
+  const q = new EventQueue<{ key: string, n: number }>(1)
+  q.push({ key: 'a', n: 1 })
+  t.is(q.push({ key: 'b', n: 2 })?.n, 1)
+  t.is(q.shift()?.n, 2)
+  t.throws(() => new EventQueue(0), { instanceOf: RangeError })
+})
+
+test('retryDelay: doubles from the base, within [half, all] of each step, capped at 10 s', t => {
+  t.is(retryDelay(1, 100, () => 0), 50)
+  t.is(retryDelay(1, 100, () => 1), 100)
+  t.is(retryDelay(3, 100, () => 1), 400)
+  t.is(retryDelay(3, 100, () => 0), 200)
+  t.is(retryDelay(30, 100, () => 1), MAX_RETRY_DELAY_MS)
+  for (let i = 0; i < 100; i++) {
+    const d = retryDelay(2, 100)
+    t.true(d >= 100 && d <= 200, String(d))
+  }
+})
+
+test('filter: no filter takes every event', t => {
+  t.true(accepts(ACCEPT_ALL, change('web', ServiceStatus.UNKNOWN, ServiceStatus.UNKNOWN)))
+})
+
+test('filter: services lists the names a listener gets events about', t => {
+  const f = { services: ['web', 'api'], statusChangesOnly: false }
+  t.true(accepts(f, change('web', ServiceStatus.ALIVE, ServiceStatus.UNKNOWN)))
+  t.true(accepts(f, change('api', ServiceStatus.ALIVE, ServiceStatus.UNKNOWN)))
+  t.false(accepts(f, change('db', ServiceStatus.ALIVE, ServiceStatus.UNKNOWN)))
+  t.false(accepts(f, change('Web', ServiceStatus.ALIVE, ServiceStatus.UNKNOWN)), 'names are exact')
+})
+
+test('filter: status_changes_only skips events whose status did not change (a new instance appearing UNKNOWN)', t => {
+  const f = { services: [], statusChangesOnly: true }
+  t.false(accepts(f, change('web', ServiceStatus.UNKNOWN, ServiceStatus.UNKNOWN)))
+  t.true(accepts(f, change('web', ServiceStatus.ALIVE, ServiceStatus.UNKNOWN)))
+  t.true(accepts(f, change('web', ServiceStatus.TOMBSTONE, ServiceStatus.ALIVE)))
+})
