@@ -2,6 +2,8 @@
 // reverse. The constructor does no I/O; start() either brings everything up or leaves
 // nothing running.
 import { createApp, type ClusterMember } from '../api/app.ts'
+import { EventHub } from '../api/events.ts'
+import { registerCatalogMetrics } from '../api/metrics.ts'
 import { HttpServer } from '../api/server.ts'
 import { Catalog } from '../catalog/catalog.ts'
 import { Reaper } from '../catalog/reaper.ts'
@@ -27,6 +29,7 @@ export class Daemon implements Startable {
   readonly announcer: LocalAnnouncer
   readonly discoverers: readonly Discoverer[]
   readonly api: HttpServer
+  readonly hub: EventHub
   readonly metrics = new Metrics()
   readonly #logger: Logger
   readonly #components: Startable[]
@@ -55,7 +58,7 @@ export class Daemon implements Startable {
       }
     })
     if (this.discoverers.length === 0) logger.warn('no discovery method configured: running in passive mode (this host announces nothing)')
-    this.monitor = new HealthMonitor({ logger: child('health'), clock }, {
+    this.monitor = new HealthMonitor({ logger: child('health'), clock, metrics: this.metrics }, {
       intervalMs: config.health.interval,
       timeoutMs: config.health.timeout,
       rise: config.health.rise,
@@ -70,16 +73,27 @@ export class Daemon implements Startable {
     })
     const reaper = new Reaper({ catalog: this.catalog, logger: child('catalog') }, { intervalMs: sc.reap_interval })
     const startedAt = Date.now()
+    const members = (): ClusterMember[] => this.members()
+    this.hub = new EventHub({ catalog: this.catalog, members, logger: child('events'), metrics: this.metrics }, { bufferSize: config.api.event_buffer, heartbeatIntervalMs: config.api.heartbeat_interval })
+    registerCatalogMetrics(this.metrics, this.catalog, members)
     const app = createApp({
       catalog: this.catalog,
       logger: child('api'),
-      members: () => this.members(),
+      members,
       discoveryErrors: () => Object.fromEntries(this.discoverers.flatMap(d => { const e = d.lastError(); return e === undefined ? [] : [[d.name, e]] })),
       startedAt,
+      hub: this.hub,
+      metrics: this.metrics,
+      drainer: this.announcer,
+      check: id => this.monitor.check(id),
+      lifespans: { aliveLifespanMs: sc.alive_lifespan, drainingLifespanMs: sc.draining_lifespan, tombstoneLifespanMs: sc.tombstone_lifespan },
+      clock,
+      streamQueueBytes: config.api.stream_queue_bytes,
     })
     this.api = new HttpServer({ app, logger: child('api') }, { host: config.api.bind_ip, port: config.api.port, name: 'api', portSetting: '[api] port or --http-port' })
-    // The API first: the example config health checks the daemon's own API.
-    this.#components = [this.api, reaper, ...this.discoverers, this.monitor, this.announcer]
+    // The API first: the example config health checks the daemon's own API. The hub after
+    // it, so that on stop the hub ends every stream with a final event before the API closes.
+    this.#components = [this.api, this.hub, reaper, ...this.discoverers, this.monitor, this.announcer]
   }
 
   /** Cluster members for /services.json; until gossip exists, this host alone. */
