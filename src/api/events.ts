@@ -11,14 +11,27 @@ import { Ticker } from '../lib/ticker.ts'
 import { statusString } from '../service/status.ts'
 import { membersObject, type ClusterMember } from './views.ts'
 
-/** One numbered change, serialised once for every client. */
-export interface HubEvent {
+/**
+ * One numbered change, serialised once for every client. Only the SSE frame is kept (the
+ * ring holds event_buffer of these); the data is a view into it, not a second copy.
+ */
+export class HubEvent {
   /** Strictly increasing, also across daemon restarts (see EventHub). */
   readonly id: number
-  /** The original's ChangeEvent JSON: {"Service":..,"PreviousStatus":..,"Time":..}. */
-  readonly data: string
   /** The whole SSE frame: id, event: service-changed, data. */
   readonly frame: string
+  readonly #dataStart: number
+
+  constructor (id: number, data: string) {
+    this.id = id
+    const head = `id: ${id}\nevent: service-changed\ndata: `
+    this.frame = `${head}${data}\n\n`
+    this.#dataStart = head.length
+    Object.freeze(this)
+  }
+
+  /** The original's ChangeEvent JSON: {"Service":..,"PreviousStatus":..,"Time":..}. */
+  get data (): string { return this.frame.slice(this.#dataStart, -2) }
 }
 
 /** A stream client. Every method returns at once; none may throw into the hub. */
@@ -143,7 +156,7 @@ export class EventHub implements Startable {
     // Runs inside catalog.merge(): must be quick and must not throw.
     const id = ++this.#lastId
     const data = JSON.stringify({ Service: e.service, PreviousStatus: e.previousStatus, Time: e.time })
-    const event: HubEvent = Object.freeze({ id, data, frame: sseFrame('service-changed', data, id) })
+    const event = new HubEvent(id, data)
     this.#ring.push(event)
     if (this.#ring.length > this.#init.bufferSize) this.#ring.shift()
     this.#changes.inc({ status: statusString(e.service.Status).toLowerCase() })
