@@ -115,7 +115,14 @@ test('a client that stops reading is dropped with a final event, and the daemon\
   slow.pause()
   slow.write('GET /api/events HTTP/1.1\r\nHost: 127.0.4.7\r\nAccept: text/event-stream\r\n\r\n')
   await waitFor(async () => await metric(d, /^sidecar_stream_clients\{kind="sse"\} (\d+)$/m) === 2, { message: 'the stalled client is connected' })
+  // Once dropped, it reads again (it gets the daemon's grace time to read the final event).
+  let text = ''
+  slow.setEncoding('utf8')
+  slow.on('data', (chunk: string) => { text += chunk })
+  const droppedSeen = waitFor(async () => await metric(d, /^sidecar_stream_clients_dropped_total (\d+)$/m) === 1, { timeoutMs: 90_000, intervalMs: 200, message: 'the stalled client is dropped' })
+    .then(() => { slow.resume() })
   const withSlow = await phase(TOGGLES)
+  await droppedSeen
   clearInterval(sampler)
   const eventBytes = reader.of('service-changed').at(-1)?.data.length ?? 0
   const pushed = 2 * TOGGLES * eventBytes
@@ -131,11 +138,7 @@ test('a client that stops reading is dropped with a final event, and the daemon\
   t.true(pushed > 2 * BOUND, 'the load is large enough that an unbounded queue would break the bound')
   t.true(withSlow - steady < BOUND, `the stalled client cost ${mib(withSlow - steady)} MiB of RSS, bound ${mib(BOUND)} MiB`)
 
-  // Reading again: what the socket held, then the final event saying why, then the end.
-  let text = ''
-  slow.setEncoding('utf8')
-  slow.on('data', (chunk: string) => { text += chunk })
-  slow.resume()
+  // What the socket held, then the final event saying why, then the end.
   await waitFor(() => slow.readableEnded || slow.destroyed, { timeoutMs: 15_000, message: () => `the stalled client's stream ends (read ${text.length} chars)` })
   // (HTTP/1.1 chunked: the final event is the last chunk before the terminating 0-chunk.)
   const final = /\r\n[0-9a-f]+\r\nevent: dropped\ndata: (\{.*\})\n\n\r\n0\r\n\r\n$/.exec(text)
