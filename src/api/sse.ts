@@ -118,6 +118,7 @@ export function sseHandler (c: SseComponents, opts: { queueBytes: number }): (ct
     const { req, res } = ctx
     const query = ctx.query.lastEventId
     const lastEventId = ctx.get('Last-Event-ID') !== '' ? ctx.get('Last-Event-ID') : typeof query === 'string' ? query : undefined
+    ctx.status = 200 // for the middleware that runs after this handler returns; the head is written below
     ctx.respond = false // the stream is written here, not by koa
     req.socket.setTimeout(0)
     req.socket.setNoDelay(true)

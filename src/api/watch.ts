@@ -72,6 +72,7 @@ export function watchHandler (c: { hub: EventHub, documents: DocumentCache }): (
   return (ctx) => {
     const { req, res } = ctx
     const byService = ctx.query.by_service !== 'false'
+    ctx.status = 200 // for the middleware that runs after this handler returns; the head is written below
     ctx.respond = false
     req.socket.setTimeout(0)
     req.socket.setNoDelay(true)
