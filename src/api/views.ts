@@ -2,7 +2,7 @@
 // SSE snapshot), the cluster member list, and the bare by-service map of /watch. Each is
 // serialised once per catalog version, however many clients ask for it.
 import type { Catalog, StateSnapshot } from '../catalog/index.ts'
-import { encodeState } from '../catalog/index.ts'
+import { encodeState, goEscape } from '../catalog/index.ts'
 import type { Time } from '../service/time.ts'
 
 export interface ClusterMember {
@@ -45,7 +45,7 @@ export class DocumentCache {
     const snap = this.#catalog.snapshot()
     let doc = this.#byService.get(snap)
     if (doc === undefined) {
-      doc = JSON.stringify(this.#catalog.byService())
+      doc = goEscape(JSON.stringify(this.#catalog.byService())) // as Go's json.Marshal: <, >, & escaped
       this.#byService.set(snap, doc)
     }
     return doc

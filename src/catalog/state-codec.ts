@@ -24,7 +24,7 @@ type Json = Record<string, unknown>
 // they never occur outside strings in JSON, so replacing them over the whole text is safe.
 const GO_ESCAPES: Record<string, string> = { '<': '\\u003c', '>': '\\u003e', '&': '\\u0026', '\u2028': '\\u2028', '\u2029': '\\u2029' }
 
-function goEscape (json: string): string {
+export function goEscape (json: string): string {
   return json.replace(/[<>&\u2028\u2029]/g, c => GO_ESCAPES[c])
 }
 
