@@ -206,6 +206,15 @@ browserTest(`web UI in headless Chromium${missing !== undefined ? ` (skipped: ne
   await page.emulateMedia({ colorScheme: 'light' })
   await page.screenshot({ path: path.join(ARTIFACTS, 'ui-phone-light.png') })
 
+  // The page's time-ago text follows the original UI's filter (reference §9).
+  const agoTexts = await page.evaluate(async () => {
+    const url = '/ui/js/time.js'
+    const { timeAgo } = await import(url) as { timeAgo: (iso: string, now: number) => string }
+    const now = Date.parse('2024-05-03T10:00:00Z')
+    return [0, 5_000, 90_000, 125_000, 44 * 3_600_000, 3 * 86_400_000, 61 * 86_400_000, 800 * 86_400_000, 25 * 365 * 86_400_000].map(ms => timeAgo(new Date(now - ms).toISOString(), now))
+  })
+  t.deepEqual(agoTexts, ['0 secs ago', '5 secs ago', '90 secs ago', '2 mins ago', '44 hours ago', '3 days ago', '2 months ago', '2 years ago', 'never'])
+
   t.deepEqual(problems, [])
   t.deepEqual(external, [], 'no request left the daemon (no CDN, no framework download)')
 })
