@@ -1,6 +1,7 @@
 // Server-Sent Events: GET /api/events (or /watch with Accept: text/event-stream).
-//   snapshot         first, unless Last-Event-ID can be resumed: the /services.json document
-//                    plus Hostname, with the id of the last change it reflects
+//   snapshot         first, unless Last-Event-ID can be resumed (the ring still holds every
+//                    missed event, and they fit the client's queue): the /services.json
+//                    document plus Hostname, with the id of the last change it reflects
 //   service-changed  {"Service":..,"PreviousStatus":..,"Time":..}, id strictly increasing
 //   members          {"ClusterMembers":..,"ClusterName":..} when members change and at each heartbeat (no id)
 //   dropped/closing  {"reason":..} as the last event before the server ends the stream
@@ -135,7 +136,9 @@ export function sseHandler (c: SseComponents, opts: { queueBytes: number }): (ct
       c.logger.warn({ remote: req.socket.remoteAddress, queued }, `SSE client ${req.socket.remoteAddress ?? ''} dropped: ${why} (${queued} bytes waiting)`)
     })
     client.send(`retry: ${RETRY_MS}\n\n`)
-    const missed = c.hub.since(lastEventId)
+    let missed = c.hub.since(lastEventId)
+    // A replay bigger than the client's queue would only get it dropped; a snapshot is smaller.
+    if (missed !== undefined && missed.reduce((n, e) => n + e.frame.length, 0) > opts.queueBytes) missed = undefined
     if (missed === undefined) {
       const doc = servicesDocument(c.catalog, c.members(), { Hostname: c.catalog.hostname })
       client.send(sseFrame('snapshot', JSON.stringify(doc), c.hub.lastId))

@@ -153,3 +153,39 @@ test('SSE: /watch with Accept: text/event-stream is the event stream too, and th
   t.is(last?.event, 'closing')
   t.regex((last?.json as { reason: string }).reason, /shutting down/)
 })
+
+test('SSE: a replay larger than the client\'s queue is replaced by a snapshot, so resuming never gets the client dropped', async t => {
+  const dir = await mkdtemp(path.join(os.tmpdir(), 'sidecar-streams-'))
+  t.teardown(async () => { await rm(dir, { recursive: true, force: true }) })
+  const file = path.join(dir, 'static.json')
+  // About 13 KB per event: five events pass the smallest queue allowed (64 KiB).
+  const ports = Array.from({ length: 200 }, (_, i) => ({ Port: 20_000 + i, ServicePort: 10_000 + i }))
+  await writeFile(file, JSON.stringify([{ Service: { Name: 'fat', Ports: ports }, Check: { Type: 'AlwaysSuccessful' } }]))
+  const d = await startDaemon({ ip: '127.0.4.10', hostname: 'streams-10', cwd: dir, args: ['-d', 'static'], env: { STATIC_CONFIG_FILE: file, API_STREAM_QUEUE_BYTES: '65536' } })
+  t.teardown(() => { d.kill() })
+  await waitFor(async () => (await d.json<{ Services: ByService }>('/api/services.json')).Services.fat?.[0]?.Status === 0, { message: 'fat ALIVE' })
+  const id = await idOf(d, 'fat')
+  const control = new SseReader(d.url('/api/events'))
+  t.teardown(() => { control.close() })
+  const start = await control.waitFor(r => r.events[0], 'snapshot')
+
+  await post(d, `/api/services/${id}/drain`)
+  await post(d, `/api/services/${id}/undrain`)
+  await control.waitFor(r => r.of('service-changed').length === 2, 'two events')
+  const small = new SseReader(d.url('/api/events'), { lastEventId: start.id })
+  t.teardown(() => { small.close() })
+  t.deepEqual((await small.waitFor(r => r.events.length >= 2 && r.events, 'the replay')).slice(0, 2).map(e => e.event), ['service-changed', 'service-changed'], '26 KB of missed events: replayed')
+
+  for (let i = 0; i < 3; i++) {
+    await post(d, `/api/services/${id}/drain`)
+    await post(d, `/api/services/${id}/undrain`)
+  }
+  await control.waitFor(r => r.of('service-changed').length === 8, 'eight events')
+  const big = new SseReader(d.url('/api/events'), { lastEventId: start.id })
+  t.teardown(() => { big.close() })
+  const first = await big.waitFor(r => r.events[0], 'the first event')
+  t.is(first.event, 'snapshot', '100 KB of missed events: a snapshot instead')
+  t.is(first.id, control.events.at(-1)?.id)
+  await sleep(300)
+  t.is(big.of('dropped').length, 0)
+})

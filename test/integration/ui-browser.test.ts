@@ -177,10 +177,14 @@ browserTest(`web UI in headless Chromium${missing !== undefined ? ` (skipped: ne
   await page.evaluate(() => { window.scrollTo(0, 0) })
   await page.screenshot({ path: path.join(ARTIFACTS, 'ui-desktop-light-drained.png'), fullPage: true })
 
-  // Undrain from the same button.
+  // Undrain from the same button (with gossip: on the other node too, as ui-a's own word ends its drain).
   await webRow.locator('button.undrain').click()
   await page.locator('[data-service="web"] table.instances tr[data-host="ui-a"][data-status="Alive"]').waitFor()
   t.is((await services(a.d)).web[0].Status, 0)
+  if (b !== undefined) {
+    const other = b
+    await waitFor(async () => (await services(other.d)).web?.find(s => s.Hostname === 'ui-a')?.Status === 0, { timeoutMs: 15_000, message: 'the undrain reaches ui-b' })
+  }
 
   // Filter box and tombstone toggle.
   await page.locator('#filter').fill('paym')
