@@ -16,9 +16,13 @@ export class SseReader {
   readonly #abort = new AbortController()
   readonly done: Promise<void>
 
-  constructor (url: string, opts: { lastEventId?: string, headers?: Record<string, string> } = {}) {
+  constructor (url: string, opts: { lastEventId?: string, headers?: Record<string, string>, onEvent?: (e: SseEvent) => void } = {}) {
     const parser = createParser({
-      onEvent: (e) => { this.events.push({ ...e, json: JSON.parse(e.data) }) },
+      onEvent: (e) => {
+        const event = { ...e, json: JSON.parse(e.data) as unknown }
+        this.events.push(event)
+        opts.onEvent?.(event)
+      },
       onComment: (c) => { this.comments.push(c) },
     })
     const headers: Record<string, string> = { Accept: 'text/event-stream', ...opts.headers }
