@@ -130,6 +130,20 @@ export class EventHub implements Startable {
     return () => { this.#subscribers.delete(s) }
   }
 
+  /**
+   * Tells the hub that cluster membership may have changed (gossip: a peer joined or left),
+   * so stream clients get a members event now rather than at the next heartbeat. Cheap;
+   * sends only if names or service counts differ from the last sent.
+   */
+  notifyMembers (): void {
+    if (this.#heartbeat === undefined) return
+    this.#membersCheck ??= setImmediate(() => {
+      this.#membersCheck = undefined
+      const key = this.#keyOf(this.#members())
+      if (key !== this.#membersKey) this.#sendMembers(key)
+    })
+  }
+
   /** Counts a client dropped for falling behind (the client decides; the hub keeps the tally). */
   countDrop (): void { this.#dropped.inc() }
 
@@ -161,12 +175,7 @@ export class EventHub implements Startable {
     if (this.#ring.length > this.#init.bufferSize) this.#ring.shift()
     this.#changes.inc({ status: statusString(e.service.Status).toLowerCase() })
     for (const s of this.#subscribers) this.#safely(s, () => { s.change(event) })
-    this.#membersCheck ??= setImmediate(() => {
-      this.#membersCheck = undefined
-      const members = this.#members()
-      const key = this.#keyOf(members)
-      if (key !== this.#membersKey) this.#sendMembers(key)
-    })
+    this.notifyMembers() // a new record may be a new host's first, or change a count
   }
 
   #beat (): void {

@@ -117,6 +117,7 @@ class SseClient implements Subscriber {
 export function sseHandler (c: SseComponents, opts: { queueBytes: number }): (ctx: Koa.Context) => void {
   return (ctx) => {
     const { req, res } = ctx
+    if (ctx.method === 'HEAD') { ctx.status = 200; ctx.type = 'text/event-stream'; return }
     const query = ctx.query.lastEventId
     const lastEventId = ctx.get('Last-Event-ID') !== '' ? ctx.get('Last-Event-ID') : typeof query === 'string' ? query : undefined
     ctx.status = 200 // for the middleware that runs after this handler returns; the head is written below

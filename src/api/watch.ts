@@ -71,6 +71,7 @@ class WatchClient implements Subscriber {
 export function watchHandler (c: { hub: EventHub, documents: DocumentCache }): (ctx: Koa.Context) => void {
   return (ctx) => {
     const { req, res } = ctx
+    if (ctx.method === 'HEAD') { ctx.status = 200; ctx.type = 'application/json'; return }
     const byService = ctx.query.by_service !== 'false'
     ctx.status = 200 // for the middleware that runs after this handler returns; the head is written below
     ctx.respond = false

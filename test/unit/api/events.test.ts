@@ -89,3 +89,24 @@ test('hub: stop() closes every client with a reason, and change counts reach the
   t.deepEqual(c.closedWith, ['the daemon is shutting down'])
   t.is(hub.clientCount, 0)
 })
+
+test('hub: members events go out when names or service counts change, not on every refresh', async t => {
+  const catalog = new Catalog({ clock: new FakeClock() }, makeCatalogOptions())
+  let members = [{ Name: 'host1', LastUpdated: at(0), ServiceCount: 1 }]
+  const hub = new EventHub({ catalog, members: () => members, logger: silentLogger(), metrics: new Metrics({ defaultMetrics: false }) }, { bufferSize: 10, heartbeatIntervalMs: 60_000 })
+  await hub.start()
+  const sent: string[] = []
+  hub.subscribe({ kind: 'sse', queuedBytes: 0, change () {}, members (json) { sent.push(json) }, heartbeat () {}, close () {} })
+  const tick = async (): Promise<void> => { await new Promise(resolve => setImmediate(resolve)) }
+  members = [{ Name: 'host1', LastUpdated: at(5), ServiceCount: 1 }]
+  hub.notifyMembers()
+  await tick()
+  t.is(sent.length, 0, 'a newer LastUpdated alone is not a change')
+  members = [...members, { Name: 'host2', LastUpdated: at(5), ServiceCount: 0 }]
+  hub.notifyMembers()
+  hub.notifyMembers()
+  await tick()
+  t.is(sent.length, 1, 'a new member: one event, however often notified')
+  t.deepEqual(Object.keys((JSON.parse(sent[0]) as { ClusterMembers: object }).ClusterMembers), ['host1', 'host2'])
+  await hub.stop()
+})
