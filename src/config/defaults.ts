@@ -15,7 +15,7 @@ export const DEFAULTS = {
     exclude_ips: ['192.168.168.168'], // the original's default: its HAProxy/Envoy bind address is never a host address
     bind_ip: '0.0.0.0', // listen on every interface, like the original's gossip and HTTP listeners
     bind_port: 7946, // the original's memberlist port, so firewall rules carry over
-    discovery: ['static'], // static works everywhere; docker needs a reachable Docker daemon
+    discovery: ['docker'], // the original's default; without a reachable Docker the daemon still runs and retries with backoff
     logging_level: 'info', // the original's default
     logging_format: 'text', // readable in a terminal; "json" for log shippers
     default_check_endpoint: '/version', // the original's SIDECAR_DEFAULT_CHECK_ENDPOINT default
@@ -39,7 +39,8 @@ export const DEFAULTS = {
     config_file: 'static.json', // the original's STATIC_CONFIG_FILE default
   },
   docker_discovery: {
-    docker_url: 'unix:///var/run/docker.sock', // the Docker daemon's standard local socket (the original's DOCKER_URL default)
+    docker_url: '', // '' = Docker's own variables (DOCKER_HOST...) when set, else the standard local socket, as the docker CLI does
+    reconcile_interval: '3s', // events bring changes in milliseconds; the full list only repairs a missed one, and is cheap
   },
   services: {
     namer: 'docker_label', // the original's default: the name comes from a container label

@@ -86,7 +86,8 @@ export const SCHEMA: Schema = {
     config_file: { type: 'path', doc: 'JSON file listing statically defined services', env: 'STATIC_CONFIG_FILE' },
   },
   docker_discovery: {
-    docker_url: { type: 'string', check: checkDockerUrl, doc: 'Docker daemon endpoint (unix:// socket, tcp:// or http(s)://)', env: 'DOCKER_URL' },
+    docker_url: { type: 'string', emptyOk: true, check: checkDockerUrl, doc: 'Docker daemon endpoint (unix:// socket, tcp:// or http(s)://); "" = DOCKER_HOST, DOCKER_TLS_VERIFY and DOCKER_CERT_PATH when set, else unix:///var/run/docker.sock', env: 'DOCKER_URL', defaultText: 'DOCKER_HOST if set, else unix:///var/run/docker.sock' },
+    reconcile_interval: { type: 'duration', doc: 'time between two full lists of the running containers, which repair any missed Docker event' },
   },
   services: {
     namer: { type: 'enum', values: ['docker_label', 'regex'], doc: 'how a container\'s service name is found: docker_label or regex' },

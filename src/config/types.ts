@@ -50,7 +50,10 @@ export interface StaticDiscoverySection {
 }
 
 export interface DockerDiscoverySection {
+  /** '' = DOCKER_HOST (and its TLS variables) when set, else unix:///var/run/docker.sock. */
   docker_url: string
+  /** Time between two full container lists (ms). */
+  reconcile_interval: number
 }
 
 export interface ServicesSection {

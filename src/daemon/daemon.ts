@@ -9,6 +9,8 @@ import { Catalog } from '../catalog/catalog.ts'
 import { Reaper } from '../catalog/reaper.ts'
 import type { SidecarConfig } from '../config/types.ts'
 import { LocalAnnouncer } from '../discovery/local-announcer.ts'
+import { DockerDiscoverer } from '../discovery/docker/docker-discoverer.ts'
+import { makeNamer } from '../discovery/docker/namer.ts'
 import { StaticDiscoverer } from '../discovery/static/static-discoverer.ts'
 import type { Discoverer } from '../discovery/types.ts'
 import { HealthMonitor } from '../health/monitor.ts'
@@ -53,12 +55,21 @@ export class Daemon implements Startable {
       switch (kind) {
         case 'static':
           return new StaticDiscoverer({ logger: child('static'), clock }, { file: config.static_discovery.config_file, hostname: sc.hostname, advertiseIp: sc.advertise_ip })
+        case 'docker':
+          return new DockerDiscoverer({ logger: child('docker') }, {
+            dockerUrl: config.docker_discovery.docker_url,
+            hostname: sc.hostname,
+            advertiseIp: sc.advertise_ip,
+            namer: makeNamer(config.services),
+            reconcileIntervalMs: config.docker_discovery.reconcile_interval,
+          })
         default:
           throw new ConfigError([`[sidecar] discovery: ${JSON.stringify(kind)} is not available in this build`])
       }
     })
     if (this.discoverers.length === 0) logger.warn('no discovery method configured: running in passive mode (this host announces nothing)')
-    this.monitor = new HealthMonitor({ logger: child('health'), clock, metrics: this.metrics }, {
+    const supplied = this.discoverers.flatMap(d => d instanceof DockerDiscoverer ? [d.health] : [])
+    this.monitor = new HealthMonitor({ logger: child('health'), clock, supplied, metrics: this.metrics }, {
       intervalMs: config.health.interval,
       timeoutMs: config.health.timeout,
       rise: config.health.rise,

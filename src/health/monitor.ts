@@ -1,6 +1,8 @@
 // Runs one check per discovered service and derives its status (reference §4 with the
 // issue's fixes): UNKNOWN until the first result, then ALIVE/UNHEALTHY with rise/fall
 // thresholds. Emits 'status' only when a service's status changes.
+// Supplied check kinds (Docker's health state) are read instead of probed, and re-read as
+// soon as their source reports a change.
 import { EventEmitter } from 'node:events'
 import type { CheckSpec, Discovered } from '../discovery/types.ts'
 import type { Clock } from '../lib/clock.ts'
@@ -12,8 +14,12 @@ import { Ticker } from '../lib/ticker.ts'
 import { ServiceStatus } from '../service/status.ts'
 import type { Service } from '../service/service.ts'
 import type { Time } from '../service/time.ts'
-import { fillEmptyHost, runnerFor, type CheckResult, type CheckRunner } from './checks.ts'
+import { fillEmptyHost, runnerFor, type CheckResult } from './checks.ts'
+import type { SuppliedCheckSource } from './supplied.ts'
 import { renderCheckArgs } from './template.ts'
+
+/** A probe, or a supplied verdict; undefined = no verdict yet (the status stays). */
+type Runner = (args: string, signal: AbortSignal) => Promise<CheckResult | undefined>
 
 export interface HealthMonitorInit {
   intervalMs: number
@@ -65,14 +71,19 @@ export class HealthMonitor extends EventEmitter<{ status: [id: string, status: S
   readonly #clock: Clock
   readonly #init: HealthMonitorInit
   readonly #entries = new Map<string, Entry>()
+  readonly #supplied = new Map<string, SuppliedCheckSource>()
+  /** The 'update' listener registered on each supplied source while started. */
+  readonly #listeners = new Map<SuppliedCheckSource, (args: string) => void>()
   #started = false
   readonly #observe: (type: string, seconds: number, ok: boolean) => void
 
-  constructor (components: { logger: Logger, clock: Clock, metrics?: Metrics }, init: HealthMonitorInit) {
+  /** supplied: check kinds answered by other components (Docker health), by their type. */
+  constructor (components: { logger: Logger, clock: Clock, supplied?: readonly SuppliedCheckSource[], metrics?: Metrics }, init: HealthMonitorInit) {
     super()
     this.#logger = components.logger
     this.#clock = components.clock
     this.#init = init
+    for (const source of components.supplied ?? []) this.#supplied.set(source.type, source)
     const m = components.metrics
     if (m === undefined) {
       this.#observe = () => {}
@@ -92,12 +103,19 @@ export class HealthMonitor extends EventEmitter<{ status: [id: string, status: S
   async start (): Promise<void> {
     if (this.#started) return
     this.#started = true
+    for (const source of this.#supplied.values()) {
+      const listener = (args: string): void => { this.#recheck(source.type, args) }
+      this.#listeners.set(source, listener)
+      source.on('update', listener)
+    }
     for (const e of this.#entries.values()) e.ticker?.start()
   }
 
   async stop (): Promise<void> {
     if (!this.#started) return
     this.#started = false
+    for (const [source, listener] of this.#listeners) source.off('update', listener)
+    this.#listeners.clear()
     await Promise.all([...this.#entries.values()].map(async e => await e.ticker?.stop()))
   }
 
@@ -135,7 +153,7 @@ export class HealthMonitor extends EventEmitter<{ status: [id: string, status: S
     try {
       const rendered = renderCheckArgs(spec.args, d.service, { host: this.#init.checkHost, container: d.container })
       const args = spec.type === 'HttpGet' ? fillEmptyHost(rendered, this.#init.checkHost) : rendered
-      runnerFor(spec.type) // validates the type
+      this.#runnerFor(spec.type) // validates the type
       return { type: spec.type, args }
     } catch (err) {
       return { type: spec.type, args: spec.args, error: errorMessage(err) }
@@ -152,7 +170,7 @@ export class HealthMonitor extends EventEmitter<{ status: [id: string, status: S
       return
     }
     this.#logger.info({ id, type, args }, `adding health check ${type} for ${id}${args === '' ? '' : `: ${args}`}`)
-    const runner = runnerFor(type)
+    const runner = this.#runnerFor(type)
     entry.ticker = new Ticker(async (signal) => { await this.#runOnce(entry, runner, signal) }, {
       name: `health check ${id}`,
       intervalMs: this.#init.intervalMs,
@@ -162,16 +180,28 @@ export class HealthMonitor extends EventEmitter<{ status: [id: string, status: S
     if (this.#started) entry.ticker.start()
   }
 
-  async #runOnce (entry: Entry, runner: CheckRunner, signal: AbortSignal): Promise<void> {
+  /** Runs the checks of this type and args now, rather than at their next interval. */
+  #recheck (type: string, args: string): void {
+    for (const e of this.#entries.values()) if (e.state.type === type && e.state.args === args) e.ticker?.trigger()
+  }
+
+  #runnerFor (type: string): Runner {
+    const source = this.#supplied.get(type)
+    if (source !== undefined) return async (args) => source.result(args)
+    return runnerFor(type)
+  }
+
+  async #runOnce (entry: Entry, runner: Runner, signal: AbortSignal): Promise<void> {
     const timeout = AbortSignal.timeout(this.#init.timeoutMs)
     const t0 = performance.now()
-    let result: CheckResult
+    let result: CheckResult | undefined
     try {
       result = await runner(entry.state.args, AbortSignal.any([signal, timeout]))
     } catch (err) {
       result = { ok: false, error: errorMessage(err) }
     }
     if (signal.aborted || this.#entries.get(entry.state.id) !== entry) return // stopped or replaced meanwhile
+    if (result === undefined) return // no verdict yet
     this.#observe(entry.state.type, (performance.now() - t0) / 1000, result.ok)
     const prev = entry.state
     const successes = result.ok ? prev.consecutiveSuccesses + 1 : 0

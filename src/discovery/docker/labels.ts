@@ -1,0 +1,159 @@
+// From a container to a discovered service, by its labels (reference §3.1, with the issue's
+// changes): pure, so every label rule is unit tested without Docker. A label that cannot be
+// honoured makes the container invalid (the caller skips it with one warning), rather
+// than announcing something the operator did not ask for.
+import { CHECK_TYPES, isCheckType } from '../../health/checks.ts'
+import { renderCheckArgs } from '../../health/template.ts'
+import { errorMessage } from '../../lib/errors.ts'
+import { RECORD_LIMITS } from '../../service/codec.ts'
+import { makeService, type Port } from '../../service/service.ts'
+import { ServiceStatus } from '../../service/status.ts'
+import { Time } from '../../service/time.ts'
+import type { CheckSpec, Discovered } from '../types.ts'
+import type { ContainerView } from './container.ts'
+import type { Namer } from './namer.ts'
+
+export const LABEL = {
+  servicePortPrefix: 'ServicePort_',
+  healthCheck: 'HealthCheck',
+  healthCheckArgs: 'HealthCheckArgs',
+  discover: 'SidecarDiscover',
+  proxyMode: 'ProxyMode',
+  listener: 'SidecarListener',
+} as const
+
+/** The check type that takes its verdict from Docker's own HEALTHCHECK state. */
+export const DOCKER_CHECK = 'Docker'
+export const PROXY_MODES = ['http', 'tcp', 'ws'] as const
+const NEEDS_ARGS = new Set(['HttpGet', 'TcpConnect', 'External'])
+
+export interface LabelContext {
+  /** This daemon's hostname: every container found here is announced under it. */
+  hostname: string
+  /** Replaces a wildcard bind address, and is what {{ host }} expands to. */
+  advertiseIp: string
+  namer: Namer
+}
+
+export type Verdict =
+  | { readonly kind: 'service', readonly discovered: Discovered }
+  /** SidecarDiscover=false: left out on purpose. */
+  | { readonly kind: 'hidden' }
+  /** Labels that cannot be honoured; every problem named. */
+  | { readonly kind: 'invalid', readonly problems: readonly string[] }
+
+/** The service ID of a container: the first 12 characters of its id, as Docker shows it. */
+export function serviceId (containerId: string): string {
+  return containerId.slice(0, 12)
+}
+
+function isWildcard (ip: string): boolean {
+  return ip === '' || ip === '0.0.0.0' || ip === '::'
+}
+
+function portNumber (text: string, min: number): number | undefined {
+  if (!/^\d{1,5}$/.test(text.trim())) return undefined
+  const n = Number(text.trim())
+  return n >= min && n <= 65535 ? n : undefined
+}
+
+/** ServicePort_<containerPort> labels as containerPort -> service port. */
+function servicePorts (labels: Readonly<Record<string, string>>, problems: string[]): Map<number, number> {
+  const map = new Map<number, number>()
+  for (const [key, value] of Object.entries(labels)) {
+    if (!key.startsWith(LABEL.servicePortPrefix)) continue
+    const containerPort = portNumber(key.slice(LABEL.servicePortPrefix.length), 1)
+    const sp = portNumber(value, 0)
+    if (containerPort === undefined) problems.push(`label ${key}: ${JSON.stringify(key.slice(LABEL.servicePortPrefix.length))} is not a container port (1..65535)`)
+    else if (sp === undefined) problems.push(`label ${key}=${JSON.stringify(value)}: the service port must be a number from 0 to 65535`)
+    else map.set(containerPort, sp)
+  }
+  return map
+}
+
+function portsOf (c: ContainerView, ctx: LabelContext, problems: string[]): Port[] {
+  const sp = servicePorts(c.labels, problems)
+  const seen = new Set<string>()
+  const ports: Port[] = []
+  for (const p of c.ports) {
+    const ip = isWildcard(p.hostIp) ? ctx.advertiseIp : p.hostIp
+    const key = `${p.type}/${ip}/${p.hostPort}` // 0.0.0.0 and :: bindings of one port are one port
+    if (seen.has(key)) continue
+    seen.add(key)
+    ports.push({ Type: p.type, Port: p.hostPort, ServicePort: sp.get(p.containerPort) ?? 0, IP: ip })
+  }
+  return ports
+}
+
+function checkOf (c: ContainerView, ports: readonly Port[], name: string, ctx: LabelContext, problems: string[]): CheckSpec | undefined {
+  const type = c.labels[LABEL.healthCheck]
+  if (type === undefined || type === '') return c.hasHealthcheck ? { type: DOCKER_CHECK, args: serviceId(c.id) } : undefined
+  if (type === DOCKER_CHECK) return { type, args: serviceId(c.id) }
+  if (!isCheckType(type)) {
+    problems.push(`label ${LABEL.healthCheck}=${JSON.stringify(type)}: unknown check type; use one of ${[...CHECK_TYPES, DOCKER_CHECK].join(', ')}`)
+    return undefined
+  }
+  const raw = c.labels[LABEL.healthCheckArgs] ?? ''
+  if (raw.trim() === '' && NEEDS_ARGS.has(type)) {
+    problems.push(`label ${LABEL.healthCheck}=${type} needs a ${LABEL.healthCheckArgs} label`)
+    return undefined
+  }
+  try {
+    const draft = makeService({ ID: serviceId(c.id), Name: name, Hostname: ctx.hostname, Image: c.image, Ports: ports })
+    return { type, args: renderCheckArgs(raw, draft, { host: ctx.advertiseIp, container: c.name.replace(/^\//, '') }) }
+  } catch (err) {
+    problems.push(`label ${LABEL.healthCheckArgs}=${JSON.stringify(raw)}: ${errorMessage(err)}`)
+    return undefined
+  }
+}
+
+function listenerOf (c: ContainerView, ports: readonly Port[], problems: string[]): string | undefined {
+  const value = c.labels[LABEL.listener]
+  if (value === undefined) return undefined
+  const sp = portNumber(value, 1)
+  if (sp === undefined) {
+    problems.push(`label ${LABEL.listener}=${JSON.stringify(value)}: expected the ServicePort of a published TCP port`)
+    return undefined
+  }
+  const port = ports.find(p => p.ServicePort === sp && p.Type === 'tcp')
+  if (port === undefined) {
+    problems.push(`label ${LABEL.listener}=${value}: no published TCP port has ServicePort ${sp}`)
+    return undefined
+  }
+  const host = port.IP.includes(':') ? `[${port.IP}]` : port.IP
+  return `http://${host}:${port.Port}/sidecar/update`
+}
+
+/** What this container is to discovery. */
+export function toDiscovered (c: ContainerView, ctx: LabelContext): Verdict {
+  if (c.labels[LABEL.discover] === 'false') return { kind: 'hidden' }
+  const problems: string[] = []
+  const name = ctx.namer(c)
+  if (name.length > RECORD_LIMITS.maxNameLength) problems.push(`service name is ${name.length} characters long, at most ${RECORD_LIMITS.maxNameLength} allowed`)
+  const proxyMode = c.labels[LABEL.proxyMode] ?? 'http'
+  if (!(PROXY_MODES as readonly string[]).includes(proxyMode)) problems.push(`label ${LABEL.proxyMode}=${JSON.stringify(proxyMode)}: use one of ${PROXY_MODES.join(', ')}`)
+  const ports = portsOf(c, ctx, problems)
+  const check = checkOf(c, ports, name, ctx, problems)
+  const listenerUrl = listenerOf(c, ports, problems)
+  if (problems.length > 0) return { kind: 'invalid', problems }
+
+  let created = Time.EPOCH
+  try { created = Time.parse(c.created) } catch { /* Docker always sends RFC 3339; keep the zero time if not */ }
+  const service = makeService({
+    ID: serviceId(c.id),
+    Name: name,
+    Image: c.image,
+    Created: created,
+    Hostname: ctx.hostname,
+    Ports: ports,
+    ProxyMode: proxyMode,
+    Status: ServiceStatus.ALIVE, // replaced by the health monitor's verdict
+  })
+  const discovered: Discovered = {
+    service,
+    container: c.name.replace(/^\//, ''),
+    ...(check !== undefined ? { check } : {}),
+    ...(listenerUrl !== undefined ? { listenerUrl } : {}),
+  }
+  return { kind: 'service', discovered }
+}

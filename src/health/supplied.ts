@@ -1,0 +1,16 @@
+// Check kinds whose verdict another component already knows (Docker's own HEALTHCHECK
+// state): the monitor reads the verdict instead of probing, and re-reads it at once when
+// the source says it changed, so a status follows the source without waiting an interval.
+import type { EventEmitter } from 'node:events'
+import type { CheckResult } from './checks.ts'
+
+export interface SuppliedCheckSource extends EventEmitter<{ update: [args: string] }> {
+  /** The check type this source answers for ("Docker"). */
+  readonly type: string
+  /**
+   * The current verdict for a check with these args (for Docker: the service ID);
+   * undefined while there is none yet (Docker's "starting"): the status then stays as it is.
+   * Synchronous and cheap: it reads state the source keeps up to date.
+   */
+  result (args: string): CheckResult | undefined
+}

@@ -1,0 +1,129 @@
+import test from 'ava'
+import { toDiscovered, type Verdict } from '../../../../src/discovery/docker/labels.ts'
+import { regexNamer } from '../../../../src/discovery/docker/namer.ts'
+import type { Discovered } from '../../../../src/discovery/types.ts'
+import { CTX, makeView } from './helpers.ts'
+
+function service (v: Verdict): Discovered {
+  if (v.kind !== 'service') throw new Error(`expected a service, got ${JSON.stringify(v)}`)
+  return v.discovered
+}
+
+function problems (v: Verdict): string {
+  if (v.kind !== 'invalid') throw new Error(`expected invalid, got ${v.kind}`)
+  return v.problems.join(' | ')
+}
+
+test('labels: ID is the first 12 characters of the container id; Image, Created and this host\'s name are carried', t => {
+  const view = makeView()
+  const d = service(toDiscovered(view, CTX))
+  t.is(d.service.ID, view.id.slice(0, 12))
+  t.is(d.service.Image, 'nginx:1.27')
+  t.is(d.service.Created.toString(), '2024-05-01T09:00:00.123456789Z')
+  t.is(d.service.Hostname, 'host1')
+  t.is(d.container, 'web-1')
+})
+
+test('labels: ServicePort_<containerPort> maps the published port; Port is the host port and IP the bound IP', t => {
+  const d = service(toDiscovered(makeView(), CTX))
+  t.deepEqual(d.service.Ports, [{ Type: 'tcp', Port: 32768, ServicePort: 8080, IP: '127.0.2.9' }])
+})
+
+test('labels: a port bound to every address gets the advertise IP, and its 0.0.0.0 and :: bindings are one port', t => {
+  const view = makeView({
+    ports: [
+      { containerPort: 80, type: 'tcp', hostIp: '0.0.0.0', hostPort: 49153 },
+      { containerPort: 80, type: 'tcp', hostIp: '::', hostPort: 49153 },
+      { containerPort: 53, type: 'udp', hostIp: '', hostPort: 49154 },
+    ],
+    labels: { ServiceName: 'dns', ServicePort_80: '8080', ServicePort_53: '53' },
+  })
+  t.deepEqual(service(toDiscovered(view, CTX)).service.Ports, [
+    { Type: 'tcp', Port: 49153, ServicePort: 8080, IP: '10.0.0.5' },
+    { Type: 'udp', Port: 49154, ServicePort: 53, IP: '10.0.0.5' },
+  ])
+})
+
+test('labels: only published ports count; a published port without a ServicePort label has ServicePort 0', t => {
+  const view = makeView({ labels: { ServiceName: 'web', ServicePort_9999: '9999' } }) // 9999 is not published
+  t.deepEqual(service(toDiscovered(view, CTX)).service.Ports, [{ Type: 'tcp', Port: 32768, ServicePort: 0, IP: '127.0.2.9' }])
+})
+
+test('labels: ProxyMode defaults to http and takes tcp or ws', t => {
+  t.is(service(toDiscovered(makeView(), CTX)).service.ProxyMode, 'http')
+  t.is(service(toDiscovered(makeView({ labels: { ServiceName: 'a', ProxyMode: 'tcp' } }), CTX)).service.ProxyMode, 'tcp')
+  t.is(service(toDiscovered(makeView({ labels: { ServiceName: 'a', ProxyMode: 'ws' } }), CTX)).service.ProxyMode, 'ws')
+})
+
+test('labels: SidecarDiscover=false hides the container; other values do not', t => {
+  t.is(toDiscovered(makeView({ labels: { ServiceName: 'a', SidecarDiscover: 'false' } }), CTX).kind, 'hidden')
+  t.is(toDiscovered(makeView({ labels: { ServiceName: 'a', SidecarDiscover: 'true' } }), CTX).kind, 'service')
+})
+
+test('labels: the name comes from the namer; without ServiceName it is the image', t => {
+  t.is(service(toDiscovered(makeView({ labels: {} }), CTX)).service.Name, 'nginx:1.27')
+  const regex = { ...CTX, namer: regexNamer(/^\/(.+)(-[0-9a-z]{7,14})$/) }
+  t.is(service(toDiscovered(makeView({ name: '/awesome-svc-1231b1b12323' }), regex)).service.Name, 'awesome-svc')
+})
+
+test('labels: HealthCheck with templated HealthCheckArgs is rendered with host, tcp N and container', t => {
+  const view = makeView({ labels: { ServiceName: 'web', ServicePort_80: '8080', HealthCheck: 'HttpGet', HealthCheckArgs: 'http://{{ host }}:{{ tcp 8080 }}/{{ container }}' } })
+  t.deepEqual(service(toDiscovered(view, CTX)).check, { type: 'HttpGet', args: 'http://10.0.0.5:32768/web-1' })
+})
+
+test('labels: {{ udp N }} is the host port published for a UDP service port', t => {
+  const view = makeView({
+    ports: [{ containerPort: 53, type: 'udp', hostIp: '127.0.2.9', hostPort: 40053 }],
+    labels: { ServiceName: 'dns', ServicePort_53: '53', HealthCheck: 'External', HealthCheckArgs: 'dig -p {{ udp 53 }} @{{ host }}' },
+  })
+  t.is(service(toDiscovered(view, CTX)).check?.args, 'dig -p 40053 @10.0.0.5')
+})
+
+test('labels: a template that cannot be filled makes the container invalid, naming the label', t => {
+  const view = makeView({ labels: { ServiceName: 'web', ServicePort_80: '8080', HealthCheck: 'HttpGet', HealthCheckArgs: 'http://{{ host }}:{{ tcp 9999 }}/' } })
+  t.regex(problems(toDiscovered(view, CTX)), /HealthCheckArgs=.*no tcp port with ServicePort 9999/)
+})
+
+test('labels: no HealthCheck label means the default check, or Docker\'s when the image has a HEALTHCHECK', t => {
+  t.is(service(toDiscovered(makeView(), CTX)).check, undefined)
+  const view = makeView({ hasHealthcheck: true })
+  t.deepEqual(service(toDiscovered(view, CTX)).check, { type: 'Docker', args: view.id.slice(0, 12) })
+})
+
+test('labels: HealthCheck=Docker asks for Docker\'s health state, HEALTHCHECK or not', t => {
+  const view = makeView({ labels: { ServiceName: 'a', HealthCheck: 'Docker' } })
+  t.deepEqual(service(toDiscovered(view, CTX)).check, { type: 'Docker', args: view.id.slice(0, 12) })
+})
+
+test('labels: an explicit HealthCheck wins over an image HEALTHCHECK', t => {
+  const view = makeView({ hasHealthcheck: true, labels: { ServiceName: 'a', HealthCheck: 'AlwaysSuccessful' } })
+  t.deepEqual(service(toDiscovered(view, CTX)).check, { type: 'AlwaysSuccessful', args: '' })
+})
+
+test('labels: an unknown HealthCheck type, or HttpGet without args, is a bad label', t => {
+  t.regex(problems(toDiscovered(makeView({ labels: { ServiceName: 'a', HealthCheck: 'Ping' } }), CTX)), /HealthCheck="Ping": unknown check type/)
+  t.regex(problems(toDiscovered(makeView({ labels: { ServiceName: 'a', HealthCheck: 'HttpGet' } }), CTX)), /needs a HealthCheckArgs label/)
+})
+
+test('labels: SidecarListener names the published TCP port of that ServicePort', t => {
+  const view = makeView({ labels: { ServiceName: 'web', ServicePort_80: '8080', SidecarListener: '8080' } })
+  t.is(service(toDiscovered(view, CTX)).listenerUrl, 'http://127.0.2.9:32768/sidecar/update')
+})
+
+test('labels: a SidecarListener that is not a number or matches no TCP port is a bad label', t => {
+  t.regex(problems(toDiscovered(makeView({ labels: { ServiceName: 'w', ServicePort_80: '8080', SidecarListener: 'yes' } }), CTX)), /SidecarListener="yes"/)
+  t.regex(problems(toDiscovered(makeView({ labels: { ServiceName: 'w', ServicePort_80: '8080', SidecarListener: '9090' } }), CTX)), /no published TCP port has ServicePort 9090/)
+})
+
+test('labels: bad ServicePort labels and a bad ProxyMode are all reported at once', t => {
+  const view = makeView({ labels: { ServiceName: 'w', ServicePort_80: 'eighty', ServicePort_http: '80', ServicePort_81: '70000', ProxyMode: 'udp' } })
+  const text = problems(toDiscovered(view, CTX))
+  t.regex(text, /ServicePort_80="eighty"/)
+  t.regex(text, /ServicePort_http: "http" is not a container port/)
+  t.regex(text, /ServicePort_81="70000"/)
+  t.regex(text, /ProxyMode="udp": use one of http, tcp, ws/)
+})
+
+test('labels: a name longer than a DNS name is a bad label', t => {
+  t.regex(problems(toDiscovered(makeView({ labels: { ServiceName: 'x'.repeat(300) } }), CTX)), /service name is 300 characters long/)
+})

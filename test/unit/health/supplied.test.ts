@@ -1,0 +1,65 @@
+// The health monitor with a check kind whose verdict another component supplies.
+import test from 'ava'
+import { EventEmitter } from 'node:events'
+import type { CheckResult } from '../../../src/health/checks.ts'
+import { HealthMonitor } from '../../../src/health/monitor.ts'
+import type { SuppliedCheckSource } from '../../../src/health/supplied.ts'
+import { silentLogger } from '../../../src/lib/logger.ts'
+import { ServiceStatus } from '../../../src/service/status.ts'
+import { FakeClock } from '../../helpers/fake-clock.ts'
+import { makeTestService } from '../../helpers/factories.ts'
+import { waitFor } from '../../helpers/wait.ts'
+
+class FakeSource extends EventEmitter<{ update: [args: string] }> implements SuppliedCheckSource {
+  readonly type = 'Fake'
+  verdicts = new Map<string, CheckResult | undefined>()
+  reads = 0
+  result (args: string): CheckResult | undefined { this.reads++; return this.verdicts.get(args) }
+  set (args: string, v: CheckResult | undefined): void { this.verdicts.set(args, v); this.emit('update', args) }
+}
+
+function setup (t: { teardown: (fn: () => Promise<void>) => void }, intervalMs = 60_000): { monitor: HealthMonitor, source: FakeSource } {
+  const source = new FakeSource()
+  const monitor = new HealthMonitor({ logger: silentLogger(), clock: new FakeClock(), supplied: [source] }, {
+    intervalMs, timeoutMs: 1000, rise: 1, fall: 1, checkHost: '127.0.0.1', defaultCheckEndpoint: '/version',
+  })
+  t.teardown(async () => { await monitor.stop() })
+  return { monitor, source }
+}
+
+const svc = makeTestService({ ID: 'c0ffee000001' })
+
+test('supplied check: no verdict leaves the service UNKNOWN; a verdict is applied as soon as the source reports it', async t => {
+  const { monitor, source } = setup(t) // a one-minute interval: only the update can explain a quick change
+  await monitor.start()
+  monitor.sync([{ service: svc, check: { type: 'Fake', args: 'c0ffee000001' } }])
+  await waitFor(() => source.reads > 0, { timeoutMs: 2000, message: 'first read' })
+  t.is(monitor.status(svc.ID), ServiceStatus.UNKNOWN)
+  source.set('c0ffee000001', { ok: true })
+  await waitFor(() => monitor.status(svc.ID) === ServiceStatus.ALIVE, { timeoutMs: 2000, message: 'ALIVE after the update' })
+  source.set('c0ffee000001', { ok: false, error: 'Docker reports the container unhealthy' })
+  await waitFor(() => monitor.status(svc.ID) === ServiceStatus.UNHEALTHY, { timeoutMs: 2000, message: 'UNHEALTHY after the update' })
+  t.is(monitor.check(svc.ID)?.lastResult?.error, 'Docker reports the container unhealthy')
+  t.is(monitor.check(svc.ID)?.type, 'Fake')
+})
+
+test('supplied check: updates for other args do not re-run this check', async t => {
+  const { monitor, source } = setup(t)
+  await monitor.start()
+  monitor.sync([{ service: svc, check: { type: 'Fake', args: 'c0ffee000001' } }])
+  await waitFor(() => source.reads > 0, { timeoutMs: 2000, message: 'first read' })
+  const before = source.reads
+  source.set('someone-else', { ok: true })
+  await new Promise(resolve => setTimeout(resolve, 100))
+  t.is(source.reads, before)
+})
+
+test('supplied check: the other check kinds are unchanged, and an unknown kind still cannot run', t => {
+  const { monitor } = setup(t)
+  monitor.sync([
+    { service: makeTestService({ ID: 'a00000000001' }), check: { type: 'AlwaysSuccessful', args: '' } },
+    { service: makeTestService({ ID: 'a00000000002' }), check: { type: 'Docker', args: 'x' } },
+  ])
+  t.is(monitor.check('a00000000001')?.lastResult, undefined)
+  t.regex(monitor.check('a00000000002')?.lastResult?.error ?? '', /unknown health check type "Docker"/)
+})
