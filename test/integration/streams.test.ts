@@ -68,7 +68,9 @@ test('/watch streams one JSON document at once and a new one after each change, 
   await waitFor(() => watch.values.length > n && (watch.values.at(-1) as ByService).web[0].Status === 0, { message: 'a document showing web ALIVE again' })
   await write(['web', 'db'])
   await waitFor(() => (watch.values.at(-1) as ByService).db?.[0]?.Status === 0, { message: 'a document with db ALIVE' })
-  t.deepEqual(watch.values.at(-1), (await d.json<{ Services: ByService }>('/api/services.json')).Services, 'the last document is the current state')
+  // Refreshes (a newer Updated, same status) are not changes and send nothing, as in the original.
+  const summary = (doc: ByService): Array<[string, string, number]> => Object.values(doc).flat().map(s => [s.Name, s.ID, s.Status])
+  t.deepEqual(summary(watch.values.at(-1) as ByService), summary((await d.json<{ Services: ByService }>('/api/services.json')).Services), 'the last document shows the current statuses')
   t.true(watch.values.length >= n + 2)
 })
 
