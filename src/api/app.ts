@@ -1,5 +1,6 @@
 // The JSON API of reference §5: routes, shapes, indentation, CORS headers and error bodies
 // as in the original, each route also under /api/. Handlers read frozen snapshots only.
+// Beside it: the web UI, /watch and SSE streams, drain, explain, /servers and /metrics.
 import Router from '@koa/router'
 import Koa from 'koa'
 import { encodeState, type Catalog } from '../catalog/index.ts'
@@ -8,13 +9,20 @@ import type { Logger } from '../lib/logger.ts'
 import type { Time } from '../service/time.ts'
 import { addProxyRoute } from './proxy-route.ts'
 import { addListenersRoute } from './listeners-route.ts'
+import type { CheckState } from '../health/monitor.ts'
+import type { Clock } from '../lib/clock.ts'
+import type { Metrics } from '../lib/metrics.ts'
+import { drainHandlers, type Drainer } from './drain.ts'
+import type { EventHub } from './events.ts'
+import { defaultRouteRule, explainService, type Lifespans, type RouteRule } from './explain.ts'
 import { allowCors, sendCompact, sendError, sendIndented } from './respond.ts'
+import { serversPage } from './servers.ts'
+import { sseHandler, wantsEventStream } from './sse.ts'
+import { uiMiddleware } from './ui.ts'
+import { DocumentCache, servicesDocument, type ClusterMember } from './views.ts'
+import { watchHandler } from './watch.ts'
 
-export interface ClusterMember {
-  readonly Name: string
-  readonly LastUpdated: Time
-  readonly ServiceCount: number
-}
+export type { ClusterMember } from './views.ts'
 
 export interface ApiComponents {
   catalog: Catalog
@@ -28,6 +36,19 @@ export interface ApiComponents {
   proxy?: () => unknown
   /** Webhook listeners, for /api/listeners.json (absent: no such route). */
   listeners?: () => readonly ListenerView[]
+  /** Change events for /watch and SSE (one catalog subscription for all clients). */
+  hub: EventHub
+  metrics: Metrics
+  /** The local announcer: drains this host's instances. */
+  drainer: Drainer
+  /** This host's health check of a local service ID, for explain. */
+  check: (id: string) => CheckState | undefined
+  lifespans: Lifespans
+  clock: Clock
+  /** Bytes of events one SSE client may have waiting ([api] stream_queue_bytes). */
+  streamQueueBytes: number
+  /** Whether this host routes to an instance; default: the original's proxy rule. The proxy may supply its own. */
+  route?: RouteRule
 }
 
 /** Splits "name.json" into name and extension (the last dot), as the original's route did. */
@@ -53,13 +74,7 @@ export function createApp (c: ApiComponents): Koa {
 
   const servicesJson = (ctx: Koa.Context): void => {
     allowCors(ctx)
-    const members = c.members()
-    const body: Record<string, unknown> = { Services: c.catalog.byService() }
-    if (members.length > 0) {
-      body.ClusterMembers = Object.fromEntries([...members].sort((a, b) => a.Name.localeCompare(b.Name)).map(m => [m.Name, m]))
-    }
-    body.ClusterName = c.catalog.clusterName
-    sendIndented(ctx, body)
+    sendIndented(ctx, servicesDocument(c.catalog, c.members()))
   }
   const stateJson = (ctx: Koa.Context): void => {
     sendCompact(ctx, encodeState(c.catalog.snapshot()))
@@ -93,6 +108,35 @@ export function createApp (c: ApiComponents): Koa {
   router.get('/health', health)
   router.get('/api/health', health)
   if (c.listeners !== undefined) addListenersRoute(router, c.listeners)
+
+  const documents = new DocumentCache(c.catalog)
+  const sse = sseHandler({ hub: c.hub, catalog: c.catalog, members: c.members, logger: c.logger }, { queueBytes: c.streamQueueBytes })
+  const watch = watchHandler({ hub: c.hub, documents })
+  for (const path of ['/watch', '/api/watch']) router.get(path, ctx => { if (wantsEventStream(ctx)) sse(ctx); else watch(ctx) })
+  router.get('/api/events', sse)
+
+  const { drain, undrain } = drainHandlers(c.drainer, c.metrics)
+  router.post('/api/services/:id/drain', drain)
+  router.post('/api/services/:id/undrain', undrain)
+
+  const explainComponents = { catalog: c.catalog, lifespans: c.lifespans, route: c.route ?? defaultRouteRule(c.lifespans), check: c.check, isDrained: c.drainer.isDrained.bind(c.drainer), now: () => c.clock.now() }
+  router.get('/api/services/:name/explain.json', (ctx) => {
+    allowCors(ctx)
+    const doc = explainService(explainComponents, ctx.params.name)
+    if (doc === undefined) { sendError(ctx, 404, `no instances of ${ctx.params.name} found`); return }
+    sendIndented(ctx, doc)
+  })
+
+  router.get('/servers', (ctx) => {
+    ctx.type = 'text/html; charset=utf-8'
+    ctx.body = serversPage(c.catalog.snapshot(), c.members().map(m => m.Name), c.clock.nowMs())
+  })
+
+  router.get('/metrics', async (ctx) => {
+    const text = await c.metrics.text()
+    ctx.body = text
+    ctx.set('Content-Type', c.metrics.contentType)
+  })
   // CORS pre-flight for single-segment API paths (reference §5.7)
   router.options(['/api/:segment', '/v1/:segment'], (ctx) => {
     allowCors(ctx)
@@ -100,6 +144,15 @@ export function createApp (c: ApiComponents): Koa {
     ctx.body = ''
   })
 
+  // OPTIONS is a CORS pre-flight only on single-segment /api/ and /v1/ paths (reference §5.7);
+  // elsewhere it is 405 on a known path and 404 otherwise, not the router's automatic answer.
+  app.use(async (ctx, next) => {
+    if (ctx.method !== 'OPTIONS' || /^\/(api|v1)\/[^/]+$/.test(ctx.path)) { await next(); return }
+    const known = ['GET', 'POST'].some(m => router.match(ctx.path, m).path.length > 0)
+    if (known) sendError(ctx, 405, `Method Not Allowed - OPTIONS is not allowed on ${ctx.path}`)
+    else sendError(ctx, 404, `Not Found - no route for OPTIONS ${ctx.path}`)
+  })
+  app.use(uiMiddleware())
   app.use(router.routes())
   app.use(router.allowedMethods())
   return app

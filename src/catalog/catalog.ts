@@ -75,14 +75,17 @@ export class Catalog extends EventEmitter<{ change: [ChangeEvent] }> {
 
   /**
    * Merges one record (reference §2.2 with fixes): strictly newer Updated wins; DRAINING
-   * survives ALIVE; a stale record is dropped without touching what is stored. Emits
-   * 'change' synchronously for 'added' and 'changed'.
+   * survives an ALIVE record relayed by another host, but not one from its origin (`from`
+   * equal to its Hostname: the local announcer, or the origin's own gossip), which is how
+   * an undrain spreads; a stale record is dropped without touching what is stored. Emits
+   * 'change' synchronously for 'added' and 'changed'. `from` is the host that handed us
+   * the record (default: this host).
    */
   merge (svc: Service, from: string = this.#opts.hostname): MergeResult {
     if (isStale(svc, this.#opts.tombstoneLifespanMs, this.#clock.now())) return 'stale'
     const existing = this.get(svc.Hostname, svc.ID)
     if (!shouldReplace(existing, svc)) return 'ignored'
-    const status = existing === undefined ? svc.Status : mergedStatus(existing, svc)
+    const status = existing === undefined ? svc.Status : mergedStatus(existing, svc, from === svc.Hostname)
     const frozen = Object.isFrozen(svc) && (svc.Ports === null || Object.isFrozen(svc.Ports)) ? svc : makeService(svc)
     const stored = status === frozen.Status ? frozen : withFields(frozen, { Status: status })
     if (existing !== undefined && existing.Status === stored.Status) {

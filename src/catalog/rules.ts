@@ -31,11 +31,15 @@ export function isDeadTombstone (svc: Service, opts: CatalogOptions, now: Time):
 }
 
 /**
- * The status to store when incoming replaces existing: DRAINING is sticky against ALIVE
- * only (an operator's drain outlives health checks); any other status replaces it.
+ * The status to store when incoming replaces existing. DRAINING is sticky against ALIVE
+ * (an operator's drain outlives health checks) unless the ALIVE record comes from its
+ * origin: the host named in its Hostname, which alone holds the drain and ends it
+ * (undrain). Any other status replaces DRAINING. `fromOrigin` is false for records relayed
+ * by another host, so a stale relayed ALIVE can never end a drain; without it the origin
+ * could never undrain on peers that hold DRAINING.
  */
-export function mergedStatus (existing: Service, incoming: Service): ServiceStatus {
-  if (existing.Status === ServiceStatus.DRAINING && incoming.Status === ServiceStatus.ALIVE) return ServiceStatus.DRAINING
+export function mergedStatus (existing: Service, incoming: Service, fromOrigin = false): ServiceStatus {
+  if (existing.Status === ServiceStatus.DRAINING && incoming.Status === ServiceStatus.ALIVE && !fromOrigin) return ServiceStatus.DRAINING
   return incoming.Status
 }
 

@@ -32,6 +32,9 @@ export const DEFAULTS = {
   api: {
     bind_ip: '', // '' = [sidecar] bind_ip
     port: 7777, // the original's fixed HTTP port, so existing clients keep working
+    event_buffer: 1000, // change events kept for SSE resume: minutes of a busy cluster's changes; longer gaps get a fresh snapshot
+    stream_queue_bytes: 1_048_576, // 1 MiB (~2000 typical events) waiting for one watch/SSE client: further behind, it has stopped reading
+    heartbeat_interval: '15s', // keeps idle SSE streams open through proxies that cut silent connections (often after 30-60 s)
   },
   static_discovery: {
     config_file: 'static.json', // the original's STATIC_CONFIG_FILE default

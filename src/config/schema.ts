@@ -92,6 +92,9 @@ export const SCHEMA: Schema = {
   api: {
     bind_ip: { type: 'ip', emptyOk: true, doc: 'address the HTTP API and UI bind', defaultText: '[sidecar] bind_ip' },
     port: { ...PORT, doc: 'HTTP API and UI port', flag: { long: 'http-port', arg: 'PORT' } },
+    event_buffer: { type: 'int', min: 1, max: 1_000_000, doc: 'change events kept so an SSE client can resume with Last-Event-ID (older gaps get a fresh snapshot)' },
+    stream_queue_bytes: { type: 'int', min: 65_536, max: 1_073_741_824, doc: 'bytes of events an SSE client may have waiting before it is dropped as too slow' },
+    heartbeat_interval: { type: 'duration', doc: 'time between heartbeats (and cluster member updates) on SSE streams' },
   },
   static_discovery: {
     config_file: { type: 'path', doc: 'JSON file listing statically defined services', env: 'STATIC_CONFIG_FILE' },

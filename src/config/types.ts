@@ -36,6 +36,12 @@ export interface ApiSection {
   /** Resolved: the given value, else sidecar.bind_ip. */
   bind_ip: string
   port: number
+  /** Change events kept so an SSE client can resume with Last-Event-ID. */
+  event_buffer: number
+  /** Bytes of events one SSE client may have waiting before it is dropped. */
+  stream_queue_bytes: number
+  /** Time between SSE heartbeats (and cluster member updates on the stream). */
+  heartbeat_interval: number
 }
 
 export interface StaticDiscoverySection {

@@ -2,6 +2,8 @@
 // reverse. The constructor does no I/O; start() either brings everything up or leaves
 // nothing running.
 import { createApp, type ClusterMember } from '../api/app.ts'
+import { EventHub } from '../api/events.ts'
+import { registerCatalogMetrics } from '../api/metrics.ts'
 import { HttpServer } from '../api/server.ts'
 import { Catalog } from '../catalog/catalog.ts'
 import { Reaper } from '../catalog/reaper.ts'
@@ -34,6 +36,7 @@ export class Daemon implements Startable {
   /** The embedded proxy; undefined when [proxy] enabled = false. */
   readonly proxy: ProxyManager | undefined
   readonly listeners: Listeners
+  readonly hub: EventHub
   readonly metrics = new Metrics()
   readonly #logger: Logger
   readonly #components: Startable[]
@@ -71,7 +74,7 @@ export class Daemon implements Startable {
     })
     if (this.discoverers.length === 0) logger.warn('no discovery method configured: running in passive mode (this host announces nothing)')
     const supplied = this.discoverers.flatMap(d => d instanceof DockerDiscoverer ? [d.health] : [])
-    this.monitor = new HealthMonitor({ logger: child('health'), clock, supplied }, {
+    this.monitor = new HealthMonitor({ logger: child('health'), clock, supplied, metrics: this.metrics }, {
       intervalMs: config.health.interval,
       timeoutMs: config.health.timeout,
       rise: config.health.rise,
@@ -100,20 +103,31 @@ export class Daemon implements Startable {
     })
     const reaper = new Reaper({ catalog: this.catalog, logger: child('catalog') }, { intervalMs: sc.reap_interval })
     const startedAt = Date.now()
+    const members = (): ClusterMember[] => this.members()
+    this.hub = new EventHub({ catalog: this.catalog, members, logger: child('events'), metrics: this.metrics }, { bufferSize: config.api.event_buffer, heartbeatIntervalMs: config.api.heartbeat_interval })
+    registerCatalogMetrics(this.metrics, this.catalog, members)
     const app = createApp({
       catalog: this.catalog,
       logger: child('api'),
-      members: () => this.members(),
+      members,
       discoveryErrors: () => Object.fromEntries(this.discoverers.flatMap(d => { const e = d.lastError(); return e === undefined ? [] : [[d.name, e]] })),
       startedAt,
       proxy: () => this.proxy?.report() ?? { enabled: false, listeners: [], conflicts: [] },
       listeners: () => this.listeners.list(),
+      hub: this.hub,
+      metrics: this.metrics,
+      drainer: this.announcer,
+      check: id => this.monitor.check(id),
+      lifespans: { aliveLifespanMs: sc.alive_lifespan, drainingLifespanMs: sc.draining_lifespan, tombstoneLifespanMs: sc.tombstone_lifespan },
+      clock,
+      streamQueueBytes: config.api.stream_queue_bytes,
     })
     this.api = new HttpServer({ app, logger: child('api') }, { host: config.api.bind_ip, port: config.api.port, name: 'api', portSetting: '[api] port or --http-port' })
-    // The API first: the example config health checks the daemon's own API. Listeners
-    // before the announcer, so they see the first events of this host's services.
+    // The API first: the example config health checks the daemon's own API. The hub after
+    // it, so that on stop the hub ends every stream with a final event before the API closes.
+    // Listeners before the announcer, so they see the first events of this host's services.
     // The proxy last: it opens the ports the catalog holds once local services are announced.
-    this.#components = [this.api, reaper, ...this.discoverers, this.listeners, this.monitor, this.announcer, ...(this.proxy !== undefined ? [this.proxy] : [])]
+    this.#components = [this.api, this.hub, reaper, ...this.discoverers, this.listeners, this.monitor, this.announcer, ...(this.proxy !== undefined ? [this.proxy] : [])]
   }
 
   /** Cluster members for /services.json; until gossip exists, this host alone. */

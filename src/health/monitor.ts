@@ -8,6 +8,7 @@ import type { CheckSpec, Discovered } from '../discovery/types.ts'
 import type { Clock } from '../lib/clock.ts'
 import { errorMessage } from '../lib/errors.ts'
 import type { Logger } from '../lib/logger.ts'
+import type { Metrics } from '../lib/metrics.ts'
 import type { Startable } from '../lib/startable.ts'
 import { Ticker } from '../lib/ticker.ts'
 import { ServiceStatus } from '../service/status.ts'
@@ -74,14 +75,29 @@ export class HealthMonitor extends EventEmitter<{ status: [id: string, status: S
   /** The 'update' listener registered on each supplied source while started. */
   readonly #listeners = new Map<SuppliedCheckSource, (args: string) => void>()
   #started = false
+  readonly #observe: (type: string, seconds: number, ok: boolean) => void
 
   /** supplied: check kinds answered by other components (Docker health), by their type. */
-  constructor (components: { logger: Logger, clock: Clock, supplied?: readonly SuppliedCheckSource[] }, init: HealthMonitorInit) {
+  constructor (components: { logger: Logger, clock: Clock, supplied?: readonly SuppliedCheckSource[], metrics?: Metrics }, init: HealthMonitorInit) {
     super()
     this.#logger = components.logger
     this.#clock = components.clock
     this.#init = init
     for (const source of components.supplied ?? []) this.#supplied.set(source.type, source)
+    const m = components.metrics
+    if (m === undefined) {
+      this.#observe = () => {}
+    } else {
+      // Buckets from 5 ms (a local TCP connect) to the longest timeout worth waiting for.
+      const duration = m.histogram('sidecar_health_check_duration_seconds', 'Time one health check took, by check type', [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10], ['type'])
+      const failures = m.counter('sidecar_health_check_failures_total', 'Health checks that failed (timeouts included), by check type', ['type'])
+      const checks = m.counter('sidecar_health_checks_total', 'Health checks run, by check type', ['type'])
+      this.#observe = (type, seconds, ok) => {
+        duration.observe({ type }, seconds)
+        checks.inc({ type })
+        if (!ok) failures.inc({ type })
+      }
+    }
   }
 
   async start (): Promise<void> {
@@ -177,6 +193,7 @@ export class HealthMonitor extends EventEmitter<{ status: [id: string, status: S
 
   async #runOnce (entry: Entry, runner: Runner, signal: AbortSignal): Promise<void> {
     const timeout = AbortSignal.timeout(this.#init.timeoutMs)
+    const t0 = performance.now()
     let result: CheckResult | undefined
     try {
       result = await runner(entry.state.args, AbortSignal.any([signal, timeout]))
@@ -185,6 +202,7 @@ export class HealthMonitor extends EventEmitter<{ status: [id: string, status: S
     }
     if (signal.aborted || this.#entries.get(entry.state.id) !== entry) return // stopped or replaced meanwhile
     if (result === undefined) return // no verdict yet
+    this.#observe(entry.state.type, (performance.now() - t0) / 1000, result.ok)
     const prev = entry.state
     const successes = result.ok ? prev.consecutiveSuccesses + 1 : 0
     const failures = result.ok ? 0 : prev.consecutiveFailures + 1

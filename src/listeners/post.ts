@@ -4,6 +4,7 @@
 
 export interface PostRequest {
   url: string
+  /** The exact bytes sent on every attempt. */
   body: Uint8Array
   headers: Readonly<Record<string, string>>
   /** From sending the request until the response is read. */
@@ -70,7 +71,8 @@ export async function postOnce (req: PostRequest): Promise<PostResult> {
   try {
     let res: Response
     try {
-      res = await fetch(req.url, { method: 'POST', body: req.body, headers: req.headers, redirect: 'manual', signal: ctl.signal })
+      // the cast: our bodies come from Buffer.from(string), never from a SharedArrayBuffer
+      res = await fetch(req.url, { method: 'POST', body: req.body as Uint8Array<ArrayBuffer>, headers: req.headers, redirect: 'manual', signal: ctl.signal })
     } catch (err) {
       return { ok: false, error: describeFailure(err, timedOut, req) }
     }

@@ -67,11 +67,11 @@ test('merge: a refresh with the same status emits nothing', t => {
   t.is(events.length, 1)
 })
 
-test('merge: draining survives an alive update, taking its other fields and timestamp', t => {
-  const { catalog, events } = setup()
-  catalog.merge(makeTestService({ Status: DRAINING }))
+test('merge: draining survives an alive update relayed by a peer, taking its other fields and timestamp', t => {
+  const { catalog, events } = setup({ hostname: 'me' })
+  catalog.merge(makeTestService({ Status: DRAINING }), 'host1')
   const alive = makeTestService({ Status: ALIVE, Updated: at(1_000), Image: 'nginx:2' })
-  t.is(catalog.merge(alive), 'refreshed')
+  t.is(catalog.merge(alive, 'peer-b'), 'refreshed')
   const stored = catalog.get('host1', 'abc123def456')
   t.is(stored?.Status, DRAINING)
   t.is(stored?.Image, 'nginx:2')
@@ -90,11 +90,33 @@ for (const status of [UNHEALTHY, UNKNOWN, TOMBSTONE]) {
   })
 }
 
-test('merge: draining replaces alive, and a later alive leaves it draining', t => {
-  const { catalog } = setup()
-  catalog.merge(makeTestService())
-  t.is(catalog.merge(makeTestService({ Status: DRAINING, Updated: at(1) })), 'changed')
-  t.is(catalog.merge(makeTestService({ Status: ALIVE, Updated: at(2) })), 'refreshed')
+test('merge: draining replaces alive, and a later alive relayed by a peer leaves it draining', t => {
+  const { catalog } = setup({ hostname: 'me' })
+  catalog.merge(makeTestService(), 'host1')
+  t.is(catalog.merge(makeTestService({ Status: DRAINING, Updated: at(1) }), 'host1'), 'changed')
+  t.is(catalog.merge(makeTestService({ Status: ALIVE, Updated: at(2) }), 'peer-b'), 'refreshed')
+  t.is(catalog.get('host1', 'abc123def456')?.Status, DRAINING)
+})
+
+test('merge: a newer alive record from its origin ends a drain (undrain)', t => {
+  const { catalog, events } = setup({ hostname: 'me' })
+  catalog.merge(makeTestService({ Status: DRAINING }), 'host1')
+  t.is(catalog.merge(makeTestService({ Status: ALIVE, Updated: at(1) }), 'host1'), 'changed')
+  t.is(catalog.get('host1', 'abc123def456')?.Status, ALIVE)
+  t.deepEqual(events.map(e => [e.previousStatus, e.service.Status]), [[UNKNOWN, DRAINING], [DRAINING, ALIVE]])
+})
+
+test('merge: records of this host merged without a source are from their origin, so the local announcer can undrain', t => {
+  const { catalog } = setup({ hostname: 'host1' })
+  catalog.merge(makeTestService({ Status: DRAINING }))
+  t.is(catalog.merge(makeTestService({ Status: ALIVE, Updated: at(1) })), 'changed')
+  t.is(catalog.get('host1', 'abc123def456')?.Status, ALIVE)
+})
+
+test('merge: a remote record merged without a source counts as relayed, so draining stays', t => {
+  const { catalog } = setup({ hostname: 'me' })
+  catalog.merge(makeTestService({ Status: DRAINING }), 'host1')
+  t.is(catalog.merge(makeTestService({ Status: ALIVE, Updated: at(1) })), 'refreshed')
   t.is(catalog.get('host1', 'abc123def456')?.Status, DRAINING)
 })
 

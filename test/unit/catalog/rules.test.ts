@@ -59,12 +59,15 @@ test('isDeadTombstone: only a tombstone older than the tombstone lifespan is for
   t.false(isDeadTombstone(makeTestService({ Updated: at(-LIFESPAN - 1) }), opts, BASE_TIME))
 })
 
-// mergedStatus: every (stored, incoming) pair. Only DRAINING + ALIVE keeps the stored status.
+// mergedStatus: every (stored, incoming) pair. Only DRAINING + a relayed ALIVE keeps the stored status.
 for (const stored of STATUSES) {
   for (const incoming of STATUSES) {
     const expected = stored === ServiceStatus.DRAINING && incoming === ServiceStatus.ALIVE ? ServiceStatus.DRAINING : incoming
-    test(`mergedStatus: stored ${stored} + incoming ${incoming} gives ${expected}`, t => {
+    test(`mergedStatus: stored ${stored} + relayed incoming ${incoming} gives ${expected}`, t => {
       t.is(mergedStatus(makeTestService({ Status: stored }), makeTestService({ Status: incoming, Updated: at(1) })), expected)
+    })
+    test(`mergedStatus: stored ${stored} + incoming ${incoming} from its origin gives ${incoming}`, t => {
+      t.is(mergedStatus(makeTestService({ Status: stored }), makeTestService({ Status: incoming, Updated: at(1) }), true), incoming)
     })
   }
 }

@@ -30,7 +30,7 @@ test('defaults: with no file, env or flags every key has its documented default'
       cluster_key: '',
       site: '',
     },
-    api: { bind_ip: '0.0.0.0', port: 7777 },
+    api: { bind_ip: '0.0.0.0', port: 7777, event_buffer: 1000, stream_queue_bytes: 1_048_576, heartbeat_interval: 15_000 },
     static_discovery: { config_file: path.join(cwd, 'static.json') },
     docker_discovery: { docker_url: '', reconcile_interval: 3000 },
     services: { namer: 'docker_label', name_label: 'ServiceName', name_match: '' },

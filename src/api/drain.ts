@@ -1,0 +1,36 @@
+// POST /api/services/<id>/drain (reference §5.6) and /undrain: only this host's instances.
+// The announcer holds the drain and merges the new record at once, so the change reaches
+// the catalog's 'change' event (and from there the streams and gossip) before the reply.
+import type Koa from 'koa'
+import type { Metrics } from '../lib/metrics.ts'
+import type { Service } from '../service/service.ts'
+import { statusString } from '../service/status.ts'
+import { sendError, sendIndented } from './respond.ts'
+
+/** What the drain routes need of the local announcer. */
+export interface Drainer {
+  drain (id: string): Service | undefined
+  undrain (id: string): Service | undefined
+  isDrained (svc: Pick<Service, 'Hostname' | 'ID'>): boolean
+}
+
+type Ctx = Koa.Context & { params: Record<string, string> }
+
+export function drainHandlers (drainer: Drainer, metrics: Metrics): { drain: (ctx: Ctx) => void, undrain: (ctx: Ctx) => void } {
+  const requests = metrics.counter('sidecar_drain_requests_total', 'Drain and undrain requests, by action and result', ['action', 'result'])
+  const handler = (action: 'drain' | 'undrain') => (ctx: Ctx): void => {
+    const id = ctx.params.id
+    const svc = action === 'drain' ? drainer.drain(id) : drainer.undrain(id)
+    if (svc === undefined) {
+      requests.inc({ action, result: 'not_found' })
+      sendError(ctx, 404, `Not Found - Service ID ${JSON.stringify(id)} not found`)
+      return
+    }
+    requests.inc({ action, result: 'ok' })
+    const message = action === 'drain'
+      ? `Service ${JSON.stringify(svc.Name)} instance ${JSON.stringify(svc.ID)} set to DRAINING`
+      : `Service ${JSON.stringify(svc.Name)} instance ${JSON.stringify(svc.ID)} is no longer DRAINING (now ${statusString(svc.Status).toUpperCase()})`
+    sendIndented(ctx, { Message: message }, 202)
+  }
+  return { drain: handler('drain'), undrain: handler('undrain') }
+}

@@ -1,0 +1,122 @@
+// GET /api/services/<name>/explain.json: for each instance of a service, why this host
+// would or would not send it traffic. The first thing an operator asks when traffic does
+// not reach an instance; the UI's details view shows it.
+import type { Catalog, Report } from '../catalog/index.ts'
+import type { CheckState } from '../health/monitor.ts'
+import { ServiceStatus, statusString } from '../service/status.ts'
+import type { Service } from '../service/service.ts'
+import type { Time } from '../service/time.ts'
+
+export interface Lifespans {
+  aliveLifespanMs: number
+  drainingLifespanMs: number
+  tombstoneLifespanMs: number
+}
+
+export interface RouteVerdict {
+  readonly routable: boolean
+  /** Why not, for people; empty when routable. */
+  readonly reasons: readonly string[]
+}
+
+/** Decides whether this host routes to an instance; the proxy may supply its own (passive health, ...). */
+export type RouteRule = (svc: Service, now: Time) => RouteVerdict
+
+const STATUS_REASON: Record<number, string> = {
+  [ServiceStatus.TOMBSTONE]: 'status Tombstone: the instance is gone',
+  [ServiceStatus.UNHEALTHY]: 'status Unhealthy: its health check fails on its host',
+  [ServiceStatus.UNKNOWN]: 'status Unknown: its host has no health check result for it yet',
+  [ServiceStatus.DRAINING]: 'status Draining: an operator drained it',
+}
+
+function seconds (ms: number): number { return Math.round(ms / 100) / 10 }
+
+/** How long a record lives without refresh: tombstones until removal, the rest until expiry (catalog rules). */
+function lifespanMs (svc: Service, l: Lifespans): number {
+  if (svc.Status === ServiceStatus.TOMBSTONE) return l.tombstoneLifespanMs
+  return svc.Status === ServiceStatus.DRAINING ? l.drainingLifespanMs : l.aliveLifespanMs
+}
+
+/**
+ * The original's proxy rule (reference §7.1): only ALIVE instances with at least one
+ * exported port (ServicePort > 0) get traffic; and a record past its lifespan is about to
+ * be tombstoned, so it is not trusted either.
+ */
+export function defaultRouteRule (lifespans: Lifespans): RouteRule {
+  return (svc, now) => {
+    const reasons: string[] = []
+    const status = STATUS_REASON[svc.Status]
+    if (status !== undefined) reasons.push(status)
+    if (!(svc.Ports ?? []).some(p => p.ServicePort > 0)) reasons.push('no port has a ServicePort, so no proxy listener carries it')
+    if (svc.Status !== ServiceStatus.TOMBSTONE) {
+      const age = now.toMillis() - svc.Updated.toMillis()
+      const lifespan = lifespanMs(svc, lifespans)
+      if (age > lifespan) reasons.push(`not refreshed for ${seconds(age)} s, past its ${seconds(lifespan)} s lifespan: it is about to be tombstoned`)
+    }
+    return { routable: reasons.length === 0, reasons }
+  }
+}
+
+export interface ExplainComponents {
+  catalog: Catalog
+  lifespans: Lifespans
+  route: RouteRule
+  /** The local health check of a service ID (local instances only). */
+  check: (id: string) => CheckState | undefined
+  /** True iff an operator drained this local instance. */
+  isDrained: (svc: Service) => boolean
+  now: () => Time
+}
+
+function checkView (state: CheckState | undefined): Record<string, unknown> | null {
+  if (state === undefined) return null
+  return {
+    type: state.type,
+    args: state.args,
+    ok: state.lastResult?.ok ?? null,
+    error: state.lastResult?.error ?? null,
+    checkedAt: state.lastCheckedAt ?? null,
+    consecutiveFailures: state.consecutiveFailures,
+    consecutiveSuccesses: state.consecutiveSuccesses,
+  }
+}
+
+function reportView (report: Report | undefined): { reportedBy: string | null, reportedAt: Time | null } {
+  return { reportedBy: report?.from ?? null, reportedAt: report?.at ?? null }
+}
+
+/** The explain document of one service name, or undefined when no instance has that name. */
+export function explainService (c: ExplainComponents, name: string): Record<string, unknown> | undefined {
+  const instances = c.catalog.services().filter(s => s.Name === name)
+  if (instances.length === 0) return undefined
+  const now = c.now()
+  const local = c.catalog.hostname
+  return {
+    name,
+    hostname: local,
+    time: now,
+    instances: instances.map(svc => {
+      const isLocal = svc.Hostname === local
+      const verdict = c.route(svc, now)
+      const check = isLocal ? checkView(c.check(svc.ID)) : null
+      const reasons = [...verdict.reasons]
+      if (check?.error !== null && check?.error !== undefined && svc.Status !== ServiceStatus.ALIVE) reasons.push(`last check: ${String(check.error)}`)
+      const lifespan = lifespanMs(svc, c.lifespans)
+      const age = now.toMillis() - svc.Updated.toMillis()
+      return {
+        service: svc,
+        status: statusString(svc.Status),
+        local: isLocal,
+        drained: isLocal && c.isDrained(svc),
+        routable: verdict.routable,
+        reasons,
+        check,
+        checkedBy: isLocal ? 'this host' : `${svc.Hostname} (checks run on the instance's own host)`,
+        ...reportView(c.catalog.reportOf(svc.Hostname, svc.ID)),
+        ageSeconds: seconds(age),
+        lifespanSeconds: seconds(lifespan),
+        expiresInSeconds: seconds(lifespan - age),
+      }
+    }),
+  }
+}

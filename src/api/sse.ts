@@ -1,0 +1,157 @@
+// Server-Sent Events: GET /api/events (or /watch with Accept: text/event-stream).
+//   snapshot         first, unless Last-Event-ID can be resumed (the ring still holds every
+//                    missed event, and they fit the client's queue): the /services.json
+//                    document plus Hostname, with the id of the last change it reflects
+//   service-changed  {"Service":..,"PreviousStatus":..,"Time":..}, id strictly increasing
+//   members          {"ClusterMembers":..,"ClusterName":..} when members change and at each heartbeat (no id)
+//   dropped/closing  {"reason":..} as the last event before the server ends the stream
+// plus a ": heartbeat" comment every heartbeat interval. Each client has its own bounded
+// queue: a client whose unsent events pass [api] stream_queue_bytes is dropped, so a client
+// that stops reading can cost the daemon at most that much memory (plus the socket's buffer).
+import type Koa from 'koa'
+import type { ServerResponse } from 'node:http'
+import type { Catalog } from '../catalog/index.ts'
+import type { Logger } from '../lib/logger.ts'
+import { sseFrame, type EventHub, type HubEvent, type Subscriber } from './events.ts'
+import { servicesDocument, type ClusterMember } from './views.ts'
+
+/** How long a dropped client gets to read its final event before its socket is destroyed. */
+const DROP_GRACE_MS = 10_000
+/** The browser's reconnect delay after the stream ends (EventSource's default is about 3 s). */
+const RETRY_MS = 1000
+
+export interface SseComponents {
+  hub: EventHub
+  catalog: Catalog
+  members: () => readonly ClusterMember[]
+  logger: Logger
+}
+
+/** True iff the request asks for an event stream (EventSource sends exactly this Accept). */
+export function wantsEventStream (ctx: Koa.Context): boolean {
+  return (ctx.get('Accept') ?? '').includes('text/event-stream')
+}
+
+class SseClient implements Subscriber {
+  readonly kind = 'sse'
+  readonly #res: ServerResponse
+  readonly #limit: number
+  readonly #onDrop: (reason: string, queued: number) => void
+  #queue: string[] = []
+  #queuedBytes = 0
+  #blocked = false
+  #done = false
+  readonly #flush = (): void => { this.#drain() }
+
+  constructor (res: ServerResponse, limit: number, onDrop: (reason: string, queued: number) => void) {
+    this.#res = res
+    this.#limit = limit
+    this.#onDrop = onDrop
+  }
+
+  get queuedBytes (): number { return this.#queuedBytes }
+
+  change (e: HubEvent): void { this.send(e.frame) }
+
+  members (json: string): void { this.send(sseFrame('members', json)) }
+
+  heartbeat (): void {
+    if (!this.#blocked) this.send(`: heartbeat ${new Date().toISOString()}\n\n`)
+  }
+
+  close (reason: string): void { this.end('closing', reason) }
+
+  /** The connection is gone: forget the queue, write nothing more. */
+  closed (): void {
+    this.#done = true
+    this.#queue = []
+    this.#queuedBytes = 0
+    this.#res.off('drain', this.#flush)
+  }
+
+  /** Writes a frame, or queues it while the socket is full; past the limit, drops the client. */
+  send (frame: string): void {
+    if (this.#done) return
+    if (this.#blocked) {
+      this.#queue.push(frame)
+      this.#queuedBytes += Buffer.byteLength(frame)
+      if (this.#queuedBytes > this.#limit) {
+        const queued = this.#queuedBytes
+        this.end('dropped', `too slow: ${queued} bytes of events were waiting for this client, more than the ${this.#limit} allowed ([api] stream_queue_bytes); reconnect with Last-Event-ID to resume`)
+        this.#onDrop('fell behind', queued)
+      }
+      return
+    }
+    if (!this.#res.write(frame)) this.#block()
+  }
+
+  /** Ends the stream with a final event; a client that does not read it within the grace time is cut off. */
+  end (event: 'dropped' | 'closing', reason: string): void {
+    if (this.#done) return
+    this.#done = true
+    this.#queue = []
+    this.#queuedBytes = 0
+    this.#res.off('drain', this.#flush)
+    this.#res.end(sseFrame(event, JSON.stringify({ reason })))
+    setTimeout(() => { this.#res.destroy() }, DROP_GRACE_MS).unref()
+  }
+
+  #block (): void {
+    this.#blocked = true
+    this.#res.once('drain', this.#flush)
+  }
+
+  #drain (): void {
+    this.#blocked = false
+    let i = 0
+    while (i < this.#queue.length && !this.#done) {
+      const frame = this.#queue[i++]
+      this.#queuedBytes -= Buffer.byteLength(frame)
+      if (!this.#res.write(frame)) { this.#block(); break }
+    }
+    this.#queue.splice(0, i)
+  }
+}
+
+/** The koa handler for one SSE connection; it takes over the response. */
+export function sseHandler (c: SseComponents, opts: { queueBytes: number }): (ctx: Koa.Context) => void {
+  return (ctx) => {
+    const { req, res } = ctx
+    if (ctx.method === 'HEAD') { ctx.status = 200; ctx.type = 'text/event-stream'; return }
+    const query = ctx.query.lastEventId
+    const lastEventId = ctx.get('Last-Event-ID') !== '' ? ctx.get('Last-Event-ID') : typeof query === 'string' ? query : undefined
+    ctx.status = 200 // for the middleware that runs after this handler returns; the head is written below
+    ctx.respond = false // the stream is written here, not by koa
+    req.socket.setTimeout(0)
+    req.socket.setNoDelay(true)
+    res.writeHead(200, {
+      'Content-Type': 'text/event-stream; charset=utf-8',
+      'Cache-Control': 'no-cache, no-transform',
+      'X-Accel-Buffering': 'no', // tells nginx-style proxies not to hold events back
+      'Access-Control-Allow-Origin': '*',
+    })
+    let unsubscribe = (): void => {}
+    const client = new SseClient(res, opts.queueBytes, (why, queued) => {
+      unsubscribe()
+      c.hub.countDrop()
+      c.logger.warn({ remote: req.socket.remoteAddress, queued }, `SSE client ${req.socket.remoteAddress ?? ''} dropped: ${why} (${queued} bytes waiting)`)
+    })
+    client.send(`retry: ${RETRY_MS}\n\n`)
+    let missed = c.hub.since(lastEventId)
+    // A replay bigger than the client's queue would only get it dropped; a snapshot is smaller.
+    if (missed !== undefined && missed.reduce((n, e) => n + e.frame.length, 0) > opts.queueBytes) missed = undefined
+    if (missed === undefined) {
+      const doc = servicesDocument(c.catalog, c.members(), { Hostname: c.catalog.hostname })
+      client.send(sseFrame('snapshot', JSON.stringify(doc), c.hub.lastId))
+    } else {
+      for (const e of missed) client.change(e)
+      client.members(c.hub.membersJson())
+    }
+    // Subscribing in the same tick as the snapshot: no change can fall between the two.
+    if (!res.writableEnded) unsubscribe = c.hub.subscribe(client)
+    res.once('close', () => {
+      unsubscribe()
+      client.closed()
+    })
+  }
+}

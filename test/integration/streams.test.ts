@@ -1,0 +1,193 @@
+// /watch and SSE against a real daemon process: documents per change, resume with
+// Last-Event-ID, heartbeats. Changes come from what a user does: edits of the static file
+// and drain/undrain requests. Daemons on 127.0.4.2 to 127.0.4.4.
+import test, { type ExecutionContext } from 'ava'
+import { mkdtemp, rm, writeFile } from 'node:fs/promises'
+import os from 'node:os'
+import path from 'node:path'
+import { startDaemon, type DaemonProcess } from '../helpers/daemon.ts'
+import { SseReader, WatchReader } from '../helpers/streams.ts'
+import { sleep, waitFor } from '../helpers/wait.ts'
+
+interface Instance { ID: string, Name: string, Status: number, Hostname: string }
+type ByService = Record<string, Instance[]>
+interface Change { Service: Instance, PreviousStatus: number, Time: string }
+
+function entry (name: string, port: number): unknown {
+  return { Service: { Name: name, Image: `${name}:1.0`, Ports: [{ Type: 'tcp', Port: port, ServicePort: port - 1000 }] }, Check: { Type: 'AlwaysSuccessful' } }
+}
+
+async function daemonWith (t: ExecutionContext, ip: string, names: string[], env: Record<string, string> = {}): Promise<{ d: DaemonProcess, file: string, write: (names: string[]) => Promise<void> }> {
+  const dir = await mkdtemp(path.join(os.tmpdir(), 'sidecar-streams-'))
+  t.teardown(async () => { await rm(dir, { recursive: true, force: true }) })
+  const file = path.join(dir, 'static.json')
+  const write = async (list: string[]): Promise<void> => { await writeFile(file, JSON.stringify(list.map((n, i) => entry(n, 9100 + i)))) }
+  await write(names)
+  const d = await startDaemon({ ip, hostname: `streams-${ip.split('.')[3]}`, cwd: dir, args: ['-d', 'static'], env: { STATIC_CONFIG_FILE: file, ...env } })
+  t.teardown(() => { d.kill() })
+  await waitFor(async () => {
+    const s = (await d.json<{ Services: ByService }>('/api/services.json')).Services
+    return names.every(n => s[n]?.[0]?.Status === 0)
+  }, { timeoutMs: 10_000, message: () => `${names.join(', ')} ALIVE\n${d.output.slice(-2000)}` })
+  return { d, file, write }
+}
+
+async function post (d: DaemonProcess, p: string): Promise<{ status: number, body: unknown }> {
+  const res = await fetch(d.url(p), { method: 'POST', signal: AbortSignal.timeout(5000) })
+  return { status: res.status, body: await res.json() }
+}
+
+async function idOf (d: DaemonProcess, name: string): Promise<string> {
+  return (await d.json<{ Services: ByService }>('/api/services.json')).Services[name][0].ID
+}
+
+test('/watch streams one JSON document at once and a new one after each change, as the original', async t => {
+  const { d, write } = await daemonWith(t, '127.0.4.2', ['web'])
+  const watch = new WatchReader(d.url('/watch'))
+  const full = new WatchReader(d.url('/api/watch?by_service=false'))
+  t.teardown(() => { watch.close(); full.close() })
+  await waitFor(() => watch.values.length >= 1 && full.values.length >= 1, { message: 'first documents' })
+  t.is(watch.contentType, 'application/json')
+  t.deepEqual(Object.keys(watch.values[0] as object), ['web'], 'default payload: the bare name -> instances map')
+  t.deepEqual(Object.keys(full.values[0] as object), ['Servers', 'LastChanged', 'ClusterName', 'Hostname'], '?by_service=false: the whole state')
+  const webId = await idOf(d, 'web')
+
+  // A drain is one change: exactly one new document, showing it.
+  await sleep(300)
+  const before = watch.values.length
+  t.is((await post(d, `/api/services/${webId}/drain`)).status, 202)
+  await waitFor(() => watch.values.length > before, { message: 'a document after the drain' })
+  await sleep(500)
+  t.is(watch.values.length, before + 1, 'one change, one document')
+  t.is((watch.values.at(-1) as ByService).web[0].Status, 4)
+  await waitFor(() => (full.values.at(-1) as { Servers: Record<string, { Services: Record<string, Instance> }> }).Servers[d.hostname].Services[webId].Status === 4, { message: 'the full-state stream shows the drain' })
+
+  // Undrain, then a new service in the file: each change brings a document with it.
+  const n = watch.values.length
+  await post(d, `/api/services/${webId}/undrain`)
+  await waitFor(() => watch.values.length > n && (watch.values.at(-1) as ByService).web[0].Status === 0, { message: 'a document showing web ALIVE again' })
+  await write(['web', 'db'])
+  await waitFor(() => (watch.values.at(-1) as ByService).db?.[0]?.Status === 0, { message: 'a document with db ALIVE' })
+  // Refreshes (a newer Updated, same status) are not changes and send nothing, as in the original.
+  const summary = (doc: ByService): Array<[string, string, number]> => Object.values(doc).flat().map(s => [s.Name, s.ID, s.Status])
+  t.deepEqual(summary(watch.values.at(-1) as ByService), summary((await d.json<{ Services: ByService }>('/api/services.json')).Services), 'the last document shows the current statuses')
+  t.true(watch.values.length >= n + 2)
+})
+
+test('SSE: a snapshot first, then typed service-changed events; Last-Event-ID resumes with exactly the missed events', async t => {
+  const { d, write } = await daemonWith(t, '127.0.4.3', ['web', 'db'], { API_EVENT_BUFFER: '8', API_HEARTBEAT_INTERVAL: '1s' })
+  const webId = await idOf(d, 'web')
+  const dbId = await idOf(d, 'db')
+  const control = new SseReader(d.url('/api/events'))
+  const first = new SseReader(d.url('/api/events'))
+  t.teardown(() => { control.close(); first.close() })
+
+  const snapshot = await first.waitFor(r => r.events[0], 'a first event')
+  t.is(first.status, 200)
+  t.is(snapshot.event, 'snapshot')
+  const doc = snapshot.json as { Services: ByService, ClusterName: string, Hostname: string, ClusterMembers: Record<string, unknown> }
+  t.is(doc.Hostname, d.hostname)
+  t.is(doc.ClusterName, 'default')
+  t.deepEqual(Object.keys(doc.Services), ['db', 'web'])
+  t.truthy(doc.ClusterMembers[d.hostname])
+  t.regex(snapshot.id ?? '', /^\d+$/)
+
+  // A drain: one service-changed event with the record and its previous status, next id.
+  await post(d, `/api/services/${webId}/drain`)
+  const drained = await first.waitFor(r => r.of('service-changed')[0], 'the drain event')
+  const change = drained.json as Change
+  t.is(change.Service.ID, webId)
+  t.is(change.Service.Status, 4)
+  t.is(change.PreviousStatus, 0)
+  t.is(Number(drained.id), Number(snapshot.id) + 1)
+  const lastSeen = drained.id as string
+  first.close()
+
+  // Missed while away: undrain web, drain db, a new service (added, then ALIVE).
+  await post(d, `/api/services/${webId}/undrain`)
+  await post(d, `/api/services/${dbId}/drain`)
+  await write(['web', 'db', 'cache'])
+  await waitFor(async () => (await d.json<{ Services: ByService }>('/api/services.json')).Services.cache?.[0]?.Status === 0, { message: 'cache ALIVE' })
+  await sleep(300)
+  const missed = control.of('service-changed').filter(e => Number(e.id) > Number(lastSeen))
+  t.is(missed.length, 4, 'undrain, drain, cache added, cache alive')
+
+  const resumed = new SseReader(d.url('/api/events'), { lastEventId: lastSeen })
+  t.teardown(() => { resumed.close() })
+  await resumed.waitFor(r => r.of('members').length > 0, 'the replay, then the member list')
+  const replay = resumed.events.slice(0, resumed.events.findIndex(e => e.event === 'members'))
+  t.deepEqual(replay.map(e => [e.event, e.id, e.data]), missed.map(e => ['service-changed', e.id, e.data]), 'exactly the missed events, no snapshot')
+  const ids = replay.map(e => Number(e.id))
+  t.deepEqual(ids, ids.map((_, i) => Number(lastSeen) + 1 + i), 'ids strictly increasing by one')
+
+  // Live events follow the replay on the resumed stream.
+  await post(d, `/api/services/${dbId}/undrain`)
+  const live = await resumed.waitFor(r => r.of('service-changed').find(e => (e.json as Change).Service.ID === dbId && (e.json as Change).Service.Status === 0), 'db undrained, live')
+  t.is(Number(live.id), Number(missed.at(-1)?.id) + 1)
+
+  // Heartbeats (a comment) and member updates come every heartbeat interval (1 s here).
+  await resumed.waitFor(r => r.comments.some(c => c.includes('heartbeat')), 'a heartbeat comment', 5000)
+
+  // An id the ring no longer holds (8 events kept), or one this run never issued: a fresh snapshot.
+  for (let i = 0; i < 5; i++) {
+    await post(d, `/api/services/${webId}/drain`)
+    await post(d, `/api/services/${webId}/undrain`)
+  }
+  await control.waitFor(r => r.of('service-changed').length >= 15, 'ten more changes')
+  for (const id of [snapshot.id as string, '12345', 'not-a-number']) {
+    const fresh = new SseReader(d.url('/api/events'), { lastEventId: id })
+    const e = await fresh.waitFor(r => r.events[0], `first event after Last-Event-ID ${id}`)
+    fresh.close()
+    t.is(e.event, 'snapshot', `Last-Event-ID ${id} gets a snapshot`)
+    t.is(e.id, control.events.at(-1)?.id, 'the snapshot carries the id of the last change it reflects')
+  }
+})
+
+test('SSE: /watch with Accept: text/event-stream is the event stream too, and the daemon ends streams on shutdown with a final event', async t => {
+  const { d } = await daemonWith(t, '127.0.4.4', ['web'])
+  const sse = new SseReader(d.url('/watch'))
+  t.teardown(() => { sse.close() })
+  await sse.waitFor(r => r.events[0]?.event === 'snapshot', 'a snapshot on /watch with Accept: text/event-stream')
+  const exit = await d.stop('SIGTERM')
+  t.is(exit.code, 0)
+  await sse.waitFor(r => r.ended, 'the stream ended')
+  const last = sse.events.at(-1)
+  t.is(last?.event, 'closing')
+  t.regex((last?.json as { reason: string }).reason, /shutting down/)
+})
+
+test('SSE: a replay larger than the client\'s queue is replaced by a snapshot, so resuming never gets the client dropped', async t => {
+  const dir = await mkdtemp(path.join(os.tmpdir(), 'sidecar-streams-'))
+  t.teardown(async () => { await rm(dir, { recursive: true, force: true }) })
+  const file = path.join(dir, 'static.json')
+  // About 13 KB per event: five events pass the smallest queue allowed (64 KiB).
+  const ports = Array.from({ length: 200 }, (_, i) => ({ Port: 20_000 + i, ServicePort: 10_000 + i }))
+  await writeFile(file, JSON.stringify([{ Service: { Name: 'fat', Ports: ports }, Check: { Type: 'AlwaysSuccessful' } }]))
+  const d = await startDaemon({ ip: '127.0.4.10', hostname: 'streams-10', cwd: dir, args: ['-d', 'static'], env: { STATIC_CONFIG_FILE: file, API_STREAM_QUEUE_BYTES: '65536' } })
+  t.teardown(() => { d.kill() })
+  await waitFor(async () => (await d.json<{ Services: ByService }>('/api/services.json')).Services.fat?.[0]?.Status === 0, { message: 'fat ALIVE' })
+  const id = await idOf(d, 'fat')
+  const control = new SseReader(d.url('/api/events'))
+  t.teardown(() => { control.close() })
+  const start = await control.waitFor(r => r.events[0], 'snapshot')
+
+  await post(d, `/api/services/${id}/drain`)
+  await post(d, `/api/services/${id}/undrain`)
+  await control.waitFor(r => r.of('service-changed').length === 2, 'two events')
+  const small = new SseReader(d.url('/api/events'), { lastEventId: start.id })
+  t.teardown(() => { small.close() })
+  t.deepEqual((await small.waitFor(r => r.events.length >= 2 && r.events, 'the replay')).slice(0, 2).map(e => e.event), ['service-changed', 'service-changed'], '26 KB of missed events: replayed')
+
+  for (let i = 0; i < 3; i++) {
+    await post(d, `/api/services/${id}/drain`)
+    await post(d, `/api/services/${id}/undrain`)
+  }
+  await control.waitFor(r => r.of('service-changed').length === 8, 'eight events')
+  const big = new SseReader(d.url('/api/events'), { lastEventId: start.id })
+  t.teardown(() => { big.close() })
+  const first = await big.waitFor(r => r.events[0], 'the first event')
+  t.is(first.event, 'snapshot', '100 KB of missed events: a snapshot instead')
+  t.is(first.id, control.events.at(-1)?.id)
+  await sleep(300)
+  t.is(big.of('dropped').length, 0)
+})

@@ -1,0 +1,122 @@
+// Boots the page: one EventSource on /api/events keeps the model current (a snapshot first,
+// then service-changed and members events; the browser reconnects by itself with
+// Last-Event-ID), and every change re-renders at the next animation frame.
+import { Model } from './model.js'
+import { renderMembers, renderServices } from './render.js'
+import { refreshTimes } from './time.js'
+
+const $ = (id) => document.getElementById(id)
+const model = new Model()
+const view = {
+  open: new Set(), // service names whose details are shown
+  explain: new Map(), // service name -> explain.json document
+  filter: '',
+  hideTombstones: true,
+}
+let frame = 0
+
+function render () {
+  frame = 0
+  $('cluster-name').textContent = model.clusterName || '…'
+  $('this-host').textContent = model.hostname || '…'
+  document.title = model.hostname ? `Sidecar · ${model.hostname}` : 'Sidecar'
+  renderMembers($('members'), model.memberRows())
+  const services = model.visibleServices({ filter: view.filter, hideTombstones: view.hideTombstones })
+  renderServices($('services'), services, model, view, { onToggle, onDrain })
+  $('empty').hidden = services.length > 0 || model.records.size === 0
+}
+
+function schedule () {
+  if (frame === 0) frame = requestAnimationFrame(render)
+}
+
+function notice (text, kind = 'info') {
+  const el = $('notice')
+  el.textContent = text
+  el.className = `notice notice-${kind}`
+  el.hidden = text === ''
+}
+
+function connection (state, text) {
+  const el = $('conn')
+  el.className = `conn conn-${state}`
+  el.textContent = text
+}
+
+// --- explain (details view) ---
+
+const explainTimers = new Map()
+
+async function loadExplain (name) {
+  try {
+    const res = await fetch(`/api/services/${encodeURIComponent(name)}/explain.json`, { cache: 'no-store' })
+    if (res.ok) view.explain.set(name, await res.json())
+    else if (res.status === 404) view.explain.delete(name)
+  } catch {
+    // the stream's reconnect notice already tells the user the daemon is unreachable
+  }
+  schedule()
+}
+
+/** Re-fetches explain for an open service, at most every 250 ms during a burst of changes. */
+function refreshExplain (name) {
+  if (!view.open.has(name) || explainTimers.has(name)) return
+  explainTimers.set(name, setTimeout(() => { explainTimers.delete(name); void loadExplain(name) }, 250))
+}
+
+function onToggle (name) {
+  if (view.open.has(name)) view.open.delete(name)
+  else { view.open.add(name); void loadExplain(name) }
+  schedule()
+}
+
+async function onDrain (svc, undrain) {
+  const action = undrain ? 'undrain' : 'drain'
+  try {
+    const res = await fetch(`/api/services/${encodeURIComponent(svc.ID)}/${action}`, { method: 'POST' })
+    const body = await res.json().catch(() => ({}))
+    if (res.ok) notice(body.Message ?? `${action} requested for ${svc.Name} ${svc.ID}`)
+    else notice(`Could not ${action} ${svc.Name} ${svc.ID}: ${body.message ?? res.statusText}`, 'error')
+  } catch (err) {
+    notice(`Could not ${action} ${svc.Name} ${svc.ID}: ${err.message}`, 'error')
+  }
+  refreshExplain(svc.Name)
+}
+
+// --- the event stream ---
+
+function connect () {
+  const source = new EventSource('/api/events')
+  source.addEventListener('open', () => { connection('live', 'live') })
+  source.addEventListener('snapshot', (e) => {
+    model.applySnapshot(JSON.parse(e.data))
+    for (const name of view.open) refreshExplain(name)
+    schedule()
+  })
+  source.addEventListener('service-changed', (e) => {
+    refreshExplain(model.applyChange(JSON.parse(e.data)))
+    schedule()
+  })
+  source.addEventListener('members', (e) => {
+    model.applyMembers(JSON.parse(e.data))
+    schedule()
+  })
+  for (const type of ['dropped', 'closing']) {
+    source.addEventListener(type, (e) => {
+      connection('connecting', 'reconnecting…')
+      console.info(`event stream ${type}: ${JSON.parse(e.data).reason}`)
+    })
+  }
+  source.addEventListener('error', () => {
+    // EventSource retries by itself (the server asks for 1 s) and resumes with Last-Event-ID.
+    connection(source.readyState === EventSource.CLOSED ? 'offline' : 'connecting', source.readyState === EventSource.CLOSED ? 'offline' : 'reconnecting…')
+    if (source.readyState === EventSource.CLOSED) setTimeout(connect, 5000)
+  })
+}
+
+$('filter').addEventListener('input', (e) => { view.filter = e.target.value; schedule() })
+$('hide-tombstones').addEventListener('change', (e) => { view.hideTombstones = e.target.checked; schedule() })
+view.hideTombstones = $('hide-tombstones').checked
+setInterval(() => { refreshTimes(document.body) }, 1000)
+setInterval(() => { for (const name of view.open) refreshExplain(name) }, 10_000)
+connect()

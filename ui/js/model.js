@@ -1,0 +1,126 @@
+// The page's model: every record by (Hostname, ID), the cluster members, and the pure
+// functions that turn them into what the page shows. No DOM here.
+
+export const STATUS = Object.freeze({ ALIVE: 0, TOMBSTONE: 1, UNHEALTHY: 2, UNKNOWN: 3, DRAINING: 4 })
+const STATUS_NAMES = ['Alive', 'Tombstone', 'Unhealthy', 'Unknown', 'Draining']
+
+/** "Alive", ...; like the original, any other value reads "Tombstone". */
+export function statusName (status) {
+  return STATUS_NAMES[status] ?? 'Tombstone'
+}
+
+/** The part of Image after the first ':', else the whole image (the original's Version()). */
+export function versionOf (svc) {
+  const parts = (svc.Image ?? '').split(':')
+  return parts.length > 1 ? parts[1] : svc.Image ?? ''
+}
+
+/** "8080->32768,9000": ServicePort->Port, or just Port when not exported. */
+export function portsOf (svc) {
+  return (svc.Ports ?? []).map(p => p.ServicePort ? `${p.ServicePort}->${p.Port}` : String(p.Port)).join(', ')
+}
+
+function key (svc) { return `${svc.Hostname}\u0000${svc.ID}` }
+
+export class Model {
+  constructor () {
+    this.records = new Map()
+    this.members = {}
+    this.clusterName = ''
+    this.hostname = ''
+  }
+
+  /** Replaces everything with a snapshot (the /services.json document plus Hostname). */
+  applySnapshot (doc) {
+    this.records.clear()
+    for (const list of Object.values(doc.Services ?? {})) for (const svc of list) this.records.set(key(svc), svc)
+    this.members = doc.ClusterMembers ?? {}
+    this.clusterName = doc.ClusterName ?? ''
+    this.hostname = doc.Hostname ?? ''
+  }
+
+  /** Applies one service-changed event; returns the service name it touched. */
+  applyChange (event) {
+    const svc = event.Service
+    this.records.set(key(svc), svc)
+    const m = this.members[svc.Hostname]
+    if (m !== undefined && Date.parse(svc.Updated) > Date.parse(m.LastUpdated)) this.members[svc.Hostname] = { ...m, LastUpdated: svc.Updated }
+    return svc.Name
+  }
+
+  applyMembers (doc) {
+    this.members = doc.ClusterMembers ?? {}
+    if (doc.ClusterName) this.clusterName = doc.ClusterName
+  }
+
+  /** Members sorted by name, each with the number of its live (non-tombstone) records. */
+  memberRows () {
+    const live = new Map()
+    for (const svc of this.records.values()) {
+      if (svc.Status !== STATUS.TOMBSTONE) live.set(svc.Hostname, (live.get(svc.Hostname) ?? 0) + 1)
+    }
+    return Object.values(this.members)
+      .sort((a, b) => a.Name.localeCompare(b.Name))
+      .map(m => ({ name: m.Name, lastUpdated: m.LastUpdated, services: live.get(m.Name) ?? 0, self: m.Name === this.hostname }))
+  }
+
+  /**
+   * Service name -> visible instances, names sorted. The filter matches the name, or any
+   * instance's host, image, ID or ports (case-insensitive); a name match shows every instance.
+   */
+  visibleServices ({ filter = '', hideTombstones = false } = {}) {
+    const q = filter.trim().toLowerCase()
+    const byName = new Map()
+    for (const svc of this.records.values()) {
+      if (hideTombstones && svc.Status === STATUS.TOMBSTONE) continue
+      const list = byName.get(svc.Name)
+      if (list === undefined) byName.set(svc.Name, [svc])
+      else list.push(svc)
+    }
+    const out = []
+    for (const name of [...byName.keys()].sort()) {
+      let list = byName.get(name)
+      if (q !== '' && !name.toLowerCase().includes(q)) {
+        list = list.filter(s => [s.Hostname, s.Image, s.ID, portsOf(s)].some(v => (v ?? '').toLowerCase().includes(q)))
+      }
+      if (list.length > 0) out.push({ name, instances: list.sort(byHostThenId) })
+    }
+    return out
+  }
+}
+
+function byHostThenId (a, b) {
+  return a.Hostname.localeCompare(b.Hostname) || a.ID.localeCompare(b.ID)
+}
+
+/**
+ * Instances grouped by version, exported ports and status: the rows of a service panel.
+ * Each group: count, version, ports (distinct ServicePort->Port), oldest Created, newest
+ * Updated, status; groups ordered by status (alive first) then version.
+ */
+export function groupInstances (instances) {
+  const groups = new Map()
+  for (const svc of instances) {
+    const exported = (svc.Ports ?? []).map(p => `${p.ServicePort}/${p.Type}`).sort().join(',')
+    const k = `${versionOf(svc)}\u0000${exported}\u0000${svc.Status}`
+    let g = groups.get(k)
+    if (g === undefined) {
+      g = { version: versionOf(svc), status: svc.Status, instances: [], created: svc.Created, updated: svc.Updated }
+      groups.set(k, g)
+    }
+    g.instances.push(svc)
+    if (Date.parse(svc.Created) < Date.parse(g.created)) g.created = svc.Created
+    if (Date.parse(svc.Updated) > Date.parse(g.updated)) g.updated = svc.Updated
+  }
+  const order = [STATUS.ALIVE, STATUS.DRAINING, STATUS.UNHEALTHY, STATUS.UNKNOWN, STATUS.TOMBSTONE]
+  return [...groups.values()]
+    .map(g => ({ ...g, count: g.instances.length, ports: [...new Set(g.instances.map(portsOf))].filter(p => p !== '') }))
+    .sort((a, b) => order.indexOf(a.status) - order.indexOf(b.status) || a.version.localeCompare(b.version))
+}
+
+/** Counts by status name for a service's summary badges. */
+export function statusCounts (instances) {
+  const counts = {}
+  for (const svc of instances) counts[statusName(svc.Status)] = (counts[statusName(svc.Status)] ?? 0) + 1
+  return counts
+}

@@ -1,0 +1,129 @@
+// DOM building. Every value from the catalog reaches the page through textContent or an
+// attribute, never as HTML: service names, images and hosts come from other machines.
+import { groupInstances, portsOf, statusCounts, statusName, STATUS } from './model.js'
+import { timeAgo } from './time.js'
+
+/** h('td', { class: 'x', dataset: { label: 'Ports' } }, 'text', childNode, ...) */
+export function h (tag, attrs = {}, ...children) {
+  const el = document.createElement(tag)
+  for (const [k, v] of Object.entries(attrs)) {
+    if (v === undefined || v === null || v === false) continue
+    if (k === 'dataset') Object.assign(el.dataset, v)
+    else if (k.startsWith('on')) el.addEventListener(k.slice(2), v)
+    else el.setAttribute(k, v === true ? '' : String(v))
+  }
+  for (const c of children.flat(Infinity)) {
+    if (c === undefined || c === null || c === false) continue
+    el.append(c instanceof Node ? c : document.createTextNode(String(c)))
+  }
+  return el
+}
+
+export function statusClass (status) {
+  return `s-${statusName(status).toLowerCase()}`
+}
+
+function ago (iso) {
+  return h('time', { datetime: iso, dataset: { time: iso }, title: iso }, timeAgo(iso))
+}
+
+/** A table cell that carries its column name, shown beside the value on narrow screens. */
+function td (label, ...children) {
+  return h('td', { dataset: { label } }, ...children)
+}
+
+export function renderMembers (list, rows) {
+  list.replaceChildren(...rows.map(m => {
+    const url = `${location.protocol}//${m.name}${location.port ? `:${location.port}` : ''}/`
+    return h('li', { class: m.self ? 'member self' : 'member', dataset: { host: m.name } },
+      h('a', { href: url, class: 'host' }, m.name),
+      m.self ? h('span', { class: 'tag' }, 'this host') : null,
+      h('span', { class: 'heard' }, 'heard ', ago(m.lastUpdated)),
+      h('span', { class: 'count' }, m.services === 0 ? 'no services' : m.services === 1 ? '1 service' : `${m.services} services`))
+  }))
+}
+
+function badges (instances) {
+  return Object.entries(statusCounts(instances)).map(([name, n]) =>
+    h('span', { class: `badge s-${name.toLowerCase()}` }, `${n} ${name.toLowerCase()}`))
+}
+
+function groupsTable (instances) {
+  return h('table', { class: 'groups' },
+    h('thead', {}, h('tr', {}, ['#', 'Version', 'Ports', 'Created', 'Updated', 'Status'].map(t => h('th', { scope: 'col' }, t)))),
+    h('tbody', {}, groupInstances(instances).map(g => h('tr', { class: statusClass(g.status), dataset: { status: statusName(g.status) } },
+      td('Instances', h('span', { class: 'count', title: `${g.count} instance${g.count === 1 ? '' : 's'}` }, String(g.count))),
+      td('Version', g.version || '—'),
+      td('Ports', g.ports.length === 0 ? '—' : g.ports.length <= 3 ? g.ports.join(' · ') : `${g.ports.slice(0, 3).join(' · ')} +${g.ports.length - 3}`),
+      td('Created', ago(g.created)),
+      td('Updated', ago(g.updated)),
+      td('Status', h('span', { class: 'status' }, statusName(g.status)))))))
+}
+
+function routedCell (explained) {
+  if (explained === undefined) return h('span', { class: 'muted' }, '…')
+  if (explained.routable) return h('span', { class: 'yes', title: 'this host routes traffic to it' }, '✓ yes')
+  return h('span', { class: 'no' }, '✗ no', h('ul', { class: 'reasons' }, explained.reasons.map(r => h('li', {}, r))))
+}
+
+function checkCell (explained) {
+  if (explained === undefined) return h('span', { class: 'muted' }, '…')
+  const c = explained.check
+  if (c === null) return h('span', { class: 'muted' }, explained.local ? 'no check' : `on ${explained.service.Hostname}`)
+  const result = c.ok === null ? h('span', { class: 'muted' }, 'not run yet') : c.ok ? h('span', { class: 'yes' }, 'passing') : h('span', { class: 'no' }, c.error ?? 'failing')
+  return h('span', {}, result, ' ', h('span', { class: 'muted' }, c.type), c.checkedAt ? h('span', { class: 'muted' }, ' · ', ago(c.checkedAt)) : null)
+}
+
+function reportedCell (explained) {
+  if (explained === undefined || explained.reportedBy === null) return h('span', { class: 'muted' }, '…')
+  return h('span', {}, explained.reportedBy, ' · ', ago(explained.reportedAt))
+}
+
+/**
+ * The details table: one row per instance. `explain` is the explain.json document (or
+ * undefined while it loads); `onDrain(svc, undrain)` is called by the drain buttons.
+ */
+function detailsTable (instances, model, explain, onDrain) {
+  const byKey = new Map((explain?.instances ?? []).map(e => [`${e.service.Hostname}\u0000${e.service.ID}`, e]))
+  return h('table', { class: 'instances' },
+    h('thead', {}, h('tr', {}, ['Host', 'ID', 'Image', 'Ports', 'Status', 'Routed here', 'Health check', 'Reported by', ''].map(t => h('th', { scope: 'col' }, t)))),
+    h('tbody', {}, instances.map(svc => {
+      const e = byKey.get(`${svc.Hostname}\u0000${svc.ID}`)
+      const local = svc.Hostname === model.hostname
+      const canDrain = local && svc.Status !== STATUS.TOMBSTONE
+      const draining = svc.Status === STATUS.DRAINING || e?.drained === true
+      return h('tr', { class: statusClass(svc.Status), dataset: { host: svc.Hostname, id: svc.ID, status: statusName(svc.Status) } },
+        td('Host', svc.Hostname),
+        td('ID', h('code', {}, svc.ID)),
+        td('Image', svc.Image || '—'),
+        td('Ports', (svc.Ports ?? []).length === 0 ? '—' : portsOf(svc).split(', ').map((p, i) => [i > 0 ? ', ' : null, h('span', { class: 'port' }, p)])),
+        td('Status', h('span', { class: 'status' }, statusName(svc.Status)), ' ', h('span', { class: 'muted' }, ago(svc.Updated))),
+        td('Routed here', routedCell(e)),
+        td('Health check', checkCell(e)),
+        td('Reported by', reportedCell(e)),
+        td('Action', canDrain
+          ? h('button', { type: 'button', class: draining ? 'drain undrain' : 'drain', onclick: () => { onDrain(svc, draining) } }, draining ? 'Undrain' : 'Drain')
+          : null))
+    })))
+}
+
+/**
+ * One panel per service. `state.open` holds the names whose details are shown;
+ * `state.explain` the explain documents fetched for them.
+ */
+export function renderServices (container, services, model, state, handlers) {
+  container.replaceChildren(...services.map(({ name, instances }) => {
+    const open = state.open.has(name)
+    return h('section', { class: 'panel service', id: `svc-${name}`, dataset: { service: name } },
+      h('header', { class: 'service-head' },
+        h('h2', {}, name),
+        h('span', { class: 'badges' }, badges(instances)),
+        h('button', { type: 'button', class: 'details-toggle', 'aria-expanded': open ? 'true' : 'false', onclick: () => { handlers.onToggle(name) } }, open ? 'Hide details' : 'Details')),
+      h('div', { class: 'scroll' }, groupsTable(instances)),
+      open
+        ? h('div', { class: 'details scroll' },
+          h('h3', { class: 'details-title' }, `Each instance, as routed from ${model.hostname}`),
+          detailsTable(instances, model, state.explain.get(name), handlers.onDrain))
+        : null)
+  }))
+}
