@@ -9,13 +9,14 @@ import type { SidecarConfig } from '../config/types.ts'
 import { LocalAnnouncer } from '../discovery/local-announcer.ts'
 import { StaticDiscoverer } from '../discovery/static/static-discoverer.ts'
 import type { Discoverer } from '../discovery/types.ts'
+import { Gossip } from '../gossip/gossip.ts'
+import { packageVersion } from '../gossip/node.ts'
 import { HealthMonitor } from '../health/monitor.ts'
 import { systemClock, type Clock } from '../lib/clock.ts'
 import { ConfigError } from '../lib/errors.ts'
 import type { Logger } from '../lib/logger.ts'
 import { Metrics } from '../lib/metrics.ts'
 import { startAll, stopAll, type Startable } from '../lib/startable.ts'
-import { Time } from '../service/time.ts'
 
 /** How often local records are re-stamped; well inside the alive lifespan. */
 const LOCAL_REFRESH_MS = 1000
@@ -27,6 +28,7 @@ export class Daemon implements Startable {
   readonly announcer: LocalAnnouncer
   readonly discoverers: readonly Discoverer[]
   readonly api: HttpServer
+  readonly gossip: Gossip
   readonly metrics = new Metrics()
   readonly #logger: Logger
   readonly #components: Startable[]
@@ -68,6 +70,20 @@ export class Daemon implements Startable {
       site: sc.site,
       refreshIntervalMs: LOCAL_REFRESH_MS,
     })
+    this.gossip = new Gossip({ catalog: this.catalog, clock, logger: child('gossip'), metrics: this.metrics, owned: () => this.announcer.owned() }, {
+      hostname: sc.hostname,
+      clusterName: sc.cluster_name,
+      bindIp: sc.bind_ip,
+      bindPort: sc.bind_port,
+      advertiseIp: sc.advertise_ip,
+      seeds: sc.seeds,
+      clusterKey: sc.cluster_key,
+      dataDir: sc.data_dir,
+      pushPullIntervalMs: sc.push_pull_interval,
+      departureGraceMs: sc.departure_grace,
+      quic: sc.quic,
+      version: packageVersion(),
+    })
     const reaper = new Reaper({ catalog: this.catalog, logger: child('catalog') }, { intervalMs: sc.reap_interval })
     const startedAt = Date.now()
     const app = createApp({
@@ -78,15 +94,14 @@ export class Daemon implements Startable {
       startedAt,
     })
     this.api = new HttpServer({ app, logger: child('api') }, { host: config.api.bind_ip, port: config.api.port, name: 'api', portSetting: '[api] port or --http-port' })
-    // The API first: the example config health checks the daemon's own API.
-    this.#components = [this.api, reaper, ...this.discoverers, this.monitor, this.announcer]
+    // The API first: the example config health checks the daemon's own API. Gossip before
+    // discovery: a joining node pulls the cluster's state before it announces its own.
+    this.#components = [this.api, reaper, this.gossip, ...this.discoverers, this.monitor, this.announcer]
   }
 
-  /** Cluster members for /services.json; until gossip exists, this host alone. */
+  /** Cluster members for /services.json: this host and the live membership. */
   members (): ClusterMember[] {
-    const host = this.config.sidecar.hostname
-    const server = this.catalog.server(host)
-    return [{ Name: host, LastUpdated: server?.LastUpdated ?? Time.EPOCH, ServiceCount: Object.keys(server?.Services ?? {}).length }]
+    return this.gossip.members()
   }
 
   async start (): Promise<void> {
@@ -100,6 +115,9 @@ export class Daemon implements Startable {
   async stop (): Promise<void> {
     if (!this.#running) return
     this.#running = false
+    // Graceful leave first: local announcing stops, then our tombstones go out while the network is still up.
+    await this.announcer.stop()
+    await this.gossip.leave()
     await stopAll(this.#components)
   }
 }

@@ -1,0 +1,256 @@
+// Who is in the cluster: peers that identified as sidecars of this cluster (identify lists
+// our state protocol and an agent version naming their hostname). Keeps the mesh well
+// connected: seeds are retried with backoff for as long as the daemon runs, and members
+// learned through anti-entropy are dialled, so the cluster never hangs off one seed.
+// A member whose connections all close (or fail the 1 s ping) and that is not back within
+// the grace period has departed: 'depart' fires, and the caller tombstones its records.
+import { EventEmitter } from 'node:events'
+import { lookup } from 'node:dns/promises'
+import net from 'node:net'
+import type { IdentifyResult, PeerId } from '@libp2p/interface'
+import { peerIdFromString } from '@libp2p/peer-id'
+import { multiaddr, type Multiaddr } from '@multiformats/multiaddr'
+import type { Logger } from '../lib/logger.ts'
+import type { Startable } from '../lib/startable.ts'
+import { Ticker } from '../lib/ticker.ts'
+import { hostnameOfAgent, tcpAddr, type GossipNode } from './node.ts'
+import type { MemberInfo } from './wire.ts'
+
+export interface Member {
+  readonly peerId: string
+  readonly hostname: string
+  /** When it became a member (ms). */
+  readonly since: number
+}
+
+export interface MembershipInit {
+  hostname: string
+  /** "host" or "host:port" (IPv6 as "[addr]:port"); the port defaults to bindPort. */
+  seeds: readonly string[]
+  bindPort: number
+  /** ip:port strings that are this node: a seed naming one of them is skipped. */
+  self: ReadonlySet<string>
+  /** Peers without this protocol are not of our cluster. */
+  stateProtocol: string
+  graceMs: number
+  /** Connections kept to other members at most; below it every learned member is dialled. */
+  maxPeers: number
+}
+
+/** First retry of a seed that did not answer, doubled after each failure up to SEED_MAX_BACKOFF_MS. */
+const SEED_MIN_BACKOFF_MS = 1000
+/** Slowest seed retry: a seed coming back is found within 30 s. */
+const SEED_MAX_BACKOFF_MS = 30_000
+/** Peers remembered as not ours (another cluster, another program), so they are not dialled again. */
+const MAX_FOREIGN = 1024
+
+interface Seed {
+  readonly text: string
+  readonly host: string
+  readonly port: number
+  nextAt: number
+  backoffMs: number
+  peerId?: string
+  dialing: boolean
+  failures: number
+}
+
+export function parseSeed (text: string, defaultPort: number): { host: string, port: number } {
+  if (net.isIPv6(text)) return { host: text, port: defaultPort }
+  const m = /^\[([^\]]+)\](?::(\d+))?$/.exec(text) ?? /^([^:]+)(?::(\d+))?$/.exec(text)
+  if (m === null) return { host: text, port: defaultPort }
+  return { host: m[1], port: m[2] === undefined ? defaultPort : Number(m[2]) }
+}
+
+export class Membership extends EventEmitter<{ join: [Member], depart: [Member] }> implements Startable {
+  readonly #node: GossipNode
+  readonly #logger: Logger
+  readonly #init: MembershipInit
+  readonly #members = new Map<string, Member>()
+  readonly #leaving = new Map<string, NodeJS.Timeout>()
+  readonly #foreign = new Set<string>()
+  readonly #dialing = new Set<string>()
+  readonly #seeds: Seed[]
+  #ticker: Ticker | undefined
+  #abort = new AbortController()
+  readonly #onIdentify = (e: CustomEvent<IdentifyResult>): void => { this.#identified(e.detail) }
+  readonly #onDisconnect = (e: CustomEvent<PeerId>): void => { this.#disconnected(e.detail.toString()) }
+
+  constructor (components: { node: GossipNode, logger: Logger }, init: MembershipInit) {
+    super()
+    this.#node = components.node
+    this.#logger = components.logger
+    this.#init = init
+    this.#seeds = init.seeds.map(text => ({ text, ...parseSeed(text, init.bindPort), nextAt: 0, backoffMs: SEED_MIN_BACKOFF_MS, dialing: false, failures: 0 }))
+  }
+
+  async start (): Promise<void> {
+    if (this.#ticker !== undefined) return
+    this.#abort = new AbortController()
+    this.#node.addEventListener('peer:identify', this.#onIdentify)
+    this.#node.addEventListener('peer:disconnect', this.#onDisconnect)
+    this.#ticker = new Ticker(() => { this.#dialSeeds() }, { name: 'seed dialer', intervalMs: 500, firstDelayMs: 0, logger: this.#logger })
+    this.#ticker.start()
+  }
+
+  async stop (): Promise<void> {
+    this.#abort.abort()
+    this.#node.removeEventListener('peer:identify', this.#onIdentify)
+    this.#node.removeEventListener('peer:disconnect', this.#onDisconnect)
+    await this.#ticker?.stop()
+    this.#ticker = undefined
+    for (const t of this.#leaving.values()) clearTimeout(t)
+    this.#leaving.clear()
+  }
+
+  /** Live members (not this node), including any within their departure grace. */
+  members (): Member[] {
+    return [...this.#members.values()]
+  }
+
+  hostnameOf (peerId: string): string | undefined {
+    return this.#members.get(peerId)?.hostname
+  }
+
+  /** Members and their addresses, for an anti-entropy header. */
+  async memberInfos (): Promise<MemberInfo[]> {
+    const out: MemberInfo[] = []
+    for (const m of this.#members.values()) {
+      try {
+        const peer = await this.#node.peerStore.get(peerIdFromString(m.peerId))
+        out.push({ id: m.peerId, addrs: peer.addresses.map(a => a.multiaddr.toString()).slice(0, 16) })
+      } catch {
+        // forgotten by the peer store meanwhile: not worth listing
+      }
+    }
+    return out
+  }
+
+  /** Dials members a peer told us about that we are not connected to, while below maxPeers. */
+  learn (infos: readonly MemberInfo[]): void {
+    const self = this.#node.peerId.toString()
+    let room = this.#init.maxPeers - this.#node.getPeers().length - this.#dialing.size
+    for (const info of infos) {
+      if (room <= 0) return
+      if (info.id === self || this.#members.has(info.id) || this.#foreign.has(info.id) || this.#dialing.has(info.id)) continue
+      let peerId: PeerId
+      let addrs: Multiaddr[]
+      try {
+        peerId = peerIdFromString(info.id)
+        addrs = info.addrs.map(a => multiaddr(a)).filter(a => /^\/ip[46]\/[^/]+\/(tcp|udp)\/\d+(\/quic-v1)?(\/p2p\/\w+)?$/.test(a.toString()))
+      } catch {
+        continue // a peer's garbage: ignore the entry
+      }
+      if (addrs.length === 0 || this.#node.getConnections(peerId).length > 0) continue
+      room--
+      void this.#dialPeer(peerId, addrs)
+    }
+  }
+
+  async #dialPeer (peerId: PeerId, addrs: Multiaddr[]): Promise<void> {
+    const id = peerId.toString()
+    this.#dialing.add(id)
+    try {
+      await this.#node.peerStore.merge(peerId, { multiaddrs: addrs })
+      await this.#node.dial(peerId, { signal: AbortSignal.any([this.#abort.signal, AbortSignal.timeout(10_000)]) })
+    } catch (err) {
+      this.#logger.debug(`cannot dial member ${id}: ${(err as Error).message}`)
+    } finally {
+      this.#dialing.delete(id)
+    }
+  }
+
+  #identified (r: IdentifyResult): void {
+    const id = r.peerId.toString()
+    const hostname = hostnameOfAgent(r.agentVersion)
+    if (!r.protocols.includes(this.#init.stateProtocol) || hostname === undefined) {
+      if (!this.#foreign.has(id)) {
+        this.#logger.info(`peer ${id} (${r.connection.remoteAddr.toString()}, ${r.agentVersion ?? 'no agent'}) is not a sidecar of this cluster: hanging up`)
+        if (this.#foreign.size >= MAX_FOREIGN) this.#foreign.clear()
+        this.#foreign.add(id)
+      }
+      void this.#node.hangUp(r.peerId).catch(() => {})
+      return
+    }
+    if (hostname === this.#init.hostname) {
+      this.#logger.warn(`peer ${id} at ${r.connection.remoteAddr.toString()} also calls itself ${hostname}: every host needs its own hostname; hanging up`)
+      void this.#node.hangUp(r.peerId).catch(() => {})
+      return
+    }
+    const leaving = this.#leaving.get(id)
+    if (leaving !== undefined) {
+      clearTimeout(leaving)
+      this.#leaving.delete(id)
+      this.#logger.info(`member ${hostname} (${id}) is back within the grace period`)
+    }
+    if (this.#members.get(id)?.hostname === hostname) return
+    const member: Member = { peerId: id, hostname, since: Date.now() }
+    this.#members.set(id, member)
+    this.#logger.info(`member ${hostname} joined (${id} at ${r.connection.remoteAddr.toString()})`)
+    this.emit('join', member)
+  }
+
+  #disconnected (id: string): void {
+    const member = this.#members.get(id)
+    if (member === undefined || this.#leaving.has(id) || this.#abort.signal.aborted) return
+    if (this.#node.getConnections(r(id)).length > 0) return
+    this.#logger.info(`lost every connection to member ${member.hostname} (${id}): departed unless back within ${this.#init.graceMs} ms`)
+    this.#leaving.set(id, setTimeout(() => { this.#depart(member) }, this.#init.graceMs))
+    // One prompt redial: a dropped connection to a live peer comes back well within the grace.
+    void this.#node.dial(r(id), { signal: AbortSignal.any([this.#abort.signal, AbortSignal.timeout(this.#init.graceMs)]) }).catch(() => {})
+  }
+
+  #depart (member: Member): void {
+    this.#leaving.delete(member.peerId)
+    if (this.#node.getConnections(r(member.peerId)).length > 0) return // reconnected, identify pending
+    this.#members.delete(member.peerId)
+    if ([...this.#members.values()].some(m => m.hostname === member.hostname)) return // the host is still here under another peer id
+    this.#logger.info(`member ${member.hostname} (${member.peerId}) departed`)
+    this.emit('depart', member)
+  }
+
+  #dialSeeds (): void {
+    const now = Date.now()
+    for (const seed of this.#seeds) {
+      if (seed.dialing || now < seed.nextAt) continue
+      if (seed.peerId !== undefined && this.#node.getConnections(r(seed.peerId)).length > 0) continue
+      seed.dialing = true
+      void this.#dialSeed(seed).finally(() => { seed.dialing = false })
+    }
+  }
+
+  async #dialSeed (seed: Seed): Promise<void> {
+    let lastError = 'no address'
+    try {
+      const addrs = net.isIP(seed.host) !== 0 ? [seed.host] : (await lookup(seed.host, { all: true })).map(a => a.address)
+      for (const ip of addrs) {
+        if (this.#init.self.has(`${ip}:${seed.port}`)) { seed.nextAt = Infinity; return } // ourselves
+        try {
+          const conn = await this.#node.dial(multiaddr(tcpAddr(ip, seed.port)), { signal: AbortSignal.any([this.#abort.signal, AbortSignal.timeout(5000)]) })
+          seed.peerId = conn.remotePeer.toString()
+          if (this.#foreign.has(seed.peerId)) { lastError = 'it is not a sidecar of this cluster'; break }
+          if (seed.failures > 0) this.#logger.info(`seed ${seed.text} answers again`)
+          seed.failures = 0
+          seed.backoffMs = SEED_MIN_BACKOFF_MS
+          seed.nextAt = Date.now() + SEED_MIN_BACKOFF_MS
+          return
+        } catch (err) {
+          lastError = (err as Error).message
+        }
+      }
+    } catch (err) {
+      lastError = (err as Error).message
+    }
+    if (this.#abort.signal.aborted) return
+    seed.failures++
+    const msg = `seed ${seed.text} did not answer (${lastError}); retrying in ${seed.backoffMs / 1000} s`
+    if (seed.failures === 1) this.#logger.warn(msg)
+    else this.#logger.debug(msg)
+    seed.nextAt = Date.now() + seed.backoffMs
+    seed.backoffMs = Math.min(seed.backoffMs * 2, SEED_MAX_BACKOFF_MS)
+  }
+}
+
+function r (id: string): PeerId {
+  return peerIdFromString(id)
+}
