@@ -43,6 +43,9 @@ interface Pending {
   observed?: Service
 }
 
+/** Sends of every local record after a reconnection (see reannounce()). */
+const REANNOUNCE_ROUNDS = 3
+
 /** Nanoseconds added per repeat of an observed tombstone, as the original did. */
 const ROUND_BUMP_NS = 50n
 
@@ -104,6 +107,21 @@ export class GossipAnnouncer implements Startable {
     await Promise.race([sends, new Promise(resolve => { timer = setTimeout(resolve, timeoutMs) })])
     clearTimeout(timer)
     return tombs.length
+  }
+
+  /**
+   * Sends every local record again (re-stamped) on the next rounds: after a reconnection,
+   * peers may hold tombstones for them. Not at once: gossipsub learns the new connections'
+   * subscriptions and rebuilds its mesh within a heartbeat or two, and a message published
+   * before that reaches nobody.
+   */
+  reannounce (): void {
+    if (this.#ticker === undefined) return
+    const nextAt = this.#c.clock.nowMs() + this.#init.roundIntervalMs / 2
+    for (const svc of this.#c.owned()) {
+      const key = recordKey(svc)
+      if (!this.#pending.has(key)) this.#pending.set(key, { remaining: REANNOUNCE_ROUNDS, round: 1, nextAt })
+    }
   }
 
   /** Waits for sends already handed to the network (tests, leave). */

@@ -72,6 +72,8 @@ export class Gossip implements Startable {
   readonly #decoded = new WeakMap<Uint8Array, Service[]>()
   #rejectLog = { minute: 0, count: 0 }
   #joined: PromiseWithResolvers<void> = Promise.withResolvers()
+  /** Aborted by stop(): cancels exchanges in flight. */
+  #stopping = new AbortController()
 
   constructor (components: GossipComponents, init: GossipInit) {
     this.#c = components
@@ -97,6 +99,7 @@ export class Gossip implements Startable {
     }
     this.#node = node
     this.#joined = Promise.withResolvers()
+    this.#stopping = new AbortController()
     const membership = this.#membership = new Membership({ node, logger }, {
       hostname: init.hostname,
       seeds: init.seeds,
@@ -160,14 +163,22 @@ export class Gossip implements Startable {
     const node = this.#node
     if (node === undefined) return
     this.#node = undefined
+    this.#stopping.abort()
+    const t0 = Date.now()
+    const step = (what: string): void => { this.#c.logger.debug(`gossip stop: ${what} after ${Date.now() - t0} ms`) }
     await this.#announcer?.stop()
+    step('announcer')
     await this.#ticker?.stop()
+    step('ticker')
     await this.#membership?.stop()
+    step('membership')
     this.#membership?.off('join', this.#onJoin)
     this.#membership?.off('depart', this.#onDepart)
     await this.#antiEntropy?.stop()
+    step('anti-entropy')
     node.services.pubsub.removeEventListener('message', this.#onMessage)
     await Promise.resolve(node.stop()).catch((err: unknown) => { this.#c.logger.warn({ err }, 'error stopping the libp2p node') })
+    step('node')
   }
 
   /** Cluster members for /services.json: this host and every live member. */
@@ -228,11 +239,13 @@ export class Gossip implements Startable {
     }
   }
 
-  readonly #onJoin = (member: Member): void => {
+  readonly #onJoin = (member: Member, how: { returning: boolean }): void => {
     const members = this.#membership?.members() ?? []
     this.#metrics.members.set(new Set(members.map(m => m.hostname)).size + 1)
-    // The first member after being alone (start, or isolation): pull its state at once.
-    if (members.length === 1) void this.#exchangeWith(member, 'join')
+    // The first member after being cut off from all (start, a partition, a freeze): swap full states at once.
+    if ((this.#membership?.connected() ?? []).length === 1) void this.#exchangeWith(member, how.returning ? 'rejoin' : 'join')
+    // A member that lost us may have tombstoned our records meanwhile: announce them again.
+    if (how.returning) this.#announcer?.reannounce()
   }
 
   readonly #onDepart = (member: Member): void => {
@@ -242,14 +255,14 @@ export class Gossip implements Startable {
     this.#c.logger.info(`${member.hostname} departed: tombstoned ${tombs.length} of its record${tombs.length === 1 ? '' : 's'}`)
   }
 
-  async #exchangeWith (member: Member, why: string): Promise<void> {
+  async #exchangeWith (member: Member, why: string, signal?: AbortSignal): Promise<void> {
     const ae = this.#antiEntropy
     if (ae === undefined) return
     try {
-      const r = await ae.exchange(peerIdFromString(member.peerId))
+      const r = await ae.exchange(peerIdFromString(member.peerId), AbortSignal.any([this.#stopping.signal, ...(signal !== undefined ? [signal] : [])]))
       this.#c.logger.info(`anti-entropy (${why}) with ${r.peerHostname}: received ${r.received} records (${r.merged} new to us), sent ${r.sent}, ${r.ms.toFixed(1)} ms`)
     } catch (err) {
-      this.#c.logger.warn(`anti-entropy (${why}) with ${member.hostname} failed: ${(err as Error).message}`)
+      if (!this.#stopping.signal.aborted) this.#c.logger.warn(`anti-entropy (${why}) with ${member.hostname} failed: ${(err as Error).message}`)
     } finally {
       if (why === 'join') this.#joined.resolve()
     }
@@ -259,7 +272,7 @@ export class Gossip implements Startable {
     await sleep(Math.random() * 0.2 * this.#init.pushPullIntervalMs, undefined, { signal }).catch(() => {})
     const members = this.#membership?.members() ?? []
     if (members.length === 0 || signal.aborted) return
-    await this.#exchangeWith(members[Math.floor(Math.random() * members.length)], 'periodic')
+    await this.#exchangeWith(members[Math.floor(Math.random() * members.length)], 'periodic', signal)
   }
 }
 

@@ -62,7 +62,12 @@ export function parseSeed (text: string, defaultPort: number): { host: string, p
   return { host: m[1], port: m[2] === undefined ? defaultPort : Number(m[2]) }
 }
 
-export class Membership extends EventEmitter<{ join: [Member], depart: [Member] }> implements Startable {
+/**
+ * 'join': a peer became a member, or (returning = true) a member whose connections had all
+ * closed is back within the grace period; either way it may have missed our updates.
+ * 'depart': a member left and did not come back within the grace period.
+ */
+export class Membership extends EventEmitter<{ join: [Member, { returning: boolean }], depart: [Member] }> implements Startable {
   readonly #node: GossipNode
   readonly #logger: Logger
   readonly #init: MembershipInit
@@ -73,7 +78,10 @@ export class Membership extends EventEmitter<{ join: [Member], depart: [Member] 
   readonly #seeds: Seed[]
   #ticker: Ticker | undefined
   #abort = new AbortController()
-  readonly #onIdentify = (e: CustomEvent<IdentifyResult>): void => { this.#identified(e.detail) }
+  readonly #onIdentify = (e: CustomEvent<IdentifyResult>): void => {
+    const r = e.detail
+    this.#identified(r.peerId, r.protocols, r.agentVersion, r.connection.remoteAddr.toString())
+  }
   readonly #onDisconnect = (e: CustomEvent<PeerId>): void => { this.#disconnected(e.detail.toString()) }
 
   constructor (components: { node: GossipNode, logger: Logger }, init: MembershipInit) {
@@ -89,7 +97,10 @@ export class Membership extends EventEmitter<{ join: [Member], depart: [Member] 
     this.#abort = new AbortController()
     this.#node.addEventListener('peer:identify', this.#onIdentify)
     this.#node.addEventListener('peer:disconnect', this.#onDisconnect)
-    this.#ticker = new Ticker(() => { this.#dialSeeds() }, { name: 'seed dialer', intervalMs: 500, firstDelayMs: 0, logger: this.#logger })
+    this.#ticker = new Ticker(async () => {
+      this.#dialSeeds()
+      await this.#reconcile()
+    }, { name: 'membership', intervalMs: 500, firstDelayMs: 0, logger: this.#logger })
     this.#ticker.start()
   }
 
@@ -106,6 +117,11 @@ export class Membership extends EventEmitter<{ join: [Member], depart: [Member] 
   /** Live members (not this node), including any within their departure grace. */
   members (): Member[] {
     return [...this.#members.values()]
+  }
+
+  /** Members we hold a connection to right now. */
+  connected (): Member[] {
+    return [...this.#members.values()].filter(m => !this.#leaving.has(m.peerId))
   }
 
   hostnameOf (peerId: string): string | undefined {
@@ -160,34 +176,59 @@ export class Membership extends EventEmitter<{ join: [Member], depart: [Member] 
     }
   }
 
-  #identified (r: IdentifyResult): void {
-    const id = r.peerId.toString()
-    const hostname = hostnameOfAgent(r.agentVersion)
-    if (!r.protocols.includes(this.#init.stateProtocol) || hostname === undefined) {
+  /**
+   * Events can be missed (an identify that raced a departure, a disconnect during a freeze):
+   * every tick, connected peers that identified as ours become members, and members left
+   * without a connection start their grace period.
+   */
+  async #reconcile (): Promise<void> {
+    for (const peerId of this.#node.getPeers()) {
+      const id = peerId.toString()
+      if (this.#members.has(id) || this.#foreign.has(id)) continue
+      try {
+        const peer = await this.#node.peerStore.get(peerId)
+        const agent = peer.metadata.get('AgentVersion')
+        if (agent === undefined || peer.protocols.length === 0) continue // not identified yet
+        const conn = this.#node.getConnections(peerId)[0]
+        if (conn !== undefined) this.#identified(peerId, peer.protocols, new TextDecoder().decode(agent), conn.remoteAddr.toString())
+      } catch {
+        // not in the peer store yet: identify has not run
+      }
+    }
+    for (const m of this.#members.values()) if (!this.#leaving.has(m.peerId)) this.#disconnected(m.peerId)
+  }
+
+  #identified (peerId: PeerId, protocols: readonly string[], agentVersion: string | undefined, remoteAddr: string): void {
+    const id = peerId.toString()
+    const hostname = hostnameOfAgent(agentVersion)
+    if (!protocols.includes(this.#init.stateProtocol) || hostname === undefined) {
       if (!this.#foreign.has(id)) {
-        this.#logger.info(`peer ${id} (${r.connection.remoteAddr.toString()}, ${r.agentVersion ?? 'no agent'}) is not a sidecar of this cluster: hanging up`)
+        this.#logger.info(`peer ${id} (${remoteAddr}, ${agentVersion ?? 'no agent'}) is not a sidecar of this cluster: hanging up`)
         if (this.#foreign.size >= MAX_FOREIGN) this.#foreign.clear()
         this.#foreign.add(id)
       }
-      void this.#node.hangUp(r.peerId).catch(() => {})
+      void this.#node.hangUp(peerId).catch(() => {})
       return
     }
     if (hostname === this.#init.hostname) {
-      this.#logger.warn(`peer ${id} at ${r.connection.remoteAddr.toString()} also calls itself ${hostname}: every host needs its own hostname; hanging up`)
-      void this.#node.hangUp(r.peerId).catch(() => {})
+      this.#logger.warn(`peer ${id} at ${remoteAddr} also calls itself ${hostname}: every host needs its own hostname; hanging up`)
+      this.#foreign.add(id)
+      void this.#node.hangUp(peerId).catch(() => {})
       return
     }
     const leaving = this.#leaving.get(id)
+    const known = this.#members.get(id)
     if (leaving !== undefined) {
       clearTimeout(leaving)
       this.#leaving.delete(id)
       this.#logger.info(`member ${hostname} (${id}) is back within the grace period`)
+      if (known !== undefined) this.emit('join', known, { returning: true })
     }
-    if (this.#members.get(id)?.hostname === hostname) return
+    if (known?.hostname === hostname) return
     const member: Member = { peerId: id, hostname, since: Date.now() }
     this.#members.set(id, member)
-    this.#logger.info(`member ${hostname} joined (${id} at ${r.connection.remoteAddr.toString()})`)
-    this.emit('join', member)
+    this.#logger.info(`member ${hostname} joined (${id} at ${remoteAddr})`)
+    this.emit('join', member, { returning: false })
   }
 
   #disconnected (id: string): void {
