@@ -21,7 +21,7 @@ import { AntiEntropy } from './anti-entropy.ts'
 import { GossipAnnouncer } from './announcer.ts'
 import { Membership, parseSeed, type Member } from './membership.ts'
 import { gossipMetrics, type GossipMetrics } from './metrics.ts'
-import { createGossipNode, loadPeerKey, stateProtocolOf, topicOf, type GossipNode } from './node.ts'
+import { createGossipNode, loadPeerKey, probeProtocolOf, stateProtocolOf, topicOf, type GossipNode } from './node.ts'
 import { decodeMessage, WireError } from './wire.ts'
 
 export interface GossipInit {
@@ -106,6 +106,7 @@ export class Gossip implements Startable {
       bindPort: init.bindPort,
       self: selfAddresses(init),
       stateProtocol: stateProtocolOf(init.clusterName),
+      probeProtocol: probeProtocolOf(init.clusterName),
       graceMs: init.departureGraceMs,
       maxPeers: MAX_PEERS,
     })

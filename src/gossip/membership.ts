@@ -14,6 +14,7 @@ import type { Logger } from '../lib/logger.ts'
 import type { Startable } from '../lib/startable.ts'
 import { Ticker } from '../lib/ticker.ts'
 import { hostnameOfAgent, tcpAddr, type GossipNode } from './node.ts'
+import { Prober } from './prober.ts'
 import type { MemberInfo } from './wire.ts'
 
 export interface Member {
@@ -32,6 +33,8 @@ export interface MembershipInit {
   self: ReadonlySet<string>
   /** Peers without this protocol are not of our cluster. */
   stateProtocol: string
+  /** The failure detector's protocol. */
+  probeProtocol: string
   graceMs: number
   /** Connections kept to other members at most; below it every learned member is dialled. */
   maxPeers: number
@@ -41,6 +44,10 @@ export interface MembershipInit {
 const SEED_MIN_BACKOFF_MS = 1000
 /** Slowest seed retry: a seed coming back is found within 30 s. */
 const SEED_MAX_BACKOFF_MS = 30_000
+/** Each member is pinged this often. */
+const PROBE_INTERVAL_MS = 1000
+/** A member that answered no ping for this long is cut off (then departs after the grace period): a frozen host is tombstoned within about 4-5 s. */
+const SUSPECT_AFTER_MS = 3000
 /** Peers remembered as not ours (another cluster, another program), so they are not dialled again. */
 const MAX_FOREIGN = 1024
 
@@ -73,10 +80,13 @@ export class Membership extends EventEmitter<{ join: [Member, { returning: boole
   readonly #init: MembershipInit
   readonly #members = new Map<string, Member>()
   readonly #leaving = new Map<string, NodeJS.Timeout>()
+  /** Members connected but silent: departed when the grace period ends without an answer. */
+  readonly #suspected = new Map<string, NodeJS.Timeout>()
   readonly #foreign = new Set<string>()
   readonly #dialing = new Set<string>()
   readonly #seeds: Seed[]
   #ticker: Ticker | undefined
+  readonly #prober: Prober
   #abort = new AbortController()
   readonly #onIdentify = (e: CustomEvent<IdentifyResult>): void => {
     const r = e.detail
@@ -89,6 +99,13 @@ export class Membership extends EventEmitter<{ join: [Member, { returning: boole
     this.#node = components.node
     this.#logger = components.logger
     this.#init = init
+    this.#prober = new Prober({
+      node: this.#node,
+      logger: this.#logger,
+      members: () => this.connected().map(m => m.peerId),
+      onSilent: (id, silentMs) => { this.#silent(id, silentMs) },
+      onAnswer: (id) => { this.#answered(id) },
+    }, { protocol: init.probeProtocol, intervalMs: PROBE_INTERVAL_MS, suspectAfterMs: SUSPECT_AFTER_MS })
     this.#seeds = init.seeds.map(text => ({ text, ...parseSeed(text, init.bindPort), nextAt: 0, backoffMs: SEED_MIN_BACKOFF_MS, dialing: false, failures: 0 }))
   }
 
@@ -102,16 +119,19 @@ export class Membership extends EventEmitter<{ join: [Member, { returning: boole
       await this.#reconcile()
     }, { name: 'membership', intervalMs: 500, firstDelayMs: 0, logger: this.#logger })
     this.#ticker.start()
+    await this.#prober.start()
   }
 
   async stop (): Promise<void> {
     this.#abort.abort()
+    await this.#prober.stop()
     this.#node.removeEventListener('peer:identify', this.#onIdentify)
     this.#node.removeEventListener('peer:disconnect', this.#onDisconnect)
     await this.#ticker?.stop()
     this.#ticker = undefined
-    for (const t of this.#leaving.values()) clearTimeout(t)
+    for (const t of [...this.#leaving.values(), ...this.#suspected.values()]) clearTimeout(t)
     this.#leaving.clear()
+    this.#suspected.clear()
   }
 
   /** Live members (not this node), including any within their departure grace. */
@@ -218,6 +238,7 @@ export class Membership extends EventEmitter<{ join: [Member, { returning: boole
     }
     const leaving = this.#leaving.get(id)
     const known = this.#members.get(id)
+    if (leaving !== undefined || known === undefined) this.#prober.reset(id)
     if (leaving !== undefined) {
       clearTimeout(leaving)
       this.#leaving.delete(id)
@@ -241,9 +262,33 @@ export class Membership extends EventEmitter<{ join: [Member, { returning: boole
     void this.#node.dial(r(id), { signal: AbortSignal.any([this.#abort.signal, AbortSignal.timeout(this.#init.graceMs)]) }).catch(() => {})
   }
 
-  #depart (member: Member): void {
+  #silent (id: string, silentMs: number): void {
+    const member = this.#members.get(id)
+    if (member === undefined || this.#leaving.has(id) || this.#suspected.has(id) || this.#abort.signal.aborted) return
+    this.#logger.info(`member ${member.hostname} (${id}) answered no ping for ${silentMs} ms: departed unless it answers within ${this.#init.graceMs} ms`)
+    this.#suspected.set(id, setTimeout(() => {
+      this.#suspected.delete(id)
+      void this.#node.hangUp(r(id)).catch(() => {})
+      this.#depart(member, true)
+    }, this.#init.graceMs))
+  }
+
+  #answered (id: string): void {
+    const t = this.#suspected.get(id)
+    if (t === undefined) return
+    clearTimeout(t)
+    this.#suspected.delete(id)
+    this.#logger.info(`member ${this.#members.get(id)?.hostname ?? id} answers again within the grace period`)
+  }
+
+  #depart (member: Member, silent = false): void {
+    if (this.#members.get(member.peerId) !== member) return // already departed, or replaced
+    clearTimeout(this.#leaving.get(member.peerId))
     this.#leaving.delete(member.peerId)
-    if (this.#node.getConnections(r(member.peerId)).length > 0) return // reconnected, identify pending
+    if (!silent && this.#node.getConnections(r(member.peerId)).length > 0) return // reconnected, identify pending
+    const suspected = this.#suspected.get(member.peerId)
+    if (suspected !== undefined) clearTimeout(suspected)
+    this.#suspected.delete(member.peerId)
     this.#members.delete(member.peerId)
     if ([...this.#members.values()].some(m => m.hostname === member.hostname)) return // the host is still here under another peer id
     this.#logger.info(`member ${member.hostname} (${member.peerId}) departed`)

@@ -21,11 +21,6 @@ import type { Logger } from '../lib/logger.ts'
 
 export type GossipNode = Libp2p<{ pubsub: GossipSub, identify: Identify, ping: Ping }>
 
-/** Ping every connection this often; with the timeout below a frozen peer is cut off within about 2-3 s (the default takes 13 s). */
-export const PING_INTERVAL_MS = 1000
-/** A ping slower than this fails the connection (adaptive between the two bounds). */
-export const PING_TIMEOUT = { minTimeout: 1000, maxTimeout: 2000 } as const
-
 export interface NodeInit {
   /** Our hostname: sent to peers in identify's agent version (see agentVersion()). */
   hostname: string
@@ -60,6 +55,11 @@ export function topicOf (clusterName: string): string {
 /** The anti-entropy protocol id of a cluster. */
 export function stateProtocolOf (clusterName: string): string {
   return `/sidecar/${encodeURIComponent(clusterName)}/state/1.0.0`
+}
+
+/** The failure detector's echo protocol id of a cluster. */
+export function probeProtocolOf (clusterName: string): string {
+  return `/sidecar/${encodeURIComponent(clusterName)}/probe/1.0.0`
 }
 
 /** "sidecar/0.1.0 host/<hostname>": how a peer learns our hostname through identify. */
@@ -130,7 +130,8 @@ export async function createGossipNode (init: NodeInit, logger: Logger): Promise
       maxIncomingPendingConnections: 100,
       dialTimeout: 5000,
     },
-    connectionMonitor: { pingInterval: PING_INTERVAL_MS, pingTimeout: PING_TIMEOUT, abortConnectionOnPingFailure: true },
+    // Frozen peers are found by membership's prober (prober.ts), which tolerates a starved machine; this monitor aborts on one slow ping.
+    connectionMonitor: { enabled: false },
     services: {
       identify: identify(),
       ping: ping(),

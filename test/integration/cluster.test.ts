@@ -17,6 +17,7 @@ async function memberNames (n: ClusterNode): Promise<string[]> {
 }
 
 test.serial('5 daemons from one seed converge, share changes, tombstone departed hosts and take them back', async t => {
+  t.timeout(180_000)
   const nodes = await makeCluster(t, [2, 3, 4, 5, 6].map(i => ({
     ip: `127.0.1.${i}`,
     hostname: `node${i}`,
@@ -80,17 +81,22 @@ test.serial('5 daemons from one seed converge, share changes, tombstone departed
 })
 
 test.serial('20 daemons seeded from one node converge into one mesh, and a new record reaches all 20', async t => {
+  t.timeout(300_000)
   const ips = Array.from({ length: 20 }, (_, i) => `127.0.1.${10 + i}`)
   const nodes = await makeCluster(t, ips.map((ip, i) => ({ ip, hostname: `big${10 + i}`, args: ['-c', ips[0]] })))
   await startAll(nodes, 120_000)
   t.log(`converged ${await waitOnAll(nodes, 'all 20 hosts\' services ALIVE on every node', holdsAll(nodes, ALIVE), 90_000)} ms after every API answered`)
   // Every node is a member everywhere: the cluster is a mesh, not a star around the seed.
+  const all = nodes.map(n => n.hostname).sort()
   await waitFor(async () => {
-    for (const n of [nodes[0], nodes[7], nodes[19]]) if ((await memberNames(n)).length !== 20) return false
+    for (const n of [nodes[0], nodes[7], nodes[19]]) if ((await memberNames(n)).join() !== all.join()) return false
     return true
   }, { timeoutMs: 30_000, message: 'nodes 0, 7 and 19 list all 20 members' })
+  t.deepEqual(await memberNames(nodes[19]), all)
 
   const origin = nodes[13]
   await origin.setServices([...origin.services, 'fresh'])
   t.log(`new record on all 20 in ${await waitOnAll(nodes, 'fresh ALIVE on all 20', s => statusIn(s, origin.hostname, 'fresh') === ALIVE, 20_000)} ms (including polling)`)
+  const states = await Promise.all(nodes.map(async n => await n.state()))
+  t.deepEqual(states.map(s => statusIn(s, origin.hostname, 'fresh')), nodes.map(() => ALIVE))
 })
