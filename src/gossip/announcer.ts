@@ -165,7 +165,7 @@ export class GossipAnnouncer implements Startable {
   #tick (): void {
     const nowMs = this.#c.clock.nowMs()
     const slack = this.#init.roundIntervalMs / 10 // a tick a little early still counts
-    const due = new Set<string>([...this.#pending].filter(([, p]) => p.nextAt <= nowMs + slack).map(([k]) => k))
+    const due = new Set<string>([...this.#pending].filter(([k, p]) => p.nextAt <= nowMs + slack && !this.#now.has(k)).map(([k]) => k))
     for (const svc of this.#c.owned()) {
       const key = recordKey(svc)
       const at = this.#heartbeat.get(key)
