@@ -231,9 +231,9 @@ export class Gossip implements Startable {
       for (const svc of records) {
         const result = this.#c.catalog.merge(svc, from)
         if (result === 'ignored' || result === 'stale') continue
-        const delayMs = this.#c.clock.nowMs() - svc.Updated.toMillis()
+        const delayMs = Number(this.#c.clock.now().ns - svc.Updated.ns) / 1e6
         this.#metrics.propagationSeconds.observe(Math.max(0, delayMs) / 1000)
-        if (result !== 'refreshed') this.#c.logger.debug({ host: svc.Hostname, id: svc.ID }, `gossip: ${svc.Name} (${svc.ID}) on ${svc.Hostname} is now ${statusString(svc.Status)} (${result} via ${from}, ${delayMs} ms after its origin stamped it)`)
+        if (result !== 'refreshed') this.#c.logger.debug({ host: svc.Hostname, id: svc.ID }, `gossip: ${svc.Name} (${svc.ID}) on ${svc.Hostname} is now ${statusString(svc.Status)} (${result} via ${from}, ${delayMs.toFixed(1)} ms after its origin stamped it)`)
       }
     } catch (err) {
       this.#c.logger.error({ err }, 'failed to handle a gossip message')
