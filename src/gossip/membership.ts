@@ -2,19 +2,19 @@
 // our state protocol and an agent version naming their hostname). Keeps the mesh well
 // connected: seeds are retried with backoff for as long as the daemon runs, and members
 // learned through anti-entropy are dialled, so the cluster never hangs off one seed.
-// A member whose connections all close (or fail the 1 s ping) and that is not back within
-// the grace period has departed: 'depart' fires, and the caller tombstones its records.
+// A member whose connections all close and that is not back within the grace period, or
+// that answers no probe (prober.ts) for 3 s and then not within the grace period either,
+// has departed: 'depart' fires, and the caller tombstones its records.
 import { EventEmitter } from 'node:events'
-import { lookup } from 'node:dns/promises'
-import net from 'node:net'
 import type { IdentifyResult, PeerId } from '@libp2p/interface'
 import { peerIdFromString } from '@libp2p/peer-id'
 import { multiaddr, type Multiaddr } from '@multiformats/multiaddr'
 import type { Logger } from '../lib/logger.ts'
 import type { Startable } from '../lib/startable.ts'
 import { Ticker } from '../lib/ticker.ts'
-import { hostnameOfAgent, tcpAddr, type GossipNode } from './node.ts'
+import { hostnameOfAgent, type GossipNode } from './node.ts'
 import { Prober } from './prober.ts'
+import { SeedDialer } from './seeds.ts'
 import type { MemberInfo } from './wire.ts'
 
 export interface Member {
@@ -40,34 +40,12 @@ export interface MembershipInit {
   maxPeers: number
 }
 
-/** First retry of a seed that did not answer, doubled after each failure up to SEED_MAX_BACKOFF_MS. */
-const SEED_MIN_BACKOFF_MS = 1000
-/** Slowest seed retry: a seed coming back is found within 30 s. */
-const SEED_MAX_BACKOFF_MS = 30_000
-/** Each member is pinged this often. */
+/** Each member is probed this often. */
 const PROBE_INTERVAL_MS = 1000
-/** A member that answered no ping for this long is cut off (then departs after the grace period): a frozen host is tombstoned within about 4-5 s. */
+/** A member that answered no probe for this long is suspected, and departs unless it answers within the grace period: a frozen host is tombstoned within about 4-5 s. */
 const SUSPECT_AFTER_MS = 3000
 /** Peers remembered as not ours (another cluster, another program), so they are not dialled again. */
 const MAX_FOREIGN = 1024
-
-interface Seed {
-  readonly text: string
-  readonly host: string
-  readonly port: number
-  nextAt: number
-  backoffMs: number
-  peerId?: string
-  dialing: boolean
-  failures: number
-}
-
-export function parseSeed (text: string, defaultPort: number): { host: string, port: number } {
-  if (net.isIPv6(text)) return { host: text, port: defaultPort }
-  const m = /^\[([^\]]+)\](?::(\d+))?$/.exec(text) ?? /^([^:]+)(?::(\d+))?$/.exec(text)
-  if (m === null) return { host: text, port: defaultPort }
-  return { host: m[1], port: m[2] === undefined ? defaultPort : Number(m[2]) }
-}
 
 /**
  * 'join': a peer became a member, or (returning = true) a member whose connections had all
@@ -84,7 +62,7 @@ export class Membership extends EventEmitter<{ join: [Member, { returning: boole
   readonly #suspected = new Map<string, NodeJS.Timeout>()
   readonly #foreign = new Set<string>()
   readonly #dialing = new Set<string>()
-  readonly #seeds: Seed[]
+  readonly #seeds: SeedDialer
   #ticker: Ticker | undefined
   readonly #prober: Prober
   #abort = new AbortController()
@@ -106,7 +84,7 @@ export class Membership extends EventEmitter<{ join: [Member, { returning: boole
       onSilent: (id, silentMs) => { this.#silent(id, silentMs) },
       onAnswer: (id) => { this.#answered(id) },
     }, { protocol: init.probeProtocol, intervalMs: PROBE_INTERVAL_MS, suspectAfterMs: SUSPECT_AFTER_MS })
-    this.#seeds = init.seeds.map(text => ({ text, ...parseSeed(text, init.bindPort), nextAt: 0, backoffMs: SEED_MIN_BACKOFF_MS, dialing: false, failures: 0 }))
+    this.#seeds = new SeedDialer({ node: this.#node, logger: this.#logger, isForeign: (id) => this.#foreign.has(id) }, init)
   }
 
   async start (): Promise<void> {
@@ -115,7 +93,7 @@ export class Membership extends EventEmitter<{ join: [Member, { returning: boole
     this.#node.addEventListener('peer:identify', this.#onIdentify)
     this.#node.addEventListener('peer:disconnect', this.#onDisconnect)
     this.#ticker = new Ticker(async () => {
-      this.#dialSeeds()
+      this.#seeds.tick(this.#abort.signal)
       await this.#reconcile()
     }, { name: 'membership', intervalMs: 500, firstDelayMs: 0, logger: this.#logger })
     this.#ticker.start()
@@ -293,47 +271,6 @@ export class Membership extends EventEmitter<{ join: [Member, { returning: boole
     if ([...this.#members.values()].some(m => m.hostname === member.hostname)) return // the host is still here under another peer id
     this.#logger.info(`member ${member.hostname} (${member.peerId}) departed`)
     this.emit('depart', member)
-  }
-
-  #dialSeeds (): void {
-    const now = Date.now()
-    for (const seed of this.#seeds) {
-      if (seed.dialing || now < seed.nextAt) continue
-      if (seed.peerId !== undefined && this.#node.getConnections(r(seed.peerId)).length > 0) continue
-      seed.dialing = true
-      void this.#dialSeed(seed).finally(() => { seed.dialing = false })
-    }
-  }
-
-  async #dialSeed (seed: Seed): Promise<void> {
-    let lastError = 'no address'
-    try {
-      const addrs = net.isIP(seed.host) !== 0 ? [seed.host] : (await lookup(seed.host, { all: true })).map(a => a.address)
-      for (const ip of addrs) {
-        if (this.#init.self.has(`${ip}:${seed.port}`)) { seed.nextAt = Infinity; return } // ourselves
-        try {
-          const conn = await this.#node.dial(multiaddr(tcpAddr(ip, seed.port)), { signal: AbortSignal.any([this.#abort.signal, AbortSignal.timeout(5000)]) })
-          seed.peerId = conn.remotePeer.toString()
-          if (this.#foreign.has(seed.peerId)) { lastError = 'it is not a sidecar of this cluster'; break }
-          if (seed.failures > 0) this.#logger.info(`seed ${seed.text} answers again`)
-          seed.failures = 0
-          seed.backoffMs = SEED_MIN_BACKOFF_MS
-          seed.nextAt = Date.now() + SEED_MIN_BACKOFF_MS
-          return
-        } catch (err) {
-          lastError = (err as Error).message
-        }
-      }
-    } catch (err) {
-      lastError = (err as Error).message
-    }
-    if (this.#abort.signal.aborted) return
-    seed.failures++
-    const msg = `seed ${seed.text} did not answer (${lastError}); retrying in ${seed.backoffMs / 1000} s`
-    if (seed.failures === 1) this.#logger.warn(msg)
-    else this.#logger.debug(msg)
-    seed.nextAt = Date.now() + seed.backoffMs
-    seed.backoffMs = Math.min(seed.backoffMs * 2, SEED_MAX_BACKOFF_MS)
   }
 }
 

@@ -3,7 +3,7 @@ import os from 'node:os'
 import path from 'node:path'
 import test from 'ava'
 import { peerIdFromPrivateKey } from '@libp2p/peer-id'
-import { parseSeed } from '../../../src/gossip/membership.ts'
+import { parseSeed } from '../../../src/gossip/seeds.ts'
 import { agentVersion, hostnameOfAgent, loadPeerKey, probeProtocolOf, stateProtocolOf, swarmKeyOf, topicOf } from '../../../src/gossip/node.ts'
 import { silentLogger } from '../../../src/lib/logger.ts'
 
