@@ -87,12 +87,16 @@ async function run (n: number, root: string): Promise<Row> {
     // SIGKILL the last node, SIGSTOP the one before it.
     const victim = nodes[n - 1]
     const others = nodes.slice(0, n - 1)
+    const tKill = Date.now()
     victim.signal('SIGKILL')
-    const kill = await allHold(others, s => statusOf(s, victim.hostname, `svc-${victim.hostname}`) === 1, 30_000, 'SIGKILL tombstones')
+    const killPolled = await allHold(others, s => statusOf(s, victim.hostname, `svc-${victim.hostname}`) === 1, 30_000, 'SIGKILL tombstones')
     const frozen = nodes[n - 2]
     const rest = nodes.slice(0, n - 2)
+    const kill = lastTombstone(others, victim.hostname, tKill) ?? killPolled
+    const tStop = Date.now()
     frozen.signal('SIGSTOP')
-    const stop = await allHold(rest, s => statusOf(s, frozen.hostname, `svc-${frozen.hostname}`) === 1, 30_000, 'SIGSTOP tombstones')
+    const stopPolled = await allHold(rest, s => statusOf(s, frozen.hostname, `svc-${frozen.hostname}`) === 1, 30_000, 'SIGSTOP tombstones')
+    const stop = lastTombstone(rest, frozen.hostname, tStop) ?? stopPolled
     frozen.signal('SIGCONT')
     const cont = await allHold([...rest, frozen], s => statusOf(s, frozen.hostname, `svc-${frozen.hostname}`) === 0, 30_000, 'SIGCONT back ALIVE')
 
@@ -110,6 +114,12 @@ async function run (n: number, root: string): Promise<Row> {
   } finally {
     await Promise.all(nodes.map(async d => { await d.stop() }))
   }
+}
+
+/** ms from `after` until the last of `nodes` held host's records as tombstones, from their logs. */
+function lastTombstone (nodes: BenchDaemon[], host: string, after: number): number | undefined {
+  const times = nodes.map(d => d.tombstonedAt(host, after))
+  return times.every((x): x is number => x !== undefined) ? Math.max(...times) - after : undefined
 }
 
 /** Every record as host/name=status (Updated moves with every refresh). */

@@ -84,6 +84,21 @@ export class BenchDaemon {
     return m === null ? undefined : Number(m[1])
   }
 
+  /**
+   * When (wall clock ms, from the JSON log) this daemon first held host's records as
+   * tombstones after `after`: its own departure verdict or a tombstone gossiped to it.
+   */
+  tombstonedAt (host: string, after: number): number | undefined {
+    let best: number | undefined
+    for (const line of this.output.split('\n')) {
+      if (!line.includes(`on ${host} is now Tombstone`) && !line.includes(`"msg":"${host} departed: tombstoned`)) continue
+      const time = /"time":"([^"]+)"/.exec(line)
+      const at = time === null ? NaN : Date.parse(time[1])
+      if (at >= after && (best === undefined || at < best)) best = at
+    }
+    return best
+  }
+
   async rssMb (): Promise<number> {
     const status = await readFile(`/proc/${this.pid}/status`, 'utf8')
     return Number(/VmRSS:\s+(\d+)/.exec(status)?.[1] ?? NaN) / 1024

@@ -128,19 +128,33 @@ export class Gossip implements Startable {
       publish: async (data) => { await this.#publish(data) },
     }, { hostname: init.hostname, aliveRounds: 5, tombstoneRounds: 10, observerRounds: 2, roundIntervalMs: 1000, heartbeatMs: 60_000 })
 
+    try {
+      await this.#startParts(node, membership)
+    } catch (err) {
+      await this.stop()
+      throw err
+    }
+  }
+
+  async #startParts (node: GossipNode, membership: Membership): Promise<void> {
+    const { logger } = this.#c
+    const init = this.#init
     node.services.pubsub.topicValidators.set(this.#topic, (_peer, msg) => this.#validate(msg))
     node.services.pubsub.addEventListener('message', this.#onMessage)
     node.services.pubsub.subscribe(this.#topic)
     membership.on('join', this.#onJoin)
     membership.on('depart', this.#onDepart)
-    await this.#antiEntropy.start()
+    await this.#antiEntropy?.start()
     await membership.start()
     logger.info(`gossip on ${node.getMultiaddrs().map(String).join(', ')} (cluster ${init.clusterName}${init.clusterKey !== '' ? ', private network' : ''})`)
     this.#metrics.members.set(1)
 
     if (init.seeds.some(s => !selfAddresses(init).has(seedKey(s, init.bindPort)))) {
       const t0 = Date.now()
-      const joined = await Promise.race([this.#joined.promise.then(() => true), sleep(JOIN_TIMEOUT_MS, false)])
+      const giveUp = new AbortController()
+      const joined = await Promise.race([this.#joined.promise.then(() => true), sleep(JOIN_TIMEOUT_MS, false, { signal: AbortSignal.any([giveUp.signal, this.#stopping.signal]) }).catch(() => false)])
+      giveUp.abort()
+      if (this.#stopping.signal.aborted) return
       if (joined) logger.info(`joined the cluster in ${Date.now() - t0} ms`)
       else logger.warn(`no seed answered within ${JOIN_TIMEOUT_MS / 1000} s: running alone for now, seeds are retried in the background`)
     }
@@ -151,7 +165,7 @@ export class Gossip implements Startable {
       logger,
     })
     this.#ticker.start()
-    await this.#announcer.start()
+    await this.#announcer?.start()
   }
 
   /** Graceful leave (before stop): tombstones this host's records and publishes them, within about a second. */
@@ -167,20 +181,15 @@ export class Gossip implements Startable {
     this.#node = undefined
     this.#stopping.abort()
     const t0 = Date.now()
-    const step = (what: string): void => { this.#c.logger.debug(`gossip stop: ${what} after ${Date.now() - t0} ms`) }
     await this.#announcer?.stop()
-    step('announcer')
     await this.#ticker?.stop()
-    step('ticker')
     await this.#membership?.stop()
-    step('membership')
     this.#membership?.off('join', this.#onJoin)
     this.#membership?.off('depart', this.#onDepart)
     await this.#antiEntropy?.stop()
-    step('anti-entropy')
     node.services.pubsub.removeEventListener('message', this.#onMessage)
     await Promise.resolve(node.stop()).catch((err: unknown) => { this.#c.logger.warn({ err }, 'error stopping the libp2p node') })
-    step('node')
+    this.#c.logger.debug(`gossip stopped in ${Date.now() - t0} ms`)
   }
 
   /** Cluster members for /services.json: this host and every live member. */
