@@ -2,7 +2,7 @@
 // process, a hung host): every member gets a small probe each interval on one long-lived
 // echo stream (our own protocol, so no stream set-up, protocol negotiation or peer-store
 // write per probe: libp2p's ping opens a stream per ping, which at 19 peers a second was most
-// of an idle daemon's CPU). A member whose last answer is older than suspectAfterMs is
+// of an idle daemon's CPU); of each pair only one side probes while the other hears it. A member whose last answer is older than suspectAfterMs is
 // reported once (onSilent), and again when it answers (onAnswer). Nothing is closed here:
 // libp2p's own connection monitor aborts on the first slow ping, which on a starved machine
 // (20 daemons on 2 cores) cut live connections all the time, and reconnecting made it
@@ -54,17 +54,24 @@ export class Prober {
   readonly #reported = new Set<string>()
   readonly #probes = new Map<string, Probe>()
   readonly #opening = new Set<string>()
+  /** When each member last probed us. */
+  readonly #probedAt = new Map<string, number>()
+  readonly #self: string
   #lastTick = 0
   #ticker: Ticker | undefined
 
   constructor (components: ProberComponents, init: ProberInit) {
     this.#c = components
     this.#init = init
+    this.#self = components.node.peerId.toString()
   }
 
   async start (): Promise<void> {
     if (this.#ticker !== undefined) return
-    await this.#c.node.handle(this.#init.protocol, (stream) => { echo(stream) }, { maxInboundStreams: MAX_PROBE_STREAMS, maxOutboundStreams: MAX_PROBE_STREAMS })
+    await this.#c.node.handle(this.#init.protocol, (stream, connection) => {
+      const id = connection.remotePeer.toString()
+      echo(stream, () => { this.#probedBy(id) })
+    }, { maxInboundStreams: MAX_PROBE_STREAMS, maxOutboundStreams: MAX_PROBE_STREAMS })
     this.#lastTick = Date.now()
     this.#ticker = new Ticker((signal) => { this.#tick(signal) }, { name: 'prober', intervalMs: this.#init.intervalMs, logger: this.#c.logger })
     this.#ticker.start()
@@ -77,6 +84,7 @@ export class Prober {
     this.#probes.clear()
     this.#lastAck.clear()
     this.#reported.clear()
+    this.#probedAt.clear()
     await this.#c.node.unhandle(this.#init.protocol).catch(() => {})
   }
 
@@ -84,6 +92,7 @@ export class Prober {
   reset (peerId: string): void {
     this.#lastAck.delete(peerId)
     this.#reported.delete(peerId)
+    this.#probedAt.delete(peerId)
     this.#probes.get(peerId)?.stream.abort(new Error('reset'))
     this.#probes.delete(peerId)
   }
@@ -92,6 +101,22 @@ export class Prober {
     if (!this.#lastAck.has(id)) return
     this.#lastAck.set(id, Date.now())
     if (this.#reported.delete(id)) this.#c.onAnswer(id)
+  }
+
+  /** A member's probe reached us: as good as an answer, and we need not probe it ourselves. */
+  #probedBy (id: string): void {
+    this.#probedAt.set(id, Date.now())
+    this.#answered(id)
+  }
+
+  /**
+   * One prober per pair halves the traffic: the peer with the higher id probes, the lower
+   * one answers and counts the probes as its evidence, and probes itself only when the
+   * other's probes stop coming (so a frozen higher peer is still found).
+   */
+  #mayRest (id: string, now: number): boolean {
+    const at = this.#probedAt.get(id)
+    return at !== undefined && now - at < this.#init.intervalMs * 1.5 && this.#self < id
   }
 
   #tick (signal: AbortSignal): void {
@@ -115,6 +140,7 @@ export class Prober {
     }
     for (const id of members) {
       if (!this.#lastAck.has(id)) this.#lastAck.set(id, now)
+      if (this.#mayRest(id, now)) continue
       const probe = this.#probes.get(id)
       if (probe === undefined) { void this.#open(id, signal); continue }
       if (probe.waiting !== undefined) continue // still unanswered: the silence grows
@@ -153,8 +179,9 @@ export class Prober {
 }
 
 /** The serving side: echoes what it reads; a peer that never reads our echo is cut off. */
-function echo (stream: Stream): void {
+function echo (stream: Stream, onProbe: () => void): void {
   stream.addEventListener('message', (e) => {
+    onProbe()
     try {
       if (stream.writeBufferLength > MAX_UNANSWERED_BYTES) { stream.abort(new Error('probe stream not read')); return }
       stream.send(e.data)
