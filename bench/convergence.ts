@@ -110,6 +110,7 @@ async function run (n: number, root: string): Promise<Row> {
       return want.every(r => have.has(r))
     }, 60_000, 'late joiner full state')
     const lateAe = /anti-entropy \(join\) with \S+: received (\d+) records[^,]*, sent \d+, ([\d.]+) ms/.exec(late.output)
+    if (lateAe === null) console.log(late.output.split('\n').filter(l => /anti-entropy|joined|seed/.test(l)).slice(0, 8).join('\n'))
     return { n, startMs, p50: percentile(delays, 50), p99: percentile(delays, 99), allP50: percentile(reachAll, 50), allP99: percentile(reachAll, 99), kill, stop, cont, late: lateMs, lateAe: lateAe === null ? '?' : `${lateAe[1]} records in ${Number(lateAe[2]).toFixed(0)} ms`, rssMb, cpu }
   } finally {
     await Promise.all(nodes.map(async d => { await d.stop() }))
