@@ -28,6 +28,8 @@ export const DEFAULTS = {
     data_dir: '', // '' = ~/.sidecar/<hostname>: per host name, so several local daemons never share state
     cluster_key: '', // no key: cluster isolation by name only, as in the original
     site: '', // no site label, as in the original
+    departure_grace: '1s', // rides out a dropped connection or a quick restart, yet a dead host is tombstoned within about 2 s
+    quic: true, // UDP, as the original gossiped; TCP carries everything when QUIC cannot load or a cluster_key is set
   },
   api: {
     bind_ip: '', // '' = [sidecar] bind_ip

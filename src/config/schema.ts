@@ -88,6 +88,8 @@ export const SCHEMA: Schema = {
     data_dir: { type: 'path', emptyOk: true, doc: 'directory for state kept across restarts (e.g. the node identity)', defaultText: '~/.sidecar/<hostname>' },
     cluster_key: { type: 'string', emptyOk: true, doc: 'shared secret all nodes of the cluster must hold ("" = none; isolation by cluster_name only)' },
     site: { type: 'string', emptyOk: true, check: checkSite, doc: 'site (datacenter, zone) label attached to this host\'s services ("" = none)' },
+    departure_grace: { type: 'duration', doc: 'a peer whose connections closed (or stopped answering pings) and that is not back within this is departed: its services are tombstoned' },
+    quic: { type: 'bool', doc: 'also gossip over QUIC (UDP) on bind_port, where the platform supports it; always off when cluster_key is set' },
   },
   api: {
     bind_ip: { type: 'ip', emptyOk: true, doc: 'address the HTTP API and UI bind', defaultText: '[sidecar] bind_ip' },

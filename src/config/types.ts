@@ -30,6 +30,10 @@ export interface SidecarSection {
   data_dir: string
   cluster_key: string
   site: string
+  /** How long a peer that lost its connections may take to come back before it is departed. */
+  departure_grace: number
+  /** Gossip over QUIC too (off when cluster_key is set: the key does not guard QUIC). */
+  quic: boolean
 }
 
 export interface ApiSection {

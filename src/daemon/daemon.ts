@@ -13,6 +13,8 @@ import { DockerDiscoverer } from '../discovery/docker/docker-discoverer.ts'
 import { makeNamer } from '../discovery/docker/namer.ts'
 import { StaticDiscoverer } from '../discovery/static/static-discoverer.ts'
 import type { Discoverer } from '../discovery/types.ts'
+import { Gossip } from '../gossip/gossip.ts'
+import { packageVersion } from '../gossip/node.ts'
 import { HealthMonitor } from '../health/monitor.ts'
 import { Listeners } from '../listeners/index.ts'
 import { systemClock, type Clock } from '../lib/clock.ts'
@@ -21,7 +23,6 @@ import type { Logger } from '../lib/logger.ts'
 import { Metrics } from '../lib/metrics.ts'
 import { startAll, stopAll, type Startable } from '../lib/startable.ts'
 import { ProxyManager } from '../proxy/manager.ts'
-import { Time } from '../service/time.ts'
 
 /** How often local records are re-stamped; well inside the alive lifespan. */
 const LOCAL_REFRESH_MS = 1000
@@ -37,6 +38,7 @@ export class Daemon implements Startable {
   readonly proxy: ProxyManager | undefined
   readonly listeners: Listeners
   readonly hub: EventHub
+  readonly gossip: Gossip
   readonly metrics = new Metrics()
   readonly #logger: Logger
   readonly #components: Startable[]
@@ -101,6 +103,20 @@ export class Daemon implements Startable {
       retryDelayMs: ls.retry_delay,
       queueSize: ls.queue_size,
     })
+    this.gossip = new Gossip({ catalog: this.catalog, clock, logger: child('gossip'), metrics: this.metrics, owned: () => this.announcer.owned() }, {
+      hostname: sc.hostname,
+      clusterName: sc.cluster_name,
+      bindIp: sc.bind_ip,
+      bindPort: sc.bind_port,
+      advertiseIp: sc.advertise_ip,
+      seeds: sc.seeds,
+      clusterKey: sc.cluster_key,
+      dataDir: sc.data_dir,
+      pushPullIntervalMs: sc.push_pull_interval,
+      departureGraceMs: sc.departure_grace,
+      quic: sc.quic,
+      version: packageVersion(),
+    })
     const reaper = new Reaper({ catalog: this.catalog, logger: child('catalog') }, { intervalMs: sc.reap_interval })
     const startedAt = Date.now()
     const members = (): ClusterMember[] => this.members()
@@ -125,16 +141,15 @@ export class Daemon implements Startable {
     this.api = new HttpServer({ app, logger: child('api') }, { host: config.api.bind_ip, port: config.api.port, name: 'api', portSetting: '[api] port or --http-port' })
     // The API first: the example config health checks the daemon's own API. The hub after
     // it, so that on stop the hub ends every stream with a final event before the API closes.
+    // Gossip before discovery: a joining node pulls the cluster's state before it announces its own.
     // Listeners before the announcer, so they see the first events of this host's services.
     // The proxy last: it opens the ports the catalog holds once local services are announced.
-    this.#components = [this.api, this.hub, reaper, ...this.discoverers, this.listeners, this.monitor, this.announcer, ...(this.proxy !== undefined ? [this.proxy] : [])]
+    this.#components = [this.api, this.hub, reaper, this.gossip, ...this.discoverers, this.listeners, this.monitor, this.announcer, ...(this.proxy !== undefined ? [this.proxy] : [])]
   }
 
-  /** Cluster members for /services.json; until gossip exists, this host alone. */
+  /** Cluster members for /services.json: this host and the live membership. */
   members (): ClusterMember[] {
-    const host = this.config.sidecar.hostname
-    const server = this.catalog.server(host)
-    return [{ Name: host, LastUpdated: server?.LastUpdated ?? Time.EPOCH, ServiceCount: Object.keys(server?.Services ?? {}).length }]
+    return this.gossip.members()
   }
 
   async start (): Promise<void> {
@@ -148,6 +163,9 @@ export class Daemon implements Startable {
   async stop (): Promise<void> {
     if (!this.#running) return
     this.#running = false
+    // Graceful leave first: local announcing stops, then our tombstones go out while the network is still up.
+    await this.announcer.stop()
+    await this.gossip.leave()
     await stopAll(this.#components)
   }
 }

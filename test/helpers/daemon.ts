@@ -8,6 +8,10 @@ import { waitFor } from './wait.ts'
 export const REPO = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../..')
 export const BIN = path.join(REPO, 'bin/sidecar.js')
 
+/** Every daemon still running, killed if the test worker exits without its teardown (an ava timeout). */
+const live = new Set<DaemonProcess>()
+process.once('exit', () => { for (const d of live) d.kill() })
+
 export interface DaemonOptions {
   /** Loopback address the daemon binds and advertises (127.0.0.2, ...). */
   ip: string
@@ -39,6 +43,8 @@ export class DaemonProcess {
     this.child.stdout?.on('data', keep)
     this.child.stderr?.on('data', keep)
     this.exited = once(this.child, 'exit').then(([code, signal]) => ({ code: code as number | null, signal: signal as NodeJS.Signals | null }))
+    live.add(this)
+    void this.exited.then(() => { live.delete(this) })
   }
 
   url (p: string): string { return `http://${this.ip}:${this.apiPort}${p}` }

@@ -29,6 +29,8 @@ test('defaults: with no file, env or flags every key has its documented default'
       data_dir: path.join(HOME, '.sidecar', 'testhost'),
       cluster_key: '',
       site: '',
+      departure_grace: 1000,
+      quic: true,
     },
     api: { bind_ip: '0.0.0.0', port: 7777, event_buffer: 1000, stream_queue_bytes: 1_048_576, heartbeat_interval: 15_000 },
     static_discovery: { config_file: path.join(cwd, 'static.json') },

@@ -1,0 +1,131 @@
+// Real daemons for benchmarks: the built dist/ (as deployed, with the V8 flags bin/sidecar.js
+// applies), JSON logs at debug level so arrival times can be read from them, /proc for RSS and CPU.
+import { spawn, type ChildProcess } from 'node:child_process'
+import { once } from 'node:events'
+import { readFile } from 'node:fs/promises'
+import path from 'node:path'
+
+export interface StateRecord { ID: string, Name: string, Hostname: string, Status: number }
+export interface StateJson { Servers: Record<string, { Services: Record<string, StateRecord> }> }
+
+export async function sleep (ms: number): Promise<void> {
+  await new Promise(resolve => setTimeout(resolve, ms))
+}
+
+/** Nearest-rank percentile; NaN for no data. */
+export function percentile (xs: readonly number[], p: number): number {
+  if (xs.length === 0) return NaN
+  const sorted = [...xs].sort((a, b) => a - b)
+  return sorted[Math.min(sorted.length - 1, Math.max(0, Math.ceil((p / 100) * sorted.length) - 1))]
+}
+
+/** Polls fn every 50 ms until true; returns the elapsed ms; throws after timeoutMs. */
+export async function waitUntil (fn: () => Promise<boolean>, timeoutMs: number, what: string): Promise<number> {
+  const t0 = Date.now()
+  for (;;) {
+    try {
+      if (await fn()) return Date.now() - t0
+    } catch {
+      // not up yet
+    }
+    if (Date.now() - t0 > timeoutMs) throw new Error(`timed out after ${timeoutMs} ms: ${what}`)
+    await sleep(50)
+  }
+}
+
+export class BenchDaemon {
+  readonly repo: string
+  readonly dir: string
+  readonly ip: string
+  readonly hostname: string
+  readonly seed: string
+  /** Services added by the benchmark, beyond svc-<hostname>. */
+  readonly extra: string[] = []
+  child: ChildProcess | undefined
+  output = ''
+
+  constructor (o: { repo: string, dir: string, ip: string, hostname: string, seed: string }) {
+    this.repo = o.repo
+    this.dir = o.dir
+    this.ip = o.ip
+    this.hostname = o.hostname
+    this.seed = o.seed
+  }
+
+  spawn (): void {
+    this.child = spawn(process.execPath, [path.join(this.repo, 'bin/sidecar.js'), '--hostname', this.hostname, '--bind-ip', this.ip, '--advertise-ip', this.ip, '-c', this.seed, '-d', 'static'], {
+      cwd: this.dir,
+      env: { PATH: process.env.PATH ?? '', HOME: this.dir, STATIC_CONFIG_FILE: path.join(this.dir, 'static.json'), SIDECAR_LOGGING_LEVEL: 'debug', SIDECAR_LOGGING_FORMAT: 'json' },
+      stdio: ['ignore', 'pipe', 'pipe'],
+    })
+    const keep = (c: Buffer): void => { this.output = (this.output + c.toString()).slice(-4_000_000) }
+    this.child.stdout?.on('data', keep)
+    this.child.stderr?.on('data', keep)
+  }
+
+  get pid (): number {
+    if (this.child?.pid === undefined) throw new Error(`${this.hostname} not started`)
+    return this.child.pid
+  }
+
+  async ready (timeoutMs: number): Promise<void> {
+    await waitUntil(async () => (await fetch(`http://${this.ip}:7777/health`, { signal: AbortSignal.timeout(2000) })).ok, timeoutMs, `${this.hostname} API`)
+  }
+
+  async state (): Promise<StateJson> {
+    const res = await fetch(`http://${this.ip}:7777/state.json`, { signal: AbortSignal.timeout(5000) })
+    return await res.json() as StateJson
+  }
+
+  /** How long after its origin stamped it the first version of record `name` arrived here (from the debug log). */
+  arrivalDelay (name: string): number | undefined {
+    const re = new RegExp(`"msg":"gossip: ${name} \\(\\w+\\) on \\S+ is now \\w+ \\(added via [^,]+, (-?[\\d.]+) ms after`)
+    const m = re.exec(this.output)
+    return m === null ? undefined : Number(m[1])
+  }
+
+  /**
+   * When (wall clock ms, from the JSON log) this daemon first held host's records as
+   * tombstones after `after`: its own departure verdict or a tombstone gossiped to it.
+   */
+  tombstonedAt (host: string, after: number): number | undefined {
+    let best: number | undefined
+    for (const line of this.output.split('\n')) {
+      if (!line.includes(`on ${host} is now Tombstone`) && !line.includes(`"msg":"${host} departed: tombstoned`)) continue
+      const time = /"time":"([^"]+)"/.exec(line)
+      const at = time === null ? NaN : Date.parse(time[1])
+      if (at >= after && (best === undefined || at < best)) best = at
+    }
+    return best
+  }
+
+  async rssMb (): Promise<number> {
+    const status = await readFile(`/proc/${this.pid}/status`, 'utf8')
+    return Number(/VmRSS:\s+(\d+)/.exec(status)?.[1] ?? NaN) / 1024
+  }
+
+  /** CPU used over the next ms milliseconds, in percent of one core. */
+  async cpuPercent (ms: number): Promise<number> {
+    const ticks = async (): Promise<number> => {
+      const f = (await readFile(`/proc/${this.pid}/stat`, 'utf8')).split(') ')[1].split(' ')
+      return Number(f[11]) + Number(f[12]) // utime + stime, in clock ticks (100 per second)
+    }
+    const a = await ticks()
+    await sleep(ms)
+    return (await ticks() - a) / (ms / 1000)
+  }
+
+  signal (sig: NodeJS.Signals): void {
+    this.child?.kill(sig)
+  }
+
+  async stop (): Promise<void> {
+    const child = this.child
+    if (child === undefined || child.exitCode !== null || child.signalCode !== null) return
+    child.kill('SIGCONT')
+    child.kill('SIGTERM')
+    const timer = setTimeout(() => { child.kill('SIGKILL') }, 5000)
+    await once(child, 'exit')
+    clearTimeout(timer)
+  }
+}

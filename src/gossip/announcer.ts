@@ -1,0 +1,234 @@
+// Publishes what this node originates: its own records' changes at once (not on the next
+// tick), repeated for reliability, plus a per-record heartbeat; and the tombstones it makes
+// for other hosts (departures, expiry). Remote records are never re-published here:
+// gossipsub already forwards every message through the mesh.
+import type { Catalog, ChangeEvent } from '../catalog/index.ts'
+import type { Clock } from '../lib/clock.ts'
+import type { Logger } from '../lib/logger.ts'
+import type { Startable } from '../lib/startable.ts'
+import { Ticker } from '../lib/ticker.ts'
+import { recordKey, ServiceStatus, withFields, type Service } from '../service/index.ts'
+import { encodeRecords } from './wire.ts'
+
+export interface AnnouncerComponents {
+  catalog: Catalog
+  clock: Clock
+  logger: Logger
+  /** The records this host announces (LocalAnnouncer.owned()). */
+  owned: () => Service[]
+  /** Sends one encoded message to the cluster; may reject. */
+  publish: (data: Uint8Array) => Promise<void>
+}
+
+export interface AnnouncerInit {
+  hostname: string
+  /** Sends of a new or changed local record (the original's ALIVE_COUNT). */
+  aliveRounds: number
+  /** Sends of a local tombstone (the original's TOMBSTONE_COUNT). */
+  tombstoneRounds: number
+  /** Sends of a tombstone this node made for another host: every peer of that host makes its own, so few are needed. */
+  observerRounds: number
+  /** Time between two sends of one change (the original's TOMBSTONE_RETRANSMIT). */
+  roundIntervalMs: number
+  /** Each local record is re-sent this often even when nothing changed, on its own timer (jittered ±20 %). */
+  heartbeatMs: number
+}
+
+interface Pending {
+  remaining: number
+  round: number
+  /** When the next send is due (ms); 0 = at once. */
+  nextAt: number
+  /** Set for another host's record: sent as stored, 50 ns newer each round (reference §2.4). */
+  observed?: Service
+}
+
+/** Sends of every local record after a reconnection (see reannounce()). */
+const REANNOUNCE_ROUNDS = 3
+
+/** Nanoseconds added per repeat of an observed tombstone, as the original did. */
+const ROUND_BUMP_NS = 50n
+
+export class GossipAnnouncer implements Startable {
+  readonly #c: AnnouncerComponents
+  readonly #init: AnnouncerInit
+  readonly #pending = new Map<string, Pending>()
+  readonly #heartbeat = new Map<string, number>()
+  /** Keys changed since the last flush: sent at once, together. */
+  readonly #now = new Set<string>()
+  #flushScheduled: NodeJS.Immediate | undefined
+  #ticker: Ticker | undefined
+  #inflight = new Set<Promise<void>>()
+  readonly #onChange = (e: ChangeEvent): void => { this.#changed(e) }
+
+  constructor (components: AnnouncerComponents, init: AnnouncerInit) {
+    this.#c = components
+    this.#init = init
+  }
+
+  async start (): Promise<void> {
+    if (this.#ticker !== undefined) return
+    this.#c.catalog.on('change', this.#onChange)
+    this.#ticker = new Ticker(() => { this.#tick() }, { name: 'gossip rounds', intervalMs: this.#init.roundIntervalMs, logger: this.#c.logger })
+    this.#ticker.start()
+    // Everything owned at start is announced now: a restart must override peers' tombstones at once.
+    for (const svc of this.#c.owned()) this.#schedule(recordKey(svc), { remaining: this.#init.aliveRounds, round: 0, nextAt: 0 })
+    this.#scheduleFlush()
+  }
+
+  async stop (): Promise<void> {
+    this.#c.catalog.off('change', this.#onChange)
+    await this.#ticker?.stop()
+    this.#ticker = undefined
+    if (this.#flushScheduled !== undefined) clearImmediate(this.#flushScheduled)
+    this.#flushScheduled = undefined
+    this.#pending.clear()
+    this.#now.clear()
+  }
+
+  /**
+   * Graceful leave: tombstones every record this host announces (Updated = now), merges
+   * them, and publishes them once, waiting at most timeoutMs. Call after local discovery
+   * stopped, so nothing re-announces them.
+   */
+  async leave (timeoutMs: number): Promise<number> {
+    this.#c.catalog.off('change', this.#onChange)
+    const now = this.#c.clock.now()
+    const tombs: Service[] = []
+    for (const svc of this.#c.owned()) {
+      if (svc.Status === ServiceStatus.TOMBSTONE) continue
+      const tomb = withFields(svc, { Status: ServiceStatus.TOMBSTONE, Updated: now })
+      this.#c.catalog.merge(tomb)
+      tombs.push(tomb)
+    }
+    if (tombs.length === 0) return 0
+    let timer: NodeJS.Timeout | undefined
+    const sends = Promise.allSettled(encodeRecords(tombs).map(async m => { await this.#c.publish(m) }))
+    await Promise.race([sends, new Promise(resolve => { timer = setTimeout(resolve, timeoutMs) })])
+    clearTimeout(timer)
+    return tombs.length
+  }
+
+  /**
+   * Sends every local record again (re-stamped) on the next rounds: after a reconnection,
+   * peers may hold tombstones for them. Not at once: gossipsub learns the new connections'
+   * subscriptions and rebuilds its mesh within a heartbeat or two, and a message published
+   * before that reaches nobody.
+   */
+  reannounce (): void {
+    if (this.#ticker === undefined) return
+    const nextAt = this.#c.clock.nowMs() + this.#init.roundIntervalMs / 2
+    for (const svc of this.#c.owned()) {
+      const key = recordKey(svc)
+      if (!this.#pending.has(key)) this.#pending.set(key, { remaining: REANNOUNCE_ROUNDS, round: 1, nextAt })
+    }
+  }
+
+  /** Waits for sends already handed to the network (tests, leave). */
+  async settled (): Promise<void> {
+    await Promise.allSettled([...this.#inflight])
+  }
+
+  #changed (e: ChangeEvent): void {
+    const svc = e.service
+    if (this.#c.catalog.reportOf(svc.Hostname, svc.ID)?.from !== this.#init.hostname) return // a peer's record: gossipsub forwards it
+    const key = recordKey(svc)
+    if (this.#isLocal(svc)) {
+      this.#schedule(key, { remaining: svc.Status === ServiceStatus.TOMBSTONE ? this.#init.tombstoneRounds : this.#init.aliveRounds, round: 0, nextAt: 0 })
+    } else {
+      this.#schedule(key, { remaining: this.#init.observerRounds, round: 0, nextAt: 0, observed: svc })
+    }
+    this.#scheduleFlush()
+  }
+
+  #isLocal (svc: Service): boolean {
+    if (svc.Hostname === this.#init.hostname) return true
+    const key = recordKey(svc)
+    return this.#c.owned().some(o => recordKey(o) === key)
+  }
+
+  #schedule (key: string, p: Pending): void {
+    this.#pending.set(key, p)
+    this.#now.add(key)
+  }
+
+  #scheduleFlush (): void {
+    this.#flushScheduled ??= setImmediate(() => {
+      this.#flushScheduled = undefined
+      const keys = [...this.#now]
+      this.#now.clear()
+      this.#send(keys)
+    })
+  }
+
+  /** One round: repeats that are due, and heartbeats of local records whose timer ran out. */
+  #tick (): void {
+    const nowMs = this.#c.clock.nowMs()
+    const slack = this.#init.roundIntervalMs / 10 // a tick a little early still counts
+    const due = new Set<string>([...this.#pending].filter(([k, p]) => p.nextAt <= nowMs + slack && !this.#now.has(k)).map(([k]) => k))
+    for (const svc of this.#c.owned()) {
+      const key = recordKey(svc)
+      const at = this.#heartbeat.get(key)
+      if (at === undefined) this.#heartbeat.set(key, nowMs + this.#jitteredHeartbeat())
+      else if (at <= nowMs && svc.Status !== ServiceStatus.TOMBSTONE) due.add(key)
+    }
+    this.#send([...due])
+  }
+
+  #jitteredHeartbeat (): number {
+    return this.#init.heartbeatMs * (0.8 + Math.random() * 0.4)
+  }
+
+  /** Builds the current version of each key's record and publishes them in as few messages as fit. */
+  #send (keys: readonly string[]): void {
+    if (keys.length === 0) return
+    const owned = new Map(this.#c.owned().map(s => [recordKey(s), s]))
+    const out: Service[] = []
+    const nowMs = this.#c.clock.nowMs()
+    for (const key of keys) {
+      const p = this.#pending.get(key)
+      const record = p?.observed !== undefined ? this.#observedVersion(p.observed, p.round) : this.#localVersion(key, owned, p?.round ?? 1)
+      if (p !== undefined) {
+        p.round++
+        p.nextAt = nowMs + this.#init.roundIntervalMs
+        if (--p.remaining <= 0) this.#pending.delete(key)
+      }
+      if (record === undefined) { this.#pending.delete(key); continue }
+      if (p?.observed === undefined) this.#heartbeat.set(key, nowMs + this.#jitteredHeartbeat())
+      out.push(record)
+    }
+    for (const key of this.#heartbeat.keys()) if (!owned.has(key)) this.#heartbeat.delete(key)
+    for (const msg of encodeRecords(out)) {
+      const sent = this.#c.publish(msg).catch((err: unknown) => { this.#c.logger.debug({ err }, 'gossip publish failed') })
+      this.#inflight.add(sent)
+      void sent.finally(() => { this.#inflight.delete(sent) })
+    }
+  }
+
+  /**
+   * The version of a local record to send: round 0 sends it as stored (just stamped by the
+   * change); a repeat or heartbeat re-stamps it now and merges that first, so peers always
+   * hold what this host holds. undefined when the record is gone.
+   */
+  #localVersion (key: string, owned: ReadonlyMap<string, Service>, round: number): Service | undefined {
+    const ref = owned.get(key) ?? this.#lookup(key)
+    if (ref === undefined) return undefined
+    const stored = this.#c.catalog.get(ref.Hostname, ref.ID)
+    if (stored === undefined) return undefined
+    if (round === 0) return stored
+    this.#c.catalog.merge(withFields(stored, { Updated: this.#c.clock.now() }))
+    return this.#c.catalog.get(ref.Hostname, ref.ID)
+  }
+
+  /** Another host's record this node tombstoned: unless something newer arrived meanwhile, resend it a little newer. */
+  #observedVersion (svc: Service, round: number): Service | undefined {
+    const stored = this.#c.catalog.get(svc.Hostname, svc.ID)
+    if (stored === undefined || stored.Status !== svc.Status) return undefined
+    return round === 0 ? svc : withFields(svc, { Updated: svc.Updated.plusNanos(ROUND_BUMP_NS * BigInt(round)) })
+  }
+
+  #lookup (key: string): Service | undefined {
+    const [hostname, id] = key.split('\u0000')
+    return this.#c.catalog.get(hostname, id)
+  }
+}

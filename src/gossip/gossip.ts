@@ -1,0 +1,302 @@
+// The cluster component: runs the libp2p node and wires its parts to the catalog.
+//   peers --gossipsub--> validator (wire.ts) --> catalog.merge(record, peer)
+//   peers <-anti-entropy-> catalog (full state both ways, on join and every push_pull_interval)
+//   catalog 'change' (this node's records) --> GossipAnnouncer --> gossipsub
+//   membership 'depart' --> catalog.expireHost(host) --> (its tombstones are announced)
+import { setTimeout as sleep } from 'node:timers/promises'
+import os from 'node:os'
+import type { Message } from '@libp2p/gossipsub'
+import { TopicValidatorResult } from '@libp2p/gossipsub'
+import { peerIdFromString } from '@libp2p/peer-id'
+import type { ClusterMember } from '../api/app.ts'
+import type { Catalog } from '../catalog/index.ts'
+import type { Clock } from '../lib/clock.ts'
+import { StartError } from '../lib/errors.ts'
+import type { Logger } from '../lib/logger.ts'
+import type { Metrics } from '../lib/metrics.ts'
+import type { Startable } from '../lib/startable.ts'
+import { Ticker } from '../lib/ticker.ts'
+import { statusString, Time, type Service } from '../service/index.ts'
+import { AntiEntropy } from './anti-entropy.ts'
+import { GossipAnnouncer } from './announcer.ts'
+import { Membership, type Member } from './membership.ts'
+import { parseSeed } from './seeds.ts'
+import { gossipMetrics, type GossipMetrics } from './metrics.ts'
+import { createGossipNode, loadPeerKey, probeProtocolOf, stateProtocolOf, topicOf, type GossipNode } from './node.ts'
+import { decodeMessage, WireError } from './wire.ts'
+
+export interface GossipInit {
+  hostname: string
+  clusterName: string
+  bindIp: string
+  bindPort: number
+  advertiseIp: string
+  seeds: readonly string[]
+  clusterKey: string
+  dataDir: string
+  pushPullIntervalMs: number
+  departureGraceMs: number
+  quic: boolean
+  version: string
+}
+
+export interface GossipComponents {
+  catalog: Catalog
+  clock: Clock
+  logger: Logger
+  metrics: Metrics
+  /** Records this host announces (LocalAnnouncer.owned()). */
+  owned: () => Service[]
+}
+
+/** start() waits this long for a first peer's full state, so a joining node knows the cluster before it announces. */
+const JOIN_TIMEOUT_MS = 5000
+/** leave() waits this long for its tombstones to be sent; shutdown must stay quick. */
+const LEAVE_TIMEOUT_MS = 1000
+/** Connections kept to other members: a full mesh up to this size, which covers the clusters this is built for. */
+const MAX_PEERS = 32
+/** One full-state exchange must end within this. */
+const EXCHANGE_TIMEOUT_MS = 30_000
+/** Rejected messages logged per minute at most: a flood of garbage must not flood the log. */
+const REJECT_LOGS_PER_MINUTE = 10
+
+export class Gossip implements Startable {
+  readonly #c: GossipComponents
+  readonly #init: GossipInit
+  readonly #metrics: GossipMetrics
+  readonly #topic: string
+  #node: GossipNode | undefined
+  #membership: Membership | undefined
+  #antiEntropy: AntiEntropy | undefined
+  #announcer: GossipAnnouncer | undefined
+  #ticker: Ticker | undefined
+  readonly #decoded = new WeakMap<Uint8Array, Service[]>()
+  #rejectLog = { minute: 0, count: 0 }
+  #joined: PromiseWithResolvers<void> = Promise.withResolvers()
+  /** Aborted by stop(): cancels exchanges in flight. */
+  #stopping = new AbortController()
+
+  constructor (components: GossipComponents, init: GossipInit) {
+    this.#c = components
+    this.#init = init
+    this.#metrics = gossipMetrics(components.metrics)
+    this.#topic = topicOf(init.clusterName)
+  }
+
+  /** This node's peer id (after start). */
+  get peerId (): string | undefined { return this.#node?.peerId.toString() }
+
+  async start (): Promise<void> {
+    if (this.#node !== undefined) return
+    const { logger } = this.#c
+    const init = this.#init
+    const key = await loadPeerKey(init.dataDir, logger)
+    const { node, quic } = await createGossipNode({ ...init, privateKey: key }, logger)
+    try {
+      await node.start()
+    } catch (err) {
+      await Promise.resolve(node.stop()).catch(() => {})
+      throw new StartError(`gossip: cannot listen on ${init.bindIp}:${init.bindPort} (TCP${quic ? ' and UDP' : ''}): ${(err as Error).message}; choose another address or port with --bind-ip / --bind-port`, { cause: err })
+    }
+    this.#node = node
+    this.#joined = Promise.withResolvers()
+    this.#stopping = new AbortController()
+    const membership = this.#membership = new Membership({ node, logger }, {
+      hostname: init.hostname,
+      seeds: init.seeds,
+      bindPort: init.bindPort,
+      self: selfAddresses(init),
+      stateProtocol: stateProtocolOf(init.clusterName),
+      probeProtocol: probeProtocolOf(init.clusterName),
+      graceMs: init.departureGraceMs,
+      maxPeers: MAX_PEERS,
+    })
+    this.#antiEntropy = new AntiEntropy({
+      node,
+      catalog: this.#c.catalog,
+      clock: this.#c.clock,
+      logger,
+      metrics: this.#metrics,
+      memberInfos: async () => await membership.memberInfos(),
+      learn: (m) => { membership.learn(m) },
+    }, { protocol: stateProtocolOf(init.clusterName), hostname: init.hostname, clusterName: init.clusterName, timeoutMs: EXCHANGE_TIMEOUT_MS })
+    this.#announcer = new GossipAnnouncer({
+      catalog: this.#c.catalog,
+      clock: this.#c.clock,
+      logger,
+      owned: this.#c.owned,
+      publish: async (data) => { await this.#publish(data) },
+    }, { hostname: init.hostname, aliveRounds: 5, tombstoneRounds: 10, observerRounds: 2, roundIntervalMs: 1000, heartbeatMs: 60_000 })
+
+    try {
+      await this.#startParts(node, membership)
+    } catch (err) {
+      await this.stop()
+      throw err
+    }
+  }
+
+  async #startParts (node: GossipNode, membership: Membership): Promise<void> {
+    const { logger } = this.#c
+    const init = this.#init
+    node.services.pubsub.topicValidators.set(this.#topic, (_peer, msg) => this.#validate(msg))
+    node.services.pubsub.addEventListener('message', this.#onMessage)
+    node.services.pubsub.subscribe(this.#topic)
+    membership.on('join', this.#onJoin)
+    membership.on('depart', this.#onDepart)
+    await this.#antiEntropy?.start()
+    await membership.start()
+    logger.info(`gossip on ${node.getMultiaddrs().map(String).join(', ')} (cluster ${init.clusterName}${init.clusterKey !== '' ? ', private network' : ''})`)
+    this.#metrics.members.set(1)
+
+    if (init.seeds.some(s => !selfAddresses(init).has(seedKey(s, init.bindPort)))) {
+      const t0 = Date.now()
+      const giveUp = new AbortController()
+      const joined = await Promise.race([this.#joined.promise.then(() => true), sleep(JOIN_TIMEOUT_MS, false, { signal: AbortSignal.any([giveUp.signal, this.#stopping.signal]) }).catch(() => false)])
+      giveUp.abort()
+      if (this.#stopping.signal.aborted) return
+      if (joined) logger.info(`joined the cluster in ${Date.now() - t0} ms`)
+      else logger.warn(`no seed answered within ${JOIN_TIMEOUT_MS / 1000} s: running alone for now, seeds are retried in the background`)
+    }
+    this.#ticker = new Ticker(async (signal) => { await this.#periodicExchange(signal) }, {
+      name: 'anti-entropy',
+      intervalMs: init.pushPullIntervalMs,
+      firstDelayMs: 1500 + Math.random() * 2000, // an early second exchange finds members that joined at the same time
+      logger,
+    })
+    this.#ticker.start()
+    await this.#announcer?.start()
+  }
+
+  /** Graceful leave (before stop): tombstones this host's records and publishes them, within about a second. */
+  async leave (): Promise<void> {
+    if (this.#announcer === undefined) return
+    const n = await this.#announcer.leave(LEAVE_TIMEOUT_MS)
+    if (n > 0) this.#c.logger.info(`leaving the cluster: announced ${n} tombstone${n === 1 ? '' : 's'}`)
+  }
+
+  async stop (): Promise<void> {
+    const node = this.#node
+    if (node === undefined) return
+    this.#node = undefined
+    this.#stopping.abort()
+    const t0 = Date.now()
+    await this.#announcer?.stop()
+    await this.#ticker?.stop()
+    await this.#membership?.stop()
+    this.#membership?.off('join', this.#onJoin)
+    this.#membership?.off('depart', this.#onDepart)
+    await this.#antiEntropy?.stop()
+    node.services.pubsub.removeEventListener('message', this.#onMessage)
+    await Promise.resolve(node.stop()).catch((err: unknown) => { this.#c.logger.warn({ err }, 'error stopping the libp2p node') })
+    this.#c.logger.debug(`gossip stopped in ${Date.now() - t0} ms`)
+  }
+
+  /** Cluster members for /services.json: this host and every live member. */
+  members (): ClusterMember[] {
+    const names = new Set([this.#init.hostname, ...(this.#membership?.members() ?? []).map(m => m.hostname)])
+    return [...names].map(name => {
+      const server = this.#c.catalog.server(name)
+      return { Name: name, LastUpdated: server?.LastUpdated ?? Time.EPOCH, ServiceCount: Object.keys(server?.Services ?? {}).length }
+    })
+  }
+
+  async #publish (data: Uint8Array): Promise<void> {
+    const node = this.#node
+    if (node === undefined) return
+    try {
+      await node.services.pubsub.publish(this.#topic, data)
+      this.#metrics.published.inc()
+    } catch (err) {
+      this.#metrics.publishErrors.inc()
+      throw err
+    }
+  }
+
+  #validate (msg: Message): TopicValidatorResult {
+    try {
+      this.#decoded.set(msg.data, decodeMessage(msg.data, this.#c.clock.now()))
+      return TopicValidatorResult.Accept
+    } catch (err) {
+      const reason = err instanceof WireError ? err.reason : 'record'
+      this.#metrics.rejected.inc({ reason })
+      const minute = Math.floor(Date.now() / 60_000)
+      if (this.#rejectLog.minute !== minute) this.#rejectLog = { minute, count: 0 }
+      if (++this.#rejectLog.count <= REJECT_LOGS_PER_MINUTE) {
+        const from = msg.type === 'signed' ? msg.from.toString() : 'an unsigned sender'
+        this.#c.logger.warn(`rejected a gossip message from ${from} (${reason}): ${(err as Error).message.slice(0, 200)}`)
+      }
+      return TopicValidatorResult.Reject
+    }
+  }
+
+  readonly #onMessage = (e: CustomEvent<Message>): void => {
+    try {
+      const msg = e.detail
+      if (msg.topic !== this.#topic) return
+      const records = this.#decoded.get(msg.data) ?? decodeMessage(msg.data, this.#c.clock.now())
+      const peer = msg.type === 'signed' ? msg.from.toString() : 'unknown'
+      const from = this.#membership?.hostnameOf(peer) ?? peer
+      this.#metrics.received.inc()
+      for (const svc of records) {
+        const result = this.#c.catalog.merge(svc, from)
+        if (result === 'ignored' || result === 'stale') continue
+        const delayMs = Number(this.#c.clock.now().ns - svc.Updated.ns) / 1e6
+        this.#metrics.propagationSeconds.observe(Math.max(0, delayMs) / 1000)
+        if (result !== 'refreshed') this.#c.logger.debug({ host: svc.Hostname, id: svc.ID }, `gossip: ${svc.Name} (${svc.ID}) on ${svc.Hostname} is now ${statusString(svc.Status)} (${result} via ${from}, ${delayMs.toFixed(1)} ms after its origin stamped it)`)
+      }
+    } catch (err) {
+      this.#c.logger.error({ err }, 'failed to handle a gossip message')
+    }
+  }
+
+  readonly #onJoin = (member: Member, how: { returning: boolean }): void => {
+    const members = this.#membership?.members() ?? []
+    this.#metrics.members.set(new Set(members.map(m => m.hostname)).size + 1)
+    // The first member after being cut off from all (start, a partition, a freeze): swap full states at once.
+    if ((this.#membership?.connected() ?? []).length === 1) void this.#exchangeWith(member, how.returning ? 'rejoin' : 'join')
+    // A member that lost us may have tombstoned our records meanwhile: announce them again.
+    if (how.returning) this.#announcer?.reannounce()
+  }
+
+  readonly #onDepart = (member: Member): void => {
+    const members = this.#membership?.members() ?? []
+    this.#metrics.members.set(new Set(members.map(m => m.hostname)).size + 1)
+    const tombs = this.#c.catalog.expireHost(member.hostname)
+    this.#c.logger.info(`${member.hostname} departed: tombstoned ${tombs.length} of its record${tombs.length === 1 ? '' : 's'}`)
+  }
+
+  async #exchangeWith (member: Member, why: string, signal?: AbortSignal): Promise<void> {
+    const ae = this.#antiEntropy
+    if (ae === undefined) return
+    try {
+      const r = await ae.exchange(peerIdFromString(member.peerId), AbortSignal.any([this.#stopping.signal, ...(signal !== undefined ? [signal] : [])]))
+      this.#c.logger.info(`anti-entropy (${why}) with ${r.peerHostname}: received ${r.received} records (${r.merged} new to us), sent ${r.sent}, ${r.ms.toFixed(1)} ms`)
+    } catch (err) {
+      if (!this.#stopping.signal.aborted) this.#c.logger.warn(`anti-entropy (${why}) with ${member.hostname} failed: ${(err as Error).message}`)
+    } finally {
+      if (why === 'join') this.#joined.resolve()
+    }
+  }
+
+  async #periodicExchange (signal: AbortSignal): Promise<void> {
+    await sleep(Math.random() * 0.2 * this.#init.pushPullIntervalMs, undefined, { signal }).catch(() => {})
+    const members = this.#membership?.members() ?? []
+    if (members.length === 0 || signal.aborted) return
+    await this.#exchangeWith(members[Math.floor(Math.random() * members.length)], 'periodic', signal)
+  }
+}
+
+function seedKey (seed: string, bindPort: number): string {
+  const { host, port } = parseSeed(seed, bindPort)
+  return `${host}:${port}`
+}
+
+/** ip:port strings that reach this node, so a seed list naming it is not dialled. */
+function selfAddresses (init: GossipInit): Set<string> {
+  const ips = new Set([init.bindIp, init.advertiseIp])
+  if (init.bindIp === '0.0.0.0' || init.bindIp === '::') {
+    for (const addrs of Object.values(os.networkInterfaces())) for (const a of addrs ?? []) ips.add(a.address)
+  }
+  return new Set([...ips].map(ip => `${ip}:${init.bindPort}`))
+}

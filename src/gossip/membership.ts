@@ -1,0 +1,279 @@
+// Who is in the cluster: peers that identified as sidecars of this cluster (identify lists
+// our state protocol and an agent version naming their hostname). Keeps the mesh well
+// connected: seeds are retried with backoff for as long as the daemon runs, and members
+// learned through anti-entropy are dialled, so the cluster never hangs off one seed.
+// A member whose connections all close and that is not back within the grace period, or
+// that answers no probe (prober.ts) for 3 s and then not within the grace period either,
+// has departed: 'depart' fires, and the caller tombstones its records.
+import { EventEmitter } from 'node:events'
+import type { IdentifyResult, PeerId } from '@libp2p/interface'
+import { peerIdFromString } from '@libp2p/peer-id'
+import { multiaddr, type Multiaddr } from '@multiformats/multiaddr'
+import type { Logger } from '../lib/logger.ts'
+import type { Startable } from '../lib/startable.ts'
+import { Ticker } from '../lib/ticker.ts'
+import { hostnameOfAgent, type GossipNode } from './node.ts'
+import { Prober } from './prober.ts'
+import { SeedDialer } from './seeds.ts'
+import type { MemberInfo } from './wire.ts'
+
+export interface Member {
+  readonly peerId: string
+  readonly hostname: string
+  /** When it became a member (ms). */
+  readonly since: number
+}
+
+export interface MembershipInit {
+  hostname: string
+  /** "host" or "host:port" (IPv6 as "[addr]:port"); the port defaults to bindPort. */
+  seeds: readonly string[]
+  bindPort: number
+  /** ip:port strings that are this node: a seed naming one of them is skipped. */
+  self: ReadonlySet<string>
+  /** Peers without this protocol are not of our cluster. */
+  stateProtocol: string
+  /** The failure detector's protocol. */
+  probeProtocol: string
+  graceMs: number
+  /** Connections kept to other members at most; below it every learned member is dialled. */
+  maxPeers: number
+}
+
+/** Each member is probed this often. */
+const PROBE_INTERVAL_MS = 1000
+/** A member that answered no probe for this long is suspected, and departs unless it answers within the grace period: a frozen host is tombstoned within about 4-5 s. */
+const SUSPECT_AFTER_MS = 3000
+/** Peers remembered as not ours (another cluster, another program), so they are not dialled again. */
+const MAX_FOREIGN = 1024
+
+/**
+ * 'join': a peer became a member, or (returning = true) a member whose connections had all
+ * closed is back within the grace period; either way it may have missed our updates.
+ * 'depart': a member left and did not come back within the grace period.
+ */
+export class Membership extends EventEmitter<{ join: [Member, { returning: boolean }], depart: [Member] }> implements Startable {
+  readonly #node: GossipNode
+  readonly #logger: Logger
+  readonly #init: MembershipInit
+  readonly #members = new Map<string, Member>()
+  readonly #leaving = new Map<string, NodeJS.Timeout>()
+  /** Members connected but silent: departed when the grace period ends without an answer. */
+  readonly #suspected = new Map<string, NodeJS.Timeout>()
+  readonly #foreign = new Set<string>()
+  readonly #dialing = new Set<string>()
+  readonly #seeds: SeedDialer
+  #ticker: Ticker | undefined
+  readonly #prober: Prober
+  #abort = new AbortController()
+  readonly #onIdentify = (e: CustomEvent<IdentifyResult>): void => {
+    const r = e.detail
+    this.#identified(r.peerId, r.protocols, r.agentVersion, r.connection.remoteAddr.toString())
+  }
+  readonly #onDisconnect = (e: CustomEvent<PeerId>): void => { this.#disconnected(e.detail.toString()) }
+
+  constructor (components: { node: GossipNode, logger: Logger }, init: MembershipInit) {
+    super()
+    this.#node = components.node
+    this.#logger = components.logger
+    this.#init = init
+    this.#prober = new Prober({
+      node: this.#node,
+      logger: this.#logger,
+      members: () => this.connected().map(m => m.peerId),
+      onSilent: (id, silentMs) => { this.#silent(id, silentMs) },
+      onAnswer: (id) => { this.#answered(id) },
+    }, { protocol: init.probeProtocol, intervalMs: PROBE_INTERVAL_MS, suspectAfterMs: SUSPECT_AFTER_MS })
+    this.#seeds = new SeedDialer({ node: this.#node, logger: this.#logger, isForeign: (id) => this.#foreign.has(id) }, init)
+  }
+
+  async start (): Promise<void> {
+    if (this.#ticker !== undefined) return
+    this.#abort = new AbortController()
+    this.#node.addEventListener('peer:identify', this.#onIdentify)
+    this.#node.addEventListener('peer:disconnect', this.#onDisconnect)
+    this.#ticker = new Ticker(async () => {
+      this.#seeds.tick(this.#abort.signal)
+      await this.#reconcile()
+    }, { name: 'membership', intervalMs: 500, firstDelayMs: 0, logger: this.#logger })
+    this.#ticker.start()
+    await this.#prober.start()
+  }
+
+  async stop (): Promise<void> {
+    this.#abort.abort()
+    await this.#prober.stop()
+    this.#node.removeEventListener('peer:identify', this.#onIdentify)
+    this.#node.removeEventListener('peer:disconnect', this.#onDisconnect)
+    await this.#ticker?.stop()
+    this.#ticker = undefined
+    for (const t of [...this.#leaving.values(), ...this.#suspected.values()]) clearTimeout(t)
+    this.#leaving.clear()
+    this.#suspected.clear()
+  }
+
+  /** Live members (not this node), including any within their departure grace. */
+  members (): Member[] {
+    return [...this.#members.values()]
+  }
+
+  /** Members we hold a connection to right now. */
+  connected (): Member[] {
+    return [...this.#members.values()].filter(m => !this.#leaving.has(m.peerId))
+  }
+
+  hostnameOf (peerId: string): string | undefined {
+    return this.#members.get(peerId)?.hostname
+  }
+
+  /** Members and their addresses, for an anti-entropy header. */
+  async memberInfos (): Promise<MemberInfo[]> {
+    const out: MemberInfo[] = []
+    for (const m of this.#members.values()) {
+      try {
+        const peer = await this.#node.peerStore.get(peerIdFromString(m.peerId))
+        out.push({ id: m.peerId, addrs: peer.addresses.map(a => a.multiaddr.toString()).slice(0, 16) })
+      } catch {
+        // forgotten by the peer store meanwhile: not worth listing
+      }
+    }
+    return out
+  }
+
+  /** Dials members a peer told us about that we are not connected to, while below maxPeers. */
+  learn (infos: readonly MemberInfo[]): void {
+    const self = this.#node.peerId.toString()
+    let room = this.#init.maxPeers - this.#node.getPeers().length - this.#dialing.size
+    for (const info of infos) {
+      if (room <= 0) return
+      if (info.id === self || this.#members.has(info.id) || this.#foreign.has(info.id) || this.#dialing.has(info.id)) continue
+      let peerId: PeerId
+      let addrs: Multiaddr[]
+      try {
+        peerId = peerIdFromString(info.id)
+        addrs = info.addrs.map(a => multiaddr(a)).filter(a => /^\/ip[46]\/[^/]+\/(tcp|udp)\/\d+(\/quic-v1)?(\/p2p\/\w+)?$/.test(a.toString()))
+      } catch {
+        continue // a peer's garbage: ignore the entry
+      }
+      if (addrs.length === 0 || this.#node.getConnections(peerId).length > 0) continue
+      room--
+      void this.#dialPeer(peerId, addrs)
+    }
+  }
+
+  async #dialPeer (peerId: PeerId, addrs: Multiaddr[]): Promise<void> {
+    const id = peerId.toString()
+    this.#dialing.add(id)
+    try {
+      await this.#node.peerStore.merge(peerId, { multiaddrs: addrs })
+      await this.#node.dial(peerId, { signal: AbortSignal.any([this.#abort.signal, AbortSignal.timeout(10_000)]) })
+    } catch (err) {
+      this.#logger.debug(`cannot dial member ${id}: ${(err as Error).message}`)
+    } finally {
+      this.#dialing.delete(id)
+    }
+  }
+
+  /**
+   * Events can be missed (an identify that raced a departure, a disconnect during a freeze):
+   * every tick, connected peers that identified as ours become members, and members left
+   * without a connection start their grace period.
+   */
+  async #reconcile (): Promise<void> {
+    for (const peerId of this.#node.getPeers()) {
+      const id = peerId.toString()
+      if (this.#members.has(id) || this.#foreign.has(id)) continue
+      try {
+        const peer = await this.#node.peerStore.get(peerId)
+        const agent = peer.metadata.get('AgentVersion')
+        if (agent === undefined || peer.protocols.length === 0) continue // not identified yet
+        const conn = this.#node.getConnections(peerId)[0]
+        if (conn !== undefined) this.#identified(peerId, peer.protocols, new TextDecoder().decode(agent), conn.remoteAddr.toString())
+      } catch {
+        // not in the peer store yet: identify has not run
+      }
+    }
+    for (const m of this.#members.values()) if (!this.#leaving.has(m.peerId)) this.#disconnected(m.peerId)
+  }
+
+  #identified (peerId: PeerId, protocols: readonly string[], agentVersion: string | undefined, remoteAddr: string): void {
+    const id = peerId.toString()
+    const hostname = hostnameOfAgent(agentVersion)
+    if (!protocols.includes(this.#init.stateProtocol) || hostname === undefined) {
+      if (!this.#foreign.has(id)) {
+        this.#logger.info(`peer ${id} (${remoteAddr}, ${agentVersion ?? 'no agent'}) is not a sidecar of this cluster: hanging up`)
+        if (this.#foreign.size >= MAX_FOREIGN) this.#foreign.clear()
+        this.#foreign.add(id)
+      }
+      void this.#node.hangUp(peerId).catch(() => {})
+      return
+    }
+    if (hostname === this.#init.hostname) {
+      this.#logger.warn(`peer ${id} at ${remoteAddr} also calls itself ${hostname}: every host needs its own hostname; hanging up`)
+      this.#foreign.add(id)
+      void this.#node.hangUp(peerId).catch(() => {})
+      return
+    }
+    const leaving = this.#leaving.get(id)
+    const known = this.#members.get(id)
+    if (leaving !== undefined || known === undefined) this.#prober.reset(id)
+    if (leaving !== undefined) {
+      clearTimeout(leaving)
+      this.#leaving.delete(id)
+      this.#logger.info(`member ${hostname} (${id}) is back within the grace period`)
+      if (known !== undefined) this.emit('join', known, { returning: true })
+    }
+    if (known?.hostname === hostname) return
+    const member: Member = { peerId: id, hostname, since: Date.now() }
+    this.#members.set(id, member)
+    this.#logger.info(`member ${hostname} joined (${id} at ${remoteAddr})`)
+    this.emit('join', member, { returning: false })
+  }
+
+  #disconnected (id: string): void {
+    const member = this.#members.get(id)
+    if (member === undefined || this.#leaving.has(id) || this.#abort.signal.aborted) return
+    if (this.#node.getConnections(r(id)).length > 0) return
+    this.#logger.info(`lost every connection to member ${member.hostname} (${id}): departed unless back within ${this.#init.graceMs} ms`)
+    this.#leaving.set(id, setTimeout(() => { this.#depart(member) }, this.#init.graceMs))
+    // One prompt redial: a dropped connection to a live peer comes back well within the grace.
+    void this.#node.dial(r(id), { signal: AbortSignal.any([this.#abort.signal, AbortSignal.timeout(this.#init.graceMs)]) }).catch(() => {})
+  }
+
+  #silent (id: string, silentMs: number): void {
+    const member = this.#members.get(id)
+    if (member === undefined || this.#leaving.has(id) || this.#suspected.has(id) || this.#abort.signal.aborted) return
+    this.#logger.info(`member ${member.hostname} (${id}) answered no ping for ${silentMs} ms: departed unless it answers within ${this.#init.graceMs} ms`)
+    this.#suspected.set(id, setTimeout(() => {
+      this.#suspected.delete(id)
+      void this.#node.hangUp(r(id)).catch(() => {})
+      this.#depart(member, true)
+    }, this.#init.graceMs))
+  }
+
+  #answered (id: string): void {
+    const t = this.#suspected.get(id)
+    if (t === undefined) return
+    clearTimeout(t)
+    this.#suspected.delete(id)
+    this.#logger.info(`member ${this.#members.get(id)?.hostname ?? id} answers again within the grace period`)
+  }
+
+  #depart (member: Member, silent = false): void {
+    if (this.#members.get(member.peerId) !== member) return // already departed, or replaced
+    clearTimeout(this.#leaving.get(member.peerId))
+    this.#leaving.delete(member.peerId)
+    if (!silent && this.#node.getConnections(r(member.peerId)).length > 0) return // reconnected, identify pending
+    const suspected = this.#suspected.get(member.peerId)
+    if (suspected !== undefined) clearTimeout(suspected)
+    this.#suspected.delete(member.peerId)
+    this.#members.delete(member.peerId)
+    if ([...this.#members.values()].some(m => m.hostname === member.hostname)) return // the host is still here under another peer id
+    this.#logger.info(`member ${member.hostname} (${member.peerId}) departed`)
+    this.emit('depart', member)
+  }
+}
+
+function r (id: string): PeerId {
+  return peerIdFromString(id)
+}

@@ -1,0 +1,27 @@
+// The gossip layer's Prometheus metrics, registered on the daemon's registry.
+import type { Counter, Gauge, Histogram } from 'prom-client'
+import type { Metrics } from '../lib/metrics.ts'
+
+export interface GossipMetrics {
+  received: Counter
+  published: Counter
+  publishErrors: Counter
+  rejected: Counter<'reason'>
+  exchanges: Counter<'direction' | 'result'>
+  exchangeSeconds: Histogram<'direction'>
+  propagationSeconds: Histogram
+  members: Gauge
+}
+
+export function gossipMetrics (m: Metrics): GossipMetrics {
+  return {
+    received: m.counter('sidecar_gossip_messages_received_total', 'gossip messages accepted from peers'),
+    published: m.counter('sidecar_gossip_messages_published_total', 'gossip messages this node published'),
+    publishErrors: m.counter('sidecar_gossip_publish_errors_total', 'gossip publishes that failed'),
+    rejected: m.counter('sidecar_gossip_messages_rejected_total', 'gossip messages and anti-entropy frames rejected as invalid, by reason', ['reason']),
+    exchanges: m.counter('sidecar_anti_entropy_exchanges_total', 'full-state exchanges, by direction (out: this node asked) and result', ['direction', 'result']),
+    exchangeSeconds: m.histogram('sidecar_anti_entropy_duration_seconds', 'time one full-state exchange took', [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30], ['direction']),
+    propagationSeconds: m.histogram('sidecar_gossip_propagation_delay_seconds', 'arrival time of a gossiped record minus its Updated (origin clock)', [0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10]),
+    members: m.gauge('sidecar_cluster_members', 'live cluster members, this node included'),
+  }
+}

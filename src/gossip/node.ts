@@ -1,0 +1,179 @@
+// The libp2p node every daemon runs: TCP (and QUIC where it loads and is safe), noise,
+// yamux, identify, ping, gossipsub. The numbers below fix the traps measured in
+// shared/reference/stack-notes.md §1 (connection rate limits, IP-colocation scoring,
+// a 13 s failure detector). Also used by tests and benchmarks to run peers of their own.
+import { createHash } from 'node:crypto'
+import { readFileSync } from 'node:fs'
+import { mkdir, readFile, rename, writeFile } from 'node:fs/promises'
+import net from 'node:net'
+import path from 'node:path'
+import { noise } from '@chainsafe/libp2p-noise'
+import { yamux } from '@chainsafe/libp2p-yamux'
+import { generateKeyPair, privateKeyFromProtobuf, privateKeyToProtobuf } from '@libp2p/crypto/keys'
+import { gossipsub, type GossipSub } from '@libp2p/gossipsub'
+import { identify, type Identify } from '@libp2p/identify'
+import type { PrivateKey } from '@libp2p/interface'
+import { ping, type Ping } from '@libp2p/ping'
+import { preSharedKey } from '@libp2p/pnet'
+import { tcp } from '@libp2p/tcp'
+import { createLibp2p, type Libp2p } from 'libp2p'
+import type { Logger } from '../lib/logger.ts'
+
+const EMPTY = new Uint8Array(0)
+
+export type GossipNode = Libp2p<{ pubsub: GossipSub, identify: Identify, ping: Ping }>
+
+export interface NodeInit {
+  /** Our hostname: sent to peers in identify's agent version (see agentVersion()). */
+  hostname: string
+  clusterName: string
+  bindIp: string
+  bindPort: number
+  /** The address peers should dial. */
+  advertiseIp: string
+  /** '' for none; else every connection must prove the same key (libp2p private network). */
+  clusterKey: string
+  /** Try QUIC (UDP) next to TCP. */
+  quic: boolean
+  privateKey: PrivateKey
+  /** Package version, for the agent version string. */
+  version: string
+}
+
+/** This package's version (src/gossip and dist/gossip are both two levels below package.json). */
+export function packageVersion (): string {
+  try {
+    return (JSON.parse(readFileSync(new URL('../../package.json', import.meta.url), 'utf8')) as { version: string }).version
+  } catch {
+    return '0.0.0'
+  }
+}
+
+/** Gossipsub topic of a cluster: the cluster name is part of it, so clusters never mix. */
+export function topicOf (clusterName: string): string {
+  return `/sidecar/${encodeURIComponent(clusterName)}/services/1`
+}
+
+/** The anti-entropy protocol id of a cluster. */
+export function stateProtocolOf (clusterName: string): string {
+  return `/sidecar/${encodeURIComponent(clusterName)}/state/1.0.0`
+}
+
+/** The failure detector's echo protocol id of a cluster. */
+export function probeProtocolOf (clusterName: string): string {
+  return `/sidecar/${encodeURIComponent(clusterName)}/probe/1.0.0`
+}
+
+/** "sidecar/0.1.0 host/<hostname>": how a peer learns our hostname through identify. */
+export function agentVersion (version: string, hostname: string): string {
+  return `sidecar/${version} host/${hostname}`
+}
+
+/** The hostname in a peer's agent version, or undefined when it is not a sidecar's. */
+export function hostnameOfAgent (agent: string | undefined): string | undefined {
+  const m = agent === undefined ? null : /^sidecar\/\S{1,64} host\/([\x21-\x7e]{1,253})$/.exec(agent)
+  return m === null ? undefined : m[1]
+}
+
+/** The 32-byte libp2p swarm key derived from any cluster_key string, in the file format @libp2p/pnet reads. */
+export function swarmKeyOf (clusterKey: string): Uint8Array {
+  const hex = createHash('sha256').update(`sidecar cluster key\0${clusterKey}`).digest('hex')
+  return new TextEncoder().encode(`/key/swarm/psk/1.0.0/\n/base16/\n${hex}`)
+}
+
+function ipProto (ip: string): string {
+  return net.isIPv6(ip) ? 'ip6' : 'ip4'
+}
+
+export function tcpAddr (ip: string, port: number): string {
+  return `/${ipProto(ip)}/${ip}/tcp/${port}`
+}
+
+export function quicAddr (ip: string, port: number): string {
+  return `/${ipProto(ip)}/${ip}/udp/${port}/quic-v1`
+}
+
+/**
+ * Loads the QUIC transport, or explains why not: its native build may be missing on this
+ * platform, and it bypasses the pre-shared key (libp2p skips connection protectors for
+ * transports that bring their own encryption), so it is off whenever a cluster key is set.
+ */
+type QuicFactory = ReturnType<typeof import('@chainsafe/libp2p-quic').quic>
+
+async function loadQuic (init: NodeInit): Promise<{ transport?: QuicFactory, why?: string }> {
+  if (!init.quic) return { why: 'QUIC disabled by [sidecar] quic = false' }
+  if (init.clusterKey !== '') return { why: 'QUIC off: a cluster_key is set and QUIC connections would not be checked against it' }
+  try {
+    const { quic } = await import('@chainsafe/libp2p-quic')
+    return { transport: quic() }
+  } catch (err) {
+    return { why: `QUIC unavailable on this platform (${(err as Error).message.split('\n')[0]})` }
+  }
+}
+
+/** Creates (does not start) the node. Returns whether QUIC is on. */
+export async function createGossipNode (init: NodeInit, logger: Logger): Promise<{ node: GossipNode, quic: boolean }> {
+  const q = await loadQuic(init)
+  if (q.why !== undefined) logger.info(`${q.why}; gossip over TCP only`)
+  const listen = [tcpAddr(init.bindIp, init.bindPort), ...(q.transport !== undefined ? [quicAddr(init.bindIp, init.bindPort)] : [])]
+  const announce = [tcpAddr(init.advertiseIp, init.bindPort), ...(q.transport !== undefined ? [quicAddr(init.advertiseIp, init.bindPort)] : [])]
+  const topic = topicOf(init.clusterName)
+  const node = await createLibp2p({
+    privateKey: init.privateKey,
+    nodeInfo: { name: 'sidecar', version: init.version, userAgent: agentVersion(init.version, init.hostname) },
+    addresses: { listen, announce },
+    transports: [tcp(), ...(q.transport !== undefined ? [q.transport] : [])],
+    connectionEncrypters: [noise()],
+    streamMuxers: [yamux()],
+    ...(init.clusterKey !== '' ? { connectionProtector: preSharedKey({ psk: swarmKeyOf(init.clusterKey), timeout: 5000 }) } : {}),
+    connectionManager: {
+      // Every loopback or NATed peer dials from one address: the default 5/s per address rejects a cluster starting at once.
+      inboundConnectionThreshold: 1000,
+      maxIncomingPendingConnections: 100,
+      dialTimeout: 5000,
+    },
+    // Frozen peers are found by membership's prober (prober.ts), which tolerates a starved machine; this monitor aborts on one slow ping.
+    connectionMonitor: { enabled: false },
+    services: {
+      identify: identify(),
+      ping: ping(),
+      pubsub: gossipsub({
+        allowPublishToZeroTopicPeers: true,
+        ignoreDuplicatePublishError: true,
+        allowedTopics: [topic],
+        // Content-addressed ids: a newer version of a record is new bytes and passes; the same bytes again are dropped.
+        msgIdFn: (msg) => createHash('sha256').update(msg.data).digest(),
+        // The same id, computed before the signature check: every copy a mesh forwards after the first is dropped without an Ed25519 verify.
+        fastMsgIdFn: (msg) => createHash('sha256').update(msg.data ?? EMPTY).digest('base64'),
+        // A private cluster behind one address (loopback, NAT) would otherwise score its own peers down and graylist them past 10.
+        scoreParams: { IPColocationFactorWeight: 0 },
+        maxInboundDataLength: 256 * 1024,
+      }),
+    },
+  })
+  return { node, quic: q.transport !== undefined }
+}
+
+/**
+ * The node's private key, kept in dataDir so its peer id survives restarts; created on
+ * first use. A key file that cannot be read as a key is replaced (with a warning): the
+ * only cost is a new peer id.
+ */
+export async function loadPeerKey (dataDir: string, logger: Logger): Promise<PrivateKey> {
+  const file = path.join(dataDir, 'peer.key')
+  try {
+    return privateKeyFromProtobuf(await readFile(file))
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code !== 'ENOENT') logger.warn(`${file} is not a usable key (${(err as Error).message}): creating a new one, this node gets a new peer id`)
+  }
+  const key = await generateKeyPair('Ed25519')
+  try {
+    await mkdir(dataDir, { recursive: true, mode: 0o700 })
+    const tmp = `${file}.${process.pid}.tmp`
+    await writeFile(tmp, privateKeyToProtobuf(key), { mode: 0o600 })
+    await rename(tmp, file)
+  } catch (err) {
+    logger.warn(`cannot keep the node key in ${dataDir} (${(err as Error).message}): the peer id will change on restart; set [sidecar] data_dir`)
+  }
+  return key
+}

@@ -1,0 +1,207 @@
+// Failure detection for members that keep their connections but stop answering (a frozen
+// process, a hung host): every member gets a small probe each interval on one long-lived
+// echo stream (our own protocol, so no stream set-up, protocol negotiation or peer-store
+// write per probe: libp2p's ping opens a stream per ping, which at 19 peers a second was most
+// of an idle daemon's CPU); of each pair only one side probes while the other hears it. A member whose last answer is older than suspectAfterMs is
+// reported once (onSilent), and again when it answers (onAnswer). Nothing is closed here:
+// libp2p's own connection monitor aborts on the first slow ping, which on a starved machine
+// (20 daemons on 2 cores) cut live connections all the time, and reconnecting made it
+// worse. When this process itself was starved (its tick came late), the missed time is
+// forgiven, as memberlist's Lifeguard does.
+import type { Stream } from '@libp2p/interface'
+import { peerIdFromString } from '@libp2p/peer-id'
+import type { Logger } from '../lib/logger.ts'
+import { Ticker } from '../lib/ticker.ts'
+import type { GossipNode } from './node.ts'
+
+export interface ProberInit {
+  /** The probe protocol id (cluster-scoped). */
+  protocol: string
+  intervalMs: number
+  /** A member silent this long is reported. */
+  suspectAfterMs: number
+}
+
+export interface ProberComponents {
+  node: GossipNode
+  logger: Logger
+  /** Peer ids to probe: members with a connection. */
+  members: () => readonly string[]
+  /** A member answered nothing for silentMs (reported once per silence). */
+  onSilent: (peerId: string, silentMs: number) => void
+  /** A member reported silent answered after all. */
+  onAnswer: (peerId: string) => void
+}
+
+/** A tick this much later than planned means this process was starved; that time is forgiven. */
+const LATE_TICK_MS = 100
+/** Bytes a peer may send on a probe stream without reading our answers: far above one probe in flight. */
+const MAX_UNANSWERED_BYTES = 1024
+/** Inbound probe streams per connection: one is used, a spare covers a reopen racing the old one's close. */
+const MAX_PROBE_STREAMS = 2
+
+interface Probe {
+  stream: Stream
+  /** Counter of the probe in flight, or undefined. */
+  waiting?: number
+  seq: number
+}
+
+export class Prober {
+  readonly #c: ProberComponents
+  readonly #init: ProberInit
+  readonly #lastAck = new Map<string, number>()
+  readonly #reported = new Set<string>()
+  readonly #probes = new Map<string, Probe>()
+  readonly #opening = new Set<string>()
+  /** When each member last probed us. */
+  readonly #probedAt = new Map<string, number>()
+  readonly #self: string
+  #lastTick = 0
+  #ticker: Ticker | undefined
+
+  constructor (components: ProberComponents, init: ProberInit) {
+    this.#c = components
+    this.#init = init
+    this.#self = components.node.peerId.toString()
+  }
+
+  async start (): Promise<void> {
+    if (this.#ticker !== undefined) return
+    await this.#c.node.handle(this.#init.protocol, (stream, connection) => {
+      const id = connection.remotePeer.toString()
+      echo(stream, () => { this.#probedBy(id) })
+    }, { maxInboundStreams: MAX_PROBE_STREAMS, maxOutboundStreams: MAX_PROBE_STREAMS })
+    this.#lastTick = Date.now()
+    this.#ticker = new Ticker((signal) => { this.#tick(signal) }, { name: 'prober', intervalMs: this.#init.intervalMs, logger: this.#c.logger })
+    this.#ticker.start()
+  }
+
+  async stop (): Promise<void> {
+    await this.#ticker?.stop()
+    this.#ticker = undefined
+    for (const p of this.#probes.values()) p.stream.abort(new Error('stopping'))
+    this.#probes.clear()
+    this.#lastAck.clear()
+    this.#reported.clear()
+    this.#probedAt.clear()
+    await this.#c.node.unhandle(this.#init.protocol).catch(() => {})
+  }
+
+  /** Forget a member's history (it left, or reconnected: its clock starts again). */
+  reset (peerId: string): void {
+    this.#lastAck.delete(peerId)
+    this.#reported.delete(peerId)
+    this.#probedAt.delete(peerId)
+    this.#probes.get(peerId)?.stream.abort(new Error('reset'))
+    this.#probes.delete(peerId)
+  }
+
+  #answered (id: string): void {
+    if (!this.#lastAck.has(id)) return
+    this.#lastAck.set(id, Date.now())
+    if (this.#reported.delete(id)) this.#c.onAnswer(id)
+  }
+
+  /** A member's probe reached us: as good as an answer, and we need not probe it ourselves. */
+  #probedBy (id: string): void {
+    this.#probedAt.set(id, Date.now())
+    this.#answered(id)
+  }
+
+  /**
+   * One prober per pair halves the traffic: the peer with the higher id probes, the lower
+   * one answers and counts the probes as its evidence, and probes itself only when the
+   * other's probes stop coming (so a frozen higher peer is still found).
+   */
+  #mayRest (id: string, now: number): boolean {
+    const at = this.#probedAt.get(id)
+    return at !== undefined && now - at < this.#init.intervalMs * 1.5 && this.#self < id
+  }
+
+  #tick (signal: AbortSignal): void {
+    const now = Date.now()
+    const late = now - this.#lastTick - this.#init.intervalMs
+    this.#lastTick = now
+    const members = this.#c.members()
+    const live = new Set(members)
+    for (const id of this.#lastAck.keys()) if (!live.has(id)) this.reset(id)
+    // This process was starved: the silence it saw is its own, not the members'.
+    if (late > LATE_TICK_MS) for (const [id, at] of this.#lastAck) this.#lastAck.set(id, at + late)
+    const silent = members.filter(id => now - (this.#lastAck.get(id) ?? now) > this.#init.suspectAfterMs && !this.#reported.has(id))
+    // Many members silent at once is more likely this node's trouble (starved, cut off) than theirs.
+    if (silent.length >= 2 && silent.length * 2 >= members.length) {
+      this.#c.logger.debug(`${silent.length} of ${members.length} members silent at once: assuming the trouble is here, suspecting none`)
+    } else {
+      for (const id of silent) {
+        this.#reported.add(id)
+        this.#c.onSilent(id, now - (this.#lastAck.get(id) ?? now))
+      }
+    }
+    for (const id of members) {
+      if (!this.#lastAck.has(id)) this.#lastAck.set(id, now)
+      if (this.#mayRest(id, now)) continue
+      const probe = this.#probes.get(id)
+      if (probe === undefined) { void this.#open(id, signal); continue }
+      if (probe.waiting !== undefined) continue // still unanswered: the silence grows
+      probe.waiting = ++probe.seq
+      try {
+        probe.stream.send(encodeSeq(probe.seq))
+      } catch {
+        this.#probes.delete(id)
+      }
+    }
+  }
+
+  async #open (id: string, signal: AbortSignal): Promise<void> {
+    if (this.#opening.has(id)) return
+    this.#opening.add(id)
+    try {
+      const stream = await this.#c.node.dialProtocol(peerIdFromString(id), this.#init.protocol, { signal: AbortSignal.any([signal, AbortSignal.timeout(this.#init.suspectAfterMs)]) })
+      const probe: Probe = { stream, seq: 0 }
+      let buf: Uint8Array = new Uint8Array(0)
+      stream.addEventListener('message', (e) => {
+        buf = concat(buf, e.data.subarray())
+        while (buf.byteLength >= 4) {
+          const seq = new DataView(buf.buffer, buf.byteOffset, 4).getUint32(0)
+          buf = buf.subarray(4)
+          if (seq === probe.waiting) { probe.waiting = undefined; this.#answered(id) }
+        }
+      })
+      stream.addEventListener('close', () => { if (this.#probes.get(id) === probe) this.#probes.delete(id) })
+      this.#probes.set(id, probe)
+    } catch {
+      // the connection is going away or the peer is stuck: the silence will tell
+    } finally {
+      this.#opening.delete(id)
+    }
+  }
+}
+
+/** The serving side: echoes what it reads; a peer that never reads our echo is cut off. */
+function echo (stream: Stream, onProbe: () => void): void {
+  stream.addEventListener('message', (e) => {
+    onProbe()
+    try {
+      if (stream.writeBufferLength > MAX_UNANSWERED_BYTES) { stream.abort(new Error('probe stream not read')); return }
+      stream.send(e.data)
+    } catch {
+      stream.abort(new Error('probe echo failed'))
+    }
+  })
+  stream.addEventListener('remoteCloseWrite', () => { void stream.close().catch(() => {}) })
+}
+
+function encodeSeq (seq: number): Uint8Array {
+  const out = new Uint8Array(4)
+  new DataView(out.buffer).setUint32(0, seq >>> 0)
+  return out
+}
+
+function concat (a: Uint8Array, b: Uint8Array): Uint8Array {
+  if (a.byteLength === 0) return b
+  const out = new Uint8Array(a.byteLength + b.byteLength)
+  out.set(a)
+  out.set(b, a.byteLength)
+  return out
+}

@@ -1,0 +1,86 @@
+import test from 'ava'
+import { decodeHeader, decodeMessage, decodeRecordList, encodeHeader, encodeRecords, KIND, openEnvelope, WIRE_LIMITS, WIRE_VERSION, WireError, type RejectReason } from '../../../src/gossip/wire.ts'
+import { encodeService, ServiceStatus } from '../../../src/service/index.ts'
+import { BASE_TIME, makeTestService } from '../../helpers/factories.ts'
+
+const now = BASE_TIME
+
+function env (kind: number, body: string, version = WIRE_VERSION): Uint8Array {
+  return new Uint8Array([version, kind, ...Buffer.from(body)])
+}
+
+function reasonOf (fn: () => unknown): RejectReason | undefined {
+  try {
+    fn()
+  } catch (err) {
+    if (err instanceof WireError) return err.reason
+    throw err
+  }
+  return undefined
+}
+
+test('wire: records round-trip through one message, field for field', t => {
+  const a = makeTestService()
+  const b = makeTestService({ ID: 'other', Status: ServiceStatus.TOMBSTONE, Updated: BASE_TIME.plusNanos(7n) })
+  const msgs = encodeRecords([a, b])
+  t.is(msgs.length, 1)
+  t.is(msgs[0][0], WIRE_VERSION)
+  t.is(msgs[0][1], KIND.records)
+  const back = decodeMessage(msgs[0], now)
+  t.deepEqual(back.map(encodeService), [a, b].map(encodeService))
+})
+
+test('wire: records are split into messages under the size cap, order kept', t => {
+  const records = Array.from({ length: 200 }, (_, i) => makeTestService({ ID: `id${i}`, Image: 'x'.repeat(900) }))
+  const msgs = encodeRecords(records)
+  t.true(msgs.length > 1)
+  for (const m of msgs) t.true(m.byteLength <= WIRE_LIMITS.maxMessageBytes)
+  t.deepEqual(msgs.flatMap(m => decodeMessage(m, now)).map(s => s.ID), records.map(s => s.ID))
+})
+
+test('wire: a chunk limit splits by count too', t => {
+  const records = Array.from({ length: 10 }, (_, i) => makeTestService({ ID: `id${i}` }))
+  t.is(encodeRecords(records, KIND.chunk, WIRE_LIMITS.maxFrameBytes, 3).length, 4)
+})
+
+test('wire: every kind of bad message is rejected with its reason', t => {
+  const ok = JSON.stringify([makeTestService()])
+  t.is(reasonOf(() => decodeMessage(new Uint8Array(WIRE_LIMITS.maxMessageBytes + 1), now)), 'size')
+  t.is(reasonOf(() => decodeMessage(new Uint8Array([1]), now)), 'size')
+  t.is(reasonOf(() => decodeMessage(env(KIND.records, ok, 2), now)), 'version')
+  t.is(reasonOf(() => decodeMessage(env(77, ok), now)), 'kind')
+  t.is(reasonOf(() => decodeMessage(env(KIND.chunk, ok), now)), 'kind', 'an anti-entropy frame is not a gossip message')
+  t.is(reasonOf(() => decodeMessage(env(KIND.records, '[{"ID":'), now)), 'json')
+  t.is(reasonOf(() => decodeMessage(new Uint8Array([WIRE_VERSION, KIND.records, 0xff, 0xfe, 0x5b]), now)), 'json', 'not UTF-8')
+  t.is(reasonOf(() => decodeMessage(env(KIND.records, '{"a":1}'), now)), 'shape')
+  t.is(reasonOf(() => decodeMessage(env(KIND.records, '[{"ID":"x","Name":"n","Hostname":"h","Status":7,"Updated":"2024-05-01T10:00:00Z"}]'), now)), 'record')
+  t.is(reasonOf(() => decodeMessage(env(KIND.records, '[{"ID":"","Name":"n","Hostname":"h","Status":0,"Updated":"2024-05-01T10:00:00Z"}]'), now)), 'record')
+  t.is(reasonOf(() => decodeMessage(env(KIND.records, ok), now)), undefined)
+})
+
+test('wire: a record stamped more than five minutes ahead is rejected, a little ahead is fine', t => {
+  const ahead = (ms: number): Uint8Array => encodeRecords([makeTestService({ Updated: now.plusMillis(ms) })])[0]
+  t.is(reasonOf(() => decodeMessage(ahead(WIRE_LIMITS.maxFutureMs - 1000), now)), undefined)
+  t.is(reasonOf(() => decodeMessage(ahead(WIRE_LIMITS.maxFutureMs + 1000), now)), 'future')
+})
+
+test('wire: one bad record rejects the whole message', t => {
+  const body = `[${encodeService(makeTestService())},{"ID":"x"}]`
+  t.is(reasonOf(() => decodeMessage(env(KIND.records, body), now)), 'record')
+})
+
+test('wire: a record list longer than allowed is rejected before decoding', t => {
+  t.is(reasonOf(() => decodeRecordList(new Array(11).fill({}), now, 10)), 'size')
+})
+
+test('wire: headers round-trip and bad ones are rejected', t => {
+  const h = { hostname: 'host1', clusterName: 'default', members: [{ id: '12D3KooWabc', addrs: ['/ip4/10.0.0.1/tcp/7946'] }], records: 3 }
+  const { kind, body } = openEnvelope(encodeHeader(h), WIRE_LIMITS.maxFrameBytes)
+  t.is(kind, KIND.header)
+  t.deepEqual(decodeHeader(body), h)
+  t.is(reasonOf(() => decodeHeader([])), 'shape')
+  t.is(reasonOf(() => decodeHeader({ Hostname: 'h', ClusterName: 'c', Members: [], Records: -1 })), 'shape')
+  t.is(reasonOf(() => decodeHeader({ Hostname: 'h', ClusterName: 'c', Members: [{ ID: 'p', Addrs: [1] }], Records: 0 })), 'shape')
+  t.is(reasonOf(() => decodeHeader({ Hostname: 'h', ClusterName: 'c', Members: new Array(WIRE_LIMITS.maxMembers + 1).fill({ ID: 'p', Addrs: [] }), Records: 0 })), 'shape')
+  t.is(reasonOf(() => decodeHeader({ Hostname: 'x'.repeat(300), ClusterName: 'c', Members: [], Records: 0 })), 'shape')
+})
