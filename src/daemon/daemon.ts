@@ -23,6 +23,8 @@ import type { Logger } from '../lib/logger.ts'
 import { Metrics } from '../lib/metrics.ts'
 import { startAll, stopAll, type Startable } from '../lib/startable.ts'
 import { ProxyManager } from '../proxy/manager.ts'
+import { proxyRouteRule } from './route-rule.ts'
+import { defaultRouteRule } from '../api/explain.ts'
 
 /** How often local records are re-stamped; well inside the alive lifespan. */
 const LOCAL_REFRESH_MS = 1000
@@ -122,6 +124,7 @@ export class Daemon implements Startable {
     const members = (): ClusterMember[] => this.members()
     this.hub = new EventHub({ catalog: this.catalog, members, logger: child('events'), metrics: this.metrics }, { bufferSize: config.api.event_buffer, heartbeatIntervalMs: config.api.heartbeat_interval })
     registerCatalogMetrics(this.metrics, this.catalog, members)
+    const lifespans = { aliveLifespanMs: sc.alive_lifespan, drainingLifespanMs: sc.draining_lifespan, tombstoneLifespanMs: sc.tombstone_lifespan }
     const app = createApp({
       catalog: this.catalog,
       logger: child('api'),
@@ -134,9 +137,10 @@ export class Daemon implements Startable {
       metrics: this.metrics,
       drainer: this.announcer,
       check: id => this.monitor.check(id),
-      lifespans: { aliveLifespanMs: sc.alive_lifespan, drainingLifespanMs: sc.draining_lifespan, tombstoneLifespanMs: sc.tombstone_lifespan },
+      lifespans,
       clock,
       streamQueueBytes: config.api.stream_queue_bytes,
+      route: proxyRouteRule(defaultRouteRule(lifespans), () => this.proxy?.report()),
     })
     this.api = new HttpServer({ app, logger: child('api') }, { host: config.api.bind_ip, port: config.api.port, name: 'api', portSetting: '[api] port or --http-port' })
     // The API first: the example config health checks the daemon's own API. The hub after

@@ -88,6 +88,12 @@ test('daemon: every service port is proxied over the instances of all hosts; a b
   t.log(`host-b record status when ejected: ${record?.Status} (0 = ALIVE: the active check has not noticed yet)`)
   t.is(after?.totals.ejections, 1)
   t.is(after?.backends.find(x => x.hostname === 'host-b')?.ejections, 1)
+  // explain tells the operator why: ejected by passive health (or, once the check noticed, unhealthy)
+  const explain = await d.json<{ instances: Array<{ service: { Hostname: string }, routable: boolean, reasons: string[] }> }>('/api/services/web/explain.json')
+  const why = explain.instances.find(i => i.service.Hostname === 'host-b')
+  t.false(why?.routable, 'explain says host-b is not routed to')
+  t.regex((why?.reasons ?? []).join('; '), /ejected from port \d+ by passive health|status Unhealthy/)
+  t.true(explain.instances.filter(i => i.service.Hostname !== 'host-b').every(i => i.routable), 'the other instances are routed to')
 
   // the active check then marks it UNHEALTHY, and the report says so
   await waitFor(async () => (await proxy()).listeners.find(l => l.port === WEB)?.backends.find(x => x.hostname === 'host-b')?.state === 'unhealthy',
