@@ -2,6 +2,7 @@
 // yamux, identify, ping, gossipsub. The numbers below fix the traps measured in
 // shared/reference/stack-notes.md §1 (connection rate limits, IP-colocation scoring,
 // a 13 s failure detector). Also used by tests and benchmarks to run peers of their own.
+import { StartError } from '../lib/errors.ts'
 import { createHash } from 'node:crypto'
 import { readFileSync } from 'node:fs'
 import { mkdir, readFile, rename, writeFile } from 'node:fs/promises'
@@ -150,6 +151,12 @@ export async function createGossipNode (init: NodeInit, logger: Logger): Promise
         maxInboundDataLength: 256 * 1024,
       }),
     },
+  }).catch((err: unknown) => {
+    // libp2p's own message talks about transportManager.faultTolerance; say what the user can do
+    if (/EADDRINUSE|Address already in use/.test(String((err as Error).message))) {
+      throw new StartError(`gossip: cannot listen on ${init.bindIp}:${init.bindPort}: address in use (another sidecar running? choose another port with [sidecar] bind_port or --bind-port)`, { cause: err })
+    }
+    throw err
   })
   return { node, quic: q.transport !== undefined }
 }

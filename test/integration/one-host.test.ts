@@ -109,9 +109,23 @@ test('one host: a bad static file at start refuses to start and names the entry'
   const file = path.join(dir, 'static.json')
   await writeFile(file, JSON.stringify([{ Service: { Name: 'ok', Ports: [] } }, { Service: { Name: 'broken', Ports: [{ Port: 70000 }] } }]))
   const { DaemonProcess } = await import('../helpers/daemon.ts')
-  const d = new DaemonProcess({ ip: IP, hostname: 'one-host-bad', cwd: dir, apiPort: 7778, args: ['-d', 'static'], env: { STATIC_CONFIG_FILE: file } })
+  const d = new DaemonProcess({ ip: IP, hostname: 'one-host-bad', cwd: dir, apiPort: 7778, args: ['-d', 'static', '--bind-port', '7947'], env: { STATIC_CONFIG_FILE: file } })
   t.teardown(() => { d.kill() })
   const exit = await d.exited
   t.is(exit.code, 1)
   t.regex(d.output, /static\.json: entry 1 \(broken\)/)
+})
+
+test('one host: a gossip port in use stops the start with a message that names the port and the fix', async (t) => {
+  const dir = await mkdtemp(path.join(os.tmpdir(), 'sidecar-one-host-port-'))
+  t.teardown(async () => { await rm(dir, { recursive: true, force: true }) })
+  const squatter = net.createServer()
+  await new Promise<void>(resolve => squatter.listen(7948, IP, resolve))
+  t.teardown(() => { squatter.close() })
+  const { DaemonProcess } = await import('../helpers/daemon.ts')
+  const d = new DaemonProcess({ ip: IP, hostname: 'one-host-port', cwd: dir, apiPort: 7779, args: ['-d', 'static', '--bind-port', '7948'], env: { STATIC_CONFIG_FILE: path.join(dir, 'none.json') } })
+  t.teardown(() => { d.kill() })
+  const exit = await d.exited
+  t.is(exit.code, 1)
+  t.regex(d.output, /gossip: cannot listen on 127\.0\.0\.2:7948: address in use .*--bind-port/)
 })
