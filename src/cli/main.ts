@@ -1,11 +1,11 @@
 // The command line: argv and env in, exit code out. The only place that calls process.exit.
 // Exit codes: 0 ok (and clean shutdown on SIGINT/SIGTERM), 1 failed to start or crashed,
 // 2 bad configuration or usage.
-import { readFileSync } from 'node:fs'
 import { loadConfig, formatConfig } from '../config/index.ts'
 import { Daemon } from '../daemon/daemon.ts'
 import { ConfigError, errorMessage } from '../lib/errors.ts'
 import { createLogger, type Logger } from '../lib/logger.ts'
+import { packageVersion } from '../lib/version.ts'
 import { parseCliArgs, usage } from './args.ts'
 
 export const EXIT_OK = 0
@@ -13,18 +13,13 @@ export const EXIT_FAILURE = 1
 export const EXIT_USAGE = 2
 const STOP_TIMEOUT_MS = 5000 // past this a stuck component no longer holds the process
 
-export function version (): string {
-  const pkg = JSON.parse(readFileSync(new URL('../../package.json', import.meta.url), 'utf8')) as { version: string }
-  return pkg.version
-}
-
 export async function main (argv: string[], env: Record<string, string | undefined>): Promise<number> {
   let daemon: Daemon
   let logger: Logger
   try {
     const args = parseCliArgs(argv)
     if (args.help) { process.stdout.write(usage()); return EXIT_OK }
-    if (args.version) { process.stdout.write(`sidecar ${version()} (node ${process.version})\n`); return EXIT_OK }
+    if (args.version) { process.stdout.write(`sidecar ${packageVersion()} (node ${process.version})\n`); return EXIT_OK }
     const { config, file, warnings } = loadConfig({ configFile: args.configFile, env, overrides: args.overrides, cwd: process.cwd() })
     if (args.checkConfig) {
       for (const w of warnings) process.stderr.write(`warning: ${w}\n`)

@@ -4,7 +4,6 @@
 // a 13 s failure detector). Also used by tests and benchmarks to run peers of their own.
 import { StartError } from '../lib/errors.ts'
 import { createHash } from 'node:crypto'
-import { readFileSync } from 'node:fs'
 import { mkdir, readFile, rename, writeFile } from 'node:fs/promises'
 import net from 'node:net'
 import path from 'node:path'
@@ -39,15 +38,6 @@ export interface NodeInit {
   privateKey: PrivateKey
   /** Package version, for the agent version string. */
   version: string
-}
-
-/** This package's version (src/gossip and dist/gossip are both two levels below package.json). */
-export function packageVersion (): string {
-  try {
-    return (JSON.parse(readFileSync(new URL('../../package.json', import.meta.url), 'utf8')) as { version: string }).version
-  } catch {
-    return '0.0.0'
-  }
 }
 
 /** Gossipsub topic of a cluster: the cluster name is part of it, so clusters never mix. */
