@@ -4,7 +4,7 @@
 // A variable set to "" is set: it gives strings "" and lists [] (for keys where "" means
 // "resolve at start-up", that is what it asks for); for numbers, durations and enums it is
 // reported as a problem.
-import { allKeys, CONFIG_FILE_ENV, envName, type SectionName } from './schema.ts'
+import { allKeys, CONFIG_FILE_ENV, envName, FROM_SOURCE_ENV, type SectionName } from './schema.ts'
 import { nearest } from './suggest.ts'
 
 export interface EnvEntry {
@@ -27,7 +27,7 @@ export function readEnv (env: Record<string, string | undefined>): EnvEntry[] {
 
 /** Every variable this program reads. */
 export function knownEnvNames (): string[] {
-  return [CONFIG_FILE_ENV, ...allKeys().map(([s, k]) => envName(s, k))]
+  return [CONFIG_FILE_ENV, FROM_SOURCE_ENV, ...allKeys().map(([s, k]) => envName(s, k))]
 }
 
 /**

@@ -168,6 +168,9 @@ export const ENV_PREFIX: Readonly<Record<SectionName, string>> = {
 /** The variable naming the config file (not a schema key: it chooses the file). */
 export const CONFIG_FILE_ENV = 'SIDECAR_CONFIG_FILE'
 
+/** Read by bin/sidecar.js, not by the config: 1 runs src/ even where dist/ exists (the tests set it). */
+export const FROM_SOURCE_ENV = 'SIDECAR_FROM_SOURCE'
+
 export const SECTIONS = Object.keys(SCHEMA) as SectionName[]
 
 /** Keys of a section, in schema (and file) order. */

@@ -1,6 +1,6 @@
 import test from 'ava'
 import { parseBool, splitList } from '../../../src/config/coerce.ts'
-import { knownEnvNames } from '../../../src/config/env.ts'
+import { knownEnvNames, unknownEnvWarnings } from '../../../src/config/env.ts'
 import { allKeys, envName } from '../../../src/config/schema.ts'
 import { hasProblem, load, problems, tmpDir } from './helpers.ts'
 
@@ -85,6 +85,10 @@ test('env: unknown SIDECAR_* variables are ignored with a warning that suggests 
 
 test('env: SIDECAR_CONFIG_FILE is a known variable, not a key', t => {
   t.true(knownEnvNames().includes('SIDECAR_CONFIG_FILE'))
+})
+
+test('env: SIDECAR_FROM_SOURCE, read by the bin script, draws no "not a sidecar setting" warning', t => {
+  t.deepEqual(unknownEnvWarnings({ SIDECAR_FROM_SOURCE: '1' }), [])
 })
 
 test('env: seeds, IPs and URLs are checked item by item', t => {
