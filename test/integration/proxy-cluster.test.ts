@@ -1,5 +1,5 @@
-// The proxy across a real cluster: three daemons gossiping on 127.0.3.2-4, each announcing
-// its own instance; a request to 127.0.3.2:<ServicePort> reaches the instances of the other
+// The proxy across a real cluster: three daemons gossiping on 127.0.3.10-12, each announcing
+// its own instance; a request to 127.0.3.10:<ServicePort> reaches the instances of the other
 // hosts. Needs the gossip component: skipped (saying so) in a build without it.
 import test from 'ava'
 import { existsSync } from 'node:fs'
@@ -10,7 +10,7 @@ import { getJson, httpBackend, type HttpBackend } from '../helpers/backends.ts'
 import { REPO, startDaemon, type DaemonProcess } from '../helpers/daemon.ts'
 import { waitFor } from '../helpers/wait.ts'
 
-const HOSTS = ['127.0.3.2', '127.0.3.3', '127.0.3.4']
+const HOSTS = ['127.0.3.10', '127.0.3.11', '127.0.3.12']
 const SP = 18501
 const hasGossip = existsSync(path.join(REPO, 'src', 'gossip'))
 
@@ -35,7 +35,7 @@ maybe('cluster: a request to one host\'s proxy reaches the instances on the othe
   await waitFor(async () => {
     const p = await first.json<{ listeners: Array<{ port: number, backends: Array<{ state: string }> }> }>('/api/proxy.json')
     return p.listeners.find(l => l.port === SP)?.backends.filter(b => b.state === 'active').length === 3
-  }, { timeoutMs: 30_000, message: () => `127.0.3.2's proxy sees three active instances\n${first.output.slice(-3000)}` })
+  }, { timeoutMs: 30_000, message: () => `127.0.3.10's proxy sees three active instances\n${first.output.slice(-3000)}` })
   const seen: Record<string, number> = {}
   for (let i = 0; i < 300; i++) {
     const r = await getJson(`http://${HOSTS[0]}:${SP}/`)
