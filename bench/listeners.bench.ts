@@ -5,7 +5,7 @@
 import { performance } from 'node:perf_hooks'
 import { Catalog } from '../src/catalog/index.ts'
 import { Listeners, type ListenersInit } from '../src/listeners/index.ts'
-import { systemClock } from '../src/lib/clock.ts'
+import { systemClock } from '../src/service/clock.ts'
 import { silentLogger } from '../src/lib/logger.ts'
 import { Metrics } from '../src/lib/metrics.ts'
 import { makeService, ServiceStatus, type Service } from '../src/service/index.ts'

@@ -1,15 +1,10 @@
 // The documents several routes share: the services document of /services.json (also the
 // SSE snapshot), the cluster member list, and the bare by-service map of /watch. Each is
 // serialised once per catalog version, however many clients ask for it.
-import type { Catalog, StateSnapshot } from '../catalog/index.ts'
+import type { Catalog, ClusterMember, StateSnapshot } from '../catalog/index.ts'
 import { encodeState, goEscape } from '../catalog/index.ts'
-import type { Time } from '../service/time.ts'
 
-export interface ClusterMember {
-  readonly Name: string
-  readonly LastUpdated: Time
-  readonly ServiceCount: number
-}
+export type { ClusterMember } from '../catalog/index.ts'
 
 /** ClusterMembers as the original's services document: keyed by name, sorted. */
 export function membersObject (members: readonly ClusterMember[]): Record<string, ClusterMember> {

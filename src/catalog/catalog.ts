@@ -3,7 +3,7 @@
 // ways they go out. Changes are announced synchronously as 'change' events; readers get
 // frozen snapshots, never the live maps.
 import { EventEmitter } from 'node:events'
-import type { Clock } from '../lib/clock.ts'
+import type { Clock } from '../service/clock.ts'
 import { ConfigError } from '../lib/errors.ts'
 import { makeService, ServiceStatus, Time, withFields, type Service } from '../service/index.ts'
 import { compareGoStrings, EXPIRY_BUMP_MS, isDeadTombstone, isExpired, isStale, mergedStatus, shouldReplace } from './rules.ts'

@@ -50,3 +50,10 @@ export interface StateSnapshot {
   readonly ClusterName: string
   readonly Hostname: string
 }
+
+/** One host of the cluster as /services.json lists it: its name, newest record time and record count. */
+export interface ClusterMember {
+  readonly Name: string
+  readonly LastUpdated: Time
+  readonly ServiceCount: number
+}

@@ -5,7 +5,7 @@
 // stamped on every refresh, so a drained record changes (and is announced) once per change,
 // not once per refresh as in the original (reference §12.1).
 import type { Catalog } from '../catalog/index.ts'
-import type { Clock } from '../lib/clock.ts'
+import type { Clock } from '../service/clock.ts'
 import type { Logger } from '../lib/logger.ts'
 import type { Startable } from '../lib/startable.ts'
 import { Ticker } from '../lib/ticker.ts'

@@ -3,7 +3,7 @@
 // for other hosts (departures, expiry). Remote records are never re-published here:
 // gossipsub already forwards every message through the mesh.
 import type { Catalog, ChangeEvent } from '../catalog/index.ts'
-import type { Clock } from '../lib/clock.ts'
+import type { Clock } from '../service/clock.ts'
 import type { Logger } from '../lib/logger.ts'
 import type { Startable } from '../lib/startable.ts'
 import { Ticker } from '../lib/ticker.ts'

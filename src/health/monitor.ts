@@ -5,7 +5,7 @@
 // soon as their source reports a change.
 import { EventEmitter } from 'node:events'
 import type { CheckSpec, Discovered } from '../discovery/types.ts'
-import type { Clock } from '../lib/clock.ts'
+import type { Clock } from '../service/clock.ts'
 import { errorMessage } from '../lib/errors.ts'
 import type { Logger } from '../lib/logger.ts'
 import type { Metrics } from '../lib/metrics.ts'

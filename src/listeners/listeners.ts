@@ -4,7 +4,7 @@
 // and go with their services. The catalog's 'change' handler only queues: it never waits.
 import type { Catalog, ChangeEvent, StateSnapshot } from '../catalog/index.ts'
 import type { Discovered, Discoverer } from '../discovery/types.ts'
-import type { Clock } from '../lib/clock.ts'
+import type { Clock } from '../service/clock.ts'
 import { errorMessage } from '../lib/errors.ts'
 import type { Logger } from '../lib/logger.ts'
 import type { Metrics } from '../lib/metrics.ts'

@@ -1,6 +1,6 @@
 // One line per proxied request (http, ws) or connection (tcp), on stdout, as text or JSON.
 // Off by default: nothing is formatted or written then.
-import type { AccessLogFormat } from '../config/types.ts'
+import type { AccessLogFormat } from './options.ts'
 
 export interface AccessEntry {
   service: string

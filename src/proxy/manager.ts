@@ -5,8 +5,8 @@ import http from 'node:http'
 import type { ProxyServer } from 'http-proxy-3'
 import { Pool as UndiciPool, type Dispatcher } from 'undici'
 import type { Catalog } from '../catalog/index.ts'
-import type { ProxySection } from '../config/types.ts'
-import type { Clock } from '../lib/clock.ts'
+import type { ProxyOptions } from './options.ts'
+import type { Clock } from '../service/clock.ts'
 import type { Logger } from '../lib/logger.ts'
 import type { Metrics } from '../lib/metrics.ts'
 import type { Startable } from '../lib/startable.ts'
@@ -24,7 +24,7 @@ export interface ProxyManagerInit {
   /** This host's name and site: local instances and the own failover site. */
   hostname: string
   site: string
-  proxy: ProxySection
+  proxy: ProxyOptions
 }
 
 export interface ProxyManagerComponents {

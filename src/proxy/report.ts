@@ -1,6 +1,6 @@
 // The shape of /api/proxy.json: each listener with its pool and counters, and the port
 // conflicts. Plain data, built on request from the live listeners.
-import type { ProxySection } from '../config/types.ts'
+import type { ProxyOptions } from './options.ts'
 import { statusString } from '../service/status.ts'
 import type { ProxyListener } from './listener.ts'
 import { isEjected } from './outlier.ts'
@@ -85,7 +85,7 @@ export function listenerReport (l: ProxyListener, nowMs: number): ListenerReport
   }
 }
 
-export function proxyReport (r: { bindIp: string, proxy: ProxySection, site: string, listeners: readonly ProxyListener[], conflicts: readonly PortConflict[], nowMs: number }): ProxyReport {
+export function proxyReport (r: { bindIp: string, proxy: ProxyOptions, site: string, listeners: readonly ProxyListener[], conflicts: readonly PortConflict[], nowMs: number }): ProxyReport {
   return {
     enabled: r.proxy.enabled,
     bindIp: r.bindIp,

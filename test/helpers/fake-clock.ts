@@ -1,7 +1,7 @@
 // A Clock for unit tests: time moves only when the test moves it, so nothing sleeps and
 // every run sees the same timestamps. Unlike SystemClock, two now() calls at the same set
 // time return the same value.
-import type { Clock } from '../../src/lib/clock.ts'
+import type { Clock } from '../../src/service/clock.ts'
 import { Time } from '../../src/service/index.ts'
 import { BASE_TIME } from './factories.ts'
 

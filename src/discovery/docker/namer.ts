@@ -1,6 +1,5 @@
 // Service naming for containers (reference §3.2): a label, or a regular expression over
 // the container name. Both fall back to the image, as the original did.
-import type { ServicesSection } from '../../config/types.ts'
 
 export interface NamedThing {
   /** Docker's container name, with its leading "/". */
@@ -32,7 +31,14 @@ export function regexNamer (expr: RegExp): Namer {
   }
 }
 
-/** The namer the [services] section asks for (validated by the config loader). */
-export function makeNamer (cfg: Pick<ServicesSection, 'namer' | 'name_label' | 'name_match'>): Namer {
+/** How containers are named: the [services] section's keys (validated by the config loader). */
+export interface NamerOptions {
+  readonly namer: 'docker_label' | 'regex'
+  readonly name_label: string
+  readonly name_match: string
+}
+
+/** The namer the options ask for. */
+export function makeNamer (cfg: NamerOptions): Namer {
   return cfg.namer === 'regex' ? regexNamer(new RegExp(cfg.name_match)) : labelNamer(cfg.name_label)
 }

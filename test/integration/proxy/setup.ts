@@ -3,7 +3,7 @@
 import type { ExecutionContext } from 'ava'
 import { Catalog } from '../../../src/catalog/index.ts'
 import type { ProxySection } from '../../../src/config/types.ts'
-import { systemClock } from '../../../src/lib/clock.ts'
+import { systemClock } from '../../../src/service/clock.ts'
 import { silentLogger } from '../../../src/lib/logger.ts'
 import { Metrics } from '../../../src/lib/metrics.ts'
 import { ProxyManager } from '../../../src/proxy/manager.ts'

@@ -1,4 +1,4 @@
-import { Time } from '../service/time.ts'
+import { Time } from './time.ts'
 
 /** Injected wherever merge, expiry or lifespan logic needs the time, so tests never sleep. */
 export interface Clock {

@@ -1,0 +1,27 @@
+// What the proxy is told by whoever builds it (the daemon passes the resolved [proxy]
+// section, which has this shape): the proxy reads no config module itself.
+
+export type ProxyBalance = 'roundrobin' | 'least' | 'random'
+export type AccessLogFormat = 'off' | 'text' | 'json'
+
+export interface ProxyOptions {
+  enabled: boolean
+  /** The given value, else sidecar.bind_ip. */
+  bind_ip: string
+  balance: ProxyBalance
+  prefer_local: boolean
+  site_failover: boolean
+  site_order: readonly string[]
+  /** Milliseconds; durations below are all milliseconds. */
+  connect_timeout: number
+  idle_timeout: number
+  /** 0 = no per-request timeout. */
+  request_timeout: number
+  retries: number
+  /** Consecutive 5xx responses that eject a backend; 0 = never. */
+  eject_after_5xx: number
+  ejection_base: number
+  ejection_max: number
+  drain_grace: number
+  access_log: AccessLogFormat
+}
