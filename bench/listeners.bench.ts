@@ -2,6 +2,7 @@
 // listeners attached, change-to-receiver latency, and memory kept by a burst to a slow
 // receiver. In-process catalog + Listeners, real HTTP receivers on 127.0.0.1.
 // Run: node --expose-gc bench/listeners.bench.ts
+import { EventEmitter } from 'node:events'
 import { performance } from 'node:perf_hooks'
 import { Catalog } from '../src/catalog/index.ts'
 import { Listeners, type ListenersInit } from '../src/listeners/index.ts'
@@ -20,7 +21,7 @@ function service (i: number, status: ServiceStatus): Service {
 async function setup (services: number, urls: string[], init: Partial<ListenersInit> = {}): Promise<{ catalog: Catalog, listeners: Listeners }> {
   const catalog = new Catalog({ clock: systemClock }, { hostname: 'host1', clusterName: 'bench', aliveLifespanMs: 80_000, drainingLifespanMs: 600_000, tombstoneLifespanMs: 10_800_000 })
   for (let i = 0; i < services; i++) catalog.merge(service(i, ServiceStatus.ALIVE))
-  const listeners = new Listeners({ catalog, logger: silentLogger(), metrics: new Metrics({ defaultMetrics: false }), clock: systemClock, discovered: () => [], discoverers: [] }, {
+  const listeners = new Listeners({ catalog, logger: silentLogger(), metrics: new Metrics({ defaultMetrics: false }), clock: systemClock, local: Object.assign(new EventEmitter<{ change: [] }>(), { listenerTargets: () => [] }) }, {
     hostname: 'host1', urls, webhooks: [], secret: '', timeoutMs: 3000, retries: 5, retryDelayMs: 100, queueSize: 100, ...init,
   })
   await listeners.start()

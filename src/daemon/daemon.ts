@@ -11,7 +11,6 @@ import { Reaper } from '../catalog/reaper.ts'
 import type { SidecarConfig } from '../config/types.ts'
 import { DockerDiscoverer } from '../discovery/docker/docker-discoverer.ts'
 import { makeNamer } from '../discovery/docker/namer.ts'
-import { LocalAnnouncer } from '../discovery/local-announcer.ts'
 import { StaticDiscoverer } from '../discovery/static/static-discoverer.ts'
 import type { Discoverer } from '../discovery/types.ts'
 import { Gossip } from '../gossip/gossip.ts'
@@ -23,7 +22,9 @@ import { Metrics } from '../lib/metrics.ts'
 import { startAll, stopAll, type Startable } from '../lib/startable.ts'
 import { packageVersion } from '../lib/version.ts'
 import { Listeners } from '../listeners/index.ts'
+import { LocalAnnouncer } from '../local/local-announcer.ts'
 import { ProxyManager } from '../proxy/manager.ts'
+import { recordKey } from '../service/service.ts'
 import { proxyRouteRule } from './route-rule.ts'
 
 /** How often local records are re-stamped; well inside the alive lifespan. */
@@ -83,19 +84,19 @@ export class Daemon implements Startable {
       timeoutMs: config.health.timeout,
       rise: config.health.rise,
       fall: config.health.fall,
-      checkHost: sc.advertise_ip,
-      defaultCheckEndpoint: sc.default_check_endpoint,
     })
     this.announcer = new LocalAnnouncer({ catalog: this.catalog, clock, logger: child('announcer'), discoverers: this.discoverers, monitor: this.monitor }, {
       hostname: sc.hostname,
       site: sc.site,
       refreshIntervalMs: LOCAL_REFRESH_MS,
+      checkHost: sc.advertise_ip,
+      defaultCheckEndpoint: sc.default_check_endpoint,
     })
     this.proxy = config.proxy.enabled
       ? new ProxyManager({ catalog: this.catalog, clock, logger: child('proxy'), metrics: this.metrics }, { hostname: sc.hostname, site: sc.site, proxy: config.proxy })
       : undefined
     const ls = config.listeners
-    this.listeners = new Listeners({ catalog: this.catalog, logger: child('listeners'), metrics: this.metrics, clock, discovered: () => this.announcer.discovered(), discoverers: this.discoverers }, {
+    this.listeners = new Listeners({ catalog: this.catalog, logger: child('listeners'), metrics: this.metrics, clock, local: this.announcer }, {
       hostname: sc.hostname,
       urls: ls.urls,
       webhooks: ls.webhook.map(w => ({ url: w.url, services: w.services, statusChangesOnly: w.status_changes_only })),
@@ -105,7 +106,7 @@ export class Daemon implements Startable {
       retryDelayMs: ls.retry_delay,
       queueSize: ls.queue_size,
     })
-    this.gossip = new Gossip({ catalog: this.catalog, clock, logger: child('gossip'), metrics: this.metrics, owned: () => this.announcer.owned() }, {
+    this.gossip = new Gossip({ catalog: this.catalog, clock, logger: child('gossip'), metrics: this.metrics, local: this.announcer }, {
       hostname: sc.hostname,
       clusterName: sc.cluster_name,
       bindIp: sc.bind_ip,
@@ -136,7 +137,7 @@ export class Daemon implements Startable {
       hub: this.hub,
       metrics: this.metrics,
       drainer: this.announcer,
-      check: id => this.monitor.check(id),
+      check: id => this.monitor.check(recordKey({ Hostname: sc.hostname, ID: id })),
       lifespans,
       clock,
       streamQueueBytes: config.api.stream_queue_bytes,
@@ -167,9 +168,8 @@ export class Daemon implements Startable {
   async stop (): Promise<void> {
     if (!this.#running) return
     this.#running = false
-    // Graceful leave first: local announcing stops, then our tombstones go out while the network is still up.
-    await this.announcer.stop()
-    await this.gossip.leave()
+    // In reverse start order: the local component stops before gossip and tombstones every
+    // record it announces (graceful leave); gossip sends them before its node goes down.
     await stopAll(this.#components)
   }
 }

@@ -14,6 +14,8 @@ export interface Discovered {
   readonly service: Service
   /** undefined: the default check of reference §4.4. */
   readonly check?: CheckSpec
+  /** true: check.args are final (the discoverer expanded the templates itself); else src/local/ expands them, once. */
+  readonly checkRendered?: boolean
   /** URL of a webhook listener this service asked for (static ListenPort, Docker SidecarListener). */
   readonly listenerUrl?: string
   /** Values for check templating ({{ container }}). */

@@ -3,10 +3,11 @@
 // for other hosts (departures, expiry). Remote records are never re-published here:
 // gossipsub already forwards every message through the mesh.
 import type { Catalog, ChangeEvent } from '../catalog/index.ts'
-import type { Clock } from '../service/clock.ts'
 import type { Logger } from '../lib/logger.ts'
 import type { Startable } from '../lib/startable.ts'
 import { Ticker } from '../lib/ticker.ts'
+import type { OwnedRecords } from '../local/types.ts'
+import type { Clock } from '../service/clock.ts'
 import { recordKey, ServiceStatus, withFields, type Service } from '../service/index.ts'
 import { encodeRecords } from './wire.ts'
 
@@ -14,8 +15,8 @@ export interface AnnouncerComponents {
   catalog: Catalog
   clock: Clock
   logger: Logger
-  /** The records this host announces (LocalAnnouncer.owned()). */
-  owned: () => Service[]
+  /** This host's records: the local component, their only writer (it stamps every version sent). */
+  local: OwnedRecords
   /** Sends one encoded message to the cluster; may reject. */
   publish: (data: Uint8Array) => Promise<void>
 }
@@ -32,6 +33,8 @@ export interface AnnouncerInit {
   roundIntervalMs: number
   /** Each local record is re-sent this often even when nothing changed, on its own timer (jittered ±20 %). */
   heartbeatMs: number
+  /** false: no timer; the owner drives rounds with round() (tests, simulations). Default true. */
+  roundTimer?: boolean
 }
 
 interface Pending {
@@ -69,10 +72,10 @@ export class GossipAnnouncer implements Startable {
   async start (): Promise<void> {
     if (this.#ticker !== undefined) return
     this.#c.catalog.on('change', this.#onChange)
-    this.#ticker = new Ticker(() => { this.#tick() }, { name: 'gossip rounds', intervalMs: this.#init.roundIntervalMs, logger: this.#c.logger })
-    this.#ticker.start()
+    this.#ticker = new Ticker(() => { this.round() }, { name: 'gossip rounds', intervalMs: this.#init.roundIntervalMs, logger: this.#c.logger })
+    if (this.#init.roundTimer !== false) this.#ticker.start()
     // Everything owned at start is announced now: a restart must override peers' tombstones at once.
-    for (const svc of this.#c.owned()) this.#schedule(recordKey(svc), { remaining: this.#init.aliveRounds, round: 0, nextAt: 0 })
+    for (const svc of this.#c.local.owned()) this.#schedule(recordKey(svc), { remaining: this.#init.aliveRounds, round: 0, nextAt: 0 })
     this.#scheduleFlush()
   }
 
@@ -87,26 +90,22 @@ export class GossipAnnouncer implements Startable {
   }
 
   /**
-   * Graceful leave: tombstones every record this host announces (Updated = now), merges
-   * them, and publishes them once, waiting at most timeoutMs. Call after local discovery
-   * stopped, so nothing re-announces them.
+   * Sends what is waiting to go out now (the local component's leave tombstones, merged
+   * just before) and waits at most timeoutMs for the sends in flight: stop() calls it, so
+   * a graceful leave reaches peers while the network is still up.
    */
-  async leave (timeoutMs: number): Promise<number> {
-    this.#c.catalog.off('change', this.#onChange)
-    const now = this.#c.clock.now()
-    const tombs: Service[] = []
-    for (const svc of this.#c.owned()) {
-      if (svc.Status === ServiceStatus.TOMBSTONE) continue
-      const tomb = withFields(svc, { Status: ServiceStatus.TOMBSTONE, Updated: now })
-      this.#c.catalog.merge(tomb)
-      tombs.push(tomb)
+  async flush (timeoutMs: number): Promise<void> {
+    if (this.#flushScheduled !== undefined) {
+      clearImmediate(this.#flushScheduled)
+      this.#flushScheduled = undefined
+      const keys = [...this.#now]
+      this.#now.clear()
+      this.#send(keys)
     }
-    if (tombs.length === 0) return 0
+    if (this.#inflight.size === 0) return
     let timer: NodeJS.Timeout | undefined
-    const sends = Promise.allSettled(encodeRecords(tombs).map(async m => { await this.#c.publish(m) }))
-    await Promise.race([sends, new Promise(resolve => { timer = setTimeout(resolve, timeoutMs) })])
+    await Promise.race([this.settled(), new Promise(resolve => { timer = setTimeout(resolve, timeoutMs) })])
     clearTimeout(timer)
-    return tombs.length
   }
 
   /**
@@ -118,7 +117,7 @@ export class GossipAnnouncer implements Startable {
   reannounce (): void {
     if (this.#ticker === undefined) return
     const nextAt = this.#c.clock.nowMs() + this.#init.roundIntervalMs / 2
-    for (const svc of this.#c.owned()) {
+    for (const svc of this.#c.local.owned()) {
       const key = recordKey(svc)
       if (!this.#pending.has(key)) this.#pending.set(key, { remaining: REANNOUNCE_ROUNDS, round: 1, nextAt })
     }
@@ -143,8 +142,7 @@ export class GossipAnnouncer implements Startable {
 
   #isLocal (svc: Service): boolean {
     if (svc.Hostname === this.#init.hostname) return true
-    const key = recordKey(svc)
-    return this.#c.owned().some(o => recordKey(o) === key)
+    return this.#c.local.isOwned(svc)
   }
 
   #schedule (key: string, p: Pending): void {
@@ -161,12 +159,12 @@ export class GossipAnnouncer implements Startable {
     })
   }
 
-  /** One round: repeats that are due, and heartbeats of local records whose timer ran out. */
-  #tick (): void {
+  /** One round now: repeats that are due, and heartbeats of local records whose timer ran out. The ticker calls it every roundIntervalMs. */
+  round (): void {
     const nowMs = this.#c.clock.nowMs()
     const slack = this.#init.roundIntervalMs / 10 // a tick a little early still counts
     const due = new Set<string>([...this.#pending].filter(([k, p]) => p.nextAt <= nowMs + slack && !this.#now.has(k)).map(([k]) => k))
-    for (const svc of this.#c.owned()) {
+    for (const svc of this.#c.local.owned()) {
       const key = recordKey(svc)
       const at = this.#heartbeat.get(key)
       if (at === undefined) this.#heartbeat.set(key, nowMs + this.#jitteredHeartbeat())
@@ -182,7 +180,7 @@ export class GossipAnnouncer implements Startable {
   /** Builds the current version of each key's record and publishes them in as few messages as fit. */
   #send (keys: readonly string[]): void {
     if (keys.length === 0) return
-    const owned = new Map(this.#c.owned().map(s => [recordKey(s), s]))
+    const owned = new Map(this.#c.local.owned().map(s => [recordKey(s), s]))
     const out: Service[] = []
     const nowMs = this.#c.clock.nowMs()
     for (const key of keys) {
@@ -207,8 +205,8 @@ export class GossipAnnouncer implements Startable {
 
   /**
    * The version of a local record to send: round 0 sends it as stored (just stamped by the
-   * change); a repeat or heartbeat re-stamps it now and merges that first, so peers always
-   * hold what this host holds. undefined when the record is gone.
+   * change); a repeat or heartbeat has the local component re-stamp and merge it first, so
+   * peers always hold what this host holds. undefined when the record is gone.
    */
   #localVersion (key: string, owned: ReadonlyMap<string, Service>, round: number): Service | undefined {
     const ref = owned.get(key) ?? this.#lookup(key)
@@ -216,8 +214,7 @@ export class GossipAnnouncer implements Startable {
     const stored = this.#c.catalog.get(ref.Hostname, ref.ID)
     if (stored === undefined) return undefined
     if (round === 0) return stored
-    this.#c.catalog.merge(withFields(stored, { Updated: this.#c.clock.now() }))
-    return this.#c.catalog.get(ref.Hostname, ref.ID)
+    return this.#c.local.restamp(ref.Hostname, ref.ID)
   }
 
   /** Another host's record this node tombstoned: unless something newer arrived meanwhile, resend it a little newer. */

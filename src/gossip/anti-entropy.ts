@@ -11,6 +11,7 @@ import type { Catalog } from '../catalog/index.ts'
 import { MAX_STATE_RECORDS } from '../catalog/index.ts'
 import type { Clock } from '../service/clock.ts'
 import type { Logger } from '../lib/logger.ts'
+import type { Startable } from '../lib/startable.ts'
 import type { GossipMetrics } from './metrics.ts'
 import type { GossipNode } from './node.ts'
 import { decodeHeader, decodeRecordList, encodeEnd, encodeHeader, encodeRecords, KIND, openEnvelope, WIRE_LIMITS, WireError, type Header, type MemberInfo } from './wire.ts'
@@ -48,7 +49,7 @@ export interface ExchangeResult {
 /** Concurrent exchanges served; more are refused by libp2p (the peer retries next interval). */
 const MAX_INBOUND_EXCHANGES = 8
 
-export class AntiEntropy {
+export class AntiEntropy implements Startable {
   readonly #c: AntiEntropyComponents
   readonly #init: AntiEntropyInit
   #handling = false

@@ -15,6 +15,7 @@ import type { Logger } from '../lib/logger.ts'
 import type { Metrics } from '../lib/metrics.ts'
 import type { Startable } from '../lib/startable.ts'
 import { Ticker } from '../lib/ticker.ts'
+import type { OwnedRecords } from '../local/types.ts'
 import { statusString, Time, type Service } from '../service/index.ts'
 import { AntiEntropy } from './anti-entropy.ts'
 import { GossipAnnouncer } from './announcer.ts'
@@ -44,13 +45,13 @@ export interface GossipComponents {
   clock: Clock
   logger: Logger
   metrics: Metrics
-  /** Records this host announces (LocalAnnouncer.owned()). */
-  owned: () => Service[]
+  /** This host's records (src/local/, their only writer). */
+  local: OwnedRecords
 }
 
 /** start() waits this long for a first peer's full state, so a joining node knows the cluster before it announces. */
 const JOIN_TIMEOUT_MS = 5000
-/** leave() waits this long for its tombstones to be sent; shutdown must stay quick. */
+/** stop() waits this long for pending sends (the leave tombstones); shutdown must stay quick. */
 const LEAVE_TIMEOUT_MS = 1000
 /** Connections kept to other members: a full mesh up to this size, which covers the clusters this is built for. */
 const MAX_PEERS = 32
@@ -72,6 +73,7 @@ export class Gossip implements Startable {
   readonly #decoded = new WeakMap<Uint8Array, Service[]>()
   #rejectLog = { minute: 0, count: 0 }
   #joined: PromiseWithResolvers<void> = Promise.withResolvers()
+  #stopped: Promise<void> | undefined
   /** Aborted by stop(): cancels exchanges in flight. */
   #stopping = new AbortController()
 
@@ -123,7 +125,7 @@ export class Gossip implements Startable {
       catalog: this.#c.catalog,
       clock: this.#c.clock,
       logger,
-      owned: this.#c.owned,
+      local: this.#c.local,
       publish: async (data) => { await this.#publish(data) },
     }, { hostname: init.hostname, aliveRounds: 5, tombstoneRounds: 10, observerRounds: 2, roundIntervalMs: 1000, heartbeatMs: 60_000 })
 
@@ -167,19 +169,20 @@ export class Gossip implements Startable {
     await this.#announcer?.start()
   }
 
-  /** Graceful leave (before stop): tombstones this host's records and publishes them, within about a second. */
-  async leave (): Promise<void> {
-    if (this.#announcer === undefined) return
-    const n = await this.#announcer.leave(LEAVE_TIMEOUT_MS)
-    if (n > 0) this.#c.logger.info(`leaving the cluster: announced ${n} tombstone${n === 1 ? '' : 's'}`)
+  /** Idempotent; a second call while stopping waits for the first. */
+  async stop (): Promise<void> {
+    this.#stopped ??= this.#stop().finally(() => { this.#stopped = undefined })
+    await this.#stopped
   }
 
-  async stop (): Promise<void> {
+  async #stop (): Promise<void> {
     const node = this.#node
     if (node === undefined) return
+    const t0 = Date.now()
+    // The local component's leave tombstones were merged just before (it stops first): send them while the node is up.
+    await this.#announcer?.flush(LEAVE_TIMEOUT_MS)
     this.#node = undefined
     this.#stopping.abort()
-    const t0 = Date.now()
     await this.#announcer?.stop()
     await this.#ticker?.stop()
     await this.#membership?.stop()

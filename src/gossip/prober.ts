@@ -11,6 +11,7 @@
 import type { Stream } from '@libp2p/interface'
 import { peerIdFromString } from '@libp2p/peer-id'
 import type { Logger } from '../lib/logger.ts'
+import type { Startable } from '../lib/startable.ts'
 import { Ticker } from '../lib/ticker.ts'
 import type { GossipNode } from './node.ts'
 
@@ -47,7 +48,7 @@ interface Probe {
   seq: number
 }
 
-export class Prober {
+export class Prober implements Startable {
   readonly #c: ProberComponents
   readonly #init: ProberInit
   readonly #lastAck = new Map<string, number>()

@@ -1,22 +1,32 @@
-// Runs one check per discovered service and derives its status (reference §4 with the
-// issue's fixes): UNKNOWN until the first result, then ALIVE/UNHEALTHY with rise/fall
-// thresholds. Emits 'status' only when a service's status changes.
+// Runs one check per target and derives its status (reference §4 with the issue's fixes):
+// UNKNOWN until the first result, then ALIVE/UNHEALTHY with rise/fall thresholds. Emits
+// 'status' (record key, status) only when a status changes. Targets come and go one at a
+// time (set/delete, O(1) each plus the queue's O(log n)); sync() reconciles a whole set.
+// Checks share one queue (scheduler.ts): a concurrency cap, due order, no overlap.
 // Supplied check kinds (Docker's health state) are read instead of probed, and re-read as
-// soon as their source reports a change.
+// soon as their source reports a change. The monitor knows nothing of discovery.
 import { EventEmitter } from 'node:events'
-import type { CheckSpec, Discovered } from '../discovery/types.ts'
-import type { Clock } from '../service/clock.ts'
 import { errorMessage } from '../lib/errors.ts'
 import type { Logger } from '../lib/logger.ts'
 import type { Metrics } from '../lib/metrics.ts'
 import type { Startable } from '../lib/startable.ts'
-import { Ticker } from '../lib/ticker.ts'
+import type { Clock } from '../service/clock.ts'
 import { ServiceStatus } from '../service/status.ts'
-import type { Service } from '../service/service.ts'
 import type { Time } from '../service/time.ts'
-import { fillEmptyHost, runnerFor, type CheckResult } from './checks.ts'
+import { runnerFor, type CheckResult } from './checks.ts'
+import { CheckScheduler, type Job } from './scheduler.ts'
 import type { SuppliedCheckSource } from './supplied.ts'
-import { renderCheckArgs } from './template.ts'
+import { sameCheck, type CheckTarget } from './target.ts'
+
+export type { CheckTarget } from './target.ts'
+
+/**
+ * Checks in flight at once. A check mostly waits on I/O and holds a socket (or a process
+ * for External): 256 keeps well under the usual 1,024 open-file limit beside the proxy and
+ * gossip, and still runs 10,000 quick local checks per 3 s interval with room to spare.
+ * The cost: checks that all run into their timeout are slowed to 256 per timeout.
+ */
+export const CHECK_CONCURRENCY = 256
 
 /** A probe, or a supplied verdict; undefined = no verdict yet (the status stays). */
 type Runner = (args: string, signal: AbortSignal) => Promise<CheckResult | undefined>
@@ -26,10 +36,8 @@ export interface HealthMonitorInit {
   timeoutMs: number
   rise: number
   fall: number
-  /** The advertise IP: {{ host }} and the host of default checks. */
-  checkHost: string
-  /** Path of the default HTTP check ("/version" in the original). */
-  defaultCheckEndpoint: string
+  /** Checks in flight at most; default CHECK_CONCURRENCY. */
+  concurrency?: number
 }
 
 export interface CheckState {
@@ -45,18 +53,9 @@ export interface CheckState {
 }
 
 interface Entry {
+  readonly target: CheckTarget
   state: CheckState
-  ticker?: Ticker
-  key: string
-}
-
-/** The check of reference §4.4 when a discoverer gives none. */
-export function defaultCheck (svc: Service, host: string, endpoint: string): CheckSpec {
-  const port = svc.Ports?.find(p => p.Type === 'tcp')
-  if (port === undefined) return { type: 'AlwaysSuccessful', args: '' }
-  const ip = port.IP === '' ? host : port.IP
-  const path = endpoint === '' ? '/' : endpoint.startsWith('/') ? endpoint : `/${endpoint}`
-  return { type: 'HttpGet', args: `http://${ip.includes(':') ? `[${ip}]` : ip}:${port.Port}${path}` }
+  job?: Job
 }
 
 /** The next status given the current one and a result (pure; thresholds counted by the caller). */
@@ -66,14 +65,19 @@ export function nextStatus (current: ServiceStatus, ok: boolean, successes: numb
   return current === ServiceStatus.UNHEALTHY || failures >= fall ? ServiceStatus.UNHEALTHY : current
 }
 
-export class HealthMonitor extends EventEmitter<{ status: [id: string, status: ServiceStatus] }> implements Startable {
+export class HealthMonitor extends EventEmitter<{ status: [key: string, status: ServiceStatus] }> implements Startable {
   readonly #logger: Logger
   readonly #clock: Clock
   readonly #init: HealthMonitorInit
   readonly #entries = new Map<string, Entry>()
   readonly #supplied = new Map<string, SuppliedCheckSource>()
+  /** Entries of supplied checks by `${type}\0${args}`, so an update finds its checks in O(1). */
+  readonly #bySupplied = new Map<string, Set<Entry>>()
   /** The 'update' listener registered on each supplied source while started. */
   readonly #listeners = new Map<SuppliedCheckSource, (args: string) => void>()
+  /** Runs of removed or replaced checks still settling; stop() awaits them. */
+  readonly #removing = new Set<Promise<void>>()
+  readonly #scheduler: CheckScheduler
   #started = false
   readonly #observe: (type: string, seconds: number, ok: boolean) => void
 
@@ -83,6 +87,7 @@ export class HealthMonitor extends EventEmitter<{ status: [id: string, status: S
     this.#logger = components.logger
     this.#clock = components.clock
     this.#init = init
+    this.#scheduler = new CheckScheduler({ logger: components.logger }, { intervalMs: init.intervalMs, concurrency: init.concurrency ?? CHECK_CONCURRENCY })
     for (const source of components.supplied ?? []) this.#supplied.set(source.type, source)
     const m = components.metrics
     if (m === undefined) {
@@ -108,81 +113,87 @@ export class HealthMonitor extends EventEmitter<{ status: [id: string, status: S
       this.#listeners.set(source, listener)
       source.on('update', listener)
     }
-    for (const e of this.#entries.values()) e.ticker?.start()
+    await this.#scheduler.start()
   }
 
+  /** Stops every check and waits for the ones in flight (aborted) to settle. */
   async stop (): Promise<void> {
     if (!this.#started) return
     this.#started = false
     for (const [source, listener] of this.#listeners) source.off('update', listener)
     this.#listeners.clear()
-    await Promise.all([...this.#entries.values()].map(async e => await e.ticker?.stop()))
+    await this.#scheduler.stop()
+    await Promise.all([...this.#removing])
   }
 
-  /** The status of a service's check; UNKNOWN when it has none (yet). */
-  status (id: string): ServiceStatus {
-    return this.#entries.get(id)?.state.status ?? ServiceStatus.UNKNOWN
+  /** The status of a record's check; UNKNOWN when it has none (yet). */
+  status (key: string): ServiceStatus {
+    return this.#entries.get(key)?.state.status ?? ServiceStatus.UNKNOWN
   }
 
-  check (id: string): CheckState | undefined {
-    return this.#entries.get(id)?.state
+  check (key: string): CheckState | undefined {
+    return this.#entries.get(key)?.state
   }
 
-  /** Adds checks for new services, replaces changed ones, removes vanished ones. */
-  sync (discovered: readonly Discovered[]): void {
+  /** Adds a check, or replaces it when it differs (its status starts again from UNKNOWN). */
+  set (target: CheckTarget): void {
+    const existing = this.#entries.get(target.key)
+    if (existing !== undefined && sameCheck(existing.target, target)) return
+    if (existing !== undefined) this.#drop(existing)
+    this.#add(target)
+  }
+
+  /** Removes a record's check; its run in flight is aborted. */
+  delete (key: string): void {
+    const e = this.#entries.get(key)
+    if (e !== undefined) this.#drop(e)
+  }
+
+  /** Adds checks for new targets, replaces changed ones, removes those not listed. */
+  sync (targets: readonly CheckTarget[]): void {
     const seen = new Set<string>()
-    for (const d of discovered) {
-      const id = d.service.ID
-      seen.add(id)
-      const { type, args, error } = this.#resolve(d)
-      const key = `${type}\u0000${args}\u0000${error ?? ''}`
-      const existing = this.#entries.get(id)
-      if (existing?.key === key) continue
-      if (existing !== undefined) void existing.ticker?.stop()
-      this.#add(id, type, args, key, error)
-    }
-    for (const [id, e] of this.#entries) {
-      if (seen.has(id)) continue
-      void e.ticker?.stop()
-      this.#entries.delete(id)
-    }
+    for (const t of targets) { seen.add(t.key); this.set(t) }
+    for (const key of [...this.#entries.keys()]) if (!seen.has(key)) this.delete(key)
   }
 
-  #resolve (d: Discovered): { type: string, args: string, error?: string } {
-    const spec = d.check ?? defaultCheck(d.service, this.#init.checkHost, this.#init.defaultCheckEndpoint)
-    try {
-      const rendered = renderCheckArgs(spec.args, d.service, { host: this.#init.checkHost, container: d.container })
-      const args = spec.type === 'HttpGet' ? fillEmptyHost(rendered, this.#init.checkHost) : rendered
-      this.#runnerFor(spec.type) // validates the type
-      return { type: spec.type, args }
-    } catch (err) {
-      return { type: spec.type, args: spec.args, error: errorMessage(err) }
-    }
+  #drop (e: Entry): void {
+    this.#entries.delete(e.target.key)
+    this.#bySupplied.get(`${e.target.type}\u0000${e.target.args}`)?.delete(e)
+    if (e.job === undefined) return
+    const removed = this.#scheduler.remove(e.job)
+    this.#removing.add(removed)
+    void removed.finally(() => { this.#removing.delete(removed) })
   }
 
-  #add (id: string, type: string, args: string, key: string, error?: string): void {
+  #add (target: CheckTarget): void {
+    const { key, id, type, args } = target
+    let error = target.error
+    let runner: Runner | undefined
+    if (error === undefined) {
+      try { runner = this.#runnerFor(type) } catch (err) { error = errorMessage(err) }
+    }
     const state: CheckState = { id, type, args, status: ServiceStatus.UNKNOWN, consecutiveFailures: 0, consecutiveSuccesses: 0, ...(error !== undefined ? { lastResult: { ok: false, error } } : {}) }
-    const entry: Entry = { state, key }
-    this.#entries.set(id, entry)
-    if (error !== undefined) {
+    const entry: Entry = { target, state }
+    this.#entries.set(key, entry)
+    if (runner === undefined) {
       // A check that cannot be built leaves the service UNKNOWN, with the reason shown.
-      this.#logger.warn({ id, type }, `health check for ${id} cannot run: ${error}`)
+      this.#logger.warn({ id, type }, `health check for ${id} cannot run: ${error ?? 'unknown error'}`)
       return
     }
     this.#logger.info({ id, type, args }, `adding health check ${type} for ${id}${args === '' ? '' : `: ${args}`}`)
-    const runner = this.#runnerFor(type)
-    entry.ticker = new Ticker(async (signal) => { await this.#runOnce(entry, runner, signal) }, {
-      name: `health check ${id}`,
-      intervalMs: this.#init.intervalMs,
-      firstDelayMs: 0, // a new service gets its first result at once
-      logger: this.#logger,
-    })
-    if (this.#started) entry.ticker.start()
+    if (this.#supplied.has(type)) {
+      const k = `${type}\u0000${args}`
+      let set = this.#bySupplied.get(k)
+      if (set === undefined) this.#bySupplied.set(k, set = new Set())
+      set.add(entry)
+    }
+    const run = runner
+    entry.job = this.#scheduler.add(`health check ${id}`, async (signal) => { await this.#runOnce(entry, run, signal) })
   }
 
   /** Runs the checks of this type and args now, rather than at their next interval. */
   #recheck (type: string, args: string): void {
-    for (const e of this.#entries.values()) if (e.state.type === type && e.state.args === args) e.ticker?.trigger()
+    for (const e of this.#bySupplied.get(`${type}\u0000${args}`) ?? []) if (e.job !== undefined) this.#scheduler.trigger(e.job)
   }
 
   #runnerFor (type: string): Runner {
@@ -200,7 +211,7 @@ export class HealthMonitor extends EventEmitter<{ status: [id: string, status: S
     } catch (err) {
       result = { ok: false, error: errorMessage(err) }
     }
-    if (signal.aborted || this.#entries.get(entry.state.id) !== entry) return // stopped or replaced meanwhile
+    if (signal.aborted || this.#entries.get(entry.target.key) !== entry) return // stopped or replaced meanwhile
     if (result === undefined) return // no verdict yet
     this.#observe(entry.state.type, (performance.now() - t0) / 1000, result.ok)
     const prev = entry.state
@@ -211,7 +222,7 @@ export class HealthMonitor extends EventEmitter<{ status: [id: string, status: S
     if (status !== prev.status) {
       const level = status === ServiceStatus.ALIVE ? 'info' : 'warn'
       this.#logger[level]({ id: prev.id, error: result.error }, `service ${prev.id} is now ${status === ServiceStatus.ALIVE ? 'healthy' : `unhealthy: ${result.error ?? 'check failed'}`}`)
-      this.emit('status', prev.id, status)
+      this.emit('status', entry.target.key, status)
     }
   }
 }

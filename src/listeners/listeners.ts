@@ -3,14 +3,13 @@
 // discovered ones (a static entry's ListenPort, a container's SidecarListener label) come
 // and go with their services. The catalog's 'change' handler only queues: it never waits.
 import type { Catalog, ChangeEvent, StateSnapshot } from '../catalog/index.ts'
-import type { Discovered, Discoverer } from '../discovery/types.ts'
-import type { Clock } from '../service/clock.ts'
 import { errorMessage } from '../lib/errors.ts'
 import type { Logger } from '../lib/logger.ts'
 import type { Metrics } from '../lib/metrics.ts'
 import type { Startable } from '../lib/startable.ts'
-import { Ticker } from '../lib/ticker.ts'
-import { listenerName, recordKey } from '../service/service.ts'
+import type { ListenerSource, ListenerTarget } from '../local/types.ts'
+import type { Clock } from '../service/clock.ts'
+import { recordKey } from '../service/service.ts'
 import { accepts, ACCEPT_ALL, type ListenerFilter } from './filter.ts'
 import { ListenerMetrics } from './metrics.ts'
 import { encodeStateChangedEvent } from './payload.ts'
@@ -35,8 +34,6 @@ export interface ListenersInit {
   retries: number
   retryDelayMs: number
   queueSize: number
-  /** How often discovered listeners are reconciled besides discovery's change events. */
-  trackIntervalMs?: number
 }
 
 export interface ListenersComponents {
@@ -44,15 +41,10 @@ export interface ListenersComponents {
   logger: Logger
   metrics: Metrics
   clock: Clock
-  /** The services discovered on this host now (LocalAnnouncer.discovered). */
-  discovered: () => readonly Discovered[]
-  /** Their 'change' events prompt a reconcile of discovered listeners. */
-  discoverers: readonly Discoverer[]
+  /** The webhooks local services ask for (src/local/); its 'change' prompts a reconcile. */
+  local: ListenerSource
   random?: () => number
 }
-
-/** The original re-read discovered listeners every second (TrackLocalListeners); events make it prompt, this is the safety net. */
-const TRACK_INTERVAL_MS = 1000
 
 export class Listeners implements Startable {
   readonly #c: ListenersComponents
@@ -64,7 +56,7 @@ export class Listeners implements Startable {
   #lastBody: { id: number, body: Buffer } | undefined
   /** Events queued during the current catalog operation, waiting for its resulting state. */
   #stateless: ListenerEvent[] = []
-  #ticker: Ticker | undefined
+  #started = false
   readonly #onChange = (change: ChangeEvent): void => { this.#dispatch(change) }
   readonly #onDiscovery = (): void => { this.#track() }
 
@@ -79,23 +71,22 @@ export class Listeners implements Startable {
   }
 
   async start (): Promise<void> {
-    if (this.#ticker !== undefined) return
+    if (this.#started) return
+    this.#started = true
     for (const url of this.#init.urls) this.#add(`UrlListener(${displayUrl(url)})`, url, 'config', ACCEPT_ALL)
     for (const w of this.#init.webhooks) {
       this.#add(`UrlListener(${displayUrl(w.url)})`, w.url, 'config', Object.freeze({ services: Object.freeze([...w.services]), statusChangesOnly: w.statusChangesOnly }))
     }
     this.#c.catalog.on('change', this.#onChange)
-    for (const d of this.#c.discoverers) d.on('change', this.#onDiscovery)
+    this.#c.local.on('change', this.#onDiscovery)
     this.#track()
-    this.#ticker = new Ticker(() => { this.#track() }, { name: 'listener tracking', intervalMs: this.#init.trackIntervalMs ?? TRACK_INTERVAL_MS, logger: this.#c.logger })
-    this.#ticker.start()
+    await Promise.all([...this.#listeners.values()].map(async l => { await l.start() }))
   }
 
   async stop (): Promise<void> {
     this.#c.catalog.off('change', this.#onChange)
-    for (const d of this.#c.discoverers) d.off('change', this.#onDiscovery)
-    await this.#ticker?.stop()
-    this.#ticker = undefined
+    this.#c.local.off('change', this.#onDiscovery)
+    this.#started = false
     const all = [...this.#listeners.values()]
     this.#listeners.clear()
     await Promise.all(all.map(async l => { await l.stop() }))
@@ -153,6 +144,7 @@ export class Listeners implements Startable {
       { name, url, source, filter, hostname, sessionCookie: this.#sessionCookie, secret, timeoutMs, retries, retryDelayMs, queueSize },
     )
     this.#listeners.set(name, listener)
+    if (this.#started) void listener.start()
   }
 
   #remove (listener: WebhookListener): void {
@@ -161,19 +153,19 @@ export class Listeners implements Startable {
     listener.stop().catch(() => {}) // stop() never throws; nothing waits for the aborted POST
   }
 
-  /** Brings discovered listeners in line with discovery: one per service that asks for one. */
+  /** Brings discovered listeners in line with local services: one per service that asks for one. */
   #track (): void {
-    let discovered: readonly Discovered[]
+    let targets: readonly ListenerTarget[]
     try {
-      discovered = this.#c.discovered()
+      targets = this.#c.local.listenerTargets()
     } catch (err) {
       this.#c.logger.error(`cannot read discovered listeners: ${errorMessage(err)}`)
       return
     }
     const wanted = new Map<string, string>()
-    for (const d of discovered) {
-      if (d.listenerUrl === undefined || !URL.canParse(d.listenerUrl)) continue
-      wanted.set(listenerName(d.service), d.listenerUrl)
+    for (const t of targets) {
+      if (!URL.canParse(t.url)) continue
+      wanted.set(t.name, t.url)
     }
     for (const l of [...this.#listeners.values()]) {
       if (l.source !== 'discovered' || wanted.get(l.name) === l.url) continue

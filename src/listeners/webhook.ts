@@ -4,6 +4,7 @@
 import { setTimeout as sleep } from 'node:timers/promises'
 import type { ChangeEvent, StateSnapshot } from '../catalog/index.ts'
 import type { Logger } from '../lib/logger.ts'
+import type { Startable } from '../lib/startable.ts'
 import { retryDelay } from './backoff.ts'
 import type { ListenerFilter } from './filter.ts'
 import type { ListenerMetrics } from './metrics.ts'
@@ -79,7 +80,7 @@ export interface ListenerView {
   gaveUp: number
 }
 
-export class WebhookListener {
+export class WebhookListener implements Startable {
   readonly name: string
   /** As configured or discovered (may hold credentials: never shown, see #target.display). */
   readonly url: string
@@ -125,6 +126,12 @@ export class WebhookListener {
     }
     this.#draining ??= this.#drain()
   }
+
+  /**
+   * Nothing to open: the sender runs only while events wait (offer() starts it), so a
+   * listener is ready once built. Here for the symmetric lifecycle; idempotent.
+   */
+  async start (): Promise<void> {}
 
   /** Aborts the POST in flight and discards the queue; resolves when the sender has stopped. */
   async stop (): Promise<void> {

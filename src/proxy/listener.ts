@@ -7,6 +7,7 @@ import type { ProxyServer } from 'http-proxy-3'
 import type { Dispatcher } from 'undici'
 import { errorMessage } from '../lib/errors.ts'
 import type { Logger } from '../lib/logger.ts'
+import type { Startable } from '../lib/startable.ts'
 import type { AccessLog } from './access-log.ts'
 import type { ForwardOptions, ListenerContext } from './context.ts'
 import { forwardHttp } from './http-forward.ts'
@@ -38,7 +39,7 @@ export interface ListenerInit {
   forward: ForwardOptions
 }
 
-export class ProxyListener {
+export class ProxyListener implements Startable {
   readonly name: string
   readonly port: number
   readonly mode: ProxyMode
@@ -133,6 +134,11 @@ export class ProxyListener {
     this.#drainDeadline = Math.min(this.#drainDeadline, Date.now() + graceMs)
     this.#drained ??= this.#drain()
     await this.#drained
+  }
+
+  /** Closes at once: drain with no grace. Never throws; idempotent. */
+  async stop (): Promise<void> {
+    await this.drain(0)
   }
 
   #drainDeadline = Infinity

@@ -85,7 +85,7 @@ export class ProxyManager implements Startable {
     this.#scheduled = undefined
     const all = [...this.#listeners.values(), ...this.#draining]
     this.#listeners.clear()
-    await Promise.all(all.map(async l => { await l.drain(0) }))
+    await Promise.all(all.map(async l => { await l.stop() }))
     await Promise.all([...this.#drains])
     this.#agent?.destroy()
     this.#upgrades?.close()

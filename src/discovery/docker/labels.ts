@@ -152,7 +152,7 @@ export function toDiscovered (c: ContainerView, ctx: LabelContext): Verdict {
   const discovered: Discovered = {
     service,
     container: c.name.replace(/^\//, ''),
-    ...(check !== undefined ? { check } : {}),
+    ...(check !== undefined ? { check, checkRendered: true } : {}),
     ...(listenerUrl !== undefined ? { listenerUrl } : {}),
   }
   return { kind: 'service', discovered }

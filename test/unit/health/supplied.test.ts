@@ -21,7 +21,7 @@ class FakeSource extends EventEmitter<{ update: [args: string] }> implements Sup
 function setup (t: { teardown: (fn: () => Promise<void>) => void }, intervalMs = 60_000): { monitor: HealthMonitor, source: FakeSource } {
   const source = new FakeSource()
   const monitor = new HealthMonitor({ logger: silentLogger(), clock: new FakeClock(), supplied: [source] }, {
-    intervalMs, timeoutMs: 1000, rise: 1, fall: 1, checkHost: '127.0.0.1', defaultCheckEndpoint: '/version',
+    intervalMs, timeoutMs: 1000, rise: 1, fall: 1,
   })
   t.teardown(async () => { await monitor.stop() })
   return { monitor, source }
@@ -32,7 +32,7 @@ const svc = makeTestService({ ID: 'c0ffee000001' })
 test('supplied check: no verdict leaves the service UNKNOWN; a verdict is applied as soon as the source reports it', async t => {
   const { monitor, source } = setup(t) // a one-minute interval: only the update can explain a quick change
   await monitor.start()
-  monitor.sync([{ service: svc, check: { type: 'Fake', args: 'c0ffee000001' } }])
+  monitor.sync([{ key: svc.ID, id: svc.ID, type: 'Fake', args: 'c0ffee000001' }])
   await waitFor(() => source.reads > 0, { timeoutMs: 2000, message: 'first read' })
   t.is(monitor.status(svc.ID), ServiceStatus.UNKNOWN)
   source.set('c0ffee000001', { ok: true })
@@ -46,7 +46,7 @@ test('supplied check: no verdict leaves the service UNKNOWN; a verdict is applie
 test('supplied check: updates for other args do not re-run this check', async t => {
   const { monitor, source } = setup(t)
   await monitor.start()
-  monitor.sync([{ service: svc, check: { type: 'Fake', args: 'c0ffee000001' } }])
+  monitor.sync([{ key: svc.ID, id: svc.ID, type: 'Fake', args: 'c0ffee000001' }])
   await waitFor(() => source.reads > 0, { timeoutMs: 2000, message: 'first read' })
   const before = source.reads
   source.set('someone-else', { ok: true })
@@ -57,8 +57,8 @@ test('supplied check: updates for other args do not re-run this check', async t 
 test('supplied check: the other check kinds are unchanged, and an unknown kind still cannot run', t => {
   const { monitor } = setup(t)
   monitor.sync([
-    { service: makeTestService({ ID: 'a00000000001' }), check: { type: 'AlwaysSuccessful', args: '' } },
-    { service: makeTestService({ ID: 'a00000000002' }), check: { type: 'Docker', args: 'x' } },
+    { key: 'a00000000001', id: 'a00000000001', type: 'AlwaysSuccessful', args: '' },
+    { key: 'a00000000002', id: 'a00000000002', type: 'Docker', args: 'x' },
   ])
   t.is(monitor.check('a00000000001')?.lastResult, undefined)
   t.regex(monitor.check('a00000000002')?.lastResult?.error ?? '', /unknown health check type "Docker"/)

@@ -2,7 +2,7 @@
 // isolation between listeners, stop.
 import test from 'ava'
 import { encodeState } from '../../../src/catalog/index.ts'
-import { ServiceStatus } from '../../../src/service/index.ts'
+import { listenerName, ServiceStatus } from '../../../src/service/index.ts'
 import { waitFor } from '../../helpers/wait.ts'
 import { fixture, receiver } from './fixture.ts'
 
@@ -173,7 +173,7 @@ test('discovered listeners come with their service and go with it, taking their 
   const r = await receiver(t)
   const f = await fixture(t, {})
   const svc = f.change('web', ALIVE)
-  f.discovered.push({ service: svc, listenerUrl: r.url('/sidecar/update') })
+  f.setTargets([{ name: listenerName(svc), url: r.url('/sidecar/update') }])
   await waitFor(() => f.listeners.list().length === 1, { timeoutMs: 20_000, message: 'discovered listener added' })
   const v = f.listeners.list()[0]
   t.is(v.name, 'Service(web-web)')
@@ -182,7 +182,7 @@ test('discovered listeners come with their service and go with it, taking their 
   await waitFor(() => r.requests.length === 1, { timeoutMs: 20_000, message: 'a POST to the discovered listener' })
   t.is(r.requests[0].path, '/sidecar/update')
   t.regex(await f.metrics.text(), /listener="Service\(web-web\)"/)
-  f.discovered.length = 0
+  f.setTargets([])
   await waitFor(() => f.listeners.list().length === 0, { timeoutMs: 20_000, message: 'discovered listener removed' })
   f.change('web', ALIVE)
   await new Promise(resolve => setTimeout(resolve, 200))

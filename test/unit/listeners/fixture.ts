@@ -2,8 +2,9 @@
 // receivers run by the test.
 import type { ExecutionContext } from 'ava'
 import { Catalog } from '../../../src/catalog/index.ts'
-import type { Discovered } from '../../../src/discovery/types.ts'
+import { EventEmitter } from 'node:events'
 import { Listeners, type ListenersInit } from '../../../src/listeners/index.ts'
+import type { ListenerSource, ListenerTarget } from '../../../src/local/types.ts'
 import { silentLogger } from '../../../src/lib/logger.ts'
 import { Metrics } from '../../../src/lib/metrics.ts'
 import { ServiceStatus, type Service } from '../../../src/service/index.ts'
@@ -16,8 +17,8 @@ export interface Fixture {
   catalog: Catalog
   metrics: Metrics
   listeners: Listeners
-  /** What discovery reports; change it, then call listeners' tracking by waiting a tick. */
-  discovered: Discovered[]
+  /** Sets the webhooks local services ask for, as the local component would (with its 'change'). */
+  setTargets: (targets: ListenerTarget[]) => void
   /** Merges a new version of a record (ID = name) with this status, one ms later than the last. */
   change: (name: string, status: ServiceStatus) => Service
 }
@@ -32,8 +33,10 @@ export async function fixture (t: ExecutionContext, init: Partial<ListenersInit>
   const clock = new FakeClock()
   const catalog = new Catalog({ clock }, makeCatalogOptions())
   const metrics = new Metrics({ defaultMetrics: false })
-  const discovered: Discovered[] = []
-  const listeners = new Listeners({ catalog, logger: silentLogger(), metrics, clock, discovered: () => discovered, discoverers: [], random: () => 0.5 }, {
+  let targets: readonly ListenerTarget[] = []
+  const local = Object.assign(new EventEmitter<{ change: [] }>(), { listenerTargets: () => targets }) satisfies ListenerSource
+  const setTargets = (next: ListenerTarget[]): void => { targets = next; local.emit('change') }
+  const listeners = new Listeners({ catalog, logger: silentLogger(), metrics, clock, local, random: () => 0.5 }, {
     hostname: 'host1',
     urls: [],
     webhooks: [],
@@ -42,7 +45,6 @@ export async function fixture (t: ExecutionContext, init: Partial<ListenersInit>
     retries: 5,
     retryDelayMs: 20,
     queueSize: 100,
-    trackIntervalMs: 50,
     ...init,
   })
   t.teardown(async () => { await listeners.stop() })
@@ -53,5 +55,5 @@ export async function fixture (t: ExecutionContext, init: Partial<ListenersInit>
     catalog.merge(svc)
     return svc
   }
-  return { clock, catalog, metrics, listeners, discovered, change }
+  return { clock, catalog, metrics, listeners, setTargets, change }
 }

@@ -6,7 +6,7 @@ import { mkdtemp, rm, writeFile } from 'node:fs/promises'
 import os from 'node:os'
 import path from 'node:path'
 import { Catalog, type ChangeEvent } from '../../../src/catalog/index.ts'
-import { LocalAnnouncer } from '../../../src/discovery/local-announcer.ts'
+import { LocalAnnouncer } from '../../../src/local/local-announcer.ts'
 import { StaticDiscoverer } from '../../../src/discovery/static/static-discoverer.ts'
 import { HealthMonitor } from '../../../src/health/monitor.ts'
 import { systemClock } from '../../../src/service/clock.ts'
@@ -25,8 +25,8 @@ async function setup (t: ExecutionContext, names = ['web', 'db']): Promise<{ cat
   const logger = silentLogger()
   const catalog = new Catalog({ clock: systemClock }, makeCatalogOptions({ hostname: 'me' }))
   const discoverer = new StaticDiscoverer({ logger, clock: systemClock }, { file, hostname: 'me', advertiseIp: '127.0.0.1' })
-  const monitor = new HealthMonitor({ logger, clock: systemClock }, { intervalMs: 60_000, timeoutMs: 1000, rise: 1, fall: 1, checkHost: '127.0.0.1', defaultCheckEndpoint: '/' })
-  const announcer = new LocalAnnouncer({ catalog, clock: systemClock, logger, discoverers: [discoverer], monitor }, { hostname: 'me', site: '', refreshIntervalMs: 60_000 })
+  const monitor = new HealthMonitor({ logger, clock: systemClock }, { intervalMs: 60_000, timeoutMs: 1000, rise: 1, fall: 1 })
+  const announcer = new LocalAnnouncer({ catalog, clock: systemClock, logger, discoverers: [discoverer], monitor }, { hostname: 'me', site: '', refreshIntervalMs: 60_000, checkHost: '127.0.0.1', defaultCheckEndpoint: '/' })
   for (const c of [discoverer, monitor, announcer]) await c.start()
   t.teardown(async () => { for (const c of [announcer, monitor, discoverer]) await c.stop() })
   await waitFor(() => catalog.services().length === names.length && catalog.services().every(s => s.Status === ALIVE), { timeoutMs: 5000, message: 'every service ALIVE' })

@@ -1,0 +1,177 @@
+// One queue for every health check of this host, instead of a timer per check: a job runs
+// when it is due and a slot is free, at most `concurrency` at a time, never overlapping
+// itself. A new job is due at once (a new service gets its first verdict promptly); after
+// a run it is due again one interval (±JITTER) after that run ended, so a burst of new
+// services spreads out over the following intervals instead of checking in lockstep.
+// The cost per run is O(log jobs) (a binary heap), whatever the number of services.
+import type { Logger } from '../lib/logger.ts'
+import type { Startable } from '../lib/startable.ts'
+
+/** Each re-check lands within ±10 % of the interval: a burst of additions dissolves in a few rounds. */
+export const JITTER = 0.1
+
+export interface SchedulerInit {
+  intervalMs: number
+  /** Checks in flight at most; the rest wait their turn in due order. */
+  concurrency: number
+  /** Used for the first-check delay and the jitter; injectable so tests are deterministic. */
+  random?: () => number
+}
+
+export type JobTask = (signal: AbortSignal) => Promise<void>
+
+export interface Job {
+  readonly name: string
+  readonly task: JobTask
+  /** Bumped whenever the job is rescheduled or removed: older heap entries are skipped. */
+  seq: number
+  removed: boolean
+  /** The run in flight, and its abort. */
+  running?: { done: Promise<void>, abort: AbortController }
+  /** trigger() during a run: run again as soon as this one ends. */
+  wake: boolean
+}
+
+interface Slot { at: number, seq: number, job: Job }
+
+export class CheckScheduler implements Startable {
+  readonly #init: SchedulerInit
+  readonly #logger: Logger
+  readonly #heap: Slot[] = []
+  readonly #inflight = new Set<Job>()
+  readonly #jobs = new Set<Job>()
+  #timer: NodeJS.Timeout | undefined
+  #timerAt = Infinity
+  #started = false
+
+  constructor (components: { logger: Logger }, init: SchedulerInit) {
+    this.#logger = components.logger
+    this.#init = init
+  }
+
+  /** Runs in flight now. */
+  get inflight (): number { return this.#inflight.size }
+
+  async start (): Promise<void> {
+    if (this.#started) return
+    this.#started = true
+    const now = performance.now()
+    this.#heap.length = 0
+    for (const job of this.#jobs) this.#push(job, now) // (re)started: every check is due
+    this.#pump()
+  }
+
+  /** Cancels the schedule and aborts every run in flight; resolves once they have settled. */
+  async stop (): Promise<void> {
+    this.#started = false
+    clearTimeout(this.#timer)
+    this.#timer = undefined
+    this.#timerAt = Infinity
+    const runs = [...this.#inflight].map(j => { j.running?.abort.abort(); return j.running?.done })
+    await Promise.all(runs)
+  }
+
+  /** Adds a job, due at once. */
+  add (name: string, task: JobTask): Job {
+    const job: Job = { name, task, seq: 0, removed: false, wake: false }
+    this.#jobs.add(job)
+    this.#push(job, performance.now())
+    this.#pump()
+    return job
+  }
+
+  /** Removes a job and aborts its run in flight; resolves when that run has settled. */
+  async remove (job: Job): Promise<void> {
+    job.removed = true
+    job.seq++
+    this.#jobs.delete(job)
+    job.running?.abort.abort()
+    await job.running?.done
+  }
+
+  /** Runs the job as soon as a slot is free (after its current run, if one is in flight). */
+  trigger (job: Job): void {
+    if (job.removed) return
+    if (job.running !== undefined) { job.wake = true; return }
+    this.#push(job, performance.now())
+    this.#pump()
+  }
+
+  #push (job: Job, at: number): void {
+    const slot = { at, seq: ++job.seq, job }
+    const h = this.#heap
+    h.push(slot)
+    let i = h.length - 1
+    while (i > 0) {
+      const p = (i - 1) >> 1
+      if (h[p].at <= h[i].at) break
+      ;[h[p], h[i]] = [h[i], h[p]]
+      i = p
+    }
+  }
+
+  #pop (): Slot | undefined {
+    const h = this.#heap
+    const top = h[0]
+    const last = h.pop()
+    if (h.length > 0 && last !== undefined) {
+      h[0] = last
+      let i = 0
+      for (;;) {
+        const l = 2 * i + 1
+        const r = l + 1
+        let m = i
+        if (l < h.length && h[l].at < h[m].at) m = l
+        if (r < h.length && h[r].at < h[m].at) m = r
+        if (m === i) break
+        ;[h[m], h[i]] = [h[i], h[m]]
+        i = m
+      }
+    }
+    return top
+  }
+
+  /** Starts every due job a slot allows, then sleeps until the next one is due. */
+  #pump (): void {
+    if (!this.#started) return
+    const now = performance.now()
+    while (this.#heap.length > 0 && this.#inflight.size < this.#init.concurrency) {
+      const top = this.#heap[0]
+      if (top.seq !== top.job.seq || top.job.removed) { this.#pop(); continue }
+      if (top.at > now) break
+      this.#pop()
+      this.#run(top.job)
+    }
+    // Drop stale entries at the top so the timer aims at a live one.
+    while (this.#heap.length > 0 && (this.#heap[0].seq !== this.#heap[0].job.seq || this.#heap[0].job.removed)) this.#pop()
+    if (this.#heap.length === 0 || this.#inflight.size >= this.#init.concurrency) return
+    const at = this.#heap[0].at
+    if (this.#timer !== undefined && this.#timerAt <= at) return
+    clearTimeout(this.#timer)
+    this.#timerAt = at
+    this.#timer = setTimeout(() => { this.#timer = undefined; this.#timerAt = Infinity; this.#pump() }, Math.max(0, at - now))
+  }
+
+  #run (job: Job): void {
+    const abort = new AbortController()
+    this.#inflight.add(job)
+    const done = (async () => {
+      try {
+        await job.task(abort.signal)
+      } catch (err) {
+        if (!abort.signal.aborted) this.#logger.error({ err }, `${job.name} failed`)
+      }
+    })().finally(() => {
+      this.#inflight.delete(job)
+      job.running = undefined
+      if (!job.removed && !abort.signal.aborted) {
+        const random = this.#init.random ?? Math.random
+        const next = performance.now() + (job.wake ? 0 : this.#init.intervalMs * (1 - JITTER + 2 * JITTER * random()))
+        job.wake = false
+        this.#push(job, next)
+      }
+      this.#pump()
+    })
+    job.running = { done, abort }
+  }
+}

@@ -1,0 +1,20 @@
+// What the health monitor checks: a check keyed by the record it judges. The monitor knows
+// nothing of discovery; whoever owns the records (src/local/) builds these.
+
+export interface CheckTarget {
+  /** The record key (recordKey: Hostname + ID) the verdict belongs to. */
+  readonly key: string
+  /** The service ID, for log lines and the API. */
+  readonly id: string
+  /** The check type actually run ("HttpGet", "Docker", ...). */
+  readonly type: string
+  /** Its arguments, final: templates are expanded by whoever built the target. */
+  readonly args: string
+  /** Set when the check cannot be built (a bad template): the service stays UNKNOWN with this reason. */
+  readonly error?: string
+}
+
+/** True iff two targets describe the same check (a changed one restarts from UNKNOWN). */
+export function sameCheck (a: CheckTarget, b: CheckTarget): boolean {
+  return a.type === b.type && a.args === b.args && a.error === b.error
+}

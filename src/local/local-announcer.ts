@@ -1,0 +1,253 @@
+// The only writer of this host's records. It takes what discovery finds and the verdicts
+// of the health monitor, and stamps every record it merges with this host's clock:
+// Updated = max(now, stored.Updated + 1 ns), so no stored version (a peer's copy, an
+// earlier run's) can out-date the origin. It drains and undrains, refreshes on a short
+// tick (records never reach the alive lifespan while they run), tombstones what vanished
+// from discovery and, on stop (graceful leave), everything it announces.
+// Work is O(changes): a status flip merges one record; a discovery change compares the
+// discovered set with the last one and touches only what differs. The refresh tick is the
+// one pass over every record (it must re-stamp them all anyway).
+// An operator's drain is held here and stamped on every refresh, so a drained record
+// changes (and is announced) once per change, not once per refresh (reference §12.1).
+import { EventEmitter } from 'node:events'
+import type { Catalog } from '../catalog/index.ts'
+import type { Discovered, Discoverer } from '../discovery/types.ts'
+import type { HealthMonitor } from '../health/monitor.ts'
+import type { Logger } from '../lib/logger.ts'
+import type { Startable } from '../lib/startable.ts'
+import { Ticker } from '../lib/ticker.ts'
+import type { Clock } from '../service/clock.ts'
+import { listenerName, recordKey, withFields, type Service } from '../service/service.ts'
+import { ServiceStatus } from '../service/status.ts'
+import { Time } from '../service/time.ts'
+import { checkTargetOf, type CheckDefaults } from './check-target.ts'
+import type { ListenerSource, ListenerTarget, OwnedRecords } from './types.ts'
+
+export interface LocalAnnouncerInit extends Partial<CheckDefaults> {
+  hostname: string
+  /** Failover site stamped on every local record ('' for none). */
+  site: string
+  /** How often every local record is re-stamped (Updated = now). */
+  refreshIntervalMs: number
+}
+
+export interface LocalAnnouncerComponents {
+  catalog: Catalog
+  clock: Clock
+  logger: Logger
+  discoverers: readonly Discoverer[]
+  monitor: HealthMonitor
+}
+
+/** What makes two discoveries of one record the same: every field but Status and Updated, plus check and listener. */
+function fingerprint (d: Discovered): string {
+  return JSON.stringify([{ ...d.service, Status: 0, Updated: null }, d.check ?? null, d.checkRendered === true, d.listenerUrl ?? null, d.container ?? null])
+}
+
+export class LocalAnnouncer extends EventEmitter<{ change: [] }> implements Startable, OwnedRecords, ListenerSource {
+  readonly #c: LocalAnnouncerComponents
+  readonly #init: LocalAnnouncerInit
+  readonly #defaults: CheckDefaults
+  /** Every discovered service by record key, first discoverer winning on a duplicate key. */
+  #discovered = new Map<string, Discovered>()
+  readonly #prints = new WeakMap<Discovered, string>()
+  /** (Hostname, ID) of every record this daemon announces, third-party hostnames included. */
+  readonly #owned = new Map<string, Service>()
+  /** Record keys an operator drained; forgotten when the instance goes away. */
+  readonly #drained = new Set<string>()
+  #listenerTargets: readonly ListenerTarget[] = []
+  #ticker: Ticker | undefined
+  readonly #onDiscovery = (): void => { this.#reconcile() }
+  readonly #onStatus = (key: string): void => { if (this.#discovered.has(key)) this.#announce(key, this.#c.clock.now()) }
+
+  constructor (components: LocalAnnouncerComponents, init: LocalAnnouncerInit) {
+    super()
+    this.#c = components
+    this.#init = init
+    this.#defaults = { checkHost: init.checkHost ?? '127.0.0.1', defaultCheckEndpoint: init.defaultCheckEndpoint ?? '/version' }
+  }
+
+  async start (): Promise<void> {
+    if (this.#ticker !== undefined) return
+    for (const d of this.#c.discoverers) d.on('change', this.#onDiscovery)
+    this.#c.monitor.on('status', this.#onStatus)
+    this.#reconcile()
+    this.sync()
+    this.#ticker = new Ticker(() => { this.sync() }, { name: 'local refresh', intervalMs: this.#init.refreshIntervalMs, logger: this.#c.logger })
+    this.#ticker.start()
+  }
+
+  /** Graceful leave: stops following discovery and health, then tombstones every record this host announces. */
+  async stop (): Promise<void> {
+    if (this.#ticker === undefined) return
+    for (const d of this.#c.discoverers) d.off('change', this.#onDiscovery)
+    this.#c.monitor.off('status', this.#onStatus)
+    await this.#ticker.stop()
+    this.#ticker = undefined
+    const n = this.#leave()
+    if (n > 0) this.#c.logger.info(`leaving: tombstoned ${n} local record${n === 1 ? '' : 's'}`)
+  }
+
+  /** Every discovered service, first discoverer winning on duplicate (Hostname, ID). */
+  discovered (): Discovered[] {
+    return [...this.#discovered.values()]
+  }
+
+  /** The records this host announces right now (as stored in the catalog). */
+  owned (): Service[] {
+    return [...this.#owned.values()].map(s => this.#c.catalog.get(s.Hostname, s.ID) ?? s)
+  }
+
+  isOwned (svc: Pick<Service, 'Hostname' | 'ID'>): boolean {
+    return this.#owned.has(recordKey(svc))
+  }
+
+  restamp (hostname: string, id: string): Service | undefined {
+    if (hostname !== this.#init.hostname && !this.#owned.has(recordKey({ Hostname: hostname, ID: id }))) return undefined
+    const stored = this.#c.catalog.get(hostname, id)
+    if (stored === undefined) return undefined
+    this.#c.catalog.merge(withFields(stored, { Updated: this.#stamp(stored, this.#c.clock.now()) }))
+    return this.#c.catalog.get(hostname, id)
+  }
+
+  listenerTargets (): readonly ListenerTarget[] {
+    return this.#listenerTargets
+  }
+
+  /**
+   * Drains a local instance (one whose Hostname is this host's, reference §5.6): from now
+   * on it is announced DRAINING (UNHEALTHY while its check fails), merged at once, so the
+   * catalog emits one 'change' for it. Returns the stored record, or undefined when this
+   * host announces no instance with that ID. Idempotent.
+   */
+  drain (id: string): Service | undefined {
+    return this.#setDrained(id, true)
+  }
+
+  /**
+   * Ends a drain: the instance is announced with its health status again, merged at once.
+   * The catalog accepts the ALIVE record because it comes from its origin (this host), and
+   * peers do the same when gossip hands them this host's record. Returns the stored record,
+   * or undefined when this host announces no instance with that ID. Idempotent.
+   */
+  undrain (id: string): Service | undefined {
+    return this.#setDrained(id, false)
+  }
+
+  /** True iff the operator drained this local instance. */
+  isDrained (svc: Pick<Service, 'Hostname' | 'ID'>): boolean {
+    return this.#drained.has(recordKey(svc))
+  }
+
+  /**
+   * The refresh: re-stamps every discovered record and tombstones what this host announced
+   * (or holds under its own hostname from an earlier run) but no longer discovers.
+   * Idempotent, synchronous, O(records).
+   */
+  sync (): void {
+    const now = this.#c.clock.now()
+    for (const key of this.#discovered.keys()) this.#announce(key, now)
+    const candidates = new Map<string, Service>(this.#owned)
+    for (const s of Object.values(this.#c.catalog.server(this.#init.hostname)?.Services ?? {})) candidates.set(recordKey(s), s)
+    for (const [key, svc] of candidates) if (!this.#discovered.has(key)) this.#vanish(key, svc, now)
+  }
+
+  #setDrained (id: string, drained: boolean): Service | undefined {
+    const key = recordKey({ Hostname: this.#init.hostname, ID: id })
+    const found = this.#discovered.get(key)
+    if (found === undefined) return undefined
+    if (drained) this.#drained.add(key)
+    else this.#drained.delete(key)
+    this.#c.logger.info({ id, name: found.service.Name }, `${drained ? 'draining' : 'undraining'} ${found.service.Name} (${id})`)
+    this.#announce(key, this.#c.clock.now())
+    return this.#c.catalog.get(found.service.Hostname, id)
+  }
+
+  /** The status to announce: the health status, or DRAINING for a drained instance that is not failing its check. */
+  #statusOf (key: string): ServiceStatus {
+    const health = this.#c.monitor.status(key)
+    return this.#drained.has(key) && health !== ServiceStatus.UNHEALTHY ? ServiceStatus.DRAINING : health
+  }
+
+  /** Origin always wins for its own records: strictly newer than anything stored. */
+  #stamp (stored: Service | undefined, now: Time): Time {
+    return stored === undefined ? now : Time.max(now, stored.Updated.plusNanos(1n))
+  }
+
+  #announce (key: string, now: Time): void {
+    const d = this.#discovered.get(key)
+    if (d === undefined) return
+    const stored = this.#c.catalog.get(d.service.Hostname, d.service.ID)
+    const record = withFields(d.service, {
+      Updated: this.#stamp(stored, now),
+      Status: this.#statusOf(key),
+      ...(this.#init.site !== '' ? { Site: this.#init.site } : {}),
+    })
+    this.#owned.set(key, record)
+    this.#c.catalog.merge(record)
+  }
+
+  #vanish (key: string, svc: Service, now: Time): void {
+    this.#owned.delete(key)
+    this.#drained.delete(key)
+    const stored = this.#c.catalog.get(svc.Hostname, svc.ID)
+    if (stored === undefined || stored.Status === ServiceStatus.TOMBSTONE) return
+    this.#c.logger.info({ id: svc.ID, name: svc.Name }, `tombstoning ${svc.Name} (${svc.ID}): no longer discovered`)
+    this.#c.catalog.merge(withFields(stored, { Status: ServiceStatus.TOMBSTONE, Updated: this.#stamp(stored, now) }))
+  }
+
+  /** Follows a discovery change: only records that appeared, changed or vanished are touched. */
+  #reconcile (): void {
+    const next = new Map<string, Discovered>()
+    for (const disc of this.#c.discoverers) {
+      for (const d of disc.services()) {
+        const key = recordKey(d.service)
+        if (!next.has(key)) next.set(key, d)
+      }
+    }
+    const prev = this.#discovered
+    this.#discovered = next
+    const now = this.#c.clock.now()
+    let changed = false
+    for (const [key, d] of next) {
+      const before = prev.get(key)
+      if (before !== undefined && (before === d || this.#print(before) === this.#print(d))) continue
+      changed = true
+      this.#c.monitor.set(checkTargetOf(d, this.#defaults))
+      this.#announce(key, now)
+    }
+    for (const [key, d] of prev) {
+      if (next.has(key)) continue
+      changed = true
+      this.#c.monitor.delete(key)
+      this.#vanish(key, this.#c.catalog.get(d.service.Hostname, d.service.ID) ?? d.service, now)
+    }
+    if (!changed) return
+    this.#listenerTargets = Object.freeze([...next.values()].flatMap(d => d.listenerUrl === undefined ? [] : [Object.freeze({ name: listenerName(d.service), url: d.listenerUrl })]))
+    this.emit('change')
+  }
+
+  #print (d: Discovered): string {
+    let p = this.#prints.get(d)
+    if (p === undefined) this.#prints.set(d, p = fingerprint(d))
+    return p
+  }
+
+  /** Tombstones every owned record (Updated stamped as always); they stay owned so gossip can repeat them. */
+  #leave (): number {
+    const now = this.#c.clock.now()
+    let n = 0
+    for (const [key, svc] of this.#owned) {
+      const stored = this.#c.catalog.get(svc.Hostname, svc.ID)
+      if (stored?.Status === ServiceStatus.TOMBSTONE) continue
+      const tomb = withFields(stored ?? svc, { Status: ServiceStatus.TOMBSTONE, Updated: this.#stamp(stored, now) })
+      this.#owned.set(key, tomb)
+      this.#c.catalog.merge(tomb)
+      n++
+    }
+    this.#discovered = new Map()
+    this.#listenerTargets = []
+    this.emit('change')
+    return n
+  }
+}
