@@ -72,7 +72,7 @@ export class LocalAnnouncer extends EventEmitter<{ change: [] }> implements Star
     for (const d of this.#c.discoverers) d.on('change', this.#onDiscovery)
     this.#c.monitor.on('status', this.#onStatus)
     this.#reconcile()
-    this.sync()
+    this.#tombstoneVanished(this.#c.clock.now()) // this hostname's records left from an earlier run
     this.#ticker = new Ticker(() => { this.sync() }, { name: 'local refresh', intervalMs: this.#init.refreshIntervalMs, logger: this.#c.logger })
     this.#ticker.start()
   }
@@ -147,6 +147,11 @@ export class LocalAnnouncer extends EventEmitter<{ change: [] }> implements Star
   sync (): void {
     const now = this.#c.clock.now()
     for (const key of this.#discovered.keys()) this.#announce(key, now)
+    this.#tombstoneVanished(now)
+  }
+
+  /** Tombstones what this host announced, or holds under its own hostname, but no longer discovers. */
+  #tombstoneVanished (now: Time): void {
     const candidates = new Map<string, Service>(this.#owned)
     for (const s of Object.values(this.#c.catalog.server(this.#init.hostname)?.Services ?? {})) candidates.set(recordKey(s), s)
     for (const [key, svc] of candidates) if (!this.#discovered.has(key)) this.#vanish(key, svc, now)
