@@ -2,6 +2,7 @@
 // otherwise crash the daemon with an unhandled rejection.
 import js from '@eslint/js'
 import tseslint from 'typescript-eslint'
+import { sidecarPlugin } from './eslint/layers.js'
 
 export default tseslint.config(
   { ignores: ['dist/**', 'node_modules/**', '.ci/**', 'test/artifacts/**', 'ui/**'] },
@@ -17,6 +18,12 @@ export default tseslint.config(
       '@typescript-eslint/no-misused-promises': ['error', { checksVoidReturn: { arguments: false } }],
       '@typescript-eslint/no-unused-vars': ['error', { argsIgnorePattern: '^_', varsIgnorePattern: '^_' }],
     },
+  },
+  {
+    // Imports between src/ folders point down (eslint/layers.js, docs/ARCHITECTURE.md).
+    files: ['src/**/*.ts'],
+    plugins: { sidecar: sidecarPlugin },
+    rules: { 'sidecar/layers': ['error', { root: `${import.meta.dirname}/src` }] },
   },
   {
     files: ['**/*.js'],
