@@ -14,8 +14,10 @@ export interface SchedulerInit {
   intervalMs: number
   /** Checks in flight at most; the rest wait their turn in due order. */
   concurrency: number
-  /** Used for the first-check delay and the jitter; injectable so tests are deterministic. */
+  /** The jitter's source; injectable so tests are deterministic. */
   random?: () => number
+  /** A monotonic clock in ms (default performance.now); injectable with the timers in tests. */
+  now?: () => number
 }
 
 export type JobTask = (signal: AbortSignal) => Promise<void>
@@ -43,10 +45,12 @@ export class CheckScheduler implements Startable {
   #timer: NodeJS.Timeout | undefined
   #timerAt = Infinity
   #started = false
+  readonly #now: () => number
 
   constructor (components: { logger: Logger }, init: SchedulerInit) {
     this.#logger = components.logger
     this.#init = init
+    this.#now = init.now ?? (() => performance.now())
   }
 
   /** Runs in flight now. */
@@ -55,7 +59,7 @@ export class CheckScheduler implements Startable {
   async start (): Promise<void> {
     if (this.#started) return
     this.#started = true
-    const now = performance.now()
+    const now = this.#now()
     this.#heap.length = 0
     for (const job of this.#jobs) this.#push(job, now) // (re)started: every check is due
     this.#pump()
@@ -75,7 +79,7 @@ export class CheckScheduler implements Startable {
   add (name: string, task: JobTask): Job {
     const job: Job = { name, task, seq: 0, removed: false, wake: false }
     this.#jobs.add(job)
-    this.#push(job, performance.now())
+    this.#push(job, this.#now())
     this.#pump()
     return job
   }
@@ -93,7 +97,7 @@ export class CheckScheduler implements Startable {
   trigger (job: Job): void {
     if (job.removed) return
     if (job.running !== undefined) { job.wake = true; return }
-    this.#push(job, performance.now())
+    this.#push(job, this.#now())
     this.#pump()
   }
 
@@ -134,7 +138,7 @@ export class CheckScheduler implements Startable {
   /** Starts every due job a slot allows, then sleeps until the next one is due. */
   #pump (): void {
     if (!this.#started) return
-    const now = performance.now()
+    const now = this.#now()
     while (this.#heap.length > 0 && this.#inflight.size < this.#init.concurrency) {
       const top = this.#heap[0]
       if (top.seq !== top.job.seq || top.job.removed) { this.#pop(); continue }
@@ -166,7 +170,7 @@ export class CheckScheduler implements Startable {
       job.running = undefined
       if (!job.removed && !abort.signal.aborted) {
         const random = this.#init.random ?? Math.random
-        const next = performance.now() + (job.wake ? 0 : this.#init.intervalMs * (1 - JITTER + 2 * JITTER * random()))
+        const next = this.#now() + (job.wake ? 0 : this.#init.intervalMs * (1 - JITTER + 2 * JITTER * random()))
         job.wake = false
         this.#push(job, next)
       }

@@ -2,22 +2,16 @@
 // its own instance; a request to 127.0.3.10:<ServicePort> reaches the instances of the other
 // hosts. Needs the gossip component: skipped (saying so) in a build without it.
 import test from 'ava'
-import { existsSync } from 'node:fs'
 import { mkdtemp, rm, writeFile } from 'node:fs/promises'
 import os from 'node:os'
 import path from 'node:path'
 import { getJson, httpBackend, type HttpBackend } from '../helpers/backends.ts'
-import { REPO, startDaemon, type DaemonProcess } from '../helpers/daemon.ts'
+import { startDaemon, type DaemonProcess } from '../helpers/daemon.ts'
 import { waitFor } from '../helpers/wait.ts'
 
 const HOSTS = ['127.0.3.10', '127.0.3.11', '127.0.3.12']
 const SP = 18501
-const hasGossip = existsSync(path.join(REPO, 'src', 'gossip'))
-
-const maybe = hasGossip ? test : test.skip
-if (!hasGossip) console.log('proxy-cluster: skipped, this build has no src/gossip (the cluster issue)')
-
-maybe('cluster: a request to one host\'s proxy reaches the instances on the other hosts, round robin within 10 %', async (t) => {
+test('cluster: a request to one host\'s proxy reaches the instances on the other hosts, round robin within 10 %', async (t) => {
   const dir = await mkdtemp(path.join(os.tmpdir(), 'sidecar-proxy-cluster-'))
   t.teardown(async () => { await rm(dir, { recursive: true, force: true }) })
   const backends: HttpBackend[] = await Promise.all(HOSTS.map(async (ip, i) => await httpBackend(`b${i}`, ip)))

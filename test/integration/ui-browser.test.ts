@@ -62,10 +62,6 @@ async function services (d: DaemonProcess): Promise<Record<string, Instance[]>> 
   return (await d.json<{ Services: Record<string, Instance[]> }>('/api/services.json')).Services
 }
 
-async function hasGossip (d: DaemonProcess): Promise<boolean> {
-  return /^sidecar_gossip_/m.test(await (await fetch(d.url('/metrics'))).text())
-}
-
 /** The background of a status, as the page's CSS defines it for the current colour scheme. */
 async function statusBackground (page: Page, status: string): Promise<string> {
   return await page.evaluate((s) => {
@@ -94,15 +90,8 @@ browserTest(`web UI in headless Chromium${missing !== undefined ? ` (skipped: ne
 
   const a = await node(t, '127.0.4.8', 'ui-a', [always('web', 9001), tcpChecked('payments', backendPort)])
   await waitFor(async () => { const s = await services(a.d); return s.web?.[0]?.Status === 0 && s.payments?.[0]?.Status === 0 }, { timeoutMs: 10_000, message: 'web and payments ALIVE on ui-a' })
-  const cluster = await hasGossip(a.d)
-  let b: Node | undefined
-  if (cluster) {
-    b = await node(t, '127.0.4.9', 'ui-b', [always('cache', 9101)], ['--cluster-ip', '127.0.4.8'])
-    await waitFor(async () => (await services(a.d)).cache?.[0]?.Status === 0, { timeoutMs: 30_000, message: 'ui-b\'s cache reaches ui-a by gossip' })
-  } else {
-    // Gossip is part of every build now: a daemon without it is a regression, not a reason to test less.
-    t.fail('the daemon reports no sidecar_gossip_* metrics: the two-node steps (ui-b listed, its service added live, the drain seen on ui-b) cannot run')
-  }
+  const b = await node(t, '127.0.4.9', 'ui-b', [always('cache', 9101)], ['--cluster-ip', '127.0.4.8'])
+  await waitFor(async () => (await services(a.d)).cache?.[0]?.Status === 0, { timeoutMs: 30_000, message: 'ui-b\'s cache reaches ui-a by gossip' })
 
   const userDataDir = await mkdtemp(path.join(os.tmpdir(), 'sidecar-chromium-'))
   t.teardown(async () => { await rm(userDataDir, { recursive: true, force: true }) })
@@ -119,25 +108,23 @@ browserTest(`web UI in headless Chromium${missing !== undefined ? ` (skipped: ne
   await page.locator('#conn.conn-live').waitFor()
   await page.evaluate(() => { (window as unknown as { marker: string }).marker = 'no reload' })
 
-  // The cluster panel: this host (and the other, with gossip), linking to each one's UI.
-  const hosts = cluster ? ['ui-a', 'ui-b'] : ['ui-a']
+  // The cluster panel: this host and the other, linking to each one's UI.
+  const hosts = ['ui-a', 'ui-b']
   await waitFor(async () => JSON.stringify(await page.locator('#members .member').evaluateAll(els => els.map(e => (e as HTMLElement).dataset.host))) === JSON.stringify(hosts), { message: `the cluster panel lists ${hosts.join(', ')}` })
   t.is(await page.locator('#members [data-host="ui-a"] a.host').getAttribute('href'), 'http://ui-a:7777/')
   t.regex(await page.locator('#members [data-host="ui-a"]').innerText(), /heard \d+ secs ago[\s\S]*2 services/)
   t.is(await page.locator('#cluster-name').innerText(), 'default')
 
   // One panel per service, coloured by status.
-  for (const name of cluster ? ['cache', 'payments', 'web'] : ['payments', 'web']) await page.locator(`[data-service="${name}"]`).waitFor()
+  for (const name of ['cache', 'payments', 'web']) await page.locator(`[data-service="${name}"]`).waitFor()
   const web = await groupRow(page, 'web')
   t.is(web.status, 'Alive')
   t.is(web.background, await statusBackground(page, 'alive'))
   t.regex(await page.locator('[data-service="web"] table.groups tbody tr').first().innerText(), /1\s+1\.0\s+8001->9001\s+\d+ secs ago\s+\d+ secs ago\s+Alive/)
   await page.screenshot({ path: path.join(ARTIFACTS, 'ui-desktop-light.png'), fullPage: true })
 
-  // A service added (on the other node with gossip) appears without a reload.
-  const adder = b ?? a
-  const added = cluster ? [always('cache', 9101), always('search', 9102)] : [always('web', 9001), tcpChecked('payments', backendPort), always('search', 9102)]
-  await adder.write(added)
+  // A service added on the other node appears without a reload.
+  await b.write([always('cache', 9101), always('search', 9102)])
   await page.locator('[data-service="search"] tr[data-status="Alive"]').waitFor({ timeout: 15_000 })
 
   // A stopped service turns unhealthy: its row changes colour, live.
@@ -165,34 +152,28 @@ browserTest(`web UI in headless Chromium${missing !== undefined ? ` (skipped: ne
   t.is((await services(a.d)).web[0].Status, 4)
   t.regex(await page.locator('#notice').innerText(), /set to DRAINING/)
   await webRow.locator('td[data-label="Routed here"] .no').waitFor()
-  if (b !== undefined) {
-    const other = b
-    await waitFor(async () => (await services(other.d)).web?.find(s => s.Hostname === 'ui-a')?.Status === 4, { timeoutMs: 15_000, message: 'the drain reaches ui-b' })
-    const pageB = await context.newPage()
-    await pageB.goto(other.d.url('/'))
-    await pageB.locator('[data-service="web"] table.groups tr[data-status="Draining"]').waitFor()
-    t.is(await pageB.locator('#members .member').count(), 2)
-    await pageB.screenshot({ path: path.join(ARTIFACTS, 'ui-desktop-light-other-node.png'), fullPage: true })
-    await pageB.close()
-  }
+  await waitFor(async () => (await services(b.d)).web?.find(s => s.Hostname === 'ui-a')?.Status === 4, { timeoutMs: 15_000, message: 'the drain reaches ui-b' })
+  const pageB = await context.newPage()
+  await pageB.goto(b.d.url('/'))
+  await pageB.locator('[data-service="web"] table.groups tr[data-status="Draining"]').waitFor()
+  t.is(await pageB.locator('#members .member').count(), 2)
+  await pageB.screenshot({ path: path.join(ARTIFACTS, 'ui-desktop-light-other-node.png'), fullPage: true })
+  await pageB.close()
   await page.evaluate(() => { window.scrollTo(0, 0) })
   await page.screenshot({ path: path.join(ARTIFACTS, 'ui-desktop-light-drained.png'), fullPage: true })
 
-  // Undrain from the same button (with gossip: on the other node too, as ui-a's own word ends its drain).
+  // Undrain from the same button: on the other node too, as ui-a's own word ends its drain.
   await webRow.locator('button.undrain').click()
   await page.locator('[data-service="web"] table.instances tr[data-host="ui-a"][data-status="Alive"]').waitFor()
   t.is((await services(a.d)).web[0].Status, 0)
-  if (b !== undefined) {
-    const other = b
-    await waitFor(async () => (await services(other.d)).web?.find(s => s.Hostname === 'ui-a')?.Status === 0, { timeoutMs: 15_000, message: 'the undrain reaches ui-b' })
-  }
+  await waitFor(async () => (await services(b.d)).web?.find(s => s.Hostname === 'ui-a')?.Status === 0, { timeoutMs: 15_000, message: 'the undrain reaches ui-b' })
 
   // Filter box and tombstone toggle.
   await page.locator('#filter').fill('paym')
   await waitFor(async () => await page.locator('section.service').count() === 1, { message: 'only payments left by the filter' })
   t.is(await page.locator('section.service').getAttribute('data-service'), 'payments')
   await page.locator('#filter').fill('')
-  await adder.write(added.slice(0, -1)) // search leaves discovery: a tombstone
+  await b.write([always('cache', 9101)]) // search leaves discovery: a tombstone
   await waitFor(async () => await page.locator('[data-service="search"]').count() === 0, { timeoutMs: 15_000, message: 'the tombstoned service is hidden' })
   await page.locator('#hide-tombstones').uncheck()
   await page.locator('[data-service="search"] table.groups tr[data-status="Tombstone"]').waitFor()

@@ -1,0 +1,96 @@
+// A full Daemon in this process (static discovery, health checks, gossip, proxy, API,
+// a webhook listener) on 127.0.10.2-3, started and stopped: afterwards no timer, socket
+// or other handle it made is left (process.getActiveResourcesInfo(), bounded wait).
+// A second daemon on 127.0.10.3 seeds from the first, so gossip connections, anti-entropy,
+// probes and the leave tombstones all run.
+import test from 'ava'
+import http from 'node:http'
+import net from 'node:net'
+import { mkdtemp, rm, writeFile } from 'node:fs/promises'
+import os from 'node:os'
+import path from 'node:path'
+import { parseCliArgs } from '../../src/cli/args.ts'
+import { loadConfig } from '../../src/config/index.ts'
+import { Daemon } from '../../src/daemon/daemon.ts'
+import { silentLogger } from '../../src/lib/logger.ts'
+import { ServiceStatus } from '../../src/service/status.ts'
+import { waitFor } from '../helpers/wait.ts'
+
+const IPS = ['127.0.10.2', '127.0.10.3']
+
+/** Active resources by type ('Timeout', 'TCPSocketWrap', ...), counted. */
+function resources (): Map<string, number> {
+  const counts = new Map<string, number>()
+  for (const r of process.getActiveResourcesInfo()) counts.set(r, (counts.get(r) ?? 0) + 1)
+  return counts
+}
+
+/** The resource types with more entries now than in `before`. */
+function leftOver (before: Map<string, number>): string[] {
+  return [...resources()].filter(([type, n]) => n > (before.get(type) ?? 0)).map(([type, n]) => `${type} ${before.get(type) ?? 0} -> ${n}`)
+}
+
+async function listen (server: http.Server): Promise<number> {
+  await new Promise<void>(resolve => server.listen(0, '127.0.0.1', resolve))
+  return (server.address() as net.AddressInfo).port
+}
+
+async function daemon (dir: string, ip: string, hostname: string, seeds: string[], webhook: string, backendPort: number): Promise<Daemon> {
+  const file = path.join(dir, `${hostname}.json`)
+  await writeFile(file, JSON.stringify([
+    { Service: { Name: 'web', Image: 'web:1', Ports: [{ Type: 'tcp', Port: backendPort, ServicePort: 10180, IP: '127.0.0.1' }] }, Check: { Type: 'HttpGet', Args: `http://127.0.0.1:${backendPort}/` } },
+    { Service: { Name: `tcp-${hostname}`, Image: 'tcp:1', Ports: [{ Type: 'tcp', Port: backendPort, ServicePort: 0, IP: '127.0.0.1' }] }, Check: { Type: 'TcpConnect', Args: `127.0.0.1:${backendPort}` } },
+    { Service: { Name: `always-${hostname}`, Image: 'a:1' }, Check: { Type: 'AlwaysSuccessful' }, ListenPort: backendPort },
+  ]))
+  const args = parseCliArgs(['--hostname', hostname, '--bind-ip', ip, '--advertise-ip', ip, '--discover', 'static', ...seeds.flatMap(s => ['-c', s])])
+  const { config } = loadConfig({
+    configFile: '',
+    env: { STATIC_CONFIG_FILE: file, SIDECAR_DATA_DIR: path.join(dir, hostname), HEALTH_INTERVAL: '200ms', HEALTH_TIMEOUT: '150ms', LISTENERS_URLS: webhook, SIDECAR_DEPARTURE_GRACE: '500ms' },
+    overrides: args.overrides,
+    cwd: dir,
+  })
+  return new Daemon(config, { logger: silentLogger() })
+}
+
+test('daemon: an in-process start and stop (gossip with a peer, proxy, API, checks, webhooks) leaves no timer, socket or handle', async t => {
+  t.timeout(120_000)
+  const dir = await mkdtemp(path.join(os.tmpdir(), 'sidecar-lifecycle-'))
+  t.teardown(async () => { await rm(dir, { recursive: true, force: true }) })
+  const backend = http.createServer((_req, res) => { res.end('ok') })
+  const backendPort = await listen(backend)
+  let posts = 0
+  const receiver = http.createServer((req, res) => { posts++; req.resume(); req.on('end', () => { res.end() }) })
+  const receiverPort = await listen(receiver)
+  t.teardown(() => { backend.close(); backend.closeAllConnections(); receiver.close(); receiver.closeAllConnections() })
+
+  // Give background machinery of earlier tests and of this file's imports a moment, then count.
+  await new Promise(resolve => setTimeout(resolve, 200))
+  const before = resources()
+
+  const a = await daemon(dir, IPS[0], 'life-a', [], `http://127.0.0.1:${receiverPort}/hook`, backendPort)
+  const b = await daemon(dir, IPS[1], 'life-b', [IPS[0]], `http://127.0.0.1:${receiverPort}/hook`, backendPort)
+  let running: Daemon[] = []
+  t.teardown(async () => { for (const d of running) await d.stop() })
+  await a.start()
+  running = [a]
+  await b.start()
+  running = [a, b]
+  const aliveOn = (d: Daemon, host: string): number => d.catalog.services().filter(s => s.Hostname === host && s.Status === ServiceStatus.ALIVE).length
+  await waitFor(() => aliveOn(a, 'life-a') === 3 && aliveOn(a, 'life-b') === 3 && aliveOn(b, 'life-a') === 3 && aliveOn(b, 'life-b') === 3, { timeoutMs: 60_000, message: 'both hosts\' services ALIVE on both daemons' })
+  await waitFor(() => posts > 0, { timeoutMs: 30_000, message: 'a webhook POST' })
+  let answer = ''
+  await waitFor(async () => (answer = await fetch(`http://${IPS[0]}:10180/`).then(async r => await r.text(), (err: unknown) => String((err as Error).cause ?? err))) === 'ok', { timeoutMs: 30_000, message: () => `the proxy on ${IPS[0]}:10180 answers, not ${answer}: ${JSON.stringify(a.proxy?.report())}` })
+  t.true(leftOver(before).length > 0, 'the running daemons hold resources (so the check below can fail)')
+
+  // Graceful leave: b's tombstones reach a before b's node goes down.
+  await b.stop()
+  running = [a]
+  await waitFor(() => a.catalog.services().filter(s => s.Hostname === 'life-b').every(s => s.Status === ServiceStatus.TOMBSTONE), { timeoutMs: 10_000, message: 'life-b tombstoned on life-a by its leave' })
+  await a.stop()
+  running = []
+  await a.stop() // idempotent
+
+  let left: string[] = []
+  await waitFor(() => (left = leftOver(before)).length === 0, { timeoutMs: 10_000, message: () => `resources left after stop: ${left.join(', ')}` })
+  t.deepEqual(left, [])
+})
