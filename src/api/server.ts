@@ -1,4 +1,5 @@
 import http from 'node:http'
+import type { Duplex } from 'node:stream'
 import type Koa from 'koa'
 import { StartError } from '../lib/errors.ts'
 import type { Logger } from '../lib/logger.ts'
@@ -20,9 +21,13 @@ export class HttpServer implements Startable {
   readonly #init: HttpServerInit
   #server: http.Server | undefined
 
-  constructor (components: { app: Koa, logger: Logger }, init: HttpServerInit) {
+  readonly #onClientError: ((err: NodeJS.ErrnoException, socket: Duplex) => void) | undefined
+
+  /** onClientError: counts and answers malformed requests (rejections.ts); default: Node's own answer. */
+  constructor (components: { app: Koa, logger: Logger, onClientError?: (err: NodeJS.ErrnoException, socket: Duplex) => void }, init: HttpServerInit) {
     this.#app = components.app
     this.#logger = components.logger
+    this.#onClientError = components.onClientError
     this.#init = init
   }
 
@@ -36,6 +41,7 @@ export class HttpServer implements Startable {
     if (this.#server !== undefined) return
     const server = http.createServer(this.#app.callback())
     server.keepAliveTimeout = 5000
+    if (this.#onClientError !== undefined) server.on('clientError', this.#onClientError)
     const { host, port, name } = this.#init
     await new Promise<void>((resolve, reject) => {
       server.once('error', (err: NodeJS.ErrnoException) => {
