@@ -72,13 +72,14 @@ export class Daemon implements Startable {
             advertiseIp: sc.advertise_ip,
             namer: makeNamer(config.services),
             reconcileIntervalMs: config.docker_discovery.reconcile_interval,
+            allowExternalChecks: config.docker_discovery.allow_external_checks,
           })
         default:
           throw new ConfigError([`[sidecar] discovery: ${JSON.stringify(kind)} is not available in this build`])
       }
     })
     if (this.discoverers.length === 0) logger.warn('no discovery method configured: running in passive mode (this host announces nothing)')
-    const supplied = this.discoverers.flatMap(d => d instanceof DockerDiscoverer ? [d.health] : [])
+    const supplied = this.discoverers.flatMap(d => d instanceof DockerDiscoverer ? [d.health, d.execChecks] : [])
     this.monitor = new HealthMonitor({ logger: child('health'), clock, supplied, metrics: this.metrics }, {
       intervalMs: config.health.interval,
       timeoutMs: config.health.timeout,

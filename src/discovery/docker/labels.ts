@@ -11,6 +11,7 @@ import { ServiceStatus } from '../../service/status.ts'
 import { Time } from '../../service/time.ts'
 import type { CheckSpec, Discovered } from '../types.ts'
 import type { ContainerView } from './container.ts'
+import { DOCKER_EXEC_CHECK, execArgs } from './exec-check.ts'
 import type { Namer } from './namer.ts'
 
 export const LABEL = {
@@ -100,7 +101,9 @@ function checkOf (c: ContainerView, ports: readonly Port[], name: string, ctx: L
   }
   try {
     const draft = makeService({ ID: serviceId(c.id), Name: name, Hostname: ctx.hostname, Image: c.image, Ports: ports })
-    return { type, args: renderCheckArgs(raw, draft, { host: ctx.advertiseIp, container: c.name.replace(/^\//, '') }) }
+    const args = renderCheckArgs(raw, draft, { host: ctx.advertiseIp, container: c.name.replace(/^\//, '') })
+    // A label's command is chosen by whoever started the container: never a host command (exec-check.ts).
+    return type === 'External' ? { type: DOCKER_EXEC_CHECK, args: execArgs(serviceId(c.id), args) } : { type, args }
   } catch (err) {
     problems.push(`label ${LABEL.healthCheckArgs}=${JSON.stringify(raw)}: ${errorMessage(err)}`)
     return undefined

@@ -76,7 +76,7 @@ test('labels: {{ udp N }} is the host port published for a UDP service port', t 
     ports: [{ containerPort: 53, type: 'udp', hostIp: '127.0.2.9', hostPort: 40053 }],
     labels: { ServiceName: 'dns', ServicePort_53: '53', HealthCheck: 'External', HealthCheckArgs: 'dig -p {{ udp 53 }} @{{ host }}' },
   })
-  t.is(service(toDiscovered(view, CTX)).check?.args, 'dig -p 40053 @10.0.0.5')
+  t.is(service(toDiscovered(view, CTX)).check?.args, `${view.id.slice(0, 12)} dig -p 40053 @10.0.0.5`)
 })
 
 test('labels: a template that cannot be filled makes the container invalid, naming the label', t => {
@@ -126,4 +126,11 @@ test('labels: bad ServicePort labels and a bad ProxyMode are all reported at onc
 
 test('labels: a name longer than a DNS name is a bad label', t => {
   t.regex(problems(toDiscovered(makeView({ labels: { ServiceName: 'x'.repeat(300) } }), CTX)), /service name is 300 characters long/)
+})
+
+test('labels: HealthCheck=External is never a host command: it becomes DockerExec in that container', t => {
+  const view = makeView({ labels: { ServiceName: 'x', HealthCheck: 'External', HealthCheckArgs: 'touch /tmp/pwned' } })
+  const check = service(toDiscovered(view, CTX)).check
+  t.is(check?.type, 'DockerExec')
+  t.is(check?.args, `${view.id.slice(0, 12)} touch /tmp/pwned`)
 })
