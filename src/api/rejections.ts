@@ -8,7 +8,7 @@ import type { Duplex } from 'node:stream'
 import type { Logger } from '../lib/logger.ts'
 import type { Metrics } from '../lib/metrics.ts'
 
-export type RejectReason = 'cross_origin' | 'unauthorized' | 'stream_limit' | 'header_too_large' | 'bad_request' | 'request_timeout'
+export type RejectReason = 'cross_origin' | 'unauthorized' | 'stream_limit' | 'header_too_large' | 'bad_request' | 'request_timeout' | 'connect_method'
 
 /** One log line per reason per minute at most: a flood stays visible without filling the disk. */
 export const LOG_EVERY_MS = 60_000
@@ -53,6 +53,13 @@ export class ApiRejections {
    * --max-http-header-size, 400 for malformed HTTP, 408 for a request head that never
    * completed), counted and logged; a reset connection is only closed.
    */
+  /** The http.Server 'connect' handler: the API is no proxy; CONNECT gets 405 (Node would close the socket silently). */
+  readonly onConnect = (_req: unknown, socket: Duplex): void => {
+    this.reject('connect_method', 'CONNECT is not served')
+    const body = JSON.stringify({ message: 'Method Not Allowed - CONNECT is not served by this API', status: 'error' })
+    socket.end(`HTTP/1.1 405 Method Not Allowed\r\nConnection: close\r\nContent-Type: application/json\r\nContent-Length: ${Buffer.byteLength(body)}\r\n\r\n${body}`)
+  }
+
   readonly onClientError = (err: NodeJS.ErrnoException, socket: Duplex): void => {
     if (err.code === 'ECONNRESET' || !socket.writable) { socket.destroy(); return }
     const [status, reason]: [number, RejectReason] = err.code === 'HPE_HEADER_OVERFLOW'

@@ -146,7 +146,7 @@ export class Daemon implements Startable {
       route: proxyRouteRule(defaultRouteRule(lifespans), () => this.proxy?.report()),
       guard: { rejections, token: config.api.token, maxStreamClients: config.api.max_stream_clients },
     })
-    this.api = new HttpServer({ app, logger: child('api'), onClientError: rejections.onClientError }, { host: config.api.bind_ip, port: config.api.port, name: 'api', portSetting: '[api] port or --http-port' })
+    this.api = new HttpServer({ app, logger: child('api'), rejections }, { host: config.api.bind_ip, port: config.api.port, name: 'api', portSetting: '[api] port or --http-port' })
     // The API first: the example config health checks the daemon's own API. The hub after
     // it, so that on stop the hub ends every stream with a final event before the API closes.
     // Gossip before discovery: a joining node pulls the cluster's state before it announces its own.

@@ -1,9 +1,9 @@
-// The API's trust boundary on real daemons (127.0.12.2-127.0.12.5, port 7777): writes need
+// The API's trust boundary on two real daemons (127.0.12.2 with a token, 127.0.12.3 without; port 7777): writes need
 // the token when one is set and are refused from other origins whatever the token, no CORS
 // on writes or on this daemon's own read routes, no secret in any answer, a cap on stream
 // clients, and oversized headers counted. Before the guard (main at 2147a8d) a drain needed
 // nothing, explain echoed passwords and command lines, and streams had no cap.
-import test, { type ExecutionContext } from 'ava'
+import anyTest, { type TestFn } from 'ava'
 import { mkdtemp, rm, writeFile } from 'node:fs/promises'
 import net from 'node:net'
 import os from 'node:os'
@@ -25,13 +25,16 @@ const SECRETS = {
   token: TOKEN,
 }
 
-async function daemon (t: ExecutionContext, ip: string, entries: unknown[], env: Record<string, string> = {}): Promise<DaemonProcess> {
+const test = anyTest as TestFn<{ a: DaemonProcess, b: DaemonProcess, port: number }>
+const cleanup: Array<() => Promise<void> | void> = []
+
+async function daemon (ip: string, entries: unknown[], env: Record<string, string> = {}): Promise<DaemonProcess> {
   const dir = await mkdtemp(path.join(os.tmpdir(), 'sidecar-apisec-'))
-  t.teardown(async () => { await rm(dir, { recursive: true, force: true }) })
+  cleanup.push(async () => { await rm(dir, { recursive: true, force: true }) })
   const file = path.join(dir, 'static.json')
   await writeFile(file, JSON.stringify(entries))
   const d = await startDaemon({ ip, hostname: `apisec-${ip.split('.').at(-1) ?? ''}`, cwd: dir, args: ['-d', 'static', '--bind-port', '7946'], env: { STATIC_CONFIG_FILE: file, HEALTH_INTERVAL: '500ms', HEALTH_TIMEOUT: '400ms', SIDECAR_LOGGING_LEVEL: 'info', PROXY_ENABLED: 'false', ...env } })
-  t.teardown(() => { d.kill() })
+  cleanup.push(() => { d.kill() })
   return d
 }
 
@@ -52,8 +55,33 @@ async function metric (d: DaemonProcess, reason: string): Promise<number> {
   return m === null ? 0 : Number(m[1])
 }
 
+test.before(async t => {
+  const backend = net.createServer(s => { s.end('HTTP/1.1 200 OK\r\nContent-Length: 0\r\n\r\n') })
+  await new Promise<void>(resolve => { backend.listen(0, '127.0.12.2', resolve) })
+  cleanup.push(() => { backend.close() })
+  const port = (backend.address() as net.AddressInfo).port
+  const entries = [
+    { Service: { Name: 'db', Image: 'db:1', Ports: [{ Type: 'tcp', Port: port, ServicePort: 0 }] }, Check: { Type: 'HttpGet', Args: `http://admin:${SECRETS.httpPassword}@127.0.12.2:${port}/health?token=${SECRETS.queryToken}` } },
+    { Service: { Name: 'cmd', Image: 'cmd:1' }, Check: { Type: 'External', Args: `test -n "${SECRETS.commandSecret}" && exit 3` } },
+    { Service: { Name: 'down', Image: 'down:1' }, Check: { Type: 'HttpGet', Args: `http://admin:${SECRETS.httpPassword}@127.0.12.2:1/x` } },
+  ]
+  const [a, b] = await Promise.all([daemon('127.0.12.2', [web, ...entries], {
+    API_TOKEN: SECRETS.token,
+    SIDECAR_CLUSTER_KEY: SECRETS.clusterKey,
+    LISTENERS_URLS: `http://hook:${SECRETS.hookPassword}@127.0.12.2:1/events`,
+    LISTENERS_SECRET: SECRETS.listenerSecret,
+  }), daemon('127.0.12.3', [web], { API_MAX_STREAM_CLIENTS: '3' })])
+  t.context.a = a
+  t.context.b = b
+  t.context.port = port
+})
+
+test.after.always(async () => {
+  for (const c of cleanup.reverse()) await c()
+})
+
 test('drain with a token set: refused without it (401) and with a wrong one (401), accepted with it (202)', async t => {
-  const d = await daemon(t, '127.0.12.2', [web], { API_TOKEN: TOKEN })
+  const d = t.context.a
   const svc = await webInstance(d)
   const none = await post(d, `/api/services/${svc.ID}/drain`)
   t.is(none.status, 401)
@@ -74,7 +102,7 @@ test('drain with a token set: refused without it (401) and with a wrong one (401
 })
 
 test('writes from another origin are refused with 403 whatever the token, and nothing is drained', async t => {
-  const d = await daemon(t, '127.0.12.3', [web])
+  const d = t.context.b
   const svc = await webInstance(d)
   const attempts: Array<Record<string, string>> = [
     { Origin: 'http://evil.example', 'Sec-Fetch-Site': 'cross-site', 'Content-Type': 'text/plain' },
@@ -107,7 +135,7 @@ test('writes from another origin are refused with 403 whatever the token, and no
 })
 
 test('CORS: the original read routes keep "*"; explain, proxy, listeners and metrics have none', async t => {
-  const d = await daemon(t, '127.0.12.4', [web])
+  const d = t.context.b
   await webInstance(d)
   for (const p of ['/services.json', '/api/services.json', '/state.json', '/api/services/web.json']) {
     t.is((await fetch(d.url(p))).headers.get('access-control-allow-origin'), '*', p)
@@ -118,21 +146,7 @@ test('CORS: the original read routes keep "*"; explain, proxy, listeners and met
 })
 
 test('no answer of any route holds a secret: check passwords, command lines, webhook passwords, the token, the cluster key', async t => {
-  const backend = net.createServer(s => { s.end('HTTP/1.1 200 OK\r\nContent-Length: 0\r\n\r\n') })
-  await new Promise<void>(resolve => { backend.listen(0, '127.0.12.5', resolve) })
-  t.teardown(() => { backend.close() })
-  const port = (backend.address() as net.AddressInfo).port
-  const entries = [
-    { Service: { Name: 'db', Image: 'db:1', Ports: [{ Type: 'tcp', Port: port, ServicePort: 0 }] }, Check: { Type: 'HttpGet', Args: `http://admin:${SECRETS.httpPassword}@127.0.12.5:${port}/health?token=${SECRETS.queryToken}` } },
-    { Service: { Name: 'cmd', Image: 'cmd:1' }, Check: { Type: 'External', Args: `test -n "${SECRETS.commandSecret}" && exit 3` } },
-    { Service: { Name: 'down', Image: 'down:1' }, Check: { Type: 'HttpGet', Args: `http://admin:${SECRETS.httpPassword}@127.0.12.5:1/x` } },
-  ]
-  const d = await daemon(t, '127.0.12.5', entries, {
-    API_TOKEN: SECRETS.token,
-    SIDECAR_CLUSTER_KEY: SECRETS.clusterKey,
-    LISTENERS_URLS: `http://hook:${SECRETS.hookPassword}@127.0.12.5:1/events`,
-    LISTENERS_SECRET: SECRETS.listenerSecret,
-  })
+  const { a: d, port } = t.context
   await waitFor(async () => {
     const s = (await d.json<{ Services: Record<string, Instance[]> }>('/services.json')).Services
     return s.db?.[0]?.Status === 0 && s.cmd?.[0]?.Status === 2 && s.down?.[0]?.Status === 2
@@ -157,17 +171,17 @@ test('no answer of any route holds a secret: check passwords, command lines, web
   }
   // Redacted visibly, still useful.
   const db = JSON.parse(bodies.get('/api/services/db/explain.json') ?? '{}') as { instances: Array<{ check: { args: string } }> }
-  t.is(db.instances[0].check.args, `http://admin:***@127.0.12.5:${port}/health?token=***`)
+  t.is(db.instances[0].check.args, `http://admin:***@127.0.12.2:${port}/health?token=***`)
   const cmd = JSON.parse(bodies.get('/api/services/cmd/explain.json') ?? '{}') as { instances: Array<{ check: { args: string, error: string } }> }
   t.regex(cmd.instances[0].check.args, /^test \*\*\* \(arguments hidden, \d+ characters\)$/)
   t.is(cmd.instances[0].check.error, 'exit 3')
   const down = JSON.parse(bodies.get('/api/services/down/explain.json') ?? '{}') as { instances: Array<{ check: { error: string }, reasons: string[] }> }
-  t.regex(down.instances[0].check.error, /admin:\*\*\*@127\.0\.12\.5:1/)
-  t.regex(bodies.get('/api/listeners.json') ?? '', /hook:\*\*\*@127\.0\.12\.5:1/)
+  t.regex(down.instances[0].check.error, /admin:\*\*\*@127\.0\.12\.2:1/)
+  t.regex(bodies.get('/api/listeners.json') ?? '', /hook:\*\*\*@127\.0\.12\.2:1/)
 })
 
 test('stream clients are capped: the next one gets 503 JSON and is counted; a freed place is taken again', async t => {
-  const d = await daemon(t, '127.0.12.6', [web], { API_MAX_STREAM_CLIENTS: '3' })
+  const d = t.context.b
   const open: AbortController[] = []
   t.teardown(() => { for (const a of open) a.abort() })
   const connect = async (p: string, headers: Record<string, string> = {}): Promise<Response> => {
@@ -188,10 +202,10 @@ test('stream clients are capped: the next one gets 503 JSON and is counted; a fr
   await waitFor(async () => (await connect('/api/events')).status === 200, { timeoutMs: 5000, message: 'a place freed by a closed stream is taken again' })
 })
 
-test('oversized request headers get 431, are counted and logged at most once a minute', async t => {
-  const d = await daemon(t, '127.0.12.7', [web])
+test('oversized request headers get 431 and CONNECT 405, counted and logged at most once a minute', async t => {
+  const d = t.context.b
   const raw = async (text: string): Promise<string> => await new Promise((resolve, reject) => {
-    const s = net.connect(7777, '127.0.12.7', () => { s.write(text) })
+    const s = net.connect(7777, '127.0.12.3', () => { s.write(text) })
     let out = ''
     s.on('data', c => { out += c.toString() })
     s.on('end', () => { resolve(out) })
@@ -201,6 +215,7 @@ test('oversized request headers get 431, are counted and logged at most once a m
   const big = `GET /services.json HTTP/1.1\r\nHost: x\r\nX-Big: ${'a'.repeat(20_000)}\r\n\r\n`
   for (let i = 0; i < 20; i++) t.regex(await raw(big), /^HTTP\/1\.1 431 Request Header Fields Too Large\r\n[\s\S]*"status":"error"/)
   t.regex(await raw('GARBAGE\r\n\r\n'), /^HTTP\/1\.1 400 Bad Request/)
+  t.regex(await raw('CONNECT 10.0.0.1:22 HTTP/1.1\r\nHost: 10.0.0.1:22\r\n\r\n'), /^HTTP\/1\.1 405 Method Not Allowed\r\n[\s\S]*CONNECT is not served/)
   t.is(await metric(d, 'header_too_large'), 20)
   t.is(await metric(d, 'bad_request'), 1)
   t.is(d.output.split('api request refused (header_too_large)').length - 1, 1, 'one log line for 20 refusals')
