@@ -6,7 +6,7 @@ import type { CheckState } from '../health/monitor.ts'
 import { ServiceStatus, statusString } from '../service/status.ts'
 import type { Service } from '../service/service.ts'
 import type { Time } from '../service/time.ts'
-import { redactCheckArgs, redactText } from './redact.ts'
+import { redactCheckArgs, redactText } from '../lib/redact.ts'
 
 export interface Lifespans {
   aliveLifespanMs: number

@@ -134,3 +134,13 @@ test('labels: HealthCheck=External is never a host command: it becomes DockerExe
   t.is(check?.type, 'DockerExec')
   t.is(check?.args, `${view.id.slice(0, 12)} touch /tmp/pwned`)
 })
+
+test('labels: a HealthCheckArgs that cannot be filled is named without its secrets', t => {
+  const url = makeView({ labels: { ServiceName: 'x', HealthCheck: 'HttpGet', HealthCheckArgs: 'http://u:pw123@{{ host }}:{{ tcp 9999 }}/' } })
+  const cmd = makeView({ labels: { ServiceName: 'x', HealthCheck: 'External', HealthCheckArgs: 'check --password pw456 {{ tcp 9999 }}' } })
+  for (const [view, secret] of [[url, 'pw123'], [cmd, 'pw456']] as const) {
+    const v = toDiscovered(view, CTX)
+    t.is(v.kind, 'invalid')
+    if (v.kind === 'invalid') t.false(v.problems.join(' ').includes(secret), v.problems.join(' '))
+  }
+})

@@ -1,6 +1,6 @@
 // What the API shows of checks: no password, token or command-line argument.
 import test from 'ava'
-import { redactCheckArgs, redactCommand, redactText } from '../../../src/api/redact.ts'
+import { redactCheckArgs, redactCommand, redactText } from '../../../src/lib/redact.ts'
 
 test('redact: a URL keeps its user but loses its password, visibly', t => {
   t.is(redactText('http://user:pa55w0rd@10.0.0.1:8080/health'), 'http://user:***@10.0.0.1:8080/health')
