@@ -14,6 +14,8 @@ import type { Metrics } from '../lib/metrics.ts'
 import { drainHandlers, type Drainer } from './drain.ts'
 import type { EventHub } from './events.ts'
 import { defaultRouteRule, explainService, type Lifespans, type RouteRule } from './explain.ts'
+import { apiGuard, type GuardInit } from './guard.ts'
+import type { ApiRejections } from './rejections.ts'
 import { allowCors, sendCompact, sendError, sendIndented } from './respond.ts'
 import { serversPage } from './servers.ts'
 import { sseHandler, wantsEventStream } from './sse.ts'
@@ -48,6 +50,8 @@ export interface ApiComponents {
   streamQueueBytes: number
   /** Whether this host routes to an instance; default: the original's proxy rule. The proxy may supply its own. */
   route?: RouteRule
+  /** The write guard, stream-client cap and CORS policy (guard.ts). */
+  guard: GuardInit & { rejections: ApiRejections }
 }
 
 /** Splits "name.json" into name and extension (the last dot), as the original's route did. */
@@ -70,6 +74,7 @@ export function createApp (c: ApiComponents): Koa {
     if (ctx.status === 404 && ctx.body === undefined) sendError(ctx, 404, `Not Found - no route for ${ctx.method} ${ctx.path}`)
     else if (ctx.status === 405 && (ctx.body === undefined || ctx.body === null || ctx.body === '')) sendError(ctx, 405, `Method Not Allowed - ${ctx.method} is not allowed on ${ctx.path}`)
   })
+  app.use(apiGuard(c.guard, c.guard))
 
   const servicesJson = (ctx: Koa.Context): void => {
     allowCors(ctx)

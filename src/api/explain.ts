@@ -6,6 +6,7 @@ import type { CheckState } from '../health/monitor.ts'
 import { ServiceStatus, statusString } from '../service/status.ts'
 import type { Service } from '../service/service.ts'
 import type { Time } from '../service/time.ts'
+import { redactCheckArgs, redactText } from '../lib/redact.ts'
 
 export interface Lifespans {
   aliveLifespanMs: number
@@ -72,9 +73,9 @@ function checkView (state: CheckState | undefined): Record<string, unknown> | nu
   if (state === undefined) return null
   return {
     type: state.type,
-    args: state.args,
+    args: redactCheckArgs(state.type, state.args), // never a password, token or command line (redact.ts)
     ok: state.lastResult?.ok ?? null,
-    error: state.lastResult?.error ?? null,
+    error: state.lastResult?.error === undefined ? null : redactText(state.lastResult.error),
     checkedAt: state.lastCheckedAt ?? null,
     consecutiveFailures: state.consecutiveFailures,
     consecutiveSuccesses: state.consecutiveSuccesses,

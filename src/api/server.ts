@@ -1,4 +1,5 @@
 import http from 'node:http'
+import type { Duplex } from 'node:stream'
 import type Koa from 'koa'
 import { StartError } from '../lib/errors.ts'
 import type { Logger } from '../lib/logger.ts'
@@ -13,6 +14,17 @@ export interface HttpServerInit {
   portSetting: string
 }
 
+/** What the server hands its parse errors and CONNECT requests to. */
+export interface HttpRejections {
+  onClientError: (err: NodeJS.ErrnoException, socket: Duplex) => void
+  onConnect: (req: unknown, socket: Duplex) => void
+}
+
+/** A request head takes milliseconds; a client dribbling one for longer only holds a socket (Node's default: 60 s). */
+const HEADERS_TIMEOUT_MS = 10_000
+/** A whole request (head and body; drain bodies are empty) within 30 s (Node's default: 300 s). Responses, streams included, are not limited. */
+const REQUEST_TIMEOUT_MS = 30_000
+
 /** An HTTP listener for a koa app. stop() closes idle and active connections. */
 export class HttpServer implements Startable {
   readonly #app: Koa
@@ -20,9 +32,13 @@ export class HttpServer implements Startable {
   readonly #init: HttpServerInit
   #server: http.Server | undefined
 
-  constructor (components: { app: Koa, logger: Logger }, init: HttpServerInit) {
+  readonly #rejections: HttpRejections | undefined
+
+  /** rejections: counts and answers malformed requests and CONNECT (rejections.ts); default: Node's own answers. */
+  constructor (components: { app: Koa, logger: Logger, rejections?: HttpRejections }, init: HttpServerInit) {
     this.#app = components.app
     this.#logger = components.logger
+    this.#rejections = components.rejections
     this.#init = init
   }
 
@@ -36,6 +52,12 @@ export class HttpServer implements Startable {
     if (this.#server !== undefined) return
     const server = http.createServer(this.#app.callback())
     server.keepAliveTimeout = 5000
+    server.headersTimeout = HEADERS_TIMEOUT_MS
+    server.requestTimeout = REQUEST_TIMEOUT_MS
+    if (this.#rejections !== undefined) {
+      server.on('clientError', this.#rejections.onClientError)
+      server.on('connect', this.#rejections.onConnect)
+    }
     const { host, port, name } = this.#init
     await new Promise<void>((resolve, reject) => {
       server.once('error', (err: NodeJS.ErrnoException) => {

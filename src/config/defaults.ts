@@ -37,6 +37,8 @@ export const DEFAULTS = {
     event_buffer: 1000, // change events kept for SSE resume: minutes of a busy cluster's changes; longer gaps get a fresh snapshot
     stream_queue_bytes: 1_048_576, // 1 MiB (~2000 typical events) waiting for one watch/SSE client: further behind, it has stopped reading
     heartbeat_interval: '15s', // keeps idle SSE streams open through proxies that cut silent connections (often after 30-60 s)
+    token: '', // none, as in the original: existing drain scripts keep working; cross-origin browser writes are refused anyway
+    max_stream_clients: 512, // far above the UI tabs and watchers one host serves, while 512 x stream_queue_bytes bounds their memory
   },
   static_discovery: {
     config_file: 'static.json', // the original's STATIC_CONFIG_FILE default
@@ -44,6 +46,7 @@ export const DEFAULTS = {
   docker_discovery: {
     docker_url: '', // '' = Docker's own variables (DOCKER_HOST...) when set, else the standard local socket, as the docker CLI does
     reconcile_interval: '3s', // events bring changes in milliseconds; the full list only repairs a missed one, and is cheap
+    allow_external_checks: false, // anyone who can start a container must not get to run commands through this daemon
   },
   services: {
     namer: 'docker_label', // the original's default: the name comes from a container label

@@ -18,7 +18,7 @@ function maskPassword (url: string): string {
 }
 
 export interface FormatOptions {
-  /** Replace a non-empty cluster_key, listeners secret and webhook URL passwords with "<redacted>" (default true: the output gets logged). */
+  /** Replace a non-empty cluster_key, api token, listeners secret and webhook URL passwords with "<redacted>" (default true: the output gets logged). */
   redact?: boolean
 }
 
@@ -35,6 +35,7 @@ export function formatConfig (config: SidecarConfig, { redact = true }: FormatOp
   }
   if (redact && config.sidecar.cluster_key !== '') doc.sidecar.cluster_key = REDACTED
   if (redact && config.listeners.secret !== '') doc.listeners.secret = REDACTED
+  if (redact && config.api.token !== '') doc.api.token = REDACTED
   if (redact) {
     doc.listeners.urls = config.listeners.urls.map(maskPassword)
     doc.listeners.webhook = config.listeners.webhook.map(w => ({ ...w, url: maskPassword(w.url) }))

@@ -97,6 +97,8 @@ export const SCHEMA: Schema = {
     event_buffer: { type: 'int', min: 1, max: 1_000_000, doc: 'change events kept so an SSE client can resume with Last-Event-ID (older gaps get a fresh snapshot)' },
     stream_queue_bytes: { type: 'int', min: 65_536, max: 1_073_741_824, doc: 'bytes of events an SSE client may have waiting before it is dropped as too slow' },
     heartbeat_interval: { type: 'duration', doc: 'time between heartbeats (and cluster member updates) on SSE streams' },
+    token: { type: 'string', emptyOk: true, doc: 'bearer token the write endpoints (drain, undrain) require ("" = none; cross-origin browser writes are refused either way)' },
+    max_stream_clients: { type: 'int', min: 1, max: 100_000, doc: 'concurrent /watch and SSE clients; more are refused with 503' },
   },
   static_discovery: {
     config_file: { type: 'path', doc: 'JSON file listing statically defined services', env: 'STATIC_CONFIG_FILE' },
@@ -104,6 +106,7 @@ export const SCHEMA: Schema = {
   docker_discovery: {
     docker_url: { type: 'string', emptyOk: true, check: checkDockerUrl, doc: 'Docker daemon endpoint (unix:// socket, tcp:// or http(s)://); "" = DOCKER_HOST, DOCKER_TLS_VERIFY and DOCKER_CERT_PATH when set, else unix:///var/run/docker.sock', env: 'DOCKER_URL', defaultText: 'DOCKER_HOST if set, else unix:///var/run/docker.sock' },
     reconcile_interval: { type: 'duration', doc: 'time between two full lists of the running containers, which repair any missed Docker event' },
+    allow_external_checks: { type: 'bool', doc: 'honour HealthCheck=External labels, running the command inside the container (docker exec); off: such services fail their check' },
   },
   services: {
     namer: { type: 'enum', values: ['docker_label', 'regex'], doc: 'how a container\'s service name is found: docker_label or regex' },

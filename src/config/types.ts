@@ -46,6 +46,10 @@ export interface ApiSection {
   stream_queue_bytes: number
   /** Time between SSE heartbeats (and cluster member updates on the stream). */
   heartbeat_interval: number
+  /** Bearer token of the write endpoints; '' = none. */
+  token: string
+  /** Concurrent /watch and SSE clients. */
+  max_stream_clients: number
 }
 
 export interface StaticDiscoverySection {
@@ -58,6 +62,8 @@ export interface DockerDiscoverySection {
   docker_url: string
   /** Time between two full container lists (ms). */
   reconcile_interval: number
+  /** Run HealthCheck=External labels inside their container; false: they fail with a clear error. */
+  allow_external_checks: boolean
 }
 
 export interface ServicesSection {

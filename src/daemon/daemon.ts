@@ -5,6 +5,7 @@ import { createApp, type ClusterMember } from '../api/app.ts'
 import { EventHub } from '../api/events.ts'
 import { defaultRouteRule } from '../api/explain.ts'
 import { registerCatalogMetrics } from '../api/metrics.ts'
+import { ApiRejections } from '../api/rejections.ts'
 import { HttpServer } from '../api/server.ts'
 import { Catalog } from '../catalog/catalog.ts'
 import { Reaper } from '../catalog/reaper.ts'
@@ -72,13 +73,14 @@ export class Daemon implements Startable {
             advertiseIp: sc.advertise_ip,
             namer: makeNamer(config.services),
             reconcileIntervalMs: config.docker_discovery.reconcile_interval,
+            allowExternalChecks: config.docker_discovery.allow_external_checks,
           })
         default:
           throw new ConfigError([`[sidecar] discovery: ${JSON.stringify(kind)} is not available in this build`])
       }
     })
     if (this.discoverers.length === 0) logger.warn('no discovery method configured: running in passive mode (this host announces nothing)')
-    const supplied = this.discoverers.flatMap(d => d instanceof DockerDiscoverer ? [d.health] : [])
+    const supplied = this.discoverers.flatMap(d => d instanceof DockerDiscoverer ? [d.health, d.execChecks] : [])
     this.monitor = new HealthMonitor({ logger: child('health'), clock, supplied, metrics: this.metrics }, {
       intervalMs: config.health.interval,
       timeoutMs: config.health.timeout,
@@ -126,6 +128,7 @@ export class Daemon implements Startable {
     this.hub = new EventHub({ catalog: this.catalog, members, logger: child('events'), metrics: this.metrics }, { bufferSize: config.api.event_buffer, heartbeatIntervalMs: config.api.heartbeat_interval })
     registerCatalogMetrics(this.metrics, this.catalog, members)
     const lifespans = { aliveLifespanMs: sc.alive_lifespan, drainingLifespanMs: sc.draining_lifespan, tombstoneLifespanMs: sc.tombstone_lifespan }
+    const rejections = new ApiRejections({ metrics: this.metrics, logger: child('api') })
     const app = createApp({
       catalog: this.catalog,
       logger: child('api'),
@@ -142,8 +145,9 @@ export class Daemon implements Startable {
       clock,
       streamQueueBytes: config.api.stream_queue_bytes,
       route: proxyRouteRule(defaultRouteRule(lifespans), () => this.proxy?.report()),
+      guard: { rejections, token: config.api.token, maxStreamClients: config.api.max_stream_clients },
     })
-    this.api = new HttpServer({ app, logger: child('api') }, { host: config.api.bind_ip, port: config.api.port, name: 'api', portSetting: '[api] port or --http-port' })
+    this.api = new HttpServer({ app, logger: child('api'), rejections }, { host: config.api.bind_ip, port: config.api.port, name: 'api', portSetting: '[api] port or --http-port' })
     // The API first: the example config health checks the daemon's own API. The hub after
     // it, so that on stop the hub ends every stream with a final event before the API closes.
     // Gossip before discovery: a joining node pulls the cluster's state before it announces its own.

@@ -98,7 +98,7 @@ export async function external (args: string, signal: AbortSignal): Promise<Chec
     child.once('close', (code, sig) => {
       signal.removeEventListener('abort', kill)
       if (code === 0) resolve({ ok: true })
-      else if (signal.aborted) resolve({ ok: false, error: `timed out: ${args}` })
+      else if (signal.aborted) resolve({ ok: false, error: 'timed out: the command did not end within the check timeout' })
       else resolve({ ok: false, error: `exit ${code ?? sig}${output.trim() === '' ? '' : ': ' + output.trim()}` })
     })
     if (signal.aborted) kill()

@@ -198,6 +198,7 @@ export class HealthMonitor extends EventEmitter<{ status: [key: string, status: 
 
   #runnerFor (type: string): Runner {
     const source = this.#supplied.get(type)
+    if (source?.probe !== undefined) return source.probe.bind(source)
     if (source !== undefined) return async (args) => source.result(args)
     return runnerFor(type)
   }

@@ -21,7 +21,7 @@ const unique = (name: string): string => `${name}-${Math.random().toString(36).s
 test.before(async (t) => {
   if (!docker.ok) return
   t.context.cwd = await mkdtemp(path.join(os.tmpdir(), 'sidecar-docker-'))
-  t.context.d = await startDockerDaemon({ ip: IP, hostname: 'docker-a', cwd: t.context.cwd, dockerUrl: docker.url, env: { DOCKER_RECONCILE_INTERVAL: '1s' } })
+  t.context.d = await startDockerDaemon({ ip: IP, hostname: 'docker-a', cwd: t.context.cwd, dockerUrl: docker.url, env: { DOCKER_RECONCILE_INTERVAL: '1s', DOCKER_ALLOW_EXTERNAL_CHECKS: 'true' } })
 })
 
 test.after.always(async (t) => {
@@ -75,7 +75,7 @@ dtest('docker: SidecarDiscover=false hides a container that is otherwise like a 
 dtest('docker: {{ container }} is the container\'s name, and a template that cannot be filled skips the container with one warning', async (t) => {
   const { d } = t.context
   const name = `sctest-tmpl-${Math.random().toString(36).slice(2, 8)}`
-  // The External check runs on the host: it passes only if {{ container }} expanded to the name.
+  // The External check runs in the container (allow_external_checks): it passes only if {{ container }} expanded to the name.
   const good = await start(t, { name, exactName: true, hostIp: IP, labels: { ServiceName: unique('tmpl'), HealthCheck: 'External', HealthCheckArgs: `test "{{ container }}" = "${name}"` } })
   const bad = await start(t, { name: 'sctest-badtmpl', hostIp: IP, labels: { ServiceName: unique('badtmpl'), ServicePort_80: '8082', HealthCheck: 'HttpGet', HealthCheckArgs: 'http://{{ host }}:{{ tcp 9999 }}/' } })
   await waitForInstance(d, good.shortId, s => s.Status === STATUS.ALIVE, 'ALIVE (its External check saw the container name)')

@@ -70,10 +70,43 @@ function onToggle (name) {
   schedule()
 }
 
+// --- writes (drain, undrain) ---
+// When the daemon has an [api] token, a write answers 401: the page asks for the token once,
+// keeps it in sessionStorage (this tab only, gone when it closes) and sends it as a Bearer
+// header. Without it the page stays read-only and says so.
+
+const TOKEN_KEY = 'sidecar.apiToken'
+
+function storedToken () {
+  try { return sessionStorage.getItem(TOKEN_KEY) ?? '' } catch { return '' }
+}
+
+function storeToken (token) {
+  try { if (token === '') sessionStorage.removeItem(TOKEN_KEY); else sessionStorage.setItem(TOKEN_KEY, token) } catch { /* storage disabled: ask again next time */ }
+}
+
+async function post (url) {
+  const token = storedToken()
+  return await fetch(url, { method: 'POST', headers: token === '' ? {} : { Authorization: `Bearer ${token}` } })
+}
+
 async function onDrain (svc, undrain) {
   const action = undrain ? 'undrain' : 'drain'
+  const url = `/api/services/${encodeURIComponent(svc.ID)}/${action}`
   try {
-    const res = await fetch(`/api/services/${encodeURIComponent(svc.ID)}/${action}`, { method: 'POST' })
+    let res = await post(url)
+    if (res.status === 401) {
+      const hadToken = storedToken() !== ''
+      storeToken('')
+      const token = window.prompt(`${hadToken ? 'The API token was not accepted. ' : ''}This sidecar needs its API token ([api] token) to ${action}. Enter it (kept for this tab only):`) ?? ''
+      if (token.trim() === '') {
+        notice(`Read-only: ${action} needs this sidecar's API token ([api] token). Use the button again to enter it.`, 'error')
+        return
+      }
+      storeToken(token.trim())
+      res = await post(url)
+      if (res.status === 401) storeToken('')
+    }
     const body = await res.json().catch(() => ({}))
     if (res.ok) notice(body.Message ?? `${action} requested for ${svc.Name} ${svc.ID}`)
     else notice(`Could not ${action} ${svc.Name} ${svc.ID}: ${body.message ?? res.statusText}`, 'error')

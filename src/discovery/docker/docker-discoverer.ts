@@ -14,6 +14,7 @@ import { fromInspect, healthOfAction, type DockerHealth } from './container.ts'
 import { ContainerSet } from './container-set.ts'
 import { resolveEndpoint } from './endpoint.ts'
 import { FOLLOWED_EVENTS, GONE_EVENTS, followEvents, type ContainerEvent } from './events.ts'
+import { DockerExecChecks } from './exec-check.ts'
 import { DockerHealthSource } from './health-source.ts'
 import type { Namer } from './namer.ts'
 
@@ -27,6 +28,8 @@ export interface DockerDiscovererInit {
   reconcileIntervalMs: number
   /** Where DOCKER_HOST and friends are read; default process.env. */
   env?: NodeJS.ProcessEnv
+  /** [docker_discovery] allow_external_checks: run HealthCheck=External labels in their container (default false). */
+  allowExternalChecks?: boolean
 }
 
 const BACKOFF_MIN_MS = 250 // the first retry after a lost connection: a restarting Docker is back within a second or two
@@ -44,6 +47,8 @@ export class DockerDiscoverer extends EventEmitter<{ change: [] }> implements Di
   readonly name = 'docker'
   /** Docker's own health state, as the supplied check kind "Docker". */
   readonly health = new DockerHealthSource()
+  /** HealthCheck=External labels, as the supplied check kind "DockerExec" (exec-check.ts). */
+  readonly execChecks: DockerExecChecks
   readonly #logger: Logger
   readonly #init: DockerDiscovererInit
   readonly #set: ContainerSet
@@ -63,6 +68,7 @@ export class DockerDiscoverer extends EventEmitter<{ change: [] }> implements Di
     super()
     this.#logger = components.logger
     this.#init = init
+    this.execChecks = new DockerExecChecks({ logger: components.logger, client: () => this.#client }, { allow: init.allowExternalChecks ?? false })
     this.#set = new ContainerSet({ logger: components.logger, health: this.health }, { hostname: init.hostname, advertiseIp: init.advertiseIp, namer: init.namer })
   }
 

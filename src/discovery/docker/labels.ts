@@ -5,12 +5,14 @@
 import { CHECK_TYPES, isCheckType } from '../../health/checks.ts'
 import { renderCheckArgs } from '../../health/template.ts'
 import { errorMessage } from '../../lib/errors.ts'
+import { redactCheckArgs } from '../../lib/redact.ts'
 import { RECORD_LIMITS } from '../../service/codec.ts'
 import { makeService, type Port } from '../../service/service.ts'
 import { ServiceStatus } from '../../service/status.ts'
 import { Time } from '../../service/time.ts'
 import type { CheckSpec, Discovered } from '../types.ts'
 import type { ContainerView } from './container.ts'
+import { DOCKER_EXEC_CHECK, execArgs } from './exec-check.ts'
 import type { Namer } from './namer.ts'
 
 export const LABEL = {
@@ -100,9 +102,12 @@ function checkOf (c: ContainerView, ports: readonly Port[], name: string, ctx: L
   }
   try {
     const draft = makeService({ ID: serviceId(c.id), Name: name, Hostname: ctx.hostname, Image: c.image, Ports: ports })
-    return { type, args: renderCheckArgs(raw, draft, { host: ctx.advertiseIp, container: c.name.replace(/^\//, '') }) }
+    const args = renderCheckArgs(raw, draft, { host: ctx.advertiseIp, container: c.name.replace(/^\//, '') })
+    // A label's command is chosen by whoever started the container: never a host command (exec-check.ts).
+    return type === 'External' ? { type: DOCKER_EXEC_CHECK, args: execArgs(serviceId(c.id), args) } : { type, args }
   } catch (err) {
-    problems.push(`label ${LABEL.healthCheckArgs}=${JSON.stringify(raw)}: ${errorMessage(err)}`)
+    // shown in /health and logs: never the command's arguments or a URL's password
+    problems.push(`label ${LABEL.healthCheckArgs}=${JSON.stringify(redactCheckArgs(type, raw))}: ${errorMessage(err)}`)
     return undefined
   }
 }

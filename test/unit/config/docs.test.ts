@@ -59,6 +59,13 @@ test('formatConfig: the output loads back to the same configuration', t => {
   t.deepEqual(load(t, { cwd: tmpDir(t), configFile: path.join(cwd, 'effective.toml') }).config, first)
 })
 
+test('formatConfig: the API token is redacted unless asked not to', t => {
+  const { config } = load(t, { env: { API_TOKEN: 'tok-s3cret' } })
+  t.false(formatConfig(config).includes('tok-s3cret'))
+  t.true(formatConfig(config).includes('token = "<redacted>"'))
+  t.true(formatConfig(config, { redact: false }).includes('token = "tok-s3cret"'))
+})
+
 test('formatConfig: a cluster key is redacted unless asked not to', t => {
   const { config } = load(t, { env: { SIDECAR_CLUSTER_KEY: 's3cret' } })
   t.false(formatConfig(config).includes('s3cret'))

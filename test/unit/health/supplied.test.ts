@@ -63,3 +63,29 @@ test('supplied check: the other check kinds are unchanged, and an unknown kind s
   t.is(monitor.check('a00000000001')?.lastResult, undefined)
   t.regex(monitor.check('a00000000002')?.lastResult?.error ?? '', /unknown health check type "Docker"/)
 })
+
+class ProbeSource extends EventEmitter<{ update: [args: string] }> implements SuppliedCheckSource {
+  readonly type = 'Probe'
+  readonly seen: string[] = []
+  result (): CheckResult | undefined { throw new Error('result() must not be called when probe() exists') }
+  async probe (args: string, signal: AbortSignal): Promise<CheckResult> {
+    this.seen.push(args)
+    if (args === 'slow') return await new Promise(resolve => { signal.addEventListener('abort', () => { resolve({ ok: false, error: 'timed out' }) }, { once: true }) })
+    return args === 'good' ? { ok: true } : { ok: false, error: `bad ${args}` }
+  }
+}
+
+test('supplied check with probe(): run at each interval with the check timeout, its result applied', async t => {
+  const source = new ProbeSource()
+  const monitor = new HealthMonitor({ logger: silentLogger(), clock: new FakeClock(), supplied: [source] }, {
+    intervalMs: 60_000, timeoutMs: 200, rise: 1, fall: 1, checkHost: '127.0.0.1', defaultCheckEndpoint: '/version',
+  })
+  t.teardown(async () => { await monitor.stop() })
+  await monitor.start()
+  const good = makeTestService({ ID: 'a00000000001' })
+  const slow = makeTestService({ ID: 'a00000000002' })
+  monitor.sync([{ service: good, check: { type: 'Probe', args: 'good' } }, { service: slow, check: { type: 'Probe', args: 'slow' } }])
+  await waitFor(() => monitor.status(good.ID) === ServiceStatus.ALIVE, { timeoutMs: 2000, message: 'good ALIVE' })
+  await waitFor(() => monitor.status(slow.ID) === ServiceStatus.UNHEALTHY, { timeoutMs: 2000, message: 'slow UNHEALTHY after the 200 ms timeout' })
+  t.is(monitor.check(slow.ID)?.lastResult?.error, 'timed out')
+})

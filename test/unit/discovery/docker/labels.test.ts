@@ -76,7 +76,7 @@ test('labels: {{ udp N }} is the host port published for a UDP service port', t 
     ports: [{ containerPort: 53, type: 'udp', hostIp: '127.0.2.9', hostPort: 40053 }],
     labels: { ServiceName: 'dns', ServicePort_53: '53', HealthCheck: 'External', HealthCheckArgs: 'dig -p {{ udp 53 }} @{{ host }}' },
   })
-  t.is(service(toDiscovered(view, CTX)).check?.args, 'dig -p 40053 @10.0.0.5')
+  t.is(service(toDiscovered(view, CTX)).check?.args, `${view.id.slice(0, 12)} dig -p 40053 @10.0.0.5`)
 })
 
 test('labels: a template that cannot be filled makes the container invalid, naming the label', t => {
@@ -126,4 +126,21 @@ test('labels: bad ServicePort labels and a bad ProxyMode are all reported at onc
 
 test('labels: a name longer than a DNS name is a bad label', t => {
   t.regex(problems(toDiscovered(makeView({ labels: { ServiceName: 'x'.repeat(300) } }), CTX)), /service name is 300 characters long/)
+})
+
+test('labels: HealthCheck=External is never a host command: it becomes DockerExec in that container', t => {
+  const view = makeView({ labels: { ServiceName: 'x', HealthCheck: 'External', HealthCheckArgs: 'touch /tmp/pwned' } })
+  const check = service(toDiscovered(view, CTX)).check
+  t.is(check?.type, 'DockerExec')
+  t.is(check?.args, `${view.id.slice(0, 12)} touch /tmp/pwned`)
+})
+
+test('labels: a HealthCheckArgs that cannot be filled is named without its secrets', t => {
+  const url = makeView({ labels: { ServiceName: 'x', HealthCheck: 'HttpGet', HealthCheckArgs: 'http://u:pw123@{{ host }}:{{ tcp 9999 }}/' } })
+  const cmd = makeView({ labels: { ServiceName: 'x', HealthCheck: 'External', HealthCheckArgs: 'check --password pw456 {{ tcp 9999 }}' } })
+  for (const [view, secret] of [[url, 'pw123'], [cmd, 'pw456']] as const) {
+    const v = toDiscovered(view, CTX)
+    t.is(v.kind, 'invalid')
+    if (v.kind === 'invalid') t.false(v.problems.join(' ').includes(secret), v.problems.join(' '))
+  }
 })

@@ -1,0 +1,69 @@
+// Who may write through the API: the cross-origin rule and the token, as pure rules.
+import test from 'ava'
+import { isWrite, sameOriginVerdict, tokenVerdict } from '../../../src/api/write-rules.ts'
+import { corsAllowed } from '../../../src/api/guard.ts'
+
+test('isWrite: every method but GET, HEAD and OPTIONS is a write', t => {
+  for (const m of ['GET', 'HEAD', 'OPTIONS', 'get']) t.false(isWrite(m), m)
+  for (const m of ['POST', 'PUT', 'DELETE', 'PATCH', 'PROPFIND', 'post']) t.true(isWrite(m), m)
+})
+
+test('origin: clients that are not browsers (no Origin, no Sec-Fetch-Site) pass', t => {
+  t.true(sameOriginVerdict({ host: '127.0.0.1:7777' }).ok)
+})
+
+test('origin: a page of the same origin passes, with or without Sec-Fetch-Site', t => {
+  t.true(sameOriginVerdict({ origin: 'http://127.0.0.1:7777', secFetchSite: 'same-origin', host: '127.0.0.1:7777' }).ok)
+  t.true(sameOriginVerdict({ origin: 'http://Sidecar.Example:7777', host: 'sidecar.example:7777' }).ok)
+  t.true(sameOriginVerdict({ origin: 'http://sidecar.example', host: 'sidecar.example:80' }).ok, 'default port')
+  t.true(sameOriginVerdict({ origin: 'http://[::1]:7777', host: '[::1]:7777' }).ok)
+})
+
+test('origin: another port of the same host is another origin', t => {
+  const v = sameOriginVerdict({ origin: 'http://127.0.0.1:8000', host: '127.0.0.1:7777' })
+  t.false(v.ok)
+  t.false(sameOriginVerdict({ secFetchSite: 'same-site', host: '127.0.0.1:7777' }).ok)
+})
+
+test('origin: cross-site, "null" and unparsable origins are refused with the reason', t => {
+  const cross = sameOriginVerdict({ origin: 'https://evil.example', secFetchSite: 'cross-site', host: '10.0.0.1:7777' })
+  t.false(cross.ok)
+  if (!cross.ok) t.regex(cross.reason, /cross-site/)
+  const nul = sameOriginVerdict({ origin: 'null', host: '10.0.0.1:7777' })
+  t.false(nul.ok)
+  if (!nul.ok) t.regex(nul.reason, /"null"/)
+  t.false(sameOriginVerdict({ origin: 'not a url', host: '10.0.0.1:7777' }).ok)
+  t.false(sameOriginVerdict({ origin: 'https://evil.example', host: '10.0.0.1:7777' }).ok, 'Origin without Sec-Fetch-Site (older browsers)')
+  t.false(sameOriginVerdict({ origin: 'http://10.0.0.1:7777' }).ok, 'no Host header to compare with')
+})
+
+test('origin: behind a reverse proxy, the forwarded host counts (a page cannot set it without a pre-flight)', t => {
+  t.true(sameOriginVerdict({ origin: 'https://sidecar.example', host: '127.0.0.1:7777', forwardedHost: 'sidecar.example' }).ok)
+  t.false(sameOriginVerdict({ origin: 'https://evil.example', host: '127.0.0.1:7777', forwardedHost: 'sidecar.example' }).ok)
+})
+
+test('token: none configured lets every write through', t => {
+  t.true(tokenVerdict(undefined, '').ok)
+})
+
+test('token: missing, malformed and wrong tokens are refused, each with its reason', t => {
+  const token = 's3cr3t-token'
+  const missing = tokenVerdict(undefined, token)
+  const basic = tokenVerdict('Basic abc', token)
+  const wrong = tokenVerdict('Bearer s3cr3t-tokem', token)
+  const prefix = tokenVerdict('Bearer s3cr3t', token)
+  for (const v of [missing, basic, wrong, prefix]) t.false(v.ok)
+  if (!missing.ok) t.regex(missing.reason, /needs the API token/)
+  if (!basic.ok) t.regex(basic.reason, /Bearer <token>/)
+  if (!wrong.ok) t.regex(wrong.reason, /does not match/)
+  t.true(tokenVerdict('Bearer s3cr3t-token', token).ok)
+  t.true(tokenVerdict('bearer   s3cr3t-token ', token).ok, 'the scheme is case-insensitive')
+})
+
+test('cors: only the original read routes and pre-flights keep CORS', t => {
+  for (const p of ['/services.json', '/api/services.json', '/state.json', '/api/state.json', '/services/web.json', '/api/services/web.json']) t.true(corsAllowed('GET', p), p)
+  for (const p of ['/api/services/web/explain.json', '/api/proxy.json', '/api/listeners.json', '/metrics', '/health']) t.false(corsAllowed('GET', p), p)
+  t.true(corsAllowed('OPTIONS', '/api/services.json'))
+  t.false(corsAllowed('POST', '/api/services/abc/drain'))
+  t.false(corsAllowed('POST', '/api/services.json'))
+})

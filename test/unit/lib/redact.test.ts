@@ -1,0 +1,41 @@
+// What the API shows of checks: no password, token or command-line argument.
+import test from 'ava'
+import { redactCheckArgs, redactCommand, redactText } from '../../../src/lib/redact.ts'
+
+test('redact: a URL keeps its user but loses its password, visibly', t => {
+  t.is(redactText('http://user:pa55w0rd@10.0.0.1:8080/health'), 'http://user:***@10.0.0.1:8080/health')
+  t.is(redactText('HTTP 500 from https://admin:x%40y@db.example/x'), 'HTTP 500 from https://admin:***@db.example/x')
+})
+
+test('redact: a user part alone is masked too (https://TOKEN@host)', t => {
+  t.is(redactText('https://ghp_abcdef@github.example/'), 'https://***@github.example/')
+})
+
+test('redact: secret-looking query values are masked, the others kept', t => {
+  t.is(redactText('http://h/health?token=abc&verbose=1&api_key=k1&Password=p'), 'http://h/health?token=***&verbose=1&api_key=***&Password=***')
+})
+
+test('redact: bearer and basic values in text are masked', t => {
+  t.is(redactText('sent Authorization: Bearer eyJhbGciOi.xyz'), 'sent Authorization: Bearer ***')
+  t.is(redactText('Basic dXNlcjpwYXNz'), 'Basic ***')
+})
+
+test('redact: text without secrets is unchanged', t => {
+  const s = 'connect ECONNREFUSED 127.0.0.1:8080 (http://127.0.0.1:8080/version)'
+  t.is(redactText(s), s)
+})
+
+test('redact: a command line shows its program only', t => {
+  t.is(redactCommand('curl -fsu admin:hunter2 http://localhost/health'), 'curl *** (arguments hidden, 47 characters)')
+  t.is(redactCommand('PGPASSWORD=hunter2 pg_isready -h db'), 'PGPASSWORD=*** *** (arguments hidden, 35 characters)')
+  t.is(redactCommand('/bin/true'), '/bin/true')
+  t.is(redactCommand('http://u:p@h/x'), 'http://u:***@h/x')
+  t.is(redactCommand(''), '')
+})
+
+test('redact: check args by type', t => {
+  t.is(redactCheckArgs('HttpGet', 'http://u:p@h:1/x?secret=s'), 'http://u:***@h:1/x?secret=***')
+  t.is(redactCheckArgs('TcpConnect', '10.0.0.1:5432'), '10.0.0.1:5432')
+  t.is(redactCheckArgs('External', 'check --password hunter2'), 'check *** (arguments hidden, 24 characters)')
+  t.is(redactCheckArgs('DockerExec', '0123456789ab check --password hunter2'), '0123456789ab check *** (arguments hidden, 24 characters)')
+})
