@@ -1,7 +1,7 @@
 // HTTP/1.1 through the proxy's raw-socket path against a real backend: framing (chunked
 // both ways with trailers, HEAD, 204, 304), pipelining, Range, 100-continue and an early
 // 413 from the backend, big heads within and over the documented limit, big bodies.
-import test from 'ava'
+import test, { type ExecutionContext } from 'ava'
 import { createHash } from 'node:crypto'
 import http from 'node:http'
 import { MAX_HEAD_BYTES } from '../../../src/proxy/h1/parser.ts'
@@ -11,7 +11,7 @@ import { loggingBackend, raw, statuses, type LoggingBackend } from './raw.ts'
 const IP = '127.0.13.20'
 const BACKEND_IP = '127.0.13.21'
 
-async function setup (t: Parameters<Parameters<typeof test>[1]>[0], sp: number): Promise<{ h: Harness, b: LoggingBackend }> {
+async function setup (t: ExecutionContext, sp: number): Promise<{ h: Harness, b: LoggingBackend }> {
   const b = await loggingBackend(BACKEND_IP)
   t.teardown(async () => { await b.close() })
   const h = await harness(t, { proxy: proxyConfig(IP) })

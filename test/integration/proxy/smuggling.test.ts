@@ -1,7 +1,7 @@
 // Request smuggling (issue 11, attack 4) against the raw-socket path: each variant is either
 // refused with 400 or sent to the backend framed exactly as the proxy read it. A logging
 // backend (node:http, strict) shows what arrived: never a second, hidden request.
-import test from 'ava'
+import test, { type ExecutionContext } from 'ava'
 import { harness, instance, proxyConfig, waitListening, type Harness } from './setup.ts'
 import { loggingBackend, raw, statuses, type LoggingBackend } from './raw.ts'
 
@@ -9,7 +9,7 @@ const IP = '127.0.13.30'
 const BACKEND_IP = '127.0.13.31'
 const SMUGGLED = 'GET /smuggled HTTP/1.1\r\nHost: x\r\n\r\n'
 
-async function setup (t: Parameters<Parameters<typeof test>[1]>[0], sp: number): Promise<{ h: Harness, b: LoggingBackend }> {
+async function setup (t: ExecutionContext, sp: number): Promise<{ h: Harness, b: LoggingBackend }> {
   const b = await loggingBackend(BACKEND_IP)
   t.teardown(async () => { await b.close() })
   const h = await harness(t, { proxy: proxyConfig(IP) })
@@ -20,7 +20,7 @@ async function setup (t: Parameters<Parameters<typeof test>[1]>[0], sp: number):
 }
 
 /** Nothing but the expected requests reached the backend, and it never saw malformed framing. */
-function noSmuggled (t: { deepEqual: (a: unknown, b: unknown, m?: string) => void, false: (a: boolean, m?: string) => void }, b: LoggingBackend): void {
+function noSmuggled (t: ExecutionContext, b: LoggingBackend): void {
   t.false(b.seen.some(s => s.url === '/smuggled'), `the backend saw: ${b.seen.map(s => `${s.method} ${s.url}`).join(', ')}`)
   t.deepEqual(b.clientErrors, [], 'the backend never got a malformed message')
 }
