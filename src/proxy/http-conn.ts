@@ -41,6 +41,8 @@ export class ClientConn {
     socket.on('close', () => {
       clearTimeout(this.#headTimer)
       this.#state = 'closing'
+      this.#parser.close()
+      this.#body.close()
       this.#exchange?.onClientClose()
       this.#exchange = undefined
       this.#onGone(this)
@@ -63,7 +65,8 @@ export class ClientConn {
   #onEnd (): void {
     this.#ended = true
     if (this.#state === 'tunnel') { this.#exchange?.tunnelClientEnd(); return }
-    if (this.#exchange === undefined) this.socket.destroy()
+    // a request complete before the half-close is still answered; a cut one never will be
+    if (this.#exchange === undefined || this.#state === 'body') this.socket.destroy()
   }
 
   #process (): void {

@@ -65,6 +65,8 @@ export class Upstream {
     s.on('error', (err: NodeJS.ErrnoException) => { this.#error = err })
     s.on('close', () => {
       clearTimeout(this.#timer)
+      this.parser.close()
+      this.body.close()
       pool.forget(this)
       const u = this.user
       this.user = undefined

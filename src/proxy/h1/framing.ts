@@ -84,6 +84,13 @@ export class BodyReader {
   }
 
   get done (): boolean { return this.#done }
+
+  /** Frees the chunk validator's native parser, if one was made. */
+  close (): void {
+    this.#chunked?.close()
+    this.#chunked = undefined
+  }
+
   get kind (): Framing['kind'] { return this.#kind }
 
   /** How many bytes at the start of buf belong to the body (throws HttpParseError on bad chunks). */

@@ -11,7 +11,12 @@ import { createRequire } from 'node:module'
  * cookies and tokens (a 20 KB header) through while bounding memory per connection. Over it: 431. */
 export const MAX_HEAD_BYTES = 32 * 1024
 
+/** Most header fields in one head: 256. Browsers send about 20; HAProxy's default cap is 101; Node's
+ * own server refuses about a thousand. Over it: 431, like an oversize head. */
+export const MAX_HEADER_FIELDS = 256
+
 interface Binding {
+  close: () => void
   initialize: (type: number, resource: object, maxHeaderSize: number, lenient: number) => void
   execute: (buf: Buffer) => number | ParserFailure
   [k: number]: unknown
@@ -47,6 +52,7 @@ export class HttpParseError extends Error {
 }
 
 export interface Head {
+  versionMajor: number
   versionMinor: number
   /** Raw header names and values, alternating, in order. */
   headers: string[]
@@ -78,10 +84,10 @@ export class HeadParser {
       for (const h of headers) this.#headers.push(h)
       this.#url += url
     }
-    p[HTTPParser.kOnHeadersComplete] = (_maj: number, minor: number, headers: string[] | undefined, method: number, url: string | undefined, status: number, reason: string, upgrade: boolean, keepAlive: boolean) => {
+    p[HTTPParser.kOnHeadersComplete] = (major: number, minor: number, headers: string[] | undefined, method: number, url: string | undefined, status: number, reason: string, upgrade: boolean, keepAlive: boolean) => {
       let all = headers ?? []
       if (this.#headers.length > 0) all = headers === undefined ? this.#headers : [...this.#headers, ...headers]
-      this.#head = { versionMinor: minor, headers: all, method: METHODS[method] ?? '', url: url ?? this.#url, status, reason: reason ?? '', keepAlive, upgrade }
+      this.#head = { versionMajor: major, versionMinor: minor, headers: all, method: METHODS[method] ?? '', url: url ?? this.#url, status, reason: reason ?? '', keepAlive, upgrade }
       return STOP_AFTER_HEAD
     }
     p[HTTPParser.kOnMessageComplete] = () => {}
@@ -106,10 +112,20 @@ export class HeadParser {
     this.started = true
     const r = this.#p.execute(buf)
     if (typeof r !== 'number') throw new HttpParseError(r.code, r.reason)
-    return this.#head === undefined ? -1 : r
+    if (this.#head === undefined) return -1
+    // llhttp reads any digit pair (0.9, 2.0, ...); the proxy speaks HTTP/1.0 and 1.1 only
+    if (this.#head.versionMajor !== 1 || this.#head.versionMinor > 1) throw new HttpParseError('HPE_INVALID_VERSION', `HTTP/${this.#head.versionMajor}.${this.#head.versionMinor} is not supported`)
+    if (this.#head.headers.length > 2 * MAX_HEADER_FIELDS) throw new HttpParseError('HPE_HEADER_OVERFLOW', `more than ${MAX_HEADER_FIELDS} header fields`)
+    return r
   }
 
   get head (): Head | undefined { return this.#head }
+
+  /**
+   * Frees the native parser now (about 8 KB each, which the garbage collector does not see:
+   * without this, thousands of short connections grow the RSS). No use after this.
+   */
+  close (): void { this.#p.close() }
 }
 
 /** A synthetic response head that puts the second parser in "chunked body, then nothing" state. */
@@ -146,4 +162,7 @@ export class ChunkedBody {
     if (this.#done && r.code === 'HPE_CLOSED_CONNECTION') return r.bytesParsed - 1
     throw new HttpParseError(r.code, r.reason)
   }
+
+  /** Frees the native parser (see HeadParser.close). */
+  close (): void { this.#p.close() }
 }

@@ -4,7 +4,7 @@
 import test, { type ExecutionContext } from 'ava'
 import { createHash } from 'node:crypto'
 import http from 'node:http'
-import { MAX_HEAD_BYTES } from '../../../src/proxy/h1/parser.ts'
+import { MAX_HEAD_BYTES, MAX_HEADER_FIELDS } from '../../../src/proxy/h1/parser.ts'
 import { harness, instance, proxyConfig, waitListening, type Harness } from './setup.ts'
 import { loggingBackend, raw, statuses, type LoggingBackend } from './raw.ts'
 
@@ -151,4 +151,13 @@ test('HTTP/1.0 clients: answered without chunking, the connection closes', async
   t.deepEqual(statuses(answer), [200])
   t.regex(answer, /"url":"\/old"/)
   t.false(/transfer-encoding/i.test(answer))
+})
+
+test(`more than ${MAX_HEADER_FIELDS} header fields get 431; ${MAX_HEADER_FIELDS} pass`, async (t) => {
+  const SP = 18709
+  const { b } = await setup(t, SP)
+  const fields = (n: number): string => Array.from({ length: n }, (_, i) => `X-F${i}: ${i}\r\n`).join('')
+  t.deepEqual(statuses(await raw(IP, SP, `GET /many HTTP/1.1\r\nHost: x\r\n${fields(MAX_HEADER_FIELDS - 2)}Connection: close\r\n\r\n`)), [200])
+  t.deepEqual(statuses(await raw(IP, SP, `GET /too-many HTTP/1.1\r\nHost: x\r\n${fields(MAX_HEADER_FIELDS + 1)}\r\n`)), [431])
+  t.deepEqual(b.seen.map(s => s.url), ['/many'])
 })

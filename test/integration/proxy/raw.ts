@@ -5,7 +5,7 @@ import http from 'node:http'
 import net from 'node:net'
 
 /** Sends bytes and collects the answer until the proxy closes, `until` says enough, or timeoutMs. */
-export async function raw (ip: string, port: number, data: string | Buffer | Array<string | Buffer>, opts: { timeoutMs?: number, until?: (got: string) => boolean } = {}): Promise<string> {
+export async function raw (ip: string, port: number, data: string | Buffer | Array<string | Buffer>, opts: { timeoutMs?: number, until?: (got: string) => boolean, end?: boolean } = {}): Promise<string> {
   return await new Promise((resolve) => {
     const s = net.connect({ host: ip, port })
     const chunks: Buffer[] = []
@@ -20,6 +20,7 @@ export async function raw (ip: string, port: number, data: string | Buffer | Arr
     const timer = setTimeout(finish, opts.timeoutMs ?? 5000)
     s.on('connect', () => {
       for (const d of Array.isArray(data) ? data : [data]) s.write(d)
+      if (opts.end === true) s.end()
     })
     s.on('data', (c: Buffer) => {
       chunks.push(c)
