@@ -2,8 +2,10 @@
 // http and tcp modes, through HAProxy (http and tcp, one thread, keep-alive reuse) and,
 // for reference, through a stock http-proxy-3 server. wrk drives each at concurrency 1 and
 // 64 for BENCH_SECONDS (default 4), in BENCH_ROUNDS interleaved rounds (default 3), and the
-// median round is kept. Prints requests/s, p50, p99 and the ratios. Every
-// process it starts is stopped at the end. Run with bench/proxy/run.sh (installs wrk/haproxy).
+// median round is kept; then curl downloads BENCH_DOWNLOAD_MB (100) and uploads
+// BENCH_UPLOAD_MB (50) through each, in the same rounds. Prints requests/s, p50, p99, MB/s
+// and the ratios as Markdown tables. Every process it starts is stopped at the end, and
+// every wrk/curl run has a time limit. Run with bench/proxy/run.sh (installs wrk/haproxy).
 // BENCH_CPU_PROF=1 runs the daemon with --cpu-prof (profile written to bench/proxy/profiles/).
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process'
 import { mkdtempSync, mkdirSync, writeFileSync } from 'node:fs'
@@ -16,7 +18,9 @@ const REPO = path.resolve(HERE, '../..')
 const SECONDS = Number(process.env.BENCH_SECONDS ?? 4)
 /** Rounds over all targets; each figure is the median of its rounds, so a burst of load elsewhere on the machine hits every target alike. */
 const ROUNDS = Number(process.env.BENCH_ROUNDS ?? 3)
-const IPS = { backend: '127.0.3.10', sidecar: '127.0.3.9', haproxy: '127.0.3.11', hp3: '127.0.3.12' }
+const DOWNLOAD_MB = Number(process.env.BENCH_DOWNLOAD_MB ?? 100)
+const UPLOAD_MB = Number(process.env.BENCH_UPLOAD_MB ?? 50)
+const IPS = { backend: '127.0.13.60', sidecar: '127.0.13.61', haproxy: '127.0.13.62', hp3: '127.0.13.63' }
 const PORTS = { sidecarHttp: 18601, sidecarTcp: 18602, haproxyHttp: 18603, haproxyTcp: 18604, hp3: 18605 }
 const children: ChildProcess[] = []
 const tmp = mkdtempSync(path.join(os.tmpdir(), 'sidecar-bench-proxy-'))
@@ -66,7 +70,27 @@ function wrk (url: string, connections: number, seconds: number): Result {
   return { rps, p50, p99 }
 }
 
+/** One curl transfer: MB/s (1e6 bytes), NaN when it failed or took over a minute. */
+function curl (url: string, upload: string | undefined): number {
+  const args = ['-s', '-o', '/dev/null', '--max-time', '60', '-w', upload === undefined ? '%{speed_download} %{size_download}' : '%{speed_upload} %{size_upload}']
+  if (upload !== undefined) args.push('-H', 'content-type: application/octet-stream', '--data-binary', `@${upload}`)
+  const r = spawnSync('curl', [...args, url], { encoding: 'utf8', timeout: 90_000 })
+  const [speed, size] = (r.stdout ?? '').trim().split(' ').map(Number)
+  const want = (upload === undefined ? DOWNLOAD_MB : UPLOAD_MB) * (1 << 20)
+  if (r.status !== 0 || size !== want) {
+    process.stderr.write(`note: ${url}: curl exit ${r.status}, ${size} of ${want} bytes\n`)
+    return NaN
+  }
+  return speed / 1e6
+}
+
+function median (xs: number[]): number {
+  const s = [...xs].sort((a, b) => a - b)
+  return s[Math.floor(s.length / 2)]
+}
+
 async function main (): Promise<void> {
+  const loadStart = os.loadavg()[0]
   const node = process.execPath
   const backend = start(node, [path.join(HERE, 'backend.ts'), IPS.backend, '0'])
   const backendPort = Number(await firstLine(backend))
@@ -111,8 +135,18 @@ async function main (): Promise<void> {
     ['http-proxy-3 (reference)', `http://${IPS.hp3}:${PORTS.hp3}/`],
   ]
   const rounds = new Map<string, Result[]>()
+  const transfers = new Map<string, { down: number[], up: number[] }>()
+  const uploadFile = path.join(tmp, 'upload.bin')
+  writeFileSync(uploadFile, Buffer.alloc(UPLOAD_MB << 20, 'u'))
   for (const [, url] of targets) wrk(url, 64, 1) // warm-up: JIT, connection pools
   for (let round = 1; round <= ROUNDS; round++) {
+    for (const [name, url] of targets) {
+      const t = transfers.get(name) ?? { down: [], up: [] }
+      t.down.push(curl(`${url}big?mb=${DOWNLOAD_MB}`, undefined))
+      t.up.push(curl(`${url}upload`, uploadFile))
+      transfers.set(name, t)
+      process.stderr.write(`round ${round} ${name.padEnd(26)} download ${t.down[t.down.length - 1].toFixed(0)} MB/s  upload ${t.up[t.up.length - 1].toFixed(0)} MB/s\n`)
+    }
     for (const c of [1, 64]) {
       for (const [name, url] of targets) {
         const r = wrk(url, c, SECONDS)
@@ -126,7 +160,7 @@ async function main (): Promise<void> {
   for (const [key, rs] of rounds) results.set(key, [...rs].sort((a, b) => a.rps - b.rps)[Math.floor(rs.length / 2)])
   const cpus = os.cpus()
   const lines = [
-    `wrk -t1, median of ${ROUNDS} interleaved rounds of ${SECONDS} s per row; load average at the end ${os.loadavg()[0].toFixed(1)}; ${cpus.length} × ${cpus[0]?.model ?? 'cpu'} shared by wrk, proxy and backend (and whatever else runs); Node ${process.version}; ${spawnSync('haproxy', ['-v'], { encoding: 'utf8' }).stdout.split('\n')[0].replace(/ - https.*/, '')}, 1 thread.`,
+    `wrk -t1, median of ${ROUNDS} interleaved rounds of ${SECONDS} s per row; load average (1 min) ${loadStart.toFixed(1)} at the start, ${os.loadavg()[0].toFixed(1)} at the end; ${cpus.length} × ${cpus[0]?.model ?? 'cpu'} shared by wrk, proxy and backend (and whatever else runs); Node ${process.version}; ${spawnSync('haproxy', ['-v'], { encoding: 'utf8' }).stdout.split('\n')[0].replace(/ - https.*/, '')}, 1 thread.`,
     '',
     '| target | conc. | req/s | p50 ms | p99 ms | vs direct | vs HAProxy http | vs HAProxy (same mode) |',
     '| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: |',
@@ -143,6 +177,23 @@ async function main (): Promise<void> {
   }
   const d1 = results.get('direct@1') as Result
   lines.push('', `Added p50 latency at concurrency 1: sidecar http ${((results.get('sidecar http@1') as Result).p50 - d1.p50).toFixed(3)} ms, sidecar tcp ${((results.get('sidecar tcp@1') as Result).p50 - d1.p50).toFixed(3)} ms, HAProxy http ${((results.get('HAProxy http@1') as Result).p50 - d1.p50).toFixed(3)} ms.`)
+  const dd = median((transfers.get('direct') as { down: number[] }).down)
+  const du = median((transfers.get('direct') as { up: number[] }).up)
+  lines.push('', `Transfers (curl, one connection, median of ${ROUNDS}): a ${DOWNLOAD_MB} MiB download and a ${UPLOAD_MB} MiB upload (POST, Content-Length, Expect: 100-continue).`, '',
+    '| target | download MB/s | vs direct | upload MB/s | vs direct |', '| --- | ---: | ---: | ---: | ---: |')
+  for (const [name] of targets) {
+    const t = transfers.get(name) as { down: number[], up: number[] }
+    const d = median(t.down)
+    const u = median(t.up)
+    lines.push(`| ${name} | ${d.toFixed(0)} | ${(d / dd).toFixed(2)} | ${u.toFixed(0)} | ${(u / du).toFixed(2)} |`)
+  }
+  const ratio = (a: string, b: string, c: number, f: (r: Result) => number = r => r.rps): string => (f(results.get(`${a}@${c}`) as Result) / f(results.get(`${b}@${c}`) as Result)).toFixed(2)
+  lines.push('', 'Targets of issue 12: ' + [
+    `sidecar http / HAProxy http req/s: c=1 ${ratio('sidecar http', 'HAProxy http', 1)} (>= 0.8), c=64 ${ratio('sidecar http', 'HAProxy http', 64)} (>= 0.8)`,
+    `p99 c=1 sidecar http / HAProxy http ${ratio('sidecar http', 'HAProxy http', 1, r => r.p99)} (<= 2)`,
+    `download sidecar http / direct ${(median((transfers.get('sidecar http') as { down: number[] }).down) / dd).toFixed(2)} (>= 0.6)`,
+    `sidecar tcp / HAProxy tcp c=1 ${ratio('sidecar tcp', 'HAProxy tcp', 1)}, c=64 ${ratio('sidecar tcp', 'HAProxy tcp', 64)} (>= 0.9)`,
+  ].join('; ') + '.')
   process.stdout.write(lines.join('\n') + '\n')
 }
 

@@ -69,6 +69,8 @@ export const DEFAULTS = {
     connect_timeout: '1s', // a loopback or LAN connect takes well under 1 s; longer means the backend is gone
     idle_timeout: '1m', // the original's HAProxy "timeout client/server 1m"
     request_timeout: '0', // no limit, as the original's Envoy route (timeout 0s): long polls must work
+    header_timeout: '10s', // HAProxy's "timeout http-request" is commonly 10 s: a slow-loris client or a silent upgrade backend holds a socket no longer
+    max_connections: 10000, // far above what one service port needs, well below the default fd limit of 1,048,576 and a few hundred MB of buffers
     retries: 2, // two other backends is enough to ride over one dead host without amplifying an outage
     eject_after_5xx: 0, // off: a 5xx may be the application's own answer (Envoy's default is 5 when on)
     ejection_base: '10s', // long enough to stop hammering a dead backend, short enough to retry it soon

@@ -129,6 +129,8 @@ export const SCHEMA: Schema = {
     connect_timeout: { type: 'duration', doc: 'a backend connection not established within this is a failure (retried elsewhere)' },
     idle_timeout: { type: 'duration', doc: 'a client or backend connection silent this long is closed' },
     request_timeout: { type: 'duration', zeroOk: true, doc: 'a request without a response head after this long gets 504 ("0" = no limit)' },
+    header_timeout: { type: 'duration', doc: 'a client must send a whole request head within this once it started (else 408), and a backend must answer an upgrade within it (else 504)' },
+    max_connections: { type: 'int', min: 1, max: 1000000, doc: 'client connections one listener holds open at once; more are closed at accept and counted' },
     retries: { type: 'int', min: 0, max: 10, doc: 'other backends tried after a failed connect (or a reset of an idempotent request)' },
     eject_after_5xx: { type: 'int', min: 0, max: 1000, doc: 'consecutive 5xx responses that eject a backend (0 = never)' },
     ejection_base: { type: 'duration', doc: 'how long a failing backend is first ejected; doubles on each repeat' },

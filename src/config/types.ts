@@ -97,6 +97,10 @@ export interface ProxySection {
   idle_timeout: number
   /** 0 = no per-request timeout. */
   request_timeout: number
+  /** Request head from the client, and the backend's answer to an upgrade. */
+  header_timeout: number
+  /** Client connections per listener. */
+  max_connections: number
   retries: number
   /** Consecutive 5xx responses that eject a backend; 0 = never. */
   eject_after_5xx: number

@@ -1,10 +1,9 @@
 // What a forwarder (http, tcp, upgrade) needs from its listener, and the small shared rules.
-import type http from 'node:http'
-import type { Dispatcher } from 'undici'
 import type { Logger } from '../lib/logger.ts'
 import type { AccessLog } from './access-log.ts'
 import type { Backend, Pool } from './pool.ts'
 import type { ListenerStats } from './stats.ts'
+import type { BackendConns } from './upstream.ts'
 
 export interface ForwardOptions {
   connectTimeoutMs: number
@@ -12,6 +11,8 @@ export interface ForwardOptions {
   /** 0 = none. */
   requestTimeoutMs: number
   retries: number
+  /** Time for a client to send a request head once it started, and for a backend to answer an upgrade. */
+  headerTimeoutMs: number
 }
 
 export interface ListenerContext {
@@ -22,10 +23,8 @@ export interface ListenerContext {
   readonly accessLog: AccessLog
   readonly logger: Logger
   readonly opts: ForwardOptions
-  /** Keep-alive agent for backend requests with a body (http mode). */
-  readonly agent: http.Agent
-  /** Keep-alive pool of one backend for requests without a body (http mode). */
-  readonly dispatcherFor: (b: Backend) => Dispatcher
+  /** Keep-alive connections of one backend (http mode). */
+  readonly connsFor: (b: Backend) => BackendConns
   /** Other service names that claim this port and lost it (port conflict). */
   readonly ignored: () => readonly string[]
   /** Wall-clock ms (ejection times). */

@@ -1,31 +1,24 @@
 // One service port: a server on bind_ip:ServicePort in the listener's mode, its backend
 // pool, and its lifecycle: listening, failed (port unavailable, retried by the manager),
 // draining (closed to new connections, in-flight ones get a grace period), closed.
-import http from 'node:http'
 import net from 'node:net'
-import type { ProxyServer } from 'http-proxy-3'
-import type { Dispatcher } from 'undici'
 import { errorMessage } from '../lib/errors.ts'
 import type { Logger } from '../lib/logger.ts'
 import type { Startable } from '../lib/startable.ts'
 import type { AccessLog } from './access-log.ts'
 import type { ForwardOptions, ListenerContext } from './context.ts'
-import { forwardHttp } from './http-forward.ts'
+import { ClientConn } from './http-conn.ts'
 import type { ProxyMode } from './plan.ts'
 import { Pool, type PoolOptions } from './pool.ts'
 import { ListenerStats, type ProxyMetrics } from './stats.ts'
 import { forwardTcp } from './tcp-forward.ts'
-import { forwardUpgrade } from './upgrade.ts'
+import { BackendConns } from './upstream.ts'
 
 export type ListenerState = 'starting' | 'listening' | 'failed' | 'draining' | 'closed'
 
 export interface ListenerComponents {
   logger: Logger
   accessLog: AccessLog
-  agent: http.Agent
-  upgrades: ProxyServer
-  /** Makes the keep-alive pool of one backend ("ip:port"). */
-  createDispatcher: (address: string) => Dispatcher
   metrics?: ProxyMetrics
   nowMs: () => number
 }
@@ -37,6 +30,8 @@ export interface ListenerInit {
   bindIp: string
   pool: PoolOptions
   forward: ForwardOptions
+  /** Client connections open at once; more are refused (closed at accept) and counted. */
+  maxConnections: number
 }
 
 export class ProxyListener implements Startable {
@@ -53,8 +48,9 @@ export class ProxyListener implements Startable {
   readonly #init: ListenerInit
   readonly #logger: Logger
   readonly #ctx: ListenerContext
-  readonly #server: net.Server | http.Server
+  readonly #server: net.Server
   readonly #sockets = new Set<net.Socket>()
+  readonly #conns = new Set<ClientConn>()
   readonly #metrics: ProxyMetrics | undefined
 
   constructor (c: ListenerComponents, init: ListenerInit) {
@@ -65,22 +61,22 @@ export class ProxyListener implements Startable {
     this.#logger = c.logger
     this.#metrics = c.metrics
     this.pool = new Pool(init.pool)
-    this.stats = new ListenerStats(c.metrics, init.name, init.port)
+    this.stats = new ListenerStats(c.metrics, init.name, init.port, (line) => { c.logger.warn(line) })
     this.#ctx = {
       name: init.name, port: init.port, pool: this.pool, stats: this.stats, accessLog: c.accessLog, logger: c.logger,
-      opts: init.forward, agent: c.agent, nowMs: c.nowMs, ignored: () => this.ignored,
-      dispatcherFor: (b) => (b.dispatcher ??= c.createDispatcher(b.address)),
+      opts: init.forward, nowMs: c.nowMs, ignored: () => this.ignored,
+      connsFor: (b) => (b.conns ??= new BackendConns(b.spec.ip, b.spec.port, init.forward.connectTimeoutMs, init.forward.idleTimeoutMs)),
     }
     const ctx = this.#ctx
-    if (init.mode === 'tcp') {
-      this.#server = net.createServer({ allowHalfOpen: true, pauseOnConnect: true, noDelay: true }, (socket) => { forwardTcp(ctx, socket) })
-    } else {
-      const server = http.createServer({ noDelay: true, keepAliveTimeout: init.forward.idleTimeoutMs }, (req, res) => { forwardHttp(ctx, req, res) })
-      server.timeout = init.forward.idleTimeoutMs
-      server.on('upgrade', (req: http.IncomingMessage, socket: net.Socket, head: Buffer) => { forwardUpgrade(ctx, c.upgrades, req, socket, head) })
-      server.on('connection', () => { ctx.stats.connection() })
-      this.#server = server
-    }
+    const gone = (conn: ClientConn): void => { this.#conns.delete(conn) }
+    this.#server = init.mode === 'tcp'
+      ? net.createServer({ allowHalfOpen: true, pauseOnConnect: true, noDelay: true }, (socket) => { forwardTcp(ctx, socket) })
+      : net.createServer({ allowHalfOpen: true, noDelay: true }, (socket) => {
+        ctx.stats.connection()
+        this.#conns.add(new ClientConn(ctx, socket, gone))
+      })
+    this.#server.maxConnections = init.maxConnections
+    this.#server.on('drop', (d?: { remoteAddress?: string }) => { ctx.stats.reject('connection cap', `${d?.remoteAddress ?? '-'}: ${init.maxConnections} connections open`) })
     this.#server.on('connection', (s: net.Socket) => {
       this.#sockets.add(s)
       s.once('close', () => { this.#sockets.delete(s) })
@@ -148,9 +144,8 @@ export class ProxyListener implements Startable {
     const wasOpen = this.state === 'listening'
     this.state = 'draining'
     if (wasOpen) this.#server.close()
-    const http1 = this.#server instanceof http.Server ? this.#server : undefined
     while (this.#sockets.size > 0 && Date.now() < this.#drainDeadline) {
-      http1?.closeIdleConnections()
+      for (const c of this.#conns) if (c.idle) c.socket.destroy()
       await new Promise(resolve => setTimeout(resolve, Math.max(0, Math.min(100, this.#drainDeadline - Date.now()))))
     }
     for (const s of this.#sockets) s.destroy()

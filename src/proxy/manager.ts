@@ -1,9 +1,6 @@
 // Follows the catalog: after every change (coalesced to one rebuild per turn of the event
 // loop) it plans the listeners, updates the pools of those that stay, opens the new ones
 // and drains the ones no longer wanted. Nothing here blocks the catalog.
-import http from 'node:http'
-import type { ProxyServer } from 'http-proxy-3'
-import { Pool as UndiciPool, type Dispatcher } from 'undici'
 import type { Catalog } from '../catalog/index.ts'
 import type { ProxyOptions } from './options.ts'
 import type { Clock } from '../service/clock.ts'
@@ -15,7 +12,6 @@ import { ProxyListener, type ListenerInit } from './listener.ts'
 import { planListeners, type ListenerPlan, type PortConflict } from './plan.ts'
 import { proxyReport, type ProxyReport } from './report.ts'
 import { ProxyMetrics } from './stats.ts'
-import { createUpgradeProxy } from './upgrade.ts'
 
 /** A listener that could not open its port is tried again this often. */
 const RETRY_FAILED_MS = 5000
@@ -48,8 +44,6 @@ export class ProxyManager implements Startable {
   readonly #drains = new Set<Promise<void>>()
   readonly #loggedConflicts = new Set<string>()
   #conflicts: readonly PortConflict[] = []
-  #agent: http.Agent | undefined
-  #upgrades: ProxyServer | undefined
   #scheduled: NodeJS.Immediate | undefined
   #retryTimer: NodeJS.Timeout | undefined
   #running = false
@@ -68,9 +62,6 @@ export class ProxyManager implements Startable {
   async start (): Promise<void> {
     if (this.#running) return
     this.#running = true
-    // keep-alive to backends; lifo reuses the warmest connection and lets the others idle out
-    this.#agent = new http.Agent({ keepAlive: true, scheduling: 'lifo', maxFreeSockets: 256, timeout: this.#init.proxy.idle_timeout })
-    this.#upgrades = createUpgradeProxy(this.#init.proxy.connect_timeout)
     this.#catalog.on('change', this.#onChange)
     await this.rebuild()
   }
@@ -87,8 +78,6 @@ export class ProxyManager implements Startable {
     this.#listeners.clear()
     await Promise.all(all.map(async l => { await l.stop() }))
     await Promise.all([...this.#drains])
-    this.#agent?.destroy()
-    this.#upgrades?.close()
   }
 
   /** Listeners by port, draining ones excluded. */
@@ -147,34 +136,15 @@ export class ProxyManager implements Startable {
         siteFailover: px.site_failover, site: this.#init.site, siteOrder: px.site_order,
         outlier: { baseMs: px.ejection_base, maxMs: px.ejection_max, after5xx: px.eject_after_5xx },
       },
-      forward: { connectTimeoutMs: px.connect_timeout, idleTimeoutMs: px.idle_timeout, requestTimeoutMs: px.request_timeout, retries: px.retries },
+      forward: { connectTimeoutMs: px.connect_timeout, idleTimeoutMs: px.idle_timeout, requestTimeoutMs: px.request_timeout, retries: px.retries, headerTimeoutMs: px.header_timeout },
+      maxConnections: px.max_connections,
     }
     return new ProxyListener({
       logger: this.#logger,
       accessLog: this.#accessLog,
-      agent: this.#agent as http.Agent,
-      upgrades: this.#upgrades as ProxyServer,
-      createDispatcher: (address) => this.#dispatcher(address),
       ...(this.#metrics !== undefined ? { metrics: this.#metrics } : {}),
       nowMs: () => this.#clock.nowMs(),
     }, init)
-  }
-
-  /**
-   * Keep-alive connections to one backend: no limit on their number (the client side bounds
-   * concurrency), idle ones closed after 4 s or the backend's own Keep-Alive hint, so they
-   * are not reused just as the backend closes them; no undici timeouts of its own but the
-   * connect timeout and the idle timeout (request_timeout is the exchange's).
-   */
-  #dispatcher (address: string): Dispatcher {
-    const px = this.#init.proxy
-    return new UndiciPool(`http://${address}`, {
-      pipelining: 1,
-      connect: { timeout: px.connect_timeout },
-      keepAliveTimeout: 4000,
-      headersTimeout: 0,
-      bodyTimeout: px.idle_timeout,
-    })
   }
 
   #retire (l: ProxyListener): void {

@@ -1,11 +1,11 @@
 // One listener's backends: which of them may take a request (ALIVE, not ejected), in which
 // order of preference (local host, own site, failover sites), and the balancing among the
 // first tier that has any. The hot path (pick) allocates nothing.
-import type { Dispatcher } from 'undici'
 import { compareGoStrings } from '../catalog/rules.ts'
 import { ServiceStatus } from '../service/status.ts'
 import { clearEjection, isEjected, newOutlierState, recordFailure, recordResponse, type OutlierPolicy, type OutlierState } from './outlier.ts'
 import type { BackendSpec } from './plan.ts'
+import type { BackendConns } from './upstream.ts'
 
 export type Balance = 'roundrobin' | 'least' | 'random'
 
@@ -31,7 +31,7 @@ export class Backend {
   failures = 0
   readonly outlier: OutlierState = newOutlierState()
   /** Keep-alive connections to this backend (http mode), made on first use. */
-  dispatcher: Dispatcher | undefined
+  conns: BackendConns | undefined
 
   constructor (spec: BackendSpec) {
     this.spec = spec
@@ -73,7 +73,7 @@ export class Pool {
     const old = new Map(this.#all.map(b => [b.key, b]))
     const kept = new Set(specs.map(s => s.key))
     // a backend that left closes its connections once its requests in progress are done
-    for (const b of this.#all) if (!kept.has(b.key)) closeDispatcher(b, false)
+    for (const b of this.#all) if (!kept.has(b.key)) closeConns(b, false)
     this.#all = specs.map(spec => {
       const b = old.get(spec.key)
       if (b === undefined) return new Backend(spec)
@@ -107,7 +107,7 @@ export class Pool {
 
   /** Closes every backend's connections: gracefully, or cutting requests in progress. */
   closeAll (force: boolean): void {
-    for (const b of this.#all) closeDispatcher(b, force)
+    for (const b of this.#all) closeConns(b, force)
   }
 
   /** Backends ejected right now (among the ALIVE ones). */
@@ -193,9 +193,9 @@ export function tiersOf (backends: readonly Backend[], opts: Pick<PoolOptions, '
   return tiers
 }
 
-function closeDispatcher (b: Backend, force: boolean): void {
-  const d = b.dispatcher
-  if (d === undefined) return
-  b.dispatcher = undefined
-  ;(force ? d.destroy() : d.close()).catch(() => { /* closing is best effort */ })
+function closeConns (b: Backend, force: boolean): void {
+  const c = b.conns
+  if (c === undefined) return
+  b.conns = undefined
+  c.close(force)
 }

@@ -47,6 +47,8 @@ test('defaults: with no file, env or flags every key has its documented default'
       connect_timeout: 1000,
       idle_timeout: 60_000,
       request_timeout: 0,
+      header_timeout: 10000,
+      max_connections: 10000,
       retries: 2,
       eject_after_5xx: 0,
       ejection_base: 10_000,

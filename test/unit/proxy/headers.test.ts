@@ -1,30 +1,44 @@
 import test from 'ava'
-import { requestHead, responseHeaderObject, responseHeaders } from '../../../src/proxy/headers.ts'
+import { ownResponse, requestHeadText, responseHeadText } from '../../../src/proxy/headers.ts'
 
-test('requestHead: hop-by-hop headers dropped, X-Forwarded-* added, Host and the rest kept in order', t => {
-  const head = requestHead(['Host', 'svc:8080', 'Connection', 'keep-alive, X-Private', 'X-Private', 'secret', 'Keep-Alive', 'timeout=5', 'Accept', '*/*', 'TE', 'trailers', 'Upgrade', 'h2c'], '10.0.0.9')
-  t.deepEqual(head.headers, ['Host', 'svc:8080', 'Accept', '*/*', 'X-Forwarded-For', '10.0.0.9', 'X-Forwarded-Proto', 'http', 'X-Forwarded-Host', 'svc:8080'])
-  t.false(head.hasBody)
+const GET = { method: 'GET', url: '/a?b=1', versionMinor: 1 }
+
+test('requestHeadText: hop-by-hop fields and those Connection names dropped, X-Forwarded-* added, Host and the rest kept in order', t => {
+  const text = requestHeadText(GET, ['Host', 'svc:8080', 'Connection', 'keep-alive, X-Private', 'X-Private', 'secret', 'Keep-Alive', 'timeout=5', 'Accept', '*/*', 'TE', 'trailers', 'Upgrade', 'h2c'], '10.0.0.9', false)
+  t.is(text, 'GET /a?b=1 HTTP/1.1\r\nHost: svc:8080\r\nAccept: */*\r\nX-Forwarded-For: 10.0.0.9\r\nX-Forwarded-Proto: http\r\nX-Forwarded-Host: svc:8080\r\n\r\n')
 })
 
-test('requestHead: an existing X-Forwarded-For is appended to; existing proto and host are kept', t => {
-  const head = requestHead(['X-Forwarded-For', '1.2.3.4', 'x-forwarded-for', '5.6.7.8', 'X-Forwarded-Proto', 'https', 'X-Forwarded-Host', 'public.example', 'Host', 'inner'], '10.0.0.9')
-  t.deepEqual(head.headers, ['X-Forwarded-Proto', 'https', 'X-Forwarded-Host', 'public.example', 'Host', 'inner', 'X-Forwarded-For', '1.2.3.4, 5.6.7.8, 10.0.0.9'])
+test('requestHeadText: an existing X-Forwarded-For is appended to; existing proto and host are kept', t => {
+  const text = requestHeadText(GET, ['X-Forwarded-For', '1.2.3.4', 'x-forwarded-for', '5.6.7.8', 'X-Forwarded-Proto', 'https', 'X-Forwarded-Host', 'public.example', 'Host', 'inner'], '10.0.0.9', false)
+  t.is(text, 'GET /a?b=1 HTTP/1.1\r\nX-Forwarded-Proto: https\r\nX-Forwarded-Host: public.example\r\nHost: inner\r\nX-Forwarded-For: 1.2.3.4, 5.6.7.8, 10.0.0.9\r\n\r\n')
 })
 
-test('requestHead: a body is a non-zero Content-Length or any Transfer-Encoding (kept for framing)', t => {
-  t.true(requestHead(['Content-Length', '12'], 'c').hasBody)
-  t.true(requestHead(['Transfer-Encoding', 'chunked'], 'c').hasBody)
-  t.deepEqual(requestHead(['Transfer-Encoding', 'chunked'], 'c').headers.slice(0, 2), ['Transfer-Encoding', 'chunked'])
-  const empty = requestHead(['Content-Length', '0', 'Expect', '100-continue'], 'c')
-  t.false(empty.hasBody)
-  t.deepEqual(empty.headers, ['X-Forwarded-For', 'c', 'X-Forwarded-Proto', 'http'], 'an empty body states nothing; Expect without a body is dropped')
-  t.deepEqual(requestHead(['Content-Length', '5', 'Expect', '100-continue'], 'c').headers.slice(0, 4), ['Content-Length', '5', 'Expect', '100-continue'])
+test('requestHeadText: Connection can never remove framing fields or Host (smuggling)', t => {
+  for (const named of ['content-length', 'Content-Length, close', 'transfer-encoding', 'host', 'keep-alive, transfer-encoding, content-length, host']) {
+    const cl = requestHeadText({ method: 'POST', url: '/', versionMinor: 1 }, ['Host', 'h', 'Connection', named, 'Content-Length', '5'], 'c', false)
+    t.true(cl.includes('Content-Length: 5\r\n'), named)
+    t.true(cl.includes('Host: h\r\n'), named)
+    const te = requestHeadText({ method: 'POST', url: '/', versionMinor: 1 }, ['Connection', named, 'Transfer-Encoding', 'chunked'], 'c', false)
+    t.true(te.includes('Transfer-Encoding: chunked\r\n'), named)
+  }
 })
 
-test('responseHeaders: hop-by-hop and Transfer-Encoding dropped (the server frames each response), others kept', t => {
-  t.deepEqual(responseHeaders(['Content-Type', 'text/plain', 'Transfer-Encoding', 'chunked', 'Connection', 'keep-alive', 'Keep-Alive', 'timeout=5', 'Set-Cookie', 'a=1', 'Set-Cookie', 'b=2']),
-    ['Content-Type', 'text/plain', 'Set-Cookie', 'a=1', 'Set-Cookie', 'b=2'])
-  t.deepEqual(responseHeaders(['Connection', 'X-Internal', 'X-Internal', '1', 'X-Public', '2']), ['X-Public', '2'])
-  t.deepEqual(responseHeaderObject({ 'content-type': 'a', connection: 'x-internal, close', 'x-internal': '1', 'keep-alive': 'timeout=5', 'transfer-encoding': 'chunked' }), { 'content-type': 'a' })
+test('requestHeadText: an upgrade keeps Upgrade with Connection: Upgrade; HTTP/1.0 asks the backend to close', t => {
+  t.is(requestHeadText({ method: 'GET', url: '/ws', versionMinor: 1 }, ['Upgrade', 'websocket', 'Connection', 'Upgrade'], 'c', true),
+    'GET /ws HTTP/1.1\r\nX-Forwarded-For: c\r\nX-Forwarded-Proto: http\r\nConnection: Upgrade\r\nUpgrade: websocket\r\n\r\n')
+  t.true(requestHeadText({ method: 'GET', url: '/', versionMinor: 0 }, [], 'c', false).startsWith('GET / HTTP/1.0\r\n'))
+  t.true(requestHeadText({ method: 'GET', url: '/', versionMinor: 0 }, [], 'c', false).endsWith('Connection: close\r\n\r\n'))
+})
+
+test('responseHeadText: hop-by-hop fields dropped, framing kept as the backend sent it, the proxy states its own Connection', t => {
+  t.is(responseHeadText(200, 'OK', ['Content-Type', 'text/plain', 'Transfer-Encoding', 'chunked', 'Connection', 'keep-alive', 'Keep-Alive', 'timeout=5', 'Set-Cookie', 'a=1', 'Set-Cookie', 'b=2'], 'keep-alive-1.1'),
+    'HTTP/1.1 200 OK\r\nContent-Type: text/plain\r\nTransfer-Encoding: chunked\r\nSet-Cookie: a=1\r\nSet-Cookie: b=2\r\n\r\n')
+  t.is(responseHeadText(200, 'OK', ['Connection', 'X-Internal', 'X-Internal', '1', 'X-Public', '2'], 'close'), 'HTTP/1.1 200 OK\r\nX-Public: 2\r\nConnection: close\r\n\r\n')
+  t.is(responseHeadText(101, 'Switching Protocols', ['Upgrade', 'websocket', 'Connection', 'Upgrade', 'Sec-WebSocket-Accept', 'x'], 'upgrade'),
+    'HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nSec-WebSocket-Accept: x\r\nConnection: Upgrade\r\n\r\n')
+  t.true(responseHeadText(200, 'OK', [], 'keep-alive-1.0').endsWith('Connection: keep-alive\r\n\r\n'))
+})
+
+test('ownResponse: a JSON body with its length', t => {
+  t.is(ownResponse(503, 'Service Unavailable', '{"a":1}', false, 'retry-after: 1\r\n'), 'HTTP/1.1 503 Service Unavailable\r\ncontent-type: application/json\r\ncontent-length: 7\r\nretry-after: 1\r\n\r\n{"a":1}')
 })

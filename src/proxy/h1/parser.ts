@@ -1,0 +1,168 @@
+// HTTP/1.1 grammar for the http data path: Node's own llhttp (the parser of node:http),
+// used through its JS binding in strict mode. It parses heads only: each head callback
+// returns 2 ("no body, stop here"), so llhttp hands back the exact length of the head and
+// the proxy moves the body bytes itself, by their framing, without copying them. Chunked
+// bodies go through a second llhttp instance (ChunkedBody) that validates the chunk grammar
+// and finds where the body ends; it gets no body callback, so nothing is copied to JS.
+import { createRequire } from 'node:module'
+
+/** Largest request or response head (start line + header fields) accepted, and largest trailer
+ * section: 32 KiB. Node's own default is 16 KiB and HAProxy's buffer 16 KiB; 32 KiB lets big
+ * cookies and tokens (a 20 KB header) through while bounding memory per connection. Over it: 431. */
+export const MAX_HEAD_BYTES = 32 * 1024
+
+/** Most header fields in one head: 256. Browsers send about 20; HAProxy's default cap is 101; Node's
+ * own server refuses about a thousand. Over it: 431, like an oversize head. */
+export const MAX_HEADER_FIELDS = 256
+
+interface Binding {
+  close: () => void
+  initialize: (type: number, resource: object, maxHeaderSize: number, lenient: number) => void
+  execute: (buf: Buffer) => number | ParserFailure
+  [k: number]: unknown
+}
+interface ParserFailure extends Error { code: string, reason: string, bytesParsed: number }
+interface BindingClass {
+  new (): Binding
+  REQUEST: number
+  RESPONSE: number
+  kOnHeaders: number
+  kOnHeadersComplete: number
+  kOnMessageComplete: number
+  kOnBody: number
+  kLenientNone: number
+}
+
+const require = createRequire(import.meta.url)
+const common = require('_http_common') as { HTTPParser: BindingClass, methods: string[] }
+const HTTPParser = common.HTTPParser
+const METHODS = common.methods
+/** Returned from the head callback: treat as an upgrade with no body, so llhttp stops right after the head. */
+const STOP_AFTER_HEAD = 2
+
+/** A message llhttp rejected; `code` is llhttp's (HPE_...), `status` what a client is told. */
+export class HttpParseError extends Error {
+  readonly code: string
+  readonly status: 400 | 431
+  constructor (code: string, reason: string) {
+    super(`invalid http message: ${reason.toLowerCase()} (${code})`)
+    this.code = code
+    this.status = code === 'HPE_HEADER_OVERFLOW' ? 431 : 400
+  }
+}
+
+export interface Head {
+  versionMajor: number
+  versionMinor: number
+  /** Raw header names and values, alternating, in order. */
+  headers: string[]
+  method: string
+  url: string
+  status: number
+  reason: string
+  /** llhttp's keep-alive verdict (version and Connection). */
+  keepAlive: boolean
+  /** A request with Upgrade and Connection: upgrade (or CONNECT). */
+  upgrade: boolean
+}
+
+/** Parses one head at a time; reset() before the next message. */
+export class HeadParser {
+  readonly #p: Binding
+  readonly #type: number
+  #head: Head | undefined
+  #headers: string[] = []
+  #url = ''
+  /** Bytes of the current head seen so far (for the caller's limit checks). */
+  started = false
+
+  constructor (kind: 'request' | 'response') {
+    this.#type = kind === 'request' ? HTTPParser.REQUEST : HTTPParser.RESPONSE
+    const p = new HTTPParser()
+    // llhttp hands over headers in batches of 32 when a head has more
+    p[HTTPParser.kOnHeaders] = (headers: string[], url: string) => {
+      for (const h of headers) this.#headers.push(h)
+      this.#url += url
+    }
+    p[HTTPParser.kOnHeadersComplete] = (major: number, minor: number, headers: string[] | undefined, method: number, url: string | undefined, status: number, reason: string, upgrade: boolean, keepAlive: boolean) => {
+      let all = headers ?? []
+      if (this.#headers.length > 0) all = headers === undefined ? this.#headers : [...this.#headers, ...headers]
+      this.#head = { versionMajor: major, versionMinor: minor, headers: all, method: METHODS[method] ?? '', url: url ?? this.#url, status, reason: reason ?? '', keepAlive, upgrade }
+      return STOP_AFTER_HEAD
+    }
+    p[HTTPParser.kOnMessageComplete] = () => {}
+    this.#p = p
+    this.reset()
+  }
+
+  reset (): void {
+    this.#p.initialize(this.#type, {}, MAX_HEAD_BYTES, HTTPParser.kLenientNone)
+    this.#head = undefined
+    this.#headers = []
+    this.#url = ''
+    this.started = false
+  }
+
+  /**
+   * Feeds bytes of a head. Returns the number of bytes of buf that complete the head (then
+   * `head` is set), or -1 when all of buf was consumed and the head is not complete yet.
+   * Throws HttpParseError.
+   */
+  execute (buf: Buffer): number {
+    this.started = true
+    const r = this.#p.execute(buf)
+    if (typeof r !== 'number') throw new HttpParseError(r.code, r.reason)
+    if (this.#head === undefined) return -1
+    // llhttp reads any digit pair (0.9, 2.0, ...); the proxy speaks HTTP/1.0 and 1.1 only
+    if (this.#head.versionMajor !== 1 || this.#head.versionMinor > 1) throw new HttpParseError('HPE_INVALID_VERSION', `HTTP/${this.#head.versionMajor}.${this.#head.versionMinor} is not supported`)
+    if (this.#head.headers.length > 2 * MAX_HEADER_FIELDS) throw new HttpParseError('HPE_HEADER_OVERFLOW', `more than ${MAX_HEADER_FIELDS} header fields`)
+    return r
+  }
+
+  get head (): Head | undefined { return this.#head }
+
+  /**
+   * Frees the native parser now (about 8 KB each, which the garbage collector does not see:
+   * without this, thousands of short connections grow the RSS). No use after this.
+   */
+  close (): void { this.#p.close() }
+}
+
+/** A synthetic response head that puts the second parser in "chunked body, then nothing" state. */
+const CHUNKED_PRELUDE = Buffer.from('HTTP/1.1 200 OK\r\nConnection: close\r\nTransfer-Encoding: chunked\r\n\r\n')
+
+/** Validates a chunked body (sizes, extensions, trailers) and finds its end. */
+export class ChunkedBody {
+  readonly #p: Binding
+  #done = false
+
+  constructor () {
+    const p = new HTTPParser()
+    p[HTTPParser.kOnHeaders] = () => {}
+    p[HTTPParser.kOnHeadersComplete] = () => 0
+    p[HTTPParser.kOnMessageComplete] = () => { this.#done = true }
+    this.#p = p
+    this.reset()
+  }
+
+  reset (): void {
+    this.#done = false
+    this.#p.initialize(HTTPParser.RESPONSE, {}, MAX_HEAD_BYTES, HTTPParser.kLenientNone)
+    this.#p.execute(CHUNKED_PRELUDE)
+  }
+
+  get done (): boolean { return this.#done }
+
+  /** How many bytes of buf belong to the body (all of it unless the body ends inside); throws HttpParseError. */
+  feed (buf: Buffer): number {
+    const r = this.#p.execute(buf)
+    if (typeof r === 'number') return r
+    // after the last chunk the prelude's "Connection: close" makes the next byte an error,
+    // counted in bytesParsed: the body ended one byte before
+    if (this.#done && r.code === 'HPE_CLOSED_CONNECTION') return r.bytesParsed - 1
+    throw new HttpParseError(r.code, r.reason)
+  }
+
+  /** Frees the native parser (see HeadParser.close). */
+  close (): void { this.#p.close() }
+}

@@ -1,0 +1,179 @@
+// One client connection in http mode, on a raw socket: parses each request head (llhttp,
+// strict), frames its body, hands both to an Exchange, and takes the next pipelined request
+// only when the previous response is done (responses go back in order). After a 101 the
+// connection becomes a tunnel between the client and the backend.
+import type net from 'node:net'
+import { clientAddress, type ListenerContext } from './context.ts'
+import { BodyReader, FramingError, requestFraming } from './h1/framing.ts'
+import { HeadParser, HttpParseError } from './h1/parser.ts'
+import { ownResponse } from './headers.ts'
+import { Exchange } from './http-exchange.ts'
+import type { Rejection } from './stats.ts'
+
+type State = 'head' | 'body' | 'wait' | 'tunnel' | 'closing'
+
+export class ClientConn {
+  readonly socket: net.Socket
+  readonly ctx: ListenerContext
+  readonly client: string
+  readonly #parser = new HeadParser('request')
+  readonly #body = new BodyReader()
+  #state: State = 'head'
+  /** Bytes received and not yet handled (a pipelined request waits here). */
+  #pending: Buffer | undefined
+  #exchange: Exchange | undefined
+  #headTimer: NodeJS.Timeout | undefined
+  /** The client half-closed: finish the current response, then close. */
+  #ended = false
+  readonly #onGone: (c: ClientConn) => void
+
+  constructor (ctx: ListenerContext, socket: net.Socket, onGone: (c: ClientConn) => void) {
+    this.ctx = ctx
+    this.socket = socket
+    this.#onGone = onGone
+    this.client = clientAddress(socket.remoteAddress)
+    socket.setTimeout(ctx.opts.idleTimeoutMs)
+    socket.on('data', (buf: Buffer) => { this.#onData(buf) })
+    socket.on('end', () => { this.#onEnd() })
+    socket.on('drain', () => { this.#exchange?.onClientDrain() })
+    socket.on('timeout', () => { socket.destroy() })
+    socket.on('error', () => { /* 'close' follows */ })
+    socket.on('close', () => {
+      clearTimeout(this.#headTimer)
+      this.#state = 'closing'
+      this.#parser.close()
+      this.#body.close()
+      this.#exchange?.onClientClose()
+      this.#exchange = undefined
+      this.#onGone(this)
+    })
+  }
+
+  /** Between requests with nothing received: safe to close when draining. */
+  get idle (): boolean { return this.#state === 'head' && this.#exchange === undefined && !this.#parser.started && this.#pending === undefined }
+
+  /** The request body is still arriving. */
+  get readingBody (): boolean { return this.#state === 'body' }
+
+  #onData (buf: Buffer): void {
+    if (this.#state === 'tunnel') { this.#exchange?.tunnelFromClient(buf); return }
+    if (this.#state === 'closing') return
+    this.#pending = this.#pending === undefined ? buf : Buffer.concat([this.#pending, buf])
+    this.#process()
+  }
+
+  #onEnd (): void {
+    this.#ended = true
+    if (this.#state === 'tunnel') { this.#exchange?.tunnelClientEnd(); return }
+    // a request complete before the half-close is still answered; a cut one never will be
+    if (this.#exchange === undefined || this.#state === 'body') this.socket.destroy()
+  }
+
+  #process (): void {
+    while (this.#pending !== undefined && this.#state !== 'closing' && !this.socket.destroyed) {
+      const buf = this.#pending
+      if (this.#state === 'head') {
+        let n: number
+        try {
+          n = this.#parser.execute(buf)
+        } catch (err) {
+          this.#reject(err as HttpParseError)
+          return
+        }
+        if (n < 0) {
+          this.#pending = undefined
+          this.#headTimer ??= setTimeout(() => { this.#headTimeout() }, this.ctx.opts.headerTimeoutMs)
+          break
+        }
+        clearTimeout(this.#headTimer)
+        this.#headTimer = undefined
+        this.#pending = n < buf.length ? buf.subarray(n) : undefined
+        const head = this.#parser.head
+        if (head === undefined) return
+        let framing
+        try {
+          if (head.method === 'CONNECT') throw new FramingError('CONNECT is not supported: this is a reverse proxy')
+          framing = requestFraming(head)
+          if (head.upgrade && framing.kind !== 'none') throw new FramingError('an upgrade request cannot carry a body')
+        } catch (err) {
+          this.#reject(err as Error)
+          return
+        }
+        this.#body.start(framing)
+        this.#state = this.#body.done ? 'wait' : 'body'
+        this.#exchange = new Exchange(this, head, framing.kind !== 'none')
+        this.#exchange.start()
+        continue
+      }
+      if (this.#state === 'body') {
+        let n: number
+        try {
+          n = this.#body.take(buf)
+        } catch (err) {
+          this.#exchange?.abortRequest(err as Error)
+          return
+        }
+        this.#pending = n < buf.length ? buf.subarray(n) : undefined
+        if (this.#body.done) this.#state = 'wait'
+        this.#exchange?.requestBody(n === buf.length ? buf : buf.subarray(0, n), this.#body.done)
+        continue
+      }
+      break // wait (the next request waits for this response) or tunnel
+    }
+    this.flow()
+  }
+
+  /** Reads from the client only while there is somewhere to put the bytes. */
+  flow (): void {
+    const pause = (this.#state === 'wait' && this.#pending !== undefined) || this.#exchange?.bodyBlocked === true
+    if (pause) this.socket.pause()
+    else if (this.socket.isPaused()) this.socket.resume()
+  }
+
+  /** The exchange is done; keep: the client may send another request. */
+  next (keep: boolean): void {
+    this.#exchange = undefined
+    if (!keep || this.#ended || this.#state === 'body' || this.#state === 'closing') {
+      this.#state = 'closing'
+      this.socket.end()
+      // a client that does not close its side is cut after the idle timeout
+      return
+    }
+    this.#state = 'head'
+    this.#parser.reset()
+    this.#process()
+    if (this.#state === 'head' && this.#pending === undefined && this.socket.isPaused()) this.socket.resume()
+  }
+
+  /** After a 101: every later byte goes to the backend as is. */
+  startTunnel (): Buffer | undefined {
+    this.#state = 'tunnel'
+    const rest = this.#pending
+    this.#pending = undefined
+    if (this.socket.isPaused()) this.socket.resume()
+    return rest
+  }
+
+  /** A head the proxy refuses: 400 or 431 (too large), or 408 (too slow); counted and logged. */
+  #reject (err: Error): void {
+    const status = err instanceof HttpParseError ? err.status : 400
+    this.#refuse(status, status === 431 ? 'head too large' : 'bad request', err.message)
+  }
+
+  #headTimeout (): void {
+    this.#headTimer = undefined
+    if (this.#state !== 'head') return
+    this.#refuse(408, 'header timeout', `request head not complete within ${this.ctx.opts.headerTimeoutMs} ms`)
+  }
+
+  #refuse (status: 400 | 408 | 431, reason: Rejection, message: string): void {
+    this.#state = 'closing'
+    this.#pending = undefined
+    this.ctx.stats.reject(reason, `${this.client}: ${message}`)
+    const text = status === 431 ? 'Request Header Fields Too Large' : status === 408 ? 'Request Timeout' : 'Bad Request'
+    const body = JSON.stringify({ message, reason, service: this.ctx.name, port: this.ctx.port, status: 'error' })
+    this.socket.end(ownResponse(status, text, body, true), 'latin1')
+    // whatever the client still sends is not read: close for good after a short while
+    setTimeout(() => { this.socket.destroy() }, 1000).unref()
+  }
+}

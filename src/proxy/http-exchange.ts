@@ -1,0 +1,367 @@
+// One client request and its attempts on backends: a keep-alive socket from the backend's
+// pool, the rewritten head, the body bytes as they come (never copied, backpressure both
+// ways), the response head parsed for status and framing, the body relayed, the socket
+// handed back. Retries on another backend, passive health, 503/502/504 JSON answers,
+// request and upgrade timeouts, stats and the access log live here.
+import { IDEMPOTENT, isConnectError } from './context.ts'
+import { HttpParseError, type Head } from './h1/parser.ts'
+import { responseFraming } from './h1/framing.ts'
+import { ownResponse, requestHeadText, responseHeadText, type ClientConnection } from './headers.ts'
+import type { ClientConn } from './http-conn.ts'
+import type { Backend, Unavailable } from './pool.ts'
+import type { Upstream, UpstreamUser } from './upstream.ts'
+
+const RESET_CODES = new Set(['ECONNRESET', 'EPIPE'])
+const STATUS_TEXT: Record<number, string> = { 400: 'Bad Request', 502: 'Bad Gateway', 503: 'Service Unavailable', 504: 'Gateway Timeout' }
+
+export class Exchange implements UpstreamUser {
+  readonly #conn: ClientConn
+  readonly #head: Head
+  readonly #hasBody: boolean
+  readonly #headText: string
+  readonly #t0 = performance.now()
+  #tried: Set<Backend> | undefined
+  #retries = 0
+  #holding: Backend | undefined
+  #last: Backend | undefined
+  #up: Upstream | undefined
+  /** Request body bytes received before the backend socket was ready. */
+  #queue: Buffer[] = []
+  #headSent = false
+  #bodyDone: boolean
+  #bodySent = false
+  /** The client's socket should not be read (backend not ready, or its buffer full). */
+  bodyBlocked = false
+  /** Final status (0 = no final response head yet). */
+  #status = 0
+  #respHead: Head | undefined
+  #clientConn: ClientConnection = 'keep-alive-1.1'
+  #tunnel = false
+  #bytes = 0
+  #timer: NodeJS.Timeout | undefined
+  #finished = false
+
+  constructor (conn: ClientConn, head: Head, hasBody: boolean) {
+    this.#conn = conn
+    this.#head = head
+    this.#hasBody = hasBody
+    this.#bodyDone = !hasBody
+    this.#headText = requestHeadText(head, head.headers, conn.client, head.upgrade)
+  }
+
+  start (): void {
+    const ctx = this.#conn.ctx
+    ctx.stats.begin()
+    const ms = this.#head.upgrade ? ctx.opts.headerTimeoutMs : ctx.opts.requestTimeoutMs
+    if (ms > 0) this.#timer = setTimeout(() => { this.#onTimeout(ms) }, ms)
+    this.#attempt()
+  }
+
+  #attempt (): void {
+    const ctx = this.#conn.ctx
+    const now = ctx.nowMs()
+    const b = ctx.pool.pick(now, this.#tried)
+    if (b === undefined) { this.#unavailable(ctx.pool.unavailable(now, this.#tried)); return }
+    this.#release()
+    b.inFlight++
+    b.requests++
+    this.#holding = b
+    this.#last = b
+    this.#headSent = false
+    const up = ctx.connsFor(b).acquire(this)
+    this.#up = up
+    if (up.connected) this.onUpConnect()
+    else if (this.#hasBody) { this.bodyBlocked = true; this.#conn.flow() }
+  }
+
+  onUpConnect (): void {
+    const up = this.#up
+    if (up === undefined || this.#headSent) return
+    const s = up.socket
+    this.#headSent = true
+    s.cork()
+    s.write(this.#headText, 'latin1')
+    let ok = true
+    for (const q of this.#queue) ok = s.write(q)
+    if (this.#queue.length > 0) this.#bodySent = true
+    this.#queue = []
+    s.uncork()
+    this.bodyBlocked = !ok && !this.#bodyDone
+    this.#conn.flow()
+  }
+
+  /** Body bytes from the client (last: the body is complete). */
+  requestBody (chunk: Buffer, last: boolean): void {
+    if (last) this.#bodyDone = true
+    if (chunk.length === 0 || this.#finished) return
+    const up = this.#up
+    if (up === undefined || !this.#headSent) {
+      this.#queue.push(chunk)
+      this.bodyBlocked = true
+      return
+    }
+    this.#bodySent = true
+    if (!up.socket.write(chunk) && !last) this.bodyBlocked = true
+  }
+
+  onUpDrain (): void {
+    if (!this.bodyBlocked) return
+    this.bodyBlocked = false
+    this.#conn.flow()
+  }
+
+  onClientDrain (): void { this.#up?.socket.resume() }
+
+  onUpData (buf: Buffer): void {
+    const up = this.#up
+    if (up === undefined) return
+    const client = this.#conn.socket
+    if (this.#tunnel) {
+      if (!client.write(buf)) up.socket.pause()
+      return
+    }
+    while (buf.length > 0) {
+      if (this.#respHead === undefined) {
+        let n: number
+        try {
+          n = up.parser.execute(buf)
+        } catch (err) {
+          this.#badResponse(up, err as HttpParseError)
+          return
+        }
+        if (n < 0) return
+        const head = up.parser.head as Head
+        buf = buf.subarray(n)
+        if (head.status < 200 && !(head.status === 101 && this.#head.upgrade)) {
+          // 1xx (100-continue from the backend, 103): relayed, the final head follows
+          client.write(responseHeadText(head.status, head.reason, head.headers, 'keep-alive-1.1'), 'latin1')
+          up.parser.reset()
+          continue
+        }
+        this.#respHead = head
+        this.#onResponse(head)
+        if (this.#tunnel) {
+          client.write(responseHeadText(head.status, head.reason, head.headers, 'upgrade'), 'latin1')
+          if (buf.length > 0) client.write(buf)
+          const early = this.#conn.startTunnel()
+          if (early !== undefined) up.socket.write(early)
+          return
+        }
+        up.body.start(responseFraming(head, this.#head.method))
+        client.cork()
+        client.write(responseHeadText(head.status, head.reason, head.headers, this.#clientConnection(head, up.body.kind === 'close')), 'latin1')
+        if (up.body.done) {
+          client.uncork()
+          this.#complete(buf.length > 0)
+          return
+        }
+        const n2 = this.#relay(up, buf)
+        client.uncork()
+        if (n2 < 0) return
+        buf = buf.subarray(n2)
+        if (up.body.done) { this.#complete(buf.length > 0); return }
+        return
+      }
+      const n = this.#relay(up, buf)
+      if (n < 0) return
+      if (up.body.done) { this.#complete(n < buf.length); return }
+      return
+    }
+  }
+
+  /** Writes the body part of buf to the client; returns its length, or -1 after a framing error. */
+  #relay (up: Upstream, buf: Buffer): number {
+    let n: number
+    try {
+      n = up.body.take(buf)
+    } catch (err) {
+      this.#badResponse(up, err as HttpParseError)
+      return -1
+    }
+    if (n > 0) {
+      this.#bytes += n
+      if (!this.#conn.socket.write(n === buf.length ? buf : buf.subarray(0, n))) up.socket.pause()
+    }
+    return n
+  }
+
+  #clientConnection (resp: Head, untilClose: boolean): ClientConnection {
+    const req = this.#head
+    let c: ClientConnection
+    if (!req.keepAlive || untilClose || req.upgrade || this.#conn.readingBody) c = 'close'
+    else c = req.versionMinor === 0 ? 'keep-alive-1.0' : 'keep-alive-1.1'
+    this.#clientConn = c
+    void resp
+    return c
+  }
+
+  #onResponse (head: Head): void {
+    const ctx = this.#conn.ctx
+    clearTimeout(this.#timer)
+    this.#status = head.status
+    if (head.status === 101) this.#tunnel = true
+    const b = this.#holding
+    if (b !== undefined && ctx.pool.response(b, head.status, ctx.nowMs())) this.#ejected(b, `${head.status} responses in a row`)
+  }
+
+  /** The response body ended; extra: the backend sent bytes past it (not reused). */
+  #complete (extra: boolean): void {
+    const up = this.#up
+    this.#up = undefined
+    if (up !== undefined) {
+      const reuse = !extra && this.#respHead?.keepAlive === true && this.#bodyDone && this.#queue.length === 0 && !up.socket.destroyed
+      if (reuse) up.release()
+      else { up.user = undefined; up.socket.destroy() }
+    }
+    this.#finish(true)
+    this.#conn.next(this.#clientConn !== 'close')
+  }
+
+  onUpEnd (): void {
+    const up = this.#up
+    if (up === undefined) return
+    if (this.#tunnel) { this.#conn.socket.end(); return }
+    if (this.#respHead !== undefined && up.body.kind === 'close') {
+      this.#up = undefined
+      up.user = undefined
+      up.socket.destroy()
+      this.#finish(true)
+      this.#conn.next(false)
+      return
+    }
+    up.socket.destroy() // 'close' decides what happens
+  }
+
+  onUpClose (err: NodeJS.ErrnoException | undefined): void {
+    const up = this.#up
+    if (up === undefined || this.#finished) return
+    this.#up = undefined
+    if (this.#tunnel || this.#respHead !== undefined) {
+      // a tunnel ends with either side; a response cut by the backend is cut for the client too
+      if (this.#tunnel) this.#conn.socket.end()
+      else this.#conn.socket.destroy()
+      this.#finish(this.#tunnel)
+      return
+    }
+    const ctx = this.#conn.ctx
+    const b = this.#holding as Backend
+    this.#release()
+    const connected = up.connected && (err === undefined || !isConnectError(err))
+    const code = err?.code ?? 'ECONNRESET'
+    if (connected && code === 'ETIMEDOUT') { this.#sendError(504, 'backend timeout', `${ctx.name} backend ${b.address} sent no response within ${ctx.opts.idleTimeoutMs} ms`); return }
+    const reset = connected && RESET_CODES.has(code)
+    if (!connected || (reset && !up.reused)) {
+      if (ctx.pool.failure(b, ctx.nowMs())) this.#ejected(b, err?.message ?? 'connection closed')
+    }
+    const retryable = !connected || (reset && IDEMPOTENT.has(this.#head.method) && !this.#hasBody && !this.#head.upgrade)
+    if (retryable && this.#retries < ctx.opts.retries && !(this.#bodySent && connected)) {
+      (this.#tried ??= new Set()).add(b)
+      this.#retries++
+      ctx.stats.retry()
+      ctx.logger.debug({ backend: b.address, err: err?.message }, `${ctx.name}:${ctx.port}: retrying ${this.#head.method} ${this.#head.url} on another backend`)
+      this.#attempt()
+      return
+    }
+    this.#sendError(502, 'backend failed', `${ctx.name} backend ${b.address} failed: ${err?.message ?? 'connection closed before a response'}`)
+  }
+
+  /** Tunnel (after a 101): client bytes to the backend. */
+  tunnelFromClient (buf: Buffer): void {
+    const up = this.#up
+    if (up !== undefined && !up.socket.write(buf)) {
+      this.#conn.socket.pause()
+      up.socket.once('drain', () => { this.#conn.socket.resume() })
+    }
+  }
+
+  tunnelClientEnd (): void { this.#up?.socket.end() }
+
+  /** The client's socket closed: whatever is in progress is cancelled. */
+  onClientClose (): void {
+    if (this.#finished) return
+    this.#cancel()
+    this.#finish(this.#tunnel)
+  }
+
+  /** The client's body broke its framing (bad chunk): 400 if nothing was answered yet. */
+  abortRequest (err: Error): void {
+    this.#conn.ctx.stats.reject('bad request', `${this.#conn.client}: ${err.message}`)
+    this.#cancel()
+    if (this.#status !== 0) { this.#conn.socket.destroy(); this.#finish(false); return }
+    this.#sendError(400, 'bad request', err.message)
+  }
+
+  #badResponse (up: Upstream, err: HttpParseError): void {
+    void up
+    const ctx = this.#conn.ctx
+    this.#cancel()
+    if (this.#status !== 0) { this.#conn.socket.destroy(); this.#finish(false); return }
+    this.#sendError(502, 'bad response', `${ctx.name} backend ${this.#last?.address ?? '-'} sent an invalid response: ${err.message}`)
+  }
+
+  #onTimeout (ms: number): void {
+    if (this.#status !== 0 || this.#finished) return
+    this.#cancel()
+    const what = this.#head.upgrade ? 'upgrade handshake' : 'response'
+    this.#sendError(504, this.#head.upgrade ? 'upgrade timeout' : 'request timeout', `${this.#conn.ctx.name}: no ${what} within ${ms} ms`)
+  }
+
+  /** Drops the backend socket of the current attempt (its bytes are no longer wanted). */
+  #cancel (): void {
+    const up = this.#up
+    this.#up = undefined
+    if (up !== undefined) { up.user = undefined; up.socket.destroy() }
+    this.#release()
+  }
+
+  #release (): void {
+    if (this.#holding !== undefined) this.#holding.inFlight--
+    this.#holding = undefined
+  }
+
+  #ejected (b: Backend, why: string): void {
+    const ctx = this.#conn.ctx
+    ctx.stats.ejection()
+    ctx.logger.warn({ backend: b.address }, `${ctx.name}:${ctx.port}: ejected ${b.address} (${b.spec.hostname}/${b.spec.id}) for ${Math.round((b.outlier.ejectedUntil - ctx.nowMs()) / 1000)} s: ${why}`)
+  }
+
+  #unavailable (why: Unavailable): void {
+    const ctx = this.#conn.ctx
+    if (this.#tried !== undefined) { this.#sendError(502, 'all backends failed', `${ctx.name}: every backend tried failed (${this.#tried.size} tried)`); return }
+    const ignored = ctx.ignored()
+    if (why === 'no healthy instance' && ignored.length > 0) {
+      this.#sendError(503, 'port conflict', `no healthy instance of ${ctx.name} on port ${ctx.port}, which it keeps in a port conflict with ${ignored.join(', ')} (not proxied here)`)
+      return
+    }
+    this.#sendError(503, why, `no backend available for ${ctx.name} on port ${ctx.port}: ${why}`)
+  }
+
+  #sendError (status: number, reason: string, message: string): void {
+    const ctx = this.#conn.ctx
+    if (this.#finished) return
+    this.#status = status
+    const close = !this.#head.keepAlive || this.#head.upgrade || !this.#bodyDone || this.#conn.readingBody
+    const body = JSON.stringify({ message, reason, service: ctx.name, port: ctx.port, status: 'error' })
+    this.#bytes = Buffer.byteLength(body)
+    this.#conn.socket.write(ownResponse(status, STATUS_TEXT[status] ?? 'Error', body, close, status === 503 ? 'retry-after: 1\r\n' : ''), 'latin1')
+    this.#finish(true)
+    this.#conn.next(!close)
+  }
+
+  #finish (complete: boolean): void {
+    if (this.#finished) return
+    this.#finished = true
+    clearTimeout(this.#timer)
+    this.#release()
+    const ctx = this.#conn.ctx
+    const ms = performance.now() - this.#t0
+    const failed = !complete || this.#status === 0
+    ctx.stats.end(this.#status, ms / 1000, failed)
+    if (ctx.accessLog.enabled) {
+      ctx.accessLog.write({
+        service: ctx.name, port: ctx.port, backend: this.#last?.address ?? '-', method: this.#head.upgrade ? 'UPGRADE' : this.#head.method, path: this.#head.url,
+        status: complete ? this.#status : 0, bytes: this.#bytes, durationMs: ms, retries: this.#retries, client: this.#conn.client,
+      })
+    }
+  }
+}

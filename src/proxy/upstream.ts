@@ -1,0 +1,139 @@
+// Keep-alive connections to one backend (http mode): a LIFO stack of idle sockets, each with
+// its response parser. A socket's listeners are installed once and forward to whichever
+// exchange uses it now, so taking and returning a socket costs no listener churn.
+import net from 'node:net'
+import { ConnectTimeoutError } from './context.ts'
+import { BodyReader } from './h1/framing.ts'
+import { HeadParser } from './h1/parser.ts'
+
+/**
+ * An idle backend connection is closed after 4 s: well under the keep-alive timeout of common
+ * servers (Node 5 s, nginx 75 s, Go none), so the proxy does not reuse a socket just as the
+ * backend closes it.
+ */
+export const UPSTREAM_IDLE_MS = 4000
+/** Idle sockets kept per backend beyond which released ones are closed. */
+export const MAX_IDLE_PER_BACKEND = 256
+
+/** What an exchange hears from its backend socket. */
+export interface UpstreamUser {
+  onUpConnect: () => void
+  onUpData: (buf: Buffer) => void
+  onUpEnd: () => void
+  onUpDrain: () => void
+  /** The socket closed (err set for errors and timeouts). */
+  onUpClose: (err: NodeJS.ErrnoException | undefined) => void
+}
+
+export class Upstream {
+  readonly socket: net.Socket
+  readonly parser = new HeadParser('response')
+  readonly body = new BodyReader()
+  user: UpstreamUser | undefined
+  /** Served a request before (a reset on it may be the backend closing an idle connection). */
+  reused = false
+  connected = false
+  #error: NodeJS.ErrnoException | undefined
+  #timer: NodeJS.Timeout | undefined
+  readonly #pool: BackendConns
+
+  constructor (pool: BackendConns, ip: string, port: number, connectTimeoutMs: number, idleTimeoutMs: number) {
+    this.#pool = pool
+    const s = net.connect({ host: ip, port, noDelay: true })
+    this.socket = s
+    this.#timer = setTimeout(() => { s.destroy(new ConnectTimeoutError(`${ip}:${port}`, connectTimeoutMs)) }, connectTimeoutMs)
+    s.setTimeout(idleTimeoutMs)
+    s.on('connect', () => {
+      clearTimeout(this.#timer)
+      this.connected = true
+      this.user?.onUpConnect()
+    })
+    s.on('data', (buf: Buffer) => {
+      if (this.user !== undefined) this.user.onUpData(buf)
+      else s.destroy() // an idle connection has nothing to say
+    })
+    s.on('end', () => {
+      if (this.user !== undefined) this.user.onUpEnd()
+      else s.destroy()
+    })
+    s.on('drain', () => { this.user?.onUpDrain() })
+    s.on('timeout', () => {
+      const e: NodeJS.ErrnoException = new Error(this.user === undefined ? 'idle' : `backend ${ip}:${port} silent for ${idleTimeoutMs} ms`)
+      e.code = 'ETIMEDOUT'
+      s.destroy(e)
+    })
+    s.on('error', (err: NodeJS.ErrnoException) => { this.#error = err })
+    s.on('close', () => {
+      clearTimeout(this.#timer)
+      this.parser.close()
+      this.body.close()
+      pool.forget(this)
+      const u = this.user
+      this.user = undefined
+      u?.onUpClose(this.#error)
+    })
+  }
+
+  /** Back to the idle stack (or closed when the backend is gone or the stack is full). */
+  release (): void {
+    this.user = undefined
+    this.reused = true
+    this.parser.reset()
+    this.#pool.park(this)
+  }
+}
+
+/** The connections of one backend. */
+export class BackendConns {
+  readonly #idle: Upstream[] = []
+  readonly #all = new Set<Upstream>()
+  readonly #ip: string
+  readonly #port: number
+  readonly #connectTimeoutMs: number
+  readonly #idleTimeoutMs: number
+  #closed = false
+
+  constructor (ip: string, port: number, connectTimeoutMs: number, idleTimeoutMs: number) {
+    this.#ip = ip
+    this.#port = port
+    this.#connectTimeoutMs = connectTimeoutMs
+    this.#idleTimeoutMs = idleTimeoutMs
+  }
+
+  /** An idle connection (most recently used first), else a new one (connecting). */
+  acquire (user: UpstreamUser): Upstream {
+    let u = this.#idle.pop()
+    while (u !== undefined && (u.socket.destroyed || u.socket.readyState !== 'open')) u = this.#idle.pop()
+    if (u !== undefined) {
+      u.socket.setTimeout(this.#idleTimeoutMs)
+      u.user = user
+      return u
+    }
+    u = new Upstream(this, this.#ip, this.#port, this.#connectTimeoutMs, this.#idleTimeoutMs)
+    u.user = user
+    this.#all.add(u)
+    return u
+  }
+
+  park (u: Upstream): void {
+    if (this.#closed || this.#idle.length >= MAX_IDLE_PER_BACKEND || u.socket.destroyed) { u.socket.destroy(); return }
+    u.socket.setTimeout(UPSTREAM_IDLE_MS)
+    this.#idle.push(u)
+  }
+
+  forget (u: Upstream): void {
+    this.#all.delete(u)
+    const i = this.#idle.indexOf(u)
+    if (i >= 0) this.#idle.splice(i, 1)
+  }
+
+  get open (): number { return this.#all.size }
+
+  /** Idle connections close now; busy ones when their exchange ends, or now with force. */
+  close (force: boolean): void {
+    this.#closed = true
+    for (const u of this.#idle) u.socket.destroy()
+    this.#idle.length = 0
+    if (force) for (const u of this.#all) u.socket.destroy()
+  }
+}
