@@ -23,5 +23,9 @@ export interface ProxyOptions {
   ejection_base: number
   ejection_max: number
   drain_grace: number
+  /** A client's whole request head, and a backend's answer to an upgrade, must come within this. */
+  header_timeout: number
+  /** Client connections one listener holds open at once. */
+  max_connections: number
   access_log: AccessLogFormat
 }

@@ -78,13 +78,13 @@ class ProbeSource extends EventEmitter<{ update: [args: string] }> implements Su
 test('supplied check with probe(): run at each interval with the check timeout, its result applied', async t => {
   const source = new ProbeSource()
   const monitor = new HealthMonitor({ logger: silentLogger(), clock: new FakeClock(), supplied: [source] }, {
-    intervalMs: 60_000, timeoutMs: 200, rise: 1, fall: 1, checkHost: '127.0.0.1', defaultCheckEndpoint: '/version',
+    intervalMs: 60_000, timeoutMs: 200, rise: 1, fall: 1,
   })
   t.teardown(async () => { await monitor.stop() })
   await monitor.start()
   const good = makeTestService({ ID: 'a00000000001' })
   const slow = makeTestService({ ID: 'a00000000002' })
-  monitor.sync([{ service: good, check: { type: 'Probe', args: 'good' } }, { service: slow, check: { type: 'Probe', args: 'slow' } }])
+  monitor.sync([{ key: good.ID, id: good.ID, type: 'Probe', args: 'good' }, { key: slow.ID, id: slow.ID, type: 'Probe', args: 'slow' }])
   await waitFor(() => monitor.status(good.ID) === ServiceStatus.ALIVE, { timeoutMs: 2000, message: 'good ALIVE' })
   await waitFor(() => monitor.status(slow.ID) === ServiceStatus.UNHEALTHY, { timeoutMs: 2000, message: 'slow UNHEALTHY after the 200 ms timeout' })
   t.is(monitor.check(slow.ID)?.lastResult?.error, 'timed out')
