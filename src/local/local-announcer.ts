@@ -12,7 +12,7 @@
 import { EventEmitter } from 'node:events'
 import type { Catalog } from '../catalog/index.ts'
 import type { Discovered, Discoverer } from '../discovery/types.ts'
-import type { HealthMonitor } from '../health/monitor.ts'
+import type { CheckTargets } from '../health/target.ts'
 import type { Logger } from '../lib/logger.ts'
 import type { Startable } from '../lib/startable.ts'
 import { Ticker } from '../lib/ticker.ts'
@@ -36,7 +36,8 @@ export interface LocalAnnouncerComponents {
   clock: Clock
   logger: Logger
   discoverers: readonly Discoverer[]
-  monitor: HealthMonitor
+  /** Where checks go and verdicts come from (the HealthMonitor). */
+  monitor: CheckTargets
 }
 
 /** What makes two discoveries of one record the same: every field but Status and Updated, plus check and listener. */
