@@ -114,6 +114,12 @@ test('local: a vanished service is tombstoned and its check removed; a record of
   t.is(f.catalog.get('me', 'id2')?.Status, TOMBSTONE)
   t.false(f.monitor.targets.has(recordKey({ Hostname: 'me', ID: 'id2' })))
   t.deepEqual(f.local.owned().map(s => s.ID), ['id1'])
+  f.clock.advance(1000)
+  f.catalog.merge(makeService({ ID: 'ghost', Name: 'gone', Hostname: 'me', Status: ALIVE, Updated: f.clock.now() }), 'peer')
+  t.is(f.catalog.get('me', 'ghost')?.Status, ALIVE, 'not inside the merge that brought it')
+  await Promise.resolve()
+  t.is(f.catalog.get('me', 'ghost')?.Status, TOMBSTONE, 'one that arrives later (anti-entropy) is tombstoned right after')
+  t.true(f.catalog.get('me', 'ghost')?.Updated.isAfter(f.clock.now().plusNanos(-1n)))
 })
 
 test('local: third-party hostnames are owned and re-stamped; records of other hosts are not', async t => {
