@@ -3,25 +3,25 @@
 // Beside it: the web UI, /watch and SSE streams, drain, explain, /servers and /metrics.
 import Router from '@koa/router'
 import Koa from 'koa'
-import { encodeState, type Catalog } from '../catalog/index.ts'
+import type { Catalog } from '../catalog/index.ts'
 import type { ListenerView } from '../listeners/index.ts'
 import type { Logger } from '../lib/logger.ts'
-import { addProxyRoute } from './proxy-route.ts'
-import { addListenersRoute } from './listeners-route.ts'
 import type { CheckState } from '../health/monitor.ts'
-import type { Clock } from '../service/clock.ts'
 import type { Metrics } from '../lib/metrics.ts'
-import { drainHandlers, type Drainer } from './drain.ts'
+import type { Clock } from '../service/clock.ts'
+import { addCatalogRoutes, addHealthRoute } from './catalog-routes.ts'
+import { addDrainRoutes, type Drainer } from './drain.ts'
 import type { EventHub } from './events.ts'
-import { defaultRouteRule, explainService, type Lifespans, type RouteRule } from './explain.ts'
+import { defaultRouteRule, type Lifespans, type RouteRule } from './explain.ts'
 import { apiGuard, type GuardInit } from './guard.ts'
+import { addExplainRoute, addMetricsRoute, addServersRoute } from './info-routes.ts'
+import { addListenersRoute } from './listeners-route.ts'
+import { addProxyRoute } from './proxy-route.ts'
 import type { ApiRejections } from './rejections.ts'
-import { allowCors, sendCompact, sendError, sendIndented } from './respond.ts'
-import { serversPage } from './servers.ts'
-import { sseHandler, wantsEventStream } from './sse.ts'
+import { allowCors, sendError } from './respond.ts'
+import { addStreamRoutes } from './stream-routes.ts'
 import { uiMiddleware } from './ui.ts'
-import { DocumentCache, servicesDocument, type ClusterMember } from './views.ts'
-import { watchHandler } from './watch.ts'
+import type { ClusterMember } from './views.ts'
 
 export type { ClusterMember } from './views.ts'
 
@@ -50,14 +50,8 @@ export interface ApiComponents {
   streamQueueBytes: number
   /** Whether this host routes to an instance; default: the original's proxy rule. The proxy may supply its own. */
   route?: RouteRule
-  /** The write guard, stream-client cap and CORS policy (guard.ts). */
+  /** The write guard, stream-client cap and CORS policy (guard.ts): one middleware in front of every route. */
   guard: GuardInit & { rejections: ApiRejections }
-}
-
-/** Splits "name.json" into name and extension (the last dot), as the original's route did. */
-function splitExtension (file: string): { name: string, ext: string } {
-  const dot = file.lastIndexOf('.')
-  return dot <= 0 ? { name: file, ext: '' } : { name: file.slice(0, dot), ext: file.slice(dot + 1) }
 }
 
 export function createApp (c: ApiComponents): Koa {
@@ -76,71 +70,17 @@ export function createApp (c: ApiComponents): Koa {
   })
   app.use(apiGuard(c.guard, c.guard))
 
-  const servicesJson = (ctx: Koa.Context): void => {
-    allowCors(ctx)
-    sendIndented(ctx, servicesDocument(c.catalog, c.members()))
-  }
-  const stateJson = (ctx: Koa.Context): void => {
-    sendCompact(ctx, encodeState(c.catalog.snapshot()))
-    allowCors(ctx)
-  }
-  const oneService = (ctx: Koa.Context & { params: Record<string, string> }): void => {
-    allowCors(ctx)
-    const { name, ext } = splitExtension(ctx.params.file)
-    if (ext !== 'json') { sendError(ctx, 404, 'Not Found - Invalid content type extension'); return }
-    const instances = c.catalog.byService()[name]
-    if (instances === undefined || instances.length === 0) { sendError(ctx, 404, `no instances of ${name} found`); return }
-    sendIndented(ctx, { Services: { [name]: instances }, ClusterName: c.catalog.clusterName })
-  }
-  const health = (ctx: Koa.Context): void => {
-    const errors = c.discoveryErrors()
-    sendIndented(ctx, {
-      status: Object.keys(errors).length === 0 ? 'ok' : 'degraded',
-      hostname: c.catalog.hostname,
-      clusterName: c.catalog.clusterName,
-      uptimeSeconds: Math.round((Date.now() - c.startedAt) / 1000),
-      ...(Object.keys(errors).length > 0 ? { discoveryErrors: errors } : {}),
-    })
-  }
-
-  for (const prefix of ['', '/api']) {
-    router.get(`${prefix}/services.json`, servicesJson)
-    router.get(`${prefix}/state.json`, stateJson)
-    router.get(`${prefix}/services/:file`, oneService)
-  }
+  // Each module registers its routes and gets only what it uses.
+  addCatalogRoutes(router, { catalog: c.catalog, members: c.members })
   if (c.proxy !== undefined) addProxyRoute(router, c.proxy)
-  router.get('/health', health)
-  router.get('/api/health', health)
+  addHealthRoute(router, { catalog: c.catalog, discoveryErrors: c.discoveryErrors, startedAt: c.startedAt })
   if (c.listeners !== undefined) addListenersRoute(router, c.listeners)
-
-  const documents = new DocumentCache(c.catalog)
-  const sse = sseHandler({ hub: c.hub, catalog: c.catalog, members: c.members, logger: c.logger }, { queueBytes: c.streamQueueBytes })
-  const watch = watchHandler({ hub: c.hub, documents })
-  for (const path of ['/watch', '/api/watch']) router.get(path, ctx => { if (wantsEventStream(ctx)) sse(ctx); else watch(ctx) })
-  router.get('/api/events', sse)
-
-  const { drain, undrain } = drainHandlers(c.drainer, c.metrics)
-  router.post('/api/services/:id/drain', drain)
-  router.post('/api/services/:id/undrain', undrain)
-
-  const explainComponents = { catalog: c.catalog, lifespans: c.lifespans, route: c.route ?? defaultRouteRule(c.lifespans), check: c.check, isDrained: c.drainer.isDrained.bind(c.drainer), now: () => c.clock.now() }
-  router.get('/api/services/:name/explain.json', (ctx) => {
-    allowCors(ctx)
-    const doc = explainService(explainComponents, ctx.params.name)
-    if (doc === undefined) { sendError(ctx, 404, `no instances of ${ctx.params.name} found`); return }
-    sendIndented(ctx, doc)
-  })
-
-  router.get('/servers', (ctx) => {
-    ctx.type = 'text/html; charset=utf-8'
-    ctx.body = serversPage(c.catalog.snapshot(), c.members().map(m => m.Name), c.clock.nowMs())
-  })
-
-  router.get('/metrics', async (ctx) => {
-    const text = await c.metrics.text()
-    ctx.body = text
-    ctx.set('Content-Type', c.metrics.contentType)
-  })
+  addStreamRoutes(router, { catalog: c.catalog, hub: c.hub, members: c.members, logger: c.logger, streamQueueBytes: c.streamQueueBytes })
+  // Write routes: the app-wide guard above already refused any write without the token or from another origin.
+  addDrainRoutes(router, { drainer: c.drainer, metrics: c.metrics })
+  addExplainRoute(router, { catalog: c.catalog, lifespans: c.lifespans, route: c.route ?? defaultRouteRule(c.lifespans), check: c.check, isDrained: c.drainer.isDrained.bind(c.drainer), now: () => c.clock.now() })
+  addServersRoute(router, { catalog: c.catalog, members: c.members, clock: c.clock })
+  addMetricsRoute(router, c.metrics)
   // CORS pre-flight for single-segment API paths (reference §5.7)
   router.options(['/api/:segment', '/v1/:segment'], (ctx) => {
     allowCors(ctx)

@@ -1,6 +1,7 @@
 // POST /api/services/<id>/drain (reference §5.6) and /undrain: only this host's instances.
 // The announcer holds the drain and merges the new record at once, so the change reaches
 // the catalog's 'change' event (and from there the streams and gossip) before the reply.
+import type Router from '@koa/router'
 import type Koa from 'koa'
 import type { Metrics } from '../lib/metrics.ts'
 import type { Service } from '../service/service.ts'
@@ -33,4 +34,11 @@ export function drainHandlers (drainer: Drainer, metrics: Metrics): { drain: (ct
     sendIndented(ctx, { Message: message }, 202)
   }
   return { drain: handler('drain'), undrain: handler('undrain') }
+}
+
+/** POST /api/services/:id/drain and /undrain, each behind `guard` (the API's write guard). */
+export function addDrainRoutes (router: Router, c: { drainer: Drainer, metrics: Metrics }): void {
+  const { drain, undrain } = drainHandlers(c.drainer, c.metrics)
+  router.post('/api/services/:id/drain', drain)
+  router.post('/api/services/:id/undrain', undrain)
 }

@@ -6,7 +6,7 @@ import { EventEmitter } from 'node:events'
 import type { Clock } from '../service/clock.ts'
 import { ConfigError } from '../lib/errors.ts'
 import { makeService, ServiceStatus, Time, withFields, type Service } from '../service/index.ts'
-import { compareGoStrings, EXPIRY_BUMP_MS, isDeadTombstone, isExpired, isStale, mergedStatus, shouldReplace } from './rules.ts'
+import { compareGoStrings, EXPIRY_BUMP_MS, isDeadTombstone, isExpired, isRefresh, isStale, mergedStatus, shouldReplace } from './rules.ts'
 import type { CatalogOptions, ChangeEvent, MergeResult, ServerSnapshot, StateSnapshot } from './types.ts'
 
 interface ServerEntry {
@@ -70,7 +70,7 @@ export class Catalog extends EventEmitter<{ change: [ChangeEvent] }> {
 
   get clusterName (): string { return this.#opts.clusterName }
 
-  /** Updated of the most recent added or status-changed record; never moves backwards. */
+  /** Updated of the most recent added or changed record; never moves backwards. */
   get lastChanged (): Time { return this.#lastChanged }
 
   /**
@@ -78,7 +78,8 @@ export class Catalog extends EventEmitter<{ change: [ChangeEvent] }> {
    * survives an ALIVE record relayed by another host, but not one from its origin (`from`
    * equal to its Hostname: the local announcer, or the origin's own gossip), which is how
    * an undrain spreads; a stale record is dropped without touching what is stored. Emits
-   * 'change' synchronously for 'added' and 'changed'. `from` is the host that handed us
+   * 'change' synchronously for 'added' and 'changed' (any field but Updated differs:
+   * isRefresh). `from` is the host that handed us
    * the record (default: this host).
    */
   merge (svc: Service, from: string = this.#opts.hostname): MergeResult {
@@ -88,7 +89,7 @@ export class Catalog extends EventEmitter<{ change: [ChangeEvent] }> {
     const status = existing === undefined ? svc.Status : mergedStatus(existing, svc, from === svc.Hostname)
     const frozen = Object.isFrozen(svc) && (svc.Ports === null || Object.isFrozen(svc.Ports)) ? svc : makeService(svc)
     const stored = status === frozen.Status ? frozen : withFields(frozen, { Status: status })
-    if (existing !== undefined && existing.Status === stored.Status) {
+    if (existing !== undefined && isRefresh(existing, stored)) {
       this.#store(stored, false, from)
       return 'refreshed'
     }

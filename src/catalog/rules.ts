@@ -43,6 +43,21 @@ export function mergedStatus (existing: Service, incoming: Service, fromOrigin =
   return incoming.Status
 }
 
+/**
+ * True iff stored (already merged) differs from existing only in Updated: a refresh, which
+ * is stored silently. Any other field (status, ports, image, site, ...) makes it a change,
+ * so the proxy, streams, listeners and gossip follow it (a static entry whose port moved).
+ */
+export function isRefresh (existing: Service, stored: Service): boolean {
+  if (existing.Status !== stored.Status || existing.Name !== stored.Name || existing.Image !== stored.Image || existing.ProxyMode !== stored.ProxyMode) return false
+  if ((existing.Site ?? '') !== (stored.Site ?? '') || !existing.Created.equals(stored.Created)) return false
+  const a = existing.Ports
+  const b = stored.Ports
+  if (a === b) return true
+  if (a === null || b === null || a.length !== b.length) return false
+  return a.every((p, i) => p.Type === b[i].Type && p.Port === b[i].Port && p.ServicePort === b[i].ServicePort && p.IP === b[i].IP)
+}
+
 /** True iff incoming should replace existing: there is none, or incoming is strictly newer. */
 export function shouldReplace (existing: Service | undefined, incoming: Service): boolean {
   return existing === undefined || incoming.Updated.isAfter(existing.Updated)

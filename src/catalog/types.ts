@@ -15,8 +15,8 @@ export interface CatalogOptions {
 }
 
 /**
- * One record that was added or whose status changed. `service` is the record as stored,
- * `time` its Updated (the original's ChangeEvent.Time). New records have previousStatus
+ * One record that was added or changed (any field but Updated: isRefresh). `service` is
+ * the record as stored, `time` its Updated (the original's ChangeEvent.Time). New records have previousStatus
  * UNKNOWN, as in the original.
  */
 export interface ChangeEvent {

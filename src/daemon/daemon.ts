@@ -28,7 +28,7 @@ import { ProxyManager } from '../proxy/manager.ts'
 import { recordKey } from '../service/service.ts'
 import { proxyRouteRule } from './route-rule.ts'
 
-/** How often local records are re-stamped; well inside the alive lifespan. */
+/** How often local records are re-stamped (the original refreshed every second); far inside the 80 s alive lifespan, so a record never expires while its service runs. */
 const LOCAL_REFRESH_MS = 1000
 
 export class Daemon implements Startable {

@@ -164,12 +164,15 @@ export class GossipAnnouncer implements Startable {
     const nowMs = this.#c.clock.nowMs()
     const slack = this.#init.roundIntervalMs / 10 // a tick a little early still counts
     const due = new Set<string>([...this.#pending].filter(([k, p]) => p.nextAt <= nowMs + slack && !this.#now.has(k)).map(([k]) => k))
+    const owned = new Set<string>()
     for (const svc of this.#c.local.owned()) {
       const key = recordKey(svc)
+      owned.add(key)
       const at = this.#heartbeat.get(key)
       if (at === undefined) this.#heartbeat.set(key, nowMs + this.#jitteredHeartbeat())
       else if (at <= nowMs && svc.Status !== ServiceStatus.TOMBSTONE) due.add(key)
     }
+    for (const key of this.#heartbeat.keys()) if (!owned.has(key)) this.#heartbeat.delete(key)
     this.#send([...due])
   }
 
@@ -177,15 +180,14 @@ export class GossipAnnouncer implements Startable {
     return this.#init.heartbeatMs * (0.8 + Math.random() * 0.4)
   }
 
-  /** Builds the current version of each key's record and publishes them in as few messages as fit. */
+  /** Builds the current version of each key's record and publishes them in as few messages as fit. O(keys), not O(records). */
   #send (keys: readonly string[]): void {
     if (keys.length === 0) return
-    const owned = new Map(this.#c.local.owned().map(s => [recordKey(s), s]))
     const out: Service[] = []
     const nowMs = this.#c.clock.nowMs()
     for (const key of keys) {
       const p = this.#pending.get(key)
-      const record = p?.observed !== undefined ? this.#observedVersion(p.observed, p.round) : this.#localVersion(key, owned, p?.round ?? 1)
+      const record = p?.observed !== undefined ? this.#observedVersion(p.observed, p.round) : this.#localVersion(key, p?.round ?? 1)
       if (p !== undefined) {
         p.round++
         p.nextAt = nowMs + this.#init.roundIntervalMs
@@ -195,7 +197,6 @@ export class GossipAnnouncer implements Startable {
       if (p?.observed === undefined) this.#heartbeat.set(key, nowMs + this.#jitteredHeartbeat())
       out.push(record)
     }
-    for (const key of this.#heartbeat.keys()) if (!owned.has(key)) this.#heartbeat.delete(key)
     for (const msg of encodeRecords(out)) {
       const sent = this.#c.publish(msg).catch((err: unknown) => { this.#c.logger.debug({ err }, 'gossip publish failed') })
       this.#inflight.add(sent)
@@ -208,8 +209,8 @@ export class GossipAnnouncer implements Startable {
    * change); a repeat or heartbeat has the local component re-stamp and merge it first, so
    * peers always hold what this host holds. undefined when the record is gone.
    */
-  #localVersion (key: string, owned: ReadonlyMap<string, Service>, round: number): Service | undefined {
-    const ref = owned.get(key) ?? this.#lookup(key)
+  #localVersion (key: string, round: number): Service | undefined {
+    const ref = this.#lookup(key)
     if (ref === undefined) return undefined
     const stored = this.#c.catalog.get(ref.Hostname, ref.ID)
     if (stored === undefined) return undefined

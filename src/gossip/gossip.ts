@@ -59,6 +59,23 @@ const MAX_PEERS = 32
 const EXCHANGE_TIMEOUT_MS = 30_000
 /** Rejected messages logged per minute at most: a flood of garbage must not flood the log. */
 const REJECT_LOGS_PER_MINUTE = 10
+/** Characters of a rejected message's error kept in the log line. */
+const REJECT_LOG_CHARS = 200
+/** Sends of a new or changed local record (the original's ALIVE_COUNT): a lost message is repaired by the next. */
+const ALIVE_ROUNDS = 5
+/** Sends of a local tombstone (the original's TOMBSTONE_COUNT): a missed tombstone leaves a ghost until expiry, so more. */
+const TOMBSTONE_ROUNDS = 10
+/** Sends of a tombstone this node made for another host: every peer of that host makes its own, so few are needed. */
+const OBSERVER_ROUNDS = 2
+/** Time between two sends of one change (the original's TOMBSTONE_RETRANSMIT, 1 s). */
+const ROUND_INTERVAL_MS = 1000
+/** Each local record is re-sent this often even when unchanged (the original's ALIVE_BROADCAST_INTERVAL, 1 min), well inside the 80 s alive lifespan. */
+const HEARTBEAT_MS = 60_000
+/** The first periodic exchange comes early (1.5-3.5 s, jittered) so members that joined at the same time find each other; later ones follow push_pull_interval. */
+const FIRST_EXCHANGE_MS = 1500
+const FIRST_EXCHANGE_JITTER_MS = 2000
+/** Each periodic exchange waits up to this share of push_pull_interval first, so members started together do not exchange in lockstep. */
+const EXCHANGE_JITTER = 0.2
 
 export class Gossip implements Startable {
   readonly #c: GossipComponents
@@ -127,7 +144,7 @@ export class Gossip implements Startable {
       logger,
       local: this.#c.local,
       publish: async (data) => { await this.#publish(data) },
-    }, { hostname: init.hostname, aliveRounds: 5, tombstoneRounds: 10, observerRounds: 2, roundIntervalMs: 1000, heartbeatMs: 60_000 })
+    }, { hostname: init.hostname, aliveRounds: ALIVE_ROUNDS, tombstoneRounds: TOMBSTONE_ROUNDS, observerRounds: OBSERVER_ROUNDS, roundIntervalMs: ROUND_INTERVAL_MS, heartbeatMs: HEARTBEAT_MS })
 
     try {
       await this.#startParts(node, membership)
@@ -162,7 +179,7 @@ export class Gossip implements Startable {
     this.#ticker = new Ticker(async (signal) => { await this.#periodicExchange(signal) }, {
       name: 'anti-entropy',
       intervalMs: init.pushPullIntervalMs,
-      firstDelayMs: 1500 + Math.random() * 2000, // an early second exchange finds members that joined at the same time
+      firstDelayMs: FIRST_EXCHANGE_MS + Math.random() * FIRST_EXCHANGE_JITTER_MS,
       logger,
     })
     this.#ticker.start()
@@ -226,7 +243,7 @@ export class Gossip implements Startable {
       if (this.#rejectLog.minute !== minute) this.#rejectLog = { minute, count: 0 }
       if (++this.#rejectLog.count <= REJECT_LOGS_PER_MINUTE) {
         const from = msg.type === 'signed' ? msg.from.toString() : 'an unsigned sender'
-        this.#c.logger.warn(`rejected a gossip message from ${from} (${reason}): ${(err as Error).message.slice(0, 200)}`)
+        this.#c.logger.warn(`rejected a gossip message from ${from} (${reason}): ${(err as Error).message.slice(0, REJECT_LOG_CHARS)}`)
       }
       return TopicValidatorResult.Reject
     }
@@ -282,7 +299,7 @@ export class Gossip implements Startable {
   }
 
   async #periodicExchange (signal: AbortSignal): Promise<void> {
-    await sleep(Math.random() * 0.2 * this.#init.pushPullIntervalMs, undefined, { signal }).catch(() => {})
+    await sleep(Math.random() * EXCHANGE_JITTER * this.#init.pushPullIntervalMs, undefined, { signal }).catch(() => {})
     const members = this.#membership?.members() ?? []
     if (members.length === 0 || signal.aborted) return
     await this.#exchangeWith(members[Math.floor(Math.random() * members.length)], 'periodic', signal)

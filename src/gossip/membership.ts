@@ -46,6 +46,8 @@ const PROBE_INTERVAL_MS = 1000
 const SUSPECT_AFTER_MS = 3000
 /** Peers remembered as not ours (another cluster, another program), so they are not dialled again. */
 const MAX_FOREIGN = 1024
+/** How often connections are reconciled with the member list and seeds are retried: a new or lost peer is acted on within half a second. */
+const RECONCILE_INTERVAL_MS = 500
 
 /**
  * 'join': a peer became a member, or (returning = true) a member whose connections had all
@@ -95,7 +97,7 @@ export class Membership extends EventEmitter<{ join: [Member, { returning: boole
     this.#ticker = new Ticker(async () => {
       this.#seeds.tick(this.#abort.signal)
       await this.#reconcile()
-    }, { name: 'membership', intervalMs: 500, firstDelayMs: 0, logger: this.#logger })
+    }, { name: 'membership', intervalMs: RECONCILE_INTERVAL_MS, firstDelayMs: 0, logger: this.#logger })
     this.#ticker.start()
     await this.#prober.start()
   }

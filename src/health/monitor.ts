@@ -16,9 +16,9 @@ import type { Time } from '../service/time.ts'
 import { runnerFor, type CheckResult } from './checks.ts'
 import { CheckScheduler, type Job } from './scheduler.ts'
 import type { SuppliedCheckSource } from './supplied.ts'
-import { sameCheck, type CheckTarget } from './target.ts'
+import { sameCheck, type CheckTarget, type CheckTargets } from './target.ts'
 
-export type { CheckTarget } from './target.ts'
+export type { CheckTarget, CheckTargets } from './target.ts'
 
 /**
  * Checks in flight at once. A check mostly waits on I/O and holds a socket (or a process
@@ -65,7 +65,7 @@ export function nextStatus (current: ServiceStatus, ok: boolean, successes: numb
   return current === ServiceStatus.UNHEALTHY || failures >= fall ? ServiceStatus.UNHEALTHY : current
 }
 
-export class HealthMonitor extends EventEmitter<{ status: [key: string, status: ServiceStatus] }> implements Startable {
+export class HealthMonitor extends EventEmitter<{ status: [key: string, status: ServiceStatus] }> implements Startable, CheckTargets {
   readonly #logger: Logger
   readonly #clock: Clock
   readonly #init: HealthMonitorInit

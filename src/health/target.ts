@@ -1,5 +1,7 @@
 // What the health monitor checks: a check keyed by the record it judges. The monitor knows
 // nothing of discovery; whoever owns the records (src/local/) builds these.
+import type { EventEmitter } from 'node:events'
+import type { ServiceStatus } from '../service/status.ts'
 
 export interface CheckTarget {
   /** The record key (recordKey: Hostname + ID) the verdict belongs to. */
@@ -17,4 +19,13 @@ export interface CheckTarget {
 /** True iff two targets describe the same check (a changed one restarts from UNKNOWN). */
 export function sameCheck (a: CheckTarget, b: CheckTarget): boolean {
   return a.type === b.type && a.args === b.args && a.error === b.error
+}
+
+/** What the owner of the records needs of the monitor: checks in (one at a time), verdicts out. */
+export interface CheckTargets extends EventEmitter<{ status: [key: string, status: ServiceStatus] }> {
+  /** Adds a check, or replaces it when it differs. */
+  set (target: CheckTarget): void
+  delete (key: string): void
+  /** The current status of a record's check; UNKNOWN when it has none (yet). */
+  status (key: string): ServiceStatus
 }

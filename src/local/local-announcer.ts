@@ -10,9 +10,9 @@
 // An operator's drain is held here and stamped on every refresh, so a drained record
 // changes (and is announced) once per change, not once per refresh (reference §12.1).
 import { EventEmitter } from 'node:events'
-import type { Catalog } from '../catalog/index.ts'
+import type { Catalog, ChangeEvent } from '../catalog/index.ts'
 import type { Discovered, Discoverer } from '../discovery/types.ts'
-import type { HealthMonitor } from '../health/monitor.ts'
+import type { CheckTargets } from '../health/target.ts'
 import type { Logger } from '../lib/logger.ts'
 import type { Startable } from '../lib/startable.ts'
 import { Ticker } from '../lib/ticker.ts'
@@ -36,7 +36,8 @@ export interface LocalAnnouncerComponents {
   clock: Clock
   logger: Logger
   discoverers: readonly Discoverer[]
-  monitor: HealthMonitor
+  /** Where checks go and verdicts come from (the HealthMonitor). */
+  monitor: CheckTargets
 }
 
 /** What makes two discoveries of one record the same: every field but Status and Updated, plus check and listener. */
@@ -59,6 +60,15 @@ export class LocalAnnouncer extends EventEmitter<{ change: [] }> implements Star
   #ticker: Ticker | undefined
   readonly #onDiscovery = (): void => { this.#reconcile() }
   readonly #onStatus = (key: string): void => { if (this.#discovered.has(key)) this.#announce(key, this.#c.clock.now()) }
+  /** Records under this hostname that arrive from elsewhere (an earlier run's, by anti-entropy) but are not discovered. */
+  readonly #strays = new Set<string>()
+  readonly #onCatalog = (e: ChangeEvent): void => {
+    const svc = e.service
+    if (svc.Hostname !== this.#init.hostname || svc.Status === ServiceStatus.TOMBSTONE || this.#discovered.has(recordKey(svc))) return
+    // Not inside the merge that emitted this: tombstone it once the current operation is over.
+    if (this.#strays.size === 0) queueMicrotask(() => { this.#tombstoneStrays() })
+    this.#strays.add(recordKey(svc))
+  }
 
   constructor (components: LocalAnnouncerComponents, init: LocalAnnouncerInit) {
     super()
@@ -71,6 +81,7 @@ export class LocalAnnouncer extends EventEmitter<{ change: [] }> implements Star
     if (this.#ticker !== undefined) return
     for (const d of this.#c.discoverers) d.on('change', this.#onDiscovery)
     this.#c.monitor.on('status', this.#onStatus)
+    this.#c.catalog.on('change', this.#onCatalog)
     this.#reconcile()
     this.#tombstoneVanished(this.#c.clock.now()) // this hostname's records left from an earlier run
     this.#ticker = new Ticker(() => { this.sync() }, { name: 'local refresh', intervalMs: this.#init.refreshIntervalMs, logger: this.#c.logger })
@@ -82,6 +93,8 @@ export class LocalAnnouncer extends EventEmitter<{ change: [] }> implements Star
     if (this.#ticker === undefined) return
     for (const d of this.#c.discoverers) d.off('change', this.#onDiscovery)
     this.#c.monitor.off('status', this.#onStatus)
+    this.#c.catalog.off('change', this.#onCatalog)
+    this.#strays.clear()
     await this.#ticker.stop()
     this.#ticker = undefined
     const n = this.#leave()
@@ -140,14 +153,25 @@ export class LocalAnnouncer extends EventEmitter<{ change: [] }> implements Star
   }
 
   /**
-   * The refresh: re-stamps every discovered record and tombstones what this host announced
-   * (or holds under its own hostname from an earlier run) but no longer discovers.
-   * Idempotent, synchronous, O(records).
+   * The refresh: re-stamps every discovered record. Idempotent, synchronous, O(records).
+   * (What vanished is tombstoned when discovery or the catalog says so, not here.)
    */
   sync (): void {
     const now = this.#c.clock.now()
     for (const key of this.#discovered.keys()) this.#announce(key, now)
-    this.#tombstoneVanished(now)
+  }
+
+  #tombstoneStrays (): void {
+    const keys = [...this.#strays]
+    this.#strays.clear()
+    if (this.#ticker === undefined) return
+    const now = this.#c.clock.now()
+    for (const key of keys) {
+      if (this.#discovered.has(key)) continue
+      const [hostname, id] = key.split('\u0000')
+      const svc = this.#c.catalog.get(hostname, id)
+      if (svc !== undefined) this.#vanish(key, svc, now)
+    }
   }
 
   /** Tombstones what this host announced, or holds under its own hostname, but no longer discovers. */

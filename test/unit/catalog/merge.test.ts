@@ -29,7 +29,7 @@ test('merge: a strictly newer record wins', t => {
   const { catalog } = setup()
   catalog.merge(makeTestService())
   const newer = makeTestService({ Updated: BASE_TIME.plusNanos(1n), Image: 'nginx:2' })
-  t.is(catalog.merge(newer), 'refreshed')
+  t.is(catalog.merge(newer), 'changed', 'a new image is a change (issue #13), not a silent refresh')
   t.is(catalog.get('host1', 'abc123def456'), newer)
 })
 
@@ -59,25 +59,28 @@ test('merge: a status change is announced with the previous status and the recor
   t.deepEqual(events[1], { service: sick, previousStatus: ALIVE, time: at(1_000) })
 })
 
-test('merge: a refresh with the same status emits nothing', t => {
+test('merge: a refresh (only Updated newer) emits nothing; the same status with other ports is a change', t => {
   const { catalog, events } = setup()
   catalog.merge(makeTestService())
   t.is(catalog.merge(makeTestService({ Updated: at(1_000) })), 'refreshed')
-  t.is(catalog.merge(makeTestService({ Updated: at(2_000), Ports: [] })), 'refreshed')
   t.is(events.length, 1)
+  t.is(catalog.merge(makeTestService({ Updated: at(2_000), Ports: [] })), 'changed')
+  t.is(events.length, 2)
 })
 
 test('merge: draining survives an alive update relayed by a peer, taking its other fields and timestamp', t => {
   const { catalog, events } = setup({ hostname: 'me' })
   catalog.merge(makeTestService({ Status: DRAINING }), 'host1')
   const alive = makeTestService({ Status: ALIVE, Updated: at(1_000), Image: 'nginx:2' })
-  t.is(catalog.merge(alive, 'peer-b'), 'refreshed')
+  t.is(catalog.merge(alive, 'peer-b'), 'changed', 'the new image is a change; the status stays')
   const stored = catalog.get('host1', 'abc123def456')
   t.is(stored?.Status, DRAINING)
   t.is(stored?.Image, 'nginx:2')
   t.true(stored?.Updated.equals(at(1_000)))
   t.true(Object.isFrozen(stored))
-  t.is(events.length, 1)
+  t.is(events.length, 2)
+  t.is(events[1].previousStatus, DRAINING)
+  t.is(catalog.merge(makeTestService({ Status: ALIVE, Updated: at(2_000), Image: 'nginx:2' }), 'peer-b'), 'refreshed', 'a relayed ALIVE that changes nothing else stays a silent refresh')
 })
 
 for (const status of [UNHEALTHY, UNKNOWN, TOMBSTONE]) {
@@ -207,4 +210,37 @@ test('catalog: exposes its hostname, cluster name and an epoch LastChanged when 
 test('catalog: rejects lifespans that are not positive numbers, listing every problem', t => {
   const err = t.throws(() => new Catalog({ clock: new FakeClock() }, makeCatalogOptions({ aliveLifespanMs: 0, tombstoneLifespanMs: Number.NaN })), { instanceOf: ConfigError })
   t.is(err.problems.length, 2)
+})
+
+test('merge: a newer record that changes any field but Updated is a change event, not a silent refresh', t => {
+  const { catalog, events } = setup()
+  const svc = makeTestService({ Status: ALIVE, Ports: [{ Type: 'tcp', Port: 9000, ServicePort: 8000, IP: '10.0.0.1' }] })
+  catalog.merge(svc)
+  events.length = 0
+  let n = 1
+  const newer = (fields: Parameters<typeof makeTestService>[0]): ReturnType<typeof makeTestService> => makeTestService({ ...svc, ...fields, Updated: svc.Updated.plusMillis(n++) })
+  t.is(catalog.merge(newer({})), 'refreshed', 'only Updated differs')
+  t.deepEqual(events, [])
+  const changes = [
+    { Ports: [{ Type: 'tcp', Port: 9001, ServicePort: 8000, IP: '10.0.0.1' }] },
+    { Ports: [{ Type: 'tcp', Port: 9001, ServicePort: 8001, IP: '10.0.0.1' }] },
+    { Ports: [{ Type: 'tcp', Port: 9001, ServicePort: 8001, IP: '10.0.0.2' }] },
+    { Ports: [{ Type: 'udp', Port: 9001, ServicePort: 8001, IP: '10.0.0.2' }] },
+    { Ports: [] },
+    { Ports: null },
+    { Image: 'other:2' },
+    { ProxyMode: 'tcp' },
+    { Site: 'dc2' },
+    { Created: svc.Created.plusMillis(1) },
+  ]
+  let current = catalog.get(svc.Hostname, svc.ID)
+  for (const fields of changes) {
+    const next = newer({ ...current, ...fields })
+    t.is(catalog.merge(next), 'changed', JSON.stringify(fields))
+    t.is(events.at(-1)?.service, catalog.get(svc.Hostname, svc.ID))
+    t.is(events.at(-1)?.previousStatus, ALIVE, 'same status before and after')
+    current = catalog.get(svc.Hostname, svc.ID)
+  }
+  t.is(events.length, changes.length)
+  t.true(catalog.lastChanged.equals(current?.Updated ?? Time.EPOCH), 'LastChanged follows field changes too')
 })

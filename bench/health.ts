@@ -1,0 +1,27 @@
+// Health checking at scale: one real daemon (127.0.10.7) with N static services (default
+// 10,000, the static file's cap): half AlwaysSuccessful, half TCP checks against four
+// local TCP servers. Prints the time from spawn to every service ALIVE (and in check
+// intervals), /health latency (p50/p99/max) meanwhile, and the daemon's largest
+// event-loop delay. Bounded: one daemon, at most 120 s. Asserts nothing.
+//   node bench/health.ts [N] [interval ms]      (default: 10000 3000)
+import os from 'node:os'
+import { readFileSync } from 'node:fs'
+import { measureToHealthy, percentile, startManyServices } from '../test/helpers/many-services.ts'
+
+const n = Math.min(10_000, Math.max(1, Number(process.argv[2] ?? 10_000)))
+const intervalMs = Math.max(200, Number(process.argv[3] ?? 3000))
+const LIMIT_MS = 120_000
+
+console.log(`node ${process.version}, ${os.cpus().length} cores, load average ${readFileSync('/proc/loadavg', 'utf8').split(' ').slice(0, 3).join(' ')} (before)`)
+const m = await startManyServices({ ip: '127.0.10.7', hostname: 'bench-health', n, tcpServers: 4, intervalMs })
+try {
+  const f = await measureToHealthy(m, n, LIMIT_MS)
+  const healthy = f.allHealthyMs === undefined ? `not all within ${LIMIT_MS / 1000} s (${f.alive} ALIVE)` : `${(f.allHealthyMs / 1000).toFixed(1)} s = ${(f.allHealthyMs / intervalMs).toFixed(1)} check intervals`
+  console.log(`services ${n}, check interval ${intervalMs} ms`)
+  console.log(`time from spawn to all ALIVE: ${healthy}`)
+  console.log(`/health while waiting: p50 ${percentile(f.apiMs, 0.5).toFixed(1)} ms, p99 ${percentile(f.apiMs, 0.99).toFixed(1)} ms, max ${Math.max(...f.apiMs).toFixed(1)} ms over ${f.apiMs.length} requests, ${f.apiFailures} failed or over 5 s`)
+  console.log(`daemon max event-loop delay (sidecar_nodejs_eventloop_lag_max_seconds): ${f.maxLoopDelayMs.toFixed(0)} ms`)
+} finally {
+  await m.close()
+  console.log(`load average ${readFileSync('/proc/loadavg', 'utf8').split(' ').slice(0, 3).join(' ')} (after)`)
+}

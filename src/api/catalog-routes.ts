@@ -1,0 +1,59 @@
+// The original's read routes (reference §5.3): /services.json, /state.json and
+// /services/<name>.json, each also under /api/, plus /health. They read frozen snapshots.
+import type Router from '@koa/router'
+import type Koa from 'koa'
+import { encodeState, type Catalog, type ClusterMember } from '../catalog/index.ts'
+import { allowCors, sendCompact, sendError, sendIndented } from './respond.ts'
+import { servicesDocument } from './views.ts'
+
+/** Splits "name.json" into name and extension (the last dot), as the original's route did. */
+function splitExtension (file: string): { name: string, ext: string } {
+  const dot = file.lastIndexOf('.')
+  return dot <= 0 ? { name: file, ext: '' } : { name: file.slice(0, dot), ext: file.slice(dot + 1) }
+}
+
+export function addCatalogRoutes (router: Router, c: { catalog: Catalog, members: () => readonly ClusterMember[] }): void {
+  const servicesJson = (ctx: Koa.Context): void => {
+    allowCors(ctx)
+    sendIndented(ctx, servicesDocument(c.catalog, c.members()))
+  }
+  const stateJson = (ctx: Koa.Context): void => {
+    sendCompact(ctx, encodeState(c.catalog.snapshot()))
+    allowCors(ctx)
+  }
+  const oneService = (ctx: Koa.Context & { params: Record<string, string> }): void => {
+    allowCors(ctx)
+    const { name, ext } = splitExtension(ctx.params.file)
+    if (ext !== 'json') { sendError(ctx, 404, 'Not Found - Invalid content type extension'); return }
+    const instances = c.catalog.byService()[name]
+    if (instances === undefined || instances.length === 0) { sendError(ctx, 404, `no instances of ${name} found`); return }
+    sendIndented(ctx, { Services: { [name]: instances }, ClusterName: c.catalog.clusterName })
+  }
+  for (const prefix of ['', '/api']) {
+    router.get(`${prefix}/services.json`, servicesJson)
+    router.get(`${prefix}/state.json`, stateJson)
+    router.get(`${prefix}/services/:file`, oneService)
+  }
+}
+
+export interface HealthRouteComponents {
+  catalog: Catalog
+  /** Problems a discoverer reports (a bad static file edit), by discoverer name. */
+  discoveryErrors: () => Record<string, string>
+  startedAt: number
+}
+
+export function addHealthRoute (router: Router, c: HealthRouteComponents): void {
+  const health = (ctx: Koa.Context): void => {
+    const errors = c.discoveryErrors()
+    sendIndented(ctx, {
+      status: Object.keys(errors).length === 0 ? 'ok' : 'degraded',
+      hostname: c.catalog.hostname,
+      clusterName: c.catalog.clusterName,
+      uptimeSeconds: Math.round((Date.now() - c.startedAt) / 1000),
+      ...(Object.keys(errors).length > 0 ? { discoveryErrors: errors } : {}),
+    })
+  }
+  router.get('/health', health)
+  router.get('/api/health', health)
+}

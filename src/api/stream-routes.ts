@@ -1,0 +1,26 @@
+// /watch and /api/watch (long-poll documents, or SSE when the client asks for an event
+// stream) and /api/events (SSE): all fed by the one EventHub.
+import type Router from '@koa/router'
+import type { Catalog, ClusterMember } from '../catalog/index.ts'
+import type { Logger } from '../lib/logger.ts'
+import type { EventHub } from './events.ts'
+import { sseHandler, wantsEventStream } from './sse.ts'
+import { DocumentCache } from './views.ts'
+import { watchHandler } from './watch.ts'
+
+export interface StreamRouteComponents {
+  catalog: Catalog
+  hub: EventHub
+  members: () => readonly ClusterMember[]
+  logger: Logger
+  /** Bytes of events one SSE client may have waiting ([api] stream_queue_bytes). */
+  streamQueueBytes: number
+}
+
+export function addStreamRoutes (router: Router, c: StreamRouteComponents): void {
+  const documents = new DocumentCache(c.catalog)
+  const sse = sseHandler({ hub: c.hub, catalog: c.catalog, members: c.members, logger: c.logger }, { queueBytes: c.streamQueueBytes })
+  const watch = watchHandler({ hub: c.hub, documents })
+  for (const path of ['/watch', '/api/watch']) router.get(path, ctx => { if (wantsEventStream(ctx)) sse(ctx); else watch(ctx) })
+  router.get('/api/events', sse)
+}

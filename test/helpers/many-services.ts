@@ -1,0 +1,108 @@
+// One real daemon with thousands of static services, for the scale test and bench/health:
+// half AlwaysSuccessful, half TcpConnect checks against a few TCP servers this helper runs
+// on the daemon's loopback address. measureToHealthy() polls /metrics (cheap whatever the
+// catalog size) and times /health meanwhile. Every loop is bounded in count and time.
+import { mkdtemp, rm, writeFile } from 'node:fs/promises'
+import net from 'node:net'
+import os from 'node:os'
+import path from 'node:path'
+import { DaemonProcess } from './daemon.ts'
+import { sleep } from './wait.ts'
+
+export interface ManyServices {
+  d: DaemonProcess
+  /** Spawned at (performance.now()). */
+  spawnedAt: number
+  close: () => Promise<void>
+}
+
+export async function startManyServices (opts: { ip: string, hostname: string, n: number, tcpServers: number, intervalMs: number, apiPort?: number }): Promise<ManyServices> {
+  const dir = await mkdtemp(path.join(os.tmpdir(), 'sidecar-many-'))
+  const servers: net.Server[] = []
+  const ports: number[] = []
+  for (let i = 0; i < opts.tcpServers; i++) {
+    const s = net.createServer(socket => { socket.destroy() })
+    await new Promise<void>(resolve => s.listen(0, opts.ip, resolve))
+    servers.push(s)
+    ports.push((s.address() as net.AddressInfo).port)
+  }
+  const entries = Array.from({ length: opts.n }, (_, i) => {
+    const port = ports[i % ports.length]
+    return {
+      Service: { ID: `s${i}`, Name: `svc${i % 100}`, Image: 'img:1', Ports: [{ Type: 'tcp', Port: port, ServicePort: 0, IP: opts.ip }] },
+      Check: i % 2 === 0 ? { Type: 'AlwaysSuccessful' } : { Type: 'TcpConnect', Args: `${opts.ip}:${port}` },
+    }
+  })
+  const file = path.join(dir, 'static.json')
+  await writeFile(file, JSON.stringify(entries))
+  const spawnedAt = performance.now()
+  const d = new DaemonProcess({
+    ip: opts.ip,
+    hostname: opts.hostname,
+    cwd: dir,
+    ...(opts.apiPort !== undefined ? { apiPort: opts.apiPort } : {}),
+    args: ['-d', 'static'],
+    env: { STATIC_CONFIG_FILE: file, SIDECAR_LOGGING_LEVEL: 'warn', HEALTH_INTERVAL: `${opts.intervalMs}ms`, PROXY_ENABLED: 'false' },
+  })
+  const close = async (): Promise<void> => {
+    await d.stop('SIGTERM', 20_000)
+    for (const s of servers) s.close()
+    await rm(dir, { recursive: true, force: true })
+  }
+  return { d, spawnedAt, close }
+}
+
+export interface HealthFigures {
+  /** Spawn -> every local service ALIVE (ms); undefined when the limit passed first. */
+  allHealthyMs?: number
+  alive: number
+  /** /health round trips while waiting (ms). */
+  apiMs: number[]
+  /** Requests that failed or took longer than 5 s. */
+  apiFailures: number
+  /** Largest sidecar_nodejs_eventloop_lag_max_seconds the daemon reported (ms), each scrape covering the time since the last. */
+  maxLoopDelayMs: number
+}
+
+function gauge (text: string, name: string, labels = ''): number | undefined {
+  const line = text.split('\n').find(l => l.startsWith(`${name}${labels} `) || (labels === '' && l.startsWith(`${name} `)))
+  return line === undefined ? undefined : Number(line.split(' ')[1])
+}
+
+export function percentile (values: number[], p: number): number {
+  const sorted = [...values].sort((a, b) => a - b)
+  return sorted[Math.min(sorted.length - 1, Math.floor(p * sorted.length))] ?? NaN
+}
+
+/** Polls until all n services are ALIVE or limitMs after spawn passed; probes /health every 100 ms meanwhile. */
+export async function measureToHealthy (m: ManyServices, n: number, limitMs: number): Promise<HealthFigures> {
+  const f: HealthFigures = { alive: 0, apiMs: [], apiFailures: 0, maxLoopDelayMs: 0 }
+  let done = false
+  const probe = (async () => {
+    while (!done && performance.now() - m.spawnedAt < limitMs) {
+      const t0 = performance.now()
+      try {
+        const res = await fetch(m.d.url('/health'), { signal: AbortSignal.timeout(5000) })
+        await res.arrayBuffer()
+        if (res.ok) f.apiMs.push(performance.now() - t0)
+        else f.apiFailures++
+      } catch {
+        if (f.apiMs.length > 0 || f.apiFailures > 0 || performance.now() - m.spawnedAt > 5000) f.apiFailures++ // before the API is up is not a failure
+      }
+      await sleep(100)
+    }
+  })()
+  while (performance.now() - m.spawnedAt < limitMs) {
+    try {
+      const text = await (await fetch(m.d.url('/metrics'), { signal: AbortSignal.timeout(5000) })).text()
+      f.alive = gauge(text, 'sidecar_local_services', '{status="alive"}') ?? 0
+      const lag = gauge(text, 'sidecar_nodejs_eventloop_lag_max_seconds')
+      if (lag !== undefined && Number.isFinite(lag)) f.maxLoopDelayMs = Math.max(f.maxLoopDelayMs, lag * 1000)
+      if (f.alive === n) { f.allHealthyMs = performance.now() - m.spawnedAt; break }
+    } catch { /* not up yet */ }
+    await sleep(250)
+  }
+  done = true
+  await probe
+  return f
+}

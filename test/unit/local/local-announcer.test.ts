@@ -1,0 +1,168 @@
+// The local component with a fake discoverer and fake health verdicts on a fake clock: no
+// timers run (the refresh interval is an hour), so every merge is one the test caused.
+import test from 'ava'
+import { EventEmitter } from 'node:events'
+import { Catalog, type ChangeEvent } from '../../../src/catalog/index.ts'
+import type { Discovered, Discoverer } from '../../../src/discovery/types.ts'
+import type { CheckTarget } from '../../../src/health/target.ts'
+import { silentLogger } from '../../../src/lib/logger.ts'
+import { LocalAnnouncer } from '../../../src/local/local-announcer.ts'
+import { listenerName, makeService, recordKey, ServiceStatus, Time, withFields, type Service } from '../../../src/service/index.ts'
+import { FakeClock } from '../../helpers/fake-clock.ts'
+import { makeCatalogOptions } from '../../helpers/factories.ts'
+
+const { ALIVE, TOMBSTONE, UNHEALTHY, UNKNOWN } = ServiceStatus
+const HOUR_MS = 3_600_000
+
+class FakeDiscoverer extends EventEmitter<{ change: [] }> implements Discoverer {
+  readonly name = 'fake'
+  list: Discovered[] = []
+  services (): readonly Discovered[] { return this.list }
+  lastError (): string | undefined { return undefined }
+  async start (): Promise<void> {}
+  async stop (): Promise<void> {}
+  set (list: Discovered[]): void { this.list = list; this.emit('change') }
+}
+
+class FakeMonitor extends EventEmitter<{ status: [key: string, status: ServiceStatus] }> {
+  readonly targets = new Map<string, CheckTarget>()
+  readonly statuses = new Map<string, ServiceStatus>()
+  sets = 0
+  set (t: CheckTarget): void { this.sets++; this.targets.set(t.key, t) }
+  delete (key: string): void { this.targets.delete(key); this.statuses.delete(key) }
+  status (key: string): ServiceStatus { return this.statuses.get(key) ?? UNKNOWN }
+  flip (key: string, s: ServiceStatus): void { this.statuses.set(key, s); this.emit('status', key, s) }
+}
+
+function discovered (i: number, fields: Partial<Service> = {}, extra: Partial<Discovered> = {}): Discovered {
+  return { service: makeService({ ID: `id${i}`, Name: `svc${i % 7}`, Hostname: 'me', Image: 'img:1', Ports: [{ Type: 'tcp', Port: 20000 + i, ServicePort: 8000, IP: '127.0.0.1' }], ...fields }), check: { type: 'AlwaysSuccessful', args: '' }, ...extra }
+}
+
+async function fixture (list: Discovered[] = []) {
+  const clock = new FakeClock()
+  const catalog = new Catalog({ clock }, makeCatalogOptions({ hostname: 'me' }))
+  let merges = 0
+  const merge = catalog.merge.bind(catalog)
+  catalog.merge = (svc, from) => { merges++; return merge(svc, from) }
+  const events: ChangeEvent[] = []
+  catalog.on('change', e => { events.push(e) })
+  const discoverer = new FakeDiscoverer()
+  discoverer.list = list
+  const monitor = new FakeMonitor()
+  const local = new LocalAnnouncer({ catalog, clock, logger: silentLogger(), discoverers: [discoverer], monitor }, { hostname: 'me', site: '', refreshIntervalMs: HOUR_MS, checkHost: '127.0.0.1', defaultCheckEndpoint: '/version' })
+  return { clock, catalog, events, discoverer, monitor, local, merges: () => merges, resetMerges: () => { merges = 0 } }
+}
+
+test('local: the origin always wins: a stored version stamped in our future is out-dated by 1 ns, not ignored', async t => {
+  const f = await fixture([discovered(1)])
+  const future = f.clock.now().plusMillis(60_000)
+  f.catalog.merge(withFields(discovered(1).service, { Status: TOMBSTONE, Updated: future }), 'peer') // a peer's tombstone from a clock 60 s ahead
+  await f.local.start()
+  t.teardown(async () => { await f.local.stop() })
+  const stored = f.catalog.get('me', 'id1') as Service
+  t.is(stored.Status, UNKNOWN, 'our record replaced the tombstone')
+  t.is(stored.Updated.ns, future.ns + 1n)
+  f.monitor.flip(recordKey(stored), ALIVE)
+  t.is(f.catalog.get('me', 'id1')?.Status, ALIVE, 'and the next stamp, in the same clock instant, is newer again')
+  t.is(f.catalog.get('me', 'id1')?.Updated.ns, future.ns + 2n)
+})
+
+test('local: O(changes): with 2,000 services a status flip merges one record, an edited entry one record and one check', async t => {
+  const f = await fixture(Array.from({ length: 2000 }, (_, i) => discovered(i)))
+  await f.local.start()
+  t.teardown(async () => { await f.local.stop() })
+  t.is(f.catalog.services().length, 2000)
+  t.is(f.monitor.sets, 2000)
+  f.resetMerges()
+  f.monitor.flip(recordKey({ Hostname: 'me', ID: 'id7' }), ALIVE)
+  t.is(f.merges(), 1)
+  t.is(f.catalog.get('me', 'id7')?.Status, ALIVE)
+  f.resetMerges()
+  f.monitor.sets = 0
+  const next = f.discoverer.list.map(d => ({ ...d, service: makeService({ ...d.service }) })) // a reload: equal content, new objects
+  next[42] = discovered(42, { Image: 'img:2' })
+  f.discoverer.set(next)
+  t.is(f.merges(), 1, 'only the edited entry is merged')
+  t.is(f.monitor.sets, 1)
+  t.is(f.catalog.get('me', 'id42')?.Image, 'img:2')
+})
+
+test('local: an entry with an explicit ID whose port changes is one change event, with the status kept', async t => {
+  const f = await fixture([discovered(1)])
+  await f.local.start()
+  t.teardown(async () => { await f.local.stop() })
+  f.monitor.flip(recordKey({ Hostname: 'me', ID: 'id1' }), ALIVE)
+  f.events.length = 0
+  f.clock.advance(1000)
+  f.discoverer.set([discovered(1, { Ports: [{ Type: 'tcp', Port: 30001, ServicePort: 8000, IP: '127.0.0.1' }] })])
+  t.is(f.events.length, 1)
+  t.is(f.events[0].previousStatus, ALIVE)
+  t.is(f.events[0].service.Status, ALIVE)
+  t.is(f.events[0].service.Ports?.[0].Port, 30001)
+  f.clock.advance(1000)
+  f.local.sync() // a refresh of the same record: silent
+  t.is(f.events.length, 1)
+})
+
+test('local: a vanished service is tombstoned and its check removed; a record of this hostname from an earlier run too', async t => {
+  const f = await fixture([discovered(1), discovered(2)])
+  f.catalog.merge(makeService({ ID: 'old', Name: 'gone', Hostname: 'me', Status: ALIVE, Updated: f.clock.now().plusMillis(-5000) }), 'peer')
+  await f.local.start()
+  t.teardown(async () => { await f.local.stop() })
+  t.is(f.catalog.get('me', 'old')?.Status, TOMBSTONE, 'an earlier run\'s record is tombstoned at start')
+  f.discoverer.set([discovered(1)])
+  t.is(f.catalog.get('me', 'id2')?.Status, TOMBSTONE)
+  t.false(f.monitor.targets.has(recordKey({ Hostname: 'me', ID: 'id2' })))
+  t.deepEqual(f.local.owned().map(s => s.ID), ['id1'])
+  f.clock.advance(1000)
+  f.catalog.merge(makeService({ ID: 'ghost', Name: 'gone', Hostname: 'me', Status: ALIVE, Updated: f.clock.now() }), 'peer')
+  t.is(f.catalog.get('me', 'ghost')?.Status, ALIVE, 'not inside the merge that brought it')
+  await Promise.resolve()
+  t.is(f.catalog.get('me', 'ghost')?.Status, TOMBSTONE, 'one that arrives later (anti-entropy) is tombstoned right after')
+  t.true(f.catalog.get('me', 'ghost')?.Updated.isAfter(f.clock.now().plusNanos(-1n)))
+})
+
+test('local: third-party hostnames are owned and re-stamped; records of other hosts are not', async t => {
+  const f = await fixture([discovered(1, { Hostname: 'printer' })])
+  await f.local.start()
+  t.teardown(async () => { await f.local.stop() })
+  t.true(f.local.isOwned({ Hostname: 'printer', ID: 'id1' }))
+  const before = f.catalog.get('printer', 'id1') as Service
+  t.true(f.local.restamp('printer', 'id1')?.Updated.isAfter(before.Updated))
+  f.catalog.merge(makeService({ ID: 'x', Name: 'x', Hostname: 'other', Updated: f.clock.now() }), 'other')
+  t.false(f.local.isOwned({ Hostname: 'other', ID: 'x' }))
+  t.is(f.local.restamp('other', 'x'), undefined)
+})
+
+test('local: listener targets follow discovery, announced by one change event each time', async t => {
+  const f = await fixture([discovered(1, {}, { listenerUrl: 'http://127.0.0.1:9/a' })])
+  let changes = 0
+  f.local.on('change', () => { changes++ })
+  await f.local.start()
+  t.teardown(async () => { await f.local.stop() })
+  t.deepEqual(f.local.listenerTargets(), [{ name: listenerName(discovered(1).service), url: 'http://127.0.0.1:9/a' }])
+  t.is(changes, 1)
+  f.discoverer.set([...f.discoverer.list]) // nothing changed
+  t.is(changes, 1)
+  f.discoverer.set([discovered(1)])
+  t.deepEqual(f.local.listenerTargets(), [])
+  t.is(changes, 2)
+})
+
+test('local: stop is the graceful leave: every owned record is tombstoned, strictly newer, and stays owned for gossip', async t => {
+  const f = await fixture([discovered(1), discovered(2, { Hostname: 'printer' })])
+  await f.local.start()
+  f.events.length = 0
+  await f.local.stop()
+  t.deepEqual(f.events.map(e => [e.service.Hostname, e.service.ID, e.service.Status]), [['me', 'id1', TOMBSTONE], ['printer', 'id2', TOMBSTONE]])
+  t.true(f.local.owned().every(s => s.Status === TOMBSTONE))
+  t.true(f.local.isOwned({ Hostname: 'printer', ID: 'id2' }))
+  t.true(f.events.every(e => e.previousStatus === UNKNOWN && e.service.Updated.ns > 0n))
+  const before = f.merges()
+  f.monitor.flip(recordKey({ Hostname: 'me', ID: 'id1' }), UNHEALTHY)
+  f.discoverer.set([discovered(3)])
+  t.is(f.merges(), before, 'after stop nothing follows discovery or health')
+  await f.local.stop()
+  t.is(f.merges(), before, 'stop is idempotent')
+  t.true(Time.EPOCH.isBefore(f.catalog.get('me', 'id1')?.Updated ?? Time.EPOCH))
+})
