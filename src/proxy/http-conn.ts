@@ -25,6 +25,8 @@ export class ClientConn {
   #headTimer: NodeJS.Timeout | undefined
   /** The client half-closed: finish the current response, then close. */
   #ended = false
+  /** Inside #process: an exchange that ends at once (a 503) must not recurse into it. */
+  #processing = false
   readonly #onGone: (c: ClientConn) => void
 
   constructor (ctx: ListenerContext, socket: net.Socket, onGone: (c: ClientConn) => void) {
@@ -70,6 +72,16 @@ export class ClientConn {
   }
 
   #process (): void {
+    this.#processing = true
+    try {
+      this.#loop()
+    } finally {
+      this.#processing = false
+    }
+    this.flow()
+  }
+
+  #loop (): void {
     while (this.#pending !== undefined && this.#state !== 'closing' && !this.socket.destroyed) {
       const buf = this.#pending
       if (this.#state === 'head') {
@@ -120,7 +132,6 @@ export class ClientConn {
       }
       break // wait (the next request waits for this response) or tunnel
     }
-    this.flow()
   }
 
   /** Reads from the client only while there is somewhere to put the bytes. */
@@ -141,8 +152,8 @@ export class ClientConn {
     }
     this.#state = 'head'
     this.#parser.reset()
-    this.#process()
-    if (this.#state === 'head' && this.#pending === undefined && this.socket.isPaused()) this.socket.resume()
+    // an answer given at once (no backend: 503) comes back here from inside #process, whose loop goes on
+    if (!this.#processing) this.#process()
   }
 
   /** After a 101: every later byte goes to the backend as is. */

@@ -12,6 +12,8 @@ import type { Backend, Unavailable } from './pool.ts'
 import type { Upstream, UpstreamUser } from './upstream.ts'
 
 const RESET_CODES = new Set(['ECONNRESET', 'EPIPE'])
+/** A response whose head and body arrive in one read and fit in this are sent in one write. */
+const SMALL_RESPONSE_BYTES = 16 * 1024
 const STATUS_TEXT: Record<number, string> = { 400: 'Bad Request', 502: 'Bad Gateway', 503: 'Service Unavailable', 504: 'Gateway Timeout' }
 
 export class Exchange implements UpstreamUser {
@@ -148,8 +150,10 @@ export class Exchange implements UpstreamUser {
           return
         }
         up.body.start(responseFraming(head, this.#head.method))
+        const text = responseHeadText(head.status, head.reason, head.headers, this.#clientConnection(head, up.body.kind === 'close'))
+        if (this.#whole(up, text, buf)) return
         client.cork()
-        client.write(responseHeadText(head.status, head.reason, head.headers, this.#clientConnection(head, up.body.kind === 'close')), 'latin1')
+        client.write(text, 'latin1')
         if (up.body.done) {
           client.uncork()
           this.#complete(buf.length > 0)
@@ -167,6 +171,24 @@ export class Exchange implements UpstreamUser {
       if (up.body.done) { this.#complete(n < buf.length); return }
       return
     }
+  }
+
+  /**
+   * The common small answer: head and whole body in this read. Sent as one buffer (one
+   * write system call, no writev of a string and a buffer); the copy is of at most
+   * SMALL_RESPONSE_BYTES, never of a large body.
+   */
+  #whole (up: Upstream, text: string, buf: Buffer): boolean {
+    if (up.body.kind !== 'length' || buf.length > SMALL_RESPONSE_BYTES) return false
+    const n = up.body.take(buf)
+    if (!up.body.done) { up.body.untake(n); return false }
+    const out = Buffer.allocUnsafe(text.length + n)
+    out.write(text, 0, 'latin1')
+    buf.copy(out, text.length, 0, n)
+    this.#bytes += n
+    this.#conn.socket.write(out)
+    this.#complete(n < buf.length)
+    return true
   }
 
   /** Writes the body part of buf to the client; returns its length, or -1 after a framing error. */

@@ -93,6 +93,13 @@ export class BodyReader {
 
   get kind (): Framing['kind'] { return this.#kind }
 
+  /** Gives back n bytes just taken from a length-framed body (they will be taken again). */
+  untake (n: number): void {
+    if (this.#kind !== 'length') return
+    this.#remaining += n
+    this.#done = false
+  }
+
   /** How many bytes at the start of buf belong to the body (throws HttpParseError on bad chunks). */
   take (buf: Buffer): number {
     switch (this.#kind) {

@@ -149,3 +149,20 @@ test('a closed listener leaves no metric series behind', async (t) => {
   await waitFor(() => h.proxy.report().listeners.length === 0, { timeoutMs: 5000, message: 'listener gone' })
   t.notRegex(await h.metrics.text(), /service="departed"/)
 })
+
+test('5,000 pipelined requests in one burst to a listener with no healthy instance: 5,000 answers in order, no crash', async (t) => {
+  const SP = 18756
+  const b = await loggingBackend(BACKEND_IP)
+  t.teardown(async () => { await b.close() })
+  const h = await harness(t, { proxy: proxyConfig(IP) })
+  h.put(instance('down', 'host-a', b.ip, b.port, SP, { Status: ServiceStatus.UNHEALTHY }))
+  await h.settle()
+  await waitListening(h, SP)
+  const N = 5000
+  const burst = 'GET / HTTP/1.1\r\nHost: x\r\n\r\n'.repeat(N - 1) + 'GET /last HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n'
+  const answer = await raw(IP, SP, burst, { timeoutMs: 20_000 })
+  const got = statuses(answer)
+  t.is(got.length, N)
+  t.true(got.every(s => s === 503))
+  t.is(h.proxy.report().listeners[0].totals.requests, N)
+})
