@@ -94,6 +94,8 @@ export function createApp (c: ApiComponents): Koa {
       hostname: c.catalog.hostname,
       clusterName: c.catalog.clusterName,
       uptimeSeconds: Math.round((Date.now() - c.startedAt) / 1000),
+      // How far this host's clock is corrected to agree with the cluster's (gossip/clock-offset.ts); 0 when it agrees.
+      clockOffsetSeconds: -(c.clock.correctionMs?.() ?? 0) / 1000,
       ...(Object.keys(errors).length > 0 ? { discoveryErrors: errors } : {}),
     })
   }

@@ -18,6 +18,8 @@ import type { Startable } from '../lib/startable.ts'
 import { Ticker } from '../lib/ticker.ts'
 import { statusString, Time, type Service } from '../service/index.ts'
 import { AntiEntropy } from './anti-entropy.ts'
+import { ClockOffsets } from './clock-offset.ts'
+import { ClockCorrector } from './clock-corrector.ts'
 import { GossipAnnouncer } from './announcer.ts'
 import { Membership, type Member } from './membership.ts'
 import { parseSeed } from './seeds.ts'
@@ -47,6 +49,8 @@ export interface GossipComponents {
   metrics: Metrics
   /** Records this host announces (LocalAnnouncer.owned()). */
   owned: () => Service[]
+  /** Moves this host's clock by the correction measured against the cluster (CorrectedClock.correct); absent: never corrected. */
+  correctClock?: (ms: number) => void
 }
 
 /** start() waits this long for a first peer's full state, so a joining node knows the cluster before it announces. */
@@ -73,6 +77,7 @@ export class Gossip implements Startable {
   readonly #decoded = new WeakMap<Uint8Array, Service[]>()
   #rejectLog = { minute: 0, count: 0 }
   #joined: PromiseWithResolvers<void> = Promise.withResolvers()
+  #clock: ClockCorrector | undefined
   /** Aborted by stop(): cancels exchanges in flight. */
   #stopping = new AbortController()
 
@@ -101,7 +106,8 @@ export class Gossip implements Startable {
     this.#node = node
     this.#joined = Promise.withResolvers()
     this.#stopping = new AbortController()
-    const membership = this.#membership = new Membership({ node, logger }, {
+    const corrector = this.#clock = new ClockCorrector({ logger, offsets: new ClockOffsets(), correct: this.#c.correctClock })
+    const membership = this.#membership = new Membership({ node, logger, onClockSample: (id, s) => { corrector.add(id, s) } }, {
       hostname: init.hostname,
       seeds: init.seeds,
       bindPort: init.bindPort,
@@ -157,6 +163,8 @@ export class Gossip implements Startable {
       if (this.#stopping.signal.aborted) return
       if (joined) logger.info(`joined the cluster in ${Date.now() - t0} ms`)
       else logger.warn(`no seed answered within ${JOIN_TIMEOUT_MS / 1000} s: running alone for now, seeds are retried in the background`)
+      // Our records are stamped once the clock is known to agree with the members' (or corrected).
+      if (joined) await this.#clock?.settled(membership.connected().map(m => m.peerId), this.#stopping.signal)
     }
     this.#ticker = new Ticker(async (signal) => { await this.#periodicExchange(signal) }, {
       name: 'anti-entropy',
@@ -262,6 +270,7 @@ export class Gossip implements Startable {
   readonly #onDepart = (member: Member): void => {
     const members = this.#membership?.members() ?? []
     this.#metrics.members.set(new Set(members.map(m => m.hostname)).size + 1)
+    this.#clock?.forget(member.peerId)
     const tombs = this.#c.catalog.expireHost(member.hostname)
     this.#c.logger.info(`${member.hostname} departed: tombstoned ${tombs.length} of its record${tombs.length === 1 ? '' : 's'}`)
   }
