@@ -61,6 +61,8 @@ const LEAVE_TIMEOUT_MS = 1000
 const MAX_PEERS = 32
 /** One full-state exchange must end within this. */
 const EXCHANGE_TIMEOUT_MS = 30_000
+/** Departed hosts remembered for a rejoin exchange; past it a rejoin waits for the periodic exchange. */
+const MAX_DEPARTED_REMEMBERED = 10_000
 /** Rejected messages logged per minute at most: a flood of garbage must not flood the log. */
 const REJECT_LOGS_PER_MINUTE = 10
 
@@ -78,6 +80,8 @@ export class Gossip implements Startable {
   #rejectLog = { minute: 0, count: 0 }
   #joined: PromiseWithResolvers<void> = Promise.withResolvers()
   #clock: ClockCorrector | undefined
+  /** Hosts that departed (their records tombstoned here): when one is back, both sides may hold the other's records as tombstones. */
+  readonly #departed = new Set<string>()
   /** Aborted by stop(): cancels exchanges in flight. */
   #stopping = new AbortController()
 
@@ -261,16 +265,21 @@ export class Gossip implements Startable {
   readonly #onJoin = (member: Member, how: { returning: boolean }): void => {
     const members = this.#membership?.members() ?? []
     this.#metrics.members.set(new Set(members.map(m => m.hostname)).size + 1)
-    // The first member after being cut off from all (start, a partition, a freeze): swap full states at once.
-    if ((this.#membership?.connected() ?? []).length === 1) void this.#exchangeWith(member, how.returning ? 'rejoin' : 'join')
-    // A member that lost us may have tombstoned our records meanwhile: announce them again.
-    if (how.returning) this.#announcer?.reannounce()
+    const back = this.#departed.delete(member.hostname)
+    // The first member after being cut off from all (start, a partition, a freeze), or one we had
+    // declared departed (a healed partition: it missed what our side did, and we what its side did,
+    // for longer than gossip keeps messages): swap full states at once.
+    if ((this.#membership?.connected() ?? []).length === 1 || back) void this.#exchangeWith(member, how.returning || back ? 'rejoin' : 'join')
+    // A member that lost us may have tombstoned our records meanwhile (and passed the tombstones
+    // on): announce them again, newer than any tombstone it made.
+    if (how.returning || back) this.#announcer?.reannounce()
   }
 
   readonly #onDepart = (member: Member): void => {
     const members = this.#membership?.members() ?? []
     this.#metrics.members.set(new Set(members.map(m => m.hostname)).size + 1)
     this.#clock?.forget(member.peerId)
+    if (this.#departed.size < MAX_DEPARTED_REMEMBERED) this.#departed.add(member.hostname)
     const tombs = this.#c.catalog.expireHost(member.hostname)
     this.#c.logger.info(`${member.hostname} departed: tombstoned ${tombs.length} of its record${tombs.length === 1 ? '' : 's'}`)
   }
