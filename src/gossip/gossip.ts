@@ -16,16 +16,17 @@ import type { Logger } from '../lib/logger.ts'
 import type { Metrics } from '../lib/metrics.ts'
 import type { Startable } from '../lib/startable.ts'
 import { Ticker } from '../lib/ticker.ts'
-import { ServiceStatus, statusString, Time, withFields, type Service } from '../service/index.ts'
+import { statusString, Time, type Service } from '../service/index.ts'
 import { AntiEntropy } from './anti-entropy.ts'
 import { ClockOffsets } from './clock-offset.ts'
 import { ClockCorrector } from './clock-corrector.ts'
 import { GossipAnnouncer } from './announcer.ts'
 import { Membership, type Member } from './membership.ts'
+import { Refuter } from './refuter.ts'
 import { parseSeed } from './seeds.ts'
 import { gossipMetrics, type GossipMetrics } from './metrics.ts'
 import { createGossipNode, loadPeerKey, probeProtocolOf, stateProtocolOf, topicOf, type GossipNode } from './node.ts'
-import { decodeMessage, encodeRecords, WireError } from './wire.ts'
+import { decodeMessage, WireError } from './wire.ts'
 
 export interface GossipInit {
   hostname: string
@@ -63,8 +64,6 @@ const MAX_PEERS = 32
 const EXCHANGE_TIMEOUT_MS = 30_000
 /** Departed hosts remembered for a rejoin exchange; past it a rejoin waits for the periodic exchange. */
 const MAX_DEPARTED_REMEMBERED = 10_000
-/** One refutation of the same record per this long, however often a peer repeats the old version. */
-const REFUTE_EVERY_MS = 2000
 /** Rejected messages logged per minute at most: a flood of garbage must not flood the log. */
 const REJECT_LOGS_PER_MINUTE = 10
 
@@ -84,8 +83,7 @@ export class Gossip implements Startable {
   #clock: ClockCorrector | undefined
   /** Hosts that departed (their records tombstoned here): when one is back, both sides may hold the other's records as tombstones. */
   readonly #departed = new Set<string>()
-  /** When each of our records was last refuted (ms): a peer repeating the same old version gets one refutation per REFUTE_EVERY_MS. */
-  readonly #refuted = new Map<string, number>()
+  #refuter: Refuter | undefined
   /** Aborted by stop(): cancels exchanges in flight. */
   #stopping = new AbortController()
 
@@ -142,6 +140,7 @@ export class Gossip implements Startable {
       publish: async (data) => { await this.#publish(data) },
     }, { hostname: init.hostname, aliveRounds: 5, tombstoneRounds: 10, observerRounds: 2, roundIntervalMs: 1000, heartbeatMs: 60_000 })
 
+    this.#refuter = new Refuter({ catalog: this.#c.catalog, logger, reannounce: () => { this.#announcer?.reannounce() }, publish: async (data) => { await this.#publish(data) } })
     try {
       await this.#startParts(node, membership)
     } catch (err) {
@@ -158,7 +157,7 @@ export class Gossip implements Startable {
     node.services.pubsub.subscribe(this.#topic)
     membership.on('join', this.#onJoin)
     membership.on('depart', this.#onDepart)
-    this.#c.catalog.on('contradicted', this.#onContradicted)
+    this.#refuter?.start()
     await this.#antiEntropy?.start()
     await membership.start()
     logger.info(`gossip on ${node.getMultiaddrs().map(String).join(', ')} (cluster ${init.clusterName}${init.clusterKey !== '' ? ', private network' : ''})`)
@@ -203,8 +202,7 @@ export class Gossip implements Startable {
     await this.#membership?.stop()
     this.#membership?.off('join', this.#onJoin)
     this.#membership?.off('depart', this.#onDepart)
-    this.#c.catalog.off('contradicted', this.#onContradicted)
-    this.#refuted.clear()
+    this.#refuter?.stop()
     await this.#antiEntropy?.stop()
     node.services.pubsub.removeEventListener('message', this.#onMessage)
     await Promise.resolve(node.stop()).catch((err: unknown) => { this.#c.logger.warn({ err }, 'error stopping the libp2p node') })
@@ -280,25 +278,6 @@ export class Gossip implements Startable {
     // A member that lost us may have tombstoned our records meanwhile (and passed the tombstones
     // on): announce them again, newer than any tombstone it made.
     if (how.returning || back) this.#announcer?.reannounce()
-  }
-
-  /**
-   * A peer handed us an older version of our own record with another status: others may hold
-   * it too (it passed a tombstone it made of our records on, or missed our removal). Send ours
-   * again, newer than what it holds: live records through the announcer (re-stamped), a
-   * tombstone bumped by 1 ns (the same bytes again would be dropped as a duplicate).
-   */
-  readonly #onContradicted = (stored: Service, incoming: Service, from: string): void => {
-    const key = `${stored.Hostname}\u0000${stored.ID}`
-    const now = Date.now()
-    if (now - (this.#refuted.get(key) ?? -Infinity) < REFUTE_EVERY_MS) return
-    if (this.#refuted.size >= MAX_DEPARTED_REMEMBERED) this.#refuted.clear()
-    this.#refuted.set(key, now)
-    this.#c.logger.debug(`${from} holds our ${incoming.Name} (${incoming.ID}) as ${statusString(incoming.Status)}, we hold ${statusString(stored.Status)}: announcing ours again`)
-    if (stored.Status !== ServiceStatus.TOMBSTONE) { this.#announcer?.reannounce(); return }
-    const bumped = withFields(stored, { Updated: stored.Updated.plusNanos(1n) })
-    this.#c.catalog.merge(bumped)
-    for (const msg of encodeRecords([bumped])) void this.#publish(msg).catch(() => {})
   }
 
   readonly #onDepart = (member: Member): void => {

@@ -17,7 +17,7 @@ test('an older version of our own record with another status from a peer is repo
   const theirTomb = makeTestService({ Hostname: 'host1', Updated: at(5_000), Status: ServiceStatus.TOMBSTONE })
   t.is(f.catalog.merge(theirTomb, 'host2'), 'ignored')
   t.is(seen.length, 1)
-  t.is(seen[0][0], f.catalog.get('host1', live.ID))
+  t.true(seen[0][0] === f.catalog.get('host1', live.ID))
   t.is(seen[0][1].Status, ServiceStatus.TOMBSTONE)
   t.is(seen[0][2], 'host2')
   t.is(f.catalog.get('host1', live.ID)?.Status, ServiceStatus.ALIVE)
