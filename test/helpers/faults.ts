@@ -3,6 +3,7 @@
 // comparisons the fault tests make: a state without its timestamps, the records a node holds.
 import { spawn, type ChildProcess } from 'node:child_process'
 import { once } from 'node:events'
+import { existsSync } from 'node:fs'
 import { mkdir, writeFile } from 'node:fs/promises'
 import path from 'node:path'
 import { BIN } from './daemon.ts'
@@ -11,7 +12,7 @@ import { getJson, type NetLab } from './netns.ts'
 import { waitFor } from './wait.ts'
 
 /** libfaketime from Debian's faketime package: moves the process's wall clock (not its monotonic one). */
-export const FAKETIME_LIB = '/usr/lib/x86_64-linux-gnu/faketime/libfaketime.so.1'
+export const FAKETIME_LIB = ['x86_64', 'aarch64'].map(a => `/usr/lib/${a}-linux-gnu/faketime/libfaketime.so.1`).find(p => existsSync(p)) ?? '/usr/lib/x86_64-linux-gnu/faketime/libfaketime.so.1'
 
 /** Environment that runs a daemon with its wall clock off by offsetS seconds (libfaketime). */
 export function skewEnv (offsetS: number): Record<string, string> {
