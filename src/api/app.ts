@@ -73,7 +73,7 @@ export function createApp (c: ApiComponents): Koa {
   // Each module registers its routes and gets only what it uses.
   addCatalogRoutes(router, { catalog: c.catalog, members: c.members })
   if (c.proxy !== undefined) addProxyRoute(router, c.proxy)
-  addHealthRoute(router, { catalog: c.catalog, discoveryErrors: c.discoveryErrors, startedAt: c.startedAt })
+  addHealthRoute(router, { catalog: c.catalog, discoveryErrors: c.discoveryErrors, startedAt: c.startedAt, clock: c.clock })
   if (c.listeners !== undefined) addListenersRoute(router, c.listeners)
   addStreamRoutes(router, { catalog: c.catalog, hub: c.hub, members: c.members, logger: c.logger, streamQueueBytes: c.streamQueueBytes })
   // Write routes: the app-wide guard above already refused any write without the token or from another origin.

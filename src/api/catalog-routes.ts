@@ -4,6 +4,7 @@ import type Router from '@koa/router'
 import type Koa from 'koa'
 import { encodeState, type Catalog, type ClusterMember } from '../catalog/index.ts'
 import { allowCors, sendCompact, sendError, sendIndented } from './respond.ts'
+import type { Clock } from '../service/clock.ts'
 import { servicesDocument } from './views.ts'
 
 /** Splits "name.json" into name and extension (the last dot), as the original's route did. */
@@ -41,6 +42,8 @@ export interface HealthRouteComponents {
   /** Problems a discoverer reports (a bad static file edit), by discoverer name. */
   discoveryErrors: () => Record<string, string>
   startedAt: number
+  /** Its correctionMs(), when it has one, is how far this host's clock is corrected to agree with the cluster's. */
+  clock: Clock
 }
 
 export function addHealthRoute (router: Router, c: HealthRouteComponents): void {
@@ -51,6 +54,8 @@ export function addHealthRoute (router: Router, c: HealthRouteComponents): void 
       hostname: c.catalog.hostname,
       clusterName: c.catalog.clusterName,
       uptimeSeconds: Math.round((Date.now() - c.startedAt) / 1000),
+      // How far this host's clock is corrected to agree with the cluster's (gossip/clock-offset.ts); 0 when it agrees.
+      clockOffsetSeconds: -(c.clock.correctionMs?.() ?? 0) / 1000,
       ...(Object.keys(errors).length > 0 ? { discoveryErrors: errors } : {}),
     })
   }

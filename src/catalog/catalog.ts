@@ -52,7 +52,7 @@ function validateOptions (init: CatalogOptions): void {
  * has been updated (so they may read snapshots); they must not throw: an exception
  * propagates to the caller and the remaining events of that call are not emitted.
  */
-export class Catalog extends EventEmitter<{ change: [ChangeEvent] }> {
+export class Catalog extends EventEmitter<{ change: [ChangeEvent], contradicted: [Service, Service, string] }> {
   readonly #clock: Clock
   readonly #opts: CatalogOptions
   readonly #servers = new Map<string, ServerEntry>()
@@ -79,13 +79,19 @@ export class Catalog extends EventEmitter<{ change: [ChangeEvent] }> {
    * equal to its Hostname: the local announcer, or the origin's own gossip), which is how
    * an undrain spreads; a stale record is dropped without touching what is stored. Emits
    * 'change' synchronously for 'added' and 'changed' (any field but Updated differs:
-   * isRefresh). `from` is the host that handed us
+   * isRefresh), and 'contradicted' (stored, incoming, from) when a peer hands us an older
+   * version of one of this host's own records with another status. `from` is the host that handed us
    * the record (default: this host).
    */
   merge (svc: Service, from: string = this.#opts.hostname): MergeResult {
     if (isStale(svc, this.#opts.tombstoneLifespanMs, this.#clock.now())) return 'stale'
     const existing = this.get(svc.Hostname, svc.ID)
-    if (!shouldReplace(existing, svc)) return 'ignored'
+    if (!shouldReplace(existing, svc)) {
+      // A peer holds an older version of this host's own record with another status (our live
+      // service as a tombstone after a partition, or our removed one as ALIVE): the origin must refute it.
+      if (existing !== undefined && svc.Hostname === this.#opts.hostname && from !== this.#opts.hostname && existing.Status !== svc.Status) this.emit('contradicted', existing, svc, from)
+      return 'ignored'
+    }
     const status = existing === undefined ? svc.Status : mergedStatus(existing, svc, from === svc.Hostname)
     const frozen = Object.isFrozen(svc) && (svc.Ports === null || Object.isFrozen(svc.Ports)) ? svc : makeService(svc)
     const stored = status === frozen.Status ? frozen : withFields(frozen, { Status: status })

@@ -16,7 +16,7 @@ import { StaticDiscoverer } from '../discovery/static/static-discoverer.ts'
 import type { Discoverer } from '../discovery/types.ts'
 import { Gossip } from '../gossip/gossip.ts'
 import { HealthMonitor } from '../health/monitor.ts'
-import { systemClock, type Clock } from '../service/clock.ts'
+import { CorrectedClock, type Clock } from '../service/clock.ts'
 import { ConfigError } from '../lib/errors.ts'
 import type { Logger } from '../lib/logger.ts'
 import { Metrics } from '../lib/metrics.ts'
@@ -51,7 +51,9 @@ export class Daemon implements Startable {
   constructor (config: SidecarConfig, components: { logger: Logger, clock?: Clock }) {
     this.config = config
     const logger = this.#logger = components.logger
-    const clock = components.clock ?? systemClock
+    // The system clock, corrected by the offset gossip measures against the cluster (gossip/clock-offset.ts).
+    const corrected = components.clock === undefined ? new CorrectedClock() : undefined
+    const clock = components.clock ?? corrected as CorrectedClock
     const sc = config.sidecar
     const child = (component: string): Logger => logger.child({ component })
 
@@ -108,7 +110,7 @@ export class Daemon implements Startable {
       retryDelayMs: ls.retry_delay,
       queueSize: ls.queue_size,
     })
-    this.gossip = new Gossip({ catalog: this.catalog, clock, logger: child('gossip'), metrics: this.metrics, local: this.announcer }, {
+    this.gossip = new Gossip({ catalog: this.catalog, clock, logger: child('gossip'), metrics: this.metrics, local: this.announcer, correctClock: corrected?.correct.bind(corrected) }, {
       hostname: sc.hostname,
       clusterName: sc.cluster_name,
       bindIp: sc.bind_ip,

@@ -18,8 +18,11 @@ import { Ticker } from '../lib/ticker.ts'
 import type { OwnedRecords } from '../local/types.ts'
 import { statusString, Time, type Service } from '../service/index.ts'
 import { AntiEntropy } from './anti-entropy.ts'
+import { ClockOffsets } from './clock-offset.ts'
+import { ClockCorrector } from './clock-corrector.ts'
 import { GossipAnnouncer } from './announcer.ts'
 import { Membership, type Member } from './membership.ts'
+import { Refuter } from './refuter.ts'
 import { parseSeed } from './seeds.ts'
 import { gossipMetrics, type GossipMetrics } from './metrics.ts'
 import { createGossipNode, loadPeerKey, probeProtocolOf, stateProtocolOf, topicOf, type GossipNode } from './node.ts'
@@ -47,6 +50,8 @@ export interface GossipComponents {
   metrics: Metrics
   /** This host's records (src/local/, their only writer). */
   local: OwnedRecords
+  /** Moves this host's clock by the correction measured against the cluster (CorrectedClock.correct); absent: never corrected. */
+  correctClock?: (ms: number) => void
 }
 
 /** start() waits this long for a first peer's full state, so a joining node knows the cluster before it announces. */
@@ -57,6 +62,8 @@ const LEAVE_TIMEOUT_MS = 1000
 const MAX_PEERS = 32
 /** One full-state exchange must end within this. */
 const EXCHANGE_TIMEOUT_MS = 30_000
+/** Departed hosts remembered for a rejoin exchange; past it a rejoin waits for the periodic exchange. */
+const MAX_DEPARTED_REMEMBERED = 10_000
 /** Rejected messages logged per minute at most: a flood of garbage must not flood the log. */
 const REJECT_LOGS_PER_MINUTE = 10
 /** Characters of a rejected message's error kept in the log line. */
@@ -91,6 +98,10 @@ export class Gossip implements Startable {
   #rejectLog = { minute: 0, count: 0 }
   #joined: PromiseWithResolvers<void> = Promise.withResolvers()
   #stopped: Promise<void> | undefined
+  #clock: ClockCorrector | undefined
+  /** Hosts that departed (their records tombstoned here): when one is back, both sides may hold the other's records as tombstones. */
+  readonly #departed = new Set<string>()
+  #refuter: Refuter | undefined
   /** Aborted by stop(): cancels exchanges in flight. */
   #stopping = new AbortController()
 
@@ -119,7 +130,8 @@ export class Gossip implements Startable {
     this.#node = node
     this.#joined = Promise.withResolvers()
     this.#stopping = new AbortController()
-    const membership = this.#membership = new Membership({ node, logger }, {
+    const corrector = this.#clock = new ClockCorrector({ logger, offsets: new ClockOffsets(), correct: this.#c.correctClock })
+    const membership = this.#membership = new Membership({ node, logger, onClockSample: (id, s) => { corrector.add(id, s) } }, {
       hostname: init.hostname,
       seeds: init.seeds,
       bindPort: init.bindPort,
@@ -146,6 +158,7 @@ export class Gossip implements Startable {
       publish: async (data) => { await this.#publish(data) },
     }, { hostname: init.hostname, aliveRounds: ALIVE_ROUNDS, tombstoneRounds: TOMBSTONE_ROUNDS, observerRounds: OBSERVER_ROUNDS, roundIntervalMs: ROUND_INTERVAL_MS, heartbeatMs: HEARTBEAT_MS })
 
+    this.#refuter = new Refuter({ catalog: this.#c.catalog, logger, reannounce: () => { this.#announcer?.reannounce() }, publish: async (data) => { await this.#publish(data) } })
     try {
       await this.#startParts(node, membership)
     } catch (err) {
@@ -162,6 +175,7 @@ export class Gossip implements Startable {
     node.services.pubsub.subscribe(this.#topic)
     membership.on('join', this.#onJoin)
     membership.on('depart', this.#onDepart)
+    this.#refuter?.start()
     await this.#antiEntropy?.start()
     await membership.start()
     logger.info(`gossip on ${node.getMultiaddrs().map(String).join(', ')} (cluster ${init.clusterName}${init.clusterKey !== '' ? ', private network' : ''})`)
@@ -175,6 +189,8 @@ export class Gossip implements Startable {
       if (this.#stopping.signal.aborted) return
       if (joined) logger.info(`joined the cluster in ${Date.now() - t0} ms`)
       else logger.warn(`no seed answered within ${JOIN_TIMEOUT_MS / 1000} s: running alone for now, seeds are retried in the background`)
+      // Our records are stamped once the clock is known to agree with the members' (or corrected).
+      if (joined) await this.#clock?.settled(membership.connected().map(m => m.peerId), this.#stopping.signal)
     }
     this.#ticker = new Ticker(async (signal) => { await this.#periodicExchange(signal) }, {
       name: 'anti-entropy',
@@ -205,6 +221,7 @@ export class Gossip implements Startable {
     await this.#membership?.stop()
     this.#membership?.off('join', this.#onJoin)
     this.#membership?.off('depart', this.#onDepart)
+    this.#refuter?.stop()
     await this.#antiEntropy?.stop()
     node.services.pubsub.removeEventListener('message', this.#onMessage)
     await Promise.resolve(node.stop()).catch((err: unknown) => { this.#c.logger.warn({ err }, 'error stopping the libp2p node') })
@@ -272,15 +289,21 @@ export class Gossip implements Startable {
   readonly #onJoin = (member: Member, how: { returning: boolean }): void => {
     const members = this.#membership?.members() ?? []
     this.#metrics.members.set(new Set(members.map(m => m.hostname)).size + 1)
-    // The first member after being cut off from all (start, a partition, a freeze): swap full states at once.
-    if ((this.#membership?.connected() ?? []).length === 1) void this.#exchangeWith(member, how.returning ? 'rejoin' : 'join')
-    // A member that lost us may have tombstoned our records meanwhile: announce them again.
-    if (how.returning) this.#announcer?.reannounce()
+    const back = this.#departed.delete(member.hostname)
+    // The first member after being cut off from all (start, a partition, a freeze), or one we had
+    // declared departed (a healed partition: it missed what our side did, and we what its side did,
+    // for longer than gossip keeps messages): swap full states at once.
+    if ((this.#membership?.connected() ?? []).length === 1 || back) void this.#exchangeWith(member, how.returning || back ? 'rejoin' : 'join')
+    // A member that lost us may have tombstoned our records meanwhile (and passed the tombstones
+    // on): announce them again, newer than any tombstone it made.
+    if (how.returning || back) this.#announcer?.reannounce()
   }
 
   readonly #onDepart = (member: Member): void => {
     const members = this.#membership?.members() ?? []
     this.#metrics.members.set(new Set(members.map(m => m.hostname)).size + 1)
+    this.#clock?.forget(member.peerId)
+    if (this.#departed.size < MAX_DEPARTED_REMEMBERED) this.#departed.add(member.hostname)
     const tombs = this.#c.catalog.expireHost(member.hostname)
     this.#c.logger.info(`${member.hostname} departed: tombstoned ${tombs.length} of its record${tombs.length === 1 ? '' : 's'}`)
   }

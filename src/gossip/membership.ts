@@ -13,6 +13,7 @@ import type { Logger } from '../lib/logger.ts'
 import type { Startable } from '../lib/startable.ts'
 import { Ticker } from '../lib/ticker.ts'
 import { hostnameOfAgent, type GossipNode } from './node.ts'
+import type { OffsetSample } from './clock-offset.ts'
 import { Prober } from './prober.ts'
 import { SeedDialer } from './seeds.ts'
 import type { MemberInfo } from './wire.ts'
@@ -74,7 +75,7 @@ export class Membership extends EventEmitter<{ join: [Member, { returning: boole
   }
   readonly #onDisconnect = (e: CustomEvent<PeerId>): void => { this.#disconnected(e.detail.toString()) }
 
-  constructor (components: { node: GossipNode, logger: Logger }, init: MembershipInit) {
+  constructor (components: { node: GossipNode, logger: Logger, onClockSample?: (peerId: string, sample: OffsetSample) => void }, init: MembershipInit) {
     super()
     this.#node = components.node
     this.#logger = components.logger
@@ -85,6 +86,7 @@ export class Membership extends EventEmitter<{ join: [Member, { returning: boole
       members: () => this.connected().map(m => m.peerId),
       onSilent: (id, silentMs) => { this.#silent(id, silentMs) },
       onAnswer: (id) => { this.#answered(id) },
+      onClockSample: (id, sample) => { if (this.#members.has(id)) components.onClockSample?.(id, sample) },
     }, { protocol: init.probeProtocol, intervalMs: PROBE_INTERVAL_MS, suspectAfterMs: SUSPECT_AFTER_MS })
     this.#seeds = new SeedDialer({ node: this.#node, logger: this.#logger, isForeign: (id) => this.#foreign.has(id) }, init)
   }

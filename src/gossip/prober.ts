@@ -8,11 +8,15 @@
 // (20 daemons on 2 cores) cut live connections all the time, and reconnecting made it
 // worse. When this process itself was starved (its tick came late), the missed time is
 // forgiven, as memberlist's Lifeguard does.
+// Each probe also measures the member's clock (clock-offset.ts): a probe carries our send
+// time and the answer the member's clock, so the echo stream doubles as NTP; the answering
+// side learns the same offset from the next probe, which carries what the prober measured.
 import type { Stream } from '@libp2p/interface'
 import { peerIdFromString } from '@libp2p/peer-id'
 import type { Logger } from '../lib/logger.ts'
 import type { Startable } from '../lib/startable.ts'
 import { Ticker } from '../lib/ticker.ts'
+import { sampleOf, type OffsetSample } from './clock-offset.ts'
 import type { GossipNode } from './node.ts'
 
 export interface ProberInit {
@@ -32,6 +36,10 @@ export interface ProberComponents {
   onSilent: (peerId: string, silentMs: number) => void
   /** A member reported silent answered after all. */
   onAnswer: (peerId: string) => void
+  /** A measurement of a member's clock: its offset from ours (peer minus us) and the round trip. */
+  onClockSample?: (peerId: string, sample: OffsetSample) => void
+  /** This host's system clock, ms (the uncorrected one: corrections are computed from it). */
+  now?: () => number
 }
 
 /** A tick this much later than planned means this process was starved; that time is forgiven. */
@@ -46,7 +54,22 @@ interface Probe {
   /** Counter of the probe in flight, or undefined. */
   waiting?: number
   seq: number
+  /** Our clock when the probe in flight was sent. */
+  sentAt: number
+  /** The last offset measured on this stream, sent along with the next probe for the member's own use. */
+  last?: OffsetSample
 }
+
+/**
+ * The seq's top bit marks a timed frame: probe = seq, our send time, the offset and round
+ * trip we measured last (NaN when none), as float64 ms; answer = seq, the member's clock,
+ * our send time echoed, 0. A frame without it is a bare 4-byte seq, echoed as it is
+ * (a prober that measures no clocks).
+ */
+const TIMED = 0x80000000
+const TIMED_BYTES = 4 + 3 * 8
+/** Seqs stay below the timed bit. */
+const SEQ_MASK = 0x7fffffff
 
 export class Prober implements Startable {
   readonly #c: ProberComponents
@@ -65,13 +88,19 @@ export class Prober implements Startable {
     this.#c = components
     this.#init = init
     this.#self = components.node.peerId.toString()
+    this.#now = components.now ?? Date.now
   }
+
+  readonly #now: () => number
 
   async start (): Promise<void> {
     if (this.#ticker !== undefined) return
     await this.#c.node.handle(this.#init.protocol, (stream, connection) => {
       const id = connection.remotePeer.toString()
-      echo(stream, () => { this.#probedBy(id) })
+      echo(stream, this.#now, (sample) => {
+        this.#probedBy(id)
+        if (sample !== undefined) this.#c.onClockSample?.(id, sample)
+      })
     }, { maxInboundStreams: MAX_PROBE_STREAMS, maxOutboundStreams: MAX_PROBE_STREAMS })
     this.#lastTick = Date.now()
     this.#ticker = new Ticker((signal) => { this.#tick(signal) }, { name: 'prober', intervalMs: this.#init.intervalMs, logger: this.#c.logger })
@@ -145,13 +174,33 @@ export class Prober implements Startable {
       const probe = this.#probes.get(id)
       if (probe === undefined) { void this.#open(id, signal); continue }
       if (probe.waiting !== undefined) continue // still unanswered: the silence grows
-      probe.waiting = ++probe.seq
-      try {
-        probe.stream.send(encodeSeq(probe.seq))
-      } catch {
-        this.#probes.delete(id)
-      }
+      this.#send(id, probe)
     }
+  }
+
+  #send (id: string, probe: Probe): void {
+    probe.seq = (probe.seq + 1) & SEQ_MASK
+    probe.waiting = probe.seq
+    probe.sentAt = this.#now()
+    try {
+      probe.stream.send(encodeProbe(probe.seq, probe.sentAt, probe.last))
+    } catch {
+      this.#probes.delete(id)
+    }
+  }
+
+  /** An answer to a timed probe: the member's clock against ours. */
+  #timedAnswer (id: string, probe: Probe, frame: DataView): void {
+    const seq = frame.getUint32(0) & SEQ_MASK
+    if (seq !== probe.waiting) return
+    probe.waiting = undefined
+    this.#answered(id)
+    // An answer that does not echo our send time is a plain echo of our probe (a peer that measures no clocks).
+    if (frame.getFloat64(12) !== probe.sentAt) return
+    const sample = sampleOf(probe.sentAt, frame.getFloat64(4), this.#now())
+    if (sample === undefined) return
+    probe.last = sample
+    this.#c.onClockSample?.(id, sample)
   }
 
   async #open (id: string, signal: AbortSignal): Promise<void> {
@@ -159,18 +208,17 @@ export class Prober implements Startable {
     this.#opening.add(id)
     try {
       const stream = await this.#c.node.dialProtocol(peerIdFromString(id), this.#init.protocol, { signal: AbortSignal.any([signal, AbortSignal.timeout(this.#init.suspectAfterMs)]) })
-      const probe: Probe = { stream, seq: 0 }
-      let buf: Uint8Array = new Uint8Array(0)
+      const probe: Probe = { stream, seq: 0, sentAt: 0 }
+      const frames = new Framer()
       stream.addEventListener('message', (e) => {
-        buf = concat(buf, e.data.subarray())
-        while (buf.byteLength >= 4) {
-          const seq = new DataView(buf.buffer, buf.byteOffset, 4).getUint32(0)
-          buf = buf.subarray(4)
-          if (seq === probe.waiting) { probe.waiting = undefined; this.#answered(id) }
+        for (const frame of frames.push(e.data.subarray())) {
+          if (frame.byteLength === TIMED_BYTES) { this.#timedAnswer(id, probe, frame); continue }
+          if (frame.getUint32(0) === probe.waiting) { probe.waiting = undefined; this.#answered(id) }
         }
       })
       stream.addEventListener('close', () => { if (this.#probes.get(id) === probe) this.#probes.delete(id) })
       this.#probes.set(id, probe)
+      this.#send(id, probe) // at once: the first answer also gives the first clock sample
     } catch {
       // the connection is going away or the peer is stuck: the silence will tell
     } finally {
@@ -179,23 +227,70 @@ export class Prober implements Startable {
   }
 }
 
-/** The serving side: echoes what it reads; a peer that never reads our echo is cut off. */
-function echo (stream: Stream, onProbe: () => void): void {
+/** The serving side: answers what it reads; a peer that never reads our answers is cut off. */
+function echo (stream: Stream, now: () => number, onProbe: (sample: OffsetSample | undefined) => void): void {
+  const frames = new Framer()
   stream.addEventListener('message', (e) => {
-    onProbe()
-    try {
-      if (stream.writeBufferLength > MAX_UNANSWERED_BYTES) { stream.abort(new Error('probe stream not read')); return }
-      stream.send(e.data)
-    } catch {
-      stream.abort(new Error('probe echo failed'))
+    for (const frame of frames.push(e.data.subarray())) {
+      let answer: Uint8Array
+      let sample: OffsetSample | undefined
+      if (frame.byteLength === TIMED_BYTES) {
+        answer = encodeAnswer(frame.getUint32(0), now(), frame.getFloat64(4))
+        // What the prober measured of our clock, turned round: its clock minus ours.
+        const offset = frame.getFloat64(12)
+        const rtt = frame.getFloat64(20)
+        if (Number.isFinite(offset) && Number.isFinite(rtt) && rtt >= 0) sample = { offsetMs: -offset, rttMs: rtt }
+      } else {
+        answer = new Uint8Array(frame.buffer, frame.byteOffset, frame.byteLength)
+      }
+      onProbe(sample)
+      try {
+        if (stream.writeBufferLength > MAX_UNANSWERED_BYTES) { stream.abort(new Error('probe stream not read')); return }
+        stream.send(answer)
+      } catch {
+        stream.abort(new Error('probe echo failed'))
+        return
+      }
     }
   })
   stream.addEventListener('remoteCloseWrite', () => { void stream.close().catch(() => {}) })
 }
 
-function encodeSeq (seq: number): Uint8Array {
-  const out = new Uint8Array(4)
-  new DataView(out.buffer).setUint32(0, seq >>> 0)
+/** Splits a probe byte stream into frames: 4 bytes, or TIMED_BYTES when the seq has the timed bit. */
+export class Framer {
+  #buf: Uint8Array = new Uint8Array(0)
+
+  push (chunk: Uint8Array): DataView[] {
+    this.#buf = concat(this.#buf, chunk)
+    const out: DataView[] = []
+    while (this.#buf.byteLength >= 4) {
+      const view = new DataView(this.#buf.buffer, this.#buf.byteOffset, this.#buf.byteLength)
+      const size = (view.getUint32(0) & TIMED) !== 0 ? TIMED_BYTES : 4
+      if (this.#buf.byteLength < size) break
+      out.push(new DataView(this.#buf.buffer, this.#buf.byteOffset, size))
+      this.#buf = this.#buf.slice(size)
+    }
+    return out
+  }
+}
+
+export function encodeProbe (seq: number, sentAt: number, last: OffsetSample | undefined): Uint8Array {
+  const out = new Uint8Array(TIMED_BYTES)
+  const v = new DataView(out.buffer)
+  v.setUint32(0, (seq & SEQ_MASK | TIMED) >>> 0)
+  v.setFloat64(4, sentAt)
+  v.setFloat64(12, last?.offsetMs ?? NaN)
+  v.setFloat64(20, last?.rttMs ?? NaN)
+  return out
+}
+
+function encodeAnswer (timedSeq: number, now: number, sentAt: number): Uint8Array {
+  const out = new Uint8Array(TIMED_BYTES)
+  const v = new DataView(out.buffer)
+  v.setUint32(0, timedSeq >>> 0)
+  v.setFloat64(4, now)
+  v.setFloat64(12, sentAt)
+  v.setFloat64(20, 0)
   return out
 }
 

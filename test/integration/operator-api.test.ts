@@ -191,7 +191,7 @@ test('the UI is served at / and /ui/ as plain files, with no request leaving the
 
 test('/health keeps its shape; OPTIONS pre-flight answers with CORS headers', async t => {
   const health = await d.json<Record<string, unknown>>('/health')
-  t.deepEqual(Object.keys(health), ['status', 'hostname', 'clusterName', 'uptimeSeconds'])
+  t.deepEqual(Object.keys(health), ['status', 'hostname', 'clusterName', 'uptimeSeconds', 'clockOffsetSeconds'])
   t.is(health.status, 'ok')
   const pre = await fetch(d.url('/api/services.json'), { method: 'OPTIONS' })
   t.is(pre.status, 200)
