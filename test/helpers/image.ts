@@ -9,13 +9,13 @@ export const IMAGE_TAG = 'sidecar-test/sidecar:ci'
 
 export interface Run { code: number | null, output: string, ms: number }
 
-/** Runs a command to its end (killed after timeoutMs); output is stdout and stderr, the last 20,000 characters. */
-export async function run (cmd: string, args: string[], opts: { env?: Record<string, string>, timeoutMs: number, cwd?: string }): Promise<Run> {
+/** Runs a command to its end (killed after timeoutMs); output is stdout and stderr, the last 200,000 characters. cleanEnv: opts.env only. */
+export async function run (cmd: string, args: string[], opts: { env?: Record<string, string>, timeoutMs: number, cwd?: string, cleanEnv?: boolean }): Promise<Run> {
   const t0 = Date.now()
   return await new Promise((resolve, reject) => {
-    const child = spawn(cmd, args, { cwd: opts.cwd ?? REPO, env: { ...process.env, ...opts.env }, stdio: ['ignore', 'pipe', 'pipe'] })
+    const child = spawn(cmd, args, { cwd: opts.cwd ?? REPO, env: opts.cleanEnv === true ? opts.env : { ...process.env, ...opts.env }, stdio: ['ignore', 'pipe', 'pipe'] })
     let output = ''
-    const keep = (c: Buffer): void => { output = (output + c.toString()).slice(-20_000) }
+    const keep = (c: Buffer): void => { output = (output + c.toString()).slice(-200_000) }
     child.stdout.on('data', keep)
     child.stderr.on('data', keep)
     const timer = setTimeout(() => { output += `\n(killed after ${opts.timeoutMs} ms)`; child.kill('SIGKILL') }, opts.timeoutMs)
