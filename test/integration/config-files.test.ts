@@ -1,7 +1,8 @@
-// The ready-made configurations of config/: each passes `sidecar --check-config` (the real
+// The ready-made configurations of config/ and the systemd unit: each passes `sidecar --check-config` (the real
 // CLI, from source) and means what its comments say. A new file in config/ must be added here.
 import { spawnSync } from 'node:child_process'
-import { readdirSync } from 'node:fs'
+import { mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs'
+import os from 'node:os'
 import path from 'node:path'
 import test from 'ava'
 import { parse } from 'smol-toml'
@@ -63,4 +64,17 @@ test('config/: a broken copy is refused with exit 2, naming the key (the check c
   })
   t.is(r.status, 2)
   t.regex(r.stderr, /HEALTH_RISE/)
+})
+
+const SYSTEMD_ANALYZE = spawnSync('systemd-analyze', ['--version'], { stdio: 'ignore' }).status === 0
+;(SYSTEMD_ANALYZE ? test : test.skip)('docker/sidecar.service passes systemd-analyze verify, as a non-root, restarting, hardened unit', t => {
+  const unit = readFileSync(path.join(REPO, 'docker/sidecar.service'), 'utf8')
+  for (const line of ['User=sidecar', 'Restart=on-failure', 'NoNewPrivileges=yes', 'ProtectSystem=strict', 'RestartPreventExitStatus=2']) t.true(unit.includes(`\n${line}\n`), line)
+  const dir = mkdtempSync(path.join(os.tmpdir(), 'sidecar-unit-'))
+  t.teardown(() => { rmSync(dir, { recursive: true, force: true }) })
+  // The unit names the npm-installed bin; here the checkout's stands in for it.
+  writeFileSync(path.join(dir, 'sidecar.service'), unit.replace('/usr/local/bin/sidecar', `${process.execPath} ${BIN}`))
+  const r = spawnSync('systemd-analyze', ['verify', path.join(dir, 'sidecar.service')], { encoding: 'utf8', timeout: 60_000 })
+  t.is(r.status, 0, r.stderr)
+  t.is(r.stderr.trim(), '', r.stderr)
 })
