@@ -1,9 +1,9 @@
 // `npm pack` gives a package that runs on a machine with only Node (>= 22.20) and npm: the
 // tarball is installed into an empty folder (its dependencies from the registry, no dev
 // dependencies), and its `sidecar` bin, run from there with no checkout in sight, prints
-// its version and checks every ready-made configuration it ships.
-import { readFileSync } from 'node:fs'
-import { mkdtemp, readdir, rm } from 'node:fs/promises'
+// its version and checks every ready-made configuration it ships, on this Node and on Node 22.
+import { readFileSync, realpathSync } from 'node:fs'
+import { mkdir, mkdtemp, readdir, rm, writeFile } from 'node:fs/promises'
 import os from 'node:os'
 import path from 'node:path'
 import test from 'ava'
@@ -41,16 +41,28 @@ test('npm pack: the tarball installs into an empty folder and its sidecar bin ru
   t.log(`installed in ${(install.ms / 1000).toFixed(1)} s`)
   const bin = path.join(app, 'node_modules/.bin/sidecar')
 
-  const version = await run(bin, ['--version'], { cwd: app, env, cleanEnv: true, timeoutMs: 60_000 })
-  t.is(version.code, 0, version.output)
-  t.true(version.output.includes(VERSION), version.output)
+  // The oldest Node the package supports (engines: >= 22.20), from the npm registry's `node`
+  // package, besides the Node running this test.
+  const n22 = path.join(dir, 'node22')
+  await mkdir(n22)
+  await writeFile(path.join(n22, 'package.json'), JSON.stringify({ private: true, allowScripts: { node: true } }))
+  const getNode = await run('npm', ['install', '--no-package-lock', '--prefix', n22, 'node@22'], { cwd: n22, env, cleanEnv: true, timeoutMs: 2 * 60_000 })
+  t.is(getNode.code, 0, getNode.output)
+  const node22Dir = path.dirname(realpathSync(path.join(n22, 'node_modules/.bin/node')))
 
   const shipped = path.join(app, 'node_modules/sidecar/config')
   const configs = (await readdir(shipped)).filter(f => f.endsWith('.toml'))
   t.true(configs.length >= 4, configs.join(', '))
-  for (const file of configs) {
-    const r = await run(bin, ['--check-config', '-f', path.join(shipped, file)], { cwd: app, env: { ...env, SIDECAR_CLUSTER_KEY: 'k-0123456789abcdef' }, cleanEnv: true, timeoutMs: 60_000 })
-    t.is(r.code, 0, `${file}: ${r.output}`)
-    t.regex(r.output, /^\[sidecar\]$/m, `${file}: the effective configuration is printed`)
+  for (const nodeDir of [NODE_DIR, node22Dir]) {
+    const nodeEnv = { ...env, PATH: `${nodeDir}:/usr/bin:/bin` }
+    const version = await run(bin, ['--version'], { cwd: app, env: nodeEnv, cleanEnv: true, timeoutMs: 60_000 })
+    t.is(version.code, 0, version.output)
+    t.true(version.output.includes(VERSION), version.output)
+    t.log(version.output.trim())
+    for (const file of configs) {
+      const r = await run(bin, ['--check-config', '-f', path.join(shipped, file)], { cwd: app, env: { ...nodeEnv, SIDECAR_CLUSTER_KEY: 'k-0123456789abcdef' }, cleanEnv: true, timeoutMs: 60_000 })
+      t.is(r.code, 0, `${file} (${version.output.trim()}): ${r.output}`)
+      t.regex(r.output, /^\[sidecar\]$/m, `${file}: the effective configuration is printed`)
+    }
   }
 })
