@@ -33,5 +33,7 @@ export async function buildImage (socket: string, timeoutMs: number): Promise<{ 
   // (the test dockerd's bridge has no route out).
   const build = await run('docker', ['build', '--network', 'host', '-f', 'docker/Dockerfile', '--build-arg', `BASE_IMAGE=${BASE_TAG}`, '-t', IMAGE_TAG, '.'], { env, timeoutMs: timeoutMs - base.ms })
   if (build.code !== 0) throw new Error(`docker build failed (exit ${build.code}):\n${build.output}`)
+  // The image this tag named before (an older checkout's) is dangling now: remove it (vfs keeps full copies).
+  await run('docker', ['image', 'prune', '-f', '--filter', 'label=org.opencontainers.image.title=sidecar'], { env, timeoutMs: 60_000 })
   return { base, build }
 }
