@@ -12,7 +12,10 @@ export interface ResolveContext {
   osHostname: string
   homedir: string
   interfaces: Interfaces
-  /** Directory each path key's relative value resolves against ("section.key" -> dir). */
+  /**
+   * Directory each key's relative value resolves against ("section.key" -> dir), for every key
+   * a file, the environment or a flag set: a key missing here holds its default.
+   */
   bases: ReadonlyMap<string, string>
   /** "section.key" of keys whose own value was bad: rules involving them are skipped. */
   bad: ReadonlySet<string>
@@ -74,6 +77,7 @@ export function resolveConfig (c: SidecarConfig, ctx: ResolveContext): { problem
 
   const ok = (...keys: string[]): boolean => keys.every((k) => !ctx.bad.has(k))
   const h = c.health
+  if (!ctx.bases.has('health.timeout') && ok('health.interval')) h.timeout = unsetHealthTimeout(h.timeout, h.interval)
   if (ok('health.timeout', 'health.interval') && h.timeout > h.interval) {
     problems.push(`[health] timeout ${formatDuration(h.timeout)} is longer than [health] interval ${formatDuration(h.interval)}; a check must end before the next one starts`)
   }
@@ -98,6 +102,11 @@ export function resolveConfig (c: SidecarConfig, ctx: ResolveContext): { problem
     }
   }
   return { problems, warnings }
+}
+
+/** An unset [health] timeout (its default) follows an interval shorter than it: a check ends before the next starts. */
+export function unsetHealthTimeout (defaultTimeout: number, interval: number): number {
+  return Math.min(defaultTimeout, interval)
 }
 
 function overlaps (a: string, b: string): boolean {

@@ -115,7 +115,7 @@ export const SCHEMA: Schema = {
   },
   health: {
     interval: { type: 'duration', doc: 'time between two health checks of a service' },
-    timeout: { type: 'duration', doc: 'a check not finished after this long fails (at most interval)' },
+    timeout: { type: 'duration', doc: 'a check not finished after this long fails (at most interval)', defaultText: '2s, or interval when that is shorter' },
     rise: { type: 'int', min: 1, max: 100, doc: 'consecutive passing checks before an unhealthy service is ALIVE again' },
     fall: { type: 'int', min: 1, max: 100, doc: 'consecutive failing checks before an ALIVE service is UNHEALTHY' },
   },

@@ -3,11 +3,22 @@
 // their own metrics; the API serves it at /metrics.
 import { collectDefaultMetrics, Counter, Gauge, Histogram, Registry } from 'prom-client'
 
+const PREFIX = 'sidecar_'
+/**
+ * prom-client's default gauges whose names end in _total, a suffix Prometheus keeps for
+ * counters (`promtool check metrics` rejects them). Dropped: their siblings without _total
+ * (labelled by type) hold the same counts; sum them for the total.
+ */
+export const DROPPED_DEFAULT_METRICS = ['nodejs_active_handles_total', 'nodejs_active_requests_total', 'nodejs_active_resources_total'].map(n => PREFIX + n)
+
 export class Metrics {
   readonly registry = new Registry()
 
   constructor (opts: { defaultMetrics?: boolean } = {}) {
-    if (opts.defaultMetrics ?? true) collectDefaultMetrics({ register: this.registry, prefix: 'sidecar_' })
+    if (opts.defaultMetrics ?? true) {
+      collectDefaultMetrics({ register: this.registry, prefix: PREFIX })
+      for (const name of DROPPED_DEFAULT_METRICS) this.registry.removeSingleMetric(name)
+    }
   }
 
   counter<L extends string = string> (name: string, help: string, labelNames: readonly L[] = []): Counter<L> {

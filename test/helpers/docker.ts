@@ -12,7 +12,7 @@ import Docker from 'dockerode'
 
 export const TEST_DOCKER_SOCKET = process.env.SIDECAR_TEST_DOCKER_SOCKET ?? '/run/sidecar-test-docker/docker.sock'
 export const TEST_LABEL = 'sidecar-test'
-const PID_LABEL = 'sidecar-test.pid'
+export const PID_LABEL = 'sidecar-test.pid'
 const BUSYBOX = '/bin/busybox'
 const APPLETS = ['sh', 'httpd', 'wget', 'sleep', 'cat', 'echo', 'ls', 'rm', 'touch', 'test', 'true', 'false', 'mkdir']
 

@@ -25,7 +25,7 @@ export class ContainerSet {
   readonly #entries = new Map<string, Entry>()
   /** Full id -> sequence number of the last event seen for it. */
   readonly #lastEvent = new Map<string, number>()
-  /** Full id -> the problems last warned about, so each is logged once per container. */
+  /** Full id -> the warning last logged, so each is logged once per container. */
   readonly #warned = new Map<string, string>()
   #seq = 0
   #services: readonly Discovered[] = Object.freeze([])
@@ -107,15 +107,20 @@ export class ContainerSet {
     return `${bad.length === 1 ? 'a container is' : `${bad.length} containers are`} skipped for bad labels: ${listed.join(' | ')}${more}`
   }
 
+  /** One log line per container and distinct text: a container skipped, or announced without some ports. */
   #warn (view: ContainerView, verdict: Verdict): void {
-    if (verdict.kind !== 'invalid') {
-      if (this.#warned.delete(view.id)) this.#logger.info(`${describe(view)}: labels are valid now`)
+    const text = verdict.kind === 'invalid'
+      ? `skipping ${describe(view)}: ${verdict.problems.join('; ')}`
+      : verdict.kind === 'service' && verdict.warnings !== undefined ? `${describe(view)}: ${verdict.warnings.join('; ')}` : undefined
+    if (text === undefined) {
+      const was = this.#warned.get(view.id)
+      this.#warned.delete(view.id)
+      if (was?.startsWith('skipping ') === true) this.#logger.info(`${describe(view)}: labels are valid now`)
       return
     }
-    const text = verdict.problems.join('; ')
     if (this.#warned.get(view.id) === text) return
     this.#warned.set(view.id, text)
-    this.#logger.warn({ id: view.id }, `skipping ${describe(view)}: ${text}`)
+    this.#logger.warn({ id: view.id }, text)
   }
 
   #rebuild (): void {

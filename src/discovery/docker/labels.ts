@@ -28,6 +28,8 @@ export const LABEL = {
 export const DOCKER_CHECK = 'Docker'
 export const PROXY_MODES = ['http', 'tcp', 'ws'] as const
 const NEEDS_ARGS = new Set(['HttpGet', 'TcpConnect', 'External'])
+/** Port types a record carries (the codec refuses others, and peers would reject the whole batch). */
+export const RECORD_PORT_TYPES: ReadonlySet<string> = new Set(['tcp', 'udp'])
 
 export interface LabelContext {
   /** This daemon's hostname: every container found here is announced under it. */
@@ -38,7 +40,8 @@ export interface LabelContext {
 }
 
 export type Verdict =
-  | { readonly kind: 'service', readonly discovered: Discovered }
+  /** warnings: what was left out (ports a record cannot carry); the service is announced without it. */
+  | { readonly kind: 'service', readonly discovered: Discovered, readonly warnings?: readonly string[] }
   /** SidecarDiscover=false: left out on purpose. */
   | { readonly kind: 'hidden' }
   /** Labels that cannot be honoured; every problem named. */
@@ -73,18 +76,32 @@ function servicePorts (labels: Readonly<Record<string, string>>, problems: strin
   return map
 }
 
-function portsOf (c: ContainerView, ctx: LabelContext, problems: string[]): Port[] {
+function portsOf (c: ContainerView, ctx: LabelContext, problems: string[], warnings: string[]): Port[] {
   const sp = servicePorts(c.labels, problems)
   const seen = new Set<string>()
   const ports: Port[] = []
+  const skipped = new Set<string>()
   for (const p of c.ports) {
+    if (!RECORD_PORT_TYPES.has(p.type)) { skipped.add(`${p.containerPort}/${p.type}`); continue }
     const ip = isWildcard(p.hostIp) ? ctx.advertiseIp : p.hostIp
     const key = `${p.type}/${ip}/${p.hostPort}` // 0.0.0.0 and :: bindings of one port are one port
     if (seen.has(key)) continue
     seen.add(key)
     ports.push({ Type: p.type, Port: p.hostPort, ServicePort: sp.get(p.containerPort) ?? 0, IP: ip })
   }
-  return ports
+  if (skipped.size > 0) warnings.push(`port${skipped.size > 1 ? 's' : ''} ${[...skipped].join(', ')} left out: only tcp and udp ports can be announced`)
+  return capPorts(ports, RECORD_LIMITS.maxPorts, warnings)
+}
+
+/**
+ * At most max ports (what a record may carry): those with a ServicePort label first, then
+ * the others, each in Docker's order. The rest are left out with a warning.
+ */
+export function capPorts (ports: readonly Port[], max: number, warnings: string[]): Port[] {
+  if (ports.length <= max) return [...ports]
+  const kept = [...ports.filter(p => p.ServicePort !== 0), ...ports.filter(p => p.ServicePort === 0)].slice(0, max)
+  warnings.push(`${ports.length} published ports, at most ${max} can be announced: ${ports.length - max} left out (ports with a ServicePort label are kept first)`)
+  return kept
 }
 
 function checkOf (c: ContainerView, ports: readonly Port[], name: string, ctx: LabelContext, problems: string[]): CheckSpec | undefined {
@@ -137,7 +154,8 @@ export function toDiscovered (c: ContainerView, ctx: LabelContext): Verdict {
   if (name.length > RECORD_LIMITS.maxNameLength) problems.push(`service name is ${name.length} characters long, at most ${RECORD_LIMITS.maxNameLength} allowed`)
   const proxyMode = c.labels[LABEL.proxyMode] ?? 'http'
   if (!(PROXY_MODES as readonly string[]).includes(proxyMode)) problems.push(`label ${LABEL.proxyMode}=${JSON.stringify(proxyMode)}: use one of ${PROXY_MODES.join(', ')}`)
-  const ports = portsOf(c, ctx, problems)
+  const warnings: string[] = []
+  const ports = portsOf(c, ctx, problems, warnings)
   const check = checkOf(c, ports, name, ctx, problems)
   const listenerUrl = listenerOf(c, ports, problems)
   if (problems.length > 0) return { kind: 'invalid', problems }
@@ -160,5 +178,5 @@ export function toDiscovered (c: ContainerView, ctx: LabelContext): Verdict {
     ...(check !== undefined ? { check, checkRendered: true } : {}),
     ...(listenerUrl !== undefined ? { listenerUrl } : {}),
   }
-  return { kind: 'service', discovered }
+  return warnings.length > 0 ? { kind: 'service', discovered, warnings } : { kind: 'service', discovered }
 }

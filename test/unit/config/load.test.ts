@@ -148,6 +148,22 @@ test('rules: health timeout may not exceed the interval', t => {
   t.is(load(t, { env: { HEALTH_INTERVAL: '1s', HEALTH_TIMEOUT: '1s' } }).config.health.timeout, 1000)
 })
 
+test('rules: an unset health timeout follows a shorter interval (file, env or flag)', t => {
+  const cwd = tmpDir(t)
+  writeFile(cwd, 'sidecar.toml', '[health]\ninterval = "1s"\n')
+  t.like(load(t, { cwd }).config.health, { interval: 1000, timeout: 1000 })
+  t.like(load(t, { env: { HEALTH_INTERVAL: '500ms' } }).config.health, { interval: 500, timeout: 500 })
+  t.like(load(t, { overrides: { health: { interval: '1500ms' } } }).config.health, { interval: 1500, timeout: 1500 })
+  t.like(load(t, { env: { HEALTH_INTERVAL: '10s' } }).config.health, { interval: 10_000, timeout: 2000 }, 'a longer interval keeps the 2 s default')
+})
+
+test('rules: a health timeout that is set is kept, and still may not exceed the interval', t => {
+  const cwd = tmpDir(t)
+  writeFile(cwd, 'sidecar.toml', '[health]\ninterval = "1s"\ntimeout = "2s"\n')
+  t.deepEqual(problems(t, { cwd }), ['[health] timeout 2s is longer than [health] interval 1s; a check must end before the next one starts'])
+  t.like(load(t, { env: { HEALTH_INTERVAL: '1s', HEALTH_TIMEOUT: '300ms' } }).config.health, { timeout: 300 })
+})
+
 test('rules: a bad interval is reported once, without a follow-on timeout complaint', t => {
   const list = problems(t, { env: { HEALTH_INTERVAL: 'soon', HEALTH_TIMEOUT: '5s' } })
   t.is(list.length, 1)

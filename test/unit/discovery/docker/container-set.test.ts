@@ -67,6 +67,20 @@ test('container set: a container with bad labels is warned about once, however o
   t.is(set.services().length, 1)
 })
 
+test('container set: ports left out are warned about once per container, and the service is still announced', t => {
+  const { set, log } = setup()
+  const ports = [{ containerPort: 80, type: 'tcp', hostIp: '127.0.2.9', hostPort: 32768 }, { containerPort: 9, type: 'sctp', hostIp: '127.0.2.9', hostPort: 32769 }]
+  const a = makeView({ ports }); const b = makeView({ ports })
+  for (let i = 0; i < 5; i++) { set.apply(a, set.seq); set.apply(b, set.seq) }
+  const warned = log.filter(l => l.includes('9/sctp left out'))
+  t.is(warned.length, 2, 'one line for each of the two containers')
+  t.true(warned[0].includes('"level":"warn"') || warned[0].includes('"level":40'))
+  t.is(set.services().length, 2)
+  t.is(set.problems(), undefined, 'not a skipped container')
+  set.apply({ ...a, ports: [ports[0]] }, set.seq)
+  t.false(log.some(l => l.includes('labels are valid now')), 'no "valid now" line: the labels were never invalid')
+})
+
 test('container set: Docker health facts reach the health source, and changes emit an update', t => {
   const { set, health } = setup()
   const updates: string[] = []

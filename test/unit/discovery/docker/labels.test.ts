@@ -2,6 +2,7 @@ import test from 'ava'
 import { toDiscovered, type Verdict } from '../../../../src/discovery/docker/labels.ts'
 import { regexNamer } from '../../../../src/discovery/docker/namer.ts'
 import type { Discovered } from '../../../../src/discovery/types.ts'
+import { decodeService, encodeService, RECORD_LIMITS } from '../../../../src/service/codec.ts'
 import { CTX, makeView } from './helpers.ts'
 
 function service (v: Verdict): Discovered {
@@ -143,4 +144,37 @@ test('labels: a HealthCheckArgs that cannot be filled is named without its secre
     t.is(v.kind, 'invalid')
     if (v.kind === 'invalid') t.false(v.problems.join(' ').includes(secret), v.problems.join(' '))
   }
+})
+
+test('labels: an sctp port is left out with a warning; the service keeps its tcp and udp ports and its record encodes', t => {
+  const view = makeView({
+    labels: { ServiceName: 'web', ServicePort_80: '8080', ServicePort_9: '9999' },
+    ports: [
+      { containerPort: 80, type: 'tcp', hostIp: '127.0.2.9', hostPort: 32768 },
+      { containerPort: 9, type: 'sctp', hostIp: '127.0.2.9', hostPort: 32769 },
+      { containerPort: 53, type: 'udp', hostIp: '127.0.2.9', hostPort: 32770 },
+    ],
+  })
+  const v = toDiscovered(view, CTX)
+  const d = service(v)
+  t.deepEqual(d.service.Ports?.map(p => `${p.Port}/${p.Type}`), ['32768/tcp', '32770/udp'])
+  t.deepEqual(v.kind === 'service' ? v.warnings : undefined, ['port 9/sctp left out: only tcp and udp ports can be announced'])
+  t.deepEqual(decodeService(JSON.parse(encodeService(d.service))).Ports, d.service.Ports, 'peers accept the record')
+})
+
+test('labels: more published ports than a record carries are capped, labelled ports first, with one warning', t => {
+  const many = RECORD_LIMITS.maxPorts + 44
+  const ports = Array.from({ length: many }, (_, i) => ({ containerPort: 1000 + i, type: 'tcp', hostIp: '127.0.2.9', hostPort: 20_000 + i }))
+  const view = makeView({ labels: { ServiceName: 'web', [`ServicePort_${1000 + many - 1}`]: '8080' }, ports })
+  const v = toDiscovered(view, CTX)
+  const d = service(v)
+  t.is(d.service.Ports?.length, RECORD_LIMITS.maxPorts)
+  t.like(d.service.Ports?.[0], { Port: 20_000 + many - 1, ServicePort: 8080 }, 'the labelled port, last in Docker\'s order, is kept')
+  t.deepEqual(v.kind === 'service' ? v.warnings : undefined, [`${many} published ports, at most ${RECORD_LIMITS.maxPorts} can be announced: 44 left out (ports with a ServicePort label are kept first)`])
+  t.notThrows(() => decodeService(JSON.parse(encodeService(d.service))))
+})
+
+test('labels: a container whose ports all fit has no warnings', t => {
+  const v = toDiscovered(makeView(), CTX)
+  t.is(v.kind === 'service' ? v.warnings : 'x', undefined)
 })
