@@ -10,6 +10,7 @@
 // An operator's drain is held here and stamped on every refresh, so a drained record
 // changes (and is announced) once per change, not once per refresh (reference §12.1).
 import { EventEmitter } from 'node:events'
+import { setImmediate as yieldToLoop } from 'node:timers/promises'
 import type { Catalog, ChangeEvent } from '../catalog/index.ts'
 import type { Discovered, Discoverer } from '../discovery/types.ts'
 import type { CheckTargets } from '../health/target.ts'
@@ -22,6 +23,9 @@ import { ServiceStatus } from '../service/status.ts'
 import { Time } from '../service/time.ts'
 import { checkTargetOf, type CheckDefaults } from './check-target.ts'
 import type { ListenerSource, ListenerTarget, OwnedRecords } from './types.ts'
+
+/** Records re-stamped per turn of the event loop by the periodic refresh: a few ms of work, so the API and checks keep their turn. */
+const REFRESH_SLICE = 500
 
 export interface LocalAnnouncerInit extends Partial<CheckDefaults> {
   hostname: string
@@ -84,7 +88,7 @@ export class LocalAnnouncer extends EventEmitter<{ change: [] }> implements Star
     this.#c.catalog.on('change', this.#onCatalog)
     this.#reconcile()
     this.#tombstoneVanished(this.#c.clock.now()) // this hostname's records left from an earlier run
-    this.#ticker = new Ticker(() => { this.sync() }, { name: 'local refresh', intervalMs: this.#init.refreshIntervalMs, logger: this.#c.logger })
+    this.#ticker = new Ticker(async (signal) => { await this.#refresh(signal) }, { name: 'local refresh', intervalMs: this.#init.refreshIntervalMs, logger: this.#c.logger })
     this.#ticker.start()
   }
 
@@ -159,6 +163,17 @@ export class LocalAnnouncer extends EventEmitter<{ change: [] }> implements Star
   sync (): void {
     const now = this.#c.clock.now()
     for (const key of this.#discovered.keys()) this.#announce(key, now)
+  }
+
+  /** The ticker's refresh: sync() in slices of REFRESH_SLICE records, yielding between, so 10,000 records never block the loop at once. */
+  async #refresh (signal: AbortSignal): Promise<void> {
+    const keys = [...this.#discovered.keys()]
+    for (let i = 0; i < keys.length && !signal.aborted; i += REFRESH_SLICE) {
+      if (i > 0) await yieldToLoop()
+      if (signal.aborted) return
+      const now = this.#c.clock.now()
+      for (const key of keys.slice(i, i + REFRESH_SLICE)) this.#announce(key, now)
+    }
   }
 
   #tombstoneStrays (): void {

@@ -9,6 +9,9 @@ import path from 'node:path'
 import { DaemonProcess } from './daemon.ts'
 import { sleep } from './wait.ts'
 
+/** A /health request slower than this counts as a failure: generous, since the machine may be shared (the goal is 100 ms). */
+export const PROBE_TIMEOUT_MS = 10_000
+
 export interface ManyServices {
   d: DaemonProcess
   /** Spawned at (performance.now()). */
@@ -58,7 +61,7 @@ export interface HealthFigures {
   alive: number
   /** /health round trips while waiting (ms). */
   apiMs: number[]
-  /** Requests that failed or took longer than 5 s. */
+  /** Requests that failed or took longer than PROBE_TIMEOUT_MS, once the API had answered a first time. */
   apiFailures: number
   /** Largest sidecar_nodejs_eventloop_lag_max_seconds the daemon reported (ms), each scrape covering the time since the last. */
   maxLoopDelayMs: number
@@ -82,12 +85,12 @@ export async function measureToHealthy (m: ManyServices, n: number, limitMs: num
     while (!done && performance.now() - m.spawnedAt < limitMs) {
       const t0 = performance.now()
       try {
-        const res = await fetch(m.d.url('/health'), { signal: AbortSignal.timeout(5000) })
+        const res = await fetch(m.d.url('/health'), { signal: AbortSignal.timeout(PROBE_TIMEOUT_MS) })
         await res.arrayBuffer()
         if (res.ok) f.apiMs.push(performance.now() - t0)
         else f.apiFailures++
       } catch {
-        if (f.apiMs.length > 0 || f.apiFailures > 0 || performance.now() - m.spawnedAt > 5000) f.apiFailures++ // before the API is up is not a failure
+        if (f.apiMs.length > 0) f.apiFailures++ // before the API first answered (the process still loading) is not a failure
       }
       await sleep(100)
     }
