@@ -8,6 +8,7 @@ import type { CheckSpec, Discovered } from '../discovery/types.ts'
 import type { Clock } from '../lib/clock.ts'
 import { errorMessage } from '../lib/errors.ts'
 import type { Logger } from '../lib/logger.ts'
+import { redactCheckArgs, redactText } from '../lib/redact.ts'
 import type { Metrics } from '../lib/metrics.ts'
 import type { Startable } from '../lib/startable.ts'
 import { Ticker } from '../lib/ticker.ts'
@@ -169,7 +170,8 @@ export class HealthMonitor extends EventEmitter<{ status: [id: string, status: S
       this.#logger.warn({ id, type }, `health check for ${id} cannot run: ${error}`)
       return
     }
-    this.#logger.info({ id, type, args }, `adding health check ${type} for ${id}${args === '' ? '' : `: ${args}`}`)
+    const shown = redactCheckArgs(type, args) // logs get shipped: no passwords or command arguments
+    this.#logger.info({ id, type, args: shown }, `adding health check ${type} for ${id}${shown === '' ? '' : `: ${shown}`}`)
     const runner = this.#runnerFor(type)
     entry.ticker = new Ticker(async (signal) => { await this.#runOnce(entry, runner, signal) }, {
       name: `health check ${id}`,
@@ -211,7 +213,8 @@ export class HealthMonitor extends EventEmitter<{ status: [id: string, status: S
     entry.state = { ...prev, status, lastResult: result, lastCheckedAt: this.#clock.now(), consecutiveSuccesses: successes, consecutiveFailures: failures }
     if (status !== prev.status) {
       const level = status === ServiceStatus.ALIVE ? 'info' : 'warn'
-      this.#logger[level]({ id: prev.id, error: result.error }, `service ${prev.id} is now ${status === ServiceStatus.ALIVE ? 'healthy' : `unhealthy: ${result.error ?? 'check failed'}`}`)
+      const error = result.error === undefined ? undefined : redactText(result.error)
+      this.#logger[level]({ id: prev.id, error }, `service ${prev.id} is now ${status === ServiceStatus.ALIVE ? 'healthy' : `unhealthy: ${error ?? 'check failed'}`}`)
       this.emit('status', prev.id, status)
     }
   }
