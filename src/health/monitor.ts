@@ -8,6 +8,7 @@
 import { EventEmitter } from 'node:events'
 import { errorMessage } from '../lib/errors.ts'
 import type { Logger } from '../lib/logger.ts'
+import { redactCheckArgs, redactText } from '../lib/redact.ts'
 import type { Metrics } from '../lib/metrics.ts'
 import type { Startable } from '../lib/startable.ts'
 import type { Clock } from '../service/clock.ts'
@@ -180,7 +181,8 @@ export class HealthMonitor extends EventEmitter<{ status: [key: string, status: 
       this.#logger.warn({ id, type }, `health check for ${id} cannot run: ${error ?? 'unknown error'}`)
       return
     }
-    this.#logger.info({ id, type, args }, `adding health check ${type} for ${id}${args === '' ? '' : `: ${args}`}`)
+    const shown = redactCheckArgs(type, args) // logs get shipped: no passwords or command arguments
+    this.#logger.info({ id, type, args: shown }, `adding health check ${type} for ${id}${shown === '' ? '' : `: ${shown}`}`)
     if (this.#supplied.has(type)) {
       const k = `${type}\u0000${args}`
       let set = this.#bySupplied.get(k)
@@ -222,7 +224,8 @@ export class HealthMonitor extends EventEmitter<{ status: [key: string, status: 
     entry.state = { ...prev, status, lastResult: result, lastCheckedAt: this.#clock.now(), consecutiveSuccesses: successes, consecutiveFailures: failures }
     if (status !== prev.status) {
       const level = status === ServiceStatus.ALIVE ? 'info' : 'warn'
-      this.#logger[level]({ id: prev.id, error: result.error }, `service ${prev.id} is now ${status === ServiceStatus.ALIVE ? 'healthy' : `unhealthy: ${result.error ?? 'check failed'}`}`)
+      const error = result.error === undefined ? undefined : redactText(result.error)
+      this.#logger[level]({ id: prev.id, error }, `service ${prev.id} is now ${status === ServiceStatus.ALIVE ? 'healthy' : `unhealthy: ${error ?? 'check failed'}`}`)
       this.emit('status', entry.target.key, status)
     }
   }

@@ -146,7 +146,7 @@ test('CORS: the original read routes keep "*"; explain, proxy, listeners and met
   }
 })
 
-test('no answer of any route holds a secret: check passwords, command lines, webhook passwords, the token, the cluster key', async t => {
+test('no answer of any route (nor the log) holds a secret: check passwords, command lines, webhook passwords, the token, the cluster key', async t => {
   const { a: d, port } = t.context
   await waitFor(async () => {
     const s = (await d.json<{ Services: Record<string, Instance[]> }>('/services.json')).Services
@@ -167,6 +167,7 @@ test('no answer of any route holds a secret: check passwords, command lines, web
   }
   bodies.set('/watch', await firstChunk('/watch'))
   bodies.set('/api/events', await firstChunk('/api/events', { Accept: 'text/event-stream' }))
+  bodies.set('the daemon\'s log', d.output)
   for (const [p, body] of bodies) {
     for (const [what, secret] of Object.entries(SECRETS)) t.false(body.includes(secret), `${p} shows the ${what}`)
   }
