@@ -62,6 +62,8 @@ const LEAVE_TIMEOUT_MS = 1000
 const MAX_PEERS = 32
 /** One full-state exchange must end within this. */
 const EXCHANGE_TIMEOUT_MS = 30_000
+/** Exchanges with a member back from departure start within this, at random. */
+const REJOIN_SPREAD_MS = 1000
 /** Departed hosts remembered for a rejoin exchange; past it a rejoin waits for the periodic exchange. */
 const MAX_DEPARTED_REMEMBERED = 10_000
 /** Rejected messages logged per minute at most: a flood of garbage must not flood the log. */
@@ -293,7 +295,9 @@ export class Gossip implements Startable {
     // The first member after being cut off from all (start, a partition, a freeze), or one we had
     // declared departed (a healed partition: it missed what our side did, and we what its side did,
     // for longer than gossip keeps messages): swap full states at once.
-    if ((this.#membership?.connected() ?? []).length === 1 || back) void this.#exchangeWith(member, how.returning || back ? 'rejoin' : 'join')
+    if ((this.#membership?.connected() ?? []).length === 1) void this.#exchangeWith(member, how.returning ? 'rejoin' : 'join')
+    // Spread over a second: every member that declared it departed asks it at once otherwise, just as it comes back from a freeze.
+    else if (back) void sleep(Math.random() * REJOIN_SPREAD_MS, undefined, { signal: this.#stopping.signal }).then(async () => { await this.#exchangeWith(member, 'rejoin') }, () => {})
     // A member that lost us may have tombstoned our records meanwhile (and passed the tombstones
     // on): announce them again, newer than any tombstone it made.
     if (how.returning || back) this.#announcer?.reannounce()
