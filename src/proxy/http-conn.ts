@@ -35,7 +35,15 @@ export class ClientConn {
     this.#onGone = onGone
     this.client = clientAddress(socket.remoteAddress)
     socket.setTimeout(ctx.opts.idleTimeoutMs)
-    socket.on('data', (buf: Buffer) => { this.#onData(buf) })
+    socket.on('data', (buf: Buffer) => {
+      try {
+        this.#onData(buf)
+      } catch (err) {
+        // a bug here must cost one connection, never the daemon
+        ctx.logger.error({ err }, `${ctx.name}:${ctx.port}: closing a client connection after an internal error`)
+        socket.destroy()
+      }
+    })
     socket.on('end', () => { this.#onEnd() })
     socket.on('drain', () => { this.#exchange?.onClientDrain() })
     socket.on('timeout', () => { socket.destroy() })

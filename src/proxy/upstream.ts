@@ -49,8 +49,12 @@ export class Upstream {
       this.user?.onUpConnect()
     })
     s.on('data', (buf: Buffer) => {
-      if (this.user !== undefined) this.user.onUpData(buf)
-      else s.destroy() // an idle connection has nothing to say
+      if (this.user === undefined) { s.destroy(); return } // an idle connection has nothing to say
+      try {
+        this.user.onUpData(buf)
+      } catch (err) {
+        s.destroy(err as Error) // a bug here must cost one exchange, never the daemon
+      }
     })
     s.on('end', () => {
       if (this.user !== undefined) this.user.onUpEnd()

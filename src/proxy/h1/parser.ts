@@ -110,7 +110,8 @@ export class HeadParser {
    */
   execute (buf: Buffer): number {
     this.started = true
-    const r = this.#p.execute(buf)
+    const r = this.#p.execute(buf) as number | ParserFailure | undefined
+    if (r === undefined) throw new HttpParseError('HPE_CLOSED', 'parser already closed')
     if (typeof r !== 'number') throw new HttpParseError(r.code, r.reason)
     if (this.#head === undefined) return -1
     // llhttp reads any digit pair (0.9, 2.0, ...); the proxy speaks HTTP/1.0 and 1.1 only
@@ -155,7 +156,8 @@ export class ChunkedBody {
 
   /** How many bytes of buf belong to the body (all of it unless the body ends inside); throws HttpParseError. */
   feed (buf: Buffer): number {
-    const r = this.#p.execute(buf)
+    const r = this.#p.execute(buf) as number | ParserFailure | undefined
+    if (r === undefined) throw new HttpParseError('HPE_CLOSED', 'parser already closed')
     if (typeof r === 'number') return r
     // after the last chunk the prelude's "Connection: close" makes the next byte an error,
     // counted in bytesParsed: the body ended one byte before

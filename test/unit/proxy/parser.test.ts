@@ -84,3 +84,12 @@ test('framing: request and response rules (RFC 9112 §6.3)', t => {
   t.is(r.take(Buffer.alloc(20)), 6)
   t.true(r.done)
 })
+
+test('a closed parser refuses further input with an HttpParseError, not a crash', t => {
+  const p = new HeadParser('request')
+  p.close()
+  t.throws(() => p.execute(Buffer.from('GET / HTTP/1.1\r\n\r\n')), { instanceOf: HttpParseError })
+  const c = new ChunkedBody()
+  c.close()
+  t.throws(() => c.feed(Buffer.from('0\r\n\r\n')), { instanceOf: HttpParseError })
+})
