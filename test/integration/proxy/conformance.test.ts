@@ -109,7 +109,7 @@ async function rawWithContinue (port: number, head: string, body: string): Promi
     const s = net.connect({ host: IP, port })
     let got = ''
     let sent = false
-    const timer = setTimeout(() => { s.destroy(); resolve(got) }, 5000)
+    const timer = setTimeout(() => { s.destroy(); resolve(got) }, 15_000)
     s.on('connect', () => { s.write(head) })
     s.on('data', (c: Buffer) => {
       got += c.toString('latin1')

@@ -17,7 +17,7 @@ export async function raw (ip: string, port: number, data: string | Buffer | Arr
       s.destroy()
       resolve(Buffer.concat(chunks).toString('latin1'))
     }
-    const timer = setTimeout(finish, opts.timeoutMs ?? 5000)
+    const timer = setTimeout(finish, opts.timeoutMs ?? 15_000) // generous: a loaded CI machine; answers that close end it at once
     s.on('connect', () => {
       for (const d of Array.isArray(data) ? data : [data]) s.write(d)
       if (opts.end === true) s.end()
