@@ -201,6 +201,19 @@ export class Catalog extends EventEmitter<{ change: [ChangeEvent] }> {
     return out
   }
 
+  /** How many records (tombstones included) the catalog holds. */
+  get size (): number {
+    let n = 0
+    for (const server of this.#servers.values()) n += server.services.size
+    return n
+  }
+
+  /** One host's records (tombstones included), unsorted: a fresh array, O(records of that host). */
+  hostRecords (hostname: string): Service[] {
+    const server = this.#servers.get(hostname)
+    return server === undefined ? [] : [...server.services.values()]
+  }
+
   /** Hostnames that have at least one record (tombstones included), sorted. */
   hostnames (): string[] {
     return sortedKeys(this.#servers.keys())

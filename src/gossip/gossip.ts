@@ -1,6 +1,6 @@
 // The cluster component: runs the libp2p node and wires its parts to the catalog.
 //   peers --gossipsub--> validator (wire.ts) --> catalog.merge(record, peer)
-//   peers <-anti-entropy-> catalog (full state both ways, on join and every push_pull_interval)
+//   peers <-anti-entropy-> catalog (digests, then what differs, both ways; on join and every push_pull_interval)
 //   catalog 'change' (this node's records) --> GossipAnnouncer --> gossipsub
 //   membership 'depart' --> catalog.expireHost(host) --> (its tombstones are announced)
 import { setTimeout as sleep } from 'node:timers/promises'
@@ -271,7 +271,8 @@ export class Gossip implements Startable {
     if (ae === undefined) return
     try {
       const r = await ae.exchange(peerIdFromString(member.peerId), AbortSignal.any([this.#stopping.signal, ...(signal !== undefined ? [signal] : [])]))
-      this.#c.logger.info(`anti-entropy (${why}) with ${r.peerHostname}: received ${r.received} records (${r.merged} new to us), sent ${r.sent}, ${r.ms.toFixed(1)} ms`)
+      // A join, or a repair that changed something, is worth an info line; a converged periodic exchange is not (anti-entropy.ts logs every exchange at debug).
+      if (why !== 'periodic' || r.merged > 0) this.#c.logger.info(`anti-entropy (${why}) with ${r.peerHostname}: received ${r.received} records (${r.merged} new to us), sent ${r.sent}; ${r.bytesSent} bytes sent, ${r.bytesReceived} received, ${r.ms.toFixed(1)} ms`)
     } catch (err) {
       if (!this.#stopping.signal.aborted) this.#c.logger.warn(`anti-entropy (${why}) with ${member.hostname} failed: ${(err as Error).message}`)
     } finally {
