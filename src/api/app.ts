@@ -3,7 +3,7 @@
 // Beside it: the web UI, /watch and SSE streams, drain, explain, /servers and /metrics.
 import Router from '@koa/router'
 import Koa from 'koa'
-import { encodeState, type Catalog } from '../catalog/index.ts'
+import type { Catalog } from '../catalog/index.ts'
 import type { ListenerView } from '../listeners/index.ts'
 import type { Logger } from '../lib/logger.ts'
 import { addProxyRoute } from './proxy-route.ts'
@@ -18,7 +18,7 @@ import { allowCors, sendCompact, sendError, sendIndented } from './respond.ts'
 import { serversPage } from './servers.ts'
 import { sseHandler, wantsEventStream } from './sse.ts'
 import { uiMiddleware } from './ui.ts'
-import { DocumentCache, servicesDocument, type ClusterMember } from './views.ts'
+import { DocumentCache, type ClusterMember } from './views.ts'
 import { watchHandler } from './watch.ts'
 
 export type { ClusterMember } from './views.ts'
@@ -71,12 +71,14 @@ export function createApp (c: ApiComponents): Koa {
     else if (ctx.status === 405 && (ctx.body === undefined || ctx.body === null || ctx.body === '')) sendError(ctx, 405, `Method Not Allowed - ${ctx.method} is not allowed on ${ctx.path}`)
   })
 
+  // Serialised once per catalog version, not per request (views.ts DocumentCache).
+  const documents = new DocumentCache(c.catalog)
   const servicesJson = (ctx: Koa.Context): void => {
     allowCors(ctx)
-    sendIndented(ctx, servicesDocument(c.catalog, c.members()))
+    sendCompact(ctx, documents.services(c.members(), { indent: true }))
   }
   const stateJson = (ctx: Koa.Context): void => {
-    sendCompact(ctx, encodeState(c.catalog.snapshot()))
+    sendCompact(ctx, documents.stateBuffer())
     allowCors(ctx)
   }
   const oneService = (ctx: Koa.Context & { params: Record<string, string> }): void => {
@@ -108,8 +110,7 @@ export function createApp (c: ApiComponents): Koa {
   router.get('/api/health', health)
   if (c.listeners !== undefined) addListenersRoute(router, c.listeners)
 
-  const documents = new DocumentCache(c.catalog)
-  const sse = sseHandler({ hub: c.hub, catalog: c.catalog, members: c.members, logger: c.logger }, { queueBytes: c.streamQueueBytes })
+  const sse = sseHandler({ hub: c.hub, catalog: c.catalog, members: c.members, logger: c.logger, documents }, { queueBytes: c.streamQueueBytes })
   const watch = watchHandler({ hub: c.hub, documents })
   for (const path of ['/watch', '/api/watch']) router.get(path, ctx => { if (wantsEventStream(ctx)) sse(ctx); else watch(ctx) })
   router.get('/api/events', sse)

@@ -28,13 +28,18 @@ export function servicesDocument (catalog: Catalog, members: readonly ClusterMem
 }
 
 /**
- * Compact JSON documents cached per catalog version (the catalog's snapshot object changes
- * whenever a record is stored), so N watchers of one change cost one serialisation.
+ * JSON documents cached per catalog version (the catalog's snapshot object changes
+ * whenever a record is stored), so N readers or watchers of one version cost one
+ * serialisation: 20 clients polling /state.json of a 20,000-record catalog encode it once
+ * per change, not 20 times. Documents that also show the member list are keyed by it too.
  */
 export class DocumentCache {
   readonly #catalog: Catalog
   #byService = new WeakMap<StateSnapshot, string>()
   #state = new WeakMap<StateSnapshot, string>()
+  #stateBytes = new WeakMap<StateSnapshot, Buffer>()
+  /** Per catalog version, the last services document built: its member-list key and its bytes. */
+  #services = new WeakMap<StateSnapshot, Map<string, string>>()
 
   constructor (catalog: Catalog) {
     this.#catalog = catalog
@@ -60,5 +65,35 @@ export class DocumentCache {
       this.#state.set(snap, doc)
     }
     return doc
+  }
+
+  /** The bytes of /state.json for the current version. */
+  stateBuffer (): Buffer {
+    const snap = this.#catalog.snapshot()
+    let buf = this.#stateBytes.get(snap)
+    if (buf === undefined) {
+      buf = Buffer.from(this.state())
+      this.#stateBytes.set(snap, buf)
+    }
+    return buf
+  }
+
+  /**
+   * A services document (servicesDocument()) for the current version and this member
+   * list: 2-space indented (/services.json) or compact (SSE snapshots).
+   */
+  services (members: readonly ClusterMember[], opts: { indent: boolean, extra?: Record<string, unknown> }): string {
+    const snap = this.#catalog.snapshot()
+    const key = `${opts.indent ? 'i' : 'c'}${JSON.stringify(members)}${JSON.stringify(opts.extra ?? {})}`
+    let byKey = this.#services.get(snap)
+    if (byKey === undefined) this.#services.set(snap, byKey = new Map())
+    let json = byKey.get(key)
+    if (json === undefined) {
+      const doc = servicesDocument(this.#catalog, members, opts.extra)
+      json = opts.indent ? JSON.stringify(doc, null, 2) : JSON.stringify(doc)
+      if (byKey.size >= 4) byKey.clear() // members move on; old keys of this version are not asked again
+      byKey.set(key, json)
+    }
+    return json
   }
 }

@@ -208,6 +208,12 @@ export class Catalog extends EventEmitter<{ change: [ChangeEvent] }> {
     return n
   }
 
+  /** How many records one host has and its LastUpdated, without building its snapshot; undefined for an unknown host. */
+  serverSummary (hostname: string): { count: number, lastUpdated: Time } | undefined {
+    const server = this.#servers.get(hostname)
+    return server === undefined ? undefined : { count: server.services.size, lastUpdated: server.lastUpdated }
+  }
+
   /** One host's records (tombstones included), unsorted: a fresh array, O(records of that host). */
   hostRecords (hostname: string): Service[] {
     const server = this.#servers.get(hostname)

@@ -196,8 +196,8 @@ export class Gossip implements Startable {
   members (): ClusterMember[] {
     const names = new Set([this.#init.hostname, ...(this.#membership?.members() ?? []).map(m => m.hostname)])
     return [...names].map(name => {
-      const server = this.#c.catalog.server(name)
-      return { Name: name, LastUpdated: server?.LastUpdated ?? Time.EPOCH, ServiceCount: Object.keys(server?.Services ?? {}).length }
+      const server = this.#c.catalog.serverSummary(name) // not server(): that builds a sorted snapshot of every record
+      return { Name: name, LastUpdated: server?.lastUpdated ?? Time.EPOCH, ServiceCount: server?.count ?? 0 }
     })
   }
 

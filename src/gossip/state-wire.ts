@@ -25,10 +25,14 @@ export type StateKind = typeof STATE_KIND[keyof typeof STATE_KIND]
 export const STATE_LIMITS = {
   /** One frame on the wire: far below libp2p's 4 MB read buffer, and only one frame is ever in flight per direction. */
   maxFrameBytes: 1024 * 1024,
-  /** What a sender packs into one frame: small enough that decoding and merging one frame takes a few ms. */
-  pageBytes: 128 * 1024,
-  /** Records per records frame: merging them (and their change events) stays well under 50 ms. */
-  recordsPerPage: 200,
+  /** What a sender packs into one frame: decoding and merging one takes ~10-20 ms. */
+  pageBytes: 512 * 1024,
+  /**
+   * Records per records frame: merging them (and their change events) stays under 50 ms, and
+   * each frame is one turn of the event loop for the catalog's consumers (proxy, API, listeners),
+   * several of which still redo O(state) work per turn: fewer, fuller pages cost them less.
+   */
+  recordsPerPage: 1000,
   /** Hosts in one peer's state; far above any cluster this is built for. */
   maxHosts: 20_000,
 } as const

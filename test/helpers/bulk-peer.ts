@@ -1,0 +1,76 @@
+// A cluster member in the test process that originates many records: the daemon's own
+// gossip component (libp2p node, membership, anti-entropy, announcer) over a catalog
+// filled with records of its own hostname, as its local writer would hold them. Used to
+// give real daemons a large state without running tens of thousands of health checks.
+import { mkdtemp, rm } from 'node:fs/promises'
+import os from 'node:os'
+import path from 'node:path'
+import { Catalog } from '../../src/catalog/index.ts'
+import { Gossip } from '../../src/gossip/gossip.ts'
+import { systemClock } from '../../src/lib/clock.ts'
+import { silentLogger } from '../../src/lib/logger.ts'
+import { Metrics } from '../../src/lib/metrics.ts'
+import { makeService, ServiceStatus, type Service } from '../../src/service/index.ts'
+
+export interface BulkPeerOptions {
+  ip: string
+  hostname: string
+  records: number
+  seeds?: string[]
+  clusterName?: string
+  pushPullIntervalMs?: number
+}
+
+/** n records of one host, about 330 bytes each as JSON (a realistic size), stamped now. */
+export function bulkRecords (hostname: string, n: number, ip: string): Service[] {
+  const now = systemClock.now()
+  return Array.from({ length: n }, (_, i) => makeService({
+    ID: `${hostname.slice(0, 8)}${String(i).padStart(8, '0')}`,
+    Name: `svc-${i % 500}`,
+    Image: `registry.example.com/team/svc-${i % 500}:1.${i % 7}.0`,
+    Created: now,
+    Hostname: hostname,
+    Ports: [{ Type: 'tcp', Port: 20000 + (i % 40000), ServicePort: 0, IP: ip }], // no service port: no proxy listener on the daemons
+    Updated: now,
+    ProxyMode: 'http',
+    Status: ServiceStatus.ALIVE,
+  }))
+}
+
+export class BulkPeer {
+  readonly catalog: Catalog
+  readonly gossip: Gossip
+  readonly metrics = new Metrics({ defaultMetrics: false })
+  readonly #dir: string
+
+  private constructor (opts: BulkPeerOptions, dir: string) {
+    this.#dir = dir
+    this.catalog = new Catalog({ clock: systemClock }, { hostname: opts.hostname, clusterName: opts.clusterName ?? 'default', aliveLifespanMs: 80_000, drainingLifespanMs: 600_000, tombstoneLifespanMs: 10_800_000 })
+    for (const r of bulkRecords(opts.hostname, opts.records, opts.ip)) this.catalog.merge(r)
+    this.gossip = new Gossip({ catalog: this.catalog, clock: systemClock, logger: silentLogger(), metrics: this.metrics, owned: () => [] }, {
+      hostname: opts.hostname,
+      clusterName: opts.clusterName ?? 'default',
+      bindIp: opts.ip,
+      bindPort: 7946,
+      advertiseIp: opts.ip,
+      seeds: opts.seeds ?? [],
+      clusterKey: '',
+      dataDir: dir,
+      pushPullIntervalMs: opts.pushPullIntervalMs ?? 20_000,
+      departureGraceMs: 10_000,
+      quic: false,
+      version: '0.0.0',
+    })
+  }
+
+  static async start (opts: BulkPeerOptions): Promise<BulkPeer> {
+    const peer = new BulkPeer(opts, await mkdtemp(path.join(os.tmpdir(), 'sidecar-bulk-')))
+    await peer.gossip.start()
+    return peer
+  }
+
+  async stop (): Promise<void> {
+    await this.gossip.stop()
+    await rm(this.#dir, { recursive: true, force: true })
+  }
+}
