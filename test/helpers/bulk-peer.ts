@@ -2,6 +2,8 @@
 // gossip component (libp2p node, membership, anti-entropy, announcer) over a catalog
 // filled with records of its own hostname, as its local writer would hold them. Used to
 // give real daemons a large state without running tens of thousands of health checks.
+import { spawn, type ChildProcess } from 'node:child_process'
+import { once } from 'node:events'
 import { mkdtemp, rm } from 'node:fs/promises'
 import os from 'node:os'
 import path from 'node:path'
@@ -72,5 +74,40 @@ export class BulkPeer {
   async stop (): Promise<void> {
     await this.gossip.stop()
     await rm(this.#dir, { recursive: true, force: true })
+  }
+}
+
+/** A BulkPeer in a child process; killed on stop() (and with the test worker). */
+export class BulkPeerProcess {
+  readonly child: ChildProcess
+  output = ''
+
+  private constructor (child: ChildProcess) {
+    this.child = child
+    const keep = (chunk: Buffer): void => { this.output = (this.output + chunk.toString()).slice(-20_000) }
+    child.stdout?.on('data', keep)
+    child.stderr?.on('data', keep)
+    process.once('exit', () => { child.kill('SIGKILL') })
+  }
+
+  static async start (opts: BulkPeerOptions, timeoutMs = 60_000): Promise<BulkPeerProcess> {
+    const main = path.join(path.dirname(new URL(import.meta.url).pathname), 'bulk-peer-main.ts')
+    const child = spawn(process.execPath, [main, opts.ip, opts.hostname, String(opts.records), ...(opts.seeds ?? [])], { stdio: ['ignore', 'pipe', 'pipe', 'ipc'] })
+    const p = new BulkPeerProcess(child)
+    const t0 = Date.now()
+    while (!p.output.includes('ready')) {
+      if (child.exitCode !== null || Date.now() - t0 > timeoutMs) { child.kill('SIGKILL'); throw new Error(`bulk peer ${opts.hostname} did not start: ${p.output}`) }
+      await new Promise(resolve => setTimeout(resolve, 100))
+    }
+    return p
+  }
+
+  async stop (): Promise<void> {
+    if (this.child.exitCode !== null || this.child.signalCode !== null) return
+    const exited = once(this.child, 'exit')
+    this.child.kill('SIGTERM')
+    const timer = setTimeout(() => { this.child.kill('SIGKILL') }, 5000)
+    await exited
+    clearTimeout(timer)
   }
 }

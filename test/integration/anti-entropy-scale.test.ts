@@ -5,12 +5,13 @@
 // them costs a few hundred bytes, read from the daemons' own metrics. Before protocol
 // 2.0.0 these join pulls failed with "Read buffer overflow - ... > 4194304" (issue 13).
 import test from 'ava'
-import { BulkPeer } from '../helpers/bulk-peer.ts'
+import { BulkPeerProcess } from '../helpers/bulk-peer.ts'
 import { makeCluster, type ClusterNode, type StateJson } from '../helpers/cluster.ts'
 import { waitFor } from '../helpers/wait.ts'
 
 const RECORDS = 25_000
-const ENV = { SIDECAR_PUSH_PULL_INTERVAL: '2s', SIDECAR_LOGGING_LEVEL: 'info' }
+// The bulk peer does not heartbeat its records (see helpers/bulk-peer.ts): a long alive lifespan keeps them through a slow run.
+const ENV = { SIDECAR_PUSH_PULL_INTERVAL: '2s', SIDECAR_LOGGING_LEVEL: 'info', SIDECAR_ALIVE_LIFESPAN: '10m' }
 
 function count (s: StateJson, host: string): number {
   return Object.keys(s.Servers[host]?.Services ?? {}).length
@@ -34,8 +35,8 @@ async function waitForCount (n: ClusterNode, host: string, want: number, timeout
 
 test('anti-entropy: a state of 25,000 records (twice the read buffer) reaches a joining daemon and a late joiner, and a converged exchange costs under 1 % of it', async t => {
   t.timeout(240_000)
-  const bulk = await BulkPeer.start({ ip: '127.0.14.20', hostname: 'bulk-origin', records: RECORDS })
-  t.teardown(async () => { await bulk.stop() })
+  const bulk = await BulkPeerProcess.start({ ip: '127.0.14.20', hostname: 'bulk-origin', records: RECORDS })
+  t.teardown(async () => { if (bulk.child.exitCode !== null) t.log(`bulk peer exited ${bulk.child.exitCode}: ${bulk.output}`); await bulk.stop() })
   const [a, b] = await makeCluster(t, [
     { ip: '127.0.14.21', hostname: 'ae-a', args: ['--cluster-ip', '127.0.14.20'], env: ENV },
     { ip: '127.0.14.22', hostname: 'ae-b', args: ['--cluster-ip', '127.0.14.21'], env: ENV },
@@ -62,4 +63,46 @@ test('anti-entropy: a state of 25,000 records (twice the read buffer) reaches a 
   t.true(stateBytes > 4_194_304, 'the state is larger than libp2p\'s read buffer')
   t.true(sent < stateBytes / 100 && received < stateBytes / 100, 'under 1 % of the state each way')
   t.true(await metric(b, 'sidecar_anti_entropy_exchange_bytes_count', '{direction="out",way="sent"}') >= 2, 'every exchange is counted')
+})
+
+test('api: 20 concurrent /api/state.json readers of a 25,000-record daemon get answers and its peer never suspects it', async t => {
+  t.timeout(240_000)
+  const bulk = await BulkPeerProcess.start({ ip: '127.0.14.40', hostname: 'bulk-readers', records: RECORDS })
+  t.teardown(async () => { if (bulk.child.exitCode !== null) t.log(`bulk peer exited ${bulk.child.exitCode}: ${bulk.output}`); await bulk.stop() })
+  const [a, b] = await makeCluster(t, [
+    { ip: '127.0.14.41', hostname: 'rd-a', args: ['--cluster-ip', '127.0.14.40'], env: ENV },
+    { ip: '127.0.14.42', hostname: 'rd-b', args: ['--cluster-ip', '127.0.14.41'], env: ENV },
+  ])
+  a.spawn()
+  b.spawn()
+  await Promise.all([a.d.ready(60_000), b.d.ready(60_000)])
+  await waitForCount(a, 'bulk-readers', RECORDS, 90_000)
+  await metric(a, 'sidecar_event_loop_delay_max_seconds') // starts a new measuring period
+
+  // 20 readers, each reading whole documents back to back: bounded to 15 s and 400 requests.
+  const until = Date.now() + 15_000
+  const latencies: number[] = []
+  let errors = 0
+  let started = 0
+  await Promise.all(Array.from({ length: 20 }, async () => {
+    while (Date.now() < until && started < 400) {
+      started++
+      const t0 = performance.now()
+      try {
+        const res = await fetch(a.d.url('/api/state.json'), { signal: AbortSignal.timeout(30_000) })
+        await res.arrayBuffer()
+        if (!res.ok) errors++
+      } catch { errors++ }
+      latencies.push(performance.now() - t0)
+    }
+  }))
+  latencies.sort((x, y) => x - y)
+  const p = (q: number): number => latencies[Math.min(latencies.length - 1, Math.floor(q * latencies.length))]
+  const maxDelay = await metric(a, 'sidecar_event_loop_delay_max_seconds')
+  t.log(`${latencies.length} reads of ~8 MB: p50 ${p(0.5).toFixed(0)} ms, p99 ${p(0.99).toFixed(0)} ms; daemon's longest event-loop delay meanwhile ${(maxDelay * 1000).toFixed(0)} ms`)
+  t.is(errors, 0)
+  t.true(latencies.length >= 20)
+  const suspicions = b.d.output.split('\n').filter(l => /member rd-a .*(answered no ping|departed)/.test(l))
+  t.deepEqual(suspicions, [], 'the peer never suspected the daemon under read load')
+  t.false(Number.isNaN(maxDelay), 'the event-loop delay is in /metrics')
 })
