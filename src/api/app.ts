@@ -77,8 +77,8 @@ export function createApp (c: ApiComponents): Koa {
     allowCors(ctx)
     sendCompact(ctx, documents.services(c.members(), { indent: true }))
   }
-  const stateJson = (ctx: Koa.Context): void => {
-    sendCompact(ctx, documents.stateBuffer())
+  const stateJson = async (ctx: Koa.Context): Promise<void> => {
+    sendCompact(ctx, await documents.stateBytes())
     allowCors(ctx)
   }
   const oneService = (ctx: Koa.Context & { params: Record<string, string> }): void => {

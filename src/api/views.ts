@@ -3,6 +3,7 @@
 // serialised once per catalog version, however many clients ask for it.
 import type { Catalog, StateSnapshot } from '../catalog/index.ts'
 import { encodeState, goEscape } from '../catalog/index.ts'
+import { encodeStateSliced } from './state-document.ts'
 import type { Time } from '../service/time.ts'
 
 export interface ClusterMember {
@@ -37,7 +38,8 @@ export class DocumentCache {
   readonly #catalog: Catalog
   #byService = new WeakMap<StateSnapshot, string>()
   #state = new WeakMap<StateSnapshot, string>()
-  #stateBytes = new WeakMap<StateSnapshot, Buffer>()
+  /** The /state.json build for one catalog version (encoded in slices; concurrent readers share it). */
+  #stateBuild: { version: number, bytes: Promise<Buffer> } | undefined
   /** Per catalog version, the last services document built: its member-list key and its bytes. */
   #services = new WeakMap<StateSnapshot, Map<string, string>>()
 
@@ -67,15 +69,15 @@ export class DocumentCache {
     return doc
   }
 
-  /** The bytes of /state.json for the current version. */
-  stateBuffer (): Buffer {
-    const snap = this.#catalog.snapshot()
-    let buf = this.#stateBytes.get(snap)
-    if (buf === undefined) {
-      buf = Buffer.from(this.state())
-      this.#stateBytes.set(snap, buf)
-    }
-    return buf
+  /**
+   * The bytes of /state.json for the current catalog version, encoded in slices with yields
+   * (state-document.ts), so a large state never stalls the event loop; every reader of one
+   * version shares one build.
+   */
+  async stateBytes (): Promise<Buffer> {
+    const version = this.#catalog.version
+    if (this.#stateBuild?.version !== version) this.#stateBuild = { version, bytes: encodeStateSliced(this.#catalog).then(json => Buffer.from(json)) }
+    return await this.#stateBuild.bytes
   }
 
   /**

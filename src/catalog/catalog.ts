@@ -58,6 +58,7 @@ export class Catalog extends EventEmitter<{ change: [ChangeEvent] }> {
   readonly #servers = new Map<string, ServerEntry>()
   #lastChanged: Time = Time.EPOCH
   #snapshot: StateSnapshot | undefined
+  #version = 0
 
   constructor (components: { clock: Clock }, init: CatalogOptions) {
     super()
@@ -122,6 +123,7 @@ export class Catalog extends EventEmitter<{ change: [ChangeEvent] }> {
           server.reports.delete(svc.ID)
           server.snapshot = undefined
           this.#snapshot = undefined
+          this.#version++
         } else if (isExpired(svc, this.#opts, now)) {
           const tomb = withFields(svc, { Status: ServiceStatus.TOMBSTONE, Updated: svc.Updated.plusMillis(EXPIRY_BUMP_MS) })
           this.#store(tomb, true)
@@ -201,6 +203,9 @@ export class Catalog extends EventEmitter<{ change: [ChangeEvent] }> {
     return out
   }
 
+  /** Goes up whenever anything stored changes (a cheaper identity than snapshot() for caches). */
+  get version (): number { return this.#version }
+
   /** How many records (tombstones included) the catalog holds. */
   get size (): number {
     let n = 0
@@ -209,9 +214,9 @@ export class Catalog extends EventEmitter<{ change: [ChangeEvent] }> {
   }
 
   /** How many records one host has and its LastUpdated, without building its snapshot; undefined for an unknown host. */
-  serverSummary (hostname: string): { count: number, lastUpdated: Time } | undefined {
+  serverSummary (hostname: string): { count: number, lastUpdated: Time, lastChanged: Time } | undefined {
     const server = this.#servers.get(hostname)
-    return server === undefined ? undefined : { count: server.services.size, lastUpdated: server.lastUpdated }
+    return server === undefined ? undefined : { count: server.services.size, lastUpdated: server.lastUpdated, lastChanged: server.lastChanged }
   }
 
   /** One host's records (tombstones included), unsorted: a fresh array, O(records of that host). */
@@ -251,6 +256,7 @@ export class Catalog extends EventEmitter<{ change: [ChangeEvent] }> {
     }
     server.snapshot = undefined
     this.#snapshot = undefined
+    this.#version++
   }
 
   #emit (events: readonly ChangeEvent[]): void {

@@ -11,7 +11,7 @@ import { peerIdFromString } from '@libp2p/peer-id'
 import type { ClusterMember } from '../api/app.ts'
 import type { Catalog } from '../catalog/index.ts'
 import type { Clock } from '../lib/clock.ts'
-import { StartError } from '../lib/errors.ts'
+import { errorMessage, StartError } from '../lib/errors.ts'
 import type { Logger } from '../lib/logger.ts'
 import type { Metrics } from '../lib/metrics.ts'
 import type { Startable } from '../lib/startable.ts'
@@ -274,7 +274,7 @@ export class Gossip implements Startable {
       // A join, or a repair that changed something, is worth an info line; a converged periodic exchange is not (anti-entropy.ts logs every exchange at debug).
       if (why !== 'periodic' || r.merged > 0) this.#c.logger.info(`anti-entropy (${why}) with ${r.peerHostname}: received ${r.received} records (${r.merged} new to us), sent ${r.sent}; ${r.bytesSent} bytes sent, ${r.bytesReceived} received, ${r.ms.toFixed(1)} ms`)
     } catch (err) {
-      if (!this.#stopping.signal.aborted) this.#c.logger.warn(`anti-entropy (${why}) with ${member.hostname} failed: ${(err as Error).message}`)
+      if (!this.#stopping.signal.aborted) this.#c.logger.warn(`anti-entropy (${why}) with ${member.hostname} failed: ${errorMessage(err) || String(err)}`)
     } finally {
       if (why === 'join') this.#joined.resolve()
     }

@@ -6,7 +6,9 @@ import { BulkPeer } from './bulk-peer.ts'
 const [ip, hostname, records, ...seeds] = process.argv.slice(2)
 const peer = await BulkPeer.start({ ip, hostname, records: Number(records), seeds })
 process.stdout.write('ready\n')
-const stop = (): void => { void peer.stop().finally(() => process.exit(0)) }
+// What it holds, for benchmarks that wait for the origins to converge among themselves.
+const report = setInterval(() => { process.stdout.write(`size ${peer.catalog.size}\n`) }, 500)
+const stop = (): void => { clearInterval(report); void peer.stop().finally(() => process.exit(0)) }
 process.once('SIGTERM', stop)
 process.once('SIGINT', stop)
 process.once('disconnect', stop)

@@ -102,6 +102,12 @@ export class BulkPeerProcess {
     return p
   }
 
+  /** Records its catalog held at its last report (every 500 ms). */
+  get size (): number {
+    const m = /size (\d+)\n(?![\s\S]*size \d+\n)/.exec(this.output)
+    return m === null ? 0 : Number(m[1])
+  }
+
   async stop (): Promise<void> {
     if (this.child.exitCode !== null || this.child.signalCode !== null) return
     const exited = once(this.child, 'exit')
