@@ -32,7 +32,7 @@ export interface AntiEntropyInit {
   protocol: string
   hostname: string
   clusterName: string
-  /** One whole exchange (both directions) must end within this. */
+  /** An exchange in which no frame moves for this long is given up (the next one resumes from the digests). */
   timeoutMs: number
 }
 
@@ -40,6 +40,8 @@ export interface ExchangeResult extends SessionResult {
   ms: number
 }
 
+/** One exchange ends within this however it moves: a 100,000-record pull takes seconds on a healthy host. */
+const MAX_EXCHANGE_MS = 10 * 60_000
 /** Concurrent exchanges served; more are refused by libp2p (the peer retries next interval). */
 const MAX_INBOUND_EXCHANGES = 8
 /** Unread bytes a stream may hold: one frame at most is in flight per direction, so two are never legitimately buffered. */
@@ -49,6 +51,8 @@ export class AntiEntropy {
   readonly #c: AntiEntropyComponents
   readonly #init: AntiEntropyInit
   #handling = false
+  /** Aborted by stop(): ends the exchanges we serve. */
+  #stopping = new AbortController()
 
   constructor (components: AntiEntropyComponents, init: AntiEntropyInit) {
     this.#c = components
@@ -57,6 +61,7 @@ export class AntiEntropy {
 
   async start (): Promise<void> {
     if (this.#handling) return
+    this.#stopping = new AbortController()
     await this.#c.node.handle(this.#init.protocol, async (stream: Stream, connection: Connection) => {
       await this.#serve(stream, connection)
     }, { maxInboundStreams: MAX_INBOUND_EXCHANGES, maxOutboundStreams: MAX_INBOUND_EXCHANGES })
@@ -66,21 +71,22 @@ export class AntiEntropy {
   async stop (): Promise<void> {
     if (!this.#handling) return
     this.#handling = false
+    this.#stopping.abort()
     await this.#c.node.unhandle(this.#init.protocol).catch(() => {})
   }
 
   /** Compares states with peer and repairs both. Throws on failure (the caller logs). */
   async exchange (peer: PeerId, signal?: AbortSignal): Promise<ExchangeResult> {
     const t0 = performance.now()
-    const timeout = AbortSignal.timeout(this.#init.timeoutMs)
+    const timeout = AbortSignal.timeout(MAX_EXCHANGE_MS)
     const sig = signal === undefined ? timeout : AbortSignal.any([signal, timeout])
     let session: Session | undefined
     try {
-      const stream = await this.#c.node.dialProtocol(peer, this.#init.protocol, { signal: sig })
+      const stream = await this.#c.node.dialProtocol(peer, this.#init.protocol, { signal: AbortSignal.any([sig, AbortSignal.timeout(this.#init.timeoutMs)]) })
       session = this.#session(stream, peer.toString(), true, sig)
       try {
         const r = await session.run()
-        await stream.close({ signal: sig }).catch(() => {})
+        await stream.close({ signal: AbortSignal.timeout(this.#init.timeoutMs) }).catch(() => {})
         return this.#done('out', 'ok', t0, r)
       } catch (err) {
         stream.abort(err as Error)
@@ -94,11 +100,11 @@ export class AntiEntropy {
 
   async #serve (stream: Stream, connection: Connection): Promise<void> {
     const t0 = performance.now()
-    const sig = AbortSignal.timeout(this.#init.timeoutMs)
+    const sig = AbortSignal.any([this.#stopping.signal, AbortSignal.timeout(MAX_EXCHANGE_MS)])
     const session = this.#session(stream, connection.remotePeer.toString(), false, sig)
     try {
       const r = await session.run()
-      await stream.close({ signal: sig }).catch(() => {})
+      await stream.close({ signal: AbortSignal.timeout(this.#init.timeoutMs) }).catch(() => {})
       this.#done('in', 'ok', t0, r)
     } catch (err) {
       this.#failed('in', t0, session, err)
@@ -116,7 +122,7 @@ export class AntiEntropy {
       memberInfos: this.#c.memberInfos,
       learn: this.#c.learn,
       admit: (records, from) => this.#admit(records, peerId, from),
-    }, { initiator, signal, hostname: this.#init.hostname, clusterName: this.#init.clusterName })
+    }, { initiator, signal, idleMs: this.#init.timeoutMs, hostname: this.#init.hostname, clusterName: this.#init.clusterName })
   }
 
   /**

@@ -55,7 +55,7 @@ const JOIN_TIMEOUT_MS = 5000
 const LEAVE_TIMEOUT_MS = 1000
 /** Connections kept to other members: a full mesh up to this size, which covers the clusters this is built for. */
 const MAX_PEERS = 32
-/** One full-state exchange must end within this. */
+/** An anti-entropy exchange in which no frame moves for this long is given up (a slow but moving one goes on). */
 const EXCHANGE_TIMEOUT_MS = 30_000
 /** Rejected messages logged per minute at most: a flood of garbage must not flood the log. */
 const REJECT_LOGS_PER_MINUTE = 10

@@ -34,7 +34,10 @@ export interface SessionComponents {
 
 export interface SessionInit {
   initiator: boolean
+  /** Ends the whole exchange (stop, or the overall cap). */
   signal: AbortSignal
+  /** A peer that sends or takes no frame for this long is given up on; a slow but moving exchange goes on. */
+  idleMs: number
   hostname: string
   clusterName: string
 }
@@ -250,13 +253,17 @@ export class Session {
     }
   }
 
+  #idle (): AbortSignal {
+    return AbortSignal.any([this.#init.signal, AbortSignal.timeout(this.#init.idleMs)])
+  }
+
   async #write (data: Uint8Array): Promise<void> {
     this.bytesSent += data.byteLength
-    await this.#c.lp.write(data, { signal: this.#init.signal })
+    await this.#c.lp.write(data, { signal: this.#idle() })
   }
 
   async #read (kind: StateKind, handle: (body: unknown) => boolean | Promise<boolean>): Promise<void> {
-    const data = (await this.#c.lp.read({ signal: this.#init.signal })).subarray()
+    const data = (await this.#c.lp.read({ signal: this.#idle() })).subarray()
     this.bytesReceived += data.byteLength
     const frame = openStateFrame(data)
     if (frame.kind !== kind) throw new WireError('kind', `expected a frame of kind ${kind}, got ${frame.kind}`)
