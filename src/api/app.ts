@@ -21,7 +21,7 @@ import type { ApiRejections } from './rejections.ts'
 import { allowCors, sendError } from './respond.ts'
 import { addStreamRoutes } from './stream-routes.ts'
 import { uiMiddleware } from './ui.ts'
-import type { ClusterMember } from './views.ts'
+import { DocumentCache, type ClusterMember } from './views.ts'
 
 export type { ClusterMember } from './views.ts'
 
@@ -70,12 +70,14 @@ export function createApp (c: ApiComponents): Koa {
   })
   app.use(apiGuard(c.guard, c.guard))
 
+  // Serialised once per catalog version, not per request (views.ts DocumentCache), shared by every route.
+  const documents = new DocumentCache(c.catalog)
   // Each module registers its routes and gets only what it uses.
-  addCatalogRoutes(router, { catalog: c.catalog, members: c.members })
+  addCatalogRoutes(router, { catalog: c.catalog, members: c.members, documents })
   if (c.proxy !== undefined) addProxyRoute(router, c.proxy)
   addHealthRoute(router, { catalog: c.catalog, discoveryErrors: c.discoveryErrors, startedAt: c.startedAt, clock: c.clock })
   if (c.listeners !== undefined) addListenersRoute(router, c.listeners)
-  addStreamRoutes(router, { catalog: c.catalog, hub: c.hub, members: c.members, logger: c.logger, streamQueueBytes: c.streamQueueBytes })
+  addStreamRoutes(router, { documents, catalog: c.catalog, hub: c.hub, members: c.members, logger: c.logger, streamQueueBytes: c.streamQueueBytes })
   // Write routes: the app-wide guard above already refused any write without the token or from another origin.
   addDrainRoutes(router, { drainer: c.drainer, metrics: c.metrics })
   addExplainRoute(router, { catalog: c.catalog, lifespans: c.lifespans, route: c.route ?? defaultRouteRule(c.lifespans), check: c.check, isDrained: c.drainer.isDrained.bind(c.drainer), now: () => c.clock.now() })

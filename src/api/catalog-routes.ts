@@ -2,10 +2,10 @@
 // /services/<name>.json, each also under /api/, plus /health. They read frozen snapshots.
 import type Router from '@koa/router'
 import type Koa from 'koa'
-import { encodeState, type Catalog, type ClusterMember } from '../catalog/index.ts'
+import type { Catalog, ClusterMember } from '../catalog/index.ts'
 import { allowCors, sendCompact, sendError, sendIndented } from './respond.ts'
 import type { Clock } from '../service/clock.ts'
-import { servicesDocument } from './views.ts'
+import type { DocumentCache } from './views.ts'
 
 /** Splits "name.json" into name and extension (the last dot), as the original's route did. */
 function splitExtension (file: string): { name: string, ext: string } {
@@ -13,13 +13,13 @@ function splitExtension (file: string): { name: string, ext: string } {
   return dot <= 0 ? { name: file, ext: '' } : { name: file.slice(0, dot), ext: file.slice(dot + 1) }
 }
 
-export function addCatalogRoutes (router: Router, c: { catalog: Catalog, members: () => readonly ClusterMember[] }): void {
+export function addCatalogRoutes (router: Router, c: { catalog: Catalog, members: () => readonly ClusterMember[], documents: DocumentCache }): void {
   const servicesJson = (ctx: Koa.Context): void => {
     allowCors(ctx)
-    sendIndented(ctx, servicesDocument(c.catalog, c.members()))
+    sendCompact(ctx, c.documents.services(c.members(), { indent: true }))
   }
-  const stateJson = (ctx: Koa.Context): void => {
-    sendCompact(ctx, encodeState(c.catalog.snapshot()))
+  const stateJson = async (ctx: Koa.Context): Promise<void> => {
+    sendCompact(ctx, await c.documents.stateBytes())
     allowCors(ctx)
   }
   const oneService = (ctx: Koa.Context & { params: Record<string, string> }): void => {

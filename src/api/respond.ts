@@ -14,8 +14,8 @@ export function sendIndented (ctx: Context, value: unknown, status = 200): void 
   ctx.body = JSON.stringify(value, null, 2)
 }
 
-/** Compact JSON already encoded. */
-export function sendCompact (ctx: Context, json: string): void {
+/** JSON already encoded (compact, or indented by the caller). */
+export function sendCompact (ctx: Context, json: string | Buffer): void {
   ctx.status = 200
   ctx.type = 'application/json'
   ctx.body = json

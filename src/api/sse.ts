@@ -13,7 +13,7 @@ import type { ServerResponse } from 'node:http'
 import type { Catalog } from '../catalog/index.ts'
 import type { Logger } from '../lib/logger.ts'
 import { sseFrame, type EventHub, type HubEvent, type Subscriber } from './events.ts'
-import { servicesDocument, type ClusterMember } from './views.ts'
+import type { ClusterMember, DocumentCache } from './views.ts'
 
 /** How long a dropped client gets to read its final event before its socket is destroyed. */
 const DROP_GRACE_MS = 10_000
@@ -25,6 +25,8 @@ export interface SseComponents {
   catalog: Catalog
   members: () => readonly ClusterMember[]
   logger: Logger
+  /** Snapshots are serialised once per catalog version (views.ts). */
+  documents: DocumentCache
 }
 
 /** True iff the request asks for an event stream (EventSource sends exactly this Accept). */
@@ -141,8 +143,9 @@ export function sseHandler (c: SseComponents, opts: { queueBytes: number }): (ct
     // A replay bigger than the client's queue would only get it dropped; a snapshot is smaller.
     if (missed !== undefined && missed.reduce((n, e) => n + e.frame.length, 0) > opts.queueBytes) missed = undefined
     if (missed === undefined) {
-      const doc = servicesDocument(c.catalog, c.members(), { Hostname: c.catalog.hostname })
-      client.send(sseFrame('snapshot', JSON.stringify(doc), c.hub.lastId))
+      // One serialisation per catalog version and member list, however many clients connect (views.ts).
+      const doc = c.documents.services(c.members(), { indent: false, extra: { Hostname: c.catalog.hostname } })
+      client.send(sseFrame('snapshot', doc, c.hub.lastId))
     } else {
       for (const e of missed) client.change(e)
       client.members(c.hub.membersJson())

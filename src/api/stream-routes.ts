@@ -5,10 +5,12 @@ import type { Catalog, ClusterMember } from '../catalog/index.ts'
 import type { Logger } from '../lib/logger.ts'
 import type { EventHub } from './events.ts'
 import { sseHandler, wantsEventStream } from './sse.ts'
-import { DocumentCache } from './views.ts'
+import type { DocumentCache } from './views.ts'
 import { watchHandler } from './watch.ts'
 
 export interface StreamRouteComponents {
+  /** The documents cached per catalog version (shared with the read routes). */
+  documents: DocumentCache
   catalog: Catalog
   hub: EventHub
   members: () => readonly ClusterMember[]
@@ -18,9 +20,8 @@ export interface StreamRouteComponents {
 }
 
 export function addStreamRoutes (router: Router, c: StreamRouteComponents): void {
-  const documents = new DocumentCache(c.catalog)
-  const sse = sseHandler({ hub: c.hub, catalog: c.catalog, members: c.members, logger: c.logger }, { queueBytes: c.streamQueueBytes })
-  const watch = watchHandler({ hub: c.hub, documents })
+  const sse = sseHandler({ hub: c.hub, catalog: c.catalog, members: c.members, logger: c.logger, documents: c.documents }, { queueBytes: c.streamQueueBytes })
+  const watch = watchHandler({ hub: c.hub, documents: c.documents })
   for (const path of ['/watch', '/api/watch']) router.get(path, ctx => { if (wantsEventStream(ctx)) sse(ctx); else watch(ctx) })
   router.get('/api/events', sse)
 }

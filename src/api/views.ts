@@ -3,6 +3,7 @@
 // serialised once per catalog version, however many clients ask for it.
 import type { Catalog, ClusterMember, StateSnapshot } from '../catalog/index.ts'
 import { encodeState, goEscape } from '../catalog/index.ts'
+import { encodeStateSliced } from './state-document.ts'
 
 export type { ClusterMember } from '../catalog/index.ts'
 
@@ -23,13 +24,19 @@ export function servicesDocument (catalog: Catalog, members: readonly ClusterMem
 }
 
 /**
- * Compact JSON documents cached per catalog version (the catalog's snapshot object changes
- * whenever a record is stored), so N watchers of one change cost one serialisation.
+ * JSON documents cached per catalog version (the catalog's snapshot object changes
+ * whenever a record is stored), so N readers or watchers of one version cost one
+ * serialisation: 20 clients polling /state.json of a 20,000-record catalog encode it once
+ * per change, not 20 times. Documents that also show the member list are keyed by it too.
  */
 export class DocumentCache {
   readonly #catalog: Catalog
   #byService = new WeakMap<StateSnapshot, string>()
   #state = new WeakMap<StateSnapshot, string>()
+  /** The /state.json build for one catalog version (encoded in slices; concurrent readers share it). */
+  #stateBuild: { version: number, bytes: Promise<Buffer> } | undefined
+  /** Per catalog version, the last services document built: its member-list key and its bytes. */
+  #services = new WeakMap<StateSnapshot, Map<string, string>>()
 
   constructor (catalog: Catalog) {
     this.#catalog = catalog
@@ -55,5 +62,35 @@ export class DocumentCache {
       this.#state.set(snap, doc)
     }
     return doc
+  }
+
+  /**
+   * The bytes of /state.json for the current catalog version, encoded in slices with yields
+   * (state-document.ts), so a large state never stalls the event loop; every reader of one
+   * version shares one build.
+   */
+  async stateBytes (): Promise<Buffer> {
+    const version = this.#catalog.version
+    if (this.#stateBuild?.version !== version) this.#stateBuild = { version, bytes: encodeStateSliced(this.#catalog).then(json => Buffer.from(json)) }
+    return await this.#stateBuild.bytes
+  }
+
+  /**
+   * A services document (servicesDocument()) for the current version and this member
+   * list: 2-space indented (/services.json) or compact (SSE snapshots).
+   */
+  services (members: readonly ClusterMember[], opts: { indent: boolean, extra?: Record<string, unknown> }): string {
+    const snap = this.#catalog.snapshot()
+    const key = `${opts.indent ? 'i' : 'c'}${JSON.stringify(members)}${JSON.stringify(opts.extra ?? {})}`
+    let byKey = this.#services.get(snap)
+    if (byKey === undefined) this.#services.set(snap, byKey = new Map())
+    let json = byKey.get(key)
+    if (json === undefined) {
+      const doc = servicesDocument(this.#catalog, members, opts.extra)
+      json = opts.indent ? JSON.stringify(doc, null, 2) : JSON.stringify(doc)
+      if (byKey.size >= 4) byKey.clear() // members move on; old keys of this version are not asked again
+      byKey.set(key, json)
+    }
+    return json
   }
 }

@@ -58,6 +58,7 @@ export class Catalog extends EventEmitter<{ change: [ChangeEvent], contradicted:
   readonly #servers = new Map<string, ServerEntry>()
   #lastChanged: Time = Time.EPOCH
   #snapshot: StateSnapshot | undefined
+  #version = 0
 
   constructor (components: { clock: Clock }, init: CatalogOptions) {
     super()
@@ -129,6 +130,7 @@ export class Catalog extends EventEmitter<{ change: [ChangeEvent], contradicted:
           server.reports.delete(svc.ID)
           server.snapshot = undefined
           this.#snapshot = undefined
+          this.#version++
         } else if (isExpired(svc, this.#opts, now)) {
           const tomb = withFields(svc, { Status: ServiceStatus.TOMBSTONE, Updated: svc.Updated.plusMillis(EXPIRY_BUMP_MS) })
           this.#store(tomb, true)
@@ -208,6 +210,28 @@ export class Catalog extends EventEmitter<{ change: [ChangeEvent], contradicted:
     return out
   }
 
+  /** Goes up whenever anything stored changes (a cheaper identity than snapshot() for caches). */
+  get version (): number { return this.#version }
+
+  /** How many records (tombstones included) the catalog holds. */
+  get size (): number {
+    let n = 0
+    for (const server of this.#servers.values()) n += server.services.size
+    return n
+  }
+
+  /** How many records one host has and its LastUpdated, without building its snapshot; undefined for an unknown host. */
+  serverSummary (hostname: string): { count: number, lastUpdated: Time, lastChanged: Time } | undefined {
+    const server = this.#servers.get(hostname)
+    return server === undefined ? undefined : { count: server.services.size, lastUpdated: server.lastUpdated, lastChanged: server.lastChanged }
+  }
+
+  /** One host's records (tombstones included), unsorted: a fresh array, O(records of that host). */
+  hostRecords (hostname: string): Service[] {
+    const server = this.#servers.get(hostname)
+    return server === undefined ? [] : [...server.services.values()]
+  }
+
   /** Hostnames that have at least one record (tombstones included), sorted. */
   hostnames (): string[] {
     return sortedKeys(this.#servers.keys())
@@ -239,6 +263,7 @@ export class Catalog extends EventEmitter<{ change: [ChangeEvent], contradicted:
     }
     server.snapshot = undefined
     this.#snapshot = undefined
+    this.#version++
   }
 
   #emit (events: readonly ChangeEvent[]): void {

@@ -4,7 +4,7 @@
 import { loadConfig, formatConfig } from '../config/index.ts'
 import { Daemon } from '../daemon/daemon.ts'
 import { ConfigError, errorMessage } from '../lib/errors.ts'
-import { createLogger, type Logger } from '../lib/logger.ts'
+import { createLogger, flushLogger, type Logger } from '../lib/logger.ts'
 import { packageVersion } from '../lib/version.ts'
 import { parseCliArgs, usage } from './args.ts'
 
@@ -12,6 +12,9 @@ export const EXIT_OK = 0
 export const EXIT_FAILURE = 1
 export const EXIT_USAGE = 2
 const STOP_TIMEOUT_MS = 5000 // past this a stuck component no longer holds the process
+
+/** The daemon's logger once created, flushed by run() before exiting. */
+let activeLogger: Logger | undefined
 
 export async function main (argv: string[], env: Record<string, string | undefined>): Promise<number> {
   let daemon: Daemon
@@ -27,6 +30,7 @@ export async function main (argv: string[], env: Record<string, string | undefin
       return EXIT_OK
     }
     logger = createLogger({ level: config.sidecar.logging_level, format: config.sidecar.logging_format })
+    activeLogger = logger
     for (const w of warnings) logger.warn(w)
     if (file !== undefined) logger.info(`configuration from ${file}`)
     daemon = new Daemon(config, { logger })
@@ -76,8 +80,10 @@ export async function main (argv: string[], env: Record<string, string | undefin
 
 export function run (): void {
   main(process.argv.slice(2), process.env).then((code) => {
+    flushLogger(activeLogger) // logging is asynchronous: write out the last lines first
     process.exit(code)
   }, (err: unknown) => {
+    flushLogger(activeLogger)
     process.stderr.write(`sidecar: unexpected error: ${err instanceof Error ? err.stack : String(err)}\n`)
     process.exit(EXIT_FAILURE)
   })

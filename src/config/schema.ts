@@ -80,7 +80,7 @@ export const SCHEMA: Schema = {
     logging_level: { type: 'enum', values: LOG_LEVELS, doc: 'least severe log level written: debug, info, warn, error', flag: { long: 'logging-level', short: 'l', arg: 'LEVEL' } },
     logging_format: { type: 'enum', values: ['text', 'json'], doc: 'log line format: text (human) or json (one object per line)' },
     default_check_endpoint: { type: 'string', emptyOk: true, check: checkEndpoint, doc: 'HTTP path checked on the first TCP port of services that declare no check ("" means "/")' },
-    push_pull_interval: { type: 'duration', doc: 'how often full state is exchanged with a random peer (anti-entropy)' },
+    push_pull_interval: { type: 'duration', doc: 'how often state is compared and repaired with a random peer (anti-entropy: digests first, then only what differs)' },
     alive_lifespan: { type: 'duration', doc: 'a record not refreshed for this long is presumed dead and tombstoned' },
     draining_lifespan: { type: 'duration', doc: 'how long a DRAINING record lives without refresh' },
     tombstone_lifespan: { type: 'duration', doc: 'how long tombstones are kept (and how old a record may be and still be accepted)' },

@@ -1,20 +1,21 @@
-// Anti-entropy (reference §2.7 on a libp2p protocol): two nodes exchange their full state,
-// both ways, and each merges the other's by the normal rules. The initiator sends first,
-// then reads; the responder reads, then sends. A state is a header frame (identity and
-// member list), chunk frames of records, and an end frame, each length-prefixed and capped,
-// so a large state never needs one big write or one big parse. Merging yields to the event
-// loop after every chunk: a 10,000-record state never blocks it for long.
-import { setImmediate as yieldToLoop } from 'node:timers/promises'
+// Anti-entropy (reference §2.7 on a libp2p protocol), digest first: two nodes compare
+// per-host digests, then bucket hashes of the hosts that differ, then the versions in the
+// buckets that differ, and finally each sends only the records the other lacks or holds
+// older; both merge by the normal rules. A converged pair exchanges a few hundred bytes
+// per host, whatever the state's size. See session.ts for the rounds and digest.ts for
+// the rules.
 import type { Connection, PeerId, Stream } from '@libp2p/interface'
-import { lpStream, type LengthPrefixedStream } from '@libp2p/utils'
+import { lpStream } from '@libp2p/utils'
 import type { Catalog } from '../catalog/index.ts'
-import { MAX_STATE_RECORDS } from '../catalog/index.ts'
 import type { Clock } from '../service/clock.ts'
 import type { Logger } from '../lib/logger.ts'
 import type { Startable } from '../lib/startable.ts'
+import type { Service } from '../service/index.ts'
 import type { GossipMetrics } from './metrics.ts'
 import type { GossipNode } from './node.ts'
-import { decodeHeader, decodeRecordList, encodeEnd, encodeHeader, encodeRecords, KIND, openEnvelope, WIRE_LIMITS, WireError, type Header, type MemberInfo } from './wire.ts'
+import { Session, type SessionResult } from './session.ts'
+import { STATE_LIMITS } from './state-wire.ts'
+import { WireError, type MemberInfo } from './wire.ts'
 
 export interface AntiEntropyComponents {
   node: GossipNode
@@ -22,9 +23,9 @@ export interface AntiEntropyComponents {
   clock: Clock
   logger: Logger
   metrics: GossipMetrics
-  /** Our member list, sent in every header. */
+  /** Our member list, sent in every hello. */
   memberInfos: () => Promise<MemberInfo[]>
-  /** Called with the member list of every header received. */
+  /** Called with the member list of every hello received. */
   learn: (members: readonly MemberInfo[]) => void
 }
 
@@ -32,27 +33,27 @@ export interface AntiEntropyInit {
   protocol: string
   hostname: string
   clusterName: string
-  /** One whole exchange (both directions) must end within this. */
+  /** An exchange in which no frame moves for this long is given up (the next one resumes from the digests). */
   timeoutMs: number
 }
 
-export interface ExchangeResult {
-  peerHostname: string
-  /** Records the peer sent. */
-  received: number
-  /** Records of ours that the peer's state changed or added. */
-  merged: number
-  sent: number
+export interface ExchangeResult extends SessionResult {
   ms: number
 }
 
+/** One exchange ends within this however it moves: a 100,000-record pull takes seconds on a healthy host. */
+const MAX_EXCHANGE_MS = 10 * 60_000
 /** Concurrent exchanges served; more are refused by libp2p (the peer retries next interval). */
 const MAX_INBOUND_EXCHANGES = 8
+/** Unread bytes a stream may hold: one frame at most is in flight per direction, so two are never legitimately buffered. */
+const MAX_BUFFERED_BYTES = 2 * STATE_LIMITS.maxFrameBytes + 64
 
 export class AntiEntropy implements Startable {
   readonly #c: AntiEntropyComponents
   readonly #init: AntiEntropyInit
   #handling = false
+  /** Aborted by stop(): ends the exchanges we serve. */
+  #stopping = new AbortController()
 
   constructor (components: AntiEntropyComponents, init: AntiEntropyInit) {
     this.#c = components
@@ -61,6 +62,7 @@ export class AntiEntropy implements Startable {
 
   async start (): Promise<void> {
     if (this.#handling) return
+    this.#stopping = new AbortController()
     await this.#c.node.handle(this.#init.protocol, async (stream: Stream, connection: Connection) => {
       await this.#serve(stream, connection)
     }, { maxInboundStreams: MAX_INBOUND_EXCHANGES, maxOutboundStreams: MAX_INBOUND_EXCHANGES })
@@ -70,94 +72,101 @@ export class AntiEntropy implements Startable {
   async stop (): Promise<void> {
     if (!this.#handling) return
     this.#handling = false
+    this.#stopping.abort()
     await this.#c.node.unhandle(this.#init.protocol).catch(() => {})
   }
 
-  /** Pushes our state to peer and pulls and merges theirs. Throws on failure (the caller logs). */
+  /** Compares states with peer and repairs both. Throws on failure (the caller logs). */
   async exchange (peer: PeerId, signal?: AbortSignal): Promise<ExchangeResult> {
     const t0 = performance.now()
-    const timeout = AbortSignal.timeout(this.#init.timeoutMs)
+    const timeout = AbortSignal.timeout(MAX_EXCHANGE_MS)
     const sig = signal === undefined ? timeout : AbortSignal.any([signal, timeout])
+    let session: Session | undefined
     try {
-      const stream = await this.#c.node.dialProtocol(peer, this.#init.protocol, { signal: sig })
-      const lp = lpStream(stream, { maxDataLength: WIRE_LIMITS.maxFrameBytes })
+      const stream = await this.#c.node.dialProtocol(peer, this.#init.protocol, { signal: AbortSignal.any([sig, AbortSignal.timeout(this.#init.timeoutMs)]) })
+      session = this.#session(stream, peer.toString(), true, sig)
       try {
-        const sent = await this.#send(lp, sig)
-        const got = await this.#receive(lp, sig)
-        await stream.close({ signal: sig }).catch(() => {})
-        const ms = performance.now() - t0
-        this.#done('out', 'ok', ms)
-        return { ...got, sent, ms }
+        const r = await session.run()
+        await stream.close({ signal: AbortSignal.timeout(this.#init.timeoutMs) }).catch(() => {})
+        return this.#done('out', 'ok', t0, r)
       } catch (err) {
         stream.abort(err as Error)
         throw err
       }
     } catch (err) {
-      this.#done('out', 'error', performance.now() - t0)
+      this.#failed('out', t0, session, err)
       throw err
     }
   }
 
   async #serve (stream: Stream, connection: Connection): Promise<void> {
     const t0 = performance.now()
-    const sig = AbortSignal.timeout(this.#init.timeoutMs)
-    const lp = lpStream(stream, { maxDataLength: WIRE_LIMITS.maxFrameBytes })
+    const sig = AbortSignal.any([this.#stopping.signal, AbortSignal.timeout(MAX_EXCHANGE_MS)])
+    const session = this.#session(stream, connection.remotePeer.toString(), false, sig)
     try {
-      const got = await this.#receive(lp, sig)
-      const sent = await this.#send(lp, sig)
-      await stream.close({ signal: sig }).catch(() => {})
-      const ms = performance.now() - t0
-      this.#done('in', 'ok', ms)
-      this.#c.logger.debug(`anti-entropy with ${got.peerHostname} (asked by it): received ${got.received} records (${got.merged} new to us), sent ${sent}, ${ms.toFixed(1)} ms`)
+      const r = await session.run()
+      await stream.close({ signal: AbortSignal.timeout(this.#init.timeoutMs) }).catch(() => {})
+      this.#done('in', 'ok', t0, r)
     } catch (err) {
-      this.#done('in', 'error', performance.now() - t0)
-      if (err instanceof WireError) this.#c.metrics.rejected.inc({ reason: err.reason })
+      this.#failed('in', t0, session, err)
       this.#c.logger.debug(`anti-entropy asked by ${connection.remotePeer.toString()} failed: ${(err as Error).message}`)
       stream.abort(err as Error)
     }
   }
 
-  #done (direction: 'in' | 'out', result: 'ok' | 'error', ms: number): void {
-    this.#c.metrics.exchanges.inc({ direction, result })
-    this.#c.metrics.exchangeSeconds.observe({ direction }, ms / 1000)
+  #session (stream: Stream, peerId: string, initiator: boolean, signal: AbortSignal): Session {
+    const lp = lpStream(stream, { maxDataLength: STATE_LIMITS.maxFrameBytes, maxBufferSize: MAX_BUFFERED_BYTES })
+    return new Session({
+      lp,
+      catalog: this.#c.catalog,
+      clock: this.#c.clock,
+      memberInfos: this.#c.memberInfos,
+      learn: this.#c.learn,
+      admit: (records, from) => this.#admit(records, peerId, from),
+    }, { initiator, signal, idleMs: this.#init.timeoutMs, hostname: this.#init.hostname, clusterName: this.#init.clusterName })
   }
 
-  /** Writes header, chunks, end. The records are a snapshot taken at the start. */
-  async #send (lp: LengthPrefixedStream, signal: AbortSignal): Promise<number> {
-    const records = this.#c.catalog.services()
-    await lp.write(encodeHeader({ hostname: this.#init.hostname, clusterName: this.#init.clusterName, members: await this.#c.memberInfos(), records: records.length }), { signal })
-    for (let i = 0; i < records.length; i += WIRE_LIMITS.recordsPerChunk) {
-      const frames = encodeRecords(records.slice(i, i + WIRE_LIMITS.recordsPerChunk), KIND.chunk, WIRE_LIMITS.maxFrameBytes)
-      for (const f of frames) await lp.write(f, { signal })
-      await yieldToLoop()
-    }
-    await lp.write(encodeEnd(), { signal })
-    return records.length
+  /**
+   * Every record a peer sends passes here before catalog.merge (the one admission gate of
+   * the shared contract; point this at gossip/'s admit() when it exists). Records arrive
+   * already decoded and checked by state-wire.ts (shape, sizes, future timestamps).
+   */
+  #admit (records: Service[], _peerId: string, _fromHostname: string): Service[] {
+    return records
   }
 
-  /** Reads a peer's state to its end frame, merging chunk by chunk. Throws WireError on bad frames. */
-  async #receive (lp: LengthPrefixedStream, signal: AbortSignal): Promise<{ peerHostname: string, received: number, merged: number }> {
-    const first = openEnvelope((await lp.read({ signal })).subarray(), WIRE_LIMITS.maxFrameBytes)
-    if (first.kind !== KIND.header) throw new WireError('kind', `expected a header frame, got kind ${first.kind}`)
-    const header: Header = decodeHeader(first.body)
-    if (header.clusterName !== this.#init.clusterName) throw new WireError('shape', `peer ${header.hostname} is in cluster ${JSON.stringify(header.clusterName)}, not ${JSON.stringify(this.#init.clusterName)}`)
-    if (header.records > MAX_STATE_RECORDS) throw new WireError('size', `peer ${header.hostname} announces ${header.records} records, at most ${MAX_STATE_RECORDS} accepted`)
-    this.#c.learn(header.members)
-    let received = 0
-    let merged = 0
-    for (;;) {
-      const frame = openEnvelope((await lp.read({ signal })).subarray(), WIRE_LIMITS.maxFrameBytes)
-      if (frame.kind === KIND.end) break
-      if (frame.kind !== KIND.chunk) throw new WireError('kind', `expected a chunk or end frame, got kind ${frame.kind}`)
-      const records = decodeRecordList(frame.body, this.#c.clock.now(), WIRE_LIMITS.maxFrameBytes / 64)
-      received += records.length
-      if (received > header.records || received > MAX_STATE_RECORDS) throw new WireError('size', `peer ${header.hostname} sent more records than its header announced (${header.records})`)
-      for (const svc of records) {
-        const r = this.#c.catalog.merge(svc, header.hostname)
-        if (r === 'added' || r === 'changed') merged++
-      }
-      await yieldToLoop()
-    }
-    return { peerHostname: header.hostname, received, merged }
+  #done (direction: 'in' | 'out', result: 'ok', t0: number, r: SessionResult): ExchangeResult {
+    const ms = performance.now() - t0
+    const m = this.#c.metrics
+    m.exchanges.inc({ direction, result })
+    m.exchangeSeconds.observe({ direction }, ms / 1000)
+    m.exchangeBytes.observe({ direction, way: 'sent' }, r.bytesSent)
+    m.exchangeBytes.observe({ direction, way: 'received' }, r.bytesReceived)
+    m.lastExchangeBytes.set({ way: 'sent' }, r.bytesSent)
+    m.lastExchangeBytes.set({ way: 'received' }, r.bytesReceived)
+    m.lastExchangeStateBytes.set(r.stateBytes)
+    this.#c.logger.debug(`anti-entropy with ${r.peerHostname} (${direction === 'out' ? 'asked by us' : 'asked by it'}): ${r.hostsDiffering} of ${r.hosts} hosts differed, ${r.versionsSent} versions and ${r.sent} records sent, ${r.received} records received (${r.merged} new to us); ${r.bytesSent} bytes sent, ${r.bytesReceived} received in ${r.rounds} rounds, ${ms.toFixed(1)} ms`)
+    return { ...r, ms }
   }
+
+  #failed (direction: 'in' | 'out', t0: number, session: Session | undefined, err: unknown): void {
+    const m = this.#c.metrics
+    m.exchanges.inc({ direction, result: 'error' })
+    m.exchangeSeconds.observe({ direction }, (performance.now() - t0) / 1000)
+    if (session !== undefined) {
+      m.exchangeBytes.observe({ direction, way: 'sent' }, session.bytesSent)
+      m.exchangeBytes.observe({ direction, way: 'received' }, session.bytesReceived)
+    }
+    const reason = rejectReason(err)
+    if (reason !== undefined) m.rejected.inc({ reason })
+  }
+}
+
+/** The rejection-metric reason of a failed exchange caused by what the peer sent, else undefined. */
+function rejectReason (err: unknown): string | undefined {
+  if (err instanceof WireError) return err.reason
+  const name = (err as Error | undefined)?.name
+  if (name === 'InvalidDataLengthError' || name === 'InvalidDataLengthLengthError' || name === 'StreamBufferError') return 'size'
+  if (name === 'InvalidMessageLengthError') return 'shape'
+  return undefined
 }

@@ -1,6 +1,6 @@
 // The cluster component: runs the libp2p node and wires its parts to the catalog.
 //   peers --gossipsub--> validator (wire.ts) --> catalog.merge(record, peer)
-//   peers <-anti-entropy-> catalog (full state both ways, on join and every push_pull_interval)
+//   peers <-anti-entropy-> catalog (digests, then what differs, both ways; on join and every push_pull_interval)
 //   catalog 'change' (this node's records) --> GossipAnnouncer --> gossipsub
 //   membership 'depart' --> catalog.expireHost(host) --> (its tombstones are announced)
 import { setTimeout as sleep } from 'node:timers/promises'
@@ -10,7 +10,7 @@ import { TopicValidatorResult } from '@libp2p/gossipsub'
 import { peerIdFromString } from '@libp2p/peer-id'
 import type { Catalog, ClusterMember } from '../catalog/index.ts'
 import type { Clock } from '../service/clock.ts'
-import { StartError } from '../lib/errors.ts'
+import { errorMessage, StartError } from '../lib/errors.ts'
 import type { Logger } from '../lib/logger.ts'
 import type { Metrics } from '../lib/metrics.ts'
 import type { Startable } from '../lib/startable.ts'
@@ -60,7 +60,7 @@ const JOIN_TIMEOUT_MS = 5000
 const LEAVE_TIMEOUT_MS = 1000
 /** Connections kept to other members: a full mesh up to this size, which covers the clusters this is built for. */
 const MAX_PEERS = 32
-/** One full-state exchange must end within this. */
+/** An anti-entropy exchange in which no frame moves for this long is given up (a slow but moving one goes on). */
 const EXCHANGE_TIMEOUT_MS = 30_000
 /** Exchanges with a member back from departure start within this, at random. */
 const REJOIN_SPREAD_MS = 1000
@@ -234,8 +234,8 @@ export class Gossip implements Startable {
   members (): ClusterMember[] {
     const names = new Set([this.#init.hostname, ...(this.#membership?.members() ?? []).map(m => m.hostname)])
     return [...names].map(name => {
-      const server = this.#c.catalog.server(name)
-      return { Name: name, LastUpdated: server?.LastUpdated ?? Time.EPOCH, ServiceCount: Object.keys(server?.Services ?? {}).length }
+      const server = this.#c.catalog.serverSummary(name) // not server(): that builds a sorted snapshot of every record
+      return { Name: name, LastUpdated: server?.lastUpdated ?? Time.EPOCH, ServiceCount: server?.count ?? 0 }
     })
   }
 
@@ -317,9 +317,10 @@ export class Gossip implements Startable {
     if (ae === undefined) return
     try {
       const r = await ae.exchange(peerIdFromString(member.peerId), AbortSignal.any([this.#stopping.signal, ...(signal !== undefined ? [signal] : [])]))
-      this.#c.logger.info(`anti-entropy (${why}) with ${r.peerHostname}: received ${r.received} records (${r.merged} new to us), sent ${r.sent}, ${r.ms.toFixed(1)} ms`)
+      // A join, or a repair that changed something, is worth an info line; a converged periodic exchange is not (anti-entropy.ts logs every exchange at debug).
+      if (why !== 'periodic' || r.merged > 0) this.#c.logger.info(`anti-entropy (${why}) with ${r.peerHostname}: received ${r.received} records (${r.merged} new to us), sent ${r.sent}; ${r.bytesSent} bytes sent, ${r.bytesReceived} received, ${r.ms.toFixed(1)} ms`)
     } catch (err) {
-      if (!this.#stopping.signal.aborted) this.#c.logger.warn(`anti-entropy (${why}) with ${member.hostname} failed: ${(err as Error).message}`)
+      if (!this.#stopping.signal.aborted) this.#c.logger.warn(`anti-entropy (${why}) with ${member.hostname} failed: ${errorMessage(err) || String(err)}`)
     } finally {
       if (why === 'join') this.#joined.resolve()
     }

@@ -10,6 +10,9 @@ export interface GossipMetrics {
   exchanges: Counter<'direction' | 'result'>
   exchangeSeconds: Histogram<'direction'>
   propagationSeconds: Histogram
+  exchangeBytes: Histogram<'direction' | 'way'>
+  lastExchangeBytes: Gauge<'way'>
+  lastExchangeStateBytes: Gauge
   members: Gauge
 }
 
@@ -22,6 +25,9 @@ export function gossipMetrics (m: Metrics): GossipMetrics {
     exchanges: m.counter('sidecar_anti_entropy_exchanges_total', 'full-state exchanges, by direction (out: this node asked) and result', ['direction', 'result']),
     exchangeSeconds: m.histogram('sidecar_anti_entropy_duration_seconds', 'time one full-state exchange took', [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30], ['direction']),
     propagationSeconds: m.histogram('sidecar_gossip_propagation_delay_seconds', 'arrival time of a gossiped record minus its Updated (origin clock)', [0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10]),
+    exchangeBytes: m.histogram('sidecar_anti_entropy_exchange_bytes', 'bytes one anti-entropy exchange sent or received (way), by direction (out: this node asked)', [256, 1024, 4096, 16_384, 65_536, 262_144, 1_048_576, 4_194_304, 16_777_216, 67_108_864], ['direction', 'way']),
+    lastExchangeBytes: m.gauge('sidecar_anti_entropy_last_exchange_bytes', 'bytes the last completed anti-entropy exchange sent or received (way)', ['way']),
+    lastExchangeStateBytes: m.gauge('sidecar_anti_entropy_last_exchange_state_bytes', 'estimated encoded size of this node\'s state at the last completed exchange, to compare the exchange bytes with'),
     members: m.gauge('sidecar_cluster_members', 'live cluster members, this node included'),
   }
 }

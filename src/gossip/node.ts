@@ -45,9 +45,9 @@ export function topicOf (clusterName: string): string {
   return `/sidecar/${encodeURIComponent(clusterName)}/services/1`
 }
 
-/** The anti-entropy protocol id of a cluster. */
+/** The anti-entropy protocol id of a cluster (2.0.0: digest first, one frame in flight per direction). */
 export function stateProtocolOf (clusterName: string): string {
-  return `/sidecar/${encodeURIComponent(clusterName)}/state/1.0.0`
+  return `/sidecar/${encodeURIComponent(clusterName)}/state/2.0.0`
 }
 
 /** The failure detector's echo protocol id of a cluster. */

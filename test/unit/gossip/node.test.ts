@@ -11,7 +11,7 @@ test('node: the cluster name is part of the topic and of every protocol id', t =
   t.not(topicOf('a'), topicOf('b'))
   t.not(stateProtocolOf('a'), stateProtocolOf('b'))
   t.not(probeProtocolOf('a'), probeProtocolOf('b'))
-  t.is(stateProtocolOf('prod/eu'), '/sidecar/prod%2Feu/state/1.0.0', 'a slash cannot make two names collide')
+  t.is(stateProtocolOf('prod/eu'), '/sidecar/prod%2Feu/state/2.0.0', 'a slash cannot make two names collide')
 })
 
 test('node: the hostname travels in the agent version and only a sidecar agent yields one', t => {

@@ -1,0 +1,105 @@
+// bench/anti-entropy: anti-entropy and API figures at scale (issue 13), on 127.0.15.x.
+//   - ORIGINS members originate RECORDS records between them. Each is the daemon's own gossip
+//     component (libp2p node, membership, anti-entropy, announcer) in its own process, over a
+//     catalog holding its records (test/helpers/bulk-peer.ts): 100,000 records from static
+//     discovery would need 20,000 health-checked services per daemon (issue 13's other half).
+//   - A real daemon joins late, seeded with one origin: time from its API answering to
+//     holding every record (read from its /metrics), and its event-loop delay meanwhile.
+//   - The next exchanges, once converged: bytes sent and received per exchange against the
+//     state's size (the daemon's own metrics).
+//   - READERS concurrent readers of /api/state.json on that daemon for 15 s (or 400 reads):
+//     latency p50/p99, the daemon's longest event-loop delay, whether a peer suspected it.
+// Not a test: prints figures, never fails on them. Bounded: every wait has a deadline and
+// every process is stopped at the end.
+//   RECORDS=100000 ORIGINS=4 READERS=20 node bench/anti-entropy.ts
+import { mkdtemp, rm, writeFile } from 'node:fs/promises'
+import os from 'node:os'
+import path from 'node:path'
+import { BulkPeerProcess } from '../test/helpers/bulk-peer.ts'
+import { DaemonProcess } from '../test/helpers/daemon.ts'
+
+const RECORDS = Number(process.env.RECORDS ?? 100_000)
+const ORIGINS = Number(process.env.ORIGINS ?? 4)
+const READERS = Number(process.env.READERS ?? 20)
+const ip = (i: number): string => `127.0.15.${10 + i}`
+
+async function metrics (d: DaemonProcess): Promise<Map<string, number>> {
+  const text = await (await fetch(d.url('/metrics'), { signal: AbortSignal.timeout(30_000) })).text()
+  return new Map(text.split('\n').filter(l => l !== '' && !l.startsWith('#')).map(l => { const i = l.lastIndexOf(' '); return [l.slice(0, i), Number(l.slice(i + 1))] }))
+}
+
+async function until (what: string, timeoutMs: number, fn: () => Promise<boolean>): Promise<number> {
+  const t0 = Date.now()
+  for (;;) {
+    try { if (await fn()) return Date.now() - t0 } catch { /* not yet */ }
+    if (Date.now() - t0 > timeoutMs) throw new Error(`timed out after ${timeoutMs} ms: ${what}`)
+    await new Promise(resolve => setTimeout(resolve, 100))
+  }
+}
+
+const dir = await mkdtemp(path.join(os.tmpdir(), 'sidecar-bench-ae-'))
+const origins: BulkPeerProcess[] = []
+let joiner: DaemonProcess | undefined
+try {
+  console.log(`load average before: ${(await import('node:fs')).readFileSync('/proc/loadavg', 'utf8').trim()}`)
+  const t0 = Date.now()
+  const per = Math.ceil(RECORDS / ORIGINS)
+  for (let i = 0; i < ORIGINS; i++) origins.push(await BulkPeerProcess.start({ ip: ip(i), hostname: `origin-${i}`, records: per, seeds: i === 0 ? [] : [ip(0)] }, 120_000))
+  const total = ORIGINS * per
+  console.log(`${ORIGINS} origin members with ${per} records each up in ${Date.now() - t0} ms`)
+  const convergeMs = await until('the origins hold every record', 300_000, async () => origins.every(o => o.size === total))
+  console.log(`the origins held all ${total} records after ${convergeMs} ms more (anti-entropy among themselves every 20 s)`)
+
+  await writeFile(path.join(dir, 'static.json'), '[]')
+  joiner = new DaemonProcess({ ip: ip(ORIGINS), hostname: 'late-joiner', cwd: dir, args: ['-d', 'static', '--cluster-ip', ip(0)], env: { STATIC_CONFIG_FILE: path.join(dir, 'static.json'), SIDECAR_LOGGING_LEVEL: 'info', SIDECAR_PUSH_PULL_INTERVAL: '5s', SIDECAR_ALIVE_LIFESPAN: '10m' } })
+  const d = joiner
+  await d.ready(60_000)
+  await metrics(d) // new event-loop period
+  let maxDelay = 0
+  const joinMs = await until(`late joiner holds ${total} records`, 120_000, async () => {
+    const m = await metrics(d) // every scrape starts a new event-loop period: keep the longest
+    maxDelay = Math.max(maxDelay, m.get('sidecar_event_loop_delay_max_seconds') ?? 0)
+    return m.get('sidecar_services{status="alive"}') === total
+  })
+  const m1 = await metrics(d)
+  console.log(`late joiner held all ${total} records ${joinMs} ms after its API answered; longest event-loop delay meanwhile ${(Math.max(maxDelay, m1.get('sidecar_event_loop_delay_max_seconds') ?? 0) * 1000).toFixed(0)} ms`)
+
+  const key = 'sidecar_anti_entropy_exchanges_total{direction="out",result="ok"}'
+  const before = m1.get(key) ?? 0
+  await until('two more exchanges', 60_000, async () => ((await metrics(d)).get(key) ?? 0) >= before + 2)
+  const m2 = await metrics(d)
+  const sent = m2.get('sidecar_anti_entropy_last_exchange_bytes{way="sent"}') ?? NaN
+  const received = m2.get('sidecar_anti_entropy_last_exchange_bytes{way="received"}') ?? NaN
+  const state = m2.get('sidecar_anti_entropy_last_exchange_state_bytes') ?? NaN
+  console.log(`converged exchange: ${sent} bytes sent, ${received} received; state ${(state / 1e6).toFixed(1)} MB: ${(100 * Math.max(sent, received) / state).toFixed(4)} % of the state`)
+
+  if (READERS > 0) {
+    await metrics(d)
+    const stop = Date.now() + 15_000
+    const latencies: number[] = []
+    let errors = 0
+    let started = 0
+    await Promise.all(Array.from({ length: READERS }, async () => {
+      while (Date.now() < stop && started < 400) {
+        started++
+        const r0 = performance.now()
+        try {
+          const res = await fetch(d.url('/api/state.json'), { signal: AbortSignal.timeout(30_000) })
+          await res.arrayBuffer()
+          if (!res.ok) errors++
+        } catch { errors++ }
+        latencies.push(performance.now() - r0)
+      }
+    }))
+    latencies.sort((a, b) => a - b)
+    const p = (q: number): number => latencies[Math.min(latencies.length - 1, Math.floor(q * latencies.length))]
+    const m3 = await metrics(d)
+    const suspected = d.output.split('\n').filter(l => /answered no ping|departed/.test(l)).length
+    console.log(`${READERS} readers of /api/state.json: ${latencies.length} reads, ${errors} errors, p50 ${p(0.5).toFixed(0)} ms, p99 ${p(0.99).toFixed(0)} ms; daemon's longest event-loop delay ${((m3.get('sidecar_event_loop_delay_max_seconds') ?? NaN) * 1000).toFixed(0)} ms; suspicion/departure lines in its log: ${suspected}`)
+  }
+  console.log(`load average after: ${(await import('node:fs')).readFileSync('/proc/loadavg', 'utf8').trim()}`)
+} finally {
+  await joiner?.stop()
+  await Promise.all(origins.map(async o => { await o.stop() }))
+  await rm(dir, { recursive: true, force: true })
+}

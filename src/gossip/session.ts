@@ -1,0 +1,283 @@
+// One anti-entropy exchange, run the same way by both sides. It is a sequence of rounds:
+// the initiator sends one frame, then the responder sends one, so at most one frame is in
+// flight per direction (a large state can never overflow a reader's buffer, and a slow
+// merge slows the sender instead). The phases, each as many rounds as the larger side
+// needs (a side with nothing left sends an empty last page):
+//
+//   hello     identity, cluster, member list                        (one round)
+//   hosts     per-host digests -> both compute the hosts that differ (stops here when none)
+//   buckets   bucket hashes of differing hosts large enough to have buckets
+//   versions  (ID, Updated) of the records in differing buckets
+//   records   each side's records the other lacks or holds older; merged page by page
+//
+// Both sides derive every decision from what both have seen, so they always agree on the
+// next phase. Work on large states is sliced with yields to the event loop.
+import { setImmediate as yieldToLoop } from 'node:timers/promises'
+import type { LengthPrefixedStream } from '@libp2p/utils'
+import type { Catalog } from '../catalog/index.ts'
+import { MAX_STATE_RECORDS } from '../catalog/index.ts'
+import type { Clock } from '../service/clock.ts'
+import { encodeService, type Service } from '../service/index.ts'
+import { bucketCount, bucketHashes, bucketOf, differingBuckets, differingHosts, hostDigest, recordsToPush, versionHash, type HostDigest } from './digest.ts'
+import { decodeBucketsPage, decodeHello, decodeHostsPage, decodeRecordsPage, decodeVersionsPage, encodeHello, openStateFrame, Pager, STATE_KIND, STATE_LIMITS, type Hello, type StateKind } from './state-wire.ts'
+import { WireError, type MemberInfo } from './wire.ts'
+
+export interface SessionComponents {
+  lp: LengthPrefixedStream
+  catalog: Catalog
+  clock: Clock
+  memberInfos: () => Promise<MemberInfo[]>
+  learn: (members: readonly MemberInfo[]) => void
+  /** The admission gate: what it returns is merged. */
+  admit: (records: Service[], fromHostname: string) => Service[]
+}
+
+export interface SessionInit {
+  initiator: boolean
+  /** Ends the whole exchange (stop, or the overall cap). */
+  signal: AbortSignal
+  /** A peer that sends or takes no frame for this long is given up on; a slow but moving exchange goes on. */
+  idleMs: number
+  hostname: string
+  clusterName: string
+}
+
+export interface SessionResult {
+  peerHostname: string
+  /** Hosts in the union of both states, and how many of them differed. */
+  hosts: number
+  hostsDiffering: number
+  versionsSent: number
+  /** Records we sent, records the peer sent, and how many of those were added or changed ours. */
+  sent: number
+  received: number
+  merged: number
+  bytesSent: number
+  bytesReceived: number
+  /** Encoded size of our state (records x average size), for comparing bytesSent with. */
+  stateBytes: number
+  rounds: number
+}
+
+/** Records hashed between two yields to the event loop: about 5 ms of work. */
+const SLICE = 4000
+/** Versions per versions item, so one host's list never outgrows a frame. */
+const VERSIONS_PER_ITEM = 2000
+
+/** A differing host as both sides see it, with its bucket count and (after buckets) the buckets to compare. */
+interface HostPlan { host: string, mine: number, theirs: number, buckets: number, compare: number[] | 'all' }
+
+export class Session {
+  readonly #c: SessionComponents
+  readonly #init: SessionInit
+  bytesSent = 0
+  bytesReceived = 0
+  #rounds = 0
+  #peer = ''
+
+  constructor (components: SessionComponents, init: SessionInit) {
+    this.#c = components
+    this.#init = init
+  }
+
+  async run (): Promise<SessionResult> {
+    const { catalog } = this.#c
+    const hello = await this.#hello()
+    this.#peer = hello.hostname
+
+    const mine = await this.#digests()
+    const theirs = new Map<string, HostDigest>()
+    await this.#phase(STATE_KIND.hosts, new Pager(STATE_KIND.hosts, [...mine.values()], d => JSON.stringify([d.host, d.count, d.hash])), body => {
+      for (const d of decodeHostsPage(body).items) {
+        if (theirs.has(d.host)) throw new WireError('shape', `host ${d.host} listed twice`)
+        theirs.set(d.host, d)
+      }
+      if (theirs.size > STATE_LIMITS.maxHosts) throw new WireError('size', `more than ${STATE_LIMITS.maxHosts} hosts`)
+    })
+    const plans: HostPlan[] = differingHosts(mine, theirs).map(d => ({ ...d, buckets: bucketCount(Math.max(d.mine, d.theirs)), compare: 'all' }))
+    const result: SessionResult = {
+      peerHostname: hello.hostname, hosts: new Set([...mine.keys(), ...theirs.keys()]).size, hostsDiffering: plans.length,
+      versionsSent: 0, sent: 0, received: 0, merged: 0, bytesSent: 0, bytesReceived: 0, rounds: 0, stateBytes: 0,
+    }
+    let total = 0
+    for (const d of mine.values()) total += d.count
+    result.stateBytes = total * averageRecordBytes(catalog)
+    if (plans.length > 0) {
+      // Both sides hold records of these hosts: compare by buckets, then by versions.
+      const compared = plans.filter(p => p.mine > 0 && p.theirs > 0)
+      await this.#buckets(compared.filter(p => p.buckets > 1))
+      const theirVersions = await this.#versions(compared, result)
+      const push: Service[] = []
+      for (const p of plans) {
+        if (p.mine === 0) continue
+        const records = this.#recordsIn(p)
+        push.push(...(p.theirs === 0 ? records : recordsToPush(records, theirVersions.get(p.host) ?? new Map())))
+      }
+      await this.#records(push, result)
+    }
+    result.bytesSent = this.bytesSent
+    result.bytesReceived = this.bytesReceived
+    result.rounds = this.#rounds
+    return result
+  }
+
+  async #hello (): Promise<Hello> {
+    const { catalog } = this.#c
+    let hello: Hello | undefined
+    const frame = encodeHello({ hostname: this.#init.hostname, clusterName: this.#init.clusterName, members: await this.#c.memberInfos(), records: catalog.size })
+    await this.#round(() => frame, STATE_KIND.hello, body => {
+      hello = decodeHello(body)
+      if (hello.clusterName !== this.#init.clusterName) throw new WireError('shape', `peer ${hello.hostname} is in cluster ${JSON.stringify(hello.clusterName)}, not ${JSON.stringify(this.#init.clusterName)}`)
+      return false
+    })
+    const h = hello as Hello
+    this.#c.learn(h.members)
+    return h
+  }
+
+  /** Our per-host digests; hashing is sliced so a large first exchange never stalls the loop. */
+  async #digests (): Promise<Map<string, HostDigest>> {
+    const out = new Map<string, HostDigest>()
+    let n = 0
+    for (const host of this.#c.catalog.hostnames()) {
+      const records = this.#c.catalog.hostRecords(host)
+      for (const svc of records) {
+        versionHash(svc)
+        if (++n % SLICE === 0) await yieldToLoop()
+      }
+      if (records.length > 0) out.set(host, hostDigest(host, records))
+    }
+    return out
+  }
+
+  /** Exchanges bucket hashes of large differing hosts; narrows each plan's compare to the buckets that differ. */
+  async #buckets (plans: HostPlan[]): Promise<void> {
+    if (plans.length === 0) return
+    const byHost = new Map(plans.map(p => [p.host, p]))
+    const mine = new Map<string, Uint8Array>()
+    const theirs = new Map<string, Uint8Array>()
+    const pager = new Pager(STATE_KIND.buckets, plans, p => {
+      const hashes = bucketHashes(this.#c.catalog.hostRecords(p.host), p.buckets)
+      mine.set(p.host, hashes)
+      return JSON.stringify([p.host, Buffer.from(hashes).toString('base64')])
+    })
+    await this.#phase(STATE_KIND.buckets, pager, body => {
+      for (const it of decodeBucketsPage(body).items) {
+        const p = byHost.get(it.host)
+        if (p === undefined || theirs.has(it.host)) throw new WireError('shape', `bucket hashes of ${it.host}, which was not asked for or was sent twice`)
+        if (it.hashes.length !== p.buckets * 8) throw new WireError('shape', `${it.hashes.length / 8} bucket hashes of ${it.host}, expected ${p.buckets}`)
+        theirs.set(it.host, it.hashes)
+      }
+    })
+    for (const p of plans) {
+      const m = mine.get(p.host)
+      const t = theirs.get(p.host)
+      if (m === undefined || t === undefined) throw new WireError('shape', `bucket hashes of ${p.host} missing`)
+      p.compare = differingBuckets(m, t)
+    }
+  }
+
+  /** Exchanges the versions of the records in the buckets to compare; returns the peer's, host -> ID -> Updated ns. */
+  async #versions (plans: HostPlan[], result: SessionResult): Promise<Map<string, Map<string, bigint>>> {
+    const theirs = new Map<string, Map<string, bigint>>()
+    const wanted = plans.filter(p => p.compare === 'all' || p.compare.length > 0)
+    if (wanted.length === 0) return theirs
+    const byHost = new Map(wanted.map(p => [p.host, p]))
+    const items: Array<[string, Service[]]> = []
+    for (const p of wanted) {
+      const records = this.#recordsIn(p)
+      for (let i = 0; i < records.length || i === 0; i += VERSIONS_PER_ITEM) items.push([p.host, records.slice(i, i + VERSIONS_PER_ITEM)])
+      result.versionsSent += records.length
+    }
+    let count = 0
+    await this.#phase(STATE_KIND.versions, new Pager(STATE_KIND.versions, items, ([host, rs]) => JSON.stringify([host, rs.map(s => [s.ID, String(s.Updated.ns)])])), body => {
+      for (const it of decodeVersionsPage(body).items) {
+        if (!byHost.has(it.host)) throw new WireError('shape', `versions of ${it.host}, which was not asked for`)
+        count += it.versions.length
+        if (count > MAX_STATE_RECORDS) throw new WireError('size', `more than ${MAX_STATE_RECORDS} versions`)
+        let map = theirs.get(it.host)
+        if (map === undefined) theirs.set(it.host, map = new Map())
+        for (const [id, ns] of it.versions) map.set(id, ns)
+      }
+    })
+    return theirs
+  }
+
+  /** Sends what the peer lacks and merges what it sends, a page at a time. */
+  async #records (push: Service[], result: SessionResult): Promise<void> {
+    result.sent = push.length
+    await this.#phase(STATE_KIND.records, new Pager(STATE_KIND.records, push, svc => encodeService(this.#c.catalog.get(svc.Hostname, svc.ID) ?? svc), STATE_LIMITS.recordsPerPage), async body => {
+      const page = decodeRecordsPage(body, this.#c.clock.now())
+      result.received += page.items.length
+      if (result.received > MAX_STATE_RECORDS) throw new WireError('size', `more than ${MAX_STATE_RECORDS} records`)
+      for (const svc of this.#c.admit(page.items, this.#peer)) {
+        const r = this.#c.catalog.merge(svc, this.#peer)
+        if (r === 'added' || r === 'changed') result.merged++
+      }
+      await yieldToLoop()
+    })
+  }
+
+  /** Our records of a planned host in the buckets it compares. */
+  #recordsIn (p: HostPlan): Service[] {
+    const records = this.#c.catalog.hostRecords(p.host)
+    if (p.compare === 'all') return records
+    const set = new Set(p.compare)
+    return records.filter(svc => set.has(bucketOf(svc.ID, p.buckets)))
+  }
+
+  /** Rounds of one phase until both sides sent their last page in the same round. */
+  async #phase (kind: StateKind, pager: { next: () => Uint8Array, readonly done: boolean }, handle: (body: unknown) => void | Promise<void>): Promise<void> {
+    for (;;) {
+      let theirMore = false
+      await this.#round(() => pager.next(), kind, async body => {
+        await handle(body)
+        theirMore = (body as { More: boolean }).More
+        const items = (body as { Items: unknown[] }).Items
+        if (theirMore && items.length === 0) throw new WireError('shape', 'an empty page that announces more')
+        return theirMore
+      })
+      if (pager.done && !theirMore) return
+    }
+  }
+
+  /** One round: the initiator writes then reads, the responder reads then writes. */
+  async #round (frame: () => Uint8Array, kind: StateKind, handle: (body: unknown) => boolean | Promise<boolean>): Promise<void> {
+    this.#rounds++
+    if (this.#init.initiator) {
+      await this.#write(frame())
+      await this.#read(kind, handle)
+    } else {
+      await this.#read(kind, handle)
+      await this.#write(frame())
+    }
+  }
+
+  #idle (): AbortSignal {
+    return AbortSignal.any([this.#init.signal, AbortSignal.timeout(this.#init.idleMs)])
+  }
+
+  async #write (data: Uint8Array): Promise<void> {
+    this.bytesSent += data.byteLength
+    await this.#c.lp.write(data, { signal: this.#idle() })
+  }
+
+  async #read (kind: StateKind, handle: (body: unknown) => boolean | Promise<boolean>): Promise<void> {
+    const data = (await this.#c.lp.read({ signal: this.#idle() })).subarray()
+    this.bytesReceived += data.byteLength
+    const frame = openStateFrame(data)
+    if (frame.kind !== kind) throw new WireError('kind', `expected a frame of kind ${kind}, got ${frame.kind}`)
+    await handle(frame.body)
+  }
+}
+
+/** Average encoded record size, sampled from a few records (for the state-bytes figure). */
+function averageRecordBytes (catalog: Catalog): number {
+  let bytes = 0
+  let n = 0
+  for (const host of catalog.hostnames()) {
+    for (const svc of catalog.hostRecords(host).slice(0, 4)) { bytes += Buffer.byteLength(encodeService(svc)); n++ }
+    if (n >= 32) break
+  }
+  return n === 0 ? 0 : Math.round(bytes / n)
+}

@@ -1,0 +1,205 @@
+// The anti-entropy frames (protocol /sidecar/<cluster>/state/2.0.0). Each frame is one
+// envelope as in wire.ts (byte 0 format version, byte 1 kind, then UTF-8 JSON), length-
+// prefixed on the stream and at most STATE_LIMITS.maxFrameBytes long:
+//
+//   hello     {"Hostname","ClusterName","Members":[{"ID","Addrs"}],"Records"}
+//   hosts     {"Items":[[host, count, hash16hex], ...], "More"}      per-host digests
+//   buckets   {"Items":[[host, base64 bucket hashes], ...], "More"}  for hosts that differ
+//   versions  {"Items":[[host, [[id, updatedNs], ...]], ...], "More"} for buckets that differ
+//   records   {"Items":[record, ...], "More"}                        what the peer lacks
+//
+// Decoding treats its input as untrusted and throws WireError (wire.ts) naming a reason.
+import { RECORD_LIMITS, type Service, type Time } from '../service/index.ts'
+import { MAX_BUCKETS } from './digest.ts'
+import { decodeRecordList, WIRE_LIMITS, WIRE_VERSION, WireError, type MemberInfo } from './wire.ts'
+
+export const STATE_KIND = {
+  hello: 16,
+  hosts: 17,
+  buckets: 18,
+  versions: 19,
+  records: 20,
+} as const
+export type StateKind = typeof STATE_KIND[keyof typeof STATE_KIND]
+
+export const STATE_LIMITS = {
+  /** One frame on the wire: far below libp2p's 4 MB read buffer, and only one frame is ever in flight per direction. */
+  maxFrameBytes: 1024 * 1024,
+  /** What a sender packs into one frame: decoding and merging one takes ~10-20 ms. */
+  pageBytes: 512 * 1024,
+  /**
+   * Records per records frame: merging them (and their change events) stays under 50 ms, and
+   * each frame is one turn of the event loop for the catalog's consumers (proxy, API, listeners),
+   * several of which still redo O(state) work per turn: fewer, fuller pages cost them less.
+   */
+  recordsPerPage: 1000,
+  /** Hosts in one peer's state; far above any cluster this is built for. */
+  maxHosts: 20_000,
+} as const
+
+const encoder = new TextEncoder()
+const decoder = new TextDecoder('utf-8', { fatal: true })
+
+export function stateFrame (kind: StateKind, json: string): Uint8Array {
+  const body = encoder.encode(json)
+  const out = new Uint8Array(body.byteLength + 2)
+  out[0] = WIRE_VERSION
+  out[1] = kind
+  out.set(body, 2)
+  return out
+}
+
+/** Checks an anti-entropy frame's envelope and parses its JSON; throws WireError. */
+export function openStateFrame (data: Uint8Array): { kind: StateKind, body: unknown } {
+  if (data.byteLength > STATE_LIMITS.maxFrameBytes) throw new WireError('size', `${data.byteLength} bytes, at most ${STATE_LIMITS.maxFrameBytes} allowed`)
+  if (data.byteLength < 3) throw new WireError('size', `${data.byteLength} bytes is too short for a frame`)
+  if (data[0] !== WIRE_VERSION) throw new WireError('version', `wire format version ${data[0]}, this node speaks ${WIRE_VERSION}`)
+  const kind = data[1]
+  if (!(Object.values(STATE_KIND) as number[]).includes(kind)) throw new WireError('kind', `unknown anti-entropy frame kind ${kind}`)
+  try {
+    return { kind: kind as StateKind, body: JSON.parse(decoder.decode(data.subarray(2))) }
+  } catch (err) {
+    throw new WireError('json', `not valid UTF-8 JSON (${(err as Error).message})`, { cause: err })
+  }
+}
+
+export interface Hello {
+  readonly hostname: string
+  readonly clusterName: string
+  readonly members: readonly MemberInfo[]
+  /** Records the sender holds (informational; bounds nothing). */
+  readonly records: number
+}
+
+export function encodeHello (h: Hello): Uint8Array {
+  return stateFrame(STATE_KIND.hello, JSON.stringify({ Hostname: h.hostname, ClusterName: h.clusterName, Members: h.members.map(m => ({ ID: m.id, Addrs: m.addrs })), Records: h.records }))
+}
+
+function isObject (v: unknown): v is Record<string, unknown> {
+  return typeof v === 'object' && v !== null && !Array.isArray(v)
+}
+
+function str (v: unknown, what: string, max: number): string {
+  if (typeof v !== 'string' || v.length === 0 || v.length > max) throw new WireError('shape', `${what} must be a string of 1 to ${max} characters`)
+  return v
+}
+
+function count (v: unknown, what: string, max: number): number {
+  if (typeof v !== 'number' || !Number.isInteger(v) || v < 0 || v > max) throw new WireError('shape', `${what} must be an integer from 0 to ${max}`)
+  return v
+}
+
+export function decodeHello (body: unknown): Hello {
+  if (!isObject(body)) throw new WireError('shape', 'hello must be a JSON object')
+  const hostname = str(body.Hostname, 'hello Hostname', RECORD_LIMITS.maxHostnameLength)
+  const clusterName = typeof body.ClusterName === 'string' && body.ClusterName.length <= 128 ? body.ClusterName : undefined
+  if (clusterName === undefined) throw new WireError('shape', 'hello ClusterName must be a string of at most 128 characters')
+  const records = count(body.Records, 'hello Records', Number.MAX_SAFE_INTEGER)
+  const raw = body.Members
+  if (!Array.isArray(raw) || raw.length > WIRE_LIMITS.maxMembers) throw new WireError('shape', `hello Members must be an array of at most ${WIRE_LIMITS.maxMembers}`)
+  const members = raw.map((m: unknown, i): MemberInfo => {
+    const id = isObject(m) ? m.ID : undefined
+    const addrs = isObject(m) ? m.Addrs : undefined
+    if (typeof id !== 'string' || id.length === 0 || id.length > 128) throw new WireError('shape', `hello Members[${i}].ID must be a peer id`)
+    if (!Array.isArray(addrs) || addrs.length > WIRE_LIMITS.maxAddrs || !addrs.every(a => typeof a === 'string' && a.length <= WIRE_LIMITS.maxAddrLength)) {
+      throw new WireError('shape', `hello Members[${i}].Addrs must be at most ${WIRE_LIMITS.maxAddrs} multiaddr strings`)
+    }
+    return { id, addrs: addrs as string[] }
+  })
+  return { hostname, clusterName, members, records }
+}
+
+/** A page: its items and whether more pages of the same kind follow. */
+export interface Page<T> { readonly items: T[], readonly more: boolean }
+
+function page (body: unknown, what: string): { items: unknown[], more: boolean } {
+  if (!isObject(body) || !Array.isArray(body.Items) || typeof body.More !== 'boolean') throw new WireError('shape', `${what} frame must be {"Items": [...], "More": boolean}`)
+  return { items: body.Items, more: body.More }
+}
+
+export function decodeHostsPage (body: unknown): Page<{ host: string, count: number, hash: string }> {
+  const p = page(body, 'hosts')
+  return {
+    more: p.more,
+    items: p.items.map((it, i) => {
+      if (!Array.isArray(it) || it.length !== 3) throw new WireError('shape', `hosts item ${i} must be [host, count, hash]`)
+      const hash = it[2]
+      if (typeof hash !== 'string' || !/^[0-9a-f]{16}$/.test(hash)) throw new WireError('shape', `hosts item ${i} hash must be 16 hex digits`)
+      return { host: str(it[0], `hosts item ${i} host`, RECORD_LIMITS.maxHostnameLength), count: count(it[1], `hosts item ${i} count`, Number.MAX_SAFE_INTEGER), hash }
+    }),
+  }
+}
+
+export function decodeBucketsPage (body: unknown): Page<{ host: string, hashes: Uint8Array }> {
+  const p = page(body, 'buckets')
+  return {
+    more: p.more,
+    items: p.items.map((it, i) => {
+      if (!Array.isArray(it) || it.length !== 2 || typeof it[1] !== 'string' || it[1].length > MAX_BUCKETS * 12) throw new WireError('shape', `buckets item ${i} must be [host, base64 of at most ${MAX_BUCKETS} bucket hashes]`)
+      return { host: str(it[0], `buckets item ${i} host`, RECORD_LIMITS.maxHostnameLength), hashes: new Uint8Array(Buffer.from(it[1], 'base64')) }
+    }),
+  }
+}
+
+const NS = /^\d{1,30}$/
+
+export function decodeVersionsPage (body: unknown): Page<{ host: string, versions: Array<[string, bigint]> }> {
+  const p = page(body, 'versions')
+  return {
+    more: p.more,
+    items: p.items.map((it, i) => {
+      if (!Array.isArray(it) || it.length !== 2 || !Array.isArray(it[1])) throw new WireError('shape', `versions item ${i} must be [host, [[id, updatedNs], ...]]`)
+      const host = str(it[0], `versions item ${i} host`, RECORD_LIMITS.maxHostnameLength)
+      const versions = (it[1] as unknown[]).map((v, j): [string, bigint] => {
+        if (!Array.isArray(v) || v.length !== 2 || typeof v[1] !== 'string' || !NS.test(v[1])) throw new WireError('shape', `versions item ${i}[${j}] must be [id, nanoseconds as a decimal string]`)
+        return [str(v[0], `versions item ${i}[${j}] id`, RECORD_LIMITS.maxIdLength), BigInt(v[1])]
+      })
+      return { host, versions }
+    }),
+  }
+}
+
+export function decodeRecordsPage (body: unknown, now: Time): Page<Service> {
+  const p = page(body, 'records')
+  return { more: p.more, items: decodeRecordList(p.items, now, STATE_LIMITS.recordsPerPage) }
+}
+
+/**
+ * Hands out frames of one kind, packing lazily encoded items into pages of at most
+ * pageBytes and maxItems; an empty source yields one empty last page. An item larger than
+ * a page on its own is sent alone (valid items are far smaller than maxFrameBytes).
+ */
+export class Pager<T> {
+  readonly #kind: StateKind
+  readonly #items: readonly T[]
+  readonly #encode: (item: T) => string
+  readonly #maxItems: number
+  #next = 0
+  #sentLast = false
+
+  constructor (kind: StateKind, items: readonly T[], encode: (item: T) => string, maxItems = Infinity) {
+    this.#kind = kind
+    this.#items = items
+    this.#encode = encode
+    this.#maxItems = maxItems
+  }
+
+  /** True once the page with More = false was handed out. */
+  get done (): boolean { return this.#sentLast }
+
+  /** The next page (after the last, empty last pages again). */
+  next (): Uint8Array {
+    const parts: string[] = []
+    let size = 32
+    while (this.#next < this.#items.length && parts.length < this.#maxItems) {
+      const json = this.#encode(this.#items[this.#next])
+      if (parts.length > 0 && size + json.length + 1 > STATE_LIMITS.pageBytes) break
+      parts.push(json)
+      size += json.length + 1
+      this.#next++
+    }
+    const more = this.#next < this.#items.length
+    if (!more) this.#sentLast = true
+    return stateFrame(this.#kind, `{"Items":[${parts.join(',')}],"More":${more}}`)
+  }
+}

@@ -1,0 +1,36 @@
+import test from 'ava'
+import { Catalog, encodeState } from '../../../src/catalog/index.ts'
+import { encodeStateSliced } from '../../../src/api/state-document.ts'
+import { DocumentCache } from '../../../src/api/views.ts'
+import { ServiceStatus } from '../../../src/service/index.ts'
+import { FakeClock } from '../../helpers/fake-clock.ts'
+import { BASE_TIME, makeCatalogOptions, makeTestService } from '../../helpers/factories.ts'
+
+function filled (): Catalog {
+  const catalog = new Catalog({ clock: new FakeClock(BASE_TIME) }, makeCatalogOptions({ hostname: 'me<&>', clusterName: 'c"1' }))
+  // Odd keys: Go byte order differs from UTF-16 order for surrogates; <, >, & must be escaped.
+  const ids = ['b', 'a', 'Z', '\u{1F600}x', '\uE000y', 'a<b>&c', ...Array.from({ length: 5000 }, (_, i) => `id${i}`)]
+  const hosts = ['host-b', 'host-a', 'h<1>', '\u{1F600}']
+  let i = 0
+  for (const Hostname of hosts) {
+    for (const ID of ids) catalog.merge(makeTestService({ ID, Hostname, Name: `n${i % 7}&`, Updated: BASE_TIME.plusNanos(BigInt(i++)), Status: i % 3 === 0 ? ServiceStatus.TOMBSTONE : ServiceStatus.ALIVE }))
+  }
+  return catalog
+}
+
+test('state document: the sliced encoding is byte for byte the snapshot encoding', async t => {
+  const catalog = filled()
+  t.is(await encodeStateSliced(catalog), encodeState(catalog.snapshot()))
+  t.is(await encodeStateSliced(new Catalog({ clock: new FakeClock(BASE_TIME) }, makeCatalogOptions())), encodeState(new Catalog({ clock: new FakeClock(BASE_TIME) }, makeCatalogOptions()).snapshot()))
+})
+
+test('state document: readers of one catalog version share one build; a change makes a new one', async t => {
+  const catalog = filled()
+  const docs = new DocumentCache(catalog)
+  const [a, b] = await Promise.all([docs.stateBytes(), docs.stateBytes()])
+  t.is(a, b, 'the same buffer')
+  catalog.merge(makeTestService({ ID: 'new', Hostname: 'host-a', Updated: BASE_TIME.plusMillis(1) }))
+  const c = await docs.stateBytes()
+  t.not(c, a)
+  t.is(c.toString(), encodeState(catalog.snapshot()))
+})
