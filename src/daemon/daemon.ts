@@ -31,6 +31,12 @@ import { proxyRouteRule } from './route-rule.ts'
 
 /** How often local records are re-stamped (the original refreshed every second); far inside the 80 s alive lifespan, so a record never expires while its service runs. */
 const LOCAL_REFRESH_MS = 1000
+/**
+ * A local record is re-stamped by the refresh once it is 80 % of the alive lifespan old (64 s
+ * by default). Gossip's heartbeat (at most 72 % of it, gossip.ts) re-stamps and sends each
+ * record first, so the version peers hold is the one this host holds (digests agree).
+ */
+const LOCAL_RESTAMP_FRACTION = 0.8
 
 export class Daemon implements Startable {
   readonly config: SidecarConfig
@@ -94,6 +100,7 @@ export class Daemon implements Startable {
       hostname: sc.hostname,
       site: sc.site,
       refreshIntervalMs: LOCAL_REFRESH_MS,
+      restampAfterMs: sc.alive_lifespan * LOCAL_RESTAMP_FRACTION,
       checkHost: sc.advertise_ip,
       defaultCheckEndpoint: sc.default_check_endpoint,
     })
@@ -121,6 +128,7 @@ export class Daemon implements Startable {
       clusterKey: sc.cluster_key,
       dataDir: sc.data_dir,
       pushPullIntervalMs: sc.push_pull_interval,
+      aliveLifespanMs: sc.alive_lifespan,
       departureGraceMs: sc.departure_grace,
       quic: sc.quic,
       version: packageVersion(),

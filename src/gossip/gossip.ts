@@ -38,6 +38,8 @@ export interface GossipInit {
   clusterKey: string
   dataDir: string
   pushPullIntervalMs: number
+  /** [sidecar] alive_lifespan: each local record is heartbeated well inside it. Default ALIVE_LIFESPAN_FALLBACK_MS. */
+  aliveLifespanMs?: number
   departureGraceMs: number
   quic: boolean
   version: string
@@ -78,8 +80,12 @@ const TOMBSTONE_ROUNDS = 10
 const OBSERVER_ROUNDS = 2
 /** Time between two sends of one change (the original's TOMBSTONE_RETRANSMIT, 1 s). */
 const ROUND_INTERVAL_MS = 1000
-/** Each local record is re-sent this often even when unchanged (the original's ALIVE_BROADCAST_INTERVAL, 1 min), well inside the 80 s alive lifespan. */
+/** Each local record is re-sent this often even when unchanged (the original's ALIVE_BROADCAST_INTERVAL, 1 min), at most... */
 const HEARTBEAT_MS = 60_000
+/** ...and at most this fraction of the alive lifespan (48 s of the default 80 s; with its +20 % jitter 58 s), so peers never expire a live record. */
+const HEARTBEAT_LIFESPAN_FRACTION = 0.6
+/** The alive lifespan assumed when the init gives none (the original's ALIVE_LIFESPAN). */
+const ALIVE_LIFESPAN_FALLBACK_MS = 80_000
 /** The first periodic exchange comes early (1.5-3.5 s, jittered) so members that joined at the same time find each other; later ones follow push_pull_interval. */
 const FIRST_EXCHANGE_MS = 1500
 const FIRST_EXCHANGE_JITTER_MS = 2000
@@ -158,7 +164,7 @@ export class Gossip implements Startable {
       logger,
       local: this.#c.local,
       publish: async (data) => { await this.#publish(data) },
-    }, { hostname: init.hostname, aliveRounds: ALIVE_ROUNDS, tombstoneRounds: TOMBSTONE_ROUNDS, observerRounds: OBSERVER_ROUNDS, roundIntervalMs: ROUND_INTERVAL_MS, heartbeatMs: HEARTBEAT_MS })
+    }, { hostname: init.hostname, aliveRounds: ALIVE_ROUNDS, tombstoneRounds: TOMBSTONE_ROUNDS, observerRounds: OBSERVER_ROUNDS, roundIntervalMs: ROUND_INTERVAL_MS, heartbeatMs: Math.min(HEARTBEAT_MS, (init.aliveLifespanMs ?? ALIVE_LIFESPAN_FALLBACK_MS) * HEARTBEAT_LIFESPAN_FRACTION) })
 
     this.#refuter = new Refuter({ catalog: this.#c.catalog, logger, reannounce: () => { this.#announcer?.reannounce() }, publish: async (data) => { await this.#publish(data) } })
     try {

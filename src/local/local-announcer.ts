@@ -31,8 +31,16 @@ export interface LocalAnnouncerInit extends Partial<CheckDefaults> {
   hostname: string
   /** Failover site stamped on every local record ('' for none). */
   site: string
-  /** How often every local record is re-stamped (Updated = now). */
+  /** How often the refresh looks over every local record. */
   refreshIntervalMs: number
+  /**
+   * The refresh re-stamps a record only once its stored Updated is this old (or the catalog
+   * holds another status than this host announces). Gossip's heartbeat re-stamps and sends
+   * each record before that, so peers hold the very version this host holds and anti-entropy
+   * digests agree; the refresh is the safety net that keeps a record inside its alive lifespan.
+   * 0: every refresh re-stamps every record.
+   */
+  restampAfterMs?: number
 }
 
 export interface LocalAnnouncerComponents {
@@ -165,15 +173,27 @@ export class LocalAnnouncer extends EventEmitter<{ change: [] }> implements Star
     for (const key of this.#discovered.keys()) this.#announce(key, now)
   }
 
-  /** The ticker's refresh: sync() in slices of REFRESH_SLICE records, yielding between, so 10,000 records never block the loop at once. */
+  /**
+   * The ticker's refresh: re-stamps the records that need it (see restampAfterMs), in slices
+   * of REFRESH_SLICE records, yielding between, so 10,000 records never block the loop at once.
+   */
   async #refresh (signal: AbortSignal): Promise<void> {
     const keys = [...this.#discovered.keys()]
     for (let i = 0; i < keys.length && !signal.aborted; i += REFRESH_SLICE) {
       if (i > 0) await yieldToLoop()
       if (signal.aborted) return
       const now = this.#c.clock.now()
-      for (const key of keys.slice(i, i + REFRESH_SLICE)) this.#announce(key, now)
+      for (const key of keys.slice(i, i + REFRESH_SLICE)) if (this.#needsRestamp(key, now)) this.#announce(key, now)
     }
+  }
+
+  /** True iff the stored record is missing, shows another status than this host announces, or is older than restampAfterMs. */
+  #needsRestamp (key: string, now: Time): boolean {
+    const d = this.#discovered.get(key)
+    if (d === undefined) return false
+    const stored = this.#c.catalog.get(d.service.Hostname, d.service.ID)
+    if (stored === undefined || stored.Status !== this.#statusOf(key)) return true
+    return now.ns - stored.Updated.ns >= BigInt(Math.round((this.#init.restampAfterMs ?? 0) * 1e6))
   }
 
   #tombstoneStrays (): void {

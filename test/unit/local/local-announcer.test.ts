@@ -10,6 +10,7 @@ import { LocalAnnouncer } from '../../../src/local/local-announcer.ts'
 import { listenerName, makeService, recordKey, ServiceStatus, Time, withFields, type Service } from '../../../src/service/index.ts'
 import { FakeClock } from '../../helpers/fake-clock.ts'
 import { makeCatalogOptions } from '../../helpers/factories.ts'
+import { waitFor } from '../../helpers/wait.ts'
 
 const { ALIVE, TOMBSTONE, UNHEALTHY, UNKNOWN } = ServiceStatus
 const HOUR_MS = 3_600_000
@@ -38,7 +39,7 @@ function discovered (i: number, fields: Partial<Service> = {}, extra: Partial<Di
   return { service: makeService({ ID: `id${i}`, Name: `svc${i % 7}`, Hostname: 'me', Image: 'img:1', Ports: [{ Type: 'tcp', Port: 20000 + i, ServicePort: 8000, IP: '127.0.0.1' }], ...fields }), check: { type: 'AlwaysSuccessful', args: '' }, ...extra }
 }
 
-async function fixture (list: Discovered[] = []) {
+async function fixture (list: Discovered[] = [], refresh: { refreshIntervalMs?: number, restampAfterMs?: number } = {}) {
   const clock = new FakeClock()
   const catalog = new Catalog({ clock }, makeCatalogOptions({ hostname: 'me' }))
   let merges = 0
@@ -49,7 +50,7 @@ async function fixture (list: Discovered[] = []) {
   const discoverer = new FakeDiscoverer()
   discoverer.list = list
   const monitor = new FakeMonitor()
-  const local = new LocalAnnouncer({ catalog, clock, logger: silentLogger(), discoverers: [discoverer], monitor }, { hostname: 'me', site: '', refreshIntervalMs: HOUR_MS, checkHost: '127.0.0.1', defaultCheckEndpoint: '/version' })
+  const local = new LocalAnnouncer({ catalog, clock, logger: silentLogger(), discoverers: [discoverer], monitor }, { hostname: 'me', site: '', refreshIntervalMs: HOUR_MS, checkHost: '127.0.0.1', defaultCheckEndpoint: '/version', ...refresh })
   return { clock, catalog, events, discoverer, monitor, local, merges: () => merges, resetMerges: () => { merges = 0 } }
 }
 
@@ -165,4 +166,22 @@ test('local: stop is the graceful leave: every owned record is tombstoned, stric
   await f.local.stop()
   t.is(f.merges(), before, 'stop is idempotent')
   t.true(Time.EPOCH.isBefore(f.catalog.get('me', 'id1')?.Updated ?? Time.EPOCH))
+})
+
+test('local: the refresh re-stamps only records older than restampAfterMs, or whose stored status is not ours', async t => {
+  // Real 10 ms ticks, fake time: the clock only moves when the test moves it.
+  const f = await fixture([discovered(1), discovered(2)], { refreshIntervalMs: 10, restampAfterMs: 64_000 })
+  await f.local.start()
+  t.teardown(async () => { await f.local.stop() })
+  const t0 = f.clock.now()
+  f.clock.advance(50_000)
+  f.monitor.flip(recordKey({ Hostname: 'me', ID: 'id1' }), ALIVE) // id1 stamped at t0 + 50 s
+  const id1At = (f.catalog.get('me', 'id1') as Service).Updated
+  t.is(id1At.ns, t0.ns + 50_000_000_000n)
+  f.clock.advance(20_000) // id2 is 70 s old, id1 20 s
+  await waitFor(() => (f.catalog.get('me', 'id2') as Service).Updated.ns > t0.ns, { timeoutMs: 5000, message: 'the refresh re-stamps the record older than 64 s' })
+  t.is((f.catalog.get('me', 'id1') as Service).Updated.ns, id1At.ns, 'a younger record is left as it is, so peers already hold this very version')
+  // A peer's newer version with another status: re-announced at the next refresh, newer again.
+  f.catalog.merge(withFields(f.catalog.get('me', 'id1') as Service, { Status: TOMBSTONE, Updated: f.clock.now().plusMillis(1) }), 'peer')
+  await waitFor(() => f.catalog.get('me', 'id1')?.Status === ALIVE, { timeoutMs: 5000, message: 'our status is stamped over the contradiction' })
 })
