@@ -201,6 +201,14 @@ export class Catalog extends EventEmitter<{ change: [ChangeEvent] }> {
     return out
   }
 
+  /** Records held (tombstones included): of one host, or of all when hostname is undefined. */
+  count (hostname?: string): number {
+    if (hostname !== undefined) return this.#servers.get(hostname)?.services.size ?? 0
+    let n = 0
+    for (const s of this.#servers.values()) n += s.services.size
+    return n
+  }
+
   /** Hostnames that have at least one record (tombstones included), sorted. */
   hostnames (): string[] {
     return sortedKeys(this.#servers.keys())

@@ -8,6 +8,7 @@ import type { Logger } from '../lib/logger.ts'
 import type { Startable } from '../lib/startable.ts'
 import { Ticker } from '../lib/ticker.ts'
 import { recordKey, ServiceStatus, withFields, type Service } from '../service/index.ts'
+import type { SealedRecord } from './proof.ts'
 import { encodeRecords } from './wire.ts'
 
 export interface AnnouncerComponents {
@@ -16,6 +17,8 @@ export interface AnnouncerComponents {
   logger: Logger
   /** The records this host announces (LocalAnnouncer.owned()). */
   owned: () => Service[]
+  /** Signs records for the wire (Admission.seal). */
+  seal: (records: readonly Service[]) => SealedRecord[]
   /** Sends one encoded message to the cluster; may reject. */
   publish: (data: Uint8Array) => Promise<void>
 }
@@ -103,7 +106,7 @@ export class GossipAnnouncer implements Startable {
     }
     if (tombs.length === 0) return 0
     let timer: NodeJS.Timeout | undefined
-    const sends = Promise.allSettled(encodeRecords(tombs).map(async m => { await this.#c.publish(m) }))
+    const sends = Promise.allSettled(encodeRecords(this.#c.seal(tombs)).map(async m => { await this.#c.publish(m) }))
     await Promise.race([sends, new Promise(resolve => { timer = setTimeout(resolve, timeoutMs) })])
     clearTimeout(timer)
     return tombs.length
@@ -198,7 +201,7 @@ export class GossipAnnouncer implements Startable {
       out.push(record)
     }
     for (const key of this.#heartbeat.keys()) if (!owned.has(key)) this.#heartbeat.delete(key)
-    for (const msg of encodeRecords(out)) {
+    for (const msg of encodeRecords(this.#c.seal(out))) {
       const sent = this.#c.publish(msg).catch((err: unknown) => { this.#c.logger.debug({ err }, 'gossip publish failed') })
       this.#inflight.add(sent)
       void sent.finally(() => { this.#inflight.delete(sent) })

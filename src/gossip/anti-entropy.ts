@@ -11,9 +11,10 @@ import type { Catalog } from '../catalog/index.ts'
 import { MAX_STATE_RECORDS } from '../catalog/index.ts'
 import type { Clock } from '../lib/clock.ts'
 import type { Logger } from '../lib/logger.ts'
+import type { Admission } from './admission.ts'
 import type { GossipMetrics } from './metrics.ts'
 import type { GossipNode } from './node.ts'
-import { decodeHeader, decodeRecordList, encodeEnd, encodeHeader, encodeRecords, KIND, openEnvelope, WIRE_LIMITS, WireError, type Header, type MemberInfo } from './wire.ts'
+import { decodeHeader, decodeSealedList, encodeEnd, encodeHeader, encodeRecords, KIND, openEnvelope, WIRE_LIMITS, WireError, type Header, type MemberInfo } from './wire.ts'
 
 export interface AntiEntropyComponents {
   node: GossipNode
@@ -25,6 +26,8 @@ export interface AntiEntropyComponents {
   memberInfos: () => Promise<MemberInfo[]>
   /** Called with the member list of every header received. */
   learn: (members: readonly MemberInfo[]) => void
+  /** The admission gate (admission.ts): signs what we send, judges what we receive. */
+  admission: Pick<Admission, 'seal' | 'admit'>
 }
 
 export interface AntiEntropyInit {
@@ -126,7 +129,7 @@ export class AntiEntropy {
     const records = this.#c.catalog.services()
     await lp.write(encodeHeader({ hostname: this.#init.hostname, clusterName: this.#init.clusterName, members: await this.#c.memberInfos(), records: records.length }), { signal })
     for (let i = 0; i < records.length; i += WIRE_LIMITS.recordsPerChunk) {
-      const frames = encodeRecords(records.slice(i, i + WIRE_LIMITS.recordsPerChunk), KIND.chunk, WIRE_LIMITS.maxFrameBytes)
+      const frames = encodeRecords(this.#c.admission.seal(records.slice(i, i + WIRE_LIMITS.recordsPerChunk)), KIND.chunk, WIRE_LIMITS.maxFrameBytes)
       for (const f of frames) await lp.write(f, { signal })
       await yieldToLoop()
     }
@@ -148,10 +151,10 @@ export class AntiEntropy {
       const frame = openEnvelope((await lp.read({ signal })).subarray(), WIRE_LIMITS.maxFrameBytes)
       if (frame.kind === KIND.end) break
       if (frame.kind !== KIND.chunk) throw new WireError('kind', `expected a chunk or end frame, got kind ${frame.kind}`)
-      const records = decodeRecordList(frame.body, this.#c.clock.now(), WIRE_LIMITS.maxFrameBytes / 64)
-      received += records.length
+      const sealed = decodeSealedList(frame.body, this.#c.clock.now(), WIRE_LIMITS.maxFrameBytes / 64)
+      received += sealed.length
       if (received > header.records || received > MAX_STATE_RECORDS) throw new WireError('size', `peer ${header.hostname} sent more records than its header announced (${header.records})`)
-      for (const svc of records) {
+      for (const svc of this.#c.admission.admit(sealed, header.hostname, 'anti-entropy').admitted) {
         const r = this.#c.catalog.merge(svc, header.hostname)
         if (r === 'added' || r === 'changed') merged++
       }

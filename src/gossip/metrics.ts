@@ -11,6 +11,10 @@ export interface GossipMetrics {
   exchangeSeconds: Histogram<'direction'>
   propagationSeconds: Histogram
   members: Gauge
+  refused: Counter<'reason'>
+  validated: Counter<'result'>
+  pinConflicts: Counter
+  unsealable: Counter
 }
 
 export function gossipMetrics (m: Metrics): GossipMetrics {
@@ -23,5 +27,9 @@ export function gossipMetrics (m: Metrics): GossipMetrics {
     exchangeSeconds: m.histogram('sidecar_anti_entropy_duration_seconds', 'time one full-state exchange took', [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30], ['direction']),
     propagationSeconds: m.histogram('sidecar_gossip_propagation_delay_seconds', 'arrival time of a gossiped record minus its Updated (origin clock)', [0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10]),
     members: m.gauge('sidecar_cluster_members', 'live cluster members, this node included'),
+    refused: m.counter('sidecar_gossip_records_refused_total', 'remote records refused by the admission gate, by reason (docs/security-gossip.md)', ['reason']),
+    validated: m.counter('sidecar_gossip_messages_validated_total', 'gossip messages judged, by result: accept (forwarded and merged), ignore (nothing admitted), reject (malformed or forged)', ['result']),
+    pinConflicts: m.counter('sidecar_gossip_pin_conflicts_total', 'peers that claimed a hostname pinned to another peer id'),
+    unsealable: m.counter('sidecar_gossip_records_not_relayed_total', 'records not sent in a full state because no proof for their stored version is held'),
   }
 }

@@ -20,6 +20,7 @@ function fixture (init: Partial<AnnouncerInit> = {}) {
     clock,
     logger: silentLogger(),
     owned: () => [...owned.values()].map(s => catalog.get(s.Hostname, s.ID) ?? s),
+    seal: (records) => records.map(svc => ({ svc })),
     publish: async (data) => { sent.push(decodeMessage(data, clock.now().plusMillis(60_000))) },
   }, { hostname: 'host1', aliveRounds: 5, tombstoneRounds: 10, observerRounds: 2, roundIntervalMs: 20, heartbeatMs: 60_000, ...init })
   /** Merges a record as the local announcer does (from = this host) and marks it owned. */
