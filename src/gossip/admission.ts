@@ -10,7 +10,7 @@
 import type { Catalog } from '../catalog/index.ts'
 import type { Clock } from '../lib/clock.ts'
 import type { Logger } from '../lib/logger.ts'
-import { recordKey, ServiceStatus, type Service } from '../service/index.ts'
+import { encodeService, recordKey, ServiceStatus, type Service } from '../service/index.ts'
 import { checkBackends, checkSigner, checkTimes, cidrList, FORGERY_REASONS, type HostView, type RefuseReason } from './admission-rules.ts'
 import type { GossipMetrics } from './metrics.ts'
 import type { HostPins } from './pins.ts'
@@ -61,7 +61,7 @@ export class Admission {
   readonly #init: AdmissionInit
   readonly #allowed
   /** The proof of the newest admitted version of each remote record, so it can be relayed as it was signed. */
-  readonly #proofs = new Map<string, SealedRecord>()
+  readonly #proofs = new Map<string, { sealed: SealedRecord, canonical: string }>()
   #log = { minute: 0, count: 0 }
 
   constructor (components: AdmissionComponents, init: AdmissionInit) {
@@ -77,13 +77,14 @@ export class Admission {
     let total = -1 // counted on first need: most batches only update existing keys
     const added = new Map<string, number>()
     for (const r of records) {
-      const reason = this.#judge(r, now)
+      const canonical = encodeService(r.svc)
+      const reason = this.#judge(r, canonical, now)
         ?? this.#bound(r.svc, () => (total = total < 0 ? this.#c.catalog.count() : total), added)
       if (reason === undefined) {
         out.admitted.push(r.svc)
         const key = recordKey(r.svc)
         const held = this.#proofs.get(key)
-        if (held === undefined || r.svc.Updated.isAfter(held.svc.Updated)) this.#proofs.set(key, r)
+        if (held === undefined || r.svc.Updated.isAfter(held.sealed.svc.Updated)) this.#proofs.set(key, { sealed: r, canonical })
         continue
       }
       out.refused++
@@ -109,7 +110,7 @@ export class Admission {
         continue
       }
       const held = this.#proofs.get(recordKey(svc))
-      if (held !== undefined && held.svc.Updated.equals(svc.Updated)) out.push(held)
+      if (held !== undefined && held.sealed.svc.Updated.equals(svc.Updated)) out.push(held.sealed)
       else if (svc.Status === ServiceStatus.TOMBSTONE) out.push(signer.seal(svc, true))
       else this.#c.metrics.unsealable.inc()
     }
@@ -127,10 +128,13 @@ export class Admission {
     this.#c.signer.prune(held)
   }
 
-  #judge (r: SealedRecord, now: ReturnType<Clock['now']>): RefuseReason | undefined {
+  #judge (r: SealedRecord, canonical: string, now: ReturnType<Clock['now']>): RefuseReason | undefined {
     const { svc, proof } = r
     if (proof === undefined) return 'unsigned'
-    if (!this.#c.verifier.check(svc, proof)) return 'signature'
+    // the same version with the same proof as one already admitted: its signature was checked then
+    const held = this.#proofs.get(recordKey(svc))
+    const known = held !== undefined && held.sealed.proof?.sig === proof.sig && held.sealed.proof.peer === proof.peer && held.sealed.proof.observer === proof.observer && held.canonical === canonical
+    if (!known && !this.#c.verifier.check(canonical, proof)) return 'signature'
     const member = svc.Hostname === this.#init.hostname ? undefined : this.#c.member(svc.Hostname)
     const pinnedPeer = this.#c.pins.peerOf(svc.Hostname)
     const view: HostView = {

@@ -9,8 +9,10 @@
 // JSON (service/codec.ts encodeService, the field order of the original), so a proof cannot be
 // replayed into another cluster or turned from an observer's into an origin's. The peer id is
 // an Ed25519 identity multihash: it carries the public key, so no key exchange is needed.
-// Signing and verifying use node:crypto directly (about 20-50 us each) and are cached:
-// a record whose version did not change is neither signed nor verified twice.
+// Signing and verifying use node:crypto directly (about 20-50 us each). Signatures are cached
+// here; verifications are skipped by the admission gate for a record it already admitted in
+// the same version with the same proof (only admitted records are remembered, so a peer
+// sending endless valid-but-refused records cannot grow any cache).
 import { createPrivateKey, createPublicKey, sign, verify, type KeyObject } from 'node:crypto'
 import type { PrivateKey } from '@libp2p/interface'
 import { peerIdFromString } from '@libp2p/peer-id'
@@ -33,8 +35,6 @@ export interface SealedRecord {
 }
 
 const DOMAIN = 'sidecar-record/1'
-/** Verified (signature -> signed text) pairs kept; far above the records of any cluster this is built for, so a steady state never re-verifies. */
-const VERIFIED_CACHE_MAX = 250_000
 /** Public keys kept (one per signer). */
 const KEY_CACHE_MAX = 4096
 
@@ -81,10 +81,9 @@ export class RecordSigner {
   get cached (): number { return this.#cache.size }
 }
 
-/** Checks proofs; a signature already verified for the same signed text costs one map lookup. */
+/** Checks proofs. */
 export class ProofVerifier {
   readonly #clusterName: string
-  readonly #verified = new Map<string, string>()
   readonly #keys = new Map<string, KeyObject | null>()
   /** Ed25519 verifications actually computed (for tests and the fuzz figures). */
   computed = 0
@@ -93,10 +92,9 @@ export class ProofVerifier {
     this.#clusterName = clusterName
   }
 
-  /** True when proof is a valid signature by proof.peer over svc. Never throws. */
-  check (svc: Service, proof: Proof): boolean {
-    const text = signedText(this.#clusterName, proof.observer, encodeService(svc))
-    if (this.#verified.get(proof.sig) === text) return true
+  /** True when proof is a valid signature by proof.peer over svc, whose canonical JSON is given. Never throws. */
+  check (canonical: string, proof: Proof): boolean {
+    const text = signedText(this.#clusterName, proof.observer, canonical)
     const key = this.#publicKey(proof.peer)
     if (key === null) return false
     let ok: boolean
@@ -106,10 +104,6 @@ export class ProofVerifier {
       ok = sig.byteLength === 64 && verify(null, Buffer.from(text), key, sig)
     } catch {
       ok = false
-    }
-    if (ok) {
-      if (this.#verified.size >= VERIFIED_CACHE_MAX) this.#verified.clear()
-      this.#verified.set(proof.sig, text)
     }
     return ok
   }

@@ -7,7 +7,7 @@ import { generateKeyPair } from '@libp2p/crypto/keys'
 import type { PrivateKey, PeerId } from '@libp2p/interface'
 import { lpStream } from '@libp2p/utils'
 import { multiaddr } from '@multiformats/multiaddr'
-import { createGossipNode, stateProtocolOf, tcpAddr, topicOf, type GossipNode } from '../../src/gossip/node.ts'
+import { createGossipNode, probeProtocolOf, stateProtocolOf, tcpAddr, topicOf, type GossipNode } from '../../src/gossip/node.ts'
 import { RecordSigner, type SealedRecord } from '../../src/gossip/proof.ts'
 import { encodeEnd, encodeHeader, encodeRecords, KIND, WIRE_LIMITS, type WireRecord } from '../../src/gossip/wire.ts'
 import { silentLogger } from '../../src/lib/logger.ts'
@@ -50,6 +50,11 @@ export async function startRogue (t: ExecutionContext, opts: { ip: string, hostn
       stream.abort(err as Error)
     }
   }, { maxInboundStreams: 64 })
+  // answers the failure detector's probes (an echo), so it is not departed as silent
+  await node.handle(probeProtocolOf(opts.clusterName), (stream) => {
+    stream.addEventListener('message', (e) => { try { stream.send(e.data) } catch { stream.abort(new Error('echo failed')) } })
+    stream.addEventListener('remoteCloseWrite', () => { void stream.close().catch(() => {}) })
+  })
   await node.start()
   const topic = topicOf(opts.clusterName)
   node.services.pubsub.subscribe(topic)
