@@ -20,7 +20,7 @@ const GOSSIP = TOTAL - AE_FRAMES
 /** The first messages only warm the daemon up (JIT, caches at their steady size); RSS is measured from there. */
 const WARMUP = Math.floor(GOSSIP / 10)
 /** Messages sent ahead of what the daemon has judged at most: the rogue never buffers without bound. */
-const WINDOW = 1000
+const WINDOW = 250
 const SEED = 0x5eed11
 /** The whole run must end within this, or fail (bounded in time as well as count); about 2 min on a quiet 2-core machine. */
 const DEADLINE_MS = 480_000
@@ -48,9 +48,9 @@ test('100,000 hostile gossip messages and anti-entropy frames: no crash, nothing
   const rogue = await startRogue(t, { ip: '127.0.11.49', hostname: 'rogue', clusterName: 'fuzz' })
   const targetPeer = await rogue.join('127.0.11.40')
   await waitFor(async () => (await target.d.json<{ ClusterMembers?: Record<string, unknown> }>('/services.json')).ClusterMembers?.rogue !== undefined, { timeoutMs: 15_000, message: 'the rogue is a member' })
-  const peerState = await peer.state()
+  // the victim is the target itself: its own records are never another's to vouch for, whatever the load does to membership
   const fuzz = new GossipFuzzer(SEED, {
-    rogueHost: 'rogue', rogueIp: '127.0.11.49', victimHost: 'peer', victimIds: Object.keys(peerState.Servers.peer.Services), sign: rogue.sign,
+    rogueHost: 'rogue', rogueIp: '127.0.11.49', victimHost: 'target', victimIds: Object.keys((await target.state()).Servers.target.Services), sign: rogue.sign,
   })
   const before = keys(await target.state())
   const pid = target.d.child.pid as number
@@ -75,7 +75,7 @@ test('100,000 hostile gossip messages and anti-entropy frames: no crash, nothing
     const id = createHash('sha256').update(item.raw as Uint8Array).digest('base64')
     if (!seen.has(id)) { seen.add(id); hostile += item.hostile }
     pending.push(rogue.publish(item.raw as Uint8Array))
-    if (pending.length >= 100) await Promise.all(pending.splice(0))
+    if (pending.length >= 50) await Promise.all(pending.splice(0))
     if (i % WINDOW === WINDOW - 1 || i === WARMUP || i === GOSSIP - 1) {
       await Promise.all(pending.splice(0))
       const want = judged0 + seen.size
