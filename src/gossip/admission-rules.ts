@@ -46,14 +46,15 @@ export interface HostView {
 /** Who may vouch for the record: its origin for any record, an observer only for a departed host's tombstone. */
 export function checkSigner (svc: Service, proof: Proof, v: HostView): RefuseReason | undefined {
   if (!proof.observer) {
-    if (v.pinnedPeer === undefined) return 'unknown-host'
+    // a host that never proved itself to us: only its tombstones (a late joiner still learns what left before it; they route nothing)
+    if (v.pinnedPeer === undefined) return svc.Status === ServiceStatus.TOMBSTONE && !v.isMember && svc.Hostname !== v.self ? undefined : 'unknown-host'
     if (v.pinnedPeer !== proof.peer) return 'pin'
     if (svc.Status !== ServiceStatus.TOMBSTONE && svc.Hostname !== v.self && !v.isMember) return 'not-member'
     return undefined
   }
   // an observer's statement: "svc.Hostname departed in my view", as a tombstone
-  if (svc.Status !== ServiceStatus.TOMBSTONE) return 'observer'
-  if (v.signerHost === undefined || v.signerHost === svc.Hostname) return 'observer'
+  if (svc.Status !== ServiceStatus.TOMBSTONE || v.signerHost === svc.Hostname) return 'observer'
+  if (v.signerHost === undefined) return 'unknown-host' // an observer that has not proved its hostname to us (yet)
   if (svc.Hostname === v.self || v.isMember) return 'not-departed'
   return undefined
 }

@@ -75,9 +75,13 @@ test('admission: observer tombstones only for a host departed in our view, never
   t.is(f.gate.admit([f.host2.seal(tomb('me'), true)], 'host2', 'gossip').admitted.length, 0, 'our own host')
   t.is(f.gate.admit([f.host2.seal(f.rec({ Hostname: 'host1', ID: 'x' }), true)], 'host2', 'gossip').admitted.length, 0, 'an observer cannot vouch for ALIVE')
   t.is(f.gate.admit([f.host1.seal(tomb('host1'), true)], 'host1', 'gossip').admitted.length, 0, 'nor observe itself')
+  const stranger = await signer()
+  t.is(f.gate.admit([stranger.seal(tomb('gone'), true)], 'host2', 'gossip').admitted.length, 0, 'an observer that never proved a hostname')
+  t.is(f.gate.admit([stranger.seal(tomb('gone'), false)], 'host2', 'gossip').admitted.length, 1, 'the origin tombstone of a host that left before we met it')
+  t.is(f.gate.admit([stranger.seal(f.rec({ Hostname: 'gone', ID: 'y' }), false)], 'host2', 'gossip').admitted.length, 0, 'but not its live records')
   f.members.delete('host1')
   t.is(f.gate.admit([f.host2.seal(tomb('host1'), true)], 'host2', 'gossip').admitted.length, 1, 'departed in both views')
-  t.like(await f.reasons(), { 'not-departed': 2, observer: 2 })
+  t.like(await f.reasons(), { 'not-departed': 2, observer: 2, 'unknown-host': 2 })
 })
 
 test('admission: a live record of a host that is not a member now is refused; its origin tombstones are not', async t => {
