@@ -232,6 +232,11 @@ export class Catalog extends EventEmitter<{ change: [ChangeEvent], contradicted:
     return server === undefined ? [] : [...server.services.values()]
   }
 
+  /** Records held (tombstones included): of one host, or of all when hostname is undefined. */
+  count (hostname?: string): number {
+    return hostname === undefined ? this.size : this.#servers.get(hostname)?.services.size ?? 0
+  }
+
   /** Hostnames that have at least one record (tombstones included), sorted. */
   hostnames (): string[] {
     return sortedKeys(this.#servers.keys())

@@ -35,6 +35,13 @@ export const checkSeed: Check = (v) => {
 /** An IPv4 or IPv6 address (net.isIP). */
 export const checkIp: Check = (v) => net.isIP(v) !== 0 ? undefined : `${q(v)} is not an IP address`
 
+export const checkCidr: Check = (v) => {
+  const [ip, bits, extra] = v.split('/')
+  const family = net.isIP(ip)
+  if (family === 0 || extra !== undefined || bits === undefined || !/^\d{1,3}$/.test(bits) || Number(bits) > (family === 4 ? 32 : 128)) return `${q(v)} is not a CIDR such as 10.1.0.0/16 or fd00::/8`
+  return undefined
+}
+
 /** A webhook target: an absolute http: or https: URL. */
 export const checkHttpUrl: Check = (v) => {
   if (!URL.canParse(v)) return `${q(v)} is not a URL, expected e.g. "http://127.0.0.1:7778/api/update"`

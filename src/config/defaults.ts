@@ -30,6 +30,9 @@ export const DEFAULTS = {
     site: '', // no site label, as in the original
     departure_grace: '1s', // rides out a dropped connection or a quick restart, yet a dead host is tombstoned within about 2 s
     quic: true, // UDP, as the original gossiped; TCP carries everything when QUIC cannot load or a cluster_key is set
+    max_records_per_host: 20_000, // twice the 10,000 instances one host is built and benchmarked for
+    max_records: 100_000, // the most a full state may hold (catalog MAX_STATE_RECORDS): a few hundred MB at worst
+    backend_cidrs: [], // none: another host's services must be on that host's own address, so no member can aim the proxies elsewhere
   },
   api: {
     bind_ip: '', // '' = [sidecar] bind_ip

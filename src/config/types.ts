@@ -34,6 +34,12 @@ export interface SidecarSection {
   departure_grace: number
   /** Gossip over QUIC too (off when cluster_key is set: the key does not guard QUIC). */
   quic: boolean
+  /** Records accepted from one other host at most. */
+  max_records_per_host: number
+  /** Records held in total at most. */
+  max_records: number
+  /** CIDRs a remote record's backend IPs may be in besides its host's own address. */
+  backend_cidrs: string[]
 }
 
 export interface ApiSection {

@@ -132,6 +132,9 @@ export class Daemon implements Startable {
       departureGraceMs: sc.departure_grace,
       quic: sc.quic,
       version: packageVersion(),
+      maxRecordsPerHost: sc.max_records_per_host,
+      maxRecords: sc.max_records,
+      backendCidrs: sc.backend_cidrs,
     })
     const reaper = new Reaper({ catalog: this.catalog, logger: child('catalog') }, { intervalMs: sc.reap_interval })
     const startedAt = Date.now()

@@ -9,6 +9,7 @@ import { Ticker } from '../lib/ticker.ts'
 import type { OwnedRecords } from '../local/types.ts'
 import type { Clock } from '../service/clock.ts'
 import { recordKey, ServiceStatus, withFields, type Service } from '../service/index.ts'
+import type { SealedRecord } from './proof.ts'
 import { encodeRecords } from './wire.ts'
 
 export interface AnnouncerComponents {
@@ -17,6 +18,8 @@ export interface AnnouncerComponents {
   logger: Logger
   /** This host's records: the local component, their only writer (it stamps every version sent). */
   local: OwnedRecords
+  /** Signs records for the wire (Admission.seal). */
+  seal: (records: readonly Service[]) => SealedRecord[]
   /** Sends one encoded message to the cluster; may reject. */
   publish: (data: Uint8Array) => Promise<void>
 }
@@ -197,7 +200,7 @@ export class GossipAnnouncer implements Startable {
       if (p?.observed === undefined) this.#heartbeat.set(key, nowMs + this.#jitteredHeartbeat())
       out.push(record)
     }
-    for (const msg of encodeRecords(out)) {
+    for (const msg of encodeRecords(this.#c.seal(out))) {
       const sent = this.#c.publish(msg).catch((err: unknown) => { this.#c.logger.debug({ err }, 'gossip publish failed') })
       this.#inflight.add(sent)
       void sent.finally(() => { this.#inflight.delete(sent) })

@@ -11,10 +11,12 @@ import type { Clock } from '../service/clock.ts'
 import type { Logger } from '../lib/logger.ts'
 import type { Startable } from '../lib/startable.ts'
 import type { Service } from '../service/index.ts'
+import type { Admission } from './admission.ts'
 import type { GossipMetrics } from './metrics.ts'
 import type { GossipNode } from './node.ts'
 import { Session, type SessionResult } from './session.ts'
 import { STATE_LIMITS } from './state-wire.ts'
+import type { SealedRecord } from './proof.ts'
 import { WireError, type MemberInfo } from './wire.ts'
 
 export interface AntiEntropyComponents {
@@ -27,6 +29,8 @@ export interface AntiEntropyComponents {
   memberInfos: () => Promise<MemberInfo[]>
   /** Called with the member list of every hello received. */
   learn: (members: readonly MemberInfo[]) => void
+  /** The admission gate (admission.ts): signs what we send, judges what we receive. */
+  admission: Pick<Admission, 'seal' | 'admit'>
 }
 
 export interface AntiEntropyInit {
@@ -122,17 +126,18 @@ export class AntiEntropy implements Startable {
       clock: this.#c.clock,
       memberInfos: this.#c.memberInfos,
       learn: this.#c.learn,
-      admit: (records, from) => this.#admit(records, peerId, from),
+      admit: (records, from) => this.#admit(records, from),
+      seal: (svc) => this.#c.admission.seal([svc])[0],
     }, { initiator, signal, idleMs: this.#init.timeoutMs, hostname: this.#init.hostname, clusterName: this.#init.clusterName })
   }
 
   /**
-   * Every record a peer sends passes here before catalog.merge (the one admission gate of
-   * the shared contract; point this at gossip/'s admit() when it exists). Records arrive
-   * already decoded and checked by state-wire.ts (shape, sizes, future timestamps).
+   * Every record a peer sends passes the one admission gate (admission.ts) before
+   * catalog.merge: origin proof, pins, skew and Created bounds, backend IPs, caps. Records
+   * arrive already decoded and checked by state-wire.ts (shape, sizes, future timestamps).
    */
-  #admit (records: Service[], _peerId: string, _fromHostname: string): Service[] {
-    return records
+  #admit (records: readonly SealedRecord[], fromHostname: string): Service[] {
+    return this.#c.admission.admit(records, fromHostname, 'anti-entropy').admitted
   }
 
   #done (direction: 'in' | 'out', result: 'ok', t0: number, r: SessionResult): ExchangeResult {

@@ -1,6 +1,6 @@
 // The cluster component: runs the libp2p node and wires its parts to the catalog.
-//   peers --gossipsub--> validator (wire.ts) --> catalog.merge(record, peer)
-//   peers <-anti-entropy-> catalog (digests, then what differs, both ways; on join and every push_pull_interval)
+//   peers --gossipsub--> validator (wire.ts, admission.ts) --> catalog.merge(record, peer)
+//   peers <-anti-entropy-> admission.ts --> catalog (digests, then what differs, both ways; on join and every push_pull_interval)
 //   catalog 'change' (this node's records) --> GossipAnnouncer --> gossipsub
 //   membership 'depart' --> catalog.expireHost(host) --> (its tombstones are announced)
 import { setTimeout as sleep } from 'node:timers/promises'
@@ -26,7 +26,10 @@ import { Refuter } from './refuter.ts'
 import { parseSeed } from './seeds.ts'
 import { gossipMetrics, type GossipMetrics } from './metrics.ts'
 import { createGossipNode, loadPeerKey, probeProtocolOf, stateProtocolOf, topicOf, type GossipNode } from './node.ts'
-import { decodeMessage, WireError } from './wire.ts'
+import { decodeSealedMessage, WireError } from './wire.ts'
+import { Admission } from './admission.ts'
+import { HostPins } from './pins.ts'
+import { ProofVerifier, RecordSigner } from './proof.ts'
 
 export interface GossipInit {
   hostname: string
@@ -43,6 +46,12 @@ export interface GossipInit {
   departureGraceMs: number
   quic: boolean
   version: string
+  /** Records accepted per remote host at most ([sidecar] max_records_per_host). */
+  maxRecordsPerHost: number
+  /** Records held in total at most ([sidecar] max_records). */
+  maxRecords: number
+  /** CIDRs a remote record's backend IPs may be in besides its host's own address ([sidecar] backend_cidrs). */
+  backendCidrs: readonly string[]
 }
 
 export interface GossipComponents {
@@ -101,7 +110,9 @@ export class Gossip implements Startable {
   #membership: Membership | undefined
   #antiEntropy: AntiEntropy | undefined
   #announcer: GossipAnnouncer | undefined
+  #admission: Admission | undefined
   #ticker: Ticker | undefined
+  /** Records of a message the validator admitted, for the message handler to merge. */
   readonly #decoded = new WeakMap<Uint8Array, Service[]>()
   #rejectLog = { minute: 0, count: 0 }
   #joined: PromiseWithResolvers<void> = Promise.withResolvers()
@@ -127,8 +138,14 @@ export class Gossip implements Startable {
     if (this.#node !== undefined) return
     const { logger } = this.#c
     const init = this.#init
+    if (init.clusterKey === '') {
+      logger.warn(`no cluster_key: anyone who can reach ${init.bindIp}:${init.bindPort} can join this cluster, read every service record and announce services of its own; set [sidecar] cluster_key to a secret every node shares (generate one with: openssl rand -hex 32)`)
+    }
     const key = await loadPeerKey(init.dataDir, logger)
     const { node, quic } = await createGossipNode({ ...init, privateKey: key }, logger)
+    const peerId = node.peerId.toString()
+    const pins = new HostPins({ logger, onConflict: () => { this.#metrics.pinConflicts.inc() } }, { dataDir: init.dataDir, hostname: init.hostname, peerId })
+    await pins.load()
     try {
       await node.start()
     } catch (err) {
@@ -148,7 +165,18 @@ export class Gossip implements Startable {
       probeProtocol: probeProtocolOf(init.clusterName),
       graceMs: init.departureGraceMs,
       maxPeers: MAX_PEERS,
+      claim: (hostname, id) => { const r = pins.claim(hostname, id); return r === 'pinned' || r === 'new' },
     })
+    const admission = this.#admission = new Admission({
+      catalog: this.#c.catalog,
+      clock: this.#c.clock,
+      logger,
+      metrics: this.#metrics,
+      pins,
+      verifier: new ProofVerifier(init.clusterName),
+      signer: new RecordSigner(key, peerId, init.clusterName),
+      member: (hostname) => membership.memberByHostname(hostname),
+    }, { hostname: init.hostname, maxRecordsPerHost: init.maxRecordsPerHost, maxRecords: init.maxRecords, backendCidrs: init.backendCidrs })
     this.#antiEntropy = new AntiEntropy({
       node,
       catalog: this.#c.catalog,
@@ -157,12 +185,14 @@ export class Gossip implements Startable {
       metrics: this.#metrics,
       memberInfos: async () => await membership.memberInfos(),
       learn: (m) => { membership.learn(m) },
+      admission,
     }, { protocol: stateProtocolOf(init.clusterName), hostname: init.hostname, clusterName: init.clusterName, timeoutMs: EXCHANGE_TIMEOUT_MS })
     this.#announcer = new GossipAnnouncer({
       catalog: this.#c.catalog,
       clock: this.#c.clock,
       logger,
       local: this.#c.local,
+      seal: (records) => admission.seal(records),
       publish: async (data) => { await this.#publish(data) },
     }, { hostname: init.hostname, aliveRounds: ALIVE_ROUNDS, tombstoneRounds: TOMBSTONE_ROUNDS, observerRounds: OBSERVER_ROUNDS, roundIntervalMs: ROUND_INTERVAL_MS, heartbeatMs: Math.min(HEARTBEAT_MS, (init.aliveLifespanMs ?? ALIVE_LIFESPAN_FALLBACK_MS) * HEARTBEAT_LIFESPAN_FRACTION) })
 
@@ -258,8 +288,22 @@ export class Gossip implements Startable {
   }
 
   #validate (msg: Message): TopicValidatorResult {
+    const result = this.#judge(msg)
+    this.#metrics.validated.inc({ result: result === TopicValidatorResult.Accept ? 'accept' : result === TopicValidatorResult.Ignore ? 'ignore' : 'reject' })
+    return result
+  }
+
+  #judge (msg: Message): TopicValidatorResult {
     try {
-      this.#decoded.set(msg.data, decodeMessage(msg.data, this.#c.clock.now()))
+      const records = decodeSealedMessage(msg.data, this.#c.clock.now())
+      const admission = this.#admission
+      if (admission === undefined) return TopicValidatorResult.Ignore
+      const from = msg.type === 'signed' ? msg.from.toString() : 'an unsigned sender'
+      const r = admission.admit(records, this.#membership?.hostnameOf(from) ?? from, 'gossip')
+      // a forgery scores its sender down; records refused for a differing view or a bound are not forwarded by us
+      if (r.forged > 0) return TopicValidatorResult.Reject
+      if (r.admitted.length === 0) return TopicValidatorResult.Ignore
+      this.#decoded.set(msg.data, r.admitted)
       return TopicValidatorResult.Accept
     } catch (err) {
       const reason = err instanceof WireError ? err.reason : 'record'
@@ -278,7 +322,8 @@ export class Gossip implements Startable {
     try {
       const msg = e.detail
       if (msg.topic !== this.#topic) return
-      const records = this.#decoded.get(msg.data) ?? decodeMessage(msg.data, this.#c.clock.now())
+      const records = this.#decoded.get(msg.data)
+      if (records === undefined) return // not admitted by the validator
       const peer = msg.type === 'signed' ? msg.from.toString() : 'unknown'
       const from = this.#membership?.hostnameOf(peer) ?? peer
       this.#metrics.received.inc()
@@ -304,6 +349,9 @@ export class Gossip implements Startable {
     if ((this.#membership?.connected() ?? []).length === 1) void this.#exchangeWith(member, how.returning ? 'rejoin' : 'join')
     // Spread over a second: every member that declared it departed asks it at once otherwise, just as it comes back from a freeze.
     else if (back) void sleep(Math.random() * REJOIN_SPREAD_MS, undefined, { signal: this.#stopping.signal }).then(async () => { await this.#exchangeWith(member, 'rejoin') }, () => {})
+    // Any other new member: its records were refused until it proved its hostname to us (admission.ts), so fetch them
+    // now; of the two sides, the one with the smaller peer id asks.
+    else if (!how.returning && (this.peerId ?? '') < member.peerId) void this.#exchangeWith(member, 'new member')
     // A member that lost us may have tombstoned our records meanwhile (and passed the tombstones
     // on): announce them again, newer than any tombstone it made.
     if (how.returning || back) this.#announcer?.reannounce()
@@ -333,6 +381,7 @@ export class Gossip implements Startable {
   }
 
   async #periodicExchange (signal: AbortSignal): Promise<void> {
+    this.#admission?.prune()
     await sleep(Math.random() * EXCHANGE_JITTER * this.#init.pushPullIntervalMs, undefined, { signal }).catch(() => {})
     const members = this.#membership?.members() ?? []
     if (members.length === 0 || signal.aborted) return

@@ -23,6 +23,8 @@ export interface Member {
   readonly hostname: string
   /** When it became a member (ms). */
   readonly since: number
+  /** IPs it reported for itself (identify listen addresses) and connected from. */
+  readonly ips: ReadonlySet<string>
 }
 
 export interface MembershipInit {
@@ -39,6 +41,8 @@ export interface MembershipInit {
   graceMs: number
   /** Connections kept to other members at most; below it every learned member is dialled. */
   maxPeers: number
+  /** Decides whether peerId may be hostname (the pins); a refused peer is hung up on. Default: any. */
+  claim?: (hostname: string, peerId: string) => boolean
 }
 
 /** Each member is probed this often. */
@@ -71,7 +75,7 @@ export class Membership extends EventEmitter<{ join: [Member, { returning: boole
   #abort = new AbortController()
   readonly #onIdentify = (e: CustomEvent<IdentifyResult>): void => {
     const r = e.detail
-    this.#identified(r.peerId, r.protocols, r.agentVersion, r.connection.remoteAddr.toString())
+    this.#identified(r.peerId, r.protocols, r.agentVersion, r.connection.remoteAddr.toString(), r.listenAddrs.map(String))
   }
   readonly #onDisconnect = (e: CustomEvent<PeerId>): void => { this.#disconnected(e.detail.toString()) }
 
@@ -200,7 +204,13 @@ export class Membership extends EventEmitter<{ join: [Member, { returning: boole
     for (const m of this.#members.values()) if (!this.#leaving.has(m.peerId)) this.#disconnected(m.peerId)
   }
 
-  #identified (peerId: PeerId, protocols: readonly string[], agentVersion: string | undefined, remoteAddr: string): void {
+  /** The live member (or one within its grace) called hostname, if any. */
+  memberByHostname (hostname: string): Member | undefined {
+    for (const m of this.#members.values()) if (m.hostname === hostname) return m
+    return undefined
+  }
+
+  #identified (peerId: PeerId, protocols: readonly string[], agentVersion: string | undefined, remoteAddr: string, listenAddrs: readonly string[] = []): void {
     const id = peerId.toString()
     const hostname = hostnameOfAgent(agentVersion)
     if (!protocols.includes(this.#init.stateProtocol) || hostname === undefined) {
@@ -218,6 +228,11 @@ export class Membership extends EventEmitter<{ join: [Member, { returning: boole
       void this.#node.hangUp(peerId).catch(() => {})
       return
     }
+    if (this.#init.claim !== undefined && !this.#init.claim(hostname, id)) {
+      this.#foreign.add(id)
+      void this.#node.hangUp(peerId).catch(() => {})
+      return
+    }
     const leaving = this.#leaving.get(id)
     const known = this.#members.get(id)
     if (leaving !== undefined || known === undefined) this.#prober.reset(id)
@@ -227,8 +242,12 @@ export class Membership extends EventEmitter<{ join: [Member, { returning: boole
       this.#logger.info(`member ${hostname} (${id}) is back within the grace period`)
       if (known !== undefined) this.emit('join', known, { returning: true })
     }
-    if (known?.hostname === hostname) return
-    const member: Member = { peerId: id, hostname, since: Date.now() }
+    if (known?.hostname === hostname) {
+      // an identify after the reconcile found it: add the addresses it reports for itself
+      for (const ip of ipsOf([remoteAddr, ...listenAddrs])) if (known.ips.size < MAX_MEMBER_IPS) (known.ips as Set<string>).add(ip)
+      return
+    }
+    const member: Member = { peerId: id, hostname, since: Date.now(), ips: ipsOf([remoteAddr, ...listenAddrs]) }
     this.#members.set(id, member)
     this.#logger.info(`member ${hostname} joined (${id} at ${remoteAddr})`)
     this.emit('join', member, { returning: false })
@@ -276,6 +295,19 @@ export class Membership extends EventEmitter<{ join: [Member, { returning: boole
     this.#logger.info(`member ${member.hostname} (${member.peerId}) departed`)
     this.emit('depart', member)
   }
+}
+
+/** Addresses kept per member: a host has a few; a peer listing thousands must not grow our memory. */
+const MAX_MEMBER_IPS = 32
+
+/** The IPs in multiaddr strings (/ip4/A/... or /ip6/A/...), at most MAX_MEMBER_IPS. */
+function ipsOf (addrs: readonly string[]): Set<string> {
+  const out = new Set<string>()
+  for (const a of addrs.slice(0, MAX_MEMBER_IPS)) {
+    const m = /^\/ip[46]\/([^/]+)\//.exec(a)
+    if (m !== null) out.add(m[1])
+  }
+  return out
 }
 
 function r (id: string): PeerId {

@@ -14,6 +14,10 @@ export interface GossipMetrics {
   lastExchangeBytes: Gauge<'way'>
   lastExchangeStateBytes: Gauge
   members: Gauge
+  refused: Counter<'reason'>
+  validated: Counter<'result'>
+  pinConflicts: Counter
+  unsealable: Counter
 }
 
 export function gossipMetrics (m: Metrics): GossipMetrics {
@@ -29,5 +33,9 @@ export function gossipMetrics (m: Metrics): GossipMetrics {
     lastExchangeBytes: m.gauge('sidecar_anti_entropy_last_exchange_bytes', 'bytes the last completed anti-entropy exchange sent or received (way)', ['way']),
     lastExchangeStateBytes: m.gauge('sidecar_anti_entropy_last_exchange_state_bytes', 'estimated encoded size of this node\'s state at the last completed exchange, to compare the exchange bytes with'),
     members: m.gauge('sidecar_cluster_members', 'live cluster members, this node included'),
+    refused: m.counter('sidecar_gossip_records_refused_total', 'remote records refused by the admission gate, by reason (docs/security-gossip.md)', ['reason']),
+    validated: m.counter('sidecar_gossip_messages_validated_total', 'gossip messages judged, by result: accept (forwarded and merged), ignore (nothing admitted), reject (malformed or forged)', ['result']),
+    pinConflicts: m.counter('sidecar_gossip_pin_conflicts_total', 'peers that claimed a hostname pinned to another peer id'),
+    unsealable: m.counter('sidecar_gossip_records_not_relayed_total', 'records not sent in a full state because no proof for their stored version is held'),
   }
 }

@@ -20,7 +20,8 @@ import type { Clock } from '../service/clock.ts'
 import { encodeService, type Service } from '../service/index.ts'
 import { bucketCount, bucketHashes, bucketOf, differingBuckets, differingHosts, hostDigest, recordsToPush, versionHash, type HostDigest } from './digest.ts'
 import { decodeBucketsPage, decodeHello, decodeHostsPage, decodeRecordsPage, decodeVersionsPage, encodeHello, openStateFrame, Pager, STATE_KIND, STATE_LIMITS, type Hello, type StateKind } from './state-wire.ts'
-import { WireError, type MemberInfo } from './wire.ts'
+import type { SealedRecord } from './proof.ts'
+import { encodeWireRecord, WireError, type MemberInfo } from './wire.ts'
 
 export interface SessionComponents {
   lp: LengthPrefixedStream
@@ -29,7 +30,9 @@ export interface SessionComponents {
   memberInfos: () => Promise<MemberInfo[]>
   learn: (members: readonly MemberInfo[]) => void
   /** The admission gate: what it returns is merged. */
-  admit: (records: Service[], fromHostname: string) => Service[]
+  admit: (records: SealedRecord[], fromHostname: string) => Service[]
+  /** A record with its proof, as sent (admission.ts seal). */
+  seal: (svc: Service) => SealedRecord
 }
 
 export interface SessionInit {
@@ -206,7 +209,7 @@ export class Session {
   /** Sends what the peer lacks and merges what it sends, a page at a time. */
   async #records (push: Service[], result: SessionResult): Promise<void> {
     result.sent = push.length
-    await this.#phase(STATE_KIND.records, new Pager(STATE_KIND.records, push, svc => encodeService(this.#c.catalog.get(svc.Hostname, svc.ID) ?? svc), STATE_LIMITS.recordsPerPage), async body => {
+    await this.#phase(STATE_KIND.records, new Pager(STATE_KIND.records, push, svc => encodeWireRecord(this.#c.seal(this.#c.catalog.get(svc.Hostname, svc.ID) ?? svc)), STATE_LIMITS.recordsPerPage), async body => {
       const page = decodeRecordsPage(body, this.#c.clock.now())
       result.received += page.items.length
       if (result.received > MAX_STATE_RECORDS) throw new WireError('size', `more than ${MAX_STATE_RECORDS} records`)

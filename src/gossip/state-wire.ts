@@ -9,9 +9,10 @@
 //   records   {"Items":[record, ...], "More"}                        what the peer lacks
 //
 // Decoding treats its input as untrusted and throws WireError (wire.ts) naming a reason.
-import { RECORD_LIMITS, type Service, type Time } from '../service/index.ts'
+import { RECORD_LIMITS, type Time } from '../service/index.ts'
 import { MAX_BUCKETS } from './digest.ts'
-import { decodeRecordList, WIRE_LIMITS, WIRE_VERSION, WireError, type MemberInfo } from './wire.ts'
+import type { SealedRecord } from './proof.ts'
+import { decodeSealedList, WIRE_LIMITS, WIRE_VERSION, WireError, type MemberInfo } from './wire.ts'
 
 export const STATE_KIND = {
   hello: 16,
@@ -159,9 +160,10 @@ export function decodeVersionsPage (body: unknown): Page<{ host: string, version
   }
 }
 
-export function decodeRecordsPage (body: unknown, now: Time): Page<Service> {
+/** A page of records with their proofs (checked by the admission gate, not here). */
+export function decodeRecordsPage (body: unknown, now: Time): Page<SealedRecord> {
   const p = page(body, 'records')
-  return { more: p.more, items: decodeRecordList(p.items, now, STATE_LIMITS.recordsPerPage) }
+  return { more: p.more, items: decodeSealedList(p.items, now, STATE_LIMITS.recordsPerPage) }
 }
 
 /**

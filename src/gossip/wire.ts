@@ -10,8 +10,10 @@
 // anything wrong throws a WireError that names a reason, for the rejection metric.
 import { InvalidRecordError } from '../lib/errors.ts'
 import { decodeService, encodeService, RECORD_LIMITS, type Service, type Time } from '../service/index.ts'
+import type { Proof, SealedRecord } from './proof.ts'
 
-export const WIRE_VERSION = 1
+/** 2: records carry origin proofs (proof.ts); a node of version 1 sent none and is refused with a clear reason. */
+export const WIRE_VERSION = 2
 
 export const KIND = {
   /** A gossip message: records published by their origin (or an observer's tombstones). */
@@ -32,7 +34,10 @@ export const WIRE_LIMITS = {
   maxFrameBytes: 1024 * 1024,
   /** Records per anti-entropy chunk: parsing and merging one takes a few ms, so the event loop stays free. */
   recordsPerChunk: 250,
-  /** A record stamped further ahead than this could never be replaced by its origin: clocks are not that far apart. */
+  /**
+   * A frame holding a record stamped further ahead than this is garbage as a whole. The
+   * per-record bound is much tighter (admission.ts MAX_FUTURE_SKEW_MS) and refuses only the record.
+   */
   maxFutureMs: 5 * 60_000,
   /** Members listed in one header; far above any cluster this is built for. */
   maxMembers: 4096,
@@ -79,17 +84,44 @@ function envelope (kind: Kind, json: string): Uint8Array {
   return out
 }
 
+/** Anything encodeRecords takes: a bare record (sent without a proof) or a sealed one. */
+export type WireRecord = Service | SealedRecord
+
+function isSealed (r: WireRecord): r is SealedRecord {
+  return (r as SealedRecord).svc !== undefined
+}
+
+/** One record's wire JSON: the record's fields, then its proof (a field the JSON API never shows). */
+export function encodeWireRecord (r: WireRecord): string {
+  if (!isSealed(r)) return encodeService(r)
+  const json = encodeService(r.svc)
+  if (r.proof === undefined) return json
+  return `${json.slice(0, -1)},"Proof":${JSON.stringify({ Peer: r.proof.peer, Sig: r.proof.sig, Observer: r.proof.observer })}}`
+}
+
+/** The proof of a wire record, or undefined when it has none or a malformed one (admission refuses those). */
+function decodeProof (value: unknown): Proof | undefined {
+  if (typeof value !== 'object' || value === null) return undefined
+  const p = (value as Record<string, unknown>).Proof
+  if (typeof p !== 'object' || p === null) return undefined
+  const { Peer, Sig, Observer } = p as Record<string, unknown>
+  if (typeof Peer !== 'string' || Peer.length === 0 || Peer.length > 128) return undefined
+  if (typeof Sig !== 'string' || Sig.length === 0 || Sig.length > 128) return undefined
+  if (typeof Observer !== 'boolean') return undefined
+  return { peer: Peer, sig: Sig, observer: Observer }
+}
+
 /**
  * Packs records into as few envelopes of `kind` as fit maxBytes each (and at most
  * maxRecords each); record order is kept. A record too large for maxBytes on its own
  * cannot happen for valid records (see WIRE_LIMITS) and is sent alone.
  */
-export function encodeRecords (records: readonly Service[], kind: Kind = KIND.records, maxBytes: number = WIRE_LIMITS.maxMessageBytes, maxRecords = Infinity): Uint8Array[] {
+export function encodeRecords (records: readonly WireRecord[], kind: Kind = KIND.records, maxBytes: number = WIRE_LIMITS.maxMessageBytes, maxRecords = Infinity): Uint8Array[] {
   const out: Uint8Array[] = []
   let batch: string[] = []
   let size = 4 // version, kind, '[' and ']'
-  for (const svc of records) {
-    const json = encodeService(svc)
+  for (const r of records) {
+    const json = encodeWireRecord(r)
     const bytes = Buffer.byteLength(json) + 1
     if (batch.length > 0 && (size + bytes > maxBytes || batch.length >= maxRecords)) {
       out.push(envelope(kind, `[${batch.join(',')}]`))
@@ -128,10 +160,11 @@ export function openEnvelope (data: Uint8Array, maxBytes: number): { kind: Kind,
 }
 
 /**
- * Decodes the records of an envelope body (an array), rejecting any record stamped more
- * than maxFutureMs after now. maxRecords bounds the work a single message can cause.
+ * Decodes the records of an envelope body (an array) with their proofs, rejecting any
+ * record stamped more than maxFutureMs after now. maxRecords bounds the work a single
+ * message can cause. Proofs are parsed, not checked: that is the admission gate's job.
  */
-export function decodeRecordList (body: unknown, now: Time, maxRecords: number): Service[] {
+export function decodeSealedList (body: unknown, now: Time, maxRecords: number): SealedRecord[] {
   if (!Array.isArray(body)) throw new WireError('shape', 'records must be a JSON array')
   if (body.length > maxRecords) throw new WireError('size', `${body.length} records, at most ${maxRecords} allowed`)
   const limit = now.plusMillis(WIRE_LIMITS.maxFutureMs)
@@ -143,15 +176,29 @@ export function decodeRecordList (body: unknown, now: Time, maxRecords: number):
       throw new WireError('record', (err as Error).message, { cause: err })
     }
     if (svc.Updated.isAfter(limit)) throw new WireError('future', `record ${i} (${svc.Hostname}/${svc.ID}) is stamped ${svc.Updated.toString()}, more than ${WIRE_LIMITS.maxFutureMs / 1000} s ahead of this node's clock`)
-    return svc
+    const proof = decodeProof(value)
+    return proof === undefined ? { svc } : { svc, proof }
   })
+}
+
+/** decodeSealedList without the proofs. */
+export function decodeRecordList (body: unknown, now: Time, maxRecords: number): Service[] {
+  return decodeSealedList(body, now, maxRecords).map(r => r.svc)
+}
+
+/** Most records one gossip message may hold: no valid record is under 64 bytes. */
+const MAX_MESSAGE_RECORDS = Math.floor(WIRE_LIMITS.maxMessageBytes / 64)
+
+/** A gossip message: its records and their proofs. Throws WireError. */
+export function decodeSealedMessage (data: Uint8Array, now: Time): SealedRecord[] {
+  const { kind, body } = openEnvelope(data, WIRE_LIMITS.maxMessageBytes)
+  if (kind !== KIND.records) throw new WireError('kind', `message kind ${kind} is not a records message`)
+  return decodeSealedList(body, now, MAX_MESSAGE_RECORDS)
 }
 
 /** A gossip message: its records. Throws WireError. */
 export function decodeMessage (data: Uint8Array, now: Time): Service[] {
-  const { kind, body } = openEnvelope(data, WIRE_LIMITS.maxMessageBytes)
-  if (kind !== KIND.records) throw new WireError('kind', `message kind ${kind} is not a records message`)
-  return decodeRecordList(body, now, Math.floor(WIRE_LIMITS.maxMessageBytes / 64))
+  return decodeSealedMessage(data, now).map(r => r.svc)
 }
 
 /** An anti-entropy header body. Throws WireError. */

@@ -62,6 +62,9 @@ export class BulkPeer {
       departureGraceMs: 10_000,
       quic: false,
       version: '0.0.0',
+      maxRecordsPerHost: 100_000,
+      maxRecords: 200_000,
+      backendCidrs: [],
     })
   }
 

@@ -34,6 +34,7 @@ async function fixture (init: Partial<AnnouncerInit> = {}) {
     clock,
     logger: silentLogger(),
     local,
+    seal: (records) => records.map(svc => ({ svc })),
     publish: async (data) => { sent.push(decodeMessage(data, clock.now().plusMillis(60_000))) },
   }, { hostname: 'host1', aliveRounds: 5, tombstoneRounds: 10, observerRounds: 2, roundIntervalMs: ROUND_MS, heartbeatMs: 60_000, roundTimer: false, ...init })
   await announcer.start()

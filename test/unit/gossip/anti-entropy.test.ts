@@ -30,6 +30,8 @@ async function side (t: import('ava').ExecutionContext, ip: string, hostname: st
     node, catalog, clock: systemClock, logger: silentLogger(), metrics,
     memberInfos: async () => [{ id: node.peerId.toString(), addrs: [tcpAddr(ip, 7946)] }],
     learn: (m) => { learned.push([...m]) },
+    // this file tests the exchange itself; the gate's rules are tested in admission.test.ts and test/integration/gossip-trust.test.ts
+    admission: { seal: (rs) => rs.map(svc => ({ svc })), admit: (rs) => ({ admitted: rs.map(r => r.svc), refused: 0, forged: 0 }) },
   }, { protocol: stateProtocolOf('ae'), hostname, clusterName: 'ae', timeoutMs: 60_000 })
   await node.start()
   await ae.start()

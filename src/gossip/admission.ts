@@ -1,0 +1,192 @@
+// The one admission gate for remote records: every record a peer hands us, by gossip
+// message or anti-entropy frame, passes admit() before catalog.merge(). In order:
+//   proof      signed by the record's pinned origin, or (tombstones only) by an observer
+//              host when the record's host departed in the observer's view and in ours
+//   membership a live record's host is a member now (it proved its hostname to us directly)
+//   clock      Updated and Created within MAX_FUTURE_SKEW_MS of our clock, Created >= MIN_CREATED
+//   backends   every port IP is the host's own address or in [sidecar] backend_cidrs
+//   bounds     records per host and in total (new keys only: updates always pass)
+// Refusals are counted by reason (sidecar_gossip_records_refused_total) and logged rate-limited.
+import type { Catalog } from '../catalog/index.ts'
+import type { Clock } from '../service/clock.ts'
+import type { Logger } from '../lib/logger.ts'
+import { encodeService, recordKey, ServiceStatus, type Service } from '../service/index.ts'
+import { checkBackends, checkSigner, checkTimes, cidrList, FORGERY_REASONS, type HostView, type RefuseReason } from './admission-rules.ts'
+import type { GossipMetrics } from './metrics.ts'
+import type { HostPins } from './pins.ts'
+import type { ProofVerifier, RecordSigner, SealedRecord } from './proof.ts'
+
+/** A live member as the gate sees it. */
+export interface MemberView {
+  peerId: string
+  /** Addresses the member reports for itself and connects from. */
+  ips: ReadonlySet<string>
+}
+
+export interface AdmissionComponents {
+  catalog: Catalog
+  clock: Clock
+  logger: Logger
+  metrics: GossipMetrics
+  pins: HostPins
+  verifier: ProofVerifier
+  signer: RecordSigner
+  /** The live member (or one within its departure grace) that holds hostname, if any. */
+  member: (hostname: string) => MemberView | undefined
+}
+
+export interface AdmissionInit {
+  hostname: string
+  maxRecordsPerHost: number
+  maxRecords: number
+  /** CIDRs a remote record's backend IPs may be in besides its host's own address. */
+  backendCidrs: readonly string[]
+}
+
+export type AdmitKind = 'gossip' | 'anti-entropy'
+
+export interface AdmitResult {
+  admitted: Service[]
+  refused: number
+  /** Refusals that mean a forgery (bad or missing proof): the sender relayed it. */
+  forged: number
+}
+
+/** Refusal log lines per minute at most: a hostile peer must not flood the log. */
+const REFUSE_LOGS_PER_MINUTE = 10
+const NO_IPS: ReadonlySet<string> = new Set()
+
+export class Admission {
+  readonly #c: AdmissionComponents
+  readonly #init: AdmissionInit
+  readonly #allowed
+  /** The proof of the newest admitted version of each remote record, so it can be relayed as it was signed. */
+  readonly #proofs = new Map<string, { sealed: SealedRecord, canonical: string }>()
+  #log = { minute: 0, count: 0 }
+
+  constructor (components: AdmissionComponents, init: AdmissionInit) {
+    this.#c = components
+    this.#init = init
+    this.#allowed = cidrList(init.backendCidrs)
+  }
+
+  /** Judges records a peer (hostname or peer id `from`) handed us; returns those to merge. Never throws. */
+  admit (records: readonly SealedRecord[], from: string, kind: AdmitKind): AdmitResult {
+    const out: AdmitResult = { admitted: [], refused: 0, forged: 0 }
+    const now = this.#c.clock.now()
+    let total = -1 // counted on first need: most batches only update existing keys
+    const added = new Map<string, number>()
+    for (const r of records) {
+      const canonical = encodeService(r.svc)
+      const reason = this.#judge(r, canonical, now)
+        ?? this.#bound(r.svc, () => (total = total < 0 ? this.#c.catalog.count() : total), added)
+      if (reason === undefined) {
+        out.admitted.push(r.svc)
+        const key = recordKey(r.svc)
+        const held = this.#proofs.get(key)
+        if (held === undefined || r.svc.Updated.isAfter(held.sealed.svc.Updated)) this.#proofs.set(key, { sealed: r, canonical })
+        continue
+      }
+      out.refused++
+      if (FORGERY_REASONS.has(reason)) out.forged++
+      this.#refuse(reason, r, from, kind)
+    }
+    return out
+  }
+
+  /**
+   * Records as they go on the wire (gossip messages, anti-entropy chunks): this host's own
+   * signed as origin; another host's with the proof it came with (the version its signer
+   * signed: a locally kept DRAINING status is not sent as such); a tombstone this node made
+   * for another host (departure, expiry) signed as observer. A record held in a version no
+   * proof covers is not sent (counted): whoever made it will send it.
+   */
+  seal (records: readonly Service[]): SealedRecord[] {
+    const out: SealedRecord[] = []
+    const { signer } = this.#c
+    for (const svc of records) {
+      if (svc.Hostname === this.#init.hostname) {
+        out.push(signer.seal(svc, false))
+        continue
+      }
+      const held = this.#proofs.get(recordKey(svc))
+      if (held !== undefined && held.sealed.svc.Updated.equals(svc.Updated)) out.push(held.sealed)
+      else if (svc.Status === ServiceStatus.TOMBSTONE) out.push(signer.seal(svc, true))
+      else this.#c.metrics.unsealable.inc()
+    }
+    return out
+  }
+
+  /** Forgets proofs and signatures of records the catalog no longer holds. */
+  prune (): void {
+    const { catalog } = this.#c
+    const held = (key: string): boolean => {
+      const i = key.indexOf('\u0000')
+      return catalog.get(key.slice(0, i), key.slice(i + 1)) !== undefined
+    }
+    for (const key of this.#proofs.keys()) if (!held(key)) this.#proofs.delete(key)
+    this.#c.signer.prune(held)
+  }
+
+  #judge (r: SealedRecord, canonical: string, now: ReturnType<Clock['now']>): RefuseReason | undefined {
+    const { svc, proof } = r
+    if (proof === undefined) return 'unsigned'
+    // the same version with the same proof as one already admitted: its signature was checked then
+    const held = this.#proofs.get(recordKey(svc))
+    const known = held !== undefined && held.sealed.proof?.sig === proof.sig && held.sealed.proof.peer === proof.peer && held.sealed.proof.observer === proof.observer && held.canonical === canonical
+    if (!known && !this.#c.verifier.check(canonical, proof)) return 'signature'
+    const member = svc.Hostname === this.#init.hostname ? undefined : this.#c.member(svc.Hostname)
+    const pinnedPeer = this.#c.pins.peerOf(svc.Hostname)
+    const view: HostView = {
+      self: this.#init.hostname,
+      pinnedPeer,
+      signerHost: this.#c.pins.hostnameOf(proof.peer),
+      isMember: member !== undefined && member.peerId === pinnedPeer,
+      hostIps: member?.ips ?? NO_IPS,
+    }
+    return checkSigner(svc, proof, view) ?? checkTimes(svc, now) ?? checkBackends(svc, view, this.#allowed)
+  }
+
+  /** Caps on records held: only a record for a key we do not hold yet can be refused. */
+  #bound (svc: Service, total: () => number, added: Map<string, number>): RefuseReason | undefined {
+    const { catalog } = this.#c
+    if (catalog.get(svc.Hostname, svc.ID) !== undefined) return undefined
+    const fromHost = added.get(svc.Hostname) ?? 0
+    if (catalog.count(svc.Hostname) + fromHost >= this.#init.maxRecordsPerHost) return 'cap-host'
+    let all = 0
+    for (const n of added.values()) all += n
+    if (total() + all >= this.#init.maxRecords) return 'cap-total'
+    added.set(svc.Hostname, fromHost + 1)
+    return undefined
+  }
+
+  #refuse (reason: RefuseReason, r: SealedRecord, from: string, kind: AdmitKind): void {
+    this.#c.metrics.refused.inc({ reason })
+    const minute = Math.floor(Date.now() / 60_000)
+    if (this.#log.minute !== minute) this.#log = { minute, count: 0 }
+    if (++this.#log.count > REFUSE_LOGS_PER_MINUTE) return
+    const { svc, proof } = r
+    const what = `${svc.Name} (${svc.ID}) of ${svc.Hostname}`
+    const signer = proof === undefined ? 'no proof' : `${proof.observer ? 'observer' : 'origin'} proof by ${proof.peer}`
+    const msg = `refused ${what} from ${from} (${kind}, ${signer}): ${explain(reason, this.#init)}`
+    if (reason === 'not-member' || reason === 'not-departed' || reason === 'unknown-host') this.#c.logger.debug(msg)
+    else this.#c.logger.warn(msg)
+  }
+}
+
+function explain (reason: RefuseReason, init: AdmissionInit): string {
+  switch (reason) {
+    case 'unsigned': return 'the record carries no origin proof'
+    case 'signature': return 'its signature does not verify'
+    case 'unknown-host': return 'its hostname has not proved itself to this node yet (not pinned)'
+    case 'pin': return 'signed by a peer other than the one its hostname is pinned to'
+    case 'not-member': return 'its host is not a live member in this node\'s view'
+    case 'observer': return 'an observer may only sign a tombstone of another, departed host'
+    case 'not-departed': return 'a tombstone by an observer for a host that has not departed in this node\'s view'
+    case 'future': return 'Updated is too far ahead of this node\'s clock'
+    case 'created': return 'Created is before 2013 or ahead of this node\'s clock'
+    case 'backend-ip': return 'a backend IP is neither its host\'s own address nor in [sidecar] backend_cidrs'
+    case 'cap-host': return `its host already has ${init.maxRecordsPerHost} records ([sidecar] max_records_per_host)`
+    case 'cap-total': return `this node already holds ${init.maxRecords} records ([sidecar] max_records)`
+  }
+}

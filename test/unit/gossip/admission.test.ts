@@ -1,0 +1,175 @@
+// The admission gate and its rules with real keys, a real catalog and real pins in a temp
+// dir: who may vouch for what, the clock and Created bounds, backend IPs, caps, the
+// verification shortcut, and that what seal() sends is what admit() accepts.
+import { mkdtemp, readFile, rm } from 'node:fs/promises'
+import os from 'node:os'
+import path from 'node:path'
+import test from 'ava'
+import { generateKeyPair } from '@libp2p/crypto/keys'
+import { peerIdFromPrivateKey } from '@libp2p/peer-id'
+import { Admission } from '../../../src/gossip/admission.ts'
+import { checkBackends, checkTimes, cidrList, isLocalOnly, MAX_FUTURE_SKEW_MS } from '../../../src/gossip/admission-rules.ts'
+import { gossipMetrics } from '../../../src/gossip/metrics.ts'
+import { HostPins, PINS_FILE } from '../../../src/gossip/pins.ts'
+import { ProofVerifier, RecordSigner } from '../../../src/gossip/proof.ts'
+import { decodeSealedMessage, encodeRecords } from '../../../src/gossip/wire.ts'
+import { silentLogger } from '../../../src/lib/logger.ts'
+import { Metrics } from '../../../src/lib/metrics.ts'
+import { encodeService, ServiceStatus, Time, withFields } from '../../../src/service/index.ts'
+import { makeTestService } from '../../helpers/factories.ts'
+import { setup } from '../catalog/setup.ts'
+
+async function signer (cluster = 'c'): Promise<RecordSigner> {
+  const key = await generateKeyPair('Ed25519')
+  return new RecordSigner(key, peerIdFromPrivateKey(key).toString(), cluster)
+}
+
+async function fixture (t: import('ava').ExecutionContext, opts: { maxRecordsPerHost?: number, maxRecords?: number, backendCidrs?: string[] } = {}) {
+  const dir = await mkdtemp(path.join(os.tmpdir(), 'sidecar-admission-'))
+  const self = await signer()
+  const host1 = await signer()
+  const host2 = await signer()
+  const { catalog, clock } = setup({ hostname: 'me' })
+  const pins = new HostPins({ logger: silentLogger() }, { dataDir: dir, hostname: 'me', peerId: self.peer })
+  await pins.load()
+  t.teardown(async () => { await pins.flush(); await rm(dir, { recursive: true, force: true }) })
+  t.is(pins.claim('host1', host1.peer), 'new')
+  t.is(pins.claim('host2', host2.peer), 'new')
+  const members = new Map([['host1', { peerId: host1.peer, ips: new Set(['10.0.0.5']) }], ['host2', { peerId: host2.peer, ips: new Set(['10.0.0.6']) }]])
+  const metrics = gossipMetrics(new Metrics({ defaultMetrics: false }))
+  const verifier = new ProofVerifier('c')
+  const gate = new Admission({ catalog, clock, logger: silentLogger(), metrics, pins, verifier, signer: self, member: h => members.get(h) },
+    { hostname: 'me', maxRecordsPerHost: opts.maxRecordsPerHost ?? 100, maxRecords: opts.maxRecords ?? 1000, backendCidrs: opts.backendCidrs ?? [] })
+  const now = (): Time => clock.now()
+  const rec = (o: Parameters<typeof makeTestService>[0] = {}) => makeTestService({ Created: now().plusMillis(-60_000), Updated: now(), ...o })
+  const reasons = async (): Promise<Record<string, number>> => Object.fromEntries((await metrics.refused.get()).values.map(v => [v.labels.reason as string, v.value]))
+  return { dir, catalog, clock, pins, members, gate, verifier, self, host1, host2, now, rec, reasons }
+}
+
+test('admission: a host\'s own signed record passes; another key, no key or an altered record does not', async t => {
+  const f = await fixture(t)
+  const ok = f.host1.seal(f.rec(), false)
+  t.is(f.gate.admit([ok], 'host1', 'gossip').admitted.length, 1)
+  const r = f.gate.admit([
+    f.host2.seal(f.rec({ ID: 'b' }), false), // host2 signing host1's record
+    { svc: f.rec({ ID: 'c' }) },
+    { svc: f.rec({ ID: 'd' }), proof: f.host1.seal(f.rec({ ID: 'e' }), false).proof },
+    f.host1.seal(f.rec({ ID: 'f', Hostname: 'ghost' }), false),
+  ], 'host2', 'anti-entropy')
+  t.deepEqual(r, { admitted: [], refused: 4, forged: 2 })
+  t.like(await f.reasons(), { pin: 1, unsigned: 1, signature: 1, 'unknown-host': 1 })
+})
+
+test('admission: a proof from another cluster does not verify', async t => {
+  const f = await fixture(t)
+  const key = await generateKeyPair('Ed25519')
+  const other = new RecordSigner(key, f.host1.peer, 'other-cluster') // host1's id, but signing for another cluster
+  t.is(f.gate.admit([other.seal(f.rec(), false)], 'x', 'gossip').admitted.length, 0)
+  t.like(await f.reasons(), { signature: 1 })
+})
+
+test('admission: observer tombstones only for a host departed in our view, never for us, never ALIVE', async t => {
+  const f = await fixture(t)
+  const tomb = (host: string) => f.rec({ Hostname: host, Status: ServiceStatus.TOMBSTONE })
+  t.is(f.gate.admit([f.host2.seal(tomb('host1'), true)], 'host2', 'gossip').admitted.length, 0, 'host1 is a member')
+  t.is(f.gate.admit([f.host2.seal(tomb('me'), true)], 'host2', 'gossip').admitted.length, 0, 'our own host')
+  t.is(f.gate.admit([f.host2.seal(f.rec({ Hostname: 'host1', ID: 'x' }), true)], 'host2', 'gossip').admitted.length, 0, 'an observer cannot vouch for ALIVE')
+  t.is(f.gate.admit([f.host1.seal(tomb('host1'), true)], 'host1', 'gossip').admitted.length, 0, 'nor observe itself')
+  const stranger = await signer()
+  t.is(f.gate.admit([stranger.seal(tomb('gone'), true)], 'host2', 'gossip').admitted.length, 0, 'an observer that never proved a hostname')
+  t.is(f.gate.admit([stranger.seal(tomb('gone'), false)], 'host2', 'gossip').admitted.length, 1, 'the origin tombstone of a host that left before we met it')
+  t.is(f.gate.admit([stranger.seal(f.rec({ Hostname: 'gone', ID: 'y' }), false)], 'host2', 'gossip').admitted.length, 0, 'but not its live records')
+  f.members.delete('host1')
+  t.is(f.gate.admit([f.host2.seal(tomb('host1'), true)], 'host2', 'gossip').admitted.length, 1, 'departed in both views')
+  t.like(await f.reasons(), { 'not-departed': 2, observer: 2, 'unknown-host': 2 })
+})
+
+test('admission: a live record of a host that is not a member now is refused; its origin tombstones are not', async t => {
+  const f = await fixture(t)
+  f.members.delete('host1')
+  t.is(f.gate.admit([f.host1.seal(f.rec(), false)], 'host2', 'anti-entropy').admitted.length, 0)
+  t.is(f.gate.admit([f.host1.seal(f.rec({ Status: ServiceStatus.TOMBSTONE }), false)], 'host2', 'anti-entropy').admitted.length, 1)
+  t.like(await f.reasons(), { 'not-member': 1 })
+})
+
+test('admission: clock bounds on Updated and Created', t => {
+  const now = Time.parse('2026-01-01T00:00:00Z')
+  const r = (o: Parameters<typeof makeTestService>[0]) => checkTimes(makeTestService({ Created: now, Updated: now, ...o }), now)
+  t.is(r({}), undefined)
+  t.is(r({ Updated: now.plusMillis(MAX_FUTURE_SKEW_MS) }), undefined)
+  t.is(r({ Updated: now.plusMillis(MAX_FUTURE_SKEW_MS + 1) }), 'future')
+  t.is(r({ Updated: now.plusMillis(4 * 60_000) }), 'future', 'the forged tombstone of the issue, 4 minutes ahead')
+  t.is(r({ Created: Time.parse('0001-01-01T00:00:00Z') }), 'created', 'the port hijack of the issue')
+  t.is(r({ Created: Time.EPOCH }), 'created')
+  t.is(r({ Created: Time.parse('2013-01-01T00:00:00Z') }), undefined)
+  t.is(r({ Created: now.plusMillis(MAX_FUTURE_SKEW_MS + 1) }), 'created')
+})
+
+test('admission: backend IPs must be the host\'s own or in an allowed CIDR, never loopback from another host', t => {
+  const view = { self: 'me', pinnedPeer: 'p', signerHost: 'host1', isMember: true, hostIps: new Set(['10.0.0.5', '127.0.11.2']) }
+  const allowed = cidrList(['172.17.0.0/16', '0.0.0.0/0'])
+  const svc = (ip: string, o = {}) => makeTestService({ Hostname: 'host1', Ports: [{ Type: 'tcp', Port: 1, ServicePort: 2, IP: ip }], ...o })
+  t.is(checkBackends(svc('10.0.0.5'), view, cidrList([])), undefined)
+  t.is(checkBackends(svc('127.0.11.2'), view, cidrList([])), undefined, 'a host that advertises a loopback address (one-machine clusters)')
+  t.is(checkBackends(svc('10.0.0.9'), view, cidrList([])), 'backend-ip')
+  t.is(checkBackends(svc('172.17.0.3'), view, allowed), undefined)
+  for (const ip of ['127.0.0.1', '::1', '169.254.169.254', '0.0.0.0', '', 'localhost']) t.is(checkBackends(svc(ip), view, allowed), 'backend-ip', ip)
+  t.is(checkBackends(svc('127.0.0.1', { Hostname: 'me' }), view, cidrList([])), undefined, 'our own records')
+  t.is(checkBackends(svc('127.0.0.1', { Status: ServiceStatus.TOMBSTONE }), view, cidrList([])), undefined, 'tombstones route nothing')
+  t.true(isLocalOnly('127.5.5.5'))
+  t.false(isLocalOnly('10.0.0.1'))
+  t.throws(() => cidrList(['10.0.0.0/33']), { message: /not a CIDR/ })
+})
+
+test('admission: records per host and in total are capped; updates of held records always pass', async t => {
+  const f = await fixture(t, { maxRecordsPerHost: 3, maxRecords: 5 })
+  const batch = Array.from({ length: 5 }, (_, i) => f.host1.seal(f.rec({ ID: `a${i}` }), false))
+  const r = f.gate.admit(batch, 'host1', 'gossip')
+  t.is(r.admitted.length, 3)
+  for (const s of r.admitted) f.catalog.merge(s, 'host1')
+  f.clock.advance(1000)
+  t.is(f.gate.admit([f.host1.seal(f.rec({ ID: 'a0' }), false)], 'host1', 'gossip').admitted.length, 1, 'an update of a held record')
+  const two = Array.from({ length: 3 }, (_, i) => f.host2.seal(f.rec({ ID: `b${i}`, Hostname: 'host2', Ports: [{ Type: 'tcp', Port: 1, ServicePort: 0, IP: '10.0.0.6' }] }), false))
+  t.is(f.gate.admit(two, 'host2', 'gossip').admitted.length, 2, 'the total cap')
+  t.like(await f.reasons(), { 'cap-host': 2, 'cap-total': 1 })
+})
+
+test('admission: seal() output round-trips through the wire and admit(); a held version is not verified again', async t => {
+  const f = await fixture(t)
+  const theirs = f.host1.seal(f.rec(), false)
+  const msg = encodeRecords([theirs])[0]
+  const got = decodeSealedMessage(msg, f.now())
+  t.is(encodeService(got[0].svc), encodeService(theirs.svc))
+  const admitted = f.gate.admit(got, 'host1', 'gossip').admitted
+  t.is(admitted.length, 1)
+  f.catalog.merge(admitted[0], 'host1')
+  // held with a DRAINING status locally (sticky): relayed as signed, so it still verifies elsewhere
+  const relayed = f.gate.seal([withFields(admitted[0], { Status: ServiceStatus.DRAINING })])
+  t.is(relayed[0].svc.Status, ServiceStatus.ALIVE)
+  t.is(relayed[0].proof?.peer, f.host1.peer)
+  const n = f.verifier.computed
+  t.is(f.gate.admit(decodeSealedMessage(encodeRecords(relayed)[0], f.now()), 'host2', 'anti-entropy').admitted.length, 1)
+  t.is(f.verifier.computed, n, 'no second verification of an unchanged record')
+  // our own records are signed as origin; another host's tombstone we made as observer; a version nobody signed is not sent
+  const own = f.gate.seal([f.rec({ Hostname: 'me' })])[0]
+  t.deepEqual([own.proof?.peer, own.proof?.observer], [f.self.peer, false])
+  const obs = f.gate.seal([withFields(admitted[0], { Status: ServiceStatus.TOMBSTONE, Updated: f.now().plusMillis(5) })])[0]
+  t.deepEqual([obs.proof?.peer, obs.proof?.observer], [f.self.peer, true])
+  t.is(f.gate.seal([withFields(admitted[0], { Updated: f.now().plusMillis(9) })]).length, 0)
+})
+
+test('pins: first claim wins, survives a reload, conflicts are reported; own name is always ours', async t => {
+  const f = await fixture(t)
+  const conflicts: string[] = []
+  await f.pins.flush()
+  const again = new HostPins({ logger: silentLogger(), onConflict: (h, pinned, claimed) => { conflicts.push(`${h}:${pinned === f.host1.peer}:${claimed === f.host2.peer}`) } }, { dataDir: f.dir, hostname: 'me', peerId: f.self.peer })
+  await again.load()
+  t.is(again.peerOf('host1'), f.host1.peer)
+  t.is(again.claim('host1', f.host2.peer), 'conflict')
+  t.is(again.claim('me', f.host1.peer), 'conflict')
+  t.is(again.claim('host1', f.host1.peer), 'pinned')
+  t.is(again.hostnameOf(f.host2.peer), 'host2')
+  t.deepEqual(conflicts, ['host1:true:true', 'me:false:false'])
+  const doc = JSON.parse(await readFile(path.join(f.dir, PINS_FILE), 'utf8')) as { pins: Record<string, string> }
+  t.deepEqual(Object.keys(doc.pins), ['host1', 'host2', 'me'])
+})
