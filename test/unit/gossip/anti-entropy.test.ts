@@ -11,7 +11,7 @@ import { AntiEntropy } from '../../../src/gossip/anti-entropy.ts'
 import { gossipMetrics, type GossipMetrics } from '../../../src/gossip/metrics.ts'
 import { createGossipNode, stateProtocolOf, tcpAddr, type GossipNode } from '../../../src/gossip/node.ts'
 import { encodeHello, stateFrame, STATE_KIND } from '../../../src/gossip/state-wire.ts'
-import { decodeRecordList, type MemberInfo } from '../../../src/gossip/wire.ts'
+import { decodeRecordList, WIRE_VERSION, type MemberInfo } from '../../../src/gossip/wire.ts'
 import { systemClock } from '../../../src/service/clock.ts'
 import { silentLogger } from '../../../src/lib/logger.ts'
 import { Metrics } from '../../../src/lib/metrics.ts'
@@ -148,8 +148,8 @@ test('anti-entropy: garbage, wrong kinds, oversize frames and floods are rejecte
   await good.node.dial(multiaddr(tcpAddr(a.ip, 7946)))
   const hello = encodeHello({ hostname: 'ae-evil', clusterName: 'ae', members: [], records: 0 })
 
-  await hostile(evil, a, async lp => { await lp.write(new Uint8Array([1, 16, 0x7b, 0x7b, 0x7b])) })
-  await hostile(evil, a, async lp => { await lp.write(new Uint8Array([1, 99, 0x7b, 0x7d])) })
+  await hostile(evil, a, async lp => { await lp.write(new Uint8Array([WIRE_VERSION, 16, 0x7b, 0x7b, 0x7b])) })
+  await hostile(evil, a, async lp => { await lp.write(new Uint8Array([WIRE_VERSION, 99, 0x7b, 0x7d])) })
   await hostile(evil, a, async lp => { await lp.write(hello); await lp.read(); await lp.write(stateFrame(STATE_KIND.records, '{"Items":[],"More":false}')) })
   await hostile(evil, a, async lp => { await lp.write(hello); await lp.read(); await lp.write(stateFrame(STATE_KIND.hosts, '{"Items":[["h0",5,"zz"]],"More":false}')) })
   await hostile(evil, a, async lp => { await lp.write(hello); await lp.read(); await lp.write(stateFrame(STATE_KIND.hosts, '{"Items":[],"More":true}')) })
