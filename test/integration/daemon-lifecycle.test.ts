@@ -30,16 +30,17 @@ function leftOver (before: Map<string, number>): string[] {
   return [...resources()].filter(([type, n]) => n > (before.get(type) ?? 0)).map(([type, n]) => `${type} ${before.get(type) ?? 0} -> ${n}`)
 }
 
-async function listen (server: http.Server): Promise<number> {
-  await new Promise<void>(resolve => server.listen(0, '127.0.0.1', resolve))
+async function listen (server: http.Server, ip = '127.0.0.1'): Promise<number> {
+  await new Promise<void>(resolve => server.listen(0, ip, resolve))
   return (server.address() as net.AddressInfo).port
 }
 
 async function daemon (dir: string, ip: string, hostname: string, seeds: string[], webhook: string, backendPort: number): Promise<Daemon> {
   const file = path.join(dir, `${hostname}.json`)
   await writeFile(file, JSON.stringify([
-    { Service: { Name: 'web', Image: 'web:1', Ports: [{ Type: 'tcp', Port: backendPort, ServicePort: 10180, IP: '127.0.0.1' }] }, Check: { Type: 'HttpGet', Args: `http://127.0.0.1:${backendPort}/` } },
-    { Service: { Name: `tcp-${hostname}`, Image: 'tcp:1', Ports: [{ Type: 'tcp', Port: backendPort, ServicePort: 0, IP: '127.0.0.1' }] }, Check: { Type: 'TcpConnect', Args: `127.0.0.1:${backendPort}` } },
+    // Backends on the host's own address: peers refuse another host's records that point at loopback.
+    { Service: { Name: 'web', Image: 'web:1', Ports: [{ Type: 'tcp', Port: backendPort, ServicePort: 10180, IP: ip }] }, Check: { Type: 'HttpGet', Args: `http://${ip}:${backendPort}/` } },
+    { Service: { Name: `tcp-${hostname}`, Image: 'tcp:1', Ports: [{ Type: 'tcp', Port: backendPort, ServicePort: 0, IP: ip }] }, Check: { Type: 'TcpConnect', Args: `${ip}:${backendPort}` } },
     { Service: { Name: `always-${hostname}`, Image: 'a:1' }, Check: { Type: 'AlwaysSuccessful' }, ListenPort: backendPort },
   ]))
   const args = parseCliArgs(['--hostname', hostname, '--bind-ip', ip, '--advertise-ip', ip, '--discover', 'static', ...seeds.flatMap(s => ['-c', s])])
@@ -56,19 +57,19 @@ test('daemon: an in-process start and stop (gossip with a peer, proxy, API, chec
   t.timeout(120_000)
   const dir = await mkdtemp(path.join(os.tmpdir(), 'sidecar-lifecycle-'))
   t.teardown(async () => { await rm(dir, { recursive: true, force: true }) })
-  const backend = http.createServer((_req, res) => { res.end('ok') })
-  const backendPort = await listen(backend)
+  const backends = IPS.map(() => http.createServer((_req, res) => { res.end('ok') }))
+  const backendPorts = await Promise.all(backends.map(async (b, i) => await listen(b, IPS[i])))
   let posts = 0
   const receiver = http.createServer((req, res) => { posts++; req.resume(); req.on('end', () => { res.end() }) })
   const receiverPort = await listen(receiver)
-  t.teardown(() => { backend.close(); backend.closeAllConnections(); receiver.close(); receiver.closeAllConnections() })
+  t.teardown(() => { for (const b of backends) { b.close(); b.closeAllConnections() } receiver.close(); receiver.closeAllConnections() })
 
   // Give background machinery of earlier tests and of this file's imports a moment, then count.
   await new Promise(resolve => setTimeout(resolve, 200))
   const before = resources()
 
-  const a = await daemon(dir, IPS[0], 'life-a', [], `http://127.0.0.1:${receiverPort}/hook`, backendPort)
-  const b = await daemon(dir, IPS[1], 'life-b', [IPS[0]], `http://127.0.0.1:${receiverPort}/hook`, backendPort)
+  const a = await daemon(dir, IPS[0], 'life-a', [], `http://127.0.0.1:${receiverPort}/hook`, backendPorts[0])
+  const b = await daemon(dir, IPS[1], 'life-b', [IPS[0]], `http://127.0.0.1:${receiverPort}/hook`, backendPorts[1])
   let running: Daemon[] = []
   t.teardown(async () => { for (const d of running) await d.stop() })
   await a.start()
