@@ -33,6 +33,12 @@ export interface AdmissionComponents {
   signer: RecordSigner
   /** The live member (or one within its departure grace) that holds hostname, if any. */
   member: (hostname: string) => MemberView | undefined
+  /**
+   * Called with every authentic version of this host's own records a peer hands us (they are
+   * never merged: this host is their only writer), so that the origin can refute a version
+   * that contradicts its own (refuter.ts).
+   */
+  ownRecord?: (svc: Service, from: string) => void
 }
 
 export interface AdmissionInit {
@@ -80,6 +86,7 @@ export class Admission {
       const canonical = encodeService(r.svc)
       const reason = this.#judge(r, canonical, now)
         ?? this.#bound(r.svc, () => (total = total < 0 ? this.#c.catalog.count() : total), added)
+      if (r.svc.Hostname === this.#init.hostname && (reason === undefined || !FORGERY_REASONS.has(reason))) this.#c.ownRecord?.(r.svc, from)
       if (reason === undefined) {
         out.admitted.push(r.svc)
         const key = recordKey(r.svc)

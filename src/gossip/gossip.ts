@@ -176,6 +176,7 @@ export class Gossip implements Startable {
       verifier: new ProofVerifier(init.clusterName),
       signer: new RecordSigner(key, peerId, init.clusterName),
       member: (hostname) => membership.memberByHostname(hostname),
+      ownRecord: (svc, from) => { this.#refuter?.consider(svc, from) },
     }, { hostname: init.hostname, maxRecordsPerHost: init.maxRecordsPerHost, maxRecords: init.maxRecords, backendCidrs: init.backendCidrs })
     this.#antiEntropy = new AntiEntropy({
       node,
@@ -196,7 +197,7 @@ export class Gossip implements Startable {
       publish: async (data) => { await this.#publish(data) },
     }, { hostname: init.hostname, aliveRounds: ALIVE_ROUNDS, tombstoneRounds: TOMBSTONE_ROUNDS, observerRounds: OBSERVER_ROUNDS, roundIntervalMs: ROUND_INTERVAL_MS, heartbeatMs: Math.min(HEARTBEAT_MS, (init.aliveLifespanMs ?? ALIVE_LIFESPAN_FALLBACK_MS) * HEARTBEAT_LIFESPAN_FRACTION) })
 
-    this.#refuter = new Refuter({ catalog: this.#c.catalog, logger, reannounce: () => { this.#announcer?.reannounce() }, publish: async (data) => { await this.#publish(data) } })
+    this.#refuter = new Refuter({ catalog: this.#c.catalog, logger, reannounce: () => { this.#announcer?.reannounce() }, publish: async (data) => { await this.#publish(data) }, seal: (records) => admission.seal(records) })
     try {
       await this.#startParts(node, membership)
     } catch (err) {

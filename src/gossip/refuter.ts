@@ -5,7 +5,8 @@
 // a tombstone bumped by 1 ns (the same bytes again would be dropped by gossipsub as a duplicate).
 import type { Catalog } from '../catalog/index.ts'
 import type { Logger } from '../lib/logger.ts'
-import { ServiceStatus, statusString, withFields, type Service } from '../service/index.ts'
+import { ServiceStatus, statusString, Time, withFields, type Service } from '../service/index.ts'
+import type { SealedRecord } from './proof.ts'
 import { encodeRecords } from './wire.ts'
 
 /** One refutation of the same record per this long, however often peers repeat the old version. */
@@ -19,6 +20,8 @@ export interface RefuterComponents {
   /** Re-announces every live local record on the next rounds (GossipAnnouncer.reannounce). */
   reannounce: () => void
   publish: (data: Uint8Array) => Promise<void>
+  /** Signs records for the wire (Admission.seal). */
+  seal: (records: readonly Service[]) => SealedRecord[]
   nowMs?: () => number
 }
 
@@ -43,6 +46,18 @@ export class Refuter {
     this.#last.clear()
   }
 
+  /**
+   * A version of one of our records a peer handed us (the admission gate passes every
+   * authentic one: it is never merged, so the catalog cannot notice): refuted when its status
+   * is not ours, whether it is older or newer than what we hold.
+   */
+  consider (incoming: Service, from: string): void {
+    if (!this.#on) return
+    const stored = this.#c.catalog.get(incoming.Hostname, incoming.ID)
+    if (stored === undefined || stored.Status === incoming.Status) return
+    this.#onContradicted(stored, incoming, from)
+  }
+
   readonly #onContradicted = (stored: Service, incoming: Service, from: string): void => {
     const key = `${stored.Hostname}\u0000${stored.ID}`
     const now = (this.#c.nowMs ?? Date.now)()
@@ -51,8 +66,9 @@ export class Refuter {
     this.#last.set(key, now)
     this.#c.logger.debug(`${from} holds our ${incoming.Name} (${incoming.ID}) as ${statusString(incoming.Status)}, we hold ${statusString(stored.Status)}: announcing ours again`)
     if (stored.Status !== ServiceStatus.TOMBSTONE) { this.#c.reannounce(); return }
-    const bumped = withFields(stored, { Updated: stored.Updated.plusNanos(1n) })
+    // Newer than both what we hold and what the peer holds: the origin always wins.
+    const bumped = withFields(stored, { Updated: Time.max(stored.Updated, incoming.Updated).plusNanos(1n) })
     this.#c.catalog.merge(bumped)
-    for (const msg of encodeRecords([bumped])) void this.#c.publish(msg).catch(() => {})
+    for (const msg of encodeRecords(this.#c.seal([bumped]))) void this.#c.publish(msg).catch(() => {})
   }
 }
