@@ -47,8 +47,8 @@ export class BulkPeer {
 
   private constructor (opts: BulkPeerOptions, dir: string) {
     this.#dir = dir
-    this.catalog = new Catalog({ clock: systemClock }, { hostname: opts.hostname, clusterName: opts.clusterName ?? 'default', aliveLifespanMs: 600_000, // its records are never re-sent: the same 10 min the tests and bench give the daemons
-       drainingLifespanMs: 600_000, tombstoneLifespanMs: 10_800_000 })
+    // Its records are never re-sent: it keeps them the same 10 min the tests and bench give the daemons.
+    this.catalog = new Catalog({ clock: systemClock }, { hostname: opts.hostname, clusterName: opts.clusterName ?? 'default', aliveLifespanMs: 600_000, drainingLifespanMs: 600_000, tombstoneLifespanMs: 10_800_000 })
     for (const r of bulkRecords(opts.hostname, opts.records, opts.ip)) this.catalog.merge(r)
     this.gossip = new Gossip({ catalog: this.catalog, clock: systemClock, logger: silentLogger(), metrics: this.metrics, local: { owned: () => [], isOwned: () => false, restamp: () => undefined } }, {
       hostname: opts.hostname,
