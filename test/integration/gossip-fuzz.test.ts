@@ -1,22 +1,31 @@
-// Issue #11 fuzz, bounded: 100,000 malformed or hostile gossip messages and anti-entropy
-// frames (fixed seed, test/helpers/gossip-fuzz.ts) from a rogue member against a real daemon
-// on 127.0.11.40 (with a real peer on .41, the rogue on .49). Asserts: no crash, not one of
-// the records accepted, every message judged (none lost before the gate, so the count means
-// something), and the daemon's RSS back within 10 % of its warmed-up level afterwards.
+// Issue #11 fuzz, bounded: 100,000 hostile items (fixed seed, test/helpers/gossip-fuzz.ts) from
+// a rogue member against a real daemon on 127.0.11.40 (with a real peer on .41, the rogue on
+// .49): 50,000 gossip messages (malformed or carrying hostile records), and 50,000 anti-entropy
+// items: hostile records pushed in the records pages of real exchanges (the project's own
+// Session run by the rogue, so they reach the admission gate) plus malformed frames put in place
+// of an exchange's hello, hosts page or first records page (refused by the wire layer).
+// Asserts: no crash, not one record accepted, every gossip message judged and every pushed record
+// refused (none lost before the gate, so the counts mean something), every malformed frame
+// counted as rejected, and the daemon's RSS back within 10 % of its warmed-up level afterwards.
 import { createHash } from 'node:crypto'
 import { readFile } from 'node:fs/promises'
 import test from 'ava'
-import { KIND } from '../../src/gossip/wire.ts'
+import { STATE_KIND } from '../../src/gossip/state-wire.ts'
 import { makeCluster, startAll, statusIn, ALIVE, waitOnAll, type ClusterNode, type StateJson } from '../helpers/cluster.ts'
 import { GossipFuzzer } from '../helpers/gossip-fuzz.ts'
 import { metric, startRogue } from '../helpers/rogue.ts'
 import { sleep, waitFor } from '../helpers/wait.ts'
 
 const TOTAL = Number(process.env.SIDECAR_FUZZ_MESSAGES ?? 100_000)
-/** Half go to anti-entropy, in exchanges of FRAMES_PER_EXCHANGE frames (the last one malformed, which ends the exchange). */
-const AE_FRAMES = Math.floor(TOTAL / 2)
-const FRAMES_PER_EXCHANGE = 200
-const GOSSIP = TOTAL - AE_FRAMES
+/** Half go to anti-entropy: AE_MALFORMED malformed frames (one exchange each), the rest hostile records in records pages. */
+const AE_ITEMS = Math.floor(TOTAL / 2)
+const AE_MALFORMED = Math.floor(AE_ITEMS / 25)
+const AE_RECORDS = AE_ITEMS - AE_MALFORMED
+/** Records the rogue holds per exchange: two full records pages (STATE_LIMITS.recordsPerPage), so few exchanges carry them all. */
+const RECORDS_PER_EXCHANGE = 2000
+/** Malformed-frame exchanges run at once: below the daemon's limit on exchanges it serves (8), which its own exchanges share. */
+const MALFORMED_CONCURRENCY = 4
+const GOSSIP = TOTAL - AE_ITEMS
 /** The first messages only warm the daemon up (JIT, caches at their steady size); RSS is measured from there. */
 const WARMUP = Math.floor(GOSSIP / 10)
 /** Messages sent ahead of what the daemon has judged at most: the rogue never buffers without bound. */
@@ -71,7 +80,7 @@ test('100,000 hostile gossip messages and anti-entropy frames: no crash, nothing
   let tGossip = Date.now()
   const pending: Array<Promise<void>> = []
   for (let i = 0; i < GOSSIP; i++) {
-    const item = fuzz.next(KIND.records)
+    const item = fuzz.next()
     const id = createHash('sha256').update(item.raw as Uint8Array).digest('base64')
     if (!seen.has(id)) { seen.add(id); hostile += item.hostile }
     pending.push(rogue.publish(item.raw as Uint8Array))
@@ -102,25 +111,58 @@ test('100,000 hostile gossip messages and anti-entropy frames: no crash, nothing
   t.true(judgedGossip >= seen.size * 0.97, `at least 97 % of the distinct messages reached the gate: ${judgedGossip} of ${seen.size}`)
   const refusedGossip = await refusedNow() - refused0
 
-  // anti-entropy: exchanges of hostile chunks, each ended by a malformed frame
+  // anti-entropy, records: real exchanges in which the rogue holds hostile records; each one the protocol pushes goes out in a records page
   let aeHostile = 0
-  let frames = 0
+  let aeGenerated = 0
+  let aeExchanges = 0
   const tAe = Date.now()
-  while (frames < AE_FRAMES) {
+  while (aeGenerated < AE_RECORDS) {
     deadline()
-    const batch: Uint8Array[] = []
-    for (let j = 0; j < FRAMES_PER_EXCHANGE - 1 && frames + batch.length < AE_FRAMES - 1; j++) {
-      const item = fuzz.next(KIND.chunk, 0)
-      aeHostile += item.hostile
-      batch.push(item.raw as Uint8Array)
-    }
-    batch.push(fuzz.malformed(KIND.chunk))
-    frames += batch.length
-    await rogue.exchange(targetPeer, batch, 100_000)
+    const n = Math.min(RECORDS_PER_EXCHANGE, AE_RECORDS - aeGenerated)
+    const records = Array.from({ length: n }, () => fuzz.hostileRecord())
+    aeGenerated += n
+    const r = await rogue.exchange(targetPeer, records)
+    if (r.error !== undefined) t.log(`exchange ${aeExchanges} ended early: ${r.error}`)
+    aeHostile += r.result?.sent ?? 0
+    aeExchanges++
   }
-  const aeMs = Date.now() - tAe
-  await waitFor(async () => await refusedNow() - refused0 - refusedGossip >= aeHostile, { timeoutMs: 30_000, message: () => `${hostile} + ${aeHostile} refusals counted; the target's counters:\n${lastPage.split('\n').filter(l => /^sidecar_(gossip|anti)/.test(l)).join('\n')}` })
+  const aeRecordsMs = Date.now() - tAe
+  await waitFor(async () => await refusedNow() - refused0 - refusedGossip >= aeHostile, { timeoutMs: 30_000, message: () => `${aeHostile} anti-entropy refusals counted; the target's counters:\n${lastPage.split('\n').filter(l => /^sidecar_(gossip|anti)/.test(l)).join('\n')}` })
   const refused = await refusedNow() - refused0
+
+  // anti-entropy, malformed frames: one per exchange, in place of the hello, the hosts page (after a valid hello) or the first records page
+  const rejectedByReason = (text: string): Record<string, number> => Object.fromEntries(['size', 'version', 'kind', 'json', 'shape', 'record', 'future'].map(r => [r, metric(text, 'sidecar_gossip_messages_rejected_total', `reason="${r}"`)]))
+  const rejected0 = rejectedByReason(await page())
+  const points = { hello: 0, hosts: 0, records: 0 }
+  let tampered = 0
+  let malformed = 0
+  const tMal = Date.now()
+  const oneMalformed = async (): Promise<void> => {
+    const point = fuzz.pick(['hello', 'hosts', 'records'] as const)
+    const kind = STATE_KIND[point]
+    const bad = fuzz.malformed(kind, point !== 'hello')
+    // at the records point, one hostile record makes the rogue's session reach the records phase (the page it would carry is replaced)
+    const records = point === 'records' ? [fuzz.hostileRecord()] : []
+    let done = false
+    const r = await rogue.exchange(targetPeer, records, { tamper: (frame) => !done && frame[1] === kind ? ((done = true), bad) : undefined })
+    points[point]++
+    if (r.tampered) tampered++
+    else t.log(`a malformed ${point} frame was not delivered: ${r.error ?? 'the exchange never reached that point'}`)
+  }
+  while (malformed < AE_MALFORMED) {
+    deadline()
+    const n = Math.min(MALFORMED_CONCURRENCY, AE_MALFORMED - malformed)
+    malformed += n
+    await Promise.all(Array.from({ length: n }, oneMalformed))
+  }
+  const sumOf = (o: Record<string, number>): number => Object.values(o).reduce((a, b) => a + b, 0)
+  let rejectedDelta: Record<string, number> = {}
+  await waitFor(async () => {
+    const now = rejectedByReason(await page())
+    rejectedDelta = Object.fromEntries(Object.entries(now).map(([k, v]) => [k, v - rejected0[k]]))
+    return sumOf(rejectedDelta) >= tampered
+  }, { timeoutMs: 30_000, message: () => `${tampered} malformed frames counted as rejected: ${JSON.stringify(rejectedDelta)}` })
+  const malformedMs = Date.now() - tMal
 
   // memory: back within 10 % of the warmed-up level once the daemon settles (gossipsub's seen-cache of message ids expires after 2 min)
   const rssPeak = await rssKb(pid)
@@ -131,8 +173,14 @@ test('100,000 hostile gossip messages and anti-entropy frames: no crash, nothing
     rssAfter = await rssKb(pid)
   }
   const figures = {
-    messages: GOSSIP, distinct: seen.size, judged: judgedGossip, refusedGossip, aeFrames: frames, hostileRecords: hostile + aeHostile, refused,
-    gossipPerSecond: Math.round((GOSSIP - WARMUP) / (gossipMs / 1000)), aeFramesPerSecond: Math.round(frames / (aeMs / 1000)),
+    // gossip: messages published / distinct / judged by the gate; hostile records in them / refused
+    gossipMessages: GOSSIP, distinct: seen.size, judged: judgedGossip, gossipHostileRecords: hostile, refusedGossip,
+    // anti-entropy: hostile records generated / pushed in records pages (in aeExchanges exchanges) / refused by the gate
+    aeRecords: aeGenerated, aeRecordsPushed: aeHostile, aeExchanges, refusedAe: refused - refusedGossip,
+    // anti-entropy: malformed frames (one exchange each) / delivered / counted in sidecar_gossip_messages_rejected_total, by reason
+    aeMalformedFrames: malformed, aeMalformedPoints: points, aeMalformedDelivered: tampered, rejected: sumOf(rejectedDelta), rejectedByReason: rejectedDelta,
+    hostileItems: GOSSIP + aeGenerated + malformed,
+    gossipPerSecond: Math.round((GOSSIP - WARMUP) / (gossipMs / 1000)), aeRecordsPerSecond: Math.round(aeHostile / (aeRecordsMs / 1000)), aeMalformedPerSecond: Math.round(malformed / (malformedMs / 1000)),
     rssStartMB: +(rssStart / 1024).toFixed(1), rssBaseMB: +(rssBase / 1024).toFixed(1), rssPeakMB: +(rssPeak / 1024).toFixed(1), rssAfterMB: +(rssAfter / 1024).toFixed(1),
     settleSeconds: Math.round((Date.now() - tSettle) / 1000), wallSeconds: Math.round((Date.now() - t0) / 1000), loadavg: (await readFile('/proc/loadavg', 'utf8')).trim(),
   }
@@ -143,7 +191,12 @@ test('100,000 hostile gossip messages and anti-entropy frames: no crash, nothing
   t.true((await fetch(target.d.url('/health'))).ok)
   t.false(/uncaught|FATAL|heap out of memory/i.test(target.d.output), 'no crash in the log')
   // (at least: the peer's own traffic can meet a refusal too, e.g. a record judged before its host's identify)
-  t.true(refused - refusedGossip >= aeHostile, 'every hostile record of an anti-entropy frame was refused by the gate')
+  t.is(GOSSIP + aeGenerated + malformed, TOTAL, 'the run sent every hostile item it was asked to')
+  t.true(aeHostile >= aeGenerated * 0.99, `the protocol pushed (nearly) every hostile record: ${aeHostile} of ${aeGenerated}`)
+  t.true(refused - refusedGossip >= aeHostile, 'every hostile record of a records page was refused by the gate')
+  t.true(tampered >= malformed * 0.99, `(nearly) every malformed frame reached the target: ${tampered} of ${malformed}`)
+  t.true(sumOf(rejectedDelta) >= tampered, 'every malformed frame was rejected by the wire layer and counted')
+  t.true(Object.values(points).every(n => n > 0), 'malformed frames at every point')
   t.true(refusedGossip >= hostile * 0.97, 'and those of gossip messages that arrived')
   t.deepEqual(keys(await target.state()), before, 'not one record accepted')
   t.deepEqual(keys(await peer.state()), before, 'nor relayed to the peer')
