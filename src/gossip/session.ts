@@ -23,9 +23,12 @@ import { decodeBucketsPage, decodeHello, decodeHostsPage, decodeRecordsPage, dec
 import type { SealedRecord } from './proof.ts'
 import { encodeWireRecord, WireError, type MemberInfo } from './wire.ts'
 
+/** What a session reads from (and merges into) the catalog. */
+export type SessionCatalog = Pick<Catalog, 'size' | 'hostnames' | 'hostRecords' | 'get' | 'merge'>
+
 export interface SessionComponents {
   lp: LengthPrefixedStream
-  catalog: Catalog
+  catalog: SessionCatalog
   clock: Clock
   memberInfos: () => Promise<MemberInfo[]>
   learn: (members: readonly MemberInfo[]) => void
@@ -275,7 +278,7 @@ export class Session {
 }
 
 /** Average encoded record size, sampled from a few records (for the state-bytes figure). */
-function averageRecordBytes (catalog: Catalog): number {
+function averageRecordBytes (catalog: SessionCatalog): number {
   let bytes = 0
   let n = 0
   for (const host of catalog.hostnames()) {

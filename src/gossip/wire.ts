@@ -1,9 +1,9 @@
-// The gossip wire format: bytes <-> records. Every gossip message and every anti-entropy
-// frame is one envelope:
+// The gossip wire format: bytes <-> records. Every gossip message is one envelope (the
+// anti-entropy frames of state-wire.ts use the same envelope with kinds of their own):
 //
 //   byte 0     format version (WIRE_VERSION)
 //   byte 1     kind (KIND.*)
-//   bytes 2..  UTF-8 JSON: an array of Service records (records, chunk) or a header object
+//   bytes 2..  UTF-8 JSON: an array of Service records, each with its proof
 //
 // Decoding treats its input as untrusted: size, version, kind, JSON shape, every record
 // (service/codec.ts decodeService) and timestamps absurdly far in the future are checked;
@@ -18,28 +18,18 @@ export const WIRE_VERSION = 2
 export const KIND = {
   /** A gossip message: records published by their origin (or an observer's tombstones). */
   records: 1,
-  /** Anti-entropy: the sender's identity and member list, first frame of a state transfer. */
-  header: 2,
-  /** Anti-entropy: a slice of the sender's records. */
-  chunk: 3,
-  /** Anti-entropy: the sender's state is complete. */
-  end: 4,
 } as const
 export type Kind = typeof KIND[keyof typeof KIND]
 
 export const WIRE_LIMITS = {
   /** One gossip message: twice the largest valid record, so any valid record fits alone. */
   maxMessageBytes: 2 * RECORD_LIMITS.maxRecordBytes,
-  /** One anti-entropy frame: far below the size at which one libp2p stream write hangs (3 MB). */
-  maxFrameBytes: 1024 * 1024,
-  /** Records per anti-entropy chunk: parsing and merging one takes a few ms, so the event loop stays free. */
-  recordsPerChunk: 250,
   /**
    * A frame holding a record stamped further ahead than this is garbage as a whole. The
    * per-record bound is much tighter (admission.ts MAX_FUTURE_SKEW_MS) and refuses only the record.
    */
   maxFutureMs: 5 * 60_000,
-  /** Members listed in one header; far above any cluster this is built for. */
+  /** Members listed in one anti-entropy hello (state-wire.ts); far above any cluster this is built for. */
   maxMembers: 4096,
   /** Addresses per listed member. */
   maxAddrs: 16,
@@ -57,19 +47,11 @@ export class WireError extends InvalidRecordError {
   }
 }
 
-/** One peer as an anti-entropy header lists it. */
+/** One peer as an anti-entropy hello lists it. */
 export interface MemberInfo {
   /** libp2p peer id (base58). */
   readonly id: string
   readonly addrs: readonly string[]
-}
-
-export interface Header {
-  readonly hostname: string
-  readonly clusterName: string
-  readonly members: readonly MemberInfo[]
-  /** How many records the chunks that follow hold. */
-  readonly records: number
 }
 
 const encoder = new TextEncoder()
@@ -135,14 +117,6 @@ export function encodeRecords (records: readonly WireRecord[], kind: Kind = KIND
   return out
 }
 
-export function encodeHeader (h: Header): Uint8Array {
-  return envelope(KIND.header, JSON.stringify({ Hostname: h.hostname, ClusterName: h.clusterName, Members: h.members.map(m => ({ ID: m.id, Addrs: m.addrs })), Records: h.records }))
-}
-
-export function encodeEnd (): Uint8Array {
-  return envelope(KIND.end, 'null')
-}
-
 /** Checks the envelope and parses its JSON; throws WireError. */
 export function openEnvelope (data: Uint8Array, maxBytes: number): { kind: Kind, body: unknown } {
   if (data.byteLength > maxBytes) throw new WireError('size', `${data.byteLength} bytes, at most ${maxBytes} allowed`)
@@ -191,40 +165,11 @@ const MAX_MESSAGE_RECORDS = Math.floor(WIRE_LIMITS.maxMessageBytes / 64)
 
 /** A gossip message: its records and their proofs. Throws WireError. */
 export function decodeSealedMessage (data: Uint8Array, now: Time): SealedRecord[] {
-  const { kind, body } = openEnvelope(data, WIRE_LIMITS.maxMessageBytes)
-  if (kind !== KIND.records) throw new WireError('kind', `message kind ${kind} is not a records message`)
+  const { body } = openEnvelope(data, WIRE_LIMITS.maxMessageBytes) // (records is the only kind)
   return decodeSealedList(body, now, MAX_MESSAGE_RECORDS)
 }
 
 /** A gossip message: its records. Throws WireError. */
 export function decodeMessage (data: Uint8Array, now: Time): Service[] {
   return decodeSealedMessage(data, now).map(r => r.svc)
-}
-
-/** An anti-entropy header body. Throws WireError. */
-export function decodeHeader (body: unknown): Header {
-  if (typeof body !== 'object' || body === null || Array.isArray(body)) throw new WireError('shape', 'header must be a JSON object')
-  const o = body as Record<string, unknown>
-  const str = (name: string, max: number): string => {
-    const v = o[name]
-    if (typeof v !== 'string' || v.length > max) throw new WireError('shape', `header field ${name} must be a string of at most ${max} characters`)
-    return v
-  }
-  const hostname = str('Hostname', RECORD_LIMITS.maxHostnameLength)
-  const clusterName = str('ClusterName', 128)
-  const records = o.Records
-  if (typeof records !== 'number' || !Number.isInteger(records) || records < 0) throw new WireError('shape', 'header field Records must be a non-negative integer')
-  const raw = o.Members
-  if (!Array.isArray(raw) || raw.length > WIRE_LIMITS.maxMembers) throw new WireError('shape', `header field Members must be an array of at most ${WIRE_LIMITS.maxMembers}`)
-  const members = raw.map((m: unknown, i): MemberInfo => {
-    const mm = m as Record<string, unknown> | null
-    const id = mm?.ID
-    const addrs = mm?.Addrs
-    if (typeof id !== 'string' || id.length === 0 || id.length > 128) throw new WireError('shape', `header Members[${i}].ID must be a peer id`)
-    if (!Array.isArray(addrs) || addrs.length > WIRE_LIMITS.maxAddrs || !addrs.every(a => typeof a === 'string' && a.length <= WIRE_LIMITS.maxAddrLength)) {
-      throw new WireError('shape', `header Members[${i}].Addrs must be at most ${WIRE_LIMITS.maxAddrs} multiaddr strings`)
-    }
-    return { id, addrs: addrs as string[] }
-  })
-  return { hostname, clusterName, members, records }
 }

@@ -99,19 +99,25 @@ export class GossipFuzzer {
     }
   }
 
-  /** A gossip message (or anti-entropy chunk body when kind = KIND.chunk). */
-  next (kind: number = KIND.records, malformedShare = 0.5): FuzzItem {
+  /** A gossip message. */
+  next (malformedShare = 0.5): FuzzItem {
     if (this.#r() >= malformedShare) {
       const n = 1 + this.#int(4)
       const records = Array.from({ length: n }, () => this.hostileRecord())
-      return { raw: encodeRecords(records, kind as 1, 1 << 20)[0], hostile: n }
+      return { raw: encodeRecords(records, KIND.records, 1 << 20)[0], hostile: n }
     }
-    return { raw: this.malformed(kind), hostile: 0 }
+    return { raw: this.malformed(KIND.records), hostile: 0 }
   }
 
-  /** Bytes that are not a valid envelope of kind, or whose records do not decode. */
-  malformed (kind: number): Uint8Array {
-    const env = (body: string, v = WIRE_VERSION, k = kind): Uint8Array => new Uint8Array([v, k, ...Buffer.from(body)])
+  /** One of the choices, drawn from this run's sequence. */
+  pick<T> (xs: readonly T[]): T { return this.#pick(xs) }
+
+  /**
+   * Bytes that are not a valid envelope of kind, or whose records do not decode. With page,
+   * a record list is the Items of an anti-entropy page ({"Items": [...], "More": false}).
+   */
+  malformed (kind: number, page = false): Uint8Array {
+    const env = (body: string, v = WIRE_VERSION, k = kind): Uint8Array => new Uint8Array([v, k, ...Buffer.from(page ? `{"Items":${body},"More":false}` : body)])
     const uniq = `"${(this.#n++).toString(36)}"`
     const rec = (f: Record<string, unknown>): string => JSON.stringify([{ ID: `m${this.#n++}`, Name: 'n', Hostname: this.#c.rogueHost, Status: 0, Updated: new Date().toISOString(), ...f }])
     switch (this.#int(14)) {

@@ -1,18 +1,38 @@
 // A hostile cluster member built from the project's own modules: a real libp2p node that
 // identifies as a sidecar of the cluster (so it becomes a member with a pinned hostname of
-// its own), holds its own key, and can publish any bytes on the topic or send any frames on
-// the anti-entropy protocol.
+// its own), holds its own key, and can publish any bytes on the topic, push any records (with
+// any proof) through a real anti-entropy exchange, or replace any frame of one.
 import type { ExecutionContext } from 'ava'
 import { generateKeyPair } from '@libp2p/crypto/keys'
-import type { PrivateKey, PeerId } from '@libp2p/interface'
-import { lpStream } from '@libp2p/utils'
+import type { PrivateKey, PeerId, Stream } from '@libp2p/interface'
+import { lpStream, type LengthPrefixedStream } from '@libp2p/utils'
 import { multiaddr } from '@multiformats/multiaddr'
 import { createGossipNode, probeProtocolOf, stateProtocolOf, tcpAddr, topicOf, type GossipNode } from '../../src/gossip/node.ts'
 import { RecordSigner, type SealedRecord } from '../../src/gossip/proof.ts'
-import { encodeEnd, encodeHeader, encodeRecords, KIND, WIRE_LIMITS, type WireRecord } from '../../src/gossip/wire.ts'
+import { Session, type SessionCatalog, type SessionResult } from '../../src/gossip/session.ts'
+import { STATE_LIMITS } from '../../src/gossip/state-wire.ts'
+import { encodeRecords, KIND, WIRE_LIMITS, type WireRecord } from '../../src/gossip/wire.ts'
 import { silentLogger } from '../../src/lib/logger.ts'
+import { systemClock } from '../../src/service/clock.ts'
 import type { Service } from '../../src/service/index.ts'
 import { waitFor } from './wait.ts'
+
+export interface ExchangeOptions {
+  /**
+   * Called with every frame the rogue's session is about to write (index 0 is the hello);
+   * bytes returned are written instead (malformed frames at a chosen point), undefined keeps it.
+   */
+  tamper?: (frame: Uint8Array, index: number) => Uint8Array | undefined
+}
+
+export interface ExchangeOutcome {
+  /** The session's figures when the exchange completed (sent: records pushed in records pages). */
+  result?: SessionResult
+  /** Whether a tampered frame was written to the target. */
+  tampered: boolean
+  /** Why the exchange ended early (the target's refusal, typically). */
+  error?: string
+}
 
 export interface Rogue {
   node: GossipNode
@@ -22,10 +42,57 @@ export interface Rogue {
   sign: (svc: Service, observer?: boolean) => SealedRecord
   /** Publishes one gossip message of these records (or raw bytes). */
   publish: (data: readonly WireRecord[] | Uint8Array) => Promise<void>
-  /** Runs one anti-entropy exchange with target: header, these frames (records or raw), end; reads the answer. Never throws. */
-  exchange: (target: PeerId, frames: ReadonlyArray<readonly WireRecord[] | Uint8Array>, records?: number) => Promise<void>
+  /**
+   * Runs one real anti-entropy exchange (the project's Session, as initiator) with target,
+   * holding exactly these records, each sent with the proof chosen here (forged, foreign
+   * or none) whenever the protocol pushes it. Never throws.
+   */
+  exchange: (target: PeerId, records: readonly WireRecord[], opts?: ExchangeOptions) => Promise<ExchangeOutcome>
   /** Connects to a daemon's gossip port and waits until it subscribed to our topic. */
   join: (ip: string) => Promise<PeerId>
+}
+
+/**
+ * The rogue's state, as the session reads it: the records given, duplicates of one key
+ * included (a catalog would keep one). get() finds nothing, so the session seals the very
+ * object it pushes, which seal() maps back to the wire record chosen for it.
+ */
+function rogueState (records: readonly WireRecord[]): { catalog: SessionCatalog, seal: (svc: Service) => SealedRecord } {
+  const chosen = new Map<Service, SealedRecord>()
+  const byHost = new Map<string, Service[]>()
+  for (const r of records) {
+    const sealed: SealedRecord = 'svc' in r ? r : { svc: r }
+    // a copy per record: the same Service object listed twice still goes out twice, each with its own proof
+    const svc = { ...sealed.svc }
+    chosen.set(svc, sealed)
+    let list = byHost.get(svc.Hostname)
+    if (list === undefined) byHost.set(svc.Hostname, list = [])
+    list.push(svc)
+  }
+  const catalog: SessionCatalog = {
+    size: records.length,
+    hostnames: () => [...byHost.keys()].sort(),
+    hostRecords: (host) => [...(byHost.get(host) ?? [])],
+    get: () => undefined,
+    merge: () => 'ignored',
+  }
+  return { catalog, seal: (svc) => chosen.get(svc) ?? { svc } }
+}
+
+/** An lp stream that lets tamper() replace outgoing frames. */
+function tampered (lp: LengthPrefixedStream<Stream>, tamper: ExchangeOptions['tamper'], out: ExchangeOutcome): LengthPrefixedStream<Stream> {
+  let index = 0
+  return {
+    read: async (o) => await lp.read(o),
+    write: async (data, o) => {
+      const frame = data instanceof Uint8Array ? data : data.subarray()
+      const swapped = tamper?.(frame, index++)
+      if (swapped !== undefined) out.tampered = true
+      await lp.write(swapped ?? frame, o)
+    },
+    writeV: async (data, o) => { await lp.writeV(data, o) },
+    unwrap: () => lp.unwrap(),
+  }
 }
 
 export async function startRogue (t: ExecutionContext, opts: { ip: string, hostname: string, clusterName: string }): Promise<Rogue> {
@@ -35,16 +102,17 @@ export async function startRogue (t: ExecutionContext, opts: { ip: string, hostn
     clusterKey: '', quic: false, privateKey: key, version: '0.0.0',
   }, silentLogger())
   t.teardown(async () => { await node.stop() })
-  // answers an exchange with an empty state, so daemons keep it as a member
-  await node.handle(stateProtocolOf(opts.clusterName), async (stream) => {
-    const lp = lpStream(stream, { maxDataLength: WIRE_LIMITS.maxFrameBytes })
+  const protocol = stateProtocolOf(opts.clusterName)
+  const session = (lp: LengthPrefixedStream, records: readonly WireRecord[], initiator: boolean): Session => {
+    const state = rogueState(records)
+    return new Session({
+      lp, catalog: state.catalog, clock: systemClock, memberInfos: async () => [], learn: () => {}, admit: () => [], seal: state.seal,
+    }, { initiator, signal: AbortSignal.timeout(60_000), idleMs: 10_000, hostname: opts.hostname, clusterName: opts.clusterName })
+  }
+  // answers an exchange as a member with an empty state (the real protocol), so daemons keep it as a member
+  await node.handle(protocol, async (stream) => {
     try {
-      for (;;) {
-        const f = (await lp.read({ signal: AbortSignal.timeout(10_000) })).subarray()
-        if (f[1] === KIND.end) break
-      }
-      await lp.write(encodeHeader({ hostname: opts.hostname, clusterName: opts.clusterName, members: [], records: 0 }))
-      await lp.write(encodeEnd())
+      await session(lpStream(stream, { maxDataLength: STATE_LIMITS.maxFrameBytes }), [], false).run()
       await stream.close()
     } catch (err) {
       stream.abort(err as Error)
@@ -60,36 +128,32 @@ export async function startRogue (t: ExecutionContext, opts: { ip: string, hostn
   node.services.pubsub.subscribe(topic)
   const peerId = node.peerId.toString()
   const signer = new RecordSigner(key, peerId, opts.clusterName)
-  const toBytes = (data: readonly WireRecord[] | Uint8Array, kind: number): Uint8Array[] => data instanceof Uint8Array ? [data] : encodeRecords(data, kind as 1, kind === KIND.chunk ? WIRE_LIMITS.maxFrameBytes : WIRE_LIMITS.maxMessageBytes * 4)
   return {
     node,
     key,
     peerId,
     sign: (svc, observer = false) => signer.seal(svc, observer),
     publish: async (data) => {
-      for (const m of toBytes(data, KIND.records)) await node.services.pubsub.publish(topic, m).catch(() => {})
+      const messages = data instanceof Uint8Array ? [data] : encodeRecords(data, KIND.records, WIRE_LIMITS.maxMessageBytes * 4)
+      for (const m of messages) await node.services.pubsub.publish(topic, m).catch(() => {})
     },
-    exchange: async (target, frames, records) => {
+    exchange: async (target, records, o = {}) => {
+      const out: ExchangeOutcome = { tampered: false }
       try {
-        const stream = await node.dialProtocol(target, stateProtocolOf(opts.clusterName), { signal: AbortSignal.timeout(10_000) })
-        const lp = lpStream(stream, { maxDataLength: WIRE_LIMITS.maxFrameBytes })
+        const stream = await node.dialProtocol(target, protocol, { signal: AbortSignal.timeout(10_000) })
+        const lp = tampered(lpStream(stream, { maxDataLength: STATE_LIMITS.maxFrameBytes }), o.tamper, out)
         try {
-          const n = records ?? frames.reduce((s, f) => s + (f instanceof Uint8Array ? 250 : f.length), 0)
-          await lp.write(encodeHeader({ hostname: opts.hostname, clusterName: opts.clusterName, members: [], records: n }))
-          for (const f of frames) for (const b of toBytes(f, KIND.chunk)) await lp.write(b)
-          await lp.write(encodeEnd())
-          // the daemon's state comes back: read it to its end (or the daemon's abort)
-          for (;;) {
-            const f = (await lp.read({ signal: AbortSignal.timeout(10_000) })).subarray()
-            if (f[1] === KIND.end) break
-          }
+          out.result = await session(lp, records, true).run()
           await stream.close()
         } catch (err) {
           stream.abort(err as Error)
+          throw err
         }
-      } catch {
+      } catch (err) {
         // refused or aborted by the daemon: what hostile frames are for
+        out.error = (err as Error).message
       }
+      return out
     },
     join: async (ip) => {
       const conn = await node.dial(multiaddr(tcpAddr(ip, 7946)))

@@ -8,6 +8,7 @@ import { generateKeyPair } from '@libp2p/crypto/keys'
 import { lpStream } from '@libp2p/utils'
 import { multiaddr } from '@multiformats/multiaddr'
 import { createGossipNode, stateProtocolOf, tcpAddr, topicOf } from '../../src/gossip/node.ts'
+import { STATE_KIND } from '../../src/gossip/state-wire.ts'
 import { KIND, WIRE_VERSION } from '../../src/gossip/wire.ts'
 import { silentLogger } from '../../src/lib/logger.ts'
 import { ALIVE, makeCluster, startAll, statusIn, waitOnAll, type ClusterNode, type StateJson } from '../helpers/cluster.ts'
@@ -113,7 +114,7 @@ test('garbage on the gossip port, the topic and the state protocol is rejected a
   }
 
   // Garbage on the anti-entropy protocol: random frames, a foreign cluster, an absurd record count.
-  for (const frame of [randomBytes(300), env(WIRE_VERSION, KIND.header, JSON.stringify({ Hostname: 'intruder', ClusterName: 'other', Members: [], Records: 0 })), env(WIRE_VERSION, KIND.header, JSON.stringify({ Hostname: 'intruder', ClusterName: 'junk', Members: [], Records: 1e9 }))]) {
+  for (const frame of [randomBytes(300), env(WIRE_VERSION, STATE_KIND.hello, JSON.stringify({ Hostname: 'intruder', ClusterName: 'other', Members: [], Records: 0 })), env(WIRE_VERSION, STATE_KIND.hello, JSON.stringify({ Hostname: 'intruder', ClusterName: 'junk', Members: [], Records: 1e9 }))]) {
     const stream = await intruder.dialProtocol(conn.remotePeer, stateProtocolOf('junk'))
     const lp = lpStream(stream)
     await lp.write(frame).catch(() => {})

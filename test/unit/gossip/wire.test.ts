@@ -1,5 +1,6 @@
 import test from 'ava'
-import { decodeHeader, decodeMessage, decodeRecordList, encodeHeader, encodeRecords, KIND, openEnvelope, WIRE_LIMITS, WIRE_VERSION, WireError, type RejectReason } from '../../../src/gossip/wire.ts'
+import { decodeHello, encodeHello, openStateFrame, STATE_KIND } from '../../../src/gossip/state-wire.ts'
+import { decodeMessage, decodeRecordList, encodeRecords, KIND, WIRE_LIMITS, WIRE_VERSION, WireError, type RejectReason } from '../../../src/gossip/wire.ts'
 import { encodeService, ServiceStatus } from '../../../src/service/index.ts'
 import { BASE_TIME, makeTestService } from '../../helpers/factories.ts'
 
@@ -38,9 +39,9 @@ test('wire: records are split into messages under the size cap, order kept', t =
   t.deepEqual(msgs.flatMap(m => decodeMessage(m, now)).map(s => s.ID), records.map(s => s.ID))
 })
 
-test('wire: a chunk limit splits by count too', t => {
+test('wire: a record limit splits by count too', t => {
   const records = Array.from({ length: 10 }, (_, i) => makeTestService({ ID: `id${i}` }))
-  t.is(encodeRecords(records, KIND.chunk, WIRE_LIMITS.maxFrameBytes, 3).length, 4)
+  t.is(encodeRecords(records, KIND.records, WIRE_LIMITS.maxMessageBytes, 3).length, 4)
 })
 
 test('wire: every kind of bad message is rejected with its reason', t => {
@@ -49,7 +50,7 @@ test('wire: every kind of bad message is rejected with its reason', t => {
   t.is(reasonOf(() => decodeMessage(new Uint8Array([1]), now)), 'size')
   t.is(reasonOf(() => decodeMessage(env(KIND.records, ok, 1), now)), 'version')
   t.is(reasonOf(() => decodeMessage(env(77, ok), now)), 'kind')
-  t.is(reasonOf(() => decodeMessage(env(KIND.chunk, ok), now)), 'kind', 'an anti-entropy frame is not a gossip message')
+  t.is(reasonOf(() => decodeMessage(env(STATE_KIND.records, `{"Items":${ok},"More":false}`), now)), 'kind', 'an anti-entropy frame is not a gossip message')
   t.is(reasonOf(() => decodeMessage(env(KIND.records, '[{"ID":'), now)), 'json')
   t.is(reasonOf(() => decodeMessage(new Uint8Array([WIRE_VERSION, KIND.records, 0xff, 0xfe, 0x5b]), now)), 'json', 'not UTF-8')
   t.is(reasonOf(() => decodeMessage(env(KIND.records, '{"a":1}'), now)), 'shape')
@@ -73,14 +74,14 @@ test('wire: a record list longer than allowed is rejected before decoding', t =>
   t.is(reasonOf(() => decodeRecordList(new Array(11).fill({}), now, 10)), 'size')
 })
 
-test('wire: headers round-trip and bad ones are rejected', t => {
+test('state-wire: hellos round-trip and bad ones are rejected', t => {
   const h = { hostname: 'host1', clusterName: 'default', members: [{ id: '12D3KooWabc', addrs: ['/ip4/10.0.0.1/tcp/7946'] }], records: 3 }
-  const { kind, body } = openEnvelope(encodeHeader(h), WIRE_LIMITS.maxFrameBytes)
-  t.is(kind, KIND.header)
-  t.deepEqual(decodeHeader(body), h)
-  t.is(reasonOf(() => decodeHeader([])), 'shape')
-  t.is(reasonOf(() => decodeHeader({ Hostname: 'h', ClusterName: 'c', Members: [], Records: -1 })), 'shape')
-  t.is(reasonOf(() => decodeHeader({ Hostname: 'h', ClusterName: 'c', Members: [{ ID: 'p', Addrs: [1] }], Records: 0 })), 'shape')
-  t.is(reasonOf(() => decodeHeader({ Hostname: 'h', ClusterName: 'c', Members: new Array(WIRE_LIMITS.maxMembers + 1).fill({ ID: 'p', Addrs: [] }), Records: 0 })), 'shape')
-  t.is(reasonOf(() => decodeHeader({ Hostname: 'x'.repeat(300), ClusterName: 'c', Members: [], Records: 0 })), 'shape')
+  const { kind, body } = openStateFrame(encodeHello(h))
+  t.is(kind, STATE_KIND.hello)
+  t.deepEqual(decodeHello(body), h)
+  t.is(reasonOf(() => decodeHello([])), 'shape')
+  t.is(reasonOf(() => decodeHello({ Hostname: 'h', ClusterName: 'c', Members: [], Records: -1 })), 'shape')
+  t.is(reasonOf(() => decodeHello({ Hostname: 'h', ClusterName: 'c', Members: [{ ID: 'p', Addrs: [1] }], Records: 0 })), 'shape')
+  t.is(reasonOf(() => decodeHello({ Hostname: 'h', ClusterName: 'c', Members: new Array(WIRE_LIMITS.maxMembers + 1).fill({ ID: 'p', Addrs: [] }), Records: 0 })), 'shape')
+  t.is(reasonOf(() => decodeHello({ Hostname: 'x'.repeat(300), ClusterName: 'c', Members: [], Records: 0 })), 'shape')
 })
