@@ -83,8 +83,7 @@ export class AntiEntropy implements Startable {
   /** Compares states with peer and repairs both. Throws on failure (the caller logs). */
   async exchange (peer: PeerId, signal?: AbortSignal): Promise<ExchangeResult> {
     const t0 = performance.now()
-    const timeout = AbortSignal.timeout(MAX_EXCHANGE_MS)
-    const sig = signal === undefined ? timeout : AbortSignal.any([signal, timeout])
+    const { signal: sig, done } = exchangeSignal(signal)
     let session: Session | undefined
     try {
       const stream = await this.#c.node.dialProtocol(peer, this.#init.protocol, { signal: AbortSignal.any([sig, AbortSignal.timeout(this.#init.timeoutMs)]) })
@@ -100,12 +99,14 @@ export class AntiEntropy implements Startable {
     } catch (err) {
       this.#failed('out', t0, session, err)
       throw err
+    } finally {
+      done()
     }
   }
 
   async #serve (stream: Stream, connection: Connection): Promise<void> {
     const t0 = performance.now()
-    const sig = AbortSignal.any([this.#stopping.signal, AbortSignal.timeout(MAX_EXCHANGE_MS)])
+    const { signal: sig, done } = exchangeSignal(this.#stopping.signal)
     const session = this.#session(stream, connection.remotePeer.toString(), false, sig)
     try {
       const r = await session.run()
@@ -115,6 +116,8 @@ export class AntiEntropy implements Startable {
       this.#failed('in', t0, session, err)
       this.#c.logger.debug(`anti-entropy asked by ${connection.remotePeer.toString()} failed: ${(err as Error).message}`)
       stream.abort(err as Error)
+    } finally {
+      done()
     }
   }
 
@@ -174,4 +177,20 @@ function rejectReason (err: unknown): string | undefined {
   if (name === 'InvalidDataLengthError' || name === 'InvalidDataLengthLengthError' || name === 'StreamBufferError') return 'size'
   if (name === 'InvalidMessageLengthError') return 'shape'
   return undefined
+}
+
+/**
+ * One exchange's signal: aborted by parent, or after MAX_EXCHANGE_MS. done() clears the timer
+ * and the listener on parent, so nothing of a finished exchange stays reachable from a
+ * long-lived parent signal or a 10-minute timer (AbortSignal.any and AbortSignal.timeout keep
+ * their signal, and with it every 'abort' listener's closure, until the source or the timer ends).
+ */
+function exchangeSignal (parent?: AbortSignal): { signal: AbortSignal, done: () => void } {
+  const controller = new AbortController()
+  const abort = (): void => { controller.abort(parent?.reason ?? new Error(`anti-entropy exchange over ${MAX_EXCHANGE_MS} ms`)) }
+  if (parent?.aborted === true) abort()
+  parent?.addEventListener('abort', abort, { once: true })
+  const timer = setTimeout(() => { controller.abort(new Error(`anti-entropy exchange over ${MAX_EXCHANGE_MS} ms`)) }, MAX_EXCHANGE_MS)
+  timer.unref()
+  return { signal: controller.signal, done: () => { clearTimeout(timer); parent?.removeEventListener('abort', abort) } }
 }
