@@ -6,18 +6,8 @@ import { randomBytes as nodeRandomBytes } from 'node:crypto'
 import { makeService, ServiceStatus, Time, type Service } from '../../src/service/index.ts'
 import type { Proof, SealedRecord } from '../../src/gossip/proof.ts'
 import { KIND, WIRE_VERSION, encodeRecords } from '../../src/gossip/wire.ts'
+import { prng } from './prng.ts'
 
-/** mulberry32: a small fast PRNG; the same seed gives the same run. */
-export function prng (seed: number): () => number {
-  let a = seed >>> 0
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0
-    let t = a
-    t = Math.imul(t ^ (t >>> 15), t | 1)
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61)
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296
-  }
-}
 
 export interface FuzzContext {
   /** The rogue's own hostname and IP (a member). */

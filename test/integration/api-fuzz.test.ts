@@ -13,6 +13,7 @@ import os from 'node:os'
 import path from 'node:path'
 import { startDaemon } from '../helpers/daemon.ts'
 import { sleep, waitFor } from '../helpers/wait.ts'
+import { prng as rng } from '../helpers/prng.ts'
 
 const IP = '127.0.12.40'
 const TOKEN = 'fuzz-token-0d9e8f7a'
@@ -22,17 +23,6 @@ const CONCURRENCY = 16
 const REQUEST_TIMEOUT_MS = 5000
 const RUN_LIMIT_MS = 150_000 // the whole run stops by itself after this, whatever is left
 
-/** Deterministic PRNG (mulberry32): a failing case can be replayed from its index. */
-function rng (seed: number): () => number {
-  let a = seed >>> 0
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0
-    let t = a
-    t = Math.imul(t ^ (t >>> 15), t | 1)
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61)
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296
-  }
-}
 
 const METHODS = ['GET', 'HEAD', 'POST', 'PUT', 'DELETE', 'PATCH', 'OPTIONS', 'TRACE', 'PROPFIND', 'get', 'P0ST', 'FOO', 'CONNECT']
 const WRITE_METHODS = new Set(['POST', 'PUT', 'DELETE', 'PATCH', 'TRACE', 'PROPFIND', 'FOO', 'P0ST'])

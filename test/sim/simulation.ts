@@ -16,6 +16,7 @@
 import { Catalog } from '../../src/catalog/index.ts'
 import type { Clock } from '../../src/service/clock.ts'
 import { makeService, ServiceStatus, Time, withFields, type Service } from '../../src/service/index.ts'
+import { prng as rng } from '../helpers/prng.ts'
 
 /** Mirrors of the daemon's settings (sources named). */
 export const DAEMON = {
@@ -46,17 +47,6 @@ export interface SimOptions {
   loss: number
 }
 
-/** mulberry32: a small seeded PRNG, so runs repeat exactly. */
-export function rng (seed: number): () => number {
-  let a = seed >>> 0
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0
-    let t = a
-    t = Math.imul(t ^ (t >>> 15), t | 1)
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61)
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296
-  }
-}
 
 interface Event { at: number, seq: number, run: () => void }
 

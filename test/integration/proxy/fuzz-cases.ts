@@ -4,17 +4,10 @@
 // oversize heads, byte flips and truncations of valid requests, and plain garbage.
 // The same seed always gives the same cases.
 
-/** mulberry32: small, seedable, good enough to pick cases. */
-export function rng (seed: number): () => number {
-  let a = seed >>> 0
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0
-    let x = a
-    x = Math.imul(x ^ (x >>> 15), x | 1)
-    x ^= x + Math.imul(x ^ (x >>> 7), x | 61)
-    return ((x ^ (x >>> 14)) >>> 0) / 4294967296
-  }
-}
+import { prng } from '../../helpers/prng.ts'
+
+/** The seeded generator the cases are drawn with (the tests' one PRNG). */
+export const rng = prng
 
 export interface FuzzCase {
   kind: string

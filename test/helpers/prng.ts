@@ -1,0 +1,12 @@
+// The one seeded PRNG of the tests, benchmarks and simulation (mulberry32): small, fast, and
+// the same seed gives the same sequence, so a failing fuzz case or simulation run can be replayed.
+export function prng (seed: number): () => number {
+  let a = seed >>> 0
+  return () => {
+    a = (a + 0x6d2b79f5) >>> 0
+    let t = a
+    t = Math.imul(t ^ (t >>> 15), t | 1)
+    t ^= t + Math.imul(t ^ (t >>> 7), t | 61)
+    return ((t ^ (t >>> 14)) >>> 0) / 4294967296
+  }
+}
