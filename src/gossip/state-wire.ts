@@ -12,7 +12,7 @@
 import { RECORD_LIMITS, type Time } from '../service/index.ts'
 import { MAX_BUCKETS } from './digest.ts'
 import type { SealedRecord } from './proof.ts'
-import { decodeSealedList, WIRE_LIMITS, WIRE_VERSION, WireError, type MemberInfo } from './wire.ts'
+import { decodeSealedList, envelope, WIRE_LIMITS, WIRE_VERSION, WireError, type MemberInfo } from './wire.ts'
 
 export const STATE_KIND = {
   hello: 16,
@@ -38,16 +38,10 @@ export const STATE_LIMITS = {
   maxHosts: 20_000,
 } as const
 
-const encoder = new TextEncoder()
 const decoder = new TextDecoder('utf-8', { fatal: true })
 
 export function stateFrame (kind: StateKind, json: string): Uint8Array {
-  const body = encoder.encode(json)
-  const out = new Uint8Array(body.byteLength + 2)
-  out[0] = WIRE_VERSION
-  out[1] = kind
-  out.set(body, 2)
-  return out
+  return envelope(kind, json)
 }
 
 /** Checks an anti-entropy frame's envelope and parses its JSON; throws WireError. */

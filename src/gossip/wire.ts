@@ -57,7 +57,8 @@ export interface MemberInfo {
 const encoder = new TextEncoder()
 const decoder = new TextDecoder('utf-8', { fatal: true })
 
-function envelope (kind: Kind, json: string): Uint8Array {
+/** A frame: the wire version, the kind byte, then the UTF-8 JSON (gossip messages and anti-entropy frames alike). */
+export function envelope (kind: number, json: string): Uint8Array {
   const body = encoder.encode(json)
   const out = new Uint8Array(body.byteLength + 2)
   out[0] = WIRE_VERSION
