@@ -37,13 +37,15 @@ export class ClockCorrector {
   }
 
   /**
-   * Resolves once every member in `peerIds` has been measured, or the samples so far agree
-   * with this clock, or after CLOCK_SETTLE_MS: stamps made after it are corrected.
+   * Resolves once every member `connected()` lists has been measured, or the samples so far
+   * agree with this clock, or no member is connected any more (one that refused us, e.g. a
+   * hostname conflict, sends no probe), or after CLOCK_SETTLE_MS: stamps made after it are corrected.
    */
-  async settled (peerIds: readonly string[], signal: AbortSignal): Promise<void> {
+  async settled (connected: () => readonly string[], signal: AbortSignal): Promise<void> {
     const deadline = Date.now() + CLOCK_SETTLE_MS
     while (Date.now() < deadline && !signal.aborted) {
       const offsets = this.#c.offsets.offsets()
+      const peerIds = connected()
       if (peerIds.every(id => offsets.has(id))) return
       if (offsets.size > 0 && [...offsets.values()].every(o => Math.abs(o) < MIN_CORRECTION_MS)) return
       await sleep(50, undefined, { signal }).catch(() => {})

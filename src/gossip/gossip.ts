@@ -229,7 +229,7 @@ export class Gossip implements Startable {
       if (joined) logger.info(`joined the cluster in ${Date.now() - t0} ms`)
       else logger.warn(`no seed answered within ${JOIN_TIMEOUT_MS / 1000} s: running alone for now, seeds are retried in the background`)
       // Our records are stamped once the clock is known to agree with the members' (or corrected).
-      if (joined) await this.#clock?.settled(membership.connected().map(m => m.peerId), this.#stopping.signal)
+      if (joined) await this.#clock?.settled(() => membership.connected().map(m => m.peerId), this.#stopping.signal)
     }
     this.#ticker = new Ticker(async (signal) => { await this.#periodicExchange(signal) }, {
       name: 'anti-entropy',

@@ -71,11 +71,23 @@ test('ClockCorrector sets the clock, logs the offset, and settles once the membe
   c.add('a', { offsetMs: -59_900, rttMs: 1 }) // jitter below half the dead band: no re-step
   t.is(c.appliedMs, -60_000)
   const t0 = Date.now()
-  await c.settled(['a', 'b'], AbortSignal.timeout(10_000))
+  await c.settled(() => ['a', 'b'], AbortSignal.timeout(10_000))
   t.true(Date.now() - t0 < 500)
   c.forget('a')
   c.forget('b')
   t.is(clock.correctionMs(), 0)
+})
+
+test('ClockCorrector.settled waits for a connected member\'s first sample, and no longer once no member is connected', async t => {
+  const logger = createLogger({ level: 'error', format: 'json', destination: new Writable({ write (_chunk: Buffer, _enc, cb) { cb() } }) })
+  const c = new ClockCorrector({ logger, offsets: new ClockOffsets() })
+  let connected = ['a']
+  const t0 = Date.now()
+  const done = c.settled(() => connected, AbortSignal.timeout(10_000)).then(() => Date.now() - t0)
+  await new Promise(resolve => setTimeout(resolve, 300))
+  connected = [] // a refused us and hung up: nothing left to wait for
+  const waited = await done
+  t.true(waited >= 300 && waited < 1000, `waited ${waited} ms`)
 })
 
 test('CorrectedClock: strictly increasing, except one step back when a correction moves it back', t => {
