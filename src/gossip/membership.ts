@@ -51,6 +51,12 @@ const PROBE_INTERVAL_MS = 1000
 const SUSPECT_AFTER_MS = 3000
 /** Peers remembered as not ours (another cluster, another program), so they are not dialled again. */
 const MAX_FOREIGN = 1024
+/**
+ * A member lost again within this long of its last prompt redial gets no other: it hangs up on
+ * us (it refuses this host, e.g. a hostname pinned to another peer id), and redialling at once
+ * would loop ten times a second. It departs after the grace; seeds are retried with backoff.
+ */
+const REDIAL_DAMPING_MS = 10_000
 /** How often connections are reconciled with the member list and seeds are retried: a new or lost peer is acted on within half a second. */
 const RECONCILE_INTERVAL_MS = 500
 
@@ -69,6 +75,8 @@ export class Membership extends EventEmitter<{ join: [Member, { returning: boole
   readonly #suspected = new Map<string, NodeJS.Timeout>()
   readonly #foreign = new Set<string>()
   readonly #dialing = new Set<string>()
+  /** When each member was last redialled at once after losing it (REDIAL_DAMPING_MS). */
+  readonly #redialedAt = new Map<string, number>()
   readonly #seeds: SeedDialer
   #ticker: Ticker | undefined
   readonly #prober: Prober
@@ -118,6 +126,7 @@ export class Membership extends EventEmitter<{ join: [Member, { returning: boole
     for (const t of [...this.#leaving.values(), ...this.#suspected.values()]) clearTimeout(t)
     this.#leaving.clear()
     this.#suspected.clear()
+    this.#redialedAt.clear()
   }
 
   /** Live members (not this node), including any within their departure grace. */
@@ -257,9 +266,16 @@ export class Membership extends EventEmitter<{ join: [Member, { returning: boole
     const member = this.#members.get(id)
     if (member === undefined || this.#leaving.has(id) || this.#abort.signal.aborted) return
     if (this.#node.getConnections(r(id)).length > 0) return
-    this.#logger.info(`lost every connection to member ${member.hostname} (${id}): departed unless back within ${this.#init.graceMs} ms`)
     this.#leaving.set(id, setTimeout(() => { this.#depart(member) }, this.#init.graceMs))
+    const now = Date.now()
+    const last = this.#redialedAt.get(id)
+    if (last !== undefined && now - last < REDIAL_DAMPING_MS) {
+      this.#logger.warn(`member ${member.hostname} (${id}) hung up again ${now - last} ms after we reconnected: not redialling at once (its log says why, e.g. this hostname pinned to another peer id there); departed unless back within ${this.#init.graceMs} ms`)
+      return
+    }
+    this.#logger.info(`lost every connection to member ${member.hostname} (${id}): departed unless back within ${this.#init.graceMs} ms`)
     // One prompt redial: a dropped connection to a live peer comes back well within the grace.
+    this.#redialedAt.set(id, now)
     void this.#node.dial(r(id), { signal: AbortSignal.any([this.#abort.signal, AbortSignal.timeout(this.#init.graceMs)]) }).catch(() => {})
   }
 
@@ -291,6 +307,7 @@ export class Membership extends EventEmitter<{ join: [Member, { returning: boole
     if (suspected !== undefined) clearTimeout(suspected)
     this.#suspected.delete(member.peerId)
     this.#members.delete(member.peerId)
+    this.#redialedAt.delete(member.peerId)
     if ([...this.#members.values()].some(m => m.hostname === member.hostname)) return // the host is still here under another peer id
     this.#logger.info(`member ${member.hostname} (${member.peerId}) departed`)
     this.emit('depart', member)

@@ -1,7 +1,9 @@
 // Seeds: the addresses a node joins through. Each is dialled over TCP (an IP or a DNS name
 // resolved on every attempt); one that does not answer is retried with backoff for as long
 // as the daemon runs, and one that answered is dialled again whenever its connection is
-// gone, so a seed that restarts is found again. A seed naming this node is skipped.
+// gone, so a seed that restarts is found again. A seed that hangs up right after we connect
+// (it refuses us: our hostname is pinned to another peer id there, say) is retried with the
+// same backoff as one that does not answer, not in a tight loop. A seed naming this node is skipped.
 import { lookup } from 'node:dns/promises'
 import net from 'node:net'
 import type { PeerId } from '@libp2p/interface'
@@ -16,6 +18,8 @@ const SEED_MIN_BACKOFF_MS = 1000
 const SEED_MAX_BACKOFF_MS = 30_000
 /** One dial attempt of one address. */
 const SEED_DIAL_TIMEOUT_MS = 5000
+/** A seed connection closed sooner than this counts as a refusal for the backoff; one that lasted longer resets it. */
+export const SEED_STABLE_MS = 5000
 
 interface Seed {
   readonly text: string
@@ -26,6 +30,10 @@ interface Seed {
   peerId?: string
   dialing: boolean
   failures: number
+  /** When our last successful dial connected, while that connection may still be a refusal. */
+  connectedAt?: number
+  /** Connections in a row the seed closed within SEED_STABLE_MS. */
+  hangUps: number
 }
 
 /** "host", "host:port", a bare IPv6 address or "[ipv6]:port"; the port defaults to defaultPort. */
@@ -48,15 +56,20 @@ export class SeedDialer {
     this.#logger = components.logger
     this.#isForeign = components.isForeign
     this.#self = init.self
-    this.#seeds = init.seeds.map(text => ({ text, ...parseSeed(text, init.bindPort), nextAt: 0, backoffMs: SEED_MIN_BACKOFF_MS, dialing: false, failures: 0 }))
+    this.#seeds = init.seeds.map(text => ({ text, ...parseSeed(text, init.bindPort), nextAt: 0, backoffMs: SEED_MIN_BACKOFF_MS, dialing: false, failures: 0, hangUps: 0 }))
   }
 
   /** Starts the dials that are due; never waits for them. */
   tick (signal: AbortSignal): void {
     const now = Date.now()
     for (const seed of this.#seeds) {
-      if (seed.dialing || now < seed.nextAt) continue
-      if (seed.peerId !== undefined && this.#node.getConnections(toPeerId(seed.peerId)).length > 0) continue
+      if (seed.dialing) continue
+      if (seed.peerId !== undefined && this.#node.getConnections(toPeerId(seed.peerId)).length > 0) {
+        if (seed.connectedAt !== undefined && now - seed.connectedAt >= SEED_STABLE_MS) this.#stable(seed)
+        continue
+      }
+      if (seed.connectedAt !== undefined) this.#closed(seed, now)
+      if (now < seed.nextAt) continue
       seed.dialing = true
       void this.#dial(seed, signal).finally(() => { seed.dialing = false })
     }
@@ -74,8 +87,8 @@ export class SeedDialer {
           if (this.#isForeign(seed.peerId)) { lastError = 'it is not a sidecar of this cluster'; break }
           if (seed.failures > 0) this.#logger.info(`seed ${seed.text} answers again`)
           seed.failures = 0
-          seed.backoffMs = SEED_MIN_BACKOFF_MS
-          seed.nextAt = Date.now() + SEED_MIN_BACKOFF_MS
+          seed.connectedAt = Date.now()
+          seed.nextAt = seed.connectedAt + SEED_MIN_BACKOFF_MS
           return
         } catch (err) {
           lastError = (err as Error).message
@@ -90,6 +103,26 @@ export class SeedDialer {
     if (seed.failures === 1) this.#logger.warn(msg)
     else this.#logger.debug(msg)
     seed.nextAt = Date.now() + seed.backoffMs
+    seed.backoffMs = Math.min(seed.backoffMs * 2, SEED_MAX_BACKOFF_MS)
+  }
+
+  /** Our connection to the seed lasted: the next loss is retried promptly again. */
+  #stable (seed: Seed): void {
+    seed.connectedAt = undefined
+    seed.hangUps = 0
+    seed.backoffMs = SEED_MIN_BACKOFF_MS
+  }
+
+  /** Our connection to the seed is gone: one closed within SEED_STABLE_MS is a refusal and backs off. */
+  #closed (seed: Seed, now: number): void {
+    const lived = now - (seed.connectedAt ?? now)
+    if (lived >= SEED_STABLE_MS) { this.#stable(seed); return }
+    seed.connectedAt = undefined
+    seed.hangUps++
+    const msg = `seed ${seed.text} hung up ${lived} ms after we connected (its log says why: this hostname pinned to another peer id there, another cluster_key, ...); retrying in ${seed.backoffMs / 1000} s`
+    if (seed.hangUps === 1) this.#logger.warn(msg)
+    else this.#logger.debug(msg)
+    seed.nextAt = Math.max(seed.nextAt, now + seed.backoffMs)
     seed.backoffMs = Math.min(seed.backoffMs * 2, SEED_MAX_BACKOFF_MS)
   }
 }

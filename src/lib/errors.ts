@@ -43,5 +43,10 @@ export class StartError extends SidecarError {}
 
 export function errorMessage (err: unknown): string {
   if (err instanceof Error) return err.message
+  // libp2p streams reject with their close or abort Event when the connection goes: say what it carried, not "[object Event]"
+  if (err instanceof Event) {
+    const inner = (err as Event & { error?: unknown }).error
+    return inner instanceof Error ? inner.message : `the stream ended (a "${err.type}" event: the peer or its connection closed it)`
+  }
   return String(err)
 }
