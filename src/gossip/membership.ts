@@ -53,10 +53,12 @@ const SUSPECT_AFTER_MS = 3000
 const MAX_FOREIGN = 1024
 /**
  * A member lost again within this long of its last prompt redial gets no other: it hangs up on
- * us (it refuses this host, e.g. a hostname pinned to another peer id), and redialling at once
- * would loop ten times a second. It departs after the grace; seeds are retried with backoff.
+ * us right after the handshake (it refuses this host, e.g. a hostname pinned to another peer
+ * id), and redialling at once would loop ten times a second. It departs after the grace unless
+ * it dials us; seeds are retried with backoff, other members through anti-entropy's member lists.
+ * Short, so a connection that merely flaps under load is still redialled at once.
  */
-const REDIAL_DAMPING_MS = 10_000
+const REDIAL_DAMPING_MS = 2000
 /** How often connections are reconciled with the member list and seeds are retried: a new or lost peer is acted on within half a second. */
 const RECONCILE_INTERVAL_MS = 500
 

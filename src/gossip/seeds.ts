@@ -19,7 +19,9 @@ const SEED_MAX_BACKOFF_MS = 30_000
 /** One dial attempt of one address. */
 const SEED_DIAL_TIMEOUT_MS = 5000
 /** A seed connection closed sooner than this counts as a refusal for the backoff; one that lasted longer resets it. */
-export const SEED_STABLE_MS = 5000
+export const SEED_STABLE_MS = 2000
+/** Slowest retry of a seed that keeps hanging up on us: it answers, so it is asked again sooner than a silent one. */
+const SEED_HANGUP_MAX_BACKOFF_MS = 10_000
 
 interface Seed {
   readonly text: string
@@ -122,8 +124,9 @@ export class SeedDialer {
     const msg = `seed ${seed.text} hung up ${lived} ms after we connected (its log says why: this hostname pinned to another peer id there, another cluster_key, ...); retrying in ${seed.backoffMs / 1000} s`
     if (seed.hangUps === 1) this.#logger.warn(msg)
     else this.#logger.debug(msg)
+    seed.backoffMs = Math.min(seed.backoffMs, SEED_HANGUP_MAX_BACKOFF_MS)
     seed.nextAt = Math.max(seed.nextAt, now + seed.backoffMs)
-    seed.backoffMs = Math.min(seed.backoffMs * 2, SEED_MAX_BACKOFF_MS)
+    seed.backoffMs = Math.min(seed.backoffMs * 2, SEED_HANGUP_MAX_BACKOFF_MS)
   }
 }
 
