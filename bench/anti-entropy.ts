@@ -1,4 +1,5 @@
-// bench/anti-entropy: anti-entropy and API figures at scale (issue 13), on 127.0.15.x.
+// bench/anti-entropy: anti-entropy and API figures at scale (issue 13), on 127.0.15.x
+// (BENCH_IP_PREFIX=127.0.21 runs it on another /24).
 //   - ORIGINS members originate RECORDS records between them. Each is the daemon's own gossip
 //     component (libp2p node, membership, anti-entropy, announcer) in its own process, over a
 //     catalog holding its records (test/helpers/bulk-peer.ts): 100,000 records from static
@@ -21,7 +22,8 @@ import { DaemonProcess } from '../test/helpers/daemon.ts'
 const RECORDS = Number(process.env.RECORDS ?? 100_000)
 const ORIGINS = Number(process.env.ORIGINS ?? 4)
 const READERS = Number(process.env.READERS ?? 20)
-const ip = (i: number): string => `127.0.15.${10 + i}`
+const IP_PREFIX = process.env.BENCH_IP_PREFIX ?? '127.0.15'
+const ip = (i: number): string => `${IP_PREFIX}.${10 + i}`
 
 async function metrics (d: DaemonProcess): Promise<Map<string, number>> {
   const text = await (await fetch(d.url('/metrics'), { signal: AbortSignal.timeout(30_000) })).text()
@@ -51,7 +53,7 @@ try {
   console.log(`the origins held all ${total} records after ${convergeMs} ms more (anti-entropy among themselves every 20 s)`)
 
   await writeFile(path.join(dir, 'static.json'), '[]')
-  joiner = new DaemonProcess({ ip: ip(ORIGINS), hostname: 'late-joiner', cwd: dir, args: ['-d', 'static', '--cluster-ip', ip(0)], env: { STATIC_CONFIG_FILE: path.join(dir, 'static.json'), SIDECAR_LOGGING_LEVEL: 'info', SIDECAR_PUSH_PULL_INTERVAL: '5s', SIDECAR_ALIVE_LIFESPAN: '10m', SIDECAR_MAX_RECORDS_PER_HOST: String(Math.ceil(RECORDS / ORIGINS) + 1000), SIDECAR_MAX_RECORDS: String(RECORDS + 10_000) } })
+  joiner = new DaemonProcess({ ip: ip(ORIGINS), hostname: 'late-joiner', cwd: dir, args: ['-d', 'static', '--cluster-ip', ip(0)], env: { STATIC_CONFIG_FILE: path.join(dir, 'static.json'), SIDECAR_LOGGING_LEVEL: process.env.BENCH_LOG_LEVEL ?? 'info', SIDECAR_PUSH_PULL_INTERVAL: '5s', SIDECAR_ALIVE_LIFESPAN: '10m', SIDECAR_MAX_RECORDS_PER_HOST: String(Math.ceil(RECORDS / ORIGINS) + 1000), SIDECAR_MAX_RECORDS: String(RECORDS + 10_000) } })
   const d = joiner
   await d.ready(60_000)
   await metrics(d) // new event-loop period
@@ -62,16 +64,25 @@ try {
     return m.get('sidecar_services{status="alive"}') === total
   })
   const m1 = await metrics(d)
+  if (process.env.BENCH_LOG_LEVEL === 'debug') console.log(`${new Date().toISOString()} joiner holds all records`)
   console.log(`late joiner held all ${total} records ${joinMs} ms after its API answered; longest event-loop delay meanwhile ${(Math.max(maxDelay, m1.get('sidecar_event_loop_delay_max_seconds') ?? 0) * 1000).toFixed(0)} ms`)
 
   const key = 'sidecar_anti_entropy_exchanges_total{direction="out",result="ok"}'
   const before = m1.get(key) ?? 0
-  await until('two more exchanges', 60_000, async () => ((await metrics(d)).get(key) ?? 0) >= before + 2)
+  // three: the join pull (and a new member's two-host exchange) may still end after the joiner holds every record
+  await until('three more exchanges', 60_000, async () => ((await metrics(d)).get(key) ?? 0) >= before + 3)
   const m2 = await metrics(d)
+  if (process.env.BENCH_LOG_LEVEL === 'debug') console.log(`${new Date().toISOString()} three more exchanges done`)
   const sent = m2.get('sidecar_anti_entropy_last_exchange_bytes{way="sent"}') ?? NaN
   const received = m2.get('sidecar_anti_entropy_last_exchange_bytes{way="received"}') ?? NaN
   const state = m2.get('sidecar_anti_entropy_last_exchange_state_bytes') ?? NaN
   console.log(`converged exchange: ${sent} bytes sent, ${received} received; state ${(state / 1e6).toFixed(1)} MB: ${(100 * Math.max(sent, received) / state).toFixed(4)} % of the state`)
+  let pulled = 0
+  for (const [k, v] of m2) if (k.startsWith('sidecar_anti_entropy_exchange_bytes_sum{') && k.includes('way="received"')) pulled += v
+  console.log(`the joiner received ${(pulled / 1e6).toFixed(1)} MB over all its exchanges: ${(pulled / state).toFixed(2)}x the state (one copy with proofs is ~1.6x)`)
+  const refused = [...m2].filter(([k, v]) => k.startsWith('sidecar_gossip_records_refused_total') && v > 0).map(([k, v]) => `${k.slice(k.indexOf('{'))} ${v}`)
+  console.log(`records the joiner refused: ${refused.length === 0 ? 'none' : refused.join(', ')}`)
+  if (process.env.BENCH_LOG_LEVEL === 'debug') console.log(d.output.split('\n').filter(l => l.includes('anti-entropy with')).slice(-12).join('\n'))
 
   if (READERS > 0) {
     await metrics(d)

@@ -80,14 +80,17 @@ export class AntiEntropy implements Startable {
     await this.#c.node.unhandle(this.#init.protocol).catch(() => {})
   }
 
-  /** Compares states with peer and repairs both. Throws on failure (the caller logs). */
-  async exchange (peer: PeerId, signal?: AbortSignal): Promise<ExchangeResult> {
+  /**
+   * Compares states with peer and repairs both; with scope, only those hosts' records (both
+   * sides follow the initiator's scope). Throws on failure (the caller logs).
+   */
+  async exchange (peer: PeerId, signal?: AbortSignal, scope?: readonly string[]): Promise<ExchangeResult> {
     const t0 = performance.now()
     const { signal: sig, done } = exchangeSignal(signal)
     let session: Session | undefined
     try {
       const stream = await this.#c.node.dialProtocol(peer, this.#init.protocol, { signal: AbortSignal.any([sig, AbortSignal.timeout(this.#init.timeoutMs)]) })
-      session = this.#session(stream, peer.toString(), true, sig)
+      session = this.#session(stream, peer.toString(), true, sig, scope)
       try {
         const r = await session.run()
         await stream.close({ signal: AbortSignal.timeout(this.#init.timeoutMs) }).catch(() => {})
@@ -121,7 +124,7 @@ export class AntiEntropy implements Startable {
     }
   }
 
-  #session (stream: Stream, peerId: string, initiator: boolean, signal: AbortSignal): Session {
+  #session (stream: Stream, peerId: string, initiator: boolean, signal: AbortSignal, scope?: readonly string[]): Session {
     const lp = lpStream(stream, { maxDataLength: STATE_LIMITS.maxFrameBytes, maxBufferSize: MAX_BUFFERED_BYTES })
     return new Session({
       lp,
@@ -131,7 +134,7 @@ export class AntiEntropy implements Startable {
       learn: this.#c.learn,
       admit: (records, from) => this.#admit(records, from),
       seal: (svc) => this.#c.admission.seal([svc])[0],
-    }, { initiator, signal, idleMs: this.#init.timeoutMs, hostname: this.#init.hostname, clusterName: this.#init.clusterName })
+    }, { initiator, signal, idleMs: this.#init.timeoutMs, hostname: this.#init.hostname, clusterName: this.#init.clusterName, ...(scope !== undefined ? { scope } : {}) })
   }
 
   /**

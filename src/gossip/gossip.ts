@@ -123,6 +123,8 @@ export class Gossip implements Startable {
   #refuter: Refuter | undefined
   /** Aborted by stop(): cancels exchanges in flight. */
   #stopping = new AbortController()
+  /** A join or rejoin exchange (a whole-state pull) is in flight: periodic exchanges wait, or they would pull the same state again beside it. */
+  #pulling = 0
 
   constructor (components: GossipComponents, init: GossipInit) {
     this.#c = components
@@ -350,9 +352,11 @@ export class Gossip implements Startable {
     if ((this.#membership?.connected() ?? []).length === 1) void this.#exchangeWith(member, how.returning ? 'rejoin' : 'join')
     // Spread over a second: every member that declared it departed asks it at once otherwise, just as it comes back from a freeze.
     else if (back) void sleep(Math.random() * REJOIN_SPREAD_MS, undefined, { signal: this.#stopping.signal }).then(async () => { await this.#exchangeWith(member, 'rejoin') }, () => {})
-    // Any other new member: its records were refused until it proved its hostname to us (admission.ts), so fetch them
-    // now; of the two sides, the one with the smaller peer id asks.
-    else if (!how.returning && (this.peerId ?? '') < member.peerId) void this.#exchangeWith(member, 'new member')
+    // Any other new member: its records were refused until it proved its hostname to us (admission.ts), and ours by
+    // it, so swap the two hosts' records now; of the two sides, the one with the smaller peer id asks. Only those two
+    // hosts: the rest reaches it by its own join pull and the periodic exchanges. A whole-state exchange here made
+    // every member push the full state to a joining node at once, next to its join pull (issue 13: ~7x the state).
+    else if (!how.returning && (this.peerId ?? '') < member.peerId) void this.#exchangeWith(member, 'new member', undefined, [member.hostname, this.#init.hostname])
     // A member that lost us may have tombstoned our records meanwhile (and passed the tombstones
     // on): announce them again, newer than any tombstone it made.
     if (how.returning || back) this.#announcer?.reannounce()
@@ -367,16 +371,19 @@ export class Gossip implements Startable {
     this.#c.logger.info(`${member.hostname} departed: tombstoned ${tombs.length} of its record${tombs.length === 1 ? '' : 's'}`)
   }
 
-  async #exchangeWith (member: Member, why: string, signal?: AbortSignal): Promise<void> {
+  async #exchangeWith (member: Member, why: string, signal?: AbortSignal, scope?: readonly string[]): Promise<void> {
     const ae = this.#antiEntropy
     if (ae === undefined) return
+    const pull = why === 'join' || why === 'rejoin'
+    if (pull) this.#pulling++
     try {
-      const r = await ae.exchange(peerIdFromString(member.peerId), AbortSignal.any([this.#stopping.signal, ...(signal !== undefined ? [signal] : [])]))
+      const r = await ae.exchange(peerIdFromString(member.peerId), AbortSignal.any([this.#stopping.signal, ...(signal !== undefined ? [signal] : [])]), scope)
       // A join, or a repair that changed something, is worth an info line; a converged periodic exchange is not (anti-entropy.ts logs every exchange at debug).
       if (why !== 'periodic' || r.merged > 0) this.#c.logger.info(`anti-entropy (${why}) with ${r.peerHostname}: received ${r.received} records (${r.merged} new to us), sent ${r.sent}; ${r.bytesSent} bytes sent, ${r.bytesReceived} received, ${r.ms.toFixed(1)} ms`)
     } catch (err) {
       if (!this.#stopping.signal.aborted) this.#c.logger.warn(`anti-entropy (${why}) with ${member.hostname} failed: ${errorMessage(err) || String(err)}`)
     } finally {
+      if (pull) this.#pulling--
       if (why === 'join') this.#joined.resolve()
     }
   }
@@ -385,7 +392,7 @@ export class Gossip implements Startable {
     this.#admission?.prune()
     await sleep(Math.random() * EXCHANGE_JITTER * this.#init.pushPullIntervalMs, undefined, { signal }).catch(() => {})
     const members = this.#membership?.members() ?? []
-    if (members.length === 0 || signal.aborted) return
+    if (members.length === 0 || signal.aborted || this.#pulling > 0) return
     await this.#exchangeWith(members[Math.floor(Math.random() * members.length)], 'periodic', signal)
   }
 }

@@ -4,7 +4,7 @@
 // merge slows the sender instead). The phases, each as many rounds as the larger side
 // needs (a side with nothing left sends an empty last page):
 //
-//   hello     identity, cluster, member list                        (one round)
+//   hello     identity, cluster, member list, the initiator's scope (one round)
 //   hosts     per-host digests -> both compute the hosts that differ (stops here when none)
 //   buckets   bucket hashes of differing hosts large enough to have buckets
 //   versions  (ID, Updated) of the records in differing buckets
@@ -46,6 +46,11 @@ export interface SessionInit {
   idleMs: number
   hostname: string
   clusterName: string
+  /**
+   * Initiator only: compare these hosts' records alone (the responder follows the scope its
+   * hello names). Absent: the whole state.
+   */
+  scope?: readonly string[]
 }
 
 export interface SessionResult {
@@ -90,12 +95,15 @@ export class Session {
     const { catalog } = this.#c
     const hello = await this.#hello()
     this.#peer = hello.hostname
+    const scopeHosts = this.#init.initiator ? this.#init.scope : hello.hosts
+    const scope = scopeHosts === undefined ? undefined : new Set(scopeHosts)
 
-    const mine = await this.#digests()
+    const mine = await this.#digests(scope)
     const theirs = new Map<string, HostDigest>()
     await this.#phase(STATE_KIND.hosts, new Pager(STATE_KIND.hosts, [...mine.values()], d => JSON.stringify([d.host, d.count, d.hash])), body => {
       for (const d of decodeHostsPage(body).items) {
         if (theirs.has(d.host)) throw new WireError('shape', `host ${d.host} listed twice`)
+        if (scope !== undefined && !scope.has(d.host)) throw new WireError('shape', `host ${d.host} is outside the exchange's scope`)
         theirs.set(d.host, d)
       }
       if (theirs.size > STATE_LIMITS.maxHosts) throw new WireError('size', `more than ${STATE_LIMITS.maxHosts} hosts`)
@@ -130,7 +138,8 @@ export class Session {
   async #hello (): Promise<Hello> {
     const { catalog } = this.#c
     let hello: Hello | undefined
-    const frame = encodeHello({ hostname: this.#init.hostname, clusterName: this.#init.clusterName, members: await this.#c.memberInfos(), records: catalog.size })
+    const scope = this.#init.initiator ? this.#init.scope : undefined
+    const frame = encodeHello({ hostname: this.#init.hostname, clusterName: this.#init.clusterName, members: await this.#c.memberInfos(), records: catalog.size, ...(scope !== undefined ? { hosts: scope } : {}) })
     await this.#round(() => frame, STATE_KIND.hello, body => {
       hello = decodeHello(body)
       if (hello.clusterName !== this.#init.clusterName) throw new WireError('shape', `peer ${hello.hostname} is in cluster ${JSON.stringify(hello.clusterName)}, not ${JSON.stringify(this.#init.clusterName)}`)
@@ -141,11 +150,12 @@ export class Session {
     return h
   }
 
-  /** Our per-host digests; hashing is sliced so a large first exchange never stalls the loop. */
-  async #digests (): Promise<Map<string, HostDigest>> {
+  /** Our per-host digests (of the hosts in scope, when given); hashing is sliced so a large first exchange never stalls the loop. */
+  async #digests (scope: ReadonlySet<string> | undefined): Promise<Map<string, HostDigest>> {
     const out = new Map<string, HostDigest>()
     let n = 0
     for (const host of this.#c.catalog.hostnames()) {
+      if (scope !== undefined && !scope.has(host)) continue
       const records = this.#c.catalog.hostRecords(host)
       for (const svc of records) {
         versionHash(svc)

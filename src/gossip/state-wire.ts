@@ -2,7 +2,8 @@
 // envelope as in wire.ts (byte 0 format version, byte 1 kind, then UTF-8 JSON), length-
 // prefixed on the stream and at most STATE_LIMITS.maxFrameBytes long:
 //
-//   hello     {"Hostname","ClusterName","Members":[{"ID","Addrs"}],"Records"}
+//   hello     {"Hostname","ClusterName","Members":[{"ID","Addrs"}],"Records"[,"Hosts":[host, ...]]}
+//             Hosts (the initiator's only): the exchange covers these hosts' records alone
 //   hosts     {"Items":[[host, count, hash16hex], ...], "More"}      per-host digests
 //   buckets   {"Items":[[host, base64 bucket hashes], ...], "More"}  for hosts that differ
 //   versions  {"Items":[[host, [[id, updatedNs], ...]], ...], "More"} for buckets that differ
@@ -36,6 +37,8 @@ export const STATE_LIMITS = {
   recordsPerPage: 1000,
   /** Hosts in one peer's state; far above any cluster this is built for. */
   maxHosts: 20_000,
+  /** Hosts a scoped exchange may name (a new-member exchange names two). */
+  maxScopeHosts: 16,
 } as const
 
 const decoder = new TextDecoder('utf-8', { fatal: true })
@@ -64,10 +67,12 @@ export interface Hello {
   readonly members: readonly MemberInfo[]
   /** Records the sender holds (informational; bounds nothing). */
   readonly records: number
+  /** Sent by an initiator only: both sides compare these hosts' records alone (absent: every host). */
+  readonly hosts?: readonly string[]
 }
 
 export function encodeHello (h: Hello): Uint8Array {
-  return stateFrame(STATE_KIND.hello, JSON.stringify({ Hostname: h.hostname, ClusterName: h.clusterName, Members: h.members.map(m => ({ ID: m.id, Addrs: m.addrs })), Records: h.records }))
+  return stateFrame(STATE_KIND.hello, JSON.stringify({ Hostname: h.hostname, ClusterName: h.clusterName, Members: h.members.map(m => ({ ID: m.id, Addrs: m.addrs })), Records: h.records, ...(h.hosts !== undefined ? { Hosts: h.hosts } : {}) }))
 }
 
 function isObject (v: unknown): v is Record<string, unknown> {
@@ -101,7 +106,10 @@ export function decodeHello (body: unknown): Hello {
     }
     return { id, addrs: addrs as string[] }
   })
-  return { hostname, clusterName, members, records }
+  if (body.Hosts === undefined) return { hostname, clusterName, members, records }
+  if (!Array.isArray(body.Hosts) || body.Hosts.length === 0 || body.Hosts.length > STATE_LIMITS.maxScopeHosts) throw new WireError('shape', `hello Hosts must be an array of 1 to ${STATE_LIMITS.maxScopeHosts} hostnames`)
+  const hosts = (body.Hosts as unknown[]).map((h, i) => str(h, `hello Hosts[${i}]`, RECORD_LIMITS.maxHostnameLength))
+  return { hostname, clusterName, members, records, hosts }
 }
 
 /** A page: its items and whether more pages of the same kind follow. */

@@ -1,5 +1,5 @@
 import test from 'ava'
-import { decodeHello, encodeHello, openStateFrame, STATE_KIND } from '../../../src/gossip/state-wire.ts'
+import { decodeHello, encodeHello, openStateFrame, STATE_KIND, STATE_LIMITS } from '../../../src/gossip/state-wire.ts'
 import { decodeMessage, decodeRecordList, encodeRecords, KIND, WIRE_LIMITS, WIRE_VERSION, WireError, type RejectReason } from '../../../src/gossip/wire.ts'
 import { encodeService, ServiceStatus } from '../../../src/service/index.ts'
 import { BASE_TIME, makeTestService } from '../../helpers/factories.ts'
@@ -84,4 +84,14 @@ test('state-wire: hellos round-trip and bad ones are rejected', t => {
   t.is(reasonOf(() => decodeHello({ Hostname: 'h', ClusterName: 'c', Members: [{ ID: 'p', Addrs: [1] }], Records: 0 })), 'shape')
   t.is(reasonOf(() => decodeHello({ Hostname: 'h', ClusterName: 'c', Members: new Array(WIRE_LIMITS.maxMembers + 1).fill({ ID: 'p', Addrs: [] }), Records: 0 })), 'shape')
   t.is(reasonOf(() => decodeHello({ Hostname: 'x'.repeat(300), ClusterName: 'c', Members: [], Records: 0 })), 'shape')
+})
+
+test('state-wire: a hello may scope the exchange to a few hosts, and a bad scope is rejected', t => {
+  const h = { hostname: 'host1', clusterName: 'default', members: [], records: 3, hosts: ['host1', 'host2'] }
+  t.deepEqual(decodeHello(openStateFrame(encodeHello(h)).body), h)
+  const hello = (hosts: unknown): unknown => ({ Hostname: 'h', ClusterName: 'c', Members: [], Records: 0, Hosts: hosts })
+  t.is(reasonOf(() => decodeHello(hello([]))), 'shape')
+  t.is(reasonOf(() => decodeHello(hello('host1'))), 'shape')
+  t.is(reasonOf(() => decodeHello(hello(['']))), 'shape')
+  t.is(reasonOf(() => decodeHello(hello(new Array(STATE_LIMITS.maxScopeHosts + 1).fill('h')))), 'shape')
 })
