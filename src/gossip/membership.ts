@@ -59,6 +59,10 @@ const MAX_FOREIGN = 1024
  * Short, so a connection that merely flaps under load is still redialled at once.
  */
 const REDIAL_DAMPING_MS = 2000
+/** A connection not identified this long after it opened is identified again (libp2p tries once, for 5 s). */
+const IDENTIFY_RETRY_MS = 6000
+/** One such attempt: longer than libp2p's own, for a host that is busy. */
+const IDENTIFY_TIMEOUT_MS = 15_000
 /** How often connections are reconciled with the member list and seeds are retried: a new or lost peer is acted on within half a second. */
 const RECONCILE_INTERVAL_MS = 500
 
@@ -77,6 +81,8 @@ export class Membership extends EventEmitter<{ join: [Member, { returning: boole
   readonly #suspected = new Map<string, NodeJS.Timeout>()
   readonly #foreign = new Set<string>()
   readonly #dialing = new Set<string>()
+  /** Peers identified again by us (identifyAgain): when the last attempt ended, Infinity while one runs. */
+  readonly #identifyTried = new Map<string, number>()
   /** When each member was last redialled at once after losing it (REDIAL_DAMPING_MS). */
   readonly #redialedAt = new Map<string, number>()
   readonly #seeds: SeedDialer
@@ -129,6 +135,7 @@ export class Membership extends EventEmitter<{ join: [Member, { returning: boole
     this.#leaving.clear()
     this.#suspected.clear()
     this.#redialedAt.clear()
+    this.#identifyTried.clear()
   }
 
   /** Live members (not this node), including any within their departure grace. */
@@ -199,20 +206,45 @@ export class Membership extends EventEmitter<{ join: [Member, { returning: boole
    * without a connection start their grace period.
    */
   async #reconcile (): Promise<void> {
-    for (const peerId of this.#node.getPeers()) {
+    const peers = this.#node.getPeers()
+    for (const peerId of peers) {
       const id = peerId.toString()
       if (this.#members.has(id) || this.#foreign.has(id)) continue
       try {
         const peer = await this.#node.peerStore.get(peerId)
         const agent = peer.metadata.get('AgentVersion')
-        if (agent === undefined || peer.protocols.length === 0) continue // not identified yet
+        if (agent === undefined || peer.protocols.length === 0) { this.#identifyAgain(peerId); continue } // not identified yet
         const conn = this.#node.getConnections(peerId)[0]
         if (conn !== undefined) this.#identified(peerId, peer.protocols, new TextDecoder().decode(agent), conn.remoteAddr.toString())
       } catch {
-        // not in the peer store yet: identify has not run
+        this.#identifyAgain(peerId) // not in the peer store yet: identify has not run, or failed
       }
     }
+    if (this.#identifyTried.size > 0) {
+      const connected = new Set(peers.map(String))
+      for (const id of this.#identifyTried.keys()) if (!connected.has(id) || this.#members.has(id)) this.#identifyTried.delete(id)
+    }
     for (const m of this.#members.values()) if (!this.#leaving.has(m.peerId)) this.#disconnected(m.peerId)
+  }
+
+  /**
+   * libp2p identifies a connection once, with a 5 s timeout, and never again: on a host busy
+   * enough to miss it, that peer stayed connected but never a member, and its records were
+   * refused as "not pinned" for as long as the connection lasted (seen with 20 daemons starting
+   * on 2 cores). A connection still unidentified after IDENTIFY_RETRY_MS is identified again, one
+   * attempt per peer at a time, at most every IDENTIFY_RETRY_MS.
+   */
+  #identifyAgain (peerId: PeerId): void {
+    const id = peerId.toString()
+    const conn = this.#node.getConnections(peerId)[0]
+    if (conn === undefined) return
+    const now = Date.now()
+    const last = this.#identifyTried.get(id) ?? conn.timeline.open
+    if (now - last < IDENTIFY_RETRY_MS) return
+    this.#identifyTried.set(id, Infinity) // in flight
+    this.#node.services.identify.identify(conn, { signal: AbortSignal.any([this.#abort.signal, AbortSignal.timeout(IDENTIFY_TIMEOUT_MS)]) })
+      .then(() => { this.#logger.debug(`identified ${id} on a second attempt`) }, (err: unknown) => { this.#logger.debug(`identify of ${id} failed again: ${(err as Error).message}`) })
+      .finally(() => { if (this.#identifyTried.get(id) === Infinity) this.#identifyTried.set(id, Date.now()) })
   }
 
   /** The live member (or one within its grace) called hostname, if any. */
