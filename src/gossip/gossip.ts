@@ -125,6 +125,8 @@ export class Gossip implements Startable {
   #stopping = new AbortController()
   /** A join or rejoin exchange (a whole-state pull) is in flight: periodic exchanges wait, or they would pull the same state again beside it. */
   #pulling = 0
+  /** Resolved whenever no pull is in flight (new-member exchanges wait for it). */
+  #pullIdle: PromiseWithResolvers<void> | undefined
 
   constructor (components: GossipComponents, init: GossipInit) {
     this.#c = components
@@ -352,11 +354,14 @@ export class Gossip implements Startable {
     if ((this.#membership?.connected() ?? []).length === 1) void this.#exchangeWith(member, how.returning ? 'rejoin' : 'join')
     // Spread over a second: every member that declared it departed asks it at once otherwise, just as it comes back from a freeze.
     else if (back) void sleep(Math.random() * REJOIN_SPREAD_MS, undefined, { signal: this.#stopping.signal }).then(async () => { await this.#exchangeWith(member, 'rejoin') }, () => {})
-    // Any other new member: its records were refused until it proved its hostname to us (admission.ts), and ours by
-    // it, so swap the two hosts' records now; of the two sides, the one with the smaller peer id asks. Only those two
-    // hosts: the rest reaches it by its own join pull and the periodic exchanges. A whole-state exchange here made
-    // every member push the full state to a joining node at once, next to its join pull (issue 13: ~7x the state).
-    else if (!how.returning && (this.peerId ?? '') < member.peerId) void this.#exchangeWith(member, 'new member', undefined, [member.hostname, this.#init.hostname])
+    // Any other new member: its records were refused until it proved its hostname to us (admission.ts), so fetch
+    // them now. Each side asks for the other's records once it has identified the other: the side that identifies
+    // second would refuse what an exchange run before carried (unknown host), and nothing repaired that before the
+    // next heartbeat, 48 s later (a 20-node start could miss one host for over 90 s). Only that host: the rest reaches
+    // it by its own join pull and the periodic exchanges (a whole-state exchange here made every member push the full
+    // state to a joining node at once, next to its join pull: issue 13, ~7x the state); and after our own pull, which
+    // may bring the same records.
+    else if (!how.returning) void this.#afterPull().then(async () => { await this.#exchangeWith(member, 'new member', undefined, [member.hostname]) })
     // A member that lost us may have tombstoned our records meanwhile (and passed the tombstones
     // on): announce them again, newer than any tombstone it made.
     if (how.returning || back) this.#announcer?.reannounce()
@@ -371,11 +376,15 @@ export class Gossip implements Startable {
     this.#c.logger.info(`${member.hostname} departed: tombstoned ${tombs.length} of its record${tombs.length === 1 ? '' : 's'}`)
   }
 
+  async #afterPull (): Promise<void> {
+    if (this.#pulling > 0) await this.#pullIdle?.promise
+  }
+
   async #exchangeWith (member: Member, why: string, signal?: AbortSignal, scope?: readonly string[]): Promise<void> {
     const ae = this.#antiEntropy
     if (ae === undefined) return
     const pull = why === 'join' || why === 'rejoin'
-    if (pull) this.#pulling++
+    if (pull && this.#pulling++ === 0) this.#pullIdle = Promise.withResolvers()
     try {
       const r = await ae.exchange(peerIdFromString(member.peerId), AbortSignal.any([this.#stopping.signal, ...(signal !== undefined ? [signal] : [])]), scope)
       // A join, or a repair that changed something, is worth an info line; a converged periodic exchange is not (anti-entropy.ts logs every exchange at debug).
@@ -383,7 +392,7 @@ export class Gossip implements Startable {
     } catch (err) {
       if (!this.#stopping.signal.aborted) this.#c.logger.warn(`anti-entropy (${why}) with ${member.hostname} failed: ${errorMessage(err) || String(err)}`)
     } finally {
-      if (pull) this.#pulling--
+      if (pull && --this.#pulling === 0) this.#pullIdle?.resolve()
       if (why === 'join') this.#joined.resolve()
     }
   }

@@ -117,6 +117,7 @@ export async function waitOnAll (on: readonly ClusterNode[], what: string, check
         const s = await n.state()
         const ok = check(s, n)
         if (!ok) last.set(n.hostname, summarize(s))
+        else last.delete(n.hostname) // the message names only the nodes where it does not hold now
         return ok
       } catch (err) {
         last.set(n.hostname, `error: ${(err as Error).message}`)
