@@ -31,6 +31,8 @@ export interface AntiEntropyComponents {
   learn: (members: readonly MemberInfo[]) => void
   /** The admission gate (admission.ts): signs what we send, judges what we receive. */
   admission: Pick<Admission, 'seal' | 'admit'>
+  /** The scope of exchanges others ask for right now (undefined: the whole state); see Gossip's pulls. */
+  servingScope?: () => readonly string[] | undefined
 }
 
 export interface AntiEntropyInit {
@@ -81,8 +83,8 @@ export class AntiEntropy implements Startable {
   }
 
   /**
-   * Compares states with peer and repairs both; with scope, only those hosts' records (both
-   * sides follow the initiator's scope). Throws on failure (the caller logs).
+   * Compares states with peer and repairs both; with scope, only those hosts' records (and
+   * only those in the peer's scope, if it names one). Throws on failure (the caller logs).
    */
   async exchange (peer: PeerId, signal?: AbortSignal, scope?: readonly string[]): Promise<ExchangeResult> {
     const t0 = performance.now()
@@ -110,7 +112,7 @@ export class AntiEntropy implements Startable {
   async #serve (stream: Stream, connection: Connection): Promise<void> {
     const t0 = performance.now()
     const { signal: sig, done } = exchangeSignal(this.#stopping.signal)
-    const session = this.#session(stream, connection.remotePeer.toString(), false, sig)
+    const session = this.#session(stream, connection.remotePeer.toString(), false, sig, this.#c.servingScope?.())
     try {
       const r = await session.run()
       await stream.close({ signal: AbortSignal.timeout(this.#init.timeoutMs) }).catch(() => {})

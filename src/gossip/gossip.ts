@@ -191,6 +191,10 @@ export class Gossip implements Startable {
       memberInfos: async () => await membership.memberInfos(),
       learn: (m) => { membership.learn(m) },
       admission,
+      // While we pull a member's whole state (join, rejoin), exchanges others ask for cover our own records only:
+      // the rest comes with the pull, and each asker would otherwise send it again (a 100,000-record join received
+      // 13 copies of the state, from every origin's periodic exchange during the pull).
+      servingScope: () => this.#pulling > 0 ? [init.hostname] : undefined,
     }, { protocol: stateProtocolOf(init.clusterName), hostname: init.hostname, clusterName: init.clusterName, timeoutMs: EXCHANGE_TIMEOUT_MS })
     this.#announcer = new GossipAnnouncer({
       catalog: this.#c.catalog,

@@ -4,7 +4,7 @@
 // merge slows the sender instead). The phases, each as many rounds as the larger side
 // needs (a side with nothing left sends an empty last page):
 //
-//   hello     identity, cluster, member list, the initiator's scope (one round)
+//   hello     identity, cluster, member list, each side's scope (one round)
 //   hosts     per-host digests -> both compute the hosts that differ (stops here when none)
 //   buckets   bucket hashes of differing hosts large enough to have buckets
 //   versions  (ID, Updated) of the records in differing buckets
@@ -47,8 +47,8 @@ export interface SessionInit {
   hostname: string
   clusterName: string
   /**
-   * Initiator only: compare these hosts' records alone (the responder follows the scope its
-   * hello names). Absent: the whole state.
+   * Compare these hosts' records alone. Either side may name a scope in its hello; the
+   * exchange covers the intersection of both (absent on both: the whole state).
    */
   scope?: readonly string[]
 }
@@ -95,8 +95,7 @@ export class Session {
     const { catalog } = this.#c
     const hello = await this.#hello()
     this.#peer = hello.hostname
-    const scopeHosts = this.#init.initiator ? this.#init.scope : hello.hosts
-    const scope = scopeHosts === undefined ? undefined : new Set(scopeHosts)
+    const scope = intersect(this.#init.scope, hello.hosts)
 
     const mine = await this.#digests(scope)
     const theirs = new Map<string, HostDigest>()
@@ -138,7 +137,7 @@ export class Session {
   async #hello (): Promise<Hello> {
     const { catalog } = this.#c
     let hello: Hello | undefined
-    const scope = this.#init.initiator ? this.#init.scope : undefined
+    const scope = this.#init.scope
     const frame = encodeHello({ hostname: this.#init.hostname, clusterName: this.#init.clusterName, members: await this.#c.memberInfos(), records: catalog.size, ...(scope !== undefined ? { hosts: scope } : {}) })
     await this.#round(() => frame, STATE_KIND.hello, body => {
       hello = decodeHello(body)
@@ -296,4 +295,12 @@ function averageRecordBytes (catalog: SessionCatalog): number {
     if (n >= 32) break
   }
   return n === 0 ? 0 : Math.round(bytes / n)
+}
+
+/** Both sides' scopes combined: the hosts in both, or the one given, or undefined (every host). */
+function intersect (a: readonly string[] | undefined, b: readonly string[] | undefined): ReadonlySet<string> | undefined {
+  if (a === undefined) return b === undefined ? undefined : new Set(b)
+  if (b === undefined) return new Set(a)
+  const other = new Set(b)
+  return new Set(a.filter(h => other.has(h)))
 }

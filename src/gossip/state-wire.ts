@@ -3,7 +3,7 @@
 // prefixed on the stream and at most STATE_LIMITS.maxFrameBytes long:
 //
 //   hello     {"Hostname","ClusterName","Members":[{"ID","Addrs"}],"Records"[,"Hosts":[host, ...]]}
-//             Hosts (the initiator's only): the exchange covers these hosts' records alone
+//             Hosts (either side, optional): the exchange covers the hosts both sides name
 //   hosts     {"Items":[[host, count, hash16hex], ...], "More"}      per-host digests
 //   buckets   {"Items":[[host, base64 bucket hashes], ...], "More"}  for hosts that differ
 //   versions  {"Items":[[host, [[id, updatedNs], ...]], ...], "More"} for buckets that differ
@@ -67,7 +67,7 @@ export interface Hello {
   readonly members: readonly MemberInfo[]
   /** Records the sender holds (informational; bounds nothing). */
   readonly records: number
-  /** Sent by an initiator only: both sides compare these hosts' records alone (absent: every host). */
+  /** Either side may name hosts: the exchange covers those both sides name (absent: every host). */
   readonly hosts?: readonly string[]
 }
 

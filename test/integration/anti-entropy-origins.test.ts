@@ -49,8 +49,9 @@ test('anti-entropy: a late joiner among four origins pulls the state about once,
   const sent = await metricSum(j, 'sidecar_anti_entropy_last_exchange_bytes{way="sent"}')
   const got = await metricSum(j, 'sidecar_anti_entropy_last_exchange_bytes{way="received"}')
   t.log(`state ${(stateBytes / 1e6).toFixed(2)} MB; the joiner received ${(receivedOnly / 1e6).toFixed(2)} MB over all its exchanges (${(receivedOnly / stateBytes).toFixed(2)}x the state); last exchange ${sent} bytes sent, ${got} received`)
-  // One copy of the state with its proofs is about 1.6x its bytes; every origin pushing it at once was 5-8x.
-  t.true(receivedOnly < 4 * stateBytes, `the joiner received ${(receivedOnly / stateBytes).toFixed(2)}x the state's bytes, expected about one copy`)
+  // One copy of the state with its proofs is about 1.6x its bytes; every origin pushing it at once was 5-8x, and
+  // the origins' periodic exchanges during the join pull up to 13x at 100,000 records; 2.5x leaves room for a retry.
+  t.true(receivedOnly < 2.5 * stateBytes, `the joiner received ${(receivedOnly / stateBytes).toFixed(2)}x the state's bytes, expected about one copy`)
   t.true(sent < stateBytes / 100 && got < stateBytes / 100, `a converged exchange sent ${sent} and received ${got} bytes, over 1 % of ${stateBytes}`)
   const failed = j.d.output.split('\n').filter(l => /anti-entropy .*failed/.test(l))
   t.deepEqual(failed, [], 'no exchange failed')
