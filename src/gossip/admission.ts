@@ -14,7 +14,7 @@ import { encodeService, recordKey, ServiceStatus, type Service } from '../servic
 import { checkBackends, checkSigner, checkTimes, cidrList, FORGERY_REASONS, type HostView, type RefuseReason } from './admission-rules.ts'
 import type { GossipMetrics } from './metrics.ts'
 import type { HostPins } from './pins.ts'
-import type { ProofVerifier, RecordSigner, SealedRecord } from './proof.ts'
+import type { Proof, ProofVerifier, RecordSigner, SealedRecord } from './proof.ts'
 
 /** A live member as the gate sees it. */
 export interface MemberView {
@@ -76,6 +76,23 @@ export class Admission {
     this.#allowed = cidrList(init.backendCidrs)
   }
 
+  /**
+   * Verifies, ahead and in parallel, the proofs admit() would verify for these records (the
+   * ones not already admitted in this version with this proof); admit() then finds the
+   * verdicts ready. Never throws; admit() stays correct without it.
+   */
+  async prepare (records: readonly SealedRecord[]): Promise<void> {
+    const items: Array<{ canonical: string, proof: Proof }> = []
+    for (const r of records) {
+      const proof = r.proof
+      if (proof === undefined) continue
+      const held = this.#proofs.get(recordKey(r.svc))
+      if (held !== undefined && held.sealed.proof?.sig === proof.sig) continue
+      items.push({ canonical: encodeService(r.svc), proof })
+    }
+    if (items.length > 1) await this.#c.verifier.prepare(items)
+  }
+
   /** Judges records a peer (hostname or peer id `from`) handed us; returns those to merge. Never throws. */
   admit (records: readonly SealedRecord[], from: string, kind: AdmitKind): AdmitResult {
     const out: AdmitResult = { admitted: [], refused: 0, forged: 0 }
@@ -98,6 +115,7 @@ export class Admission {
       if (FORGERY_REASONS.has(reason)) out.forged++
       this.#refuse(reason, r, from, kind)
     }
+    this.#c.verifier.clearPrepared()
     return out
   }
 

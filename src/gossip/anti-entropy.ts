@@ -30,7 +30,7 @@ export interface AntiEntropyComponents {
   /** Called with the member list of every hello received. */
   learn: (members: readonly MemberInfo[]) => void
   /** The admission gate (admission.ts): signs what we send, judges what we receive. */
-  admission: Pick<Admission, 'seal' | 'admit'>
+  admission: Pick<Admission, 'seal' | 'admit' | 'prepare'>
   /** The scope of exchanges others ask for right now (undefined: the whole state); see Gossip's pulls. */
   servingScope?: () => readonly string[] | undefined
 }
@@ -144,7 +144,8 @@ export class AntiEntropy implements Startable {
    * catalog.merge: origin proof, pins, skew and Created bounds, backend IPs, caps. Records
    * arrive already decoded and checked by state-wire.ts (shape, sizes, future timestamps).
    */
-  #admit (records: readonly SealedRecord[], fromHostname: string): Service[] {
+  async #admit (records: readonly SealedRecord[], fromHostname: string): Promise<Service[]> {
+    await this.#c.admission.prepare(records)
     return this.#c.admission.admit(records, fromHostname, 'anti-entropy').admitted
   }
 

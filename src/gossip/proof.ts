@@ -13,7 +13,7 @@
 // here; verifications are skipped by the admission gate for a record it already admitted in
 // the same version with the same proof (only admitted records are remembered, so a peer
 // sending endless valid-but-refused records cannot grow any cache).
-import { createPrivateKey, createPublicKey, sign, verify, type KeyObject } from 'node:crypto'
+import { createPrivateKey, createPublicKey, sign, verify, webcrypto, type KeyObject } from 'node:crypto'
 import type { PrivateKey } from '@libp2p/interface'
 import { peerIdFromString } from '@libp2p/peer-id'
 import { encodeService, recordKey, type Service } from '../service/index.ts'
@@ -37,6 +37,8 @@ export interface SealedRecord {
 const DOMAIN = 'sidecar-record/1'
 /** Public keys kept (one per signer). */
 const KEY_CACHE_MAX = 4096
+/** Verdicts prepare() keeps at most: a few pages of concurrent exchanges. */
+const PREPARED_MAX = 20_000
 
 // DER prefixes that wrap a raw Ed25519 seed (PKCS#8) or public key (SPKI) for node:crypto
 const PKCS8_ED25519 = Buffer.from('302e020100300506032b657004220420', 'hex')
@@ -92,9 +94,46 @@ export class ProofVerifier {
     this.#clusterName = clusterName
   }
 
+  /** Verdicts computed ahead by prepare(), by signature; each is used once, for the same text and signer only. */
+  readonly #prepared = new Map<string, { peer: string, text: string, ok: boolean }>()
+  readonly #webKeys = new Map<string, Promise<webcrypto.CryptoKey | null>>()
+
+  /**
+   * Verifies a page of proofs ahead, in parallel on libuv's thread pool (WebCrypto), so that
+   * check() finds the verdicts ready: a 100,000-record join pull spent 60 % of its time in
+   * one-at-a-time verifications on the main thread (about 105 us each here, 58 us of wall
+   * time each in parallel, with the main thread free meanwhile). Only an optimisation: check()
+   * verifies itself whatever prepare() did not cover. Never throws.
+   */
+  async prepare (items: ReadonlyArray<{ canonical: string, proof: Proof }>): Promise<void> {
+    await Promise.all(items.map(async ({ canonical, proof }) => {
+      const text = signedText(this.#clusterName, proof.observer, canonical)
+      let ok: boolean
+      try {
+        const key = await this.#webKey(proof.peer)
+        const sig = Buffer.from(proof.sig, 'base64')
+        ok = key !== null && sig.byteLength === 64 && await webcrypto.subtle.verify('Ed25519', key, sig, Buffer.from(text))
+      } catch {
+        ok = false
+      }
+      this.computed++
+      if (this.#prepared.size < PREPARED_MAX) this.#prepared.set(proof.sig, { peer: proof.peer, text, ok })
+    }))
+  }
+
+  /** Forgets verdicts prepare() computed and check() did not use (the admission gate calls it after each batch). */
+  clearPrepared (): void {
+    this.#prepared.clear()
+  }
+
   /** True when proof is a valid signature by proof.peer over svc, whose canonical JSON is given. Never throws. */
   check (canonical: string, proof: Proof): boolean {
     const text = signedText(this.#clusterName, proof.observer, canonical)
+    const pre = this.#prepared.get(proof.sig)
+    if (pre !== undefined) {
+      this.#prepared.delete(proof.sig)
+      if (pre.peer === proof.peer && pre.text === text) return pre.ok
+    }
     const key = this.#publicKey(proof.peer)
     if (key === null) return false
     let ok: boolean
@@ -106,6 +145,23 @@ export class ProofVerifier {
       ok = false
     }
     return ok
+  }
+
+  async #webKey (peer: string): Promise<webcrypto.CryptoKey | null> {
+    let key = this.#webKeys.get(peer)
+    if (key === undefined) {
+      key = (async () => {
+        try {
+          const pub = peerIdFromString(peer).publicKey
+          return pub?.type === 'Ed25519' ? await webcrypto.subtle.importKey('raw', pub.raw, { name: 'Ed25519' }, false, ['verify']) : null
+        } catch {
+          return null
+        }
+      })()
+      if (this.#webKeys.size >= KEY_CACHE_MAX) this.#webKeys.clear()
+      this.#webKeys.set(peer, key)
+    }
+    return await key
   }
 
   #publicKey (peer: string): KeyObject | null {

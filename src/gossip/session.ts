@@ -33,7 +33,7 @@ export interface SessionComponents {
   memberInfos: () => Promise<MemberInfo[]>
   learn: (members: readonly MemberInfo[]) => void
   /** The admission gate: what it returns is merged. */
-  admit: (records: SealedRecord[], fromHostname: string) => Service[]
+  admit: (records: SealedRecord[], fromHostname: string) => Service[] | Promise<Service[]>
   /** A record with its proof, as sent (admission.ts seal). */
   seal: (svc: Service) => SealedRecord
 }
@@ -225,7 +225,7 @@ export class Session {
       const page = decodeRecordsPage(body, this.#c.clock.now())
       result.received += page.items.length
       if (result.received > MAX_STATE_RECORDS) throw new WireError('size', `more than ${MAX_STATE_RECORDS} records`)
-      for (const svc of this.#c.admit(page.items, this.#peer)) {
+      for (const svc of await this.#c.admit(page.items, this.#peer)) {
         const r = this.#c.catalog.merge(svc, this.#peer)
         if (r === 'added' || r === 'changed') result.merged++
       }

@@ -60,6 +60,28 @@ test('admission: a host\'s own signed record passes; another key, no key or an a
   t.like(await f.reasons(), { pin: 1, unsigned: 1, signature: 1, 'unknown-host': 1 })
 })
 
+test('admission: proofs verified ahead in parallel (prepare) give the same verdicts, and an altered record is still refused', async t => {
+  const f = await fixture(t)
+  const good = Array.from({ length: 50 }, (_, i) => f.host1.seal(f.rec({ ID: `p${i}` }), false))
+  const signed = f.host1.seal(f.rec({ ID: 'q' }), false)
+  const records = [
+    ...good,
+    { svc: f.rec({ ID: 'q', Name: 'altered' }), proof: signed.proof }, // the signature of another text
+    { svc: f.rec({ ID: 'r' }), proof: f.host2.seal(f.rec({ ID: 'r' }), false).proof }, // a valid signature by the wrong peer
+  ]
+  await f.gate.prepare(records)
+  const n = f.verifier.computed
+  t.true(n >= records.length, 'every proof was verified ahead')
+  const r = f.gate.admit(records, 'host1', 'anti-entropy')
+  t.is(r.admitted.length, 50)
+  t.like(await f.reasons(), { signature: 1, pin: 1 })
+  t.is(f.verifier.computed, n, 'admit used the verdicts computed ahead, none again')
+  // a verdict computed ahead is used for that text and that signer only: the altered record re-verifies, and fails
+  await f.gate.prepare([signed])
+  t.is(f.gate.admit([{ ...signed, svc: f.rec({ ID: 'q', Name: 'other' }) }], 'host1', 'gossip').refused, 1)
+  t.is(f.gate.admit([signed], 'host1', 'gossip').admitted.length, 1)
+})
+
 test('admission: a proof from another cluster does not verify', async t => {
   const f = await fixture(t)
   const key = await generateKeyPair('Ed25519')

@@ -31,7 +31,7 @@ async function side (t: import('ava').ExecutionContext, ip: string, hostname: st
     memberInfos: async () => [{ id: node.peerId.toString(), addrs: [tcpAddr(ip, 7946)] }],
     learn: (m) => { learned.push([...m]) },
     // this file tests the exchange itself; the gate's rules are tested in admission.test.ts and test/integration/gossip-trust.test.ts
-    admission: { seal: (rs) => rs.map(svc => ({ svc })), admit: (rs) => ({ admitted: rs.map(r => r.svc), refused: 0, forged: 0 }) },
+    admission: { seal: (rs) => rs.map(svc => ({ svc })), admit: (rs) => ({ admitted: rs.map(r => r.svc), refused: 0, forged: 0 }), prepare: async () => {} },
   }, { protocol: stateProtocolOf('ae'), hostname, clusterName: 'ae', timeoutMs: 60_000 })
   await node.start()
   await ae.start()
