@@ -116,6 +116,8 @@ export class Gossip implements Startable {
   readonly #decoded = new WeakMap<Uint8Array, Service[]>()
   #rejectLog = { minute: 0, count: 0 }
   #joined: PromiseWithResolvers<void> = Promise.withResolvers()
+  /** No join exchange has ended since start(): the next one is the start-up pull. */
+  #firstJoin = true
   #stopped: Promise<void> | undefined
   #clock: ClockCorrector | undefined
   /** Hosts that departed (their records tombstoned here): when one is back, both sides may hold the other's records as tombstones. */
@@ -123,7 +125,11 @@ export class Gossip implements Startable {
   #refuter: Refuter | undefined
   /** Aborted by stop(): cancels exchanges in flight. */
   #stopping = new AbortController()
-  /** A join or rejoin exchange (a whole-state pull) is in flight: periodic exchanges wait, or they would pull the same state again beside it. */
+  /**
+   * The start-up join exchange (a whole-state pull) is in flight: periodic exchanges wait, or they would pull the
+   * same state again beside it. Not a rejoin: after a partition, every exchange repairs, and a rejoin cut off
+   * mid-way by the network hangs until its idle timeout (30 s), which would hold all repair back that long.
+   */
   #pulling = 0
   /** Resolved whenever no pull is in flight (new-member exchanges wait for it). */
   #pullIdle: PromiseWithResolvers<void> | undefined
@@ -158,6 +164,7 @@ export class Gossip implements Startable {
     }
     this.#node = node
     this.#joined = Promise.withResolvers()
+    this.#firstJoin = true
     this.#stopping = new AbortController()
     const corrector = this.#clock = new ClockCorrector({ logger, offsets: new ClockOffsets(), correct: this.#c.correctClock })
     const membership = this.#membership = new Membership({ node, logger, onClockSample: (id, s) => { corrector.add(id, s) } }, {
@@ -191,7 +198,7 @@ export class Gossip implements Startable {
       memberInfos: async () => await membership.memberInfos(),
       learn: (m) => { membership.learn(m) },
       admission,
-      // While we pull a member's whole state (join, rejoin), exchanges others ask for cover our own records only:
+      // While we pull a member's whole state at start-up (join), exchanges others ask for cover our own records only:
       // the rest comes with the pull, and each asker would otherwise send it again (a 100,000-record join received
       // 13 copies of the state, from every origin's periodic exchange during the pull).
       servingScope: () => this.#pulling > 0 ? [init.hostname] : undefined,
@@ -387,7 +394,7 @@ export class Gossip implements Startable {
   async #exchangeWith (member: Member, why: string, signal?: AbortSignal, scope?: readonly string[]): Promise<void> {
     const ae = this.#antiEntropy
     if (ae === undefined) return
-    const pull = why === 'join' || why === 'rejoin'
+    const pull = why === 'join' && this.#firstJoin
     if (pull && this.#pulling++ === 0) this.#pullIdle = Promise.withResolvers()
     try {
       const r = await ae.exchange(peerIdFromString(member.peerId), AbortSignal.any([this.#stopping.signal, ...(signal !== undefined ? [signal] : [])]), scope)
@@ -397,7 +404,7 @@ export class Gossip implements Startable {
       if (!this.#stopping.signal.aborted) this.#c.logger.warn(`anti-entropy (${why}) with ${member.hostname} failed: ${errorMessage(err) || String(err)}`)
     } finally {
       if (pull && --this.#pulling === 0) this.#pullIdle?.resolve()
-      if (why === 'join') this.#joined.resolve()
+      if (why === 'join') { this.#joined.resolve(); this.#firstJoin = false }
     }
   }
 

@@ -77,7 +77,13 @@ async function statusBackground (page: Page, status: string): Promise<string> {
 }
 
 async function groupRow (page: Page, service: string): Promise<{ status: string, background: string }> {
-  return await page.locator(`[data-service="${service}"] table.groups tbody tr`).first().evaluate((tr: HTMLElement) => ({ status: tr.dataset.status ?? '', background: getComputedStyle(tr).backgroundColor }))
+  // A live update can replace the row between finding it and reading its style: a detached row
+  // has no computed style (''), so read the row the page shows again.
+  for (let i = 0; ; i++) {
+    const row = await page.locator(`[data-service="${service}"] table.groups tbody tr`).first().evaluate((tr: HTMLElement) => ({ status: tr.dataset.status ?? '', background: tr.isConnected ? getComputedStyle(tr).backgroundColor : '' }))
+    if (row.background !== '' || i >= 40) return row
+    await new Promise(resolve => setTimeout(resolve, 50))
+  }
 }
 
 browserTest(`web UI in headless Chromium${missing !== undefined ? ` (skipped: needs ${missing})` : ''}: live updates, status colours, drain, filter, light/dark, phone`, async t => {
