@@ -68,6 +68,8 @@ export class Admission {
   readonly #allowed
   /** The proof of the newest admitted version of each remote record, so it can be relayed as it was signed. */
   readonly #proofs = new Map<string, { sealed: SealedRecord, canonical: string }>()
+  /** Canonical JSON prepare() encoded, for admit() to reuse (dies with the record). */
+  readonly #canonical = new WeakMap<SealedRecord, string>()
   #log = { minute: 0, count: 0 }
 
   constructor (components: AdmissionComponents, init: AdmissionInit) {
@@ -88,7 +90,9 @@ export class Admission {
       if (proof === undefined) continue
       const held = this.#proofs.get(recordKey(r.svc))
       if (held !== undefined && held.sealed.proof?.sig === proof.sig) continue
-      items.push({ canonical: encodeService(r.svc), proof })
+      const canonical = encodeService(r.svc)
+      this.#canonical.set(r, canonical)
+      items.push({ canonical, proof })
     }
     if (items.length > 1) await this.#c.verifier.prepare(items)
   }
@@ -100,7 +104,7 @@ export class Admission {
     let total = -1 // counted on first need: most batches only update existing keys
     const added = new Map<string, number>()
     for (const r of records) {
-      const canonical = encodeService(r.svc)
+      const canonical = this.#canonical.get(r) ?? encodeService(r.svc)
       const reason = this.#judge(r, canonical, now)
         ?? this.#bound(r.svc, () => (total = total < 0 ? this.#c.catalog.count() : total), added)
       if (r.svc.Hostname === this.#init.hostname && (reason === undefined || !FORGERY_REASONS.has(reason))) this.#c.ownRecord?.(r.svc, from)
