@@ -126,13 +126,12 @@ export class Gossip implements Startable {
   /** Aborted by stop(): cancels exchanges in flight. */
   #stopping = new AbortController()
   /**
-   * The start-up join exchange (a whole-state pull) is in flight: periodic exchanges wait, or they would pull the
-   * same state again beside it. Not a rejoin: after a partition, every exchange repairs, and a rejoin cut off
-   * mid-way by the network hangs until its idle timeout (30 s), which would hold all repair back that long.
+   * The start-up join exchange (a whole-state pull) while it runs: periodic exchanges wait, new-member exchanges
+   * wait for its end, and others' exchanges cover our own records only, or they would pull the same state again
+   * beside it. Not a rejoin: after a partition, every exchange repairs, and a rejoin cut off mid-way by the
+   * network hangs until its idle timeout (30 s), which would hold all repair back that long.
    */
-  #pulling = 0
-  /** Resolved whenever no pull is in flight (new-member exchanges wait for it). */
-  #pullIdle: PromiseWithResolvers<void> | undefined
+  #startupPull: PromiseWithResolvers<void> | undefined
 
   constructor (components: GossipComponents, init: GossipInit) {
     this.#c = components
@@ -201,7 +200,7 @@ export class Gossip implements Startable {
       // While we pull a member's whole state at start-up (join), exchanges others ask for cover our own records only:
       // the rest comes with the pull, and each asker would otherwise send it again (a 100,000-record join received
       // 13 copies of the state, from every origin's periodic exchange during the pull).
-      servingScope: () => this.#pulling > 0 ? [init.hostname] : undefined,
+      servingScope: () => this.#startupPull !== undefined ? [init.hostname] : undefined,
     }, { protocol: stateProtocolOf(init.clusterName), hostname: init.hostname, clusterName: init.clusterName, timeoutMs: EXCHANGE_TIMEOUT_MS })
     this.#announcer = new GossipAnnouncer({
       catalog: this.#c.catalog,
@@ -388,14 +387,14 @@ export class Gossip implements Startable {
   }
 
   async #afterPull (): Promise<void> {
-    if (this.#pulling > 0) await this.#pullIdle?.promise
+    await this.#startupPull?.promise
   }
 
   async #exchangeWith (member: Member, why: string, signal?: AbortSignal, scope?: readonly string[]): Promise<void> {
     const ae = this.#antiEntropy
     if (ae === undefined) return
-    const pull = why === 'join' && this.#firstJoin
-    if (pull && this.#pulling++ === 0) this.#pullIdle = Promise.withResolvers()
+    const pull = why === 'join' && this.#firstJoin && this.#startupPull === undefined ? Promise.withResolvers<void>() : undefined
+    if (pull !== undefined) this.#startupPull = pull
     try {
       const r = await ae.exchange(peerIdFromString(member.peerId), AbortSignal.any([this.#stopping.signal, ...(signal !== undefined ? [signal] : [])]), scope)
       // A join, or a repair that changed something, is worth an info line; a converged periodic exchange is not (anti-entropy.ts logs every exchange at debug).
@@ -403,7 +402,7 @@ export class Gossip implements Startable {
     } catch (err) {
       if (!this.#stopping.signal.aborted) this.#c.logger.warn(`anti-entropy (${why}) with ${member.hostname} failed: ${errorMessage(err) || String(err)}`)
     } finally {
-      if (pull && --this.#pulling === 0) this.#pullIdle?.resolve()
+      if (pull !== undefined) { this.#startupPull = undefined; pull.resolve() }
       if (why === 'join') { this.#joined.resolve(); this.#firstJoin = false }
     }
   }
@@ -412,7 +411,7 @@ export class Gossip implements Startable {
     this.#admission?.prune()
     await sleep(Math.random() * EXCHANGE_JITTER * this.#init.pushPullIntervalMs, undefined, { signal }).catch(() => {})
     const members = this.#membership?.members() ?? []
-    if (members.length === 0 || signal.aborted || this.#pulling > 0) return
+    if (members.length === 0 || signal.aborted || this.#startupPull !== undefined) return
     await this.#exchangeWith(members[Math.floor(Math.random() * members.length)], 'periodic', signal)
   }
 }
