@@ -52,6 +52,8 @@ maybe('hosts 60 s ahead and 60 s behind correct their clocks from the cluster an
     return offsets.every((o, i) => Math.abs(o - SKEW_S[i]) < 2)
   }, { timeoutMs: 30_000, message: () => `/health shows each host's skew (${SKEW_S.join(', ')} s), not ${offsets.join(', ')}` })
   t.log(`/health clockOffsetSeconds: ${nodes.map((n, i) => `${n.hostname} (skew ${SKEW_S[i]} s) ${offsets[i]}`).join(', ')}`)
+  // the log line goes out with the correction, but logging is asynchronous: it may reach us a moment after /health shows the offset
+  await waitFor(() => /this host's clock is off by \+(59|60)\.\d s/.test(ahead.d.output) && /this host's clock is off by -(59|60)\.\d s/.test(behind.d.output), { timeoutMs: 10_000, message: 'both skewed hosts log their correction' }).catch(() => {})
   t.regex(ahead.d.output, /this host's clock is off by \+(59|60)\.\d s/)
   t.regex(behind.d.output, /this host's clock is off by -(59|60)\.\d s/)
 
