@@ -79,7 +79,7 @@ try {
   console.log(`converged exchange: ${sent} bytes sent, ${received} received; state ${(state / 1e6).toFixed(1)} MB: ${(100 * Math.max(sent, received) / state).toFixed(4)} % of the state`)
   let pulled = 0
   for (const [k, v] of m2) if (k.startsWith('sidecar_anti_entropy_exchange_bytes_sum{') && k.includes('way="received"')) pulled += v
-  console.log(`the joiner received ${(pulled / 1e6).toFixed(1)} MB over all its exchanges: ${(pulled / state).toFixed(2)}x the state (one copy with proofs is ~1.6x)`)
+  console.log(`the joiner received ${(pulled / 1e6).toFixed(1)} MB over all its exchanges: ${(pulled / state).toFixed(2)}x the state's JSON (records on the wire carry their proofs and this bench's records are small, so one copy alone is several times the JSON: compare with the join pull's bytes in the debug log)`)
   const refused = [...m2].filter(([k, v]) => k.startsWith('sidecar_gossip_records_refused_total') && v > 0).map(([k, v]) => `${k.slice(k.indexOf('{'))} ${v}`)
   console.log(`records the joiner refused: ${refused.length === 0 ? 'none' : refused.join(', ')}`)
   if (process.env.BENCH_LOG_LEVEL === 'debug') console.log(d.output.split('\n').filter(l => l.includes('anti-entropy with')).slice(-12).join('\n'))
