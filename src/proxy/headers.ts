@@ -35,14 +35,50 @@ function connectionOf (raw: readonly string[]): string | undefined {
 
 export interface RequestLine { method: string, url: string, versionMinor: number }
 
+// Heads are written straight into one Buffer (no string concatenation: on the hot path the
+// intermediate strings were most of what a request allocated, and each young-generation
+// collection costs the proxy). Field names and values come from llhttp as latin1 strings,
+// one character per byte, so a string's length is its size on the wire.
+
+/** At most the bytes a head made of these fields takes after the rewrite: the fields, plus room for what the proxy adds (its own fields, and X-Forwarded-For/-Host values that repeat the client's). */
+function headBound (first: number, raw: readonly string[], extra: number): number {
+  let n = 0
+  for (let i = 0; i < raw.length; i++) n += raw[i].length + 2
+  return first + 2 * n + extra + 2
+}
+
+/** Writes `name: value\r\n` at o; returns the offset after it. */
+function field (out: Buffer, o: number, name: string, value: string): number {
+  o += out.write(name, o, 'latin1')
+  out[o++] = 0x3a // ':'
+  out[o++] = 0x20
+  o += out.write(value, o, 'latin1')
+  out[o++] = 0x0d
+  out[o++] = 0x0a
+  return o
+}
+
+function crlf (out: Buffer, o: number): number {
+  out[o++] = 0x0d
+  out[o++] = 0x0a
+  return o
+}
+
+/** Room the proxy's own request fields take besides the client's (X-Forwarded-*, Connection, Upgrade). */
+const REQUEST_EXTRA = 200
+
 /**
  * The head for the backend: the client's request line and fields without hop-by-hop ones
  * (Upgrade and "Connection: Upgrade" kept for an upgrade), X-Forwarded-For appended to,
  * X-Forwarded-Proto and -Host added when absent.
  */
-export function requestHeadText (line: RequestLine, raw: readonly string[], client: string, upgrade: boolean): string {
+export function requestHead (line: RequestLine, raw: readonly string[], client: string, upgrade: boolean): Buffer {
   const named = namedIn(connectionOf(raw))
-  let out = `${line.method} ${line.url} HTTP/1.${line.versionMinor}\r\n`
+  const out = Buffer.allocUnsafe(headBound(line.method.length + line.url.length + 12, raw, REQUEST_EXTRA + client.length))
+  let o = out.write(line.method, 0, 'latin1')
+  out[o++] = 0x20
+  o += out.write(line.url, o, 'latin1')
+  o += out.write(line.versionMinor === 0 ? ' HTTP/1.0\r\n' : ' HTTP/1.1\r\n', o, 'latin1')
   let xff: string | undefined
   let proto = false
   let fwdHost = false
@@ -63,36 +99,70 @@ export function requestHeadText (line: RequestLine, raw: readonly string[], clie
       case 'x-forwarded-host': fwdHost = true; break
       case 'host': host = value; break
     }
-    out += `${name}: ${value}\r\n`
+    o = field(out, o, name, value)
   }
-  out += `X-Forwarded-For: ${xff === undefined ? client : `${xff}, ${client}`}\r\n`
-  if (!proto) out += 'X-Forwarded-Proto: http\r\n'
-  if (!fwdHost && host !== undefined) out += `X-Forwarded-Host: ${host}\r\n`
-  if (upgrade && upgradeValue !== undefined) out += `Connection: Upgrade\r\nUpgrade: ${upgradeValue}\r\n`
-  else if (line.versionMinor === 0) out += 'Connection: close\r\n'
-  return out + '\r\n'
+  if (xff === undefined) o = field(out, o, 'X-Forwarded-For', client)
+  else {
+    o += out.write('X-Forwarded-For: ', o, 'latin1')
+    o += out.write(xff, o, 'latin1')
+    o += out.write(', ', o, 'latin1')
+    o += out.write(client, o, 'latin1')
+    o = crlf(out, o)
+  }
+  if (!proto) o += out.write('X-Forwarded-Proto: http\r\n', o, 'latin1')
+  if (!fwdHost && host !== undefined) o = field(out, o, 'X-Forwarded-Host', host)
+  if (upgrade && upgradeValue !== undefined) {
+    o += out.write('Connection: Upgrade\r\n', o, 'latin1')
+    o = field(out, o, 'Upgrade', upgradeValue)
+  } else if (line.versionMinor === 0) o += out.write('Connection: close\r\n', o, 'latin1')
+  return out.subarray(0, crlf(out, o))
 }
 
 /** How the proxy ends the client's connection after a response. */
 export type ClientConnection = 'keep-alive-1.1' | 'keep-alive-1.0' | 'close' | 'upgrade'
 
-/** The head for the client: the backend's status and fields without hop-by-hop ones, plus the proxy's own Connection. */
-export function responseHeadText (status: number, reason: string, raw: readonly string[], conn: ClientConnection): string {
+/** Room the proxy's own response fields take (Connection, and the Upgrade value written again). */
+const RESPONSE_EXTRA = 64
+
+/** At most the bytes responseHead writes for these fields (see writeResponseHead). */
+export function responseHeadBound (reason: string, raw: readonly string[]): number {
+  return headBound(reason.length + 16, raw, RESPONSE_EXTRA)
+}
+
+/**
+ * The head for the client, written into out at o (which has responseHeadBound bytes there):
+ * the backend's status and fields without hop-by-hop ones, plus the proxy's own Connection.
+ * Returns the offset after the head.
+ */
+export function writeResponseHead (out: Buffer, o: number, status: number, reason: string, raw: readonly string[], conn: ClientConnection): number {
   const named = namedIn(connectionOf(raw))
-  let out = `HTTP/1.1 ${status} ${reason}\r\n`
+  o += out.write('HTTP/1.1 ', o, 'latin1')
+  // llhttp gives 100-999: three digits
+  out[o++] = 0x30 + Math.floor(status / 100) % 10
+  out[o++] = 0x30 + Math.floor(status / 10) % 10
+  out[o++] = 0x30 + status % 10
+  out[o++] = 0x20
+  o += out.write(reason, o, 'latin1')
+  o = crlf(out, o)
   for (let i = 0; i < raw.length; i += 2) {
     const lower = raw[i].toLowerCase()
     if (HOP.has(lower)) {
-      if (lower === 'upgrade' && conn === 'upgrade') out += `Upgrade: ${raw[i + 1]}\r\n`
+      if (lower === 'upgrade' && conn === 'upgrade') o = field(out, o, 'Upgrade', raw[i + 1])
       continue
     }
     if (named?.has(lower) === true) continue
-    out += `${raw[i]}: ${raw[i + 1]}\r\n`
+    o = field(out, o, raw[i], raw[i + 1])
   }
-  if (conn === 'close') out += 'Connection: close\r\n'
-  else if (conn === 'keep-alive-1.0') out += 'Connection: keep-alive\r\n'
-  else if (conn === 'upgrade') out += 'Connection: Upgrade\r\n'
-  return out + '\r\n'
+  if (conn === 'close') o += out.write('Connection: close\r\n', o, 'latin1')
+  else if (conn === 'keep-alive-1.0') o += out.write('Connection: keep-alive\r\n', o, 'latin1')
+  else if (conn === 'upgrade') o += out.write('Connection: Upgrade\r\n', o, 'latin1')
+  return crlf(out, o)
+}
+
+/** The head for the client as its own Buffer (see writeResponseHead). */
+export function responseHead (status: number, reason: string, raw: readonly string[], conn: ClientConnection): Buffer {
+  const out = Buffer.allocUnsafe(responseHeadBound(reason, raw))
+  return out.subarray(0, writeResponseHead(out, 0, status, reason, raw, conn))
 }
 
 /** A response the proxy makes itself (errors): JSON body, always with its length. */

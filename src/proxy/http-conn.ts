@@ -23,6 +23,15 @@ export class ClientConn {
   #pending: Buffer | undefined
   #exchange: Exchange | undefined
   #headTimer: NodeJS.Timeout | undefined
+  /**
+   * The timer of the exchange in progress (request or upgrade timeout), one per connection and
+   * re-armed with refresh(): a new timer per request was a measurable share of what each
+   * request allocated, and young-generation collections are much of the proxy's cost.
+   */
+  #timer: NodeJS.Timeout | undefined
+  #timerMs = 0
+  /** The current exchange is waiting for its response (a firing timer is ignored otherwise). */
+  #timerArmed = false
   /** The client half-closed: finish the current response, then close. */
   #ended = false
   /** Inside #process: an exchange that ends at once (a 503) must not recurse into it. */
@@ -50,6 +59,8 @@ export class ClientConn {
     socket.on('error', () => { /* 'close' follows */ })
     socket.on('close', () => {
       clearTimeout(this.#headTimer)
+      clearTimeout(this.#timer)
+      this.#timerArmed = false
       this.#state = 'closing'
       this.#parser.close()
       this.#body.close()
@@ -148,6 +159,24 @@ export class ClientConn {
     if (pause) this.socket.pause()
     else if (this.socket.isPaused()) this.socket.resume()
   }
+
+  /** The current exchange times out after ms unless disarmTimer() comes first. */
+  armTimer (ms: number): void {
+    this.#timerArmed = true
+    if (this.#timer !== undefined && this.#timerMs === ms) {
+      this.#timer.refresh()
+      return
+    }
+    clearTimeout(this.#timer)
+    this.#timerMs = ms
+    this.#timer = setTimeout(() => {
+      if (!this.#timerArmed) return
+      this.#timerArmed = false
+      this.#exchange?.onTimeout(ms)
+    }, ms)
+  }
+
+  disarmTimer (): void { this.#timerArmed = false }
 
   /** The exchange is done; keep: the client may send another request. */
   next (keep: boolean): void {

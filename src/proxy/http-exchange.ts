@@ -6,7 +6,7 @@
 import { IDEMPOTENT, isConnectError } from './context.ts'
 import { HttpParseError, type Head } from './h1/parser.ts'
 import { responseFraming } from './h1/framing.ts'
-import { ownResponse, requestHeadText, responseHeadText, type ClientConnection } from './headers.ts'
+import { ownResponse, requestHead, responseHead, responseHeadBound, writeResponseHead, type ClientConnection } from './headers.ts'
 import type { ClientConn } from './http-conn.ts'
 import type { Backend, Unavailable } from './pool.ts'
 import type { Upstream, UpstreamUser } from './upstream.ts'
@@ -20,7 +20,7 @@ export class Exchange implements UpstreamUser {
   readonly #conn: ClientConn
   readonly #head: Head
   readonly #hasBody: boolean
-  readonly #headText: string
+  readonly #headBytes: Buffer
   readonly #t0 = performance.now()
   #tried: Set<Backend> | undefined
   #retries = 0
@@ -40,7 +40,6 @@ export class Exchange implements UpstreamUser {
   #clientConn: ClientConnection = 'keep-alive-1.1'
   #tunnel = false
   #bytes = 0
-  #timer: NodeJS.Timeout | undefined
   #finished = false
 
   constructor (conn: ClientConn, head: Head, hasBody: boolean) {
@@ -48,14 +47,14 @@ export class Exchange implements UpstreamUser {
     this.#head = head
     this.#hasBody = hasBody
     this.#bodyDone = !hasBody
-    this.#headText = requestHeadText(head, head.headers, conn.client, head.upgrade)
+    this.#headBytes = requestHead(head, head.headers, conn.client, head.upgrade)
   }
 
   start (): void {
     const ctx = this.#conn.ctx
     ctx.stats.begin()
     const ms = this.#head.upgrade ? ctx.opts.headerTimeoutMs : ctx.opts.requestTimeoutMs
-    if (ms > 0) this.#timer = setTimeout(() => { this.#onTimeout(ms) }, ms)
+    if (ms > 0) this.#conn.armTimer(ms)
     this.#attempt()
   }
 
@@ -81,13 +80,17 @@ export class Exchange implements UpstreamUser {
     if (up === undefined || this.#headSent) return
     const s = up.socket
     this.#headSent = true
-    s.cork()
-    s.write(this.#headText, 'latin1')
     let ok = true
-    for (const q of this.#queue) ok = s.write(q)
-    if (this.#queue.length > 0) this.#bodySent = true
-    this.#queue = []
-    s.uncork()
+    if (this.#queue.length === 0) {
+      s.write(this.#headBytes)
+    } else {
+      s.cork()
+      s.write(this.#headBytes)
+      for (const q of this.#queue) ok = s.write(q)
+      this.#bodySent = true
+      this.#queue = []
+      s.uncork()
+    }
     this.bodyBlocked = !ok && !this.#bodyDone
     this.#conn.flow()
   }
@@ -136,24 +139,24 @@ export class Exchange implements UpstreamUser {
         buf = buf.subarray(n)
         if (head.status < 200 && !(head.status === 101 && this.#head.upgrade)) {
           // 1xx (100-continue from the backend, 103): relayed, the final head follows
-          client.write(responseHeadText(head.status, head.reason, head.headers, 'keep-alive-1.1'), 'latin1')
+          client.write(responseHead(head.status, head.reason, head.headers, 'keep-alive-1.1'))
           up.parser.reset()
           continue
         }
         this.#respHead = head
         this.#onResponse(head)
         if (this.#tunnel) {
-          client.write(responseHeadText(head.status, head.reason, head.headers, 'upgrade'), 'latin1')
+          client.write(responseHead(head.status, head.reason, head.headers, 'upgrade'))
           if (buf.length > 0) client.write(buf)
           const early = this.#conn.startTunnel()
           if (early !== undefined) up.socket.write(early)
           return
         }
         up.body.start(responseFraming(head, this.#head.method))
-        const text = responseHeadText(head.status, head.reason, head.headers, this.#clientConnection(head, up.body.kind === 'close'))
-        if (this.#whole(up, text, buf)) return
+        const conn = this.#clientConnection(head, up.body.kind === 'close')
+        if (this.#whole(up, head, conn, buf)) return
         client.cork()
-        client.write(text, 'latin1')
+        client.write(responseHead(head.status, head.reason, head.headers, conn))
         if (up.body.done) {
           client.uncork()
           this.#complete(buf.length > 0)
@@ -175,18 +178,18 @@ export class Exchange implements UpstreamUser {
 
   /**
    * The common small answer: head and whole body in this read. Sent as one buffer (one
-   * write system call, no writev of a string and a buffer); the copy is of at most
-   * SMALL_RESPONSE_BYTES, never of a large body.
+   * write system call, no writev); the copy is of at most SMALL_RESPONSE_BYTES, never of
+   * a large body.
    */
-  #whole (up: Upstream, text: string, buf: Buffer): boolean {
+  #whole (up: Upstream, head: Head, conn: ClientConnection, buf: Buffer): boolean {
     if (up.body.kind !== 'length' || buf.length > SMALL_RESPONSE_BYTES) return false
     const n = up.body.take(buf)
     if (!up.body.done) { up.body.untake(n); return false }
-    const out = Buffer.allocUnsafe(text.length + n)
-    out.write(text, 0, 'latin1')
-    buf.copy(out, text.length, 0, n)
+    const out = Buffer.allocUnsafe(responseHeadBound(head.reason, head.headers) + n)
+    const h = writeResponseHead(out, 0, head.status, head.reason, head.headers, conn)
+    buf.copy(out, h, 0, n)
     this.#bytes += n
-    this.#conn.socket.write(out)
+    this.#conn.socket.write(out.subarray(0, h + n))
     this.#complete(n < buf.length)
     return true
   }
@@ -219,7 +222,7 @@ export class Exchange implements UpstreamUser {
 
   #onResponse (head: Head): void {
     const ctx = this.#conn.ctx
-    clearTimeout(this.#timer)
+    this.#conn.disarmTimer()
     this.#status = head.status
     if (head.status === 101) this.#tunnel = true
     const b = this.#holding
@@ -321,7 +324,8 @@ export class Exchange implements UpstreamUser {
     this.#sendError(502, 'bad response', `${ctx.name} backend ${this.#last?.address ?? '-'} sent an invalid response: ${err.message}`)
   }
 
-  #onTimeout (ms: number): void {
+  /** No response head (or upgrade answer) within ms: 504. Called by the connection's timer (armTimer). */
+  onTimeout (ms: number): void {
     if (this.#status !== 0 || this.#finished) return
     this.#cancel()
     const what = this.#head.upgrade ? 'upgrade handshake' : 'response'
@@ -373,7 +377,7 @@ export class Exchange implements UpstreamUser {
   #finish (complete: boolean): void {
     if (this.#finished) return
     this.#finished = true
-    clearTimeout(this.#timer)
+    this.#conn.disarmTimer()
     this.#release()
     const ctx = this.#conn.ctx
     const ms = performance.now() - this.#t0
