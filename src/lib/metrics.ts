@@ -21,8 +21,9 @@ export class Metrics {
     }
   }
 
-  counter<L extends string = string> (name: string, help: string, labelNames: readonly L[] = []): Counter<L> {
-    return this.#get(name) as Counter<L> | undefined ?? new Counter({ name, help, labelNames, registers: [this.registry] })
+  /** collect: called when scraped, to set the values (see gauge). */
+  counter<L extends string = string> (name: string, help: string, labelNames: readonly L[] = [], collect?: (this: Counter<L>) => void): Counter<L> {
+    return this.#get(name) as Counter<L> | undefined ?? new Counter({ name, help, labelNames, registers: [this.registry], ...(collect !== undefined ? { collect } : {}) })
   }
 
   gauge<L extends string = string> (name: string, help: string, labelNames: readonly L[] = [], collect?: (this: Gauge<L>) => void): Gauge<L> {
@@ -31,6 +32,16 @@ export class Metrics {
 
   histogram<L extends string = string> (name: string, help: string, buckets: number[], labelNames: readonly L[] = []): Histogram<L> {
     return this.#get(name) as Histogram<L> | undefined ?? new Histogram({ name, help, buckets, labelNames, registers: [this.registry] })
+  }
+
+  /**
+   * A collector of its own (name, help, type, get() as prom-client's metrics have), for
+   * series counted elsewhere and read when scraped. A second one by the same name replaces
+   * the first (a component made again on the same registry, in tests).
+   */
+  register (metric: { name: string, help: string, type: string, get: () => Promise<unknown> }): void {
+    this.registry.removeSingleMetric(metric.name)
+    this.registry.registerMetric(metric as unknown as Parameters<Registry['registerMetric']>[0])
   }
 
   /** The text exposition format. */

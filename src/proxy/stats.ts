@@ -1,13 +1,72 @@
 // Counters of one listener, kept both as plain numbers (for /api/proxy.json) and in the
-// daemon's Prometheus registry (for /metrics). Label children are resolved once per
-// listener, so the per-request cost is a few increments.
-import type { Counter, Gauge, Histogram } from 'prom-client'
+// daemon's Prometheus registry (for /metrics). The per-request series (requests by class,
+// the duration histogram) are counted in plain arrays and read when /metrics is scraped:
+// prom-client hashes the label set on every inc() and observe(), which with the garbage it
+// leaves was a measurable share of a proxied request. Rare events (retries, ejections,
+// connections, rejections) go to prom-client children directly.
+import type { Counter, Gauge } from 'prom-client'
 import type { Metrics } from '../lib/metrics.ts'
 
 const LATENCY_BUCKETS = [0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10]
 const CLASSES = ['1xx', '2xx', '3xx', '4xx', '5xx'] as const
 
 type Labels = 'service' | 'port'
+const DURATION = 'sidecar_proxy_request_duration_seconds'
+/** Response classes, then "error" (no response) and "tcp" (tcp-mode connections): the code label of sidecar_proxy_requests_total. */
+const CODES = [...CLASSES, 'error', 'tcp'] as const
+const ERROR = CLASSES.length
+const TCP = CLASSES.length + 1
+
+/** What a listener counts for the per-request series (kept across a listener's replacement, see ProxyMetrics.track). */
+export class RequestCounts {
+  /** Requests by code (CODES order). */
+  readonly byCode = new Array<number>(CODES.length).fill(0)
+  /** Durations by bucket (LATENCY_BUCKETS order, not cumulative; the last one is +Inf). */
+  readonly buckets = new Array<number>(LATENCY_BUCKETS.length + 1).fill(0)
+  sum = 0
+  count = 0
+
+  add (o: RequestCounts): void {
+    for (let i = 0; i < this.byCode.length; i++) this.byCode[i] += o.byCode[i]
+    for (let i = 0; i < this.buckets.length; i++) this.buckets[i] += o.buckets[i]
+    this.sum += o.sum
+    this.count += o.count
+  }
+}
+
+/** A tracked listener as the metrics read it. */
+interface Tracked { readonly inFlight: number, readonly counts: RequestCounts }
+const TRACKED = new WeakMap<Metrics, Map<string, Tracked>>()
+
+/**
+ * The duration histogram, built from the listeners' bucket counts when scraped; registered
+ * as a custom collector (prom-client's registry only needs name, help, type and get()).
+ */
+class DurationHistogram {
+  readonly name = DURATION
+  readonly help = 'Time from request to the end of its response (tcp: connection lifetime)'
+  readonly type = 'histogram'
+  readonly aggregator = 'sum'
+  readonly #tracked: Map<string, Tracked>
+
+  constructor (tracked: Map<string, Tracked>) { this.#tracked = tracked }
+
+  async get (): Promise<{ name: string, help: string, type: string, aggregator: string, values: Array<{ metricName: string, labels: Record<string, string | number>, value: number }> }> {
+    const values = []
+    for (const [key, t] of this.#tracked) {
+      const [service, port] = key.split('\u0000')
+      const c = t.counts
+      let cumulative = 0
+      for (let i = 0; i < c.buckets.length; i++) {
+        cumulative += c.buckets[i]
+        values.push({ metricName: `${DURATION}_bucket`, labels: { service, port, le: i < LATENCY_BUCKETS.length ? LATENCY_BUCKETS[i] : '+Inf' }, value: cumulative })
+      }
+      values.push({ metricName: `${DURATION}_sum`, labels: { service, port }, value: c.sum })
+      values.push({ metricName: `${DURATION}_count`, labels: { service, port }, value: c.count })
+    }
+    return { name: this.name, help: this.help, type: this.type, aggregator: this.aggregator, values }
+  }
+}
 /** Why the proxy refused a client (the `reason` label of sidecar_proxy_rejections_total). */
 export const REJECTIONS = ['bad request', 'head too large', 'header timeout', 'connection cap'] as const
 export type Rejection = typeof REJECTIONS[number]
@@ -20,7 +79,6 @@ export type RejectionLog = (line: string) => void
 /** The metric families, registered once per daemon. */
 export class ProxyMetrics {
   readonly requests: Counter<Labels | 'code'>
-  readonly duration: Histogram<Labels>
   readonly retries: Counter<Labels>
   readonly ejections: Counter<Labels>
   readonly connections: Counter<Labels>
@@ -28,13 +86,22 @@ export class ProxyMetrics {
   readonly rejections: Counter<Labels | 'reason'>
 
   constructor (metrics: Metrics) {
-    this.requests = metrics.counter('sidecar_proxy_requests_total', 'Requests proxied by response class; "error": no response, "tcp": tcp-mode connections', ['service', 'port', 'code'])
-    this.duration = metrics.histogram('sidecar_proxy_request_duration_seconds', 'Time from request to the end of its response (tcp: connection lifetime)', LATENCY_BUCKETS, ['service', 'port'])
+    // one map per registry: the metric families are registered once per registry and read it
+    const tracked = TRACKED.get(metrics) ?? new Map<string, Tracked>()
+    TRACKED.set(metrics, tracked)
+    this.#tracked = tracked
+    this.requests = metrics.counter('sidecar_proxy_requests_total', 'Requests proxied by response class; "error": no response, "tcp": tcp-mode connections', ['service', 'port', 'code'], function () {
+      this.reset()
+      for (const [key, t] of tracked) {
+        const [service, port] = key.split('\u0000')
+        for (let i = 0; i < CODES.length; i++) if (t.counts.byCode[i] > 0) this.inc({ service, port, code: CODES[i] }, t.counts.byCode[i])
+      }
+    })
+    metrics.register(new DurationHistogram(tracked))
     this.retries = metrics.counter('sidecar_proxy_retries_total', 'Requests or connections sent again to another backend', ['service', 'port'])
     this.ejections = metrics.counter('sidecar_proxy_ejections_total', 'Backends ejected by passive health checking', ['service', 'port'])
     this.connections = metrics.counter('sidecar_proxy_connections_total', 'Client connections accepted', ['service', 'port'])
     this.rejections = metrics.counter('sidecar_proxy_rejections_total', 'Client requests or connections refused by the proxy itself: bad request (400), head too large (431), header timeout (408), connection cap', ['service', 'port', 'reason'])
-    const tracked = this.#tracked
     this.inFlight = metrics.gauge('sidecar_proxy_in_flight', 'Requests (and tcp connections) in progress', ['service', 'port'], function () {
       this.reset()
       for (const [key, stats] of tracked) {
@@ -44,24 +111,28 @@ export class ProxyMetrics {
     })
   }
 
-  readonly #tracked = new Map<string, { readonly inFlight: number }>()
+  readonly #tracked: Map<string, Tracked>
 
-  /** The listener now on (service, port) provides the in-flight gauge's value. */
-  track (service: string, port: string, stats: { readonly inFlight: number }): void {
-    this.#tracked.set(`${service}\u0000${port}`, stats)
+  /**
+   * The listener now on (service, port) provides the series' values; one that replaces
+   * another carries its request counts on, so the counters do not go back.
+   */
+  track (service: string, port: string, stats: Tracked): void {
+    const key = `${service}\u0000${port}`
+    const old = this.#tracked.get(key)
+    if (old !== undefined && old !== stats) stats.counts.add(old.counts)
+    this.#tracked.set(key, stats)
   }
 
   /**
    * A closed listener's series go away (names come from gossip: a departed service must not
    * leave series behind forever), unless another listener took its place.
    */
-  untrack (service: string, port: string, stats: { readonly inFlight: number }): void {
+  untrack (service: string, port: string, stats: Tracked): void {
     const key = `${service}\u0000${port}`
     if (this.#tracked.has(key) && this.#tracked.get(key) !== stats) return
     this.#tracked.delete(key)
-    for (const c of [...CLASSES, 'error', 'tcp']) this.requests.remove(service, port, c)
     for (const r of REJECTIONS) this.rejections.remove(service, port, r)
-    this.duration.remove(service, port)
     this.retries.remove(service, port)
     this.ejections.remove(service, port)
     this.connections.remove(service, port)
@@ -75,10 +146,8 @@ export class ListenerStats {
   ejections = 0
   connections = 0
   inFlight = 0
-  readonly #byClass: Array<{ inc: () => void }>
-  readonly #error: { inc: () => void }
-  readonly #tcp: { inc: () => void }
-  readonly #duration: { observe: (v: number) => void }
+  /** Read by the metrics when scraped. */
+  readonly counts = new RequestCounts()
   readonly #retries: { inc: () => void }
   readonly #ejections: { inc: () => void }
   readonly #connections: { inc: () => void }
@@ -93,16 +162,12 @@ export class ListenerStats {
     this.#log = log
     this.#label = `${service}:${port}`
     const p = String(port)
-    const noop = { inc: () => {}, observe: () => {} }
-    this.#byClass = CLASSES.map(c => m?.requests.labels(service, p, c) ?? noop)
-    this.#error = m?.requests.labels(service, p, 'error') ?? noop
-    this.#tcp = m?.requests.labels(service, p, 'tcp') ?? noop
-    this.#duration = m?.duration.labels(service, p) ?? noop
+    const noop = { inc: () => {} }
     this.#retries = m?.retries.labels(service, p) ?? noop
     this.#ejections = m?.ejections.labels(service, p) ?? noop
     this.#connections = m?.connections.labels(service, p) ?? noop
     this.#rejections = new Map(REJECTIONS.map(r => [r, m?.rejections.labels(service, p, r) ?? noop]))
-    // the gauge reads inFlight when scraped (see ProxyMetrics.track): no per-request label lookups
+    // the series read inFlight and counts when scraped (see ProxyMetrics.track): no per-request label lookups
     m?.track(service, p, this)
   }
 
@@ -112,15 +177,20 @@ export class ListenerStats {
   end (status: number, seconds: number, failed: boolean): void {
     this.inFlight--
     this.requests++
+    const c = this.counts
     if (failed) {
       this.errors++
-      this.#error.inc()
+      c.byCode[ERROR]++
     } else if (status >= 100 && status < 600) {
-      this.#byClass[Math.floor(status / 100) - 1].inc()
+      c.byCode[Math.floor(status / 100) - 1]++
     } else {
-      this.#tcp.inc()
+      c.byCode[TCP]++
     }
-    this.#duration.observe(seconds)
+    let b = 0
+    while (b < LATENCY_BUCKETS.length && seconds > LATENCY_BUCKETS[b]) b++
+    c.buckets[b]++
+    c.sum += seconds
+    c.count++
   }
 
   retry (): void { this.retries++; this.#retries.inc() }
