@@ -3,8 +3,8 @@
 // fields (Content-Length, Transfer-Encoding) and Host pass unchanged and can never be removed
 // by naming them in Connection (a smuggling trick: "Connection: content-length").
 
-/** Hop-by-hop fields (RFC 9110 §7.6.1), never forwarded as such. */
-const HOP = new Set(['connection', 'keep-alive', 'proxy-connection', 'te', 'upgrade'])
+// Hop-by-hop fields (RFC 9110 §7.6.1), never forwarded as such: Connection, Keep-Alive,
+// Proxy-Connection, TE, Upgrade (fieldKind knows them).
 /** Never dropped, even when Connection names them. */
 const PROTECTED = new Set(['content-length', 'transfer-encoding', 'host'])
 
@@ -12,10 +12,7 @@ const PROTECTED = new Set(['content-length', 'transfer-encoding', 'host'])
 function namedIn (connection: string | undefined): Set<string> | undefined {
   if (connection === undefined) return undefined
   // the usual values name no field: skip the split (a measurable share of the hot path)
-  if (connection.length <= 10) {
-    const c = connection.toLowerCase()
-    if (c === 'keep-alive' || c === 'close' || c === 'upgrade') return undefined
-  }
+  if (lowerEq(connection, 'keep-alive') || lowerEq(connection, 'close') || lowerEq(connection, 'upgrade')) return undefined
   let named: Set<string> | undefined
   for (const part of connection.split(',')) {
     const n = part.trim().toLowerCase()
@@ -28,9 +25,38 @@ function namedIn (connection: string | undefined): Set<string> | undefined {
 function connectionOf (raw: readonly string[]): string | undefined {
   let c: string | undefined
   for (let i = 0; i < raw.length; i += 2) {
-    if (raw[i].length === 10 && raw[i].toLowerCase() === 'connection') c = c === undefined ? raw[i + 1] : `${c},${raw[i + 1]}`
+    if (lowerEq(raw[i], 'connection')) c = c === undefined ? raw[i + 1] : `${c},${raw[i + 1]}`
   }
   return c
+}
+
+/** name equals lower (a lower-case ASCII name) ignoring case, without making a lower-case copy (hot path). */
+function lowerEq (name: string, lower: string): boolean {
+  if (name.length !== lower.length) return false
+  for (let i = 0; i < lower.length; i++) {
+    let c = name.charCodeAt(i)
+    if (c >= 0x41 && c <= 0x5a) c |= 0x20
+    if (c !== lower.charCodeAt(i)) return false
+  }
+  return true
+}
+
+/** What the rewrite does with a field (see fieldKind). */
+const Kind = { Other: 0, Hop: 1, Upgrade: 2, ForwardedFor: 3, ForwardedProto: 4, ForwardedHost: 5, Host: 6 } as const
+type Kind = typeof Kind[keyof typeof Kind]
+
+/** The field's kind by its name, case-insensitively: hop-by-hop (Upgrade apart), X-Forwarded-*, Host, or another. */
+function fieldKind (name: string): Kind {
+  switch (name.length) {
+    case 2: return lowerEq(name, 'te') ? Kind.Hop : Kind.Other
+    case 4: return lowerEq(name, 'host') ? Kind.Host : Kind.Other
+    case 7: return lowerEq(name, 'upgrade') ? Kind.Upgrade : Kind.Other
+    case 10: return lowerEq(name, 'connection') || lowerEq(name, 'keep-alive') ? Kind.Hop : Kind.Other
+    case 15: return lowerEq(name, 'x-forwarded-for') ? Kind.ForwardedFor : Kind.Other
+    case 16: return lowerEq(name, 'proxy-connection') ? Kind.Hop : lowerEq(name, 'x-forwarded-host') ? Kind.ForwardedHost : Kind.Other
+    case 17: return lowerEq(name, 'x-forwarded-proto') ? Kind.ForwardedProto : Kind.Other
+    default: return Kind.Other
+  }
 }
 
 export interface RequestLine { method: string, url: string, versionMinor: number }
@@ -87,17 +113,15 @@ export function requestHead (line: RequestLine, raw: readonly string[], client: 
   for (let i = 0; i < raw.length; i += 2) {
     const name = raw[i]
     const value = raw[i + 1]
-    const lower = name.toLowerCase()
-    if (HOP.has(lower)) {
-      if (lower === 'upgrade') upgradeValue = value
-      continue
-    }
-    if (named?.has(lower) === true) continue
-    switch (lower) {
-      case 'x-forwarded-for': xff = xff === undefined ? value : `${xff}, ${value}`; continue
-      case 'x-forwarded-proto': proto = true; break
-      case 'x-forwarded-host': fwdHost = true; break
-      case 'host': host = value; break
+    const kind = fieldKind(name)
+    if (kind === Kind.Hop) continue
+    if (kind === Kind.Upgrade) { upgradeValue = value; continue }
+    if (named !== undefined && named.has(name.toLowerCase())) continue
+    switch (kind) {
+      case Kind.ForwardedFor: xff = xff === undefined ? value : `${xff}, ${value}`; continue
+      case Kind.ForwardedProto: proto = true; break
+      case Kind.ForwardedHost: fwdHost = true; break
+      case Kind.Host: host = value; break
     }
     o = field(out, o, name, value)
   }
@@ -145,12 +169,13 @@ export function writeResponseHead (out: Buffer, o: number, status: number, reaso
   o += out.write(reason, o, 'latin1')
   o = crlf(out, o)
   for (let i = 0; i < raw.length; i += 2) {
-    const lower = raw[i].toLowerCase()
-    if (HOP.has(lower)) {
-      if (lower === 'upgrade' && conn === 'upgrade') o = field(out, o, 'Upgrade', raw[i + 1])
+    const kind = fieldKind(raw[i])
+    if (kind === Kind.Hop) continue
+    if (kind === Kind.Upgrade) {
+      if (conn === 'upgrade') o = field(out, o, 'Upgrade', raw[i + 1])
       continue
     }
-    if (named?.has(lower) === true) continue
+    if (named !== undefined && named.has(raw[i].toLowerCase())) continue
     o = field(out, o, raw[i], raw[i + 1])
   }
   if (conn === 'close') o += out.write('Connection: close\r\n', o, 'latin1')

@@ -129,15 +129,15 @@ export class Pool {
     return this.failure(b, nowMs)
   }
 
+  // (a plain function, not a closure per pick: picks run once per proxied request)
   #pickIn (tier: readonly Backend[], nowMs: number, exclude?: ReadonlySet<Backend>): Backend | undefined {
     const n = tier.length
-    const ok = (b: Backend): boolean => !isEjected(b.outlier, nowMs) && (exclude === undefined || !exclude.has(b))
     switch (this.#opts.balance) {
       case 'roundrobin': {
         const start = this.#rr % n
         for (let i = 0; i < n; i++) {
           const idx = (start + i) % n
-          if (ok(tier[idx])) {
+          if (usable(tier[idx], nowMs, exclude)) {
             this.#rr = idx + 1
             return tier[idx]
           }
@@ -149,7 +149,7 @@ export class Pool {
         let best: Backend | undefined
         let ties = 0
         for (const b of tier) {
-          if (!ok(b)) continue
+          if (!usable(b, nowMs, exclude)) continue
           if (best === undefined || b.inFlight < best.inFlight) {
             best = b
             ties = 1
@@ -161,10 +161,10 @@ export class Pool {
       }
       case 'random': {
         let count = 0
-        for (const b of tier) if (ok(b)) count++
+        for (const b of tier) if (usable(b, nowMs, exclude)) count++
         if (count === 0) return undefined
         let k = Math.floor(this.#random() * count)
-        for (const b of tier) if (ok(b) && k-- === 0) return b
+        for (const b of tier) if (usable(b, nowMs, exclude) && k-- === 0) return b
         return undefined
       }
     }
@@ -191,6 +191,10 @@ export function tiersOf (backends: readonly Backend[], opts: Pick<PoolOptions, '
   for (const site of order) tiers.push(rest.filter(b => b.spec.site === site))
   tiers.push(rest.filter(b => !order.includes(b.spec.site)))
   return tiers
+}
+
+function usable (b: Backend, nowMs: number, exclude: ReadonlySet<Backend> | undefined): boolean {
+  return !isEjected(b.outlier, nowMs) && (exclude === undefined || !exclude.has(b))
 }
 
 function closeConns (b: Backend, force: boolean): void {

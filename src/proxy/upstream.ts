@@ -32,6 +32,8 @@ export class Upstream {
   user: UpstreamUser | undefined
   /** Served a request before (a reset on it may be the backend closing an idle connection). */
   reused = false
+  /** When it last went back to the idle stack (Date.now()). */
+  parkedAt = 0
   connected = false
   #error: NodeJS.ErrnoException | undefined
   #timer: NodeJS.Timeout | undefined
@@ -96,6 +98,12 @@ export class BackendConns {
   readonly #connectTimeoutMs: number
   readonly #idleTimeoutMs: number
   #closed = false
+  /**
+   * Closes connections idle for UPSTREAM_IDLE_MS: one timer per backend, re-armed while any
+   * connection is idle. (A socket timeout switched between the idle and the request value on
+   * every request cost a new timer per request.)
+   */
+  #sweep: NodeJS.Timeout | undefined
 
   constructor (ip: string, port: number, connectTimeoutMs: number, idleTimeoutMs: number) {
     this.#ip = ip
@@ -106,10 +114,13 @@ export class BackendConns {
 
   /** An idle connection (most recently used first), else a new one (connecting). */
   acquire (user: UpstreamUser): Upstream {
+    const now = Date.now()
     let u = this.#idle.pop()
-    while (u !== undefined && (u.socket.destroyed || u.socket.readyState !== 'open')) u = this.#idle.pop()
+    while (u !== undefined && (u.socket.destroyed || u.socket.readyState !== 'open' || now - u.parkedAt >= UPSTREAM_IDLE_MS)) {
+      u.socket.destroy()
+      u = this.#idle.pop()
+    }
     if (u !== undefined) {
-      u.socket.setTimeout(this.#idleTimeoutMs)
       u.user = user
       return u
     }
@@ -121,8 +132,19 @@ export class BackendConns {
 
   park (u: Upstream): void {
     if (this.#closed || this.#idle.length >= MAX_IDLE_PER_BACKEND || u.socket.destroyed) { u.socket.destroy(); return }
-    u.socket.setTimeout(UPSTREAM_IDLE_MS)
+    u.parkedAt = Date.now()
     this.#idle.push(u)
+    if (this.#sweep === undefined) this.#sweep = setTimeout(() => { this.#sweepIdle() }, UPSTREAM_IDLE_MS).unref()
+  }
+
+  /** The idle stack is oldest first: closes from the bottom while they are stale. */
+  #sweepIdle (): void {
+    const now = Date.now()
+    let stale = 0
+    while (stale < this.#idle.length && now - this.#idle[stale].parkedAt >= UPSTREAM_IDLE_MS) stale++
+    for (const u of this.#idle.splice(0, stale)) u.socket.destroy()
+    if (this.#idle.length > 0 && !this.#closed) this.#sweep?.refresh()
+    else this.#sweep = undefined
   }
 
   forget (u: Upstream): void {
@@ -136,6 +158,8 @@ export class BackendConns {
   /** Idle connections close now; busy ones when their exchange ends, or now with force. */
   close (force: boolean): void {
     this.#closed = true
+    clearTimeout(this.#sweep)
+    this.#sweep = undefined
     for (const u of this.#idle) u.socket.destroy()
     this.#idle.length = 0
     if (force) for (const u of this.#all) u.socket.destroy()

@@ -39,6 +39,8 @@ const HTTPParser = common.HTTPParser
 const METHODS = common.methods
 /** Returned from the head callback: treat as an upgrade with no body, so llhttp stops right after the head. */
 const STOP_AFTER_HEAD = 2
+/** The async resource llhttp's binding is initialized with (each reset): one shared object, not one per message. */
+const RESOURCE = {}
 
 /** A message llhttp rejected; `code` is llhttp's (HPE_...), `status` what a client is told. */
 export class HttpParseError extends Error {
@@ -71,7 +73,8 @@ export class HeadParser {
   readonly #p: Binding
   readonly #type: number
   #head: Head | undefined
-  #headers: string[] = []
+  /** Fields of a head with more than 32 (llhttp hands those over in batches before the rest). */
+  #headers: string[] | undefined
   #url = ''
   /** Bytes of the current head seen so far (for the caller's limit checks). */
   started = false
@@ -81,12 +84,13 @@ export class HeadParser {
     const p = new HTTPParser()
     // llhttp hands over headers in batches of 32 when a head has more
     p[HTTPParser.kOnHeaders] = (headers: string[], url: string) => {
-      for (const h of headers) this.#headers.push(h)
+      const all = this.#headers ??= []
+      for (const h of headers) all.push(h)
       this.#url += url
     }
     p[HTTPParser.kOnHeadersComplete] = (major: number, minor: number, headers: string[] | undefined, method: number, url: string | undefined, status: number, reason: string, upgrade: boolean, keepAlive: boolean) => {
       let all = headers ?? []
-      if (this.#headers.length > 0) all = headers === undefined ? this.#headers : [...this.#headers, ...headers]
+      if (this.#headers !== undefined) all = headers === undefined ? this.#headers : [...this.#headers, ...headers]
       this.#head = { versionMajor: major, versionMinor: minor, headers: all, method: METHODS[method] ?? '', url: url ?? this.#url, status, reason: reason ?? '', keepAlive, upgrade }
       return STOP_AFTER_HEAD
     }
@@ -96,9 +100,9 @@ export class HeadParser {
   }
 
   reset (): void {
-    this.#p.initialize(this.#type, {}, MAX_HEAD_BYTES, HTTPParser.kLenientNone)
+    this.#p.initialize(this.#type, RESOURCE, MAX_HEAD_BYTES, HTTPParser.kLenientNone)
     this.#head = undefined
-    this.#headers = []
+    this.#headers = undefined
     this.#url = ''
     this.started = false
   }
