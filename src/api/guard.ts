@@ -10,11 +10,16 @@
 import type Koa from 'koa'
 import type { ApiRejections } from './rejections.ts'
 import { sendError } from './respond.ts'
-import { isWrite, sameOriginVerdict, tokenVerdict } from './write-rules.ts'
+import { hostNameVerdict, isWrite, sameOriginVerdict, tokenVerdict } from './write-rules.ts'
 
 export interface GuardInit {
   /** [api] token; '' = writes need no token (cross-origin ones are refused all the same). */
   token: string
+  /**
+   * Without a token: names a browser may send writes to besides IP addresses and localhost
+   * ([api] allowed_hosts and this host's name; hostNameVerdict).
+   */
+  allowedHosts?: readonly string[]
   /** [api] max_stream_clients. */
   maxStreamClients: number
 }
@@ -40,9 +45,12 @@ function header (ctx: Koa.Context, name: string): string | undefined {
 
 export function apiGuard (c: { rejections: ApiRejections }, init: GuardInit): Koa.Middleware {
   let streams = 0
+  const allowedHosts = new Set((init.allowedHosts ?? []).map(h => h.toLowerCase().replace(/\.$/, '')))
   return async (ctx, next) => {
     if (isWrite(ctx.method)) {
-      const origin = sameOriginVerdict({ origin: header(ctx, 'Origin'), secFetchSite: header(ctx, 'Sec-Fetch-Site'), host: header(ctx, 'Host'), forwardedHost: header(ctx, 'X-Forwarded-Host') })
+      const headers = { origin: header(ctx, 'Origin'), secFetchSite: header(ctx, 'Sec-Fetch-Site'), host: header(ctx, 'Host'), forwardedHost: header(ctx, 'X-Forwarded-Host') }
+      let origin = sameOriginVerdict(headers)
+      if (origin.ok && init.token === '') origin = hostNameVerdict(headers, allowedHosts)
       if (!origin.ok) {
         c.rejections.reject('cross_origin', `${ctx.method} ${ctx.path.slice(0, 200)}: ${origin.reason}`)
         sendError(ctx, 403, `Forbidden - ${origin.reason}`)

@@ -58,6 +58,31 @@ export function sameOriginVerdict (h: OriginHeaders): Verdict {
   return { ok: false, reason: `Origin ${from.origin} does not match the host ${JSON.stringify((h.host ?? '').slice(0, 200))} the request was sent to: write endpoints accept only same-origin browser requests` }
 }
 
+/**
+ * DNS rebinding: a page on a name its owner points at this host (first at the owner's server,
+ * then at this address) is same-origin with the API, so Origin and Sec-Fetch-Site look right.
+ * Without a token, a browser's write (it has an Origin) is taken only when the Host it was sent
+ * to is a name nobody else can point here: an IP address, localhost (or *.localhost, which
+ * browsers resolve to loopback themselves), or a name the operator allowed (`allowed`: lower
+ * case, this host's own name among them). Host is the header a page cannot set; clients that
+ * are not browsers send no Origin and are not judged here.
+ */
+export function hostNameVerdict (h: OriginHeaders, allowed: ReadonlySet<string>): Verdict {
+  const origin = h.origin?.trim()
+  if (origin === undefined || origin === '') return OK
+  const host = h.host?.trim() ?? ''
+  let name: string
+  try {
+    name = new URL(`http://${host}`).hostname
+  } catch {
+    return { ok: false, reason: `Host ${JSON.stringify(host.slice(0, 200))} is not a host name` }
+  }
+  if (name.startsWith('[') || /^\d+\.\d+\.\d+\.\d+$/.test(name)) return OK
+  if (name === 'localhost' || name.endsWith('.localhost')) return OK
+  if (allowed.has(name.replace(/\.$/, ''))) return OK
+  return { ok: false, reason: `a browser sent this write to the name ${JSON.stringify(name.slice(0, 200))}, which is neither an IP address, localhost, this host's name nor in [api] allowed_hosts: without [api] token such writes are refused (a DNS-rebinding page would look same-origin); add the name to [api] allowed_hosts or set [api] token` }
+}
+
 function digest (s: string): Buffer {
   return createHash('sha256').update(s, 'utf8').digest()
 }

@@ -86,6 +86,12 @@ export const checkClusterName: Check = (v) => {
   return PRINTABLE.test(v) ? undefined : `cluster name ${q(v)} contains spaces or control characters`
 }
 
+/** A DNS name as a browser sends it in Host (letters, digits, hyphens, dots; no port). */
+export const checkHostName: Check = (v) => {
+  if (v.length > 253) return `host name ${q(v.slice(0, 40))}... is longer than 253 characters`
+  return /^[A-Za-z0-9]([A-Za-z0-9-]*[A-Za-z0-9])?(\.[A-Za-z0-9]([A-Za-z0-9-]*[A-Za-z0-9])?)*\.?$/.test(v) ? undefined : `${q(v)} is not a host name (letters, digits, hyphens and dots, without a port)`
+}
+
 export const checkSite: Check = (v) => {
   return v.length <= RECORD_LIMITS.maxSiteLength ? undefined : `site is longer than ${RECORD_LIMITS.maxSiteLength} characters`
 }

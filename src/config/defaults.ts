@@ -42,6 +42,7 @@ export const DEFAULTS = {
     heartbeat_interval: '15s', // keeps idle SSE streams open through proxies that cut silent connections (often after 30-60 s)
     token: '', // none, as in the original: existing drain scripts keep working; cross-origin browser writes are refused anyway
     max_stream_clients: 512, // far above the UI tabs and watchers one host serves, while 512 x stream_queue_bytes bounds their memory
+    allowed_hosts: [], // none beyond IP addresses, localhost and this host's name: any other name could be a rebound one
   },
   static_discovery: {
     config_file: 'static.json', // the original's STATIC_CONFIG_FILE default

@@ -3,7 +3,7 @@
 // and the tests that check sidecar.example.toml and docs/configuration.md are complete.
 import {
   checkCidr, checkClusterName, checkDockerUrl, checkEndpoint, checkHostname, checkHttpUrl, checkIp, checkRegExp,
-  checkSeed, checkSite, type Check,
+  checkHostName, checkSeed, checkSite, type Check,
 } from './checks.ts'
 import { WEBHOOK_DEFAULTS, type RawValue } from './defaults.ts'
 import type { SidecarConfig } from './types.ts'
@@ -102,6 +102,7 @@ export const SCHEMA: Schema = {
     heartbeat_interval: { type: 'duration', doc: 'time between heartbeats (and cluster member updates) on SSE streams' },
     token: { type: 'string', emptyOk: true, doc: 'bearer token the write endpoints (drain, undrain) require ("" = none; cross-origin browser writes are refused either way)' },
     max_stream_clients: { type: 'int', min: 1, max: 100_000, doc: 'concurrent /watch and SSE clients; more are refused with 503' },
+    allowed_hosts: { type: 'list', check: checkHostName, doc: 'without a token: host names browsers may send writes to besides IP addresses, localhost and this host\'s name (DNS-rebinding defence)' },
   },
   static_discovery: {
     config_file: { type: 'path', doc: 'JSON file listing statically defined services', env: 'STATIC_CONFIG_FILE' },

@@ -56,6 +56,7 @@ export interface ApiSection {
   token: string
   /** Concurrent /watch and SSE clients. */
   max_stream_clients: number
+  allowed_hosts: string[]
 }
 
 export interface StaticDiscoverySection {

@@ -7,6 +7,9 @@
 // instance was DRAINING; now it stays ALIVE, and explain cannot be read from that page.
 // Then the same-origin UI on a daemon with [api] token (127.0.12.32): the drain button asks
 // for the token once, keeps it for the tab, and drains; without it the page says it is read-only.
+// Last, DNS rebinding: Chromium resolves rebound.test to a daemon without a token (127.0.12.33),
+// as a name its owner re-pointed would; the page there is same-origin with the API, yet its
+// drain is refused, while a name the operator allowed (allowed.test, 127.0.12.34) drains.
 import test, { type ExecutionContext } from 'ava'
 import { existsSync } from 'node:fs'
 import { mkdtemp, rm, writeFile } from 'node:fs/promises'
@@ -151,4 +154,35 @@ browserTest(`same-origin UI with a token: asks once, keeps it for the tab, drain
   t.is(await status(), 0)
   t.is(asked.length, 1, 'the token was kept for the tab')
   t.is((await d.json<{ Services: Record<string, Instance[]> }>('/services.json')).Services.web[0].ID, svc.ID)
+})
+
+browserTest(`DNS rebinding: without a token, a same-origin page under a rebound name cannot drain; an allowed name can${missing !== undefined ? ` (skipped: needs ${missing})` : ''}`, async t => {
+  const rebound = await daemon(t, '127.0.12.33')
+  const allowed = await daemon(t, '127.0.12.34', { API_ALLOWED_HOSTS: 'allowed.test' })
+  const [a, b] = [await web(rebound), await web(allowed)]
+  if (pw === undefined) throw new Error('no playwright')
+  const chromium = await pw.chromium.launch({ executablePath: CHROMIUM, headless: true, args: [...CHROMIUM_ARGS, '--host-resolver-rules=MAP rebound.test 127.0.12.33, MAP allowed.test 127.0.12.34'] })
+  t.teardown(async () => { await chromium.close() })
+  const drainFrom = async (origin: string, id: string): Promise<{ status: number, message: string }> => {
+    const page = await chromium.newPage()
+    await page.goto(`${origin}/`) // the page is served by the daemon itself: same origin as its API
+    const r = await page.evaluate(async (url) => {
+      const res = await fetch(url, { method: 'POST' })
+      return { status: res.status, message: ((await res.json()) as { message: string }).message }
+    }, `${origin}/api/services/${id}/drain`)
+    await page.close()
+    return r
+  }
+  const refused = await drainFrom('http://rebound.test:7777', a.ID)
+  t.log(`rebound.test: ${refused.status} ${refused.message}`)
+  t.is(refused.status, 403)
+  t.regex(refused.message, /"rebound\.test", which is neither an IP address, localhost, this host's name nor in \[api\] allowed_hosts/)
+  await sleep(300)
+  t.is((await rebound.json<{ Services: Record<string, Instance[]> }>('/services.json')).Services.web[0].Status, 0, 'NOT drained')
+
+  const ok = await drainFrom('http://allowed.test:7777', b.ID)
+  t.is(ok.status, 202, ok.message)
+  await waitFor(async () => (await allowed.json<{ Services: Record<string, Instance[]> }>('/services.json')).Services.web[0].Status === 4 || undefined, { timeoutMs: 10_000, message: 'drained through the allowed name' })
+  // the same page under the daemon's IP address (what the UI normally is) drains too
+  t.is((await drainFrom(rebound.url('').replace(/\/$/, ''), a.ID)).status, 202)
 })

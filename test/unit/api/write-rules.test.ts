@@ -1,6 +1,6 @@
 // Who may write through the API: the cross-origin rule and the token, as pure rules.
 import test from 'ava'
-import { isWrite, sameOriginVerdict, tokenVerdict } from '../../../src/api/write-rules.ts'
+import { hostNameVerdict, isWrite, sameOriginVerdict, tokenVerdict } from '../../../src/api/write-rules.ts'
 import { corsAllowed } from '../../../src/api/guard.ts'
 
 test('isWrite: every method but GET, HEAD and OPTIONS is a write', t => {
@@ -66,4 +66,23 @@ test('cors: only the original read routes and pre-flights keep CORS', t => {
   t.true(corsAllowed('OPTIONS', '/api/services.json'))
   t.false(corsAllowed('POST', '/api/services/abc/drain'))
   t.false(corsAllowed('POST', '/api/services.json'))
+})
+
+test('host name (no token, DNS rebinding): a browser write to an IP address, localhost or an allowed name passes', t => {
+  const allowed = new Set(['sidecar-1', 'ops.example.com'])
+  for (const host of ['127.0.0.1:7777', '10.1.2.3', '[::1]:7777', '[fd00::1]', 'localhost:7777', 'LocalHost', 'ui.localhost:7777', 'sidecar-1:7777', 'Ops.Example.Com:7777', 'ops.example.com.:7777', '0x7f.1:7777']) {
+    t.true(hostNameVerdict({ origin: `http://${host}`, host }, allowed).ok, host)
+  }
+  t.true(hostNameVerdict({ host: 'rebound.example:7777' }, allowed).ok, 'no Origin: not a browser, judged by the token alone')
+})
+
+test('host name (no token, DNS rebinding): a browser write to any other name is refused with what to do', t => {
+  const allowed = new Set(['sidecar-1'])
+  for (const host of ['rebound.example:7777', 'sidecar-1.attacker.example:7777', 'sidecar-10:7777', 'localhost.attacker.example', '127.0.0.1.nip.io:7777']) {
+    const v = hostNameVerdict({ origin: `http://${host}`, host }, allowed)
+    t.false(v.ok, host)
+    if (!v.ok) t.regex(v.reason, /neither an IP address, localhost, this host's name nor in \[api\] allowed_hosts: .*add the name to \[api\] allowed_hosts or set \[api\] token$/)
+  }
+  t.false(hostNameVerdict({ origin: 'http://x', host: 'bad host:1' }, allowed).ok, 'an unparsable Host')
+  t.false(hostNameVerdict({ origin: 'http://x' }, allowed).ok, 'a browser request without Host')
 })

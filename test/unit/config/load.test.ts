@@ -35,7 +35,7 @@ test('defaults: with no file, env or flags every key has its documented default'
       max_records: 100_000,
       backend_cidrs: [],
     },
-    api: { bind_ip: '0.0.0.0', port: 7777, event_buffer: 1000, stream_queue_bytes: 1_048_576, heartbeat_interval: 15_000, token: '', max_stream_clients: 512 },
+    api: { bind_ip: '0.0.0.0', port: 7777, event_buffer: 1000, stream_queue_bytes: 1_048_576, heartbeat_interval: 15_000, token: '', max_stream_clients: 512, allowed_hosts: [] },
     static_discovery: { config_file: path.join(cwd, 'static.json') },
     docker_discovery: { docker_url: '', reconcile_interval: 3000, allow_external_checks: false },
     services: { namer: 'docker_label', name_label: 'ServiceName', name_match: '' },
@@ -252,4 +252,12 @@ test('overrides: values may be strings or of the effective type; unknown names a
   t.is(config.sidecar.hostname, 'testhost')
   const list = problems(t, { overrides: { api: { prot: 1 } } as never })
   t.true(hasProblem(list, 'unknown key [api] prot, did you mean port?'))
+})
+
+test('api allowed_hosts: names from env, ports and other junk refused with the reason', t => {
+  const ok = load(t, { env: { API_ALLOWED_HOSTS: 'ops.example.com,sidecar-1' } })
+  t.deepEqual(ok.config.api.allowed_hosts, ['ops.example.com', 'sidecar-1'])
+  const list = problems(t, { env: { API_ALLOWED_HOSTS: 'ops.example.com:7777,http://x' } })
+  t.true(hasProblem(list, 'API_ALLOWED_HOSTS', '"ops.example.com:7777" is not a host name (letters, digits, hyphens and dots, without a port)'), list.join('\n'))
+  t.true(hasProblem(list, '"http://x" is not a host name'), list.join('\n'))
 })
