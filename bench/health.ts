@@ -4,16 +4,20 @@
 // intervals), /health latency (p50/p99/max) meanwhile, and the daemon's largest
 // event-loop delay. Bounded: one daemon, at most 120 s. Asserts nothing.
 //   node bench/health.ts [N] [interval ms]      (default: 10000 3000)
+// BENCH_CPU_PROF=DIR writes the daemon's CPU profile (node --cpu-prof) into DIR when it exits.
 import os from 'node:os'
+import path from 'node:path'
 import { readFileSync } from 'node:fs'
 import { measureToHealthy, percentile, PROBE_TIMEOUT_MS, startManyServices } from '../test/helpers/many-services.ts'
 
 const n = Math.min(10_000, Math.max(1, Number(process.argv[2] ?? 10_000)))
 const intervalMs = Math.max(200, Number(process.argv[3] ?? 3000))
 const LIMIT_MS = 120_000
+const profDir = process.env.BENCH_CPU_PROF
+const env: Record<string, string> = profDir === undefined ? {} : { NODE_OPTIONS: `--cpu-prof --cpu-prof-dir=${path.resolve(profDir)}` }
 
 console.log(`node ${process.version}, ${os.cpus().length} cores, load average ${readFileSync('/proc/loadavg', 'utf8').split(' ').slice(0, 3).join(' ')} (before)`)
-const m = await startManyServices({ ip: '127.0.10.7', hostname: 'bench-health', n, tcpServers: 4, intervalMs })
+const m = await startManyServices({ ip: '127.0.10.7', hostname: 'bench-health', n, tcpServers: 4, intervalMs, env })
 try {
   const f = await measureToHealthy(m, n, LIMIT_MS)
   const healthy = f.allHealthyMs === undefined ? `not all within ${LIMIT_MS / 1000} s (${f.alive} ALIVE)` : `${(f.allHealthyMs / 1000).toFixed(1)} s = ${(f.allHealthyMs / intervalMs).toFixed(1)} check intervals`

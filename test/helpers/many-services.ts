@@ -19,7 +19,7 @@ export interface ManyServices {
   close: () => Promise<void>
 }
 
-export async function startManyServices (opts: { ip: string, hostname: string, n: number, tcpServers: number, intervalMs: number, apiPort?: number }): Promise<ManyServices> {
+export async function startManyServices (opts: { ip: string, hostname: string, n: number, tcpServers: number, intervalMs: number, apiPort?: number, env?: Record<string, string> }): Promise<ManyServices> {
   const dir = await mkdtemp(path.join(os.tmpdir(), 'sidecar-many-'))
   const servers: net.Server[] = []
   const ports: number[] = []
@@ -45,7 +45,7 @@ export async function startManyServices (opts: { ip: string, hostname: string, n
     cwd: dir,
     ...(opts.apiPort !== undefined ? { apiPort: opts.apiPort } : {}),
     args: ['-d', 'static'],
-    env: { STATIC_CONFIG_FILE: file, SIDECAR_LOGGING_LEVEL: 'warn', HEALTH_INTERVAL: `${opts.intervalMs}ms`, PROXY_ENABLED: 'false' },
+    env: { STATIC_CONFIG_FILE: file, SIDECAR_LOGGING_LEVEL: 'warn', HEALTH_INTERVAL: `${opts.intervalMs}ms`, PROXY_ENABLED: 'false', ...opts.env },
   })
   const close = async (): Promise<void> => {
     await d.stop('SIGTERM', 20_000)
