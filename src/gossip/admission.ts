@@ -131,16 +131,24 @@ export class Admission {
    * proof covers is not sent (counted): whoever made it will send it.
    */
   seal (records: readonly Service[]): SealedRecord[] {
-    const out: SealedRecord[] = []
-    const { signer } = this.#c
+    return this.#sealWith(records, (svc, observer) => this.#c.signer.seal(svc, observer))
+  }
+
+  /** seal(), with the signatures it must compute made on the thread pool (RecordSigner.sealAsync); same records, same order. */
+  async sealAsync (records: readonly Service[]): Promise<SealedRecord[]> {
+    return await Promise.all(this.#sealWith(records, async (svc, observer) => await this.#c.signer.sealAsync(svc, observer)))
+  }
+
+  #sealWith<T> (records: readonly Service[], sign: (svc: Service, observer: boolean) => T): Array<T | SealedRecord> {
+    const out: Array<T | SealedRecord> = []
     for (const svc of records) {
       if (svc.Hostname === this.#init.hostname) {
-        out.push(signer.seal(svc, false))
+        out.push(sign(svc, false))
         continue
       }
       const held = this.#proofs.get(recordKey(svc))
       if (held !== undefined && held.sealed.svc.Updated.equals(svc.Updated)) out.push(held.sealed)
-      else if (svc.Status === ServiceStatus.TOMBSTONE) out.push(signer.seal(svc, true))
+      else if (svc.Status === ServiceStatus.TOMBSTONE) out.push(sign(svc, true))
       else this.#c.metrics.unsealable.inc()
     }
     return out

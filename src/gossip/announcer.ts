@@ -2,6 +2,7 @@
 // tick), repeated for reliability, plus a per-record heartbeat; and the tombstones it makes
 // for other hosts (departures, expiry). Remote records are never re-published here:
 // gossipsub already forwards every message through the mesh.
+import { setImmediate as yieldToLoop } from 'node:timers/promises'
 import type { Catalog, ChangeEvent } from '../catalog/index.ts'
 import type { Logger } from '../lib/logger.ts'
 import type { Startable } from '../lib/startable.ts'
@@ -18,8 +19,8 @@ export interface AnnouncerComponents {
   logger: Logger
   /** This host's records: the local component, their only writer (it stamps every version sent). */
   local: OwnedRecords
-  /** Signs records for the wire (Admission.seal). */
-  seal: (records: readonly Service[]) => SealedRecord[]
+  /** Signs records for the wire (Admission.sealAsync: signatures off the main thread). */
+  seal: (records: readonly Service[]) => SealedRecord[] | Promise<SealedRecord[]>
   /** Sends one encoded message to the cluster; may reject. */
   publish: (data: Uint8Array) => Promise<void>
 }
@@ -55,6 +56,24 @@ const REANNOUNCE_ROUNDS = 3
 /** Nanoseconds added per repeat of an observed tombstone, as the original did. */
 const ROUND_BUMP_NS = 50n
 
+/**
+ * Records built, signed and published per turn of the event loop: a send of 10,000 records
+ * (a start, a round repeating 10,000 status changes, a leave) re-stamps, encodes and hands
+ * each to the signer on the main thread (about 30-40 us each), so a slice is ~10 ms and the
+ * API, health checks and membership probes get their turn between slices. About one and a
+ * half full gossip messages of typical (~400 B) records, so slicing adds few messages.
+ */
+export const SEND_SLICE = 256
+
+/** One record of a send: its key and the round it is sent for (fixed when the send was decided). */
+interface Outgoing {
+  key: string
+  round: number
+  observed?: Service
+  /** The schedule entry it was sent for, if any: dropped when the record turns out gone, unless a newer change replaced it. */
+  pending?: Pending
+}
+
 export class GossipAnnouncer implements Startable {
   readonly #c: AnnouncerComponents
   readonly #init: AnnouncerInit
@@ -65,6 +84,8 @@ export class GossipAnnouncer implements Startable {
   #flushScheduled: NodeJS.Immediate | undefined
   #ticker: Ticker | undefined
   #inflight = new Set<Promise<void>>()
+  /** Aborted by stop(): a send still going through its slices publishes nothing more. */
+  #stopping = new AbortController()
   readonly #onChange = (e: ChangeEvent): void => { this.#changed(e) }
 
   constructor (components: AnnouncerComponents, init: AnnouncerInit) {
@@ -74,6 +95,7 @@ export class GossipAnnouncer implements Startable {
 
   async start (): Promise<void> {
     if (this.#ticker !== undefined) return
+    this.#stopping = new AbortController()
     this.#c.catalog.on('change', this.#onChange)
     this.#ticker = new Ticker(() => { this.round() }, { name: 'gossip rounds', intervalMs: this.#init.roundIntervalMs, logger: this.#c.logger })
     if (this.#init.roundTimer !== false) this.#ticker.start()
@@ -84,6 +106,7 @@ export class GossipAnnouncer implements Startable {
 
   async stop (): Promise<void> {
     this.#c.catalog.off('change', this.#onChange)
+    this.#stopping.abort()
     await this.#ticker?.stop()
     this.#ticker = undefined
     if (this.#flushScheduled !== undefined) clearImmediate(this.#flushScheduled)
@@ -128,7 +151,7 @@ export class GossipAnnouncer implements Startable {
 
   /** Waits for sends already handed to the network (tests, leave). */
   async settled (): Promise<void> {
-    await Promise.allSettled([...this.#inflight])
+    while (this.#inflight.size > 0) await Promise.allSettled([...this.#inflight]) // a sliced send adds its publishes as it goes
   }
 
   #changed (e: ChangeEvent): void {
@@ -183,28 +206,51 @@ export class GossipAnnouncer implements Startable {
     return this.#init.heartbeatMs * (0.8 + Math.random() * 0.4)
   }
 
-  /** Builds the current version of each key's record and publishes them in as few messages as fit. O(keys), not O(records). */
+  /**
+   * Sends each key's record: the schedule (rounds left, next round, heartbeat) advances at
+   * once for every key, so a round that comes before the send is done does not send them
+   * again; the records are then built (current version), signed and published SEND_SLICE at
+   * a time, yielding to the event loop between slices. O(keys), not O(records).
+   */
   #send (keys: readonly string[]): void {
     if (keys.length === 0) return
-    const out: Service[] = []
+    const out: Outgoing[] = []
     const nowMs = this.#c.clock.nowMs()
     for (const key of keys) {
       const p = this.#pending.get(key)
-      const record = p?.observed !== undefined ? this.#observedVersion(p.observed, p.round) : this.#localVersion(key, p?.round ?? 1)
+      out.push({ key, round: p?.round ?? 1, ...(p !== undefined ? { pending: p } : {}), ...(p?.observed !== undefined ? { observed: p.observed } : {}) })
       if (p !== undefined) {
         p.round++
         p.nextAt = nowMs + this.#init.roundIntervalMs
         if (--p.remaining <= 0) this.#pending.delete(key)
       }
-      if (record === undefined) { this.#pending.delete(key); continue }
       if (p?.observed === undefined) this.#heartbeat.set(key, nowMs + this.#jitteredHeartbeat())
-      out.push(record)
     }
-    for (const msg of encodeRecords(this.#c.seal(out))) {
-      const sent = this.#c.publish(msg).catch((err: unknown) => { this.#c.logger.debug({ err }, 'gossip publish failed') })
-      this.#inflight.add(sent)
-      void sent.finally(() => { this.#inflight.delete(sent) })
+    this.#track(this.#sendSliced(out, this.#stopping.signal))
+  }
+
+  async #sendSliced (out: readonly Outgoing[], signal: AbortSignal): Promise<void> {
+    for (let i = 0; i < out.length && !signal.aborted; i += SEND_SLICE) {
+      if (i > 0) await yieldToLoop()
+      if (signal.aborted) return
+      const records: Service[] = []
+      for (const o of out.slice(i, i + SEND_SLICE)) {
+        const record = o.observed !== undefined ? this.#observedVersion(o.observed, o.round) : this.#localVersion(o.key, o.round)
+        if (record !== undefined) records.push(record)
+        else if (this.#pending.get(o.key) === o.pending) this.#pending.delete(o.key) // gone (or, observed, replaced): nothing more to send
+      }
+      if (records.length === 0) continue
+      const sealed = await this.#c.seal(records)
+      if (signal.aborted) return
+      for (const msg of encodeRecords(sealed)) this.#track(this.#c.publish(msg))
     }
+  }
+
+  /** Keeps a send until it settles (settled(), flush()); a failure is logged at debug: the next round or heartbeat repairs it. */
+  #track (sending: Promise<void>): void {
+    const sent = sending.catch((err: unknown) => { this.#c.logger.debug({ err }, 'gossip publish failed') })
+    this.#inflight.add(sent)
+    void sent.finally(() => { this.#inflight.delete(sent) })
   }
 
   /**

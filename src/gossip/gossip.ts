@@ -207,7 +207,7 @@ export class Gossip implements Startable {
       clock: this.#c.clock,
       logger,
       local: this.#c.local,
-      seal: (records) => admission.seal(records),
+      seal: async (records) => await admission.sealAsync(records),
       publish: async (data) => { await this.#publish(data) },
     }, { hostname: init.hostname, aliveRounds: ALIVE_ROUNDS, tombstoneRounds: TOMBSTONE_ROUNDS, observerRounds: OBSERVER_ROUNDS, roundIntervalMs: ROUND_INTERVAL_MS, heartbeatMs: Math.min(HEARTBEAT_MS, (init.aliveLifespanMs ?? ALIVE_LIFESPAN_FALLBACK_MS) * HEARTBEAT_LIFESPAN_FRACTION) })
 

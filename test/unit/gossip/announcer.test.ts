@@ -2,7 +2,7 @@
 // would go on the wire. No sleeps and no timers: rounds are
 // driven with round() (roundTimer: false), and flush(0) sends what a change queued for the next turn.
 import test from 'ava'
-import { GossipAnnouncer, type AnnouncerInit } from '../../../src/gossip/announcer.ts'
+import { GossipAnnouncer, SEND_SLICE, type AnnouncerInit } from '../../../src/gossip/announcer.ts'
 import { decodeMessage } from '../../../src/gossip/wire.ts'
 import { silentLogger } from '../../../src/lib/logger.ts'
 import type { OwnedRecords } from '../../../src/local/types.ts'
@@ -18,6 +18,8 @@ async function fixture (init: Partial<AnnouncerInit> = {}) {
   const { catalog, clock } = setup({ hostname: 'host1' })
   const owned = new Map<string, Service>()
   const sent: Service[][] = []
+  /** Records per seal() call: one call per slice of a send. */
+  const sealCalls: number[] = []
   // The local component's part, as src/local/ does it: owned records, re-stamped strictly newer.
   const local: OwnedRecords = {
     owned: () => [...owned.values()].map(s => catalog.get(s.Hostname, s.ID) ?? s),
@@ -34,7 +36,7 @@ async function fixture (init: Partial<AnnouncerInit> = {}) {
     clock,
     logger: silentLogger(),
     local,
-    seal: (records) => records.map(svc => ({ svc })),
+    seal: (records) => { sealCalls.push(records.length); return records.map(svc => ({ svc })) },
     publish: async (data) => { sent.push(decodeMessage(data, clock.now().plusMillis(60_000))) },
   }, { hostname: 'host1', aliveRounds: 5, tombstoneRounds: 10, observerRounds: 2, roundIntervalMs: ROUND_MS, heartbeatMs: 60_000, roundTimer: false, ...init })
   await announcer.start()
@@ -44,12 +46,12 @@ async function fixture (init: Partial<AnnouncerInit> = {}) {
     catalog.merge(svc)
   }
   /** The sends of the current turn (what a change queued), as setImmediate would do them. */
-  const flush = async (): Promise<void> => { await announcer.flush(0) }
+  const flush = async (): Promise<void> => { await announcer.flush(0); await announcer.settled() }
   /** n rounds, each ROUND_MS later on the clock. */
   const rounds = async (n: number): Promise<void> => {
     for (let i = 0; i < n; i++) { clock.advance(ROUND_MS); announcer.round(); await announcer.settled() }
   }
-  return { catalog, clock, announcer, sent, add, owned, flush, rounds }
+  return { catalog, clock, announcer, sent, sealCalls, add, owned, flush, rounds }
 }
 
 const flat = (sent: Service[][]): Service[] => sent.flat()
@@ -156,4 +158,26 @@ test('announcer: flush sends what is queued at once (the leave tombstones before
   t.deepEqual(flat(f.sent).map(s => [s.ID, s.Status]), [['a', TOMBSTONE], ['b', TOMBSTONE]])
   f.announcer.round()
   t.is(flat(f.sent).length, 2)
+})
+
+test('announcer: a large send goes out in slices of SEND_SLICE, yielding to the event loop between them, and a round meanwhile does not send them twice', async t => {
+  const f = await fixture({ aliveRounds: 2 })
+  t.teardown(async () => { await f.announcer.stop() })
+  const n = 2 * SEND_SLICE + 10
+  for (let i = 0; i < n; i++) f.add(makeTestService({ Hostname: 'host1', ID: `s${i}` }))
+  const sending = f.announcer.flush(0) // the changes' send starts now; its first slice is published by the next macrotask
+  let atImmediate = -1
+  setImmediate(() => {
+    atImmediate = flat(f.sent).length
+    f.announcer.round() // same time: nothing is due yet, even for records whose slice has not gone out
+  })
+  await sending
+  await f.announcer.settled()
+  t.is(atImmediate, SEND_SLICE, 'other work ran after the first slice and before the second')
+  t.deepEqual(f.sealCalls, [SEND_SLICE, SEND_SLICE, 10])
+  const ids = flat(f.sent).map(s => s.ID)
+  t.is(ids.length, n)
+  t.is(new Set(ids).size, n, 'each record sent once')
+  await f.rounds(1)
+  t.is(flat(f.sent).length, 2 * n, 'the repeat round sends each once more')
 })
