@@ -6,6 +6,7 @@ import { setImmediate as yieldToLoop } from 'node:timers/promises'
 import type { Catalog, ChangeEvent } from '../catalog/index.ts'
 import type { Logger } from '../lib/logger.ts'
 import type { Startable } from '../lib/startable.ts'
+import { MinHeap } from '../lib/min-heap.ts'
 import { Ticker } from '../lib/ticker.ts'
 import type { OwnedRecords } from '../local/types.ts'
 import type { Clock } from '../service/clock.ts'
@@ -65,6 +66,9 @@ const ROUND_BUMP_NS = 50n
  */
 export const SEND_SLICE = 256
 
+/** Stale heartbeat entries tolerated beyond twice the live ones before the heap is compacted (O(records), rare). */
+const STALE_BEATS_KEPT = 1024
+
 /** One record of a send: its key and the round it is sent for (fixed when the send was decided). */
 interface Outgoing {
   key: string
@@ -78,7 +82,10 @@ export class GossipAnnouncer implements Startable {
   readonly #c: AnnouncerComponents
   readonly #init: AnnouncerInit
   readonly #pending = new Map<string, Pending>()
+  /** When each local record's next heartbeat is due (ms), by key; the heap orders them, so a round looks at due ones only. */
   readonly #heartbeat = new Map<string, number>()
+  /** [due, key] per heartbeat set; an entry whose due no longer matches #heartbeat is stale and skipped. */
+  readonly #beats = new MinHeap<readonly [number, string]>(e => e[0])
   /** Keys changed since the last flush: sent at once, together. */
   readonly #now = new Set<string>()
   #flushScheduled: NodeJS.Immediate | undefined
@@ -113,6 +120,8 @@ export class GossipAnnouncer implements Startable {
     this.#flushScheduled = undefined
     this.#pending.clear()
     this.#now.clear()
+    this.#heartbeat.clear()
+    this.#beats.filter(() => false)
   }
 
   /**
@@ -190,20 +199,25 @@ export class GossipAnnouncer implements Startable {
     const nowMs = this.#c.clock.nowMs()
     const slack = this.#init.roundIntervalMs / 10 // a tick a little early still counts
     const due = new Set<string>([...this.#pending].filter(([k, p]) => p.nextAt <= nowMs + slack && !this.#now.has(k)).map(([k]) => k))
-    const owned = new Set<string>()
-    for (const svc of this.#c.local.owned()) {
-      const key = recordKey(svc)
-      owned.add(key)
-      const at = this.#heartbeat.get(key)
-      if (at === undefined) this.#heartbeat.set(key, nowMs + this.#jitteredHeartbeat())
-      else if (at <= nowMs && svc.Status !== ServiceStatus.TOMBSTONE) due.add(key)
+    // Heartbeats that came due: O(due), not a pass over every local record each second.
+    for (let top = this.#beats.peek(); top !== undefined && top[0] <= nowMs; top = this.#beats.peek()) {
+      this.#beats.pop()
+      const [at, key] = top
+      if (this.#heartbeat.get(key) !== at) continue // stale: set again since
+      const svc = this.#lookup(key)
+      // No longer this host's, or a tombstone (not heartbeated): forgotten; a later change of it sets a heartbeat again.
+      if (svc === undefined || !this.#c.local.isOwned(svc) || svc.Status === ServiceStatus.TOMBSTONE) this.#heartbeat.delete(key)
+      else due.add(key)
     }
-    for (const key of this.#heartbeat.keys()) if (!owned.has(key)) this.#heartbeat.delete(key)
     this.#send([...due])
   }
 
-  #jitteredHeartbeat (): number {
-    return this.#init.heartbeatMs * (0.8 + Math.random() * 0.4)
+  /** Sets key's next heartbeat (jittered); drops stale heap entries once they outnumber the live ones, so the heap stays O(records). */
+  #beatLater (key: string, nowMs: number): void {
+    const at = nowMs + this.#init.heartbeatMs * (0.8 + Math.random() * 0.4)
+    this.#heartbeat.set(key, at)
+    this.#beats.push([at, key])
+    if (this.#beats.size > 2 * this.#heartbeat.size + STALE_BEATS_KEPT) this.#beats.filter(([a, k]) => this.#heartbeat.get(k) === a)
   }
 
   /**
@@ -224,7 +238,7 @@ export class GossipAnnouncer implements Startable {
         p.nextAt = nowMs + this.#init.roundIntervalMs
         if (--p.remaining <= 0) this.#pending.delete(key)
       }
-      if (p?.observed === undefined) this.#heartbeat.set(key, nowMs + this.#jitteredHeartbeat())
+      if (p?.observed === undefined) this.#beatLater(key, nowMs)
     }
     this.#track(this.#sendSliced(out, this.#stopping.signal))
   }

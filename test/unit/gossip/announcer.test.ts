@@ -21,9 +21,11 @@ async function fixture (init: Partial<AnnouncerInit> = {}) {
   /** Records per seal() call: one call per slice of a send. */
   const sealCalls: number[] = []
   // The local component's part, as src/local/ does it: owned records, re-stamped strictly newer.
+  /** Calls of the local component's views: a round should look at due records only. */
+  const views = { owned: 0, isOwned: 0 }
   const local: OwnedRecords = {
-    owned: () => [...owned.values()].map(s => catalog.get(s.Hostname, s.ID) ?? s),
-    isOwned: (svc) => owned.has(recordKey(svc)),
+    owned: () => { views.owned++; return [...owned.values()].map(s => catalog.get(s.Hostname, s.ID) ?? s) },
+    isOwned: (svc) => { views.isOwned++; return owned.has(recordKey(svc)) },
     restamp: (hostname, id) => {
       const stored = catalog.get(hostname, id)
       if (stored === undefined || (hostname !== 'host1' && !owned.has(recordKey(stored)))) return undefined
@@ -51,7 +53,7 @@ async function fixture (init: Partial<AnnouncerInit> = {}) {
   const rounds = async (n: number): Promise<void> => {
     for (let i = 0; i < n; i++) { clock.advance(ROUND_MS); announcer.round(); await announcer.settled() }
   }
-  return { catalog, clock, announcer, sent, sealCalls, add, owned, flush, rounds }
+  return { catalog, clock, announcer, sent, sealCalls, views, add, owned, flush, rounds }
 }
 
 const flat = (sent: Service[][]): Service[] => sent.flat()
@@ -180,4 +182,26 @@ test('announcer: a large send goes out in slices of SEND_SLICE, yielding to the 
   t.is(new Set(ids).size, n, 'each record sent once')
   await f.rounds(1)
   t.is(flat(f.sent).length, 2 * n, 'the repeat round sends each once more')
+})
+
+test('announcer: a round looks at due heartbeats only, not at every local record; a record no longer owned is not heartbeated', async t => {
+  const f = await fixture({ aliveRounds: 1, heartbeatMs: 60_000 })
+  t.teardown(async () => { await f.announcer.stop() })
+  const n = 1000
+  for (let i = 0; i < n; i++) f.add(makeTestService({ Hostname: 'host1', ID: `s${i}` }))
+  await f.flush()
+  t.is(flat(f.sent).length, n)
+  f.sent.length = 0
+  f.views.owned = 0
+  f.views.isOwned = 0
+  await f.rounds(40) // 40 s: inside every heartbeat (60 s, -20 %)
+  t.deepEqual(f.sent, [])
+  t.deepEqual(f.views, { owned: 0, isOwned: 0 }, 'no round looked at a record')
+  for (let i = 0; i < 10; i++) f.owned.delete(recordKey({ Hostname: 'host1', ID: `s${i}` }))
+  await f.rounds(35) // 75 s: past every heartbeat (60 s, +20 %)
+  const ids = flat(f.sent).map(s => s.ID)
+  t.is(ids.length, n - 10, 'each owned record heartbeated once')
+  t.is(new Set(ids).size, n - 10)
+  t.false(ids.includes('s3'), 'not one that is no longer owned')
+  t.true(f.views.isOwned <= n, `records looked at: ${f.views.isOwned}, each once when due`)
 })
