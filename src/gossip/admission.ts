@@ -58,6 +58,16 @@ export interface AdmitResult {
   forged: number
 }
 
+/** A record sealAsync() must have signed (origin or observer proof). */
+class ToSign {
+  readonly svc: Service
+  readonly observer: boolean
+  constructor (svc: Service, observer: boolean) {
+    this.svc = svc
+    this.observer = observer
+  }
+}
+
 /** Refusal log lines per minute at most: a hostile peer must not flood the log. */
 const REFUSE_LOGS_PER_MINUTE = 10
 const NO_IPS: ReadonlySet<string> = new Set()
@@ -134,9 +144,14 @@ export class Admission {
     return this.#sealWith(records, (svc, observer) => this.#c.signer.seal(svc, observer))
   }
 
-  /** seal(), with the signatures it must compute made on the thread pool (RecordSigner.sealAsync); same records, same order. */
+  /** seal(), with the signatures it must compute made off the main thread (RecordSigner.sealMany); same records, same order. */
   async sealAsync (records: readonly Service[]): Promise<SealedRecord[]> {
-    return await Promise.all(this.#sealWith(records, async (svc, observer) => await this.#c.signer.sealAsync(svc, observer)))
+    const planned = this.#sealWith(records, (svc, observer) => new ToSign(svc, observer))
+    const toSign = planned.filter(p => p instanceof ToSign)
+    if (toSign.length === 0) return planned as SealedRecord[]
+    const signed = await this.#c.signer.sealMany(toSign)
+    let j = 0
+    return planned.map(p => p instanceof ToSign ? signed[j++] : p)
   }
 
   #sealWith<T> (records: readonly Service[], sign: (svc: Service, observer: boolean) => T): Array<T | SealedRecord> {

@@ -111,6 +111,7 @@ export class Gossip implements Startable {
   #antiEntropy: AntiEntropy | undefined
   #announcer: GossipAnnouncer | undefined
   #admission: Admission | undefined
+  #signer: RecordSigner | undefined
   #ticker: Ticker | undefined
   /** Records of a message the validator admitted, for the message handler to merge. */
   readonly #decoded = new WeakMap<Uint8Array, Service[]>()
@@ -177,6 +178,7 @@ export class Gossip implements Startable {
       maxPeers: MAX_PEERS,
       claim: (hostname, id) => { const r = pins.claim(hostname, id); return r === 'pinned' || r === 'new' },
     })
+    const signer = this.#signer = new RecordSigner(key, peerId, init.clusterName)
     const admission = this.#admission = new Admission({
       catalog: this.#c.catalog,
       clock: this.#c.clock,
@@ -184,7 +186,7 @@ export class Gossip implements Startable {
       metrics: this.#metrics,
       pins,
       verifier: new ProofVerifier(init.clusterName),
-      signer: new RecordSigner(key, peerId, init.clusterName),
+      signer,
       member: (hostname) => membership.memberByHostname(hostname),
       ownRecord: (svc, from) => { this.#refuter?.consider(svc, from) },
     }, { hostname: init.hostname, maxRecordsPerHost: init.maxRecordsPerHost, maxRecords: init.maxRecords, backendCidrs: init.backendCidrs })
@@ -278,6 +280,7 @@ export class Gossip implements Startable {
     await this.#antiEntropy?.stop()
     node.services.pubsub.removeEventListener('message', this.#onMessage)
     await Promise.resolve(node.stop()).catch((err: unknown) => { this.#c.logger.warn({ err }, 'error stopping the libp2p node') })
+    await this.#signer?.close()
     this.#c.logger.debug(`gossip stopped in ${Date.now() - t0} ms`)
   }
 
