@@ -230,11 +230,18 @@ export class LocalAnnouncer extends EventEmitter<{ change: [] }> implements Star
     }
   }
 
-  /** Tombstones what this host announced, or holds under its own hostname, but no longer discovers. */
+  /**
+   * Tombstones what this host announced, or holds under its own hostname, but no longer
+   * discovers. Unsorted records (catalog.server() would sort and freeze all 10,000 for this).
+   */
   #tombstoneVanished (now: Time): void {
-    const candidates = new Map<string, Service>(this.#owned)
-    for (const s of Object.values(this.#c.catalog.server(this.#init.hostname)?.Services ?? {})) candidates.set(recordKey(s), s)
-    for (const [key, svc] of candidates) if (!this.#discovered.has(key)) this.#vanish(key, svc, now)
+    const candidates = new Map<string, Service>()
+    for (const [key, svc] of this.#owned) if (!this.#discovered.has(key)) candidates.set(key, svc)
+    for (const s of this.#c.catalog.hostRecords(this.#init.hostname)) {
+      const key = recordKey(s)
+      if (!this.#discovered.has(key)) candidates.set(key, s)
+    }
+    for (const [key, svc] of candidates) this.#vanish(key, svc, now)
   }
 
   #setDrained (id: string, drained: boolean): Service | undefined {
