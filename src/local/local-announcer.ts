@@ -130,7 +130,7 @@ export class LocalAnnouncer extends EventEmitter<{ change: [] }> implements Star
     this.#ticker = undefined // also ends a discovery change still being applied, at its next slice
     await ticker.stop()
     await this.#reconciling
-    const n = this.#leave()
+    const n = await this.#leave()
     if (n > 0) this.#c.logger.info(`leaving: tombstoned ${n} local record${n === 1 ? '' : 's'}`)
   }
 
@@ -358,19 +358,27 @@ export class LocalAnnouncer extends EventEmitter<{ change: [] }> implements Star
     return p
   }
 
-  /** Tombstones every owned record (Updated stamped as always); they stay owned so gossip can repeat them. */
-  #leave (): number {
-    const now = this.#c.clock.now()
+  /**
+   * Tombstones every owned record (Updated stamped as always); they stay owned so gossip can
+   * repeat them. RECONCILE_SLICE records per turn of the event loop: the API answers while
+   * 10,000 records are tombstoned, and gossip sends the first ones meanwhile.
+   */
+  async #leave (): Promise<number> {
     let n = 0
-    for (const [key, svc] of this.#owned) {
-      const stored = this.#c.catalog.get(svc.Hostname, svc.ID)
-      if (stored?.Status === ServiceStatus.TOMBSTONE) continue
-      const tomb = withFields(stored ?? svc, { Status: ServiceStatus.TOMBSTONE, Updated: this.#stamp(stored, now) })
-      this.#owned.set(key, tomb)
-      this.#c.catalog.merge(tomb)
-      n++
+    const owned = [...this.#owned]
+    this.#discovered = new Map() // first: a drain or status change meanwhile must not announce a record again
+    for (let i = 0; i < owned.length; i += RECONCILE_SLICE) {
+      if (i > 0) await yieldToLoop()
+      const now = this.#c.clock.now()
+      for (const [key, svc] of owned.slice(i, i + RECONCILE_SLICE)) {
+        const stored = this.#c.catalog.get(svc.Hostname, svc.ID)
+        if (stored?.Status === ServiceStatus.TOMBSTONE) continue
+        const tomb = withFields(stored ?? svc, { Status: ServiceStatus.TOMBSTONE, Updated: this.#stamp(stored, now) })
+        this.#owned.set(key, tomb)
+        this.#c.catalog.merge(tomb)
+        n++
+      }
     }
-    this.#discovered = new Map()
     this.#listenerTargets = []
     this.emit('change')
     return n

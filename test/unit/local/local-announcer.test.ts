@@ -221,3 +221,20 @@ test('local: stop during a sliced discovery change ends it and tombstones what w
   t.true(all.length < n, 'the rest was never announced')
   t.true(all.every(s => s.Status === TOMBSTONE), 'what was announced is tombstoned')
 })
+
+test('local: the leave tombstones 10,000 records RECONCILE_SLICE per turn of the event loop, and a drain meanwhile announces nothing again', async t => {
+  const n = 10_000
+  const f = await fixture(Array.from({ length: n }, (_, i) => discovered(i)))
+  await f.local.start()
+  const tombstones = (): number => f.catalog.services().filter(s => s.Status === TOMBSTONE).length
+  let atImmediate = -1
+  setImmediate(() => {
+    atImmediate = tombstones()
+    t.is(f.local.drain('id9999'), undefined, 'no drain while leaving')
+  })
+  const stopping = f.local.stop()
+  await stopping
+  t.is(atImmediate, RECONCILE_SLICE, 'other work ran after the first slice')
+  t.is(tombstones(), n)
+  t.true(f.local.owned().every(s => s.Status === TOMBSTONE))
+})
