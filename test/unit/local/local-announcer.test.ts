@@ -6,7 +6,7 @@ import { Catalog, type ChangeEvent } from '../../../src/catalog/index.ts'
 import type { Discovered, Discoverer } from '../../../src/discovery/types.ts'
 import type { CheckTarget } from '../../../src/health/target.ts'
 import { silentLogger } from '../../../src/lib/logger.ts'
-import { LocalAnnouncer, RECONCILE_SLICE } from '../../../src/local/local-announcer.ts'
+import { LEAVE_SLICE, LocalAnnouncer, RECONCILE_SLICE } from '../../../src/local/local-announcer.ts'
 import { listenerName, makeService, recordKey, ServiceStatus, Time, withFields, type Service } from '../../../src/service/index.ts'
 import { FakeClock } from '../../helpers/fake-clock.ts'
 import { makeCatalogOptions } from '../../helpers/factories.ts'
@@ -222,7 +222,7 @@ test('local: stop during a sliced discovery change ends it and tombstones what w
   t.true(all.every(s => s.Status === TOMBSTONE), 'what was announced is tombstoned')
 })
 
-test('local: the leave tombstones 10,000 records RECONCILE_SLICE per turn of the event loop, and a drain meanwhile announces nothing again', async t => {
+test('local: the leave tombstones 10,000 records LEAVE_SLICE per turn of the event loop, and a drain meanwhile announces nothing again', async t => {
   const n = 10_000
   const f = await fixture(Array.from({ length: n }, (_, i) => discovered(i)))
   await f.local.start()
@@ -234,7 +234,7 @@ test('local: the leave tombstones 10,000 records RECONCILE_SLICE per turn of the
   })
   const stopping = f.local.stop()
   await stopping
-  t.is(atImmediate, RECONCILE_SLICE, 'other work ran after the first slice')
+  t.is(atImmediate, LEAVE_SLICE, 'other work ran after the first slice')
   t.is(tombstones(), n)
   t.true(f.local.owned().every(s => s.Status === TOMBSTONE))
 })
