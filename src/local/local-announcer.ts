@@ -29,16 +29,16 @@ const REFRESH_SLICE = 500
 
 /**
  * Records a discovery change applies per turn of the event loop (a check handed to the
- * monitor and one merge each, whose change event the API's hub, gossip and listeners
- * follow: 40-60 us a record here), so ~10-15 ms a slice: the start of 10,000 static
- * services was one 400-600 ms step. A change this size or smaller is applied at once, in
- * the turn that reported it, as before.
+ * monitor, started at once while fewer than its concurrency run, and one merge, whose change
+ * event the API's hub, gossip and listeners follow: 50-100 us a record on a loaded host), so
+ * ~10 ms a slice: the start of 10,000 static services was one 400-600 ms step. A change this
+ * size or smaller is applied at once, in the turn that reported it, as before.
  */
-export const RECONCILE_SLICE = 256
+export const RECONCILE_SLICE = 128
 
 /**
  * Records the graceful leave tombstones per turn of the event loop: larger than
- * RECONCILE_SLICE (a tombstone costs ~15-20 us: no check to hand over), about 20 ms a slice,
+ * RECONCILE_SLICE (a tombstone costs 20-40 us: no check to hand over), 20-40 ms a slice,
  * because each turn also carries the daemon's other work, and the whole shutdown must stay
  * within the CLI's 5 s stop limit on a loaded host (10 turns for 10,000 records, not 40).
  */
