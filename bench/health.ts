@@ -53,7 +53,9 @@ try {
     await sleep(PEER_WATCH_MS)
     const seen = await member()
     const suspicions = peer.output.split('\n').filter(l => SUSPICION.test(l))
-    console.log(`peer 127.0.23.2: ${seen ? 'holds bench-health as a member' : 'does NOT hold bench-health as a member'}; suspected or dropped it ${suspicions.length} times${suspicions.length > 0 ? `:\n  ${suspicions.slice(0, 5).join('\n  ')}` : ''}`)
+    const metrics = await (await fetch(peer.url('/metrics'), { signal: AbortSignal.timeout(5000) })).text().catch(() => '')
+    const alive = /^sidecar_services\{status="alive"\} (\d+)/m.exec(metrics)?.[1] ?? '?'
+    console.log(`peer 127.0.23.2: ${seen ? 'holds bench-health as a member' : 'does NOT hold bench-health as a member'}, holds ${alive} of its ${n} records ALIVE; suspected or dropped it ${suspicions.length} times${suspicions.length > 0 ? `:\n  ${suspicions.slice(0, 5).join('\n  ')}` : ''}`)
   }
 } finally {
   await peer?.stop('SIGTERM', 10_000)
