@@ -7,13 +7,10 @@
 //   node bench/health.ts [N] [interval ms] [--peer]      (default: 10000 3000)
 // BENCH_CPU_PROF=DIR writes the daemon's CPU profile (node --cpu-prof) into DIR when it exits;
 // BENCH_NODE_OPTIONS adds Node options to the daemon (a preload, V8 flags).
-import { mkdtemp, rm, writeFile } from 'node:fs/promises'
 import os from 'node:os'
 import path from 'node:path'
 import { readFileSync } from 'node:fs'
-import { setTimeout as sleep } from 'node:timers/promises'
-import { DaemonProcess } from '../test/helpers/daemon.ts'
-import { measureToHealthy, percentile, PROBE_TIMEOUT_MS, startManyServices } from '../test/helpers/many-services.ts'
+import { measureToHealthy, percentile, PROBE_TIMEOUT_MS, startManyServices, startWatchingPeer } from '../test/helpers/many-services.ts'
 
 const args = process.argv.slice(2).filter(a => a !== '--peer')
 const withPeer = process.argv.includes('--peer')
@@ -25,41 +22,23 @@ const nodeOptions = [...(profDir !== undefined ? [`--cpu-prof --cpu-prof-dir=${p
 const env: Record<string, string> = nodeOptions.length === 0 ? {} : { NODE_OPTIONS: nodeOptions.join(' ') }
 /** The peer watches this long after every service is ALIVE: the gossip rounds that repeat the 10,000 changes run then. */
 const PEER_WATCH_MS = 10_000
-/** Lines the peer logs when it suspects or drops the bench daemon (gossip/membership.ts). */
-const SUSPICION = /bench-health.*(answered no ping|departed|lost every connection)/
 
 console.log(`node ${process.version}, ${os.cpus().length} cores, load average ${readFileSync('/proc/loadavg', 'utf8').split(' ').slice(0, 3).join(' ')} (before)`)
 const m = await startManyServices({ ip: '127.0.10.7', hostname: 'bench-health', n, tcpServers: 4, intervalMs, env })
-const peerDir = await mkdtemp(path.join(os.tmpdir(), 'sidecar-bench-peer-'))
-let peer: DaemonProcess | undefined
+const peer = withPeer ? await startWatchingPeer(m, { ip: '127.0.23.2', hostname: 'bench-peer', limitMs: LIMIT_MS }) : undefined
 try {
-  if (withPeer) {
-    await writeFile(path.join(peerDir, 'static.json'), '[]')
-    // once the bench daemon answers (its gossip is up by then), so the peer joins at once
-    void m.d.ready(LIMIT_MS).then(() => {
-      peer = new DaemonProcess({ ip: '127.0.23.2', hostname: 'bench-peer', cwd: peerDir, args: ['-d', 'static', '-c', '127.0.10.7'], env: { STATIC_CONFIG_FILE: path.join(peerDir, 'static.json'), SIDECAR_LOGGING_LEVEL: 'info', PROXY_ENABLED: 'false' } })
-    }, () => {})
-  }
   const f = await measureToHealthy(m, n, LIMIT_MS)
   const healthy = f.allHealthyMs === undefined ? `not all within ${LIMIT_MS / 1000} s (${f.alive} ALIVE)` : `${(f.allHealthyMs / 1000).toFixed(1)} s = ${(f.allHealthyMs / intervalMs).toFixed(1)} check intervals`
   console.log(`services ${n}, check interval ${intervalMs} ms`)
   console.log(`time from spawn to all ALIVE: ${healthy}`)
   console.log(`/health while waiting: p50 ${percentile(f.apiMs, 0.5).toFixed(1)} ms, p99 ${percentile(f.apiMs, 0.99).toFixed(1)} ms, max ${Math.max(...f.apiMs).toFixed(1)} ms over ${f.apiMs.length} requests, ${f.apiFailures} failed or over ${PROBE_TIMEOUT_MS / 1000} s`)
   console.log(`daemon max event-loop delay (sidecar_nodejs_eventloop_lag_max_seconds): ${f.maxLoopDelayMs.toFixed(0)} ms`)
-  if (peer !== undefined) {
-    // The peer's view: the bench daemon a member, then PEER_WATCH_MS more (its gossip rounds repeat every change meanwhile).
-    const member = async (): Promise<boolean> => 'bench-health' in ((await peer?.json<{ ClusterMembers?: Record<string, unknown> }>('/api/services.json').catch(() => undefined))?.ClusterMembers ?? {})
-    for (let i = 0; i < 30 && !(await member()); i++) await sleep(500)
-    await sleep(PEER_WATCH_MS)
-    const seen = await member()
-    const suspicions = peer.output.split('\n').filter(l => SUSPICION.test(l))
-    const metrics = await (await fetch(peer.url('/metrics'), { signal: AbortSignal.timeout(5000) })).text().catch(() => '')
-    const alive = /^sidecar_services\{status="alive"\} (\d+)/m.exec(metrics)?.[1] ?? '?'
-    console.log(`peer 127.0.23.2: ${seen ? 'holds bench-health as a member' : 'does NOT hold bench-health as a member'}, holds ${alive} of its ${n} records ALIVE; suspected or dropped it ${suspicions.length} times${suspicions.length > 0 ? `:\n  ${suspicions.slice(0, 5).join('\n  ')}` : ''}`)
+  const view = await peer?.view(PEER_WATCH_MS)
+  if (view !== undefined) {
+    console.log(`peer 127.0.23.2: ${view.member ? 'holds bench-health as a member' : 'does NOT hold bench-health as a member'}, holds ${view.alive} of its ${n} records ALIVE; suspected or dropped it ${view.suspicions.length} times${view.suspicions.length > 0 ? `:\n  ${view.suspicions.slice(0, 5).join('\n  ')}` : ''}`)
   }
 } finally {
-  await peer?.stop('SIGTERM', 10_000)
-  await rm(peerDir, { recursive: true, force: true })
+  await peer?.close()
   await m.close()
   console.log(`load average ${readFileSync('/proc/loadavg', 'utf8').split(' ').slice(0, 3).join(' ')} (after)`)
 }
