@@ -78,6 +78,8 @@ export class LocalAnnouncer extends EventEmitter<{ change: [] }> implements Star
   readonly #c: LocalAnnouncerComponents
   readonly #init: LocalAnnouncerInit
   readonly #defaults: CheckDefaults
+  /** restampAfterMs in ns, converted once: the refresh compares it for every record each second. */
+  readonly #restampAfterNs: bigint
   /** Every discovered service by record key, first discoverer winning on a duplicate key. */
   #discovered = new Map<string, Discovered>()
   readonly #prints = new WeakMap<Discovered, string>()
@@ -107,6 +109,7 @@ export class LocalAnnouncer extends EventEmitter<{ change: [] }> implements Star
     this.#c = components
     this.#init = init
     this.#defaults = { checkHost: init.checkHost ?? '127.0.0.1', defaultCheckEndpoint: init.defaultCheckEndpoint ?? '/version' }
+    this.#restampAfterNs = BigInt(Math.round((init.restampAfterMs ?? 0) * 1e6))
   }
 
   async start (): Promise<void> {
@@ -222,7 +225,7 @@ export class LocalAnnouncer extends EventEmitter<{ change: [] }> implements Star
     if (d === undefined) return false
     const stored = this.#c.catalog.get(d.service.Hostname, d.service.ID)
     if (stored === undefined || stored.Status !== this.#statusOf(key)) return true
-    return now.ns - stored.Updated.ns >= BigInt(Math.round((this.#init.restampAfterMs ?? 0) * 1e6))
+    return now.ns - stored.Updated.ns >= this.#restampAfterNs
   }
 
   #tombstoneStrays (): void {
