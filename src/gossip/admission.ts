@@ -129,7 +129,7 @@ export class Admission {
       if (FORGERY_REASONS.has(reason)) out.forged++
       this.#refuse(reason, r, from, kind)
     }
-    this.#c.verifier.clearPrepared()
+    this.#c.verifier.clearPrepared(records.flatMap(r => r.proof === undefined ? [] : [r.proof.sig]))
     return out
   }
 

@@ -186,9 +186,14 @@ export class ProofVerifier {
     }))
   }
 
-  /** Forgets verdicts prepare() computed and check() did not use (the admission gate calls it after each batch). */
-  clearPrepared (): void {
-    this.#prepared.clear()
+  /**
+   * Forgets verdicts prepare() computed and check() did not use (the admission gate calls it
+   * after each batch, with that batch's proofs: batches validated at the same time, gossip
+   * messages on the thread pool, keep theirs). Without sigs, forgets them all.
+   */
+  clearPrepared (sigs?: Iterable<string>): void {
+    if (sigs === undefined) { this.#prepared.clear(); return }
+    for (const sig of sigs) this.#prepared.delete(sig)
   }
 
   /** True when proof is a valid signature by proof.peer over svc, whose canonical JSON is given. Never throws. */

@@ -82,6 +82,17 @@ test('admission: proofs verified ahead in parallel (prepare) give the same verdi
   t.is(f.gate.admit([signed], 'host1', 'gossip').admitted.length, 1)
 })
 
+test('admission: batches verified ahead at the same time (gossip messages) each keep their verdicts until their own admit', async t => {
+  const f = await fixture(t)
+  const a = Array.from({ length: 20 }, (_, i) => f.host1.seal(f.rec({ ID: `a${i}` }), false))
+  const b = Array.from({ length: 20 }, (_, i) => f.host1.seal(f.rec({ ID: `b${i}` }), false))
+  await Promise.all([f.gate.prepare(a), f.gate.prepare(b)])
+  const n = f.verifier.computed
+  t.is(f.gate.admit(a, 'host1', 'gossip').admitted.length, 20)
+  t.is(f.gate.admit(b, 'host1', 'gossip').admitted.length, 20)
+  t.is(f.verifier.computed, n, 'the second batch found its verdicts after the first was admitted')
+})
+
 test('admission: a proof from another cluster does not verify', async t => {
   const f = await fixture(t)
   const key = await generateKeyPair('Ed25519')
