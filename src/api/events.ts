@@ -12,22 +12,35 @@ import { statusString } from '../service/status.ts'
 import { membersObject, type ClusterMember } from './views.ts'
 
 /**
- * One numbered change, serialised once for every client. Only the SSE frame is kept (the
- * ring holds event_buffer of these); the data is a view into it, not a second copy.
+ * One numbered change, serialised once for every client, when a client first needs it: with
+ * no stream client (the common case) a change costs no JSON at all, and 10,000 services make
+ * tens of thousands of changes in their first seconds. The ring holds event_buffer of these;
+ * the data is a view into the frame, not a second copy. The record is frozen, so the frame
+ * built later is the one that would have been built at once.
  */
 export class HubEvent {
   /** Strictly increasing, also across daemon restarts (see EventHub). */
   readonly id: number
-  /** The whole SSE frame: id, event: service-changed, data. */
-  readonly frame: string
-  readonly #dataStart: number
+  #change: ChangeEvent | undefined
+  #frame: string | undefined
+  #dataStart = 0
 
-  constructor (id: number, data: string) {
+  constructor (id: number, change: ChangeEvent) {
     this.id = id
-    const head = `id: ${id}\nevent: service-changed\ndata: `
-    this.frame = `${head}${data}\n\n`
-    this.#dataStart = head.length
+    this.#change = change
     Object.freeze(this)
+  }
+
+  /** The whole SSE frame: id, event: service-changed, data. */
+  get frame (): string {
+    if (this.#frame === undefined) {
+      const e = this.#change as ChangeEvent
+      const head = `id: ${this.id}\nevent: service-changed\ndata: `
+      this.#frame = `${head}${JSON.stringify({ Service: e.service, PreviousStatus: e.previousStatus, Time: e.time })}\n\n`
+      this.#dataStart = head.length
+      this.#change = undefined
+    }
+    return this.#frame
   }
 
   /** The original's ChangeEvent JSON: {"Service":..,"PreviousStatus":..,"Time":..}. */
@@ -169,8 +182,7 @@ export class EventHub implements Startable {
   #publish (e: ChangeEvent): void {
     // Runs inside catalog.merge(): must be quick and must not throw.
     const id = ++this.#lastId
-    const data = JSON.stringify({ Service: e.service, PreviousStatus: e.previousStatus, Time: e.time })
-    const event = new HubEvent(id, data)
+    const event = new HubEvent(id, e)
     this.#ring.push(event)
     if (this.#ring.length > this.#init.bufferSize) this.#ring.shift()
     this.#changes.inc({ status: statusString(e.service.Status).toLowerCase() })

@@ -186,7 +186,10 @@ export class Daemon implements Startable {
   async stop (): Promise<void> {
     if (!this.#running) return
     this.#running = false
-    // In reverse start order: the local component stops before gossip and tombstones every
+    // Health checks first: once the leave begins their verdicts are not followed, and 10,000
+    // checks would compete with the leave and gossip's sends for the CLI's 5 s stop limit.
+    await this.monitor.stop()
+    // Then in reverse start order: the local component stops before gossip and tombstones every
     // record it announces (graceful leave); gossip sends them before its node goes down.
     await stopAll(this.#components)
   }

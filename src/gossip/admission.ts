@@ -58,6 +58,16 @@ export interface AdmitResult {
   forged: number
 }
 
+/** A record sealAsync() must have signed (origin or observer proof). */
+class ToSign {
+  readonly svc: Service
+  readonly observer: boolean
+  constructor (svc: Service, observer: boolean) {
+    this.svc = svc
+    this.observer = observer
+  }
+}
+
 /** Refusal log lines per minute at most: a hostile peer must not flood the log. */
 const REFUSE_LOGS_PER_MINUTE = 10
 const NO_IPS: ReadonlySet<string> = new Set()
@@ -119,7 +129,7 @@ export class Admission {
       if (FORGERY_REASONS.has(reason)) out.forged++
       this.#refuse(reason, r, from, kind)
     }
-    this.#c.verifier.clearPrepared()
+    this.#c.verifier.clearPrepared(records.flatMap(r => r.proof === undefined ? [] : [r.proof.sig]))
     return out
   }
 
@@ -131,16 +141,29 @@ export class Admission {
    * proof covers is not sent (counted): whoever made it will send it.
    */
   seal (records: readonly Service[]): SealedRecord[] {
-    const out: SealedRecord[] = []
-    const { signer } = this.#c
+    return this.#sealWith(records, (svc, observer) => this.#c.signer.seal(svc, observer))
+  }
+
+  /** seal(), with the signatures it must compute made off the main thread (RecordSigner.sealMany); same records, same order. */
+  async sealAsync (records: readonly Service[]): Promise<SealedRecord[]> {
+    const planned = this.#sealWith(records, (svc, observer) => new ToSign(svc, observer))
+    const toSign = planned.filter(p => p instanceof ToSign)
+    if (toSign.length === 0) return planned as SealedRecord[]
+    const signed = await this.#c.signer.sealMany(toSign)
+    let j = 0
+    return planned.map(p => p instanceof ToSign ? signed[j++] : p)
+  }
+
+  #sealWith<T> (records: readonly Service[], sign: (svc: Service, observer: boolean) => T): Array<T | SealedRecord> {
+    const out: Array<T | SealedRecord> = []
     for (const svc of records) {
       if (svc.Hostname === this.#init.hostname) {
-        out.push(signer.seal(svc, false))
+        out.push(sign(svc, false))
         continue
       }
       const held = this.#proofs.get(recordKey(svc))
       if (held !== undefined && held.sealed.svc.Updated.equals(svc.Updated)) out.push(held.sealed)
-      else if (svc.Status === ServiceStatus.TOMBSTONE) out.push(signer.seal(svc, true))
+      else if (svc.Status === ServiceStatus.TOMBSTONE) out.push(sign(svc, true))
       else this.#c.metrics.unsealable.inc()
     }
     return out

@@ -2,9 +2,11 @@
 // tick), repeated for reliability, plus a per-record heartbeat; and the tombstones it makes
 // for other hosts (departures, expiry). Remote records are never re-published here:
 // gossipsub already forwards every message through the mesh.
+import { setImmediate as yieldToLoop } from 'node:timers/promises'
 import type { Catalog, ChangeEvent } from '../catalog/index.ts'
 import type { Logger } from '../lib/logger.ts'
 import type { Startable } from '../lib/startable.ts'
+import { MinHeap } from '../lib/min-heap.ts'
 import { Ticker } from '../lib/ticker.ts'
 import type { OwnedRecords } from '../local/types.ts'
 import type { Clock } from '../service/clock.ts'
@@ -18,8 +20,8 @@ export interface AnnouncerComponents {
   logger: Logger
   /** This host's records: the local component, their only writer (it stamps every version sent). */
   local: OwnedRecords
-  /** Signs records for the wire (Admission.seal). */
-  seal: (records: readonly Service[]) => SealedRecord[]
+  /** Signs records for the wire (Admission.sealAsync: signatures off the main thread). */
+  seal: (records: readonly Service[]) => SealedRecord[] | Promise<SealedRecord[]>
   /** Sends one encoded message to the cluster; may reject. */
   publish: (data: Uint8Array) => Promise<void>
 }
@@ -55,16 +57,42 @@ const REANNOUNCE_ROUNDS = 3
 /** Nanoseconds added per repeat of an observed tombstone, as the original did. */
 const ROUND_BUMP_NS = 50n
 
+/**
+ * Records built, signed and published per turn of the event loop: a send of 10,000 records
+ * (a start, a round repeating 10,000 status changes, a leave) re-stamps, encodes and hands
+ * each to the signer on the main thread (about 30-40 us each), so a slice is ~10 ms and the
+ * API, health checks and membership probes get their turn between slices. About one and a
+ * half full gossip messages of typical (~400 B) records, so slicing adds few messages.
+ */
+export const SEND_SLICE = 256
+
+/** Stale heartbeat entries tolerated beyond twice the live ones before the heap is compacted (O(records), rare). */
+const STALE_BEATS_KEPT = 1024
+
+/** One record of a send: its key and the round it is sent for (fixed when the send was decided). */
+interface Outgoing {
+  key: string
+  round: number
+  observed?: Service
+  /** The schedule entry it was sent for, if any: dropped when the record turns out gone, unless a newer change replaced it. */
+  pending?: Pending
+}
+
 export class GossipAnnouncer implements Startable {
   readonly #c: AnnouncerComponents
   readonly #init: AnnouncerInit
   readonly #pending = new Map<string, Pending>()
+  /** When each local record's next heartbeat is due (ms), by key; the heap orders them, so a round looks at due ones only. */
   readonly #heartbeat = new Map<string, number>()
+  /** [due, key] per heartbeat set; an entry whose due no longer matches #heartbeat is stale and skipped. */
+  readonly #beats = new MinHeap<readonly [number, string]>(e => e[0])
   /** Keys changed since the last flush: sent at once, together. */
   readonly #now = new Set<string>()
   #flushScheduled: NodeJS.Immediate | undefined
   #ticker: Ticker | undefined
   #inflight = new Set<Promise<void>>()
+  /** Aborted by stop(): a send still going through its slices publishes nothing more. */
+  #stopping = new AbortController()
   readonly #onChange = (e: ChangeEvent): void => { this.#changed(e) }
 
   constructor (components: AnnouncerComponents, init: AnnouncerInit) {
@@ -74,6 +102,7 @@ export class GossipAnnouncer implements Startable {
 
   async start (): Promise<void> {
     if (this.#ticker !== undefined) return
+    this.#stopping = new AbortController()
     this.#c.catalog.on('change', this.#onChange)
     this.#ticker = new Ticker(() => { this.round() }, { name: 'gossip rounds', intervalMs: this.#init.roundIntervalMs, logger: this.#c.logger })
     if (this.#init.roundTimer !== false) this.#ticker.start()
@@ -84,12 +113,15 @@ export class GossipAnnouncer implements Startable {
 
   async stop (): Promise<void> {
     this.#c.catalog.off('change', this.#onChange)
+    this.#stopping.abort()
     await this.#ticker?.stop()
     this.#ticker = undefined
     if (this.#flushScheduled !== undefined) clearImmediate(this.#flushScheduled)
     this.#flushScheduled = undefined
     this.#pending.clear()
     this.#now.clear()
+    this.#heartbeat.clear()
+    this.#beats.filter(() => false)
   }
 
   /**
@@ -128,7 +160,7 @@ export class GossipAnnouncer implements Startable {
 
   /** Waits for sends already handed to the network (tests, leave). */
   async settled (): Promise<void> {
-    await Promise.allSettled([...this.#inflight])
+    while (this.#inflight.size > 0) await Promise.allSettled([...this.#inflight]) // a sliced send adds its publishes as it goes
   }
 
   #changed (e: ChangeEvent): void {
@@ -166,45 +198,74 @@ export class GossipAnnouncer implements Startable {
   round (): void {
     const nowMs = this.#c.clock.nowMs()
     const slack = this.#init.roundIntervalMs / 10 // a tick a little early still counts
-    const due = new Set<string>([...this.#pending].filter(([k, p]) => p.nextAt <= nowMs + slack && !this.#now.has(k)).map(([k]) => k))
-    const owned = new Set<string>()
-    for (const svc of this.#c.local.owned()) {
-      const key = recordKey(svc)
-      owned.add(key)
-      const at = this.#heartbeat.get(key)
-      if (at === undefined) this.#heartbeat.set(key, nowMs + this.#jitteredHeartbeat())
-      else if (at <= nowMs && svc.Status !== ServiceStatus.TOMBSTONE) due.add(key)
+    const due = new Set<string>()
+    for (const [k, p] of this.#pending) if (p.nextAt <= nowMs + slack && !this.#now.has(k)) due.add(k)
+    // Heartbeats that came due: O(due), not a pass over every local record each second.
+    for (let top = this.#beats.peek(); top !== undefined && top[0] <= nowMs; top = this.#beats.peek()) {
+      this.#beats.pop()
+      const [at, key] = top
+      if (this.#heartbeat.get(key) !== at) continue // stale: set again since
+      const svc = this.#lookup(key)
+      // No longer this host's, or a tombstone (not heartbeated): forgotten; a later change of it sets a heartbeat again.
+      if (svc === undefined || !this.#c.local.isOwned(svc) || svc.Status === ServiceStatus.TOMBSTONE) this.#heartbeat.delete(key)
+      else due.add(key)
     }
-    for (const key of this.#heartbeat.keys()) if (!owned.has(key)) this.#heartbeat.delete(key)
     this.#send([...due])
   }
 
-  #jitteredHeartbeat (): number {
-    return this.#init.heartbeatMs * (0.8 + Math.random() * 0.4)
+  /** Sets key's next heartbeat (jittered); drops stale heap entries once they outnumber the live ones, so the heap stays O(records). */
+  #beatLater (key: string, nowMs: number): void {
+    const at = nowMs + this.#init.heartbeatMs * (0.8 + Math.random() * 0.4)
+    this.#heartbeat.set(key, at)
+    this.#beats.push([at, key])
+    if (this.#beats.size > 2 * this.#heartbeat.size + STALE_BEATS_KEPT) this.#beats.filter(([a, k]) => this.#heartbeat.get(k) === a)
   }
 
-  /** Builds the current version of each key's record and publishes them in as few messages as fit. O(keys), not O(records). */
+  /**
+   * Sends each key's record: the schedule (rounds left, next round, heartbeat) advances at
+   * once for every key, so a round that comes before the send is done does not send them
+   * again; the records are then built (current version), signed and published SEND_SLICE at
+   * a time, yielding to the event loop between slices. O(keys), not O(records).
+   */
   #send (keys: readonly string[]): void {
     if (keys.length === 0) return
-    const out: Service[] = []
+    const out: Outgoing[] = []
     const nowMs = this.#c.clock.nowMs()
     for (const key of keys) {
       const p = this.#pending.get(key)
-      const record = p?.observed !== undefined ? this.#observedVersion(p.observed, p.round) : this.#localVersion(key, p?.round ?? 1)
+      out.push({ key, round: p?.round ?? 1, ...(p !== undefined ? { pending: p } : {}), ...(p?.observed !== undefined ? { observed: p.observed } : {}) })
       if (p !== undefined) {
         p.round++
         p.nextAt = nowMs + this.#init.roundIntervalMs
         if (--p.remaining <= 0) this.#pending.delete(key)
       }
-      if (record === undefined) { this.#pending.delete(key); continue }
-      if (p?.observed === undefined) this.#heartbeat.set(key, nowMs + this.#jitteredHeartbeat())
-      out.push(record)
+      if (p?.observed === undefined) this.#beatLater(key, nowMs)
     }
-    for (const msg of encodeRecords(this.#c.seal(out))) {
-      const sent = this.#c.publish(msg).catch((err: unknown) => { this.#c.logger.debug({ err }, 'gossip publish failed') })
-      this.#inflight.add(sent)
-      void sent.finally(() => { this.#inflight.delete(sent) })
+    this.#track(this.#sendSliced(out, this.#stopping.signal))
+  }
+
+  async #sendSliced (out: readonly Outgoing[], signal: AbortSignal): Promise<void> {
+    for (let i = 0; i < out.length && !signal.aborted; i += SEND_SLICE) {
+      if (i > 0) await yieldToLoop()
+      if (signal.aborted) return
+      const records: Service[] = []
+      for (const o of out.slice(i, i + SEND_SLICE)) {
+        const record = o.observed !== undefined ? this.#observedVersion(o.observed, o.round) : this.#localVersion(o.key, o.round)
+        if (record !== undefined) records.push(record)
+        else if (this.#pending.get(o.key) === o.pending) this.#pending.delete(o.key) // gone (or, observed, replaced): nothing more to send
+      }
+      if (records.length === 0) continue
+      const sealed = await this.#c.seal(records)
+      if (signal.aborted) return
+      for (const msg of encodeRecords(sealed)) this.#track(this.#c.publish(msg))
     }
+  }
+
+  /** Keeps a send until it settles (settled(), flush()); a failure is logged at debug: the next round or heartbeat repairs it. */
+  #track (sending: Promise<void>): void {
+    const sent = sending.catch((err: unknown) => { this.#c.logger.debug({ err }, 'gossip publish failed') })
+    this.#inflight.add(sent)
+    void sent.finally(() => { this.#inflight.delete(sent) })
   }
 
   /**

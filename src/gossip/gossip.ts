@@ -111,6 +111,7 @@ export class Gossip implements Startable {
   #antiEntropy: AntiEntropy | undefined
   #announcer: GossipAnnouncer | undefined
   #admission: Admission | undefined
+  #signer: RecordSigner | undefined
   #ticker: Ticker | undefined
   /** Records of a message the validator admitted, for the message handler to merge. */
   readonly #decoded = new WeakMap<Uint8Array, Service[]>()
@@ -177,6 +178,7 @@ export class Gossip implements Startable {
       maxPeers: MAX_PEERS,
       claim: (hostname, id) => { const r = pins.claim(hostname, id); return r === 'pinned' || r === 'new' },
     })
+    const signer = this.#signer = new RecordSigner(key, peerId, init.clusterName)
     const admission = this.#admission = new Admission({
       catalog: this.#c.catalog,
       clock: this.#c.clock,
@@ -184,7 +186,7 @@ export class Gossip implements Startable {
       metrics: this.#metrics,
       pins,
       verifier: new ProofVerifier(init.clusterName),
-      signer: new RecordSigner(key, peerId, init.clusterName),
+      signer,
       member: (hostname) => membership.memberByHostname(hostname),
       ownRecord: (svc, from) => { this.#refuter?.consider(svc, from) },
     }, { hostname: init.hostname, maxRecordsPerHost: init.maxRecordsPerHost, maxRecords: init.maxRecords, backendCidrs: init.backendCidrs })
@@ -207,7 +209,7 @@ export class Gossip implements Startable {
       clock: this.#c.clock,
       logger,
       local: this.#c.local,
-      seal: (records) => admission.seal(records),
+      seal: async (records) => await admission.sealAsync(records),
       publish: async (data) => { await this.#publish(data) },
     }, { hostname: init.hostname, aliveRounds: ALIVE_ROUNDS, tombstoneRounds: TOMBSTONE_ROUNDS, observerRounds: OBSERVER_ROUNDS, roundIntervalMs: ROUND_INTERVAL_MS, heartbeatMs: Math.min(HEARTBEAT_MS, (init.aliveLifespanMs ?? ALIVE_LIFESPAN_FALLBACK_MS) * HEARTBEAT_LIFESPAN_FRACTION) })
 
@@ -223,7 +225,7 @@ export class Gossip implements Startable {
   async #startParts (node: GossipNode, membership: Membership): Promise<void> {
     const { logger } = this.#c
     const init = this.#init
-    node.services.pubsub.topicValidators.set(this.#topic, (_peer, msg) => this.#validate(msg))
+    node.services.pubsub.topicValidators.set(this.#topic, async (_peer, msg) => await this.#validate(msg))
     node.services.pubsub.addEventListener('message', this.#onMessage)
     node.services.pubsub.subscribe(this.#topic)
     membership.on('join', this.#onJoin)
@@ -278,6 +280,7 @@ export class Gossip implements Startable {
     await this.#antiEntropy?.stop()
     node.services.pubsub.removeEventListener('message', this.#onMessage)
     await Promise.resolve(node.stop()).catch((err: unknown) => { this.#c.logger.warn({ err }, 'error stopping the libp2p node') })
+    await this.#signer?.close()
     this.#c.logger.debug(`gossip stopped in ${Date.now() - t0} ms`)
   }
 
@@ -302,17 +305,22 @@ export class Gossip implements Startable {
     }
   }
 
-  #validate (msg: Message): TopicValidatorResult {
-    const result = this.#judge(msg)
+  async #validate (msg: Message): Promise<TopicValidatorResult> {
+    const result = await this.#judge(msg)
     this.#metrics.validated.inc({ result: result === TopicValidatorResult.Accept ? 'accept' : result === TopicValidatorResult.Ignore ? 'ignore' : 'reject' })
     return result
   }
 
-  #judge (msg: Message): TopicValidatorResult {
+  async #judge (msg: Message): Promise<TopicValidatorResult> {
     try {
       const records = decodeSealedMessage(msg.data, this.#c.clock.now())
       const admission = this.#admission
       if (admission === undefined) return TopicValidatorResult.Ignore
+      // The proofs verified ahead on the thread pool: a message of a few hundred records verified
+      // here one at a time held a receiving peer's event loop for tens of ms, message after message,
+      // while a 10,000-service host repeats its changes (its peer lost the connection to it).
+      await admission.prepare(records)
+      if (this.#node === undefined) return TopicValidatorResult.Ignore // stopped meanwhile
       const from = msg.type === 'signed' ? msg.from.toString() : 'an unsigned sender'
       const r = admission.admit(records, this.#membership?.hostnameOf(from) ?? from, 'gossip')
       // a forgery scores its sender down; records refused for a differing view or a bound are not forwarded by us

@@ -17,6 +17,7 @@ import { createPrivateKey, createPublicKey, sign, verify, type KeyObject } from 
 import type { PrivateKey } from '@libp2p/interface'
 import { peerIdFromString } from '@libp2p/peer-id'
 import { encodeService, recordKey, type Service } from '../service/index.ts'
+import { SignWorker } from './sign-worker.ts'
 
 /** A record's proof as the wire carries it (never in the JSON API). */
 export interface Proof {
@@ -35,6 +36,12 @@ export interface SealedRecord {
 }
 
 const DOMAIN = 'sidecar-record/1'
+/**
+ * Signatures sealMany() sends to the signing worker rather than the thread pool: below it
+ * (a few status changes) the thread pool costs little, and a quiet daemon never starts the
+ * worker; a send of hundreds (a start, a round of repeats) goes to the worker.
+ */
+export const WORKER_MIN_BATCH = 32
 /** Public keys kept (one per signer). */
 const KEY_CACHE_MAX = 4096
 /** Verdicts prepare() keeps at most: a few pages of concurrent exchanges. */
@@ -55,12 +62,20 @@ export class RecordSigner {
   readonly #key: KeyObject
   readonly #clusterName: string
   readonly #cache = new Map<string, { canonical: string, proof: Proof }>()
+  readonly #worker: SignWorker
 
   constructor (privateKey: PrivateKey, peer: string, clusterName: string) {
     if (privateKey.type !== 'Ed25519') throw new TypeError(`record signing needs an Ed25519 node key, got ${privateKey.type}`)
-    this.#key = createPrivateKey({ key: Buffer.concat([PKCS8_ED25519, privateKey.raw.subarray(0, 32)]), format: 'der', type: 'pkcs8' })
+    const pkcs8 = Buffer.concat([PKCS8_ED25519, privateKey.raw.subarray(0, 32)])
+    this.#key = createPrivateKey({ key: pkcs8, format: 'der', type: 'pkcs8' })
+    this.#worker = new SignWorker(pkcs8)
     this.peer = peer
     this.#clusterName = clusterName
+  }
+
+  /** Ends the signing worker (gossip's stop). Never throws; seal() and sealMany() still work after it. */
+  async close (): Promise<void> {
+    await this.#worker.close()
   }
 
   /** Signs svc (origin proof when it is this host's, observer proof otherwise). */
@@ -69,10 +84,61 @@ export class RecordSigner {
     const canonical = encodeService(svc)
     const hit = this.#cache.get(key)
     if (hit !== undefined && hit.canonical === canonical && hit.proof.observer === observer) return { svc, proof: hit.proof }
-    const sig = sign(null, Buffer.from(signedText(this.#clusterName, observer, canonical)), this.#key).toString('base64')
+    const sig = sign(null, Buffer.from(signedText(this.#clusterName, observer, canonical)), this.#key)
+    return { svc, proof: this.#remember(key, canonical, observer, sig.toString('base64')) }
+  }
+
+  /**
+   * seal() for many records, with the signatures not cached made off the main thread: a batch
+   * of WORKER_MIN_BATCH or more on the signing worker (sign-worker.ts), fewer (or if the worker
+   * fails) on the thread pool (sealAsync). Same cache, same proofs, same order.
+   */
+  async sealMany (items: ReadonlyArray<{ svc: Service, observer: boolean }>): Promise<SealedRecord[]> {
+    const out: SealedRecord[] = []
+    const misses: Array<{ i: number, key: string, canonical: string, observer: boolean }> = []
+    for (const [i, { svc, observer }] of items.entries()) {
+      const key = recordKey(svc)
+      const canonical = encodeService(svc)
+      const hit = this.#cache.get(key)
+      out.push({ svc, proof: hit?.proof })
+      if (hit === undefined || hit.canonical !== canonical || hit.proof.observer !== observer) misses.push({ i, key, canonical, observer })
+    }
+    if (misses.length === 0) return out
+    if (misses.length >= WORKER_MIN_BATCH) {
+      try {
+        const sigs = await this.#worker.sign(misses.map(m => signedText(this.#clusterName, m.observer, m.canonical)))
+        for (const [j, m] of misses.entries()) out[m.i] = { svc: items[m.i].svc, proof: this.#remember(m.key, m.canonical, m.observer, sigs[j]) }
+        return out
+      } catch {
+        // the worker failed or is closed: the thread pool below
+      }
+    }
+    await Promise.all(misses.map(async m => { out[m.i] = await this.sealAsync(items[m.i].svc, m.observer) }))
+    return out
+  }
+
+  /**
+   * seal(), with the signature computed on libuv's thread pool (node:crypto's sign with a
+   * callback): the main thread only encodes the record and hands the job over (a few us
+   * instead of 35-100 us per signature), so the sends of 10,000 records (each change is
+   * repeated, re-stamped, for the alive rounds) no longer hold the event loop for seconds.
+   * Same cache, same proof. Rejects only if node:crypto fails to sign.
+   */
+  async sealAsync (svc: Service, observer: boolean): Promise<SealedRecord> {
+    const key = recordKey(svc)
+    const canonical = encodeService(svc)
+    const hit = this.#cache.get(key)
+    if (hit !== undefined && hit.canonical === canonical && hit.proof.observer === observer) return { svc, proof: hit.proof }
+    const sig = await new Promise<Buffer>((resolve, reject) => {
+      sign(null, Buffer.from(signedText(this.#clusterName, observer, canonical)), this.#key, (err, out) => { if (err === null) resolve(out); else reject(err) })
+    })
+    return { svc, proof: this.#remember(key, canonical, observer, sig.toString('base64')) }
+  }
+
+  #remember (key: string, canonical: string, observer: boolean, sig: string): Proof {
     const proof: Proof = { peer: this.peer, sig, observer }
     this.#cache.set(key, { canonical, proof })
-    return { svc, proof }
+    return proof
   }
 
   /** Forgets cached signatures of records no longer held (keep returns false). */
@@ -120,9 +186,14 @@ export class ProofVerifier {
     }))
   }
 
-  /** Forgets verdicts prepare() computed and check() did not use (the admission gate calls it after each batch). */
-  clearPrepared (): void {
-    this.#prepared.clear()
+  /**
+   * Forgets verdicts prepare() computed and check() did not use (the admission gate calls it
+   * after each batch, with that batch's proofs: batches validated at the same time, gossip
+   * messages on the thread pool, keep theirs). Without sigs, forgets them all.
+   */
+  clearPrepared (sigs?: Iterable<string>): void {
+    if (sigs === undefined) { this.#prepared.clear(); return }
+    for (const sig of sigs) this.#prepared.delete(sig)
   }
 
   /** True when proof is a valid signature by proof.peer over svc, whose canonical JSON is given. Never throws. */

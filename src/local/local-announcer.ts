@@ -27,6 +27,23 @@ import type { ListenerSource, ListenerTarget, OwnedRecords } from './types.ts'
 /** Records re-stamped per turn of the event loop by the periodic refresh: a few ms of work, so the API and checks keep their turn. */
 const REFRESH_SLICE = 500
 
+/**
+ * Records a discovery change applies per turn of the event loop (a check handed to the
+ * monitor, started at once while fewer than its concurrency run, and one merge, whose change
+ * event the API's hub, gossip and listeners follow: 50-100 us a record on a loaded host), so
+ * ~10 ms a slice: the start of 10,000 static services was one 400-600 ms step. A change this
+ * size or smaller is applied at once, in the turn that reported it, as before.
+ */
+export const RECONCILE_SLICE = 128
+
+/**
+ * Records the graceful leave tombstones per turn of the event loop: larger than
+ * RECONCILE_SLICE (a tombstone costs 20-40 us: no check to hand over), 20-40 ms a slice,
+ * because each turn also carries the daemon's other work, and the whole shutdown must stay
+ * within the CLI's 5 s stop limit on a loaded host (10 turns for 10,000 records, not 40).
+ */
+export const LEAVE_SLICE = 1024
+
 export interface LocalAnnouncerInit extends Partial<CheckDefaults> {
   hostname: string
   /** Failover site stamped on every local record ('' for none). */
@@ -61,6 +78,8 @@ export class LocalAnnouncer extends EventEmitter<{ change: [] }> implements Star
   readonly #c: LocalAnnouncerComponents
   readonly #init: LocalAnnouncerInit
   readonly #defaults: CheckDefaults
+  /** restampAfterMs in ns, converted once: the refresh compares it for every record each second. */
+  readonly #restampAfterNs: bigint
   /** Every discovered service by record key, first discoverer winning on a duplicate key. */
   #discovered = new Map<string, Discovered>()
   readonly #prints = new WeakMap<Discovered, string>()
@@ -70,7 +89,10 @@ export class LocalAnnouncer extends EventEmitter<{ change: [] }> implements Star
   readonly #drained = new Set<string>()
   #listenerTargets: readonly ListenerTarget[] = []
   #ticker: Ticker | undefined
-  readonly #onDiscovery = (): void => { this.#reconcile() }
+  readonly #onDiscovery = (): void => { this.#followDiscovery() }
+  /** The discovery change being applied (in slices), and whether another arrived meanwhile. */
+  #reconciling: Promise<void> | undefined
+  #rediscover = false
   readonly #onStatus = (key: string): void => { if (this.#discovered.has(key)) this.#announce(key, this.#c.clock.now()) }
   /** Records under this hostname that arrive from elsewhere (an earlier run's, by anti-entropy) but are not discovered. */
   readonly #strays = new Set<string>()
@@ -87,6 +109,7 @@ export class LocalAnnouncer extends EventEmitter<{ change: [] }> implements Star
     this.#c = components
     this.#init = init
     this.#defaults = { checkHost: init.checkHost ?? '127.0.0.1', defaultCheckEndpoint: init.defaultCheckEndpoint ?? '/version' }
+    this.#restampAfterNs = BigInt(Math.round((init.restampAfterMs ?? 0) * 1e6))
   }
 
   async start (): Promise<void> {
@@ -94,10 +117,17 @@ export class LocalAnnouncer extends EventEmitter<{ change: [] }> implements Star
     for (const d of this.#c.discoverers) d.on('change', this.#onDiscovery)
     this.#c.monitor.on('status', this.#onStatus)
     this.#c.catalog.on('change', this.#onCatalog)
-    this.#reconcile()
-    this.#tombstoneVanished(this.#c.clock.now()) // this hostname's records left from an earlier run
     this.#ticker = new Ticker(async (signal) => { await this.#refresh(signal) }, { name: 'local refresh', intervalMs: this.#init.refreshIntervalMs, logger: this.#c.logger })
-    this.#ticker.start()
+    this.#followDiscovery()
+    await this.settled() // everything discovered is announced once start() returns (the proxy starts next)
+    if (this.#ticker === undefined) return // stopped meanwhile
+    this.#tombstoneVanished(this.#c.clock.now()) // this hostname's records left from an earlier run
+    this.#ticker?.start()
+  }
+
+  /** Resolves once the discovery changes reported so far are applied (they may take a few turns of the event loop). */
+  async settled (): Promise<void> {
+    while (this.#reconciling !== undefined) await this.#reconciling
   }
 
   /** Graceful leave: stops following discovery and health, then tombstones every record this host announces. */
@@ -107,9 +137,11 @@ export class LocalAnnouncer extends EventEmitter<{ change: [] }> implements Star
     this.#c.monitor.off('status', this.#onStatus)
     this.#c.catalog.off('change', this.#onCatalog)
     this.#strays.clear()
-    await this.#ticker.stop()
-    this.#ticker = undefined
-    const n = this.#leave()
+    const ticker = this.#ticker
+    this.#ticker = undefined // also ends a discovery change still being applied, at its next slice
+    await ticker.stop()
+    await this.#reconciling
+    const n = await this.#leave()
     if (n > 0) this.#c.logger.info(`leaving: tombstoned ${n} local record${n === 1 ? '' : 's'}`)
   }
 
@@ -193,7 +225,7 @@ export class LocalAnnouncer extends EventEmitter<{ change: [] }> implements Star
     if (d === undefined) return false
     const stored = this.#c.catalog.get(d.service.Hostname, d.service.ID)
     if (stored === undefined || stored.Status !== this.#statusOf(key)) return true
-    return now.ns - stored.Updated.ns >= BigInt(Math.round((this.#init.restampAfterMs ?? 0) * 1e6))
+    return now.ns - stored.Updated.ns >= this.#restampAfterNs
   }
 
   #tombstoneStrays (): void {
@@ -209,11 +241,18 @@ export class LocalAnnouncer extends EventEmitter<{ change: [] }> implements Star
     }
   }
 
-  /** Tombstones what this host announced, or holds under its own hostname, but no longer discovers. */
+  /**
+   * Tombstones what this host announced, or holds under its own hostname, but no longer
+   * discovers. Unsorted records (catalog.server() would sort and freeze all 10,000 for this).
+   */
   #tombstoneVanished (now: Time): void {
-    const candidates = new Map<string, Service>(this.#owned)
-    for (const s of Object.values(this.#c.catalog.server(this.#init.hostname)?.Services ?? {})) candidates.set(recordKey(s), s)
-    for (const [key, svc] of candidates) if (!this.#discovered.has(key)) this.#vanish(key, svc, now)
+    const candidates = new Map<string, Service>()
+    for (const [key, svc] of this.#owned) if (!this.#discovered.has(key)) candidates.set(key, svc)
+    for (const s of this.#c.catalog.hostRecords(this.#init.hostname)) {
+      const key = recordKey(s)
+      if (!this.#discovered.has(key)) candidates.set(key, s)
+    }
+    for (const [key, svc] of candidates) this.#vanish(key, svc, now)
   }
 
   #setDrained (id: string, drained: boolean): Service | undefined {
@@ -260,8 +299,28 @@ export class LocalAnnouncer extends EventEmitter<{ change: [] }> implements Star
     this.#c.catalog.merge(withFields(stored, { Status: ServiceStatus.TOMBSTONE, Updated: this.#stamp(stored, now) }))
   }
 
-  /** Follows a discovery change: only records that appeared, changed or vanished are touched. */
-  #reconcile (): void {
+  /** Applies discovery changes one after another: one reported while another is applied runs after it. */
+  #followDiscovery (): void {
+    if (this.#reconciling !== undefined) { this.#rediscover = true; return }
+    const rest = this.#reconcile()
+    if (rest === undefined) return // applied within this turn
+    const done = this.#reconciling = (async () => {
+      await rest()
+      while (this.#rediscover && this.#ticker !== undefined) {
+        this.#rediscover = false
+        await this.#reconcile()?.()
+      }
+    })().catch((err: unknown) => { this.#c.logger.error({ err }, 'failed to follow a discovery change') }).finally(() => {
+      if (this.#reconciling === done) this.#reconciling = undefined
+    })
+  }
+
+  /**
+   * Follows a discovery change: only records that appeared, changed or vanished are touched,
+   * RECONCILE_SLICE of them per turn of the event loop. The first slice is applied now; what
+   * remains (if anything) is returned, to be awaited.
+   */
+  #reconcile (): (() => Promise<void>) | undefined {
     const next = new Map<string, Discovered>()
     for (const disc of this.#c.discoverers) {
       for (const d of disc.services()) {
@@ -270,25 +329,38 @@ export class LocalAnnouncer extends EventEmitter<{ change: [] }> implements Star
       }
     }
     const prev = this.#discovered
-    this.#discovered = next
-    const now = this.#c.clock.now()
-    let changed = false
+    const touched: Array<[string, Discovered]> = []
     for (const [key, d] of next) {
       const before = prev.get(key)
-      if (before !== undefined && (before === d || this.#print(before) === this.#print(d))) continue
-      changed = true
-      this.#c.monitor.set(checkTargetOf(d, this.#defaults))
-      this.#announce(key, now)
+      if (before === undefined || (before !== d && this.#print(before) !== this.#print(d))) touched.push([key, d])
     }
-    for (const [key, d] of prev) {
-      if (next.has(key)) continue
-      changed = true
-      this.#c.monitor.delete(key)
-      this.#vanish(key, this.#c.catalog.get(d.service.Hostname, d.service.ID) ?? d.service, now)
+    const vanished = [...prev].filter(([key]) => !next.has(key))
+    this.#discovered = next
+    if (touched.length === 0 && vanished.length === 0) return undefined
+    const work: Array<() => void> = [
+      ...touched.map(([key, d]) => () => {
+        this.#c.monitor.set(checkTargetOf(d, this.#defaults))
+        this.#announce(key, this.#c.clock.now())
+      }),
+      ...vanished.map(([key, d]) => () => {
+        this.#c.monitor.delete(key)
+        this.#vanish(key, this.#c.catalog.get(d.service.Hostname, d.service.ID) ?? d.service, this.#c.clock.now())
+      }),
+    ]
+    const finish = (): void => {
+      this.#listenerTargets = Object.freeze([...next.values()].flatMap(d => d.listenerUrl === undefined ? [] : [Object.freeze({ name: listenerName(d.service), url: d.listenerUrl })]))
+      this.emit('change')
     }
-    if (!changed) return
-    this.#listenerTargets = Object.freeze([...next.values()].flatMap(d => d.listenerUrl === undefined ? [] : [Object.freeze({ name: listenerName(d.service), url: d.listenerUrl })]))
-    this.emit('change')
+    for (const step of work.slice(0, RECONCILE_SLICE)) step()
+    if (work.length <= RECONCILE_SLICE) { finish(); return undefined }
+    return async () => {
+      for (let i = RECONCILE_SLICE; i < work.length; i += RECONCILE_SLICE) {
+        await yieldToLoop()
+        if (this.#ticker === undefined) return // stopped: the leave tombstones what was announced
+        for (const step of work.slice(i, i + RECONCILE_SLICE)) step()
+      }
+      finish()
+    }
   }
 
   #print (d: Discovered): string {
@@ -297,19 +369,27 @@ export class LocalAnnouncer extends EventEmitter<{ change: [] }> implements Star
     return p
   }
 
-  /** Tombstones every owned record (Updated stamped as always); they stay owned so gossip can repeat them. */
-  #leave (): number {
-    const now = this.#c.clock.now()
+  /**
+   * Tombstones every owned record (Updated stamped as always); they stay owned so gossip can
+   * repeat them. LEAVE_SLICE records per turn of the event loop: the API answers while
+   * 10,000 records are tombstoned, and gossip sends the first ones meanwhile.
+   */
+  async #leave (): Promise<number> {
     let n = 0
-    for (const [key, svc] of this.#owned) {
-      const stored = this.#c.catalog.get(svc.Hostname, svc.ID)
-      if (stored?.Status === ServiceStatus.TOMBSTONE) continue
-      const tomb = withFields(stored ?? svc, { Status: ServiceStatus.TOMBSTONE, Updated: this.#stamp(stored, now) })
-      this.#owned.set(key, tomb)
-      this.#c.catalog.merge(tomb)
-      n++
+    const owned = [...this.#owned]
+    this.#discovered = new Map() // first: a drain or status change meanwhile must not announce a record again
+    for (let i = 0; i < owned.length; i += LEAVE_SLICE) {
+      if (i > 0) await yieldToLoop()
+      const now = this.#c.clock.now()
+      for (const [key, svc] of owned.slice(i, i + LEAVE_SLICE)) {
+        const stored = this.#c.catalog.get(svc.Hostname, svc.ID)
+        if (stored?.Status === ServiceStatus.TOMBSTONE) continue
+        const tomb = withFields(stored ?? svc, { Status: ServiceStatus.TOMBSTONE, Updated: this.#stamp(stored, now) })
+        this.#owned.set(key, tomb)
+        this.#c.catalog.merge(tomb)
+        n++
+      }
     }
-    this.#discovered = new Map()
     this.#listenerTargets = []
     this.emit('change')
     return n

@@ -48,13 +48,27 @@ export function makeService (fields: Partial<Service> & Pick<Service, 'ID' | 'Na
     Image: fields.Image ?? '',
     Created: fields.Created ?? Time.EPOCH,
     Hostname: fields.Hostname,
-    Ports: fields.Ports === null ? null : Object.freeze((fields.Ports ?? []).map(makePort)),
+    Ports: fields.Ports === null ? null : MADE_PORTS.has(fields.Ports ?? EMPTY) ? fields.Ports ?? EMPTY : madePorts((fields.Ports ?? []).map(makePort)),
     Updated: fields.Updated ?? Time.EPOCH,
     ProxyMode: fields.ProxyMode ?? '',
     Status: fields.Status ?? ServiceStatus.UNKNOWN,
     ...(fields.Site !== undefined && fields.Site !== '' ? { Site: fields.Site } : {}),
   }
   return Object.freeze(svc)
+}
+
+/**
+ * Port lists makeService built (frozen, every port made by makePort): a new version of a
+ * record (withFields: every re-stamp, every status change) shares its predecessor's list
+ * instead of copying it; 10,000 services make tens of thousands of versions in their first seconds.
+ */
+const MADE_PORTS = new WeakSet<readonly Port[]>()
+const EMPTY: readonly Port[] = madePorts([])
+
+function madePorts (ports: Port[]): readonly Port[] {
+  const frozen = Object.freeze(ports)
+  MADE_PORTS.add(frozen)
+  return frozen
 }
 
 export function makePort (p: Partial<Port>): Port {

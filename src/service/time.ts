@@ -14,6 +14,12 @@ export class Time {
   readonly ns: bigint
   /** Offset the value was written with, in minutes; null means 'Z' (UTC). */
   readonly offsetMinutes: number | null
+  /**
+   * toString(), kept once computed (a private field: freezing does not cover it). A record's
+   * Updated is encoded several times per version (its signature, the gossip message, the API's
+   * change event), and 10,000 services make tens of thousands of versions in their first seconds.
+   */
+  #text: string | undefined
 
   constructor (ns: bigint, offsetMinutes: number | null = null) {
     this.ns = ns
@@ -57,6 +63,22 @@ export class Time {
 
   /** Go's RFC3339Nano: trailing zeros of the fraction trimmed, no fraction when zero. */
   toString (): string {
+    this.#text ??= this.#format()
+    return this.#text
+  }
+
+  #format (): string {
+    if (this.offsetMinutes === null) {
+      // UTC within years 0000-9999 (every real timestamp): Date's ISO form to the second, then the nanoseconds.
+      const ms = Number(this.ns / NS_PER_MS)
+      const sub = Number(this.ns % NS_PER_MS)
+      const d = new Date(sub < 0 ? ms - 1 : ms)
+      const year = d.getUTCFullYear()
+      if (sub >= 0 && year >= 0 && year <= 9999) {
+        const fracNs = d.getUTCMilliseconds() * 1_000_000 + sub
+        return `${d.toISOString().slice(0, 19)}${fraction(fracNs)}Z`
+      }
+    }
     const local = this.ns + BigInt(this.offsetMinutes ?? 0) * NS_PER_MIN
     let ms = local / NS_PER_MS
     let sub = local % NS_PER_MS
@@ -94,6 +116,16 @@ export class Time {
 }
 
 function pad (n: number, width: number): string { return String(n).padStart(width, '0') }
+
+/** '.' and the nanoseconds (0 < ns < 1e9) with trailing zeros trimmed; '' for 0. */
+function fraction (ns: number): string {
+  if (ns === 0) return ''
+  let digits = String(ns).padStart(9, '0')
+  let end = digits.length
+  while (digits.charCodeAt(end - 1) === 48) end-- // '0'
+  digits = digits.slice(0, end)
+  return `.${digits}`
+}
 
 function daysIn (year: number, month: number): number {
   return new Date(Date.UTC(2000, month, 0)).getUTCDate() - (month === 2 && !isLeap(year) ? 1 : 0)

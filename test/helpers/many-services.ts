@@ -19,7 +19,7 @@ export interface ManyServices {
   close: () => Promise<void>
 }
 
-export async function startManyServices (opts: { ip: string, hostname: string, n: number, tcpServers: number, intervalMs: number, apiPort?: number }): Promise<ManyServices> {
+export async function startManyServices (opts: { ip: string, hostname: string, n: number, tcpServers: number, intervalMs: number, apiPort?: number, env?: Record<string, string> }): Promise<ManyServices> {
   const dir = await mkdtemp(path.join(os.tmpdir(), 'sidecar-many-'))
   const servers: net.Server[] = []
   const ports: number[] = []
@@ -45,7 +45,7 @@ export async function startManyServices (opts: { ip: string, hostname: string, n
     cwd: dir,
     ...(opts.apiPort !== undefined ? { apiPort: opts.apiPort } : {}),
     args: ['-d', 'static'],
-    env: { STATIC_CONFIG_FILE: file, SIDECAR_LOGGING_LEVEL: 'warn', HEALTH_INTERVAL: `${opts.intervalMs}ms`, PROXY_ENABLED: 'false' },
+    env: { STATIC_CONFIG_FILE: file, SIDECAR_LOGGING_LEVEL: 'warn', HEALTH_INTERVAL: `${opts.intervalMs}ms`, PROXY_ENABLED: 'false', ...opts.env },
   })
   const close = async (): Promise<void> => {
     await d.stop('SIGTERM', 20_000)
@@ -108,4 +108,57 @@ export async function measureToHealthy (m: ManyServices, n: number, limitMs: num
   done = true
   await probe
   return f
+}
+
+export interface PeerView {
+  /** The peer holds the many-services daemon as a cluster member. */
+  member: boolean
+  /** ALIVE records the peer holds (it has none of its own: all are the daemon's). */
+  alive: number
+  /** Lines in which the peer suspected or dropped the daemon (gossip/membership.ts). */
+  suspicions: string[]
+}
+
+export interface WatchingPeer {
+  /** Waits (at most 15 s) until the peer holds the daemon as a member, then watchMs more, and reports its view; undefined if it never started. */
+  view: (watchMs: number) => Promise<PeerView | undefined>
+  close: () => Promise<void>
+}
+
+/**
+ * A second daemon with no services on `ip` that joins m (seeded with m's address) once m's
+ * API answers, so a test or benchmark can tell whether a peer ever suspects a busy daemon.
+ */
+export async function startWatchingPeer (m: ManyServices, opts: { ip: string, hostname: string, limitMs: number }): Promise<WatchingPeer> {
+  const dir = await mkdtemp(path.join(os.tmpdir(), 'sidecar-peer-'))
+  await writeFile(path.join(dir, 'static.json'), '[]')
+  let peer: DaemonProcess | undefined
+  let closed = false
+  const started = m.d.ready(opts.limitMs).then(() => {
+    if (closed) return
+    peer = new DaemonProcess({ ip: opts.ip, hostname: opts.hostname, cwd: dir, args: ['-d', 'static', '-c', m.d.ip], env: { STATIC_CONFIG_FILE: path.join(dir, 'static.json'), SIDECAR_LOGGING_LEVEL: 'info', PROXY_ENABLED: 'false' } })
+  }, () => {})
+  const target = m.d.hostname
+  const suspicion = new RegExp(`${target}.*(answered no ping|departed|lost every connection)`)
+  const member = async (p: DaemonProcess): Promise<boolean> => target in ((await p.json<{ ClusterMembers?: Record<string, unknown> }>('/api/services.json').catch(() => undefined))?.ClusterMembers ?? {})
+  return {
+    view: async (watchMs) => {
+      await started
+      const p = peer
+      if (p === undefined) return undefined
+      for (let i = 0; i < 30 && !(await member(p)); i++) await sleep(500)
+      await sleep(watchMs)
+      const metrics = await fetch(p.url('/metrics'), { signal: AbortSignal.timeout(5000) }).then(async r => await r.text(), () => '')
+      return {
+        member: await member(p),
+        alive: Number(/^sidecar_services\{status="alive"\} (\d+)/m.exec(metrics)?.[1] ?? NaN),
+        suspicions: p.output.split('\n').filter(l => suspicion.test(l)),
+      }
+    },
+    close: async () => {
+      closed = true
+      await peer?.stop('SIGTERM', 10_000)
+      await rm(dir, { recursive: true, force: true })
+    },
+  }
 }

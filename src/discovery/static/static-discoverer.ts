@@ -56,7 +56,7 @@ export class StaticDiscoverer extends EventEmitter<{ change: [] }> implements Di
     } catch (err) {
       throw new StaticFileError(file, `cannot read the static discovery file: ${errorMessage(err)}`, { cause: err })
     }
-    this.#apply(text, true) // throws StaticFileError naming the entry
+    await this.#apply(text, true) // throws StaticFileError naming the entry
     this.#lastStamp = await this.#stamp()
     this.#poller = new Ticker(async () => { await this.#poll() }, { name: 'static file poll', intervalMs: this.#init.pollIntervalMs ?? POLL_MS, logger: this.#logger })
     this.#poller.start()
@@ -105,7 +105,7 @@ export class StaticDiscoverer extends EventEmitter<{ change: [] }> implements Di
       return
     }
     try {
-      this.#apply(text, false)
+      await this.#apply(text, false)
     } catch (err) {
       this.#fail(`${errorMessage(err)}; keeping the last good set of ${this.#services.length} services`)
     }
@@ -116,13 +116,13 @@ export class StaticDiscoverer extends EventEmitter<{ change: [] }> implements Di
     this.#lastError = message
   }
 
-  #apply (text: string, initial: boolean): void {
+  async #apply (text: string, initial: boolean): Promise<void> {
     if (text === this.#lastText) {
       this.#clearError()
       return
     }
     const created = new Map<string, Time>(this.#services.map(d => [d.service.ID, d.service.Created]))
-    const parsed = parseStaticFile(text, this.#init.file, { hostname: this.#init.hostname, advertiseIp: this.#init.advertiseIp, now: this.#clock.now(), created })
+    const parsed = await parseStaticFile(text, this.#init.file, { hostname: this.#init.hostname, advertiseIp: this.#init.advertiseIp, now: this.#clock.now(), created })
     this.#lastText = text
     this.#services = Object.freeze(parsed)
     this.#clearError()

@@ -110,3 +110,23 @@ test('hub: members events go out when names or service counts change, not on eve
   t.deepEqual(Object.keys((JSON.parse(sent[0]) as { ClusterMembers: object }).ClusterMembers), ['host1', 'host2'])
   await hub.stop()
 })
+
+test('hub: with no client a change is not serialised; one read later from the ring is the change as it happened', async t => {
+  const { catalog, hub } = await setup(10)
+  t.teardown(async () => { await hub.stop() })
+  const stringify = JSON.stringify
+  let calls = 0
+  JSON.stringify = ((...args: Parameters<typeof JSON.stringify>) => { calls++; return stringify(...args) }) as typeof JSON.stringify
+  try {
+    for (let i = 0; i < 3; i++) catalog.merge(makeTestService({ ID: 'a', Updated: at(i), Status: i % 2 === 0 ? ServiceStatus.ALIVE : ServiceStatus.UNHEALTHY }))
+    t.is(calls, 0, 'no JSON built for changes nobody reads')
+  } finally {
+    JSON.stringify = stringify
+  }
+  const [first, second] = hub.since(String(hub.base)) ?? []
+  const data = JSON.parse(first.data) as { Service: { Status: number, Updated: string }, PreviousStatus: number, Time: string }
+  t.deepEqual([data.Service.Status, data.Service.Updated, data.PreviousStatus, data.Time], [ServiceStatus.ALIVE, at(0).toString(), ServiceStatus.UNKNOWN, at(0).toString()], 'the first version, although the catalog holds a later one')
+  t.is(first.frame, `id: ${hub.base + 1}\nevent: service-changed\ndata: ${first.data}\n\n`)
+  t.is(first.frame, first.frame, 'built once')
+  t.is((JSON.parse(second.data) as { Service: { Status: number } }).Service.Status, ServiceStatus.UNHEALTHY)
+})

@@ -82,6 +82,17 @@ test('admission: proofs verified ahead in parallel (prepare) give the same verdi
   t.is(f.gate.admit([signed], 'host1', 'gossip').admitted.length, 1)
 })
 
+test('admission: batches verified ahead at the same time (gossip messages) each keep their verdicts until their own admit', async t => {
+  const f = await fixture(t)
+  const a = Array.from({ length: 20 }, (_, i) => f.host1.seal(f.rec({ ID: `a${i}` }), false))
+  const b = Array.from({ length: 20 }, (_, i) => f.host1.seal(f.rec({ ID: `b${i}` }), false))
+  await Promise.all([f.gate.prepare(a), f.gate.prepare(b)])
+  const n = f.verifier.computed
+  t.is(f.gate.admit(a, 'host1', 'gossip').admitted.length, 20)
+  t.is(f.gate.admit(b, 'host1', 'gossip').admitted.length, 20)
+  t.is(f.verifier.computed, n, 'the second batch found its verdicts after the first was admitted')
+})
+
 test('admission: a proof from another cluster does not verify', async t => {
   const f = await fixture(t)
   const key = await generateKeyPair('Ed25519')
@@ -178,6 +189,35 @@ test('admission: seal() output round-trips through the wire and admit(); a held 
   const obs = f.gate.seal([withFields(admitted[0], { Status: ServiceStatus.TOMBSTONE, Updated: f.now().plusMillis(5) })])[0]
   t.deepEqual([obs.proof?.peer, obs.proof?.observer], [f.self.peer, true])
   t.is(f.gate.seal([withFields(admitted[0], { Updated: f.now().plusMillis(9) })]).length, 0)
+})
+
+test('admission: sealAsync() (signatures on the thread pool) sends what seal() sends, in order, and what it signs verifies', async t => {
+  const f = await fixture(t)
+  const theirs = f.host1.seal(f.rec({ ID: 'theirs' }), false)
+  t.is(f.gate.admit([theirs], 'host1', 'gossip').admitted.length, 1)
+  f.catalog.merge(theirs.svc, 'host1')
+  const records = [
+    f.rec({ Hostname: 'me', ID: 'a' }),
+    theirs.svc, // relayed with its origin's proof
+    withFields(theirs.svc, { Updated: f.now().plusMillis(9) }), // a version nobody signed: left out
+    f.rec({ Hostname: 'me', ID: 'b', Status: ServiceStatus.TOMBSTONE }),
+    withFields(theirs.svc, { Status: ServiceStatus.TOMBSTONE, Updated: f.now().plusMillis(5) }), // our observer tombstone
+  ]
+  // sealAsync first, so it computes every signature itself (seal() would fill the shared cache)
+  const viaPool = await f.gate.sealAsync(records)
+  t.deepEqual(viaPool.map(r => [r.svc.ID, r.svc.Status, r.proof?.peer === f.self.peer, r.proof?.observer]), [
+    ['a', ServiceStatus.ALIVE, true, false],
+    ['theirs', ServiceStatus.ALIVE, false, false],
+    ['b', ServiceStatus.TOMBSTONE, true, false],
+    ['theirs', ServiceStatus.TOMBSTONE, true, true],
+  ])
+  t.is(viaPool[1].proof?.sig, theirs.proof?.sig, 'a relayed record keeps its origin\'s proof')
+  // what it signed verifies where it arrives, and only for the record it signed
+  const receiver = new ProofVerifier('c')
+  for (const r of viaPool) t.true(receiver.check(encodeService(r.svc), r.proof!), `${r.svc.ID} ${r.svc.Status} verifies`)
+  t.false(receiver.check(encodeService(withFields(viaPool[0].svc, { Image: 'other:1' })), viaPool[0].proof!))
+  // seal() gives the same records with the same proofs
+  t.deepEqual(f.gate.seal(records), viaPool)
 })
 
 test('pins: first claim wins, survives a reload, conflicts are reported; own name is always ours', async t => {

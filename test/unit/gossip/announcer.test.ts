@@ -2,7 +2,7 @@
 // would go on the wire. No sleeps and no timers: rounds are
 // driven with round() (roundTimer: false), and flush(0) sends what a change queued for the next turn.
 import test from 'ava'
-import { GossipAnnouncer, type AnnouncerInit } from '../../../src/gossip/announcer.ts'
+import { GossipAnnouncer, SEND_SLICE, type AnnouncerInit } from '../../../src/gossip/announcer.ts'
 import { decodeMessage } from '../../../src/gossip/wire.ts'
 import { silentLogger } from '../../../src/lib/logger.ts'
 import type { OwnedRecords } from '../../../src/local/types.ts'
@@ -18,10 +18,14 @@ async function fixture (init: Partial<AnnouncerInit> = {}) {
   const { catalog, clock } = setup({ hostname: 'host1' })
   const owned = new Map<string, Service>()
   const sent: Service[][] = []
+  /** Records per seal() call: one call per slice of a send. */
+  const sealCalls: number[] = []
   // The local component's part, as src/local/ does it: owned records, re-stamped strictly newer.
+  /** Calls of the local component's views: a round should look at due records only. */
+  const views = { owned: 0, isOwned: 0 }
   const local: OwnedRecords = {
-    owned: () => [...owned.values()].map(s => catalog.get(s.Hostname, s.ID) ?? s),
-    isOwned: (svc) => owned.has(recordKey(svc)),
+    owned: () => { views.owned++; return [...owned.values()].map(s => catalog.get(s.Hostname, s.ID) ?? s) },
+    isOwned: (svc) => { views.isOwned++; return owned.has(recordKey(svc)) },
     restamp: (hostname, id) => {
       const stored = catalog.get(hostname, id)
       if (stored === undefined || (hostname !== 'host1' && !owned.has(recordKey(stored)))) return undefined
@@ -34,7 +38,7 @@ async function fixture (init: Partial<AnnouncerInit> = {}) {
     clock,
     logger: silentLogger(),
     local,
-    seal: (records) => records.map(svc => ({ svc })),
+    seal: (records) => { sealCalls.push(records.length); return records.map(svc => ({ svc })) },
     publish: async (data) => { sent.push(decodeMessage(data, clock.now().plusMillis(60_000))) },
   }, { hostname: 'host1', aliveRounds: 5, tombstoneRounds: 10, observerRounds: 2, roundIntervalMs: ROUND_MS, heartbeatMs: 60_000, roundTimer: false, ...init })
   await announcer.start()
@@ -44,12 +48,12 @@ async function fixture (init: Partial<AnnouncerInit> = {}) {
     catalog.merge(svc)
   }
   /** The sends of the current turn (what a change queued), as setImmediate would do them. */
-  const flush = async (): Promise<void> => { await announcer.flush(0) }
+  const flush = async (): Promise<void> => { await announcer.flush(0); await announcer.settled() }
   /** n rounds, each ROUND_MS later on the clock. */
   const rounds = async (n: number): Promise<void> => {
     for (let i = 0; i < n; i++) { clock.advance(ROUND_MS); announcer.round(); await announcer.settled() }
   }
-  return { catalog, clock, announcer, sent, add, owned, flush, rounds }
+  return { catalog, clock, announcer, sent, sealCalls, views, add, owned, flush, rounds }
 }
 
 const flat = (sent: Service[][]): Service[] => sent.flat()
@@ -156,4 +160,48 @@ test('announcer: flush sends what is queued at once (the leave tombstones before
   t.deepEqual(flat(f.sent).map(s => [s.ID, s.Status]), [['a', TOMBSTONE], ['b', TOMBSTONE]])
   f.announcer.round()
   t.is(flat(f.sent).length, 2)
+})
+
+test('announcer: a large send goes out in slices of SEND_SLICE, yielding to the event loop between them, and a round meanwhile does not send them twice', async t => {
+  const f = await fixture({ aliveRounds: 2 })
+  t.teardown(async () => { await f.announcer.stop() })
+  const n = 2 * SEND_SLICE + 10
+  for (let i = 0; i < n; i++) f.add(makeTestService({ Hostname: 'host1', ID: `s${i}` }))
+  const sending = f.announcer.flush(0) // the changes' send starts now; its first slice is published by the next macrotask
+  let atImmediate = -1
+  setImmediate(() => {
+    atImmediate = flat(f.sent).length
+    f.announcer.round() // same time: nothing is due yet, even for records whose slice has not gone out
+  })
+  await sending
+  await f.announcer.settled()
+  t.is(atImmediate, SEND_SLICE, 'other work ran after the first slice and before the second')
+  t.deepEqual(f.sealCalls, [SEND_SLICE, SEND_SLICE, 10])
+  const ids = flat(f.sent).map(s => s.ID)
+  t.is(ids.length, n)
+  t.is(new Set(ids).size, n, 'each record sent once')
+  await f.rounds(1)
+  t.is(flat(f.sent).length, 2 * n, 'the repeat round sends each once more')
+})
+
+test('announcer: a round looks at due heartbeats only, not at every local record; a record no longer owned is not heartbeated', async t => {
+  const f = await fixture({ aliveRounds: 1, heartbeatMs: 60_000 })
+  t.teardown(async () => { await f.announcer.stop() })
+  const n = 1000
+  for (let i = 0; i < n; i++) f.add(makeTestService({ Hostname: 'host1', ID: `s${i}` }))
+  await f.flush()
+  t.is(flat(f.sent).length, n)
+  f.sent.length = 0
+  f.views.owned = 0
+  f.views.isOwned = 0
+  await f.rounds(40) // 40 s: inside every heartbeat (60 s, -20 %)
+  t.deepEqual(f.sent, [])
+  t.deepEqual(f.views, { owned: 0, isOwned: 0 }, 'no round looked at a record')
+  for (let i = 0; i < 10; i++) f.owned.delete(recordKey({ Hostname: 'host1', ID: `s${i}` }))
+  await f.rounds(35) // 75 s: past every heartbeat (60 s, +20 %)
+  const ids = flat(f.sent).map(s => s.ID)
+  t.is(ids.length, n - 10, 'each owned record heartbeated once')
+  t.is(new Set(ids).size, n - 10)
+  t.false(ids.includes('s3'), 'not one that is no longer owned')
+  t.true(f.views.isOwned <= n, `records looked at: ${f.views.isOwned}, each once when due`)
 })

@@ -6,7 +6,7 @@ import { Catalog, type ChangeEvent } from '../../../src/catalog/index.ts'
 import type { Discovered, Discoverer } from '../../../src/discovery/types.ts'
 import type { CheckTarget } from '../../../src/health/target.ts'
 import { silentLogger } from '../../../src/lib/logger.ts'
-import { LocalAnnouncer } from '../../../src/local/local-announcer.ts'
+import { LEAVE_SLICE, LocalAnnouncer, RECONCILE_SLICE } from '../../../src/local/local-announcer.ts'
 import { listenerName, makeService, recordKey, ServiceStatus, Time, withFields, type Service } from '../../../src/service/index.ts'
 import { FakeClock } from '../../helpers/fake-clock.ts'
 import { makeCatalogOptions } from '../../helpers/factories.ts'
@@ -184,4 +184,57 @@ test('local: the refresh re-stamps only records older than restampAfterMs, or wh
   // A peer's newer version with another status: re-announced at the next refresh, newer again.
   f.catalog.merge(withFields(f.catalog.get('me', 'id1') as Service, { Status: TOMBSTONE, Updated: f.clock.now().plusMillis(1) }), 'peer')
   await waitFor(() => f.catalog.get('me', 'id1')?.Status === ALIVE, { timeoutMs: 5000, message: 'our status is stamped over the contradiction' })
+})
+
+test('local: a large discovery change is applied RECONCILE_SLICE records per turn of the event loop; start() waits for all, a change meanwhile follows it', async t => {
+  const n = 2 * RECONCILE_SLICE + 10
+  const f = await fixture(Array.from({ length: n }, (_, i) => discovered(i)))
+  let atImmediate = -1
+  setImmediate(() => { atImmediate = f.catalog.services().length })
+  await f.local.start()
+  t.teardown(async () => { await f.local.stop() })
+  t.is(atImmediate, RECONCILE_SLICE, 'other work ran after the first slice')
+  t.is(f.catalog.services().length, n, 'everything is announced once start() returns')
+  t.is(f.monitor.sets, n)
+  // a change that removes half and edits one, then, before it is applied, another that brings one back
+  const half = f.discoverer.list.slice(0, n / 2)
+  f.discoverer.set([...half.slice(0, 3), discovered(3, { Image: 'img:2' }), ...half.slice(4)])
+  t.is(f.catalog.get('me', 'id3')?.Image, 'img:2', 'the first slice (the edit comes first) at once')
+  f.discoverer.set([...f.discoverer.list, discovered(n - 1)])
+  await f.local.settled()
+  t.is(f.catalog.get('me', 'id3')?.Image, 'img:2')
+  t.is(f.catalog.get('me', `id${n - 1}`)?.Status, UNKNOWN, 'the one brought back is announced again')
+  t.is(f.catalog.get('me', `id${n - 2}`)?.Status, TOMBSTONE)
+  t.is(f.local.owned().filter(s => s.Status !== TOMBSTONE).length, n / 2 + 1)
+  t.is(f.monitor.targets.size, n / 2 + 1)
+})
+
+test('local: stop during a sliced discovery change ends it and tombstones what was announced', async t => {
+  const n = 3 * RECONCILE_SLICE
+  const f = await fixture()
+  await f.local.start()
+  f.discoverer.set(Array.from({ length: n }, (_, i) => discovered(i)))
+  t.is(f.catalog.services().length, RECONCILE_SLICE, 'the first slice at once')
+  await f.local.stop()
+  await new Promise(resolve => setImmediate(resolve))
+  const all = f.catalog.services()
+  t.true(all.length < n, 'the rest was never announced')
+  t.true(all.every(s => s.Status === TOMBSTONE), 'what was announced is tombstoned')
+})
+
+test('local: the leave tombstones 10,000 records LEAVE_SLICE per turn of the event loop, and a drain meanwhile announces nothing again', async t => {
+  const n = 10_000
+  const f = await fixture(Array.from({ length: n }, (_, i) => discovered(i)))
+  await f.local.start()
+  const tombstones = (): number => f.catalog.services().filter(s => s.Status === TOMBSTONE).length
+  let atImmediate = -1
+  setImmediate(() => {
+    atImmediate = tombstones()
+    t.is(f.local.drain('id9999'), undefined, 'no drain while leaving')
+  })
+  const stopping = f.local.stop()
+  await stopping
+  t.is(atImmediate, LEAVE_SLICE, 'other work ran after the first slice')
+  t.is(tombstones(), n)
+  t.true(f.local.owned().every(s => s.Status === TOMBSTONE))
 })

@@ -93,3 +93,16 @@ test('status: parseStatus reads names in any case and numbers', t => {
   t.is(parseStatus('7'), undefined)
   t.is(parseStatus('dead'), undefined)
 })
+
+test('service: a new version shares its predecessor\'s port list; a list makeService did not build is still normalised', t => {
+  const svc = makeService({ ID: 'a', Name: 'web', Hostname: 'h', Ports: [{ Port: 80 }] as never })
+  const next = withFields(svc, { Status: ServiceStatus.ALIVE })
+  t.is(next.Ports, svc.Ports, 'shared, not copied')
+  const foreign = Object.freeze([Object.freeze({ Port: 81 })]) as never
+  const other = makeService({ ID: 'b', Name: 'web', Hostname: 'h', Ports: foreign })
+  t.not(other.Ports, foreign)
+  t.deepEqual(other.Ports, [{ Type: 'tcp', Port: 81, ServicePort: 0, IP: '' }])
+  t.deepEqual(makeService({ ID: 'c', Name: 'web', Hostname: 'h' }).Ports, [])
+  t.true(Object.isFrozen(makeService({ ID: 'c', Name: 'web', Hostname: 'h' }).Ports))
+  t.is(makeService({ ID: 'd', Name: 'web', Hostname: 'h', Ports: null }).Ports, null)
+})

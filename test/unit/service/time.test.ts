@@ -1,6 +1,7 @@
 import test from 'ava'
 import { InvalidRecordError, InvalidTimeError } from '../../../src/lib/errors.ts'
 import { Time } from '../../../src/service/index.ts'
+import { prng } from '../../helpers/prng.ts'
 
 for (const text of [
   '2015-03-04T01:12:46.669648453Z',
@@ -115,4 +116,23 @@ for (const [text, why] of [
 
 test('time: rejects a value that is not a string', t => {
   t.throws(() => Time.parse(12345 as unknown as string), { instanceOf: InvalidTimeError })
+})
+
+test('time: any instant from year 0001 to 9999 prints in Go\'s form and parses back to the same nanosecond; the text is kept', t => {
+  const random = prng(13)
+  const min = Time.parse('0001-01-01T00:00:00Z').ns
+  const max = Time.parse('9999-12-31T23:59:59.999999999Z').ns
+  const go = /^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(\.\d{0,8}[1-9])?Z$/
+  for (let i = 0; i < 5000; i++) {
+    // whole seconds, whole milliseconds and any nanosecond, before and after 1970
+    const ns = min + BigInt(Math.floor(random() * Number(max - min - 1_000_000_000n))) + BigInt(Math.floor(random() * 1e9))
+    const at = new Time(i % 3 === 0 ? ns - ns % 1_000_000_000n : i % 3 === 1 ? ns - ns % 1_000_000n : ns)
+    const text = at.toString()
+    t.regex(text, go)
+    if (Time.parse(text).ns !== at.ns) t.fail(`${at.ns} printed as ${text}`)
+    t.is(at.toString(), text, 'the same text again')
+  }
+  t.is(new Time(1n).toString(), '1970-01-01T00:00:00.000000001Z')
+  t.is(new Time(-1n).toString(), '1969-12-31T23:59:59.999999999Z')
+  t.is(new Time(999_000_000n).toString(), '1970-01-01T00:00:00.999Z')
 })
