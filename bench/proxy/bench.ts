@@ -6,7 +6,8 @@
 // BENCH_UPLOAD_MB (50) through each, in the same rounds. Prints requests/s, p50, p99, MB/s
 // and the ratios as Markdown tables. Every process it starts is stopped at the end, and
 // every wrk/curl run has a time limit. Run with bench/proxy/run.sh (installs wrk/haproxy).
-// BENCH_CPU_PROF=1 runs the daemon with --cpu-prof (profile written to bench/proxy/profiles/).
+// BENCH_CPU_PROF=1 runs the daemon with --cpu-prof (profile written to bench/proxy/profiles/);
+// BENCH_SIDECAR_NODE_OPTIONS sets NODE_OPTIONS for the daemon only (e.g. --max-semi-space-size=8).
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process'
 import { mkdtempSync, mkdirSync, writeFileSync } from 'node:fs'
 import os from 'node:os'
@@ -106,7 +107,7 @@ async function main (): Promise<void> {
   if (prof) mkdirSync(profDir, { recursive: true })
   start(node, [...(prof ? ['--cpu-prof', `--cpu-prof-dir=${profDir}`] : []), path.join(REPO, 'bin/sidecar.js'),
     '--hostname', 'bench', '--bind-ip', IPS.sidecar, '--advertise-ip', IPS.sidecar, '--http-port', '7777', '-d', 'static'],
-  { STATIC_CONFIG_FILE: staticFile, SIDECAR_LOGGING_LEVEL: 'warn', HOME: tmp, SIDECAR_FROM_SOURCE: '1' })
+  { STATIC_CONFIG_FILE: staticFile, SIDECAR_LOGGING_LEVEL: 'warn', HOME: tmp, SIDECAR_FROM_SOURCE: '1', ...(process.env.BENCH_SIDECAR_NODE_OPTIONS !== undefined ? { NODE_OPTIONS: process.env.BENCH_SIDECAR_NODE_OPTIONS } : {}) })
   await until('sidecar proxy listeners with an active backend', async () => {
     const p = await (await fetch(`http://${IPS.sidecar}:7777/api/proxy.json`)).json() as { listeners: Array<{ backends: Array<{ state: string }> }> }
     return p.listeners.length === 2 && p.listeners.every(l => l.backends[0]?.state === 'active')
