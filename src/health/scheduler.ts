@@ -6,6 +6,7 @@
 // The cost per run is O(log jobs) (a binary heap), whatever the number of services.
 import type { Logger } from '../lib/logger.ts'
 import type { Startable } from '../lib/startable.ts'
+import { MinHeap } from '../lib/min-heap.ts'
 
 /** Each re-check lands within ±10 % of the interval: a burst of additions dissolves in a few rounds. */
 export const JITTER = 0.1
@@ -36,10 +37,13 @@ export interface Job {
 
 interface Slot { at: number, seq: number, job: Job }
 
+/** An entry left behind by a reschedule or a removal (lazy deletion: skipped when it comes up). */
+function stale (s: Slot): boolean { return s.seq !== s.job.seq || s.job.removed }
+
 export class CheckScheduler implements Startable {
   readonly #init: SchedulerInit
   readonly #logger: Logger
-  readonly #heap: Slot[] = []
+  #heap = new MinHeap<Slot>(s => s.at)
   readonly #inflight = new Set<Job>()
   readonly #jobs = new Set<Job>()
   #timer: NodeJS.Timeout | undefined
@@ -60,7 +64,7 @@ export class CheckScheduler implements Startable {
     if (this.#started) return
     this.#started = true
     const now = this.#now()
-    this.#heap.length = 0
+    this.#heap = new MinHeap<Slot>(s => s.at)
     for (const job of this.#jobs) this.#push(job, now) // (re)started: every check is due
     this.#pump()
   }
@@ -102,54 +106,26 @@ export class CheckScheduler implements Startable {
   }
 
   #push (job: Job, at: number): void {
-    const slot = { at, seq: ++job.seq, job }
-    const h = this.#heap
-    h.push(slot)
-    let i = h.length - 1
-    while (i > 0) {
-      const p = (i - 1) >> 1
-      if (h[p].at <= h[i].at) break
-      ;[h[p], h[i]] = [h[i], h[p]]
-      i = p
-    }
-  }
-
-  #pop (): Slot | undefined {
-    const h = this.#heap
-    const top = h[0]
-    const last = h.pop()
-    if (h.length > 0 && last !== undefined) {
-      h[0] = last
-      let i = 0
-      for (;;) {
-        const l = 2 * i + 1
-        const r = l + 1
-        let m = i
-        if (l < h.length && h[l].at < h[m].at) m = l
-        if (r < h.length && h[r].at < h[m].at) m = r
-        if (m === i) break
-        ;[h[m], h[i]] = [h[i], h[m]]
-        i = m
-      }
-    }
-    return top
+    this.#heap.push({ at, seq: ++job.seq, job })
   }
 
   /** Starts every due job a slot allows, then sleeps until the next one is due. */
   #pump (): void {
     if (!this.#started) return
     const now = this.#now()
-    while (this.#heap.length > 0 && this.#inflight.size < this.#init.concurrency) {
-      const top = this.#heap[0]
-      if (top.seq !== top.job.seq || top.job.removed) { this.#pop(); continue }
+    const heap = this.#heap
+    while (heap.size > 0 && this.#inflight.size < this.#init.concurrency) {
+      const top = heap.peek() as Slot
+      if (stale(top)) { heap.pop(); continue }
       if (top.at > now) break
-      this.#pop()
+      heap.pop()
       this.#run(top.job)
     }
     // Drop stale entries at the top so the timer aims at a live one.
-    while (this.#heap.length > 0 && (this.#heap[0].seq !== this.#heap[0].job.seq || this.#heap[0].job.removed)) this.#pop()
-    if (this.#heap.length === 0 || this.#inflight.size >= this.#init.concurrency) return
-    const at = this.#heap[0].at
+    while (heap.size > 0 && stale(heap.peek() as Slot)) heap.pop()
+    const next = heap.peek()
+    if (next === undefined || this.#inflight.size >= this.#init.concurrency) return
+    const at = next.at
     if (this.#timer !== undefined && this.#timerAt <= at) return
     clearTimeout(this.#timer)
     this.#timerAt = at
