@@ -61,8 +61,10 @@ export class GossipFuzzer {
     const now = Date.now()
     switch (this.#int(12)) {
       case 0: return c.sign(this.#base({ Hostname: c.victimHost })) // another host's record under our key
-      case 1: return c.sign(this.#base({ Hostname: c.victimHost, ID: this.#pick(c.victimIds), Status: ServiceStatus.TOMBSTONE, Updated: Time.fromMillis(now + this.#int(240_000)) }))
-      case 2: return c.sign(this.#base({ Hostname: c.victimHost, ID: this.#pick(c.victimIds), Status: ServiceStatus.TOMBSTONE }), true) // observer, host alive
+      // the victim's own records are refreshed while an exchange runs: a forged version must stay newer than the one it attacks
+      // for the protocol to push it (the gate judges it), so these are stamped well ahead of any refresh an exchange can see
+      case 1: return c.sign(this.#base({ Hostname: c.victimHost, ID: this.#pick(c.victimIds), Status: ServiceStatus.TOMBSTONE, Updated: Time.fromMillis(now + 60_000 + this.#int(180_000)) }))
+      case 2: return c.sign(this.#base({ Hostname: c.victimHost, ID: this.#pick(c.victimIds), Status: ServiceStatus.TOMBSTONE, Updated: Time.fromMillis(now + 15_000) }), true) // observer, host alive
       case 3: return c.sign(this.#base({ Hostname: `ghost${this.#int(1000)}` }), this.#r() < 0.5)
       case 4: return c.sign(this.#base({ Status: this.#pick([ServiceStatus.ALIVE, ServiceStatus.DRAINING, ServiceStatus.UNHEALTHY]) }), true) // observer of a live record
       case 5: return c.sign(this.#base({ Updated: Time.fromMillis(now + 90_000 + this.#int(150_000)) })) // far enough ahead to stay refused after queueing

@@ -116,9 +116,9 @@ dtest('docker: an image HEALTHCHECK makes the service ALIVE only once Docker rep
   t.is((await instance(d, c.shortId))?.Status, STATUS.UNHEALTHY)
   const t0 = Date.now()
   await c.exec(['/bin/touch', '/tmp/ready'])
-  const alive = await waitForInstance(d, c.shortId, s => s.Status === STATUS.ALIVE, 'ALIVE after its HEALTHCHECK passed')
+  // how fast is bench/docker's business; here it must only follow Docker's verdict (waitForInstance fails after 15 s)
+  await waitForInstance(d, c.shortId, s => s.Status === STATUS.ALIVE, 'ALIVE after its HEALTHCHECK passed')
   t.log(`ALIVE ${Date.now() - t0} ms after the HEALTHCHECK could pass (Docker probes every 1 s)`)
-  t.true(alive.ms < 5000)
 })
 
 dtest('docker: HealthCheck=Docker on a container without a HEALTHCHECK is UNHEALTHY, not silently ALIVE', async (t) => {
