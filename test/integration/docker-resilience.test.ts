@@ -96,9 +96,9 @@ async function forwardSocket (from: string, to: string): Promise<net.Server> {
   const gone = await waitForInstance(d, dies.shortId, s => s.Status === STATUS.TOMBSTONE, 'TOMBSTONE after the reconnect (it stopped while Docker was down)', 20_000)
   t.log(`the container that died meanwhile was TOMBSTONE ${gone.ms} ms after dockerd answered again`)
   const fresh = await run('sctest-fresh')
-  const found = await waitForInstance(d, fresh.shortId, s => s.Status === STATUS.ALIVE, 'a container started after the restart ALIVE', 10_000)
+  // reconcile runs every 60 s: ALIVE within 20 s (generous under load) means the restored event stream found it
+  const found = await waitForInstance(d, fresh.shortId, s => s.Status === STATUS.ALIVE, 'a container started after the restart ALIVE (by an event, not the 60 s reconcile)', 20_000)
   t.log(`a container started after the restart was ALIVE ${found.ms} ms after it started (reconcile every 60 s: found by an event)`)
-  t.true(found.ms < 5000)
   watching = false
   await watcher
   t.deepEqual([...seen], [STATUS.ALIVE], 'the container that kept running stayed ALIVE throughout')

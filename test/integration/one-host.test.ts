@@ -97,10 +97,10 @@ test('one host: static services are health checked, reloaded, tombstoned, and SI
   t.is(statusOf(await services(), 'db'), 0)
   t.is((await d.json<{ status: string }>('/health')).status, 'ok')
 
-  // SIGTERM: a clean exit, quickly.
+  // SIGTERM: a clean exit, within the daemon's own 5 s stop limit (it exits 1 when it hits it).
   const exit = await d.stop('SIGTERM')
   t.is(exit.code, 0)
-  t.true(exit.ms < 2000, `exited in ${exit.ms} ms`)
+  t.true(exit.ms < 5000, `exited in ${exit.ms} ms`)
 })
 
 test('one host: a bad static file at start refuses to start and names the entry', async (t) => {
