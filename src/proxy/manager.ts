@@ -1,7 +1,10 @@
 // Follows the catalog: after every change (coalesced to one rebuild per turn of the event
-// loop) it plans the listeners, updates the pools of those that stay, opens the new ones
-// and drains the ones no longer wanted. Nothing here blocks the catalog.
-import type { Catalog } from '../catalog/index.ts'
+// loop) it plans the listeners of the ports that change touched, updates the pools of those
+// that stay, opens the new ones and drains the ones no longer wanted. A change costs the
+// records of its own ports, not the catalog's: a join that merges 100,000 records without
+// service ports plans nothing. Nothing here blocks the catalog.
+import type { Catalog, ChangeEvent } from '../catalog/index.ts'
+import { recordKey, type Service } from '../service/index.ts'
 import type { ProxyOptions } from './options.ts'
 import type { Clock } from '../service/clock.ts'
 import type { Logger } from '../lib/logger.ts'
@@ -9,7 +12,7 @@ import type { Metrics } from '../lib/metrics.ts'
 import type { Startable } from '../lib/startable.ts'
 import { AccessLog, type AccessSink } from './access-log.ts'
 import { ProxyListener, type ListenerInit } from './listener.ts'
-import { planListeners, type ListenerPlan, type PortConflict } from './plan.ts'
+import { planPort, proxiedPorts, type ListenerPlan, type PortConflict } from './plan.ts'
 import { proxyReport, type ProxyReport } from './report.ts'
 import { ProxyMetrics } from './stats.ts'
 
@@ -43,11 +46,21 @@ export class ProxyManager implements Startable {
   readonly #draining = new Set<ProxyListener>()
   readonly #drains = new Set<Promise<void>>()
   readonly #loggedConflicts = new Set<string>()
+  /** Live records that claim a ServicePort, by port then record key (as of their last change event). */
+  readonly #claims = new Map<number, Map<string, Service>>()
+  /** The ports each indexed record claims, to take it out of them when it changes. */
+  readonly #portsOf = new Map<string, readonly number[]>()
+  /** Ports whose claims changed since the last rebuild. */
+  readonly #dirty = new Set<number>()
+  readonly #conflictByPort = new Map<number, PortConflict>()
   #conflicts: readonly PortConflict[] = []
   #scheduled: NodeJS.Immediate | undefined
   #retryTimer: NodeJS.Timeout | undefined
   #running = false
-  readonly #onChange = (): void => { this.#schedule() }
+  readonly #onChange = (e: ChangeEvent): void => {
+    this.#index(e.service)
+    this.#schedule()
+  }
 
   constructor (c: ProxyManagerComponents, init: ProxyManagerInit) {
     this.#catalog = c.catalog
@@ -63,6 +76,9 @@ export class ProxyManager implements Startable {
     if (this.#running) return
     this.#running = true
     this.#catalog.on('change', this.#onChange)
+    for (const host of this.#catalog.hostnames()) {
+      for (const svc of this.#catalog.hostRecords(host)) this.#index(svc)
+    }
     await this.rebuild()
   }
 
@@ -74,6 +90,10 @@ export class ProxyManager implements Startable {
     if (this.#scheduled !== undefined) clearImmediate(this.#scheduled)
     clearTimeout(this.#retryTimer)
     this.#scheduled = undefined
+    this.#claims.clear()
+    this.#portsOf.clear()
+    this.#dirty.clear()
+    this.#conflictByPort.clear()
     const all = [...this.#listeners.values(), ...this.#draining]
     this.#listeners.clear()
     await Promise.all(all.map(async l => { await l.stop() }))
@@ -96,32 +116,66 @@ export class ProxyManager implements Startable {
     })
   }
 
-  /** Brings listeners in line with the catalog; resolves when new listeners have tried to open. */
+  /**
+   * Brings the listeners of the ports changed since the last call in line with the catalog,
+   * and tries failed ones again; resolves when new listeners have tried to open.
+   */
   async rebuild (): Promise<void> {
     this.#scheduled = undefined
     if (!this.#running) return
-    const plan = planListeners(this.#catalog.services())
-    this.#noteConflicts(plan.conflicts)
-    const wanted = new Map(plan.listeners.map(l => [l.port, l]))
+    const ports = [...this.#dirty].sort((a, b) => a - b)
+    this.#dirty.clear()
     const starts: Array<Promise<void>> = []
-    for (const [port, l] of this.#listeners) {
-      const p = wanted.get(port)
-      if (p === undefined || p.name !== l.name || p.mode !== l.mode) this.#retire(l)
-    }
-    for (const p of plan.listeners) {
-      let l = this.#listeners.get(p.port)
-      if (l === undefined) {
-        l = this.#create(p)
-        this.#listeners.set(p.port, l)
-        starts.push(l.start())
-      } else if (l.state === 'failed') {
-        starts.push(l.start())
+    const started = new Set<ProxyListener>()
+    for (const port of ports) {
+      const held = this.#claims.get(port)
+      // the stored version of each record: a refresh since its last change event moved its Updated
+      const planned = held === undefined ? undefined : planPort(port, [...held.values()].map(svc => this.#catalog.get(svc.Hostname, svc.ID) ?? svc))
+      if (planned?.conflict !== undefined) this.#conflictByPort.set(port, planned.conflict)
+      else this.#conflictByPort.delete(port)
+      let l = this.#listeners.get(port)
+      if (l !== undefined && (planned === undefined || planned.listener.name !== l.name || planned.listener.mode !== l.mode)) {
+        this.#retire(l)
+        l = undefined
       }
-      l.pool.update(p.backends)
-      l.ignored = plan.conflicts.find(c => c.port === p.port)?.ignored ?? []
+      if (planned === undefined) continue
+      if (l === undefined) {
+        l = this.#create(planned.listener)
+        this.#listeners.set(port, l)
+        starts.push(l.start())
+        started.add(l)
+      }
+      l.pool.update(planned.listener.backends)
+      l.ignored = planned.conflict?.ignored ?? []
     }
+    for (const l of this.#listeners.values()) {
+      if (l.state === 'failed' && !started.has(l)) starts.push(l.start())
+    }
+    if (ports.length > 0) this.#noteConflicts([...this.#conflictByPort.values()].sort((a, b) => a.port - b.port))
     await Promise.all(starts)
     this.#scheduleRetry()
+  }
+
+  /** Files a record under the ports it claims now (none once it is a tombstone) and marks the ports it left or joined. */
+  #index (svc: Service): void {
+    const key = recordKey(svc)
+    const before = this.#portsOf.get(key) ?? []
+    const after = proxiedPorts(svc)
+    if (before.length === 0 && after.length === 0) return
+    for (const port of before) {
+      const held = this.#claims.get(port)
+      held?.delete(key)
+      if (held?.size === 0) this.#claims.delete(port)
+      this.#dirty.add(port)
+    }
+    for (const port of after) {
+      let held = this.#claims.get(port)
+      if (held === undefined) this.#claims.set(port, held = new Map())
+      held.set(key, svc)
+      this.#dirty.add(port)
+    }
+    if (after.length === 0) this.#portsOf.delete(key)
+    else this.#portsOf.set(key, after)
   }
 
   #create (p: ListenerPlan): ProxyListener {

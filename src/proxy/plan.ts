@@ -101,38 +101,63 @@ export function modeOf (records: readonly Service[]): ProxyMode {
 }
 
 /**
+ * The ServicePorts a record asks listeners for: each TCP ServicePort other than 0 with a
+ * port behind it, once; none for a tombstone (it holds no port) and none for UDP.
+ */
+export function proxiedPorts (svc: Service): number[] {
+  const out: number[] = []
+  if (svc.Status === ServiceStatus.TOMBSTONE) return out
+  for (const p of svc.Ports ?? []) {
+    if (p.Type !== 'tcp' || p.ServicePort === 0 || p.Port === 0 || out.includes(p.ServicePort)) continue
+    out.push(p.ServicePort)
+  }
+  return out
+}
+
+/**
+ * The listener one ServicePort gets from the records that claim it (records that do not are
+ * skipped), and the conflict when several names claim it; undefined when none does. A record
+ * whose Ports hold that ServicePort twice is taken at the first.
+ */
+export function planPort (port: number, records: Iterable<Service>): { listener: ListenerPlan, conflict?: PortConflict } | undefined {
+  const byName = new Map<string, Claim>()
+  for (const svc of records) {
+    if (svc.Status === ServiceStatus.TOMBSTONE) continue
+    const p = (svc.Ports ?? []).find(x => x.Type === 'tcp' && x.ServicePort === port && x.Port !== 0)
+    if (p === undefined) continue
+    let claim = byName.get(svc.Name)
+    if (claim === undefined) byName.set(svc.Name, claim = { name: svc.Name, port, records: [], backends: [] })
+    claim.records.push(svc)
+    claim.backends.push(backendSpec(svc, p.Port, p.IP))
+  }
+  if (byName.size === 0) return undefined
+  const ranked = [...byName.values()].sort(compareClaims)
+  const owner = ranked[0]
+  const listener: ListenerPlan = { port, name: owner.name, mode: modeOf(owner.records), backends: owner.backends.sort((a, b) => compareGoStrings(a.key, b.key)) }
+  return ranked.length > 1 ? { listener, conflict: { port, owner: owner.name, ignored: ranked.slice(1).map(c => c.name) } } : { listener }
+}
+
+/**
  * Builds the plan from every record (any order). Each port of each record is taken on its
  * own, so instances whose port sets differ are all used where they match (§12.24). UDP
  * ports and ServicePort 0 are never proxied; tombstones hold no port.
  */
 export function planListeners (records: Iterable<Service>): Plan {
-  const claims = new Map<number, Map<string, Claim>>()
+  const byPort = new Map<number, Service[]>()
   for (const svc of records) {
-    if (svc.Status === ServiceStatus.TOMBSTONE) continue
-    const seen = new Set<number>()
-    for (const p of svc.Ports ?? []) {
-      if (p.Type !== 'tcp' || p.ServicePort === 0 || p.Port === 0 || seen.has(p.ServicePort)) continue
-      seen.add(p.ServicePort)
-      let byName = claims.get(p.ServicePort)
-      if (byName === undefined) claims.set(p.ServicePort, byName = new Map())
-      let claim = byName.get(svc.Name)
-      if (claim === undefined) byName.set(svc.Name, claim = { name: svc.Name, port: p.ServicePort, records: [], backends: [] })
-      claim.records.push(svc)
-      claim.backends.push(backendSpec(svc, p.Port, p.IP))
+    for (const port of proxiedPorts(svc)) {
+      let list = byPort.get(port)
+      if (list === undefined) byPort.set(port, list = [])
+      list.push(svc)
     }
   }
   const listeners: ListenerPlan[] = []
   const conflicts: PortConflict[] = []
-  for (const port of [...claims.keys()].sort((a, b) => a - b)) {
-    const ranked = [...(claims.get(port) as Map<string, Claim>).values()].sort(compareClaims)
-    const owner = ranked[0]
-    listeners.push({
-      port,
-      name: owner.name,
-      mode: modeOf(owner.records),
-      backends: owner.backends.sort((a, b) => compareGoStrings(a.key, b.key)),
-    })
-    if (ranked.length > 1) conflicts.push({ port, owner: owner.name, ignored: ranked.slice(1).map(c => c.name) })
+  for (const port of [...byPort.keys()].sort((a, b) => a - b)) {
+    const planned = planPort(port, byPort.get(port) as Service[])
+    if (planned === undefined) continue
+    listeners.push(planned.listener)
+    if (planned.conflict !== undefined) conflicts.push(planned.conflict)
   }
   return { listeners, conflicts }
 }
