@@ -56,6 +56,8 @@ export class Catalog extends EventEmitter<{ change: [ChangeEvent], contradicted:
   readonly #clock: Clock
   readonly #opts: CatalogOptions
   readonly #servers = new Map<string, ServerEntry>()
+  /** Records by status, every host (statusCounts). */
+  readonly #byStatus = new Map<ServiceStatus, number>()
   #lastChanged: Time = Time.EPOCH
   #snapshot: StateSnapshot | undefined
   #version = 0
@@ -128,6 +130,7 @@ export class Catalog extends EventEmitter<{ change: [ChangeEvent], contradicted:
         if (isDeadTombstone(svc, this.#opts, now)) {
           server.services.delete(svc.ID)
           server.reports.delete(svc.ID)
+          this.#byStatus.set(svc.Status, (this.#byStatus.get(svc.Status) ?? 0) - 1)
           server.snapshot = undefined
           this.#snapshot = undefined
           this.#version++
@@ -210,6 +213,11 @@ export class Catalog extends EventEmitter<{ change: [ChangeEvent], contradicted:
     return out
   }
 
+  /** How many records (tombstones included) have each status, kept as records are stored: /metrics reads it without a pass over the catalog. */
+  statusCounts (): ReadonlyMap<ServiceStatus, number> {
+    return this.#byStatus
+  }
+
   /** Goes up whenever anything stored changes (a cheaper identity than snapshot() for caches). */
   get version (): number { return this.#version }
 
@@ -259,6 +267,9 @@ export class Catalog extends EventEmitter<{ change: [ChangeEvent], contradicted:
       server = { name: svc.Hostname, services: new Map(), reports: new Map(), lastUpdated: Time.EPOCH, lastChanged: Time.EPOCH, snapshot: undefined }
       this.#servers.set(svc.Hostname, server)
     }
+    const previous = server.services.get(svc.ID)
+    if (previous !== undefined) this.#byStatus.set(previous.Status, (this.#byStatus.get(previous.Status) ?? 0) - 1)
+    this.#byStatus.set(svc.Status, (this.#byStatus.get(svc.Status) ?? 0) + 1)
     server.services.set(svc.ID, svc)
     server.reports.set(svc.ID, { from, at: this.#clock.now() })
     server.lastUpdated = svc.Updated

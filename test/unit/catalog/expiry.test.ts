@@ -192,3 +192,25 @@ test('expire: a change listener may merge records while the pass delivers its ev
   t.is(catalog.expire().length, 2)
   t.deepEqual(catalog.services().map(s => `${s.ID}:${s.Status}`), ['a:1', 'a-reborn:0', 'b:1', 'b-reborn:0'])
 })
+
+test('statusCounts: the counts kept as records are stored, tombstoned and dropped match a recount, over 5,000 random steps', t => {
+  const { catalog, clock } = setup()
+  let x = 7
+  const rand = (n: number): number => { x = (x * 1103515245 + 12345) % 2147483648; return x % n }
+  const recount = (): Record<number, number> => {
+    const c: Record<number, number> = {}
+    for (const svc of catalog.services()) c[svc.Status] = (c[svc.Status] ?? 0) + 1
+    return c
+  }
+  const kept = (): Record<number, number> => Object.fromEntries([...catalog.statusCounts()].filter(([, n]) => n !== 0))
+  for (let i = 0; i < 5000; i++) {
+    const op = rand(100)
+    if (op < 80) catalog.merge(makeTestService({ Hostname: `h${rand(5)}`, ID: `s${rand(300)}`, Status: [ALIVE, ALIVE, UNHEALTHY, DRAINING, UNKNOWN, TOMBSTONE][rand(6)], Updated: clock.now().plusMillis(rand(1000)) }))
+    else if (op < 85) catalog.expireHost(`h${rand(5)}`)
+    else if (op < 95) { clock.advance(rand(100_000)); catalog.expire() } // expiry turns records into tombstones
+    else { clock.advance(THREE_HOURS + 120_000); catalog.expire() } // and drops dead tombstones
+    if (i % 50 === 0) t.deepEqual(kept(), recount(), `after step ${i}`)
+  }
+  t.deepEqual(kept(), recount())
+  t.true(catalog.size > 0)
+})
