@@ -153,12 +153,20 @@ export class Catalog extends EventEmitter<{ change: [ChangeEvent], contradicted:
    * Returns the new tombstones; [] for an unknown host or one with nothing live.
    */
   expireHost (hostname: string): Service[] {
-    const server = this.#servers.get(hostname)
-    if (server === undefined) return []
+    return this.tombstoneDeparted(this.hostRecords(hostname))
+  }
+
+  /**
+   * expireHost for some of a departed host's records (hostRecords), so a caller can spread a
+   * large host over several turns of the event loop: each record is tombstoned only while it
+   * is still the stored version (one that changed since, re-announced by the host on its
+   * return for instance, is left alone); tombstones and unknown records are skipped.
+   */
+  tombstoneDeparted (records: readonly Service[]): Service[] {
     const now = this.#clock.now()
     const events: ChangeEvent[] = []
-    for (const svc of [...server.services.values()]) {
-      if (svc.Status === ServiceStatus.TOMBSTONE) continue
+    for (const svc of records) {
+      if (svc.Status === ServiceStatus.TOMBSTONE || this.#servers.get(svc.Hostname)?.services.get(svc.ID) !== svc) continue
       const tomb = withFields(svc, { Status: ServiceStatus.TOMBSTONE, Updated: Time.max(now, svc.Updated.plusNanos(1n)) })
       this.#store(tomb, true)
       events.push({ service: tomb, previousStatus: svc.Status, time: tomb.Updated })

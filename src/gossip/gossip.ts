@@ -3,7 +3,7 @@
 //   peers <-anti-entropy-> admission.ts --> catalog (digests, then what differs, both ways; on join and every push_pull_interval)
 //   catalog 'change' (this node's records) --> GossipAnnouncer --> gossipsub
 //   membership 'depart' --> catalog.expireHost(host) --> (its tombstones are announced)
-import { setTimeout as sleep } from 'node:timers/promises'
+import { setImmediate as yieldToLoop, setTimeout as sleep } from 'node:timers/promises'
 import os from 'node:os'
 import type { Message } from '@libp2p/gossipsub'
 import { TopicValidatorResult } from '@libp2p/gossipsub'
@@ -73,6 +73,8 @@ const LEAVE_TIMEOUT_MS = 1000
 const MAX_PEERS = 32
 /** An anti-entropy exchange in which no frame moves for this long is given up (a slow but moving one goes on). */
 const EXCHANGE_TIMEOUT_MS = 30_000
+/** A departed host's records tombstoned per turn of the event loop (a record that changed meanwhile is left alone). */
+const DEPART_SLICE = 1024
 /** Exchanges with a member back from departure start within this, at random. */
 const REJOIN_SPREAD_MS = 1000
 /** Departed hosts remembered for a rejoin exchange; past it a rejoin waits for the periodic exchange. */
@@ -397,8 +399,19 @@ export class Gossip implements Startable {
     this.#metrics.members.set(new Set(members.map(m => m.hostname)).size + 1)
     this.#clock?.forget(member.peerId)
     if (this.#departed.size < MAX_DEPARTED_REMEMBERED) this.#departed.add(member.hostname)
-    const tombs = this.#c.catalog.expireHost(member.hostname)
-    this.#c.logger.info(`${member.hostname} departed: tombstoned ${tombs.length} of its record${tombs.length === 1 ? '' : 's'}`)
+    void this.#tombstoneDeparted(member.hostname)
+  }
+
+  /** Tombstones a departed host's records DEPART_SLICE per turn of the event loop: a host of 25,000 records took 170 ms at once. */
+  async #tombstoneDeparted (hostname: string): Promise<void> {
+    const records = this.#c.catalog.hostRecords(hostname)
+    let tombstoned = 0
+    for (let i = 0; i < records.length; i += DEPART_SLICE) {
+      if (i > 0) await yieldToLoop()
+      if (this.#stopping.signal.aborted) return
+      tombstoned += this.#c.catalog.tombstoneDeparted(records.slice(i, i + DEPART_SLICE)).length
+    }
+    this.#c.logger.info(`${hostname} departed: tombstoned ${tombstoned} of its record${tombstoned === 1 ? '' : 's'}`)
   }
 
   async #afterPull (): Promise<void> {
