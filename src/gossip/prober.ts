@@ -25,8 +25,6 @@ export interface ProberInit {
   intervalMs: number
   /** A member silent this long is reported. */
   suspectAfterMs: number
-  /** Delay before the first round of probes (default: a random stagger within the interval; tests pin it). */
-  firstTickMs?: number
 }
 
 export interface ProberComponents {
@@ -105,7 +103,7 @@ export class Prober implements Startable {
       })
     }, { maxInboundStreams: MAX_PROBE_STREAMS, maxOutboundStreams: MAX_PROBE_STREAMS })
     this.#lastTick = Date.now()
-    this.#ticker = new Ticker((signal) => { this.#tick(signal) }, { name: 'prober', intervalMs: this.#init.intervalMs, logger: this.#c.logger, ...(this.#init.firstTickMs !== undefined ? { firstDelayMs: this.#init.firstTickMs } : {}) })
+    this.#ticker = new Ticker((signal) => { this.#tick(signal) }, { name: 'prober', intervalMs: this.#init.intervalMs, logger: this.#c.logger })
     this.#ticker.start()
   }
 
@@ -201,13 +199,8 @@ export class Prober implements Startable {
     if (frame.getFloat64(12) !== probe.sentAt) return
     const sample = sampleOf(probe.sentAt, frame.getFloat64(4), this.#now())
     if (sample === undefined) return
-    const first = probe.last === undefined
     probe.last = sample
     this.#c.onClockSample?.(id, sample)
-    // The answering side learns its offset only from what a probe carries, and the first one
-    // carried nothing: the next goes at once, so a (re)started member does not wait an interval
-    // for its first clock sample (its records are announced after one: ClockCorrector.settled).
-    if (first) this.#send(id, probe)
   }
 
   async #open (id: string, signal: AbortSignal): Promise<void> {
