@@ -1,3 +1,4 @@
+import { BurstLog } from '../lib/log-burst.ts'
 import type { Logger } from '../lib/logger.ts'
 import type { Startable } from '../lib/startable.ts'
 import { Ticker } from '../lib/ticker.ts'
@@ -12,15 +13,22 @@ import type { Service } from '../service/service.ts'
 export class Reaper implements Startable {
   readonly #ticker: Ticker
 
+  /** A host whose records all stop being refreshed expires them by the thousand: the first lines of a second as usual, then a count. */
+  readonly #log: BurstLog
+
   constructor (components: { catalog: Catalog, logger: Logger }, init: { intervalMs: number, onExpired?: (expired: Service[]) => void }) {
+    const log = this.#log = new BurstLog(components.logger, { what: 'expired services tombstoned' })
     this.#ticker = new Ticker(() => {
       const expired = components.catalog.expire()
-      for (const s of expired) components.logger.info({ id: s.ID, host: s.Hostname }, `found expired service ${s.Name} ID ${s.ID} from ${s.Hostname}, tombstoning`)
+      for (const s of expired) log.line('info', { id: s.ID, host: s.Hostname }, `found expired service ${s.Name} ID ${s.ID} from ${s.Hostname}, tombstoning`)
       if (expired.length > 0) init.onExpired?.(expired)
     }, { name: 'expiry', intervalMs: init.intervalMs, logger: components.logger })
   }
 
   async start (): Promise<void> { this.#ticker.start() }
 
-  async stop (): Promise<void> { await this.#ticker.stop() }
+  async stop (): Promise<void> {
+    await this.#ticker.stop()
+    this.#log.flush()
+  }
 }

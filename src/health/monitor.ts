@@ -15,6 +15,7 @@ import type { Clock } from '../service/clock.ts'
 import { ServiceStatus } from '../service/status.ts'
 import type { Time } from '../service/time.ts'
 import { runnerFor, type CheckResult } from './checks.ts'
+import { BurstLog } from '../lib/log-burst.ts'
 import { CheckScheduler, type Job } from './scheduler.ts'
 import type { SuppliedCheckSource } from './supplied.ts'
 import { sameCheck, type CheckTarget, type CheckTargets } from './target.ts'
@@ -68,6 +69,10 @@ export function nextStatus (current: ServiceStatus, ok: boolean, successes: numb
 
 export class HealthMonitor extends EventEmitter<{ status: [key: string, status: ServiceStatus] }> implements Startable, CheckTargets {
   readonly #logger: Logger
+  /** Per-service lines come by the thousand at a large start: the first of each second as usual, then a count. */
+  readonly #addedLog: BurstLog
+  readonly #healthyLog: BurstLog
+  readonly #unhealthyLog: BurstLog
   readonly #clock: Clock
   readonly #init: HealthMonitorInit
   readonly #entries = new Map<string, Entry>()
@@ -86,6 +91,9 @@ export class HealthMonitor extends EventEmitter<{ status: [key: string, status: 
   constructor (components: { logger: Logger, clock: Clock, supplied?: readonly SuppliedCheckSource[], metrics?: Metrics }, init: HealthMonitorInit) {
     super()
     this.#logger = components.logger
+    this.#addedLog = new BurstLog(this.#logger, { what: 'health checks added' })
+    this.#healthyLog = new BurstLog(this.#logger, { what: 'services now healthy' })
+    this.#unhealthyLog = new BurstLog(this.#logger, { what: 'services now unhealthy' })
     this.#clock = components.clock
     this.#init = init
     this.#scheduler = new CheckScheduler({ logger: components.logger }, { intervalMs: init.intervalMs, concurrency: init.concurrency ?? CHECK_CONCURRENCY })
@@ -125,6 +133,7 @@ export class HealthMonitor extends EventEmitter<{ status: [key: string, status: 
     this.#listeners.clear()
     await this.#scheduler.stop()
     await Promise.all([...this.#removing])
+    for (const log of [this.#addedLog, this.#healthyLog, this.#unhealthyLog]) log.flush()
   }
 
   /** The status of a record's check; UNKNOWN when it has none (yet). */
@@ -182,7 +191,7 @@ export class HealthMonitor extends EventEmitter<{ status: [key: string, status: 
       return
     }
     const shown = redactCheckArgs(type, args) // logs get shipped: no passwords or command arguments
-    this.#logger.info({ id, type, args: shown }, `adding health check ${type} for ${id}${shown === '' ? '' : `: ${shown}`}`)
+    this.#addedLog.line('info', { id, type, args: shown }, `adding health check ${type} for ${id}${shown === '' ? '' : `: ${shown}`}`)
     if (this.#supplied.has(type)) {
       const k = `${type}\u0000${args}`
       let set = this.#bySupplied.get(k)
@@ -223,9 +232,9 @@ export class HealthMonitor extends EventEmitter<{ status: [key: string, status: 
     const status = nextStatus(prev.status, result.ok, successes, failures, this.#init.rise, this.#init.fall)
     entry.state = { ...prev, status, lastResult: result, lastCheckedAt: this.#clock.now(), consecutiveSuccesses: successes, consecutiveFailures: failures }
     if (status !== prev.status) {
-      const level = status === ServiceStatus.ALIVE ? 'info' : 'warn'
       const error = result.error === undefined ? undefined : redactText(result.error)
-      this.#logger[level]({ id: prev.id, error }, `service ${prev.id} is now ${status === ServiceStatus.ALIVE ? 'healthy' : `unhealthy: ${error ?? 'check failed'}`}`)
+      if (status === ServiceStatus.ALIVE) this.#healthyLog.line('info', { id: prev.id }, `service ${prev.id} is now healthy`)
+      else this.#unhealthyLog.line('warn', { id: prev.id, error }, `service ${prev.id} is now unhealthy: ${error ?? 'check failed'}`)
       this.emit('status', entry.target.key, status)
     }
   }
