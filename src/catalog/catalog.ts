@@ -130,7 +130,7 @@ export class Catalog extends EventEmitter<{ change: [ChangeEvent], contradicted:
         if (isDeadTombstone(svc, this.#opts, now)) {
           server.services.delete(svc.ID)
           server.reports.delete(svc.ID)
-          this.#byStatus.set(svc.Status, (this.#byStatus.get(svc.Status) ?? 0) - 1)
+          this.#count(svc.Status, -1)
           server.snapshot = undefined
           this.#snapshot = undefined
           this.#version++
@@ -276,8 +276,8 @@ export class Catalog extends EventEmitter<{ change: [ChangeEvent], contradicted:
       this.#servers.set(svc.Hostname, server)
     }
     const previous = server.services.get(svc.ID)
-    if (previous !== undefined) this.#byStatus.set(previous.Status, (this.#byStatus.get(previous.Status) ?? 0) - 1)
-    this.#byStatus.set(svc.Status, (this.#byStatus.get(svc.Status) ?? 0) + 1)
+    if (previous !== undefined) this.#count(previous.Status, -1)
+    this.#count(svc.Status, 1)
     server.services.set(svc.ID, svc)
     server.reports.set(svc.ID, { from, at: this.#clock.now() })
     server.lastUpdated = svc.Updated
@@ -288,6 +288,10 @@ export class Catalog extends EventEmitter<{ change: [ChangeEvent], contradicted:
     server.snapshot = undefined
     this.#snapshot = undefined
     this.#version++
+  }
+
+  #count (status: ServiceStatus, delta: number): void {
+    this.#byStatus.set(status, (this.#byStatus.get(status) ?? 0) + delta)
   }
 
   #emit (events: readonly ChangeEvent[]): void {

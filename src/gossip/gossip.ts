@@ -2,7 +2,7 @@
 //   peers --gossipsub--> validator (wire.ts, admission.ts) --> catalog.merge(record, peer)
 //   peers <-anti-entropy-> admission.ts --> catalog (digests, then what differs, both ways; on join and every push_pull_interval)
 //   catalog 'change' (this node's records) --> GossipAnnouncer --> gossipsub
-//   membership 'depart' --> catalog.expireHost(host) --> (its tombstones are announced)
+//   membership 'depart' --> catalog.tombstoneDeparted(its records), DEPART_SLICE per turn --> (its tombstones are announced)
 import { setImmediate as yieldToLoop, setTimeout as sleep } from 'node:timers/promises'
 import os from 'node:os'
 import type { Message } from '@libp2p/gossipsub'

@@ -1,7 +1,7 @@
 // Which listeners the catalog asks for (pure): one per (service name, TCP ServicePort != 0)
 // held by a live record, with the backends that port points at, and the port-conflict rule.
 import { compareGoStrings } from '../catalog/rules.ts'
-import { ServiceStatus, type Service } from '../service/index.ts'
+import { ServiceStatus, type Port, type Service } from '../service/index.ts'
 
 export type ProxyMode = 'http' | 'ws' | 'tcp'
 
@@ -108,10 +108,14 @@ export function proxiedPorts (svc: Service): number[] {
   const out: number[] = []
   if (svc.Status === ServiceStatus.TOMBSTONE) return out
   for (const p of svc.Ports ?? []) {
-    if (p.Type !== 'tcp' || p.ServicePort === 0 || p.Port === 0 || out.includes(p.ServicePort)) continue
-    out.push(p.ServicePort)
+    if (isProxied(p) && !out.includes(p.ServicePort)) out.push(p.ServicePort)
   }
   return out
+}
+
+/** A port a listener can forward to: TCP, with a ServicePort and a port behind it. */
+function isProxied (p: Port): boolean {
+  return p.Type === 'tcp' && p.ServicePort !== 0 && p.Port !== 0
 }
 
 /**
@@ -123,7 +127,7 @@ export function planPort (port: number, records: Iterable<Service>): { listener:
   const byName = new Map<string, Claim>()
   for (const svc of records) {
     if (svc.Status === ServiceStatus.TOMBSTONE) continue
-    const p = (svc.Ports ?? []).find(x => x.Type === 'tcp' && x.ServicePort === port && x.Port !== 0)
+    const p = (svc.Ports ?? []).find(x => x.ServicePort === port && isProxied(x))
     if (p === undefined) continue
     let claim = byName.get(svc.Name)
     if (claim === undefined) byName.set(svc.Name, claim = { name: svc.Name, port, records: [], backends: [] })

@@ -1,6 +1,7 @@
 import test from 'ava'
 import { ServiceStatus } from '../../../src/service/index.ts'
 import { at, BASE_TIME, makeTestService } from '../../helpers/factories.ts'
+import { prng } from '../../helpers/prng.ts'
 import { setup } from './setup.ts'
 
 const { ALIVE, TOMBSTONE, UNHEALTHY, UNKNOWN, DRAINING } = ServiceStatus
@@ -195,8 +196,8 @@ test('expire: a change listener may merge records while the pass delivers its ev
 
 test('statusCounts: the counts kept as records are stored, tombstoned and dropped match a recount, over 5,000 random steps', t => {
   const { catalog, clock } = setup()
-  let x = 7
-  const rand = (n: number): number => { x = (x * 1103515245 + 12345) % 2147483648; return x % n }
+  const r = prng(7)
+  const rand = (n: number): number => Math.floor(r() * n)
   const recount = (): Record<number, number> => {
     const c: Record<number, number> = {}
     for (const svc of catalog.services()) c[svc.Status] = (c[svc.Status] ?? 0) + 1
