@@ -373,7 +373,9 @@ export class Gossip implements Startable {
     // for longer than gossip keeps messages): swap full states at once.
     if ((this.#membership?.connected() ?? []).length === 1) void this.#exchangeWith(member, how.returning ? 'rejoin' : 'join')
     // Spread over a second: every member that declared it departed asks it at once otherwise, just as it comes back from a freeze.
-    else if (back) void sleep(Math.random() * REJOIN_SPREAD_MS, undefined, { signal: this.#stopping.signal }).then(async () => { await this.#exchangeWith(member, 'rejoin') }, () => {})
+    // The same for a member whose connections had all closed and came back within the grace period: what either side
+    // sent meanwhile is lost (a partition shorter than the departure time), and a converged exchange costs a few hundred bytes.
+    else if (back || how.returning) void sleep(Math.random() * REJOIN_SPREAD_MS, undefined, { signal: this.#stopping.signal }).then(async () => { await this.#exchangeWith(member, 'rejoin') }, () => {})
     // Any other new member: its records were refused until it proved its hostname to us (admission.ts), so fetch
     // them now. Each side asks for the other's records once it has identified the other: the side that identifies
     // second would refuse what an exchange run before carried (unknown host), and nothing repaired that before the
