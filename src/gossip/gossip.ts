@@ -23,6 +23,7 @@ import { ClockCorrector } from './clock-corrector.ts'
 import { GossipAnnouncer } from './announcer.ts'
 import { Membership, type Member } from './membership.ts'
 import { Refuter } from './refuter.ts'
+import { StreamMender } from './stream-mender.ts'
 import { parseSeed } from './seeds.ts'
 import { gossipMetrics, type GossipMetrics } from './metrics.ts'
 import { createGossipNode, loadPeerKey, probeProtocolOf, stateProtocolOf, topicOf, type GossipNode } from './node.ts'
@@ -126,6 +127,7 @@ export class Gossip implements Startable {
   /** Hosts that departed (their records tombstoned here): when one is back, both sides may hold the other's records as tombstones. */
   readonly #departed = new Set<string>()
   #refuter: Refuter | undefined
+  #mender: StreamMender | undefined
   /** Aborted by stop(): cancels exchanges in flight. */
   #stopping = new AbortController()
   /**
@@ -235,6 +237,8 @@ export class Gossip implements Startable {
     this.#refuter?.start()
     await this.#antiEntropy?.start()
     await membership.start()
+    this.#mender = new StreamMender({ node, logger, members: () => membership.connected(), mended: () => { this.#metrics.streamsMended.inc() } })
+    this.#mender.start()
     logger.info(`gossip on ${node.getMultiaddrs().map(String).join(', ')} (cluster ${init.clusterName}${init.clusterKey !== '' ? ', private network' : ''})`)
     this.#metrics.members.set(1)
 
@@ -275,6 +279,7 @@ export class Gossip implements Startable {
     this.#stopping.abort()
     await this.#announcer?.stop()
     await this.#ticker?.stop()
+    await this.#mender?.stop()
     await this.#membership?.stop()
     this.#membership?.off('join', this.#onJoin)
     this.#membership?.off('depart', this.#onDepart)

@@ -18,6 +18,7 @@ export interface GossipMetrics {
   validated: Counter<'result'>
   pinConflicts: Counter
   unsealable: Counter
+  streamsMended: Counter
 }
 
 export function gossipMetrics (m: Metrics): GossipMetrics {
@@ -36,6 +37,7 @@ export function gossipMetrics (m: Metrics): GossipMetrics {
     refused: m.counter('sidecar_gossip_records_refused_total', 'remote records refused by the admission gate, by reason (docs/security-gossip.md)', ['reason']),
     validated: m.counter('sidecar_gossip_messages_validated_total', 'gossip messages judged, by result: accept (forwarded and merged), ignore (nothing admitted), reject (malformed or forged)', ['result']),
     pinConflicts: m.counter('sidecar_gossip_pin_conflicts_total', 'peers that claimed a hostname pinned to another peer id'),
+    streamsMended: m.counter('sidecar_gossip_streams_mended_total', 'outbound gossip streams opened again to a member still connected (gossipsub does not reopen them itself)'),
     unsealable: m.counter('sidecar_gossip_records_not_relayed_total', 'records not sent in a full state because no proof for their stored version is held'),
   }
 }

@@ -1,0 +1,104 @@
+// Mends gossipsub's outbound streams. @libp2p/gossipsub (17.1) keeps one outbound stream per
+// peer, opened when the peer connects (or when the peer opens a new stream to us), and forgets
+// it when it closes. A stream that closes while the peer stays connected is not opened again:
+// the connection that carried it closed while a newer one to the same peer lived on (both
+// sides redial after a partition), or the stream was reset. From then on everything this
+// node publishes skips that peer, until the peer disconnects completely; only anti-entropy
+// carries our changes to it. In the partition tests a member went 90 s without one gossip
+// message from another after a 6 s cut (the library's own fix, js-libp2p PR 3531, covers a
+// reconnect, and leaves this case as a follow-up).
+//
+// Each tick, every connected member whose stream is missing now and was missing on the
+// previous tick too (a new connection's stream is on its way for a moment) is handed to
+// gossipsub again as newly connected, on its newest open connection: gossipsub opens the
+// stream and sends our subscriptions on it. That entry point is internal to the library; if
+// a version lacks it, start() says so once and the node runs as before.
+import type { PeerId } from '@libp2p/interface'
+import type { Logger } from '../lib/logger.ts'
+import { Ticker } from '../lib/ticker.ts'
+import type { GossipNode } from './node.ts'
+
+/** How often the streams are checked; a lost stream is mended within two of these. */
+export const MEND_INTERVAL_MS = 1000
+/** A member whose stream needs mending again within this is logged at debug, not info. */
+const LOG_AGAIN_MS = 60_000
+/** Members remembered for LOG_AGAIN_MS (a full mesh is at most 32; the map is cleared past four times that). */
+const MAX_TRACKED = 32
+
+/** What the mender reads and calls inside gossipsub (not in its typed API, hence checked at start). */
+interface GossipsubInternals {
+  streamsOutbound: Map<string, unknown>
+  onPeerConnected?: (peerId: PeerId, connection: unknown) => void
+}
+
+export interface StreamMenderComponents {
+  node: GossipNode
+  logger: Logger
+  /** Peer ids of the connected members, with a name for the log. */
+  members: () => ReadonlyArray<{ peerId: string, hostname: string }>
+  /** Called once per stream opened again (a metric). */
+  mended?: () => void
+}
+
+export class StreamMender {
+  readonly #c: StreamMenderComponents
+  #ticker: Ticker | undefined
+  /** Members found without a stream on the last tick. */
+  #missing = new Set<string>()
+  /** When each member's stream was last opened again (ms): a repeat within LOG_AGAIN_MS is logged at debug only. */
+  readonly #lastMended = new Map<string, number>()
+
+  constructor (components: StreamMenderComponents) {
+    this.#c = components
+  }
+
+  /** Whether this gossipsub offers what mending needs. */
+  static supported (node: GossipNode): boolean {
+    const ps = node.services.pubsub as unknown as GossipsubInternals
+    return ps.streamsOutbound instanceof Map && typeof ps.onPeerConnected === 'function'
+  }
+
+  start (): void {
+    if (this.#ticker !== undefined) return
+    if (!StreamMender.supported(this.#c.node)) {
+      this.#c.logger.warn('gossip: this @libp2p/gossipsub has no onPeerConnected(); a gossip stream lost while its connection stays open is not reopened (anti-entropy still repairs what it misses)')
+      return
+    }
+    this.#ticker = new Ticker(() => { this.mend() }, { name: 'gossip stream mender', intervalMs: MEND_INTERVAL_MS, logger: this.#c.logger })
+    this.#ticker.start()
+  }
+
+  async stop (): Promise<void> {
+    await this.#ticker?.stop()
+    this.#ticker = undefined
+    this.#missing.clear()
+    this.#lastMended.clear()
+  }
+
+  /** One check (the ticker's task; tests call it directly). Returns the members whose stream was opened again. */
+  mend (): string[] {
+    const node = this.#c.node
+    const ps = node.services.pubsub as unknown as GossipsubInternals
+    if (typeof ps.onPeerConnected !== 'function') return []
+    const missing = new Set<string>()
+    const mended: string[] = []
+    for (const m of this.#c.members()) {
+      if (ps.streamsOutbound.has(m.peerId)) continue
+      const conns = node.getConnections().filter(c => c.status === 'open' && c.remotePeer.toString() === m.peerId)
+      if (conns.length === 0) continue // not connected: membership redials, and a new connection brings a stream
+      if (!this.#missing.has(m.peerId)) { missing.add(m.peerId); continue }
+      const newest = conns.reduce((a, b) => (b.timeline.open > a.timeline.open ? b : a))
+      const now = Date.now()
+      const line = `no outbound gossip stream to ${m.hostname} although connected: opening one`
+      if (now - (this.#lastMended.get(m.peerId) ?? -Infinity) < LOG_AGAIN_MS) this.#c.logger.debug(line)
+      else this.#c.logger.info(line)
+      this.#lastMended.set(m.peerId, now)
+      ps.onPeerConnected.call(ps, newest.remotePeer, newest)
+      this.#c.mended?.()
+      mended.push(m.hostname)
+    }
+    this.#missing = missing
+    if (this.#lastMended.size > 4 * MAX_TRACKED) this.#lastMended.clear()
+    return mended
+  }
+}
