@@ -13,7 +13,7 @@ import { sleep, waitFor } from '../../helpers/wait.ts'
 const TOPIC = topicOf('mend')
 
 interface Outbound { rawStream: { abort: (err: Error) => void } }
-const outbound = (n: GossipNode): Map<string, Outbound> => n.services.pubsub.streamsOutbound as unknown as Map<string, Outbound>
+const outbound = (n: GossipNode): Map<string, Outbound> => (n.services.pubsub as unknown as { streamsOutbound: Map<string, Outbound> }).streamsOutbound
 
 async function start (t: import('ava').ExecutionContext, ip: string, hostname: string): Promise<{ node: GossipNode, got: string[] }> {
   const { node } = await createGossipNode({ hostname, clusterName: 'mend', bindIp: ip, bindPort: 7946, advertiseIp: ip, clusterKey: '', quic: false, privateKey: await generateKeyPair('Ed25519'), version: '0.0.0' }, silentLogger())
