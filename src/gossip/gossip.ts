@@ -84,8 +84,15 @@ const MAX_DEPARTED_REMEMBERED = 10_000
 const REJECT_LOGS_PER_MINUTE = 10
 /** Characters of a rejected message's error kept in the log line. */
 const REJECT_LOG_CHARS = 200
-/** Sends of a new or changed local record (the original's ALIVE_COUNT): a lost message is repaired by the next. */
-const ALIVE_ROUNDS = 5
+/**
+ * Sends of a new or changed local record: the first at once, one repeat a round later. The
+ * original sent 5 (ALIVE_COUNT) because its UDP gossip lost messages; gossipsub runs over
+ * reliable streams, its mesh delivers each message several times over and its IHAVE gossip
+ * mends a miss within 3 s, and anti-entropy mends the rest. Each send is a new version that
+ * every node verifies and forwards: bench/convergence at N = 20 on 2 cores measured a new
+ * record on every node at p99 1.3-1.8 s with 5 sends (the cores saturate) and 0.14-0.46 s with 2.
+ */
+const ALIVE_ROUNDS = 2
 /** Sends of a local tombstone (the original's TOMBSTONE_COUNT): a missed tombstone leaves a ghost until expiry, so more. */
 const TOMBSTONE_ROUNDS = 10
 /** Sends of a tombstone this node made for another host: every peer of that host makes its own, so few are needed. */

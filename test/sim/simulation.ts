@@ -30,7 +30,7 @@ export const DAEMON = {
   historyGossip: 3,
   historyLength: 5,
   heartbeatMs: 1000,
-  /** gossip.ts: the announcer's aliveRounds and roundIntervalMs */ aliveRounds: 5,
+  /** gossip.ts: the announcer's aliveRounds and roundIntervalMs */ aliveRounds: 2,
   roundIntervalMs: 1000,
   /** gossip.ts: the announcer's heartbeatMs */ recordHeartbeatMs: 60_000,
   /** config defaults: push_pull_interval */ pushPullMs: 20_000,
