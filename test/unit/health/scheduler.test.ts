@@ -5,8 +5,12 @@ import { mock } from 'node:test'
 import { CheckScheduler, JITTER } from '../../../src/health/scheduler.ts'
 import { silentLogger } from '../../../src/lib/logger.ts'
 
+/** Microtasks, and a few real turns of the event loop (runs past a turn's starts go on in the next). */
 async function turns (): Promise<void> {
-  for (let i = 0; i < 20; i++) await Promise.resolve()
+  for (let k = 0; k < 3; k++) {
+    for (let i = 0; i < 20; i++) await Promise.resolve()
+    await new Promise<void>(resolve => { setImmediate(resolve) })
+  }
 }
 
 let now = 0
@@ -132,5 +136,23 @@ test.serial('scheduler: stop aborts and awaits every run in flight and leaves no
   await s.start()
   await turns()
   t.is(g.runs, 4, 'restarted: jobs are due at once, within the cap')
+  await s.stop()
+})
+
+test.serial('scheduler: at most startsPerTurn runs start in one turn of the event loop, even when each ends at once; the rest follow in the next turns', async t => {
+  const s = new CheckScheduler({ logger: silentLogger() }, { intervalMs: 60_000, concurrency: 256, startsPerTurn: 10, now: () => now })
+  await s.start()
+  let turn = 0
+  let ticking = true
+  const tick = (): void => { turn++; if (ticking) setImmediate(tick) }
+  setImmediate(tick)
+  const startedIn = new Map<number, number>()
+  // Quick checks: each ends in a microtask, which frees its slot for the next one at once.
+  for (let i = 0; i < 95; i++) s.add(`quick ${i}`, async () => { startedIn.set(turn, (startedIn.get(turn) ?? 0) + 1) })
+  for (let k = 0; k < 40 && [...startedIn.values()].reduce((a, b) => a + b, 0) < 95; k++) await new Promise<void>(resolve => { setImmediate(resolve) })
+  ticking = false
+  t.is([...startedIn.values()].reduce((a, b) => a + b, 0), 95, 'every job ran')
+  t.true(Math.max(...startedIn.values()) <= 10, `runs started per turn: ${JSON.stringify([...startedIn])}`)
+  t.true(startedIn.size >= 10, 'spread over ten turns or more')
   await s.stop()
 })
