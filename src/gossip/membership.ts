@@ -148,6 +148,11 @@ export class Membership extends EventEmitter<{ join: [Member, { returning: boole
     return [...this.#members.values()].filter(m => !this.#leaving.has(m.peerId))
   }
 
+  /** Connected members that answered the failure detector within the last ms (their connection carries traffic). */
+  answering (ms: number): Member[] {
+    return this.connected().filter(m => this.#prober.heardWithin(m.peerId, ms))
+  }
+
   hostnameOf (peerId: string): string | undefined {
     return this.#members.get(peerId)?.hostname
   }

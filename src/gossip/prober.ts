@@ -127,6 +127,12 @@ export class Prober implements Startable {
     this.#probes.delete(peerId)
   }
 
+  /** Whether the member answered a probe (or probed us) within the last ms; a member not yet probed counts as heard. */
+  heardWithin (peerId: string, ms: number): boolean {
+    const at = this.#lastAck.get(peerId)
+    return at === undefined || Date.now() - at <= ms
+  }
+
   #answered (id: string): void {
     if (!this.#lastAck.has(id)) return
     this.#lastAck.set(id, Date.now())

@@ -34,7 +34,7 @@ interface GossipsubInternals {
 export interface StreamMenderComponents {
   node: GossipNode
   logger: Logger
-  /** Peer ids of the connected members, with a name for the log. */
+  /** Connected members to keep a stream to (the daemon passes those that answer its probes), with a name for the log. */
   members: () => ReadonlyArray<{ peerId: string, hostname: string }>
   /** Called once per stream opened again (a metric). */
   mended?: () => void
