@@ -2,7 +2,8 @@
 // N = 5, 10, 20 and prints, for each N:
 //   - propagation: arrival of a new record at each node minus the origin's Updated (every
 //     node shares this machine's clock), p50/p99 over every delivery, and the time for each
-//     record to reach EVERY node (p50/p99 over records);
+//     record to reach EVERY node (p50/p99 over records), and the whole cluster's CPU meanwhile
+//     (in cores: near the machine's count, the figures measure queueing for the CPU);
 //   - SIGKILL -> the victim's services tombstoned on every node;
 //   - SIGSTOP -> the same (then SIGCONT -> ALIVE again everywhere);
 //   - a late joiner: spawn -> it holds the full state;
@@ -24,7 +25,7 @@ const RECORD_GAP_MS = 250
 const sizes = process.argv.slice(2).map(Number).filter(n => n >= 2 && n <= 40)
 const Ns = sizes.length > 0 ? sizes : [5, 10, 20]
 
-interface Row { n: number, startMs: number, p50: number, p99: number, allP50: number, allP99: number, kill: number, stop: number, cont: number, late: number, lateAe: string, rssMb: number[], cpu: number[] }
+interface Row { n: number, startMs: number, p50: number, p99: number, allP50: number, allP99: number, busyCores: number, kill: number, stop: number, cont: number, late: number, lateAe: string, rssMb: number[], cpu: number[] }
 
 function statusOf (s: StateJson, host: string, name: string): number | undefined {
   return Object.values(s.Servers[host]?.Services ?? {}).find(r => r.Name === name)?.Status
@@ -65,7 +66,10 @@ async function run (n: number, root: string): Promise<Row> {
     const cpu = await Promise.all(nodes.map(async d => await d.cpuPercent(10_000)))
     const rssMb = await Promise.all(nodes.map(async d => await d.rssMb()))
 
-    // Propagation of new records.
+    // Propagation of new records; the whole cluster's CPU meanwhile, in cores (2 here): near 2, the figures measure queueing.
+    const ticks = async (): Promise<number> => (await Promise.all(nodes.map(async d => await d.cpuTicks()))).reduce((a, b) => a + b, 0)
+    const tick0 = await ticks()
+    const wall0 = Date.now()
     const names: string[] = []
     for (let k = 0; k < RECORDS; k++) {
       const origin = nodes[k % n]
@@ -76,6 +80,7 @@ async function run (n: number, root: string): Promise<Row> {
       await sleep(RECORD_GAP_MS)
     }
     await allHold(nodes, s => nodes.every(d => d.extra.every(x => statusOf(s, d.hostname, x) !== undefined)), 60_000, `N=${n} new records everywhere`)
+    const busyCores = (await ticks() - tick0) / 100 / ((Date.now() - wall0) / 1000)
     const delays: number[] = []
     const reachAll: number[] = []
     for (const name of names) {
@@ -111,7 +116,7 @@ async function run (n: number, root: string): Promise<Row> {
     }, 60_000, 'late joiner full state')
     const lateAe = /anti-entropy \(join\) with \S+: received (\d+) records[^,]*, sent \d+, ([\d.]+) ms/.exec(late.output)
     if (lateAe === null) console.log(late.output.split('\n').filter(l => /anti-entropy|joined|seed/.test(l)).slice(0, 8).join('\n'))
-    return { n, startMs, p50: percentile(delays, 50), p99: percentile(delays, 99), allP50: percentile(reachAll, 50), allP99: percentile(reachAll, 99), kill, stop, cont, late: lateMs, lateAe: lateAe === null ? '?' : `${lateAe[1]} records in ${Number(lateAe[2]).toFixed(0)} ms`, rssMb, cpu }
+    return { n, startMs, p50: percentile(delays, 50), p99: percentile(delays, 99), allP50: percentile(reachAll, 50), allP99: percentile(reachAll, 99), busyCores, kill, stop, cont, late: lateMs, lateAe: lateAe === null ? '?' : `${lateAe[1]} records in ${Number(lateAe[2]).toFixed(0)} ms`, rssMb, cpu }
   } finally {
     await Promise.all(nodes.map(async d => { await d.stop() }))
   }
@@ -146,8 +151,8 @@ try {
 } finally {
   await rm(root, { recursive: true, force: true })
 }
-console.log('\n| N | all up and converged | propagation p50 / p99 (each delivery) | new record on every node p50 / p99 | SIGKILL -> tombstoned everywhere | SIGSTOP -> tombstoned everywhere | SIGCONT -> ALIVE again | late joiner holds full state | idle RSS per daemon (MB) | idle CPU per daemon (%) |')
-console.log('| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |')
+console.log('\n| N | all up and converged | propagation p50 / p99 (each delivery) | new record on every node p50 / p99 | cluster CPU meanwhile (cores) | SIGKILL -> tombstoned everywhere | SIGSTOP -> tombstoned everywhere | SIGCONT -> ALIVE again | late joiner holds full state | idle RSS per daemon (MB) | idle CPU per daemon (%) |')
+console.log('| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |')
 for (const r of rows) {
-  console.log(`| ${r.n} | ${(r.startMs / 1000).toFixed(1)} s | ${fmt(r.p50)} / ${fmt(r.p99)} ms | ${fmt(r.allP50)} / ${fmt(r.allP99)} ms | ${fmt(r.kill)} ms | ${fmt(r.stop)} ms | ${fmt(r.cont)} ms | ${fmt(r.late)} ms after spawn (join pull: ${r.lateAe}) | ${range(r.rssMb)} | ${range(r.cpu)} |`)
+  console.log(`| ${r.n} | ${(r.startMs / 1000).toFixed(1)} s | ${fmt(r.p50)} / ${fmt(r.p99)} ms | ${fmt(r.allP50)} / ${fmt(r.allP99)} ms | ${r.busyCores.toFixed(2)} | ${fmt(r.kill)} ms | ${fmt(r.stop)} ms | ${fmt(r.cont)} ms | ${fmt(r.late)} ms after spawn (join pull: ${r.lateAe}) | ${range(r.rssMb)} | ${range(r.cpu)} |`)
 }

@@ -104,15 +104,17 @@ export class BenchDaemon {
     return Number(/VmRSS:\s+(\d+)/.exec(status)?.[1] ?? NaN) / 1024
   }
 
+  /** CPU used so far, in clock ticks (100 per second): utime + stime. */
+  async cpuTicks (): Promise<number> {
+    const f = (await readFile(`/proc/${this.pid}/stat`, 'utf8')).split(') ')[1].split(' ')
+    return Number(f[11]) + Number(f[12])
+  }
+
   /** CPU used over the next ms milliseconds, in percent of one core. */
   async cpuPercent (ms: number): Promise<number> {
-    const ticks = async (): Promise<number> => {
-      const f = (await readFile(`/proc/${this.pid}/stat`, 'utf8')).split(') ')[1].split(' ')
-      return Number(f[11]) + Number(f[12]) // utime + stime, in clock ticks (100 per second)
-    }
-    const a = await ticks()
+    const a = await this.cpuTicks()
     await sleep(ms)
-    return (await ticks() - a) / (ms / 1000)
+    return (await this.cpuTicks() - a) / (ms / 1000)
   }
 
   signal (sig: NodeJS.Signals): void {
