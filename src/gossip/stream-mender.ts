@@ -61,7 +61,7 @@ export class StreamMender {
   start (): void {
     if (this.#ticker !== undefined) return
     if (!StreamMender.supported(this.#c.node)) {
-      this.#c.logger.warn('gossip: this @libp2p/gossipsub has no onPeerConnected(); a gossip stream lost while its connection stays open is not reopened (anti-entropy still repairs what it misses)')
+      this.#c.logger.warn('this @libp2p/gossipsub has no onPeerConnected(); a gossip stream lost while its connection stays open is not reopened (anti-entropy still repairs what it misses)')
       return
     }
     this.#ticker = new Ticker(() => { this.mend() }, { name: 'gossip stream mender', intervalMs: MEND_INTERVAL_MS, logger: this.#c.logger })
