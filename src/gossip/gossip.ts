@@ -76,12 +76,6 @@ const MAX_PEERS = 32
 const EXCHANGE_TIMEOUT_MS = 30_000
 /** A departed host's records tombstoned per turn of the event loop (a record that changed meanwhile is left alone). */
 const DEPART_SLICE = 1024
-/**
- * Gossip streams are mended only to members that answered the failure detector within this:
- * gossipsub opens outbound streams one at a time, so one to a member across a cut would hold
- * up the others until its negotiation times out.
- */
-const MEND_HEARD_WITHIN_MS = 2000
 /** Exchanges with a member back from departure start within this, at random. */
 const REJOIN_SPREAD_MS = 1000
 /** Departed hosts remembered for a rejoin exchange; past it a rejoin waits for the periodic exchange. */
@@ -250,7 +244,7 @@ export class Gossip implements Startable {
     this.#refuter?.start()
     await this.#antiEntropy?.start()
     await membership.start()
-    this.#mender = new StreamMender({ node, logger, members: () => membership.answering(MEND_HEARD_WITHIN_MS), mended: () => { this.#metrics.streamsMended.inc() } })
+    this.#mender = new StreamMender({ node, logger, members: () => membership.connected(), lastHeard: (id) => membership.lastHeard(id), mended: () => { this.#metrics.streamsMended.inc() } })
     this.#mender.start()
     logger.info(`gossip on ${node.getMultiaddrs().map(String).join(', ')} (cluster ${init.clusterName}${init.clusterKey !== '' ? ', private network' : ''})`)
     this.#metrics.members.set(1)

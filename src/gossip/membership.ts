@@ -148,9 +148,9 @@ export class Membership extends EventEmitter<{ join: [Member, { returning: boole
     return [...this.#members.values()].filter(m => !this.#leaving.has(m.peerId))
   }
 
-  /** Connected members that answered the failure detector within the last ms (their connection carries traffic). */
-  answering (ms: number): Member[] {
-    return this.connected().filter(m => this.#prober.heardWithin(m.peerId, ms))
+  /** When the failure detector last heard from a member (Date.now() ms); undefined before its first probe. */
+  lastHeard (peerId: string): number | undefined {
+    return this.#prober.lastHeard(peerId)
   }
 
   hostnameOf (peerId: string): string | undefined {

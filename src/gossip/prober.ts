@@ -127,10 +127,9 @@ export class Prober implements Startable {
     this.#probes.delete(peerId)
   }
 
-  /** Whether the member answered a probe (or probed us) within the last ms; a member not yet probed counts as heard. */
-  heardWithin (peerId: string, ms: number): boolean {
-    const at = this.#lastAck.get(peerId)
-    return at === undefined || Date.now() - at <= ms
+  /** When the member last answered a probe or probed us (Date.now() ms); undefined before its first probe. */
+  lastHeard (peerId: string): number | undefined {
+    return this.#lastAck.get(peerId)
   }
 
   #answered (id: string): void {

@@ -8,11 +8,14 @@
 // message from another after a 6 s cut (the library's own fix, js-libp2p PR 3531, covers a
 // reconnect, and leaves this case as a follow-up).
 //
-// Each tick, every connected member whose stream is missing now and was missing on the
-// previous tick too (a new connection's stream is on its way for a moment) is handed to
-// gossipsub again as newly connected, on its newest open connection: gossipsub opens the
-// stream and sends our subscriptions on it. That entry point is internal to the library; if
-// a version lacks it, start() says so once and the node runs as before.
+// Each tick, every connected member whose stream has been missing since an earlier tick (a new
+// connection's stream is on its way for a moment) and that answered the failure detector since
+// then is handed to gossipsub again as newly connected, on its newest open connection:
+// gossipsub opens the stream and sends our subscriptions on it. The answer matters: gossipsub
+// opens outbound streams one at a time, and one to a member that is gone (killed, with a QUIC
+// connection that lingers) or across a cut would hold up every other until its negotiation
+// times out. That entry point is internal to the library; if a version lacks it, start() says
+// so once and the node runs as before.
 import type { PeerId } from '@libp2p/interface'
 import type { Logger } from '../lib/logger.ts'
 import { Ticker } from '../lib/ticker.ts'
@@ -34,8 +37,10 @@ interface GossipsubInternals {
 export interface StreamMenderComponents {
   node: GossipNode
   logger: Logger
-  /** Connected members to keep a stream to (the daemon passes those that answer its probes), with a name for the log. */
+  /** Connected members, with a name for the log. */
   members: () => ReadonlyArray<{ peerId: string, hostname: string }>
+  /** When the failure detector last heard from a member (Date.now() ms), if ever. */
+  lastHeard: (peerId: string) => number | undefined
   /** Called once per stream opened again (a metric). */
   mended?: () => void
 }
@@ -43,8 +48,8 @@ export interface StreamMenderComponents {
 export class StreamMender {
   readonly #c: StreamMenderComponents
   #ticker: Ticker | undefined
-  /** Members found without a stream on the last tick. */
-  #missing = new Set<string>()
+  /** Members found without a stream, and since when (Date.now() ms). */
+  #missing = new Map<string, number>()
   /** When each member's stream was last opened again (ms): a repeat within LOG_AGAIN_MS is logged at debug only. */
   readonly #lastMended = new Map<string, number>()
 
@@ -80,15 +85,16 @@ export class StreamMender {
     const node = this.#c.node
     const ps = node.services.pubsub as unknown as GossipsubInternals
     if (typeof ps.onPeerConnected !== 'function') return []
-    const missing = new Set<string>()
+    const now = Date.now()
+    const missing = new Map<string, number>()
     const mended: string[] = []
     for (const m of this.#c.members()) {
       if (ps.streamsOutbound.has(m.peerId)) continue
       const conns = node.getConnections().filter(c => c.status === 'open' && c.remotePeer.toString() === m.peerId)
       if (conns.length === 0) continue // not connected: membership redials, and a new connection brings a stream
-      if (!this.#missing.has(m.peerId)) { missing.add(m.peerId); continue }
+      const since = this.#missing.get(m.peerId)
+      if (since === undefined || !((this.#c.lastHeard(m.peerId) ?? -Infinity) > since)) { missing.set(m.peerId, since ?? now); continue }
       const newest = conns.reduce((a, b) => (b.timeline.open > a.timeline.open ? b : a))
-      const now = Date.now()
       const line = `no outbound gossip stream to ${m.hostname} although connected: opening one`
       if (now - (this.#lastMended.get(m.peerId) ?? -Infinity) < LOG_AGAIN_MS) this.#c.logger.debug(line)
       else this.#c.logger.info(line)
