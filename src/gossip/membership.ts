@@ -220,7 +220,10 @@ export class Membership extends EventEmitter<{ join: [Member, { returning: boole
         const agent = peer.metadata.get('AgentVersion')
         if (agent === undefined || peer.protocols.length === 0) { this.#identifyAgain(peerId); continue } // not identified yet
         const conn = this.#node.getConnections(peerId)[0]
-        if (conn !== undefined) this.#identified(peerId, peer.protocols, new TextDecoder().decode(agent), conn.remoteAddr.toString())
+        // With the addresses identify stored for it: the connection's source alone (an ephemeral
+        // QUIC port on 127.0.0.1, a NAT) is often not the address its records name, which the
+        // admission gate would then refuse as "a backend IP is neither its host's own address".
+        if (conn !== undefined) this.#identified(peerId, peer.protocols, new TextDecoder().decode(agent), conn.remoteAddr.toString(), peer.addresses.map(a => a.multiaddr.toString()))
       } catch {
         this.#identifyAgain(peerId) // not in the peer store yet: identify has not run, or failed
       }
