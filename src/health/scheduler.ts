@@ -61,11 +61,11 @@ export class CheckScheduler implements Startable {
   #timerAt = Infinity
   #started = false
   readonly #now: () => number
-  /** Runs started in this turn of the event loop; set back to 0 by #turnEnd. */
+  /** Runs started in this turn of the event loop; #turnEnd sets it back to 0 in the next turn's check phase. */
   #starts = 0
   #turnEnd: NodeJS.Immediate | undefined
-  /** A pump put off to the next turn (this one's starts are spent). */
-  #later: NodeJS.Immediate | undefined
+  /** This turn's starts ran out with due jobs left: #turnEnd pumps again. */
+  #deferred = false
 
   constructor (components: { logger: Logger }, init: SchedulerInit) {
     this.#logger = components.logger
@@ -91,11 +91,10 @@ export class CheckScheduler implements Startable {
     clearTimeout(this.#timer)
     this.#timer = undefined
     this.#timerAt = Infinity
-    clearImmediate(this.#later)
-    this.#later = undefined
     clearImmediate(this.#turnEnd)
     this.#turnEnd = undefined
     this.#starts = 0
+    this.#deferred = false
     const runs = [...this.#inflight].map(j => { j.running?.abort.abort(); return j.running?.done })
     await Promise.all(runs)
   }
@@ -140,13 +139,14 @@ export class CheckScheduler implements Startable {
       const top = heap.peek() as Slot
       if (stale(top)) { heap.pop(); continue }
       if (top.at > now) break
-      if (this.#starts >= budget) {
-        this.#later ??= setImmediate(() => { this.#later = undefined; this.#pump() })
-        return
-      }
+      if (this.#starts >= budget) { this.#deferred = true; return } // #turnEnd, set by the first start, pumps again
       heap.pop()
       this.#starts++
-      this.#turnEnd ??= setImmediate(() => { this.#turnEnd = undefined; this.#starts = 0 })
+      this.#turnEnd ??= setImmediate(() => {
+        this.#turnEnd = undefined
+        this.#starts = 0
+        if (this.#deferred) { this.#deferred = false; this.#pump() }
+      })
       this.#run(top.job)
     }
     // Drop stale entries at the top so the timer aims at a live one.
