@@ -17,6 +17,7 @@
 // times out. That entry point is internal to the library; if a version lacks it, start() says
 // so once and the node runs as before.
 import type { PeerId } from '@libp2p/interface'
+import { peerIdFromString } from '@libp2p/peer-id'
 import type { Logger } from '../lib/logger.ts'
 import { Ticker } from '../lib/ticker.ts'
 import type { GossipNode } from './node.ts'
@@ -25,8 +26,6 @@ import type { GossipNode } from './node.ts'
 export const MEND_INTERVAL_MS = 1000
 /** A member whose stream needs mending again within this is logged at debug, not info. */
 const LOG_AGAIN_MS = 60_000
-/** Members remembered for LOG_AGAIN_MS (a full mesh is at most 32; the map is cleared past four times that). */
-const MAX_TRACKED = 32
 
 /** What the mender reads and calls inside gossipsub (not in its typed API, hence checked at start). */
 interface GossipsubInternals {
@@ -90,7 +89,7 @@ export class StreamMender {
     const mended: string[] = []
     for (const m of this.#c.members()) {
       if (ps.streamsOutbound.has(m.peerId)) continue
-      const conns = node.getConnections().filter(c => c.status === 'open' && c.remotePeer.toString() === m.peerId)
+      const conns = node.getConnections(peerIdFromString(m.peerId)).filter(c => c.status === 'open')
       if (conns.length === 0) continue // not connected: membership redials, and a new connection brings a stream
       const since = this.#missing.get(m.peerId)
       if (since === undefined || !((this.#c.lastHeard(m.peerId) ?? -Infinity) > since)) { missing.set(m.peerId, since ?? now); continue }
@@ -104,7 +103,7 @@ export class StreamMender {
       mended.push(m.hostname)
     }
     this.#missing = missing
-    if (this.#lastMended.size > 4 * MAX_TRACKED) this.#lastMended.clear()
+    for (const [id, at] of this.#lastMended) if (now - at >= LOG_AGAIN_MS) this.#lastMended.delete(id)
     return mended
   }
 }
