@@ -104,7 +104,7 @@ export class Admission {
       this.#canonical.set(r, canonical)
       items.push({ canonical, proof })
     }
-    if (items.length > 1) await this.#c.verifier.prepare(items)
+    await this.#c.verifier.prepare(items)
   }
 
   /** Judges records a peer (hostname or peer id `from`) handed us; returns those to merge. Never throws. */

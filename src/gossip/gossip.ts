@@ -31,6 +31,7 @@ import { decodeSealedMessage, WireError } from './wire.ts'
 import { Admission } from './admission.ts'
 import { HostPins } from './pins.ts'
 import { ProofVerifier, RecordSigner } from './proof.ts'
+import { VerifyWorker } from './verify-worker.ts'
 
 export interface GossipInit {
   hostname: string
@@ -122,6 +123,7 @@ export class Gossip implements Startable {
   #announcer: GossipAnnouncer | undefined
   #admission: Admission | undefined
   #signer: RecordSigner | undefined
+  #verifier: ProofVerifier | undefined
   #ticker: Ticker | undefined
   /** Records of a message the validator admitted, for the message handler to merge. */
   readonly #decoded = new WeakMap<Uint8Array, Service[]>()
@@ -196,7 +198,7 @@ export class Gossip implements Startable {
       logger,
       metrics: this.#metrics,
       pins,
-      verifier: new ProofVerifier(init.clusterName),
+      verifier: this.#verifier = new ProofVerifier(init.clusterName, VerifyWorker.create()),
       signer,
       member: (hostname) => membership.memberByHostname(hostname),
       ownRecord: (svc, from) => { this.#refuter?.consider(svc, from) },
@@ -247,6 +249,7 @@ export class Gossip implements Startable {
     this.#mender = new StreamMender({ node, logger, members: () => membership.connected(), lastHeard: (id) => membership.lastHeard(id), mended: () => { this.#metrics.streamsMended.inc() } })
     this.#mender.start()
     logger.info(`gossip on ${node.getMultiaddrs().map(String).join(', ')} (cluster ${init.clusterName}${init.clusterKey !== '' ? ', private network' : ''})`)
+    logger.debug(this.#verifier?.backend === 'worker' ? 'record proofs are verified with libsodium (sodium-native) on a worker thread' : 'sodium-native is not installed: record proofs are verified with node:crypto on the thread pool, at about twice the CPU')
     this.#metrics.members.set(1)
 
     if (init.seeds.some(s => !selfAddresses(init).has(seedKey(s, init.bindPort)))) {
@@ -295,6 +298,7 @@ export class Gossip implements Startable {
     node.services.pubsub.removeEventListener('message', this.#onMessage)
     await Promise.resolve(node.stop()).catch((err: unknown) => { this.#c.logger.warn({ err }, 'error stopping the libp2p node') })
     await this.#signer?.close()
+    await this.#verifier?.close()
     this.#c.logger.debug(`gossip stopped in ${Date.now() - t0} ms`)
   }
 

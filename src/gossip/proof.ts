@@ -18,6 +18,7 @@ import type { PrivateKey } from '@libp2p/interface'
 import { peerIdFromString } from '@libp2p/peer-id'
 import { encodeService, recordKey, type Service } from '../service/index.ts'
 import { SignWorker } from './sign-worker.ts'
+import type { VerifyWorker } from './verify-worker.ts'
 
 /** A record's proof as the wire carries it (never in the JSON API). */
 export interface Proof {
@@ -149,41 +150,97 @@ export class RecordSigner {
   get cached (): number { return this.#cache.size }
 }
 
+/** A signer's public key, in node:crypto's form and raw (for the verifying worker). */
+interface SignerKey { readonly object: KeyObject, readonly raw: Uint8Array }
+
 /** Checks proofs. */
 export class ProofVerifier {
   readonly #clusterName: string
-  readonly #keys = new Map<string, KeyObject | null>()
+  readonly #keys = new Map<string, SignerKey | null>()
   /** Verdicts computed ahead by prepare(), by signature; each is used once, for the same text and signer only. */
   readonly #prepared = new Map<string, { peer: string, text: string, ok: boolean }>()
+  readonly #worker: VerifyWorker | undefined
   /** Ed25519 verifications actually computed (for tests and the fuzz figures). */
   computed = 0
 
-  constructor (clusterName: string) {
+  /** worker: verifies prepare()'s batches (verify-worker.ts); without it, or once it failed, the thread pool does. */
+  constructor (clusterName: string, worker?: VerifyWorker) {
     this.#clusterName = clusterName
+    this.#worker = worker
+  }
+
+  /** Which way prepare() verifies now: 'worker' (libsodium on a worker thread) or 'thread pool' (node:crypto). */
+  get backend (): 'worker' | 'thread pool' { return this.#worker?.usable === true ? 'worker' : 'thread pool' }
+
+  /** Ends the verifying worker (gossip's stop). Never throws; the verifier still works after it, on the thread pool. */
+  async close (): Promise<void> {
+    await this.#worker?.close()
   }
 
   /**
-   * Verifies a page of proofs ahead, in parallel on libuv's thread pool (node:crypto's verify
-   * with a callback), so that check() finds the verdicts ready: a 100,000-record join pull
-   * spent 60 % of its time in one-at-a-time verifications on the main thread (about 105 us
-   * each here, 58-68 us of wall time each in parallel, with the main thread free meanwhile).
+   * Verifies a page of proofs ahead, off the main thread, so that check() finds the verdicts
+   * ready: a 100,000-record join pull spent 60 % of its time in one-at-a-time verifications
+   * on the main thread (about 105 us each here). On the verifying worker when there is one
+   * (a batch of any size: a single record's verification there costs the main thread a
+   * message instead of 150 us); otherwise, or if the worker fails, on libuv's thread pool
+   * (node:crypto's verify with a callback), for batches of two or more.
    * Only an optimisation: check() verifies itself whatever prepare() did not cover. Never throws.
    */
   async prepare (items: ReadonlyArray<{ canonical: string, proof: Proof }>): Promise<void> {
+    if (items.length === 0) return
+    if (this.#worker?.usable === true) {
+      try {
+        await this.#prepareOnWorker(this.#worker, items)
+        return
+      } catch {
+        // the worker failed or is closed: the thread pool below
+      }
+    }
+    if (items.length < 2) return
     await Promise.all(items.map(async ({ canonical, proof }) => {
       const text = signedText(this.#clusterName, proof.observer, canonical)
       const key = this.#publicKey(proof.peer)
       const sig = Buffer.from(proof.sig, 'base64')
       const ok = key !== null && sig.byteLength === 64 && await new Promise<boolean>(resolve => {
         try {
-          verify(null, Buffer.from(text), key, sig, (err, valid) => { resolve(err === null && valid) })
+          verify(null, Buffer.from(text), key.object, sig, (err, valid) => { resolve(err === null && valid) })
         } catch {
           resolve(false)
         }
       })
       this.computed++
-      if (this.#prepared.size < PREPARED_MAX) this.#prepared.set(proof.sig, { peer: proof.peer, text, ok })
+      this.#keep(proof, text, ok)
     }))
+  }
+
+  async #prepareOnWorker (worker: VerifyWorker, items: ReadonlyArray<{ canonical: string, proof: Proof }>): Promise<void> {
+    const texts: string[] = []
+    const sigs: string[] = []
+    const keys: Uint8Array[] = []
+    const keyOf: number[] = []
+    const slot = new Map<string, number>()
+    const sent: Proof[] = []
+    for (const { canonical, proof } of items) {
+      const text = signedText(this.#clusterName, proof.observer, canonical)
+      const key = this.#publicKey(proof.peer)
+      if (key === null) { this.#keep(proof, text, false); continue }
+      let k = slot.get(proof.peer)
+      if (k === undefined) { slot.set(proof.peer, k = keys.length); keys.push(key.raw) }
+      texts.push(text)
+      sigs.push(proof.sig)
+      keyOf.push(k)
+      sent.push(proof)
+    }
+    if (sent.length === 0) return
+    const verdicts = await worker.verify({ texts, sigs, keys, keyOf: Uint32Array.from(keyOf) })
+    for (const [i, proof] of sent.entries()) {
+      this.computed++
+      this.#keep(proof, texts[i], verdicts[i] === 1)
+    }
+  }
+
+  #keep (proof: Proof, text: string, ok: boolean): void {
+    if (this.#prepared.size < PREPARED_MAX) this.#prepared.set(proof.sig, { peer: proof.peer, text, ok })
   }
 
   /**
@@ -210,19 +267,19 @@ export class ProofVerifier {
     try {
       const sig = Buffer.from(proof.sig, 'base64')
       this.computed++
-      ok = sig.byteLength === 64 && verify(null, Buffer.from(text), key, sig)
+      ok = sig.byteLength === 64 && verify(null, Buffer.from(text), key.object, sig)
     } catch {
       ok = false
     }
     return ok
   }
 
-  #publicKey (peer: string): KeyObject | null {
+  #publicKey (peer: string): SignerKey | null {
     let key = this.#keys.get(peer)
     if (key !== undefined) return key
     try {
       const pub = peerIdFromString(peer).publicKey
-      key = pub?.type === 'Ed25519' ? createPublicKey({ key: Buffer.concat([SPKI_ED25519, pub.raw]), format: 'der', type: 'spki' }) : null
+      key = pub?.type === 'Ed25519' ? { object: createPublicKey({ key: Buffer.concat([SPKI_ED25519, pub.raw]), format: 'der', type: 'spki' }), raw: pub.raw } : null
     } catch {
       key = null
     }

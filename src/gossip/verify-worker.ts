@@ -1,0 +1,85 @@
+// Ed25519 verifications of record proofs in batches on one worker thread, with libsodium
+// (the optional dependency sodium-native) when it is installed.
+//
+// Every record that arrives is verified, so verification is most of what a receiving daemon
+// spends its CPU on: a 100,000-record join pull, every gossip message in a busy cluster.
+// Measured here (docs/security-gossip.md has the figures): node:crypto's Ed25519 verify
+// (OpenSSL) about 150 us of CPU, libsodium's about 75 us. node:crypto's callback form also
+// costs the main thread a job, two buffers, a callback and a promise per signature; a batch
+// posted to this worker costs it one message.
+//
+// Without sodium-native (not installed, or no prebuilt binary for the platform) there is no
+// worker: ProofVerifier verifies with node:crypto on libuv's thread pool, as before. If the
+// worker fails, verify() rejects, now and from then on, and ProofVerifier falls back the same way.
+import { createRequire } from 'node:module'
+import { BatchWorker } from '../lib/batch-worker.ts'
+import { WORKER_IDLE_MS } from './sign-worker.ts'
+
+/** A batch: texts[i] signed by keys[keyOf[i]] (raw 32-byte Ed25519 public keys) as sigs[i] (base64). */
+export interface VerifyBatch {
+  texts: string[]
+  sigs: string[]
+  keys: Uint8Array[]
+  keyOf: Uint32Array
+}
+
+// CommonJS (an eval'd worker is a script): sodium-native is loaded from the path the main
+// thread resolved, so the worker finds it whatever the process's working directory.
+const WORKER_SOURCE = `
+const { parentPort, workerData } = require('node:worker_threads')
+const sodium = require(workerData.sodium)
+parentPort.on('message', ({ id, req }) => {
+  try {
+    const keys = req.keys.map(k => Buffer.from(k.buffer, k.byteOffset, k.byteLength))
+    const out = new Uint8Array(req.texts.length)
+    for (let i = 0; i < out.length; i++) {
+      const sig = Buffer.from(req.sigs[i], 'base64')
+      const key = keys[req.keyOf[i]]
+      out[i] = sig.byteLength === 64 && key !== undefined && key.byteLength === 32 && sodium.crypto_sign_verify_detached(sig, Buffer.from(req.texts[i]), key) ? 1 : 0
+    }
+    parentPort.postMessage({ id, res: out }, [out.buffer])
+  } catch (err) {
+    parentPort.postMessage({ id, error: String(err && err.message || err) })
+  }
+})
+`
+
+export class VerifyWorker {
+  readonly #worker: BatchWorker<VerifyBatch, Uint8Array>
+
+  /**
+   * A worker verifying with sodium-native, or undefined when it is not installed. The module
+   * itself is loaded in the worker only: a failure to load it (no binary for the platform)
+   * fails the first batch, and the caller verifies another way from then on.
+   */
+  static create (idleMs: number = WORKER_IDLE_MS): VerifyWorker | undefined {
+    let sodium: string
+    try {
+      sodium = createRequire(import.meta.url).resolve('sodium-native')
+    } catch {
+      return undefined
+    }
+    return new VerifyWorker(sodium, idleMs)
+  }
+
+  /** sodium: the path of sodium-native's entry (require.resolve). */
+  constructor (sodium: string, idleMs: number = WORKER_IDLE_MS) {
+    this.#worker = new BatchWorker('verifying', WORKER_SOURCE, { sodium }, idleMs)
+  }
+
+  /** True while the worker thread exists. */
+  get running (): boolean { return this.#worker.running }
+
+  /** False once the worker failed or was closed. */
+  get usable (): boolean { return this.#worker.usable }
+
+  /** One verdict per text (1 valid, 0 not), in order. Rejects if the worker fails or is closed. */
+  async verify (batch: VerifyBatch): Promise<Uint8Array> {
+    return await this.#worker.run(batch)
+  }
+
+  /** Ends the worker; batches still waiting reject. Never throws. */
+  async close (): Promise<void> {
+    await this.#worker.close()
+  }
+}
