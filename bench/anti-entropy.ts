@@ -10,6 +10,8 @@
 //     state's size (the daemon's own metrics).
 //   - READERS concurrent readers of /api/state.json on that daemon for 15 s (or 400 reads):
 //     latency p50/p99, the daemon's longest event-loop delay, whether a peer suspected it.
+// JOINER_NODE_OPTIONS sets the joiner's NODE_OPTIONS (a semispace size there makes bin/sidecar.js
+// leave its heap flags alone); JOINER_LOG=FILE writes the joiner's output (its last 200 KB) there.
 // Not a test: prints figures, never fails on them. Bounded: every wait has a deadline and
 // every process is stopped at the end.
 //   RECORDS=100000 ORIGINS=4 READERS=20 node bench/anti-entropy.ts
@@ -53,7 +55,7 @@ try {
   console.log(`the origins held all ${total} records after ${convergeMs} ms more (anti-entropy among themselves every 20 s)`)
 
   await writeFile(path.join(dir, 'static.json'), '[]')
-  joiner = new DaemonProcess({ ip: ip(ORIGINS), hostname: 'late-joiner', cwd: dir, args: ['-d', 'static', '--cluster-ip', ip(0)], env: { STATIC_CONFIG_FILE: path.join(dir, 'static.json'), SIDECAR_LOGGING_LEVEL: process.env.BENCH_LOG_LEVEL ?? 'info', SIDECAR_PUSH_PULL_INTERVAL: '5s', SIDECAR_ALIVE_LIFESPAN: '10m', SIDECAR_MAX_RECORDS_PER_HOST: String(Math.ceil(RECORDS / ORIGINS) + 1000), SIDECAR_MAX_RECORDS: String(RECORDS + 10_000) } })
+  joiner = new DaemonProcess({ ip: ip(ORIGINS), hostname: 'late-joiner', cwd: dir, args: ['-d', 'static', '--cluster-ip', ip(0)], env: { STATIC_CONFIG_FILE: path.join(dir, 'static.json'), SIDECAR_LOGGING_LEVEL: process.env.BENCH_LOG_LEVEL ?? 'info', SIDECAR_PUSH_PULL_INTERVAL: '5s', SIDECAR_ALIVE_LIFESPAN: '10m', SIDECAR_MAX_RECORDS_PER_HOST: String(Math.ceil(RECORDS / ORIGINS) + 1000), SIDECAR_MAX_RECORDS: String(RECORDS + 10_000), ...(process.env.JOINER_NODE_OPTIONS !== undefined ? { NODE_OPTIONS: process.env.JOINER_NODE_OPTIONS } : {}) } })
   const d = joiner
   await d.ready(60_000)
   await metrics(d) // new event-loop period
@@ -83,6 +85,7 @@ try {
   const refused = [...m2].filter(([k, v]) => k.startsWith('sidecar_gossip_records_refused_total') && v > 0).map(([k, v]) => `${k.slice(k.indexOf('{'))} ${v}`)
   console.log(`records the joiner refused: ${refused.length === 0 ? 'none' : refused.join(', ')}`)
   if (process.env.BENCH_LOG_LEVEL === 'debug') console.log(d.output.split('\n').filter(l => l.includes('anti-entropy with')).slice(-12).join('\n'))
+  if (process.env.JOINER_LOG !== undefined) (await import('node:fs')).writeFileSync(process.env.JOINER_LOG, d.output)
 
   if (READERS > 0) {
     await metrics(d)
