@@ -1,0 +1,117 @@
+// Turns V8's --optimize-for-size off while the heap grows fast, and on again once it settles.
+//
+// bin/sidecar.js starts Node with --optimize-for-size, which keeps an idle daemon's heap small.
+// But under that flag V8 grows the old generation by its least factor and runs every full
+// collection as a memory-reducing one, so a heap that grows fast is marked over and over: a late
+// joiner pulling 100,000 records (heap 30 -> 140 MB in 10 s) ran 42 full collections, one every
+// 250 ms, with pauses of 10-100 ms, and its GC threads used as much CPU as its main thread.
+// Measured on the 2-core machine: the join took 11.5-13.7 s with the flag and 7.9-8.7 s without,
+// longest event-loop delay 213-229 ms against 73-80 ms.
+//
+// V8 reads the flag at each collection, so it can change at run time (node:v8's
+// setFlagsFromString): this component watches full collections (perf_hooks' gc entries) and,
+// when BURST_COLLECTIONS of them come within BURST_WINDOW_MS, turns the flag off; once QUIET_MS
+// pass without a full collection, it turns it on again, and the next ones reduce memory as
+// before. It acts only where the process started with the flag (bin/sidecar.js's default):
+// flags a user gave are left alone.
+import { constants, PerformanceObserver, type PerformanceEntry } from 'node:perf_hooks'
+import { setFlagsFromString } from 'node:v8'
+import type { Logger } from './logger.ts'
+import type { Metrics } from './metrics.ts'
+import type { Startable } from './startable.ts'
+
+/** Full collections within BURST_WINDOW_MS that mean the heap grows fast (an idle daemon runs one now and then). */
+export const BURST_COLLECTIONS = 3
+export const BURST_WINDOW_MS = 3000
+/** Time without a full collection after which the heap has settled: the flag is turned on again. */
+export const QUIET_MS = 30_000
+
+export type HeapModeName = 'small' | 'throughput'
+
+export interface HeapModeComponents {
+  logger: Logger
+  metrics: Metrics
+}
+
+export interface HeapModeInit {
+  /** Whether to act: true where the process started with --optimize-for-size. */
+  managed: boolean
+  /** Injected for tests; default QUIET_MS. */
+  quietMs?: number
+}
+
+export class HeapMode implements Startable {
+  readonly #c: HeapModeComponents
+  readonly #init: HeapModeInit
+  readonly #bursts
+  readonly #gauge
+  #observer: PerformanceObserver | undefined
+  /** Times of the last full collections (at most BURST_COLLECTIONS). */
+  readonly #recent: number[] = []
+  #mode: HeapModeName = 'small'
+  #quiet: NodeJS.Timeout | undefined
+
+  constructor (components: HeapModeComponents, init: HeapModeInit) {
+    this.#c = components
+    this.#init = init
+    this.#bursts = components.metrics.counter('sidecar_heap_bursts_total', 'times V8\'s optimize-for-size was turned off because full collections came fast (the heap grew fast)')
+    this.#gauge = components.metrics.gauge('sidecar_heap_optimize_for_size', '1 while V8\'s optimize-for-size is on (the default: a small heap), 0 while a burst has it off')
+  }
+
+  /** 'throughput' while the flag is off. */
+  get mode (): HeapModeName { return this.#mode }
+
+  /** Idempotent. */
+  async start (): Promise<void> {
+    this.#gauge.set(this.#init.managed ? 1 : 0)
+    if (!this.#init.managed || this.#observer !== undefined) return
+    const observer = this.#observer = new PerformanceObserver(list => { this.#collected(list.getEntries()) })
+    observer.observe({ entryTypes: ['gc'] })
+  }
+
+  /** Turns the flag on again if a burst had it off. */
+  async stop (): Promise<void> {
+    this.#observer?.disconnect()
+    this.#observer = undefined
+    clearTimeout(this.#quiet)
+    this.#quiet = undefined
+    if (this.#mode === 'throughput') this.#set('small', 'the daemon stops')
+  }
+
+  #collected (entries: readonly PerformanceEntry[]): void {
+    for (const e of entries) {
+      if ((e as { detail?: { kind?: number } }).detail?.kind !== constants.NODE_PERFORMANCE_GC_MAJOR) continue
+      const at = e.startTime + e.duration
+      if (this.#mode === 'throughput') {
+        this.#settleAfter(this.#init.quietMs ?? QUIET_MS)
+        continue
+      }
+      this.#recent.push(at)
+      if (this.#recent.length > BURST_COLLECTIONS) this.#recent.shift()
+      if (this.#recent.length === BURST_COLLECTIONS && at - this.#recent[0] <= BURST_WINDOW_MS) {
+        this.#bursts.inc()
+        this.#set('throughput', `${BURST_COLLECTIONS} full collections in ${((at - this.#recent[0]) / 1000).toFixed(1)} s`)
+        this.#recent.length = 0
+        this.#settleAfter(this.#init.quietMs ?? QUIET_MS)
+      }
+    }
+  }
+
+  /** (Re)arms the return to the small heap: ms from now unless another full collection comes first. */
+  #settleAfter (ms: number): void {
+    clearTimeout(this.#quiet)
+    this.#quiet = setTimeout(() => {
+      this.#quiet = undefined
+      this.#set('small', `${(ms / 1000).toFixed(0)} s without a full collection`)
+    }, ms)
+    this.#quiet.unref()
+  }
+
+  #set (mode: HeapModeName, why: string): void {
+    if (mode === this.#mode) return
+    setFlagsFromString(mode === 'small' ? '--optimize-for-size' : '--no-optimize-for-size')
+    this.#mode = mode
+    this.#gauge.set(mode === 'small' ? 1 : 0)
+    this.#c.logger.debug(mode === 'small' ? `heap: ${why}: V8's optimize-for-size is on again` : `heap: ${why}: V8's optimize-for-size is off until the heap settles`)
+  }
+}
