@@ -10,13 +10,11 @@ import type { Catalog } from '../catalog/index.ts'
 import type { Clock } from '../service/clock.ts'
 import type { Logger } from '../lib/logger.ts'
 import type { Startable } from '../lib/startable.ts'
-import type { Service } from '../service/index.ts'
 import type { Admission } from './admission.ts'
 import type { GossipMetrics } from './metrics.ts'
 import type { GossipNode } from './node.ts'
 import { Session, type SessionResult } from './session.ts'
 import { STATE_LIMITS } from './state-wire.ts'
-import type { SealedRecord } from './proof.ts'
 import { WireError, type MemberInfo } from './wire.ts'
 
 export interface AntiEntropyComponents {
@@ -134,19 +132,13 @@ export class AntiEntropy implements Startable {
       clock: this.#c.clock,
       memberInfos: this.#c.memberInfos,
       learn: this.#c.learn,
-      admit: (records, from) => this.#admit(records, from),
+      // Every record a peer sends passes the one admission gate (admission.ts) before
+      // catalog.merge: origin proof, pins, skew and Created bounds, backend IPs, caps. Records
+      // arrive already decoded and checked by state-wire.ts (shape, sizes, future timestamps).
+      prepare: async (records) => { await this.#c.admission.prepare(records) },
+      admit: (records, from) => this.#c.admission.admit(records, from, 'anti-entropy').admitted,
       seal: (svc) => this.#c.admission.seal([svc])[0],
     }, { initiator, signal, idleMs: this.#init.timeoutMs, hostname: this.#init.hostname, clusterName: this.#init.clusterName, ...(scope !== undefined ? { scope } : {}) })
-  }
-
-  /**
-   * Every record a peer sends passes the one admission gate (admission.ts) before
-   * catalog.merge: origin proof, pins, skew and Created bounds, backend IPs, caps. Records
-   * arrive already decoded and checked by state-wire.ts (shape, sizes, future timestamps).
-   */
-  async #admit (records: readonly SealedRecord[], fromHostname: string): Promise<Service[]> {
-    await this.#c.admission.prepare(records)
-    return this.#c.admission.admit(records, fromHostname, 'anti-entropy').admitted
   }
 
   #done (direction: 'in' | 'out', result: 'ok', t0: number, r: SessionResult): ExchangeResult {

@@ -34,6 +34,11 @@ export interface SessionComponents {
   learn: (members: readonly MemberInfo[]) => void
   /** The admission gate: what it returns is merged. */
   admit: (records: SealedRecord[], fromHostname: string) => Service[] | Promise<Service[]>
+  /**
+   * Starts the admission gate's work that needs no catalog (signature checks on the thread
+   * pool) for a page as soon as it arrives, while the page before it is still being merged.
+   */
+  prepare?: (records: SealedRecord[]) => Promise<void>
   /** A record with its proof, as sent (admission.ts seal). */
   seal: (svc: Service) => SealedRecord
 }
@@ -218,19 +223,35 @@ export class Session {
     return theirs
   }
 
-  /** Sends what the peer lacks and merges what it sends, a page at a time. */
+  /**
+   * Sends what the peer lacks and merges what it sends, a page at a time. A page is merged
+   * while the next round runs: the reply goes out as soon as a page is decoded, so the peer
+   * encodes and sends the next page while this side checks and merges the last one (a join
+   * pull of 100,000 records is about 100 rounds). At most one page is being merged and one
+   * being read: the next page waits for the merge before it, which keeps the backpressure.
+   */
   async #records (push: Service[], result: SessionResult): Promise<void> {
     result.sent = push.length
+    let merging: Promise<void> | undefined
     await this.#phase(STATE_KIND.records, new Pager(STATE_KIND.records, push, svc => encodeWireRecord(this.#c.seal(this.#c.catalog.get(svc.Hostname, svc.ID) ?? svc)), STATE_LIMITS.recordsPerPage), async body => {
       const page = decodeRecordsPage(body, this.#c.clock.now())
       result.received += page.items.length
       if (result.received > MAX_STATE_RECORDS) throw new WireError('size', `more than ${MAX_STATE_RECORDS} records`)
-      for (const svc of await this.#c.admit(page.items, this.#peer)) {
-        const r = this.#c.catalog.merge(svc, this.#peer)
-        if (r === 'added' || r === 'changed') result.merged++
-      }
-      await yieldToLoop()
+      const checked = this.#c.prepare?.(page.items)
+      const before = merging
+      merging = (async () => {
+        await before
+        await checked
+        for (const svc of await this.#c.admit(page.items, this.#peer)) {
+          const r = this.#c.catalog.merge(svc, this.#peer)
+          if (r === 'added' || r === 'changed') result.merged++
+        }
+        await yieldToLoop()
+      })()
+      merging.catch(() => {}) // awaited below or by the next page; a failed session may leave it unawaited
+      await before
     })
+    await merging
   }
 
   /** Our records of a planned host in the buckets it compares. */

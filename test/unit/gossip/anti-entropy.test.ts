@@ -20,7 +20,11 @@ import { makeCatalogOptions } from '../../helpers/factories.ts'
 
 interface Side { ip: string, node: GossipNode, catalog: Catalog, ae: AntiEntropy, learned: MemberInfo[][], metrics: GossipMetrics, registry: Metrics }
 
-async function side (t: import('ava').ExecutionContext, ip: string, hostname: string): Promise<Side> {
+type TestAdmission = ConstructorParameters<typeof AntiEntropy>[0]['admission']
+// this file tests the exchange itself; the gate's rules are tested in admission.test.ts and test/integration/gossip-trust.test.ts
+const admitAll: TestAdmission = { seal: (rs) => rs.map(svc => ({ svc })), admit: (rs) => ({ admitted: rs.map(r => r.svc), refused: 0, forged: 0 }), prepare: async () => {} }
+
+async function side (t: import('ava').ExecutionContext, ip: string, hostname: string, admission: TestAdmission = admitAll): Promise<Side> {
   const { node } = await createGossipNode({ hostname, clusterName: 'ae', bindIp: ip, bindPort: 7946, advertiseIp: ip, clusterKey: '', quic: false, privateKey: await generateKeyPair('Ed25519'), version: '0.0.0' }, silentLogger())
   const catalog = new Catalog({ clock: systemClock }, makeCatalogOptions({ hostname, clusterName: 'ae' }))
   const learned: MemberInfo[][] = []
@@ -30,8 +34,7 @@ async function side (t: import('ava').ExecutionContext, ip: string, hostname: st
     node, catalog, clock: systemClock, logger: silentLogger(), metrics,
     memberInfos: async () => [{ id: node.peerId.toString(), addrs: [tcpAddr(ip, 7946)] }],
     learn: (m) => { learned.push([...m]) },
-    // this file tests the exchange itself; the gate's rules are tested in admission.test.ts and test/integration/gossip-trust.test.ts
-    admission: { seal: (rs) => rs.map(svc => ({ svc })), admit: (rs) => ({ admitted: rs.map(r => r.svc), refused: 0, forged: 0 }), prepare: async () => {} },
+    admission,
   }, { protocol: stateProtocolOf('ae'), hostname, clusterName: 'ae', timeoutMs: 60_000 })
   await node.start()
   await ae.start()
@@ -93,6 +96,57 @@ test('anti-entropy: a 25,000-record state (several times libp2p\'s 4 MB read buf
   t.true(result.bytesReceived > stateBytes, 'the whole state did arrive')
   // Generous (a loaded 2-core machine, garbage collection included): far below the unsliced work.
   t.true(maxMs < Math.max(baselineMs / 2, 100), `longest event-loop block ${maxMs.toFixed(1)} ms, unsliced ${baselineMs.toFixed(0)} ms`)
+})
+
+test('anti-entropy: a page is checked while the one before it is merged, one page ahead at most, each merged once and in order; a failed merge fails the exchange', async t => {
+  t.timeout(120_000)
+  const log: string[] = []
+  const pageOf = (rs: ReadonlyArray<{ svc: Service }>): number => Number(rs[0].svc.ID.slice(2)) / 1000 // ids id0..id4999 of one host, 1,000 per page
+  let failOn = -1
+  const arrived = new Map<number, PromiseWithResolvers<void>>()
+  const gate = (page: number): PromiseWithResolvers<void> => {
+    if (!arrived.has(page)) arrived.set(page, Promise.withResolvers<void>())
+    return arrived.get(page) as PromiseWithResolvers<void>
+  }
+  const slow: TestAdmission = {
+    ...admitAll,
+    // the signature checks of a page (off the main thread in the daemon): here they end when the next
+    // page arrives (at most 2 s), which only an exchange that reads on while a page is merged sees soon
+    prepare: async (rs) => {
+      const page = pageOf(rs)
+      log.push(`check ${page}`)
+      gate(page).resolve()
+      if (page < 4) await Promise.race([gate(page + 1).promise, new Promise(resolve => setTimeout(resolve, 2000))])
+    },
+    admit: (rs) => {
+      const page = pageOf(rs)
+      log.push(`merge ${page}`)
+      if (page === failOn) throw new Error('the gate failed on page 3')
+      return admitAll.admit(rs, 'x', 'anti-entropy')
+    },
+  }
+  const a = await side(t, '127.0.14.10', 'ae-p1')
+  const b = await side(t, '127.0.14.11', 'ae-p2', slow)
+  for (const r of records(5000, 'p')) a.catalog.merge(r, 'someone')
+  await b.node.dial(multiaddr(tcpAddr(a.ip, 7946)))
+  const r = await b.ae.exchange(a.node.peerId)
+  t.is(r.received, 5000)
+  t.is(b.catalog.size, 5000)
+  t.deepEqual(log.filter(l => l.startsWith('merge')), [0, 1, 2, 3, 4].map(p => `merge ${p}`), 'each page merged once, in order')
+  t.deepEqual(log.filter(l => l.startsWith('check')), [0, 1, 2, 3, 4].map(p => `check ${p}`))
+  for (let p = 0; p < 4; p++) {
+    t.true(log.indexOf(`check ${p + 1}`) < log.indexOf(`merge ${p}`), `page ${p + 1} arrived and was being checked before page ${p} was merged: ${log.join(', ')}`)
+    if (p < 3) t.true(log.indexOf(`check ${p + 2}`) > log.indexOf(`merge ${p}`), `but page ${p + 2} waited for page ${p}'s merge: ${log.join(', ')}`)
+  }
+
+  const c = await side(t, '127.0.14.12', 'ae-p3', slow)
+  log.length = 0
+  arrived.clear()
+  failOn = 3
+  await c.node.dial(multiaddr(tcpAddr(a.ip, 7946)))
+  await t.throwsAsync(c.ae.exchange(a.node.peerId), { message: /the gate failed on page 3/ })
+  t.is(c.catalog.size, 3000, 'the pages before it were merged, none after')
+  t.false(log.includes('merge 4'))
 })
 
 test('anti-entropy: a converged pair exchanges digests only, and one changed record costs about one record', async t => {
