@@ -15,7 +15,7 @@ import { makeTestService } from '../../helpers/factories.ts'
 const rawPublic = (k: ReturnType<typeof generateKeyPairSync>['publicKey']): Uint8Array => k.export({ format: 'der', type: 'spki' }).subarray(-32)
 
 test('verify-worker: libsodium is installed, and a batch gets one verdict per text, in order, for any mix of signers', async t => {
-  const w = VerifyWorker.create(50)
+  const w = VerifyWorker.create(50, 2)
   if (w === undefined) return t.fail('sodium-native is a dependency: VerifyWorker.create() found none')
   t.teardown(async () => { await w.close() })
   const a = generateKeyPairSync('ed25519')
@@ -30,14 +30,14 @@ test('verify-worker: libsodium is installed, and a batch gets one verdict per te
   wire[40] = wire[40].slice(0, 40)
   wire[50] = '!!!!not base64!!!!'
   const keyOf = Uint32Array.from(texts.map((_, i) => i === 30 ? (signer(i) === a ? 1 : 0) : (signer(i) === a ? 0 : 1)))
-  t.false(w.running, 'no thread before the first batch')
+  t.is(w.running, 0, 'no thread before the first batch')
   const verdicts = await w.verify({ texts, sigs: wire, keys: [rawPublic(a.publicKey), rawPublic(b.publicKey)], keyOf })
   t.is(verdicts.length, 300)
   const bad = new Set([10, 20, 30, 40, 50])
   for (let i = 0; i < 300; i++) t.is(verdicts[i], bad.has(i) ? 0 : 1, `text ${i}`)
-  t.true(w.running)
+  t.is(w.running, 2, 'a batch of 300 is split over both threads')
   await sleep(300)
-  t.false(w.running, 'ended after its idle time')
+  t.is(w.running, 0, 'ended after its idle time')
   t.is((await w.verify({ texts: ['x'], sigs: [sign(null, Buffer.from('x'), a.privateKey).toString('base64')], keys: [rawPublic(a.publicKey)], keyOf: Uint32Array.of(0) }))[0], 1, 'and starts again')
   await w.close()
   await t.throwsAsync(w.verify({ texts: [], sigs: [], keys: [], keyOf: new Uint32Array(0) }), { message: /closed/ })
