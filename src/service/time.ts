@@ -58,7 +58,11 @@ export class Time {
     date.setUTCHours(h, mi, s, 0)
     const fracNs = frac === undefined ? 0n : BigInt(frac.padEnd(9, '0'))
     const ns = BigInt(date.getTime()) * NS_PER_MS + fracNs - BigInt(offset ?? 0) * NS_PER_MIN
-    return new Time(ns, offset)
+    const time = new Time(ns, offset)
+    // Already in Go's form (UTC, uppercase T and Z, no trailing zero in the fraction): the text is
+    // what toString() would print, so it is kept (every record received is re-encoded to check its proof).
+    if (z === 'Z' && text.charCodeAt(10) === 84 && (frac === undefined || frac.charCodeAt(frac.length - 1) !== 48)) time.#text = text
+    return time
   }
 
   /** Go's RFC3339Nano: trailing zeros of the fraction trimmed, no fraction when zero. */
@@ -127,8 +131,10 @@ function fraction (ns: number): string {
   return `.${digits}`
 }
 
+const DAYS_IN_MONTH = [31, 28, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31]
+
 function daysIn (year: number, month: number): number {
-  return new Date(Date.UTC(2000, month, 0)).getUTCDate() - (month === 2 && !isLeap(year) ? 1 : 0)
+  return month === 2 && isLeap(year) ? 29 : DAYS_IN_MONTH[month - 1]
 }
 
 function isLeap (y: number): boolean { return (y % 4 === 0 && y % 100 !== 0) || y % 400 === 0 }

@@ -136,3 +136,25 @@ test('time: any instant from year 0001 to 9999 prints in Go\'s form and parses b
   t.is(new Time(-1n).toString(), '1969-12-31T23:59:59.999999999Z')
   t.is(new Time(999_000_000n).toString(), '1970-01-01T00:00:00.999Z')
 })
+
+test('time: a parsed text prints as a fresh Time of the same instant and offset does, in every accepted form', t => {
+  const random = prng(29)
+  const pick = <T>(xs: readonly T[]): T => xs[Math.floor(random() * xs.length)]
+  const two = (n: number): string => String(n).padStart(2, '0')
+  for (let i = 0; i < 5000; i++) {
+    const y = 1 + Math.floor(random() * 9999)
+    const mo = 1 + Math.floor(random() * 12)
+    const d = 1 + Math.floor(random() * 28)
+    const frac = pick(['', '.0', '.5', '.50', '.000000001', '.123456789', '.120', '.100000000', `.${Math.floor(random() * 1e9)}`])
+    const zone = pick(['Z', 'z', '+00:00', '-00:00', '+05:30', '-11:45'])
+    const text = `${String(y).padStart(4, '0')}-${two(mo)}-${two(d)}${pick(['T', 't'])}${two(Math.floor(random() * 24))}:${two(Math.floor(random() * 60))}:${two(Math.floor(random() * 60))}${frac}${zone}`
+    const parsed = Time.parse(text)
+    const fresh = new Time(parsed.ns, parsed.offsetMinutes)
+    if (parsed.toString() !== fresh.toString()) t.fail(`${text} printed as ${parsed.toString()}, a fresh Time prints ${fresh.toString()}`)
+  }
+  t.is(Time.parse('2024-02-29T00:00:00Z').toString(), '2024-02-29T00:00:00Z')
+  t.throws(() => Time.parse('2023-02-29T00:00:00Z'), { instanceOf: InvalidTimeError }, 'no 29 February outside leap years')
+  t.throws(() => Time.parse('2100-02-29T00:00:00Z'), { instanceOf: InvalidTimeError })
+  t.notThrows(() => Time.parse('2000-02-29T00:00:00Z'))
+  t.throws(() => Time.parse('2024-04-31T00:00:00Z'), { instanceOf: InvalidTimeError })
+})
