@@ -43,6 +43,8 @@ const DOMAIN = 'sidecar-record/1'
  * worker; a send of hundreds (a start, a round of repeats) goes to the worker.
  */
 export const WORKER_MIN_BATCH = 32
+/** Proofs prepare() sends to the verifying worker at least (see prepare). */
+export const WORKER_MIN_VERIFY = 16
 /** Public keys kept (one per signer). */
 const KEY_CACHE_MAX = 4096
 /** Verdicts prepare() keeps at most: a few pages of concurrent exchanges. */
@@ -180,15 +182,17 @@ export class ProofVerifier {
   /**
    * Verifies a page of proofs ahead, off the main thread, so that check() finds the verdicts
    * ready: a 100,000-record join pull spent 60 % of its time in one-at-a-time verifications
-   * on the main thread (about 105 us each here). On the verifying worker when there is one
-   * (a batch of any size: a single record's verification there costs the main thread a
-   * message instead of 150 us); otherwise, or if the worker fails, on libuv's thread pool
-   * (node:crypto's verify with a callback), for batches of two or more.
+   * on the main thread (about 105 us each here). A batch of WORKER_MIN_VERIFY or more goes to
+   * the verifying worker when there is one; smaller ones, or all if the worker fails, to
+   * libuv's thread pool (node:crypto's verify with a callback), from two up (check() verifies
+   * a lone record). So the worker starts for bulk only (an anti-entropy page, a host's burst
+   * of changes) and ends when that is over: a cluster's steady trickle of one-record messages
+   * would otherwise keep a thread (a V8 isolate, several MB) alive on every daemon.
    * Only an optimisation: check() verifies itself whatever prepare() did not cover. Never throws.
    */
   async prepare (items: ReadonlyArray<{ canonical: string, proof: Proof }>): Promise<void> {
     if (items.length === 0) return
-    if (this.#worker?.usable === true) {
+    if (items.length >= WORKER_MIN_VERIFY && this.#worker?.usable === true) {
       try {
         await this.#prepareOnWorker(this.#worker, items)
         return

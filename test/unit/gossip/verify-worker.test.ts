@@ -84,6 +84,11 @@ test('proof: prepare() on the worker gives check() the verdicts node:crypto give
   const reference = new ProofVerifier('c')
   t.teardown(async () => { await v.close() })
   t.is(v.backend, 'worker')
+  await v.prepare(items.slice(0, 15))
+  t.is(worker?.running, 0, 'a batch under WORKER_MIN_VERIFY stays on the thread pool: no thread for a trickle of gossip messages')
+  t.is(v.computed, 15)
+  v.clearPrepared()
+  v.computed = 0
   await v.prepare(items)
   const computed = v.computed
   t.is(computed, 190, 'the worker verified the page, all but the 10 whose signer has no readable key')
