@@ -270,8 +270,9 @@ export class ProofVerifier {
     let ok: boolean
     try {
       const sig = Buffer.from(proof.sig, 'base64')
+      const message = Buffer.from(text)
       this.computed++
-      ok = sig.byteLength === 64 && verify(null, Buffer.from(text), key.object, sig)
+      ok = sig.byteLength === 64 && (this.#worker?.verifyHere(sig, message, key.raw) ?? verify(null, message, key.object, sig))
     } catch {
       ok = false
     }

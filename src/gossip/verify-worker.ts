@@ -53,8 +53,13 @@ export const VERIFY_THREADS = Math.min(2, availableParallelism())
 /** A batch is split over the threads only from this size: a few signatures cost less than a second message. */
 const SPLIT_MIN = 64
 
+type SodiumVerify = (sig: Uint8Array, message: Uint8Array, key: Uint8Array) => boolean
+
 export class VerifyWorker {
   readonly #workers: Array<BatchWorker<VerifyBatch, Uint8Array>>
+  readonly #sodium: string
+  /** libsodium's verify in this thread: undefined before the first use, null where it cannot load. */
+  #here: SodiumVerify | null | undefined
 
   /**
    * A worker verifying with sodium-native, or undefined when it is not installed. The module
@@ -73,6 +78,7 @@ export class VerifyWorker {
 
   /** sodium: the path of sodium-native's entry (require.resolve). */
   constructor (sodium: string, idleMs: number = WORKER_IDLE_MS, threads: number = VERIFY_THREADS) {
+    this.#sodium = sodium
     this.#workers = Array.from({ length: Math.max(1, threads) }, () => new BatchWorker<VerifyBatch, Uint8Array>('verifying', WORKER_SOURCE, { sodium }, idleMs))
   }
 
@@ -95,6 +101,29 @@ export class VerifyWorker {
     const out = new Uint8Array(n)
     for (const [i, v] of verdicts.entries()) out.set(v, i * size)
     return out
+  }
+
+  /**
+   * One verification in the calling thread with libsodium (a lone record: a message to a
+   * worker and back would cost more than the 75 us it takes): true or false, or undefined
+   * where libsodium cannot load here (the caller verifies another way). Never throws.
+   */
+  verifyHere (sig: Uint8Array, message: Uint8Array, key: Uint8Array): boolean | undefined {
+    if (this.#here === undefined) {
+      try {
+        const sodium = createRequire(import.meta.url)(this.#sodium) as { crypto_sign_verify_detached: SodiumVerify }
+        this.#here = sodium.crypto_sign_verify_detached.bind(sodium)
+      } catch {
+        this.#here = null
+      }
+    }
+    if (this.#here === null) return undefined
+    if (sig.byteLength !== 64 || key.byteLength !== 32) return false
+    try {
+      return this.#here(sig, message, key)
+    } catch {
+      return false
+    }
   }
 
   /** Ends the workers; batches still waiting reject. Never throws. */

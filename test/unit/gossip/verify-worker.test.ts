@@ -1,9 +1,9 @@
 // The verifying worker (libsodium through sodium-native) and ProofVerifier on it, with real
-// keys: its verdicts equal node:crypto's for valid proofs and for every kind of forgery a peer
-// can send; the worker ends when idle; a worker that cannot load libsodium fails its batch and
-// ProofVerifier falls back to the thread pool with the same verdicts.
+// keys: its verdicts, and those of a lone record checked in this thread with libsodium, equal
+// node:crypto's for valid proofs and for every kind of forgery a peer can send; the worker
+// ends when idle; a worker that cannot load libsodium fails its batch and ProofVerifier falls
+// back to the thread pool with the same verdicts.
 import { generateKeyPairSync, sign } from 'node:crypto'
-import { setTimeout as sleep } from 'node:timers/promises'
 import test from 'ava'
 import { generateKeyPair } from '@libp2p/crypto/keys'
 import { peerIdFromPrivateKey } from '@libp2p/peer-id'
@@ -11,6 +11,7 @@ import { ProofVerifier, RecordSigner, type Proof } from '../../../src/gossip/pro
 import { VerifyWorker } from '../../../src/gossip/verify-worker.ts'
 import { encodeService } from '../../../src/service/index.ts'
 import { makeTestService } from '../../helpers/factories.ts'
+import { waitFor } from '../../helpers/wait.ts'
 
 const rawPublic = (k: ReturnType<typeof generateKeyPairSync>['publicKey']): Uint8Array => k.export({ format: 'der', type: 'spki' }).subarray(-32)
 
@@ -36,8 +37,7 @@ test('verify-worker: libsodium is installed, and a batch gets one verdict per te
   const bad = new Set([10, 20, 30, 40, 50])
   for (let i = 0; i < 300; i++) t.is(verdicts[i], bad.has(i) ? 0 : 1, `text ${i}`)
   t.is(w.running, 2, 'a batch of 300 is split over both threads')
-  await sleep(300)
-  t.is(w.running, 0, 'ended after its idle time')
+  await waitFor(() => w.running === 0, { timeoutMs: 10_000, message: 'the threads end after their idle time' })
   t.is((await w.verify({ texts: ['x'], sigs: [sign(null, Buffer.from('x'), a.privateKey).toString('base64')], keys: [rawPublic(a.publicKey)], keyOf: Uint32Array.of(0) }))[0], 1, 'and starts again')
   await w.close()
   await t.throwsAsync(w.verify({ texts: [], sigs: [], keys: [], keyOf: new Uint32Array(0) }), { message: /closed/ })
@@ -98,6 +98,11 @@ test('proof: prepare() on the worker gives check() the verdicts node:crypto give
   }
   t.is(v.computed, computed, 'check() used the worker\'s verdicts')
   t.false(v.check(items[0].canonical.replace('svc-0', 'svc-x'), items[0].proof), 'a verdict is used for the same text only')
+  // a lone record (no prepare) is verified in this thread with libsodium: the same verdicts, no worker
+  const lone = new ProofVerifier('c', VerifyWorker.create())
+  t.teardown(async () => { await lone.close() })
+  for (const [i, { canonical, proof }] of items.entries()) t.is(lone.check(canonical, proof), !forged.has(i), `record ${i}, checked alone`)
+  t.is(lone.computed, 190)
 })
 
 test('proof: a verifier whose worker cannot start verifies on the thread pool with the same verdicts', async t => {
