@@ -50,6 +50,11 @@ parentPort.on('message', ({ id, req }) => {
 
 /** Worker threads at most: two (the main thread needs a core too), one on a single core. */
 export const VERIFY_THREADS = Math.min(2, availableParallelism())
+/**
+ * A worker's own heap: it holds one batch at a time (a page of 1,000 texts is about 0.5 MB), so
+ * a small heap suffices; V8 would otherwise size it like the main thread's.
+ */
+const WORKER_LIMITS = { maxYoungGenerationSizeMb: 2, maxOldGenerationSizeMb: 32 }
 /** A batch is split over the threads only from this size: a few signatures cost less than a second message. */
 const SPLIT_MIN = 64
 
@@ -79,7 +84,7 @@ export class VerifyWorker {
   /** sodium: the path of sodium-native's entry (require.resolve). */
   constructor (sodium: string, idleMs: number = WORKER_IDLE_MS, threads: number = VERIFY_THREADS) {
     this.#sodium = sodium
-    this.#workers = Array.from({ length: Math.max(1, threads) }, () => new BatchWorker<VerifyBatch, Uint8Array>('verifying', WORKER_SOURCE, { sodium }, idleMs))
+    this.#workers = Array.from({ length: Math.max(1, threads) }, () => new BatchWorker<VerifyBatch, Uint8Array>('verifying', WORKER_SOURCE, { sodium }, idleMs, WORKER_LIMITS))
   }
 
   /** How many worker threads exist now. */

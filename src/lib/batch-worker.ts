@@ -3,7 +3,7 @@
 // The worker is an eval'd CommonJS script: it receives { id, req } and answers { id, res }
 // or { id, error }. If it fails (a throw at start-up, an exit), every waiting batch rejects
 // and so does every later one: the caller does the work another way from then on.
-import { Worker, type Transferable } from 'node:worker_threads'
+import { Worker, type ResourceLimits, type Transferable } from 'node:worker_threads'
 import { errorMessage } from './errors.ts'
 
 interface Reply<Res> { id: number, res?: Res, error?: string }
@@ -20,11 +20,15 @@ export class BatchWorker<Req, Res> {
   #idle: NodeJS.Timeout | undefined
   #closed = false
 
-  constructor (name: string, source: string, workerData: unknown, idleMs: number) {
+  readonly #limits: ResourceLimits | undefined
+
+  /** limits: the worker's heap (a worker that outgrows it fails, and the caller does the work another way). */
+  constructor (name: string, source: string, workerData: unknown, idleMs: number, limits?: ResourceLimits) {
     this.#name = name
     this.#source = source
     this.#workerData = workerData
     this.#idleMs = idleMs
+    this.#limits = limits
   }
 
   /** True while the worker thread exists. */
@@ -53,7 +57,7 @@ export class BatchWorker<Req, Res> {
   }
 
   #spawn (): Worker {
-    const worker = new Worker(this.#source, { eval: true, workerData: this.#workerData })
+    const worker = new Worker(this.#source, { eval: true, workerData: this.#workerData, ...(this.#limits !== undefined ? { resourceLimits: this.#limits } : {}) })
     worker.unref() // never what keeps the process alive
     worker.on('message', (r: Reply<Res>) => {
       const waiting = this.#waiting.get(r.id)
