@@ -16,7 +16,7 @@ import { waitFor } from '../../helpers/wait.ts'
 const rawPublic = (k: ReturnType<typeof generateKeyPairSync>['publicKey']): Uint8Array => k.export({ format: 'der', type: 'spki' }).subarray(-32)
 
 test('verify-worker: libsodium is installed, and a batch gets one verdict per text, in order, for any mix of signers', async t => {
-  const w = VerifyWorker.create(50, 2)
+  const w = VerifyWorker.create(3000, 2)
   if (w === undefined) return t.fail('sodium-native is a dependency: VerifyWorker.create() found none')
   t.teardown(async () => { await w.close() })
   const a = generateKeyPairSync('ed25519')
@@ -37,7 +37,7 @@ test('verify-worker: libsodium is installed, and a batch gets one verdict per te
   const bad = new Set([10, 20, 30, 40, 50])
   for (let i = 0; i < 300; i++) t.is(verdicts[i], bad.has(i) ? 0 : 1, `text ${i}`)
   t.is(w.running, 2, 'a batch of 300 is split over both threads')
-  await waitFor(() => w.running === 0, { timeoutMs: 10_000, message: 'the threads end after their idle time' })
+  await waitFor(() => w.running === 0, { timeoutMs: 20_000, message: 'the threads end after their idle time' })
   t.is((await w.verify({ texts: ['x'], sigs: [sign(null, Buffer.from('x'), a.privateKey).toString('base64')], keys: [rawPublic(a.publicKey)], keyOf: Uint32Array.of(0) }))[0], 1, 'and starts again')
   await w.close()
   await t.throwsAsync(w.verify({ texts: [], sigs: [], keys: [], keyOf: new Uint32Array(0) }), { message: /closed/ })
