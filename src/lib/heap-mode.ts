@@ -48,6 +48,7 @@ export interface HeapModeInit {
 export class HeapMode implements Startable {
   readonly #c: HeapModeComponents
   readonly #init: HeapModeInit
+  readonly #quietMs: number
   readonly #bursts
   readonly #gauge
   #observer: PerformanceObserver | undefined
@@ -59,7 +60,8 @@ export class HeapMode implements Startable {
   constructor (components: HeapModeComponents, init: HeapModeInit) {
     this.#c = components
     this.#init = init
-    this.#bursts = components.metrics.counter('sidecar_heap_bursts_total', 'times V8\'s optimize-for-size was turned off because full collections came fast (the heap grew fast)')
+    this.#quietMs = init.quietMs ?? QUIET_MS
+    this.#bursts = components.metrics.counter('sidecar_heap_bursts_total', 'times V8\'s optimize-for-size was turned off because full collections came fast while the heap in use grew')
     this.#gauge = components.metrics.gauge('sidecar_heap_optimize_for_size', '1 while V8\'s optimize-for-size is on (the default: a small heap), 0 while a burst has it off')
   }
 
@@ -88,7 +90,7 @@ export class HeapMode implements Startable {
       if ((e as { detail?: { kind?: number } }).detail?.kind !== constants.NODE_PERFORMANCE_GC_MAJOR) continue
       const at = e.startTime + e.duration
       if (this.#mode === 'throughput') {
-        this.#settleAfter(this.#init.quietMs ?? QUIET_MS)
+        this.#settleAfter()
         continue
       }
       const used = getHeapStatistics().used_heap_size // read after the collection: what lives, plus what was allocated since
@@ -99,13 +101,14 @@ export class HeapMode implements Startable {
         this.#bursts.inc()
         this.#set('throughput', `${BURST_COLLECTIONS} full collections in ${((at - first.at) / 1000).toFixed(1)} s while the heap in use grew ${((used - first.used) / 1048576).toFixed(0)} MB`)
         this.#recent.length = 0
-        this.#settleAfter(this.#init.quietMs ?? QUIET_MS)
+        this.#settleAfter()
       }
     }
   }
 
-  /** (Re)arms the return to the small heap: ms from now unless another full collection comes first. */
-  #settleAfter (ms: number): void {
+  /** (Re)arms the return to the small heap: #quietMs from now unless another full collection comes first. */
+  #settleAfter (): void {
+    const ms = this.#quietMs
     clearTimeout(this.#quiet)
     this.#quiet = setTimeout(() => {
       this.#quiet = undefined
@@ -119,6 +122,6 @@ export class HeapMode implements Startable {
     setFlagsFromString(mode === 'small' ? '--optimize-for-size' : '--no-optimize-for-size')
     this.#mode = mode
     this.#gauge.set(mode === 'small' ? 1 : 0)
-    this.#c.logger.debug(mode === 'small' ? `heap: ${why}: V8's optimize-for-size is on again` : `heap: ${why}: V8's optimize-for-size is off until the heap settles`)
+    this.#c.logger.debug(mode === 'small' ? `${why}: V8's optimize-for-size is on again` : `${why}: V8's optimize-for-size is off until the heap settles`)
   }
 }
