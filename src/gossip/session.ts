@@ -35,8 +35,8 @@ export interface SessionComponents {
   /** The admission gate: what it returns is merged. */
   admit: (records: SealedRecord[], fromHostname: string) => Service[] | Promise<Service[]>
   /**
-   * Starts the admission gate's work that needs no catalog (signature checks on the thread
-   * pool) for a page as soon as it arrives, while the page before it is still being merged.
+   * Starts the admission gate's work that needs no catalog (signature checks, off the main
+   * thread) for a page as soon as it arrives, while the page before it is still being merged.
    */
   prepare?: (records: SealedRecord[]) => Promise<void>
   /** A record with its proof, as sent (admission.ts seal). */

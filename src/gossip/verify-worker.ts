@@ -1,5 +1,6 @@
-// Ed25519 verifications of record proofs in batches on one worker thread, with libsodium
-// (the optional dependency sodium-native) when it is installed.
+// Ed25519 verifications of record proofs in batches on up to VERIFY_THREADS worker threads,
+// and of a lone record in the calling thread, with libsodium (the optional dependency
+// sodium-native) when it is installed.
 //
 // Every record that arrives is verified, so verification is most of what a receiving daemon
 // spends its CPU on: a 100,000-record join pull, every gossip message in a busy cluster.
@@ -12,7 +13,8 @@
 // 100,000-record join pull kept its worker 88 % busy and it was the pull's bottleneck.
 //
 // Without sodium-native (not installed, or no prebuilt binary for the platform) there is no
-// worker: ProofVerifier verifies with node:crypto on libuv's thread pool, as before. If the
+// worker: ProofVerifier verifies with node:crypto (on libuv's thread pool, a lone record in
+// the main thread), as before. If the
 // worker fails, verify() rejects, now and from then on, and ProofVerifier falls back the same way.
 import { createRequire } from 'node:module'
 import { availableParallelism } from 'node:os'
