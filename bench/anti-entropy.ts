@@ -85,7 +85,7 @@ try {
   const refused = [...m2].filter(([k, v]) => k.startsWith('sidecar_gossip_records_refused_total') && v > 0).map(([k, v]) => `${k.slice(k.indexOf('{'))} ${v}`)
   console.log(`records the joiner refused: ${refused.length === 0 ? 'none' : refused.join(', ')}`)
   if (process.env.BENCH_LOG_LEVEL === 'debug') console.log(d.output.split('\n').filter(l => l.includes('anti-entropy with')).slice(-12).join('\n'))
-  if (process.env.JOINER_LOG !== undefined) (await import('node:fs')).writeFileSync(process.env.JOINER_LOG, d.output)
+  if (process.env.JOINER_LOG !== undefined) await writeFile(process.env.JOINER_LOG, d.output)
 
   if (READERS > 0) {
     await metrics(d)
