@@ -37,6 +37,8 @@ export class ClientConn {
   /** Inside #process: an exchange that ends at once (a 503) must not recurse into it. */
   #processing = false
   readonly #onGone: (c: ClientConn) => void
+  /** Callback of writes that relay a view of a backend's read buffer (see Exchange.onClientFlushed). */
+  readonly flushed = (): void => { this.#exchange?.onClientFlushed() }
 
   constructor (ctx: ListenerContext, socket: net.Socket, onGone: (c: ClientConn) => void) {
     this.ctx = ctx
@@ -54,7 +56,7 @@ export class ClientConn {
       }
     })
     socket.on('end', () => { this.#onEnd() })
-    socket.on('drain', () => { this.#exchange?.onClientDrain() })
+    socket.on('drain', this.flushed)
     socket.on('timeout', () => { socket.destroy() })
     socket.on('error', () => { /* 'close' follows */ })
     socket.on('close', () => {

@@ -39,6 +39,8 @@ export class Exchange implements UpstreamUser {
   #respHead: Head | undefined
   #clientConn: ClientConnection = 'keep-alive-1.1'
   #tunnel = false
+  /** The last #relay left a view of the backend socket's own buffer to the client. */
+  #viewSent = false
   #bytes = 0
   #finished = false
 
@@ -115,14 +117,26 @@ export class Exchange implements UpstreamUser {
     this.#conn.flow()
   }
 
-  onClientDrain (): void { this.#up?.socket.resume() }
+  /**
+   * The client's socket wrote out a relayed view (or drained): when nothing is queued any
+   * more, the backend socket may read into its buffer again.
+   */
+  onClientFlushed (): void {
+    const up = this.#up
+    if (up !== undefined && up.reads.held && this.#conn.socket.writableLength === 0) up.reads.unhold()
+  }
+
+  /** Sends a view of the backend socket's read (read-buffer.ts: copied, or held while queued). */
+  #send (up: Upstream, view: Buffer): void {
+    up.reads.relay(view, this.#conn.socket, this.#conn.flushed)
+  }
 
   onUpData (buf: Buffer): void {
     const up = this.#up
     if (up === undefined) return
     const client = this.#conn.socket
     if (this.#tunnel) {
-      if (!client.write(buf)) up.socket.pause()
+      this.#send(up, buf)
       return
     }
     while (buf.length > 0) {
@@ -147,7 +161,7 @@ export class Exchange implements UpstreamUser {
         this.#onResponse(head)
         if (this.#tunnel) {
           client.write(responseHead(head.status, head.reason, head.headers, 'upgrade'))
-          if (buf.length > 0) client.write(buf)
+          if (buf.length > 0) this.#send(up, buf)
           const early = this.#conn.startTunnel()
           if (early !== undefined) up.socket.write(early)
           return
@@ -162,14 +176,16 @@ export class Exchange implements UpstreamUser {
           this.#complete(buf.length > 0)
           return
         }
-        const n2 = this.#relay(up, buf)
+        const n2 = this.#relay(up, buf, false)
         client.uncork()
         if (n2 < 0) return
+        // checked after uncork: while corked, everything is queued
+        if (this.#viewSent) up.reads.holdWhileQueued(client)
         buf = buf.subarray(n2)
         if (up.body.done) { this.#complete(buf.length > 0); return }
         return
       }
-      const n = this.#relay(up, buf)
+      const n = this.#relay(up, buf, true)
       if (n < 0) return
       if (up.body.done) { this.#complete(n < buf.length); return }
       return
@@ -194,8 +210,13 @@ export class Exchange implements UpstreamUser {
     return true
   }
 
-  /** Writes the body part of buf to the client; returns its length, or -1 after a framing error. */
-  #relay (up: Upstream, buf: Buffer): number {
+  /**
+   * Writes the body part of buf to the client (hold: stop the backend's reading while it is
+   * queued; else the caller checks, when #viewSent); returns its length, or -1 after a
+   * framing error.
+   */
+  #relay (up: Upstream, buf: Buffer, hold: boolean): number {
+    this.#viewSent = false
     let n: number
     try {
       n = up.body.take(buf)
@@ -205,7 +226,9 @@ export class Exchange implements UpstreamUser {
     }
     if (n > 0) {
       this.#bytes += n
-      if (!this.#conn.socket.write(n === buf.length ? buf : buf.subarray(0, n))) up.socket.pause()
+      const view = n === buf.length ? buf : buf.subarray(0, n)
+      if (hold) this.#send(up, view)
+      else this.#viewSent = up.reads.write(view, this.#conn.socket, this.#conn.flushed)
     }
     return n
   }

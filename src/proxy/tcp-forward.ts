@@ -1,9 +1,12 @@
 // The tcp-mode path: a byte pipe between the client and one backend, with connect retries
 // on other backends and half-close carried through (a client that shuts down its writing
-// side still receives the backend's answer).
+// side still receives the backend's answer). The backend's bytes are read with net's `onread`
+// and relayed as views of a read buffer (read-buffer.ts); the client's go through a stream
+// pipe.
 import net from 'node:net'
 import { clientAddress, ConnectTimeoutError, type ListenerContext } from './context.ts'
 import type { Backend } from './pool.ts'
+import { SocketReads } from './read-buffer.ts'
 
 /** Takes over a client socket accepted with pauseOnConnect and allowHalfOpen. */
 export function forwardTcp (ctx: ListenerContext, client: net.Socket): void {
@@ -48,7 +51,10 @@ export function forwardTcp (ctx: ListenerContext, client: net.Socket): void {
     last = b
     b.inFlight++
     b.requests++
-    const up = net.connect({ host: b.spec.ip, port: b.spec.port, allowHalfOpen: true, noDelay: true })
+    const reads = new SocketReads((view) => { reads.relay(view, client, flushed) })
+    const flushed = (): void => { if (client.writableLength === 0) reads.unhold() }
+    const up = net.connect({ host: b.spec.ip, port: b.spec.port, allowHalfOpen: true, noDelay: true, onread: reads.options })
+    reads.socket = up
     upstream = up
     const timer = setTimeout(() => { up.destroy(new ConnectTimeoutError(b.address, ctx.opts.connectTimeoutMs)) }, ctx.opts.connectTimeoutMs)
     up.once('connect', () => {
@@ -57,7 +63,8 @@ export function forwardTcp (ctx: ListenerContext, client: net.Socket): void {
       connected = true
       up.setTimeout(ctx.opts.idleTimeoutMs, () => { finish(false) })
       client.pipe(up)
-      up.pipe(client)
+      client.on('drain', flushed)
+      up.on('end', () => { client.end() })
       client.resume()
     })
     up.on('error', (err) => {

@@ -1,10 +1,14 @@
 // Keep-alive connections to one backend (http mode): a LIFO stack of idle sockets, each with
 // its response parser. A socket's listeners are installed once and forward to whichever
 // exchange uses it now, so taking and returning a socket costs no listener churn.
+//
+// A socket reads with net's `onread` (read-buffer.ts): what the exchange gets is a view of a
+// read buffer, copied or held when it is relayed.
 import net from 'node:net'
 import { ConnectTimeoutError } from './context.ts'
 import { BodyReader } from './h1/framing.ts'
 import { HeadParser } from './h1/parser.ts'
+import { SocketReads } from './read-buffer.ts'
 
 /**
  * An idle backend connection is closed after 4 s: well under the keep-alive timeout of common
@@ -38,25 +42,23 @@ export class Upstream {
   #error: NodeJS.ErrnoException | undefined
   #timer: NodeJS.Timeout | undefined
   readonly #pool: BackendConns
+  readonly reads: SocketReads
 
   constructor (pool: BackendConns, ip: string, port: number, connectTimeoutMs: number, idleTimeoutMs: number) {
     this.#pool = pool
-    const s = net.connect({ host: ip, port, noDelay: true })
+    this.reads = new SocketReads((view) => {
+      if (this.user === undefined) this.socket.destroy() // an idle connection has nothing to say
+      else this.user.onUpData(view)
+    })
+    const s = net.connect({ host: ip, port, noDelay: true, onread: this.reads.options })
     this.socket = s
+    this.reads.socket = s
     this.#timer = setTimeout(() => { s.destroy(new ConnectTimeoutError(`${ip}:${port}`, connectTimeoutMs)) }, connectTimeoutMs)
     s.setTimeout(idleTimeoutMs)
     s.on('connect', () => {
       clearTimeout(this.#timer)
       this.connected = true
       this.user?.onUpConnect()
-    })
-    s.on('data', (buf: Buffer) => {
-      if (this.user === undefined) { s.destroy(); return } // an idle connection has nothing to say
-      try {
-        this.user.onUpData(buf)
-      } catch (err) {
-        s.destroy(err as Error) // a bug here must cost one exchange, never the daemon
-      }
     })
     s.on('end', () => {
       if (this.user !== undefined) this.user.onUpEnd()
@@ -85,6 +87,8 @@ export class Upstream {
     this.user = undefined
     this.reused = true
     this.parser.reset()
+    // the client may still be sending bytes of this socket's buffer
+    if (!this.reads.detach()) { this.socket.destroy(); return }
     this.#pool.park(this)
   }
 }
