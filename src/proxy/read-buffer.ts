@@ -1,6 +1,6 @@
 // Backend sockets (both modes) read with net's `onread` option instead of through a Readable
 // stream: no 64 KiB allocation per read, no stream bookkeeping per read, and reads of up to
-// 1 MiB during a large transfer where a stream reads 64 KiB at a time (measured in
+// 256 KiB during a large transfer where a stream reads 64 KiB at a time (measured in
 // docs/proxy.md).
 //
 // Two kinds of buffer. Every socket starts on one buffer shared by the whole process, which
@@ -14,19 +14,33 @@ import type net from 'node:net'
 
 /** The shared buffer: 64 KiB, the size of a Readable stream's reads. */
 export const SHARED_READ_BYTES = 64 * 1024
-/** A socket's own buffer during a large transfer: 1 MiB (fewer, larger system calls). */
-export const BULK_READ_BYTES = 1024 * 1024
+/**
+ * A socket's own buffer during a large transfer: 256 KiB (fewer, larger system calls; 1 MiB
+ * measured no faster on loopback).
+ */
+export const BULK_READ_BYTES = 256 * 1024
+/**
+ * Sockets with a buffer of their own at once, at most: 256 (64 MiB of buffers). Beyond that a
+ * large transfer stays on the shared buffer (copied, 64 KiB per read): slower, not wrong, and
+ * many concurrent downloads cannot grow the daemon's memory by more than this.
+ */
+export const MAX_BULK_SOCKETS = 256
 
 const SHARED = Buffer.allocUnsafeSlow(SHARED_READ_BYTES)
+let bulkSockets = 0
+
+/** Sockets that have a buffer of their own now (see MAX_BULK_SOCKETS). */
+export function bulkSocketCount (): number { return bulkSockets }
 
 /** The view is of the shared buffer (valid only until the next read of any socket). */
 export function isShared (view: Buffer): boolean { return view.buffer === SHARED.buffer }
 
 export class SocketReads {
-  /** Set right after net.connect (the socket takes `options` at its creation). */
-  socket: net.Socket | undefined
+  #socket: net.Socket | undefined
   /** Where the next read goes: net asks after every read, so a buffer set during a read's callback is the next read's. */
   #buf: Buffer = SHARED
+  /** Counted in bulkSockets (the own buffer is current or about to be). */
+  #bulk = false
   #reading = false
   #held = false
   readonly #onData: (view: Buffer) => void
@@ -42,21 +56,41 @@ export class SocketReads {
     callback: (n: number, buf: Uint8Array): boolean => this.#read(n, buf as Buffer),
   }
 
+  /** The socket made with `options` (right after net.connect). */
+  attach (socket: net.Socket): void {
+    this.#socket = socket
+    socket.once('close', () => { this.#toShared() })
+  }
+
+  get socket (): net.Socket | undefined { return this.#socket }
+
   #read (n: number, buf: Buffer): boolean {
     // decided before the callback, which may detach(); a new buffer is always safe: the old
     // one stays valid for whatever still refers to it
     if (n === buf.length) {
-      if (buf.length < BULK_READ_BYTES) this.#buf = Buffer.allocUnsafeSlow(BULK_READ_BYTES)
-    } else if (buf !== SHARED && n < SHARED_READ_BYTES) this.#buf = SHARED
+      if (buf === SHARED && bulkSockets < MAX_BULK_SOCKETS) {
+        this.#buf = Buffer.allocUnsafeSlow(BULK_READ_BYTES)
+        this.#bulk = true
+        bulkSockets++
+      }
+    } else if (buf !== SHARED && n < SHARED_READ_BYTES) this.#toShared()
     this.#reading = true
     try {
       this.#onData(buf.subarray(0, n))
     } catch (err) {
-      this.socket?.destroy(err as Error)
+      this.#socket?.destroy(err as Error)
     } finally {
       this.#reading = false
     }
     return true // pausing is hold()'s
+  }
+
+  #toShared (): void {
+    this.#buf = SHARED
+    if (this.#bulk) {
+      this.#bulk = false
+      bulkSockets--
+    }
   }
 
   /**
@@ -88,7 +122,7 @@ export class SocketReads {
 
   /** A view of this socket's own buffer is queued elsewhere: no read until unhold(). */
   hold (): void {
-    const s = this.socket
+    const s = this.#socket
     if (this.#held || s === undefined || s.destroyed) return
     this.#held = true
     s.pause()
@@ -98,7 +132,7 @@ export class SocketReads {
   unhold (): void {
     if (!this.#held) return
     this.#held = false
-    if (this.socket?.destroyed === false) this.socket.resume()
+    if (this.#socket?.destroyed === false) this.#socket.resume()
   }
 
   /**
@@ -108,11 +142,9 @@ export class SocketReads {
    * when that is not possible (the socket must not be reused).
    */
   detach (): boolean {
-    if (this.#held) {
-      if (!this.#reading) return false
-      this.#buf = SHARED
-      this.unhold()
-    } else this.#buf = SHARED
+    if (this.#held && !this.#reading) return false
+    this.#toShared()
+    this.unhold()
     return true
   }
 }

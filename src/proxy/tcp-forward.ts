@@ -54,7 +54,7 @@ export function forwardTcp (ctx: ListenerContext, client: net.Socket): void {
     const reads = new SocketReads((view) => { reads.relay(view, client, flushed) })
     const flushed = (): void => { if (client.writableLength === 0) reads.unhold() }
     const up = net.connect({ host: b.spec.ip, port: b.spec.port, allowHalfOpen: true, noDelay: true, onread: reads.options })
-    reads.socket = up
+    reads.attach(up)
     upstream = up
     const timer = setTimeout(() => { up.destroy(new ConnectTimeoutError(b.address, ctx.opts.connectTimeoutMs)) }, ctx.opts.connectTimeoutMs)
     up.once('connect', () => {

@@ -52,7 +52,7 @@ export class Upstream {
     })
     const s = net.connect({ host: ip, port, noDelay: true, onread: this.reads.options })
     this.socket = s
-    this.reads.socket = s
+    this.reads.attach(s)
     this.#timer = setTimeout(() => { s.destroy(new ConnectTimeoutError(`${ip}:${port}`, connectTimeoutMs)) }, connectTimeoutMs)
     s.setTimeout(idleTimeoutMs)
     s.on('connect', () => {

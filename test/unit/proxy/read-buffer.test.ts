@@ -5,7 +5,7 @@
 // sockets are corked, so every write is certain to stay queued.
 import test from 'ava'
 import net from 'node:net'
-import { BULK_READ_BYTES, isShared, SHARED_READ_BYTES, SocketReads } from '../../../src/proxy/read-buffer.ts'
+import { BULK_READ_BYTES, bulkSocketCount, isShared, MAX_BULK_SOCKETS, SHARED_READ_BYTES, SocketReads } from '../../../src/proxy/read-buffer.ts'
 import { waitFor } from '../../helpers/wait.ts'
 
 const IP = '127.0.13.72'
@@ -64,7 +64,7 @@ async function relay (srcPort: number, sinkPort: number): Promise<Relay> {
   })
   r.dest = dest
   r.from = net.connect({ host: IP, port: srcPort, onread: r.reads.options })
-  r.reads.socket = r.from
+  r.reads.attach(r.from)
   // read once the source's bytes are all waiting: the first read is as large as the buffer
   r.from.pause()
   await connected(r.from)
@@ -138,7 +138,7 @@ test('detach: a held socket can only move on inside a read callback, to the shar
     }
   })
   const from = net.connect({ host: IP, port: src.port, onread: reads.options })
-  reads.socket = from
+  reads.attach(from)
   t.teardown(() => { from.destroy(); dest.destroy() })
   from.pause()
   await connected(from)
@@ -152,7 +152,7 @@ test('detach: a held socket can only move on inside a read callback, to the shar
   // outside a callback, a held socket cannot be given a new buffer for its next read
   const reads2 = new SocketReads(() => {})
   const idle = net.connect({ host: IP, port: src.port, onread: reads2.options })
-  reads2.socket = idle
+  reads2.attach(idle)
   t.teardown(() => { idle.destroy() })
   await connected(idle)
   reads2.hold()
@@ -160,4 +160,32 @@ test('detach: a held socket can only move on inside a read callback, to the shar
   t.false(reads2.detach())
   reads2.unhold()
   t.true(reads2.detach())
+})
+
+test.serial(`at most ${MAX_BULK_SOCKETS} sockets have a buffer of their own; the others stay on the shared one, and closing gives the places back`, async (t) => {
+  const n = MAX_BULK_SOCKETS + 8
+  const payload = Buffer.alloc(SHARED_READ_BYTES + 100_000, 'z')
+  const src = await source(Array.from({ length: n }, () => payload))
+  t.teardown(() => { src.close() })
+  const base = bulkSocketCount()
+  const views: Buffer[][] = []
+  const socks: net.Socket[] = []
+  for (let i = 0; i < n; i++) {
+    const got: Buffer[] = []
+    views.push(got)
+    const reads = new SocketReads((view) => { got.push(view) })
+    const s = net.connect({ host: IP, port: src.port, onread: reads.options })
+    reads.attach(s)
+    s.pause() // read once all of the payload waits: the first read fills the shared buffer
+    socks.push(s)
+  }
+  await Promise.all(socks.map(connected))
+  await new Promise(resolve => setTimeout(resolve, 300))
+  for (const s of socks) s.resume()
+  await waitFor(() => views.every(v => v.reduce((a, b) => a + b.length, 0) === payload.length), { timeoutMs: 15_000, message: 'every socket read its payload' })
+  const own = views.filter(v => v.some(x => !isShared(x))).length
+  t.is(own, MAX_BULK_SOCKETS - base)
+  t.is(bulkSocketCount(), MAX_BULK_SOCKETS)
+  for (const s of socks) s.destroy()
+  await waitFor(() => bulkSocketCount() === base, { timeoutMs: 5000, message: 'places given back' })
 })
