@@ -6,6 +6,7 @@
 // connections, rejections) go to prom-client children directly.
 import type { Counter, Gauge } from 'prom-client'
 import type { Metrics } from '../lib/metrics.ts'
+import { bulkSocketCount, MAX_BULK_SOCKETS } from './read-buffer.ts'
 
 const LATENCY_BUCKETS = [0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10]
 const CLASSES = ['1xx', '2xx', '3xx', '4xx', '5xx'] as const
@@ -108,6 +109,9 @@ export class ProxyMetrics {
         const [service, port] = key.split('\u0000')
         this.set({ service, port }, stats.inFlight)
       }
+    })
+    metrics.gauge('sidecar_proxy_bulk_read_sockets', `Backend sockets reading a large transfer into a buffer of their own (at most ${MAX_BULK_SOCKETS}; beyond, transfers read through the shared buffer)`, [], function () {
+      this.set(bulkSocketCount())
     })
   }
 
