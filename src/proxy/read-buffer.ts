@@ -120,7 +120,7 @@ export class SocketReads {
 
   get held (): boolean { return this.#held }
 
-  /** A view of this socket's own buffer is queued elsewhere: no read until unhold(). */
+  /** No read until unhold(): a view of this socket's own buffer is queued elsewhere, or the receiver is over its high-water mark. */
   hold (): void {
     const s = this.#socket
     if (this.#held || s === undefined || s.destroyed) return
