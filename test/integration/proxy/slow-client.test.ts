@@ -283,3 +283,40 @@ test('tcp mode, a slow client: 16 MiB downloads on one connection arrive intact'
     t.true(r.pauses >= 20)
   }
 })
+
+test('a response delimited by the backend closing, to a slow client: every byte arrives, then the connection closes', async (t) => {
+  const SP = 18789
+  const seed = 0x66cc11
+  const n = 12 * MIB
+  // a raw backend: a head with neither Content-Length nor chunked, the body, then close
+  const raw = net.createServer((s) => {
+    s.on('error', () => {})
+    let head = ''
+    s.on('data', (c: Buffer) => {
+      head += c.toString('latin1')
+      if (!head.includes('\r\n\r\n')) return
+      s.removeAllListeners('data')
+      s.write('HTTP/1.1 200 OK\r\nContent-Type: application/octet-stream\r\n\r\n')
+      let o = 0
+      const pump = (): void => {
+        while (o < n) {
+          const p = piece(o, Math.min(256 * 1024, n - o), seed)
+          o += p.length
+          if (!s.write(p)) { s.once('drain', pump); return }
+        }
+        s.end()
+      }
+      pump()
+    })
+  })
+  await new Promise<void>(resolve => raw.listen(0, BACKEND_IP, resolve))
+  t.teardown(() => { raw.close() })
+  const h = await harness(t, { proxy: proxyConfig(IP) })
+  h.put(instance('closing', 'host-a', BACKEND_IP, (raw.address() as net.AddressInfo).port, SP))
+  await h.settle()
+  await waitListening(h, SP)
+  const r = await slowGet(SP, '/', false, 512 * 1024, 15)
+  t.is(r.status, 200)
+  t.is(r.bytes, n)
+  t.is(r.sha, patternSha(n, seed))
+})
