@@ -39,8 +39,6 @@ export class Exchange implements UpstreamUser {
   #respHead: Head | undefined
   #clientConn: ClientConnection = 'keep-alive-1.1'
   #tunnel = false
-  /** The last #relay left a view of the backend socket's own buffer to the client. */
-  #viewSent = false
   #bytes = 0
   #finished = false
 
@@ -121,10 +119,7 @@ export class Exchange implements UpstreamUser {
    * The client's socket wrote out a relayed view (or drained): when nothing is queued any
    * more, the backend socket may read into its buffer again.
    */
-  onClientFlushed (): void {
-    const up = this.#up
-    if (up !== undefined && up.reads.held && this.#conn.socket.writableLength === 0) up.reads.unhold()
-  }
+  onClientFlushed (): void { this.#up?.reads.flushedTo(this.#conn.socket) }
 
   /** Sends a view of the backend socket's read (read-buffer.ts: copied, or held while queued). */
   #send (up: Upstream, view: Buffer): void {
@@ -176,17 +171,18 @@ export class Exchange implements UpstreamUser {
           this.#complete(buf.length > 0)
           return
         }
-        const n2 = this.#relay(up, buf, false)
+        const n2 = this.#relay(up, buf)
         client.uncork()
         if (n2 < 0) return
         // checked after uncork: while corked, everything is queued
-        if (this.#viewSent) up.reads.holdWhileQueued(client)
+        up.reads.holdWhileQueued(client)
         buf = buf.subarray(n2)
         if (up.body.done) { this.#complete(buf.length > 0); return }
         return
       }
-      const n = this.#relay(up, buf, true)
+      const n = this.#relay(up, buf)
       if (n < 0) return
+      up.reads.holdWhileQueued(client)
       if (up.body.done) { this.#complete(n < buf.length); return }
       return
     }
@@ -211,12 +207,11 @@ export class Exchange implements UpstreamUser {
   }
 
   /**
-   * Writes the body part of buf to the client (hold: stop the backend's reading while it is
-   * queued; else the caller checks, when #viewSent); returns its length, or -1 after a
-   * framing error.
+   * Writes the body part of buf to the client (the caller then holds the backend's reading
+   * while it is queued: up.reads.holdWhileQueued); returns its length, or -1 after a framing
+   * error.
    */
-  #relay (up: Upstream, buf: Buffer, hold: boolean): number {
-    this.#viewSent = false
+  #relay (up: Upstream, buf: Buffer): number {
     let n: number
     try {
       n = up.body.take(buf)
@@ -226,9 +221,7 @@ export class Exchange implements UpstreamUser {
     }
     if (n > 0) {
       this.#bytes += n
-      const view = n === buf.length ? buf : buf.subarray(0, n)
-      if (hold) this.#send(up, view)
-      else this.#viewSent = up.reads.write(view, this.#conn.socket, this.#conn.flushed)
+      up.reads.write(n === buf.length ? buf : buf.subarray(0, n), this.#conn.socket, this.#conn.flushed)
     }
     return n
   }

@@ -43,6 +43,8 @@ export class SocketReads {
   #bulk = false
   #reading = false
   #held = false
+  /** The current read's callback wrote a view of the own buffer (holdWhileQueued looks at it). */
+  #viewOut = false
   readonly #onData: (view: Buffer) => void
 
   /** onData gets each read's bytes; a throw destroys the socket (a bug costs one connection, never the daemon). */
@@ -62,8 +64,6 @@ export class SocketReads {
     socket.once('close', () => { this.#toShared() })
   }
 
-  get socket (): net.Socket | undefined { return this.#socket }
-
   #read (n: number, buf: Buffer): boolean {
     // decided before the callback, which may detach(); a new buffer is always safe: the old
     // one stays valid for whatever still refers to it
@@ -75,6 +75,7 @@ export class SocketReads {
       }
     } else if (buf !== SHARED && n < SHARED_READ_BYTES) this.#toShared()
     this.#reading = true
+    this.#viewOut = false
     try {
       this.#onData(buf.subarray(0, n))
     } catch (err) {
@@ -96,26 +97,32 @@ export class SocketReads {
   /**
    * Writes a view of the current read to dest: a copy when it is of the shared buffer (and
    * reading holds while dest is over its high-water mark, as a stream pipe would), else the
-   * view itself. True when dest may now refer to this socket's own buffer: the caller then
-   * calls holdWhileQueued(dest) (after uncork, when it corked dest). flushed: dest's write
-   * callback; it and dest's 'drain' should call unhold() once dest.writableLength is 0.
+   * view itself, after which the caller calls holdWhileQueued(dest) (after uncork, when it
+   * corked dest). flushed: dest's write callback; it and dest's 'drain' call flushedTo(dest).
    */
-  write (view: Buffer, dest: net.Socket, flushed: () => void): boolean {
+  write (view: Buffer, dest: net.Socket, flushed: () => void): void {
     if (isShared(view)) {
       if (!dest.write(Buffer.from(view))) this.hold()
-      return false
+      return
     }
     dest.write(view, flushed)
-    return true
+    this.#viewOut = true
   }
 
-  /** write(), then hold while dest has bytes queued. */
+  /** write(), then holdWhileQueued(). */
   relay (view: Buffer, dest: net.Socket, flushed: () => void): void {
-    if (this.write(view, dest, flushed)) this.holdWhileQueued(dest)
+    this.write(view, dest, flushed)
+    this.holdWhileQueued(dest)
   }
 
+  /** Holds while dest still has bytes queued, if this read wrote a view of the own buffer to it. */
   holdWhileQueued (dest: net.Socket): void {
-    if (dest.writableLength > 0) this.hold()
+    if (this.#viewOut && dest.writableLength > 0) this.hold()
+  }
+
+  /** dest wrote out what it had queued (its write callback, or 'drain'): reading goes on once nothing is left. */
+  flushedTo (dest: net.Socket): void {
+    if (dest.writableLength === 0) this.unhold()
   }
 
   get held (): boolean { return this.#held }

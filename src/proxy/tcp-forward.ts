@@ -52,7 +52,7 @@ export function forwardTcp (ctx: ListenerContext, client: net.Socket): void {
     b.inFlight++
     b.requests++
     const reads = new SocketReads((view) => { reads.relay(view, client, flushed) })
-    const flushed = (): void => { if (client.writableLength === 0) reads.unhold() }
+    const flushed = (): void => { reads.flushedTo(client) }
     const up = net.connect({ host: b.spec.ip, port: b.spec.port, allowHalfOpen: true, noDelay: true, onread: reads.options })
     reads.attach(up)
     upstream = up
