@@ -15,8 +15,8 @@
 // turns it on again, and the next ones reduce memory as before. Growth is the condition, not
 // the collections alone: without the flag V8 lets garbage pile up between collections, and a
 // flood of hostile gossip (collections come fast, little of it lives) peaked at 236 MB of heap
-// in use instead of 74 MB, RSS 409 MB instead of 183. It acts only where the process started with the flag (bin/sidecar.js's default):
-// flags a user gave are left alone.
+// in use instead of 74 MB, RSS 409 MB instead of 183. It acts only where the process started
+// with the flag (bin/sidecar.js's default): flags a user gave are left alone.
 import { constants, PerformanceObserver, type PerformanceEntry } from 'node:perf_hooks'
 import { getHeapStatistics, setFlagsFromString } from 'node:v8'
 import type { Logger } from './logger.ts'
