@@ -10,11 +10,11 @@
 // An operator's drain is held here and stamped on every refresh, so a drained record
 // changes (and is announced) once per change, not once per refresh (reference §12.1).
 import { EventEmitter } from 'node:events'
-import { setImmediate as yieldToLoop } from 'node:timers/promises'
 import type { Catalog, ChangeEvent } from '../catalog/index.ts'
 import type { Discovered, Discoverer } from '../discovery/types.ts'
 import type { CheckTargets } from '../health/target.ts'
 import type { Logger } from '../lib/logger.ts'
+import { nextTurn, Slicer, TurnBudget } from '../lib/slicer.ts'
 import type { Startable } from '../lib/startable.ts'
 import { Ticker } from '../lib/ticker.ts'
 import type { Clock } from '../service/clock.ts'
@@ -24,25 +24,12 @@ import { Time } from '../service/time.ts'
 import { checkTargetOf, type CheckDefaults } from './check-target.ts'
 import type { ListenerSource, ListenerTarget, OwnedRecords } from './types.ts'
 
-/** Records re-stamped per turn of the event loop by the periodic refresh: a few ms of work, so the API and checks keep their turn. */
-const REFRESH_SLICE = 500
-
 /**
- * Records a discovery change applies per turn of the event loop (a check handed to the
- * monitor, started at once while fewer than its concurrency run, and one merge, whose change
- * event the API's hub, gossip and listeners follow: 50-100 us a record on a loaded host), so
- * ~10 ms a slice: the start of 10,000 static services was one 400-600 ms step. A change this
- * size or smaller is applied at once, in the turn that reported it, as before.
+ * The graceful leave's slices are longer than the daemon's usual SLICE_MS: the whole
+ * shutdown must stay within the CLI's 5 s stop limit on a loaded host, and the API and
+ * gossip still get a turn between slices (a tombstone costs 20-40 us: 10,000 in ~15 turns).
  */
-export const RECONCILE_SLICE = 128
-
-/**
- * Records the graceful leave tombstones per turn of the event loop: larger than
- * RECONCILE_SLICE (a tombstone costs 20-40 us: no check to hand over), 20-40 ms a slice,
- * because each turn also carries the daemon's other work, and the whole shutdown must stay
- * within the CLI's 5 s stop limit on a loaded host (10 turns for 10,000 records, not 40).
- */
-export const LEAVE_SLICE = 1024
+export const LEAVE_SLICE_MS = 25
 
 export interface LocalAnnouncerInit extends Partial<CheckDefaults> {
   hostname: string
@@ -93,7 +80,24 @@ export class LocalAnnouncer extends EventEmitter<{ change: [] }> implements Star
   /** The discovery change being applied (in slices), and whether another arrived meanwhile. */
   #reconciling: Promise<void> | undefined
   #rediscover = false
-  readonly #onStatus = (key: string): void => { if (this.#discovered.has(key)) this.#announce(key, this.#c.clock.now()) }
+  /**
+   * A verdict is announced at once (one merge, whose change event the API's hub, gossip and
+   * listeners follow) while this turn's budget lasts. Verdicts land in bursts (a poll phase
+   * of TCP connects, a round of 64 quick checks): the rest wait here, in arrival order, for
+   * later turns; a key queued twice is announced once, with its latest status.
+   */
+  readonly #onStatus = (key: string): void => {
+    if (!this.#discovered.has(key)) return
+    if (this.#statusQueue.size === 0 && !this.#statusBudget.exhausted) {
+      this.#statusBudget.run(() => { this.#announce(key, this.#c.clock.now()) })
+      return
+    }
+    this.#statusQueue.add(key)
+    if (this.#statusQueue.size === 1) void this.#drainStatuses()
+  }
+
+  readonly #statusQueue = new Set<string>()
+  readonly #statusBudget = new TurnBudget()
   /** Records under this hostname that arrive from elsewhere (an earlier run's, by anti-entropy) but are not discovered. */
   readonly #strays = new Set<string>()
   readonly #onCatalog = (e: ChangeEvent): void => {
@@ -207,15 +211,32 @@ export class LocalAnnouncer extends EventEmitter<{ change: [] }> implements Star
 
   /**
    * The ticker's refresh: re-stamps the records that need it (see restampAfterMs), in slices
-   * of REFRESH_SLICE records, yielding between, so 10,000 records never block the loop at once.
+   * of SLICE_MS, one per turn of the event loop, so 10,000 records never block the loop at once.
    */
   async #refresh (signal: AbortSignal): Promise<void> {
     const keys = [...this.#discovered.keys()]
-    for (let i = 0; i < keys.length && !signal.aborted; i += REFRESH_SLICE) {
-      if (i > 0) await yieldToLoop()
-      if (signal.aborted) return
-      const now = this.#c.clock.now()
-      for (const key of keys.slice(i, i + REFRESH_SLICE)) if (this.#needsRestamp(key, now)) this.#announce(key, now)
+    const slicer = new Slicer()
+    let now = this.#c.clock.now()
+    for (const key of keys) {
+      if (slicer.due()) {
+        await slicer.next()
+        if (signal.aborted) return
+        now = this.#c.clock.now()
+      }
+      if (this.#needsRestamp(key, now)) this.#announce(key, now)
+    }
+  }
+
+  /** Announces queued verdicts, as much as each turn's budget allows, until none is left. */
+  async #drainStatuses (): Promise<void> {
+    while (this.#statusQueue.size > 0) {
+      await nextTurn()
+      if (this.#ticker === undefined) { this.#statusQueue.clear(); return } // stopped: the leave takes over
+      for (const key of this.#statusQueue) {
+        if (this.#statusBudget.exhausted) break
+        this.#statusQueue.delete(key)
+        if (this.#discovered.has(key)) this.#statusBudget.run(() => { this.#announce(key, this.#c.clock.now()) })
+      }
     }
   }
 
@@ -316,9 +337,11 @@ export class LocalAnnouncer extends EventEmitter<{ change: [] }> implements Star
   }
 
   /**
-   * Follows a discovery change: only records that appeared, changed or vanished are touched,
-   * RECONCILE_SLICE of them per turn of the event loop. The first slice is applied now; what
-   * remains (if anything) is returned, to be awaited.
+   * Follows a discovery change: only records that appeared, changed or vanished are touched
+   * (a check handed to the monitor and one merge each: 50-100 us a record on a loaded host),
+   * in slices of SLICE_MS, one per turn of the event loop; the start of 10,000 static services
+   * was one 400-600 ms step. The first slice is applied now, so a small change is applied in
+   * the turn that reported it; what remains (if anything) is returned, to be awaited.
    */
   #reconcile (): (() => Promise<void>) | undefined {
     const next = new Map<string, Discovered>()
@@ -351,13 +374,15 @@ export class LocalAnnouncer extends EventEmitter<{ change: [] }> implements Star
       this.#listenerTargets = Object.freeze([...next.values()].flatMap(d => d.listenerUrl === undefined ? [] : [Object.freeze({ name: listenerName(d.service), url: d.listenerUrl })]))
       this.emit('change')
     }
-    for (const step of work.slice(0, RECONCILE_SLICE)) step()
-    if (work.length <= RECONCILE_SLICE) { finish(); return undefined }
+    const slicer = new Slicer()
+    let i = 0
+    do work[i++](); while (i < work.length && !slicer.due())
+    if (i === work.length) { finish(); return undefined }
     return async () => {
-      for (let i = RECONCILE_SLICE; i < work.length; i += RECONCILE_SLICE) {
-        await yieldToLoop()
+      while (i < work.length) {
+        await slicer.next()
         if (this.#ticker === undefined) return // stopped: the leave tombstones what was announced
-        for (const step of work.slice(i, i + RECONCILE_SLICE)) step()
+        do work[i++](); while (i < work.length && !slicer.due())
       }
       finish()
     }
@@ -371,24 +396,26 @@ export class LocalAnnouncer extends EventEmitter<{ change: [] }> implements Star
 
   /**
    * Tombstones every owned record (Updated stamped as always); they stay owned so gossip can
-   * repeat them. LEAVE_SLICE records per turn of the event loop: the API answers while
-   * 10,000 records are tombstoned, and gossip sends the first ones meanwhile.
+   * repeat them. In slices of LEAVE_SLICE_MS: the API answers while 10,000 records are
+   * tombstoned, and gossip sends the first ones meanwhile.
    */
   async #leave (): Promise<number> {
     let n = 0
     const owned = [...this.#owned]
     this.#discovered = new Map() // first: a drain or status change meanwhile must not announce a record again
-    for (let i = 0; i < owned.length; i += LEAVE_SLICE) {
-      if (i > 0) await yieldToLoop()
-      const now = this.#c.clock.now()
-      for (const [key, svc] of owned.slice(i, i + LEAVE_SLICE)) {
-        const stored = this.#c.catalog.get(svc.Hostname, svc.ID)
-        if (stored?.Status === ServiceStatus.TOMBSTONE) continue
-        const tomb = withFields(stored ?? svc, { Status: ServiceStatus.TOMBSTONE, Updated: this.#stamp(stored, now) })
-        this.#owned.set(key, tomb)
-        this.#c.catalog.merge(tomb)
-        n++
+    const slicer = new Slicer(LEAVE_SLICE_MS)
+    let now = this.#c.clock.now()
+    for (const [key, svc] of owned) {
+      if (slicer.due()) {
+        await slicer.next()
+        now = this.#c.clock.now()
       }
+      const stored = this.#c.catalog.get(svc.Hostname, svc.ID)
+      if (stored?.Status === ServiceStatus.TOMBSTONE) continue
+      const tomb = withFields(stored ?? svc, { Status: ServiceStatus.TOMBSTONE, Updated: this.#stamp(stored, now) })
+      this.#owned.set(key, tomb)
+      this.#c.catalog.merge(tomb)
+      n++
     }
     this.#listenerTargets = []
     this.emit('change')
