@@ -2,8 +2,8 @@
 // tick), repeated for reliability, plus a per-record heartbeat; and the tombstones it makes
 // for other hosts (departures, expiry). Remote records are never re-published here:
 // gossipsub already forwards every message through the mesh.
-import { setImmediate as yieldToLoop } from 'node:timers/promises'
 import type { Catalog, ChangeEvent } from '../catalog/index.ts'
+import { Slicer } from '../lib/slicer.ts'
 import type { Logger } from '../lib/logger.ts'
 import type { Startable } from '../lib/startable.ts'
 import { MinHeap } from '../lib/min-heap.ts'
@@ -58,11 +58,12 @@ const REANNOUNCE_ROUNDS = 3
 const ROUND_BUMP_NS = 50n
 
 /**
- * Records built, signed and published per turn of the event loop: a send of 10,000 records
- * (a start, a round repeating 10,000 status changes, a leave) re-stamps, encodes and hands
- * each to the signer on the main thread (about 30-40 us each), so a slice is ~10 ms and the
- * API, health checks and membership probes get their turn between slices. About one and a
- * half full gossip messages of typical (~400 B) records, so slicing adds few messages.
+ * Records built, signed and published per slice at most: a send of 10,000 records (a start,
+ * a round repeating 10,000 status changes, a leave) re-stamps, encodes and hands each to the
+ * signer on the main thread (about 30-40 us each), so a slice also ends after SLICE_MS, and
+ * slices share the event loop with the daemon's other sliced work, one per turn: the API,
+ * health checks and membership probes get their turn between slices. About one and a half
+ * full gossip messages of typical (~400 B) records, so slicing adds few messages.
  */
 export const SEND_SLICE = 256
 
@@ -224,8 +225,8 @@ export class GossipAnnouncer implements Startable {
   /**
    * Sends each key's record: the schedule (rounds left, next round, heartbeat) advances at
    * once for every key, so a round that comes before the send is done does not send them
-   * again; the records are then built (current version), signed and published SEND_SLICE at
-   * a time, yielding to the event loop between slices. O(keys), not O(records).
+   * again; the records are then built (current version), signed and published in slices of
+   * at most SEND_SLICE, yielding to the event loop between slices. O(keys), not O(records).
    */
   #send (keys: readonly string[]): void {
     if (keys.length === 0) return
@@ -245,15 +246,19 @@ export class GossipAnnouncer implements Startable {
   }
 
   async #sendSliced (out: readonly Outgoing[], signal: AbortSignal): Promise<void> {
-    for (let i = 0; i < out.length && !signal.aborted; i += SEND_SLICE) {
-      if (i > 0) await yieldToLoop()
+    const slicer = new Slicer()
+    let i = 0
+    while (i < out.length && !signal.aborted) {
+      if (i > 0) await slicer.next()
       if (signal.aborted) return
       const records: Service[] = []
-      for (const o of out.slice(i, i + SEND_SLICE)) {
+      const end = Math.min(out.length, i + SEND_SLICE)
+      do {
+        const o = out[i++]
         const record = o.observed !== undefined ? this.#observedVersion(o.observed, o.round) : this.#localVersion(o.key, o.round)
         if (record !== undefined) records.push(record)
         else if (this.#pending.get(o.key) === o.pending) this.#pending.delete(o.key) // gone (or, observed, replaced): nothing more to send
-      }
+      } while (i < end && !slicer.due())
       if (records.length === 0) continue
       const sealed = await this.#c.seal(records)
       if (signal.aborted) return

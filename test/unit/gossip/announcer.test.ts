@@ -162,7 +162,7 @@ test('announcer: flush sends what is queued at once (the leave tombstones before
   t.is(flat(f.sent).length, 2)
 })
 
-test('announcer: a large send goes out in slices of SEND_SLICE, yielding to the event loop between them, and a round meanwhile does not send them twice', async t => {
+test('announcer: a large send goes out in slices of at most SEND_SLICE, yielding to the event loop between them, and a round meanwhile does not send them twice', async t => {
   const f = await fixture({ aliveRounds: 2 })
   t.teardown(async () => { await f.announcer.stop() })
   const n = 2 * SEND_SLICE + 10
@@ -175,8 +175,9 @@ test('announcer: a large send goes out in slices of SEND_SLICE, yielding to the 
   })
   await sending
   await f.announcer.settled()
-  t.is(atImmediate, SEND_SLICE, 'other work ran after the first slice and before the second')
-  t.deepEqual(f.sealCalls, [SEND_SLICE, SEND_SLICE, 10])
+  t.true(atImmediate > 0 && atImmediate <= SEND_SLICE, `other work ran after the first slice and before the second (${atImmediate} sent then)`)
+  t.true(f.sealCalls.length >= 3 && f.sealCalls.every(c => c > 0 && c <= SEND_SLICE), `slices of at most SEND_SLICE: ${JSON.stringify(f.sealCalls)}`)
+  t.is(f.sealCalls.reduce((a, b) => a + b, 0), n)
   const ids = flat(f.sent).map(s => s.ID)
   t.is(ids.length, n)
   t.is(new Set(ids).size, n, 'each record sent once')
