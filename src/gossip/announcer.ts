@@ -6,7 +6,7 @@ import type { Catalog, ChangeEvent } from '../catalog/index.ts'
 import { Slicer } from '../lib/slicer.ts'
 import type { Logger } from '../lib/logger.ts'
 import type { Startable } from '../lib/startable.ts'
-import { MinHeap } from '../lib/min-heap.ts'
+import { KeyedMinHeap } from '../lib/min-heap.ts'
 import { Ticker } from '../lib/ticker.ts'
 import type { OwnedRecords } from '../local/types.ts'
 import type { Clock } from '../service/clock.ts'
@@ -67,9 +67,6 @@ const ROUND_BUMP_NS = 50n
  */
 export const SEND_SLICE = 256
 
-/** Stale heartbeat entries tolerated beyond twice the live ones before the heap is compacted (O(records), rare). */
-const STALE_BEATS_KEPT = 1024
-
 /** One record of a send: its key and the round it is sent for (fixed when the send was decided). */
 interface Outgoing {
   key: string
@@ -83,10 +80,8 @@ export class GossipAnnouncer implements Startable {
   readonly #c: AnnouncerComponents
   readonly #init: AnnouncerInit
   readonly #pending = new Map<string, Pending>()
-  /** When each local record's next heartbeat is due (ms), by key; the heap orders them, so a round looks at due ones only. */
-  readonly #heartbeat = new Map<string, number>()
-  /** [due, key] per heartbeat set; an entry whose due no longer matches #heartbeat is stale and skipped. */
-  readonly #beats = new MinHeap<readonly [number, string]>(e => e[0])
+  /** When each local record's next heartbeat is due (ms), by key, in due order: a round looks at due ones only. */
+  readonly #beats = new KeyedMinHeap<string>()
   /** Keys changed since the last flush: sent at once, together. */
   readonly #now = new Set<string>()
   #flushScheduled: NodeJS.Immediate | undefined
@@ -121,8 +116,7 @@ export class GossipAnnouncer implements Startable {
     this.#flushScheduled = undefined
     this.#pending.clear()
     this.#now.clear()
-    this.#heartbeat.clear()
-    this.#beats.filter(() => false)
+    this.#beats.clear()
   }
 
   /**
@@ -202,24 +196,19 @@ export class GossipAnnouncer implements Startable {
     const due = new Set<string>()
     for (const [k, p] of this.#pending) if (p.nextAt <= nowMs + slack && !this.#now.has(k)) due.add(k)
     // Heartbeats that came due: O(due), not a pass over every local record each second.
-    for (let top = this.#beats.peek(); top !== undefined && top[0] <= nowMs; top = this.#beats.peek()) {
+    for (let top = this.#beats.peek(); top !== undefined && top[1] <= nowMs; top = this.#beats.peek()) {
       this.#beats.pop()
-      const [at, key] = top
-      if (this.#heartbeat.get(key) !== at) continue // stale: set again since
+      const key = top[0]
       const svc = this.#lookup(key)
       // No longer this host's, or a tombstone (not heartbeated): forgotten; a later change of it sets a heartbeat again.
-      if (svc === undefined || !this.#c.local.isOwned(svc) || svc.Status === ServiceStatus.TOMBSTONE) this.#heartbeat.delete(key)
-      else due.add(key)
+      if (svc !== undefined && this.#c.local.isOwned(svc) && svc.Status !== ServiceStatus.TOMBSTONE) due.add(key)
     }
     this.#send([...due])
   }
 
-  /** Sets key's next heartbeat (jittered); drops stale heap entries once they outnumber the live ones, so the heap stays O(records). */
+  /** Sets (or moves) key's next heartbeat, jittered: O(log records). */
   #beatLater (key: string, nowMs: number): void {
-    const at = nowMs + this.#init.heartbeatMs * (0.8 + Math.random() * 0.4)
-    this.#heartbeat.set(key, at)
-    this.#beats.push([at, key])
-    if (this.#beats.size > 2 * this.#heartbeat.size + STALE_BEATS_KEPT) this.#beats.filter(([a, k]) => this.#heartbeat.get(k) === a)
+    this.#beats.set(key, nowMs + this.#init.heartbeatMs * (0.8 + Math.random() * 0.4))
   }
 
   /**
