@@ -80,6 +80,8 @@ export class LocalAnnouncer extends EventEmitter<{ change: [] }> implements Star
   /** The discovery change being applied (in slices), and whether another arrived meanwhile. */
   #reconciling: Promise<void> | undefined
   #rediscover = false
+  /** Discovery changes applied (or given up) so far: tells a change applied within its turn from one still in slices. */
+  #applied = 0
   /**
    * A verdict is announced at once (one merge, whose change event the API's hub, gossip and
    * listeners follow) while this turn's budget lasts. Verdicts land in bursts (a poll phase
@@ -323,13 +325,17 @@ export class LocalAnnouncer extends EventEmitter<{ change: [] }> implements Star
   /** Applies discovery changes one after another: one reported while another is applied runs after it. */
   #followDiscovery (): void {
     if (this.#reconciling !== undefined) { this.#rediscover = true; return }
-    const rest = this.#reconcile()
-    if (rest === undefined) return // applied within this turn
+    const applied = this.#applied
+    const first = this.#reconcile() // its first slice runs now, in this turn
+    if (this.#applied !== applied) { // applied within this turn: the next change may follow at once
+      first.catch((err: unknown) => { this.#c.logger.error({ err }, 'failed to follow a discovery change') })
+      return
+    }
     const done = this.#reconciling = (async () => {
-      await rest()
+      await first
       while (this.#rediscover && this.#ticker !== undefined) {
         this.#rediscover = false
-        await this.#reconcile()?.()
+        await this.#reconcile()
       }
     })().catch((err: unknown) => { this.#c.logger.error({ err }, 'failed to follow a discovery change') }).finally(() => {
       if (this.#reconciling === done) this.#reconciling = undefined
@@ -338,53 +344,54 @@ export class LocalAnnouncer extends EventEmitter<{ change: [] }> implements Star
 
   /**
    * Follows a discovery change: only records that appeared, changed or vanished are touched
-   * (a check handed to the monitor and one merge each: 50-100 us a record on a loaded host),
-   * in slices of SLICE_MS, one per turn of the event loop; the start of 10,000 static services
-   * was one 400-600 ms step. The first slice is applied now, so a small change is applied in
-   * the turn that reported it; what remains (if anything) is returned, to be awaited.
+   * (a check handed to the monitor and one merge each: 50-100 us a record on a loaded host).
+   * All of it, the comparison with the last discovered set included, runs in slices of
+   * SLICE_MS, one per turn of the event loop: the start of 10,000 static services was one
+   * 400-600 ms step. The first slice runs in the caller's turn, so a small change is applied
+   * in the turn that reported it. Until the comparison is done, the last set stays in force.
    */
-  #reconcile (): (() => Promise<void>) | undefined {
-    const next = new Map<string, Discovered>()
-    for (const disc of this.#c.discoverers) {
-      for (const d of disc.services()) {
-        const key = recordKey(d.service)
-        if (!next.has(key)) next.set(key, d)
+  async #reconcile (): Promise<void> {
+    try {
+      const slicer = new Slicer()
+      const stopped = async (): Promise<boolean> => {
+        await slicer.next()
+        return this.#ticker === undefined // stopped: the leave tombstones what was announced
       }
-    }
-    const prev = this.#discovered
-    const touched: Array<[string, Discovered]> = []
-    for (const [key, d] of next) {
-      const before = prev.get(key)
-      if (before === undefined || (before !== d && this.#print(before) !== this.#print(d))) touched.push([key, d])
-    }
-    const vanished = [...prev].filter(([key]) => !next.has(key))
-    this.#discovered = next
-    if (touched.length === 0 && vanished.length === 0) return undefined
-    const work: Array<() => void> = [
-      ...touched.map(([key, d]) => () => {
+      const lists = this.#c.discoverers.map(d => d.services())
+      const prev = this.#discovered
+      const next = new Map<string, Discovered>()
+      const touched: Array<[string, Discovered]> = []
+      for (const list of lists) {
+        for (const d of list) {
+          if (slicer.due() && await stopped()) return
+          const key = recordKey(d.service)
+          if (next.has(key)) continue
+          next.set(key, d)
+          const before = prev.get(key)
+          if (before === undefined || (before !== d && this.#print(before) !== this.#print(d))) touched.push([key, d])
+        }
+      }
+      const vanished: Array<[string, Discovered]> = []
+      for (const entry of prev) {
+        if (slicer.due() && await stopped()) return
+        if (!next.has(entry[0])) vanished.push(entry)
+      }
+      this.#discovered = next
+      if (touched.length === 0 && vanished.length === 0) return
+      for (const [key, d] of touched) {
+        if (slicer.due() && await stopped()) return
         this.#c.monitor.set(checkTargetOf(d, this.#defaults))
         this.#announce(key, this.#c.clock.now())
-      }),
-      ...vanished.map(([key, d]) => () => {
+      }
+      for (const [key, d] of vanished) {
+        if (slicer.due() && await stopped()) return
         this.#c.monitor.delete(key)
         this.#vanish(key, this.#c.catalog.get(d.service.Hostname, d.service.ID) ?? d.service, this.#c.clock.now())
-      }),
-    ]
-    const finish = (): void => {
+      }
       this.#listenerTargets = Object.freeze([...next.values()].flatMap(d => d.listenerUrl === undefined ? [] : [Object.freeze({ name: listenerName(d.service), url: d.listenerUrl })]))
       this.emit('change')
-    }
-    const slicer = new Slicer()
-    let i = 0
-    do work[i++](); while (i < work.length && !slicer.due())
-    if (i === work.length) { finish(); return undefined }
-    return async () => {
-      while (i < work.length) {
-        await slicer.next()
-        if (this.#ticker === undefined) return // stopped: the leave tombstones what was announced
-        do work[i++](); while (i < work.length && !slicer.due())
-      }
-      finish()
+    } finally {
+      this.#applied++ // synchronously when nothing yielded: #followDiscovery tells by it
     }
   }
 
