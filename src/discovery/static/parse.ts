@@ -33,25 +33,32 @@ export function stableId (name: string, hostname: string, ports: readonly Port[]
 }
 
 /**
- * The entries are checked in slices of SLICE_MS, one per turn of the event loop (8-10 us an
- * entry here): 10,000 entries were one 100-200 ms step at start, with the API already
- * answering. JSON.parse of the whole file (at most MAX_FILE_BYTES; 15-20 ms for 10,000
- * entries) stays one step.
+ * The file is read in slices of SLICE_MS, one per turn of the event loop: 10,000 entries were
+ * one 100-200 ms step at start, with the API already answering, and a JSON.parse of the whole
+ * file one of 15-40 ms (garbage collection included). So its top-level array is cut into the
+ * entries' texts (ArrayScanner), each entry is given to JSON.parse on its own, and only then
+ * are the entries checked. JSON.parse still judges every byte of every entry; a file that is
+ * not valid JSON, or not an array, goes to JSON.parse whole, so its error reads as before, and
+ * nothing is checked before the whole file is known to be JSON, as before.
  */
 export async function parseStaticFile (text: string, file: string, ctx: StaticContext): Promise<Discovered[]> {
   if (Buffer.byteLength(text) > MAX_FILE_BYTES) throw new StaticFileError(file, `file is larger than ${MAX_FILE_BYTES} bytes`)
-  let doc: unknown
-  try {
-    doc = JSON.parse(text)
-  } catch (err) {
-    throw new StaticFileError(file, `not valid JSON: ${(err as Error).message}`, { cause: err })
+  const slicer = new Slicer()
+  let doc = await parseArraySliced(text, slicer)
+  if (doc === undefined) {
+    let whole: unknown
+    try {
+      whole = JSON.parse(text)
+    } catch (err) {
+      throw new StaticFileError(file, `not valid JSON: ${(err as Error).message}`, { cause: err })
+    }
+    if (!Array.isArray(whole)) throw new StaticFileError(file, 'expected a JSON array of entries like [{"Service": {...}, "Check": {...}}]')
+    if (whole.length > MAX_ENTRIES) throw new StaticFileError(file, `${whole.length} entries, at most ${MAX_ENTRIES} allowed`)
+    doc = whole // not expected (the sliced parse gave up on a valid array of few enough entries), but the whole parse stands
   }
-  if (!Array.isArray(doc)) throw new StaticFileError(file, 'expected a JSON array of entries like [{"Service": {...}, "Check": {...}}]')
-  if (doc.length > MAX_ENTRIES) throw new StaticFileError(file, `${doc.length} entries, at most ${MAX_ENTRIES} allowed`)
   const out: Discovered[] = []
   const ids = new Map<string, number>()
-  const slicer = new Slicer()
-  for (const [i, entry] of (doc as unknown[]).entries()) {
+  for (const [i, entry] of doc.entries()) {
     if (slicer.due()) await slicer.next()
     const d = parseEntry(entry, i, file, ctx)
     const key = `${d.service.Hostname}/${d.service.ID}`
@@ -61,6 +68,111 @@ export async function parseStaticFile (text: string, file: string, ctx: StaticCo
     out.push(d)
   }
   return out
+}
+
+/**
+ * The elements of a top-level JSON array, each parsed by JSON.parse, in slices; undefined when
+ * the text is not a valid array of at most MAX_ENTRIES (the caller then asks JSON.parse why).
+ */
+async function parseArraySliced (text: string, slicer: Slicer): Promise<unknown[] | undefined> {
+  const scanner = new ArrayScanner(text)
+  const out: unknown[] = []
+  for (let range = scanner.next(); range !== undefined; range = scanner.next()) {
+    if (out.length === MAX_ENTRIES) return undefined
+    try {
+      out.push(JSON.parse(text.slice(range[0], range[1])))
+    } catch {
+      return undefined
+    }
+    if (slicer.due()) await slicer.next()
+  }
+  return scanner.valid ? out : undefined
+}
+
+const WS = new Set([0x20, 0x09, 0x0a, 0x0d]) // JSON's whitespace
+const [QUOTE, BACKSLASH, COMMA, OPEN_ARRAY, CLOSE_ARRAY, OPEN_OBJECT, CLOSE_OBJECT] = [...'"\\,[]{}'].map(c => c.charCodeAt(0))
+
+/**
+ * Cuts the text of a top-level JSON array into its elements' texts, without judging them:
+ * it follows only brackets, braces, commas and strings (a quote inside a string is escaped).
+ * Whatever it lets through, JSON.parse rejects if it is not JSON: an element with a stray
+ * bracket or an unclosed string is cut wrong, and a text cut wrong does not parse. `valid`
+ * turns true once the closing bracket was reached with only whitespace after it.
+ */
+export class ArrayScanner {
+  readonly #text: string
+  #pos = 0
+  #started = false
+  #done = false
+  valid = false
+
+  constructor (text: string) {
+    this.#text = text
+  }
+
+  /** The next element's [start, end), or undefined at the end (or at a text that is no array). */
+  next (): [number, number] | undefined {
+    if (this.#done) return undefined
+    const t = this.#text
+    if (!this.#started) {
+      this.#started = true
+      this.#skipSpace()
+      if (t.charCodeAt(this.#pos) !== OPEN_ARRAY) return this.#stop(false)
+      this.#pos++
+      this.#skipSpace()
+      if (t.charCodeAt(this.#pos) === CLOSE_ARRAY) { this.#pos++; return this.#stop(this.#restIsSpace()) }
+    }
+    const start = this.#pos
+    let depth = 0
+    for (let i = this.#pos; i < t.length; i++) {
+      const c = t.charCodeAt(i)
+      if (c === QUOTE) {
+        i = this.#stringEnd(i)
+        if (i < 0) return this.#stop(false)
+      } else if (c === OPEN_ARRAY || c === OPEN_OBJECT) {
+        depth++
+      } else if (c === CLOSE_ARRAY || c === CLOSE_OBJECT) {
+        if (depth === 0) {
+          if (c !== CLOSE_ARRAY) return this.#stop(false)
+          this.#pos = i + 1
+          this.#done = true
+          this.valid = this.#restIsSpace()
+          return [start, i]
+        }
+        depth--
+      } else if (c === COMMA && depth === 0) {
+        this.#pos = i + 1
+        return [start, i]
+      }
+    }
+    return this.#stop(false) // no closing bracket
+  }
+
+  /** The index of the quote that closes the string opened at `open`, or -1. */
+  #stringEnd (open: number): number {
+    const t = this.#text
+    for (let q = t.indexOf('"', open + 1); q >= 0; q = t.indexOf('"', q + 1)) {
+      let backslashes = 0
+      while (t.charCodeAt(q - 1 - backslashes) === BACKSLASH) backslashes++
+      if (backslashes % 2 === 0) return q
+    }
+    return -1
+  }
+
+  #skipSpace (): void {
+    while (WS.has(this.#text.charCodeAt(this.#pos))) this.#pos++
+  }
+
+  #restIsSpace (): boolean {
+    this.#skipSpace()
+    return this.#pos === this.#text.length
+  }
+
+  #stop (valid: boolean): undefined {
+    this.#done = true
+    this.valid = valid
+    return undefined
+  }
 }
 
 function parseEntry (entry: unknown, i: number, file: string, ctx: StaticContext): Discovered {
