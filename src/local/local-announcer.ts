@@ -127,7 +127,8 @@ export class LocalAnnouncer extends EventEmitter<{ change: [] }> implements Star
     this.#followDiscovery()
     await this.settled() // everything discovered is announced once start() returns (the proxy starts next)
     if (this.#ticker === undefined) return // stopped meanwhile
-    this.#tombstoneVanished(this.#c.clock.now()) // this hostname's records left from an earlier run
+    await this.#tombstoneVanished() // this hostname's records left from an earlier run
+    if (this.#ticker === undefined) return
     this.#ticker?.start()
   }
 
@@ -266,16 +267,22 @@ export class LocalAnnouncer extends EventEmitter<{ change: [] }> implements Star
 
   /**
    * Tombstones what this host announced, or holds under its own hostname, but no longer
-   * discovers. Unsorted records (catalog.server() would sort and freeze all 10,000 for this).
+   * discovers, in slices. Unsorted records (catalog.server() would sort and freeze all 10,000 for this).
    */
-  #tombstoneVanished (now: Time): void {
+  async #tombstoneVanished (): Promise<void> {
+    const slicer = new Slicer()
     const candidates = new Map<string, Service>()
     for (const [key, svc] of this.#owned) if (!this.#discovered.has(key)) candidates.set(key, svc)
     for (const s of this.#c.catalog.hostRecords(this.#init.hostname)) {
+      if (slicer.due()) await slicer.next()
       const key = recordKey(s)
       if (!this.#discovered.has(key)) candidates.set(key, s)
     }
-    for (const [key, svc] of candidates) this.#vanish(key, svc, now)
+    for (const [key, svc] of candidates) {
+      if (slicer.due()) await slicer.next()
+      if (this.#ticker === undefined) return // stopped: the leave takes over
+      if (!this.#discovered.has(key)) this.#vanish(key, svc, this.#c.clock.now())
+    }
   }
 
   #setDrained (id: string, drained: boolean): Service | undefined {
