@@ -1,6 +1,7 @@
 // Long work in the daemon (a static file's checks, a reconcile of 10,000 services, a leave,
 // check verdicts arriving in a burst) runs in slices bounded by time, not by count, and the
-// slices of every job share the event loop one per turn.
+// slices of every job share the event loop one per turn (an iteration of the loop: due
+// timers, I/O callbacks, then setImmediate callbacks).
 // - By time: a count tuned on a quiet machine (128 records, 1,000 entries) took 20-40 ms a
 //   slice on a loaded one, and several such slices in one turn stalled the API and gossip
 //   probes for 100 ms and more. A slice here ends once SLICE_MS have passed, whatever the host.
@@ -28,10 +29,21 @@ function release (): void {
 function arm (): void {
   if (armed) return
   armed = true
-  setImmediate(release)
+  setImmediate(laterIteration, release)
 }
 
-/** Resolves in a later turn of the event loop than this one, after every slice that asked before it. */
+/**
+ * Runs fn in the check phase of a later iteration of the event loop than this one. One
+ * setImmediate is not enough: called from a poll-phase callback (I/O: a discovery event, a
+ * check's socket), it runs in this same iteration's check phase, so two slices (or a slice
+ * and a burst) would run with no timers in between. The hop costs an iteration that does
+ * nothing else when the loop is idle: microseconds.
+ */
+function laterIteration (fn: () => void): void {
+  setImmediate(fn)
+}
+
+/** Resolves in a later iteration of the event loop than this one, after every slice that asked before it. */
 export async function nextTurn (): Promise<void> {
   await new Promise<void>(resolve => {
     waiting.push(resolve)
@@ -94,7 +106,7 @@ export class TurnBudget {
       this.#spent += performance.now() - t0
       if (!this.#resetting) {
         this.#resetting = true
-        setImmediate(() => { this.#resetting = false; this.#spent = 0 })
+        setImmediate(laterIteration, () => { this.#resetting = false; this.#spent = 0 })
       }
     }
   }
