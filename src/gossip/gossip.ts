@@ -2,8 +2,8 @@
 //   peers --gossipsub--> validator (wire.ts, admission.ts) --> catalog.merge(record, peer)
 //   peers <-anti-entropy-> admission.ts --> catalog (digests, then what differs, both ways; on join and every push_pull_interval)
 //   catalog 'change' (this node's records) --> GossipAnnouncer --> gossipsub
-//   membership 'depart' --> catalog.tombstoneDeparted(its records), DEPART_SLICE per turn --> (its tombstones are announced)
-import { setImmediate as yieldToLoop, setTimeout as sleep } from 'node:timers/promises'
+//   membership 'depart' --> catalog.tombstoneDeparted(its records), in slices --> (its tombstones are announced)
+import { setTimeout as sleep } from 'node:timers/promises'
 import os from 'node:os'
 import type { Message } from '@libp2p/gossipsub'
 import { TopicValidatorResult } from '@libp2p/gossipsub'
@@ -14,6 +14,7 @@ import { errorMessage, StartError } from '../lib/errors.ts'
 import type { Logger } from '../lib/logger.ts'
 import type { Metrics } from '../lib/metrics.ts'
 import type { Startable } from '../lib/startable.ts'
+import { nextTurn, Slicer } from '../lib/slicer.ts'
 import { Ticker } from '../lib/ticker.ts'
 import type { OwnedRecords } from '../local/types.ts'
 import { statusString, Time, type Service } from '../service/index.ts'
@@ -75,8 +76,8 @@ const LEAVE_TIMEOUT_MS = 1000
 const MAX_PEERS = 32
 /** An anti-entropy exchange in which no frame moves for this long is given up (a slow but moving one goes on). */
 const EXCHANGE_TIMEOUT_MS = 30_000
-/** A departed host's records tombstoned per turn of the event loop (a record that changed meanwhile is left alone). */
-const DEPART_SLICE = 1024
+/** A departed host's records are tombstoned this many at a time, as long as the slice lasts (a record that changed meanwhile is left alone). */
+const DEPART_CHUNK = 256
 /** Exchanges with a member back from departure start within this, at random. */
 const REJOIN_SPREAD_MS = 1000
 /** Departed hosts remembered for a rejoin exchange; past it a rejoin waits for the periodic exchange. */
@@ -170,6 +171,7 @@ export class Gossip implements Startable {
     const pins = new HostPins({ logger, onConflict: () => { this.#metrics.pinConflicts.inc() } }, { dataDir: init.dataDir, hostname: init.hostname, peerId })
     await pins.load()
     try {
+      await nextTurn() // creating the node takes 15-30 ms, starting it as long: not in one turn of the event loop
       await node.start()
     } catch (err) {
       await Promise.resolve(node.stop()).catch(() => {})
@@ -413,14 +415,15 @@ export class Gossip implements Startable {
     void this.#tombstoneDeparted(member.hostname)
   }
 
-  /** Tombstones a departed host's records DEPART_SLICE per turn of the event loop: a host of 25,000 records took 170 ms at once. */
+  /** Tombstones a departed host's records in slices: a host of 25,000 records took 170 ms at once. */
   async #tombstoneDeparted (hostname: string): Promise<void> {
     const records = this.#c.catalog.hostRecords(hostname)
     let tombstoned = 0
-    for (let i = 0; i < records.length; i += DEPART_SLICE) {
-      if (i > 0) await yieldToLoop()
+    const slicer = new Slicer()
+    for (let i = 0; i < records.length; i += DEPART_CHUNK) {
+      if (slicer.due()) await slicer.next()
       if (this.#stopping.signal.aborted) return
-      tombstoned += this.#c.catalog.tombstoneDeparted(records.slice(i, i + DEPART_SLICE)).length
+      tombstoned += this.#c.catalog.tombstoneDeparted(records.slice(i, i + DEPART_CHUNK)).length
     }
     this.#c.logger.info(`${hostname} departed: tombstoned ${tombstoned} of its record${tombstoned === 1 ? '' : 's'}`)
   }
