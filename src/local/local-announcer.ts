@@ -385,6 +385,10 @@ export class LocalAnnouncer extends EventEmitter<{ change: [] }> implements Star
       }
       this.#discovered = next
       if (touched.length === 0 && vanished.length === 0) return
+      // Listener targets first: a discovered listener exists before its own service is first
+      // announced (the records below may take several turns), and is gone before its tombstone.
+      this.#listenerTargets = Object.freeze([...next.values()].flatMap(d => d.listenerUrl === undefined ? [] : [Object.freeze({ name: listenerName(d.service), url: d.listenerUrl })]))
+      this.emit('change')
       for (const [key, d] of touched) {
         if (slicer.due() && await stopped()) return
         this.#c.monitor.set(checkTargetOf(d, this.#defaults))
@@ -395,8 +399,6 @@ export class LocalAnnouncer extends EventEmitter<{ change: [] }> implements Star
         this.#c.monitor.delete(key)
         this.#vanish(key, this.#c.catalog.get(d.service.Hostname, d.service.ID) ?? d.service, this.#c.clock.now())
       }
-      this.#listenerTargets = Object.freeze([...next.values()].flatMap(d => d.listenerUrl === undefined ? [] : [Object.freeze({ name: listenerName(d.service), url: d.listenerUrl })]))
-      this.emit('change')
     } finally {
       this.#applied++ // synchronously when nothing yielded: #followDiscovery tells by it
     }

@@ -173,6 +173,20 @@ test('local: listener targets follow discovery, announced by one change event ea
   t.is(changes, 2)
 })
 
+test('local: a discovered listener exists before its own service is first announced, also when the change takes several turns', async t => {
+  const n = 10_000
+  const f = await fixture()
+  await f.local.start()
+  t.teardown(async () => { await f.local.stop() })
+  const atChange: Array<Service | undefined> = []
+  f.local.on('change', () => { atChange.push(f.catalog.get('me', `id${n - 1}`)) })
+  f.discoverer.set(Array.from({ length: n }, (_, i) => discovered(i, {}, i === n - 1 ? { listenerUrl: 'http://127.0.0.1:9/last' } : {})))
+  await f.local.settled()
+  t.deepEqual(atChange, [undefined], 'its record was not announced yet when the listener targets changed')
+  t.deepEqual(f.local.listenerTargets().map(l => l.url), ['http://127.0.0.1:9/last'])
+  t.is(f.catalog.get('me', `id${n - 1}`)?.Status, UNKNOWN)
+})
+
 test('local: stop is the graceful leave: every owned record is tombstoned, strictly newer, and stays owned for gossip', async t => {
   const f = await fixture([discovered(1), discovered(2, { Hostname: 'printer' })])
   await f.local.start()
