@@ -10,7 +10,7 @@ import { TopicValidatorResult } from '@libp2p/gossipsub'
 import { peerIdFromString } from '@libp2p/peer-id'
 import type { Catalog, ClusterMember } from '../catalog/index.ts'
 import type { Clock } from '../service/clock.ts'
-import { errorMessage, StartError } from '../lib/errors.ts'
+import { errorMessage } from '../lib/errors.ts'
 import type { Logger } from '../lib/logger.ts'
 import type { Metrics } from '../lib/metrics.ts'
 import type { Startable } from '../lib/startable.ts'
@@ -27,7 +27,7 @@ import { Refuter } from './refuter.ts'
 import { StreamMender } from './stream-mender.ts'
 import { parseSeed } from './seeds.ts'
 import { gossipMetrics, type GossipMetrics } from './metrics.ts'
-import { createGossipNode, loadPeerKey, probeProtocolOf, stateProtocolOf, topicOf, type GossipNode } from './node.ts'
+import { createGossipNode, listenError, loadPeerKey, probeProtocolOf, stateProtocolOf, topicOf, type GossipNode } from './node.ts'
 import { decodeSealedMessage, WireError } from './wire.ts'
 import { Admission } from './admission.ts'
 import { HostPins } from './pins.ts'
@@ -175,7 +175,7 @@ export class Gossip implements Startable {
       await node.start()
     } catch (err) {
       await Promise.resolve(node.stop()).catch(() => {})
-      throw new StartError(`gossip: cannot listen on ${init.bindIp}:${init.bindPort} (TCP${quic ? ' and UDP' : ''}): ${(err as Error).message}; choose another address or port with --bind-ip / --bind-port`, { cause: err })
+      throw listenError(err, init, quic)
     }
     this.#node = node
     this.#joined = Promise.withResolvers()

@@ -144,14 +144,16 @@ export async function createGossipNode (init: NodeInit, logger: Logger): Promise
         maxInboundDataLength: 256 * 1024,
       }),
     },
-  }).catch((err: unknown) => {
-    // libp2p's own message talks about transportManager.faultTolerance; say what the user can do
-    if (/EADDRINUSE|Address already in use/.test(String((err as Error).message))) {
-      throw new StartError(`gossip: cannot listen on ${init.bindIp}:${init.bindPort}: address in use (another sidecar running? choose another port with [sidecar] bind_port or --bind-port)`, { cause: err })
-    }
-    throw err
   })
   return { node, quic: q.transport !== undefined }
+}
+
+/** What a failure to start the node means for the user: libp2p's own message talks about transportManager.faultTolerance. */
+export function listenError (err: unknown, init: Pick<NodeInit, 'bindIp' | 'bindPort'>, quic: boolean): StartError {
+  if (/EADDRINUSE|Address already in use/.test(String((err as Error).message))) {
+    return new StartError(`gossip: cannot listen on ${init.bindIp}:${init.bindPort}: address in use (another sidecar running? choose another port with [sidecar] bind_port or --bind-port)`, { cause: err })
+  }
+  return new StartError(`gossip: cannot listen on ${init.bindIp}:${init.bindPort} (TCP${quic ? ' and UDP' : ''}): ${(err as Error).message}; choose another address or port with --bind-ip / --bind-port`, { cause: err })
 }
 
 /**
