@@ -42,40 +42,50 @@ export async function main (argv: string[], env: Record<string, string | undefin
     throw err
   }
 
-  try {
-    await daemon.start()
-  } catch (err) {
-    logger.fatal(`sidecar could not start: ${errorMessage(err)}`)
-    return EXIT_FAILURE
+  // Signals are followed from before the start: a SIGTERM while 10,000 services are being
+  // announced, or during a join, is a graceful stop once the start is done (within the same
+  // STOP_TIMEOUT_MS), not the default action, which killed the process with no leave.
+  let started = false
+  let stopping = false
+  let exit!: (code: number) => void
+  let limit: NodeJS.Timeout | undefined
+  const exited = new Promise<number>((resolve) => { exit = resolve }).finally(() => { clearTimeout(limit) })
+  const stop = (): void => {
+    daemon.stop().then(() => {
+      logger.info('stopped')
+      exit(EXIT_OK)
+    }, (err: unknown) => {
+      logger.error({ err }, 'error while stopping')
+      exit(EXIT_FAILURE)
+    })
   }
-
-  return await new Promise<number>((resolve) => {
-    let stopping = false
-    const onSignal = (signal: NodeJS.Signals): void => {
-      if (stopping) {
-        logger.warn(`${signal} again: exiting at once`)
-        resolve(EXIT_FAILURE)
-        return
-      }
-      stopping = true
-      logger.info(`${signal} received, shutting down`)
-      const timer = setTimeout(() => {
-        logger.error(`shutdown took longer than ${STOP_TIMEOUT_MS} ms, exiting anyway`)
-        resolve(EXIT_FAILURE)
-      }, STOP_TIMEOUT_MS)
-      daemon.stop().then(() => {
-        clearTimeout(timer)
-        logger.info('stopped')
-        resolve(EXIT_OK)
-      }, (err: unknown) => {
-        clearTimeout(timer)
-        logger.error({ err }, 'error while stopping')
-        resolve(EXIT_FAILURE)
-      })
+  const onSignal = (signal: NodeJS.Signals): void => {
+    if (stopping) {
+      logger.warn(`${signal} again: exiting at once`)
+      exit(EXIT_FAILURE)
+      return
     }
-    process.on('SIGINT', onSignal)
-    process.on('SIGTERM', onSignal)
+    stopping = true
+    logger.info(started ? `${signal} received, shutting down` : `${signal} received while starting: shutting down once the start is done`)
+    limit = setTimeout(() => {
+      logger.error(`shutdown took longer than ${STOP_TIMEOUT_MS} ms, exiting anyway`)
+      exit(EXIT_FAILURE)
+    }, STOP_TIMEOUT_MS)
+    if (started) stop()
+  }
+  process.on('SIGINT', onSignal)
+  process.on('SIGTERM', onSignal)
+
+  const start = daemon.start().then(() => true, (err: unknown) => {
+    logger.fatal(`sidecar could not start: ${errorMessage(err)}`)
+    return false
   })
+  const outcome = await Promise.race([start, exited])
+  if (typeof outcome === 'number') return outcome // a second signal, or the stop limit, during the start
+  if (!outcome) return EXIT_FAILURE
+  started = true
+  if (stopping) stop()
+  return await exited
 }
 
 export function run (): void {

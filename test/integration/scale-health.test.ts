@@ -11,7 +11,7 @@ const INTERVAL_MS = 3000
 /** Generous: 2 intervals is the goal; a loaded CI machine and the daemon's own start get the rest. */
 const LIMIT_MS = 90_000
 
-test('scale: 10,000 static services all turn healthy within a few check intervals, and /health answers meanwhile', async t => {
+test.serial('scale: 10,000 static services all turn healthy within a few check intervals, and /health answers meanwhile', async t => {
   t.timeout(180_000)
   // at the default log level: 10,000 services must not mean 20,000 log lines (lib/log-burst.ts)
   const m = await startManyServices({ ip: '127.0.10.5', hostname: 'many', n: N, tcpServers: 4, intervalMs: INTERVAL_MS, env: { SIDECAR_LOGGING_LEVEL: 'info' } })
@@ -31,4 +31,16 @@ test('scale: 10,000 static services all turn healthy within a few check interval
   t.log(`health checks added: ${shown} lines, ${summed} counted in summaries`)
   t.is(shown + summed, N)
   t.true(shown < 1000, `${shown} "adding health check" lines`)
+})
+
+test.serial('scale: a SIGTERM while 5,000 services are being announced is a graceful stop once the start is done', async t => {
+  t.timeout(120_000)
+  // Not beside the test above (serial): the rest of the start and the leave must fit the CLI's 5 s stop limit, counted from the signal.
+  const m = await startManyServices({ ip: '127.0.10.6', hostname: 'many-stop', n: N / 2, tcpServers: 2, intervalMs: INTERVAL_MS, env: { SIDECAR_LOGGING_LEVEL: 'info' } })
+  t.teardown(async () => { await m.close() })
+  await m.d.ready(60_000) // the API answers first; the start goes on with gossip, the static file and the 5,000 records
+  const stop = await m.d.stop('SIGTERM', 20_000)
+  t.is(stop.code, 0, `clean exit (took ${stop.ms} ms)\n${m.d.output.slice(-3000)}`)
+  t.regex(m.d.output, /SIGTERM received while starting: shutting down once the start is done/)
+  t.regex(m.d.output, /leaving: tombstoned \d+ local records/, 'the graceful leave ran')
 })
