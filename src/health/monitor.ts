@@ -141,6 +141,11 @@ export class HealthMonitor extends EventEmitter<{ status: [key: string, status: 
     return this.#entries.get(key)?.state.status ?? ServiceStatus.UNKNOWN
   }
 
+  statusAfterSet (target: CheckTarget): ServiceStatus {
+    const existing = this.#entries.get(target.key)
+    return existing !== undefined && sameCheck(existing.target, target) ? existing.state.status : ServiceStatus.UNKNOWN
+  }
+
   check (key: string): CheckState | undefined {
     return this.#entries.get(key)?.state
   }

@@ -28,4 +28,6 @@ export interface CheckTargets extends EventEmitter<{ status: [key: string, statu
   delete (key: string): void
   /** The current status of a record's check; UNKNOWN when it has none (yet). */
   status (key: string): ServiceStatus
+  /** The status the record's check will have once set(target) is called: its current one if the check stays the same, else UNKNOWN. */
+  statusAfterSet (target: CheckTarget): ServiceStatus
 }

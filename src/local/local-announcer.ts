@@ -297,8 +297,7 @@ export class LocalAnnouncer extends EventEmitter<{ change: [] }> implements Star
   }
 
   /** The status to announce: the health status, or DRAINING for a drained instance that is not failing its check. */
-  #statusOf (key: string): ServiceStatus {
-    const health = this.#c.monitor.status(key)
+  #statusOf (key: string, health = this.#c.monitor.status(key)): ServiceStatus {
     return this.#drained.has(key) && health !== ServiceStatus.UNHEALTHY ? ServiceStatus.DRAINING : health
   }
 
@@ -307,13 +306,13 @@ export class LocalAnnouncer extends EventEmitter<{ change: [] }> implements Star
     return stored === undefined ? now : Time.max(now, stored.Updated.plusNanos(1n))
   }
 
-  #announce (key: string, now: Time): void {
+  #announce (key: string, now: Time, health?: ServiceStatus): void {
     const d = this.#discovered.get(key)
     if (d === undefined) return
     const stored = this.#c.catalog.get(d.service.Hostname, d.service.ID)
     const record = withFields(d.service, {
       Updated: this.#stamp(stored, now),
-      Status: this.#statusOf(key),
+      Status: this.#statusOf(key, health),
       ...(this.#init.site !== '' ? { Site: this.#init.site } : {}),
     })
     this.#owned.set(key, record)
@@ -391,8 +390,12 @@ export class LocalAnnouncer extends EventEmitter<{ change: [] }> implements Star
       this.emit('change')
       for (const [key, d] of touched) {
         if (slicer.due() && await stopped()) return
-        this.#c.monitor.set(checkTargetOf(d, this.#defaults))
-        this.#announce(key, this.#c.clock.now())
+        // The record first, with the status its check will have, then the check: a quick check
+        // (AlwaysSuccessful) ends a microtask later, and its verdict must not land before the
+        // change events of this operation are settled (listeners snapshot the state then).
+        const target = checkTargetOf(d, this.#defaults)
+        this.#announce(key, this.#c.clock.now(), this.#c.monitor.statusAfterSet(target))
+        this.#c.monitor.set(target)
       }
       for (const [key, d] of vanished) {
         if (slicer.due() && await stopped()) return

@@ -92,3 +92,18 @@ test('drain: an instance that leaves discovery is tombstoned and its drain forgo
   await waitFor(() => statusOf(catalog, ids.web) === TOMBSTONE, { timeoutMs: 5000, message: 'web tombstoned after it left the file' })
   t.false(announcer.isDrained({ Hostname: 'me', ID: ids.web }))
 })
+
+test('local: a new service\'s quick check cannot land before the change that announced it is settled (listeners snapshot the state in a microtask)', async t => {
+  const { catalog, file } = await setup(t, ['web'])
+  const seen: Array<{ event: ServiceStatus, stored: ServiceStatus | undefined }> = []
+  let pending: ChangeEvent[] = []
+  catalog.on('change', e => {
+    // What listeners do: one snapshot of the state once the current catalog operation is over.
+    if (pending.length === 0) queueMicrotask(() => { for (const p of pending) seen.push({ event: p.service.Status, stored: catalog.get('me', p.service.ID)?.Status }); pending = [] })
+    pending.push(e)
+  })
+  await writeFile(file, JSON.stringify([{ Service: { Name: 'web', Ports: [{ Port: 9000, ServicePort: 8000 }] }, Check: { Type: 'AlwaysSuccessful' } }, { Service: { Name: 'new', Ports: [{ Port: 9100, ServicePort: 8100 }] }, Check: { Type: 'AlwaysSuccessful' } }]))
+  await waitFor(() => catalog.services().find(s => s.Name === 'new')?.Status === ALIVE, { timeoutMs: 5000, message: 'the new service ALIVE' })
+  t.deepEqual(seen.map(s => s.event), [ServiceStatus.UNKNOWN, ALIVE])
+  t.deepEqual(seen.map(s => s.stored), [ServiceStatus.UNKNOWN, ALIVE], 'each change event is seen with the state right after it')
+})

@@ -29,7 +29,17 @@ class FakeMonitor extends EventEmitter<{ status: [key: string, status: ServiceSt
   readonly targets = new Map<string, CheckTarget>()
   readonly statuses = new Map<string, ServiceStatus>()
   sets = 0
-  set (t: CheckTarget): void { this.sets++; this.targets.set(t.key, t) }
+  set (t: CheckTarget): void {
+    this.sets++
+    if (this.statusAfterSet(t) === UNKNOWN) this.statuses.delete(t.key) // a changed check starts again, as the monitor's does
+    this.targets.set(t.key, t)
+  }
+
+  statusAfterSet (t: CheckTarget): ServiceStatus {
+    const e = this.targets.get(t.key)
+    return e !== undefined && JSON.stringify(e) === JSON.stringify(t) ? this.status(t.key) : UNKNOWN
+  }
+
   delete (key: string): void { this.targets.delete(key); this.statuses.delete(key) }
   status (key: string): ServiceStatus { return this.statuses.get(key) ?? UNKNOWN }
   flip (key: string, s: ServiceStatus): void { this.statuses.set(key, s); this.emit('status', key, s) }
