@@ -105,6 +105,9 @@ export function usage (): string {
     'separated by commas or spaces. See docs/configuration.md and sidecar.example.toml.',
     '',
     'Exit codes: 0 ok, 1 failed to start or crashed, 2 bad configuration or usage.',
+    'SIGINT or SIGTERM: a graceful stop (this host\'s records are tombstoned and',
+    'gossiped), at most 5 s, exit 0. A signal during the start is followed once the',
+    'start is done; a second signal exits at once.',
     '',
   )
   return lines.join('\n')
