@@ -196,9 +196,9 @@ export class GossipAnnouncer implements Startable {
     const due = new Set<string>()
     for (const [k, p] of this.#pending) if (p.nextAt <= nowMs + slack && !this.#now.has(k)) due.add(k)
     // Heartbeats that came due: O(due), not a pass over every local record each second.
-    for (let top = this.#beats.peek(); top !== undefined && top[1] <= nowMs; top = this.#beats.peek()) {
+    for (let top = this.#beats.peek(); top !== undefined && top.at <= nowMs; top = this.#beats.peek()) {
+      const key = top.key
       this.#beats.pop()
-      const key = top[0]
       const svc = this.#lookup(key)
       // No longer this host's, or a tombstone (not heartbeated): forgotten; a later change of it sets a heartbeat again.
       if (svc !== undefined && this.#c.local.isOwned(svc) && svc.Status !== ServiceStatus.TOMBSTONE) due.add(key)

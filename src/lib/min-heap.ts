@@ -55,108 +55,103 @@ export class MinHeap<T> {
  * A binary min-heap with one entry per key: set() inserts a key or moves it to its new number
  * in place, and delete() removes it, both O(log n). Nothing stale is left behind, so there is
  * never an O(n) clean-up (a heap with lazy deletion of 10,000 heartbeats re-set each minute
- * rebuilt itself in one 20-35 ms step every 10,000 sets).
+ * rebuilt itself in one 20-35 ms step every 10,000 sets). Each entry knows its own index, so a
+ * move writes a field per level and looks the key up once.
  */
 export class KeyedMinHeap<K> {
-  #keys: K[] = []
-  #ats: number[] = []
-  readonly #pos = new Map<K, number>()
+  #h: Array<HeapEntry<K>> = []
+  readonly #byKey = new Map<K, HeapEntry<K>>()
 
-  get size (): number { return this.#keys.length }
+  get size (): number { return this.#h.length }
 
-  has (key: K): boolean { return this.#pos.has(key) }
+  has (key: K): boolean { return this.#byKey.has(key) }
 
   /** The key's number, if it is in the heap. */
   get (key: K): number | undefined {
-    const i = this.#pos.get(key)
-    return i === undefined ? undefined : this.#ats[i]
+    return this.#byKey.get(key)?.at
   }
 
-  /** The key with the least number, and that number. */
-  peek (): [K, number] | undefined {
-    return this.#keys.length === 0 ? undefined : [this.#keys[0], this.#ats[0]]
+  /** The entry with the least number (read only: change it with set()). */
+  peek (): Readonly<{ key: K, at: number }> | undefined {
+    return this.#h[0]
   }
 
   set (key: K, at: number): void {
-    const i = this.#pos.get(key)
-    if (i === undefined) {
-      this.#keys.push(key)
-      this.#ats.push(at)
-      this.#pos.set(key, this.#keys.length - 1)
-      this.#up(this.#keys.length - 1)
+    const e = this.#byKey.get(key)
+    if (e === undefined) {
+      const added = { key, at, i: this.#h.length }
+      this.#h.push(added)
+      this.#byKey.set(key, added)
+      this.#up(added)
       return
     }
-    const before = this.#ats[i]
-    this.#ats[i] = at
-    if (at < before) this.#up(i)
-    else this.#down(i)
+    const before = e.at
+    e.at = at
+    if (at < before) this.#up(e)
+    else this.#down(e)
   }
 
-  pop (): [K, number] | undefined {
-    const top = this.peek()
-    if (top !== undefined) this.#removeAt(0)
+  pop (): Readonly<{ key: K, at: number }> | undefined {
+    const top = this.#h[0]
+    if (top !== undefined) this.#remove(top)
     return top
   }
 
   delete (key: K): boolean {
-    const i = this.#pos.get(key)
-    if (i === undefined) return false
-    this.#removeAt(i)
+    const e = this.#byKey.get(key)
+    if (e === undefined) return false
+    this.#remove(e)
     return true
   }
 
   clear (): void {
-    this.#keys = []
-    this.#ats = []
-    this.#pos.clear()
+    this.#h = []
+    this.#byKey.clear()
   }
 
-  #removeAt (i: number): void {
-    const last = this.#keys.length - 1
-    this.#pos.delete(this.#keys[i])
-    if (i !== last) {
-      this.#place(i, this.#keys[last], this.#ats[last])
-      this.#keys.pop()
-      this.#ats.pop()
-      this.#up(i)
-      this.#down(i)
-    } else {
-      this.#keys.pop()
-      this.#ats.pop()
-    }
+  #remove (e: HeapEntry<K>): void {
+    this.#byKey.delete(e.key)
+    const last = this.#h.pop() as HeapEntry<K>
+    if (last === e) return
+    this.#h[e.i] = last
+    last.i = e.i
+    this.#up(last)
+    this.#down(last)
   }
 
-  #place (i: number, key: K, at: number): void {
-    this.#keys[i] = key
-    this.#ats[i] = at
-    this.#pos.set(key, i)
-  }
-
-  #up (i: number): void {
-    const key = this.#keys[i]
-    const at = this.#ats[i]
+  #up (e: HeapEntry<K>): void {
+    const h = this.#h
+    let i = e.i
     while (i > 0) {
       const p = (i - 1) >> 1
-      if (this.#ats[p] <= at) break
-      this.#place(i, this.#keys[p], this.#ats[p])
+      const parent = h[p]
+      if (parent.at <= e.at) break
+      h[i] = parent
+      parent.i = i
       i = p
     }
-    this.#place(i, key, at)
+    h[i] = e
+    e.i = i
   }
 
-  #down (i: number): void {
-    const n = this.#keys.length
-    const key = this.#keys[i]
-    const at = this.#ats[i]
+  #down (e: HeapEntry<K>): void {
+    const h = this.#h
+    const n = h.length
+    let i = e.i
     for (;;) {
       const l = 2 * i + 1
       if (l >= n) break
       const r = l + 1
-      const c = r < n && this.#ats[r] < this.#ats[l] ? r : l
-      if (this.#ats[c] >= at) break
-      this.#place(i, this.#keys[c], this.#ats[c])
+      const c = r < n && h[r].at < h[l].at ? r : l
+      const child = h[c]
+      if (child.at >= e.at) break
+      h[i] = child
+      child.i = i
       i = c
     }
-    this.#place(i, key, at)
+    h[i] = e
+    e.i = i
   }
 }
+
+interface HeapEntry<K> { readonly key: K, at: number, i: number }

@@ -33,16 +33,16 @@ test('keyed min-heap: one entry per key; set moves a key up or down, delete remo
       const top = h.pop()
       const least = Math.min(...model.values())
       if (model.size === 0) { t.is(top, undefined); continue }
-      t.is(top?.[1], least, 'pops a least number')
-      t.is(model.get(top?.[0] as string), least, 'and the key that holds it')
-      model.delete(top?.[0] as string)
+      t.is(top?.at, least, 'pops a least number')
+      t.is(model.get(top?.key as string), least, 'and the key that holds it')
+      model.delete(top?.key as string)
     }
     if (h.size !== model.size) { t.fail(`size ${h.size} against ${model.size} at step ${step}`); return }
   }
   for (const [k, at] of model) t.is(h.get(k), at)
   t.false(h.has('nope'))
   const out: number[] = []
-  for (let x = h.pop(); x !== undefined; x = h.pop()) out.push(x[1])
+  for (let x = h.pop(); x !== undefined; x = h.pop()) out.push(x.at)
   t.deepEqual(out, [...model.values()].sort((a, b) => a - b))
   h.set('a', 1)
   h.clear()
