@@ -22,10 +22,14 @@ let armed = false
 function release (): void {
   armed = false
   const next = waiting.shift()
-  if (waiting.length > 0) arm() // queued now, so the next one runs in the next turn, after this slice
+  if (waiting.length > 0) { // this is the check phase: one setImmediate is the next iteration's
+    armed = true
+    setImmediate(release)
+  }
   next?.()
 }
 
+/** Arms the release from wherever nextTurn() was called (any phase): two hops, see laterIteration. */
 function arm (): void {
   if (armed) return
   armed = true
