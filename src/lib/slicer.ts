@@ -91,7 +91,7 @@ export class Slicer {
 export class TurnBudget {
   readonly #budgetMs: number
   #spent = 0
-  /** A reset of #spent is queued for the next check phase. */
+  /** A reset of #spent is queued for a later iteration's check phase (see laterIteration). */
   #resetting = false
 
   constructor (budgetMs = SLICE_MS) {
