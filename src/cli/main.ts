@@ -2,7 +2,7 @@
 // Exit codes: 0 ok (and clean shutdown on SIGINT/SIGTERM), 1 failed to start or crashed,
 // 2 bad configuration or usage.
 import { loadConfig, formatConfig } from '../config/index.ts'
-import { Daemon, preloadModules } from '../daemon/daemon.ts'
+import { Daemon } from '../daemon/daemon.ts'
 import { ConfigError, errorMessage } from '../lib/errors.ts'
 import { createLogger, flushLogger, type Logger } from '../lib/logger.ts'
 import { packageVersion } from '../lib/version.ts'
@@ -33,7 +33,6 @@ export async function main (argv: string[], env: Record<string, string | undefin
     activeLogger = logger
     for (const w of warnings) logger.warn(w)
     if (file !== undefined) logger.info(`configuration from ${file}`)
-    await preloadModules(config)
     daemon = new Daemon(config, { logger })
   } catch (err) {
     if (err instanceof ConfigError) {

@@ -15,7 +15,6 @@ import { makeNamer } from '../discovery/docker/namer.ts'
 import { StaticDiscoverer } from '../discovery/static/static-discoverer.ts'
 import type { Discoverer } from '../discovery/types.ts'
 import { Gossip } from '../gossip/gossip.ts'
-import { preloadQuic } from '../gossip/node.ts'
 import { HealthMonitor } from '../health/monitor.ts'
 import { CorrectedClock, type Clock } from '../service/clock.ts'
 import { ConfigError } from '../lib/errors.ts'
@@ -40,14 +39,6 @@ const LOCAL_REFRESH_MS = 1000
  * record first, so the version peers hold is the one this host holds (digests agree).
  */
 const LOCAL_RESTAMP_FRACTION = 0.8
-
-/**
- * Loads what the daemon would otherwise load during its start (QUIC's transport, when the
- * configuration may use it), before anything serves: called by the CLI before the Daemon is made.
- */
-export async function preloadModules (config: SidecarConfig): Promise<void> {
-  if (config.sidecar.quic && config.sidecar.cluster_key === '') await preloadQuic()
-}
 
 export class Daemon implements Startable {
   readonly config: SidecarConfig

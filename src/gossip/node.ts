@@ -95,22 +95,12 @@ type QuicFactory = ReturnType<typeof import('@chainsafe/libp2p-quic').quic>
 async function loadQuic (init: NodeInit): Promise<{ transport?: QuicFactory, why?: string }> {
   if (!init.quic) return { why: 'QUIC disabled by [sidecar] quic = false' }
   if (init.clusterKey !== '') return { why: 'QUIC off: a cluster_key is set and QUIC connections would not be checked against it' }
-  const loaded = await preloadQuic()
-  if ('err' in loaded) return { why: `QUIC unavailable on this platform (${(loaded.err as Error).message.split('\n')[0]})` }
-  return { transport: loaded.quic() }
-}
-
-let quicModule: Promise<{ quic: typeof import('@chainsafe/libp2p-quic').quic } | { err: unknown }> | undefined
-
-/**
- * Loads the QUIC transport's module (its native build included) once. The CLI calls it before
- * the daemon starts serving, next to the rest of the code's loading: loaded during the start,
- * its 20-30 ms of module linking and the garbage collection they set off stalled the event loop
- * while the API already answered. Never rejects.
- */
-export async function preloadQuic (): Promise<{ quic: typeof import('@chainsafe/libp2p-quic').quic } | { err: unknown }> {
-  quicModule ??= import('@chainsafe/libp2p-quic').then(m => ({ quic: m.quic }), (err: unknown) => ({ err }))
-  return await quicModule
+  try {
+    const { quic } = await import('@chainsafe/libp2p-quic')
+    return { transport: quic() }
+  } catch (err) {
+    return { why: `QUIC unavailable on this platform (${(err as Error).message.split('\n')[0]})` }
+  }
 }
 
 /** Creates the node, not started (the caller starts it in a later turn of the event loop). Returns whether QUIC is on. */
