@@ -12,9 +12,13 @@ export const EXIT_OK = 0
 export const EXIT_FAILURE = 1
 export const EXIT_USAGE = 2
 const STOP_TIMEOUT_MS = 5000 // past this a stuck component no longer holds the process
+/** How long the process may take to end by itself after main() is done, before process.exit() ends it. */
+const EXIT_GRACE_MS = 2000
 
 /** The daemon's logger once created, flushed by run() before exiting. */
 let activeLogger: Logger | undefined
+/** Set when the process must end at once: a second signal, or a stop past its limit, with components still running. */
+let exitAtOnce = false
 
 export async function main (argv: string[], env: Record<string, string | undefined>): Promise<number> {
   let daemon: Daemon
@@ -62,6 +66,7 @@ export async function main (argv: string[], env: Record<string, string | undefin
   const onSignal = (signal: NodeJS.Signals): void => {
     if (stopping) {
       logger.warn(`${signal} again: exiting at once`)
+      exitAtOnce = true
       exit(EXIT_FAILURE)
       return
     }
@@ -69,6 +74,7 @@ export async function main (argv: string[], env: Record<string, string | undefin
     logger.info(started ? `${signal} received, shutting down` : `${signal} received while starting: shutting down once the start is done`)
     limit = setTimeout(() => {
       logger.error(`shutdown took longer than ${STOP_TIMEOUT_MS} ms, exiting anyway`)
+      exitAtOnce = true
       exit(EXIT_FAILURE)
     }, STOP_TIMEOUT_MS)
     if (started) stop()
@@ -89,12 +95,24 @@ export async function main (argv: string[], env: Record<string, string | undefin
 }
 
 export function run (): void {
-  main(process.argv.slice(2), process.env).then((code) => {
-    flushLogger(activeLogger) // logging is asynchronous: write out the last lines first
-    process.exit(code)
-  }, (err: unknown) => {
+  main(process.argv.slice(2), process.env).then(finish, (err: unknown) => {
     flushLogger(activeLogger)
     process.stderr.write(`sidecar: unexpected error: ${err instanceof Error ? err.stack : String(err)}\n`)
-    process.exit(EXIT_FAILURE)
+    exitAtOnce = true
+    finish(EXIT_FAILURE)
   })
+}
+
+/**
+ * Ends the process with code. Normally by letting the event loop run dry rather than by
+ * process.exit(): process.exit() shuts V8's worker threads down before the heap, and a
+ * background compile waiting for a collection then deadlocks the exit for good
+ * (nodejs/node#54918; here about once in 200 runs of --check-config, each hung until killed).
+ * Anything still open after EXIT_GRACE_MS is not waited for.
+ */
+function finish (code: number): void {
+  flushLogger(activeLogger) // logging is asynchronous: write out the last lines first
+  process.exitCode = code
+  if (exitAtOnce) process.exit(code)
+  setTimeout(() => { process.exit(code) }, EXIT_GRACE_MS).unref()
 }

@@ -15,10 +15,13 @@ const NO_PRIVATE_IP = /^warning: no private IPv4 address found/
 type Doc = Record<string, Record<string, unknown>>
 
 function checkConfig (file: string, env: Record<string, string> = {}): { code: number | null, doc: Doc, stderr: string } {
+  const t0 = Date.now()
   const r = spawnSync(process.execPath, [BIN, '--check-config', '-f', path.join(DIR, file)], {
     cwd: REPO, encoding: 'utf8', env: { PATH: process.env.PATH ?? '', HOME: '/nonexistent', SIDECAR_FROM_SOURCE: '1', ...env }, timeout: 60_000,
   })
-  return { code: r.status, doc: r.status === 0 ? parse(r.stdout) as Doc : {}, stderr: r.stderr }
+  // A run that never ends is killed at the timeout: say so, rather than an exit code of null.
+  const stderr = r.status === null ? `${r.stderr}(no exit code: ended by ${String(r.signal)} after ${Date.now() - t0} ms; stdout had ${r.stdout.length} characters)` : r.stderr
+  return { code: r.status, doc: r.status === 0 ? parse(r.stdout) as Doc : {}, stderr }
 }
 
 const EXPECT: Record<string, (t: import('ava').ExecutionContext, doc: Doc) => void> = {
