@@ -6,7 +6,8 @@ import { EventEmitter } from 'node:events'
 import type { Clock } from '../service/clock.ts'
 import { ConfigError } from '../lib/errors.ts'
 import { makeService, ServiceStatus, Time, withFields, type Service } from '../service/index.ts'
-import { compareGoStrings, EXPIRY_BUMP_MS, isDeadTombstone, isExpired, isRefresh, isStale, mergedStatus, shouldReplace } from './rules.ts'
+import { MinHeap } from '../lib/min-heap.ts'
+import { compareGoStrings, EXPIRY_BUMP_MS, isDeadTombstone, isExpired, isRefresh, isStale, lifespanOf, mergedStatus, shouldReplace } from './rules.ts'
 import type { CatalogOptions, ChangeEvent, MergeResult, ServerSnapshot, StateSnapshot } from './types.ts'
 
 interface ServerEntry {
@@ -18,6 +19,13 @@ interface ServerEntry {
   lastChanged: Time
   /** Cached frozen view; dropped whenever this server changes. */
   snapshot: ServerSnapshot | undefined
+}
+
+/** One stored version of a record, due for expire() at `at` (ms): which record, not the version, so replaced versions are not kept alive. */
+interface DueEntry {
+  readonly server: ServerEntry
+  readonly id: string
+  readonly at: number
 }
 
 /** Where the stored version of a record came from: a peer's hostname, or this host's for local records. */
@@ -61,6 +69,16 @@ export class Catalog extends EventEmitter<{ change: [ChangeEvent], contradicted:
   #lastChanged: Time = Time.EPOCH
   #snapshot: StateSnapshot | undefined
   #version = 0
+  /**
+   * What expire() has to look at, by the second of its deadline: one entry per stored version
+   * (tombstoning a live record, forgetting a tombstone); the seconds in order in #dueSeconds.
+   */
+  readonly #due = new Map<number, DueEntry[]>()
+  readonly #dueSeconds = new MinHeap<number>(second => second)
+  /** Where a pass cut by its slice stopped: the next one starts there. */
+  #cut: { second: number, index: number } | undefined
+  /** During expire(): entries stored by the pass itself, added once it is over, so a pass never sees its own. */
+  #dueLater: DueEntry[] | undefined
 
   constructor (components: { clock: Clock }, init: CatalogOptions) {
     super()
@@ -123,14 +141,41 @@ export class Catalog extends EventEmitter<{ change: [ChangeEvent], contradicted:
    * Returns the new tombstones, for gossip to announce.
    */
   expire (): Service[] {
+    return this.expireSome().expired
+  }
+
+  /**
+   * expire() in slices: stops once slice.due() says so (checked every few records), with
+   * done false when due records are left for another call. Without a slice, one whole pass.
+   */
+  expireSome (slice?: { due: () => boolean }): { expired: Service[], done: boolean } {
     const now = this.#clock.now()
+    const nowMs = now.toMillis()
     const events: ChangeEvent[] = []
-    for (const server of [...this.#servers.values()]) {
-      for (const svc of [...server.services.values()]) {
+    let done = true
+    // Only the seconds whose deadlines have come are looked at (a pass over all of a 100,000-record
+    // catalog took 12-135 ms every 2 s). Their entries are early by up to 1 ms, so the rules
+    // decide; an entry of a version since replaced is skipped (the new version has its own), and
+    // one not due yet (the clock stepped back) goes back in after the pass.
+    this.#dueLater = []
+    pass: for (let second = this.#dueSeconds.peek(); second !== undefined && second * 1000 <= nowMs + 1; second = this.#dueSeconds.peek()) {
+      const entries = this.#due.get(second) as DueEntry[]
+      const from = this.#cut?.second === second ? this.#cut.index : 0
+      for (let i = from; i < entries.length; i++) {
+        if (slice !== undefined && i > from && (i - from) % 32 === 0 && slice.due()) {
+          this.#cut = { second, index: i }
+          done = false
+          break pass
+        }
+        const entry = entries[i]
+        const { server, id } = entry
+        const svc = server.services.get(id)
+        if (svc === undefined || this.#deadlineOf(svc) !== entry.at) continue
         if (isDeadTombstone(svc, this.#opts, now)) {
-          server.services.delete(svc.ID)
-          server.reports.delete(svc.ID)
+          server.services.delete(id)
+          server.reports.delete(id)
           this.#count(svc.Status, -1)
+          if (server.services.size === 0) this.#servers.delete(server.name)
           server.snapshot = undefined
           this.#snapshot = undefined
           this.#version++
@@ -138,12 +183,19 @@ export class Catalog extends EventEmitter<{ change: [ChangeEvent], contradicted:
           const tomb = withFields(svc, { Status: ServiceStatus.TOMBSTONE, Updated: svc.Updated.plusMillis(EXPIRY_BUMP_MS) })
           this.#store(tomb, true)
           events.push({ service: tomb, previousStatus: svc.Status, time: tomb.Updated })
+        } else {
+          this.#dueLater.push(entry)
         }
       }
-      if (server.services.size === 0) this.#servers.delete(server.name)
+      this.#cut = undefined
+      this.#dueSeconds.pop()
+      this.#due.delete(second)
     }
+    const later = this.#dueLater
+    this.#dueLater = undefined
+    for (const entry of later) this.#addDue(entry)
     this.#emit(events)
-    return events.map(e => e.service)
+    return { expired: events.map(e => e.service), done }
   }
 
   /**
@@ -280,6 +332,9 @@ export class Catalog extends EventEmitter<{ change: [ChangeEvent], contradicted:
     this.#count(svc.Status, 1)
     server.services.set(svc.ID, svc)
     server.reports.set(svc.ID, { from, at: this.#clock.now() })
+    const due = { server, id: svc.ID, at: this.#deadlineOf(svc) }
+    if (this.#dueLater !== undefined) this.#dueLater.push(due)
+    else this.#addDue(due)
     server.lastUpdated = svc.Updated
     if (changed) {
       server.lastChanged = Time.max(server.lastChanged, svc.Updated)
@@ -288,6 +343,27 @@ export class Catalog extends EventEmitter<{ change: [ChangeEvent], contradicted:
     server.snapshot = undefined
     this.#snapshot = undefined
     this.#version++
+  }
+
+  /**
+   * When expire() has work for svc, in whole milliseconds and early rather than late: the
+   * nanoseconds as a double are off by at most 256 ns, well within the 1 ms taken off
+   * (a BigInt division, Time.toMillis, cost 430 ns a record; this 50).
+   */
+  #deadlineOf (svc: Service): number {
+    const lifespan = svc.Status === ServiceStatus.TOMBSTONE ? this.#opts.tombstoneLifespanMs : lifespanOf(svc, this.#opts)
+    return Math.floor(Number(svc.Updated.ns) / 1e6) - 1 + lifespan
+  }
+
+  #addDue (entry: DueEntry): void {
+    const second = Math.floor(entry.at / 1000)
+    const list = this.#due.get(second)
+    if (list !== undefined) {
+      list.push(entry)
+      return
+    }
+    this.#due.set(second, [entry])
+    this.#dueSeconds.push(second)
   }
 
   #count (status: ServiceStatus, delta: number): void {

@@ -1,6 +1,10 @@
 import test from 'ava'
-import { ServiceStatus } from '../../../src/service/index.ts'
-import { at, BASE_TIME, makeTestService } from '../../helpers/factories.ts'
+import { Reaper } from '../../../src/catalog/reaper.ts'
+import { isDeadTombstone, isExpired } from '../../../src/catalog/rules.ts'
+import { silentLogger } from '../../../src/lib/logger.ts'
+import { ServiceStatus, Time } from '../../../src/service/index.ts'
+import { FakeClock } from '../../helpers/fake-clock.ts'
+import { at, BASE_TIME, makeCatalogOptions, makeTestService } from '../../helpers/factories.ts'
 import { prng } from '../../helpers/prng.ts'
 import { setup } from './setup.ts'
 
@@ -230,4 +234,95 @@ test('tombstoneDeparted: a departed host taken in slices; a record re-announced 
   t.is(catalog.hostRecords('gone').filter(s => s.Status === TOMBSTONE).length, 9)
   t.is(events.filter(e => e.service.Status === TOMBSTONE).length, 9)
   t.deepEqual(catalog.tombstoneDeparted(records), [], 'a second pass finds nothing left to tombstone')
+})
+
+// expire() looks only at records whose deadline has come (a heap), not at every record. This
+// compares it with the rules applied to every record, over random merges, clock steps both ways
+// (sub-millisecond stamps, around 1970 too) and hostnames/IDs built to collide if joined naively.
+for (const [label, base] of [['2024', BASE_TIME], ['around 1970', Time.fromMillis(-300)]] as const) {
+  test(`expire: over random merges and clock steps (${label}), exactly what the rules pick over every record`, t => {
+    const opts = { aliveLifespanMs: 40, drainingLifespanMs: 90, tombstoneLifespanMs: 150 }
+    const clock = new FakeClock(base)
+    const { catalog } = setup(opts, clock)
+    const full = makeCatalogOptions(opts)
+    const rand = prng(label.length)
+    const names = ['a', 'b', '1', '1:', ':', '2:ab', 'ab'] // "1" + ":ab" and "1:" + "ab" must stay two records
+    const statuses = [ALIVE, UNHEALTHY, UNKNOWN, DRAINING, TOMBSTONE]
+    let expired = 0
+    let forgotten = 0
+    for (let step = 0; step < 4000; step++) {
+      const r = rand()
+      if (r < 0.6) {
+        const Updated = clock.now().plusNanos(BigInt(Math.floor((rand() - 0.7) * 60e6)))
+        catalog.merge(makeTestService({ Hostname: names[Math.floor(rand() * names.length)], ID: names[Math.floor(rand() * names.length)], Status: statuses[Math.floor(rand() * statuses.length)], Updated }))
+      } else if (r < 0.8) {
+        clock.set(clock.now().plusNanos(BigInt(Math.floor((rand() - 0.1) * 30e6))))
+      } else {
+        const now = clock.now()
+        const before = catalog.services()
+        const want = before.filter(s => isExpired(s, full, now)).map(s => `${s.Hostname}/${s.ID}`)
+        const gone = before.filter(s => isDeadTombstone(s, full, now)).map(s => `${s.Hostname}/${s.ID}`)
+        const got = catalog.expire()
+        t.deepEqual(got.map(s => `${s.Hostname}/${s.ID}`).sort(), want.sort(), `step ${step}: the records past their lifespan`)
+        for (const s of got) t.true(s.Status === TOMBSTONE && catalog.get(s.Hostname, s.ID) === s)
+        const after = new Set(catalog.services().map(s => `${s.Hostname}/${s.ID}`))
+        for (const key of gone) t.false(after.has(key), `step ${step}: ${key} is forgotten`)
+        t.is(after.size, before.length - gone.length, `step ${step}: nothing else is forgotten`)
+        expired += want.length
+        forgotten += gone.length
+      }
+    }
+    t.true(expired > 100 && forgotten > 100, `the run exercised both (${expired} expired, ${forgotten} forgotten)`)
+  })
+}
+
+test('expireSome: a pass cut by its slice goes on where it stopped, each record expired once, the same as one whole pass', t => {
+  const whole = setup()
+  const sliced = setup()
+  for (const { catalog } of [whole, sliced]) {
+    for (let i = 0; i < 5000; i++) catalog.merge(makeTestService({ ID: `svc${i}`, Hostname: `host${i % 7}`, Updated: at(i % 3000) }))
+    catalog.merge(makeTestService({ ID: 'fresh', Updated: at(90_000) }))
+  }
+  for (const { clock } of [whole, sliced]) clock.set(at(85_000))
+  const want = whole.catalog.expire().map(s => `${s.Hostname}/${s.ID}`).sort()
+  t.is(want.length, 5000)
+  const got: string[] = []
+  let calls = 0
+  for (let done = false; !done; calls++) {
+    const r = sliced.catalog.expireSome({ due: () => true })
+    got.push(...r.expired.map(s => `${s.Hostname}/${s.ID}`))
+    done = r.done
+  }
+  t.true(calls > 100, `the pass was cut (${calls} calls)`)
+  t.deepEqual(got.sort(), want)
+  t.deepEqual(sliced.catalog.snapshot(), whole.catalog.snapshot())
+  t.deepEqual(sliced.catalog.expireSome({ due: () => true }), { expired: [], done: true })
+})
+
+test('reaper: 20,000 records expiring at once are tombstoned in slices, with timers running between them', async t => {
+  const { catalog, clock } = setup()
+  for (let i = 0; i < 20_000; i++) catalog.merge(makeTestService({ ID: `svc${i}`, Hostname: `host${i % 3}` }))
+  clock.set(at(81_000))
+  let ticks = 0
+  const timer = setInterval(() => { ticks++ }, 0)
+  t.teardown(() => { clearInterval(timer) })
+  const batches: Array<{ n: number, ticks: number }> = []
+  const all = Promise.withResolvers<void>()
+  let total = 0
+  const reaper = new Reaper({ catalog, logger: silentLogger() }, {
+    intervalMs: 20,
+    onExpired: (expired) => {
+      batches.push({ n: expired.length, ticks })
+      total += expired.length
+      if (total >= 20_000) all.resolve()
+    },
+  })
+  t.teardown(async () => { await reaper.stop() })
+  await reaper.start()
+  await all.promise
+  t.is(total, 20_000)
+  t.true(batches.length > 1, `${batches.length} slices`)
+  t.log(`${batches.length} slices`)
+  t.true(batches.at(-1)!.ticks > batches[0].ticks, 'a timer ran between the first slice and the last')
+  t.is(catalog.statusCounts().get(TOMBSTONE), 20_000)
 })
