@@ -7,7 +7,7 @@ import type { Clock } from '../service/clock.ts'
 import { ConfigError } from '../lib/errors.ts'
 import { makeService, ServiceStatus, Time, withFields, type Service } from '../service/index.ts'
 import { MinHeap } from '../lib/min-heap.ts'
-import { compareGoStrings, EXPIRY_BUMP_MS, isDeadTombstone, isExpired, isRefresh, isStale, lifespanOf, mergedStatus, shouldReplace } from './rules.ts'
+import { compareGoStrings, EXPIRY_BUMP_MS, expiryAfterMs, isDeadTombstone, isExpired, isRefresh, isStale, mergedStatus, shouldReplace } from './rules.ts'
 import type { CatalogOptions, ChangeEvent, MergeResult, ServerSnapshot, StateSnapshot } from './types.ts'
 
 interface ServerEntry {
@@ -351,8 +351,7 @@ export class Catalog extends EventEmitter<{ change: [ChangeEvent], contradicted:
    * (a BigInt division, Time.toMillis, cost 430 ns a record; this 50).
    */
   #deadlineOf (svc: Service): number {
-    const lifespan = svc.Status === ServiceStatus.TOMBSTONE ? this.#opts.tombstoneLifespanMs : lifespanOf(svc, this.#opts)
-    return Math.floor(Number(svc.Updated.ns) / 1e6) - 1 + lifespan
+    return Math.floor(Number(svc.Updated.ns) / 1e6) - 1 + expiryAfterMs(svc, this.#opts)
   }
 
   #addDue (entry: DueEntry): void {

@@ -19,6 +19,11 @@ export function lifespanOf (svc: Service, opts: CatalogOptions): number {
   return svc.Status === ServiceStatus.DRAINING ? opts.drainingLifespanMs : opts.aliveLifespanMs
 }
 
+/** How long after its Updated expire() has work for svc: tombstoning it (its lifespan), or, a tombstone, forgetting it. */
+export function expiryAfterMs (svc: Service, opts: CatalogOptions): number {
+  return svc.Status === ServiceStatus.TOMBSTONE ? opts.tombstoneLifespanMs : lifespanOf(svc, opts)
+}
+
 /** True iff svc is not a tombstone and was not refreshed within its lifespan (strictly older). */
 export function isExpired (svc: Service, opts: CatalogOptions, now: Time): boolean {
   if (svc.Status === ServiceStatus.TOMBSTONE) return false
