@@ -114,7 +114,8 @@ async function run (n: number, root: string): Promise<Row> {
       const have = new Set(shape(await late.state()))
       return want.every(r => have.has(r))
     }, 60_000, 'late joiner full state')
-    const lateAe = /anti-entropy \(join\) with \S+: received (\d+) records[^,]*, sent \d+, ([\d.]+) ms/.exec(late.output)
+    // Its first exchange is the join pull (anti-entropy.ts logs each exchange at debug).
+    const lateAe = /anti-entropy with \S+ \(asked by us\): [^;\n]*?(\d+) records received[^;\n]*;[^\n]*? ([\d.]+) ms/.exec(late.output)
     if (lateAe === null) console.log(late.output.split('\n').filter(l => /anti-entropy|joined|seed/.test(l)).slice(0, 8).join('\n'))
     return { n, startMs, p50: percentile(delays, 50), p99: percentile(delays, 99), allP50: percentile(reachAll, 50), allP99: percentile(reachAll, 99), busyCores, kill, stop, cont, late: lateMs, lateAe: lateAe === null ? '?' : `${lateAe[1]} records in ${Number(lateAe[2]).toFixed(0)} ms`, rssMb, cpu }
   } finally {
