@@ -1,6 +1,7 @@
 // Runs the real sidecar as a child process on a loopback address, for integration tests.
 import { spawn, type ChildProcess } from 'node:child_process'
 import { once } from 'node:events'
+import { readFileSync } from 'node:fs'
 import path from 'node:path'
 import { fileURLToPath } from 'node:url'
 import { waitFor } from './wait.ts'
@@ -28,6 +29,8 @@ export class DaemonProcess {
   readonly apiPort: number
   readonly hostname: string
   output = ''
+  /** When the process was spawned (Date.now()). */
+  readonly spawnedAt = Date.now()
   exited: Promise<{ code: number | null, signal: NodeJS.Signals | null }>
 
   constructor (opts: DaemonOptions) {
@@ -55,11 +58,14 @@ export class DaemonProcess {
     return await res.json() as T
   }
 
-  /** Waits until the API answers. */
-  async ready (timeoutMs = 30_000): Promise<void> {
+  /**
+   * Waits until the API answers. The default is generous: in CI a daemon can start beside a
+   * 20-daemon cluster and an image build, and loading its sources then takes tens of seconds.
+   */
+  async ready (timeoutMs = 60_000): Promise<void> {
     await waitFor(async () => (await fetch(this.url('/health'), { signal: AbortSignal.timeout(2000) })).ok, {
       timeoutMs,
-      message: () => `${this.hostname} API on ${this.ip}:${this.apiPort}; output:\n${this.output.slice(-4000)}`,
+      message: () => `${this.hostname} API on ${this.ip}:${this.apiPort} (${this.running ? 'process running' : `process exited: ${this.child.exitCode ?? this.child.signalCode}`}, spawned ${Date.now() - this.spawnedAt} ms ago, load average ${loadAverage()}); output:\n${this.output.slice(-4000)}`,
     })
   }
 
@@ -77,6 +83,10 @@ export class DaemonProcess {
   }
 
   kill (): void { if (this.running) this.child.kill('SIGKILL') }
+}
+
+function loadAverage (): string {
+  try { return readFileSync('/proc/loadavg', 'utf8').split(' ').slice(0, 3).join(' ') } catch { return 'unknown' }
 }
 
 /** Starts a daemon and waits for its API; the caller registers kill() as a teardown. */
