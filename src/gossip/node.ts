@@ -19,6 +19,7 @@ import { tcp } from '@libp2p/tcp'
 import { createLibp2p, type Libp2p } from 'libp2p'
 import type { Logger } from '../lib/logger.ts'
 import { nextTurn } from '../lib/slicer.ts'
+import { applyStackFixes } from './stack-fixes.ts'
 
 const EMPTY = new Uint8Array(0)
 
@@ -105,6 +106,7 @@ async function loadQuic (init: NodeInit): Promise<{ transport?: QuicFactory, why
 
 /** Creates the node, not started (the caller starts it in a later turn of the event loop). Returns whether QUIC is on. */
 export async function createGossipNode (init: NodeInit, logger: Logger): Promise<{ node: GossipNode, quic: boolean }> {
+  applyStackFixes()
   const q = await loadQuic(init)
   await nextTurn() // loading QUIC's native module took 10-20 ms: not in the same turn of the event loop as the node's creation
   if (q.why !== undefined) logger.info(`${q.why}; gossip over TCP only`)
@@ -142,6 +144,9 @@ export async function createGossipNode (init: NodeInit, logger: Logger): Promise
         // A private cluster behind one address (loopback, NAT) would otherwise score its own peers down and graylist them past 10.
         scoreParams: { IPColocationFactorWeight: 0 },
         maxInboundDataLength: 256 * 1024,
+        // IDONTWANT (gossipsub 1.2) only for large messages: for a record of a few hundred bytes the control message
+        // to each mesh peer costs them as much as the duplicate it spares them, and on a fast network it comes too late.
+        idontwantMinDataSize: 16 * 1024,
       }),
     },
   })
