@@ -32,6 +32,8 @@ interface DecoderState { lengthDecoder: LengthDecoder }
 export function windowUpdateDue (s: WindowState, now: number): boolean {
   // Init and SYNReceived: the update carries SYN or ACK. Paused: the package records the time and sends nothing.
   if (s.state === StreamState.Init || s.state === StreamState.SYNReceived || s.state === StreamState.Paused) return true
+  // Fields this rule reads that a later version of the package no longer has: its own rule applies.
+  if (typeof s.recvWindow !== 'number' || typeof s.recvWindowCapacity !== 'number' || typeof s.maxStreamWindowSize !== 'number' || typeof s.epochStart !== 'number' || typeof s.getRTT !== 'function') return true
   if (s.recvWindow - s.recvWindowCapacity >= s.recvWindow / 2) return true
   const rtt = s.getRTT()
   return s.recvWindow < s.maxStreamWindowSize && rtt > -1 && now - s.epochStart <= rtt * 4

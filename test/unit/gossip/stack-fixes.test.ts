@@ -130,6 +130,9 @@ test('yamux: an update that carries a flag, releases half the window, or lets a 
   t.false(windowUpdateDue({ ...quiet, state: 3, recvWindowCapacity: W - 100, epochStart: now - 9 }, now), 'more than 4 round trips since the last update: held back')
   t.false(windowUpdateDue({ ...quiet, state: 3, recvWindow: MAX, recvWindowCapacity: MAX - 100, epochStart: now - 1 }, now), 'busy at the largest window: held back')
   t.false(windowUpdateDue({ ...quiet, state: 3, recvWindowCapacity: W - 100, epochStart: now, getRTT: () => -1 }, now), 'no round trip measured yet: held back')
+  // A package version without the fields read here gets its own behaviour (an update per frame), not an exception.
+  t.true(windowUpdateDue({ ...quiet, state: 3, recvWindowCapacity: W - 100, getRTT: undefined } as unknown as Parameters<typeof windowUpdateDue>[0], now), 'no getRTT: sent')
+  t.true(windowUpdateDue({ state: 3, recvWindow: W } as unknown as Parameters<typeof windowUpdateDue>[0], now), 'no capacity field: sent')
 })
 
 test('noise frame decoder: the length decoder is not asked for a length when no byte is left; split frames still decode', t => {
