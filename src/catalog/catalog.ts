@@ -19,6 +19,8 @@ interface ServerEntry {
   lastChanged: Time
   /** Cached frozen view; dropped whenever this server changes. */
   snapshot: ServerSnapshot | undefined
+  /** The catalog's version when this host's records last changed (hostVersion). */
+  version: number
 }
 
 /** One stored version of a record, due for expire() at `at` (ms): which record, not the version, so replaced versions are not kept alive. */
@@ -178,7 +180,7 @@ export class Catalog extends EventEmitter<{ change: [ChangeEvent], contradicted:
           if (server.services.size === 0) this.#servers.delete(server.name)
           server.snapshot = undefined
           this.#snapshot = undefined
-          this.#version++
+          server.version = ++this.#version
         } else if (isExpired(svc, this.#opts, now)) {
           const tomb = withFields(svc, { Status: ServiceStatus.TOMBSTONE, Updated: svc.Updated.plusMillis(EXPIRY_BUMP_MS) })
           this.#store(tomb, true)
@@ -300,6 +302,28 @@ export class Catalog extends EventEmitter<{ change: [ChangeEvent], contradicted:
     return server === undefined ? [] : [...server.services.values()]
   }
 
+  /**
+   * The catalog version at which one host's records last changed (a record stored or
+   * forgotten); undefined for a host without records. The same number means the same records,
+   * also across a host that left and came back (versions never repeat), so a cache of
+   * anything computed from a host's records (anti-entropy digests) can key on it.
+   */
+  hostVersion (hostname: string): number | undefined {
+    return this.#servers.get(hostname)?.version
+  }
+
+  /** Up to n of one host's records, in no particular order: O(n), not O(records of that host). */
+  sampleRecords (hostname: string, n: number): Service[] {
+    const out: Service[] = []
+    const services = this.#servers.get(hostname)?.services
+    if (services === undefined) return out
+    for (const svc of services.values()) {
+      if (out.length >= n) break
+      out.push(svc)
+    }
+    return out
+  }
+
   /** Records held (tombstones included): of one host, or of all when hostname is undefined. */
   count (hostname?: string): number {
     return hostname === undefined ? this.size : this.#servers.get(hostname)?.services.size ?? 0
@@ -324,7 +348,7 @@ export class Catalog extends EventEmitter<{ change: [ChangeEvent], contradicted:
   #store (svc: Service, changed: boolean, from: string = this.#opts.hostname): void {
     let server = this.#servers.get(svc.Hostname)
     if (server === undefined) {
-      server = { name: svc.Hostname, services: new Map(), reports: new Map(), lastUpdated: Time.EPOCH, lastChanged: Time.EPOCH, snapshot: undefined }
+      server = { name: svc.Hostname, services: new Map(), reports: new Map(), lastUpdated: Time.EPOCH, lastChanged: Time.EPOCH, snapshot: undefined, version: 0 }
       this.#servers.set(svc.Hostname, server)
     }
     const previous = server.services.get(svc.ID)
@@ -342,7 +366,7 @@ export class Catalog extends EventEmitter<{ change: [ChangeEvent], contradicted:
     }
     server.snapshot = undefined
     this.#snapshot = undefined
-    this.#version++
+    server.version = ++this.#version
   }
 
   /**

@@ -75,7 +75,12 @@ export function hostDigest (host: string, records: readonly Service[]): HostDige
     a ^= x
     b ^= y
   }
-  return { host, count: records.length, hash: hex(a >>> 0, b >>> 0) }
+  return digestOf(host, records.length, a, b)
+}
+
+/** A host's digest from its record count and the XOR of its records' two hash halves (hostDigest, computed in slices). */
+export function digestOf (host: string, count: number, a: number, b: number): HostDigest {
+  return { host, count, hash: hex(a >>> 0, b >>> 0) }
 }
 
 /** Bucket hashes of a host's records: n x 8 bytes (two big-endian uint32 per bucket). */

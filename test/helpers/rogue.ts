@@ -73,6 +73,8 @@ function rogueState (records: readonly WireRecord[]): { catalog: SessionCatalog,
     size: records.length,
     hostnames: () => [...byHost.keys()].sort(),
     hostRecords: (host) => [...(byHost.get(host) ?? [])],
+    hostVersion: () => undefined, // nothing cached: the rogue's digests are computed every time
+    sampleRecords: (host, n) => (byHost.get(host) ?? []).slice(0, n),
     get: () => undefined,
     merge: () => 'ignored',
   }

@@ -133,3 +133,40 @@ test('services and hostnames: every record, hosts sorted then IDs sorted', t => 
   t.deepEqual(catalog.hostnames(), ['a', 'b'])
   t.deepEqual(catalog.services().map(s => `${s.Hostname}/${s.ID}`), ['a/y', 'a/z', 'b/10', 'b/2'])
 })
+
+test('hostVersion: moves with every record stored or forgotten for that host alone, never repeats across a host that left and came back', t => {
+  const { catalog, clock } = setup()
+  t.is(catalog.hostVersion('host1'), undefined, 'unknown host')
+  catalog.merge(makeTestService({ ID: 'a' }))
+  catalog.merge(makeTestService({ ID: 'b', Hostname: 'host2' }))
+  const v1 = catalog.hostVersion('host1') as number
+  const v2 = catalog.hostVersion('host2')
+  t.is(typeof v1, 'number')
+  t.is(catalog.merge(makeTestService({ ID: 'a' })), 'ignored')
+  t.is(catalog.hostVersion('host1'), v1, 'an ignored record changes nothing')
+  t.is(catalog.merge(makeTestService({ ID: 'a', Updated: at(5) })), 'refreshed')
+  const v1r = catalog.hostVersion('host1') as number
+  t.true(v1r > v1, 'a refresh (no event) still moves it')
+  t.is(catalog.hostVersion('host2'), v2, 'another host\'s records did not change')
+  // host1's record expires to a tombstone, then the tombstone is forgotten with the host
+  clock.set(at(80_006))
+  t.is(catalog.expire().length, 2)
+  const tombed = catalog.hostVersion('host1') as number
+  t.true(tombed > v1r)
+  clock.set(at(80_006 + 10_800_000 + 2000))
+  catalog.expire()
+  t.is(catalog.hostVersion('host1'), undefined, 'forgotten with its last record')
+  catalog.merge(makeTestService({ ID: 'a', Updated: at(80_006 + 10_800_000 + 2000) }))
+  t.true((catalog.hostVersion('host1') as number) > tombed, 'back again: a version it never had')
+})
+
+test('sampleRecords: up to n of a host\'s records, none of another host', t => {
+  const { catalog } = setup()
+  for (let i = 0; i < 10; i++) catalog.merge(makeTestService({ ID: `s${i}` }))
+  catalog.merge(makeTestService({ ID: 'other', Hostname: 'host2' }))
+  const some = catalog.sampleRecords('host1', 4)
+  t.is(some.length, 4)
+  t.true(some.every(s => s.Hostname === 'host1' && catalog.get('host1', s.ID) === s))
+  t.is(catalog.sampleRecords('host2', 4).length, 1)
+  t.deepEqual(catalog.sampleRecords('nobody', 4), [])
+})

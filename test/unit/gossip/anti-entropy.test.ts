@@ -175,6 +175,26 @@ test('anti-entropy: a converged pair exchanges digests only, and one changed rec
   t.is(one.sent, 0)
   t.is(b.catalog.get('h2', 'id77')?.Status, ServiceStatus.UNHEALTHY)
   t.true(one.bytesSent + one.bytesReceived < stateBytes / 200, 'under 0.5 % of the state')
+
+  // Digests are kept per host version: once converged (the exchange after a change hashes the
+  // changed host again), an exchange reads no host's records on either side; a refresh (same
+  // status, newer Updated) still changes its host's digest.
+  t.is((await b.ae.exchange(a.node.peerId)).hostsDiffering, 0)
+  let reads = 0
+  for (const s of [a, b]) {
+    const own = s.catalog.hostRecords.bind(s.catalog)
+    s.catalog.hostRecords = (host: string) => { reads++; return own(host) }
+  }
+  const again = await b.ae.exchange(a.node.peerId)
+  t.is(again.hostsDiffering, 0)
+  t.is(reads, 0, 'no host\'s records were read for a converged exchange')
+  const refreshed = withFields(a.catalog.get('h3', 'id5') as Service, { Updated: systemClock.now() })
+  t.is(a.catalog.merge(refreshed, 'x'), 'refreshed')
+  const refresh = await b.ae.exchange(a.node.peerId)
+  t.is(refresh.hostsDiffering, 1)
+  t.is(refresh.received, 1)
+  t.true(b.catalog.get('h3', 'id5')?.Updated.equals(refreshed.Updated), 'the refresh arrived')
+  t.true(reads <= 8, `only the changed host was read (${reads} reads)`)
 })
 
 /** Opens the protocol on a raw stream, writes frames (already length-prefixed by lp), returns whether the peer aborted. */
