@@ -15,20 +15,39 @@ function q (value: string | Time): string {
   return JSON.stringify(typeof value === 'string' ? value : value.toString())
 }
 
-export async function encodeStateSliced (catalog: Catalog): Promise<string> {
+/**
+ * The document's bytes. Each slice is turned into bytes as soon as it is encoded and the parts
+ * are copied together once at the end: building one string of the whole document and then
+ * converting it (Buffer.from) flattened and re-encoded megabytes in one go, a 370 ms stall for
+ * 100,000 records on a 2-core machine.
+ */
+export async function encodeStateSliced (catalog: Catalog): Promise<Buffer> {
   const hosts = catalog.hostnames().map(host => ({ host, summary: catalog.serverSummary(host), records: catalog.hostRecords(host) }))
   const head = { lastChanged: catalog.lastChanged, clusterName: catalog.clusterName, hostname: catalog.hostname }
-  const servers: string[] = []
+  const parts: Buffer[] = []
+  let pending: string[] = ['{"Servers":{']
+  const flush = (): void => {
+    parts.push(Buffer.from(pending.join('')))
+    pending = []
+  }
   let n = 0
+  let first = true
   for (const { host, summary, records } of hosts) {
     if (summary === undefined) continue
     records.sort((a, b) => compareGoStrings(a.ID, b.ID))
-    const services: string[] = []
-    for (const svc of records) {
-      services.push(goEscape(`${q(svc.ID)}:${encodeService(svc)}`))
-      if (++n % SLICE === 0) await yieldToLoop()
+    pending.push((first ? '' : ',') + goEscape(`${q(host)}:{"Name":${q(host)},"Services":{`))
+    first = false
+    for (let i = 0; i < records.length; i++) {
+      const svc = records[i]
+      pending.push((i === 0 ? '' : ',') + goEscape(`${q(svc.ID)}:${encodeService(svc)}`))
+      if (++n % SLICE === 0) {
+        flush()
+        await yieldToLoop()
+      }
     }
-    servers.push(goEscape(`${q(host)}:{"Name":${q(host)},"Services":{`) + services.join(',') + goEscape(`},"LastUpdated":${q(summary.lastUpdated)},"LastChanged":${q(summary.lastChanged)}}`))
+    pending.push(goEscape(`},"LastUpdated":${q(summary.lastUpdated)},"LastChanged":${q(summary.lastChanged)}}`))
   }
-  return `{"Servers":{${servers.join(',')}}` + goEscape(`,"LastChanged":${q(head.lastChanged)},"ClusterName":${q(head.clusterName)},"Hostname":${q(head.hostname)}}`)
+  pending.push('}' + goEscape(`,"LastChanged":${q(head.lastChanged)},"ClusterName":${q(head.clusterName)},"Hostname":${q(head.hostname)}}`))
+  flush()
+  return Buffer.concat(parts)
 }

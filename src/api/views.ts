@@ -71,7 +71,7 @@ export class DocumentCache {
    */
   async stateBytes (): Promise<Buffer> {
     const version = this.#catalog.version
-    if (this.#stateBuild?.version !== version) this.#stateBuild = { version, bytes: encodeStateSliced(this.#catalog).then(json => Buffer.from(json)) }
+    if (this.#stateBuild?.version !== version) this.#stateBuild = { version, bytes: encodeStateSliced(this.#catalog) }
     return await this.#stateBuild.bytes
   }
 
