@@ -450,7 +450,7 @@ export class Gossip implements Startable {
   }
 
   async #periodicExchange (signal: AbortSignal): Promise<void> {
-    this.#admission?.prune()
+    await this.#admission?.prune()
     await sleep(Math.random() * EXCHANGE_JITTER * this.#init.pushPullIntervalMs, undefined, { signal }).catch(() => {})
     const members = this.#membership?.members() ?? []
     if (members.length === 0 || signal.aborted || this.#startupPull !== undefined) return

@@ -235,3 +235,17 @@ test('pins: first claim wins, survives a reload, conflicts are reported; own nam
   const doc = JSON.parse(await readFile(path.join(f.dir, PINS_FILE), 'utf8')) as { pins: Record<string, string> }
   t.deepEqual(Object.keys(doc.pins), ['host1', 'host2', 'me'])
 })
+
+test('admission: prune() forgets the proofs of records the catalog does not hold and keeps the others', async t => {
+  const f = await fixture(t, { maxRecordsPerHost: 5000, maxRecords: 10_000 })
+  const sealed = Array.from({ length: 2000 }, (_, i) => f.host1.seal(f.rec({ ID: `r${i}` }), false))
+  const admitted = f.gate.admit(sealed, 'host1', 'gossip').admitted
+  t.is(admitted.length, 2000)
+  for (const svc of admitted.slice(0, 1500)) f.catalog.merge(svc, 'host1') // the last 500 never reach the catalog (as if forgotten)
+  t.is(f.gate.seal(admitted).length, 2000, 'before: every admitted record can be relayed with its proof')
+  await f.gate.prune()
+  const kept = f.gate.seal(admitted.slice(0, 1500))
+  t.is(kept.length, 1500)
+  t.true(kept.every(r => r.proof?.peer === f.host1.peer && r.proof.observer === false), 'held records keep their origin\'s proof')
+  t.is(f.gate.seal(admitted.slice(1500)).length, 0, 'the proofs of records not held are gone')
+})
