@@ -3,7 +3,7 @@
 import type Router from '@koa/router'
 import type Koa from 'koa'
 import type { Catalog, ClusterMember } from '../catalog/index.ts'
-import { allowCors, sendCompact, sendError, sendIndented } from './respond.ts'
+import { allowCors, sendCompact, sendError, sendIndented, sendParts } from './respond.ts'
 import type { Clock } from '../service/clock.ts'
 import type { DocumentCache } from './views.ts'
 
@@ -19,7 +19,7 @@ export function addCatalogRoutes (router: Router, c: { catalog: Catalog, members
     sendCompact(ctx, c.documents.services(c.members(), { indent: true }))
   }
   const stateJson = async (ctx: Koa.Context): Promise<void> => {
-    sendCompact(ctx, await c.documents.stateBytes())
+    sendParts(ctx, await c.documents.stateParts())
     allowCors(ctx)
   }
   const oneService = (ctx: Koa.Context & { params: Record<string, string> }): void => {

@@ -1,3 +1,4 @@
+import { Readable } from 'node:stream'
 import type { Context } from 'koa'
 
 /** The original's error body: {"message": ..., "status": "error"} (keys sorted, compact). */
@@ -19,6 +20,17 @@ export function sendCompact (ctx: Context, json: string | Buffer): void {
   ctx.status = 200
   ctx.type = 'application/json'
   ctx.body = json
+}
+
+/**
+ * A compact JSON document held as parts (a large /state.json): sent one part after the other
+ * with its Content-Length, each reader with a stream of its own over the shared parts.
+ */
+export function sendParts (ctx: Context, parts: readonly Buffer[]): void {
+  ctx.status = 200
+  ctx.type = 'application/json'
+  ctx.body = Readable.from(parts)
+  ctx.length = parts.reduce((n, b) => n + b.length, 0) // after the body: a stream body drops Content-Length
 }
 
 export function allowCors (ctx: Context): void {

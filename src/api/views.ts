@@ -34,7 +34,7 @@ export class DocumentCache {
   #byService = new WeakMap<StateSnapshot, string>()
   #state = new WeakMap<StateSnapshot, string>()
   /** The /state.json build for one catalog version (encoded in slices; concurrent readers share it). */
-  #stateBuild: { version: number, bytes: Promise<Buffer> } | undefined
+  #stateBuild: { version: number, parts: Promise<readonly Buffer[]> } | undefined
   /** Per catalog version, the last services document built: its member-list key and its bytes. */
   #services = new WeakMap<StateSnapshot, Map<string, string>>()
 
@@ -65,14 +65,14 @@ export class DocumentCache {
   }
 
   /**
-   * The bytes of /state.json for the current catalog version, encoded in slices with yields
-   * (state-document.ts), so a large state never stalls the event loop; every reader of one
-   * version shares one build.
+   * The bytes of /state.json for the current catalog version, in parts (state-document.ts),
+   * encoded in slices with yields so a large state never stalls the event loop; every reader
+   * of one version shares one build.
    */
-  async stateBytes (): Promise<Buffer> {
+  async stateParts (): Promise<readonly Buffer[]> {
     const version = this.#catalog.version
-    if (this.#stateBuild?.version !== version) this.#stateBuild = { version, bytes: encodeStateSliced(this.#catalog) }
-    return await this.#stateBuild.bytes
+    if (this.#stateBuild?.version !== version) this.#stateBuild = { version, parts: encodeStateSliced(this.#catalog) }
+    return await this.#stateBuild.parts
   }
 
   /**
