@@ -63,10 +63,14 @@ export class DaemonProcess {
    * 20-daemon cluster and an image build, and loading its sources then takes tens of seconds.
    */
   async ready (timeoutMs = 60_000): Promise<void> {
-    await waitFor(async () => (await fetch(this.url('/health'), { signal: AbortSignal.timeout(2000) })).ok, {
+    const r = await waitFor(async () => !this.running ? 'exited' : (await fetch(this.url('/health'), { signal: AbortSignal.timeout(2000) })).ok, {
       timeoutMs,
-      message: () => `${this.hostname} API on ${this.ip}:${this.apiPort} (${this.running ? 'process running' : `process exited: ${this.child.exitCode ?? this.child.signalCode}`}, spawned ${Date.now() - this.spawnedAt} ms ago, load average ${loadAverage()}); output:\n${this.output.slice(-4000)}`,
+      message: () => `${this.hostname} API on ${this.ip}:${this.apiPort} (process running, spawned ${Date.now() - this.spawnedAt} ms ago, load average ${loadAverage()}); output:\n${this.output.slice(-4000)}`,
     })
+    if (r === 'exited') {
+      await this.exited // its last output is in
+      throw new Error(`${this.hostname} exited (${this.child.exitCode ?? this.child.signalCode}) ${Date.now() - this.spawnedAt} ms after spawn, before its API on ${this.ip}:${this.apiPort} answered; output:\n${this.output.slice(-4000)}`)
+    }
   }
 
   get running (): boolean { return this.child.exitCode === null && this.child.signalCode === null }
