@@ -87,7 +87,7 @@ test('anti-entropy: a state of 20,000 records (twice the read buffer) reaches a 
   t.true(await metric(b, 'sidecar_anti_entropy_exchange_bytes_count', '{direction="out",way="sent"}') >= 2, 'every exchange is counted')
 })
 
-test('api: 20 concurrent /api/state.json readers of a 20,000-record daemon get answers and its peer never suspects it', async t => {
+test('api: 20 concurrent /api/state.json readers of a 20,000-record daemon get answers, readers that hang up mid-document change nothing, and its peer never suspects it', async t => {
   t.timeout(240_000)
   const bulk = await BulkPeerProcess.start({ ip: '127.0.14.40', hostname: 'bulk-readers', records: RECORDS })
   t.teardown(async () => { if (bulk.child.exitCode !== null) t.log(`bulk peer exited ${bulk.child.exitCode}: ${bulk.output}`); await bulk.stop() })
@@ -122,6 +122,21 @@ test('api: 20 concurrent /api/state.json readers of a 20,000-record daemon get a
   const maxDelay = await metric(a, 'sidecar_event_loop_delay_max_seconds')
   t.log(`${latencies.length} reads of ~6.5 MB: p50 ${p(0.5).toFixed(0)} ms, p99 ${p(0.99).toFixed(0)} ms; daemon's longest event-loop delay meanwhile ${(maxDelay * 1000).toFixed(0)} ms`)
   t.is(answered.size, 20, `every reader got whole documents (${errors} reads failed or were cut short)`)
+
+  // Readers that hang up after the first part (the document is sent in parts, each reader with a
+  // stream of its own over them): the daemon goes on serving whole, well-formed documents.
+  const cut = await Promise.all(Array.from({ length: 20 }, async () => await new Promise<number>(resolve => {
+    const req = http.get(a.d.url('/api/state.json'), res => {
+      res.once('data', (chunk: Buffer) => { req.destroy(); resolve(chunk.length) })
+    })
+    req.on('error', () => { resolve(0) })
+  })))
+  t.true(cut.every(n => n > 0), 'every cut reader got a first part')
+  const res = await fetch(a.d.url('/api/state.json'), { signal: AbortSignal.timeout(60_000) })
+  const body = Buffer.from(await res.arrayBuffer())
+  t.is(Number(res.headers.get('content-length')), body.length, 'Content-Length is the length of the parts sent')
+  const state = JSON.parse(body.toString()) as StateJson
+  t.is(Object.keys(state.Servers['bulk-readers']?.Services ?? {}).length, RECORDS, 'a whole document after the hang-ups')
   const suspicions = b.d.output.split('\n').filter(l => /member rd-a .*(answered no ping|departed)/.test(l))
   t.deepEqual(suspicions, [], 'the peer never suspected the daemon under read load')
   t.false(Number.isNaN(maxDelay), 'the event-loop delay is in /metrics')
