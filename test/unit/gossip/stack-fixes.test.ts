@@ -159,3 +159,45 @@ test('noise frame decoder: the length decoder is not asked for a length when no 
     t.deepEqual(got, frames, `split at byte ${cut}`)
   }
 })
+
+test('yamux, hostile sender: a peer that ignores the window it was given gets no more buffered than the window and the read buffer allow, and the node serves the next peer', async t => {
+  t.timeout(120_000)
+  const a = await node(t, '127.0.26.5')
+  const b = await node(t, '127.0.26.6')
+  let maxBuffered = 0
+  let ended: string | undefined
+  await b.handle(PROTOCOL, async (stream) => {
+    // never reads: whatever arrives stays in the stream's read buffer
+    const timer = setInterval(() => { maxBuffered = Math.max(maxBuffered, stream.readBufferLength) }, 1)
+    stream.addEventListener('close', (e) => { clearInterval(timer); ended = (e as unknown as { error?: Error }).error?.message ?? 'closed' }, { once: true })
+  })
+  await a.dial(multiaddr(tcpAddr('127.0.26.6', 7946)))
+  const stream = await a.dialProtocol(b.peerId, PROTOCOL)
+  // The cheat: a send window that never runs out, so yamux on a never waits for b's updates.
+  ;(stream as unknown as { sendWindowCapacity: number }).sendWindowCapacity = Number.POSITIVE_INFINITY
+  const chunk = pattern(64 * 1024, 1)
+  for (let i = 0; i < 256 && stream.status === 'open'; i++) { // 16 MiB at most
+    if (!stream.send(chunk)) await Promise.race([new Promise(resolve => { stream.addEventListener('drain', resolve, { once: true }) }), sleep(2000)])
+  }
+  await waitFor(() => ended !== undefined, { timeoutMs: 30_000, message: () => `b ends the cheating stream (buffered at most ${maxBuffered} bytes)` })
+  t.log(`b ended the stream (${ended}) with at most ${maxBuffered} bytes buffered`)
+  t.true(maxBuffered <= 4 * 1024 * 1024 + 256 * 1024, `b buffered ${maxBuffered} bytes: no more than its 4 MiB read buffer and one window`)
+
+  // b still serves a peer that keeps to the window.
+  const sink = { bytes: 0, hash: 2166136261 }
+  await b.handle(`${PROTOCOL}/fair`, async (s) => {
+    for await (const piece of s) {
+      const bytes = piece instanceof Uint8Array ? piece : piece.subarray()
+      sink.bytes += bytes.byteLength
+      sink.hash = fnv(sink.hash, bytes)
+    }
+  })
+  const c = await node(t, '127.0.26.7')
+  await c.dial(multiaddr(tcpAddr('127.0.26.6', 7946)))
+  const fair = await c.dialProtocol(b.peerId, `${PROTOCOL}/fair`)
+  const data = pattern(1024 * 1024, 2)
+  await send(fair, data)
+  await waitFor(() => sink.bytes === data.byteLength, { timeoutMs: 30_000, message: () => `the fair transfer arrives (${sink.bytes})` })
+  t.is(sink.hash, fnv(2166136261, data))
+  await fair.close()
+})
