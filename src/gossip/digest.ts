@@ -68,19 +68,27 @@ function hex (a: number, b: number): string {
 
 /** A host's digest over its records. */
 export function hostDigest (host: string, records: readonly Service[]): HostDigest {
-  let a = 0
-  let b = 0
-  for (const svc of records) {
-    const [x, y] = versionHash(svc)
-    a ^= x
-    b ^= y
-  }
-  return digestOf(host, records.length, a, b)
+  const d = new DigestBuilder()
+  for (const svc of records) d.add(svc)
+  return d.digest(host)
 }
 
-/** A host's digest from its record count and the XOR of its records' two hash halves (hostDigest, computed in slices). */
-export function digestOf (host: string, count: number, a: number, b: number): HostDigest {
-  return { host, count, hash: hex(a >>> 0, b >>> 0) }
+/** hostDigest fed one record at a time, for a caller that hashes a large host in slices. */
+export class DigestBuilder {
+  #a = 0
+  #b = 0
+  #count = 0
+
+  add (svc: Service): void {
+    const [x, y] = versionHash(svc)
+    this.#a ^= x
+    this.#b ^= y
+    this.#count++
+  }
+
+  digest (host: string): HostDigest {
+    return { host, count: this.#count, hash: hex(this.#a >>> 0, this.#b >>> 0) }
+  }
 }
 
 /** Bucket hashes of a host's records: n x 8 bytes (two big-endian uint32 per bucket). */

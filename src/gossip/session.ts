@@ -18,7 +18,7 @@ import type { Catalog } from '../catalog/index.ts'
 import { MAX_STATE_RECORDS } from '../catalog/index.ts'
 import type { Clock } from '../service/clock.ts'
 import { encodeService, type Service } from '../service/index.ts'
-import { bucketCount, bucketHashes, bucketOf, differingBuckets, differingHosts, digestOf, recordsToPush, versionHash, type HostDigest } from './digest.ts'
+import { bucketCount, bucketHashes, bucketOf, differingBuckets, differingHosts, DigestBuilder, recordsToPush, type HostDigest } from './digest.ts'
 import { decodeBucketsPage, decodeHello, decodeHostsPage, decodeRecordsPage, decodeVersionsPage, encodeHello, openStateFrame, Pager, STATE_KIND, STATE_LIMITS, type Hello, type StateKind } from './state-wire.ts'
 import type { SealedRecord } from './proof.ts'
 import { encodeWireRecord, WireError, type MemberInfo } from './wire.ts'
@@ -184,15 +184,12 @@ export class Session {
       }
       const records = catalog.hostRecords(host)
       if (records.length === 0) continue
-      let a = 0
-      let b = 0
+      const builder = new DigestBuilder()
       for (const svc of records) {
-        const [x, y] = versionHash(svc)
-        a ^= x
-        b ^= y
+        builder.add(svc)
         if (++n % SLICE === 0) await yieldToLoop()
       }
-      const digest = digestOf(host, records.length, a, b)
+      const digest = builder.digest(host)
       out.set(host, digest)
       // Cached only when no record of the host changed while it was hashed (the digest is of the records read).
       if (version !== undefined && catalog.hostVersion(host) === version) cache.set(host, { version, digest })
