@@ -1,7 +1,7 @@
 // Runs the real sidecar as a child process on a loopback address, for integration tests.
 import { spawn, type ChildProcess } from 'node:child_process'
 import { once } from 'node:events'
-import { readFileSync } from 'node:fs'
+import os from 'node:os'
 import path from 'node:path'
 import { fileURLToPath } from 'node:url'
 import { waitFor } from './wait.ts'
@@ -65,7 +65,7 @@ export class DaemonProcess {
   async ready (timeoutMs = 60_000): Promise<void> {
     const r = await waitFor(async () => !this.running ? 'exited' : (await fetch(this.url('/health'), { signal: AbortSignal.timeout(2000) })).ok, {
       timeoutMs,
-      message: () => `${this.hostname} API on ${this.ip}:${this.apiPort} (process running, spawned ${Date.now() - this.spawnedAt} ms ago, load average ${loadAverage()}); output:\n${this.output.slice(-4000)}`,
+      message: () => `${this.hostname} API on ${this.ip}:${this.apiPort} (process running, spawned ${Date.now() - this.spawnedAt} ms ago, load average ${os.loadavg().map(l => l.toFixed(2)).join(' ')}); output:\n${this.output.slice(-4000)}`,
     })
     if (r === 'exited') {
       await this.exited // its last output is in
@@ -87,10 +87,6 @@ export class DaemonProcess {
   }
 
   kill (): void { if (this.running) this.child.kill('SIGKILL') }
-}
-
-function loadAverage (): string {
-  try { return readFileSync('/proc/loadavg', 'utf8').split(' ').slice(0, 3).join(' ') } catch { return 'unknown' }
 }
 
 /** Starts a daemon and waits for its API; the caller registers kill() as a teardown. */
