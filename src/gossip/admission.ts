@@ -123,7 +123,8 @@ export class Admission {
         out.admitted.push(r.svc)
         const key = recordKey(r.svc)
         const held = this.#proofs.get(key)
-        if (held === undefined || r.svc.Updated.isAfter(held.sealed.svc.Updated)) this.#proofs.set(key, { sealed: r, canonical })
+        // kept with its canonical JSON, so relaying it (gossip, anti-entropy pages) does not encode it again
+        if (held === undefined || r.svc.Updated.isAfter(held.sealed.svc.Updated)) this.#proofs.set(key, { sealed: { svc: r.svc, proof: r.proof, canonical }, canonical })
         continue
       }
       out.refused++

@@ -34,6 +34,12 @@ export interface Proof {
 export interface SealedRecord {
   readonly svc: Service
   readonly proof?: Proof
+  /**
+   * encodeService(svc), when whoever sealed or admitted the record has it already (the signer
+   * encodes to sign, admission to verify): the wire encoding reuses it instead of encoding the
+   * record again for every message and anti-entropy page that carries it.
+   */
+  readonly canonical?: string
 }
 
 const DOMAIN = 'sidecar-record/1'
@@ -86,9 +92,9 @@ export class RecordSigner {
     const key = recordKey(svc)
     const canonical = encodeService(svc)
     const hit = this.#cache.get(key)
-    if (hit !== undefined && hit.canonical === canonical && hit.proof.observer === observer) return { svc, proof: hit.proof }
+    if (hit !== undefined && hit.canonical === canonical && hit.proof.observer === observer) return { svc, proof: hit.proof, canonical }
     const sig = sign(null, Buffer.from(signedText(this.#clusterName, observer, canonical)), this.#key)
-    return { svc, proof: this.#remember(key, canonical, observer, sig.toString('base64')) }
+    return { svc, proof: this.#remember(key, canonical, observer, sig.toString('base64')), canonical }
   }
 
   /**
@@ -103,14 +109,14 @@ export class RecordSigner {
       const key = recordKey(svc)
       const canonical = encodeService(svc)
       const hit = this.#cache.get(key)
-      out.push({ svc, proof: hit?.proof })
+      out.push({ svc, proof: hit?.proof, canonical })
       if (hit === undefined || hit.canonical !== canonical || hit.proof.observer !== observer) misses.push({ i, key, canonical, observer })
     }
     if (misses.length === 0) return out
     if (misses.length >= WORKER_MIN_BATCH) {
       try {
         const sigs = await this.#worker.sign(misses.map(m => signedText(this.#clusterName, m.observer, m.canonical)))
-        for (const [j, m] of misses.entries()) out[m.i] = { svc: items[m.i].svc, proof: this.#remember(m.key, m.canonical, m.observer, sigs[j]) }
+        for (const [j, m] of misses.entries()) out[m.i] = { svc: items[m.i].svc, proof: this.#remember(m.key, m.canonical, m.observer, sigs[j]), canonical: m.canonical }
         return out
       } catch {
         // the worker failed or is closed: the thread pool below
@@ -131,11 +137,11 @@ export class RecordSigner {
     const key = recordKey(svc)
     const canonical = encodeService(svc)
     const hit = this.#cache.get(key)
-    if (hit !== undefined && hit.canonical === canonical && hit.proof.observer === observer) return { svc, proof: hit.proof }
+    if (hit !== undefined && hit.canonical === canonical && hit.proof.observer === observer) return { svc, proof: hit.proof, canonical }
     const sig = await new Promise<Buffer>((resolve, reject) => {
       sign(null, Buffer.from(signedText(this.#clusterName, observer, canonical)), this.#key, (err, out) => { if (err === null) resolve(out); else reject(err) })
     })
-    return { svc, proof: this.#remember(key, canonical, observer, sig.toString('base64')) }
+    return { svc, proof: this.#remember(key, canonical, observer, sig.toString('base64')), canonical }
   }
 
   #remember (key: string, canonical: string, observer: boolean, sig: string): Proof {

@@ -77,7 +77,7 @@ function isSealed (r: WireRecord): r is SealedRecord {
 /** One record's wire JSON: the record's fields, then its proof (a field the JSON API never shows). */
 export function encodeWireRecord (r: WireRecord): string {
   if (!isSealed(r)) return encodeService(r)
-  const json = encodeService(r.svc)
+  const json = r.canonical ?? encodeService(r.svc)
   if (r.proof === undefined) return json
   return `${json.slice(0, -1)},"Proof":${JSON.stringify({ Peer: r.proof.peer, Sig: r.proof.sig, Observer: r.proof.observer })}}`
 }

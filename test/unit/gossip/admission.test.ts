@@ -220,6 +220,33 @@ test('admission: sealAsync() (signatures on the thread pool) sends what seal() s
   t.deepEqual(f.gate.seal(records), viaPool)
 })
 
+test('admission: sealed records carry their canonical JSON, so the wire reuses it; the bytes are those of a fresh encoding, and a newer version replaces it', async t => {
+  const f = await fixture(t)
+  const theirs = Array.from({ length: 40 }, (_, i) => f.host1.seal(f.rec({ ID: `t${i}` }), false))
+  const got = decodeSealedMessage(encodeRecords(theirs)[0], f.now())
+  t.true(got.every(r => r.canonical === undefined), 'a record from the wire brings no canonical of its own')
+  await f.gate.prepare(got)
+  for (const svc of f.gate.admit(got, 'host1', 'gossip').admitted) f.catalog.merge(svc, 'host1')
+  const own = Array.from({ length: 40 }, (_, i) => f.rec({ Hostname: 'me', ID: `m${i}` })) // 40: sealMany's worker batch
+  const records = [...own, ...theirs.map(r => r.svc), withFields(theirs[0].svc, { Status: ServiceStatus.TOMBSTONE, Updated: f.now().plusMillis(5) })]
+  for (const sealed of [f.gate.seal(records), await f.gate.sealAsync(records), await f.self.sealMany(own.map(svc => ({ svc, observer: false })))]) {
+    t.true(sealed.every(r => r.canonical === encodeService(r.svc)), 'canonical is the record\'s own encoding')
+    const fresh = sealed.map(r => ({ svc: r.svc, ...(r.proof !== undefined ? { proof: r.proof } : {}) }))
+    t.deepEqual(encodeRecords(sealed), encodeRecords(fresh), 'the same bytes as encoding each record again')
+  }
+  // a newer version of a relayed record: its own canonical, not the older one's
+  const v2 = f.host1.seal(withFields(theirs[1].svc, { Image: 'img:2', Updated: f.now().plusMillis(7) }), false)
+  t.is(f.gate.admit(decodeSealedMessage(encodeRecords([v2])[0], f.now()), 'host1', 'gossip').admitted.length, 1)
+  f.catalog.merge(v2.svc, 'host1')
+  const relayed = f.gate.seal([v2.svc])[0]
+  t.is(relayed.canonical, encodeService(v2.svc))
+  t.regex(relayed.canonical ?? '', /img:2/)
+  // and what goes out verifies at a receiver that never saw it
+  const receiver = new ProofVerifier('c')
+  const arrived = decodeSealedMessage(encodeRecords([relayed])[0], f.now())[0]
+  t.true(receiver.check(encodeService(arrived.svc), arrived.proof!))
+})
+
 test('pins: first claim wins, survives a reload, conflicts are reported; own name is always ours', async t => {
   const f = await fixture(t)
   const conflicts: string[] = []
