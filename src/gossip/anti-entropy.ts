@@ -28,7 +28,7 @@ export interface AntiEntropyComponents {
   /** Called with the member list of every hello received. */
   learn: (members: readonly MemberInfo[]) => void
   /** The admission gate (admission.ts): signs what we send, judges what we receive. */
-  admission: Pick<Admission, 'seal' | 'admit' | 'prepare'>
+  admission: Pick<Admission, 'seal' | 'admit' | 'prepare'> & Partial<Pick<Admission, 'sealAsync'>>
   /** The scope of exchanges others ask for right now (undefined: the whole state); see Gossip's pulls. */
   servingScope?: () => readonly string[] | undefined
 }
@@ -138,6 +138,7 @@ export class AntiEntropy implements Startable {
       prepare: async (records) => { await this.#c.admission.prepare(records) },
       admit: (records, from) => this.#c.admission.admit(records, from, 'anti-entropy').admitted,
       seal: (svc) => this.#c.admission.seal([svc])[0],
+      ...(this.#c.admission.sealAsync !== undefined ? { sealAsync: this.#c.admission.sealAsync.bind(this.#c.admission) } : {}),
     }, { initiator, signal, idleMs: this.#init.timeoutMs, hostname: this.#init.hostname, clusterName: this.#init.clusterName, ...(scope !== undefined ? { scope } : {}) })
   }
 

@@ -48,6 +48,14 @@ export interface SessionComponents {
   prepare?: (records: SealedRecord[]) => Promise<void>
   /** A record with its proof, as sent (admission.ts seal). */
   seal: (svc: Service) => SealedRecord
+  /**
+   * seal() for a page's worth of records, with the signatures it must make computed off the
+   * main thread (admission.ts sealAsync): what it returns is what the page sends. Without it,
+   * each record of ours whose current version the announcer had not signed yet was signed on
+   * the main thread while the page was built (a daemon starting 10,000 services with a peer:
+   * 20-50 ms of signing per page, the largest part of its longest stalls).
+   */
+  sealAsync?: (records: Service[]) => Promise<SealedRecord[]>
 }
 
 export interface SessionInit {
@@ -86,6 +94,11 @@ export interface SessionResult {
 const SLICE = 4000
 /** Versions per versions item, so one host's list never outgrows a frame. */
 const VERSIONS_PER_ITEM = 2000
+/**
+ * Records sealed ahead per batch (sealAsync): enough for the signing worker to pay off, few
+ * enough that records of the 64 KB maximum held ahead stay at 8 MB per exchange.
+ */
+export const SEAL_AHEAD = 128
 
 /** A differing host as both sides see it, with its bucket count and (after buckets) the buckets to compare. */
 interface HostPlan { host: string, mine: number, theirs: number, buckets: number, compare: number[] | 'all' }
@@ -260,7 +273,24 @@ export class Session {
   async #records (push: Service[], result: SessionResult): Promise<void> {
     result.sent = push.length
     let merging: Promise<void> | undefined
-    await this.#phase(STATE_KIND.records, new Pager(STATE_KIND.records, push, svc => encodeWireRecord(this.#c.seal(this.#c.catalog.get(svc.Hostname, svc.ID) ?? svc)), STATE_LIMITS.recordsPerPage), async body => {
+    // Each record goes out in its current version. With sealAsync, the records are sealed
+    // ahead, SEAL_AHEAD at a time off the main thread, before any of them is encoded; a record
+    // that changed since (or that sealAsync left out) is sealed as it is encoded.
+    const current = (svc: Service): Service => this.#c.catalog.get(svc.Hostname, svc.ID) ?? svc
+    const ahead = new Map<Service, SealedRecord>()
+    const pager = new Pager(STATE_KIND.records, push, svc => {
+      const now = current(svc)
+      const sealed = ahead.get(now)
+      if (sealed !== undefined) ahead.delete(now)
+      return encodeWireRecord(sealed ?? this.#c.seal(now))
+    }, STATE_LIMITS.recordsPerPage)
+    const sealAsync = this.#c.sealAsync
+    const next = sealAsync === undefined
+      ? () => pager.next()
+      : async () => await pager.nextAsync(async items => {
+        for (const r of await sealAsync(items.map(current))) ahead.set(r.svc, r)
+      }, SEAL_AHEAD)
+    await this.#phase(STATE_KIND.records, { next, get done () { return pager.done } }, async body => {
       const page = decodeRecordsPage(body, this.#c.clock.now())
       result.received += page.items.length
       if (result.received > MAX_STATE_RECORDS) throw new WireError('size', `more than ${MAX_STATE_RECORDS} records`)
@@ -290,10 +320,10 @@ export class Session {
   }
 
   /** Rounds of one phase until both sides sent their last page in the same round. */
-  async #phase (kind: StateKind, pager: { next: () => Uint8Array, readonly done: boolean }, handle: (body: unknown) => void | Promise<void>): Promise<void> {
+  async #phase (kind: StateKind, pager: { next: () => Uint8Array | Promise<Uint8Array>, readonly done: boolean }, handle: (body: unknown) => void | Promise<void>): Promise<void> {
     for (;;) {
       let theirMore = false
-      await this.#round(() => pager.next(), kind, async body => {
+      await this.#round(async () => await pager.next(), kind, async body => {
         await handle(body)
         theirMore = (body as { More: boolean }).More
         const items = (body as { Items: unknown[] }).Items
@@ -305,14 +335,14 @@ export class Session {
   }
 
   /** One round: the initiator writes then reads, the responder reads then writes. */
-  async #round (frame: () => Uint8Array, kind: StateKind, handle: (body: unknown) => boolean | Promise<boolean>): Promise<void> {
+  async #round (frame: () => Uint8Array | Promise<Uint8Array>, kind: StateKind, handle: (body: unknown) => boolean | Promise<boolean>): Promise<void> {
     this.#rounds++
     if (this.#init.initiator) {
-      await this.#write(frame())
+      await this.#write(await frame())
       await this.#read(kind, handle)
     } else {
       await this.#read(kind, handle)
-      await this.#write(frame())
+      await this.#write(await frame())
     }
   }
 

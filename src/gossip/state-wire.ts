@@ -179,6 +179,10 @@ export class Pager<T> {
   readonly #encode: (item: T) => string
   readonly #maxItems: number
   #next = 0
+  /** The encoded item that did not fit the last page: the first of the next (never encoded twice). */
+  #carry: string | undefined
+  /** Items before this index went through nextAsync's prepare. */
+  #prepared = 0
   #sentLast = false
 
   constructor (kind: StateKind, items: readonly T[], encode: (item: T) => string, maxItems = Infinity) {
@@ -193,17 +197,48 @@ export class Pager<T> {
 
   /** The next page (after the last, empty last pages again). */
   next (): Uint8Array {
-    const parts: string[] = []
-    let size = 32
-    while (this.#next < this.#items.length && parts.length < this.#maxItems) {
-      const json = this.#encode(this.#items[this.#next])
-      if (parts.length > 0 && size + json.length + 1 > STATE_LIMITS.pageBytes) break
-      parts.push(json)
-      size += json.length + 1
-      this.#next++
+    const page: PageParts = { parts: [], size: 32 }
+    while (this.#fill(page));
+    return this.#frame(page.parts)
+  }
+
+  /**
+   * next(), with prepare() awaited for each run of `batch` items before any of them is encoded
+   * (work ahead that need not block the event loop, such as signing them). Each item is
+   * prepared once, also when it ends up on a later page.
+   */
+  async nextAsync (prepare: (items: T[]) => Promise<void>, batch: number): Promise<Uint8Array> {
+    const page: PageParts = { parts: [], size: 32 }
+    do {
+      if (this.#next >= this.#prepared && this.#next < this.#items.length) {
+        const end = Math.min(this.#items.length, this.#next + batch)
+        await prepare(this.#items.slice(this.#next, end))
+        this.#prepared = end
+      }
+    } while (this.#fill(page))
+    return this.#frame(page.parts)
+  }
+
+  /** Adds the next item to the page if it fits; false once the page is complete. */
+  #fill (page: PageParts): boolean {
+    if (this.#next >= this.#items.length || page.parts.length >= this.#maxItems) return false
+    const json = this.#carry ?? this.#encode(this.#items[this.#next])
+    this.#carry = undefined
+    if (page.parts.length > 0 && page.size + json.length + 1 > STATE_LIMITS.pageBytes) {
+      this.#carry = json
+      return false
     }
+    page.parts.push(json)
+    page.size += json.length + 1
+    this.#next++
+    return true
+  }
+
+  #frame (parts: string[]): Uint8Array {
     const more = this.#next < this.#items.length
     if (!more) this.#sentLast = true
     return stateFrame(this.#kind, `{"Items":[${parts.join(',')}],"More":${more}}`)
   }
 }
+
+interface PageParts { parts: string[], size: number }

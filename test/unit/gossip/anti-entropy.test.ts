@@ -1,4 +1,4 @@
-// Real libp2p nodes in this process (127.0.14.1-.9) run the anti-entropy protocol: a state
+// Real libp2p nodes in this process (127.0.14.1-.14) run the anti-entropy protocol: a state
 // far larger than libp2p's 4 MB read buffer moves both ways without stalling the event
 // loop, a converged pair exchanges a few hundred bytes, one changed record costs about one
 // record, and hostile frames are rejected with a metric while the node keeps serving.
@@ -8,6 +8,7 @@ import { lpStream } from '@libp2p/utils'
 import { multiaddr } from '@multiformats/multiaddr'
 import { Catalog } from '../../../src/catalog/index.ts'
 import { AntiEntropy } from '../../../src/gossip/anti-entropy.ts'
+import { SEAL_AHEAD } from '../../../src/gossip/session.ts'
 import { gossipMetrics, type GossipMetrics } from '../../../src/gossip/metrics.ts'
 import { createGossipNode, stateProtocolOf, tcpAddr, type GossipNode } from '../../../src/gossip/node.ts'
 import { encodeHello, stateFrame, STATE_KIND } from '../../../src/gossip/state-wire.ts'
@@ -195,6 +196,40 @@ test('anti-entropy: a converged pair exchanges digests only, and one changed rec
   t.is(refresh.received, 1)
   t.true(b.catalog.get('h3', 'id5')?.Updated.equals(refreshed.Updated), 'the refresh arrived')
   t.true(reads <= 8, `only the changed host was read (${reads} reads)`)
+})
+
+test('anti-entropy: the records a page sends are sealed ahead, a page\'s worth at a time off the main thread; a record changed meanwhile goes out in its new version', async t => {
+  t.timeout(120_000)
+  let syncSeals = 0
+  const batches: number[] = []
+  let changeDuringSeal: (() => void) | undefined
+  // a gate whose signing is observable: seal() is the main-thread path, sealAsync() the batched one
+  const gate: TestAdmission = {
+    ...admitAll,
+    seal: (rs) => { syncSeals += rs.length; return rs.map(svc => ({ svc })) },
+    sealAsync: async (rs) => {
+      batches.push(rs.length)
+      await new Promise(resolve => setTimeout(resolve, 1))
+      changeDuringSeal?.()
+      changeDuringSeal = undefined
+      return rs.map(svc => ({ svc, canonical: encodeService(svc) }))
+    },
+  }
+  const a = await side(t, '127.0.14.13', 'ae-g', gate)
+  const b = await side(t, '127.0.14.14', 'ae-h')
+  const state = records(2500, 'g')
+  for (const r of state) a.catalog.merge(r, 'x')
+  // while the first page is being sealed, one of its records changes: it must not go out in the version sealed before
+  const moved = withFields(state[3], { Status: ServiceStatus.UNHEALTHY, Updated: systemClock.now().plusMillis(1) })
+  changeDuringSeal = () => { a.catalog.merge(moved, 'x') }
+  await b.node.dial(multiaddr(tcpAddr(a.ip, 7946)))
+  const r = await b.ae.exchange(a.node.peerId)
+  t.is(r.received, 2500)
+  t.is(b.catalog.count(), 2500)
+  t.is(b.catalog.get(moved.Hostname, moved.ID)?.Status, ServiceStatus.UNHEALTHY, 'the changed record went out as it is now')
+  t.is(batches.reduce((n, x) => n + x, 0) >= 2500, true, `every record was sealed ahead (batches ${batches.join(', ')})`)
+  t.true(batches.every(n => n <= SEAL_AHEAD), `at most ${SEAL_AHEAD} records per batch`)
+  t.is(syncSeals, 1, 'only the record changed after its batch was sealed on the main thread')
 })
 
 /** Opens the protocol on a raw stream, writes frames (already length-prefixed by lp), returns whether the peer aborted. */

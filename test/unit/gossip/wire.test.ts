@@ -1,5 +1,5 @@
 import test from 'ava'
-import { decodeHello, encodeHello, openStateFrame, STATE_KIND, STATE_LIMITS } from '../../../src/gossip/state-wire.ts'
+import { decodeHello, encodeHello, openStateFrame, Pager, STATE_KIND, STATE_LIMITS } from '../../../src/gossip/state-wire.ts'
 import { decodeMessage, decodeRecordList, encodeRecords, KIND, WIRE_LIMITS, WIRE_VERSION, WireError, type RejectReason } from '../../../src/gossip/wire.ts'
 import { encodeService, ServiceStatus } from '../../../src/service/index.ts'
 import { BASE_TIME, makeTestService } from '../../helpers/factories.ts'
@@ -94,4 +94,31 @@ test('state-wire: a hello may scope the exchange to a few hosts, and a bad scope
   t.is(reasonOf(() => decodeHello(hello('host1'))), 'shape')
   t.is(reasonOf(() => decodeHello(hello(['']))), 'shape')
   t.is(reasonOf(() => decodeHello(hello(new Array(STATE_LIMITS.maxScopeHosts + 1).fill('h')))), 'shape')
+})
+
+test('state-wire: a pager encodes each item once, also the one that did not fit a page, and nextAsync prepares each item once, before it is encoded', async t => {
+  // items of 100 KB: five fit a 512 KiB page, the sixth is encoded, left for the next page, and not encoded again
+  const items = Array.from({ length: 23 }, (_, i) => i)
+  const big = (i: number): string => JSON.stringify({ i, pad: 'x'.repeat(100_000) })
+  for (const mode of ['sync', 'async'] as const) {
+    const encoded: number[] = []
+    const prepared: number[] = []
+    const pager = new Pager(STATE_KIND.records, items, i => {
+      t.true(mode === 'sync' || prepared.includes(i), `item ${i} was prepared before it was encoded`)
+      encoded.push(i)
+      return big(i)
+    })
+    const got: number[] = []
+    const pages: number[] = []
+    while (!pager.done) {
+      const frame = mode === 'sync' ? pager.next() : await pager.nextAsync(async batch => { await new Promise(resolve => setImmediate(resolve)); prepared.push(...batch) }, 4)
+      const { Items } = openStateFrame(frame).body as { Items: Array<{ i: number }> }
+      pages.push(Items.length)
+      got.push(...Items.map(x => x.i))
+    }
+    t.deepEqual(got, items, `${mode}: every item once, in order`)
+    t.true(pages.every(n => n >= 1 && n * 100_000 < STATE_LIMITS.pageBytes), `${mode}: pages within the byte limit (${pages.join(', ')})`)
+    t.deepEqual(encoded, items, `${mode}: each item encoded exactly once`)
+    if (mode === 'async') t.deepEqual(prepared, items, 'each item prepared exactly once, in batches that may span pages')
+  }
 })
