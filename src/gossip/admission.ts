@@ -124,7 +124,7 @@ export class Admission {
         const key = recordKey(r.svc)
         const held = this.#proofs.get(key)
         // kept with its canonical JSON, so relaying it (gossip, anti-entropy pages) does not encode it again
-        if (held === undefined || r.svc.Updated.isAfter(held.sealed.svc.Updated)) this.#proofs.set(key, { sealed: { svc: r.svc, proof: r.proof, canonical }, canonical })
+        if (held === undefined || r.svc.Updated.isAfter(held.sealed.svc.Updated)) this.#proofs.set(key, { sealed: { svc: r.svc, proof: r.proof, canonical: { of: r.svc, json: canonical } }, canonical })
         continue
       }
       out.refused++

@@ -37,9 +37,19 @@ export interface SealedRecord {
   /**
    * encodeService(svc), when whoever sealed or admitted the record has it already (the signer
    * encodes to sign, admission to verify): the wire encoding reuses it instead of encoding the
-   * record again for every message and anti-entropy page that carries it.
+   * record again for every message and anti-entropy page that carries it. It names the record
+   * object it is the text of, so a copy with another svc ({ ...sealed, svc }) is encoded afresh
+   * (canonicalOf), never sent as the text of the record it was copied from.
    */
-  readonly canonical?: string
+  readonly canonical?: Canonical
+}
+
+/** A record's canonical JSON and the record object it was made from. */
+export interface Canonical { readonly of: Service, readonly json: string }
+
+/** r's canonical JSON if it carries that of r.svc itself, else undefined. */
+export function canonicalOf (r: SealedRecord): string | undefined {
+  return r.canonical?.of === r.svc ? r.canonical.json : undefined
 }
 
 const DOMAIN = 'sidecar-record/1'
@@ -92,9 +102,9 @@ export class RecordSigner {
     const key = recordKey(svc)
     const canonical = encodeService(svc)
     const hit = this.#cache.get(key)
-    if (hit !== undefined && hit.canonical === canonical && hit.proof.observer === observer) return { svc, proof: hit.proof, canonical }
+    if (hit !== undefined && hit.canonical === canonical && hit.proof.observer === observer) return { svc, proof: hit.proof, canonical: { of: svc, json: canonical } }
     const sig = sign(null, Buffer.from(signedText(this.#clusterName, observer, canonical)), this.#key)
-    return { svc, proof: this.#remember(key, canonical, observer, sig.toString('base64')), canonical }
+    return { svc, proof: this.#remember(key, canonical, observer, sig.toString('base64')), canonical: { of: svc, json: canonical } }
   }
 
   /**
@@ -109,14 +119,14 @@ export class RecordSigner {
       const key = recordKey(svc)
       const canonical = encodeService(svc)
       const hit = this.#cache.get(key)
-      out.push({ svc, proof: hit?.proof, canonical })
+      out.push({ svc, proof: hit?.proof, canonical: { of: svc, json: canonical } })
       if (hit === undefined || hit.canonical !== canonical || hit.proof.observer !== observer) misses.push({ i, key, canonical, observer })
     }
     if (misses.length === 0) return out
     if (misses.length >= WORKER_MIN_BATCH) {
       try {
         const sigs = await this.#worker.sign(misses.map(m => signedText(this.#clusterName, m.observer, m.canonical)))
-        for (const [j, m] of misses.entries()) out[m.i] = { svc: items[m.i].svc, proof: this.#remember(m.key, m.canonical, m.observer, sigs[j]), canonical: m.canonical }
+        for (const [j, m] of misses.entries()) out[m.i] = { svc: items[m.i].svc, proof: this.#remember(m.key, m.canonical, m.observer, sigs[j]), canonical: { of: items[m.i].svc, json: m.canonical } }
         return out
       } catch {
         // the worker failed or is closed: the thread pool below
@@ -137,11 +147,11 @@ export class RecordSigner {
     const key = recordKey(svc)
     const canonical = encodeService(svc)
     const hit = this.#cache.get(key)
-    if (hit !== undefined && hit.canonical === canonical && hit.proof.observer === observer) return { svc, proof: hit.proof, canonical }
+    if (hit !== undefined && hit.canonical === canonical && hit.proof.observer === observer) return { svc, proof: hit.proof, canonical: { of: svc, json: canonical } }
     const sig = await new Promise<Buffer>((resolve, reject) => {
       sign(null, Buffer.from(signedText(this.#clusterName, observer, canonical)), this.#key, (err, out) => { if (err === null) resolve(out); else reject(err) })
     })
-    return { svc, proof: this.#remember(key, canonical, observer, sig.toString('base64')), canonical }
+    return { svc, proof: this.#remember(key, canonical, observer, sig.toString('base64')), canonical: { of: svc, json: canonical } }
   }
 
   #remember (key: string, canonical: string, observer: boolean, sig: string): Proof {

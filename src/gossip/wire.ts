@@ -10,7 +10,7 @@
 // anything wrong throws a WireError that names a reason, for the rejection metric.
 import { InvalidRecordError } from '../lib/errors.ts'
 import { decodeService, encodeService, RECORD_LIMITS, type Service, type Time } from '../service/index.ts'
-import type { Proof, SealedRecord } from './proof.ts'
+import { canonicalOf, type Proof, type SealedRecord } from './proof.ts'
 
 /** 2: records carry origin proofs (proof.ts); a node of version 1 sent none and is refused with a clear reason. */
 export const WIRE_VERSION = 2
@@ -77,7 +77,7 @@ function isSealed (r: WireRecord): r is SealedRecord {
 /** One record's wire JSON: the record's fields, then its proof (a field the JSON API never shows). */
 export function encodeWireRecord (r: WireRecord): string {
   if (!isSealed(r)) return encodeService(r)
-  const json = r.canonical ?? encodeService(r.svc)
+  const json = canonicalOf(r) ?? encodeService(r.svc)
   if (r.proof === undefined) return json
   return `${json.slice(0, -1)},"Proof":${JSON.stringify({ Peer: r.proof.peer, Sig: r.proof.sig, Observer: r.proof.observer })}}`
 }

@@ -11,7 +11,7 @@ import { Admission } from '../../../src/gossip/admission.ts'
 import { checkBackends, checkTimes, cidrList, isLocalOnly, MAX_FUTURE_SKEW_MS } from '../../../src/gossip/admission-rules.ts'
 import { gossipMetrics } from '../../../src/gossip/metrics.ts'
 import { HostPins, PINS_FILE } from '../../../src/gossip/pins.ts'
-import { ProofVerifier, RecordSigner } from '../../../src/gossip/proof.ts'
+import { canonicalOf, ProofVerifier, RecordSigner } from '../../../src/gossip/proof.ts'
 import { decodeSealedMessage, encodeRecords } from '../../../src/gossip/wire.ts'
 import { silentLogger } from '../../../src/lib/logger.ts'
 import { Metrics } from '../../../src/lib/metrics.ts'
@@ -230,7 +230,7 @@ test('admission: sealed records carry their canonical JSON, so the wire reuses i
   const own = Array.from({ length: 40 }, (_, i) => f.rec({ Hostname: 'me', ID: `m${i}` })) // 40: sealMany's worker batch
   const records = [...own, ...theirs.map(r => r.svc), withFields(theirs[0].svc, { Status: ServiceStatus.TOMBSTONE, Updated: f.now().plusMillis(5) })]
   for (const sealed of [f.gate.seal(records), await f.gate.sealAsync(records), await f.self.sealMany(own.map(svc => ({ svc, observer: false })))]) {
-    t.true(sealed.every(r => r.canonical === encodeService(r.svc)), 'canonical is the record\'s own encoding')
+    t.true(sealed.every(r => r.canonical?.of === r.svc && canonicalOf(r) === encodeService(r.svc)), 'canonical is the record\'s own encoding')
     const fresh = sealed.map(r => ({ svc: r.svc, ...(r.proof !== undefined ? { proof: r.proof } : {}) }))
     t.deepEqual(encodeRecords(sealed), encodeRecords(fresh), 'the same bytes as encoding each record again')
   }
@@ -239,12 +239,19 @@ test('admission: sealed records carry their canonical JSON, so the wire reuses i
   t.is(f.gate.admit(decodeSealedMessage(encodeRecords([v2])[0], f.now()), 'host1', 'gossip').admitted.length, 1)
   f.catalog.merge(v2.svc, 'host1')
   const relayed = f.gate.seal([v2.svc])[0]
-  t.is(relayed.canonical, encodeService(v2.svc))
-  t.regex(relayed.canonical ?? '', /img:2/)
+  t.is(canonicalOf(relayed), encodeService(v2.svc))
+  t.regex(canonicalOf(relayed) ?? '', /img:2/)
   // and what goes out verifies at a receiver that never saw it
   const receiver = new ProofVerifier('c')
   const arrived = decodeSealedMessage(encodeRecords([relayed])[0], f.now())[0]
   t.true(receiver.check(encodeService(arrived.svc), arrived.proof!))
+  // a copy with another record ({ ...sealed, svc }) does not carry the original's text with it:
+  // what goes out is the record it holds (here altered after signing, so it fails to verify)
+  const altered = { ...relayed, svc: withFields(relayed.svc, { Ports: [{ Type: 'tcp', Port: 22, ServicePort: 2222, IP: '10.0.0.5' }] }) }
+  t.is(canonicalOf(altered), undefined)
+  const sent = decodeSealedMessage(encodeRecords([altered])[0], f.now())[0]
+  t.is(encodeService(sent.svc), encodeService(altered.svc))
+  t.false(receiver.check(encodeService(sent.svc), sent.proof!))
 })
 
 test('pins: first claim wins, survives a reload, conflicts are reported; own name is always ours', async t => {

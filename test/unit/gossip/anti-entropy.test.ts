@@ -212,7 +212,7 @@ test('anti-entropy: the records a page sends are sealed ahead, a page\'s worth a
       await new Promise(resolve => setTimeout(resolve, 1))
       changeDuringSeal?.()
       changeDuringSeal = undefined
-      return rs.map(svc => ({ svc, canonical: encodeService(svc) }))
+      return rs.map(svc => ({ svc, canonical: { of: svc, json: encodeService(svc) } }))
     },
   }
   const a = await side(t, '127.0.14.13', 'ae-g', gate)
