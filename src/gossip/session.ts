@@ -293,6 +293,7 @@ export class Session {
       ? () => pager.next()
       : async () => await pager.nextAsync(async items => {
         if (slicer.due()) await slicer.next()
+        ahead.clear() // every item of the batches before was encoded: what is left (a record replaced meanwhile) is not wanted
         for (const r of await sealAsync(items.map(current))) ahead.set(r.svc, r)
       }, SEAL_AHEAD)
     await this.#phase(STATE_KIND.records, { next, get done () { return pager.done } }, async body => {
