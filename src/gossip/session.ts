@@ -17,7 +17,6 @@ import type { LengthPrefixedStream } from '@libp2p/utils'
 import type { Catalog } from '../catalog/index.ts'
 import { MAX_STATE_RECORDS } from '../catalog/index.ts'
 import type { Clock } from '../service/clock.ts'
-import { Slicer } from '../lib/slicer.ts'
 import { encodeService, type Service } from '../service/index.ts'
 import { bucketCount, bucketHashes, bucketOf, differingBuckets, differingHosts, DigestBuilder, recordsToPush, type HostDigest } from './digest.ts'
 import { decodeBucketsPage, decodeHello, decodeHostsPage, decodeRecordsPage, decodeVersionsPage, encodeHello, openStateFrame, Pager, STATE_KIND, STATE_LIMITS, type Hello, type StateKind } from './state-wire.ts'
@@ -286,13 +285,9 @@ export class Session {
       return encodeWireRecord(sealed ?? this.#c.seal(now))
     }, STATE_LIMITS.recordsPerPage)
     const sealAsync = this.#c.sealAsync
-    // sealAsync resolves without leaving the turn when every signature is cached: a page of
-    // 1,000 records is then built in time slices, not in one go
-    const slicer = new Slicer()
     const next = sealAsync === undefined
       ? () => pager.next()
       : async () => await pager.nextAsync(async items => {
-        if (slicer.due()) await slicer.next()
         ahead.clear() // every item of the batches before was encoded: what is left (a record replaced meanwhile) is not wanted
         for (const r of await sealAsync(items.map(current))) ahead.set(r.svc, r)
       }, SEAL_AHEAD)
