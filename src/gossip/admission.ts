@@ -15,7 +15,7 @@ import { encodeService, recordKey, ServiceStatus, type Service } from '../servic
 import { checkBackends, checkSigner, checkTimes, cidrList, FORGERY_REASONS, type HostView, type RefuseReason } from './admission-rules.ts'
 import type { GossipMetrics } from './metrics.ts'
 import type { HostPins } from './pins.ts'
-import type { Proof, ProofVerifier, RecordSigner, SealedRecord } from './proof.ts'
+import { sealedWith, type Proof, type ProofVerifier, type RecordSigner, type SealedRecord } from './proof.ts'
 
 /** A live member as the gate sees it. */
 export interface MemberView {
@@ -165,7 +165,7 @@ export class Admission {
       const held = this.#proofs.get(recordKey(svc))
       // relayed with the canonical JSON it was verified with, so it is not encoded again (made
       // here, per relay, rather than kept per admitted record: a join admits 100,000 at once)
-      if (held !== undefined && held.sealed.svc.Updated.equals(svc.Updated)) out.push({ svc: held.sealed.svc, proof: held.sealed.proof, canonical: { of: held.sealed.svc, json: held.canonical } })
+      if (held !== undefined && held.sealed.svc.Updated.equals(svc.Updated)) out.push(sealedWith(held.sealed.svc, held.sealed.proof, held.canonical))
       else if (svc.Status === ServiceStatus.TOMBSTONE) out.push(sign(svc, true))
       else this.#c.metrics.unsealable.inc()
     }

@@ -52,6 +52,11 @@ export function canonicalOf (r: SealedRecord): string | undefined {
   return r.canonical?.of === r.svc ? r.canonical.json : undefined
 }
 
+/** A sealed record with json, which must be encodeService(svc), tied to svc. */
+export function sealedWith (svc: Service, proof: Proof | undefined, json: string): SealedRecord {
+  return { svc, proof, canonical: { of: svc, json } }
+}
+
 const DOMAIN = 'sidecar-record/1'
 /**
  * Signatures sealMany() sends to the signing worker rather than the thread pool: below it
@@ -102,9 +107,9 @@ export class RecordSigner {
     const key = recordKey(svc)
     const canonical = encodeService(svc)
     const hit = this.#cache.get(key)
-    if (hit !== undefined && hit.canonical === canonical && hit.proof.observer === observer) return { svc, proof: hit.proof, canonical: { of: svc, json: canonical } }
+    if (hit !== undefined && hit.canonical === canonical && hit.proof.observer === observer) return sealedWith(svc, hit.proof, canonical)
     const sig = sign(null, Buffer.from(signedText(this.#clusterName, observer, canonical)), this.#key)
-    return { svc, proof: this.#remember(key, canonical, observer, sig.toString('base64')), canonical: { of: svc, json: canonical } }
+    return sealedWith(svc, this.#remember(key, canonical, observer, sig.toString('base64')), canonical)
   }
 
   /**
@@ -119,14 +124,14 @@ export class RecordSigner {
       const key = recordKey(svc)
       const canonical = encodeService(svc)
       const hit = this.#cache.get(key)
-      out.push({ svc, proof: hit?.proof, canonical: { of: svc, json: canonical } })
+      out.push(sealedWith(svc, hit?.proof, canonical))
       if (hit === undefined || hit.canonical !== canonical || hit.proof.observer !== observer) misses.push({ i, key, canonical, observer })
     }
     if (misses.length === 0) return out
     if (misses.length >= WORKER_MIN_BATCH) {
       try {
         const sigs = await this.#worker.sign(misses.map(m => signedText(this.#clusterName, m.observer, m.canonical)))
-        for (const [j, m] of misses.entries()) out[m.i] = { svc: items[m.i].svc, proof: this.#remember(m.key, m.canonical, m.observer, sigs[j]), canonical: { of: items[m.i].svc, json: m.canonical } }
+        for (const [j, m] of misses.entries()) out[m.i] = sealedWith(items[m.i].svc, this.#remember(m.key, m.canonical, m.observer, sigs[j]), m.canonical)
         return out
       } catch {
         // the worker failed or is closed: the thread pool below
@@ -147,11 +152,11 @@ export class RecordSigner {
     const key = recordKey(svc)
     const canonical = encodeService(svc)
     const hit = this.#cache.get(key)
-    if (hit !== undefined && hit.canonical === canonical && hit.proof.observer === observer) return { svc, proof: hit.proof, canonical: { of: svc, json: canonical } }
+    if (hit !== undefined && hit.canonical === canonical && hit.proof.observer === observer) return sealedWith(svc, hit.proof, canonical)
     const sig = await new Promise<Buffer>((resolve, reject) => {
       sign(null, Buffer.from(signedText(this.#clusterName, observer, canonical)), this.#key, (err, out) => { if (err === null) resolve(out); else reject(err) })
     })
-    return { svc, proof: this.#remember(key, canonical, observer, sig.toString('base64')), canonical: { of: svc, json: canonical } }
+    return sealedWith(svc, this.#remember(key, canonical, observer, sig.toString('base64')), canonical)
   }
 
   #remember (key: string, canonical: string, observer: boolean, sig: string): Proof {

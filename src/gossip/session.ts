@@ -324,7 +324,7 @@ export class Session {
   async #phase (kind: StateKind, pager: { next: () => Uint8Array | Promise<Uint8Array>, readonly done: boolean }, handle: (body: unknown) => void | Promise<void>): Promise<void> {
     for (;;) {
       let theirMore = false
-      await this.#round(async () => await pager.next(), kind, async body => {
+      await this.#round(() => pager.next(), kind, async body => {
         await handle(body)
         theirMore = (body as { More: boolean }).More
         const items = (body as { Items: unknown[] }).Items
