@@ -106,7 +106,7 @@ async function loadQuic (init: NodeInit): Promise<{ transport?: QuicFactory, why
 
 /** Creates the node, not started (the caller starts it in a later turn of the event loop). Returns whether QUIC is on. */
 export async function createGossipNode (init: NodeInit, logger: Logger): Promise<{ node: GossipNode, quic: boolean }> {
-  applyStackFixes()
+  await applyStackFixes()
   const q = await loadQuic(init)
   await nextTurn() // loading QUIC's native module took 10-20 ms: not in the same turn of the event loop as the node's creation
   if (q.why !== undefined) logger.info(`${q.why}; gossip over TCP only`)

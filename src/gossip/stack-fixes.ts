@@ -1,7 +1,7 @@
-// Two per-frame costs of the libp2p stack, fixed at run time because the packages have no
-// option for either. Each is a wrapper around the package's own method that skips work the
-// method would do for nothing; test/unit/gossip/stack-fixes.test.ts runs both on real
-// connections and fails if an upgrade of the packages changes what is wrapped.
+// Three per-message costs of the libp2p stack, fixed at run time because the packages have no
+// option for any. Each is a wrapper around the package's own method that skips work the
+// method would do for nothing; test/unit/gossip/stack-fixes.test.ts runs them (the first two
+// on real connections) and fails if an upgrade of the packages changes what is wrapped.
 //
 // 1. yamux (@chainsafe/libp2p-yamux 8) answers every data frame it receives with a window
 //    update frame, so each gossip message, probe or probe answer costs a second frame back:
@@ -15,7 +15,20 @@
 //    enough bytes" by throwing a new RangeError: an error object with a stack trace for every
 //    socket read. Measured at about a tenth of an idle daemon's CPU in a 20-daemon cluster.
 //    An empty buffer now gets one shared RangeError, which the decoder catches as before.
+// 3. @libp2p/crypto's Ed25519 keys import the raw key into node:crypto (from a JWK) for every
+//    signature and every verification. gossipsub signs each message it publishes and verifies
+//    each one it receives (StrictSign), on the event loop. Measured on this machine: 80 us a
+//    signature (30 with the key imported once) and 140 us a verification (47 with libsodium,
+//    which takes the raw key; 80 with node:crypto and a key imported once). A private key now
+//    keeps its imported key; a verification goes to libsodium (sodium-native) where it loads,
+//    otherwise to node:crypto with the public key imported once per key (a bounded cache: every
+//    message a peer sends may carry another key). Ed25519 signatures are deterministic, so the
+//    bytes signed and the verdicts are the same as before.
+import { createPrivateKey, createPublicKey, sign, verify, type KeyObject } from 'node:crypto'
+import { createRequire } from 'node:module'
 import { StreamState, YamuxStream } from '@chainsafe/libp2p-yamux/stream'
+import { generateKeyPair } from '@libp2p/crypto/keys'
+import type { PrivateKey, PublicKey } from '@libp2p/interface'
 import { LengthPrefixedDecoder } from '@libp2p/utils'
 
 interface WindowState { state: StreamState, recvWindow: number, recvWindowCapacity: number, maxStreamWindowSize: number, epochStart: number, getRTT: () => number }
@@ -42,12 +55,90 @@ export function windowUpdateDue (s: WindowState, now: number): boolean {
 const NO_LENGTH_YET = new RangeError('no bytes left to decode a length from')
 const wrapped = new WeakSet<object>()
 
-let applied = false
+// DER prefixes that wrap a raw Ed25519 seed (PKCS#8) or public key (SPKI) for node:crypto
+const PKCS8_ED25519 = Buffer.from('302e020100300506032b657004220420', 'hex')
+const SPKI_ED25519 = Buffer.from('302a300506032b6570032100', 'hex')
+/** Public keys kept imported for verification (node:crypto path): peers are few, forged keys are not. */
+export const VERIFY_KEYS_MAX = 1024
+const verifyKeys = new Map<string, KeyObject>()
+const signKeys = new WeakMap<object, KeyObject>()
+type SodiumVerify = (sig: Uint8Array, message: Uint8Array, key: Uint8Array) => boolean
+let sodiumVerify: SodiumVerify | null | undefined
 
-/** Installs both fixes (once per process). */
-export function applyStackFixes (): void {
-  if (applied) return
-  applied = true
+/** How fix 3 verifies here: 'libsodium' or 'node:crypto'; and how many public keys it keeps imported. */
+export function ed25519Verifier (): { backend: 'libsodium' | 'node:crypto', keys: number } {
+  return { backend: loadSodium() !== null ? 'libsodium' : 'node:crypto', keys: verifyKeys.size }
+}
+
+function loadSodium (): SodiumVerify | null {
+  if (sodiumVerify !== undefined) return sodiumVerify
+  try {
+    const sodium = createRequire(import.meta.url)('sodium-native') as { crypto_sign_verify_detached: SodiumVerify }
+    sodiumVerify = sodium.crypto_sign_verify_detached.bind(sodium)
+  } catch {
+    sodiumVerify = null
+  }
+  return sodiumVerify
+}
+
+/** Verifies with node:crypto, the public key imported once (fix 3's path where libsodium does not load). */
+export function verifyImported (raw: Uint8Array, data: Uint8Array, sig: Uint8Array): boolean {
+  return verify(null, data, importedPublic(raw), sig)
+}
+
+function importedPublic (raw: Uint8Array): KeyObject {
+  const id = Buffer.from(raw.buffer, raw.byteOffset, raw.byteLength).toString('latin1')
+  let key = verifyKeys.get(id)
+  if (key === undefined) {
+    key = createPublicKey({ key: Buffer.concat([SPKI_ED25519, raw]), format: 'der', type: 'spki' })
+    if (verifyKeys.size >= VERIFY_KEYS_MAX) verifyKeys.delete(verifyKeys.keys().next().value as string)
+    verifyKeys.set(id, key)
+  }
+  return key
+}
+
+type Sign = (this: PrivateKey, data: Uint8Array, options?: { signal?: AbortSignal }) => Uint8Array | Promise<Uint8Array>
+type Verify = (this: PublicKey, data: Uint8Array, sig: Uint8Array, options?: { signal?: AbortSignal }) => boolean | Promise<boolean>
+
+/**
+ * Fix 3 on the package's Ed25519 key classes (reached through a key, as the package does not
+ * export them). Whatever the fast path does not cover (a key or signature of another length,
+ * an abort signal) goes to the package's own method, so errors stay the package's.
+ */
+async function fixEd25519 (): Promise<void> {
+  const key = await generateKeyPair('Ed25519')
+  const priv = Object.getPrototypeOf(key) as { sign: Sign }
+  const pub = Object.getPrototypeOf(key.publicKey) as { verify: Verify }
+  const ownSign = priv.sign
+  const ownVerify = pub.verify
+  priv.sign = function (this: PrivateKey, data, options) {
+    if (options?.signal !== undefined || this.raw.byteLength !== 64 || !(data instanceof Uint8Array)) return ownSign.call(this, data, options)
+    let k = signKeys.get(this)
+    if (k === undefined) {
+      k = createPrivateKey({ key: Buffer.concat([PKCS8_ED25519, this.raw.subarray(0, 32)]), format: 'der', type: 'pkcs8' })
+      signKeys.set(this, k)
+    }
+    return sign(null, data, k)
+  }
+  pub.verify = function (this: PublicKey, data, sig, options) {
+    if (options?.signal !== undefined || this.raw.byteLength !== 32 || !(sig instanceof Uint8Array) || sig.byteLength !== 64 || !(data instanceof Uint8Array)) return ownVerify.call(this, data, sig, options)
+    const here = loadSodium()
+    if (here !== null) {
+      try { return here(sig, data, this.raw) } catch { return false }
+    }
+    return verifyImported(this.raw, data, sig)
+  }
+}
+
+let applied: Promise<void> | undefined
+
+/** Installs the fixes (once per process). */
+export async function applyStackFixes (): Promise<void> {
+  applied ??= fixStack()
+  await applied
+}
+
+async function fixStack (): Promise<void> {
 
   const stream = YamuxStream.prototype as unknown as { sendWindowUpdate: (this: WindowState) => void }
   const sendWindowUpdate = stream.sendWindowUpdate
@@ -68,4 +159,6 @@ export function applyStackFixes (): void {
     }
     return decode.call(this, buf)
   }
+
+  await fixEd25519()
 }

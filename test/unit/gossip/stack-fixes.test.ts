@@ -1,15 +1,17 @@
 // The run-time fixes of the libp2p stack (src/gossip/stack-fixes.ts), on real connections
 // between two nodes of this process (127.0.26.x, TCP, noise, yamux): yamux sends a window
 // update only once half of the receive window is used, bulk and slowly read transfers still
-// arrive whole, and noise's frame decoder no longer asks for a length when no byte is left.
+// arrive whole, and noise's frame decoder no longer asks for a length when no byte is left;
+// Ed25519 keys import their key once, sign the same bytes and give the same verdicts.
 // Each test fails without its fix (the package's own behaviour is the opposite).
+import crypto from 'node:crypto'
 import test from 'ava'
-import { generateKeyPair } from '@libp2p/crypto/keys'
+import { generateKeyPair, publicKeyFromRaw } from '@libp2p/crypto/keys'
 import type { Stream } from '@libp2p/interface'
 import { LengthPrefixedDecoder } from '@libp2p/utils'
 import { multiaddr } from '@multiformats/multiaddr'
 import { createGossipNode, tcpAddr, type GossipNode } from '../../../src/gossip/node.ts'
-import { applyStackFixes, windowUpdateDue } from '../../../src/gossip/stack-fixes.ts'
+import { applyStackFixes, ed25519Verifier, verifyImported, VERIFY_KEYS_MAX, windowUpdateDue } from '../../../src/gossip/stack-fixes.ts'
 import { silentLogger } from '../../../src/lib/logger.ts'
 import { sleep, waitFor } from '../../helpers/wait.ts'
 
@@ -135,8 +137,8 @@ test('yamux: an update that carries a flag, releases half the window, or lets a 
   t.true(windowUpdateDue({ state: 3, recvWindow: W } as unknown as Parameters<typeof windowUpdateDue>[0], now), 'no capacity field: sent')
 })
 
-test('noise frame decoder: the length decoder is not asked for a length when no byte is left; split frames still decode', t => {
-  applyStackFixes()
+test('noise frame decoder: the length decoder is not asked for a length when no byte is left; split frames still decode', async t => {
+  await applyStackFixes()
   const frames = [pattern(5, 1), pattern(300, 2), pattern(1, 3), pattern(70, 4)]
   const bytes = new Uint8Array(Buffer.concat(frames.flatMap(f => [Uint8Array.of(f.byteLength >> 8, f.byteLength & 0xff), f])))
 
@@ -200,4 +202,88 @@ test('yamux, hostile sender: a peer that ignores the window it was given gets no
   await waitFor(() => sink.bytes === data.byteLength, { timeoutMs: 30_000, message: () => `the fair transfer arrives (${sink.bytes})` })
   t.is(sink.hash, fnv(2166136261, data))
   await fair.close()
+})
+
+/** What @libp2p/crypto itself computes: the key imported from a JWK for this one signature. */
+function packageSignature (raw: Uint8Array, data: Uint8Array): Buffer {
+  const b64 = (u: Uint8Array): string => Buffer.from(u).toString('base64url')
+  return crypto.sign(null, data, crypto.createPrivateKey({ format: 'jwk', key: { kty: 'OKP', crv: 'Ed25519', d: b64(raw.subarray(0, 32)), x: b64(raw.subarray(32)) } }))
+}
+
+// serial: it counts calls to node:crypto's key imports, which concurrent tests would add to
+test.serial('ed25519 keys: signatures equal the package\'s own, without importing the key per signature (gossipsub signs every message it publishes)', async t => {
+  await applyStackFixes()
+  const key = await generateKeyPair('Ed25519')
+  const other = await generateKeyPair('Ed25519')
+  const crypt = crypto as unknown as { createPrivateKey: typeof crypto.createPrivateKey, createPublicKey: typeof crypto.createPublicKey }
+  const [ownPrivate, ownPublic] = [crypt.createPrivateKey, crypt.createPublicKey]
+  let imports = 0
+  crypt.createPrivateKey = (...a: Parameters<typeof crypto.createPrivateKey>) => { imports++; return ownPrivate(...a) }
+  crypt.createPublicKey = (...a: Parameters<typeof crypto.createPublicKey>) => { imports++; return ownPublic(...a) }
+  const sigs: Uint8Array[] = []
+  const messages = Array.from({ length: 50 }, (_, i) => pattern(100 + i, i))
+  try {
+    for (const m of messages) sigs.push(await key.sign(m))
+    for (const [i, m] of messages.entries()) t.true(await key.publicKey.verify(m, sigs[i]))
+  } finally {
+    crypt.createPrivateKey = ownPrivate
+    crypt.createPublicKey = ownPublic
+  }
+  t.is(imports, 0, 'the package imported a key for each of 50 signatures and 50 verifications before (100 imports)')
+  for (const [i, m] of messages.entries()) t.deepEqual(Buffer.from(sigs[i]), packageSignature(key.raw, m), `signature ${i}: the same bytes as the package's`)
+  t.notDeepEqual(Buffer.from(await other.sign(messages[0])), Buffer.from(sigs[0]), 'each key its own signature')
+  // a signal, or a list of chunks instead of one array, still goes the package's own way
+  const ctl = new AbortController()
+  t.deepEqual(Buffer.from(await key.sign(messages[1], { signal: ctl.signal })), Buffer.from(sigs[1]))
+  ctl.abort()
+  await t.throwsAsync(async () => { await key.sign(messages[1], { signal: ctl.signal }) }, undefined, 'an aborted signal still throws')
+})
+
+test('ed25519 keys: verifications agree with the signature\'s validity: altered messages, altered and foreign signatures, wrong lengths and foreign keys are refused', async t => {
+  await applyStackFixes()
+  const key = await generateKeyPair('Ed25519')
+  const other = await generateKeyPair('Ed25519')
+  const data = pattern(300, 7)
+  const sig = await key.sign(data)
+  // gossipsub verifies with the key it rebuilds from the message's peer id: a new object each time
+  const pub = publicKeyFromRaw(key.publicKey.raw)
+  t.true(await pub.verify(data, sig))
+  const altered = Uint8Array.from(data)
+  altered[10] ^= 1
+  t.false(await pub.verify(altered, sig), 'one bit of the message changed')
+  for (const at of [0, 31, 32, 63]) {
+    const s = Uint8Array.from(sig)
+    s[at] ^= 0x80
+    t.false(await pub.verify(data, s), `one bit of the signature changed at byte ${at}`)
+  }
+  t.false(await pub.verify(data, await other.sign(data)), 'another key\'s signature')
+  t.false(await other.publicKey.verify(data, sig), 'checked against another key')
+  t.false(await pub.verify(data, new Uint8Array(64)), 'all zeros')
+  // the package's own checks still apply to what the fast path does not take
+  t.throws(() => { void pub.verify(data, sig.subarray(0, 63)) }, { instanceOf: TypeError }, 'a 63-byte signature: the package\'s TypeError')
+  t.true(['libsodium', 'node:crypto'].includes(ed25519Verifier().backend))
+  t.log(`verifications go to ${ed25519Verifier().backend}`)
+
+  // the node:crypto path (where libsodium does not load) gives the same verdicts
+  t.true(verifyImported(key.publicKey.raw, data, sig))
+  t.false(verifyImported(key.publicKey.raw, altered, sig))
+  t.false(verifyImported(other.publicKey.raw, data, sig))
+})
+
+test('ed25519 keys, hostile peers: every message may carry another public key, and the keys kept imported stay bounded', async t => {
+  await applyStackFixes()
+  const data = pattern(64, 9)
+  const signer = await generateKeyPair('Ed25519')
+  const sig = await signer.sign(data)
+  let most = 0
+  let accepted = 0
+  for (let i = 0; i < VERIFY_KEYS_MAX * 2; i++) {
+    const k = await generateKeyPair('Ed25519')
+    if (verifyImported(k.publicKey.raw, data, sig)) accepted++
+    most = Math.max(most, ed25519Verifier().keys)
+  }
+  t.is(accepted, 0, 'no foreign key verifies the signature')
+  t.is(most, VERIFY_KEYS_MAX, 'never more keys kept than the bound')
+  t.is(ed25519Verifier().keys, VERIFY_KEYS_MAX, `${VERIFY_KEYS_MAX * 2} keys: the cache holds the latest ${VERIFY_KEYS_MAX}`)
+  t.true(verifyImported(signer.publicKey.raw, data, sig), 'a key pushed out is imported again when it comes back')
 })
