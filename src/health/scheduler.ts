@@ -7,7 +7,6 @@
 import type { Logger } from '../lib/logger.ts'
 import type { Startable } from '../lib/startable.ts'
 import { MinHeap } from '../lib/min-heap.ts'
-import { SLICE_MS } from '../lib/slicer.ts'
 
 /** Each re-check lands within ±10 % of the interval: a burst of additions dissolves in a few rounds. */
 export const JITTER = 0.1
@@ -21,13 +20,6 @@ export const JITTER = 0.1
  */
 export const STARTS_PER_TURN = 64
 
-/**
- * Time the starts of one turn may take, in ms (their synchronous part: a TCP check's socket
- * and connect, a command's spawn), besides the count: 64 starts took up to 18 ms on a busy
- * host (10,000 services starting beside a peer), which added to whatever else that turn ran.
- */
-export const TURN_MS = SLICE_MS
-
 export interface SchedulerInit {
   intervalMs: number
   /** Checks in flight at most; the rest wait their turn in due order. */
@@ -38,8 +30,6 @@ export interface SchedulerInit {
   now?: () => number
   /** Default STARTS_PER_TURN. */
   startsPerTurn?: number
-  /** Default TURN_MS. */
-  turnMs?: number
 }
 
 export type JobTask = (signal: AbortSignal) => Promise<void>
@@ -73,8 +63,6 @@ export class CheckScheduler implements Startable {
   readonly #now: () => number
   /** Runs started in this turn of the event loop; #turnEnd sets it back to 0 in the next turn's check phase. */
   #starts = 0
-  /** Time those starts took (ms, real time), reset with #starts. */
-  #spent = 0
   #turnEnd: NodeJS.Immediate | undefined
   /** This turn's starts ran out with due jobs left: #turnEnd pumps again. */
   #deferred = false
@@ -106,7 +94,6 @@ export class CheckScheduler implements Startable {
     clearImmediate(this.#turnEnd)
     this.#turnEnd = undefined
     this.#starts = 0
-    this.#spent = 0
     this.#deferred = false
     const runs = [...this.#inflight].map(j => { j.running?.abort.abort(); return j.running?.done })
     await Promise.all(runs)
@@ -148,23 +135,19 @@ export class CheckScheduler implements Startable {
     const now = this.#now()
     const heap = this.#heap
     const budget = this.#init.startsPerTurn ?? STARTS_PER_TURN
-    const turnMs = this.#init.turnMs ?? TURN_MS
     while (heap.size > 0 && this.#inflight.size < this.#init.concurrency) {
       const top = heap.peek() as Slot
       if (stale(top)) { heap.pop(); continue }
       if (top.at > now) break
-      if (this.#starts >= budget || this.#spent >= turnMs) { this.#deferred = true; return } // #turnEnd, set by the first start, pumps again
+      if (this.#starts >= budget) { this.#deferred = true; return } // #turnEnd, set by the first start, pumps again
       heap.pop()
       this.#starts++
       this.#turnEnd ??= setImmediate(() => {
         this.#turnEnd = undefined
         this.#starts = 0
-        this.#spent = 0
         if (this.#deferred) { this.#deferred = false; this.#pump() }
       })
-      const t0 = performance.now()
       this.#run(top.job)
-      this.#spent += performance.now() - t0
     }
     // Drop stale entries at the top so the timer aims at a live one.
     while (heap.size > 0 && stale(heap.peek() as Slot)) heap.pop()
