@@ -72,8 +72,8 @@ const KEY_CACHE_MAX = 4096
 const PREPARED_MAX = 20_000
 
 // DER prefixes that wrap a raw Ed25519 seed (PKCS#8) or public key (SPKI) for node:crypto
-const PKCS8_ED25519 = Buffer.from('302e020100300506032b657004220420', 'hex')
-const SPKI_ED25519 = Buffer.from('302a300506032b6570032100', 'hex')
+export const PKCS8_ED25519 = Buffer.from('302e020100300506032b657004220420', 'hex')
+export const SPKI_ED25519 = Buffer.from('302a300506032b6570032100', 'hex')
 
 /** The exact bytes a proof signs. */
 export function signedText (clusterName: string, observer: boolean, canonical: string): string {

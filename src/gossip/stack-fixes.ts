@@ -30,6 +30,8 @@ import { StreamState, YamuxStream } from '@chainsafe/libp2p-yamux/stream'
 import { generateKeyPair } from '@libp2p/crypto/keys'
 import type { PrivateKey, PublicKey } from '@libp2p/interface'
 import { LengthPrefixedDecoder } from '@libp2p/utils'
+import { PKCS8_ED25519, SPKI_ED25519 } from './proof.ts'
+import { sodiumVerifyAt, type SodiumVerify } from './verify-worker.ts'
 
 interface WindowState { state: StreamState, recvWindow: number, recvWindowCapacity: number, maxStreamWindowSize: number, epochStart: number, getRTT: () => number }
 type LengthDecoder = NonNullable<NonNullable<ConstructorParameters<typeof LengthPrefixedDecoder>[0]>['lengthDecoder']>
@@ -55,30 +57,27 @@ export function windowUpdateDue (s: WindowState, now: number): boolean {
 const NO_LENGTH_YET = new RangeError('no bytes left to decode a length from')
 const wrapped = new WeakSet<object>()
 
-// DER prefixes that wrap a raw Ed25519 seed (PKCS#8) or public key (SPKI) for node:crypto
-const PKCS8_ED25519 = Buffer.from('302e020100300506032b657004220420', 'hex')
-const SPKI_ED25519 = Buffer.from('302a300506032b6570032100', 'hex')
 /** Public keys kept imported for verification (node:crypto path): peers are few, forged keys are not. */
 export const VERIFY_KEYS_MAX = 1024
 const verifyKeys = new Map<string, KeyObject>()
 const signKeys = new WeakMap<object, KeyObject>()
-type SodiumVerify = (sig: Uint8Array, message: Uint8Array, key: Uint8Array) => boolean
-let sodiumVerify: SodiumVerify | null | undefined
 
 /** How fix 3 verifies here: 'libsodium' or 'node:crypto'; and how many public keys it keeps imported. */
 export function ed25519Verifier (): { backend: 'libsodium' | 'node:crypto', keys: number } {
   return { backend: loadSodium() !== null ? 'libsodium' : 'node:crypto', keys: verifyKeys.size }
 }
 
+let sodiumHere: SodiumVerify | null | undefined
+
 function loadSodium (): SodiumVerify | null {
-  if (sodiumVerify !== undefined) return sodiumVerify
-  try {
-    const sodium = createRequire(import.meta.url)('sodium-native') as { crypto_sign_verify_detached: SodiumVerify }
-    sodiumVerify = sodium.crypto_sign_verify_detached.bind(sodium)
-  } catch {
-    sodiumVerify = null
+  if (sodiumHere === undefined) {
+    try {
+      sodiumHere = sodiumVerifyAt(createRequire(import.meta.url).resolve('sodium-native'))
+    } catch {
+      sodiumHere = null // not installed
+    }
   }
-  return sodiumVerify
+  return sodiumHere
 }
 
 /** Verifies with node:crypto, the public key imported once (fix 3's path where libsodium does not load). */
@@ -139,7 +138,6 @@ export async function applyStackFixes (): Promise<void> {
 }
 
 async function fixStack (): Promise<void> {
-
   const stream = YamuxStream.prototype as unknown as { sendWindowUpdate: (this: WindowState) => void }
   const sendWindowUpdate = stream.sendWindowUpdate
   stream.sendWindowUpdate = function (this: WindowState): void {

@@ -60,13 +60,31 @@ const WORKER_LIMITS = { maxYoungGenerationSizeMb: 2, maxOldGenerationSizeMb: 32 
 /** A batch is split over the threads only from this size: a few signatures cost less than a second message. */
 const SPLIT_MIN = 64
 
-type SodiumVerify = (sig: Uint8Array, message: Uint8Array, key: Uint8Array) => boolean
+export type SodiumVerify = (sig: Uint8Array, message: Uint8Array, key: Uint8Array) => boolean
+
+const loaded = new Map<string, SodiumVerify | null>()
+
+/**
+ * libsodium's detached Ed25519 verify in the calling thread, from sodium-native's entry at
+ * path (require.resolve), loaded once per path; null where it cannot load (no binary).
+ */
+export function sodiumVerifyAt (path: string): SodiumVerify | null {
+  let fn = loaded.get(path)
+  if (fn === undefined) {
+    try {
+      const sodium = createRequire(import.meta.url)(path) as { crypto_sign_verify_detached: SodiumVerify }
+      fn = sodium.crypto_sign_verify_detached.bind(sodium)
+    } catch {
+      fn = null
+    }
+    loaded.set(path, fn)
+  }
+  return fn
+}
 
 export class VerifyWorker {
   readonly #workers: Array<BatchWorker<VerifyBatch, Uint8Array>>
   readonly #sodium: string
-  /** libsodium's verify in this thread: undefined before the first use, null where it cannot load. */
-  #here: SodiumVerify | null | undefined
 
   /**
    * A worker verifying with sodium-native, or undefined when it is not installed. The module
@@ -116,18 +134,11 @@ export class VerifyWorker {
    * where libsodium cannot load here (the caller verifies another way). Never throws.
    */
   verifyHere (sig: Uint8Array, message: Uint8Array, key: Uint8Array): boolean | undefined {
-    if (this.#here === undefined) {
-      try {
-        const sodium = createRequire(import.meta.url)(this.#sodium) as { crypto_sign_verify_detached: SodiumVerify }
-        this.#here = sodium.crypto_sign_verify_detached.bind(sodium)
-      } catch {
-        this.#here = null
-      }
-    }
-    if (this.#here === null) return undefined
+    const here = sodiumVerifyAt(this.#sodium)
+    if (here === null) return undefined
     if (sig.byteLength !== 64 || key.byteLength !== 32) return false
     try {
-      return this.#here(sig, message, key)
+      return here(sig, message, key)
     } catch {
       return false
     }
