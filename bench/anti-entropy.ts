@@ -67,7 +67,7 @@ try {
   })
   const m1 = await metrics(d)
   if (process.env.BENCH_LOG_LEVEL === 'debug') console.log(`${new Date().toISOString()} joiner holds all records`)
-  console.log(`late joiner held all ${total} records ${joinMs} ms after its API answered; longest event-loop delay meanwhile ${(Math.max(maxDelay, m1.get('sidecar_event_loop_delay_max_seconds') ?? 0) * 1000).toFixed(0)} ms`)
+  console.log(`late joiner held all ${total} records ${joinMs} ms after its API answered; longest event-loop delay meanwhile ${(Math.max(maxDelay, m1.get('sidecar_event_loop_delay_max_seconds') ?? 0) * 1000).toFixed(0)} ms; times V8's optimize-for-size was turned off for heap growth (src/lib/heap-mode.ts): ${m1.get('sidecar_heap_bursts_total') ?? 0}`)
 
   const key = 'sidecar_anti_entropy_exchanges_total{direction="out",result="ok"}'
   const before = m1.get(key) ?? 0
