@@ -18,41 +18,28 @@
 // in use instead of 74 MB, RSS 409 MB instead of 183. It acts only where the process started
 // with the flag (bin/sidecar.js's default): flags a user gave are left alone.
 //
-// What lives is read from V8's GC profiler (node:v8 GCProfiler: the heap in use right after each
-// full collection), not when the collection's perf entry arrives: that came 10-150 ms late
-// under a flood, after that much more allocation, so two single readings differed by tens of MB
-// with nothing more alive, and the gossip fuzz ran in the large-heap mode about one run in ten
-// (its RSS then stayed 19 % up afterwards). Even right after a collection, what lives swings
-// under a flood with the batches in flight (7-28 MB measured from one collection to the next),
-// so growth is measured from floor to floor: the least of the last readings against the least
-// of the first ones rises only when what stays alive rises.
+// A burst ends as soon as a full collection finds the heap in use grown by less than
+// STILL_GROWING_BYTES since the one before, as well as after QUIET_MS without one. Growth is read
+// when a collection's perf entry arrives, 10-150 ms late under a flood, after that much more
+// allocation, and even right after a collection what lives swings with the batches in flight (7-28
+// MB in a synthetic flood), so two readings can differ by 8 MB with nothing more alive. Before that
+// rule, such a swing turned the flag off for the whole flood (4.5-7.7 s of an 8 s synthetic one),
+// and the gossip fuzz ran in the large-heap mode about one run in ten, its RSS then 19 % above its
+// warmed-up level afterwards; now the next full collection ends it. A join, whose live data grows
+// 10 MB or more between full collections without the flag, stays in the mode until it is done.
 import { constants, PerformanceObserver, type PerformanceEntry } from 'node:perf_hooks'
-import { GCProfiler, setFlagsFromString } from 'node:v8'
+import { getHeapStatistics, setFlagsFromString } from 'node:v8'
 import type { Logger } from './logger.ts'
 import type { Metrics } from './metrics.ts'
 import type { Startable } from './startable.ts'
 
-/** Full collections within BURST_WINDOW_MS that mean the heap grows fast (an idle daemon runs one now and then; a join one every 250 ms). */
-export const BURST_COLLECTIONS = 6
-export const BURST_WINDOW_MS = 5000
-/** Readings at each end of those collections whose least is that end's floor. */
-const FLOOR_OF = 3
-/** Growth from floor to floor that means live data is being added (a join adds 3 MB a collection). */
+/** Full collections within BURST_WINDOW_MS that mean the heap grows fast (an idle daemon runs one now and then). */
+export const BURST_COLLECTIONS = 3
+export const BURST_WINDOW_MS = 3000
+/** Growth of the heap in use over those collections that means live data is being added (a join adds 3 MB a collection). */
 export const GROWTH_BYTES = 8 * 1024 * 1024
-
-/** Batches of gc entries (scavenges only) after which the profile is ended anyway, so it never grows long. */
-const ROTATE_EVERY = 64
-/** Growth of what lives from one full collection to the next below which a burst is over (a join adds 10 MB or more between them). */
+/** Growth of the heap in use from one full collection to the next below which a burst is over (a join adds 10 MB or more between them). */
 export const STILL_GROWING_BYTES = 2 * 1024 * 1024
-
-/**
- * Growth of what lives over a run of readings of the heap in use (one per full collection, oldest
- * first): the least of the last FLOOR_OF readings minus the least of the first FLOOR_OF.
- */
-export function floorGrowth (used: readonly number[]): number {
-  if (used.length < 2 * FLOOR_OF) return 0
-  return Math.min(...used.slice(-FLOOR_OF)) - Math.min(...used.slice(0, FLOOR_OF))
-}
 /** Time without a full collection after which the heap has settled: the flag is turned on again. */
 export const QUIET_MS = 30_000
 
@@ -77,15 +64,11 @@ export class HeapMode implements Startable {
   readonly #bursts
   readonly #gauge
   #observer: PerformanceObserver | undefined
-  /** Records the heap figures of each collection since the last full one that was looked at. */
-  #profiler: GCProfiler | undefined
   /** Time and heap in use at the last full collections (at most BURST_COLLECTIONS). */
   readonly #recent: Array<{ at: number, used: number }> = []
   #mode: HeapModeName = 'small'
-  /** In 'throughput' mode: the heap in use after the last full collection. */
+  /** In 'throughput' mode: the heap in use read at the last full collection. */
   #live = 0
-  /** Batches of gc entries without a full collection since the profile was last ended. */
-  #batches = 0
   #quiet: NodeJS.Timeout | undefined
 
   constructor (components: HeapModeComponents, init: HeapModeInit) {
@@ -105,67 +88,47 @@ export class HeapMode implements Startable {
     if (!this.#init.managed || this.#observer !== undefined) return
     const observer = this.#observer = new PerformanceObserver(list => { this.#collected(list.getEntries()) })
     observer.observe({ entryTypes: ['gc'] })
-    this.#profile(true)
-  }
-
-  /** Starts a new profile (on) or ends the current one (off); returns the heap in use after each full collection of the one ended. */
-  #profile (on: boolean): number[] {
-    const ended = this.#profiler?.stop()
-    this.#profiler = undefined
-    if (on) {
-      this.#profiler = new GCProfiler()
-      this.#profiler.start()
-    }
-    return (ended?.statistics ?? []).filter(s => s.gcType === 'MarkSweepCompact').map(s => s.afterGC.heapStatistics.usedHeapSize)
   }
 
   /** Turns the flag on again if a burst had it off. */
   async stop (): Promise<void> {
     this.#observer?.disconnect()
     this.#observer = undefined
-    this.#profile(false)
     clearTimeout(this.#quiet)
     this.#quiet = undefined
     if (this.#mode === 'throughput') this.#set('small', 'the daemon stops')
   }
 
-  /**
-   * At a batch of gc entries with a full collection (or every ROTATE_EVERY batches, so the profile of
-   * the scavenges in between stays short): the profile so far is ended and looked at.
-   */
   #collected (entries: readonly PerformanceEntry[]): void {
-    const full = entries.some(e => (e as { detail?: { kind?: number } }).detail?.kind === constants.NODE_PERFORMANCE_GC_MAJOR)
-    if (!full && ++this.#batches < ROTATE_EVERY) return
-    this.#batches = 0
-    const lived = this.#profile(true) // every full collection up to now (some may have no entry here yet)
-    if (lived.length === 0) return
+    const full = entries.filter(e => (e as { detail?: { kind?: number } }).detail?.kind === constants.NODE_PERFORMANCE_GC_MAJOR)
+    if (full.length === 0) return
+    const used = getHeapStatistics().used_heap_size // read after the collections: what lives, plus what was allocated since
     if (this.#mode === 'throughput') {
-      // a burst lasts while what lives keeps growing: a flood's batches in flight can look like growth once
-      for (const used of lived) {
-        if (used - this.#live < STILL_GROWING_BYTES) {
-          this.#set('small', `what lives after a full collection grew ${((used - this.#live) / 1048576).toFixed(1)} MB since the one before`)
-          clearTimeout(this.#quiet)
-          this.#quiet = undefined
-          return
-        }
-        this.#live = used
+      // the burst lasts while what lives keeps growing: a flood's batches in flight can look like growth once
+      const grew = used - this.#live
+      this.#live = used
+      if (grew >= STILL_GROWING_BYTES) {
+        this.#settleAfter()
+        return
       }
-      this.#settleAfter()
+      clearTimeout(this.#quiet)
+      this.#quiet = undefined
+      this.#set('small', `the heap in use grew ${(grew / 1048576).toFixed(1)} MB since the last full collection`)
       return
     }
-    const at = performance.now() // each collection of the profile is taken as of now
-    for (const used of lived) {
+    for (const e of full) {
+      const at = e.startTime + e.duration
       this.#recent.push({ at, used })
       if (this.#recent.length > BURST_COLLECTIONS) this.#recent.shift()
-    }
-    const first = this.#recent[0]
-    const growth = floorGrowth(this.#recent.map(r => r.used))
-    if (this.#recent.length === BURST_COLLECTIONS && at - first.at <= BURST_WINDOW_MS && growth >= GROWTH_BYTES) {
-      this.#bursts.inc()
-      this.#set('throughput', `${BURST_COLLECTIONS} full collections in ${((at - first.at) / 1000).toFixed(1)} s while what lives after them grew ${(growth / 1048576).toFixed(0)} MB`)
-      this.#live = this.#recent[this.#recent.length - 1].used
-      this.#recent.length = 0
-      this.#settleAfter()
+      const first = this.#recent[0]
+      if (this.#recent.length === BURST_COLLECTIONS && at - first.at <= BURST_WINDOW_MS && used - first.used >= GROWTH_BYTES) {
+        this.#bursts.inc()
+        this.#set('throughput', `${BURST_COLLECTIONS} full collections in ${((at - first.at) / 1000).toFixed(1)} s while the heap in use grew ${((used - first.used) / 1048576).toFixed(0)} MB`)
+        this.#live = used
+        this.#recent.length = 0
+        this.#settleAfter()
+        return
+      }
     }
   }
 

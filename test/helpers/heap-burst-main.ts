@@ -22,8 +22,10 @@ let majors = 0
 const observer = new PerformanceObserver(list => { for (const e of list.getEntries()) if ((e as { detail?: { kind?: number } }).detail?.kind === constants.NODE_PERFORMANCE_GC_MAJOR) majors++ })
 observer.observe({ entryTypes: ['gc'] })
 let sawThroughput = false
-/** Flood only: time spent in 'throughput' mode (sampled at each turn). */
+/** Flood only: time spent in 'throughput' mode (sampled at each turn), in all and in the longest stretch. */
 let throughputMs = 0
+let longestMs = 0
+let stretch = 0
 if (work === 'growth') {
   const keep: unknown[] = []
   for (let i = 0; i < 400_000; i++) {
@@ -47,7 +49,14 @@ if (work === 'growth') {
     for (let turns = 1 + rand(4); turns > 0; turns--) {
       await sleep(1)
       const now = performance.now()
-      if (mode.mode === 'throughput') { sawThroughput = true; throughputMs += now - sampled }
+      if (mode.mode === 'throughput') {
+        sawThroughput = true
+        throughputMs += now - sampled
+        stretch += now - sampled
+        longestMs = Math.max(longestMs, stretch)
+      } else {
+        stretch = 0
+      }
       sampled = now
     }
     if (batch.length !== n) throw new Error('unreachable')
@@ -57,6 +66,6 @@ if (work === 'growth') {
 }
 const during = majors
 await sleep(2500)
-console.log(JSON.stringify({ majors: during, sawThroughput, throughputMs: Math.round(throughputMs), after: mode.mode, said }))
+console.log(JSON.stringify({ majors: during, sawThroughput, throughputMs: Math.round(throughputMs), longestMs: Math.round(longestMs), after: mode.mode, said }))
 observer.disconnect()
 await mode.stop()
