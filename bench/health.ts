@@ -32,7 +32,7 @@ try {
   console.log(`services ${n}, check interval ${intervalMs} ms`)
   console.log(`time from spawn to all ALIVE: ${healthy}`)
   console.log(`/health while waiting: p50 ${percentile(f.apiMs, 0.5).toFixed(1)} ms, p99 ${percentile(f.apiMs, 0.99).toFixed(1)} ms, max ${Math.max(...f.apiMs).toFixed(1)} ms over ${f.apiMs.length} requests, ${f.apiFailures} failed or over ${PROBE_TIMEOUT_MS / 1000} s`)
-  console.log(`daemon max event-loop delay (sidecar_nodejs_eventloop_lag_max_seconds): ${f.maxLoopDelayMs.toFixed(0)} ms`)
+  console.log(`daemon max event-loop delay (sidecar_nodejs_eventloop_lag_max_seconds): ${f.maxLoopDelayMs.toFixed(0)} ms; times its heap mode turned optimize-for-size off (sidecar_heap_bursts_total): ${f.heapBursts}`)
   const view = await peer?.view(PEER_WATCH_MS)
   if (view !== undefined) {
     console.log(`peer 127.0.23.2: ${view.member ? 'holds bench-health as a member' : 'does NOT hold bench-health as a member'}, holds ${view.alive} of its ${n} records ALIVE; suspected or dropped it ${view.suspicions.length} times${view.suspicions.length > 0 ? `:\n  ${view.suspicions.slice(0, 5).join('\n  ')}` : ''}`)

@@ -65,6 +65,8 @@ export interface HealthFigures {
   apiFailures: number
   /** Largest sidecar_nodejs_eventloop_lag_max_seconds the daemon reported (ms), each scrape covering the time since the last. */
   maxLoopDelayMs: number
+  /** Times the daemon's heap mode turned V8's optimize-for-size off for growth (sidecar_heap_bursts_total) by the last scrape. */
+  heapBursts: number
 }
 
 function gauge (text: string, name: string, labels = ''): number | undefined {
@@ -79,7 +81,7 @@ export function percentile (values: number[], p: number): number {
 
 /** Polls until all n services are ALIVE or limitMs after spawn passed; probes /health every 100 ms meanwhile. */
 export async function measureToHealthy (m: ManyServices, n: number, limitMs: number): Promise<HealthFigures> {
-  const f: HealthFigures = { alive: 0, apiMs: [], apiFailures: 0, maxLoopDelayMs: 0 }
+  const f: HealthFigures = { alive: 0, apiMs: [], apiFailures: 0, maxLoopDelayMs: 0, heapBursts: 0 }
   let done = false
   const probe = (async () => {
     while (!done && performance.now() - m.spawnedAt < limitMs) {
@@ -101,6 +103,7 @@ export async function measureToHealthy (m: ManyServices, n: number, limitMs: num
       f.alive = gauge(text, 'sidecar_local_services', '{status="alive"}') ?? 0
       const lag = gauge(text, 'sidecar_nodejs_eventloop_lag_max_seconds')
       if (lag !== undefined && Number.isFinite(lag)) f.maxLoopDelayMs = Math.max(f.maxLoopDelayMs, lag * 1000)
+      f.heapBursts = gauge(text, 'sidecar_heap_bursts_total') ?? f.heapBursts
       if (f.alive === n) { f.allHealthyMs = performance.now() - m.spawnedAt; break }
     } catch { /* not up yet */ }
     await sleep(250)
