@@ -72,7 +72,8 @@ test('100,000 hostile gossip messages and anti-entropy frames: no crash, nothing
   let lastPage = ''
   const refusedNow = async (): Promise<number> => metric(lastPage = await page(), 'sidecar_gossip_records_refused_total')
   const rssStart = await rssKb(pid)
-  const heapMb = async (which: 'used' | 'total' = 'used'): Promise<number> => +(metric(await page(), `sidecar_nodejs_heap_size_${which}_bytes`) / 1048576).toFixed(1)
+  const mbIn = (text: string, name: string): number => +(metric(text, name) / 1048576).toFixed(1)
+  const heapMb = async (): Promise<number> => mbIn(await page(), 'sidecar_nodejs_heap_size_used_bytes')
   const deadline = (): void => { if (Date.now() - t0 > DEADLINE_MS) throw new Error(`fuzz run over ${DEADLINE_MS / 1000} s`) }
   // anti-entropy, records: real exchanges in which the rogue holds hostile records; each one the protocol pushes goes out in a
   // records page, and each one the gate judges is counted in sidecar_gossip_records_refused_total (measured per run of exchanges)
@@ -199,6 +200,7 @@ test('100,000 hostile gossip messages and anti-entropy frames: no crash, nothing
     await sleep(2000)
     rssAfter = await rssKb(pid)
   }
+  const end = await page() // the daemon's memory figures after the settle, from one scrape
   const figures = {
     // gossip: messages published / distinct / judged by the gate; hostile records in them / refused
     gossipMessages: GOSSIP, distinct: seen.size, judged: judgedGossip, gossipHostileRecords: hostile, refusedGossip,
@@ -209,7 +211,8 @@ test('100,000 hostile gossip messages and anti-entropy frames: no crash, nothing
     hostileItems: GOSSIP + ae.generated + ae.malformed,
     gossipPerSecond: Math.round((GOSSIP - WARMUP) / (gossipMs / 1000)), aeRecordsPerSecond: Math.round(ae.pushed / (ae.recordsMs / 1000)), aeMalformedPerSecond: Math.round(ae.malformed / (ae.malformedMs / 1000)),
     // the V8 heap in use (sidecar_nodejs_heap_size_used_bytes) beside RSS: a leak grows both, allocator retention only RSS
-    heapUsedBaseMB: heapBase, heapUsedPeakMB: heapPeak, heapUsedAfterMB: await heapMb(), heapCommittedAfterMB: await heapMb('total'), externalAfterMB: +(metric(await page(), 'sidecar_nodejs_external_memory_bytes') / 1048576).toFixed(1), heapReclaims: metric(await page(), 'sidecar_heap_reclaims_total'), heapBursts: metric(await page(), 'sidecar_heap_bursts_total'),
+    heapUsedBaseMB: heapBase, heapUsedPeakMB: heapPeak, heapUsedAfterMB: mbIn(end, 'sidecar_nodejs_heap_size_used_bytes'), heapCommittedAfterMB: mbIn(end, 'sidecar_nodejs_heap_size_total_bytes'),
+    externalAfterMB: mbIn(end, 'sidecar_nodejs_external_memory_bytes'), heapReclaims: metric(end, 'sidecar_heap_reclaims_total'), heapBursts: metric(end, 'sidecar_heap_bursts_total'),
     rssStartMB: +(rssStart / 1024).toFixed(1), rssBaseMB: +(rssBase / 1024).toFixed(1), rssPeakMB: +(rssPeak / 1024).toFixed(1), rssAfterMB: +(rssAfter / 1024).toFixed(1),
     settleSeconds: Math.round((Date.now() - tSettle) / 1000), wallSeconds: Math.round((Date.now() - t0) / 1000), loadavg: (await readFile('/proc/loadavg', 'utf8')).trim(),
   }
