@@ -3,7 +3,8 @@
 //   - propagation: arrival of a new record at each node minus the origin's Updated (every
 //     node shares this machine's clock), p50/p99 over every delivery, and the time for each
 //     record to reach EVERY node (p50/p99 over records), and the whole cluster's CPU meanwhile
-//     (in cores: near the machine's count, the figures measure queueing for the CPU);
+//     (in cores: near the machine's count, the figures measure queueing for the CPU), and this
+//     process's own CPU (it reads every daemon's debug log);
 //   - SIGKILL -> the victim's services tombstoned on every node;
 //   - SIGSTOP -> the same (then SIGCONT -> ALIVE again everywhere);
 //   - a late joiner: spawn -> it holds the full state;
@@ -25,7 +26,7 @@ const RECORD_GAP_MS = 250
 const sizes = process.argv.slice(2).map(Number).filter(n => n >= 2 && n <= 40)
 const Ns = sizes.length > 0 ? sizes : [5, 10, 20]
 
-interface Row { n: number, startMs: number, p50: number, p99: number, allP50: number, allP99: number, busyCores: number, kill: number, stop: number, cont: number, late: number, lateAe: string, rssMb: number[], cpu: number[] }
+interface Row { n: number, startMs: number, p50: number, p99: number, allP50: number, allP99: number, busyCores: number, benchCores: number, kill: number, stop: number, cont: number, late: number, lateAe: string, rssMb: number[], cpu: number[] }
 
 function statusOf (s: StateJson, host: string, name: string): number | undefined {
   return Object.values(s.Servers[host]?.Services ?? {}).find(r => r.Name === name)?.Status
@@ -70,6 +71,7 @@ async function run (n: number, root: string): Promise<Row> {
     const ticks = async (): Promise<number> => (await Promise.all(nodes.map(async d => await d.cpuTicks()))).reduce((a, b) => a + b, 0)
     const tick0 = await ticks()
     const wall0 = Date.now()
+    const bench0 = process.cpuUsage()
     const names: string[] = []
     for (let k = 0; k < RECORDS; k++) {
       const origin = nodes[k % n]
@@ -81,6 +83,8 @@ async function run (n: number, root: string): Promise<Row> {
     }
     await allHold(nodes, s => nodes.every(d => d.extra.every(x => statusOf(s, d.hostname, x) !== undefined)), 60_000, `N=${n} new records everywhere`)
     const busyCores = (await ticks() - tick0) / 100 / ((Date.now() - wall0) / 1000)
+    const benchUsed = process.cpuUsage(bench0) // this process (writing the static files, reading 20 logs) competes for the same cores
+    const benchCores = (benchUsed.user + benchUsed.system) / 1000 / (Date.now() - wall0)
     const delays: number[] = []
     const reachAll: number[] = []
     for (const name of names) {
@@ -117,7 +121,7 @@ async function run (n: number, root: string): Promise<Row> {
     // Its first exchange is the join pull (anti-entropy.ts logs each exchange at debug).
     const lateAe = /anti-entropy with \S+ \(asked by us\): [^;\n]*?(\d+) records received[^;\n]*;[^\n]*? ([\d.]+) ms/.exec(late.output)
     if (lateAe === null) console.log(late.output.split('\n').filter(l => /anti-entropy|joined|seed/.test(l)).slice(0, 8).join('\n'))
-    return { n, startMs, p50: percentile(delays, 50), p99: percentile(delays, 99), allP50: percentile(reachAll, 50), allP99: percentile(reachAll, 99), busyCores, kill, stop, cont, late: lateMs, lateAe: lateAe === null ? '?' : `${lateAe[1]} records in ${Number(lateAe[2]).toFixed(0)} ms`, rssMb, cpu }
+    return { n, startMs, p50: percentile(delays, 50), p99: percentile(delays, 99), allP50: percentile(reachAll, 50), allP99: percentile(reachAll, 99), busyCores, benchCores, kill, stop, cont, late: lateMs, lateAe: lateAe === null ? '?' : `${lateAe[1]} records in ${Number(lateAe[2]).toFixed(0)} ms`, rssMb, cpu }
   } finally {
     await Promise.all(nodes.map(async d => { await d.stop() }))
   }
@@ -152,8 +156,8 @@ try {
 } finally {
   await rm(root, { recursive: true, force: true })
 }
-console.log('\n| N | all up and converged | propagation p50 / p99 (each delivery) | new record on every node p50 / p99 | cluster CPU meanwhile (cores) | SIGKILL -> tombstoned everywhere | SIGSTOP -> tombstoned everywhere | SIGCONT -> ALIVE again | late joiner holds full state | idle RSS per daemon (MB) | idle CPU per daemon (%) |')
+console.log('\n| N | all up and converged | propagation p50 / p99 (each delivery) | new record on every node p50 / p99 | cluster CPU meanwhile (cores; in brackets, the benchmark process) | SIGKILL -> tombstoned everywhere | SIGSTOP -> tombstoned everywhere | SIGCONT -> ALIVE again | late joiner holds full state | idle RSS per daemon (MB) | idle CPU per daemon (%) |')
 console.log('| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |')
 for (const r of rows) {
-  console.log(`| ${r.n} | ${(r.startMs / 1000).toFixed(1)} s | ${fmt(r.p50)} / ${fmt(r.p99)} ms | ${fmt(r.allP50)} / ${fmt(r.allP99)} ms | ${r.busyCores.toFixed(2)} | ${fmt(r.kill)} ms | ${fmt(r.stop)} ms | ${fmt(r.cont)} ms | ${fmt(r.late)} ms after spawn (join pull: ${r.lateAe}) | ${range(r.rssMb)} | ${range(r.cpu)} |`)
+  console.log(`| ${r.n} | ${(r.startMs / 1000).toFixed(1)} s | ${fmt(r.p50)} / ${fmt(r.p99)} ms | ${fmt(r.allP50)} / ${fmt(r.allP99)} ms | ${r.busyCores.toFixed(2)} (${r.benchCores.toFixed(2)}) | ${fmt(r.kill)} ms | ${fmt(r.stop)} ms | ${fmt(r.cont)} ms | ${fmt(r.late)} ms after spawn (join pull: ${r.lateAe}) | ${range(r.rssMb)} | ${range(r.cpu)} |`)
 }
