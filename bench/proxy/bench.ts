@@ -3,8 +3,8 @@
 // for reference, through a stock http-proxy-3 server. wrk drives each at concurrency 1 and
 // 64 for BENCH_SECONDS (default 4), in BENCH_ROUNDS interleaved rounds (default 3), and the
 // median round is kept; then curl downloads BENCH_DOWNLOAD_MB (100) and uploads
-// BENCH_UPLOAD_MB (50) through each, in the same rounds. Prints requests/s, p50, p99, MB/s
-// and the ratios as Markdown tables. Every process it starts is stopped at the end, and
+// BENCH_UPLOAD_MB (50) through each, in as many interleaved rounds of their own. Prints
+// requests/s, p50, p99, MB/s and the ratios as Markdown tables. Every process it starts is stopped at the end, and
 // every wrk/curl run has a time limit. Run with bench/proxy/run.sh (installs wrk/haproxy).
 // BENCH_CPU_PROF=1 runs the daemon with --cpu-prof (profile written to bench/proxy/profiles/);
 // BENCH_SIDECAR_NODE_OPTIONS sets NODE_OPTIONS for the daemon only (e.g. --max-semi-space-size=8).
@@ -140,14 +140,11 @@ async function main (): Promise<void> {
   const uploadFile = path.join(tmp, 'upload.bin')
   writeFileSync(uploadFile, Buffer.alloc(UPLOAD_MB << 20, 'u'))
   for (const [, url] of targets) wrk(url, 64, 1) // warm-up: JIT, connection pools
+  // Request rates first, transfers after them in rounds of their own: for about 4 s after a
+  // round of 100 MiB and 50 MiB transfers, every target's p99 at concurrency 1 was 2-6x its
+  // usual (the backend and the kernel settling, HAProxy as well), and with the transfers at the
+  // start of each round that window fell on whichever target came first (sidecar http).
   for (let round = 1; round <= ROUNDS; round++) {
-    for (const [name, url] of targets) {
-      const t = transfers.get(name) ?? { down: [], up: [] }
-      t.down.push(curl(`${url}big?mb=${DOWNLOAD_MB}`, undefined))
-      t.up.push(curl(`${url}upload`, uploadFile))
-      transfers.set(name, t)
-      process.stderr.write(`round ${round} ${name.padEnd(26)} download ${t.down[t.down.length - 1].toFixed(0)} MB/s  upload ${t.up[t.up.length - 1].toFixed(0)} MB/s\n`)
-    }
     for (const c of [1, 64]) {
       for (const [name, url] of targets) {
         const r = wrk(url, c, SECONDS)
@@ -155,6 +152,15 @@ async function main (): Promise<void> {
         rounds.set(key, [...(rounds.get(key) ?? []), r])
         process.stderr.write(`round ${round} ${name.padEnd(26)} c=${String(c).padEnd(3)} ${r.rps.toFixed(0).padStart(7)} req/s  p50 ${r.p50.toFixed(3)} ms  p99 ${r.p99.toFixed(3)} ms\n`)
       }
+    }
+  }
+  for (let round = 1; round <= ROUNDS; round++) {
+    for (const [name, url] of targets) {
+      const t = transfers.get(name) ?? { down: [], up: [] }
+      t.down.push(curl(`${url}big?mb=${DOWNLOAD_MB}`, undefined))
+      t.up.push(curl(`${url}upload`, uploadFile))
+      transfers.set(name, t)
+      process.stderr.write(`round ${round} ${name.padEnd(26)} download ${t.down[t.down.length - 1].toFixed(0)} MB/s  upload ${t.up[t.up.length - 1].toFixed(0)} MB/s\n`)
     }
   }
   const results = new Map<string, Result>()
