@@ -82,9 +82,11 @@ async function run (n: number, root: string): Promise<Row> {
       await sleep(RECORD_GAP_MS)
     }
     await allHold(nodes, s => nodes.every(d => d.extra.every(x => statusOf(s, d.hostname, x) !== undefined)), 60_000, `N=${n} new records everywhere`)
-    const busyCores = (await ticks() - tick0) / 100 / ((Date.now() - wall0) / 1000)
+    const used = await ticks() - tick0
     const benchUsed = process.cpuUsage(bench0) // this process (writing the static files, reading 20 logs) competes for the same cores
-    const benchCores = (benchUsed.user + benchUsed.system) / 1000 / (Date.now() - wall0)
+    const wallMs = Date.now() - wall0
+    const busyCores = used / 100 / (wallMs / 1000)
+    const benchCores = (benchUsed.user + benchUsed.system) / 1000 / wallMs
     const delays: number[] = []
     const reachAll: number[] = []
     for (const name of names) {

@@ -4,8 +4,9 @@
 // 64 for BENCH_SECONDS (default 4), in BENCH_ROUNDS interleaved rounds (default 3), and the
 // median round is kept; then curl downloads BENCH_DOWNLOAD_MB (100) and uploads
 // BENCH_UPLOAD_MB (50) through each, in as many interleaved rounds of their own. Prints
-// requests/s, p50, p99, MB/s and the ratios as Markdown tables. Every process it starts is stopped at the end, and
-// every wrk/curl run has a time limit. Run with bench/proxy/run.sh (installs wrk/haproxy).
+// requests/s, p50, p99, MB/s and the ratios as Markdown tables. Every process it starts is
+// stopped at the end, and every wrk/curl run has a time limit. Run with bench/proxy/run.sh
+// (installs wrk/haproxy).
 // BENCH_CPU_PROF=1 runs the daemon with --cpu-prof (profile written to bench/proxy/profiles/);
 // BENCH_SIDECAR_NODE_OPTIONS sets NODE_OPTIONS for the daemon only (e.g. --max-semi-space-size=8).
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process'
