@@ -1,19 +1,23 @@
 // One client connection in http mode, on a raw socket: parses each request head (llhttp,
 // strict), frames its body, hands both to an Exchange, and takes the next pipelined request
 // only when the previous response is done (responses go back in order). After a 101 the
-// connection becomes a tunnel between the client and the backend.
+// connection becomes a tunnel between the client and the backend. The socket reads into
+// read-buffer.ts's buffers: what is kept past a read (a partial head, a pipelined request) is
+// copied, body bytes go on as views.
 import type net from 'node:net'
 import { clientAddress, type ListenerContext } from './context.ts'
 import { BodyReader, FramingError, requestFraming } from './h1/framing.ts'
 import { HeadParser, HttpParseError } from './h1/parser.ts'
 import { ownResponse } from './headers.ts'
 import { Exchange } from './http-exchange.ts'
+import { adopt, SocketReads } from './read-buffer.ts'
 import type { Rejection } from './stats.ts'
 
 type State = 'head' | 'body' | 'wait' | 'tunnel' | 'closing'
 
 export class ClientConn {
   readonly socket: net.Socket
+  readonly reads: SocketReads
   readonly ctx: ListenerContext
   readonly client: string
   readonly #parser = new HeadParser('request')
@@ -37,26 +41,25 @@ export class ClientConn {
   /** Inside #process: an exchange that ends at once (a 503) must not recurse into it. */
   #processing = false
   readonly #onGone: (c: ClientConn) => void
-  /** Callback of writes that relay a view of a backend's read buffer (see Exchange.onClientFlushed). */
-  readonly flushed = (): void => { this.#exchange?.onClientFlushed() }
 
-  constructor (ctx: ListenerContext, socket: net.Socket, onGone: (c: ClientConn) => void) {
+  /** accepted: from a server made with pauseOnConnect (see adopt()). */
+  constructor (ctx: ListenerContext, accepted: net.Socket, onGone: (c: ClientConn) => void) {
     this.ctx = ctx
-    this.socket = socket
     this.#onGone = onGone
-    this.client = clientAddress(socket.remoteAddress)
-    socket.setTimeout(ctx.opts.idleTimeoutMs)
-    socket.on('data', (buf: Buffer) => {
+    this.reads = new SocketReads((view) => {
       try {
-        this.#onData(buf)
+        this.#onData(view)
       } catch (err) {
         // a bug here must cost one connection, never the daemon
         ctx.logger.error({ err }, `${ctx.name}:${ctx.port}: closing a client connection after an internal error`)
-        socket.destroy()
+        this.socket.destroy()
       }
     })
+    const socket = adopt(accepted, this.reads, false)
+    this.socket = socket
+    this.client = clientAddress(socket.remoteAddress)
+    socket.setTimeout(ctx.opts.idleTimeoutMs)
     socket.on('end', () => { this.#onEnd() })
-    socket.on('drain', this.flushed)
     socket.on('timeout', () => { socket.destroy() })
     socket.on('error', () => { /* 'close' follows */ })
     socket.on('close', () => {
@@ -78,11 +81,13 @@ export class ClientConn {
   /** The request body is still arriving. */
   get readingBody (): boolean { return this.#state === 'body' }
 
-  #onData (buf: Buffer): void {
-    if (this.#state === 'tunnel') { this.#exchange?.tunnelFromClient(buf); return }
+  #onData (view: Buffer): void {
+    if (this.#state === 'tunnel') { this.#exchange?.tunnelFromClient(view); return }
     if (this.#state === 'closing') return
-    this.#pending = this.#pending === undefined ? buf : Buffer.concat([this.#pending, buf])
+    this.#pending = this.#pending === undefined ? view : Buffer.concat([this.#pending, view])
     this.#process()
+    // the read buffer is read into again: bytes kept for later must be a copy
+    if (this.#pending !== undefined && this.#pending.buffer === view.buffer) this.#pending = Buffer.from(this.#pending)
   }
 
   #onEnd (): void {
@@ -157,9 +162,7 @@ export class ClientConn {
 
   /** Reads from the client only while there is somewhere to put the bytes. */
   flow (): void {
-    const pause = (this.#state === 'wait' && this.#pending !== undefined) || this.#exchange?.bodyBlocked === true
-    if (pause) this.socket.pause()
-    else if (this.socket.isPaused()) this.socket.resume()
+    this.reads.setBlocked((this.#state === 'wait' && this.#pending !== undefined) || this.#exchange?.bodyBlocked === true)
   }
 
   /** The current exchange times out after ms unless disarmTimer() comes first. */
@@ -200,7 +203,7 @@ export class ClientConn {
     this.#state = 'tunnel'
     const rest = this.#pending
     this.#pending = undefined
-    if (this.socket.isPaused()) this.socket.resume()
+    this.reads.setBlocked(false)
     return rest
   }
 

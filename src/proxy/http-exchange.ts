@@ -27,12 +27,12 @@ export class Exchange implements UpstreamUser {
   #holding: Backend | undefined
   #last: Backend | undefined
   #up: Upstream | undefined
-  /** Request body bytes received before the backend socket was ready. */
+  /** Request body bytes received before the backend socket was ready (copies). */
   #queue: Buffer[] = []
   #headSent = false
   #bodyDone: boolean
   #bodySent = false
-  /** The client's socket should not be read (backend not ready, or its buffer full). */
+  /** The client's socket should not be read (backend not ready, or the queued body not written yet). */
   bodyBlocked = false
   /** Final status (0 = no final response head yet). */
   #status = 0
@@ -101,12 +101,15 @@ export class Exchange implements UpstreamUser {
     if (chunk.length === 0 || this.#finished) return
     const up = this.#up
     if (up === undefined || !this.#headSent) {
-      this.#queue.push(chunk)
+      this.#queue.push(Buffer.from(chunk)) // the client's read buffer is read into again
       this.bodyBlocked = true
       return
     }
     this.#bodySent = true
-    if (!up.socket.write(chunk) && !last) this.bodyBlocked = true
+    // backpressure is the client's reads': they stop while this is queued
+    const reads = this.#conn.reads
+    reads.write(chunk, up.socket)
+    reads.holdWhileQueued(up.socket)
   }
 
   onUpDrain (): void {
@@ -115,15 +118,10 @@ export class Exchange implements UpstreamUser {
     this.#conn.flow()
   }
 
-  /**
-   * The client's socket wrote out a relayed view (or drained): when nothing is queued any
-   * more, the backend socket may read into its buffer again.
-   */
-  onClientFlushed (): void { this.#up?.reads.flushedTo(this.#conn.socket) }
-
   /** Sends a view of the backend socket's read (read-buffer.ts: copied, or held while queued). */
   #send (up: Upstream, view: Buffer): void {
-    up.reads.relay(view, this.#conn.socket, this.#conn.flushed)
+    up.reads.write(view, this.#conn.socket)
+    up.reads.holdWhileQueued(this.#conn.socket)
   }
 
   onUpData (buf: Buffer): void {
@@ -221,7 +219,7 @@ export class Exchange implements UpstreamUser {
     }
     if (n > 0) {
       this.#bytes += n
-      up.reads.write(n === buf.length ? buf : buf.subarray(0, n), this.#conn.socket, this.#conn.flushed)
+      up.reads.write(n === buf.length ? buf : buf.subarray(0, n), this.#conn.socket)
     }
     return n
   }
@@ -306,13 +304,12 @@ export class Exchange implements UpstreamUser {
     this.#sendError(502, 'backend failed', `${ctx.name} backend ${b.address} failed: ${err?.message ?? 'connection closed before a response'}`)
   }
 
-  /** Tunnel (after a 101): client bytes to the backend. */
-  tunnelFromClient (buf: Buffer): void {
+  /** Tunnel (after a 101): client bytes (a view of its read) to the backend. */
+  tunnelFromClient (view: Buffer): void {
     const up = this.#up
-    if (up !== undefined && !up.socket.write(buf)) {
-      this.#conn.socket.pause()
-      up.socket.once('drain', () => { this.#conn.socket.resume() })
-    }
+    if (up === undefined) return
+    this.#conn.reads.write(view, up.socket)
+    this.#conn.reads.holdWhileQueued(up.socket)
   }
 
   tunnelClientEnd (): void { this.#up?.socket.end() }

@@ -69,18 +69,22 @@ export class ProxyListener implements Startable {
     }
     const ctx = this.#ctx
     const gone = (conn: ClientConn): void => { this.#conns.delete(conn) }
-    this.#server = init.mode === 'tcp'
-      ? net.createServer({ allowHalfOpen: true, pauseOnConnect: true, noDelay: true }, (socket) => { forwardTcp(ctx, socket) })
-      : net.createServer({ allowHalfOpen: true, noDelay: true }, (socket) => {
-        ctx.stats.connection()
-        this.#conns.add(new ClientConn(ctx, socket, gone))
-      })
-    this.#server.maxConnections = init.maxConnections
-    this.#server.on('drop', (d?: { remoteAddress?: string }) => { ctx.stats.reject('connection cap', `${d?.remoteAddress ?? '-'}: ${init.maxConnections} connections open`) })
-    this.#server.on('connection', (s: net.Socket) => {
+    const track = (s: net.Socket): void => {
       this.#sockets.add(s)
       s.once('close', () => { this.#sockets.delete(s) })
-    })
+    }
+    // pauseOnConnect: nothing is read before the connection is moved onto a socket that
+    // reads into the proxy's buffers (read-buffer.ts's adopt())
+    this.#server = net.createServer({ allowHalfOpen: true, pauseOnConnect: true, noDelay: true }, init.mode === 'tcp'
+      ? (accepted) => { track(forwardTcp(ctx, accepted)) }
+      : (accepted) => {
+          ctx.stats.connection()
+          const conn = new ClientConn(ctx, accepted, gone)
+          this.#conns.add(conn)
+          track(conn.socket)
+        })
+    this.#server.maxConnections = init.maxConnections
+    this.#server.on('drop', (d?: { remoteAddress?: string }) => { ctx.stats.reject('connection cap', `${d?.remoteAddress ?? '-'}: ${init.maxConnections} connections open`) })
   }
 
   get address (): string {

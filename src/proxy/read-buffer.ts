@@ -1,16 +1,19 @@
-// Backend sockets (both modes) read with net's `onread` option instead of through a Readable
-// stream: no 64 KiB allocation per read, no stream bookkeeping per read, and reads of up to
-// 1 MiB during a large transfer where a stream reads 64 KiB at a time (measured in
-// docs/proxy.md).
+// Every proxy socket, backend and client, in both modes, reads with net's `onread` option
+// instead of through a Readable stream: no 64 KiB allocation per read, no stream bookkeeping
+// per read, and reads of up to 1 MiB during a large transfer where a stream reads 64 KiB at a
+// time (measured in docs/proxy.md: an upload moved through a stream-read client socket at
+// about half the speed).
 //
 // Two kinds of buffer. Every socket starts on one buffer shared by the whole process, which
 // any socket's next read overwrites: a view of it is copied when it must outlive the read's
-// callback (relay() does), so an idle socket costs no memory of its own. A read that fills it
-// means a large transfer: the socket switches to a buffer of its own, whose views are relayed
-// without a copy; while one is queued in the receiving socket, this socket stops reading
-// (hold), and goes on once that socket has taken the bytes (unhold). A short read goes back
-// to the shared buffer.
-import type net from 'node:net'
+// callback (write() does), so an idle socket costs no memory of its own. A read that fills it
+// means a large transfer: the socket switches to a buffer of its own, whose views are written
+// on without a copy; while one is queued in the receiving socket, this socket stops reading,
+// and goes on once that view is written. A short read goes back to the shared buffer.
+//
+// Client sockets come from net.Server, which takes no `onread` option: adopt() moves the
+// accepted connection onto a socket that has one (see there).
+import net from 'node:net'
 
 /** The shared buffer: 64 KiB, the size of a Readable stream's reads. */
 export const SHARED_READ_BYTES = 64 * 1024
@@ -22,7 +25,7 @@ export const BULK_READ_BYTES = 1024 * 1024
 /**
  * Sockets with a buffer of their own at once, at most: 64 (64 MiB of buffers). Beyond that a
  * large transfer stays on the shared buffer (copied, 64 KiB per read): slower, not wrong, and
- * many concurrent downloads cannot grow the daemon's memory by more than this.
+ * many concurrent transfers cannot grow the daemon's memory by more than this.
  */
 export const MAX_BULK_SOCKETS = 64
 
@@ -42,23 +45,41 @@ export class SocketReads {
   /** Counted in bulkSockets (the own buffer is current or about to be). */
   #bulk = false
   #reading = false
-  #held = false
-  /** The current read's callback wrote a view of the own buffer (holdWhileQueued looks at it). */
+  /** The current read's callback wrote a view that is not a copy (holdWhileQueued looks at it). */
   #viewOut = false
+  /** Writes of views that are not copies, not done yet. */
+  #outstanding = 0
+  /** Not reading until every such write is done. */
+  #waitViews = false
+  /** Not reading until the receiver of a copy drains (it was over its high-water mark), or until unhold(). */
+  #waitDrain = false
+  /** The owner wants no bytes for now (setBlocked). */
+  #blocked = false
+  /** Whether the socket was last told to pause. */
+  #paused = false
   readonly #onData: (view: Buffer) => void
+  readonly #viewWritten = (): void => {
+    this.#outstanding--
+    if (this.#outstanding === 0 && this.#waitViews) {
+      this.#waitViews = false
+      this.#sync()
+    }
+  }
+
+  readonly #drained = (): void => { this.unhold() }
 
   /** onData gets each read's bytes; a throw destroys the socket (a bug costs one connection, never the daemon). */
   constructor (onData: (view: Buffer) => void) {
     this.#onData = onData
   }
 
-  /** For net.connect's `onread` option. */
+  /** For the `onread` option of net.connect (or of adopt()). */
   readonly options = {
     buffer: (): Buffer => this.#buf,
     callback: (n: number, buf: Uint8Array): boolean => this.#read(n, buf as Buffer),
   }
 
-  /** The socket made with `options` (right after net.connect). */
+  /** The socket made with `options` (right after it is made). */
   attach (socket: net.Socket): void {
     this.#socket = socket
     socket.once('close', () => { this.#toShared() })
@@ -83,7 +104,7 @@ export class SocketReads {
     } finally {
       this.#reading = false
     }
-    return true // pausing is hold()'s
+    return true // pausing is #sync()'s
   }
 
   #toShared (): void {
@@ -98,48 +119,61 @@ export class SocketReads {
    * Writes a view of the current read to dest: a copy when it is of the shared buffer (and
    * reading holds while dest is over its high-water mark, as a stream pipe would), else the
    * view itself, after which the caller calls holdWhileQueued(dest) (after uncork, when it
-   * corked dest). flushed: dest's write callback; it and dest's 'drain' call flushedTo(dest).
+   * corked dest). Any other buffer (a copy the caller made) is written the same way as a view.
    */
-  write (view: Buffer, dest: net.Socket, flushed: () => void): void {
+  write (view: Buffer, dest: net.Socket): void {
     if (isShared(view)) {
-      if (!dest.write(Buffer.from(view))) this.hold()
+      if (!dest.write(Buffer.from(view)) && !this.#waitDrain) {
+        this.#waitDrain = true
+        dest.once('drain', this.#drained)
+        this.#sync()
+      }
       return
     }
-    dest.write(view, flushed)
+    this.#outstanding++
+    dest.write(view, this.#viewWritten)
     this.#viewOut = true
   }
 
-  /** write(), then holdWhileQueued(). */
-  relay (view: Buffer, dest: net.Socket, flushed: () => void): void {
-    this.write(view, dest, flushed)
-    this.holdWhileQueued(dest)
-  }
-
-  /** Holds while dest still has bytes queued, if this read wrote a view of the own buffer to it. */
+  /** Holds while a view this read wrote is still queued in dest (the kernel did not take it all at once). */
   holdWhileQueued (dest: net.Socket): void {
-    if (this.#viewOut && dest.writableLength > 0) this.hold()
+    if (this.#viewOut && this.#outstanding > 0 && dest.writableLength > 0 && !this.#waitViews) {
+      this.#waitViews = true
+      this.#sync()
+    }
   }
 
-  /** dest wrote out what it had queued (its write callback, or 'drain'): reading goes on once nothing is left. */
-  flushedTo (dest: net.Socket): void {
-    if (dest.writableLength === 0) this.unhold()
-  }
+  /** Not reading: a view is queued elsewhere, a receiver is over its high-water mark, or hold() was called. */
+  get held (): boolean { return this.#waitViews || this.#waitDrain }
 
-  get held (): boolean { return this.#held }
-
-  /** No read until unhold(): a view of this socket's own buffer is queued elsewhere, or the receiver is over its high-water mark. */
+  /** No read until unhold(). */
   hold (): void {
-    const s = this.#socket
-    if (this.#held || s === undefined || s.destroyed) return
-    this.#held = true
-    s.pause()
+    this.#waitDrain = true
+    this.#sync()
   }
 
-  /** Everything queued was taken: reading goes on. */
+  /** Reading goes on (unless views are still queued or the owner blocks it). */
   unhold (): void {
-    if (!this.#held) return
-    this.#held = false
-    if (this.#socket?.destroyed === false) this.#socket.resume()
+    if (!this.#waitDrain) return
+    this.#waitDrain = false
+    this.#sync()
+  }
+
+  /** The owner's own pause (a request waiting for the previous response, a backend not connected yet). */
+  setBlocked (blocked: boolean): void {
+    if (blocked === this.#blocked) return
+    this.#blocked = blocked
+    this.#sync()
+  }
+
+  #sync (): void {
+    const s = this.#socket
+    if (s === undefined || s.destroyed) return
+    const pause = this.#waitViews || this.#waitDrain || this.#blocked
+    if (pause === this.#paused) return
+    this.#paused = pause
+    if (pause) s.pause()
+    else s.resume()
   }
 
   /**
@@ -149,9 +183,45 @@ export class SocketReads {
    * when that is not possible (the socket must not be reused).
    */
   detach (): boolean {
-    if (this.#held && !this.#reading) return false
+    if (this.held && !this.#reading) return false
     this.#toShared()
-    this.unhold()
+    // the views still queued are of a buffer no read goes to any more
+    this.#waitViews = false
+    this.#waitDrain = false
+    this.#sync()
     return true
   }
+}
+
+/**
+ * Moves a connection accepted by net.Server (with pauseOnConnect, so nothing was read yet) onto
+ * a new socket that reads with reads.options, and returns it: net.Server takes no `onread`
+ * option. It uses net's `handle` constructor option and the accepted socket's `_handle`, which
+ * are not documented (Node's own cluster and child_process hand connections over the same way);
+ * test/unit/proxy/read-buffer.test.ts pins what is relied on, so a Node upgrade that changes
+ * it fails CI. Where the accepted socket has no handle, it is returned as is, reading through
+ * its stream into reads' callback (slower, the same bytes). The accepted socket stays the
+ * server's count of connections (maxConnections, close()): it is destroyed when the new one
+ * closes. paused: do not read until reads.setBlocked(false).
+ */
+export function adopt (accepted: net.Socket, reads: SocketReads, paused: boolean): net.Socket {
+  const holder = accepted as unknown as { _handle: { readStart?: unknown } | null }
+  const handle = holder._handle
+  if (handle === null || typeof handle !== 'object' || typeof handle.readStart !== 'function') {
+    accepted.on('data', (chunk: Buffer) => { reads.options.callback(chunk.length, chunk) })
+    reads.attach(accepted)
+    reads.setBlocked(paused)
+    if (!paused) accepted.resume()
+    return accepted
+  }
+  holder._handle = null
+  const opts = { handle, allowHalfOpen: true, readable: true, writable: true, pauseOnCreate: true, onread: reads.options }
+  const socket = new net.Socket(opts as unknown as net.SocketConstructorOpts)
+  socket.setNoDelay(true)
+  socket.once('close', () => { accepted.destroy() })
+  reads.attach(socket)
+  // created paused: reading starts here unless the caller blocks it
+  reads.setBlocked(true)
+  if (!paused) reads.setBlocked(false)
+  return socket
 }

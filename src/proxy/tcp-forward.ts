@@ -1,22 +1,28 @@
 // The tcp-mode path: a byte pipe between the client and one backend, with connect retries
 // on other backends and half-close carried through (a client that shuts down its writing
-// side still receives the backend's answer). The backend's bytes are read with net's `onread`
-// and relayed as views of a read buffer (read-buffer.ts); the client's go through a stream
-// pipe.
+// side still receives the backend's answer). Both sides read with net's `onread` and write
+// views of their read buffers to the other (read-buffer.ts).
 import net from 'node:net'
 import { clientAddress, ConnectTimeoutError, type ListenerContext } from './context.ts'
 import type { Backend } from './pool.ts'
-import { SocketReads } from './read-buffer.ts'
+import { adopt, SocketReads } from './read-buffer.ts'
 
-/** Takes over a client socket accepted with pauseOnConnect and allowHalfOpen. */
-export function forwardTcp (ctx: ListenerContext, client: net.Socket): void {
+/** Takes over a client socket accepted with pauseOnConnect and allowHalfOpen; returns the socket that carries it now (adopt()). */
+export function forwardTcp (ctx: ListenerContext, accepted: net.Socket): net.Socket {
   const t0 = performance.now()
+  let upstream: net.Socket | undefined
+  // not read until a backend is connected
+  const fromClient = new SocketReads((view) => {
+    if (upstream === undefined) return
+    fromClient.write(view, upstream)
+    fromClient.holdWhileQueued(upstream)
+  })
+  const client = adopt(accepted, fromClient, true)
   const remote = clientAddress(client.remoteAddress)
   let tried: Set<Backend> | undefined
   let retries = 0
   let holding: Backend | undefined
   let last: Backend | undefined
-  let upstream: net.Socket | undefined
   let connected = false
   let done = false
   ctx.stats.begin()
@@ -51,8 +57,10 @@ export function forwardTcp (ctx: ListenerContext, client: net.Socket): void {
     last = b
     b.inFlight++
     b.requests++
-    const reads = new SocketReads((view) => { reads.relay(view, client, flushed) })
-    const flushed = (): void => { reads.flushedTo(client) }
+    const reads = new SocketReads((view) => {
+      reads.write(view, client)
+      reads.holdWhileQueued(client)
+    })
     const up = net.connect({ host: b.spec.ip, port: b.spec.port, allowHalfOpen: true, noDelay: true, onread: reads.options })
     reads.attach(up)
     upstream = up
@@ -62,10 +70,9 @@ export function forwardTcp (ctx: ListenerContext, client: net.Socket): void {
       if (done) { up.destroy(); return }
       connected = true
       up.setTimeout(ctx.opts.idleTimeoutMs, () => { finish(false) })
-      client.pipe(up)
-      client.on('drain', flushed)
+      client.on('end', () => { up.end() })
       up.on('end', () => { client.end() })
-      client.resume()
+      fromClient.setBlocked(false)
     })
     up.on('error', (err) => {
       clearTimeout(timer)
@@ -88,4 +95,5 @@ export function forwardTcp (ctx: ListenerContext, client: net.Socket): void {
     })
   }
   attempt()
+  return client
 }

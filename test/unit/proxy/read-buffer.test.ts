@@ -2,10 +2,12 @@
 // relayed (a later read of another socket overwrites that buffer), a read that fills it moves
 // the socket to a buffer of its own whose views are sent without a copy and hold the reading
 // while queued, and detach() refuses a held socket outside a read's callback. The receiving
-// sockets are corked, so every write is certain to stay queued.
+// sockets are corked, so every write is certain to stay queued. adopt() moves a connection
+// accepted by net.Server onto such a socket: it relies on Node internals (the `handle` option,
+// `_handle`), and its tests are what fails when an upgrade of Node changes them.
 import test from 'ava'
 import net from 'node:net'
-import { BULK_READ_BYTES, bulkSocketCount, isShared, MAX_BULK_SOCKETS, SHARED_READ_BYTES, SocketReads } from '../../../src/proxy/read-buffer.ts'
+import { adopt, BULK_READ_BYTES, bulkSocketCount, isShared, MAX_BULK_SOCKETS, SHARED_READ_BYTES, SocketReads } from '../../../src/proxy/read-buffer.ts'
 import { waitFor } from '../../helpers/wait.ts'
 
 const IP = '127.0.13.72'
@@ -56,11 +58,11 @@ async function relay (srcPort: number, sinkPort: number): Promise<Relay> {
   await connected(dest)
   dest.cork()
   const r = { views: [] as Buffer[], received: 0 } as unknown as Relay
-  const flushed = (): void => { r.reads.flushedTo(dest) }
   r.reads = new SocketReads((view) => {
     r.views.push(view)
     r.received += view.length
-    r.reads.relay(view, dest, flushed)
+    r.reads.write(view, dest)
+    r.reads.holdWhileQueued(dest)
   })
   r.dest = dest
   r.from = net.connect({ host: IP, port: srcPort, onread: r.reads.options })
@@ -131,7 +133,7 @@ test('detach: a held socket can only move on inside a read callback, to the shar
   const views: Buffer[] = []
   const reads = new SocketReads((view) => {
     views.push(view)
-    reads.write(view, dest, () => {})
+    reads.write(view, dest)
     if (!isShared(view)) {
       reads.holdWhileQueued(dest)
       inside = reads.detach() // as an http backend socket released at the end of its response
@@ -188,4 +190,69 @@ test.serial(`at most ${MAX_BULK_SOCKETS} sockets have a buffer of their own; the
   t.is(bulkSocketCount(), MAX_BULK_SOCKETS)
   for (const s of socks) s.destroy()
   await waitFor(() => bulkSocketCount() === base, { timeoutMs: 5000, message: 'places given back' })
+})
+
+/** A server (pauseOnConnect, as the proxy's) whose connections are adopted; their reads' copies, and whether each was a view of the shared buffer. */
+async function adopting (paused: boolean): Promise<{ server: net.Server, port: number, conns: Array<{ socket: net.Socket, accepted: net.Socket, reads: SocketReads, got: Buffer[], shared: boolean[] }> }> {
+  const conns: Array<{ socket: net.Socket, accepted: net.Socket, reads: SocketReads, got: Buffer[], shared: boolean[] }> = []
+  const server = net.createServer({ pauseOnConnect: true, allowHalfOpen: true }, (accepted) => {
+    const got: Buffer[] = []
+    const shared: boolean[] = []
+    const reads = new SocketReads((view) => { got.push(Buffer.from(view)); shared.push(isShared(view)) })
+    const socket = adopt(accepted, reads, paused)
+    socket.on('error', () => {})
+    socket.on('end', () => { socket.end('bye') })
+    conns.push({ socket, accepted, reads, got, shared })
+  })
+  await new Promise<void>(resolve => server.listen(0, IP, resolve))
+  return { server, port: (server.address() as net.AddressInfo).port, conns }
+}
+
+test('adopt: an accepted connection moves onto a socket reading into the shared buffer; half-close works; the server counts it until it closes', async (t) => {
+  const a = await adopting(false)
+  t.teardown(() => { a.server.close() })
+  const c = net.connect({ host: IP, port: a.port, allowHalfOpen: true })
+  t.teardown(() => { c.destroy() })
+  await connected(c)
+  c.write('hello')
+  await waitFor(() => a.conns[0]?.got.length === 1, { timeoutMs: 5000, message: 'the first read' })
+  const conn = a.conns[0]
+  // the connection moved: not the stream fallback, which would hand over stream chunks
+  t.not(conn.socket, conn.accepted)
+  t.deepEqual(conn.shared, [true])
+  t.is(conn.got[0].toString(), 'hello')
+  t.is(conn.socket.remoteAddress, c.localAddress)
+  t.is(conn.socket.remotePort, c.localPort)
+  const count = async (): Promise<number> => await new Promise((resolve, reject) => { a.server.getConnections((err, n) => { if (err !== null) reject(err); else resolve(n) }) })
+  t.is(await count(), 1)
+  // the client half-closes: the adopted socket sees the end and still answers
+  let answer = ''
+  c.setEncoding('utf8')
+  c.on('data', (d: string) => { answer += d })
+  const ended = new Promise(resolve => c.once('end', resolve))
+  c.end()
+  await ended
+  t.is(answer, 'bye')
+  await waitFor(async () => conn.socket.destroyed && await count() === 0, { timeoutMs: 5000, message: 'the server counts no connection' })
+  // close() completes: the accepted socket was given back to the server's count
+  await new Promise<void>((resolve, reject) => { a.server.close((err) => { if (err !== undefined) reject(err); else resolve() }) })
+})
+
+test('adopt, paused: nothing is read until the owner unblocks it; a large write then moves the socket to a buffer of its own', async (t) => {
+  const a = await adopting(true)
+  t.teardown(() => { a.server.close() })
+  const c = net.connect({ host: IP, port: a.port })
+  t.teardown(() => { c.destroy() })
+  await connected(c)
+  const payload = Buffer.alloc(3 * SHARED_READ_BYTES, 'p')
+  c.write(payload)
+  await waitFor(() => a.conns.length === 1, { timeoutMs: 5000, message: 'the connection' })
+  await new Promise(resolve => setTimeout(resolve, 300))
+  const conn = a.conns[0]
+  t.is(conn.got.length, 0)
+  conn.reads.setBlocked(false)
+  await waitFor(() => conn.got.reduce((n, b) => n + b.length, 0) === payload.length, { timeoutMs: 5000, message: 'the bytes, once unblocked' })
+  t.true(Buffer.concat(conn.got).equals(payload))
+  // the first read filled the shared buffer; the next went to a buffer of the socket's own
+  t.deepEqual(conn.shared.slice(0, 2), [true, false])
 })
