@@ -256,3 +256,13 @@ test('adopt, paused: nothing is read until the owner unblocks it; a large write 
   // the first read filled the shared buffer; the next went to a buffer of the socket's own
   t.deepEqual(conn.shared.slice(0, 2), [true, false])
 })
+
+test('adopt, on a socket without the handle it relies on (a Node that changed it): the socket is kept and its stream chunks reach the callback', (t) => {
+  const got: string[] = []
+  const reads = new SocketReads((view) => { got.push(view.toString()) })
+  const bare = new net.Socket() // never connected: no handle
+  t.is(adopt(bare, reads, false), bare)
+  bare.emit('data', Buffer.from('chunk'))
+  t.deepEqual(got, ['chunk'])
+  bare.destroy()
+})
