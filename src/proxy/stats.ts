@@ -110,7 +110,7 @@ export class ProxyMetrics {
         this.set({ service, port }, stats.inFlight)
       }
     })
-    metrics.gauge('sidecar_proxy_bulk_read_sockets', `Backend sockets reading a large transfer into a buffer of their own (at most ${MAX_BULK_SOCKETS}; beyond, transfers read through the shared buffer)`, [], function () {
+    metrics.gauge('sidecar_proxy_bulk_read_sockets', `Proxy sockets (client or backend) reading a large transfer into a buffer of their own (at most ${MAX_BULK_SOCKETS}; beyond, transfers read through the shared buffer)`, [], function () {
       this.set(bulkSocketCount())
     })
   }
