@@ -3,7 +3,8 @@
 // tests make the backend slow, so that views stay queued in the proxy's backend socket, and
 // check every byte with sha256: a read that overwrote a queued view would corrupt an upload.
 // A backend that stops reading must stop the client too: the proxy holds what is queued, no
-// more.
+// more. And a head that arrives in pieces must survive other sockets' reads into the shared
+// buffer in between.
 import test, { type ExecutionContext } from 'ava'
 import { createHash } from 'node:crypto'
 import http from 'node:http'
@@ -52,7 +53,7 @@ async function slowRead (s: NodeJS.ReadableStream & { pause: () => void, resume:
 interface Backend { port: number, stalled: http.IncomingMessage[] }
 
 /**
- * POST /slow: reads the body slowly (15 ms pause every 512 KiB) and answers its length and
+ * GET /echo: the request's URL and header fields as JSON. POST /slow: reads the body slowly (15 ms pause every 512 KiB) and answers its length and
  * sha256. POST /stall: does not read the body until the test resumes it (b.stalled), then
  * answers the same. GET /small: a short body. An upgrade request gets a 101, then the
  * backend reads the tunnel slowly until the client half-closes, and answers the sha256.
@@ -62,6 +63,7 @@ async function slowBackend (t: ExecutionContext): Promise<Backend> {
   const server = http.createServer((req, res) => {
     const answer = (r: { bytes: number, sha: string }): void => { res.end(JSON.stringify(r)) }
     if (req.url === '/small') { res.end('{"small":true}'); return }
+    if (req.url?.startsWith('/echo') === true) { res.end(JSON.stringify({ url: req.url, headers: req.headers })); return }
     if (req.url === '/stall') {
       req.pause()
       b.stalled.push(req)
@@ -220,4 +222,30 @@ test('tcp mode, a slow backend: a 16 MiB upload arrives intact and the half-clos
   s.end()
   await ended
   t.deepEqual(JSON.parse(got), { bytes: n, sha: patternSha(n, seed) })
+})
+
+test('a request head that arrives in pieces, with other connections read into the shared buffer in between, reaches the backend intact', async (t) => {
+  const SP = 18806
+  await setup(t, SP)
+  const url = `/echo?q=${'a'.repeat(200)}`
+  const [long1, long2] = ['v'.repeat(3000), 'w'.repeat(3000)]
+  const s = net.connect({ host: IP, port: SP })
+  t.teardown(() => { s.destroy() })
+  let got = ''
+  s.setEncoding('latin1')
+  s.on('data', (c: string) => { got += c })
+  s.write(`GET ${url} HTTP/1.1\r\nHost: x\r\nX-Long: ${long1}`)
+  await new Promise(resolve => setTimeout(resolve, 100))
+  // twenty other requests and their answers go through the shared buffer meanwhile
+  for (let i = 0; i < 20; i++) {
+    const res = await fetch(`http://${IP}:${SP}/echo?other=${i}`, { headers: { 'x-other': String(i).repeat(500) } })
+    t.is(((await res.json()) as { url: string }).url, `/echo?other=${i}`)
+  }
+  s.write(`${long2}\r\nX-Tail: t\r\nConnection: close\r\n\r\n`)
+  await new Promise(resolve => s.on('close', resolve))
+  t.regex(got, /^HTTP\/1\.1 200 /)
+  const echoed = JSON.parse(got.slice(got.indexOf('\r\n\r\n') + 4)) as { url: string, headers: Record<string, string> }
+  t.is(echoed.url, url)
+  t.is(echoed.headers['x-long'], long1 + long2)
+  t.is(echoed.headers['x-tail'], 't')
 })
