@@ -10,24 +10,11 @@ import { createHash } from 'node:crypto'
 import http from 'node:http'
 import net from 'node:net'
 import { waitFor } from '../../helpers/wait.ts'
+import { MIB, patternSha, piece } from './pattern.ts'
 import { harness, instance, proxyConfig, waitListening } from './setup.ts'
 
 const IP = '127.0.13.73'
 const BACKEND_IP = '127.0.13.74'
-const MIB = 1 << 20
-
-/** Bytes [from, from + n) of a stream where each 4-byte word is its offset mixed with seed: a shifted or overwritten range changes the hash. */
-function piece (from: number, n: number, seed: number): Buffer {
-  const b = Buffer.alloc(n)
-  for (let i = 0; i + 4 <= n; i += 4) b.writeUInt32LE(((from + i) ^ seed) >>> 0, i)
-  return b
-}
-
-function patternSha (n: number, seed: number): string {
-  const h = createHash('sha256')
-  for (let o = 0; o < n; o += MIB) h.update(piece(o, Math.min(MIB, n - o), seed))
-  return h.digest('hex')
-}
 
 /** Reads a stream, stopping for pauseMs after every everyBytes; resolves with the byte count and sha256. */
 async function slowRead (s: NodeJS.ReadableStream & { pause: () => void, resume: () => void }, everyBytes: number, pauseMs: number): Promise<{ bytes: number, sha: string }> {

@@ -7,28 +7,14 @@ import test, { type ExecutionContext } from 'ava'
 import { createHash } from 'node:crypto'
 import http from 'node:http'
 import net from 'node:net'
+import { MIB, patternSha, piece } from './pattern.ts'
 import { harness, instance, proxyConfig, waitListening } from './setup.ts'
 
 const IP = '127.0.13.70'
 const BACKEND_IP = '127.0.13.71'
-const MIB = 1 << 20
-
-/** Bytes [from, from + n) of a stream where each 4-byte word is its offset mixed with seed: a shifted or overwritten range changes the hash. */
-function piece (from: number, n: number, seed: number): Buffer {
-  const b = Buffer.alloc(n)
-  for (let i = 0; i + 4 <= n; i += 4) b.writeUInt32LE(((from + i) ^ seed) >>> 0, i)
-  return b
-}
 
 const pattern = (n: number, seed: number): Buffer => piece(0, n, seed)
 const sha = (b: Buffer): string => createHash('sha256').update(b).digest('hex')
-
-/** The sha256 of pattern(n, seed), made piece by piece. */
-function patternSha (n: number, seed: number): string {
-  const h = createHash('sha256')
-  for (let o = 0; o < n; o += MIB) h.update(piece(o, Math.min(MIB, n - o), seed))
-  return h.digest('hex')
-}
 
 /**
  * /bytes?n=N&seed=S: the pattern with Content-Length, made and written in 256 KiB pieces
