@@ -9,7 +9,7 @@
 // longest event-loop delay 213-229 ms against 73-80 ms.
 //
 // V8 reads the flag at each collection, so it can change at run time (node:v8's
-// setFlagsFromString): this component watches full collections (perf_hooks' gc entries) and,
+// setFlagsFromString): this component watches full collections (watchFullCollections below) and,
 // when BURST_COLLECTIONS of them come within BURST_WINDOW_MS while the heap in use grew by
 // GROWTH_BYTES or more, turns the flag off; once QUIET_MS pass without a full collection, it
 // turns it on again, and the next ones reduce memory as before. Growth is the condition, not
@@ -20,14 +20,21 @@
 //
 // A burst ends as soon as a full collection finds the heap in use grown by less than
 // STILL_GROWING_BYTES since the one before, as well as after QUIET_MS without one. Growth is read
-// when a collection's perf entry arrives, 10-150 ms late under a flood, after that much more
+// when the news of a collection arrives, 10-150 ms late under a flood, after that much more
 // allocation, and even right after a collection what lives swings with the batches in flight (7-28
 // MB in a synthetic flood), so two readings can differ by 8 MB with nothing more alive. Before that
 // rule, such a swing turned the flag off for the whole flood (4.5-7.7 s of an 8 s synthetic one),
 // and the gossip fuzz ran in the large-heap mode about one run in ten, its RSS then 19 % above its
 // warmed-up level afterwards; now the next full collection ends it. A join, whose live data grows
 // 10 MB or more between full collections without the flag, stays in the mode until it is done.
-import { constants, PerformanceObserver, type PerformanceEntry } from 'node:perf_hooks'
+//
+// Full collections are seen through a FinalizationRegistry, not perf_hooks' gc entries. While any
+// observer of gc entries is connected, Node builds an entry for every collection, the scavenges
+// (about 40 a second under proxy load) included, each with deprecated accessors (DEP0152), about
+// 5 KB that outlives the young generation: three quarters of what the daemon promoted under load,
+// enough for a full collection every 20-40 s whose concurrent marking took the second core from
+// the proxy (its p99 at concurrency 1 went from about 0.6 ms to 1.5-3 ms in the seconds around one).
+import { performance } from 'node:perf_hooks'
 import { getHeapStatistics, setFlagsFromString } from 'node:v8'
 import type { Logger } from './logger.ts'
 import type { Metrics } from './metrics.ts'
@@ -44,6 +51,32 @@ export const STILL_GROWING_BYTES = 2 * 1024 * 1024
 export const QUIET_MS = 30_000
 
 export type HeapModeName = 'small' | 'throughput'
+
+/**
+ * Calls onFull after each full collection (mark-compact) of this isolate, for nothing per
+ * scavenge: one unreachable object at a time is registered with a FinalizationRegistry. V8's
+ * scavenges keep the targets of weak cells alive (a test checks it), so only a full collection
+ * frees it and queues the registry's callback, which registers the next one. The callback runs as
+ * a task of its own after the collection, a few ms later on a busy event loop; two full
+ * collections before it runs count as one. stop() ends it.
+ */
+export function watchFullCollections (onFull: () => void): { stop: () => void } {
+  const token = {}
+  let on = true
+  const registry = new FinalizationRegistry<undefined>(() => {
+    if (!on) return
+    arm()
+    onFull()
+  })
+  const arm = (): void => { registry.register({}, undefined, token) }
+  arm()
+  return {
+    stop () {
+      on = false
+      registry.unregister(token)
+    },
+  }
+}
 
 export interface HeapModeComponents {
   logger: Logger
@@ -63,7 +96,7 @@ export class HeapMode implements Startable {
   readonly #quietMs: number
   readonly #bursts
   readonly #gauge
-  #observer: PerformanceObserver | undefined
+  #watch: { stop: () => void } | undefined
   /** Time and heap in use at the last full collections (at most BURST_COLLECTIONS). */
   readonly #recent: Array<{ at: number, used: number }> = []
   #mode: HeapModeName = 'small'
@@ -85,23 +118,21 @@ export class HeapMode implements Startable {
   /** Idempotent. */
   async start (): Promise<void> {
     this.#gauge.set(this.#init.managed ? 1 : 0)
-    if (!this.#init.managed || this.#observer !== undefined) return
-    const observer = this.#observer = new PerformanceObserver(list => { this.#collected(list.getEntries()) })
-    observer.observe({ entryTypes: ['gc'] })
+    if (!this.#init.managed || this.#watch !== undefined) return
+    this.#watch = watchFullCollections(() => { this.#collected(performance.now()) })
   }
 
   /** Turns the flag on again if a burst had it off. */
   async stop (): Promise<void> {
-    this.#observer?.disconnect()
-    this.#observer = undefined
+    this.#watch?.stop()
+    this.#watch = undefined
     clearTimeout(this.#quiet)
     this.#quiet = undefined
     if (this.#mode === 'throughput') this.#set('small', 'the daemon stops')
   }
 
-  #collected (entries: readonly PerformanceEntry[]): void {
-    const full = entries.filter(e => (e as { detail?: { kind?: number } }).detail?.kind === constants.NODE_PERFORMANCE_GC_MAJOR)
-    if (full.length === 0) return
+  /** A full collection ended, seen at `at` (performance.now()). */
+  #collected (at: number): void {
     const used = getHeapStatistics().used_heap_size // read after the collections: what lives, plus what was allocated since
     if (this.#mode === 'throughput') {
       // the burst lasts while what lives keeps growing: a flood's batches in flight can look like growth once
@@ -116,19 +147,15 @@ export class HeapMode implements Startable {
       this.#set('small', `the heap in use grew ${(grew / 1048576).toFixed(1)} MB since the last full collection`)
       return
     }
-    for (const e of full) {
-      const at = e.startTime + e.duration
-      this.#recent.push({ at, used })
-      if (this.#recent.length > BURST_COLLECTIONS) this.#recent.shift()
-      const first = this.#recent[0]
-      if (this.#recent.length === BURST_COLLECTIONS && at - first.at <= BURST_WINDOW_MS && used - first.used >= GROWTH_BYTES) {
-        this.#bursts.inc()
-        this.#set('throughput', `${BURST_COLLECTIONS} full collections in ${((at - first.at) / 1000).toFixed(1)} s while the heap in use grew ${((used - first.used) / 1048576).toFixed(0)} MB`)
-        this.#live = used
-        this.#recent.length = 0
-        this.#settleAfter()
-        return
-      }
+    this.#recent.push({ at, used })
+    if (this.#recent.length > BURST_COLLECTIONS) this.#recent.shift()
+    const first = this.#recent[0]
+    if (this.#recent.length === BURST_COLLECTIONS && at - first.at <= BURST_WINDOW_MS && used - first.used >= GROWTH_BYTES) {
+      this.#bursts.inc()
+      this.#set('throughput', `${BURST_COLLECTIONS} full collections in ${((at - first.at) / 1000).toFixed(1)} s while the heap in use grew ${((used - first.used) / 1048576).toFixed(0)} MB`)
+      this.#live = used
+      this.#recent.length = 0
+      this.#settleAfter()
     }
   }
 

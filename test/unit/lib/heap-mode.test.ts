@@ -43,3 +43,12 @@ test('heap-mode: a process started without the flag (a user\'s own heap flags) i
   t.false(r.sawThroughput)
   t.is(r.after, 'small')
 })
+
+test('watchFullCollections: called once per full collection, never for a scavenge, and not after stop()', async t => {
+  const helper = fileURLToPath(new URL('../../helpers/full-collections-main.ts', import.meta.url))
+  const { stdout } = await promisify(execFile)(process.execPath, ['--expose-gc', '--max-semi-space-size=1', helper], { timeout: 60_000 })
+  const r = JSON.parse(stdout.trim().split('\n').at(-1) as string) as { afterScavenges: number, afterMajors: number[], afterStop: number }
+  t.is(r.afterScavenges, 0, 'scavenges (5 forced, and those of 2 million short-lived objects) are not full collections')
+  t.deepEqual(r.afterMajors, [1, 2, 3], 'each full collection is seen, the watch re-arming itself')
+  t.is(r.afterStop, 3)
+})
