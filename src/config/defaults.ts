@@ -43,6 +43,7 @@ export const DEFAULTS = {
     token: '', // none, as in the original: existing drain scripts keep working; cross-origin browser writes are refused anyway
     max_stream_clients: 512, // far above the UI tabs and watchers one host serves, while 512 x stream_queue_bytes bounds their memory
     allowed_hosts: [], // none beyond IP addresses, localhost and this host's name: any other name could be a rebound one
+    gc_metrics: false, // watching collections makes Node keep an entry of each, which brings on full collections that slow the proxy's slowest requests
   },
   static_discovery: {
     config_file: 'static.json', // the original's STATIC_CONFIG_FILE default

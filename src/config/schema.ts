@@ -103,6 +103,7 @@ export const SCHEMA: Schema = {
     token: { type: 'string', emptyOk: true, doc: 'bearer token the write endpoints (drain, undrain) require ("" = none; cross-origin browser writes are refused either way)' },
     max_stream_clients: { type: 'int', min: 1, max: 100_000, doc: 'concurrent /watch and SSE clients; more are refused with 503' },
     allowed_hosts: { type: 'list', check: checkHostName, doc: 'without a token: host names browsers may send writes to besides IP addresses, localhost and this host\'s name (DNS-rebinding defence)' },
+    gc_metrics: { type: 'bool', doc: 'add nodejs_gc_duration_seconds (each garbage collection\'s pause) to /metrics; it makes the proxy\'s slowest requests slower' },
   },
   static_discovery: {
     config_file: { type: 'path', doc: 'JSON file listing statically defined services', env: 'STATIC_CONFIG_FILE' },

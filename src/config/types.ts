@@ -57,6 +57,8 @@ export interface ApiSection {
   /** Concurrent /watch and SSE clients. */
   max_stream_clients: number
   allowed_hosts: string[]
+  /** Adds prom-client's nodejs_gc_duration_seconds to /metrics (off: it costs the proxy's tail latency). */
+  gc_metrics: boolean
 }
 
 export interface StaticDiscoverySection {

@@ -52,13 +52,14 @@ export class Daemon implements Startable {
   readonly listeners: Listeners
   readonly hub: EventHub
   readonly gossip: Gossip
-  readonly metrics = new Metrics()
+  readonly metrics: Metrics
   readonly #logger: Logger
   readonly #components: Startable[]
   #running = false
 
   constructor (config: SidecarConfig, components: { logger: Logger, clock?: Clock }) {
     this.config = config
+    this.metrics = new Metrics({ gcDurations: config.api.gc_metrics })
     const logger = this.#logger = components.logger
     // The system clock, corrected by the offset gossip measures against the cluster (gossip/clock-offset.ts).
     const corrected = components.clock === undefined ? new CorrectedClock() : undefined

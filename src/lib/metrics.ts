@@ -1,6 +1,7 @@
 // One Prometheus registry per daemon (not prom-client's global one), so that several
 // daemons in one process (tests) do not collide. Components receive it and register
 // their own metrics; the API serves it at /metrics.
+import { createRequire } from 'node:module'
 import { collectDefaultMetrics, Counter, Gauge, Histogram, Registry } from 'prom-client'
 
 const PREFIX = 'sidecar_'
@@ -11,12 +12,40 @@ const PREFIX = 'sidecar_'
  */
 export const DROPPED_DEFAULT_METRICS = ['nodejs_active_handles_total', 'nodejs_active_requests_total', 'nodejs_active_resources_total'].map(n => PREFIX + n)
 
+/** prom-client's default collector of nodejs_gc_duration_seconds, by its name in collectDefaultMetrics.metricsList. */
+export const GC_COLLECTOR = 'gc'
+
+type DefaultCollector = (registry: Registry, config: { prefix: string, eventLoopMonitoringPrecision: number }) => void
+
+/**
+ * prom-client's default collectors but the gc one. That one connects a perf_hooks observer of gc
+ * entries, and while one is connected Node builds an entry for every collection, scavenges
+ * included, about 5 KB each that outlives the young generation: under proxy load they brought on
+ * a full collection every 20-40 s, and with it the proxy's slowest requests (see
+ * src/lib/heap-mode.ts). collectDefaultMetrics cannot leave one out, so the others are called one
+ * by one, from the modules its metricsList names (lib/metrics/<name>.js): a collector a later
+ * prom-client adds is called too, and a test checks the result against collectDefaultMetrics'.
+ */
+function collectDefaultsButGc (registry: Registry): void {
+  const require = createRequire(import.meta.url)
+  for (const name of collectDefaultMetrics.metricsList) {
+    if (name === GC_COLLECTOR) continue
+    const collect = require(`prom-client/lib/metrics/${name}.js`) as DefaultCollector
+    collect(registry, { prefix: PREFIX, eventLoopMonitoringPrecision: 10 }) // collectDefaultMetrics' own default precision
+  }
+}
+
 export class Metrics {
   readonly registry = new Registry()
 
-  constructor (opts: { defaultMetrics?: boolean } = {}) {
+  /**
+   * defaultMetrics (default true): prom-client's process and Node.js metrics. gcDurations
+   * (default false, [api] gc_metrics): with them, nodejs_gc_duration_seconds.
+   */
+  constructor (opts: { defaultMetrics?: boolean, gcDurations?: boolean } = {}) {
     if (opts.defaultMetrics ?? true) {
-      collectDefaultMetrics({ register: this.registry, prefix: PREFIX })
+      if (opts.gcDurations === true) collectDefaultMetrics({ register: this.registry, prefix: PREFIX })
+      else collectDefaultsButGc(this.registry)
       for (const name of DROPPED_DEFAULT_METRICS) this.registry.removeSingleMetric(name)
     }
   }

@@ -50,7 +50,23 @@ ptest('metrics: promtool check metrics finds no problem in a running daemon\'s /
   t.true(text.includes('# TYPE sidecar_process_cpu_seconds_total counter'), 'the default process metrics are there')
   t.true(text.includes('# TYPE sidecar_nodejs_active_handles gauge'), 'the per-type gauges stay')
   t.false(/_total (gauge|untyped)$/m.test(text), 'no gauge is named *_total')
+  t.false(text.includes('nodejs_gc_duration_seconds'), 'no gc histogram unless [api] gc_metrics')
 
+  const r = await promtool(text)
+  t.is(r.output.trim(), '', r.output)
+  t.is(r.code, 0)
+})
+
+ptest('metrics: with [api] gc_metrics the gc histogram is in /metrics, with samples, and promtool still finds no problem', async (t) => {
+  const dir = await mkdtemp(path.join(os.tmpdir(), 'sidecar-promtool-'))
+  t.teardown(async () => { await rm(dir, { recursive: true, force: true }) })
+  await writeFile(path.join(dir, 'static.json'), '[]')
+  const d = await startDaemon({ ip: '127.0.20.31', hostname: 'promtool-b', cwd: dir, args: ['-d', 'static'], env: { API_GC_METRICS: 'true', SIDECAR_QUIC: 'false' } })
+  t.teardown(() => { d.kill() })
+  const text = await waitFor(async () => {
+    const body = await (await fetch(d.url('/metrics'), { signal: AbortSignal.timeout(5000) })).text()
+    return /^sidecar_nodejs_gc_duration_seconds_count\{kind="minor"\} [1-9]/m.test(body) && body
+  }, { timeoutMs: 30_000, message: () => `scavenges counted in sidecar_nodejs_gc_duration_seconds\n${d.output.slice(-3000)}` })
   const r = await promtool(text)
   t.is(r.output.trim(), '', r.output)
   t.is(r.code, 0)
