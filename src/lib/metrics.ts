@@ -17,6 +17,15 @@ export const GC_COLLECTOR = 'gc'
 
 type DefaultCollector = (registry: Registry, config: { prefix: string, eventLoopMonitoringPrecision: number }) => void
 
+/** Loads one of prom-client's default collectors by its name in metricsList; throws where it cannot. */
+export type CollectorLoader = (name: string) => DefaultCollector
+
+const loadFromPromClient: CollectorLoader = (name) => {
+  const collect: unknown = createRequire(import.meta.url)(`prom-client/lib/metrics/${name}.js`)
+  if (typeof collect !== 'function') throw new TypeError(`prom-client/lib/metrics/${name}.js is not a collector`)
+  return collect as DefaultCollector
+}
+
 /**
  * prom-client's default collectors but the gc one. That one connects a perf_hooks observer of gc
  * entries, and while one is connected Node builds an entry for every collection, scavenges
@@ -25,14 +34,19 @@ type DefaultCollector = (registry: Registry, config: { prefix: string, eventLoop
  * src/lib/heap-mode.ts). collectDefaultMetrics cannot leave one out, so the others are called one
  * by one, from the modules its metricsList names (lib/metrics/<name>.js): a collector a later
  * prom-client adds is called too, and a test checks the result against collectDefaultMetrics'.
+ * Those modules are not prom-client's documented API (the package range allows a later 15.x that
+ * moves them): false when one cannot be loaded, before anything is registered, and the caller
+ * falls back to collectDefaultMetrics, the gc histogram included, rather than fail to start.
  */
-function collectDefaultsButGc (registry: Registry): void {
-  const require = createRequire(import.meta.url)
-  for (const name of collectDefaultMetrics.metricsList) {
-    if (name === GC_COLLECTOR) continue
-    const collect = require(`prom-client/lib/metrics/${name}.js`) as DefaultCollector
-    collect(registry, { prefix: PREFIX, eventLoopMonitoringPrecision: 10 }) // collectDefaultMetrics' own default precision
+export function collectDefaultsButGc (registry: Registry, load: CollectorLoader = loadFromPromClient): boolean {
+  let collectors: DefaultCollector[]
+  try {
+    collectors = collectDefaultMetrics.metricsList.filter(name => name !== GC_COLLECTOR).map(load)
+  } catch {
+    return false
   }
+  for (const collect of collectors) collect(registry, { prefix: PREFIX, eventLoopMonitoringPrecision: 10 }) // collectDefaultMetrics' own default precision
+  return true
 }
 
 export class Metrics {
@@ -44,8 +58,7 @@ export class Metrics {
    */
   constructor (opts: { defaultMetrics?: boolean, gcDurations?: boolean } = {}) {
     if (opts.defaultMetrics ?? true) {
-      if (opts.gcDurations === true) collectDefaultMetrics({ register: this.registry, prefix: PREFIX })
-      else collectDefaultsButGc(this.registry)
+      if (opts.gcDurations === true || !collectDefaultsButGc(this.registry)) collectDefaultMetrics({ register: this.registry, prefix: PREFIX })
       for (const name of DROPPED_DEFAULT_METRICS) this.registry.removeSingleMetric(name)
     }
   }

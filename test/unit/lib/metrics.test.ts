@@ -5,7 +5,7 @@ import { PerformanceObserver } from 'node:perf_hooks'
 import test from 'ava'
 import { collectDefaultMetrics, Registry } from 'prom-client'
 import { HeapMode } from '../../../src/lib/heap-mode.ts'
-import { DROPPED_DEFAULT_METRICS, Metrics } from '../../../src/lib/metrics.ts'
+import { collectDefaultsButGc, DROPPED_DEFAULT_METRICS, Metrics } from '../../../src/lib/metrics.ts'
 import { silentLogger } from '../../../src/lib/logger.ts'
 
 const GC = 'sidecar_nodejs_gc_duration_seconds'
@@ -54,4 +54,17 @@ test.serial('metrics: with gcDurations, prom-client\'s gc observer is connected 
   const types = await observed(() => { metrics = new Metrics({ gcDurations: true }) })
   t.deepEqual(types.filter(x => x === 'gc'), ['gc'])
   t.regex(await (metrics as Metrics).text(), /^# TYPE sidecar_nodejs_gc_duration_seconds histogram/m)
+})
+
+test('metrics: where a prom-client collector cannot be loaded (a later prom-client moved them), nothing is half-registered and the caller gets false', t => {
+  const registry = new Registry()
+  let loaded = 0
+  const ok = collectDefaultsButGc(registry, (name) => {
+    if (++loaded === 3) throw new Error(`Cannot find module 'prom-client/lib/metrics/${name}.js'`)
+    return () => { t.fail('a collector ran before every one was loaded') }
+  })
+  t.false(ok)
+  t.is(loaded, 3)
+  t.deepEqual(names(registry), [])
+  t.true(collectDefaultsButGc(new Registry()), 'the installed prom-client\'s collectors load')
 })
