@@ -20,8 +20,10 @@ type DefaultCollector = (registry: Registry, config: { prefix: string, eventLoop
 /** Loads one of prom-client's default collectors by its name in metricsList; throws where it cannot. */
 export type CollectorLoader = (name: string) => DefaultCollector
 
+const require = createRequire(import.meta.url)
+
 const loadFromPromClient: CollectorLoader = (name) => {
-  const collect: unknown = createRequire(import.meta.url)(`prom-client/lib/metrics/${name}.js`)
+  const collect: unknown = require(`prom-client/lib/metrics/${name}.js`)
   if (typeof collect !== 'function') throw new TypeError(`prom-client/lib/metrics/${name}.js is not a collector`)
   return collect as DefaultCollector
 }
