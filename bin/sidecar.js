@@ -22,8 +22,9 @@ if (major < 22 || (major === 22 && minor < 20)) {
 // the young generation and fill that in one go, and the full collection that follows (its
 // concurrent marking takes the second core for tens of ms) took the proxy's p99 at concurrency 1
 // from about 0.4 ms to 0.8-2.3 ms in the benchmark's rounds that held one. With 30 % there was no
-// full collection in 200 s of that load, for about 5 MB more heap (docs/proxy.md). The heap mode
-// (src/lib/heap-mode.ts) sets it to 0, V8's own factor, while a burst has optimize-for-size off.
+// full collection in 340 s of that load and idling, for about 4 MB more heap in use and the same
+// RSS (docs/proxy.md). The heap mode (src/lib/heap-mode.ts) sets it to 0, V8's own factor, while
+// a burst has optimize-for-size off.
 const V8_FLAGS = ['--max-semi-space-size=1', '--optimize-for-size', '--heap-growing-percent=30']
 const given = [...process.execArgv, process.env.NODE_OPTIONS ?? ''].some(a => a.includes('--max-semi-space-size'))
 // Native memory: glibc's malloc keeps one arena per thread that ever allocated (libuv's pool,
