@@ -16,16 +16,8 @@ if (major < 22 || (major === 22 && minor < 20)) {
 // private memory. Smaller ones (measured: about 50 MB less RSS per daemon, CPU unchanged)
 // need flags at start-up, so the process re-executes itself with them (same PID, where
 // process.execve exists: Node >= 23.11 on Linux/macOS). A semispace size given by the user
-// (node --max-semi-space-size=N, or in NODE_OPTIONS) is left alone, and so are the flags below.
-// --optimize-for-size keeps the heap small, but grows the old generation by only 10 % between
-// full collections: the connections of a few seconds of proxy load at concurrency 64 outlive
-// the young generation and fill that in one go, and the full collection that follows (its
-// concurrent marking takes the second core for tens of ms) took the proxy's p99 at concurrency 1
-// from about 0.4 ms to 0.8-2.3 ms in the benchmark's rounds that held one. With 30 % there was no
-// full collection in 340 s of that load and idling, for about 4 MB more heap in use and the same
-// RSS (docs/proxy.md). The heap mode (src/lib/heap-mode.ts) sets it to 0, V8's own factor, while
-// a burst has optimize-for-size off.
-const V8_FLAGS = ['--max-semi-space-size=1', '--optimize-for-size', '--heap-growing-percent=30']
+// (node --max-semi-space-size=N, or in NODE_OPTIONS) is left alone.
+const V8_FLAGS = ['--max-semi-space-size=1', '--optimize-for-size']
 const given = [...process.execArgv, process.env.NODE_OPTIONS ?? ''].some(a => a.includes('--max-semi-space-size'))
 // Native memory: glibc's malloc keeps one arena per thread that ever allocated (libuv's pool,
 // V8's helpers), and memory freed in an arena is rarely given back; two arenas keep RSS close to

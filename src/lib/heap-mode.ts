@@ -78,21 +78,6 @@ export function watchFullCollections (onFull: () => void): { stop: () => void } 
   }
 }
 
-/**
- * The --heap-growing-percent in execArgv (the last one given), or undefined. bin/sidecar.js
- * starts the daemon with 30 beside --optimize-for-size, whose own factor (1.1) let the garbage
- * that a few seconds of proxy load leaves in the old generation bring on a full collection
- * every 50-75 s under the proxy benchmark's load (see bin/sidecar.js).
- */
-export function startedGrowingPercent (execArgv: readonly string[] = process.execArgv): number | undefined {
-  let percent: number | undefined
-  for (const a of execArgv) {
-    const m = /^--heap[-_]growing[-_]percent=(\d+)$/.exec(a)
-    if (m !== null) percent = Number(m[1])
-  }
-  return percent
-}
-
 export interface HeapModeComponents {
   logger: Logger
   metrics: Metrics
@@ -101,12 +86,6 @@ export interface HeapModeComponents {
 export interface HeapModeInit {
   /** Whether to act: true where the process started with --optimize-for-size. */
   managed: boolean
-  /**
-   * The --heap-growing-percent the process started with (startedGrowingPercent()), if any: it
-   * fixes V8's growing factor in every mode, so a burst sets it to 0 (V8's own factor, up to 4x)
-   * and the small mode puts it back.
-   */
-  growingPercent?: number
   /** Injected for tests; default QUIET_MS. */
   quietMs?: number
 }
@@ -194,8 +173,6 @@ export class HeapMode implements Startable {
   #set (mode: HeapModeName, why: string): void {
     if (mode === this.#mode) return
     setFlagsFromString(mode === 'small' ? '--optimize-for-size' : '--no-optimize-for-size')
-    const percent = this.#init.growingPercent
-    if (percent !== undefined && percent > 0) setFlagsFromString(`--heap-growing-percent=${mode === 'small' ? percent : 0}`)
     this.#mode = mode
     this.#gauge.set(mode === 'small' ? 1 : 0)
     this.#c.logger.debug(mode === 'small' ? `${why}: V8's optimize-for-size is on again` : `${why}: V8's optimize-for-size is off until the heap settles`)

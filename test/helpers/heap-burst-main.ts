@@ -7,7 +7,7 @@
 // the heap in use swings by several MB from one full collection to the next but nothing stays.
 import { constants, PerformanceObserver } from 'node:perf_hooks'
 import { setTimeout as sleep } from 'node:timers/promises'
-import { HeapMode, startedGrowingPercent } from '../../src/lib/heap-mode.ts'
+import { HeapMode } from '../../src/lib/heap-mode.ts'
 import { pino } from 'pino'
 import { Metrics } from '../../src/lib/metrics.ts'
 
@@ -16,7 +16,7 @@ const work = process.argv[3] === 'flood' ? 'flood' : 'growth'
 // what HeapMode says when it changes the flag (debug lines), printed with the result
 const said: string[] = []
 const logger = pino({ level: 'debug' }, { write: (line: string) => { said.push((JSON.parse(line) as { msg: string }).msg) } })
-const mode = new HeapMode({ logger, metrics: new Metrics() }, { managed: watching && process.execArgv.includes('--optimize-for-size'), growingPercent: startedGrowingPercent(), quietMs: 1000 })
+const mode = new HeapMode({ logger, metrics: new Metrics() }, { managed: watching && process.execArgv.includes('--optimize-for-size'), quietMs: 1000 })
 await mode.start()
 let majors = 0
 const observer = new PerformanceObserver(list => { for (const e of list.getEntries()) if ((e as { detail?: { kind?: number } }).detail?.kind === constants.NODE_PERFORMANCE_GC_MAJOR) majors++ })

@@ -7,7 +7,6 @@ import { execFile } from 'node:child_process'
 import { fileURLToPath } from 'node:url'
 import { promisify } from 'node:util'
 import test from 'ava'
-import { startedGrowingPercent } from '../../../src/lib/heap-mode.ts'
 
 const main = fileURLToPath(new URL('../../helpers/heap-burst-main.ts', import.meta.url))
 interface Run { majors: number, sawThroughput: boolean, throughputMs: number, longestMs: number, after: 'small' | 'throughput', said: string[] }
@@ -26,25 +25,6 @@ test('heap-mode: a fast-growing heap turns optimize-for-size off (fewer full col
   t.true(withMode.sawThroughput, 'off during the growth')
   t.is(withMode.after, 'small', 'on again once the heap settled')
   t.true(withMode.majors * 2 < without.majors, `${withMode.majors} full collections against ${without.majors}`)
-})
-
-test('heap-mode: with bin/sidecar.js\'s --heap-growing-percent too, a burst gets V8\'s own growing factor (that flag would otherwise fix it at 1.3)', async t => {
-  const flags = ['--max-semi-space-size=1', '--optimize-for-size', '--heap-growing-percent=30']
-  const without = await run(flags, 'off')
-  const withMode = await run(flags, 'on')
-  t.log(`full collections of the same growth: ${without.majors} with both flags throughout, ${withMode.majors} with HeapMode`)
-  t.true(withMode.sawThroughput, 'off during the growth')
-  t.is(withMode.after, 'small', 'on again once the heap settled')
-  // measured: 10 throughout, 6 with HeapMode; 9-10 when HeapMode left the percent at 30 during the burst (three of
-  // them come before it can tell a burst)
-  t.true(withMode.majors * 4 <= without.majors * 3, `${withMode.majors} full collections against ${without.majors}`)
-})
-
-test('startedGrowingPercent: the last --heap-growing-percent given, in either spelling, else undefined', t => {
-  t.is(startedGrowingPercent(['--max-semi-space-size=1', '--optimize-for-size', '--heap-growing-percent=30']), 30)
-  t.is(startedGrowingPercent(['--heap_growing_percent=20', '--heap-growing-percent=45']), 45)
-  t.is(startedGrowingPercent(['--optimize-for-size']), undefined)
-  t.is(startedGrowingPercent(['--heap-growing-percent=abc']), undefined)
 })
 
 test('heap-mode: a flood whose batches in flight swing the heap but add nothing lasting does not keep optimize-for-size off', async t => {
