@@ -2,8 +2,8 @@
 // http and tcp modes, through HAProxy (http and tcp, one thread, keep-alive reuse) and,
 // for reference, through a stock http-proxy-3 server. wrk drives each at concurrency 1 and
 // 64 for BENCH_SECONDS (default 4), in BENCH_ROUNDS interleaved rounds (default 3), and each
-// figure (req/s, p50, p99) is the median of its rounds; then curl downloads BENCH_DOWNLOAD_MB (100) and uploads
-// BENCH_UPLOAD_MB (50) through each, in as many interleaved rounds of their own. Prints
+// figure (req/s, p50, p99) is the median of its rounds; then curl downloads BENCH_DOWNLOAD_MB
+// (100) and uploads BENCH_UPLOAD_MB (50) through each, in as many interleaved rounds of their own. Prints
 // requests/s, p50, p99, MB/s and the ratios as Markdown tables. Every process it starts is
 // stopped at the end, and every wrk/curl run has a time limit. Run with bench/proxy/run.sh
 // (installs wrk/haproxy).
