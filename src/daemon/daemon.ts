@@ -20,7 +20,7 @@ import { CorrectedClock, type Clock } from '../service/clock.ts'
 import { ConfigError } from '../lib/errors.ts'
 import type { Logger } from '../lib/logger.ts'
 import { EventLoopMonitor } from '../lib/event-loop.ts'
-import { HeapMode } from '../lib/heap-mode.ts'
+import { growingPercentGiven, HeapMode } from '../lib/heap-mode.ts'
 import { HeapReclaimer } from '../lib/heap-reclaim.ts'
 import { Metrics } from '../lib/metrics.ts'
 import { startAll, stopAll, type Startable } from '../lib/startable.ts'
@@ -170,7 +170,7 @@ export class Daemon implements Startable {
     // Gossip before discovery: a joining node pulls the cluster's state before it announces its own.
     // Listeners before the announcer, so they see the first events of this host's services.
     // The proxy last: it opens the ports the catalog holds once local services are announced.
-    this.#components = [new EventLoopMonitor({ metrics: this.metrics }), new HeapReclaimer({ logger: child('heap'), metrics: this.metrics }), new HeapMode({ logger: child('heap'), metrics: this.metrics }, { managed: process.execArgv.includes('--optimize-for-size') }), this.api, this.hub, reaper, this.gossip, ...this.discoverers, this.listeners, this.monitor, this.announcer, ...(this.proxy !== undefined ? [this.proxy] : [])]
+    this.#components = [new EventLoopMonitor({ metrics: this.metrics }), new HeapReclaimer({ logger: child('heap'), metrics: this.metrics }), new HeapMode({ logger: child('heap'), metrics: this.metrics, proxy: this.proxy === undefined || growingPercentGiven() ? undefined : () => (this.proxy as ProxyManager).activity() }, { managed: process.execArgv.includes('--optimize-for-size') }), this.api, this.hub, reaper, this.gossip, ...this.discoverers, this.listeners, this.monitor, this.announcer, ...(this.proxy !== undefined ? [this.proxy] : [])]
   }
 
   /** Cluster members for /services.json: this host and the live membership. */

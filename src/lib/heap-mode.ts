@@ -34,6 +34,21 @@
 // 5 KB that outlives the young generation: three quarters of what the daemon promoted under load,
 // enough for a full collection every 20-40 s whose concurrent marking took the second core from
 // the proxy (its p99 at concurrency 1 went from about 0.6 ms to 1.5-3 ms in the seconds around one).
+//
+// While the embedded proxy serves, V8's growing factor is also set (--heap-growing-percent).
+// Under --optimize-for-size the old generation may grow only 10 % past what lived at the last
+// full collection before the next one: about 3 MB of a 29 MB heap, which a few seconds of proxy
+// load at concurrency 64 promote (each open connection's state outlives the young generation).
+// So a full collection came every 50-75 s of the proxy benchmark, each as load resumed after an
+// idle stretch, and its concurrent marking took the second core: the proxy's p99 at concurrency 1
+// went from about 0.4 ms to 0.8-2.3 ms in the benchmark's rounds that held one. With 30 % there
+// was no full collection in 200 s of that load, for about 5 MB more heap. Not for an idle
+// daemon: started with 30 %, the garbage a gossip flood leaves once gossipsub's caches of
+// message ids expire stayed uncollected (heap in use 80 MB against 40 before the flood, RSS 19-21
+// % above its warmed-up level 150 s later), because an idle daemon allocates too slowly to reach
+// a limit that high. So it is on from the first proxied request until SERVING_IDLE_MS pass
+// without one (a tcp connection open counts as serving), and never during a burst, where it
+// would fix the factor that V8 raises up to 4x without optimize-for-size.
 import { performance } from 'node:perf_hooks'
 import { getHeapStatistics, setFlagsFromString } from 'node:v8'
 import type { Logger } from './logger.ts'
@@ -50,7 +65,22 @@ export const STILL_GROWING_BYTES = 2 * 1024 * 1024
 /** Time without a full collection after which the heap has settled: the flag is turned on again. */
 export const QUIET_MS = 30_000
 
+/** V8's --heap-growing-percent while the proxy serves (0, V8's own factor, otherwise). */
+export const SERVING_GROWING_PERCENT = 30
+/** Time without a proxied request (and no tcp connection open) after which the proxy no longer serves. */
+export const SERVING_IDLE_MS = 5 * 60_000
+/** How often the proxy's counts are read. */
+export const SERVING_POLL_MS = 2000
+
 export type HeapModeName = 'small' | 'throughput'
+
+/** What the proxy has done, read every SERVING_POLL_MS: requests (and tcp connections) finished so far, and those in progress. */
+export interface ProxyActivity { finished: number, inFlight: number }
+
+/** True where --heap-growing-percent was given to node (then it is the user's, and left alone). */
+export function growingPercentGiven (execArgv: readonly string[] = process.execArgv): boolean {
+  return execArgv.some(a => /^--heap[-_]growing[-_]percent(=|$)/.test(a))
+}
 
 /**
  * Calls onFull after each full collection (mark-compact) of this isolate, for nothing per
@@ -81,6 +111,8 @@ export function watchFullCollections (onFull: () => void): { stop: () => void } 
 export interface HeapModeComponents {
   logger: Logger
   metrics: Metrics
+  /** The proxy's counts; without it the growing factor is left alone. */
+  proxy?: () => ProxyActivity
 }
 
 export interface HeapModeInit {
@@ -88,6 +120,10 @@ export interface HeapModeInit {
   managed: boolean
   /** Injected for tests; default QUIET_MS. */
   quietMs?: number
+  /** Injected for tests; default SERVING_IDLE_MS. */
+  servingIdleMs?: number
+  /** Injected for tests; default SERVING_POLL_MS. */
+  servingPollMs?: number
 }
 
 export class HeapMode implements Startable {
@@ -103,11 +139,20 @@ export class HeapMode implements Startable {
   /** In 'throughput' mode: the heap in use read at the last full collection. */
   #live = 0
   #quiet: NodeJS.Timeout | undefined
+  readonly #percentGauge
+  #poll: NodeJS.Timeout | undefined
+  /** Whether the proxy served within the last SERVING_IDLE_MS. */
+  #serving = false
+  #lastFinished = 0
+  #lastServedAt = -Infinity
+  /** The --heap-growing-percent set (0: V8's own factor). */
+  #percent = 0
 
   constructor (components: HeapModeComponents, init: HeapModeInit) {
     this.#c = components
     this.#init = init
     this.#quietMs = init.quietMs ?? QUIET_MS
+    this.#percentGauge = components.metrics.gauge('sidecar_heap_growing_percent', `V8's --heap-growing-percent: ${SERVING_GROWING_PERCENT} while the proxy serves (the old generation grows that much between full collections), 0 (V8's own factor) otherwise`)
     this.#bursts = components.metrics.counter('sidecar_heap_bursts_total', 'times V8\'s optimize-for-size was turned off because full collections came fast while the heap in use grew')
     this.#gauge = components.metrics.gauge('sidecar_heap_optimize_for_size', '1 while V8\'s optimize-for-size is on (the default: a small heap), 0 while a burst has it off')
   }
@@ -115,20 +160,54 @@ export class HeapMode implements Startable {
   /** 'throughput' while the flag is off. */
   get mode (): HeapModeName { return this.#mode }
 
+  /** The --heap-growing-percent now set by this component (0: V8's own factor). */
+  get growingPercent (): number { return this.#percent }
+
   /** Idempotent. */
   async start (): Promise<void> {
     this.#gauge.set(this.#init.managed ? 1 : 0)
+    this.#percentGauge.set(0)
     if (!this.#init.managed || this.#watch !== undefined) return
     this.#watch = watchFullCollections(() => { this.#collected(performance.now()) })
+    const proxy = this.#c.proxy
+    if (proxy === undefined) return
+    this.#lastFinished = proxy().finished
+    this.#poll = setInterval(() => { this.#look(proxy(), performance.now()) }, this.#init.servingPollMs ?? SERVING_POLL_MS)
+    this.#poll.unref()
   }
 
-  /** Turns the flag on again if a burst had it off. */
+  /** Turns the flag on again if a burst had it off, and gives V8 its own growing factor back. */
   async stop (): Promise<void> {
     this.#watch?.stop()
     this.#watch = undefined
+    clearInterval(this.#poll)
+    this.#poll = undefined
     clearTimeout(this.#quiet)
     this.#quiet = undefined
+    this.#serving = false
     if (this.#mode === 'throughput') this.#set('small', 'the daemon stops')
+    this.#applyPercent('the daemon stops')
+  }
+
+  /** One reading of the proxy's counts at `at` (performance.now()). */
+  #look (a: ProxyActivity, at: number): void {
+    const served = a.finished !== this.#lastFinished || a.inFlight > 0
+    this.#lastFinished = a.finished
+    if (served) this.#lastServedAt = at
+    const serving = at - this.#lastServedAt < (this.#init.servingIdleMs ?? SERVING_IDLE_MS)
+    if (serving === this.#serving) return
+    this.#serving = serving
+    this.#applyPercent(serving ? 'the proxy serves' : `the proxy served nothing for ${((this.#init.servingIdleMs ?? SERVING_IDLE_MS) / 1000).toFixed(0)} s`)
+  }
+
+  /** Sets the growing percent this state calls for: SERVING_GROWING_PERCENT while the proxy serves and no burst is on, else 0. */
+  #applyPercent (why: string): void {
+    const percent = this.#serving && this.#mode === 'small' ? SERVING_GROWING_PERCENT : 0
+    if (percent === this.#percent) return
+    setFlagsFromString(`--heap-growing-percent=${percent}`)
+    this.#percent = percent
+    this.#percentGauge.set(percent)
+    this.#c.logger.debug(percent > 0 ? `${why}: the old generation may grow ${percent} % between full collections` : `${why}: V8's own growing factor again`)
   }
 
   /** A full collection ended, seen at `at` (performance.now()). */
@@ -176,5 +255,6 @@ export class HeapMode implements Startable {
     this.#mode = mode
     this.#gauge.set(mode === 'small' ? 1 : 0)
     this.#c.logger.debug(mode === 'small' ? `${why}: V8's optimize-for-size is on again` : `${why}: V8's optimize-for-size is off until the heap settles`)
+    this.#applyPercent(why)
   }
 }

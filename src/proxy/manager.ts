@@ -10,6 +10,7 @@ import type { Clock } from '../service/clock.ts'
 import type { Logger } from '../lib/logger.ts'
 import type { Metrics } from '../lib/metrics.ts'
 import type { Startable } from '../lib/startable.ts'
+import type { ProxyActivity } from '../lib/heap-mode.ts'
 import { AccessLog, type AccessSink } from './access-log.ts'
 import { ProxyListener, type ListenerInit } from './listener.ts'
 import { planPort, proxiedPorts, type ListenerPlan, type PortConflict } from './plan.ts'
@@ -103,6 +104,15 @@ export class ProxyManager implements Startable {
   /** Listeners by port, draining ones excluded. */
   listeners (): ProxyListener[] {
     return [...this.#listeners.values()].sort((a, b) => a.port - b.port)
+  }
+
+  /** Requests (and tcp connections) finished and in progress, over all listeners, draining ones included: a cheap read for the heap mode. */
+  activity (): ProxyActivity {
+    let finished = 0
+    let inFlight = 0
+    for (const l of this.#listeners.values()) { finished += l.stats.requests; inFlight += l.stats.inFlight }
+    for (const l of this.#draining) { finished += l.stats.requests; inFlight += l.stats.inFlight }
+    return { finished, inFlight }
   }
 
   report (): ProxyReport {

@@ -16,7 +16,10 @@ const work = process.argv[3] === 'flood' ? 'flood' : 'growth'
 // what HeapMode says when it changes the flag (debug lines), printed with the result
 const said: string[] = []
 const logger = pino({ level: 'debug' }, { write: (line: string) => { said.push((JSON.parse(line) as { msg: string }).msg) } })
-const mode = new HeapMode({ logger, metrics: new Metrics() }, { managed: watching && process.execArgv.includes('--optimize-for-size'), quietMs: 1000 })
+// 'serving' (4th argument): a proxy whose counts move all along, as under steady traffic
+let finished = 0
+const proxy = process.argv[4] === 'serving' ? () => ({ finished: ++finished, inFlight: 0 }) : undefined
+const mode = new HeapMode({ logger, metrics: new Metrics(), proxy }, { managed: watching && process.execArgv.includes('--optimize-for-size'), quietMs: 1000, servingPollMs: 50 })
 await mode.start()
 let majors = 0
 const observer = new PerformanceObserver(list => { for (const e of list.getEntries()) if ((e as { detail?: { kind?: number } }).detail?.kind === constants.NODE_PERFORMANCE_GC_MAJOR) majors++ })
@@ -26,12 +29,20 @@ let sawThroughput = false
 let throughputMs = 0
 let longestMs = 0
 let stretch = 0
+/** The growing percent HeapMode had set at a moment it was in 'throughput' mode (the highest seen), and in 'small' mode. */
+let percentInBurst = 0
+let percentSmall = 0
+const sample = (): void => {
+  if (mode.mode === 'throughput') percentInBurst = Math.max(percentInBurst, mode.growingPercent)
+  else percentSmall = Math.max(percentSmall, mode.growingPercent)
+}
+const sampler = setInterval(sample, 5)
 if (work === 'growth') {
   const keep: unknown[] = []
   for (let i = 0; i < 400_000; i++) {
     keep.push({ id: `x${i}`, name: `svc-${i}-${'-'.repeat(50)}`, ports: [{ port: i, ip: '127.0.0.1' }], s: JSON.stringify({ a: i, b: 'y'.repeat(100) }) })
     JSON.parse(JSON.stringify({ garbage: 'z'.repeat(200), n: i }))
-    if (i % 20_000 === 0) { await sleep(1); sawThroughput ||= mode.mode === 'throughput' } // lets the gc entries arrive
+    if (i % 20_000 === 0) { await sleep(1); sawThroughput ||= mode.mode === 'throughput'; sample() } // lets the gc entries arrive
   }
   await sleep(50)
   sawThroughput ||= mode.mode === 'throughput'
@@ -66,6 +77,8 @@ if (work === 'growth') {
 }
 const during = majors
 await sleep(2500)
-console.log(JSON.stringify({ majors: during, sawThroughput, throughputMs: Math.round(throughputMs), longestMs: Math.round(longestMs), after: mode.mode, said }))
+sample()
+clearInterval(sampler)
+console.log(JSON.stringify({ majors: during, percentInBurst, percentSmall, percentAfter: mode.growingPercent, sawThroughput, throughputMs: Math.round(throughputMs), longestMs: Math.round(longestMs), after: mode.mode, said }))
 observer.disconnect()
 await mode.stop()

@@ -2,18 +2,28 @@
 // flags: while the heap grows fast it turns --optimize-for-size off, which takes the full
 // collections of the same growth down by more than half, and turns it on again once the heap
 // settles; a flood of short-lived batches does not count as growth; where the process did not
-// start with the flag, it does nothing.
+// start with the flag, it does nothing. While a proxy serves, it sets V8's growing percent to 30
+// (0 during a burst), and back to 0 once the proxy has been idle.
 import { execFile } from 'node:child_process'
 import { fileURLToPath } from 'node:url'
 import { promisify } from 'node:util'
 import test from 'ava'
+import { growingPercentGiven, SERVING_GROWING_PERCENT } from '../../../src/lib/heap-mode.ts'
 
 const main = fileURLToPath(new URL('../../helpers/heap-burst-main.ts', import.meta.url))
-interface Run { majors: number, sawThroughput: boolean, throughputMs: number, longestMs: number, after: 'small' | 'throughput', said: string[] }
+interface Run { majors: number, percentInBurst: number, percentSmall: number, percentAfter: number, sawThroughput: boolean, throughputMs: number, longestMs: number, after: 'small' | 'throughput', said: string[] }
 
-async function run (flags: string[], watching: 'on' | 'off', work: 'growth' | 'flood' = 'growth'): Promise<Run> {
-  const { stdout } = await promisify(execFile)(process.execPath, [...flags, main, watching, work], { timeout: 60_000 })
+async function run (flags: string[], watching: 'on' | 'off', work: 'growth' | 'flood' = 'growth', proxy: 'serving' | 'none' = 'none'): Promise<Run> {
+  const { stdout } = await promisify(execFile)(process.execPath, [...flags, main, watching, work, proxy], { timeout: 60_000 })
   return JSON.parse(stdout.trim().split('\n').at(-1) as string) as Run
+}
+
+const serving = fileURLToPath(new URL('../../helpers/heap-serving-main.ts', import.meta.url))
+interface ServingRun { majors: number, percentDuring: number, percentAfter: number, gauge: string | undefined, said: string[] }
+
+async function serve (flags: string[], proxy: 'serving' | 'none'): Promise<ServingRun> {
+  const { stdout } = await promisify(execFile)(process.execPath, [...flags, serving, proxy], { timeout: 60_000 })
+  return JSON.parse(stdout.trim().split('\n').at(-1) as string) as ServingRun
 }
 
 test('heap-mode: a fast-growing heap turns optimize-for-size off (fewer full collections), a settled one turns it on again', async t => {
@@ -25,6 +35,40 @@ test('heap-mode: a fast-growing heap turns optimize-for-size off (fewer full col
   t.true(withMode.sawThroughput, 'off during the growth')
   t.is(withMode.after, 'small', 'on again once the heap settled')
   t.true(withMode.majors * 2 < without.majors, `${withMode.majors} full collections against ${without.majors}`)
+})
+
+test('heap-mode: while the proxy serves, the old generation may grow 30 % between full collections; once it has been idle, V8\'s own factor again', async t => {
+  const flags = ['--max-semi-space-size=1', '--optimize-for-size']
+  const r = await serve(flags, 'serving')
+  t.log(`under load: ${r.majors} full collections; HeapMode said: ${r.said.join(' / ')}`)
+  t.is(r.percentDuring, SERVING_GROWING_PERCENT, 'set while requests are proxied')
+  t.is(r.percentAfter, 0, 'V8\'s own factor after the (shortened) idle time')
+  t.is(r.gauge, '0', 'sidecar_heap_growing_percent follows')
+  t.deepEqual(r.said, ['the proxy serves: the old generation may grow 30 % between full collections', 'the proxy served nothing for 1 s: V8\'s own growing factor again'])
+  // no proxy (proxy disabled), or a process started without optimize-for-size (the user's own heap flags): left alone
+  const none = await serve(flags, 'none')
+  t.is(none.percentDuring, 0)
+  t.deepEqual(none.said, [])
+  const own = await serve(['--max-semi-space-size=4'], 'serving')
+  t.is(own.percentDuring, 0)
+  t.deepEqual(own.said, [])
+})
+
+test('heap-mode: during a burst the growing percent is V8\'s own even while the proxy serves (30 % would hold back a join), and 30 % again after', async t => {
+  const r = await run(['--max-semi-space-size=1', '--optimize-for-size'], 'on', 'growth', 'serving')
+  t.log(`growth while serving: ${r.majors} full collections; HeapMode said: ${r.said.join(' / ')}`)
+  t.true(r.sawThroughput, 'the growth was a burst')
+  t.is(r.percentInBurst, 0, 'no fixed percent while optimize-for-size is off')
+  t.is(r.percentSmall, SERVING_GROWING_PERCENT)
+  t.is(r.after, 'small')
+  t.is(r.percentAfter, SERVING_GROWING_PERCENT, 'set again once the burst is over, the proxy still serving')
+})
+
+test('growingPercentGiven: a --heap-growing-percent of the user\'s own, in either spelling, is seen', t => {
+  t.true(growingPercentGiven(['--optimize-for-size', '--heap-growing-percent=20']))
+  t.true(growingPercentGiven(['--heap_growing_percent=45']))
+  t.false(growingPercentGiven(['--max-semi-space-size=1', '--optimize-for-size']))
+  t.false(growingPercentGiven(['--heap-growing-percentage-is-not-a-flag']))
 })
 
 test('heap-mode: a flood whose batches in flight swing the heap but add nothing lasting does not keep optimize-for-size off', async t => {
