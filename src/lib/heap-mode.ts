@@ -46,11 +46,19 @@
 // daemon: started with 30 %, the garbage a gossip flood leaves once gossipsub's caches of
 // message ids expire stayed uncollected (heap in use 80 MB against 40 before the flood, RSS 19-21
 // % above its warmed-up level 150 s later), because an idle daemon allocates too slowly to reach
-// a limit that high. So it is on from the first proxied request until SERVING_IDLE_MS pass
-// without one (a tcp connection open counts as serving), and never during a burst, where it
-// would fix the factor that V8 raises up to 4x without optimize-for-size.
+// a limit that high. So it is on while the proxy carries load (SERVING_MIN_RATE requests a
+// second, or SERVING_MIN_IN_FLIGHT open at once: a trickle of probes promotes nothing) and until
+// SERVING_IDLE_MS pass without it, and never during a burst, where it would fix the factor that
+// V8 raises up to 4x without optimize-for-size. When it goes back to 0, V8 keeps the limit it
+// set at the last full collection until the next one, which an idle daemon may not reach for a
+// long time. What a gossip flood during the load left is then garbage held under that limit, so
+// if the heap in use is more than IDLE_GARBAGE_BYTES above what the serving percent allows over
+// the least the full collections of the serving period left, one full collection runs there and
+// then (20-100 ms for 40 MB in use on the 2-core machine), once, and the limit comes from V8's
+// own factor again. The end of ordinary load stays within that allowance and collects nothing.
 import { performance } from 'node:perf_hooks'
 import { getHeapStatistics, setFlagsFromString } from 'node:v8'
+import { v8Gc } from './heap-reclaim.ts'
 import type { Logger } from './logger.ts'
 import type { Metrics } from './metrics.ts'
 import type { Startable } from './startable.ts'
@@ -67,10 +75,16 @@ export const QUIET_MS = 30_000
 
 /** V8's --heap-growing-percent while the proxy serves (0, V8's own factor, otherwise). */
 export const SERVING_GROWING_PERCENT = 30
-/** Time without a proxied request (and no tcp connection open) after which the proxy no longer serves. */
-export const SERVING_IDLE_MS = 5 * 60_000
+/** Requests a second (over one reading of the counts) from which the proxy carries load. */
+export const SERVING_MIN_RATE = 100
+/** Requests or tcp connections in progress at once from which the proxy carries load. */
+export const SERVING_MIN_IN_FLIGHT = 8
+/** Time without load after which the proxy no longer serves (longer than the benchmark's idle stretches between rounds). */
+export const SERVING_IDLE_MS = 120_000
 /** How often the proxy's counts are read. */
 export const SERVING_POLL_MS = 2000
+/** Heap in use beyond what the serving percent allows over the serving period's least live size from which its end runs a full collection. */
+export const IDLE_GARBAGE_BYTES = 8 * 1024 * 1024
 
 export type HeapModeName = 'small' | 'throughput'
 
@@ -113,6 +127,8 @@ export interface HeapModeComponents {
   metrics: Metrics
   /** The proxy's counts; without it the growing factor is left alone. */
   proxy?: () => ProxyActivity
+  /** Injected for tests; default a full collection by V8's gc() (v8Gc()), where the runtime gives it. */
+  collect?: () => void
 }
 
 export interface HeapModeInit {
@@ -144,7 +160,11 @@ export class HeapMode implements Startable {
   /** Whether the proxy served within the last SERVING_IDLE_MS. */
   #serving = false
   #lastFinished = 0
+  #lastLookAt = 0
   #lastServedAt = -Infinity
+  /** While serving: the least heap in use read after a full collection since serving began (what lived, and a little more). */
+  #floor = 0
+  #collect: (() => void) | undefined
   /** The --heap-growing-percent set (0: V8's own factor). */
   #percent = 0
 
@@ -171,7 +191,14 @@ export class HeapMode implements Startable {
     this.#watch = watchFullCollections(() => { this.#collected(performance.now()) })
     const proxy = this.#c.proxy
     if (proxy === undefined) return
+    if (this.#c.collect !== undefined) {
+      this.#collect = this.#c.collect
+    } else {
+      const gc = v8Gc()
+      this.#collect = gc === undefined ? undefined : () => { gc({ type: 'major', execution: 'sync' }) }
+    }
     this.#lastFinished = proxy().finished
+    this.#lastLookAt = performance.now()
     this.#poll = setInterval(() => { this.#look(proxy(), performance.now()) }, this.#init.servingPollMs ?? SERVING_POLL_MS)
     this.#poll.unref()
   }
@@ -191,13 +218,30 @@ export class HeapMode implements Startable {
 
   /** One reading of the proxy's counts at `at` (performance.now()). */
   #look (a: ProxyActivity, at: number): void {
-    const served = a.finished !== this.#lastFinished || a.inFlight > 0
+    const rate = (a.finished - this.#lastFinished) * 1000 / Math.max(1, at - this.#lastLookAt)
     this.#lastFinished = a.finished
-    if (served) this.#lastServedAt = at
-    const serving = at - this.#lastServedAt < (this.#init.servingIdleMs ?? SERVING_IDLE_MS)
+    this.#lastLookAt = at
+    if (rate >= SERVING_MIN_RATE || a.inFlight >= SERVING_MIN_IN_FLIGHT) this.#lastServedAt = at
+    const idleMs = this.#init.servingIdleMs ?? SERVING_IDLE_MS
+    const serving = at - this.#lastServedAt < idleMs
     if (serving === this.#serving) return
     this.#serving = serving
-    this.#applyPercent(serving ? 'the proxy serves' : `the proxy served nothing for ${((this.#init.servingIdleMs ?? SERVING_IDLE_MS) / 1000).toFixed(0)} s`)
+    if (serving) this.#floor = getHeapStatistics().used_heap_size
+    this.#applyPercent(serving ? `the proxy serves ${rate.toFixed(0)} requests a second, ${a.inFlight} in progress` : `the proxy carried no load for ${idleMs / 1000} s`)
+    if (!serving) this.#collectHeld()
+  }
+
+  /** The growing percent is back to V8's own: one full collection if the heap holds much more than serving explains, so the limit follows. */
+  #collectHeld (): void {
+    const collect = this.#collect
+    const before = getHeapStatistics().used_heap_size
+    if (collect === undefined || before - this.#floor * (1 + SERVING_GROWING_PERCENT / 100) < IDLE_GARBAGE_BYTES) return
+    const t0 = performance.now()
+    collect()
+    const ms = performance.now() - t0
+    const after = getHeapStatistics().used_heap_size
+    const mb = (n: number): string => (n / 1048576).toFixed(1)
+    this.#c.logger.info(`the proxy is idle: a ${ms.toFixed(0)} ms full collection took the heap in use from ${mb(before)} to ${mb(after)} MB, so V8's own growing factor applies from there`)
   }
 
   /** Sets the growing percent this state calls for: SERVING_GROWING_PERCENT while the proxy serves and no burst is on, else 0. */
@@ -213,6 +257,7 @@ export class HeapMode implements Startable {
   /** A full collection ended, seen at `at` (performance.now()). */
   #collected (at: number): void {
     const used = getHeapStatistics().used_heap_size // read after the collections: what lives, plus what was allocated since
+    if (this.#serving) this.#floor = Math.min(this.#floor, used)
     if (this.#mode === 'throughput') {
       // the burst lasts while what lives keeps growing: a flood's batches in flight can look like growth once
       const grew = used - this.#live

@@ -1,18 +1,24 @@
 // Child process of test/unit/lib/heap-mode.test.ts, started with bin/sidecar.js's heap flags.
 // Builds a live set of about 30 MB (a daemon's heap under the proxy benchmark), then does what
 // proxy load does to the heap: per "request" some short-lived garbage, and the state of
-// "connections" (with a buffer each) that outlive the young generation and die a second or two later. HeapMode watches
-// with a proxy whose counts move with that load ('serving'), or with none ('none'). Prints one
-// JSON line: full collections during the load, the growing percent set during it, and the percent
-// once the proxy has been idle longer than the (shortened) idle time.
+// "connections" (with a buffer each) that outlive the young generation and die a second or two
+// later. HeapMode watches with a proxy whose counts move with that load ('serving'); with that
+// load and, from a quarter of it on, 40 MB held across full collections and dropped as it ends,
+// as a gossip flood's caches are ('flood'); with a trickle of requests (about 25 a second, 'trickle'); or
+// with no proxy ('none'). Prints one JSON line: full collections during the load, the growing
+// percent set during it, the percent once the proxy has been idle longer than the (shortened)
+// idle time, the heap in use then, and what HeapMode said.
 import { constants, PerformanceObserver } from 'node:perf_hooks'
 import { setTimeout as sleep } from 'node:timers/promises'
+import { getHeapStatistics } from 'node:v8'
 import { pino } from 'pino'
 import { HeapMode } from '../../src/lib/heap-mode.ts'
 import { Metrics } from '../../src/lib/metrics.ts'
 
-const serving = process.argv[2] === 'serving'
+const kind = process.argv[2] as 'serving' | 'flood' | 'trickle' | 'none'
 const LOAD_MS = Number(process.argv[3] ?? 4000)
+/** HeapMode's idle time, shortened: long enough that a load starved for a moment on a busy machine still counts as load. */
+const IDLE_MS = 2500
 const said: string[] = []
 const logger = pino({ level: 'debug' }, { write: (line: string) => { said.push((JSON.parse(line) as { msg: string }).msg) } })
 
@@ -23,7 +29,7 @@ await sleep(200)
 
 let finished = 0
 const metrics = new Metrics()
-const mode = new HeapMode({ logger, metrics, proxy: serving ? () => ({ finished, inFlight: 0 }) : undefined }, { managed: process.execArgv.includes('--optimize-for-size'), servingPollMs: 100, servingIdleMs: 1000 })
+const mode = new HeapMode({ logger, metrics, proxy: kind === 'none' ? undefined : () => ({ finished, inFlight: 0 }) }, { managed: process.execArgv.includes('--optimize-for-size'), servingPollMs: 100, servingIdleMs: IDLE_MS })
 await mode.start()
 let majors = 0
 const observer = new PerformanceObserver(list => { for (const e of list.getEntries()) if ((e as { detail?: { kind?: number } }).detail?.kind === constants.NODE_PERFORMANCE_GC_MAJOR) majors++ })
@@ -33,20 +39,25 @@ observer.observe({ entryTypes: ['gc'] })
 // buffer: a connection lives about 2 s, many young collections
 const conns: unknown[] = Array.from({ length: 2000 }, () => null)
 let percentDuring = 0
-const end = Date.now() + LOAD_MS
+let held: unknown[] = []
+const begun = Date.now()
+const end = begun + LOAD_MS
 for (let n = 0; Date.now() < end; n++) {
   for (let i = 0; i < 20; i++) {
     JSON.parse(JSON.stringify({ head: 'x'.repeat(2000), n }))
     conns[(n * 20 + i) % conns.length] = { buf: Buffer.alloc(2048), at: n }
-    finished++
+    finished += kind !== 'trickle' || (i === 0 && n % 4 === 0) ? 1 : 0
   }
+  // the flood's 40 MB: held from a quarter of the load on, across its full collections
+  if (kind === 'flood' && held.length < 150_000 && Date.now() - begun >= LOAD_MS / 4) for (let i = 0; i < 10_000; i++) held.push({ id: `flood-${held.length}`, pad: `${i}`.padEnd(200, '.') })
   if (n === 50) majors = 0 // from here on: the percent is set (polled every 100 ms)
   await sleep(10)
   percentDuring = Math.max(percentDuring, mode.growingPercent)
 }
 const during = majors
 conns.fill(null)
-await sleep(1600) // idle for longer than servingIdleMs
-console.log(JSON.stringify({ majors: during, percentDuring, percentAfter: mode.growingPercent, gauge: (await metrics.text()).match(/^sidecar_heap_growing_percent (\d+)$/m)?.[1], said, live: live.length }))
+held = [] // garbage as the load ends (gossipsub's caches expire minutes after a flood): nothing allocates to collect it
+await sleep(IDLE_MS + 600) // idle for longer than servingIdleMs
+console.log(JSON.stringify({ majors: during, percentDuring, percentAfter: mode.growingPercent, usedMB: Math.round(getHeapStatistics().used_heap_size / 1048576), held: held.length, gauge: (await metrics.text()).match(/^sidecar_heap_growing_percent (\d+)$/m)?.[1], said, live: live.length }))
 observer.disconnect()
 await mode.stop()
