@@ -11,8 +11,10 @@
 // until it has run SETTLE_MS: its first ~11 s are its start-up, not the proxy's steady state.
 // BENCH_CPU_PROF=1 runs the daemon with --cpu-prof (profile written to bench/proxy/profiles/);
 // BENCH_SIDECAR_NODE_OPTIONS sets NODE_OPTIONS for the daemon only (e.g. --max-semi-space-size=8).
+// The processes' output goes to <name>.log files in a scratch folder, which is removed after a run
+// that succeeded unless BENCH_KEEP=1 (kept, and named, after a failure).
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process'
-import { mkdtempSync, mkdirSync, writeFileSync } from 'node:fs'
+import { closeSync, mkdtempSync, mkdirSync, openSync, rmSync, writeFileSync } from 'node:fs'
 import os from 'node:os'
 import path from 'node:path'
 import { fileURLToPath } from 'node:url'
@@ -35,8 +37,15 @@ const PORTS = { sidecarHttp: 18601, sidecarTcp: 18602, haproxyHttp: 18603, hapro
 const children: ChildProcess[] = []
 const tmp = mkdtempSync(path.join(os.tmpdir(), 'sidecar-bench-proxy-'))
 
-function start (cmd: string, args: string[], env: Record<string, string> = {}): ChildProcess {
-  const c = spawn(cmd, args, { cwd: tmp, env: { ...process.env, ...env }, stdio: ['ignore', 'pipe', 'pipe'] })
+/**
+ * Starts a process whose output goes to `<tmp>/<name>.log`: a pipe nobody reads fills at 64 KiB,
+ * and then a child writing to it blocks (Node writes to pipes synchronously on Linux) or loses
+ * lines. stdout stays a pipe where its first line is read (the port a backend took).
+ */
+function start (name: string, cmd: string, args: string[], env: Record<string, string> = {}, readFirstLine = false): ChildProcess {
+  const log = openSync(path.join(tmp, `${name}.log`), 'a')
+  const c = spawn(cmd, args, { cwd: tmp, env: { ...process.env, ...env }, stdio: ['ignore', readFirstLine ? 'pipe' : log, log] })
+  closeSync(log)
   children.push(c)
   return c
 }
@@ -45,6 +54,7 @@ async function firstLine (c: ChildProcess): Promise<string> {
   return await new Promise((resolve, reject) => {
     let buf = ''
     c.stdout?.on('data', (d: Buffer) => {
+      if (buf.includes('\n')) return // read on (a pipe left unread fills), kept no more
       buf += d.toString()
       const i = buf.indexOf('\n')
       if (i >= 0) resolve(buf.slice(0, i).trim())
@@ -102,7 +112,7 @@ function median (xs: number[]): number {
 async function main (): Promise<void> {
   const loadStart = os.loadavg()[0]
   const node = process.execPath
-  const backend = start(node, [path.join(HERE, 'backend.ts'), IPS.backend, '0'])
+  const backend = start('backend', node, [path.join(HERE, 'backend.ts'), IPS.backend, '0'], {}, true)
   const backendPort = Number(await firstLine(backend))
 
   const staticFile = path.join(tmp, 'static.json')
@@ -115,7 +125,7 @@ async function main (): Promise<void> {
   const prof = process.env.BENCH_CPU_PROF === '1'
   if (prof) mkdirSync(profDir, { recursive: true })
   const daemonStarted = Date.now()
-  start(node, [...(prof ? ['--cpu-prof', `--cpu-prof-dir=${profDir}`] : []), path.join(REPO, 'bin/sidecar.js'),
+  start('sidecar', node, [...(prof ? ['--cpu-prof', `--cpu-prof-dir=${profDir}`] : []), path.join(REPO, 'bin/sidecar.js'),
     '--hostname', 'bench', '--bind-ip', IPS.sidecar, '--advertise-ip', IPS.sidecar, '--http-port', '7777', '-d', 'static'],
   { STATIC_CONFIG_FILE: staticFile, SIDECAR_LOGGING_LEVEL: 'warn', HOME: tmp, SIDECAR_FROM_SOURCE: '1', ...(process.env.BENCH_SIDECAR_NODE_OPTIONS !== undefined ? { NODE_OPTIONS: process.env.BENCH_SIDECAR_NODE_OPTIONS } : {}) })
   await until('sidecar proxy listeners with an active backend', async () => {
@@ -132,8 +142,8 @@ async function main (): Promise<void> {
     'frontend raw', '  mode tcp', `  bind ${IPS.haproxy}:${PORTS.haproxyTcp}`, '  default_backend raw',
     'backend raw', '  mode tcp', `  server s1 ${IPS.backend}:${backendPort}`, '',
   ].join('\n'))
-  start('haproxy', ['-db', '-f', cfg])
-  const hp3 = start(node, [path.join(HERE, 'http-proxy-3.ts'), IPS.hp3, String(PORTS.hp3), `http://${IPS.backend}:${backendPort}`])
+  start('haproxy', 'haproxy', ['-db', '-f', cfg])
+  const hp3 = start('http-proxy-3', node, [path.join(HERE, 'http-proxy-3.ts'), IPS.hp3, String(PORTS.hp3), `http://${IPS.backend}:${backendPort}`], {}, true)
   await firstLine(hp3)
   await until('haproxy', async () => (await fetch(`http://${IPS.haproxy}:${PORTS.haproxyHttp}/`)).ok)
 
@@ -230,8 +240,14 @@ async function stopAll (): Promise<void> {
   }))
 }
 
+// The scratch folder (the upload's 50 MB file, the daemon's data, the processes' output) is removed
+// after a run that succeeded, unless BENCH_KEEP=1; after a failure it is kept, for its logs.
+let ok = false
 try {
   await main()
+  ok = true
 } finally {
   await stopAll()
+  if (ok && process.env.BENCH_KEEP !== '1') rmSync(tmp, { recursive: true, force: true })
+  else process.stderr.write(`the output of the processes it started: ${tmp}/*.log\n`)
 }
