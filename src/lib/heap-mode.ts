@@ -44,9 +44,9 @@
 // went from about 0.4 ms to 0.8-2.3 ms in the benchmark's rounds that held one. With 30 % there
 // was no full collection in 200 s of that load, for about 5 MB more heap. Not for an idle
 // daemon: started with 30 %, the garbage a gossip flood leaves once gossipsub's caches of
-// message ids expire stayed uncollected (heap in use 80 MB against 40 before the flood, RSS 19-21
-// % above its warmed-up level 150 s later), because an idle daemon allocates too slowly to reach
-// a limit that high. So it is on while the proxy carries load (SERVING_MIN_RATE requests a
+// message ids expire stayed uncollected (heap in use 80 MB against 40 before the flood, RSS
+// 19-21 % above its warmed-up level 150 s later), because an idle daemon allocates too slowly to
+// reach a limit that high. So it is on while the proxy carries load (SERVING_MIN_RATE requests a
 // second, or SERVING_MIN_IN_FLIGHT open at once: a trickle of probes promotes nothing) and until
 // SERVING_IDLE_MS pass without it, and never during a burst, where it would fix the factor that
 // V8 raises up to 4x without optimize-for-size. When it goes back to 0, V8 keeps the limit it
@@ -54,11 +54,13 @@
 // long time. What a gossip flood during the load left is then garbage held under that limit, so
 // if the heap in use is more than IDLE_GARBAGE_BYTES above what the serving percent allows over
 // the least the full collections of the serving period left, one full collection runs there and
-// then (20-100 ms for 40 MB in use on the 2-core machine), once, and the limit comes from V8's
-// own factor again. The end of ordinary load stays within that allowance and collects nothing.
+// then (40-62 ms for 88 MB in use, 32 MB of it live, on the 2-core machine), once, and the limit
+// comes from V8's own factor again; not above the heap reclaimer's MAX_USED_BYTES, whose pause
+// would stall the daemon for most of a second. The end of ordinary load stays within that
+// allowance and collects nothing.
 import { performance } from 'node:perf_hooks'
 import { getHeapStatistics, setFlagsFromString } from 'node:v8'
-import { v8Gc } from './heap-reclaim.ts'
+import { MAX_USED_BYTES, v8Gc } from './heap-reclaim.ts'
 import type { Logger } from './logger.ts'
 import type { Metrics } from './metrics.ts'
 import type { Startable } from './startable.ts'
@@ -172,7 +174,7 @@ export class HeapMode implements Startable {
     this.#c = components
     this.#init = init
     this.#quietMs = init.quietMs ?? QUIET_MS
-    this.#percentGauge = components.metrics.gauge('sidecar_heap_growing_percent', `V8's --heap-growing-percent: ${SERVING_GROWING_PERCENT} while the proxy serves (the old generation grows that much between full collections), 0 (V8's own factor) otherwise`)
+    this.#percentGauge = components.metrics.gauge('sidecar_heap_growing_percent', `V8's --heap-growing-percent: ${SERVING_GROWING_PERCENT} while the proxy carries load (the old generation grows that much between full collections), 0 (V8's own factor) otherwise`)
     this.#bursts = components.metrics.counter('sidecar_heap_bursts_total', 'times V8\'s optimize-for-size was turned off because full collections came fast while the heap in use grew')
     this.#gauge = components.metrics.gauge('sidecar_heap_optimize_for_size', '1 while V8\'s optimize-for-size is on (the default: a small heap), 0 while a burst has it off')
   }
@@ -236,6 +238,11 @@ export class HeapMode implements Startable {
     const collect = this.#collect
     const before = getHeapStatistics().used_heap_size
     if (collect === undefined || before - this.#floor * (1 + SERVING_GROWING_PERCENT / 100) < IDLE_GARBAGE_BYTES) return
+    if (before > MAX_USED_BYTES) {
+      // the pause grows with the heap (the reclaimer's rule): a second's stall is worse than the memory
+      this.#c.logger.debug(`the proxy is idle; the heap in use (${(before / 1048576).toFixed(0)} MB) is too large for a collection now`)
+      return
+    }
     const t0 = performance.now()
     collect()
     const ms = performance.now() - t0
