@@ -63,11 +63,15 @@ test.serial('heap-mode: what a flood left held during the load, then garbage und
   // reverted --heap-growing-percent=30 kept a gossip fuzz's garbage that way: RSS 19-21 % above its level before)
   const r = await serve(['--max-semi-space-size=1', '--optimize-for-size'], 'flood')
   t.log(`HeapMode said: ${r.said.join(' / ')}`)
+  // what a user sees: the heap back near its 32 MB live size once the proxy is idle (88 MB without the collection)
+  t.true(r.usedMB < 50, `heap in use ${r.usedMB} MB after the idle time`)
+  // normally it is the heap mode's collection that does it; V8 can get there first (a marking under way as the load
+  // ended, on a busy machine: seen once in CI), and then there is nothing left for it to collect
   const line = r.said.find(l => l.startsWith('the proxy is idle: a '))
-  t.truthy(line, 'one full collection at the end of serving')
-  const [, before, after] = /from ([\d.]+) to ([\d.]+) MB/.exec(line ?? '') ?? []
-  t.true(Number(before) - Number(after) >= 30, `the heap in use went from ${before} to ${after} MB (40 MB were dropped)`)
-  t.true(r.usedMB < Number(before) - 30, `heap in use ${r.usedMB} MB at the end`)
+  if (line !== undefined) {
+    const [, before, after] = /from ([\d.]+) to ([\d.]+) MB/.exec(line) ?? []
+    t.true(Number(before) - Number(after) >= 30, `the heap in use went from ${before} to ${after} MB (40 MB were dropped)`)
+  }
 })
 
 test.serial('heap-mode: during a burst the growing percent is V8\'s own even while the proxy serves (30 % would hold back a join), and 30 % again after', async t => {
