@@ -35,29 +35,29 @@
 // enough for a full collection every 20-40 s whose concurrent marking took the second core from
 // the proxy (its p99 at concurrency 1 went from about 0.6 ms to 1.5-3 ms in the seconds around one).
 //
-// While the embedded proxy serves, V8's growing factor is also set (--heap-growing-percent).
-// Under --optimize-for-size the old generation may grow only 10 % past what lived at the last
-// full collection before the next one: about 3 MB of a 29 MB heap, which a few seconds of proxy
-// load at concurrency 64 promote (each open connection's state outlives the young generation).
-// So a full collection came every 50-75 s of the proxy benchmark, each as load resumed after an
-// idle stretch, and its concurrent marking took the second core: the proxy's p99 at concurrency 1
-// went from about 0.4 ms to 0.8-2.3 ms in the benchmark's rounds that held one. With 30 % there
-// was no full collection in 200 s of that load, for about 5 MB more heap. Not for an idle
-// daemon: started with 30 %, the garbage a gossip flood leaves once gossipsub's caches of
-// message ids expire stayed uncollected (heap in use 80 MB against 40 before the flood, RSS
-// 19-21 % above its warmed-up level 150 s later), because an idle daemon allocates too slowly to
-// reach a limit that high. So it is on while the proxy carries load (SERVING_MIN_RATE requests a
-// second, or SERVING_MIN_IN_FLIGHT open at once: a trickle of probes promotes nothing) and until
-// SERVING_IDLE_MS pass without it, and never during a burst, where it would fix the factor that
-// V8 raises up to 4x without optimize-for-size. When it goes back to 0, V8 keeps the limit it
-// set at the last full collection until the next one, which an idle daemon may not reach for a
-// long time. What a gossip flood during the load left is then garbage held under that limit, so
-// if the heap in use is more than IDLE_GARBAGE_BYTES above what the serving percent allows over
-// the least the full collections of the serving period left, one full collection runs there and
-// then (40-62 ms for 88 MB in use, 32 MB of it live, on the 2-core machine), once, and the limit
-// comes from V8's own factor again; not above the heap reclaimer's MAX_USED_BYTES, whose pause
-// would stall the daemon for most of a second. The end of ordinary load stays within that
-// allowance and collects nothing.
+// While the embedded proxy carries load, V8's growing factor is also set (--heap-growing-percent).
+// Under --optimize-for-size the old generation may grow only 10 % past what lived at the last full
+// collection before the next one: about 3 MB of a 29 MB heap, which a few seconds of proxy load at
+// concurrency 64 promote (each open connection's state outlives the young generation). So a full
+// collection came every 50-75 s of the proxy benchmark, each as load resumed after an idle
+// stretch, and its concurrent marking took the second core: the proxy's p99 at concurrency 1 went
+// from about 0.4 ms to 0.8-2.3 ms in the benchmark's rounds that held one. With 30 % there was no
+// full collection in 200 s of that load, for about 5 MB more heap. Not for an idle daemon: started
+// with 30 %, the garbage a gossip flood leaves once gossipsub's caches of message ids expire
+// stayed uncollected (heap in use 80 MB against 40 before the flood, RSS 19-21 % above its
+// warmed-up level 150 s later), because an idle daemon allocates too slowly to reach a limit that
+// high. So it is on while the proxy carries load (SERVING_MIN_RATE requests a second, or
+// SERVING_MIN_IN_FLIGHT open at once: a trickle of probes promotes nothing) and until
+// SERVING_IDLE_MS pass without it, and never during a burst, where it would fix the factor that V8
+// raises up to 4x without optimize-for-size. When it goes back to 0, V8 keeps the limit it set at
+// the last full collection until the next one, which an idle daemon may not reach for a long time.
+// What a gossip flood during the load left is then garbage held under that limit, so if the heap
+// in use is more than IDLE_GARBAGE_BYTES above what the serving percent allows over the least the
+// full collections of the serving period left, one full collection runs there and then (40-62 ms
+// for 88 MB in use, 32 MB of it live, on the 2-core machine), once, and the limit comes from V8's
+// own factor again; not above the heap reclaimer's MAX_USED_BYTES, whose pause would stall the
+// daemon for most of a second. The end of ordinary load stays within that allowance and collects
+// nothing.
 import { performance } from 'node:perf_hooks'
 import { getHeapStatistics, setFlagsFromString } from 'node:v8'
 import { MAX_USED_BYTES, v8Gc } from './heap-reclaim.ts'
@@ -75,7 +75,7 @@ export const STILL_GROWING_BYTES = 2 * 1024 * 1024
 /** Time without a full collection after which the heap has settled: the flag is turned on again. */
 export const QUIET_MS = 30_000
 
-/** V8's --heap-growing-percent while the proxy serves (0, V8's own factor, otherwise). */
+/** V8's --heap-growing-percent while the proxy carries load (0, V8's own factor, otherwise). */
 export const SERVING_GROWING_PERCENT = 30
 /** Requests a second (over one reading of the counts) from which the proxy carries load. */
 export const SERVING_MIN_RATE = 100
@@ -159,7 +159,7 @@ export class HeapMode implements Startable {
   #quiet: NodeJS.Timeout | undefined
   readonly #percentGauge
   #poll: NodeJS.Timeout | undefined
-  /** Whether the proxy served within the last SERVING_IDLE_MS. */
+  /** Whether the proxy carried load within the last SERVING_IDLE_MS. */
   #serving = false
   #lastFinished = 0
   #lastLookAt = 0
@@ -251,7 +251,7 @@ export class HeapMode implements Startable {
     this.#c.logger.info(`the proxy is idle: a ${ms.toFixed(0)} ms full collection took the heap in use from ${mb(before)} to ${mb(after)} MB, so V8's own growing factor applies from there`)
   }
 
-  /** Sets the growing percent this state calls for: SERVING_GROWING_PERCENT while the proxy serves and no burst is on, else 0. */
+  /** Sets the growing percent this state calls for: SERVING_GROWING_PERCENT while the proxy carries load and no burst is on, else 0. */
   #applyPercent (why: string): void {
     const percent = this.#serving && this.#mode === 'small' ? SERVING_GROWING_PERCENT : 0
     if (percent === this.#percent) return
