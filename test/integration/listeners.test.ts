@@ -54,7 +54,9 @@ test('listeners: a configured listener gets one POST per change, in order, with 
   const r = await receiver(t)
   const backend = await toggleable(t)
   const web = entry('web', { Check: { Type: 'HttpGet', Args: `http://127.0.0.1:${backend.port}/` } })
-  const { d, file } = await daemon(t, '127.0.5.2', 'listeners-a', dir, [web, entry('db')], { LISTENERS_URLS: r.url('/api/update') })
+  // checks of 1 s, not 500 ms: the sequence below starts with web ALIVE, and on a loaded machine (CI, 2 cores) the first
+  // check of a daemon still starting up once took longer than 400 ms, and web began UNHEALTHY
+  const { d, file } = await daemon(t, '127.0.5.2', 'listeners-a', dir, [web, entry('db')], { LISTENERS_URLS: r.url('/api/update'), HEALTH_INTERVAL: '1s', HEALTH_TIMEOUT: '1s' })
   const statuses = (name: string): number[] => r.bodies().filter(b => b.ChangeEvent.Service.Name === name).map(b => b.ChangeEvent.Service.Status)
   const message = (what: string) => () => `${what}; received ${JSON.stringify(r.bodies().map(b => [b.ChangeEvent.Service.Name, b.ChangeEvent.PreviousStatus, b.ChangeEvent.Service.Status]))}\n${d.output.slice(-3000)}`
 
