@@ -47,6 +47,47 @@ test('HeadParser: strict refusals, with 431 for an oversize head', t => {
   t.is(big?.status, 431)
 })
 
+test('HeadParser.reset(): one parser reads a keep-alive connection\'s heads in turn, each as a fresh parser would, with the head limit and the strict refusals on every message (llhttp resumed without re-initializing reported these as a short count, not an error)', t => {
+  const heads = [
+    'GET /a HTTP/1.1\r\nHost: x\r\n\r\n',
+    `GET /b HTTP/1.1\r\nCookie: ${'c'.repeat(20_000)}\r\n\r\n`,
+    `POST /c HTTP/1.1\r\nContent-Length: 3\r\nX-Big: ${'d'.repeat(20_000)}\r\n\r\n`,
+    'HEAD /d HTTP/1.1\r\nHost: x\r\nUpgrade-Insecure-Requests: 1\r\n\r\n',
+    `OPTIONS * HTTP/1.1\r\n${Array.from({ length: 40 }, (_, i) => `X-${i}: ${i}\r\n`).join('')}\r\n`,
+  ]
+  const one = new HeadParser('request')
+  for (const text of heads) {
+    const fresh = new HeadParser('request')
+    const buf = Buffer.from(text)
+    t.is(one.execute(buf), buf.length, text.slice(0, 12))
+    t.is(fresh.execute(buf), buf.length)
+    t.deepEqual(one.head, fresh.head, text.slice(0, 12))
+    one.reset()
+    t.is(one.head, undefined)
+    t.false(one.started)
+    fresh.close()
+  }
+  // 40 KB of head is over the limit as the sixth message too: the count starts again per message
+  const big = t.throws(() => one.execute(Buffer.from(`GET / HTTP/1.1\r\nX: ${'a'.repeat(MAX_HEAD_BYTES + 8000)}\r\n\r\n`)), { instanceOf: HttpParseError })
+  t.is(big?.status, 431)
+  one.close()
+
+  const smuggles: Record<string, string> = {
+    'CL+TE': 'POST / HTTP/1.1\r\nContent-Length: 1\r\nTransfer-Encoding: chunked\r\n\r\n',
+    'duplicate CL': 'POST / HTTP/1.1\r\nContent-Length: 1\r\nContent-Length: 2\r\n\r\n',
+    'obs-fold': 'GET / HTTP/1.1\r\nX: a\r\n b\r\n\r\n',
+    'bare LF': 'GET / HTTP/1.1\nHost: x\n\n',
+    'space before colon': 'GET / HTTP/1.1\r\nHost : x\r\n\r\n',
+  }
+  for (const [name, text] of Object.entries(smuggles)) {
+    const p = new HeadParser('request')
+    t.true(p.execute(Buffer.from('GET /first HTTP/1.1\r\nHost: x\r\n\r\n')) > 0)
+    p.reset()
+    t.throws(() => p.execute(Buffer.from(text)), { instanceOf: HttpParseError }, `${name} as a second message`)
+    p.close()
+  }
+})
+
 test('ChunkedBody: finds the end of the body (trailers included) wherever the buffers split, and refuses bad chunks', t => {
   const body = '5\r\nhello\r\n10;ext=1\r\n0123456789abcdef\r\n0\r\nX-T: 1\r\n\r\n'
   const after = 'GET /next HTTP/1.1\r\n\r\n'
