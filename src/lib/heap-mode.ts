@@ -60,7 +60,7 @@
 // nothing.
 import { performance } from 'node:perf_hooks'
 import { getHeapStatistics, setFlagsFromString } from 'node:v8'
-import { MAX_USED_BYTES, v8Gc } from './heap-reclaim.ts'
+import { fullCollection, MAX_USED_BYTES } from './heap-reclaim.ts'
 import type { Logger } from './logger.ts'
 import type { Metrics } from './metrics.ts'
 import type { Startable } from './startable.ts'
@@ -129,7 +129,7 @@ export interface HeapModeComponents {
   metrics: Metrics
   /** The proxy's counts; without it the growing factor is left alone. */
   proxy?: () => ProxyActivity
-  /** Injected for tests; default a full collection by V8's gc() (v8Gc()), where the runtime gives it. */
+  /** Injected for tests; default a full, regular collection by V8's gc() (fullCollection('regular')), where the runtime gives it. */
   collect?: () => void
 }
 
@@ -193,12 +193,7 @@ export class HeapMode implements Startable {
     this.#watch = watchFullCollections(() => { this.#collected(performance.now()) })
     const proxy = this.#c.proxy
     if (proxy === undefined) return
-    if (this.#c.collect !== undefined) {
-      this.#collect = this.#c.collect
-    } else {
-      const gc = v8Gc()
-      this.#collect = gc === undefined ? undefined : () => { gc({ type: 'major', execution: 'sync' }) }
-    }
+    this.#collect = this.#c.collect ?? fullCollection('regular')
     this.#lastFinished = proxy().finished
     this.#lastLookAt = performance.now()
     this.#poll = setInterval(() => { this.#look(proxy(), performance.now()) }, this.#init.servingPollMs ?? SERVING_POLL_MS)

@@ -84,6 +84,15 @@ export function v8Gc (): GcFunction | undefined {
   }
 }
 
+/**
+ * A full, synchronous V8 collection of the given flavor ('regular'; 'last-resort': compacting,
+ * and it unmaps the freed pages), or undefined where the runtime gives no gc() (v8Gc()).
+ */
+export function fullCollection (flavor: 'regular' | 'last-resort'): (() => void) | undefined {
+  const gc = v8Gc()
+  return gc === undefined ? undefined : () => { gc({ type: 'major', execution: 'sync', flavor }) }
+}
+
 function v8Figures (): HeapFigures {
   const s = getHeapStatistics()
   return { committed: s.total_heap_size, used: s.used_heap_size }
@@ -119,8 +128,7 @@ export class HeapReclaimer implements Startable {
   async start (): Promise<void> {
     if (this.#ticker.started) return
     if (this.#collect === undefined) {
-      const gc = this.#c.collect === undefined ? v8Gc() : undefined
-      this.#collect = this.#c.collect ?? (gc === undefined ? undefined : () => { gc({ type: 'major', execution: 'sync', flavor: 'last-resort' }) })
+      this.#collect = this.#c.collect ?? fullCollection('last-resort')
       if (this.#collect === undefined) this.#c.logger.debug('heap reclaim off: this runtime does not expose V8\'s gc()')
     }
     this.#notBefore = this.#now() + MIN_INTERVAL_MS
