@@ -40,6 +40,42 @@ function ip (...args: string[]): void {
   execFileSync(IP, args, { stdio: ['ignore', 'ignore', 'pipe'] })
 }
 
+/**
+ * This helper's namespace names: `sf`, a tag of letters, the creating process's pid, then
+ * `n` and the node (a NetLab's) or nothing (netnsUnavailable()'s probe). The pid is whole, so
+ * a sweep can tell a live run's namespaces from a dead one's.
+ */
+const NAME = /^sf[a-z]+(\d+)(?:n(?:h|\d+))?$/
+
+function alive (pid: number): boolean {
+  try {
+    process.kill(pid, 0)
+    return true
+  } catch (err) {
+    return (err as NodeJS.ErrnoException).code === 'EPERM' // exists, owned by another user
+  }
+}
+
+/**
+ * Deletes the namespaces of this helper's naming whose creating process is gone (a test
+ * killed by SIGKILL skips its teardown), so they neither pile up nor collide with a later run
+ * that gets the same pid. Another run's namespaces are left alone while its process lives.
+ * Logs one line when it deletes any; returns the names deleted. Never throws.
+ */
+export function sweepStaleNamespaces (): string[] {
+  const list = spawnSync(IP, ['netns', 'list'], { encoding: 'utf8' })
+  if (list.status !== 0) return []
+  const stale = list.stdout.split('\n').map(l => l.trim().split(/\s+/)[0]).filter(name => {
+    const m = NAME.exec(name)
+    if (m === null) return false
+    const pid = Number(m[1])
+    return pid !== process.pid && !alive(pid)
+  })
+  const deleted = stale.filter(name => spawnSync(IP, ['netns', 'del', name], { stdio: 'ignore' }).status === 0)
+  if (deleted.length > 0) console.log(`netns: deleted ${deleted.length} namespace(s) left by test processes no longer running: ${deleted.join(' ')}`)
+  return deleted
+}
+
 /** Every lab still up, torn down if the worker exits without its teardown (an ava timeout). */
 const labs = new Set<NetLab>()
 process.once('exit', () => { for (const l of labs) l.destroySync() })
@@ -52,9 +88,10 @@ export class NetLab {
   #forwarder: ChildProcess | undefined
   readonly #cut = new Set<number>()
 
-  /** size namespaces, addresses 10.16.0.10 + i; tag keeps two test files' names apart. */
+  /** size namespaces, addresses 10.16.0.10 + i; tag (letters) keeps two test files' names apart. */
   constructor (tag: string, size: number, sockDir: string) {
-    this.prefix = `sf${tag}${process.pid % 100000}n`
+    if (!/^[a-z]+$/.test(tag)) throw new Error(`netns tag ${JSON.stringify(tag)}: letters a-z only (the pid follows it in the names)`)
+    this.prefix = `sf${tag}${process.pid}n`
     this.size = size
     this.sockDir = sockDir
   }
@@ -65,6 +102,7 @@ export class NetLab {
 
   async create (apiPort: number): Promise<void> {
     labs.add(this)
+    sweepStaleNamespaces()
     this.destroySync() // a namespace left by an earlier run of the same pid
     ip('netns', 'add', this.hub)
     ip('-n', this.hub, 'link', 'set', 'lo', 'up')
