@@ -16,6 +16,7 @@ import type { Clock } from '../service/clock.ts'
 import { ServiceStatus } from '../service/status.ts'
 import type { Time } from '../service/time.ts'
 import { runnerFor, type CheckResult } from './checks.ts'
+import { armCheckTimeout } from './deadline.ts'
 import { CheckScheduler, type Job } from './scheduler.ts'
 import type { SuppliedCheckSource } from './supplied.ts'
 import { sameCheck, type CheckTarget, type CheckTargets } from './target.ts'
@@ -227,7 +228,7 @@ export class HealthMonitor extends EventEmitter<{ status: [key: string, status: 
     const onAbort = (): void => { run.abort(signal.reason) }
     signal.addEventListener('abort', onAbort, { once: true })
     if (signal.aborted) onAbort()
-    const timer = setTimeout(() => { run.abort(new DOMException('The check timed out', 'TimeoutError')) }, this.#init.timeoutMs)
+    const disarm = armCheckTimeout(this.#init.timeoutMs, () => { run.abort(new DOMException('The check timed out', 'TimeoutError')) })
     const t0 = performance.now()
     let result: CheckResult | undefined
     try {
@@ -235,7 +236,7 @@ export class HealthMonitor extends EventEmitter<{ status: [key: string, status: 
     } catch (err) {
       result = { ok: false, error: errorMessage(err) }
     } finally {
-      clearTimeout(timer)
+      disarm()
       signal.removeEventListener('abort', onAbort)
     }
     if (signal.aborted || this.#entries.get(entry.target.key) !== entry) return // stopped or replaced meanwhile
