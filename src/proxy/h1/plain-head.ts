@@ -15,6 +15,8 @@ import type { Head } from './parser.ts'
 export const PLAIN_HEAD_MAX_BYTES = 8 * 1024
 /** Heads with more fields than this go to llhttp. */
 const PLAIN_MAX_FIELDS = 64
+/** Scratch for the field offsets of the head being scanned (the scan is synchronous: one is enough). */
+const OFFSETS = new Int32Array(4 * PLAIN_MAX_FIELDS)
 
 const REQUEST_METHODS = ['GET', 'HEAD', 'POST', 'PUT', 'DELETE', 'OPTIONS', 'PATCH']
 
@@ -105,7 +107,10 @@ export function plainHead (buf: Buffer, kind: 'request' | 'response'): { head: H
     reason = b.latin1Slice(rs, i)
     i += 2
   }
-  const headers: string[] = []
+  // field offsets (name start, name end, value start, value end), made strings at the end:
+  // one slice of the head and substrings of it cost less than a slice per name and value
+  const at = OFFSETS
+  let fields = 0
   let cl = false
   let close = false
   let keepAlive = false
@@ -139,9 +144,23 @@ export function plainHead (buf: Buffer, kind: 'request' | 'response'): { head: H
         else return undefined
       }
     }
-    if (headers.length === 2 * PLAIN_MAX_FIELDS) return undefined
-    headers.push(b.latin1Slice(ns, ne), b.latin1Slice(vs, i))
+    if (fields === PLAIN_MAX_FIELDS) return undefined
+    const f = 4 * fields++
+    at[f] = ns
+    at[f + 1] = ne
+    at[f + 2] = vs
+    at[f + 3] = i
     i += 2
+  }
+  const headers: string[] = new Array(2 * fields)
+  if (fields > 0) {
+    const text = b.latin1Slice(at[0], at[4 * fields - 1])
+    const base = at[0]
+    for (let k = 0; k < fields; k++) {
+      const f = 4 * k
+      headers[2 * k] = text.substring(at[f] - base, at[f + 1] - base)
+      headers[2 * k + 1] = text.substring(at[f + 2] - base, at[f + 3] - base)
+    }
   }
   // llhttp's verdict: HTTP/1.1 unless Connection: close, HTTP/1.0 only with keep-alive; and a
   // response whose body runs until the connection closes (no length; not 204 or 304) never
