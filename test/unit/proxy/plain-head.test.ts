@@ -6,6 +6,7 @@
 import test from 'ava'
 import { plainHead, PLAIN_HEAD_MAX_BYTES } from '../../../src/proxy/h1/plain-head.ts'
 import { HeadParser, HttpParseError } from '../../../src/proxy/h1/parser.ts'
+import { prng } from '../../helpers/prng.ts'
 
 type Kind = 'request' | 'response'
 
@@ -82,18 +83,6 @@ function* mutations (seed: Buffer, rand: () => number, count: number): Generator
       else out[at] = out[at] ^ 0x20 // case flips
     }
     yield out
-  }
-}
-
-/** Deterministic PRNG (mulberry32). */
-function prng (seed: number): () => number {
-  let a = seed >>> 0
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0
-    let t = a
-    t = Math.imul(t ^ (t >>> 15), t | 1)
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61)
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296
   }
 }
 
