@@ -71,13 +71,14 @@ export async function main (argv: string[], env: Record<string, string | undefin
       return
     }
     stopping = true
-    logger.info(started ? `${signal} received, shutting down` : `${signal} received while starting: shutting down once the start is done`)
+    logger.info(started ? `${signal} received, shutting down` : `${signal} received while starting: ending the start early, then shutting down`)
     limit = setTimeout(() => {
       logger.error(`shutdown took longer than ${STOP_TIMEOUT_MS} ms, exiting anyway`)
       exitAtOnce = true
       exit(EXIT_FAILURE)
     }, STOP_TIMEOUT_MS)
     if (started) stop()
+    else daemon.cancelStart() // the start returns soon; stop() follows it (below)
   }
   process.on('SIGINT', onSignal)
   process.on('SIGTERM', onSignal)

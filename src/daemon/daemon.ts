@@ -55,7 +55,11 @@ export class Daemon implements Startable {
   readonly metrics: Metrics
   readonly #logger: Logger
   readonly #components: Startable[]
+  /** The components start() started (all of them unless a stop was asked for during it). */
+  #started: Startable[] = []
   #running = false
+  /** cancelStart() was called: start() starts no further component. */
+  #cancelled = false
 
   constructor (config: SidecarConfig, components: { logger: Logger, clock?: Clock }) {
     this.config = config
@@ -182,18 +186,31 @@ export class Daemon implements Startable {
     if (this.#running) return
     const sc = this.config.sidecar
     this.#logger.info(`starting sidecar on ${sc.hostname} (cluster ${sc.cluster_name}, advertise ${sc.advertise_ip}, discovery: ${sc.discovery.join(', ') || 'none'})`)
-    await startAll(this.#components)
+    this.#started = await startAll(this.#components, () => this.#cancelled)
     this.#running = true
+  }
+
+  /**
+   * A stop was asked for while start() runs: start() returns early, without starting the
+   * components after the one in progress (the proxy opens no port), and the local announcer
+   * stops waiting for the discovered services to be announced (on a host with thousands, that
+   * wait was most of the CLI's 5 s stop limit). Then stop() leaves as usual, tombstoning what
+   * was announced so far.
+   */
+  cancelStart (): void {
+    this.#cancelled = true
+    this.announcer.abortStart()
   }
 
   async stop (): Promise<void> {
     if (!this.#running) return
     this.#running = false
+    const started = this.#started
     // Health checks first: once the leave begins their verdicts are not followed, and 10,000
     // checks would compete with the leave and gossip's sends for the CLI's 5 s stop limit.
-    await this.monitor.stop()
+    if (started.includes(this.monitor)) await this.monitor.stop()
     // Then in reverse start order: the local component stops before gossip and tombstones every
     // record it announces (graceful leave); gossip sends them before its node goes down.
-    await stopAll(this.#components)
+    await stopAll(started)
   }
 }

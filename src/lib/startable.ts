@@ -9,12 +9,15 @@ export interface Startable {
 }
 
 /**
- * Starts components in order. If one fails, stops the ones already started (in reverse)
- * and rethrows the failure.
+ * Starts components in order and returns the ones started. If one fails, stops the ones
+ * already started (in reverse) and rethrows the failure. cancelled() is asked before each
+ * start: once it says yes the rest are not started (a stop asked for during the start), and
+ * the caller stops the ones returned.
  */
-export async function startAll (components: readonly Startable[]): Promise<void> {
+export async function startAll (components: readonly Startable[], cancelled: () => boolean = () => false): Promise<Startable[]> {
   const started: Startable[] = []
   for (const c of components) {
+    if (cancelled()) break
     try {
       await c.start()
       started.push(c)
@@ -23,6 +26,7 @@ export async function startAll (components: readonly Startable[]): Promise<void>
       throw err
     }
   }
+  return started
 }
 
 /** Stops components in reverse order; never throws. */

@@ -77,6 +77,9 @@ export class LocalAnnouncer extends EventEmitter<{ change: [] }> implements Star
   #listenerTargets: readonly ListenerTarget[] = []
   #ticker: Ticker | undefined
   readonly #onDiscovery = (): void => { this.#followDiscovery() }
+  /** Ends start()'s wait for the first announcements (abortStart). */
+  #abortStart: (() => void) | undefined
+  #startAborted = false
   /** The discovery change being applied (in slices), and whether another arrived meanwhile. */
   #reconciling: Promise<void> | undefined
   #rediscover = false
@@ -125,11 +128,24 @@ export class LocalAnnouncer extends EventEmitter<{ change: [] }> implements Star
     this.#c.catalog.on('change', this.#onCatalog)
     this.#ticker = new Ticker(async (signal) => { await this.#refresh(signal) }, { name: 'local refresh', intervalMs: this.#init.refreshIntervalMs, logger: this.#c.logger })
     this.#followDiscovery()
-    await this.settled() // everything discovered is announced once start() returns (the proxy starts next)
-    if (this.#ticker === undefined) return // stopped meanwhile
+    // everything discovered is announced once start() returns (the proxy starts next), unless
+    // the start is abandoned for a stop (abortStart): stop() then ends the announcing at its next slice
+    if (!this.#startAborted) await Promise.race([this.settled(), new Promise<void>((resolve) => { this.#abortStart = resolve })])
+    this.#abortStart = undefined
+    if (this.#ticker === undefined || this.#startAborted) return // stopped meanwhile, or about to be
     await this.#tombstoneVanished() // this hostname's records left from an earlier run
     if (this.#ticker === undefined) return
     this.#ticker?.start()
+  }
+
+  /**
+   * A stop is coming during start(): start() returns without waiting for the discovered
+   * services to be announced, and without starting the refresh; the following stop() leaves
+   * as usual (what was announced so far is tombstoned).
+   */
+  abortStart (): void {
+    this.#startAborted = true
+    this.#abortStart?.()
   }
 
   /** Resolves once the discovery changes reported so far are applied (they may take a few turns of the event loop). */

@@ -15,6 +15,16 @@ test('startAll: starts in order', async t => {
   t.deepEqual(log, ['start a', 'start b', 'start c'])
 })
 
+test('startAll: once cancelled() says yes, the rest are not started; it returns the ones that were', async t => {
+  const log: string[] = []
+  let cancel = false
+  const b: Startable = { async start () { log.push('start b'); cancel = true }, async stop () { log.push('stop b') } }
+  const a = part('a', log)
+  const started = await startAll([a, b, part('c', log)], () => cancel)
+  t.deepEqual(log, ['start a', 'start b'])
+  t.deepEqual(started, [a, b])
+})
+
 test('startAll: a failed start stops the started ones in reverse, not the failed one nor the rest, and rethrows it', async t => {
   const log: string[] = []
   const err = await t.throwsAsync(startAll([part('a', log), part('b', log), part('c', log, { start: true }), part('d', log)]))

@@ -272,6 +272,23 @@ test('local: stop during a sliced discovery change ends it and tombstones what w
   t.true(all.every(s => s.Status === TOMBSTONE), 'what was announced is tombstoned')
 })
 
+test('local: abortStart during the start\'s announcing: start() returns before all is announced, and the stop that follows ends the announcing and tombstones what was announced', async t => {
+  const n = 10_000
+  const f = await fixture(Array.from({ length: n }, (_, i) => discovered(i)))
+  const starting = f.local.start()
+  t.teardown(async () => { await f.local.stop() })
+  while (f.catalog.services().length === 0) await new Promise(resolve => setImmediate(resolve))
+  f.local.abortStart()
+  await starting
+  const atReturn = f.catalog.services().length
+  t.true(atReturn < n, `start() returned with ${atReturn} of ${n} announced`)
+  await f.local.stop()
+  await new Promise(resolve => setImmediate(resolve))
+  const all = f.catalog.services()
+  t.true(all.length < n, 'the rest was never announced')
+  t.true(all.length > 0 && all.every(s => s.Status === TOMBSTONE), `what was announced (${all.length}) is tombstoned`)
+})
+
 test('local: the leave tombstones 30,000 records in slices, other work running between them, and a drain meanwhile announces nothing again', async t => {
   const n = 30_000 // 2 us a tombstone or more on a fast host: 60 ms, beyond one 25 ms slice
   const f = await fixture(Array.from({ length: n }, (_, i) => discovered(i)))
