@@ -131,6 +131,12 @@ export interface HeapModeComponents {
   proxy?: () => ProxyActivity
   /** Injected for tests; default a full, regular collection by V8's gc() (fullCollection('regular')), where the runtime gives it. */
   collect?: () => void
+  /** Injected for tests; default V8's heap in use (used_heap_size). */
+  heapUsed?: () => number
+}
+
+function v8HeapUsed (): number {
+  return getHeapStatistics().used_heap_size
 }
 
 export interface HeapModeInit {
@@ -167,6 +173,7 @@ export class HeapMode implements Startable {
   /** While serving: the least heap in use read after a full collection since serving began (what lived, and a little more). */
   #floor = 0
   #collect: (() => void) | undefined
+  readonly #heapUsed: () => number
   /** The --heap-growing-percent set (0: V8's own factor). */
   #percent = 0
 
@@ -174,6 +181,7 @@ export class HeapMode implements Startable {
     this.#c = components
     this.#init = init
     this.#quietMs = init.quietMs ?? QUIET_MS
+    this.#heapUsed = components.heapUsed ?? v8HeapUsed
     this.#percentGauge = components.metrics.gauge('sidecar_heap_growing_percent', `V8's --heap-growing-percent: ${SERVING_GROWING_PERCENT} while the proxy carries load (the old generation grows that much between full collections), 0 (V8's own factor) otherwise`)
     this.#bursts = components.metrics.counter('sidecar_heap_bursts_total', 'times V8\'s optimize-for-size was turned off because full collections came fast while the heap in use grew')
     this.#gauge = components.metrics.gauge('sidecar_heap_optimize_for_size', '1 while V8\'s optimize-for-size is on (the default: a small heap), 0 while a burst has it off')
@@ -223,7 +231,7 @@ export class HeapMode implements Startable {
     const serving = at - this.#lastServedAt < idleMs
     if (serving === this.#serving) return
     this.#serving = serving
-    if (serving) this.#floor = getHeapStatistics().used_heap_size
+    if (serving) this.#floor = this.#heapUsed()
     this.#applyPercent(serving ? `the proxy serves ${rate.toFixed(0)} requests a second, ${a.inFlight} in progress` : `the proxy carried no load for ${idleMs / 1000} s`)
     if (!serving) this.#collectHeld()
   }
@@ -231,7 +239,7 @@ export class HeapMode implements Startable {
   /** The growing percent is back to V8's own: one full collection if the heap holds much more than serving explains, so the limit follows. */
   #collectHeld (): void {
     const collect = this.#collect
-    const before = getHeapStatistics().used_heap_size
+    const before = this.#heapUsed()
     if (collect === undefined || before - this.#floor * (1 + SERVING_GROWING_PERCENT / 100) < IDLE_GARBAGE_BYTES) return
     if (before > MAX_USED_BYTES) {
       // the pause grows with the heap (the reclaimer's rule): a second's stall is worse than the memory
@@ -241,7 +249,7 @@ export class HeapMode implements Startable {
     const t0 = performance.now()
     collect()
     const ms = performance.now() - t0
-    const after = getHeapStatistics().used_heap_size
+    const after = this.#heapUsed()
     const mb = (n: number): string => (n / 1048576).toFixed(1)
     this.#c.logger.info(`the proxy is idle: a ${ms.toFixed(0)} ms full collection took the heap in use from ${mb(before)} to ${mb(after)} MB, so V8's own growing factor applies from there`)
   }
@@ -258,7 +266,7 @@ export class HeapMode implements Startable {
 
   /** A full collection ended, seen at `at` (performance.now()). */
   #collected (at: number): void {
-    const used = getHeapStatistics().used_heap_size // read after the collections: what lives, plus what was allocated since
+    const used = this.#heapUsed() // read after the collections: what lives, plus what was allocated since
     if (this.#serving) this.#floor = Math.min(this.#floor, used)
     if (this.#mode === 'throughput') {
       // the burst lasts while what lives keeps growing: a flood's batches in flight can look like growth once

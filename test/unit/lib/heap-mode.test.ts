@@ -10,7 +10,11 @@ import { execFile } from 'node:child_process'
 import { fileURLToPath } from 'node:url'
 import { promisify } from 'node:util'
 import test from 'ava'
-import { growingPercentGiven, SERVING_GROWING_PERCENT } from '../../../src/lib/heap-mode.ts'
+import { pino } from 'pino'
+import { growingPercentGiven, HeapMode, SERVING_GROWING_PERCENT } from '../../../src/lib/heap-mode.ts'
+import { MAX_USED_BYTES } from '../../../src/lib/heap-reclaim.ts'
+import { Metrics } from '../../../src/lib/metrics.ts'
+import { waitFor } from '../../helpers/wait.ts'
 
 const main = fileURLToPath(new URL('../../helpers/heap-burst-main.ts', import.meta.url))
 interface Run { majors: number, percentInBurst: number, percentSmall: number, percentAfter: number, sawThroughput: boolean, throughputMs: number, longestMs: number, after: 'small' | 'throughput', said: string[] }
@@ -71,6 +75,32 @@ test.serial('heap-mode: what a flood left held during the load, then garbage und
   if (line !== undefined) {
     const [, before, after] = /from ([\d.]+) to ([\d.]+) MB/.exec(line) ?? []
     t.true(Number(before) - Number(after) >= 30, `the heap in use went from ${before} to ${after} MB (40 MB were dropped)`)
+  }
+})
+
+test.serial('heap-mode: as the load ends, no collection where the heap in use is over the reclaimer\'s 128 MB (the pause grows with the heap); under it, one when the load left garbage, none when it did not', async t => {
+  // the heap figures and the collection are injected (a heap of 200 MB is not built here); the percent is set for real, in this process, and back to 0 at the end
+  const MB = 1048576
+  for (const [leftMB, collections] of [[200, 0], [100, 1], [60, 0]] as const) {
+    let heap = 50 * MB
+    let finished = 0
+    let collects = 0
+    const said: string[] = []
+    const logger = pino({ level: 'debug' }, { write: (line: string) => { said.push((JSON.parse(line) as { msg: string }).msg) } })
+    const mode = new HeapMode({ logger, metrics: new Metrics(), proxy: () => ({ finished, inFlight: 0 }), collect: () => { collects++; heap = 50 * MB }, heapUsed: () => heap }, { managed: true, servingPollMs: 20, servingIdleMs: 300 })
+    await mode.start()
+    const load = setInterval(() => { finished += 10 }, 10) // 1,000 requests a second
+    try {
+      await waitFor(() => mode.growingPercent === SERVING_GROWING_PERCENT, { timeoutMs: 10_000, message: 'serving' })
+      heap = leftMB * MB // what the load left in the heap (its floor was 50 MB)
+      clearInterval(load)
+      await waitFor(() => mode.growingPercent === 0, { timeoutMs: 10_000, message: 'idle' })
+    } finally {
+      clearInterval(load)
+      await mode.stop()
+    }
+    t.is(collects, collections, `${leftMB} MB in use at the end of the load: ${said.join(' / ')}`)
+    t.is(said.some(l => l.includes('is too large for a collection now')), leftMB * MB > MAX_USED_BYTES, `${leftMB} MB`)
   }
 })
 
