@@ -18,7 +18,7 @@ import { waitFor } from './wait.ts'
 function systemCommand (name: string): string | undefined {
   return ['/usr/sbin', '/sbin', '/usr/bin', '/bin'].map(d => `${d}/${name}`).find(p => existsSync(p))
 }
-const IP = systemCommand('ip') ?? 'ip'
+export const IP = systemCommand('ip') ?? 'ip'
 const NFT = systemCommand('nft') ?? 'nft'
 
 /** Why namespaces cannot be made here, or undefined when they can. */
@@ -56,6 +56,13 @@ function alive (pid: number): boolean {
   }
 }
 
+/** The names `ip netns list` shows (none when it fails). */
+export function namespaceNames (): string[] {
+  const list = spawnSync(IP, ['netns', 'list'], { encoding: 'utf8' })
+  if (list.status !== 0) return []
+  return list.stdout.split('\n').map(l => l.trim().split(/\s+/)[0]).filter(n => n !== '')
+}
+
 /**
  * Deletes the namespaces of this helper's naming whose creating process is gone (a test
  * killed by SIGKILL skips its teardown), so they neither pile up nor collide with a later run
@@ -63,9 +70,7 @@ function alive (pid: number): boolean {
  * Logs one line when it deletes any; returns the names deleted. Never throws.
  */
 export function sweepStaleNamespaces (): string[] {
-  const list = spawnSync(IP, ['netns', 'list'], { encoding: 'utf8' })
-  if (list.status !== 0) return []
-  const stale = list.stdout.split('\n').map(l => l.trim().split(/\s+/)[0]).filter(name => {
+  const stale = namespaceNames().filter(name => {
     const m = NAME.exec(name)
     if (m === null) return false
     const pid = Number(m[1])

@@ -3,17 +3,11 @@
 import { spawn, spawnSync } from 'node:child_process'
 import { once } from 'node:events'
 import test from 'ava'
-import { netnsUnavailable, sweepStaleNamespaces } from '../helpers/netns.ts'
+import { IP, namespaceNames, netnsUnavailable, sweepStaleNamespaces } from '../helpers/netns.ts'
 
 const missing = netnsUnavailable()
 if (missing !== undefined) console.log(`faults-netns-sweep: SKIPPED, ${missing}`)
 const maybe = missing === undefined ? test.serial : test.serial.skip
-
-const IP = ['/usr/sbin/ip', '/sbin/ip', '/usr/bin/ip', '/bin/ip'].find(p => spawnSync(p, ['-V']).status === 0) ?? 'ip'
-
-function namespaces (): string[] {
-  return spawnSync(IP, ['netns', 'list'], { encoding: 'utf8' }).stdout.split('\n').map(l => l.trim().split(/\s+/)[0]).filter(n => n !== '')
-}
 
 maybe('netns sweep: the namespaces of a process that is gone are deleted, those of a live one are kept', async t => {
   const gone = spawn(process.execPath, ['-e', ''])
@@ -28,7 +22,7 @@ maybe('netns sweep: the namespaces of a process that is gone are deleted, those 
   const deleted = sweepStaleNamespaces()
 
   t.deepEqual(dead.filter(n => !deleted.includes(n)), [], 'every namespace of the dead pid is reported deleted')
-  const now = namespaces()
+  const now = namespaceNames()
   t.deepEqual(dead.filter(n => now.includes(n)), [], 'no namespace of the dead pid is left')
   t.deepEqual(kept.filter(n => !now.includes(n)), [], 'the live process\'s namespaces are kept')
 })
