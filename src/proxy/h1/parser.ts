@@ -112,11 +112,10 @@ export class HeadParser {
   /**
    * Ready for the next message: re-initializes the native parser if it read this one. Needed
    * for every message it read, even on a keep-alive connection where llhttp would read on by
-   * itself: the binding keeps
-   * the previous head's upgrade flag (which the stop set) until the next head is complete,
-   * and under it reports an error in the next head (oversize, obs-fold, a bad start line) as
-   * a short byte count instead of an error (checked on Node 24.21; the test of strict
-   * refusals on a second message pins it).
+   * itself: the binding keeps the previous head's upgrade flag (which the stop set) until the
+   * next head is complete, and under it reports an error in the next head (oversize,
+   * obs-fold, a bad start line) as a short byte count instead of an error (checked on Node
+   * 24.21; the test of strict refusals on a second message pins it).
    */
   reset (): void {
     if (this.#fed) this.#p.initialize(this.#type, RESOURCE, MAX_HEAD_BYTES, HTTPParser.kLenientNone)

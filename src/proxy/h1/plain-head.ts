@@ -57,10 +57,9 @@ function nameIs (b: Buffer, s: number, e: number, lower: string): boolean {
 
 /** Field names llhttp gives meaning to (framing, keep-alive, upgrade): only the forms handled below are taken. */
 function special (b: Buffer, s: number, e: number): 'cl' | 'connection' | 'other' | undefined {
-  const len = e - s
-  if (len === 14 && nameIs(b, s, e, 'content-length')) return 'cl'
-  if (len === 10 && nameIs(b, s, e, 'connection')) return 'connection'
-  if ((len === 17 && nameIs(b, s, e, 'transfer-encoding')) || (len === 7 && nameIs(b, s, e, 'upgrade')) || (len === 16 && nameIs(b, s, e, 'proxy-connection'))) return 'other'
+  if (nameIs(b, s, e, 'content-length')) return 'cl'
+  if (nameIs(b, s, e, 'connection')) return 'connection'
+  if (nameIs(b, s, e, 'transfer-encoding') || nameIs(b, s, e, 'upgrade') || nameIs(b, s, e, 'proxy-connection')) return 'other'
   return undefined
 }
 
