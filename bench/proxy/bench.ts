@@ -1,7 +1,9 @@
 // bench/proxy: one run on loopback measuring a backend called directly, through sidecar's
 // http and tcp modes, through HAProxy (http and tcp, one thread, keep-alive reuse) and,
 // for reference, through a stock http-proxy-3 server. wrk drives each at concurrency 1 and
-// 64 for BENCH_SECONDS (default 4), in BENCH_ROUNDS interleaved rounds (default 3), and each
+// 64, and with a new connection per request ("Connection: close", concurrency 8: clients that
+// keep no connection open, as scripts and many health checkers), for BENCH_SECONDS (default
+// 4), in BENCH_ROUNDS interleaved rounds (default 3), and each
 // figure (req/s, p50, p99) is the median of its rounds; then curl downloads BENCH_DOWNLOAD_MB
 // (100) and uploads BENCH_UPLOAD_MB (50) through each, in as many interleaved rounds of their own. Prints
 // requests/s, p50, p99, MB/s and the ratios as Markdown tables. Every process it starts is
@@ -80,8 +82,12 @@ function toMs (v: string): number {
   return Number(m[1]) * (m[2] === 'us' ? 0.001 : m[2] === 's' ? 1000 : 1)
 }
 
-function wrk (url: string, connections: number, seconds: number): Result {
-  const r = spawnSync('wrk', ['-t1', `-c${connections}`, `-d${seconds}s`, '--latency', url], { encoding: 'utf8', timeout: (seconds + 30) * 1000 })
+/** Concurrency of the rounds with a new connection per request. */
+const CLOSE_CONCURRENCY = 8
+
+/** close: every request on a new connection (the request says "Connection: close"). */
+function wrk (url: string, connections: number, seconds: number, close = false): Result {
+  const r = spawnSync('wrk', ['-t1', `-c${connections}`, `-d${seconds}s`, '--latency', ...(close ? ['-H', 'Connection: close'] : []), url], { encoding: 'utf8', timeout: (seconds + 30) * 1000 })
   const out = r.stdout ?? ''
   const rps = Number(/Requests\/sec:\s+([\d.]+)/.exec(out)?.[1] ?? NaN)
   const p50 = toMs(/\s50%\s+(\S+)/.exec(out)?.[1] ?? '')
@@ -175,6 +181,12 @@ async function main (): Promise<void> {
         process.stderr.write(`round ${round} ${name.padEnd(26)} c=${String(c).padEnd(3)} ${r.rps.toFixed(0).padStart(7)} req/s  p50 ${r.p50.toFixed(3)} ms  p99 ${r.p99.toFixed(3)} ms\n`)
       }
     }
+    for (const [name, url] of targets) {
+      const r = wrk(url, CLOSE_CONCURRENCY, SECONDS, true)
+      const key = `${name}@close`
+      rounds.set(key, [...(rounds.get(key) ?? []), r])
+      process.stderr.write(`round ${round} ${name.padEnd(26)} close   ${r.rps.toFixed(0).padStart(7)} req/s  p50 ${r.p50.toFixed(3)} ms  p99 ${r.p99.toFixed(3)} ms\n`)
+    }
   }
   for (let round = 1; round <= ROUNDS; round++) {
     for (const [name, url] of targets) {
@@ -204,6 +216,18 @@ async function main (): Promise<void> {
       const r = results.get(`${name}@${c}`) as Result
       const same = name.endsWith('tcp') ? ht : hh
       lines.push(`| ${name} | ${c} | ${r.rps.toFixed(0)} | ${r.p50.toFixed(3)} | ${r.p99.toFixed(3)} | ${(r.rps / direct.rps).toFixed(2)} | ${(r.rps / hh.rps).toFixed(2)} | ${name === 'direct' ? '' : (r.rps / same.rps).toFixed(2)} |`)
+    }
+  }
+  lines.push('', `A new connection per request ("Connection: close", concurrency ${CLOSE_CONCURRENCY}, same rounds): the cost of accepting and closing a client connection, which keep-alive clients pay once.`, '',
+    '| target | req/s | p50 ms | p99 ms | vs direct | vs HAProxy http | vs HAProxy (same mode) |', '| --- | ---: | ---: | ---: | ---: | ---: | ---: |')
+  {
+    const direct = results.get('direct@close') as Result
+    const hh = results.get('HAProxy http@close') as Result
+    const ht = results.get('HAProxy tcp@close') as Result
+    for (const [name] of targets) {
+      const r = results.get(`${name}@close`) as Result
+      const same = name.endsWith('tcp') ? ht : hh
+      lines.push(`| ${name} | ${r.rps.toFixed(0)} | ${r.p50.toFixed(3)} | ${r.p99.toFixed(3)} | ${(r.rps / direct.rps).toFixed(2)} | ${(r.rps / hh.rps).toFixed(2)} | ${name === 'direct' ? '' : (r.rps / same.rps).toFixed(2)} |`)
     }
   }
   const d1 = results.get('direct@1') as Result
