@@ -11,8 +11,8 @@
 // on without a copy; while one is queued in the receiving socket, this socket stops reading,
 // and goes on once that view is written. A short read goes back to the shared buffer.
 //
-// Client sockets come from net.Server, which takes no `onread` option: adopt() moves the
-// accepted connection onto a socket that has one (see there).
+// Client sockets come from net.Server, which takes no `onread` option: adopt() gives the
+// accepted socket what that option would have (see there).
 import net from 'node:net'
 
 /** The shared buffer: 64 KiB, the size of a Readable stream's reads. */
@@ -193,35 +193,58 @@ export class SocketReads {
   }
 }
 
+/** net.Socket's own keys for what its `onread` option sets (see onreadKeys). */
+interface OnreadKeys { buffer: symbol, gen: symbol, callback: symbol }
+
 /**
- * Moves a connection accepted by net.Server (with pauseOnConnect, so nothing was read yet) onto
- * a new socket that reads with reads.options, and returns it: net.Server takes no `onread`
- * option. It uses net's `handle` constructor option and the accepted socket's `_handle`, which
- * are not documented (Node's own cluster and child_process hand connections over the same way);
- * test/unit/proxy/read-buffer.test.ts pins what is relied on, so a Node upgrade that changes
- * it fails CI. Where the accepted socket has no handle, it is returned as is, reading through
- * its stream into reads' callback (slower, the same bytes). The accepted socket stays the
- * server's count of connections (maxConnections, close()): it is destroyed when the new one
- * closes. paused: do not read until reads.setBlocked(false).
+ * The keys under which net.Socket keeps what its `onread` option sets (its read buffer, the
+ * function that gives the next one, the callback), found once by their descriptions on a
+ * socket made for that; undefined where this Node keeps them otherwise.
+ */
+function onreadKeys (): OnreadKeys | undefined {
+  const probe = new net.Socket()
+  const by = new Map(Object.getOwnPropertySymbols(probe).map(k => [k.description, k]))
+  probe.destroy()
+  const buffer = by.get('kBuffer')
+  const gen = by.get('kBufferGen')
+  const callback = by.get('kBufferCb')
+  return buffer !== undefined && gen !== undefined && callback !== undefined ? { buffer, gen, callback } : undefined
+}
+
+const ONREAD_KEYS = onreadKeys()
+
+/**
+ * Makes a connection accepted by net.Server (with pauseOnConnect, so nothing was read yet) read
+ * with reads.options, as if the socket had been made with that `onread` option, which
+ * net.Server does not take; returns the socket. It sets what the option would have set (under
+ * net.Socket's own symbol keys, found by their descriptions) and points the handle at the
+ * first buffer, as net's own code does for a socket made with the option: both are not
+ * documented. (The first way, moving the handle onto a second socket made with the option,
+ * cost a second socket per connection: about 15 us of the 30 us the proxy spent on accepting
+ * one.) test/unit/proxy/read-buffer.test.ts pins what is relied on, so a Node upgrade that
+ * changes it fails CI. Where it does not fit (no such keys or handle), the socket reads
+ * through its stream into reads' callback: slower, the same bytes. paused: do not read until
+ * reads.setBlocked(false).
  */
 export function adopt (accepted: net.Socket, reads: SocketReads, paused: boolean): net.Socket {
-  const holder = accepted as unknown as { _handle: { readStart?: unknown } | null }
-  const handle = holder._handle
-  if (handle === null || typeof handle !== 'object' || typeof handle.readStart !== 'function') {
+  const handle = (accepted as unknown as { _handle: { useUserBuffer?: unknown } | null })._handle
+  const keys = ONREAD_KEYS
+  if (keys === undefined || handle === null || typeof handle !== 'object' || typeof handle.useUserBuffer !== 'function') {
     accepted.on('data', (chunk: Buffer) => { reads.options.callback(chunk.length, chunk) })
     reads.attach(accepted)
     reads.setBlocked(paused)
     if (!paused) accepted.resume()
     return accepted
   }
-  holder._handle = null
-  const opts = { handle, allowHalfOpen: true, readable: true, writable: true, pauseOnCreate: true, onread: reads.options }
-  const socket = new net.Socket(opts as unknown as net.SocketConstructorOpts)
-  socket.setNoDelay(true)
-  socket.once('close', () => { accepted.destroy() })
-  reads.attach(socket)
-  // created paused: reading starts here unless the caller blocks it
+  const first = reads.options.buffer()
+  const fields = accepted as unknown as Record<symbol, unknown>
+  fields[keys.buffer] = first
+  fields[keys.gen] = reads.options.buffer
+  fields[keys.callback] = reads.options.callback
+  ;(handle.useUserBuffer as (buf: Buffer) => void).call(handle, first)
+  reads.attach(accepted)
+  // accepted paused (pauseOnConnect): reading starts here unless the caller blocks it
   reads.setBlocked(true)
   if (!paused) reads.setBlocked(false)
-  return socket
+  return accepted
 }
