@@ -1,6 +1,7 @@
 // What a forwarder (http, tcp, upgrade) needs from its listener, and the small shared rules.
 import type { Logger } from '../lib/logger.ts'
 import type { AccessLog } from './access-log.ts'
+import type { IdleSweep } from './idle.ts'
 import type { Backend, Pool } from './pool.ts'
 import type { ListenerStats } from './stats.ts'
 import type { BackendConns } from './upstream.ts'
@@ -23,6 +24,8 @@ export interface ListenerContext {
   readonly accessLog: AccessLog
   readonly logger: Logger
   readonly opts: ForwardOptions
+  /** The idle timeout of the listener's client and backend connections (opts.idleTimeoutMs). */
+  readonly idle: IdleSweep
   /** Keep-alive connections of one backend (http mode). */
   readonly connsFor: (b: Backend) => BackendConns
   /** Other service names that claim this port and lost it (port conflict). */

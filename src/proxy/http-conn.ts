@@ -10,12 +10,13 @@ import { BodyReader, FramingError, requestFraming } from './h1/framing.ts'
 import { HeadParser, HttpParseError } from './h1/parser.ts'
 import { ownResponse } from './headers.ts'
 import { Exchange } from './http-exchange.ts'
+import type { IdleEntry } from './idle.ts'
 import { adopt, SocketReads } from './read-buffer.ts'
 import type { Rejection } from './stats.ts'
 
 type State = 'head' | 'body' | 'wait' | 'tunnel' | 'closing'
 
-export class ClientConn {
+export class ClientConn implements IdleEntry {
   readonly socket: net.Socket
   readonly reads: SocketReads
   readonly ctx: ListenerContext
@@ -41,12 +42,23 @@ export class ClientConn {
   /** Inside #process: an exchange that ends at once (a 503) must not recurse into it. */
   #processing = false
   readonly #onGone: (c: ClientConn) => void
+  /**
+   * Activity for the idle timeout: its reads. While an exchange holds a backend connection,
+   * that connection's timeout decides instead (504 when the backend stays silent).
+   */
+  lastActive = 0
+  readonly onIdle = (): void => {
+    // waiting on a backend: its own idle timeout ends the exchange with a 504, then this goes on
+    if (this.#exchange?.hasBackend === true) { this.ctx.idle.add(this); return }
+    this.socket.destroy()
+  }
 
   /** accepted: from a server made with pauseOnConnect (see adopt()). */
   constructor (ctx: ListenerContext, accepted: net.Socket, onGone: (c: ClientConn) => void) {
     this.ctx = ctx
     this.#onGone = onGone
     this.reads = new SocketReads((view) => {
+      this.lastActive = ctx.idle.now
       try {
         this.#onData(view)
       } catch (err) {
@@ -58,11 +70,11 @@ export class ClientConn {
     const socket = adopt(accepted, this.reads, false)
     this.socket = socket
     this.client = clientAddress(socket.remoteAddress)
-    socket.setTimeout(ctx.opts.idleTimeoutMs)
+    ctx.idle.add(this)
     socket.on('end', () => { this.#onEnd() })
-    socket.on('timeout', () => { socket.destroy() })
     socket.on('error', () => { /* 'close' follows */ })
     socket.on('close', () => {
+      ctx.idle.delete(this)
       clearTimeout(this.#headTimer)
       clearTimeout(this.#timer)
       this.#timerArmed = false
@@ -82,6 +94,7 @@ export class ClientConn {
   get readingBody (): boolean { return this.#state === 'body' }
 
   #onData (view: Buffer): void {
+    this.#exchange?.touchBackend()
     if (this.#state === 'tunnel') { this.#exchange?.tunnelFromClient(view); return }
     if (this.#state === 'closing') return
     this.#pending = this.#pending === undefined ? view : Buffer.concat([this.#pending, view])

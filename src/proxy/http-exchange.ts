@@ -124,6 +124,12 @@ export class Exchange implements UpstreamUser {
     up.reads.holdWhileQueued(this.#conn.socket)
   }
 
+  /** A backend connection is in use (connecting, or with a request in progress). */
+  get hasBackend (): boolean { return this.#up !== undefined }
+
+  /** The client sent bytes: its backend connection, which gets them, is not idle. */
+  touchBackend (): void { this.#up?.touch() }
+
   onUpData (buf: Buffer): void {
     const up = this.#up
     if (up === undefined) return

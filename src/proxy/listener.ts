@@ -11,6 +11,7 @@ import { ClientConn } from './http-conn.ts'
 import type { ProxyMode } from './plan.ts'
 import { Pool, type PoolOptions } from './pool.ts'
 import { ListenerStats, type ProxyMetrics } from './stats.ts'
+import { IdleSweep } from './idle.ts'
 import { forwardTcp } from './tcp-forward.ts'
 import { BackendConns } from './upstream.ts'
 
@@ -62,10 +63,11 @@ export class ProxyListener implements Startable {
     this.#metrics = c.metrics
     this.pool = new Pool(init.pool)
     this.stats = new ListenerStats(c.metrics, init.name, init.port, (line) => { c.logger.warn(line) })
+    const idle = new IdleSweep(init.forward.idleTimeoutMs)
     this.#ctx = {
       name: init.name, port: init.port, pool: this.pool, stats: this.stats, accessLog: c.accessLog, logger: c.logger,
-      opts: init.forward, nowMs: c.nowMs, ignored: () => this.ignored,
-      connsFor: (b) => (b.conns ??= new BackendConns(b.spec.ip, b.spec.port, init.forward.connectTimeoutMs, init.forward.idleTimeoutMs)),
+      opts: init.forward, nowMs: c.nowMs, ignored: () => this.ignored, idle,
+      connsFor: (b) => (b.conns ??= new BackendConns(b.spec.ip, b.spec.port, init.forward.connectTimeoutMs, idle)),
     }
     const ctx = this.#ctx
     const gone = (conn: ClientConn): void => { this.#conns.delete(conn) }

@@ -4,6 +4,7 @@
 // views of their read buffers to the other (read-buffer.ts).
 import net from 'node:net'
 import { clientAddress, ConnectTimeoutError, type ListenerContext } from './context.ts'
+import type { IdleEntry } from './idle.ts'
 import type { Backend } from './pool.ts'
 import { adopt, SocketReads } from './read-buffer.ts'
 
@@ -12,7 +13,10 @@ export function forwardTcp (ctx: ListenerContext, accepted: net.Socket): net.Soc
   const t0 = performance.now()
   let upstream: net.Socket | undefined
   // not read until a backend is connected
+  // the idle timeout: the pair moved no bytes either way for that long
+  const idle: IdleEntry = { lastActive: 0, onIdle: () => { finish(false) } }
   const fromClient = new SocketReads((view) => {
+    idle.lastActive = ctx.idle.now
     if (upstream === undefined) return
     fromClient.write(view, upstream)
     fromClient.holdWhileQueued(upstream)
@@ -31,6 +35,7 @@ export function forwardTcp (ctx: ListenerContext, accepted: net.Socket): net.Soc
   const finish = (failed: boolean): void => {
     if (done) return
     done = true
+    ctx.idle.delete(idle)
     if (holding !== undefined) holding.inFlight--
     holding = undefined
     client.destroy()
@@ -44,7 +49,7 @@ export function forwardTcp (ctx: ListenerContext, accepted: net.Socket): net.Soc
   }
   client.on('error', () => { finish(!connected) })
   client.on('close', () => { finish(!connected) })
-  client.setTimeout(ctx.opts.idleTimeoutMs, () => { finish(false) })
+  ctx.idle.add(idle)
 
   const attempt = (): void => {
     const b = ctx.pool.pick(ctx.nowMs(), tried)
@@ -58,6 +63,7 @@ export function forwardTcp (ctx: ListenerContext, accepted: net.Socket): net.Soc
     b.inFlight++
     b.requests++
     const reads = new SocketReads((view) => {
+      idle.lastActive = ctx.idle.now
       reads.write(view, client)
       reads.holdWhileQueued(client)
     })
@@ -69,7 +75,6 @@ export function forwardTcp (ctx: ListenerContext, accepted: net.Socket): net.Soc
       clearTimeout(timer)
       if (done) { up.destroy(); return }
       connected = true
-      up.setTimeout(ctx.opts.idleTimeoutMs, () => { finish(false) })
       client.on('end', () => { up.end() })
       up.on('end', () => { client.end() })
       fromClient.setBlocked(false)

@@ -8,6 +8,7 @@ import net from 'node:net'
 import { ConnectTimeoutError } from './context.ts'
 import { BodyReader } from './h1/framing.ts'
 import { HeadParser } from './h1/parser.ts'
+import type { IdleEntry, IdleSweep } from './idle.ts'
 import { SocketReads } from './read-buffer.ts'
 
 /**
@@ -29,7 +30,7 @@ export interface UpstreamUser {
   onUpClose: (err: NodeJS.ErrnoException | undefined) => void
 }
 
-export class Upstream {
+export class Upstream implements IdleEntry {
   readonly socket: net.Socket
   readonly parser = new HeadParser('response')
   readonly body = new BodyReader()
@@ -39,14 +40,20 @@ export class Upstream {
   /** When it last went back to the idle stack (Date.now()). */
   parkedAt = 0
   connected = false
+  /** Activity for the idle timeout: its reads, and those of the client it serves (touch()). */
+  lastActive = 0
+  readonly onIdle: () => void
+  readonly #idle: IdleSweep
   #error: NodeJS.ErrnoException | undefined
   #timer: NodeJS.Timeout | undefined
   readonly #pool: BackendConns
   readonly reads: SocketReads
 
-  constructor (pool: BackendConns, ip: string, port: number, connectTimeoutMs: number, idleTimeoutMs: number) {
+  constructor (pool: BackendConns, ip: string, port: number, connectTimeoutMs: number, idle: IdleSweep) {
     this.#pool = pool
+    this.#idle = idle
     this.reads = new SocketReads((view) => {
+      this.lastActive = idle.now
       if (this.user === undefined) this.socket.destroy() // an idle connection has nothing to say
       else this.user.onUpData(view)
     })
@@ -54,7 +61,13 @@ export class Upstream {
     this.socket = s
     this.reads.attach(s)
     this.#timer = setTimeout(() => { s.destroy(new ConnectTimeoutError(`${ip}:${port}`, connectTimeoutMs)) }, connectTimeoutMs)
-    s.setTimeout(idleTimeoutMs)
+    // silent for the idle timeout (neither it nor its client sent a byte): an error the exchange sees as a timeout
+    this.onIdle = () => {
+      const e: NodeJS.ErrnoException = new Error(this.user === undefined ? 'idle' : `backend ${ip}:${port} silent for ${idle.idleMs} ms`)
+      e.code = 'ETIMEDOUT'
+      s.destroy(e)
+    }
+    idle.add(this)
     s.on('connect', () => {
       clearTimeout(this.#timer)
       this.connected = true
@@ -65,14 +78,10 @@ export class Upstream {
       else s.destroy()
     })
     s.on('drain', () => { this.user?.onUpDrain() })
-    s.on('timeout', () => {
-      const e: NodeJS.ErrnoException = new Error(this.user === undefined ? 'idle' : `backend ${ip}:${port} silent for ${idleTimeoutMs} ms`)
-      e.code = 'ETIMEDOUT'
-      s.destroy(e)
-    })
     s.on('error', (err: NodeJS.ErrnoException) => { this.#error = err })
     s.on('close', () => {
       clearTimeout(this.#timer)
+      idle.delete(this)
       this.parser.close()
       this.body.close()
       pool.forget(this)
@@ -81,6 +90,9 @@ export class Upstream {
       u?.onUpClose(this.#error)
     })
   }
+
+  /** Bytes moved for it elsewhere (its client sent some): not idle. */
+  touch (): void { this.lastActive = this.#idle.now }
 
   /** Back to the idle stack (or closed when the backend is gone or the stack is full). */
   release (): void {
@@ -100,7 +112,7 @@ export class BackendConns {
   readonly #ip: string
   readonly #port: number
   readonly #connectTimeoutMs: number
-  readonly #idleTimeoutMs: number
+  readonly #idleTimeout: IdleSweep
   #closed = false
   /**
    * Closes connections idle for UPSTREAM_IDLE_MS: one timer per backend, re-armed while any
@@ -109,11 +121,11 @@ export class BackendConns {
    */
   #sweep: NodeJS.Timeout | undefined
 
-  constructor (ip: string, port: number, connectTimeoutMs: number, idleTimeoutMs: number) {
+  constructor (ip: string, port: number, connectTimeoutMs: number, idle: IdleSweep) {
     this.#ip = ip
     this.#port = port
     this.#connectTimeoutMs = connectTimeoutMs
-    this.#idleTimeoutMs = idleTimeoutMs
+    this.#idleTimeout = idle
   }
 
   /** An idle connection (most recently used first), else a new one (connecting). */
@@ -126,9 +138,10 @@ export class BackendConns {
     }
     if (u !== undefined) {
       u.user = user
+      u.touch() // idle while parked, busy from now
       return u
     }
-    u = new Upstream(this, this.#ip, this.#port, this.#connectTimeoutMs, this.#idleTimeoutMs)
+    u = new Upstream(this, this.#ip, this.#port, this.#connectTimeoutMs, this.#idleTimeout)
     u.user = user
     this.#all.add(u)
     return u

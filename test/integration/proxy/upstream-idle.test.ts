@@ -3,6 +3,7 @@
 // twice that, so a proxy does not keep idle sockets open on backends it no longer calls.
 import test from 'ava'
 import net from 'node:net'
+import { IdleSweep } from '../../../src/proxy/idle.ts'
 import { BackendConns, UPSTREAM_IDLE_MS, type UpstreamUser } from '../../../src/proxy/upstream.ts'
 import { waitFor } from '../../helpers/wait.ts'
 
@@ -18,7 +19,7 @@ test('an idle backend connection is reused within the idle limit, never after it
   await new Promise<void>(resolve => server.listen(0, '127.0.0.1', resolve))
   t.teardown(() => { server.close() })
   const port = (server.address() as net.AddressInfo).port
-  const conns = new BackendConns('127.0.0.1', port, 2000, 60_000)
+  const conns = new BackendConns('127.0.0.1', port, 2000, new IdleSweep(60_000))
   t.teardown(() => { conns.close(true) })
 
   const first = user()
