@@ -1,9 +1,10 @@
 // Counters of one listener, kept both as plain numbers (for /api/proxy.json) and in the
 // daemon's Prometheus registry (for /metrics). The per-request series (requests by class,
-// the duration histogram) are counted in plain arrays and read when /metrics is scraped:
-// prom-client hashes the label set on every inc() and observe(), which with the garbage it
-// leaves was a measurable share of a proxied request. Rare events (retries, ejections,
-// connections, rejections) go to prom-client children directly.
+// the duration histogram) and the accepted connections are counted in plain numbers and read
+// when /metrics is scraped: prom-client hashes the label set on every inc() and observe(),
+// which with the garbage it leaves was a measurable share of a proxied request (and of a
+// client's connection, where clients do not keep them). Rare events (retries, ejections,
+// rejections) go to prom-client children directly.
 import type { Counter, Gauge } from 'prom-client'
 import type { Metrics } from '../lib/metrics.ts'
 import { bulkSocketCount, MAX_BULK_SOCKETS } from './read-buffer.ts'
@@ -26,8 +27,11 @@ export class RequestCounts {
   readonly buckets = new Array<number>(LATENCY_BUCKETS.length + 1).fill(0)
   sum = 0
   count = 0
+  /** Client connections accepted. */
+  connections = 0
 
   add (o: RequestCounts): void {
+    this.connections += o.connections
     for (let i = 0; i < this.byCode.length; i++) this.byCode[i] += o.byCode[i]
     for (let i = 0; i < this.buckets.length; i++) this.buckets[i] += o.buckets[i]
     this.sum += o.sum
@@ -101,7 +105,13 @@ export class ProxyMetrics {
     metrics.register(new DurationHistogram(tracked))
     this.retries = metrics.counter('sidecar_proxy_retries_total', 'Requests or connections sent again to another backend', ['service', 'port'])
     this.ejections = metrics.counter('sidecar_proxy_ejections_total', 'Backends ejected by passive health checking', ['service', 'port'])
-    this.connections = metrics.counter('sidecar_proxy_connections_total', 'Client connections accepted', ['service', 'port'])
+    this.connections = metrics.counter('sidecar_proxy_connections_total', 'Client connections accepted', ['service', 'port'], function () {
+      this.reset()
+      for (const [key, t] of tracked) {
+        const [service, port] = key.split('\u0000')
+        if (t.counts.connections > 0) this.inc({ service, port }, t.counts.connections)
+      }
+    })
     this.rejections = metrics.counter('sidecar_proxy_rejections_total', 'Client requests or connections refused by the proxy itself: bad request (400), head too large (431), header timeout (408), connection cap', ['service', 'port', 'reason'])
     this.inFlight = metrics.gauge('sidecar_proxy_in_flight', 'Requests (and tcp connections) in progress', ['service', 'port'], function () {
       this.reset()
@@ -139,7 +149,6 @@ export class ProxyMetrics {
     for (const r of REJECTIONS) this.rejections.remove(service, port, r)
     this.retries.remove(service, port)
     this.ejections.remove(service, port)
-    this.connections.remove(service, port)
   }
 }
 
@@ -154,7 +163,6 @@ export class ListenerStats {
   readonly counts = new RequestCounts()
   readonly #retries: { inc: () => void }
   readonly #ejections: { inc: () => void }
-  readonly #connections: { inc: () => void }
   readonly #rejections: Map<string, { inc: () => void }>
   readonly #log: RejectionLog
   readonly #label: string
@@ -169,7 +177,6 @@ export class ListenerStats {
     const noop = { inc: () => {} }
     this.#retries = m?.retries.labels(service, p) ?? noop
     this.#ejections = m?.ejections.labels(service, p) ?? noop
-    this.#connections = m?.connections.labels(service, p) ?? noop
     this.#rejections = new Map(REJECTIONS.map(r => [r, m?.rejections.labels(service, p, r) ?? noop]))
     // the series read inFlight and counts when scraped (see ProxyMetrics.track): no per-request label lookups
     m?.track(service, p, this)
@@ -199,7 +206,7 @@ export class ListenerStats {
 
   retry (): void { this.retries++; this.#retries.inc() }
   ejection (): void { this.ejections++; this.#ejections.inc() }
-  connection (): void { this.connections++; this.#connections.inc() }
+  connection (): void { this.connections++; this.counts.connections++ }
 
   /** A refused client: counted, and logged rate-limited (a flood must not flood the log). */
   reject (reason: Rejection, detail: string, nowMs = Date.now()): void {
