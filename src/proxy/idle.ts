@@ -13,7 +13,7 @@
 
 /** What the sweep watches: a connection (or a pair of sockets) with its last activity. */
 export interface IdleEntry {
-  /** IdleSweep.now at the last activity (touch()). */
+  /** IdleSweep.now at its last activity. */
   lastActive: number
   /** Called once, when the entry is found idle (it is no longer watched then). */
   onIdle: () => void
@@ -36,9 +36,6 @@ export class IdleSweep {
     // an eighth of the timeout: a 60 s timeout is swept every second, a 200 ms one every 25 ms
     this.periodMs = Math.max(5, Math.min(MAX_SWEEP_PERIOD_MS, Math.floor(idleMs / 8)))
   }
-
-  /** Entries watched now. */
-  get size (): number { return this.#entries.size }
 
   /** Watches e from now. */
   add (e: IdleEntry): void {
