@@ -12,11 +12,14 @@
 // Before the rounds, every target gets 1 s at concurrency 64, and the daemon more at concurrency 1
 // until it has run SETTLE_MS: its first ~11 s are its start-up, not the proxy's steady state.
 // BENCH_CPU_PROF=1 runs the daemon with --cpu-prof (profile written to bench/proxy/profiles/);
-// BENCH_SIDECAR_NODE_OPTIONS sets NODE_OPTIONS for the daemon only (e.g. --max-semi-space-size=8).
+// BENCH_SIDECAR_NODE_OPTIONS sets NODE_OPTIONS for the daemon only (e.g. --max-semi-space-size=8),
+// BENCH_SIDECAR_LOG its log level (default warn; debug shows the heap mode's changes).
+// Each round's line on stderr also gives the proxy process's CPU per request (user + system, from
+// /proc/<pid>/stat) for sidecar and HAProxy: a rate that falls while that rises is the proxy's own cost.
 // The processes' output goes to <name>.log files in a scratch folder, which is removed after a run
 // that succeeded unless BENCH_KEEP=1 (kept, and named, after a failure).
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process'
-import { closeSync, mkdtempSync, mkdirSync, openSync, rmSync, writeFileSync } from 'node:fs'
+import { closeSync, mkdtempSync, mkdirSync, openSync, readFileSync, rmSync, writeFileSync } from 'node:fs'
 import os from 'node:os'
 import path from 'node:path'
 import { fileURLToPath } from 'node:url'
@@ -76,6 +79,16 @@ async function until (what: string, fn: () => Promise<boolean>, ms = 30_000): Pr
 
 interface Result { rps: number, p50: number, p99: number }
 
+/** A process's CPU time so far in µs (user, system), from /proc; undefined where there is no /proc. */
+function cpuMicros (pid: number | undefined): [number, number] | undefined {
+  if (pid === undefined) return undefined
+  try {
+    const f = readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1].split(' ')
+    const tick = 1e6 / 100 // USER_HZ
+    return [Number(f[11]) * tick, Number(f[12]) * tick]
+  } catch { return undefined }
+}
+
 function toMs (v: string): number {
   const m = /^([\d.]+)(us|ms|s)$/.exec(v.trim())
   if (m === null) return NaN
@@ -131,9 +144,9 @@ async function main (): Promise<void> {
   const prof = process.env.BENCH_CPU_PROF === '1'
   if (prof) mkdirSync(profDir, { recursive: true })
   const daemonStarted = Date.now()
-  start('sidecar', node, [...(prof ? ['--cpu-prof', `--cpu-prof-dir=${profDir}`] : []), path.join(REPO, 'bin/sidecar.js'),
+  const sidecar = start('sidecar', node, [...(prof ? ['--cpu-prof', `--cpu-prof-dir=${profDir}`] : []), path.join(REPO, 'bin/sidecar.js'),
     '--hostname', 'bench', '--bind-ip', IPS.sidecar, '--advertise-ip', IPS.sidecar, '--http-port', '7777', '-d', 'static'],
-  { STATIC_CONFIG_FILE: staticFile, SIDECAR_LOGGING_LEVEL: 'warn', HOME: tmp, SIDECAR_FROM_SOURCE: '1', ...(process.env.BENCH_SIDECAR_NODE_OPTIONS !== undefined ? { NODE_OPTIONS: process.env.BENCH_SIDECAR_NODE_OPTIONS } : {}) })
+  { STATIC_CONFIG_FILE: staticFile, SIDECAR_LOGGING_LEVEL: process.env.BENCH_SIDECAR_LOG ?? 'warn', HOME: tmp, SIDECAR_FROM_SOURCE: '1', ...(process.env.BENCH_SIDECAR_NODE_OPTIONS !== undefined ? { NODE_OPTIONS: process.env.BENCH_SIDECAR_NODE_OPTIONS } : {}) })
   await until('sidecar proxy listeners with an active backend', async () => {
     const p = await (await fetch(`http://${IPS.sidecar}:7777/api/proxy.json`)).json() as { listeners: Array<{ backends: Array<{ state: string }> }> }
     return p.listeners.length === 2 && p.listeners.every(l => l.backends[0]?.state === 'active')
@@ -148,7 +161,7 @@ async function main (): Promise<void> {
     'frontend raw', '  mode tcp', `  bind ${IPS.haproxy}:${PORTS.haproxyTcp}`, '  default_backend raw',
     'backend raw', '  mode tcp', `  server s1 ${IPS.backend}:${backendPort}`, '',
   ].join('\n'))
-  start('haproxy', 'haproxy', ['-db', '-f', cfg])
+  const haproxy = start('haproxy', 'haproxy', ['-db', '-f', cfg])
   const hp3 = start('http-proxy-3', node, [path.join(HERE, 'http-proxy-3.ts'), IPS.hp3, String(PORTS.hp3), `http://${IPS.backend}:${backendPort}`], {}, true)
   await firstLine(hp3)
   await until('haproxy', async () => (await fetch(`http://${IPS.haproxy}:${PORTS.haproxyHttp}/`)).ok)
@@ -161,6 +174,17 @@ async function main (): Promise<void> {
     ['HAProxy tcp', `http://${IPS.haproxy}:${PORTS.haproxyTcp}/`],
     ['http-proxy-3 (reference)', `http://${IPS.hp3}:${PORTS.hp3}/`],
   ]
+  /** The process whose CPU a target's line reports. */
+  const proxyPid = (name: string): number | undefined => name.startsWith('sidecar') ? sidecar.pid : name.startsWith('HAProxy') ? haproxy.pid : undefined
+  /** wrk against a target, and the proxy's CPU per request meanwhile ('' for targets without one). */
+  const measure = (name: string, url: string, c: number, close = false): [Result, string] => {
+    const pid = proxyPid(name)
+    const t0 = cpuMicros(pid)
+    const r = wrk(url, c, SECONDS, close)
+    const t1 = cpuMicros(pid)
+    const n = r.rps * SECONDS
+    return [r, t0 === undefined || t1 === undefined || !(n > 0) ? '' : `  proxy CPU ${((t1[0] - t0[0]) / n).toFixed(1)} + ${((t1[1] - t0[1]) / n).toFixed(1)} µs/req (user + sys)`]
+  }
   const rounds = new Map<string, Result[]>()
   const transfers = new Map<string, { down: number[], up: number[] }>()
   const uploadFile = path.join(tmp, 'upload.bin')
@@ -175,10 +199,10 @@ async function main (): Promise<void> {
   for (let round = 1; round <= ROUNDS; round++) {
     for (const c of [1, 64]) {
       for (const [name, url] of targets) {
-        const r = wrk(url, c, SECONDS)
+        const [r, cpu] = measure(name, url, c)
         const key = `${name}@${c}`
         rounds.set(key, [...(rounds.get(key) ?? []), r])
-        process.stderr.write(`round ${round} ${name.padEnd(26)} c=${String(c).padEnd(3)} ${r.rps.toFixed(0).padStart(7)} req/s  p50 ${r.p50.toFixed(3)} ms  p99 ${r.p99.toFixed(3)} ms\n`)
+        process.stderr.write(`round ${round} ${name.padEnd(26)} c=${String(c).padEnd(3)} ${r.rps.toFixed(0).padStart(7)} req/s  p50 ${r.p50.toFixed(3)} ms  p99 ${r.p99.toFixed(3)} ms${cpu}\n`)
       }
     }
   }
@@ -188,10 +212,10 @@ async function main (): Promise<void> {
   // in the round before any of them
   for (let round = 1; round <= ROUNDS; round++) {
     for (const [name, url] of targets) {
-      const r = wrk(url, CLOSE_CONCURRENCY, SECONDS, true)
+      const [r, cpu] = measure(name, url, CLOSE_CONCURRENCY, true)
       const key = `${name}@close`
       rounds.set(key, [...(rounds.get(key) ?? []), r])
-      process.stderr.write(`round ${round} ${name.padEnd(26)} close   ${r.rps.toFixed(0).padStart(7)} req/s  p50 ${r.p50.toFixed(3)} ms  p99 ${r.p99.toFixed(3)} ms\n`)
+      process.stderr.write(`round ${round} ${name.padEnd(26)} close   ${r.rps.toFixed(0).padStart(7)} req/s  p50 ${r.p50.toFixed(3)} ms  p99 ${r.p99.toFixed(3)} ms${cpu}\n`)
     }
   }
   for (let round = 1; round <= ROUNDS; round++) {
