@@ -12,7 +12,6 @@ import { adopt, SocketReads } from './read-buffer.ts'
 export function forwardTcp (ctx: ListenerContext, accepted: net.Socket): net.Socket {
   const t0 = performance.now()
   let upstream: net.Socket | undefined
-  // not read until a backend is connected
   // the idle timeout: the pair moved no bytes either way for that long
   const idle: IdleEntry = { lastActive: 0, onIdle: () => { finish(false) } }
   const fromClient = new SocketReads((view) => {
@@ -21,6 +20,7 @@ export function forwardTcp (ctx: ListenerContext, accepted: net.Socket): net.Soc
     fromClient.write(view, upstream)
     fromClient.holdWhileQueued(upstream)
   })
+  // not read until a backend is connected
   const client = adopt(accepted, fromClient, true)
   const remote = clientAddress(client.remoteAddress)
   let tried: Set<Backend> | undefined

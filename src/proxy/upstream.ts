@@ -53,7 +53,7 @@ export class Upstream implements IdleEntry {
     this.#pool = pool
     this.#idle = idle
     this.reads = new SocketReads((view) => {
-      this.lastActive = idle.now
+      this.touch()
       if (this.user === undefined) this.socket.destroy() // an idle connection has nothing to say
       else this.user.onUpData(view)
     })
