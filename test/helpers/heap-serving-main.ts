@@ -6,8 +6,9 @@
 // load and, from a quarter of it on, 40 MB held across full collections and dropped as it ends,
 // as a gossip flood's caches are ('flood'); with a trickle of requests (about 25 a second, 'trickle'); or
 // with no proxy ('none'). Prints one JSON line: full collections during the load, the growing
-// percent set during it, the percent once the proxy has been idle longer than the (shortened)
-// idle time, the heap in use then, and what HeapMode said.
+// percent set during it and whether optimize-for-size was off, the percent and the flag once the
+// proxy has been idle longer than the (shortened) idle time, the heap in use then, and what
+// HeapMode said.
 import { constants, PerformanceObserver } from 'node:perf_hooks'
 import { setTimeout as sleep } from 'node:timers/promises'
 import { getHeapStatistics } from 'node:v8'
@@ -39,6 +40,7 @@ observer.observe({ entryTypes: ['gc'] })
 // buffer: a connection lives about 2 s, many young collections
 const conns: unknown[] = Array.from({ length: 2000 }, () => null)
 let percentDuring = 0
+let sizeFlagOffDuring = false
 let held: unknown[] = []
 const begun = Date.now()
 const end = begun + LOAD_MS
@@ -53,11 +55,16 @@ for (let n = 0; Date.now() < end; n++) {
   if (n === 50) majors = 0 // from here on: the percent is set (polled every 100 ms)
   await sleep(10)
   percentDuring = Math.max(percentDuring, mode.growingPercent)
+  sizeFlagOffDuring ||= !mode.optimizeForSize
 }
 const during = majors
 conns.fill(null)
 held = [] // garbage as the load ends (gossipsub's caches expire minutes after a flood): nothing allocates to collect it
 await sleep(IDLE_MS + 600) // idle for longer than servingIdleMs
-console.log(JSON.stringify({ majors: during, percentDuring, percentAfter: mode.growingPercent, usedMB: Math.round(getHeapStatistics().used_heap_size / 1048576), held: held.length, gauge: (await metrics.text()).match(/^sidecar_heap_growing_percent (\d+)$/m)?.[1], said, live: live.length }))
+const text = await metrics.text()
+console.log(JSON.stringify({
+  majors: during, percentDuring, percentAfter: mode.growingPercent, sizeFlagOffDuring, sizeFlagAfter: mode.optimizeForSize, usedMB: Math.round(getHeapStatistics().used_heap_size / 1048576), held: held.length,
+  gauge: text.match(/^sidecar_heap_growing_percent (\d+)$/m)?.[1], sizeGauge: text.match(/^sidecar_heap_optimize_for_size (\d+)$/m)?.[1], said, live: live.length,
+}))
 observer.disconnect()
 await mode.stop()

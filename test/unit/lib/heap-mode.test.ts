@@ -25,7 +25,7 @@ async function run (flags: string[], watching: 'on' | 'off', work: 'growth' | 'f
 }
 
 const serving = fileURLToPath(new URL('../../helpers/heap-serving-main.ts', import.meta.url))
-interface ServingRun { majors: number, percentDuring: number, percentAfter: number, usedMB: number, gauge: string | undefined, said: string[] }
+interface ServingRun { majors: number, percentDuring: number, percentAfter: number, sizeFlagOffDuring: boolean, sizeFlagAfter: boolean, usedMB: number, gauge: string | undefined, sizeGauge: string | undefined, said: string[] }
 
 async function serve (flags: string[], proxy: 'serving' | 'flood' | 'trickle' | 'none'): Promise<ServingRun> {
   const { stdout } = await promisify(execFile)(process.execPath, [...flags, serving, proxy], { timeout: 60_000 })
@@ -43,21 +43,25 @@ test('heap-mode: a fast-growing heap turns optimize-for-size off (fewer full col
   t.true(withMode.majors * 2 < without.majors, `${withMode.majors} full collections against ${without.majors}`)
 })
 
-test.serial('heap-mode: while the proxy carries load, the old generation may grow 30 % between full collections; once it has been idle, V8\'s own factor again', async t => {
+test.serial('heap-mode: while the proxy carries load, optimize-for-size is off and the old generation may grow 30 % between full collections; once it has been idle, the flag and V8\'s own factor again', async t => {
   const flags = ['--max-semi-space-size=1', '--optimize-for-size']
   const r = await serve(flags, 'serving')
   t.log(`under load: ${r.majors} full collections; HeapMode said: ${r.said.join(' / ')}`)
   t.is(r.percentDuring, SERVING_GROWING_PERCENT, 'set while requests are proxied')
+  t.true(r.sizeFlagOffDuring, 'optimize-for-size off while requests are proxied')
   t.is(r.percentAfter, 0, 'V8\'s own factor after the (shortened) idle time')
+  t.true(r.sizeFlagAfter, 'optimize-for-size on again after the idle time')
   t.is(r.gauge, '0', 'sidecar_heap_growing_percent follows')
+  t.is(r.sizeGauge, '1', 'sidecar_heap_optimize_for_size follows')
   t.is(r.said.length, 2, r.said.join(' / '))
-  t.regex(r.said[0], /^the proxy serves \d+ requests a second, 0 in progress: the old generation may grow 30 % between full collections$/)
-  t.is(r.said[1], 'the proxy carried no load for 2.5 s: V8\'s own growing factor again', 'and no collection: ordinary load leaves nothing beyond what the percent allows')
+  t.regex(r.said[0], /^the proxy serves \d+ requests a second, 0 in progress: V8's optimize-for-size is off while the proxy carries load, and the old generation may grow 30 % between full collections$/)
+  t.is(r.said[1], 'the proxy carried no load for 2.5 s: V8\'s optimize-for-size is on again, and V8\'s own growing factor again', 'and no collection: ordinary load leaves nothing beyond what the percent allows')
   // a trickle of requests (probes) is no load; no proxy (proxy disabled), or a process started without
   // optimize-for-size (the user's own heap flags): left alone
   for (const [what, flagsOf, kind] of [['trickle', flags, 'trickle'], ['no proxy', flags, 'none'], ['own flags', ['--max-semi-space-size=4'], 'serving']] as const) {
     const other = await serve([...flagsOf], kind)
     t.is(other.percentDuring, 0, what)
+    t.false(other.sizeFlagOffDuring, what)
     t.deepEqual(other.said, [], what)
   }
 })
