@@ -169,12 +169,14 @@ export class Daemon implements Startable {
       guard: { rejections, token: config.api.token, maxStreamClients: config.api.max_stream_clients, allowedHosts: [...config.api.allowed_hosts, sc.hostname] },
     })
     this.api = new HttpServer({ app, logger: child('api'), rejections }, { host: config.api.bind_ip, port: config.api.port, name: 'api', portSetting: '[api] port or --http-port' })
+    // the reclaimer collects nothing while the heap mode lets the heap grow (a burst, proxy load)
+    const heapMode = new HeapMode({ logger: child('heap'), metrics: this.metrics, proxy: this.proxy === undefined || growingPercentGiven() ? undefined : () => (this.proxy as ProxyManager).activity() }, { managed: process.execArgv.includes('--optimize-for-size') })
     // The API first: the example config health checks the daemon's own API. The hub after
     // it, so that on stop the hub ends every stream with a final event before the API closes.
     // Gossip before discovery: a joining node pulls the cluster's state before it announces its own.
     // Listeners before the announcer, so they see the first events of this host's services.
     // The proxy last: it opens the ports the catalog holds once local services are announced.
-    this.#components = [new EventLoopMonitor({ metrics: this.metrics }), new HeapReclaimer({ logger: child('heap'), metrics: this.metrics }), new HeapMode({ logger: child('heap'), metrics: this.metrics, proxy: this.proxy === undefined || growingPercentGiven() ? undefined : () => (this.proxy as ProxyManager).activity() }, { managed: process.execArgv.includes('--optimize-for-size') }), this.api, this.hub, reaper, this.gossip, ...this.discoverers, this.listeners, this.monitor, this.announcer, ...(this.proxy !== undefined ? [this.proxy] : [])]
+    this.#components = [new EventLoopMonitor({ metrics: this.metrics }), new HeapReclaimer({ logger: child('heap'), metrics: this.metrics, growing: () => !heapMode.optimizeForSize }), heapMode, this.api, this.hub, reaper, this.gossip, ...this.discoverers, this.listeners, this.monitor, this.announcer, ...(this.proxy !== undefined ? [this.proxy] : [])]
   }
 
   /** Cluster members for /services.json: this host and the live membership. */
