@@ -2,6 +2,7 @@
 // applies), JSON logs at debug level so arrival times can be read from them, /proc for RSS and CPU.
 import { spawn, type ChildProcess } from 'node:child_process'
 import { once } from 'node:events'
+import { readFileSync } from 'node:fs'
 import { readFile } from 'node:fs/promises'
 import path from 'node:path'
 
@@ -10,6 +11,12 @@ export interface StateJson { Servers: Record<string, { Services: Record<string, 
 
 export async function sleep (ms: number): Promise<void> {
   await new Promise(resolve => setTimeout(resolve, ms))
+}
+
+/** A process's CPU time so far from /proc/<pid>/stat, in clock ticks (100 per second): user and system. Throws where there is no such process. */
+export function procCpuTicks (pid: number): { user: number, system: number } {
+  const f = readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1].split(' ')
+  return { user: Number(f[11]), system: Number(f[12]) }
 }
 
 /** Nearest-rank percentile; NaN for no data. */
@@ -106,8 +113,8 @@ export class BenchDaemon {
 
   /** CPU used so far, in clock ticks (100 per second): utime + stime. */
   async cpuTicks (): Promise<number> {
-    const f = (await readFile(`/proc/${this.pid}/stat`, 'utf8')).split(') ')[1].split(' ')
-    return Number(f[11]) + Number(f[12])
+    const t = procCpuTicks(this.pid)
+    return t.user + t.system
   }
 
   /** CPU used over the next ms milliseconds, in percent of one core. */

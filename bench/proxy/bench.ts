@@ -19,10 +19,11 @@
 // The processes' output goes to <name>.log files in a scratch folder, which is removed after a run
 // that succeeded unless BENCH_KEEP=1 (kept, and named, after a failure).
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process'
-import { closeSync, mkdtempSync, mkdirSync, openSync, readFileSync, rmSync, writeFileSync } from 'node:fs'
+import { closeSync, mkdtempSync, mkdirSync, openSync, rmSync, writeFileSync } from 'node:fs'
 import os from 'node:os'
 import path from 'node:path'
 import { fileURLToPath } from 'node:url'
+import { procCpuTicks } from '../daemons.ts'
 
 const HERE = path.dirname(fileURLToPath(import.meta.url))
 const REPO = path.resolve(HERE, '../..')
@@ -79,13 +80,13 @@ async function until (what: string, fn: () => Promise<boolean>, ms = 30_000): Pr
 
 interface Result { rps: number, p50: number, p99: number }
 
-/** A process's CPU time so far in µs (user, system), from /proc; undefined where there is no /proc. */
+/** A process's CPU time so far in µs (user, system); undefined without a pid or where there is no /proc. */
 function cpuMicros (pid: number | undefined): [number, number] | undefined {
   if (pid === undefined) return undefined
   try {
-    const f = readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1].split(' ')
+    const t = procCpuTicks(pid)
     const tick = 1e6 / 100 // USER_HZ
-    return [Number(f[11]) * tick, Number(f[12]) * tick]
+    return [t.user * tick, t.system * tick]
   } catch { return undefined }
 }
 
