@@ -186,7 +186,7 @@ export class HeapMode implements Startable {
   /** The --heap-growing-percent set (0: V8's own factor). */
   #percent = 0
   /** Whether V8's optimize-for-size is on (the process started with it). */
-  #small = true
+  #sizeFlagOn = true
 
   constructor (components: HeapModeComponents, init: HeapModeInit) {
     this.#c = components
@@ -202,7 +202,7 @@ export class HeapMode implements Startable {
   get mode (): HeapModeName { return this.#mode }
 
   /** Whether V8's optimize-for-size is on now: off during a burst and while the proxy carries load. */
-  get optimizeForSize (): boolean { return this.#small }
+  get optimizeForSize (): boolean { return this.#sizeFlagOn }
 
   /** The --heap-growing-percent now set by this component (0: V8's own factor). */
   get growingPercent (): number { return this.#percent }
@@ -274,14 +274,14 @@ export class HeapMode implements Startable {
    * carries load and no burst is on, else 0 (V8's own factor).
    */
   #apply (why: string): void {
-    const small = this.#mode === 'small' && !this.#serving
+    const flagOn = this.#mode === 'small' && !this.#serving
     const percent = this.#serving && this.#mode === 'small' ? SERVING_GROWING_PERCENT : 0
     const said: string[] = []
-    if (small !== this.#small) {
-      setFlagsFromString(small ? '--optimize-for-size' : '--no-optimize-for-size')
-      this.#small = small
-      this.#gauge.set(small ? 1 : 0)
-      said.push(small ? 'V8\'s optimize-for-size is on again' : `V8's optimize-for-size is off ${this.#mode === 'small' ? 'while the proxy carries load' : 'until the heap settles'}`)
+    if (flagOn !== this.#sizeFlagOn) {
+      setFlagsFromString(flagOn ? '--optimize-for-size' : '--no-optimize-for-size')
+      this.#sizeFlagOn = flagOn
+      this.#gauge.set(flagOn ? 1 : 0)
+      said.push(flagOn ? 'V8\'s optimize-for-size is on again' : `V8's optimize-for-size is off ${this.#mode === 'small' ? 'while the proxy carries load' : 'until the heap settles'}`)
     }
     if (percent !== this.#percent) {
       setFlagsFromString(`--heap-growing-percent=${percent}`)
