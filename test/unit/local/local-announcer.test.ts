@@ -129,6 +129,8 @@ test('local: an entry with an explicit ID whose port changes is one change event
   f.events.length = 0
   f.clock.advance(1000)
   f.discoverer.set([discovered(1, { Ports: [{ Type: 'tcp', Port: 30001, ServicePort: 8000, IP: '127.0.0.1' }] })])
+  // usually applied in this turn; a slice that ran out of its 8 ms (a loaded machine: seen in CI) applies it in the next
+  await waitFor(() => f.events.length > 0, { timeoutMs: 5000, message: 'the change event' })
   t.is(f.events.length, 1)
   t.is(f.events[0].previousStatus, ALIVE)
   t.is(f.events[0].service.Status, ALIVE)
