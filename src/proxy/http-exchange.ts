@@ -151,8 +151,9 @@ export class Exchange implements UpstreamUser {
         const head = up.parser.head as Head
         buf = buf.subarray(n)
         if (head.status < 200 && !(head.status === 101 && this.#head.upgrade)) {
-          // 1xx (100-continue from the backend, 103): relayed, the final head follows
-          client.write(responseHead(head.status, head.reason, head.headers, 'keep-alive-1.1'))
+          // 1xx (100-continue from the backend, 103): relayed, the final head follows; a
+          // backend that sends them faster than the client reads waits for the client
+          if (!client.write(responseHead(head.status, head.reason, head.headers, 'keep-alive-1.1'))) up.reads.holdUntilDrained(client)
           up.parser.reset()
           continue
         }

@@ -123,16 +123,20 @@ export class SocketReads {
    */
   write (view: Buffer, dest: net.Socket): void {
     if (isShared(view)) {
-      if (!dest.write(Buffer.from(view)) && !this.#waitDrain) {
-        this.#waitDrain = true
-        dest.once('drain', this.#drained)
-        this.#sync()
-      }
+      if (!dest.write(Buffer.from(view))) this.holdUntilDrained(dest)
       return
     }
     this.#outstanding++
     dest.write(view, this.#viewWritten)
     this.#viewOut = true
+  }
+
+  /** No read until dest drains (a write to it returned false: it is over its high-water mark). */
+  holdUntilDrained (dest: net.Socket): void {
+    if (this.#waitDrain) return
+    this.#waitDrain = true
+    dest.once('drain', this.#drained)
+    this.#sync()
   }
 
   /** Holds while a view this read wrote is still queued in dest (the kernel did not take it all at once). */
