@@ -54,9 +54,26 @@ export interface ApiComponents {
   guard: GuardInit & { rejections: ApiRejections }
 }
 
+/**
+ * Errors of a response that had begun (a stream body, a write) when its client went away:
+ * that client's business, not the daemon's.
+ */
+const CLIENT_GONE = new Set(['ERR_STREAM_PREMATURE_CLOSE', 'ECONNRESET', 'EPIPE', 'ECONNABORTED', 'ECANCELED', 'ERR_STREAM_DESTROYED'])
+
 export function createApp (c: ApiComponents): Koa {
   const app = new Koa()
   const router = new Router()
+  // Errors after a response began reach here, not the handler's catch below. Koa's own
+  // handler printed each one's stack to stderr: a client that pipelined 2,600 reads of
+  // /state.json and went away left 2,600 stack traces in the daemon's output.
+  app.on('error', (err: NodeJS.ErrnoException & { status?: number, expose?: boolean }, ctx?: Koa.Context) => {
+    if (err.status === 404 || err.expose === true) return
+    if (err.code !== undefined && CLIENT_GONE.has(err.code)) {
+      c.logger.debug({ code: err.code, path: ctx?.path }, `API client went away before its answer was sent (${err.code})`)
+      return
+    }
+    c.logger.warn({ err, path: ctx?.path }, `API answer failed: ${err.message}`)
+  })
 
   app.use(async (ctx, next) => {
     try {
