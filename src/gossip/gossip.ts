@@ -248,7 +248,7 @@ export class Gossip implements Startable {
     this.#refuter?.start()
     await this.#antiEntropy?.start()
     await membership.start()
-    this.#mender = new StreamMender({ node, logger, members: () => membership.connected(), lastHeard: (id) => membership.lastHeard(id), mended: () => { this.#metrics.streamsMended.inc() } })
+    this.#mender = new StreamMender({ node, logger, members: () => membership.connected(), lastHeard: (id) => membership.lastHeard(id), mended: () => { this.#metrics.streamsMended.inc() }, overflowed: () => { this.#metrics.sendOverflows.inc() } })
     this.#mender.start()
     logger.info(`gossip on ${node.getMultiaddrs().map(String).join(', ')} (cluster ${init.clusterName}${init.clusterKey !== '' ? ', private network' : ''})`)
     logger.debug(this.#verifier?.backend === 'worker' ? 'record proofs are verified with libsodium (sodium-native): batches of 16 or more on worker threads, fewer with node:crypto on the thread pool, a lone record in the main thread' : 'sodium-native is not installed: record proofs are verified with node:crypto on the thread pool, at about twice the CPU')

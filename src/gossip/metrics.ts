@@ -19,6 +19,7 @@ export interface GossipMetrics {
   pinConflicts: Counter
   unsealable: Counter
   streamsMended: Counter
+  sendOverflows: Counter
 }
 
 export function gossipMetrics (m: Metrics): GossipMetrics {
@@ -38,6 +39,7 @@ export function gossipMetrics (m: Metrics): GossipMetrics {
     validated: m.counter('sidecar_gossip_messages_validated_total', 'gossip messages judged, by result: accept (forwarded and merged), ignore (nothing admitted), reject (malformed or forged)', ['result']),
     pinConflicts: m.counter('sidecar_gossip_pin_conflicts_total', 'peers that claimed a hostname pinned to another peer id'),
     streamsMended: m.counter('sidecar_gossip_streams_mended_total', 'outbound gossip streams opened again to a member still connected (gossipsub does not reopen them itself)'),
+    sendOverflows: m.counter('sidecar_gossip_send_overflows_total', 'outbound gossip streams closed because 16 MiB were queued for a member that was not reading them'),
     unsealable: m.counter('sidecar_gossip_records_not_relayed_total', 'records not sent in a full state because no proof for their stored version is held'),
   }
 }

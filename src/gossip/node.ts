@@ -23,6 +23,15 @@ import { applyStackFixes } from './stack-fixes.ts'
 
 const EMPTY = new Uint8Array(0)
 
+
+/**
+ * Gossip queued for one member and not yet taken by it, at most: 16 MiB. A host that starts with
+ * 10,000 services publishes about 4 MB, which a member that reads at all takes within a second;
+ * a member that took none of 98 MB of relayed records made a daemon hold about 310 MB more than
+ * one that read them.
+ */
+export const GOSSIP_SEND_BUFFER_BYTES = 16 * 1024 * 1024
+
 export type GossipNode = Libp2p<{ pubsub: GossipSub, identify: Identify, ping: Ping }>
 
 export interface NodeInit {
@@ -144,6 +153,9 @@ export async function createGossipNode (init: NodeInit, logger: Logger): Promise
         // A private cluster behind one address (loopback, NAT) would otherwise score its own peers down and graylist them past 10.
         scoreParams: { IPColocationFactorWeight: 0 },
         maxInboundDataLength: 256 * 1024,
+        // A member that reads nothing of what is sent to it (its muxer stops widening the window) would have every
+        // message queued for it without end; past this the stream is closed and the mender opens a new one (stream-mender.ts).
+        maxOutboundBufferSize: GOSSIP_SEND_BUFFER_BYTES,
         // IDONTWANT (gossipsub 1.2) only for large messages: for a record of a few hundred bytes the control message
         // to each mesh peer costs them as much as the duplicate it spares them, and on a fast network it comes too late.
         idontwantMinDataSize: 16 * 1024,

@@ -16,11 +16,17 @@
 // connection that lingers) or across a cut would hold up every other until its negotiation
 // times out. That entry point is internal to the library; if a version lacks it, start() says
 // so once and the node runs as before.
+//
+// A stream is also closed on purpose: when GOSSIP_SEND_BUFFER_BYTES are queued on it for a
+// member that does not read them (node.ts). The mender watches each stream it sees for that
+// end, logs it and counts it; the stream is then mended like any other, so a member that was
+// only slow for a while gets gossip again, and one that never reads costs at most that much
+// memory at a time.
 import type { PeerId } from '@libp2p/interface'
 import { peerIdFromString } from '@libp2p/peer-id'
 import type { Logger } from '../lib/logger.ts'
 import { Ticker } from '../lib/ticker.ts'
-import type { GossipNode } from './node.ts'
+import { GOSSIP_SEND_BUFFER_BYTES, type GossipNode } from './node.ts'
 
 /** How often the streams are checked; a lost stream is mended within two of these. */
 export const MEND_INTERVAL_MS = 1000
@@ -29,7 +35,7 @@ const LOG_AGAIN_MS = 60_000
 
 /** What the mender reads and calls inside gossipsub (not in its typed API, hence checked at start). */
 interface GossipsubInternals {
-  streamsOutbound: Map<string, unknown>
+  streamsOutbound: Map<string, { rawStream?: EventTarget }>
   onPeerConnected?: (peerId: PeerId, connection: unknown) => void
 }
 
@@ -42,6 +48,8 @@ export interface StreamMenderComponents {
   lastHeard: (peerId: string) => number | undefined
   /** Called once per stream opened again (a metric). */
   mended?: () => void
+  /** Called once per stream closed because too much was queued for its member (a metric). */
+  overflowed?: () => void
 }
 
 export class StreamMender {
@@ -51,6 +59,8 @@ export class StreamMender {
   #missing = new Map<string, number>()
   /** When each member's stream was last opened again (ms): a repeat within LOG_AGAIN_MS is logged at debug only. */
   readonly #lastMended = new Map<string, number>()
+  /** Streams watched for an overflow already. */
+  readonly #watched = new WeakSet<object>()
 
   constructor (components: StreamMenderComponents) {
     this.#c = components
@@ -88,7 +98,11 @@ export class StreamMender {
     const missing = new Map<string, number>()
     const mended: string[] = []
     for (const m of this.#c.members()) {
-      if (ps.streamsOutbound.has(m.peerId)) continue
+      const stream = ps.streamsOutbound.get(m.peerId)
+      if (stream !== undefined) {
+        this.#watch(stream.rawStream, m.hostname)
+        continue
+      }
       const conns = node.getConnections(peerIdFromString(m.peerId)).filter(c => c.status === 'open')
       if (conns.length === 0) continue // not connected: membership redials, and a new connection brings a stream
       const since = this.#missing.get(m.peerId)
@@ -105,5 +119,17 @@ export class StreamMender {
     this.#missing = missing
     for (const [id, at] of this.#lastMended) if (now - at >= LOG_AGAIN_MS) this.#lastMended.delete(id)
     return mended
+  }
+
+  /** Logs and counts the stream's end if it comes from a full send buffer. */
+  #watch (raw: EventTarget | undefined, hostname: string): void {
+    if (raw === undefined || this.#watched.has(raw)) return
+    this.#watched.add(raw)
+    raw.addEventListener('close', (evt) => {
+      const err = (evt as Event & { error?: Error }).error
+      if (err?.name !== 'StreamBufferError') return
+      this.#c.logger.warn(`closed the gossip stream to ${hostname}: ${GOSSIP_SEND_BUFFER_BYTES / 1048576} MiB queued for it and not read (a member that stopped reading); a new one is opened while it answers probes`)
+      this.#c.overflowed?.()
+    }, { once: true })
   }
 }

@@ -1,0 +1,122 @@
+// A member that stops reading the gossip a daemon sends it (its muxer never again widens the
+// daemon's send window) while it answers every probe: the daemon must not queue that member's
+// gossip without limit. One rogue member (the talker) publishes large valid records of its
+// own, which the daemon accepts and relays; another (the sink) takes the relays.
+//
+// What the daemon's JS holds (V8 heap in use plus buffers, the least over 20 s, so after its
+// collections) is compared between two floods of the same size, the first read by the sink,
+// the second not. RSS is not: it stays well above where it began after a flood whoever reads
+// (glibc keeps freed memory: about 130 MB more after 98 MB of records, see the closing note).
+import test from 'ava'
+import { readFile } from 'node:fs/promises'
+import { makeCluster, startAll } from '../helpers/cluster.ts'
+import { metric, startRogue } from '../helpers/rogue.ts'
+import { waitFor } from '../helpers/wait.ts'
+import { makeService, ServiceStatus, Time } from '../../src/service/index.ts'
+
+const CLUSTER = 'unread'
+const TARGET_IP = '127.0.11.60'
+const TALKER_IP = '127.0.11.61'
+/** Records the talker updates in turn, each with 256 ports (about 16 KB): about 100 MB of gossip per flood. */
+const RECORDS = 20
+const ROUNDS = 300
+const PORTS = 256
+
+async function rssMb (pid: number): Promise<number> {
+  const m = /VmRSS:\s+(\d+) kB/.exec(await readFile(`/proc/${pid}/status`, 'utf8'))
+  return Number(m?.[1]) / 1024
+}
+
+test('a member that reads none of the gossip sent to it: the daemon queues at most 16 MiB for it, keeps it as a member, and gossips to it again once it reads', async (t) => {
+  t.timeout(240_000)
+  const [target] = await makeCluster(t, [{ ip: TARGET_IP, hostname: 'target', args: ['-n', CLUSTER, '-c', TARGET_IP, '-l', 'info'] }])
+  await startAll([target])
+  const talker = await startRogue(t, { ip: TALKER_IP, hostname: 'talker', clusterName: CLUSTER })
+  const sink = await startRogue(t, { ip: '127.0.11.62', hostname: 'sink', clusterName: CLUSTER })
+  await talker.join(TARGET_IP)
+  const targetPeer = await sink.join(TARGET_IP)
+  const members = async (): Promise<Record<string, unknown>> => (await target.d.json<{ ClusterMembers?: Record<string, unknown> }>('/services.json')).ClusterMembers ?? {}
+  await waitFor(async () => { const m = await members(); return m.talker !== undefined && m.sink !== undefined }, { timeoutMs: 15_000, message: 'both rogues are members' })
+  let sinkGot = 0
+  sink.node.services.pubsub.addEventListener('message', (e) => { sinkGot += e.detail.data.byteLength })
+  const pid = target.d.child.pid as number
+  const page = async (): Promise<string> => await (await fetch(target.d.url('/metrics'), { signal: AbortSignal.timeout(10_000) })).text()
+  /** What the daemon's JS holds (V8 heap in use plus buffers outside it), MB. */
+  const live = async (): Promise<number> => { const p = await page(); return (metric(p, 'sidecar_nodejs_heap_size_used_bytes') + metric(p, 'sidecar_nodejs_external_memory_bytes')) / 1e6 }
+  /** The least of live() over ms: what is left once the collector has run. */
+  const settledLive = async (ms: number): Promise<number> => {
+    let least = Infinity
+    for (const end = Date.now() + ms; Date.now() < end;) {
+      least = Math.min(least, await live())
+      await new Promise(resolve => setTimeout(resolve, 500))
+    }
+    return least
+  }
+
+  const ports = Array.from({ length: PORTS }, (_, i) => ({ Type: 'tcp', Port: 30000 + i, ServicePort: 0, IP: TALKER_IP }))
+  const created = Time.fromMillis(Date.now() - 60_000)
+  /** One flood; resolves once the target holds its last round, then its RSS has settled (MB). */
+  const flood = async (): Promise<{ mb: number, live: number }> => {
+    let bytes = 0
+    let updated = ''
+    for (let round = 1; round <= ROUNDS; round++) {
+      const stamp = Time.fromMillis(Date.now())
+      updated = stamp.toString()
+      const records = Array.from({ length: RECORDS }, (_, i) => talker.sign(makeService({
+        ID: `big${i}`, Name: 'big', Ports: ports, Hostname: 'talker', Status: ServiceStatus.ALIVE, Created: created, Updated: stamp,
+      })))
+      bytes += records.reduce((n, r) => n + JSON.stringify(r.svc).length, 0)
+      for (const r of records) await talker.publish([r])
+      await new Promise(resolve => setTimeout(resolve, 20))
+    }
+    // every record landed on the target: it is not the target that is slow
+    await waitFor(async () => {
+      const s = await target.d.json<{ Servers: Record<string, { Services: Record<string, { Updated: string }> }> }>('/state.json')
+      const held = Object.values(s.Servers.talker?.Services ?? {})
+      return held.length === RECORDS && held.every(r => r.Updated === updated)
+    }, { timeoutMs: 60_000, message: 'the talker\'s last round on the target' })
+    return { mb: bytes / 1e6, live: await settledLive(20_000) }
+  }
+
+  const live0 = await live()
+  const read = await flood()
+  t.log(`flood 1 (${read.mb.toFixed(0)} MB, the sink reads; it got ${(sinkGot / 1e6).toFixed(1)} MB): the target's heap in use and buffers ${live0.toFixed(0)} -> ${read.live.toFixed(0)} MB`)
+
+  // the sink's muxer (a peer's own code) never again widens the target's send window on the
+  // target's gossip streams to it, this one and any the target opens later
+  const starved = new Set<{ sendWindowUpdate: () => void }>()
+  const starve = (): number => {
+    for (const c of sink.node.getConnections(targetPeer)) {
+      for (const s of c.streams) {
+        const ys = s as unknown as { sendWindowUpdate: () => void }
+        if (s.protocol?.startsWith('/meshsub') !== true || s.direction !== 'inbound' || starved.has(ys)) continue
+        ys.sendWindowUpdate = () => {}
+        starved.add(ys)
+      }
+    }
+    return starved.size
+  }
+  await waitFor(() => starve() > 0, { timeoutMs: 15_000, message: 'the target\'s gossip stream to the sink' })
+  const starving = setInterval(starve, 50)
+  t.teardown(() => { clearInterval(starving) })
+  const gotBefore = sinkGot
+  const unread = await flood()
+  t.log(`flood 2 (${unread.mb.toFixed(0)} MB, the sink reads none; it got ${((sinkGot - gotBefore) / 1e6).toFixed(1)} MB): the target's heap in use and buffers ${read.live.toFixed(0)} -> ${unread.live.toFixed(0)} MB (RSS ${(await rssMb(pid)).toFixed(0)} MB)`)
+  const metrics = await page()
+  t.true(metric(metrics, 'sidecar_gossip_send_overflows_total') >= 1, 'the overflow was counted')
+  t.regex(target.d.output, /closed the gossip stream to sink: 16 MiB queued for it and not read/)
+  // without the limit the target held every message for the sink
+  t.true(unread.live - read.live < 48, `the target holds ${(unread.live - read.live).toFixed(0)} MB more after the flood the sink did not read`)
+  t.truthy((await members()).sink, 'the sink is still a member (it answers probes)')
+
+  // the sink reads again: the target's gossip reaches it once more
+  clearInterval(starving)
+  for (const s of starved) {
+    delete (s as { sendWindowUpdate?: () => void }).sendWindowUpdate
+    try { s.sendWindowUpdate() } catch { /* a stream the target closed meanwhile */ }
+  }
+  const gotNow = sinkGot
+  await talker.publish([talker.sign(makeService({ ID: 'after', Name: 'after', Hostname: 'talker', Status: ServiceStatus.ALIVE, Created: created, Updated: Time.fromMillis(Date.now()) }))])
+  await waitFor(() => sinkGot > gotNow, { timeoutMs: 30_000, message: 'gossip reaches the sink again' })
+  t.true(target.d.running)
+})
