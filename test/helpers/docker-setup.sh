@@ -49,7 +49,10 @@ install() {
 
 bridge() {
   ip link show "$BRIDGE" >/dev/null 2>&1 || ip link add "$BRIDGE" type bridge
-  ip addr show dev "$BRIDGE" | grep -q "${BRIDGE_CIDR%/*}/" || ip addr add "$BRIDGE_CIDR" dev "$BRIDGE"
+  # read whole before matching: `ip ... | grep -q` under pipefail failed when grep quit first
+  # (ip died of SIGPIPE), and the address was then added twice ("Address already assigned")
+  local addrs; addrs=$(ip -4 addr show dev "$BRIDGE")
+  [[ $addrs == *"${BRIDGE_CIDR%/*}/"* ]] || ip addr add "$BRIDGE_CIDR" dev "$BRIDGE"
   ip link set "$BRIDGE" up
 }
 
