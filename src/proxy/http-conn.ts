@@ -99,8 +99,8 @@ export class ClientConn implements IdleEntry {
     })
   }
 
-  /** Between requests with nothing received: safe to close when draining. */
-  get idle (): boolean { return this.#state === 'head' && this.#exchange === undefined && !this.#parser.started && this.#pending === undefined }
+  /** Between requests with nothing received and every answer handed to the kernel: safe to close when draining. */
+  get idle (): boolean { return this.#state === 'head' && this.#exchange === undefined && !this.#parser.started && this.#pending === undefined && !this.#waitingDrain && this.socket.writableLength === 0 }
 
   /** The request body is still arriving. */
   get readingBody (): boolean { return this.#state === 'body' }
