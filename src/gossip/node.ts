@@ -23,12 +23,11 @@ import { applyStackFixes } from './stack-fixes.ts'
 
 const EMPTY = new Uint8Array(0)
 
-
 /**
  * Gossip queued for one member and not yet taken by it, at most: 16 MiB. A host that starts with
  * 10,000 services publishes about 4 MB, which a member that reads at all takes within a second;
- * a member that took none of 98 MB of relayed records made a daemon hold about 310 MB more than
- * one that read them.
+ * a member that took none of 98 MB of relayed records made a daemon hold 425 MB more in its heap
+ * and buffers (test/integration/gossip-unread.test.ts).
  */
 export const GOSSIP_SEND_BUFFER_BYTES = 16 * 1024 * 1024
 
