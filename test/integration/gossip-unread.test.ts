@@ -105,8 +105,10 @@ test('a member that reads none of the gossip sent to it: the daemon queues at mo
   const metrics = await page()
   t.true(metric(metrics, 'sidecar_gossip_send_overflows_total') >= 1, 'the overflow was counted')
   t.regex(target.d.output, /closed the gossip stream to sink: 16 MiB queued for it and not read/)
-  // without the limit the target held every message for the sink
-  t.true(unread.live - read.live < 48, `the target holds ${(unread.live - read.live).toFixed(0)} MB more after the flood the sink did not read`)
+  // without the limit the target held every message for the sink: 425 MB more. With it, at most
+  // the starved stream's 16 MiB and the next one's are held, plus what the collector has not
+  // yet taken on a busy machine (+5 MB on a quiet one, +58 MB once in CI)
+  t.true(unread.live - read.live < 128, `the target holds ${(unread.live - read.live).toFixed(0)} MB more after the flood the sink did not read`)
   t.truthy((await members()).sink, 'the sink is still a member (it answers probes)')
 
   // the sink reads again: the target's gossip reaches it once more
