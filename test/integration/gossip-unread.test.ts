@@ -8,7 +8,6 @@
 // the second not. RSS is not: it stays well above where it began after a flood whoever reads
 // (glibc keeps freed memory: about 130 MB more after 98 MB of records, see the closing note).
 import test from 'ava'
-import { readFile } from 'node:fs/promises'
 import { makeCluster, startAll } from '../helpers/cluster.ts'
 import { metric, startRogue } from '../helpers/rogue.ts'
 import { waitFor } from '../helpers/wait.ts'
@@ -22,11 +21,6 @@ const RECORDS = 20
 const ROUNDS = 300
 const PORTS = 256
 
-async function rssMb (pid: number): Promise<number> {
-  const m = /VmRSS:\s+(\d+) kB/.exec(await readFile(`/proc/${pid}/status`, 'utf8'))
-  return Number(m?.[1]) / 1024
-}
-
 test('a member that reads none of the gossip sent to it: the daemon queues at most 16 MiB for it, keeps it as a member, and gossips to it again once it reads', async (t) => {
   t.timeout(240_000)
   const [target] = await makeCluster(t, [{ ip: TARGET_IP, hostname: 'target', args: ['-n', CLUSTER, '-c', TARGET_IP, '-l', 'info'] }])
@@ -39,7 +33,6 @@ test('a member that reads none of the gossip sent to it: the daemon queues at mo
   await waitFor(async () => { const m = await members(); return m.talker !== undefined && m.sink !== undefined }, { timeoutMs: 15_000, message: 'both rogues are members' })
   let sinkGot = 0
   sink.node.services.pubsub.addEventListener('message', (e) => { sinkGot += e.detail.data.byteLength })
-  const pid = target.d.child.pid as number
   const page = async (): Promise<string> => await (await fetch(target.d.url('/metrics'), { signal: AbortSignal.timeout(10_000) })).text()
   /** What the daemon's JS holds (V8 heap in use plus buffers outside it), MB. */
   const live = async (): Promise<number> => { const p = await page(); return (metric(p, 'sidecar_nodejs_heap_size_used_bytes') + metric(p, 'sidecar_nodejs_external_memory_bytes')) / 1e6 }
@@ -101,7 +94,7 @@ test('a member that reads none of the gossip sent to it: the daemon queues at mo
   t.teardown(() => { clearInterval(starving) })
   const gotBefore = sinkGot
   const unread = await flood()
-  t.log(`flood 2 (${unread.mb.toFixed(0)} MB, the sink reads none; it got ${((sinkGot - gotBefore) / 1e6).toFixed(1)} MB): the target's heap in use and buffers ${read.live.toFixed(0)} -> ${unread.live.toFixed(0)} MB (RSS ${(await rssMb(pid)).toFixed(0)} MB)`)
+  t.log(`flood 2 (${unread.mb.toFixed(0)} MB, the sink reads none; it got ${((sinkGot - gotBefore) / 1e6).toFixed(1)} MB): the target's heap in use and buffers ${read.live.toFixed(0)} -> ${unread.live.toFixed(0)} MB`)
   const metrics = await page()
   t.true(metric(metrics, 'sidecar_gossip_send_overflows_total') >= 1, 'the overflow was counted')
   t.regex(target.d.output, /closed the gossip stream to sink: 16 MiB queued for it and not read/)
