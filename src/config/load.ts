@@ -4,6 +4,7 @@
 import os from 'node:os'
 import path from 'node:path'
 import { ConfigError } from '../lib/errors.ts'
+import { openFileLimit } from '../lib/open-files.ts'
 import { coerce, type Mode } from './coerce.ts'
 import { DEFAULTS } from './defaults.ts'
 import { readEnv, unknownEnvWarnings } from './env.ts'
@@ -32,6 +33,8 @@ export interface LoadOptions {
   interfaces?: Interfaces
   /** Default os.homedir(); for the default data_dir and "~/" in paths. */
   homedir?: string
+  /** Default: this process's open-file limit (open-files.ts); null = unknown. Sizes the connection caps. */
+  openFiles?: number | null
 }
 
 export interface LoadedConfig {
@@ -109,6 +112,7 @@ export function loadConfig (opts: LoadOptions): LoadedConfig {
     interfaces: opts.interfaces ?? os.networkInterfaces(),
     bases,
     bad,
+    openFiles: (opts.openFiles === undefined ? openFileLimit() : opts.openFiles) ?? undefined,
   })
   problems.push(...resolved.problems)
   warnings.push(...resolved.warnings)

@@ -2,6 +2,7 @@
 // involve more than one key. Works on the layered, already type-checked values.
 import type os from 'node:os'
 import path from 'node:path'
+import { ASSUMED_OPEN_FILES, autoApiConnections, autoProxyConnections, LOW_OPEN_FILES } from '../lib/open-files.ts'
 import { formatDuration } from './duration.ts'
 import type { SidecarConfig } from './types.ts'
 
@@ -19,6 +20,8 @@ export interface ResolveContext {
   bases: ReadonlyMap<string, string>
   /** "section.key" of keys whose own value was bad: rules involving them are skipped. */
   bad: ReadonlySet<string>
+  /** The process's open-file limit (open-files.ts); undefined = unknown (ASSUMED_OPEN_FILES). */
+  openFiles?: number
 }
 
 const FALLBACK_IP = '127.0.0.1'
@@ -94,6 +97,7 @@ export function resolveConfig (c: SidecarConfig, ctx: ResolveContext): { problem
   if (ok('proxy.site_failover', 'sidecar.site') && px.site_failover && s.site === '') {
     warnings.push('[proxy] site_failover is on but [sidecar] site is empty: this host\'s own site is the instances that have no site')
   }
+  resolveConnectionCaps(c, ctx.openFiles, warnings)
   if (ok('listeners.urls', 'listeners.webhook')) {
     const seen = new Set<string>()
     for (const url of [...c.listeners.urls, ...c.listeners.webhook.map((w) => w.url)]) {
@@ -112,4 +116,23 @@ export function unsetHealthTimeout (defaultTimeout: number, interval: number): n
 function overlaps (a: string, b: string): boolean {
   const any = (ip: string): boolean => ip === '0.0.0.0' || ip === '::'
   return a === b || any(a) || any(b)
+}
+
+/**
+ * [api] max_connections and [proxy] max_total_connections: "0" takes their share of the
+ * open-file limit; a larger value is kept, with a warning that a client flood could then take
+ * the descriptors health checks and gossip need.
+ */
+function resolveConnectionCaps (c: SidecarConfig, openFiles: number | undefined, warnings: string[]): void {
+  const limit = openFiles ?? ASSUMED_OPEN_FILES
+  const known = openFiles !== undefined ? `the open-file limit (${limit})` : `the open-file limit (unknown here; taken as ${limit})`
+  const api = autoApiConnections(limit)
+  const proxy = autoProxyConnections(limit)
+  if (c.api.max_connections === 0) c.api.max_connections = api
+  else if (c.api.max_connections > api) warnings.push(`[api] max_connections ${c.api.max_connections} is more than an eighth of ${known}: clients that open that many connections could leave too few descriptors for health checks and gossip`)
+  if (c.proxy.max_total_connections === 0) c.proxy.max_total_connections = proxy
+  else if (c.proxy.max_total_connections > proxy) warnings.push(`[proxy] max_total_connections ${c.proxy.max_total_connections} is more than a quarter of ${known}: clients that open that many connections (each may hold a backend connection too) could leave too few descriptors for health checks and gossip`)
+  if (openFiles !== undefined && openFiles < LOW_OPEN_FILES) {
+    warnings.push(`the open-file limit is ${openFiles}: the API takes at most ${c.api.max_connections} client connections and all proxy ports together ${c.proxy.max_total_connections}; raise it (ulimit -n, systemd LimitNOFILE=, docker run --ulimit nofile=) on a busy host`)
+  }
 }

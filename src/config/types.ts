@@ -55,6 +55,8 @@ export interface ApiSection {
   /** Bearer token of the write endpoints; '' = none. */
   token: string
   /** Concurrent /watch and SSE clients. */
+  /** Client connections the API holds at once; resolved at start (0 = an eighth of the open-file limit). */
+  max_connections: number
   max_stream_clients: number
   allowed_hosts: string[]
   /** Adds prom-client's nodejs_gc_duration_seconds to /metrics (off: it costs the proxy's tail latency). */
@@ -110,6 +112,8 @@ export interface ProxySection {
   header_timeout: number
   /** Client connections per listener. */
   max_connections: number
+  /** Client connections of all listeners together; resolved at start (0 = a quarter of the open-file limit). */
+  max_total_connections: number
   retries: number
   /** Consecutive 5xx responses that eject a backend; 0 = never. */
   eject_after_5xx: number

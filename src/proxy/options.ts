@@ -27,5 +27,7 @@ export interface ProxyOptions {
   header_timeout: number
   /** Client connections one listener holds open at once. */
   max_connections: number
+  /** Client connections all listeners together hold open at once (the [proxy] key, resolved). */
+  max_total_connections: number
   access_log: AccessLogFormat
 }

@@ -39,6 +39,7 @@ export function load (t: ExecutionContext, opts: Partial<LoadOptions> = {}): Loa
     osHostname: 'testhost',
     interfaces: INTERFACES,
     homedir: HOME,
+    openFiles: 1_048_576,
     ...opts,
   })
 }

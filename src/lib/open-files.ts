@@ -1,0 +1,38 @@
+// The process's open-file limit (RLIMIT_NOFILE, soft), and the shares of it that client
+// connections may take. Node raises the soft limit to the hard one at start-up, so this is the
+// hard limit the daemon was started with (`ulimit -n`, systemd's LimitNOFILE, docker --ulimit).
+//
+// Every connection a client opens to the API or a proxy port holds a descriptor, and a proxy
+// client may hold a second one to its backend. Without a cap across all ports, a client that
+// opens idle connections until the limit is reached makes every connect the daemon itself
+// makes fail with EMFILE: its TCP and HTTP health checks report this host's services as failed
+// to the whole cluster, and gossip cannot dial. The caps leave at least half of the limit for
+// that work (health checks, gossip, backend connections, the listening sockets, files).
+import { readFileSync } from 'node:fs'
+
+/** Assumed where the limit cannot be read (no /proc): a common container default's order of magnitude. */
+export const ASSUMED_OPEN_FILES = 65_536
+/** Below this, the warning at start says the caps are small and how to raise the limit. */
+export const LOW_OPEN_FILES = 4096
+
+/** The soft "Max open files" of /proc/self/limits; undefined when unreadable or unlimited. */
+export function openFileLimit (limitsText?: string): number | undefined {
+  let text = limitsText
+  if (text === undefined) {
+    try { text = readFileSync('/proc/self/limits', 'utf8') } catch { return undefined }
+  }
+  const m = /^Max open files\s+(\d+|unlimited)\s/m.exec(text)
+  if (m === null || m[1] === 'unlimited') return undefined
+  const n = Number(m[1])
+  return Number.isSafeInteger(n) && n > 0 ? n : undefined
+}
+
+/** [api] max_connections "0": an eighth of the limit (at least 16). */
+export function autoApiConnections (openFiles: number): number {
+  return Math.max(16, Math.floor(openFiles / 8))
+}
+
+/** [proxy] max_total_connections "0": a quarter of the limit (at least 16); each client may hold a backend connection too. */
+export function autoProxyConnections (openFiles: number): number {
+  return Math.max(16, Math.floor(openFiles / 4))
+}
