@@ -8,7 +8,7 @@ import type { Duplex } from 'node:stream'
 import type { Logger } from '../lib/logger.ts'
 import type { Metrics } from '../lib/metrics.ts'
 
-export type RejectReason = 'cross_origin' | 'unauthorized' | 'stream_limit' | 'header_too_large' | 'bad_request' | 'request_timeout' | 'connect_method'
+export type RejectReason = 'cross_origin' | 'unauthorized' | 'stream_limit' | 'header_too_large' | 'bad_request' | 'request_timeout' | 'connect_method' | 'connection_limit'
 
 /** One log line per reason per minute at most: a flood stays visible without filling the disk. */
 export const LOG_EVERY_MS = 60_000
@@ -53,6 +53,11 @@ export class ApiRejections {
    * --max-http-header-size, 400 for malformed HTTP, 408 for a request head that never
    * completed), counted and logged; a reset connection is only closed.
    */
+  /** The http.Server 'drop' handler: a connection closed at accept, [api] max_connections being open. */
+  readonly onDrop = (remoteAddress: string | undefined, maxConnections: number): void => {
+    this.reject('connection_limit', `${remoteAddress ?? '-'}: ${maxConnections} client connections open ([api] max_connections)`)
+  }
+
   /** The http.Server 'connect' handler: the API is no proxy; CONNECT gets 405 (Node would close the socket silently). */
   readonly onConnect = (_req: unknown, socket: Duplex): void => {
     this.reject('connect_method', 'CONNECT is not served')

@@ -12,12 +12,16 @@ export interface HttpServerInit {
   name: string
   /** The flag or key that changes the port, named in the "address in use" error. */
   portSetting: string
+  /** Client connections held open at once; more are closed at accept (and counted as connection_limit). Default: no cap. */
+  maxConnections?: number
 }
 
 /** What the server hands its parse errors and CONNECT requests to. */
 export interface HttpRejections {
   onClientError: (err: NodeJS.ErrnoException, socket: Duplex) => void
   onConnect: (req: unknown, socket: Duplex) => void
+  /** A connection closed at accept: maxConnections were open. */
+  onDrop: (remoteAddress: string | undefined, maxConnections: number) => void
 }
 
 /** A request head takes milliseconds; a client dribbling one for longer only holds a socket (Node's default: 60 s). */
@@ -54,9 +58,13 @@ export class HttpServer implements Startable {
     server.keepAliveTimeout = 5000
     server.headersTimeout = HEADERS_TIMEOUT_MS
     server.requestTimeout = REQUEST_TIMEOUT_MS
+    const max = this.#init.maxConnections
+    if (max !== undefined) server.maxConnections = max
     if (this.#rejections !== undefined) {
-      server.on('clientError', this.#rejections.onClientError)
-      server.on('connect', this.#rejections.onConnect)
+      const rejections = this.#rejections
+      server.on('clientError', rejections.onClientError)
+      server.on('connect', rejections.onConnect)
+      if (max !== undefined) server.on('drop', (d?: { remoteAddress?: string }) => { rejections.onDrop(d?.remoteAddress, max) })
     }
     const { host, port, name } = this.#init
     await new Promise<void>((resolve, reject) => {

@@ -168,7 +168,7 @@ export class Daemon implements Startable {
       route: proxyRouteRule(defaultRouteRule(lifespans), () => this.proxy?.report()),
       guard: { rejections, token: config.api.token, maxStreamClients: config.api.max_stream_clients, allowedHosts: [...config.api.allowed_hosts, sc.hostname] },
     })
-    this.api = new HttpServer({ app, logger: child('api'), rejections }, { host: config.api.bind_ip, port: config.api.port, name: 'api', portSetting: '[api] port or --http-port' })
+    this.api = new HttpServer({ app, logger: child('api'), rejections }, { host: config.api.bind_ip, port: config.api.port, name: 'api', portSetting: '[api] port or --http-port', maxConnections: config.api.max_connections })
     // the reclaimer collects nothing while the heap mode lets the heap grow (a burst, proxy load)
     const heapMode = new HeapMode({ logger: child('heap'), metrics: this.metrics, proxy: this.proxy === undefined || growingPercentGiven() ? undefined : () => (this.proxy as ProxyManager).activity() }, { managed: process.execArgv.includes('--optimize-for-size') })
     // The API first: the example config health checks the daemon's own API. The hub after

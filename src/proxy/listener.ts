@@ -6,6 +6,7 @@ import { errorMessage } from '../lib/errors.ts'
 import type { Logger } from '../lib/logger.ts'
 import type { Startable } from '../lib/startable.ts'
 import type { AccessLog } from './access-log.ts'
+import type { ClientCap } from './client-cap.ts'
 import type { ForwardOptions, ListenerContext } from './context.ts'
 import { ClientConn } from './http-conn.ts'
 import type { ProxyMode } from './plan.ts'
@@ -22,6 +23,8 @@ export interface ListenerComponents {
   accessLog: AccessLog
   metrics?: ProxyMetrics
   nowMs: () => number
+  /** The cap all listeners share ([proxy] max_total_connections); none when absent. */
+  clientCap?: ClientCap
 }
 
 export interface ListenerInit {
@@ -77,9 +80,17 @@ export class ProxyListener implements Startable {
     }
     // pauseOnConnect: nothing is read before the connection is moved onto a socket that
     // reads into the proxy's buffers (read-buffer.ts's adopt())
+    const cap = c.clientCap
+    const admit = (accepted: net.Socket): boolean => {
+      if (cap === undefined || cap.admit(accepted)) return true
+      accepted.destroy()
+      ctx.stats.reject('total connection cap', `${accepted.remoteAddress ?? '-'}: ${cap.limit} client connections open on all proxy ports ([proxy] max_total_connections)`)
+      return false
+    }
     this.#server = net.createServer({ allowHalfOpen: true, pauseOnConnect: true, noDelay: true }, init.mode === 'tcp'
-      ? (accepted) => { track(forwardTcp(ctx, accepted)) }
+      ? (accepted) => { if (admit(accepted)) track(forwardTcp(ctx, accepted)) }
       : (accepted) => {
+          if (!admit(accepted)) return
           ctx.stats.connection()
           const conn = new ClientConn(ctx, accepted, gone)
           this.#conns.add(conn)

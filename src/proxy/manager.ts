@@ -12,6 +12,7 @@ import type { Metrics } from '../lib/metrics.ts'
 import type { Startable } from '../lib/startable.ts'
 import type { ProxyActivity } from '../lib/heap-mode.ts'
 import { AccessLog, type AccessSink } from './access-log.ts'
+import { ClientCap } from './client-cap.ts'
 import { ProxyListener, type ListenerInit } from './listener.ts'
 import { planPort, proxiedPorts, type ListenerPlan, type PortConflict } from './plan.ts'
 import { proxyReport, type ProxyReport } from './report.ts'
@@ -55,6 +56,8 @@ export class ProxyManager implements Startable {
   readonly #dirty = new Set<number>()
   readonly #conflictByPort = new Map<number, PortConflict>()
   #conflicts: readonly PortConflict[] = []
+  /** Shared by every listener: [proxy] max_total_connections. */
+  readonly #clientCap: ClientCap
   #scheduled: NodeJS.Immediate | undefined
   #retryTimer: NodeJS.Timeout | undefined
   #running = false
@@ -70,6 +73,9 @@ export class ProxyManager implements Startable {
     this.#init = init
     this.#accessLog = new AccessLog(init.proxy.access_log, c.accessSink)
     this.#metrics = c.metrics === undefined ? undefined : new ProxyMetrics(c.metrics)
+    const cap = this.#clientCap = new ClientCap(init.proxy.max_total_connections)
+    c.metrics?.gauge('sidecar_proxy_client_connections', 'client connections open on all proxy ports together', [], function () { this.set(cap.open) })
+    c.metrics?.gauge('sidecar_proxy_client_connections_limit', 'client connections all proxy ports together may hold ([proxy] max_total_connections); more are closed at accept', [], function () { this.set(cap.limit) })
   }
 
   /** Opens the listeners the catalog holds now; a port that cannot be opened does not fail start. */
@@ -204,6 +210,7 @@ export class ProxyManager implements Startable {
       maxConnections: px.max_connections,
     }
     return new ProxyListener({
+      clientCap: this.#clientCap,
       logger: this.#logger,
       accessLog: this.#accessLog,
       ...(this.#metrics !== undefined ? { metrics: this.#metrics } : {}),

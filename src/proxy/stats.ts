@@ -73,7 +73,7 @@ class DurationHistogram {
   }
 }
 /** Why the proxy refused a client (the `reason` label of sidecar_proxy_rejections_total). */
-export const REJECTIONS = ['bad request', 'head too large', 'header timeout', 'connection cap'] as const
+export const REJECTIONS = ['bad request', 'head too large', 'header timeout', 'connection cap', 'total connection cap'] as const
 export type Rejection = typeof REJECTIONS[number]
 /** Rejections are logged at most once per this period per listener, with the count since the last line. */
 const REJECTION_LOG_MS = 10_000
@@ -112,7 +112,7 @@ export class ProxyMetrics {
         if (t.counts.connections > 0) this.inc({ service, port }, t.counts.connections)
       }
     })
-    this.rejections = metrics.counter('sidecar_proxy_rejections_total', 'Client requests or connections refused by the proxy itself: bad request (400), head too large (431), header timeout (408), connection cap', ['service', 'port', 'reason'])
+    this.rejections = metrics.counter('sidecar_proxy_rejections_total', 'Client requests or connections refused by the proxy itself: bad request (400), head too large (431), header timeout (408), connection cap (one listener\'s), total connection cap (all listeners\')', ['service', 'port', 'reason'])
     this.inFlight = metrics.gauge('sidecar_proxy_in_flight', 'Requests (and tcp connections) in progress', ['service', 'port'], function () {
       this.reset()
       for (const [key, stats] of tracked) {

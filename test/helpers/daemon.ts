@@ -21,6 +21,8 @@ export interface DaemonOptions {
   env?: Record<string, string>
   cwd: string
   apiPort?: number
+  /** Starts it under this open-file limit (`ulimit -n` in sh, soft and hard). */
+  openFiles?: number
 }
 
 export class DaemonProcess {
@@ -37,7 +39,8 @@ export class DaemonProcess {
     this.ip = opts.ip
     this.hostname = opts.hostname
     this.apiPort = opts.apiPort ?? 7777
-    this.child = spawn(process.execPath, [BIN, '--hostname', opts.hostname, '--bind-ip', opts.ip, '--advertise-ip', opts.ip, '--http-port', String(this.apiPort), ...(opts.args ?? [])], {
+    const argv = [BIN, '--hostname', opts.hostname, '--bind-ip', opts.ip, '--advertise-ip', opts.ip, '--http-port', String(this.apiPort), ...(opts.args ?? [])]
+    this.child = spawn(opts.openFiles === undefined ? process.execPath : '/bin/sh', opts.openFiles === undefined ? argv : ['-c', `ulimit -n ${opts.openFiles} && exec "$0" "$@"`, process.execPath, ...argv], {
       cwd: opts.cwd,
       env: { PATH: process.env.PATH ?? '', HOME: opts.cwd, SIDECAR_FROM_SOURCE: '1', SIDECAR_LOGGING_LEVEL: 'debug', ...opts.env },
       stdio: ['ignore', 'pipe', 'pipe'],

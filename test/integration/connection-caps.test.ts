@@ -1,0 +1,123 @@
+// A client that opens idle connections to the API or to proxy ports until the daemon's
+// open-file limit is reached. Before the connection caps, every connect the daemon made then
+// failed with EMFILE: its TCP health checks reported all of this host's services unhealthy
+// (to the whole cluster) while the client held the connections. A real daemon started with
+// an open-file limit of 1024 (127.0.12.60; proxy ports 19101 and 19102): the caps are then an
+// eighth (API, 128) and a quarter (all proxy ports together, 256) of it.
+import test from 'ava'
+import { mkdtemp, rm, writeFile } from 'node:fs/promises'
+import net from 'node:net'
+import os from 'node:os'
+import path from 'node:path'
+import { DaemonProcess } from '../helpers/daemon.ts'
+import { waitFor } from '../helpers/wait.ts'
+
+const IP = '127.0.12.60'
+const OPEN_FILES = 1024
+const SERVICES = 20
+const PROXY_PORTS = [19101, 19102]
+/** Each flood is several times the limit. */
+const FLOOD = 1100
+
+interface Host { d: DaemonProcess, close: () => Promise<void> }
+
+async function startHost (): Promise<Host> {
+  const dir = await mkdtemp(path.join(os.tmpdir(), 'sidecar-caps-'))
+  const backend = net.createServer(s => {
+    s.on('error', () => {})
+    s.on('data', () => { s.write('HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok') })
+  })
+  await new Promise<void>(resolve => backend.listen(0, IP, resolve))
+  const port = (backend.address() as net.AddressInfo).port
+  const entries = Array.from({ length: SERVICES }, (_, i) => ({
+    Service: { ID: `c${i}`, Name: `caps${i}`, Image: 'img:1', ProxyMode: 'http', Ports: [{ Type: 'tcp', Port: port, ServicePort: PROXY_PORTS[i] ?? 0, IP }] },
+    Check: { Type: 'TcpConnect', Args: `${IP}:${port}` },
+  }))
+  await writeFile(path.join(dir, 'static.json'), JSON.stringify(entries))
+  const d = new DaemonProcess({
+    ip: IP,
+    hostname: 'caps',
+    cwd: dir,
+    openFiles: OPEN_FILES,
+    args: ['-d', 'static'],
+    env: { STATIC_CONFIG_FILE: path.join(dir, 'static.json'), SIDECAR_LOGGING_LEVEL: 'info', HEALTH_INTERVAL: '1s' },
+  })
+  const close = async (): Promise<void> => {
+    await d.stop('SIGTERM', 10_000)
+    backend.close()
+    await rm(dir, { recursive: true, force: true })
+  }
+  try {
+    await d.ready()
+    await waitFor(async () => await alive(d) === SERVICES, { timeoutMs: 30_000, message: () => `all ${SERVICES} services ALIVE; output:\n${d.output.slice(-3000)}` })
+  } catch (err) {
+    await close()
+    throw err
+  }
+  return { d, close }
+}
+
+async function alive (d: DaemonProcess): Promise<number> {
+  const doc = await d.json<{ Services: Record<string, Array<{ Status: number }>> }>('/services.json')
+  return Object.values(doc.Services).flat().filter(s => s.Status === 0).length
+}
+
+/** Opens n idle connections to port, in batches (the listen backlog is 511), and waits for them to connect or close. */
+async function flood (port: number, n: number): Promise<net.Socket[]> {
+  const sockets: net.Socket[] = []
+  for (let i = 0; i < n; i++) {
+    const s = net.connect(port, IP)
+    s.on('error', () => {})
+    sockets.push(s)
+    if (i % 100 === 99) await new Promise(resolve => setTimeout(resolve, 20))
+  }
+  await waitFor(() => sockets.every(s => s.destroyed || !s.connecting), { timeoutMs: 20_000, message: 'every flood connection connected or closed' })
+  await new Promise(resolve => setTimeout(resolve, 1000)) // the refused ones are closed by now
+  return sockets
+}
+
+const held = (sockets: net.Socket[]): number => sockets.filter(s => !s.destroyed).length
+const unhealthyLines = (output: string): string[] => output.split('\n').filter(l => l.includes('is now unhealthy'))
+
+test.serial('connections to the API and to proxy ports cannot use up the descriptors: health checks go on, the extra connections are refused and counted', async (t) => {
+  t.timeout(150_000)
+  const host = await startHost()
+  t.teardown(host.close)
+  const { d } = host
+  t.regex(d.output, /the open-file limit is 1024: the API takes at most 128 client connections and all proxy ports together 256/)
+
+  // the API: 1,100 idle connections, held for several check intervals
+  const mark = d.output.length
+  const api = await flood(d.apiPort, FLOOD)
+  t.log(`API flood: ${held(api)} of ${FLOOD} connections held`)
+  t.true(held(api) <= 128, `at most [api] max_connections (128) held, got ${held(api)}`)
+  t.true(held(api) >= 100, `the API took connections up to its cap, got ${held(api)}`)
+  await new Promise(resolve => setTimeout(resolve, 4000))
+  t.deepEqual(unhealthyLines(d.output.slice(mark)), [], 'no service turned unhealthy while the API was flooded')
+  for (const s of api) s.destroy()
+  await waitFor(async () => await alive(d) === SERVICES, { timeoutMs: 10_000, message: 'the API answers again once the flood ends' })
+  const apiRefused = Number(/sidecar_api_rejected_requests_total\{reason="connection_limit"\} (\d+)/.exec(await (await fetch(d.url('/metrics'))).text())?.[1] ?? 0)
+  t.true(apiRefused >= FLOOD - 128, `the refused connections counted, got ${apiRefused}`)
+  t.regex(d.output, /api request refused \(connection_limit\): .*128 client connections open \(\[api\] max_connections\)/)
+
+  // the proxy: 1,100 connections to each of two service ports share one cap
+  const mark2 = d.output.length
+  const proxied = [...await flood(PROXY_PORTS[0], FLOOD), ...await flood(PROXY_PORTS[1], FLOOD)]
+  t.log(`proxy flood: ${held(proxied)} of ${2 * FLOOD} connections held on ${PROXY_PORTS.length} ports`)
+  t.true(held(proxied) <= 256, `at most [proxy] max_total_connections (256) held on both ports together, got ${held(proxied)}`)
+  t.true(held(proxied) >= 200, `the proxy took connections up to its cap, got ${held(proxied)}`)
+  await new Promise(resolve => setTimeout(resolve, 4000))
+  t.deepEqual(unhealthyLines(d.output.slice(mark2)), [], 'no service turned unhealthy while the proxy ports were flooded')
+  t.is(await alive(d), SERVICES, 'all services ALIVE during the flood (the API has its own cap)')
+  const during = await (await fetch(d.url('/metrics'))).text()
+  t.regex(during, /^sidecar_proxy_client_connections_limit 256$/m)
+  t.is(Number(/^sidecar_proxy_client_connections (\d+)$/m.exec(during)?.[1]), held(proxied), 'the gauge counts the connections held')
+  for (const s of proxied) s.destroy()
+  await waitFor(async () => {
+    try { return (await fetch(`http://${IP}:${PROXY_PORTS[1]}/`, { signal: AbortSignal.timeout(2000) })).status === 200 } catch { return false }
+  }, { timeoutMs: 10_000, message: 'the proxy serves again once the flood ends' })
+  const metrics = await (await fetch(d.url('/metrics'))).text()
+  const refused = [...metrics.matchAll(/sidecar_proxy_rejections_total\{service="caps[01]",port="\d+",reason="total connection cap"\} (\d+)/g)].reduce((a, m) => a + Number(m[1]), 0)
+  t.true(refused >= 2 * FLOOD - 256, `the refused connections counted on both ports, got ${refused}`)
+  t.regex(d.output, /refused \d+ client request\(s\) or connection\(s\).*total connection cap: .*256 client connections open on all proxy ports/)
+})
