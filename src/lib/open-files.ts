@@ -7,7 +7,8 @@
 // opens idle connections until the limit is reached makes every connect the daemon itself
 // makes fail with EMFILE: its TCP and HTTP health checks report this host's services as failed
 // to the whole cluster, and gossip cannot dial. The caps leave at least half of the limit for
-// that work (health checks, gossip, backend connections, the listening sockets, files).
+// that work (health checks, gossip, backend connections, files). The proxy's listening sockets
+// take at most another eighth: every host opens one for each service port any member claims.
 import { readFileSync } from 'node:fs'
 
 /** Assumed where the limit cannot be read (no /proc): a common container default's order of magnitude. */
@@ -35,4 +36,9 @@ export function autoApiConnections (openFiles: number): number {
 /** [proxy] max_total_connections "0": a quarter of the limit (at least 16); each client may hold a backend connection too. */
 export function autoProxyConnections (openFiles: number): number {
   return Math.max(16, Math.floor(openFiles / 4))
+}
+
+/** [proxy] max_listeners "0": an eighth of the limit (at least 16, at most every port). */
+export function autoListeners (openFiles: number): number {
+  return Math.min(65_535, Math.max(16, Math.floor(openFiles / 8)))
 }

@@ -29,5 +29,7 @@ export interface ProxyOptions {
   max_connections: number
   /** Client connections all listeners together hold open at once (the [proxy] key, resolved). */
   max_total_connections: number
+  /** Listeners open at once (the [proxy] key, resolved); more service ports wait for room. */
+  max_listeners: number
   access_log: AccessLogFormat
 }

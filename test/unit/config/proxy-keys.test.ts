@@ -44,6 +44,8 @@ test('connection caps: "0" takes a share of the open-file limit (an eighth for t
   const { config, warnings } = load(t, { openFiles: 65_536 })
   t.is(config.api.max_connections, 8192)
   t.is(config.proxy.max_total_connections, 16_384)
+  t.is(config.proxy.max_listeners, 8192)
+  t.is(load(t, { openFiles: 1_048_576 }).config.proxy.max_listeners, 65_535, 'at most every port')
   t.deepEqual(warnings, [])
   const unknown = load(t, { openFiles: null }).config
   t.is(unknown.api.max_connections, 8192, 'an unreadable limit is taken as 65,536')
@@ -54,16 +56,19 @@ test('connection caps: a low open-file limit warns with the caps it gives and ho
   const { config, warnings } = load(t, { openFiles: 1024 })
   t.is(config.api.max_connections, 128)
   t.is(config.proxy.max_total_connections, 256)
-  t.deepEqual(warnings, ['the open-file limit is 1024: the API takes at most 128 client connections and all proxy ports together 256; raise it (ulimit -n, systemd LimitNOFILE=, docker run --ulimit nofile=) on a busy host'])
+  t.is(config.proxy.max_listeners, 128)
+  t.deepEqual(warnings, ['the open-file limit is 1024: the API takes at most 128 client connections, all proxy ports together 256, and the proxy opens at most 128 ports; raise it (ulimit -n, systemd LimitNOFILE=, docker run --ulimit nofile=) on a busy host'])
 })
 
 test('connection caps: a value set above its share is kept, with a warning; one within it is kept silently', t => {
-  const over = load(t, { openFiles: 20_000, env: { API_MAX_CONNECTIONS: '5000', PROXY_MAX_TOTAL_CONNECTIONS: '10000' } })
+  const over = load(t, { openFiles: 20_000, env: { API_MAX_CONNECTIONS: '5000', PROXY_MAX_TOTAL_CONNECTIONS: '10000', PROXY_MAX_LISTENERS: '3000' } })
+  t.is(over.config.proxy.max_listeners, 3000)
   t.is(over.config.api.max_connections, 5000)
   t.is(over.config.proxy.max_total_connections, 10_000)
   t.deepEqual(over.warnings, [
     '[api] max_connections 5000 is more than an eighth of the open-file limit (20000): clients that open that many connections could leave too few descriptors for health checks and gossip',
     '[proxy] max_total_connections 10000 is more than a quarter of the open-file limit (20000): clients that open that many connections (each may hold a backend connection too) could leave too few descriptors for health checks and gossip',
+    '[proxy] max_listeners 3000 is more than an eighth of the open-file limit (20000): a member that claims that many service ports could leave too few descriptors for health checks and gossip',
   ])
   const within = load(t, { openFiles: 20_000, env: { API_MAX_CONNECTIONS: '100', PROXY_MAX_TOTAL_CONNECTIONS: '1000' } })
   t.is(within.config.api.max_connections, 100)
