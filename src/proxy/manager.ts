@@ -20,6 +20,22 @@ import { ProxyMetrics } from './stats.ts'
 
 /** A listener that could not open its port is tried again this often. */
 const RETRY_FAILED_MS = 5000
+/** Ports left without a listener by [proxy] max_listeners are logged at most this often. */
+const WAITING_LOG_MS = 60_000
+
+type Planned = NonNullable<ReturnType<typeof planPort>>
+
+interface Need { local: boolean, hosts: number, port: number }
+
+/** > 0 when a is more needed than b (see ProxyManager's need()). */
+function compareNeed (a: Need, b: Need): number {
+  return Number(a.local) - Number(b.local) || a.hosts - b.hosts || b.port - a.port
+}
+
+/** An open listener as a plan: what it serves now. */
+function planListener (l: ProxyListener): ListenerPlan {
+  return { port: l.port, name: l.name, mode: l.mode, backends: l.pool.backends.map(b => b.spec) }
+}
 
 export interface ProxyManagerInit {
   /** This host's name and site: local instances and the own failover site. */
@@ -55,6 +71,9 @@ export class ProxyManager implements Startable {
   /** Ports whose claims changed since the last rebuild. */
   readonly #dirty = new Set<number>()
   readonly #conflictByPort = new Map<number, PortConflict>()
+  /** Ports with a planned listener that [proxy] max_listeners left unopened, in the order they were refused. */
+  readonly #waiting = new Map<number, ListenerPlan>()
+  #waitingLoggedMs = -Infinity
   #conflicts: readonly PortConflict[] = []
   /** Shared by every listener: [proxy] max_total_connections. */
   readonly #clientCap: ClientCap
@@ -75,6 +94,9 @@ export class ProxyManager implements Startable {
     this.#metrics = c.metrics === undefined ? undefined : new ProxyMetrics(c.metrics)
     const cap = this.#clientCap = new ClientCap(init.proxy.max_total_connections)
     c.metrics?.gauge('sidecar_proxy_client_connections', 'client connections open on all proxy ports together', [], function () { this.set(cap.open) })
+    const waiting = this.#waiting
+    c.metrics?.gauge('sidecar_proxy_listeners_waiting', 'service ports a record claims that get no listener, as [proxy] max_listeners are open', [], function () { this.set(waiting.size) })
+    c.metrics?.gauge('sidecar_proxy_listeners_limit', 'listeners the proxy opens at most ([proxy] max_listeners)', [], function () { this.set(init.proxy.max_listeners) })
     c.metrics?.gauge('sidecar_proxy_client_connections_limit', 'client connections all proxy ports together may hold ([proxy] max_total_connections); more are closed at accept', [], function () { this.set(cap.limit) })
   }
 
@@ -101,6 +123,7 @@ export class ProxyManager implements Startable {
     this.#portsOf.clear()
     this.#dirty.clear()
     this.#conflictByPort.clear()
+    this.#waiting.clear()
     const all = [...this.#listeners.values(), ...this.#draining]
     this.#listeners.clear()
     await Promise.all(all.map(async l => { await l.stop() }))
@@ -128,6 +151,7 @@ export class ProxyManager implements Startable {
       site: this.#init.site,
       listeners: [...this.listeners(), ...[...this.#draining].sort((a, b) => a.port - b.port)],
       conflicts: this.#conflicts,
+      waiting: this.waiting(),
       nowMs: this.#clock.nowMs(),
     })
   }
@@ -143,12 +167,14 @@ export class ProxyManager implements Startable {
     this.#dirty.clear()
     const starts: Array<Promise<void>> = []
     const started = new Set<ProxyListener>()
+    const wanted: Planned[] = []
     for (const port of ports) {
       const held = this.#claims.get(port)
       // the stored version of each record: a refresh since its last change event moved its Updated
       const planned = held === undefined ? undefined : planPort(port, [...held.values()].map(svc => this.#catalog.get(svc.Hostname, svc.ID) ?? svc))
       if (planned?.conflict !== undefined) this.#conflictByPort.set(port, planned.conflict)
       else this.#conflictByPort.delete(port)
+      this.#waiting.delete(port)
       let l = this.#listeners.get(port)
       if (l !== undefined && (planned === undefined || planned.listener.name !== l.name || planned.listener.mode !== l.mode)) {
         this.#retire(l)
@@ -156,13 +182,49 @@ export class ProxyManager implements Startable {
       }
       if (planned === undefined) continue
       if (l === undefined) {
-        l = this.#create(planned.listener)
-        this.#listeners.set(port, l)
-        starts.push(l.start())
-        started.add(l)
+        wanted.push(planned)
+        continue
       }
       l.pool.update(planned.listener.backends)
       l.ignored = planned.conflict?.ignored ?? []
+    }
+    // new listeners within [proxy] max_listeners, the most needed first. Over it, a new port
+    // takes the place of an open one only when strictly more needed (need(), below).
+    const max = this.#init.proxy.max_listeners
+    if (this.#listeners.size + wanted.length > max) wanted.sort((a, b) => compareNeed(this.#need(b.listener), this.#need(a.listener)))
+    let weakest: ProxyListener[] | undefined // open listeners, least needed first (when full)
+    let w = 0
+    for (const planned of wanted) {
+      const port = planned.listener.port
+      if (this.#listeners.size >= max) {
+        weakest ??= [...this.#listeners.values()].map(l => ({ l, need: this.#need(planListener(l)) })).sort((a, b) => compareNeed(a.need, b.need)).map(x => x.l)
+        while (w < weakest.length && !this.#listeners.has(weakest[w].port)) w++
+        const victim = weakest[w]
+        if (victim === undefined || compareNeed(this.#need(planned.listener), this.#need(planListener(victim))) <= 0) {
+          this.#waiting.set(port, planned.listener)
+          continue
+        }
+        w++
+        this.#waiting.set(victim.port, planListener(victim))
+        const need = this.#need(planned.listener)
+        this.#logger.warn(`closing the ${victim.name} proxy on ${victim.address} for ${planned.listener.name} on port ${port}, which is needed more (${need.local ? 'an instance on this host' : `instances on ${need.hosts} hosts`}; [proxy] max_listeners ${max} are open)`)
+        this.#retire(victim)
+      }
+      const l = this.#create(planned.listener)
+      this.#listeners.set(port, l)
+      starts.push(l.start())
+      started.add(l)
+      l.pool.update(planned.listener.backends)
+      l.ignored = planned.conflict?.ignored ?? []
+    }
+    if (this.#waiting.size > 0) {
+      // room again (a listener closed): the waiting ports are planned afresh in the next turn
+      if (this.#listeners.size < max) {
+        for (const port of this.#waiting.keys()) this.#dirty.add(port)
+        this.#schedule()
+      } else {
+        this.#noteWaiting()
+      }
     }
     for (const l of this.#listeners.values()) {
       if (l.state === 'failed' && !started.has(l)) starts.push(l.start())
@@ -242,6 +304,31 @@ export class ProxyManager implements Startable {
     if (![...this.#listeners.values()].some(l => l.state === 'failed')) return
     this.#retryTimer = setTimeout(() => { this.#schedule() }, RETRY_FAILED_MS)
     this.#retryTimer.unref()
+  }
+
+  /**
+   * How much a port's listener is needed, compared by compareNeed: an instance on this host
+   * first, then instances on more hosts (a member can only announce records of its own host,
+   * so one member's ports never outrank a service that runs on two hosts), then the lower port.
+   */
+  #need (p: ListenerPlan): Need {
+    const hosts = new Set<string>()
+    for (const b of p.backends) hosts.add(b.hostname)
+    return { local: hosts.has(this.#init.hostname), hosts: hosts.size, port: p.port }
+  }
+
+  /** Ports that wait for a listener: one warning per WAITING_LOG_MS at most. */
+  #noteWaiting (): void {
+    const now = this.#clock.nowMs()
+    if (now - this.#waitingLoggedMs < WAITING_LOG_MS) return
+    this.#waitingLoggedMs = now
+    const sample = [...this.#waiting.values()].slice(0, 5).map(p => `${p.port} (${p.name} on ${[...new Set(p.backends.map(b => b.hostname))].join(', ')})`)
+    this.#logger.warn(`${this.#waiting.size} service ports get no listener: ${this.#listeners.size} are open, the most [proxy] max_listeners allows; waiting: ${sample.join(', ')}${this.#waiting.size > sample.length ? ', ...' : ''} (all in /api/proxy.json under "waiting")`)
+  }
+
+  /** Ports that have no listener because of [proxy] max_listeners. */
+  waiting (): NonNullable<ProxyReport['waiting']> {
+    return [...this.#waiting.values()].sort((a, b) => a.port - b.port).map(p => ({ port: p.port, service: p.name, hosts: [...new Set(p.backends.map(b => b.hostname))].sort() }))
   }
 
   /** Each conflict is logged once, when it appears. */

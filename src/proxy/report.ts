@@ -47,6 +47,8 @@ export interface ProxyReport {
   siteOrder: readonly string[]
   listeners: ListenerReport[]
   conflicts: readonly PortConflict[]
+  /** Service ports with no listener because [proxy] max_listeners are open (present when any). */
+  waiting?: ReadonlyArray<{ port: number, service: string, hosts: readonly string[] }>
 }
 
 function backendReport (b: Backend, nowMs: number): BackendReport {
@@ -85,7 +87,7 @@ export function listenerReport (l: ProxyListener, nowMs: number): ListenerReport
   }
 }
 
-export function proxyReport (r: { bindIp: string, proxy: ProxyOptions, site: string, listeners: readonly ProxyListener[], conflicts: readonly PortConflict[], nowMs: number }): ProxyReport {
+export function proxyReport (r: { bindIp: string, proxy: ProxyOptions, site: string, listeners: readonly ProxyListener[], conflicts: readonly PortConflict[], waiting: NonNullable<ProxyReport['waiting']>, nowMs: number }): ProxyReport {
   return {
     enabled: r.proxy.enabled,
     bindIp: r.bindIp,
@@ -96,5 +98,6 @@ export function proxyReport (r: { bindIp: string, proxy: ProxyOptions, site: str
     siteOrder: r.proxy.site_order,
     listeners: r.listeners.map(l => listenerReport(l, r.nowMs)),
     conflicts: r.conflicts,
+    ...(r.waiting.length > 0 ? { waiting: r.waiting } : {}),
   }
 }

@@ -5,11 +5,13 @@
 // an open-file limit of 1024 (127.0.12.60; proxy ports 19101 and 19102): the caps are then an
 // eighth (API, 128) and a quarter (all proxy ports together, 256) of it.
 import test from 'ava'
-import { mkdtemp, rm, writeFile } from 'node:fs/promises'
+import { mkdtemp, rename, rm, writeFile } from 'node:fs/promises'
 import net from 'node:net'
 import os from 'node:os'
 import path from 'node:path'
 import { DaemonProcess } from '../helpers/daemon.ts'
+import { startRogue } from '../helpers/rogue.ts'
+import { makeService, ServiceStatus, Time, type Service } from '../../src/service/index.ts'
 import { waitFor } from '../helpers/wait.ts'
 
 const IP = '127.0.12.60'
@@ -19,27 +21,39 @@ const PROXY_PORTS = [19101, 19102]
 /** Each flood is several times the limit. */
 const FLOOD = 1100
 
-interface Host { d: DaemonProcess, close: () => Promise<void> }
+interface Host {
+  d: DaemonProcess
+  close: () => Promise<void>
+  /** Adds a service with this ServicePort to the static file (static discovery reads it again). */
+  addService: (id: string, servicePort: number) => Promise<void>
+}
 
-async function startHost (): Promise<Host> {
+async function startHost (opts: { ip?: string, args?: string[] } = {}): Promise<Host> {
+  const ip = opts.ip ?? IP
   const dir = await mkdtemp(path.join(os.tmpdir(), 'sidecar-caps-'))
   const backend = net.createServer(s => {
     s.on('error', () => {})
     s.on('data', () => { s.write('HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok') })
   })
-  await new Promise<void>(resolve => backend.listen(0, IP, resolve))
+  await new Promise<void>(resolve => backend.listen(0, ip, resolve))
   const port = (backend.address() as net.AddressInfo).port
   const entries = Array.from({ length: SERVICES }, (_, i) => ({
-    Service: { ID: `c${i}`, Name: `caps${i}`, Image: 'img:1', ProxyMode: 'http', Ports: [{ Type: 'tcp', Port: port, ServicePort: PROXY_PORTS[i] ?? 0, IP }] },
-    Check: { Type: 'TcpConnect', Args: `${IP}:${port}` },
+    Service: { ID: `c${i}`, Name: `caps${i}`, Image: 'img:1', ProxyMode: 'http', Ports: [{ Type: 'tcp', Port: port, ServicePort: PROXY_PORTS[i] ?? 0, IP: ip }] },
+    Check: { Type: 'TcpConnect', Args: `${ip}:${port}` },
   }))
-  await writeFile(path.join(dir, 'static.json'), JSON.stringify(entries))
+  const file = path.join(dir, 'static.json')
+  await writeFile(file, JSON.stringify(entries))
+  const addService = async (id: string, servicePort: number): Promise<void> => {
+    entries.push({ Service: { ID: id, Name: id, Image: 'img:1', ProxyMode: 'http', Ports: [{ Type: 'tcp', Port: port, ServicePort: servicePort, IP: ip }] }, Check: { Type: 'TcpConnect', Args: `${ip}:${port}` } })
+    await writeFile(`${file}.new`, JSON.stringify(entries))
+    await rename(`${file}.new`, file)
+  }
   const d = new DaemonProcess({
-    ip: IP,
+    ip,
     hostname: 'caps',
     cwd: dir,
     openFiles: OPEN_FILES,
-    args: ['-d', 'static'],
+    args: ['-d', 'static', ...(opts.args ?? [])],
     env: { STATIC_CONFIG_FILE: path.join(dir, 'static.json'), SIDECAR_LOGGING_LEVEL: 'info', HEALTH_INTERVAL: '1s' },
   })
   const close = async (): Promise<void> => {
@@ -54,7 +68,7 @@ async function startHost (): Promise<Host> {
     await close()
     throw err
   }
-  return { d, close }
+  return { d, close, addService }
 }
 
 async function alive (d: DaemonProcess): Promise<number> {
@@ -84,7 +98,7 @@ test.serial('connections to the API and to proxy ports cannot use up the descrip
   const host = await startHost()
   t.teardown(host.close)
   const { d } = host
-  t.regex(d.output, /the open-file limit is 1024: the API takes at most 128 client connections and all proxy ports together 256/)
+  t.regex(d.output, /the open-file limit is 1024: the API takes at most 128 client connections, all proxy ports together 256/)
 
   // the API: 1,100 idle connections, held for several check intervals
   const mark = d.output.length
@@ -120,4 +134,53 @@ test.serial('connections to the API and to proxy ports cannot use up the descrip
   const refused = [...metrics.matchAll(/sidecar_proxy_rejections_total\{service="caps[01]",port="\d+",reason="total connection cap"\} (\d+)/g)].reduce((a, m) => a + Number(m[1]), 0)
   t.true(refused >= 2 * FLOOD - 256, `the refused connections counted on both ports, got ${refused}`)
   t.regex(d.output, /refused \d+ client request\(s\) or connection\(s\).*total connection cap: .*256 client connections open on all proxy ports/)
+})
+
+test.serial('a member that claims thousands of service ports: a host opens at most [proxy] max_listeners, its own ports first, and its health checks go on', async (t) => {
+  t.timeout(150_000)
+  const ip = '127.0.12.61'
+  const squatIp = '127.0.12.62'
+  const host = await startHost({ ip, args: ['-n', 'squat', '-c', ip] })
+  t.teardown(host.close)
+  const { d } = host
+  t.regex(d.output, /the proxy opens at most 128 ports/)
+  const rogue = await startRogue(t, { ip: squatIp, hostname: 'squatter', clusterName: 'squat' })
+  await rogue.join(ip)
+  const mark = d.output.length
+  // 12 records of 256 ports: 3,072 service ports, each a listener on every host without a cap
+  const created = Time.fromMillis(Date.now() - 60_000)
+  const record = (r: number, status: ServiceStatus): Service => makeService({
+    ID: `sq${r}`, Name: `squat${r}`, Hostname: 'squatter', Status: status, Created: created, Updated: Time.fromMillis(Date.now()),
+    Ports: Array.from({ length: 256 }, (_, i) => ({ Type: 'tcp', Port: 30000 + i, ServicePort: 40000 + r * 256 + i, IP: squatIp })),
+  })
+  for (let r = 0; r < 12; r++) await rogue.publish([rogue.sign(record(r, ServiceStatus.ALIVE))])
+  interface ProxyDoc { listeners: Array<{ port: number, service: string }>, waiting?: Array<{ port: number, service: string, hosts: string[] }> }
+  const proxy = async (): Promise<ProxyDoc> => await d.json<ProxyDoc>('/api/proxy.json')
+  let doc = await proxy()
+  await waitFor(async () => (doc = await proxy()).waiting?.length === 3072 - 126, { timeoutMs: 30_000, message: () => `2,946 ports waiting; /api/proxy.json has ${doc.waiting?.length} waiting, ${doc.listeners.length} listeners` })
+  t.is(doc.listeners.length, 128, 'as many listeners as [proxy] max_listeners (an eighth of 1024)')
+  const ports = doc.listeners.map(l => l.port)
+  t.true(ports.includes(19101) && ports.includes(19102), 'this host\'s own service ports kept theirs')
+  t.deepEqual([...new Set(doc.waiting?.flatMap(w => w.hosts))], ['squatter'], 'the waiting ports are the squatter\'s')
+  await new Promise(resolve => setTimeout(resolve, 3000)) // three check intervals
+  t.deepEqual(unhealthyLines(d.output.slice(mark)), [], 'no service turned unhealthy')
+  t.regex(d.output.slice(mark), /WARN: \[proxy\] \d+ service ports get no listener: 128 are open, the most \[proxy\] max_listeners allows; waiting: 40126 \(squat0 on squatter\)/)
+  t.regex(await (await fetch(d.url('/metrics'))).text(), /^sidecar_proxy_listeners_waiting 2946$/m)
+  t.false(/EMFILE/.test(d.output), 'no EMFILE anywhere')
+
+  // a service of this host's own that comes later takes the place of one of the squatter's
+  await host.addService('late', 19103)
+  await waitFor(async () => {
+    try { return (await fetch(`http://${ip}:19103/`, { signal: AbortSignal.timeout(2000) })).status === 200 } catch { return false }
+  }, { timeoutMs: 20_000, message: 'the late local service proxied on 19103' })
+  doc = await proxy()
+  t.is(doc.listeners.length, 128)
+  t.is(doc.waiting?.length, 3072 - 125)
+  t.regex(d.output, /closing the squat0 proxy on 127\.0\.12\.61:40125 for late on port 19103, which is needed more \(an instance on this host; \[proxy\] max_listeners 128 are open\)/)
+
+  // the squatter's first record goes: its open ports close, and waiting ones take their places
+  await rogue.publish([rogue.sign(record(0, ServiceStatus.TOMBSTONE))])
+  await waitFor(async () => { doc = await proxy(); return doc.waiting?.length === 3072 - 256 - 125 && doc.listeners.length === 128 }, { timeoutMs: 30_000, message: () => `the places of squat0's ports taken; ${doc.waiting?.length} waiting, ${doc.listeners.length} listeners` })
+  t.true(doc.listeners.every(l => l.service !== 'squat0'), 'none of squat0\'s ports is open')
+  t.deepEqual(unhealthyLines(d.output.slice(mark)), [], 'no service turned unhealthy')
 })
