@@ -58,6 +58,11 @@ test('fuzz: 10,000 malformed proxy requests: no crash, nothing unframed reaches 
     return done
   }
   await run(SEED ^ 0xffff, WARMUP)
+  if (!d.running) {
+    await d.exited
+    t.fail(`the daemon exited during the warm-up (${d.child.exitCode ?? d.child.signalCode}); its output:\n${d.output.slice(-6000)}`)
+    return
+  }
   await new Promise(resolve => setTimeout(resolve, 2000))
   const rss0 = rssKb(pid)
   const fds0 = fds(pid)
