@@ -74,15 +74,16 @@ export class ProxyListener implements Startable {
     }
     const ctx = this.#ctx
     const gone = (conn: ClientConn): void => { this.#conns.delete(conn) }
+    const cap = c.clientCap
+    // every admitted socket is tracked: its close gives its place in the cap back
     const track = (s: net.Socket): void => {
       this.#sockets.add(s)
-      s.once('close', () => { this.#sockets.delete(s) })
+      s.once('close', () => { this.#sockets.delete(s); cap?.release() })
     }
     // pauseOnConnect: nothing is read before the connection is moved onto a socket that
     // reads into the proxy's buffers (read-buffer.ts's adopt())
-    const cap = c.clientCap
     const admit = (accepted: net.Socket): boolean => {
-      if (cap === undefined || cap.admit(accepted)) return true
+      if (cap === undefined || cap.take()) return true
       accepted.destroy()
       ctx.stats.reject('total connection cap', `${accepted.remoteAddress ?? '-'}: ${cap.limit} client connections open on all proxy ports ([proxy] max_total_connections)`)
       return false
