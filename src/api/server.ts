@@ -1,4 +1,5 @@
 import http from 'node:http'
+import type { Socket } from 'node:net'
 import type { Duplex } from 'node:stream'
 import type Koa from 'koa'
 import { StartError } from '../lib/errors.ts'
@@ -12,7 +13,7 @@ export interface HttpServerInit {
   name: string
   /** The flag or key that changes the port, named in the "address in use" error. */
   portSetting: string
-  /** Client connections held open at once; more are closed at accept (and counted as connection_limit). Default: no cap. */
+  /** Client connections held open at once; more are closed at accept (and counted as connection_limit), but for OWN_HOST_RESERVE from this host. Default: no cap. */
   maxConnections?: number
 }
 
@@ -23,6 +24,13 @@ export interface HttpRejections {
   /** A connection closed at accept: maxConnections were open. */
   onDrop: (remoteAddress: string | undefined, maxConnections: number) => void
 }
+
+/**
+ * Connections past [api] max_connections taken from a client on this host itself (its source
+ * address is the address it connected to): /health stays reachable for a HEALTHCHECK or an
+ * operator while remote clients hold every place.
+ */
+export const OWN_HOST_RESERVE = 16
 
 /** A request head takes milliseconds; a client dribbling one for longer only holds a socket (Node's default: 60 s). */
 const HEADERS_TIMEOUT_MS = 10_000
@@ -59,12 +67,26 @@ export class HttpServer implements Startable {
     server.headersTimeout = HEADERS_TIMEOUT_MS
     server.requestTimeout = REQUEST_TIMEOUT_MS
     const max = this.#init.maxConnections
-    if (max !== undefined) server.maxConnections = max
-    if (this.#rejections !== undefined) {
-      const rejections = this.#rejections
+    const rejections = this.#rejections
+    if (rejections !== undefined) {
       server.on('clientError', rejections.onClientError)
       server.on('connect', rejections.onConnect)
-      if (max !== undefined) server.on('drop', (d?: { remoteAddress?: string }) => { rejections.onDrop(d?.remoteAddress, max) })
+    }
+    if (max !== undefined) {
+      // Node drops what is past max plus the reserve before making a socket of it; past max,
+      // only a client on this host itself (a HEALTHCHECK, an operator's curl) is let in
+      server.maxConnections = max + OWN_HOST_RESERVE
+      if (rejections !== undefined) server.on('drop', (d?: { remoteAddress?: string }) => { rejections.onDrop(d?.remoteAddress, max) })
+      let open = 0
+      server.on('connection', (socket: Socket) => {
+        if (open >= max && socket.remoteAddress !== socket.localAddress) {
+          socket.destroy()
+          rejections?.onDrop(socket.remoteAddress, max)
+          return
+        }
+        open++
+        socket.once('close', () => { open-- })
+      })
     }
     const { host, port, name } = this.#init
     await new Promise<void>((resolve, reject) => {
