@@ -134,7 +134,7 @@ function resolveConnectionCaps (c: SidecarConfig, openFiles: number | undefined,
   else if (c.proxy.max_total_connections > proxy) warnings.push(`[proxy] max_total_connections ${c.proxy.max_total_connections} is more than a quarter of ${known}: clients that open that many connections (each may hold a backend connection too) could leave too few descriptors for health checks and gossip`)
   const listeners = autoListeners(limit)
   if (c.proxy.max_listeners === 0) c.proxy.max_listeners = listeners
-  else if (c.proxy.max_listeners > listeners) warnings.push(`[proxy] max_listeners ${c.proxy.max_listeners} is more than an eighth of ${known}: a member that claims that many service ports could leave too few descriptors for health checks and gossip`)
+  else if (c.proxy.max_listeners > Math.floor(limit / 8)) warnings.push(`[proxy] max_listeners ${c.proxy.max_listeners} is more than an eighth of ${known}: a member that claims that many service ports could leave too few descriptors for health checks and gossip`)
   if (openFiles !== undefined && openFiles < LOW_OPEN_FILES) {
     warnings.push(`the open-file limit is ${openFiles}: the API takes at most ${c.api.max_connections} client connections, all proxy ports together ${c.proxy.max_total_connections}, and the proxy opens at most ${c.proxy.max_listeners} ports; raise it (ulimit -n, systemd LimitNOFILE=, docker run --ulimit nofile=) on a busy host`)
   }

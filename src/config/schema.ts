@@ -137,7 +137,7 @@ export const SCHEMA: Schema = {
     request_timeout: { type: 'duration', zeroOk: true, doc: 'a request without a response head after this long gets 504 ("0" = no limit)' },
     header_timeout: { type: 'duration', doc: 'a client must send a whole request head within this once it started (else 408), and a backend must answer an upgrade within it (else 504)' },
     max_connections: { type: 'int', min: 1, max: 1000000, doc: 'client connections one listener holds open at once; more are closed at accept and counted' },
-    max_listeners: { type: 'int', min: 0, max: 65_535, doc: 'service ports the proxy opens a listener for at most; more wait, the most needed first ("0" = an eighth of the open-file limit)', defaultText: '0 (an eighth of the open-file limit)' },
+    max_listeners: { type: 'int', min: 0, max: 65_535, doc: 'service ports the proxy opens a listener for at most; more wait, the most needed first ("0" = an eighth of the open-file limit, at most 4096)', defaultText: '0 (an eighth of the open-file limit, at most 4096)' },
     max_total_connections: { type: 'int', min: 0, max: 10_000_000, doc: 'client connections all listeners together hold open at once; more are closed at accept and counted ("0" = a quarter of the open-file limit)', defaultText: '0 (a quarter of the open-file limit)' },
     retries: { type: 'int', min: 0, max: 10, doc: 'other backends tried after a failed connect (or a reset of an idempotent request)' },
     eject_after_5xx: { type: 'int', min: 0, max: 1000, doc: 'consecutive 5xx responses that eject a backend (0 = never)' },

@@ -114,7 +114,7 @@ export interface ProxySection {
   max_connections: number
   /** Client connections of all listeners together; resolved at start (0 = a quarter of the open-file limit). */
   max_total_connections: number
-  /** Listeners open at once; resolved at start (0 = an eighth of the open-file limit, at most 65535). */
+  /** Listeners open at once; resolved at start (0 = an eighth of the open-file limit, at most 4096). */
   max_listeners: number
   retries: number
   /** Consecutive 5xx responses that eject a backend; 0 = never. */

@@ -38,7 +38,14 @@ export function autoProxyConnections (openFiles: number): number {
   return Math.max(16, Math.floor(openFiles / 4))
 }
 
-/** [proxy] max_listeners "0": an eighth of the limit (at least 16, at most every port). */
+/**
+ * [proxy] max_listeners "0": an eighth of the limit, at least 16 and at most MAX_AUTO_LISTENERS.
+ * A listener holds about 17 KiB of RSS (3,000 of them: +52 MB), so every port (65,535) would
+ * be about 1.1 GB on every host, for a member that claims them all.
+ */
 export function autoListeners (openFiles: number): number {
-  return Math.min(65_535, Math.max(16, Math.floor(openFiles / 8)))
+  return Math.min(MAX_AUTO_LISTENERS, Math.max(16, Math.floor(openFiles / 8)))
 }
+
+/** The most listeners "0" gives: far more service ports than a cluster proxies, about 70 MB. */
+export const MAX_AUTO_LISTENERS = 4096

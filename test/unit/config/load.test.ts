@@ -53,7 +53,7 @@ test('defaults: with no file, env or flags every key has its documented default'
       header_timeout: 10000,
       max_connections: 10000,
       max_total_connections: 262_144,
-      max_listeners: 65_535,
+      max_listeners: 4096,
       retries: 2,
       eject_after_5xx: 0,
       ejection_base: 10_000,
