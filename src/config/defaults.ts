@@ -41,7 +41,7 @@ export const DEFAULTS = {
     stream_queue_bytes: 1_048_576, // 1 MiB (~2000 typical events) waiting for one watch/SSE client: further behind, it has stopped reading
     heartbeat_interval: '15s', // keeps idle SSE streams open through proxies that cut silent connections (often after 30-60 s)
     token: '', // none, as in the original: existing drain scripts keep working; cross-origin browser writes are refused anyway
-    max_connections: 0, // 0 = an eighth of the open-file limit: a client flood cannot take the descriptors health checks and gossip need
+    max_connections: 0, // 0 = an eighth of the open-file limit, at most 4096: a client flood cannot take the descriptors health checks and gossip need
     max_stream_clients: 512, // far above the UI tabs and watchers one host serves, while 512 x stream_queue_bytes bounds their memory
     allowed_hosts: [], // none beyond IP addresses, localhost and this host's name: any other name could be a rebound one
     gc_metrics: false, // watching collections makes Node keep an entry of each, which brings on full collections that slow the proxy's slowest requests
@@ -78,7 +78,7 @@ export const DEFAULTS = {
     header_timeout: '10s', // HAProxy's "timeout http-request" is commonly 10 s: a slow-loris client or a silent upgrade backend holds a socket no longer
     max_connections: 10000, // far above what one service port needs; max_total_connections bounds all listeners together
     max_listeners: 0, // 0 = an eighth of the open-file limit, at most 4096 (about 70 MB): a member that claims thousands of service ports cannot make every host use up its descriptors
-    max_total_connections: 0, // 0 = a quarter of the open-file limit: with their backend connections, clients hold at most half of it
+    max_total_connections: 0, // 0 = a quarter of the open-file limit (with their backend connections, clients hold at most half of it), at most 65536 (about 700 MB)
     retries: 2, // two other backends is enough to ride over one dead host without amplifying an outage
     eject_after_5xx: 0, // off: a 5xx may be the application's own answer (Envoy's default is 5 when on)
     ejection_base: '10s', // long enough to stop hammering a dead backend, short enough to retry it soon

@@ -129,9 +129,9 @@ function resolveConnectionCaps (c: SidecarConfig, openFiles: number | undefined,
   const api = autoApiConnections(limit)
   const proxy = autoProxyConnections(limit)
   if (c.api.max_connections === 0) c.api.max_connections = api
-  else if (c.api.max_connections > api) warnings.push(`[api] max_connections ${c.api.max_connections} is more than an eighth of ${known}: clients that open that many connections could leave too few descriptors for health checks and gossip`)
+  else if (c.api.max_connections > Math.floor(limit / 8)) warnings.push(`[api] max_connections ${c.api.max_connections} is more than an eighth of ${known}: clients that open that many connections could leave too few descriptors for health checks and gossip`)
   if (c.proxy.max_total_connections === 0) c.proxy.max_total_connections = proxy
-  else if (c.proxy.max_total_connections > proxy) warnings.push(`[proxy] max_total_connections ${c.proxy.max_total_connections} is more than a quarter of ${known}: clients that open that many connections (each may hold a backend connection too) could leave too few descriptors for health checks and gossip`)
+  else if (c.proxy.max_total_connections > Math.floor(limit / 4)) warnings.push(`[proxy] max_total_connections ${c.proxy.max_total_connections} is more than a quarter of ${known}: clients that open that many connections (each may hold a backend connection too) could leave too few descriptors for health checks and gossip`)
   const listeners = autoListeners(limit)
   if (c.proxy.max_listeners === 0) c.proxy.max_listeners = listeners
   else if (c.proxy.max_listeners > Math.floor(limit / 8)) warnings.push(`[proxy] max_listeners ${c.proxy.max_listeners} is more than an eighth of ${known}: a member that claims that many service ports could leave too few descriptors for health checks and gossip`)

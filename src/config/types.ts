@@ -55,7 +55,7 @@ export interface ApiSection {
   /** Bearer token of the write endpoints; '' = none. */
   token: string
   /** Concurrent /watch and SSE clients. */
-  /** Client connections the API holds at once; resolved at start (0 = an eighth of the open-file limit). */
+  /** Client connections the API holds at once; resolved at start (0 = an eighth of the open-file limit, at most 4096). */
   max_connections: number
   max_stream_clients: number
   allowed_hosts: string[]
@@ -112,7 +112,7 @@ export interface ProxySection {
   header_timeout: number
   /** Client connections per listener. */
   max_connections: number
-  /** Client connections of all listeners together; resolved at start (0 = a quarter of the open-file limit). */
+  /** Client connections of all listeners together; resolved at start (0 = a quarter of the open-file limit, at most 65536). */
   max_total_connections: number
   /** Listeners open at once; resolved at start (0 = an eighth of the open-file limit, at most 4096). */
   max_listeners: number

@@ -28,14 +28,18 @@ export function openFileLimit (limitsText?: string): number | undefined {
   return Number.isSafeInteger(n) && n > 0 ? n : undefined
 }
 
-/** [api] max_connections "0": an eighth of the limit (at least 16). */
+/** [api] max_connections "0": an eighth of the limit, at least 16, at most 4,096 (the API's clients are UIs, watchers and scrapers). */
 export function autoApiConnections (openFiles: number): number {
-  return Math.max(16, Math.floor(openFiles / 8))
+  return Math.min(4096, Math.max(16, Math.floor(openFiles / 8)))
 }
 
-/** [proxy] max_total_connections "0": a quarter of the limit (at least 16); each client may hold a backend connection too. */
+/**
+ * [proxy] max_total_connections "0": a quarter of the limit (each client may hold a backend
+ * connection too), at least 16, at most 65,536: an idle client connection holds about 10 KiB
+ * of RSS (4,000 of them: +43 MB), so the ceiling is about 700 MB where the limit is large.
+ */
 export function autoProxyConnections (openFiles: number): number {
-  return Math.max(16, Math.floor(openFiles / 4))
+  return Math.min(65_536, Math.max(16, Math.floor(openFiles / 4)))
 }
 
 /**

@@ -42,13 +42,15 @@ test('proxy: site_failover without a site of its own warns', t => {
 
 test('connection caps: "0" takes a share of the open-file limit (an eighth for the API, a quarter for all proxy ports)', t => {
   const { config, warnings } = load(t, { openFiles: 65_536 })
-  t.is(config.api.max_connections, 8192)
+  t.is(config.api.max_connections, 4096, 'at most 4096')
   t.is(config.proxy.max_total_connections, 16_384)
+  t.is(load(t, { openFiles: 1_048_576 }).config.proxy.max_total_connections, 65_536, 'at most 65536')
+  t.is(load(t, { openFiles: 20_000 }).config.api.max_connections, 2500)
   t.is(config.proxy.max_listeners, 4096, 'at most 4096')
   t.is(load(t, { openFiles: 20_000 }).config.proxy.max_listeners, 2500)
   t.deepEqual(warnings, [])
   const unknown = load(t, { openFiles: null }).config
-  t.is(unknown.api.max_connections, 8192, 'an unreadable limit is taken as 65,536')
+  t.is(unknown.proxy.max_total_connections, 16_384, 'an unreadable limit is taken as 65,536')
   t.is(load(t, { openFiles: 64 }).config.api.max_connections, 16, 'never below 16')
 })
 
