@@ -3,8 +3,8 @@
 import { spawn, type ChildProcess } from 'node:child_process'
 import { once } from 'node:events'
 import { readFileSync } from 'node:fs'
-import { readFile } from 'node:fs/promises'
 import path from 'node:path'
+import { rssKb } from '../test/helpers/proc.ts'
 
 export interface StateRecord { ID: string, Name: string, Hostname: string, Status: number }
 export interface StateJson { Servers: Record<string, { Services: Record<string, StateRecord> }> }
@@ -107,8 +107,7 @@ export class BenchDaemon {
   }
 
   async rssMb (): Promise<number> {
-    const status = await readFile(`/proc/${this.pid}/status`, 'utf8')
-    return Number(/VmRSS:\s+(\d+)/.exec(status)?.[1] ?? NaN) / 1024
+    return rssKb(this.pid) / 1024
   }
 
   /** CPU used so far, in clock ticks (100 per second): utime + stime. */

@@ -4,10 +4,10 @@
 // Bounded: at most 500 clients and 40 changes per round. Prints figures, asserts nothing.
 //   node bench/streams.ts [clients...]      (default: 1 50 200 500)
 import { mkdtemp, rm, writeFile } from 'node:fs/promises'
-import { readFileSync } from 'node:fs'
 import os from 'node:os'
 import path from 'node:path'
 import { startDaemon } from '../test/helpers/daemon.ts'
+import { rssKb } from '../test/helpers/proc.ts'
 import { SseReader } from '../test/helpers/streams.ts'
 import { sleep, waitFor } from '../test/helpers/wait.ts'
 
@@ -22,7 +22,7 @@ const dir = await mkdtemp(path.join(os.tmpdir(), 'sidecar-bench-streams-'))
 const file = path.join(dir, 'static.json')
 await writeFile(file, JSON.stringify([{ Service: { Name: 'web', Image: 'nginx:1.27', Ports: [{ Port: 9000, ServicePort: 8000 }] }, Check: { Type: 'AlwaysSuccessful' } }]))
 const d = await startDaemon({ ip: '127.0.4.11', hostname: 'bench-streams', cwd: dir, args: ['-d', 'static'], env: { STATIC_CONFIG_FILE: file, SIDECAR_LOGGING_LEVEL: 'warn' } })
-const rss = (): number => Number(/VmRSS:\s+(\d+) kB/.exec(readFileSync(`/proc/${d.child.pid}/status`, 'utf8'))?.[1]) / 1024
+const rss = (): number => rssKb(d.child.pid) / 1024
 try {
   const id = await waitFor(async () => (await d.json<{ Services: Record<string, Array<{ ID: string, Status: number }>> }>('/api/services.json')).Services.web?.find(s => s.Status === 0)?.ID, { message: 'web ALIVE' })
   console.log(`node ${process.version}, ${os.cpus().length} cores; ${CHANGES} changes per round, 50 ms apart; latency = POST sent -> event parsed at a client`)

@@ -12,6 +12,7 @@ import net from 'node:net'
 import os from 'node:os'
 import path from 'node:path'
 import { startDaemon } from '../helpers/daemon.ts'
+import { rssKb } from '../helpers/proc.ts'
 import { sleep, waitFor } from '../helpers/wait.ts'
 import { prng as rng } from '../helpers/prng.ts'
 
@@ -120,11 +121,6 @@ async function send (text: string, timeoutMs = REQUEST_TIMEOUT_MS): Promise<{ st
   })
 }
 
-async function rssKiB (pid: number): Promise<number> {
-  const status = await readFile(`/proc/${pid}/status`, 'utf8')
-  return Number(/^VmRSS:\s+(\d+) kB/m.exec(status)?.[1])
-}
-
 test('api fuzz: 10,000 hostile requests, no crash, no 5xx, every write refused, nothing drained, RSS back within 10 %', async t => {
   const dir = await mkdtemp(path.join(os.tmpdir(), 'sidecar-apifuzz-'))
   t.teardown(async () => { await rm(dir, { recursive: true, force: true }) })
@@ -146,7 +142,7 @@ test('api fuzz: 10,000 hostile requests, no crash, no 5xx, every write refused, 
   const worker = async (): Promise<void> => {
     while (next < TOTAL && Date.now() - t0 < RUN_LIMIT_MS) {
       const i = next++
-      if (i === WARMUP) rssBase = await rssKiB(pid)
+      if (i === WARMUP) rssBase = rssKb(pid)
       const c = makeCase(i, svc.ID)
       const { status, head } = await send(c.text, c.text === WAITS_FOR_MORE ? GIVE_UP_MS : REQUEST_TIMEOUT_MS)
       statuses.set(status, (statuses.get(status) ?? 0) + 1)
@@ -168,8 +164,8 @@ test('api fuzz: 10,000 hostile requests, no crash, no 5xx, every write refused, 
   t.is((await fetch(d.url('/health'))).status, 200)
 
   // RSS: V8 gives memory back lazily; wait (bounded) for it to settle near the warm-up figure.
-  let rssAfter = await rssKiB(pid)
-  for (let k = 0; k < 30 && rssAfter > rssBase * 1.1; k++) { await sleep(1000); rssAfter = await rssKiB(pid) }
+  let rssAfter = rssKb(pid)
+  for (let k = 0; k < 30 && rssAfter > rssBase * 1.1; k++) { await sleep(1000); rssAfter = rssKb(pid) }
   const figures = `${sent} requests in ${ms} ms (${Math.round(sent / (ms / 1000))}/s, ${CONCURRENCY} at once); statuses ${JSON.stringify(Object.fromEntries([...statuses].sort((a, b) => a[0] - b[0])))}; RSS ${Math.round(rssBase / 1024)} MiB after ${WARMUP} warm-up requests, ${Math.round(rssAfter / 1024)} MiB after (${((rssAfter / rssBase - 1) * 100).toFixed(1)} %); load ${(await readFile('/proc/loadavg', 'utf8')).split(' ').slice(0, 3).join(' ')}`
   t.log(figures)
   t.log(`without an HTTP answer: ${JSON.stringify([...silent].sort((a, b) => b[1] - a[1]).slice(0, 12))}`)

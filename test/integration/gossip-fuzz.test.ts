@@ -13,6 +13,7 @@ import test from 'ava'
 import { STATE_KIND } from '../../src/gossip/state-wire.ts'
 import { makeCluster, startAll, statusIn, ALIVE, waitOnAll, type ClusterNode, type StateJson } from '../helpers/cluster.ts'
 import { GossipFuzzer } from '../helpers/gossip-fuzz.ts'
+import { rssKb } from '../helpers/proc.ts'
 import { metric, startRogue } from '../helpers/rogue.ts'
 import { sleep, waitFor } from '../helpers/wait.ts'
 
@@ -36,11 +37,6 @@ const WINDOW = 250
 const SEED = 0x5eed11
 /** The whole run must end within this, or fail (bounded in time as well as count); about 2 min on a quiet 2-core machine. */
 const DEADLINE_MS = 480_000
-
-async function rssKb (pid: number): Promise<number> {
-  const m = /VmRSS:\s+(\d+) kB/.exec(await readFile(`/proc/${pid}/status`, 'utf8'))
-  return Number(m?.[1])
-}
 
 function keys (s: StateJson): string[] {
   return Object.values(s.Servers).flatMap(srv => Object.values(srv.Services).map(r => `${r.Hostname}/${r.ID}`)).sort()
@@ -71,7 +67,7 @@ test('100,000 hostile gossip messages and anti-entropy frames: no crash, nothing
   const judged = async (): Promise<number> => (lastJudged = metric(await page(), 'sidecar_gossip_messages_validated_total'))
   let lastPage = ''
   const refusedNow = async (): Promise<number> => metric(lastPage = await page(), 'sidecar_gossip_records_refused_total')
-  const rssStart = await rssKb(pid)
+  const rssStart = rssKb(pid)
   const mbIn = (text: string, name: string): number => +(metric(text, name) / 1048576).toFixed(1)
   const heapMb = async (): Promise<number> => mbIn(await page(), 'sidecar_nodejs_heap_size_used_bytes')
   const deadline = (): void => { if (Date.now() - t0 > DEADLINE_MS) throw new Error(`fuzz run over ${DEADLINE_MS / 1000} s`) }
@@ -174,7 +170,7 @@ test('100,000 hostile gossip messages and anti-entropy frames: no crash, nothing
       }, { timeoutMs: 120_000, intervalMs: 100, message: () => `the target judged ${lastJudged - judged0} of ${seen.size} messages` })
       if (i === WARMUP) {
         await sleep(3000)
-        rssBase = await rssKb(pid)
+        rssBase = rssKb(pid)
         heapBase = await heapMb()
         tGossip = Date.now()
       }
@@ -192,13 +188,13 @@ test('100,000 hostile gossip messages and anti-entropy frames: no crash, nothing
   // memory: back within 10 % of the warmed-up level once the daemon settles: gossipsub's caches of message ids expire 2 min
   // after the last gossip message, V8 collects them, and the daemon's heap reclaimer (src/lib/heap-reclaim.ts) gives the
   // pages back to the system (V8 alone keeps them committed: RSS stayed 13-18 % above for minutes)
-  const rssPeak = await rssKb(pid)
+  const rssPeak = rssKb(pid)
   const heapPeak = await heapMb()
   let rssAfter = rssPeak
   const tSettle = Date.now()
   while (rssAfter > rssBase * 1.1 && Date.now() - tSettle < 150_000) {
     await sleep(2000)
-    rssAfter = await rssKb(pid)
+    rssAfter = rssKb(pid)
   }
   const end = await page() // the daemon's memory figures after the settle, from one scrape
   const figures = {

@@ -1,11 +1,12 @@
 // 1,000 changes in a burst to a slow receiver: the daemon's queue stays bounded (intermediate
 // events coalesced and counted), its memory stays bounded, and the receiver ends up holding
 // the final state. A real daemon on 127.0.5.10.
-import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises'
+import { mkdtemp, rm, writeFile } from 'node:fs/promises'
 import os from 'node:os'
 import path from 'node:path'
 import test from 'ava'
 import { startDaemon } from '../helpers/daemon.ts'
+import { memoryKb } from '../helpers/proc.ts'
 import { startReceiver, type StateChangedEvent } from '../helpers/receiver.ts'
 import { sleep, waitFor } from '../helpers/wait.ts'
 
@@ -15,15 +16,10 @@ const RECEIVER_DELAY_MS = 100
 
 interface ListenerJson { queueDepth: number, sending: number | null, delivered: number, coalesced: number, gaveUp: number, failedAttempts: number }
 
-/** VmRSS and VmHWM (peak) of a process, in MiB; undefined where /proc is not there. */
-async function memoryOf (pid: number): Promise<{ rss: number, peak: number } | undefined> {
-  try {
-    const status = await readFile(`/proc/${pid}/status`, 'utf8')
-    const kb = (key: string): number => Number(new RegExp(`^${key}:\\s+(\\d+) kB`, 'm').exec(status)?.[1] ?? NaN)
-    return { rss: kb('VmRSS') / 1024, peak: kb('VmHWM') / 1024 }
-  } catch {
-    return undefined
-  }
+/** VmRSS and VmHWM (peak) of a process, in MiB; undefined when it is gone. */
+function memoryOf (pid: number): { rss: number, peak: number } | undefined {
+  const m = memoryKb(pid)
+  return m === undefined ? undefined : { rss: m.rss / 1024, peak: m.peak / 1024 }
 }
 
 test('listeners: 1,000 changes in a burst to a slow receiver end with the final state delivered and memory bounded', async t => {
@@ -44,7 +40,7 @@ test('listeners: 1,000 changes in a burst to a slow receiver end with the final 
   t.teardown(() => { d.kill() })
   const pid = d.child.pid as number
   await sleep(1000) // let start-up allocations settle before the baseline
-  const before = await memoryOf(pid)
+  const before = memoryOf(pid)
 
   const entries = Array.from({ length: SERVICES }, (_, i) => ({ Service: { Name: `svc${i}`, Ports: [] }, Check: { Type: 'AlwaysSuccessful' } }))
   const t0 = Date.now()
@@ -61,7 +57,7 @@ test('listeners: 1,000 changes in a burst to a slow receiver end with the final 
     return l.delivered + l.coalesced + l.gaveUp === 2 * SERVICES && l.queueDepth === 0 && l.sending === null && l
   }, { timeoutMs: 60_000, intervalMs: 50, message: () => `the burst drained\n${d.output.slice(-3000)}` })
   const elapsed = Date.now() - t0
-  const after = await memoryOf(pid)
+  const after = memoryOf(pid)
 
   // Bounded queue: never above its size; what was not sent was coalesced and counted, nothing failed.
   t.true(maxDepth <= QUEUE_SIZE, `max queue depth ${maxDepth}`)

@@ -3,12 +3,12 @@
 // than a bounded amount of memory. Changes come from drain/undrain requests (each is one
 // change event). Bounded loops only. Daemons on 127.0.4.6 and 127.0.4.7.
 import test, { type ExecutionContext } from 'ava'
-import { readFileSync } from 'node:fs'
 import { mkdtemp, rm, writeFile } from 'node:fs/promises'
 import net from 'node:net'
 import os from 'node:os'
 import path from 'node:path'
 import { startDaemon, type DaemonProcess } from '../helpers/daemon.ts'
+import { rssKb } from '../helpers/proc.ts'
 import { SseReader } from '../helpers/streams.ts'
 import { waitFor } from '../helpers/wait.ts'
 
@@ -44,16 +44,9 @@ async function metric (d: DaemonProcess, line: RegExp): Promise<number> {
   return m === null ? Number.NaN : Number(m[1])
 }
 
-/** The daemon process's resident memory, from the kernel (not from the daemon's own report); NaN once it has exited. */
+/** The daemon process's resident memory in bytes, from the kernel (not from the daemon's own report); NaN once it has exited. */
 function rssBytes (d: DaemonProcess): number {
-  let status: string
-  try {
-    status = readFileSync(`/proc/${d.child.pid}/status`, 'utf8')
-  } catch {
-    return Number.NaN // exited (a failed test's teardown kills it while the sampler may still tick)
-  }
-  const m = /VmRSS:\s+(\d+) kB/.exec(status)
-  return m === null ? Number.NaN : Number(m[1]) * 1024
+  return rssKb(d.child.pid) * 1024
 }
 
 test('200 concurrent SSE clients each receive every change, in order', async t => {

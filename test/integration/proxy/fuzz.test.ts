@@ -3,11 +3,12 @@
 // (its own strict parser never complains and it never sees the embedded /smuggled request),
 // and the daemon's RSS and fds come back after the run. Bounded in count and in time.
 import test from 'ava'
-import { readdirSync, readFileSync } from 'node:fs'
+import { readdirSync } from 'node:fs'
 import { mkdtemp, rm, writeFile } from 'node:fs/promises'
 import os from 'node:os'
 import path from 'node:path'
 import { startDaemon } from '../../helpers/daemon.ts'
+import { rssKb } from '../../helpers/proc.ts'
 import { waitFor } from '../../helpers/wait.ts'
 import { fuzzCase, rng } from './fuzz-cases.ts'
 import { loggingBackend, raw, statuses } from './raw.ts'
@@ -22,7 +23,6 @@ const PARALLEL = 50
 /** The whole run stops by itself after this, whatever happens. */
 const DEADLINE_MS = 150_000
 
-const rssKb = (pid: number): number => Number(/VmRSS:\s+(\d+)/.exec(readFileSync(`/proc/${pid}/status`, 'utf8'))?.[1] ?? NaN)
 const fds = (pid: number): number => readdirSync(`/proc/${pid}/fd`).length
 
 test('fuzz: 10,000 malformed proxy requests: no crash, nothing unframed reaches the backend, RSS and fds come back', async (t) => {
