@@ -15,6 +15,7 @@ export function proxyRouteRule (base: RouteRule, report: () => ProxyReport | und
     for (const port of ports) {
       const conflict = r.conflicts.find(c => c.port === port && c.ignored.includes(svc.Name))
       if (conflict !== undefined) { reasons.push(`port ${port} belongs to ${conflict.owner} (an older service on the same ServicePort)`); continue }
+      if (r.waiting?.some(w => w.port === port && w.service === svc.Name) === true) { reasons.push(`port ${port} waits for a listener on this host: [proxy] max_listeners are open, for ports needed more (an instance on this host, or on more hosts)`); continue }
       const listener = r.listeners.find(l => l.port === port && l.service === svc.Name)
       if (listener === undefined) continue // not opened yet, or the static rule already says why
       if (listener.state === 'failed') reasons.push(`this host's listener on port ${port} could not open: ${listener.error ?? 'unknown error'}`)

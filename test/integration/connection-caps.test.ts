@@ -181,6 +181,9 @@ test.serial('a member that claims thousands of service ports: a host opens at mo
   t.regex(d.output.slice(mark), /WARN: \[proxy\] \d+ service ports get no listener: 128 are open, the most \[proxy\] max_listeners allows; waiting: 40126 \(squat0 on squatter\)/)
   t.regex(await (await fetch(d.url('/metrics'))).text(), /^sidecar_proxy_listeners_waiting 2946$/m)
   t.false(/EMFILE/.test(d.output), 'no EMFILE anywhere')
+  const explain = await d.json<{ instances: Array<{ routable: boolean, reasons: string[] }> }>('/api/services/squat11/explain.json')
+  t.false(explain.instances[0]?.routable)
+  t.true(explain.instances[0]?.reasons.some(r => r.startsWith(`port ${40000 + 11 * 256} waits for a listener on this host: [proxy] max_listeners are open`)), `explain says why: ${JSON.stringify(explain.instances[0]?.reasons.slice(0, 2))}`)
 
   // a service of this host's own that comes later takes the place of one of the squatter's
   await host.addService('late', 19103)
