@@ -1,6 +1,7 @@
 // Value checks for single config strings (or list items). Each returns the problem as a
 // lowercase phrase naming the value, or undefined when the value is fine.
 import net from 'node:net'
+import { parsePortRange } from '../lib/port-ranges.ts'
 import { RECORD_LIMITS } from '../service/codec.ts'
 
 export type Check = (value: string) => string | undefined
@@ -59,6 +60,9 @@ export const checkDockerUrl: Check = (v) => {
   if (['tcp:', 'http:', 'https:'].includes(u.protocol)) return u.hostname !== '' ? undefined : `${q(v)} names no host, ${hint}`
   return `${q(v)} has unsupported scheme ${q(u.protocol)}, ${hint}`
 }
+
+/** A port or a range of them: "8080", "10000-19999". */
+export const checkPortRange: Check = (v) => parsePortRange(v) !== undefined ? undefined : `${q(v)} is not a port or a range of ports such as "10000-19999" (1..65535, low to high)`
 
 /** An HTTP path for default checks; '' (meaning "/") is allowed. */
 export const checkEndpoint: Check = (v) => {

@@ -77,6 +77,7 @@ export const DEFAULTS = {
     request_timeout: '0', // no limit, as the original's Envoy route (timeout 0s): long polls must work
     header_timeout: '10s', // HAProxy's "timeout http-request" is commonly 10 s: a slow-loris client or a silent upgrade backend holds a socket no longer
     max_connections: 10000, // far above what one service port needs; max_total_connections bounds all listeners together
+    service_ports: [], // every ServicePort, as the original; list ranges so that no member can take another port (5432, 6379, ...) on every host
     max_listeners: 0, // 0 = an eighth of the open-file limit, at most 4096 (about 70 MB): a member that claims thousands of service ports cannot make every host use up its descriptors
     max_total_connections: 0, // 0 = a quarter of the open-file limit (with their backend connections, clients hold at most half of it), at most 65536 (about 700 MB)
     retries: 2, // two other backends is enough to ride over one dead host without amplifying an outage

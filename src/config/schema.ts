@@ -2,7 +2,7 @@
 // variable and (for some) its command-line flag. The single source for validation, --help,
 // and the tests that check sidecar.example.toml and docs/configuration.md are complete.
 import {
-  checkCidr, checkClusterName, checkDockerUrl, checkEndpoint, checkHostname, checkHttpUrl, checkIp, checkRegExp,
+  checkCidr, checkClusterName, checkPortRange, checkDockerUrl, checkEndpoint, checkHostname, checkHttpUrl, checkIp, checkRegExp,
   checkHostName, checkSeed, checkSite, type Check,
 } from './checks.ts'
 import { WEBHOOK_DEFAULTS, type RawValue } from './defaults.ts'
@@ -137,6 +137,7 @@ export const SCHEMA: Schema = {
     request_timeout: { type: 'duration', zeroOk: true, doc: 'a request without a response head after this long gets 504 ("0" = no limit)' },
     header_timeout: { type: 'duration', doc: 'a client must send a whole request head within this once it started (else 408), and a backend must answer an upgrade within it (else 504)' },
     max_connections: { type: 'int', min: 1, max: 1000000, doc: 'client connections one listener holds open at once; more are closed at accept and counted' },
+    service_ports: { type: 'list', check: checkPortRange, doc: 'ServicePorts the proxy may open a listener on, as ports or ranges ("10000-19999"); a record\'s other ServicePorts are not proxied ([] = every port)' },
     max_listeners: { type: 'int', min: 0, max: 65_535, doc: 'service ports the proxy opens a listener for at most; more wait, the most needed first ("0" = an eighth of the open-file limit, at most 4096)', defaultText: '0 (an eighth of the open-file limit, at most 4096)' },
     max_total_connections: { type: 'int', min: 0, max: 10_000_000, doc: 'client connections all listeners together hold open at once; more are closed at accept and counted ("0" = a quarter of the open-file limit, at most 65536)', defaultText: '0 (a quarter of the open-file limit, at most 65536)' },
     retries: { type: 'int', min: 0, max: 10, doc: 'other backends tried after a failed connect (or a reset of an idempotent request)' },

@@ -114,6 +114,8 @@ export interface ProxySection {
   max_connections: number
   /** Client connections of all listeners together; resolved at start (0 = a quarter of the open-file limit, at most 65536). */
   max_total_connections: number
+  /** Ports or ranges ("10000-19999") the proxy may listen on; [] = every port. */
+  service_ports: string[]
   /** Listeners open at once; resolved at start (0 = an eighth of the open-file limit, at most 4096). */
   max_listeners: number
   retries: number

@@ -1,7 +1,9 @@
 // Whether this host's proxy routes to an instance, for explain and the UI: the static rule
 // (status, ports, lifespan) plus what only the live proxy knows (passive-health ejections,
-// a listener that could not open, a port held by another service, the proxy turned off).
+// a listener that could not open, a port held by another service, a port that waits for a
+// listener or is outside [proxy] service_ports, the proxy turned off).
 import type { RouteRule } from '../api/explain.ts'
+import { PortRanges } from '../lib/port-ranges.ts'
 import type { ProxyReport } from '../proxy/report.ts'
 
 export function proxyRouteRule (base: RouteRule, report: () => ProxyReport | undefined): RouteRule {
@@ -12,7 +14,9 @@ export function proxyRouteRule (base: RouteRule, report: () => ProxyReport | und
     const r = report()
     if (r === undefined || !r.enabled) return { routable: false, reasons: [...verdict.reasons, 'the proxy is turned off on this host ([proxy] enabled = false)'] }
     const reasons = [...verdict.reasons]
+    const allowed = new PortRanges(r.servicePorts)
     for (const port of ports) {
+      if (!allowed.has(port)) { reasons.push(`port ${port} is outside this host's [proxy] service_ports (${r.servicePorts.join(', ')}): not proxied here`); continue }
       const conflict = r.conflicts.find(c => c.port === port && c.ignored.includes(svc.Name))
       if (conflict !== undefined) { reasons.push(`port ${port} belongs to ${conflict.owner} (an older service on the same ServicePort)`); continue }
       if (r.waiting?.some(w => w.port === port && w.service === svc.Name) === true) { reasons.push(`port ${port} waits for a listener on this host: [proxy] max_listeners are open, for ports needed more (an instance on this host, or on more hosts)`); continue }

@@ -13,6 +13,7 @@ import type { Startable } from '../lib/startable.ts'
 import type { ProxyActivity } from '../lib/heap-mode.ts'
 import { AccessLog, type AccessSink } from './access-log.ts'
 import { ClientCap } from './client-cap.ts'
+import { PortRanges } from '../lib/port-ranges.ts'
 import { ProxyListener, type ListenerInit } from './listener.ts'
 import { planPort, proxiedPorts, type ListenerPlan, type PortConflict } from './plan.ts'
 import { proxyReport, type ProxyReport } from './report.ts'
@@ -74,6 +75,12 @@ export class ProxyManager implements Startable {
   /** Ports with a planned listener that [proxy] max_listeners left unopened, in the order they were refused. */
   readonly #waiting = new Map<number, ListenerPlan>()
   #waitingLoggedMs = -Infinity
+  /** [proxy] service_ports: the ports a listener may open on. */
+  readonly #ranges: PortRanges
+  /** Ports outside it that records claimed, for the log line: each counted once. */
+  readonly #outsideSeen = new Set<number>()
+  #outsideUnlogged = 0
+  #outsideLoggedMs = -Infinity
   #conflicts: readonly PortConflict[] = []
   /** Shared by every listener: [proxy] max_total_connections. */
   readonly #clientCap: ClientCap
@@ -92,6 +99,7 @@ export class ProxyManager implements Startable {
     this.#init = init
     this.#accessLog = new AccessLog(init.proxy.access_log, c.accessSink)
     this.#metrics = c.metrics === undefined ? undefined : new ProxyMetrics(c.metrics)
+    this.#ranges = new PortRanges(init.proxy.service_ports)
     const cap = this.#clientCap = new ClientCap(init.proxy.max_total_connections)
     c.metrics?.gauge('sidecar_proxy_client_connections', 'client connections open on all proxy ports together', [], function () { this.set(cap.open) })
     const waiting = this.#waiting
@@ -238,7 +246,14 @@ export class ProxyManager implements Startable {
   #index (svc: Service): void {
     const key = recordKey(svc)
     const before = this.#portsOf.get(key) ?? []
-    const after = proxiedPorts(svc)
+    let after = proxiedPorts(svc)
+    if (!this.#ranges.all && after.length > 0) {
+      const outside = after.filter(p => !this.#ranges.has(p))
+      if (outside.length > 0) {
+        after = after.filter(p => this.#ranges.has(p))
+        this.#noteOutside(svc, outside)
+      }
+    }
     if (before.length === 0 && after.length === 0) return
     for (const port of before) {
       const held = this.#claims.get(port)
@@ -315,6 +330,20 @@ export class ProxyManager implements Startable {
     const hosts = new Set<string>()
     for (const b of p.backends) hosts.add(b.hostname)
     return { local: hosts.has(this.#init.hostname), hosts: hosts.size, port: p.port }
+  }
+
+  /** ServicePorts outside [proxy] service_ports: each new one counted, one warning per WAITING_LOG_MS at most. */
+  #noteOutside (svc: Service, ports: readonly number[]): void {
+    for (const p of ports) {
+      if (this.#outsideSeen.has(p)) continue
+      this.#outsideSeen.add(p)
+      this.#outsideUnlogged++
+    }
+    const now = this.#clock.nowMs()
+    if (this.#outsideUnlogged === 0 || now - this.#outsideLoggedMs < WAITING_LOG_MS) return
+    this.#outsideLoggedMs = now
+    this.#logger.warn(`${this.#outsideUnlogged} service port(s) outside [proxy] service_ports (${this.#init.proxy.service_ports.join(', ')}) are not proxied (latest: ${ports.join(', ')} of ${svc.Name} on ${svc.Hostname}); at most one such line a minute`)
+    this.#outsideUnlogged = 0
   }
 
   /** Ports that wait for a listener: one warning per WAITING_LOG_MS at most. */

@@ -29,6 +29,8 @@ export interface ProxyOptions {
   max_connections: number
   /** Client connections all listeners together hold open at once (the [proxy] key, resolved). */
   max_total_connections: number
+  /** Ports or ranges ("10000-19999") a listener may open on; [] = every port. */
+  service_ports: readonly string[]
   /** Listeners open at once (the [proxy] key, resolved); more service ports wait for room. */
   max_listeners: number
   access_log: AccessLogFormat

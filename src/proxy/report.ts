@@ -45,6 +45,8 @@ export interface ProxyReport {
   site: string
   siteFailover: boolean
   siteOrder: readonly string[]
+  /** [proxy] service_ports: [] = every port. */
+  servicePorts: readonly string[]
   listeners: ListenerReport[]
   conflicts: readonly PortConflict[]
   /** Service ports with no listener because [proxy] max_listeners are open (present when any). */
@@ -96,6 +98,7 @@ export function proxyReport (r: { bindIp: string, proxy: ProxyOptions, site: str
     site: r.site,
     siteFailover: r.proxy.site_failover,
     siteOrder: r.proxy.site_order,
+    servicePorts: r.proxy.service_ports,
     listeners: r.listeners.map(l => listenerReport(l, r.nowMs)),
     conflicts: r.conflicts,
     ...(r.waiting.length > 0 ? { waiting: r.waiting } : {}),

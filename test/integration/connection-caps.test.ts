@@ -28,7 +28,7 @@ interface Host {
   addService: (id: string, servicePort: number) => Promise<void>
 }
 
-async function startHost (opts: { ip?: string, args?: string[] } = {}): Promise<Host> {
+async function startHost (opts: { ip?: string, args?: string[], env?: Record<string, string> } = {}): Promise<Host> {
   const ip = opts.ip ?? IP
   const dir = await mkdtemp(path.join(os.tmpdir(), 'sidecar-caps-'))
   const backend = net.createServer(s => {
@@ -54,7 +54,7 @@ async function startHost (opts: { ip?: string, args?: string[] } = {}): Promise<
     cwd: dir,
     openFiles: OPEN_FILES,
     args: ['-d', 'static', ...(opts.args ?? [])],
-    env: { STATIC_CONFIG_FILE: path.join(dir, 'static.json'), SIDECAR_LOGGING_LEVEL: 'info', HEALTH_INTERVAL: '1s' },
+    env: { STATIC_CONFIG_FILE: path.join(dir, 'static.json'), SIDECAR_LOGGING_LEVEL: 'info', HEALTH_INTERVAL: '1s', ...opts.env },
   })
   const close = async (): Promise<void> => {
     await d.stop('SIGTERM', 10_000)
@@ -200,4 +200,28 @@ test.serial('a member that claims thousands of service ports: a host opens at mo
   await waitFor(async () => { doc = await proxy(); return doc.waiting?.length === 3072 - 256 - 125 && doc.listeners.length === 128 }, { timeoutMs: 30_000, message: () => `the places of squat0's ports taken; ${doc.waiting?.length} waiting, ${doc.listeners.length} listeners` })
   t.true(doc.listeners.every(l => l.service !== 'squat0'), 'none of squat0\'s ports is open')
   t.deepEqual(unhealthyLines(d.output.slice(mark)), [], 'no service turned unhealthy')
+})
+
+test.serial('with [proxy] service_ports set, a member\'s claims on other ports open nothing on the host, and explain says why', async (t) => {
+  t.timeout(120_000)
+  const ip = '127.0.12.66'
+  const squatIp = '127.0.12.67'
+  const host = await startHost({ ip, args: ['-n', 'ranges', '-c', ip], env: { PROXY_SERVICE_PORTS: '19101-19110' } })
+  t.teardown(host.close)
+  const { d } = host
+  const rogue = await startRogue(t, { ip: squatIp, hostname: 'squatter', clusterName: 'ranges' })
+  await rogue.join(ip)
+  // a port a local program would want, and 255 more, on every host
+  const ports = [5432, ...Array.from({ length: 255 }, (_, i) => 40000 + i)].map(sp => ({ Type: 'tcp', Port: 30000, ServicePort: sp, IP: squatIp }))
+  await rogue.publish([rogue.sign(makeService({ ID: 'sq', Name: 'squat', Hostname: 'squatter', Status: ServiceStatus.ALIVE, Created: Time.fromMillis(Date.now() - 60_000), Updated: Time.fromMillis(Date.now()), Ports: ports }))])
+  await waitFor(async () => /256 service port\(s\) outside \[proxy\] service_ports \(19101-19110\) are not proxied \(latest: 5432, 40000, .* of squat on squatter\)/.test(d.output), { timeoutMs: 30_000, message: () => `the warning; output:\n${d.output.slice(-2000)}` })
+  const proxy = await d.json<{ listeners: Array<{ port: number }> }>('/api/proxy.json')
+  t.deepEqual(proxy.listeners.map(l => l.port).sort((a, b) => a - b), [19101, 19102], 'only this host\'s own ports, which are in the list')
+  const explain = await d.json<{ instances: Array<{ reasons: string[] }> }>('/api/services/squat/explain.json')
+  t.true(explain.instances[0]?.reasons.includes('port 5432 is outside this host\'s [proxy] service_ports (19101-19110): not proxied here'))
+  // the claimed ports are still free on the host's address for its own programs
+  const probe = net.createServer()
+  const bound = await new Promise<string>(resolve => { probe.once('error', (e: NodeJS.ErrnoException) => { resolve(e.code ?? 'error') }); probe.listen(40000, ip, () => { resolve('bound') }) })
+  probe.close()
+  t.is(bound, 'bound', 'port 40000 is free on the host\'s address')
 })

@@ -50,3 +50,14 @@ test('max_listeners: the most needed ports get listeners (this host, then more h
   await h.settle()
   t.deepEqual(waiting(), [18612])
 })
+
+test('service_ports: only the listed ports and ranges get listeners, whoever claims the others (this host included)', async (t) => {
+  const h = await harness(t, { proxy: proxyConfig(IP, { service_ports: ['18640-18645', '18660'] }) })
+  h.put({ ...instance('db', 'a', IP, 1, 18641), Ports: [{ Type: 'tcp', Port: 1, ServicePort: 18641, IP }, { Type: 'tcp', Port: 2, ServicePort: 18650, IP }] })
+  h.put(instance('cache', 'proxyhost', IP, 3, 18651))
+  h.put(instance('web', 'b', IP, 4, 18660))
+  await h.settle()
+  t.deepEqual(h.proxy.listeners().map(l => l.port), [18641, 18660])
+  t.deepEqual(h.proxy.report().servicePorts, ['18640-18645', '18660'])
+  t.is(h.proxy.report().waiting, undefined)
+})

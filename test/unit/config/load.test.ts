@@ -53,6 +53,7 @@ test('defaults: with no file, env or flags every key has its documented default'
       header_timeout: 10000,
       max_connections: 10000,
       max_total_connections: 65_536,
+      service_ports: [],
       max_listeners: 4096,
       retries: 2,
       eject_after_5xx: 0,

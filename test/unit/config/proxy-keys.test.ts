@@ -78,3 +78,9 @@ test('connection caps: a value set above its share is kept, with a warning; one 
   t.deepEqual(within.warnings, [])
   t.true(hasProblem(problems(t, { env: { API_MAX_CONNECTIONS: '-1' } }), 'API_MAX_CONNECTIONS'))
 })
+
+test('proxy: service_ports takes ports and ranges, and names a bad item', t => {
+  t.deepEqual(load(t, { env: { PROXY_SERVICE_PORTS: '10000-19999, 8080' } }).config.proxy.service_ports, ['10000-19999', '8080'])
+  t.deepEqual(load(t).config.proxy.service_ports, [], 'every port by default')
+  t.true(hasProblem(problems(t, { env: { PROXY_SERVICE_PORTS: '10000-19999, 9000-8000' } }), 'PROXY_SERVICE_PORTS', '"9000-8000" is not a port or a range of ports'))
+})
