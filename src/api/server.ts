@@ -79,9 +79,10 @@ export class HttpServer implements Startable {
       if (rejections !== undefined) server.on('drop', (d?: { remoteAddress?: string }) => { rejections.onDrop(d?.remoteAddress, max) })
       let open = 0
       server.on('connection', (socket: Socket) => {
-        if (open >= max && socket.remoteAddress !== socket.localAddress) {
+        const from = socket.remoteAddress
+        if (open >= max && from !== socket.localAddress) {
           socket.destroy()
-          rejections?.onDrop(socket.remoteAddress, max)
+          rejections?.onDrop(from, max)
           return
         }
         open++

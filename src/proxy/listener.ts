@@ -80,14 +80,15 @@ export class ProxyListener implements Startable {
       this.#sockets.add(s)
       s.once('close', () => { this.#sockets.delete(s); cap?.release() })
     }
-    // pauseOnConnect: nothing is read before the connection is moved onto a socket that
-    // reads into the proxy's buffers (read-buffer.ts's adopt())
     const admit = (accepted: net.Socket): boolean => {
       if (cap === undefined || cap.take()) return true
+      const from = accepted.remoteAddress ?? '-' // before destroy(), which forgets it
       accepted.destroy()
-      ctx.stats.reject('total connection cap', `${accepted.remoteAddress ?? '-'}: ${cap.limit} client connections open on all proxy ports ([proxy] max_total_connections)`)
+      ctx.stats.reject('total connection cap', `${from}: ${cap.limit} client connections open on all proxy ports ([proxy] max_total_connections)`)
       return false
     }
+    // pauseOnConnect: nothing is read before the connection is moved onto a socket that
+    // reads into the proxy's buffers (read-buffer.ts's adopt())
     this.#server = net.createServer({ allowHalfOpen: true, pauseOnConnect: true, noDelay: true }, init.mode === 'tcp'
       ? (accepted) => { if (admit(accepted)) track(forwardTcp(ctx, accepted)) }
       : (accepted) => {
