@@ -2,7 +2,7 @@
 // involve more than one key. Works on the layered, already type-checked values.
 import type os from 'node:os'
 import path from 'node:path'
-import { ASSUMED_OPEN_FILES, autoApiConnections, autoListeners, autoProxyConnections, LOW_OPEN_FILES } from '../lib/open-files.ts'
+import { API_CONNECTIONS, ASSUMED_OPEN_FILES, LISTENERS, LOW_OPEN_FILES, PROXY_CONNECTIONS, shareOf, type OpenFileShare } from '../lib/open-files.ts'
 import { formatDuration } from './duration.ts'
 import type { SidecarConfig } from './types.ts'
 
@@ -119,22 +119,22 @@ function overlaps (a: string, b: string): boolean {
 }
 
 /**
- * [api] max_connections and [proxy] max_total_connections: "0" takes their share of the
- * open-file limit; a larger value is kept, with a warning that a client flood could then take
- * the descriptors health checks and gossip need.
+ * [api] max_connections, [proxy] max_total_connections and [proxy] max_listeners: "0" takes
+ * their share of the open-file limit; a larger value is kept, with a warning that a client
+ * flood (or a member's claims) could then take the descriptors health checks and gossip need.
  */
 function resolveConnectionCaps (c: SidecarConfig, openFiles: number | undefined, warnings: string[]): void {
   const limit = openFiles ?? ASSUMED_OPEN_FILES
   const known = openFiles !== undefined ? `the open-file limit (${limit})` : `the open-file limit (unknown here; taken as ${limit})`
-  const api = autoApiConnections(limit)
-  const proxy = autoProxyConnections(limit)
-  if (c.api.max_connections === 0) c.api.max_connections = api
-  else if (c.api.max_connections > Math.floor(limit / 8)) warnings.push(`[api] max_connections ${c.api.max_connections} is more than an eighth of ${known}: clients that open that many connections could leave too few descriptors for health checks and gossip`)
-  if (c.proxy.max_total_connections === 0) c.proxy.max_total_connections = proxy
-  else if (c.proxy.max_total_connections > Math.floor(limit / 4)) warnings.push(`[proxy] max_total_connections ${c.proxy.max_total_connections} is more than a quarter of ${known}: clients that open that many connections (each may hold a backend connection too) could leave too few descriptors for health checks and gossip`)
-  const listeners = autoListeners(limit)
-  if (c.proxy.max_listeners === 0) c.proxy.max_listeners = listeners
-  else if (c.proxy.max_listeners > Math.floor(limit / 8)) warnings.push(`[proxy] max_listeners ${c.proxy.max_listeners} is more than an eighth of ${known}: a member that claims that many service ports could leave too few descriptors for health checks and gossip`)
+  /** "0" takes the share; a value set above it is kept, with a warning naming what could then use up the limit. */
+  const resolve = (value: number, key: string, share: OpenFileShare, risk: string): number => {
+    if (value === 0) return shareOf(limit, share)
+    if (value > Math.floor(limit / share.divisor)) warnings.push(`${key} ${value} is more than ${share.fraction} of ${known}: ${risk} could leave too few descriptors for health checks and gossip`)
+    return value
+  }
+  c.api.max_connections = resolve(c.api.max_connections, '[api] max_connections', API_CONNECTIONS, 'clients that open that many connections')
+  c.proxy.max_total_connections = resolve(c.proxy.max_total_connections, '[proxy] max_total_connections', PROXY_CONNECTIONS, 'clients that open that many connections (each may hold a backend connection too)')
+  c.proxy.max_listeners = resolve(c.proxy.max_listeners, '[proxy] max_listeners', LISTENERS, 'a member that claims that many service ports')
   if (openFiles !== undefined && openFiles < LOW_OPEN_FILES) {
     warnings.push(`the open-file limit is ${openFiles}: the API takes at most ${c.api.max_connections} client connections, all proxy ports together ${c.proxy.max_total_connections}, and the proxy opens at most ${c.proxy.max_listeners} ports; raise it (ulimit -n, systemd LimitNOFILE=, docker run --ulimit nofile=) on a busy host`)
   }

@@ -28,28 +28,32 @@ export function openFileLimit (limitsText?: string): number | undefined {
   return Number.isSafeInteger(n) && n > 0 ? n : undefined
 }
 
-/** [api] max_connections "0": an eighth of the limit, at least 16, at most 4,096 (the API's clients are UIs, watchers and scrapers). */
-export function autoApiConnections (openFiles: number): number {
-  return Math.min(4096, Math.max(16, Math.floor(openFiles / 8)))
+/** A share of the open-file limit that a "0" setting takes: limit / divisor, at least 16, at most ceiling. */
+export interface OpenFileShare {
+  divisor: number
+  ceiling: number
+  /** "an eighth", for messages. */
+  fraction: string
 }
+
+/** [api] max_connections: the API's clients are UIs, watchers and scrapers. */
+export const API_CONNECTIONS: OpenFileShare = { divisor: 8, ceiling: 4096, fraction: 'an eighth' }
 
 /**
- * [proxy] max_total_connections "0": a quarter of the limit (each client may hold a backend
- * connection too), at least 16, at most 65,536: an idle client connection holds about 10 KiB
- * of RSS (4,000 of them: +43 MB), so the ceiling is about 700 MB where the limit is large.
+ * [proxy] max_total_connections: each client may hold a backend connection too. An idle client
+ * connection holds about 10 KiB of RSS (4,000 of them: +43 MB), so the ceiling is about 700 MB
+ * where the limit is large.
  */
-export function autoProxyConnections (openFiles: number): number {
-  return Math.min(65_536, Math.max(16, Math.floor(openFiles / 4)))
-}
+export const PROXY_CONNECTIONS: OpenFileShare = { divisor: 4, ceiling: 65_536, fraction: 'a quarter' }
 
 /**
- * [proxy] max_listeners "0": an eighth of the limit, at least 16 and at most MAX_AUTO_LISTENERS.
- * A listener holds about 17 KiB of RSS (3,000 of them: +52 MB), so every port (65,535) would
- * be about 1.1 GB on every host, for a member that claims them all.
+ * [proxy] max_listeners: a listener holds about 17 KiB of RSS (3,000 of them: +52 MB), so every
+ * port (65,535) would be about 1.1 GB on every host, for a member that claims them all; 4,096 is
+ * far more service ports than a cluster proxies, about 70 MB.
  */
-export function autoListeners (openFiles: number): number {
-  return Math.min(MAX_AUTO_LISTENERS, Math.max(16, Math.floor(openFiles / 8)))
-}
+export const LISTENERS: OpenFileShare = { divisor: 8, ceiling: 4096, fraction: 'an eighth' }
 
-/** The most listeners "0" gives: far more service ports than a cluster proxies, about 70 MB. */
-export const MAX_AUTO_LISTENERS = 4096
+/** What "0" resolves to under this limit. */
+export function shareOf (openFiles: number, share: OpenFileShare): number {
+  return Math.min(share.ceiling, Math.max(16, Math.floor(openFiles / share.divisor)))
+}
