@@ -38,6 +38,11 @@ function planListener (l: ProxyListener): ListenerPlan {
   return { port: l.port, name: l.name, mode: l.mode, backends: l.pool.backends.map(b => b.spec) }
 }
 
+/** The hosts a plan's instances are on, each once. */
+function hostsOf (p: ListenerPlan): string[] {
+  return [...new Set(p.backends.map(b => b.hostname))]
+}
+
 export interface ProxyManagerInit {
   /** This host's name and site: local instances and the own failover site. */
   hostname: string
@@ -199,24 +204,26 @@ export class ProxyManager implements Startable {
     // new listeners within [proxy] max_listeners, the most needed first. Over it, a new port
     // takes the place of an open one only when strictly more needed (need(), below).
     const max = this.#init.proxy.max_listeners
-    if (this.#listeners.size + wanted.length > max) wanted.sort((a, b) => compareNeed(this.#need(b.listener), this.#need(a.listener)))
-    let weakest: ProxyListener[] | undefined // open listeners, least needed first (when full)
+    // each plan's need is worked out once, and only when not every new listener fits
+    const full = this.#listeners.size + wanted.length > max
+    const candidates = wanted.map(planned => ({ planned, need: full ? this.#need(planned.listener) : undefined }))
+    if (full) candidates.sort((a, b) => compareNeed(b.need as Need, a.need as Need))
+    let weakest: Array<{ l: ProxyListener, need: Need }> | undefined // open listeners, least needed first (when full)
     let w = 0
-    for (const planned of wanted) {
+    for (const { planned, need } of candidates) {
       const port = planned.listener.port
-      if (this.#listeners.size >= max) {
-        weakest ??= [...this.#listeners.values()].map(l => ({ l, need: this.#need(planListener(l)) })).sort((a, b) => compareNeed(a.need, b.need)).map(x => x.l)
-        while (w < weakest.length && !this.#listeners.has(weakest[w].port)) w++
+      if (this.#listeners.size >= max && need !== undefined) {
+        weakest ??= [...this.#listeners.values()].map(l => ({ l, need: this.#need(planListener(l)) })).sort((a, b) => compareNeed(a.need, b.need))
+        while (w < weakest.length && !this.#listeners.has(weakest[w].l.port)) w++
         const victim = weakest[w]
-        if (victim === undefined || compareNeed(this.#need(planned.listener), this.#need(planListener(victim))) <= 0) {
+        if (victim === undefined || compareNeed(need, victim.need) <= 0) {
           this.#waiting.set(port, planned.listener)
           continue
         }
         w++
-        this.#waiting.set(victim.port, planListener(victim))
-        const need = this.#need(planned.listener)
-        this.#logger.warn(`closing the ${victim.name} proxy on ${victim.address} for ${planned.listener.name} on port ${port}, which is needed more (${need.local ? 'an instance on this host' : `instances on ${need.hosts} hosts`}; [proxy] max_listeners ${max} are open)`)
-        this.#retire(victim)
+        this.#waiting.set(victim.l.port, planListener(victim.l))
+        this.#logger.warn(`closing the ${victim.l.name} proxy on ${victim.l.address} for ${planned.listener.name} on port ${port}, which is needed more (${need.local ? 'an instance on this host' : `instances on ${need.hosts} hosts`}; [proxy] max_listeners ${max} are open)`)
+        this.#retire(victim.l)
       }
       const l = this.#create(planned.listener)
       this.#listeners.set(port, l)
@@ -327,9 +334,8 @@ export class ProxyManager implements Startable {
    * so one member's ports never outrank a service that runs on two hosts), then the lower port.
    */
   #need (p: ListenerPlan): Need {
-    const hosts = new Set<string>()
-    for (const b of p.backends) hosts.add(b.hostname)
-    return { local: hosts.has(this.#init.hostname), hosts: hosts.size, port: p.port }
+    const hosts = hostsOf(p)
+    return { local: hosts.includes(this.#init.hostname), hosts: hosts.length, port: p.port }
   }
 
   /** ServicePorts outside [proxy] service_ports: each new one counted, one warning per WAITING_LOG_MS at most. */
@@ -351,13 +357,13 @@ export class ProxyManager implements Startable {
     const now = this.#clock.nowMs()
     if (now - this.#waitingLoggedMs < WAITING_LOG_MS) return
     this.#waitingLoggedMs = now
-    const sample = [...this.#waiting.values()].slice(0, 5).map(p => `${p.port} (${p.name} on ${[...new Set(p.backends.map(b => b.hostname))].join(', ')})`)
+    const sample = [...this.#waiting.values()].slice(0, 5).map(p => `${p.port} (${p.name} on ${hostsOf(p).join(', ')})`)
     this.#logger.warn(`${this.#waiting.size} service ports get no listener: ${this.#listeners.size} are open, the most [proxy] max_listeners allows; waiting: ${sample.join(', ')}${this.#waiting.size > sample.length ? ', ...' : ''} (all in /api/proxy.json under "waiting")`)
   }
 
   /** Ports that have no listener because of [proxy] max_listeners. */
   waiting (): NonNullable<ProxyReport['waiting']> {
-    return [...this.#waiting.values()].sort((a, b) => a.port - b.port).map(p => ({ port: p.port, service: p.name, hosts: [...new Set(p.backends.map(b => b.hostname))].sort() }))
+    return [...this.#waiting.values()].sort((a, b) => a.port - b.port).map(p => ({ port: p.port, service: p.name, hosts: hostsOf(p).sort() }))
   }
 
   /** Each conflict is logged once, when it appears. */
