@@ -5,9 +5,9 @@ import http from 'node:http'
 import net from 'node:net'
 
 /** Sends bytes and collects the answer until the proxy closes, `until` says enough, or timeoutMs. */
-export async function raw (ip: string, port: number, data: string | Buffer | Array<string | Buffer>, opts: { timeoutMs?: number, until?: (got: string) => boolean, end?: boolean } = {}): Promise<string> {
+export async function raw (ip: string, port: number, data: string | Buffer | Array<string | Buffer>, opts: { timeoutMs?: number, until?: (got: string) => boolean, end?: boolean, localAddress?: string } = {}): Promise<string> {
   return await new Promise((resolve) => {
-    const s = net.connect({ host: ip, port })
+    const s = net.connect({ host: ip, port, ...(opts.localAddress !== undefined ? { localAddress: opts.localAddress } : {}) })
     const chunks: Buffer[] = []
     let done = false
     const finish = (): void => {
