@@ -48,11 +48,6 @@ export class ApiRejections {
     this.#logger.warn({ reason }, `api request refused (${reason}): ${detail}${skipped > 0 ? ` (${skipped} more refused for this reason since the last such line)` : ''}`)
   }
 
-  /**
-   * The http.Server 'clientError' handler: Node's own answer (431 for headers past
-   * --max-http-header-size, 400 for malformed HTTP, 408 for a request head that never
-   * completed), counted and logged; a reset connection is only closed.
-   */
   /** The http.Server 'drop' handler: a connection closed at accept, [api] max_connections being open. */
   readonly onDrop = (remoteAddress: string | undefined, maxConnections: number): void => {
     this.reject('connection_limit', `${remoteAddress ?? '-'}: ${maxConnections} client connections open ([api] max_connections)`)
@@ -65,6 +60,11 @@ export class ApiRejections {
     socket.end(`HTTP/1.1 405 Method Not Allowed\r\nConnection: close\r\nContent-Type: application/json\r\nContent-Length: ${Buffer.byteLength(body)}\r\n\r\n${body}`)
   }
 
+  /**
+   * The http.Server 'clientError' handler: Node's own answer (431 for headers past
+   * --max-http-header-size, 400 for malformed HTTP, 408 for a request head that never
+   * completed), counted and logged; a reset connection is only closed.
+   */
   readonly onClientError = (err: NodeJS.ErrnoException, socket: Duplex): void => {
     if (err.code === 'ECONNRESET' || !socket.writable) { socket.destroy(); return }
     const [status, reason]: [number, RejectReason] = err.code === 'HPE_HEADER_OVERFLOW'

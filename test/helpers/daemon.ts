@@ -40,7 +40,9 @@ export class DaemonProcess {
     this.hostname = opts.hostname
     this.apiPort = opts.apiPort ?? 7777
     const argv = [BIN, '--hostname', opts.hostname, '--bind-ip', opts.ip, '--advertise-ip', opts.ip, '--http-port', String(this.apiPort), ...(opts.args ?? [])]
-    this.child = spawn(opts.openFiles === undefined ? process.execPath : '/bin/sh', opts.openFiles === undefined ? argv : ['-c', `ulimit -n ${opts.openFiles} && exec "$0" "$@"`, process.execPath, ...argv], {
+    // under an open-file limit: sh sets it, then becomes node
+    const [cmd, args] = opts.openFiles === undefined ? [process.execPath, argv] : ['/bin/sh', ['-c', `ulimit -n ${opts.openFiles} && exec "$0" "$@"`, process.execPath, ...argv]]
+    this.child = spawn(cmd, args, {
       cwd: opts.cwd,
       env: { PATH: process.env.PATH ?? '', HOME: opts.cwd, SIDECAR_FROM_SOURCE: '1', SIDECAR_LOGGING_LEVEL: 'debug', ...opts.env },
       stdio: ['ignore', 'pipe', 'pipe'],
