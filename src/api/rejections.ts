@@ -6,6 +6,7 @@
 import { STATUS_CODES } from 'node:http'
 import type { Duplex } from 'node:stream'
 import type { Logger } from '../lib/logger.ts'
+import { LogThrottle } from '../lib/log-throttle.ts'
 import type { Metrics } from '../lib/metrics.ts'
 
 export type RejectReason = 'cross_origin' | 'unauthorized' | 'stream_limit' | 'header_too_large' | 'bad_request' | 'request_timeout' | 'connect_method' | 'connection_limit'
@@ -24,8 +25,7 @@ export class ApiRejections {
   readonly #counter
   readonly #logger: Logger
   readonly #nowMs: () => number
-  readonly #lastLog = new Map<RejectReason, number>()
-  readonly #suppressed = new Map<RejectReason, number>()
+  readonly #throttles = new Map<RejectReason, LogThrottle>()
 
   constructor (c: RejectionsComponents) {
     this.#counter = c.metrics.counter('sidecar_api_rejected_requests_total', 'API requests refused before any route ran, by reason', ['reason'])
@@ -36,15 +36,11 @@ export class ApiRejections {
   /** Counts a refusal and logs it unless this reason was logged within LOG_EVERY_MS. */
   reject (reason: RejectReason, detail: string): void {
     this.#counter.inc({ reason })
-    const now = this.#nowMs()
-    const last = this.#lastLog.get(reason)
-    if (last !== undefined && now - last < LOG_EVERY_MS) {
-      this.#suppressed.set(reason, (this.#suppressed.get(reason) ?? 0) + 1)
-      return
-    }
-    const skipped = this.#suppressed.get(reason) ?? 0
-    this.#lastLog.set(reason, now)
-    this.#suppressed.delete(reason)
+    let throttle = this.#throttles.get(reason)
+    if (throttle === undefined) this.#throttles.set(reason, throttle = new LogThrottle(LOG_EVERY_MS))
+    const count = throttle.note(this.#nowMs())
+    if (count === undefined) return
+    const skipped = count - 1
     this.#logger.warn({ reason }, `api request refused (${reason}): ${detail}${skipped > 0 ? ` (${skipped} more refused for this reason since the last such line)` : ''}`)
   }
 

@@ -8,6 +8,7 @@ import { recordKey, type Service } from '../service/index.ts'
 import type { ProxyOptions } from './options.ts'
 import type { Clock } from '../service/clock.ts'
 import type { Logger } from '../lib/logger.ts'
+import { LogThrottle } from '../lib/log-throttle.ts'
 import type { Metrics } from '../lib/metrics.ts'
 import type { Startable } from '../lib/startable.ts'
 import type { ProxyActivity } from '../lib/heap-mode.ts'
@@ -79,13 +80,12 @@ export class ProxyManager implements Startable {
   readonly #conflictByPort = new Map<number, PortConflict>()
   /** Ports with a planned listener that [proxy] max_listeners left unopened, in the order they were refused. */
   readonly #waiting = new Map<number, ListenerPlan>()
-  #waitingLoggedMs = -Infinity
+  readonly #waitingLog = new LogThrottle(WAITING_LOG_MS)
   /** [proxy] service_ports: the ports a listener may open on. */
   readonly #ranges: PortRanges
   /** Ports outside it that records claimed, for the log line: each counted once. */
   readonly #outsideSeen = new Set<number>()
-  #outsideUnlogged = 0
-  #outsideLoggedMs = -Infinity
+  readonly #outsideLog = new LogThrottle(WAITING_LOG_MS)
   #conflicts: readonly PortConflict[] = []
   /** Shared by every listener: [proxy] max_total_connections. */
   readonly #clientCap: ClientCap
@@ -340,23 +340,20 @@ export class ProxyManager implements Startable {
 
   /** ServicePorts outside [proxy] service_ports: each new one counted, one warning per WAITING_LOG_MS at most. */
   #noteOutside (svc: Service, ports: readonly number[]): void {
+    let added = 0
     for (const p of ports) {
       if (this.#outsideSeen.has(p)) continue
       this.#outsideSeen.add(p)
-      this.#outsideUnlogged++
+      added++
     }
-    const now = this.#clock.nowMs()
-    if (this.#outsideUnlogged === 0 || now - this.#outsideLoggedMs < WAITING_LOG_MS) return
-    this.#outsideLoggedMs = now
-    this.#logger.warn(`${this.#outsideUnlogged} service port(s) outside [proxy] service_ports (${this.#init.proxy.service_ports.join(', ')}) are not proxied (latest: ${ports.join(', ')} of ${svc.Name} on ${svc.Hostname}); at most one such line a minute`)
-    this.#outsideUnlogged = 0
+    const count = this.#outsideLog.note(this.#clock.nowMs(), added)
+    if (count === undefined) return
+    this.#logger.warn(`${count} service port(s) outside [proxy] service_ports (${this.#init.proxy.service_ports.join(', ')}) are not proxied (latest: ${ports.join(', ')} of ${svc.Name} on ${svc.Hostname}); at most one such line a minute`)
   }
 
   /** Ports that wait for a listener: one warning per WAITING_LOG_MS at most. */
   #noteWaiting (): void {
-    const now = this.#clock.nowMs()
-    if (now - this.#waitingLoggedMs < WAITING_LOG_MS) return
-    this.#waitingLoggedMs = now
+    if (this.#waitingLog.note(this.#clock.nowMs()) === undefined) return
     const sample = [...this.#waiting.values()].slice(0, 5).map(p => `${p.port} (${p.name} on ${hostsOf(p).join(', ')})`)
     this.#logger.warn(`${this.#waiting.size} service ports get no listener: ${this.#listeners.size} are open, the most [proxy] max_listeners allows; waiting: ${sample.join(', ')}${this.#waiting.size > sample.length ? ', ...' : ''} (all in /api/proxy.json under "waiting")`)
   }

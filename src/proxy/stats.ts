@@ -6,6 +6,7 @@
 // client's connection, where clients do not keep them). Rare events (retries, ejections,
 // rejections) go to prom-client children directly.
 import type { Counter, Gauge } from 'prom-client'
+import { LogThrottle } from '../lib/log-throttle.ts'
 import type { Metrics } from '../lib/metrics.ts'
 import { bulkSocketCount, MAX_BULK_SOCKETS } from './read-buffer.ts'
 
@@ -167,8 +168,7 @@ export class ListenerStats {
   readonly #log: RejectionLog
   readonly #label: string
   rejected = 0
-  #unlogged = 0
-  #lastLogMs = -Infinity
+  readonly #throttle = new LogThrottle(REJECTION_LOG_MS)
 
   constructor (m: ProxyMetrics | undefined, service: string, port: number, log: RejectionLog = () => {}) {
     this.#log = log
@@ -212,10 +212,8 @@ export class ListenerStats {
   reject (reason: Rejection, detail: string, nowMs = Date.now()): void {
     this.rejected++
     this.#rejections.get(reason)?.inc()
-    this.#unlogged++
-    if (nowMs - this.#lastLogMs < REJECTION_LOG_MS) return
-    this.#log(`${this.#label}: refused ${this.#unlogged} client request(s) or connection(s) since the last such line (at most one per ${REJECTION_LOG_MS / 1000} s); latest: ${reason}: ${detail}`)
-    this.#lastLogMs = nowMs
-    this.#unlogged = 0
+    const count = this.#throttle.note(nowMs)
+    if (count === undefined) return
+    this.#log(`${this.#label}: refused ${count} client request(s) or connection(s) since the last such line (at most one per ${REJECTION_LOG_MS / 1000} s); latest: ${reason}: ${detail}`)
   }
 }
