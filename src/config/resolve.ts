@@ -136,6 +136,9 @@ function resolveConnectionCaps (c: SidecarConfig, openFiles: number | undefined,
   c.proxy.max_total_connections = resolve(c.proxy.max_total_connections, '[proxy] max_total_connections', PROXY_CONNECTIONS, 'clients that open that many connections (each may hold a backend connection too)')
   c.proxy.max_listeners = resolve(c.proxy.max_listeners, '[proxy] max_listeners', LISTENERS, 'a member that claims that many service ports')
   if (openFiles !== undefined && openFiles < LOW_OPEN_FILES) {
-    warnings.push(`the open-file limit is ${openFiles}: the API takes at most ${c.api.max_connections} client connections, all proxy ports together ${c.proxy.max_total_connections}, and the proxy opens at most ${c.proxy.max_listeners} ports; raise it (ulimit -n, systemd LimitNOFILE=, docker run --ulimit nofile=) on a busy host`)
+    const caps = c.proxy.enabled
+      ? `the API takes at most ${c.api.max_connections} client connections, all proxy ports together ${c.proxy.max_total_connections}, and the proxy opens at most ${c.proxy.max_listeners} ports`
+      : `the API takes at most ${c.api.max_connections} client connections`
+    warnings.push(`the open-file limit is ${openFiles}: ${caps}; raise it (ulimit -n, systemd LimitNOFILE=, docker run --ulimit nofile=) on a busy host`)
   }
 }

@@ -62,6 +62,11 @@ test('connection caps: a low open-file limit warns with the caps it gives and ho
   t.deepEqual(warnings, ['the open-file limit is 1024: the API takes at most 128 client connections, all proxy ports together 256, and the proxy opens at most 128 ports; raise it (ulimit -n, systemd LimitNOFILE=, docker run --ulimit nofile=) on a busy host'])
 })
 
+test('connection caps: with the proxy off, the low-limit warning names the API\'s cap only', t => {
+  const { warnings } = load(t, { openFiles: 1024, env: { PROXY_ENABLED: 'false' } })
+  t.deepEqual(warnings, ['the open-file limit is 1024: the API takes at most 128 client connections; raise it (ulimit -n, systemd LimitNOFILE=, docker run --ulimit nofile=) on a busy host'])
+})
+
 test('connection caps: a value set above its share is kept, with a warning; one within it is kept silently', t => {
   const over = load(t, { openFiles: 20_000, env: { API_MAX_CONNECTIONS: '5000', PROXY_MAX_TOTAL_CONNECTIONS: '10000', PROXY_MAX_LISTENERS: '3000' } })
   t.is(over.config.proxy.max_listeners, 3000)
