@@ -6,6 +6,8 @@ import type { Service } from '../service/service.ts'
 export interface CheckSpec {
   readonly type: string
   readonly args: string
+  /** The only "host:port" pairs an HttpGet or TcpConnect check may connect to (health/checks.ts reachKey); unset: any. */
+  readonly reach?: readonly string[]
 }
 
 /** One service found on this host, with how to check it and who wants its events. */

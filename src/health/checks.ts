@@ -14,7 +14,11 @@ export interface CheckResult {
   readonly error?: string
 }
 
-export type CheckRunner = (args: string, signal: AbortSignal) => Promise<CheckResult>
+/**
+ * reach: the only "host:port" pairs (reachKey) the check may connect to, its redirects
+ * included; anything else fails without a connection. Unset: any (the operator's own checks).
+ */
+export type CheckRunner = (args: string, signal: AbortSignal, reach?: ReadonlySet<string>) => Promise<CheckResult>
 
 export const CHECK_TYPES = ['HttpGet', 'TcpConnect', 'External', 'AlwaysSuccessful'] as const
 export type CheckType = typeof CHECK_TYPES[number]
@@ -24,10 +28,25 @@ export function isCheckType (t: string): t is CheckType {
 }
 
 const MAX_REDIRECTS = 5
+/** Pairs named in an out-of-reach failure before "...". */
+const REACH_SHOWN = 6
+
+/** "host:port" as reach holds it: the host lowercased, an IPv6 address without brackets. */
+export function reachKey (host: string, port: number): string {
+  return `${host.replace(/^\[(.*)\]$/, '$1').toLowerCase()}:${port}`
+}
+
+/** Why host:port may not be checked, or undefined when it may. */
+function outOfReach (host: string, port: number, reach: ReadonlySet<string> | undefined): string | undefined {
+  if (reach === undefined || reach.has(reachKey(host, port))) return undefined
+  const shown = [...reach].slice(0, REACH_SHOWN).join(', ')
+  const ports = reach.size === 0 ? ', and it publishes none' : `: ${shown}${reach.size > REACH_SHOWN ? ', ...' : ''}`
+  return `${reachKey(host, port)} is not checked: a check from a container's labels may reach only that container's published TCP ports${ports} ([docker_discovery] check_any_target = true lifts this)`
+}
 const MAX_OUTPUT = 512 // bytes of command output kept for the error message
 
-/** GET the URL; 2xx passes. Redirects are followed like Go's default client. */
-export async function httpGet (url: string, signal: AbortSignal, redirects = 0): Promise<CheckResult> {
+/** GET the URL; 2xx passes. Redirects are followed like Go's default client, within reach when one is given. */
+export async function httpGet (url: string, signal: AbortSignal, reach?: ReadonlySet<string>, redirects = 0): Promise<CheckResult> {
   let target: URL
   try {
     target = new URL(url)
@@ -36,6 +55,8 @@ export async function httpGet (url: string, signal: AbortSignal, redirects = 0):
   }
   if (target.protocol !== 'http:' && target.protocol !== 'https:') return { ok: false, error: `unsupported URL scheme ${target.protocol}` }
   const mod = target.protocol === 'https:' ? https : http
+  const refused = outOfReach(target.hostname, target.port !== '' ? Number(target.port) : target.protocol === 'https:' ? 443 : 80, reach)
+  if (refused !== undefined) return { ok: false, error: redirects > 0 ? `redirected to ${url}: ${refused}` : refused }
   return await new Promise<CheckResult>((resolve) => {
     const req = mod.get(target, { agent: false, signal, headers: { 'user-agent': 'sidecar-health-check', connection: 'close' } }, (res) => {
       const status = res.statusCode ?? 0
@@ -43,7 +64,7 @@ export async function httpGet (url: string, signal: AbortSignal, redirects = 0):
       req.destroy()
       const location = res.headers.location
       if (status >= 300 && status < 400 && location !== undefined && redirects < MAX_REDIRECTS) {
-        resolve(httpGet(new URL(location, target).toString(), signal, redirects + 1))
+        resolve(httpGet(new URL(location, target).toString(), signal, reach, redirects + 1))
       } else if (status >= 200 && status < 300) {
         resolve({ ok: true })
       } else {
@@ -57,11 +78,13 @@ export async function httpGet (url: string, signal: AbortSignal, redirects = 0):
 }
 
 /** Opens a TCP connection to host:port and closes it; a completed handshake passes. */
-export async function tcpConnect (args: string, signal: AbortSignal): Promise<CheckResult> {
+export async function tcpConnect (args: string, signal: AbortSignal, reach?: ReadonlySet<string>): Promise<CheckResult> {
   const m = /^\[?([^\]]*?)\]?:(\d{1,5})$/.exec(args.trim())
   const port = m === null ? NaN : Number(m[2])
   if (m === null || port < 1 || port > 65535) return { ok: false, error: `invalid TcpConnect target ${JSON.stringify(args)}: expected host:port` }
   const host = m[1] === '' ? '127.0.0.1' : m[1]
+  const refused = outOfReach(host, port, reach)
+  if (refused !== undefined) return { ok: false, error: refused }
   return await new Promise<CheckResult>((resolve) => {
     const socket = net.connect({ host, port })
     const done = (r: CheckResult): void => {

@@ -32,7 +32,7 @@ export type { CheckTarget, CheckTargets } from './target.ts'
 export const CHECK_CONCURRENCY = 256
 
 /** A probe, or a supplied verdict; undefined = no verdict yet (the status stays). */
-type Runner = (args: string, signal: AbortSignal) => Promise<CheckResult | undefined>
+type Runner = (args: string, signal: AbortSignal, reach?: ReadonlySet<string>) => Promise<CheckResult | undefined>
 
 export interface HealthMonitorInit {
   intervalMs: number
@@ -57,6 +57,8 @@ export interface CheckState {
 
 interface Entry {
   readonly target: CheckTarget
+  /** target.reach as a set, made once. */
+  readonly reach?: ReadonlySet<string>
   state: CheckState
   job?: Job
 }
@@ -189,7 +191,7 @@ export class HealthMonitor extends EventEmitter<{ status: [key: string, status: 
       try { runner = this.#runnerFor(type) } catch (err) { error = errorMessage(err) }
     }
     const state: CheckState = { id, type, args, status: ServiceStatus.UNKNOWN, consecutiveFailures: 0, consecutiveSuccesses: 0, ...(error !== undefined ? { lastResult: { ok: false, error } } : {}) }
-    const entry: Entry = { target, state }
+    const entry: Entry = { target, state, ...(target.reach !== undefined ? { reach: new Set(target.reach) } : {}) }
     this.#entries.set(key, entry)
     if (runner === undefined) {
       // A check that cannot be built leaves the service UNKNOWN, with the reason shown.
@@ -232,7 +234,7 @@ export class HealthMonitor extends EventEmitter<{ status: [key: string, status: 
     const t0 = performance.now()
     let result: CheckResult | undefined
     try {
-      result = await runner(entry.state.args, run.signal)
+      result = await runner(entry.state.args, run.signal, entry.reach)
     } catch (err) {
       result = { ok: false, error: errorMessage(err) }
     } finally {

@@ -12,13 +12,15 @@ export interface CheckTarget {
   readonly type: string
   /** Its arguments, final: templates are expanded by whoever built the target. */
   readonly args: string
+  /** The only "host:port" pairs (reachKey) an HttpGet or TcpConnect check may connect to; unset: any. */
+  readonly reach?: readonly string[]
   /** Set when the check cannot be built (a bad template): the service stays UNKNOWN with this reason. */
   readonly error?: string
 }
 
 /** True iff two targets describe the same check (a changed one restarts from UNKNOWN). */
 export function sameCheck (a: CheckTarget, b: CheckTarget): boolean {
-  return a.type === b.type && a.args === b.args && a.error === b.error
+  return a.type === b.type && a.args === b.args && a.error === b.error && a.reach?.join(' ') === b.reach?.join(' ')
 }
 
 /** What the owner of the records needs of the monitor: checks in (one at a time), verdicts out. */

@@ -32,7 +32,7 @@ export function checkTargetOf (d: Discovered, defaults: CheckDefaults): CheckTar
   try {
     const rendered = d.checkRendered === true ? spec.args : renderCheckArgs(spec.args, d.service, { host: defaults.checkHost, container: d.container })
     const args = spec.type === 'HttpGet' ? fillEmptyHost(rendered, defaults.checkHost) : rendered
-    return { key, id, type: spec.type, args }
+    return { key, id, type: spec.type, args, ...(spec.reach !== undefined ? { reach: spec.reach } : {}) }
   } catch (err) {
     return { key, id, type: spec.type, args: spec.args, error: errorMessage(err) }
   }
