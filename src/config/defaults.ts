@@ -53,6 +53,7 @@ export const DEFAULTS = {
     docker_url: '', // '' = Docker's own variables (DOCKER_HOST...) when set, else the standard local socket, as the docker CLI does
     reconcile_interval: '3s', // events bring changes in milliseconds; the full list only repairs a missed one, and is cheap
     allow_external_checks: false, // anyone who can start a container must not get to run commands through this daemon
+    check_any_target: false, // nor to make it connect, from the host's network, to anything but that container's published ports
   },
   services: {
     namer: 'docker_label', // the original's default: the name comes from a container label

@@ -75,6 +75,8 @@ export interface DockerDiscoverySection {
   reconcile_interval: number
   /** Run HealthCheck=External labels inside their container; false: they fail with a clear error. */
   allow_external_checks: boolean
+  /** HttpGet and TcpConnect labels may reach any address; false: the container's published TCP ports only. */
+  check_any_target: boolean
 }
 
 export interface ServicesSection {

@@ -90,6 +90,7 @@ export class Daemon implements Startable {
             namer: makeNamer(config.services),
             reconcileIntervalMs: config.docker_discovery.reconcile_interval,
             allowExternalChecks: config.docker_discovery.allow_external_checks,
+            checkAnyTarget: config.docker_discovery.check_any_target,
           })
         default:
           throw new ConfigError([`[sidecar] discovery: ${JSON.stringify(kind)} is not available in this build`])

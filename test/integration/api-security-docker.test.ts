@@ -4,9 +4,12 @@
 // file in a directory this test made on the host: on main (2147a8d) the daemon ran it there,
 // as its own user. Now it never runs on the host: off, the check fails with the reason;
 // on, it runs inside the container (the file appears there, the output is the container's
-// hostname).
+// hostname). And HttpGet or TcpConnect labels that name an address on the host which the
+// container does not publish are not run at all ([docker_discovery] check_any_target).
 import { existsSync } from 'node:fs'
 import { mkdtemp, rm } from 'node:fs/promises'
+import http from 'node:http'
+import type { AddressInfo } from 'node:net'
 import os from 'node:os'
 import path from 'node:path'
 import anyTest, { type TestFn } from 'ava'
@@ -115,4 +118,26 @@ dtest('External label, allow_external_checks on: a command past the check timeou
   await waitForInstance(on, c.shortId, s => s.Status === STATUS.UNHEALTHY, 'UNHEALTHY: timed out')
   const e = await explain(on, name, c.shortId)
   t.regex(e?.check?.error ?? '', /timed out/)
+})
+
+dtest('HttpGet and TcpConnect labels that name another address of the host are not run: the server there gets nothing, explain says why', async (t) => {
+  const { off, on } = t.context
+  // A server on the host, as a metadata endpoint or a loopback admin port would be: it counts what reaches it.
+  let hits = 0
+  const server = http.createServer((_req, res) => { hits++; res.end('secret') })
+  await new Promise<void>(resolve => server.listen(0, '127.0.12.20', resolve))
+  t.teardown(async () => { server.closeAllConnections(); await new Promise(resolve => server.close(resolve)) })
+  const { port } = server.address() as AddressInfo
+  const name = `reach-${Math.random().toString(36).slice(2, 8)}`
+  const viaHttp = await start(t, { ServiceName: `${name}-http`, HealthCheck: 'HttpGet', HealthCheckArgs: `http://127.0.12.20:${port}/admin?op=delete` })
+  const viaTcp = await start(t, { ServiceName: `${name}-tcp`, HealthCheck: 'TcpConnect', HealthCheckArgs: `127.0.12.20:${port}` })
+  for (const d of [off, on]) {
+    for (const [c, service] of [[viaHttp, `${name}-http`], [viaTcp, `${name}-tcp`]] as const) {
+      await waitForInstance(d, c.shortId, s => s.Status === STATUS.UNHEALTHY, `${service} UNHEALTHY on ${d.hostname}`)
+      const e = await explain(d, service, c.shortId)
+      t.is(e?.check?.error, `127.0.12.20:${port} is not checked: a check from a container's labels may reach only that container's published TCP ports, and it publishes none ([docker_discovery] check_any_target = true lifts this)`)
+    }
+  }
+  await sleep(2500) // more check intervals
+  t.is(hits, 0, 'no check reached the host\'s server')
 })

@@ -30,6 +30,8 @@ export interface DockerDiscovererInit {
   env?: NodeJS.ProcessEnv
   /** [docker_discovery] allow_external_checks: run HealthCheck=External labels in their container (default false). */
   allowExternalChecks?: boolean
+  /** [docker_discovery] check_any_target: HttpGet and TcpConnect labels may name any address (default false: the container's published ports). */
+  checkAnyTarget?: boolean
 }
 
 const BACKOFF_MIN_MS = 250 // the first retry after a lost connection: a restarting Docker is back within a second or two
@@ -69,7 +71,7 @@ export class DockerDiscoverer extends EventEmitter<{ change: [] }> implements Di
     this.#logger = components.logger
     this.#init = init
     this.execChecks = new DockerExecChecks({ logger: components.logger, client: () => this.#client }, { allow: init.allowExternalChecks ?? false })
-    this.#set = new ContainerSet({ logger: components.logger, health: this.health }, { hostname: init.hostname, advertiseIp: init.advertiseIp, namer: init.namer })
+    this.#set = new ContainerSet({ logger: components.logger, health: this.health }, { hostname: init.hostname, advertiseIp: init.advertiseIp, namer: init.namer, checkAnyTarget: init.checkAnyTarget ?? false })
   }
 
   services (): readonly Discovered[] { return this.#set.services() }

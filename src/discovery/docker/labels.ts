@@ -2,7 +2,7 @@
 // changes): pure, so every label rule is unit tested without Docker. A label that cannot be
 // honoured makes the container invalid (the caller skips it with one warning), rather
 // than announcing something the operator did not ask for.
-import { CHECK_TYPES, isCheckType } from '../../health/checks.ts'
+import { CHECK_TYPES, isCheckType, reachKey } from '../../health/checks.ts'
 import { renderCheckArgs } from '../../health/template.ts'
 import { errorMessage } from '../../lib/errors.ts'
 import { redactCheckArgs } from '../../lib/redact.ts'
@@ -28,6 +28,10 @@ export const LABEL = {
 export const DOCKER_CHECK = 'Docker'
 export const PROXY_MODES = ['http', 'tcp', 'ws'] as const
 const NEEDS_ARGS = new Set(['HttpGet', 'TcpConnect', 'External'])
+/** Check types that connect to an address the labels name. */
+const NETWORK_CHECKS = new Set(['HttpGet', 'TcpConnect'])
+/** Names of this host that reach a port published on every address. */
+const LOOPBACK_NAMES = ['127.0.0.1', 'localhost', '::1']
 /** Port types a record carries (the codec refuses others, and peers would reject the whole batch). */
 export const RECORD_PORT_TYPES: ReadonlySet<string> = new Set(['tcp', 'udp'])
 
@@ -37,6 +41,8 @@ export interface LabelContext {
   /** Replaces a wildcard bind address, and is what {{ host }} expands to. */
   advertiseIp: string
   namer: Namer
+  /** [docker_discovery] check_any_target: label checks may reach any address (default false: the container's published ports only). */
+  checkAnyTarget?: boolean
 }
 
 export type Verdict =
@@ -104,6 +110,24 @@ export function capPorts (ports: readonly Port[], max: number, warnings: string[
   return kept
 }
 
+/**
+ * Where a check from this container's labels may connect: its published TCP ports, at the
+ * address each is bound to; one bound to every address also at the advertise IP and on
+ * loopback. Not other ports or hosts: the labels are chosen by whoever starts the container,
+ * and the daemon's checks come from the host's network (its loopback services, a cloud
+ * metadata address), with the verdict, and the error of a failed connection, shown to anyone
+ * who reads the API.
+ */
+export function checkReach (c: ContainerView, ctx: LabelContext): string[] {
+  const reach = new Set<string>()
+  for (const p of c.ports) {
+    if (p.type !== 'tcp') continue
+    const hosts = isWildcard(p.hostIp) ? [ctx.advertiseIp, ...LOOPBACK_NAMES] : [p.hostIp]
+    for (const h of hosts) reach.add(reachKey(h, p.hostPort))
+  }
+  return [...reach]
+}
+
 function checkOf (c: ContainerView, ports: readonly Port[], name: string, ctx: LabelContext, problems: string[]): CheckSpec | undefined {
   const type = c.labels[LABEL.healthCheck]
   if (type === undefined || type === '') return c.hasHealthcheck ? { type: DOCKER_CHECK, args: serviceId(c.id) } : undefined
@@ -121,7 +145,8 @@ function checkOf (c: ContainerView, ports: readonly Port[], name: string, ctx: L
     const draft = makeService({ ID: serviceId(c.id), Name: name, Hostname: ctx.hostname, Image: c.image, Ports: ports })
     const args = renderCheckArgs(raw, draft, { host: ctx.advertiseIp, container: c.name.replace(/^\//, '') })
     // A label's command is chosen by whoever started the container: never a host command (exec-check.ts).
-    return type === 'External' ? { type: DOCKER_EXEC_CHECK, args: execArgs(serviceId(c.id), args) } : { type, args }
+    if (type === 'External') return { type: DOCKER_EXEC_CHECK, args: execArgs(serviceId(c.id), args) }
+    return NETWORK_CHECKS.has(type) && ctx.checkAnyTarget !== true ? { type, args, reach: checkReach(c, ctx) } : { type, args }
   } catch (err) {
     // shown in /health and logs: never the command's arguments or a URL's password
     problems.push(`label ${LABEL.healthCheckArgs}=${JSON.stringify(redactCheckArgs(type, raw))}: ${errorMessage(err)}`)

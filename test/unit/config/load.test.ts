@@ -37,7 +37,7 @@ test('defaults: with no file, env or flags every key has its documented default'
     },
     api: { bind_ip: '0.0.0.0', port: 7777, event_buffer: 1000, stream_queue_bytes: 1_048_576, heartbeat_interval: 15_000, token: '', max_connections: 4096, max_stream_clients: 512, allowed_hosts: [], gc_metrics: false },
     static_discovery: { config_file: path.join(cwd, 'static.json') },
-    docker_discovery: { docker_url: '', reconcile_interval: 3000, allow_external_checks: false },
+    docker_discovery: { docker_url: '', reconcile_interval: 3000, allow_external_checks: false, check_any_target: false },
     services: { namer: 'docker_label', name_label: 'ServiceName', name_match: '' },
     health: { interval: 3000, timeout: 2000, rise: 1, fall: 1 },
     proxy: {

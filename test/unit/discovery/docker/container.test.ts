@@ -21,7 +21,7 @@ test('container: the recorded web container becomes the service its labels descr
   if (v.kind !== 'service') { t.fail(JSON.stringify(v)); return }
   t.like(v.discovered.service, { Name: 'web', Image: 'sidecar-test/httpd:1', ProxyMode: 'ws', Hostname: 'host1' })
   t.deepEqual(v.discovered.service.Ports, [{ Type: 'tcp', Port: 32768, ServicePort: 8080, IP: '127.0.2.9' }])
-  t.deepEqual(v.discovered.check, { type: 'HttpGet', args: 'http://10.0.0.5:32768/health' })
+  t.deepEqual(v.discovered.check, { type: 'HttpGet', args: 'http://10.0.0.5:32768/health', reach: ['127.0.2.9:32768'] }, 'the port is bound to 127.0.2.9 only: the check may reach it there')
   t.is(v.discovered.listenerUrl, 'http://127.0.2.9:32768/sidecar/update')
   t.is(v.discovered.container, 'web-1')
 })

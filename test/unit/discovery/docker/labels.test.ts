@@ -69,7 +69,25 @@ test('labels: the name comes from the namer; without ServiceName it is the image
 
 test('labels: HealthCheck with templated HealthCheckArgs is rendered with host, tcp N and container', t => {
   const view = makeView({ labels: { ServiceName: 'web', ServicePort_80: '8080', HealthCheck: 'HttpGet', HealthCheckArgs: 'http://{{ host }}:{{ tcp 8080 }}/{{ container }}' } })
-  t.deepEqual(service(toDiscovered(view, CTX)).check, { type: 'HttpGet', args: 'http://10.0.0.5:32768/web-1' })
+  t.deepEqual(service(toDiscovered(view, CTX)).check, { type: 'HttpGet', args: 'http://10.0.0.5:32768/web-1', reach: ['127.0.2.9:32768'] })
+})
+
+test('labels: an HttpGet or TcpConnect label may reach only the container\'s published TCP ports, at their bound address', t => {
+  const view = makeView({
+    ports: [
+      { containerPort: 80, type: 'tcp', hostIp: '0.0.0.0', hostPort: 8080 },
+      { containerPort: 80, type: 'tcp', hostIp: '::', hostPort: 8080 },
+      { containerPort: 443, type: 'tcp', hostIp: '127.0.2.9', hostPort: 8443 },
+      { containerPort: 53, type: 'udp', hostIp: '0.0.0.0', hostPort: 5353 },
+    ],
+    labels: { ServiceName: 'web', HealthCheck: 'TcpConnect', HealthCheckArgs: '{{ host }}:8080' },
+  })
+  // Bound to every address: the advertise IP and loopback reach it; bound to one: that one only; UDP: none.
+  t.deepEqual(service(toDiscovered(view, CTX)).check, { type: 'TcpConnect', args: '10.0.0.5:8080', reach: ['10.0.0.5:8080', '127.0.0.1:8080', 'localhost:8080', '::1:8080', '127.0.2.9:8443'] })
+  const http = makeView({ ports: [], labels: { ServiceName: 'web', HealthCheck: 'HttpGet', HealthCheckArgs: 'http://169.254.169.254/latest/meta-data/' } })
+  t.deepEqual(service(toDiscovered(http, CTX)).check?.reach, [], 'a container that publishes nothing may reach nothing')
+  t.deepEqual(service(toDiscovered(http, { ...CTX, checkAnyTarget: true })).check, { type: 'HttpGet', args: 'http://169.254.169.254/latest/meta-data/' }, 'check_any_target: no bound')
+  t.is(service(toDiscovered(makeView({ labels: { ServiceName: 'a', HealthCheck: 'AlwaysSuccessful' } }), CTX)).check?.reach, undefined, 'only checks that connect get one')
 })
 
 test('labels: {{ udp N }} is the host port published for a UDP service port', t => {
