@@ -28,6 +28,7 @@ export function isCheckType (t: string): t is CheckType {
 }
 
 const MAX_REDIRECTS = 5
+const MAX_OUTPUT = 512 // bytes of command output kept for the error message
 /** Pairs named in an out-of-reach failure before "...". */
 const REACH_SHOWN = 6
 
@@ -43,7 +44,6 @@ function outOfReach (host: string, port: number, reach: ReadonlySet<string> | un
   const ports = reach.size === 0 ? ', and it publishes none' : `: ${shown}${reach.size > REACH_SHOWN ? ', ...' : ''}`
   return `${reachKey(host, port)} is not checked: a check from a container's labels may reach only that container's published TCP ports${ports} ([docker_discovery] check_any_target = true lifts this)`
 }
-const MAX_OUTPUT = 512 // bytes of command output kept for the error message
 
 /** GET the URL; 2xx passes. Redirects are followed like Go's default client, within reach when one is given. */
 export async function httpGet (url: string, signal: AbortSignal, reach?: ReadonlySet<string>, redirects = 0): Promise<CheckResult> {
