@@ -90,3 +90,14 @@ test('tcpConnect with a reach: in it connects, outside it fails without a connec
   t.is(outside.hits(), 0)
   t.is(inside.hits(), 2)
 })
+
+test('other spellings of an address: a URL is judged as WHATWG normalises it, a TcpConnect host only as written', async t => {
+  const inside = await tcpServer()
+  t.teardown(async () => { await inside.close() })
+  const reach = new Set([reachKey('127.0.0.1', inside.port)])
+  // http://2130706433/ and http://0x7f.1/ are 127.0.0.1 to the URL parser, and so to the reach.
+  t.regex((await httpGet(`http://0x7f.1:${inside.port + 1}/`, signal(), reach)).error ?? '', new RegExp(`^127\\.0\\.0\\.1:${inside.port + 1} is not checked`))
+  // The resolver would read "2130706433" as 127.0.0.1 too, but the reach holds addresses as Docker binds them: refused, nothing sent.
+  t.regex((await tcpConnect(`2130706433:${inside.port}`, signal(), reach)).error ?? '', /^2130706433:\d+ is not checked/)
+  t.is(inside.hits(), 0)
+})
