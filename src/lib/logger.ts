@@ -14,6 +14,22 @@ export interface LoggerOptions {
 type SonicBoom = ReturnType<typeof pino.destination>
 const destinations = new WeakMap<PinoLogger, SonicBoom>()
 
+/** C0 controls but tab, DEL, C1 controls, and the Unicode line and paragraph separators. */
+// eslint-disable-next-line no-control-regex -- matching control characters is the point
+const CONTROLS = /[\u0000-\u0008\u000a-\u001f\u007f-\u009f\u2028\u2029]/g
+
+/**
+ * A message as the text format prints it. Messages carry names from gossip, container labels
+ * and requests: a line break in one would print a line that looks like the daemon's own (a
+ * forged "member db-1 departed"), and a terminal escape would recolour or clear the operator's
+ * screen. So a line break is kept but followed by an indent (no line of a message but its first
+ * starts at the left, where every real line starts with its time), and every other control
+ * character is written as an escape (\r, \u001b). The JSON format escapes them itself.
+ */
+export function plainLine (text: string): string {
+  return text.replace(CONTROLS, c => c === '\n' ? '\n    ' : c === '\r' ? '\\r' : `\\u${c.charCodeAt(0).toString(16).padStart(4, '0')}`)
+}
+
 /**
  * JSON lines with format "json"; otherwise readable text, coloured on a terminal. Both
  * write asynchronously (a burst of log lines never blocks the event loop on a slow
@@ -34,7 +50,10 @@ export function createLogger (opts: LoggerOptions): Logger {
       destination: opts.destination ?? dest,
       translateTime: 'SYS:yyyy-mm-dd HH:MM:ss.l',
       ignore: 'pid,hostname,component,id,type,args,name,host,path', // fields already in the message
-      messageFormat: '{if component}[{component}] {end}{msg}',
+      messageFormat: (log, messageKey) => {
+        const msg = plainLine(String(log[messageKey] ?? ''))
+        return typeof log.component === 'string' ? `[${plainLine(log.component)}] ${msg}` : msg
+      },
     })
     logger = pino(base, stream)
   }
