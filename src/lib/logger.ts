@@ -1,5 +1,6 @@
 import { pino, type Logger as PinoLogger } from 'pino'
 import pretty from 'pino-pretty'
+import { plainLine } from './controls.ts'
 
 export type Logger = PinoLogger
 
@@ -13,22 +14,6 @@ export interface LoggerOptions {
 /** The async destination of each logger createLogger() made, for flushLogger(). */
 type SonicBoom = ReturnType<typeof pino.destination>
 const destinations = new WeakMap<PinoLogger, SonicBoom>()
-
-/** C0 controls but tab, DEL, C1 controls, and the Unicode line and paragraph separators. */
-// eslint-disable-next-line no-control-regex -- matching control characters is the point
-const CONTROLS = /[\u0000-\u0008\u000a-\u001f\u007f-\u009f\u2028\u2029]/g
-
-/**
- * A message as the text format prints it. Messages carry names from gossip, container labels
- * and requests: a line break in one would print a line that looks like the daemon's own (a
- * forged "member db-1 departed"), and a terminal escape would recolour or clear the operator's
- * screen. So a line break is kept but followed by an indent (no line of a message but its first
- * starts at the left, where every real line starts with its time), and every other control
- * character is written as an escape (\r, \u001b). The JSON format escapes them itself.
- */
-export function plainLine (text: string): string {
-  return text.replace(CONTROLS, c => c === '\n' ? '\n    ' : c === '\r' ? '\\r' : `\\u${c.charCodeAt(0).toString(16).padStart(4, '0')}`)
-}
 
 /**
  * JSON lines with format "json"; otherwise readable text, coloured on a terminal. Both

@@ -1,5 +1,6 @@
 // One line per proxied request (http, ws) or connection (tcp), on stdout, as text or JSON.
 // Off by default: nothing is formatted or written then.
+import { escapeControls } from '../lib/controls.ts'
 import type { AccessLogFormat } from './options.ts'
 
 export interface AccessEntry {
@@ -39,7 +40,8 @@ export class AccessLog {
       this.#sink(JSON.stringify({ time, ...e, durationMs: round(e.durationMs) }) + '\n')
       return
     }
-    this.#sink(`${time} ${e.service}:${e.port} ${e.client} -> ${e.backend} "${e.method} ${e.path}" ${e.status || '-'} ${e.bytes}B ${round(e.durationMs)}ms retries=${e.retries}\n`)
+    // one line per entry whatever a member named its service (the request line is printable ASCII already: h1/plain-head.ts)
+    this.#sink(`${time} ${escapeControls(e.service)}:${e.port} ${e.client} -> ${e.backend} "${e.method} ${escapeControls(e.path)}" ${e.status || '-'} ${e.bytes}B ${round(e.durationMs)}ms retries=${e.retries}\n`)
   }
 }
 
