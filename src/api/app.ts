@@ -16,6 +16,7 @@ import { defaultRouteRule, type Lifespans, type RouteRule } from './explain.ts'
 import { apiGuard, type GuardInit } from './guard.ts'
 import { addExplainRoute, addMetricsRoute, addServersRoute } from './info-routes.ts'
 import { addListenersRoute } from './listeners-route.ts'
+import { pageHeaders } from './page-headers.ts'
 import { addProxyRoute } from './proxy-route.ts'
 import type { ApiRejections } from './rejections.ts'
 import { allowCors, sendError } from './respond.ts'
@@ -75,6 +76,7 @@ export function createApp (c: ApiComponents): Koa {
     c.logger.warn({ err, path: ctx?.path }, `API answer failed: ${err.message}`)
   })
 
+  app.use(pageHeaders())
   app.use(async (ctx, next) => {
     try {
       await next()

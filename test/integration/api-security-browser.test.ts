@@ -10,6 +10,9 @@
 // Last, DNS rebinding: Chromium resolves rebound.test to a daemon without a token (127.0.12.33),
 // as a name its owner re-pointed would; the page there is same-origin with the API, yet its
 // drain is refused, while a name the operator allowed (allowed.test, 127.0.12.34) drains.
+// Clickjacking: a page of another site lays the UI (127.0.12.35), nearly invisible, in a frame
+// over a button of its own, and the user's clicks land on the UI's drain button. On 1d29525 the
+// frame showed the UI and the clicks drained; now the daemon forbids frames (CSP frame-ancestors).
 import test, { type ExecutionContext } from 'ava'
 import { existsSync } from 'node:fs'
 import { mkdtemp, rm, writeFile } from 'node:fs/promises'
@@ -154,6 +157,52 @@ browserTest(`same-origin UI with a token: asks once, keeps it for the tab, drain
   t.is(await status(), 0)
   t.is(asked.length, 1, 'the token was kept for the tab')
   t.is((await d.json<{ Services: Record<string, Instance[]> }>('/services.json')).Services.web[0].ID, svc.ID)
+})
+
+/** The clickjacker: the UI in a frame over a button of its own, the frame almost transparent. */
+function framingPage (target: string): string {
+  return `<!doctype html><html><body>
+<button style="position:absolute;top:40px;left:40px">Claim your prize</button>
+<iframe id="ui" src="${target}/ui/" style="position:absolute;top:0;left:0;width:1200px;height:900px;opacity:0.01;border:0"></iframe>
+</body></html>`
+}
+
+browserTest(`another site cannot show the UI in a frame, so clicks there cannot drain (clickjacking)${missing !== undefined ? ` (skipped: needs ${missing})` : ''}`, async t => {
+  const d = await daemon(t, '127.0.12.35')
+  const svc = await web(d)
+  const url = await serve(t, '127.0.12.31', 8001, framingPage(d.url('').replace(/\/$/, '')))
+  const b = await browser(t)
+  const page = await b.newPage()
+  const consoleLines: string[] = []
+  page.on('console', m => { consoleLines.push(m.text()) })
+  await page.goto(url)
+  await page.waitForLoadState('load')
+  const frame = page.frames().find(f => f !== page.mainFrame())
+  if (frame === undefined) throw new Error('the attacker page has no frame')
+  // What the victim would click through: the service's details, then its instance's drain button.
+  const clicked = await (async () => {
+    try {
+      await frame.locator('[data-service="web"] .details-toggle').click({ timeout: 5000, force: true })
+      await frame.locator('[data-service="web"] table.instances button.drain').click({ timeout: 5000, force: true })
+      return true
+    } catch { return false }
+  })()
+  await sleep(1000)
+  const status = (await d.json<{ Services: Record<string, Instance[]> }>('/services.json')).Services.web[0]
+  t.log(`frame at ${frame.url()}; drain button clicked: ${clicked}; instance status afterwards ${status.Status}; browser said: ${consoleLines.join(' | ').slice(0, 300)}`)
+  t.false(clicked, 'the UI did not render inside the other site\'s frame')
+  t.is(status.ID, svc.ID)
+  t.is(status.Status, 0, 'the instance is NOT drained')
+  t.true(consoleLines.some(l => /frame-ancestors|X-Frame-Options/.test(l)), 'the browser names the rule that blocked the frame')
+  // The UI itself still works under its policy: opened directly, it renders and reports no violation.
+  const own = await b.newPage()
+  const violations: string[] = []
+  own.on('console', m => { if (/Content Security Policy/i.test(m.text())) violations.push(m.text()) })
+  await own.goto(d.url('/'))
+  await own.locator('[data-service="web"]').waitFor({ timeout: 10_000 })
+  await own.locator('[data-service="web"] .details-toggle').click()
+  await own.locator('[data-service="web"] table.instances tr[data-status="Alive"]').waitFor({ timeout: 10_000 })
+  t.deepEqual(violations, [])
 })
 
 browserTest(`DNS rebinding: without a token, a same-origin page under a rebound name cannot drain; an allowed name can${missing !== undefined ? ` (skipped: needs ${missing})` : ''}`, async t => {

@@ -146,6 +146,23 @@ test('CORS: the original read routes keep "*"; explain, proxy, listeners and met
   }
 })
 
+test('every answer, refusals and streams included, forbids frames and type sniffing', async t => {
+  const d = t.context.b
+  await webInstance(d)
+  const answers: Array<[string, Response]> = []
+  for (const p of ['/', '/ui/js/app.js', '/servers', '/services.json', '/api/services/web/explain.json', '/nope', '/metrics']) answers.push([`GET ${p}`, await fetch(d.url(p))])
+  answers.push(['cross-origin drain', await fetch(d.url('/api/services/x/drain'), { method: 'POST', headers: { Origin: 'http://evil.test' } })])
+  const events = new AbortController()
+  answers.push(['GET /api/events', await fetch(d.url('/api/events'), { signal: events.signal })])
+  for (const [what, res] of answers) {
+    t.regex(res.headers.get('content-security-policy') ?? '', /frame-ancestors 'none'/, what)
+    t.is(res.headers.get('x-frame-options'), 'DENY', what)
+    t.is(res.headers.get('x-content-type-options'), 'nosniff', what)
+  }
+  t.is(answers.find(([w]) => w === 'cross-origin drain')?.[1].status, 403)
+  events.abort()
+})
+
 test('no answer of any route (nor the log) holds a secret: check passwords, command lines, webhook passwords, the token, the cluster key', async t => {
   const { a: d, port } = t.context
   await waitFor(async () => {
