@@ -2,7 +2,9 @@
 // The web UI in real headless Chromium (Debian's /usr/bin/chromium driven by playwright-core):
 // live updates without a reload, colours by status, the drain button, filter and tombstone
 // toggle, and screenshots in light and dark mode at desktop and phone widths
-// (test/artifacts/ui-*.png). Daemons on 127.0.4.8 (ui-a) and 127.0.4.9 (ui-b).
+// (test/artifacts/ui-*.png). Daemons on 127.0.4.8 (ui-a) and 127.0.4.9 (ui-b). Then 3,000
+// services over 300 names (127.0.4.10): a change redraws its own panel only, so a selection in
+// another stays (before, every change and members event rebuilt every panel), and the filter works.
 //
 // The issue's two-node story (both hosts listed, a service added on the other node, the
 // drain seen on both) needs gossip. The daemon reports gossip by its sidecar_gossip_*
@@ -209,4 +211,42 @@ browserTest(`web UI in headless Chromium${missing !== undefined ? ` (skipped: ne
 
   t.deepEqual(problems, [])
   t.deepEqual(external, [], 'no request left the daemon (no CDN, no framework download)')
+})
+
+browserTest(`thousands of services: a change redraws only its own panel (the reader's selection elsewhere stays), the filter still answers${missing !== undefined ? ` (skipped: needs ${missing})` : ''}`, async t => {
+  const NAMES = 300
+  const entries = Array.from({ length: 3000 }, (_, i) => ({ Service: { ID: `i${i}`, Name: `svc${i % NAMES}`, Image: `img:${i % 3}`, Ports: [{ Type: 'tcp', Port: 20000 + i, ServicePort: 0 }] }, Check: { Type: 'AlwaysSuccessful' } }))
+  const { d } = await node(t, '127.0.4.10', 'ui-many', entries)
+  if (pw === undefined) throw new Error('no playwright')
+  const b = await pw.chromium.launch({ executablePath: CHROMIUM, headless: true, args: CHROMIUM_ARGS })
+  t.teardown(async () => { await b.close() })
+  const page = await b.newPage()
+  await page.goto(d.url('/'))
+  await waitFor(async () => await page.evaluate(() => document.querySelectorAll('section.service').length === 300 && document.querySelector('.badge.s-unknown') === null) || undefined, { timeoutMs: 60_000, message: '300 service panels, every instance Alive' })
+
+  // The reader selects a service's name; then another service changes (one of its instances drains).
+  await page.evaluate(() => {
+    const h2 = document.querySelector('[data-service="svc5"] h2')
+    if (h2 === null) throw new Error('no svc5 panel')
+    getSelection()?.selectAllChildren(h2)
+    ;(window as unknown as { kept: Element | null }).kept = document.querySelector('[data-service="svc5"]')
+  })
+  const target = (await services(d)).svc7[0]
+  const res = await fetch(d.url(`/api/services/${target.ID}/drain`), { method: 'POST' })
+  t.is(res.status, 202)
+  await page.locator('[data-service="svc7"] .badge.s-draining').waitFor({ timeout: 30_000 })
+  const after = await page.evaluate(() => ({
+    selection: getSelection()?.toString(),
+    same: (window as unknown as { kept: Element | null }).kept === document.querySelector('[data-service="svc5"]'),
+    panels: document.querySelectorAll('section.service').length,
+  }))
+  t.is(after.selection, 'svc5', 'the selection in an unchanged panel survives the update')
+  t.true(after.same, 'the unchanged panel was not rebuilt')
+  t.is(after.panels, 300)
+
+  await page.locator('#filter').fill('svc29')
+  await waitFor(async () => await page.evaluate(() => document.querySelectorAll('section.service').length) === 11 || undefined, { timeoutMs: 30_000, message: 'the filter shows svc29 and svc290-299' })
+  await page.locator('#filter').fill('')
+  await waitFor(async () => await page.evaluate(() => document.querySelectorAll('section.service').length) === 300 || undefined, { timeoutMs: 30_000, message: 'all 300 panels back' })
+  t.is(await page.locator('[data-service="svc7"] .badge.s-draining').count(), 1)
 })

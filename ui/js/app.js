@@ -1,6 +1,8 @@
 // Boots the page: one EventSource on /api/events keeps the model current (a snapshot first,
 // then service-changed and members events; the browser reconnects by itself with
-// Last-Event-ID), and every change re-renders at the next animation frame.
+// Last-Event-ID), and changes are drawn at the next animation frame: only the panels of the
+// services that changed are rebuilt (a cluster may hold thousands), and a draw that took long
+// waits as long again before the next, so a burst of changes never freezes the page.
 import { Model } from './model.js'
 import { renderMembers, renderServices } from './render.js'
 import { refreshTimes } from './time.js'
@@ -13,21 +15,39 @@ const view = {
   filter: '',
   hideTombstones: true,
 }
-let frame = 0
+/** What the next draw must rebuild: every panel, or the services named. */
+const changed = { all: true, names: new Set() }
+/** A draw builds panels for this long at most; the rest follow in the next draws. */
+const BUILD_BUDGET_MS = 40
+let pending = false
+/** A draw does not start before this (performance.now()): after a draw of D ms, D ms of rest. */
+let restUntil = 0
 
 function render () {
-  frame = 0
+  pending = false
+  const started = performance.now()
   $('cluster-name').textContent = model.clusterName || '…'
   $('this-host').textContent = model.hostname || '…'
   document.title = model.hostname ? `Sidecar · ${model.hostname}` : 'Sidecar'
   renderMembers($('members'), model.memberRows())
   const services = model.visibleServices({ filter: view.filter, hideTombstones: view.hideTombstones })
-  renderServices($('services'), services, model, view, { onToggle, onDrain })
+  const left = renderServices($('services'), services, model, view, { onToggle, onDrain }, changed, BUILD_BUDGET_MS)
+  changed.all = false
+  changed.names = left
   $('empty').hidden = services.length > 0 || model.records.size === 0
+  restUntil = performance.now() + (performance.now() - started)
+  if (left.size > 0) schedule()
 }
 
-function schedule () {
-  if (frame === 0) frame = requestAnimationFrame(render)
+/** Draws at the next animation frame; `name`: that service's panel changed; `all`: every panel may have. */
+function schedule ({ name, all = false } = {}) {
+  if (all) changed.all = true
+  if (name !== undefined) changed.names.add(name)
+  if (pending) return
+  pending = true
+  const wait = restUntil - performance.now()
+  if (wait > 0) setTimeout(() => requestAnimationFrame(render), wait)
+  else requestAnimationFrame(render)
 }
 
 function notice (text, kind = 'info') {
@@ -55,7 +75,7 @@ async function loadExplain (name) {
   } catch {
     // the stream's reconnect notice already tells the user the daemon is unreachable
   }
-  schedule()
+  schedule({ name })
 }
 
 /** Re-fetches explain for an open service, at most every 250 ms during a burst of changes. */
@@ -67,7 +87,7 @@ function refreshExplain (name) {
 function onToggle (name) {
   if (view.open.has(name)) view.open.delete(name)
   else { view.open.add(name); void loadExplain(name) }
-  schedule()
+  schedule({ name })
 }
 
 // --- writes (drain, undrain) ---
@@ -124,11 +144,13 @@ function connect () {
   source.addEventListener('snapshot', (e) => {
     model.applySnapshot(JSON.parse(e.data))
     for (const name of view.open) refreshExplain(name)
-    schedule()
+    schedule({ all: true })
   })
   source.addEventListener('service-changed', (e) => {
-    refreshExplain(model.applyChange(JSON.parse(e.data)))
-    schedule()
+    for (const name of model.applyChange(JSON.parse(e.data))) {
+      refreshExplain(name)
+      schedule({ name })
+    }
   })
   source.addEventListener('members', (e) => {
     model.applyMembers(JSON.parse(e.data))
@@ -147,8 +169,9 @@ function connect () {
   })
 }
 
-$('filter').addEventListener('input', (e) => { view.filter = e.target.value; schedule() })
-$('hide-tombstones').addEventListener('change', (e) => { view.hideTombstones = e.target.checked; schedule() })
+// The filter and the tombstone toggle change which instances a panel lists: every panel.
+$('filter').addEventListener('input', (e) => { view.filter = e.target.value; schedule({ all: true }) })
+$('hide-tombstones').addEventListener('change', (e) => { view.hideTombstones = e.target.checked; schedule({ all: true }) })
 view.hideTombstones = $('hide-tombstones').checked
 setInterval(() => { refreshTimes(document.body) }, 1000)
 setInterval(() => { for (const name of view.open) refreshExplain(name) }, 10_000)

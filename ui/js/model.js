@@ -39,13 +39,14 @@ export class Model {
     this.hostname = doc.Hostname ?? ''
   }
 
-  /** Applies one service-changed event; returns the service name it touched. */
+  /** Applies one service-changed event; returns the service names it touched (two when the instance was renamed). */
   applyChange (event) {
     const svc = event.Service
+    const before = this.records.get(key(svc))
     this.records.set(key(svc), svc)
     const m = this.members[svc.Hostname]
     if (m !== undefined && Date.parse(svc.Updated) > Date.parse(m.LastUpdated)) this.members[svc.Hostname] = { ...m, LastUpdated: svc.Updated }
-    return svc.Name
+    return before === undefined || before.Name === svc.Name ? [svc.Name] : [svc.Name, before.Name]
   }
 
   applyMembers (doc) {

@@ -107,23 +107,53 @@ function detailsTable (instances, model, explain, onDrain) {
     })))
 }
 
+/** Each container's panels by service name, as last drawn. */
+const drawn = new WeakMap()
+
 /**
  * One panel per service. `state.open` holds the names whose details are shown;
- * `state.explain` the explain documents fetched for them.
+ * `state.explain` the explain documents fetched for them. `changed` says which panels must be
+ * rebuilt (`all`, or the service `names`); every other panel is kept as it is, so a change to
+ * one service among thousands costs one panel, and the rest keep the reader's selection.
+ * Panels are built for at most `budgetMs`; returns the names of those it did not get to (they
+ * keep their old panel, or have none yet), for the next draw.
  */
-export function renderServices (container, services, model, state, handlers) {
-  container.replaceChildren(...services.map(({ name, instances }) => {
-    const open = state.open.has(name)
-    return h('section', { class: 'panel service', id: `svc-${name}`, dataset: { service: name } },
-      h('header', { class: 'service-head' },
-        h('h2', {}, name),
-        h('span', { class: 'badges' }, badges(instances)),
-        h('button', { type: 'button', class: 'details-toggle', 'aria-expanded': open ? 'true' : 'false', onclick: () => { handlers.onToggle(name) } }, open ? 'Hide details' : 'Details')),
-      h('div', { class: 'scroll' }, groupsTable(instances)),
-      open
-        ? h('div', { class: 'details scroll' },
-          h('h3', { class: 'details-title' }, `Each instance, as routed from ${model.hostname}`),
-          detailsTable(instances, model, state.explain.get(name), handlers.onDrain))
-        : null)
-  }))
+export function renderServices (container, services, model, state, handlers, changed = { all: true, names: new Set() }, budgetMs = Infinity) {
+  const before = drawn.get(container) ?? new Map()
+  const panels = new Map()
+  const left = new Set()
+  const until = performance.now() + budgetMs
+  for (const { name, instances } of services) {
+    const old = before.get(name)
+    if (old !== undefined && !changed.all && !changed.names.has(name)) panels.set(name, old)
+    else if (performance.now() < until) panels.set(name, servicePanel(name, instances, model, state, handlers))
+    else {
+      left.add(name)
+      if (old !== undefined) panels.set(name, old)
+    }
+  }
+  drawn.set(container, panels)
+  const wanted = new Set(panels.values())
+  for (const el of [...container.children]) if (!wanted.has(el)) el.remove()
+  let at = container.firstElementChild
+  for (const el of panels.values()) {
+    if (el === at) at = at.nextElementSibling
+    else container.insertBefore(el, at)
+  }
+  return left
+}
+
+function servicePanel (name, instances, model, state, handlers) {
+  const open = state.open.has(name)
+  return h('section', { class: 'panel service', id: `svc-${name}`, dataset: { service: name } },
+    h('header', { class: 'service-head' },
+      h('h2', {}, name),
+      h('span', { class: 'badges' }, badges(instances)),
+      h('button', { type: 'button', class: 'details-toggle', 'aria-expanded': open ? 'true' : 'false', onclick: () => { handlers.onToggle(name) } }, open ? 'Hide details' : 'Details')),
+    h('div', { class: 'scroll' }, groupsTable(instances)),
+    open
+      ? h('div', { class: 'details scroll' },
+        h('h3', { class: 'details-title' }, `Each instance, as routed from ${model.hostname}`),
+        detailsTable(instances, model, state.explain.get(name), handlers.onDrain))
+      : null)
 }
