@@ -249,4 +249,17 @@ browserTest(`thousands of services: a change redraws only its own panel (the rea
   await page.locator('#filter').fill('')
   await waitFor(async () => await page.evaluate(() => document.querySelectorAll('section.service').length) === 300 || undefined, { timeoutMs: 30_000, message: 'all 300 panels back' })
   t.is(await page.locator('[data-service="svc7"] .badge.s-draining').count(), 1)
+
+  // Times are refreshed on screen only: the last panel, scrolled into view, shows current ones.
+  await page.locator('[data-service="svc99"]').scrollIntoViewIfNeeded()
+  await page.waitForTimeout(2500)
+  const stale = await page.evaluate(async () => {
+    const url = '/ui/js/time.js'
+    const { timeAgo } = await import(url) as { timeAgo: (iso: string, now?: number) => string }
+    const now = Date.now()
+    return [...document.querySelectorAll<HTMLElement>('[data-service="svc99"] [data-time]')]
+      .filter(el => ![now, now - 1000, now - 2000].some(at => timeAgo(el.dataset.time ?? '', at) === el.textContent))
+      .map(el => `${el.textContent ?? ''} for ${el.dataset.time ?? ''}`)
+  })
+  t.deepEqual(stale, [], 'every time shown in a panel on screen is current')
 })

@@ -32,6 +32,7 @@ function render () {
   renderMembers($('members'), model.memberRows())
   const services = model.visibleServices({ filter: view.filter, hideTombstones: view.hideTombstones })
   const left = renderServices($('services'), services, model, view, { onToggle, onDrain }, changed, BUILD_BUDGET_MS)
+  watchPanels()
   changed.all = false
   changed.names = left
   $('empty').hidden = services.length > 0 || model.records.size === 0
@@ -173,6 +174,28 @@ function connect () {
 $('filter').addEventListener('input', (e) => { view.filter = e.target.value; schedule({ all: true }) })
 $('hide-tombstones').addEventListener('change', (e) => { view.hideTombstones = e.target.checked; schedule({ all: true }) })
 view.hideTombstones = $('hide-tombstones').checked
-setInterval(() => { refreshTimes(document.body) }, 1000)
+// "N secs ago" is refreshed each second in the members list and the panels on screen only
+// (thousands of panels hold tens of thousands of times); a panel coming into view is refreshed
+// at once.
+const onScreen = new Set()
+const watched = new Set()
+const visibility = new IntersectionObserver((entries) => {
+  for (const e of entries) {
+    if (e.isIntersecting) { onScreen.add(e.target); refreshTimes(e.target) } else onScreen.delete(e.target)
+  }
+})
+
+/** Follows the panels the last draw added or removed. */
+function watchPanels () {
+  for (const el of $('services').children) if (!watched.has(el)) { watched.add(el); visibility.observe(el) }
+  for (const el of watched) {
+    if (!el.isConnected) { watched.delete(el); onScreen.delete(el); visibility.unobserve(el) }
+  }
+}
+
+setInterval(() => {
+  refreshTimes($('members'))
+  for (const el of onScreen) refreshTimes(el)
+}, 1000)
 setInterval(() => { for (const name of view.open) refreshExplain(name) }, 10_000)
 connect()
