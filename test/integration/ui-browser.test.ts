@@ -257,7 +257,7 @@ browserTest(`thousands of services: a change redraws only its own panel (the rea
     const url = '/ui/js/time.js'
     const { timeAgo } = await import(url) as { timeAgo: (iso: string, now?: number) => string }
     const now = Date.now()
-    return [...document.querySelectorAll<HTMLElement>('[data-service="svc99"] [data-time]')]
+    return Array.from(document.querySelectorAll<HTMLElement>('[data-service="svc99"] [data-time]'))
       .filter(el => ![now, now - 1000, now - 2000].some(at => timeAgo(el.dataset.time ?? '', at) === el.textContent))
       .map(el => `${el.textContent ?? ''} for ${el.dataset.time ?? ''}`)
   })
