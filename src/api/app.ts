@@ -51,6 +51,8 @@ export interface ApiComponents {
   streamQueueBytes: number
   /** Whether this host routes to an instance; default: the original's proxy rule. The proxy may supply its own. */
   route?: RouteRule
+  /** Origins whose pages may show the UI in a frame ([api] frame_ancestors); none by default. */
+  frameAncestors?: readonly string[]
   /** The write guard, stream-client cap and CORS policy (guard.ts): one middleware in front of every route. */
   guard: GuardInit & { rejections: ApiRejections }
 }
@@ -76,7 +78,7 @@ export function createApp (c: ApiComponents): Koa {
     c.logger.warn({ err, path: ctx?.path }, `API answer failed: ${err.message}`)
   })
 
-  app.use(pageHeaders())
+  app.use(pageHeaders(c.frameAncestors))
   app.use(async (ctx, next) => {
     try {
       await next()

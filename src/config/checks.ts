@@ -96,6 +96,17 @@ export const checkHostName: Check = (v) => {
   return /^[A-Za-z0-9]([A-Za-z0-9-]*[A-Za-z0-9])?(\.[A-Za-z0-9]([A-Za-z0-9-]*[A-Za-z0-9])?)*\.?$/.test(v) ? undefined : `${q(v)} is not a host name (letters, digits, hyphens and dots, without a port)`
 }
 
+/** An origin a page may frame the UI from: http(s)://host[:port], nothing else (it goes into a CSP header). */
+export const checkFrameOrigin: Check = (v) => {
+  const m = /^(https?):\/\/(\[[0-9A-Fa-f:.]+\]|[A-Za-z0-9.-]+)(?::(\d{1,5}))?\/?$/.exec(v)
+  const hint = 'expected an origin such as https://dashboard.example.com or http://10.0.0.5:3000'
+  if (m === null) return `frame origin ${q(v)} is not scheme://host[:port], ${hint}`
+  const [, , host, port] = m
+  const hostOk = host.startsWith('[') ? net.isIPv6(host.slice(1, -1)) : net.isIPv4(host) || checkHostName(host) === undefined
+  if (!hostOk) return `frame origin ${q(v)} has a bad host ${q(host)}, ${hint}`
+  if (port !== undefined && !isPort(port)) return `frame origin ${q(v)} has a bad port ${port}, ${hint}`
+}
+
 export const checkSite: Check = (v) => {
   return v.length <= RECORD_LIMITS.maxSiteLength ? undefined : `site is longer than ${RECORD_LIMITS.maxSiteLength} characters`
 }

@@ -44,6 +44,7 @@ export const DEFAULTS = {
     max_connections: 0, // 0 = an eighth of the open-file limit, at most 4096: a client flood cannot take the descriptors health checks and gossip need
     max_stream_clients: 512, // far above the UI tabs and watchers one host serves, while 512 x stream_queue_bytes bounds their memory
     allowed_hosts: [], // none beyond IP addresses, localhost and this host's name: any other name could be a rebound one
+    frame_ancestors: [], // no page may frame the UI: a framing page could lay it under a decoy and steer clicks onto drain
     gc_metrics: false, // watching collections makes Node keep an entry of each, which brings on full collections that slow the proxy's slowest requests
   },
   static_discovery: {

@@ -59,6 +59,8 @@ export interface ApiSection {
   max_connections: number
   max_stream_clients: number
   allowed_hosts: string[]
+  /** Origins whose pages may frame the UI (CSP frame-ancestors); [] = none. */
+  frame_ancestors: string[]
   /** Adds prom-client's nodejs_gc_duration_seconds to /metrics (off: it costs the proxy's tail latency). */
   gc_metrics: boolean
 }

@@ -12,7 +12,8 @@
 // drain is refused, while a name the operator allowed (allowed.test, 127.0.12.34) drains.
 // Clickjacking: a page of another site lays the UI (127.0.12.35), nearly invisible, in a frame
 // over a button of its own, and the user's clicks land on the UI's drain button. On 1d29525 the
-// frame showed the UI and the clicks drained; now the daemon forbids frames (CSP frame-ancestors).
+// frame showed the UI and the clicks drained; now the daemon forbids frames (CSP frame-ancestors),
+// unless [api] frame_ancestors names the framing page's origin (127.0.12.36: :8002 may, :8003 not).
 import test, { type ExecutionContext } from 'ava'
 import { existsSync } from 'node:fs'
 import { mkdtemp, rm, writeFile } from 'node:fs/promises'
@@ -203,6 +204,32 @@ browserTest(`another site cannot show the UI in a frame, so clicks there cannot 
   await own.locator('[data-service="web"] .details-toggle').click()
   await own.locator('[data-service="web"] table.instances tr[data-status="Alive"]').waitFor({ timeout: 10_000 })
   t.deepEqual(violations, [])
+})
+
+browserTest(`[api] frame_ancestors lets the named origin frame the UI, and only that one${missing !== undefined ? ` (skipped: needs ${missing})` : ''}`, async t => {
+  const d = await daemon(t, '127.0.12.36', { API_FRAME_ANCESTORS: 'http://127.0.12.31:8002' })
+  await web(d)
+  const target = d.url('').replace(/\/$/, '')
+  const b = await browser(t)
+  const framed = async (url: string): Promise<{ shows: boolean, frameUrl: string }> => {
+    const page = await b.newPage()
+    await page.goto(url)
+    await page.waitForLoadState('load')
+    const frame = page.frames().find(f => f !== page.mainFrame())
+    if (frame === undefined) throw new Error('no frame')
+    const shows = await frame.locator('[data-service="web"]').waitFor({ timeout: 10_000 }).then(() => true, () => false)
+    const frameUrl = frame.url()
+    await page.close()
+    return { shows, frameUrl }
+  }
+  const allowed = await framed(await serve(t, '127.0.12.31', 8002, framingPage(target)))
+  const other = await framed(await serve(t, '127.0.12.31', 8003, framingPage(target)))
+  t.log(`from :8002 ${JSON.stringify(allowed)}; from :8003 ${JSON.stringify(other)}`)
+  t.true(allowed.shows, 'the named origin shows the UI in its frame')
+  t.false(other.shows, 'another port of the same host is another origin: refused')
+  const headers = (await fetch(d.url('/'))).headers
+  t.is(headers.get('x-frame-options'), null, 'X-Frame-Options cannot name an origin, so it is left out')
+  t.regex(headers.get('content-security-policy') ?? '', /frame-ancestors http:\/\/127\.0\.12\.31:8002(;|$)/)
 })
 
 browserTest(`DNS rebinding: without a token, a same-origin page under a rebound name cannot drain; an allowed name can${missing !== undefined ? ` (skipped: needs ${missing})` : ''}`, async t => {

@@ -35,7 +35,7 @@ test('defaults: with no file, env or flags every key has its documented default'
       max_records: 100_000,
       backend_cidrs: [],
     },
-    api: { bind_ip: '0.0.0.0', port: 7777, event_buffer: 1000, stream_queue_bytes: 1_048_576, heartbeat_interval: 15_000, token: '', max_connections: 4096, max_stream_clients: 512, allowed_hosts: [], gc_metrics: false },
+    api: { bind_ip: '0.0.0.0', port: 7777, event_buffer: 1000, stream_queue_bytes: 1_048_576, heartbeat_interval: 15_000, token: '', max_connections: 4096, max_stream_clients: 512, allowed_hosts: [], frame_ancestors: [], gc_metrics: false },
     static_discovery: { config_file: path.join(cwd, 'static.json') },
     docker_discovery: { docker_url: '', reconcile_interval: 3000, allow_external_checks: false, check_any_target: false },
     services: { namer: 'docker_label', name_label: 'ServiceName', name_match: '' },
@@ -263,4 +263,13 @@ test('api allowed_hosts: names from env, ports and other junk refused with the r
   const list = problems(t, { env: { API_ALLOWED_HOSTS: 'ops.example.com:7777,http://x' } })
   t.true(hasProblem(list, 'API_ALLOWED_HOSTS', '"ops.example.com:7777" is not a host name (letters, digits, hyphens and dots, without a port)'), list.join('\n'))
   t.true(hasProblem(list, '"http://x" is not a host name'), list.join('\n'))
+})
+
+test('api frame_ancestors: origins only, since each goes into a Content-Security-Policy header', t => {
+  const ok = load(t, { env: { API_FRAME_ANCESTORS: 'https://dash.example.com, http://10.0.0.5:3000/ http://[::1]:8080' } })
+  t.deepEqual(ok.config.api.frame_ancestors, ['https://dash.example.com', 'http://10.0.0.5:3000/', 'http://[::1]:8080'])
+  for (const bad of ['*', 'https://*.example.com', 'dash.example.com', 'https://a.example; script-src *', "'self'", 'javascript:alert(1)', 'https://a.example/path', 'ftp://a.example', 'http://a.example:99999', 'http://a_b..example']) {
+    const list = problems(t, { overrides: { api: { frame_ancestors: [bad] } } as never })
+    t.true(hasProblem(list, 'frame origin', 'expected an origin such as https://dashboard.example.com'), `${bad}: ${list.join('\n')}`)
+  }
 })
