@@ -4,16 +4,25 @@ import type Router from '@koa/router'
 import type { Catalog, ClusterMember } from '../catalog/index.ts'
 import type { Metrics } from '../lib/metrics.ts'
 import type { Clock } from '../service/clock.ts'
-import { explainService, type ExplainComponents } from './explain.ts'
-import { allowCors, sendError, sendIndented } from './respond.ts'
+import { explainParts, type ExplainComponents } from './explain.ts'
+import { allowCors, sendError, sendParts } from './respond.ts'
 import { serversPage } from './servers.ts'
 
 export function addExplainRoute (router: Router, c: ExplainComponents): void {
-  router.get('/api/services/:name/explain.json', (ctx) => {
+  // Readers who ask for the same name while its document is being built share that build:
+  // eight clients in a loop on a 9,000-instance service cost one build at a time, not eight.
+  const building = new Map<string, Promise<Buffer[] | undefined>>()
+  router.get('/api/services/:name/explain.json', async (ctx) => {
     allowCors(ctx)
-    const doc = explainService(c, ctx.params.name)
-    if (doc === undefined) { sendError(ctx, 404, `no instances of ${ctx.params.name} found`); return }
-    sendIndented(ctx, doc)
+    const name = ctx.params.name
+    let build = building.get(name)
+    if (build === undefined) {
+      const started = explainParts(c, name).finally(() => { if (building.get(name) === started) building.delete(name) })
+      building.set(name, build = started)
+    }
+    const parts = await build
+    if (parts === undefined) { sendError(ctx, 404, `no instances of ${name} found`); return }
+    sendParts(ctx, parts)
   })
 }
 
