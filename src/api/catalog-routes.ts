@@ -2,7 +2,8 @@
 // /services/<name>.json, each also under /api/, plus /health. They read frozen snapshots.
 import type Router from '@koa/router'
 import type Koa from 'koa'
-import type { Catalog, ClusterMember } from '../catalog/index.ts'
+import type { Catalog, ClusterMember, StateSnapshot } from '../catalog/index.ts'
+import { nextTurn } from '../lib/slicer.ts'
 import { allowCors, sendCompact, sendError, sendIndented, sendParts } from './respond.ts'
 import type { Clock } from '../service/clock.ts'
 import type { DocumentCache } from './views.ts'
@@ -14,21 +15,38 @@ function splitExtension (file: string): { name: string, ext: string } {
 }
 
 export function addCatalogRoutes (router: Router, c: { catalog: Catalog, members: () => readonly ClusterMember[], documents: DocumentCache }): void {
-  const servicesJson = (ctx: Koa.Context): void => {
+  // Answers that cost O(catalog) each wait a turn of the event loop of their own (nextTurn):
+  // eight readers at once are eight turns with I/O and timers between them, not one turn of
+  // eight documents (at 10,000 services that held /health for a second and more).
+  const servicesJson = async (ctx: Koa.Context): Promise<void> => {
+    await nextTurn()
     allowCors(ctx)
     sendCompact(ctx, c.documents.services(c.members(), { indent: true }))
   }
+  /** /services/<name>.json per catalog version and name, kept as bytes while the version lasts. */
+  let byName: { snap: StateSnapshot, docs: Map<string, Buffer> } | undefined
   const stateJson = async (ctx: Koa.Context): Promise<void> => {
     sendParts(ctx, await c.documents.stateParts())
     allowCors(ctx)
   }
-  const oneService = (ctx: Koa.Context & { params: Record<string, string> }): void => {
+  const oneService = async (ctx: Koa.Context & { params: Record<string, string> }): Promise<void> => {
     allowCors(ctx)
     const { name, ext } = splitExtension(ctx.params.file)
     if (ext !== 'json') { sendError(ctx, 404, 'Not Found - Invalid content type extension'); return }
-    const instances = c.catalog.byService()[name]
-    if (instances === undefined || instances.length === 0) { sendError(ctx, 404, `no instances of ${name} found`); return }
-    sendIndented(ctx, { Services: { [name]: instances }, ClusterName: c.catalog.clusterName })
+    const snap = c.catalog.snapshot()
+    if (byName?.snap !== snap) byName = { snap, docs: new Map() }
+    let doc = byName.docs.get(name)
+    if (doc === undefined) {
+      await nextTurn()
+      const instances = c.catalog.byService()[name]
+      if (instances === undefined || instances.length === 0) { sendError(ctx, 404, `no instances of ${name} found`); return }
+      doc = Buffer.from(JSON.stringify({ Services: { [name]: instances }, ClusterName: c.catalog.clusterName }, null, 2))
+      if (byName.snap === snap && c.catalog.snapshot() === snap) { // kept only for the version it shows
+        if (byName.docs.size >= 256) byName.docs.clear() // names asked once are not worth keeping
+        byName.docs.set(name, doc)
+      }
+    }
+    sendCompact(ctx, doc)
   }
   for (const prefix of ['', '/api']) {
     router.get(`${prefix}/services.json`, servicesJson)

@@ -1,7 +1,8 @@
 // Routes for people and tools beside the original's API: explain (why an instance is or is
 // not routed), the /servers page and Prometheus /metrics.
 import type Router from '@koa/router'
-import type { Catalog, ClusterMember } from '../catalog/index.ts'
+import type { Catalog, ClusterMember, StateSnapshot } from '../catalog/index.ts'
+import { nextTurn } from '../lib/slicer.ts'
 import type { Metrics } from '../lib/metrics.ts'
 import type { Clock } from '../service/clock.ts'
 import { explainParts, type ExplainComponents } from './explain.ts'
@@ -27,9 +28,20 @@ export function addExplainRoute (router: Router, c: ExplainComponents): void {
 }
 
 export function addServersRoute (router: Router, c: { catalog: Catalog, members: () => readonly ClusterMember[], clock: Clock }): void {
-  router.get('/servers', (ctx) => {
+  // The page depends on the snapshot, the member names and the second (its times are to the
+  // second): readers within one second share it. A new one waits a turn of its own (nextTurn).
+  let last: { snap: StateSnapshot, members: string, second: number, page: Buffer } | undefined
+  router.get('/servers', async (ctx) => {
+    const snap = c.catalog.snapshot()
+    const members = c.members().map(m => m.Name)
+    const nowMs = c.clock.nowMs()
+    const second = Math.round(nowMs / 1000)
+    if (last?.snap !== snap || last.second !== second || last.members !== members.join('\n')) {
+      await nextTurn()
+      last = { snap, members: members.join('\n'), second, page: Buffer.from(serversPage(snap, members, nowMs)) }
+    }
     ctx.type = 'text/html; charset=utf-8'
-    ctx.body = serversPage(c.catalog.snapshot(), c.members().map(m => m.Name), c.clock.nowMs())
+    ctx.body = last.page
   })
 }
 

@@ -1,0 +1,67 @@
+// The API of a daemon with 10,000 instances of one service (127.0.12.45, proxy on), each
+// costly route read by eight clients in a loop while /health is probed. Before: explain read
+// the proxy's whole report once per instance (100 million backend entries for one document):
+// the first answer took minutes, and the daemon answered nothing meanwhile, not even SIGTERM.
+// /servers, /services/<name>.json and /api/proxy.json were built for each reader in the turn
+// its request arrived, so eight readers held /health for seconds (/servers: 6 answers in 5 s,
+// up to 1.3 s each). Now explain reads the report once and is built in time slices; the others
+// are kept per catalog version (and second, for /servers) and each build waits a turn of the
+// event loop of its own.
+import test from 'ava'
+import { mkdtemp, rm, writeFile } from 'node:fs/promises'
+import os from 'node:os'
+import path from 'node:path'
+import { startDaemon } from '../helpers/daemon.ts'
+import { waitFor } from '../helpers/wait.ts'
+
+const N = 10_000
+const READERS = 8
+const READ_MS = 5000
+
+test('costly routes with 10,000 instances of a service: complete answers for concurrent readers, and /health answers meanwhile', async t => {
+  t.timeout(180_000)
+  const dir = await mkdtemp(path.join(os.tmpdir(), 'sidecar-explain-scale-'))
+  t.teardown(async () => { await rm(dir, { recursive: true, force: true }) })
+  const file = path.join(dir, 'static.json')
+  await writeFile(file, JSON.stringify(Array.from({ length: N }, (_, i) => ({ Service: { ID: `i${i}`, Name: 'big', Image: 'img:1', Ports: [{ Type: 'tcp', Port: 20000 + i, ServicePort: 18080 }] }, Check: { Type: 'AlwaysSuccessful' } }))))
+  const d = await startDaemon({ ip: '127.0.12.45', hostname: 'api-scale', cwd: dir, args: ['-d', 'static'], env: { STATIC_CONFIG_FILE: file, HEALTH_INTERVAL: '3s', SIDECAR_LOGGING_LEVEL: 'warn' } })
+  t.teardown(() => { d.kill() })
+  await waitFor(async () => /^sidecar_local_services\{status="alive"\} (\d+)$/m.exec(await (await fetch(d.url('/metrics'))).text())?.[1] === String(N) || undefined, { timeoutMs: 60_000, message: `${N} services ALIVE` })
+
+  const routes: Array<[string, (body: string) => boolean]> = [
+    ['/api/services/big/explain.json', b => (JSON.parse(b) as { instances: unknown[] }).instances.length === N],
+    ['/servers', b => b.split('\n').filter(l => l.includes(' big ')).length === N],
+    ['/api/services/big.json', b => (JSON.parse(b) as { Services: { big: unknown[] } }).Services.big.length === N],
+    ['/api/proxy.json', b => (JSON.parse(b) as { listeners: Array<{ backends: unknown[] }> }).listeners[0]?.backends.length === N],
+  ]
+  for (const [route, complete] of routes) {
+    let stop = false
+    const answers: boolean[] = []
+    const readers = Array.from({ length: READERS }, async () => {
+      while (!stop) answers.push(complete(await (await fetch(d.url(route), { signal: AbortSignal.timeout(30_000) })).text()))
+    })
+    const health: number[] = []
+    let healthFailures = 0
+    const prober = (async () => {
+      while (!stop) {
+        const t0 = performance.now()
+        try {
+          await (await fetch(d.url('/health'), { signal: AbortSignal.timeout(5000) })).arrayBuffer()
+          health.push(performance.now() - t0)
+        } catch { healthFailures++ }
+        await new Promise(resolve => setTimeout(resolve, 100))
+      }
+    })()
+    await new Promise(resolve => setTimeout(resolve, READ_MS))
+    stop = true
+    await Promise.all([...readers, prober])
+    health.sort((a, b) => a - b)
+    t.log(`${route}: ${answers.length} answers in ${READ_MS} ms by ${READERS} readers; /health ${health.length} answers, median ${health[Math.floor(health.length / 2)]?.toFixed(0)} ms, max ${health.at(-1)?.toFixed(0)} ms, ${healthFailures} over 5 s`)
+    t.true(answers.length >= READERS, `${route}: every reader got an answer`)
+    t.true(answers.every(ok => ok), `${route}: each answer lists all ${N} instances`)
+    t.is(healthFailures, 0, `${route}: no /health request took over 5 s`)
+    t.true(health.length >= 10, `${route}: /health answered ${health.length} times in ${READ_MS} ms (every 100 ms when it answers at once)`)
+  }
+  const exit = await d.stop('SIGTERM', 20_000)
+  t.is(exit.code, 0, 'SIGTERM is still heard')
+})
