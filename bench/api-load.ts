@@ -1,0 +1,62 @@
+// The API under readers in a loop: one real daemon (127.0.12.47) with N static services, 90 %
+// of them instances of one service ("big", on one ServicePort, so the proxy carries them), the
+// rest over 100 names. For each route, eight clients read it in a loop for 5 s while /health
+// is asked every 100 ms; prints the answers served, /health's median and longest time, and the
+// daemon's longest event-loop delay meanwhile. Bounded: 5 s per route, every request with a
+// time limit. Prints figures, asserts nothing.
+//   node bench/api-load.ts [services] [routes, comma-separated]      (default: 10000, the routes below)
+import { readFileSync } from 'node:fs'
+import { mkdtemp, rm, writeFile } from 'node:fs/promises'
+import os from 'node:os'
+import path from 'node:path'
+import { startDaemon } from '../test/helpers/daemon.ts'
+import { waitFor } from '../test/helpers/wait.ts'
+
+const n = Math.min(10_000, Math.max(100, Number(process.argv[2] ?? 10_000)))
+const routes = (process.argv[3] ?? '/servers,/api/services/big.json,/api/proxy.json,/services.json,/api/state.json,/api/services/big/explain.json').split(',')
+const READERS = 8
+const READ_MS = 5000
+const load = (): string => readFileSync('/proc/loadavg', 'utf8').split(' ').slice(0, 3).join(' ')
+
+const dir = await mkdtemp(path.join(os.tmpdir(), 'sidecar-bench-api-'))
+const file = path.join(dir, 'static.json')
+await writeFile(file, JSON.stringify(Array.from({ length: n }, (_, i) => ({
+  Service: { ID: `s${i}`, Name: i < n * 0.9 ? 'big' : `svc${i % 100}`, Image: 'img:1', Ports: [{ Type: 'tcp', Port: 20000 + (i % 20000), ServicePort: 18080 }] },
+  Check: { Type: 'AlwaysSuccessful' },
+}))))
+console.log(`node ${process.version}, ${os.cpus().length} cores, load average ${load()} (before); ${n} services, ${READERS} readers per route for ${READ_MS} ms`)
+const d = await startDaemon({ ip: '127.0.12.47', hostname: 'bench-api', cwd: dir, args: ['-d', 'static'], env: { STATIC_CONFIG_FILE: file, HEALTH_INTERVAL: '3s', SIDECAR_LOGGING_LEVEL: 'warn' } })
+const lagMs = async (): Promise<number> => 1000 * Number(/^sidecar_nodejs_eventloop_lag_max_seconds (\S+)$/m.exec(await (await fetch(d.url('/metrics'), { signal: AbortSignal.timeout(30_000) })).text())?.[1] ?? NaN)
+try {
+  await waitFor(async () => /^sidecar_local_services\{status="alive"\} (\d+)$/m.exec(await (await fetch(d.url('/metrics'))).text())?.[1] === String(n) || undefined, { timeoutMs: 90_000, message: `${n} services ALIVE` })
+  console.log('route | answers | /health answers | /health median / max (ms) | longest event-loop delay (ms)')
+  for (const route of routes) {
+    await lagMs() // starts the delay's window (each scrape reports the time since the last)
+    let stop = false
+    let answers = 0
+    const readers = Array.from({ length: READERS }, async () => {
+      while (!stop) {
+        await (await fetch(d.url(route), { signal: AbortSignal.timeout(30_000) })).arrayBuffer()
+        answers++
+      }
+    })
+    const health: number[] = []
+    const prober = (async () => {
+      while (!stop) {
+        const t0 = performance.now()
+        await (await fetch(d.url('/health'), { signal: AbortSignal.timeout(30_000) })).arrayBuffer()
+        health.push(performance.now() - t0)
+        await new Promise(resolve => setTimeout(resolve, 100))
+      }
+    })()
+    await new Promise(resolve => setTimeout(resolve, READ_MS))
+    stop = true
+    await Promise.all([...readers, prober])
+    health.sort((a, b) => a - b)
+    console.log(`${route} | ${answers} | ${health.length} | ${health[Math.floor(health.length / 2)].toFixed(0)} / ${(health.at(-1) ?? NaN).toFixed(0)} | ${(await lagMs()).toFixed(0)}`)
+  }
+} finally {
+  d.kill()
+  await rm(dir, { recursive: true, force: true })
+  console.log(`load average ${load()} (after)`)
+}
