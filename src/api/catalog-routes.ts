@@ -2,7 +2,7 @@
 // /services/<name>.json, each also under /api/, plus /health. They read frozen snapshots.
 import type Router from '@koa/router'
 import type Koa from 'koa'
-import type { Catalog, ClusterMember, StateSnapshot } from '../catalog/index.ts'
+import type { Catalog, ClusterMember } from '../catalog/index.ts'
 import { nextTurn } from '../lib/slicer.ts'
 import { allowCors, sendCompact, sendError, sendIndented, sendParts } from './respond.ts'
 import type { Clock } from '../service/clock.ts'
@@ -23,8 +23,6 @@ export function addCatalogRoutes (router: Router, c: { catalog: Catalog, members
     allowCors(ctx)
     sendCompact(ctx, c.documents.services(c.members(), { indent: true }))
   }
-  /** /services/<name>.json per catalog version and name, kept as bytes while the version lasts. */
-  let byName: { snap: StateSnapshot, docs: Map<string, Buffer> } | undefined
   const stateJson = async (ctx: Koa.Context): Promise<void> => {
     sendParts(ctx, await c.documents.stateParts())
     allowCors(ctx)
@@ -33,19 +31,9 @@ export function addCatalogRoutes (router: Router, c: { catalog: Catalog, members
     allowCors(ctx)
     const { name, ext } = splitExtension(ctx.params.file)
     if (ext !== 'json') { sendError(ctx, 404, 'Not Found - Invalid content type extension'); return }
-    const snap = c.catalog.snapshot()
-    if (byName?.snap !== snap) byName = { snap, docs: new Map() }
-    let doc = byName.docs.get(name)
-    if (doc === undefined) {
-      await nextTurn()
-      const instances = c.catalog.byService()[name]
-      if (instances === undefined || instances.length === 0) { sendError(ctx, 404, `no instances of ${name} found`); return }
-      doc = Buffer.from(JSON.stringify({ Services: { [name]: instances }, ClusterName: c.catalog.clusterName }, null, 2))
-      if (byName.snap === snap && c.catalog.snapshot() === snap) { // kept only for the version it shows
-        if (byName.docs.size >= 256) byName.docs.clear() // names asked once are not worth keeping
-        byName.docs.set(name, doc)
-      }
-    }
+    if (!c.documents.hasService(name)) await nextTurn() // a build (per catalog version and name) gets a turn of its own
+    const doc = c.documents.service(name)
+    if (doc === undefined) { sendError(ctx, 404, `no instances of ${name} found`); return }
     sendCompact(ctx, doc)
   }
   for (const prefix of ['', '/api']) {

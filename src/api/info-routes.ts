@@ -34,11 +34,12 @@ export function addServersRoute (router: Router, c: { catalog: Catalog, members:
   router.get('/servers', async (ctx) => {
     const snap = c.catalog.snapshot()
     const members = c.members().map(m => m.Name)
+    const membersKey = members.join('\n')
     const nowMs = c.clock.nowMs()
     const second = Math.round(nowMs / 1000)
-    if (last?.snap !== snap || last.second !== second || last.members !== members.join('\n')) {
+    if (last?.snap !== snap || last.second !== second || last.members !== membersKey) {
       await nextTurn()
-      last = { snap, members: members.join('\n'), second, page: Buffer.from(serversPage(snap, members, nowMs)) }
+      last = { snap, members: membersKey, second, page: Buffer.from(serversPage(snap, members, nowMs)) }
     }
     ctx.type = 'text/html; charset=utf-8'
     ctx.body = last.page

@@ -1,6 +1,7 @@
 // The documents several routes share: the services document of /services.json (also the
-// SSE snapshot), the cluster member list, and the bare by-service map of /watch. Each is
-// serialised once per catalog version, however many clients ask for it.
+// SSE snapshot), the cluster member list, the bare by-service map of /watch, and each
+// /services/<name>.json. Each is serialised once per catalog version, however many clients
+// ask for it.
 import type { Catalog, ClusterMember, StateSnapshot } from '../catalog/index.ts'
 import { encodeState, goEscape } from '../catalog/index.ts'
 import { encodeStateSliced } from './state-document.ts'
@@ -37,6 +38,8 @@ export class DocumentCache {
   #stateBuild: { version: number, parts: Promise<readonly Buffer[]> } | undefined
   /** Per catalog version, the last services document built: its member-list key and its bytes. */
   #services = new WeakMap<StateSnapshot, Map<string, string>>()
+  /** Per catalog version, the /services/<name>.json documents asked for, as bytes. */
+  #oneService = new WeakMap<StateSnapshot, Map<string, Buffer>>()
 
   constructor (catalog: Catalog) {
     this.#catalog = catalog
@@ -49,6 +52,27 @@ export class DocumentCache {
     if (doc === undefined) {
       doc = goEscape(JSON.stringify(this.#catalog.byService())) // as Go's json.Marshal: <, >, & escaped
       this.#byService.set(snap, doc)
+    }
+    return doc
+  }
+
+  /** True iff service(name) of the current version is built already (costs nothing to answer). */
+  hasService (name: string): boolean {
+    return this.#oneService.get(this.#catalog.snapshot())?.has(name) === true
+  }
+
+  /** The body of /services/<name>.json (2-space indented), or undefined when no instance has that name. */
+  service (name: string): Buffer | undefined {
+    const snap = this.#catalog.snapshot()
+    let byName = this.#oneService.get(snap)
+    if (byName === undefined) this.#oneService.set(snap, byName = new Map())
+    let doc = byName.get(name)
+    if (doc === undefined) {
+      const instances = this.#catalog.byService()[name]
+      if (instances === undefined || instances.length === 0) return undefined
+      doc = Buffer.from(JSON.stringify({ Services: { [name]: instances }, ClusterName: this.#catalog.clusterName }, null, 2))
+      if (byName.size >= 256) byName.clear() // names asked once are not worth keeping
+      byName.set(name, doc)
     }
     return doc
   }

@@ -35,3 +35,18 @@ test('state document: readers of one catalog version share one build; a change m
   t.not(c, a)
   t.is(Buffer.concat(c).toString(), encodeState(catalog.snapshot()))
 })
+
+test('one service document: built once per catalog version and name, the indented JSON of its instances; none for an unknown name', t => {
+  const catalog = new Catalog({ clock: new FakeClock(BASE_TIME) }, makeCatalogOptions({ clusterName: 'c1' }))
+  catalog.merge(makeTestService({ ID: 'a', Hostname: 'h1', Name: 'web' }))
+  const docs = new DocumentCache(catalog)
+  t.false(docs.hasService('web'))
+  const first = docs.service('web')
+  t.true(docs.hasService('web'))
+  t.is(docs.service('web'), first, 'the same bytes for the same version')
+  t.is(first?.toString(), JSON.stringify({ Services: { web: catalog.byService().web }, ClusterName: 'c1' }, null, 2))
+  catalog.merge(makeTestService({ ID: 'b', Hostname: 'h1', Name: 'web', Updated: BASE_TIME.plusMillis(1) }))
+  t.false(docs.hasService('web'), 'a change is a new version')
+  t.is((JSON.parse(docs.service('web')?.toString() ?? '{}') as { Services: { web: unknown[] } }).Services.web.length, 2)
+  t.is(docs.service('nothing'), undefined)
+})
