@@ -147,7 +147,8 @@ test('CORS: the original read routes keep "*"; explain, proxy, listeners and met
 })
 
 test('every answer, refusals and streams included, forbids frames and type sniffing', async t => {
-  const d = t.context.b
+  // Daemon a: b's tests count its refusals and cap its streams, and run beside this one.
+  const d = t.context.a
   await webInstance(d)
   const answers: Array<[string, Response]> = []
   for (const p of ['/', '/ui/js/app.js', '/servers', '/services.json', '/api/services/web/explain.json', '/nope', '/metrics']) answers.push([`GET ${p}`, await fetch(d.url(p))])
