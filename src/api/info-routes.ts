@@ -2,12 +2,11 @@
 // not routed), the /servers page and Prometheus /metrics.
 import type Router from '@koa/router'
 import type { Catalog, ClusterMember, StateSnapshot } from '../catalog/index.ts'
-import { nextTurn } from '../lib/slicer.ts'
 import type { Metrics } from '../lib/metrics.ts'
 import type { Clock } from '../service/clock.ts'
 import { explainParts, type ExplainComponents } from './explain.ts'
 import { allowCors, sendError, sendParts } from './respond.ts'
-import { serversPage } from './servers.ts'
+import { serversPageParts } from './servers.ts'
 
 export function addExplainRoute (router: Router, c: ExplainComponents): void {
   // Readers who ask for the same name while its document is being built share that build:
@@ -29,8 +28,9 @@ export function addExplainRoute (router: Router, c: ExplainComponents): void {
 
 export function addServersRoute (router: Router, c: { catalog: Catalog, members: () => readonly ClusterMember[], clock: Clock }): void {
   // The page depends on the snapshot, the member names and the second (its times are to the
-  // second): readers within one second share it. A new one waits a turn of its own (nextTurn).
-  let last: { snap: StateSnapshot, members: string, second: number, page: Buffer } | undefined
+  // second): readers within one second share it, and readers who arrive while it is being
+  // built (in time slices) share that build.
+  let last: { snap: StateSnapshot, members: string, second: number, page: Promise<Buffer[]> } | undefined
   router.get('/servers', async (ctx) => {
     const snap = c.catalog.snapshot()
     const members = c.members().map(m => m.Name)
@@ -38,11 +38,9 @@ export function addServersRoute (router: Router, c: { catalog: Catalog, members:
     const nowMs = c.clock.nowMs()
     const second = Math.round(nowMs / 1000)
     if (last?.snap !== snap || last.second !== second || last.members !== membersKey) {
-      await nextTurn()
-      last = { snap, members: membersKey, second, page: Buffer.from(serversPage(snap, members, nowMs)) }
+      last = { snap, members: membersKey, second, page: serversPageParts(snap, members, nowMs) }
     }
-    ctx.type = 'text/html; charset=utf-8'
-    ctx.body = last.page
+    sendParts(ctx, await last.page, 'text/html; charset=utf-8')
   })
 }
 

@@ -26,9 +26,9 @@ export function sendCompact (ctx: Context, json: string | Buffer): void {
  * A compact JSON document held as parts (a large /state.json): sent one part after the other
  * with its Content-Length, each reader with a stream of its own over the shared parts.
  */
-export function sendParts (ctx: Context, parts: readonly Buffer[]): void {
+export function sendParts (ctx: Context, parts: readonly Buffer[], type = 'application/json'): void {
   ctx.status = 200
-  ctx.type = 'application/json'
+  ctx.type = type
   ctx.body = Readable.from(parts)
   ctx.length = parts.reduce((n, b) => n + b.length, 0) // after the body: a stream body drops Content-Length
 }

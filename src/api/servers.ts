@@ -2,6 +2,7 @@
 // HTML page that reloads itself every 4 s.
 import type { StateSnapshot } from '../catalog/index.ts'
 import { compareGoStrings } from '../catalog/index.ts'
+import { Slicer } from '../lib/slicer.ts'
 import { formatPorts, type Service } from '../service/service.ts'
 import { statusString } from '../service/status.ts'
 import type { Time } from '../service/time.ts'
@@ -33,19 +34,29 @@ export function formatService (svc: Service, refMs: number): string {
   return `      ${svc.ID} ${pad(svc.Name, 30)} ${pad(formatPorts(svc), 15)} ${pad(svc.Image, 45)}  ${pad(timeAgo(svc.Updated, refMs), 15)} ${pad(statusString(svc.Status), 9)}\n`
 }
 
-/** The original's ServicesState.Format(): servers by name, services by name, then the member list. */
-export function formatState (state: StateSnapshot, members: readonly string[], refMs: number): string {
-  let out = 'Services ------------------------------\n'
+/**
+ * The original's ServicesState.Format(), piece by piece: servers by name, services by name,
+ * then the member list. One generator serves the whole string (formatState) and the sliced
+ * page (serversPageParts), so the two cannot drift apart.
+ */
+function * statePieces (state: StateSnapshot, members: readonly string[], refMs: number): Generator<string> {
+  yield 'Services ------------------------------\n'
   for (const host of Object.keys(state.Servers).sort(compareGoStrings)) {
     const server = state.Servers[host]
-    out += `  ${server.Name}: (${timeAgo(server.LastUpdated, refMs)})\n`
+    yield `  ${server.Name}: (${timeAgo(server.LastUpdated, refMs)})\n`
     const services = Object.values(server.Services).sort((a, b) => compareGoStrings(a.Name, b.Name) || compareGoStrings(a.ID, b.ID))
-    for (const svc of services) out += formatService(svc, refMs)
-    out += '\n'
+    for (const svc of services) yield formatService(svc, refMs)
+    yield '\n'
   }
-  out += '\nCluster Hosts -------------------------\n'
-  for (const m of members) out += `    ${m}\n`
-  out += '---------------------------------------'
+  yield '\nCluster Hosts -------------------------\n'
+  for (const m of members) yield `    ${m}\n`
+  yield '---------------------------------------'
+}
+
+/** The original's ServicesState.Format() as one string. */
+export function formatState (state: StateSnapshot, members: readonly string[], refMs: number): string {
+  let out = ''
+  for (const piece of statePieces(state, members, refMs)) out += piece
   return out
 }
 
@@ -54,6 +65,35 @@ function escapeHtml (s: string): string {
   return s.replace(/[&<]/g, c => c === '&' ? '&amp;' : '&lt;')
 }
 
+function pageHead (state: StateSnapshot): string {
+  return `<!doctype html>\n<html><head><meta charset="utf-8"><meta http-equiv="refresh" content="4"><title>Sidecar ${escapeHtml(state.Hostname)}</title></head>\n<body><pre>`
+}
+
+const PAGE_TAIL = '</pre></body></html>\n'
+
 export function serversPage (state: StateSnapshot, members: readonly string[], refMs: number): string {
-  return `<!doctype html>\n<html><head><meta charset="utf-8"><meta http-equiv="refresh" content="4"><title>Sidecar ${escapeHtml(state.Hostname)}</title></head>\n<body><pre>${escapeHtml(formatState(state, members, refMs))}</pre></body></html>\n`
+  return `${pageHead(state)}${escapeHtml(formatState(state, members, refMs))}${PAGE_TAIL}`
+}
+
+/** Bytes gathered before a piece of the page is cut (one Buffer per piece). */
+const PART_BYTES = 64 * 1024
+
+/**
+ * The same bytes as serversPage, built in time slices (Slicer): at 10,000 services the page
+ * takes about 100 ms to build in one piece on a quiet machine, several times that on a busy one.
+ */
+export async function serversPageParts (state: StateSnapshot, members: readonly string[], refMs: number): Promise<Buffer[]> {
+  const parts: Buffer[] = []
+  const slicer = new Slicer()
+  let text = pageHead(state)
+  for (const piece of statePieces(state, members, refMs)) {
+    text += escapeHtml(piece)
+    if (text.length >= PART_BYTES) {
+      parts.push(Buffer.from(text))
+      text = ''
+    }
+    if (slicer.due()) await slicer.next()
+  }
+  parts.push(Buffer.from(text + PAGE_TAIL))
+  return parts
 }

@@ -1,5 +1,5 @@
 import test from 'ava'
-import { formatService, formatState, timeAgo } from '../../../src/api/servers.ts'
+import { formatService, formatState, serversPage, serversPageParts, timeAgo } from '../../../src/api/servers.ts'
 import { Catalog } from '../../../src/catalog/index.ts'
 import { ServiceStatus } from '../../../src/service/index.ts'
 import { FakeClock } from '../../helpers/fake-clock.ts'
@@ -40,4 +40,15 @@ test('formatState: servers by name, services by name, then the cluster hosts', t
   t.regex(lines[5], /^ {6}1 alpha .*Draining $/)
   t.regex(lines[6], /^ {6}2 zeta /)
   t.true(text.endsWith('\nCluster Hosts -------------------------\n    a\n    b\n---------------------------------------'))
+})
+
+test('serversPageParts: the same bytes as serversPage, in pieces', async t => {
+  const catalog = new Catalog({ clock: new FakeClock() }, makeCatalogOptions())
+  for (let i = 0; i < 3000; i++) catalog.merge(makeTestService({ Hostname: `h${i % 3}`, ID: `i${i}`, Name: i % 2 === 0 ? 'web' : '<script>&', Updated: at(-i * 1000) }))
+  const snap = catalog.snapshot()
+  const members = ['h0', 'h<1>', 'h2']
+  const parts = await serversPageParts(snap, members, ref)
+  t.true(parts.length > 1, 'a 3,000-service page comes in more than one piece')
+  t.is(Buffer.concat(parts).toString(), serversPage(snap, members, ref))
+  t.false(Buffer.concat(parts).toString().includes('<script>'), 'names are escaped in every piece')
 })
