@@ -3,8 +3,7 @@
 import type Router from '@koa/router'
 import type Koa from 'koa'
 import type { Catalog, ClusterMember } from '../catalog/index.ts'
-import { nextTurn } from '../lib/slicer.ts'
-import { allowCors, sendCompact, sendError, sendIndented, sendParts } from './respond.ts'
+import { allowCors, sendError, sendIndented, sendParts } from './respond.ts'
 import type { Clock } from '../service/clock.ts'
 import type { DocumentCache } from './views.ts'
 
@@ -15,13 +14,11 @@ function splitExtension (file: string): { name: string, ext: string } {
 }
 
 export function addCatalogRoutes (router: Router, c: { catalog: Catalog, members: () => readonly ClusterMember[], documents: DocumentCache }): void {
-  // Answers that cost O(catalog) each wait a turn of the event loop of their own (nextTurn):
-  // eight readers at once are eight turns with I/O and timers between them, not one turn of
-  // eight documents (at 10,000 services that held /health for a second and more).
+  // Documents that cost O(catalog) are built in time slices, once per catalog version (and
+  // member list, or name): readers at once share a build, and /health answers between slices.
   const servicesJson = async (ctx: Koa.Context): Promise<void> => {
-    await nextTurn()
+    sendParts(ctx, await c.documents.servicesIndented(c.members))
     allowCors(ctx)
-    sendCompact(ctx, c.documents.services(c.members(), { indent: true }))
   }
   const stateJson = async (ctx: Koa.Context): Promise<void> => {
     sendParts(ctx, await c.documents.stateParts())
@@ -31,10 +28,9 @@ export function addCatalogRoutes (router: Router, c: { catalog: Catalog, members
     allowCors(ctx)
     const { name, ext } = splitExtension(ctx.params.file)
     if (ext !== 'json') { sendError(ctx, 404, 'Not Found - Invalid content type extension'); return }
-    if (!c.documents.hasService(name)) await nextTurn() // a build (per catalog version and name) gets a turn of its own
-    const doc = c.documents.service(name)
+    const doc = await c.documents.service(name)
     if (doc === undefined) { sendError(ctx, 404, `no instances of ${name} found`); return }
-    sendCompact(ctx, doc)
+    sendParts(ctx, doc)
   }
   for (const prefix of ['', '/api']) {
     router.get(`${prefix}/services.json`, servicesJson)

@@ -7,6 +7,7 @@ import type { Clock } from '../service/clock.ts'
 import { explainParts, type ExplainComponents } from './explain.ts'
 import { allowCors, sendError, sendParts } from './respond.ts'
 import { serversPageParts } from './servers.ts'
+import { SharedBuild } from '../lib/shared-build.ts'
 
 export function addExplainRoute (router: Router, c: ExplainComponents): void {
   // Readers who ask for the same name while its document is being built share that build:
@@ -28,19 +29,18 @@ export function addExplainRoute (router: Router, c: ExplainComponents): void {
 
 export function addServersRoute (router: Router, c: { catalog: Catalog, members: () => readonly ClusterMember[], clock: Clock }): void {
   // The page depends on the snapshot, the member names and the second (its times are to the
-  // second): readers within one second share it, and readers who arrive while it is being
-  // built (in time slices) share that build.
-  let last: { snap: StateSnapshot, members: string, second: number, page: Promise<Buffer[]> } | undefined
-  router.get('/servers', async (ctx) => {
-    const snap = c.catalog.snapshot()
+  // second): readers within one second share it. It is built in time slices, one build at a
+  // time (SharedBuild).
+  interface Key { snap: StateSnapshot, members: readonly string[], membersKey: string, nowMs: number, second: number }
+  const page = new SharedBuild<Key, Buffer[]>((a, b) => a.snap === b.snap && a.second === b.second && a.membersKey === b.membersKey)
+  const key = (): Key => {
     const members = c.members().map(m => m.Name)
-    const membersKey = members.join('\n')
     const nowMs = c.clock.nowMs()
-    const second = Math.round(nowMs / 1000)
-    if (last?.snap !== snap || last.second !== second || last.members !== membersKey) {
-      last = { snap, members: membersKey, second, page: serversPageParts(snap, members, nowMs) }
-    }
-    sendParts(ctx, await last.page, 'text/html; charset=utf-8')
+    return { snap: c.catalog.snapshot(), members, membersKey: members.join('\n'), nowMs, second: Math.round(nowMs / 1000) }
+  }
+  router.get('/servers', async (ctx) => {
+    const parts = await page.get(key, async k => await serversPageParts(k.snap, k.members, k.nowMs))
+    sendParts(ctx, parts, 'text/html; charset=utf-8')
   })
 }
 

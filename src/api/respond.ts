@@ -15,15 +15,8 @@ export function sendIndented (ctx: Context, value: unknown, status = 200): void 
   ctx.body = JSON.stringify(value, null, 2)
 }
 
-/** JSON already encoded (compact, or indented by the caller). */
-export function sendCompact (ctx: Context, json: string | Buffer): void {
-  ctx.status = 200
-  ctx.type = 'application/json'
-  ctx.body = json
-}
-
 /**
- * A compact JSON document held as parts (a large /state.json): sent one part after the other
+ * A document held as parts (a large /state.json, /services.json): sent one part after the other
  * with its Content-Length, each reader with a stream of its own over the shared parts.
  */
 export function sendParts (ctx: Context, parts: readonly Buffer[], type = 'application/json'): void {

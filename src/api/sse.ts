@@ -144,7 +144,7 @@ export function sseHandler (c: SseComponents, opts: { queueBytes: number }): (ct
     if (missed !== undefined && missed.reduce((n, e) => n + e.frame.length, 0) > opts.queueBytes) missed = undefined
     if (missed === undefined) {
       // One serialisation per catalog version and member list, however many clients connect (views.ts).
-      const doc = c.documents.services(c.members(), { indent: false, extra: { Hostname: c.catalog.hostname } })
+      const doc = c.documents.services(c.members(), { extra: { Hostname: c.catalog.hostname } })
       client.send(sseFrame('snapshot', doc, c.hub.lastId))
     } else {
       for (const e of missed) client.change(e)

@@ -3,7 +3,10 @@
 // /services/<name>.json. Each is serialised once per catalog version, however many clients
 // ask for it.
 import type { Catalog, ClusterMember, StateSnapshot } from '../catalog/index.ts'
+import type { Service } from '../service/index.ts'
 import { encodeState, goEscape } from '../catalog/index.ts'
+import { jsonParts } from '../lib/json-parts.ts'
+import { SharedBuild } from '../lib/shared-build.ts'
 import { encodeStateSliced } from './state-document.ts'
 
 export type { ClusterMember } from '../catalog/index.ts'
@@ -17,8 +20,8 @@ export function membersObject (members: readonly ClusterMember[]): Record<string
  * The body of /api/services.json (reference §5.3): Services by name, ClusterMembers when
  * there are any, ClusterName. `extra` fields are appended (the SSE snapshot adds Hostname).
  */
-export function servicesDocument (catalog: Catalog, members: readonly ClusterMember[], extra: Record<string, unknown> = {}): Record<string, unknown> {
-  const body: Record<string, unknown> = { Services: catalog.byService() }
+export function servicesDocument (catalog: Catalog, members: readonly ClusterMember[], extra: Record<string, unknown> = {}, byService = catalog.byService()): Record<string, unknown> {
+  const body: Record<string, unknown> = { Services: byService }
   if (members.length > 0) body.ClusterMembers = membersObject(members)
   body.ClusterName = catalog.clusterName
   return Object.assign(body, extra)
@@ -33,13 +36,17 @@ export function servicesDocument (catalog: Catalog, members: readonly ClusterMem
 export class DocumentCache {
   readonly #catalog: Catalog
   #byService = new WeakMap<StateSnapshot, string>()
+  /** Per catalog version, catalog.byService() (read-only: the documents serialise it, nobody changes it). */
+  #byServiceMap = new WeakMap<StateSnapshot, Record<string, Service[]>>()
   #state = new WeakMap<StateSnapshot, string>()
-  /** The /state.json build for one catalog version (encoded in slices; concurrent readers share it). */
-  #stateBuild: { version: number, parts: Promise<readonly Buffer[]> } | undefined
+  /** /state.json, kept for its catalog version (encoded in slices; concurrent readers share it). */
+  #stateBuild = new SharedBuild<number, Buffer[]>()
   /** Per catalog version, the last services document built: its member-list key and its bytes. */
   #services = new WeakMap<StateSnapshot, Map<string, string>>()
-  /** Per catalog version, the /services/<name>.json documents asked for, as bytes. */
-  #oneService = new WeakMap<StateSnapshot, Map<string, Buffer>>()
+  /** The /services/<name>.json documents asked for, by name: each kept for its catalog version. */
+  #oneService = new Map<string, SharedBuild<StateSnapshot, Buffer[] | undefined>>()
+  /** /services.json, kept for its catalog version and member list. */
+  #servicesIndented = new SharedBuild<{ snap: StateSnapshot, members: readonly ClusterMember[], membersKey: string }, Buffer[]>((a, b) => a.snap === b.snap && a.membersKey === b.membersKey)
 
   constructor (catalog: Catalog) {
     this.#catalog = catalog
@@ -50,31 +57,27 @@ export class DocumentCache {
     const snap = this.#catalog.snapshot()
     let doc = this.#byService.get(snap)
     if (doc === undefined) {
-      doc = goEscape(JSON.stringify(this.#catalog.byService())) // as Go's json.Marshal: <, >, & escaped
+      doc = goEscape(JSON.stringify(this.#grouped())) // as Go's json.Marshal: <, >, & escaped
       this.#byService.set(snap, doc)
     }
     return doc
   }
 
-  /** True iff service(name) of the current version is built already (costs nothing to answer). */
-  hasService (name: string): boolean {
-    return this.#oneService.get(this.#catalog.snapshot())?.has(name) === true
-  }
-
-  /** The body of /services/<name>.json (2-space indented), or undefined when no instance has that name. */
-  service (name: string): Buffer | undefined {
-    const snap = this.#catalog.snapshot()
-    let byName = this.#oneService.get(snap)
-    if (byName === undefined) this.#oneService.set(snap, byName = new Map())
-    let doc = byName.get(name)
+  /**
+   * The body of /services/<name>.json (2-space indented), in parts built in time slices, or
+   * undefined when no instance has that name. Readers of one version and name share the build.
+   */
+  async service (name: string): Promise<readonly Buffer[] | undefined> {
+    let doc = this.#oneService.get(name)
     if (doc === undefined) {
-      const instances = this.#catalog.byService()[name]
-      if (instances === undefined || instances.length === 0) return undefined
-      doc = Buffer.from(JSON.stringify({ Services: { [name]: instances }, ClusterName: this.#catalog.clusterName }, null, 2))
-      if (byName.size >= 256) byName.clear() // names asked once are not worth keeping
-      byName.set(name, doc)
+      if (this.#oneService.size >= 256) this.#oneService.clear() // names asked once are not worth keeping
+      this.#oneService.set(name, doc = new SharedBuild())
     }
-    return doc
+    return await doc.get(() => this.#catalog.snapshot(), async () => {
+      const instances = this.#grouped()[name]
+      if (instances === undefined || instances.length === 0) return undefined
+      return await jsonParts({ Services: { [name]: instances }, ClusterName: this.#catalog.clusterName })
+    })
   }
 
   /** The whole state, encoded as the original (the ?by_service=false /watch payload). */
@@ -94,27 +97,45 @@ export class DocumentCache {
    * of one version shares one build.
    */
   async stateParts (): Promise<readonly Buffer[]> {
-    const version = this.#catalog.version
-    if (this.#stateBuild?.version !== version) this.#stateBuild = { version, parts: encodeStateSliced(this.#catalog) }
-    return await this.#stateBuild.parts
+    return await this.#stateBuild.get(() => this.#catalog.version, async () => await encodeStateSliced(this.#catalog))
   }
 
   /**
-   * A services document (servicesDocument()) for the current version and this member
-   * list: 2-space indented (/services.json) or compact (SSE snapshots).
+   * The body of /services.json (servicesDocument(), 2-space indented) for the current version
+   * and this member list, in parts built in time slices; readers of one version share the build.
    */
-  services (members: readonly ClusterMember[], opts: { indent: boolean, extra?: Record<string, unknown> }): string {
+  async servicesIndented (members: () => readonly ClusterMember[]): Promise<readonly Buffer[]> {
+    return await this.#servicesIndented.get(
+      () => {
+        const list = members()
+        return { snap: this.#catalog.snapshot(), members: list, membersKey: JSON.stringify(list) }
+      },
+      async k => await jsonParts(servicesDocument(this.#catalog, k.members, {}, this.#grouped())))
+  }
+
+  /**
+   * A services document (servicesDocument()) for the current version and this member list,
+   * compact, with `extra` fields (SSE snapshots).
+   */
+  services (members: readonly ClusterMember[], opts: { extra?: Record<string, unknown> } = {}): string {
     const snap = this.#catalog.snapshot()
-    const key = `${opts.indent ? 'i' : 'c'}${JSON.stringify(members)}${JSON.stringify(opts.extra ?? {})}`
+    const key = `${JSON.stringify(members)}${JSON.stringify(opts.extra ?? {})}`
     let byKey = this.#services.get(snap)
     if (byKey === undefined) this.#services.set(snap, byKey = new Map())
     let json = byKey.get(key)
     if (json === undefined) {
-      const doc = servicesDocument(this.#catalog, members, opts.extra)
-      json = opts.indent ? JSON.stringify(doc, null, 2) : JSON.stringify(doc)
+      json = JSON.stringify(servicesDocument(this.#catalog, members, opts.extra, this.#grouped()))
       if (byKey.size >= 4) byKey.clear() // members move on; old keys of this version are not asked again
       byKey.set(key, json)
     }
     return json
+  }
+
+  /** catalog.byService() of the current version, grouped and sorted once per version. */
+  #grouped (): Record<string, Service[]> {
+    const snap = this.#catalog.snapshot()
+    let grouped = this.#byServiceMap.get(snap)
+    if (grouped === undefined) this.#byServiceMap.set(snap, grouped = this.#catalog.byService())
+    return grouped
   }
 }

@@ -1,7 +1,7 @@
 import test from 'ava'
 import { Catalog, encodeState } from '../../../src/catalog/index.ts'
 import { encodeStateSliced } from '../../../src/api/state-document.ts'
-import { DocumentCache } from '../../../src/api/views.ts'
+import { DocumentCache, servicesDocument } from '../../../src/api/views.ts'
 import { ServiceStatus } from '../../../src/service/index.ts'
 import { FakeClock } from '../../helpers/fake-clock.ts'
 import { BASE_TIME, makeCatalogOptions, makeTestService } from '../../helpers/factories.ts'
@@ -36,17 +36,21 @@ test('state document: readers of one catalog version share one build; a change m
   t.is(Buffer.concat(c).toString(), encodeState(catalog.snapshot()))
 })
 
-test('one service document: built once per catalog version and name, the indented JSON of its instances; none for an unknown name', t => {
+test('one service document: built once per catalog version and name, the indented JSON of its instances; none for an unknown name; /services.json the same way', async t => {
   const catalog = new Catalog({ clock: new FakeClock(BASE_TIME) }, makeCatalogOptions({ clusterName: 'c1' }))
   catalog.merge(makeTestService({ ID: 'a', Hostname: 'h1', Name: 'web' }))
   const docs = new DocumentCache(catalog)
-  t.false(docs.hasService('web'))
-  const first = docs.service('web')
-  t.true(docs.hasService('web'))
-  t.is(docs.service('web'), first, 'the same bytes for the same version')
-  t.is(first?.toString(), JSON.stringify({ Services: { web: catalog.byService().web }, ClusterName: 'c1' }, null, 2))
+  const [first, again] = await Promise.all([docs.service('web'), docs.service('web')])
+  t.is(again, first, 'readers at once share the build')
+  t.is(Buffer.concat(first ?? []).toString(), JSON.stringify({ Services: { web: catalog.byService().web }, ClusterName: 'c1' }, null, 2))
+  t.is(await docs.service('web'), first, 'and later readers of the version its bytes')
   catalog.merge(makeTestService({ ID: 'b', Hostname: 'h1', Name: 'web', Updated: BASE_TIME.plusMillis(1) }))
-  t.false(docs.hasService('web'), 'a change is a new version')
-  t.is((JSON.parse(docs.service('web')?.toString() ?? '{}') as { Services: { web: unknown[] } }).Services.web.length, 2)
-  t.is(docs.service('nothing'), undefined)
+  const second = await docs.service('web')
+  t.not(second, first, 'a change is a new version')
+  t.is((JSON.parse(Buffer.concat(second ?? []).toString()) as { Services: { web: unknown[] } }).Services.web.length, 2)
+  t.is(await docs.service('nothing'), undefined)
+
+  const members = [{ Name: 'h1', LastUpdated: BASE_TIME, ServiceCount: 2 }]
+  const services = Buffer.concat(await docs.servicesIndented(() => members)).toString()
+  t.is(services, JSON.stringify(servicesDocument(catalog, members), null, 2), '/services.json: the same bytes as the whole document')
 })
