@@ -4,9 +4,9 @@
 // the first answer took minutes, and the daemon answered nothing meanwhile, not even SIGTERM.
 // /servers, /services/<name>.json and /api/proxy.json were built for each reader in the turn
 // its request arrived, so eight readers held /health for seconds (/servers: 6 answers in 5 s,
-// up to 1.3 s each). Now explain and /servers are built in time slices and shared by the
-// readers who arrive during a build; the others are kept per catalog version and each build
-// waits a turn of the event loop of its own. /health is probed from a worker thread, so the
+// up to 1.3 s each). Now each is built in time slices, one build at a time, and shared by the
+// readers who arrive during it (SharedBuild); /servers and the catalog documents are kept for
+// their catalog version (and second). /health is probed from a worker thread, so the
 // readers' parsing in this process is not counted against the daemon.
 import test from 'ava'
 import { mkdtemp, rm, writeFile } from 'node:fs/promises'
@@ -34,6 +34,7 @@ test('costly routes with 10,000 instances of a service: complete answers for con
     ['/api/services/big/explain.json', b => (JSON.parse(b) as { instances: unknown[] }).instances.length === N],
     ['/servers', b => b.split('\n').filter(l => l.includes(' big ')).length === N],
     ['/api/services/big.json', b => (JSON.parse(b) as { Services: { big: unknown[] } }).Services.big.length === N],
+    ['/services.json', b => (JSON.parse(b) as { Services: { big: unknown[] } }).Services.big.length === N],
     ['/api/proxy.json', b => (JSON.parse(b) as { listeners: Array<{ backends: unknown[] }> }).listeners[0]?.backends.length === N],
   ]
   for (const [route, complete] of routes) {
