@@ -1,7 +1,7 @@
 // The API under readers in a loop: one real daemon (127.0.12.47) with N static services, 90 %
 // of them instances of one service ("big", on one ServicePort, so the proxy carries them), the
 // rest over 100 names. For each route, eight clients read it in a loop for 5 s while /health
-// is asked every 100 ms; prints the answers served, /health's median and longest time, and the
+// is asked every 100 ms (from a worker thread); prints the answers served, /health's median and longest time, and the
 // daemon's longest event-loop delay meanwhile. Bounded: 5 s per route, every request with a
 // time limit. Prints figures, asserts nothing.
 //   node bench/api-load.ts [services] [routes, comma-separated]      (default: 10000, the routes below)
@@ -10,6 +10,7 @@ import { mkdtemp, rm, writeFile } from 'node:fs/promises'
 import os from 'node:os'
 import path from 'node:path'
 import { startDaemon } from '../test/helpers/daemon.ts'
+import { startHealthProber } from '../test/helpers/health-prober.ts'
 import { waitFor } from '../test/helpers/wait.ts'
 
 const n = Math.min(10_000, Math.max(100, Number(process.argv[2] ?? 10_000)))
@@ -40,18 +41,14 @@ try {
         answers++
       }
     })
-    const health: number[] = []
-    const prober = (async () => {
-      while (!stop) {
-        const t0 = performance.now()
-        await (await fetch(d.url('/health'), { signal: AbortSignal.timeout(30_000) })).arrayBuffer()
-        health.push(performance.now() - t0)
-        await new Promise(resolve => setTimeout(resolve, 100))
-      }
-    })()
+    // From a worker thread: the readers' answers (megabytes each) are received in this
+    // process, whose own delays a prober here would count against the daemon.
+    const prober = startHealthProber(d.url('/health'), { intervalMs: 100, timeoutMs: 30_000 })
     await new Promise(resolve => setTimeout(resolve, READ_MS))
     stop = true
-    await Promise.all([...readers, prober])
+    const { times: health, failures } = await prober.stop()
+    await Promise.all(readers)
+    if (failures.length > 0) console.log(`${route}: /health failed: ${failures.join('; ')}`)
     health.sort((a, b) => a - b)
     console.log(`${route} | ${answers} | ${health.length} | ${health[Math.floor(health.length / 2)].toFixed(0)} / ${(health.at(-1) ?? NaN).toFixed(0)} | ${(await lagMs()).toFixed(0)}`)
   }
