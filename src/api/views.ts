@@ -43,8 +43,11 @@ export class DocumentCache {
   #stateBuild = new SharedBuild<number, Buffer[]>()
   /** Per catalog version, the last services document built: its member-list key and its bytes. */
   #services = new WeakMap<StateSnapshot, Map<string, string>>()
-  /** The /services/<name>.json documents asked for, by name: each kept for its catalog version. */
-  #oneService = new Map<string, SharedBuild<StateSnapshot, Buffer[] | undefined>>()
+  /**
+   * The /services/<name>.json documents asked for, by name: each kept for its catalog version
+   * (the number: up to 256 kept snapshot objects would hold up to 256 versions of the state).
+   */
+  #oneService = new Map<string, SharedBuild<number, Buffer[] | undefined>>()
   /** /services.json, kept for its catalog version and member list. */
   #servicesIndented = new SharedBuild<{ snap: StateSnapshot, members: readonly ClusterMember[], membersKey: string }, Buffer[]>((a, b) => a.snap === b.snap && a.membersKey === b.membersKey)
 
@@ -73,7 +76,7 @@ export class DocumentCache {
       if (this.#oneService.size >= 256) this.#oneService.clear() // names asked once are not worth keeping
       this.#oneService.set(name, doc = new SharedBuild())
     }
-    return await doc.get(() => this.#catalog.snapshot(), async () => {
+    return await doc.get(() => this.#catalog.version, async () => {
       const instances = this.#grouped()[name]
       if (instances === undefined || instances.length === 0) return undefined
       return await jsonParts({ Services: { [name]: instances }, ClusterName: this.#catalog.clusterName })
