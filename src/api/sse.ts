@@ -116,8 +116,8 @@ class SseClient implements Subscriber {
 }
 
 /** The koa handler for one SSE connection; it takes over the response. */
-export function sseHandler (c: SseComponents, opts: { queueBytes: number }): (ctx: Koa.Context) => void {
-  return (ctx) => {
+export function sseHandler (c: SseComponents, opts: { queueBytes: number }): (ctx: Koa.Context) => Promise<void> {
+  return async (ctx) => {
     const { req, res } = ctx
     if (ctx.method === 'HEAD') { ctx.status = 200; ctx.type = 'text/event-stream'; return }
     const query = ctx.query.lastEventId
@@ -133,28 +133,43 @@ export function sseHandler (c: SseComponents, opts: { queueBytes: number }): (ct
       'Access-Control-Allow-Origin': '*',
     })
     let unsubscribe = (): void => {}
+    let gone = false
     const client = new SseClient(res, opts.queueBytes, (why, queued) => {
       unsubscribe()
       c.hub.countDrop()
       c.logger.warn({ remote: req.socket.remoteAddress, queued }, `SSE client ${req.socket.remoteAddress ?? ''} dropped: ${why} (${queued} bytes waiting)`)
     })
-    client.send(`retry: ${RETRY_MS}\n\n`)
-    let missed = c.hub.since(lastEventId)
-    // A replay bigger than the client's queue would only get it dropped; a snapshot is smaller.
-    if (missed !== undefined && missed.reduce((n, e) => n + e.frame.length, 0) > opts.queueBytes) missed = undefined
-    if (missed === undefined) {
-      // One serialisation per catalog version and member list, however many clients connect (views.ts).
-      const doc = c.documents.services(c.members(), { extra: { Hostname: c.catalog.hostname } })
-      client.send(sseFrame('snapshot', doc, c.hub.lastId))
-    } else {
-      for (const e of missed) client.change(e)
-      client.members(c.hub.membersJson())
-    }
-    // Subscribing in the same tick as the snapshot: no change can fall between the two.
-    if (!res.writableEnded) unsubscribe = c.hub.subscribe(client)
     res.once('close', () => {
+      gone = true
       unsubscribe()
       client.closed()
     })
+    client.send(`retry: ${RETRY_MS}\n\n`)
+    // A replay bigger than the client's queue would only get it dropped; a snapshot is smaller.
+    const replayable = (events: HubEvent[] | undefined): events is HubEvent[] => events !== undefined && events.reduce((n, e) => n + e.frame.length, 0) <= opts.queueBytes
+    const missed = c.hub.since(lastEventId)
+    if (replayable(missed)) {
+      for (const e of missed) client.change(e)
+      client.members(c.hub.membersJson())
+    } else {
+      // Built in time slices, once per catalog version and member list, however many clients
+      // connect (views.ts). The changes made while it was built follow it, from the hub's ring.
+      for (let tries = 1; ; tries++) {
+        const snap = await c.documents.snapshot(c.members, () => c.hub.lastId)
+        if (gone) return
+        const after = c.hub.since(String(snap.id))
+        if (replayable(after)) {
+          client.send(sseFrame('snapshot', snap.json, snap.id))
+          for (const e of after) client.change(e)
+          break
+        }
+        if (tries === 3) {
+          client.end('dropped', 'the state changed faster than a snapshot could be sent; reconnect')
+          return
+        }
+      }
+    }
+    // Subscribing in the same tick as the last event sent: no change can fall between the two.
+    if (!res.writableEnded) unsubscribe = c.hub.subscribe(client)
   }
 }

@@ -22,6 +22,6 @@ export interface StreamRouteComponents {
 export function addStreamRoutes (router: Router, c: StreamRouteComponents): void {
   const sse = sseHandler({ hub: c.hub, catalog: c.catalog, members: c.members, logger: c.logger, documents: c.documents }, { queueBytes: c.streamQueueBytes })
   const watch = watchHandler({ hub: c.hub, documents: c.documents })
-  for (const path of ['/watch', '/api/watch']) router.get(path, ctx => { if (wantsEventStream(ctx)) sse(ctx); else watch(ctx) })
+  for (const path of ['/watch', '/api/watch']) router.get(path, async ctx => { if (wantsEventStream(ctx)) await sse(ctx); else watch(ctx) })
   router.get('/api/events', sse)
 }

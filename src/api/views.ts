@@ -41,8 +41,8 @@ export class DocumentCache {
   #state = new WeakMap<StateSnapshot, string>()
   /** /state.json, kept for its catalog version (encoded in slices; concurrent readers share it). */
   #stateBuild = new SharedBuild<number, Buffer[]>()
-  /** Per catalog version, the last services document built: its member-list key and its bytes. */
-  #services = new WeakMap<StateSnapshot, Map<string, string>>()
+  /** The SSE snapshot, kept for its catalog version and member list. */
+  #snapshot = new SharedBuild<{ version: number, members: readonly ClusterMember[], membersKey: string }, { json: string, id: number }>((a, b) => a.version === b.version && a.membersKey === b.membersKey)
   /**
    * The /services/<name>.json documents asked for, by name: each kept for its catalog version
    * (the number: up to 256 kept snapshot objects would hold up to 256 versions of the state).
@@ -117,21 +117,22 @@ export class DocumentCache {
   }
 
   /**
-   * A services document (servicesDocument()) for the current version and this member list,
-   * compact, with `extra` fields (SSE snapshots).
+   * The SSE snapshot: the services document (servicesDocument()) for the current version and
+   * member list, compact, with Hostname; built in time slices, once per version and member
+   * list, whoever connects. `id` is the hub's last event id when the build began: the document
+   * reflects every change up to it, and none after.
    */
-  services (members: readonly ClusterMember[], opts: { extra?: Record<string, unknown> } = {}): string {
-    const snap = this.#catalog.snapshot()
-    const key = `${JSON.stringify(members)}${JSON.stringify(opts.extra ?? {})}`
-    let byKey = this.#services.get(snap)
-    if (byKey === undefined) this.#services.set(snap, byKey = new Map())
-    let json = byKey.get(key)
-    if (json === undefined) {
-      json = JSON.stringify(servicesDocument(this.#catalog, members, opts.extra, this.#grouped()))
-      if (byKey.size >= 4) byKey.clear() // members move on; old keys of this version are not asked again
-      byKey.set(key, json)
-    }
-    return json
+  async snapshot (members: () => readonly ClusterMember[], lastId: () => number): Promise<{ json: string, id: number }> {
+    return await this.#snapshot.get(
+      () => {
+        const list = members()
+        return { version: this.#catalog.version, members: list, membersKey: JSON.stringify(list) }
+      },
+      async k => {
+        const id = lastId()
+        const doc = servicesDocument(this.#catalog, k.members, { Hostname: this.#catalog.hostname }, this.#grouped())
+        return { json: Buffer.concat(await jsonParts(doc, { indent: 0 })).toString(), id }
+      })
   }
 
   /** catalog.byService() of the current version, grouped and sorted once per version. */

@@ -191,3 +191,46 @@ test('SSE: a replay larger than the client\'s queue is replaced by a snapshot, s
   await sleep(300)
   t.is(big.of('dropped').length, 0)
 })
+
+test('SSE: clients that connect while the state changes get a snapshot (4,000 services, built in slices) and then every later change, none missing', async t => {
+  t.timeout(120_000)
+  const N = 4000
+  const dir = await mkdtemp(path.join(os.tmpdir(), 'sidecar-streams-'))
+  t.teardown(async () => { await rm(dir, { recursive: true, force: true }) })
+  const file = path.join(dir, 'static.json')
+  await writeFile(file, JSON.stringify(Array.from({ length: N }, (_, i) => ({ Service: { ID: `i${i}`, Name: 'big', Image: 'img:1', Ports: [{ Type: 'tcp', Port: 20000 + i, ServicePort: 18080 }] }, Check: { Type: 'AlwaysSuccessful' } }))))
+  const d = await startDaemon({ ip: '127.0.4.13', hostname: 'streams-churn', cwd: dir, args: ['-d', 'static'], env: { STATIC_CONFIG_FILE: file, API_EVENT_BUFFER: '4096' } })
+  t.teardown(() => { d.kill() })
+  await waitFor(async () => (await d.json<{ Services: ByService }>('/api/services.json')).Services.big?.filter(s => s.Status === 0).length === N, { timeoutMs: 60_000, message: () => `${N} ALIVE\n${d.output.slice(-2000)}` })
+
+  // Drains (local writes, each a change event) while 24 clients connect, 25 ms apart.
+  let churning = true
+  const churn = (async () => {
+    for (let i = 0; i < 400 && churning; i++) await post(d, `/api/services/i${i}/drain`)
+  })()
+  const clients: SseReader[] = []
+  for (let i = 0; i < 24; i++) {
+    clients.push(new SseReader(d.url('/api/events')))
+    await sleep(25)
+  }
+  t.teardown(() => { for (const c of clients) c.close() })
+  churning = false
+  await churn
+  const final = (await d.json<{ Services: ByService }>('/api/services.json')).Services.big
+  const draining = final.filter(s => s.Status === 4).length
+  t.true(draining > 0, 'some drains happened while clients connected')
+  const probe = new SseReader(d.url('/api/events'))
+  t.teardown(() => { probe.close() })
+  const lastId = Number(await probe.waitFor(r => r.events[0]?.id, 'the id of the last change'))
+
+  for (const [n, c] of clients.entries()) {
+    await c.waitFor(r => r.events.length > 0 && Number(r.events.filter(e => e.id !== undefined).at(-1)?.id) === lastId, `client ${n} up to event ${lastId}`, 30_000)
+    const [snapshot, ...rest] = c.events.filter(e => e.id !== undefined)
+    t.is(snapshot.event, 'snapshot', `client ${n}: a snapshot first`)
+    const ids = rest.map(e => Number(e.id))
+    t.deepEqual(ids, ids.map((_, k) => Number(snapshot.id) + 1 + k), `client ${n}: every change after the snapshot's id, in order, none missing`)
+    const status = new Map((snapshot.json as { Services: ByService }).Services.big.map(s => [s.ID, s.Status]))
+    for (const e of rest) status.set((e.json as Change).Service.ID, (e.json as Change).Service.Status)
+    t.is([...status.values()].filter(s => s === 4).length, draining, `client ${n}: the snapshot and the changes add up to the state`)
+  }
+})
