@@ -80,7 +80,13 @@ test('costly routes with 10,000 instances of a service: complete answers for con
     t.deepEqual(healthFailures, [], `${route}: no /health request failed or took over 5 s`)
     t.true(health.length >= 10, `${route}: /health answered ${health.length} times in ${READ_MS} ms (every 100 ms when it answers at once)`)
   }
+  // What this guards is that SIGTERM is heard (the frozen daemon never heard it): the daemon
+  // ends by itself, before the SIGKILL 20 s later. Whether the leave of 10,000
+  // records also fits the CLI's 5 s stop limit depends on the machine's load (1-3 s here; once
+  // more than 5 s in CI beside other tests), so past it the one accepted end is that limit's.
   const exit = await d.stop('SIGTERM', 20_000)
-  t.log(`SIGTERM: exit ${exit.code ?? exit.signal} after ${exit.ms} ms`)
-  t.is(exit.code, 0, `SIGTERM is still heard: a graceful stop (exit ${exit.code ?? exit.signal} after ${exit.ms} ms)\n${d.output.slice(-3000)}`)
+  const tail = d.output.slice(-3000)
+  t.log(`SIGTERM: exit ${exit.code ?? exit.signal} after ${exit.ms} ms${exit.code === 0 ? '' : ` (the stop limit: ${/shutdown took longer than \d+ ms/.exec(tail)?.[0] ?? 'not in the log'})`}`)
+  t.is(exit.signal, null, `the daemon ended by itself, not by the SIGKILL 20 s later\n${tail}`)
+  t.true(exit.code === 0 || (exit.code === 1 && /shutdown took longer than \d+ ms, exiting anyway/.test(tail)), `a graceful stop, or the stop limit's exit; got ${exit.code}\n${tail}`)
 })
