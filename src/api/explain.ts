@@ -7,6 +7,7 @@ import { ServiceStatus, statusString } from '../service/status.ts'
 import type { Service } from '../service/service.ts'
 import type { Time } from '../service/time.ts'
 import { redactCheckArgs, redactText } from '../lib/redact.ts'
+import { PartWriter } from '../lib/json-parts.ts'
 import { Slicer } from '../lib/slicer.ts'
 
 export interface Lifespans {
@@ -136,17 +137,13 @@ export async function explainParts (c: ExplainComponents, name: string): Promise
   if (instances.length === 0) return undefined
   const now = c.now()
   const route = c.route(now)
-  const parts: Buffer[] = []
-  let chunk = `{\n  "name": ${JSON.stringify(name)},\n  "hostname": ${JSON.stringify(c.catalog.hostname)},\n  "time": ${JSON.stringify(now)},\n  "instances": [`
+  const out = new PartWriter()
+  out.add(`{\n  "name": ${JSON.stringify(name)},\n  "hostname": ${JSON.stringify(c.catalog.hostname)},\n  "time": ${JSON.stringify(now)},\n  "instances": [`)
   const slicer = new Slicer()
   for (const [i, svc] of instances.entries()) {
-    if (slicer.due()) {
-      parts.push(Buffer.from(chunk))
-      chunk = ''
-      await slicer.next()
-    }
-    chunk += `${i > 0 ? ',' : ''}\n    ${JSON.stringify(instanceView(c, route, now, svc), null, 2).replaceAll('\n', '\n    ')}`
+    if (slicer.due()) await slicer.next()
+    out.add(`${i > 0 ? ',' : ''}\n    ${JSON.stringify(instanceView(c, route, now, svc), null, 2).replaceAll('\n', '\n    ')}`)
   }
-  parts.push(Buffer.from(`${chunk}\n  ]\n}`))
-  return parts
+  out.add('\n  ]\n}')
+  return out.finish()
 }

@@ -5,8 +5,33 @@
 // each value is one JSON.stringify call (native, fast), re-indented to where it sits.
 import { Slicer } from './slicer.ts'
 
-/** Bytes gathered before a part is cut. */
+/** Characters gathered before a part is cut. */
 const PART_BYTES = 64 * 1024
+
+/**
+ * Text gathered into Buffers of about PART_BYTES characters, for documents built in slices and sent as
+ * parts (sendParts): each part is turned into bytes as soon as it is full, and the parts are
+ * never copied together.
+ */
+export class PartWriter {
+  readonly #parts: Buffer[] = []
+  #text = ''
+
+  add (text: string): void {
+    this.#text += text
+    if (this.#text.length >= PART_BYTES) {
+      this.#parts.push(Buffer.from(this.#text))
+      this.#text = ''
+    }
+  }
+
+  /** The parts, the last one with what is left. */
+  finish (): Buffer[] {
+    this.#parts.push(Buffer.from(this.#text))
+    this.#text = ''
+    return this.#parts
+  }
+}
 
 export interface JsonPartsOptions {
   /** Spaces per level, as JSON.stringify's third argument; 0 is compact. Default 2. */
@@ -36,54 +61,44 @@ function toJsonValue (v: unknown, key: string): unknown {
 export async function jsonParts (value: unknown, opts: JsonPartsOptions = {}): Promise<Buffer[]> {
   const step = ' '.repeat(opts.indent ?? 2)
   const maxDepth = opts.depth ?? 3
-  const parts: Buffer[] = []
+  const out = new PartWriter()
   const slicer = new Slicer()
-  let text = ''
-  const cut = (): void => {
-    if (text.length >= PART_BYTES) {
-      parts.push(Buffer.from(text))
-      text = ''
-    }
-  }
   const colon = step === '' ? ':' : ': '
 
   const write = async (v: unknown, pad: string, depth: number): Promise<void> => {
     if (v === null || typeof v !== 'object' || depth >= maxDepth || (!Array.isArray(v) && !isPlainObject(v))) {
       const json = JSON.stringify(v, null, step)
-      text += step === '' ? json : json.replaceAll('\n', `\n${pad}`) // a newline in JSON text is layout: strings escape theirs
+      out.add(step === '' ? json : json.replaceAll('\n', `\n${pad}`)) // a newline in JSON text is layout: strings escape theirs
       return
     }
     const inner = pad + step
     const open = step === '' ? '' : `\n${inner}`
     if (Array.isArray(v)) {
-      if (v.length === 0) { text += '[]'; return }
-      text += '['
+      if (v.length === 0) { out.add('[]'); return }
+      out.add('[')
       for (let i = 0; i < v.length; i++) {
-        text += (i > 0 ? ',' : '') + open
+        out.add((i > 0 ? ',' : '') + open)
         const item = toJsonValue(v[i], String(i))
         await write(item === undefined ? null : item, inner, depth + 1)
-        cut()
         if (slicer.due()) await slicer.next()
       }
-      text += step === '' ? ']' : `\n${pad}]`
+      out.add(step === '' ? ']' : `\n${pad}]`)
       return
     }
     let first = true
     for (const key of Object.keys(v)) {
       const item = toJsonValue((v as Record<string, unknown>)[key], key)
       if (item === undefined) continue
-      text += (first ? '{' : ',') + open + JSON.stringify(key) + colon
+      out.add((first ? '{' : ',') + open + JSON.stringify(key) + colon)
       first = false
       await write(item, inner, depth + 1)
-      cut()
       if (slicer.due()) await slicer.next()
     }
-    text += first ? '{}' : step === '' ? '}' : `\n${pad}}`
+    out.add(first ? '{}' : step === '' ? '}' : `\n${pad}}`)
   }
 
   const top = toJsonValue(value, '')
   if (top === undefined) throw new TypeError('jsonParts: the value has no JSON form (undefined, a function or a symbol)')
   await write(top, '', 0)
-  parts.push(Buffer.from(text))
-  return parts
+  return out.finish()
 }

@@ -1,5 +1,5 @@
 import test from 'ava'
-import { jsonParts } from '../../../src/lib/json-parts.ts'
+import { jsonParts, PartWriter } from '../../../src/lib/json-parts.ts'
 import { prng } from '../../helpers/prng.ts'
 
 class Stamp {
@@ -53,4 +53,14 @@ test('jsonParts: a large document comes in parts, built over several turns of th
   t.true(parts.length > 10, `${parts.length} parts`)
   t.true(turns > 1, `timers ran ${turns} times during the build`)
   t.is(Buffer.concat(parts).toString(), JSON.stringify(doc, null, 2))
+})
+
+test('PartWriter: text comes back as parts of at least 64 Ki characters, the same bytes, each part whole characters', t => {
+  const out = new PartWriter()
+  const pieces = Array.from({ length: 5000 }, (_, i) => `piece ${i} \u00e9\u{1F600};`)
+  for (const p of pieces) out.add(p)
+  const parts = out.finish()
+  t.true(parts.length > 1)
+  t.true(parts.slice(0, -1).every(p => p.toString().length >= 64 * 1024), 'every part but the last holds at least 64 Ki characters')
+  t.is(parts.map(p => p.toString()).join(''), pieces.join(''), 'each part decodes on its own: no character is split')
 })
