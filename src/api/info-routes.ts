@@ -7,21 +7,16 @@ import type { Clock } from '../service/clock.ts'
 import { explainParts, type ExplainComponents } from './explain.ts'
 import { allowCors, sendError, sendParts } from './respond.ts'
 import { serversPageParts } from './servers.ts'
-import { SharedBuild } from '../lib/shared-build.ts'
+import { InFlight, SharedBuild } from '../lib/shared-build.ts'
 
 export function addExplainRoute (router: Router, c: ExplainComponents): void {
   // Readers who ask for the same name while its document is being built share that build:
   // eight clients in a loop on a 9,000-instance service cost one build at a time, not eight.
-  const building = new Map<string, Promise<Buffer[] | undefined>>()
+  const builds = new InFlight<string, Buffer[] | undefined>()
   router.get('/api/services/:name/explain.json', async (ctx) => {
     allowCors(ctx)
     const name = ctx.params.name
-    let build = building.get(name)
-    if (build === undefined) {
-      const started = explainParts(c, name).finally(() => { if (building.get(name) === started) building.delete(name) })
-      building.set(name, build = started)
-    }
-    const parts = await build
+    const parts = await builds.run(name, async () => await explainParts(c, name))
     if (parts === undefined) { sendError(ctx, 404, `no instances of ${name} found`); return }
     sendParts(ctx, parts)
   })

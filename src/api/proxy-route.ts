@@ -1,6 +1,7 @@
 // GET /api/proxy.json: the embedded proxy's listeners, pools and counters (src/proxy/report.ts).
 import type Router from '@koa/router'
 import { jsonParts } from '../lib/json-parts.ts'
+import { InFlight } from '../lib/shared-build.ts'
 import { nextTurn } from '../lib/slicer.ts'
 import { allowCors, sendParts } from './respond.ts'
 
@@ -8,14 +9,9 @@ export function addProxyRoute (router: Router, report: () => unknown): void {
   // O(backends): the report is taken in a turn of its own and encoded in time slices (a
   // listener of 10,000 backends took 30-50 ms in one piece); readers who arrive meanwhile
   // share the build, so eight readers in a loop cost one build at a time.
-  let building: Promise<Buffer[]> | undefined
+  const builds = new InFlight<'report', Buffer[]>()
   router.get('/api/proxy.json', async (ctx) => {
-    if (building === undefined) {
-      const started = (async () => { await nextTurn(); return await jsonParts(report(), { depth: 4 }) })()
-        .finally(() => { if (building === started) building = undefined })
-      building = started
-    }
-    const parts = await building
+    const parts = await builds.run('report', async () => { await nextTurn(); return await jsonParts(report(), { depth: 4 }) })
     allowCors(ctx)
     sendParts(ctx, parts)
   })

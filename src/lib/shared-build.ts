@@ -48,3 +48,21 @@ export class SharedBuild<K, V> {
     }
   }
 }
+
+/**
+ * Builds shared only while they run, for documents of live counters and ages that no key
+ * could keep (explain, the proxy report): a reader who asks for a key whose build is in
+ * progress gets that build's result; once it ends, the next reader starts a new one.
+ */
+export class InFlight<K, V> {
+  readonly #runs = new Map<K, Promise<V>>()
+
+  async run (key: K, build: () => Promise<V>): Promise<V> {
+    let run = this.#runs.get(key)
+    if (run === undefined) {
+      const started = build().finally(() => { if (this.#runs.get(key) === started) this.#runs.delete(key) })
+      this.#runs.set(key, run = started)
+    }
+    return await run
+  }
+}

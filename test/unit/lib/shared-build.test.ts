@@ -1,5 +1,5 @@
 import test from 'ava'
-import { SharedBuild } from '../../../src/lib/shared-build.ts'
+import { InFlight, SharedBuild } from '../../../src/lib/shared-build.ts'
 
 /** A build that ends when the test says so, counting how many run at once. */
 function builds () {
@@ -85,4 +85,20 @@ test('a failed build fails its readers, and the next reader builds again', async
   for (const r of readers) await t.throwsAsync(r, { message: 'boom' })
   fail = false
   t.is(await doc.get(() => 1, build), 'doc 1')
+})
+
+test('InFlight: readers of a key share the build in progress, other keys build apart, and a key built again once its build ended or failed', async t => {
+  const runs = new InFlight<string, string>()
+  const b = builds()
+  const build = (key: number) => async () => await b.build(key)
+  const [x1, x2, y] = [runs.run('x', build(1)), runs.run('x', build(2)), runs.run('y', build(3))]
+  await b.finish()
+  await b.finish()
+  t.deepEqual(await Promise.all([x1, x2, y]), ['doc 1', 'doc 1', 'doc 3'])
+  const again = runs.run('x', build(4))
+  await b.finish()
+  t.is(await again, 'doc 4', 'nothing kept once the build ended')
+  await t.throwsAsync(runs.run('z', async () => { throw new Error('boom') }), { message: 'boom' })
+  t.is(await runs.run('z', async () => 'ok'), 'ok')
+  t.deepEqual(b.log, ['start 1', 'start 3', 'start 4'])
 })
