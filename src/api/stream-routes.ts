@@ -21,7 +21,7 @@ export interface StreamRouteComponents {
 
 export function addStreamRoutes (router: Router, c: StreamRouteComponents): void {
   const sse = sseHandler({ hub: c.hub, catalog: c.catalog, members: c.members, logger: c.logger, documents: c.documents }, { queueBytes: c.streamQueueBytes })
-  const watch = watchHandler({ hub: c.hub, documents: c.documents })
+  const watch = watchHandler({ hub: c.hub, documents: c.documents, logger: c.logger })
   for (const path of ['/watch', '/api/watch']) router.get(path, async ctx => { if (wantsEventStream(ctx)) await sse(ctx); else watch(ctx) })
   router.get('/api/events', sse)
 }

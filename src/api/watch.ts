@@ -1,31 +1,37 @@
 // GET /watch and /api/watch as the original (reference §5.5): one JSON document at once,
 // then another after each change, concatenated with no separator, until the client goes
 // away. Default payload: the bare name -> instances map; ?by_service=false: the whole state.
-// Changes made together (one discovery sync, one gossip batch) give one document. A slow
+// Changes made together (one discovery sync, one gossip batch) give one document, and so do
+// the changes made while a watcher's document was being built. A slow
 // reader is never queued for: while its socket is full, changes only mark it stale, and it
 // gets the then-current document when the socket drains (the original also dropped
-// intermediate frames), so one client costs at most one document of memory.
+// intermediate frames), so one client costs at most one document of memory. Documents are
+// built in time slices, once per catalog version, and shared by every watcher (views.ts).
 import type Koa from 'koa'
 import type { ServerResponse } from 'node:http'
+import type { Logger } from '../lib/logger.ts'
 import type { EventHub, Subscriber } from './events.ts'
 import type { DocumentCache } from './views.ts'
 
 class WatchClient implements Subscriber {
   readonly kind = 'watch'
   readonly #res: ServerResponse
-  readonly #document: () => string
+  readonly #document: () => Promise<readonly Buffer[]>
+  readonly #onError: (err: unknown) => void
   #pending: NodeJS.Immediate | undefined
   #blocked = false
-  #stale = false
+  #writing = false
+  #stale = true // the first document is due at once
   #done = false
   readonly #onDrain = (): void => {
     this.#blocked = false
-    if (this.#stale) this.#write()
+    this.#next()
   }
 
-  constructor (res: ServerResponse, document: () => string) {
+  constructor (res: ServerResponse, document: () => Promise<readonly Buffer[]>, onError: (err: unknown) => void) {
     this.#res = res
     this.#document = document
+    this.#onError = onError
   }
 
   get queuedBytes (): number { return this.#res.writableLength }
@@ -36,7 +42,7 @@ class WatchClient implements Subscriber {
     // Wait for the rest of the same batch of changes, then send the state once.
     this.#pending ??= setImmediate(() => {
       this.#pending = undefined
-      if (!this.#blocked) this.#write()
+      this.#next()
     })
   }
 
@@ -56,19 +62,33 @@ class WatchClient implements Subscriber {
     this.#res.off('drain', this.#onDrain)
   }
 
-  #write (): void {
-    if (this.#done) return
-    this.#stale = false
-    if (!this.#res.write(this.#document())) {
-      this.#blocked = true
-      this.#res.once('drain', this.#onDrain)
-    }
-  }
+  start (): void { this.#next() }
 
-  start (): void { this.#write() }
+  /** Sends the current document when one is due, the socket takes more and none is being built for this client. */
+  #next (): void {
+    if (this.#done || !this.#stale || this.#blocked || this.#writing) return
+    this.#stale = false
+    this.#writing = true
+    this.#document().then(parts => {
+      this.#writing = false
+      if (this.#done) return
+      let more = true
+      for (const part of parts) more = this.#res.write(part)
+      if (!more) {
+        this.#blocked = true
+        this.#res.once('drain', this.#onDrain)
+        return
+      }
+      this.#next() // changes made while it was built
+    }, (err: unknown) => {
+      this.#writing = false
+      this.closed()
+      this.#onError(err)
+    })
+  }
 }
 
-export function watchHandler (c: { hub: EventHub, documents: DocumentCache }): (ctx: Koa.Context) => void {
+export function watchHandler (c: { hub: EventHub, documents: DocumentCache, logger: Logger }): (ctx: Koa.Context) => void {
   return (ctx) => {
     const { req, res } = ctx
     if (ctx.method === 'HEAD') { ctx.status = 200; ctx.type = 'application/json'; return }
@@ -78,7 +98,12 @@ export function watchHandler (c: { hub: EventHub, documents: DocumentCache }): (
     req.socket.setTimeout(0)
     req.socket.setNoDelay(true)
     res.writeHead(200, { 'Content-Type': 'application/json' })
-    const client = new WatchClient(res, byService ? () => c.documents.byService() : () => c.documents.state())
+    // Built in time slices, once per catalog version, however many clients watch (views.ts).
+    const document = byService ? async () => await c.documents.byServiceParts() : async () => await c.documents.stateParts()
+    const client = new WatchClient(res, document, err => {
+      c.logger.error({ err }, 'bug: a /watch document could not be built; the stream is ended')
+      res.destroy()
+    })
     client.start()
     const unsubscribe = c.hub.subscribe(client)
     res.once('close', () => {

@@ -15,19 +15,28 @@ const PART_BYTES = 64 * 1024
  */
 export class PartWriter {
   readonly #parts: Buffer[] = []
+  readonly #escape: (text: string) => string
   #text = ''
+
+  /**
+   * escape: applied to each part's text as it is turned into bytes (Go's escaping of <, > and
+   * &, say); it must map character by character, as a part may end anywhere between two.
+   */
+  constructor (escape: (text: string) => string = text => text) {
+    this.#escape = escape
+  }
 
   add (text: string): void {
     this.#text += text
     if (this.#text.length >= PART_BYTES) {
-      this.#parts.push(Buffer.from(this.#text))
+      this.#parts.push(Buffer.from(this.#escape(this.#text)))
       this.#text = ''
     }
   }
 
   /** The parts, the last one with what is left. */
   finish (): Buffer[] {
-    this.#parts.push(Buffer.from(this.#text))
+    this.#parts.push(Buffer.from(this.#escape(this.#text)))
     this.#text = ''
     return this.#parts
   }
@@ -38,6 +47,8 @@ export interface JsonPartsOptions {
   indent?: number
   /** Levels of arrays and plain objects walked entry by entry, with a slice check between entries; deeper values are encoded whole. Default 3. */
   depth?: number
+  /** Applied to the text as it is turned into bytes (PartWriter); character by character only. */
+  escape?: (text: string) => string
 }
 
 function isPlainObject (v: object): boolean {
@@ -61,7 +72,7 @@ function toJsonValue (v: unknown, key: string): unknown {
 export async function jsonParts (value: unknown, opts: JsonPartsOptions = {}): Promise<Buffer[]> {
   const step = ' '.repeat(opts.indent ?? 2)
   const maxDepth = opts.depth ?? 3
-  const out = new PartWriter()
+  const out = new PartWriter(opts.escape)
   const slicer = new Slicer()
   const colon = step === '' ? ':' : ': '
 

@@ -1,5 +1,6 @@
 import test from 'ava'
 import { jsonParts, PartWriter } from '../../../src/lib/json-parts.ts'
+import { goEscape } from '../../../src/catalog/index.ts'
 import { prng } from '../../helpers/prng.ts'
 
 class Stamp {
@@ -63,4 +64,12 @@ test('PartWriter: text comes back as parts of at least 64 Ki characters, the sam
   t.true(parts.length > 1)
   t.true(parts.slice(0, -1).every(p => p.toString().length >= 64 * 1024), 'every part but the last holds at least 64 Ki characters')
   t.is(parts.map(p => p.toString()).join(''), pieces.join(''), 'each part decodes on its own: no character is split')
+})
+
+test('jsonParts with an escape: the escaped bytes of JSON.stringify, over many parts (Go\'s <, > and & escapes for /watch)', async t => {
+  const doc = Object.fromEntries(Array.from({ length: 300 }, (_, i) => [`name<${i}>`, Array.from({ length: 20 }, (_, k) => ({ ID: `${i}&${k}`, Image: 'a<b>\u2028\u2029', Port: k }))]))
+  const parts = await jsonParts(doc, { indent: 0, depth: 2, escape: goEscape })
+  t.true(parts.length > 3, `several parts (${parts.length})`)
+  t.is(Buffer.concat(parts).toString(), goEscape(JSON.stringify(doc)))
+  t.false(parts.some(p => /[<>&\u2028\u2029]/.test(p.toString())), 'no part holds an unescaped character')
 })
