@@ -99,7 +99,7 @@ export class EventHub implements Startable {
     this.#init = init
     const m = components.metrics
     this.#changes = m.counter('sidecar_catalog_changes_total', 'Records added or changed in status, by new status', ['status'])
-    this.#dropped = m.counter('sidecar_stream_clients_dropped_total', 'Stream clients dropped for falling behind')
+    this.#dropped = m.counter('sidecar_stream_clients_dropped_total', 'SSE clients dropped: too slow to read their events, or the state changed faster than a snapshot for them could be built')
     const subscribers = this.#subscribers
     m.gauge('sidecar_stream_clients', 'Open stream clients (sse: /api/events, watch: /watch)', ['kind'], function () {
       this.reset()

@@ -19,6 +19,8 @@ import type { ClusterMember, DocumentCache } from './views.ts'
 const DROP_GRACE_MS = 10_000
 /** The browser's reconnect delay after the stream ends (EventSource's default is about 3 s). */
 const RETRY_MS = 1000
+/** Snapshots built for a connecting client before it is dropped because the state changes faster than that. */
+const SNAPSHOT_TRIES = 3
 
 export interface SseComponents {
   hub: EventHub
@@ -134,11 +136,12 @@ export function sseHandler (c: SseComponents, opts: { queueBytes: number }): (ct
     })
     let unsubscribe = (): void => {}
     let gone = false
-    const client = new SseClient(res, opts.queueBytes, (why, queued) => {
+    const dropped = (why: string, fields: Record<string, unknown> = {}): void => {
       unsubscribe()
       c.hub.countDrop()
-      c.logger.warn({ remote: req.socket.remoteAddress, queued }, `SSE client ${req.socket.remoteAddress ?? ''} dropped: ${why} (${queued} bytes waiting)`)
-    })
+      c.logger.warn({ remote: req.socket.remoteAddress, ...fields }, `SSE client ${req.socket.remoteAddress ?? ''} dropped: ${why}`)
+    }
+    const client = new SseClient(res, opts.queueBytes, (why, queued) => { dropped(`${why} (${queued} bytes waiting)`, { queued }) })
     res.once('close', () => {
       gone = true
       unsubscribe()
@@ -163,8 +166,9 @@ export function sseHandler (c: SseComponents, opts: { queueBytes: number }): (ct
           for (const e of after) client.change(e)
           break
         }
-        if (tries === 3) {
+        if (tries === SNAPSHOT_TRIES) {
           client.end('dropped', 'the state changed faster than a snapshot could be sent; reconnect')
+          dropped(`the state changed faster than a snapshot could be sent (${SNAPSHOT_TRIES} tries: each time, the changes made while it was built were more than [api] event_buffer keeps or [api] stream_queue_bytes allows)`, { tries })
           return
         }
       }

@@ -234,3 +234,84 @@ test('SSE: clients that connect while the state changes get a snapshot (4,000 se
     t.is([...status.values()].filter(s => s === 4).length, draining, `client ${n}: the snapshot and the changes add up to the state`)
   }
 })
+
+/** A daemon with n static instances of one service "big" (i0 .. i<n-1>), all ALIVE. */
+async function bigDaemon (t: ExecutionContext, ip: string, n: number, env: Record<string, string> = {}): Promise<DaemonProcess> {
+  const dir = await mkdtemp(path.join(os.tmpdir(), 'sidecar-streams-'))
+  t.teardown(async () => { await rm(dir, { recursive: true, force: true }) })
+  const file = path.join(dir, 'static.json')
+  await writeFile(file, JSON.stringify(Array.from({ length: n }, (_, i) => ({ Service: { ID: `i${i}`, Name: 'big', Image: 'img:1', Ports: [{ Type: 'tcp', Port: 20000 + i, ServicePort: 18080 }] }, Check: { Type: 'AlwaysSuccessful' } }))))
+  const d = await startDaemon({ ip, hostname: `streams-${ip.split('.')[3]}`, cwd: dir, args: ['-d', 'static'], env: { STATIC_CONFIG_FILE: file, ...env } })
+  t.teardown(() => { d.kill() })
+  await waitFor(async () => (await d.json<{ Services: ByService }>('/api/services.json')).Services.big?.filter(s => s.Status === 0).length === n, { timeoutMs: 60_000, message: () => `${n} ALIVE\n${d.output.slice(-2000)}` })
+  return d
+}
+
+async function metric (d: DaemonProcess, line: RegExp): Promise<number> {
+  const m = line.exec(await (await fetch(d.url('/metrics'), { signal: AbortSignal.timeout(10_000) })).text())
+  return m === null ? Number.NaN : Number(m[1])
+}
+
+test('/watch at 2,000 services while instances are drained: every watcher gets whole documents, in order, the last one showing the final state', async t => {
+  t.timeout(120_000)
+  const N = 2000
+  const d = await bigDaemon(t, '127.0.4.15', N)
+  // Documents are built in time slices and shared by the watchers: each must still be one
+  // whole document, never parts of two, and never older than one sent before it.
+  const watchers = [...Array.from({ length: 3 }, () => new WatchReader(d.url('/watch'))), new WatchReader(d.url('/api/watch?by_service=false'))]
+  t.teardown(() => { for (const w of watchers) w.close() })
+  await waitFor(() => watchers.every(w => w.values.length >= 1), { timeoutMs: 30_000, message: 'a first document on every watcher' })
+  const draining = (doc: unknown, byService: boolean): number => byService
+    ? (doc as ByService).big.filter(s => s.Status === 4).length
+    : Object.values((doc as { Servers: Record<string, { Services: Record<string, Instance> }> }).Servers['streams-15'].Services).filter(s => s.Status === 4).length
+  const size = (doc: unknown, byService: boolean): number => byService
+    ? (doc as ByService).big.length
+    : Object.keys((doc as { Servers: Record<string, { Services: Record<string, Instance> }> }).Servers['streams-15'].Services).length
+  // Two loops of drains (each a change), bounded in count.
+  await Promise.all([0, 1].map(async k => { for (let i = k; i < 300; i += 2) await post(d, `/api/services/i${i}/drain`) }))
+  for (const [n, w] of watchers.entries()) {
+    const byService = n < 3
+    await waitFor(() => w.values.length > 0 && draining(w.values.at(-1), byService) === 300, { timeoutMs: 30_000, message: () => `watcher ${n}: a document with all 300 drains (last: ${draining(w.values.at(-1), byService)})` })
+    const counts = w.values.map(doc => draining(doc, byService))
+    t.true(w.values.every(doc => size(doc, byService) === N), `watcher ${n}: each of its ${w.values.length} documents lists all ${N} instances`)
+    t.deepEqual(counts, [...counts].sort((a, b) => a - b), `watcher ${n}: documents in order (drains only add up)`)
+    t.true(w.values.length >= 2, `watcher ${n}: a document after the first`)
+  }
+})
+
+test('SSE: a client whose snapshot is outrun by changes three times is dropped with a final event, counted and logged', async t => {
+  t.timeout(120_000)
+  // A ring of one event: a snapshot is sent only when at most one change was made while it
+  // was built, so under steady drains every try fails.
+  const d = await bigDaemon(t, '127.0.4.14', 4000, { API_EVENT_BUFFER: '1' })
+  let churning = true
+  let drains = 0
+  const churn = Promise.all(Array.from({ length: 16 }, async (_, k) => {
+    const end = Date.now() + 30_000
+    for (let i = k; i < 4000 && churning && Date.now() < end; i += 16) { await post(d, `/api/services/i${i}/drain`); drains++ }
+  }))
+  await sleep(200)
+  // Clients connect one after another until one is dropped (bounded: 40 clients, 30 s).
+  const clients: SseReader[] = []
+  t.teardown(() => { for (const c of clients) c.close() })
+  const until = Date.now() + 30_000
+  while (clients.length < 40 && Date.now() < until) {
+    const c = new SseReader(d.url('/api/events'))
+    clients.push(c)
+    await c.waitFor(r => r.of('dropped').length > 0 || r.of('snapshot').length > 0, `client ${clients.length - 1}: a snapshot or a final event`, 60_000)
+    if (c.of('dropped').length > 0) break
+  }
+  churning = false
+  await churn
+  const dropped = clients.filter(c => c.of('dropped').length > 0)
+  t.log(`${drains} drains; ${dropped.length} of ${clients.length} clients dropped`)
+  t.true(dropped.length > 0, `under steady changes a client is dropped (${clients.length - dropped.length} of ${clients.length} got a snapshot)`)
+  for (const c of dropped) {
+    await c.waitFor(r => r.ended || undefined, 'the stream ends after the final event')
+    t.is(c.events.at(-1)?.event, 'dropped', 'the final event')
+    t.regex((c.events.at(-1)?.json as { reason: string }).reason, /changed faster than a snapshot/)
+    t.is(c.of('snapshot').length, 0, 'no snapshot before it')
+  }
+  t.is(await metric(d, /^sidecar_stream_clients_dropped_total (\d+)$/m), dropped.length, 'each drop is counted')
+  t.is(d.output.match(/dropped: the state changed faster than a snapshot could be sent/g)?.length, dropped.length, 'each drop is logged')
+})
