@@ -3,7 +3,9 @@
 // rest over 100 names. For each route, eight clients read it in a loop for 5 s while /health
 // is asked every 100 ms (from a worker thread); prints the answers served, /health's median and longest time, and the
 // daemon's longest event-loop delay meanwhile. Bounded: 5 s per route, every request with a
-// time limit. Prints figures, asserts nothing.
+// time limit. Stream routes (/watch, /api/watch?by_service=false): eight watchers while one
+// client drains instances one after another, each drain a change and so a document to every
+// watcher. Prints figures, asserts nothing.
 //   node bench/api-load.ts [services] [routes, comma-separated]      (default: 10000, the routes below)
 import { readFileSync } from 'node:fs'
 import { mkdtemp, rm, writeFile } from 'node:fs/promises'
@@ -30,27 +32,51 @@ const d = await startDaemon({ ip: '127.0.12.47', hostname: 'bench-api', cwd: dir
 const lagMs = async (): Promise<number> => 1000 * Number(/^sidecar_nodejs_eventloop_lag_max_seconds (\S+)$/m.exec(await (await fetch(d.url('/metrics'), { signal: AbortSignal.timeout(30_000) })).text())?.[1] ?? NaN)
 try {
   await waitFor(async () => /^sidecar_local_services\{status="alive"\} (\d+)$/m.exec(await (await fetch(d.url('/metrics'))).text())?.[1] === String(n) || undefined, { timeoutMs: 90_000, message: `${n} services ALIVE` })
+  let drained = 0
   console.log('route | answers | /health answers | /health median / max (ms) | longest event-loop delay (ms)')
   for (const route of routes) {
     await lagMs() // starts the delay's window (each scrape reports the time since the last)
     let stop = false
     let answers = 0
-    const readers = Array.from({ length: READERS }, async () => {
-      while (!stop) {
-        await (await fetch(d.url(route), { signal: AbortSignal.timeout(30_000) })).arrayBuffer()
-        answers++
-      }
-    })
+    const streamed = route.includes('watch')
+    const watching = new AbortController()
+    let streamedBytes = 0
+    const readers = streamed
+      // A stream route (/watch): eight watchers read the documents it sends after each change,
+      // while one client drains instances one after another (each drain a change); "answers"
+      // counts the drains.
+      ? [...Array.from({ length: READERS }, async () => {
+          try {
+            const res = await fetch(d.url(route), { signal: watching.signal })
+            for await (const chunk of res.body as unknown as AsyncIterable<Uint8Array>) streamedBytes += chunk.length
+          } catch {
+            // aborted at the end of the phase
+          }
+        }),
+        (async () => {
+          while (!stop && drained < n * 0.9) {
+            const res = await fetch(d.url(`/api/services/s${drained++}/drain`), { method: 'POST', signal: AbortSignal.timeout(30_000) })
+            await res.arrayBuffer()
+            answers++
+          }
+        })()]
+      : Array.from({ length: READERS }, async () => {
+        while (!stop) {
+          await (await fetch(d.url(route), { signal: AbortSignal.timeout(30_000) })).arrayBuffer()
+          answers++
+        }
+      })
     // From a worker thread: the readers' answers (megabytes each) are received in this
     // process, whose own delays a prober here would count against the daemon.
     const prober = startHealthProber(d.url('/health'), { intervalMs: 100, timeoutMs: 30_000 })
     await new Promise(resolve => setTimeout(resolve, READ_MS))
     stop = true
     const { times: health, failures } = await prober.stop()
+    watching.abort()
     await Promise.all(readers)
     if (failures.length > 0) console.log(`${route}: /health failed: ${failures.join('; ')}`)
     health.sort((a, b) => a - b)
-    console.log(`${route} | ${answers} | ${health.length} | ${health[Math.floor(health.length / 2)].toFixed(0)} / ${(health.at(-1) ?? NaN).toFixed(0)} | ${(await lagMs()).toFixed(0)}`)
+    console.log(`${route}${streamed ? ` (${answers} drains, ${(streamedBytes / 1e6).toFixed(0)} MB streamed)` : ''} | ${answers} | ${health.length} | ${health[Math.floor(health.length / 2)].toFixed(0)} / ${(health.at(-1) ?? NaN).toFixed(0)} | ${(await lagMs()).toFixed(0)}`)
   }
 } finally {
   d.kill()
