@@ -18,6 +18,16 @@ export function encodeStateChangedEvent (state: StateSnapshot, change: ChangeEve
   return `{"State":${encodeState(state)},"ChangeEvent":${encodeChangeEvent(change)}}`
 }
 
+/**
+ * encodeStateChangedEvent's bytes from the state already encoded (encodeStateParts), which the
+ * events of one catalog operation share: only the change part is new per event.
+ */
+export function stateChangedEventBody (state: readonly Buffer[], change: ChangeEvent): Buffer {
+  return Buffer.concat([STATE_OPEN, ...state, Buffer.from(`,"ChangeEvent":${encodeChangeEvent(change)}}`)])
+}
+
+const STATE_OPEN = Buffer.from('{"State":')
+
 /** The X-Sidecar-Signature value: "sha256=" + hex HMAC-SHA256 of the exact body bytes. */
 export function signBody (body: Uint8Array, secret: string): string {
   return `sha256=${createHmac('sha256', secret).update(body).digest('hex')}`

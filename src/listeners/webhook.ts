@@ -51,7 +51,7 @@ export interface WebhookComponents {
   logger: Logger
   metrics: ListenerMetrics
   /** The body of an event (shared between listeners, so it is encoded once). */
-  body: (e: ListenerEvent) => Buffer
+  body: (e: ListenerEvent) => Promise<Buffer>
   /** Jitter source; Math.random unless a test fixes it. */
   random?: () => number
 }
@@ -185,7 +185,7 @@ export class WebhookListener implements Startable {
   /** Up to 1 + retries attempts, each a new request with the same bytes and event id. */
   async #deliver (e: ListenerEvent): Promise<void> {
     const { retries, retryDelayMs, timeoutMs, secret } = this.#init
-    const body = this.#c.body(e)
+    const body = await this.#c.body(e)
     const headers: Record<string, string> = {
       'content-type': 'application/json',
       'user-agent': 'sidecar-listener',
