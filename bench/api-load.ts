@@ -28,7 +28,7 @@ await writeFile(file, JSON.stringify(Array.from({ length: n }, (_, i) => ({
   Check: { Type: 'AlwaysSuccessful' },
 }))))
 console.log(`node ${process.version}, ${os.cpus().length} cores, load average ${load()} (before); ${n} services, ${READERS} readers per route for ${READ_MS} ms`)
-const d = await startDaemon({ ip: '127.0.12.47', hostname: 'bench-api', cwd: dir, args: ['-d', 'static'], env: { STATIC_CONFIG_FILE: file, HEALTH_INTERVAL: '3s', SIDECAR_LOGGING_LEVEL: 'warn' } })
+const d = await startDaemon({ ip: '127.0.12.47', hostname: 'bench-api', cwd: dir, args: ['-d', 'static'], env: { STATIC_CONFIG_FILE: file, HEALTH_INTERVAL: '3s', SIDECAR_LOGGING_LEVEL: 'warn', ...(process.env.BENCH_NODE_OPTIONS !== undefined ? { NODE_OPTIONS: process.env.BENCH_NODE_OPTIONS } : {}) } })
 const lagMs = async (): Promise<number> => 1000 * Number(/^sidecar_nodejs_eventloop_lag_max_seconds (\S+)$/m.exec(await (await fetch(d.url('/metrics'), { signal: AbortSignal.timeout(30_000) })).text())?.[1] ?? NaN)
 try {
   await waitFor(async () => /^sidecar_local_services\{status="alive"\} (\d+)$/m.exec(await (await fetch(d.url('/metrics'))).text())?.[1] === String(n) || undefined, { timeoutMs: 90_000, message: `${n} services ALIVE` })
