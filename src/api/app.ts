@@ -9,6 +9,7 @@ import type { Logger } from '../lib/logger.ts'
 import type { CheckState } from '../health/monitor.ts'
 import type { Metrics } from '../lib/metrics.ts'
 import type { Clock } from '../service/clock.ts'
+import type { ApiActivity } from './activity.ts'
 import { addCatalogRoutes, addHealthRoute } from './catalog-routes.ts'
 import { addDrainRoutes, type Drainer } from './drain.ts'
 import type { EventHub } from './events.ts'
@@ -40,6 +41,8 @@ export interface ApiComponents {
   listeners?: () => readonly ListenerView[]
   /** Change events for /watch and SSE (one catalog subscription for all clients). */
   hub: EventHub
+  /** Counts what the API serves, for the heap mode (activity.ts). */
+  activity?: ApiActivity
   metrics: Metrics
   /** The local announcer: drains this host's instances. */
   drainer: Drainer
@@ -78,6 +81,7 @@ export function createApp (c: ApiComponents): Koa {
     c.logger.warn({ err, path: ctx?.path }, `API answer failed: ${err.message}`)
   })
 
+  if (c.activity !== undefined) app.use(c.activity.middleware())
   app.use(pageHeaders(c.frameAncestors))
   app.use(async (ctx, next) => {
     try {

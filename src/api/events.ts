@@ -85,6 +85,7 @@ export class EventHub implements Startable {
   #lastId = this.base
   readonly #ring: HubEvent[] = []
   readonly #subscribers = new Set<Subscriber>()
+  #deliveries = 0
   #heartbeat: Ticker | undefined
   #membersKey = ''
   #membersCheck: NodeJS.Immediate | undefined
@@ -117,6 +118,9 @@ export class EventHub implements Startable {
   get lastId (): number { return this.#lastId }
 
   get clientCount (): number { return this.#subscribers.size }
+
+  /** Changes delivered to subscribers so far, one per subscriber a change reached (the heap mode reads it as load). */
+  get deliveries (): number { return this.#deliveries }
 
   async start (): Promise<void> {
     if (this.#heartbeat !== undefined) return
@@ -186,6 +190,7 @@ export class EventHub implements Startable {
     this.#ring.push(event)
     if (this.#ring.length > this.#init.bufferSize) this.#ring.shift()
     this.#changes.inc({ status: statusString(e.service.Status).toLowerCase() })
+    this.#deliveries += this.#subscribers.size
     for (const s of this.#subscribers) this.#safely(s, () => { s.change(event) })
     this.notifyMembers() // a new record may be a new host's first, or change a count
   }

@@ -1,6 +1,7 @@
 // Builds the components from the effective config, starts them in order, stops them in
 // reverse. The constructor does no I/O; start() either brings everything up or leaves
 // nothing running.
+import { ApiActivity } from '../api/activity.ts'
 import { createApp, type ClusterMember } from '../api/app.ts'
 import { EventHub } from '../api/events.ts'
 import { defaultRouteRule } from '../api/explain.ts'
@@ -151,7 +152,9 @@ export class Daemon implements Startable {
     registerCatalogMetrics(this.metrics, this.catalog, members)
     const lifespans = { aliveLifespanMs: sc.alive_lifespan, drainingLifespanMs: sc.draining_lifespan, tombstoneLifespanMs: sc.tombstone_lifespan }
     const rejections = new ApiRejections({ metrics: this.metrics, logger: child('api') })
+    const apiActivity = new ApiActivity()
     const app = createApp({
+      activity: apiActivity,
       catalog: this.catalog,
       logger: child('api'),
       members,
@@ -172,7 +175,14 @@ export class Daemon implements Startable {
     })
     this.api = new HttpServer({ app, logger: child('api'), rejections }, { host: config.api.bind_ip, port: config.api.port, name: 'api', portSetting: '[api] port or --http-port', maxConnections: config.api.max_connections })
     // the reclaimer collects nothing while the heap mode lets the heap grow (a burst, proxy load)
-    const heapMode = new HeapMode({ logger: child('heap'), metrics: this.metrics, proxy: this.proxy === undefined || growingPercentGiven() ? undefined : () => (this.proxy as ProxyManager).activity() }, { managed: process.execArgv.includes('--optimize-for-size') })
+    // the load the heap mode reads: the proxy's requests, and the API's (large documents, streams)
+    const ownPercent = growingPercentGiven()
+    const heapMode = new HeapMode({
+      logger: child('heap'),
+      metrics: this.metrics,
+      proxy: this.proxy === undefined || ownPercent ? undefined : () => (this.proxy as ProxyManager).activity(),
+      api: ownPercent ? undefined : () => apiActivity.read(this.hub.deliveries),
+    }, { managed: process.execArgv.includes('--optimize-for-size') })
     // The API first: the example config health checks the daemon's own API. The hub after
     // it, so that on stop the hub ends every stream with a final event before the API closes.
     // Gossip before discovery: a joining node pulls the cluster's state before it announces its own.

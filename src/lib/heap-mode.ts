@@ -60,6 +60,11 @@
 // daemon for most of a second. The end of ordinary load stays within that allowance and collects
 // nothing.
 //
+// The API's load counts as the proxy's does (api/activity.ts: its requests, and the changes
+// delivered to /watch and SSE clients): eight clients reading the large documents of 10,000
+// services in a loop, or watching them change, made 20-40 memory-reducing full collections of
+// 15-100 ms in 5 s under the flag, and 1-3 of 15-25 ms without it (2026-12-05).
+//
 // While the proxy carries load, optimize-for-size is off as well (the percent still bounds the
 // growth). Under the flag every full collection is a memory-reducing one, which costs more, and
 // clients that open a connection per request reach the 30 % limit about twice a second (at 6,000
@@ -136,8 +141,10 @@ export function watchFullCollections (onFull: () => void): { stop: () => void } 
 export interface HeapModeComponents {
   logger: Logger
   metrics: Metrics
-  /** The proxy's counts; without it the growing factor is left alone. */
+  /** The proxy's counts; without it (and the API's) the growing factor is left alone. */
   proxy?: () => ProxyActivity
+  /** The API's counts (api/activity.ts): requests, and changes delivered to stream clients. Read as the proxy's are. */
+  api?: () => ProxyActivity
   /** Injected for tests; default a full, regular collection by V8's gc() (fullCollection('regular')), where the runtime gives it. */
   collect?: () => void
   /** Injected for tests; default V8's heap in use (used_heap_size). */
@@ -176,7 +183,10 @@ export class HeapMode implements Startable {
   #poll: NodeJS.Timeout | undefined
   /** Whether the proxy carried load within the last SERVING_IDLE_MS. */
   #serving = false
-  #lastFinished = 0
+  /** The proxy and the API, where given: each one's counts at the last reading. */
+  #sources: Array<{ name: string, read: () => ProxyActivity, finished: number }> = []
+  /** The one whose load began the serving period ('the proxy', 'the API'). */
+  #servedBy = 'the proxy'
   #lastLookAt = 0
   #lastServedAt = -Infinity
   /** While serving: the least heap in use read after a full collection since serving began (what lived, and a little more). */
@@ -193,9 +203,9 @@ export class HeapMode implements Startable {
     this.#init = init
     this.#quietMs = init.quietMs ?? QUIET_MS
     this.#heapUsed = components.heapUsed ?? v8HeapUsed
-    this.#percentGauge = components.metrics.gauge('sidecar_heap_growing_percent', `V8's --heap-growing-percent: ${SERVING_GROWING_PERCENT} while the proxy carries load (the old generation grows that much between full collections), 0 (V8's own factor) otherwise`)
+    this.#percentGauge = components.metrics.gauge('sidecar_heap_growing_percent', `V8's --heap-growing-percent: ${SERVING_GROWING_PERCENT} while the proxy carries load (the old generation grows that much between full collections), 0 (V8's own factor) otherwise (the API's load counts too)`)
     this.#bursts = components.metrics.counter('sidecar_heap_bursts_total', 'times V8\'s optimize-for-size was turned off because full collections came fast while the heap in use grew')
-    this.#gauge = components.metrics.gauge('sidecar_heap_optimize_for_size', '1 while V8\'s optimize-for-size is on (the default: a small heap), 0 while a burst or proxy load has it off')
+    this.#gauge = components.metrics.gauge('sidecar_heap_optimize_for_size', '1 while V8\'s optimize-for-size is on (the default: a small heap), 0 while a burst or the load of the proxy or the API has it off')
   }
 
   /** 'throughput' during a burst (the flag is off then). */
@@ -213,12 +223,12 @@ export class HeapMode implements Startable {
     this.#percentGauge.set(0)
     if (!this.#init.managed || this.#watch !== undefined) return
     this.#watch = watchFullCollections(() => { this.#collected(performance.now()) })
-    const proxy = this.#c.proxy
-    if (proxy === undefined) return
+    this.#sources = ([['the proxy', this.#c.proxy], ['the API', this.#c.api]] as const)
+      .flatMap(([name, read]) => read === undefined ? [] : [{ name, read, finished: read().finished }])
+    if (this.#sources.length === 0) return
     this.#collect = this.#c.collect ?? fullCollection('regular')
-    this.#lastFinished = proxy().finished
     this.#lastLookAt = performance.now()
-    this.#poll = setInterval(() => { this.#look(proxy(), performance.now()) }, this.#init.servingPollMs ?? SERVING_POLL_MS)
+    this.#poll = setInterval(() => { this.#look(performance.now()) }, this.#init.servingPollMs ?? SERVING_POLL_MS)
     this.#poll.unref()
   }
 
@@ -235,19 +245,33 @@ export class HeapMode implements Startable {
     this.#apply('the daemon stops')
   }
 
-  /** One reading of the proxy's counts at `at` (performance.now()). */
-  #look (a: ProxyActivity, at: number): void {
-    const rate = (a.finished - this.#lastFinished) * 1000 / Math.max(1, at - this.#lastLookAt)
-    this.#lastFinished = a.finished
+  /** One reading of the counts at `at` (performance.now()). */
+  #look (at: number): void {
+    const elapsed = Math.max(1, at - this.#lastLookAt)
     this.#lastLookAt = at
-    if (rate >= SERVING_MIN_RATE || a.inFlight >= SERVING_MIN_IN_FLIGHT) this.#lastServedAt = at
+    let busy: string | undefined
+    for (const src of this.#sources) {
+      const a = src.read()
+      const rate = (a.finished - src.finished) * 1000 / elapsed
+      src.finished = a.finished
+      if (busy === undefined && (rate >= SERVING_MIN_RATE || a.inFlight >= SERVING_MIN_IN_FLIGHT)) {
+        busy = `${src.name} serves ${rate.toFixed(0)} requests a second, ${a.inFlight} in progress`
+        if (!this.#serving) this.#servedBy = src.name
+      }
+    }
+    if (busy !== undefined) this.#lastServedAt = at
     const idleMs = this.#init.servingIdleMs ?? SERVING_IDLE_MS
     const serving = at - this.#lastServedAt < idleMs
     if (serving === this.#serving) return
     this.#serving = serving
     if (serving) this.#floor = this.#heapUsed()
-    this.#apply(serving ? `the proxy serves ${rate.toFixed(0)} requests a second, ${a.inFlight} in progress` : `the proxy carried no load for ${idleMs / 1000} s`)
+    this.#apply(busy ?? `${this.#names()} carried no load for ${idleMs / 1000} s`)
     if (!serving) this.#collectHeld()
+  }
+
+  /** 'the proxy', 'the API' or 'the proxy and the API': what is read. */
+  #names (): string {
+    return this.#sources.map(src => src.name).join(' and ')
   }
 
   /** The growing percent is back to V8's own: one full collection if the heap holds much more than serving explains, so the limit follows. */
@@ -257,7 +281,7 @@ export class HeapMode implements Startable {
     if (collect === undefined || before - this.#floor * (1 + SERVING_GROWING_PERCENT / 100) < IDLE_GARBAGE_BYTES) return
     if (before > MAX_USED_BYTES) {
       // the pause grows with the heap (the reclaimer's rule): a second's stall is worse than the memory
-      this.#c.logger.debug(`the proxy is idle; the heap in use (${(before / 1048576).toFixed(0)} MB) is too large for a collection now`)
+      this.#c.logger.debug(`${this.#names()} ${this.#sources.length > 1 ? 'are' : 'is'} idle; the heap in use (${(before / 1048576).toFixed(0)} MB) is too large for a collection now`)
       return
     }
     const t0 = performance.now()
@@ -265,7 +289,7 @@ export class HeapMode implements Startable {
     const ms = performance.now() - t0
     const after = this.#heapUsed()
     const mb = (n: number): string => (n / 1048576).toFixed(1)
-    this.#c.logger.info(`the proxy is idle: a ${ms.toFixed(0)} ms full collection took the heap in use from ${mb(before)} to ${mb(after)} MB, so V8's own growing factor applies from there`)
+    this.#c.logger.info(`${this.#names()} ${this.#sources.length > 1 ? 'are' : 'is'} idle: a ${ms.toFixed(0)} ms full collection took the heap in use from ${mb(before)} to ${mb(after)} MB, so V8's own growing factor applies from there`)
   }
 
   /**
@@ -281,7 +305,7 @@ export class HeapMode implements Startable {
       setFlagsFromString(flagOn ? '--optimize-for-size' : '--no-optimize-for-size')
       this.#sizeFlagOn = flagOn
       this.#gauge.set(flagOn ? 1 : 0)
-      said.push(flagOn ? 'V8\'s optimize-for-size is on again' : `V8's optimize-for-size is off ${this.#mode === 'small' ? 'while the proxy carries load' : 'until the heap settles'}`)
+      said.push(flagOn ? 'V8\'s optimize-for-size is on again' : `V8's optimize-for-size is off ${this.#mode === 'small' ? `while ${this.#servedBy} carries load` : 'until the heap settles'}`)
     }
     if (percent !== this.#percent) {
       setFlagsFromString(`--heap-growing-percent=${percent}`)

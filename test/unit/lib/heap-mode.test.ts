@@ -108,6 +108,28 @@ test.serial('heap-mode: as the load ends, no collection where the heap in use is
   }
 })
 
+test.serial('heap-mode: the API\'s load counts as the proxy\'s does (requests and stream deliveries): optimize-for-size off and 30 % while it serves, back once both are idle', async t => {
+  // the counts are injected; the flags are set for real, in this process, and back at the end
+  let api = 0
+  const said: string[] = []
+  const logger = pino({ level: 'debug' }, { write: (line: string) => { said.push((JSON.parse(line) as { msg: string }).msg) } })
+  const mode = new HeapMode({ logger, metrics: new Metrics(), proxy: () => ({ finished: 0, inFlight: 0 }), api: () => ({ finished: api, inFlight: 0 }), collect: () => {}, heapUsed: () => 50 * 1048576 }, { managed: true, servingPollMs: 20, servingIdleMs: 300 })
+  await mode.start()
+  const load = setInterval(() => { api += 10 }, 10) // 1,000 a second
+  try {
+    await waitFor(() => mode.growingPercent === SERVING_GROWING_PERCENT, { timeoutMs: 10_000, message: 'serving' })
+    t.false(mode.optimizeForSize, 'optimize-for-size off while the API serves')
+    clearInterval(load)
+    await waitFor(() => mode.growingPercent === 0, { timeoutMs: 10_000, message: 'idle' })
+    t.true(mode.optimizeForSize, 'on again once both are idle')
+  } finally {
+    clearInterval(load)
+    await mode.stop()
+  }
+  t.regex(said[0], /^the API serves \d+ requests a second, 0 in progress: V8's optimize-for-size is off while the API carries load, and the old generation may grow 30 % between full collections$/)
+  t.is(said[1], 'the proxy and the API carried no load for 0.3 s: V8\'s optimize-for-size is on again, and V8\'s own growing factor again')
+})
+
 test.serial('heap-mode: during a burst the growing percent is V8\'s own even while the proxy serves (30 % would hold back a join), and 30 % again after', async t => {
   const r = await run(['--max-semi-space-size=1', '--optimize-for-size'], 'on', 'growth', 'serving')
   t.log(`growth while serving: ${r.majors} full collections; HeapMode said: ${r.said.join(' / ')}`)
