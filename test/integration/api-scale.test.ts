@@ -80,6 +80,11 @@ test('costly routes with 10,000 instances of a service: complete answers for con
     t.deepEqual(healthFailures, [], `${route}: no /health request failed or took over 5 s`)
     t.true(health.length >= 10, `${route}: /health answered ${health.length} times in ${READ_MS} ms (every 100 ms when it answers at once)`)
   }
+  // The readers are load, as proxy requests are (api/activity.ts): the heap mode has V8's
+  // optimize-for-size off while they read (memory-reducing full collections every few answers otherwise).
+  const metrics = await (await fetch(d.url('/metrics'), { signal: AbortSignal.timeout(10_000) })).text()
+  t.regex(metrics, /^sidecar_heap_optimize_for_size 0$/m, 'optimize-for-size off while the API serves')
+  t.regex(metrics, /^sidecar_heap_growing_percent 30$/m, 'and the old generation\'s growth bounded to 30 %')
   // What this guards is that SIGTERM is heard (the frozen daemon never heard it): the daemon
   // ends by itself, before the SIGKILL 20 s later. Whether the leave of 10,000
   // records also fits the CLI's 5 s stop limit depends on the machine's load (1-3 s here; once
