@@ -1,6 +1,6 @@
 import test from 'ava'
-import { ServiceStatus, Time } from '../../../src/service/index.ts'
-import { modeOf, normalizeMode, planListeners } from '../../../src/proxy/plan.ts'
+import { ServiceStatus, Time, withFields } from '../../../src/service/index.ts'
+import { modeOf, normalizeMode, planListeners, planPort } from '../../../src/proxy/plan.ts'
 import { at, makeTestService } from '../../helpers/factories.ts'
 
 const port = (ServicePort: number, Port: number, Type = 'tcp', IP = '10.0.0.5'): { Type: string, Port: number, ServicePort: number, IP: string } => ({ Type, Port, ServicePort, IP })
@@ -61,4 +61,21 @@ test('mode: the newest ALIVE record decides; empty or unknown modes are http', t
   t.is(modeOf([makeTestService({ ProxyMode: 'tcp', Updated: at(1) }), makeTestService({ ProxyMode: 'ws', Updated: at(2) })]), 'ws')
   t.is(modeOf([makeTestService({ ProxyMode: 'tcp', Status: ServiceStatus.UNHEALTHY })]), 'tcp', 'no ALIVE record: the newest any')
   t.deepEqual(['', 'HTTP', 'TCP', 'grpc'].map(normalizeMode), ['http', 'http', 'tcp', 'http'])
+})
+
+test('planPort: a record\'s backend is made once per ServicePort and reused while the record is the same; a new version of it gets its own', t => {
+  const two = makeTestService({ ID: 'two', Ports: [{ Type: 'tcp', Port: 32768, ServicePort: 8080, IP: '10.0.0.5' }, { Type: 'tcp', Port: 32769, ServicePort: 9090, IP: '10.0.0.5' }] })
+  const others = Array.from({ length: 3000 }, (_, i) => makeTestService({ ID: `i${i}`, Ports: [{ Type: 'tcp', Port: 20000 + i, ServicePort: 8080, IP: '10.0.0.6' }] }))
+  const first = planPort(8080, [two, ...others])?.listener.backends ?? []
+  const again = planPort(8080, [...others].reverse().concat(two))?.listener.backends ?? []
+  t.is(first.length, 3001)
+  t.deepEqual(again.map(b => b.key), first.map(b => b.key), 'the same backends, in key order, whatever the input order')
+  t.true(again.every((b, i) => b === first[i]), 'the same objects: nothing rebuilt')
+  const other = planPort(9090, [two])?.listener.backends[0]
+  t.is(other?.port, 32769, 'the other ServicePort of the record has its own backend')
+  t.is(planPort(8080, [two])?.listener.backends[0].port, 32768)
+  const drained = withFields(two, { Status: ServiceStatus.DRAINING, Updated: Time.parse('2024-05-01T10:00:01Z') })
+  const after = planPort(8080, [drained])?.listener.backends[0]
+  t.not(after, first.find(b => b.id === 'two'), 'a new version of the record: a new backend spec')
+  t.is(after?.status, ServiceStatus.DRAINING)
 })
