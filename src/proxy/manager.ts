@@ -2,7 +2,12 @@
 // loop) it plans the listeners of the ports that change touched, updates the pools of those
 // that stay, opens the new ones and drains the ones no longer wanted. A change costs the
 // records of its own ports, not the catalog's: a join that merges 100,000 records without
-// service ports plans nothing. Nothing here blocks the catalog.
+// service ports plans nothing. Nothing here blocks the catalog. A port of thousands of
+// instances costs its whole plan at every change of one of them (about 10 ms at 9,000), so
+// the plans of a port of LARGE_PORT records or more may take at most REBUILD_SHARE of the
+// time: after a plan of 10 ms its changes wait 30 ms more and are planned together. Smaller
+// ports still follow each change in the next turn, whatever else waits.
+import { performance } from 'node:perf_hooks'
 import type { Catalog, ChangeEvent } from '../catalog/index.ts'
 import { recordKey, type Service } from '../service/index.ts'
 import type { ProxyOptions } from './options.ts'
@@ -22,6 +27,10 @@ import { ProxyMetrics } from './stats.ts'
 
 /** A listener that could not open its port is tried again this often. */
 const RETRY_FAILED_MS = 5000
+/** The share of the time the plans of one large port may take. */
+const REBUILD_SHARE = 0.25
+/** Records claiming a port from which its plans are spaced out (REBUILD_SHARE); smaller ports follow each change in the next turn. */
+const LARGE_PORT = 1000
 /** Ports left without a listener by [proxy] max_listeners are logged at most this often. */
 const WAITING_LOG_MS = 60_000
 
@@ -90,6 +99,10 @@ export class ProxyManager implements Startable {
   /** Shared by every listener: [proxy] max_total_connections. */
   readonly #clientCap: ClientCap
   #scheduled: NodeJS.Immediate | undefined
+  /** Ports whose last plan was expensive: performance.now() before which they are not planned again (REBUILD_SHARE). */
+  readonly #planAt = new Map<number, number>()
+  /** The rebuild for those ports' waiting changes. */
+  #deferred: NodeJS.Timeout | undefined
   #retryTimer: NodeJS.Timeout | undefined
   #running = false
   readonly #onChange = (e: ChangeEvent): void => {
@@ -131,6 +144,8 @@ export class ProxyManager implements Startable {
     this.#catalog.off('change', this.#onChange)
     if (this.#scheduled !== undefined) clearImmediate(this.#scheduled)
     clearTimeout(this.#retryTimer)
+    clearTimeout(this.#deferred)
+    this.#deferred = undefined
     this.#scheduled = undefined
     this.#claims.clear()
     this.#portsOf.clear()
@@ -176,30 +191,25 @@ export class ProxyManager implements Startable {
   async rebuild (): Promise<void> {
     this.#scheduled = undefined
     if (!this.#running) return
-    const ports = [...this.#dirty].sort((a, b) => a - b)
-    this.#dirty.clear()
+    const began = performance.now()
+    const ports: number[] = []
+    let due = Infinity
+    for (const port of [...this.#dirty].sort((a, b) => a - b)) {
+      const at = this.#planAt.get(port)
+      if (at !== undefined && at > began) due = Math.min(due, at) // an expensive port's changes wait, and are planned together
+      else ports.push(port)
+    }
+    for (const port of ports) this.#dirty.delete(port)
+    if (due < Infinity) this.#later(due - began)
     const starts: Array<Promise<void>> = []
     const started = new Set<ProxyListener>()
     const wanted: Planned[] = []
     for (const port of ports) {
-      const held = this.#claims.get(port)
-      // the stored version of each record: a refresh since its last change event moved its Updated
-      const planned = held === undefined ? undefined : planPort(port, [...held.values()].map(svc => this.#catalog.get(svc.Hostname, svc.ID) ?? svc))
-      if (planned?.conflict !== undefined) this.#conflictByPort.set(port, planned.conflict)
-      else this.#conflictByPort.delete(port)
-      this.#waiting.delete(port)
-      let l = this.#listeners.get(port)
-      if (l !== undefined && (planned === undefined || planned.listener.name !== l.name || planned.listener.mode !== l.mode)) {
-        this.#retire(l)
-        l = undefined
-      }
-      if (planned === undefined) continue
-      if (l === undefined) {
-        wanted.push(planned)
-        continue
-      }
-      l.pool.update(planned.listener.backends)
-      l.ignored = planned.conflict?.ignored ?? []
+      const t0 = performance.now()
+      this.#replan(port, wanted)
+      const ms = performance.now() - t0
+      if ((this.#claims.get(port)?.size ?? 0) >= LARGE_PORT) this.#planAt.set(port, t0 + ms / REBUILD_SHARE)
+      else this.#planAt.delete(port)
     }
     // new listeners within [proxy] max_listeners, the most needed first. Over it, a new port
     // takes the place of an open one only when strictly more needed (need(), below).
@@ -247,6 +257,28 @@ export class ProxyManager implements Startable {
     if (ports.length > 0) this.#noteConflicts([...this.#conflictByPort.values()].sort((a, b) => a.port - b.port))
     await Promise.all(starts)
     this.#scheduleRetry()
+  }
+
+  /** Plans one port: updates its listener's pool, retires a listener whose name or mode changed, or adds the plan to `wanted` for a new listener. */
+  #replan (port: number, wanted: Planned[]): void {
+    const held = this.#claims.get(port)
+    // the stored version of each record: a refresh since its last change event moved its Updated
+    const planned = held === undefined ? undefined : planPort(port, [...held.values()].map(svc => this.#catalog.get(svc.Hostname, svc.ID) ?? svc))
+    if (planned?.conflict !== undefined) this.#conflictByPort.set(port, planned.conflict)
+    else this.#conflictByPort.delete(port)
+    this.#waiting.delete(port)
+    let l = this.#listeners.get(port)
+    if (l !== undefined && (planned === undefined || planned.listener.name !== l.name || planned.listener.mode !== l.mode)) {
+      this.#retire(l)
+      l = undefined
+    }
+    if (planned === undefined) return
+    if (l === undefined) {
+      wanted.push(planned)
+      return
+    }
+    l.pool.update(planned.listener.backends)
+    l.ignored = planned.conflict?.ignored ?? []
   }
 
   /** Files a record under the ports it claims now (none once it is a tombstone) and marks the ports it left or joined. */
@@ -318,6 +350,15 @@ export class ProxyManager implements Startable {
     this.#scheduled = setImmediate(() => {
       this.rebuild().catch((err: unknown) => { this.#logger.error({ err }, 'proxy rebuild failed') })
     })
+  }
+
+  /** A rebuild in ms, for the changes of expensive ports waiting their turn (at most one such timer). */
+  #later (ms: number): void {
+    if (this.#deferred !== undefined) return
+    this.#deferred = setTimeout(() => {
+      this.#deferred = undefined
+      this.#schedule()
+    }, Math.max(1, ms))
   }
 
   #scheduleRetry (): void {
