@@ -54,28 +54,45 @@ export function encodeState (s: StateSnapshot): string {
   return goEscape(`{"Servers":{${servers}},"LastChanged":${q(s.LastChanged)},"ClusterName":${q(s.ClusterName)},"Hostname":${q(s.Hostname)}}`)
 }
 
+/** One host of a state document: its name, its records (a fresh array, any order: sorted here) and its times. */
+export interface StateHost {
+  readonly name: string
+  readonly records: Service[]
+  readonly lastUpdated: Time
+  readonly lastChanged: Time
+}
+
 /**
- * encodeState(s) in parts of bytes, encoded in time slices (Slicer) so a state of 10,000
- * records (20-40 ms in one piece) never stalls the event loop: the same bytes. `s` is a
- * frozen snapshot, so the document is the state as of the snapshot however long it takes.
+ * encodeState's bytes, in parts, encoded in time slices (`slicer`, by default a Slicer) so that a state of 10,000
+ * records (20-40 ms in one piece) or 100,000 never stalls the event loop. `hosts` come sorted by
+ * name (sortedKeys order), each record list is sorted here by ID. Each part is turned into bytes
+ * as soon as it is full, and the parts are never copied together: readers are sent them one
+ * after the other (one string of 100,000 records converted at the end stalled the loop 370 ms
+ * on a 2-core machine, and copying the parts into one buffer still 300 ms).
  */
-export async function encodeStateParts (s: StateSnapshot): Promise<Buffer[]> {
+export async function encodeHostsParts (hosts: readonly StateHost[], head: { lastChanged: Time, clusterName: string, hostname: string }, slicer: Pick<Slicer, 'due' | 'next'> = new Slicer()): Promise<Buffer[]> {
   const out = new PartWriter(goEscape)
-  const slicer = new Slicer()
   out.add('{"Servers":{')
-  const hosts = sortedKeys(s.Servers)
-  for (let h = 0; h < hosts.length; h++) {
-    const server = s.Servers[hosts[h]]
-    out.add(`${h === 0 ? '' : ','}${q(hosts[h])}:{"Name":${q(server.Name)},"Services":{`)
-    const ids = sortedKeys(server.Services)
-    for (let i = 0; i < ids.length; i++) {
-      out.add(`${i === 0 ? '' : ','}${q(ids[i])}:${encodeService(server.Services[ids[i]])}`)
+  for (const [h, host] of hosts.entries()) {
+    out.add(`${h === 0 ? '' : ','}${q(host.name)}:{"Name":${q(host.name)},"Services":{`)
+    const records = host.records.sort((a, b) => compareGoStrings(a.ID, b.ID))
+    for (let i = 0; i < records.length; i++) {
+      out.add(`${i === 0 ? '' : ','}${q(records[i].ID)}:${encodeService(records[i])}`)
       if (slicer.due()) await slicer.next()
     }
-    out.add(`},"LastUpdated":${q(server.LastUpdated)},"LastChanged":${q(server.LastChanged)}}`)
+    out.add(`},"LastUpdated":${q(host.lastUpdated)},"LastChanged":${q(host.lastChanged)}}`)
   }
-  out.add(`},"LastChanged":${q(s.LastChanged)},"ClusterName":${q(s.ClusterName)},"Hostname":${q(s.Hostname)}}`)
+  out.add(`},"LastChanged":${q(head.lastChanged)},"ClusterName":${q(head.clusterName)},"Hostname":${q(head.hostname)}}`)
   return out.finish()
+}
+
+/** encodeState(s) in parts, in time slices (encodeHostsParts): `s` is frozen, so the document is the state as of the snapshot however long it takes. */
+export async function encodeStateParts (s: StateSnapshot): Promise<Buffer[]> {
+  const hosts = sortedKeys(s.Servers).map(name => {
+    const server = s.Servers[name]
+    return { name, records: Object.values(server.Services), lastUpdated: server.LastUpdated, lastChanged: server.LastChanged }
+  })
+  return await encodeHostsParts(hosts, { lastChanged: s.LastChanged, clusterName: s.ClusterName, hostname: s.Hostname })
 }
 
 function isObject (v: unknown): v is Json {
