@@ -274,6 +274,11 @@ export class HeapMode implements Startable {
     return this.#sources.map(src => src.name).join(' and ')
   }
 
+  /** 'the proxy is idle', 'the proxy and the API are idle'. */
+  #idle (): string {
+    return `${this.#names()} ${this.#sources.length > 1 ? 'are' : 'is'} idle`
+  }
+
   /** The growing percent is back to V8's own: one full collection if the heap holds much more than serving explains, so the limit follows. */
   #collectHeld (): void {
     const collect = this.#collect
@@ -281,7 +286,7 @@ export class HeapMode implements Startable {
     if (collect === undefined || before - this.#floor * (1 + SERVING_GROWING_PERCENT / 100) < IDLE_GARBAGE_BYTES) return
     if (before > MAX_USED_BYTES) {
       // the pause grows with the heap (the reclaimer's rule): a second's stall is worse than the memory
-      this.#c.logger.debug(`${this.#names()} ${this.#sources.length > 1 ? 'are' : 'is'} idle; the heap in use (${(before / 1048576).toFixed(0)} MB) is too large for a collection now`)
+      this.#c.logger.debug(`${this.#idle()}; the heap in use (${(before / 1048576).toFixed(0)} MB) is too large for a collection now`)
       return
     }
     const t0 = performance.now()
@@ -289,7 +294,7 @@ export class HeapMode implements Startable {
     const ms = performance.now() - t0
     const after = this.#heapUsed()
     const mb = (n: number): string => (n / 1048576).toFixed(1)
-    this.#c.logger.info(`${this.#names()} ${this.#sources.length > 1 ? 'are' : 'is'} idle: a ${ms.toFixed(0)} ms full collection took the heap in use from ${mb(before)} to ${mb(after)} MB, so V8's own growing factor applies from there`)
+    this.#c.logger.info(`${this.#idle()}: a ${ms.toFixed(0)} ms full collection took the heap in use from ${mb(before)} to ${mb(after)} MB, so V8's own growing factor applies from there`)
   }
 
   /**
