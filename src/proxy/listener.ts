@@ -116,12 +116,12 @@ export class ProxyListener implements Startable {
     this.state = 'starting'
     try {
       await new Promise<void>((resolve, reject) => {
-        const onError = (err: Error): void => { reject(err) }
+        // both handlers go when either fires: a failed listen is tried again at later rebuilds
+        const onError = (err: Error): void => { this.#server.off('listening', onListening); reject(err) }
+        const onListening = (): void => { this.#server.off('error', onError); resolve() }
         this.#server.once('error', onError)
-        this.#server.listen({ host: this.#init.bindIp, port: this.port, exclusive: true }, () => {
-          this.#server.off('error', onError)
-          resolve()
-        })
+        this.#server.once('listening', onListening)
+        this.#server.listen({ host: this.#init.bindIp, port: this.port, exclusive: true })
       })
       if (this.state !== 'starting') { this.#server.close(); return } // drained while opening
       this.state = 'listening'
