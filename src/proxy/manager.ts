@@ -2,11 +2,14 @@
 // loop) it plans the listeners of the ports that change touched, updates the pools of those
 // that stay, opens the new ones and drains the ones no longer wanted. A change costs the
 // records of its own ports, not the catalog's: a join that merges 100,000 records without
-// service ports plans nothing. Nothing here blocks the catalog. A port of thousands of
-// instances costs its whole plan at every change of one of them (about 10 ms at 9,000), so
-// the plans of a port of LARGE_PORT records or more may take at most REBUILD_SHARE of the
-// time: after a plan of 10 ms its changes wait 30 ms more and are planned together. Smaller
-// ports still follow each change in the next turn, whatever else waits.
+// service ports plans nothing. Nothing here blocks the catalog.
+// - A port whose records all have one name and one mode (the usual case) with its listener
+//   open is planned from its changed records alone: they are patched into the pool, O(changes).
+// - Any other port is planned whole (planPort: the claims ranked, the backends sorted), which
+//   at thousands of records costs milliseconds, so the whole plans of a port of LARGE_PORT
+//   records or more may take at most REBUILD_SHARE of the time: after a plan of 10 ms its
+//   changes wait 30 ms more and are planned together. Smaller ports still follow each change
+//   in the next turn, whatever else waits.
 import { performance } from 'node:perf_hooks'
 import type { Catalog, ChangeEvent } from '../catalog/index.ts'
 import { recordKey, type Service } from '../service/index.ts'
@@ -21,7 +24,9 @@ import { AccessLog, type AccessSink } from './access-log.ts'
 import { ClientCap } from './client-cap.ts'
 import { PortRanges } from '../lib/port-ranges.ts'
 import { ProxyListener, type ListenerInit } from './listener.ts'
-import { planPort, proxiedPorts, type ListenerPlan, type PortConflict } from './plan.ts'
+import { PortClaims } from './claims.ts'
+import { planPort, portSpec, proxiedPorts, type ListenerPlan, type PortConflict } from './plan.ts'
+import { specRecord } from './pool.ts'
 import { proxyReport, type ProxyReport } from './report.ts'
 import { ProxyMetrics } from './stats.ts'
 
@@ -81,7 +86,7 @@ export class ProxyManager implements Startable {
   readonly #drains = new Set<Promise<void>>()
   readonly #loggedConflicts = new Set<string>()
   /** Live records that claim a ServicePort, by port then record key (as of their last change event). */
-  readonly #claims = new Map<number, Map<string, Service>>()
+  readonly #claims = new Map<number, PortClaims>()
   /** The ports each indexed record claims, to take it out of them when it changes. */
   readonly #portsOf = new Map<string, readonly number[]>()
   /** Ports whose claims changed since the last rebuild. */
@@ -206,9 +211,9 @@ export class ProxyManager implements Startable {
     const wanted: Planned[] = []
     for (const port of ports) {
       const t0 = performance.now()
-      this.#replan(port, wanted)
+      const whole = this.#replan(port, wanted)
       const ms = performance.now() - t0
-      if ((this.#claims.get(port)?.size ?? 0) >= LARGE_PORT) this.#planAt.set(port, t0 + ms / REBUILD_SHARE)
+      if (whole && (this.#claims.get(port)?.size ?? 0) >= LARGE_PORT) this.#planAt.set(port, t0 + ms / REBUILD_SHARE)
       else this.#planAt.delete(port)
     }
     // new listeners within [proxy] max_listeners, the most needed first. Over it, a new port
@@ -259,26 +264,53 @@ export class ProxyManager implements Startable {
     this.#scheduleRetry()
   }
 
-  /** Plans one port: updates its listener's pool, retires a listener whose name or mode changed, or adds the plan to `wanted` for a new listener. */
-  #replan (port: number, wanted: Planned[]): void {
-    const held = this.#claims.get(port)
-    // the stored version of each record: a refresh since its last change event moved its Updated
-    const planned = held === undefined ? undefined : planPort(port, [...held.values()].map(svc => this.#catalog.get(svc.Hostname, svc.ID) ?? svc))
+  /**
+   * Plans one port: updates its listener's pool, retires a listener whose name or mode changed,
+   * or adds the plan to `wanted` for a new listener. Returns whether the port was planned whole
+   * (false: only its changed records were, see the header).
+   */
+  #replan (port: number, wanted: Planned[]): boolean {
+    let held = this.#claims.get(port)
+    if (held?.size === 0) {
+      this.#claims.delete(port)
+      held = undefined
+    }
+    const l = this.#listeners.get(port)
+    const same = held?.uniform()
+    if (held !== undefined && l !== undefined && same !== undefined && same.name === l.name && same.mode === l.mode) {
+      // one name, one mode: no conflict, the listener stays, and its pool holds every other record already
+      l.pool.patch([...held.changed.values()].map(svc => {
+        const now = held.records.get(recordKey(svc))
+        return { record: specRecord({ hostname: svc.Hostname, id: svc.ID }), spec: now === undefined ? undefined : portSpec(this.#stored(now), port) }
+      }))
+      held.changed.clear()
+      this.#conflictByPort.delete(port)
+      l.ignored = []
+      return false
+    }
+    held?.changed.clear()
+    const planned = held === undefined ? undefined : planPort(port, [...held.records.values()].map(svc => this.#stored(svc)))
     if (planned?.conflict !== undefined) this.#conflictByPort.set(port, planned.conflict)
     else this.#conflictByPort.delete(port)
     this.#waiting.delete(port)
-    let l = this.#listeners.get(port)
     if (l !== undefined && (planned === undefined || planned.listener.name !== l.name || planned.listener.mode !== l.mode)) {
       this.#retire(l)
-      l = undefined
+      if (planned !== undefined) wanted.push(planned)
+      return true
     }
-    if (planned === undefined) return
+    if (planned === undefined) return true
     if (l === undefined) {
       wanted.push(planned)
-      return
+      return true
     }
     l.pool.update(planned.listener.backends)
     l.ignored = planned.conflict?.ignored ?? []
+    return true
+  }
+
+  /** The stored version of a record: a refresh since its last change event moved its Updated. */
+  #stored (svc: Service): Service {
+    return this.#catalog.get(svc.Hostname, svc.ID) ?? svc
   }
 
   /** Files a record under the ports it claims now (none once it is a tombstone) and marks the ports it left or joined. */
@@ -296,13 +328,12 @@ export class ProxyManager implements Startable {
     if (before.length === 0 && after.length === 0) return
     for (const port of before) {
       const held = this.#claims.get(port)
-      held?.delete(key)
-      if (held?.size === 0) this.#claims.delete(port)
+      held?.delete(key) // an empty one stays until the port's next plan, with what changed
       this.#dirty.add(port)
     }
     for (const port of after) {
       let held = this.#claims.get(port)
-      if (held === undefined) this.#claims.set(port, held = new Map())
+      if (held === undefined) this.#claims.set(port, held = new PortClaims())
       held.set(key, svc)
       this.#dirty.add(port)
     }

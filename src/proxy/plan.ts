@@ -140,6 +140,16 @@ function isProxied (p: Port): boolean {
 }
 
 /**
+ * The backend a record gives the listener of one ServicePort (its first proxied port there),
+ * or undefined when it gives none (a tombstone, or no such TCP port).
+ */
+export function portSpec (svc: Service, port: number): BackendSpec | undefined {
+  if (svc.Status === ServiceStatus.TOMBSTONE) return undefined
+  const p = (svc.Ports ?? []).find(x => x.ServicePort === port && isProxied(x))
+  return p === undefined ? undefined : specOf(svc, port, p)
+}
+
+/**
  * The listener one ServicePort gets from the records that claim it (records that do not are
  * skipped), and the conflict when several names claim it; undefined when none does. A record
  * whose Ports hold that ServicePort twice is taken at the first.
@@ -147,13 +157,12 @@ function isProxied (p: Port): boolean {
 export function planPort (port: number, records: Iterable<Service>): { listener: ListenerPlan, conflict?: PortConflict } | undefined {
   const byName = new Map<string, Claim>()
   for (const svc of records) {
-    if (svc.Status === ServiceStatus.TOMBSTONE) continue
-    const p = (svc.Ports ?? []).find(x => x.ServicePort === port && isProxied(x))
-    if (p === undefined) continue
+    const spec = portSpec(svc, port)
+    if (spec === undefined) continue
     let claim = byName.get(svc.Name)
     if (claim === undefined) byName.set(svc.Name, claim = { name: svc.Name, port, records: [], backends: [] })
     claim.records.push(svc)
-    claim.backends.push(specOf(svc, port, p))
+    claim.backends.push(spec)
   }
   if (byName.size === 0) return undefined
   const ranked = [...byName.values()].sort(compareClaims)

@@ -1,6 +1,9 @@
 // One listener's backends: which of them may take a request (ALIVE, not ejected), in which
 // order of preference (local host, own site, failover sites), and the balancing among the
-// first tier that has any. The hot path (pick) allocates nothing.
+// first tier that has any. The hot path (pick) allocates nothing. The backend set is replaced
+// whole (update: a new plan of the port) or changed record by record (patch: the records that
+// changed since the last plan), which keeps a change to a port of 9,000 instances O(log n)
+// plus a move of array entries, instead of the whole sort and rebuild (about 5 ms).
 import { compareGoStrings } from '../catalog/rules.ts'
 import { ServiceStatus } from '../service/status.ts'
 import { clearEjection, isEjected, newOutlierState, recordFailure, recordResponse, type OutlierPolicy, type OutlierState } from './outlier.ts'
@@ -41,25 +44,47 @@ export class Backend {
   get key (): string { return this.spec.key }
 }
 
+/** The record a backend spec comes from (Hostname, ID): as recordKey(), which a spec's key starts with. */
+export function specRecord (spec: Pick<BackendSpec, 'hostname' | 'id'>): string {
+  return `${spec.hostname}\u0000${spec.id}`
+}
+
+/** One record's backend in a patch: its spec now, or undefined when it gives the listener none any more. */
+export interface PoolChange {
+  /** specRecord() of the record. */
+  readonly record: string
+  readonly spec: BackendSpec | undefined
+}
+
 /** Why no backend could be picked. */
 export type Unavailable = 'no healthy instance' | 'all ejected' | 'all failed'
 
 export class Pool {
   readonly #opts: PoolOptions
   readonly #random: () => number
+  /** The sites of site failover in order (own site first), each once. */
+  readonly #siteOrder: readonly string[]
+  /** Every backend, by key. */
   #all: Backend[] = []
-  /** ALIVE backends, in tiers of preference; the first tier with an available backend serves. */
-  #tiers: Backend[][] = []
+  /** Backends by specRecord(): a record gives a listener one backend. */
+  #byRecord = new Map<string, Backend>()
+  /** ALIVE backends, in tiers of preference (tierOf), each by key; the first tier with an available backend serves. Some may be empty. */
+  #tiers: Backend[][]
   #candidates = 0
   #rr = 0
 
   constructor (opts: PoolOptions, random: () => number = Math.random) {
     this.#opts = opts
     this.#random = random
+    this.#siteOrder = [...new Set([opts.site, ...opts.siteOrder])]
+    this.#tiers = this.#emptyTiers()
   }
 
   /** Every backend (any status), by key. */
   get backends (): readonly Backend[] { return this.#all }
+
+  /** ALIVE backends in their tiers of preference, each by key; empty tiers left out. */
+  get tiers (): ReadonlyArray<readonly Backend[]> { return this.#tiers.filter(t => t.length > 0) }
 
   /** ALIVE backends: those that may take traffic when not ejected. */
   get candidates (): number { return this.#candidates }
@@ -81,9 +106,45 @@ export class Pool {
       b.spec = spec
       return b
     }).sort((a, b) => compareGoStrings(a.key, b.key))
-    const alive = this.#all.filter(b => b.spec.status === ServiceStatus.ALIVE)
-    this.#candidates = alive.length
-    this.#tiers = tiersOf(alive, this.#opts).filter(t => t.length > 0)
+    this.#byRecord = new Map(this.#all.map(b => [specRecord(b.spec), b]))
+    this.#tiers = this.#emptyTiers()
+    this.#candidates = 0
+    for (const b of this.#all) {
+      if (b.spec.status !== ServiceStatus.ALIVE) continue
+      this.#tiers[this.#tierOf(b.spec)].push(b) // in key order
+      this.#candidates++
+    }
+  }
+
+  /**
+   * Changes the backends of the given records only, as update() with the whole set would: a
+   * record whose address stays keeps its backend (counters, ejection, connections; an
+   * ejection is forgotten when it comes back to ALIVE); one whose address changed, or that
+   * left, closes its old backend's connections once their requests are done.
+   */
+  patch (changes: Iterable<PoolChange>): void {
+    for (const { record, spec } of changes) {
+      const b = this.#byRecord.get(record)
+      if (b !== undefined && spec !== undefined && b.key === spec.key) {
+        const tier = this.#tierOfAlive(b.spec)
+        if (spec.status === ServiceStatus.ALIVE && b.spec.status !== ServiceStatus.ALIVE) clearEjection(b.outlier)
+        b.spec = spec
+        this.#move(b, tier, this.#tierOfAlive(spec))
+        continue
+      }
+      if (b !== undefined) {
+        this.#move(b, this.#tierOfAlive(b.spec), -1)
+        removeSorted(this.#all, b)
+        this.#byRecord.delete(record)
+        closeConns(b, false)
+      }
+      if (spec !== undefined) {
+        const added = new Backend(spec)
+        insertSorted(this.#all, added)
+        this.#byRecord.set(record, added)
+        this.#move(added, -1, this.#tierOfAlive(spec))
+      }
+    }
   }
 
   /**
@@ -92,6 +153,7 @@ export class Pool {
    */
   pick (nowMs: number, exclude?: ReadonlySet<Backend>): Backend | undefined {
     for (const tier of this.#tiers) {
+      if (tier.length === 0) continue
       const b = this.#pickIn(tier, nowMs, exclude)
       if (b !== undefined) return b
     }
@@ -127,6 +189,37 @@ export class Pool {
   response (b: Backend, status: number, nowMs: number): boolean {
     if (!recordResponse(b.outlier, this.#opts.outlier, status, nowMs)) return false
     return this.failure(b, nowMs)
+  }
+
+  #emptyTiers (): Backend[][] {
+    const count = (this.#opts.preferLocal ? 1 : 0) + (this.#opts.siteFailover ? this.#siteOrder.length + 1 : 1)
+    return Array.from({ length: count }, () => [])
+  }
+
+  /**
+   * The tier of preference of a backend: with prefer_local, this host's instances first; then,
+   * with site failover, the own site, the sites of site_order, and every other site together;
+   * without it, everything else together.
+   */
+  #tierOf (spec: BackendSpec): number {
+    const o = this.#opts
+    if (o.preferLocal && spec.hostname === o.hostname) return 0
+    const base = o.preferLocal ? 1 : 0
+    if (!o.siteFailover) return base
+    const i = this.#siteOrder.indexOf(spec.site)
+    return base + (i < 0 ? this.#siteOrder.length : i)
+  }
+
+  /** tierOf for an ALIVE backend, -1 for any other status (it is in no tier). */
+  #tierOfAlive (spec: BackendSpec): number {
+    return spec.status === ServiceStatus.ALIVE ? this.#tierOf(spec) : -1
+  }
+
+  /** Moves a backend from one tier to another (-1: none), keeping the count of candidates. */
+  #move (b: Backend, from: number, to: number): void {
+    if (from === to) return
+    if (from >= 0) { removeSorted(this.#tiers[from], b); this.#candidates-- }
+    if (to >= 0) { insertSorted(this.#tiers[to], b); this.#candidates++ }
   }
 
   // (a plain function, not a closure per pick: picks run once per proxied request)
@@ -171,26 +264,25 @@ export class Pool {
   }
 }
 
-/**
- * Tiers of preference: with prefer_local, this host's instances first; then, with site
- * failover, the own site, the sites of site_order, and every other site together; without
- * it, everything else together.
- */
-export function tiersOf (backends: readonly Backend[], opts: Pick<PoolOptions, 'hostname' | 'preferLocal' | 'siteFailover' | 'site' | 'siteOrder'>): Backend[][] {
-  const tiers: Backend[][] = []
-  let rest = backends
-  if (opts.preferLocal) {
-    tiers.push(backends.filter(b => b.spec.hostname === opts.hostname))
-    rest = backends.filter(b => b.spec.hostname !== opts.hostname)
+/** The index of the first backend of a key-sorted list whose key is not below `key`. */
+function lowerBound (list: readonly Backend[], key: string): number {
+  let lo = 0
+  let hi = list.length
+  while (lo < hi) {
+    const mid = (lo + hi) >>> 1
+    if (compareGoStrings(list[mid].key, key) < 0) lo = mid + 1
+    else hi = mid
   }
-  if (!opts.siteFailover) {
-    tiers.push([...rest])
-    return tiers
-  }
-  const order = [opts.site, ...opts.siteOrder.filter(s => s !== opts.site)]
-  for (const site of order) tiers.push(rest.filter(b => b.spec.site === site))
-  tiers.push(rest.filter(b => !order.includes(b.spec.site)))
-  return tiers
+  return lo
+}
+
+function insertSorted (list: Backend[], b: Backend): void {
+  list.splice(lowerBound(list, b.key), 0, b)
+}
+
+function removeSorted (list: Backend[], b: Backend): void {
+  const i = lowerBound(list, b.key)
+  if (list[i] === b) list.splice(i, 1)
 }
 
 function usable (b: Backend, nowMs: number, exclude: ReadonlySet<Backend> | undefined): boolean {

@@ -5,6 +5,7 @@
 // 127.0.24.1.
 import test from 'ava'
 import { planListeners } from '../../../src/proxy/plan.ts'
+import { Pool } from '../../../src/proxy/pool.ts'
 import { ServiceStatus, Time, type Port } from '../../../src/service/index.ts'
 import { prng } from '../../helpers/prng.ts'
 import { harness, proxyConfig } from './setup.ts'
@@ -47,4 +48,48 @@ test('2,000 random changes: the listeners kept match a plan of the whole catalog
   t.is(compared, 200)
   // the sequence exercised the planner: listeners came and went on most ports
   t.true(listenersSeen > 200 * 4, `${listenersSeen} listeners compared`)
+})
+
+// serial: it counts the calls of every Pool in this process
+test.serial('2,000 random changes to ports of one name and mode each (patched record by record) with intruders now and then (planned whole): the listeners match a plan of the whole catalog after every batch', async t => {
+  const h = await harness(t, { proxy: proxyConfig(IP, { drain_grace: 0 }) })
+  const r = prng(0x9a7f)
+  const pick = <T>(xs: readonly T[]): T => xs[Math.floor(r() * xs.length)]
+  const HOME = PORTS.slice(0, 6).map((port, i) => ({ port, name: NAMES[i % NAMES.length] + String(i), mode: (['http', 'tcp', 'ws'] as const)[i % 3] }))
+  // counts the two ways a listener's pool follows a plan
+  const proto = Pool.prototype
+  const { patch, update } = proto
+  let patches = 0
+  let updates = 0
+  proto.patch = function (changes) { patches++; patch.call(this, changes) }
+  proto.update = function (specs) { updates++; update.call(this, specs) }
+  t.teardown(() => { proto.patch = patch; proto.update = update })
+  const view = (listeners: ReadonlyArray<{ port: number, name: string, mode: string, backends: string[], ignored: readonly string[] }>): string[] =>
+    listeners.map(l => `${l.port} ${l.name} ${l.mode} [${l.backends.join(' ')}] ignored [${l.ignored.join(' ')}]`)
+  for (let batch = 0; batch < 200; batch++) {
+    for (let i = 0; i < 10; i++) {
+      const n = Math.floor(r() * 300)
+      const home = pick(HOME)
+      const intruder = r() < 0.004
+      const roll = r()
+      h.put({
+        ID: `p${n}`,
+        Hostname: HOSTS[n % HOSTS.length],
+        Name: intruder ? 'intruder' : home.name,
+        ProxyMode: intruder || r() < 0.004 ? pick(['http', 'tcp', 'ws']) : home.mode,
+        Status: roll < 0.1 ? ServiceStatus.TOMBSTONE : roll < 0.25 ? pick([ServiceStatus.UNHEALTHY, ServiceStatus.DRAINING]) : ServiceStatus.ALIVE,
+        Site: pick(['', 'eu-1a', 'us-1a']),
+        Ports: [{ Type: 'tcp', Port: 30_000 + Math.floor(r() * 50), ServicePort: home.port, IP: `127.0.24.${10 + Math.floor(r() * 4)}` }],
+      })
+    }
+    await h.settle()
+    const plan = planListeners(h.catalog.services())
+    const conflicts = new Map(plan.conflicts.map(c => [c.port, c.ignored]))
+    const want = view(plan.listeners.map(l => ({ port: l.port, name: l.name, mode: l.mode, backends: l.backends.map(b => `${b.key}=${b.status}/${b.site}`), ignored: conflicts.get(l.port) ?? [] })))
+    const have = view(h.proxy.listeners().map(l => ({ port: l.port, name: l.name, mode: l.mode, backends: l.pool.backends.map(b => `${b.spec.key}=${b.spec.status}/${b.spec.site}`), ignored: l.ignored })))
+    t.deepEqual(have, want, `after batch ${batch}`)
+  }
+  t.log(`pools patched ${patches} times, replaced ${updates} times`)
+  t.true(patches > 500, 'most plans patched the changed records in')
+  t.true(updates > 20, 'ports with an intruder or a second mode were planned whole')
 })

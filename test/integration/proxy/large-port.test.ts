@@ -1,45 +1,64 @@
-// A port of thousands of instances is planned whole at every change of one of them (src/proxy/
-// manager.ts): its plans are spaced out so that they take at most a quarter of the time, and the
-// changes made meanwhile are planned together. What must hold: every change is still followed,
-// soon, and a small port on the same host is not held back by the large one. In-process proxy
-// over a real catalog; listeners on 127.0.13.95 (the backends are never dialled).
+// A port of thousands of instances (src/proxy/manager.ts). With one name and one mode, a change
+// of one instance is patched into the pool on its own, in the next turn. Planned whole (a
+// second name claims the port), it costs milliseconds, so its whole plans are spaced out to at
+// most a quarter of the time and the changes made meanwhile are planned together. What must
+// hold either way: every change is followed, soon, and a small port on the same host is not
+// held back by the large one. In-process proxy over a real catalog; listeners on 127.0.13.95
+// (the backends are never dialled).
 import test from 'ava'
+import { Pool } from '../../../src/proxy/pool.ts'
 import { ServiceStatus } from '../../../src/service/index.ts'
 import { waitFor } from '../../helpers/wait.ts'
 import { harness, instance, proxyConfig } from './setup.ts'
 
 const IP = '127.0.13.95'
-const BIG = 42_100
-const SMALL = 42_101
 const N = 3000
 
-test('a port of 3,000 instances follows 300 drains made one per turn, in fewer plans than changes; a small port meanwhile follows each change in the next turn', async t => {
-  t.timeout(120_000)
+async function drains (t: import('ava').ExecutionContext, big: number, small: number, conflict: boolean): Promise<{ patches: number, updates: number }> {
   const h = await harness(t, { proxy: proxyConfig(IP) })
-  for (let i = 0; i < N; i++) h.put(instance(`big`, `h${i % 5}`, '127.0.13.96', 20_000 + i, BIG, { ID: `b${i}` }))
-  h.put(instance('small', 'h0', '127.0.13.97', 30_000, SMALL, { ID: 's0' }))
-  const pool = (port: number) => h.proxy.listeners().find(l => l.port === port)?.pool
-  await waitFor(() => pool(BIG)?.backends.length === N && pool(SMALL)?.backends.length === 1, { timeoutMs: 20_000, message: 'both listeners with their backends' })
-  const big = pool(BIG)
-  if (big === undefined) throw new Error('no listener on the large port')
+  for (let i = 0; i < N; i++) h.put(instance(`big`, `h${i % 5}`, '127.0.13.96', 20_000 + i, big, { ID: `b${i}` }))
+  // a younger name on the same port: ignored there, but the port is planned whole
+  if (conflict) h.put(instance('late', 'h9', '127.0.13.96', 29_000, big, { ID: 'late', Created: h.catalog.get('h0', 'b0')?.Created.plusMillis(1000) }))
+  h.put(instance('small', 'h0', '127.0.13.97', 30_000, small, { ID: 's0' }))
+  const pool = (port: number): Pool | undefined => h.proxy.listeners().find(l => l.port === port)?.pool
+  await waitFor(() => pool(big)?.backends.length === N && pool(small)?.backends.length === 1, { timeoutMs: 20_000, message: 'both listeners with their backends' })
+  t.deepEqual(h.proxy.listeners().find(l => l.port === big)?.ignored, conflict ? ['late'] : [])
+  const bigPool = pool(big) as Pool
   let updates = 0
-  const update = big.update.bind(big)
-  big.update = (specs) => { updates++; update(specs) }
+  let patches = 0
+  const { update, patch } = bigPool
+  bigPool.update = (specs) => { updates++; update.call(bigPool, specs) }
+  bigPool.patch = (changes) => { patches++; patch.call(bigPool, changes) }
 
   const draining = (port: number): number => (pool(port)?.backends ?? []).filter(b => b.spec.status === ServiceStatus.DRAINING).length
   for (let i = 0; i < 300; i++) {
-    h.put(instance('big', `h${i % 5}`, '127.0.13.96', 20_000 + i, BIG, { ID: `b${i}`, Status: ServiceStatus.DRAINING }))
+    h.put(instance('big', `h${i % 5}`, '127.0.13.96', 20_000 + i, big, { ID: `b${i}`, Status: ServiceStatus.DRAINING }))
     if (i === 150) {
       // a change on the small port while the large one is busy: planned in the next turn
-      h.put(instance('small', 'h0', '127.0.13.97', 30_000, SMALL, { ID: 's0', Status: ServiceStatus.DRAINING }))
+      h.put(instance('small', 'h0', '127.0.13.97', 30_000, small, { ID: 's0', Status: ServiceStatus.DRAINING }))
       await new Promise(resolve => setImmediate(resolve))
       await new Promise(resolve => setImmediate(resolve))
-      t.is(draining(SMALL), 1, 'the small port\'s change was planned in the next turn')
+      t.is(draining(small), 1, 'the small port\'s change was planned in the next turn')
     }
     await new Promise(resolve => setImmediate(resolve))
+    if (!conflict) t.is(draining(big), i + 1, 'each drain is in the pool in the next turn')
   }
-  await waitFor(() => draining(BIG) === 300, { timeoutMs: 10_000, message: () => `all 300 drains in the large port's pool (${draining(BIG)})` })
-  t.log(`300 changes, one per turn: the large port's pool was updated ${updates} times`)
+  await waitFor(() => draining(big) === 300, { timeoutMs: 10_000, message: () => `all 300 drains in the large port's pool (${draining(big)})` })
+  t.is(pool(big)?.candidates, N - 300, 'the drained instances take no new requests')
+  t.log(`300 changes, one per turn: the large port's pool was replaced ${updates} times and patched ${patches} times`)
+  return { updates, patches }
+}
+
+test('one name: a port of 3,000 instances follows 300 drains made one per turn, each patched into its pool in the next turn; a small port beside it too', async t => {
+  t.timeout(120_000)
+  const { updates, patches } = await drains(t, 42_100, 42_101, false)
+  t.is(updates, 0, 'never planned whole')
+  t.is(patches, 300)
+})
+
+test('two names: a port of 3,000 instances planned whole follows 300 drains in fewer plans than changes; a small port meanwhile follows each change in the next turn', async t => {
+  t.timeout(120_000)
+  const { updates, patches } = await drains(t, 42_102, 42_103, true)
+  t.is(patches, 0)
   t.true(updates < 300, `changes planned together: ${updates} plans for 300 changes`)
-  t.is(pool(BIG)?.candidates, N - 300, 'the drained instances take no new requests')
 })

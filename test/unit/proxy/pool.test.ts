@@ -1,7 +1,8 @@
 import test from 'ava'
 import { ServiceStatus } from '../../../src/service/index.ts'
-import { Pool, type Backend, type PoolOptions } from '../../../src/proxy/pool.ts'
+import { Pool, specRecord, type Backend, type PoolChange, type PoolOptions } from '../../../src/proxy/pool.ts'
 import type { BackendSpec } from '../../../src/proxy/plan.ts'
+import { prng } from '../../helpers/prng.ts'
 
 function spec (id: string, fields: Partial<BackendSpec> = {}): BackendSpec {
   const hostname = fields.hostname ?? `host-${id}`
@@ -174,4 +175,89 @@ test('site failover off: every site is one tier', t => {
   const p = pool({ site: 'eu-1a' })
   p.update([spec('a', { site: 'eu-1a' }), spec('b', { site: 'us-1a' })])
   t.deepEqual(spread(p, 4), { a: 2, b: 2 })
+})
+
+test('patch: 2,000 backends changed record by record end as update() with the whole set, in every mode of preference', t => {
+  const r = prng(0x5eed)
+  const pick = <T>(xs: readonly T[]): T => xs[Math.floor(r() * xs.length)]
+  const SITES = ['eu-1a', 'eu-1b', 'us-1a', 'ap-1', '']
+  const STATUSES = [ServiceStatus.ALIVE, ServiceStatus.ALIVE, ServiceStatus.UNHEALTHY, ServiceStatus.DRAINING, ServiceStatus.UNKNOWN]
+  const make = (i: number): BackendSpec => spec(`i${i}`, { hostname: ['me', 'h1', 'h2', 'h3'][i % 4], ip: `10.0.${i % 200}.${Math.floor(r() * 3)}`, port: 30_000 + i, site: pick(SITES), status: pick(STATUSES) })
+  const view = (p: Pool): string[][] => p.tiers.map(tier => tier.map(b => b.key))
+  const modes: Array<Partial<PoolOptions>> = [{}, { preferLocal: true }, { siteFailover: true, site: 'eu-1a', siteOrder: ['us-1a', 'eu-1a', 'us-1a'] }, { preferLocal: true, siteFailover: true, site: 'eu-1b', siteOrder: ['ap-1'] }]
+  let changes = 0
+  for (const opts of modes) {
+    const current = new Map<number, BackendSpec>()
+    for (let i = 0; i < 2000; i++) current.set(i, make(i))
+    const patched = pool(opts)
+    patched.update([...current.values()])
+    for (let batch = 0; batch < 60; batch++) {
+      const before = new Map(patched.backends.map(b => [b.key, b]))
+      const batchChanges = new Map<string, PoolChange>() // a record's last change in the batch, as the proxy manager passes them
+      const n = 1 + Math.floor(r() * 40)
+      for (let k = 0; k < n; k++) {
+        const i = Math.floor(r() * 2200) // some new records, some removals of absent ones
+        const old = current.get(i)
+        const roll = r()
+        let next: BackendSpec | undefined
+        if (roll < 0.15) next = undefined // left
+        else if (roll < 0.3 || old === undefined) next = make(i) // a new address or site (or a new record); the host is part of the record
+        else next = { ...old, status: pick(STATUSES), site: roll < 0.4 ? pick(SITES) : old.site } // same address
+        if (next === undefined) current.delete(i)
+        else current.set(i, next)
+        const record = specRecord(next ?? old ?? make(i))
+        batchChanges.set(record, { record, spec: next })
+      }
+      patched.patch(batchChanges.values())
+      changes += batchChanges.size
+      const fresh = pool(opts)
+      fresh.update([...current.values()])
+      t.deepEqual(patched.backends.map(b => `${b.key}=${b.spec.status}/${b.spec.site}`), fresh.backends.map(b => `${b.key}=${b.spec.status}/${b.spec.site}`))
+      t.deepEqual(view(patched), view(fresh), `tiers after batch ${batch} of ${JSON.stringify(opts)}`)
+      t.is(patched.candidates, fresh.candidates)
+      // a backend whose address stayed is the same object (counters, ejection, connections kept)
+      for (const b of patched.backends) {
+        const was = before.get(b.key)
+        if (was !== undefined) t.is(b, was)
+      }
+    }
+  }
+  t.true(changes > 4 * 60 * 15, `${changes} changes`)
+})
+
+test('patch: a record that left closes its backend\'s connections; one that moved gets a new backend with fresh counters', t => {
+  const p = pool()
+  const a = spec('a')
+  p.update([a, spec('b')])
+  const [ba] = p.backends
+  ba.requests = 7
+  let closed = 0
+  ba.conns = { close: () => { closed++ } } as unknown as Backend['conns']
+  p.patch([{ record: specRecord(a), spec: { ...a, ip: '10.0.0.9', key: `${a.hostname}\u0000a\u000010.0.0.9:${a.port}` } }])
+  t.is(closed, 1, 'the old address\'s connections are closed')
+  const moved = p.backends.find(b => b.spec.id === 'a') as Backend
+  t.not(moved, ba)
+  t.is(moved.requests, 0)
+  t.is(moved.address, `10.0.0.9:${a.port}`)
+  p.patch([{ record: specRecord(a), spec: undefined }, { record: 'nobody\u0000x', spec: undefined }])
+  t.deepEqual(p.backends.map(b => b.spec.id), ['b'])
+  t.is(p.candidates, 1)
+  t.deepEqual(spread(p, 4), { b: 4 })
+})
+
+test('patch: an ejection survives a change that keeps the instance ALIVE, and is forgotten when it comes back to ALIVE', t => {
+  const p = pool()
+  const [a, b, c] = [spec('a'), spec('b'), spec('c')]
+  p.update([a, b, c])
+  const bb = p.backends[1]
+  t.true(p.failure(bb, 0))
+  p.patch([{ record: specRecord(b), spec: { ...b, site: 'eu-1a' } }])
+  t.is(p.ejectedCount(0), 1, 'still ejected after a change of another field')
+  t.deepEqual(spread(p, 4), { a: 2, c: 2 })
+  p.patch([{ record: specRecord(b), spec: { ...b, status: ServiceStatus.UNHEALTHY } }])
+  t.is(p.candidates, 2)
+  p.patch([{ record: specRecord(b), spec: b }])
+  t.is(p.backends[1], bb, 'the same backend')
+  t.is(p.ejectedCount(0), 0, 'checked healthy again: the ejection is forgotten')
+  t.deepEqual(spread(p, 6), { a: 2, b: 2, c: 2 })
 })
