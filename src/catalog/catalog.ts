@@ -19,6 +19,11 @@ interface ServerEntry {
   lastChanged: Time
   /** Cached frozen view; dropped whenever this server changes. */
   snapshot: ServerSnapshot | undefined
+  /**
+   * The IDs of services, sorted (sortedKeys), kept until one comes or goes: a new version of a
+   * record does not change them, and sorting 10,000 IDs after every change cost milliseconds.
+   */
+  ids: string[] | undefined
   /** The catalog's version when this host's records last changed (hostVersion). */
   version: number
 }
@@ -45,6 +50,12 @@ function frozenRecord<T> (entries: Iterable<readonly [string, T]>): Readonly<Rec
 
 function sortedKeys (keys: Iterable<string>): string[] {
   return [...keys].sort(compareGoStrings)
+}
+
+/** A server's service IDs in sorted order (kept in the entry until one comes or goes). */
+function sortedIds (entry: ServerEntry): readonly string[] {
+  entry.ids ??= sortedKeys(entry.services.keys())
+  return entry.ids
 }
 
 function validateOptions (init: CatalogOptions): void {
@@ -175,6 +186,7 @@ export class Catalog extends EventEmitter<{ change: [ChangeEvent], contradicted:
         if (svc === undefined || this.#deadlineOf(svc) !== entry.at) continue
         if (isDeadTombstone(svc, this.#opts, now)) {
           server.services.delete(id)
+          server.ids = undefined
           server.reports.delete(id)
           this.#count(svc.Status, -1)
           if (server.services.size === 0) this.#servers.delete(server.name)
@@ -269,8 +281,8 @@ export class Catalog extends EventEmitter<{ change: [ChangeEvent], contradicted:
   services (): Service[] {
     const out: Service[] = []
     for (const h of this.hostnames()) {
-      const services = (this.#servers.get(h) as ServerEntry).services
-      for (const id of sortedKeys(services.keys())) out.push(services.get(id) as Service)
+      const entry = this.#servers.get(h) as ServerEntry
+      for (const id of sortedIds(entry)) out.push(entry.services.get(id) as Service)
     }
     return out
   }
@@ -337,7 +349,7 @@ export class Catalog extends EventEmitter<{ change: [ChangeEvent], contradicted:
   #serverSnapshot (entry: ServerEntry): ServerSnapshot {
     entry.snapshot ??= Object.freeze({
       Name: entry.name,
-      Services: frozenRecord(sortedKeys(entry.services.keys()).map(id => [id, entry.services.get(id) as Service] as const)),
+      Services: frozenRecord(sortedIds(entry).map(id => [id, entry.services.get(id) as Service] as const)),
       LastUpdated: entry.lastUpdated,
       LastChanged: entry.lastChanged,
     })
@@ -348,11 +360,12 @@ export class Catalog extends EventEmitter<{ change: [ChangeEvent], contradicted:
   #store (svc: Service, changed: boolean, from: string = this.#opts.hostname): void {
     let server = this.#servers.get(svc.Hostname)
     if (server === undefined) {
-      server = { name: svc.Hostname, services: new Map(), reports: new Map(), lastUpdated: Time.EPOCH, lastChanged: Time.EPOCH, snapshot: undefined, version: 0 }
+      server = { name: svc.Hostname, services: new Map(), reports: new Map(), lastUpdated: Time.EPOCH, lastChanged: Time.EPOCH, snapshot: undefined, ids: undefined, version: 0 }
       this.#servers.set(svc.Hostname, server)
     }
     const previous = server.services.get(svc.ID)
     if (previous !== undefined) this.#count(previous.Status, -1)
+    else server.ids = undefined
     this.#count(svc.Status, 1)
     server.services.set(svc.ID, svc)
     server.reports.set(svc.ID, { from, at: this.#clock.now() })

@@ -3,6 +3,8 @@ import { encodeState } from '../../../src/catalog/index.ts'
 import { ServiceStatus, Time } from '../../../src/service/index.ts'
 import { at, makeTestService } from '../../helpers/factories.ts'
 import { setup } from './setup.ts'
+import { compareGoStrings } from '../../../src/catalog/rules.ts'
+import { prng } from '../../helpers/prng.ts'
 
 const { ALIVE, TOMBSTONE, UNHEALTHY } = ServiceStatus
 
@@ -169,4 +171,40 @@ test('sampleRecords: up to n of a host\'s records, none of another host', t => {
   t.true(some.every(s => s.Hostname === 'host1' && catalog.get('host1', s.ID) === s))
   t.is(catalog.sampleRecords('host2', 4).length, 1)
   t.deepEqual(catalog.sampleRecords('nobody', 4), [])
+})
+
+test('services() lists each host\'s records by ID in Go string order, and snapshots hold them all, through 3,000 adds, updates and removals (the sorted IDs are kept between changes)', t => {
+  const { catalog, clock } = setup()
+  const r = prng(0x1d5)
+  // IDs that JS's default order would put elsewhere: a surrogate pair against U+E000..U+FFFF
+  const ID_CHARS = ['a', 'b', 'Z', '0', '\uE000', '\uFFFD', '\uD83D\uDE00', '-']
+  const id = (): string => Array.from({ length: 1 + Math.floor(r() * 4) }, () => ID_CHARS[Math.floor(r() * ID_CHARS.length)]).join('')
+  const sorted = (ids: Iterable<string>): string[] => [...ids].sort(compareGoStrings)
+  let ms = 0
+  for (let step = 0; step < 3000; step++) {
+    ms += 10
+    clock.set(at(ms))
+    const host = `host${Math.floor(r() * 3)}`
+    const roll = r()
+    if (roll < 0.5) catalog.merge(makeTestService({ Hostname: host, ID: id(), Updated: at(ms) })) // new or a new version
+    else if (roll < 0.8) {
+      const existing = catalog.hostRecords(host)
+      const pick = existing[Math.floor(r() * existing.length)]
+      if (pick !== undefined) catalog.merge(makeTestService({ Hostname: host, ID: pick.ID, Updated: at(ms), Status: r() < 0.5 ? TOMBSTONE : UNHEALTHY }))
+    } else if (roll < 0.81) {
+      // every tombstone older than its lifespan goes: IDs leave
+      ms += 10_800_001
+      clock.set(at(ms))
+      catalog.expire()
+    }
+    if (step % 10 !== 0) continue
+    const services = catalog.services()
+    for (const h of catalog.hostnames()) {
+      const ids = services.filter(s => s.Hostname === h).map(s => s.ID)
+      t.deepEqual(ids, sorted(catalog.hostRecords(h).map(s => s.ID)), `services() of ${h} at step ${step}`)
+      // (an object puts integer-like keys such as "0" first whatever the order they were added in; the state codec sorts them itself)
+      t.deepEqual(sorted(Object.keys(catalog.snapshot().Servers[h].Services)), ids, `snapshot of ${h} at step ${step}`)
+    }
+  }
+  t.true(catalog.services().length > 100)
 })
