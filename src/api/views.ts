@@ -6,6 +6,7 @@ import type { Catalog, ClusterMember, StateSnapshot } from '../catalog/index.ts'
 import type { Service } from '../service/index.ts'
 import { goEscape } from '../catalog/index.ts'
 import { jsonParts } from '../lib/json-parts.ts'
+import { nextTurn } from '../lib/slicer.ts'
 import { SharedBuild } from '../lib/shared-build.ts'
 import { encodeStateSliced } from './state-document.ts'
 
@@ -61,6 +62,9 @@ export class DocumentCache {
    * every watcher (a change at 10,000 services was one encoding of about 40 ms in one piece).
    */
   async byServiceParts (): Promise<readonly Buffer[]> {
+    // in a turn of its own: grouping and sorting 10,000 records (the build's first step) takes
+    // milliseconds, and a watcher asks from whatever callback woke it (a change, a drained socket)
+    await nextTurn()
     return await this.#byService.get(() => this.#catalog.version, async () => await jsonParts(this.#grouped(), { indent: 0, depth: 2, escape: goEscape }))
   }
 
