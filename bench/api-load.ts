@@ -1,6 +1,7 @@
 // The API under readers in a loop: one real daemon (127.0.12.47) with N static services, 90 %
 // of them instances of one service ("big", on one ServicePort, so the proxy carries them), the
-// rest over 100 names. For each route, eight clients read it in a loop for 5 s while /health
+// rest over 100 names, each on a ServicePort of its own (until 2026-12-05 they shared big's, a
+// port conflict, which made the proxy plan big's port whole at each change). For each route, eight clients read it in a loop for 5 s while /health
 // is asked every 100 ms (from a worker thread); prints the answers served, /health's median and longest time, and the
 // daemon's longest event-loop delay meanwhile. Bounded: 5 s per route, every request with a
 // time limit. Stream routes (/watch, /api/watch?by_service=false): eight watchers while one
@@ -24,7 +25,7 @@ const load = (): string => readFileSync('/proc/loadavg', 'utf8').split(' ').slic
 const dir = await mkdtemp(path.join(os.tmpdir(), 'sidecar-bench-api-'))
 const file = path.join(dir, 'static.json')
 await writeFile(file, JSON.stringify(Array.from({ length: n }, (_, i) => ({
-  Service: { ID: `s${i}`, Name: i < n * 0.9 ? 'big' : `svc${i % 100}`, Image: 'img:1', Ports: [{ Type: 'tcp', Port: 20000 + (i % 20000), ServicePort: 18080 }] },
+  Service: { ID: `s${i}`, Name: i < n * 0.9 ? 'big' : `svc${i % 100}`, Image: 'img:1', Ports: [{ Type: 'tcp', Port: 20000 + (i % 20000), ServicePort: i < n * 0.9 ? 18080 : 18081 + (i % 100) }] },
   Check: { Type: 'AlwaysSuccessful' },
 }))))
 console.log(`node ${process.version}, ${os.cpus().length} cores, load average ${load()} (before); ${n} services, ${READERS} readers per route for ${READ_MS} ms`)
