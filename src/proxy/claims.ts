@@ -1,26 +1,41 @@
 // The live records that claim one ServicePort, as the proxy manager files them from change
-// events, with what lets a change be planned on its own: the records changed since the port's
-// last plan, and how many records give each name and each mode. While every record has the
-// same name and the same mode, the plan is known without looking at the others (one owner,
-// no conflict, that mode), and only the changed records need to reach the pool.
+// events, with what lets a change be planned without a whole plan of the port (planPort): the
+// records changed since the port's last plan, and per name its records, the modes they ask
+// for and its oldest record (found again by a scan only after that record changed or left).
+// From those, ranking() tells the owner, its mode and the names it keeps out, in O(names),
+// whenever that is sure to be planPort's answer; the pool then needs only the changed records.
+import { compareGoStrings } from '../catalog/rules.ts'
 import { normalizeMode, type ProxyMode } from './plan.ts'
 import type { Service } from '../service/index.ts'
+
+interface NameClaims {
+  readonly records: Map<string, Service>
+  readonly modes: Map<ProxyMode, number>
+  /** The oldest record (Created, then Updated); undefined until looked for again. */
+  oldest: Service | undefined
+}
+
+export interface Ranking {
+  readonly owner: string
+  readonly mode: ProxyMode
+  /** The other names, in planPort's order. */
+  readonly ignored: readonly string[]
+}
 
 export class PortClaims {
   /** By record key (recordKey()), the version of its last change event. */
   readonly records = new Map<string, Service>()
   /** Records changed since the last plan, by record key: their version now, or the last one they had here when they left. */
   readonly changed = new Map<string, Service>()
-  readonly #names = new Map<string, number>()
-  readonly #modes = new Map<ProxyMode, number>()
+  readonly #names = new Map<string, NameClaims>()
 
   get size (): number { return this.records.size }
 
   set (key: string, svc: Service): void {
     const old = this.records.get(key)
-    if (old !== undefined) this.#count(old, -1)
+    if (old !== undefined) this.#remove(key, old)
     this.records.set(key, svc)
-    this.#count(svc, 1)
+    this.#add(key, svc)
     this.changed.set(key, svc)
   }
 
@@ -28,21 +43,60 @@ export class PortClaims {
     const old = this.records.get(key)
     if (old === undefined) return
     this.records.delete(key)
-    this.#count(old, -1)
+    this.#remove(key, old)
     this.changed.set(key, old)
   }
 
-  /** The name and mode every record shares, or undefined when they differ (or there is none). */
-  uniform (): { name: string, mode: ProxyMode } | undefined {
-    if (this.#names.size !== 1 || this.#modes.size !== 1) return undefined
-    for (const name of this.#names.keys()) for (const mode of this.#modes.keys()) return { name, mode }
-    return undefined
+  /**
+   * planPort's owner, mode and ignored names, when they follow from these records alone:
+   * every name's oldest record has a Created of its own (a tie would be broken by Updated,
+   * which a refresh moves without a change event, so planPort reads the stored versions), and
+   * the owner's records all ask for one mode (else the newest ALIVE one decides). Undefined
+   * otherwise, or when no record claims the port.
+   */
+  ranking (): Ranking | undefined {
+    const ranked: Array<{ name: string, oldest: Service }> = []
+    for (const [name, claims] of this.#names) {
+      claims.oldest ??= oldestOf(claims.records.values())
+      ranked.push({ name, oldest: claims.oldest })
+    }
+    if (ranked.length === 0) return undefined
+    ranked.sort((a, b) => a.oldest.Created.compare(b.oldest.Created) || compareGoStrings(a.name, b.name))
+    for (let i = 1; i < ranked.length; i++) if (ranked[i].oldest.Created.equals(ranked[i - 1].oldest.Created)) return undefined
+    const owner = ranked[0].name
+    const modes = (this.#names.get(owner) as NameClaims).modes
+    if (modes.size !== 1) return undefined
+    const [mode] = modes.keys()
+    return { owner, mode, ignored: ranked.slice(1).map(r => r.name) }
   }
 
-  #count (svc: Service, delta: number): void {
-    bump(this.#names, svc.Name, delta)
-    bump(this.#modes, normalizeMode(svc.ProxyMode ?? ''), delta)
+  #add (key: string, svc: Service): void {
+    let claims = this.#names.get(svc.Name)
+    if (claims === undefined) this.#names.set(svc.Name, claims = { records: new Map(), modes: new Map(), oldest: svc })
+    claims.records.set(key, svc)
+    bump(claims.modes, normalizeMode(svc.ProxyMode ?? ''), 1)
+    if (claims.oldest !== undefined && older(svc, claims.oldest)) claims.oldest = svc
   }
+
+  #remove (key: string, old: Service): void {
+    const claims = this.#names.get(old.Name)
+    if (claims === undefined) return
+    claims.records.delete(key)
+    bump(claims.modes, normalizeMode(old.ProxyMode ?? ''), -1)
+    if (claims.records.size === 0) this.#names.delete(old.Name)
+    else if (claims.oldest === old) claims.oldest = undefined
+  }
+}
+
+function older (a: Service, b: Service): boolean {
+  const c = a.Created.compare(b.Created)
+  return c < 0 || (c === 0 && a.Updated.isBefore(b.Updated))
+}
+
+function oldestOf (records: Iterable<Service>): Service {
+  let best: Service | undefined
+  for (const r of records) if (best === undefined || older(r, best)) best = r
+  return best as Service
 }
 
 function bump<K> (counts: Map<K, number>, key: K, delta: number): void {

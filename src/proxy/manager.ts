@@ -3,8 +3,9 @@
 // that stay, opens the new ones and drains the ones no longer wanted. A change costs the
 // records of its own ports, not the catalog's: a join that merges 100,000 records without
 // service ports plans nothing. Nothing here blocks the catalog.
-// - A port whose records all have one name and one mode (the usual case) with its listener
-//   open is planned from its changed records alone: they are patched into the pool, O(changes).
+// - A port with its listener open whose owner and mode stay (PortClaims.ranking(): the names
+//   ranked by their oldest records, kept per name) is planned from its changed records alone:
+//   they are patched into the pool, O(changes) plus O(names).
 // - Any other port is planned whole (planPort: the claims ranked, the backends sorted), which
 //   at thousands of records costs milliseconds, so the whole plans of a port of LARGE_PORT
 //   records or more may take at most REBUILD_SHARE of the time: after a plan of 10 ms its
@@ -276,16 +277,17 @@ export class ProxyManager implements Startable {
       held = undefined
     }
     const l = this.#listeners.get(port)
-    const same = held?.uniform()
-    if (held !== undefined && l !== undefined && same !== undefined && same.name === l.name && same.mode === l.mode) {
-      // one name, one mode: no conflict, the listener stays, and its pool holds every other record already
+    const ranking = l === undefined ? undefined : held?.ranking()
+    if (held !== undefined && l !== undefined && ranking !== undefined && ranking.owner === l.name && ranking.mode === l.mode) {
+      // the same owner and mode: the listener stays, and its pool holds the owner's other records already
       l.pool.patch([...held.changed.values()].map(svc => {
         const now = held.records.get(recordKey(svc))
-        return { record: specRecord({ hostname: svc.Hostname, id: svc.ID }), spec: now === undefined ? undefined : portSpec(this.#stored(now), port) }
+        return { record: specRecord({ hostname: svc.Hostname, id: svc.ID }), spec: now?.Name === l.name ? portSpec(this.#stored(now), port) : undefined }
       }))
       held.changed.clear()
-      this.#conflictByPort.delete(port)
-      l.ignored = []
+      if (ranking.ignored.length > 0) this.#conflictByPort.set(port, { port, owner: ranking.owner, ignored: ranking.ignored })
+      else this.#conflictByPort.delete(port)
+      l.ignored = ranking.ignored
       return false
     }
     held?.changed.clear()

@@ -5,6 +5,7 @@
 // 127.0.24.1.
 import test from 'ava'
 import { planListeners } from '../../../src/proxy/plan.ts'
+import { PortClaims } from '../../../src/proxy/claims.ts'
 import { Pool } from '../../../src/proxy/pool.ts'
 import { ServiceStatus, Time, type Port } from '../../../src/service/index.ts'
 import { prng } from '../../helpers/prng.ts'
@@ -51,7 +52,7 @@ test('2,000 random changes: the listeners kept match a plan of the whole catalog
 })
 
 // serial: it counts the calls of every Pool in this process
-test.serial('2,000 random changes to ports of one name and mode each (patched record by record) with intruders now and then (planned whole): the listeners match a plan of the whole catalog after every batch', async t => {
+test.serial('2,000 random changes to ports of one name and mode each (patched record by record) with intruders now and then, kept out or taking the port: the listeners match a plan of the whole catalog after every batch', async t => {
   const h = await harness(t, { proxy: proxyConfig(IP, { drain_grace: 0 }) })
   const r = prng(0x9a7f)
   const pick = <T>(xs: readonly T[]): T => xs[Math.floor(r() * xs.length)]
@@ -63,19 +64,25 @@ test.serial('2,000 random changes to ports of one name and mode each (patched re
   let updates = 0
   proto.patch = function (changes) { patches++; patch.call(this, changes) }
   proto.update = function (specs) { updates++; update.call(this, specs) }
-  t.teardown(() => { proto.patch = patch; proto.update = update })
+  const { ranking } = PortClaims.prototype
+  let withConflict = 0 // rankings that kept a name out: patched while in conflict, unless the owner changed
+  PortClaims.prototype.ranking = function () { const got = ranking.call(this); if ((got?.ignored.length ?? 0) > 0) withConflict++; return got }
+  t.teardown(() => { proto.patch = patch; proto.update = update; PortClaims.prototype.ranking = ranking })
   const view = (listeners: ReadonlyArray<{ port: number, name: string, mode: string, backends: string[], ignored: readonly string[] }>): string[] =>
     listeners.map(l => `${l.port} ${l.name} ${l.mode} [${l.backends.join(' ')}] ignored [${l.ignored.join(' ')}]`)
   for (let batch = 0; batch < 200; batch++) {
     for (let i = 0; i < 10; i++) {
       const n = Math.floor(r() * 300)
       const home = pick(HOME)
-      const intruder = r() < 0.004
+      const intruder = r() < 0.02
       const roll = r()
       h.put({
         ID: `p${n}`,
         Hostname: HOSTS[n % HOSTS.length],
-        Name: intruder ? 'intruder' : home.name,
+        // each record a Created of its own; an intruder's around them: mostly younger than the
+        // home name's oldest (it keeps the port, the intruder is ignored), sometimes older
+        Created: CREATED[2].plusMillis(intruder ? Math.floor(r() * 400) - 50 : n),
+        Name: intruder ? `intruder${Math.floor(r() * 2)}` : home.name,
         ProxyMode: intruder || r() < 0.004 ? pick(['http', 'tcp', 'ws']) : home.mode,
         Status: roll < 0.1 ? ServiceStatus.TOMBSTONE : roll < 0.25 ? pick([ServiceStatus.UNHEALTHY, ServiceStatus.DRAINING]) : ServiceStatus.ALIVE,
         Site: pick(['', 'eu-1a', 'us-1a']),
@@ -88,8 +95,10 @@ test.serial('2,000 random changes to ports of one name and mode each (patched re
     const want = view(plan.listeners.map(l => ({ port: l.port, name: l.name, mode: l.mode, backends: l.backends.map(b => `${b.key}=${b.status}/${b.site}`), ignored: conflicts.get(l.port) ?? [] })))
     const have = view(h.proxy.listeners().map(l => ({ port: l.port, name: l.name, mode: l.mode, backends: l.pool.backends.map(b => `${b.spec.key}=${b.spec.status}/${b.spec.site}`), ignored: l.ignored })))
     t.deepEqual(have, want, `after batch ${batch}`)
+    t.deepEqual(h.proxy.report().conflicts.map(c => `${c.port} ${c.owner} ${c.ignored.join(',')}`), plan.conflicts.map(c => `${c.port} ${c.owner} ${c.ignored.join(',')}`), `conflicts after batch ${batch}`)
   }
-  t.log(`pools patched ${patches} times, replaced ${updates} times`)
+  t.log(`pools patched ${patches} times, replaced ${updates} times; ${withConflict} rankings with ignored names`)
   t.true(patches > 500, 'most plans patched the changed records in')
-  t.true(updates > 20, 'ports with an intruder or a second mode were planned whole')
+  t.true(updates > 20, 'ports whose owner or mode changed, or with a second mode, were planned whole')
+  t.true(withConflict > 50, 'ports with an intruder kept out were patched too')
 })
