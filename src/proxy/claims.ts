@@ -1,17 +1,17 @@
 // The live records that claim one ServicePort, as the proxy manager files them from change
 // events, with what lets a change be planned without a whole plan of the port (planPort): the
 // records changed since the port's last plan, and per name its records, the modes they ask
-// for and its oldest record (found again by a scan only after that record changed or left).
-// From those, ranking() tells the owner, its mode and the names it keeps out, in O(names),
-// whenever that is sure to be planPort's answer; the pool then needs only the changed records.
+// for and its first created record (found again by a scan only after that record changed or
+// left). From those, ranking() tells planPort's owner, its mode and the names it keeps out in
+// O(names); while owner and mode stay, the pool needs only the changed records.
 import { compareGoStrings } from '../catalog/rules.ts'
 import { normalizeMode, type ProxyMode } from './plan.ts'
-import type { Service } from '../service/index.ts'
+import type { Service, Time } from '../service/index.ts'
 
 interface NameClaims {
   readonly records: Map<string, Service>
   readonly modes: Map<ProxyMode, number>
-  /** The oldest record (Created, then Updated); undefined until looked for again. */
+  /** A record with the first Created; undefined until looked for again. */
   oldest: Service | undefined
 }
 
@@ -48,21 +48,18 @@ export class PortClaims {
   }
 
   /**
-   * planPort's owner, mode and ignored names, when they follow from these records alone:
-   * every name's oldest record has a Created of its own (a tie would be broken by Updated,
-   * which a refresh moves without a change event, so planPort reads the stored versions), and
-   * the owner's records all ask for one mode (else the newest ALIVE one decides). Undefined
-   * otherwise, or when no record claims the port.
+   * planPort's owner, mode and ignored names (compareClaims: by each name's first Created, then
+   * the name), or undefined when no record claims the port or the owner's records ask for
+   * several modes (the newest ALIVE one decides: planned whole).
    */
   ranking (): Ranking | undefined {
-    const ranked: Array<{ name: string, oldest: Service }> = []
+    const ranked: Array<{ name: string, created: Time }> = []
     for (const [name, claims] of this.#names) {
       claims.oldest ??= oldestOf(claims.records.values())
-      ranked.push({ name, oldest: claims.oldest })
+      ranked.push({ name, created: claims.oldest.Created })
     }
     if (ranked.length === 0) return undefined
-    ranked.sort((a, b) => a.oldest.Created.compare(b.oldest.Created) || compareGoStrings(a.name, b.name))
-    for (let i = 1; i < ranked.length; i++) if (ranked[i].oldest.Created.equals(ranked[i - 1].oldest.Created)) return undefined
+    ranked.sort((a, b) => a.created.compare(b.created) || compareGoStrings(a.name, b.name))
     const owner = ranked[0].name
     const modes = (this.#names.get(owner) as NameClaims).modes
     if (modes.size !== 1) return undefined
@@ -89,8 +86,7 @@ export class PortClaims {
 }
 
 function older (a: Service, b: Service): boolean {
-  const c = a.Created.compare(b.Created)
-  return c < 0 || (c === 0 && a.Updated.isBefore(b.Updated))
+  return a.Created.isBefore(b.Created)
 }
 
 function oldestOf (records: Iterable<Service>): Service {

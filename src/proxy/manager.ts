@@ -4,7 +4,7 @@
 // records of its own ports, not the catalog's: a join that merges 100,000 records without
 // service ports plans nothing. Nothing here blocks the catalog.
 // - A port with its listener open whose owner and mode stay (PortClaims.ranking(): the names
-//   ranked by their oldest records, kept per name) is planned from its changed records alone:
+//   ranked by their first Created, kept per name) is planned from its changed records alone:
 //   they are patched into the pool, O(changes) plus O(names).
 // - Any other port is planned whole (planPort: the claims ranked, the backends sorted), which
 //   at thousands of records costs milliseconds, so the whole plans of a port of LARGE_PORT

@@ -1,7 +1,7 @@
 // Which listeners the catalog asks for (pure): one per (service name, TCP ServicePort != 0)
 // held by a live record, with the backends that port points at, and the port-conflict rule.
 import { compareGoStrings } from '../catalog/rules.ts'
-import { ServiceStatus, type Port, type Service } from '../service/index.ts'
+import { ServiceStatus, type Port, type Service, type Time } from '../service/index.ts'
 
 export type ProxyMode = 'http' | 'ws' | 'tcp'
 
@@ -88,37 +88,41 @@ interface Claim {
 }
 
 /**
- * Orders claims on one port: the name whose oldest record is older wins. "Oldest" is by
- * Created (then Updated), not by Updated alone as the original's Envoy mode did: live
- * records are re-stamped every second, so Updated would hand the port back and forth.
- * Ties go to the name that sorts first, so every host picks the same owner.
+ * Orders claims on one port: the name whose oldest record was created first wins, ties to the
+ * name that sorts first, so every host picks the same owner. "Oldest" is by Created, not by
+ * Updated as the original's Envoy mode did: live records are re-stamped every second (without
+ * a change event), so Updated would hand the port back and forth, and hosts that planned the
+ * port at different moments would disagree; for the same reason Updated does not break ties.
  */
 export function compareClaims (a: { name: string, records: readonly Service[] }, b: { name: string, records: readonly Service[] }): number {
-  const oa = oldest(a.records)
-  const ob = oldest(b.records)
-  return oa.Created.compare(ob.Created) || oa.Updated.compare(ob.Updated) || compareGoStrings(a.name, b.name)
+  return firstCreated(a.records).compare(firstCreated(b.records)) || compareGoStrings(a.name, b.name)
 }
 
-function oldest (records: readonly Service[]): Service {
-  let best = records[0]
-  for (const r of records) {
-    if (r.Created.compare(best.Created) < 0 || (r.Created.compare(best.Created) === 0 && r.Updated.compare(best.Updated) < 0)) best = r
-  }
+function firstCreated (records: readonly Service[]): Time {
+  let best = records[0].Created
+  for (const r of records) if (r.Created.isBefore(best)) best = r.Created
   return best
 }
 
 /**
  * The mode of a name: the newest ALIVE record's ProxyMode, else the newest record's (the
- * original took an arbitrary record's, even a dead one's: §12.24).
+ * original took an arbitrary record's, even a dead one's: §12.24). Newest by Created (the
+ * instance deployed last), ties to the first by Hostname, then ID: not by Updated, which a
+ * refresh moves without a change event, so the mode would depend on when a host last planned
+ * the port.
  */
 export function modeOf (records: readonly Service[]): ProxyMode {
   let best: Service | undefined
   for (const r of records) {
     const alive = r.Status === ServiceStatus.ALIVE
     const bestAlive = best?.Status === ServiceStatus.ALIVE
-    if (best === undefined || (alive && !bestAlive) || (alive === bestAlive && r.Updated.isAfter(best.Updated))) best = r
+    if (best === undefined || (alive && !bestAlive) || (alive === bestAlive && newer(r, best))) best = r
   }
   return normalizeMode(best?.ProxyMode ?? '')
+}
+
+function newer (a: Service, b: Service): boolean {
+  return a.Created.isAfter(b.Created) || (a.Created.equals(b.Created) && (compareGoStrings(a.Hostname, b.Hostname) || compareGoStrings(a.ID, b.ID)) < 0)
 }
 
 /**

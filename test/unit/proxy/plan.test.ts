@@ -47,18 +47,21 @@ test('conflict: the name whose oldest record is older keeps the port, on every h
   }
 })
 
-test('conflict: equal ages fall back to Updated, then to the name', t => {
-  const a = makeTestService({ Name: 'a', ID: '1', Updated: at(10) })
-  const b = makeTestService({ Name: 'b', ID: '2', Updated: at(5) })
-  t.is(planListeners([a, b]).listeners[0].name, 'b')
-  const c = makeTestService({ Name: 'c', ID: '3' })
-  const d = makeTestService({ Name: 'd', ID: '4' })
-  t.is(planListeners([d, c]).listeners[0].name, 'c')
+test('conflict: equal ages fall back to the name, not to Updated (a refresh moves it without a change event, so hosts would disagree)', t => {
+  const b = makeTestService({ Name: 'b', ID: '1', Updated: at(5) })
+  const a = makeTestService({ Name: 'a', ID: '2', Updated: at(10) })
+  t.is(planListeners([b, a]).listeners[0].name, 'a')
+  t.is(planListeners([b, withFields(a, { Updated: at(20) })]).listeners[0].name, 'a', 'a refresh of either changes nothing')
+  t.is(planListeners([withFields(b, { Updated: at(30) }), a]).listeners[0].name, 'a')
 })
 
-test('mode: the newest ALIVE record decides; empty or unknown modes are http', t => {
-  t.is(modeOf([makeTestService({ ProxyMode: 'tcp', Updated: at(1) }), makeTestService({ ProxyMode: 'http', Status: ServiceStatus.UNHEALTHY, Updated: at(2) })]), 'tcp')
-  t.is(modeOf([makeTestService({ ProxyMode: 'tcp', Updated: at(1) }), makeTestService({ ProxyMode: 'ws', Updated: at(2) })]), 'ws')
+test('mode: the newest ALIVE record (by Created) decides; empty or unknown modes are http', t => {
+  t.is(modeOf([makeTestService({ ProxyMode: 'tcp', Created: at(1) }), makeTestService({ ProxyMode: 'http', Status: ServiceStatus.UNHEALTHY, Created: at(2) })]), 'tcp')
+  t.is(modeOf([makeTestService({ ProxyMode: 'tcp', Created: at(1) }), makeTestService({ ProxyMode: 'ws', Created: at(2) })]), 'ws')
+  // a refresh (Updated) changes nothing; a tie of Created goes to the first by Hostname, then ID
+  t.is(modeOf([makeTestService({ ProxyMode: 'tcp', Created: at(1), Updated: at(50) }), makeTestService({ ProxyMode: 'ws', Created: at(2), Updated: at(3) })]), 'ws')
+  t.is(modeOf([makeTestService({ ID: 'b', ProxyMode: 'tcp' }), makeTestService({ ID: 'a', ProxyMode: 'ws' })]), 'ws')
+  t.is(modeOf([makeTestService({ ID: 'a', ProxyMode: 'ws' }), makeTestService({ ID: 'b', ProxyMode: 'tcp' })]), 'ws')
   t.is(modeOf([makeTestService({ ProxyMode: 'tcp', Status: ServiceStatus.UNHEALTHY })]), 'tcp', 'no ALIVE record: the newest any')
   t.deepEqual(['', 'HTTP', 'TCP', 'grpc'].map(normalizeMode), ['http', 'http', 'tcp', 'http'])
 })
