@@ -6,7 +6,7 @@
 // merges land while it is being encoded.
 import { setImmediate as yieldToLoop } from 'node:timers/promises'
 import type { Catalog } from '../catalog/index.ts'
-import { encodeHostsParts, type StateHost } from '../catalog/index.ts'
+import { encodeHostsParts } from '../catalog/index.ts'
 
 /** Records encoded between two yields: a few ms of work. */
 const SLICE = 2000
@@ -22,10 +22,6 @@ function ownPace (): { due: () => boolean, next: () => Promise<void> } {
 }
 
 export async function encodeStateSliced (catalog: Catalog): Promise<Buffer[]> {
-  const hosts: StateHost[] = []
-  for (const name of catalog.hostnames()) {
-    const summary = catalog.serverSummary(name)
-    if (summary !== undefined) hosts.push({ name, records: catalog.hostRecords(name), lastUpdated: summary.lastUpdated, lastChanged: summary.lastChanged })
-  }
-  return await encodeHostsParts(hosts, { lastChanged: catalog.lastChanged, clusterName: catalog.clusterName, hostname: catalog.hostname }, ownPace())
+  const lists = catalog.stateLists()
+  return await encodeHostsParts(lists.hosts, lists, ownPace())
 }

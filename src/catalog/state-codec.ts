@@ -6,7 +6,7 @@ import { PartWriter } from '../lib/json-parts.ts'
 import { Slicer } from '../lib/slicer.ts'
 import { decodeService, encodeService, RECORD_LIMITS, type Service, type Time } from '../service/index.ts'
 import { compareGoStrings } from './rules.ts'
-import type { ServerSnapshot, StateSnapshot } from './types.ts'
+import type { ServerSnapshot, StateHost, StateSnapshot } from './types.ts'
 
 /** Records accepted from one peer's state; far above any real cluster (the original had hundreds). */
 export const MAX_STATE_RECORDS = 100_000
@@ -54,18 +54,11 @@ export function encodeState (s: StateSnapshot): string {
   return goEscape(`{"Servers":{${servers}},"LastChanged":${q(s.LastChanged)},"ClusterName":${q(s.ClusterName)},"Hostname":${q(s.Hostname)}}`)
 }
 
-/** One host of a state document: its name, its records (a fresh array, any order: sorted here) and its times. */
-export interface StateHost {
-  readonly name: string
-  readonly records: Service[]
-  readonly lastUpdated: Time
-  readonly lastChanged: Time
-}
-
 /**
  * encodeState's bytes, in parts, encoded in time slices (`slicer`, by default a Slicer) so that a state of 10,000
  * records (20-40 ms in one piece) or 100,000 never stalls the event loop. `hosts` come sorted by
- * name (sortedKeys order), each record list is sorted here by ID. Each part is turned into bytes
+ * name, each one's records by ID (both in compareGoStrings order, as catalog.stateLists() gives
+ * them). Each part is turned into bytes
  * as soon as it is full, and the parts are never copied together: readers are sent them one
  * after the other (one string of 100,000 records converted at the end stalled the loop 370 ms
  * on a 2-core machine, and copying the parts into one buffer still 300 ms).
@@ -75,7 +68,7 @@ export async function encodeHostsParts (hosts: readonly StateHost[], head: { las
   out.add('{"Servers":{')
   for (const [h, host] of hosts.entries()) {
     out.add(`${h === 0 ? '' : ','}${q(host.name)}:{"Name":${q(host.name)},"Services":{`)
-    const records = host.records.sort((a, b) => compareGoStrings(a.ID, b.ID))
+    const records = host.records
     for (let i = 0; i < records.length; i++) {
       out.add(`${i === 0 ? '' : ','}${q(records[i].ID)}:${encodeService(records[i])}`)
       if (slicer.due()) await slicer.next()
@@ -90,7 +83,7 @@ export async function encodeHostsParts (hosts: readonly StateHost[], head: { las
 export async function encodeStateParts (s: StateSnapshot): Promise<Buffer[]> {
   const hosts = sortedKeys(s.Servers).map(name => {
     const server = s.Servers[name]
-    return { name, records: Object.values(server.Services), lastUpdated: server.LastUpdated, lastChanged: server.LastChanged }
+    return { name, records: Object.values(server.Services).sort((a, b) => compareGoStrings(a.ID, b.ID)), lastUpdated: server.LastUpdated, lastChanged: server.LastChanged }
   })
   return await encodeHostsParts(hosts, { lastChanged: s.LastChanged, clusterName: s.ClusterName, hostname: s.Hostname })
 }

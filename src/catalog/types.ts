@@ -51,6 +51,25 @@ export interface StateSnapshot {
   readonly Hostname: string
 }
 
+/** One host of a state document: its name, its records sorted by ID (compareGoStrings) and its times. */
+export interface StateHost {
+  readonly name: string
+  readonly records: readonly Service[]
+  readonly lastUpdated: Time
+  readonly lastChanged: Time
+}
+
+/**
+ * The state as catalog.stateLists() gives it: what a state document encodes (encodeHostsParts),
+ * hosts sorted by name, without the frozen objects of a StateSnapshot. Must not be changed.
+ */
+export interface StateLists {
+  readonly hosts: readonly StateHost[]
+  readonly lastChanged: Time
+  readonly clusterName: string
+  readonly hostname: string
+}
+
 /** One host of the cluster as /services.json lists it: its name, newest record time and record count. */
 export interface ClusterMember {
   readonly Name: string

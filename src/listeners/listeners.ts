@@ -2,7 +2,7 @@
 // listeners ([listeners] urls and [[listeners.webhook]]) live as long as the daemon;
 // discovered ones (a static entry's ListenPort, a container's SidecarListener label) come
 // and go with their services. The catalog's 'change' handler only queues: it never waits.
-import { encodeStateParts, type Catalog, type ChangeEvent, type StateSnapshot } from '../catalog/index.ts'
+import { encodeHostsParts, type Catalog, type ChangeEvent, type StateLists } from '../catalog/index.ts'
 import { errorMessage } from '../lib/errors.ts'
 import type { Logger } from '../lib/logger.ts'
 import type { Metrics } from '../lib/metrics.ts'
@@ -54,8 +54,8 @@ export class Listeners implements Startable {
   readonly #sessionCookie: string
   #nextId: number
   #lastBody: { id: number, body: Promise<Buffer> } | undefined
-  /** The encoded state of each snapshot that queued events still hold (kept no longer than they are). */
-  readonly #stateParts = new WeakMap<StateSnapshot, Promise<Buffer[]>>()
+  /** The encoded state of each state that queued events still hold (kept no longer than they are). */
+  readonly #stateParts = new WeakMap<StateLists, Promise<Buffer[]>>()
   /** Events queued during the current catalog operation, waiting for its resulting state. */
   #stateless: ListenerEvent[] = []
   #started = false
@@ -115,9 +115,12 @@ export class Listeners implements Startable {
   }
 
   /**
-   * Queues e for the state snapshot taken once the current catalog operation is over (a
-   * microtask), so a reload or reaping pass that makes 1,000 changes costs one snapshot,
-   * not 1,000, and nothing is copied inside catalog.merge().
+   * Queues e for the state taken once the current catalog operation is over (a microtask), so
+   * a reload or reaping pass that makes 1,000 changes costs one, not 1,000, and nothing is
+   * copied inside catalog.merge(). The state is catalog.stateLists(), not a snapshot(): a host
+   * turning 10,000 services ALIVE makes thousands of operations, and a frozen snapshot of
+   * 10,000 properties for each (10-50 ms with the collections) took the start with a listener
+   * from about 2 check intervals to 4-5.
    */
   #awaitState (e: ListenerEvent): ListenerEvent {
     if (this.#stateless.length === 0) queueMicrotask(() => { this.#settle() })
@@ -127,7 +130,7 @@ export class Listeners implements Startable {
 
   #settle (): void {
     if (this.#stateless.length === 0) return
-    const state = this.#c.catalog.snapshot()
+    const state = this.#c.catalog.stateLists()
     for (const e of this.#stateless) e.state = state
     this.#stateless = []
   }
@@ -141,9 +144,9 @@ export class Listeners implements Startable {
   async #body (e: ListenerEvent): Promise<Buffer> {
     if (e.state === undefined) this.#settle() // not reached in practice: senders start after the microtask
     if (this.#lastBody?.id !== e.id) {
-      const state = e.state as StateSnapshot
+      const state = e.state as StateLists
       let parts = this.#stateParts.get(state)
-      if (parts === undefined) this.#stateParts.set(state, parts = encodeStateParts(state))
+      if (parts === undefined) this.#stateParts.set(state, parts = encodeHostsParts(state.hosts, state))
       this.#lastBody = { id: e.id, body: parts.then(p => stateChangedEventBody(p, e.change)) }
     }
     return await this.#lastBody.body

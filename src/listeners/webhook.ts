@@ -2,7 +2,7 @@
 // in order, one at a time. offer() never waits, so neither the catalog nor the other
 // listeners ever wait on a slow or failing receiver.
 import { setTimeout as sleep } from 'node:timers/promises'
-import type { ChangeEvent, StateSnapshot } from '../catalog/index.ts'
+import type { ChangeEvent, StateLists } from '../catalog/index.ts'
 import type { Logger } from '../lib/logger.ts'
 import type { Startable } from '../lib/startable.ts'
 import { retryDelay } from './backoff.ts'
@@ -21,9 +21,10 @@ export interface ListenerEvent extends Keyed {
   /**
    * The catalog once the operation that made the change has completed (one announcer
    * sync, one reaping pass, one gossip message): it includes this change. Set right after
-   * that operation, before any listener encodes the event.
+   * that operation, before any listener encodes the event (catalog.stateLists(): a host's
+   * records are listed again only once it changed).
    */
-  state: StateSnapshot | undefined
+  state: StateLists | undefined
 }
 
 /** config: [listeners] urls or [[listeners.webhook]]; discovered: a service's ListenPort or SidecarListener label. */

@@ -1,5 +1,5 @@
 import test from 'ava'
-import { encodeState } from '../../../src/catalog/index.ts'
+import { encodeHostsParts, encodeState } from '../../../src/catalog/index.ts'
 import { ServiceStatus, Time } from '../../../src/service/index.ts'
 import { at, makeTestService } from '../../helpers/factories.ts'
 import { setup } from './setup.ts'
@@ -207,4 +207,29 @@ test('services() lists each host\'s records by ID in Go string order, and snapsh
     }
   }
   t.true(catalog.services().length > 100)
+})
+
+test('stateLists(): encoded, the very bytes of encodeState(snapshot()) through 1,500 random changes on 3 hosts; the same object while nothing changes, and a host\'s list made again only once it changed', async t => {
+  const { catalog, clock } = setup()
+  const r = prng(0x5717)
+  let ms = 0
+  let checked = 0
+  for (let step = 0; step < 1500; step++) {
+    ms += 10
+    clock.set(at(ms))
+    const host = `host${Math.floor(r() * 3)}`
+    const before = catalog.stateLists()
+    const other = before.hosts.find(h => h.name !== host)
+    // names with characters Go escapes, IDs that sort differently in UTF-16
+    catalog.merge(makeTestService({ Hostname: host, ID: `${Math.floor(r() * 200)}${r() < 0.1 ? '\uD83D\uDE00' : r() < 0.2 ? '\uE000' : ''}`, Name: r() < 0.1 ? 'a<b>&c\u2028' : 'web', Updated: at(ms), Status: r() < 0.1 ? TOMBSTONE : ALIVE }))
+    const after = catalog.stateLists()
+    t.is(catalog.stateLists(), after, 'the same object while nothing changes')
+    if (other !== undefined) t.is(after.hosts.find(h => h.name === other.name)?.records, other.records, 'an unchanged host\'s list is kept')
+    if (step % 25 === 0) {
+      t.is(Buffer.concat(await encodeHostsParts(after.hosts, after)).toString(), encodeState(catalog.snapshot()))
+      checked++
+    }
+  }
+  t.is(checked, 60)
+  t.true(Object.isFrozen(catalog.stateLists().hosts[0].records))
 })
