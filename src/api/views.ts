@@ -2,7 +2,7 @@
 // SSE snapshot), the cluster member list, the bare by-service map of /watch, and each
 // /services/<name>.json. Each is serialised once per catalog version, however many clients
 // ask for it.
-import type { Catalog, ClusterMember, StateSnapshot } from '../catalog/index.ts'
+import type { Catalog, ClusterMember } from '../catalog/index.ts'
 import type { Service } from '../service/index.ts'
 import { goEscape } from '../catalog/index.ts'
 import { jsonParts } from '../lib/json-parts.ts'
@@ -29,8 +29,8 @@ export function servicesDocument (catalog: Catalog, members: readonly ClusterMem
 }
 
 /**
- * JSON documents cached per catalog version (the catalog's snapshot object changes
- * whenever a record is stored), so N readers or watchers of one version cost one
+ * JSON documents cached per catalog version (catalog.version moves whenever a record is
+ * stored or forgotten), so N readers or watchers of one version cost one
  * serialisation: 20 clients polling /state.json of a 20,000-record catalog encode it once
  * per change, not 20 times. Documents that also show the member list are keyed by it too.
  */
@@ -38,8 +38,12 @@ export class DocumentCache {
   readonly #catalog: Catalog
   /** The /watch payload, kept for its catalog version. */
   #byService = new SharedBuild<number, Buffer[]>()
-  /** Per catalog version, catalog.byService() (read-only: the documents serialise it, nobody changes it). */
-  #byServiceMap = new WeakMap<StateSnapshot, Record<string, Service[]>>()
+  /**
+   * catalog.byService() of one catalog version (read-only: the documents serialise it, nobody
+   * changes it). Keyed by the version number, not by a snapshot(): that would make a frozen
+   * object of every record of the changed host at each version, for nothing.
+   */
+  #grouping: { readonly version: number, readonly grouped: Record<string, Service[]> } | undefined
   /** /state.json, kept for its catalog version (encoded in slices; concurrent readers share it). */
   #stateBuild = new SharedBuild<number, Buffer[]>()
   /** The SSE snapshot, kept for its catalog version and member list. */
@@ -50,7 +54,7 @@ export class DocumentCache {
    */
   #oneService = new Map<string, SharedBuild<number, Buffer[] | undefined>>()
   /** /services.json, kept for its catalog version and member list. */
-  #servicesIndented = new SharedBuild<{ snap: StateSnapshot, members: readonly ClusterMember[], membersKey: string }, Buffer[]>((a, b) => a.snap === b.snap && a.membersKey === b.membersKey)
+  #servicesIndented = new SharedBuild<{ version: number, members: readonly ClusterMember[], membersKey: string }, Buffer[]>((a, b) => a.version === b.version && a.membersKey === b.membersKey)
 
   constructor (catalog: Catalog) {
     this.#catalog = catalog
@@ -102,7 +106,7 @@ export class DocumentCache {
     return await this.#servicesIndented.get(
       () => {
         const list = members()
-        return { snap: this.#catalog.snapshot(), members: list, membersKey: JSON.stringify(list) }
+        return { version: this.#catalog.version, members: list, membersKey: JSON.stringify(list) }
       },
       async k => await jsonParts(servicesDocument(this.#catalog, k.members, {}, this.#grouped())))
   }
@@ -128,9 +132,8 @@ export class DocumentCache {
 
   /** catalog.byService() of the current version, grouped and sorted once per version. */
   #grouped (): Record<string, Service[]> {
-    const snap = this.#catalog.snapshot()
-    let grouped = this.#byServiceMap.get(snap)
-    if (grouped === undefined) this.#byServiceMap.set(snap, grouped = this.#catalog.byService())
-    return grouped
+    const version = this.#catalog.version
+    if (this.#grouping?.version !== version) this.#grouping = { version, grouped: this.#catalog.byService() }
+    return this.#grouping.grouped
   }
 }
