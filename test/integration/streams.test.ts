@@ -1,7 +1,8 @@
 // /watch and SSE against a real daemon process: documents per change, resume with
 // Last-Event-ID, heartbeats. Changes come from what a user does: edits of the static file
-// and drain/undrain requests. Daemons on 127.0.4.2 to 127.0.4.4.
+// and drain/undrain requests. Daemons on 127.0.4.2 to 127.0.4.16.
 import test, { type ExecutionContext } from 'ava'
+import { readdirSync } from 'node:fs'
 import { mkdtemp, rm, writeFile } from 'node:fs/promises'
 import os from 'node:os'
 import path from 'node:path'
@@ -314,4 +315,72 @@ test('SSE: a client whose snapshot is outrun by changes three times is dropped w
   }
   t.is(await metric(d, /^sidecar_stream_clients_dropped_total (\d+)$/m), dropped.length, 'each drop is counted')
   t.is(d.output.match(/dropped: the state changed faster than a snapshot could be sent/g)?.length, dropped.length, 'each drop is logged')
+})
+
+test('/watch churn at 2,000 services: 1,200 clients that leave at once or in the middle of a document, while instances are drained, leave no client, socket or memory behind, and a new watcher still gets whole documents', async t => {
+  t.timeout(240_000)
+  const N = 2000
+  const d = await bigDaemon(t, '127.0.4.16', N)
+  const pid = d.child.pid as number
+  const fds = (): number => readdirSync(`/proc/${pid}/fd`).length
+  const watching = async (): Promise<number> => await metric(d, /^sidecar_stream_clients\{kind="watch"\} (\S+)$/m)
+  /** What the daemon's JS holds (heap in use plus buffers), MB: the least over 5 s, so after its collections. */
+  const settledLive = async (): Promise<number> => {
+    let least = Infinity
+    for (const end = Date.now() + 5000; Date.now() < end; await sleep(500)) {
+      const page = await (await fetch(d.url('/metrics'), { signal: AbortSignal.timeout(10_000) })).text()
+      const value = (name: string): number => Number(new RegExp(`^${name} (\\S+)$`, 'm').exec(page)?.[1])
+      least = Math.min(least, (value('sidecar_nodejs_heap_size_used_bytes') + value('sidecar_nodejs_external_memory_bytes')) / 1e6)
+    }
+    return least
+  }
+  // a first watcher and a few drains warm the document builds up
+  const warm = new WatchReader(d.url('/watch'))
+  await waitFor(() => warm.values.length >= 1, { timeoutMs: 30_000, message: 'a first document' })
+  warm.close()
+  for (let i = 0; i < 10; i++) await post(d, `/api/services/i${i}/drain`)
+  await waitFor(async () => await watching() === 0, { timeoutMs: 10_000, message: 'no watcher left after the warm-up' })
+  const fdsBefore = fds()
+  const liveBefore = await settledLive()
+
+  let drains = 10
+  let done = false
+  const drainer = (async () => { while (!done && drains < 400) await post(d, `/api/services/i${drains++}/drain`) })()
+  let leftEarly = 0
+  let leftMidway = 0
+  await Promise.all(Array.from({ length: 8 }, async (_, worker) => {
+    for (let k = 0; k < 150; k++) {
+      const ac = new AbortController()
+      try {
+        const res = await fetch(d.url('/watch'), { signal: AbortSignal.any([ac.signal, AbortSignal.timeout(10_000)]) })
+        if ((worker + k) % 2 === 0) {
+          ac.abort() // gone as soon as the head arrived
+          leftEarly++
+        } else {
+          await (res.body as ReadableStream<Uint8Array>).getReader().read() // the first bytes of a document, then gone
+          ac.abort()
+          leftMidway++
+        }
+      } catch (err) {
+        if (!ac.signal.aborted) throw err
+      }
+    }
+  }))
+  done = true
+  await drainer
+  t.is(leftEarly + leftMidway, 1200)
+
+  let left = Number.NaN
+  await waitFor(async () => (left = await watching()) === 0, { timeoutMs: 15_000, message: () => `every watcher gone from the daemon (${left} left)` })
+  await waitFor(() => fds() <= fdsBefore + 5, { timeoutMs: 15_000, message: () => `the daemon's descriptors back to ${fdsBefore} (${fds()})` })
+  const liveAfter = await settledLive()
+  t.log(`${drains} drains meanwhile; daemon JS ${liveBefore.toFixed(1)} MB before, ${liveAfter.toFixed(1)} MB after; descriptors ${fdsBefore} -> ${fds()}`)
+  // a document at 2,000 services is about 0.5 MB: one kept per client that left would be hundreds of MB
+  t.true(liveAfter < liveBefore + 30, `the daemon's JS holds ${liveAfter.toFixed(1)} MB, ${liveBefore.toFixed(1)} MB before`)
+
+  const w = new WatchReader(d.url('/watch'))
+  t.teardown(() => { w.close() })
+  await waitFor(() => w.values.length >= 1, { timeoutMs: 30_000, message: 'a document for a new watcher' })
+  t.is((w.values[0] as ByService).big.length, N)
+  t.is((w.values[0] as ByService).big.filter(s => s.Status === 4).length, drains)
 })
