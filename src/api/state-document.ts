@@ -1,9 +1,9 @@
 // /state.json built without stalling the event loop: the same bytes as catalog/encodeState
-// (Go's encoding: keys sorted by bytes, <, >, & escaped), in slices (encodeHostsParts),
-// from the catalog's live maps instead of a frozen snapshot, whose frozen view of a host of
-// many records is built in one piece after each change of that host. The record lists are
-// copied first (records are immutable), so the document is the state as of the call even if
-// merges land while it is being encoded.
+// (Go's encoding: keys sorted by bytes, <, >, & escaped), in slices (encodeHostsParts), from
+// catalog.stateLists() instead of a frozen snapshot, whose frozen view of a host of many
+// records is built in one piece after each change of that host. The lists never change once
+// taken (a change makes new ones), so the document is the state as of the call even if merges
+// land while it is being encoded.
 import { setImmediate as yieldToLoop } from 'node:timers/promises'
 import type { Catalog } from '../catalog/index.ts'
 import { encodeHostsParts } from '../catalog/index.ts'

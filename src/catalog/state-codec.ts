@@ -79,15 +79,6 @@ export async function encodeHostsParts (hosts: readonly StateHost[], head: { las
   return out.finish()
 }
 
-/** encodeState(s) in parts, in time slices (encodeHostsParts): `s` is frozen, so the document is the state as of the snapshot however long it takes. */
-export async function encodeStateParts (s: StateSnapshot): Promise<Buffer[]> {
-  const hosts = sortedKeys(s.Servers).map(name => {
-    const server = s.Servers[name]
-    return { name, records: Object.values(server.Services).sort((a, b) => compareGoStrings(a.ID, b.ID)), lastUpdated: server.LastUpdated, lastChanged: server.LastChanged }
-  })
-  return await encodeHostsParts(hosts, { lastChanged: s.LastChanged, clusterName: s.ClusterName, hostname: s.Hostname })
-}
-
 function isObject (v: unknown): v is Json {
   return typeof v === 'object' && v !== null && !Array.isArray(v)
 }

@@ -19,7 +19,7 @@ export function encodeStateChangedEvent (state: StateSnapshot, change: ChangeEve
 }
 
 /**
- * encodeStateChangedEvent's bytes from the state already encoded (encodeStateParts), which the
+ * encodeStateChangedEvent's bytes from the state already encoded (encodeHostsParts), which the
  * events of one catalog operation share: only the change part is new per event.
  */
 export function stateChangedEventBody (state: readonly Buffer[], change: ChangeEvent): Buffer {

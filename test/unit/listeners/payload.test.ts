@@ -1,6 +1,6 @@
 import { createHmac } from 'node:crypto'
 import test from 'ava'
-import { encodeState, encodeStateParts } from '../../../src/catalog/index.ts'
+import { encodeHostsParts, encodeState } from '../../../src/catalog/index.ts'
 import { encodeStateChangedEvent, signBody, stateChangedEventBody } from '../../../src/listeners/payload.ts'
 import { ServiceStatus, Time, withFields } from '../../../src/service/index.ts'
 import { makeTestService } from '../../helpers/factories.ts'
@@ -49,11 +49,12 @@ test('payload: the signature is sha256=<hex HMAC-SHA256 of the exact bytes>', t 
   t.regex(signBody(body, 'k3y'), /^sha256=[0-9a-f]{64}$/)
 })
 
-test('payload: the body from the state encoded in slices (encodeStateParts) is the same bytes, for a state of 3 hosts and 6,000 records', async t => {
+test('payload: the body from the state encoded in slices (the catalog\'s record lists, encodeHostsParts, as the listeners do) is the same bytes, for a state of 3 hosts and 6,000 records', async t => {
   const { catalog, events } = setup()
   for (let i = 0; i < 6000; i++) catalog.merge(makeTestService({ ID: `id${i}`, Name: i % 7 === 0 ? `a<b>&c${i % 50}` : `svc${i % 50}`, Hostname: `host${i % 3}`, Image: 'img\u2028:1' }))
   const state = catalog.snapshot()
-  const parts = await encodeStateParts(state)
+  const lists = catalog.stateLists()
+  const parts = await encodeHostsParts(lists.hosts, lists)
   t.true(parts.length > 3, `several parts (${parts.length})`)
   t.is(Buffer.concat(parts).toString(), encodeState(state), 'encodeState\'s bytes')
   for (const e of [events[0], events[5999]]) t.deepEqual(stateChangedEventBody(parts, e), Buffer.from(encodeStateChangedEvent(state, e)))
