@@ -1,18 +1,18 @@
 // The live records that claim one ServicePort, as the proxy manager files them from change
 // events, with what lets a change be planned without a whole plan of the port (planPort): the
 // records changed since the port's last plan, and per name its records, the modes they ask
-// for and its first created record (found again by a scan only after that record changed or
+// for and its first Created (found again by a scan only after a record with it changed or
 // left). From those, ranking() tells planPort's owner, its mode and the names it keeps out in
 // O(names); while owner and mode stay, the pool needs only the changed records.
 import { compareGoStrings } from '../catalog/rules.ts'
-import { normalizeMode, type ProxyMode } from './plan.ts'
+import { firstCreated, normalizeMode, type ProxyMode } from './plan.ts'
 import type { Service, Time } from '../service/index.ts'
 
 interface NameClaims {
   readonly records: Map<string, Service>
   readonly modes: Map<ProxyMode, number>
-  /** A record with the first Created; undefined until looked for again. */
-  oldest: Service | undefined
+  /** The first Created of its records; undefined until looked for again. */
+  created: Time | undefined
 }
 
 export interface Ranking {
@@ -25,8 +25,8 @@ export interface Ranking {
 export class PortClaims {
   /** By record key (recordKey()), the version of its last change event. */
   readonly records = new Map<string, Service>()
-  /** Records changed since the last plan, by record key: their version now, or the last one they had here when they left. */
-  readonly changed = new Map<string, Service>()
+  /** Keys of the records changed since the last plan (added, changed or gone). */
+  readonly changed = new Set<string>()
   readonly #names = new Map<string, NameClaims>()
 
   get size (): number { return this.records.size }
@@ -36,7 +36,7 @@ export class PortClaims {
     if (old !== undefined) this.#remove(key, old)
     this.records.set(key, svc)
     this.#add(key, svc)
-    this.changed.set(key, svc)
+    this.changed.add(key)
   }
 
   delete (key: string): void {
@@ -44,7 +44,7 @@ export class PortClaims {
     if (old === undefined) return
     this.records.delete(key)
     this.#remove(key, old)
-    this.changed.set(key, old)
+    this.changed.add(key)
   }
 
   /**
@@ -55,8 +55,8 @@ export class PortClaims {
   ranking (): Ranking | undefined {
     const ranked: Array<{ name: string, created: Time }> = []
     for (const [name, claims] of this.#names) {
-      claims.oldest ??= oldestOf(claims.records.values())
-      ranked.push({ name, created: claims.oldest.Created })
+      claims.created ??= firstCreated(claims.records.values())
+      ranked.push({ name, created: claims.created })
     }
     if (ranked.length === 0) return undefined
     ranked.sort((a, b) => a.created.compare(b.created) || compareGoStrings(a.name, b.name))
@@ -69,10 +69,10 @@ export class PortClaims {
 
   #add (key: string, svc: Service): void {
     let claims = this.#names.get(svc.Name)
-    if (claims === undefined) this.#names.set(svc.Name, claims = { records: new Map(), modes: new Map(), oldest: svc })
+    if (claims === undefined) this.#names.set(svc.Name, claims = { records: new Map(), modes: new Map(), created: svc.Created })
     claims.records.set(key, svc)
     bump(claims.modes, normalizeMode(svc.ProxyMode ?? ''), 1)
-    if (claims.oldest !== undefined && older(svc, claims.oldest)) claims.oldest = svc
+    if (claims.created !== undefined && svc.Created.isBefore(claims.created)) claims.created = svc.Created
   }
 
   #remove (key: string, old: Service): void {
@@ -81,18 +81,8 @@ export class PortClaims {
     claims.records.delete(key)
     bump(claims.modes, normalizeMode(old.ProxyMode ?? ''), -1)
     if (claims.records.size === 0) this.#names.delete(old.Name)
-    else if (claims.oldest === old) claims.oldest = undefined
+    else if (claims.created?.equals(old.Created) === true) claims.created = undefined
   }
-}
-
-function older (a: Service, b: Service): boolean {
-  return a.Created.isBefore(b.Created)
-}
-
-function oldestOf (records: Iterable<Service>): Service {
-  let best: Service | undefined
-  for (const r of records) if (best === undefined || older(r, best)) best = r
-  return best as Service
 }
 
 function bump<K> (counts: Map<K, number>, key: K, delta: number): void {

@@ -27,7 +27,6 @@ import { PortRanges } from '../lib/port-ranges.ts'
 import { ProxyListener, type ListenerInit } from './listener.ts'
 import { PortClaims } from './claims.ts'
 import { planPort, portSpec, proxiedPorts, type ListenerPlan, type PortConflict } from './plan.ts'
-import { specRecord } from './pool.ts'
 import { proxyReport, type ProxyReport } from './report.ts'
 import { ProxyMetrics } from './stats.ts'
 
@@ -280,9 +279,9 @@ export class ProxyManager implements Startable {
     const ranking = l === undefined ? undefined : held?.ranking()
     if (held !== undefined && l !== undefined && ranking !== undefined && ranking.owner === l.name && ranking.mode === l.mode) {
       // the same owner and mode: the listener stays, and its pool holds the owner's other records already
-      l.pool.patch([...held.changed.values()].map(svc => {
-        const now = held.records.get(recordKey(svc))
-        return { record: specRecord({ hostname: svc.Hostname, id: svc.ID }), spec: now?.Name === l.name ? portSpec(this.#stored(now), port) : undefined }
+      l.pool.patch([...held.changed].map(key => {
+        const now = held.records.get(key)
+        return { record: key, spec: now?.Name === l.name ? portSpec(this.#stored(now), port) : undefined }
       }))
       held.changed.clear()
       if (ranking.ignored.length > 0) this.#conflictByPort.set(port, { port, owner: ranking.owner, ignored: ranking.ignored })

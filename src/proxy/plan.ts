@@ -98,10 +98,11 @@ export function compareClaims (a: { name: string, records: readonly Service[] },
   return firstCreated(a.records).compare(firstCreated(b.records)) || compareGoStrings(a.name, b.name)
 }
 
-function firstCreated (records: readonly Service[]): Time {
-  let best = records[0].Created
-  for (const r of records) if (r.Created.isBefore(best)) best = r.Created
-  return best
+/** The earliest Created of some records (at least one). */
+export function firstCreated (records: Iterable<Service>): Time {
+  let best: Time | undefined
+  for (const r of records) if (best === undefined || r.Created.isBefore(best)) best = r.Created
+  return best as Time
 }
 
 /**

@@ -5,6 +5,7 @@
 // changed since the last plan), which keeps a change to a port of 9,000 instances O(log n)
 // plus a move of array entries, instead of the whole sort and rebuild (about 5 ms).
 import { compareGoStrings } from '../catalog/rules.ts'
+import { recordKey } from '../service/service.ts'
 import { ServiceStatus } from '../service/status.ts'
 import { clearEjection, isEjected, newOutlierState, recordFailure, recordResponse, type OutlierPolicy, type OutlierState } from './outlier.ts'
 import type { BackendSpec } from './plan.ts'
@@ -44,14 +45,14 @@ export class Backend {
   get key (): string { return this.spec.key }
 }
 
-/** The record a backend spec comes from (Hostname, ID): as recordKey(), which a spec's key starts with. */
+/** The record a backend spec comes from: its recordKey() (Hostname, ID), which a spec's key starts with. */
 export function specRecord (spec: Pick<BackendSpec, 'hostname' | 'id'>): string {
-  return `${spec.hostname}\u0000${spec.id}`
+  return recordKey({ Hostname: spec.hostname, ID: spec.id })
 }
 
 /** One record's backend in a patch: its spec now, or undefined when it gives the listener none any more. */
 export interface PoolChange {
-  /** specRecord() of the record. */
+  /** recordKey() of the record (specRecord() of its spec). */
   readonly record: string
   readonly spec: BackendSpec | undefined
 }
