@@ -67,15 +67,6 @@ const ROUND_BUMP_NS = 50n
  */
 export const SEND_SLICE = 256
 
-/** One record of a send: its key and the round it is sent for (fixed when the send was decided). */
-interface Outgoing {
-  key: string
-  round: number
-  observed?: Service
-  /** The schedule entry it was sent for, if any: dropped when the record turns out gone, unless a newer change replaced it. */
-  pending?: Pending
-}
-
 export class GossipAnnouncer implements Startable {
   readonly #c: AnnouncerComponents
   readonly #init: AnnouncerInit
@@ -84,6 +75,8 @@ export class GossipAnnouncer implements Startable {
   readonly #beats = new KeyedMinHeap<string>()
   /** Keys changed since the last flush: sent at once, together. */
   readonly #now = new Set<string>()
+  /** Keys handed to a send whose slice has not reached them yet, with how many sends hold each: a round does not pick them again. */
+  readonly #queued = new Map<string, number>()
   #flushScheduled: NodeJS.Immediate | undefined
   #ticker: Ticker | undefined
   #inflight = new Set<Promise<void>>()
@@ -116,6 +109,7 @@ export class GossipAnnouncer implements Startable {
     this.#flushScheduled = undefined
     this.#pending.clear()
     this.#now.clear()
+    this.#queued.clear()
     this.#beats.clear()
   }
 
@@ -194,14 +188,15 @@ export class GossipAnnouncer implements Startable {
     const nowMs = this.#c.clock.nowMs()
     const slack = this.#init.roundIntervalMs / 10 // a tick a little early still counts
     const due = new Set<string>()
-    for (const [k, p] of this.#pending) if (p.nextAt <= nowMs + slack && !this.#now.has(k)) due.add(k)
+    for (const [k, p] of this.#pending) if (p.nextAt <= nowMs + slack && !this.#now.has(k) && !this.#queued.has(k)) due.add(k)
     // Heartbeats that came due: O(due), not a pass over every local record each second.
     for (let top = this.#beats.peek(); top !== undefined && top.at <= nowMs; top = this.#beats.peek()) {
       const key = top.key
       this.#beats.pop()
       const svc = this.#lookup(key)
       // No longer this host's, or a tombstone (not heartbeated): forgotten; a later change of it sets a heartbeat again.
-      if (svc !== undefined && this.#c.local.isOwned(svc) && svc.Status !== ServiceStatus.TOMBSTONE) due.add(key)
+      // A key a send still holds gets its next heartbeat when that send reaches it.
+      if (svc !== undefined && this.#c.local.isOwned(svc) && svc.Status !== ServiceStatus.TOMBSTONE && !this.#queued.has(key)) due.add(key)
     }
     this.#send([...due])
   }
@@ -212,46 +207,65 @@ export class GossipAnnouncer implements Startable {
   }
 
   /**
-   * Sends each key's record: the schedule (rounds left, next round, heartbeat) advances at
-   * once for every key, so a round that comes before the send is done does not send them
-   * again; the records are then built (current version), signed and published in slices of
-   * at most SEND_SLICE, yielding to the event loop between slices. O(keys), not O(records).
+   * Sends each key's record, in slices (SEND_SLICE records or SLICE_MS at most, one slice per
+   * turn of the event loop): for each key in its turn, the schedule advances (rounds left, next
+   * round, heartbeat), then the record is built (current version), signed and published. A
+   * round of 10,000 due keys therefore costs its turn only the scan that finds them; until a
+   * slice reaches a key, the key counts as queued and rounds leave it alone, so nothing is sent
+   * twice. The schedule entry of each key is read now: a key whose entry a newer change
+   * replaced meanwhile is skipped, as that change goes out at once on its own. O(keys).
    */
   #send (keys: readonly string[]): void {
     if (keys.length === 0) return
-    const out: Outgoing[] = []
-    const nowMs = this.#c.clock.nowMs()
-    for (const key of keys) {
-      const p = this.#pending.get(key)
-      out.push({ key, round: p?.round ?? 1, ...(p !== undefined ? { pending: p } : {}), ...(p?.observed !== undefined ? { observed: p.observed } : {}) })
-      if (p !== undefined) {
-        p.round++
-        p.nextAt = nowMs + this.#init.roundIntervalMs
-        if (--p.remaining <= 0) this.#pending.delete(key)
-      }
-      if (p?.observed === undefined) this.#beatLater(key, nowMs)
+    const entries: Array<Pending | undefined> = new Array(keys.length)
+    for (let i = 0; i < keys.length; i++) {
+      entries[i] = this.#pending.get(keys[i])
+      this.#queued.set(keys[i], (this.#queued.get(keys[i]) ?? 0) + 1)
     }
-    this.#track(this.#sendSliced(out, this.#stopping.signal))
+    this.#track(this.#sendSliced(keys, entries, this.#stopping.signal))
   }
 
-  async #sendSliced (out: readonly Outgoing[], signal: AbortSignal): Promise<void> {
+  /** The key is no longer held by one of the sends that queued it. */
+  #dequeue (key: string): void {
+    const n = this.#queued.get(key) ?? 0
+    if (n <= 1) this.#queued.delete(key)
+    else this.#queued.set(key, n - 1)
+  }
+
+  async #sendSliced (keys: readonly string[], entries: ReadonlyArray<Pending | undefined>, signal: AbortSignal): Promise<void> {
     const slicer = new Slicer()
     let i = 0
-    while (i < out.length && !signal.aborted) {
-      if (i > 0) await slicer.next()
-      if (signal.aborted) return
-      const records: Service[] = []
-      const end = Math.min(out.length, i + SEND_SLICE)
-      do {
-        const o = out[i++]
-        const record = o.observed !== undefined ? this.#observedVersion(o.observed, o.round) : this.#localVersion(o.key, o.round)
-        if (record !== undefined) records.push(record)
-        else if (this.#pending.get(o.key) === o.pending) this.#pending.delete(o.key) // gone (or, observed, replaced): nothing more to send
-      } while (i < end && !slicer.due())
-      if (records.length === 0) continue
-      const sealed = await this.#c.seal(records)
-      if (signal.aborted) return
-      for (const msg of encodeRecords(sealed)) this.#track(this.#c.publish(msg))
+    try {
+      while (i < keys.length && !signal.aborted) {
+        if (i > 0) await slicer.next()
+        if (signal.aborted) return
+        const records: Service[] = []
+        const end = Math.min(keys.length, i + SEND_SLICE)
+        const nowMs = this.#c.clock.nowMs()
+        do {
+          const key = keys[i]
+          const p = entries[i++]
+          this.#dequeue(key)
+          if (p !== undefined && this.#pending.get(key) !== p) continue // replaced by a newer change, sent on its own
+          const round = p?.round ?? 1
+          const observed = p?.observed
+          if (p !== undefined) {
+            p.round++
+            p.nextAt = nowMs + this.#init.roundIntervalMs
+            if (--p.remaining <= 0) this.#pending.delete(key)
+          }
+          if (observed === undefined) this.#beatLater(key, nowMs)
+          const record = observed !== undefined ? this.#observedVersion(observed, round) : this.#localVersion(key, round)
+          if (record !== undefined) records.push(record)
+          else if (p !== undefined && this.#pending.get(key) === p) this.#pending.delete(key) // gone (or, observed, replaced): nothing more to send
+        } while (i < end && !slicer.due())
+        if (records.length === 0) continue
+        const sealed = await this.#c.seal(records)
+        if (signal.aborted) return
+        for (const msg of encodeRecords(sealed)) this.#track(this.#c.publish(msg))
+      }
+    } finally {
+      for (; i < keys.length; i++) this.#dequeue(keys[i]) // stopped: what was not reached is no longer queued
     }
   }
 

@@ -185,6 +185,37 @@ test('announcer: a large send goes out in slices of at most SEND_SLICE, yielding
   t.is(flat(f.sent).length, 2 * n, 'the repeat round sends each once more')
 })
 
+test('announcer: a round that comes due while a large send is still in its slices sends none of the keys it has not reached, and a change meanwhile goes out once', async t => {
+  const f = await fixture({ aliveRounds: 3 })
+  t.teardown(async () => { await f.announcer.stop() })
+  const n = 3 * SEND_SLICE + 10
+  for (let i = 0; i < n; i++) f.add(makeTestService({ Hostname: 'host1', ID: `s${i}`, Image: 'app:1' }))
+  const sending = f.announcer.flush(0)
+  let first: string[] = []
+  setImmediate(() => {
+    first = flat(f.sent).map(s => s.ID) // the first slice is out, the others are still queued
+    f.clock.advance(ROUND_MS)
+    f.announcer.round() // due: the first slice's repeat; the keys not reached yet stay with their send
+    const last = f.catalog.get('host1', `s${n - 1}`) as Service
+    f.add(withFields(last, { Image: 'app:2', Updated: f.clock.now() })) // a change of a key still queued
+  })
+  await sending
+  await f.announcer.settled()
+  await f.flush()
+  t.true(first.length > 0 && first.length < n, `${first.length} in the first slice`)
+  const counts = new Map<string, number>()
+  for (const s of flat(f.sent)) counts.set(s.ID, (counts.get(s.ID) ?? 0) + 1)
+  for (let i = 0; i < n; i++) {
+    const id = `s${i}`
+    t.is(counts.get(id), first.includes(id) ? 2 : 1, `${id}: sent ${counts.get(id) ?? 0} times`)
+  }
+  const changed = flat(f.sent).filter(s => s.ID === `s${n - 1}`)
+  t.deepEqual(changed.map(s => s.Image), ['app:2'], 'the changed record went out in its new version only, once')
+  f.sent.length = 0
+  await f.rounds(2)
+  t.is(new Set(flat(f.sent).map(s => s.ID)).size, n, 'the next rounds repeat every record')
+})
+
 test('announcer: a round looks at due heartbeats only, not at every local record; a record no longer owned is not heartbeated', async t => {
   const f = await fixture({ aliveRounds: 1, heartbeatMs: 60_000 })
   t.teardown(async () => { await f.announcer.stop() })
