@@ -2,12 +2,16 @@
 // 10,000, the static file's cap): half AlwaysSuccessful, half TCP checks against four
 // local TCP servers. Prints the time from spawn to every service ALIVE (and in check
 // intervals), /health latency (p50/p99/max) meanwhile, and the daemon's largest
-// event-loop delay. With --peer, a second daemon (127.0.23.2, no services) joins it and the
-// bench prints whether that peer ever suspected it. With --listener, every change is also
+// event-loop delay, and how long its main thread waited for a CPU meanwhile (run-queue wait, from
+// /proc: on 2 cores a delay is often that, not the daemon's own work). With --peer, a second
+// daemon (127.0.23.2, no services) joins it and the bench prints whether that peer ever suspected
+// it. The peer stands for another host, so it runs at CPU niceness 10 (all its threads): at equal
+// priority, on a machine with only 2 cores, it takes the daemon's cores while it merges the 10,000
+// records. --peer-nice=N sets another niceness (0: the same priority as the daemon). With --listener, every change is also
 // POSTed to a webhook receiver on 127.0.0.1 (the whole state in each body), and the bench
 // prints when its last POST showed every service ALIVE. Bounded: at most 120 s (and 60 s
 // more for the listener). Asserts nothing.
-//   node bench/health.ts [N] [interval ms] [--peer] [--listener]      (default: 10000 3000)
+//   node bench/health.ts [N] [interval ms] [--peer] [--peer-nice=N] [--listener]      (default: 10000 3000)
 // BENCH_CPU_PROF=DIR writes the daemon's CPU profile (node --cpu-prof) into DIR when it exits;
 // BENCH_NODE_OPTIONS adds Node options to the daemon (a preload, V8 flags).
 import os from 'node:os'
@@ -16,8 +20,11 @@ import { readFileSync } from 'node:fs'
 import { startReceiver } from '../test/helpers/receiver.ts'
 import { measureToHealthy, percentile, PROBE_TIMEOUT_MS, startManyServices, startWatchingPeer } from '../test/helpers/many-services.ts'
 
-const args = process.argv.slice(2).filter(a => a !== '--peer' && a !== '--listener')
-const withPeer = process.argv.includes('--peer')
+const args = process.argv.slice(2).filter(a => a !== '--peer' && a !== '--listener' && !a.startsWith('--peer-nice='))
+const peerNiceArg = process.argv.find(a => a.startsWith('--peer-nice='))
+const peerNice = peerNiceArg === undefined ? 10 : Number(peerNiceArg.slice('--peer-nice='.length))
+if (!Number.isInteger(peerNice) || peerNice < 0 || peerNice > 19) throw new Error(`--peer-nice takes a niceness of 0 to 19, not ${JSON.stringify(peerNiceArg)}`)
+const withPeer = process.argv.includes('--peer') || peerNiceArg !== undefined
 const withListener = process.argv.includes('--listener')
 const n = Math.min(10_000, Math.max(1, Number(args[0] ?? 10_000)))
 const intervalMs = Math.max(200, Number(args[1] ?? 3000))
@@ -34,14 +41,25 @@ const PEER_WATCH_MS = 10_000
 
 console.log(`node ${process.version}, ${os.cpus().length} cores, load average ${readFileSync('/proc/loadavg', 'utf8').split(' ').slice(0, 3).join(' ')} (before)`)
 const m = await startManyServices({ ip: '127.0.10.7', hostname: 'bench-health', n, tcpServers: 4, intervalMs, env })
-const peer = withPeer ? await startWatchingPeer(m, { ip: '127.0.23.2', hostname: 'bench-peer', limitMs: LIMIT_MS }) : undefined
+const peer = withPeer ? await startWatchingPeer(m, { ip: '127.0.23.2', hostname: 'bench-peer', limitMs: LIMIT_MS, nice: peerNice }) : undefined
+/** Nanoseconds the daemon's main thread (its TID is its PID) has waited on a run queue, runnable but without a CPU; undefined without /proc. */
+const runQueueWaitNs = (): number | undefined => {
+  try {
+    return Number(readFileSync(`/proc/${m.d.child.pid}/task/${m.d.child.pid}/schedstat`, 'utf8').split(' ')[1])
+  } catch {
+    return undefined
+  }
+}
 try {
+  const waitBefore = runQueueWaitNs()
   const f = await measureToHealthy(m, n, LIMIT_MS)
+  const waitAfter = runQueueWaitNs()
   const healthy = f.allHealthyMs === undefined ? `not all within ${LIMIT_MS / 1000} s (${f.alive} ALIVE)` : `${(f.allHealthyMs / 1000).toFixed(1)} s = ${(f.allHealthyMs / intervalMs).toFixed(1)} check intervals`
   console.log(`services ${n}, check interval ${intervalMs} ms`)
   console.log(`time from spawn to all ALIVE: ${healthy}`)
   console.log(`/health while waiting: p50 ${percentile(f.apiMs, 0.5).toFixed(1)} ms, p99 ${percentile(f.apiMs, 0.99).toFixed(1)} ms, max ${Math.max(...f.apiMs).toFixed(1)} ms over ${f.apiMs.length} requests, ${f.apiFailures} failed or over ${PROBE_TIMEOUT_MS / 1000} s`)
   console.log(`daemon max event-loop delay (sidecar_nodejs_eventloop_lag_max_seconds): ${f.maxLoopDelayMs.toFixed(0)} ms; times its heap mode turned optimize-for-size off (sidecar_heap_bursts_total): ${f.heapBursts}`)
+  if (waitBefore !== undefined && waitAfter !== undefined) console.log(`daemon main thread waited for a CPU (run queue, /proc schedstat) ${((waitAfter - waitBefore) / 1e6).toFixed(0)} ms in total while the bench waited for every service ALIVE${withPeer ? `; the peer runs at niceness ${peerNice}` : ''}`)
   if (receiver !== undefined) {
     // The listener catches up: its last POST shows every service ALIVE (bounded: 60 s), while
     // the daemon's event-loop delay is read every 250 ms.

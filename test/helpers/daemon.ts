@@ -23,6 +23,8 @@ export interface DaemonOptions {
   apiPort?: number
   /** Starts it under this open-file limit (`ulimit -n` in sh, soft and hard). */
   openFiles?: number
+  /** Starts it at this CPU niceness (coreutils `nice -n`), every thread of it. */
+  nice?: number
 }
 
 export class DaemonProcess {
@@ -41,7 +43,8 @@ export class DaemonProcess {
     this.apiPort = opts.apiPort ?? 7777
     const argv = [BIN, '--hostname', opts.hostname, '--bind-ip', opts.ip, '--advertise-ip', opts.ip, '--http-port', String(this.apiPort), ...(opts.args ?? [])]
     // under an open-file limit: sh sets it, then becomes node
-    const [cmd, args] = opts.openFiles === undefined ? [process.execPath, argv] : ['/bin/sh', ['-c', `ulimit -n ${opts.openFiles} && exec "$0" "$@"`, process.execPath, ...argv]]
+    const [node, nodeArgs] = opts.nice === undefined ? [process.execPath, argv] : ['nice', ['-n', String(opts.nice), process.execPath, ...argv]]
+    const [cmd, args] = opts.openFiles === undefined ? [node, nodeArgs] : ['/bin/sh', ['-c', `ulimit -n ${opts.openFiles} && exec "$0" "$@"`, node, ...nodeArgs]]
     this.child = spawn(cmd, args, {
       cwd: opts.cwd,
       env: { PATH: process.env.PATH ?? '', HOME: opts.cwd, SIDECAR_FROM_SOURCE: '1', SIDECAR_LOGGING_LEVEL: 'debug', ...opts.env },

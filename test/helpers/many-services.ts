@@ -132,14 +132,14 @@ export interface WatchingPeer {
  * A second daemon with no services on `ip` that joins m (seeded with m's address) once m's
  * API answers, so a test or benchmark can tell whether a peer ever suspects a busy daemon.
  */
-export async function startWatchingPeer (m: ManyServices, opts: { ip: string, hostname: string, limitMs: number }): Promise<WatchingPeer> {
+export async function startWatchingPeer (m: ManyServices, opts: { ip: string, hostname: string, limitMs: number, nice?: number }): Promise<WatchingPeer> {
   const dir = await mkdtemp(path.join(os.tmpdir(), 'sidecar-peer-'))
   await writeFile(path.join(dir, 'static.json'), '[]')
   let peer: DaemonProcess | undefined
   let closed = false
   const started = m.d.ready(opts.limitMs).then(() => {
     if (closed) return
-    peer = new DaemonProcess({ ip: opts.ip, hostname: opts.hostname, cwd: dir, args: ['-d', 'static', '-c', m.d.ip], env: { STATIC_CONFIG_FILE: path.join(dir, 'static.json'), SIDECAR_LOGGING_LEVEL: 'info', PROXY_ENABLED: 'false' } })
+    peer = new DaemonProcess({ ip: opts.ip, hostname: opts.hostname, cwd: dir, args: ['-d', 'static', '-c', m.d.ip], env: { STATIC_CONFIG_FILE: path.join(dir, 'static.json'), SIDECAR_LOGGING_LEVEL: 'info', PROXY_ENABLED: 'false' }, ...(opts.nice !== undefined ? { nice: opts.nice } : {}) })
   }, () => {})
   const target = m.d.hostname
   const suspicion = new RegExp(`${target}.*(answered no ping|departed|lost every connection)`)
