@@ -19,7 +19,7 @@
 // The processes' output goes to <name>.log files in a scratch folder, which is removed after a run
 // that succeeded unless BENCH_KEEP=1 (kept, and named, after a failure).
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process'
-import { closeSync, mkdtempSync, mkdirSync, openSync, rmSync, writeFileSync } from 'node:fs'
+import { closeSync, mkdtempSync, mkdirSync, openSync, readFileSync, rmSync, writeFileSync } from 'node:fs'
 import os from 'node:os'
 import path from 'node:path'
 import { fileURLToPath } from 'node:url'
@@ -124,6 +124,21 @@ function curl (url: string, upload: string | undefined): number {
   return speed / 1e6
 }
 
+/** CPU ticks (user + system, 1/100 s) of a process; NaN when it cannot be read. */
+function ticksOf (pid: number | undefined): number {
+  if (pid === undefined) return 0
+  try {
+    const t = procCpuTicks(pid)
+    return t.user + t.system
+  } catch { return NaN }
+}
+
+/** CPU ticks of this process's children that were waited for (each curl, once spawnSync returned). */
+function childTicks (): number {
+  const f = readFileSync('/proc/self/stat', 'utf8').split(') ')[1].split(' ')
+  return Number(f[13]) + Number(f[14])
+}
+
 function median (xs: number[]): number {
   const s = [...xs].sort((a, b) => a - b)
   return s[Math.floor(s.length / 2)]
@@ -188,6 +203,9 @@ async function main (): Promise<void> {
   }
   const rounds = new Map<string, Result[]>()
   const transfers = new Map<string, { down: number[], up: number[] }>()
+  /** CPU ticks spent during each target's downloads, summed over the rounds: backend, proxy (none for direct), curl. */
+  const downloadCpu = new Map<string, { backend: number, proxy: number, curl: number }>()
+  const transferPid = (name: string): number | undefined => name.startsWith('http-proxy-3') ? hp3.pid : proxyPid(name)
   const uploadFile = path.join(tmp, 'upload.bin')
   writeFileSync(uploadFile, Buffer.alloc(UPLOAD_MB << 20, 'u'))
   for (const [, url] of targets) wrk(url, 64, 1) // warm-up: JIT, connection pools
@@ -222,7 +240,13 @@ async function main (): Promise<void> {
   for (let round = 1; round <= ROUNDS; round++) {
     for (const [name, url] of targets) {
       const t = transfers.get(name) ?? { down: [], up: [] }
+      const c = downloadCpu.get(name) ?? { backend: 0, proxy: 0, curl: 0 }
+      const [b0, p0, c0] = [ticksOf(backend.pid), ticksOf(transferPid(name)), childTicks()]
       t.down.push(curl(`${url}big?mb=${DOWNLOAD_MB}`, undefined))
+      c.backend += ticksOf(backend.pid) - b0
+      c.proxy += ticksOf(transferPid(name)) - p0
+      c.curl += childTicks() - c0
+      downloadCpu.set(name, c)
       t.up.push(curl(`${url}upload`, uploadFile))
       transfers.set(name, t)
       process.stderr.write(`round ${round} ${name.padEnd(26)} download ${t.down[t.down.length - 1].toFixed(0)} MB/s  upload ${t.up[t.up.length - 1].toFixed(0)} MB/s\n`)
@@ -266,13 +290,16 @@ async function main (): Promise<void> {
   const dd = median((transfers.get('direct') as { down: number[] }).down)
   const du = median((transfers.get('direct') as { up: number[] }).up)
   lines.push('', `Transfers (curl, one connection, median of ${ROUNDS}): a ${DOWNLOAD_MB} MiB download and a ${UPLOAD_MB} MiB upload (POST, Content-Length, Expect: 100-continue).`, '',
-    '| target | download MB/s | vs direct | upload MB/s | vs direct |', '| --- | ---: | ---: | ---: | ---: |')
+    '| target | download MB/s | vs direct | upload MB/s | vs direct | download CPU ms per GiB: backend / proxy / curl |', '| --- | ---: | ---: | ---: | ---: | ---: |')
+  const perGiB = (ticks: number): string => Number.isNaN(ticks) ? '?' : (ticks * 10 * 1024 / (ROUNDS * DOWNLOAD_MB)).toFixed(0)
   for (const [name] of targets) {
     const t = transfers.get(name) as { down: number[], up: number[] }
     const d = median(t.down)
     const u = median(t.up)
-    lines.push(`| ${name} | ${d.toFixed(0)} | ${(d / dd).toFixed(2)} | ${u.toFixed(0)} | ${(u / du).toFixed(2)} |`)
+    const c = downloadCpu.get(name) as { backend: number, proxy: number, curl: number }
+    lines.push(`| ${name} | ${d.toFixed(0)} | ${(d / dd).toFixed(2)} | ${u.toFixed(0)} | ${(u / du).toFixed(2)} | ${perGiB(c.backend)} / ${name === 'direct' ? '-' : perGiB(c.proxy)} / ${perGiB(c.curl)} |`)
   }
+  lines.push('', `The CPU columns (from /proc, in ticks of 10 ms summed over the ${ROUNDS} downloads, so about ±${(10 * 1024 / (ROUNDS * DOWNLOAD_MB)).toFixed(0)} ms per GiB) show what bounds the download on a machine with few cores: through a proxy every byte is copied into and out of the proxy as well, so the proxy alone needs about as much CPU as the backend and curl together; once that fills a core, or the three processes fill every core, the download cannot go faster.`)
   const perRound = (key: string): string => (rounds.get(key) ?? []).map(r => r.p99.toFixed(2)).join(', ')
   const ratio = (a: string, b: string, c: number, f: (r: Result) => number = r => r.rps): string => (f(results.get(`${a}@${c}`) as Result) / f(results.get(`${b}@${c}`) as Result)).toFixed(2)
   lines.push('', 'Targets of issue 12: ' + [
