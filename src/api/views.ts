@@ -89,6 +89,11 @@ export class DocumentCache {
     })
   }
 
+  /** How many names' /services/<name>.json builds are kept now (at most 256; tests). */
+  get serviceDocumentsKept (): number {
+    return this.#oneService.size
+  }
+
   /**
    * The bytes of /state.json for the current catalog version, in parts (state-document.ts),
    * encoded in slices with yields so a large state never stalls the event loop; every reader

@@ -54,3 +54,21 @@ test('one service document: built once per catalog version and name, the indente
   const services = Buffer.concat(await docs.servicesIndented(() => members)).toString()
   t.is(services, JSON.stringify(servicesDocument(catalog, members), null, 2), '/services.json: the same bytes as the whole document')
 })
+
+test('one service document: a client asking for 20,000 different names, most of them absent, leaves at most 256 kept, and the documents stay right', async t => {
+  const catalog = new Catalog({ clock: new FakeClock(BASE_TIME) }, makeCatalogOptions({ clusterName: 'c1' }))
+  for (let i = 0; i < 2000; i++) catalog.merge(makeTestService({ ID: `s${i}`, Hostname: 'h1', Name: `name${i}` }))
+  const docs = new DocumentCache(catalog)
+  let most = 0
+  for (let i = 0; i < 20_000; i++) {
+    // absent names of every shape a URL can carry, and present ones
+    const name = i % 10 === 0 ? `name${i / 10}` : `x${i}-${'\u{1F600}'.repeat(i % 5)}<&>${'y'.repeat(i % 300)}`
+    const doc = await docs.service(name)
+    if (i % 10 === 0) t.not(doc, undefined)
+    else if (doc !== undefined) t.fail(`a document for the absent name ${name}`)
+    most = Math.max(most, docs.serviceDocumentsKept)
+  }
+  t.true(most <= 256, `at most 256 names kept at any time, not ${most}`)
+  const web = Buffer.concat(await docs.service('name7') ?? []).toString()
+  t.is(web, JSON.stringify({ Services: { name7: catalog.byService().name7 }, ClusterName: 'c1' }, null, 2))
+})
