@@ -1,6 +1,12 @@
 // The event loop's delay, as Prometheus gauges: the longest and the 99th percentile delay
 // since the previous scrape (perf_hooks.monitorEventLoopDelay), so a stall of any cause
-// (a large merge, a big document, a slow consumer) is visible in /metrics.
+// (a large merge, a big document, a slow consumer) is visible in /metrics. On Linux also the
+// time the main thread (the event loop's) was ready to run but waited for a CPU, from the
+// kernel's scheduler statistics: a delay while that grows is the host's CPU busy with other
+// work (other processes, the daemon's own worker threads), not a long task of the daemon. On
+// a 2-core machine with a second daemon starting beside it, most of each delay of 45 ms or
+// more was that wait (bench/health.ts prints it).
+import { readFileSync } from 'node:fs'
 import { monitorEventLoopDelay } from 'node:perf_hooks'
 import type { Metrics } from './metrics.ts'
 import type { Startable } from './startable.ts'
@@ -9,6 +15,20 @@ import type { Startable } from './startable.ts'
 const RESOLUTION_MS = 10
 
 type IntervalHistogram = ReturnType<typeof monitorEventLoopDelay>
+
+/**
+ * Seconds the calling thread has waited on a run queue since it began (the second field of
+ * /proc/thread-self/schedstat, in ns); undefined where the kernel gives no such file (not
+ * Linux, or scheduler statistics left out of the kernel).
+ */
+export function runQueueWaitSeconds (): number | undefined {
+  try {
+    const wait = Number(readFileSync('/proc/thread-self/schedstat', 'utf8').split(' ')[1])
+    return Number.isFinite(wait) ? wait / 1e9 : undefined
+  } catch {
+    return undefined
+  }
+}
 
 export class EventLoopMonitor implements Startable {
   #histogram: IntervalHistogram | undefined
@@ -27,6 +47,16 @@ export class EventLoopMonitor implements Startable {
       this.set(read(h => h.percentile(99)))
       reset()
     })
+    // read when scraped, on the main thread (the API's): /proc/thread-self is the event loop's thread
+    if (runQueueWaitSeconds() !== undefined) {
+      let counted = 0
+      components.metrics.counter('sidecar_event_loop_cpu_wait_seconds_total', 'time the main thread (the event loop) was ready to run but waited for a CPU (Linux scheduler statistics): event-loop delay while this grows is the CPU busy with other work, not a long task of the daemon', [], function () {
+        const now = runQueueWaitSeconds()
+        if (now === undefined || now <= counted) return
+        this.inc(now - counted)
+        counted = now
+      })
+    }
   }
 
   /** Idempotent. */
