@@ -14,6 +14,7 @@
 //   node bench/health.ts [N] [interval ms] [--peer] [--peer-nice=N] [--listener]      (default: 10000 3000)
 // BENCH_CPU_PROF=DIR writes the daemon's CPU profile (node --cpu-prof) into DIR when it exits;
 // BENCH_NODE_OPTIONS adds Node options to the daemon (a preload, V8 flags).
+import { spawnSync } from 'node:child_process'
 import os from 'node:os'
 import path from 'node:path'
 import { readFileSync } from 'node:fs'
@@ -25,6 +26,10 @@ const peerNiceArg = process.argv.find(a => a.startsWith('--peer-nice='))
 const peerNice = peerNiceArg === undefined ? 10 : Number(peerNiceArg.slice('--peer-nice='.length))
 if (!Number.isInteger(peerNice) || peerNice < 0 || peerNice > 19) throw new Error(`--peer-nice takes a niceness of 0 to 19, not ${JSON.stringify(peerNiceArg)}`)
 const withPeer = process.argv.includes('--peer') || peerNiceArg !== undefined
+// coreutils' nice starts the peer; where there is none, the peer runs at the daemon's priority, and the bench says so
+const niceWorks = peerNice === 0 || spawnSync('nice', ['-n', '1', 'true']).status === 0
+if (withPeer && !niceWorks) console.log(`no working \`nice\` command here: the peer runs at the daemon's priority, not at niceness ${peerNice}`)
+const peerNiceness = niceWorks ? peerNice : 0
 const withListener = process.argv.includes('--listener')
 const n = Math.min(10_000, Math.max(1, Number(args[0] ?? 10_000)))
 const intervalMs = Math.max(200, Number(args[1] ?? 3000))
@@ -41,7 +46,7 @@ const PEER_WATCH_MS = 10_000
 
 console.log(`node ${process.version}, ${os.cpus().length} cores, load average ${readFileSync('/proc/loadavg', 'utf8').split(' ').slice(0, 3).join(' ')} (before)`)
 const m = await startManyServices({ ip: '127.0.10.7', hostname: 'bench-health', n, tcpServers: 4, intervalMs, env })
-const peer = withPeer ? await startWatchingPeer(m, { ip: '127.0.23.2', hostname: 'bench-peer', limitMs: LIMIT_MS, nice: peerNice }) : undefined
+const peer = withPeer ? await startWatchingPeer(m, { ip: '127.0.23.2', hostname: 'bench-peer', limitMs: LIMIT_MS, ...(peerNiceness > 0 ? { nice: peerNiceness } : {}) }) : undefined
 /** Nanoseconds the daemon's main thread (its TID is its PID) has waited on a run queue, runnable but without a CPU; undefined without /proc. */
 const runQueueWaitNs = (): number | undefined => {
   try {
@@ -59,7 +64,7 @@ try {
   console.log(`time from spawn to all ALIVE: ${healthy}`)
   console.log(`/health while waiting: p50 ${percentile(f.apiMs, 0.5).toFixed(1)} ms, p99 ${percentile(f.apiMs, 0.99).toFixed(1)} ms, max ${Math.max(...f.apiMs).toFixed(1)} ms over ${f.apiMs.length} requests, ${f.apiFailures} failed or over ${PROBE_TIMEOUT_MS / 1000} s`)
   console.log(`daemon max event-loop delay (sidecar_nodejs_eventloop_lag_max_seconds): ${f.maxLoopDelayMs.toFixed(0)} ms; times its heap mode turned optimize-for-size off (sidecar_heap_bursts_total): ${f.heapBursts}`)
-  if (waitBefore !== undefined && waitAfter !== undefined) console.log(`daemon main thread waited for a CPU (run queue, /proc schedstat) ${((waitAfter - waitBefore) / 1e6).toFixed(0)} ms in total while the bench waited for every service ALIVE${withPeer ? `; the peer runs at niceness ${peerNice}` : ''}`)
+  if (waitBefore !== undefined && waitAfter !== undefined) console.log(`daemon main thread waited for a CPU (run queue, /proc schedstat) ${((waitAfter - waitBefore) / 1e6).toFixed(0)} ms in total while the bench waited for every service ALIVE${withPeer ? `; the peer runs at niceness ${peerNiceness}` : ''}`)
   if (receiver !== undefined) {
     // The listener catches up: its last POST shows every service ALIVE (bounded: 60 s), while
     // the daemon's event-loop delay is read every 250 ms.
