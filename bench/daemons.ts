@@ -13,10 +13,14 @@ export async function sleep (ms: number): Promise<void> {
   await new Promise(resolve => setTimeout(resolve, ms))
 }
 
-/** A process's CPU time so far from /proc/<pid>/stat, in clock ticks (100 per second): user and system. Throws where there is no such process. */
-export function procCpuTicks (pid: number): { user: number, system: number } {
+/**
+ * A process's CPU time so far from /proc/<pid>/stat, in clock ticks (100 per second): user and
+ * system, and children's (user + system of the children it waited for). Throws where there is
+ * no such process.
+ */
+export function procCpuTicks (pid: number): { user: number, system: number, children: number } {
   const f = readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1].split(' ')
-  return { user: Number(f[11]), system: Number(f[12]) }
+  return { user: Number(f[11]), system: Number(f[12]), children: Number(f[13]) + Number(f[14]) }
 }
 
 /** Nearest-rank percentile; NaN for no data. */

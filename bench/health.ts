@@ -18,6 +18,7 @@ import { spawnSync } from 'node:child_process'
 import os from 'node:os'
 import path from 'node:path'
 import { readFileSync } from 'node:fs'
+import { runQueueWaitSeconds } from '../src/lib/event-loop.ts'
 import { startReceiver } from '../test/helpers/receiver.ts'
 import { measureToHealthy, percentile, PROBE_TIMEOUT_MS, startManyServices, startWatchingPeer } from '../test/helpers/many-services.ts'
 
@@ -27,7 +28,7 @@ const peerNice = peerNiceArg === undefined ? 10 : Number(peerNiceArg.slice('--pe
 if (!Number.isInteger(peerNice) || peerNice < 0 || peerNice > 19) throw new Error(`--peer-nice takes a niceness of 0 to 19, not ${JSON.stringify(peerNiceArg)}`)
 const withPeer = process.argv.includes('--peer') || peerNiceArg !== undefined
 // coreutils' nice starts the peer; where there is none, the peer runs at the daemon's priority, and the bench says so
-const niceWorks = peerNice === 0 || spawnSync('nice', ['-n', '1', 'true']).status === 0
+const niceWorks = !withPeer || peerNice === 0 || spawnSync('nice', ['-n', '1', 'true']).status === 0
 if (withPeer && !niceWorks) console.log(`no working \`nice\` command here: the peer runs at the daemon's priority, not at niceness ${peerNice}`)
 const peerNiceness = niceWorks ? peerNice : 0
 const withListener = process.argv.includes('--listener')
@@ -47,24 +48,16 @@ const PEER_WATCH_MS = 10_000
 console.log(`node ${process.version}, ${os.cpus().length} cores, load average ${readFileSync('/proc/loadavg', 'utf8').split(' ').slice(0, 3).join(' ')} (before)`)
 const m = await startManyServices({ ip: '127.0.10.7', hostname: 'bench-health', n, tcpServers: 4, intervalMs, env })
 const peer = withPeer ? await startWatchingPeer(m, { ip: '127.0.23.2', hostname: 'bench-peer', limitMs: LIMIT_MS, ...(peerNiceness > 0 ? { nice: peerNiceness } : {}) }) : undefined
-/** Nanoseconds the daemon's main thread (its TID is its PID) has waited on a run queue, runnable but without a CPU; undefined without /proc. */
-const runQueueWaitNs = (): number | undefined => {
-  try {
-    return Number(readFileSync(`/proc/${m.d.child.pid}/task/${m.d.child.pid}/schedstat`, 'utf8').split(' ')[1])
-  } catch {
-    return undefined
-  }
-}
 try {
-  const waitBefore = runQueueWaitNs()
+  const waitBefore = runQueueWaitSeconds(m.d.child.pid)
   const f = await measureToHealthy(m, n, LIMIT_MS)
-  const waitAfter = runQueueWaitNs()
+  const waitAfter = runQueueWaitSeconds(m.d.child.pid)
   const healthy = f.allHealthyMs === undefined ? `not all within ${LIMIT_MS / 1000} s (${f.alive} ALIVE)` : `${(f.allHealthyMs / 1000).toFixed(1)} s = ${(f.allHealthyMs / intervalMs).toFixed(1)} check intervals`
   console.log(`services ${n}, check interval ${intervalMs} ms`)
   console.log(`time from spawn to all ALIVE: ${healthy}`)
   console.log(`/health while waiting: p50 ${percentile(f.apiMs, 0.5).toFixed(1)} ms, p99 ${percentile(f.apiMs, 0.99).toFixed(1)} ms, max ${Math.max(...f.apiMs).toFixed(1)} ms over ${f.apiMs.length} requests, ${f.apiFailures} failed or over ${PROBE_TIMEOUT_MS / 1000} s`)
   console.log(`daemon max event-loop delay (sidecar_nodejs_eventloop_lag_max_seconds): ${f.maxLoopDelayMs.toFixed(0)} ms; times its heap mode turned optimize-for-size off (sidecar_heap_bursts_total): ${f.heapBursts}`)
-  if (waitBefore !== undefined && waitAfter !== undefined) console.log(`daemon main thread waited for a CPU (run queue, /proc schedstat) ${((waitAfter - waitBefore) / 1e6).toFixed(0)} ms in total while the bench waited for every service ALIVE${withPeer ? `; the peer runs at niceness ${peerNiceness}` : ''}`)
+  if (waitBefore !== undefined && waitAfter !== undefined) console.log(`daemon main thread waited for a CPU (run queue, /proc schedstat) ${((waitAfter - waitBefore) * 1000).toFixed(0)} ms in total while the bench waited for every service ALIVE${withPeer ? `; the peer runs at niceness ${peerNiceness}` : ''}`)
   if (receiver !== undefined) {
     // The listener catches up: its last POST shows every service ALIVE (bounded: 60 s), while
     // the daemon's event-loop delay is read every 250 ms.

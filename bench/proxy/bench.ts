@@ -19,7 +19,7 @@
 // The processes' output goes to <name>.log files in a scratch folder, which is removed after a run
 // that succeeded unless BENCH_KEEP=1 (kept, and named, after a failure).
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process'
-import { closeSync, mkdtempSync, mkdirSync, openSync, readFileSync, rmSync, writeFileSync } from 'node:fs'
+import { closeSync, mkdtempSync, mkdirSync, openSync, rmSync, writeFileSync } from 'node:fs'
 import os from 'node:os'
 import path from 'node:path'
 import { fileURLToPath } from 'node:url'
@@ -135,8 +135,7 @@ function ticksOf (pid: number | undefined): number {
 
 /** CPU ticks of this process's children that were waited for (each curl, once spawnSync returned). */
 function childTicks (): number {
-  const f = readFileSync('/proc/self/stat', 'utf8').split(') ')[1].split(' ')
-  return Number(f[13]) + Number(f[14])
+  return procCpuTicks(process.pid).children
 }
 
 function median (xs: number[]): number {

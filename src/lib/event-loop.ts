@@ -17,13 +17,15 @@ const RESOLUTION_MS = 10
 type IntervalHistogram = ReturnType<typeof monitorEventLoopDelay>
 
 /**
- * Seconds the calling thread has waited on a run queue since it began (the second field of
- * /proc/thread-self/schedstat, in ns); undefined where the kernel gives no such file (not
- * Linux, or scheduler statistics left out of the kernel).
+ * Seconds a thread has waited on a run queue since it began (the second field of its
+ * schedstat file in /proc, in ns): the calling thread's, or with pid, that process's main
+ * thread's (its thread ID is its PID). undefined where the kernel gives no such file (not
+ * Linux, scheduler statistics left out of the kernel, or no such process).
  */
-export function runQueueWaitSeconds (): number | undefined {
+export function runQueueWaitSeconds (pid?: number): number | undefined {
   try {
-    const wait = Number(readFileSync('/proc/thread-self/schedstat', 'utf8').split(' ')[1])
+    const file = pid === undefined ? '/proc/thread-self/schedstat' : `/proc/${pid}/task/${pid}/schedstat`
+    const wait = Number(readFileSync(file, 'utf8').split(' ')[1])
     return Number.isFinite(wait) ? wait / 1e9 : undefined
   } catch {
     return undefined
