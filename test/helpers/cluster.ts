@@ -21,6 +21,8 @@ export interface NodeSpec {
   services?: string[]
   args?: string[]
   env?: Record<string, string>
+  /** Opens Node's inspector (DaemonProcess.collectGarbage). */
+  inspector?: boolean
 }
 
 /** A daemon of a test cluster, with its static file. */
@@ -63,6 +65,7 @@ export class ClusterNode {
       cwd: this.dir,
       args: ['-d', 'static', ...(this.spec.args ?? [])],
       env: { STATIC_CONFIG_FILE: this.staticFile, ...this.spec.env },
+      inspector: this.spec.inspector,
     })
     return this.daemon
   }

@@ -25,6 +25,8 @@ export interface DaemonOptions {
   openFiles?: number
   /** Starts it at this CPU niceness (coreutils `nice -n`), every thread of it. */
   nice?: number
+  /** Opens Node's inspector on the daemon's own address (a port of the system's choosing), for collectGarbage(). */
+  inspector?: boolean
 }
 
 export class DaemonProcess {
@@ -47,7 +49,7 @@ export class DaemonProcess {
     const [cmd, args] = opts.openFiles === undefined ? [node, nodeArgs] : ['/bin/sh', ['-c', `ulimit -n ${opts.openFiles} && exec "$0" "$@"`, node, ...nodeArgs]]
     this.child = spawn(cmd, args, {
       cwd: opts.cwd,
-      env: { PATH: process.env.PATH ?? '', HOME: opts.cwd, SIDECAR_FROM_SOURCE: '1', SIDECAR_LOGGING_LEVEL: 'debug', ...opts.env },
+      env: { PATH: process.env.PATH ?? '', HOME: opts.cwd, SIDECAR_FROM_SOURCE: '1', SIDECAR_LOGGING_LEVEL: 'debug', ...(opts.inspector === true ? { NODE_OPTIONS: `--inspect=${opts.ip}:0` } : {}), ...opts.env },
       stdio: ['ignore', 'pipe', 'pipe'],
     })
     const keep = (chunk: Buffer): void => { this.output = (this.output + chunk.toString()).slice(-200_000) }
@@ -95,6 +97,33 @@ export class DaemonProcess {
   }
 
   kill (): void { if (this.running) this.child.kill('SIGKILL') }
+
+  /**
+   * Runs a full V8 collection in the daemon through its inspector (started with `inspector: true`),
+   * so what its heap holds afterwards is what lives, not what the collector has yet to take.
+   */
+  async collectGarbage (timeoutMs = 30_000): Promise<void> {
+    // bin/sidecar.js re-executes itself with its V8 flags (same PID): the last listener is the daemon's
+    const url = [...this.output.matchAll(/Debugger listening on (ws:\/\/\S+)/g)].at(-1)?.[1]
+    if (url === undefined) throw new Error(`${this.hostname} has no inspector (start it with inspector: true); output:\n${this.output.slice(-2000)}`)
+    const ws = new WebSocket(url)
+    try {
+      await new Promise<void>((resolve, reject) => {
+        const timer = setTimeout(() => { reject(new Error(`${this.hostname}'s inspector did not run a collection within ${timeoutMs} ms`)) }, timeoutMs)
+        ws.onerror = () => { clearTimeout(timer); reject(new Error(`${this.hostname}'s inspector at ${url} refused the connection`)) }
+        ws.onopen = () => { ws.send(JSON.stringify({ id: 1, method: 'HeapProfiler.collectGarbage' })) }
+        ws.onmessage = (e) => {
+          const m = JSON.parse(String(e.data)) as { id?: number, error?: { message: string } }
+          if (m.id !== 1) return
+          clearTimeout(timer)
+          if (m.error === undefined) resolve()
+          else reject(new Error(`${this.hostname}'s inspector: ${m.error.message}`))
+        }
+      })
+    } finally {
+      ws.close()
+    }
+  }
 }
 
 /** Starts a daemon and waits for its API; the caller registers kill() as a teardown. */
