@@ -35,6 +35,8 @@ export class DaemonProcess {
   readonly apiPort: number
   readonly hostname: string
   output = ''
+  /** The inspector's address, once it printed it (the `inspector` option). */
+  #inspectorUrl: string | undefined
   /** When the process was spawned (Date.now()). */
   readonly spawnedAt = Date.now()
   exited: Promise<{ code: number | null, signal: NodeJS.Signals | null }>
@@ -52,7 +54,13 @@ export class DaemonProcess {
       env: { PATH: process.env.PATH ?? '', HOME: opts.cwd, SIDECAR_FROM_SOURCE: '1', SIDECAR_LOGGING_LEVEL: 'debug', ...(opts.inspector === true ? { NODE_OPTIONS: `--inspect=${opts.ip}:0` } : {}), ...opts.env },
       stdio: ['ignore', 'pipe', 'pipe'],
     })
-    const keep = (chunk: Buffer): void => { this.output = (this.output + chunk.toString()).slice(-200_000) }
+    const keep = (chunk: Buffer): void => {
+      const text = chunk.toString()
+      this.output = (this.output + text).slice(-200_000)
+      // kept apart from the output, whose start a verbose daemon soon pushes out
+      const url = [...this.output.slice(-(text.length + 200)).matchAll(/Debugger listening on (ws:\/\/\S+)/g)].at(-1)?.[1]
+      if (url !== undefined) this.#inspectorUrl = url
+    }
     this.child.stdout?.on('data', keep)
     this.child.stderr?.on('data', keep)
     this.exited = once(this.child, 'exit').then(([code, signal]) => ({ code: code as number | null, signal: signal as NodeJS.Signals | null }))
@@ -104,7 +112,7 @@ export class DaemonProcess {
    */
   async collectGarbage (timeoutMs = 30_000): Promise<void> {
     // bin/sidecar.js re-executes itself with its V8 flags (same PID): the last listener is the daemon's
-    const url = [...this.output.matchAll(/Debugger listening on (ws:\/\/\S+)/g)].at(-1)?.[1]
+    const url = this.#inspectorUrl
     if (url === undefined) throw new Error(`${this.hostname} has no inspector (start it with inspector: true); output:\n${this.output.slice(-2000)}`)
     const ws = new WebSocket(url)
     try {
