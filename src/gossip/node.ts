@@ -27,7 +27,8 @@ const EMPTY = new Uint8Array(0)
  * Gossip queued for one member and not yet taken by it, at most: 16 MiB. A host that starts with
  * 10,000 services publishes about 4 MB, which a member that reads at all takes within a second;
  * a member that took none of 98 MB of relayed records made a daemon hold 425 MB more in its heap
- * and buffers (test/integration/gossip-unread.test.ts).
+ * and buffers (test/integration/gossip-unread.test.ts). A bound on bytes that is one on memory
+ * too: queued bytes are copied out of the pool slabs they were cut from (stack-fixes.ts, fix 4).
  */
 export const GOSSIP_SEND_BUFFER_BYTES = 16 * 1024 * 1024
 

@@ -1,7 +1,7 @@
-// Three per-message costs of the libp2p stack, fixed at run time because the packages have no
-// option for any. Each is a wrapper around the package's own method that skips work the
-// method would do for nothing; test/unit/gossip/stack-fixes.test.ts runs them (the first two
-// on real connections) and fails if an upgrade of the packages changes what is wrapped.
+// Three per-message costs of the libp2p stack and one memory bound, fixed at run time because the
+// packages have no option for any. Each is a wrapper around the package's own method;
+// test/unit/gossip/stack-fixes.test.ts runs them (all but the third on real connections) and
+// fails if an upgrade of the packages changes what is wrapped.
 //
 // 1. yamux (@chainsafe/libp2p-yamux 8) answers every data frame it receives with a window
 //    update frame, so each gossip message, probe or probe answer costs a second frame back:
@@ -24,6 +24,16 @@
 //    otherwise to node:crypto with the public key imported once per key (a bounded cache: every
 //    message a peer sends may carry another key). Ed25519 signatures are deterministic, so the
 //    bytes signed and the verdicts are the same as before.
+// 4. What a yamux stream queues (the peer's window is used up, or earlier bytes still wait) is
+//    bounded by its byte count (gossip: GOSSIP_SEND_BUFFER_BYTES in node.ts), but the bytes are
+//    mostly views into larger buffers: Node 24 cuts Buffer.allocUnsafe() of up to 32 KiB out of
+//    64 KiB slabs, and gossipsub's encoder and the length prefixes come from there. Each view
+//    queued keeps its whole slab alive, whatever else was cut from it and is gone: a member
+//    that read nothing of a flood of 16 KB records held 2,981 views on 871 slabs, 57 MB, in a
+//    send buffer of at most 16 MiB (heap snapshot, 2026-12-05), and a 1 KB view can keep 64 KiB.
+//    A view that is queued and shares its buffer is now copied into a buffer of its own, so the
+//    bound on the bytes is a bound on the memory. Bytes the muxer takes at once, and buffers that
+//    are theirs alone (an anti-entropy page), are not copied.
 import { createPrivateKey, createPublicKey, sign, verify, type KeyObject } from 'node:crypto'
 import { createRequire } from 'node:module'
 import { StreamState, YamuxStream } from '@chainsafe/libp2p-yamux/stream'
@@ -37,6 +47,21 @@ interface WindowState { state: StreamState, recvWindow: number, recvWindowCapaci
 type LengthDecoder = NonNullable<NonNullable<ConstructorParameters<typeof LengthPrefixedDecoder>[0]>['lengthDecoder']>
 type Chunk = Parameters<LengthDecoder>[0]
 interface DecoderState { lengthDecoder: LengthDecoder }
+/** A Uint8Array, or a list of them (uint8arraylist's Uint8ArrayList, iterable over its parts). */
+type SendData = Uint8Array | (Iterable<Uint8Array> & { byteLength: number })
+interface QueueState { writableNeedsDrain: boolean, writeBuffer: { byteLength: number } }
+
+/** The bytes in a buffer of their own when any part is a view into a larger one (fix 4); otherwise the data as given. */
+export function ownBytes (data: SendData): SendData {
+  const parts = data instanceof Uint8Array ? [data] : data
+  let shared = false
+  for (const p of parts) if (p.byteLength < p.buffer.byteLength) { shared = true; break }
+  if (!shared) return data
+  const out = new Uint8Array(data.byteLength) // a new ArrayBuffer of this size, never a pool slab
+  let at = 0
+  for (const p of parts) { out.set(p, at); at += p.byteLength }
+  return out
+}
 
 /**
  * Whether a window update must go out now: it carries a flag (SYN, ACK), half of the receive
@@ -156,6 +181,14 @@ async function fixStack (): Promise<void> {
       }
     }
     return decode.call(this, buf)
+  }
+
+  const queue = YamuxStream.prototype as unknown as { send: (this: QueueState, data: SendData) => boolean }
+  const ownSend = queue.send
+  queue.send = function (this: QueueState, data) {
+    // queued rather than handed to the muxer: the same test the package's send queue makes
+    if (this.writableNeedsDrain || this.writeBuffer.byteLength > 0) data = ownBytes(data)
+    return ownSend.call(this, data)
   }
 
   await fixEd25519()

@@ -11,7 +11,7 @@ import type { Stream } from '@libp2p/interface'
 import { LengthPrefixedDecoder } from '@libp2p/utils'
 import { multiaddr } from '@multiformats/multiaddr'
 import { createGossipNode, tcpAddr, type GossipNode } from '../../../src/gossip/node.ts'
-import { applyStackFixes, ed25519Verifier, verifyImported, VERIFY_KEYS_MAX, windowUpdateDue } from '../../../src/gossip/stack-fixes.ts'
+import { applyStackFixes, ed25519Verifier, ownBytes, verifyImported, VERIFY_KEYS_MAX, windowUpdateDue } from '../../../src/gossip/stack-fixes.ts'
 import { silentLogger } from '../../../src/lib/logger.ts'
 import { sleep, waitFor } from '../../helpers/wait.ts'
 
@@ -202,6 +202,67 @@ test('yamux, hostile sender: a peer that ignores the window it was given gets no
   await waitFor(() => sink.bytes === data.byteLength, { timeoutMs: 30_000, message: () => `the fair transfer arrives (${sink.bytes})` })
   t.is(sink.hash, fnv(2166136261, data))
   await fair.close()
+})
+
+test('yamux, a peer that stops reading: what a stream queues for it keeps only its own bytes alive, not the 64 KiB pool slabs they were cut from, and arrives whole once it reads', async t => {
+  t.timeout(60_000)
+  const a = await node(t, '127.0.26.8')
+  const b = await node(t, '127.0.26.9')
+  const sink = { bytes: 0, hash: 2166136261 }
+  let held: Stream | undefined
+  await b.handle(PROTOCOL, async (stream) => {
+    stream.pause() // no window updates go back: a's window runs out and a queues the rest
+    held = stream
+    for await (const piece of stream) {
+      const bytes = piece instanceof Uint8Array ? piece : piece.subarray()
+      sink.bytes += bytes.byteLength
+      sink.hash = fnv(sink.hash, bytes)
+    }
+  })
+  await a.dial(multiaddr(tcpAddr('127.0.26.9', 7946)))
+  const stream = await a.dialProtocol(b.peerId, PROTOCOL)
+  await waitFor(() => held !== undefined, { timeoutMs: 10_000, message: 'b holds the stream' })
+  // 2,000 messages of 1 KiB, each cut from Node's buffer pool with 30,000 bytes of other
+  // (short-lived) allocations between two of them, as a busy daemon's are
+  const MESSAGES = 2000
+  const SIZE = 1024
+  let hash = 2166136261
+  for (let i = 0; i < MESSAGES; i++) {
+    const msg = Buffer.allocUnsafe(SIZE)
+    msg.set(pattern(SIZE, i))
+    t.true(msg.buffer.byteLength > SIZE, 'a view into a pool slab, as gossipsub\'s encoded messages are')
+    Buffer.allocUnsafe(30_000).fill(i & 0xff)
+    hash = fnv(hash, msg)
+    stream.send(msg)
+  }
+  const queue = (stream as unknown as { writeBuffer: { byteLength: number, bufs: Uint8Array[] } }).writeBuffer
+  const pinned = [...new Set(queue.bufs.map(v => v.buffer))].reduce((n, ab) => n + ab.byteLength, 0)
+  t.log(`${queue.byteLength} bytes queued in ${queue.bufs.length} views on buffers of ${pinned} bytes in all`)
+  t.true(queue.byteLength > (MESSAGES * SIZE) / 2, `most of it is queued: b's first window takes 256 KiB (${queue.byteLength} queued)`)
+  // one slab of 64 KiB per message before the fix: about 64 times the bytes queued. Now the
+  // bytes themselves, and the slab of the message the end of the window cut in two
+  t.true(pinned <= queue.byteLength + 128 * 1024, `the queued bytes keep ${pinned} bytes of buffers alive (${(pinned / queue.byteLength).toFixed(1)} times their size)`)
+  held?.resume()
+  await waitFor(() => sink.bytes === MESSAGES * SIZE, { timeoutMs: 30_000, message: () => `all ${MESSAGES * SIZE} bytes at b (has ${sink.bytes})` })
+  t.is(sink.hash, hash, 'every byte arrived once, in order')
+  await stream.close()
+})
+
+test('ownBytes: a view into a larger buffer, or a list with one, is copied into a buffer of its own; a buffer that is whole is not', t => {
+  const slab = new Uint8Array(65536)
+  slab.set([1, 2, 3, 4, 5], 100)
+  const view = slab.subarray(100, 105)
+  const copied = ownBytes(view) as Uint8Array
+  t.deepEqual([...copied], [1, 2, 3, 4, 5])
+  t.is(copied.buffer.byteLength, 5, 'a buffer of its own')
+  const whole = new Uint8Array([9, 8, 7])
+  t.is(ownBytes(whole), whole, 'no copy of what owns its buffer')
+  const list = { byteLength: 8, * [Symbol.iterator] () { yield whole; yield view } }
+  const joined = ownBytes(list) as Uint8Array
+  t.deepEqual([...joined], [9, 8, 7, 1, 2, 3, 4, 5], 'a list is joined in order')
+  t.is(joined.buffer.byteLength, 8)
+  const owned = { byteLength: 3, * [Symbol.iterator] () { yield whole } }
+  t.is(ownBytes(owned), owned, 'a list of whole buffers is passed on as it is')
 })
 
 /** What @libp2p/crypto itself computes: the key imported from a JWK for this one signature. */
