@@ -24,22 +24,24 @@
 //    otherwise to node:crypto with the public key imported once per key (a bounded cache: every
 //    message a peer sends may carry another key). Ed25519 signatures are deterministic, so the
 //    bytes signed and the verdicts are the same as before.
-// 4. What a yamux stream queues (the peer's window is used up, or earlier bytes still wait) is
-//    bounded by its byte count (gossip: GOSSIP_SEND_BUFFER_BYTES in node.ts), but the bytes are
-//    mostly views into larger buffers: Node 24 cuts Buffer.allocUnsafe() of up to 32 KiB out of
+// 4. What a libp2p stream queues (yamux: the peer's window is used up; QUIC: the last write is
+//    not done yet; both: earlier bytes still wait) is bounded by its byte count (gossip:
+//    GOSSIP_SEND_BUFFER_BYTES in node.ts), but the bytes are mostly views into larger buffers:
+//    Node 24 cuts Buffer.allocUnsafe() of up to 32 KiB out of
 //    64 KiB slabs, and gossipsub's encoder and the length prefixes come from there. Each view
 //    queued keeps its whole slab alive, whatever else was cut from it and is gone: a member
 //    that read nothing of a flood of 16 KB records held 2,981 views on 871 slabs, 57 MB, in a
 //    send buffer of at most 16 MiB (heap snapshot, 2026-12-05), and a 1 KB view can keep 64 KiB.
 //    A view that is queued and shares its buffer is now copied into a buffer of its own, so the
 //    bound on the bytes is a bound on the memory. Bytes the muxer takes at once, and buffers that
-//    are theirs alone (an anti-entropy page), are not copied.
+//    are theirs alone (an anti-entropy page), are not copied. The wrapper sits on @libp2p/utils'
+//    AbstractStream, which yamux's and QUIC's streams both extend.
 import { createPrivateKey, createPublicKey, sign, verify, type KeyObject } from 'node:crypto'
 import { createRequire } from 'node:module'
 import { StreamState, YamuxStream } from '@chainsafe/libp2p-yamux/stream'
 import { generateKeyPair } from '@libp2p/crypto/keys'
 import type { PrivateKey, PublicKey } from '@libp2p/interface'
-import { LengthPrefixedDecoder } from '@libp2p/utils'
+import { AbstractStream, LengthPrefixedDecoder } from '@libp2p/utils'
 import { PKCS8_ED25519, SPKI_ED25519 } from './proof.ts'
 import { sodiumVerifyAt, type SodiumVerify } from './verify-worker.ts'
 
@@ -183,7 +185,7 @@ async function fixStack (): Promise<void> {
     return decode.call(this, buf)
   }
 
-  const queue = YamuxStream.prototype as unknown as { send: (this: QueueState, data: SendData) => boolean }
+  const queue = AbstractStream.prototype as unknown as { send: (this: QueueState, data: SendData) => boolean }
   const ownSend = queue.send
   queue.send = function (this: QueueState, data) {
     // queued rather than handed to the muxer: the same test the package's send queue makes
