@@ -204,6 +204,35 @@ test('yamux, hostile sender: a peer that ignores the window it was given gets no
   await fair.close()
 })
 
+const MESSAGES = 2000
+const SIZE = 1024
+
+/**
+ * Sends MESSAGES messages of SIZE bytes in one turn, each cut from Node's buffer pool (as
+ * gossipsub's encoded messages are) with 30,000 bytes of other, short-lived allocations between
+ * two of them, as a busy daemon's are; returns the hash of what was sent.
+ */
+function sendPooledBurst (t: import('ava').ExecutionContext, stream: Stream): number {
+  let hash = 2166136261
+  for (let i = 0; i < MESSAGES; i++) {
+    const msg = Buffer.allocUnsafe(SIZE)
+    msg.set(pattern(SIZE, i))
+    if (i === 0) t.true(msg.buffer.byteLength > SIZE, 'a view into a pool slab')
+    Buffer.allocUnsafe(30_000).fill(i & 0xff)
+    hash = fnv(hash, msg)
+    stream.send(msg)
+  }
+  return hash
+}
+
+/** The bytes the stream has queued, and the bytes of the buffers their views keep alive. */
+function queuedAndPinned (t: import('ava').ExecutionContext, stream: Stream): { queued: number, pinned: number } {
+  const queue = (stream as unknown as { writeBuffer: { byteLength: number, bufs: Uint8Array[] } }).writeBuffer
+  const pinned = [...new Set(queue.bufs.map(v => v.buffer))].reduce((n, ab) => n + ab.byteLength, 0)
+  t.log(`${queue.byteLength} bytes queued in ${queue.bufs.length} views on buffers of ${pinned} bytes in all`)
+  return { queued: queue.byteLength, pinned }
+}
+
 test('yamux, a peer that stops reading: what a stream queues for it keeps only its own bytes alive, not the 64 KiB pool slabs they were cut from, and arrives whole once it reads', async t => {
   t.timeout(60_000)
   const a = await node(t, '127.0.26.8')
@@ -222,26 +251,12 @@ test('yamux, a peer that stops reading: what a stream queues for it keeps only i
   await a.dial(multiaddr(tcpAddr('127.0.26.9', 7946)))
   const stream = await a.dialProtocol(b.peerId, PROTOCOL)
   await waitFor(() => held !== undefined, { timeoutMs: 10_000, message: 'b holds the stream' })
-  // 2,000 messages of 1 KiB, each cut from Node's buffer pool with 30,000 bytes of other
-  // (short-lived) allocations between two of them, as a busy daemon's are
-  const MESSAGES = 2000
-  const SIZE = 1024
-  let hash = 2166136261
-  for (let i = 0; i < MESSAGES; i++) {
-    const msg = Buffer.allocUnsafe(SIZE)
-    msg.set(pattern(SIZE, i))
-    t.true(msg.buffer.byteLength > SIZE, 'a view into a pool slab, as gossipsub\'s encoded messages are')
-    Buffer.allocUnsafe(30_000).fill(i & 0xff)
-    hash = fnv(hash, msg)
-    stream.send(msg)
-  }
-  const queue = (stream as unknown as { writeBuffer: { byteLength: number, bufs: Uint8Array[] } }).writeBuffer
-  const pinned = [...new Set(queue.bufs.map(v => v.buffer))].reduce((n, ab) => n + ab.byteLength, 0)
-  t.log(`${queue.byteLength} bytes queued in ${queue.bufs.length} views on buffers of ${pinned} bytes in all`)
-  t.true(queue.byteLength > (MESSAGES * SIZE) / 2, `most of it is queued: b's first window takes 256 KiB (${queue.byteLength} queued)`)
+  const hash = sendPooledBurst(t, stream)
+  const { queued, pinned } = queuedAndPinned(t, stream)
+  t.true(queued > (MESSAGES * SIZE) / 2, `most of it is queued: b's first window takes 256 KiB (${queued} queued)`)
   // one slab of 64 KiB per message before the fix: about 64 times the bytes queued. Now the
   // bytes themselves, and the slab of the message the end of the window cut in two
-  t.true(pinned <= queue.byteLength + 128 * 1024, `the queued bytes keep ${pinned} bytes of buffers alive (${(pinned / queue.byteLength).toFixed(1)} times their size)`)
+  t.true(pinned <= queued + 128 * 1024, `the queued bytes keep ${pinned} bytes of buffers alive (${(pinned / queued).toFixed(1)} times their size)`)
   held?.resume()
   await waitFor(() => sink.bytes === MESSAGES * SIZE, { timeoutMs: 30_000, message: () => `all ${MESSAGES * SIZE} bytes at b (has ${sink.bytes})` })
   t.is(sink.hash, hash, 'every byte arrived once, in order')
@@ -271,21 +286,10 @@ test('QUIC, a burst of writes: what the stream queues behind the write in progre
   t.regex(conn.remoteAddr.toString(), /quic-v1/, 'a QUIC connection')
   const stream = await conn.newStream(PROTOCOL)
   // QUIC's stream writes one piece at a time: all but the first of a burst made in one turn are queued
-  const MESSAGES = 2000
-  const SIZE = 1024
-  let hash = 2166136261
-  for (let i = 0; i < MESSAGES; i++) {
-    const msg = Buffer.allocUnsafe(SIZE)
-    msg.set(pattern(SIZE, i))
-    Buffer.allocUnsafe(30_000).fill(i & 0xff)
-    hash = fnv(hash, msg)
-    stream.send(msg)
-  }
-  const queue = (stream as unknown as { writeBuffer: { byteLength: number, bufs: Uint8Array[] } }).writeBuffer
-  const pinned = [...new Set(queue.bufs.map(v => v.buffer))].reduce((n, ab) => n + ab.byteLength, 0)
-  t.log(`${queue.byteLength} bytes queued in ${queue.bufs.length} views on buffers of ${pinned} bytes in all`)
-  t.true(queue.byteLength >= (MESSAGES - 1) * SIZE, `the burst is queued behind the first write (${queue.byteLength} bytes)`)
-  t.true(pinned <= queue.byteLength + 128 * 1024, `the queued bytes keep ${pinned} bytes of buffers alive (${(pinned / queue.byteLength).toFixed(1)} times their size)`)
+  const hash = sendPooledBurst(t, stream)
+  const { queued, pinned } = queuedAndPinned(t, stream)
+  t.true(queued >= (MESSAGES - 1) * SIZE, `the burst is queued behind the first write (${queued} bytes)`)
+  t.true(pinned <= queued + 128 * 1024, `the queued bytes keep ${pinned} bytes of buffers alive (${(pinned / queued).toFixed(1)} times their size)`)
   await waitFor(() => sink.bytes === MESSAGES * SIZE, { timeoutMs: 30_000, message: () => `all ${MESSAGES * SIZE} bytes at b (has ${sink.bytes})` })
   t.is(sink.hash, hash, 'every byte arrived once, in order')
   await stream.close()
