@@ -2,7 +2,8 @@
 // between two nodes of this process (127.0.26.x, TCP, noise, yamux): yamux sends a window
 // update only once half of the receive window is used, bulk and slowly read transfers still
 // arrive whole, and noise's frame decoder no longer asks for a length when no byte is left;
-// Ed25519 keys import their key once, sign the same bytes and give the same verdicts.
+// Ed25519 keys import their key once, sign the same bytes and give the same verdicts; what a
+// yamux or QUIC stream queues keeps only its own bytes alive, not the pool slabs they came from.
 // Each test fails without its fix (the package's own behaviour is the opposite).
 import crypto from 'node:crypto'
 import test from 'ava'
