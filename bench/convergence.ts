@@ -8,7 +8,9 @@
 //   - SIGKILL -> the victim's services tombstoned on every node;
 //   - SIGSTOP -> the same (then SIGCONT -> ALIVE again everywhere);
 //   - a late joiner: spawn -> it holds the full state;
-//   - idle RSS and CPU per daemon.
+//   - idle RSS and CPU per daemon; of the RSS, the private (anonymous) memory and the proportional
+//     share (PSS): the node executable's code pages, about half of an idle daemon's RSS, are shared
+//     by every Node process on the host.
 // Not a test: it prints figures and never fails on them. Bounded: a fixed number of records,
 // every wait has a deadline, every process is stopped at the end.
 //   node bench/convergence.ts [N ...]       (default 5 10 20)
@@ -26,7 +28,7 @@ const RECORD_GAP_MS = 250
 const sizes = process.argv.slice(2).map(Number).filter(n => n >= 2 && n <= 40)
 const Ns = sizes.length > 0 ? sizes : [5, 10, 20]
 
-interface Row { n: number, startMs: number, p50: number, p99: number, allP50: number, allP99: number, busyCores: number, benchCores: number, kill: number, stop: number, cont: number, late: number, lateAe: string, rssMb: number[], cpu: number[] }
+interface Row { n: number, startMs: number, p50: number, p99: number, allP50: number, allP99: number, busyCores: number, benchCores: number, kill: number, stop: number, cont: number, late: number, lateAe: string, rssMb: number[], anonMb: number[], pssMb: number[], cpu: number[] }
 
 function statusOf (s: StateJson, host: string, name: string): number | undefined {
   return Object.values(s.Servers[host]?.Services ?? {}).find(r => r.Name === name)?.Status
@@ -65,7 +67,8 @@ async function run (n: number, root: string): Promise<Row> {
     // Idle: let start-up settle, then measure.
     await sleep(10_000)
     const cpu = await Promise.all(nodes.map(async d => await d.cpuPercent(10_000)))
-    const rssMb = await Promise.all(nodes.map(async d => await d.rssMb()))
+    const memory = nodes.map(d => d.memoryMb())
+    const rssMb = memory.map(m => m.rss)
 
     // Propagation of new records; the whole cluster's CPU meanwhile, in cores (2 here): near 2, the figures measure queueing.
     const ticks = async (): Promise<number> => (await Promise.all(nodes.map(async d => await d.cpuTicks()))).reduce((a, b) => a + b, 0)
@@ -123,7 +126,7 @@ async function run (n: number, root: string): Promise<Row> {
     // Its first exchange is the join pull (anti-entropy.ts logs each exchange at debug).
     const lateAe = /anti-entropy with \S+ \(asked by us\): [^;\n]*?(\d+) records received[^;\n]*;[^\n]*? ([\d.]+) ms/.exec(late.output)
     if (lateAe === null) console.log(late.output.split('\n').filter(l => /anti-entropy|joined|seed/.test(l)).slice(0, 8).join('\n'))
-    return { n, startMs, p50: percentile(delays, 50), p99: percentile(delays, 99), allP50: percentile(reachAll, 50), allP99: percentile(reachAll, 99), busyCores, benchCores, kill, stop, cont, late: lateMs, lateAe: lateAe === null ? '?' : `${lateAe[1]} records in ${Number(lateAe[2]).toFixed(0)} ms`, rssMb, cpu }
+    return { n, startMs, p50: percentile(delays, 50), p99: percentile(delays, 99), allP50: percentile(reachAll, 50), allP99: percentile(reachAll, 99), busyCores, benchCores, kill, stop, cont, late: lateMs, lateAe: lateAe === null ? '?' : `${lateAe[1]} records in ${Number(lateAe[2]).toFixed(0)} ms`, rssMb, anonMb: memory.map(m => m.anon), pssMb: memory.map(m => m.pss), cpu }
   } finally {
     await Promise.all(nodes.map(async d => { await d.stop() }))
   }
@@ -158,8 +161,8 @@ try {
 } finally {
   await rm(root, { recursive: true, force: true })
 }
-console.log('\n| N | all up and converged | propagation p50 / p99 (each delivery) | new record on every node p50 / p99 | cluster CPU meanwhile (cores; in brackets, the benchmark process) | SIGKILL -> tombstoned everywhere | SIGSTOP -> tombstoned everywhere | SIGCONT -> ALIVE again | late joiner holds full state | idle RSS per daemon (MB) | idle CPU per daemon (%) |')
-console.log('| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |')
+console.log('\n| N | all up and converged | propagation p50 / p99 (each delivery) | new record on every node p50 / p99 | cluster CPU meanwhile (cores; in brackets, the benchmark process) | SIGKILL -> tombstoned everywhere | SIGSTOP -> tombstoned everywhere | SIGCONT -> ALIVE again | late joiner holds full state | idle RSS per daemon (MB) | of it private (anonymous) / proportional share (PSS), MB | idle CPU per daemon (%) |')
+console.log('| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |')
 for (const r of rows) {
-  console.log(`| ${r.n} | ${(r.startMs / 1000).toFixed(1)} s | ${fmt(r.p50)} / ${fmt(r.p99)} ms | ${fmt(r.allP50)} / ${fmt(r.allP99)} ms | ${r.busyCores.toFixed(2)} (${r.benchCores.toFixed(2)}) | ${fmt(r.kill)} ms | ${fmt(r.stop)} ms | ${fmt(r.cont)} ms | ${fmt(r.late)} ms after spawn (join pull: ${r.lateAe}) | ${range(r.rssMb)} | ${range(r.cpu)} |`)
+  console.log(`| ${r.n} | ${(r.startMs / 1000).toFixed(1)} s | ${fmt(r.p50)} / ${fmt(r.p99)} ms | ${fmt(r.allP50)} / ${fmt(r.allP99)} ms | ${r.busyCores.toFixed(2)} (${r.benchCores.toFixed(2)}) | ${fmt(r.kill)} ms | ${fmt(r.stop)} ms | ${fmt(r.cont)} ms | ${fmt(r.late)} ms after spawn (join pull: ${r.lateAe}) | ${range(r.rssMb)} | ${range(r.anonMb)} / ${range(r.pssMb)} | ${range(r.cpu)} |`)
 }

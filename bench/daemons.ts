@@ -4,7 +4,7 @@ import { spawn, type ChildProcess } from 'node:child_process'
 import { once } from 'node:events'
 import { readFileSync } from 'node:fs'
 import path from 'node:path'
-import { rssKb } from '../test/helpers/proc.ts'
+import { memoryPartsKb, rssKb } from '../test/helpers/proc.ts'
 
 export interface StateRecord { ID: string, Name: string, Hostname: string, Status: number }
 export interface StateJson { Servers: Record<string, { Services: Record<string, StateRecord> }> }
@@ -112,6 +112,12 @@ export class BenchDaemon {
 
   async rssMb (): Promise<number> {
     return rssKb(this.pid) / 1024
+  }
+
+  /** Resident memory in parts (memoryPartsKb), MB; NaN each when /proc cannot tell. */
+  memoryMb (): { rss: number, anon: number, pss: number } {
+    const m = memoryPartsKb(this.pid)
+    return m === undefined ? { rss: NaN, anon: NaN, pss: NaN } : { rss: m.rss / 1024, anon: m.anon / 1024, pss: m.pss / 1024 }
   }
 
   /** CPU used so far, in clock ticks (100 per second): utime + stime. */
