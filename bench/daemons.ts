@@ -4,7 +4,7 @@ import { spawn, type ChildProcess } from 'node:child_process'
 import { once } from 'node:events'
 import { readFileSync } from 'node:fs'
 import path from 'node:path'
-import { memoryPartsKb, rssKb } from '../test/helpers/proc.ts'
+import { memoryPartsKb } from '../test/helpers/proc.ts'
 
 export interface StateRecord { ID: string, Name: string, Hostname: string, Status: number }
 export interface StateJson { Servers: Record<string, { Services: Record<string, StateRecord> }> }
@@ -108,10 +108,6 @@ export class BenchDaemon {
       if (at >= after && (best === undefined || at < best)) best = at
     }
     return best
-  }
-
-  async rssMb (): Promise<number> {
-    return rssKb(this.pid) / 1024
   }
 
   /** Resident memory in parts (memoryPartsKb), MB; NaN each when /proc cannot tell. */
