@@ -57,6 +57,7 @@ export class DaemonProcess {
     const keep = (chunk: Buffer): void => {
       const text = chunk.toString()
       this.output = (this.output + text).slice(-200_000)
+      if (opts.inspector !== true) return
       // kept apart from the output, whose start a verbose daemon soon pushes out
       const url = [...this.output.slice(-(text.length + 200)).matchAll(/Debugger listening on (ws:\/\/\S+)/g)].at(-1)?.[1]
       if (url !== undefined) this.#inspectorUrl = url
