@@ -10,7 +10,7 @@ import type { CheckState } from '../health/monitor.ts'
 import type { Metrics } from '../lib/metrics.ts'
 import type { Clock } from '../service/clock.ts'
 import type { ApiActivity } from './activity.ts'
-import { addCatalogRoutes, addHealthRoute } from './catalog-routes.ts'
+import { addCatalogRoutes, addHealthRoute, type DaemonPhase } from './catalog-routes.ts'
 import { addDrainRoutes, type Drainer } from './drain.ts'
 import type { EventHub } from './events.ts'
 import { defaultRouteRule, type Lifespans, type RouteRule } from './explain.ts'
@@ -35,6 +35,8 @@ export interface ApiComponents {
   /** Problems a discoverer reports (a bad static file edit), by discoverer name. */
   discoveryErrors: () => Record<string, string>
   startedAt: number
+  /** Where the daemon is in its life, for /health (absent: always running). */
+  phase?: () => DaemonPhase
   /** The embedded proxy's state for /api/proxy.json. */
   proxy?: () => unknown
   /** Webhook listeners, for /api/listeners.json (absent: no such route). */
@@ -100,7 +102,7 @@ export function createApp (c: ApiComponents): Koa {
   // Each module registers its routes and gets only what it uses.
   addCatalogRoutes(router, { catalog: c.catalog, members: c.members, documents })
   if (c.proxy !== undefined) addProxyRoute(router, c.proxy)
-  addHealthRoute(router, { catalog: c.catalog, discoveryErrors: c.discoveryErrors, startedAt: c.startedAt, clock: c.clock })
+  addHealthRoute(router, { catalog: c.catalog, discoveryErrors: c.discoveryErrors, startedAt: c.startedAt, clock: c.clock, phase: c.phase })
   if (c.listeners !== undefined) addListenersRoute(router, c.listeners)
   addStreamRoutes(router, { documents, catalog: c.catalog, hub: c.hub, members: c.members, logger: c.logger, streamQueueBytes: c.streamQueueBytes })
   // Write routes: the app-wide guard above already refused any write without the token or from another origin.

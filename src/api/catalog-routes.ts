@@ -46,20 +46,30 @@ export interface HealthRouteComponents {
   startedAt: number
   /** Its correctionMs(), when it has one, is how far this host's clock is corrected to agree with the cluster's. */
   clock: Clock
+  /** Where the daemon is in its life (absent: always running). */
+  phase?: () => DaemonPhase
 }
+
+/**
+ * `starting` until its gossip node listens (peers cannot reach it yet), `stopping` from the
+ * start of its stop on: /health then answers 503, so a HEALTHCHECK or a balancer in front of
+ * the API does not count a daemon that is not (or no longer) in the cluster as healthy.
+ */
+export type DaemonPhase = 'starting' | 'running' | 'stopping'
 
 export function addHealthRoute (router: Router, c: HealthRouteComponents): void {
   const health = (ctx: Koa.Context): void => {
     const errors = c.discoveryErrors()
+    const phase = c.phase?.() ?? 'running'
     sendIndented(ctx, {
-      status: Object.keys(errors).length === 0 ? 'ok' : 'degraded',
+      status: phase !== 'running' ? phase : Object.keys(errors).length === 0 ? 'ok' : 'degraded',
       hostname: c.catalog.hostname,
       clusterName: c.catalog.clusterName,
       uptimeSeconds: Math.round((Date.now() - c.startedAt) / 1000),
       // How far this host's clock is corrected to agree with the cluster's (gossip/clock-offset.ts); 0 when it agrees.
       clockOffsetSeconds: -(c.clock.correctionMs?.() ?? 0) / 1000,
       ...(Object.keys(errors).length > 0 ? { discoveryErrors: errors } : {}),
-    })
+    }, phase === 'running' ? 200 : 503)
   }
   router.get('/health', health)
   router.get('/api/health', health)

@@ -61,6 +61,8 @@ export class Daemon implements Startable {
   #running = false
   /** cancelStart() was called: start() starts no further component. */
   #cancelled = false
+  /** From stop() (or cancelStart()) on: /health answers 503 "stopping". */
+  #stopping = false
 
   constructor (config: SidecarConfig, components: { logger: Logger, clock?: Clock }) {
     this.config = config
@@ -160,6 +162,7 @@ export class Daemon implements Startable {
       members,
       discoveryErrors: () => Object.fromEntries(this.discoverers.flatMap(d => { const e = d.lastError(); return e === undefined ? [] : [[d.name, e]] })),
       startedAt,
+      phase: () => this.#stopping ? 'stopping' : this.gossip.listening ? 'running' : 'starting',
       proxy: () => this.proxy?.report() ?? { enabled: false, listeners: [], conflicts: [] },
       listeners: () => this.listeners.list(),
       hub: this.hub,
@@ -198,6 +201,7 @@ export class Daemon implements Startable {
 
   async start (): Promise<void> {
     if (this.#running) return
+    this.#stopping = false
     const sc = this.config.sidecar
     this.#logger.info(`starting sidecar on ${sc.hostname} (cluster ${sc.cluster_name}, advertise ${sc.advertise_ip}, discovery: ${sc.discovery.join(', ') || 'none'})`)
     this.#started = await startAll(this.#components, () => this.#cancelled)
@@ -213,12 +217,14 @@ export class Daemon implements Startable {
    */
   cancelStart (): void {
     this.#cancelled = true
+    this.#stopping = true
     this.announcer.abortStart()
   }
 
   async stop (): Promise<void> {
     if (!this.#running) return
     this.#running = false
+    this.#stopping = true
     const started = this.#started
     // Health checks first: once the leave begins their verdicts are not followed, and 10,000
     // checks would compete with the leave and gossip's sends for the CLI's 5 s stop limit.

@@ -157,6 +157,8 @@ export class Gossip implements Startable {
 
   /** This node's peer id (after start). */
   get peerId (): string | undefined { return this.#node?.peerId.toString() }
+  /** Its node listens for peers: from the end of its start (before the join) until its stop takes the node down. */
+  get listening (): boolean { return this.#node !== undefined }
 
   async start (): Promise<void> {
     if (this.#node !== undefined) return

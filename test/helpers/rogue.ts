@@ -158,8 +158,8 @@ export async function startRogue (t: ExecutionContext, opts: { ip: string, hostn
       return out
     },
     join: async (ip) => {
-      // a daemon answers /health before its gossip port listens (its API starts first): a
-      // refused dial right after start is tried again
+      // a daemon's API starts before its gossip port listens (/health answers 503 "starting"
+      // meanwhile): a refused dial right after its start is tried again
       const conn = await waitFor(async () => await node.dial(multiaddr(tcpAddr(ip, 7946))), { timeoutMs: 15_000, intervalMs: 200, message: `${ip}:7946 accepted the rogue's dial` })
       await waitFor(() => node.services.pubsub.getSubscribers(topic).some(p => p.equals(conn.remotePeer)), { timeoutMs: 15_000, message: `${ip} subscribed, as seen by the rogue` })
       return conn.remotePeer

@@ -95,3 +95,53 @@ test('daemon: an in-process start and stop (gossip with a peer, proxy, API, chec
   await waitFor(() => (left = leftOver(before)).length === 0, { timeoutMs: 10_000, message: () => `resources left after stop: ${left.join(', ')}` })
   t.deepEqual(left, [])
 })
+
+/** Whether a TCP connection to ip:port is accepted. */
+async function accepts (ip: string, port: number): Promise<boolean> {
+  return await new Promise(resolve => {
+    const s = net.connect({ host: ip, port })
+    s.once('connect', () => { s.destroy(); resolve(true) })
+    s.once('error', () => { resolve(false) })
+  })
+}
+
+test('daemon: /health answers 503 "starting" until the gossip port listens and 503 "stopping" from the start of a stop on', async t => {
+  t.timeout(60_000)
+  const ip = '127.0.10.4'
+  const dir = await mkdtemp(path.join(os.tmpdir(), 'sidecar-phase-'))
+  t.teardown(async () => { await rm(dir, { recursive: true, force: true }) })
+  const backend = http.createServer((_req, res) => { res.end('ok') })
+  const backendPort = await listen(backend, ip)
+  t.teardown(() => { backend.close(); backend.closeAllConnections() })
+  const d = await daemon(dir, ip, 'phase-a', [], 'http://127.0.0.1:9/hook', backendPort)
+  const gossipGo = Promise.withResolvers<void>()
+  const stopGo = Promise.withResolvers<void>()
+  t.teardown(async () => { gossipGo.resolve(); stopGo.resolve(); await d.stop() })
+  const gossipPort = d.config.sidecar.bind_port
+  const health = async (): Promise<{ code: number, status: string }> => {
+    const res = await fetch(`http://${ip}:${d.config.api.port}/health`, { signal: AbortSignal.timeout(5000) })
+    return { code: res.status, status: (await res.json() as { status: string }).status }
+  }
+
+  // Hold gossip's start (the key, the node, its listen) until the API has been asked.
+  const gossipStart = d.gossip.start.bind(d.gossip)
+  d.gossip.start = async () => { await gossipGo.promise; await gossipStart() }
+  const started = d.start()
+  let first: { code: number, status: string } | undefined
+  await waitFor(async () => (first = await health().catch(() => undefined)) !== undefined, { timeoutMs: 30_000, message: 'the API answers' })
+  t.deepEqual(first, { code: 503, status: 'starting' })
+  t.false(await accepts(ip, gossipPort), 'the gossip port is not open yet')
+  gossipGo.resolve()
+  await started
+  t.true(await accepts(ip, gossipPort), 'the gossip port is open once start() returned')
+  t.deepEqual(await health(), { code: 200, status: 'ok' })
+
+  // Hold gossip's stop (it runs after the local services are tombstoned): the API still answers, as stopping.
+  const gossipStop = d.gossip.stop.bind(d.gossip)
+  d.gossip.stop = async () => { await stopGo.promise; await gossipStop() }
+  const stopped = d.stop()
+  t.deepEqual(await health(), { code: 503, status: 'stopping' })
+  stopGo.resolve()
+  await stopped
+  t.false(await accepts(ip, d.config.api.port), 'the API is closed after stop()')
+})
