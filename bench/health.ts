@@ -20,6 +20,7 @@ import path from 'node:path'
 import { readFileSync } from 'node:fs'
 import { runQueueWaitSeconds } from '../src/lib/event-loop.ts'
 import { startReceiver } from '../test/helpers/receiver.ts'
+import { StallMeter } from '../test/helpers/stall-meter.ts'
 import { measureToHealthy, percentile, PROBE_TIMEOUT_MS, startManyServices, startWatchingPeer } from '../test/helpers/many-services.ts'
 
 const args = process.argv.slice(2).filter(a => a !== '--peer' && a !== '--listener' && !a.startsWith('--peer-nice='))
@@ -37,7 +38,9 @@ const intervalMs = Math.max(200, Number(args[1] ?? 3000))
 const LIMIT_MS = 120_000
 const profDir = process.env.BENCH_CPU_PROF
 const nodeOptions = [...(profDir !== undefined ? [`--cpu-prof --cpu-prof-dir=${path.resolve(profDir)}`] : []), ...(process.env.BENCH_NODE_OPTIONS !== undefined ? [process.env.BENCH_NODE_OPTIONS] : [])]
-const env: Record<string, string> = nodeOptions.length === 0 ? {} : { NODE_OPTIONS: nodeOptions.join(' ') }
+// The longest stall at 1 ms resolution (the daemon's gauge samples every 10 ms), from the API's first answer on.
+const meter = new StallMeter('bench-health')
+const env: Record<string, string> = meter.env(nodeOptions.join(' '))
 // --listener: a webhook receiver on 127.0.0.1 that answers at once; every change is POSTed to
 // it with the whole state (about 2.5 MB at 10,000 services).
 const receiver = withListener ? await startReceiver() : undefined
@@ -50,13 +53,13 @@ const m = await startManyServices({ ip: '127.0.10.7', hostname: 'bench-health', 
 const peer = withPeer ? await startWatchingPeer(m, { ip: '127.0.23.2', hostname: 'bench-peer', limitMs: LIMIT_MS, ...(peerNiceness > 0 ? { nice: peerNiceness } : {}) }) : undefined
 try {
   const waitBefore = runQueueWaitSeconds(m.d.child.pid)
-  const f = await measureToHealthy(m, n, LIMIT_MS)
+  const f = await measureToHealthy(m, n, LIMIT_MS, meter)
   const waitAfter = runQueueWaitSeconds(m.d.child.pid)
   const healthy = f.allHealthyMs === undefined ? `not all within ${LIMIT_MS / 1000} s (${f.alive} ALIVE)` : `${(f.allHealthyMs / 1000).toFixed(1)} s = ${(f.allHealthyMs / intervalMs).toFixed(1)} check intervals`
   console.log(`services ${n}, check interval ${intervalMs} ms`)
   console.log(`time from spawn to all ALIVE: ${healthy}`)
   console.log(`/health while waiting: p50 ${percentile(f.apiMs, 0.5).toFixed(1)} ms, p99 ${percentile(f.apiMs, 0.99).toFixed(1)} ms, max ${Math.max(...f.apiMs).toFixed(1)} ms over ${f.apiMs.length} requests, ${f.apiFailures} failed or over ${PROBE_TIMEOUT_MS / 1000} s`)
-  console.log(`daemon max event-loop delay (sidecar_nodejs_eventloop_lag_max_seconds): ${f.maxLoopDelayMs.toFixed(0)} ms; times its heap mode turned optimize-for-size off (sidecar_heap_bursts_total): ${f.heapBursts}`)
+  console.log(`daemon's longest event-loop stall (1 ms sampling, from its API's first answer to all ALIVE): ${f.maxStallMs?.toFixed(0) ?? '-'} ms; its own gauge (sidecar_nodejs_eventloop_lag_max_seconds, 10 ms sampling: the stall plus up to 10 ms): ${f.maxLoopDelayMs.toFixed(0)} ms; times its heap mode turned optimize-for-size off (sidecar_heap_bursts_total): ${f.heapBursts}`)
   if (waitBefore !== undefined && waitAfter !== undefined) console.log(`daemon main thread waited for a CPU (run queue, /proc schedstat) ${((waitAfter - waitBefore) * 1000).toFixed(0)} ms in total while the bench waited for every service ALIVE${withPeer ? `; the peer runs at niceness ${peerNiceness}` : ''}`)
   if (receiver !== undefined) {
     // The listener catches up: its last POST shows every service ALIVE (bounded: 60 s), while
@@ -75,7 +78,8 @@ try {
       await new Promise(resolve => setTimeout(resolve, 250))
     }
     const last = receiver.requests.at(-1)
-    console.log(`listener: ${receiver.requests.length} POSTs, the last ${((last?.raw.length ?? 0) / 1e6).toFixed(1)} MB showing ${aliveIn(last?.raw)} ALIVE; ${caughtUp !== undefined ? `every service ALIVE in a POST ${(caughtUp / 1000).toFixed(1)} s after spawn` : 'not all ALIVE in a POST within 60 s'}; daemon max event-loop delay meanwhile ${lagMax.toFixed(0)} ms`)
+    const stall = await meter.read()
+    console.log(`listener: ${receiver.requests.length} POSTs, the last ${((last?.raw.length ?? 0) / 1e6).toFixed(1)} MB showing ${aliveIn(last?.raw)} ALIVE; ${caughtUp !== undefined ? `every service ALIVE in a POST ${(caughtUp / 1000).toFixed(1)} s after spawn` : 'not all ALIVE in a POST within 60 s'}; daemon's longest stall meanwhile ${stall.maxMs.toFixed(0)} ms (1 ms sampling), its gauge ${lagMax.toFixed(0)} ms`)
   }
   const view = await peer?.view(PEER_WATCH_MS)
   if (view !== undefined) {
@@ -85,5 +89,6 @@ try {
   await peer?.close()
   await m.close()
   await receiver?.close()
+  await meter.close()
   console.log(`load average ${readFileSync('/proc/loadavg', 'utf8').split(' ').slice(0, 3).join(' ')} (after)`)
 }

@@ -7,6 +7,7 @@ import net from 'node:net'
 import os from 'node:os'
 import path from 'node:path'
 import { DaemonProcess } from './daemon.ts'
+import type { StallMeter } from './stall-meter.ts'
 import { sleep } from './wait.ts'
 
 /** A /health request slower than this counts as a failure: generous, since the machine may be shared (the goal is 100 ms). */
@@ -63,8 +64,10 @@ export interface HealthFigures {
   apiMs: number[]
   /** Requests that failed or took longer than PROBE_TIMEOUT_MS, once the API had answered a first time. */
   apiFailures: number
-  /** Largest sidecar_nodejs_eventloop_lag_max_seconds the daemon reported (ms), each scrape covering the time since the last. */
+  /** Largest sidecar_nodejs_eventloop_lag_max_seconds the daemon reported (ms), each scrape covering the time since the last (10 ms sampling: a stall plus up to 10 ms). */
   maxLoopDelayMs: number
+  /** With a stall meter: the longest event-loop stall from the API's first answer on (ms, 1 ms sampling). */
+  maxStallMs?: number
   /** Times the daemon's heap mode turned V8's optimize-for-size off for growth (sidecar_heap_bursts_total) by the last scrape. */
   heapBursts: number
 }
@@ -79,10 +82,15 @@ export function percentile (values: number[], p: number): number {
   return sorted[Math.min(sorted.length - 1, Math.floor(p * sorted.length))] ?? NaN
 }
 
-/** Polls until all n services are ALIVE or limitMs after spawn passed; probes /health every 100 ms meanwhile. */
-export async function measureToHealthy (m: ManyServices, n: number, limitMs: number): Promise<HealthFigures> {
+/**
+ * Polls until all n services are ALIVE or limitMs after spawn passed; probes /health every 100 ms
+ * meanwhile. A stall meter (its env() given to the daemon) is started at the API's first answer
+ * and read at the end.
+ */
+export async function measureToHealthy (m: ManyServices, n: number, limitMs: number, meter?: StallMeter): Promise<HealthFigures> {
   const f: HealthFigures = { alive: 0, apiMs: [], apiFailures: 0, maxLoopDelayMs: 0, heapBursts: 0 }
   let done = false
+  let metered = false
   const probe = (async () => {
     while (!done && performance.now() - m.spawnedAt < limitMs) {
       const t0 = performance.now()
@@ -92,6 +100,10 @@ export async function measureToHealthy (m: ManyServices, n: number, limitMs: num
         // 503 "starting" (its gossip port not open yet) is an answer in time, not a failure
         if (res.ok || (res.status === 503 && body.includes('"starting"'))) f.apiMs.push(performance.now() - t0)
         else f.apiFailures++
+        if (meter !== undefined && !metered && m.d.child.pid !== undefined) {
+          meter.start(m.d.child.pid)
+          metered = true
+        }
       } catch {
         if (f.apiMs.length > 0) f.apiFailures++ // before the API first answered (the process still loading) is not a failure
       }
@@ -111,6 +123,7 @@ export async function measureToHealthy (m: ManyServices, n: number, limitMs: num
   }
   done = true
   await probe
+  if (metered) f.maxStallMs = (await meter?.read())?.maxMs
   return f
 }
 
