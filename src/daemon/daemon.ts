@@ -178,13 +178,14 @@ export class Daemon implements Startable {
     })
     this.api = new HttpServer({ app, logger: child('api'), rejections }, { host: config.api.bind_ip, port: config.api.port, name: 'api', portSetting: '[api] port or --http-port', maxConnections: config.api.max_connections })
     // the reclaimer collects nothing while the heap mode lets the heap grow (a burst, proxy load)
-    // the load the heap mode reads: the proxy's requests, and the API's (large documents, streams)
+    // the load the heap mode reads: the proxy's requests, the API's (large documents, streams) and the webhook listeners' bodies
     const ownPercent = growingPercentGiven()
     const heapMode = new HeapMode({
       logger: child('heap'),
       metrics: this.metrics,
       proxy: this.proxy === undefined || ownPercent ? undefined : () => (this.proxy as ProxyManager).activity(),
       api: ownPercent ? undefined : () => apiActivity.read(this.hub.deliveries),
+      listeners: ownPercent ? undefined : () => this.listeners.activity(),
     }, { managed: process.execArgv.includes('--optimize-for-size') })
     // The API first: the example config health checks the daemon's own API. The hub after
     // it, so that on stop the hub ends every stream with a final event before the API closes.

@@ -107,6 +107,16 @@ export type HeapModeName = 'small' | 'throughput'
 /** What the proxy has done, read every SERVING_POLL_MS: requests (and tcp connections) finished so far, and those in progress. */
 export interface ProxyActivity { finished: number, inFlight: number }
 
+/**
+ * The webhook listeners' POST bodies count as load by their size: one request per this many
+ * bytes, so bodies of 6.4 MB a second (SERVING_MIN_RATE of them) or more are load. At 10,000
+ * services every body holds the whole state, 2.7 MB, and a start posts several a second: under
+ * optimize-for-size the memory-reducing full collections of that garbage paused the daemon for
+ * 50-86 ms each (bench/health.ts --listener, 2026-12-05).
+ */
+export const LISTENER_BYTES_PER_REQUEST = 64 * 1024
+const LISTENERS = 'the webhook listeners'
+
 /** True where --heap-growing-percent was given to node (then it is the user's, and left alone). */
 export function growingPercentGiven (execArgv: readonly string[] = process.execArgv): boolean {
   return execArgv.some(a => /^--heap[-_]growing[-_]percent(=|$)/.test(a))
@@ -145,6 +155,8 @@ export interface HeapModeComponents {
   proxy?: () => ProxyActivity
   /** The API's counts (api/activity.ts): requests, and changes delivered to stream clients. Read as the proxy's are. */
   api?: () => ProxyActivity
+  /** The webhook listeners' bodies, in LISTENER_BYTES_PER_REQUEST units (listeners.ts activity()). Read as the proxy's are. */
+  listeners?: () => ProxyActivity
   /** Injected for tests; default a full, regular collection by V8's gc() (fullCollection('regular')), where the runtime gives it. */
   collect?: () => void
   /** Injected for tests; default V8's heap in use (used_heap_size). */
@@ -183,9 +195,9 @@ export class HeapMode implements Startable {
   #poll: NodeJS.Timeout | undefined
   /** Whether the proxy carried load within the last SERVING_IDLE_MS. */
   #serving = false
-  /** The proxy and the API, where given: each one's counts at the last reading. */
+  /** The proxy, the API and the listeners, where given: each one's counts at the last reading. */
   #sources: Array<{ name: string, read: () => ProxyActivity, finished: number }> = []
-  /** The one whose load began the serving period ('the proxy', 'the API'). */
+  /** The one whose load began the serving period ('the proxy', 'the API', 'the webhook listeners'). */
   #servedBy = 'the proxy'
   #lastLookAt = 0
   #lastServedAt = -Infinity
@@ -203,9 +215,9 @@ export class HeapMode implements Startable {
     this.#init = init
     this.#quietMs = init.quietMs ?? QUIET_MS
     this.#heapUsed = components.heapUsed ?? v8HeapUsed
-    this.#percentGauge = components.metrics.gauge('sidecar_heap_growing_percent', `V8's --heap-growing-percent: ${SERVING_GROWING_PERCENT} while the proxy carries load (the old generation grows that much between full collections), 0 (V8's own factor) otherwise (the API's load counts too)`)
+    this.#percentGauge = components.metrics.gauge('sidecar_heap_growing_percent', `V8's --heap-growing-percent: ${SERVING_GROWING_PERCENT} while the proxy carries load (the old generation grows that much between full collections), 0 (V8's own factor) otherwise (the API's load and the webhook listeners' bodies count too)`)
     this.#bursts = components.metrics.counter('sidecar_heap_bursts_total', 'times V8\'s optimize-for-size was turned off because full collections came fast while the heap in use grew')
-    this.#gauge = components.metrics.gauge('sidecar_heap_optimize_for_size', '1 while V8\'s optimize-for-size is on (the default: a small heap), 0 while a burst or the load of the proxy or the API has it off')
+    this.#gauge = components.metrics.gauge('sidecar_heap_optimize_for_size', '1 while V8\'s optimize-for-size is on (the default: a small heap), 0 while a burst or the load of the proxy, the API or the webhook listeners has it off')
   }
 
   /** 'throughput' during a burst (the flag is off then). */
@@ -223,7 +235,7 @@ export class HeapMode implements Startable {
     this.#percentGauge.set(0)
     if (!this.#init.managed || this.#watch !== undefined) return
     this.#watch = watchFullCollections(() => { this.#collected(performance.now()) })
-    this.#sources = ([['the proxy', this.#c.proxy], ['the API', this.#c.api]] as const)
+    this.#sources = ([['the proxy', this.#c.proxy], ['the API', this.#c.api], [LISTENERS, this.#c.listeners]] as const)
       .flatMap(([name, read]) => read === undefined ? [] : [{ name, read, finished: read().finished }])
     if (this.#sources.length === 0) return
     this.#collect = this.#c.collect ?? fullCollection('regular')
@@ -255,7 +267,9 @@ export class HeapMode implements Startable {
       const rate = (a.finished - src.finished) * 1000 / elapsed
       src.finished = a.finished
       if (busy === undefined && (rate >= SERVING_MIN_RATE || a.inFlight >= SERVING_MIN_IN_FLIGHT)) {
-        busy = `${src.name} serves ${rate.toFixed(0)} requests a second, ${a.inFlight} in progress`
+        busy = src.name === LISTENERS
+          ? `${src.name} post ${(rate * LISTENER_BYTES_PER_REQUEST / 1e6).toFixed(1)} MB a second`
+          : `${src.name} serves ${rate.toFixed(0)} requests a second, ${a.inFlight} in progress`
         if (!this.#serving) this.#servedBy = src.name
       }
     }
@@ -269,9 +283,10 @@ export class HeapMode implements Startable {
     if (!serving) this.#collectHeld()
   }
 
-  /** 'the proxy', 'the API' or 'the proxy and the API': what is read. */
+  /** 'the proxy', 'the proxy and the API', 'the proxy, the API and the webhook listeners': what is read. */
   #names (): string {
-    return this.#sources.map(src => src.name).join(' and ')
+    const names = this.#sources.map(src => src.name)
+    return names.length <= 2 ? names.join(' and ') : `${names.slice(0, -1).join(', ')} and ${names[names.length - 1]}`
   }
 
   /** 'the proxy is idle', 'the proxy and the API are idle'. */
@@ -310,7 +325,7 @@ export class HeapMode implements Startable {
       setFlagsFromString(flagOn ? '--optimize-for-size' : '--no-optimize-for-size')
       this.#sizeFlagOn = flagOn
       this.#gauge.set(flagOn ? 1 : 0)
-      said.push(flagOn ? 'V8\'s optimize-for-size is on again' : `V8's optimize-for-size is off ${this.#mode === 'small' ? `while ${this.#servedBy} carries load` : 'until the heap settles'}`)
+      said.push(flagOn ? 'V8\'s optimize-for-size is on again' : `V8's optimize-for-size is off ${this.#mode === 'small' ? `while ${this.#servedBy} ${this.#servedBy === LISTENERS ? 'carry' : 'carries'} load` : 'until the heap settles'}`)
     }
     if (percent !== this.#percent) {
       setFlagsFromString(`--heap-growing-percent=${percent}`)

@@ -11,7 +11,7 @@ import { fileURLToPath } from 'node:url'
 import { promisify } from 'node:util'
 import test from 'ava'
 import { pino } from 'pino'
-import { growingPercentGiven, HeapMode, SERVING_GROWING_PERCENT } from '../../../src/lib/heap-mode.ts'
+import { growingPercentGiven, HeapMode, LISTENER_BYTES_PER_REQUEST, SERVING_GROWING_PERCENT } from '../../../src/lib/heap-mode.ts'
 import { MAX_USED_BYTES } from '../../../src/lib/heap-reclaim.ts'
 import { Metrics } from '../../../src/lib/metrics.ts'
 import { waitFor } from '../../helpers/wait.ts'
@@ -128,6 +128,33 @@ test.serial('heap-mode: the API\'s load counts as the proxy\'s does (requests an
   }
   t.regex(said[0], /^the API serves \d+ requests a second, 0 in progress: V8's optimize-for-size is off while the API carries load, and the old generation may grow 30 % between full collections$/)
   t.is(said[1], 'the proxy and the API carried no load for 0.3 s: V8\'s optimize-for-size is on again, and V8\'s own growing factor again')
+})
+
+test.serial('heap-mode: the webhook listeners\' bodies count by their size: 6.4 MB a second or more has optimize-for-size off', async t => {
+  let bodies = 0
+  const said: string[] = []
+  const logger = pino({ level: 'debug' }, { write: (line: string) => { said.push((JSON.parse(line) as { msg: string }).msg) } })
+  const mode = new HeapMode({ logger, metrics: new Metrics(), api: () => ({ finished: 0, inFlight: 0 }), listeners: () => ({ finished: Math.floor(bodies / LISTENER_BYTES_PER_REQUEST), inFlight: 0 }), collect: () => {}, heapUsed: () => 50 * 1048576 }, { managed: true, servingPollMs: 1000, servingIdleMs: 500 })
+  await mode.start()
+  // a body of 540 KB every 100 ms: 5.4 MB a second, not load
+  let load = setInterval(() => { bodies += 540_000 }, 100)
+  try {
+    await new Promise(resolve => setTimeout(resolve, 3500))
+    t.true(mode.optimizeForSize, 'on at 5.4 MB a second')
+    t.is(mode.growingPercent, 0)
+    clearInterval(load)
+    // 2.7 MB every 100 ms: 27 MB a second
+    load = setInterval(() => { bodies += 2_700_000 }, 100)
+    await waitFor(() => !mode.optimizeForSize, { timeoutMs: 10_000, message: 'serving' })
+    t.is(mode.growingPercent, SERVING_GROWING_PERCENT)
+    clearInterval(load)
+    await waitFor(() => mode.optimizeForSize, { timeoutMs: 10_000, message: 'idle' })
+  } finally {
+    clearInterval(load)
+    await mode.stop()
+  }
+  t.regex(said[0], /^the webhook listeners post \d+\.\d MB a second: V8's optimize-for-size is off while the webhook listeners carry load, and the old generation may grow 30 % between full collections$/)
+  t.is(said[1], 'the API and the webhook listeners carried no load for 0.5 s: V8\'s optimize-for-size is on again, and V8\'s own growing factor again')
 })
 
 test.serial('heap-mode: during a burst the growing percent is V8\'s own even while the proxy serves (30 % would hold back a join), and 30 % again after', async t => {

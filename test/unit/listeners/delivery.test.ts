@@ -2,7 +2,9 @@
 // isolation between listeners, stop.
 import test from 'ava'
 import { encodeState } from '../../../src/catalog/index.ts'
+import { LISTENER_BYTES_PER_REQUEST } from '../../../src/lib/heap-mode.ts'
 import { listenerName, ServiceStatus } from '../../../src/service/index.ts'
+import { makeTestService } from '../../helpers/factories.ts'
 import { waitFor } from '../../helpers/wait.ts'
 import { fixture, receiver } from './fixture.ts'
 
@@ -217,4 +219,21 @@ test('stop: aborts the POST in flight at once and closes its connection', async 
   await waitFor(() => closed, { timeoutMs: 10_000, message: 'connection closed' })
   f.change('web', UNHEALTHY)
   t.is(r.requests.length, 1, 'a stopped component posts nothing')
+})
+
+test('delivery: the bodies made count as load for the heap mode by their size, a retry adding nothing', async t => {
+  const flaky = await receiver(t)
+  flaky.respond = (q, _req, res) => { res.statusCode = q.attempt === 1 ? 500 : 200; res.end() }
+  const f = await fixture(t, { urls: [flaky.url()] })
+  t.is(f.listeners.activity().finished, 0)
+  // 40 changes in one operation: every body holds the state of 40 records of about 4 KB
+  const image = 'x'.repeat(4000)
+  for (let i = 0; i < 40; i++) f.catalog.merge(makeTestService({ ID: `svc${i}`, Name: `svc${i}`, Image: image, Updated: f.clock.now() }))
+  await waitFor(() => flaky.requests.length === 80, { timeoutMs: 30_000, message: () => `80 attempts, two per event (${flaky.requests.length})` })
+  const bodies = flaky.requests.filter(q => q.attempt === 1)
+  t.is(bodies.length, 40)
+  const bytes = bodies.reduce((n, q) => n + q.raw.length, 0)
+  t.true(bytes > 6_000_000, `${bytes} bytes in 40 bodies`)
+  t.is(f.listeners.activity().finished, Math.floor(bytes / LISTENER_BYTES_PER_REQUEST))
+  t.is(f.listeners.activity().inFlight, 0)
 })
