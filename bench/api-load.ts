@@ -3,7 +3,7 @@
 // rest over 100 names, each on a ServicePort of its own (until 2026-12-05 they shared big's, a
 // port conflict, which made the proxy plan big's port whole at each change). For each route, eight clients read it in a loop for 5 s while /health
 // is asked every 100 ms (from a worker thread); prints the answers served, /health's median and longest time, and the
-// daemon's longest event-loop delay meanwhile. Bounded: 5 s per route, every request with a
+// daemon's longest event-loop stall meanwhile (at 1 ms resolution, test/helpers/stall-meter.ts, and its own 10 ms gauge). Bounded: 5 s per route, every request with a
 // time limit. Stream routes (/watch, /api/watch?by_service=false): eight watchers while one
 // client drains instances one after another, each drain a change and so a document to every
 // watcher. Prints figures, asserts nothing.
@@ -14,6 +14,7 @@ import os from 'node:os'
 import path from 'node:path'
 import { startDaemon } from '../test/helpers/daemon.ts'
 import { startHealthProber } from '../test/helpers/health-prober.ts'
+import { StallMeter } from '../test/helpers/stall-meter.ts'
 import { waitFor } from '../test/helpers/wait.ts'
 
 const n = Math.min(10_000, Math.max(100, Number(process.argv[2] ?? 10_000)))
@@ -29,14 +30,18 @@ await writeFile(file, JSON.stringify(Array.from({ length: n }, (_, i) => ({
   Check: { Type: 'AlwaysSuccessful' },
 }))))
 console.log(`node ${process.version}, ${os.cpus().length} cores, load average ${load()} (before); ${n} services, ${READERS} readers per route for ${READ_MS} ms`)
-const d = await startDaemon({ ip: '127.0.12.47', hostname: 'bench-api', cwd: dir, args: ['-d', 'static'], env: { STATIC_CONFIG_FILE: file, HEALTH_INTERVAL: '3s', SIDECAR_LOGGING_LEVEL: 'warn', ...(process.env.BENCH_NODE_OPTIONS !== undefined ? { NODE_OPTIONS: process.env.BENCH_NODE_OPTIONS } : {}) } })
+// The longest stall at 1 ms resolution as well as the daemon's gauge (10 ms sampling: the stall plus up to 10 ms).
+const meter = new StallMeter('bench-api')
+const d = await startDaemon({ ip: '127.0.12.47', hostname: 'bench-api', cwd: dir, args: ['-d', 'static'], env: { STATIC_CONFIG_FILE: file, HEALTH_INTERVAL: '3s', SIDECAR_LOGGING_LEVEL: 'warn', ...meter.env(process.env.BENCH_NODE_OPTIONS) } })
 const lagMs = async (): Promise<number> => 1000 * Number(/^sidecar_nodejs_eventloop_lag_max_seconds (\S+)$/m.exec(await (await fetch(d.url('/metrics'), { signal: AbortSignal.timeout(30_000) })).text())?.[1] ?? NaN)
 try {
   await waitFor(async () => /^sidecar_local_services\{status="alive"\} (\d+)$/m.exec(await (await fetch(d.url('/metrics'))).text())?.[1] === String(n) || undefined, { timeoutMs: 90_000, message: `${n} services ALIVE` })
   let drained = 0
-  console.log('route | answers | /health answers | /health median / max (ms) | longest event-loop delay (ms)')
+  meter.start(d.child.pid as number)
+  console.log('route | answers | /health answers | /health median / max (ms) | longest event-loop stall, 1 ms sampling (ms) | the daemon\'s gauge, 10 ms sampling (ms)')
   for (const route of routes) {
     await lagMs() // starts the delay's window (each scrape reports the time since the last)
+    await meter.read() // and the meter's
     let stop = false
     let answers = 0
     const streamed = route.includes('watch')
@@ -77,10 +82,11 @@ try {
     await Promise.all(readers)
     if (failures.length > 0) console.log(`${route}: /health failed: ${failures.join('; ')}`)
     health.sort((a, b) => a - b)
-    console.log(`${route}${streamed ? ` (${answers} drains, ${(streamedBytes / 1e6).toFixed(0)} MB streamed)` : ''} | ${answers} | ${health.length} | ${health[Math.floor(health.length / 2)].toFixed(0)} / ${(health.at(-1) ?? NaN).toFixed(0)} | ${(await lagMs()).toFixed(0)}`)
+    console.log(`${route}${streamed ? ` (${answers} drains, ${(streamedBytes / 1e6).toFixed(0)} MB streamed)` : ''} | ${answers} | ${health.length} | ${health[Math.floor(health.length / 2)].toFixed(0)} / ${(health.at(-1) ?? NaN).toFixed(0)} | ${(await meter.read()).maxMs.toFixed(0)} | ${(await lagMs()).toFixed(0)}`)
   }
 } finally {
   d.kill()
   await rm(dir, { recursive: true, force: true })
+  await meter.close()
   console.log(`load average ${load()} (after)`)
 }

@@ -1,8 +1,8 @@
 // Health checking at scale: one real daemon (127.0.10.7) with N static services (default
 // 10,000, the static file's cap): half AlwaysSuccessful, half TCP checks against four
 // local TCP servers. Prints the time from spawn to every service ALIVE (and in check
-// intervals), /health latency (p50/p99/max) meanwhile, and the daemon's largest
-// event-loop delay, and how long its main thread waited for a CPU meanwhile (run-queue wait, from
+// intervals), /health latency (p50/p99/max) meanwhile, and the daemon's longest
+// event-loop stall (at 1 ms resolution, test/helpers/stall-meter.ts, and its own 10 ms gauge), and how long its main thread waited for a CPU meanwhile (run-queue wait, from
 // /proc: on 2 cores a delay is often that, not the daemon's own work). With --peer, a second
 // daemon (127.0.23.2, no services) joins it and the bench prints whether that peer ever suspected
 // it. The peer stands for another host, so it runs at CPU niceness 10 (all its threads): at equal
