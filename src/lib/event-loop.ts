@@ -41,7 +41,7 @@ export class EventLoopMonitor implements Startable {
       const h = this.#histogram
       return h === undefined || h.count === 0 ? 0 : pick(h) / 1e9
     }
-    components.metrics.gauge('sidecar_event_loop_delay_max_seconds', 'longest event-loop delay since the previous scrape (sampled every 10 ms)', [], function () {
+    components.metrics.gauge('sidecar_event_loop_delay_max_seconds', 'longest event-loop delay since the previous scrape (sampled every 10 ms, as the time between two samples: a stall of d ms reads as d to d + 10 ms)', [], function () {
       this.set(read(h => h.max))
     })
     // Registered after max: prom-client collects in registration order, so both read one period, then it restarts.
