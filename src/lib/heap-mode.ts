@@ -63,7 +63,8 @@
 // The API's load counts as the proxy's does (api/activity.ts: its requests, and the changes
 // delivered to /watch and SSE clients): eight clients reading the large documents of 10,000
 // services in a loop, or watching them change, made 20-40 memory-reducing full collections of
-// 15-100 ms in 5 s under the flag, and 1-6 of 15-25 ms without it (2026-12-05).
+// 15-100 ms in 5 s under the flag, and 1-6 of 15-25 ms without it (2026-12-05). So do the
+// webhook listeners' POST bodies, counted by their size (LISTENER_BYTES_PER_REQUEST).
 //
 // While the proxy carries load, optimize-for-size is off as well (the percent still bounds the
 // growth). Under the flag every full collection is a memory-reducing one, which costs more, and
