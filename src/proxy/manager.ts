@@ -9,8 +9,9 @@
 // - Any other port is planned whole (planPort: the claims ranked, the backends sorted), which
 //   at thousands of records costs milliseconds, so the whole plans of a port of LARGE_PORT
 //   records or more may take at most REBUILD_SHARE of the time: after a plan of 10 ms its
-//   changes wait 30 ms more and are planned together. Smaller ports still follow each change
-//   in the next turn, whatever else waits.
+//   changes wait 30 ms more and are planned together, unless they can be patched in (its
+//   listener is open now, with the same owner and mode). Smaller ports still follow each
+//   change in the next turn, whatever else waits.
 import { performance } from 'node:perf_hooks'
 import type { Catalog, ChangeEvent } from '../catalog/index.ts'
 import { recordKey, type Service } from '../service/index.ts'
@@ -25,7 +26,7 @@ import { AccessLog, type AccessSink } from './access-log.ts'
 import { ClientCap } from './client-cap.ts'
 import { PortRanges } from '../lib/port-ranges.ts'
 import { ProxyListener, type ListenerInit } from './listener.ts'
-import { PortClaims } from './claims.ts'
+import { PortClaims, type Ranking } from './claims.ts'
 import { planPort, portSpec, proxiedPorts, type ListenerPlan, type PortConflict } from './plan.ts'
 import { proxyReport, type ProxyReport } from './report.ts'
 import { ProxyMetrics } from './stats.ts'
@@ -201,7 +202,8 @@ export class ProxyManager implements Startable {
     let due = Infinity
     for (const port of [...this.#dirty].sort((a, b) => a - b)) {
       const at = this.#planAt.get(port)
-      if (at !== undefined && at > began) due = Math.min(due, at) // an expensive port's changes wait, and are planned together
+      // an expensive port's changes wait, and are planned together; not those that are only patched in
+      if (at !== undefined && at > began && this.#stays(port) === undefined) due = Math.min(due, at)
       else ports.push(port)
     }
     for (const port of ports) this.#dirty.delete(port)
@@ -265,6 +267,18 @@ export class ProxyManager implements Startable {
   }
 
   /**
+   * The port's ranking when its open listener stays (its claims' owner and mode are the
+   * listener's): its changes are then patched into the pool, O(changes) plus O(names).
+   */
+  #stays (port: number): Ranking | undefined {
+    const held = this.#claims.get(port)
+    const l = this.#listeners.get(port)
+    if (held === undefined || held.size === 0 || l === undefined) return undefined
+    const ranking = held.ranking()
+    return ranking !== undefined && ranking.owner === l.name && ranking.mode === l.mode ? ranking : undefined
+  }
+
+  /**
    * Plans one port: updates its listener's pool, retires a listener whose name or mode changed,
    * or adds the plan to `wanted` for a new listener. Returns whether the port was planned whole
    * (false: only its changed records were, see the header).
@@ -276,8 +290,8 @@ export class ProxyManager implements Startable {
       held = undefined
     }
     const l = this.#listeners.get(port)
-    const ranking = l === undefined ? undefined : held?.ranking()
-    if (held !== undefined && l !== undefined && ranking !== undefined && ranking.owner === l.name && ranking.mode === l.mode) {
+    const ranking = this.#stays(port)
+    if (held !== undefined && l !== undefined && ranking !== undefined) {
       // the same owner and mode: the listener stays, and its pool holds the owner's other records already
       l.pool.patch([...held.changed].map(key => {
         const now = held.records.get(key)

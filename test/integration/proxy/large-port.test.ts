@@ -73,3 +73,19 @@ test('records asking for two modes (planned whole): 300 drains followed in fewer
   t.is(patches, 0)
   t.true(updates < 300, `changes planned together: ${updates} plans for 300 changes`)
 })
+
+test('the first change right after the port was planned whole is patched in the next turn, not held back with the whole plans', async t => {
+  t.timeout(120_000)
+  const port = 42_108
+  const h = await harness(t, { proxy: proxyConfig(IP) })
+  for (let i = 0; i < N; i++) h.put(instance('big', `h${i % 5}`, '127.0.13.96', 20_000 + i, port, { ID: `b${i}` }))
+  const pool = (): Pool | undefined => h.proxy.listeners().find(l => l.port === port)?.pool
+  // The plan of 3,000 records takes milliseconds, and the port's next whole plan waits 3 times as
+  // long: looked for every turn, the pool is seen well within that wait.
+  const until = performance.now() + 20_000
+  while (pool()?.backends.length !== N && performance.now() < until) await new Promise(resolve => setImmediate(resolve))
+  t.is(pool()?.backends.length, N)
+  h.put(instance('big', 'h0', '127.0.13.96', 20_000, port, { ID: 'b0', Status: ServiceStatus.DRAINING }))
+  await new Promise(resolve => setImmediate(resolve))
+  t.is(pool()?.backends.filter(b => b.spec.status === ServiceStatus.DRAINING).length, 1, 'the drain is in the pool in the next turn')
+})
