@@ -24,6 +24,13 @@ interface ServerEntry {
    * record does not change them, and sorting 10,000 IDs after every change cost milliseconds.
    */
   ids: string[] | undefined
+  /**
+   * The current records in `ids` order, patched in place when a record's new version is stored
+   * (its place found by binary search in `ids`), made again only once an ID comes or goes.
+   * stateLists() hands out a frozen copy: copying 10,000 references costs microseconds, looking
+   * them up again 0.4 ms.
+   */
+  ordered: Service[] | undefined
   /** The records in ID order as of `version` (stateLists()); a new array once the host changed. */
   list: { readonly version: number, readonly records: readonly Service[] } | undefined
   /** The catalog's version when this host's records last changed (hostVersion). */
@@ -58,6 +65,24 @@ function sortedKeys (keys: Iterable<string>): string[] {
 function sortedIds (entry: ServerEntry): readonly string[] {
   entry.ids ??= sortedKeys(entry.services.keys())
   return entry.ids
+}
+
+/** A server's current records in ID order (kept in the entry, see ServerEntry.ordered): not to be handed out, it changes in place. */
+function orderedRecords (entry: ServerEntry): Service[] {
+  entry.ordered ??= sortedIds(entry).map(id => entry.services.get(id) as Service)
+  return entry.ordered
+}
+
+/** Where id is in ids, sorted by compareGoStrings (it must be there). */
+function indexOfId (ids: readonly string[], id: string): number {
+  let lo = 0
+  let hi = ids.length - 1
+  while (lo < hi) {
+    const mid = (lo + hi) >>> 1
+    if (compareGoStrings(ids[mid], id) < 0) lo = mid + 1
+    else hi = mid
+  }
+  return lo
 }
 
 function validateOptions (init: CatalogOptions): void {
@@ -191,6 +216,7 @@ export class Catalog extends EventEmitter<{ change: [ChangeEvent], contradicted:
         if (isDeadTombstone(svc, this.#opts, now)) {
           server.services.delete(id)
           server.ids = undefined
+          server.ordered = undefined
           server.reports.delete(id)
           this.#count(svc.Status, -1)
           if (server.services.size === 0) this.#servers.delete(server.name)
@@ -260,15 +286,17 @@ export class Catalog extends EventEmitter<{ change: [ChangeEvent], contradicted:
    * The state as each host's records in ID order, with the times a state document holds:
    * what encodeHostsParts encodes, byte for byte as encodeState(snapshot()). Cheap enough to
    * take after every change at 10,000 records: a host's list is made again only once that
-   * host changed (an array of its records, O(records of that host)), and no frozen object
-   * per record is made (snapshot() made one of 10,000 properties per change, 10-50 ms with
-   * the collections it caused). The same object while the catalog does not change.
+   * host changed, as a copy of the records it keeps in order (ServerEntry.ordered: about 5 us
+   * at 10,000 records; looking each record up again took 0.4 ms, and with a listener the
+   * start takes it after every check result), and no frozen object per record is made
+   * (snapshot() made one of 10,000 properties per change, 10-50 ms with the collections it
+   * caused). The same object while the catalog does not change.
    */
   stateLists (): StateLists {
     if (this.#lists?.version === this.#version) return this.#lists.value
     const hosts = sortedKeys(this.#servers.keys()).map(name => {
       const entry = this.#servers.get(name) as ServerEntry
-      if (entry.list?.version !== entry.version) entry.list = { version: entry.version, records: Object.freeze(sortedIds(entry).map(id => entry.services.get(id) as Service)) }
+      if (entry.list?.version !== entry.version) entry.list = { version: entry.version, records: Object.freeze(orderedRecords(entry).slice()) }
       return { name, records: entry.list.records, lastUpdated: entry.lastUpdated, lastChanged: entry.lastChanged }
     })
     const value: StateLists = Object.freeze({ hosts: Object.freeze(hosts), lastChanged: this.#lastChanged, clusterName: this.#opts.clusterName, hostname: this.#opts.hostname })
@@ -384,12 +412,17 @@ export class Catalog extends EventEmitter<{ change: [ChangeEvent], contradicted:
   #store (svc: Service, changed: boolean, from: string = this.#opts.hostname): void {
     let server = this.#servers.get(svc.Hostname)
     if (server === undefined) {
-      server = { name: svc.Hostname, services: new Map(), reports: new Map(), lastUpdated: Time.EPOCH, lastChanged: Time.EPOCH, snapshot: undefined, ids: undefined, list: undefined, version: 0 }
+      server = { name: svc.Hostname, services: new Map(), reports: new Map(), lastUpdated: Time.EPOCH, lastChanged: Time.EPOCH, snapshot: undefined, ids: undefined, ordered: undefined, list: undefined, version: 0 }
       this.#servers.set(svc.Hostname, server)
     }
     const previous = server.services.get(svc.ID)
-    if (previous !== undefined) this.#count(previous.Status, -1)
-    else server.ids = undefined
+    if (previous !== undefined) {
+      this.#count(previous.Status, -1)
+      if (server.ordered !== undefined) server.ordered[indexOfId(server.ids as string[], svc.ID)] = svc
+    } else {
+      server.ids = undefined
+      server.ordered = undefined
+    }
     this.#count(svc.Status, 1)
     server.services.set(svc.ID, svc)
     server.reports.set(svc.ID, { from, at: this.#clock.now() })

@@ -233,3 +233,29 @@ test('stateLists(): encoded, the very bytes of encodeState(snapshot()) through 1
   t.is(checked, 60)
   t.true(Object.isFrozen(catalog.stateLists().hosts[0].records))
 })
+
+test('stateLists(): each host\'s list holds exactly its current records in ID order after every change, expiry and removal, and a list handed out never changes afterwards', t => {
+  // short lifespans, so expire() both tombstones records and removes dead tombstones
+  const { catalog, clock } = setup({ aliveLifespanMs: 1000, drainingLifespanMs: 1000, tombstoneLifespanMs: 2000 })
+  const r = prng(0x1157)
+  let ms = 0
+  const kept: Array<{ records: readonly unknown[], copy: string }> = []
+  for (let step = 0; step < 3000; step++) {
+    ms += r() < 0.02 ? 1500 : 5
+    clock.set(at(ms))
+    if (r() < 0.05) catalog.expire()
+    else {
+      const host = `host${Math.floor(r() * 2)}`
+      catalog.merge(makeTestService({ Hostname: host, ID: `${Math.floor(r() * 300)}${r() < 0.1 ? '\uD83D\uDE00' : r() < 0.2 ? '\uE000' : ''}`, Updated: at(ms), Status: r() < 0.1 ? TOMBSTONE : ALIVE }))
+    }
+    const lists = catalog.stateLists()
+    for (const host of lists.hosts) {
+      const ids = catalog.hostRecords(host.name).map(s => s.ID).sort(compareGoStrings)
+      t.deepEqual(host.records.map(s => s.ID), ids, `${host.name} at step ${step}: its IDs in order`)
+      t.true(host.records.every(s => catalog.get(host.name, s.ID) === s), `${host.name} at step ${step}: each record the stored version`)
+    }
+    if (step % 100 === 0) kept.push(...lists.hosts.map(h => ({ records: h.records, copy: JSON.stringify(h.records) })))
+  }
+  for (const k of kept) t.is(JSON.stringify(k.records), k.copy, 'a list handed out earlier is unchanged')
+  t.true(kept.length >= 30)
+})
