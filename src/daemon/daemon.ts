@@ -185,7 +185,7 @@ export class Daemon implements Startable {
       metrics: this.metrics,
       proxy: this.proxy === undefined || ownPercent ? undefined : () => (this.proxy as ProxyManager).activity(),
       api: ownPercent ? undefined : () => apiActivity.read(this.hub.deliveries),
-      listeners: ownPercent ? undefined : () => this.listeners.activity(),
+      listeners: ownPercent ? undefined : () => this.listeners.bodyBytes,
     }, { managed: process.execArgv.includes('--optimize-for-size') })
     // The API first: the example config health checks the daemon's own API. The hub after
     // it, so that on stop the hub ends every stream with a final event before the API closes.

@@ -116,7 +116,32 @@ export interface ProxyActivity { finished: number, inFlight: number }
  * 50-86 ms each (bench/health.ts --listener, 2026-12-05).
  */
 export const LISTENER_BYTES_PER_REQUEST = 64 * 1024
-const LISTENERS = 'the webhook listeners'
+
+/** One kind of load the heap mode reads, with the words for it. */
+interface LoadSource {
+  /** 'the proxy', 'the API', 'the webhook listeners' */
+  readonly name: string
+  /** 'carries' or 'carry', as the name takes */
+  readonly verb: string
+  readonly read: () => ProxyActivity
+  /** What the load is, in words, at `rate` a second. */
+  readonly busy: (rate: number, a: ProxyActivity) => string
+}
+
+/** A source that counts requests (the proxy, the API). */
+function requestSource (name: string, read: () => ProxyActivity): LoadSource {
+  return { name, verb: 'carries', read, busy: (rate, a) => `${name} serves ${rate.toFixed(0)} requests a second, ${a.inFlight} in progress` }
+}
+
+/** The webhook listeners, from the bytes of the bodies they made: one request per LISTENER_BYTES_PER_REQUEST. */
+function bodySource (bytes: () => number): LoadSource {
+  return {
+    name: 'the webhook listeners',
+    verb: 'carry',
+    read: () => ({ finished: Math.floor(bytes() / LISTENER_BYTES_PER_REQUEST), inFlight: 0 }),
+    busy: rate => `the webhook listeners post ${(rate * LISTENER_BYTES_PER_REQUEST / 1e6).toFixed(1)} MB a second`,
+  }
+}
 
 /** True where --heap-growing-percent was given to node (then it is the user's, and left alone). */
 export function growingPercentGiven (execArgv: readonly string[] = process.execArgv): boolean {
@@ -156,8 +181,8 @@ export interface HeapModeComponents {
   proxy?: () => ProxyActivity
   /** The API's counts (api/activity.ts): requests, and changes delivered to stream clients. Read as the proxy's are. */
   api?: () => ProxyActivity
-  /** The webhook listeners' bodies, in LISTENER_BYTES_PER_REQUEST units (listeners.ts activity()). Read as the proxy's are. */
-  listeners?: () => ProxyActivity
+  /** Bytes of the webhook listeners' POST bodies made so far (Listeners.bodyBytes), read as requests of LISTENER_BYTES_PER_REQUEST each. */
+  listeners?: () => number
   /** Injected for tests; default a full, regular collection by V8's gc() (fullCollection('regular')), where the runtime gives it. */
   collect?: () => void
   /** Injected for tests; default V8's heap in use (used_heap_size). */
@@ -197,9 +222,9 @@ export class HeapMode implements Startable {
   /** Whether the proxy carried load within the last SERVING_IDLE_MS. */
   #serving = false
   /** The proxy, the API and the listeners, where given: each one's counts at the last reading. */
-  #sources: Array<{ name: string, read: () => ProxyActivity, finished: number }> = []
+  #sources: Array<LoadSource & { finished: number }> = []
   /** The one whose load began the serving period ('the proxy', 'the API', 'the webhook listeners'). */
-  #servedBy = 'the proxy'
+  #servedBy: Pick<LoadSource, 'name' | 'verb'> = { name: 'the proxy', verb: 'carries' }
   #lastLookAt = 0
   #lastServedAt = -Infinity
   /** While serving: the least heap in use read after a full collection since serving began (what lived, and a little more). */
@@ -236,8 +261,12 @@ export class HeapMode implements Startable {
     this.#percentGauge.set(0)
     if (!this.#init.managed || this.#watch !== undefined) return
     this.#watch = watchFullCollections(() => { this.#collected(performance.now()) })
-    this.#sources = ([['the proxy', this.#c.proxy], ['the API', this.#c.api], [LISTENERS, this.#c.listeners]] as const)
-      .flatMap(([name, read]) => read === undefined ? [] : [{ name, read, finished: read().finished }])
+    const { proxy, api, listeners } = this.#c
+    this.#sources = [
+      proxy === undefined ? undefined : requestSource('the proxy', proxy),
+      api === undefined ? undefined : requestSource('the API', api),
+      listeners === undefined ? undefined : bodySource(listeners),
+    ].flatMap(src => src === undefined ? [] : [{ ...src, finished: src.read().finished }])
     if (this.#sources.length === 0) return
     this.#collect = this.#c.collect ?? fullCollection('regular')
     this.#lastLookAt = performance.now()
@@ -268,10 +297,8 @@ export class HeapMode implements Startable {
       const rate = (a.finished - src.finished) * 1000 / elapsed
       src.finished = a.finished
       if (busy === undefined && (rate >= SERVING_MIN_RATE || a.inFlight >= SERVING_MIN_IN_FLIGHT)) {
-        busy = src.name === LISTENERS
-          ? `${src.name} post ${(rate * LISTENER_BYTES_PER_REQUEST / 1e6).toFixed(1)} MB a second`
-          : `${src.name} serves ${rate.toFixed(0)} requests a second, ${a.inFlight} in progress`
-        if (!this.#serving) this.#servedBy = src.name
+        busy = src.busy(rate, a)
+        if (!this.#serving) this.#servedBy = src
       }
     }
     if (busy !== undefined) this.#lastServedAt = at
@@ -326,7 +353,7 @@ export class HeapMode implements Startable {
       setFlagsFromString(flagOn ? '--optimize-for-size' : '--no-optimize-for-size')
       this.#sizeFlagOn = flagOn
       this.#gauge.set(flagOn ? 1 : 0)
-      said.push(flagOn ? 'V8\'s optimize-for-size is on again' : `V8's optimize-for-size is off ${this.#mode === 'small' ? `while ${this.#servedBy} ${this.#servedBy === LISTENERS ? 'carry' : 'carries'} load` : 'until the heap settles'}`)
+      said.push(flagOn ? 'V8\'s optimize-for-size is on again' : `V8's optimize-for-size is off ${this.#mode === 'small' ? `while ${this.#servedBy.name} ${this.#servedBy.verb} load` : 'until the heap settles'}`)
     }
     if (percent !== this.#percent) {
       setFlagsFromString(`--heap-growing-percent=${percent}`)

@@ -4,7 +4,6 @@
 // and go with their services. The catalog's 'change' handler only queues: it never waits.
 import { encodeHostsParts, type Catalog, type ChangeEvent, type StateLists } from '../catalog/index.ts'
 import { errorMessage } from '../lib/errors.ts'
-import { LISTENER_BYTES_PER_REQUEST, type ProxyActivity } from '../lib/heap-mode.ts'
 import type { Logger } from '../lib/logger.ts'
 import type { Metrics } from '../lib/metrics.ts'
 import type { Startable } from '../lib/startable.ts'
@@ -98,12 +97,10 @@ export class Listeners implements Startable {
   }
 
   /**
-   * For the heap mode: the bodies made so far, one request per LISTENER_BYTES_PER_REQUEST bytes
-   * (a body of the whole state at 10,000 services is 2.7 MB of garbage once it is sent).
+   * Bytes of the POST bodies made so far, which the heap mode reads as load (a body of the
+   * whole state at 10,000 services is 2.7 MB of garbage once it is sent).
    */
-  activity (): ProxyActivity {
-    return { finished: Math.floor(this.#bodyBytes / LISTENER_BYTES_PER_REQUEST), inFlight: 0 }
-  }
+  get bodyBytes (): number { return this.#bodyBytes }
 
   /** Every listener, configured ones first (in config order), then discovered ones as they came. */
   list (): ListenerView[] {
