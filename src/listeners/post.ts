@@ -1,8 +1,15 @@
 // One webhook attempt: a fresh POST of the given bytes, a deadline covering the whole
-// exchange, and the response always read (to a cap) or cancelled, so no socket is left
-// behind (the original never closed response bodies: reference §12.19).
+// exchange, and the response always read (to a cap) or its connection closed, so no socket
+// is left behind (the original never closed response bodies: reference §12.19).
+//
+// node:http rather than fetch(): fetch copies a Buffer body twice before it sends it
+// (a body holds the whole state, 2.7 MB at 10,000 services) and runs it through web
+// streams; http.request() writes the Buffer as it is, at less than half the CPU per POST.
+import http from 'node:http'
+import https from 'node:https'
 
 export interface PostRequest {
+  /** An http: or https: URL without credentials (they travel in an Authorization header). */
   url: string
   /** The exact bytes sent on every attempt. */
   body: Uint8Array
@@ -11,6 +18,8 @@ export interface PostRequest {
   timeoutMs: number
   /** Aborted when the listener stops. */
   signal: AbortSignal
+  /** The listener's own keep-alive connections (see postAgent); Node's global agent when absent. */
+  agent?: http.Agent
 }
 
 export type PostResult =
@@ -22,24 +31,13 @@ const MAX_RESPONSE_BYTES = 64 * 1024
 /** How much of an error response is kept for /api/listeners.json and the log. */
 const ERROR_SNIPPET_CHARS = 200
 
-/** Reads at most max bytes of the body, then cancels the rest (which releases the connection). */
-async function readCapped (res: Response, max: number): Promise<string> {
-  if (res.body === null) return ''
-  const reader = res.body.getReader()
-  const chunks: Uint8Array[] = []
-  let n = 0
-  try {
-    for (;;) {
-      const { done, value } = await reader.read()
-      if (done) break
-      chunks.push(value.subarray(0, Math.max(0, max - n)))
-      n += value.byteLength
-      if (n >= max) { await reader.cancel(); break }
-    }
-  } finally {
-    reader.releaseLock()
-  }
-  return Buffer.concat(chunks).toString('utf8')
+/**
+ * The connections of one listener: kept alive between its POSTs (it sends one at a time,
+ * hence one socket), and closed with agent.destroy() when the listener stops.
+ */
+export function postAgent (url: string): http.Agent {
+  const options = { keepAlive: true, maxSockets: 1 }
+  return new URL(url).protocol === 'https:' ? new https.Agent(options) : new http.Agent(options)
 }
 
 function snippet (text: string): string {
@@ -47,48 +45,71 @@ function snippet (text: string): string {
   return t.length > ERROR_SNIPPET_CHARS ? `${t.slice(0, ERROR_SNIPPET_CHARS)}…` : t
 }
 
-/** What went wrong, in words: the deadline, a stop, or the network error's own message. */
-function describeFailure (err: unknown, timedOut: boolean, req: PostRequest): string {
-  if (timedOut) return `no response within ${req.timeoutMs} ms`
-  if (req.signal.aborted) return 'listener stopped'
-  const cause = (err as { cause?: unknown }).cause
-  let detail = err instanceof Error ? err.message : String(err)
-  if (cause instanceof Error) {
-    const code = (cause as NodeJS.ErrnoException).code
-    detail = code === undefined || cause.message.includes(code) ? cause.message : `${code}: ${cause.message}`
-  }
-  return `connection failed: ${detail}`
+/**
+ * A network error's message, with its code when the message does not already say it.
+ * OpenSSL's own strings ("...:error:0A00010B:SSL routines:<function>:<reason>:<file>:<line>:")
+ * are cut down to their reason.
+ */
+function networkError (err: unknown): string {
+  if (!(err instanceof Error)) return String(err)
+  const tls = /SSL routines:[^:]*:([^:]+)/.exec(err.message)
+  if (tls !== null) return `TLS handshake failed: ${tls[1]}`
+  const code = (err as NodeJS.ErrnoException).code
+  return code === undefined || err.message.includes(code) ? err.message : `${code}: ${err.message}`
 }
 
 /** Sends one POST. Never throws; success is a 2xx status (redirects are not followed). */
 export async function postOnce (req: PostRequest): Promise<PostResult> {
-  const ctl = new AbortController()
-  let timedOut = false
-  const timer = setTimeout(() => { timedOut = true; ctl.abort() }, req.timeoutMs)
-  const onStop = (): void => { ctl.abort() }
-  req.signal.addEventListener('abort', onStop, { once: true })
-  if (req.signal.aborted) ctl.abort()
-  try {
-    let res: Response
-    try {
-      // the cast: our bodies come from Buffer.from(string), never from a SharedArrayBuffer
-      res = await fetch(req.url, { method: 'POST', body: req.body as Uint8Array<ArrayBuffer>, headers: req.headers, redirect: 'manual', signal: ctl.signal })
-    } catch (err) {
-      return { ok: false, error: describeFailure(err, timedOut, req) }
+  return await new Promise<PostResult>(resolve => {
+    let request: http.ClientRequest | undefined
+    let response: http.IncomingMessage | undefined
+    const chunks: Buffer[] = []
+    let read = 0
+    let settled = false
+
+    const settle = (why?: string): void => {
+      if (settled) return
+      settled = true
+      clearTimeout(timer)
+      req.signal.removeEventListener('abort', onStop)
+      if (response === undefined) { resolve({ ok: false, error: why ?? 'connection failed: no response' }); return }
+      const status = response.statusCode ?? 0
+      // A 2xx means the receiver took the event, even if its own answer then broke off.
+      if (status >= 200 && status < 300) { resolve({ ok: true, status }); return }
+      const body = snippet(Buffer.concat(chunks).toString('utf8'))
+      const text = response.statusMessage ?? ''
+      resolve({ ok: false, error: `HTTP ${status}${text !== '' ? ` ${text}` : ''}${body !== '' ? `: ${body}` : ''}${why !== undefined ? ` (${why})` : ''}` })
     }
-    let text = ''
-    let readError: string | undefined
+    // Settled first, then the connection closed: the error that destroy() raises is not the cause.
+    const abandon = (why: string): void => { settle(why); request?.destroy() }
+    const timer = setTimeout(() => { abandon(`no response within ${req.timeoutMs} ms`) }, req.timeoutMs)
+    const onStop = (): void => { abandon('listener stopped') }
+    req.signal.addEventListener('abort', onStop, { once: true })
+    if (req.signal.aborted) { onStop(); return }
+
     try {
-      text = await readCapped(res, MAX_RESPONSE_BYTES)
+      const url = new URL(req.url)
+      request = (url.protocol === 'https:' ? https : http).request(url, {
+        method: 'POST',
+        agent: req.agent,
+        headers: { ...req.headers, 'content-length': String(req.body.byteLength) },
+      })
     } catch (err) {
-      readError = describeFailure(err, timedOut, req)
+      settle(`connection failed: ${networkError(err)}`)
+      return
     }
-    // A 2xx means the receiver took the event, even if its own answer then broke off.
-    if (res.status >= 200 && res.status < 300) return { ok: true, status: res.status }
-    const body = snippet(text)
-    return { ok: false, error: `HTTP ${res.status}${res.statusText !== '' ? ` ${res.statusText}` : ''}${body !== '' ? `: ${body}` : ''}${readError !== undefined ? ` (${readError})` : ''}` }
-  } finally {
-    clearTimeout(timer)
-    req.signal.removeEventListener('abort', onStop)
-  }
+    request.on('error', err => { settle(`connection failed: ${networkError(err)}`) })
+    request.on('response', res => {
+      response = res
+      res.on('data', (c: Buffer) => {
+        if (read < MAX_RESPONSE_BYTES) chunks.push(c.subarray(0, MAX_RESPONSE_BYTES - read))
+        read += c.byteLength
+        // Not read further: the rest goes with the connection.
+        if (read >= MAX_RESPONSE_BYTES) abandon(`answer longer than ${MAX_RESPONSE_BYTES} bytes, not read`)
+      })
+      res.on('end', () => { settle() })
+      res.on('error', err => { settle(`connection failed: ${networkError(err)}`) })
+    })
+    request.end(req.body)
+  })
 }

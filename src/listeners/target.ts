@@ -1,6 +1,7 @@
-// A webhook URL as given, split into what is sent where: fetch() refuses URLs with
-// credentials, so user:password@ becomes an Authorization: Basic header, and everything
-// shown (names, logs, /api/listeners.json, metric labels) has the password masked.
+// A webhook URL as given, split into what is sent where: user:password@ becomes an
+// Authorization: Basic header (decoded here, sent on every attempt) and never goes out in
+// the URL, and everything shown (names, logs, /api/listeners.json, metric labels) has the
+// password masked.
 
 export interface Target {
   /** The URL requests go to, without credentials. */

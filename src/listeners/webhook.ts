@@ -1,6 +1,7 @@
 // One webhook listener: its own bounded queue and one sender that POSTs the queued events
 // in order, one at a time. offer() never waits, so neither the catalog nor the other
 // listeners ever wait on a slow or failing receiver.
+import type { Agent } from 'node:http'
 import { setTimeout as sleep } from 'node:timers/promises'
 import type { ChangeEvent, StateLists } from '../catalog/index.ts'
 import type { Logger } from '../lib/logger.ts'
@@ -9,7 +10,7 @@ import { retryDelay } from './backoff.ts'
 import type { ListenerFilter } from './filter.ts'
 import type { ListenerMetrics } from './metrics.ts'
 import { signBody } from './payload.ts'
-import { postOnce } from './post.ts'
+import { postAgent, postOnce } from './post.ts'
 import { EventQueue, type Keyed } from './queue.ts'
 import { parseTarget, type Target } from './target.ts'
 
@@ -92,6 +93,8 @@ export class WebhookListener implements Startable {
   readonly #queue: EventQueue<ListenerEvent>
   readonly #target: Target
   readonly #abort = new AbortController()
+  /** Its keep-alive connection to the target; destroyed by stop(). */
+  readonly #agent: Agent
   #sending: ListenerEvent | undefined
   #draining: Promise<void> | undefined
   #lastSuccess: number | undefined
@@ -109,6 +112,7 @@ export class WebhookListener implements Startable {
     this.name = init.name
     this.url = init.url
     this.#target = parseTarget(init.url)
+    this.#agent = postAgent(this.#target.href)
     this.source = init.source
     this.filter = init.filter
     this.#queue = new EventQueue(init.queueSize)
@@ -139,6 +143,7 @@ export class WebhookListener implements Startable {
     this.#abort.abort()
     this.#queue.clear()
     await this.#draining
+    this.#agent.destroy()
   }
 
   view (): ListenerView {
@@ -206,7 +211,7 @@ export class WebhookListener implements Startable {
           return // stopped
         }
       }
-      const r = await postOnce({ url: this.#target.href, body, headers, timeoutMs, signal })
+      const r = await postOnce({ url: this.#target.href, body, headers, timeoutMs, signal, agent: this.#agent })
       if (signal.aborted) return
       if (r.ok) { this.#succeeded(); return }
       error = r.error

@@ -1,6 +1,7 @@
 // Delivery to real HTTP receivers: order, retries with the same bytes, timeouts,
 // isolation between listeners, stop.
 import test from 'ava'
+import net from 'node:net'
 import { encodeState } from '../../../src/catalog/index.ts'
 import { listenerName, ServiceStatus } from '../../../src/service/index.ts'
 import { makeTestService } from '../../helpers/factories.ts'
@@ -234,4 +235,48 @@ test('delivery: the bodies made count as load for the heap mode by their size, a
   const bytes = bodies.reduce((n, q) => n + q.raw.length, 0)
   t.true(bytes > 6_000_000, `${bytes} bytes in 40 bodies`)
   t.is(f.listeners.bodyBytes, bytes)
+})
+
+test('delivery: POSTs share one kept-alive connection, which stop() closes', async t => {
+  const r = await receiver(t)
+  const sockets = new Set<unknown>()
+  r.server.on('connection', s => sockets.add(s))
+  const f = await fixture(t, { urls: [r.url()] })
+  for (let i = 0; i < 5; i++) {
+    f.change('web', i % 2 === 0 ? ALIVE : UNHEALTHY)
+    await waitFor(() => f.listeners.list()[0].delivered === i + 1, { timeoutMs: 20_000, message: `POST ${i + 1} acknowledged` })
+  }
+  t.is(sockets.size, 1, 'five POSTs over one connection')
+  const open = async (): Promise<number> => await new Promise<number>((resolve, reject) => { r.server.getConnections((err, n) => { if (err !== null) reject(err); else resolve(n) }) })
+  t.is(await open(), 1)
+  await f.listeners.stop()
+  // At once, not when a keep-alive timeout runs out (the receiver's is 5 s, undici's 4 s).
+  await waitFor(async () => await open() === 0, { timeoutMs: 2000, message: 'the idle connection closed by stop()' })
+  t.pass()
+})
+
+test('delivery: a redirect is not followed but reported, and a receiver that answers garbage gets a clear error', async t => {
+  const moved = await receiver(t)
+  const elsewhere = await receiver(t)
+  moved.respond = (_q, _req, res) => { res.writeHead(307, { location: elsewhere.url() }); res.end() }
+  const garbage = net.createServer(s => { s.on('data', () => { s.end('not http at all\r\n\r\n') }) })
+  await new Promise<void>(resolve => garbage.listen(0, '127.0.0.1', resolve))
+  t.teardown(() => { garbage.close() })
+  const f = await fixture(t, { urls: [moved.url(), `http://127.0.0.1:${(garbage.address() as net.AddressInfo).port}/hook`], retries: 1 })
+  f.change('web', ALIVE)
+  await waitFor(() => f.listeners.list().every(v => v.gaveUp === 1), { timeoutMs: 20_000, message: 'both gave up the event' })
+  const [redirected, parseFailed] = f.listeners.list()
+  t.is(moved.requests.length, 2)
+  t.is(elsewhere.requests.length, 0, 'the Location was not followed')
+  t.regex(redirected.lastError?.message ?? '', /^HTTP 307 Temporary Redirect$/)
+  t.regex(parseFailed.lastError?.message ?? '', /^connection failed: .*(parse|protocol)/i)
+})
+
+test('delivery: an https URL speaks TLS (to a plain-HTTP port it fails with the TLS error, sending nothing)', async t => {
+  const r = await receiver(t)
+  const f = await fixture(t, { urls: [r.url().replace('http://', 'https://')], retries: 0 })
+  f.change('web', ALIVE)
+  await waitFor(() => f.listeners.list()[0].gaveUp === 1, { timeoutMs: 20_000, message: 'the event given up' })
+  t.is(r.requests.length, 0, 'no POST reached the plain server')
+  t.regex(f.listeners.list()[0].lastError?.message ?? '', /^connection failed: TLS handshake failed: wrong version number$/)
 })
