@@ -64,7 +64,7 @@
 // delivered to /watch and SSE clients): eight clients reading the large documents of 10,000
 // services in a loop, or watching them change, made 20-40 memory-reducing full collections of
 // 15-100 ms in 5 s under the flag, and 1-6 of 15-25 ms without it (2026-12-05). So do the
-// webhook listeners' POST bodies, counted by their size (LISTENER_BYTES_PER_REQUEST).
+// webhook listeners' POST bodies, counted by the bytes encoded for them (LISTENER_BYTES_PER_REQUEST).
 //
 // While the proxy carries load, optimize-for-size is off as well (the percent still bounds the
 // growth). Under the flag every full collection is a memory-reducing one, which costs more, and
@@ -133,13 +133,13 @@ function requestSource (name: string, read: () => ProxyActivity): LoadSource {
   return { name, verb: 'carries', read, busy: (rate, a) => `${name} serves ${rate.toFixed(0)} requests a second, ${a.inFlight} in progress` }
 }
 
-/** The webhook listeners, from the bytes of the bodies they made: one request per LISTENER_BYTES_PER_REQUEST. */
+/** The webhook listeners, from the bytes encoded for their bodies: one request per LISTENER_BYTES_PER_REQUEST. */
 function bodySource (bytes: () => number): LoadSource {
   return {
     name: 'the webhook listeners',
     verb: 'carry',
     read: () => ({ finished: Math.floor(bytes() / LISTENER_BYTES_PER_REQUEST), inFlight: 0 }),
-    busy: rate => `the webhook listeners post ${(rate * LISTENER_BYTES_PER_REQUEST / 1e6).toFixed(1)} MB a second`,
+    busy: rate => `the webhook listeners encode ${(rate * LISTENER_BYTES_PER_REQUEST / 1e6).toFixed(1)} MB a second`,
   }
 }
 
@@ -181,7 +181,7 @@ export interface HeapModeComponents {
   proxy?: () => ProxyActivity
   /** The API's counts (api/activity.ts): requests, and changes delivered to stream clients. Read as the proxy's are. */
   api?: () => ProxyActivity
-  /** Bytes of the webhook listeners' POST bodies made so far (Listeners.bodyBytes), read as requests of LISTENER_BYTES_PER_REQUEST each. */
+  /** Bytes encoded for the webhook listeners' POST bodies so far (Listeners.bodyBytes), read as requests of LISTENER_BYTES_PER_REQUEST each. */
   listeners?: () => number
   /** Injected for tests; default a full, regular collection by V8's gc() (fullCollection('regular')), where the runtime gives it. */
   collect?: () => void

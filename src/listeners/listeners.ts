@@ -46,6 +46,12 @@ export interface ListenersComponents {
   random?: () => number
 }
 
+function bytesOf (parts: readonly Buffer[]): number {
+  let n = 0
+  for (const p of parts) n += p.length
+  return n
+}
+
 export class Listeners implements Startable {
   readonly #c: ListenersComponents
   readonly #init: ListenersInit
@@ -53,13 +59,17 @@ export class Listeners implements Startable {
   readonly #listeners = new Map<string, WebhookListener>()
   readonly #sessionCookie: string
   #nextId: number
-  #lastBody: { id: number, body: Promise<Buffer> } | undefined
+  #lastBody: { id: number, body: Promise<readonly Buffer[]> } | undefined
   /** The encoded state of each state that queued events still hold (kept no longer than they are). */
   readonly #stateParts = new WeakMap<StateLists, Promise<Buffer[]>>()
   /** Events queued during the current catalog operation, waiting for its resulting state. */
   #stateless: ListenerEvent[] = []
   #started = false
-  /** Bytes of the POST bodies made so far: retries reuse theirs, a listener behind another has the event's made again. */
+  /**
+   * Bytes encoded for POST bodies so far: each state once (while events hold it), and each
+   * body's own ChangeEvent part. Retries reuse their body; a listener behind another has the
+   * event's part made again.
+   */
   #bodyBytes = 0
   readonly #onChange = (change: ChangeEvent): void => { this.#dispatch(change) }
   readonly #onDiscovery = (): void => { this.#track() }
@@ -97,8 +107,8 @@ export class Listeners implements Startable {
   }
 
   /**
-   * Bytes of the POST bodies made so far, which the heap mode reads as load (a body of the
-   * whole state at 10,000 services is 2.7 MB of garbage once it is sent).
+   * Bytes encoded for POST bodies so far, which the heap mode reads as load (the whole state
+   * at 10,000 services is 2.7 MB, garbage once its events are sent).
    */
   get bodyBytes (): number { return this.#bodyBytes }
 
@@ -149,17 +159,23 @@ export class Listeners implements Startable {
    * events of one catalog operation share it (at 10,000 records, 20-40 ms of encoding in one
    * piece per POST before).
    */
-  async #body (e: ListenerEvent): Promise<Buffer> {
+  async #body (e: ListenerEvent): Promise<readonly Buffer[]> {
     if (e.state === undefined) this.#settle() // not reached in practice: senders start after the microtask
     if (this.#lastBody?.id !== e.id) {
       const state = e.state as StateLists
       let parts = this.#stateParts.get(state)
-      if (parts === undefined) this.#stateParts.set(state, parts = encodeHostsParts(state.hosts, state))
+      if (parts === undefined) {
+        parts = encodeHostsParts(state.hosts, state).then(p => {
+          this.#bodyBytes += bytesOf(p)
+          return p
+        })
+        this.#stateParts.set(state, parts)
+      }
       this.#lastBody = {
         id: e.id,
         body: parts.then(p => {
           const body = stateChangedEventBody(p, e.change)
-          this.#bodyBytes += body.length
+          this.#bodyBytes += (body.at(-1) as Buffer).length
           return body
         }),
       }

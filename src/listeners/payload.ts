@@ -19,16 +19,20 @@ export function encodeStateChangedEvent (state: StateSnapshot, change: ChangeEve
 }
 
 /**
- * encodeStateChangedEvent's bytes from the state already encoded (encodeHostsParts), which the
- * events of one catalog operation share: only the change part is new per event.
+ * encodeStateChangedEvent's bytes, in parts, from the state already encoded (encodeHostsParts),
+ * which the events of one catalog operation share: only the last part is new per event. The
+ * parts are sent one after the other, never copied into one buffer (2.7 MB per POST at 10,000
+ * services, and garbage right after).
  */
-export function stateChangedEventBody (state: readonly Buffer[], change: ChangeEvent): Buffer {
-  return Buffer.concat([STATE_OPEN, ...state, Buffer.from(`,"ChangeEvent":${encodeChangeEvent(change)}}`)])
+export function stateChangedEventBody (state: readonly Buffer[], change: ChangeEvent): Buffer[] {
+  return [STATE_OPEN, ...state, Buffer.from(`,"ChangeEvent":${encodeChangeEvent(change)}}`)]
 }
 
 const STATE_OPEN = Buffer.from('{"State":')
 
-/** The X-Sidecar-Signature value: "sha256=" + hex HMAC-SHA256 of the exact body bytes. */
-export function signBody (body: Uint8Array, secret: string): string {
-  return `sha256=${createHmac('sha256', secret).update(body).digest('hex')}`
+/** The X-Sidecar-Signature value: "sha256=" + hex HMAC-SHA256 of the exact body bytes (its parts in order). */
+export function signBody (body: Uint8Array | readonly Uint8Array[], secret: string): string {
+  const hmac = createHmac('sha256', secret)
+  for (const part of body instanceof Uint8Array ? [body] : body) hmac.update(part)
+  return `sha256=${hmac.digest('hex')}`
 }

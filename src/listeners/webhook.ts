@@ -52,8 +52,8 @@ export interface WebhookInit {
 export interface WebhookComponents {
   logger: Logger
   metrics: ListenerMetrics
-  /** The body of an event (shared between listeners, so it is encoded once). */
-  body: (e: ListenerEvent) => Promise<Buffer>
+  /** The body of an event, in parts (shared between listeners, so it is encoded once). */
+  body: (e: ListenerEvent) => Promise<readonly Buffer[]>
   /** Jitter source; Math.random unless a test fixes it. */
   random?: () => number
 }

@@ -153,7 +153,7 @@ test.serial('heap-mode: the webhook listeners\' bodies count by their size: 6.4 
     clearInterval(load)
     await mode.stop()
   }
-  t.regex(said[0], /^the webhook listeners post \d+\.\d MB a second: V8's optimize-for-size is off while the webhook listeners carry load, and the old generation may grow 30 % between full collections$/)
+  t.regex(said[0], /^the webhook listeners encode \d+\.\d MB a second: V8's optimize-for-size is off while the webhook listeners carry load, and the old generation may grow 30 % between full collections$/)
   t.is(said[1], 'the API and the webhook listeners carried no load for 0.5 s: V8\'s optimize-for-size is on again, and V8\'s own growing factor again')
 })
 

@@ -221,7 +221,7 @@ test('stop: aborts the POST in flight at once and closes its connection', async 
   t.is(r.requests.length, 1, 'a stopped component posts nothing')
 })
 
-test('delivery: the bodies made count as load for the heap mode by their size, a retry adding nothing', async t => {
+test('delivery: the bytes encoded for bodies count as load for the heap mode: a state once, each event\'s own part, a retry adding nothing', async t => {
   const flaky = await receiver(t)
   flaky.respond = (q, _req, res) => { res.statusCode = q.attempt === 1 ? 500 : 200; res.end() }
   const f = await fixture(t, { urls: [flaky.url()] })
@@ -230,11 +230,15 @@ test('delivery: the bodies made count as load for the heap mode by their size, a
   const image = 'x'.repeat(4000)
   for (let i = 0; i < 40; i++) f.catalog.merge(makeTestService({ ID: `svc${i}`, Name: `svc${i}`, Image: image, Updated: f.clock.now() }))
   await waitFor(() => flaky.requests.length === 80, { timeoutMs: 30_000, message: () => `80 attempts, two per event (${flaky.requests.length})` })
-  const bodies = flaky.requests.filter(q => q.attempt === 1)
+  const bodies = flaky.requests.filter(q => q.attempt === 1).map(q => q.raw)
   t.is(bodies.length, 40)
-  const bytes = bodies.reduce((n, q) => n + q.raw.length, 0)
-  t.true(bytes > 6_000_000, `${bytes} bytes in 40 bodies`)
-  t.is(f.listeners.bodyBytes, bytes)
+  // {"State":<the state after the operation, the same in all 40>,"ChangeEvent":<this event's>}
+  const cut = (raw: Buffer): number => raw.lastIndexOf(',"ChangeEvent":')
+  const state = bodies[0].subarray('{"State":'.length, cut(bodies[0]))
+  t.true(state.length > 160_000, `${state.length} bytes of state`)
+  for (const raw of bodies) t.true(raw.subarray('{"State":'.length, cut(raw)).equals(state))
+  const own = bodies.reduce((n, raw) => n + raw.length - cut(raw), 0)
+  t.is(f.listeners.bodyBytes, state.length + own, `${bodies.reduce((n, raw) => n + raw.length, 0)} bytes sent in 40 bodies`)
 })
 
 test('delivery: POSTs share one kept-alive connection, which stop() closes', async t => {

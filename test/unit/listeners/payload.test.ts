@@ -47,6 +47,8 @@ test('payload: the signature is sha256=<hex HMAC-SHA256 of the exact bytes>', t 
   t.is(signBody(body, 'k3y'), `sha256=${expected}`)
   t.not(signBody(body, 'other'), signBody(body, 'k3y'))
   t.regex(signBody(body, 'k3y'), /^sha256=[0-9a-f]{64}$/)
+  // a body in parts, cut anywhere (even inside the 2-byte é), signs as its bytes together
+  for (const cut of [1, 9, body.length - 3, body.length - 2]) t.is(signBody([body.subarray(0, cut), body.subarray(cut)], 'k3y'), `sha256=${expected}`, `cut at ${cut}`)
 })
 
 test('payload: the body from the state encoded in slices (the catalog\'s record lists, encodeHostsParts, as the listeners do) is the same bytes, for a state of 3 hosts and 6,000 records', async t => {
@@ -57,5 +59,5 @@ test('payload: the body from the state encoded in slices (the catalog\'s record 
   const parts = await encodeHostsParts(lists.hosts, lists)
   t.true(parts.length > 3, `several parts (${parts.length})`)
   t.is(Buffer.concat(parts).toString(), encodeState(state), 'encodeState\'s bytes')
-  for (const e of [events[0], events[5999]]) t.deepEqual(stateChangedEventBody(parts, e), Buffer.from(encodeStateChangedEvent(state, e)))
+  for (const e of [events[0], events[5999]]) t.deepEqual(Buffer.concat(stateChangedEventBody(parts, e)), Buffer.from(encodeStateChangedEvent(state, e)))
 })
