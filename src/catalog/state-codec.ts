@@ -62,8 +62,11 @@ export function encodeState (s: StateSnapshot): string {
  * as soon as it is full, and the parts are never copied together: readers are sent them one
  * after the other (one string of 100,000 records converted at the end stalled the loop 370 ms
  * on a 2-core machine, and copying the parts into one buffer still 300 ms).
+ * With a `memo` (StateMemo), the blocks of records that the last state encoded with it had
+ * as well are not encoded again.
  */
-export async function encodeHostsParts (hosts: readonly StateHost[], head: { lastChanged: Time, clusterName: string, hostname: string }, slicer: Pick<Slicer, 'due' | 'next'> = new Slicer()): Promise<Buffer[]> {
+export async function encodeHostsParts (hosts: readonly StateHost[], head: StateHead, slicer: Pick<Slicer, 'due' | 'next'> = new Slicer(), memo?: StateMemo): Promise<Buffer[]> {
+  if (memo !== undefined) return await encodeWithMemo(hosts, head, slicer, memo)
   const out = new PartWriter(goEscape)
   out.add('{"Servers":{')
   for (const [h, host] of hosts.entries()) {
@@ -77,6 +80,94 @@ export async function encodeHostsParts (hosts: readonly StateHost[], head: { las
   }
   out.add(`},"LastChanged":${q(head.lastChanged)},"ClusterName":${q(head.clusterName)},"Hostname":${q(head.hostname)}}`)
   return out.finish()
+}
+
+interface StateHead { lastChanged: Time, clusterName: string, hostname: string }
+
+/** Records per block of a StateMemo: about 35 KB of JSON for a static service's record. */
+export const MEMO_BLOCK_RECORDS = 128
+
+interface EncodedBlock {
+  /** The records the bytes encode, in order (the very objects: records are frozen, a change makes a new one). */
+  readonly records: readonly Service[]
+  /** Their entries of the host's "Services" object, escaped, with the comma before them unless the block is a host's first. */
+  readonly bytes: Buffer
+}
+
+/**
+ * What encodeHostsParts made last time, by host, for encoding the next state from it: each
+ * host's records are cut into blocks of MEMO_BLOCK_RECORDS by position, and a block whose
+ * records are the same objects as at the same position last time is sent as the same bytes.
+ * A state in which one record of 10,000 changed costs one block (about 0.4 ms) instead of
+ * all of them (20-40 ms of CPU, and 2.7 MB of garbage). A record that comes or goes shifts
+ * the blocks after it, which are made again. Holds one state's bytes at most; safe to share
+ * between encodings running at the same time (a block is reused only on an exact match).
+ */
+export class StateMemo {
+  readonly #hosts = new Map<string, readonly EncodedBlock[]>()
+  /** Blocks reused and made since the memo was created. */
+  reused = 0
+  made = 0
+  /** Bytes of the Buffers made by encodings with this memo (new blocks and the text between them): what they left as garbage later. */
+  madeBytes = 0
+
+  blocks (host: string): readonly EncodedBlock[] { return this.#hosts.get(host) ?? [] }
+  keep (host: string, blocks: readonly EncodedBlock[]): void { this.#hosts.set(host, blocks) }
+  /** Forgets the hosts that the last state did not have. */
+  retain (names: ReadonlySet<string>): void {
+    for (const name of this.#hosts.keys()) if (!names.has(name)) this.#hosts.delete(name)
+  }
+}
+
+function sameRecords (block: EncodedBlock | undefined, records: readonly Service[], start: number, end: number): block is EncodedBlock {
+  if (block === undefined || block.records.length !== end - start) return false
+  for (let i = start; i < end; i++) if (block.records[i - start] !== records[i]) return false
+  return true
+}
+
+/** encodeHostsParts with a memo: the same bytes, in parts that are the blocks of each host's records and the text between them. */
+async function encodeWithMemo (hosts: readonly StateHost[], head: StateHead, slicer: Pick<Slicer, 'due' | 'next'>, memo: StateMemo): Promise<Buffer[]> {
+  const out: Buffer[] = []
+  let text = '{"Servers":{'
+  const names = new Set<string>()
+  for (const [h, host] of hosts.entries()) {
+    text += `${h === 0 ? '' : ','}${q(host.name)}:{"Name":${q(host.name)},"Services":{`
+    const before = memo.blocks(host.name)
+    const blocks: EncodedBlock[] = []
+    const records = host.records
+    for (let b = 0, start = 0; start < records.length; b++, start += MEMO_BLOCK_RECORDS) {
+      const end = Math.min(start + MEMO_BLOCK_RECORDS, records.length)
+      let block = before[b]
+      if (sameRecords(block, records, start, end)) {
+        memo.reused++
+      } else {
+        let entries = ''
+        for (let i = start; i < end; i++) {
+          entries += `${i === 0 ? '' : ','}${q(records[i].ID)}:${encodeService(records[i])}`
+          if (slicer.due()) await slicer.next()
+        }
+        block = { records: records.slice(start, end), bytes: made(memo, entries) }
+        memo.made++
+      }
+      blocks.push(block)
+      if (text !== '') { out.push(made(memo, text)); text = '' }
+      out.push(block.bytes)
+      if (slicer.due()) await slicer.next()
+    }
+    memo.keep(host.name, blocks)
+    names.add(host.name)
+    text += `},"LastUpdated":${q(host.lastUpdated)},"LastChanged":${q(host.lastChanged)}}`
+  }
+  memo.retain(names)
+  text += `},"LastChanged":${q(head.lastChanged)},"ClusterName":${q(head.clusterName)},"Hostname":${q(head.hostname)}}`
+  out.push(made(memo, text))
+  return out
+}
+
+function made (memo: StateMemo, text: string): Buffer {
+  const bytes = Buffer.from(goEscape(text))
+  memo.madeBytes += bytes.length
+  return bytes
 }
 
 function isObject (v: unknown): v is Json {

@@ -2,7 +2,7 @@
 // listeners ([listeners] urls and [[listeners.webhook]]) live as long as the daemon;
 // discovered ones (a static entry's ListenPort, a container's SidecarListener label) come
 // and go with their services. The catalog's 'change' handler only queues: it never waits.
-import { encodeHostsParts, type Catalog, type ChangeEvent, type StateLists } from '../catalog/index.ts'
+import { encodeHostsParts, StateMemo, type Catalog, type ChangeEvent, type StateLists } from '../catalog/index.ts'
 import { errorMessage } from '../lib/errors.ts'
 import type { Logger } from '../lib/logger.ts'
 import type { Metrics } from '../lib/metrics.ts'
@@ -46,12 +46,6 @@ export interface ListenersComponents {
   random?: () => number
 }
 
-function bytesOf (parts: readonly Buffer[]): number {
-  let n = 0
-  for (const p of parts) n += p.length
-  return n
-}
-
 export class Listeners implements Startable {
   readonly #c: ListenersComponents
   readonly #init: ListenersInit
@@ -62,13 +56,14 @@ export class Listeners implements Startable {
   #lastBody: { id: number, body: Promise<readonly Buffer[]> } | undefined
   /** The encoded state of each state that queued events still hold (kept no longer than they are). */
   readonly #stateParts = new WeakMap<StateLists, Promise<Buffer[]>>()
+  /** The blocks of records of the last state encoded: the next one encodes only the blocks that changed. */
+  readonly #memo = new StateMemo()
   /** Events queued during the current catalog operation, waiting for its resulting state. */
   #stateless: ListenerEvent[] = []
   #started = false
   /**
-   * Bytes encoded for POST bodies so far: each state once (while events hold it), and each
-   * body's own ChangeEvent part. Retries reuse their body; a listener behind another has the
-   * event's part made again.
+   * Bytes of each body's own ChangeEvent part made so far (the state's are counted by #memo):
+   * retries reuse their body; a listener behind another has the event's part made again.
    */
   #bodyBytes = 0
   readonly #onChange = (change: ChangeEvent): void => { this.#dispatch(change) }
@@ -110,7 +105,7 @@ export class Listeners implements Startable {
    * Bytes encoded for POST bodies so far, which the heap mode reads as load (the whole state
    * at 10,000 services is 2.7 MB, garbage once its events are sent).
    */
-  get bodyBytes (): number { return this.#bodyBytes }
+  get bodyBytes (): number { return this.#bodyBytes + this.#memo.madeBytes }
 
   /** Every listener, configured ones first (in config order), then discovered ones as they came. */
   list (): ListenerView[] {
@@ -165,10 +160,7 @@ export class Listeners implements Startable {
       const state = e.state as StateLists
       let parts = this.#stateParts.get(state)
       if (parts === undefined) {
-        parts = encodeHostsParts(state.hosts, state).then(p => {
-          this.#bodyBytes += bytesOf(p)
-          return p
-        })
+        parts = encodeHostsParts(state.hosts, state, undefined, this.#memo)
         this.#stateParts.set(state, parts)
       }
       this.#lastBody = {
