@@ -284,12 +284,16 @@ test('SSE: a client whose snapshot is outrun by changes three times is dropped w
   t.timeout(120_000)
   // A ring of one event: a snapshot is sent only when at most one change was made while it
   // was built, so under steady drains every try fails.
-  const d = await bigDaemon(t, '127.0.4.14', 4000, { API_EVENT_BUFFER: '1' })
+  // At 10,000 services the snapshot takes several slices of the event loop to build, and the
+  // drains waiting meanwhile are served between them (at 4,000 a fast machine built it in one
+  // slice, before any drain could land, and every client got its snapshot).
+  const N = 10_000
+  const d = await bigDaemon(t, '127.0.4.14', N, { API_EVENT_BUFFER: '1' })
   let churning = true
   let drains = 0
   const churn = Promise.all(Array.from({ length: 16 }, async (_, k) => {
     const end = Date.now() + 30_000
-    for (let i = k; i < 4000 && churning && Date.now() < end; i += 16) { await post(d, `/api/services/i${i}/drain`); drains++ }
+    for (let i = k; i < N && churning && Date.now() < end; i += 16) { await post(d, `/api/services/i${i}/drain`); drains++ }
   }))
   await sleep(200)
   // Clients connect one after another until one is dropped (bounded: 40 clients, 30 s).
