@@ -5,7 +5,7 @@
 // taken (a change makes new ones), so the document is the state as of the call even if merges
 // land while it is being encoded.
 import { setImmediate as yieldToLoop } from 'node:timers/promises'
-import type { Catalog } from '../catalog/index.ts'
+import type { Catalog, StateMemo } from '../catalog/index.ts'
 import { encodeHostsParts } from '../catalog/index.ts'
 
 /** Records encoded between two yields: a few ms of work. */
@@ -21,7 +21,8 @@ function ownPace (): { due: () => boolean, next: () => Promise<void> } {
   return { due: () => ++n % SLICE === 0, next: async () => { await yieldToLoop() } }
 }
 
-export async function encodeStateSliced (catalog: Catalog): Promise<Buffer[]> {
+/** With a memo, only the blocks of records that changed since the last document are encoded (StateMemo). */
+export async function encodeStateSliced (catalog: Catalog, memo?: StateMemo): Promise<Buffer[]> {
   const lists = catalog.stateLists()
-  return await encodeHostsParts(lists.hosts, lists, ownPace())
+  return await encodeHostsParts(lists.hosts, lists, ownPace(), memo)
 }

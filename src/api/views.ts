@@ -4,7 +4,7 @@
 // ask for it.
 import type { Catalog, ClusterMember } from '../catalog/index.ts'
 import type { Service } from '../service/index.ts'
-import { goEscape } from '../catalog/index.ts'
+import { goEscape, StateMemo } from '../catalog/index.ts'
 import { jsonParts } from '../lib/json-parts.ts'
 import { nextTurn } from '../lib/slicer.ts'
 import { SharedBuild } from '../lib/shared-build.ts'
@@ -46,6 +46,12 @@ export class DocumentCache {
   #grouping: { readonly version: number, readonly grouped: Record<string, Service[]> } | undefined
   /** /state.json, kept for its catalog version (encoded in slices; concurrent readers share it). */
   #stateBuild = new SharedBuild<number, Buffer[]>()
+  /**
+   * The blocks of the last /state.json built: the next version encodes only the blocks whose
+   * records changed (a /watch?by_service=false client gets one per change). It holds one
+   * document's bytes, mostly the very Buffers the last build's readers hold.
+   */
+  readonly #stateMemo = new StateMemo()
   /** The SSE snapshot, kept for its catalog version and member list. */
   #snapshot = new SharedBuild<{ version: number, members: readonly ClusterMember[], membersKey: string }, { json: string, id: number }>((a, b) => a.version === b.version && a.membersKey === b.membersKey)
   /**
@@ -100,7 +106,7 @@ export class DocumentCache {
    * of one version shares one build. Also the ?by_service=false /watch payload.
    */
   async stateParts (): Promise<readonly Buffer[]> {
-    return await this.#stateBuild.get(() => this.#catalog.version, async () => await encodeStateSliced(this.#catalog))
+    return await this.#stateBuild.get(() => this.#catalog.version, async () => await encodeStateSliced(this.#catalog, this.#stateMemo))
   }
 
   /**

@@ -24,7 +24,7 @@ test('state document: the sliced encoding is byte for byte the snapshot encoding
   t.is(Buffer.concat(await encodeStateSliced(new Catalog({ clock: new FakeClock(BASE_TIME) }, makeCatalogOptions()))).toString(), encodeState(new Catalog({ clock: new FakeClock(BASE_TIME) }, makeCatalogOptions()).snapshot()))
 })
 
-test('state document: readers of one catalog version share one build; a change makes a new one', async t => {
+test('state document: readers of one catalog version share one build; a change makes a new one, from the blocks of the last that did not change', async t => {
   const catalog = filled()
   const docs = new DocumentCache(catalog)
   const [a, b] = await Promise.all([docs.stateParts(), docs.stateParts()])
@@ -34,6 +34,14 @@ test('state document: readers of one catalog version share one build; a change m
   const c = await docs.stateParts()
   t.not(c, a)
   t.is(Buffer.concat(c).toString(), encodeState(catalog.snapshot()))
+  // a status change in the middle of a host: that block is made again, the rest are the last document's Buffers
+  catalog.merge(makeTestService({ ID: 'id2500', Hostname: 'host-b', Status: ServiceStatus.UNHEALTHY, Updated: BASE_TIME.plusMillis(2) }))
+  const d = await docs.stateParts()
+  t.is(Buffer.concat(d).toString(), encodeState(catalog.snapshot()))
+  const blocks = d.filter(p => p.length > 4096)
+  const kept = blocks.filter(p => c.includes(p))
+  t.true(blocks.length > 100, `${blocks.length} blocks`)
+  t.is(kept.length, blocks.length - 1, 'every block but the changed record\'s is the same Buffer as in the last document')
 })
 
 test('one service document: built once per catalog version and name, the indented JSON of its instances; none for an unknown name; /services.json the same way', async t => {
