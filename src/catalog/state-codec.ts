@@ -71,10 +71,13 @@ export async function encodeHostsParts (hosts: readonly StateHost[], head: State
   out.add('{"Servers":{')
   for (const [h, host] of hosts.entries()) {
     out.add(`${h === 0 ? '' : ','}${q(host.name)}:{"Name":${q(host.name)},"Services":{`)
-    const records = host.records
-    for (let i = 0; i < records.length; i++) {
-      out.add(`${i === 0 ? '' : ','}${q(records[i].ID)}:${encodeService(records[i])}`)
-      if (slicer.due()) await slicer.next()
+    let first = true
+    for (const block of host.blocks) {
+      for (const svc of block) {
+        out.add(`${first ? '' : ','}${q(svc.ID)}:${encodeService(svc)}`)
+        first = false
+        if (slicer.due()) await slicer.next()
+      }
     }
     out.add(`},"LastUpdated":${q(host.lastUpdated)},"LastChanged":${q(host.lastChanged)}}`)
   }
@@ -84,20 +87,18 @@ export async function encodeHostsParts (hosts: readonly StateHost[], head: State
 
 interface StateHead { lastChanged: Time, clusterName: string, hostname: string }
 
-/** Records per block of a StateMemo: about 35 KB of JSON for a static service's record. */
-export const MEMO_BLOCK_RECORDS = 128
-
 interface EncodedBlock {
-  /** The records the bytes encode, in order (the very objects: records are frozen, a change makes a new one). */
+  /** The block of records (StateHost.blocks) the bytes encode: the very objects, as records are frozen and a change makes a new one. */
   readonly records: readonly Service[]
   /** Their entries of the host's "Services" object, escaped, with the comma before them unless the block is a host's first. */
   readonly bytes: Buffer
 }
 
 /**
- * What encodeHostsParts made last time, by host, for encoding the next state from it: each
- * host's records are cut into blocks of MEMO_BLOCK_RECORDS by position, and a block whose
- * records are the same objects as at the same position last time is sent as the same bytes.
+ * What encodeHostsParts made last time, by host, for encoding the next state from it: a block
+ * of a host's records (StateHost.blocks, STATE_BLOCK_RECORDS by position) that is the same
+ * array, or holds the same record objects, as at the same position last time is sent as the
+ * same bytes.
  * A state in which one record of 10,000 changed costs one block (about 0.4 ms) instead of
  * all of them (20-40 ms of CPU, and 2.7 MB of garbage). A record that comes or goes shifts
  * the blocks after it, which are made again. Holds one state's bytes at most; safe to share
@@ -119,9 +120,10 @@ export class StateMemo {
   }
 }
 
-function sameRecords (block: EncodedBlock | undefined, records: readonly Service[], start: number, end: number): block is EncodedBlock {
-  if (block === undefined || block.records.length !== end - start) return false
-  for (let i = start; i < end; i++) if (block.records[i - start] !== records[i]) return false
+function sameRecords (block: EncodedBlock | undefined, records: readonly Service[]): block is EncodedBlock {
+  if (block === undefined || block.records.length !== records.length) return false
+  if (block.records === records) return true
+  for (let i = 0; i < records.length; i++) if (block.records[i] !== records[i]) return false
   return true
 }
 
@@ -134,19 +136,17 @@ async function encodeWithMemo (hosts: readonly StateHost[], head: StateHead, sli
     text += `${h === 0 ? '' : ','}${q(host.name)}:{"Name":${q(host.name)},"Services":{`
     const before = memo.blocks(host.name)
     const blocks: EncodedBlock[] = []
-    const records = host.records
-    for (let b = 0, start = 0; start < records.length; b++, start += MEMO_BLOCK_RECORDS) {
-      const end = Math.min(start + MEMO_BLOCK_RECORDS, records.length)
+    for (const [b, records] of host.blocks.entries()) {
       let block = before[b]
-      if (sameRecords(block, records, start, end)) {
+      if (sameRecords(block, records)) {
         memo.reused++
       } else {
         let entries = ''
-        for (let i = start; i < end; i++) {
-          entries += `${i === 0 ? '' : ','}${q(records[i].ID)}:${encodeService(records[i])}`
+        for (const [i, svc] of records.entries()) {
+          entries += `${b === 0 && i === 0 ? '' : ','}${q(svc.ID)}:${encodeService(svc)}`
           if (slicer.due()) await slicer.next()
         }
-        block = { records: records.slice(start, end), bytes: made(memo, entries) }
+        block = { records, bytes: made(memo, entries) }
         memo.made++
       }
       blocks.push(block)

@@ -51,9 +51,20 @@ export interface StateSnapshot {
   readonly Hostname: string
 }
 
+/** Records per block of a StateHost (the last block of a host may hold fewer). */
+export const STATE_BLOCK_RECORDS = 128
+
 /** One host of a state document: its name, its records sorted by ID (compareGoStrings) and its times. */
 export interface StateHost {
   readonly name: string
+  /**
+   * The records in order, cut into frozen blocks of STATE_BLOCK_RECORDS by position. A block
+   * whose records did not change since the last stateLists() is the same array, so a state
+   * after one change costs one block and the list of blocks, not a copy of every record, and
+   * an encoder can tell the unchanged blocks at a glance (StateMemo).
+   */
+  readonly blocks: ReadonlyArray<readonly Service[]>
+  /** The records in order, the blocks joined: made on first use. */
   readonly records: readonly Service[]
   readonly lastUpdated: Time
   readonly lastChanged: Time

@@ -1,6 +1,6 @@
 import test from 'ava'
 import { encodeHostsParts, encodeState } from '../../../src/catalog/index.ts'
-import { ServiceStatus, Time } from '../../../src/service/index.ts'
+import { ServiceStatus, Time, type Service } from '../../../src/service/index.ts'
 import { at, makeTestService } from '../../helpers/factories.ts'
 import { setup } from './setup.ts'
 import { compareGoStrings } from '../../../src/catalog/rules.ts'
@@ -224,7 +224,7 @@ test('stateLists(): encoded, the very bytes of encodeState(snapshot()) through 1
     catalog.merge(makeTestService({ Hostname: host, ID: `${Math.floor(r() * 200)}${r() < 0.1 ? '\uD83D\uDE00' : r() < 0.2 ? '\uE000' : ''}`, Name: r() < 0.1 ? 'a<b>&c\u2028' : 'web', Updated: at(ms), Status: r() < 0.1 ? TOMBSTONE : ALIVE }))
     const after = catalog.stateLists()
     t.is(catalog.stateLists(), after, 'the same object while nothing changes')
-    if (other !== undefined) t.is(after.hosts.find(h => h.name === other.name)?.records, other.records, 'an unchanged host\'s list is kept')
+    if (other !== undefined) t.is(after.hosts.find(h => h.name === other.name)?.blocks, other.blocks, 'an unchanged host\'s list is kept')
     if (step % 25 === 0) {
       t.is(Buffer.concat(await encodeHostsParts(after.hosts, after)).toString(), encodeState(catalog.snapshot()))
       checked++
@@ -258,4 +258,42 @@ test('stateLists(): each host\'s list holds exactly its current records in ID or
   }
   for (const k of kept) t.is(JSON.stringify(k.records), k.copy, 'a list handed out earlier is unchanged')
   t.true(kept.length >= 30)
+})
+
+test('stateLists(): a host\'s records come in frozen blocks of 128; a change makes only its own block again, an ID that comes makes the blocks from its own on, one that goes the same', t => {
+  // only tombstones expire here (after 2 s)
+  const { catalog, clock } = setup({ aliveLifespanMs: 1e9, drainingLifespanMs: 1e9, tombstoneLifespanMs: 2000 })
+  const id = (i: number): string => `id${String(i).padStart(4, '0')}`
+  for (let i = 0; i < 1000; i++) catalog.merge(makeTestService({ ID: id(i), Updated: at(0) }))
+  const blocksOf = (): ReadonlyArray<readonly Service[]> => catalog.stateLists().hosts[0].blocks
+  const first = blocksOf()
+  t.deepEqual(first.map(b => b.length), [128, 128, 128, 128, 128, 128, 128, 104])
+  t.true(first.every(b => Object.isFrozen(b)) && Object.isFrozen(first))
+  const same = (a: ReadonlyArray<readonly unknown[]>, b: ReadonlyArray<readonly unknown[]>): boolean[] => a.map((block, i) => block === b[i])
+
+  // a new version of id0300 (block 2) and of id0999 (block 7)
+  catalog.merge(makeTestService({ ID: id(300), Status: UNHEALTHY, Updated: at(1) }))
+  catalog.merge(makeTestService({ ID: id(999), Status: UNHEALTHY, Updated: at(1) }))
+  const second = blocksOf()
+  t.deepEqual(same(second, first), [true, true, false, true, true, true, true, false])
+  t.true(second[2][300 - 256] === catalog.get('host1', id(300)), 'the new version in its place')
+
+  // id0500a sorts after id0500 (block 3): blocks 0-2 stay, 3 on are made again, one more block at the end
+  catalog.merge(makeTestService({ ID: `${id(500)}a`, Updated: at(2) }))
+  const third = blocksOf()
+  t.deepEqual(third.map(b => b.length), [128, 128, 128, 128, 128, 128, 128, 105])
+  t.deepEqual(same(third, second), [true, true, true, false, false, false, false, false])
+  t.deepEqual(catalog.stateLists().hosts[0].records.map(s => s.ID), [...Array.from({ length: 501 }, (_, i) => id(i)), `${id(500)}a`, ...Array.from({ length: 499 }, (_, i) => id(i + 501))])
+
+  // id0700 (at 701, block 5) tombstoned, then forgotten by expire(): blocks 0-4 stay
+  catalog.merge(makeTestService({ ID: id(700), Status: TOMBSTONE, Updated: at(3) }))
+  const fourth = blocksOf()
+  t.deepEqual(same(fourth, third), [true, true, true, true, true, false, true, true])
+  clock.set(at(3 + 2000 + 1000))
+  catalog.expire()
+  const fifth = blocksOf()
+  t.is(catalog.get('host1', id(700)), undefined, 'forgotten')
+  t.deepEqual(fifth.map(b => b.length), [128, 128, 128, 128, 128, 128, 128, 104])
+  t.deepEqual(same(fifth, fourth), [true, true, true, true, true, false, false, false])
+  t.is(third[5][701 - 640].ID, id(700), 'blocks handed out earlier never change')
 })

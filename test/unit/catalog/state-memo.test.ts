@@ -1,7 +1,7 @@
 // encodeHostsParts with a StateMemo: the same bytes as encodeState, with the blocks of records
 // that did not change sent as the very Buffers of the last encoding.
 import test from 'ava'
-import { encodeHostsParts, encodeState, MEMO_BLOCK_RECORDS, StateMemo } from '../../../src/catalog/index.ts'
+import { encodeHostsParts, encodeState, STATE_BLOCK_RECORDS, StateMemo } from '../../../src/catalog/index.ts'
 import { ServiceStatus } from '../../../src/service/index.ts'
 import { at, makeTestService } from '../../helpers/factories.ts'
 import { prng } from '../../helpers/prng.ts'
@@ -45,7 +45,7 @@ test('StateMemo: one changed record of 1,000 makes one block again and reuses th
     t.is(Buffer.concat(parts).toString(), encodeState(catalog.snapshot()))
     return parts
   }
-  const blocks = Math.ceil(1000 / MEMO_BLOCK_RECORDS)
+  const blocks = Math.ceil(1000 / STATE_BLOCK_RECORDS)
   const first = await encode()
   t.deepEqual([memo.made, memo.reused], [blocks, 0])
   const total = memo.madeBytes
@@ -59,7 +59,7 @@ test('StateMemo: one changed record of 1,000 makes one block again and reuses th
   // sorts right after id0500: its block and every block after it shift
   catalog.merge(makeTestService({ ID: `${id(500)}a`, Name: 'web', Updated: at(2) }))
   await encode()
-  const shifted = blocks - Math.floor(500 / MEMO_BLOCK_RECORDS)
+  const shifted = blocks - Math.floor(500 / STATE_BLOCK_RECORDS)
   t.deepEqual([memo.made, memo.reused], [blocks + 1 + shifted, 2 * blocks - 1 - shifted])
 })
 
