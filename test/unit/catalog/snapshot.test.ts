@@ -2,7 +2,7 @@ import test from 'ava'
 import { encodeHostsParts, encodeState } from '../../../src/catalog/index.ts'
 import { ServiceStatus, Time, type Service } from '../../../src/service/index.ts'
 import { at, makeTestService } from '../../helpers/factories.ts'
-import { setup } from './setup.ts'
+import { randomStep, setup, SHORT_LIFESPANS } from './setup.ts'
 import { compareGoStrings } from '../../../src/catalog/rules.ts'
 import { prng } from '../../helpers/prng.ts'
 
@@ -235,19 +235,13 @@ test('stateLists(): encoded, the very bytes of encodeState(snapshot()) through 1
 })
 
 test('stateLists(): each host\'s list holds exactly its current records in ID order after every change, expiry and removal, and a list handed out never changes afterwards', t => {
-  // short lifespans, so expire() both tombstones records and removes dead tombstones
-  const { catalog, clock } = setup({ aliveLifespanMs: 1000, drainingLifespanMs: 1000, tombstoneLifespanMs: 2000 })
+  const f = setup(SHORT_LIFESPANS)
+  const { catalog } = f
   const r = prng(0x1157)
   let ms = 0
   const kept: Array<{ records: readonly unknown[], copy: string }> = []
   for (let step = 0; step < 3000; step++) {
-    ms += r() < 0.02 ? 1500 : 5
-    clock.set(at(ms))
-    if (r() < 0.05) catalog.expire()
-    else {
-      const host = `host${Math.floor(r() * 2)}`
-      catalog.merge(makeTestService({ Hostname: host, ID: `${Math.floor(r() * 300)}${r() < 0.1 ? '\uD83D\uDE00' : r() < 0.2 ? '\uE000' : ''}`, Updated: at(ms), Status: r() < 0.1 ? TOMBSTONE : ALIVE }))
-    }
+    ms = randomStep(f, r, ms, { hosts: 2, ids: 300 })
     const lists = catalog.stateLists()
     for (const host of lists.hosts) {
       const ids = catalog.hostRecords(host.name).map(s => s.ID).sort(compareGoStrings)

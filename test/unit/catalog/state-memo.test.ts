@@ -5,28 +5,22 @@ import { encodeHostsParts, encodeState, STATE_BLOCK_RECORDS, StateMemo } from '.
 import { ServiceStatus } from '../../../src/service/index.ts'
 import { at, makeTestService } from '../../helpers/factories.ts'
 import { prng } from '../../helpers/prng.ts'
-import { setup } from './setup.ts'
+import { randomStep, setup, SHORT_LIFESPANS } from './setup.ts'
 
-const { ALIVE, TOMBSTONE, UNHEALTHY } = ServiceStatus
+const { UNHEALTHY } = ServiceStatus
 
 /** A slicer that yields at every check, so encodings that share a memo interleave record by record. */
 const yielding = { due: () => true, next: async () => { await new Promise(resolve => setImmediate(resolve)) } }
 
 test('StateMemo: through 1,000 random changes, expiries and removals on 3 hosts, every state encoded with the memo is the very bytes of encodeState(snapshot())', async t => {
-  // short lifespans, so expire() tombstones records, removes dead ones and empties hosts
-  const { catalog, clock } = setup({ aliveLifespanMs: 1000, drainingLifespanMs: 1000, tombstoneLifespanMs: 2000 })
+  const f = setup(SHORT_LIFESPANS)
+  const { catalog } = f
   const memo = new StateMemo()
   const r = prng(0x3e30)
   let ms = 0
   for (let step = 0; step < 1000; step++) {
-    ms += r() < 0.02 ? 1500 : 5
-    clock.set(at(ms))
-    if (r() < 0.05) catalog.expire()
-    else {
-      // 400 IDs a host (4 blocks), names with characters Go escapes, IDs that sort differently in UTF-16
-      const host = `host${Math.floor(r() * 3)}`
-      catalog.merge(makeTestService({ Hostname: host, ID: `${Math.floor(r() * 400)}${r() < 0.1 ? '\uD83D\uDE00' : r() < 0.2 ? '\uE000' : ''}`, Name: r() < 0.1 ? 'a<b>&c\u2028' : 'web', Updated: at(ms), Status: r() < 0.1 ? TOMBSTONE : ALIVE }))
-    }
+    // 400 IDs a host (4 blocks), names with characters Go escapes, IDs that sort differently in UTF-16
+    ms = randomStep(f, r, ms, { hosts: 3, ids: 400, escapedNames: true })
     const lists = catalog.stateLists()
     const parts = await encodeHostsParts(lists.hosts, lists, undefined, memo)
     t.is(Buffer.concat(parts).toString(), encodeState(catalog.snapshot()), `step ${step}`)
