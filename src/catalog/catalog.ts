@@ -7,6 +7,7 @@ import type { Clock } from '../service/clock.ts'
 import { ConfigError } from '../lib/errors.ts'
 import { makeService, ServiceStatus, Time, withFields, type Service } from '../service/index.ts'
 import { MinHeap } from '../lib/min-heap.ts'
+import { sameBlock } from './state-codec.ts'
 import { compareGoStrings, EXPIRY_BUMP_MS, expiryAfterMs, isDeadTombstone, isExpired, isRefresh, isStale, mergedStatus, shouldReplace } from './rules.ts'
 import { STATE_BLOCK_RECORDS, type CatalogOptions, type ChangeEvent, type MergeResult, type ServerSnapshot, type StateHost, type StateLists, type StateSnapshot } from './types.ts'
 
@@ -91,19 +92,14 @@ function stateBlocks (entry: ServerEntry): ReadonlyArray<readonly Service[]> {
   for (let b = 0, start = 0; start < ordered.length; b++, start += STATE_BLOCK_RECORDS) {
     const end = Math.min(start + STATE_BLOCK_RECORDS, ordered.length)
     const old = before[b]
-    if (old !== undefined && !entry.reshaped && !entry.patched.has(b) && old.length === end - start) blocks.push(old)
-    else if (old !== undefined && (entry.reshaped || entry.patched.has(b)) && sameRange(old, ordered, start, end)) blocks.push(old)
+    // untouched since the last list: kept as it is; else kept only if it still holds the same records
+    const untouched = !entry.reshaped && !entry.patched.has(b)
+    if (old !== undefined && (untouched ? old.length === end - start : sameBlock(old, ordered, start, end))) blocks.push(old)
     else blocks.push(Object.freeze(ordered.slice(start, end)))
   }
   entry.patched.clear()
   entry.reshaped = false
   return Object.freeze(blocks)
-}
-
-function sameRange (block: readonly Service[], ordered: readonly Service[], start: number, end: number): boolean {
-  if (block.length !== end - start) return false
-  for (let i = start; i < end; i++) if (block[i - start] !== ordered[i]) return false
-  return true
 }
 
 /** A StateHost; its flat `records` are joined from the blocks when first asked for. */

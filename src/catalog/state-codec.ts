@@ -120,10 +120,11 @@ export class StateMemo {
   }
 }
 
-function sameRecords (block: EncodedBlock | undefined, records: readonly Service[]): block is EncodedBlock {
-  if (block === undefined || block.records.length !== records.length) return false
-  if (block.records === records) return true
-  for (let i = 0; i < records.length; i++) if (block.records[i] !== records[i]) return false
+/** True when block holds the very record objects of records[start, end) (the same array, or equal references). */
+export function sameBlock (block: readonly Service[], records: readonly Service[], start = 0, end = records.length): boolean {
+  if (block.length !== end - start) return false
+  if (block === records) return true
+  for (let i = start; i < end; i++) if (block[i - start] !== records[i]) return false
   return true
 }
 
@@ -138,7 +139,7 @@ async function encodeWithMemo (hosts: readonly StateHost[], head: StateHead, sli
     const blocks: EncodedBlock[] = []
     for (const [b, records] of host.blocks.entries()) {
       let block = before[b]
-      if (sameRecords(block, records)) {
+      if (block !== undefined && sameBlock(block.records, records)) {
         memo.reused++
       } else {
         let entries = ''
