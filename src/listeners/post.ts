@@ -36,8 +36,12 @@ const ERROR_SNIPPET_CHARS = 200
  * hence one socket), and closed with agent.destroy() when the listener stops.
  */
 export function postAgent (url: string): http.Agent {
-  const options = { keepAlive: true, maxSockets: 1 }
-  return new URL(url).protocol === 'https:' ? new https.Agent(options) : new http.Agent(options)
+  return new (client(new URL(url)).Agent)({ keepAlive: true, maxSockets: 1 })
+}
+
+/** node:https for an https: URL, else node:http. */
+function client (url: URL): typeof http | typeof https {
+  return url.protocol === 'https:' ? https : http
 }
 
 function snippet (text: string): string {
@@ -89,7 +93,7 @@ export async function postOnce (req: PostRequest): Promise<PostResult> {
 
     try {
       const url = new URL(req.url)
-      request = (url.protocol === 'https:' ? https : http).request(url, {
+      request = client(url).request(url, {
         method: 'POST',
         agent: req.agent,
         headers: { ...req.headers, 'content-length': String(req.body.reduce((n, part) => n + part.byteLength, 0)) },
