@@ -1,0 +1,39 @@
+// What a daemon loads into memory depends on what it is configured to do: dockerode (with
+// @grpc/grpc-js, protobufjs and ssh2, whose poly1305 reserves a 16 MiB buffer) is loaded only
+// when Docker discovery runs. Real daemons on 127.0.27.2-3 with a preload that logs every module
+// loaded (test/helpers/module-log-preload.ts).
+import test from 'ava'
+import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises'
+import os from 'node:os'
+import path from 'node:path'
+import { fileURLToPath } from 'node:url'
+import { startDaemon } from '../helpers/daemon.ts'
+import { waitFor } from '../helpers/wait.ts'
+
+const PRELOAD = fileURLToPath(new URL('../helpers/module-log-preload.ts', import.meta.url))
+
+async function modulesOf (t: { teardown: (fn: () => Promise<void>) => void }, ip: string, args: string[], env: Record<string, string>, until: (output: string) => boolean): Promise<string[]> {
+  const dir = await mkdtemp(path.join(os.tmpdir(), 'sidecar-modules-'))
+  t.teardown(async () => { await rm(dir, { recursive: true, force: true }) })
+  const log = path.join(dir, 'modules.txt')
+  const file = path.join(dir, 'static.json')
+  await writeFile(file, JSON.stringify([{ Service: { Name: 'web', Image: 'web:1', Ports: [{ Type: 'tcp', Port: 20000, ServicePort: 0, IP: ip }] }, Check: { Type: 'AlwaysSuccessful', Args: '' } }]))
+  const d = await startDaemon({ ip, hostname: `modules-${ip}`, cwd: dir, args, env: { NODE_OPTIONS: `--import ${PRELOAD}`, SIDECAR_MODULE_LOG: log, STATIC_CONFIG_FILE: file, ...env } })
+  t.teardown(async () => { await d.stop() })
+  await waitFor(() => until(d.output) || undefined, { timeoutMs: 30_000, message: `the daemon on ${ip} got to the point under test` })
+  return (await readFile(log, 'utf8')).split('\n').filter(l => l !== '')
+}
+
+const fromPackage = (urls: string[], pkg: string): string[] => urls.filter(u => u.includes(`/node_modules/${pkg}/`))
+
+test('modules: a daemon with static discovery only never loads dockerode or its gRPC and SSH stacks', async t => {
+  const urls = await modulesOf(t, '127.0.27.2', ['-d', 'static'], {}, out => out.includes('loaded 1 services'))
+  t.true(urls.some(u => u.endsWith('/static-discoverer.ts')), 'the log holds the daemon\'s own modules')
+  for (const pkg of ['dockerode', 'docker-modem', '@grpc/grpc-js', 'ssh2']) t.deepEqual(fromPackage(urls, pkg), [], `${pkg} was loaded`)
+})
+
+test('modules: with Docker discovery, dockerode is loaded when the daemon first reaches for Docker', async t => {
+  const socket = path.join(os.tmpdir(), `sidecar-no-docker-${process.pid}.sock`)
+  const urls = await modulesOf(t, '127.0.27.3', ['-d', 'static', '-d', 'docker'], { DOCKER_URL: `unix://${socket}` }, out => out.includes('cannot reach Docker'))
+  t.true(fromPackage(urls, 'dockerode').length > 0, 'dockerode was not loaded')
+})
