@@ -14,7 +14,7 @@ import os from 'node:os'
 import path from 'node:path'
 import { startDaemon } from '../test/helpers/daemon.ts'
 import { startHealthProber } from '../test/helpers/health-prober.ts'
-import { StallMeter } from '../test/helpers/stall-meter.ts'
+import { describeStall, StallMeter } from '../test/helpers/stall-meter.ts'
 import { waitFor } from '../test/helpers/wait.ts'
 
 const n = Math.min(10_000, Math.max(100, Number(process.argv[2] ?? 10_000)))
@@ -38,7 +38,7 @@ try {
   await waitFor(async () => /^sidecar_local_services\{status="alive"\} (\d+)$/m.exec(await (await fetch(d.url('/metrics'))).text())?.[1] === String(n) || undefined, { timeoutMs: 90_000, message: `${n} services ALIVE` })
   let drained = 0
   meter.start(d.child.pid as number)
-  console.log('route | answers | /health answers | /health median / max (ms) | longest event-loop stall, 1 ms sampling (ms) | the daemon\'s gauge, 10 ms sampling (ms)')
+  console.log('route | answers | /health answers | /health median / max (ms) | longest event-loop stall, 1 ms sampling, and where the longest gap went | the daemon\'s gauge, 10 ms sampling (ms)')
   for (const route of routes) {
     await lagMs() // starts the delay's window (each scrape reports the time since the last)
     await meter.read() // and the meter's
@@ -82,7 +82,7 @@ try {
     await Promise.all(readers)
     if (failures.length > 0) console.log(`${route}: /health failed: ${failures.join('; ')}`)
     health.sort((a, b) => a - b)
-    console.log(`${route}${streamed ? ` (${answers} drains, ${(streamedBytes / 1e6).toFixed(0)} MB streamed)` : ''} | ${answers} | ${health.length} | ${health[Math.floor(health.length / 2)].toFixed(0)} / ${(health.at(-1) ?? NaN).toFixed(0)} | ${(await meter.read()).maxMs.toFixed(0)} | ${(await lagMs()).toFixed(0)}`)
+    console.log(`${route}${streamed ? ` (${answers} drains, ${(streamedBytes / 1e6).toFixed(0)} MB streamed)` : ''} | ${answers} | ${health.length} | ${health[Math.floor(health.length / 2)].toFixed(0)} / ${(health.at(-1) ?? NaN).toFixed(0)} | ${describeStall(await meter.read())} | ${(await lagMs()).toFixed(0)}`)
   }
 } finally {
   d.kill()

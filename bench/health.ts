@@ -20,7 +20,7 @@ import path from 'node:path'
 import { readFileSync } from 'node:fs'
 import { runQueueWaitSeconds } from '../src/lib/event-loop.ts'
 import { startReceiver } from '../test/helpers/receiver.ts'
-import { StallMeter } from '../test/helpers/stall-meter.ts'
+import { describeStall, StallMeter } from '../test/helpers/stall-meter.ts'
 import { measureToHealthy, percentile, PROBE_TIMEOUT_MS, startManyServices, startWatchingPeer } from '../test/helpers/many-services.ts'
 
 const args = process.argv.slice(2).filter(a => a !== '--peer' && a !== '--listener' && !a.startsWith('--peer-nice='))
@@ -59,7 +59,7 @@ try {
   console.log(`services ${n}, check interval ${intervalMs} ms`)
   console.log(`time from spawn to all ALIVE: ${healthy}`)
   console.log(`/health while waiting: p50 ${percentile(f.apiMs, 0.5).toFixed(1)} ms, p99 ${percentile(f.apiMs, 0.99).toFixed(1)} ms, max ${Math.max(...f.apiMs).toFixed(1)} ms over ${f.apiMs.length} requests, ${f.apiFailures} failed or over ${PROBE_TIMEOUT_MS / 1000} s`)
-  console.log(`daemon's longest event-loop stall (1 ms sampling, from its API's first answer to all ALIVE): ${f.maxStallMs?.toFixed(0) ?? '-'} ms; its own gauge (sidecar_nodejs_eventloop_lag_max_seconds, 10 ms sampling: the stall plus up to 10 ms): ${f.maxLoopDelayMs.toFixed(0)} ms; times its heap mode turned optimize-for-size off (sidecar_heap_bursts_total): ${f.heapBursts}`)
+  console.log(`daemon's longest event-loop stall (1 ms sampling, from its API's first answer to all ALIVE): ${f.stall === undefined ? '-' : describeStall(f.stall)}; its own gauge (sidecar_nodejs_eventloop_lag_max_seconds, 10 ms sampling: the stall plus up to 10 ms): ${f.maxLoopDelayMs.toFixed(0)} ms; times its heap mode turned optimize-for-size off (sidecar_heap_bursts_total): ${f.heapBursts}`)
   if (waitBefore !== undefined && waitAfter !== undefined) console.log(`daemon main thread waited for a CPU (run queue, /proc schedstat) ${((waitAfter - waitBefore) * 1000).toFixed(0)} ms in total while the bench waited for every service ALIVE${withPeer ? `; the peer runs at niceness ${peerNiceness}` : ''}`)
   if (receiver !== undefined) {
     // The listener catches up: its last POST shows every service ALIVE (bounded: 60 s), while
@@ -79,7 +79,7 @@ try {
     }
     const last = receiver.requests.at(-1)
     const stall = await meter.read()
-    console.log(`listener: ${receiver.requests.length} POSTs, the last ${((last?.raw.length ?? 0) / 1e6).toFixed(1)} MB showing ${aliveIn(last?.raw)} ALIVE; ${caughtUp !== undefined ? `every service ALIVE in a POST ${(caughtUp / 1000).toFixed(1)} s after spawn` : 'not all ALIVE in a POST within 60 s'}; daemon's longest stall meanwhile ${stall.maxMs.toFixed(0)} ms (1 ms sampling), its gauge ${lagMax.toFixed(0)} ms`)
+    console.log(`listener: ${receiver.requests.length} POSTs, the last ${((last?.raw.length ?? 0) / 1e6).toFixed(1)} MB showing ${aliveIn(last?.raw)} ALIVE; ${caughtUp !== undefined ? `every service ALIVE in a POST ${(caughtUp / 1000).toFixed(1)} s after spawn` : 'not all ALIVE in a POST within 60 s'}; daemon's longest stall meanwhile ${describeStall(stall)} (1 ms sampling), its gauge ${lagMax.toFixed(0)} ms`)
   }
   const view = await peer?.view(PEER_WATCH_MS)
   if (view !== undefined) {

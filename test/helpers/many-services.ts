@@ -7,7 +7,7 @@ import net from 'node:net'
 import os from 'node:os'
 import path from 'node:path'
 import { DaemonProcess } from './daemon.ts'
-import type { StallMeter } from './stall-meter.ts'
+import type { StallMeter, Stalls } from './stall-meter.ts'
 import { sleep } from './wait.ts'
 
 /** A /health request slower than this counts as a failure: generous, since the machine may be shared (the goal is 100 ms). */
@@ -66,8 +66,8 @@ export interface HealthFigures {
   apiFailures: number
   /** Largest sidecar_nodejs_eventloop_lag_max_seconds the daemon reported (ms), each scrape covering the time since the last (10 ms sampling: a stall plus up to 10 ms). */
   maxLoopDelayMs: number
-  /** With a stall meter: the longest event-loop stall from the API's first answer on (ms, 1 ms sampling). */
-  maxStallMs?: number
+  /** With a stall meter: the event loop's stalls from the API's first answer on (1 ms sampling), the longest split by where it went. */
+  stall?: Stalls
   /** Times the daemon's heap mode turned V8's optimize-for-size off for growth (sidecar_heap_bursts_total) by the last scrape. */
   heapBursts: number
 }
@@ -123,7 +123,7 @@ export async function measureToHealthy (m: ManyServices, n: number, limitMs: num
   }
   done = true
   await probe
-  if (metered) f.maxStallMs = (await meter?.read())?.maxMs
+  if (metered) f.stall = await meter?.read()
   return f
 }
 

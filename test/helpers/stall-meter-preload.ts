@@ -4,20 +4,56 @@
 // d + 1. Silent until the first SIGUSR2, which starts it; each later SIGUSR2 writes what it saw
 // since the one before to the file named by SIDECAR_STALL_FILE, as one JSON line, and starts
 // again. It adds nothing else to the process: no listener on any port, no output.
-import { writeFileSync } from 'node:fs'
+//
+// Where the longest stall went (Linux): a 1 ms timer reads the main thread's scheduler counters
+// (/proc/thread-self/schedstat: time on a CPU, time runnable but waiting for one) at each turn,
+// so the longest gap between two turns splits into time on a CPU (the daemon's own work,
+// collections included), time waiting for a core (other processes or threads had them) and the
+// rest, blocked (a system call, or V8 waiting for its helper threads).
+import { closeSync, openSync, readSync, writeFileSync } from 'node:fs'
 import { monitorEventLoopDelay } from 'node:perf_hooks'
 
 const file = process.env.SIDECAR_STALL_FILE
 if (file !== undefined && file !== '') {
   const histogram = monitorEventLoopDelay({ resolution: 1 })
+  const sched = schedReader()
+  let longest = { ms: 0, cpuMs: 0, waitMs: 0 }
+  let last = { at: performance.now(), ...sched() }
   let seq = 0
+  setInterval(() => {
+    const now = { at: performance.now(), ...sched() }
+    const ms = now.at - last.at
+    if (ms > longest.ms) longest = { ms, cpuMs: (now.cpuNs - last.cpuNs) / 1e6, waitMs: (now.waitNs - last.waitNs) / 1e6 }
+    last = now
+  }, 1).unref()
   process.on('SIGUSR2', () => {
     if (seq > 0) {
       const ms = (ns: number): number => Math.round(ns / 1e4) / 100
-      writeFileSync(file, JSON.stringify({ seq, maxMs: ms(histogram.max), p99Ms: ms(histogram.percentile(99)), samples: histogram.count }) + '\n')
+      const r = (x: number): number => Math.round(x * 100) / 100
+      writeFileSync(file, JSON.stringify({ seq, maxMs: ms(histogram.max), p99Ms: ms(histogram.percentile(99)), samples: histogram.count, longest: { ms: r(longest.ms), cpuMs: r(longest.cpuMs), waitMs: r(longest.waitMs) } }) + '\n')
     }
     seq++
     histogram.reset()
     histogram.enable()
+    longest = { ms: 0, cpuMs: 0, waitMs: 0 }
+    last = { at: performance.now(), ...sched() }
   })
+}
+
+/** Reads the main thread's time on a CPU and waiting for one (ns); zeros where /proc has no schedstat. */
+function schedReader (): () => { cpuNs: number, waitNs: number } {
+  let opened: number
+  try {
+    opened = openSync('/proc/thread-self/schedstat', 'r')
+  } catch {
+    return () => ({ cpuNs: 0, waitNs: 0 })
+  }
+  const fd = opened
+  const buf = Buffer.alloc(128)
+  process.on('exit', () => { closeSync(fd) })
+  return () => {
+    const n = readSync(fd, buf, 0, buf.length, 0)
+    const [cpu, wait] = buf.toString('latin1', 0, n).split(' ')
+    return { cpuNs: Number(cpu), waitNs: Number(wait) }
+  }
 }

@@ -3,8 +3,8 @@
 // (sidecar_event_loop_delay_max_seconds, and prom-client's sidecar_nodejs_eventloop_lag_max_seconds)
 // samples every 10 ms and records the time between two samples: a 45 ms stall reads as 45 to
 // 55 ms there. The meter is a preload (stall-meter-preload.ts) started and read by signals;
-// its 1 ms timer costs the daemon about 1,000 wake-ups a second, so it runs only where a bench
-// asks for it.
+// its two 1 ms timers (the delay histogram, and one that reads the scheduler counters) cost
+// the daemon about 2,000 wake-ups a second, so it runs only where a bench asks for it.
 import { readFile, rm } from 'node:fs/promises'
 import os from 'node:os'
 import path from 'node:path'
@@ -19,6 +19,19 @@ export interface Stalls {
   p99Ms: number
   /** Samples taken (about one per ms when the loop is free). */
   samples: number
+  /**
+   * The longest gap between two turns of a 1 ms timer (about maxMs) and where it went: the main
+   * thread on a CPU, waiting for a core (runnable while other work had both), and the rest
+   * blocked. Zeros for cpuMs and waitMs where /proc has no schedstat.
+   */
+  longest: { ms: number, cpuMs: number, waitMs: number }
+}
+
+/** "68 ms (38 on a CPU, 28 waiting for a core, 2 blocked)". */
+export function describeStall (s: Stalls): string {
+  const l = s.longest
+  const blocked = Math.max(0, l.ms - l.cpuMs - l.waitMs)
+  return `${s.maxMs.toFixed(0)} ms (the longest gap ${l.ms.toFixed(0)} ms: ${l.cpuMs.toFixed(0)} on a CPU, ${l.waitMs.toFixed(0)} waiting for a core, ${blocked.toFixed(0)} blocked)`
 }
 
 export class StallMeter {
@@ -51,7 +64,7 @@ export class StallMeter {
       const text = await readFile(this.file, 'utf8').catch(() => '')
       if (text.endsWith('\n')) {
         const r = JSON.parse(text) as Stalls & { seq: number }
-        if (r.seq === want) return { maxMs: r.maxMs, p99Ms: r.p99Ms, samples: r.samples }
+        if (r.seq === want) return { maxMs: r.maxMs, p99Ms: r.p99Ms, samples: r.samples, longest: r.longest }
       }
       await sleep(20)
     }

@@ -1,37 +1,61 @@
 // The benches' stall meter in a real child process: a known block of the child's event loop
 // reads as that long (within the meter's 1 ms resolution and a margin), and each read starts
-// a new window.
-import test from 'ava'
+// a new window. Where the longest gap went: a busy block is time on a CPU, a sleep is blocked,
+// and a busy block that shares one core with a busier process (taskset, nice) mostly waits.
+// Serial: the last test's busy process would make the others wait for a core.
+import test, { type ExecutionContext } from 'ava'
 import { spawn } from 'node:child_process'
-import { once } from 'node:events'
 import { StallMeter } from '../../helpers/stall-meter.ts'
 import { waitFor } from '../../helpers/wait.ts'
 
-// Blocks its event loop for N ms on each line "N" it reads; prints "ready" first and "done" after each block.
+// Blocks its event loop for N ms on each line "N" it reads (busy), or sleeps N ms on "sN";
+// prints "ready" first and "done" after each block.
 const CHILD = `
 process.stdout.write('ready\\n')
 process.stdin.setEncoding('utf8')
 process.stdin.on('data', (text) => {
   for (const line of text.split('\\n').filter(Boolean)) {
-    const t0 = performance.now()
-    while (performance.now() - t0 < Number(line)) { /* the stall */ }
+    if (line.startsWith('s')) {
+      Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0, Number(line.slice(1)))
+    } else {
+      const t0 = performance.now()
+      while (performance.now() - t0 < Number(line)) { /* the stall */ }
+    }
     process.stdout.write('done\\n')
   }
 })
 `
 
-test('stall meter: a child blocked 120 ms reads 120-135 ms, sampled every millisecond; the next window, without a block, reads less', async t => {
+/** The child under a meter, with the command line prefix given (taskset, nice); blocks on request. */
+async function metered (t: ExecutionContext, prefix: string[] = []): Promise<{ meter: StallMeter, block: (line: string) => Promise<void> }> {
   const meter = new StallMeter('unit')
   t.teardown(async () => { await meter.close() })
-  const child = spawn(process.execPath, ['-e', CHILD], { env: { ...process.env, ...meter.env() }, stdio: ['pipe', 'pipe', 'inherit'] })
+  const argv = [...prefix, process.execPath, '-e', CHILD]
+  const child = spawn(argv[0], argv.slice(1), { env: { ...process.env, ...meter.env() }, stdio: ['pipe', 'pipe', 'inherit'] })
   t.teardown(() => { child.kill() })
   let out = ''
   child.stdout.setEncoding('utf8').on('data', (s: string) => { out += s })
   await waitFor(() => out.includes('ready'), { timeoutMs: 30_000, message: 'the child started' })
   meter.start(child.pid as number)
+  // Signals sent close together may arrive as one: the first read comes a while after the start,
+  // and once it returns the child has taken both and a window is open.
   await new Promise(resolve => setTimeout(resolve, 200))
-  child.stdin.write('120\n')
-  await waitFor(() => out.includes('done'), { timeoutMs: 30_000, message: 'the block ended' })
+  await meter.read()
+  await new Promise(resolve => setTimeout(resolve, 200))
+  let blocks = 0
+  return {
+    meter,
+    block: async (line) => {
+      const want = ++blocks
+      child.stdin.write(`${line}\n`)
+      await waitFor(() => out.split('done').length > want, { timeoutMs: 30_000, message: `block ${line} ended` })
+    },
+  }
+}
+
+test.serial('stall meter: a child blocked 120 ms reads 120-135 ms, sampled every millisecond; the next window, without a block, reads less', async t => {
+  const { meter, block } = await metered(t)
+  await block('120')
   const blocked = await meter.read()
   t.true(blocked.maxMs >= 120 && blocked.maxMs < 135, `${blocked.maxMs} ms`)
   // one a millisecond while the loop is free (a 10 ms sampler would have taken about 20 in the 200 ms before the block)
@@ -39,6 +63,32 @@ test('stall meter: a child blocked 120 ms reads 120-135 ms, sampled every millis
   await new Promise(resolve => setTimeout(resolve, 300))
   const free = await meter.read()
   t.true(free.maxMs < blocked.maxMs, `${free.maxMs} ms without a block, ${blocked.maxMs} with one`)
-  child.kill()
-  await once(child, 'exit')
+})
+
+test.serial('stall meter: the longest gap of a busy block is time on a CPU; of a sleep, neither on a CPU nor waiting for one', async t => {
+  if (process.platform !== 'linux') { t.pass('no /proc schedstat here'); return }
+  const { meter, block } = await metered(t)
+  await block('120')
+  const busy = (await meter.read()).longest
+  t.true(busy.ms >= 120 && busy.ms < 140, `busy: longest gap ${busy.ms} ms`)
+  // on a CPU or, on a loaded machine, runnable: never blocked
+  t.true(busy.cpuMs + busy.waitMs >= 0.85 * busy.ms, `busy: ${busy.cpuMs} ms on a CPU, ${busy.waitMs} waiting, of ${busy.ms}`)
+  t.true(busy.cpuMs >= 20, `busy: ${busy.cpuMs} ms on a CPU`)
+  await block('s120')
+  const asleep = (await meter.read()).longest
+  t.true(asleep.ms >= 120 && asleep.ms < 140, `asleep: longest gap ${asleep.ms} ms`)
+  t.true(asleep.cpuMs < 20 && asleep.waitMs < 20, `asleep: ${asleep.cpuMs} ms on a CPU, ${asleep.waitMs} waiting`)
+})
+
+test.serial('stall meter: a busy block on a core a busier process holds (same core, niceness 19 against 0) is mostly waiting for it', async t => {
+  if (process.platform !== 'linux') { t.pass('no /proc schedstat here'); return }
+  const { meter, block } = await metered(t, ['taskset', '-c', '0', 'nice', '-n', '19'])
+  // the hog: a busy loop on core 0 for at most 30 s, killed at the end
+  const hog = spawn('taskset', ['-c', '0', process.execPath, '-e', 'const end = Date.now() + 30000; while (Date.now() < end) {}'], { stdio: 'ignore' })
+  t.teardown(() => { hog.kill('SIGKILL') })
+  await new Promise(resolve => setTimeout(resolve, 300)) // it runs
+  await block('150')
+  const shared = (await meter.read()).longest
+  t.true(shared.ms >= 150, `longest gap ${shared.ms} ms`)
+  t.true(shared.waitMs > shared.cpuMs && shared.waitMs >= 0.5 * shared.ms, `${shared.cpuMs} ms on a CPU, ${shared.waitMs} waiting for a core, of ${shared.ms}`)
 })
