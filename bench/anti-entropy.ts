@@ -8,6 +8,8 @@
 //     holding every record (read from its /metrics), and its event-loop delay meanwhile.
 //   - The next exchanges, once converged: bytes sent and received per exchange against the
 //     state's size (the daemon's own metrics).
+//   - The joiner's longest event-loop stall during the join and under the readers (its gauge, and
+//     at 1 ms resolution with where that stall went: on a CPU, waiting for a core, blocked).
 //   - READERS concurrent readers of /api/state.json on that daemon for 15 s (or 400 reads):
 //     latency p50/p99, the daemon's longest event-loop delay, whether a peer suspected it.
 // JOINER_NODE_OPTIONS sets the joiner's NODE_OPTIONS (a semispace size there makes bin/sidecar.js
@@ -20,6 +22,7 @@ import os from 'node:os'
 import path from 'node:path'
 import { BulkPeerProcess } from '../test/helpers/bulk-peer.ts'
 import { DaemonProcess } from '../test/helpers/daemon.ts'
+import { describeStall, StallMeter } from '../test/helpers/stall-meter.ts'
 
 const RECORDS = Number(process.env.RECORDS ?? 100_000)
 const ORIGINS = Number(process.env.ORIGINS ?? 4)
@@ -44,6 +47,8 @@ async function until (what: string, timeoutMs: number, fn: () => Promise<boolean
 const dir = await mkdtemp(path.join(os.tmpdir(), 'sidecar-bench-ae-'))
 const origins: BulkPeerProcess[] = []
 let joiner: DaemonProcess | undefined
+// The joiner's stalls at 1 ms resolution, the longest split into time on a CPU, waiting for a core, blocked.
+const meter = new StallMeter('bench-ae')
 try {
   console.log(`load average before: ${(await import('node:fs')).readFileSync('/proc/loadavg', 'utf8').trim()}`)
   const t0 = Date.now()
@@ -55,10 +60,11 @@ try {
   console.log(`the origins held all ${total} records after ${convergeMs} ms more (anti-entropy among themselves every 20 s)`)
 
   await writeFile(path.join(dir, 'static.json'), '[]')
-  joiner = new DaemonProcess({ ip: ip(ORIGINS), hostname: 'late-joiner', cwd: dir, args: ['-d', 'static', '--cluster-ip', ip(0)], env: { STATIC_CONFIG_FILE: path.join(dir, 'static.json'), SIDECAR_LOGGING_LEVEL: process.env.BENCH_LOG_LEVEL ?? 'info', SIDECAR_PUSH_PULL_INTERVAL: '5s', SIDECAR_ALIVE_LIFESPAN: '10m', SIDECAR_MAX_RECORDS_PER_HOST: String(Math.ceil(RECORDS / ORIGINS) + 1000), SIDECAR_MAX_RECORDS: String(RECORDS + 10_000), ...(process.env.JOINER_NODE_OPTIONS !== undefined ? { NODE_OPTIONS: process.env.JOINER_NODE_OPTIONS } : {}) } })
+  joiner = new DaemonProcess({ ip: ip(ORIGINS), hostname: 'late-joiner', cwd: dir, args: ['-d', 'static', '--cluster-ip', ip(0)], env: { STATIC_CONFIG_FILE: path.join(dir, 'static.json'), SIDECAR_LOGGING_LEVEL: process.env.BENCH_LOG_LEVEL ?? 'info', SIDECAR_PUSH_PULL_INTERVAL: '5s', SIDECAR_ALIVE_LIFESPAN: '10m', SIDECAR_MAX_RECORDS_PER_HOST: String(Math.ceil(RECORDS / ORIGINS) + 1000), SIDECAR_MAX_RECORDS: String(RECORDS + 10_000), ...meter.env(process.env.JOINER_NODE_OPTIONS) } })
   const d = joiner
   await d.ready(60_000)
   await metrics(d) // new event-loop period
+  meter.start(d.child.pid as number)
   let maxDelay = 0
   const joinMs = await until(`late joiner holds ${total} records`, 120_000, async () => {
     const m = await metrics(d) // every scrape starts a new event-loop period: keep the longest
@@ -66,8 +72,9 @@ try {
     return m.get('sidecar_services{status="alive"}') === total
   })
   const m1 = await metrics(d)
+  const joinStall = await meter.read()
   if (process.env.BENCH_LOG_LEVEL === 'debug') console.log(`${new Date().toISOString()} joiner holds all records`)
-  console.log(`late joiner held all ${total} records ${joinMs} ms after its API answered; longest event-loop delay meanwhile ${(Math.max(maxDelay, m1.get('sidecar_event_loop_delay_max_seconds') ?? 0) * 1000).toFixed(0)} ms; times V8's optimize-for-size was turned off for heap growth (src/lib/heap-mode.ts): ${m1.get('sidecar_heap_bursts_total') ?? 0}`)
+  console.log(`late joiner held all ${total} records ${joinMs} ms after its API answered; longest event-loop delay meanwhile ${(Math.max(maxDelay, m1.get('sidecar_event_loop_delay_max_seconds') ?? 0) * 1000).toFixed(0)} ms (its gauge, 10 ms sampling), ${describeStall(joinStall)} (1 ms sampling); times V8's optimize-for-size was turned off for heap growth (src/lib/heap-mode.ts): ${m1.get('sidecar_heap_bursts_total') ?? 0}`)
 
   const key = 'sidecar_anti_entropy_exchanges_total{direction="out",result="ok"}'
   const before = m1.get(key) ?? 0
@@ -89,6 +96,7 @@ try {
 
   if (READERS > 0) {
     await metrics(d)
+    await meter.read() // the readers' window starts
     const stop = Date.now() + 15_000
     const latencies: number[] = []
     let errors = 0
@@ -109,11 +117,12 @@ try {
     const p = (q: number): number => latencies[Math.min(latencies.length - 1, Math.floor(q * latencies.length))]
     const m3 = await metrics(d)
     const suspected = d.output.split('\n').filter(l => /answered no ping|departed/.test(l)).length
-    console.log(`${READERS} readers of /api/state.json: ${latencies.length} reads, ${errors} errors, p50 ${p(0.5).toFixed(0)} ms, p99 ${p(0.99).toFixed(0)} ms; daemon's longest event-loop delay ${((m3.get('sidecar_event_loop_delay_max_seconds') ?? NaN) * 1000).toFixed(0)} ms; suspicion/departure lines in its log: ${suspected}`)
+    console.log(`${READERS} readers of /api/state.json: ${latencies.length} reads, ${errors} errors, p50 ${p(0.5).toFixed(0)} ms, p99 ${p(0.99).toFixed(0)} ms; daemon's longest event-loop delay ${((m3.get('sidecar_event_loop_delay_max_seconds') ?? NaN) * 1000).toFixed(0)} ms (gauge), ${describeStall(await meter.read())} (1 ms sampling); suspicion/departure lines in its log: ${suspected}`)
   }
   console.log(`load average after: ${(await import('node:fs')).readFileSync('/proc/loadavg', 'utf8').trim()}`)
 } finally {
   await joiner?.stop()
   await Promise.all(origins.map(async o => { await o.stop() }))
   await rm(dir, { recursive: true, force: true })
+  await meter.close()
 }
