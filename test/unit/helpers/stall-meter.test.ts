@@ -65,17 +65,21 @@ test.serial('stall meter: a child blocked 120 ms reads 120-135 ms, sampled every
   t.true(free.maxMs < blocked.maxMs, `${free.maxMs} ms without a block, ${blocked.maxMs} with one`)
 })
 
-test.serial('stall meter: the longest gap of a busy block is time on a CPU; of a sleep, neither on a CPU nor waiting for one', async t => {
+test.serial('stall meter: the longest gap of a busy block is time on a CPU, and the most work in one gap; of a sleep, neither on a CPU nor waiting for one', async t => {
   if (process.platform !== 'linux') { t.pass('no /proc schedstat here'); return }
   const { meter, block } = await metered(t)
   await block('120')
-  const busy = (await meter.read()).longest
+  const busyWindow = await meter.read()
+  const busy = busyWindow.longest
+  t.deepEqual(busyWindow.busiest, busy, 'the busy block is also the gap with the most work')
   t.true(busy.ms >= 120 && busy.ms < 140, `busy: longest gap ${busy.ms} ms`)
   // on a CPU or, on a loaded machine, runnable: never blocked
   t.true(busy.cpuMs + busy.waitMs >= 0.85 * busy.ms, `busy: ${busy.cpuMs} ms on a CPU, ${busy.waitMs} waiting, of ${busy.ms}`)
   t.true(busy.cpuMs >= 20, `busy: ${busy.cpuMs} ms on a CPU`)
   await block('s120')
-  const asleep = (await meter.read()).longest
+  const asleepWindow = await meter.read()
+  const asleep = asleepWindow.longest
+  t.true(asleepWindow.busiest.cpuMs < 20, `the most work in one gap while asleep: ${asleepWindow.busiest.cpuMs} ms`)
   t.true(asleep.ms >= 120 && asleep.ms < 140, `asleep: longest gap ${asleep.ms} ms`)
   t.true(asleep.cpuMs < 20 && asleep.waitMs < 20, `asleep: ${asleep.cpuMs} ms on a CPU, ${asleep.waitMs} waiting`)
 })
