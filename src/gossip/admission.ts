@@ -79,8 +79,13 @@ export class Admission {
   readonly #allowed
   /** The proof of the newest admitted version of each remote record, so it can be relayed as it was signed. */
   readonly #proofs = new Map<string, { sealed: SealedRecord, canonical: string }>()
-  /** Canonical JSON prepare() encoded, for admit() to reuse (dies with the record). */
-  readonly #canonical = new WeakMap<SealedRecord, string>()
+  /**
+   * Canonical JSON prepare() encoded, by batch and position, for admit() of the same batch to
+   * reuse. One entry per batch, not per record: a weak table grows with every key it ever held
+   * until a collection clears the dead ones, and is rehashed in one piece each time it doubles
+   * (tens of ms at a few hundred thousand entries, as many as a join decodes).
+   */
+  readonly #canonical = new WeakMap<readonly SealedRecord[], Array<string | undefined>>()
   #log = { minute: 0, count: 0 }
 
   constructor (components: AdmissionComponents, init: AdmissionInit) {
@@ -96,15 +101,17 @@ export class Admission {
    */
   async prepare (records: readonly SealedRecord[]): Promise<void> {
     const items: Array<{ canonical: string, proof: Proof }> = []
-    for (const r of records) {
+    const encoded: Array<string | undefined> = new Array(records.length)
+    for (let i = 0; i < records.length; i++) {
+      const r = records[i]
       const proof = r.proof
       if (proof === undefined) continue
       const held = this.#proofs.get(recordKey(r.svc))
       if (held !== undefined && held.sealed.proof?.sig === proof.sig) continue
-      const canonical = encodeService(r.svc)
-      this.#canonical.set(r, canonical)
+      const canonical = encoded[i] = encodeService(r.svc)
       items.push({ canonical, proof })
     }
+    this.#canonical.set(records, encoded)
     await this.#c.verifier.prepare(items)
   }
 
@@ -114,8 +121,11 @@ export class Admission {
     const now = this.#c.clock.now()
     let total = -1 // counted on first need: most batches only update existing keys
     const added = new Map<string, number>()
-    for (const r of records) {
-      const canonical = this.#canonical.get(r) ?? encodeService(r.svc)
+    const encoded = this.#canonical.get(records)
+    this.#canonical.delete(records)
+    for (let i = 0; i < records.length; i++) {
+      const r = records[i]
+      const canonical = encoded?.[i] ?? encodeService(r.svc)
       const reason = this.#judge(r, canonical, now)
         ?? this.#bound(r.svc, () => (total = total < 0 ? this.#c.catalog.count() : total), added)
       if (r.svc.Hostname === this.#init.hostname && (reason === undefined || !FORGERY_REASONS.has(reason))) this.#c.ownRecord?.(r.svc, from)

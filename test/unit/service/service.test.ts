@@ -105,4 +105,8 @@ test('service: a new version shares its predecessor\'s port list; a list makeSer
   t.deepEqual(makeService({ ID: 'c', Name: 'web', Hostname: 'h' }).Ports, [])
   t.true(Object.isFrozen(makeService({ ID: 'c', Name: 'web', Hostname: 'h' }).Ports))
   t.is(makeService({ ID: 'd', Name: 'web', Hostname: 'h', Ports: null }).Ports, null)
+  // what marks a list as built shows nowhere and travels nowhere: a copy or a clone is normalised again
+  t.deepEqual(Object.keys(svc.Ports ?? []), ['0'])
+  t.is(JSON.stringify(svc.Ports), '[{"Type":"tcp","Port":80,"ServicePort":0,"IP":""}]')
+  for (const copy of [[...svc.Ports ?? []], structuredClone(svc.Ports)] as never[]) t.not(makeService({ ID: 'e', Name: 'web', Hostname: 'h', Ports: copy }).Ports, copy)
 })
