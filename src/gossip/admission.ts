@@ -193,12 +193,16 @@ export class Admission {
       const i = key.indexOf('\u0000')
       return catalog.get(key.slice(0, i), key.slice(i + 1)) !== undefined
     }
-    const entries = [...this.#proofs]
+    // Two flat arrays, not [...this.#proofs]: a [key, value] pair per proof is 100,000 small arrays
+    // for the young generation to copy and promote before the first slice (13 ms against 4-5 for
+    // 100,000 proofs alone; 81 ms with its collections in a profiled join).
+    const keys = [...this.#proofs.keys()]
+    const proofs = [...this.#proofs.values()]
     const slicer = new Slicer()
-    for (let i = 0; i < entries.length; i++) {
+    for (let i = 0; i < keys.length; i++) {
       if (i % 256 === 255 && slicer.due()) await slicer.next()
-      const [key, proof] = entries[i]
-      if (this.#proofs.get(key) === proof && !held(key)) this.#proofs.delete(key)
+      const key = keys[i]
+      if (this.#proofs.get(key) === proofs[i] && !held(key)) this.#proofs.delete(key)
     }
     this.#c.signer.prune(held)
   }
