@@ -2,7 +2,6 @@
 // exchanges. Encoding is byte-compatible with the Go original; decoding treats its input
 // as untrusted (a peer's full state) and yields plain records for catalog.merge().
 import { InvalidRecordError } from '../lib/errors.ts'
-import { PartWriter } from '../lib/json-parts.ts'
 import { Slicer } from '../lib/slicer.ts'
 import { decodeService, encodeService, RECORD_LIMITS, type Service, type Time } from '../service/index.ts'
 import { compareGoStrings } from './rules.ts'
@@ -58,31 +57,47 @@ export function encodeState (s: StateSnapshot): string {
  * encodeState's bytes, in parts, encoded in time slices (`slicer`, by default a Slicer) so that a state of 10,000
  * records (20-40 ms in one piece) or 100,000 never stalls the event loop. `hosts` come sorted by
  * name, each one's records by ID (both in compareGoStrings order, as catalog.stateLists() gives
- * them). Each part is turned into bytes
- * as soon as it is full, and the parts are never copied together: readers are sent them one
- * after the other (one string of 100,000 records converted at the end stalled the loop 370 ms
- * on a 2-core machine, and copying the parts into one buffer still 300 ms).
- * With a `memo` (StateMemo), the blocks of records that the last state encoded with it had
- * as well are not encoded again.
+ * them). The parts are the encoded blocks of each host's records (StateHost.blocks) and the text
+ * between them, and they are never copied together: readers are sent them one after the other
+ * (one string of 100,000 records converted at the end stalled the loop 370 ms on a 2-core
+ * machine, and copying the parts into one buffer still 300 ms). A block that the last state
+ * encoded with the same `memo` had as well is not encoded again (StateMemo); without one, every
+ * block is.
  */
-export async function encodeHostsParts (hosts: readonly StateHost[], head: StateHead, slicer: Pick<Slicer, 'due' | 'next'> = new Slicer(), memo?: StateMemo): Promise<Buffer[]> {
-  if (memo !== undefined) return await encodeWithMemo(hosts, head, slicer, memo)
-  const out = new PartWriter(goEscape)
-  out.add('{"Servers":{')
+export async function encodeHostsParts (hosts: readonly StateHost[], head: StateHead, slicer: Pick<Slicer, 'due' | 'next'> = new Slicer(), memo: StateMemo = new StateMemo()): Promise<Buffer[]> {
+  const out: Buffer[] = []
+  let text = '{"Servers":{'
+  const names = new Set<string>()
   for (const [h, host] of hosts.entries()) {
-    out.add(`${h === 0 ? '' : ','}${q(host.name)}:{"Name":${q(host.name)},"Services":{`)
-    let first = true
-    for (const block of host.blocks) {
-      for (const svc of block) {
-        out.add(`${first ? '' : ','}${q(svc.ID)}:${encodeService(svc)}`)
-        first = false
-        if (slicer.due()) await slicer.next()
+    text += `${h === 0 ? '' : ','}${q(host.name)}:{"Name":${q(host.name)},"Services":{`
+    const before = memo.blocks(host.name)
+    const blocks: EncodedBlock[] = []
+    for (const [b, records] of host.blocks.entries()) {
+      let block = before[b]
+      if (block !== undefined && sameBlock(block.records, records)) {
+        memo.reused++
+      } else {
+        let entries = ''
+        for (const [i, svc] of records.entries()) {
+          entries += `${b === 0 && i === 0 ? '' : ','}${q(svc.ID)}:${encodeService(svc)}`
+          if (slicer.due()) await slicer.next()
+        }
+        block = { records, bytes: made(memo, entries) }
+        memo.made++
       }
+      blocks.push(block)
+      if (text !== '') { out.push(made(memo, text)); text = '' }
+      out.push(block.bytes)
+      if (slicer.due()) await slicer.next()
     }
-    out.add(`},"LastUpdated":${q(host.lastUpdated)},"LastChanged":${q(host.lastChanged)}}`)
+    memo.keep(host.name, blocks)
+    names.add(host.name)
+    text += `},"LastUpdated":${q(host.lastUpdated)},"LastChanged":${q(host.lastChanged)}}`
   }
-  out.add(`},"LastChanged":${q(head.lastChanged)},"ClusterName":${q(head.clusterName)},"Hostname":${q(head.hostname)}}`)
-  return out.finish()
+  memo.retain(names)
+  text += `},"LastChanged":${q(head.lastChanged)},"ClusterName":${q(head.clusterName)},"Hostname":${q(head.hostname)}}`
+  out.push(made(memo, text))
+  return out
 }
 
 interface StateHead { lastChanged: Time, clusterName: string, hostname: string }
@@ -126,43 +141,6 @@ export function sameBlock (block: readonly Service[], records: readonly Service[
   if (block === records) return true
   for (let i = start; i < end; i++) if (block[i - start] !== records[i]) return false
   return true
-}
-
-/** encodeHostsParts with a memo: the same bytes, in parts that are the blocks of each host's records and the text between them. */
-async function encodeWithMemo (hosts: readonly StateHost[], head: StateHead, slicer: Pick<Slicer, 'due' | 'next'>, memo: StateMemo): Promise<Buffer[]> {
-  const out: Buffer[] = []
-  let text = '{"Servers":{'
-  const names = new Set<string>()
-  for (const [h, host] of hosts.entries()) {
-    text += `${h === 0 ? '' : ','}${q(host.name)}:{"Name":${q(host.name)},"Services":{`
-    const before = memo.blocks(host.name)
-    const blocks: EncodedBlock[] = []
-    for (const [b, records] of host.blocks.entries()) {
-      let block = before[b]
-      if (block !== undefined && sameBlock(block.records, records)) {
-        memo.reused++
-      } else {
-        let entries = ''
-        for (const [i, svc] of records.entries()) {
-          entries += `${b === 0 && i === 0 ? '' : ','}${q(svc.ID)}:${encodeService(svc)}`
-          if (slicer.due()) await slicer.next()
-        }
-        block = { records, bytes: made(memo, entries) }
-        memo.made++
-      }
-      blocks.push(block)
-      if (text !== '') { out.push(made(memo, text)); text = '' }
-      out.push(block.bytes)
-      if (slicer.due()) await slicer.next()
-    }
-    memo.keep(host.name, blocks)
-    names.add(host.name)
-    text += `},"LastUpdated":${q(host.lastUpdated)},"LastChanged":${q(host.lastChanged)}}`
-  }
-  memo.retain(names)
-  text += `},"LastChanged":${q(head.lastChanged)},"ClusterName":${q(head.clusterName)},"Hostname":${q(head.hostname)}}`
-  out.push(made(memo, text))
-  return out
 }
 
 function made (memo: StateMemo, text: string): Buffer {
