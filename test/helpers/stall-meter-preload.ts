@@ -21,9 +21,9 @@ if (file !== undefined && file !== '') {
   let longest = { ms: 0, cpuMs: 0, waitMs: 0 }
   // the gap with the most time on a CPU: the longest piece of the process's own work (collections included)
   let busiest = { ms: 0, cpuMs: 0, waitMs: 0 }
-  let last = { at: performance.now(), ...sched() }
+  let last = { at: 0, cpuNs: 0, waitNs: 0 }
   let seq = 0
-  setInterval(() => {
+  const turn = (): void => {
     const now = { at: performance.now(), ...sched() }
     const ms = now.at - last.at
     if (ms > longest.ms || ms > busiest.cpuMs) {
@@ -32,8 +32,9 @@ if (file !== undefined && file !== '') {
       if (gap.cpuMs > busiest.cpuMs) busiest = gap
     }
     last = now
-  }, 1).unref()
+  }
   process.on('SIGUSR2', () => {
+    if (seq === 0) setInterval(turn, 1).unref() // like the histogram, from the first signal on
     if (seq > 0) {
       const ms = (ns: number): number => Math.round(ns / 1e4) / 100
       const r = (g: typeof longest): typeof longest => ({ ms: Math.round(g.ms * 100) / 100, cpuMs: Math.round(g.cpuMs * 100) / 100, waitMs: Math.round(g.waitMs * 100) / 100 })
