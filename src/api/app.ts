@@ -1,7 +1,7 @@
 // The JSON API of reference §5: routes, shapes, indentation, CORS headers and error bodies
 // as in the original, each route also under /api/. Handlers read frozen snapshots only.
 // Beside it: the web UI, /watch and SSE streams, drain, explain, /servers and /metrics.
-import Router from '@koa/router'
+import type RouterClass from '@koa/router'
 import Koa from 'koa'
 import type { Catalog } from '../catalog/index.ts'
 import type { ListenerView } from '../listeners/index.ts'
@@ -20,10 +20,15 @@ import { addListenersRoute } from './listeners-route.ts'
 import { pageHeaders } from './page-headers.ts'
 import { addProxyRoute } from './proxy-route.ts'
 import type { ApiRejections } from './rejections.ts'
-import { allowCors, sendError } from './respond.ts'
+import { allowCors, sendError, sendStreamBodies } from './respond.ts'
 import { addStreamRoutes } from './stream-routes.ts'
 import { uiMiddleware } from './ui.ts'
 import { DocumentCache, type ClusterMember } from './views.ts'
+import { nodeRequire } from '../lib/node-http.ts'
+
+// @koa/router as CommonJS: its ES module build imports node:http, which loads Node's bundled
+// undici into every daemon (see lib/node-http.ts); its CommonJS build requires it.
+const Router = nodeRequire('@koa/router') as typeof RouterClass
 
 export type { ClusterMember } from './views.ts'
 
@@ -83,6 +88,7 @@ export function createApp (c: ApiComponents): Koa {
     c.logger.warn({ err, path: ctx?.path }, `API answer failed: ${err.message}`)
   })
 
+  app.use(sendStreamBodies())
   if (c.activity !== undefined) app.use(c.activity.middleware())
   app.use(pageHeaders(c.frameAncestors))
   app.use(async (ctx, next) => {

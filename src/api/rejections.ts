@@ -3,9 +3,9 @@
 // (with how many were left out), so a flood of bad requests cannot flood the log too.
 // Also the HTTP server's parse errors (431 for oversized headers, 400 for malformed HTTP),
 // which never reach koa.
-import { STATUS_CODES } from 'node:http'
 import type { Duplex } from 'node:stream'
 import type { Logger } from '../lib/logger.ts'
+import { http } from '../lib/node-http.ts'
 import { LogThrottle } from '../lib/log-throttle.ts'
 import type { Metrics } from '../lib/metrics.ts'
 
@@ -66,8 +66,8 @@ export class ApiRejections {
     const [status, reason]: [number, RejectReason] = err.code === 'HPE_HEADER_OVERFLOW'
       ? [431, 'header_too_large']
       : err.code === 'ERR_HTTP_REQUEST_TIMEOUT' ? [408, 'request_timeout'] : [400, 'bad_request']
-    this.reject(reason, `${status} ${STATUS_CODES[status]} (${err.code ?? err.message})`)
-    const body = JSON.stringify({ message: `${STATUS_CODES[status]} - ${reason === 'header_too_large' ? 'the request headers are larger than the server accepts' : 'the request is not valid HTTP/1.1'}`, status: 'error' })
-    socket.end(`HTTP/1.1 ${status} ${STATUS_CODES[status]}\r\nConnection: close\r\nContent-Type: application/json\r\nContent-Length: ${Buffer.byteLength(body)}\r\n\r\n${body}`)
+    this.reject(reason, `${status} ${http.STATUS_CODES[status]} (${err.code ?? err.message})`)
+    const body = JSON.stringify({ message: `${http.STATUS_CODES[status]} - ${reason === 'header_too_large' ? 'the request headers are larger than the server accepts' : 'the request is not valid HTTP/1.1'}`, status: 'error' })
+    socket.end(`HTTP/1.1 ${status} ${http.STATUS_CODES[status]}\r\nConnection: close\r\nContent-Type: application/json\r\nContent-Length: ${Buffer.byteLength(body)}\r\n\r\n${body}`)
   }
 }

@@ -1,4 +1,5 @@
-import { Readable } from 'node:stream'
+import { pipeline, Readable } from 'node:stream'
+import type Koa from 'koa'
 import type { Context } from 'koa'
 
 /** The original's error body: {"message": ..., "status": "error"} (keys sorted, compact). */
@@ -24,6 +25,35 @@ export function sendParts (ctx: Context, parts: readonly Buffer[], type = 'appli
   ctx.type = type
   ctx.body = Readable.from(parts)
   ctx.length = parts.reduce((n, b) => n + b.length, 0) // after the body: a stream body drops Content-Length
+}
+
+/** Statuses whose answers have no body (koa's statuses.empty). */
+const NO_BODY = new Set([204, 205, 304])
+
+/**
+ * Sends a stream body (sendParts' documents, the UI's files) here instead of in koa. Koa's
+ * respond() tests such a body with `instanceof Response` before anything else, and the first
+ * read of that global makes Node load its bundled HTTP client, undici: 23-29 ms on the event
+ * loop at the first document a daemon serves, and about 2 MB of memory from then on, for a
+ * client the daemon never uses (lib/node-http.ts). What koa does with a stream body is done
+ * here: nothing when a handler took over the response or it can no longer be written, no body
+ * for HEAD and for 204/205/304, else the stream piped, its failure reported as koa reports it.
+ * The outermost middleware, so that it runs after every other one is done with the answer.
+ */
+export function sendStreamBodies (): Koa.Middleware {
+  return async (ctx, next) => {
+    await next()
+    const body: unknown = ctx.body
+    if (!(body instanceof Readable) || ctx.respond === false) return
+    ctx.respond = false
+    if (!ctx.writable) return // koa's own hook destroys the stream when the response ends
+    if (ctx.method === 'HEAD' || NO_BODY.has(ctx.status)) {
+      body.destroy()
+      ctx.res.end()
+      return
+    }
+    pipeline(body, ctx.res, (err) => { if (err !== null && err !== undefined && ctx.app.listenerCount('error') > 0) ctx.onerror(err) })
+  }
 }
 
 export function allowCors (ctx: Context): void {

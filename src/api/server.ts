@@ -1,9 +1,10 @@
-import http from 'node:http'
+import type { Server } from 'node:http'
 import type { Socket } from 'node:net'
 import type { Duplex } from 'node:stream'
 import type Koa from 'koa'
 import { StartError } from '../lib/errors.ts'
 import type { Logger } from '../lib/logger.ts'
+import { http } from '../lib/node-http.ts'
 import type { Startable } from '../lib/startable.ts'
 
 export interface HttpServerInit {
@@ -42,7 +43,7 @@ export class HttpServer implements Startable {
   readonly #app: Koa
   readonly #logger: Logger
   readonly #init: HttpServerInit
-  #server: http.Server | undefined
+  #server: Server | undefined
 
   readonly #rejections: HttpRejections | undefined
 

@@ -2,10 +2,10 @@
 // or process behind: HTTP uses a fresh socket that is destroyed after the answer, commands
 // run in their own process group that is killed on abort.
 import { spawn } from 'node:child_process'
-import http from 'node:http'
 import https from 'node:https'
 import net from 'node:net'
 import { InvalidCheckError } from '../lib/errors.ts'
+import { http } from '../lib/node-http.ts'
 
 export interface CheckResult {
   /** true: passing. */

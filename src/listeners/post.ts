@@ -5,8 +5,9 @@
 // node:http rather than fetch(): fetch copies a Buffer body twice before it sends it
 // (a body holds the whole state, 2.7 MB at 10,000 services) and runs it through web
 // streams; http.request() writes the body's parts as they are, at less than half the CPU.
-import http from 'node:http'
+import type { Agent, ClientRequest, IncomingMessage } from 'node:http'
 import https from 'node:https'
+import { http } from '../lib/node-http.ts'
 
 export interface PostRequest {
   /** An http: or https: URL without credentials (they travel in an Authorization header). */
@@ -19,7 +20,7 @@ export interface PostRequest {
   /** Aborted when the listener stops. */
   signal: AbortSignal
   /** The listener's own keep-alive connections (see postAgent); Node's global agent when absent. */
-  agent?: http.Agent
+  agent?: Agent
 }
 
 export type PostResult =
@@ -35,7 +36,7 @@ const ERROR_SNIPPET_CHARS = 200
  * The connections of one listener: kept alive between its POSTs (it sends one at a time,
  * hence one socket), and closed with agent.destroy() when the listener stops.
  */
-export function postAgent (url: string): http.Agent {
+export function postAgent (url: string): Agent {
   return new (client(new URL(url)).Agent)({ keepAlive: true, maxSockets: 1 })
 }
 
@@ -65,8 +66,8 @@ function networkError (err: unknown): string {
 /** Sends one POST. Never throws; success is a 2xx status (redirects are not followed). */
 export async function postOnce (req: PostRequest): Promise<PostResult> {
   return await new Promise<PostResult>(resolve => {
-    let request: http.ClientRequest | undefined
-    let response: http.IncomingMessage | undefined
+    let request: ClientRequest | undefined
+    let response: IncomingMessage | undefined
     const chunks: Buffer[] = []
     let read = 0
     let settled = false

@@ -1,13 +1,17 @@
 // What a daemon loads into memory depends on what it is configured to do: dockerode (with
 // @grpc/grpc-js, protobufjs and ssh2, whose poly1305 reserves a 16 MiB buffer) is loaded only
-// when Docker discovery runs. Real daemons on 127.0.27.2-3 with a preload that logs every module
-// loaded (test/helpers/module-log-preload.ts).
+// when Docker discovery runs, and Node's bundled HTTP client (undici) never, as the daemon does
+// not use it (an ES module import of node:http would load it: src/lib/node-http.ts). Real
+// daemons on 127.0.27.2-4 with a preload that logs every module loaded
+// (test/helpers/module-log-preload.ts).
 import test from 'ava'
 import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises'
 import os from 'node:os'
 import path from 'node:path'
 import { fileURLToPath } from 'node:url'
+import { httpBackend } from '../helpers/backends.ts'
 import { startDaemon } from '../helpers/daemon.ts'
+import { startReceiver } from '../helpers/receiver.ts'
 import { waitFor } from '../helpers/wait.ts'
 
 const PRELOAD = fileURLToPath(new URL('../helpers/module-log-preload.ts', import.meta.url))
@@ -36,4 +40,34 @@ test('modules: with Docker discovery, dockerode is loaded when the daemon first 
   const socket = path.join(os.tmpdir(), `sidecar-no-docker-${process.pid}.sock`)
   const urls = await modulesOf(t, '127.0.27.3', ['-d', 'static', '-d', 'docker'], { DOCKER_URL: `unix://${socket}` }, out => out.includes('cannot reach Docker'))
   t.true(fromPackage(urls, 'dockerode').length > 0, 'dockerode was not loaded')
+})
+
+const UNDICI = 'node:internal/deps/undici/undici'
+
+test('modules: a daemon that checks over HTTP, serves its API and streams, and posts to a listener never loads Node\'s bundled undici', async t => {
+  const ip = '127.0.27.4'
+  const backend = await httpBackend('checked', ip)
+  t.teardown(backend.close)
+  const receiver = await startReceiver(ip)
+  t.teardown(async () => { await receiver.close() })
+  const dir = await mkdtemp(path.join(os.tmpdir(), 'sidecar-modules-'))
+  t.teardown(async () => { await rm(dir, { recursive: true, force: true }) })
+  const log = path.join(dir, 'modules.txt')
+  const file = path.join(dir, 'static.json')
+  await writeFile(file, JSON.stringify([{ Service: { ID: 'checked-1', Name: 'checked', Image: 'checked:1', Ports: [{ Type: 'tcp', Port: backend.port, ServicePort: 0, IP: ip }] }, Check: { Type: 'HttpGet', Args: `http://${ip}:${backend.port}/health` } }]))
+  const d = await startDaemon({ ip, hostname: 'modules-undici', cwd: dir, args: ['-d', 'static'], env: { NODE_OPTIONS: `--import ${PRELOAD}`, SIDECAR_MODULE_LOG: log, STATIC_CONFIG_FILE: file, HEALTH_INTERVAL: '200ms', LISTENERS_URLS: receiver.url() } })
+  let stopped = false
+  t.teardown(async () => { if (!stopped) await d.stop() })
+  await waitFor(() => receiver.bodies().some(b => b.State.Servers['modules-undici']?.Services['checked-1']?.Status === 0) || undefined, { timeoutMs: 30_000, message: 'the listener got the checked service ALIVE' })
+  t.true(backend.hits > 0, 'the HTTP check reached the backend')
+  for (const p of ['/services.json', '/state.json', '/api/services.json', '/health', '/metrics', '/servers', '/ui/']) t.is((await fetch(d.url(p))).status, 200, p)
+  const watch = await fetch(d.url('/watch'))
+  t.is(watch.status, 200)
+  await watch.body?.cancel()
+  const { code } = await d.stop()
+  stopped = true
+  t.is(code, 0)
+  const loaded = (await readFile(log, 'utf8')).split('\n')
+  t.true(loaded.includes('node:http'), 'the exit hook listed Node\'s own modules')
+  t.false(loaded.includes(UNDICI), `${UNDICI} was loaded`)
 })

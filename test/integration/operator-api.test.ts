@@ -189,6 +189,32 @@ test('the UI is served at / and /ui/ as plain files, with no request leaving the
   for (const p of ['/ui/nope.js', '/ui/..%2fpackage.json', '/ui/%2e%2e/package.json']) t.is((await fetch(d.url(p))).status, 404, p)
 })
 
+/** One request on a fresh connection, read until the daemon closes it: the raw answer, head and all. */
+async function rawExchange (request: string): Promise<string> {
+  const socket = net.connect(7777, IP)
+  socket.end(request)
+  const chunks: Buffer[] = []
+  for await (const c of socket) chunks.push(c as Buffer)
+  return Buffer.concat(chunks).toString('latin1')
+}
+
+test('HEAD of a document or a UI file answers GET\'s Content-Length and type with no body bytes after the head', async t => {
+  for (const p of ['/api/state.json', '/services.json', '/ui/js/app.js']) {
+    const get = await fetch(d.url(p))
+    const size = (await get.arrayBuffer()).byteLength
+    t.true(size > 0, p)
+    const raw = await rawExchange(`HEAD ${p} HTTP/1.1\r\nHost: ${IP}:7777\r\nConnection: close\r\n\r\n`)
+    const [head, rest] = [raw.slice(0, raw.indexOf('\r\n\r\n')), raw.slice(raw.indexOf('\r\n\r\n') + 4)]
+    t.regex(head, /^HTTP\/1\.1 200 /, p)
+    t.regex(head, new RegExp(`\r\ncontent-length: ${size}\r\n`, 'i'), p)
+    t.regex(head, new RegExp(`\r\ncontent-type: ${(get.headers.get('content-type') ?? '').replace(/[.*+?^${}()|[\]\\/]/g, '\\$&')}\r\n`, 'i'), p)
+    t.is(rest, '', `${p}: bytes after the head of a HEAD answer`)
+  }
+  const get = await rawExchange(`GET /api/state.json HTTP/1.1\r\nHost: ${IP}:7777\r\nConnection: close\r\n\r\n`)
+  const length = Number(/\r\ncontent-length: (\d+)\r\n/i.exec(get)?.[1])
+  t.is(Buffer.byteLength(get.slice(get.indexOf('\r\n\r\n') + 4), 'latin1'), length, 'a GET on the same kind of connection carries exactly Content-Length bytes')
+})
+
 test('/health keeps its shape; OPTIONS pre-flight answers with CORS headers', async t => {
   const health = await d.json<Record<string, unknown>>('/health')
   t.deepEqual(Object.keys(health), ['status', 'hostname', 'clusterName', 'uptimeSeconds', 'clockOffsetSeconds'])
