@@ -23,7 +23,17 @@ export default tseslint.config(
     // Imports between src/ folders point down (eslint/layers.js, docs/ARCHITECTURE.md).
     files: ['src/**/*.ts'],
     plugins: { sidecar: sidecarPlugin },
-    rules: { 'sidecar/layers': ['error', { root: `${import.meta.dirname}/src` }] },
+    rules: {
+      'sidecar/layers': ['error', { root: `${import.meta.dirname}/src` }],
+      // An ES module import of node:http loads Node's bundled undici (src/lib/node-http.ts).
+      '@typescript-eslint/no-restricted-imports': ['error', {
+        paths: [
+          { name: 'node:http', message: 'take http from src/lib/node-http.ts: an ES module import of node:http loads undici', allowTypeImports: true },
+          { name: 'http', message: 'take http from src/lib/node-http.ts: an ES module import of node:http loads undici', allowTypeImports: true },
+          { name: '@koa/router', message: 'its ES module build imports node:http, which loads undici: require it (src/api/app.ts)', allowTypeImports: true },
+        ],
+      }],
+    },
   },
   {
     files: ['**/*.js'],

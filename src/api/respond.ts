@@ -34,7 +34,7 @@ const NO_BODY = new Set([204, 205, 304])
  * Sends a stream body (sendParts' documents, the UI's files) here instead of in koa. Koa's
  * respond() tests such a body with `instanceof Response` before anything else, and the first
  * read of that global makes Node load its bundled HTTP client, undici: 23-29 ms on the event
- * loop at the first document a daemon serves, and about 2 MB of memory from then on, for a
+ * loop at the first document a daemon serves, and about 3 MB of RSS from then on, for a
  * client the daemon never uses (lib/node-http.ts). What koa does with a stream body is done
  * here: nothing when a handler took over the response or it can no longer be written, no body
  * for HEAD and for 204/205/304, else the stream piped, its failure reported as koa reports it.
