@@ -2,7 +2,7 @@
 // @grpc/grpc-js, protobufjs and ssh2, whose poly1305 reserves a 16 MiB buffer) is loaded only
 // when Docker discovery runs, and Node's bundled HTTP client (undici) never, as the daemon does
 // not use it (an ES module import of node:http would load it: src/lib/node-http.ts). Real
-// daemons on 127.0.27.2-4 with a preload that logs every module loaded
+// daemons on 127.0.27.2-5 with a preload that logs every module loaded
 // (test/helpers/module-log-preload.ts).
 import test from 'ava'
 import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises'
@@ -44,7 +44,7 @@ test('modules: with Docker discovery, dockerode is loaded when the daemon first 
 
 const UNDICI = 'node:internal/deps/undici/undici'
 
-test('modules: a daemon that checks over HTTP, serves its API and streams, and posts to a listener never loads Node\'s bundled undici', async t => {
+test('modules: a daemon that checks over HTTP, gossips and syncs with a peer, proxies HTTP, serves its API and streams, and posts to a listener never loads Node\'s bundled undici', async t => {
   const ip = '127.0.27.4'
   const backend = await httpBackend('checked', ip)
   t.teardown(backend.close)
@@ -54,12 +54,22 @@ test('modules: a daemon that checks over HTTP, serves its API and streams, and p
   t.teardown(async () => { await rm(dir, { recursive: true, force: true }) })
   const log = path.join(dir, 'modules.txt')
   const file = path.join(dir, 'static.json')
-  await writeFile(file, JSON.stringify([{ Service: { ID: 'checked-1', Name: 'checked', Image: 'checked:1', Ports: [{ Type: 'tcp', Port: backend.port, ServicePort: 0, IP: ip }] }, Check: { Type: 'HttpGet', Args: `http://${ip}:${backend.port}/health` } }]))
-  const d = await startDaemon({ ip, hostname: 'modules-undici', cwd: dir, args: ['-d', 'static'], env: { NODE_OPTIONS: `--import ${PRELOAD}`, SIDECAR_MODULE_LOG: log, STATIC_CONFIG_FILE: file, HEALTH_INTERVAL: '200ms', LISTENERS_URLS: receiver.url() } })
+  const servicePort = 27904
+  await writeFile(file, JSON.stringify([{ Service: { ID: 'checked-1', Name: 'checked', Image: 'checked:1', Ports: [{ Type: 'tcp', Port: backend.port, ServicePort: servicePort, IP: ip }] }, Check: { Type: 'HttpGet', Args: `http://${ip}:${backend.port}/health` } }]))
+  const peerFile = path.join(dir, 'peer.json')
+  await writeFile(peerFile, JSON.stringify([{ Service: { ID: 'peer-1', Name: 'peer', Image: 'peer:1', Ports: [{ Type: 'tcp', Port: 20000, ServicePort: 0, IP: '127.0.27.5' }] }, Check: { Type: 'AlwaysSuccessful', Args: '' } }]))
+  const d = await startDaemon({ ip, hostname: 'modules-undici', cwd: dir, args: ['-d', 'static'], env: { NODE_OPTIONS: `--import ${PRELOAD}`, SIDECAR_MODULE_LOG: log, STATIC_CONFIG_FILE: file, HEALTH_INTERVAL: '200ms', LISTENERS_URLS: receiver.url(), SIDECAR_PUSH_PULL_INTERVAL: '1s' } })
   let stopped = false
   t.teardown(async () => { if (!stopped) await d.stop() })
-  await waitFor(() => receiver.bodies().some(b => b.State.Servers['modules-undici']?.Services['checked-1']?.Status === 0) || undefined, { timeoutMs: 30_000, message: 'the listener got the checked service ALIVE' })
+  const peer = await startDaemon({ ip: '127.0.27.5', hostname: 'modules-peer', cwd: dir, args: ['-d', 'static', '--cluster-ip', ip], env: { STATIC_CONFIG_FILE: peerFile, SIDECAR_PUSH_PULL_INTERVAL: '1s' } })
+  t.teardown(async () => { await peer.stop() })
+  await waitFor(() => receiver.bodies().some(b => b.State.Servers['modules-undici']?.Services['checked-1']?.Status === 0 && b.State.Servers['modules-peer']?.Services['peer-1']?.Status === 0) || undefined, { timeoutMs: 30_000, message: 'the listener got the checked service and the peer\'s ALIVE' })
   t.true(backend.hits > 0, 'the HTTP check reached the backend')
+  await waitFor(async () => /sidecar_anti_entropy_exchanges_total\{[^}]*result="ok"[^}]*\} [1-9]/.test(await (await fetch(d.url('/metrics'))).text()) || undefined, { timeoutMs: 30_000, message: 'an anti-entropy exchange with the peer completed' })
+  const hits = backend.hits
+  const proxied = await waitFor(async () => { try { const r = await fetch(`http://${ip}:${servicePort}/through-the-proxy`); return r.status === 200 ? await r.json() as { backend: string } : undefined } catch { return undefined } }, { timeoutMs: 30_000, message: 'a request through the proxy' })
+  t.is(proxied.backend, 'checked')
+  t.true(backend.hits > hits)
   for (const p of ['/services.json', '/state.json', '/api/services.json', '/health', '/metrics', '/servers', '/ui/']) t.is((await fetch(d.url(p))).status, 200, p)
   const watch = await fetch(d.url('/watch'))
   t.is(watch.status, 200)
