@@ -75,7 +75,10 @@ test.serial('stall meter: the longest gap of a busy block is time on a CPU, and 
   t.true(busy.ms >= 120 && busy.ms < 140, `busy: longest gap ${busy.ms} ms`)
   // on a CPU or, on a loaded machine, runnable: never blocked
   t.true(busy.cpuMs + busy.waitMs >= 0.85 * busy.ms, `busy: ${busy.cpuMs} ms on a CPU, ${busy.waitMs} waiting, of ${busy.ms}`)
-  t.true(busy.cpuMs >= 20, `busy: ${busy.cpuMs} ms on a CPU`)
+  // Some of it on a CPU, however loaded the machine: in a CI run beside a test that kept nine
+  // threads busy on the 2 cores, the block had 18.5 ms of its 120 on one. A meter that swapped
+  // its two counters reads about 0 here on a quiet machine.
+  t.true(busy.cpuMs >= 5, `busy: ${busy.cpuMs} ms on a CPU`)
   await block('s120')
   const asleepWindow = await meter.read()
   const asleep = asleepWindow.longest
