@@ -189,30 +189,33 @@ test('the UI is served at / and /ui/ as plain files, with no request leaving the
   for (const p of ['/ui/nope.js', '/ui/..%2fpackage.json', '/ui/%2e%2e/package.json']) t.is((await fetch(d.url(p))).status, 404, p)
 })
 
-/** One request on a fresh connection, read until the daemon closes it: the raw answer, head and all. */
+/**
+ * One request on a fresh connection (Connection: close), read until the daemon closes it: the
+ * raw answer, head and all. The client does not half-close: Node's server drops a request whose
+ * client did before its answer was ready (a UI file's, read from disk), as before this test.
+ */
 async function rawExchange (request: string): Promise<string> {
   const socket = net.connect(7777, IP)
-  socket.end(request)
+  socket.write(request)
   const chunks: Buffer[] = []
   for await (const c of socket) chunks.push(c as Buffer)
   return Buffer.concat(chunks).toString('latin1')
 }
 
-test('HEAD of a document or a UI file answers GET\'s Content-Length and type with no body bytes after the head', async t => {
+test('HEAD of a document or a UI file answers a Content-Length and type with no body bytes after the head; a GET carries exactly its Content-Length', async t => {
+  const split = (raw: string): { head: string, body: string } => ({ head: raw.slice(0, raw.indexOf('\r\n\r\n')), body: raw.slice(raw.indexOf('\r\n\r\n') + 4) })
+  const lengthOf = (head: string): number => Number(/\r\ncontent-length: (\d+)\r\n/i.exec(head)?.[1])
   for (const p of ['/api/state.json', '/services.json', '/ui/js/app.js']) {
-    const get = await fetch(d.url(p))
-    const size = (await get.arrayBuffer()).byteLength
-    t.true(size > 0, p)
-    const raw = await rawExchange(`HEAD ${p} HTTP/1.1\r\nHost: ${IP}:7777\r\nConnection: close\r\n\r\n`)
-    const [head, rest] = [raw.slice(0, raw.indexOf('\r\n\r\n')), raw.slice(raw.indexOf('\r\n\r\n') + 4)]
-    t.regex(head, /^HTTP\/1\.1 200 /, p)
-    t.regex(head, new RegExp(`\r\ncontent-length: ${size}\r\n`, 'i'), p)
-    t.regex(head, new RegExp(`\r\ncontent-type: ${(get.headers.get('content-type') ?? '').replace(/[.*+?^${}()|[\]\\/]/g, '\\$&')}\r\n`, 'i'), p)
-    t.is(rest, '', `${p}: bytes after the head of a HEAD answer`)
+    const head = split(await rawExchange(`HEAD ${p} HTTP/1.1\r\nHost: ${IP}:7777\r\nConnection: close\r\n\r\n`))
+    const get = split(await rawExchange(`GET ${p} HTTP/1.1\r\nHost: ${IP}:7777\r\nConnection: close\r\n\r\n`))
+    for (const r of [head, get]) t.regex(r.head, /^HTTP\/1\.1 200 /, p)
+    t.true(lengthOf(head.head) > 0, `${p}: HEAD's Content-Length`)
+    t.is(head.body, '', `${p}: bytes after the head of a HEAD answer`)
+    t.is(Buffer.byteLength(get.body, 'latin1'), lengthOf(get.head), `${p}: a GET carries exactly its Content-Length`)
+    t.is(/\r\ncontent-type: ([^\r]+)\r\n/i.exec(head.head)?.[1], /\r\ncontent-type: ([^\r]+)\r\n/i.exec(get.head)?.[1], `${p}: the same type`)
+    // the documents change while this file's other tests drain and undrain; a UI file does not
+    if (p.startsWith('/ui/')) t.is(lengthOf(head.head), lengthOf(get.head), `${p}: HEAD's Content-Length is GET's`)
   }
-  const get = await rawExchange(`GET /api/state.json HTTP/1.1\r\nHost: ${IP}:7777\r\nConnection: close\r\n\r\n`)
-  const length = Number(/\r\ncontent-length: (\d+)\r\n/i.exec(get)?.[1])
-  t.is(Buffer.byteLength(get.slice(get.indexOf('\r\n\r\n') + 4), 'latin1'), length, 'a GET on the same kind of connection carries exactly Content-Length bytes')
 })
 
 test('/health keeps its shape; OPTIONS pre-flight answers with CORS headers', async t => {
