@@ -28,8 +28,7 @@ export default tseslint.config(
       // An ES module import of node:http loads Node's bundled undici (src/lib/node-http.ts).
       '@typescript-eslint/no-restricted-imports': ['error', {
         paths: [
-          { name: 'node:http', message: 'take http from src/lib/node-http.ts: an ES module import of node:http loads undici', allowTypeImports: true },
-          { name: 'http', message: 'take http from src/lib/node-http.ts: an ES module import of node:http loads undici', allowTypeImports: true },
+          ...['node:http', 'http'].map(name => ({ name, message: 'take http from src/lib/node-http.ts: an ES module import of node:http loads undici', allowTypeImports: true })),
           { name: '@koa/router', message: 'its ES module build imports node:http, which loads undici: require it (src/api/app.ts)', allowTypeImports: true },
         ],
       }],
