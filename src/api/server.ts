@@ -67,6 +67,11 @@ export class HttpServer implements Startable {
     server.keepAliveTimeout = 5000
     server.headersTimeout = HEADERS_TIMEOUT_MS
     server.requestTimeout = REQUEST_TIMEOUT_MS
+    // Node's server closes a connection at the client's FIN, dropping an answer still being made
+    // (a UI file, read from disk): `printf 'GET /ui/ ...' | nc -N` got nothing. Like the proxy's
+    // listeners, answer what was asked before the FIN, then close. The property is Node's own
+    // (since 0.x) but not in its typings.
+    ;(server as Server & { httpAllowHalfOpen: boolean }).httpAllowHalfOpen = true
     const max = this.#init.maxConnections
     const rejections = this.#rejections
     if (rejections !== undefined) {

@@ -190,15 +190,15 @@ test('the UI is served at / and /ui/ as plain files, with no request leaving the
 })
 
 /**
- * One request on a fresh connection (Connection: close), read until the daemon closes it: the
- * raw answer, head and all. The client does not half-close: Node's server drops a request whose
- * client did before its answer was ready (a UI file's, read from disk), as before this test.
+ * Requests on a fresh connection, read until the daemon closes it: the raw answers, heads and
+ * all. halfClose: the client shuts down its writing side after the requests (`nc -N`).
  */
-async function rawExchange (request: string): Promise<string> {
-  const socket = net.connect(7777, IP)
-  socket.write(request)
+async function rawExchange (request: string, { halfClose = false } = {}): Promise<string> {
+  const socket = net.connect({ port: 7777, host: IP, allowHalfOpen: true })
+  if (halfClose) socket.end(request); else socket.write(request)
   const chunks: Buffer[] = []
   for await (const c of socket) chunks.push(c as Buffer)
+  socket.end()
   return Buffer.concat(chunks).toString('latin1')
 }
 
@@ -216,6 +216,24 @@ test('HEAD of a document or a UI file answers a Content-Length and type with no 
     // the documents change while this file's other tests drain and undrain; a UI file does not
     if (p.startsWith('/ui/')) t.is(lengthOf(head.head), lengthOf(get.head), `${p}: HEAD's Content-Length is GET's`)
   }
+})
+
+test('a client that half-closes after its requests (nc -N) gets every answer, then the daemon closes', async t => {
+  // a UI file is read from disk, so its answer is not ready when the FIN arrives
+  const one = await rawExchange(`GET /ui/js/app.js HTTP/1.1\r\nHost: ${IP}:7777\r\n\r\n`, { halfClose: true })
+  t.regex(one, /^HTTP\/1\.1 200 /)
+  const length = Number(/\r\ncontent-length: (\d+)\r\n/i.exec(one)?.[1])
+  t.true(length > 0)
+  t.is(Buffer.byteLength(one.slice(one.indexOf('\r\n\r\n') + 4), 'latin1'), length, 'the whole file, then the close')
+  // pipelined, the slow answer first: both, in order
+  const two = await rawExchange(`GET /ui/ HTTP/1.1\r\nHost: ${IP}:7777\r\n\r\nGET /health HTTP/1.1\r\nHost: ${IP}:7777\r\n\r\n`, { halfClose: true })
+  const statuses = [...two.matchAll(/HTTP\/1\.1 (\d{3}) /g)].map(m => m[1])
+  t.deepEqual(statuses, ['200', '200'])
+  t.true(two.indexOf('<html') < two.lastIndexOf('HTTP/1.1 200'), 'the page, then /health')
+  // a FIN with nothing asked is closed at once, not held
+  t.is(await rawExchange('', { halfClose: true }), '')
+  // a FIN in the middle of a head is not answered as a request
+  t.notRegex(await rawExchange(`GET /health HTTP/1.1\r\nHost: ${IP}`, { halfClose: true }), /^HTTP\/1\.1 200 /)
 })
 
 test('/health keeps its shape; OPTIONS pre-flight answers with CORS headers', async t => {
