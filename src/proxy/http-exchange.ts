@@ -24,6 +24,8 @@ export class Exchange implements UpstreamUser {
   readonly #t0 = performance.now()
   #tried: Set<Backend> | undefined
   #retries = 0
+  /** Sent again on a new connection to the same backend after a kept-alive one closed under it (once). */
+  #staleRetried = false
   #holding: Backend | undefined
   #last: Backend | undefined
   #up: Upstream | undefined
@@ -58,10 +60,11 @@ export class Exchange implements UpstreamUser {
     this.#attempt()
   }
 
-  #attempt (): void {
+  /** again: send to this backend once more, on a new connection. */
+  #attempt (again?: Backend): void {
     const ctx = this.#conn.ctx
     const now = ctx.nowMs()
-    const b = ctx.pool.pick(now, this.#tried)
+    const b = again ?? ctx.pool.pick(now, this.#tried)
     if (b === undefined) { this.#unavailable(ctx.pool.unavailable(now, this.#tried)); return }
     this.#release()
     b.inFlight++
@@ -69,7 +72,7 @@ export class Exchange implements UpstreamUser {
     this.#holding = b
     this.#last = b
     this.#headSent = false
-    const up = ctx.connsFor(b).acquire(this)
+    const up = ctx.connsFor(b).acquire(this, again !== undefined)
     this.#up = up
     if (up.connected) this.onUpConnect()
     else if (this.#hasBody) { this.bodyBlocked = true; this.#conn.flow() }
@@ -300,6 +303,17 @@ export class Exchange implements UpstreamUser {
       if (ctx.pool.failure(b, ctx.nowMs())) this.#ejected(b, err?.message ?? 'connection closed')
     }
     const retryable = !connected || (reset && IDEMPOTENT.has(this.#head.method) && !this.#hasBody && !this.#head.upgrade)
+    if (retryable && reset && up.reused && !this.#staleRetried) {
+      // the backend closed a kept-alive connection as the request went out (its keep-alive
+      // timeout, 2 s for gunicorn, under the pool's 4 s): not the backend failing, and there
+      // may be no other backend, so the same one again on a new connection, whatever the
+      // retries setting, once
+      this.#staleRetried = true
+      ctx.stats.retry()
+      ctx.logger.debug({ backend: b.address, err: err?.message }, `${ctx.name}:${ctx.port}: a kept-alive connection closed under ${this.#head.method} ${this.#head.url}: sending it again on a new one`)
+      this.#attempt(b)
+      return
+    }
     if (retryable && this.#retries < ctx.opts.retries && !(this.#bodySent && connected)) {
       (this.#tried ??= new Set()).add(b)
       this.#retries++

@@ -128,10 +128,10 @@ export class BackendConns {
     this.#idleTimeout = idle
   }
 
-  /** An idle connection (most recently used first), else a new one (connecting). */
-  acquire (user: UpstreamUser): Upstream {
+  /** An idle connection (most recently used first), else a new one (connecting); fresh: always a new one. */
+  acquire (user: UpstreamUser, fresh = false): Upstream {
     const now = Date.now()
-    let u = this.#idle.pop()
+    let u = fresh ? undefined : this.#idle.pop()
     while (u !== undefined && (u.socket.destroyed || u.socket.readyState !== 'open' || now - u.parkedAt >= UPSTREAM_IDLE_MS)) {
       u.socket.destroy()
       u = this.#idle.pop()
