@@ -172,7 +172,8 @@ export function writeResponseHead (out: Buffer, o: number, status: number, reaso
     const kind = fieldKind(raw[i])
     if (kind === Kind.Hop) continue
     if (kind === Kind.Upgrade) {
-      if (conn === 'upgrade') o = field(out, o, 'Upgrade', raw[i + 1])
+      // a 426 must say what to upgrade to (RFC 9110 §15.5.22)
+      if (conn === 'upgrade' || status === 426) o = field(out, o, 'Upgrade', raw[i + 1])
       continue
     }
     if (named !== undefined && named.has(raw[i].toLowerCase())) continue

@@ -154,9 +154,12 @@ export class Exchange implements UpstreamUser {
         const head = up.parser.head as Head
         buf = buf.subarray(n)
         if (head.status < 200 && !(head.status === 101 && this.#head.upgrade)) {
+          if (head.status === 101) { this.#badResponse(up, new HttpParseError('HPE_UNEXPECTED_101', 'switched protocols (101) for a request that offered no upgrade')); return }
           // 1xx (100-continue from the backend, 103): relayed, the final head follows; a
-          // backend that sends them faster than the client reads waits for the client
-          if (!client.write(responseHead(head.status, head.reason, head.headers, 'keep-alive-1.1'))) up.reads.holdUntilDrained(client)
+          // backend that sends them faster than the client reads waits for the client. Not to
+          // an HTTP/1.0 client, which has no use for them (RFC 9110 §15.2; Node's
+          // writeEarlyHints sends a 103 whatever the request's version)
+          if (this.#head.versionMinor !== 0 && !client.write(responseHead(head.status, head.reason, head.headers, 'keep-alive-1.1'))) up.reads.holdUntilDrained(client)
           up.parser.reset()
           continue
         }
@@ -170,7 +173,10 @@ export class Exchange implements UpstreamUser {
           return
         }
         up.body.start(responseFraming(head, this.#head.method))
-        const conn = this.#clientConnection(head, up.body.kind === 'close')
+        // a chunked answer to an HTTP/1.0 request breaks RFC 9112 §6.1 (a 1.0 client may not
+        // read chunks): passed on as it came, but the connection closes after it, so a client
+        // that reads until the close is not left waiting
+        const conn = this.#clientConnection(head, up.body.kind === 'close' || (up.body.kind === 'chunked' && this.#head.versionMinor === 0))
         if (this.#whole(up, head, conn, buf)) return
         client.cork()
         client.write(responseHead(head.status, head.reason, head.headers, conn))
@@ -403,7 +409,8 @@ export class Exchange implements UpstreamUser {
     const close = !this.#head.keepAlive || this.#head.upgrade || !this.#bodyDone || this.#conn.readingBody
     const body = JSON.stringify({ message, reason, service: ctx.name, port: ctx.port, status: 'error' })
     this.#bytes = Buffer.byteLength(body)
-    this.#conn.socket.write(ownResponse(status, STATUS_TEXT[status] ?? 'Error', body, close, status === 503 ? 'retry-after: 1\r\n' : ''), 'latin1')
+    const extra = (status === 503 ? 'retry-after: 1\r\n' : '') + (!close && this.#head.versionMinor === 0 ? 'connection: keep-alive\r\n' : '')
+    this.#conn.socket.write(ownResponse(status, STATUS_TEXT[status] ?? 'Error', body, close, extra), 'latin1')
     this.#finish(true)
     this.#conn.next(!close)
   }
