@@ -46,8 +46,8 @@ export interface SessionComponents {
    * thread) for a page as soon as it arrives, while the page before it is still being merged.
    */
   prepare?: (records: SealedRecord[]) => Promise<void>
-  /** A record with its proof, as sent (admission.ts seal). */
-  seal: (svc: Service) => SealedRecord
+  /** A record with its proof, as sent (admission.ts seal); undefined for one that cannot be proved (another host's, held without its proof): not sent. */
+  seal: (svc: Service) => SealedRecord | undefined
   /**
    * seal() for a page's worth of records, with the signatures it must make computed off the
    * main thread (admission.ts sealAsync): what it returns is what the page sends. Without it,
@@ -282,7 +282,8 @@ export class Session {
       const now = current(svc)
       const sealed = ahead.get(now)
       if (sealed !== undefined) ahead.delete(now)
-      return encodeWireRecord(sealed ?? this.#c.seal(now))
+      const record = sealed ?? this.#c.seal(now)
+      return record === undefined ? undefined : encodeWireRecord(record)
     }, STATE_LIMITS.recordsPerPage)
     const sealAsync = this.#c.sealAsync
     const next = sealAsync === undefined

@@ -176,7 +176,8 @@ export function decodeRecordsPage (body: unknown, now: Time): Page<SealedRecord>
 export class Pager<T> {
   readonly #kind: StateKind
   readonly #items: readonly T[]
-  readonly #encode: (item: T) => string
+  /** An item's text on the page; undefined: the item is left out. */
+  readonly #encode: (item: T) => string | undefined
   readonly #maxItems: number
   #next = 0
   /** The encoded item that did not fit the last page: the first of the next (never encoded twice). */
@@ -185,7 +186,7 @@ export class Pager<T> {
   #prepared = 0
   #sentLast = false
 
-  constructor (kind: StateKind, items: readonly T[], encode: (item: T) => string, maxItems = Infinity) {
+  constructor (kind: StateKind, items: readonly T[], encode: (item: T) => string | undefined, maxItems = Infinity) {
     this.#kind = kind
     this.#items = items
     this.#encode = encode
@@ -224,6 +225,10 @@ export class Pager<T> {
     if (this.#next >= this.#items.length || page.parts.length >= this.#maxItems) return false
     const json = this.#carry ?? this.#encode(this.#items[this.#next])
     this.#carry = undefined
+    if (json === undefined) {
+      this.#next++
+      return true
+    }
     if (page.parts.length > 0 && page.size + json.length + 1 > STATE_LIMITS.pageBytes) {
       this.#carry = json
       return false
