@@ -2,8 +2,10 @@
 //   { "Service": {...}, "Check": { "Type": "HttpGet", "Args": "..." }, "ListenPort": 9999 }
 // Parsing is strict: the first bad entry is named with its index, and nothing is half-applied.
 import { createHash } from 'node:crypto'
+import { isIP } from 'node:net'
+import { didYouMean } from '../../lib/suggest.ts'
 import { isCheckType, CHECK_TYPES } from '../../health/checks.ts'
-import { decodePort } from '../../service/codec.ts'
+import { decodePort, RECORD_LIMITS } from '../../service/codec.ts'
 import { InvalidRecordError, StaticFileError } from '../../lib/errors.ts'
 import { Slicer } from '../../lib/slicer.ts'
 import { makeService, type Port, type Service } from '../../service/service.ts'
@@ -20,6 +22,8 @@ export interface StaticContext {
   now: Time
   /** Created times of IDs already known, so a reload keeps them. */
   created?: ReadonlyMap<string, Time>
+  /** Told what is accepted but will not work as the file may mean (an entry for another host). */
+  warn?: (message: string) => void
 }
 
 const MAX_FILE_BYTES = 4 * 1024 * 1024
@@ -42,6 +46,7 @@ export function stableId (name: string, hostname: string, ports: readonly Port[]
  * nothing is checked before the whole file is known to be JSON, as before.
  */
 export async function parseStaticFile (text: string, file: string, ctx: StaticContext): Promise<Discovered[]> {
+  if (text.charCodeAt(0) === 0xfeff) text = text.slice(1) // a byte order mark, as some editors write
   if (Buffer.byteLength(text) > MAX_FILE_BYTES) throw new StaticFileError(file, `file is larger than ${MAX_FILE_BYTES} bytes`)
   const slicer = new Slicer()
   let doc = await parseArraySliced(text, slicer)
@@ -58,16 +63,34 @@ export async function parseStaticFile (text: string, file: string, ctx: StaticCo
   }
   const out: Discovered[] = []
   const ids = new Map<string, number>()
+  const foreign: string[] = []
   for (const [i, entry] of doc.entries()) {
     if (slicer.due()) await slicer.next()
-    const d = parseEntry(entry, i, file, ctx)
+    const d = parseEntry(entry, i, file, ctx, foreign)
     const key = `${d.service.Hostname}/${d.service.ID}`
     const dup = ids.get(key)
-    if (dup !== undefined) throw new StaticFileError(file, `entry ${i} (${d.service.Name}) duplicates entry ${dup}: same name, host and ports (give one an "ID")`)
+    if (dup !== undefined) {
+      throw new StaticFileError(file, Object.hasOwn(entryService(entry), 'ID')
+        ? `entry ${i} (${d.service.Name}) has the ID ${JSON.stringify(d.service.ID)} of entry ${dup}: IDs must differ`
+        : `entry ${i} (${d.service.Name}) duplicates entry ${dup}: same name, host and ports (give one an "ID")`)
+    }
     ids.set(key, i)
     out.push(d)
   }
+  warnForeign(foreign, file, ctx)
   return out
+}
+
+/**
+ * The original let a host announce services "for a third party" (an entry with another
+ * Hostname). Peers here take a host's records from that host only (docs/security-gossip.md),
+ * so such an entry serves this host's own proxy and API and never leaves it: said once per load.
+ */
+function warnForeign (foreign: readonly string[], file: string, ctx: StaticContext): void {
+  if (foreign.length === 0 || ctx.warn === undefined) return
+  const n = foreign.length
+  const more = n > MAX_WARNED_ENTRIES ? ` and ${n - MAX_WARNED_ENTRIES} more` : ''
+  ctx.warn(`${file}: ${n === 1 ? 'an entry names' : `${n} entries name`} another host than this one (${JSON.stringify(ctx.hostname)}) in Service.Hostname: ${foreign.slice(0, MAX_WARNED_ENTRIES).join(', ')}${more}. This host's proxy and API use ${n === 1 ? 'it' : 'them'}, but peers take a host's records from that host only, so no other host will see ${n === 1 ? 'it' : 'them'} (remove Hostname to announce an entry as this host's)`)
 }
 
 /**
@@ -175,15 +198,55 @@ export class ArrayScanner {
   }
 }
 
-function parseEntry (entry: unknown, i: number, file: string, ctx: StaticContext): Discovered {
+// The keys of an entry and of its objects. Matched whatever their case, as the original's JSON
+// decoding does; any other key is an error (a typo such as "Chek" would otherwise leave a
+// service with no check, reported ALIVE).
+const ENTRY_KEYS = ['Service', 'Check', 'ListenPort']
+/** Created, Updated, Status and Site are a record's fields that the daemon sets itself: accepted (a record copied from /services.json) and ignored. */
+const SERVICE_KEYS = ['ID', 'Name', 'Image', 'Hostname', 'Ports', 'ProxyMode', 'Created', 'Updated', 'Status', 'Site']
+const CHECK_KEYS = ['Type', 'Args']
+
+/**
+ * obj with its keys in their canonical case; an unknown or repeated key is an error
+ * (`fail` gets the message).
+ */
+function canonical (obj: Record<string, unknown>, keys: readonly string[], what: string, fail: (msg: string) => never): Record<string, unknown> {
+  const out: Record<string, unknown> = {}
+  for (const [k, v] of Object.entries(obj)) {
+    const key = keys.find(c => c.toLowerCase() === k.toLowerCase())
+    if (key === undefined) return fail(`unknown key ${JSON.stringify(k)} in ${what}${didYouMean(k, keys.map(c => c.toLowerCase()), c => JSON.stringify(keys.find(x => x.toLowerCase() === c)))} (known: ${keys.join(', ')})`)
+    if (Object.hasOwn(out, key)) return fail(`${what} has ${JSON.stringify(key)} twice (keys are matched whatever their case)`)
+    out[key] = v
+  }
+  return out
+}
+
+/** The entry's Service object as written (for messages that depend on what was given), or {}. */
+function entryService (entry: unknown): Record<string, unknown> {
+  if (!isObject(entry)) return {}
+  const k = Object.keys(entry).find(k => k.toLowerCase() === 'service')
+  const svc = k === undefined ? undefined : entry[k]
+  if (!isObject(svc)) return {}
+  const out: Record<string, unknown> = {}
+  for (const [key, v] of Object.entries(svc)) out[SERVICE_KEYS.find(c => c.toLowerCase() === key.toLowerCase()) ?? key] = v
+  return out
+}
+
+/** Warnings shown per entry; more are counted in one line. */
+const MAX_WARNED_ENTRIES = 3
+
+/** foreign: where the entries that name another host are (see warnForeign). */
+function parseEntry (rawEntry: unknown, i: number, file: string, ctx: StaticContext, foreign: string[]): Discovered {
   const fail = (msg: string, cause?: unknown): never => {
     throw new StaticFileError(file, `entry ${i}: ${msg}`, cause === undefined ? undefined : { cause })
   }
-  if (!isObject(entry)) return fail('must be an object with a "Service" field')
-  const svc = entry.Service
-  if (!isObject(svc)) return fail('missing "Service" object')
+  if (!isObject(rawEntry)) return fail('must be an object with a "Service" field')
+  const entry = canonical(rawEntry, ENTRY_KEYS, 'the entry', fail)
+  if (!isObject(entry.Service)) return fail('missing "Service" object')
+  const svc = canonical(entry.Service, SERVICE_KEYS, 'Service', fail)
   const name = svc.Name
   if (typeof name !== 'string' || name.trim() === '') return fail('Service.Name must be a non-empty string')
+  if (name.length > RECORD_LIMITS.maxNameLength) return fail(`Service.Name is ${name.length} characters long, at most ${RECORD_LIMITS.maxNameLength} allowed (peers refuse a longer one)`)
   const where = `entry ${i} (${name})`
   const bad = (msg: string, cause?: unknown): never => { throw new StaticFileError(file, `${where}: ${msg}`, cause === undefined ? undefined : { cause }) }
   const optString = (v: unknown, field: string, max = 1024): string | undefined => {
@@ -192,12 +255,20 @@ function parseEntry (entry: unknown, i: number, file: string, ctx: StaticContext
     return v
   }
   const hostname = optString(svc.Hostname, 'Service.Hostname', 253) || ctx.hostname
+  // the original let a host announce services "for a third party"; peers here take a host's
+  // records from that host only (docs/security-gossip.md): such an entry serves this host's
+  // own proxy and API, and never leaves it
+  if (hostname !== ctx.hostname) foreign.push(`${where} ${JSON.stringify(hostname)}`)
   const rawPorts = svc.Ports ?? []
   if (!Array.isArray(rawPorts)) return bad('Service.Ports must be an array')
+  if (rawPorts.length > RECORD_LIMITS.maxPorts) return bad(`${rawPorts.length} ports, at most ${RECORD_LIMITS.maxPorts} allowed (peers refuse a record with more)`)
   const ports: Port[] = rawPorts.map((p: unknown, j) => {
     try {
+      const given = isObject(p) ? p[Object.keys(p).find(k => k.toLowerCase() === 'port') ?? 'Port'] : undefined
+      if (typeof given === 'number' && (given < 1 || given > 65535)) bad(`Service.Ports[${j}].Port must be from 1 to 65535, got ${given}`)
       const port = decodePort(p, `Service.Ports[${j}]`)
       if (port.Port < 1) bad(`Service.Ports[${j}].Port must be from 1 to 65535`)
+      if (port.IP !== '' && isIP(port.IP) === 0) bad(`Service.Ports[${j}].IP must be an IPv4 or IPv6 address, got ${JSON.stringify(port.IP)}`)
       return port.IP === '' ? { ...port, IP: ctx.advertiseIp } : port
     } catch (err) {
       if (err instanceof InvalidRecordError) return bad(err.message, err)
@@ -213,9 +284,10 @@ function parseEntry (entry: unknown, i: number, file: string, ctx: StaticContext
   let check: Discovered['check']
   if (entry.Check !== undefined && entry.Check !== null) {
     if (!isObject(entry.Check)) return bad('Check must be an object like {"Type": "HttpGet", "Args": "http://:8080/"}')
-    const type = entry.Check.Type
+    const checkObj = canonical(entry.Check, CHECK_KEYS, 'Check', bad)
+    const type = checkObj.Type
     if (typeof type !== 'string' || !isCheckType(type)) return bad(`Check.Type must be one of ${CHECK_TYPES.join(', ')}, got ${JSON.stringify(type)}`)
-    const args = optString(entry.Check.Args, 'Check.Args', 4096) ?? ''
+    const args = optString(checkObj.Args, 'Check.Args', 4096) ?? ''
     if (args === '' && (type === 'HttpGet' || type === 'TcpConnect' || type === 'External')) bad(`Check.Args is required for a ${type} check`)
     check = { type, args }
   }

@@ -122,7 +122,7 @@ export class StaticDiscoverer extends EventEmitter<{ change: [] }> implements Di
       return
     }
     const created = new Map<string, Time>(this.#services.map(d => [d.service.ID, d.service.Created]))
-    const parsed = await parseStaticFile(text, this.#init.file, { hostname: this.#init.hostname, advertiseIp: this.#init.advertiseIp, now: this.#clock.now(), created })
+    const parsed = await parseStaticFile(text, this.#init.file, { hostname: this.#init.hostname, advertiseIp: this.#init.advertiseIp, now: this.#clock.now(), created, warn: (m) => { this.#logger.warn(m) } })
     this.#lastText = text
     this.#services = Object.freeze(parsed)
     this.#clearError()

@@ -31,7 +31,52 @@ test('static parse: a bad or duplicate entry after many good ones is named, and 
   const err = await t.throwsAsync(parseStaticFile(JSON.stringify(entries), 'static.json', ctx), { instanceOf: StaticFileError })
   t.regex(err?.message ?? '', /entry 2345 \(x\): Service.Ports\[0\].Port must be from 1 to 65535/)
   entries[2345] = entry(7)
-  await t.throwsAsync(parseStaticFile(JSON.stringify(entries), 'static.json', ctx), { message: /entry 2345 \(svc7\) duplicates entry 7/ })
+  await t.throwsAsync(parseStaticFile(JSON.stringify(entries), 'static.json', ctx), { message: /entry 2345 \(svc7\) has the ID "s7" of entry 7: IDs must differ/ })
+  const same = { Service: { Name: 'twin', Ports: [{ Port: 80 }] } }
+  await t.throwsAsync(parseStaticFile(JSON.stringify([same, same]), 'static.json', ctx), { message: /entry 1 \(twin\) duplicates entry 0: same name, host and ports \(give one an "ID"\)/ })
+})
+
+const parseOne = async (e: unknown, warn?: (m: string) => void): Promise<Awaited<ReturnType<typeof parseStaticFile>>> => await parseStaticFile(JSON.stringify([e]), 'static.json', { ...ctx, ...(warn !== undefined ? { warn } : {}) })
+
+test('static parse: a key that is not known is refused with the nearest known one; keys match whatever their case, as in the original; a byte order mark is skipped', async t => {
+  // a typo would otherwise leave the service with no check, reported ALIVE
+  await t.throwsAsync(parseOne({ Service: { Name: 'web', Ports: [{ Port: 80 }] }, Chek: { Type: 'External', Args: 'false' } }), { message: /entry 0: unknown key "Chek" in the entry, did you mean "Check"\? \(known: Service, Check, ListenPort\)/ })
+  await t.throwsAsync(parseOne({ Service: { Name: 'web', Prots: [{ Port: 80 }] } }), { message: /entry 0: unknown key "Prots" in Service, did you mean "Ports"\?/ })
+  await t.throwsAsync(parseOne({ Service: { Name: 'web' }, Check: { Type: 'External', Arg: 'true' } }), { message: /entry 0 \(web\): unknown key "Arg" in Check, did you mean "Args"\?/ })
+  await t.throwsAsync(parseOne({ Service: { Name: 'web', name: 'other' } }), { message: /Service has "Name" twice/ })
+  const [d] = await parseOne({ service: { name: 'web', ports: [{ type: 'tcp', port: 80, serviceport: 8080 }], proxymode: 'tcp' }, check: { type: 'External', args: 'true' }, listenport: 9000 })
+  t.like(d.service, { Name: 'web', ProxyMode: 'tcp', Ports: [{ Type: 'tcp', Port: 80, ServicePort: 8080, IP: '10.0.0.5' }] })
+  t.deepEqual(d.check, { type: 'External', args: 'true' })
+  t.is(d.listenerUrl, 'http://10.0.0.5:9000/sidecar/update')
+  // the fields of a record copied from /services.json are taken and ignored
+  const [copied] = await parseOne({ Service: { ID: 'c1', Name: 'web', Created: '2020-01-01T00:00:00Z', Updated: '2020-01-01T00:00:00Z', Status: 4, Site: 'x' } })
+  t.like(copied.service, { ID: 'c1', Status: 3 })
+  const bom = await parseStaticFile('\ufeff' + JSON.stringify([{ Service: { Name: 'web' } }]), 'static.json', ctx)
+  t.is(bom[0].service.Name, 'web')
+})
+
+test('static parse: what peers would refuse is refused here, with the entry named (a long name, too many ports, an IP that is not one)', async t => {
+  await t.throwsAsync(parseOne({ Service: { Name: 'n'.repeat(254) } }), { message: /entry 0: Service.Name is 254 characters long, at most 253 allowed/ })
+  t.is((await parseOne({ Service: { Name: 'n'.repeat(253) } }))[0].service.Name.length, 253)
+  const ports = (n: number): unknown[] => Array.from({ length: n }, (_, i) => ({ Port: 1000 + i }))
+  await t.throwsAsync(parseOne({ Service: { Name: 'many', Ports: ports(257) } }), { message: /entry 0 \(many\): 257 ports, at most 256 allowed/ })
+  t.is((await parseOne({ Service: { Name: 'many', Ports: ports(256) } }))[0].service.Ports?.length, 256)
+  await t.throwsAsync(parseOne({ Service: { Name: 'web', Ports: [{ Port: 80, IP: 'nope' }] } }), { message: /entry 0 \(web\): Service.Ports\[0\].IP must be an IPv4 or IPv6 address, got "nope"/ })
+  t.is((await parseOne({ Service: { Name: 'web', Ports: [{ Port: 80, IP: 'fd00::5' }] } }))[0].service.Ports?.[0].IP, 'fd00::5')
+  await t.throwsAsync(parseOne({ Service: { Name: 'web', Ports: [{ Port: 70000 }] } }), { message: /Service.Ports\[0\].Port must be from 1 to 65535, got 70000/ })
+})
+
+test('static parse: an entry for another host is taken (this host\'s proxy uses it) with one warning per load that says peers will not see it', async t => {
+  const warned: string[] = []
+  const entries = Array.from({ length: 5 }, (_, i) => ({ Service: { Name: `ext${i}`, Hostname: 'chaucer', Ports: [{ Port: 5432, IP: '10.1.2.3' }] } }))
+  const parsed = await parseStaticFile(JSON.stringify([{ Service: { Name: 'own', Hostname: 'me' } }, ...entries]), 'static.json', { ...ctx, warn: (m) => warned.push(m) })
+  t.deepEqual(parsed.map(d => d.service.Hostname), ['me', 'chaucer', 'chaucer', 'chaucer', 'chaucer', 'chaucer'])
+  t.is(warned.length, 1)
+  t.regex(warned[0], /^static.json: 5 entries name another host than this one \("me"\) in Service.Hostname: entry 1 \(ext0\) "chaucer", entry 2 \(ext1\) "chaucer", entry 3 \(ext2\) "chaucer" and 2 more\. /)
+  t.regex(warned[0], /no other host will see them/)
+  const one: string[] = []
+  await parseOne(entries[0], (m) => one.push(m))
+  t.deepEqual(one, ['static.json: an entry names another host than this one ("me") in Service.Hostname: entry 0 (ext0) "chaucer". This host\'s proxy and API use it, but peers take a host\'s records from that host only, so no other host will see it (remove Hostname to announce an entry as this host\'s)'])
 })
 
 /** What the sliced parse makes of a text: the elements, or undefined where it gives up (JSON.parse of the whole then has the say). */
