@@ -17,7 +17,7 @@ import type { Rejection } from './stats.ts'
 type State = 'head' | 'body' | 'wait' | 'tunnel' | 'closing'
 
 const REFUSAL_TEXT: Record<RefusalStatus | 408, string> = {
-  400: 'Bad Request', 408: 'Request Timeout', 431: 'Request Header Fields Too Large', 501: 'Not Implemented',
+  400: 'Bad Request', 408: 'Request Timeout', 414: 'URI Too Long', 431: 'Request Header Fields Too Large', 501: 'Not Implemented',
 }
 
 export class ClientConn implements IdleEntry {
@@ -242,10 +242,10 @@ export class ClientConn implements IdleEntry {
     return rest
   }
 
-  /** A head the proxy refuses: 400, 431 (too large) or 501 (a method without a name), or 408 (too slow); counted and logged. */
+  /** A head the proxy refuses: 400, 414 or 431 (too large), 501 (a method without a name), or 408 (too slow); counted and logged. */
   #reject (err: Error): void {
     const status = err instanceof HttpParseError ? err.status : 400
-    this.#refuse(status, status === 431 ? 'head too large' : 'bad request', err.message)
+    this.#refuse(status, status === 431 || status === 414 ? 'head too large' : 'bad request', err.message)
   }
 
   #headTimeout (): void {
