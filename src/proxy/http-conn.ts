@@ -8,6 +8,7 @@ import type net from 'node:net'
 import { clientAddress, type ListenerContext } from './context.ts'
 import { BodyReader, FramingError, requestFraming } from './h1/framing.ts'
 import { HeadParser, HttpParseError, type RefusalStatus } from './h1/parser.ts'
+import { forwardedRequest } from './h1/request.ts'
 import { ownResponse } from './headers.ts'
 import { Exchange } from './http-exchange.ts'
 import type { IdleEntry } from './idle.ts'
@@ -155,13 +156,15 @@ export class ClientConn implements IdleEntry {
         clearTimeout(this.#headTimer)
         this.#headTimer = undefined
         this.#pending = n < buf.length ? buf.subarray(n) : undefined
-        const head = this.#parser.head
-        if (head === undefined) return
+        const parsed = this.#parser.head
+        if (parsed === undefined) return
         let framing
+        let head
         try {
-          if (head.method === 'CONNECT') throw new FramingError('CONNECT is not supported: this is a reverse proxy')
-          framing = requestFraming(head)
-          if (head.upgrade && framing.kind !== 'none') throw new FramingError('an upgrade request cannot carry a body')
+          if (parsed.method === 'CONNECT') throw new FramingError('CONNECT is not supported: this is a reverse proxy')
+          framing = requestFraming(parsed)
+          if (parsed.upgrade && framing.kind !== 'none') throw new FramingError('an upgrade request cannot carry a body')
+          head = forwardedRequest(parsed)
         } catch (err) {
           this.#reject(err as Error)
           return

@@ -38,3 +38,36 @@ test(`a request target over the head limit (${MAX_HEAD_BYTES} bytes) gets 414 UR
   t.is(b.seen.length, 0)
   t.regex(await h.metrics.text(), new RegExp(`sidecar_proxy_rejections_total\\{service="req",port="${SP}",reason="head too large"\\} 2`))
 })
+
+test('Host: two Host fields, or none on HTTP/1.1, get 400 and never reach the backend', async (t) => {
+  const SP = 18963
+  const { b, h } = await setup(t, SP)
+  const two = await raw(IP, SP, 'GET /admin HTTP/1.1\r\nHost: public.example\r\nHost: internal.example\r\n\r\n')
+  t.deepEqual(statuses(two), [400], two)
+  t.regex(two, /more than one Host field/)
+  t.regex(two, /connection: close/i)
+  const none = await raw(IP, SP, 'GET /admin HTTP/1.1\r\nAccept: */*\r\n\r\n')
+  t.deepEqual(statuses(none), [400], none)
+  t.regex(none, /without a Host field/)
+  t.deepEqual(statuses(await raw(IP, SP, 'GET /old HTTP/1.0\r\n\r\n')), [200], 'HTTP/1.0 may omit Host')
+  t.deepEqual(b.seen.map(s => s.url), ['/old'])
+  t.regex(await h.metrics.text(), new RegExp(`sidecar_proxy_rejections_total\\{service="req",port="${SP}",reason="bad request"\\} 2`))
+})
+
+test('Host: an absolute-form target goes on in origin-form with its authority as Host and X-Forwarded-Host; other schemes get 400', async (t) => {
+  const SP = 18964
+  const { b } = await setup(t, SP)
+  const cases: Array<[string, string, string]> = [
+    ['http://internal.example/admin?x=1', '/admin?x=1', 'internal.example'],
+    ['http://internal.example:8080', '/', 'internal.example:8080'],
+  ]
+  for (const [target, path, host] of cases) {
+    const answer = await raw(IP, SP, `GET ${target} HTTP/1.1\r\nHost: public.example\r\nConnection: close\r\n\r\n`)
+    t.deepEqual(statuses(answer), [200], answer)
+    t.like(b.seen.at(-1), { url: path, headers: { host: host, 'x-forwarded-host': host } }, target)
+  }
+  t.deepEqual(statuses(await raw(IP, SP, 'GET ftp://internal.example/admin HTTP/1.1\r\nHost: public.example\r\n\r\n')), [400])
+  t.deepEqual(statuses(await raw(IP, SP, 'GET http://user@internal.example/admin HTTP/1.1\r\nHost: public.example\r\n\r\n')), [400])
+  t.is(b.seen.length, cases.length)
+  t.deepEqual(b.clientErrors, [])
+})
