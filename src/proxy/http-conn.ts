@@ -163,8 +163,7 @@ export class ClientConn implements IdleEntry {
         try {
           if (parsed.method === 'CONNECT') throw new FramingError('CONNECT is not supported: this is a reverse proxy')
           framing = requestFraming(parsed)
-          if (parsed.upgrade && framing.kind !== 'none') throw new FramingError('an upgrade request cannot carry a body')
-          head = forwardedRequest(parsed)
+          head = forwardedRequest(parsed, framing.kind !== 'none')
         } catch (err) {
           this.#reject(err as Error)
           return

@@ -7,6 +7,8 @@ import { loggingBackend, raw, statuses, type LoggingBackend } from './raw.ts'
 
 const IP = '127.0.32.10'
 const BACKEND_IP = '127.0.32.11'
+const H2C = 'Connection: Upgrade, HTTP2-Settings\r\nUpgrade: h2c\r\nHTTP2-Settings: AAMAAABkAAQCAAAAAAIAAAAA\r\n'
+const AFTER = 'GET /after HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n'
 
 async function setup (t: ExecutionContext, sp: number): Promise<{ h: Harness, b: LoggingBackend }> {
   const b = await loggingBackend(BACKEND_IP)
@@ -69,5 +71,32 @@ test('Host: an absolute-form target goes on in origin-form with its authority as
   t.deepEqual(statuses(await raw(IP, SP, 'GET ftp://internal.example/admin HTTP/1.1\r\nHost: public.example\r\n\r\n')), [400])
   t.deepEqual(statuses(await raw(IP, SP, 'GET http://user@internal.example/admin HTTP/1.1\r\nHost: public.example\r\n\r\n')), [400])
   t.is(b.seen.length, cases.length)
+  t.deepEqual(b.clientErrors, [])
+})
+
+test('an h2c upgrade offer on a POST with a body is ignored: the POST is served without the offer and the connection stays open', async (t) => {
+  const SP = 18961
+  const { b } = await setup(t, SP)
+  const answer = await raw(IP, SP, `POST /p HTTP/1.1\r\nHost: x\r\n${H2C}Content-Type: application/x-www-form-urlencoded\r\nContent-Length: 7\r\n\r\na=1&b=2${AFTER}`)
+  t.deepEqual(statuses(answer), [200, 200], answer)
+  t.false(/^connection: close/im.test(answer.slice(0, answer.indexOf('HTTP/1.1', 1))), 'the first answer keeps the connection')
+  t.deepEqual(b.seen.map(s => [s.method, s.url, s.body.toString()]), [['POST', '/p', 'a=1&b=2'], ['GET', '/after', '']])
+  const h = b.seen[0].headers
+  t.deepEqual([h.upgrade, h.connection, h['http2-settings']], [undefined, undefined, undefined], 'no Upgrade, no Connection, no field the Connection named')
+  t.is(h['content-type'], 'application/x-www-form-urlencoded')
+  t.deepEqual(b.clientErrors, [])
+})
+
+test('a body after an upgrade offer goes as the body, never as a second request; a GET offering h2c still goes as an offer', async (t) => {
+  const SP = 18962
+  const { b } = await setup(t, SP)
+  const smuggled = 'GET /smuggled HTTP/1.1\r\nHost: x\r\n\r\n'
+  const answer = await raw(IP, SP, `GET / HTTP/1.1\r\nHost: x\r\nConnection: Upgrade\r\nUpgrade: websocket\r\nContent-Length: ${smuggled.length}\r\n\r\n${smuggled}${AFTER}`)
+  t.deepEqual(statuses(answer), [200, 200], answer)
+  t.deepEqual(b.seen.map(s => [s.method, s.url, s.body.toString()]), [['GET', '/', smuggled], ['GET', '/after', '']])
+  t.is(b.seen[0].headers.upgrade, undefined)
+  const offer = await raw(IP, SP, `GET /g HTTP/1.1\r\nHost: x\r\n${H2C}\r\n`)
+  t.deepEqual(statuses(offer), [200], 'the backend (node:http, no upgrade handler) answers the GET itself')
+  t.like(b.seen[2], { method: 'GET', url: '/g', headers: { upgrade: 'h2c', connection: 'Upgrade' } })
   t.deepEqual(b.clientErrors, [])
 })
