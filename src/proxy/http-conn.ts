@@ -7,7 +7,8 @@
 import type net from 'node:net'
 import { clientAddress, type ListenerContext } from './context.ts'
 import { BodyReader, FramingError, requestFraming } from './h1/framing.ts'
-import { HeadParser, HttpParseError } from './h1/parser.ts'
+import { HeadParser, HttpParseError, type RefusalStatus } from './h1/parser.ts'
+import { forwardedRequest } from './h1/request.ts'
 import { ownResponse } from './headers.ts'
 import { Exchange } from './http-exchange.ts'
 import type { IdleEntry } from './idle.ts'
@@ -15,6 +16,10 @@ import { adopt, SocketReads } from './read-buffer.ts'
 import type { Rejection } from './stats.ts'
 
 type State = 'head' | 'body' | 'wait' | 'tunnel' | 'closing'
+
+const REFUSAL_TEXT: Record<RefusalStatus | 408, string> = {
+  400: 'Bad Request', 408: 'Request Timeout', 414: 'URI Too Long', 431: 'Request Header Fields Too Large', 501: 'Not Implemented',
+}
 
 export class ClientConn implements IdleEntry {
   readonly socket: net.Socket
@@ -151,13 +156,14 @@ export class ClientConn implements IdleEntry {
         clearTimeout(this.#headTimer)
         this.#headTimer = undefined
         this.#pending = n < buf.length ? buf.subarray(n) : undefined
-        const head = this.#parser.head
-        if (head === undefined) return
+        const parsed = this.#parser.head
+        if (parsed === undefined) return
         let framing
+        let head
         try {
-          if (head.method === 'CONNECT') throw new FramingError('CONNECT is not supported: this is a reverse proxy')
-          framing = requestFraming(head)
-          if (head.upgrade && framing.kind !== 'none') throw new FramingError('an upgrade request cannot carry a body')
+          if (parsed.method === 'CONNECT') throw new FramingError('CONNECT is not supported: this is a reverse proxy')
+          framing = requestFraming(parsed)
+          head = forwardedRequest(parsed, framing.kind !== 'none')
         } catch (err) {
           this.#reject(err as Error)
           return
@@ -238,10 +244,10 @@ export class ClientConn implements IdleEntry {
     return rest
   }
 
-  /** A head the proxy refuses: 400 or 431 (too large), or 408 (too slow); counted and logged. */
+  /** A head the proxy refuses: 400, 414 or 431 (too large), 501 (a method without a name), or 408 (too slow); counted and logged. */
   #reject (err: Error): void {
     const status = err instanceof HttpParseError ? err.status : 400
-    this.#refuse(status, status === 431 ? 'head too large' : 'bad request', err.message)
+    this.#refuse(status, status === 431 || status === 414 ? 'head too large' : 'bad request', err.message)
   }
 
   #headTimeout (): void {
@@ -250,11 +256,11 @@ export class ClientConn implements IdleEntry {
     this.#refuse(408, 'header timeout', `request head not complete within ${this.ctx.opts.headerTimeoutMs} ms`)
   }
 
-  #refuse (status: 400 | 408 | 431, reason: Rejection, message: string): void {
+  #refuse (status: RefusalStatus | 408, reason: Rejection, message: string): void {
     this.#state = 'closing'
     this.#pending = undefined
     this.ctx.stats.reject(reason, `${this.client}: ${message}`)
-    const text = status === 431 ? 'Request Header Fields Too Large' : status === 408 ? 'Request Timeout' : 'Bad Request'
+    const text = REFUSAL_TEXT[status]
     const body = JSON.stringify({ message, reason, service: this.ctx.name, port: this.ctx.port, status: 'error' })
     this.socket.end(ownResponse(status, text, body, true), 'latin1')
     // whatever the client still sends is not read: close for good after a short while

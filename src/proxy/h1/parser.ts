@@ -37,20 +37,50 @@ interface BindingClass {
 const require = createRequire(import.meta.url)
 const common = require('_http_common') as { HTTPParser: BindingClass, methods: string[] }
 const HTTPParser = common.HTTPParser
-const METHODS = common.methods
 /** Returned from the head callback: treat as an upgrade with no body, so llhttp stops right after the head. */
 const STOP_AFTER_HEAD = 2
 /** The async resource llhttp's binding is initialized with (each reset): one shared object, not one per message. */
 const RESOURCE = {}
+const LF = 0x0a
+
+/**
+ * Method names by llhttp's method index, built once at load: each name of Node's `methods`
+ * list parsed by a fresh parser, which reports its index. The list itself is dense (35 names)
+ * while llhttp's indexes are not (QUERY is 46 on Node 24), so indexing the list with them gave
+ * QUERY no name; Node's own table of every index (`allMethods`) is not reachable from here.
+ */
+const METHOD_NAMES = methodTable(common.methods)
+
+function methodTable (names: readonly string[]): ReadonlyArray<string | undefined> {
+  const table: Array<string | undefined> = []
+  for (const name of names) {
+    const p = new HTTPParser()
+    let index = -1
+    p[HTTPParser.kOnHeaders] = () => {}
+    p[HTTPParser.kOnHeadersComplete] = (_major: number, _minor: number, _headers: unknown, method: number) => { index = method; return STOP_AFTER_HEAD }
+    p.initialize(HTTPParser.REQUEST, RESOURCE, MAX_HEAD_BYTES, HTTPParser.kLenientNone)
+    // CONNECT takes an authority as its target, every other method an origin-form one
+    const r = p.execute(Buffer.from(`${name} ${name === 'CONNECT' ? 'a:1' : '/'} HTTP/1.1\r\n\r\n`, 'latin1'))
+    p.close()
+    if (typeof r === 'number' && index >= 0) table[index] = name
+  }
+  return table
+}
+
+/** The name of llhttp's method index, or undefined for an index this table has no name for. */
+export function methodName (index: number): string | undefined { return METHOD_NAMES[index] }
+
+/** What a client is told about a head the proxy refuses. */
+export type RefusalStatus = 400 | 414 | 431 | 501
 
 /** A message llhttp rejected; `code` is llhttp's (HPE_...), `status` what a client is told. */
 export class HttpParseError extends Error {
   readonly code: string
-  readonly status: 400 | 431
-  constructor (code: string, reason: string) {
+  readonly status: RefusalStatus
+  constructor (code: string, reason: string, status?: RefusalStatus) {
     super(`invalid http message: ${reason.toLowerCase()} (${code})`)
     this.code = code
-    this.status = code === 'HPE_HEADER_OVERFLOW' ? 431 : 400
+    this.status = status ?? (code === 'HPE_HEADER_OVERFLOW' ? 431 : 400)
   }
 }
 
@@ -84,6 +114,8 @@ export class HeadParser {
   readonly #plain: boolean
   /** llhttp was fed since its last initialization (a head taken by the plain scan leaves it untouched). */
   #fed = false
+  /** The head's request line (or status line) has ended in the bytes fed so far (414 or 431 on overflow). */
+  #lineDone = false
   #closed = false
 
   constructor (kind: 'request' | 'response', plain = true) {
@@ -100,7 +132,7 @@ export class HeadParser {
     p[HTTPParser.kOnHeadersComplete] = (major: number, minor: number, headers: string[] | undefined, method: number, url: string | undefined, status: number, reason: string, upgrade: boolean, keepAlive: boolean) => {
       let all = headers ?? []
       if (this.#headers !== undefined) all = headers === undefined ? this.#headers : [...this.#headers, ...headers]
-      this.#head = { versionMajor: major, versionMinor: minor, headers: all, method: METHODS[method] ?? '', url: url ?? this.#url, status, reason: reason ?? '', keepAlive, upgrade }
+      this.#head = { versionMajor: major, versionMinor: minor, headers: all, method: METHOD_NAMES[method] ?? '', url: url ?? this.#url, status, reason: reason ?? '', keepAlive, upgrade }
       return STOP_AFTER_HEAD
     }
     // no message-complete callback: the binding skips the call into JS when there is none
@@ -123,6 +155,7 @@ export class HeadParser {
     this.#head = undefined
     this.#headers = undefined
     this.#url = ''
+    this.#lineDone = false
     this.started = false
   }
 
@@ -145,12 +178,29 @@ export class HeadParser {
     this.#fed = true
     const r = this.#p.execute(buf) as number | ParserFailure | undefined
     if (r === undefined) throw new HttpParseError('HPE_CLOSED', 'parser already closed')
-    if (typeof r !== 'number') throw new HttpParseError(r.code, r.reason)
-    if (this.#head === undefined) return -1
+    if (typeof r !== 'number') throw this.#failure(r, buf)
+    if (this.#head === undefined) {
+      this.#lineDone ||= buf.includes(LF)
+      return -1
+    }
     // llhttp reads any digit pair (0.9, 2.0, ...); the proxy speaks HTTP/1.0 and 1.1 only
     if (this.#head.versionMajor !== 1 || this.#head.versionMinor > 1) throw new HttpParseError('HPE_INVALID_VERSION', `HTTP/${this.#head.versionMajor}.${this.#head.versionMinor} is not supported`)
     if (this.#head.headers.length > 2 * MAX_HEADER_FIELDS) throw new HttpParseError('HPE_HEADER_OVERFLOW', `more than ${MAX_HEADER_FIELDS} header fields`)
+    // an index llhttp accepts but the table has no name for: refused, never forwarded nameless
+    if (this.#kind === 'request' && this.#head.method === '') throw new HttpParseError('HPE_INVALID_METHOD', 'a method this proxy has no name for', 501)
     return r
+  }
+
+  /**
+   * llhttp reports a head over the limit as HPE_HEADER_OVERFLOW whether the request line or
+   * the fields made it too long: a line that had not ended by then is a target too long (414,
+   * RFC 9110 §15.5.15), anything else a header section too large (431).
+   */
+  #failure (r: ParserFailure, buf: Buffer): HttpParseError {
+    if (r.code === 'HPE_HEADER_OVERFLOW' && this.#kind === 'request' && !this.#lineDone && !buf.subarray(0, r.bytesParsed).includes(LF)) {
+      return new HttpParseError(r.code, 'request target too long', 414)
+    }
+    return new HttpParseError(r.code, r.reason)
   }
 
   get head (): Head | undefined { return this.#head }

@@ -60,7 +60,6 @@ const REFUSED: Array<[string, string]> = [
   ['bare LF line ends', `POST / HTTP/1.1\nHost: x\nContent-Length: ${SMUGGLED.length}\n\n${SMUGGLED}`],
   ['Transfer-Encoding on HTTP/1.0', `POST / HTTP/1.0\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n0\r\n\r\n${SMUGGLED}`],
   ['NUL in a header value', `GET / HTTP/1.1\r\nHost: x\r\nX-A: a\u0000b\r\n\r\n${SMUGGLED}`],
-  ['an upgrade request with a body', `GET / HTTP/1.1\r\nHost: x\r\nConnection: Upgrade\r\nUpgrade: websocket\r\nContent-Length: ${SMUGGLED.length}\r\n\r\n${SMUGGLED}`],
 ]
 
 for (const [name, bytes] of REFUSED) {
