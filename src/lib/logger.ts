@@ -26,7 +26,8 @@ export function createLogger (opts: LoggerOptions): Logger {
   const dest = opts.destination === undefined ? pino.destination({ fd: 2, sync: false, minLength: 0 }) : undefined
   let logger: Logger
   if (opts.format === 'json') {
-    logger = pino({ ...base, timestamp: pino.stdTimeFunctions.isoTime }, opts.destination ?? dest)
+    // the level by its name ("info", "warn"), as the original's logrus wrote it, not pino's number
+    logger = pino({ ...base, timestamp: pino.stdTimeFunctions.isoTime, formatters: { level: (label) => ({ level: label }) } }, opts.destination ?? dest)
   } else {
     const isTty = opts.destination === undefined && process.stderr.isTTY
     const stream = pretty({

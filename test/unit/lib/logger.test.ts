@@ -38,3 +38,15 @@ test('json logs: the message is kept whole, escaped by JSON, one line per entry'
   t.is(lines.length, 1)
   t.is((JSON.parse(lines[0]) as { msg: string }).msg, `member ${FORGED} joined`)
 })
+
+test('json logs: each line names its level ("info", "warn"), as the original\'s did, with an ISO time', async t => {
+  const { logger, text } = capture('json')
+  logger.info('one')
+  logger.child({ component: 'gossip' }).warn('two')
+  logger.error('three')
+  flushLogger(logger)
+  await new Promise(resolve => setImmediate(resolve))
+  const lines = text().split('\n').filter(l => l !== '').map(l => JSON.parse(l) as { level: unknown, msg: string, time: string })
+  t.deepEqual(lines.map(l => [l.level, l.msg]), [['info', 'one'], ['warn', 'two'], ['error', 'three']])
+  for (const l of lines) t.false(Number.isNaN(Date.parse(l.time)), l.time)
+})
