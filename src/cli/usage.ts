@@ -107,7 +107,8 @@ export function usage (): string {
     'Exit codes: 0 ok, 1 failed to start or crashed, 2 bad configuration or usage.',
     'SIGINT or SIGTERM: a graceful stop (this host\'s records are tombstoned and',
     'gossiped), at most 5 s, exit 0. A signal during the start ends the start early',
-    '(nothing more starts), then the same stop; a second signal exits at once.',
+    '(nothing more starts, the wait for a seed ends), then the same stop; a second',
+    'signal exits at once.',
     '',
   )
   return lines.join('\n')
