@@ -1,6 +1,6 @@
 // The command line: argv and env in, exit code out. The only place that calls process.exit.
 // Exit codes: 0 ok (and clean shutdown on SIGINT/SIGTERM), 1 failed to start or crashed,
-// 2 bad configuration or usage.
+// 2 bad configuration or usage. SIGHUP re-reads the static discovery file and never exits.
 import { loadConfig, formatConfig } from '../config/index.ts'
 import { Daemon } from '../daemon/daemon.ts'
 import { ConfigError, errorMessage } from '../lib/errors.ts'
@@ -82,6 +82,13 @@ export async function main (argv: string[], env: Record<string, string | undefin
   }
   process.on('SIGINT', onSignal)
   process.on('SIGTERM', onSignal)
+  // SIGHUP (a terminal hangup, systemd's ExecReload) reloads what can be: its default action
+  // ended the process at once, with no leave.
+  process.on('SIGHUP', () => {
+    if (stopping) { logger.info('SIGHUP received while stopping: ignored'); return }
+    const what = daemon.reload()
+    logger.info(`SIGHUP received: ${what.length > 0 ? `re-reading ${what.join(' and ')} now` : 'nothing to re-read (no static discovery)'}; configuration file, environment and flag changes need a restart`)
+  })
 
   const start = daemon.start().then(() => true, (err: unknown) => {
     logger.fatal(`sidecar could not start: ${errorMessage(err)}`)

@@ -108,7 +108,8 @@ export function usage (): string {
     'SIGINT or SIGTERM: a graceful stop (this host\'s records are tombstoned and',
     'gossiped), at most 5 s, exit 0. A signal during the start ends the start early',
     '(nothing more starts, the wait for a seed ends), then the same stop; a second',
-    'signal exits at once.',
+    'signal exits at once. SIGHUP: re-reads the static discovery file now and keeps',
+    'running; configuration file, environment and flag changes need a restart.',
     '',
   )
   return lines.join('\n')

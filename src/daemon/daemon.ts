@@ -224,6 +224,18 @@ export class Daemon implements Startable {
     this.announcer.abortStart()
   }
 
+  /**
+   * SIGHUP: each discoverer that can re-reads its source now (the static file; it is also
+   * watched). The configuration itself (file, environment, flags) is read only at start.
+   * Returns what is re-read, for the log; never throws, never stops anything.
+   */
+  reload (): string[] {
+    return this.discoverers.flatMap(d => {
+      const what = d.reload?.()
+      return what === undefined ? [] : [what]
+    })
+  }
+
   async stop (): Promise<void> {
     if (!this.#running) return
     this.#running = false

@@ -1,11 +1,13 @@
-// What an operator sees of the process's lifecycle: a signal during the start, the exit after
-// `stopped`. Real daemons on 127.0.34.2-5.
+// What an operator sees of the process's lifecycle: SIGHUP, a signal during the start, the
+// exit after `stopped`. Real daemons on 127.0.34.2-5.
 import test from 'ava'
-import { mkdtemp, rm, writeFile } from 'node:fs/promises'
+import { link, mkdir, mkdtemp, rm, utimes, writeFile } from 'node:fs/promises'
 import os from 'node:os'
 import path from 'node:path'
 import { DaemonProcess, startDaemon } from '../helpers/daemon.ts'
 import { waitFor } from '../helpers/wait.ts'
+
+type ServicesJson = { Services: Record<string, Array<{ Status: number }>> }
 
 function entry (name: string, port: number): unknown {
   return { Service: { Name: name, Image: `${name}:1`, Ports: [{ Type: 'tcp', Port: port, ServicePort: 0, IP: '127.0.34.1' }] }, Check: { Type: 'AlwaysSuccessful' } }
@@ -16,6 +18,38 @@ async function tempDir (t: import('ava').ExecutionContext, name: string): Promis
   t.teardown(async () => { await rm(dir, { recursive: true, force: true }) })
   return dir
 }
+
+test('SIGHUP: the daemon keeps running, logs what it re-reads, and re-reads the static file at once (an edit its watch cannot see)', async t => {
+  const dir = await tempDir(t, 'sighup')
+  const file = path.join(dir, 'static.json')
+  // Edited through a second name (a hard link) in another folder, which the daemon does not
+  // watch, and given back its modification time (whole seconds, exact): the file's watch and
+  // poll see no change, only SIGHUP makes the daemon read it.
+  const other = path.join(dir, 'elsewhere')
+  await mkdir(other)
+  const alias = path.join(other, 'static.json')
+  const MTIME = 1_700_000_000
+  await writeFile(file, JSON.stringify([entry('aaaa', 34001)]))
+  await utimes(file, MTIME, MTIME)
+  await link(file, alias)
+  const d = await startDaemon({ ip: '127.0.34.2', hostname: 'sighup-a', cwd: dir, args: ['-d', 'static'], env: { STATIC_CONFIG_FILE: file } })
+  t.teardown(() => { d.kill() })
+  const names = async (): Promise<string[]> => Object.keys((await d.json<ServicesJson>('/services.json')).Services).sort()
+  await waitFor(async () => (await names()).includes('aaaa'), { timeoutMs: 10_000, message: () => `aaaa announced\n${d.output.slice(-2000)}` })
+
+  await writeFile(alias, JSON.stringify([entry('bbbb', 34001)])) // same size, same inode
+  await utimes(alias, MTIME, MTIME)
+  await new Promise(resolve => setTimeout(resolve, 2500)) // longer than the poll (1 s): had it seen the edit, bbbb would be in
+  t.false((await names()).includes('bbbb'), 'the edit is invisible to the watch (else this test proves nothing)')
+
+  d.child.kill('SIGHUP')
+  await waitFor(async () => (await names()).includes('bbbb'), { timeoutMs: 5000, message: () => `bbbb announced after SIGHUP\n${d.output.slice(-2000)}` })
+  t.true(d.running, 'still running after SIGHUP')
+  t.regex(d.output, /SIGHUP received: re-reading the static discovery file \S+static\.json now; configuration file, environment and flag changes need a restart/)
+  t.is((await d.json<{ status: string }>('/health')).status, 'ok')
+  const exit = await d.stop('SIGTERM')
+  t.is(exit.code, 0, d.output.slice(-2000))
+})
 
 test('a SIGTERM while the start waits for an unreachable seed ends the start at once: exit 0, no 5 s seed wait', async t => {
   const dir = await tempDir(t, 'sigjoin')

@@ -35,6 +35,8 @@ export class StaticDiscoverer extends EventEmitter<{ change: [] }> implements Di
   #watcher: FSWatcher | undefined
   #poller: Ticker | undefined
   #settle: NodeJS.Timeout | undefined
+  /** reload() asked for a read: the next poll reads the file even if its stat() is unchanged. */
+  #forced = false
 
   constructor (components: { logger: Logger, clock: Clock }, init: StaticDiscovererInit) {
     super()
@@ -79,6 +81,13 @@ export class StaticDiscoverer extends EventEmitter<{ change: [] }> implements Di
     this.#poller = undefined
   }
 
+  /** Reads the file again now, changed or not (SIGHUP); a bad file keeps the last good set, as an edit does. */
+  reload (): string {
+    this.#forced = true
+    this.#poller?.trigger()
+    return `the static discovery file ${this.#init.file}`
+  }
+
   #scheduleReload (): void {
     clearTimeout(this.#settle)
     this.#settle = setTimeout(() => { this.#poller?.trigger() }, SETTLE_MS)
@@ -95,8 +104,9 @@ export class StaticDiscoverer extends EventEmitter<{ change: [] }> implements Di
 
   async #poll (): Promise<void> {
     const stamp = await this.#stamp()
-    if (stamp === this.#lastStamp) return
+    if (stamp === this.#lastStamp && !this.#forced) return
     this.#lastStamp = stamp
+    this.#forced = false
     let text: string
     try {
       text = await readFile(this.#init.file, 'utf8')
