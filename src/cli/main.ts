@@ -2,8 +2,9 @@
 // Exit codes: 0 ok (and clean shutdown on SIGINT/SIGTERM), 1 failed to start or crashed,
 // 2 bad configuration or usage. SIGHUP re-reads the static discovery file and never exits.
 import { loadConfig, formatConfig } from '../config/index.ts'
+import { checkStartInputs } from '../daemon/check.ts'
 import { Daemon } from '../daemon/daemon.ts'
-import { ConfigError, errorMessage } from '../lib/errors.ts'
+import { ConfigError, StaticFileError, errorMessage } from '../lib/errors.ts'
 import { createLogger, flushLogger, type Logger } from '../lib/logger.ts'
 import { packageVersion } from '../lib/version.ts'
 import { parseCliArgs, usage } from './args.ts'
@@ -30,7 +31,15 @@ export async function main (argv: string[], env: Record<string, string | undefin
     const { config, file, warnings } = loadConfig({ configFile: args.configFile, env, overrides: args.overrides, cwd: process.cwd() })
     if (args.checkConfig) {
       for (const w of warnings) process.stderr.write(`warning: ${w}\n`)
-      process.stdout.write(`# effective configuration${file !== undefined ? ` (file: ${file})` : ' (no config file)'}\n${formatConfig(config)}`)
+      let checked: string[]
+      try {
+        checked = await checkStartInputs(config) // the static file: the daemon would refuse to start without a good one
+      } catch (err) {
+        if (!(err instanceof StaticFileError)) throw err
+        process.stderr.write(`sidecar: ${err.message}\n`)
+        return EXIT_USAGE
+      }
+      process.stdout.write(`# effective configuration${file !== undefined ? ` (file: ${file})` : ' (no config file)'}\n${checked.map(c => `# ${c}\n`).join('')}${formatConfig(config)}`)
       return EXIT_OK
     }
     logger = createLogger({ level: config.sidecar.logging_level, format: config.sidecar.logging_format })

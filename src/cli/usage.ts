@@ -44,7 +44,7 @@ function configFlags (): FlagDef[] {
 export const FLAGS: readonly FlagDef[] = [
   { long: 'config-file', short: 'f', arg: 'PATH', doc: 'TOML configuration file; "" for none', env: CONFIG_FILE_ENV, defaultText: './sidecar.toml when it exists' },
   ...configFlags(),
-  { long: 'check-config', doc: 'check the configuration, print it as TOML and exit (0 if valid, 2 if not)' },
+  { long: 'check-config', doc: 'check the configuration, and the static discovery file when static discovery is on, print the configuration as TOML and exit (0 if valid, 2 if not)' },
   { long: 'version', doc: 'print the version and exit' },
   { long: 'help', short: 'h', doc: 'print this help and exit' },
 ]

@@ -1,10 +1,11 @@
 // What an operator sees of the process's lifecycle: SIGHUP, a signal during the start, the
-// exit after `stopped`. Real daemons on 127.0.34.2-5.
+// exit after `stopped`, and --check-config with a static file. Real daemons on 127.0.34.2-5.
 import test from 'ava'
+import { spawnSync } from 'node:child_process'
 import { link, mkdir, mkdtemp, rm, utimes, writeFile } from 'node:fs/promises'
 import os from 'node:os'
 import path from 'node:path'
-import { DaemonProcess, startDaemon } from '../helpers/daemon.ts'
+import { BIN, DaemonProcess, startDaemon } from '../helpers/daemon.ts'
 import { waitFor } from '../helpers/wait.ts'
 
 type ServicesJson = { Services: Record<string, Array<{ Status: number }>> }
@@ -83,4 +84,37 @@ test('after a SIGTERM the process ends right after its `stopped` line (nothing h
   t.not(stoppedAt, undefined, 'logged `stopped`')
   const lingered = Date.now() - (stoppedAt ?? 0)
   t.true(lingered < 600, `exited ${lingered} ms after logging \`stopped\` (it was about 1,000)`)
+})
+
+function checkConfig (dir: string, env: Record<string, string>): { code: number | null, stdout: string, stderr: string } {
+  const r = spawnSync(process.execPath, [BIN, '--check-config', '-d', 'static', '--hostname', 'check-a', '--bind-ip', '127.0.34.5', '--advertise-ip', '127.0.34.5'], {
+    cwd: dir, encoding: 'utf8', env: { PATH: process.env.PATH ?? '', HOME: dir, SIDECAR_FROM_SOURCE: '1', ...env }, timeout: 60_000,
+  })
+  return { code: r.status, stdout: r.stdout, stderr: r.stderr }
+}
+
+test('--check-config with static discovery reads the static file: missing or bad exits 2 with the daemon\'s own message, good passes', async t => {
+  const dir = await tempDir(t, 'checkstatic')
+  const file = path.join(dir, 'static.json')
+
+  const missing = checkConfig(dir, { STATIC_CONFIG_FILE: file })
+  t.is(missing.code, 2, missing.stderr)
+  t.true(missing.stderr.includes(`${file}: cannot read the static discovery file: ENOENT`), missing.stderr)
+
+  await writeFile(file, JSON.stringify([{ Service: { Name: 'x', Ports: [{ Type: 'tcp', Port: 0 }] } }]))
+  const bad = checkConfig(dir, { STATIC_CONFIG_FILE: file })
+  t.is(bad.code, 2, bad.stderr)
+  t.true(bad.stderr.includes(`${file}: entry 0 (x): Service.Ports[0].Port must be from 1 to 65535`), bad.stderr)
+  t.is(bad.stdout, '', 'no configuration printed for a config that would not start')
+
+  // the daemon itself refuses the same file with the same words
+  const d = new DaemonProcess({ ip: '127.0.34.5', hostname: 'check-a', cwd: dir, args: ['-d', 'static'], env: { STATIC_CONFIG_FILE: file } })
+  t.teardown(() => { d.kill() })
+  t.is((await d.exited).code, 1)
+  t.true(d.output.includes(`${file}: entry 0 (x): Service.Ports[0].Port must be from 1 to 65535`), d.output)
+
+  await writeFile(file, JSON.stringify([entry('web', 34004), entry('db', 34005)]))
+  const good = checkConfig(dir, { STATIC_CONFIG_FILE: file })
+  t.is(good.code, 0, good.stderr)
+  t.true(good.stdout.includes(`# static discovery file ${file}: 2 services\n`), good.stdout)
 })
