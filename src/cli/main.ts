@@ -1,9 +1,10 @@
 // The command line: argv and env in, exit code out. The only place that calls process.exit.
 // Exit codes: 0 ok (and clean shutdown on SIGINT/SIGTERM), 1 failed to start or crashed,
-// 2 bad configuration or usage.
+// 2 bad configuration or usage. SIGHUP re-reads the static discovery file and never exits.
 import { loadConfig, formatConfig } from '../config/index.ts'
+import { checkStartInputs } from '../daemon/check.ts'
 import { Daemon } from '../daemon/daemon.ts'
-import { ConfigError, errorMessage } from '../lib/errors.ts'
+import { ConfigError, StaticFileError, errorMessage } from '../lib/errors.ts'
 import { createLogger, flushLogger, type Logger } from '../lib/logger.ts'
 import { packageVersion } from '../lib/version.ts'
 import { parseCliArgs, usage } from './args.ts'
@@ -30,7 +31,15 @@ export async function main (argv: string[], env: Record<string, string | undefin
     const { config, file, warnings } = loadConfig({ configFile: args.configFile, env, overrides: args.overrides, cwd: process.cwd() })
     if (args.checkConfig) {
       for (const w of warnings) process.stderr.write(`warning: ${w}\n`)
-      process.stdout.write(`# effective configuration${file !== undefined ? ` (file: ${file})` : ' (no config file)'}\n${formatConfig(config)}`)
+      let checked: string[]
+      try {
+        checked = await checkStartInputs(config) // the static file: the daemon would refuse to start without a good one
+      } catch (err) {
+        if (!(err instanceof StaticFileError)) throw err
+        process.stderr.write(`sidecar: ${err.message}\n`)
+        return EXIT_USAGE
+      }
+      process.stdout.write(`# effective configuration${file !== undefined ? ` (file: ${file})` : ' (no config file)'}\n${checked.map(c => `# ${c}\n`).join('')}${formatConfig(config)}`)
       return EXIT_OK
     }
     logger = createLogger({ level: config.sidecar.logging_level, format: config.sidecar.logging_format })
@@ -82,6 +91,13 @@ export async function main (argv: string[], env: Record<string, string | undefin
   }
   process.on('SIGINT', onSignal)
   process.on('SIGTERM', onSignal)
+  // SIGHUP (a terminal hangup, systemd's ExecReload) reloads what can be: its default action
+  // ended the process at once, with no leave.
+  process.on('SIGHUP', () => {
+    if (stopping) { logger.info('SIGHUP received while stopping: ignored'); return }
+    const what = daemon.reload()
+    logger.info(`SIGHUP received: ${what.length > 0 ? `re-reading ${what.join(' and ')} now` : 'nothing to re-read (no static discovery)'}; configuration file, environment and flag changes need a restart`)
+  })
 
   const start = daemon.start().then(() => true, (err: unknown) => {
     logger.fatal(`sidecar could not start: ${errorMessage(err)}`)

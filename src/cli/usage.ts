@@ -44,7 +44,7 @@ function configFlags (): FlagDef[] {
 export const FLAGS: readonly FlagDef[] = [
   { long: 'config-file', short: 'f', arg: 'PATH', doc: 'TOML configuration file; "" for none', env: CONFIG_FILE_ENV, defaultText: './sidecar.toml when it exists' },
   ...configFlags(),
-  { long: 'check-config', doc: 'check the configuration, print it as TOML and exit (0 if valid, 2 if not)' },
+  { long: 'check-config', doc: 'check the configuration, and the static discovery file when static discovery is on, print the configuration as TOML and exit (0 if valid, 2 if not)' },
   { long: 'version', doc: 'print the version and exit' },
   { long: 'help', short: 'h', doc: 'print this help and exit' },
 ]
@@ -107,7 +107,9 @@ export function usage (): string {
     'Exit codes: 0 ok, 1 failed to start or crashed, 2 bad configuration or usage.',
     'SIGINT or SIGTERM: a graceful stop (this host\'s records are tombstoned and',
     'gossiped), at most 5 s, exit 0. A signal during the start ends the start early',
-    '(nothing more starts), then the same stop; a second signal exits at once.',
+    '(nothing more starts, the wait for a seed ends), then the same stop; a second',
+    'signal exits at once. SIGHUP: re-reads the static discovery file now and keeps',
+    'running; configuration file, environment and flag changes need a restart.',
     '',
   )
   return lines.join('\n')

@@ -22,6 +22,9 @@ function isHostName (host: string): boolean {
 /** A seed: "host", "host:port", "ip", "ip:port", a bare IPv6 address or "[ipv6]:port". */
 export const checkSeed: Check = (v) => {
   if (net.isIP(v) !== 0) return undefined
+  // "http://10.0.0.1:7946" read as host "http" and port "//10.0.0.1:7946": say what is wrong
+  const url = /^[a-z][a-z0-9+.-]*:\/\/([^/?#]*)/i.exec(v)
+  if (url !== null) return `seed ${q(v)} is a URL: a seed is host or host:port${url[1] !== '' ? ` (here ${q(url[1])})` : ''}`
   const m = /^\[([^\]]+)\](?::(.*))?$/.exec(v) ?? /^([^:]+)(?::(.*))?$/.exec(v)
   if (m === null) return `seed ${q(v)} is not host or host:port`
   const [, host, port] = m
@@ -80,14 +83,27 @@ export const checkRegExp: Check = (v) => {
   }
 }
 
+/** The first character PRINTABLE refuses, named for the message: a space, a control character or a non-ASCII one. */
+function notPrintable (v: string): string {
+  for (const ch of v) {
+    const code = ch.codePointAt(0) ?? 0
+    if (code >= 0x21 && code <= 0x7e) continue
+    const u = `U+${code.toString(16).toUpperCase().padStart(4, '0')}`
+    if (ch === ' ') return 'a space'
+    if (code < 0x20 || code === 0x7f || (code >= 0x80 && code < 0xa0)) return `a control character (${u})`
+    return `the non-ASCII character ${q(ch)} (${u})`
+  }
+  return 'no character'
+}
+
 export const checkHostname: Check = (v) => {
   if (v.length > RECORD_LIMITS.maxHostnameLength) return `hostname is longer than ${RECORD_LIMITS.maxHostnameLength} characters`
-  return v === '' || PRINTABLE.test(v) ? undefined : `hostname ${q(v)} contains spaces or control characters`
+  return v === '' || PRINTABLE.test(v) ? undefined : `hostname ${q(v)} contains ${notPrintable(v)}: only visible ASCII characters are allowed`
 }
 
 export const checkClusterName: Check = (v) => {
   if (v.length > 128) return 'cluster name is longer than 128 characters'
-  return PRINTABLE.test(v) ? undefined : `cluster name ${q(v)} contains spaces or control characters`
+  return PRINTABLE.test(v) ? undefined : `cluster name ${q(v)} contains ${notPrintable(v)}: only visible ASCII characters are allowed`
 }
 
 /** A DNS name as a browser sends it in Host (letters, digits, hyphens, dots; no port). */

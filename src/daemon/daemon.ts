@@ -211,7 +211,8 @@ export class Daemon implements Startable {
 
   /**
    * A stop was asked for while start() runs: start() returns early, without starting the
-   * components after the one in progress (the proxy opens no port), and the local announcer
+   * components after the one in progress (the proxy opens no port), gossip stops waiting for
+   * a seed to answer (an unreachable one held the start, and the stop, 5 s), and the local announcer
    * stops waiting for the discovered services to be announced (on a host with thousands, that
    * wait was most of the CLI's 5 s stop limit). Then stop() leaves as usual, tombstoning what
    * was announced so far.
@@ -219,7 +220,20 @@ export class Daemon implements Startable {
   cancelStart (): void {
     this.#cancelled = true
     this.#stopping = true
+    this.gossip.abortStart()
     this.announcer.abortStart()
+  }
+
+  /**
+   * SIGHUP: each discoverer that can re-reads its source now (the static file; it is also
+   * watched). The configuration itself (file, environment, flags) is read only at start.
+   * Returns what is re-read, for the log; never throws, never stops anything.
+   */
+  reload (): string[] {
+    return this.discoverers.flatMap(d => {
+      const what = d.reload?.()
+      return what === undefined ? [] : [what]
+    })
   }
 
   async stop (): Promise<void> {

@@ -34,4 +34,10 @@ export interface Discoverer extends Startable, EventEmitter<{ change: [] }> {
   readonly name: string
   services (): readonly Discovered[]
   lastError (): string | undefined
+  /**
+   * Asks for the source to be read again now (SIGHUP), beside its own watching; never throws,
+   * returns at once. Returns what is re-read, for the log ("the static discovery file x"), or
+   * undefined for a source that has nothing to re-read.
+   */
+  reload? (): string | undefined
 }

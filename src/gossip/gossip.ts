@@ -140,6 +140,8 @@ export class Gossip implements Startable {
   #mender: StreamMender | undefined
   /** Aborted by stop(): cancels exchanges in flight. */
   #stopping = new AbortController()
+  /** Aborted by abortStart(): start() waits no longer for a seed or the clock, and returns. */
+  readonly #startAborted = new AbortController()
   /**
    * The start-up join exchange (a whole-state pull) while it runs: periodic exchanges wait, new-member exchanges
    * wait for its end, and others' exchanges cover our own records only, or they would pull the same state again
@@ -259,13 +261,15 @@ export class Gossip implements Startable {
     if (init.seeds.some(s => !selfAddresses(init).has(seedKey(s, init.bindPort)))) {
       const t0 = Date.now()
       const giveUp = new AbortController()
-      const joined = await Promise.race([this.#joined.promise.then(() => true), sleep(JOIN_TIMEOUT_MS, false, { signal: AbortSignal.any([giveUp.signal, this.#stopping.signal]) }).catch(() => false)])
+      const ended = AbortSignal.any([this.#stopping.signal, this.#startAborted.signal])
+      const joined = await Promise.race([this.#joined.promise.then(() => true), sleep(JOIN_TIMEOUT_MS, false, { signal: AbortSignal.any([giveUp.signal, ended]) }).catch(() => false)])
       giveUp.abort()
-      if (this.#stopping.signal.aborted) return
+      if (ended.aborted) return
       if (joined) logger.info(`joined the cluster in ${Date.now() - t0} ms`)
       else logger.warn(`no seed answered within ${JOIN_TIMEOUT_MS / 1000} s: running alone for now, seeds are retried in the background`)
       // Our records are stamped once the clock is known to agree with the members' (or corrected).
-      if (joined) await this.#clock?.settled(() => membership.connected().map(m => m.peerId), this.#stopping.signal)
+      if (joined) await this.#clock?.settled(() => membership.connected().map(m => m.peerId), ended)
+      if (ended.aborted) return
     }
     this.#ticker = new Ticker(async (signal) => { await this.#periodicExchange(signal) }, {
       name: 'anti-entropy',
@@ -275,6 +279,15 @@ export class Gossip implements Startable {
     })
     this.#ticker.start()
     await this.#announcer?.start()
+  }
+
+  /**
+   * A stop is coming during start() (a signal): start() waits no longer for a seed to answer
+   * (up to 5 s) or for the clocks to agree, and returns without starting the periodic exchanges
+   * or the announcer; the stop() that follows takes the node down. Once for the component's life.
+   */
+  abortStart (): void {
+    this.#startAborted.abort()
   }
 
   /** Idempotent; a second call while stopping waits for the first. */

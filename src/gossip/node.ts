@@ -19,7 +19,7 @@ import { tcp } from '@libp2p/tcp'
 import { createLibp2p, type Libp2p } from 'libp2p'
 import type { Logger } from '../lib/logger.ts'
 import { nextTurn } from '../lib/slicer.ts'
-import { applyStackFixes } from './stack-fixes.ts'
+import { applyStackFixes, releaseTimersOnStop } from './stack-fixes.ts'
 
 const EMPTY = new Uint8Array(0)
 
@@ -162,6 +162,7 @@ export async function createGossipNode (init: NodeInit, logger: Logger): Promise
       }),
     },
   })
+  releaseTimersOnStop(node, node.services.pubsub)
   return { node, quic: q.transport !== undefined }
 }
 

@@ -20,6 +20,24 @@ export interface StaticDiscovererInit {
   pollIntervalMs?: number
 }
 
+/** The file's text; a StaticFileError when it cannot be read (the start's, and --check-config's, message). */
+export async function readStaticFile (file: string): Promise<string> {
+  try {
+    return await readFile(file, 'utf8')
+  } catch (err) {
+    throw new StaticFileError(file, `cannot read the static discovery file: ${errorMessage(err)}`, { cause: err })
+  }
+}
+
+/**
+ * Reads and parses the file as start() does, with the same errors (StaticFileError naming the
+ * file and entry), and returns how many services it lists; for --check-config.
+ */
+export async function checkStaticFile (init: Pick<StaticDiscovererInit, 'file' | 'hostname' | 'advertiseIp'>, clock: Clock): Promise<number> {
+  const parsed = await parseStaticFile(await readStaticFile(init.file), init.file, { hostname: init.hostname, advertiseIp: init.advertiseIp, now: clock.now() })
+  return parsed.length
+}
+
 const POLL_MS = 1000 // edits take effect within ~1 s even where fs.watch misses them (network filesystems, some editors)
 const SETTLE_MS = 50 // lets an editor finish writing before the file is read
 
@@ -35,6 +53,8 @@ export class StaticDiscoverer extends EventEmitter<{ change: [] }> implements Di
   #watcher: FSWatcher | undefined
   #poller: Ticker | undefined
   #settle: NodeJS.Timeout | undefined
+  /** reload() asked for a read: the next poll reads the file even if its stat() is unchanged. */
+  #forced = false
 
   constructor (components: { logger: Logger, clock: Clock }, init: StaticDiscovererInit) {
     super()
@@ -50,12 +70,7 @@ export class StaticDiscoverer extends EventEmitter<{ change: [] }> implements Di
   async start (): Promise<void> {
     if (this.#poller !== undefined) return
     const file = this.#init.file
-    let text: string
-    try {
-      text = await readFile(file, 'utf8')
-    } catch (err) {
-      throw new StaticFileError(file, `cannot read the static discovery file: ${errorMessage(err)}`, { cause: err })
-    }
+    const text = await readStaticFile(file)
     await this.#apply(text, true) // throws StaticFileError naming the entry
     this.#lastStamp = await this.#stamp()
     this.#poller = new Ticker(async () => { await this.#poll() }, { name: 'static file poll', intervalMs: this.#init.pollIntervalMs ?? POLL_MS, logger: this.#logger })
@@ -79,6 +94,13 @@ export class StaticDiscoverer extends EventEmitter<{ change: [] }> implements Di
     this.#poller = undefined
   }
 
+  /** Reads the file again now, changed or not (SIGHUP); a bad file keeps the last good set, as an edit does. */
+  reload (): string {
+    this.#forced = true
+    this.#poller?.trigger()
+    return `the static discovery file ${this.#init.file}`
+  }
+
   #scheduleReload (): void {
     clearTimeout(this.#settle)
     this.#settle = setTimeout(() => { this.#poller?.trigger() }, SETTLE_MS)
@@ -95,8 +117,9 @@ export class StaticDiscoverer extends EventEmitter<{ change: [] }> implements Di
 
   async #poll (): Promise<void> {
     const stamp = await this.#stamp()
-    if (stamp === this.#lastStamp) return
+    if (stamp === this.#lastStamp && !this.#forced) return
     this.#lastStamp = stamp
+    this.#forced = false
     let text: string
     try {
       text = await readFile(this.#init.file, 'utf8')

@@ -98,3 +98,16 @@ test('env: seeds, IPs and URLs are checked item by item', t => {
   t.true(hasProblem(list, 'LISTENERS_URLS', '"ftp://x/" must be an http:// or https:// URL'))
   t.is(list.length, 3)
 })
+
+test('env: a seed given as a URL is refused as a URL, naming the host:port to give instead', t => {
+  const list = problems(t, { env: { SIDECAR_SEEDS: 'http://127.0.34.5:42000' } })
+  t.true(hasProblem(list, 'SIDECAR_SEEDS', 'seed "http://127.0.34.5:42000" is a URL: a seed is host or host:port (here "127.0.34.5:42000")'), list.join('\n'))
+  t.false(hasProblem(list, 'has port'))
+})
+
+test('env: a hostname or cluster name with a non-ASCII character, a space or a control character names that character', t => {
+  const list = problems(t, { env: { SIDECAR_HOSTNAME: 'ünïcode', SIDECAR_CLUSTER_NAME: 'my cluster' } })
+  t.true(hasProblem(list, 'SIDECAR_HOSTNAME', 'hostname "ünïcode" contains the non-ASCII character "ü" (U+00FC): only visible ASCII characters are allowed'), list.join('\n'))
+  t.true(hasProblem(list, 'SIDECAR_CLUSTER_NAME', 'cluster name "my cluster" contains a space'), list.join('\n'))
+  t.true(hasProblem(problems(t, { env: { SIDECAR_HOSTNAME: 'a\tb' } }), 'SIDECAR_HOSTNAME', 'contains a control character (U+0009)'))
+})

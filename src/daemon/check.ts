@@ -1,0 +1,17 @@
+// --check-config's checks beyond the configuration itself: what the daemon reads at start and
+// refuses to start without, read and judged the same way (same parser, same messages).
+import type { SidecarConfig } from '../config/types.ts'
+import { checkStaticFile } from '../discovery/static/static-discoverer.ts'
+import { systemClock } from '../service/clock.ts'
+
+/**
+ * With static discovery on, reads and parses its file; throws the daemon's own StaticFileError
+ * (file and entry named) when it is missing or bad. Returns one line per file checked.
+ */
+export async function checkStartInputs (config: SidecarConfig): Promise<string[]> {
+  const sc = config.sidecar
+  if (!sc.discovery.includes('static')) return []
+  const file = config.static_discovery.config_file
+  const count = await checkStaticFile({ file, hostname: sc.hostname, advertiseIp: sc.advertise_ip }, systemClock)
+  return [`static discovery file ${file}: ${count} service${count === 1 ? '' : 's'}`]
+}

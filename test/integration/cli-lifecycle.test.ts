@@ -1,0 +1,120 @@
+// What an operator sees of the process's lifecycle: SIGHUP, a signal during the start, the
+// exit after `stopped`, and --check-config with a static file. Real daemons on 127.0.34.2-5.
+import test from 'ava'
+import { spawnSync } from 'node:child_process'
+import { link, mkdir, mkdtemp, rm, utimes, writeFile } from 'node:fs/promises'
+import os from 'node:os'
+import path from 'node:path'
+import { BIN, DaemonProcess, startDaemon } from '../helpers/daemon.ts'
+import { waitFor } from '../helpers/wait.ts'
+
+type ServicesJson = { Services: Record<string, Array<{ Status: number }>> }
+
+function entry (name: string, port: number): unknown {
+  return { Service: { Name: name, Image: `${name}:1`, Ports: [{ Type: 'tcp', Port: port, ServicePort: 0, IP: '127.0.34.1' }] }, Check: { Type: 'AlwaysSuccessful' } }
+}
+
+async function tempDir (t: import('ava').ExecutionContext, name: string): Promise<string> {
+  const dir = await mkdtemp(path.join(os.tmpdir(), `sidecar-${name}-`))
+  t.teardown(async () => { await rm(dir, { recursive: true, force: true }) })
+  return dir
+}
+
+test('SIGHUP: the daemon keeps running, logs what it re-reads, and re-reads the static file at once (an edit its watch cannot see)', async t => {
+  const dir = await tempDir(t, 'sighup')
+  const file = path.join(dir, 'static.json')
+  // Edited through a second name (a hard link) in another folder, which the daemon does not
+  // watch, and given back its modification time (whole seconds, exact): the file's watch and
+  // poll see no change, only SIGHUP makes the daemon read it.
+  const other = path.join(dir, 'elsewhere')
+  await mkdir(other)
+  const alias = path.join(other, 'static.json')
+  const MTIME = 1_700_000_000
+  await writeFile(file, JSON.stringify([entry('aaaa', 34001)]))
+  await utimes(file, MTIME, MTIME)
+  await link(file, alias)
+  const d = await startDaemon({ ip: '127.0.34.2', hostname: 'sighup-a', cwd: dir, args: ['-d', 'static'], env: { STATIC_CONFIG_FILE: file } })
+  t.teardown(() => { d.kill() })
+  const names = async (): Promise<string[]> => Object.keys((await d.json<ServicesJson>('/services.json')).Services).sort()
+  await waitFor(async () => (await names()).includes('aaaa'), { timeoutMs: 10_000, message: () => `aaaa announced\n${d.output.slice(-2000)}` })
+
+  await writeFile(alias, JSON.stringify([entry('bbbb', 34001)])) // same size, same inode
+  await utimes(alias, MTIME, MTIME)
+  await new Promise(resolve => setTimeout(resolve, 2500)) // longer than the poll (1 s): had it seen the edit, bbbb would be in
+  t.false((await names()).includes('bbbb'), 'the edit is invisible to the watch (else this test proves nothing)')
+
+  d.child.kill('SIGHUP')
+  await waitFor(async () => (await names()).includes('bbbb'), { timeoutMs: 5000, message: () => `bbbb announced after SIGHUP\n${d.output.slice(-2000)}` })
+  t.true(d.running, 'still running after SIGHUP')
+  t.regex(d.output, /SIGHUP received: re-reading the static discovery file \S+static\.json now; configuration file, environment and flag changes need a restart/)
+  t.is((await d.json<{ status: string }>('/health')).status, 'ok')
+  const exit = await d.stop('SIGTERM')
+  t.is(exit.code, 0, d.output.slice(-2000))
+})
+
+test('a SIGTERM while the start waits for an unreachable seed ends the start at once: exit 0, no 5 s seed wait', async t => {
+  const dir = await tempDir(t, 'sigjoin')
+  const file = path.join(dir, 'static.json')
+  await writeFile(file, JSON.stringify([entry('web', 34002)]))
+  // 127.0.34.9:34999: nothing listens there, so the start waits (up to 5 s) for the seed to answer
+  const d = new DaemonProcess({ ip: '127.0.34.3', hostname: 'sigjoin-a', cwd: dir, args: ['-d', 'static', '-c', '127.0.34.9:34999'], env: { STATIC_CONFIG_FILE: file } })
+  t.teardown(() => { d.kill() })
+  await waitFor(() => /gossip on /.test(d.output) || !d.running, { timeoutMs: 60_000, message: () => `gossip listening\n${d.output.slice(-2000)}` })
+  t.false(/no seed answered/.test(d.output), 'the signal comes during the seed wait (the machine was too slow to tell)')
+  const exit = await d.stop('SIGTERM')
+  t.is(exit.code, 0, d.output.slice(-2000))
+  t.true(exit.ms < 2500, `exited ${exit.ms} ms after the signal (the seed wait is 5 s)`)
+  t.regex(d.output, /SIGTERM received while starting/)
+  t.notRegex(d.output, /no seed answered|shutdown took longer/)
+})
+
+test('after a SIGTERM the process ends right after its `stopped` line (nothing holds it a second longer)', async t => {
+  const dir = await tempDir(t, 'stoptime')
+  const file = path.join(dir, 'static.json')
+  await writeFile(file, JSON.stringify([entry('web', 34003)]))
+  const d = await startDaemon({ ip: '127.0.34.4', hostname: 'stoptime-a', cwd: dir, args: ['-d', 'static'], env: { STATIC_CONFIG_FILE: file } })
+  t.teardown(() => { d.kill() })
+  await new Promise(resolve => setTimeout(resolve, 1500)) // gossipsub's heartbeat (1 s) runs
+  let stoppedAt: number | undefined
+  const onData = (): void => { if (stoppedAt === undefined && /INFO: stopped/.test(d.output)) stoppedAt = Date.now() }
+  d.child.stdout?.on('data', onData)
+  d.child.stderr?.on('data', onData)
+  const exit = await d.stop('SIGTERM')
+  t.is(exit.code, 0, d.output.slice(-2000))
+  t.not(stoppedAt, undefined, 'logged `stopped`')
+  const lingered = Date.now() - (stoppedAt ?? 0)
+  t.true(lingered < 600, `exited ${lingered} ms after logging \`stopped\` (it was about 1,000)`)
+})
+
+function checkConfig (dir: string, env: Record<string, string>): { code: number | null, stdout: string, stderr: string } {
+  const r = spawnSync(process.execPath, [BIN, '--check-config', '-d', 'static', '--hostname', 'check-a', '--bind-ip', '127.0.34.5', '--advertise-ip', '127.0.34.5'], {
+    cwd: dir, encoding: 'utf8', env: { PATH: process.env.PATH ?? '', HOME: dir, SIDECAR_FROM_SOURCE: '1', ...env }, timeout: 60_000,
+  })
+  return { code: r.status, stdout: r.stdout, stderr: r.stderr }
+}
+
+test('--check-config with static discovery reads the static file: missing or bad exits 2 with the daemon\'s own message, good passes', async t => {
+  const dir = await tempDir(t, 'checkstatic')
+  const file = path.join(dir, 'static.json')
+
+  const missing = checkConfig(dir, { STATIC_CONFIG_FILE: file })
+  t.is(missing.code, 2, missing.stderr)
+  t.true(missing.stderr.includes(`${file}: cannot read the static discovery file: ENOENT`), missing.stderr)
+
+  await writeFile(file, JSON.stringify([{ Service: { Name: 'x', Ports: [{ Type: 'tcp', Port: 0 }] } }]))
+  const bad = checkConfig(dir, { STATIC_CONFIG_FILE: file })
+  t.is(bad.code, 2, bad.stderr)
+  t.true(bad.stderr.includes(`${file}: entry 0 (x): Service.Ports[0].Port must be from 1 to 65535`), bad.stderr)
+  t.is(bad.stdout, '', 'no configuration printed for a config that would not start')
+
+  // the daemon itself refuses the same file with the same words
+  const d = new DaemonProcess({ ip: '127.0.34.5', hostname: 'check-a', cwd: dir, args: ['-d', 'static'], env: { STATIC_CONFIG_FILE: file } })
+  t.teardown(() => { d.kill() })
+  t.is((await d.exited).code, 1)
+  t.true(d.output.includes(`${file}: entry 0 (x): Service.Ports[0].Port must be from 1 to 65535`), d.output)
+
+  await writeFile(file, JSON.stringify([entry('web', 34004), entry('db', 34005)]))
+  const good = checkConfig(dir, { STATIC_CONFIG_FILE: file })
+  t.is(good.code, 0, good.stderr)
+  t.true(good.stdout.includes(`# static discovery file ${file}: 2 services\n`), good.stdout)
+})
