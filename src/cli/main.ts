@@ -33,7 +33,7 @@ export async function main (argv: string[], env: Record<string, string | undefin
       for (const w of warnings) process.stderr.write(`warning: ${w}\n`)
       let checked: string[]
       try {
-        checked = await checkStartInputs(config) // the static file: the daemon would refuse to start without a good one
+        checked = await checkStartInputs(config, w => { process.stderr.write(`warning: ${w}\n`) }) // the static file: the daemon would refuse to start without a good one
       } catch (err) {
         if (!(err instanceof StaticFileError)) throw err
         process.stderr.write(`sidecar: ${err.message}\n`)

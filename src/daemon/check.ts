@@ -6,12 +6,13 @@ import { systemClock } from '../service/clock.ts'
 
 /**
  * With static discovery on, reads and parses its file; throws the daemon's own StaticFileError
- * (file and entry named) when it is missing or bad. Returns one line per file checked.
+ * (file and entry named) when it is missing or bad; warn gets what the daemon would warn about
+ * (an entry for another host). Returns one line per file checked.
  */
-export async function checkStartInputs (config: SidecarConfig): Promise<string[]> {
+export async function checkStartInputs (config: SidecarConfig, warn?: (message: string) => void): Promise<string[]> {
   const sc = config.sidecar
   if (!sc.discovery.includes('static')) return []
   const file = config.static_discovery.config_file
-  const count = await checkStaticFile({ file, hostname: sc.hostname, advertiseIp: sc.advertise_ip }, systemClock)
+  const count = await checkStaticFile({ file, hostname: sc.hostname, advertiseIp: sc.advertise_ip }, systemClock, warn)
   return [`static discovery file ${file}: ${count} service${count === 1 ? '' : 's'}`]
 }

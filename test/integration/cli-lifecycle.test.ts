@@ -117,4 +117,10 @@ test('--check-config with static discovery reads the static file: missing or bad
   const good = checkConfig(dir, { STATIC_CONFIG_FILE: file })
   t.is(good.code, 0, good.stderr)
   t.true(good.stdout.includes(`# static discovery file ${file}: 2 services\n`), good.stdout)
+
+  // what the daemon would warn about is said too, on stderr, without failing the check
+  await writeFile(file, JSON.stringify([entry('web', 34004), { Service: { Name: 'ext', Hostname: 'elsewhere' } }]))
+  const foreign = checkConfig(dir, { STATIC_CONFIG_FILE: file })
+  t.is(foreign.code, 0, foreign.stderr)
+  t.regex(foreign.stderr, /warning: .*an entry names another host than this one \("check-a"\) in Service.Hostname: entry 1 \(ext\) "elsewhere"/)
 })

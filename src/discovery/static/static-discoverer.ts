@@ -33,8 +33,8 @@ export async function readStaticFile (file: string): Promise<string> {
  * Reads and parses the file as start() does, with the same errors (StaticFileError naming the
  * file and entry), and returns how many services it lists; for --check-config.
  */
-export async function checkStaticFile (init: Pick<StaticDiscovererInit, 'file' | 'hostname' | 'advertiseIp'>, clock: Clock): Promise<number> {
-  const parsed = await parseStaticFile(await readStaticFile(init.file), init.file, { hostname: init.hostname, advertiseIp: init.advertiseIp, now: clock.now() })
+export async function checkStaticFile (init: Pick<StaticDiscovererInit, 'file' | 'hostname' | 'advertiseIp'>, clock: Clock, warn?: (message: string) => void): Promise<number> {
+  const parsed = await parseStaticFile(await readStaticFile(init.file), init.file, { hostname: init.hostname, advertiseIp: init.advertiseIp, now: clock.now(), ...(warn !== undefined ? { warn } : {}) })
   return parsed.length
 }
 
