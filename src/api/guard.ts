@@ -32,7 +32,17 @@ const CORS_HEADERS = ['Access-Control-Allow-Origin', 'Access-Control-Allow-Metho
 /** Seconds a refused stream client is asked to wait (EventSource and watch clients reconnect). */
 const STREAM_RETRY_AFTER_S = 5
 
-/** True iff this answer may carry the original's CORS headers. */
+/**
+ * The path as the router matches it: letter case ignored, one trailing slash optional
+ * (@koa/router's defaults). The gate judges that, not the path as sent: `/WATCH` and `/watch/`
+ * are served as `/watch`, so they count against the stream cap as `/watch` does.
+ */
+export function routePath (path: string): string {
+  const lower = path.toLowerCase()
+  return lower.length > 1 && lower.endsWith('/') ? lower.slice(0, -1) : lower
+}
+
+/** True iff this answer may carry the original's CORS headers (path as the router matches it: routePath). */
 export function corsAllowed (method: string, path: string): boolean {
   if (method === 'GET' || method === 'HEAD') return CORS_READ.test(path)
   return method === 'OPTIONS' && CORS_PREFLIGHT.test(path)
@@ -63,7 +73,7 @@ export function apiGuard (c: { rejections: ApiRejections }, init: GuardInit): Ko
         sendError(ctx, 401, `Unauthorized - ${token.reason}`)
         return
       }
-    } else if (ctx.method === 'GET' && STREAM_PATHS.has(ctx.path)) {
+    } else if ((ctx.method === 'GET' || ctx.method === 'HEAD') && STREAM_PATHS.has(routePath(ctx.path))) {
       if (streams >= init.maxStreamClients) {
         c.rejections.reject('stream_limit', `${streams} stream clients connected, the most allowed`)
         ctx.set('Retry-After', String(STREAM_RETRY_AFTER_S))
@@ -74,6 +84,6 @@ export function apiGuard (c: { rejections: ApiRejections }, init: GuardInit): Ko
       ctx.res.once('close', () => { streams-- })
     }
     await next()
-    if (!ctx.res.headersSent && !corsAllowed(ctx.method, ctx.path)) for (const h of CORS_HEADERS) ctx.remove(h)
+    if (!ctx.res.headersSent && !corsAllowed(ctx.method, routePath(ctx.path))) for (const h of CORS_HEADERS) ctx.remove(h)
   }
 }

@@ -138,10 +138,11 @@ test('writes from another origin are refused with 403 whatever the token, and no
 test('CORS: the original read routes keep "*"; explain, proxy, listeners and metrics have none', async t => {
   const d = t.context.b
   await webInstance(d)
-  for (const p of ['/services.json', '/api/services.json', '/state.json', '/api/services/web.json']) {
+  // as the router serves them: letter case ignored, a trailing slash optional
+  for (const p of ['/services.json', '/api/services.json', '/state.json', '/api/services/web.json', '/API/Services.json', '/services.json/', '/api/services/web.json/']) {
     t.is((await fetch(d.url(p))).headers.get('access-control-allow-origin'), '*', p)
   }
-  for (const p of ['/api/services/web/explain.json', '/api/listeners.json', '/api/proxy.json', '/metrics', '/health']) {
+  for (const p of ['/api/services/web/explain.json', '/api/listeners.json', '/api/proxy.json', '/metrics', '/health', '/API/Proxy.json', '/api/listeners.json/']) {
     t.is((await fetch(d.url(p))).headers.get('access-control-allow-origin'), null, p)
   }
 })
@@ -217,6 +218,11 @@ test('stream clients are capped: the next one gets 503 JSON and is counted; a fr
   t.deepEqual(await refused.json(), { message: 'Service Unavailable - 3 stream clients are connected, the most allowed ([api] max_stream_clients); retry later', status: 'error' })
   t.is((await connect('/watch')).status, 503)
   t.is(await metric(d, 'stream_limit'), 2)
+  // the router serves these as the same streams (letter case ignored, a trailing slash
+  // optional): they count against the cap as well, and were not refused before
+  const variants = ['/watch/', '/WATCH', '/api/watch/', '/Api/Watch', '/api/events/', '/API/EVENTS']
+  t.deepEqual(await Promise.all(variants.map(async p => (await connect(p)).status)), variants.map(() => 503))
+  t.is(await metric(d, 'stream_limit'), 2 + variants.length)
   t.is((await fetch(d.url('/services.json'))).status, 200, 'other routes still answer')
   open[0].abort()
   await waitFor(async () => (await connect('/api/events')).status === 200, { timeoutMs: 5000, message: 'a place freed by a closed stream is taken again' })
