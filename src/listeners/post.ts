@@ -8,6 +8,7 @@
 import type { Agent, ClientRequest, IncomingMessage } from 'node:http'
 import https from 'node:https'
 import { http } from '../lib/node-http.ts'
+import { redactText } from '../lib/redact.ts'
 
 export interface PostRequest {
   /** An http: or https: URL without credentials (they travel in an Authorization header). */
@@ -83,7 +84,10 @@ export async function postOnce (req: PostRequest): Promise<PostResult> {
       if (status >= 200 && status < 300) { resolve({ ok: true, status }); return }
       const body = snippet(Buffer.concat(chunks).toString('utf8'))
       const text = response.statusMessage ?? ''
-      resolve({ ok: false, error: `HTTP ${status}${text !== '' ? ` ${text}` : ''}${body !== '' ? `: ${body}` : ''}${why !== undefined ? ` (${why})` : ''}` })
+      // redirects are not followed (the listener's URL is what was configured): say where it pointed
+      const location = status >= 300 && status < 400 ? response.headers.location : undefined
+      const moved = location !== undefined ? ` to ${snippet(redactText(location))} (redirects are not followed: configure that URL)` : ''
+      resolve({ ok: false, error: `HTTP ${status}${text !== '' ? ` ${text}` : ''}${moved}${body !== '' ? `: ${body}` : ''}${why !== undefined ? ` (${why})` : ''}` })
     }
     // Settled first, then the connection closed: the error that destroy() raises is not the cause.
     const abandon = (why: string): void => { settle(why); request?.destroy() }

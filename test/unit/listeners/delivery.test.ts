@@ -262,7 +262,8 @@ test('delivery: POSTs share one kept-alive connection, which stop() closes', asy
 test('delivery: a redirect is not followed but reported, and a receiver that answers garbage gets a clear error', async t => {
   const moved = await receiver(t)
   const elsewhere = await receiver(t)
-  moved.respond = (_q, _req, res) => { res.writeHead(307, { location: elsewhere.url() }); res.end() }
+  const target = elsewhere.url().replace('http://', 'http://user:secret@')
+  moved.respond = (_q, _req, res) => { res.writeHead(307, { location: target }); res.end() }
   const garbage = net.createServer(s => { s.on('data', () => { s.end('not http at all\r\n\r\n') }) })
   await new Promise<void>(resolve => garbage.listen(0, '127.0.0.1', resolve))
   t.teardown(() => { garbage.close() })
@@ -272,7 +273,7 @@ test('delivery: a redirect is not followed but reported, and a receiver that ans
   const [redirected, parseFailed] = f.listeners.list()
   t.is(moved.requests.length, 2)
   t.is(elsewhere.requests.length, 0, 'the Location was not followed')
-  t.regex(redirected.lastError?.message ?? '', /^HTTP 307 Temporary Redirect$/)
+  t.is(redirected.lastError?.message, `HTTP 307 Temporary Redirect to ${elsewhere.url().replace('http://', 'http://user:***@')} (redirects are not followed: configure that URL)`)
   t.regex(parseFailed.lastError?.message ?? '', /^connection failed: .*(parse|protocol)/i)
 })
 
