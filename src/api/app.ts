@@ -98,7 +98,10 @@ export function createApp (c: ApiComponents): Koa {
       c.logger.error({ err, path: ctx.path }, 'API handler failed')
       sendError(ctx, 500, 'Internal Server Error - Something went terribly wrong')
     }
-    if (ctx.status === 404 && ctx.body === undefined) sendError(ctx, 404, `Not Found - no route for ${ctx.method} ${ctx.path}`)
+    // a path matched only by the CORS pre-flight route (OPTIONS /api/<x>) is no route for another method
+    const preflightOnly = ctx.status === 405 && ctx.response.get('Allow') === 'OPTIONS'
+    if (preflightOnly) ctx.remove('Allow')
+    if ((ctx.status === 404 && ctx.body === undefined) || preflightOnly) sendError(ctx, 404, `Not Found - no route for ${ctx.method} ${ctx.path}`)
     else if (ctx.status === 405 && (ctx.body === undefined || ctx.body === null || ctx.body === '')) sendError(ctx, 405, `Method Not Allowed - ${ctx.method} is not allowed on ${ctx.path}`)
   })
   app.use(apiGuard(c.guard, c.guard))

@@ -236,6 +236,19 @@ test('a client that half-closes after its requests (nc -N) gets every answer, th
   t.notRegex(await rawExchange(`GET /health HTTP/1.1\r\nHost: ${IP}`, { halfClose: true }), /^HTTP\/1\.1 200 /)
 })
 
+test('a mistyped /api/ path is 404, not the pre-flight route\'s 405; a known path with the wrong method is still 405', async t => {
+  for (const p of ['/api/service.json', '/api/nope', '/v1/nope']) {
+    const r = await fetch(d.url(p))
+    t.is(r.status, 404, p)
+    t.is(r.headers.get('allow'), null, p)
+    t.deepEqual(await r.json(), { message: `Not Found - no route for GET ${p}`, status: 'error' })
+  }
+  const wrong = await fetch(d.url('/api/services.json'), { method: 'DELETE', headers: { Origin: `http://${IP}:7777` } })
+  t.is(wrong.status, 405)
+  t.regex(wrong.headers.get('allow') ?? '', /GET/)
+  t.is((await fetch(d.url('/api/nope'), { method: 'OPTIONS' })).status, 200, 'the pre-flight itself still answers')
+})
+
 test('/health keeps its shape; OPTIONS pre-flight answers with CORS headers', async t => {
   const health = await d.json<Record<string, unknown>>('/health')
   t.deepEqual(Object.keys(health), ['status', 'hostname', 'clusterName', 'uptimeSeconds', 'clockOffsetSeconds'])
