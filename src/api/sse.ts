@@ -31,9 +31,13 @@ export interface SseComponents {
   documents: DocumentCache
 }
 
-/** True iff the request asks for an event stream (EventSource sends exactly this Accept). */
+/**
+ * True iff the request prefers an event stream to JSON documents (EventSource sends exactly
+ * `Accept: text/event-stream`). Negotiated as HTTP says (RFC 9110 §12.5.1): media types in any
+ * letter case, `q=0` is "not acceptable", a higher q wins, JSON on a tie or without Accept.
+ */
 export function wantsEventStream (ctx: Koa.Context): boolean {
-  return (ctx.get('Accept') ?? '').includes('text/event-stream')
+  return ctx.accepts('application/json', 'text/event-stream') === 'text/event-stream'
 }
 
 class SseClient implements Subscriber {
