@@ -78,7 +78,7 @@ export const SCHEMA: Schema = {
     bind_port: { ...PORT, doc: 'gossip port (TCP), also the port assumed for seeds given without one', flag: { long: 'bind-port', arg: 'PORT' } },
     discovery: { type: 'list', values: DISCOVERY_KINDS, doc: 'discovery backends to run: static, docker', flag: { long: 'discover', short: 'd', arg: 'KIND', multiple: true } },
     logging_level: { type: 'enum', values: LOG_LEVELS, doc: 'least severe log level written: debug, info, warn, error', flag: { long: 'logging-level', short: 'l', arg: 'LEVEL' } },
-    logging_format: { type: 'enum', values: ['text', 'json'], doc: 'log line format: text (human) or json (one object per line)' },
+    logging_format: { type: 'enum', values: ['text', 'json'], doc: 'log line format: text (human) or json (one object per line: `time`, `level` by name as the original\'s, `msg`)' },
     default_check_endpoint: { type: 'string', emptyOk: true, check: checkEndpoint, doc: 'HTTP path checked on the first TCP port of services that declare no check ("" means "/")' },
     push_pull_interval: { type: 'duration', doc: 'how often state is compared and repaired with a random peer (anti-entropy: digests first, then only what differs)' },
     alive_lifespan: { type: 'duration', doc: 'a record not refreshed for this long is presumed dead and tombstoned' },
