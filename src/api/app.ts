@@ -103,6 +103,7 @@ export function createApp (c: ApiComponents): Koa {
     if (preflightOnly) ctx.remove('Allow')
     if ((ctx.status === 404 && ctx.body === undefined) || preflightOnly) sendError(ctx, 404, `Not Found - no route for ${ctx.method} ${ctx.path}`)
     else if (ctx.status === 405 && (ctx.body === undefined || ctx.body === null || ctx.body === '')) sendError(ctx, 405, `Method Not Allowed - ${ctx.method} is not allowed on ${ctx.path}`)
+    else if (ctx.status === 501 && (ctx.body === undefined || ctx.body === null || ctx.body === '')) sendError(ctx, 501, `Not Implemented - the API serves no ${ctx.method} requests`)
   })
   app.use(apiGuard(c.guard, c.guard))
 

@@ -247,6 +247,11 @@ test('a mistyped /api/ path is 404, not the pre-flight route\'s 405; a known pat
   t.is(wrong.status, 405)
   t.regex(wrong.headers.get('allow') ?? '', /GET/)
   t.is((await fetch(d.url('/api/nope'), { method: 'OPTIONS' })).status, 200, 'the pre-flight itself still answers')
+  // a method the API serves nowhere: 501 in the house JSON, keeping the Allow of the path
+  const trace = await rawExchange(`TRACE /health HTTP/1.1\r\nHost: ${IP}:7777\r\nConnection: close\r\n\r\n`)
+  t.regex(trace, /^HTTP\/1\.1 501 /)
+  t.regex(trace, /\r\nallow: [^\r]*GET/i)
+  t.true(trace.endsWith('\r\n\r\n{"message":"Not Implemented - the API serves no TRACE requests","status":"error"}'), trace)
 })
 
 test('/health keeps its shape; OPTIONS pre-flight answers with CORS headers', async t => {
