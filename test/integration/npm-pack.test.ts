@@ -31,7 +31,7 @@ test('npm pack: the tarball installs into an empty folder and its sidecar bin ru
   const list = await run('tar', ['-tzf', tarball], { env, cleanEnv: true, timeoutMs: 60_000 })
   t.is(list.code, 0, list.output)
   const files = list.output.split('\n').filter(l => l !== '').map(l => l.replace(/^package\//, ''))
-  for (const f of ['bin/sidecar.js', 'dist/cli/main.js', 'ui/index.html', 'config/one-host.toml', 'config/static.json', 'sidecar.example.toml']) t.true(files.includes(f), `the tarball holds ${f}`)
+  for (const f of ['bin/sidecar.js', 'dist/cli/main.js', 'ui/index.html', 'config/one-host.toml', 'config/static.json', 'sidecar.example.toml', 'docs/configuration.md']) t.true(files.includes(f), `the tarball holds ${f}`)
   t.false(files.some(f => f.startsWith('src/') || f.startsWith('test/') || f.startsWith('.ci/')), 'no sources, tests or CI files')
   t.log(`${path.basename(tarball)}: ${files.length} files, packed in ${(pack.ms / 1000).toFixed(1)} s`)
 

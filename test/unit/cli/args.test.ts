@@ -101,6 +101,11 @@ test('usage: mentions every flag, with its env var and default', t => {
     if (f.target !== undefined) t.true(text.includes(`default: ${f.defaultText ?? ''}`), `${f.long} default`)
   }
   t.true(text.includes('env SIDECAR_CONFIG_FILE'))
+  // keys without a flag: the two an operator reaches for first, and where the rest are
+  t.true(text.includes('STATIC_CONFIG_FILE (the static discovery file, default static.json)'), text)
+  t.true(text.includes('SIDECAR_LOGGING_FORMAT (text or json)'))
+  t.true(text.includes('docs/configuration.md'))
+  for (const line of usage().split('\n')) t.true(line.length <= 80, `at most 80 columns: ${line}`)
 })
 
 test('usage: every schema key with a flag appears in the flag table', t => {
