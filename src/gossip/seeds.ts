@@ -52,9 +52,12 @@ export class SeedDialer {
   readonly #isForeign: (peerId: string) => boolean
   readonly #self: ReadonlySet<string>
   readonly #seeds: Seed[]
+  readonly #resolve: (host: string) => Promise<string[]>
 
-  constructor (components: { node: GossipNode, logger: Logger, isForeign: (peerId: string) => boolean }, init: { seeds: readonly string[], bindPort: number, self: ReadonlySet<string> }) {
+  /** resolve: a seed name's addresses (default: the system's resolver, as getaddrinfo sees it). */
+  constructor (components: { node: GossipNode, logger: Logger, isForeign: (peerId: string) => boolean, resolve?: (host: string) => Promise<string[]> }, init: { seeds: readonly string[], bindPort: number, self: ReadonlySet<string> }) {
     this.#node = components.node
+    this.#resolve = components.resolve ?? (async host => (await lookup(host, { all: true })).map(a => a.address))
     this.#logger = components.logger
     this.#isForeign = components.isForeign
     this.#self = init.self
@@ -79,8 +82,15 @@ export class SeedDialer {
 
   async #dial (seed: Seed, signal: AbortSignal): Promise<void> {
     let lastError = 'no address'
+    let failed = 'did not answer'
     try {
-      const addrs = net.isIP(seed.host) !== 0 ? [seed.host] : (await lookup(seed.host, { all: true })).map(a => a.address)
+      let addrs: string[]
+      try {
+        addrs = net.isIP(seed.host) !== 0 ? [seed.host] : await this.#resolve(seed.host)
+      } catch (err) {
+        failed = 'did not resolve' // a name no DNS server (nor /etc/hosts) knows: a typo, or DNS down
+        throw err
+      }
       for (const ip of addrs) {
         if (this.#self.has(`${ip}:${seed.port}`)) { seed.nextAt = Infinity; return } // ourselves
         try {
@@ -101,7 +111,7 @@ export class SeedDialer {
     }
     if (signal.aborted) return
     seed.failures++
-    const msg = `seed ${seed.text} did not answer (${lastError}); retrying in ${seed.backoffMs / 1000} s`
+    const msg = `seed ${seed.text} ${failed} (${lastError}); retrying in ${seed.backoffMs / 1000} s`
     if (seed.failures === 1) this.#logger.warn(msg)
     else this.#logger.debug(msg)
     seed.nextAt = Date.now() + seed.backoffMs
