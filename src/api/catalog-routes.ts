@@ -43,6 +43,8 @@ export interface HealthRouteComponents {
   catalog: Catalog
   /** Problems a discoverer reports (a bad static file edit), by discoverer name. */
   discoveryErrors: () => Record<string, string>
+  /** Service ports the proxy cannot open (in use by another program), by port: "name: why". */
+  proxyErrors?: () => Record<string, string>
   startedAt: number
   /** Its correctionMs(), when it has one, is how far this host's clock is corrected to agree with the cluster's. */
   clock: Clock
@@ -60,15 +62,18 @@ export type DaemonPhase = 'starting' | 'running' | 'stopping'
 export function addHealthRoute (router: Router, c: HealthRouteComponents): void {
   const health = (ctx: Koa.Context): void => {
     const errors = c.discoveryErrors()
+    const proxyErrors = c.proxyErrors?.() ?? {}
     const phase = c.phase?.() ?? 'running'
+    const problems = Object.keys(errors).length + Object.keys(proxyErrors).length
     sendIndented(ctx, {
-      status: phase !== 'running' ? phase : Object.keys(errors).length === 0 ? 'ok' : 'degraded',
+      status: phase !== 'running' ? phase : problems === 0 ? 'ok' : 'degraded',
       hostname: c.catalog.hostname,
       clusterName: c.catalog.clusterName,
       uptimeSeconds: Math.round((Date.now() - c.startedAt) / 1000),
       // How far this host's clock is corrected to agree with the cluster's (gossip/clock-offset.ts); 0 when it agrees.
       clockOffsetSeconds: -(c.clock.correctionMs?.() ?? 0) / 1000,
       ...(Object.keys(errors).length > 0 ? { discoveryErrors: errors } : {}),
+      ...(Object.keys(proxyErrors).length > 0 ? { proxyErrors } : {}),
     }, phase === 'running' ? 200 : 503)
   }
   router.get('/health', health)
