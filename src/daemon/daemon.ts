@@ -116,7 +116,7 @@ export class Daemon implements Startable {
       defaultCheckEndpoint: sc.default_check_endpoint,
     })
     this.proxy = config.proxy.enabled
-      ? new ProxyManager({ catalog: this.catalog, clock, logger: child('proxy'), metrics: this.metrics }, { hostname: sc.hostname, site: sc.site, proxy: config.proxy })
+      ? new ProxyManager({ catalog: this.catalog, clock, logger: child('proxy'), metrics: this.metrics }, { hostname: sc.hostname, site: sc.site, proxy: config.proxy, ownPorts: new Map([[sc.bind_port, 'its gossip port ([sidecar] bind_port)'], [config.api.port, 'its API port ([api] port)']]) })
       : undefined
     const ls = config.listeners
     this.listeners = new Listeners({ catalog: this.catalog, logger: child('listeners'), metrics: this.metrics, clock, local: this.announcer }, {

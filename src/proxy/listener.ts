@@ -36,6 +36,8 @@ export interface ListenerInit {
   forward: ForwardOptions
   /** Client connections open at once; more are refused (closed at accept) and counted. */
   maxConnections: number
+  /** What of this daemon's own the port is, when it is one of its ports (the API port): said instead of "another program". */
+  ownPort?: string
 }
 
 export class ProxyListener implements Startable {
@@ -132,7 +134,7 @@ export class ProxyListener implements Startable {
       const code = (err as NodeJS.ErrnoException).code
       const previous = this.error
       this.error = code === 'EADDRINUSE'
-        ? `port ${this.port} is in use on ${this.#init.bindIp} by another program`
+        ? `port ${this.port} is in use on ${this.#init.bindIp} by ${this.#init.ownPort !== undefined ? `this daemon itself: it is ${this.#init.ownPort}; choose another ServicePort or move that port` : 'another program'}`
         : code === 'EADDRNOTAVAIL' ? `${this.#init.bindIp} is not an address of this machine` : errorMessage(err)
       if (this.state === 'starting') this.state = 'failed'
       // retried every few seconds: say it once, not at every retry

@@ -64,6 +64,8 @@ export interface ProxyManagerInit {
   hostname: string
   site: string
   proxy: ProxyOptions
+  /** This daemon's own ports and what they are ("the API port ([api] port)"): named when a service port is one of them. */
+  ownPorts?: ReadonlyMap<number, string>
 }
 
 export interface ProxyManagerComponents {
@@ -370,6 +372,7 @@ export class ProxyManager implements Startable {
       },
       forward: { connectTimeoutMs: px.connect_timeout, idleTimeoutMs: px.idle_timeout, requestTimeoutMs: px.request_timeout, retries: px.retries, headerTimeoutMs: px.header_timeout },
       maxConnections: px.max_connections,
+      ...(this.#init.ownPorts?.has(p.port) === true ? { ownPort: this.#init.ownPorts.get(p.port) } : {}),
     }
     return new ProxyListener({
       clientCap: this.#clientCap,
