@@ -1,6 +1,19 @@
+import type { Socket } from 'node:net'
 import { pipeline, Readable } from 'node:stream'
 import type Koa from 'koa'
 import type { Context } from 'koa'
+
+/**
+ * An endless answer (/watch, SSE) ends when its client half-closes. The server answers what
+ * was asked before a client's FIN (server.ts: `nc -N` gets its page), but a stream never
+ * completes, so on a half-closed connection it would stay open, and a client that went away
+ * would be let go only at the next write that fails (a heartbeat, seconds later). Ended
+ * gracefully, as Node's server did at every FIN: what was written goes out, then the FIN.
+ */
+export function endAtClientFin (socket: Socket): void {
+  if (socket.readableEnded) { socket.end(); return }
+  socket.once('end', () => { socket.end() })
+}
 
 /** The original's error body: {"message": ..., "status": "error"} (keys sorted, compact). */
 export function sendError (ctx: Context, status: number, message: string): void {

@@ -13,6 +13,7 @@ import type { ServerResponse } from 'node:http'
 import type { Catalog } from '../catalog/index.ts'
 import type { Logger } from '../lib/logger.ts'
 import { sseFrame, type EventHub, type HubEvent, type Subscriber } from './events.ts'
+import { endAtClientFin } from './respond.ts'
 import type { ClusterMember, DocumentCache } from './views.ts'
 
 /** How long a dropped client gets to read its final event before its socket is destroyed. */
@@ -131,6 +132,7 @@ export function sseHandler (c: SseComponents, opts: { queueBytes: number }): (ct
     ctx.status = 200 // for the middleware that runs after this handler returns; the head is written below
     ctx.respond = false // the stream is written here, not by koa
     req.socket.setTimeout(0)
+    endAtClientFin(req.socket)
     req.socket.setNoDelay(true)
     res.writeHead(200, {
       'Content-Type': 'text/event-stream; charset=utf-8',

@@ -11,6 +11,7 @@ import type Koa from 'koa'
 import type { ServerResponse } from 'node:http'
 import type { Logger } from '../lib/logger.ts'
 import type { EventHub, Subscriber } from './events.ts'
+import { endAtClientFin } from './respond.ts'
 import type { DocumentCache } from './views.ts'
 import { nextTurn } from '../lib/slicer.ts'
 
@@ -100,6 +101,7 @@ export function watchHandler (c: { hub: EventHub, documents: DocumentCache, logg
     ctx.status = 200 // for the middleware that runs after this handler returns; the head is written below
     ctx.respond = false
     req.socket.setTimeout(0)
+    endAtClientFin(req.socket)
     req.socket.setNoDelay(true)
     res.writeHead(200, { 'Content-Type': 'application/json' })
     // Built in time slices, once per catalog version, however many clients watch (views.ts).

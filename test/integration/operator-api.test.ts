@@ -236,6 +236,37 @@ test('a client that half-closes after its requests (nc -N) gets every answer, th
   t.notRegex(await rawExchange(`GET /health HTTP/1.1\r\nHost: ${IP}`, { halfClose: true }), /^HTTP\/1\.1 200 /)
 })
 
+test('a stream (/watch, SSE) ends when its client half-closes: what was written arrives, then the close, and the daemon lets the client go', async t => {
+  // an endless answer on a half-closed connection would otherwise stay open until a write failed
+  for (const [p, first] of [['/watch', '{'], ['/api/events', 'event: snapshot']] as const) {
+    const t0 = Date.now()
+    const socket = net.connect({ port: 7777, host: IP, allowHalfOpen: true })
+    socket.write(`GET ${p} HTTP/1.1\r\nHost: ${IP}:7777\r\n\r\n`)
+    const chunks: Buffer[] = []
+    socket.on('data', (c: Buffer) => {
+      chunks.push(c)
+      // once the stream's first bytes are here, the client says it sends nothing more
+      if (!socket.writableEnded && Buffer.concat(chunks).toString('latin1').includes(first)) socket.end()
+    })
+    // the SSE heartbeat comes every 15 s, /watch writes only on a change: 10 s is well before either
+    const ended = await new Promise<boolean>((resolve) => {
+      const timer = setTimeout(() => { resolve(false) }, 10_000)
+      socket.once('end', () => { clearTimeout(timer); resolve(true) })
+      socket.once('error', () => { clearTimeout(timer); resolve(false) })
+    })
+    socket.destroy()
+    const got = Buffer.concat(chunks).toString('latin1')
+    t.regex(got, /^HTTP\/1\.1 200 /, p)
+    t.true(got.includes(first), `${p}: the stream's first bytes arrived`)
+    t.true(ended, `${p}: ended by the daemon at the client's FIN (${Date.now() - t0} ms), not at a later write`)
+  }
+  await waitFor(async () => {
+    const m = await metrics(d)
+    return value(m, 'sidecar_stream_clients', { kind: 'watch' }) === 0 && value(m, 'sidecar_stream_clients', { kind: 'sse' }) === 0
+  }, { timeoutMs: 5000, message: 'the daemon let both clients go' })
+  t.pass()
+})
+
 test('a mistyped /api/ path is 404, not the pre-flight route\'s 405; a known path with the wrong method is still 405', async t => {
   for (const p of ['/api/service.json', '/api/nope', '/v1/nope']) {
     const r = await fetch(d.url(p))
