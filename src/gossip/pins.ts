@@ -4,8 +4,13 @@
 // a hostname are accepted only under its pinned peer's signature (admission.ts), so no member
 // can publish records for another host, and a peer that claims a pinned hostname later is
 // refused loudly. A host that lost its data_dir (new peer id) must be unpinned by hand:
-// delete its entry from host-pins.json on every node (docs/security-gossip.md).
-import { mkdir, readFile, rename, writeFile } from 'node:fs/promises'
+// delete its entry from host-pins.json on every node (docs/security-gossip.md). A running node
+// takes such an edit as it is: before it refuses a claim, and before it writes the file, it
+// looks whether the file changed since it last read or wrote it, and if so adopts it (keeping
+// only what it pinned itself since). Before, the edit did nothing until a restart, and the
+// node's next write put the removed pin back.
+import { readFileSync, statSync } from 'node:fs'
+import { mkdir, readFile, rename, stat, writeFile } from 'node:fs/promises'
 import path from 'node:path'
 import type { Logger } from '../lib/logger.ts'
 
@@ -34,6 +39,10 @@ export class HostPins {
   #saving: Promise<void> = Promise.resolve()
   #dirty = false
   #log = { minute: 0, count: 0 }
+  /** The file as this node last read or wrote it ("mtime:size"; '' for no file): another stamp is an edit. */
+  #stamp = ''
+  /** Pins this node made since it last read or wrote the file: kept when it adopts an edit. */
+  readonly #added = new Map<string, string>()
 
   constructor (components: { logger: Logger, onConflict?: (hostname: string, pinned: string, claimed: string) => void }, init: PinsInit) {
     this.#logger = components.logger
@@ -47,10 +56,8 @@ export class HostPins {
     this.#pins.clear()
     this.#byPeer.clear()
     try {
-      const doc = JSON.parse(await readFile(this.#file, 'utf8')) as { pins?: Record<string, unknown> }
-      for (const [host, peer] of Object.entries(doc.pins ?? {})) {
-        if (typeof peer === 'string' && this.#pins.size < MAX_PINS) this.#set(host, peer)
-      }
+      this.#stamp = stampOf(await stat(this.#file))
+      this.#fill(await readFile(this.#file, 'utf8'))
     } catch (err) {
       if ((err as NodeJS.ErrnoException).code !== 'ENOENT') this.#logger.warn(`${this.#file} is not a readable pin file (${(err as Error).message}): starting with no pinned hosts`)
     }
@@ -59,6 +66,50 @@ export class HostPins {
       this.#logger.warn(`${this.#file} pinned this host's name ${this.#init.hostname} to ${own}, but this node's key is ${this.#init.peerId} (peer.key replaced?): other nodes that pinned the old id will refuse this host until its entry is removed from their ${PINS_FILE}`)
     }
     this.#set(this.#init.hostname, this.#init.peerId)
+  }
+
+  #fill (text: string): void {
+    const doc = JSON.parse(text) as { pins?: Record<string, unknown> }
+    for (const [host, peer] of Object.entries(doc.pins ?? {})) {
+      if (typeof peer === 'string' && this.#pins.size < MAX_PINS) this.#set(host, peer)
+    }
+  }
+
+  /** The file's stamp now ('' when there is none). */
+  #stampNow (): string {
+    try {
+      return stampOf(statSync(this.#file))
+    } catch {
+      return ''
+    }
+  }
+
+  /**
+   * Adopts the file if it was edited since this node last read or wrote it: its pins, plus this
+   * host's own and those this node made since. An unreadable edit is ignored (warned). Small
+   * and synchronous: it runs only before a refusal and before a write.
+   */
+  #adoptEdit (): void {
+    const now = this.#stampNow()
+    if (now === this.#stamp) return
+    let text: string
+    try {
+      text = now === '' ? '{}' : readFileSync(this.#file, 'utf8')
+      JSON.parse(text)
+    } catch (err) {
+      this.#logger.warn(`${this.#file} was edited but cannot be read (${(err as Error).message}): keeping the pins held before`)
+      this.#stamp = now
+      return
+    }
+    const before = new Map(this.#pins)
+    this.#pins.clear()
+    this.#byPeer.clear()
+    this.#fill(text)
+    for (const [host, peer] of this.#added) if (!this.#pins.has(host)) this.#set(host, peer)
+    this.#set(this.#init.hostname, this.#init.peerId)
+    this.#stamp = now
+    const removed = [...before.keys()].filter(h => this.#pins.get(h) !== before.get(h))
+    this.#logger.info(`${this.#file} was edited: ${this.#pins.size} host${this.#pins.size === 1 ? '' : 's'} pinned now${removed.length > 0 ? `, no longer (or differently): ${removed.slice(0, 10).join(', ')}${removed.length > 10 ? ` and ${removed.length - 10} more` : ''}` : ''}`)
   }
 
   #set (hostname: string, peer: string): void {
@@ -85,19 +136,26 @@ export class HostPins {
    * (pinned to another peer: logged rate-limited, onConflict called) or 'full' (MAX_PINS reached).
    */
   claim (hostname: string, peer: string): PinResult {
-    const pinned = this.#pins.get(hostname)
+    let pinned = this.#pins.get(hostname)
     if (pinned === peer) return 'pinned'
+    if (pinned !== undefined) {
+      // the operator may just have removed it (a host that lost its data_dir)
+      this.#adoptEdit()
+      pinned = this.#pins.get(hostname)
+      if (pinned === peer) return 'pinned'
+    }
     if (pinned !== undefined) {
       this.#onConflict(hostname, pinned, peer)
       const minute = Math.floor(Date.now() / 60_000)
       if (this.#log.minute !== minute) this.#log = { minute, count: 0 }
       if (++this.#log.count <= CONFLICT_LOGS_PER_MINUTE) {
-        this.#logger.warn(`peer ${peer} claims hostname ${hostname}, which is pinned to peer ${pinned}: refused (another machine using this name, or ${hostname} lost its data_dir; if so, remove ${hostname} from ${this.#file} on every node)`)
+        this.#logger.warn(`peer ${peer} claims hostname ${hostname}, which is pinned to peer ${pinned}: refused (another machine using this name, or ${hostname} lost its data_dir; if so, remove ${hostname} from ${this.#file} on every node: a running node takes the edit at the host's next try)`)
       }
       return 'conflict'
     }
     if (this.#pins.size >= MAX_PINS) return 'full'
     this.#set(hostname, peer)
+    this.#added.set(hostname, peer)
     this.#save()
     return 'new'
   }
@@ -112,15 +170,23 @@ export class HostPins {
     this.#dirty = true
     this.#saving = this.#saving.then(async () => {
       this.#dirty = false
+      this.#adoptEdit() // an edit made since the last write is not overwritten with what it removed
       const doc = { version: 1, pins: Object.fromEntries([...this.#pins].sort(([a], [b]) => a < b ? -1 : a > b ? 1 : 0)) }
       const tmp = `${this.#file}.${process.pid}.tmp`
       try {
         await mkdir(this.#init.dataDir, { recursive: true, mode: 0o700 })
         await writeFile(tmp, JSON.stringify(doc, null, 1) + '\n', { mode: 0o600 })
         await rename(tmp, this.#file)
+        this.#stamp = stampOf(await stat(this.#file))
+        this.#added.clear()
       } catch (err) {
         this.#logger.warn(`cannot keep host pins in ${this.#file} (${(err as Error).message}): they are lost on restart`)
       }
     })
   }
+}
+
+/** What tells one version of the file from another: its modification time and size. */
+function stampOf (st: { mtimeMs: number, size: number }): string {
+  return `${st.mtimeMs}:${st.size}`
 }
