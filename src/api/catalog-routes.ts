@@ -45,6 +45,8 @@ export interface HealthRouteComponents {
   discoveryErrors: () => Record<string, string>
   /** Service ports the proxy cannot open (in use by another program), by port: "name: why". */
   proxyErrors?: () => Record<string, string>
+  /** Why this node's identity is not kept across restarts, when it is not (an unwritable data_dir). */
+  identityError?: () => string | undefined
   startedAt: number
   /** Its correctionMs(), when it has one, is how far this host's clock is corrected to agree with the cluster's. */
   clock: Clock
@@ -64,7 +66,8 @@ export function addHealthRoute (router: Router, c: HealthRouteComponents): void 
     const errors = c.discoveryErrors()
     const proxyErrors = c.proxyErrors?.() ?? {}
     const phase = c.phase?.() ?? 'running'
-    const problems = Object.keys(errors).length + Object.keys(proxyErrors).length
+    const identityError = c.identityError?.()
+    const problems = Object.keys(errors).length + Object.keys(proxyErrors).length + (identityError === undefined ? 0 : 1)
     sendIndented(ctx, {
       status: phase !== 'running' ? phase : problems === 0 ? 'ok' : 'degraded',
       hostname: c.catalog.hostname,
@@ -74,6 +77,7 @@ export function addHealthRoute (router: Router, c: HealthRouteComponents): void 
       clockOffsetSeconds: -(c.clock.correctionMs?.() ?? 0) / 1000,
       ...(Object.keys(errors).length > 0 ? { discoveryErrors: errors } : {}),
       ...(Object.keys(proxyErrors).length > 0 ? { proxyErrors } : {}),
+      ...(identityError !== undefined ? { identityError } : {}),
     }, phase === 'running' ? 200 : 503)
   }
   router.get('/health', health)

@@ -159,6 +159,9 @@ export class Gossip implements Startable {
 
   /** This node's peer id (after start). */
   get peerId (): string | undefined { return this.#node?.peerId.toString() }
+  /** Why this node's identity (peer.key) is not kept across restarts, when it is not (for /health). */
+  get identityProblem (): string | undefined { return this.#identityProblem }
+  #identityProblem: string | undefined
   /** Its node listens for peers: from the end of its start (before the join) until its stop takes the node down. */
   get listening (): boolean { return this.#node !== undefined }
 
@@ -169,7 +172,8 @@ export class Gossip implements Startable {
     if (init.clusterKey === '') {
       logger.warn(`no cluster_key: anyone who can reach ${init.bindIp}:${init.bindPort} can join this cluster, read every service record and announce services of its own; set [sidecar] cluster_key to a secret every node shares (generate one with: openssl rand -hex 32)`)
     }
-    const key = await loadPeerKey(init.dataDir, logger)
+    const { key, unkept } = await loadPeerKey(init.dataDir, logger, init.hostname)
+    this.#identityProblem = unkept
     const { node, quic } = await createGossipNode({ ...init, privateKey: key }, logger)
     const peerId = node.peerId.toString()
     const pins = new HostPins({ logger, onConflict: () => { this.#metrics.pinConflicts.inc() } }, { dataDir: init.dataDir, hostname: init.hostname, peerId })

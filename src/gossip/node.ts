@@ -177,14 +177,25 @@ export function listenError (err: unknown, init: Pick<NodeInit, 'bindIp' | 'bind
 /**
  * The node's private key, kept in dataDir so its peer id survives restarts; created on
  * first use. A key file that cannot be read as a key is replaced (with a warning): the
- * only cost is a new peer id.
+ * only cost is a new peer id. `unkept` says why a new key could not be kept: then this run's
+ * identity is thrown away at exit, and peers that pinned this hostname to it refuse the
+ * next one (pins.ts), so the daemon says so in the log and in /health.
  */
-export async function loadPeerKey (dataDir: string, logger: Logger): Promise<PrivateKey> {
+export async function loadPeerKey (dataDir: string, logger: Logger, hostname: string): Promise<{ key: PrivateKey, unkept?: string }> {
   const file = path.join(dataDir, 'peer.key')
+  let bytes: Uint8Array | undefined
   try {
-    return privateKeyFromProtobuf(await readFile(file))
+    bytes = await readFile(file)
   } catch (err) {
-    if ((err as NodeJS.ErrnoException).code !== 'ENOENT') logger.warn(`${file} is not a usable key (${(err as Error).message}): creating a new one, this node gets a new peer id`)
+    const code = (err as NodeJS.ErrnoException).code
+    if (code !== 'ENOENT') logger.warn(`cannot read ${file} (${code ?? (err as Error).message}): creating a new key, this node gets a new peer id`)
+  }
+  if (bytes !== undefined) {
+    try {
+      return { key: privateKeyFromProtobuf(bytes) }
+    } catch (err) {
+      logger.warn(`${file} is not a usable key (${(err as Error).message}): creating a new one, this node gets a new peer id`)
+    }
   }
   const key = await generateKeyPair('Ed25519')
   try {
@@ -193,7 +204,9 @@ export async function loadPeerKey (dataDir: string, logger: Logger): Promise<Pri
     await writeFile(tmp, privateKeyToProtobuf(key), { mode: 0o600 })
     await rename(tmp, file)
   } catch (err) {
-    logger.warn(`cannot keep the node key in ${dataDir} (${(err as Error).message}): the peer id will change on restart; set [sidecar] data_dir`)
+    const unkept = `cannot keep the node key in ${dataDir} (${(err as NodeJS.ErrnoException).code ?? (err as Error).message}): this run's peer id is lost at exit, and after a restart every peer that knew ${hostname} refuses the new one (host-pins.json); make [sidecar] data_dir writable, or point it at a directory that is, before restarting`
+    logger.warn(unkept)
+    return { key, unkept }
   }
-  return key
+  return { key }
 }
