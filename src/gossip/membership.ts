@@ -266,7 +266,7 @@ export class Membership extends EventEmitter<{ join: [Member, { returning: boole
     const hostname = hostnameOfAgent(agentVersion)
     if (!protocols.includes(this.#init.stateProtocol) || hostname === undefined) {
       if (!this.#foreign.has(id)) {
-        this.#logger.info(`peer ${id} (${remoteAddr}, ${agentVersion ?? 'no agent'}) is not a sidecar of this cluster: hanging up`)
+        this.#logger.info(`peer ${id} (${remoteAddr}, ${agentVersion ?? 'no agent'}) ${foreignWhy(protocols, this.#init.stateProtocol)}: hanging up`)
         if (this.#foreign.size >= MAX_FOREIGN) this.#foreign.clear()
         this.#foreign.add(id)
       }
@@ -371,4 +371,23 @@ function ipsOf (addrs: readonly string[]): Set<string> {
 
 function r (id: string): PeerId {
   return peerIdFromString(id)
+}
+
+/** The name a sidecar state protocol carries (/sidecar/<name>/state/...), if it is one. */
+function clusterOf (protocol: string): string | undefined {
+  const m = /^\/sidecar\/([^/]+)\/state\//.exec(protocol)
+  if (m === null) return undefined
+  try {
+    return decodeURIComponent(m[1])
+  } catch {
+    return undefined
+  }
+}
+
+/** Why a peer is not one of this cluster: another cluster's sidecar (named, with the fix) or not a sidecar at all. */
+export function foreignWhy (protocols: readonly string[], ownStateProtocol: string): string {
+  const theirs = protocols.map(clusterOf).find(c => c !== undefined)
+  const own = clusterOf(ownStateProtocol)
+  if (theirs === undefined || own === undefined || theirs === own) return 'is not a sidecar of this cluster'
+  return `is a sidecar of cluster ${JSON.stringify(theirs.slice(0, 100))}, not of this one (${JSON.stringify(own)}): give both the same [sidecar] cluster_name (-n) if they belong together`
 }

@@ -104,6 +104,7 @@ export class SeedDialer {
           return
         } catch (err) {
           lastError = (err as Error).message
+          if (tookThenClosed(err)) failed = 'took the connection, then closed it before the handshake ended: is its [sidecar] cluster_key the same as this node\'s (the same secret on both, or none on both)?'
         }
       }
     } catch (err) {
@@ -142,4 +143,15 @@ export class SeedDialer {
 
 function toPeerId (id: string): PeerId {
   return peerIdFromString(id)
+}
+
+/**
+ * A dial the seed accepted and then cut during the handshake: what a cluster_key on one side
+ * only, or a different one, looks like from the dialling side (the private network's
+ * handshake fails: a reset, or a length prefix read from bytes that are not one).
+ */
+function tookThenClosed (err: unknown): boolean {
+  const code = (err as NodeJS.ErrnoException).code
+  if (code === 'ECONNRESET' || code === 'EPIPE') return true
+  return /ECONNRESET|EPIPE|message length|unexpected end of input/i.test((err as Error).message)
 }
