@@ -146,18 +146,29 @@ export class HostPins {
     }
     if (pinned !== undefined) {
       this.#onConflict(hostname, pinned, peer)
-      const minute = Math.floor(Date.now() / 60_000)
-      if (this.#log.minute !== minute) this.#log = { minute, count: 0 }
-      if (++this.#log.count <= CONFLICT_LOGS_PER_MINUTE) {
+      if (this.#logAllowed()) {
         this.#logger.warn(`peer ${peer} claims hostname ${hostname}, which is pinned to peer ${pinned}: refused (another machine using this name, or ${hostname} lost its data_dir; if so, remove ${hostname} from ${this.#file} on every node: a running node takes the edit at the host's next try)`)
       }
       return 'conflict'
     }
     if (this.#pins.size >= MAX_PINS) return 'full'
+    const before = this.#byPeer.get(peer)
+    if (before !== undefined && before !== hostname && before !== this.#init.hostname && this.#logAllowed()) {
+      // a rename keeps its key (said once); two machines started from one copied data_dir share
+      // it, and then the peer's name flips between the two: said at each flip, rate-limited
+      this.#logger.warn(`peer ${peer}, known as ${before}, now claims hostname ${hostname}: a renamed host (then nothing is wrong; ${before}'s records expire), or two hosts sharing one node key (a copied data_dir or peer.key: one of them drops out of the cluster; give each host its own data_dir)`)
+    }
     this.#set(hostname, peer)
     this.#added.set(hostname, peer)
     this.#save()
     return 'new'
+  }
+
+  /** True for the first CONFLICT_LOGS_PER_MINUTE warnings of a minute. */
+  #logAllowed (): boolean {
+    const minute = Math.floor(Date.now() / 60_000)
+    if (this.#log.minute !== minute) this.#log = { minute, count: 0 }
+    return ++this.#log.count <= CONFLICT_LOGS_PER_MINUTE
   }
 
   /** Resolves when every change so far is on disk (or failed, with a warning). */

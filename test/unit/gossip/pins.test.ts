@@ -49,3 +49,18 @@ test('pins: an edit of the file on a running node is taken at the next claim, an
   // this host's own pin cannot be edited away
   t.is(pins.peerOf('me'), 'peer-me')
 })
+
+test('pins: a peer that claims a second hostname (a renamed host, or two hosts sharing a copied node key) is warned about, naming both', async t => {
+  const dir = await mkdtemp(path.join(os.tmpdir(), 'sidecar-pins-'))
+  t.teardown(async () => { await rm(dir, { recursive: true, force: true }) })
+  const lines: string[] = []
+  const logger = createLogger({ level: 'info', format: 'json', destination: new Writable({ write (c: Buffer, _e, cb) { lines.push(...c.toString().split('\n').filter(l => l !== '').map(l => (JSON.parse(l) as { msg: string }).msg)); cb() } }) })
+  const pins = new HostPins({ logger }, { dataDir: dir, hostname: 'me', peerId: 'peer-me' })
+  await pins.load()
+  t.is(pins.claim('h3', 'peer-shared'), 'new')
+  t.is(lines.length, 0)
+  t.is(pins.claim('h5', 'peer-shared'), 'new', 'taken: a rename is legitimate')
+  t.is(pins.hostnameOf('peer-shared'), 'h5')
+  await pins.flush()
+  t.deepEqual(lines.filter(l => l.includes('peer-shared')), ['peer peer-shared, known as h3, now claims hostname h5: a renamed host (then nothing is wrong; h3\'s records expire), or two hosts sharing one node key (a copied data_dir or peer.key: one of them drops out of the cluster; give each host its own data_dir)'])
+})
