@@ -10,9 +10,11 @@ import type { Context } from 'koa'
  * would be let go only at the next write that fails (a heartbeat, seconds later). Ended
  * gracefully, as Node's server did at every FIN: what was written goes out, then the FIN.
  */
-export function endAtClientFin (socket: Socket): void {
-  if (socket.readableEnded) { socket.end(); return }
-  socket.once('end', () => { socket.end() })
+export function endAtClientFin (socket: Socket, firstWritten?: Promise<void>): void {
+  // firstWritten: the stream's first part is written before the end (`nc -N` gets one document)
+  const end = (): void => { if (firstWritten === undefined) socket.end(); else void firstWritten.then(() => { socket.end() }) }
+  if (socket.readableEnded) { end(); return }
+  socket.once('end', end)
 }
 
 /** The original's error body: {"message": ..., "status": "error"} (keys sorted, compact). */

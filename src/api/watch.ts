@@ -25,6 +25,7 @@ class WatchClient implements Subscriber {
   #writing = false
   #stale = true // the first document is due at once
   #done = false
+  readonly #first = Promise.withResolvers<void>()
   readonly #onDrain = (): void => {
     this.#blocked = false
     this.#next()
@@ -59,12 +60,16 @@ class WatchClient implements Subscriber {
 
   closed (): void {
     this.#done = true
+    this.#first.resolve()
     if (this.#pending !== undefined) clearImmediate(this.#pending)
     this.#pending = undefined
     this.#res.off('drain', this.#onDrain)
   }
 
   start (): void { this.#next() }
+
+  /** Settles once the first document was handed to the socket, or the client is gone. */
+  get firstWritten (): Promise<void> { return this.#first.promise }
 
   /** Sends the current document when one is due, the socket takes more and none is being built for this client. */
   #next (): void {
@@ -79,6 +84,7 @@ class WatchClient implements Subscriber {
       if (this.#done) return
       let more = true
       for (const part of parts) more = this.#res.write(part)
+      this.#first.resolve()
       if (!more) {
         this.#blocked = true
         this.#res.once('drain', this.#onDrain)
@@ -101,7 +107,6 @@ export function watchHandler (c: { hub: EventHub, documents: DocumentCache, logg
     ctx.status = 200 // for the middleware that runs after this handler returns; the head is written below
     ctx.respond = false
     req.socket.setTimeout(0)
-    endAtClientFin(req.socket)
     req.socket.setNoDelay(true)
     res.writeHead(200, { 'Content-Type': 'application/json' })
     // Built in time slices, once per catalog version, however many clients watch (views.ts).
@@ -111,6 +116,7 @@ export function watchHandler (c: { hub: EventHub, documents: DocumentCache, logg
       res.destroy()
     })
     client.start()
+    endAtClientFin(req.socket, client.firstWritten)
     const unsubscribe = c.hub.subscribe(client)
     res.once('close', () => {
       unsubscribe()

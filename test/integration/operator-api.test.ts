@@ -260,10 +260,14 @@ test('a stream (/watch, SSE) ends when its client half-closes: what was written 
     t.true(got.includes(first), `${p}: the stream's first bytes arrived`)
     t.true(ended, `${p}: ended by the daemon at the client's FIN (${Date.now() - t0} ms), not at a later write`)
   }
+  // the FIN with the request (`printf 'GET /watch ...' | nc -N`): the current document, then the close
+  const once = await rawExchange(`GET /watch HTTP/1.1\r\nHost: ${IP}:7777\r\n\r\n`, { halfClose: true })
+  t.regex(once, /^HTTP\/1\.1 200 /)
+  t.regex(once, /\r\n\r\n[0-9a-f]+\r\n\{"[^"]+":\[\{"ID":/, 'one document, by service, as its first chunk')
   await waitFor(async () => {
     const m = await metrics(d)
     return value(m, 'sidecar_stream_clients', { kind: 'watch' }) === 0 && value(m, 'sidecar_stream_clients', { kind: 'sse' }) === 0
-  }, { timeoutMs: 5000, message: 'the daemon let both clients go' })
+  }, { timeoutMs: 5000, message: 'the daemon let the clients go' })
   t.pass()
 })
 
