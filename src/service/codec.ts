@@ -26,7 +26,7 @@ type Json = Record<string, unknown>
  * Looks a key up the way Go's encoding/json does: the exact name first, then a
  * case-insensitive match.
  */
-function field (obj: Json, name: string): unknown {
+export function field (obj: Json, name: string): unknown {
   if (Object.hasOwn(obj, name)) return obj[name]
   const lower = name.toLowerCase()
   for (const k of Object.keys(obj)) if (k.toLowerCase() === lower) return obj[k]

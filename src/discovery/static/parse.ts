@@ -5,7 +5,7 @@ import { createHash } from 'node:crypto'
 import { isIP } from 'node:net'
 import { didYouMean } from '../../lib/suggest.ts'
 import { isCheckType, CHECK_TYPES } from '../../health/checks.ts'
-import { decodePort, RECORD_LIMITS } from '../../service/codec.ts'
+import { decodePort, field, RECORD_LIMITS } from '../../service/codec.ts'
 import { InvalidRecordError, StaticFileError } from '../../lib/errors.ts'
 import { Slicer } from '../../lib/slicer.ts'
 import { makeService, type Port, type Service } from '../../service/service.ts'
@@ -70,7 +70,9 @@ export async function parseStaticFile (text: string, file: string, ctx: StaticCo
     const key = `${d.service.Hostname}/${d.service.ID}`
     const dup = ids.get(key)
     if (dup !== undefined) {
-      throw new StaticFileError(file, Object.hasOwn(entryService(entry), 'ID')
+      // an ID that is not the one derived from the entry was given in the file
+      const given = d.service.ID !== stableId(d.service.Name, d.service.Hostname, d.service.Ports ?? [])
+      throw new StaticFileError(file, given
         ? `entry ${i} (${d.service.Name}) has the ID ${JSON.stringify(d.service.ID)} of entry ${dup}: IDs must differ`
         : `entry ${i} (${d.service.Name}) duplicates entry ${dup}: same name, host and ports (give one an "ID")`)
     }
@@ -221,17 +223,6 @@ function canonical (obj: Record<string, unknown>, keys: readonly string[], what:
   return out
 }
 
-/** The entry's Service object as written (for messages that depend on what was given), or {}. */
-function entryService (entry: unknown): Record<string, unknown> {
-  if (!isObject(entry)) return {}
-  const k = Object.keys(entry).find(k => k.toLowerCase() === 'service')
-  const svc = k === undefined ? undefined : entry[k]
-  if (!isObject(svc)) return {}
-  const out: Record<string, unknown> = {}
-  for (const [key, v] of Object.entries(svc)) out[SERVICE_KEYS.find(c => c.toLowerCase() === key.toLowerCase()) ?? key] = v
-  return out
-}
-
 /** Warnings shown per entry; more are counted in one line. */
 const MAX_WARNED_ENTRIES = 3
 
@@ -264,7 +255,7 @@ function parseEntry (rawEntry: unknown, i: number, file: string, ctx: StaticCont
   if (rawPorts.length > RECORD_LIMITS.maxPorts) return bad(`${rawPorts.length} ports, at most ${RECORD_LIMITS.maxPorts} allowed (peers refuse a record with more)`)
   const ports: Port[] = rawPorts.map((p: unknown, j) => {
     try {
-      const given = isObject(p) ? p[Object.keys(p).find(k => k.toLowerCase() === 'port') ?? 'Port'] : undefined
+      const given = isObject(p) ? field(p, 'Port') : undefined
       if (typeof given === 'number' && (given < 1 || given > 65535)) bad(`Service.Ports[${j}].Port must be from 1 to 65535, got ${given}`)
       const port = decodePort(p, `Service.Ports[${j}]`)
       if (port.Port < 1) bad(`Service.Ports[${j}].Port must be from 1 to 65535`)
