@@ -12,6 +12,7 @@
 import { readFileSync, statSync } from 'node:fs'
 import { mkdir, readFile, rename, stat, writeFile } from 'node:fs/promises'
 import path from 'node:path'
+import { fileStamp } from '../lib/file-stamp.ts'
 import type { Logger } from '../lib/logger.ts'
 
 export const PINS_FILE = 'host-pins.json'
@@ -39,7 +40,7 @@ export class HostPins {
   #saving: Promise<void> = Promise.resolve()
   #dirty = false
   #log = { minute: 0, count: 0 }
-  /** The file as this node last read or wrote it ("mtime:size"; '' for no file): another stamp is an edit. */
+  /** The file as this node last read or wrote it (fileStamp; '' for no file): another stamp is an edit. */
   #stamp = ''
   /** Pins this node made since it last read or wrote the file: kept when it adopts an edit. */
   readonly #added = new Map<string, string>()
@@ -56,7 +57,7 @@ export class HostPins {
     this.#pins.clear()
     this.#byPeer.clear()
     try {
-      this.#stamp = stampOf(await stat(this.#file))
+      this.#stamp = fileStamp(await stat(this.#file))
       this.#fill(await readFile(this.#file, 'utf8'))
     } catch (err) {
       if ((err as NodeJS.ErrnoException).code !== 'ENOENT') this.#logger.warn(`${this.#file} is not a readable pin file (${(err as Error).message}): starting with no pinned hosts`)
@@ -78,7 +79,7 @@ export class HostPins {
   /** The file's stamp now ('' when there is none). */
   #stampNow (): string {
     try {
-      return stampOf(statSync(this.#file))
+      return fileStamp(statSync(this.#file))
     } catch {
       return ''
     }
@@ -188,16 +189,11 @@ export class HostPins {
         await mkdir(this.#init.dataDir, { recursive: true, mode: 0o700 })
         await writeFile(tmp, JSON.stringify(doc, null, 1) + '\n', { mode: 0o600 })
         await rename(tmp, this.#file)
-        this.#stamp = stampOf(await stat(this.#file))
+        this.#stamp = fileStamp(await stat(this.#file))
         this.#added.clear()
       } catch (err) {
         this.#logger.warn(`cannot keep host pins in ${this.#file} (${(err as Error).message}): they are lost on restart`)
       }
     })
   }
-}
-
-/** What tells one version of the file from another: its modification time and size. */
-function stampOf (st: { mtimeMs: number, size: number }): string {
-  return `${st.mtimeMs}:${st.size}`
 }

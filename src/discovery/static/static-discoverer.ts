@@ -6,6 +6,7 @@ import { readFile, stat } from 'node:fs/promises'
 import path from 'node:path'
 import type { Clock } from '../../service/clock.ts'
 import { StaticFileError, errorMessage } from '../../lib/errors.ts'
+import { fileStamp } from '../../lib/file-stamp.ts'
 import type { Logger } from '../../lib/logger.ts'
 import { Ticker } from '../../lib/ticker.ts'
 import type { Time } from '../../service/time.ts'
@@ -109,7 +110,7 @@ export class StaticDiscoverer extends EventEmitter<{ change: [] }> implements Di
   async #stamp (): Promise<string> {
     try {
       const s = await stat(this.#init.file)
-      return `${s.ino}:${s.size}:${s.mtimeMs}`
+      return fileStamp(s)
     } catch (err) {
       return `missing:${(err as NodeJS.ErrnoException).code ?? ''}`
     }
