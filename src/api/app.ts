@@ -105,9 +105,10 @@ export function createApp (c: ApiComponents): Koa {
     // a path matched only by the CORS pre-flight route (OPTIONS /api/<x>) is no route for another method
     const preflightOnly = ctx.status === 405 && ctx.response.get('Allow') === 'OPTIONS'
     if (preflightOnly) ctx.remove('Allow')
+    const noBody = ctx.body === undefined || ctx.body === null || ctx.body === ''
     if ((ctx.status === 404 && ctx.body === undefined) || preflightOnly) sendError(ctx, 404, `Not Found - no route for ${ctx.method} ${ctx.path}`)
-    else if (ctx.status === 405 && (ctx.body === undefined || ctx.body === null || ctx.body === '')) sendError(ctx, 405, `Method Not Allowed - ${ctx.method} is not allowed on ${ctx.path}`)
-    else if (ctx.status === 501 && (ctx.body === undefined || ctx.body === null || ctx.body === '')) sendError(ctx, 501, `Not Implemented - the API serves no ${ctx.method} requests`)
+    else if (ctx.status === 405 && noBody) sendError(ctx, 405, `Method Not Allowed - ${ctx.method} is not allowed on ${ctx.path}`)
+    else if (ctx.status === 501 && noBody) sendError(ctx, 501, `Not Implemented - the API serves no ${ctx.method} requests`)
   })
   app.use(apiGuard(c.guard, c.guard))
 
