@@ -84,13 +84,7 @@ export class SeedDialer {
     let lastError = 'no address'
     let failed = 'did not answer'
     try {
-      let addrs: string[]
-      try {
-        addrs = net.isIP(seed.host) !== 0 ? [seed.host] : await this.#resolve(seed.host)
-      } catch (err) {
-        failed = 'did not resolve' // a name no DNS server (nor /etc/hosts) knows: a typo, or DNS down
-        throw err
-      }
+      const addrs = net.isIP(seed.host) !== 0 ? [seed.host] : await this.#resolve(seed.host)
       for (const ip of addrs) {
         if (this.#self.has(`${ip}:${seed.port}`)) { seed.nextAt = Infinity; return } // ourselves
         try {
@@ -108,7 +102,10 @@ export class SeedDialer {
         }
       }
     } catch (err) {
+      // only the lookup throws here (each dial's failure is caught above): a name no DNS server
+      // (nor /etc/hosts) knows, a typo or DNS down
       lastError = (err as Error).message
+      failed = 'did not resolve'
     }
     if (signal.aborted) return
     seed.failures++
