@@ -2,7 +2,7 @@
 // here: loadConfig checks them with every other source, so one error lists everything.
 import { parseArgs } from 'node:util'
 import type { ConfigOverrides } from '../config/load.ts'
-import { didYouMean } from '../config/suggest.ts'
+import { didYouMean } from '../lib/suggest.ts'
 import { ConfigError } from '../lib/errors.ts'
 import { FLAGS, type FlagDef } from './usage.ts'
 

@@ -7,7 +7,7 @@
 import net from 'node:net'
 import { formatDuration, MAX_TIMER_MS, parseDuration } from './duration.ts'
 import type { KeySpec } from './schema.ts'
-import { didYouMean } from './suggest.ts'
+import { didYouMean } from '../lib/suggest.ts'
 
 export type Mode = 'toml' | 'text' | 'override'
 export type Coerced = { ok: true, value: unknown } | { ok: false, problems: string[] }

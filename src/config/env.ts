@@ -5,7 +5,7 @@
 // "resolve at start-up", that is what it asks for); for numbers, durations and enums it is
 // reported as a problem.
 import { allKeys, CONFIG_FILE_ENV, envName, FROM_SOURCE_ENV, type SectionName } from './schema.ts'
-import { nearest } from './suggest.ts'
+import { nearest } from '../lib/suggest.ts'
 
 export interface EnvEntry {
   section: SectionName

@@ -4,7 +4,7 @@ import fs from 'node:fs'
 import path from 'node:path'
 import { parse, TomlError } from 'smol-toml'
 import { allKeys, CONFIG_FILE_ENV, isKey, isSection, keysOf, SECTIONS, type SectionName } from './schema.ts'
-import { didYouMean, nearest } from './suggest.ts'
+import { didYouMean, nearest } from '../lib/suggest.ts'
 
 export interface FileChoice {
   /** Absolute path, or undefined for "no file". */

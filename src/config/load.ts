@@ -11,7 +11,7 @@ import { readEnv, unknownEnvWarnings } from './env.ts'
 import { chooseConfigFile, displayPath, readConfigFile } from './file.ts'
 import { resolveConfig, type Interfaces } from './resolve.ts'
 import { allKeys, isKey, isSection, keysOf, SECTIONS, specOf, type SectionName } from './schema.ts'
-import { didYouMean } from './suggest.ts'
+import { didYouMean } from '../lib/suggest.ts'
 import type { SidecarConfig } from './types.ts'
 
 /**
