@@ -5,20 +5,14 @@ import test, { type ExecutionContext } from 'ava'
 import { createHash } from 'node:crypto'
 import http from 'node:http'
 import { MAX_HEAD_BYTES, MAX_HEADER_FIELDS } from '../../../src/proxy/h1/parser.ts'
-import { harness, instance, proxyConfig, waitListening, type Harness } from './setup.ts'
-import { loggingBackend, raw, statuses, type LoggingBackend } from './raw.ts'
+import { proxyToLoggingBackend, type Harness } from './setup.ts'
+import { raw, statuses, type LoggingBackend } from './raw.ts'
 
 const IP = '127.0.13.20'
 const BACKEND_IP = '127.0.13.21'
 
 async function setup (t: ExecutionContext, sp: number): Promise<{ h: Harness, b: LoggingBackend }> {
-  const b = await loggingBackend(BACKEND_IP)
-  t.teardown(async () => { await b.close() })
-  const h = await harness(t, { proxy: proxyConfig(IP) })
-  h.put(instance('conf', 'host-a', b.ip, b.port, sp))
-  await h.settle()
-  await waitListening(h, sp)
-  return { h, b }
+  return await proxyToLoggingBackend(t, { ip: IP, name: 'conf', backendIp: BACKEND_IP, sp })
 }
 
 async function request (opts: http.RequestOptions, write?: (req: http.ClientRequest) => void): Promise<{ res: http.IncomingMessage, body: Buffer }> {

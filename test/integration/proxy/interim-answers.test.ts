@@ -4,7 +4,7 @@
 import test, { type ExecutionContext } from 'ava'
 import net from 'node:net'
 import { raw, statuses } from './raw.ts'
-import { harness, instance, proxyConfig, waitListening } from './setup.ts'
+import { proxyTo } from './setup.ts'
 
 const IP = '127.0.33.4'
 const BACKEND_IP = '127.0.33.5'
@@ -34,10 +34,7 @@ async function setup (t: ExecutionContext, sp: number): Promise<void> {
   })
   await new Promise<void>(resolve => server.listen(0, BACKEND_IP, resolve))
   t.teardown(() => { server.close() })
-  const h = await harness(t, { proxy: proxyConfig(IP) })
-  h.put(instance('odd', 'host-a', BACKEND_IP, (server.address() as net.AddressInfo).port, sp))
-  await h.settle()
-  await waitListening(h, sp)
+  await proxyTo(t, { ip: IP, name: 'odd', backendIp: BACKEND_IP, backendPort: (server.address() as net.AddressInfo).port, sp })
 }
 
 const closeAfter = (answer: string): boolean => /\r\nConnection: close\r\n/i.test(answer)

@@ -2,8 +2,8 @@
 // what the backend (node:http, strict) parsed and what the client got back.
 import test, { type ExecutionContext } from 'ava'
 import { MAX_HEAD_BYTES } from '../../../src/proxy/h1/parser.ts'
-import { harness, instance, proxyConfig, waitListening, type Harness } from './setup.ts'
-import { loggingBackend, raw, statuses, type LoggingBackend } from './raw.ts'
+import { proxyToLoggingBackend, type Harness } from './setup.ts'
+import { raw, statuses, type LoggingBackend } from './raw.ts'
 
 const IP = '127.0.32.10'
 const BACKEND_IP = '127.0.32.11'
@@ -11,13 +11,7 @@ const H2C = 'Connection: Upgrade, HTTP2-Settings\r\nUpgrade: h2c\r\nHTTP2-Settin
 const AFTER = 'GET /after HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n'
 
 async function setup (t: ExecutionContext, sp: number): Promise<{ h: Harness, b: LoggingBackend }> {
-  const b = await loggingBackend(BACKEND_IP)
-  t.teardown(async () => { await b.close() })
-  const h = await harness(t, { proxy: proxyConfig(IP) })
-  h.put(instance('req', 'host-a', b.ip, b.port, sp))
-  await h.settle()
-  await waitListening(h, sp)
-  return { h, b }
+  return await proxyToLoggingBackend(t, { ip: IP, name: 'req', backendIp: BACKEND_IP, sp })
 }
 
 test('QUERY (llhttp index 46, past Node\'s list of names) reaches the backend with its name and body', async (t) => {

@@ -10,6 +10,7 @@ import { ProxyManager } from '../../../src/proxy/manager.ts'
 import { makeService, ServiceStatus, Time, type Service } from '../../../src/service/index.ts'
 import { makeCatalogOptions } from '../../helpers/factories.ts'
 import { waitFor } from '../../helpers/wait.ts'
+import { loggingBackend, type LoggingBackend } from './raw.ts'
 
 export function proxyConfig (bindIp: string, overrides: Partial<ProxySection> = {}): ProxySection {
   return {
@@ -58,4 +59,21 @@ export function instance (name: string, host: string, ip: string, port: number, 
 
 export async function waitListening (h: Harness, port: number): Promise<void> {
   await waitFor(() => h.proxy.listeners().some(l => l.port === port && l.state === 'listening'), { timeoutMs: 5000, message: `proxy listening on ${port}` })
+}
+
+/** A proxy on ip whose port sp leads to one instance of name at backendIp:backendPort, listening. */
+export async function proxyTo (t: ExecutionContext, o: { ip: string, name: string, backendIp: string, backendPort: number, sp: number, proxy?: Partial<ProxySection> }): Promise<Harness> {
+  const h = await harness(t, { proxy: proxyConfig(o.ip, o.proxy) })
+  h.put(instance(o.name, 'host-a', o.backendIp, o.backendPort, o.sp))
+  await h.settle()
+  await waitListening(h, o.sp)
+  return h
+}
+
+/** proxyTo a logging backend (raw.ts) of its own on backendIp: what reached the backend can be read. */
+export async function proxyToLoggingBackend (t: ExecutionContext, o: { ip: string, name: string, backendIp: string, sp: number }): Promise<{ h: Harness, b: LoggingBackend }> {
+  const b = await loggingBackend(o.backendIp)
+  t.teardown(async () => { await b.close() })
+  const h = await proxyTo(t, { ...o, backendPort: b.port })
+  return { h, b }
 }

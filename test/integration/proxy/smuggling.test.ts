@@ -2,21 +2,15 @@
 // refused with 400 or sent to the backend framed exactly as the proxy read it. A logging
 // backend (node:http, strict) shows what arrived: never a second, hidden request.
 import test, { type ExecutionContext } from 'ava'
-import { harness, instance, proxyConfig, waitListening, type Harness } from './setup.ts'
-import { loggingBackend, raw, statuses, type LoggingBackend } from './raw.ts'
+import { proxyToLoggingBackend, type Harness } from './setup.ts'
+import { raw, statuses, type LoggingBackend } from './raw.ts'
 
 const IP = '127.0.13.30'
 const BACKEND_IP = '127.0.13.31'
 const SMUGGLED = 'GET /smuggled HTTP/1.1\r\nHost: x\r\n\r\n'
 
 async function setup (t: ExecutionContext, sp: number): Promise<{ h: Harness, b: LoggingBackend }> {
-  const b = await loggingBackend(BACKEND_IP)
-  t.teardown(async () => { await b.close() })
-  const h = await harness(t, { proxy: proxyConfig(IP) })
-  h.put(instance('smug', 'host-a', b.ip, b.port, sp))
-  await h.settle()
-  await waitListening(h, sp)
-  return { h, b }
+  return await proxyToLoggingBackend(t, { ip: IP, name: 'smug', backendIp: BACKEND_IP, sp })
 }
 
 /** Nothing but the expected requests reached the backend, and it never saw malformed framing. */

@@ -5,7 +5,7 @@
 import test from 'ava'
 import net from 'node:net'
 import { raw, statuses } from './raw.ts'
-import { harness, instance, proxyConfig, waitListening } from './setup.ts'
+import { proxyTo } from './setup.ts'
 
 const IP = '127.0.33.2'
 const BACKEND_IP = '127.0.33.3'
@@ -43,10 +43,7 @@ for (const [how, SP] of [['fin', 18301], ['rst', 18302]] as const) {
   test(`a kept-alive backend connection closed (${how}) under a GET: sent again on a new one, with one instance and retries off; a POST is not replayed`, async (t) => {
     const b = await closingBackend(how)
     t.teardown(b.close)
-    const h = await harness(t, { proxy: proxyConfig(IP, { retries: 0 }) })
-    h.put(instance('web', 'host-a', BACKEND_IP, b.port, SP))
-    await h.settle()
-    await waitListening(h, SP)
+    const h = await proxyTo(t, { ip: IP, name: 'web', backendIp: BACKEND_IP, backendPort: b.port, sp: SP, proxy: { retries: 0 } })
     const get = `GET /x HTTP/1.1\r\nHost: web\r\nConnection: close\r\n\r\n`
     t.deepEqual(statuses(await raw(IP, SP, get)), [200], 'the first, on a new connection')
     const second = await raw(IP, SP, get)
