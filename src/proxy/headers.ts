@@ -2,6 +2,7 @@
 // to the client, as text. Only X-Forwarded-* and hop-by-hop fields change; the framing
 // fields (Content-Length, Transfer-Encoding) and Host pass unchanged and can never be removed
 // by naming them in Connection (a smuggling trick: "Connection: content-length").
+import { http } from '../lib/node-http.ts'
 
 // Hop-by-hop fields (RFC 9110 §7.6.1), never forwarded as such: Connection, Keep-Alive,
 // Proxy-Connection, TE, Upgrade (fieldKind knows them).
@@ -191,7 +192,7 @@ export function responseHead (status: number, reason: string, raw: readonly stri
   return out.subarray(0, writeResponseHead(out, 0, status, reason, raw, conn))
 }
 
-/** A response the proxy makes itself (errors): JSON body, always with its length. */
-export function ownResponse (status: number, reason: string, body: string, close: boolean, extra = ''): string {
-  return `HTTP/1.1 ${status} ${reason}\r\ncontent-type: application/json\r\ncontent-length: ${Buffer.byteLength(body)}\r\n${extra}${close ? 'connection: close\r\n' : ''}\r\n${body}`
+/** A response the proxy makes itself (errors): JSON body, always with its length; the reason phrase is HTTP's for the status. */
+export function ownResponse (status: number, body: string, close: boolean, extra = ''): string {
+  return `HTTP/1.1 ${status} ${http.STATUS_CODES[status] ?? 'Error'}\r\ncontent-type: application/json\r\ncontent-length: ${Buffer.byteLength(body)}\r\n${extra}${close ? 'connection: close\r\n' : ''}\r\n${body}`
 }

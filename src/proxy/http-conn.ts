@@ -17,10 +17,6 @@ import type { Rejection } from './stats.ts'
 
 type State = 'head' | 'body' | 'wait' | 'tunnel' | 'closing'
 
-const REFUSAL_TEXT: Record<RefusalStatus | 408, string> = {
-  400: 'Bad Request', 408: 'Request Timeout', 414: 'URI Too Long', 431: 'Request Header Fields Too Large', 501: 'Not Implemented',
-}
-
 export class ClientConn implements IdleEntry {
   readonly socket: net.Socket
   readonly reads: SocketReads
@@ -260,9 +256,8 @@ export class ClientConn implements IdleEntry {
     this.#state = 'closing'
     this.#pending = undefined
     this.ctx.stats.reject(reason, `${this.client}: ${message}`)
-    const text = REFUSAL_TEXT[status]
     const body = JSON.stringify({ message, reason, service: this.ctx.name, port: this.ctx.port, status: 'error' })
-    this.socket.end(ownResponse(status, text, body, true), 'latin1')
+    this.socket.end(ownResponse(status, body, true), 'latin1')
     // whatever the client still sends is not read: close for good after a short while
     setTimeout(() => { this.socket.destroy() }, 1000).unref()
   }

@@ -14,7 +14,6 @@ import type { Upstream, UpstreamUser } from './upstream.ts'
 const RESET_CODES = new Set(['ECONNRESET', 'EPIPE'])
 /** A response whose head and body arrive in one read and fit in this are sent in one write. */
 const SMALL_RESPONSE_BYTES = 16 * 1024
-const STATUS_TEXT: Record<number, string> = { 400: 'Bad Request', 502: 'Bad Gateway', 503: 'Service Unavailable', 504: 'Gateway Timeout' }
 
 export class Exchange implements UpstreamUser {
   readonly #conn: ClientConn
@@ -410,7 +409,7 @@ export class Exchange implements UpstreamUser {
     const body = JSON.stringify({ message, reason, service: ctx.name, port: ctx.port, status: 'error' })
     this.#bytes = Buffer.byteLength(body)
     const extra = (status === 503 ? 'retry-after: 1\r\n' : '') + (!close && this.#head.versionMinor === 0 ? 'connection: keep-alive\r\n' : '')
-    this.#conn.socket.write(ownResponse(status, STATUS_TEXT[status] ?? 'Error', body, close, extra), 'latin1')
+    this.#conn.socket.write(ownResponse(status, body, close, extra), 'latin1')
     this.#finish(true)
     this.#conn.next(!close)
   }
