@@ -3,6 +3,7 @@
 // fields (Content-Length, Transfer-Encoding) and Host pass unchanged and can never be removed
 // by naming them in Connection (a smuggling trick: "Connection: content-length").
 import { http } from '../lib/node-http.ts'
+import { lowerEq } from './h1/names.ts'
 
 // Hop-by-hop fields (RFC 9110 §7.6.1), never forwarded as such: Connection, Keep-Alive,
 // Proxy-Connection, TE, Upgrade (fieldKind knows them).
@@ -29,17 +30,6 @@ function connectionOf (raw: readonly string[]): string | undefined {
     if (lowerEq(raw[i], 'connection')) c = c === undefined ? raw[i + 1] : `${c},${raw[i + 1]}`
   }
   return c
-}
-
-/** name equals lower (a lower-case ASCII name) ignoring case, without making a lower-case copy (hot path). */
-function lowerEq (name: string, lower: string): boolean {
-  if (name.length !== lower.length) return false
-  for (let i = 0; i < lower.length; i++) {
-    let c = name.charCodeAt(i)
-    if (c >= 0x41 && c <= 0x5a) c |= 0x20
-    if (c !== lower.charCodeAt(i)) return false
-  }
-  return true
 }
 
 /** What the rewrite does with a field (see fieldKind). */

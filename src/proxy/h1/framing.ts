@@ -1,5 +1,6 @@
 // Message framing (RFC 9112 §6): how long a body is, decided from a parsed head, and a reader
 // that says how many bytes of each incoming buffer belong to the current body.
+import { lowerEq } from './names.ts'
 import { ChunkedBody, type Head } from './parser.ts'
 
 export type Framing =
@@ -23,8 +24,8 @@ function framingHeaders (raw: readonly string[]): FramingHeaders {
   let cl: string | undefined
   for (let i = 0; i < raw.length; i += 2) {
     const n = raw[i]
-    if (n.length === 17 && n.toLowerCase() === 'transfer-encoding') te = te === undefined ? raw[i + 1] : `${te},${raw[i + 1]}`
-    else if (n.length === 14 && n.toLowerCase() === 'content-length') cl = raw[i + 1]
+    if (lowerEq(n, 'transfer-encoding')) te = te === undefined ? raw[i + 1] : `${te},${raw[i + 1]}`
+    else if (lowerEq(n, 'content-length')) cl = raw[i + 1]
   }
   return { te, cl }
 }

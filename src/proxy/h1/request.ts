@@ -4,6 +4,7 @@
 // the proxy judged), and an upgrade offer on a request with a body, which is ignored (RFC 9110
 // §7.8) rather than refused. A head that passes unchanged is returned as is (the hot path
 // allocates nothing here).
+import { lowerEq } from './names.ts'
 import type { Head } from './parser.ts'
 
 /** A request head the proxy refuses with 400 (never forwarded). */
@@ -23,8 +24,7 @@ export function forwardedRequest (head: Head, hasBody: boolean): Head {
   let hostAt = -1
   const raw = head.headers
   for (let i = 0; i < raw.length; i += 2) {
-    const n = raw[i]
-    if (n.length !== 4 || n.toLowerCase() !== 'host') continue
+    if (!lowerEq(raw[i], 'host')) continue
     if (hostAt >= 0) throw new RequestError('a request with more than one Host field')
     hostAt = i
   }
