@@ -11,6 +11,7 @@ import type { Metrics } from '../lib/metrics.ts'
 import type { Clock } from '../service/clock.ts'
 import type { ApiActivity } from './activity.ts'
 import { addCatalogRoutes, addHealthRoute, type DaemonPhase } from './catalog-routes.ts'
+import { cleanPathRedirect } from './clean-path.ts'
 import { addDrainRoutes, type Drainer } from './drain.ts'
 import type { EventHub } from './events.ts'
 import { defaultRouteRule, type Lifespans, type RouteRule } from './explain.ts'
@@ -111,6 +112,8 @@ export function createApp (c: ApiComponents): Koa {
     else if (ctx.status === 501 && noBody) sendError(ctx, 501, `Not Implemented - the API serves no ${ctx.method} requests`)
   })
   app.use(apiGuard(c.guard, c.guard))
+  // after the guard: a write it refuses is refused at any path, not redirected first
+  app.use(cleanPathRedirect())
 
   // Serialised once per catalog version, not per request (views.ts DocumentCache), shared by every route.
   const documents = new DocumentCache(c.catalog)
