@@ -21,6 +21,7 @@ import { addListenersRoute } from './listeners-route.ts'
 import { pageHeaders } from './page-headers.ts'
 import { addProxyRoute } from './proxy-route.ts'
 import type { ApiRejections } from './rejections.ts'
+import { requestChecks } from './request-checks.ts'
 import { allowCors, sendError, sendStreamBodies } from './respond.ts'
 import { addStreamRoutes } from './stream-routes.ts'
 import { uiMiddleware } from './ui.ts'
@@ -111,6 +112,7 @@ export function createApp (c: ApiComponents): Koa {
     else if (ctx.status === 405 && noBody) sendError(ctx, 405, `Method Not Allowed - ${ctx.method} is not allowed on ${ctx.path}`)
     else if (ctx.status === 501 && noBody) sendError(ctx, 501, `Not Implemented - the API serves no ${ctx.method} requests`)
   })
+  app.use(requestChecks(c.guard.rejections))
   app.use(apiGuard(c.guard, c.guard))
   // after the guard: a write it refuses is refused at any path, not redirected first
   app.use(cleanPathRedirect())

@@ -18,7 +18,11 @@ export interface HttpServerInit {
   maxConnections?: number
 }
 
-/** What the server hands its parse errors and CONNECT requests to. */
+/**
+ * What the server hands its parse errors and CONNECT requests to. With these, the app also
+ * gets the requests Node would refuse in plain text itself, an HTTP/1.1 request without Host
+ * and an Expect other than 100-continue, and must refuse them (request-checks.ts).
+ */
 export interface HttpRejections {
   onClientError: (err: NodeJS.ErrnoException, socket: Duplex) => void
   onConnect: (req: unknown, socket: Duplex) => void
@@ -63,7 +67,11 @@ export class HttpServer implements Startable {
 
   async start (): Promise<void> {
     if (this.#server !== undefined) return
-    const server = http.createServer(this.#app.callback())
+    const rejections = this.#rejections
+    const callback = this.#app.callback()
+    const server = http.createServer({ requireHostHeader: rejections === undefined }, callback)
+    // with a listener, Node leaves an unmet Expect to the app instead of sending its own 417
+    if (rejections !== undefined) server.on('checkExpectation', callback)
     server.keepAliveTimeout = 5000
     server.headersTimeout = HEADERS_TIMEOUT_MS
     server.requestTimeout = REQUEST_TIMEOUT_MS
@@ -73,7 +81,6 @@ export class HttpServer implements Startable {
     // (since 0.x) but not in its typings.
     ;(server as Server & { httpAllowHalfOpen: boolean }).httpAllowHalfOpen = true
     const max = this.#init.maxConnections
-    const rejections = this.#rejections
     if (rejections !== undefined) {
       server.on('clientError', rejections.onClientError)
       server.on('connect', rejections.onConnect)
