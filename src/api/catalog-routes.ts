@@ -3,7 +3,8 @@
 import type Router from '@koa/router'
 import type Koa from 'koa'
 import type { Catalog, ClusterMember } from '../catalog/index.ts'
-import { allowCors, sendError, sendIndented, sendParts } from './respond.ts'
+import { allowCors, sendError, sendIndented } from './respond.ts'
+import { sendDocument } from './send-document.ts'
 import type { Clock } from '../service/clock.ts'
 import type { DocumentCache } from './views.ts'
 
@@ -17,11 +18,11 @@ export function addCatalogRoutes (router: Router, c: { catalog: Catalog, members
   // Documents that cost O(catalog) are built in time slices, once per catalog version (and
   // member list, or name): readers at once share a build, and /health answers between slices.
   const servicesJson = async (ctx: Koa.Context): Promise<void> => {
-    sendParts(ctx, await c.documents.servicesIndented(c.members))
+    await sendDocument(ctx, await c.documents.servicesIndented(c.members), { versioned: true })
     allowCors(ctx)
   }
   const stateJson = async (ctx: Koa.Context): Promise<void> => {
-    sendParts(ctx, await c.documents.stateParts())
+    await sendDocument(ctx, await c.documents.stateParts(), { versioned: true })
     allowCors(ctx)
   }
   const oneService = async (ctx: Koa.Context & { params: Record<string, string> }): Promise<void> => {
@@ -30,7 +31,7 @@ export function addCatalogRoutes (router: Router, c: { catalog: Catalog, members
     if (ext !== 'json') { sendError(ctx, 404, 'Not Found - Invalid content type extension'); return }
     const doc = await c.documents.service(name)
     if (doc === undefined) { sendError(ctx, 404, `no instances of ${name} found`); return }
-    sendParts(ctx, doc)
+    await sendDocument(ctx, doc, { versioned: true })
   }
   for (const prefix of ['', '/api']) {
     router.get(`${prefix}/services.json`, servicesJson)

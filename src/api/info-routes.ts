@@ -5,7 +5,8 @@ import type { Catalog, ClusterMember, StateSnapshot } from '../catalog/index.ts'
 import type { Metrics } from '../lib/metrics.ts'
 import type { Clock } from '../service/clock.ts'
 import { explainParts, type ExplainComponents } from './explain.ts'
-import { allowCors, sendError, sendParts } from './respond.ts'
+import { allowCors, sendError } from './respond.ts'
+import { sendDocument } from './send-document.ts'
 import { serversPageParts } from './servers.ts'
 import { InFlight, SharedBuild } from '../lib/shared-build.ts'
 
@@ -18,7 +19,7 @@ export function addExplainRoute (router: Router, c: ExplainComponents): void {
     const name = ctx.params.name
     const parts = await builds.run(name, async () => await explainParts(c, name))
     if (parts === undefined) { sendError(ctx, 404, `no instances of ${name} found`); return }
-    sendParts(ctx, parts)
+    await sendDocument(ctx, parts)
   })
 }
 
@@ -35,7 +36,7 @@ export function addServersRoute (router: Router, c: { catalog: Catalog, members:
   }
   router.get('/servers', async (ctx) => {
     const parts = await page.get(key, async k => await serversPageParts(k.snap, k.members, k.nowMs))
-    sendParts(ctx, parts, 'text/html; charset=utf-8')
+    await sendDocument(ctx, parts, { type: 'text/html; charset=utf-8', versioned: true })
   })
 }
 

@@ -3,7 +3,8 @@ import type Router from '@koa/router'
 import { jsonParts } from '../lib/json-parts.ts'
 import { InFlight } from '../lib/shared-build.ts'
 import { nextTurn } from '../lib/slicer.ts'
-import { allowCors, sendParts } from './respond.ts'
+import { allowCors } from './respond.ts'
+import { sendDocument } from './send-document.ts'
 
 export function addProxyRoute (router: Router, report: () => unknown): void {
   // O(backends): the report is taken in a turn of its own and encoded in time slices (a
@@ -13,6 +14,6 @@ export function addProxyRoute (router: Router, report: () => unknown): void {
   router.get('/api/proxy.json', async (ctx) => {
     const parts = await builds.run('report', async () => { await nextTurn(); return await jsonParts(report(), { depth: 4 }) })
     allowCors(ctx)
-    sendParts(ctx, parts)
+    await sendDocument(ctx, parts)
   })
 }
