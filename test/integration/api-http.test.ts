@@ -178,6 +178,21 @@ test('documents are gzipped when the client accepts gzip, with Vary: Accept-Enco
   watch.destroy()
 })
 
+test('a UI file revalidated with its Last-Modified gets 304 without a body; an older date gets the file', async t => {
+  const first = await request('/ui/')
+  t.is(first.status, 200)
+  const lastModified = first.headers['last-modified']
+  t.truthy(lastModified, 'UI files carry Last-Modified')
+  const again = await request('/ui/', { 'If-Modified-Since': lastModified ?? '' })
+  t.is(again.status, 304)
+  t.is(again.body.length, 0)
+  const older = await request('/ui/', { 'If-Modified-Since': new Date(Date.parse(lastModified ?? '') - 60_000).toUTCString() })
+  t.is(older.status, 200)
+  t.deepEqual(older.body, first.body)
+  // a file that is not there is still a 404, whatever the client says it holds
+  t.is((await request('/ui/nothing-here.js', { 'If-Modified-Since': lastModified ?? '' })).status, 404)
+})
+
 test('an HTTP/1.1 request without Host and an Expect other than 100-continue get JSON errors that name the problem', async t => {
   const noHost = await raw('GET /health HTTP/1.1\r\nConnection: close\r\n\r\n')
   t.regex(noHost, /^HTTP\/1\.1 400 Bad Request\r\n/)
