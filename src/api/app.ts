@@ -45,6 +45,8 @@ export interface ApiComponents {
   proxyErrors?: () => Record<string, string>
   /** Why this node's identity is not kept across restarts, for /health. */
   identityError?: () => string | undefined
+  /** Peers that refuse this host, for /health. */
+  refusedBy?: () => Record<string, string>
   startedAt: number
   /** Where the daemon is in its life, for /health (absent: always running). */
   phase?: () => DaemonPhase
@@ -122,7 +124,7 @@ export function createApp (c: ApiComponents): Koa {
   // Each module registers its routes and gets only what it uses.
   addCatalogRoutes(router, { catalog: c.catalog, members: c.members, documents })
   if (c.proxy !== undefined) addProxyRoute(router, c.proxy)
-  addHealthRoute(router, { catalog: c.catalog, discoveryErrors: c.discoveryErrors, ...(c.proxyErrors !== undefined ? { proxyErrors: c.proxyErrors } : {}), ...(c.identityError !== undefined ? { identityError: c.identityError } : {}), startedAt: c.startedAt, clock: c.clock, phase: c.phase })
+  addHealthRoute(router, { catalog: c.catalog, discoveryErrors: c.discoveryErrors, ...(c.proxyErrors !== undefined ? { proxyErrors: c.proxyErrors } : {}), ...(c.identityError !== undefined ? { identityError: c.identityError } : {}), ...(c.refusedBy !== undefined ? { refusedBy: c.refusedBy } : {}), startedAt: c.startedAt, clock: c.clock, phase: c.phase })
   if (c.listeners !== undefined) addListenersRoute(router, c.listeners)
   addStreamRoutes(router, { documents, catalog: c.catalog, hub: c.hub, members: c.members, logger: c.logger, streamQueueBytes: c.streamQueueBytes })
   // Write routes: the app-wide guard above already refused any write without the token or from another origin.

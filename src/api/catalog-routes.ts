@@ -48,6 +48,8 @@ export interface HealthRouteComponents {
   proxyErrors?: () => Record<string, string>
   /** Why this node's identity is not kept across restarts, when it is not (an unwritable data_dir). */
   identityError?: () => string | undefined
+  /** Peers that refuse this host (its hostname pinned to another peer id there), by peer: why, with the fix. */
+  refusedBy?: () => Record<string, string>
   startedAt: number
   /** Its correctionMs(), when it has one, is how far this host's clock is corrected to agree with the cluster's. */
   clock: Clock
@@ -68,7 +70,8 @@ export function addHealthRoute (router: Router, c: HealthRouteComponents): void 
     const proxyErrors = c.proxyErrors?.() ?? {}
     const phase = c.phase?.() ?? 'running'
     const identityError = c.identityError?.()
-    const problems = Object.keys(errors).length + Object.keys(proxyErrors).length + (identityError === undefined ? 0 : 1)
+    const refusedBy = c.refusedBy?.() ?? {}
+    const problems = Object.keys(errors).length + Object.keys(proxyErrors).length + (identityError === undefined ? 0 : 1) + Object.keys(refusedBy).length
     sendIndented(ctx, {
       status: phase !== 'running' ? phase : problems === 0 ? 'ok' : 'degraded',
       hostname: c.catalog.hostname,
@@ -79,6 +82,7 @@ export function addHealthRoute (router: Router, c: HealthRouteComponents): void 
       ...(Object.keys(errors).length > 0 ? { discoveryErrors: errors } : {}),
       ...(Object.keys(proxyErrors).length > 0 ? { proxyErrors } : {}),
       ...(identityError !== undefined ? { identityError } : {}),
+      ...(Object.keys(refusedBy).length > 0 ? { refusedBy } : {}),
     }, phase === 'running' ? 200 : 503)
   }
   router.get('/health', health)

@@ -163,6 +163,7 @@ export class Daemon implements Startable {
       discoveryErrors: () => Object.fromEntries(this.discoverers.flatMap(d => { const e = d.lastError(); return e === undefined ? [] : [[d.name, e]] })),
       proxyErrors: () => Object.fromEntries((this.proxy?.listeners() ?? []).flatMap(l => l.state === 'failed' && l.error !== undefined ? [[String(l.port), `${l.name}: ${l.error}`]] : [])),
       identityError: () => this.gossip.identityProblem,
+      refusedBy: () => this.gossip.refusedBy,
       startedAt,
       phase: () => this.#stopping ? 'stopping' : this.gossip.listening ? 'running' : 'starting',
       proxy: () => this.proxy?.report() ?? { enabled: false, listeners: [], conflicts: [] },

@@ -12,7 +12,7 @@ import type { Logger } from '../lib/logger.ts'
 import type { Startable } from '../lib/startable.ts'
 import type { Admission } from './admission.ts'
 import type { GossipMetrics } from './metrics.ts'
-import type { GossipNode } from './node.ts'
+import { openStream, type GossipNode } from './node.ts'
 import { Session, type SessionResult } from './session.ts'
 import { STATE_LIMITS } from './state-wire.ts'
 import { WireError, type MemberInfo } from './wire.ts'
@@ -89,7 +89,7 @@ export class AntiEntropy implements Startable {
     const { signal: sig, done } = exchangeSignal(signal)
     let session: Session | undefined
     try {
-      const stream = await this.#c.node.dialProtocol(peer, this.#init.protocol, { signal: AbortSignal.any([sig, AbortSignal.timeout(this.#init.timeoutMs)]) })
+      const stream = await openStream(this.#c.node, peer, this.#init.protocol, { signal: AbortSignal.any([sig, AbortSignal.timeout(this.#init.timeoutMs)]) })
       session = this.#session(stream, peer.toString(), true, sig, scope)
       try {
         const r = await session.run()

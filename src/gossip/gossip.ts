@@ -27,10 +27,11 @@ import { Refuter } from './refuter.ts'
 import { StreamMender } from './stream-mender.ts'
 import { parseSeed } from './seeds.ts'
 import { gossipMetrics, type GossipMetrics } from './metrics.ts'
-import { createGossipNode, listenError, loadPeerKey, probeProtocolOf, stateProtocolOf, topicOf, type GossipNode } from './node.ts'
+import { createGossipNode, listenError, loadPeerKey, NotConnectedError, probeProtocolOf, stateProtocolOf, topicOf, type GossipNode } from './node.ts'
 import { decodeSealedMessage, WireError } from './wire.ts'
 import { Admission } from './admission.ts'
 import { HostPins } from './pins.ts'
+import { Refusals, refusalProtocolOf, RETRY_MAX_MS, sendNotice } from './refusal.ts'
 import { ProofVerifier, RecordSigner } from './proof.ts'
 import { VerifyWorker } from './verify-worker.ts'
 
@@ -137,6 +138,8 @@ export class Gossip implements Startable {
   /** Hosts that departed (their records tombstoned here): when one is back, both sides may hold the other's records as tombstones. */
   readonly #departed = new Set<string>()
   #refuter: Refuter | undefined
+  /** Peers that said they refuse this host (refusal.ts). */
+  #refusals: Refusals | undefined
   #mender: StreamMender | undefined
   /** Aborted by stop(): cancels exchanges in flight. */
   #stopping = new AbortController()
@@ -162,6 +165,8 @@ export class Gossip implements Startable {
   /** Why this node's identity (peer.key) is not kept across restarts, when it is not (for /health). */
   get identityProblem (): string | undefined { return this.#identityProblem }
   #identityProblem: string | undefined
+  /** Peers that refuse this host and why, with the fix (for /health); empty while none does. */
+  get refusedBy (): Record<string, string> { return this.#refusals?.problems() ?? {} }
   /** Its node listens for peers: from the end of its start (before the join) until its stop takes the node down. */
   get listening (): boolean { return this.#node !== undefined }
 
@@ -189,6 +194,14 @@ export class Gossip implements Startable {
     this.#joined = Promise.withResolvers()
     this.#firstJoin = true
     this.#stopping = new AbortController()
+    const refusalProtocol = refusalProtocolOf(init.clusterName)
+    const refusals = this.#refusals = new Refusals({
+      node,
+      logger,
+      hostnameOf: (id) => pins.hostnameOf(id),
+      rejected: (reason) => { this.#metrics.rejected.inc({ reason }) },
+      changed: (count) => { this.#metrics.refusedBy.set(count) },
+    }, { protocol: refusalProtocol, hostname: init.hostname, peerId })
     const corrector = this.#clock = new ClockCorrector({ logger, offsets: new ClockOffsets(), correct: this.#c.correctClock })
     const membership = this.#membership = new Membership({ node, logger, onClockSample: (id, s) => { corrector.add(id, s) } }, {
       hostname: init.hostname,
@@ -200,6 +213,11 @@ export class Gossip implements Startable {
       graceMs: init.departureGraceMs,
       maxPeers: MAX_PEERS,
       claim: (hostname, id) => { const r = pins.claim(hostname, id); return r === 'pinned' || r === 'new' },
+      tellRefused: async (id, hostname) => {
+        const pinnedTo = pins.peerOf(hostname)
+        if (pinnedTo !== undefined) await sendNotice(node, id, refusalProtocol, { hostname, pinnedTo })
+      },
+      retryAt: (id) => refusals.retryAt(id),
     })
     const signer = this.#signer = new RecordSigner(key, peerId, init.clusterName)
     const admission = this.#admission = new Admission({
@@ -255,6 +273,7 @@ export class Gossip implements Startable {
     membership.on('depart', this.#onDepart)
     this.#refuter?.start()
     await this.#antiEntropy?.start()
+    await this.#refusals?.start()
     await membership.start()
     this.#mender = new StreamMender({ node, logger, members: () => membership.connected(), lastHeard: (id) => membership.lastHeard(id), mended: () => { this.#metrics.streamsMended.inc() }, overflowed: () => { this.#metrics.sendOverflows.inc() } })
     this.#mender.start()
@@ -269,7 +288,9 @@ export class Gossip implements Startable {
       const joined = await Promise.race([this.#joined.promise.then(() => true), sleep(JOIN_TIMEOUT_MS, false, { signal: AbortSignal.any([giveUp.signal, ended]) }).catch(() => false)])
       giveUp.abort()
       if (ended.aborted) return
+      const refused = this.#refusals?.size ?? 0
       if (joined) logger.info(`joined the cluster in ${Date.now() - t0} ms`)
+      else if (refused > 0) logger.warn(`not in the cluster: ${refused} peer${refused === 1 ? '' : 's'} refuse${refused === 1 ? 's' : ''} this host and none accepted it within ${JOIN_TIMEOUT_MS / 1000} s (the ERROR above says why and what to do; /health shows refusedBy); retrying every ${RETRY_MAX_MS / 1000} s at most`)
       else logger.warn(`no seed answered within ${JOIN_TIMEOUT_MS / 1000} s: running alone for now, seeds are retried in the background`)
       // Our records are stamped once the clock is known to agree with the members' (or corrected).
       if (joined) await this.#clock?.settled(() => membership.connected().map(m => m.peerId), ended)
@@ -315,6 +336,7 @@ export class Gossip implements Startable {
     this.#membership?.off('join', this.#onJoin)
     this.#membership?.off('depart', this.#onDepart)
     this.#refuter?.stop()
+    await this.#refusals?.stop()
     await this.#antiEntropy?.stop()
     node.services.pubsub.removeEventListener('message', this.#onMessage)
     await Promise.resolve(node.stop()).catch((err: unknown) => { this.#c.logger.warn({ err }, 'error stopping the libp2p node') })
@@ -456,22 +478,28 @@ export class Gossip implements Startable {
     if (ae === undefined) return
     const pull = why === 'join' && this.#firstJoin && this.#startupPull === undefined ? Promise.withResolvers<void>() : undefined
     if (pull !== undefined) this.#startupPull = pull
+    let ok = false
     try {
       const r = await ae.exchange(peerIdFromString(member.peerId), AbortSignal.any([this.#stopping.signal, ...(signal !== undefined ? [signal] : [])]), scope)
+      ok = true
       // A join, or a repair that changed something, is worth an info line; a converged periodic exchange is not (anti-entropy.ts logs every exchange at debug).
       if (why !== 'periodic' || r.merged > 0) this.#c.logger.info(`anti-entropy (${why}) with ${r.peerHostname}: received ${r.received} records (${r.merged} new to us), sent ${r.sent}; ${r.bytesSent} bytes sent, ${r.bytesReceived} received, ${r.ms.toFixed(1)} ms`)
     } catch (err) {
-      if (!this.#stopping.signal.aborted) this.#c.logger.warn(`anti-entropy (${why}) with ${member.hostname} failed: ${errorMessage(err) || String(err)}`)
+      // not connected (any more): exchanges never dial (node.ts openStream); membership reconnects, or the member departs
+      if (this.#stopping.signal.aborted) return
+      if (err instanceof NotConnectedError) this.#c.logger.debug(`anti-entropy (${why}) with ${member.hostname} skipped: ${err.message}`)
+      else this.#c.logger.warn(`anti-entropy (${why}) with ${member.hostname} failed: ${errorMessage(err) || String(err)}`)
     } finally {
       if (pull !== undefined) { this.#startupPull = undefined; pull.resolve() }
-      if (why === 'join') { this.#joined.resolve(); this.#firstJoin = false }
+      // a member that refuses this host (it hung up after saying so) is no join: the next member's exchange is
+      if (why === 'join' && (ok || this.#refusals?.has(member.peerId) !== true)) { this.#joined.resolve(); this.#firstJoin = false }
     }
   }
 
   async #periodicExchange (signal: AbortSignal): Promise<void> {
     await this.#admission?.prune()
     await sleep(Math.random() * EXCHANGE_JITTER * this.#init.pushPullIntervalMs, undefined, { signal }).catch(() => {})
-    const members = this.#membership?.members() ?? []
+    const members = this.#membership?.connected() ?? []
     if (members.length === 0 || signal.aborted || this.#startupPull !== undefined) return
     await this.#exchangeWith(members[Math.floor(Math.random() * members.length)], 'periodic', signal)
   }

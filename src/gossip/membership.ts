@@ -43,6 +43,10 @@ export interface MembershipInit {
   maxPeers: number
   /** Decides whether peerId may be hostname (the pins); a refused peer is hung up on. Default: any. */
   claim?: (hostname: string, peerId: string) => boolean
+  /** Tells a peer refused by claim why, before the hang-up (refusal.ts sendNotice; bounded in time). */
+  tellRefused?: (peerId: PeerId, hostname: string) => Promise<void>
+  /** When a peer may be dialled again (0: now): a peer that refuses this host is retried slowly (refusal.ts). */
+  retryAt?: (peerId: string) => number
 }
 
 /** Each member is probed this often. */
@@ -108,7 +112,7 @@ export class Membership extends EventEmitter<{ join: [Member, { returning: boole
       onAnswer: (id) => { this.#answered(id) },
       onClockSample: (id, sample) => { if (this.#members.has(id)) components.onClockSample?.(id, sample) },
     }, { protocol: init.probeProtocol, intervalMs: PROBE_INTERVAL_MS, suspectAfterMs: SUSPECT_AFTER_MS })
-    this.#seeds = new SeedDialer({ node: this.#node, logger: this.#logger, isForeign: (id) => this.#foreign.has(id) }, init)
+    this.#seeds = new SeedDialer({ node: this.#node, logger: this.#logger, isForeign: (id) => this.#foreign.has(id), retryAt: (id) => this.#retryAt(id) }, init)
   }
 
   async start (): Promise<void> {
@@ -177,7 +181,7 @@ export class Membership extends EventEmitter<{ join: [Member, { returning: boole
     let room = this.#init.maxPeers - this.#node.getPeers().length - this.#dialing.size
     for (const info of infos) {
       if (room <= 0) return
-      if (info.id === self || this.#members.has(info.id) || this.#foreign.has(info.id) || this.#dialing.has(info.id)) continue
+      if (info.id === self || this.#members.has(info.id) || this.#foreign.has(info.id) || this.#dialing.has(info.id) || this.#retryAt(info.id) > Date.now()) continue
       let peerId: PeerId
       let addrs: Multiaddr[]
       try {
@@ -281,7 +285,7 @@ export class Membership extends EventEmitter<{ join: [Member, { returning: boole
     }
     if (this.#init.claim !== undefined && !this.#init.claim(hostname, id)) {
       this.#foreign.add(id)
-      void this.#node.hangUp(peerId).catch(() => {})
+      void (this.#init.tellRefused?.(peerId, hostname) ?? Promise.resolve()).finally(() => this.#node.hangUp(peerId)).catch(() => {})
       return
     }
     const leaving = this.#leaving.get(id)
@@ -311,6 +315,10 @@ export class Membership extends EventEmitter<{ join: [Member, { returning: boole
     this.#leaving.set(id, setTimeout(() => { this.#depart(member) }, this.#init.graceMs))
     const now = Date.now()
     const last = this.#redialedAt.get(id)
+    if (this.#retryAt(id) > now) {
+      this.#logger.info(`lost every connection to member ${member.hostname} (${id}), which refuses this host: departed unless back within ${this.#init.graceMs} ms, retried in ${Math.ceil((this.#retryAt(id) - now) / 1000)} s`)
+      return
+    }
     if (last !== undefined && now - last < REDIAL_DAMPING_MS) {
       this.#logger.warn(`member ${member.hostname} (${id}) hung up again ${now - last} ms after we reconnected: not redialling at once (its log says why, e.g. this hostname pinned to another peer id there); departed unless back within ${this.#init.graceMs} ms`)
       return
@@ -319,6 +327,10 @@ export class Membership extends EventEmitter<{ join: [Member, { returning: boole
     // One prompt redial: a dropped connection to a live peer comes back well within the grace.
     this.#redialedAt.set(id, now)
     void this.#node.dial(r(id), { signal: AbortSignal.any([this.#abort.signal, AbortSignal.timeout(this.#init.graceMs)]) }).catch(() => {})
+  }
+
+  #retryAt (id: string): number {
+    return this.#init.retryAt?.(id) ?? 0
   }
 
   #silent (id: string, silentMs: number): void {

@@ -17,6 +17,7 @@ export interface GossipMetrics {
   refused: Counter<'reason'>
   validated: Counter<'result'>
   pinConflicts: Counter
+  refusedBy: Gauge
   unsealable: Counter
   streamsMended: Counter
   sendOverflows: Counter
@@ -38,6 +39,7 @@ export function gossipMetrics (m: Metrics): GossipMetrics {
     refused: m.counter('sidecar_gossip_records_refused_total', 'remote records refused by the admission gate, by reason (docs/security-gossip.md)', ['reason']),
     validated: m.counter('sidecar_gossip_messages_validated_total', 'gossip messages judged, by result: accept (forwarded and merged), ignore (nothing admitted), reject (malformed or forged)', ['result']),
     pinConflicts: m.counter('sidecar_gossip_pin_conflicts_total', 'peers that claimed a hostname pinned to another peer id'),
+    refusedBy: m.gauge('sidecar_gossip_refused_by_peers', 'peers that said they refuse this host (its hostname pinned to another peer id there); /health names them'),
     streamsMended: m.counter('sidecar_gossip_streams_mended_total', 'outbound gossip streams opened again to a member still connected (gossipsub does not reopen them itself)'),
     sendOverflows: m.counter('sidecar_gossip_send_overflows_total', 'outbound gossip streams closed because 16 MiB were queued for a member that was not reading them'),
     unsealable: m.counter('sidecar_gossip_records_not_relayed_total', 'records not sent in a full state because no proof for their stored version is held'),

@@ -2,7 +2,7 @@
 // yamux, identify, ping, gossipsub. The numbers below fix the traps measured in
 // shared/reference/stack-notes.md §1 (connection rate limits, IP-colocation scoring,
 // a 13 s failure detector). Also used by tests and benchmarks to run peers of their own.
-import { StartError } from '../lib/errors.ts'
+import { SidecarError, StartError } from '../lib/errors.ts'
 import { createHash } from 'node:crypto'
 import { mkdir, readFile, rename, writeFile } from 'node:fs/promises'
 import net from 'node:net'
@@ -12,7 +12,7 @@ import { yamux } from '@chainsafe/libp2p-yamux'
 import { generateKeyPair, privateKeyFromProtobuf, privateKeyToProtobuf } from '@libp2p/crypto/keys'
 import { gossipsub, type GossipSub } from '@libp2p/gossipsub'
 import { identify, type Identify } from '@libp2p/identify'
-import type { PrivateKey } from '@libp2p/interface'
+import type { AbortOptions, PeerId, PrivateKey, Stream } from '@libp2p/interface'
 import { ping, type Ping } from '@libp2p/ping'
 import { preSharedKey } from '@libp2p/pnet'
 import { tcp } from '@libp2p/tcp'
@@ -49,6 +49,21 @@ export interface NodeInit {
   privateKey: PrivateKey
   /** Package version, for the agent version string. */
   version: string
+}
+
+/** No open connection to the peer: openStream() does not dial. */
+export class NotConnectedError extends SidecarError {}
+
+/**
+ * A stream to peer on a connection already open; never dials (libp2p's dialProtocol does). Who
+ * connects, and how often, is decided by membership and the seed dialer, with their damping and
+ * backoff: an exchange or a probe that dialled brought back a peer that refuses this host, four
+ * times a second, each time within the departure grace (two machines with one hostname).
+ */
+export async function openStream (node: GossipNode, peer: PeerId, protocol: string, options: AbortOptions): Promise<Stream> {
+  const conn = node.getConnections(peer).find(c => c.status === 'open')
+  if (conn === undefined) throw new NotConnectedError(`not connected to ${peer.toString()}`)
+  return await conn.newStream(protocol, options)
 }
 
 /** Gossipsub topic of a cluster: the cluster name is part of it, so clusters never mix. */

@@ -17,7 +17,7 @@ import type { Logger } from '../lib/logger.ts'
 import type { Startable } from '../lib/startable.ts'
 import { Ticker } from '../lib/ticker.ts'
 import { sampleOf, type OffsetSample } from './clock-offset.ts'
-import type { GossipNode } from './node.ts'
+import { openStream, type GossipNode } from './node.ts'
 
 export interface ProberInit {
   /** The probe protocol id (cluster-scoped). */
@@ -212,7 +212,7 @@ export class Prober implements Startable {
     if (this.#opening.has(id)) return
     this.#opening.add(id)
     try {
-      const stream = await this.#c.node.dialProtocol(peerIdFromString(id), this.#init.protocol, { signal: AbortSignal.any([signal, AbortSignal.timeout(this.#init.suspectAfterMs)]) })
+      const stream = await openStream(this.#c.node, peerIdFromString(id), this.#init.protocol, { signal: AbortSignal.any([signal, AbortSignal.timeout(this.#init.suspectAfterMs)]) })
       const probe: Probe = { stream, seq: 0, sentAt: 0 }
       const frames = new Framer()
       stream.addEventListener('message', (e) => {

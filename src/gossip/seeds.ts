@@ -3,7 +3,8 @@
 // as the daemon runs, and one that answered is dialled again whenever its connection is
 // gone, so a seed that restarts is found again. A seed that hangs up right after we connect
 // (it refuses us: our hostname is pinned to another peer id there, say) is retried with the
-// same backoff as one that does not answer, not in a tight loop. A seed naming this node is skipped.
+// same backoff as one that does not answer, not in a tight loop; one that said it refuses us
+// (refusal.ts) at the refusal's slower pace, up to 30 s. A seed naming this node is skipped.
 import { lookup } from 'node:dns/promises'
 import net from 'node:net'
 import type { PeerId } from '@libp2p/interface'
@@ -50,16 +51,19 @@ export class SeedDialer {
   readonly #node: GossipNode
   readonly #logger: Logger
   readonly #isForeign: (peerId: string) => boolean
+  readonly #retryAt: (peerId: string) => number
   readonly #self: ReadonlySet<string>
   readonly #seeds: Seed[]
   readonly #resolve: (host: string) => Promise<string[]>
 
   /** resolve: a seed name's addresses (default: the system's resolver, as getaddrinfo sees it). */
-  constructor (components: { node: GossipNode, logger: Logger, isForeign: (peerId: string) => boolean, resolve?: (host: string) => Promise<string[]> }, init: { seeds: readonly string[], bindPort: number, self: ReadonlySet<string> }) {
+  /** retryAt: when a seed's peer may be dialled again (a peer that refuses this host: refusal.ts); default any time. */
+  constructor (components: { node: GossipNode, logger: Logger, isForeign: (peerId: string) => boolean, retryAt?: (peerId: string) => number, resolve?: (host: string) => Promise<string[]> }, init: { seeds: readonly string[], bindPort: number, self: ReadonlySet<string> }) {
     this.#node = components.node
     this.#resolve = components.resolve ?? (async host => (await lookup(host, { all: true })).map(a => a.address))
     this.#logger = components.logger
     this.#isForeign = components.isForeign
+    this.#retryAt = components.retryAt ?? (() => 0)
     this.#self = init.self
     this.#seeds = init.seeds.map(text => ({ text, ...parseSeed(text, init.bindPort), nextAt: 0, backoffMs: SEED_MIN_BACKOFF_MS, dialing: false, failures: 0, hangUps: 0 }))
   }
@@ -74,7 +78,7 @@ export class SeedDialer {
         continue
       }
       if (seed.connectedAt !== undefined) this.#closed(seed, now)
-      if (now < seed.nextAt) continue
+      if (now < seed.nextAt || (seed.peerId !== undefined && now < this.#retryAt(seed.peerId))) continue
       seed.dialing = true
       void this.#dial(seed, signal).finally(() => { seed.dialing = false })
     }
@@ -129,6 +133,13 @@ export class SeedDialer {
     if (lived >= SEED_STABLE_MS) { this.#stable(seed); return }
     seed.connectedAt = undefined
     seed.hangUps++
+    const refusedUntil = seed.peerId === undefined ? 0 : this.#retryAt(seed.peerId)
+    if (refusedUntil > now) {
+      // it said why (refusal.ts logged it as an ERROR): retried at the refusal's slower pace
+      seed.nextAt = Math.max(seed.nextAt, refusedUntil)
+      this.#logger.debug(`seed ${seed.text} refuses this host; retrying in ${Math.ceil((refusedUntil - now) / 1000)} s`)
+      return
+    }
     const msg = `seed ${seed.text} hung up ${lived} ms after we connected (its log says why: this hostname pinned to another peer id there, another cluster_key, ...); retrying in ${seed.backoffMs / 1000} s`
     if (seed.hangUps === 1) this.#logger.warn(msg)
     else this.#logger.debug(msg)
