@@ -2,11 +2,19 @@
 // 127.0.46.1-9: a static port IP every peer refuses, a config type error (with its line), and
 // a data_dir that cannot be prepared.
 import { spawnSync } from 'node:child_process'
-import { writeFile } from 'node:fs/promises'
-import test from 'ava'
+import { mkdtemp, rm, writeFile } from 'node:fs/promises'
+import os from 'node:os'
+import path from 'node:path'
+import test, { type ExecutionContext } from 'ava'
 import { BIN } from '../helpers/daemon.ts'
 import { ALIVE, makeCluster, startAll, statusIn, waitOnAll } from '../helpers/cluster.ts'
 import { sleep } from '../helpers/wait.ts'
+
+async function tempDir (t: ExecutionContext, name: string): Promise<string> {
+  const dir = await mkdtemp(path.join(os.tmpdir(), `sidecar-${name}-`))
+  t.teardown(async () => { await rm(dir, { recursive: true, force: true }) })
+  return dir
+}
 
 /** `sidecar --check-config ARGS` in dir, as an operator runs it. */
 function checkConfig (dir: string, args: string[], env: Record<string, string> = {}): { code: number | null, stdout: string, stderr: string } {
@@ -46,4 +54,25 @@ test('a static port IP peers refuse: the host that lists it warns at start and i
   t.is(statusIn(held, 'ops-alpha', 'lan'), undefined)
   t.is(statusIn(await alpha.state(), 'ops-alpha', 'stray'), ALIVE, 'while its own host lists it ALIVE')
   t.regex(bravo.d.output, /refused stray .* of ops-alpha .*a backend IP is neither its host's own address nor in \[sidecar\] backend_cidrs/)
+})
+
+test('--check-config: a value of the wrong type names the file and its line, as a syntax error does; one from env names the variable; exit 2', async t => {
+  const dir = await tempDir(t, 'tomllines')
+  await writeFile(path.join(dir, 'sidecar.toml'), '[sidecar]\ncluster_name = "ops"\n\nbind_port = "x"\n\n[listeners]\nretries = true\n\n[[listeners.webhook]]\nurl = "http://127.0.46.1:9/"\nstatus_changes_only = "yes"\n')
+  const r = checkConfig(dir, ['-f', 'sidecar.toml'], { API_PORT: 'abc' })
+  t.is(r.code, 2, r.stderr)
+  t.is(r.stdout, '')
+  t.true(r.stderr.includes('sidecar.toml:4: [sidecar] bind_port: expected an integer 1..65535, got string "x"'), r.stderr)
+  t.true(r.stderr.includes('sidecar.toml:7: [listeners] retries: expected an integer 0..20, got boolean true'), r.stderr)
+  t.true(r.stderr.includes('sidecar.toml:11: [listeners] webhook: entry 0: status_changes_only: expected true or false, got string "yes"'), r.stderr)
+  t.true(r.stderr.includes('env API_PORT ([api] port): "abc" is not an integer'), r.stderr)
+
+  // the file named by SIDECAR_CONFIG_FILE, with a dotted key at the top
+  await writeFile(path.join(dir, 'other.toml'), '# top\nhealth.rise = "3"\n')
+  const env = checkConfig(dir, [], { SIDECAR_CONFIG_FILE: path.join(dir, 'other.toml') })
+  t.is(env.code, 2, env.stderr)
+  t.true(env.stderr.includes('other.toml:2: [health] rise: expected an integer 1..100, got string "3"'), env.stderr)
+
+  const syntax = await writeFile(path.join(dir, 'bad.toml'), '[sidecar]\nbind_port = \n').then(() => checkConfig(dir, ['-f', 'bad.toml']))
+  t.regex(syntax.stderr, /bad\.toml:2:\d+: TOML syntax error/, 'as a syntax error already did')
 })
