@@ -2,11 +2,11 @@
 // 127.0.46.1-9: a static port IP every peer refuses, a config type error (with its line), and
 // a data_dir that cannot be prepared.
 import { spawnSync } from 'node:child_process'
-import { mkdtemp, rm, writeFile } from 'node:fs/promises'
+import { mkdtemp, rm, symlink, writeFile } from 'node:fs/promises'
 import os from 'node:os'
 import path from 'node:path'
 import test, { type ExecutionContext } from 'ava'
-import { BIN } from '../helpers/daemon.ts'
+import { BIN, DaemonProcess } from '../helpers/daemon.ts'
 import { ALIVE, makeCluster, startAll, statusIn, waitOnAll } from '../helpers/cluster.ts'
 import { sleep } from '../helpers/wait.ts'
 
@@ -75,4 +75,33 @@ test('--check-config: a value of the wrong type names the file and its line, as 
 
   const syntax = await writeFile(path.join(dir, 'bad.toml'), '[sidecar]\nbind_port = \n').then(() => checkConfig(dir, ['-f', 'bad.toml']))
   t.regex(syntax.stderr, /bad\.toml:2:\d+: TOML syntax error/, 'as a syntax error already did')
+})
+
+test('a data_dir under /proc is refused at once (exit 2, also by --check-config); one that never answers (a link into /proc) ends the start after 10 s, naming it and the step', async t => {
+  t.timeout(90_000)
+  const dir = await tempDir(t, 'datadir')
+  await writeFile(path.join(dir, 'static.json'), '[]')
+  const env = { STATIC_CONFIG_FILE: path.join(dir, 'static.json') }
+  const args = ['-d', 'static', '--http-port', '7777']
+
+  const check = checkConfig(dir, ['--hostname', 'ops-dd', ...args], { ...env, SIDECAR_DATA_DIR: '/proc/sidecar-ops' })
+  t.is(check.code, 2, check.stderr)
+  t.true(check.stderr.includes('[sidecar] data_dir /proc/sidecar-ops is under /proc, the kernel\'s pseudo-filesystem'), check.stderr)
+
+  const literal = new DaemonProcess({ ip: '127.0.46.6', hostname: 'ops-dd', cwd: dir, args, env: { ...env, SIDECAR_DATA_DIR: '/sys/sidecar-ops' } })
+  t.teardown(() => { literal.kill() })
+  const first = await literal.exited
+  t.is(first.code, 2, literal.output)
+  t.true(literal.output.includes('[sidecar] data_dir /sys/sidecar-ops is under /sys'), literal.output)
+
+  // the path names no pseudo-filesystem, but leads into one: Node's mkdir never settles there
+  await symlink('/proc', path.join(dir, 'state'))
+  const t0 = Date.now()
+  const linked = new DaemonProcess({ ip: '127.0.46.6', hostname: 'ops-dd', cwd: dir, args, env: { ...env, SIDECAR_DATA_DIR: path.join(dir, 'state', 'sidecar-ops') } })
+  t.teardown(() => { linked.kill() })
+  const ended = await linked.exited
+  t.is(ended.code, 2, linked.output)
+  const took = Date.now() - t0
+  t.true(took > 9_000 && took < 30_000, `ended after ${took} ms`)
+  t.regex(linked.output, new RegExp(`FATAL: sidecar could not start: \\[sidecar\\] data_dir ${path.join(dir, 'state', 'sidecar-ops').replaceAll('.', '\\.')}: creating the directory did not finish within 10 s`), linked.output)
 })

@@ -231,6 +231,14 @@ test('resolve: an empty default_check_endpoint means "/"', t => {
   t.true(hasProblem(problems(t, { env: { SIDECAR_DEFAULT_CHECK_ENDPOINT: 'health' } }), 'must be a path starting with "/"'))
 })
 
+test('resolve: a data_dir under /proc or /sys is refused at once (the start hung there); a name that only begins alike is not', t => {
+  for (const dir of ['/proc', '/proc/sidecar', '/sys/fs/x', '/proc/../proc/x']) {
+    const list = problems(t, { env: { SIDECAR_DATA_DIR: dir } })
+    t.true(hasProblem(list, '[sidecar] data_dir /', 'the kernel\'s pseudo-filesystem', 'give a directory on a real filesystem'), `${dir}: ${list.join('\n')}`)
+  }
+  t.is(load(t, { env: { SIDECAR_DATA_DIR: '/procedures/sidecar' } }).config.sidecar.data_dir, '/procedures/sidecar')
+})
+
 test('resolve: data_dir defaults to ~/.sidecar/<hostname>, following --hostname', t => {
   const { config } = load(t, { overrides: { sidecar: { hostname: 'node-7' } } })
   t.is(config.sidecar.data_dir, path.join(HOME, '.sidecar', 'node-7'))
