@@ -1,6 +1,7 @@
 // The command line: argv and env in, exit code out. The only place that calls process.exit.
 // Exit codes: 0 ok (and clean shutdown on SIGINT/SIGTERM), 1 failed to start or crashed,
-// 2 bad configuration or usage. SIGHUP re-reads the static discovery file and never exits.
+// 2 bad configuration or usage (also a start refused for it: a data_dir that never answers).
+// SIGHUP re-reads the static discovery file and never exits.
 import { loadConfig, formatConfig } from '../config/index.ts'
 import { checkStartInputs } from '../daemon/check.ts'
 import { Daemon } from '../daemon/daemon.ts'
@@ -99,13 +100,14 @@ export async function main (argv: string[], env: Record<string, string | undefin
     logger.info(`SIGHUP received: ${what.length > 0 ? `re-reading ${what.join(' and ')} now` : 'nothing to re-read (no static discovery)'}; configuration file, environment and flag changes need a restart`)
   })
 
-  const start = daemon.start().then(() => true, (err: unknown) => {
+  // a start refused for what the configuration names (a data_dir that never answers) exits as a bad configuration does
+  const start = daemon.start().then((): true => true, (err: unknown) => {
     logger.fatal(`sidecar could not start: ${errorMessage(err)}`)
-    return false
+    return err instanceof ConfigError ? EXIT_USAGE : EXIT_FAILURE
   })
-  const outcome = await Promise.race([start, exited])
-  if (typeof outcome === 'number') return outcome // a second signal, or the stop limit, during the start
-  if (!outcome) return EXIT_FAILURE
+  const outcome = await Promise.race([start, exited.then(code => ({ code }))])
+  if (typeof outcome === 'object') return outcome.code // a second signal, or the stop limit, during the start
+  if (outcome !== true) return outcome
   started = true
   if (stopping) stop()
   return await exited

@@ -10,7 +10,10 @@ import type { KeySpec } from './schema.ts'
 import { didYouMean } from '../lib/suggest.ts'
 
 export type Mode = 'toml' | 'text' | 'override'
-export type Coerced = { ok: true, value: unknown } | { ok: false, problems: string[] }
+/** Where in a value a problem is: [entry] or [entry, key] of an array of tables. */
+export type ValuePath = readonly [number] | readonly [number, string]
+/** at: beside problems, where in the value each is (for an array of tables). */
+export type Coerced = { ok: true, value: unknown } | { ok: false, problems: string[], at?: ValuePath[] }
 
 const q = (v: string): string => JSON.stringify(v.length > 80 ? `${v.slice(0, 80)}...` : v)
 const fail = (...problems: string[]): Coerced => ({ ok: false, problems })
@@ -142,23 +145,25 @@ function tablesValue (spec: KeySpec, raw: unknown, mode: Mode): Coerced {
   const fields = spec.fields ?? {}
   const names = Object.keys(fields)
   const problems: string[] = []
+  const at: ValuePath[] = []
+  const add = (where: ValuePath, problem: string): void => { problems.push(problem); at.push(where) }
   const out: Array<Record<string, unknown>> = []
   value.forEach((item: unknown, i) => {
-    if (!isTable(item)) { problems.push(`entry ${i}: expected a table with keys ${names.join(', ')}, got ${describe(item)}`); return }
+    if (!isTable(item)) { add([i], `entry ${i}: expected a table with keys ${names.join(', ')}, got ${describe(item)}`); return }
     const table: Record<string, unknown> = {}
     for (const key of Object.keys(item)) {
-      if (!Object.hasOwn(fields, key)) problems.push(`entry ${i}: unknown key ${key}${didYouMean(key, names)} (keys: ${names.join(', ')})`)
+      if (!Object.hasOwn(fields, key)) add([i, key], `entry ${i}: unknown key ${key}${didYouMean(key, names)} (keys: ${names.join(', ')})`)
     }
     for (const [key, field] of Object.entries(fields)) {
       const given = Object.hasOwn(item, key) ? item[key] : undefined
-      if (given === undefined && field.required === true) { problems.push(`entry ${i}: missing ${key}`); continue }
+      if (given === undefined && field.required === true) { add([i], `entry ${i}: missing ${key}`); continue }
       const r = coerce(field, given ?? spec.fieldDefaults?.[key], 'toml')
       if (r.ok) table[key] = r.value
-      else problems.push(...r.problems.map((p) => `entry ${i}: ${key}: ${p}`))
+      else for (const p of r.problems) add([i, key], `entry ${i}: ${key}: ${p}`)
     }
     out.push(table)
   })
-  return problems.length > 0 ? { ok: false, problems } : { ok: true, value: out }
+  return problems.length > 0 ? { ok: false, problems, at } : { ok: true, value: out }
 }
 
 function enumValue (spec: KeySpec, text: string): Coerced {

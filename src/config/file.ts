@@ -5,6 +5,7 @@ import path from 'node:path'
 import { parse, TomlError } from 'smol-toml'
 import { allKeys, CONFIG_FILE_ENV, isKey, isSection, keysOf, SECTIONS, type SectionName } from './schema.ts'
 import { didYouMean, nearest } from '../lib/suggest.ts'
+import { TomlLines, type KeyPath } from './toml-lines.ts'
 
 export interface FileChoice {
   /** Absolute path, or undefined for "no file". */
@@ -38,6 +39,8 @@ export function displayPath (file: string, cwd: string): string {
 export interface FileEntries {
   entries: Array<[SectionName, string, unknown]>
   problems: string[]
+  /** How a value at path is named in messages: "file:line" (or "file" when its line is not known). */
+  where: (path: KeyPath) => string
 }
 
 /** Reads and parses the file; problems are prefixed with the file's display name. */
@@ -49,7 +52,7 @@ export function readConfigFile (choice: FileChoice & { path: string }, display: 
     const code = (err as NodeJS.ErrnoException).code
     const why = code === 'ENOENT' ? 'file not found' : code === 'EISDIR' ? 'is a directory, expected a TOML file' : (err as Error).message
     const who = choice.via === 'default' ? '' : ` (from ${choice.via})`
-    return { entries: [], problems: [`config file ${display}${who}: ${why}`] }
+    return { entries: [], problems: [`config file ${display}${who}: ${why}`], where: () => display }
   }
   let table: Record<string, unknown>
   try {
@@ -57,33 +60,39 @@ export function readConfigFile (choice: FileChoice & { path: string }, display: 
   } catch (err) {
     if (!(err instanceof TomlError)) throw err
     const first = err.message.split('\n')[0].replace(/^Invalid TOML document:\s*/, '')
-    return { entries: [], problems: [`${display}:${err.line}:${err.column}: TOML syntax error: ${first}`] }
+    return { entries: [], problems: [`${display}:${err.line}:${err.column}: TOML syntax error: ${first}`], where: () => display }
   }
-  const r = checkShape(table)
-  r.problems = r.problems.map((p) => `${display}: ${p}`)
-  return r
+  const lines = new TomlLines(text)
+  const where = (path: KeyPath): string => {
+    const line = lines.lineOf(path)
+    return line === undefined ? display : `${display}:${line}`
+  }
+  return { ...checkShape(table, where), where }
 }
 
 function isTable (v: unknown): v is Record<string, unknown> {
   return v !== null && typeof v === 'object' && !Array.isArray(v) && !(v instanceof Date) && v.constructor?.name !== 'TomlDate'
 }
 
-/** Splits a parsed TOML document into (section, key, value) entries; unknown names are problems. */
-export function checkShape (table: Record<string, unknown>): FileEntries {
+/**
+ * Splits a parsed TOML document into (section, key, value) entries; unknown names are
+ * problems, each after where(path) (the file and line).
+ */
+export function checkShape (table: Record<string, unknown>, where: (path: KeyPath) => string): Omit<FileEntries, 'where'> {
   const entries: FileEntries['entries'] = []
   const problems: string[] = []
   for (const [name, body] of Object.entries(table)) {
     if (!isSection(name)) {
-      problems.push(unknownTopLevel(name, isTable(body)))
+      problems.push(`${where([name])}: ${unknownTopLevel(name, isTable(body))}`)
       continue
     }
     if (!isTable(body)) {
-      problems.push(`[${name}] must be a table (a [${name}] header followed by keys), got ${Array.isArray(body) ? 'an array' : typeof body}`)
+      problems.push(`${where([name])}: [${name}] must be a table (a [${name}] header followed by keys), got ${Array.isArray(body) ? 'an array' : typeof body}`)
       continue
     }
     for (const [key, value] of Object.entries(body)) {
       if (isKey(name, key)) entries.push([name, key, value])
-      else problems.push(unknownKey(name, key))
+      else problems.push(`${where([name, key])}: ${unknownKey(name, key)}`)
     }
   }
   return { entries, problems }

@@ -5,7 +5,7 @@ import os from 'node:os'
 import path from 'node:path'
 import { ConfigError } from '../lib/errors.ts'
 import { openFileLimit } from '../lib/open-files.ts'
-import { coerce, type Mode } from './coerce.ts'
+import { coerce, type Mode, type ValuePath } from './coerce.ts'
 import { DEFAULTS } from './defaults.ts'
 import { readEnv, unknownEnvWarnings } from './env.ts'
 import { chooseConfigFile, displayPath, readConfigFile } from './file.ts'
@@ -53,11 +53,12 @@ export function loadConfig (opts: LoadOptions): LoadedConfig {
   const bases = new Map<string, string>() // "section.key" -> dir its relative path resolves against
   const bad = new Set<string>()
 
-  const apply = (section: SectionName, key: string, raw: unknown, mode: Mode, label: string, base: string): void => {
+  /** label: how the source names the value, or a problem inside it ([entry, key] of an array of tables). */
+  const apply = (section: SectionName, key: string, raw: unknown, mode: Mode, label: string | ((at?: ValuePath) => string), base: string): void => {
     const id = `${section}.${key}`
     const r = coerce(specOf(section, key), raw, mode)
     if (!r.ok) {
-      for (const p of r.problems) problems.push(`${label}: ${p}`)
+      r.problems.forEach((p, i) => { problems.push(`${typeof label === 'string' ? label : label(r.at?.[i])}: ${p}`) })
       bad.add(id)
       return
     }
@@ -80,7 +81,7 @@ export function loadConfig (opts: LoadOptions): LoadedConfig {
     problems.push(...read.problems)
     file = choice.path
     for (const [section, key, raw] of read.entries) {
-      apply(section, key, raw, 'toml', `${display}: [${section}] ${key}`, path.dirname(choice.path))
+      apply(section, key, raw, 'toml', (at) => `${read.where([section, key, ...at ?? []])}: [${section}] ${key}`, path.dirname(choice.path))
     }
   }
 

@@ -25,6 +25,8 @@ export interface ResolveContext {
 }
 
 const FALLBACK_IP = '127.0.0.1'
+/** Where the kernel, not a disk, answers: Node's mkdir never settles under /proc, and nothing can be kept under either. */
+const PSEUDO_FILESYSTEMS = ['/proc', '/sys']
 
 /** 10/8, 172.16/12, 192.168/16 (RFC 1918). */
 export function isPrivateIPv4 (ip: string): boolean {
@@ -77,6 +79,10 @@ export function resolveConfig (c: SidecarConfig, ctx: ResolveContext): { problem
     ? path.join(ctx.homedir, '.sidecar', s.hostname)
     : path.resolve(base('sidecar.data_dir'), expandHome(s.data_dir, ctx.homedir))
   c.static_discovery.config_file = path.resolve(base('static_discovery.config_file'), expandHome(c.static_discovery.config_file, ctx.homedir))
+  const pseudo = PSEUDO_FILESYSTEMS.find(dir => s.data_dir === dir || s.data_dir.startsWith(`${dir}/`))
+  if (pseudo !== undefined) {
+    problems.push(`[sidecar] data_dir ${s.data_dir} is under ${pseudo}, the kernel's pseudo-filesystem: no directory or key file can be made there (the start hung in it); give a directory on a real filesystem, e.g. /var/lib/sidecar`)
+  }
 
   const ok = (...keys: string[]): boolean => keys.every((k) => !ctx.bad.has(k))
   const h = c.health

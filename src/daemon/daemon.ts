@@ -84,7 +84,7 @@ export class Daemon implements Startable {
     this.discoverers = sc.discovery.map((kind): Discoverer => {
       switch (kind) {
         case 'static':
-          return new StaticDiscoverer({ logger: child('static'), clock }, { file: config.static_discovery.config_file, hostname: sc.hostname, advertiseIp: sc.advertise_ip })
+          return new StaticDiscoverer({ logger: child('static'), clock }, { file: config.static_discovery.config_file, hostname: sc.hostname, advertiseIp: sc.advertise_ip, backendCidrs: sc.backend_cidrs })
         case 'docker':
           return new DockerDiscoverer({ logger: child('docker') }, {
             dockerUrl: config.docker_discovery.docker_url,
@@ -94,6 +94,7 @@ export class Daemon implements Startable {
             reconcileIntervalMs: config.docker_discovery.reconcile_interval,
             allowExternalChecks: config.docker_discovery.allow_external_checks,
             checkAnyTarget: config.docker_discovery.check_any_target,
+            backendCidrs: sc.backend_cidrs,
           })
         default:
           throw new ConfigError([`[sidecar] discovery: ${JSON.stringify(kind)} is not available in this build`])

@@ -1,6 +1,7 @@
 // The admission rules for one remote record, as small pure functions (admission.ts applies
 // them with the node's state). Each returns undefined (admitted) or a refusal reason.
-import { BlockList, isIP } from 'node:net'
+import type { BlockList } from 'node:net'
+import { backendIpRefusal } from '../lib/backend-ips.ts'
 import { ServiceStatus, Time, type Service } from '../service/index.ts'
 import type { Proof } from './proof.ts'
 
@@ -67,34 +68,6 @@ export function checkTimes (svc: Service, now: Time): RefuseReason | undefined {
   return undefined
 }
 
-const LOOPBACK = new BlockList()
-LOOPBACK.addSubnet('127.0.0.0', 8, 'ipv4')
-LOOPBACK.addSubnet('0.0.0.0', 8, 'ipv4')
-LOOPBACK.addSubnet('169.254.0.0', 16, 'ipv4')
-LOOPBACK.addAddress('::1', 'ipv6')
-LOOPBACK.addAddress('::', 'ipv6')
-LOOPBACK.addSubnet('fe80::', 10, 'ipv6')
-
-/** True for loopback, unspecified and link-local addresses: they mean "this machine" to whoever dials them. */
-export function isLocalOnly (ip: string): boolean {
-  const family = isIP(ip)
-  if (family === 0) return false
-  return LOOPBACK.check(ip, family === 4 ? 'ipv4' : 'ipv6')
-}
-
-/** A BlockList of "a.b.c.d/n" CIDRs; throws TypeError naming a malformed one. */
-export function cidrList (cidrs: readonly string[]): BlockList {
-  const list = new BlockList()
-  for (const c of cidrs) {
-    const [ip, bits, extra] = c.split('/')
-    const family = isIP(ip)
-    const n = Number(bits)
-    if (family === 0 || extra !== undefined || bits === undefined || !/^\d{1,3}$/.test(bits) || n > (family === 4 ? 32 : 128)) throw new TypeError(`${JSON.stringify(c)} is not a CIDR such as 10.1.0.0/16 or fd00::/8`)
-    list.addSubnet(ip, n, family === 4 ? 'ipv4' : 'ipv6')
-  }
-  return list
-}
-
 /**
  * Every backend IP of a live record must be its host's own address (as the host reports it)
  * or in an allowed CIDR; an allowed CIDR never admits a loopback, unspecified or link-local
@@ -102,10 +75,6 @@ export function cidrList (cidrs: readonly string[]): BlockList {
  */
 export function checkBackends (svc: Service, v: HostView, allowed: BlockList): RefuseReason | undefined {
   if (svc.Hostname === v.self || svc.Status === ServiceStatus.TOMBSTONE) return undefined
-  for (const p of svc.Ports ?? []) {
-    if (v.hostIps.has(p.IP)) continue
-    const family = isIP(p.IP)
-    if (family === 0 || isLocalOnly(p.IP) || !allowed.check(p.IP, family === 4 ? 'ipv4' : 'ipv6')) return 'backend-ip'
-  }
+  for (const p of svc.Ports ?? []) if (backendIpRefusal(p.IP, v.hostIps, allowed) !== undefined) return 'backend-ip'
   return undefined
 }

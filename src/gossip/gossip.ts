@@ -30,6 +30,7 @@ import { gossipMetrics, type GossipMetrics } from './metrics.ts'
 import { createGossipNode, listenError, loadPeerKey, NotConnectedError, probeProtocolOf, stateProtocolOf, topicOf, type GossipNode } from './node.ts'
 import { decodeSealedMessage, WireError } from './wire.ts'
 import { Admission } from './admission.ts'
+import { inDataDir } from './data-dir.ts'
 import { HostPins } from './pins.ts'
 import { Refusals, refusalProtocolOf, RETRY_MAX_MS, sendNotice } from './refusal.ts'
 import { ProofVerifier, RecordSigner } from './proof.ts'
@@ -177,12 +178,12 @@ export class Gossip implements Startable {
     if (init.clusterKey === '') {
       logger.warn(`no cluster_key: anyone who can reach ${init.bindIp}:${init.bindPort} can join this cluster, read every service record and announce services of its own; set [sidecar] cluster_key to a secret every node shares (generate one with: openssl rand -hex 32)`)
     }
-    const { key, unkept } = await loadPeerKey(init.dataDir, logger, init.hostname)
+    const { key, unkept } = await inDataDir(init.dataDir, async (step) => await loadPeerKey(init.dataDir, logger, init.hostname, step))
     this.#identityProblem = unkept
     const { node, quic } = await createGossipNode({ ...init, privateKey: key }, logger)
     const peerId = node.peerId.toString()
     const pins = new HostPins({ logger, onConflict: () => { this.#metrics.pinConflicts.inc() } }, { dataDir: init.dataDir, hostname: init.hostname, peerId })
-    await pins.load()
+    await inDataDir(init.dataDir, async (step) => { step(`reading the host pins ${pins.file}`); await pins.load() })
     try {
       await nextTurn() // creating the node takes 15-30 ms, starting it as long: not in one turn of the event loop
       await node.start()

@@ -194,12 +194,14 @@ export function listenError (err: unknown, init: Pick<NodeInit, 'bindIp' | 'bind
  * first use. A key file that cannot be read as a key is replaced (with a warning): the
  * only cost is a new peer id. `unkept` says why a new key could not be kept: then this run's
  * identity is thrown away at exit, and peers that pinned this hostname to it refuse the
- * next one (pins.ts), so the daemon says so in the log and in /health.
+ * next one (pins.ts), so the daemon says so in the log and in /health. step() is told what
+ * it does on disk, for the message of a data_dir that never answers (data-dir.ts).
  */
-export async function loadPeerKey (dataDir: string, logger: Logger, hostname: string): Promise<{ key: PrivateKey, unkept?: string }> {
+export async function loadPeerKey (dataDir: string, logger: Logger, hostname: string, step: (doing: string) => void = () => {}): Promise<{ key: PrivateKey, unkept?: string }> {
   const file = path.join(dataDir, 'peer.key')
   let bytes: Uint8Array | undefined
   try {
+    step(`reading the node key ${file}`)
     bytes = await readFile(file)
   } catch (err) {
     const code = (err as NodeJS.ErrnoException).code
@@ -214,8 +216,10 @@ export async function loadPeerKey (dataDir: string, logger: Logger, hostname: st
   }
   const key = await generateKeyPair('Ed25519')
   try {
+    step('creating the directory')
     await mkdir(dataDir, { recursive: true, mode: 0o700 })
     const tmp = `${file}.${process.pid}.tmp`
+    step(`writing the node key ${file}`)
     await writeFile(tmp, privateKeyToProtobuf(key), { mode: 0o600 })
     await rename(tmp, file)
   } catch (err) {

@@ -52,6 +52,9 @@ export class HostPins {
     this.#file = path.join(init.dataDir, PINS_FILE)
   }
 
+  /** The pins' file in data_dir. */
+  get file (): string { return this.#file }
+
   /** Reads the pins kept by an earlier run; a missing or unreadable file starts empty (with a warning when unreadable). */
   async load (): Promise<void> {
     this.#pins.clear()

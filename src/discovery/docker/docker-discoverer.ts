@@ -6,6 +6,7 @@
 // still runs.
 import { EventEmitter } from 'node:events'
 import type Docker from 'dockerode'
+import { cidrList } from '../../lib/backend-ips.ts'
 import { errorMessage } from '../../lib/errors.ts'
 import type { Logger } from '../../lib/logger.ts'
 import { Ticker } from '../../lib/ticker.ts'
@@ -32,6 +33,8 @@ export interface DockerDiscovererInit {
   allowExternalChecks?: boolean
   /** [docker_discovery] check_any_target: HttpGet and TcpConnect labels may name any address (default false: the container's published ports). */
   checkAnyTarget?: boolean
+  /** [sidecar] backend_cidrs: a port published on an address outside them (and not advertiseIp) is warned about, as peers refuse the record. */
+  backendCidrs?: readonly string[]
 }
 
 const BACKOFF_MIN_MS = 250 // the first retry after a lost connection: a restarting Docker is back within a second or two
@@ -71,7 +74,7 @@ export class DockerDiscoverer extends EventEmitter<{ change: [] }> implements Di
     this.#logger = components.logger
     this.#init = init
     this.execChecks = new DockerExecChecks({ logger: components.logger, client: () => this.#client }, { allow: init.allowExternalChecks ?? false })
-    this.#set = new ContainerSet({ logger: components.logger, health: this.health }, { hostname: init.hostname, advertiseIp: init.advertiseIp, namer: init.namer, checkAnyTarget: init.checkAnyTarget ?? false })
+    this.#set = new ContainerSet({ logger: components.logger, health: this.health }, { hostname: init.hostname, advertiseIp: init.advertiseIp, namer: init.namer, checkAnyTarget: init.checkAnyTarget ?? false, allowedBackends: cidrList(init.backendCidrs ?? []) })
   }
 
   services (): readonly Discovered[] { return this.#set.services() }

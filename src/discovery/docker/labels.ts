@@ -2,8 +2,10 @@
 // changes): pure, so every label rule is unit tested without Docker. A label that cannot be
 // honoured makes the container invalid (the caller skips it with one warning), rather
 // than announcing something the operator did not ask for.
+import { BlockList } from 'node:net'
 import { CHECK_TYPES, isCheckType, reachKey } from '../../health/checks.ts'
 import { renderCheckArgs } from '../../health/template.ts'
+import { backendIpRefusal } from '../../lib/backend-ips.ts'
 import { errorMessage } from '../../lib/errors.ts'
 import { redactCheckArgs } from '../../lib/redact.ts'
 import { RECORD_LIMITS } from '../../service/codec.ts'
@@ -43,6 +45,8 @@ export interface LabelContext {
   namer: Namer
   /** [docker_discovery] check_any_target: label checks may reach any address (default false: the container's published ports only). */
   checkAnyTarget?: boolean
+  /** [sidecar] backend_cidrs as a list: a port bound to an address outside them (and not advertiseIp) is warned about, as peers refuse the record. */
+  allowedBackends?: BlockList
 }
 
 export type Verdict =
@@ -96,7 +100,30 @@ function portsOf (c: ContainerView, ctx: LabelContext, problems: string[], warni
     ports.push({ Type: p.type, Port: p.hostPort, ServicePort: sp.get(p.containerPort) ?? 0, IP: ip })
   }
   if (skipped.size > 0) warnings.push(`port${skipped.size > 1 ? 's' : ''} ${[...skipped].join(', ')} left out: only tcp and udp ports can be announced`)
-  return capPorts(ports, RECORD_LIMITS.maxPorts, warnings)
+  const kept = capPorts(ports, RECORD_LIMITS.maxPorts, warnings)
+  refusedByPeers(kept, ctx, warnings)
+  return kept
+}
+
+/**
+ * A port bound to one address that is neither the advertise IP nor inside [sidecar]
+ * backend_cidrs (127.0.0.1:5432:5432, say): every peer refuses the record (admission reason
+ * backend-ip, lib/backend-ips.ts), so the container is announced on this host only.
+ */
+function refusedByPeers (ports: readonly Port[], ctx: LabelContext, warnings: string[]): void {
+  const own = new Set([ctx.advertiseIp])
+  const allowed = ctx.allowedBackends ?? new BlockList()
+  const outside = new Set<string>()
+  const local = new Set<string>()
+  for (const p of ports) {
+    const why = backendIpRefusal(p.IP, own, allowed)
+    if (why === 'local-only') local.add(p.IP)
+    else if (why !== undefined) outside.add(p.IP)
+  }
+  if (outside.size + local.size === 0) return
+  const cidrs = outside.size > 0 ? `, or add the network of ${[...outside].join(', ')} to [sidecar] backend_cidrs` : ''
+  const never = local.size > 0 ? ` (${[...local].join(', ')}: loopback, link-local or unspecified, which backend_cidrs never admits)` : ''
+  warnings.push(`published on ${[...outside, ...local].join(', ')}: neither this host's advertised address (${ctx.advertiseIp}) nor inside [sidecar] backend_cidrs, so every peer refuses this container's record (admission reason backend-ip) and only this host lists it; publish the port on ${ctx.advertiseIp} or on every address${cidrs}${never}`)
 }
 
 /**

@@ -12,6 +12,7 @@ import { makeService, type Port, type Service } from '../../service/service.ts'
 import { ServiceStatus } from '../../service/status.ts'
 import { Time } from '../../service/time.ts'
 import type { Discovered } from '../types.ts'
+import { warnLocalOnly } from './warnings.ts'
 
 export interface StaticContext {
   /** This daemon's hostname: the default Hostname, and the host of ListenPort URLs. */
@@ -22,7 +23,9 @@ export interface StaticContext {
   now: Time
   /** Created times of IDs already known, so a reload keeps them. */
   created?: ReadonlyMap<string, Time>
-  /** Told what is accepted but will not work as the file may mean (an entry for another host). */
+  /** [sidecar] backend_cidrs: port IPs peers admit besides advertiseIp (for the warning of one they refuse). */
+  backendCidrs?: readonly string[]
+  /** Told what is accepted but will not work as the file may mean (an entry for another host, a port IP peers refuse). */
   warn?: (message: string) => void
 }
 
@@ -63,10 +66,9 @@ export async function parseStaticFile (text: string, file: string, ctx: StaticCo
   }
   const out: Discovered[] = []
   const ids = new Map<string, number>()
-  const foreign: string[] = []
   for (const [i, entry] of doc.entries()) {
     if (slicer.due()) await slicer.next()
-    const d = parseEntry(entry, i, file, ctx, foreign)
+    const d = parseEntry(entry, i, file, ctx)
     const key = `${d.service.Hostname}/${d.service.ID}`
     const dup = ids.get(key)
     if (dup !== undefined) {
@@ -79,20 +81,12 @@ export async function parseStaticFile (text: string, file: string, ctx: StaticCo
     ids.set(key, i)
     out.push(d)
   }
-  warnForeign(foreign, file, ctx)
+  warnLocalOnly(out.map((d, i) => ({ where: entryName(i, d.service.Name), service: d.service })), file, ctx)
   return out
 }
 
-/**
- * The original let a host announce services "for a third party" (an entry with another
- * Hostname). Peers here take a host's records from that host only (docs/security-gossip.md),
- * so such an entry serves this host's own proxy and API and never leaves it: said once per load.
- */
-function warnForeign (foreign: readonly string[], file: string, ctx: StaticContext): void {
-  if (foreign.length === 0 || ctx.warn === undefined) return
-  const n = foreign.length
-  const more = n > MAX_WARNED_ENTRIES ? ` and ${n - MAX_WARNED_ENTRIES} more` : ''
-  ctx.warn(`${file}: ${n === 1 ? 'an entry names' : `${n} entries name`} another host than this one (${JSON.stringify(ctx.hostname)}) in Service.Hostname: ${foreign.slice(0, MAX_WARNED_ENTRIES).join(', ')}${more}. This host's proxy and API use ${n === 1 ? 'it' : 'them'}, but peers take a host's records from that host only, so no other host will see ${n === 1 ? 'it' : 'them'} (remove Hostname to announce an entry as this host's)`)
+function entryName (i: number, name: string): string {
+  return `entry ${i} (${name})`
 }
 
 /**
@@ -223,11 +217,7 @@ function canonical (obj: Record<string, unknown>, keys: readonly string[], what:
   return out
 }
 
-/** Warnings shown per entry; more are counted in one line. */
-const MAX_WARNED_ENTRIES = 3
-
-/** foreign: where the entries that name another host are (see warnForeign). */
-function parseEntry (rawEntry: unknown, i: number, file: string, ctx: StaticContext, foreign: string[]): Discovered {
+function parseEntry (rawEntry: unknown, i: number, file: string, ctx: StaticContext): Discovered {
   const fail = (msg: string, cause?: unknown): never => {
     throw new StaticFileError(file, `entry ${i}: ${msg}`, cause === undefined ? undefined : { cause })
   }
@@ -238,18 +228,15 @@ function parseEntry (rawEntry: unknown, i: number, file: string, ctx: StaticCont
   const name = svc.Name
   if (typeof name !== 'string' || name.trim() === '') return fail('Service.Name must be a non-empty string')
   if (name.length > RECORD_LIMITS.maxNameLength) return fail(`Service.Name is ${name.length} characters long, at most ${RECORD_LIMITS.maxNameLength} allowed (peers refuse a longer one)`)
-  const where = `entry ${i} (${name})`
+  const where = entryName(i, name)
   const bad = (msg: string, cause?: unknown): never => { throw new StaticFileError(file, `${where}: ${msg}`, cause === undefined ? undefined : { cause }) }
   const optString = (v: unknown, field: string, max = 1024): string | undefined => {
     if (v === undefined || v === null) return undefined
     if (typeof v !== 'string' || v.length > max) return bad(`${field} must be a string of at most ${max} characters`)
     return v
   }
+  // another host's name is taken (the original's services "for a third party"), with a warning: warnings.ts
   const hostname = optString(svc.Hostname, 'Service.Hostname', 253) || ctx.hostname
-  // the original let a host announce services "for a third party"; peers here take a host's
-  // records from that host only (docs/security-gossip.md): such an entry serves this host's
-  // own proxy and API, and never leaves it
-  if (hostname !== ctx.hostname) foreign.push(`${where} ${JSON.stringify(hostname)}`)
   const rawPorts = svc.Ports ?? []
   if (!Array.isArray(rawPorts)) return bad('Service.Ports must be an array')
   if (rawPorts.length > RECORD_LIMITS.maxPorts) return bad(`${rawPorts.length} ports, at most ${RECORD_LIMITS.maxPorts} allowed (peers refuse a record with more)`)

@@ -11,12 +11,14 @@ import type { Logger } from '../../lib/logger.ts'
 import { Ticker } from '../../lib/ticker.ts'
 import type { Time } from '../../service/time.ts'
 import type { Discovered, Discoverer } from '../types.ts'
-import { parseStaticFile } from './parse.ts'
+import { parseStaticFile, type StaticContext } from './parse.ts'
 
 export interface StaticDiscovererInit {
   file: string
   hostname: string
   advertiseIp: string
+  /** [sidecar] backend_cidrs: a port IP outside them (and not advertiseIp) is warned about, as peers refuse its record. */
+  backendCidrs?: readonly string[]
   /** How often the file is stat()ed, beside the change notifications; the fallback where those are unreliable. */
   pollIntervalMs?: number
 }
@@ -34,9 +36,13 @@ export async function readStaticFile (file: string): Promise<string> {
  * Reads and parses the file as start() does, with the same errors (StaticFileError naming the
  * file and entry), and returns how many services it lists; for --check-config.
  */
-export async function checkStaticFile (init: Pick<StaticDiscovererInit, 'file' | 'hostname' | 'advertiseIp'>, clock: Clock, warn?: (message: string) => void): Promise<number> {
-  const parsed = await parseStaticFile(await readStaticFile(init.file), init.file, { hostname: init.hostname, advertiseIp: init.advertiseIp, now: clock.now(), ...(warn !== undefined ? { warn } : {}) })
+export async function checkStaticFile (init: Pick<StaticDiscovererInit, 'file' | 'hostname' | 'advertiseIp' | 'backendCidrs'>, clock: Clock, warn?: (message: string) => void): Promise<number> {
+  const parsed = await parseStaticFile(await readStaticFile(init.file), init.file, { ...contextOf(init), now: clock.now(), ...(warn !== undefined ? { warn } : {}) })
   return parsed.length
+}
+
+function contextOf (init: Pick<StaticDiscovererInit, 'hostname' | 'advertiseIp' | 'backendCidrs'>): Pick<StaticContext, 'hostname' | 'advertiseIp' | 'backendCidrs'> {
+  return { hostname: init.hostname, advertiseIp: init.advertiseIp, backendCidrs: init.backendCidrs ?? [] }
 }
 
 const POLL_MS = 1000 // edits take effect within ~1 s even where fs.watch misses them (network filesystems, some editors)
@@ -146,7 +152,7 @@ export class StaticDiscoverer extends EventEmitter<{ change: [] }> implements Di
       return
     }
     const created = new Map<string, Time>(this.#services.map(d => [d.service.ID, d.service.Created]))
-    const parsed = await parseStaticFile(text, this.#init.file, { hostname: this.#init.hostname, advertiseIp: this.#init.advertiseIp, now: this.#clock.now(), created, warn: (m) => { this.#logger.warn(m) } })
+    const parsed = await parseStaticFile(text, this.#init.file, { ...contextOf(this.#init), now: this.#clock.now(), created, warn: (m) => { this.#logger.warn(m) } })
     this.#lastText = text
     this.#services = Object.freeze(parsed)
     this.#clearError()

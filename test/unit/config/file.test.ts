@@ -75,7 +75,7 @@ intervall = "3s"
   t.true(hasProblem(list, 'unknown key [sidecar] wibble (keys of [sidecar]: hostname, cluster_name'))
   t.true(hasProblem(list, 'unknown key [health] intervall, did you mean interval?'))
   t.is(list.length, 7)
-  t.true(list.every((p) => p.startsWith('sidecar.toml: ')))
+  t.true(list.every((p) => /^sidecar\.toml:\d+: /.test(p)), list.join('\n'))
 })
 
 test('file: a section that is not a table is a problem', t => {
@@ -90,5 +90,5 @@ test('file: a file outside the working directory is named by its absolute path',
   const dir = tmpDir(t)
   const file = writeFile(dir, 'x.toml', '[api]\nport = 0\n')
   const list = problems(t, { cwd: tmpDir(t), configFile: file })
-  t.deepEqual(list, [`${file}: [api] port: 0 is out of range 1..65535`])
+  t.deepEqual(list, [`${file}:2: [api] port: 0 is out of range 1..65535`])
 })

@@ -56,10 +56,11 @@ servics = ["web"]
 status_changes_only = "yes"
 `)
   const list = problems(t, { cwd })
-  t.true(hasProblem(list, 'sidecar.toml: [listeners] webhook: entry 0: url: "ftp://x/" must be an http:// or https:// URL'), list.join('\n'))
-  t.true(hasProblem(list, '[listeners] webhook: entry 0: unknown key servics, did you mean services?'), list.join('\n'))
-  t.true(hasProblem(list, '[listeners] webhook: entry 1: missing url'), list.join('\n'))
-  t.true(hasProblem(list, '[listeners] webhook: entry 1: status_changes_only: expected true or false, got string "yes"'), list.join('\n'))
+  // each named with its line: the key's, or the entry's [[listeners.webhook]] header for a missing key
+  t.true(hasProblem(list, 'sidecar.toml:3: [listeners] webhook: entry 0: url: "ftp://x/" must be an http:// or https:// URL'), list.join('\n'))
+  t.true(hasProblem(list, 'sidecar.toml:4: [listeners] webhook: entry 0: unknown key servics, did you mean services?'), list.join('\n'))
+  t.true(hasProblem(list, 'sidecar.toml:6: [listeners] webhook: entry 1: missing url'), list.join('\n'))
+  t.true(hasProblem(list, 'sidecar.toml:7: [listeners] webhook: entry 1: status_changes_only: expected true or false, got string "yes"'), list.join('\n'))
   t.is(list.length, 4, list.join('\n'))
 })
 

@@ -118,7 +118,7 @@ test('errors: problems from the file, env and flags are all reported together, e
   const cwd = tmpDir(t)
   writeFile(cwd, 'sidecar.toml', '[sidecar]\nbind_ip = "1.2.3"\n')
   const list = problems(t, { cwd, env: { HEALTH_RISE: '0' }, overrides: { api: { port: '99999' }, sidecar: { discovery: ['stattic'] } } })
-  t.true(hasProblem(list, 'sidecar.toml: [sidecar] bind_ip', '"1.2.3" is not an IP address'))
+  t.true(hasProblem(list, 'sidecar.toml:2: [sidecar] bind_ip', '"1.2.3" is not an IP address'))
   t.true(hasProblem(list, 'env HEALTH_RISE', '0 is out of range 1..100'))
   t.true(hasProblem(list, '--http-port', '99999 is out of range 1..65535'))
   t.true(hasProblem(list, '--discover', 'invalid value "stattic", expected one of static, docker, did you mean static?'))
@@ -133,6 +133,19 @@ test('errors: values of the wrong TOML type are named with the type expected', t
   t.true(hasProblem(list, '[sidecar] seeds', 'expected an array of strings'))
   t.true(hasProblem(list, '[sidecar] alive_lifespan', 'expected a duration string such as "3s", got integer 80'))
   t.true(hasProblem(list, '[health] rise', 'got 1.5'))
+})
+
+test('errors: a value of the wrong type in the file is named with its file and line, in a table, as a dotted key or quoted; one from env or a flag names that', t => {
+  const cwd = tmpDir(t)
+  writeFile(cwd, 'sidecar.toml', '# settings\nsidecar.cluster_name = "c"\nsidecar.bind_port = "x"\n\n[listeners]\nretries = true\n\n[api]\n"port" = "7777"\n[health]\ninterval = 3\n')
+  const list = problems(t, { cwd, env: { HEALTH_RISE: 'many' }, overrides: { sidecar: { bind_port: 'y' } } })
+  t.true(hasProblem(list, 'sidecar.toml:3: [sidecar] bind_port: expected an integer 1..65535, got string "x"'), list.join('\n'))
+  t.true(hasProblem(list, 'sidecar.toml:6: [listeners] retries: expected an integer 0..20, got boolean true'), list.join('\n'))
+  t.true(hasProblem(list, 'sidecar.toml:9: [api] port: expected an integer 1..65535, got string "7777"'), list.join('\n'))
+  t.true(hasProblem(list, 'sidecar.toml:11: [health] interval: expected a duration string such as "3s", got integer 3'), list.join('\n'))
+  t.true(hasProblem(list, 'env HEALTH_RISE ([health] rise): "many" is not an integer'), list.join('\n'))
+  t.true(hasProblem(list, '--bind-port ([sidecar] bind_port): "y" is not an integer'), list.join('\n'))
+  t.is(list.length, 6, list.join('\n'))
 })
 
 test('errors: enum values list the valid ones', t => {
@@ -216,6 +229,14 @@ test('resolve: api and proxy bind_ip follow sidecar bind_ip unless set', t => {
 test('resolve: an empty default_check_endpoint means "/"', t => {
   t.is(load(t, { env: { SIDECAR_DEFAULT_CHECK_ENDPOINT: '' } }).config.sidecar.default_check_endpoint, '/')
   t.true(hasProblem(problems(t, { env: { SIDECAR_DEFAULT_CHECK_ENDPOINT: 'health' } }), 'must be a path starting with "/"'))
+})
+
+test('resolve: a data_dir under /proc or /sys is refused at once (the start hung there); a name that only begins alike is not', t => {
+  for (const dir of ['/proc', '/proc/sidecar', '/sys/fs/x', '/proc/../proc/x']) {
+    const list = problems(t, { env: { SIDECAR_DATA_DIR: dir } })
+    t.true(hasProblem(list, '[sidecar] data_dir /', 'the kernel\'s pseudo-filesystem', 'give a directory on a real filesystem'), `${dir}: ${list.join('\n')}`)
+  }
+  t.is(load(t, { env: { SIDECAR_DATA_DIR: '/procedures/sidecar' } }).config.sidecar.data_dir, '/procedures/sidecar')
 })
 
 test('resolve: data_dir defaults to ~/.sidecar/<hostname>, following --hostname', t => {

@@ -1,7 +1,9 @@
 import test from 'ava'
-import { toDiscovered, type Verdict } from '../../../../src/discovery/docker/labels.ts'
+import type { ContainerView } from '../../../../src/discovery/docker/container.ts'
+import { toDiscovered, type LabelContext, type Verdict } from '../../../../src/discovery/docker/labels.ts'
 import { regexNamer } from '../../../../src/discovery/docker/namer.ts'
 import type { Discovered } from '../../../../src/discovery/types.ts'
+import { cidrList } from '../../../../src/lib/backend-ips.ts'
 import { decodeService, encodeService, RECORD_LIMITS } from '../../../../src/service/codec.ts'
 import { CTX, makeView } from './helpers.ts'
 
@@ -168,9 +170,9 @@ test('labels: an sctp port is left out with a warning; the service keeps its tcp
   const view = makeView({
     labels: { ServiceName: 'web', ServicePort_80: '8080', ServicePort_9: '9999' },
     ports: [
-      { containerPort: 80, type: 'tcp', hostIp: '127.0.2.9', hostPort: 32768 },
-      { containerPort: 9, type: 'sctp', hostIp: '127.0.2.9', hostPort: 32769 },
-      { containerPort: 53, type: 'udp', hostIp: '127.0.2.9', hostPort: 32770 },
+      { containerPort: 80, type: 'tcp', hostIp: '10.0.0.5', hostPort: 32768 },
+      { containerPort: 9, type: 'sctp', hostIp: '10.0.0.5', hostPort: 32769 },
+      { containerPort: 53, type: 'udp', hostIp: '10.0.0.5', hostPort: 32770 },
     ],
   })
   const v = toDiscovered(view, CTX)
@@ -182,7 +184,7 @@ test('labels: an sctp port is left out with a warning; the service keeps its tcp
 
 test('labels: more published ports than a record carries are capped, labelled ports first, with one warning', t => {
   const many = RECORD_LIMITS.maxPorts + 44
-  const ports = Array.from({ length: many }, (_, i) => ({ containerPort: 1000 + i, type: 'tcp', hostIp: '127.0.2.9', hostPort: 20_000 + i }))
+  const ports = Array.from({ length: many }, (_, i) => ({ containerPort: 1000 + i, type: 'tcp', hostIp: '10.0.0.5', hostPort: 20_000 + i }))
   const view = makeView({ labels: { ServiceName: 'web', [`ServicePort_${1000 + many - 1}`]: '8080' }, ports })
   const v = toDiscovered(view, CTX)
   const d = service(v)
@@ -193,6 +195,18 @@ test('labels: more published ports than a record carries are capped, labelled po
 })
 
 test('labels: a container whose ports all fit has no warnings', t => {
-  const v = toDiscovered(makeView(), CTX)
+  const v = toDiscovered(makeView({ ports: [{ containerPort: 80, type: 'tcp', hostIp: '0.0.0.0', hostPort: 32768 }] }), CTX)
   t.is(v.kind === 'service' ? v.warnings : 'x', undefined)
+})
+
+test('labels: a port published on an address peers refuse (not the advertise IP, not in backend_cidrs) is announced with one warning naming the address and the fix', t => {
+  const view = (hostIp: string): ContainerView => makeView({ ports: [{ containerPort: 80, type: 'tcp', hostIp, hostPort: 32768 }, { containerPort: 81, type: 'tcp', hostIp, hostPort: 32769 }] })
+  const warned = (hostIp: string, ctx: LabelContext = CTX): readonly string[] | undefined => { const v = toDiscovered(view(hostIp), ctx); return v.kind === 'service' ? v.warnings : ['not a service'] }
+  t.deepEqual(warned('127.0.0.1'), ['published on 127.0.0.1: neither this host\'s advertised address (10.0.0.5) nor inside [sidecar] backend_cidrs, so every peer refuses this container\'s record (admission reason backend-ip) and only this host lists it; publish the port on 10.0.0.5 or on every address (127.0.0.1: loopback, link-local or unspecified, which backend_cidrs never admits)'])
+  t.deepEqual(warned('192.168.7.7'), ['published on 192.168.7.7: neither this host\'s advertised address (10.0.0.5) nor inside [sidecar] backend_cidrs, so every peer refuses this container\'s record (admission reason backend-ip) and only this host lists it; publish the port on 10.0.0.5 or on every address, or add the network of 192.168.7.7 to [sidecar] backend_cidrs'])
+  const withCidrs = { ...CTX, allowedBackends: cidrList(['192.168.0.0/16', '127.0.0.0/8']) }
+  t.is(warned('192.168.7.7', withCidrs), undefined, 'inside backend_cidrs: peers admit it')
+  t.regex(warned('127.0.0.1', withCidrs)?.[0] ?? '', /backend_cidrs never admits/, 'loopback: never, whatever backend_cidrs says')
+  t.is(warned('10.0.0.5'), undefined)
+  t.is(warned('0.0.0.0'), undefined, 'every address: announced as the advertise IP')
 })

@@ -145,3 +145,28 @@ test('static parse: a file that is not valid JSON gets JSON.parse\'s own error, 
   const many = JSON.stringify(Array.from({ length: 10_001 }, (_, i) => entry(i)))
   await t.throwsAsync(parseStaticFile(many, 'static.json', ctx), { message: /10001 entries, at most 10000 allowed/ })
 })
+
+test('static parse: a port IP peers refuse (not the advertised address, not in backend_cidrs) is taken with one warning per load naming the entry, the IP and the fix', async t => {
+  const warned: string[] = []
+  const file = [
+    { Service: { Name: 'plain', Ports: [{ Port: 80 }] } }, // the advertised address
+    { Service: { Name: 'same', Ports: [{ Port: 81, IP: '10.0.0.5' }] } },
+    { Service: { Name: 'bridge', Ports: [{ Port: 82, IP: '172.17.0.3' }] } }, // inside backend_cidrs
+    { Service: { Name: 'lan', Ports: [{ Port: 83, IP: '10.9.0.4' }, { Port: 84, IP: '10.9.0.4' }] } },
+    { Service: { Name: 'lo', Ports: [{ Port: 85, IP: '127.0.0.1' }] } },
+    { Service: { Name: 'away', Hostname: 'chaucer', Ports: [{ Port: 86, IP: '10.9.0.9' }] } }, // never leaves this host: the foreign warning only
+  ]
+  const parsed = await parseStaticFile(JSON.stringify(file), 'static.json', { ...ctx, backendCidrs: ['172.17.0.0/16', '127.0.0.0/8'], warn: (m) => warned.push(m) })
+  t.is(parsed.length, 6, 'every entry is still taken: this host uses them')
+  t.is(warned.length, 2, warned.join('\n'))
+  t.regex(warned[0], /another host than this one/)
+  t.is(warned[1], 'static.json: 2 port IPs are neither this host\'s advertised address (10.0.0.5) nor inside [sidecar] backend_cidrs: every peer refuses those records (admission reason backend-ip): this host lists them, no other host does. To announce them: add the network of entry 3 (lan) 10.9.0.4 to [sidecar] backend_cidrs (e.g. "10.1.0.0/16"); entry 4 (lo) 127.0.0.1 is a loopback, link-local or unspecified address, which backend_cidrs never admits: give an address peers can reach, or leave IP out to use 10.0.0.5')
+
+  const none: string[] = []
+  await parseStaticFile(JSON.stringify(file.slice(0, 3)), 'static.json', { ...ctx, backendCidrs: ['172.17.0.0/16'], warn: (m) => none.push(m) })
+  t.deepEqual(none, [], 'the advertised address and an address inside backend_cidrs are admitted by peers')
+  const many: string[] = []
+  await parseStaticFile(JSON.stringify(Array.from({ length: 5 }, (_, i) => ({ Service: { Name: `n${i}`, Ports: [{ Port: 80, IP: `192.168.1.${i}` }] } }))), 'static.json', { ...ctx, warn: (m) => many.push(m) })
+  t.is(many.length, 1)
+  t.regex(many[0], /^static.json: 5 port IPs .*: add the network of entry 0 \(n0\) 192.168.1.0, entry 1 \(n1\) 192.168.1.1, entry 2 \(n2\) 192.168.1.2 and 2 more to \[sidecar\] backend_cidrs/)
+})
