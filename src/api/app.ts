@@ -112,7 +112,11 @@ export function createApp (c: ApiComponents): Koa {
     const noBody = ctx.body === undefined || ctx.body === null || ctx.body === ''
     if ((ctx.status === 404 && ctx.body === undefined) || preflightOnly) sendError(ctx, 404, `Not Found - no route for ${ctx.method} ${ctx.path}`)
     else if (ctx.status === 405 && noBody) sendError(ctx, 405, `Method Not Allowed - ${ctx.method} is not allowed on ${ctx.path}`)
-    else if (ctx.status === 501 && noBody) sendError(ctx, 501, `Not Implemented - the API serves no ${ctx.method} requests`)
+    else if (ctx.status === 501 && noBody) {
+      // the router sends the path's methods in Allow; a path no route knows would get an empty one
+      if (ctx.response.get('Allow') === '') ctx.remove('Allow')
+      sendError(ctx, 501, `Not Implemented - the API serves no ${ctx.method} requests`)
+    }
   })
   app.use(requestChecks(c.guard.rejections))
   app.use(apiGuard(c.guard, c.guard))

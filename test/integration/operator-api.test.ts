@@ -287,6 +287,10 @@ test('a mistyped /api/ path is 404, not the pre-flight route\'s 405; a known pat
   t.regex(trace, /^HTTP\/1\.1 501 /)
   t.regex(trace, /\r\nallow: [^\r]*GET/i)
   t.true(trace.endsWith('\r\n\r\n{"message":"Not Implemented - the API serves no TRACE requests","status":"error"}'), trace)
+  // at a path no route knows, no Allow at all (not an empty one)
+  const unknown = await rawExchange(`TRACE / HTTP/1.1\r\nHost: ${IP}:7777\r\nConnection: close\r\n\r\n`)
+  t.regex(unknown, /^HTTP\/1\.1 501 /)
+  t.notRegex(unknown, /\r\nallow:/i)
 })
 
 test('/health keeps its shape; OPTIONS pre-flight answers with CORS headers', async t => {
