@@ -2,9 +2,9 @@
 // yamux, identify, ping, gossipsub. The numbers below fix the traps measured in
 // shared/reference/stack-notes.md §1 (connection rate limits, IP-colocation scoring,
 // a 13 s failure detector). Also used by tests and benchmarks to run peers of their own.
-import { SidecarError, StartError } from '../lib/errors.ts'
+import { ConfigError, SidecarError, StartError } from '../lib/errors.ts'
 import { createHash } from 'node:crypto'
-import { mkdir, readFile, rename, writeFile } from 'node:fs/promises'
+import { mkdir, rename, writeFile } from 'node:fs/promises'
 import net from 'node:net'
 import path from 'node:path'
 import { noise } from '@chainsafe/libp2p-noise'
@@ -19,6 +19,7 @@ import { tcp } from '@libp2p/tcp'
 import { createLibp2p, type Libp2p } from 'libp2p'
 import type { Logger } from '../lib/logger.ts'
 import { nextTurn } from '../lib/slicer.ts'
+import { readDataFile } from './data-dir.ts'
 import { applyStackFixes, releaseTimersOnStop } from './stack-fixes.ts'
 
 const EMPTY = new Uint8Array(0)
@@ -192,18 +193,23 @@ export function listenError (err: unknown, init: Pick<NodeInit, 'bindIp' | 'bind
 /**
  * The node's private key, kept in dataDir so its peer id survives restarts; created on
  * first use. A key file that cannot be read as a key is replaced (with a warning): the
- * only cost is a new peer id. `unkept` says why a new key could not be kept: then this run's
+ * only cost is a new peer id; one that is not a regular file (a FIFO, a directory, a device) or is
+ * larger than any key is refused with a ConfigError, at once (data-dir.ts readDataFile). `unkept` says why a new key could not be kept: then this run's
  * identity is thrown away at exit, and peers that pinned this hostname to it refuse the
  * next one (pins.ts), so the daemon says so in the log and in /health. step() is told what
  * it does on disk, for the message of a data_dir that never answers (data-dir.ts).
  */
+/** A node key file is at most this large: an Ed25519 key takes 68 bytes, an RSA-4096 one 2.4 kB. */
+const MAX_KEY_BYTES = 16 * 1024
+
 export async function loadPeerKey (dataDir: string, logger: Logger, hostname: string, step: (doing: string) => void = () => {}): Promise<{ key: PrivateKey, unkept?: string }> {
   const file = path.join(dataDir, 'peer.key')
   let bytes: Uint8Array | undefined
   try {
     step(`reading the node key ${file}`)
-    bytes = await readFile(file)
+    bytes = await readDataFile(file, MAX_KEY_BYTES, `remove it (this host then gets a new peer id, which the peers that pinned ${hostname} refuse until unpinned) or put the node key back in its place`)
   } catch (err) {
+    if (err instanceof ConfigError) throw err // not a key file at all: the operator decides, nothing is replaced
     const code = (err as NodeJS.ErrnoException).code
     if (code !== 'ENOENT') logger.warn(`cannot read ${file} (${code ?? (err as Error).message}): creating a new key, this node gets a new peer id`)
   }

@@ -9,15 +9,20 @@
 // looks whether the file changed since it last read or wrote it, and if so adopts it (keeping
 // only what it pinned itself since). Before, the edit did nothing until a restart, and the
 // node's next write put the removed pin back.
-import { readFileSync, statSync } from 'node:fs'
-import { mkdir, readFile, rename, stat, writeFile } from 'node:fs/promises'
+import { statSync } from 'node:fs'
+import { mkdir, rename, stat, writeFile } from 'node:fs/promises'
 import path from 'node:path'
+import { ConfigError } from '../lib/errors.ts'
 import { fileStamp } from '../lib/file-stamp.ts'
 import type { Logger } from '../lib/logger.ts'
+import { readDataFile, readDataFileSync } from './data-dir.ts'
 
 export const PINS_FILE = 'host-pins.json'
 /** Hostnames pinned at most: far above any cluster this is built for; a flood of made-up hostnames stops here. */
 export const MAX_PINS = 10_000
+/** The pins file is at most this large: MAX_PINS pins of the longest hostnames take about 3 MB. */
+const MAX_PINS_FILE_BYTES = 8 * 1024 * 1024
+const PINS_FILE_FIX = 'remove it (this node then pins each host again as it connects)'
 /** Conflict log lines per minute at most: a peer retrying every second must not flood the log. */
 const CONFLICT_LOGS_PER_MINUTE = 5
 
@@ -61,8 +66,9 @@ export class HostPins {
     this.#byPeer.clear()
     try {
       this.#stamp = fileStamp(await stat(this.#file))
-      this.#fill(await readFile(this.#file, 'utf8'))
+      this.#fill((await readDataFile(this.#file, MAX_PINS_FILE_BYTES, PINS_FILE_FIX)).toString('utf8'))
     } catch (err) {
+      if (err instanceof ConfigError) throw err // a FIFO, a directory, a huge file: nothing to start from, and nowhere to save
       if ((err as NodeJS.ErrnoException).code !== 'ENOENT') this.#logger.warn(`${this.#file} is not a readable pin file (${(err as Error).message}): starting with no pinned hosts`)
     }
     const own = this.#pins.get(this.#init.hostname)
@@ -98,7 +104,7 @@ export class HostPins {
     if (now === this.#stamp) return
     let text: string
     try {
-      text = now === '' ? '{}' : readFileSync(this.#file, 'utf8')
+      text = now === '' ? '{}' : readDataFileSync(this.#file, MAX_PINS_FILE_BYTES, PINS_FILE_FIX).toString('utf8')
       JSON.parse(text)
     } catch (err) {
       this.#logger.warn(`${this.#file} was edited but cannot be read (${(err as Error).message}): keeping the pins held before`)
