@@ -213,7 +213,8 @@ export class Gossip implements Startable {
       probeProtocol: probeProtocolOf(init.clusterName),
       graceMs: init.departureGraceMs,
       maxPeers: MAX_PEERS,
-      claim: (hostname, id) => { const r = pins.claim(hostname, id); return r === 'pinned' || r === 'new' },
+      // a peer's old name is released when it proves a new one and nothing connected holds the old (a renamed host)
+      claim: (hostname, id) => { const r = pins.claim(hostname, id, (old) => membership.connectedAs(old)); return r === 'pinned' || r === 'new' },
       tellRefused: async (id, hostname) => {
         const pinnedTo = pins.peerOf(hostname)
         if (pinnedTo !== undefined) await sendNotice(node, id, refusalProtocol, { hostname, pinnedTo })

@@ -265,6 +265,12 @@ export class Membership extends EventEmitter<{ join: [Member, { returning: boole
     return undefined
   }
 
+  /** Whether a member called hostname is connected now (not within its departure grace). */
+  connectedAs (hostname: string): boolean {
+    const m = this.memberByHostname(hostname)
+    return m !== undefined && !this.#leaving.has(m.peerId)
+  }
+
   #identified (peerId: PeerId, protocols: readonly string[], agentVersion: string | undefined, remoteAddr: string, listenAddrs: readonly string[] = []): void {
     const id = peerId.toString()
     const hostname = hostnameOfAgent(agentVersion)
@@ -290,12 +296,14 @@ export class Membership extends EventEmitter<{ join: [Member, { returning: boole
     }
     const leaving = this.#leaving.get(id)
     const known = this.#members.get(id)
+    // back under another name within the grace (a renamed host restarted quickly): its old name departs
+    const renamed = leaving !== undefined && known !== undefined && known.hostname !== hostname ? known : undefined
     if (leaving !== undefined || known === undefined) this.#prober.reset(id)
     if (leaving !== undefined) {
       clearTimeout(leaving)
       this.#leaving.delete(id)
-      this.#logger.info(`member ${hostname} (${id}) is back within the grace period`)
-      if (known !== undefined) this.emit('join', known, { returning: true })
+      if (renamed === undefined) this.#logger.info(`member ${hostname} (${id}) is back within the grace period`)
+      if (known !== undefined && renamed === undefined) this.emit('join', known, { returning: true })
     }
     if (known?.hostname === hostname) {
       // an identify after the reconcile found it: add the addresses it reports for itself
@@ -305,6 +313,10 @@ export class Membership extends EventEmitter<{ join: [Member, { returning: boole
     const member: Member = { peerId: id, hostname, since: Date.now(), ips: ipsOf([remoteAddr, ...listenAddrs]) }
     this.#members.set(id, member)
     this.#logger.info(`member ${hostname} joined (${id} at ${remoteAddr})`)
+    if (renamed !== undefined && this.memberByHostname(renamed.hostname) === undefined) {
+      this.#logger.info(`member ${renamed.hostname} (${id}) departed: back as ${hostname}`)
+      this.emit('depart', renamed)
+    }
     this.emit('join', member, { returning: false })
   }
 

@@ -9,6 +9,11 @@
 // looks whether the file changed since it last read or wrote it, and if so adopts it (keeping
 // only what it pinned itself since). Before, the edit did nothing until a restart, and the
 // node's next write put the removed pin back.
+// A renamed host (same data_dir, so the same key) moves its pin: when its peer id proves a new
+// hostname and no connected member holds the old one, the old name is released, for another
+// machine to take (before, it stayed pinned for good, and every node needed an edit). Only the
+// key a name is pinned to can release it, so no member frees another host's name; a key that
+// holds two names at once (a copied data_dir) keeps both, so its pins never flap.
 import { statSync } from 'node:fs'
 import { mkdir, rename, stat, writeFile } from 'node:fs/promises'
 import path from 'node:path'
@@ -49,6 +54,8 @@ export class HostPins {
   #stamp = ''
   /** Pins this node made since it last read or wrote the file: kept when it adopts an edit. */
   readonly #added = new Map<string, string>()
+  /** Hostnames this node released (renamed hosts) since it last read or wrote the file: not taken back from an edit. */
+  readonly #released = new Map<string, string>()
 
   constructor (components: { logger: Logger, onConflict?: (hostname: string, pinned: string, claimed: string) => void }, init: PinsInit) {
     this.#logger = components.logger
@@ -75,7 +82,12 @@ export class HostPins {
     if (own !== undefined && own !== this.#init.peerId) {
       this.#logger.warn(`${this.#file} pinned this host's name ${this.#init.hostname} to ${own}, but this node's key is ${this.#init.peerId} (peer.key replaced?): other nodes that pinned the old id will refuse this host until its entry is removed from their ${PINS_FILE}`)
     }
+    // this host renamed (same data_dir, same key): its old name is its own to give up
+    const renamed = [...this.#pins].filter(([host, peer]) => peer === this.#init.peerId && host !== this.#init.hostname).map(([host]) => host)
+    for (const host of renamed) this.#release(host, this.#init.peerId)
+    if (renamed.length > 0) this.#logger.info(`this host was ${renamed.join(', ')} and is ${this.#init.hostname} now (same node key): released the pin of ${renamed.join(', ')}`)
     this.#set(this.#init.hostname, this.#init.peerId)
+    if (renamed.length > 0) this.#save()
   }
 
   #fill (text: string): void {
@@ -115,6 +127,7 @@ export class HostPins {
     this.#pins.clear()
     this.#byPeer.clear()
     this.#fill(text)
+    for (const [host, peer] of this.#released) if (this.#pins.get(host) === peer) this.#unset(host)
     for (const [host, peer] of this.#added) if (!this.#pins.has(host)) this.#set(host, peer)
     this.#set(this.#init.hostname, this.#init.peerId)
     this.#stamp = now
@@ -144,8 +157,10 @@ export class HostPins {
   /**
    * A peer claims hostname: 'pinned' (already its), 'new' (pinned now, saved), 'conflict'
    * (pinned to another peer: logged rate-limited, onConflict called) or 'full' (MAX_PINS reached).
+   * held(name) tells whether a connected member holds that name: a peer's previous name, pinned
+   * to it, is released when it claims a new one and held() says no (a renamed host).
    */
-  claim (hostname: string, peer: string): PinResult {
+  claim (hostname: string, peer: string, held: (hostname: string) => boolean = () => true): PinResult {
     let pinned = this.#pins.get(hostname)
     if (pinned === peer) return 'pinned'
     if (pinned !== undefined) {
@@ -161,17 +176,37 @@ export class HostPins {
       }
       return 'conflict'
     }
-    if (this.#pins.size >= MAX_PINS) return 'full'
     const before = this.#byPeer.get(peer)
-    if (before !== undefined && before !== hostname && before !== this.#init.hostname && this.#logAllowed()) {
-      // a rename keeps its key (said once); two machines started from one copied data_dir share
-      // it, and then the peer's name flips between the two: said at each flip, rate-limited
-      this.#logger.warn(`peer ${peer}, known as ${before}, now claims hostname ${hostname}: a renamed host (then nothing is wrong; ${before}'s records expire), or two hosts sharing one node key (a copied data_dir or peer.key: one of them drops out of the cluster; give each host its own data_dir)`)
+    if (before !== undefined && before !== hostname && before !== this.#init.hostname && this.#pins.get(before) === peer) {
+      if (!held(before)) {
+        // a renamed host: only this peer could hold its old name, and nothing does now
+        this.#release(before, peer)
+        // rate-limited as conflicts: a member that renames itself at each connection must not flood the log
+        if (this.#logAllowed()) this.#logger.info(`${before} renamed to ${hostname} (peer ${peer}, proven over its connection): released the pin of ${before}, which another machine may take now`)
+      } else if (this.#logAllowed()) {
+        // two machines started from one copied data_dir: both pins kept, so neither flaps
+        this.#logger.warn(`peer ${peer}, known as ${before}, now claims hostname ${hostname} while ${before} is still connected under the same key: two hosts sharing one node key (a copied data_dir or peer.key: one of them drops out of the cluster; give each host its own data_dir); both names stay pinned to it`)
+      }
     }
+    if (this.#pins.size >= MAX_PINS) return 'full'
     this.#set(hostname, peer)
     this.#added.set(hostname, peer)
+    this.#released.delete(hostname)
     this.#save()
     return 'new'
+  }
+
+  /** Unpins hostname (its peer took another name); kept so through an edit adopted before the next write. */
+  #release (hostname: string, peer: string): void {
+    this.#unset(hostname)
+    this.#added.delete(hostname)
+    this.#released.set(hostname, peer)
+  }
+
+  #unset (hostname: string): void {
+    const peer = this.#pins.get(hostname)
+    this.#pins.delete(hostname)
+    if (peer !== undefined && this.#byPeer.get(peer) === hostname) this.#byPeer.delete(peer)
   }
 
   /** True for the first CONFLICT_LOGS_PER_MINUTE warnings of a minute. */
@@ -200,6 +235,7 @@ export class HostPins {
         await rename(tmp, this.#file)
         this.#stamp = fileStamp(await stat(this.#file))
         this.#added.clear()
+        this.#released.clear()
       } catch (err) {
         this.#logger.warn(`cannot keep host pins in ${this.#file} (${(err as Error).message}): they are lost on restart`)
       }

@@ -1,7 +1,8 @@
 // host-pins.json edited by an operator while the node runs (the documented way to unpin a host
 // that lost its data_dir): the node takes the edit at the host's next claim, and its own next
 // write does not put the removed pin back.
-import test from 'ava'
+import test, { type ExecutionContext } from 'ava'
+import { readFileSync, utimesSync, writeFileSync } from 'node:fs'
 import { mkdtemp, readFile, rm, utimes, writeFile } from 'node:fs/promises'
 import os from 'node:os'
 import path from 'node:path'
@@ -50,17 +51,106 @@ test('pins: an edit of the file on a running node is taken at the next claim, an
   t.is(pins.peerOf('me'), 'peer-me')
 })
 
-test('pins: a peer that claims a second hostname (a renamed host, or two hosts sharing a copied node key) is warned about, naming both', async t => {
-  const dir = await mkdtemp(path.join(os.tmpdir(), 'sidecar-pins-'))
-  t.teardown(async () => { await rm(dir, { recursive: true, force: true }) })
+/** A logger that keeps its messages in lines. */
+function capture (): { logger: ReturnType<typeof createLogger>, lines: string[] } {
   const lines: string[] = []
   const logger = createLogger({ level: 'info', format: 'json', destination: new Writable({ write (c: Buffer, _e, cb) { lines.push(...c.toString().split('\n').filter(l => l !== '').map(l => (JSON.parse(l) as { msg: string }).msg)); cb() } }) })
+  return { logger, lines }
+}
+
+async function tempDir (t: ExecutionContext): Promise<string> {
+  const dir = await mkdtemp(path.join(os.tmpdir(), 'sidecar-pins-'))
+  t.teardown(async () => { await rm(dir, { recursive: true, force: true }) })
+  return dir
+}
+
+const onDisk = async (dir: string): Promise<Record<string, string>> => (JSON.parse(await readFile(path.join(dir, PINS_FILE), 'utf8')) as { pins: Record<string, string> }).pins
+
+test('pins: a renamed host (its old name held by no connected member) moves its pin: the old name is free for another machine, on disk too', async t => {
+  const dir = await tempDir(t)
+  const { logger, lines } = capture()
   const pins = new HostPins({ logger }, { dataDir: dir, hostname: 'me', peerId: 'peer-me' })
   await pins.load()
-  t.is(pins.claim('h3', 'peer-shared'), 'new')
-  t.is(lines.length, 0)
-  t.is(pins.claim('h5', 'peer-shared'), 'new', 'taken: a rename is legitimate')
-  t.is(pins.hostnameOf('peer-shared'), 'h5')
+  t.is(pins.claim('h3', 'peer-k', () => false), 'new')
+  t.is(pins.claim('h4', 'peer-k', () => false), 'new', 'the same key, a new name, h3 gone')
+  t.is(pins.peerOf('h3'), undefined)
+  t.is(pins.hostnameOf('peer-k'), 'h4')
+  t.deepEqual(lines, ['h3 renamed to h4 (peer peer-k, proven over its connection): released the pin of h3, which another machine may take now'])
+  t.is(pins.claim('h3', 'peer-new'), 'new', 'a new machine named h3 is taken')
   await pins.flush()
-  t.deepEqual(lines.filter(l => l.includes('peer-shared')), ['peer peer-shared, known as h3, now claims hostname h5: a renamed host (then nothing is wrong; h3\'s records expire), or two hosts sharing one node key (a copied data_dir or peer.key: one of them drops out of the cluster; give each host its own data_dir)'])
+  t.deepEqual(await onDisk(dir), { h3: 'peer-new', h4: 'peer-k', me: 'peer-me' })
+
+  // after a restart of this node, the same
+  const again = new HostPins({ logger }, { dataDir: dir, hostname: 'me', peerId: 'peer-me' })
+  await again.load()
+  t.is(again.peerOf('h3'), 'peer-new')
+  t.is(again.hostnameOf('peer-k'), 'h4')
+})
+
+test('pins: a member moves only its own pin: it cannot free a name pinned to another peer, and a rename frees its own name only', async t => {
+  const dir = await tempDir(t)
+  const { logger } = capture()
+  const pins = new HostPins({ logger }, { dataDir: dir, hostname: 'me', peerId: 'peer-me' })
+  await pins.load()
+  t.is(pins.claim('web', 'peer-web'), 'new')
+  t.is(pins.claim('evil', 'peer-evil'), 'new')
+  t.is(pins.claim('web', 'peer-evil', () => false), 'conflict', 'another host\'s name')
+  t.is(pins.claim('me', 'peer-evil', () => false), 'conflict', 'this host\'s name')
+  t.is(pins.claim('evil2', 'peer-evil', () => false), 'new')
+  t.is(pins.peerOf('web'), 'peer-web', 'untouched')
+  t.is(pins.peerOf('me'), 'peer-me')
+  t.is(pins.peerOf('evil'), undefined, 'its own old name only')
+  t.is(pins.claim('web', 'peer-evil', () => false), 'conflict', 'still')
+  await pins.flush()
+  t.deepEqual(await onDisk(dir), { evil2: 'peer-evil', me: 'peer-me', web: 'peer-web' })
+})
+
+test('pins: a key that claims a second name while its first is still connected (a copied data_dir) keeps both pins, warned once, and never flaps', async t => {
+  const dir = await tempDir(t)
+  const { logger, lines } = capture()
+  const pins = new HostPins({ logger }, { dataDir: dir, hostname: 'me', peerId: 'peer-me' })
+  await pins.load()
+  const connected = (h: string): boolean => h === 'h3' || h === 'h5'
+  t.is(pins.claim('h3', 'peer-shared', connected), 'new')
+  t.is(pins.claim('h5', 'peer-shared', connected), 'new')
+  for (let i = 0; i < 5; i++) {
+    t.is(pins.claim('h3', 'peer-shared', connected), 'pinned')
+    t.is(pins.claim('h5', 'peer-shared', connected), 'pinned')
+  }
+  t.is(pins.claim('h3', 'peer-other', () => false), 'conflict', 'neither name is free')
+  await pins.flush()
+  t.deepEqual(await onDisk(dir), { h3: 'peer-shared', h5: 'peer-shared', me: 'peer-me' })
+  t.deepEqual(lines.filter(l => l.includes('known as')), ['peer peer-shared, known as h3, now claims hostname h5 while h3 is still connected under the same key: two hosts sharing one node key (a copied data_dir or peer.key: one of them drops out of the cluster; give each host its own data_dir); both names stay pinned to it'])
+})
+
+test('pins: this host renamed (its data_dir pins its old name to its own key) releases its old name at start, on disk too', async t => {
+  const dir = await tempDir(t)
+  const { logger, lines } = capture()
+  await writeFile(path.join(dir, PINS_FILE), JSON.stringify({ version: 1, pins: { h3: 'peer-me', web: 'peer-web' } }))
+  const pins = new HostPins({ logger }, { dataDir: dir, hostname: 'h4', peerId: 'peer-me' })
+  await pins.load()
+  t.is(pins.peerOf('h3'), undefined)
+  t.true(lines.includes('this host was h3 and is h4 now (same node key): released the pin of h3'), lines.join('\n'))
+  t.is(pins.claim('h3', 'peer-new'), 'new')
+  await pins.flush()
+  t.deepEqual(await onDisk(dir), { h3: 'peer-new', h4: 'peer-me', web: 'peer-web' })
+})
+
+test('pins: an edit adopted after a release does not bring the released pin back', async t => {
+  const dir = await tempDir(t)
+  const { logger } = capture()
+  const file = path.join(dir, PINS_FILE)
+  const pins = new HostPins({ logger }, { dataDir: dir, hostname: 'me', peerId: 'peer-me' })
+  await pins.load()
+  t.is(pins.claim('h3', 'peer-k'), 'new')
+  await pins.flush()
+  t.is(pins.claim('h4', 'peer-k', () => false), 'new')
+  // the operator edits the file before the node's write (synchronously: the write is queued): it still has h3 -> peer-k
+  const doc = JSON.parse(readFileSync(file, 'utf8')) as { version: number, pins: Record<string, string> }
+  doc.pins.web = 'peer-web'
+  writeFileSync(file, JSON.stringify(doc))
+  const later = new Date(Date.now() + 5000)
+  utimesSync(file, later, later)
+  await pins.flush()
+  t.deepEqual(await onDisk(dir), { h4: 'peer-k', me: 'peer-me', web: 'peer-web' })
 })
