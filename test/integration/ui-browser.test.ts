@@ -142,6 +142,7 @@ browserTest(`web UI in headless Chromium${missing !== undefined ? ` (skipped: ne
   await pageB.screenshot({ path: path.join(ARTIFACTS, 'ui-desktop-light-other-node.png'), fullPage: true })
   await pageB.close()
   await page.evaluate(() => { window.scrollTo(0, 0) })
+  t.deepEqual(await page.locator('.details').evaluateAll(els => els.map(el => el.scrollWidth - el.clientWidth)), [0, 0], 'every column of the details, the drain button too, in view without scrolling sideways')
   await page.screenshot({ path: path.join(ARTIFACTS, 'ui-desktop-light-drained.png'), fullPage: true })
 
   // Undrain from the same button: on the other node too, as ui-a's own word ends its drain.

@@ -4,7 +4,7 @@
 // services that changed are rebuilt (a cluster may hold thousands), and a draw that took long
 // waits as long again before the next, so a burst of changes never freezes the page.
 import { Model } from './model.js'
-import { renderMembers, renderServices } from './render.js'
+import { renderMembers, renderServices, visible } from './render.js'
 import { refreshTimes } from './time.js'
 
 const $ = (id) => document.getElementById(id)
@@ -35,7 +35,9 @@ function render () {
   watchPanels()
   changed.all = false
   changed.names = left
-  $('empty').hidden = services.length > 0 || model.records.size === 0
+  const empty = $('empty')
+  empty.hidden = !model.loaded || services.length > 0
+  empty.textContent = model.records.size === 0 ? 'No services in this cluster yet: no member has announced one.' : 'No services match.'
   restUntil = performance.now() + (performance.now() - started)
   if (left.size > 0) schedule()
 }
@@ -53,7 +55,7 @@ function schedule ({ name, all = false } = {}) {
 
 function notice (text, kind = 'info') {
   const el = $('notice')
-  el.textContent = text
+  el.replaceChildren(...visible(text)) // it may quote a service's name
   el.className = `notice notice-${kind}`
   el.hidden = text === ''
 }

@@ -28,6 +28,8 @@ export class Model {
     this.members = {}
     this.clusterName = ''
     this.hostname = ''
+    /** False until the first snapshot: the page does not know yet whether the cluster is empty. */
+    this.loaded = false
   }
 
   /** Replaces everything with a snapshot (the /services.json document plus Hostname). */
@@ -37,6 +39,7 @@ export class Model {
     this.members = doc.ClusterMembers ?? {}
     this.clusterName = doc.ClusterName ?? ''
     this.hostname = doc.Hostname ?? ''
+    this.loaded = true
   }
 
   /** Applies one service-changed event; returns the service names it touched (two when the instance was renamed). */
