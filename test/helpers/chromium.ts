@@ -25,13 +25,13 @@ export const missing = !existsSync(CHROMIUM) ? `${CHROMIUM} (apt-get install chr
 /** A daemon whose static discovery reads `entries`; `write` replaces them (the daemon reloads the file). Torn down with the test. */
 export interface Node { d: DaemonProcess, write: (entries: unknown[]) => Promise<void> }
 
-export async function staticNode (t: ExecutionContext, ip: string, hostname: string, entries: unknown[], args: string[] = []): Promise<Node> {
+export async function staticNode (t: ExecutionContext, ip: string, hostname: string, entries: unknown[], args: string[] = [], env: Record<string, string> = {}): Promise<Node> {
   const dir = await mkdtemp(path.join(os.tmpdir(), `sidecar-${hostname}-`))
   t.teardown(async () => { await rm(dir, { recursive: true, force: true }) })
   const file = path.join(dir, 'static.json')
   const write = async (list: unknown[]): Promise<void> => { await writeFile(file, JSON.stringify(list)) }
   await write(entries)
-  const d = await startDaemon({ ip, hostname, cwd: dir, args: ['-d', 'static', ...args], env: { STATIC_CONFIG_FILE: file, HEALTH_INTERVAL: '500ms', HEALTH_TIMEOUT: '400ms', SIDECAR_LOGGING_LEVEL: 'info' } })
+  const d = await startDaemon({ ip, hostname, cwd: dir, args: ['-d', 'static', ...args], env: { STATIC_CONFIG_FILE: file, HEALTH_INTERVAL: '500ms', HEALTH_TIMEOUT: '400ms', SIDECAR_LOGGING_LEVEL: 'info', ...env } })
   t.teardown(() => { d.kill() })
   return { d, write }
 }

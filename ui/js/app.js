@@ -200,4 +200,24 @@ setInterval(() => {
   for (const el of onScreen) refreshTimes(el)
 }, 1000)
 setInterval(() => { for (const name of view.open) refreshExplain(name) }, 10_000)
+
+// The daemon forgets a tombstone once it is older than its tombstone_lifespan (3 h by default)
+// without an event, so a tab open for days would keep every tombstone it ever saw (and list
+// them with "Hide tombstones" off). Every few minutes the page reads the catalog (a 304 when it
+// has not changed) and drops the tombstones it no longer holds.
+const RECONCILE_MS = 5 * 60_000
+let reconciling = false
+async function reconcile () {
+  if (reconciling || !model.loaded) return
+  reconciling = true
+  try {
+    const res = await fetch('/api/services.json', { cache: 'no-cache', signal: AbortSignal.timeout(60_000) })
+    if (res.ok) for (const name of model.dropForgottenTombstones(await res.json())) schedule({ name })
+  } catch {
+    // unreachable: the stream's own state already says so; the next round tries again
+  } finally {
+    reconciling = false
+  }
+}
+setInterval(() => { void reconcile() }, RECONCILE_MS)
 connect()

@@ -52,6 +52,24 @@ export class Model {
     return before === undefined || before.Name === svc.Name ? [svc.Name] : [svc.Name, before.Name]
   }
 
+  /**
+   * Drops the tombstones absent from `doc` (a /services.json document) that are over a minute
+   * old (a younger one may have come by an event after the document was made); returns the
+   * service names whose panels that changes.
+   */
+  dropForgottenTombstones (doc, now = Date.now()) {
+    const held = new Set()
+    for (const list of Object.values(doc.Services ?? {})) for (const svc of list) held.add(key(svc))
+    const names = new Set()
+    for (const [k, svc] of this.records) {
+      if (svc.Status === STATUS.TOMBSTONE && !held.has(k) && now - Date.parse(svc.Updated) > 60_000) {
+        this.records.delete(k)
+        names.add(svc.Name)
+      }
+    }
+    return names
+  }
+
   applyMembers (doc) {
     this.members = doc.ClusterMembers ?? {}
     if (doc.ClusterName) this.clusterName = doc.ClusterName
