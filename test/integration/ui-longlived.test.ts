@@ -1,6 +1,7 @@
 /// <reference lib="dom" />
-// The web UI as a tab left open for long, in headless Chromium (its clock run forward by
-// playwright): what the daemon forgets, the page forgets too. Daemon on 127.0.48.23.
+// The web UI as a tab left open while things go wrong, in headless Chromium: what the daemon
+// forgets the page forgets too (its clock run forward by playwright), and a refused event
+// stream is explained and recovered from. Daemons on 127.0.48.23 and 127.0.48.24.
 import test from 'ava'
 import { CHROMIUM, CHROMIUM_ARGS, missing, pw, staticNode } from '../helpers/chromium.ts'
 import { waitFor } from '../helpers/wait.ts'
@@ -30,4 +31,25 @@ browserTest(`a tombstone the daemon has forgotten leaves the open page within mi
   await page.clock.fastForward('06:00') // the tab stays open 6 minutes more
   await page.locator('[data-service="two"]').waitFor({ state: 'detached', timeout: 10_000 })
   t.is(await page.locator('[data-service="one"] tr[data-status="Alive"]').count(), 1)
+})
+
+browserTest(`a refused event stream (503 at max_stream_clients) is explained on the page, which goes live by itself once a place is free${missing !== undefined ? ` (skipped: needs ${missing})` : ''}`, async t => {
+  if (pw === undefined) return
+  const { d } = await staticNode(t, '127.0.48.24', 'ui-full', [entry('one', 9001)], [], { API_MAX_STREAM_CLIENTS: '1' })
+  const holder = new AbortController()
+  t.teardown(() => { holder.abort() })
+  const held = await fetch(d.url('/api/events'), { signal: holder.signal }) // the one stream place
+  t.is(held.status, 200)
+  const b = await pw.chromium.launch({ executablePath: CHROMIUM, headless: true, args: CHROMIUM_ARGS })
+  t.teardown(async () => { await b.close() })
+  const page = await b.newPage()
+  await page.goto(d.url('/'))
+  await page.locator('#notice', { hasText: 'max_stream_clients' }).waitFor({ timeout: 15_000 })
+  t.regex(await page.locator('#notice').innerText(), /refuses the live updates \(HTTP 503\)[\s\S]*not current/)
+  t.is(await page.locator('#conn').innerText(), 'offline')
+
+  holder.abort() // the place is freed: the page connects by itself and the notice goes
+  await page.locator('#conn.conn-live').waitFor({ timeout: 20_000 })
+  await page.locator('[data-service="one"]').waitFor()
+  t.false(await page.locator('#notice').isVisible())
 })

@@ -53,7 +53,11 @@ function schedule ({ name, all = false } = {}) {
   else requestAnimationFrame(render)
 }
 
+/** True while the notice tells why the stream is refused (cleared once it is live again). */
+let refusedNotice = false
+
 function notice (text, kind = 'info') {
+  refusedNotice = false
   const el = $('notice')
   el.replaceChildren(...visible(text)) // it may quote a service's name
   el.className = `notice notice-${kind}`
@@ -141,9 +145,37 @@ async function onDrain (svc, undrain) {
 
 // --- the event stream ---
 
+/**
+ * The stream was refused (EventSource gives up on any answer but a stream and tells no
+ * reason): asks once more with fetch to show the daemon's own message (a 503 at
+ * [api] max_stream_clients, a 401 from a proxy, ...), then retries after its Retry-After.
+ */
+async function explainRefusal () {
+  let wait = 5
+  try {
+    const res = await fetch('/api/events', { cache: 'no-store', signal: AbortSignal.timeout(10_000) })
+    if (res.ok) {
+      void res.body?.cancel() // accepted this time: connect at once
+      wait = 0
+    } else {
+      const body = await res.json().catch(() => ({}))
+      wait = Math.min(300, Math.max(1, Number(res.headers.get('Retry-After')) || 5))
+      notice(`The daemon refuses the live updates (HTTP ${res.status}): ${body.message ?? res.statusText}. Trying again every ${wait} s; what is shown is not current.`, 'error')
+      refusedNotice = true
+    }
+  } catch {
+    notice('The daemon does not answer; what is shown is not current. Trying again every 5 s.', 'error')
+    refusedNotice = true
+  }
+  setTimeout(connect, wait * 1000)
+}
+
 function connect () {
   const source = new EventSource('/api/events')
-  source.addEventListener('open', () => { connection('live', 'live') })
+  source.addEventListener('open', () => {
+    connection('live', 'live')
+    if (refusedNotice) { refusedNotice = false; notice('') }
+  })
   source.addEventListener('snapshot', (e) => {
     model.applySnapshot(JSON.parse(e.data))
     for (const name of view.open) refreshExplain(name)
@@ -168,7 +200,7 @@ function connect () {
   source.addEventListener('error', () => {
     // EventSource retries by itself (the server asks for 1 s) and resumes with Last-Event-ID.
     connection(source.readyState === EventSource.CLOSED ? 'offline' : 'connecting', source.readyState === EventSource.CLOSED ? 'offline' : 'reconnecting…')
-    if (source.readyState === EventSource.CLOSED) setTimeout(connect, 5000)
+    if (source.readyState === EventSource.CLOSED) void explainRefusal()
   })
 }
 
