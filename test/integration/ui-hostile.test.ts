@@ -71,7 +71,7 @@ browserTest(`hostile catalog values: no script runs, invisible characters are sh
   t.deepEqual(problems, [])
 })
 
-browserTest(`an empty cluster says so; times read in the reader's zone; a screen reader hears the drain's result and names every column${skipped}`, async t => {
+browserTest(`an empty cluster says so; times read in the reader's zone; a screen reader hears the drain's result and names every column; the keyboard's focus survives a redraw${skipped}`, async t => {
   if (pw === undefined) return
   const { d, write } = await staticNode(t, '127.0.48.22', 'ui-empty', [])
   const b = await pw.chromium.launch({ executablePath: CHROMIUM, headless: true, args: CHROMIUM_ARGS })
@@ -90,9 +90,17 @@ browserTest(`an empty cluster says so; times read in the reader's zone; a screen
   const times = await page.locator('[data-service="web"] time, #members time').all()
   t.true(times.length >= 3)
   for (const time of times) t.regex(await time.getAttribute('title') ?? '', /GMT\+9/)
-  await page.locator('[data-service="web"] .details-toggle').click()
+  // Keyboard only: the focus stays on the button pressed, though its panel is rebuilt.
+  const focused = async (): Promise<string> => await page.evaluate(() => { const a = document.activeElement as HTMLElement; return `${a.closest('section')?.dataset.service ?? ''} ${a.textContent ?? ''}` })
+  await page.locator('[data-service="web"] .details-toggle').focus()
+  await page.keyboard.press('Enter')
+  await page.locator('[data-service="web"] table.instances').waitFor()
+  t.is(await focused(), 'web Hide details')
   t.is(await page.getByRole('columnheader', { name: 'Action' }).count(), 1, 'the drain buttons\' column has a name')
-  await page.locator('[data-service="web"] button.drain').click()
+  await page.keyboard.press('Tab')
+  t.is(await focused(), 'web Drain')
+  await page.keyboard.press('Enter')
   await page.getByRole('status').filter({ hasText: 'set to DRAINING' }).waitFor({ timeout: 10_000 })
-  t.pass()
+  await page.locator('[data-service="web"] button.undrain').waitFor()
+  t.is(await focused(), 'web Undrain')
 })

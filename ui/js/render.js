@@ -147,7 +147,7 @@ function detailsTable (instances, model, explain, onDrain) {
         td('Health check', checkCell(e)),
         td('Reported by', reportedCell(e)),
         td('Action', canDrain
-          ? h('button', { type: 'button', class: draining ? 'drain undrain' : 'drain', onclick: () => { onDrain(svc, draining) } }, draining ? 'Undrain' : 'Drain')
+          ? h('button', { type: 'button', class: draining ? 'drain undrain' : 'drain', dataset: { focusKey: `drain ${svc.ID}` }, onclick: () => { onDrain(svc, draining) } }, draining ? 'Undrain' : 'Drain')
           : null))
     })))
 }
@@ -178,6 +178,7 @@ export function renderServices (container, services, model, state, handlers, cha
     }
   }
   drawn.set(container, panels)
+  const focused = focusedControl(container)
   const wanted = new Set(panels.values())
   for (const el of [...container.children]) if (!wanted.has(el)) el.remove()
   let at = container.firstElementChild
@@ -185,7 +186,25 @@ export function renderServices (container, services, model, state, handlers, cha
     if (el === at) at = at.nextElementSibling
     else container.insertBefore(el, at)
   }
+  if (focused !== undefined && !focused.el.isConnected) refocus(panels.get(focused.service), focused.key)
   return left
+}
+
+/**
+ * The button that has the focus in one of the panels, by its panel and data-focus-key: a panel
+ * rebuilt (its Details toggled, a drain, any live change) would otherwise take the keyboard's
+ * and the screen reader's place with it, back to the top of the page.
+ */
+function focusedControl (container) {
+  const el = document.activeElement
+  if (!(el instanceof HTMLElement) || !container.contains(el) || el.dataset.focusKey === undefined) return undefined
+  const service = el.closest('section.service')?.dataset.service
+  return service === undefined ? undefined : { el, service, key: el.dataset.focusKey }
+}
+
+function refocus (panel, key) {
+  const target = [...(panel?.querySelectorAll('[data-focus-key]') ?? [])].find(el => el.dataset.focusKey === key)
+  target?.focus({ preventScroll: true })
 }
 
 function servicePanel (name, instances, model, state, handlers) {
@@ -194,7 +213,7 @@ function servicePanel (name, instances, model, state, handlers) {
     h('header', { class: 'service-head' },
       h('h2', {}, name),
       h('span', { class: 'badges' }, badges(instances)),
-      h('button', { type: 'button', class: 'details-toggle', 'aria-expanded': open ? 'true' : 'false', onclick: () => { handlers.onToggle(name) } }, open ? 'Hide details' : 'Details')),
+      h('button', { type: 'button', class: 'details-toggle', 'aria-expanded': open ? 'true' : 'false', dataset: { focusKey: 'details' }, onclick: () => { handlers.onToggle(name) } }, open ? 'Hide details' : 'Details')),
     h('div', { class: 'scroll' }, groupsTable(instances)),
     open
       ? h('div', { class: 'details scroll' },
