@@ -10,47 +10,21 @@
 // drain seen on both) needs gossip. The daemon reports gossip by its sidecar_gossip_*
 // metrics; until it has them, the test runs the same steps on one node and logs what it
 // left out.
-import test, { type ExecutionContext } from 'ava'
-import { existsSync } from 'node:fs'
-import { mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises'
+import test from 'ava'
+import { mkdir, mkdtemp, rm } from 'node:fs/promises'
 import net from 'node:net'
 import os from 'node:os'
 import path from 'node:path'
 import type { BrowserContext, Page } from 'playwright-core'
-import { REPO, startDaemon, type DaemonProcess } from '../helpers/daemon.ts'
+import { CHROMIUM, CHROMIUM_ARGS, missing, pw, staticNode as node } from '../helpers/chromium.ts'
+import { REPO, type DaemonProcess } from '../helpers/daemon.ts'
 import { waitFor } from '../helpers/wait.ts'
 
-const CHROMIUM = '/usr/bin/chromium'
 const ARTIFACTS = path.join(REPO, 'test/artifacts')
-// As measured on this machine: without the networking flags Chromium keeps trying Google's hosts.
-const CHROMIUM_ARGS = ['--no-sandbox', '--disable-gpu', '--disable-background-networking', '--disable-component-update', '--no-first-run', '--disable-sync']
 
 interface Instance { ID: string, Name: string, Status: number, Hostname: string }
 
-async function playwright (): Promise<typeof import('playwright-core') | undefined> {
-  try {
-    return await import('playwright-core')
-  } catch {
-    return undefined
-  }
-}
-
-const pw = existsSync(CHROMIUM) ? await playwright() : undefined
-const missing = !existsSync(CHROMIUM) ? `${CHROMIUM} (apt-get install chromium)` : pw === undefined ? 'playwright-core (npm ci)' : undefined
 const browserTest = missing === undefined ? test : test.skip
-
-interface Node { d: DaemonProcess, write: (entries: unknown[]) => Promise<void> }
-
-async function node (t: ExecutionContext, ip: string, hostname: string, entries: unknown[], args: string[] = []): Promise<Node> {
-  const dir = await mkdtemp(path.join(os.tmpdir(), `sidecar-${hostname}-`))
-  t.teardown(async () => { await rm(dir, { recursive: true, force: true }) })
-  const file = path.join(dir, 'static.json')
-  const write = async (list: unknown[]): Promise<void> => { await writeFile(file, JSON.stringify(list)) }
-  await write(entries)
-  const d = await startDaemon({ ip, hostname, cwd: dir, args: ['-d', 'static', ...args], env: { STATIC_CONFIG_FILE: file, HEALTH_INTERVAL: '500ms', HEALTH_TIMEOUT: '400ms', SIDECAR_LOGGING_LEVEL: 'info' } })
-  t.teardown(() => { d.kill() })
-  return { d, write }
-}
 
 function always (name: string, port: number): unknown {
   return { Service: { Name: name, Image: `${name}:1.0`, Ports: [{ Type: 'tcp', Port: port, ServicePort: port - 1000 }] }, Check: { Type: 'AlwaysSuccessful' } }
@@ -168,6 +142,7 @@ browserTest(`web UI in headless Chromium${missing !== undefined ? ` (skipped: ne
   await pageB.screenshot({ path: path.join(ARTIFACTS, 'ui-desktop-light-other-node.png'), fullPage: true })
   await pageB.close()
   await page.evaluate(() => { window.scrollTo(0, 0) })
+  t.deepEqual(await page.locator('.details').evaluateAll(els => els.map(el => el.scrollWidth - el.clientWidth)), [0, 0], 'every column of the details, the drain button too, in view without scrolling sideways')
   await page.screenshot({ path: path.join(ARTIFACTS, 'ui-desktop-light-drained.png'), fullPage: true })
 
   // Undrain from the same button: on the other node too, as ui-a's own word ends its drain.

@@ -4,7 +4,7 @@
 // services that changed are rebuilt (a cluster may hold thousands), and a draw that took long
 // waits as long again before the next, so a burst of changes never freezes the page.
 import { Model } from './model.js'
-import { renderMembers, renderServices } from './render.js'
+import { renderMembers, renderServices, visible } from './render.js'
 import { refreshTimes } from './time.js'
 
 const $ = (id) => document.getElementById(id)
@@ -35,7 +35,9 @@ function render () {
   watchPanels()
   changed.all = false
   changed.names = left
-  $('empty').hidden = services.length > 0 || model.records.size === 0
+  const empty = $('empty')
+  empty.hidden = !model.loaded || services.length > 0
+  empty.textContent = model.records.size === 0 ? 'No services in this cluster yet: no member has announced one.' : 'No services match.'
   restUntil = performance.now() + (performance.now() - started)
   if (left.size > 0) schedule()
 }
@@ -51,9 +53,13 @@ function schedule ({ name, all = false } = {}) {
   else requestAnimationFrame(render)
 }
 
+/** True while the notice tells why the stream is refused (cleared once it is live again). */
+let refusedNotice = false
+
 function notice (text, kind = 'info') {
+  refusedNotice = false
   const el = $('notice')
-  el.textContent = text
+  el.replaceChildren(...visible(text)) // it may quote a service's name
   el.className = `notice notice-${kind}`
   el.hidden = text === ''
 }
@@ -139,9 +145,37 @@ async function onDrain (svc, undrain) {
 
 // --- the event stream ---
 
+/**
+ * The stream was refused (EventSource gives up on any answer but a stream and tells no
+ * reason): asks once more with fetch to show the daemon's own message (a 503 at
+ * [api] max_stream_clients, a 401 from a proxy, ...), then retries after its Retry-After.
+ */
+async function explainRefusal () {
+  let wait = 5
+  try {
+    const res = await fetch('/api/events', { cache: 'no-store', signal: AbortSignal.timeout(10_000) })
+    if (res.ok) {
+      void res.body?.cancel() // accepted this time: connect at once
+      wait = 0
+    } else {
+      const body = await res.json().catch(() => ({}))
+      wait = Math.min(300, Math.max(1, Number(res.headers.get('Retry-After')) || 5))
+      notice(`The daemon refuses the live updates (HTTP ${res.status}): ${body.message ?? res.statusText}. Trying again every ${wait} s; what is shown is not current.`, 'error')
+      refusedNotice = true
+    }
+  } catch {
+    notice('The daemon does not answer; what is shown is not current. Trying again every 5 s.', 'error')
+    refusedNotice = true
+  }
+  setTimeout(connect, wait * 1000)
+}
+
 function connect () {
   const source = new EventSource('/api/events')
-  source.addEventListener('open', () => { connection('live', 'live') })
+  source.addEventListener('open', () => {
+    connection('live', 'live')
+    if (refusedNotice) { refusedNotice = false; notice('') }
+  })
   source.addEventListener('snapshot', (e) => {
     model.applySnapshot(JSON.parse(e.data))
     for (const name of view.open) refreshExplain(name)
@@ -166,7 +200,7 @@ function connect () {
   source.addEventListener('error', () => {
     // EventSource retries by itself (the server asks for 1 s) and resumes with Last-Event-ID.
     connection(source.readyState === EventSource.CLOSED ? 'offline' : 'connecting', source.readyState === EventSource.CLOSED ? 'offline' : 'reconnecting…')
-    if (source.readyState === EventSource.CLOSED) setTimeout(connect, 5000)
+    if (source.readyState === EventSource.CLOSED) void explainRefusal()
   })
 }
 
@@ -198,4 +232,24 @@ setInterval(() => {
   for (const el of onScreen) refreshTimes(el)
 }, 1000)
 setInterval(() => { for (const name of view.open) refreshExplain(name) }, 10_000)
+
+// The daemon forgets a tombstone once it is older than its tombstone_lifespan (3 h by default)
+// without an event, so a tab open for days would keep every tombstone it ever saw (and list
+// them with "Hide tombstones" off). Every few minutes the page reads the catalog (a 304 when it
+// has not changed) and drops the tombstones it no longer holds.
+const RECONCILE_MS = 5 * 60_000
+let reconciling = false
+async function reconcile () {
+  if (reconciling || !model.loaded) return
+  reconciling = true
+  try {
+    const res = await fetch('/api/services.json', { cache: 'no-cache', signal: AbortSignal.timeout(60_000) })
+    if (res.ok) for (const name of model.dropForgottenTombstones(await res.json())) schedule({ name })
+  } catch {
+    // unreachable: the stream's own state already says so; the next round tries again
+  } finally {
+    reconciling = false
+  }
+}
+setInterval(() => { void reconcile() }, RECONCILE_MS)
 connect()

@@ -28,6 +28,8 @@ export class Model {
     this.members = {}
     this.clusterName = ''
     this.hostname = ''
+    /** False until the first snapshot: the page does not know yet whether the cluster is empty. */
+    this.loaded = false
   }
 
   /** Replaces everything with a snapshot (the /services.json document plus Hostname). */
@@ -37,6 +39,7 @@ export class Model {
     this.members = doc.ClusterMembers ?? {}
     this.clusterName = doc.ClusterName ?? ''
     this.hostname = doc.Hostname ?? ''
+    this.loaded = true
   }
 
   /** Applies one service-changed event; returns the service names it touched (two when the instance was renamed). */
@@ -47,6 +50,24 @@ export class Model {
     const m = this.members[svc.Hostname]
     if (m !== undefined && Date.parse(svc.Updated) > Date.parse(m.LastUpdated)) this.members[svc.Hostname] = { ...m, LastUpdated: svc.Updated }
     return before === undefined || before.Name === svc.Name ? [svc.Name] : [svc.Name, before.Name]
+  }
+
+  /**
+   * Drops the tombstones absent from `doc` (a /services.json document) that are over a minute
+   * old (a younger one may have come by an event after the document was made); returns the
+   * service names whose panels that changes.
+   */
+  dropForgottenTombstones (doc, now = Date.now()) {
+    const held = new Set()
+    for (const list of Object.values(doc.Services ?? {})) for (const svc of list) held.add(key(svc))
+    const names = new Set()
+    for (const [k, svc] of this.records) {
+      if (svc.Status === STATUS.TOMBSTONE && !held.has(k) && now - Date.parse(svc.Updated) > 60_000) {
+        this.records.delete(k)
+        names.add(svc.Name)
+      }
+    }
+    return names
   }
 
   applyMembers (doc) {

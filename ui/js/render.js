@@ -1,5 +1,8 @@
 // DOM building. Every value from the catalog reaches the page through textContent or an
-// attribute, never as HTML: service names, images and hosts come from other machines.
+// attribute, never as HTML: service names, images and hosts come from other machines. Text
+// children show invisible characters (controls, zero-width, bidi overrides) as a visible
+// U+XXXX mark: a name with U+202E cannot read as another ("evil" shown as "live"), nor
+// "pay\u200Bments" pass for "payments".
 import { groupInstances, portsOf, statusCounts, statusName, STATUS } from './model.js'
 import { timeAgo } from './time.js'
 
@@ -14,17 +17,39 @@ export function h (tag, attrs = {}, ...children) {
   }
   for (const c of children.flat(Infinity)) {
     if (c === undefined || c === null || c === false) continue
-    el.append(c instanceof Node ? c : document.createTextNode(String(c)))
+    if (c instanceof Node) el.append(c)
+    else el.append(...visible(String(c)))
   }
   return el
+}
+
+/** Controls, format characters (zero-width, bidi embeddings, overrides and isolates) and line/paragraph separators. */
+const INVISIBLE = /([\p{Cc}\p{Cf}\p{Zl}\p{Zp}])/u
+
+/** `text` as nodes, each invisible character a <span class="invisible"> naming its code point. */
+export function visible (text) {
+  if (!INVISIBLE.test(text)) return [text]
+  return text.split(INVISIBLE).filter(part => part !== '').map(part => {
+    if (!INVISIBLE.test(part)) return part
+    const code = `U+${part.codePointAt(0).toString(16).toUpperCase().padStart(4, '0')}`
+    const mark = document.createElement('span')
+    mark.className = 'invisible'
+    mark.title = `invisible character ${code}`
+    mark.textContent = code
+    return mark
+  })
 }
 
 export function statusClass (status) {
   return `s-${statusName(status).toLowerCase()}`
 }
 
+/** The reader's own zone and language: "May 3, 2024, 7:00:00 PM GMT+9". */
+const LOCAL_TIME = new Intl.DateTimeFormat(undefined, { dateStyle: 'medium', timeStyle: 'long' })
+
 function ago (iso) {
-  return h('time', { datetime: iso, dataset: { time: iso }, title: iso }, timeAgo(iso))
+  const t = Date.parse(iso)
+  return h('time', { datetime: iso, dataset: { time: iso }, title: Number.isNaN(t) || timeAgo(iso) === 'never' ? undefined : LOCAL_TIME.format(t) }, timeAgo(iso))
 }
 
 /** A table cell that carries its column name, shown beside the value on narrow screens. */
@@ -32,11 +57,24 @@ function td (label, ...children) {
   return h('td', { dataset: { label } }, ...children)
 }
 
+/**
+ * The URL of a member's own UI, or undefined when its name is no plain host name: a peer named
+ * "db@attacker.example" or "db/x" would make the link lead elsewhere than the name reads.
+ */
+export function memberUrl (name) {
+  try {
+    const url = new URL(`${location.protocol}//${name}${location.port ? `:${location.port}` : ''}/`)
+    return url.hostname === name.toLowerCase() && url.username === '' && url.password === '' && url.pathname === '/' && url.search === '' && url.hash === '' ? url.href : undefined
+  } catch {
+    return undefined
+  }
+}
+
 export function renderMembers (list, rows) {
   list.replaceChildren(...rows.map(m => {
-    const url = `${location.protocol}//${m.name}${location.port ? `:${location.port}` : ''}/`
+    const url = memberUrl(m.name)
     return h('li', { class: m.self ? 'member self' : 'member', dataset: { host: m.name } },
-      h('a', { href: url, class: 'host' }, m.name),
+      url === undefined ? h('span', { class: 'host', title: 'no link: this name is not a plain host name' }, m.name) : h('a', { href: url, class: 'host' }, m.name),
       m.self ? h('span', { class: 'tag' }, 'this host') : null,
       h('span', { class: 'heard' }, 'heard ', ago(m.lastUpdated)),
       h('span', { class: 'count' }, m.services === 0 ? 'no services' : m.services === 1 ? '1 service' : `${m.services} services`))
@@ -54,10 +92,17 @@ function groupsTable (instances) {
     h('tbody', {}, groupInstances(instances).map(g => h('tr', { class: statusClass(g.status), dataset: { status: statusName(g.status) } },
       td('Instances', h('span', { class: 'count', title: `${g.count} instance${g.count === 1 ? '' : 's'}` }, String(g.count))),
       td('Version', g.version || '—'),
-      td('Ports', g.ports.length === 0 ? '—' : g.ports.length <= 3 ? g.ports.join(' · ') : `${g.ports.slice(0, 3).join(' · ')} +${g.ports.length - 3}`),
+      td('Ports', portsSummary(g.ports)),
       td('Created', ago(g.created)),
       td('Updated', ago(g.updated)),
       td('Status', h('span', { class: 'status' }, statusName(g.status)))))))
+}
+
+/** At most 3 ports of a group (an instance may export 256), then how many more. */
+function portsSummary (lists) {
+  const ports = lists.flatMap(p => p.split(', '))
+  if (ports.length === 0) return '—'
+  return ports.length <= 3 ? ports.join(' · ') : `${ports.slice(0, 3).join(' · ')} +${ports.length - 3}`
 }
 
 function routedCell (explained) {
@@ -86,7 +131,7 @@ function reportedCell (explained) {
 function detailsTable (instances, model, explain, onDrain) {
   const byKey = new Map((explain?.instances ?? []).map(e => [`${e.service.Hostname}\u0000${e.service.ID}`, e]))
   return h('table', { class: 'instances' },
-    h('thead', {}, h('tr', {}, ['Host', 'ID', 'Image', 'Ports', 'Status', 'Routed here', 'Health check', 'Reported by', ''].map(t => h('th', { scope: 'col' }, t)))),
+    h('thead', {}, h('tr', {}, ['Host', 'ID', 'Image', 'Ports', 'Status', 'Routed here', 'Health check', 'Reported by'].map(t => h('th', { scope: 'col' }, t)), h('th', { scope: 'col' }, h('span', { class: 'visually-hidden' }, 'Action')))),
     h('tbody', {}, instances.map(svc => {
       const e = byKey.get(`${svc.Hostname}\u0000${svc.ID}`)
       const local = svc.Hostname === model.hostname
@@ -102,7 +147,7 @@ function detailsTable (instances, model, explain, onDrain) {
         td('Health check', checkCell(e)),
         td('Reported by', reportedCell(e)),
         td('Action', canDrain
-          ? h('button', { type: 'button', class: draining ? 'drain undrain' : 'drain', onclick: () => { onDrain(svc, draining) } }, draining ? 'Undrain' : 'Drain')
+          ? h('button', { type: 'button', class: draining ? 'drain undrain' : 'drain', dataset: { focusKey: `drain ${svc.ID}` }, onclick: () => { onDrain(svc, draining) } }, draining ? 'Undrain' : 'Drain')
           : null))
     })))
 }
@@ -133,6 +178,7 @@ export function renderServices (container, services, model, state, handlers, cha
     }
   }
   drawn.set(container, panels)
+  const focused = focusedControl(container)
   const wanted = new Set(panels.values())
   for (const el of [...container.children]) if (!wanted.has(el)) el.remove()
   let at = container.firstElementChild
@@ -140,7 +186,25 @@ export function renderServices (container, services, model, state, handlers, cha
     if (el === at) at = at.nextElementSibling
     else container.insertBefore(el, at)
   }
+  if (focused !== undefined && !focused.el.isConnected) refocus(panels.get(focused.service), focused.key)
   return left
+}
+
+/**
+ * The button that has the focus in one of the panels, by its panel and data-focus-key: a panel
+ * rebuilt (its Details toggled, a drain, any live change) would otherwise take the keyboard's
+ * and the screen reader's place with it, back to the top of the page.
+ */
+function focusedControl (container) {
+  const el = document.activeElement
+  if (!(el instanceof HTMLElement) || !container.contains(el) || el.dataset.focusKey === undefined) return undefined
+  const service = el.closest('section.service')?.dataset.service
+  return service === undefined ? undefined : { el, service, key: el.dataset.focusKey }
+}
+
+function refocus (panel, key) {
+  const target = [...(panel?.querySelectorAll('[data-focus-key]') ?? [])].find(el => el.dataset.focusKey === key)
+  target?.focus({ preventScroll: true })
 }
 
 function servicePanel (name, instances, model, state, handlers) {
@@ -149,7 +213,7 @@ function servicePanel (name, instances, model, state, handlers) {
     h('header', { class: 'service-head' },
       h('h2', {}, name),
       h('span', { class: 'badges' }, badges(instances)),
-      h('button', { type: 'button', class: 'details-toggle', 'aria-expanded': open ? 'true' : 'false', onclick: () => { handlers.onToggle(name) } }, open ? 'Hide details' : 'Details')),
+      h('button', { type: 'button', class: 'details-toggle', 'aria-expanded': open ? 'true' : 'false', dataset: { focusKey: 'details' }, onclick: () => { handlers.onToggle(name) } }, open ? 'Hide details' : 'Details')),
     h('div', { class: 'scroll' }, groupsTable(instances)),
     open
       ? h('div', { class: 'details scroll' },

@@ -1,0 +1,106 @@
+/// <reference lib="dom" />
+// The web UI in headless Chromium with what other machines may announce (names, images, host
+// names up to the record limits, with markup, bidi overrides and zero-width characters), an
+// empty cluster, a reader in another time zone and a screen reader's view. Daemons on
+// 127.0.48.21 and 127.0.48.22.
+import test from 'ava'
+import { CHROMIUM, CHROMIUM_ARGS, missing, pw, staticNode } from '../helpers/chromium.ts'
+import { waitFor } from '../helpers/wait.ts'
+
+const browserTest = missing === undefined ? test : test.skip
+const skipped = missing !== undefined ? ` (skipped: needs ${missing})` : ''
+
+function entry (name: string, image: string, ports: number[]): unknown {
+  return { Service: { Name: name, Image: image, Ports: ports.map(p => ({ Type: 'tcp', Port: p, ServicePort: p - 1000 })) }, Check: { Type: 'AlwaysSuccessful' } }
+}
+
+browserTest(`hostile catalog values: no script runs, invisible characters are shown, a long image keeps the drain button in view, a peer's odd name is no link${skipped}`, async t => {
+  if (pw === undefined) return
+  const entries = [
+    entry('<img src=x onerror="window.pwned=1">', '"><script>window.pwned=2</script>:1', [9001]),
+    entry('\u202Eevil\u202C', 'x:1', [9002]), // reads "live" when the override works
+    entry('pay\u200Bments', 'x:1', [9003]),
+    entry('wide', `${'W'.repeat(1000)}:1`, [9004]), // the longest image a record may carry
+    entry('ports', 'x:1', Array.from({ length: 200 }, (_, i) => 20000 + i)),
+  ]
+  // A member whose name is visible ASCII but no plain host name: a link to it would lead to 127.0.48.99.
+  const hostname = 'db@127.0.48.99'
+  const { d } = await staticNode(t, '127.0.48.21', hostname, entries)
+  const b = await pw.chromium.launch({ executablePath: CHROMIUM, headless: true, args: CHROMIUM_ARGS })
+  t.teardown(async () => { await b.close() })
+  const page = await b.newPage({ viewport: { width: 1200, height: 900 } })
+  const problems: string[] = []
+  page.on('pageerror', e => { problems.push(`page error: ${e.message}`) })
+  await page.goto(d.url('/'))
+  await waitFor(async () => await page.locator('section.service').count() === 5 || undefined, { timeoutMs: 15_000, message: '5 service panels' })
+
+  t.is(await page.evaluate(() => (window as unknown as { pwned?: number }).pwned), undefined, 'no announced value ran as script')
+  t.is(await page.locator('section.service img, section.service script').count(), 0)
+
+  // The bidi override and the zero-width space are shown, not obeyed.
+  const titles = await page.locator('section.service h2').allInnerTexts()
+  t.true(titles.includes('U+202EevilU+202C'), titles.join(' | '))
+  t.true(titles.includes('payU+200Bments'), titles.join(' | '))
+  t.false(titles.some(s => /[\u200B\u202C\u202E]/u.test(s)), 'no invisible character reaches the page as such')
+
+  // A group of one instance with 200 ports lists 3 and counts the rest, instead of a row thousands of pixels tall.
+  const portsRow = page.locator('[data-service="ports"] table.groups tbody tr').first()
+  t.regex(await portsRow.locator('td[data-label="Ports"]').innerText(), /\+197$/)
+  t.true((await portsRow.boundingBox() ?? { height: Infinity }).height < 100)
+
+  // A 1,000-character image wraps: the status, the check and the drain button stay in the panel's view.
+  await page.locator('[data-service="wide"] .details-toggle').click()
+  const row = page.locator('[data-service="wide"] table.instances tbody tr').first()
+  await row.locator('td[data-label="Routed here"] .no, td[data-label="Routed here"] .yes').waitFor()
+  const fits = await page.locator('[data-service="wide"]').evaluate((panel: HTMLElement) => {
+    const scroller = panel.querySelector('.details') as HTMLElement
+    const button = panel.querySelector('button.drain') as HTMLElement
+    return { sideways: scroller.scrollWidth - scroller.clientWidth, buttonRight: button.getBoundingClientRect().right, panelRight: panel.getBoundingClientRect().right }
+  })
+  t.true(fits.sideways <= 1, `the details scroll sideways by ${fits.sideways} px`)
+  t.true(fits.buttonRight <= fits.panelRight, `the drain button ends at ${fits.buttonRight} px, the panel at ${fits.panelRight} px`)
+  // and the usual short values need no sideways scrolling either
+  await page.locator('[data-service="ports"] .details-toggle').click()
+  await page.locator('[data-service="ports"] table.instances td[data-label="Routed here"] :is(.yes, .no)').waitFor()
+  t.deepEqual(await page.locator('.details').evaluateAll(els => els.map(el => el.scrollWidth - el.clientWidth)), [0, 0])
+
+  // The member is listed, but its name is not made into a link that leads elsewhere than it reads.
+  const member = page.locator(`#members [data-host="${hostname}"]`)
+  t.is(await member.locator('.host').innerText(), hostname)
+  t.is(await member.locator('a').count(), 0)
+  t.deepEqual(problems, [])
+})
+
+browserTest(`an empty cluster says so; times read in the reader's zone; a screen reader hears the drain's result and names every column; the keyboard's focus survives a redraw${skipped}`, async t => {
+  if (pw === undefined) return
+  const { d, write } = await staticNode(t, '127.0.48.22', 'ui-empty', [])
+  const b = await pw.chromium.launch({ executablePath: CHROMIUM, headless: true, args: CHROMIUM_ARGS })
+  t.teardown(async () => { await b.close() })
+  const page = await b.newPage({ timezoneId: 'Asia/Tokyo', locale: 'en-US' })
+  await page.goto(d.url('/'))
+  await page.locator('#conn.conn-live').waitFor()
+  await page.locator('#empty', { hasText: 'No services in this cluster yet' }).waitFor({ timeout: 10_000 })
+  t.true(await page.locator('#empty').isVisible())
+
+
+  await write([entry('web', 'web:1', [9101])])
+  await page.locator('[data-service="web"]').waitFor({ timeout: 15_000 })
+  t.false(await page.locator('#empty').isVisible())
+  // "N secs ago": its tooltip gives the time in the reader's zone (Tokyo, GMT+9), not UTC.
+  const times = await page.locator('[data-service="web"] time, #members time').all()
+  t.true(times.length >= 3)
+  for (const time of times) t.regex(await time.getAttribute('title') ?? '', /GMT\+9/)
+  // Keyboard only: the focus stays on the button pressed, though its panel is rebuilt.
+  const focused = async (): Promise<string> => await page.evaluate(() => { const a = document.activeElement as HTMLElement; return `${a.closest('section')?.dataset.service ?? ''} ${a.textContent ?? ''}` })
+  await page.locator('[data-service="web"] .details-toggle').focus()
+  await page.keyboard.press('Enter')
+  await page.locator('[data-service="web"] table.instances').waitFor()
+  t.is(await focused(), 'web Hide details')
+  t.is(await page.getByRole('columnheader', { name: 'Action' }).count(), 1, 'the drain buttons\' column has a name')
+  await page.keyboard.press('Tab')
+  t.is(await focused(), 'web Drain')
+  await page.keyboard.press('Enter')
+  await page.getByRole('status').filter({ hasText: 'set to DRAINING' }).waitFor({ timeout: 10_000 })
+  await page.locator('[data-service="web"] button.undrain').waitFor()
+  t.is(await focused(), 'web Undrain')
+})
