@@ -46,7 +46,7 @@ function outOfReach (host: string, port: number, reach: ReadonlySet<string> | un
 }
 
 /** GET the URL; 2xx passes. Redirects are followed like Go's default client, within reach when one is given. */
-export async function httpGet (url: string, signal: AbortSignal, reach?: ReadonlySet<string>, redirects = 0): Promise<CheckResult> {
+export async function httpGet (url: string, signal: AbortSignal, reach?: ReadonlySet<string>, redirects = 0, first = url): Promise<CheckResult> {
   let target: URL
   try {
     target = new URL(url)
@@ -64,9 +64,11 @@ export async function httpGet (url: string, signal: AbortSignal, reach?: Readonl
       req.destroy()
       const location = res.headers.location
       if (status >= 300 && status < 400 && location !== undefined && redirects < MAX_REDIRECTS) {
-        resolve(httpGet(new URL(location, target).toString(), signal, reach, redirects + 1))
+        resolve(httpGet(new URL(location, target).toString(), signal, reach, redirects + 1, first))
       } else if (status >= 200 && status < 300) {
         resolve({ ok: true })
+      } else if (status >= 300 && status < 400 && location !== undefined) {
+        resolve({ ok: false, error: `HTTP ${status} from ${url}: more than ${MAX_REDIRECTS} redirects (a redirect loop?), started at ${first}` })
       } else {
         resolve({ ok: false, error: `HTTP ${status} from ${url}` })
       }
