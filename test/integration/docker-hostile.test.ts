@@ -45,3 +45,29 @@ if (!docker.ok) console.log(`Docker integration tests skipped: ${docker.reason}`
   t.true(lines[0].length < 2000, `the warning is ${lines[0].length} characters long`)
   t.true(d.running)
 })
+
+interface Check { error: string | null, consecutiveFailures: number }
+interface Explain { instances: Array<{ service: { ID: string }, check: Check | null }> }
+
+;(docker.ok ? test : test.skip)('docker: an External label whose command hangs leaves one command running in the container, not one more per interval', async (t) => {
+  if (!docker.ok) return
+  const cwd = await mkdtemp(path.join(os.tmpdir(), 'sidecar-hang-'))
+  t.teardown(async () => { await rm(cwd, { recursive: true, force: true }) })
+  const d = await startDockerDaemon({ ip: '127.0.47.11', hostname: 'docker-hang', cwd, dockerUrl: docker.url, env: { DOCKER_ALLOW_EXTERNAL_CHECKS: 'true', PROXY_ENABLED: 'false' } })
+  t.teardown(() => { d.kill() })
+  const name = `hang-${Math.random().toString(36).slice(2, 8)}`
+  const c = await runContainer(docker.docker, { name: 'sctest-hang', hostIp: '127.0.47.11', labels: { ServiceName: name, HealthCheck: 'External', HealthCheckArgs: 'sleep 300' } })
+  t.teardown(async () => { await c.remove() })
+
+  await waitForInstance(d, c.shortId, s => s.Status === STATUS.UNHEALTHY, 'UNHEALTHY: timed out')
+  let last: Check | null | undefined
+  await waitFor(async () => {
+    last = (await d.json<Explain>(`/api/services/${name}/explain.json`)).instances.find(i => i.service.ID === c.shortId)?.check
+    return last !== undefined && last !== null && last.consecutiveFailures >= 5 ? last : undefined
+  }, { timeoutMs: 20_000, message: () => `five failed checks (one a second); last: ${JSON.stringify(last)}` })
+  t.regex(last?.error ?? '', /^timed out: the command of an earlier check still runs in the container \(Docker cannot stop it\); no new one is started until it ends$/)
+  // Docker cannot kill an exec'd command: before, every interval (1 s) left one more sleep behind.
+  const top = await docker.docker.getContainer(c.id).top() as { Processes: string[][] }
+  const sleeps = top.Processes.filter(p => p.join(' ').includes('sleep 300'))
+  t.true(sleeps.length >= 1 && sleeps.length <= 2, `${sleeps.length} processes of the command in the container: ${JSON.stringify(top.Processes)}`) // sh -c and its sleep, at most
+})
