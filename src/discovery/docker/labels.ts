@@ -94,13 +94,17 @@ function portNumber (text: string, min: number): number | undefined {
 /** ServicePort_<containerPort> labels as containerPort -> service port. */
 function servicePorts (labels: Readonly<Record<string, string>>, problems: string[]): Map<number, number> {
   const map = new Map<number, number>()
+  const keyOf = new Map<number, string>()
   for (const [key, value] of Object.entries(labels)) {
     if (!key.startsWith(LABEL.servicePortPrefix)) continue
     const containerPort = portNumber(key.slice(LABEL.servicePortPrefix.length), 1)
     const sp = portNumber(value, 0)
+    const other = containerPort === undefined ? undefined : keyOf.get(containerPort)
     if (containerPort === undefined) problems.push(`label ${clip(key)}: ${quote(key.slice(LABEL.servicePortPrefix.length))} is not a container port (1..65535)`)
     else if (sp === undefined) problems.push(`label ${key}=${quote(value)}: the service port must be a number from 0 to 65535`)
-    else map.set(containerPort, sp)
+    // ServicePort_80 and ServicePort_080: which one Docker lists last would win
+    else if (other !== undefined) problems.push(`labels ${other} and ${key} both name container port ${containerPort}: keep one`)
+    else { map.set(containerPort, sp); keyOf.set(containerPort, key) }
   }
   return map
 }

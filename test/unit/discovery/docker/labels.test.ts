@@ -231,3 +231,8 @@ test('labels: megabyte labels and thousands of bad ones give a short message tha
     t.true(text.length < 1000, `${what}: ${text.length} characters`)
   }
 })
+
+test('labels: two ServicePort_ labels for one container port (80 and 080) skip the container, naming both', t => {
+  const text = problems(toDiscovered(makeView({ labels: { ServiceName: 'web', ServicePort_80: '8080', ServicePort_080: '9090' } }), CTX))
+  t.is(text, 'labels ServicePort_80 and ServicePort_080 both name container port 80: keep one')
+})
