@@ -58,6 +58,8 @@ export interface CheckState {
   readonly lastCheckedAt?: Time
   readonly consecutiveFailures: number
   readonly consecutiveSuccesses: number
+  /** While a supplied check has no verdict yet: why (Docker's "starting"). */
+  readonly waiting?: string
 }
 
 interface Entry {
@@ -247,13 +249,21 @@ export class HealthMonitor extends EventEmitter<{ status: [key: string, status: 
       signal.removeEventListener('abort', onAbort)
     }
     if (signal.aborted || this.#entries.get(entry.target.key) !== entry) return // stopped or replaced meanwhile
-    if (result === undefined) return // no verdict yet
+    if (result === undefined) { // no verdict yet: the status stays, the reason is shown
+      const waiting = this.#supplied.get(entry.state.type)?.pending?.(entry.state.args)
+      if (waiting !== entry.state.waiting) {
+        const { waiting: _old, ...rest } = entry.state
+        entry.state = waiting === undefined ? rest : { ...rest, waiting }
+      }
+      return
+    }
     this.#observe(entry.state.type, (performance.now() - t0) / 1000, result.ok)
     const prev = entry.state
     const successes = result.ok ? prev.consecutiveSuccesses + 1 : 0
     const failures = result.ok ? 0 : prev.consecutiveFailures + 1
     const status = nextStatus(prev.status, result.ok, successes, failures, this.#init.rise, this.#init.fall)
-    entry.state = { ...prev, status, lastResult: result, lastCheckedAt: this.#clock.now(), consecutiveSuccesses: successes, consecutiveFailures: failures }
+    const { waiting: _waiting, ...settled } = prev
+    entry.state = { ...settled, status, lastResult: result, lastCheckedAt: this.#clock.now(), consecutiveSuccesses: successes, consecutiveFailures: failures }
     if (status !== prev.status) {
       const error = result.error === undefined ? undefined : redactText(result.error)
       if (status === ServiceStatus.ALIVE) this.#healthyLog.line('info', { id: prev.id }, `service ${prev.id} is now healthy`)
