@@ -83,6 +83,7 @@ function checkView (state: CheckState | undefined): Record<string, unknown> | nu
     ok: state.lastResult?.ok ?? null,
     error: state.lastResult?.error === undefined ? null : redactText(state.lastResult.error),
     checkedAt: state.lastCheckedAt ?? null,
+    waiting: state.waiting ?? null,
     consecutiveFailures: state.consecutiveFailures,
     consecutiveSuccesses: state.consecutiveSuccesses,
   }
@@ -99,6 +100,7 @@ function instanceView (c: ExplainComponents, route: (svc: Service) => RouteVerdi
   const check = isLocal ? checkView(c.check(svc.ID)) : null
   const reasons = [...verdict.reasons]
   if (check?.error !== null && check?.error !== undefined && svc.Status !== ServiceStatus.ALIVE) reasons.push(`last check: ${String(check.error)}`)
+  if (typeof check?.waiting === 'string' && svc.Status === ServiceStatus.UNKNOWN) reasons.push(`waiting: ${check.waiting}`)
   const lifespan = lifespanMs(svc, c.lifespans)
   const age = now.toMillis() - svc.Updated.toMillis()
   return {

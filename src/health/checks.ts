@@ -46,7 +46,7 @@ function outOfReach (host: string, port: number, reach: ReadonlySet<string> | un
 }
 
 /** GET the URL; 2xx passes. Redirects are followed like Go's default client, within reach when one is given. */
-export async function httpGet (url: string, signal: AbortSignal, reach?: ReadonlySet<string>, redirects = 0): Promise<CheckResult> {
+export async function httpGet (url: string, signal: AbortSignal, reach?: ReadonlySet<string>, redirects = 0, first = url): Promise<CheckResult> {
   let target: URL
   try {
     target = new URL(url)
@@ -64,9 +64,11 @@ export async function httpGet (url: string, signal: AbortSignal, reach?: Readonl
       req.destroy()
       const location = res.headers.location
       if (status >= 300 && status < 400 && location !== undefined && redirects < MAX_REDIRECTS) {
-        resolve(httpGet(new URL(location, target).toString(), signal, reach, redirects + 1))
+        resolve(httpGet(new URL(location, target).toString(), signal, reach, redirects + 1, first))
       } else if (status >= 200 && status < 300) {
         resolve({ ok: true })
+      } else if (status >= 300 && status < 400 && location !== undefined) {
+        resolve({ ok: false, error: `HTTP ${status} from ${url}: more than ${MAX_REDIRECTS} redirects (a redirect loop?), started at ${first}` })
       } else {
         resolve({ ok: false, error: `HTTP ${status} from ${url}` })
       }
@@ -100,7 +102,17 @@ export async function tcpConnect (args: string, signal: AbortSignal, reach?: Rea
   })
 }
 
-/** Runs args through /bin/sh -c (as the original's README promised); exit 0 passes. */
+/**
+ * After the shell ends, its output still in the pipe is read for this long at most: a
+ * descendant that left the process group (setsid) may hold the pipe open for ever.
+ */
+const OUTPUT_GRACE_MS = 100
+
+/**
+ * Runs args through /bin/sh -c (as the original's README promised); exit 0 passes. The
+ * check ends when the shell ends (or at the timeout), and takes with it every process the
+ * shell left in its group: a command's background children do not pile up, one per interval.
+ */
 export async function external (args: string, signal: AbortSignal): Promise<CheckResult> {
   if (args.trim() === '') return { ok: false, error: 'External check has no command' }
   return await new Promise<CheckResult>((resolve) => {
@@ -109,22 +121,32 @@ export async function external (args: string, signal: AbortSignal): Promise<Chec
     const keep = (chunk: Buffer): void => { if (output.length < MAX_OUTPUT) output += chunk.toString('utf8', 0, MAX_OUTPUT - output.length) }
     child.stdout.on('data', keep)
     child.stderr.on('data', keep)
-    const kill = (): void => {
+    let settled = false
+    let grace: NodeJS.Timeout | undefined
+    const killGroup = (): void => {
       // the whole process group: a shell's children must not outlive the check
       try { if (child.pid !== undefined) process.kill(-child.pid, 'SIGKILL') } catch { /* already gone */ }
     }
-    signal.addEventListener('abort', kill, { once: true })
-    child.once('error', (err) => {
-      signal.removeEventListener('abort', kill)
-      resolve({ ok: false, error: err.message })
+    const finish = (r: CheckResult): void => {
+      if (settled) return
+      settled = true
+      clearTimeout(grace)
+      signal.removeEventListener('abort', onAbort)
+      killGroup()
+      child.stdout.destroy()
+      child.stderr.destroy()
+      resolve(r)
+    }
+    const onAbort = (): void => { finish({ ok: false, error: 'timed out: the command did not end within the check timeout' }) }
+    signal.addEventListener('abort', onAbort, { once: true })
+    child.once('error', (err) => { finish({ ok: false, error: err.message }) })
+    child.once('exit', (code, sig) => {
+      killGroup()
+      const verdict = (): void => { finish(code === 0 ? { ok: true } : { ok: false, error: `exit ${code ?? sig}${output.trim() === '' ? '' : ': ' + output.trim()}` }) }
+      child.once('close', verdict)
+      grace = setTimeout(verdict, OUTPUT_GRACE_MS)
     })
-    child.once('close', (code, sig) => {
-      signal.removeEventListener('abort', kill)
-      if (code === 0) resolve({ ok: true })
-      else if (signal.aborted) resolve({ ok: false, error: 'timed out: the command did not end within the check timeout' })
-      else resolve({ ok: false, error: `exit ${code ?? sig}${output.trim() === '' ? '' : ': ' + output.trim()}` })
-    })
-    if (signal.aborted) kill()
+    if (signal.aborted) onAbort()
   })
 }
 

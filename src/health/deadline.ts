@@ -39,3 +39,21 @@ export function armCheckTimeout (timeoutMs: number, onTimeout: () => void): () =
     clearImmediate(immediate)
   }
 }
+
+/**
+ * p's outcome; or late()'s once signal has been aborted for graceMs without p settling. A
+ * check that ignores its abort (a process that never closes its pipe, a stuck socket) then
+ * still ends: its status does not freeze at the last verdict, and stop() does not wait for it.
+ */
+export async function settleAfterAbort<T> (p: Promise<T>, signal: AbortSignal, graceMs: number, late: () => T): Promise<T> {
+  return await new Promise<T>((resolve, reject) => {
+    let timer: NodeJS.Timeout | undefined
+    const onAbort = (): void => { timer = setTimeout(() => { resolve(late()) }, graceMs) }
+    if (signal.aborted) onAbort()
+    else signal.addEventListener('abort', onAbort, { once: true })
+    void p.then(resolve, reject).finally(() => {
+      clearTimeout(timer)
+      signal.removeEventListener('abort', onAbort)
+    })
+  })
+}

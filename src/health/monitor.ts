@@ -16,7 +16,7 @@ import type { Clock } from '../service/clock.ts'
 import { ServiceStatus } from '../service/status.ts'
 import type { Time } from '../service/time.ts'
 import { runnerFor, type CheckResult } from './checks.ts'
-import { armCheckTimeout } from './deadline.ts'
+import { armCheckTimeout, settleAfterAbort } from './deadline.ts'
 import { CheckScheduler, type Job } from './scheduler.ts'
 import type { SuppliedCheckSource } from './supplied.ts'
 import { sameCheck, type CheckTarget, type CheckTargets } from './target.ts'
@@ -30,6 +30,11 @@ export type { CheckTarget, CheckTargets } from './target.ts'
  * The cost: checks that all run into their timeout are slowed to 256 per timeout.
  */
 export const CHECK_CONCURRENCY = 256
+
+/** Time a check gets to end after its timeout (or stop) aborted it, before it counts as timed out regardless. */
+export const SETTLE_GRACE_MS = 1000
+/** The verdict of a check that did not end SETTLE_GRACE_MS after its abort. */
+export const STUCK_ERROR = 'timed out: the check did not end within its timeout, nor when it was aborted'
 
 /** A probe, or a supplied verdict; undefined = no verdict yet (the status stays). */
 type Runner = (args: string, signal: AbortSignal, reach?: ReadonlySet<string>) => Promise<CheckResult | undefined>
@@ -53,6 +58,8 @@ export interface CheckState {
   readonly lastCheckedAt?: Time
   readonly consecutiveFailures: number
   readonly consecutiveSuccesses: number
+  /** While a supplied check has no verdict yet: why (Docker's "starting"). */
+  readonly waiting?: string
 }
 
 interface Entry {
@@ -234,7 +241,7 @@ export class HealthMonitor extends EventEmitter<{ status: [key: string, status: 
     const t0 = performance.now()
     let result: CheckResult | undefined
     try {
-      result = await runner(entry.state.args, run.signal, entry.reach)
+      result = await settleAfterAbort(runner(entry.state.args, run.signal, entry.reach), run.signal, SETTLE_GRACE_MS, () => ({ ok: false, error: STUCK_ERROR }))
     } catch (err) {
       result = { ok: false, error: errorMessage(err) }
     } finally {
@@ -242,13 +249,21 @@ export class HealthMonitor extends EventEmitter<{ status: [key: string, status: 
       signal.removeEventListener('abort', onAbort)
     }
     if (signal.aborted || this.#entries.get(entry.target.key) !== entry) return // stopped or replaced meanwhile
-    if (result === undefined) return // no verdict yet
+    if (result === undefined) { // no verdict yet: the status stays, the reason is shown
+      const waiting = this.#supplied.get(entry.state.type)?.pending?.(entry.state.args)
+      if (waiting !== entry.state.waiting) {
+        const { waiting: _old, ...rest } = entry.state
+        entry.state = waiting === undefined ? rest : { ...rest, waiting }
+      }
+      return
+    }
     this.#observe(entry.state.type, (performance.now() - t0) / 1000, result.ok)
     const prev = entry.state
     const successes = result.ok ? prev.consecutiveSuccesses + 1 : 0
     const failures = result.ok ? 0 : prev.consecutiveFailures + 1
     const status = nextStatus(prev.status, result.ok, successes, failures, this.#init.rise, this.#init.fall)
-    entry.state = { ...prev, status, lastResult: result, lastCheckedAt: this.#clock.now(), consecutiveSuccesses: successes, consecutiveFailures: failures }
+    const { waiting: _waiting, ...settled } = prev
+    entry.state = { ...settled, status, lastResult: result, lastCheckedAt: this.#clock.now(), consecutiveSuccesses: successes, consecutiveFailures: failures }
     if (status !== prev.status) {
       const error = result.error === undefined ? undefined : redactText(result.error)
       if (status === ServiceStatus.ALIVE) this.#healthyLog.line('info', { id: prev.id }, `service ${prev.id} is now healthy`)

@@ -13,6 +13,8 @@ export interface SuppliedCheckSource extends EventEmitter<{ update: [args: strin
    * Synchronous and cheap: it reads state the source keeps up to date.
    */
   result (args: string): CheckResult | undefined
+  /** While result() has no verdict: why, for people (explain). */
+  pending? (args: string): string | undefined
   /**
    * When present, the monitor calls this at each interval instead of result(): a check the
    * source runs itself (a command inside a container), within the signal's timeout.

@@ -41,6 +41,12 @@ const BACKOFF_MIN_MS = 250 // the first retry after a lost connection: a restart
 const BACKOFF_MAX_MS = 5000 // a Docker that comes back is found within 5 s, at the cost of one failed connect per 5 s meanwhile
 const REQUEST_TIMEOUT_MS = 10_000 // a Docker that accepts connections but does not answer is treated as lost
 const INSPECT_CONCURRENCY = 8 // inspects in flight at once when many containers are new (start-up, reconnect)
+/**
+ * Inspects after events in flight at once: a compose stack of 300 starting at once (or a
+ * stream of renames) asked for all of them together before, a socket each. Higher than the
+ * reconcile's: one container whose inspect hangs (dockerd holds its lock) takes one slot only.
+ */
+export const EVENT_INSPECT_CONCURRENCY = 32
 
 /** The delay before retry number attempt (0-based): doubling from min to max, with jitter so a fleet does not retry in step. */
 export function backoffDelay (attempt: number, minMs = BACKOFF_MIN_MS, maxMs = BACKOFF_MAX_MS, random = Math.random): number {
@@ -68,6 +74,10 @@ export class DockerDiscoverer extends EventEmitter<{ change: [] }> implements Di
   #connError: string | undefined
   #everConnected = false
   readonly #inFlight = new Set<Promise<unknown>>()
+  /** Containers with an inspect queued or in flight after an event: the sequence number of their latest event. */
+  readonly #refreshSeq = new Map<string, number>()
+  readonly #refreshQueue: string[] = []
+  #refreshing = 0
 
   constructor (components: { logger: Logger }, init: DockerDiscovererInit) {
     super()
@@ -102,6 +112,8 @@ export class DockerDiscoverer extends EventEmitter<{ change: [] }> implements Di
     this.#connectAbort?.abort()
     this.#events?.close()
     this.#events = undefined
+    this.#refreshQueue.length = 0
+    this.#refreshSeq.clear()
     await this.#reconciler?.stop()
     this.#reconciler = undefined
     await Promise.allSettled([...this.#inFlight])
@@ -179,7 +191,32 @@ export class DockerDiscoverer extends EventEmitter<{ change: [] }> implements Di
     }
     const health = healthOfAction(e.action)
     if (health !== undefined) this.#set.setHealth(e.id, health, seq)
-    this.#track(this.#refresh(e.id, seq))
+    this.#queueRefresh(e.id, seq)
+  }
+
+  /**
+   * One inspect per container at a time, at most EVENT_INSPECT_CONCURRENCY in all: events for a
+   * container whose inspect is queued or in flight are answered by one more inspect after it.
+   */
+  #queueRefresh (id: string, seq: number): void {
+    const queued = this.#refreshSeq.has(id)
+    this.#refreshSeq.set(id, seq)
+    if (!queued) this.#refreshQueue.push(id)
+    this.#drainRefreshes()
+  }
+
+  #drainRefreshes (): void {
+    while (this.#refreshing < EVENT_INSPECT_CONCURRENCY && this.#refreshQueue.length > 0 && this.#stop !== undefined) {
+      const id = this.#refreshQueue.shift() as string
+      const seq = this.#refreshSeq.get(id) as number
+      this.#refreshing++
+      this.#track(this.#refresh(id, seq).finally(() => {
+        this.#refreshing--
+        if (this.#refreshSeq.get(id) === seq) this.#refreshSeq.delete(id)
+        else if (this.#refreshSeq.has(id)) this.#refreshQueue.push(id) // a later event meanwhile: inspect again as of it
+        this.#drainRefreshes()
+      }))
+    }
   }
 
   /** Inspects one container and applies the answer if no later event overtook it. */

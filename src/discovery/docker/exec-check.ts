@@ -17,12 +17,19 @@ export const DOCKER_EXEC_CHECK = 'DockerExec'
 
 /** Bytes of a command's output kept for the error message; the rest is read and discarded. */
 const MAX_OUTPUT = 512
-/** Containers remembered as warned about; past this the set starts over (one more warning each at worst). */
+/** Containers remembered as warned about (and timed-out execs); past this the set starts over (one more warning, or exec, each at worst). */
 const MAX_WARNED = 10_000
 
 /** Polls of the exit code after the output ended (EXIT_POLLS x EXIT_POLL_MS at most, well inside any check timeout). */
 const EXIT_POLLS = 20
 const EXIT_POLL_MS = 25
+
+/**
+ * Docker cannot kill an exec'd process: a command past its timeout keeps running in the
+ * container. Another is not started beside it, or a command that hangs would add one
+ * process (and one exec record in dockerd) per interval until the container's pid limit.
+ */
+export const STILL_RUNNING_ERROR = 'timed out: the command of an earlier check still runs in the container (Docker cannot stop it); no new one is started until it ends'
 
 export const DISABLED_ERROR = 'HealthCheck=External from a container label is not run: [docker_discovery] allow_external_checks is off, because it would run a command chosen by whoever starts containers; set it to true to run the command inside the container (docker exec)'
 
@@ -73,6 +80,8 @@ export class DockerExecChecks extends EventEmitter<{ update: [args: string] }> i
   readonly #client: () => Docker | undefined
   readonly #allow: boolean
   readonly #warned = new Set<string>()
+  /** Execs whose check timed out, by check args, while their command may still run. */
+  readonly #lingering = new Map<string, Docker.Exec>()
 
   /** client: the discoverer's current Docker connection (undefined while not connected). */
   constructor (components: { logger: Logger, client: () => Docker | undefined }, init: { allow: boolean }) {
@@ -94,11 +103,33 @@ export class DockerExecChecks extends EventEmitter<{ update: [args: string] }> i
     if (command.trim() === '') return { ok: false, error: 'External check has no command' }
     const client = this.#client()
     if (client === undefined) return { ok: false, error: 'not connected to Docker: the check cannot run inside the container' }
+    if (await this.#stillRunning(args, signal)) return { ok: false, error: STILL_RUNNING_ERROR }
+    let started: Docker.Exec | undefined
     try {
-      return await runInContainer(client, id, command, signal)
+      return await runInContainer(client, id, command, signal, (exec) => { started = exec })
     } catch (err) {
-      return { ok: false, error: signal.aborted ? 'timed out: the command did not end within the check timeout' : `docker exec failed: ${errorMessage(err)}` }
+      if (!signal.aborted) return { ok: false, error: `docker exec failed: ${errorMessage(err)}` }
+      if (started !== undefined) this.#linger(args, started)
+      return { ok: false, error: 'timed out: the command did not end within the check timeout' }
     }
+  }
+
+  /** True while the command of this check's last timed-out run still runs (a gone container or exec: false). */
+  async #stillRunning (args: string, signal: AbortSignal): Promise<boolean> {
+    const exec = this.#lingering.get(args)
+    if (exec === undefined) return false
+    try {
+      if ((await exec.inspect({ abortSignal: signal } as Docker.ExecInspectOptions)).Running) return true
+    } catch {
+      if (signal.aborted) return true // unknown: ask again at the next interval
+    }
+    this.#lingering.delete(args)
+    return false
+  }
+
+  #linger (args: string, exec: Docker.Exec): void {
+    if (this.#lingering.size >= MAX_WARNED) this.#lingering.clear() // containers gone with their checks: start over
+    this.#lingering.set(args, exec)
   }
 
   #warnOnce (id: string): void {
@@ -110,8 +141,9 @@ export class DockerExecChecks extends EventEmitter<{ update: [args: string] }> i
 }
 
 /** docker exec /bin/sh -c command in the container; resolves when the command ended (or the signal fired). */
-async function runInContainer (client: Docker, id: string, command: string, signal: AbortSignal): Promise<CheckResult> {
+async function runInContainer (client: Docker, id: string, command: string, signal: AbortSignal, onCreated: (exec: Docker.Exec) => void): Promise<CheckResult> {
   const exec = await client.getContainer(id).exec({ Cmd: ['/bin/sh', '-c', command], AttachStdout: true, AttachStderr: true, Tty: false, abortSignal: signal } as Docker.ExecCreateOptions)
+  onCreated(exec)
   const stream = await exec.start({ hijack: true, stdin: false, abortSignal: signal } as Docker.ExecStartOptions) as Duplex
   const output = new OutputCollector()
   await new Promise<void>((resolve, reject) => {

@@ -13,6 +13,9 @@ export interface HealthFacts {
   readonly output?: string
 }
 
+/** Why a container with a HEALTHCHECK has no verdict yet. */
+export const STARTING = 'Docker reports the container\'s HEALTHCHECK as starting: no verdict until a probe passes, or fails after its start period'
+
 /** The verdict for a container's health facts; undefined while Docker says "starting". */
 export function verdictOf (facts: HealthFacts | undefined): CheckResult | undefined {
   if (facts === undefined) return { ok: false, error: 'container not found in Docker' }
@@ -31,6 +34,10 @@ export class DockerHealthSource extends EventEmitter<{ update: [args: string] }>
 
   result (args: string): CheckResult | undefined {
     return verdictOf(this.#facts.get(args))
+  }
+
+  pending (args: string): string | undefined {
+    return this.#facts.get(args)?.hasHealthcheck === true ? STARTING : undefined
   }
 
   /** Records the facts of one container; emits 'update' when its verdict changed. */

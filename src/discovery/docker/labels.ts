@@ -36,6 +36,25 @@ const NETWORK_CHECKS = new Set(['HttpGet', 'TcpConnect'])
 const LOOPBACK_NAMES = ['127.0.0.1', 'localhost', '::1']
 /** Port types a record carries (the codec refuses others, and peers would reject the whole batch). */
 export const RECORD_PORT_TYPES: ReadonlySet<string> = new Set(['tcp', 'udp'])
+/**
+ * Characters of a label's key or value a message quotes: labels are chosen by whoever starts a
+ * container, and a message goes to the log at each change and into /health until fixed.
+ */
+const QUOTED_MAX = 64
+/** Characters of a HealthCheckArgs label: far more than any URL or command needs; the args are shown in the API and in each failure. */
+export const MAX_CHECK_ARGS = 4096
+/** Problems a container's message names; the rest are counted (a container can carry thousands of labels). */
+export const MAX_PROBLEMS = 5
+
+/** text, cut to max characters with its length said when longer. */
+export function clip (text: string, max = QUOTED_MAX): string {
+  return text.length <= max ? text : `${text.slice(0, max)}... (${text.length} characters)`
+}
+
+/** A label's text in quotes, as a message shows it: JSON-escaped, cut to QUOTED_MAX characters. */
+export function quote (text: string): string {
+  return text.length <= QUOTED_MAX ? JSON.stringify(text) : `${JSON.stringify(text.slice(0, QUOTED_MAX))}... (${text.length} characters)`
+}
 
 export interface LabelContext {
   /** This daemon's hostname: every container found here is announced under it. */
@@ -75,13 +94,17 @@ function portNumber (text: string, min: number): number | undefined {
 /** ServicePort_<containerPort> labels as containerPort -> service port. */
 function servicePorts (labels: Readonly<Record<string, string>>, problems: string[]): Map<number, number> {
   const map = new Map<number, number>()
+  const keyOf = new Map<number, string>()
   for (const [key, value] of Object.entries(labels)) {
     if (!key.startsWith(LABEL.servicePortPrefix)) continue
     const containerPort = portNumber(key.slice(LABEL.servicePortPrefix.length), 1)
     const sp = portNumber(value, 0)
-    if (containerPort === undefined) problems.push(`label ${key}: ${JSON.stringify(key.slice(LABEL.servicePortPrefix.length))} is not a container port (1..65535)`)
-    else if (sp === undefined) problems.push(`label ${key}=${JSON.stringify(value)}: the service port must be a number from 0 to 65535`)
-    else map.set(containerPort, sp)
+    const other = containerPort === undefined ? undefined : keyOf.get(containerPort)
+    if (containerPort === undefined) problems.push(`label ${clip(key)}: ${quote(key.slice(LABEL.servicePortPrefix.length))} is not a container port (1..65535)`)
+    else if (sp === undefined) problems.push(`label ${key}=${quote(value)}: the service port must be a number from 0 to 65535`)
+    // ServicePort_80 and ServicePort_080: which one Docker lists last would win
+    else if (other !== undefined) problems.push(`labels ${other} and ${key} both name container port ${containerPort}: keep one`)
+    else { map.set(containerPort, sp); keyOf.set(containerPort, key) }
   }
   return map
 }
@@ -160,10 +183,14 @@ function checkOf (c: ContainerView, ports: readonly Port[], name: string, ctx: L
   if (type === undefined || type === '') return c.hasHealthcheck ? { type: DOCKER_CHECK, args: serviceId(c.id) } : undefined
   if (type === DOCKER_CHECK) return { type, args: serviceId(c.id) }
   if (!isCheckType(type)) {
-    problems.push(`label ${LABEL.healthCheck}=${JSON.stringify(type)}: unknown check type; use one of ${[...CHECK_TYPES, DOCKER_CHECK].join(', ')}`)
+    problems.push(`label ${LABEL.healthCheck}=${quote(type)}: unknown check type; use one of ${[...CHECK_TYPES, DOCKER_CHECK].join(', ')}`)
     return undefined
   }
   const raw = c.labels[LABEL.healthCheckArgs] ?? ''
+  if (raw.length > MAX_CHECK_ARGS) {
+    problems.push(`label ${LABEL.healthCheckArgs} is ${raw.length} characters long, at most ${MAX_CHECK_ARGS} allowed`)
+    return undefined
+  }
   if (raw.trim() === '' && NEEDS_ARGS.has(type)) {
     problems.push(`label ${LABEL.healthCheck}=${type} needs a ${LABEL.healthCheckArgs} label`)
     return undefined
@@ -176,7 +203,7 @@ function checkOf (c: ContainerView, ports: readonly Port[], name: string, ctx: L
     return NETWORK_CHECKS.has(type) && ctx.checkAnyTarget !== true ? { type, args, reach: checkReach(c, ctx) } : { type, args }
   } catch (err) {
     // shown in /health and logs: never the command's arguments or a URL's password
-    problems.push(`label ${LABEL.healthCheckArgs}=${JSON.stringify(redactCheckArgs(type, raw))}: ${errorMessage(err)}`)
+    problems.push(`label ${LABEL.healthCheckArgs}=${quote(redactCheckArgs(type, raw))}: ${clip(errorMessage(err), 4 * QUOTED_MAX)}`)
     return undefined
   }
 }
@@ -186,7 +213,7 @@ function listenerOf (c: ContainerView, ports: readonly Port[], problems: string[
   if (value === undefined) return undefined
   const sp = portNumber(value, 1)
   if (sp === undefined) {
-    problems.push(`label ${LABEL.listener}=${JSON.stringify(value)}: expected the ServicePort of a published TCP port`)
+    problems.push(`label ${LABEL.listener}=${quote(value)}: expected the ServicePort of a published TCP port`)
     return undefined
   }
   const port = ports.find(p => p.ServicePort === sp && p.Type === 'tcp')
@@ -205,11 +232,12 @@ export function toDiscovered (c: ContainerView, ctx: LabelContext): Verdict {
   const name = ctx.namer(c)
   if (name.length > RECORD_LIMITS.maxNameLength) problems.push(`service name is ${name.length} characters long, at most ${RECORD_LIMITS.maxNameLength} allowed`)
   const proxyMode = c.labels[LABEL.proxyMode] ?? 'http'
-  if (!(PROXY_MODES as readonly string[]).includes(proxyMode)) problems.push(`label ${LABEL.proxyMode}=${JSON.stringify(proxyMode)}: use one of ${PROXY_MODES.join(', ')}`)
+  if (!(PROXY_MODES as readonly string[]).includes(proxyMode)) problems.push(`label ${LABEL.proxyMode}=${quote(proxyMode)}: use one of ${PROXY_MODES.join(', ')}`)
   const warnings: string[] = []
   const ports = portsOf(c, ctx, problems, warnings)
   const check = checkOf(c, ports, name, ctx, problems)
   const listenerUrl = listenerOf(c, ports, problems)
+  if (problems.length > MAX_PROBLEMS) return { kind: 'invalid', problems: [...problems.slice(0, MAX_PROBLEMS), `and ${problems.length - MAX_PROBLEMS} more problems`] }
   if (problems.length > 0) return { kind: 'invalid', problems }
 
   let created = Time.EPOCH

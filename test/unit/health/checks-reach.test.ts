@@ -58,7 +58,7 @@ test('httpGet with a reach: a redirect out of it is not followed; one within it 
   t.is(outside.hits(), 0, 'the redirect target got nothing')
   // /ok redirects to /ok again (same server), five times, then the 302 is the answer: followed within the reach.
   const within = await httpGet(`http://127.0.0.1:${inside.port}/ok`, signal(), reach)
-  t.is(within.error, `HTTP 302 from http://127.0.0.1:${inside.port}/ok`)
+  t.is(within.error, `HTTP 302 from http://127.0.0.1:${inside.port}/ok: more than 5 redirects (a redirect loop?), started at http://127.0.0.1:${inside.port}/ok`)
   t.is(inside.hits(), 1 + 6, 'the first request, then the redirects it followed on the same server')
 })
 

@@ -89,3 +89,39 @@ test('supplied check with probe(): run at each interval with the check timeout, 
   await waitFor(() => monitor.status(slow.ID) === ServiceStatus.UNHEALTHY, { timeoutMs: 2000, message: 'slow UNHEALTHY after the 200 ms timeout' })
   t.is(monitor.check(slow.ID)?.lastResult?.error, 'timed out')
 })
+
+test('a check that ignores its abort still ends: UNHEALTHY with a timeout error soon after its timeout, and stop() does not wait for it', async t => {
+  class Stuck extends EventEmitter<{ update: [args: string] }> implements SuppliedCheckSource {
+    readonly type = 'Stuck'
+    probes = 0
+    result (): CheckResult | undefined { return undefined }
+    async probe (): Promise<CheckResult> { this.probes++; return await new Promise<CheckResult>(() => {}) } // never settles, whatever the signal says
+  }
+  const source = new Stuck()
+  const monitor = new HealthMonitor({ logger: silentLogger(), clock: new FakeClock(), supplied: [source] }, { intervalMs: 60_000, timeoutMs: 200, rise: 1, fall: 1 })
+  await monitor.start()
+  monitor.sync([{ key: svc.ID, id: svc.ID, type: 'Stuck', args: 'x' }])
+  await waitFor(() => monitor.status(svc.ID) === ServiceStatus.UNHEALTHY, { timeoutMs: 4000, message: 'UNHEALTHY once the stuck check is past its timeout' })
+  t.regex(monitor.check(svc.ID)?.lastResult?.error ?? '', /^timed out/)
+  monitor.sync([{ key: svc.ID, id: svc.ID, type: 'Stuck', args: 'y' }]) // replaced while its next run is stuck
+  await waitFor(() => source.probes >= 2, { timeoutMs: 2000, message: 'the replacement check ran' })
+  const stopped = await Promise.race([monitor.stop().then(() => 'stopped'), new Promise(resolve => setTimeout(() => { resolve('hung') }, 4000).unref())])
+  t.is(stopped, 'stopped')
+})
+
+test('supplied check: while the source has no verdict, the check says why (waiting); a verdict clears it', async t => {
+  class Pending extends FakeSource {
+    pending (args: string): string | undefined { return this.verdicts.get(args) === undefined ? `no verdict for ${args} yet` : undefined }
+  }
+  const source = new Pending()
+  const monitor = new HealthMonitor({ logger: silentLogger(), clock: new FakeClock(), supplied: [source] }, { intervalMs: 60_000, timeoutMs: 1000, rise: 1, fall: 1 })
+  t.teardown(async () => { await monitor.stop() })
+  await monitor.start()
+  monitor.sync([{ key: svc.ID, id: svc.ID, type: 'Fake', args: 'c0ffee000001' }])
+  await waitFor(() => monitor.check(svc.ID)?.waiting, { timeoutMs: 2000, message: 'the check says why it waits' })
+  t.is(monitor.check(svc.ID)?.waiting, 'no verdict for c0ffee000001 yet')
+  t.is(monitor.status(svc.ID), ServiceStatus.UNKNOWN)
+  source.set('c0ffee000001', { ok: true })
+  await waitFor(() => monitor.status(svc.ID) === ServiceStatus.ALIVE, { timeoutMs: 2000, message: 'ALIVE after the verdict' })
+  t.is(monitor.check(svc.ID)?.waiting, undefined)
+})

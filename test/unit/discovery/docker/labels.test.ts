@@ -210,3 +210,29 @@ test('labels: a port published on an address peers refuse (not the advertise IP,
   t.is(warned('10.0.0.5'), undefined)
   t.is(warned('0.0.0.0'), undefined, 'every address: announced as the advertise IP')
 })
+
+test('labels: megabyte labels and thousands of bad ones give a short message that still names the labels and the fix', t => {
+  const big = 'x'.repeat(1 << 20)
+  const many: Record<string, string> = {}
+  for (let i = 1; i <= 3000; i++) many[`ServicePort_${i}`] = `bad${i}`
+  const cases: Array<[string, Record<string, string>, RegExp]> = [
+    ['a 1 MB service port', { ServicePort_80: big }, /^label ServicePort_80="x{64}"\.\.\. \(1048576 characters\): the service port must be a number/],
+    ['a 1 MB container port', { [`ServicePort_${big}`]: '80' }, /^label ServicePort_x{52}\.\.\. \(1048588 characters\): "x{64}"\.\.\. \(1048576 characters\) is not a container port/],
+    ['a 1 MB check type', { HealthCheck: big }, /^label HealthCheck="x{64}"\.\.\. \(1048576 characters\): unknown check type; use one of/],
+    ['a 1 MB proxy mode', { ProxyMode: big }, /^label ProxyMode="x{64}"\.\.\. \(1048576 characters\): use one of http, tcp, ws/],
+    ['a 1 MB listener', { SidecarListener: big }, /^label SidecarListener="x{64}"\.\.\. \(1048576 characters\): expected the ServicePort/],
+    ['a 1 MB template', { HealthCheck: 'HttpGet', HealthCheckArgs: `http://{{ ${big} }}` }, /^label HealthCheckArgs is 1048589 characters long, at most 4096 allowed$/],
+    ['a bad template near the cap', { HealthCheck: 'HttpGet', HealthCheckArgs: `http://{{ ${'y'.repeat(4000)} }}` }, /^label HealthCheckArgs="http:\/\/\{\{ y{54}"\.\.\. \(4013 characters\): \{\{ y+\.\.\. \(\d+ characters\)$/],
+    ['3000 bad service ports', many, /^(label ServicePort_\d+="bad\d+": the service port must be a number from 0 to 65535 \| ){5}and 2995 more problems$/],
+  ]
+  for (const [what, labels, expected] of cases) {
+    const text = problems(toDiscovered(makeView({ labels: { ServiceName: 'web', ...labels } }), CTX))
+    t.regex(text, expected, what)
+    t.true(text.length < 1000, `${what}: ${text.length} characters`)
+  }
+})
+
+test('labels: two ServicePort_ labels for one container port (80 and 080) skip the container, naming both', t => {
+  const text = problems(toDiscovered(makeView({ labels: { ServiceName: 'web', ServicePort_80: '8080', ServicePort_080: '9090' } }), CTX))
+  t.is(text, 'labels ServicePort_80 and ServicePort_080 both name container port 80: keep one')
+})

@@ -1,0 +1,62 @@
+// External checks against real processes: each ends when its shell ends or at its timeout,
+// and leaves no process of its own behind, whatever the command does with its children.
+import { readFileSync } from 'node:fs'
+import { mkdtemp, readFile, rm } from 'node:fs/promises'
+import os from 'node:os'
+import path from 'node:path'
+import test, { type ExecutionContext } from 'ava'
+import { external } from '../../../src/health/checks.ts'
+import { waitFor } from '../../helpers/wait.ts'
+
+/** Running, not a zombie waiting for init to reap it. */
+function alive (pid: number): boolean {
+  try { return !/^\d+ \(.*\) Z/.test(readFileSync(`/proc/${pid}/stat`, 'utf8')) } catch { return false }
+}
+
+/** A file the command writes a pid to; the process is killed by that pid when the test ends (never by name). */
+async function pidFile (t: ExecutionContext): Promise<{ file: string, pid: () => Promise<number> }> {
+  const dir = await mkdtemp(path.join(os.tmpdir(), 'sidecar-external-'))
+  const file = path.join(dir, 'pid')
+  const pid = async (): Promise<number> => Number((await readFile(file, 'utf8')).trim())
+  t.teardown(async () => {
+    const p = await pid().catch(() => 0)
+    if (p > 0 && alive(p)) process.kill(p, 'SIGKILL')
+    await rm(dir, { recursive: true, force: true })
+  })
+  return { file, pid }
+}
+
+test('external: a background child the command leaves running is ended with the check', async t => {
+  const { file, pid } = await pidFile(t)
+  const r = await external(`sleep 30 >/dev/null 2>&1 & echo $! > ${file}; exit 0`, AbortSignal.timeout(5000))
+  t.deepEqual(r, { ok: true })
+  const child = await pid()
+  await waitFor(() => !alive(child), { timeoutMs: 2000, message: `the background sleep (pid ${child}) still runs after the check ended` })
+  t.pass()
+})
+
+test('external: a descendant that leaves the process group and keeps the output open does not hold the check past its shell', async t => {
+  const { file } = await pidFile(t)
+  const t0 = Date.now()
+  const r = await external(`setsid sleep 30 & echo $! > ${file}; exit 0`, AbortSignal.timeout(5000))
+  t.deepEqual(r, { ok: true })
+  t.true(Date.now() - t0 < 2000, `the check took ${Date.now() - t0} ms: it waited for the pipe the setsid'd sleep holds`)
+})
+
+test('external: a command that never ends, with such a descendant, ends at the timeout with a clear error', async t => {
+  const { file } = await pidFile(t)
+  const t0 = Date.now()
+  const r = await Promise.race([
+    external(`setsid sleep 30 & echo $! > ${file}; sleep 30`, AbortSignal.timeout(300)),
+    new Promise<'hung'>(resolve => setTimeout(() => { resolve('hung') }, 5000).unref()),
+  ])
+  t.deepEqual(r, { ok: false, error: 'timed out: the command did not end within the check timeout' })
+  t.true(Date.now() - t0 < 2000)
+})
+
+test('external: output is kept for the error message, and 100 MB of it costs no more', async t => {
+  t.deepEqual(await external('echo not ready >&2; exit 3', AbortSignal.timeout(5000)), { ok: false, error: 'exit 3: not ready' })
+  const r = await external('head -c 100000000 /dev/zero | tr "\\0" x; exit 1', AbortSignal.timeout(10_000))
+  t.false(r.ok)
+  t.true((r.error ?? '').length < 600)
+})
