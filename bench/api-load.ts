@@ -8,6 +8,7 @@
 // client drains instances one after another, each drain a change and so a document to every
 // watcher. Prints figures, asserts nothing.
 //   node bench/api-load.ts [services] [routes, comma-separated]      (default: 10000, the routes below)
+//   BENCH_ACCEPT_ENCODING=identity node bench/api-load.ts           (uncompressed answers, as before the API compressed)
 import { readFileSync } from 'node:fs'
 import { mkdtemp, rm, writeFile } from 'node:fs/promises'
 import os from 'node:os'
@@ -20,6 +21,12 @@ import { waitFor } from '../test/helpers/wait.ts'
 const n = Math.min(10_000, Math.max(100, Number(process.argv[2] ?? 10_000)))
 const routes = (process.argv[3] ?? '/servers,/api/services/big.json,/api/proxy.json,/services.json,/api/state.json,/api/services/big/explain.json').split(',')
 const READERS = 8
+/**
+ * The readers' Accept-Encoding: fetch's own (`gzip, deflate, br`: the documents come gzipped,
+ * and the readers, in this process, spend CPU inflating them) unless BENCH_ACCEPT_ENCODING
+ * sets one (`identity`: the figures of before the API compressed).
+ */
+const READ_HEADERS: Record<string, string> = process.env.BENCH_ACCEPT_ENCODING === undefined ? {} : { 'Accept-Encoding': process.env.BENCH_ACCEPT_ENCODING }
 const READ_MS = 5000
 const load = (): string => readFileSync('/proc/loadavg', 'utf8').split(' ').slice(0, 3).join(' ')
 
@@ -29,7 +36,7 @@ await writeFile(file, JSON.stringify(Array.from({ length: n }, (_, i) => ({
   Service: { ID: `s${i}`, Name: i < n * 0.9 ? 'big' : `svc${i % 100}`, Image: 'img:1', Ports: [{ Type: 'tcp', Port: 20000 + (i % 20000), ServicePort: i < n * 0.9 ? 18080 : 18081 + (i % 100) }] },
   Check: { Type: 'AlwaysSuccessful' },
 }))))
-console.log(`node ${process.version}, ${os.cpus().length} cores, load average ${load()} (before); ${n} services, ${READERS} readers per route for ${READ_MS} ms`)
+console.log(`node ${process.version}, ${os.cpus().length} cores, load average ${load()} (before); ${n} services, ${READERS} readers per route for ${READ_MS} ms, Accept-Encoding: ${READ_HEADERS['Accept-Encoding'] ?? 'fetch\'s own (gzip, deflate, br)'}`)
 // The longest stall at 1 ms resolution as well as the daemon's gauge (10 ms sampling: the stall plus up to 10 ms).
 const meter = new StallMeter('bench-api')
 const d = await startDaemon({ ip: '127.0.12.47', hostname: 'bench-api', cwd: dir, args: ['-d', 'static'], env: { STATIC_CONFIG_FILE: file, HEALTH_INTERVAL: '3s', SIDECAR_LOGGING_LEVEL: 'warn', ...meter.env(process.env.BENCH_NODE_OPTIONS) } })
@@ -68,7 +75,7 @@ try {
         })()]
       : Array.from({ length: READERS }, async () => {
         while (!stop) {
-          await (await fetch(d.url(route), { signal: AbortSignal.timeout(30_000) })).arrayBuffer()
+          await (await fetch(d.url(route), { headers: READ_HEADERS, signal: AbortSignal.timeout(30_000) })).arrayBuffer()
           answers++
         }
       })
