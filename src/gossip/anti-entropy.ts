@@ -31,6 +31,8 @@ export interface AntiEntropyComponents {
   admission: Pick<Admission, 'seal' | 'admit' | 'prepare'> & Partial<Pick<Admission, 'sealAsync'>>
   /** The scope of exchanges others ask for right now (undefined: the whole state); see Gossip's pulls. */
   servingScope?: () => readonly string[] | undefined
+  /** Whether an exchange may dial peerId when no connection is open (not a peer that refuses this host); default never. */
+  mayDial?: (peerId: string) => boolean
 }
 
 export interface AntiEntropyInit {
@@ -89,7 +91,7 @@ export class AntiEntropy implements Startable {
     const { signal: sig, done } = exchangeSignal(signal)
     let session: Session | undefined
     try {
-      const stream = await openStream(this.#c.node, peer, this.#init.protocol, { signal: AbortSignal.any([sig, AbortSignal.timeout(this.#init.timeoutMs)]) })
+      const stream = await openStream(this.#c.node, peer, this.#init.protocol, { signal: AbortSignal.any([sig, AbortSignal.timeout(this.#init.timeoutMs)]) }, this.#c.mayDial?.(peer.toString()) ?? false)
       session = this.#session(stream, peer.toString(), true, sig, scope)
       try {
         const r = await session.run()

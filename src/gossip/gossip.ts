@@ -240,6 +240,7 @@ export class Gossip implements Startable {
       logger,
       metrics: this.#metrics,
       memberInfos: async () => await membership.memberInfos(),
+      mayDial: (id) => !refusals.has(id),
       learn: (m) => { membership.learn(m) },
       admission,
       // While we pull a member's whole state at start-up (join), exchanges others ask for cover our own records only:
@@ -487,7 +488,7 @@ export class Gossip implements Startable {
       // A join, or a repair that changed something, is worth an info line; a converged periodic exchange is not (anti-entropy.ts logs every exchange at debug).
       if (why !== 'periodic' || r.merged > 0) this.#c.logger.info(`anti-entropy (${why}) with ${r.peerHostname}: received ${r.received} records (${r.merged} new to us), sent ${r.sent}; ${r.bytesSent} bytes sent, ${r.bytesReceived} received, ${r.ms.toFixed(1)} ms`)
     } catch (err) {
-      // not connected (any more): exchanges never dial (node.ts openStream); membership reconnects, or the member departs
+      // not connected (any more) to a peer that refuses this host: exchanges do not dial it (node.ts openStream)
       if (this.#stopping.signal.aborted) return
       if (err instanceof NotConnectedError) this.#c.logger.debug(`anti-entropy (${why}) with ${member.hostname} skipped: ${err.message}`)
       else this.#c.logger.warn(`anti-entropy (${why}) with ${member.hostname} failed: ${errorMessage(err) || String(err)}`)

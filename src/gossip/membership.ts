@@ -111,6 +111,7 @@ export class Membership extends EventEmitter<{ join: [Member, { returning: boole
       onSilent: (id, silentMs) => { this.#silent(id, silentMs) },
       onAnswer: (id) => { this.#answered(id) },
       onClockSample: (id, sample) => { if (this.#members.has(id)) components.onClockSample?.(id, sample) },
+      mayDial: (id) => this.#retryAt(id) === 0,
     }, { protocol: init.probeProtocol, intervalMs: PROBE_INTERVAL_MS, suspectAfterMs: SUSPECT_AFTER_MS })
     this.#seeds = new SeedDialer({ node: this.#node, logger: this.#logger, isForeign: (id) => this.#foreign.has(id), retryAt: (id) => this.#retryAt(id) }, init)
   }

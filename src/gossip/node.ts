@@ -52,19 +52,23 @@ export interface NodeInit {
   version: string
 }
 
-/** No open connection to the peer: openStream() does not dial. */
+/** No open connection to the peer, and openStream() was not to dial. */
 export class NotConnectedError extends SidecarError {}
 
 /**
- * A stream to peer on a connection already open; never dials (libp2p's dialProtocol does). Who
- * connects, and how often, is decided by membership and the seed dialer, with their damping and
- * backoff: an exchange or a probe that dialled brought back a peer that refuses this host, four
- * times a second, each time within the departure grace (two machines with one hostname).
+ * A stream to peer on a connection already open; without one it dials only when dial is true
+ * (libp2p's dialProtocol always dials). Who connects, and how often, is decided by membership
+ * and the seed dialer, with their damping and backoff: an exchange or a probe that dialled a
+ * peer refusing this host brought it back four times a second, each time within the departure
+ * grace (two machines with one hostname). Anti-entropy still dials other peers: a join exchange
+ * that lost the race with a connection's replacement would otherwise wait for the next
+ * periodic one (a late joiner took 4-8 s to hold the state instead of about 2 s).
  */
-export async function openStream (node: GossipNode, peer: PeerId, protocol: string, options: AbortOptions): Promise<Stream> {
+export async function openStream (node: GossipNode, peer: PeerId, protocol: string, options: AbortOptions, dial = false): Promise<Stream> {
   const conn = node.getConnections(peer).find(c => c.status === 'open')
-  if (conn === undefined) throw new NotConnectedError(`not connected to ${peer.toString()}`)
-  return await conn.newStream(protocol, options)
+  if (conn !== undefined) return await conn.newStream(protocol, options)
+  if (dial) return await node.dialProtocol(peer, protocol, options)
+  throw new NotConnectedError(`not connected to ${peer.toString()}`)
 }
 
 /** Gossipsub topic of a cluster: the cluster name is part of it, so clusters never mix. */

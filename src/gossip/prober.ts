@@ -40,6 +40,8 @@ export interface ProberComponents {
   onClockSample?: (peerId: string, sample: OffsetSample) => void
   /** This host's system clock, ms (the uncorrected one: corrections are computed from it). */
   now?: () => number
+  /** Whether opening a probe stream may dial peerId when no connection is open (not a peer that refuses this host); default never. */
+  mayDial?: (peerId: string) => boolean
 }
 
 /** A tick this much later than planned means this process was starved; that time is forgiven. */
@@ -212,7 +214,7 @@ export class Prober implements Startable {
     if (this.#opening.has(id)) return
     this.#opening.add(id)
     try {
-      const stream = await openStream(this.#c.node, peerIdFromString(id), this.#init.protocol, { signal: AbortSignal.any([signal, AbortSignal.timeout(this.#init.suspectAfterMs)]) })
+      const stream = await openStream(this.#c.node, peerIdFromString(id), this.#init.protocol, { signal: AbortSignal.any([signal, AbortSignal.timeout(this.#init.suspectAfterMs)]) }, this.#c.mayDial?.(id) ?? false)
       const probe: Probe = { stream, seq: 0, sentAt: 0 }
       const frames = new Framer()
       stream.addEventListener('message', (e) => {
