@@ -41,6 +41,12 @@ export interface AdmissionComponents {
    * that contradicts its own (refuter.ts).
    */
   ownRecord?: (svc: Service, from: string) => void
+  /**
+   * Called when an authentic observer's tombstone, newer than the record we hold, says that a
+   * host we count as a live member departed: the observer lost it, and we may not have yet
+   * (membership.ts departureReported). The tombstone itself is refused.
+   */
+  departureReported?: (hostname: string, observer: string) => void
 }
 
 export interface AdmissionInit {
@@ -139,6 +145,7 @@ export class Admission {
       }
       out.refused++
       if (FORGERY_REASONS.has(reason)) out.forged++
+      if (reason === 'not-departed') this.#reportDeparture(r)
       this.#refuse(reason, r, from, kind)
     }
     this.#c.verifier.clearPrepared(records.flatMap(r => r.proof === undefined ? [] : [r.proof.sig]))
@@ -240,7 +247,16 @@ export class Admission {
     return undefined
   }
 
-  #refuse (reason: RefuseReason, r: SealedRecord, from: string, kind: AdmitKind): void {
+  /** An observer says a live member departed: worth a look only when its tombstone is newer than what we hold (not a replay). */
+  #reportDeparture ({ svc, proof }: SealedRecord): void {
+    if (svc.Hostname === this.#init.hostname || proof === undefined || this.#c.departureReported === undefined) return
+    const held = this.#c.catalog.get(svc.Hostname, svc.ID)
+    if (held !== undefined && !svc.Updated.isAfter(held.Updated)) return
+    const observer = this.#c.pins.hostnameOf(proof.peer)
+    if (observer !== undefined) this.#c.departureReported(svc.Hostname, observer)
+  }
+
+    #refuse (reason: RefuseReason, r: SealedRecord, from: string, kind: AdmitKind): void {
     this.#c.metrics.refused.inc({ reason })
     const minute = Math.floor(Date.now() / 60_000)
     if (this.#log.minute !== minute) this.#log = { minute, count: 0 }

@@ -232,6 +232,7 @@ export class Gossip implements Startable {
       signer,
       member: (hostname) => membership.memberByHostname(hostname),
       ownRecord: (svc, from) => { this.#refuter?.consider(svc, from) },
+      departureReported: (hostname, observer) => { membership.departureReported(hostname, observer) },
     }, { hostname: init.hostname, maxRecordsPerHost: init.maxRecordsPerHost, maxRecords: init.maxRecords, backendCidrs: init.backendCidrs })
     this.#antiEntropy = new AntiEntropy({
       node,

@@ -53,6 +53,8 @@ export interface MembershipInit {
 const PROBE_INTERVAL_MS = 1000
 /** A member that answered no probe for this long is suspected, and departs unless it answers within the grace period: a frozen host is tombstoned within about 4-5 s. */
 const SUSPECT_AFTER_MS = 3000
+/** A member reported departed (departureReported) is probed out of turn at most this often. */
+const REPORT_DAMPING_MS = 5000
 /** Peers remembered as not ours (another cluster, another program), so they are not dialled again. */
 const MAX_FOREIGN = 1024
 /**
@@ -89,6 +91,8 @@ export class Membership extends EventEmitter<{ join: [Member, { returning: boole
   readonly #identifyTried = new Map<string, number>()
   /** When each member was last redialled at once after losing it (REDIAL_DAMPING_MS). */
   readonly #redialedAt = new Map<string, number>()
+  /** When another member last reported each member departed while we held a connection to it (REPORT_DAMPING_MS). */
+  readonly #reportedAt = new Map<string, number>()
   readonly #seeds: SeedDialer
   #ticker: Ticker | undefined
   readonly #prober: Prober
@@ -140,6 +144,7 @@ export class Membership extends EventEmitter<{ join: [Member, { returning: boole
     this.#leaving.clear()
     this.#suspected.clear()
     this.#redialedAt.clear()
+    this.#reportedAt.clear()
     this.#identifyTried.clear()
   }
 
@@ -346,10 +351,36 @@ export class Membership extends EventEmitter<{ join: [Member, { returning: boole
     return this.#init.retryAt?.(id) ?? 0
   }
 
+  /**
+   * Another member reports (by a signed tombstone, admission.ts) that a member we still hold a
+   * connection to has departed. A connection can outlive its peer's process: QUIC over UDP
+   * gets no word when the process is killed, nor does any connection when the host loses power,
+   * and the probes alone would find it after SUSPECT_AFTER_MS of silence. It is probed at once,
+   * out of turn, and departs unless it answers within the grace period. A report never departs
+   * a member that answers: a false one (a hostile member's) costs one probe, at most one per
+   * member per REPORT_DAMPING_MS.
+   */
+  departureReported (hostname: string, by: string): void {
+    const member = this.memberByHostname(hostname)
+    if (member === undefined) return
+    const id = member.peerId
+    if (this.#leaving.has(id) || this.#suspected.has(id) || this.#abort.signal.aborted) return
+    const now = Date.now()
+    if (now - (this.#reportedAt.get(id) ?? -Infinity) < REPORT_DAMPING_MS) return
+    this.#reportedAt.set(id, now)
+    if (!this.#prober.probeNow(id)) return
+    this.#suspect(member, `${by} reports that member ${member.hostname} (${id}) departed: probed at once, departed here too unless it answers within ${this.#init.graceMs} ms`)
+  }
+
   #silent (id: string, silentMs: number): void {
     const member = this.#members.get(id)
     if (member === undefined || this.#leaving.has(id) || this.#suspected.has(id) || this.#abort.signal.aborted) return
-    this.#logger.info(`member ${member.hostname} (${id}) answered no ping for ${silentMs} ms: departed unless it answers within ${this.#init.graceMs} ms`)
+    this.#suspect(member, `member ${member.hostname} (${id}) answered no ping for ${silentMs} ms: departed unless it answers within ${this.#init.graceMs} ms`)
+  }
+
+  #suspect (member: Member, why: string): void {
+    const id = member.peerId
+    this.#logger.info(why)
     this.#suspected.set(id, setTimeout(() => {
       this.#suspected.delete(id)
       void this.#node.hangUp(r(id)).catch(() => {})
@@ -375,6 +406,7 @@ export class Membership extends EventEmitter<{ join: [Member, { returning: boole
     this.#suspected.delete(member.peerId)
     this.#members.delete(member.peerId)
     this.#redialedAt.delete(member.peerId)
+    this.#reportedAt.delete(member.peerId)
     if ([...this.#members.values()].some(m => m.hostname === member.hostname)) return // the host is still here under another peer id
     this.#logger.info(`member ${member.hostname} (${member.peerId}) departed`)
     this.emit('depart', member)

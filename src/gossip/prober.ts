@@ -85,6 +85,8 @@ export class Prober implements Startable {
   readonly #self: string
   #lastTick = 0
   #ticker: Ticker | undefined
+  /** Aborts probe streams opened out of turn (probeNow) when the prober stops. */
+  #abort = new AbortController()
 
   constructor (components: ProberComponents, init: ProberInit) {
     this.#c = components
@@ -97,6 +99,7 @@ export class Prober implements Startable {
 
   async start (): Promise<void> {
     if (this.#ticker !== undefined) return
+    this.#abort = new AbortController()
     await this.#c.node.handle(this.#init.protocol, (stream, connection) => {
       const id = connection.remotePeer.toString()
       echo(stream, this.#now, (sample) => {
@@ -110,6 +113,7 @@ export class Prober implements Startable {
   }
 
   async stop (): Promise<void> {
+    this.#abort.abort()
     await this.#ticker?.stop()
     this.#ticker = undefined
     for (const p of this.#probes.values()) p.stream.abort(new Error('stopping'))
@@ -132,6 +136,20 @@ export class Prober implements Startable {
   /** When the member last answered a probe or probed us (Date.now() ms); undefined before its first probe. */
   lastHeard (peerId: string): number | undefined {
     return this.#lastAck.get(peerId)
+  }
+
+  /**
+   * Probes a member now, out of turn, even when it is the side that only answers: what a
+   * report that it departed asks for. Its next answer, or its next probe of us, is reported
+   * (onAnswer) as the end of a silence. False when it is no member we probe.
+   */
+  probeNow (id: string): boolean {
+    if (!this.#lastAck.has(id) || this.#abort.signal.aborted) return false
+    this.#reported.add(id)
+    const probe = this.#probes.get(id)
+    if (probe === undefined) void this.#open(id, this.#abort.signal)
+    else if (probe.waiting === undefined) this.#send(id, probe)
+    return true
   }
 
   #answered (id: string): void {

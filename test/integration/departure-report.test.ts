@@ -1,0 +1,88 @@
+// A member's report that another member departed (its signed observer tombstone), against real
+// daemons on 127.0.37.x and a rogue member built from the project's own modules. A connection can
+// outlive its peer's process (QUIC over UDP hears nothing when the process is killed; bench/convergence
+// at N = 20 had a fifth of its SIGKILL runs wait for the 3 s silence that way), so a report makes the
+// receiver probe the reported member at once: it departs unless it answers within the grace.
+// The abuse: a member that reports a live member departed, again and again, costs that member a
+// probe now and then, and never its records.
+import test from 'ava'
+import { makeService, ServiceStatus, Time } from '../../src/service/index.ts'
+import { ALIVE, makeCluster, startAll, statusIn, TOMBSTONE, waitOnAll, type ClusterNode, type StateJson } from '../helpers/cluster.ts'
+import { startRogue, type Rogue } from '../helpers/rogue.ts'
+import { sleep, waitFor } from '../helpers/wait.ts'
+
+const CLUSTER = 'report'
+
+function holds (nodes: readonly ClusterNode[], status = ALIVE) {
+  return (s: StateJson): boolean => nodes.every(n => n.services.every(name => statusIn(s, n.hostname, name) === status))
+}
+
+/** Lines of a daemon's output that match re. */
+function lines (n: ClusterNode, re: RegExp): string[] {
+  return n.d.output.split('\n').filter(l => re.test(l))
+}
+
+/** The rogue's report that host departed: an observer tombstone of each of its records, stamped now. */
+async function report (rogue: Rogue, s: StateJson, host: string): Promise<void> {
+  const now = Time.fromMillis(Date.now())
+  await rogue.publish(Object.values(s.Servers[host].Services).map(r => rogue.sign(makeService({ ID: r.ID, Name: r.Name, Hostname: host, Status: ServiceStatus.TOMBSTONE, Updated: now, Created: now }), true)))
+}
+
+test('a member reported departed is probed at once: a live one stays, a frozen one departs within the grace', async t => {
+  t.timeout(180_000)
+  const nodes = await makeCluster(t, [
+    { ip: '127.0.37.1', hostname: 'alpha', args: ['-n', CLUSTER, '-c', '127.0.37.1'] },
+    { ip: '127.0.37.2', hostname: 'bravo', args: ['-n', CLUSTER, '-c', '127.0.37.1'] },
+    { ip: '127.0.37.3', hostname: 'victor', args: ['-n', CLUSTER, '-c', '127.0.37.1'] },
+  ])
+  const [alpha, bravo, victor] = nodes
+  await startAll(nodes)
+  await waitOnAll(nodes, 'converged', holds(nodes), 30_000)
+  const rogue = await startRogue(t, { ip: '127.0.37.9', hostname: 'rogue', clusterName: CLUSTER })
+  await rogue.join('127.0.37.1')
+  await waitFor(async () => (await alpha.d.json<{ ClusterMembers?: Record<string, unknown> }>('/services.json')).ClusterMembers?.rogue !== undefined, { timeoutMs: 15_000, message: 'the rogue is a member of alpha' })
+
+  // 1. False reports of live victor, one a second for 8 s: alpha probes it (at most once per 5 s), it answers, nothing is tombstoned.
+  const reported = /rogue reports that member victor \(\S+\) departed: probed at once/
+  const state = await alpha.state()
+  let sawTombstone = false
+  for (let i = 0; i < 8; i++) {
+    await report(rogue, state, 'victor')
+    const deadline = Date.now() + 1000
+    while (Date.now() < deadline) {
+      if (statusIn(await alpha.state(), 'victor', victor.services[0]) !== ALIVE) sawTombstone = true
+      await sleep(100)
+    }
+  }
+  await waitFor(() => lines(alpha, /member victor answers again within the grace period/).length >= lines(alpha, reported).length, { timeoutMs: 5000, message: 'victor answered every probe the reports caused' })
+  const falseReports = lines(alpha, reported).length
+  t.true(falseReports >= 1 && falseReports <= 2, `alpha acted on ${falseReports} of 8 reports in 8 s (one per 5 s at most)`)
+  t.false(sawTombstone, 'victor\'s service stayed ALIVE on alpha throughout')
+  t.deepEqual(lines(alpha, /member victor \(\S+\) departed\s*$/), [], 'alpha never declared victor departed')
+  for (const n of [alpha, bravo]) t.is(statusIn(await n.state(), 'victor', victor.services[0]), ALIVE, `${n.hostname}: victor ALIVE`)
+
+  // 2. victor freezes (its connections stay open) and the rogue reports it at once: alpha probes it and
+  // departs it after the grace (1 s), not after 3 s of silence plus the grace.
+  await sleep(5500) // past the damping of the last report
+  const before = alpha.d.output.length
+  const frozenAt = Date.now()
+  victor.d.child.kill('SIGSTOP')
+  try {
+    await report(rogue, await alpha.state(), 'victor')
+    await waitOnAll([alpha], 'alpha tombstones frozen victor after the report', holds([victor], TOMBSTONE), 30_000)
+    const tombstonedMs = Date.now() - frozenAt
+    const after = alpha.d.output.slice(before).split('\n')
+    const reportAt = after.findIndex(l => reported.test(l))
+    const departAt = after.findIndex(l => /member victor \(\S+\) departed\s*$/.test(l))
+    t.true(reportAt >= 0, 'alpha logged the report and probed victor')
+    t.true(departAt > reportAt, 'then declared victor departed')
+    t.deepEqual(after.slice(0, departAt).filter(l => /member victor \(\S+\) answered no ping/.test(l)), [], 'by the report, not by 3 s of silence')
+    // bravo heard no rogue: alpha's own departure tombstones are its report, and bravo departs victor too
+    await waitOnAll([bravo], 'bravo tombstones victor', holds([victor], TOMBSTONE), 30_000)
+    t.log(`victor frozen -> tombstoned on alpha after ${tombstonedMs} ms (the silence alone takes 3 s plus the 1 s grace)`)
+  } finally {
+    victor.d.child.kill('SIGCONT')
+  }
+  // 3. victor thaws: it answers again and its records come back everywhere.
+  await waitOnAll(nodes, 'victor ALIVE again everywhere after SIGCONT', holds(nodes), 60_000)
+})
