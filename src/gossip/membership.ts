@@ -4,9 +4,12 @@
 // learned through anti-entropy are dialled, so the cluster never hangs off one seed.
 // A member whose connections all close and that is not back within the grace period, or
 // that answers no probe (prober.ts) for 3 s and then not within the grace period either,
-// has departed: 'depart' fires, and the caller tombstones its records.
+// has departed: 'depart' fires, and the caller tombstones its records. A member that another
+// reports departed, or one of whose connections closed while another stays open (a QUIC
+// connection outlives a killed process), is probed at once and departs unless it answers
+// within the grace period.
 import { EventEmitter } from 'node:events'
-import type { IdentifyResult, PeerId } from '@libp2p/interface'
+import type { Connection, IdentifyResult, PeerId } from '@libp2p/interface'
 import { peerIdFromString } from '@libp2p/peer-id'
 import { multiaddr, type Multiaddr } from '@multiformats/multiaddr'
 import type { Logger } from '../lib/logger.ts'
@@ -53,7 +56,7 @@ export interface MembershipInit {
 const PROBE_INTERVAL_MS = 1000
 /** A member that answered no probe for this long is suspected, and departs unless it answers within the grace period: a frozen host is tombstoned within about 4-5 s. */
 const SUSPECT_AFTER_MS = 3000
-/** A member reported departed (departureReported) is probed out of turn at most this often. */
+/** A member reported departed, or one of whose connections closed, is probed out of turn at most this often. */
 const REPORT_DAMPING_MS = 5000
 /** Peers remembered as not ours (another cluster, another program), so they are not dialled again. */
 const MAX_FOREIGN = 1024
@@ -91,7 +94,7 @@ export class Membership extends EventEmitter<{ join: [Member, { returning: boole
   readonly #identifyTried = new Map<string, number>()
   /** When each member was last redialled at once after losing it (REDIAL_DAMPING_MS). */
   readonly #redialedAt = new Map<string, number>()
-  /** When another member last reported each member departed while we held a connection to it (REPORT_DAMPING_MS). */
+  /** When each member was last probed out of turn: reported departed, or one of its connections closed (REPORT_DAMPING_MS). */
   readonly #reportedAt = new Map<string, number>()
   readonly #seeds: SeedDialer
   #ticker: Ticker | undefined
@@ -102,6 +105,7 @@ export class Membership extends EventEmitter<{ join: [Member, { returning: boole
     this.#identified(r.peerId, r.protocols, r.agentVersion, r.connection.remoteAddr.toString(), r.listenAddrs.map(String))
   }
   readonly #onDisconnect = (e: CustomEvent<PeerId>): void => { this.#disconnected(e.detail.toString()) }
+  readonly #onConnectionClose = (e: CustomEvent<Connection>): void => { this.#connectionClosed(e.detail) }
 
   constructor (components: { node: GossipNode, logger: Logger, onClockSample?: (peerId: string, sample: OffsetSample) => void }, init: MembershipInit) {
     super()
@@ -125,6 +129,7 @@ export class Membership extends EventEmitter<{ join: [Member, { returning: boole
     this.#abort = new AbortController()
     this.#node.addEventListener('peer:identify', this.#onIdentify)
     this.#node.addEventListener('peer:disconnect', this.#onDisconnect)
+    this.#node.addEventListener('connection:close', this.#onConnectionClose)
     this.#ticker = new Ticker(async () => {
       this.#seeds.tick(this.#abort.signal)
       await this.#reconcile()
@@ -138,6 +143,7 @@ export class Membership extends EventEmitter<{ join: [Member, { returning: boole
     await this.#prober.stop()
     this.#node.removeEventListener('peer:identify', this.#onIdentify)
     this.#node.removeEventListener('peer:disconnect', this.#onDisconnect)
+    this.#node.removeEventListener('connection:close', this.#onConnectionClose)
     await this.#ticker?.stop()
     this.#ticker = undefined
     for (const t of [...this.#leaving.values(), ...this.#suspected.values()]) clearTimeout(t)
@@ -362,14 +368,29 @@ export class Membership extends EventEmitter<{ join: [Member, { returning: boole
    */
   departureReported (hostname: string, by: string): void {
     const member = this.memberByHostname(hostname)
-    if (member === undefined) return
+    if (member !== undefined) this.#probeAtOnce(member, `${by} reports that member ${member.hostname} (${member.peerId}) departed: probed at once, departed here too unless it answers within ${this.#init.graceMs} ms`)
+  }
+
+  /**
+   * One of a member's connections closed while another stays open: a killed process closes its
+   * TCP connections at once, while a QUIC one to the same member lingers. Probed at once, as on
+   * a report; the last connection's close starts the grace period instead (#disconnected).
+   */
+  #connectionClosed (conn: Connection): void {
+    const id = conn.remotePeer.toString()
+    const member = this.#members.get(id)
+    if (member === undefined || !this.#node.getConnections(conn.remotePeer).some(c => c.id !== conn.id && c.status === 'open')) return
+    this.#probeAtOnce(member, `a connection to member ${member.hostname} (${id}) closed while another stays open: probed at once, departed unless it answers within ${this.#init.graceMs} ms`)
+  }
+
+  /** Probes a connected member out of turn and suspects it until it answers (at most once per member per REPORT_DAMPING_MS). */
+  #probeAtOnce (member: Member, why: string): void {
     const id = member.peerId
     if (this.#leaving.has(id) || this.#suspected.has(id) || this.#abort.signal.aborted) return
     const now = Date.now()
     if (now - (this.#reportedAt.get(id) ?? -Infinity) < REPORT_DAMPING_MS) return
     this.#reportedAt.set(id, now)
-    if (!this.#prober.probeNow(id)) return
-    this.#suspect(member, `${by} reports that member ${member.hostname} (${id}) departed: probed at once, departed here too unless it answers within ${this.#init.graceMs} ms`)
+    if (this.#prober.probeNow(id)) this.#suspect(member, why)
   }
 
   #silent (id: string, silentMs: number): void {

@@ -50,6 +50,8 @@ export interface Rogue {
   exchange: (target: PeerId, records: readonly WireRecord[], opts?: ExchangeOptions) => Promise<ExchangeOutcome>
   /** Connects to a daemon's gossip port and waits until it subscribed to our topic. */
   join: (ip: string) => Promise<PeerId>
+  /** Stops answering the failure detector's probes, as a frozen or killed process would. */
+  mute: () => void
 }
 
 /**
@@ -97,12 +99,13 @@ function tampered (lp: LengthPrefixedStream<Stream>, tamper: ExchangeOptions['ta
   }
 }
 
-export async function startRogue (t: ExecutionContext, opts: { ip: string, hostname: string, clusterName: string }): Promise<Rogue> {
+export async function startRogue (t: ExecutionContext, opts: { ip: string, hostname: string, clusterName: string, quic?: boolean }): Promise<Rogue> {
   const key = await generateKeyPair('Ed25519')
   const { node } = await createGossipNode({
     hostname: opts.hostname, clusterName: opts.clusterName, bindIp: opts.ip, bindPort: 7946, advertiseIp: opts.ip,
-    clusterKey: '', quic: false, privateKey: key, version: '0.0.0',
+    clusterKey: '', quic: opts.quic ?? false, privateKey: key, version: '0.0.0',
   }, silentLogger())
+  let muted = false
   t.teardown(async () => { await node.stop() })
   const protocol = stateProtocolOf(opts.clusterName)
   const session = (lp: LengthPrefixedStream, records: readonly WireRecord[], initiator: boolean): Session => {
@@ -122,7 +125,7 @@ export async function startRogue (t: ExecutionContext, opts: { ip: string, hostn
   }, { maxInboundStreams: 64 })
   // answers the failure detector's probes (an echo), so it is not departed as silent
   await node.handle(probeProtocolOf(opts.clusterName), (stream) => {
-    stream.addEventListener('message', (e) => { try { stream.send(e.data) } catch { stream.abort(new Error('echo failed')) } })
+    stream.addEventListener('message', (e) => { if (!muted) try { stream.send(e.data) } catch { stream.abort(new Error('echo failed')) } })
     stream.addEventListener('remoteCloseWrite', () => { void stream.close().catch(() => {}) })
   })
   await node.start()
@@ -164,6 +167,7 @@ export async function startRogue (t: ExecutionContext, opts: { ip: string, hostn
       await waitFor(() => node.services.pubsub.getSubscribers(topic).some(p => p.equals(conn.remotePeer)), { timeoutMs: 15_000, message: `${ip} subscribed, as seen by the rogue` })
       return conn.remotePeer
     },
+    mute: () => { muted = true },
   }
 }
 

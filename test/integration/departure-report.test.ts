@@ -4,7 +4,9 @@
 // at N = 20 had a fifth of its SIGKILL runs wait for the 3 s silence that way), so a report makes the
 // receiver probe the reported member at once: it departs unless it answers within the grace.
 // The abuse: a member that reports a live member departed, again and again, costs that member a
-// probe now and then, and never its records.
+// probe now and then, and never its records. The same probe at once follows the close of one of
+// a member's connections while another (QUIC) stays open.
+import { multiaddr } from '@multiformats/multiaddr'
 import test from 'ava'
 import { makeService, ServiceStatus, Time } from '../../src/service/index.ts'
 import { ALIVE, makeCluster, startAll, statusIn, TOMBSTONE, waitOnAll, type ClusterNode, type StateJson } from '../helpers/cluster.ts'
@@ -85,4 +87,36 @@ test('a member reported departed is probed at once: a live one stays, a frozen o
   }
   // 3. victor thaws: it answers again and its records come back everywhere.
   await waitOnAll(nodes, 'victor ALIVE again everywhere after SIGCONT', holds(nodes), 60_000)
+})
+
+test('a member whose TCP connection closes while its QUIC one stays open is probed at once: silent, it departs within the grace', async t => {
+  t.timeout(120_000)
+  const [alpha] = await makeCluster(t, [{ ip: '127.0.37.11', hostname: 'alpha', args: ['-n', CLUSTER, '-c', '127.0.37.11'] }])
+  await startAll([alpha])
+  // the rogue plays a member whose process dies: it holds a TCP and a QUIC connection to alpha, then
+  // stops answering probes and its TCP connection closes (what the kernel does for a killed process)
+  const rogue = await startRogue(t, { ip: '127.0.37.19', hostname: 'rogue', clusterName: CLUSTER, quic: true })
+  const alphaPeer = await rogue.join('127.0.37.11')
+  await waitFor(async () => (await alpha.d.json<{ ClusterMembers?: Record<string, unknown> }>('/services.json')).ClusterMembers?.rogue !== undefined, { timeoutMs: 15_000, message: 'the rogue is a member of alpha' })
+  const now = Time.fromMillis(Date.now())
+  await rogue.publish([rogue.sign(makeService({ ID: 'web1', Name: 'rogue-web', Image: 'web:1', Hostname: 'rogue', Created: now, Updated: now, Status: ServiceStatus.ALIVE, ProxyMode: 'tcp', Ports: [{ Type: 'tcp', Port: 18997, ServicePort: 18997, IP: '127.0.37.19' }] }))])
+  await waitOnAll([alpha], 'the rogue\'s record is ALIVE on alpha', s => statusIn(s, 'rogue', 'rogue-web') === ALIVE, 15_000)
+  await rogue.node.dial(multiaddr(`/ip4/127.0.37.11/udp/7946/quic-v1/p2p/${alphaPeer.toString()}`), { force: true, signal: AbortSignal.timeout(10_000) })
+  const conns = rogue.node.getConnections(alphaPeer)
+  t.deepEqual(conns.map(c => c.remoteAddr.toString().includes('/quic-v1') ? 'quic' : 'tcp').sort(), ['quic', 'tcp'], 'a TCP and a QUIC connection to alpha')
+  await sleep(1500) // alpha has probed it over them since
+
+  const before = alpha.d.output.length
+  const diedAt = Date.now()
+  rogue.mute()
+  for (const c of conns) if (!c.remoteAddr.toString().includes('/quic-v1')) c.abort(new Error('the process died'))
+  await waitOnAll([alpha], 'alpha tombstones the rogue\'s record', s => statusIn(s, 'rogue', 'rogue-web') === TOMBSTONE, 30_000)
+  const tombstonedMs = Date.now() - diedAt
+  const after = alpha.d.output.slice(before).split('\n')
+  const probedAt = after.findIndex(l => /a connection to member rogue \(\S+\) closed while another stays open: probed at once/.test(l))
+  const departAt = after.findIndex(l => /member rogue \(\S+\) departed\s*$/.test(l))
+  t.true(probedAt >= 0, 'alpha probed the rogue at once when its TCP connection closed')
+  t.true(departAt > probedAt, 'then declared it departed')
+  t.deepEqual(after.slice(0, departAt).filter(l => /member rogue \(\S+\) answered no ping/.test(l)), [], 'not after 3 s of silence')
+  t.log(`TCP closed, QUIC open, no answers -> tombstoned on alpha after ${tombstonedMs} ms (the silence alone takes 3 s plus the 1 s grace)`)
 })
