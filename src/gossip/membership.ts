@@ -314,6 +314,10 @@ export class Membership extends EventEmitter<{ join: [Member, { returning: boole
     if (leaving !== undefined) {
       clearTimeout(leaving)
       this.#leaving.delete(id)
+      // it just completed a handshake and identify: a suspicion from before (a probe out of turn,
+      // a silence) would otherwise depart it, as the prober's reset forgets that it was waited for
+      clearTimeout(this.#suspected.get(id))
+      this.#suspected.delete(id)
       if (renamed === undefined) this.#logger.info(`member ${hostname} (${id}) is back within the grace period`)
       if (known !== undefined && renamed === undefined) this.emit('join', known, { returning: true })
     }

@@ -52,6 +52,8 @@ export interface Rogue {
   join: (ip: string) => Promise<PeerId>
   /** Stops answering the failure detector's probes, as a frozen or killed process would. */
   mute: () => void
+  /** Answers them again. */
+  unmute: () => void
 }
 
 /**
@@ -168,6 +170,7 @@ export async function startRogue (t: ExecutionContext, opts: { ip: string, hostn
       return conn.remotePeer
     },
     mute: () => { muted = true },
+    unmute: () => { muted = false },
   }
 }
 

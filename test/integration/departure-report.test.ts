@@ -120,3 +120,31 @@ test('a member whose TCP connection closes while its QUIC one stays open is prob
   t.deepEqual(after.slice(0, departAt).filter(l => /member rogue \(\S+\) answered no ping/.test(l)), [], 'not after 3 s of silence')
   t.log(`TCP closed, QUIC open, no answers -> tombstoned on alpha after ${tombstonedMs} ms (the silence alone takes 3 s plus the 1 s grace)`)
 })
+
+test('a member probed at once that loses every connection and is back within the grace (a quick restart) is not departed', async t => {
+  t.timeout(120_000)
+  const [alpha] = await makeCluster(t, [{ ip: '127.0.37.21', hostname: 'alpha', args: ['-n', CLUSTER, '-c', '127.0.37.21'] }])
+  await startAll([alpha])
+  const rogue = await startRogue(t, { ip: '127.0.37.29', hostname: 'rogue', clusterName: CLUSTER, quic: true })
+  const alphaPeer = await rogue.join('127.0.37.21')
+  await waitFor(async () => (await alpha.d.json<{ ClusterMembers?: Record<string, unknown> }>('/services.json')).ClusterMembers?.rogue !== undefined, { timeoutMs: 15_000, message: 'the rogue is a member of alpha' })
+  await rogue.node.dial(multiaddr(`/ip4/127.0.37.21/udp/7946/quic-v1/p2p/${alphaPeer.toString()}`), { force: true, signal: AbortSignal.timeout(10_000) })
+  t.is(rogue.node.getConnections(alphaPeer).length, 2, 'two connections to alpha')
+  await sleep(1500)
+
+  const before = alpha.d.output.length
+  // the TCP connection closes first (alpha probes at once), then the QUIC one; at once the member is back
+  rogue.mute()
+  const [tcp, quic] = [...rogue.node.getConnections(alphaPeer)].sort((a, b) => Number(a.remoteAddr.toString().includes('/quic-v1')) - Number(b.remoteAddr.toString().includes('/quic-v1')))
+  tcp.abort(new Error('the process died'))
+  await sleep(100)
+  await quic.close()
+  rogue.unmute()
+  await rogue.join('127.0.37.21')
+  await waitFor(() => /member rogue \(\S+\) is back within the grace period/.test(alpha.d.output.slice(before)), { timeoutMs: 10_000, message: 'alpha saw the rogue back within the grace' })
+  await sleep(3000) // past the grace of the probe sent when the TCP connection closed
+  const after = alpha.d.output.slice(before)
+  t.regex(after, /a connection to member rogue \(\S+\) closed while another stays open: probed at once/)
+  t.notRegex(after, /member rogue \(\S+\) departed\s*$/m, 'the member back within the grace stays a member')
+  t.not((await alpha.d.json<{ ClusterMembers?: Record<string, unknown> }>('/services.json')).ClusterMembers?.rogue, undefined, 'the rogue is still listed as a member')
+})
