@@ -58,6 +58,8 @@ const PROBE_INTERVAL_MS = 1000
 const SUSPECT_AFTER_MS = 3000
 /** A member reported departed, or one of whose connections closed, is probed out of turn at most this often. */
 const REPORT_DAMPING_MS = 5000
+/** A suspicion's timer this much late means this process was starved: the member gets that time again. */
+const STARVED_MS = 100
 /** Peers remembered as not ours (another cluster, another program), so they are not dialled again. */
 const MAX_FOREIGN = 1024
 /**
@@ -406,11 +408,19 @@ export class Membership extends EventEmitter<{ join: [Member, { returning: boole
   #suspect (member: Member, why: string): void {
     const id = member.peerId
     this.#logger.info(why)
-    this.#suspected.set(id, setTimeout(() => {
-      this.#suspected.delete(id)
-      void this.#node.hangUp(r(id)).catch(() => {})
-      this.#depart(member, true)
-    }, this.#init.graceMs))
+    const arm = (ms: number): void => {
+      const due = Date.now() + ms
+      this.#suspected.set(id, setTimeout(() => {
+        // This process was starved meanwhile (the timer is late): the member's answer may be
+        // waiting to be read, so it gets the time this process lost, as the prober forgives it.
+        const late = Date.now() - due
+        if (late > STARVED_MS) { arm(late); return }
+        this.#suspected.delete(id)
+        void this.#node.hangUp(r(id)).catch(() => {})
+        this.#depart(member, true)
+      }, ms))
+    }
+    arm(this.#init.graceMs)
   }
 
   #answered (id: string): void {

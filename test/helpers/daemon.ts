@@ -112,15 +112,24 @@ export class DaemonProcess {
    * so what its heap holds afterwards is what lives, not what the collector has yet to take.
    */
   async collectGarbage (timeoutMs = 30_000): Promise<void> {
+    await this.#inspect('HeapProfiler.collectGarbage', {}, 'run a collection', timeoutMs)
+  }
+
+  /** Evaluates a JS expression in the daemon's main thread through its inspector: `busy(ms)` holds its event loop. */
+  async evaluate (expression: string, timeoutMs = 30_000): Promise<void> {
+    await this.#inspect('Runtime.evaluate', { expression }, 'evaluate an expression', timeoutMs)
+  }
+
+  async #inspect (method: string, params: object, what: string, timeoutMs: number): Promise<void> {
     // bin/sidecar.js re-executes itself with its V8 flags (same PID): the last listener is the daemon's
     const url = this.#inspectorUrl
     if (url === undefined) throw new Error(`${this.hostname} has no inspector (start it with inspector: true); output:\n${this.output.slice(-2000)}`)
     const ws = new WebSocket(url)
     try {
       await new Promise<void>((resolve, reject) => {
-        const timer = setTimeout(() => { reject(new Error(`${this.hostname}'s inspector did not run a collection within ${timeoutMs} ms`)) }, timeoutMs)
+        const timer = setTimeout(() => { reject(new Error(`${this.hostname}'s inspector did not ${what} within ${timeoutMs} ms`)) }, timeoutMs)
         ws.onerror = () => { clearTimeout(timer); reject(new Error(`${this.hostname}'s inspector at ${url} refused the connection`)) }
-        ws.onopen = () => { ws.send(JSON.stringify({ id: 1, method: 'HeapProfiler.collectGarbage' })) }
+        ws.onopen = () => { ws.send(JSON.stringify({ id: 1, method, params })) }
         ws.onmessage = (e) => {
           const m = JSON.parse(String(e.data)) as { id?: number, error?: { message: string } }
           if (m.id !== 1) return

@@ -54,6 +54,9 @@ export interface Rogue {
   mute: () => void
   /** Answers them again. */
   unmute: () => void
+  /** Holds its answers to probes from now on (a slow peer); release() sends them, and answers at once again. */
+  hold: () => void
+  release: () => void
 }
 
 /**
@@ -108,6 +111,7 @@ export async function startRogue (t: ExecutionContext, opts: { ip: string, hostn
     clusterKey: '', quic: opts.quic ?? false, privateKey: key, version: '0.0.0',
   }, silentLogger())
   let muted = false
+  let held: Array<() => void> | undefined
   t.teardown(async () => { await node.stop() })
   const protocol = stateProtocolOf(opts.clusterName)
   const session = (lp: LengthPrefixedStream, records: readonly WireRecord[], initiator: boolean): Session => {
@@ -127,7 +131,12 @@ export async function startRogue (t: ExecutionContext, opts: { ip: string, hostn
   }, { maxInboundStreams: 64 })
   // answers the failure detector's probes (an echo), so it is not departed as silent
   await node.handle(probeProtocolOf(opts.clusterName), (stream) => {
-    stream.addEventListener('message', (e) => { if (!muted) try { stream.send(e.data) } catch { stream.abort(new Error('echo failed')) } })
+    const answer = (data: Parameters<typeof stream.send>[0]): void => { try { stream.send(data) } catch { stream.abort(new Error('echo failed')) } }
+    stream.addEventListener('message', (e) => {
+      if (muted) return
+      if (held !== undefined) held.push(() => { answer(e.data) })
+      else answer(e.data)
+    })
     stream.addEventListener('remoteCloseWrite', () => { void stream.close().catch(() => {}) })
   })
   await node.start()
@@ -171,6 +180,12 @@ export async function startRogue (t: ExecutionContext, opts: { ip: string, hostn
     },
     mute: () => { muted = true },
     unmute: () => { muted = false },
+    hold: () => { held ??= [] },
+    release: () => {
+      const answers = held ?? []
+      held = undefined
+      for (const send of answers) send()
+    },
   }
 }
 

@@ -148,3 +148,29 @@ test('a member probed at once that loses every connection and is back within the
   t.notRegex(after, /member rogue \(\S+\) departed\s*$/m, 'the member back within the grace stays a member')
   t.not((await alpha.d.json<{ ClusterMembers?: Record<string, unknown> }>('/services.json')).ClusterMembers?.rogue, undefined, 'the rogue is still listed as a member')
 })
+
+test('a suspicion does not end in a departure while this daemon was too busy to read the answer', async t => {
+  t.timeout(120_000)
+  const [alpha] = await makeCluster(t, [{ ip: '127.0.37.31', hostname: 'alpha', args: ['-n', CLUSTER, '-c', '127.0.37.31'], inspector: true }])
+  await startAll([alpha])
+  const rogue = await startRogue(t, { ip: '127.0.37.39', hostname: 'rogue', clusterName: CLUSTER, quic: true })
+  const alphaPeer = await rogue.join('127.0.37.31')
+  await waitFor(async () => (await alpha.d.json<{ ClusterMembers?: Record<string, unknown> }>('/services.json')).ClusterMembers?.rogue !== undefined, { timeoutMs: 15_000, message: 'the rogue is a member of alpha' })
+  await rogue.node.dial(multiaddr(`/ip4/127.0.37.31/udp/7946/quic-v1/p2p/${alphaPeer.toString()}`), { force: true, signal: AbortSignal.timeout(10_000) })
+  await sleep(1500)
+
+  const before = alpha.d.output.length
+  // alpha probes the rogue at once when its TCP connection closes; the rogue is slow to answer, and
+  // alpha's event loop is held for 2.5 s (a long task) from before the answer arrives until after the grace
+  rogue.hold()
+  for (const c of rogue.node.getConnections(alphaPeer)) if (!c.remoteAddr.toString().includes('/quic-v1')) c.abort(new Error('reset'))
+  await waitFor(() => /a connection to member rogue \(\S+\) closed while another stays open: probed at once/.test(alpha.d.output.slice(before)), { timeoutMs: 10_000, message: 'alpha probed the rogue at once' })
+  // (in the check phase: after it the loop runs its due timers before it reads its sockets)
+  await alpha.d.evaluate('setImmediate(() => { const end = Date.now() + 2500; while (Date.now() < end); })')
+  await sleep(500)
+  rogue.release()
+  await sleep(5000)
+  const after = alpha.d.output.slice(before)
+  t.notRegex(after, /member rogue \(\S+\) departed\s*$/m, 'the member that answered while alpha was busy stays a member')
+  t.regex(after, /member rogue answers again within the grace period/)
+})
