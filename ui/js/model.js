@@ -146,3 +146,28 @@ export function statusCounts (instances) {
   for (const svc of instances) counts[statusName(svc.Status)] = (counts[statusName(svc.Status)] ?? 0) + 1
   return counts
 }
+
+const isObject = (v) => typeof v === 'object' && v !== null && !Array.isArray(v)
+
+/**
+ * Why `doc` is not an explain.json document the details can show (a proxy's page, an API of
+ * another version), or undefined when it is one. What the details read of it is checked, so
+ * that no answer can stop the page's drawing.
+ */
+export function explainProblem (doc) {
+  if (!isObject(doc) || !Array.isArray(doc.instances)) return 'no list of instances'
+  const bad = doc.instances.findIndex(e => !isObject(e) || !isObject(e.service) || typeof e.service.Hostname !== 'string' || typeof e.service.ID !== 'string' ||
+    typeof e.routable !== 'boolean' || !Array.isArray(e.reasons) || !(e.check === null || isObject(e.check)))
+  return bad === -1 ? undefined : `instance ${bad} lacks its service, routable, reasons or check`
+}
+
+/**
+ * The reason an API answer gives, for people: the API's error body's `message`, else an
+ * `error` (what proxies and other APIs send, a text or { message }), else the HTTP status text;
+ * at most 300 characters (the body may be anything).
+ */
+export function answerReason (body, statusText) {
+  const said = [body?.message, body?.error, body?.error?.message].find(v => typeof v === 'string' && v.trim() !== '')
+  const text = said ?? (statusText || 'no reason given')
+  return text.length > 300 ? `${text.slice(0, 300)}…` : text
+}

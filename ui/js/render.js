@@ -105,31 +105,51 @@ function portsSummary (lists) {
   return ports.length <= 3 ? ports.join(' · ') : `${ports.slice(0, 3).join(' · ')} +${ports.length - 3}`
 }
 
-function routedCell (explained) {
-  if (explained === undefined) return h('span', { class: 'muted' }, '…')
+/** What a cell from explain shows without its entry: '…' while explain loads, '—' when it failed. */
+function unexplained (failed) {
+  return h('span', { class: 'muted' }, failed ? '—' : '…')
+}
+
+function routedCell (explained, failed) {
+  if (explained === undefined) return unexplained(failed)
   if (explained.routable) return h('span', { class: 'yes', title: 'this host routes traffic to it' }, '✓ yes')
   return h('span', { class: 'no' }, '✗ no', h('ul', { class: 'reasons' }, explained.reasons.map(r => h('li', {}, r))))
 }
 
-function checkCell (explained) {
-  if (explained === undefined) return h('span', { class: 'muted' }, '…')
+function checkCell (explained, failed) {
+  if (explained === undefined) return unexplained(failed)
   const c = explained.check
   if (c === null) return h('span', { class: 'muted' }, explained.local ? 'no check' : `on ${explained.service.Hostname}`)
   const result = c.ok === null ? h('span', { class: 'muted' }, 'not run yet') : c.ok ? h('span', { class: 'yes' }, 'passing') : h('span', { class: 'no' }, c.error ?? 'failing')
   return h('span', {}, result, ' ', h('span', { class: 'muted' }, c.type), c.checkedAt ? h('span', { class: 'muted' }, ' · ', ago(c.checkedAt)) : null)
 }
 
-function reportedCell (explained) {
-  if (explained === undefined || explained.reportedBy === null) return h('span', { class: 'muted' }, '…')
+function reportedCell (explained, failed) {
+  if (explained === undefined) return unexplained(failed)
+  if (explained.reportedBy === null) return h('span', { class: 'muted' }, '…')
   return h('span', {}, explained.reportedBy, ' · ', ago(explained.reportedAt))
 }
 
 /**
- * The details table: one row per instance. `explain` is the explain.json document (or
- * undefined while it loads); `onDrain(svc, undrain)` is called by the drain buttons.
+ * What went wrong asking explain for `name` (the entry's `error`), what is shown instead, and a
+ * button to ask again; null when nothing did.
  */
-function detailsTable (instances, model, explain, onDrain) {
-  const byKey = new Map((explain?.instances ?? []).map(e => [`${e.service.Hostname}\u0000${e.service.ID}`, e]))
+function explainFailure (name, entry, asking, onRetry) {
+  if (entry?.error === undefined) return null
+  return h('p', { class: 'explain-error' },
+    `Could not learn whether this host routes to each instance: ${entry.error}. `,
+    entry.doc === undefined ? null : ['The columns from it show its answer of ', ago(entry.doc.time), '. '],
+    h('button', { type: 'button', class: 'retry', dataset: { focusKey: 'retry' }, onclick: () => { onRetry(name) } }, asking ? 'Asking again…' : 'Try again'))
+}
+
+/**
+ * The details table: one row per instance. `entry` is what the page has of explain:
+ * { doc, error } (the last explain.json document, what went wrong asking for the latest), or
+ * undefined while it loads; `onDrain(svc, undrain)` is called by the drain buttons.
+ */
+function detailsTable (instances, model, entry, onDrain) {
+  const failed = entry?.error !== undefined
+  const byKey = new Map((entry?.doc?.instances ?? []).map(e => [`${e.service.Hostname}\u0000${e.service.ID}`, e]))
   return h('table', { class: 'instances' },
     h('thead', {}, h('tr', {}, ['Host', 'ID', 'Image', 'Ports', 'Status', 'Routed here', 'Health check', 'Reported by'].map(t => h('th', { scope: 'col' }, t)), h('th', { scope: 'col' }, h('span', { class: 'visually-hidden' }, 'Action')))),
     h('tbody', {}, instances.map(svc => {
@@ -143,9 +163,9 @@ function detailsTable (instances, model, explain, onDrain) {
         td('Image', svc.Image || '—'),
         td('Ports', (svc.Ports ?? []).length === 0 ? '—' : portsOf(svc).split(', ').map((p, i) => [i > 0 ? ', ' : null, h('span', { class: 'port' }, p)])),
         td('Status', h('span', { class: 'status' }, statusName(svc.Status)), ' ', h('span', { class: 'muted' }, ago(svc.Updated))),
-        td('Routed here', routedCell(e)),
-        td('Health check', checkCell(e)),
-        td('Reported by', reportedCell(e)),
+        td('Routed here', routedCell(e, failed)),
+        td('Health check', checkCell(e, failed)),
+        td('Reported by', reportedCell(e, failed)),
         td('Action', canDrain
           ? h('button', { type: 'button', class: draining ? 'drain undrain' : 'drain', dataset: { focusKey: `drain ${svc.ID}` }, onclick: () => { onDrain(svc, draining) } }, draining ? 'Undrain' : 'Drain')
           : null))
@@ -157,7 +177,8 @@ const drawn = new WeakMap()
 
 /**
  * One panel per service. `state.open` holds the names whose details are shown;
- * `state.explain` the explain documents fetched for them. `changed` says which panels must be
+ * `state.explain` what was fetched of explain for them (detailsTable), `state.asking` the names
+ * whose explain is being asked for. `changed` says which panels must be
  * rebuilt (`all`, or the service `names`); every other panel is kept as it is, so a change to
  * one service among thousands costs one panel, and the rest keep the reader's selection.
  * Panels are built for at most `budgetMs`; returns the names of those it did not get to (they
@@ -218,6 +239,7 @@ function servicePanel (name, instances, model, state, handlers) {
     open
       ? h('div', { class: 'details scroll' },
         h('h3', { class: 'details-title' }, `Each instance, as routed from ${model.hostname}`),
+        explainFailure(name, state.explain.get(name), state.asking.has(name), handlers.onRetry),
         detailsTable(instances, model, state.explain.get(name), handlers.onDrain))
       : null)
 }
