@@ -22,6 +22,38 @@ export function portsOf (svc) {
 
 function key (svc) { return `${svc.Hostname}\u0000${svc.ID}` }
 
+/**
+ * Characters never shown as such (render.js shows each as a marked U+XXXX): controls, format
+ * characters (zero-width, bidi embeddings, overrides and isolates), line and paragraph
+ * separators, the default-ignorable ones fonts draw as nothing (Hangul fillers, variation
+ * selectors, the combining grapheme joiner) and every space but U+0020, which passes for it
+ * ("web\u00A0api" would read as "web api").
+ */
+const MARKED = /[\p{Cc}\p{Cf}\p{Zl}\p{Zp}\p{Default_Ignorable_Code_Point}[\p{Zs}--[\u0020]]]/v
+const MARKED_ALL = new RegExp(MARKED.source, 'gv')
+/**
+ * In a value from another machine (a name, host, ID, image), U+0020 at either end and next to
+ * another too: the page collapses them, so "web " would read as "web" and "a  b" as "a b".
+ */
+const MARKED_IN_VALUE_ALL = new RegExp(`${MARKED.source}|^\\u0020|\\u0020$|\\u0020(?=\\u0020)|(?<=\\u0020)\\u0020`, 'gv')
+
+/**
+ * `text` as runs of plain text and single marked characters: [{ text, code }], `code` the
+ * marked character's "U+XXXX" (undefined for plain text). `value`: `text` is a value from another
+ * machine, whose edge and doubled spaces are marked too.
+ */
+export function markedParts (text, value = false) {
+  const parts = []
+  let at = 0
+  for (const m of text.matchAll(value ? MARKED_IN_VALUE_ALL : MARKED_ALL)) {
+    if (m.index > at) parts.push({ text: text.slice(at, m.index), code: undefined })
+    parts.push({ text: m[0], code: `U+${m[0].codePointAt(0).toString(16).toUpperCase().padStart(4, '0')}` })
+    at = m.index + m[0].length
+  }
+  if (at < text.length) parts.push({ text: text.slice(at), code: undefined })
+  return parts
+}
+
 export class Model {
   constructor () {
     this.records = new Map()

@@ -1,9 +1,9 @@
 // DOM building. Every value from the catalog reaches the page through textContent or an
 // attribute, never as HTML: service names, images and hosts come from other machines. Text
-// children show invisible characters (controls, zero-width, bidi overrides) as a visible
-// U+XXXX mark: a name with U+202E cannot read as another ("evil" shown as "live"), nor
-// "pay\u200Bments" pass for "payments".
-import { groupInstances, portsOf, statusCounts, statusName, STATUS } from './model.js'
+// children show invisible characters (controls, zero-width, bidi overrides, blank fillers,
+// spaces other than U+0020) as a visible U+XXXX mark: a name with U+202E cannot read as another
+// ("evil" shown as "live"), nor "pay\u200Bments" pass for "payments" (model.js, markedParts).
+import { groupInstances, markedParts, portsOf, statusCounts, statusName, STATUS } from './model.js'
 import { timeAgo } from './time.js'
 
 /** h('td', { class: 'x', dataset: { label: 'Ports' } }, 'text', childNode, ...) */
@@ -23,15 +23,16 @@ export function h (tag, attrs = {}, ...children) {
   return el
 }
 
-/** Controls, format characters (zero-width, bidi embeddings, overrides and isolates) and line/paragraph separators. */
-const INVISIBLE = /([\p{Cc}\p{Cf}\p{Zl}\p{Zp}])/u
-
-/** `text` as nodes, each invisible character a <span class="invisible"> naming its code point. */
-export function visible (text) {
-  if (!INVISIBLE.test(text)) return [text]
-  return text.split(INVISIBLE).filter(part => part !== '').map(part => {
-    if (!INVISIBLE.test(part)) return part
-    const code = `U+${part.codePointAt(0).toString(16).toUpperCase().padStart(4, '0')}`
+/**
+ * `text` as nodes, each invisible character a <span class="invisible"> naming its code point.
+ * `value`: a value from another machine (a name, host, ID, image), whose spaces at either end
+ * and doubled spaces are marked too ("web " beside "web").
+ */
+export function visible (text, value = false) {
+  const parts = markedParts(text, value)
+  if (parts.every(p => p.code === undefined)) return [text]
+  return parts.map(({ text, code }) => {
+    if (code === undefined) return text
     const mark = document.createElement('span')
     mark.className = 'invisible'
     mark.title = `invisible character ${code}`
@@ -74,7 +75,7 @@ export function renderMembers (list, rows) {
   list.replaceChildren(...rows.map(m => {
     const url = memberUrl(m.name)
     return h('li', { class: m.self ? 'member self' : 'member', dataset: { host: m.name } },
-      url === undefined ? h('span', { class: 'host', title: 'no link: this name is not a plain host name' }, m.name) : h('a', { href: url, class: 'host' }, m.name),
+      url === undefined ? h('span', { class: 'host', title: 'no link: this name is not a plain host name' }, visible(m.name, true)) : h('a', { href: url, class: 'host' }, visible(m.name, true)),
       m.self ? h('span', { class: 'tag' }, 'this host') : null,
       h('span', { class: 'heard' }, 'heard ', ago(m.lastUpdated)),
       h('span', { class: 'count' }, m.services === 0 ? 'no services' : m.services === 1 ? '1 service' : `${m.services} services`))
@@ -91,7 +92,7 @@ function groupsTable (instances) {
     h('thead', {}, h('tr', {}, ['#', 'Version', 'Ports', 'Created', 'Updated', 'Status'].map(t => h('th', { scope: 'col' }, t)))),
     h('tbody', {}, groupInstances(instances).map(g => h('tr', { class: statusClass(g.status), dataset: { status: statusName(g.status) } },
       td('Instances', h('span', { class: 'count', title: `${g.count} instance${g.count === 1 ? '' : 's'}` }, String(g.count))),
-      td('Version', g.version || '—'),
+      td('Version', g.version ? visible(g.version, true) : '—'),
       td('Ports', portsSummary(g.ports)),
       td('Created', ago(g.created)),
       td('Updated', ago(g.updated)),
@@ -158,9 +159,9 @@ function detailsTable (instances, model, entry, onDrain) {
       const canDrain = local && svc.Status !== STATUS.TOMBSTONE
       const draining = svc.Status === STATUS.DRAINING || e?.drained === true
       return h('tr', { class: statusClass(svc.Status), dataset: { host: svc.Hostname, id: svc.ID, status: statusName(svc.Status) } },
-        td('Host', svc.Hostname),
-        td('ID', h('code', {}, svc.ID)),
-        td('Image', svc.Image || '—'),
+        td('Host', visible(svc.Hostname, true)),
+        td('ID', h('code', {}, visible(svc.ID, true))),
+        td('Image', svc.Image ? visible(svc.Image, true) : '—'),
         td('Ports', (svc.Ports ?? []).length === 0 ? '—' : portsOf(svc).split(', ').map((p, i) => [i > 0 ? ', ' : null, h('span', { class: 'port' }, p)])),
         td('Status', h('span', { class: 'status' }, statusName(svc.Status)), ' ', h('span', { class: 'muted' }, ago(svc.Updated))),
         td('Routed here', routedCell(e, failed)),
@@ -232,7 +233,7 @@ function servicePanel (name, instances, model, state, handlers) {
   const open = state.open.has(name)
   return h('section', { class: 'panel service', id: `svc-${name}`, dataset: { service: name } },
     h('header', { class: 'service-head' },
-      h('h2', {}, name),
+      h('h2', {}, visible(name, true)),
       h('span', { class: 'badges' }, badges(instances)),
       h('button', { type: 'button', class: 'details-toggle', 'aria-expanded': open ? 'true' : 'false', dataset: { focusKey: 'details' }, onclick: () => { handlers.onToggle(name) } }, open ? 'Hide details' : 'Details')),
     h('div', { class: 'scroll' }, groupsTable(instances)),
