@@ -121,3 +121,32 @@ browserTest(`names that would read as another's (a no-break space, a blank fille
   t.is(await page.locator('[data-service="web"] table.instances td[data-label="Image"]').innerText(), 'img:2U+2007')
   t.is(await page.locator('[data-service="web"] table.groups td[data-label="Version"]').innerText(), '2U+2007')
 })
+
+browserTest(`the filter finds a name with invisible characters by what the page shows (its U+XXXX), by the name it passes for, and by the rest of it${skipped}`, async t => {
+  if (pw === undefined) return
+  const names = ['\u202Eevil\u202C', 'pay\u200Bments', 'payments', 'web\u00A0api', 'web api', 'other']
+  const { d } = await staticNode(t, '127.0.43.6', 'ui-filter', names.map((n, i) => entry(n, 'x:1', [9001 + i])))
+  const b = await pw.chromium.launch({ executablePath: CHROMIUM, headless: true, args: CHROMIUM_ARGS })
+  t.teardown(async () => { await b.close() })
+  const page = await b.newPage()
+  await page.goto(d.url('/'))
+  await waitFor(async () => await page.locator('section.service').count() === names.length || undefined, { timeoutMs: 15_000, message: `${names.length} service panels` })
+  /** The panels left by the filter `q`, once they are `expected` (or after 3 s). */
+  const found = async (q: string, expected: string[]): Promise<string[]> => {
+    await page.locator('#filter').fill(q)
+    const shown = async (): Promise<string[]> => await page.locator('section.service').evaluateAll(els => els.map(e => (e as HTMLElement).dataset.service ?? ''))
+    return await waitFor(async () => { const s = await shown(); return JSON.stringify(s) === JSON.stringify(expected) ? s : undefined }, { timeoutMs: 3000, message: q }).catch(shown)
+  }
+  const expect = async (q: string, names: string[], why?: string): Promise<void> => {
+    const expected = [...names].sort() // the panels' order
+    t.deepEqual(await found(q, expected), expected, why ?? q)
+  }
+  await expect('U+202E', ['\u202Eevil\u202C'], 'the mark as shown')
+  await expect('u+202eevil', ['\u202Eevil\u202C'], 'the mark and the rest, in any case')
+  await expect('U+200B', ['pay\u200Bments'])
+  await expect('payU+200Bments', ['pay\u200Bments'], 'the name as copied from the page')
+  await expect('payments', ['pay\u200Bments', 'payments'], 'the name it passes for finds it beside the real one')
+  await expect('web api', ['web\u00A0api', 'web api'])
+  await expect('U+', ['\u202Eevil\u202C', 'pay\u200Bments', 'web\u00A0api'], 'every name with a mark')
+  await expect('', [...names].sort())
+})

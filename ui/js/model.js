@@ -54,6 +54,22 @@ export function markedParts (text, value = false) {
   return parts
 }
 
+/**
+ * True iff the filter `q` (lower case) is in `value` as stored, as the page shows it (each
+ * marked character as its U+XXXX: what the reader sees and may copy), or as it reads with the
+ * marked characters left out (spaces as a space): "payments" finds "pay\u200Bments", the name
+ * that passes for it.
+ */
+export function matchesFilter (value, q) {
+  const v = value ?? ''
+  if (v.toLowerCase().includes(q)) return true
+  if (!MARKED.test(v) && !/^\u0020|\u0020$|\u0020\u0020/.test(v)) return false // most values: no mark (markedParts costs 3 times as much)
+  const parts = markedParts(v, true)
+  const shown = parts.map(p => p.code ?? p.text).join('')
+  const read = parts.map(p => p.code === undefined ? p.text : /\p{Zs}/v.test(p.text) ? ' ' : '').join('')
+  return shown.toLowerCase().includes(q) || read.toLowerCase().includes(q)
+}
+
 export class Model {
   constructor () {
     this.records = new Map()
@@ -120,7 +136,8 @@ export class Model {
 
   /**
    * Service name -> visible instances, names sorted. The filter matches the name, or any
-   * instance's host, image, ID or ports (case-insensitive); a name match shows every instance.
+   * instance's host, image, ID or ports (case-insensitive, matchesFilter); a name match shows
+   * every instance.
    */
   visibleServices ({ filter = '', hideTombstones = false } = {}) {
     const q = filter.trim().toLowerCase()
@@ -134,8 +151,8 @@ export class Model {
     const out = []
     for (const name of [...byName.keys()].sort()) {
       let list = byName.get(name)
-      if (q !== '' && !name.toLowerCase().includes(q)) {
-        list = list.filter(s => [s.Hostname, s.Image, s.ID, portsOf(s)].some(v => (v ?? '').toLowerCase().includes(q)))
+      if (q !== '' && !matchesFilter(name, q)) {
+        list = list.filter(s => [s.Hostname, s.Image, s.ID, portsOf(s)].some(v => matchesFilter(v, q)))
       }
       if (list.length > 0) out.push({ name, instances: list.sort(byHostThenId) })
     }
