@@ -2,8 +2,8 @@
 // The web UI in headless Chromium when the API fails it: behind a real HTTP proxy (the
 // operator's nginx, say) that passes every request on to the daemon except those it is told
 // to answer itself (an error status, a page that is not JSON, a document of another shape, a
-// dropped connection, an answer 10 s late or never). Daemons on 127.0.43.1 and 127.0.43.3,
-// their proxies on 127.0.43.2 and 127.0.43.4.
+// dropped connection, an answer 10 s late or never). Daemons on 127.0.43.1, .3 and .7, their
+// proxies on 127.0.43.2, .4 and .8.
 import test, { type ExecutionContext } from 'ava'
 import http from 'node:http'
 import type { Page } from 'playwright-core'
@@ -176,4 +176,45 @@ browserTest(`explain: an answer 10 s late holds one request per service, so the 
   await note.waitFor({ timeout: Math.max(1000, opened + 20_000 - Date.now()) })
   t.regex(await note.innerText(), /did not answer within 15 s/)
   t.is(await routedCell(page, 'hung').innerText(), '—')
+})
+
+browserTest(`drain: while the answer is 10 s late the page says it is waiting, then shows it; one that never comes is given up after 15 s with what that means${skipped}`, async t => {
+  if (pw === undefined) return
+  t.timeout(90_000)
+  const { d } = await staticNode(t, '127.0.43.7', 'ui-slow-writes', [entry('lag', 9201), entry('stuck', 9202)])
+  const proxy = await faultProxy(t, '127.0.43.8', d)
+  const ids = await waitFor(async () => {
+    const s = (await d.json<{ Services: Record<string, Array<{ ID: string }> | undefined> }>('/api/services.json')).Services
+    return s.lag?.[0] !== undefined && s.stuck?.[0] !== undefined ? { lag: s.lag[0].ID, stuck: s.stuck[0].ID } : undefined
+  }, { message: 'lag and stuck announced' })
+  proxy.routes.set(`POST /api/services/${ids.lag}/drain`, (res) => {
+    const timer = setTimeout(() => {
+      void fetch(d.url(`/api/services/${ids.lag}/drain`), { method: 'POST' }).then(async r => { answer(r.status, 'application/json', await r.text())(res) }, () => { res.destroy() })
+    }, 10_000)
+    res.once('close', () => { clearTimeout(timer) })
+  })
+  proxy.routes.set(`POST /api/services/${ids.stuck}/drain`, () => {}) // never answered
+
+  const b = await pw.chromium.launch({ executablePath: CHROMIUM, headless: true, args: CHROMIUM_ARGS })
+  t.teardown(async () => { await b.close() })
+  const page = await b.newPage({ viewport: { width: 1400, height: 900 } })
+  await page.goto(proxy.url)
+  for (const name of ['lag', 'stuck']) {
+    await page.locator(`[data-service="${name}"] .details-toggle`).click()
+    await routedCell(page, name).locator('.yes').waitFor({ timeout: 10_000 })
+  }
+  const notice = page.locator('#notice')
+
+  await page.locator('[data-service="lag"] button.drain').click()
+  await notice.filter({ hasText: 'waiting for the daemon' }).waitFor({ timeout: 2000 })
+  t.regex(await notice.innerText(), /Asked to drain lag/)
+  await notice.filter({ hasText: 'set to DRAINING' }).waitFor({ timeout: 15_000 })
+
+  const clicked = Date.now()
+  await page.locator('[data-service="stuck"] button.drain').click()
+  await notice.filter({ hasText: 'Asked to drain stuck' }).waitFor({ timeout: 2000 })
+  await notice.filter({ hasText: 'No answer' }).waitFor({ timeout: 20_000 })
+  const gaveUpMs = Date.now() - clicked
+  t.true(gaveUpMs > 14_000 && gaveUpMs < 18_000, `given up after ${gaveUpMs} ms`)
+  t.regex(await notice.innerText(), /No answer to the drain of stuck \S+ within 15 s: the daemon may still carry it out/)
 })

@@ -154,14 +154,18 @@ function storeToken (token) {
   try { if (token === '') sessionStorage.removeItem(TOKEN_KEY); else sessionStorage.setItem(TOKEN_KEY, token) } catch { /* storage disabled: ask again next time */ }
 }
 
+/** A write's answer is waited for this long (its body too); the page says so meanwhile. */
+const WRITE_WAIT_MS = 15_000
+
 async function post (url) {
   const token = storedToken()
-  return await fetch(url, { method: 'POST', headers: token === '' ? {} : { Authorization: `Bearer ${token}` } })
+  return await fetch(url, { method: 'POST', headers: token === '' ? {} : { Authorization: `Bearer ${token}` }, signal: AbortSignal.timeout(WRITE_WAIT_MS) })
 }
 
 async function onDrain (svc, undrain) {
   const action = undrain ? 'undrain' : 'drain'
   const url = `/api/services/${encodeURIComponent(svc.ID)}/${action}`
+  notice(`Asked to ${action} ${svc.Name} ${svc.ID}; waiting for the daemon's answer…`)
   try {
     let res = await post(url)
     if (res.status === 401) {
@@ -180,7 +184,8 @@ async function onDrain (svc, undrain) {
     if (res.ok) notice(typeof body?.Message === 'string' ? body.Message : `${action} requested for ${svc.Name} ${svc.ID}`)
     else notice(`Could not ${action} ${svc.Name} ${svc.ID}: HTTP ${res.status}: ${answerReason(body, res.statusText)}`, 'error')
   } catch (err) {
-    notice(`Could not ${action} ${svc.Name} ${svc.ID}: ${err.message}`, 'error')
+    if (err.name === 'TimeoutError') notice(`No answer to the ${action} of ${svc.Name} ${svc.ID} within ${WRITE_WAIT_MS / 1000} s: the daemon may still carry it out, and the instance's status will show it.`, 'error')
+    else notice(`Could not ${action} ${svc.Name} ${svc.ID}: ${err.message}`, 'error')
   }
   refreshExplain(svc.Name)
 }
