@@ -2,8 +2,8 @@
 // The web UI in headless Chromium when the API fails it: behind a real HTTP proxy (the
 // operator's nginx, say) that passes every request on to the daemon except those it is told
 // to answer itself (an error status, a page that is not JSON, a document of another shape, a
-// dropped connection, an answer 10 s late or never). Daemons on 127.0.43.1, .3 and .7, their
-// proxies on 127.0.43.2, .4 and .8.
+// dropped connection, an answer 10 s late or never). Daemons on 127.0.43.1, .3, .7 and .30,
+// their proxies on 127.0.43.2, .4, .8 and .31.
 import test, { type ExecutionContext } from 'ava'
 import http from 'node:http'
 import type { Page } from 'playwright-core'
@@ -217,4 +217,21 @@ browserTest(`drain: while the answer is 10 s late the page says it is waiting, t
   const gaveUpMs = Date.now() - clicked
   t.true(gaveUpMs > 14_000 && gaveUpMs < 18_000, `given up after ${gaveUpMs} ms`)
   t.regex(await notice.innerText(), /No answer to the drain of stuck \S+ within 15 s: the daemon may still carry it out/)
+})
+
+browserTest(`a script file refused by a proxy (503) leaves no page stuck at "connecting…": it says the script did not start; a page that starts never shows that${skipped}`, async t => {
+  if (pw === undefined) return
+  const { d } = await staticNode(t, '127.0.43.30', 'ui-no-script', [entry('web', 9301)])
+  const proxy = await faultProxy(t, '127.0.43.31', d)
+  proxy.routes.set('GET /ui/js/model.js', answer(503, 'application/json', '{"message":"Service Unavailable","status":"error"}'))
+  const b = await pw.chromium.launch({ executablePath: CHROMIUM, headless: true, args: CHROMIUM_ARGS })
+  t.teardown(async () => { await b.close() })
+  const broken = await b.newPage()
+  const working = await b.newPage()
+  await Promise.all([broken.goto(proxy.url), working.goto(d.url('/'))])
+  await working.locator('[data-service="web"]').waitFor({ timeout: 10_000 })
+  t.false(await broken.getByText('did not start').isVisible(), 'not at once: the files may still be on their way')
+  await broken.getByText('did not start').waitFor({ timeout: 12_000 })
+  t.regex(await broken.locator('main').innerText(), /The page's script did not start[\s\S]*Reload the page/)
+  t.is(await working.getByText('did not start').count(), 0)
 })

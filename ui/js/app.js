@@ -299,4 +299,5 @@ async function reconcile () {
   }
 }
 setInterval(() => { void reconcile() }, RECONCILE_MS)
+$('not-started').remove()
 connect()
