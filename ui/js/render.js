@@ -233,7 +233,7 @@ function servicePanel (name, instances, model, state, handlers) {
   const open = state.open.has(name)
   return h('section', { class: 'panel service', id: `svc-${name}`, dataset: { service: name } },
     h('header', { class: 'service-head' },
-      h('h2', {}, visible(name, true)),
+      h('h2', {}, name === '' ? h('span', { class: 'invisible', title: 'this service\'s name is empty' }, 'empty name') : visible(name, true)),
       h('span', { class: 'badges' }, badges(instances)),
       h('button', { type: 'button', class: 'details-toggle', 'aria-expanded': open ? 'true' : 'false', dataset: { focusKey: 'details' }, onclick: () => { handlers.onToggle(name) } }, open ? 'Hide details' : 'Details')),
     h('div', { class: 'scroll' }, groupsTable(instances)),
