@@ -2,7 +2,7 @@
 // The web UI in headless Chromium with what other machines may announce (names, images, host
 // names up to the record limits, with markup, bidi overrides and zero-width characters), an
 // empty cluster, a reader in another time zone and a screen reader's view. Daemons on
-// 127.0.48.21 and 127.0.48.22.
+// 127.0.48.21 and 127.0.48.22; names that pass for others and the filter, 127.0.43.5-6.
 import test from 'ava'
 import { CHROMIUM, CHROMIUM_ARGS, missing, pw, staticNode } from '../helpers/chromium.ts'
 import { waitFor } from '../helpers/wait.ts'
@@ -103,4 +103,50 @@ browserTest(`an empty cluster says so; times read in the reader's zone; a screen
   await page.getByRole('status').filter({ hasText: 'set to DRAINING' }).waitFor({ timeout: 10_000 })
   await page.locator('[data-service="web"] button.undrain').waitFor()
   t.is(await focused(), 'web Undrain')
+})
+
+browserTest(`names that would read as another's (a no-break space, a blank filler, a space at the end or doubled) are marked, in the panels and the details${skipped}`, async t => {
+  if (pw === undefined) return
+  const names = ['web api', 'web\u00A0api', 'web', 'web ', 'a  b', '\u3164\u3164', 'x\u034Fy']
+  const { d } = await staticNode(t, '127.0.43.5', 'ui-lookalike', names.map((n, i) => entry(n, `img:${i}${i === 2 ? '\u2007' : ''}`, [9001 + i])))
+  const b = await pw.chromium.launch({ executablePath: CHROMIUM, headless: true, args: CHROMIUM_ARGS })
+  t.teardown(async () => { await b.close() })
+  const page = await b.newPage()
+  await page.goto(d.url('/'))
+  await waitFor(async () => await page.locator('section.service').count() === names.length || undefined, { timeoutMs: 15_000, message: `${names.length} service panels` })
+  // as the panels list them (sorted by name): no two read alike, and none reads blank
+  t.deepEqual(await page.locator('section.service h2').allInnerTexts(), ['aU+0020U+0020b', 'web', 'webU+0020', 'web api', 'webU+00A0api', 'xU+034Fy', 'U+3164U+3164'])
+  // values in the details too: the image's figure space
+  await page.locator('[data-service="web"] .details-toggle').click()
+  t.is(await page.locator('[data-service="web"] table.instances td[data-label="Image"]').innerText(), 'img:2U+2007')
+  t.is(await page.locator('[data-service="web"] table.groups td[data-label="Version"]').innerText(), '2U+2007')
+})
+
+browserTest(`the filter finds a name with invisible characters by what the page shows (its U+XXXX), by the name it passes for, and by the rest of it${skipped}`, async t => {
+  if (pw === undefined) return
+  const names = ['\u202Eevil\u202C', 'pay\u200Bments', 'payments', 'web\u00A0api', 'web api', 'other']
+  const { d } = await staticNode(t, '127.0.43.6', 'ui-filter', names.map((n, i) => entry(n, 'x:1', [9001 + i])))
+  const b = await pw.chromium.launch({ executablePath: CHROMIUM, headless: true, args: CHROMIUM_ARGS })
+  t.teardown(async () => { await b.close() })
+  const page = await b.newPage()
+  await page.goto(d.url('/'))
+  await waitFor(async () => await page.locator('section.service').count() === names.length || undefined, { timeoutMs: 15_000, message: `${names.length} service panels` })
+  /** The panels left by the filter `q`, once they are `expected` (or after 3 s). */
+  const found = async (q: string, expected: string[]): Promise<string[]> => {
+    await page.locator('#filter').fill(q)
+    const shown = async (): Promise<string[]> => await page.locator('section.service').evaluateAll(els => els.map(e => (e as HTMLElement).dataset.service ?? ''))
+    return await waitFor(async () => { const s = await shown(); return JSON.stringify(s) === JSON.stringify(expected) ? s : undefined }, { timeoutMs: 3000, message: q }).catch(shown)
+  }
+  const expect = async (q: string, names: string[], why?: string): Promise<void> => {
+    const expected = [...names].sort() // the panels' order
+    t.deepEqual(await found(q, expected), expected, why ?? q)
+  }
+  await expect('U+202E', ['\u202Eevil\u202C'], 'the mark as shown')
+  await expect('u+202eevil', ['\u202Eevil\u202C'], 'the mark and the rest, in any case')
+  await expect('U+200B', ['pay\u200Bments'])
+  await expect('payU+200Bments', ['pay\u200Bments'], 'the name as copied from the page')
+  await expect('payments', ['pay\u200Bments', 'payments'], 'the name it passes for finds it beside the real one')
+  await expect('web api', ['web\u00A0api', 'web api'])
+  await expect('U+', ['\u202Eevil\u202C', 'pay\u200Bments', 'web\u00A0api'], 'every name with a mark')
+  await expect('', [...names].sort())
 })

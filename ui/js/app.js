@@ -3,7 +3,7 @@
 // Last-Event-ID), and changes are drawn at the next animation frame: only the panels of the
 // services that changed are rebuilt (a cluster may hold thousands), and a draw that took long
 // waits as long again before the next, so a burst of changes never freezes the page.
-import { Model } from './model.js'
+import { answerReason, explainProblem, Model } from './model.js'
 import { renderMembers, renderServices, visible } from './render.js'
 import { refreshTimes } from './time.js'
 
@@ -11,7 +11,8 @@ const $ = (id) => document.getElementById(id)
 const model = new Model()
 const view = {
   open: new Set(), // service names whose details are shown
-  explain: new Map(), // service name -> explain.json document
+  explain: new Map(), // service name -> { doc, error }: the last explain.json document, what went wrong asking for the latest
+  asking: new Set(), // service names whose explain is being asked for
   filter: '',
   hideTombstones: true,
 }
@@ -31,7 +32,7 @@ function render () {
   document.title = model.hostname ? `Sidecar · ${model.hostname}` : 'Sidecar'
   renderMembers($('members'), model.memberRows())
   const services = model.visibleServices({ filter: view.filter, hideTombstones: view.hideTombstones })
-  const left = renderServices($('services'), services, model, view, { onToggle, onDrain }, changed, BUILD_BUDGET_MS)
+  const left = renderServices($('services'), services, model, view, { onToggle, onDrain, onRetry }, changed, BUILD_BUDGET_MS)
   watchPanels()
   changed.all = false
   changed.names = left
@@ -71,24 +72,65 @@ function connection (state, text) {
 }
 
 // --- explain (details view) ---
+// One request per service at a time, for EXPLAIN_WAIT_MS at most; a refresh asked for meanwhile
+// follows it. A slow daemon, or a service that changes many times a second, would otherwise pile
+// requests up on the browser's six connections to the host (which the event stream and the
+// drain buttons need too), and an older answer could replace a newer one.
 
+const EXPLAIN_WAIT_MS = 15_000
 const explainTimers = new Map()
+/** Names whose explain is being asked for -> true when it must be asked again once answered. */
+const explainAgain = new Map()
+
+/** Names a URL path cannot carry: the browser resolves them away (`/api/services/../explain.json`). */
+const PATHLESS = new Set(['', '.', '..'])
+
+/** explain.json of `name`: { doc }, or { error } telling what went wrong, for the panel. */
+async function fetchExplain (name) {
+  if (PATHLESS.has(name)) return { error: `a URL path cannot carry the name ${JSON.stringify(name)}, so the API cannot be asked about it` }
+  const waited = (err) => err.name === 'TimeoutError' ? `the daemon did not answer within ${EXPLAIN_WAIT_MS / 1000} s` : undefined
+  let res
+  try {
+    res = await fetch(`/api/services/${encodeURIComponent(name)}/explain.json`, { cache: 'no-store', signal: AbortSignal.timeout(EXPLAIN_WAIT_MS) })
+  } catch (err) {
+    return { error: waited(err) ?? `the daemon could not be reached (${err.message})` }
+  }
+  let body
+  let json = true
+  try {
+    body = await res.json()
+  } catch (err) {
+    if (waited(err) !== undefined) return { error: waited(err) }
+    json = false
+  }
+  if (!res.ok) return { error: `HTTP ${res.status}: ${answerReason(body, res.statusText)}` }
+  if (!json) return { error: `HTTP ${res.status}, but the answer is not JSON` }
+  const problem = explainProblem(body)
+  return problem === undefined ? { doc: body } : { error: `HTTP ${res.status}, but the answer is no explain document (${problem})` }
+}
 
 async function loadExplain (name) {
-  try {
-    const res = await fetch(`/api/services/${encodeURIComponent(name)}/explain.json`, { cache: 'no-store' })
-    if (res.ok) view.explain.set(name, await res.json())
-    else if (res.status === 404) view.explain.delete(name)
-  } catch {
-    // the stream's reconnect notice already tells the user the daemon is unreachable
-  }
+  if (view.asking.has(name)) { explainAgain.set(name, true); return }
+  view.asking.add(name)
+  if (view.explain.get(name)?.error !== undefined) schedule({ name }) // "Asking again…"
+  const got = await fetchExplain(name)
+  view.asking.delete(name)
+  const again = explainAgain.get(name) === true
+  explainAgain.delete(name)
+  // a failure keeps the last document, and says how old it is
+  view.explain.set(name, got.doc !== undefined ? { doc: got.doc } : { doc: view.explain.get(name)?.doc, error: got.error })
   schedule({ name })
+  if (again) refreshExplain(name)
 }
 
 /** Re-fetches explain for an open service, at most every 250 ms during a burst of changes. */
 function refreshExplain (name) {
   if (!view.open.has(name) || explainTimers.has(name)) return
   explainTimers.set(name, setTimeout(() => { explainTimers.delete(name); void loadExplain(name) }, 250))
+}
+
+function onRetry (name) {
+  void loadExplain(name)
 }
 
 function onToggle (name) {
@@ -112,14 +154,18 @@ function storeToken (token) {
   try { if (token === '') sessionStorage.removeItem(TOKEN_KEY); else sessionStorage.setItem(TOKEN_KEY, token) } catch { /* storage disabled: ask again next time */ }
 }
 
+/** A write's answer is waited for this long (its body too); the page says so meanwhile. */
+const WRITE_WAIT_MS = 15_000
+
 async function post (url) {
   const token = storedToken()
-  return await fetch(url, { method: 'POST', headers: token === '' ? {} : { Authorization: `Bearer ${token}` } })
+  return await fetch(url, { method: 'POST', headers: token === '' ? {} : { Authorization: `Bearer ${token}` }, signal: AbortSignal.timeout(WRITE_WAIT_MS) })
 }
 
 async function onDrain (svc, undrain) {
   const action = undrain ? 'undrain' : 'drain'
   const url = `/api/services/${encodeURIComponent(svc.ID)}/${action}`
+  notice(`Asked to ${action} ${svc.Name} ${svc.ID}; waiting for the daemon's answer…`)
   try {
     let res = await post(url)
     if (res.status === 401) {
@@ -134,11 +180,12 @@ async function onDrain (svc, undrain) {
       res = await post(url)
       if (res.status === 401) storeToken('')
     }
-    const body = await res.json().catch(() => ({}))
-    if (res.ok) notice(body.Message ?? `${action} requested for ${svc.Name} ${svc.ID}`)
-    else notice(`Could not ${action} ${svc.Name} ${svc.ID}: ${body.message ?? res.statusText}`, 'error')
+    const body = await res.json().catch(() => undefined)
+    if (res.ok) notice(typeof body?.Message === 'string' ? body.Message : `${action} requested for ${svc.Name} ${svc.ID}`)
+    else notice(`Could not ${action} ${svc.Name} ${svc.ID}: HTTP ${res.status}: ${answerReason(body, res.statusText)}`, 'error')
   } catch (err) {
-    notice(`Could not ${action} ${svc.Name} ${svc.ID}: ${err.message}`, 'error')
+    if (err.name === 'TimeoutError') notice(`No answer to the ${action} of ${svc.Name} ${svc.ID} within ${WRITE_WAIT_MS / 1000} s: the daemon may still carry it out, and the instance's status will show it.`, 'error')
+    else notice(`Could not ${action} ${svc.Name} ${svc.ID}: ${err.message}`, 'error')
   }
   refreshExplain(svc.Name)
 }
@@ -158,9 +205,9 @@ async function explainRefusal () {
       void res.body?.cancel() // accepted this time: connect at once
       wait = 0
     } else {
-      const body = await res.json().catch(() => ({}))
+      const body = await res.json().catch(() => undefined)
       wait = Math.min(300, Math.max(1, Number(res.headers.get('Retry-After')) || 5))
-      notice(`The daemon refuses the live updates (HTTP ${res.status}): ${body.message ?? res.statusText}. Trying again every ${wait} s; what is shown is not current.`, 'error')
+      notice(`The daemon refuses the live updates (HTTP ${res.status}): ${answerReason(body, res.statusText)}. Trying again every ${wait} s; what is shown is not current.`, 'error')
       refusedNotice = true
     }
   } catch {
@@ -252,4 +299,5 @@ async function reconcile () {
   }
 }
 setInterval(() => { void reconcile() }, RECONCILE_MS)
+$('not-started').remove()
 connect()

@@ -22,6 +22,54 @@ export function portsOf (svc) {
 
 function key (svc) { return `${svc.Hostname}\u0000${svc.ID}` }
 
+/**
+ * Characters never shown as such (render.js shows each as a marked U+XXXX): controls, format
+ * characters (zero-width, bidi embeddings, overrides and isolates), line and paragraph
+ * separators, the default-ignorable ones fonts draw as nothing (Hangul fillers, variation
+ * selectors, the combining grapheme joiner) and every space but U+0020, which passes for it
+ * ("web\u00A0api" would read as "web api").
+ */
+const MARKED = /[\p{Cc}\p{Cf}\p{Zl}\p{Zp}\p{Default_Ignorable_Code_Point}[\p{Zs}--[\u0020]]]/v
+const MARKED_ALL = new RegExp(MARKED.source, 'gv')
+/**
+ * In a value from another machine (a name, host, ID, image), U+0020 at either end and next to
+ * another too: the page collapses them, so "web " would read as "web" and "a  b" as "a b".
+ */
+const MARKED_IN_VALUE_ALL = new RegExp(`${MARKED.source}|^\\u0020|\\u0020$|\\u0020(?=\\u0020)|(?<=\\u0020)\\u0020`, 'gv')
+
+/**
+ * `text` as runs of plain text and single marked characters: [{ text, code }], `code` the
+ * marked character's "U+XXXX" (undefined for plain text). `value`: `text` is a value from another
+ * machine, whose edge and doubled spaces are marked too.
+ */
+export function markedParts (text, value = false) {
+  const parts = []
+  let at = 0
+  for (const m of text.matchAll(value ? MARKED_IN_VALUE_ALL : MARKED_ALL)) {
+    if (m.index > at) parts.push({ text: text.slice(at, m.index), code: undefined })
+    parts.push({ text: m[0], code: `U+${m[0].codePointAt(0).toString(16).toUpperCase().padStart(4, '0')}` })
+    at = m.index + m[0].length
+  }
+  if (at < text.length) parts.push({ text: text.slice(at), code: undefined })
+  return parts
+}
+
+/**
+ * True iff the filter `q` (lower case) is in `value` as stored, as the page shows it (each
+ * marked character as its U+XXXX: what the reader sees and may copy), or as it reads with the
+ * marked characters left out (spaces as a space): "payments" finds "pay\u200Bments", the name
+ * that passes for it.
+ */
+export function matchesFilter (value, q) {
+  const v = value ?? ''
+  if (v.toLowerCase().includes(q)) return true
+  if (!MARKED.test(v) && !/^\u0020|\u0020$|\u0020\u0020/.test(v)) return false // most values: no mark (markedParts costs 3 times as much)
+  const parts = markedParts(v, true)
+  const shown = parts.map(p => p.code ?? p.text).join('')
+  const read = parts.map(p => p.code === undefined ? p.text : /\p{Zs}/v.test(p.text) ? ' ' : '').join('')
+  return shown.toLowerCase().includes(q) || read.toLowerCase().includes(q)
+}
+
 export class Model {
   constructor () {
     this.records = new Map()
@@ -88,7 +136,8 @@ export class Model {
 
   /**
    * Service name -> visible instances, names sorted. The filter matches the name, or any
-   * instance's host, image, ID or ports (case-insensitive); a name match shows every instance.
+   * instance's host, image, ID or ports (case-insensitive, matchesFilter); a name match shows
+   * every instance.
    */
   visibleServices ({ filter = '', hideTombstones = false } = {}) {
     const q = filter.trim().toLowerCase()
@@ -102,8 +151,8 @@ export class Model {
     const out = []
     for (const name of [...byName.keys()].sort()) {
       let list = byName.get(name)
-      if (q !== '' && !name.toLowerCase().includes(q)) {
-        list = list.filter(s => [s.Hostname, s.Image, s.ID, portsOf(s)].some(v => (v ?? '').toLowerCase().includes(q)))
+      if (q !== '' && !matchesFilter(name, q)) {
+        list = list.filter(s => [s.Hostname, s.Image, s.ID, portsOf(s)].some(v => matchesFilter(v, q)))
       }
       if (list.length > 0) out.push({ name, instances: list.sort(byHostThenId) })
     }
@@ -145,4 +194,29 @@ export function statusCounts (instances) {
   const counts = {}
   for (const svc of instances) counts[statusName(svc.Status)] = (counts[statusName(svc.Status)] ?? 0) + 1
   return counts
+}
+
+const isObject = (v) => typeof v === 'object' && v !== null && !Array.isArray(v)
+
+/**
+ * Why `doc` is not an explain.json document the details can show (a proxy's page, an API of
+ * another version), or undefined when it is one. What the details read of it is checked, so
+ * that no answer can stop the page's drawing.
+ */
+export function explainProblem (doc) {
+  if (!isObject(doc) || !Array.isArray(doc.instances)) return 'no list of instances'
+  const bad = doc.instances.findIndex(e => !isObject(e) || !isObject(e.service) || typeof e.service.Hostname !== 'string' || typeof e.service.ID !== 'string' ||
+    typeof e.routable !== 'boolean' || !Array.isArray(e.reasons) || !(e.check === null || isObject(e.check)))
+  return bad === -1 ? undefined : `instance ${bad} lacks its service, routable, reasons or check`
+}
+
+/**
+ * The reason an API answer gives, for people: the API's error body's `message`, else an
+ * `error` (what proxies and other APIs send, a text or { message }), else the HTTP status text;
+ * at most 300 characters (the body may be anything).
+ */
+export function answerReason (body, statusText) {
+  const said = [body?.message, body?.error, body?.error?.message].find(v => typeof v === 'string' && v.trim() !== '')
+  const text = said ?? (statusText || 'no reason given')
+  return text.length > 300 ? `${text.slice(0, 300)}…` : text
 }

@@ -1,9 +1,9 @@
 // DOM building. Every value from the catalog reaches the page through textContent or an
 // attribute, never as HTML: service names, images and hosts come from other machines. Text
-// children show invisible characters (controls, zero-width, bidi overrides) as a visible
-// U+XXXX mark: a name with U+202E cannot read as another ("evil" shown as "live"), nor
-// "pay\u200Bments" pass for "payments".
-import { groupInstances, portsOf, statusCounts, statusName, STATUS } from './model.js'
+// children show invisible characters (controls, zero-width, bidi overrides, blank fillers,
+// spaces other than U+0020) as a visible U+XXXX mark: a name with U+202E cannot read as another
+// ("evil" shown as "live"), nor "pay\u200Bments" pass for "payments" (model.js, markedParts).
+import { groupInstances, markedParts, portsOf, statusCounts, statusName, STATUS } from './model.js'
 import { timeAgo } from './time.js'
 
 /** h('td', { class: 'x', dataset: { label: 'Ports' } }, 'text', childNode, ...) */
@@ -23,15 +23,16 @@ export function h (tag, attrs = {}, ...children) {
   return el
 }
 
-/** Controls, format characters (zero-width, bidi embeddings, overrides and isolates) and line/paragraph separators. */
-const INVISIBLE = /([\p{Cc}\p{Cf}\p{Zl}\p{Zp}])/u
-
-/** `text` as nodes, each invisible character a <span class="invisible"> naming its code point. */
-export function visible (text) {
-  if (!INVISIBLE.test(text)) return [text]
-  return text.split(INVISIBLE).filter(part => part !== '').map(part => {
-    if (!INVISIBLE.test(part)) return part
-    const code = `U+${part.codePointAt(0).toString(16).toUpperCase().padStart(4, '0')}`
+/**
+ * `text` as nodes, each invisible character a <span class="invisible"> naming its code point.
+ * `value`: a value from another machine (a name, host, ID, image), whose spaces at either end
+ * and doubled spaces are marked too ("web " beside "web").
+ */
+export function visible (text, value = false) {
+  const parts = markedParts(text, value)
+  if (parts.every(p => p.code === undefined)) return [text]
+  return parts.map(({ text, code }) => {
+    if (code === undefined) return text
     const mark = document.createElement('span')
     mark.className = 'invisible'
     mark.title = `invisible character ${code}`
@@ -74,7 +75,7 @@ export function renderMembers (list, rows) {
   list.replaceChildren(...rows.map(m => {
     const url = memberUrl(m.name)
     return h('li', { class: m.self ? 'member self' : 'member', dataset: { host: m.name } },
-      url === undefined ? h('span', { class: 'host', title: 'no link: this name is not a plain host name' }, m.name) : h('a', { href: url, class: 'host' }, m.name),
+      url === undefined ? h('span', { class: 'host', title: 'no link: this name is not a plain host name' }, visible(m.name, true)) : h('a', { href: url, class: 'host' }, visible(m.name, true)),
       m.self ? h('span', { class: 'tag' }, 'this host') : null,
       h('span', { class: 'heard' }, 'heard ', ago(m.lastUpdated)),
       h('span', { class: 'count' }, m.services === 0 ? 'no services' : m.services === 1 ? '1 service' : `${m.services} services`))
@@ -91,7 +92,7 @@ function groupsTable (instances) {
     h('thead', {}, h('tr', {}, ['#', 'Version', 'Ports', 'Created', 'Updated', 'Status'].map(t => h('th', { scope: 'col' }, t)))),
     h('tbody', {}, groupInstances(instances).map(g => h('tr', { class: statusClass(g.status), dataset: { status: statusName(g.status) } },
       td('Instances', h('span', { class: 'count', title: `${g.count} instance${g.count === 1 ? '' : 's'}` }, String(g.count))),
-      td('Version', g.version || '—'),
+      td('Version', g.version ? visible(g.version, true) : '—'),
       td('Ports', portsSummary(g.ports)),
       td('Created', ago(g.created)),
       td('Updated', ago(g.updated)),
@@ -105,31 +106,51 @@ function portsSummary (lists) {
   return ports.length <= 3 ? ports.join(' · ') : `${ports.slice(0, 3).join(' · ')} +${ports.length - 3}`
 }
 
-function routedCell (explained) {
-  if (explained === undefined) return h('span', { class: 'muted' }, '…')
+/** What a cell from explain shows without its entry: '…' while explain loads, '—' when it failed. */
+function unexplained (failed) {
+  return h('span', { class: 'muted' }, failed ? '—' : '…')
+}
+
+function routedCell (explained, failed) {
+  if (explained === undefined) return unexplained(failed)
   if (explained.routable) return h('span', { class: 'yes', title: 'this host routes traffic to it' }, '✓ yes')
   return h('span', { class: 'no' }, '✗ no', h('ul', { class: 'reasons' }, explained.reasons.map(r => h('li', {}, r))))
 }
 
-function checkCell (explained) {
-  if (explained === undefined) return h('span', { class: 'muted' }, '…')
+function checkCell (explained, failed) {
+  if (explained === undefined) return unexplained(failed)
   const c = explained.check
   if (c === null) return h('span', { class: 'muted' }, explained.local ? 'no check' : `on ${explained.service.Hostname}`)
   const result = c.ok === null ? h('span', { class: 'muted' }, 'not run yet') : c.ok ? h('span', { class: 'yes' }, 'passing') : h('span', { class: 'no' }, c.error ?? 'failing')
   return h('span', {}, result, ' ', h('span', { class: 'muted' }, c.type), c.checkedAt ? h('span', { class: 'muted' }, ' · ', ago(c.checkedAt)) : null)
 }
 
-function reportedCell (explained) {
-  if (explained === undefined || explained.reportedBy === null) return h('span', { class: 'muted' }, '…')
+function reportedCell (explained, failed) {
+  if (explained === undefined) return unexplained(failed)
+  if (explained.reportedBy === null) return h('span', { class: 'muted' }, '…')
   return h('span', {}, explained.reportedBy, ' · ', ago(explained.reportedAt))
 }
 
 /**
- * The details table: one row per instance. `explain` is the explain.json document (or
- * undefined while it loads); `onDrain(svc, undrain)` is called by the drain buttons.
+ * What went wrong asking explain for `name` (the entry's `error`), what is shown instead, and a
+ * button to ask again; null when nothing did.
  */
-function detailsTable (instances, model, explain, onDrain) {
-  const byKey = new Map((explain?.instances ?? []).map(e => [`${e.service.Hostname}\u0000${e.service.ID}`, e]))
+function explainFailure (name, entry, asking, onRetry) {
+  if (entry?.error === undefined) return null
+  return h('p', { class: 'explain-error' },
+    `Could not learn whether this host routes to each instance: ${entry.error}. `,
+    entry.doc === undefined ? null : ['The columns from it show its answer of ', ago(entry.doc.time), '. '],
+    h('button', { type: 'button', class: 'retry', dataset: { focusKey: 'retry' }, onclick: () => { onRetry(name) } }, asking ? 'Asking again…' : 'Try again'))
+}
+
+/**
+ * The details table: one row per instance. `entry` is what the page has of explain:
+ * { doc, error } (the last explain.json document, what went wrong asking for the latest), or
+ * undefined while it loads; `onDrain(svc, undrain)` is called by the drain buttons.
+ */
+function detailsTable (instances, model, entry, onDrain) {
+  const failed = entry?.error !== undefined
+  const byKey = new Map((entry?.doc?.instances ?? []).map(e => [`${e.service.Hostname}\u0000${e.service.ID}`, e]))
   return h('table', { class: 'instances' },
     h('thead', {}, h('tr', {}, ['Host', 'ID', 'Image', 'Ports', 'Status', 'Routed here', 'Health check', 'Reported by'].map(t => h('th', { scope: 'col' }, t)), h('th', { scope: 'col' }, h('span', { class: 'visually-hidden' }, 'Action')))),
     h('tbody', {}, instances.map(svc => {
@@ -138,14 +159,14 @@ function detailsTable (instances, model, explain, onDrain) {
       const canDrain = local && svc.Status !== STATUS.TOMBSTONE
       const draining = svc.Status === STATUS.DRAINING || e?.drained === true
       return h('tr', { class: statusClass(svc.Status), dataset: { host: svc.Hostname, id: svc.ID, status: statusName(svc.Status) } },
-        td('Host', svc.Hostname),
-        td('ID', h('code', {}, svc.ID)),
-        td('Image', svc.Image || '—'),
+        td('Host', visible(svc.Hostname, true)),
+        td('ID', h('code', {}, visible(svc.ID, true))),
+        td('Image', svc.Image ? visible(svc.Image, true) : '—'),
         td('Ports', (svc.Ports ?? []).length === 0 ? '—' : portsOf(svc).split(', ').map((p, i) => [i > 0 ? ', ' : null, h('span', { class: 'port' }, p)])),
         td('Status', h('span', { class: 'status' }, statusName(svc.Status)), ' ', h('span', { class: 'muted' }, ago(svc.Updated))),
-        td('Routed here', routedCell(e)),
-        td('Health check', checkCell(e)),
-        td('Reported by', reportedCell(e)),
+        td('Routed here', routedCell(e, failed)),
+        td('Health check', checkCell(e, failed)),
+        td('Reported by', reportedCell(e, failed)),
         td('Action', canDrain
           ? h('button', { type: 'button', class: draining ? 'drain undrain' : 'drain', dataset: { focusKey: `drain ${svc.ID}` }, onclick: () => { onDrain(svc, draining) } }, draining ? 'Undrain' : 'Drain')
           : null))
@@ -157,7 +178,8 @@ const drawn = new WeakMap()
 
 /**
  * One panel per service. `state.open` holds the names whose details are shown;
- * `state.explain` the explain documents fetched for them. `changed` says which panels must be
+ * `state.explain` what was fetched of explain for them (detailsTable), `state.asking` the names
+ * whose explain is being asked for. `changed` says which panels must be
  * rebuilt (`all`, or the service `names`); every other panel is kept as it is, so a change to
  * one service among thousands costs one panel, and the rest keep the reader's selection.
  * Panels are built for at most `budgetMs`; returns the names of those it did not get to (they
@@ -211,13 +233,14 @@ function servicePanel (name, instances, model, state, handlers) {
   const open = state.open.has(name)
   return h('section', { class: 'panel service', id: `svc-${name}`, dataset: { service: name } },
     h('header', { class: 'service-head' },
-      h('h2', {}, name),
+      h('h2', {}, name === '' ? h('span', { class: 'invisible', title: 'this service\'s name is empty' }, 'empty name') : visible(name, true)),
       h('span', { class: 'badges' }, badges(instances)),
       h('button', { type: 'button', class: 'details-toggle', 'aria-expanded': open ? 'true' : 'false', dataset: { focusKey: 'details' }, onclick: () => { handlers.onToggle(name) } }, open ? 'Hide details' : 'Details')),
     h('div', { class: 'scroll' }, groupsTable(instances)),
     open
       ? h('div', { class: 'details scroll' },
         h('h3', { class: 'details-title' }, `Each instance, as routed from ${model.hostname}`),
+        explainFailure(name, state.explain.get(name), state.asking.has(name), handlers.onRetry),
         detailsTable(instances, model, state.explain.get(name), handlers.onDrain))
       : null)
 }
