@@ -48,6 +48,7 @@ test('a member reported departed is probed at once: a live one stays, a frozen o
   const reported = /rogue reports that member victor \(\S+\) departed: probed at once/
   const state = await alpha.state()
   let sawTombstone = false
+  const t1 = Date.now()
   for (let i = 0; i < 8; i++) {
     await report(rogue, state, 'victor')
     const deadline = Date.now() + 1000
@@ -58,7 +59,8 @@ test('a member reported departed is probed at once: a live one stays, a frozen o
   }
   await waitFor(() => lines(alpha, /member victor answers again within the grace period/).length >= lines(alpha, reported).length, { timeoutMs: 5000, message: 'victor answered every probe the reports caused' })
   const falseReports = lines(alpha, reported).length
-  t.true(falseReports >= 1 && falseReports <= 2, `alpha acted on ${falseReports} of 8 reports in 8 s (one per 5 s at most)`)
+  const most = Math.floor((Date.now() - t1) / 5000) + 1
+  t.true(falseReports >= 1 && falseReports <= most, `alpha acted on ${falseReports} of 8 reports in ${Date.now() - t1} ms (one per 5 s at most: ${most})`)
   t.false(sawTombstone, 'victor\'s service stayed ALIVE on alpha throughout')
   t.deepEqual(lines(alpha, /member victor \(\S+\) departed\s*$/), [], 'alpha never declared victor departed')
   for (const n of [alpha, bravo]) t.is(statusIn(await n.state(), 'victor', victor.services[0]), ALIVE, `${n.hostname}: victor ALIVE`)
