@@ -7,7 +7,8 @@
 // probe now and then, and never its records. The same probe at once follows the close of one of
 // a member's connections while another (QUIC) stays open.
 import { multiaddr } from '@multiformats/multiaddr'
-import test from 'ava'
+import type { Connection } from '@libp2p/interface'
+import test, { type ExecutionContext } from 'ava'
 import { makeService, ServiceStatus, Time } from '../../src/service/index.ts'
 import { ALIVE, makeCluster, startAll, statusIn, TOMBSTONE, waitOnAll, type ClusterNode, type StateJson } from '../helpers/cluster.ts'
 import { startRogue, type Rogue } from '../helpers/rogue.ts'
@@ -28,6 +29,24 @@ function lines (n: ClusterNode, re: RegExp): string[] {
 async function report (rogue: Rogue, s: StateJson, host: string): Promise<void> {
   const now = Time.fromMillis(Date.now())
   await rogue.publish(Object.values(s.Servers[host].Services).map(r => rogue.sign(makeService({ ID: r.ID, Name: r.Name, Hostname: host, Status: ServiceStatus.TOMBSTONE, Updated: now, Created: now }), true)))
+}
+
+/**
+ * One daemon, alpha, on <net>1 and a rogue member on <net>9 (127.0.37.1: .11 and .19) holding a TCP and a QUIC
+ * connection to it, after alpha has probed it over them.
+ */
+async function alphaAndRogue (t: ExecutionContext, net: string, inspector = false): Promise<{ alpha: ClusterNode, rogue: Rogue, tcp: Connection, quic: Connection }> {
+  const [alpha] = await makeCluster(t, [{ ip: `${net}1`, hostname: 'alpha', args: ['-n', CLUSTER, '-c', `${net}1`], inspector }])
+  await startAll([alpha])
+  const rogue = await startRogue(t, { ip: `${net}9`, hostname: 'rogue', clusterName: CLUSTER, quic: true })
+  const alphaPeer = await rogue.join(`${net}1`)
+  await waitFor(async () => (await alpha.d.json<{ ClusterMembers?: Record<string, unknown> }>('/services.json')).ClusterMembers?.rogue !== undefined, { timeoutMs: 15_000, message: 'the rogue is a member of alpha' })
+  await rogue.node.dial(multiaddr(`/ip4/${net}1/udp/7946/quic-v1/p2p/${alphaPeer.toString()}`), { force: true, signal: AbortSignal.timeout(10_000) })
+  const conns = rogue.node.getConnections(alphaPeer)
+  const isQuic = (c: Connection): boolean => c.remoteAddr.toString().includes('/quic-v1')
+  t.deepEqual(conns.map(c => isQuic(c) ? 'quic' : 'tcp').sort(), ['quic', 'tcp'], 'a TCP and a QUIC connection to alpha')
+  await sleep(1500) // alpha has probed it over them since
+  return { alpha, rogue, tcp: conns.find(c => !isQuic(c)) as Connection, quic: conns.find(isQuic) as Connection }
 }
 
 test('a member reported departed is probed at once: a live one stays, a frozen one departs within the grace', async t => {
@@ -93,25 +112,17 @@ test('a member reported departed is probed at once: a live one stays, a frozen o
 
 test('a member whose TCP connection closes while its QUIC one stays open is probed at once: silent, it departs within the grace', async t => {
   t.timeout(120_000)
-  const [alpha] = await makeCluster(t, [{ ip: '127.0.37.11', hostname: 'alpha', args: ['-n', CLUSTER, '-c', '127.0.37.11'] }])
-  await startAll([alpha])
-  // the rogue plays a member whose process dies: it holds a TCP and a QUIC connection to alpha, then
-  // stops answering probes and its TCP connection closes (what the kernel does for a killed process)
-  const rogue = await startRogue(t, { ip: '127.0.37.19', hostname: 'rogue', clusterName: CLUSTER, quic: true })
-  const alphaPeer = await rogue.join('127.0.37.11')
-  await waitFor(async () => (await alpha.d.json<{ ClusterMembers?: Record<string, unknown> }>('/services.json')).ClusterMembers?.rogue !== undefined, { timeoutMs: 15_000, message: 'the rogue is a member of alpha' })
+  // the rogue plays a member whose process dies: it stops answering probes and its TCP connection
+  // closes (what the kernel does for a killed process), while its QUIC connection stays open
+  const { alpha, rogue, tcp } = await alphaAndRogue(t, '127.0.37.1')
   const now = Time.fromMillis(Date.now())
   await rogue.publish([rogue.sign(makeService({ ID: 'web1', Name: 'rogue-web', Image: 'web:1', Hostname: 'rogue', Created: now, Updated: now, Status: ServiceStatus.ALIVE, ProxyMode: 'tcp', Ports: [{ Type: 'tcp', Port: 18997, ServicePort: 18997, IP: '127.0.37.19' }] }))])
   await waitOnAll([alpha], 'the rogue\'s record is ALIVE on alpha', s => statusIn(s, 'rogue', 'rogue-web') === ALIVE, 15_000)
-  await rogue.node.dial(multiaddr(`/ip4/127.0.37.11/udp/7946/quic-v1/p2p/${alphaPeer.toString()}`), { force: true, signal: AbortSignal.timeout(10_000) })
-  const conns = rogue.node.getConnections(alphaPeer)
-  t.deepEqual(conns.map(c => c.remoteAddr.toString().includes('/quic-v1') ? 'quic' : 'tcp').sort(), ['quic', 'tcp'], 'a TCP and a QUIC connection to alpha')
-  await sleep(1500) // alpha has probed it over them since
 
   const before = alpha.d.output.length
   const diedAt = Date.now()
   rogue.mute()
-  for (const c of conns) if (!c.remoteAddr.toString().includes('/quic-v1')) c.abort(new Error('the process died'))
+  tcp.abort(new Error('the process died'))
   await waitOnAll([alpha], 'alpha tombstones the rogue\'s record', s => statusIn(s, 'rogue', 'rogue-web') === TOMBSTONE, 30_000)
   const tombstonedMs = Date.now() - diedAt
   const after = alpha.d.output.slice(before).split('\n')
@@ -125,19 +136,10 @@ test('a member whose TCP connection closes while its QUIC one stays open is prob
 
 test('a member probed at once that loses every connection and is back within the grace (a quick restart) is not departed', async t => {
   t.timeout(120_000)
-  const [alpha] = await makeCluster(t, [{ ip: '127.0.37.21', hostname: 'alpha', args: ['-n', CLUSTER, '-c', '127.0.37.21'] }])
-  await startAll([alpha])
-  const rogue = await startRogue(t, { ip: '127.0.37.29', hostname: 'rogue', clusterName: CLUSTER, quic: true })
-  const alphaPeer = await rogue.join('127.0.37.21')
-  await waitFor(async () => (await alpha.d.json<{ ClusterMembers?: Record<string, unknown> }>('/services.json')).ClusterMembers?.rogue !== undefined, { timeoutMs: 15_000, message: 'the rogue is a member of alpha' })
-  await rogue.node.dial(multiaddr(`/ip4/127.0.37.21/udp/7946/quic-v1/p2p/${alphaPeer.toString()}`), { force: true, signal: AbortSignal.timeout(10_000) })
-  t.is(rogue.node.getConnections(alphaPeer).length, 2, 'two connections to alpha')
-  await sleep(1500)
-
+  const { alpha, rogue, tcp, quic } = await alphaAndRogue(t, '127.0.37.2')
   const before = alpha.d.output.length
   // the TCP connection closes first (alpha probes at once), then the QUIC one; at once the member is back
   rogue.mute()
-  const [tcp, quic] = [...rogue.node.getConnections(alphaPeer)].sort((a, b) => Number(a.remoteAddr.toString().includes('/quic-v1')) - Number(b.remoteAddr.toString().includes('/quic-v1')))
   tcp.abort(new Error('the process died'))
   await sleep(100)
   await quic.close()
@@ -153,19 +155,12 @@ test('a member probed at once that loses every connection and is back within the
 
 test('a suspicion does not end in a departure while this daemon was too busy to read the answer', async t => {
   t.timeout(120_000)
-  const [alpha] = await makeCluster(t, [{ ip: '127.0.37.31', hostname: 'alpha', args: ['-n', CLUSTER, '-c', '127.0.37.31'], inspector: true }])
-  await startAll([alpha])
-  const rogue = await startRogue(t, { ip: '127.0.37.39', hostname: 'rogue', clusterName: CLUSTER, quic: true })
-  const alphaPeer = await rogue.join('127.0.37.31')
-  await waitFor(async () => (await alpha.d.json<{ ClusterMembers?: Record<string, unknown> }>('/services.json')).ClusterMembers?.rogue !== undefined, { timeoutMs: 15_000, message: 'the rogue is a member of alpha' })
-  await rogue.node.dial(multiaddr(`/ip4/127.0.37.31/udp/7946/quic-v1/p2p/${alphaPeer.toString()}`), { force: true, signal: AbortSignal.timeout(10_000) })
-  await sleep(1500)
-
+  const { alpha, rogue, tcp } = await alphaAndRogue(t, '127.0.37.3', true)
   const before = alpha.d.output.length
   // alpha probes the rogue at once when its TCP connection closes; the rogue is slow to answer, and
   // alpha's event loop is held for 2.5 s (a long task) from before the answer arrives until after the grace
   rogue.hold()
-  for (const c of rogue.node.getConnections(alphaPeer)) if (!c.remoteAddr.toString().includes('/quic-v1')) c.abort(new Error('reset'))
+  tcp.abort(new Error('reset'))
   await waitFor(() => /a connection to member rogue \(\S+\) closed while another stays open: probed at once/.test(alpha.d.output.slice(before)), { timeoutMs: 10_000, message: 'alpha probed the rogue at once' })
   // (in the check phase: after it the loop runs its due timers before it reads its sockets)
   await alpha.d.evaluate('setImmediate(() => { const end = Date.now() + 2500; while (Date.now() < end); })')
