@@ -2,6 +2,7 @@
 // lowercase phrase naming the value, or undefined when the value is fine.
 import net from 'node:net'
 import { cidrList } from '../lib/backend-ips.ts'
+import { redactText } from '../lib/redact.ts'
 import { parsePortRange } from '../lib/port-ranges.ts'
 import { RECORD_LIMITS } from '../service/codec.ts'
 
@@ -50,11 +51,11 @@ export const checkCidr: Check = (v) => {
   }
 }
 
-/** A webhook target: an absolute http: or https: URL. */
+/** A webhook target: an absolute http: or https: URL. Quoted with its credentials masked: the message is printed and logged. */
 export const checkHttpUrl: Check = (v) => {
-  if (!URL.canParse(v)) return `${q(v)} is not a URL, expected e.g. "http://127.0.0.1:7778/api/update"`
+  if (!URL.canParse(v)) return `${q(redactText(v))} is not a URL, expected e.g. "http://127.0.0.1:7778/api/update"`
   const u = new URL(v)
-  if (u.protocol !== 'http:' && u.protocol !== 'https:') return `${q(v)} must be an http:// or https:// URL`
+  if (u.protocol !== 'http:' && u.protocol !== 'https:') return `${q(redactText(v))} must be an http:// or https:// URL`
   return undefined
 }
 

@@ -3,6 +3,7 @@
 import type os from 'node:os'
 import path from 'node:path'
 import { API_CONNECTIONS, ASSUMED_OPEN_FILES, LISTENERS, LOW_OPEN_FILES, PROXY_CONNECTIONS, shareOf, type OpenFileShare } from '../lib/open-files.ts'
+import { redactText } from '../lib/redact.ts'
 import { formatDuration } from './duration.ts'
 import type { SidecarConfig } from './types.ts'
 
@@ -107,7 +108,7 @@ export function resolveConfig (c: SidecarConfig, ctx: ResolveContext): { problem
   if (ok('listeners.urls', 'listeners.webhook')) {
     const seen = new Set<string>()
     for (const url of [...c.listeners.urls, ...c.listeners.webhook.map((w) => w.url)]) {
-      if (seen.has(url)) problems.push(`[listeners] ${JSON.stringify(url)} is listed twice (in urls or webhook); each listener would get every event twice`)
+      if (seen.has(url)) problems.push(`[listeners] ${JSON.stringify(redactText(url))} is listed twice (in urls or webhook); each listener would get every event twice`)
       seen.add(url)
     }
   }

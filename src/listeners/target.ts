@@ -2,6 +2,7 @@
 // Authorization: Basic header (decoded here, sent on every attempt) and never goes out in
 // the URL, and everything shown (names, logs, /api/listeners.json, metric labels) has the
 // password masked.
+import { unescape } from 'node:querystring'
 
 export interface Target {
   /** The URL requests go to, without credentials. */
@@ -15,7 +16,9 @@ export interface Target {
 export function parseTarget (url: string): Target {
   const u = new URL(url)
   if (u.username === '' && u.password === '') return { href: u.href, display: url }
-  const authorization = `Basic ${Buffer.from(`${decodeURIComponent(u.username)}:${decodeURIComponent(u.password)}`).toString('base64')}`
+  // unescape, not decodeURIComponent: a "%" that starts no escape ("p@ss100%") is kept as it is,
+  // where decodeURIComponent threw and the daemon did not start
+  const authorization = `Basic ${Buffer.from(`${unescape(u.username)}:${unescape(u.password)}`).toString('base64')}`
   const shown = new URL(u.href)
   if (shown.password !== '') shown.password = '***'
   u.username = ''
