@@ -37,6 +37,43 @@ test('queue: a full queue stays at capacity, keeps the newest event and the orde
   t.deepEqual(left, [3, 4, 5])
 })
 
+test('queue: pushes, shifts and clears in any order drop and keep what victimIndex says (random runs against a list)', t => {
+  let seed = 42
+  const random = (n: number): number => { seed = (seed * 1103515245 + 12345) % 2 ** 31; return seed % n }
+  for (let run = 0; run < 200; run++) {
+    const capacity = 1 + random(8)
+    const q = new EventQueue<{ key: string, n: number }>(capacity)
+    let list: Array<{ key: string, n: number }> = []
+    for (let n = 0; n < 300; n++) {
+      const op = random(10)
+      if (op < 6) {
+        const e = { key: `k${random(5)}`, n }
+        let expected: { key: string, n: number } | undefined
+        if (list.length >= capacity) expected = list.splice(victimIndex([...list.map(x => x.key), e.key]), 1)[0]
+        list.push(e)
+        t.is(q.push(e), expected, `run ${run}, push ${n}`)
+      } else if (op < 9) {
+        t.is(q.shift(), list.shift(), `run ${run}, shift at ${n}`)
+      } else if (random(10) === 0) {
+        t.is(q.clear(), list.length)
+        list = []
+      }
+      t.is(q.length, list.length)
+    }
+  }
+})
+
+test('queue: a push into a full queue of 100,000 costs microseconds, not a scan of the queue', t => {
+  const q = new EventQueue<{ key: string }>(100_000)
+  for (let i = 0; i < 100_000; i++) q.push({ key: `h/s${i}` })
+  const t0 = performance.now()
+  for (let i = 0; i < 1000; i++) q.push({ key: `h/x${i}` })
+  const ms = performance.now() - t0
+  t.true(ms < 100, `1,000 pushes into a full queue took ${ms.toFixed(1)} ms`)
+  t.is(q.length, 100_000)
+  t.is(q.shift()?.key, 'h/s1000')
+})
+
 test('queue: capacity 1 always holds the newest event', t => {
   const q = new EventQueue<{ key: string, n: number }>(1)
   q.push({ key: 'a', n: 1 })
