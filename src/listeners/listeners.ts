@@ -82,9 +82,9 @@ export class Listeners implements Startable {
   async start (): Promise<void> {
     if (this.#started) return
     this.#started = true
-    for (const url of this.#init.urls) this.#add(`UrlListener(${displayUrl(url)})`, url, 'config', ACCEPT_ALL)
+    for (const url of this.#init.urls) this.#add(this.#configName(url), url, 'config', ACCEPT_ALL)
     for (const w of this.#init.webhooks) {
-      this.#add(`UrlListener(${displayUrl(w.url)})`, w.url, 'config', Object.freeze({ services: Object.freeze([...w.services]), statusChangesOnly: w.statusChangesOnly }))
+      this.#add(this.#configName(w.url), w.url, 'config', Object.freeze({ services: Object.freeze([...w.services]), statusChangesOnly: w.statusChangesOnly }))
     }
     this.#c.catalog.on('change', this.#onChange)
     this.#c.local.on('change', this.#onDiscovery)
@@ -173,6 +173,18 @@ export class Listeners implements Startable {
       }
     }
     return await this.#lastBody.body
+  }
+
+  /**
+   * "UrlListener(<url>)", credentials masked; URLs that differ only in their credentials
+   * (two tokens for one endpoint) are told apart as "UrlListener(<url>) #2", ... (one took the
+   * other's place before, and never got an event).
+   */
+  #configName (url: string): string {
+    const name = `UrlListener(${displayUrl(url)})`
+    let unique = name
+    for (let n = 2; this.#listeners.has(unique); n++) unique = `${name} #${n}`
+    return unique
   }
 
   #add (name: string, url: string, source: 'config' | 'discovered', filter: ListenerFilter): void {

@@ -97,3 +97,36 @@ test('receivers that never answer, with a large queue_size, do not slow the cata
   const views = await listeners(d)
   t.true(views.every(l => l.queueDepth === 2500), 'the queues stay at their size')
 })
+
+test('webhook credentials are never shown: a token as the user part, a token in the query, and two passwords for one URL are two listeners', async t => {
+  const dir = await tmp(t)
+  const r = await receiver(t)
+  const base = `127.0.42.10:${r.port}`
+  const urls = [
+    `http://UserT0ken@${base}/user`,
+    `http://${base}/query?token=QueryT0ken&x=1`,
+    `http://hook:FirstPassw0rd@${base}/same`,
+    `http://hook:SecondPassw0rd@${base}/same`,
+    // refused: its failures are logged under its name
+    `http://DeadT0ken@127.0.42.12:1/dead?api_key=DeadKey0`,
+  ]
+  const { d } = await daemon(t, '127.0.42.4', dir, `[listeners]\nurls = ${JSON.stringify(urls)}\nretries = 0\n`, [entry('a')])
+  await waitFor(() => r.requests.filter(q => q.path === '/same').length >= 4, { timeoutMs: 30_000, message: () => `both /same listeners got both events\n${d.output.slice(-3000)}` })
+  await waitFor(() => d.output.includes('DeadKey0') || d.output.includes('dropped event'), { timeoutMs: 30_000, message: () => `the refused listener's failure logged\n${d.output.slice(-3000)}` })
+
+  const basic = (s: string): string => `Basic ${Buffer.from(s).toString('base64')}`
+  t.deepEqual(new Set(r.requests.filter(q => q.path === '/same').map(q => q.headers.authorization)), new Set([basic('hook:FirstPassw0rd'), basic('hook:SecondPassw0rd')]))
+  t.is(r.requests.find(q => q.path === '/user')?.headers.authorization, basic('UserT0ken:'))
+  t.true(r.requests.some(q => q.path === '/query?token=QueryT0ken&x=1'), 'the query goes out as configured')
+
+  const views = await listeners(d)
+  t.deepEqual(views.map(v => v.name), [
+    `UrlListener(http://***@${base}/user)`,
+    `UrlListener(http://${base}/query?token=***&x=1)`,
+    `UrlListener(http://hook:***@${base}/same)`,
+    `UrlListener(http://hook:***@${base}/same) #2`,
+    'UrlListener(http://***@127.0.42.12:1/dead?api_key=***)',
+  ])
+  const shown = [JSON.stringify(views), await (await fetch(d.url('/metrics'))).text(), d.output].join('\n')
+  for (const secret of ['UserT0ken', 'QueryT0ken', 'FirstPassw0rd', 'SecondPassw0rd', 'DeadT0ken', 'DeadKey0']) t.false(shown.includes(secret), `${secret} is shown`)
+})
