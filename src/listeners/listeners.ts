@@ -72,7 +72,7 @@ export class Listeners implements Startable {
   constructor (components: ListenersComponents, init: ListenersInit) {
     this.#c = components
     this.#init = init
-    this.#metrics = new ListenerMetrics(components.metrics, () => [...this.#listeners.values()].map(l => [l.name, l.queueDepth] as const))
+    this.#metrics = new ListenerMetrics(components.metrics, () => this.#listeners.values())
     const startMs = components.clock.nowMs()
     // Microseconds since the epoch at start: ids keep increasing across restarts of this daemon too.
     this.#nextId = startMs * 1000

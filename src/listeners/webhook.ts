@@ -120,13 +120,18 @@ export class WebhookListener implements Startable {
 
   get queueDepth (): number { return this.#queue.length }
 
+  /** Events coalesced away from the full queue so far. */
+  get coalesced (): number { return this.#coalesced }
+
+  /** Events dropped after every retry failed so far. */
+  get gaveUp (): number { return this.#gaveUp }
+
   /** Queues an event and makes sure the sender runs. Never waits, never throws. */
   offer (e: ListenerEvent): void {
     if (this.#abort.signal.aborted) return
     const dropped = this.#queue.push(e)
     if (dropped !== undefined) {
       this.#coalesced++
-      this.#c.metrics.dropped(this.name, 'coalesced')
       if (this.#coalesced === 1 || this.#coalesced % 1000 === 0) this.#c.logger.warn(`${this.name}: queue full (${this.#init.queueSize} events), coalescing intermediate events (${this.#coalesced} so far)`)
     }
     this.#draining ??= this.#drain()
@@ -218,7 +223,6 @@ export class WebhookListener implements Startable {
       this.#failed(e, error, attempt)
     }
     this.#gaveUp++
-    this.#c.metrics.dropped(this.name, 'retries_exhausted')
     this.#giveUpsSinceSuccess++
     const msg = `${this.name}: dropped event ${e.id} after ${retries + 1} failed attempts to POST ${this.#target.display} (last: ${error})`
     if (this.#giveUpsSinceSuccess === 1) this.#c.logger.warn(msg)
