@@ -5,7 +5,8 @@
 //     record to reach EVERY node (p50/p99 over records), and the whole cluster's CPU meanwhile
 //     (in cores: near the machine's count, the figures measure queueing for the CPU), and this
 //     process's own CPU (it reads every daemon's debug log);
-//   - SIGKILL -> the victim's services tombstoned on every node;
+//   - SIGKILL -> the victim's services tombstoned on every node, and how each node found out
+//     (connections closed, a probe at once, another's report, or 3 s of silence);
 //   - SIGSTOP -> the same (then SIGCONT -> ALIVE again everywhere);
 //   - a late joiner: spawn -> it holds the full state;
 //   - idle RSS and CPU per daemon; of the RSS, the private (anonymous) memory and the proportional
@@ -28,7 +29,7 @@ const RECORD_GAP_MS = 250
 const sizes = process.argv.slice(2).map(Number).filter(n => n >= 2 && n <= 40)
 const Ns = sizes.length > 0 ? sizes : [5, 10, 20]
 
-interface Row { n: number, startMs: number, p50: number, p99: number, allP50: number, allP99: number, busyCores: number, benchCores: number, kill: number, stop: number, cont: number, late: number, lateAe: string, rssMb: number[], anonMb: number[], pssMb: number[], cpu: number[] }
+interface Row { n: number, startMs: number, p50: number, p99: number, allP50: number, allP99: number, busyCores: number, benchCores: number, kill: number, killHow: string, stop: number, stopHow: string, cont: number, late: number, lateAe: string, rssMb: number[], anonMb: number[], pssMb: number[], cpu: number[] }
 
 function statusOf (s: StateJson, host: string, name: string): number | undefined {
   return Object.values(s.Servers[host]?.Services ?? {}).find(r => r.Name === name)?.Status
@@ -111,6 +112,8 @@ async function run (n: number, root: string): Promise<Row> {
     frozen.signal('SIGSTOP')
     const stopPolled = await allHold(rest, s => statusOf(s, frozen.hostname, `svc-${frozen.hostname}`) === 1, 30_000, 'SIGSTOP tombstones')
     const stop = lastTombstone(rest, frozen.hostname, tStop) ?? stopPolled
+    const killHow = howFound(others, victim.hostname, tKill)
+    const stopHow = howFound(rest, frozen.hostname, tStop)
     frozen.signal('SIGCONT')
     const cont = await allHold([...rest, frozen], s => statusOf(s, frozen.hostname, `svc-${frozen.hostname}`) === 0, 30_000, 'SIGCONT back ALIVE')
 
@@ -126,7 +129,7 @@ async function run (n: number, root: string): Promise<Row> {
     // Its first exchange is the join pull (anti-entropy.ts logs each exchange at debug).
     const lateAe = /anti-entropy with \S+ \(asked by us\): [^;\n]*?(\d+) records received[^;\n]*;[^\n]*? ([\d.]+) ms/.exec(late.output)
     if (lateAe === null) console.log(late.output.split('\n').filter(l => /anti-entropy|joined|seed/.test(l)).slice(0, 8).join('\n'))
-    return { n, startMs, p50: percentile(delays, 50), p99: percentile(delays, 99), allP50: percentile(reachAll, 50), allP99: percentile(reachAll, 99), busyCores, benchCores, kill, stop, cont, late: lateMs, lateAe: lateAe === null ? '?' : `${lateAe[1]} records in ${Number(lateAe[2]).toFixed(0)} ms`, rssMb, anonMb: memory.map(m => m.anon), pssMb: memory.map(m => m.pss), cpu }
+    return { n, startMs, p50: percentile(delays, 50), p99: percentile(delays, 99), allP50: percentile(reachAll, 50), allP99: percentile(reachAll, 99), busyCores, benchCores, kill, killHow, stop, stopHow, cont, late: lateMs, lateAe: lateAe === null ? '?' : `${lateAe[1]} records in ${Number(lateAe[2]).toFixed(0)} ms`, rssMb, anonMb: memory.map(m => m.anon), pssMb: memory.map(m => m.pss), cpu }
   } finally {
     await Promise.all(nodes.map(async d => { await d.stop() }))
   }
@@ -136,6 +139,34 @@ async function run (n: number, root: string): Promise<Row> {
 function lastTombstone (nodes: BenchDaemon[], host: string, after: number): number | undefined {
   const times = nodes.map(d => d.tombstonedAt(host, after))
   return times.every((x): x is number => x !== undefined) ? Math.max(...times) - after : undefined
+}
+
+/**
+ * How each node first learned that host was gone, from its log after `after`: all its
+ * connections closed (then the grace), one closed beside another and a probe at once, another
+ * member's report (its departure tombstones) and a probe at once, or 3 s of silence. A node
+ * that found it by silence held a connection that outlived the process (QUIC over UDP).
+ */
+function howFound (nodes: BenchDaemon[], host: string, after: number): string {
+  const ways: Array<[string, RegExp]> = [
+    ['closed', new RegExp(`lost every connection to member ${host} `)],
+    ['closed beside another', new RegExp(`a connection to member ${host} \\(\\S+\\) closed while another stays open`)],
+    ['report', new RegExp(`reports that member ${host} `)],
+    ['silence', new RegExp(`member ${host} \\(\\S+\\) answered no ping`)],
+  ]
+  const counts = new Map<string, number>()
+  for (const d of nodes) {
+    let first: { at: number, way: string } | undefined
+    for (const line of d.output.split('\n')) {
+      const way = ways.find(([, re]) => re.test(line))?.[0]
+      if (way === undefined) continue
+      const at = Date.parse(/"time":"([^"]+)"/.exec(line)?.[1] ?? '')
+      if (at >= after && (first === undefined || at < first.at)) first = { at, way }
+    }
+    const way = first?.way ?? 'not seen'
+    counts.set(way, (counts.get(way) ?? 0) + 1)
+  }
+  return [...counts].map(([way, n]) => `${way} ${n}`).join(', ')
 }
 
 /** Every record as host/name=status (Updated moves with every refresh). */
@@ -164,5 +195,5 @@ try {
 console.log('\n| N | all up and converged | propagation p50 / p99 (each delivery) | new record on every node p50 / p99 | cluster CPU meanwhile (cores; in brackets, the benchmark process) | SIGKILL -> tombstoned everywhere | SIGSTOP -> tombstoned everywhere | SIGCONT -> ALIVE again | late joiner holds full state | idle RSS per daemon (MB) | of it private (anonymous) / proportional share (PSS), MB | idle CPU per daemon (%) |')
 console.log('| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |')
 for (const r of rows) {
-  console.log(`| ${r.n} | ${(r.startMs / 1000).toFixed(1)} s | ${fmt(r.p50)} / ${fmt(r.p99)} ms | ${fmt(r.allP50)} / ${fmt(r.allP99)} ms | ${r.busyCores.toFixed(2)} (${r.benchCores.toFixed(2)}) | ${fmt(r.kill)} ms | ${fmt(r.stop)} ms | ${fmt(r.cont)} ms | ${fmt(r.late)} ms after spawn (join pull: ${r.lateAe}) | ${range(r.rssMb)} | ${range(r.anonMb)} / ${range(r.pssMb)} | ${range(r.cpu)} |`)
+  console.log(`| ${r.n} | ${(r.startMs / 1000).toFixed(1)} s | ${fmt(r.p50)} / ${fmt(r.p99)} ms | ${fmt(r.allP50)} / ${fmt(r.allP99)} ms | ${r.busyCores.toFixed(2)} (${r.benchCores.toFixed(2)}) | ${fmt(r.kill)} ms (${r.killHow}) | ${fmt(r.stop)} ms (${r.stopHow}) | ${fmt(r.cont)} ms | ${fmt(r.late)} ms after spawn (join pull: ${r.lateAe}) | ${range(r.rssMb)} | ${range(r.anonMb)} / ${range(r.pssMb)} | ${range(r.cpu)} |`)
 }
