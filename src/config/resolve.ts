@@ -106,13 +106,26 @@ export function resolveConfig (c: SidecarConfig, ctx: ResolveContext): { problem
   }
   resolveConnectionCaps(c, ctx.openFiles, warnings)
   if (ok('listeners.urls', 'listeners.webhook')) {
-    const seen = new Set<string>()
+    // compared as parsed: HTTP://A:80/x and http://a/x are one receiver
+    const seen = new Map<string, string>()
     for (const url of [...c.listeners.urls, ...c.listeners.webhook.map((w) => w.url)]) {
-      if (seen.has(url)) problems.push(`[listeners] ${JSON.stringify(redactText(url))} is listed twice (in urls or webhook); each listener would get every event twice`)
-      seen.add(url)
+      const key = sameUrlKey(url)
+      const first = seen.get(key)
+      if (first === url) problems.push(`[listeners] ${JSON.stringify(redactText(url))} is listed twice (in urls or webhook); each listener would get every event twice`)
+      else if (first !== undefined) problems.push(`[listeners] ${JSON.stringify(redactText(url))} and ${JSON.stringify(redactText(first))} are the same URL, listed twice (in urls or webhook); each listener would get every event twice`)
+      else seen.set(key, url)
     }
   }
   return { problems, warnings }
+}
+
+/** A URL as its receiver sees it (scheme and host in lower case, the default port dropped), or the text itself when it does not parse. */
+function sameUrlKey (url: string): string {
+  try {
+    return new URL(url).href
+  } catch {
+    return url
+  }
 }
 
 /** An unset [health] timeout (its default) follows an interval shorter than it: a check ends before the next starts. */

@@ -84,6 +84,12 @@ test('listeners: one URL in both urls and webhook is an error (it would get ever
   t.is(list.length, 1)
 })
 
+test('listeners: one URL written two ways (scheme and host case, the default port) is an error too', t => {
+  const list = problems(t, { env: { LISTENERS_URLS: 'http://hook.example/x HTTP://Hook.Example:80/x https://hook.example/x' } })
+  t.true(hasProblem(list, '"HTTP://Hook.Example:80/x" and "http://hook.example/x" are the same URL, listed twice'), list.join('\n'))
+  t.is(list.length, 1, 'https on 443 is another receiver')
+})
+
 test('listeners: --check-config redacts the secret and URL passwords, and its unredacted output loads back', t => {
   const cwd = tmpDir(t)
   const env = { LISTENERS_SECRET: 'hush', LISTENERS_URLS: 'http://u:pw@b/', LISTENERS_WEBHOOK: '[{"url": "http://a/", "services": ["x"], "status_changes_only": true}]', LISTENERS_TIMEOUT: '1500ms' }
