@@ -8,8 +8,10 @@ export const MASK = '***'
 
 // scheme://user:password@  or  scheme://token@  (userinfo up to the first / ? # or space)
 const USERINFO = /\b([a-z][a-z0-9+.-]*:\/\/)([^\s/?#@]*)@/gi
-// ?token=..., &api_key=..., &password=... (names that hold secrets by convention)
-const SECRET_QUERY = /([?&;][^=&#\s]*(?:token|key|secret|pass|pwd|auth|sig|credential|session)[^=&#\s]*=)[^&#\s]*/gi
+/** Query parameter names that hold secrets by convention (token, api_key, password, ...). */
+export const SECRET_NAME = /token|key|secret|pass|pwd|auth|sig|credential|session/i
+// ?token=..., &api_key=..., &password=...
+const SECRET_QUERY = new RegExp(`([?&;][^=&#\\s]*(?:${SECRET_NAME.source})[^=&#\\s]*=)[^&#\\s]*`, 'gi')
 // Authorization header values written into a command or a message
 const AUTH_SCHEME = /\b(bearer|basic|token)(\s+)[A-Za-z0-9._~+/=-]{4,}/gi
 

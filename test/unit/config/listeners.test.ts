@@ -90,6 +90,14 @@ test('listeners: one URL written two ways (scheme and host case, the default por
   t.is(list.length, 1, 'https on 443 is another receiver')
 })
 
+test('listeners: --check-config redacts a token in a webhook URL\'s user part or query, and keeps the rest', t => {
+  const { config } = load(t, { env: { LISTENERS_URLS: 'http://TOKEN1@a/x https://b/y?api_key=TOKEN2&team=ops&token=TOKEN3' } })
+  const text = formatConfig(config)
+  for (const token of ['TOKEN1', 'TOKEN2', 'TOKEN3']) t.false(text.includes(token), `${token} hidden:\n${text}`)
+  t.true(text.includes('http://%3Credacted%3E@a/x'), text)
+  t.true(text.includes('https://b/y?api_key=%3Credacted%3E&team=ops&token=%3Credacted%3E'), text)
+})
+
 test('listeners: --check-config redacts the secret and URL passwords, and its unredacted output loads back', t => {
   const cwd = tmpDir(t)
   const env = { LISTENERS_SECRET: 'hush', LISTENERS_URLS: 'http://u:pw@b/', LISTENERS_WEBHOOK: '[{"url": "http://a/", "services": ["x"], "status_changes_only": true}]', LISTENERS_TIMEOUT: '1500ms' }
