@@ -38,6 +38,13 @@ export class Exchange implements UpstreamUser {
   /** Final status (0 = no final response head yet). */
   #status = 0
   #respHead: Head | undefined
+  /**
+   * The final answer began before the whole request was handed to the kernel: whether the
+   * backend reads what follows as the body or as its next request is unknown (a backend that
+   * does the latter runs a request smuggled in the body and answers it to the next client of
+   * the connection), so the connection is not reused.
+   */
+  #early = false
   #clientConn: ClientConnection = 'keep-alive-1.1'
   #tunnel = false
   #bytes = 0
@@ -162,6 +169,7 @@ export class Exchange implements UpstreamUser {
           up.parser.reset()
           continue
         }
+        this.#early = !this.#bodyDone || this.#queue.length > 0 || up.socket.writableLength > 0
         this.#respHead = head
         this.#onResponse(head)
         if (this.#tunnel) {
@@ -263,7 +271,7 @@ export class Exchange implements UpstreamUser {
     const up = this.#up
     this.#up = undefined
     if (up !== undefined) {
-      const reuse = !extra && this.#respHead?.keepAlive === true && this.#bodyDone && this.#queue.length === 0 && !up.socket.destroyed
+      const reuse = !extra && !this.#early && this.#respHead?.keepAlive === true && !up.socket.destroyed
       if (reuse) up.release()
       else { up.user = undefined; up.socket.destroy() }
     }
