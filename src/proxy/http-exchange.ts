@@ -299,9 +299,14 @@ export class Exchange implements UpstreamUser {
     if (up === undefined || this.#finished) return
     this.#up = undefined
     if (this.#tunnel || this.#respHead !== undefined) {
-      // a tunnel ends with either side; a response cut by the backend is cut for the client too
+      // a tunnel ends with either side; a response cut by the backend is cut for the client
+      // too, and counts against the backend as a reset before it would (not a silence past
+      // idle_timeout: the client may be the one that stopped reading)
       if (this.#tunnel) this.#conn.socket.end()
-      else this.#conn.socket.destroy()
+      else {
+        this.#conn.socket.destroy()
+        if (this.#holding !== undefined && err?.code !== 'ETIMEDOUT') this.#failed(this.#holding, err?.message ?? 'answer cut short')
+      }
       this.#finish(this.#tunnel)
       return
     }
@@ -312,9 +317,7 @@ export class Exchange implements UpstreamUser {
     const code = err?.code ?? 'ECONNRESET'
     if (connected && code === 'ETIMEDOUT') { this.#sendError(504, 'backend timeout', `${ctx.name} backend ${b.address} sent no response within ${ctx.opts.idleTimeoutMs} ms`); return }
     const reset = connected && RESET_CODES.has(code)
-    if (!connected || (reset && !up.reused)) {
-      if (ctx.pool.failure(b, ctx.nowMs())) this.#ejected(b, err?.message ?? 'connection closed')
-    }
+    if (!connected || (reset && !up.reused)) this.#failed(b, err?.message ?? 'connection closed')
     const retryable = !connected || (reset && IDEMPOTENT.has(this.#head.method) && !this.#hasBody && !this.#head.upgrade)
     if (retryable && reset && up.reused && !this.#staleRetried) {
       // the backend closed a kept-alive connection as the request went out (its keep-alive
@@ -363,10 +366,13 @@ export class Exchange implements UpstreamUser {
     this.#sendError(400, 'bad request', err.message)
   }
 
+  /** An answer that cannot be read (a bad head or body framing) counts against its backend, as a reset does. */
   #badResponse (up: Upstream, err: HttpParseError): void {
     void up
     const ctx = this.#conn.ctx
+    const b = this.#holding
     this.#cancel()
+    if (b !== undefined) this.#failed(b, err.message)
     if (this.#status !== 0) { this.#conn.socket.destroy(); this.#finish(false); return }
     this.#sendError(502, 'bad response', `${ctx.name} backend ${this.#last?.address ?? '-'} sent an invalid response: ${err.message}`)
   }
@@ -390,6 +396,11 @@ export class Exchange implements UpstreamUser {
   #release (): void {
     if (this.#holding !== undefined) this.#holding.inFlight--
     this.#holding = undefined
+  }
+
+  /** A failure for passive health (outlier.ts); logs the ejection it may cause. */
+  #failed (b: Backend, why: string): void {
+    if (this.#conn.ctx.pool.failure(b, this.#conn.ctx.nowMs())) this.#ejected(b, why)
   }
 
   #ejected (b: Backend, why: string): void {

@@ -7,10 +7,15 @@ import test, { type ExecutionContext } from 'ava'
 import net from 'node:net'
 import { waitFor } from '../../helpers/wait.ts'
 import { raw, statuses } from './raw.ts'
-import { proxyTo } from './setup.ts'
+import { harness, instance, proxyConfig, proxyTo, waitListening } from './setup.ts'
 
 const IP = '127.0.39.10'
 const BACKEND_IP = '127.0.39.11'
+const BAD_IP = '127.0.39.12'
+
+/** What a backend would answer to another client: it must never reach the wrong one. */
+const STOLEN = 'HTTP/1.1 200 OK\r\nContent-Length: 18\r\n\r\n{"path":"/stolen"}'
+
 interface Req { method: string, path: string, head: string, body: string, conn: number }
 interface Scripted {
   port: number
@@ -96,3 +101,28 @@ test('a backend that answers before the request body was sent, then reads the bo
   t.regex(answer, /"path":"\/mine"/, 'B got its own answer, not the one to the request smuggled in A\'s body')
   t.deepEqual(b.requests.filter(r => r.path === '/capture').map(r => r.body), [], 'B\'s request never became the body of A\'s smuggled one')
 })
+
+for (const [i, [kind, bad]] of ([
+  ['a malformed head (Content-Length with Transfer-Encoding)', (s: net.Socket) => { s.write(`HTTP/1.1 200 OK\r\nContent-Length: 5\r\nTransfer-Encoding: chunked\r\n\r\n${STOLEN.length.toString(16)}\r\n${STOLEN}\r\n0\r\n\r\n`) }],
+  ['a bad chunk size after the head', (s: net.Socket) => { s.write('HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n5\r\nhello\r\nzz\r\n') }],
+  ['a body cut short (FIN before Content-Length)', (s: net.Socket) => { s.end('HTTP/1.1 200 OK\r\nContent-Length: 100\r\n\r\nhello') }],
+] as const).entries()) {
+  test(`passive health: a backend that answers with ${kind} is ejected at its first such answer`, async (t) => {
+    const SP = 18392 + i
+    const good = await scripted(t, BACKEND_IP, () => false)
+    const broken = await scripted(t, BAD_IP, (_r, s) => { bad(s); return true })
+    const h = await harness(t, { proxy: proxyConfig(IP) })
+    h.put(instance('flaky', 'host-a', BACKEND_IP, good.port, SP))
+    h.put(instance('flaky', 'host-b', BAD_IP, broken.port, SP))
+    await h.settle()
+    await waitListening(h, SP)
+    const seen: number[][] = []
+    for (let j = 0; j < 8; j++) seen.push(statuses(await raw(IP, SP, `GET /r${j} HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n`, { timeoutMs: 5000 })))
+    t.log(kind, JSON.stringify(seen))
+    t.is(broken.requests.length, 1, `the broken backend got ${broken.requests.length} of 8 requests`)
+    t.is(good.requests.length, 7)
+    const report = h.proxy.report().listeners[0]
+    t.is(report.backends.find(x => x.address.startsWith(BAD_IP))?.state, 'ejected')
+    t.is(report.totals.ejections, 1)
+  })
+}
