@@ -185,26 +185,24 @@ export class Exchange implements UpstreamUser {
         // that reads until the close is not left waiting
         const conn = this.#clientConnection(head, up.body.kind === 'close' || (up.body.kind === 'chunked' && this.#head.versionMinor === 0))
         if (this.#whole(up, head, conn, buf)) return
+        // this read's body bytes are checked before the head goes out: a chunk error among
+        // them gets the client a 502, not a connection cut before any byte
+        const n2 = this.#take(up, buf, true)
+        if (n2 < 0) return
         client.cork()
         client.write(responseHead(head.status, head.reason, head.headers, conn))
-        if (up.body.done) {
-          client.uncork()
-          this.#complete(buf.length > 0)
-          return
-        }
-        const n2 = this.#relay(up, buf)
+        this.#relay(up, buf, n2)
         client.uncork()
-        if (n2 < 0) return
         // checked after uncork: while corked, everything is queued
         up.reads.holdWhileQueued(client)
-        buf = buf.subarray(n2)
-        if (up.body.done) { this.#complete(buf.length > 0); return }
+        if (up.body.done) this.#complete(n2 < buf.length)
         return
       }
-      const n = this.#relay(up, buf)
+      const n = this.#take(up, buf, false)
       if (n < 0) return
+      this.#relay(up, buf, n)
       up.reads.holdWhileQueued(client)
-      if (up.body.done) { this.#complete(n < buf.length); return }
+      if (up.body.done) this.#complete(n < buf.length)
       return
     }
   }
@@ -228,23 +226,27 @@ export class Exchange implements UpstreamUser {
   }
 
   /**
-   * Writes the body part of buf to the client (the caller then holds the backend's reading
-   * while it is queued: up.reads.holdWhileQueued); returns its length, or -1 after a framing
-   * error.
+   * How many bytes at the start of buf belong to the body, or -1 after a framing error (then
+   * handled: a 502 when headless, the head not sent yet, else the client's connection cut).
    */
-  #relay (up: Upstream, buf: Buffer): number {
-    let n: number
+  #take (up: Upstream, buf: Buffer, headless: boolean): number {
     try {
-      n = up.body.take(buf)
+      return up.body.take(buf)
     } catch (err) {
+      if (headless) this.#status = 0 // no final head went out
       this.#badResponse(up, err as HttpParseError)
       return -1
     }
-    if (n > 0) {
-      this.#bytes += n
-      up.reads.write(n === buf.length ? buf : buf.subarray(0, n), this.#conn.socket)
-    }
-    return n
+  }
+
+  /**
+   * Writes the n body bytes at the start of buf to the client (the caller then holds the
+   * backend's reading while they are queued: up.reads.holdWhileQueued).
+   */
+  #relay (up: Upstream, buf: Buffer, n: number): void {
+    if (n === 0) return
+    this.#bytes += n
+    up.reads.write(n === buf.length ? buf : buf.subarray(0, n), this.#conn.socket)
   }
 
   #clientConnection (resp: Head, untilClose: boolean): ClientConnection {

@@ -65,6 +65,30 @@ async function scripted (t: ExecutionContext, ip: string, answer: (r: Req, s: ne
   return b
 }
 
+/** n clients at once, each sending `rounds` requests one after the other on one kept-alive connection; returns the answers that were not the request's own. */
+async function clients (sp: number, n: number, rounds: number, tag: string): Promise<{ wrong: string[], answers: number }> {
+  const wrong: string[] = []
+  let answers = 0
+  await Promise.all(Array.from({ length: n }, async (_, i) => {
+    const s = net.connect({ host: IP, port: sp })
+    s.on('error', () => {})
+    await new Promise<void>((resolve, reject) => { s.once('connect', resolve); s.once('error', reject) })
+    let got = ''
+    s.on('data', (d: Buffer) => { got += d.toString('latin1') })
+    for (let j = 0; j < rounds; j++) {
+      const path = `/${tag}-${i}-${j}`
+      got = ''
+      s.write(`GET ${path} HTTP/1.1\r\nHost: x\r\n\r\n`)
+      const ok = await waitFor(() => /\r\n\r\n\{[^}]*\}/.test(got) || s.destroyed, { timeoutMs: 10_000, intervalMs: 5, message: `answer to ${path}` }).catch(() => false)
+      answers++
+      const m = /"path":"([^"]*)"/.exec(got)
+      if (ok !== true || m?.[1] !== path) wrong.push(`${path} got ${JSON.stringify(got.slice(0, 120))}`)
+    }
+    s.destroy()
+  }))
+  return { wrong, answers }
+}
+
 test('a backend that answers before the request body was sent, then reads the body as a new request: its connection is not reused, the next client gets its own answer', async (t) => {
   const SP = 18391
   // /upload is answered at once (a 401 whose body follows 300 ms later) and its body is never
@@ -126,3 +150,113 @@ for (const [i, [kind, bad]] of ([
     t.is(report.totals.ejections, 1)
   })
 }
+
+/** Field lines without end (1 MB at most, with backpressure), until the proxy closes the connection. */
+function endless (s: net.Socket, name: string): void {
+  let n = 0
+  const pump = (): void => {
+    while (n++ < 4096 && !s.destroyed) if (!s.write(`${name}${n}: ${'v'.repeat(250)}\r\n`)) { s.once('drain', pump); return }
+  }
+  pump()
+}
+
+/** Bad answers to /bad (the request's method given): what the client that asked may see, and whether the backend connection must be closed after it. */
+const CASES: Array<{ name: string, method?: string, answer: string | ((s: net.Socket) => void), want: number[], closes: boolean }> = [
+  { name: 'Content-Length and Transfer-Encoding', answer: `HTTP/1.1 200 OK\r\nContent-Length: 5\r\nTransfer-Encoding: chunked\r\n\r\n${STOLEN.length.toString(16)}\r\n${STOLEN}\r\n0\r\n\r\n`, want: [502], closes: true },
+  { name: 'two Content-Lengths', answer: `HTTP/1.1 200 OK\r\nContent-Length: 5\r\nContent-Length: ${5 + STOLEN.length}\r\n\r\nhello${STOLEN}`, want: [502], closes: true },
+  { name: 'a Content-Length list', answer: `HTTP/1.1 200 OK\r\nContent-Length: 5, 5\r\n\r\nhello${STOLEN}`, want: [502], closes: true },
+  { name: 'a bad chunk size', answer: `HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n5\r\nhello\r\n-${STOLEN.length}\r\n${STOLEN}\r\n0\r\n\r\n`, want: [502], closes: true },
+  { name: 'a chunk size that overflows', answer: `HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n10000000000000005\r\nhello\r\n0\r\n\r\n${STOLEN}`, want: [502], closes: true },
+  { name: 'a bad chunk size after the first body bytes went out', answer: (s) => { s.write('HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n5\r\nhello\r\n'); setTimeout(() => { s.write(`zz\r\n${STOLEN}`) }, 200) }, want: [200], closes: true },
+  { name: 'more bytes than its Content-Length', answer: `HTTP/1.1 200 OK\r\nContent-Length: 5\r\n\r\nhello${STOLEN}`, want: [200], closes: true },
+  { name: 'an extra response after a chunked body', answer: `HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n5\r\nhello\r\n0\r\n\r\n${STOLEN}`, want: [200], closes: true },
+  { name: 'a 204 with a body', answer: `HTTP/1.1 204 No Content\r\n\r\n${STOLEN}`, want: [204], closes: true },
+  { name: 'a 304 with a body', answer: `HTTP/1.1 304 Not Modified\r\nContent-Length: ${STOLEN.length}\r\n\r\n${STOLEN}`, want: [304], closes: true },
+  { name: 'HEAD answered with a body', method: 'HEAD', answer: `HTTP/1.1 200 OK\r\nContent-Length: ${STOLEN.length}\r\n\r\n${STOLEN}`, want: [200], closes: true },
+  { name: 'a 101 that no request asked for', answer: `HTTP/1.1 101 Switching Protocols\r\nConnection: Upgrade\r\nUpgrade: x\r\n\r\n${STOLEN}`, want: [502], closes: true },
+  { name: 'a 1xx flood, then the answer', answer: `${'HTTP/1.1 103 Early Hints\r\nLink: </a.css>\r\n\r\n'.repeat(2000)}HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok`, want: [...Array<number>(2000).fill(103), 200], closes: false },
+  { name: 'NUL in a field value', answer: `HTTP/1.1 200 OK\r\nX-A: a\0b\r\nContent-Length: 2\r\n\r\nok${STOLEN}`, want: [502], closes: true },
+  { name: 'a bare CR in a field value', answer: `HTTP/1.1 200 OK\r\nX-A: a\rContent-Length: 0\r\nContent-Length: 2\r\n\r\nok${STOLEN}`, want: [502], closes: true },
+  { name: 'a bare LF line end', answer: `HTTP/1.1 200 OK\nContent-Length: 2\n\nok${STOLEN}`, want: [502], closes: true },
+  { name: 'obs-fold', answer: `HTTP/1.1 200 OK\r\nX-A: a\r\n Content-Length: 0\r\nContent-Length: 2\r\n\r\nok${STOLEN}`, want: [502], closes: true },
+  { name: 'a space before the colon', answer: `HTTP/1.1 200 OK\r\nContent-Length : 0\r\nContent-Length: 2\r\n\r\nok${STOLEN}`, want: [502], closes: true },
+  { name: 'HTTP/2.0 in the status line', answer: `HTTP/2.0 200 OK\r\nContent-Length: 2\r\n\r\nok${STOLEN}`, want: [502], closes: true },
+  { name: 'a 100 with a body', answer: `HTTP/1.1 100 Continue\r\nContent-Length: 5\r\n\r\nhello${STOLEN}`, want: [100, 502], closes: true },
+  { name: 'a header section that never ends', answer: (s) => { s.write('HTTP/1.1 200 OK\r\n'); endless(s, 'X-H') }, want: [502], closes: true },
+  { name: 'trailers that never end', answer: (s) => { s.write('HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n5\r\nhello\r\n0\r\n'); setTimeout(() => { endless(s, 'X-T') }, 200) }, want: [200], closes: true },
+  { name: 'a header line of a megabyte', answer: `HTTP/1.1 200 OK\r\nX-Big: ${'v'.repeat(1 << 20)}\r\nContent-Length: 2\r\n\r\nok`, want: [502], closes: true },
+]
+
+for (const [i, c] of CASES.entries()) {
+  test(`a backend answering with ${c.name}: the client that asked gets ${c.want.length > 3 ? `${c.want.length} heads` : c.want.join(', ')}, clients sharing its pooled connections get their own answers`, async (t) => {
+    const SP = 18400 + i
+    const b = await scripted(t, BACKEND_IP, (r, s) => {
+      if (r.path !== '/bad') return false
+      if (typeof c.answer === 'string') s.write(c.answer)
+      else c.answer(s)
+      return true
+    })
+    const h = await proxyTo(t, { ip: IP, name: 'hostile', backendIp: BACKEND_IP, backendPort: b.port, sp: SP })
+    // 4 pooled connections in use
+    t.deepEqual((await clients(SP, 4, 2, 'warm')).wrong, [])
+    // Connection: close, so that the proxy closes the client's connection after the answer
+    const answer = await raw(IP, SP, `${c.method ?? 'GET'} /bad HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n`, { timeoutMs: 10_000 })
+    t.deepEqual(statuses(answer), c.want, answer.slice(0, 300))
+    t.false(answer.includes('/stolen'), 'the bytes past the answer never reach the client')
+    if (c.want.at(-1) === 502) t.regex(answer, /"reason":"bad response"/)
+    const conn = b.conns.find(x => x.paths.includes('/bad'))
+    if (c.closes) await waitFor(() => conn?.closed === true, { timeoutMs: 5000, message: 'the backend connection of the bad answer closed by the proxy' })
+    // every client again, on the pool's connections: each gets its own answer
+    const after = await clients(SP, 6, 3, 'after')
+    t.deepEqual(after.wrong, [])
+    t.is(after.answers, 18)
+    t.is(h.proxy.report().listeners[0].state, 'listening')
+  })
+}
+
+test('fields from the backend: hop-by-hop ones and those its Connection names are dropped (framing kept), every Set-Cookie and the trailers pass', async (t) => {
+  const SP = 18390
+  const b = await scripted(t, BACKEND_IP, (r, s) => {
+    if (r.path !== '/hop') return false
+    s.write('HTTP/1.1 200 OK\r\nConnection: keep-alive, X-Internal, Content-Length, Transfer-Encoding\r\nX-Internal: secret\r\nKeep-Alive: timeout=5\r\nProxy-Connection: keep-alive\r\nTE: trailers\r\nUpgrade: h2c\r\n' +
+      'Set-Cookie: a=1; Path=/\r\nSet-Cookie: b=2; HttpOnly\r\nTrailer: X-Sum\r\nTransfer-Encoding: chunked\r\n\r\n5\r\nhello\r\n0\r\nX-Sum: 42\r\n\r\n')
+    return true
+  })
+  await proxyTo(t, { ip: IP, name: 'hop', backendIp: BACKEND_IP, backendPort: b.port, sp: SP })
+  const answer = await raw(IP, SP, 'GET /hop HTTP/1.1\r\nHost: x\r\n\r\n', { until: s => s.endsWith('X-Sum: 42\r\n\r\n') })
+  const head = answer.slice(0, answer.indexOf('\r\n\r\n') + 2)
+  t.deepEqual(statuses(answer), [200])
+  for (const gone of ['X-Internal', 'Keep-Alive', 'Proxy-Connection', 'TE', 'Upgrade', 'Connection']) t.false(new RegExp(`\r\n${gone}:`, 'i').test(head), `${gone} dropped`)
+  t.regex(head, /\r\nSet-Cookie: a=1; Path=\/\r\nSet-Cookie: b=2; HttpOnly\r\n/)
+  t.regex(head, /\r\nTrailer: X-Sum\r\nTransfer-Encoding: chunked\r\n/)
+  t.true(answer.endsWith('\r\n\r\n5\r\nhello\r\n0\r\nX-Sum: 42\r\n\r\n'))
+})
+
+test('a chunked answer of a million 1-byte chunks passes whole and in bounded time', async (t) => {
+  const SP = 18389
+  const N = 1_000_000
+  const b = await scripted(t, BACKEND_IP, (r, s) => {
+    if (r.path !== '/tiny') return false
+    s.write('HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n')
+    const batch = Buffer.from('1\r\na\r\n'.repeat(10_000))
+    let sent = 0
+    const pump = (): void => {
+      while (sent < N) {
+        sent += 10_000
+        if (!s.write(batch)) { s.once('drain', pump); return }
+      }
+      s.write('0\r\n\r\n')
+    }
+    pump()
+    return true
+  })
+  await proxyTo(t, { ip: IP, name: 'tiny', backendIp: BACKEND_IP, backendPort: b.port, sp: SP })
+  const t0 = performance.now()
+  const answer = await raw(IP, SP, 'GET /tiny HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n', { timeoutMs: 30_000 })
+  const ms = performance.now() - t0
+  t.log(`${N} chunks (${(answer.length / 1e6).toFixed(1)} MB) in ${ms.toFixed(0)} ms`)
+  const body = answer.slice(answer.indexOf('\r\n\r\n') + 4)
+  t.is(body.length, 6 * N + 5)
+  t.true(body.endsWith('1\r\na\r\n0\r\n\r\n'))
+  t.true(ms < 20_000)
+})
