@@ -6,7 +6,7 @@
 import test, { type ExecutionContext } from 'ava'
 import net from 'node:net'
 import { waitFor } from '../../helpers/wait.ts'
-import { raw, statuses } from './raw.ts'
+import { eachRequest, raw, statuses } from './raw.ts'
 import { harness, instance, proxyConfig, proxyTo, waitListening } from './setup.ts'
 
 const IP = '127.0.39.10'
@@ -35,26 +35,17 @@ async function scripted (t: ExecutionContext, ip: string, answer: (r: Req, s: ne
     const conn = b.conns.length
     const c = { paths: [] as string[], closed: false }
     b.conns.push(c)
-    let buf = Buffer.alloc(0)
-    s.on('data', (d: Buffer) => {
-      buf = Buffer.concat([buf, d])
-      for (;;) {
-        const end = buf.indexOf('\r\n\r\n')
-        if (end < 0) return
-        const head = buf.subarray(0, end).toString('latin1')
-        const [method, path] = head.split(' ')
-        const length = ignoreBody(path) ? 0 : Number(/\r\ncontent-length: *(\d+)/i.exec(head)?.[1] ?? 0)
-        if (buf.length < end + 4 + length) return
-        const r: Req = { method, path, head, body: buf.subarray(end + 4, end + 4 + length).toString('latin1'), conn }
-        buf = buf.subarray(end + 4 + length)
-        b.requests.push(r)
-        c.paths.push(path)
-        if (!answer(r, s)) {
-          const out = JSON.stringify({ path })
-          s.write(`HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: ${out.length}\r\n\r\n${out}`)
-        }
+    s.on('data', eachRequest((head, body) => {
+      const [method, path] = head.split(' ')
+      const r: Req = { method, path, head, body: body.toString('latin1'), conn }
+      b.requests.push(r)
+      c.paths.push(path)
+      if (!answer(r, s)) {
+        const out = JSON.stringify({ path })
+        s.write(`HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: ${out.length}\r\n\r\n${out}`)
       }
-    })
+      return true
+    }, head => ignoreBody(head.split(' ')[1])))
     s.on('end', () => { c.closed = true; s.end() })
     s.on('close', () => { c.closed = true })
     s.on('error', () => {})
