@@ -275,7 +275,11 @@ export class Exchange implements UpstreamUser {
     if (up !== undefined) {
       const reuse = !extra && !this.#early && this.#respHead?.keepAlive === true && !up.socket.destroyed
       if (reuse) up.release()
-      else { up.user = undefined; up.socket.destroy() }
+      else {
+        if (extra) up.taint()
+        up.user = undefined
+        up.socket.destroy()
+      }
     }
     this.#finish(true)
     this.#conn.next(this.#clientConn !== 'close')

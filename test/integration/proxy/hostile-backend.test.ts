@@ -208,6 +208,32 @@ for (const [i, c] of CASES.entries()) {
   })
 }
 
+test('a backend that sends an extra answer 1 ms after each answer: once seen, its connections are no longer reused, so other clients stop getting it', async (t) => {
+  const SP = 18388
+  const b = await scripted(t, BACKEND_IP, (r, s) => {
+    if (!r.path.startsWith('/a')) return false
+    s.write('HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok')
+    setTimeout(() => { if (!s.destroyed) s.write(STOLEN) }, 1)
+    return true
+  })
+  await proxyTo(t, { ip: IP, name: 'extra', backendIp: BACKEND_IP, backendPort: b.port, sp: SP })
+  let stolen = 0
+  let total = 0
+  // each round: one request that gets the extra answer, and 4 others right behind it
+  for (let round = 0; round < 200; round++) {
+    const others = await Promise.all([
+      raw(IP, SP, `GET /a${round} HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n`, { timeoutMs: 5000 }),
+      ...Array.from({ length: 4 }, async (_, i) => {
+        await new Promise(resolve => setTimeout(resolve, i))
+        return await raw(IP, SP, `GET /b${round}-${i} HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n`, { timeoutMs: 5000 })
+      }),
+    ])
+    for (const a of others.slice(1)) { total++; if (a.includes('/stolen')) stolen++ }
+  }
+  t.log(`other clients that got the extra answer: ${stolen} of ${total}`)
+  t.true(stolen <= 1, `${stolen} of ${total} other clients got the extra answer as their own`)
+})
+
 test('fields from the backend: hop-by-hop ones and those its Connection names are dropped (framing kept), every Set-Cookie and the trailers pass', async (t) => {
   const SP = 18390
   const b = await scripted(t, BACKEND_IP, (r, s) => {
