@@ -38,6 +38,13 @@ export class Exchange implements UpstreamUser {
   /** Final status (0 = no final response head yet). */
   #status = 0
   #respHead: Head | undefined
+  /**
+   * The final answer began before the whole request was handed to the kernel: whether the
+   * backend reads what follows as the body or as its next request is unknown (a backend that
+   * does the latter runs a request smuggled in the body and answers it to the next client of
+   * the connection), so the connection is not reused.
+   */
+  #early = false
   #clientConn: ClientConnection = 'keep-alive-1.1'
   #tunnel = false
   #bytes = 0
@@ -162,6 +169,7 @@ export class Exchange implements UpstreamUser {
           up.parser.reset()
           continue
         }
+        this.#early = !this.#bodyDone || this.#queue.length > 0 || up.socket.writableLength > 0
         this.#respHead = head
         this.#onResponse(head)
         if (this.#tunnel) {
@@ -177,26 +185,24 @@ export class Exchange implements UpstreamUser {
         // that reads until the close is not left waiting
         const conn = this.#clientConnection(head, up.body.kind === 'close' || (up.body.kind === 'chunked' && this.#head.versionMinor === 0))
         if (this.#whole(up, head, conn, buf)) return
+        // this read's body bytes are checked before the head goes out: a chunk error among
+        // them gets the client a 502, not a connection cut before any byte
+        const n2 = this.#take(up, buf, true)
+        if (n2 < 0) return
         client.cork()
         client.write(responseHead(head.status, head.reason, head.headers, conn))
-        if (up.body.done) {
-          client.uncork()
-          this.#complete(buf.length > 0)
-          return
-        }
-        const n2 = this.#relay(up, buf)
+        this.#relay(up, buf, n2)
         client.uncork()
-        if (n2 < 0) return
         // checked after uncork: while corked, everything is queued
         up.reads.holdWhileQueued(client)
-        buf = buf.subarray(n2)
-        if (up.body.done) { this.#complete(buf.length > 0); return }
+        if (up.body.done) this.#complete(n2 < buf.length)
         return
       }
-      const n = this.#relay(up, buf)
+      const n = this.#take(up, buf, false)
       if (n < 0) return
+      this.#relay(up, buf, n)
       up.reads.holdWhileQueued(client)
-      if (up.body.done) { this.#complete(n < buf.length); return }
+      if (up.body.done) this.#complete(n < buf.length)
       return
     }
   }
@@ -220,23 +226,27 @@ export class Exchange implements UpstreamUser {
   }
 
   /**
-   * Writes the body part of buf to the client (the caller then holds the backend's reading
-   * while it is queued: up.reads.holdWhileQueued); returns its length, or -1 after a framing
-   * error.
+   * How many bytes at the start of buf belong to the body, or -1 after a framing error (then
+   * handled: a 502 when headless, the head not sent yet, else the client's connection cut).
    */
-  #relay (up: Upstream, buf: Buffer): number {
-    let n: number
+  #take (up: Upstream, buf: Buffer, headless: boolean): number {
     try {
-      n = up.body.take(buf)
+      return up.body.take(buf)
     } catch (err) {
+      if (headless) this.#status = 0 // no final head went out
       this.#badResponse(up, err as HttpParseError)
       return -1
     }
-    if (n > 0) {
-      this.#bytes += n
-      up.reads.write(n === buf.length ? buf : buf.subarray(0, n), this.#conn.socket)
-    }
-    return n
+  }
+
+  /**
+   * Writes the n body bytes at the start of buf to the client (the caller then holds the
+   * backend's reading while they are queued: up.reads.holdWhileQueued).
+   */
+  #relay (up: Upstream, buf: Buffer, n: number): void {
+    if (n === 0) return
+    this.#bytes += n
+    up.reads.write(n === buf.length ? buf : buf.subarray(0, n), this.#conn.socket)
   }
 
   #clientConnection (resp: Head, untilClose: boolean): ClientConnection {
@@ -263,9 +273,13 @@ export class Exchange implements UpstreamUser {
     const up = this.#up
     this.#up = undefined
     if (up !== undefined) {
-      const reuse = !extra && this.#respHead?.keepAlive === true && this.#bodyDone && this.#queue.length === 0 && !up.socket.destroyed
+      const reuse = !extra && !this.#early && this.#respHead?.keepAlive === true && !up.socket.destroyed
       if (reuse) up.release()
-      else { up.user = undefined; up.socket.destroy() }
+      else {
+        if (extra) up.taint()
+        up.user = undefined
+        up.socket.destroy()
+      }
     }
     this.#finish(true)
     this.#conn.next(this.#clientConn !== 'close')
@@ -291,9 +305,14 @@ export class Exchange implements UpstreamUser {
     if (up === undefined || this.#finished) return
     this.#up = undefined
     if (this.#tunnel || this.#respHead !== undefined) {
-      // a tunnel ends with either side; a response cut by the backend is cut for the client too
+      // a tunnel ends with either side; a response cut by the backend is cut for the client
+      // too, and counts against the backend as a reset before it would (not a silence past
+      // idle_timeout: the client may be the one that stopped reading)
       if (this.#tunnel) this.#conn.socket.end()
-      else this.#conn.socket.destroy()
+      else {
+        this.#conn.socket.destroy()
+        if (this.#holding !== undefined && err?.code !== 'ETIMEDOUT') this.#failed(this.#holding, err?.message ?? 'answer cut short')
+      }
       this.#finish(this.#tunnel)
       return
     }
@@ -304,9 +323,7 @@ export class Exchange implements UpstreamUser {
     const code = err?.code ?? 'ECONNRESET'
     if (connected && code === 'ETIMEDOUT') { this.#sendError(504, 'backend timeout', `${ctx.name} backend ${b.address} sent no response within ${ctx.opts.idleTimeoutMs} ms`); return }
     const reset = connected && RESET_CODES.has(code)
-    if (!connected || (reset && !up.reused)) {
-      if (ctx.pool.failure(b, ctx.nowMs())) this.#ejected(b, err?.message ?? 'connection closed')
-    }
+    if (!connected || (reset && !up.reused)) this.#failed(b, err?.message ?? 'connection closed')
     const retryable = !connected || (reset && IDEMPOTENT.has(this.#head.method) && !this.#hasBody && !this.#head.upgrade)
     if (retryable && reset && up.reused && !this.#staleRetried) {
       // the backend closed a kept-alive connection as the request went out (its keep-alive
@@ -355,10 +372,13 @@ export class Exchange implements UpstreamUser {
     this.#sendError(400, 'bad request', err.message)
   }
 
+  /** An answer that cannot be read (a bad head or body framing) counts against its backend, as a reset does. */
   #badResponse (up: Upstream, err: HttpParseError): void {
     void up
     const ctx = this.#conn.ctx
+    const b = this.#holding
     this.#cancel()
+    if (b !== undefined) this.#failed(b, err.message)
     if (this.#status !== 0) { this.#conn.socket.destroy(); this.#finish(false); return }
     this.#sendError(502, 'bad response', `${ctx.name} backend ${this.#last?.address ?? '-'} sent an invalid response: ${err.message}`)
   }
@@ -382,6 +402,11 @@ export class Exchange implements UpstreamUser {
   #release (): void {
     if (this.#holding !== undefined) this.#holding.inFlight--
     this.#holding = undefined
+  }
+
+  /** A failure for passive health (outlier.ts); logs the ejection it may cause. */
+  #failed (b: Backend, why: string): void {
+    if (this.#conn.ctx.pool.failure(b, this.#conn.ctx.nowMs())) this.#ejected(b, why)
   }
 
   #ejected (b: Backend, why: string): void {

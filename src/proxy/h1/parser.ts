@@ -99,6 +99,15 @@ export interface Head {
   upgrade: boolean
 }
 
+/** A reason phrase of RFC 9112 §4's characters: tab, space, visible ASCII and obs-text (no control bytes). */
+function reasonOk (reason: string): boolean {
+  for (let i = 0; i < reason.length; i++) {
+    const c = reason.charCodeAt(i)
+    if (c < 0x20 ? c !== 0x09 : c === 0x7f) return false
+  }
+  return true
+}
+
 /** Parses one head at a time; reset() before the next message. */
 export class HeadParser {
   readonly #p: Binding
@@ -186,6 +195,8 @@ export class HeadParser {
     // llhttp reads any digit pair (0.9, 2.0, ...); the proxy speaks HTTP/1.0 and 1.1 only
     if (this.#head.versionMajor !== 1 || this.#head.versionMinor > 1) throw new HttpParseError('HPE_INVALID_VERSION', `HTTP/${this.#head.versionMajor}.${this.#head.versionMinor} is not supported`)
     if (this.#head.headers.length > 2 * MAX_HEADER_FIELDS) throw new HttpParseError('HPE_HEADER_OVERFLOW', `more than ${MAX_HEADER_FIELDS} header fields`)
+    // llhttp takes any three digits, and any byte but CR and LF in a reason phrase; both go to the client as they came
+    if (this.#kind === 'response' && (this.#head.status < 100 || !reasonOk(this.#head.reason))) throw new HttpParseError('HPE_INVALID_STATUS', 'a status below 100 or a control character in the status line')
     // an index llhttp accepts but the table has no name for: refused, never forwarded nameless
     if (this.#kind === 'request' && this.#head.method === '') throw new HttpParseError('HPE_INVALID_METHOD', 'a method this proxy has no name for', 501)
     return r

@@ -31,6 +31,28 @@ export async function raw (ip: string, port: number, data: string | Buffer | Arr
   })
 }
 
+/**
+ * A raw backend's data handler: calls onRequest with each request head and its Content-Length
+ * body, in order, once it is whole. noBody(head): the backend does not read this request's
+ * body (the bytes after the head are its next request). onRequest returns false to stop.
+ */
+export function eachRequest (onRequest: (head: string, body: Buffer) => boolean | undefined, noBody: (head: string) => boolean = () => false): (data: Buffer) => void {
+  let buf = Buffer.alloc(0)
+  return (data) => {
+    buf = Buffer.concat([buf, data])
+    for (;;) {
+      const end = buf.indexOf('\r\n\r\n')
+      if (end < 0) return
+      const head = buf.subarray(0, end).toString('latin1')
+      const length = noBody(head) ? 0 : Number(/\r\ncontent-length: *(\d+)/i.exec(head)?.[1] ?? 0)
+      if (buf.length < end + 4 + length) return
+      const body = buf.subarray(end + 4, end + 4 + length)
+      buf = buf.subarray(end + 4 + length)
+      if (onRequest(head, body) === false) return
+    }
+  }
+}
+
 /** Status codes of the responses in a raw answer, in order. */
 export function statuses (answer: string): number[] {
   return [...answer.matchAll(/HTTP\/1\.[01] (\d{3}) /g)].map(m => Number(m[1]))

@@ -4,7 +4,7 @@
 // single instance and retries off; a POST is not replayed.
 import test from 'ava'
 import net from 'node:net'
-import { raw, statuses } from './raw.ts'
+import { eachRequest, raw, statuses } from './raw.ts'
 import { proxyTo } from './setup.ts'
 
 const IP = '127.0.33.2'
@@ -16,23 +16,13 @@ async function closingBackend (how: 'fin' | 'rst'): Promise<{ port: number, requ
   let connections = 0
   const server = net.createServer((s) => {
     connections++
-    let buf = Buffer.alloc(0)
     let served = 0
-    s.on('data', (d: Buffer) => {
-      buf = Buffer.concat([buf, d])
-      for (;;) {
-        const end = buf.indexOf('\r\n\r\n')
-        if (end < 0) return
-        const head = buf.subarray(0, end).toString('latin1')
-        const length = Number(/\r\ncontent-length: *(\d+)/i.exec(head)?.[1] ?? 0)
-        if (buf.length < end + 4 + length) return
-        buf = buf.subarray(end + 4 + length)
-        requests.push(head.split('\r\n')[0])
-        if (++served === 1) { s.write('HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok'); continue }
-        if (how === 'fin') s.end(); else s.resetAndDestroy()
-        return
-      }
-    })
+    s.on('data', eachRequest((head) => {
+      requests.push(head.split('\r\n')[0])
+      if (++served === 1) { s.write('HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok'); return true }
+      if (how === 'fin') s.end(); else s.resetAndDestroy()
+      return false
+    }))
     s.on('error', () => {})
   })
   await new Promise<void>(resolve => server.listen(0, BACKEND_IP, resolve))
