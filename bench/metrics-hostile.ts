@@ -11,13 +11,13 @@
 //   depart: the rogue stops; its records are tombstoned when it departs
 // Prints figures, asserts nothing; `promtool check metrics` is run on the largest page.
 //   node bench/metrics-hostile.ts [records] [churn seconds]     (default: 10000, 60)
-import { spawn } from 'node:child_process'
 import { readFileSync } from 'node:fs'
 import http from 'node:http'
 import type { ExecutionContext } from 'ava'
 import { encodeRecords, KIND, WIRE_LIMITS } from '../src/gossip/wire.ts'
 import { makeService, ServiceStatus, Time, type Service } from '../src/service/index.ts'
 import { makeCluster, startAll } from '../test/helpers/cluster.ts'
+import { promtool } from '../test/helpers/promtool.ts'
 import { startRogue, type Rogue } from '../test/helpers/rogue.ts'
 import { describeStall, StallMeter } from '../test/helpers/stall-meter.ts'
 import { sleep, waitFor } from '../test/helpers/wait.ts'
@@ -73,17 +73,6 @@ async function figures (phase: string): Promise<string> {
   return text
 }
 
-async function promtool (text: string): Promise<string> {
-  return await new Promise((resolve, reject) => {
-    const child = spawn('promtool', ['check', 'metrics'], { stdio: ['pipe', 'pipe', 'pipe'] })
-    let out = ''
-    child.stdout.on('data', (c: Buffer) => { out += c.toString() })
-    child.stderr.on('data', (c: Buffer) => { out += c.toString() })
-    child.on('error', reject)
-    child.on('close', (code) => { resolve(`exit ${code}: ${out.trim().slice(0, 2000)}`) })
-    child.stdin.end(text)
-  })
-}
 
 async function publish (rogue: Rogue, records: Service[]): Promise<void> {
   const sealed = records.map(r => rogue.sign(r))
@@ -136,7 +125,8 @@ try {
   await sleep(3000)
   console.log(`listeners open: ${await listeners()}`)
   const big = await figures('ports')
-  console.log(`promtool: ${await promtool(big)}`)
+  const checked = await promtool(big)
+  console.log(`promtool: exit ${checked.code}: ${checked.output.trim().slice(0, 2000)}`)
   {
     await meter.read()
     const t1 = performance.now()

@@ -4,31 +4,19 @@
 // surrogates, each on a ServicePort of its own, so alpha's proxy opens a listener (and a set of
 // series) for each. The page stays valid for `promtool check metrics`, each name keeps series
 // of its own, and the series go when the rogue renames its services or leaves.
-import { spawn, spawnSync } from 'node:child_process'
 import { writeFile } from 'node:fs/promises'
 import test, { type ExecutionContext } from 'ava'
 import { encodeRecords, KIND, WIRE_LIMITS } from '../../src/gossip/wire.ts'
 import { makeService, ServiceStatus, Time, type Service } from '../../src/service/index.ts'
 import { httpBackend } from '../helpers/backends.ts'
 import { makeCluster, startAll, type ClusterNode } from '../helpers/cluster.ts'
+import { HAVE_PROMTOOL, promtool } from '../helpers/promtool.ts'
 import { startRogue, type Rogue } from '../helpers/rogue.ts'
 import { sleep, waitFor } from '../helpers/wait.ts'
 
 const CLUSTER = 'metrics-hostile'
-const PROMTOOL = spawnSync('promtool', ['--version'], { stdio: 'ignore' }).status === 0
-if (!PROMTOOL) console.log('promtool checks skipped: promtool is missing (Debian: apt-get install prometheus; .ci/run does)')
+if (!HAVE_PROMTOOL) console.log('promtool checks skipped: promtool is missing (Debian: apt-get install prometheus; .ci/run does)')
 
-async function promtool (text: string): Promise<{ code: number | null, output: string }> {
-  return await new Promise((resolve, reject) => {
-    const child = spawn('promtool', ['check', 'metrics'], { stdio: ['pipe', 'pipe', 'pipe'] })
-    let output = ''
-    child.stdout.on('data', (c: Buffer) => { output += c.toString() })
-    child.stderr.on('data', (c: Buffer) => { output += c.toString() })
-    child.on('error', reject)
-    child.on('close', (code) => { resolve({ code, output }) })
-    child.stdin.end(text)
-  })
-}
 
 async function page (n: ClusterNode): Promise<string> {
   return await (await fetch(n.d.url('/metrics'), { signal: AbortSignal.timeout(10_000) })).text()
@@ -92,7 +80,7 @@ test('metrics: hostile service names of a member stay valid for promtool, each u
   })
   const lines = text.split('\n').filter(l => l !== '' && !l.startsWith('#'))
   t.is(new Set(lines.map(l => l.slice(0, l.lastIndexOf(' ')))).size, lines.length, 'no series twice')
-  if (PROMTOOL) {
+  if (HAVE_PROMTOOL) {
     const r = await promtool(text)
     t.is(r.output.trim(), '', r.output)
     t.is(r.code, 0)
