@@ -41,9 +41,10 @@ export function addServersRoute (router: Router, c: { catalog: Catalog, members:
 }
 
 export function addMetricsRoute (router: Router, metrics: Metrics): void {
+  // Scrapes that come while one is being written share it (and its gzip form): at thousands of
+  // proxy listeners a page is 15 MB, and eight scrapes at once held eight of them.
+  const builds = new InFlight<'metrics', Buffer[]>()
   router.get('/metrics', async (ctx) => {
-    const text = await metrics.text()
-    ctx.body = text
-    ctx.set('Content-Type', metrics.contentType)
+    await sendDocument(ctx, await builds.run('metrics', async () => await metrics.parts()), { type: metrics.contentType })
   })
 }

@@ -3,6 +3,7 @@
 // their own metrics; the API serves it at /metrics.
 import { createRequire } from 'node:module'
 import { collectDefaultMetrics, Counter, Gauge, Histogram, Registry } from 'prom-client'
+import { exposition } from './exposition.ts'
 
 const PREFIX = 'sidecar_'
 /**
@@ -88,8 +89,11 @@ export class Metrics {
     this.registry.registerMetric(metric as unknown as Parameters<Registry['registerMetric']>[0])
   }
 
-  /** The text exposition format. */
-  async text (): Promise<string> { return await this.registry.metrics() }
+  /** The text exposition format, written in time slices (exposition.ts): a scrape never holds the event loop long. */
+  async parts (): Promise<Buffer[]> { return await exposition(this.registry) }
+
+  /** The same as one string. */
+  async text (): Promise<string> { return Buffer.concat(await this.parts()).toString() }
 
   get contentType (): string { return this.registry.contentType }
 

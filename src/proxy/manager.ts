@@ -87,7 +87,8 @@ export class ProxyManager implements Startable {
   readonly #listeners = new Map<number, ProxyListener>()
   readonly #draining = new Set<ProxyListener>()
   readonly #drains = new Set<Promise<void>>()
-  readonly #loggedConflicts = new Set<string>()
+  /** The conflicts of now, as logged (names come from gossip: one gone is forgotten, or renaming would grow this for good). */
+  #loggedConflicts = new Set<string>()
   /** Live records that claim a ServicePort, by port then record key (as of their last change event). */
   readonly #claims = new Map<number, PortClaims>()
   /** The ports each indexed record claims, to take it out of them when it changes. */
@@ -453,13 +454,15 @@ export class ProxyManager implements Startable {
     return [...this.#waiting.values()].sort((a, b) => a.port - b.port).map(p => ({ port: p.port, service: p.name, hosts: hostsOf(p).sort() }))
   }
 
-  /** Each conflict is logged once, when it appears. */
+  /** Each conflict is logged once, when it appears (again, if it went away meanwhile). */
   #noteConflicts (conflicts: readonly PortConflict[]): void {
     this.#conflicts = conflicts
+    const logged = this.#loggedConflicts
+    this.#loggedConflicts = new Set()
     for (const c of conflicts) {
-      const key = `${c.port}\u0000${c.owner}\u0000${c.ignored.join(',')}`
-      if (this.#loggedConflicts.has(key)) continue
+      const key = `${c.port}\u0000${c.owner}\u0000${c.ignored.join('\u0000')}`
       this.#loggedConflicts.add(key)
+      if (logged.has(key)) continue
       this.#logger.warn(`port conflict on ${c.port}: ${c.owner} keeps it (oldest record); not proxied there: ${c.ignored.join(', ')}`)
     }
   }

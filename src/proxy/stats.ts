@@ -42,7 +42,16 @@ export class RequestCounts {
 
 /** A tracked listener as the metrics read it. */
 interface Tracked { readonly inFlight: number, readonly counts: RequestCounts }
-const TRACKED = new WeakMap<Metrics, Map<string, Tracked>>()
+/**
+ * The listener on each (service, port), by trackKey(), with its labels as they were given: a
+ * service name comes from gossip and may hold any character, the key's separator included, so
+ * the labels are never read back out of the key.
+ */
+interface Entry { readonly service: string, readonly port: string, readonly stats: Tracked }
+const TRACKED = new WeakMap<Metrics, Map<string, Entry>>()
+
+/** Unique per (service, port): a port is digits, so the last NUL ends the name. */
+const trackKey = (service: string, port: string): string => `${service}\u0000${port}`
 
 /**
  * The duration histogram, built from the listeners' bucket counts when scraped; registered
@@ -53,14 +62,13 @@ class DurationHistogram {
   readonly help = 'Time from request to the end of its response (tcp: connection lifetime)'
   readonly type = 'histogram'
   readonly aggregator = 'sum'
-  readonly #tracked: Map<string, Tracked>
+  readonly #tracked: Map<string, Entry>
 
-  constructor (tracked: Map<string, Tracked>) { this.#tracked = tracked }
+  constructor (tracked: Map<string, Entry>) { this.#tracked = tracked }
 
   async get (): Promise<{ name: string, help: string, type: string, aggregator: string, values: Array<{ metricName: string, labels: Record<string, string | number>, value: number }> }> {
     const values = []
-    for (const [key, t] of this.#tracked) {
-      const [service, port] = key.split('\u0000')
+    for (const { service, port, stats: t } of this.#tracked.values()) {
       const c = t.counts
       let cumulative = 0
       for (let i = 0; i < c.buckets.length; i++) {
@@ -93,13 +101,12 @@ export class ProxyMetrics {
 
   constructor (metrics: Metrics) {
     // one map per registry: the metric families are registered once per registry and read it
-    const tracked = TRACKED.get(metrics) ?? new Map<string, Tracked>()
+    const tracked = TRACKED.get(metrics) ?? new Map<string, Entry>()
     TRACKED.set(metrics, tracked)
     this.#tracked = tracked
     this.requests = metrics.counter('sidecar_proxy_requests_total', 'Requests proxied by response class; "error": no response, "tcp": tcp-mode connections', ['service', 'port', 'code'], function () {
       this.reset()
-      for (const [key, t] of tracked) {
-        const [service, port] = key.split('\u0000')
+      for (const { service, port, stats: t } of tracked.values()) {
         for (let i = 0; i < CODES.length; i++) if (t.counts.byCode[i] > 0) this.inc({ service, port, code: CODES[i] }, t.counts.byCode[i])
       }
     })
@@ -108,16 +115,14 @@ export class ProxyMetrics {
     this.ejections = metrics.counter('sidecar_proxy_ejections_total', 'Backends ejected by passive health checking', ['service', 'port'])
     this.connections = metrics.counter('sidecar_proxy_connections_total', 'Client connections accepted', ['service', 'port'], function () {
       this.reset()
-      for (const [key, t] of tracked) {
-        const [service, port] = key.split('\u0000')
+      for (const { service, port, stats: t } of tracked.values()) {
         if (t.counts.connections > 0) this.inc({ service, port }, t.counts.connections)
       }
     })
     this.rejections = metrics.counter('sidecar_proxy_rejections_total', 'Client requests or connections refused by the proxy itself: bad request (400), head too large (431), header timeout (408), connection cap (one listener\'s), total connection cap (all listeners\')', ['service', 'port', 'reason'])
     this.inFlight = metrics.gauge('sidecar_proxy_in_flight', 'Requests (and tcp connections) in progress', ['service', 'port'], function () {
       this.reset()
-      for (const [key, stats] of tracked) {
-        const [service, port] = key.split('\u0000')
+      for (const { service, port, stats } of tracked.values()) {
         this.set({ service, port }, stats.inFlight)
       }
     })
@@ -126,17 +131,17 @@ export class ProxyMetrics {
     })
   }
 
-  readonly #tracked: Map<string, Tracked>
+  readonly #tracked: Map<string, Entry>
 
   /**
    * The listener now on (service, port) provides the series' values; one that replaces
    * another carries its request counts on, so the counters do not go back.
    */
   track (service: string, port: string, stats: Tracked): void {
-    const key = `${service}\u0000${port}`
-    const old = this.#tracked.get(key)
+    const key = trackKey(service, port)
+    const old = this.#tracked.get(key)?.stats
     if (old !== undefined && old !== stats) stats.counts.add(old.counts)
-    this.#tracked.set(key, stats)
+    this.#tracked.set(key, { service, port, stats })
   }
 
   /**
@@ -144,8 +149,9 @@ export class ProxyMetrics {
    * leave series behind forever), unless another listener took its place.
    */
   untrack (service: string, port: string, stats: Tracked): void {
-    const key = `${service}\u0000${port}`
-    if (this.#tracked.has(key) && this.#tracked.get(key) !== stats) return
+    const key = trackKey(service, port)
+    const now = this.#tracked.get(key)
+    if (now !== undefined && now.stats !== stats) return
     this.#tracked.delete(key)
     for (const r of REJECTIONS) this.rejections.remove(service, port, r)
     this.retries.remove(service, port)

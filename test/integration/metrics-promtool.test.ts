@@ -1,7 +1,6 @@
 // /metrics passes Prometheus's own linter: a real daemon on 127.0.20.30 with a static service
 // health checked every 200 ms (so the health histograms and counters have samples), its
 // /metrics fed to `promtool check metrics` (Debian's prometheus package; .ci/run installs it).
-import { spawn, spawnSync } from 'node:child_process'
 import http from 'node:http'
 import type net from 'node:net'
 import { mkdtemp, rm, writeFile } from 'node:fs/promises'
@@ -9,24 +8,13 @@ import os from 'node:os'
 import path from 'node:path'
 import test from 'ava'
 import { startDaemon } from '../helpers/daemon.ts'
+import { HAVE_PROMTOOL, promtool } from '../helpers/promtool.ts'
 import { waitFor } from '../helpers/wait.ts'
 
 const IP = '127.0.20.30'
-const PROMTOOL = spawnSync('promtool', ['--version'], { stdio: 'ignore' }).status === 0
-if (!PROMTOOL) console.log('promtool test skipped: promtool is missing (Debian: apt-get install prometheus; .ci/run does)')
-const ptest = PROMTOOL ? test : test.skip
+if (!HAVE_PROMTOOL) console.log('promtool test skipped: promtool is missing (Debian: apt-get install prometheus; .ci/run does)')
+const ptest = HAVE_PROMTOOL ? test : test.skip
 
-async function promtool (text: string): Promise<{ code: number | null, output: string }> {
-  return await new Promise((resolve, reject) => {
-    const child = spawn('promtool', ['check', 'metrics'], { stdio: ['pipe', 'pipe', 'pipe'] })
-    let output = ''
-    child.stdout.on('data', (c: Buffer) => { output += c.toString() })
-    child.stderr.on('data', (c: Buffer) => { output += c.toString() })
-    child.on('error', reject)
-    child.on('close', (code) => { resolve({ code, output }) })
-    child.stdin.end(text)
-  })
-}
 
 ptest('metrics: promtool check metrics finds no problem in a running daemon\'s /metrics', async (t) => {
   const dir = await mkdtemp(path.join(os.tmpdir(), 'sidecar-promtool-'))

@@ -82,3 +82,27 @@ test('a listener that replaces another on the same port carries its counts on: t
   t.regex(text2, /service="api",port="9090",code="5xx"\} 1\n/)
   t.regex(text2, /service="web",port="8080",code="2xx"\} 6\n/)
 })
+
+test('a service name holding NUL and another service\'s port keeps its own series: it neither splits nor lands in that service\'s', async t => {
+  const metrics = new Metrics({ defaultMetrics: false })
+  const pm = new ProxyMetrics(metrics)
+  const web = new ListenerStats(pm, 'web', 8080)
+  // a member's name made to read as "web" on 8080 were the labels split at NUL
+  const spoof = new ListenerStats(pm, 'web\u00008080', 9090)
+  for (let i = 0; i < 5; i++) { spoof.begin(); spoof.end(200, 0.01, false); spoof.connection() }
+  spoof.begin()
+  web.begin(); web.end(500, 0.2, false)
+  const text = await metrics.text()
+  const series = (name: string, labels: string): string[] => text.split('\n').filter(l => l.startsWith(`${name}{${labels}`))
+  t.deepEqual(series('sidecar_proxy_requests_total', 'service="web",port="8080"'), ['sidecar_proxy_requests_total{service="web",port="8080",code="5xx"} 1'])
+  t.deepEqual(series('sidecar_proxy_connections_total', 'service="web",port="8080"'), [])
+  t.deepEqual(series('sidecar_proxy_in_flight', 'service="web",port="8080"'), ['sidecar_proxy_in_flight{service="web",port="8080"} 0'])
+  t.deepEqual(series('sidecar_proxy_request_duration_seconds_count', 'service="web",port="8080"'), ['sidecar_proxy_request_duration_seconds_count{service="web",port="8080"} 1'])
+  t.deepEqual(series('sidecar_proxy_requests_total', 'service="web\u00008080",port="9090"'), ['sidecar_proxy_requests_total{service="web\u00008080",port="9090",code="2xx"} 5'])
+  t.deepEqual(series('sidecar_proxy_connections_total', 'service="web\u00008080",port="9090"'), ['sidecar_proxy_connections_total{service="web\u00008080",port="9090"} 5'])
+  t.deepEqual(series('sidecar_proxy_in_flight', 'service="web\u00008080",port="9090"'), ['sidecar_proxy_in_flight{service="web\u00008080",port="9090"} 1'])
+  t.deepEqual(series('sidecar_proxy_request_duration_seconds_count', 'service="web\u00008080",port="9090"'), ['sidecar_proxy_request_duration_seconds_count{service="web\u00008080",port="9090"} 5'])
+  pm.untrack('web\u00008080', '9090', spoof)
+  t.notRegex(await metrics.text(), /port="9090"/, 'its series go with it')
+  t.regex(await metrics.text(), /sidecar_proxy_in_flight\{service="web",port="8080"\} 0/)
+})
