@@ -256,7 +256,7 @@ export class Admission {
     if (observer !== undefined) this.#c.departureReported(svc.Hostname, observer)
   }
 
-    #refuse (reason: RefuseReason, r: SealedRecord, from: string, kind: AdmitKind): void {
+  #refuse (reason: RefuseReason, r: SealedRecord, from: string, kind: AdmitKind): void {
     this.#c.metrics.refused.inc({ reason })
     const minute = Math.floor(Date.now() / 60_000)
     if (this.#log.minute !== minute) this.#log = { minute, count: 0 }
