@@ -15,6 +15,7 @@ import { encodeRecords, KIND, WIRE_LIMITS, type WireRecord } from '../../src/gos
 import { silentLogger } from '../../src/lib/logger.ts'
 import { systemClock } from '../../src/service/clock.ts'
 import type { Service } from '../../src/service/index.ts'
+import type { DaemonProcess } from './daemon.ts'
 import { waitFor } from './wait.ts'
 
 export interface ExchangeOptions {
@@ -199,4 +200,9 @@ export function metric (page: string, name: string, labels = ''): number {
     sum += Number(line.split(' ').at(-1))
   }
   return sum
+}
+
+/** Waits until daemon d lists hostname (a rogue's) among its cluster members in /services.json. */
+export async function untilMember (d: DaemonProcess, hostname: string, timeoutMs = 15_000): Promise<void> {
+  await waitFor(async () => (await d.json<{ ClusterMembers?: Record<string, unknown> }>('/services.json')).ClusterMembers?.[hostname] !== undefined, { timeoutMs, message: `${hostname} is a member of ${d.hostname}` })
 }

@@ -11,7 +11,7 @@ import type { Connection } from '@libp2p/interface'
 import test, { type ExecutionContext } from 'ava'
 import { makeService, ServiceStatus, Time } from '../../src/service/index.ts'
 import { ALIVE, makeCluster, startAll, statusIn, TOMBSTONE, waitOnAll, type ClusterNode, type StateJson } from '../helpers/cluster.ts'
-import { startRogue, type Rogue } from '../helpers/rogue.ts'
+import { startRogue, type Rogue, untilMember } from '../helpers/rogue.ts'
 import { sleep, waitFor } from '../helpers/wait.ts'
 
 const CLUSTER = 'report'
@@ -40,7 +40,7 @@ async function alphaAndRogue (t: ExecutionContext, net: string, inspector = fals
   await startAll([alpha])
   const rogue = await startRogue(t, { ip: `${net}9`, hostname: 'rogue', clusterName: CLUSTER, quic: true })
   const alphaPeer = await rogue.join(`${net}1`)
-  await waitFor(async () => (await alpha.d.json<{ ClusterMembers?: Record<string, unknown> }>('/services.json')).ClusterMembers?.rogue !== undefined, { timeoutMs: 15_000, message: 'the rogue is a member of alpha' })
+  await untilMember(alpha.d, 'rogue')
   await rogue.node.dial(multiaddr(`/ip4/${net}1/udp/7946/quic-v1/p2p/${alphaPeer.toString()}`), { force: true, signal: AbortSignal.timeout(10_000) })
   const conns = rogue.node.getConnections(alphaPeer)
   const isQuic = (c: Connection): boolean => c.remoteAddr.toString().includes('/quic-v1')
@@ -61,7 +61,7 @@ test('a member reported departed is probed at once: a live one stays, a frozen o
   await waitOnAll(nodes, 'converged', holds(nodes), 30_000)
   const rogue = await startRogue(t, { ip: '127.0.37.9', hostname: 'rogue', clusterName: CLUSTER })
   await rogue.join('127.0.37.1')
-  await waitFor(async () => (await alpha.d.json<{ ClusterMembers?: Record<string, unknown> }>('/services.json')).ClusterMembers?.rogue !== undefined, { timeoutMs: 15_000, message: 'the rogue is a member of alpha' })
+  await untilMember(alpha.d, 'rogue')
 
   // 1. False reports of live victor, one a second for 8 s: alpha probes it (at most once per 5 s), it answers, nothing is tombstoned.
   const reported = /rogue reports that member victor \(\S+\) departed: probed at once/

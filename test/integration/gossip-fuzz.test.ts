@@ -15,7 +15,7 @@ import { STATE_KIND } from '../../src/gossip/state-wire.ts'
 import { makeCluster, startAll, statusIn, ALIVE, waitOnAll, type ClusterNode, type StateJson } from '../helpers/cluster.ts'
 import { GossipFuzzer } from '../helpers/gossip-fuzz.ts'
 import { rssKb } from '../helpers/proc.ts'
-import { metric, startRogue } from '../helpers/rogue.ts'
+import { metric, startRogue, untilMember } from '../helpers/rogue.ts'
 import { sleep, waitFor } from '../helpers/wait.ts'
 
 const TOTAL = Number(process.env.SIDECAR_FUZZ_MESSAGES ?? 100_000)
@@ -56,7 +56,7 @@ test('100,000 hostile gossip messages and anti-entropy frames: no crash, nothing
   await waitOnAll(nodes, 'converged', holds, 30_000)
   const rogue = await startRogue(t, { ip: '127.0.11.49', hostname: 'rogue', clusterName: 'fuzz' })
   const targetPeer = await rogue.join('127.0.11.40')
-  await waitFor(async () => (await target.d.json<{ ClusterMembers?: Record<string, unknown> }>('/services.json')).ClusterMembers?.rogue !== undefined, { timeoutMs: 15_000, message: 'the rogue is a member' })
+  await untilMember(target.d, 'rogue')
   // the victim is the target itself: its own records are never another's to vouch for, whatever the load does to membership
   const fuzz = new GossipFuzzer(SEED, {
     rogueHost: 'rogue', rogueIp: '127.0.11.49', victimHost: 'target', victimIds: Object.keys((await target.state()).Servers.target.Services), sign: rogue.sign,

@@ -6,7 +6,7 @@ import test from 'ava'
 import { peerIdFromString } from '@libp2p/peer-id'
 import { makeService, ServiceStatus, Time, type Service } from '../../src/service/index.ts'
 import { ALIVE, makeCluster, startAll, statusIn, TOMBSTONE, waitOnAll, type ClusterNode, type StateJson } from '../helpers/cluster.ts'
-import { metric, startRogue } from '../helpers/rogue.ts'
+import { metric, startRogue, untilMember } from '../helpers/rogue.ts'
 import { sleep, waitFor } from '../helpers/wait.ts'
 
 const CLUSTER = 'trust'
@@ -38,7 +38,7 @@ test('a rogue member cannot forge, hijack or invent records, by gossip or by ant
   const rogue = await startRogue(t, { ip: '127.0.11.9', hostname: 'rogue', clusterName: CLUSTER })
   const alphaPeer = await rogue.join('127.0.11.1')
   const bravoPeer = await rogue.join('127.0.11.2')
-  await waitFor(async () => (await alpha.d.json<{ ClusterMembers?: Record<string, unknown> }>('/services.json')).ClusterMembers?.rogue !== undefined, { timeoutMs: 15_000, message: 'the rogue is a member of alpha' })
+  await untilMember(alpha.d, 'rogue')
 
   const webOfBravo = (await bravo.state()).Servers.bravo.Services
   const real = Object.values(webOfBravo)[0]

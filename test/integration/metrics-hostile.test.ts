@@ -11,7 +11,7 @@ import { makeService, ServiceStatus, Time, type Service } from '../../src/servic
 import { httpBackend } from '../helpers/backends.ts'
 import { makeCluster, startAll, type ClusterNode } from '../helpers/cluster.ts'
 import { HAVE_PROMTOOL, promtool } from '../helpers/promtool.ts'
-import { startRogue, type Rogue } from '../helpers/rogue.ts'
+import { startRogue, type Rogue, untilMember } from '../helpers/rogue.ts'
 import { sleep, waitFor } from '../helpers/wait.ts'
 
 const CLUSTER = 'metrics-hostile'
@@ -52,7 +52,7 @@ async function alphaAndRogue (t: ExecutionContext, net: string): Promise<{ alpha
   await startAll([alpha])
   const rogue = await startRogue(t, { ip: `${net}9`, hostname: 'rogue', clusterName: CLUSTER })
   await rogue.join(`${net}1`)
-  await waitFor(async () => (await alpha.d.json<{ ClusterMembers?: Record<string, unknown> }>('/services.json')).ClusterMembers?.rogue !== undefined, { timeoutMs: 15_000, message: 'the rogue is a member of alpha' })
+  await untilMember(alpha.d, 'rogue')
   await waitFor(async () => (await proxied(alpha)).some(l => l.port === 18080), { timeoutMs: 15_000, message: 'alpha proxies web on 18080' })
   return { alpha, rogue, backendPort: evil.port }
 }
