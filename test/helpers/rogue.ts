@@ -11,6 +11,7 @@ import { createGossipNode, probeProtocolOf, stateProtocolOf, tcpAddr, topicOf, t
 import { RecordSigner, type SealedRecord } from '../../src/gossip/proof.ts'
 import { Session, type SessionCatalog, type SessionResult } from '../../src/gossip/session.ts'
 import { STATE_LIMITS } from '../../src/gossip/state-wire.ts'
+import { StreamMender } from '../../src/gossip/stream-mender.ts'
 import { encodeRecords, KIND, WIRE_LIMITS, type WireRecord } from '../../src/gossip/wire.ts'
 import { silentLogger } from '../../src/lib/logger.ts'
 import { systemClock } from '../../src/service/clock.ts'
@@ -141,6 +142,12 @@ export async function startRogue (t: ExecutionContext, opts: { ip: string, hostn
     stream.addEventListener('remoteCloseWrite', () => { void stream.close().catch(() => {}) })
   })
   await node.start()
+  // as a daemon's: a gossip stream to a peer that closes while the peer stays connected is
+  // opened again (else the rogue's publishes skip that peer for good: a talker flooding a
+  // loaded target once had its last round never arrive)
+  const mender = new StreamMender({ node, logger: silentLogger(), members: () => node.getPeers().map(p => ({ peerId: p.toString(), hostname: p.toString() })), lastHeard: () => Date.now() })
+  mender.start()
+  t.teardown(async () => { await mender.stop() })
   const topic = topicOf(opts.clusterName)
   node.services.pubsub.subscribe(topic)
   const peerId = node.peerId.toString()
