@@ -7,7 +7,8 @@
 // has departed: 'depart' fires, and the caller tombstones its records. A member that another
 // reports departed, or one of whose connections closed while another stays open (a QUIC
 // connection outlives a killed process), is probed at once and departs unless it answers
-// within the grace period.
+// within the grace period. A member reached over QUIC alone is given a TCP connection as well,
+// whose close tells at once that its process died.
 import { EventEmitter } from 'node:events'
 import type { Connection, IdentifyResult, PeerId } from '@libp2p/interface'
 import { peerIdFromString } from '@libp2p/peer-id'
@@ -76,6 +77,12 @@ const IDENTIFY_RETRY_MS = 6000
 const IDENTIFY_TIMEOUT_MS = 15_000
 /** How often connections are reconciled with the member list and seeds are retried: a new or lost peer is acted on within half a second. */
 const RECONCILE_INTERVAL_MS = 500
+/** A member connected over QUIC alone this long gets a TCP connection dialled as well (#tcpBeside). */
+const TCP_BESIDE_AFTER_MS = 1000
+/** The wait before another TCP dial to it after one failed doubles up to this. */
+const TCP_BESIDE_MAX_WAIT_MS = 60_000
+/** One such dial at most (libp2p's own dial timeout of the node is 5 s). */
+const TCP_BESIDE_TIMEOUT_MS = 5000
 
 /**
  * 'join': a peer became a member, or (returning = true) a member whose connections had all
@@ -98,6 +105,8 @@ export class Membership extends EventEmitter<{ join: [Member, { returning: boole
   readonly #redialedAt = new Map<string, number>()
   /** When each member was last probed out of turn: reported departed, or one of its connections closed (REPORT_DAMPING_MS). */
   readonly #reportedAt = new Map<string, number>()
+  /** Members connected over QUIC alone: when a TCP dial to each is due (Infinity while one is in flight) and the wait after a failure. */
+  readonly #tcpBesideDue = new Map<string, { at: number, waitMs: number }>()
   readonly #seeds: SeedDialer
   #ticker: Ticker | undefined
   readonly #prober: Prober
@@ -154,6 +163,7 @@ export class Membership extends EventEmitter<{ join: [Member, { returning: boole
     this.#redialedAt.clear()
     this.#reportedAt.clear()
     this.#identifyTried.clear()
+    this.#tcpBesideDue.clear()
   }
 
   /** Live members (not this node), including any within their departure grace. */
@@ -251,6 +261,54 @@ export class Membership extends EventEmitter<{ join: [Member, { returning: boole
       for (const id of this.#identifyTried.keys()) if (!connected.has(id) || this.#members.has(id)) this.#identifyTried.delete(id)
     }
     for (const m of this.#members.values()) if (!this.#leaving.has(m.peerId)) this.#disconnected(m.peerId)
+    this.#tcpBeside(Date.now())
+  }
+
+  /**
+   * libp2p dials a member's TCP address first and its QUIC one when that fails; on a loaded
+   * start the TCP handshake (noise, in JS) times out where QUIC's (native) succeeds, and the
+   * member is then reached over QUIC alone. When such a member's process is killed, UDP brings
+   * no word of it: it was found gone by 3 s of silence plus the grace, where a TCP connection
+   * closes at once. So a member connected over QUIC alone for TCP_BESIDE_AFTER_MS gets a TCP
+   * connection dialled beside it (the QUIC one stays: gossip's streams ride on it), tried again
+   * with a doubling wait while it fails; the close of that TCP connection then probes the member
+   * at once (#connectionClosed).
+   */
+  #tcpBeside (now: number): void {
+    for (const m of this.#members.values()) {
+      const id = m.peerId
+      const open = this.#node.getConnections(r(id)).filter(c => c.status === 'open')
+      if (open.length === 0 || open.some(c => !isQuic(c.remoteAddr))) continue
+      if (this.#leaving.has(id) || this.#suspected.has(id) || this.#retryAt(id) > now || this.#abort.signal.aborted) continue
+      const due = this.#tcpBesideDue.get(id)
+      if (due === undefined) { this.#tcpBesideDue.set(id, { at: now + TCP_BESIDE_AFTER_MS, waitMs: TCP_BESIDE_AFTER_MS }); continue }
+      if (now < due.at) continue
+      due.at = Infinity
+      void this.#dialTcpBeside(m, open[0].remoteAddr, due)
+    }
+  }
+
+  /**
+   * One TCP dial beside a QUIC connection, to a TCP address the member lists for itself (the
+   * one on the address its QUIC connection comes from when it lists one: a member dialling from
+   * an ephemeral port on 127.0.0.1 does not). Each attempt, won or lost, doubles the wait
+   * before the next: a member whose TCP connections keep closing is dialled at most once a minute.
+   */
+  async #dialTcpBeside (m: Member, quicAddr: Multiaddr, due: { at: number, waitMs: number }): Promise<void> {
+    try {
+      const from = quicAddr.getComponents()[0]?.value
+      const peer = await this.#node.peerStore.get(r(m.peerId))
+      const listed = peer.addresses.map(a => a.multiaddr).filter(a => /^\/ip[46]\/[^/]+\/tcp\/\d+$/.test(a.toString()))
+      const addr = listed.find(a => a.getComponents()[0]?.value === from) ?? listed[0]
+      if (addr === undefined) throw new Error('it lists no TCP address')
+      await this.#node.dial(addr.encapsulate(`/p2p/${m.peerId}`), { force: true, signal: AbortSignal.any([this.#abort.signal, AbortSignal.timeout(TCP_BESIDE_TIMEOUT_MS)]) })
+      this.#logger.info(`member ${m.hostname} (${m.peerId}) was reached over QUIC alone: dialled a TCP connection beside it (${addr.toString()}), whose close tells at once if its process dies`)
+    } catch (err) {
+      this.#logger.debug(`no TCP connection beside the QUIC one to member ${m.hostname} (${m.peerId}): ${(err as Error).message}; tried again in ${Math.min(due.waitMs * 2, TCP_BESIDE_MAX_WAIT_MS)} ms at the earliest`)
+    } finally {
+      due.waitMs = Math.min(due.waitMs * 2, TCP_BESIDE_MAX_WAIT_MS)
+      due.at = Date.now() + due.waitMs
+    }
   }
 
   /**
@@ -442,6 +500,7 @@ export class Membership extends EventEmitter<{ join: [Member, { returning: boole
     this.#members.delete(member.peerId)
     this.#redialedAt.delete(member.peerId)
     this.#reportedAt.delete(member.peerId)
+    this.#tcpBesideDue.delete(member.peerId)
     if ([...this.#members.values()].some(m => m.hostname === member.hostname)) return // the host is still here under another peer id
     this.#logger.info(`member ${member.hostname} (${member.peerId}) departed`)
     this.emit('depart', member)
@@ -459,6 +518,10 @@ function ipsOf (addrs: readonly string[]): Set<string> {
     if (m !== null) out.add(m[1])
   }
   return out
+}
+
+function isQuic (addr: Multiaddr): boolean {
+  return addr.toString().includes('/quic')
 }
 
 function r (id: string): PeerId {

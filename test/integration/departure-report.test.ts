@@ -171,3 +171,35 @@ test('a suspicion does not end in a departure while this daemon was too busy to 
   t.notRegex(after, /member rogue \(\S+\) departed\s*$/m, 'the member that answered while alpha was busy stays a member')
   t.regex(after, /member rogue answers again within the grace period/)
 })
+
+test('a member reached over QUIC alone gets a TCP connection beside it, whose close then departs it within the grace when it is silent', async t => {
+  t.timeout(120_000)
+  // the rogue ends up reachable over QUIC alone, as after a TCP handshake that timed out on a
+  // loaded start: its TCP connection closes and the QUIC one stays
+  const { alpha, rogue, tcp, quic } = await alphaAndRogue(t, '127.0.37.4')
+  const alphaPeer = tcp.remotePeer
+  const closedAt = Date.now()
+  await tcp.close()
+  // alpha dials a TCP connection to it beside the QUIC one (seen from the rogue: an inbound TCP connection)
+  const isTcp = (c: Connection): boolean => c.status === 'open' && !c.remoteAddr.toString().includes('/quic')
+  const beside = await waitFor(() => rogue.node.getConnections(alphaPeer).find(c => isTcp(c) && c.direction === 'inbound'), { timeoutMs: 15_000, message: () => `alpha dialled a TCP connection to the rogue beside the QUIC one\n${alpha.d.output.slice(-3000)}` })
+  t.log(`alpha dialled TCP ${Date.now() - closedAt} ms after the rogue's TCP connection closed`)
+  t.is(quic.status, 'open', 'the QUIC connection stays')
+  await waitFor(() => /member rogue \(\S+\) was reached over QUIC alone: dialled a TCP connection beside it/.test(alpha.d.output), { timeoutMs: 10_000, message: 'alpha logs the TCP connection it dialled' })
+
+  // the rogue's process "dies": no answers, its TCP connection closes, the QUIC one lingers
+  await sleep(Math.max(0, closedAt + 5500 - Date.now())) // past the damping of the probe the first close caused
+  const now = Time.fromMillis(Date.now())
+  await rogue.publish([rogue.sign(makeService({ ID: 'web3', Name: 'rogue-web', Image: 'web:1', Hostname: 'rogue', Created: now, Updated: now, Status: ServiceStatus.ALIVE, ProxyMode: 'tcp', Ports: [{ Type: 'tcp', Port: 18996, ServicePort: 18996, IP: '127.0.37.49' }] }))])
+  await waitOnAll([alpha], 'the rogue\'s record is ALIVE on alpha', s => statusIn(s, 'rogue', 'rogue-web') === ALIVE, 15_000)
+  const before = alpha.d.output.length
+  const diedAt = Date.now()
+  rogue.mute()
+  beside.abort(new Error('the process died'))
+  await waitOnAll([alpha], 'alpha tombstones the rogue\'s record', s => statusIn(s, 'rogue', 'rogue-web') === TOMBSTONE, 30_000)
+  const after = alpha.d.output.slice(before).split('\n')
+  const departAt = after.findIndex(l => /member rogue \(\S+\) departed\s*$/.test(l))
+  t.true(after.slice(0, departAt).some(l => /a connection to member rogue \(\S+\) closed while another stays open: probed at once/.test(l)), 'probed at once when the TCP connection closed')
+  t.deepEqual(after.slice(0, departAt).filter(l => /member rogue \(\S+\) answered no ping/.test(l)), [], 'not after 3 s of silence')
+  t.log(`TCP beside QUIC closed, no answers -> tombstoned on alpha after ${Date.now() - diedAt} ms`)
+})
