@@ -52,7 +52,11 @@ export const checkCidr: Check = (v) => {
 }
 
 /** A webhook target: an absolute http: or https: URL. Quoted with its credentials masked: the message is printed and logged. */
+/** The longest webhook URL taken: what common servers accept in a request line (a longer one would be refused by most receivers, and it is repeated in every listener's metric labels). */
+export const MAX_URL_LENGTH = 8192
+
 export const checkHttpUrl: Check = (v) => {
+  if (v.length > MAX_URL_LENGTH) return `${q(redactText(v))} is ${v.length} characters long: a URL may be at most ${MAX_URL_LENGTH}`
   if (!URL.canParse(v)) return `${q(redactText(v))} is not a URL, expected e.g. "http://127.0.0.1:7778/api/update"`
   const u = new URL(v)
   if (u.protocol !== 'http:' && u.protocol !== 'https:') return `${q(redactText(v))} must be an http:// or https:// URL`

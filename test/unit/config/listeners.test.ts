@@ -84,6 +84,14 @@ test('listeners: one URL in both urls and webhook is an error (it would get ever
   t.is(list.length, 1)
 })
 
+test('listeners: a webhook URL longer than 8,192 characters is an error that quotes only its start', t => {
+  const long = `http://hook.example/${'a'.repeat(1024 * 1024)}`
+  const list = problems(t, { env: { LISTENERS_URLS: `http://hook.example/ok ${long}`, LISTENERS_WEBHOOK: JSON.stringify([{ url: `http://hook.example/${'b'.repeat(8172)}` }]) } })
+  t.true(hasProblem(list, `is ${long.length} characters long: a URL may be at most 8192`), list.join('\n'))
+  t.is(list.length, 1, 'a URL of 8,192 characters is taken')
+  t.true(list[0].length < 400, `the error quotes the start of the URL only (${list[0].length} characters)`)
+})
+
 test('listeners: one URL written two ways (scheme and host case, the default port) is an error too', t => {
   const list = problems(t, { env: { LISTENERS_URLS: 'http://hook.example/x HTTP://Hook.Example:80/x https://hook.example/x' } })
   t.true(hasProblem(list, '"HTTP://Hook.Example:80/x" and "http://hook.example/x" are the same URL, listed twice'), list.join('\n'))
