@@ -192,6 +192,33 @@ function explainFailure (name, entry, asking, onRetry) {
 }
 
 /**
+ * The details show this many instances at a time: a browser lays a table of 3,000 rows out in
+ * 1-2 s (a page frozen that long at each change of the service), one of 100 in a few tens of ms.
+ */
+export const DETAILS_PAGE_ROWS = 100
+
+/** Which of `count` instances the details show at `page` (clamped): { page, from, to, pages }. */
+function detailsPage (count, page) {
+  const pages = Math.max(1, Math.ceil(count / DETAILS_PAGE_ROWS))
+  const p = Math.min(Math.max(0, page), pages - 1)
+  return { page: p, from: p * DETAILS_PAGE_ROWS, to: Math.min(count, (p + 1) * DETAILS_PAGE_ROWS), pages }
+}
+
+/**
+ * "Instances 101–200 of 3,000", with buttons to the previous and next pages (`where`: above or
+ * below the table); null for one page. A button with no page to go to says so but keeps the
+ * focus (a disabled one would drop it).
+ */
+function pager (name, count, at, onPage, where) {
+  if (at.pages === 1) return null
+  const button = (key, label, to, none) => h('button', { type: 'button', class: `page-${key}`, dataset: { focusKey: `page ${key} ${where}` }, 'aria-disabled': none ? 'true' : undefined, onclick: () => { if (!none) onPage(name, to) } }, label)
+  return h('p', { class: `pager pager-${where}` },
+    button('previous', '‹ Previous', at.page - 1, at.page === 0),
+    h('span', { class: 'page-range' }, `Instances ${(at.from + 1).toLocaleString('en')}–${at.to.toLocaleString('en')} of ${count.toLocaleString('en')}`),
+    button('next', 'Next ›', at.page + 1, at.page === at.pages - 1))
+}
+
+/**
  * The details table: one row per instance. `entry` is what the page has of explain:
  * { doc, error } (the last explain.json document, what went wrong asking for the latest), or
  * undefined while it loads; `onDrain(svc, undrain)` is called by the drain buttons.
@@ -289,6 +316,16 @@ function servicePanel (name, instances, model, state, handlers) {
       ? h('div', { class: 'details scroll' },
         h('h3', { class: 'details-title' }, `Each instance, as routed from ${model.hostname}`),
         explainFailure(name, state.explain.get(name), state.asking.has(name), handlers.onRetry),
-        detailsTable(instances, model, state.explain.get(name), handlers.onDrain))
+        detailsOf(name, instances, model, state, handlers))
       : null)
+}
+
+/** The details' page of instances (state.pages, the first by default) and the pager around it. */
+function detailsOf (name, instances, model, state, handlers) {
+  const at = detailsPage(instances.length, state.pages.get(name) ?? 0)
+  return [
+    pager(name, instances.length, at, handlers.onPage, 'above'),
+    detailsTable(instances.slice(at.from, at.to), model, state.explain.get(name), handlers.onDrain),
+    at.to - at.from > 20 ? pager(name, instances.length, at, handlers.onPage, 'below') : null,
+  ]
 }
