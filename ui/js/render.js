@@ -76,7 +76,7 @@ export function serviceName (name, look) {
     if (run !== '') out.push(run)
   }
   const notes = [...look.chars].slice(0, 8).map(([ch, c]) => charNote(ch, c))
-  const more = look.chars.size > notes.length ? ', …' : ''
+  const more = look.chars.size > notes.length ? '; …' : ''
   const others = look.like.map(n => `"${shown(n)}"`)
   if (look.more > 0) others.push(`${look.more} more`)
   const why = [
@@ -326,6 +326,6 @@ function detailsOf (name, instances, model, state, handlers) {
   return [
     pager(name, instances.length, at, handlers.onPage, 'above'),
     detailsTable(instances.slice(at.from, at.to), model, state.explain.get(name), handlers.onDrain),
-    at.to - at.from > 20 ? pager(name, instances.length, at, handlers.onPage, 'below') : null,
+    pager(name, instances.length, at, handlers.onPage, 'below'),
   ]
 }
