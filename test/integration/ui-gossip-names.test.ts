@@ -1,8 +1,9 @@
 /// <reference lib="dom" />
 // The web UI in headless Chromium with names a hostile cluster member announces by gossip (the
-// project's own rogue member, test/helpers/rogue.ts) that the static file refuses: an empty
-// one. (A member's hostname is visible ASCII: gossip/node.ts hostnameOfAgent.) Daemon on
-// 127.0.43.40, the rogue on 127.0.43.41.
+// project's own rogue member, test/helpers/rogue.ts): an empty one (the static file refuses
+// it), and one that passes for the daemon's own by its letters. (A member's hostname is visible
+// ASCII: gossip/node.ts hostnameOfAgent.) Daemons on 127.0.43.40 and .42, the rogues on .41
+// and .43.
 import test from 'ava'
 import { makeService, ServiceStatus, Time } from '../../src/service/index.ts'
 import { CHROMIUM, CHROMIUM_ARGS, missing, pw, staticNode } from '../helpers/chromium.ts'
@@ -39,5 +40,35 @@ browserTest(`gossip: an empty service name is shown as one, not as a blank title
   t.is(await nameless.locator('h2').innerText(), 'empty name')
   await nameless.locator('.details-toggle').click()
   t.regex(await nameless.locator('.explain-error').innerText(), /cannot carry the name ""/)
+  t.deepEqual(problems, [])
+})
+
+browserTest(`gossip: a peer's "раyments" (Cyrillic р and а) beside this host's "payments" is marked as mixing scripts and reading as it, and the filter "payments" finds both${skipped}`, async t => {
+  if (pw === undefined) return
+  const { d } = await staticNode(t, '127.0.43.42', 'ui-gossip-alike', [{ Service: { Name: 'payments', Image: 'pay:1', Ports: [{ Type: 'tcp', Port: 9411, ServicePort: 8411 }] }, Check: { Type: 'AlwaysSuccessful' } }])
+  const hostname = 'ui-rogue-alike'
+  const rogue = await startRogue(t, { ip: '127.0.43.43', hostname, clusterName: 'default' })
+  await rogue.join('127.0.43.42')
+  const fake = '\u0440\u0430yments'
+  const record = rogue.sign(makeService({ ID: 'fake1', Name: fake, Hostname: hostname, Image: 'pay:1', Created: Time.fromMillis(Date.now()), Updated: Time.fromMillis(Date.now()), Status: ServiceStatus.ALIVE, Ports: [{ Type: 'tcp', Port: 9412, ServicePort: 8411, IP: '127.0.43.43' }] }))
+  await waitFor(async () => {
+    await rogue.publish([record])
+    const s = await d.json<{ Services: Record<string, unknown[] | undefined> }>('/api/services.json')
+    return s.Services[fake]?.length === 1 || undefined
+  }, { timeoutMs: 20_000, intervalMs: 1000, message: 'the rogue\'s record reaches the daemon' })
+
+  const b = await pw.chromium.launch({ executablePath: CHROMIUM, headless: true, args: CHROMIUM_ARGS })
+  t.teardown(async () => { await b.close() })
+  const page = await b.newPage()
+  const problems: string[] = []
+  page.on('pageerror', e => { problems.push(`page error: ${e.message}`) })
+  await page.goto(d.url('/'))
+  await waitFor(async () => await page.locator('section.service').count() === 2 || undefined, { timeoutMs: 15_000, message: '2 service panels' })
+  const mark = page.locator(`section.service[data-service="${fake}"] h2 .confusable`)
+  t.regex(await mark.getAttribute('title') ?? '', /^This name mixes Latin and Cyrillic letters, which look alike\. It reads as "payments", the name of another service here: Cyrillic letter \u0440 U\+0440, reads as p; Cyrillic letter \u0430 U\+0430, reads as a\.$/)
+  t.is(await page.locator('section.service[data-service="payments"] h2').innerText(), 'payments', 'the real one is not marked')
+  await page.locator('#filter').fill('payments')
+  await page.waitForTimeout(300)
+  t.deepEqual(await page.locator('section.service').evaluateAll(els => els.map(e => (e as HTMLElement).dataset.service)), ['payments', fake])
   t.deepEqual(problems, [])
 })

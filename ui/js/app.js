@@ -13,6 +13,7 @@ const view = {
   open: new Set(), // service names whose details are shown
   explain: new Map(), // service name -> { doc, error }: the last explain.json document, what went wrong asking for the latest
   asking: new Set(), // service names whose explain is being asked for
+  pages: new Map(), // service name -> the page of its details shown (render.js DETAILS_PAGE_ROWS), when not the first
   filter: '',
   hideTombstones: true,
 }
@@ -32,7 +33,7 @@ function render () {
   document.title = model.hostname ? `Sidecar · ${model.hostname}` : 'Sidecar'
   renderMembers($('members'), model.memberRows())
   const services = model.visibleServices({ filter: view.filter, hideTombstones: view.hideTombstones })
-  const left = renderServices($('services'), services, model, view, { onToggle, onDrain, onRetry }, changed, BUILD_BUDGET_MS)
+  const left = renderServices($('services'), services, model, view, { onToggle, onDrain, onRetry, onPage }, changed, BUILD_BUDGET_MS)
   watchPanels()
   changed.all = false
   changed.names = left
@@ -134,8 +135,12 @@ function onRetry (name) {
 }
 
 function onToggle (name) {
-  if (view.open.has(name)) view.open.delete(name)
-  else { view.open.add(name); void loadExplain(name) }
+  if (view.open.has(name)) { view.open.delete(name); view.pages.delete(name) } else { view.open.add(name); void loadExplain(name) }
+  schedule({ name })
+}
+
+function onPage (name, page) {
+  view.pages.set(name, page)
   schedule({ name })
 }
 

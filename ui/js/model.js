@@ -1,5 +1,6 @@
 // The page's model: every record by (Hostname, ID), the cluster members, and the pure
 // functions that turn them into what the page shows. No DOM here.
+import { lookalikeOf } from './lookalike.js'
 
 export const STATUS = Object.freeze({ ALIVE: 0, TOMBSTONE: 1, UNHEALTHY: 2, UNKNOWN: 3, DRAINING: 4 })
 const STATUS_NAMES = ['Alive', 'Tombstone', 'Unhealthy', 'Unknown', 'Draining']
@@ -54,6 +55,12 @@ export function markedParts (text, value = false) {
   return parts
 }
 
+const hasMark = (v) => MARKED.test(v) || /^\u0020|\u0020$|\u0020\u0020/.test(v)
+
+/** A value as it reads (from its markedParts): its marked characters left out, spaces as a space. */
+const readOf = (parts) => parts.map(p => p.code === undefined ? p.text : /\p{Zs}/v.test(p.text) ? ' ' : '').join('')
+const readForm = (v) => hasMark(v) ? readOf(markedParts(v, true)) : v
+
 /**
  * True iff the filter `q` (lower case) is in `value` as stored, as the page shows it (each
  * marked character as its U+XXXX: what the reader sees and may copy), or as it reads with the
@@ -63,11 +70,9 @@ export function markedParts (text, value = false) {
 export function matchesFilter (value, q) {
   const v = value ?? ''
   if (v.toLowerCase().includes(q)) return true
-  if (!MARKED.test(v) && !/^\u0020|\u0020$|\u0020\u0020/.test(v)) return false // most values: no mark (markedParts costs 3 times as much)
+  if (!hasMark(v)) return false // most values: no mark (markedParts costs 3 times as much)
   const parts = markedParts(v, true)
-  const shown = parts.map(p => p.code ?? p.text).join('')
-  const read = parts.map(p => p.code === undefined ? p.text : /\p{Zs}/v.test(p.text) ? ' ' : '').join('')
-  return shown.toLowerCase().includes(q) || read.toLowerCase().includes(q)
+  return parts.map(p => p.code ?? p.text).join('').toLowerCase().includes(q) || readOf(parts).toLowerCase().includes(q)
 }
 
 export class Model {
@@ -78,26 +83,82 @@ export class Model {
     this.hostname = ''
     /** False until the first snapshot: the page does not know yet whether the cluster is empty. */
     this.loaded = false
+    /** Service name -> { count: its records, look: lookalikeOf its read form }, made once per name. */
+    this.names = new Map()
+    /** A lookalike form -> the names that read so (lookalike.js). */
+    this.byForm = new Map()
+  }
+
+  /**
+   * Counts `by` (1 or -1) records of `name`; returns the other names whose lookalike mark that
+   * changes: those that read as `name` does, once it comes or goes.
+   */
+  #count (name, by, known = undefined) {
+    const had = this.names.get(name)
+    if (had !== undefined && had.count + by > 0) { had.count += by; return [] }
+    if (had === undefined && by < 0) return []
+    const look = had?.look ?? known ?? lookalikeOf(readForm(name))
+    let alike = this.byForm.get(look.form)
+    if (by > 0) {
+      this.names.set(name, { count: by, look })
+      if (alike === undefined) this.byForm.set(look.form, alike = new Set())
+      alike.add(name)
+    } else {
+      this.names.delete(name)
+      alike.delete(name)
+      if (alike.size === 0) this.byForm.delete(look.form)
+    }
+    return [...alike].filter(n => n !== name && this.names.get(n).look.reads)
+  }
+
+  /**
+   * Why the service name `name` may pass for another, for its mark, or undefined: its
+   * lookalikeOf result and `like`, at most 3 other names here that read as it does (when some
+   * letter of it reads as another), `more` how many besides.
+   */
+  lookalike (name) {
+    const look = this.names.get(name)?.look
+    if (look === undefined || (!look.mixed && !look.reads)) return undefined
+    const alike = look.reads ? this.byForm.get(look.form) : undefined
+    const like = []
+    if (alike !== undefined) for (const n of alike) { if (n !== name) like.push(n); if (like.length === 3) break }
+    const more = alike === undefined ? 0 : alike.size - 1 - like.length
+    return look.mixed || like.length > 0 ? { ...look, like, more } : undefined
+  }
+
+  /** True iff `name` has a lookalike mark and the filter `q` (lower case) is in the name it passes for. */
+  #passesFor (name, q) {
+    const look = this.names.get(name)?.look
+    return look?.reads === true && look.form.toLowerCase().includes(q) && this.lookalike(name) !== undefined
   }
 
   /** Replaces everything with a snapshot (the /services.json document plus Hostname). */
   applySnapshot (doc) {
     this.records.clear()
+    const looks = this.names
+    this.names = new Map()
+    this.byForm = new Map()
     for (const list of Object.values(doc.Services ?? {})) for (const svc of list) this.records.set(key(svc), svc)
+    for (const svc of this.records.values()) this.#count(svc.Name, 1, looks.get(svc.Name)?.look)
     this.members = doc.ClusterMembers ?? {}
     this.clusterName = doc.ClusterName ?? ''
     this.hostname = doc.Hostname ?? ''
     this.loaded = true
   }
 
-  /** Applies one service-changed event; returns the service names it touched (two when the instance was renamed). */
+  /**
+   * Applies one service-changed event; returns the service names it touched (two when the
+   * instance was renamed, and those that read alike whose mark a new or gone name changes).
+   */
   applyChange (event) {
     const svc = event.Service
     const before = this.records.get(key(svc))
     this.records.set(key(svc), svc)
     const m = this.members[svc.Hostname]
     if (m !== undefined && Date.parse(svc.Updated) > Date.parse(m.LastUpdated)) this.members[svc.Hostname] = { ...m, LastUpdated: svc.Updated }
-    return before === undefined || before.Name === svc.Name ? [svc.Name] : [svc.Name, before.Name]
+    if (before?.Name === svc.Name) return [svc.Name]
+    const alike = [...this.#count(svc.Name, 1), ...(before === undefined ? [] : this.#count(before.Name, -1))]
+    return [...new Set([svc.Name, ...(before === undefined ? [] : [before.Name]), ...alike])]
   }
 
   /**
@@ -113,6 +174,7 @@ export class Model {
       if (svc.Status === STATUS.TOMBSTONE && !held.has(k) && now - Date.parse(svc.Updated) > 60_000) {
         this.records.delete(k)
         names.add(svc.Name)
+        for (const n of this.#count(svc.Name, -1)) names.add(n)
       }
     }
     return names
@@ -151,7 +213,7 @@ export class Model {
     const out = []
     for (const name of [...byName.keys()].sort()) {
       let list = byName.get(name)
-      if (q !== '' && !matchesFilter(name, q)) {
+      if (q !== '' && !matchesFilter(name, q) && !this.#passesFor(name, q)) {
         list = list.filter(s => [s.Hostname, s.Image, s.ID, portsOf(s)].some(v => matchesFilter(v, q)))
       }
       if (list.length > 0) out.push({ name, instances: list.sort(byHostThenId) })

@@ -3,6 +3,8 @@
 // children show invisible characters (controls, zero-width, bidi overrides, blank fillers,
 // spaces other than U+0020) as a visible U+XXXX mark: a name with U+202E cannot read as another
 // ("evil" shown as "live"), nor "pay\u200Bments" pass for "payments" (model.js, markedParts).
+// A service name that mixes scripts whose letters look alike, or reads as another name here
+// ("раyments" in Cyrillic and Latin beside "payments"), is marked too (lookalike.js, serviceName).
 import { groupInstances, markedParts, portsOf, statusCounts, statusName, STATUS } from './model.js'
 import { timeAgo } from './time.js'
 
@@ -39,6 +41,52 @@ export function visible (text, value = false) {
     mark.textContent = code
     return mark
   })
+}
+
+/** `text` as it is shown, each invisible character as its U+XXXX: for titles and labels. */
+const shown = (text) => markedParts(text, true).map(p => p.code ?? p.text).join('')
+
+/** "Latin, Cyrillic and Greek" */
+const listed = (words) => words.length < 2 ? words.join('') : `${words.slice(0, -1).join(', ')} and ${words.at(-1)}`
+
+/** "Cyrillic letter р U+0440, reads as p" */
+function charNote (ch, c) {
+  return `${c.script === null ? 'character' : `${c.script} letter`} ${ch} ${c.code}${c.readsAs === ch ? '' : `, reads as ${c.readsAs}`}`
+}
+
+/**
+ * A service's name as nodes: visible(name, true), and when it may pass for another (`look`,
+ * Model.lookalike), each of its letters in question in a <span class="lookalike"> that names its
+ * script and code point, then a mark that says why, with the same words as its title and its
+ * accessible name.
+ */
+export function serviceName (name, look) {
+  const nodes = visible(name, true)
+  if (look === undefined) return nodes
+  const out = []
+  for (const node of nodes) {
+    if (typeof node !== 'string') { out.push(node); continue }
+    let run = ''
+    for (const ch of node) {
+      if (!look.chars.has(ch)) { run += ch; continue }
+      if (run !== '') out.push(run)
+      run = ''
+      out.push(h('span', { class: 'lookalike', title: charNote(ch, look.chars.get(ch)) }, ch))
+    }
+    if (run !== '') out.push(run)
+  }
+  const notes = [...look.chars].slice(0, 8).map(([ch, c]) => charNote(ch, c))
+  const more = look.chars.size > notes.length ? '; …' : ''
+  const others = look.like.map(n => `"${shown(n)}"`)
+  if (look.more > 0) others.push(`${look.more} more`)
+  const why = [
+    look.mixed ? `This name mixes ${listed(look.scripts)} letters, which look alike` : null,
+    others.length > 0 ? `It reads as ${listed(others)}, ${others.length === 1 ? 'the name of another service' : 'names of other services'} here` : null,
+  ].filter(Boolean).join('. ')
+  const text = `${why}: ${notes.join('; ')}${more}.`
+  const label = [look.mixed || look.scripts.some(s => s !== 'Latin') ? look.scripts.join(' + ') : null, others.length > 0 ? `reads as ${look.like.map(shown).join(', ')}${look.more > 0 ? ', …' : ''}` : null].filter(Boolean).join(' · ')
+  out.push(h('span', { class: 'confusable', role: 'img', title: text, 'aria-label': text }, `⚠ ${label}`))
+  return out
 }
 
 export function statusClass (status) {
@@ -144,6 +192,33 @@ function explainFailure (name, entry, asking, onRetry) {
 }
 
 /**
+ * The details show this many instances at a time: a browser lays a table of 3,000 rows out in
+ * 1-2 s (a page frozen that long at each change of the service), one of 100 in a few tens of ms.
+ */
+export const DETAILS_PAGE_ROWS = 100
+
+/** Which of `count` instances the details show at `page` (clamped): { page, from, to, pages }. */
+function detailsPage (count, page) {
+  const pages = Math.max(1, Math.ceil(count / DETAILS_PAGE_ROWS))
+  const p = Math.min(Math.max(0, page), pages - 1)
+  return { page: p, from: p * DETAILS_PAGE_ROWS, to: Math.min(count, (p + 1) * DETAILS_PAGE_ROWS), pages }
+}
+
+/**
+ * "Instances 101–200 of 3,000", with buttons to the previous and next pages (`where`: above or
+ * below the table); null for one page. A button with no page to go to says so but keeps the
+ * focus (a disabled one would drop it).
+ */
+function pager (name, count, at, onPage, where) {
+  if (at.pages === 1) return null
+  const button = (key, label, to, none) => h('button', { type: 'button', class: `page-${key}`, dataset: { focusKey: `page ${key} ${where}` }, 'aria-disabled': none ? 'true' : undefined, onclick: () => { if (!none) onPage(name, to) } }, label)
+  return h('p', { class: `pager pager-${where}` },
+    button('previous', '‹ Previous', at.page - 1, at.page === 0),
+    h('span', { class: 'page-range' }, `Instances ${(at.from + 1).toLocaleString('en')}–${at.to.toLocaleString('en')} of ${count.toLocaleString('en')}`),
+    button('next', 'Next ›', at.page + 1, at.page === at.pages - 1))
+}
+
+/**
  * The details table: one row per instance. `entry` is what the page has of explain:
  * { doc, error } (the last explain.json document, what went wrong asking for the latest), or
  * undefined while it loads; `onDrain(svc, undrain)` is called by the drain buttons.
@@ -233,7 +308,7 @@ function servicePanel (name, instances, model, state, handlers) {
   const open = state.open.has(name)
   return h('section', { class: 'panel service', id: `svc-${name}`, dataset: { service: name } },
     h('header', { class: 'service-head' },
-      h('h2', {}, name === '' ? h('span', { class: 'invisible', title: 'this service\'s name is empty' }, 'empty name') : visible(name, true)),
+      h('h2', {}, name === '' ? h('span', { class: 'invisible', title: 'this service\'s name is empty' }, 'empty name') : serviceName(name, model.lookalike(name))),
       h('span', { class: 'badges' }, badges(instances)),
       h('button', { type: 'button', class: 'details-toggle', 'aria-expanded': open ? 'true' : 'false', dataset: { focusKey: 'details' }, onclick: () => { handlers.onToggle(name) } }, open ? 'Hide details' : 'Details')),
     h('div', { class: 'scroll' }, groupsTable(instances)),
@@ -241,6 +316,16 @@ function servicePanel (name, instances, model, state, handlers) {
       ? h('div', { class: 'details scroll' },
         h('h3', { class: 'details-title' }, `Each instance, as routed from ${model.hostname}`),
         explainFailure(name, state.explain.get(name), state.asking.has(name), handlers.onRetry),
-        detailsTable(instances, model, state.explain.get(name), handlers.onDrain))
+        detailsOf(name, instances, model, state, handlers))
       : null)
+}
+
+/** The details' page of instances (state.pages, the first by default) and the pager around it. */
+function detailsOf (name, instances, model, state, handlers) {
+  const at = detailsPage(instances.length, state.pages.get(name) ?? 0)
+  return [
+    pager(name, instances.length, at, handlers.onPage, 'above'),
+    detailsTable(instances.slice(at.from, at.to), model, state.explain.get(name), handlers.onDrain),
+    pager(name, instances.length, at, handlers.onPage, 'below'),
+  ]
 }
