@@ -3,9 +3,11 @@
 // update only once half of the receive window is used, bulk and slowly read transfers still
 // arrive whole, and noise's frame decoder no longer asks for a length when no byte is left;
 // Ed25519 keys import their key once, sign the same bytes and give the same verdicts; what a
-// yamux or QUIC stream queues keeps only its own bytes alive, not the pool slabs they came from.
+// yamux or QUIC stream queues keeps only its own bytes alive, not the pool slabs they came from;
+// a TCP connection's frames of one turn leave in one socket write.
 // Each test fails without its fix (the package's own behaviour is the opposite).
 import crypto from 'node:crypto'
+import { Socket } from 'node:net'
 import test from 'ava'
 import { generateKeyPair, publicKeyFromRaw } from '@libp2p/crypto/keys'
 import type { Stream } from '@libp2p/interface'
@@ -93,6 +95,41 @@ test('yamux: 2,000 small messages get a handful of window updates back, not one 
   // The package itself sends one per data frame: about 2,000.
   t.log(`${sink.updates} window updates`)
   t.true(sink.updates <= 10, `b sent ${sink.updates} window updates for 2,000 messages`)
+  await stream.close()
+})
+
+test.serial('tcp: the frames of one turn of the event loop leave in one socket write, not two writes per frame, and arrive whole', async t => {
+  t.timeout(60_000)
+  const { stream, sink } = await pair(t, '127.0.26.12', '127.0.26.13')
+  await send(stream, pattern(10, 0)) // the stream is open and acknowledged
+  await waitFor(() => sink.bytes === 10, { timeoutMs: 10_000, message: 'the first message arrived' })
+  // every write a socket of this process makes to the kernel (both nodes; a serial test: no
+  // other test runs meanwhile): net.Socket's one
+  // path to its handle, for a single chunk and for a corked list alike (an internal of Node's)
+  const proto = Socket.prototype as unknown as { _writeGeneric: (...args: unknown[]) => unknown }
+  const writeGeneric = proto._writeGeneric
+  let writes = 0
+  proto._writeGeneric = function (...args: unknown[]) { writes++; return writeGeneric.apply(this, args) }
+  t.teardown(() => { proto._writeGeneric = writeGeneric })
+  const TURNS = 300
+  let sent = 10
+  let hash = fnv(2166136261, pattern(10, 0))
+  for (let turn = 0; turn < TURNS; turn++) {
+    for (let k = 0; k < 3; k++) {
+      const msg = pattern(200, turn * 3 + k)
+      hash = fnv(hash, msg)
+      sent += msg.byteLength
+      t.true(stream.send(msg))
+    }
+    await new Promise(resolve => setImmediate(resolve))
+  }
+  await waitFor(() => sink.bytes === sent, { timeoutMs: 30_000, message: () => `all ${sent} bytes at b (has ${sink.bytes})` })
+  proto._writeGeneric = writeGeneric
+  t.is(sink.hash, hash, 'every byte arrived once, in order')
+  // the package alone: 2 writes per message (the frame's length, then its ciphertext), 1,800;
+  // corked: one per turn, and a window update now and then from b
+  t.log(`${writes} socket writes for ${TURNS * 3} messages in ${TURNS} turns`)
+  t.true(writes <= TURNS * 1.2, `${writes} socket writes for ${TURNS} turns of 3 messages`)
   await stream.close()
 })
 
