@@ -8,7 +8,7 @@ import { encodeHostsParts, StateMemo, type Catalog, type ChangeEvent, type State
 import { errorMessage } from '../lib/errors.ts'
 import type { Logger } from '../lib/logger.ts'
 import type { Metrics } from '../lib/metrics.ts'
-import { Slicer } from '../lib/slicer.ts'
+import { Slicer, TurnQueue } from '../lib/slicer.ts'
 import type { Startable } from '../lib/startable.ts'
 import type { ListenerSource, ListenerTarget } from '../local/types.ts'
 import type { Clock } from '../service/clock.ts'
@@ -86,6 +86,11 @@ export class Listeners implements Startable {
   /** The listeners in order, with the last event id before each was added; rebuilt after an add or a remove. */
   #targets: readonly Target[] | undefined
   #handingOut = false
+  /**
+   * Where every sender starts its POSTs: a burst of them (each listener's sender wakes when the
+   * body it waits for is ready, 200 at once: 100 ms of requests made) goes out over several turns.
+   */
+  readonly #starts = new TurnQueue()
   /** The last event id before each listener was added: it gets only the changes made after. */
   readonly #addedAfter = new WeakMap<WebhookListener, number>()
   #started = false
@@ -287,7 +292,7 @@ export class Listeners implements Startable {
   #add (name: string, url: string, source: 'config' | 'discovered', filter: ListenerFilter): void {
     const { hostname, timeoutMs, retries, retryDelayMs, queueSize } = this.#init
     const listener = new WebhookListener(
-      { logger: this.#c.logger, metrics: this.#metrics, body: async e => await this.#body(e), ...(this.#c.random !== undefined ? { random: this.#c.random } : {}) },
+      { logger: this.#c.logger, metrics: this.#metrics, body: async e => await this.#body(e), start: async <T>(post: () => T): Promise<Awaited<T>> => await this.#starts.run(post), ...(this.#c.random !== undefined ? { random: this.#c.random } : {}) },
       { name, url, source, filter, hostname, sessionCookie: this.#sessionCookie, timeoutMs, retries, retryDelayMs, queueSize },
     )
     this.#listeners.set(name, listener)

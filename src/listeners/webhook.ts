@@ -57,6 +57,11 @@ export interface WebhookComponents {
   metrics: ListenerMetrics
   /** The body of an event, in parts, and its signature (shared between listeners, so each is made once). */
   body: (e: ListenerEvent) => Promise<SignedBody>
+  /**
+   * Starts a POST (shared by the listeners: as many per turn of the event loop as its budget
+   * allows, the rest in later turns); at once when absent.
+   */
+  start?: <T>(post: () => T) => Promise<Awaited<T>>
   /** Jitter source; Math.random unless a test fixes it. */
   random?: () => number
 }
@@ -219,7 +224,8 @@ export class WebhookListener implements Startable {
           return // stopped
         }
       }
-      const r = await postOnce({ url: this.#target.href, body, headers, timeoutMs, signal, agent: this.#agent })
+      const post = (): ReturnType<typeof postOnce> => postOnce({ url: this.#target.href, body, headers, timeoutMs, signal, agent: this.#agent })
+      const r = this.#c.start === undefined ? await post() : await this.#c.start(post)
       if (signal.aborted) return
       if (r.ok) { this.#succeeded(); return }
       error = r.error
