@@ -84,7 +84,7 @@ async function burstMemory (services: number, slow: Receiver, queueSize: number,
   gc()
   const during = process.memoryUsage()
   const view = (): ReturnType<Listeners['list']>[number] => listeners.list()[0]
-  while (view().queueDepth > 0 || view().sending !== null) await new Promise(resolve => setTimeout(resolve, 20))
+  while (listeners.backlog > 0 || view().queueDepth > 0 || view().sending !== null) await new Promise(resolve => setTimeout(resolve, 20))
   const drainMs = performance.now() - t0
   const v = view()
   await listeners.stop()

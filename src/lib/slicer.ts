@@ -115,3 +115,46 @@ export class TurnBudget {
     }
   }
 }
+
+/**
+ * Tasks that arrive in bursts (hundreds of webhook senders woken by one body), run at once
+ * while this turn's budget lasts (TurnBudget), the rest in later turns, in order, as many per
+ * turn as the budget allows. What a task does synchronously is timed; what it leaves to
+ * process.nextTick or to promises is not.
+ */
+export class TurnQueue {
+  readonly #budget: TurnBudget
+  readonly #waiting: Array<() => void> = []
+  #draining = false
+
+  constructor (budgetMs = SLICE_MS) {
+    this.#budget = new TurnBudget(budgetMs)
+  }
+
+  /** Tasks waiting for a later turn (tests). */
+  get waiting (): number { return this.#waiting.length }
+
+  /** fn's result, fn run now or in a later turn; rejects with what fn throws. */
+  async run<T> (fn: () => T): Promise<Awaited<T>> {
+    const { promise, resolve, reject } = Promise.withResolvers<Awaited<T>>()
+    const task = (): void => { this.#budget.run(() => { try { resolve(fn() as Awaited<T>) } catch (err) { reject(err) } }) }
+    if (this.#waiting.length === 0 && !this.#budget.exhausted) task()
+    else {
+      this.#waiting.push(task)
+      if (!this.#draining) void this.#drain()
+    }
+    return await promise
+  }
+
+  async #drain (): Promise<void> {
+    this.#draining = true
+    try {
+      while (this.#waiting.length > 0) {
+        await nextTurn()
+        while (this.#waiting.length > 0 && !this.#budget.exhausted) (this.#waiting.shift() as () => void)()
+      }
+    } finally {
+      this.#draining = false
+    }
+  }
+}

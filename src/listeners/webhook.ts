@@ -9,7 +9,6 @@ import type { Startable } from '../lib/startable.ts'
 import { retryDelay } from './backoff.ts'
 import type { ListenerFilter } from './filter.ts'
 import type { ListenerMetrics } from './metrics.ts'
-import { signBody } from './payload.ts'
 import { postAgent, postOnce } from './post.ts'
 import { EventQueue, type Keyed } from './queue.ts'
 import { parseTarget, type Target } from './target.ts'
@@ -28,6 +27,12 @@ export interface ListenerEvent extends Keyed {
   state: StateLists | undefined
 }
 
+/** A POST body in parts, and X-Sidecar-Signature for it (undefined without a secret). */
+export interface SignedBody {
+  readonly parts: readonly Buffer[]
+  readonly signature: string | undefined
+}
+
 /** config: [listeners] urls or [[listeners.webhook]]; discovered: a service's ListenPort or SidecarListener label. */
 export type ListenerSource = 'config' | 'discovered'
 
@@ -41,8 +46,6 @@ export interface WebhookInit {
   hostname: string
   /** Sent as the sidecar-session-host cookie, as the original did (load balancer affinity). */
   sessionCookie: string
-  /** HMAC key of X-Sidecar-Signature; '' = none. */
-  secret: string
   timeoutMs: number
   retries: number
   retryDelayMs: number
@@ -52,8 +55,13 @@ export interface WebhookInit {
 export interface WebhookComponents {
   logger: Logger
   metrics: ListenerMetrics
-  /** The body of an event, in parts (shared between listeners, so it is encoded once). */
-  body: (e: ListenerEvent) => Promise<readonly Buffer[]>
+  /** The body of an event, in parts, and its signature (shared between listeners, so each is made once). */
+  body: (e: ListenerEvent) => Promise<SignedBody>
+  /**
+   * Starts a POST (shared by the listeners: as many per turn of the event loop as its budget
+   * allows, the rest in later turns); at once when absent.
+   */
+  start?: <T>(post: () => T) => Promise<Awaited<T>>
   /** Jitter source; Math.random unless a test fixes it. */
   random?: () => number
 }
@@ -195,8 +203,8 @@ export class WebhookListener implements Startable {
 
   /** Up to 1 + retries attempts, each a new request with the same bytes and event id. */
   async #deliver (e: ListenerEvent): Promise<void> {
-    const { retries, retryDelayMs, timeoutMs, secret } = this.#init
-    const body = await this.#c.body(e)
+    const { retries, retryDelayMs, timeoutMs } = this.#init
+    const { parts: body, signature } = await this.#c.body(e)
     const headers: Record<string, string> = {
       'content-type': 'application/json',
       'user-agent': 'sidecar-listener',
@@ -204,7 +212,7 @@ export class WebhookListener implements Startable {
       'x-sidecar-hostname': this.#init.hostname,
       cookie: `sidecar-session-host=${this.#init.sessionCookie}`,
     }
-    if (secret !== '') headers['x-sidecar-signature'] = signBody(body, secret)
+    if (signature !== undefined) headers['x-sidecar-signature'] = signature
     if (this.#target.authorization !== undefined) headers.authorization = this.#target.authorization
     const signal = this.#abort.signal
     let error = ''
@@ -216,7 +224,8 @@ export class WebhookListener implements Startable {
           return // stopped
         }
       }
-      const r = await postOnce({ url: this.#target.href, body, headers, timeoutMs, signal, agent: this.#agent })
+      const post = (): ReturnType<typeof postOnce> => postOnce({ url: this.#target.href, body, headers, timeoutMs, signal, agent: this.#agent })
+      const r = this.#c.start === undefined ? await post() : await this.#c.start(post)
       if (signal.aborted) return
       if (r.ok) { this.#succeeded(); return }
       error = r.error

@@ -2,7 +2,7 @@
 // they are, and a per-turn budget for work that arrives as events.
 import test from 'ava'
 import { setImmediate as plainImmediate } from 'node:timers/promises'
-import { nextTurn, SLICE_MS, Slicer, TurnBudget, waitingSlices } from '../../../src/lib/slicer.ts'
+import { nextTurn, SLICE_MS, Slicer, TurnBudget, TurnQueue, waitingSlices } from '../../../src/lib/slicer.ts'
 
 /** Busy for ms (a step of real work). */
 function busy (ms: number): void {
@@ -82,4 +82,25 @@ test.serial('slicer: a TurnBudget is spent by the work it times within one turn,
   t.false(budget.exhausted, 'a later turn has its budget again')
   t.throws(() => { budget.run(() => { busy(SLICE_MS); throw new Error('boom') }) }, { message: 'boom' })
   t.true(budget.exhausted, 'time spent by work that threw counts too')
+})
+
+test.serial('slicer: a TurnQueue runs a burst of tasks as each turn\'s budget allows, in order, and hands back what they return or throw', async t => {
+  const q = new TurnQueue()
+  let turn = 0
+  let ticking = true
+  const tick = (): void => { turn++; if (ticking) setTimeout(tick, 0) }
+  setTimeout(tick, 0)
+  const ran: Array<{ i: number, turn: number }> = []
+  const tasks = Array.from({ length: 8 * SLICE_MS }, async (_, i) => await q.run(() => { ran.push({ i, turn }); busy(1); return i }))
+  t.true(ran.length >= 1 && ran.length <= SLICE_MS, `${ran.length} ran at once`)
+  t.true(q.waiting > 0)
+  t.deepEqual(await Promise.all(tasks), tasks.map((_, i) => i))
+  ticking = false
+  t.deepEqual(ran.map(r => r.i), ran.map((_, i) => i), 'in the order they came')
+  const perTurn = new Map<number, number>()
+  for (const r of ran) perTurn.set(r.turn, (perTurn.get(r.turn) ?? 0) + 1)
+  t.true([...perTurn.values()].every(n => n <= SLICE_MS), `1 ms tasks per turn: ${JSON.stringify([...perTurn])}`)
+  t.true(perTurn.size >= 4, `${perTurn.size} turns`)
+  await t.throwsAsync(q.run(() => { throw new Error('boom') }), { message: 'boom' })
+  t.is(await q.run(() => 'after'), 'after')
 })

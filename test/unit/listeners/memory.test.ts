@@ -34,6 +34,7 @@ test('memory: 1,000 changes queued for a stuck receiver keep only queue_size eve
     f.change(`svc${k % SERVICES}`, Math.floor(k / SERVICES) % 2 === 0 ? ServiceStatus.UNHEALTHY : ServiceStatus.ALIVE)
     await new Promise(resolve => setImmediate(resolve)) // each change its own catalog operation, so its own snapshot
   }
+  await waitFor(() => f.listeners.backlog === 0, { timeoutMs: 20_000, message: 'every change handed to the listener' })
   const grown = heapAfterGc() - before
   const view = f.listeners.list()[0]
   t.log(`heap kept by 1,000 queued changes over ${SERVICES} services: ${(grown / MiB).toFixed(2)} MiB (queue ${view.queueDepth}, coalesced ${view.coalesced})`)
