@@ -2,7 +2,7 @@
 // or process behind: HTTP uses a fresh socket that is destroyed after the answer, commands
 // run in their own process group that is killed on abort, and what leaves that group is
 // found by the marker in its environment (strays.ts).
-import { spawn } from 'node:child_process'
+import { spawn, type ChildProcess } from 'node:child_process'
 import https from 'node:https'
 import net from 'node:net'
 import { InvalidCheckError } from '../lib/errors.ts'
@@ -110,6 +110,17 @@ export async function tcpConnect (args: string, signal: AbortSignal, reach?: Rea
  */
 const OUTPUT_GRACE_MS = 100
 
+/** Why a command could not be started, for people: the errno and what it means. */
+function cannotStart (err: unknown): string {
+  const code = (err as NodeJS.ErrnoException).code
+  const why = code === 'EAGAIN'
+    ? 'no more processes may be started: the process limit of this user (ulimit -u) or of its cgroup (pids.max) is reached'
+    : code === 'EMFILE' || code === 'ENFILE'
+      ? 'too many open files: the limit of open files (ulimit -n) is reached'
+      : code === 'ENOENT' ? '/bin/sh not found' : code === 'E2BIG' ? 'the command or the environment is too long' : undefined
+  return `the command could not be started: ${err instanceof Error ? err.message : String(err)}${why === undefined ? '' : ` (${why})`}`
+}
+
 /**
  * Runs args through /bin/sh -c (as the original's README promised); exit 0 passes. The
  * check ends when the shell ends (or at the timeout), and takes with it every process the
@@ -119,12 +130,12 @@ const OUTPUT_GRACE_MS = 100
 async function command (args: string, signal: AbortSignal, run?: RunHandle): Promise<CheckResult> {
   if (args.trim() === '') { run?.end(false); return { ok: false, error: 'External check has no command' } }
   return await new Promise<CheckResult>((resolve) => {
-    const child = spawn('/bin/sh', ['-c', args], { stdio: ['ignore', 'pipe', 'pipe'], detached: true, ...(run === undefined ? {} : { env: { ...process.env, ...run.env } }) })
     let settled = false
     let grace: NodeJS.Timeout | undefined
+    let child: ChildProcess | undefined
     const killGroup = (): void => {
       // the whole process group: a shell's children must not outlive the check
-      try { if (child.pid !== undefined) process.kill(-child.pid, 'SIGKILL') } catch { /* already gone */ }
+      try { if (child?.pid !== undefined) process.kill(-child.pid, 'SIGKILL') } catch { /* already gone */ }
     }
     const finish = (r: CheckResult, timedOut = false): void => {
       if (settled) return
@@ -132,23 +143,30 @@ async function command (args: string, signal: AbortSignal, run?: RunHandle): Pro
       clearTimeout(grace)
       signal.removeEventListener('abort', onAbort)
       killGroup()
-      child.stdout.destroy()
-      child.stderr.destroy()
+      child?.stdout?.destroy()
+      child?.stderr?.destroy()
       run?.end(timedOut)
       resolve(r)
     }
     const onAbort = (): void => { finish({ ok: false, error: 'timed out: the command did not end within the check timeout' }, true) }
+    try {
+      child = spawn('/bin/sh', ['-c', args], { stdio: ['ignore', 'pipe', 'pipe'], detached: true, ...(run === undefined ? {} : { env: { ...process.env, ...run.env } }) })
+    } catch (err) { // errors other than EAGAIN, EMFILE, ENOENT... are thrown (E2BIG)
+      finish({ ok: false, error: cannotStart(err) })
+      return
+    }
     if (child.pid !== undefined) run?.spawned(child.pid)
     let output = ''
     const keep = (chunk: Buffer): void => { if (output.length < MAX_OUTPUT) output += chunk.toString('utf8', 0, MAX_OUTPUT - output.length) }
-    child.stdout.on('data', keep)
-    child.stderr.on('data', keep)
+    // no pipes when the spawn failed for want of file descriptors (EMFILE): the 'error' below says so
+    child.stdout?.on('data', keep)
+    child.stderr?.on('data', keep)
     signal.addEventListener('abort', onAbort, { once: true })
-    child.once('error', (err) => { finish({ ok: false, error: err.message }) })
+    child.once('error', (err) => { finish({ ok: false, error: child?.pid === undefined ? cannotStart(err) : err.message }) })
     child.once('exit', (code, sig) => {
       killGroup()
       const verdict = (): void => { finish(code === 0 ? { ok: true } : { ok: false, error: `exit ${code ?? sig}${output.trim() === '' ? '' : ': ' + output.trim()}` }) }
-      child.once('close', verdict)
+      child?.once('close', verdict)
       grace = setTimeout(verdict, OUTPUT_GRACE_MS)
     })
     if (signal.aborted) onAbort()
