@@ -1,11 +1,13 @@
 // The check kinds. Each honours its AbortSignal (timeout or shutdown) and leaves no socket
 // or process behind: HTTP uses a fresh socket that is destroyed after the answer, commands
-// run in their own process group that is killed on abort.
-import { spawn } from 'node:child_process'
+// run in their own process group that is killed on abort, and what leaves that group is
+// found by the marker in its environment (strays.ts).
+import { spawn, type ChildProcess } from 'node:child_process'
 import https from 'node:https'
 import net from 'node:net'
 import { InvalidCheckError } from '../lib/errors.ts'
 import { http } from '../lib/node-http.ts'
+import type { RunHandle, StrayReaper } from './strays.ts'
 
 export interface CheckResult {
   /** true: passing. */
@@ -108,53 +110,85 @@ export async function tcpConnect (args: string, signal: AbortSignal, reach?: Rea
  */
 const OUTPUT_GRACE_MS = 100
 
+/** Why a command could not be started, for people: the errno and what it means. */
+function cannotStart (err: unknown): string {
+  const code = (err as NodeJS.ErrnoException).code
+  const why = code === 'EAGAIN'
+    ? 'no more processes may be started: the process limit of this user (ulimit -u) or of its cgroup (pids.max) is reached'
+    : code === 'EMFILE' || code === 'ENFILE'
+      ? 'too many open files: the limit of open files (ulimit -n) is reached'
+      : code === 'ENOENT' ? '/bin/sh not found' : code === 'E2BIG' ? 'the command or the environment is too long' : undefined
+  return `the command could not be started: ${err instanceof Error ? err.message : String(err)}${why === undefined ? '' : ` (${why})`}`
+}
+
 /**
  * Runs args through /bin/sh -c (as the original's README promised); exit 0 passes. The
  * check ends when the shell ends (or at the timeout), and takes with it every process the
  * shell left in its group: a command's background children do not pile up, one per interval.
+ * run: marks the run's processes, so that those that leave the group are found (strays.ts).
  */
-export async function external (args: string, signal: AbortSignal): Promise<CheckResult> {
-  if (args.trim() === '') return { ok: false, error: 'External check has no command' }
+async function command (args: string, signal: AbortSignal, run?: RunHandle): Promise<CheckResult> {
+  if (args.trim() === '') { run?.end(false); return { ok: false, error: 'External check has no command' } }
   return await new Promise<CheckResult>((resolve) => {
-    const child = spawn('/bin/sh', ['-c', args], { stdio: ['ignore', 'pipe', 'pipe'], detached: true })
-    let output = ''
-    const keep = (chunk: Buffer): void => { if (output.length < MAX_OUTPUT) output += chunk.toString('utf8', 0, MAX_OUTPUT - output.length) }
-    child.stdout.on('data', keep)
-    child.stderr.on('data', keep)
     let settled = false
     let grace: NodeJS.Timeout | undefined
+    let child: ChildProcess | undefined
     const killGroup = (): void => {
       // the whole process group: a shell's children must not outlive the check
-      try { if (child.pid !== undefined) process.kill(-child.pid, 'SIGKILL') } catch { /* already gone */ }
+      try { if (child?.pid !== undefined) process.kill(-child.pid, 'SIGKILL') } catch { /* already gone */ }
     }
-    const finish = (r: CheckResult): void => {
+    const finish = (r: CheckResult, timedOut = false): void => {
       if (settled) return
       settled = true
       clearTimeout(grace)
       signal.removeEventListener('abort', onAbort)
       killGroup()
-      child.stdout.destroy()
-      child.stderr.destroy()
+      child?.stdout?.destroy()
+      child?.stderr?.destroy()
+      run?.end(timedOut)
       resolve(r)
     }
-    const onAbort = (): void => { finish({ ok: false, error: 'timed out: the command did not end within the check timeout' }) }
+    const onAbort = (): void => { finish({ ok: false, error: 'timed out: the command did not end within the check timeout' }, true) }
+    try {
+      child = spawn('/bin/sh', ['-c', args], { stdio: ['ignore', 'pipe', 'pipe'], detached: true, ...(run === undefined ? {} : { env: { ...process.env, ...run.env } }) })
+    } catch (err) { // errors other than EAGAIN, EMFILE, ENOENT... are thrown (E2BIG)
+      finish({ ok: false, error: cannotStart(err) })
+      return
+    }
+    if (child.pid !== undefined) run?.spawned(child.pid)
+    let output = ''
+    const keep = (chunk: Buffer): void => { if (output.length < MAX_OUTPUT) output += chunk.toString('utf8', 0, MAX_OUTPUT - output.length) }
+    // no pipes when the spawn failed for want of file descriptors (EMFILE): the 'error' below says so
+    child.stdout?.on('data', keep)
+    child.stderr?.on('data', keep)
     signal.addEventListener('abort', onAbort, { once: true })
-    child.once('error', (err) => { finish({ ok: false, error: err.message }) })
+    child.once('error', (err) => { finish({ ok: false, error: child?.pid === undefined ? cannotStart(err) : err.message }) })
     child.once('exit', (code, sig) => {
       killGroup()
       const verdict = (): void => { finish(code === 0 ? { ok: true } : { ok: false, error: `exit ${code ?? sig}${output.trim() === '' ? '' : ': ' + output.trim()}` }) }
-      child.once('close', verdict)
+      child?.once('close', verdict)
       grace = setTimeout(verdict, OUTPUT_GRACE_MS)
     })
     if (signal.aborted) onAbort()
   })
 }
 
-export function runnerFor (type: string): CheckRunner {
+/** An External check run as a plain command: what it starts outside its process group is not looked for. */
+export async function external (args: string, signal: AbortSignal): Promise<CheckResult> {
+  return await command(args, signal)
+}
+
+/** The External check of one service (label): what its runs leave running outside their process group is killed by strays. */
+export function externalFor (strays: StrayReaper, label: string): CheckRunner {
+  return async (args, signal) => await command(args, signal, strays.begin(label))
+}
+
+/** strays: for External checks, finds what their runs leave running (label: the service, for its log line). */
+export function runnerFor (type: string, strays?: { reaper: StrayReaper, label: string }): CheckRunner {
   switch (type) {
     case 'HttpGet': return httpGet
     case 'TcpConnect': return tcpConnect
-    case 'External': return external
+    case 'External': return strays === undefined ? external : externalFor(strays.reaper, strays.label)
     case 'AlwaysSuccessful': return async () => ({ ok: true })
     default: throw new InvalidCheckError(`unknown health check type ${JSON.stringify(type)}: use one of ${CHECK_TYPES.join(', ')}`)
   }

@@ -18,6 +18,7 @@ import type { Time } from '../service/time.ts'
 import { runnerFor, type CheckResult } from './checks.ts'
 import { armCheckTimeout, settleAfterAbort } from './deadline.ts'
 import { CheckScheduler, type Job } from './scheduler.ts'
+import { StrayReaper } from './strays.ts'
 import type { SuppliedCheckSource } from './supplied.ts'
 import { sameCheck, type CheckTarget, type CheckTargets } from './target.ts'
 
@@ -94,6 +95,8 @@ export class HealthMonitor extends EventEmitter<{ status: [key: string, status: 
   /** Runs of removed or replaced checks still settling; stop() awaits them. */
   readonly #removing = new Set<Promise<void>>()
   readonly #scheduler: CheckScheduler
+  /** What External checks leave running outside their process group. */
+  readonly #strays: StrayReaper
   #started = false
   readonly #observe: (type: string, seconds: number, ok: boolean) => void
 
@@ -106,6 +109,7 @@ export class HealthMonitor extends EventEmitter<{ status: [key: string, status: 
     this.#unhealthyLog = new BurstLog(this.#logger, { what: 'services now unhealthy' })
     this.#clock = components.clock
     this.#init = init
+    this.#strays = new StrayReaper({ logger: components.logger })
     this.#scheduler = new CheckScheduler({ logger: components.logger }, { intervalMs: init.intervalMs, concurrency: init.concurrency ?? CHECK_CONCURRENCY })
     for (const source of components.supplied ?? []) this.#supplied.set(source.type, source)
     const m = components.metrics
@@ -143,6 +147,7 @@ export class HealthMonitor extends EventEmitter<{ status: [key: string, status: 
     this.#listeners.clear()
     await this.#scheduler.stop()
     await Promise.all([...this.#removing])
+    await this.#strays.stop()
     for (const log of [this.#addedLog, this.#healthyLog, this.#unhealthyLog]) log.flush()
   }
 
@@ -195,7 +200,7 @@ export class HealthMonitor extends EventEmitter<{ status: [key: string, status: 
     let error = target.error
     let runner: Runner | undefined
     if (error === undefined) {
-      try { runner = this.#runnerFor(type) } catch (err) { error = errorMessage(err) }
+      try { runner = this.#runnerFor(type, id) } catch (err) { error = errorMessage(err) }
     }
     const state: CheckState = { id, type, args, status: ServiceStatus.UNKNOWN, consecutiveFailures: 0, consecutiveSuccesses: 0, ...(error !== undefined ? { lastResult: { ok: false, error } } : {}) }
     const entry: Entry = { target, state, ...(target.reach !== undefined ? { reach: new Set(target.reach) } : {}) }
@@ -222,11 +227,11 @@ export class HealthMonitor extends EventEmitter<{ status: [key: string, status: 
     for (const e of this.#bySupplied.get(`${type}\u0000${args}`) ?? []) if (e.job !== undefined) this.#scheduler.trigger(e.job)
   }
 
-  #runnerFor (type: string): Runner {
+  #runnerFor (type: string, id: string): Runner {
     const source = this.#supplied.get(type)
     if (source?.probe !== undefined) return source.probe.bind(source)
     if (source !== undefined) return async (args) => source.result(args)
-    return runnerFor(type)
+    return runnerFor(type, { reaper: this.#strays, label: id })
   }
 
   async #runOnce (entry: Entry, runner: Runner, signal: AbortSignal): Promise<void> {

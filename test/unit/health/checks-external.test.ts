@@ -1,12 +1,17 @@
 // External checks against real processes: each ends when its shell ends or at its timeout,
 // and leaves no process of its own behind, whatever the command does with its children.
+import { execFile } from 'node:child_process'
 import { readFileSync } from 'node:fs'
 import { mkdtemp, readFile, rm } from 'node:fs/promises'
 import os from 'node:os'
 import path from 'node:path'
+import { fileURLToPath } from 'node:url'
+import { promisify } from 'node:util'
 import test, { type ExecutionContext } from 'ava'
-import { external } from '../../../src/health/checks.ts'
+import { external, type CheckResult } from '../../../src/health/checks.ts'
 import { waitFor } from '../../helpers/wait.ts'
+
+const execFileAsync = promisify(execFile)
 
 /** Running, not a zombie waiting for init to reap it. */
 function alive (pid: number): boolean {
@@ -59,4 +64,23 @@ test('external: output is kept for the error message, and 100 MB of it costs no 
   const r = await external('head -c 100000000 /dev/zero | tr "\\0" x; exit 1', AbortSignal.timeout(10_000))
   t.false(r.ok)
   t.true((r.error ?? '').length < 600)
+})
+
+const LIMIT_HELPER = fileURLToPath(new URL('../../helpers/spawn-limit-main.ts', import.meta.url))
+
+/** Runs spawn-limit-main.ts (as nobody when root, whom the process limit does not bind) and returns its JSON line. */
+async function limited (mode: 'emfile' | 'eagain'): Promise<{ result?: CheckResult, rejected?: string }> {
+  const argv = [process.execPath, LIMIT_HELPER, mode]
+  const [cmd, ...args] = mode === 'eagain' && process.getuid?.() === 0 ? ['setpriv', '--reuid=65534', '--regid=65534', '--clear-groups', ...argv] : argv
+  const { stdout } = await execFileAsync(cmd, args, { timeout: 30_000 })
+  return JSON.parse(stdout) as { result?: CheckResult, rejected?: string }
+}
+
+test('external: a command that cannot be started fails its check saying why, out of file descriptors or of processes', async t => {
+  t.deepEqual(await limited('emfile'), { result: { ok: false, error: 'the command could not be started: spawn /bin/sh EMFILE (too many open files: the limit of open files (ulimit -n) is reached)' } })
+  t.deepEqual(await limited('eagain'), { result: { ok: false, error: 'the command could not be started: spawn /bin/sh EAGAIN (no more processes may be started: the process limit of this user (ulimit -u) or of its cgroup (pids.max) is reached)' } })
+  // a missing program is the shell's to report
+  const missing = await external('/nonexistent/check-program --now', AbortSignal.timeout(5000))
+  t.false(missing.ok)
+  t.regex(missing.error ?? '', /^exit 127: .*\/nonexistent\/check-program.*not found/)
 })
