@@ -49,6 +49,26 @@ async function alphaAndRogue (t: ExecutionContext, net: string, inspector = fals
   return { alpha, rogue, tcp: conns.find(c => !isQuic(c)) as Connection, quic: conns.find(isQuic) as Connection }
 }
 
+/**
+ * The rogue announces a record, then its process "dies": it answers no probe and `conn` closes
+ * (what the kernel does to a killed process's TCP connection) while any QUIC one lingers.
+ * Resolves once alpha has tombstoned the record, with alpha's log lines since and where
+ * "departed" is among them.
+ */
+async function rogueDies (alpha: ClusterNode, rogue: Rogue, conn: Connection, id: string, port: number, ip: string): Promise<{ after: string[], departAt: number, ms: number }> {
+  const now = Time.fromMillis(Date.now())
+  await rogue.publish([rogue.sign(makeService({ ID: id, Name: 'rogue-web', Image: 'web:1', Hostname: 'rogue', Created: now, Updated: now, Status: ServiceStatus.ALIVE, ProxyMode: 'tcp', Ports: [{ Type: 'tcp', Port: port, ServicePort: port, IP: ip }] }))])
+  await waitOnAll([alpha], 'the rogue\'s record is ALIVE on alpha', s => statusIn(s, 'rogue', 'rogue-web') === ALIVE, 15_000)
+  const before = alpha.d.output.length
+  const diedAt = Date.now()
+  rogue.mute()
+  conn.abort(new Error('the process died'))
+  await waitOnAll([alpha], 'alpha tombstones the rogue\'s record', s => statusIn(s, 'rogue', 'rogue-web') === TOMBSTONE, 30_000)
+  const ms = Date.now() - diedAt
+  const after = alpha.d.output.slice(before).split('\n')
+  return { after, departAt: after.findIndex(l => /member rogue \(\S+\) departed\s*$/.test(l)), ms }
+}
+
 test('a member reported departed is probed at once: a live one stays, a frozen one departs within the grace', async t => {
   t.timeout(180_000)
   const nodes = await makeCluster(t, [
@@ -115,19 +135,8 @@ test('a member whose TCP connection closes while its QUIC one stays open is prob
   // the rogue plays a member whose process dies: it stops answering probes and its TCP connection
   // closes (what the kernel does for a killed process), while its QUIC connection stays open
   const { alpha, rogue, tcp } = await alphaAndRogue(t, '127.0.37.1')
-  const now = Time.fromMillis(Date.now())
-  await rogue.publish([rogue.sign(makeService({ ID: 'web1', Name: 'rogue-web', Image: 'web:1', Hostname: 'rogue', Created: now, Updated: now, Status: ServiceStatus.ALIVE, ProxyMode: 'tcp', Ports: [{ Type: 'tcp', Port: 18997, ServicePort: 18997, IP: '127.0.37.19' }] }))])
-  await waitOnAll([alpha], 'the rogue\'s record is ALIVE on alpha', s => statusIn(s, 'rogue', 'rogue-web') === ALIVE, 15_000)
-
-  const before = alpha.d.output.length
-  const diedAt = Date.now()
-  rogue.mute()
-  tcp.abort(new Error('the process died'))
-  await waitOnAll([alpha], 'alpha tombstones the rogue\'s record', s => statusIn(s, 'rogue', 'rogue-web') === TOMBSTONE, 30_000)
-  const tombstonedMs = Date.now() - diedAt
-  const after = alpha.d.output.slice(before).split('\n')
+  const { after, departAt, ms: tombstonedMs } = await rogueDies(alpha, rogue, tcp, 'web1', 18997, '127.0.37.19')
   const probedAt = after.findIndex(l => /a connection to member rogue \(\S+\) closed while another stays open: probed at once/.test(l))
-  const departAt = after.findIndex(l => /member rogue \(\S+\) departed\s*$/.test(l))
   t.true(probedAt >= 0, 'alpha probed the rogue at once when its TCP connection closed')
   t.true(departAt > probedAt, 'then declared it departed')
   t.deepEqual(after.slice(0, departAt).filter(l => /member rogue \(\S+\) answered no ping/.test(l)), [], 'not after 3 s of silence')
@@ -189,17 +198,8 @@ test('a member reached over QUIC alone gets a TCP connection beside it, whose cl
 
   // the rogue's process "dies": no answers, its TCP connection closes, the QUIC one lingers
   await sleep(Math.max(0, closedAt + 5500 - Date.now())) // past the damping of the probe the first close caused
-  const now = Time.fromMillis(Date.now())
-  await rogue.publish([rogue.sign(makeService({ ID: 'web3', Name: 'rogue-web', Image: 'web:1', Hostname: 'rogue', Created: now, Updated: now, Status: ServiceStatus.ALIVE, ProxyMode: 'tcp', Ports: [{ Type: 'tcp', Port: 18996, ServicePort: 18996, IP: '127.0.37.49' }] }))])
-  await waitOnAll([alpha], 'the rogue\'s record is ALIVE on alpha', s => statusIn(s, 'rogue', 'rogue-web') === ALIVE, 15_000)
-  const before = alpha.d.output.length
-  const diedAt = Date.now()
-  rogue.mute()
-  beside.abort(new Error('the process died'))
-  await waitOnAll([alpha], 'alpha tombstones the rogue\'s record', s => statusIn(s, 'rogue', 'rogue-web') === TOMBSTONE, 30_000)
-  const after = alpha.d.output.slice(before).split('\n')
-  const departAt = after.findIndex(l => /member rogue \(\S+\) departed\s*$/.test(l))
+  const { after, departAt, ms } = await rogueDies(alpha, rogue, beside, 'web3', 18996, '127.0.37.49')
   t.true(after.slice(0, departAt).some(l => /a connection to member rogue \(\S+\) closed while another stays open: probed at once/.test(l)), 'probed at once when the TCP connection closed')
   t.deepEqual(after.slice(0, departAt).filter(l => /member rogue \(\S+\) answered no ping/.test(l)), [], 'not after 3 s of silence')
-  t.log(`TCP beside QUIC closed, no answers -> tombstoned on alpha after ${Date.now() - diedAt} ms`)
+  t.log(`TCP beside QUIC closed, no answers -> tombstoned on alpha after ${ms} ms`)
 })
