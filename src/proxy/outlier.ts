@@ -39,6 +39,11 @@ export function isEjected (s: OutlierState, nowMs: number): boolean {
   return s.ejectedUntil > nowMs
 }
 
+/** Its last ejection is over and no answer came since: it takes one request at a time (pool.ts). */
+export function onProbation (s: OutlierState): boolean {
+  return s.ejections > 0
+}
+
 /**
  * A connection refused, reset or timed out (or the 5xx streak reached its limit). Ejects
  * unless the backend is already ejected or `ejectedNow` (other backends of the pool already

@@ -7,7 +7,7 @@
 import { compareGoStrings } from '../catalog/rules.ts'
 import { recordKey } from '../service/service.ts'
 import { ServiceStatus } from '../service/status.ts'
-import { clearEjection, isEjected, newOutlierState, recordFailure, recordResponse, type OutlierPolicy, type OutlierState } from './outlier.ts'
+import { clearEjection, isEjected, newOutlierState, onProbation, recordFailure, recordResponse, type OutlierPolicy, type OutlierState } from './outlier.ts'
 import type { BackendSpec } from './plan.ts'
 import type { BackendConns } from './upstream.ts'
 
@@ -155,7 +155,13 @@ export class Pool {
   pick (nowMs: number, exclude?: ReadonlySet<Backend>): Backend | undefined {
     for (const tier of this.#tiers) {
       if (tier.length === 0) continue
-      const b = this.#pickIn(tier, nowMs, exclude)
+      const b = this.#pickIn(tier, nowMs, exclude, true)
+      if (b !== undefined) return b
+    }
+    // only backends on probation with a request in progress are left: one of them, rather than none
+    for (const tier of this.#tiers) {
+      if (tier.length === 0) continue
+      const b = this.#pickIn(tier, nowMs, exclude, false)
       if (b !== undefined) return b
     }
     return undefined
@@ -184,6 +190,11 @@ export class Pool {
   failure (b: Backend, nowMs: number): boolean {
     b.failures++
     return recordFailure(b.outlier, this.#opts.outlier, nowMs, this.ejectedCount(nowMs), this.#candidates)
+  }
+
+  /** The backend answered (tcp mode: its first byte on a connection): ends a probation. */
+  success (b: Backend, nowMs: number): void {
+    recordResponse(b.outlier, this.#opts.outlier, 200, nowMs)
   }
 
   /** A response head arrived; returns true when it ejected the backend (5xx streak). */
@@ -224,14 +235,14 @@ export class Pool {
   }
 
   // (a plain function, not a closure per pick: picks run once per proxied request)
-  #pickIn (tier: readonly Backend[], nowMs: number, exclude?: ReadonlySet<Backend>): Backend | undefined {
+  #pickIn (tier: readonly Backend[], nowMs: number, exclude: ReadonlySet<Backend> | undefined, strict: boolean): Backend | undefined {
     const n = tier.length
     switch (this.#opts.balance) {
       case 'roundrobin': {
         const start = this.#rr % n
         for (let i = 0; i < n; i++) {
           const idx = (start + i) % n
-          if (usable(tier[idx], nowMs, exclude)) {
+          if (usable(tier[idx], nowMs, exclude, strict)) {
             this.#rr = idx + 1
             return tier[idx]
           }
@@ -243,7 +254,7 @@ export class Pool {
         let best: Backend | undefined
         let ties = 0
         for (const b of tier) {
-          if (!usable(b, nowMs, exclude)) continue
+          if (!usable(b, nowMs, exclude, strict)) continue
           if (best === undefined || b.inFlight < best.inFlight) {
             best = b
             ties = 1
@@ -255,10 +266,10 @@ export class Pool {
       }
       case 'random': {
         let count = 0
-        for (const b of tier) if (usable(b, nowMs, exclude)) count++
+        for (const b of tier) if (usable(b, nowMs, exclude, strict)) count++
         if (count === 0) return undefined
         let k = Math.floor(this.#random() * count)
-        for (const b of tier) if (usable(b, nowMs, exclude) && k-- === 0) return b
+        for (const b of tier) if (usable(b, nowMs, exclude, strict) && k-- === 0) return b
         return undefined
       }
     }
@@ -286,8 +297,13 @@ function removeSorted (list: Backend[], b: Backend): void {
   if (list[i] === b) list.splice(i, 1)
 }
 
-function usable (b: Backend, nowMs: number, exclude: ReadonlySet<Backend> | undefined): boolean {
-  return !isEjected(b.outlier, nowMs) && (exclude === undefined || !exclude.has(b))
+/**
+ * Not ejected, not excluded, and (strict) not on probation with a request in progress: a
+ * backend back from an ejection takes one request at a time until it answers one, so a
+ * backend that still hangs holds one client, not its share of every client meanwhile.
+ */
+function usable (b: Backend, nowMs: number, exclude: ReadonlySet<Backend> | undefined, strict: boolean): boolean {
+  return !isEjected(b.outlier, nowMs) && (exclude === undefined || !exclude.has(b)) && !(strict && onProbation(b.outlier) && b.inFlight > 0)
 }
 
 function closeConns (b: Backend, force: boolean): void {

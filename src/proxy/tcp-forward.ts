@@ -13,10 +13,22 @@ export function forwardTcp (ctx: ListenerContext, accepted: net.Socket): net.Soc
   const t0 = performance.now()
   let upstream: net.Socket | undefined
   // the idle timeout: the pair moved no bytes either way for that long
-  const idle: IdleEntry = { lastActive: 0, onIdle: () => { finish(false) } }
+  const idle: IdleEntry = {
+    lastActive: 0,
+    onIdle: () => {
+      // the client spoke and the backend never said a byte in idle_timeout: a hung backend
+      // (deadlocked, stopped), which counts against it as a refused connect does
+      if (holding !== undefined && connected && clientSpoke && !backendSpoke) failed(holding, `no byte within ${ctx.opts.idleTimeoutMs} ms of the client's`)
+      finish(false)
+    },
+  }
+  /** Bytes went to the backend / came from it on this connection. */
+  let clientSpoke = false
+  let backendSpoke = false
   const fromClient = new SocketReads((view) => {
     idle.lastActive = ctx.idle.now
     if (upstream === undefined) return
+    clientSpoke = true
     fromClient.write(view, upstream)
     fromClient.holdWhileQueued(upstream)
   })
@@ -47,6 +59,11 @@ export function forwardTcp (ctx: ListenerContext, accepted: net.Socket): net.Soc
       ctx.accessLog.write({ service: ctx.name, port: ctx.port, backend: last?.address ?? '-', method: 'TCP', path: '-', status: 0, bytes, durationMs: ms, retries, client: remote })
     }
   }
+  const failed = (b: Backend, why: string): void => {
+    if (!ctx.pool.failure(b, ctx.nowMs())) return
+    ctx.stats.ejection()
+    ctx.logger.warn({ backend: b.address }, `${ctx.name}:${ctx.port}: ejected ${b.address} (${b.spec.hostname}/${b.spec.id}) for ${Math.round((b.outlier.ejectedUntil - ctx.nowMs()) / 1000)} s: ${why}`)
+  }
   client.on('error', () => { finish(!connected) })
   client.on('close', () => { finish(!connected) })
   ctx.idle.add(idle)
@@ -64,6 +81,7 @@ export function forwardTcp (ctx: ListenerContext, accepted: net.Socket): net.Soc
     b.requests++
     const reads = new SocketReads((view) => {
       idle.lastActive = ctx.idle.now
+      if (!backendSpoke) { backendSpoke = true; ctx.pool.success(b, ctx.nowMs()) }
       reads.write(view, client)
       reads.holdWhileQueued(client)
     })
@@ -85,10 +103,7 @@ export function forwardTcp (ctx: ListenerContext, accepted: net.Socket): net.Soc
       // nothing was sent yet: try another backend
       b.inFlight--
       holding = undefined
-      if (ctx.pool.failure(b, ctx.nowMs())) {
-        ctx.stats.ejection()
-        ctx.logger.warn({ backend: b.address }, `${ctx.name}:${ctx.port}: ejected ${b.address} (${b.spec.hostname}/${b.spec.id}): ${err.message}`)
-      }
+      failed(b, err.message)
       if (retries < ctx.opts.retries) {
         (tried ??= new Set()).add(b)
         retries++
