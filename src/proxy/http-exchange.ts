@@ -26,6 +26,8 @@ export class Exchange implements UpstreamUser {
   /** Sent again on a new connection to the same backend after a kept-alive one closed under it (once). */
   #staleRetried = false
   #holding: Backend | undefined
+  /** #holding has not answered yet (Pool.waiting). */
+  #awaiting = false
   #last: Backend | undefined
   #up: Upstream | undefined
   /** Request body bytes received before the backend socket was ready (copies). */
@@ -75,6 +77,8 @@ export class Exchange implements UpstreamUser {
     this.#release()
     b.inFlight++
     b.requests++
+    ctx.pool.waiting(b, now)
+    this.#awaiting = true
     this.#holding = b
     this.#last = b
     this.#headSent = false
@@ -265,7 +269,10 @@ export class Exchange implements UpstreamUser {
     this.#status = head.status
     if (head.status === 101) this.#tunnel = true
     const b = this.#holding
-    if (b !== undefined && ctx.pool.response(b, head.status, ctx.nowMs())) this.#ejected(b, `${head.status} responses in a row`)
+    if (b === undefined) return
+    const now = ctx.nowMs()
+    if (this.#awaiting) { this.#awaiting = false; ctx.pool.heard(b, now) }
+    if (ctx.pool.response(b, head.status, now)) this.#ejected(b, `${head.status} responses in a row`)
   }
 
   /** The response body ended; extra: the backend sent bytes past it (not reused). */
@@ -417,7 +424,10 @@ export class Exchange implements UpstreamUser {
   }
 
   #release (): void {
-    if (this.#holding !== undefined) this.#holding.inFlight--
+    const b = this.#holding
+    if (b === undefined) return
+    b.inFlight--
+    if (this.#awaiting) { this.#awaiting = false; this.#conn.ctx.pool.heard(b, undefined) }
     this.#holding = undefined
   }
 

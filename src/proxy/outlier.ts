@@ -8,6 +8,8 @@ export interface OutlierPolicy {
   readonly maxMs: number
   /** Consecutive 5xx responses that count as one failure; 0 = 5xx never ejects. */
   readonly after5xx: number
+  /** A backend waiting this long for any answer while a request waits on it is stalled (pool.ts); 0 = never. */
+  readonly stallMs?: number
 }
 
 /** A backend's passive-health counters (the pool's Backend holds them). */

@@ -33,6 +33,10 @@ export class Backend {
   inFlight = 0
   requests = 0
   failures = 0
+  /** Requests (tcp: connections the client spoke on) waiting for the backend's first answer. */
+  awaiting = 0
+  /** Wall-clock ms of its last answer, or of the start of the wait when none was waiting before. */
+  heardAt = 0
   readonly outlier: OutlierState = newOutlierState()
   /** Keep-alive connections to this backend (http mode), made on first use. */
   conns: BackendConns | undefined
@@ -155,13 +159,13 @@ export class Pool {
   pick (nowMs: number, exclude?: ReadonlySet<Backend>): Backend | undefined {
     for (const tier of this.#tiers) {
       if (tier.length === 0) continue
-      const b = this.#pickIn(tier, nowMs, exclude, true)
+      const b = this.#pickIn(tier, nowMs, exclude, this.#opts.outlier.stallMs ?? 0)
       if (b !== undefined) return b
     }
-    // only backends on probation with a request in progress are left: one of them, rather than none
+    // only stalled backends, or ones on probation with a request in progress, are left: one of them, rather than none
     for (const tier of this.#tiers) {
       if (tier.length === 0) continue
-      const b = this.#pickIn(tier, nowMs, exclude, false)
+      const b = this.#pickIn(tier, nowMs, exclude, -1)
       if (b !== undefined) return b
     }
     return undefined
@@ -195,6 +199,17 @@ export class Pool {
   /** The backend answered (tcp mode: its first byte on a connection): ends a probation. */
   success (b: Backend, nowMs: number): void {
     recordResponse(b.outlier, this.#opts.outlier, 200, nowMs)
+  }
+
+  /** A request went to b and waits for its answer: heard() must follow, once. */
+  waiting (b: Backend, nowMs: number): void {
+    if (b.awaiting++ === 0) b.heardAt = nowMs
+  }
+
+  /** The wait that waiting() began ended: by an answer at nowMs, or (undefined) without one. */
+  heard (b: Backend, nowMs: number | undefined): void {
+    b.awaiting--
+    if (nowMs !== undefined) b.heardAt = nowMs
   }
 
   /** A response head arrived; returns true when it ejected the backend (5xx streak). */
@@ -235,7 +250,8 @@ export class Pool {
   }
 
   // (a plain function, not a closure per pick: picks run once per proxied request)
-  #pickIn (tier: readonly Backend[], nowMs: number, exclude: ReadonlySet<Backend> | undefined, strict: boolean): Backend | undefined {
+  /** strict: see usable(). */
+  #pickIn (tier: readonly Backend[], nowMs: number, exclude: ReadonlySet<Backend> | undefined, strict: number): Backend | undefined {
     const n = tier.length
     switch (this.#opts.balance) {
       case 'roundrobin': {
@@ -298,12 +314,18 @@ function removeSorted (list: Backend[], b: Backend): void {
 }
 
 /**
- * Not ejected, not excluded, and (strict) not on probation with a request in progress: a
- * backend back from an ejection takes one request at a time until it answers one, so a
- * backend that still hangs holds one client, not its share of every client meanwhile.
+ * Not ejected, not excluded, and, when strict (>= 0: the stall time in ms, 0 = none):
+ * - not on probation with a request in progress: a backend back from an ejection takes one
+ *   request at a time until it answers one, so one that still hangs holds one client, not its
+ *   share of every client meanwhile;
+ * - not stalled: a request has waited on it for longer than the stall time and no answer came
+ *   from it meanwhile. A hung backend is ejected only once a request on it times out
+ *   (idle_timeout, 1 min by default); until then it would take its share of every request.
  */
-function usable (b: Backend, nowMs: number, exclude: ReadonlySet<Backend> | undefined, strict: boolean): boolean {
-  return !isEjected(b.outlier, nowMs) && (exclude === undefined || !exclude.has(b)) && !(strict && onProbation(b.outlier) && b.inFlight > 0)
+function usable (b: Backend, nowMs: number, exclude: ReadonlySet<Backend> | undefined, strict: number): boolean {
+  if (isEjected(b.outlier, nowMs) || exclude?.has(b) === true) return false
+  if (strict < 0 || b.inFlight === 0) return true
+  return !onProbation(b.outlier) && !(strict > 0 && b.awaiting > 0 && nowMs - b.heardAt > strict)
 }
 
 function closeConns (b: Backend, force: boolean): void {

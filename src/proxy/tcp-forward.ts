@@ -25,9 +25,17 @@ export function forwardTcp (ctx: ListenerContext, accepted: net.Socket): net.Soc
   /** Bytes went to the backend / came from it on this connection. */
   let clientSpoke = false
   let backendSpoke = false
+  /** The backend the client spoke to and that has not answered yet (Pool.waiting). */
+  let awaiting: Backend | undefined
+  const answered = (now: number | undefined): void => {
+    if (awaiting === undefined) return
+    ctx.pool.heard(awaiting, now)
+    awaiting = undefined
+  }
   const fromClient = new SocketReads((view) => {
     idle.lastActive = ctx.idle.now
     if (upstream === undefined) return
+    if (!clientSpoke && !backendSpoke && holding !== undefined) { ctx.pool.waiting(holding, ctx.nowMs()); awaiting = holding }
     clientSpoke = true
     fromClient.write(view, upstream)
     fromClient.holdWhileQueued(upstream)
@@ -48,6 +56,7 @@ export function forwardTcp (ctx: ListenerContext, accepted: net.Socket): net.Soc
     if (done) return
     done = true
     ctx.idle.delete(idle)
+    answered(undefined)
     if (holding !== undefined) holding.inFlight--
     holding = undefined
     client.destroy()
@@ -81,7 +90,12 @@ export function forwardTcp (ctx: ListenerContext, accepted: net.Socket): net.Soc
     b.requests++
     const reads = new SocketReads((view) => {
       idle.lastActive = ctx.idle.now
-      if (!backendSpoke) { backendSpoke = true; ctx.pool.success(b, ctx.nowMs()) }
+      if (!backendSpoke) {
+        backendSpoke = true
+        const now = ctx.nowMs()
+        answered(now)
+        ctx.pool.success(b, now)
+      }
       reads.write(view, client)
       reads.holdWhileQueued(client)
     })

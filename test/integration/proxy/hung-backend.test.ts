@@ -152,13 +152,13 @@ async function echoProcess (t: ExecutionContext): Promise<{ port: number, stop: 
 }
 
 /** Connects, sends a line, and resolves with the first answer, or 'closed'. */
-async function tcpAsk (sp: number): Promise<string> {
+async function tcpAsk (sp: number, giveUpMs = 10_000): Promise<string> {
   return await new Promise((resolve) => {
     const s = net.connect({ host: IP, port: sp }, () => { s.write('ping') })
     s.on('data', (d) => { resolve(d.toString()); s.destroy() })
     s.on('error', () => {})
     s.on('close', () => { resolve('closed') })
-    setTimeout(() => { s.destroy() }, 10_000).unref()
+    setTimeout(() => { s.destroy() }, giveUpMs).unref()
   })
 }
 
@@ -187,4 +187,62 @@ test('tcp: a client that connects and says nothing does not count against the ba
   await Promise.all(quiet.map(async s => { s.on('error', () => {}); await once(s, 'close') }))
   t.is(hungBackend(h).failures, 0)
   t.is(hungBackend(h).state, 'active')
+})
+
+test('http: a backend that stops answering gets no new requests once a request has waited stall_timeout on it, well before any timeout', async (t) => {
+  const SP = 19207
+  const hung = await silentServer(t)
+  const { h } = await twoInstances(t, SP, hung.port, 'http', { stall_timeout: 300 })
+  // one request every 50 ms for 2 s; a client gives up after 1 s (idle_timeout is 1 min)
+  const waits: Array<Promise<number | 'gave up'>> = []
+  for (let i = 0; i < 40; i++) {
+    waits.push(fetch(`http://${IP}:${SP}/`, { signal: AbortSignal.timeout(1000) }).then(async r => { await r.text(); return r.status }, () => 'gave up' as const))
+    await new Promise(resolve => setTimeout(resolve, 50))
+  }
+  const r = await Promise.all(waits)
+  const onHung = hungBackend(h).requests
+  t.log(`${onHung} of 40 requests went to the hung backend; ${r.filter(x => x === 'gave up').length} clients gave up`)
+  t.true(onHung <= 10, `${onHung} of 40 on the hung backend`)
+  t.is(r.filter(x => x === 200).length, 40 - onHung)
+  t.is(hungBackend(h).state, 'active', 'not ejected: no request on it timed out yet')
+})
+
+test('tcp: a stopped backend gets no new connections once a client has waited stall_timeout for its first byte', async (t) => {
+  const SP = 19208
+  const proc = await echoProcess(t)
+  const { h } = await twoInstances(t, SP, proc.port, 'tcp', { stall_timeout: 300 })
+  proc.stop()
+  const asks: Array<Promise<string>> = []
+  for (let i = 0; i < 40; i++) {
+    asks.push(tcpAsk(SP, 1000))
+    await new Promise(resolve => setTimeout(resolve, 50))
+  }
+  const r = await Promise.all(asks)
+  const onHung = hungBackend(h).requests
+  t.log(`${onHung} of 40 connections went to the stopped backend`)
+  t.true(onHung <= 10, `${onHung} of 40 on the stopped backend`)
+  t.is(r.filter(x => x === 'good: ping').length, 40 - onHung)
+})
+
+test('http: a slow but answering backend is not steered away from while it answers', async (t) => {
+  const SP = 19209
+  const a = await httpBackend('a', GOOD_IP)
+  const b = await httpBackend('b', HUNG_IP)
+  t.teardown(async () => { await a.close(); await b.close() })
+  const h = await harness(t, { proxy: proxyConfig(IP, { stall_timeout: 300 }) })
+  h.put(instance('svc', 'host-a', GOOD_IP, a.port, SP))
+  h.put(instance('svc', 'host-b', HUNG_IP, b.port, SP))
+  await h.settle()
+  await waitListening(h, SP)
+  // each request takes 500 ms, longer than stall_timeout; 8 clients keep both busy for 3 s
+  const from: Record<string, number> = {}
+  const t0 = Date.now()
+  await Promise.all(Array.from({ length: 8 }, async () => {
+    while (Date.now() - t0 < 3000) {
+      const r = await getJson(`http://${IP}:${SP}/slow?ms=500`)
+      from[String(r.body.backend)] = (from[String(r.body.backend)] ?? 0) + 1
+    }
+  }))
+  t.log(from)
+  t.true(Math.abs(from.a - from.b) <= 8, JSON.stringify(from))
 })
