@@ -196,7 +196,7 @@ export class Pool {
     return recordFailure(b.outlier, this.#opts.outlier, nowMs, this.ejectedCount(nowMs), this.#candidates)
   }
 
-  /** The backend answered (tcp mode: its first byte on a connection): ends a probation. */
+  /** The backend answered (tcp mode: took a connection): ends a probation. */
   success (b: Backend, nowMs: number): void {
     recordResponse(b.outlier, this.#opts.outlier, 200, nowMs)
   }

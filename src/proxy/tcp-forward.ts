@@ -92,9 +92,7 @@ export function forwardTcp (ctx: ListenerContext, accepted: net.Socket): net.Soc
       idle.lastActive = ctx.idle.now
       if (!backendSpoke) {
         backendSpoke = true
-        const now = ctx.nowMs()
-        answered(now)
-        ctx.pool.success(b, now)
+        answered(ctx.nowMs())
       }
       reads.write(view, client)
       reads.holdWhileQueued(client)
@@ -107,6 +105,10 @@ export function forwardTcp (ctx: ListenerContext, accepted: net.Socket): net.Soc
       clearTimeout(timer)
       if (done) { up.destroy(); return }
       connected = true
+      // a connect is tcp mode's success (ends a probation, resets the back-off): a protocol in
+      // which the backend never writes (syslog, Graphite plaintext) would otherwise keep a
+      // backend back from an ejection at one connection at a time for good
+      ctx.pool.success(b, ctx.nowMs())
       client.on('end', () => { up.end() })
       up.on('end', () => { client.end() })
       fromClient.setBlocked(false)
