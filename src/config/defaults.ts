@@ -77,6 +77,7 @@ export const DEFAULTS = {
     connect_timeout: '1s', // a loopback or LAN connect takes well under 1 s; longer means the backend is gone
     idle_timeout: '1m', // the original's HAProxy "timeout client/server 1m"
     request_timeout: '0', // no limit, as the original's Envoy route (timeout 0s): long polls must work
+    stall_timeout: '2s', // steering only (no failure, no 504): a hung backend takes 2 s of its share, not idle_timeout's 60 s
     header_timeout: '10s', // HAProxy's "timeout http-request" is commonly 10 s: a slow-loris client or a silent upgrade backend holds a socket no longer
     max_connections: 10000, // far above what one service port needs; max_total_connections bounds all listeners together
     service_ports: [], // every ServicePort, as the original; list ranges so that no member can take another port (5432, 6379, ...) on every host

@@ -112,6 +112,8 @@ export interface ProxySection {
   idle_timeout: number
   /** 0 = no per-request timeout. */
   request_timeout: number
+  /** A backend that answered no request for this long while one waits gets no new ones (while others can); 0 = off. */
+  stall_timeout: number
   /** Request head from the client, and the backend's answer to an upgrade. */
   header_timeout: number
   /** Client connections per listener. */

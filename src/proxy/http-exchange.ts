@@ -26,6 +26,8 @@ export class Exchange implements UpstreamUser {
   /** Sent again on a new connection to the same backend after a kept-alive one closed under it (once). */
   #staleRetried = false
   #holding: Backend | undefined
+  /** #holding has not answered yet (Pool.waiting). */
+  #awaiting = false
   #last: Backend | undefined
   #up: Upstream | undefined
   /** Request body bytes received before the backend socket was ready (copies). */
@@ -75,6 +77,8 @@ export class Exchange implements UpstreamUser {
     this.#release()
     b.inFlight++
     b.requests++
+    ctx.pool.waiting(b, now)
+    this.#awaiting = true
     this.#holding = b
     this.#last = b
     this.#headSent = false
@@ -265,7 +269,10 @@ export class Exchange implements UpstreamUser {
     this.#status = head.status
     if (head.status === 101) this.#tunnel = true
     const b = this.#holding
-    if (b !== undefined && ctx.pool.response(b, head.status, ctx.nowMs())) this.#ejected(b, `${head.status} responses in a row`)
+    if (b === undefined) return
+    const now = ctx.nowMs()
+    if (this.#awaiting) { this.#awaiting = false; ctx.pool.heard(b, now) }
+    if (ctx.pool.response(b, head.status, now)) this.#ejected(b, `${head.status} responses in a row`)
   }
 
   /** The response body ended; extra: the backend sent bytes past it (not reused). */
@@ -321,7 +328,13 @@ export class Exchange implements UpstreamUser {
     this.#release()
     const connected = up.connected && (err === undefined || !isConnectError(err))
     const code = err?.code ?? 'ECONNRESET'
-    if (connected && code === 'ETIMEDOUT') { this.#sendError(504, 'backend timeout', `${ctx.name} backend ${b.address} sent no response within ${ctx.opts.idleTimeoutMs} ms`); return }
+    if (connected && code === 'ETIMEDOUT') {
+      // silent with the whole request in hand: a hung backend (deadlocked, stopped), which
+      // counts against it as a reset does; not retried (the request may have run there)
+      if (this.#requestDelivered()) this.#failed(b, `no response within ${ctx.opts.idleTimeoutMs} ms`)
+      this.#sendError(504, 'backend timeout', `${ctx.name} backend ${b.address} sent no response within ${ctx.opts.idleTimeoutMs} ms`)
+      return
+    }
     const reset = connected && RESET_CODES.has(code)
     if (!connected || (reset && !up.reused)) this.#failed(b, err?.message ?? 'connection closed')
     const retryable = !connected || (reset && IDEMPOTENT.has(this.#head.method) && !this.#hasBody && !this.#head.upgrade)
@@ -386,9 +399,20 @@ export class Exchange implements UpstreamUser {
   /** No response head (or upgrade answer) within ms: 504. Called by the connection's timer (armTimer). */
   onTimeout (ms: number): void {
     if (this.#status !== 0 || this.#finished) return
+    const b = this.#holding
+    const delivered = this.#requestDelivered()
     this.#cancel()
+    if (b !== undefined && delivered) this.#failed(b, `no ${this.#head.upgrade ? 'upgrade answer' : 'response head'} within ${ms} ms`)
     const what = this.#head.upgrade ? 'upgrade handshake' : 'response'
     this.#sendError(504, this.#head.upgrade ? 'upgrade timeout' : 'request timeout', `${this.#conn.ctx.name}: no ${what} within ${ms} ms`)
+  }
+
+  /**
+   * The backend has had the whole request (the client sent all of it and it went out): no
+   * answer after that is the backend's doing, not a slow client's.
+   */
+  #requestDelivered (): boolean {
+    return this.#headSent && this.#bodyDone && this.#queue.length === 0
   }
 
   /** Drops the backend socket of the current attempt (its bytes are no longer wanted). */
@@ -400,7 +424,10 @@ export class Exchange implements UpstreamUser {
   }
 
   #release (): void {
-    if (this.#holding !== undefined) this.#holding.inFlight--
+    const b = this.#holding
+    if (b === undefined) return
+    b.inFlight--
+    if (this.#awaiting) { this.#awaiting = false; this.#conn.ctx.pool.heard(b, undefined) }
     this.#holding = undefined
   }
 

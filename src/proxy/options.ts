@@ -17,6 +17,8 @@ export interface ProxyOptions {
   idle_timeout: number
   /** 0 = no per-request timeout. */
   request_timeout: number
+  /** A backend that answered no request for this long while one waits gets no new ones (while others can); 0 = off. */
+  stall_timeout: number
   retries: number
   /** Consecutive 5xx responses that eject a backend; 0 = never. */
   eject_after_5xx: number

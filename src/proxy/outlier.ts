@@ -8,6 +8,8 @@ export interface OutlierPolicy {
   readonly maxMs: number
   /** Consecutive 5xx responses that count as one failure; 0 = 5xx never ejects. */
   readonly after5xx: number
+  /** A backend waiting this long for any answer while a request waits on it is stalled (pool.ts); 0 = never. */
+  readonly stallMs?: number
 }
 
 /** A backend's passive-health counters (the pool's Backend holds them). */
@@ -37,6 +39,11 @@ export function maxEjected (candidates: number): number {
 
 export function isEjected (s: OutlierState, nowMs: number): boolean {
   return s.ejectedUntil > nowMs
+}
+
+/** Its last ejection is over and no answer came since: it takes one request at a time (pool.ts). */
+export function onProbation (s: OutlierState): boolean {
+  return s.ejections > 0
 }
 
 /**

@@ -7,7 +7,7 @@
 import { compareGoStrings } from '../catalog/rules.ts'
 import { recordKey } from '../service/service.ts'
 import { ServiceStatus } from '../service/status.ts'
-import { clearEjection, isEjected, newOutlierState, recordFailure, recordResponse, type OutlierPolicy, type OutlierState } from './outlier.ts'
+import { clearEjection, isEjected, newOutlierState, onProbation, recordFailure, recordResponse, type OutlierPolicy, type OutlierState } from './outlier.ts'
 import type { BackendSpec } from './plan.ts'
 import type { BackendConns } from './upstream.ts'
 
@@ -33,6 +33,10 @@ export class Backend {
   inFlight = 0
   requests = 0
   failures = 0
+  /** Requests (tcp: connections the client spoke on) waiting for the backend's first answer. */
+  awaiting = 0
+  /** Wall-clock ms of its last answer, or of the start of the wait when none was waiting before. */
+  heardAt = 0
   readonly outlier: OutlierState = newOutlierState()
   /** Keep-alive connections to this backend (http mode), made on first use. */
   conns: BackendConns | undefined
@@ -155,7 +159,13 @@ export class Pool {
   pick (nowMs: number, exclude?: ReadonlySet<Backend>): Backend | undefined {
     for (const tier of this.#tiers) {
       if (tier.length === 0) continue
-      const b = this.#pickIn(tier, nowMs, exclude)
+      const b = this.#pickIn(tier, nowMs, exclude, this.#opts.outlier.stallMs ?? 0)
+      if (b !== undefined) return b
+    }
+    // only stalled backends, or ones on probation with a request in progress, are left: one of them, rather than none
+    for (const tier of this.#tiers) {
+      if (tier.length === 0) continue
+      const b = this.#pickIn(tier, nowMs, exclude, -1)
       if (b !== undefined) return b
     }
     return undefined
@@ -184,6 +194,22 @@ export class Pool {
   failure (b: Backend, nowMs: number): boolean {
     b.failures++
     return recordFailure(b.outlier, this.#opts.outlier, nowMs, this.ejectedCount(nowMs), this.#candidates)
+  }
+
+  /** The backend answered (tcp mode: took a connection): ends a probation. */
+  success (b: Backend, nowMs: number): void {
+    recordResponse(b.outlier, this.#opts.outlier, 200, nowMs)
+  }
+
+  /** A request went to b and waits for its answer: heard() must follow, once. */
+  waiting (b: Backend, nowMs: number): void {
+    if (b.awaiting++ === 0) b.heardAt = nowMs
+  }
+
+  /** The wait that waiting() began ended: by an answer at nowMs, or (undefined) without one. */
+  heard (b: Backend, nowMs: number | undefined): void {
+    b.awaiting--
+    if (nowMs !== undefined) b.heardAt = nowMs
   }
 
   /** A response head arrived; returns true when it ejected the backend (5xx streak). */
@@ -224,14 +250,15 @@ export class Pool {
   }
 
   // (a plain function, not a closure per pick: picks run once per proxied request)
-  #pickIn (tier: readonly Backend[], nowMs: number, exclude?: ReadonlySet<Backend>): Backend | undefined {
+  /** strict: see usable(). */
+  #pickIn (tier: readonly Backend[], nowMs: number, exclude: ReadonlySet<Backend> | undefined, strict: number): Backend | undefined {
     const n = tier.length
     switch (this.#opts.balance) {
       case 'roundrobin': {
         const start = this.#rr % n
         for (let i = 0; i < n; i++) {
           const idx = (start + i) % n
-          if (usable(tier[idx], nowMs, exclude)) {
+          if (usable(tier[idx], nowMs, exclude, strict)) {
             this.#rr = idx + 1
             return tier[idx]
           }
@@ -243,7 +270,7 @@ export class Pool {
         let best: Backend | undefined
         let ties = 0
         for (const b of tier) {
-          if (!usable(b, nowMs, exclude)) continue
+          if (!usable(b, nowMs, exclude, strict)) continue
           if (best === undefined || b.inFlight < best.inFlight) {
             best = b
             ties = 1
@@ -255,10 +282,10 @@ export class Pool {
       }
       case 'random': {
         let count = 0
-        for (const b of tier) if (usable(b, nowMs, exclude)) count++
+        for (const b of tier) if (usable(b, nowMs, exclude, strict)) count++
         if (count === 0) return undefined
         let k = Math.floor(this.#random() * count)
-        for (const b of tier) if (usable(b, nowMs, exclude) && k-- === 0) return b
+        for (const b of tier) if (usable(b, nowMs, exclude, strict) && k-- === 0) return b
         return undefined
       }
     }
@@ -286,8 +313,19 @@ function removeSorted (list: Backend[], b: Backend): void {
   if (list[i] === b) list.splice(i, 1)
 }
 
-function usable (b: Backend, nowMs: number, exclude: ReadonlySet<Backend> | undefined): boolean {
-  return !isEjected(b.outlier, nowMs) && (exclude === undefined || !exclude.has(b))
+/**
+ * Not ejected, not excluded, and, when strict (>= 0: the stall time in ms, 0 = none):
+ * - not on probation with a request in progress: a backend back from an ejection takes one
+ *   request at a time until it answers one, so one that still hangs holds one client, not its
+ *   share of every client meanwhile;
+ * - not stalled: a request has waited on it for longer than the stall time and no answer came
+ *   from it meanwhile. A hung backend is ejected only once a request on it times out
+ *   (idle_timeout, 1 min by default); until then it would take its share of every request.
+ */
+function usable (b: Backend, nowMs: number, exclude: ReadonlySet<Backend> | undefined, strict: number): boolean {
+  if (isEjected(b.outlier, nowMs) || exclude?.has(b) === true) return false
+  if (strict < 0 || b.inFlight === 0) return true
+  return !onProbation(b.outlier) && !(strict > 0 && b.awaiting > 0 && nowMs - b.heardAt > strict)
 }
 
 function closeConns (b: Backend, force: boolean): void {

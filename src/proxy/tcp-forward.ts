@@ -13,10 +13,30 @@ export function forwardTcp (ctx: ListenerContext, accepted: net.Socket): net.Soc
   const t0 = performance.now()
   let upstream: net.Socket | undefined
   // the idle timeout: the pair moved no bytes either way for that long
-  const idle: IdleEntry = { lastActive: 0, onIdle: () => { finish(false) } }
+  const idle: IdleEntry = {
+    lastActive: 0,
+    onIdle: () => {
+      // the client spoke and the backend never said a byte in idle_timeout: a hung backend
+      // (deadlocked, stopped), which counts against it as a refused connect does
+      if (holding !== undefined && connected && clientSpoke && !backendSpoke) failed(holding, `no byte within ${ctx.opts.idleTimeoutMs} ms of the client's`)
+      finish(false)
+    },
+  }
+  /** Bytes went to the backend / came from it on this connection. */
+  let clientSpoke = false
+  let backendSpoke = false
+  /** The backend the client spoke to and that has not answered yet (Pool.waiting). */
+  let awaiting: Backend | undefined
+  const answered = (now: number | undefined): void => {
+    if (awaiting === undefined) return
+    ctx.pool.heard(awaiting, now)
+    awaiting = undefined
+  }
   const fromClient = new SocketReads((view) => {
     idle.lastActive = ctx.idle.now
     if (upstream === undefined) return
+    if (!clientSpoke && !backendSpoke && holding !== undefined) { ctx.pool.waiting(holding, ctx.nowMs()); awaiting = holding }
+    clientSpoke = true
     fromClient.write(view, upstream)
     fromClient.holdWhileQueued(upstream)
   })
@@ -36,6 +56,7 @@ export function forwardTcp (ctx: ListenerContext, accepted: net.Socket): net.Soc
     if (done) return
     done = true
     ctx.idle.delete(idle)
+    answered(undefined)
     if (holding !== undefined) holding.inFlight--
     holding = undefined
     client.destroy()
@@ -46,6 +67,11 @@ export function forwardTcp (ctx: ListenerContext, accepted: net.Socket): net.Soc
       const bytes = client.bytesWritten + (upstream?.bytesWritten ?? 0)
       ctx.accessLog.write({ service: ctx.name, port: ctx.port, backend: last?.address ?? '-', method: 'TCP', path: '-', status: 0, bytes, durationMs: ms, retries, client: remote })
     }
+  }
+  const failed = (b: Backend, why: string): void => {
+    if (!ctx.pool.failure(b, ctx.nowMs())) return
+    ctx.stats.ejection()
+    ctx.logger.warn({ backend: b.address }, `${ctx.name}:${ctx.port}: ejected ${b.address} (${b.spec.hostname}/${b.spec.id}) for ${Math.round((b.outlier.ejectedUntil - ctx.nowMs()) / 1000)} s: ${why}`)
   }
   client.on('error', () => { finish(!connected) })
   client.on('close', () => { finish(!connected) })
@@ -64,6 +90,10 @@ export function forwardTcp (ctx: ListenerContext, accepted: net.Socket): net.Soc
     b.requests++
     const reads = new SocketReads((view) => {
       idle.lastActive = ctx.idle.now
+      if (!backendSpoke) {
+        backendSpoke = true
+        answered(ctx.nowMs())
+      }
       reads.write(view, client)
       reads.holdWhileQueued(client)
     })
@@ -75,6 +105,10 @@ export function forwardTcp (ctx: ListenerContext, accepted: net.Socket): net.Soc
       clearTimeout(timer)
       if (done) { up.destroy(); return }
       connected = true
+      // a connect is tcp mode's success (ends a probation, resets the back-off): a protocol in
+      // which the backend never writes (syslog, Graphite plaintext) would otherwise keep a
+      // backend back from an ejection at one connection at a time for good
+      ctx.pool.success(b, ctx.nowMs())
       client.on('end', () => { up.end() })
       up.on('end', () => { client.end() })
       fromClient.setBlocked(false)
@@ -85,10 +119,7 @@ export function forwardTcp (ctx: ListenerContext, accepted: net.Socket): net.Soc
       // nothing was sent yet: try another backend
       b.inFlight--
       holding = undefined
-      if (ctx.pool.failure(b, ctx.nowMs())) {
-        ctx.stats.ejection()
-        ctx.logger.warn({ backend: b.address }, `${ctx.name}:${ctx.port}: ejected ${b.address} (${b.spec.hostname}/${b.spec.id}): ${err.message}`)
-      }
+      failed(b, err.message)
       if (retries < ctx.opts.retries) {
         (tried ??= new Set()).add(b)
         retries++

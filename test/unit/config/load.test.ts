@@ -50,6 +50,7 @@ test('defaults: with no file, env or flags every key has its documented default'
       connect_timeout: 1000,
       idle_timeout: 60_000,
       request_timeout: 0,
+      stall_timeout: 2000,
       header_timeout: 10000,
       max_connections: 10000,
       max_total_connections: 65_536,

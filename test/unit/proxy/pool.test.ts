@@ -261,3 +261,48 @@ test('patch: an ejection survives a change that keeps the instance ALIVE, and is
   t.is(p.ejectedCount(0), 0, 'checked healthy again: the ejection is forgotten')
   t.deepEqual(spread(p, 6), { a: 2, b: 2, c: 2 })
 })
+
+test('a backend back from an ejection takes one request at a time until it answers; when it is all that is left it takes more', t => {
+  const p = pool({ outlier: { baseMs: 1000, maxMs: 1000, after5xx: 0 } })
+  p.update([spec('a'), spec('b')])
+  const [a, b] = p.backends
+  t.true(p.failure(a, 0))
+  t.deepEqual(spread(p, 4, 500), { b: 4 }, 'ejected')
+  // back after 1 s: one request in progress on it
+  a.inFlight = 1
+  t.deepEqual(spread(p, 4, 1500), { b: 4 }, 'on probation, busy: passed over')
+  a.inFlight = 0
+  t.deepEqual(spread(p, 4, 1500), { a: 2, b: 2 }, 'on probation, idle: takes its turn')
+  a.inFlight = 1
+  b.inFlight = 1
+  t.true(p.failure(b, 1500), 'b ejected in turn')
+  t.is(p.pick(1600), a, 'only a left, busy on probation: it takes the request anyway')
+  p.response(a, 200, 1600)
+  t.deepEqual(spread(p, 2, 1600), { a: 2 }, 'an answer ends the probation')
+})
+
+test('a backend with a request waiting past stallMs and no answer meanwhile is passed over while another can take it', t => {
+  const p = pool({ outlier: { baseMs: 1000, maxMs: 1000, after5xx: 0, stallMs: 2000 } })
+  p.update([spec('a'), spec('b')])
+  const [a, b] = p.backends
+  a.inFlight = 1
+  p.waiting(a, 0)
+  t.deepEqual(spread(p, 4, 2000), { a: 2, b: 2 }, 'not stalled at stallMs')
+  t.deepEqual(spread(p, 4, 2001), { b: 4 }, 'stalled past it')
+  // another request answered: not stalled, however long the first one waits
+  a.inFlight = 2
+  p.waiting(a, 2001)
+  p.heard(a, 2500)
+  t.deepEqual(spread(p, 4, 4000), { a: 2, b: 2 })
+  t.deepEqual(spread(p, 4, 4501), { b: 4 })
+  // every backend stalled: balanced as before
+  b.inFlight = 1
+  p.waiting(b, 0)
+  t.deepEqual(spread(p, 4, 4501), { a: 2, b: 2 })
+  // the waits end without an answer: nothing waits, not stalled
+  p.heard(a, undefined)
+  p.heard(b, undefined)
+  t.deepEqual([a.awaiting, b.awaiting], [0, 0])
+  p.update([spec('a'), spec('b')])
+  t.deepEqual(spread(p, 4, 9000), { a: 2, b: 2 })
+})

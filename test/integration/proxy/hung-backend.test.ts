@@ -1,0 +1,248 @@
+// A backend that accepts connections and never answers (a deadlocked application, a process
+// stopped with SIGSTOP): each request it gets waits for a timeout, so it must count against
+// it for passive health, as a reset does, and a backend back from its ejection must not take
+// more than one client at a time until it answers again. Short timeouts keep this to seconds.
+import test, { type ExecutionContext } from 'ava'
+import { spawn } from 'node:child_process'
+import { once } from 'node:events'
+import net from 'node:net'
+import { getJson, httpBackend } from '../../helpers/backends.ts'
+import { waitFor } from '../../helpers/wait.ts'
+import { harness, instance, proxyConfig, waitListening, type Harness } from './setup.ts'
+import type { ProxySection } from '../../../src/config/types.ts'
+
+const IP = '127.0.39.20'
+const GOOD_IP = '127.0.39.21'
+const HUNG_IP = '127.0.39.22'
+
+/** A server that accepts and reads (or, noRead, does not even read) and never writes a byte. */
+async function silentServer (t: ExecutionContext, noRead = false): Promise<{ port: number, accepted: () => number }> {
+  const sockets = new Set<net.Socket>()
+  let accepted = 0
+  const server = net.createServer({ pauseOnConnect: noRead }, (s) => {
+    accepted++
+    sockets.add(s)
+    s.on('error', () => {})
+    s.on('close', () => sockets.delete(s))
+    if (!noRead) s.resume()
+  })
+  await new Promise<void>(resolve => server.listen(0, HUNG_IP, resolve))
+  t.teardown(() => { for (const s of sockets) s.destroy(); server.close() })
+  return { port: (server.address() as net.AddressInfo).port, accepted: () => accepted }
+}
+
+async function twoInstances (t: ExecutionContext, sp: number, hungPort: number, mode: string, proxy: Partial<ProxySection>): Promise<{ h: Harness, goodPort: number }> {
+  let goodPort: number
+  if (mode === 'tcp') {
+    const server = net.createServer((s) => { s.on('error', () => {}); s.on('data', (d) => s.write(`good: ${d.toString()}`)) })
+    await new Promise<void>(resolve => server.listen(0, GOOD_IP, resolve))
+    t.teardown(() => { server.close() })
+    goodPort = (server.address() as net.AddressInfo).port
+  } else {
+    const good = await httpBackend('good', GOOD_IP)
+    t.teardown(async () => { await good.close() })
+    goodPort = good.port
+  }
+  const h = await harness(t, { proxy: proxyConfig(IP, { ejection_base: 60_000, ...proxy }) })
+  h.put(instance('svc', 'host-good', GOOD_IP, goodPort, sp, { ProxyMode: mode }))
+  h.put(instance('svc', 'host-hung', HUNG_IP, hungPort, sp, { ProxyMode: mode }))
+  await h.settle()
+  await waitListening(h, sp)
+  return { h, goodPort }
+}
+
+function hungBackend (h: Harness): { state: string, failures: number, requests: number, ejections: number } {
+  const b = h.proxy.report().listeners[0].backends.find(x => x.hostname === 'host-hung')
+  if (b === undefined) throw new Error('no host-hung backend')
+  return b
+}
+
+/** 10 GETs at once, then 20 one after another: what each got, and how long the slowest waited. */
+async function load (sp: number): Promise<{ statuses: number[], from: Record<string, number>, slowMs: number[] }> {
+  const statuses: number[] = []
+  const from: Record<string, number> = {}
+  const slowMs: number[] = []
+  const one = async (): Promise<void> => {
+    const t0 = Date.now()
+    const r = await getJson(`http://${IP}:${sp}/`)
+    statuses.push(r.status)
+    const who = String(r.body.backend ?? r.body.reason)
+    from[who] = (from[who] ?? 0) + 1
+    if (Date.now() - t0 > 200) slowMs.push(Date.now() - t0)
+  }
+  await Promise.all(Array.from({ length: 10 }, one))
+  for (let i = 0; i < 20; i++) await one()
+  return { statuses, from, slowMs }
+}
+
+test('http: a backend that reads requests and never answers is ejected at its first idle timeout, and later requests go elsewhere', async (t) => {
+  const SP = 19201
+  const hung = await silentServer(t)
+  const { h } = await twoInstances(t, SP, hung.port, 'http', { idle_timeout: 300 })
+  const r = await load(SP)
+  t.log(r.from, `slow: ${r.slowMs.join(', ')} ms`)
+  // the burst of 10 shares the two; from the first timeout on, the hung one is out
+  t.true(r.statuses.filter(s => s === 504).length <= 5, `504s: ${r.statuses.filter(s => s === 504).length}`)
+  t.is(r.statuses.slice(10).filter(s => s !== 200).length, 0, 'the 20 requests after the burst all answered by the good instance')
+  const b = hungBackend(h)
+  t.is(b.state, 'ejected')
+  t.is(b.ejections, 1)
+  t.true(b.failures >= 1)
+  t.is(h.proxy.report().listeners[0].totals.ejections, 1)
+  t.regex(await h.metrics.text(), /sidecar_proxy_ejections_total\{service="svc",port="19201"\} 1/)
+})
+
+test('http: a backend that accepts and never reads is ejected when request_timeout passes without a response head', async (t) => {
+  const SP = 19202
+  const hung = await silentServer(t, true)
+  const { h } = await twoInstances(t, SP, hung.port, 'http', { request_timeout: 300 })
+  const r = await load(SP)
+  t.log(r.from, `slow: ${r.slowMs.join(', ')} ms`)
+  t.true(r.statuses.filter(s => s === 504).length <= 5)
+  t.is(r.statuses.slice(10).filter(s => s !== 200).length, 0, 'the 20 requests after the burst all answered by the good instance')
+  t.is(hungBackend(h).state, 'ejected')
+})
+
+test('http: a client that stops sending its body does not count against the backend', async (t) => {
+  const SP = 19203
+  const hung = await silentServer(t)
+  // only the silent backend: a lone instance is never ejected, so two of them
+  const other = await silentServer(t)
+  const h = await harness(t, { proxy: proxyConfig(IP, { idle_timeout: 300 }) })
+  h.put(instance('svc', 'host-hung', HUNG_IP, hung.port, SP))
+  h.put(instance('svc', 'host-other', HUNG_IP, other.port, SP))
+  await h.settle()
+  await waitListening(h, SP)
+  const s = net.connect({ host: IP, port: SP })
+  s.on('error', () => {})
+  let answer = ''
+  s.on('data', (d: Buffer) => { answer += d.toString() })
+  s.write(`POST / HTTP/1.1\r\nhost: x\r\ncontent-length: 100\r\n\r\nhalf`)
+  await once(s, 'end')
+  s.destroy()
+  t.regex(answer, /^HTTP\/1\.1 504 /)
+  t.deepEqual(h.proxy.report().listeners[0].backends.map(b => b.failures), [0, 0])
+  t.true(h.proxy.report().listeners[0].backends.every(b => b.state === 'active'))
+})
+
+test('http: a hung backend back from its ejection takes one request at a time until it answers', async (t) => {
+  const SP = 19204
+  const hung = await silentServer(t)
+  const { h } = await twoInstances(t, SP, hung.port, 'http', { idle_timeout: 1500, ejection_base: 300, ejection_max: 300 })
+  // eject it: one request on it times out
+  await Promise.all([getJson(`http://${IP}:${SP}/`), getJson(`http://${IP}:${SP}/`)])
+  t.is(hungBackend(h).ejections, 1)
+  await waitFor(() => hungBackend(h).state === 'active', { timeoutMs: 3000, message: 'the ejection ends' })
+  const before = hungBackend(h).requests
+  // 20 clients at once, while its first request since the ejection hangs
+  const r = await Promise.all(Array.from({ length: 20 }, async () => await getJson(`http://${IP}:${SP}/`)))
+  const onHung = hungBackend(h).requests - before
+  t.log(`requests on the hung backend after its ejection: ${onHung} of 20`)
+  t.true(onHung <= 2, `${onHung} of 20 waited on the hung backend`)
+  t.true(r.filter(x => x.status === 200).length >= 18)
+})
+
+/** A tcp echo server in a process of its own (so that it can be stopped), on HUNG_IP. */
+async function echoProcess (t: ExecutionContext): Promise<{ port: number, stop: () => void }> {
+  const code = "const s=require('net').createServer(c=>{c.on('error',()=>{});c.on('data',d=>c.write('hung: '+d))});s.listen(0,process.argv[1],()=>console.log(s.address().port))"
+  const p = spawn(process.execPath, ['-e', code, HUNG_IP], { stdio: ['ignore', 'pipe', 'inherit'] })
+  t.teardown(() => { p.kill('SIGKILL') })
+  const [out] = await once(p.stdout, 'data') as [Buffer]
+  return { port: Number(out.toString().trim()), stop: () => { p.kill('SIGSTOP') } }
+}
+
+/** Connects, sends a line, and resolves with the first answer, or 'closed'. */
+async function tcpAsk (sp: number, giveUpMs = 10_000): Promise<string> {
+  return await new Promise((resolve) => {
+    const s = net.connect({ host: IP, port: sp }, () => { s.write('ping') })
+    s.on('data', (d) => { resolve(d.toString()); s.destroy() })
+    s.on('error', () => {})
+    s.on('close', () => { resolve('closed') })
+    setTimeout(() => { s.destroy() }, giveUpMs).unref()
+  })
+}
+
+test('tcp: a SIGSTOPped backend process, whose kernel still accepts, is ejected at its first silent connection', async (t) => {
+  const SP = 19205
+  const proc = await echoProcess(t)
+  const { h } = await twoInstances(t, SP, proc.port, 'tcp', { idle_timeout: 300 })
+  t.is(await tcpAsk(SP), 'good: ping')
+  t.is(await tcpAsk(SP), 'hung: ping')
+  proc.stop()
+  const first = await Promise.all(Array.from({ length: 10 }, async () => await tcpAsk(SP)))
+  const later: string[] = []
+  for (let i = 0; i < 20; i++) later.push(await tcpAsk(SP))
+  t.log(`burst: ${first.filter(a => a === 'closed').length} of 10 closed unanswered`)
+  t.deepEqual(later.filter(a => a !== 'good: ping'), [], 'the 20 connections after the burst all reach the good instance')
+  t.is(hungBackend(h).state, 'ejected')
+  t.true(hungBackend(h).failures >= 1)
+})
+
+test('tcp: a client that connects and says nothing does not count against the backend', async (t) => {
+  const SP = 19206
+  const hung = await silentServer(t)
+  const { h } = await twoInstances(t, SP, hung.port, 'tcp', { idle_timeout: 300 })
+  // two quiet connections: one of them on each backend
+  const quiet = [net.connect({ host: IP, port: SP }), net.connect({ host: IP, port: SP })]
+  await Promise.all(quiet.map(async s => { s.on('error', () => {}); await once(s, 'close') }))
+  t.is(hungBackend(h).failures, 0)
+  t.is(hungBackend(h).state, 'active')
+})
+
+test('http: a backend that stops answering gets no new requests once a request has waited stall_timeout on it, well before any timeout', async (t) => {
+  const SP = 19207
+  const hung = await silentServer(t)
+  const { h } = await twoInstances(t, SP, hung.port, 'http', { stall_timeout: 300 })
+  // one request every 50 ms for 2 s; a client gives up after 1 s (idle_timeout is 1 min)
+  const waits: Array<Promise<number | 'gave up'>> = []
+  for (let i = 0; i < 40; i++) {
+    waits.push(fetch(`http://${IP}:${SP}/`, { signal: AbortSignal.timeout(1000) }).then(async r => { await r.text(); return r.status }, () => 'gave up' as const))
+    await new Promise(resolve => setTimeout(resolve, 50))
+  }
+  const r = await Promise.all(waits)
+  const onHung = hungBackend(h).requests
+  t.log(`${onHung} of 40 requests went to the hung backend; ${r.filter(x => x === 'gave up').length} clients gave up`)
+  t.true(onHung <= 10, `${onHung} of 40 on the hung backend`)
+  t.is(r.filter(x => x === 200).length, 40 - onHung)
+  t.is(hungBackend(h).state, 'active', 'not ejected: no request on it timed out yet')
+})
+
+test('tcp: a stopped backend gets no new connections once a client has waited stall_timeout for its first byte', async (t) => {
+  const SP = 19208
+  const proc = await echoProcess(t)
+  const { h } = await twoInstances(t, SP, proc.port, 'tcp', { stall_timeout: 300 })
+  proc.stop()
+  const asks: Array<Promise<string>> = []
+  for (let i = 0; i < 40; i++) {
+    asks.push(tcpAsk(SP, 1000))
+    await new Promise(resolve => setTimeout(resolve, 50))
+  }
+  const r = await Promise.all(asks)
+  const onHung = hungBackend(h).requests
+  t.log(`${onHung} of 40 connections went to the stopped backend`)
+  t.true(onHung <= 10, `${onHung} of 40 on the stopped backend`)
+  t.is(r.filter(x => x === 'good: ping').length, 40 - onHung)
+})
+
+test('http: a slow but answering backend is not steered away from while it answers', async (t) => {
+  const SP = 19209
+  const a = await httpBackend('a', GOOD_IP)
+  const b = await httpBackend('b', HUNG_IP)
+  t.teardown(async () => { await a.close(); await b.close() })
+  const h = await harness(t, { proxy: proxyConfig(IP, { stall_timeout: 300 }) })
+  h.put(instance('svc', 'host-a', GOOD_IP, a.port, SP))
+  h.put(instance('svc', 'host-b', HUNG_IP, b.port, SP))
+  await h.settle()
+  await waitListening(h, SP)
+  // each request takes 500 ms, longer than stall_timeout; 8 clients keep both busy for 3 s
+  const from: Record<string, number> = {}
+  const t0 = Date.now()
+  await Promise.all(Array.from({ length: 8 }, async () => {
+    while (Date.now() - t0 < 3000) {
+      const r = await getJson(`http://${IP}:${SP}/slow?ms=500`)
+      from[String(r.body.backend)] = (from[String(r.body.backend)] ?? 0) + 1
+    }
+  }))
+  t.log(from)
+  t.true(Math.abs(from.a - from.b) <= 8, JSON.stringify(from))
+})
