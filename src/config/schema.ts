@@ -137,7 +137,7 @@ export const SCHEMA: Schema = {
     connect_timeout: { type: 'duration', doc: 'a backend connection not established within this is a failure (retried elsewhere)' },
     idle_timeout: { type: 'duration', doc: 'a client or backend connection silent this long is closed' },
     request_timeout: { type: 'duration', zeroOk: true, doc: 'a request without a response head after this long gets 504 ("0" = no limit)' },
-    stall_timeout: { type: 'duration', zeroOk: true, doc: 'a backend with a request waiting this long for its response head, and no head from it meanwhile, gets no new requests while another backend can take them ("0" = off)' },
+    stall_timeout: { type: 'duration', zeroOk: true, doc: 'http mode: a backend with a request waiting this long for its response head, and no head from it meanwhile, gets no new requests while another backend can take them ("0" = off)' },
     header_timeout: { type: 'duration', doc: 'a client must send a whole request head within this once it started (else 408), and a backend must answer an upgrade within it (else 504)' },
     max_connections: { type: 'int', min: 1, max: 1000000, doc: 'client connections one listener holds open at once; more are closed at accept and counted' },
     service_ports: { type: 'list', check: checkPortRange, doc: 'ServicePorts the proxy may open a listener on, as ports or ranges ("10000-19999"); a record\'s other ServicePorts are not proxied ([] = every port)' },

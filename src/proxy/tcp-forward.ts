@@ -13,30 +13,12 @@ export function forwardTcp (ctx: ListenerContext, accepted: net.Socket): net.Soc
   const t0 = performance.now()
   let upstream: net.Socket | undefined
   // the idle timeout: the pair moved no bytes either way for that long
-  const idle: IdleEntry = {
-    lastActive: 0,
-    onIdle: () => {
-      // the client spoke and the backend never said a byte in idle_timeout: a hung backend
-      // (deadlocked, stopped), which counts against it as a refused connect does
-      if (holding !== undefined && connected && clientSpoke && !backendSpoke) failed(holding, `no byte within ${ctx.opts.idleTimeoutMs} ms of the client's`)
-      finish(false)
-    },
-  }
-  /** Bytes went to the backend / came from it on this connection. */
-  let clientSpoke = false
-  let backendSpoke = false
-  /** The backend the client spoke to and that has not answered yet (Pool.waiting). */
-  let awaiting: Backend | undefined
-  const answered = (now: number | undefined): void => {
-    if (awaiting === undefined) return
-    ctx.pool.heard(awaiting, now)
-    awaiting = undefined
-  }
+  // Silence is not a failure in tcp mode, however long: a protocol in which the backend never
+  // writes (syslog, Graphite plaintext) looks the same as a hung backend here (docs/proxy.md).
+  const idle: IdleEntry = { lastActive: 0, onIdle: () => { finish(false) } }
   const fromClient = new SocketReads((view) => {
     idle.lastActive = ctx.idle.now
     if (upstream === undefined) return
-    if (!clientSpoke && !backendSpoke && holding !== undefined) { ctx.pool.waiting(holding, ctx.nowMs()); awaiting = holding }
-    clientSpoke = true
     fromClient.write(view, upstream)
     fromClient.holdWhileQueued(upstream)
   })
@@ -56,7 +38,6 @@ export function forwardTcp (ctx: ListenerContext, accepted: net.Socket): net.Soc
     if (done) return
     done = true
     ctx.idle.delete(idle)
-    answered(undefined)
     if (holding !== undefined) holding.inFlight--
     holding = undefined
     client.destroy()
@@ -90,10 +71,6 @@ export function forwardTcp (ctx: ListenerContext, accepted: net.Socket): net.Soc
     b.requests++
     const reads = new SocketReads((view) => {
       idle.lastActive = ctx.idle.now
-      if (!backendSpoke) {
-        backendSpoke = true
-        answered(ctx.nowMs())
-      }
       reads.write(view, client)
       reads.holdWhileQueued(client)
     })
