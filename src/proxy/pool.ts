@@ -33,7 +33,7 @@ export class Backend {
   inFlight = 0
   requests = 0
   failures = 0
-  /** Requests (tcp: connections the client spoke on) waiting for the backend's first answer. */
+  /** Requests (http mode) waiting for the backend's first answer. */
   awaiting = 0
   /** Wall-clock ms of its last answer, or of the start of the wait when none was waiting before. */
   heardAt = 0
