@@ -103,8 +103,9 @@ test('receivers that never answer, with a large queue_size, do not slow the cata
   // 3,000 events for queues of 2,500
   const { d, ms, loopMaxMs } = await removeBesideFullQueues(t, '127.0.42.3', '127.0.42.11', 30, 1500, 2500)
   t.log(`1,500 services tombstoned ${ms} ms after the file was emptied, beside 30 full queues of 2,500; longest event-loop delay ${loopMaxMs.toFixed(0)} ms`)
-  // before: each change rebuilt the list of keys of every full queue (0.3 ms each, 9 ms a change): 11 s
-  t.true(ms < 5000, `tombstoned after ${ms} ms`)
+  // before: each change rebuilt the list of keys of every full queue (0.3 ms each, 9 ms a change):
+  // 11 s alone. Now 0.9 s alone; a loaded CI machine took 5.0 s once (e3e7fd7 there: 7.1 s)
+  t.true(ms < 10_000, `tombstoned after ${ms} ms`)
   const views = await listeners(d)
   t.true(views.every(l => l.queueDepth === 2500), 'the queues stay at their size')
 })
