@@ -54,6 +54,8 @@ export interface ApiComponents {
   proxy?: () => unknown
   /** Webhook listeners, for /api/listeners.json (absent: no such route). */
   listeners?: () => readonly ListenerView[]
+  /** Changes not yet handed to every listener's queue (Listeners.backlog), for /api/listeners.json. */
+  listenerBacklog?: () => number
   /** Change events for /watch and SSE (one catalog subscription for all clients). */
   hub: EventHub
   /** Counts what the API serves, for the heap mode (activity.ts). */
@@ -129,7 +131,7 @@ export function createApp (c: ApiComponents): Koa {
   addCatalogRoutes(router, { catalog: c.catalog, members: c.members, documents })
   if (c.proxy !== undefined) addProxyRoute(router, c.proxy)
   addHealthRoute(router, { catalog: c.catalog, discoveryErrors: c.discoveryErrors, ...(c.proxyErrors !== undefined ? { proxyErrors: c.proxyErrors } : {}), ...(c.identityError !== undefined ? { identityError: c.identityError } : {}), ...(c.refusedBy !== undefined ? { refusedBy: c.refusedBy } : {}), startedAt: c.startedAt, clock: c.clock, phase: c.phase })
-  if (c.listeners !== undefined) addListenersRoute(router, c.listeners)
+  if (c.listeners !== undefined) addListenersRoute(router, c.listeners, c.listenerBacklog)
   addStreamRoutes(router, { documents, catalog: c.catalog, hub: c.hub, members: c.members, logger: c.logger, streamQueueBytes: c.streamQueueBytes })
   // Write routes: the app-wide guard above already refused any write without the token or from another origin.
   addDrainRoutes(router, { drainer: c.drainer, metrics: c.metrics })

@@ -169,6 +169,7 @@ export class Daemon implements Startable {
       phase: () => this.#stopping ? 'stopping' : this.gossip.listening ? 'running' : 'starting',
       proxy: () => this.proxy?.report() ?? { enabled: false, listeners: [], conflicts: [] },
       listeners: () => this.listeners.list(),
+      listenerBacklog: () => this.listeners.backlog,
       hub: this.hub,
       metrics: this.metrics,
       drainer: this.announcer,
