@@ -47,6 +47,17 @@ export function isConnectError (err: unknown): boolean {
   return err instanceof ConnectTimeoutError || CONNECT_ERRORS.has((err as NodeJS.ErrnoException).code ?? '')
 }
 
+/** Counts and logs an ejection of b that a failure or a 5xx streak just caused. */
+export function logEjection (ctx: ListenerContext, b: Backend, why: string): void {
+  ctx.stats.ejection()
+  ctx.logger.warn({ backend: b.address }, `${ctx.name}:${ctx.port}: ejected ${b.address} (${b.spec.hostname}/${b.spec.id}) for ${Math.round((b.outlier.ejectedUntil - ctx.nowMs()) / 1000)} s: ${why}`)
+}
+
+/** A failure of b for passive health (outlier.ts), and the ejection it may cause. */
+export function countFailure (ctx: ListenerContext, b: Backend, why: string): void {
+  if (ctx.pool.failure(b, ctx.nowMs())) logEjection(ctx, b, why)
+}
+
 /** Methods retried after a reset before any response byte (never POST or PATCH). */
 export const IDEMPOTENT = new Set(['GET', 'HEAD', 'OPTIONS', 'PUT', 'DELETE'])
 

@@ -3,7 +3,7 @@
 // ways), the response head parsed for status and framing, the body relayed, the socket
 // handed back. Retries on another backend, passive health, 503/502/504 JSON answers,
 // request and upgrade timeouts, stats and the access log live here.
-import { IDEMPOTENT, isConnectError } from './context.ts'
+import { countFailure, IDEMPOTENT, isConnectError, logEjection } from './context.ts'
 import { HttpParseError, type Head } from './h1/parser.ts'
 import { responseFraming } from './h1/framing.ts'
 import { ownResponse, requestHead, responseHead, responseHeadBound, writeResponseHead, type ClientConnection } from './headers.ts'
@@ -272,7 +272,7 @@ export class Exchange implements UpstreamUser {
     if (b === undefined) return
     const now = ctx.nowMs()
     if (this.#awaiting) { this.#awaiting = false; ctx.pool.heard(b, now) }
-    if (ctx.pool.response(b, head.status, now)) this.#ejected(b, `${head.status} responses in a row`)
+    if (ctx.pool.response(b, head.status, now)) logEjection(ctx, b, `${head.status} responses in a row`)
   }
 
   /** The response body ended; extra: the backend sent bytes past it (not reused). */
@@ -318,7 +318,7 @@ export class Exchange implements UpstreamUser {
       if (this.#tunnel) this.#conn.socket.end()
       else {
         this.#conn.socket.destroy()
-        if (this.#holding !== undefined && err?.code !== 'ETIMEDOUT') this.#failed(this.#holding, err?.message ?? 'answer cut short')
+        if (this.#holding !== undefined && err?.code !== 'ETIMEDOUT') countFailure(this.#conn.ctx, this.#holding, err?.message ?? 'answer cut short')
       }
       this.#finish(this.#tunnel)
       return
@@ -331,12 +331,12 @@ export class Exchange implements UpstreamUser {
     if (connected && code === 'ETIMEDOUT') {
       // silent with the whole request in hand: a hung backend (deadlocked, stopped), which
       // counts against it as a reset does; not retried (the request may have run there)
-      if (this.#requestDelivered()) this.#failed(b, `no response within ${ctx.opts.idleTimeoutMs} ms`)
+      if (this.#requestDelivered()) countFailure(ctx, b, `no response within ${ctx.opts.idleTimeoutMs} ms`)
       this.#sendError(504, 'backend timeout', `${ctx.name} backend ${b.address} sent no response within ${ctx.opts.idleTimeoutMs} ms`)
       return
     }
     const reset = connected && RESET_CODES.has(code)
-    if (!connected || (reset && !up.reused)) this.#failed(b, err?.message ?? 'connection closed')
+    if (!connected || (reset && !up.reused)) countFailure(ctx, b, err?.message ?? 'connection closed')
     const retryable = !connected || (reset && IDEMPOTENT.has(this.#head.method) && !this.#hasBody && !this.#head.upgrade)
     if (retryable && reset && up.reused && !this.#staleRetried) {
       // the backend closed a kept-alive connection as the request went out (its keep-alive
@@ -391,7 +391,7 @@ export class Exchange implements UpstreamUser {
     const ctx = this.#conn.ctx
     const b = this.#holding
     this.#cancel()
-    if (b !== undefined) this.#failed(b, err.message)
+    if (b !== undefined) countFailure(ctx, b, err.message)
     if (this.#status !== 0) { this.#conn.socket.destroy(); this.#finish(false); return }
     this.#sendError(502, 'bad response', `${ctx.name} backend ${this.#last?.address ?? '-'} sent an invalid response: ${err.message}`)
   }
@@ -402,7 +402,7 @@ export class Exchange implements UpstreamUser {
     const b = this.#holding
     const delivered = this.#requestDelivered()
     this.#cancel()
-    if (b !== undefined && delivered) this.#failed(b, `no ${this.#head.upgrade ? 'upgrade answer' : 'response head'} within ${ms} ms`)
+    if (b !== undefined && delivered) countFailure(this.#conn.ctx, b, `no ${this.#head.upgrade ? 'upgrade answer' : 'response head'} within ${ms} ms`)
     const what = this.#head.upgrade ? 'upgrade handshake' : 'response'
     this.#sendError(504, this.#head.upgrade ? 'upgrade timeout' : 'request timeout', `${this.#conn.ctx.name}: no ${what} within ${ms} ms`)
   }
@@ -429,17 +429,6 @@ export class Exchange implements UpstreamUser {
     b.inFlight--
     if (this.#awaiting) { this.#awaiting = false; this.#conn.ctx.pool.heard(b, undefined) }
     this.#holding = undefined
-  }
-
-  /** A failure for passive health (outlier.ts); logs the ejection it may cause. */
-  #failed (b: Backend, why: string): void {
-    if (this.#conn.ctx.pool.failure(b, this.#conn.ctx.nowMs())) this.#ejected(b, why)
-  }
-
-  #ejected (b: Backend, why: string): void {
-    const ctx = this.#conn.ctx
-    ctx.stats.ejection()
-    ctx.logger.warn({ backend: b.address }, `${ctx.name}:${ctx.port}: ejected ${b.address} (${b.spec.hostname}/${b.spec.id}) for ${Math.round((b.outlier.ejectedUntil - ctx.nowMs()) / 1000)} s: ${why}`)
   }
 
   #unavailable (why: Unavailable): void {

@@ -3,7 +3,7 @@
 // side still receives the backend's answer). Both sides read with net's `onread` and write
 // views of their read buffers to the other (read-buffer.ts).
 import net from 'node:net'
-import { clientAddress, ConnectTimeoutError, type ListenerContext } from './context.ts'
+import { clientAddress, ConnectTimeoutError, countFailure, type ListenerContext } from './context.ts'
 import type { IdleEntry } from './idle.ts'
 import type { Backend } from './pool.ts'
 import { adopt, SocketReads } from './read-buffer.ts'
@@ -49,11 +49,6 @@ export function forwardTcp (ctx: ListenerContext, accepted: net.Socket): net.Soc
       ctx.accessLog.write({ service: ctx.name, port: ctx.port, backend: last?.address ?? '-', method: 'TCP', path: '-', status: 0, bytes, durationMs: ms, retries, client: remote })
     }
   }
-  const failed = (b: Backend, why: string): void => {
-    if (!ctx.pool.failure(b, ctx.nowMs())) return
-    ctx.stats.ejection()
-    ctx.logger.warn({ backend: b.address }, `${ctx.name}:${ctx.port}: ejected ${b.address} (${b.spec.hostname}/${b.spec.id}) for ${Math.round((b.outlier.ejectedUntil - ctx.nowMs()) / 1000)} s: ${why}`)
-  }
   client.on('error', () => { finish(!connected) })
   client.on('close', () => { finish(!connected) })
   ctx.idle.add(idle)
@@ -96,7 +91,7 @@ export function forwardTcp (ctx: ListenerContext, accepted: net.Socket): net.Soc
       // nothing was sent yet: try another backend
       b.inFlight--
       holding = undefined
-      failed(b, err.message)
+      countFailure(ctx, b, err.message)
       if (retries < ctx.opts.retries) {
         (tried ??= new Set()).add(b)
         retries++
