@@ -12,6 +12,7 @@ import { readFileSync } from 'node:fs'
 import { readdir, readFile } from 'node:fs/promises'
 import { errorMessage } from '../lib/errors.ts'
 import type { Logger } from '../lib/logger.ts'
+import { Slicer } from '../lib/slicer.ts'
 
 /** The environment variable that marks a check run's processes. */
 export const CHECK_RUN_ENV = 'SIDECAR_CHECK_RUN'
@@ -154,12 +155,9 @@ export class StrayReaper {
   async #find (): Promise<Map<number, string>> {
     const pids = (await readdir('/proc')).filter(n => n.charCodeAt(0) >= 48 && n.charCodeAt(0) <= 57).map(Number).filter(p => p !== process.pid)
     const found = new Map<number, string>()
-    let sliceStart = performance.now()
+    const slicer = new Slicer(SLICE_MS)
     for (const pid of pids) {
-      if (performance.now() - sliceStart > SLICE_MS) {
-        await new Promise(resolve => setImmediate(resolve))
-        sliceStart = performance.now()
-      }
+      if (slicer.due()) await slicer.next()
       try {
         // another user's environ cannot be opened (EACCES): only processes it may signal are read
         const marker = markerOf(readFileSync(`/proc/${pid}/environ`), this.#key)
