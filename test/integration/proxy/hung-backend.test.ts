@@ -141,6 +141,16 @@ test('http: a hung backend back from its ejection takes one request at a time un
   t.true(r.filter(x => x.status === 200).length >= 18)
 })
 
+/** n clients, one every 50 ms, each left to run while the next starts: what each got. */
+async function paced<T> (n: number, client: () => Promise<T>): Promise<T[]> {
+  const results: Array<Promise<T>> = []
+  for (let i = 0; i < n; i++) {
+    results.push(client())
+    await new Promise(resolve => setTimeout(resolve, 50))
+  }
+  return await Promise.all(results)
+}
+
 /** Connects, sends a line, and resolves with the first answer, or 'closed'. */
 async function tcpAsk (sp: number, giveUpMs = 10_000): Promise<string> {
   return await new Promise((resolve) => {
@@ -157,12 +167,7 @@ test('tcp: a backend that never writes (a one-way protocol such as syslog) is ne
   const sink = await silentServer(t)
   const { h } = await twoInstances(t, SP, sink.port, 'tcp', { idle_timeout: 300, stall_timeout: 300 })
   // 40 clients, one every 50 ms, each sends a line and then stays quiet until idle_timeout cuts it
-  const asks: Array<Promise<string>> = []
-  for (let i = 0; i < 40; i++) {
-    asks.push(tcpAsk(SP))
-    await new Promise(resolve => setTimeout(resolve, 50))
-  }
-  const r = await Promise.all(asks)
+  const r = await paced(40, async () => await tcpAsk(SP))
   const onSink = hungBackend(h).requests
   t.log(`${onSink} of 40 connections went to the backend that never writes`)
   t.true(onSink >= 15, `round robin goes on: ${onSink} of 40 on it`)
@@ -187,12 +192,7 @@ test('http: a backend that stops answering gets no new requests once a request h
   const hung = await silentServer(t)
   const { h } = await twoInstances(t, SP, hung.port, 'http', { stall_timeout: 300 })
   // one request every 50 ms for 2 s; a client gives up after 1 s (idle_timeout is 1 min)
-  const waits: Array<Promise<number | 'gave up'>> = []
-  for (let i = 0; i < 40; i++) {
-    waits.push(fetch(`http://${IP}:${SP}/`, { signal: AbortSignal.timeout(1000) }).then(async r => { await r.text(); return r.status }, () => 'gave up' as const))
-    await new Promise(resolve => setTimeout(resolve, 50))
-  }
-  const r = await Promise.all(waits)
+  const r = await paced(40, async () => await fetch(`http://${IP}:${SP}/`, { signal: AbortSignal.timeout(1000) }).then(async r => { await r.text(); return r.status }, () => 'gave up' as const))
   const onHung = hungBackend(h).requests
   t.log(`${onHung} of 40 requests went to the hung backend; ${r.filter(x => x === 'gave up').length} clients gave up`)
   t.true(onHung <= 10, `${onHung} of 40 on the hung backend`)
