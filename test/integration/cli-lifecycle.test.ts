@@ -2,6 +2,7 @@
 // exit after `stopped`, and --check-config with a static file. Real daemons on 127.0.34.2-5.
 import test from 'ava'
 import { spawnSync } from 'node:child_process'
+import { closeSync, futimesSync, openSync, writeSync } from 'node:fs'
 import { link, mkdir, mkdtemp, rm, utimes, writeFile } from 'node:fs/promises'
 import os from 'node:os'
 import path from 'node:path'
@@ -38,8 +39,16 @@ test('SIGHUP: the daemon keeps running, logs what it re-reads, and re-reads the 
   const names = async (): Promise<string[]> => Object.keys((await d.json<ServicesJson>('/services.json')).Services).sort()
   await waitFor(async () => (await names()).includes('aaaa'), { timeoutMs: 10_000, message: () => `aaaa announced\n${d.output.slice(-2000)}` })
 
-  await writeFile(alias, JSON.stringify([entry('bbbb', 34001)])) // same size, same inode
-  await utimes(alias, MTIME, MTIME)
+  // same size, same inode, and the modification time put back at once: written in place and
+  // re-stamped in one synchronous step (a truncating write, then utimes turns later, once let
+  // a loaded CI machine's poll see the file changed in between)
+  const fd = openSync(alias, 'r+')
+  try {
+    writeSync(fd, JSON.stringify([entry('bbbb', 34001)]), 0)
+    futimesSync(fd, MTIME, MTIME)
+  } finally {
+    closeSync(fd)
+  }
   await new Promise(resolve => setTimeout(resolve, 2500)) // longer than the poll (1 s): had it seen the edit, bbbb would be in
   t.false((await names()).includes('bbbb'), 'the edit is invisible to the watch (else this test proves nothing)')
 
