@@ -104,12 +104,14 @@ export class Admission {
   /**
    * Verifies, ahead and in parallel, the proofs admit() would verify for these records (the
    * ones not already admitted in this version with this proof); admit() then finds the
-   * verdicts ready. Never throws; admit() stays correct without it.
+   * verdicts ready. Never throws; admit() stays correct without it. The records' canonical
+   * texts are made in time slices of the slicer's (a page of 1,000: 12 ms at the median).
    */
-  async prepare (records: readonly SealedRecord[]): Promise<void> {
+  async prepare (records: readonly SealedRecord[], slicer: Slicer = new Slicer()): Promise<void> {
     const items: Array<{ canonical: string, proof: Proof }> = []
     const encoded: Array<string | undefined> = new Array(records.length)
     for (let i = 0; i < records.length; i++) {
+      if ((i & 15) === 15 && slicer.due()) await slicer.next()
       const r = records[i]
       const proof = r.proof
       if (proof === undefined) continue
@@ -124,13 +126,37 @@ export class Admission {
 
   /** Judges records a peer (hostname or peer id `from`) handed us; returns those to merge. Never throws. */
   admit (records: readonly SealedRecord[], from: string, kind: AdmitKind): AdmitResult {
+    const run = this.#run(records, from, kind)
+    for (let i = 0; i < records.length; i++) run.judge(i)
+    return run.end()
+  }
+
+  /**
+   * admit() in time slices of the slicer's, for an anti-entropy page (1,000 records: 9 ms at
+   * the median, up to 65 ms on a loaded host in one piece). Between slices the catalog may
+   * change: the time and the record count are read again after each yield.
+   */
+  async admitSliced (records: readonly SealedRecord[], from: string, kind: AdmitKind, slicer: Slicer = new Slicer()): Promise<AdmitResult> {
+    const run = this.#run(records, from, kind)
+    for (let i = 0; i < records.length; i++) {
+      if ((i & 15) === 15 && slicer.due()) {
+        await slicer.next()
+        run.resume()
+      }
+      run.judge(i)
+    }
+    return run.end()
+  }
+
+  /** One admit() of records: judge(i) each in order, then end(); resume() after a yield to the event loop. */
+  #run (records: readonly SealedRecord[], from: string, kind: AdmitKind): { judge: (i: number) => void, resume: () => void, end: () => AdmitResult } {
     const out: AdmitResult = { admitted: [], refused: 0, forged: 0 }
-    const now = this.#c.clock.now()
+    let now = this.#c.clock.now()
     let total = -1 // counted on first need: most batches only update existing keys
     const added = new Map<string, number>()
     const encoded = this.#canonical.get(records)
     this.#canonical.delete(records)
-    for (let i = 0; i < records.length; i++) {
+    const judge = (i: number): void => {
       const r = records[i]
       const canonical = encoded?.[i] ?? encodeService(r.svc)
       const reason = this.#judge(r, canonical, now)
@@ -141,15 +167,22 @@ export class Admission {
         const key = recordKey(r.svc)
         const held = this.#proofs.get(key)
         if (held === undefined || r.svc.Updated.isAfter(held.sealed.svc.Updated)) this.#proofs.set(key, { sealed: r, canonical })
-        continue
+        return
       }
       out.refused++
       if (FORGERY_REASONS.has(reason)) out.forged++
       if (reason === 'not-departed') this.#reportDeparture(r)
       this.#refuse(reason, r, from, kind)
     }
-    this.#c.verifier.clearPrepared(records.flatMap(r => r.proof === undefined ? [] : [r.proof.sig]))
-    return out
+    const resume = (): void => {
+      now = this.#c.clock.now()
+      total = -1
+    }
+    const end = (): AdmitResult => {
+      this.#c.verifier.clearPrepared(records.flatMap(r => r.proof === undefined ? [] : [r.proof.sig]))
+      return out
+    }
+    return { judge, resume, end }
   }
 
   /**

@@ -10,10 +10,11 @@
 //   records   {"Items":[record, ...], "More"}                        what the peer lacks
 //
 // Decoding treats its input as untrusted and throws WireError (wire.ts) naming a reason.
+import { Slicer } from '../lib/slicer.ts'
 import { RECORD_LIMITS, type Time } from '../service/index.ts'
 import { MAX_BUCKETS } from './digest.ts'
 import type { SealedRecord } from './proof.ts'
-import { decodeSealedList, envelope, WIRE_LIMITS, WIRE_VERSION, WireError, type MemberInfo } from './wire.ts'
+import { decodeSealedItem, envelope, futureLimit, sealedList, WIRE_LIMITS, WIRE_VERSION, WireError, type MemberInfo } from './wire.ts'
 
 export const STATE_KIND = {
   hello: 16,
@@ -162,10 +163,22 @@ export function decodeVersionsPage (body: unknown): Page<{ host: string, version
   }
 }
 
-/** A page of records with their proofs (checked by the admission gate, not here). */
-export function decodeRecordsPage (body: unknown, now: Time): Page<SealedRecord> {
+/**
+ * A page of records with their proofs (checked by the admission gate, not here), decoded in
+ * time slices of the slicer's (given on to the page's next step, so the two share one
+ * budget): a page of 1,000 records took 20 ms at the median and up to 95 ms on a loaded
+ * host in one piece, the longest work of a late joiner's turns.
+ */
+export async function decodeRecordsPage (body: unknown, now: Time, slicer: Slicer = new Slicer()): Promise<Page<SealedRecord>> {
   const p = page(body, 'records')
-  return { more: p.more, items: decodeSealedList(p.items, now, STATE_LIMITS.recordsPerPage) }
+  const list = sealedList(p.items, STATE_LIMITS.recordsPerPage)
+  const limit = futureLimit(now)
+  const items: SealedRecord[] = new Array<SealedRecord>(list.length)
+  for (let i = 0; i < list.length; i++) {
+    if ((i & 15) === 15 && slicer.due()) await slicer.next()
+    items[i] = decodeSealedItem(list[i], i, limit)
+  }
+  return { more: p.more, items }
 }
 
 /**

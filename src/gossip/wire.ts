@@ -140,20 +140,33 @@ export function openEnvelope (data: Uint8Array, maxBytes: number): { kind: Kind,
  * message can cause. Proofs are parsed, not checked: that is the admission gate's job.
  */
 export function decodeSealedList (body: unknown, now: Time, maxRecords: number): SealedRecord[] {
+  const limit = futureLimit(now)
+  return sealedList(body, maxRecords).map((value, i) => decodeSealedItem(value, i, limit))
+}
+
+/** The records array of an envelope body, checked for shape and count (decodeSealedList's first step). */
+export function sealedList (body: unknown, maxRecords: number): unknown[] {
   if (!Array.isArray(body)) throw new WireError('shape', 'records must be a JSON array')
   if (body.length > maxRecords) throw new WireError('size', `${body.length} records, at most ${maxRecords} allowed`)
-  const limit = now.plusMillis(WIRE_LIMITS.maxFutureMs)
-  return body.map((value, i) => {
-    let svc: Service
-    try {
-      svc = decodeService(value, `record ${i}`)
-    } catch (err) {
-      throw new WireError('record', (err as Error).message, { cause: err })
-    }
-    if (svc.Updated.isAfter(limit)) throw new WireError('future', `record ${i} (${svc.Hostname}/${svc.ID}) is stamped ${svc.Updated.toString()}, more than ${WIRE_LIMITS.maxFutureMs / 1000} s ahead of this node's clock`)
-    const proof = decodeProof(value)
-    return proof === undefined ? { svc } : { svc, proof }
-  })
+  return body
+}
+
+/** The latest Updated a record decoded at now may carry. */
+export function futureLimit (now: Time): Time {
+  return now.plusMillis(WIRE_LIMITS.maxFutureMs)
+}
+
+/** Record i of an envelope body with its proof, stamped no later than limit (futureLimit). Throws WireError. */
+export function decodeSealedItem (value: unknown, i: number, limit: Time): SealedRecord {
+  let svc: Service
+  try {
+    svc = decodeService(value, `record ${i}`)
+  } catch (err) {
+    throw new WireError('record', (err as Error).message, { cause: err })
+  }
+  if (svc.Updated.isAfter(limit)) throw new WireError('future', `record ${i} (${svc.Hostname}/${svc.ID}) is stamped ${svc.Updated.toString()}, more than ${WIRE_LIMITS.maxFutureMs / 1000} s ahead of this node's clock`)
+  const proof = decodeProof(value)
+  return proof === undefined ? { svc } : { svc, proof }
 }
 
 /** decodeSealedList without the proofs. */

@@ -99,6 +99,24 @@ test('anti-entropy: a 25,000-record state (several times libp2p\'s 4 MB read buf
   t.true(maxMs < Math.max(baselineMs / 2, 100), `longest event-loop block ${maxMs.toFixed(1)} ms, unsliced ${baselineMs.toFixed(0)} ms`)
 })
 
+test('anti-entropy: a page\'s records are merged in time slices, so a costly change handler (the proxy, streams and listeners in a daemon) does not hold the event loop for a page', async t => {
+  t.timeout(120_000)
+  const a = await side(t, '127.0.14.20', 'ae-m1')
+  const b = await side(t, '127.0.14.21', 'ae-m2')
+  for (const r of records(3000, 'm')) a.catalog.merge(r, 'someone')
+  // 0.1 ms of work per change: a page of 1,000 records is 100 ms of it
+  let changes = 0
+  b.catalog.on('change', () => { changes++; const until = performance.now() + 0.1; while (performance.now() < until); })
+  await b.node.dial(multiaddr(tcpAddr(a.ip, 7946)))
+  const { result, maxMs } = await maxBlock(async () => await b.ae.exchange(a.node.peerId))
+  t.log(`3,000 records merged with 0.1 ms per change event; longest event-loop block ${maxMs.toFixed(1)} ms`)
+  t.is(result.received, 3000)
+  t.is(b.catalog.size, 3000)
+  t.is(changes, 3000, 'each record merged once, with its change event')
+  // generous for a loaded machine: slices are 8 ms, a page in one piece at least 100 ms
+  t.true(maxMs < 60, `longest event-loop block ${maxMs.toFixed(1)} ms while pages of 1,000 records were merged`)
+})
+
 test('anti-entropy: a page is checked while the one before it is merged, one page ahead at most, each merged once and in order; a failed merge fails the exchange', async t => {
   t.timeout(120_000)
   const log: string[] = []

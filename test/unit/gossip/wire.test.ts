@@ -1,5 +1,6 @@
 import test from 'ava'
-import { decodeHello, encodeHello, openStateFrame, Pager, STATE_KIND, STATE_LIMITS } from '../../../src/gossip/state-wire.ts'
+import { decodeHello, decodeRecordsPage, encodeHello, openStateFrame, Pager, STATE_KIND, STATE_LIMITS } from '../../../src/gossip/state-wire.ts'
+import { Slicer } from '../../../src/lib/slicer.ts'
 import { decodeMessage, decodeRecordList, encodeRecords, KIND, WIRE_LIMITS, WIRE_VERSION, WireError, type RejectReason } from '../../../src/gossip/wire.ts'
 import { encodeService, ServiceStatus } from '../../../src/service/index.ts'
 import { BASE_TIME, makeTestService } from '../../helpers/factories.ts'
@@ -72,6 +73,22 @@ test('wire: one bad record rejects the whole message', t => {
 
 test('wire: a record list longer than allowed is rejected before decoding', t => {
   t.is(reasonOf(() => decodeRecordList(new Array(11).fill({}), now, 10)), 'size')
+})
+
+test('state-wire: a records page is decoded in time slices, to the same records, and a bad or future record still rejects it', async t => {
+  const items = Array.from({ length: 1000 }, (_, i) => JSON.parse(encodeService(makeTestService({ ID: `r${i}`, Updated: now.plusMillis(i) }))) as unknown)
+  let turns = 0
+  const ticker = setInterval(() => { turns++ }, 0)
+  const page = await decodeRecordsPage({ Items: items, More: true }, now, new Slicer(0.2)) // a 0.2 ms budget: several slices
+  clearInterval(ticker)
+  t.true(turns >= 2, `the event loop ran timers ${turns} times during the decode`)
+  t.true(page.more)
+  t.deepEqual(page.items.map(r => r.svc), decodeRecordList(items, now, 1000))
+  const bad = async (body: unknown): Promise<RejectReason | undefined> => await decodeRecordsPage(body, now).then(() => undefined, (err: unknown) => { if (err instanceof WireError) return err.reason; throw err })
+  t.is(await bad({ Items: [...items.slice(0, 500), { ID: 'x' }], More: false }), 'record')
+  t.is(await bad({ Items: [...items.slice(0, 500), JSON.parse(encodeService(makeTestService({ Updated: now.plusMillis(WIRE_LIMITS.maxFutureMs + 1000) })))], More: false }), 'future')
+  t.is(await bad({ Items: new Array(STATE_LIMITS.recordsPerPage + 1).fill({}), More: false }), 'size')
+  t.is(await bad({ Items: {}, More: false }), 'shape')
 })
 
 test('state-wire: hellos round-trip and bad ones are rejected', t => {
