@@ -94,6 +94,20 @@ test('a request whose body went to the bad backend is not sent again: POST and P
   }
 })
 
+test('a bad head after an interim answer the client got is not retried (HTTP/1.1: 100, then 502); an HTTP/1.0 client, which gets no interim answers, gets the other backend\'s 200', async (t) => {
+  for (const [i, [version, want]] of ([['1.1', [100, 502]], ['1.0', [200]]] as const).entries()) {
+    const SP = 18469 + i
+    const good = await httpBackend('good', GOOD_IP)
+    t.teardown(async () => { await good.close() })
+    const bad = await garbageBackend(t, 'HTTP/1.1 100 Continue\r\n\r\ngarbage\r\n\r\n')
+    await pool(t, SP, [{ host: 'host-bad', ip: BAD_IP, port: bad.port }, { host: 'host-good', ip: GOOD_IP, port: good.port }])
+    let answer = ''
+    for (let n = 0; bad.requests() === 0 && n < 2; n++) answer = await raw(IP, SP, `GET /x HTTP/${version}\r\nHost: x\r\nConnection: close\r\n\r\n`, { timeoutMs: 10_000 })
+    t.is(bad.requests(), 1)
+    t.deepEqual(statuses(answer), want, `HTTP/${version}: ${answer}`)
+  }
+})
+
 test('only backends that answer garbage: the client gets 502 `bad response`, after at most 1 + retries attempts, never a hang or a loop', async (t) => {
   const SP = 18467
   const bads = await Promise.all(Array.from({ length: 4 }, async () => await garbageBackend(t, ANSWERS['a bad status line'])))
