@@ -143,7 +143,7 @@ export const SCHEMA: Schema = {
     service_ports: { type: 'list', check: checkPortRange, doc: 'ServicePorts the proxy may open a listener on, as ports or ranges ("10000-19999"); a record\'s other ServicePorts are not proxied ([] = every port)' },
     max_listeners: { type: 'int', min: 0, max: 65_535, doc: 'service ports the proxy opens a listener for at most; more wait, the most needed first ("0" = an eighth of the open-file limit, at most 4096)', defaultText: '0 (an eighth of the open-file limit, at most 4096)' },
     max_total_connections: { type: 'int', min: 0, max: 10_000_000, doc: 'client connections all listeners together hold open at once; more are closed at accept and counted ("0" = a quarter of the open-file limit, at most 65536)', defaultText: '0 (a quarter of the open-file limit, at most 65536)' },
-    retries: { type: 'int', min: 0, max: 10, doc: 'other backends tried after a failed connect (or a reset of an idempotent request)' },
+    retries: { type: 'int', min: 0, max: 10, doc: 'other backends tried after a failed connect (or a reset of, or an unreadable answer head to, an idempotent request without a body)' },
     eject_after_5xx: { type: 'int', min: 0, max: 1000, doc: 'consecutive 5xx responses that eject a backend (0 = never)' },
     ejection_base: { type: 'duration', doc: 'how long a failing backend is first ejected; doubles on each repeat' },
     ejection_max: { type: 'duration', doc: 'the longest ejection' },

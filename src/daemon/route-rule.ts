@@ -1,9 +1,10 @@
 // Whether this host's proxy routes to an instance, for explain and the UI: the static rule
-// (status, ports, lifespan) plus what only the live proxy knows (passive-health ejections,
-// a listener that could not open, a port held by another service, a port that waits for a
-// listener or is outside [proxy] service_ports, the proxy turned off). The proxy's report is
-// read once per document and indexed, so explaining a service of 10,000 instances costs
-// O(instances), not one report (of every backend) per instance.
+// (status, ports, lifespan) plus what only the live proxy knows (passive-health ejections, a
+// backend stalled on requests it does not answer, a listener that could not open, a port held
+// by another service, a port that waits for a listener or is outside [proxy] service_ports,
+// the proxy turned off). The proxy's report is read once per document and indexed, so
+// explaining a service of 10,000 instances costs O(instances), not one report (of every
+// backend) per instance.
 import type { RouteRule, RouteVerdict } from '../api/explain.ts'
 import { PortRanges } from '../lib/port-ranges.ts'
 import type { BackendReport, ListenerReport, ProxyReport } from '../proxy/report.ts'
@@ -72,6 +73,7 @@ export function proxyRouteRule (base: RouteRule, report: () => ProxyReport | und
         if (listener.state === 'failed') reasons.push(`this host's listener on port ${port} could not open: ${listener.error ?? 'unknown error'}`)
         const backend = backendOf(ix, listener, svc)
         if (backend?.state === 'ejected') reasons.push(`ejected from port ${port} by passive health (failed requests) until ${backend.ejectedUntil ?? 'its back-off ends'}`)
+        if (backend?.state === 'stalled') reasons.push(`stalled on port ${port}: requests wait on it with no answer from it since ${backend.silentSince ?? 'over [proxy] stall_timeout ago'}, so new ones go to another instance while one can take them`)
       }
       return { routable: reasons.length === 0, reasons }
     }

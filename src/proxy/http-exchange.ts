@@ -25,6 +25,10 @@ export class Exchange implements UpstreamUser {
   #retries = 0
   /** Sent again on a new connection to the same backend after a kept-alive one closed under it (once). */
   #staleRetried = false
+  /** The last attempt's answer could not be read (its error), and it was retried: where no other backend is left, the client gets that 502. */
+  #badAnswer: string | undefined
+  /** An interim (1xx) answer went to the client: a bad answer after it is not retried. */
+  #interimSent = false
   #holding: Backend | undefined
   /** #holding has not answered yet (Pool.waiting). */
   #awaiting = false
@@ -169,7 +173,10 @@ export class Exchange implements UpstreamUser {
           // backend that sends them faster than the client reads waits for the client. Not to
           // an HTTP/1.0 client, which has no use for them (RFC 9110 §15.2; Node's
           // writeEarlyHints sends a 103 whatever the request's version)
-          if (this.#head.versionMinor !== 0 && !client.write(responseHead(head.status, head.reason, head.headers, 'keep-alive-1.1'))) up.reads.holdUntilDrained(client)
+          if (this.#head.versionMinor !== 0) {
+            this.#interimSent = true
+            if (!client.write(responseHead(head.status, head.reason, head.headers, 'keep-alive-1.1'))) up.reads.holdUntilDrained(client)
+          }
           up.parser.reset()
           continue
         }
@@ -337,7 +344,7 @@ export class Exchange implements UpstreamUser {
     }
     const reset = connected && RESET_CODES.has(code)
     if (!connected || (reset && !up.reused)) countFailure(ctx, b, err?.message ?? 'connection closed')
-    const retryable = !connected || (reset && IDEMPOTENT.has(this.#head.method) && !this.#hasBody && !this.#head.upgrade)
+    const retryable = !connected || (reset && this.#resendable())
     if (retryable && reset && up.reused && !this.#staleRetried) {
       // the backend closed a kept-alive connection as the request went out (its keep-alive
       // timeout, 2 s for gunicorn, under the pool's 4 s): not the backend failing, and there
@@ -350,11 +357,8 @@ export class Exchange implements UpstreamUser {
       return
     }
     if (retryable && this.#retries < ctx.opts.retries && !(this.#bodySent && connected)) {
-      (this.#tried ??= new Set()).add(b)
-      this.#retries++
-      ctx.stats.retry()
-      ctx.logger.debug({ backend: b.address, err: err?.message }, `${ctx.name}:${ctx.port}: retrying ${this.#head.method} ${this.#head.url} on another backend`)
-      this.#attempt()
+      this.#badAnswer = undefined
+      this.#retryElsewhere(b, err?.message)
       return
     }
     this.#sendError(502, 'backend failed', `${ctx.name} backend ${b.address} failed: ${err?.message ?? 'connection closed before a response'}`)
@@ -385,7 +389,12 @@ export class Exchange implements UpstreamUser {
     this.#sendError(400, 'bad request', err.message)
   }
 
-  /** An answer that cannot be read (a bad head or body framing) counts against its backend, as a reset does. */
+  /**
+   * An answer that cannot be read (a bad head or body framing) counts against its backend, as a
+   * reset does, and its connection is closed. A response head that cannot be read, to a request
+   * that would be sent again after a reset, is sent to another backend (within retries) while
+   * nothing went to the client yet.
+   */
   #badResponse (up: Upstream, err: HttpParseError): void {
     void up
     const ctx = this.#conn.ctx
@@ -393,7 +402,28 @@ export class Exchange implements UpstreamUser {
     this.#cancel()
     if (b !== undefined) countFailure(ctx, b, err.message)
     if (this.#status !== 0) { this.#conn.socket.destroy(); this.#finish(false); return }
-    this.#sendError(502, 'bad response', `${ctx.name} backend ${this.#last?.address ?? '-'} sent an invalid response: ${err.message}`)
+    const message = `${ctx.name} backend ${this.#last?.address ?? '-'} sent an invalid response: ${err.message}`
+    if (b !== undefined && this.#respHead === undefined && !this.#interimSent && this.#resendable() && !this.#bodySent && this.#retries < ctx.opts.retries) {
+      this.#badAnswer = message
+      this.#retryElsewhere(b, err.message)
+      return
+    }
+    this.#sendError(502, 'bad response', message)
+  }
+
+  /** Sent again after a reset before any response byte, or an answer that could not be read: a method that may run twice, with no body and no upgrade. */
+  #resendable (): boolean {
+    return IDEMPOTENT.has(this.#head.method) && !this.#hasBody && !this.#head.upgrade
+  }
+
+  /** The request goes to a backend other than those tried (b now among them), as one of its retries. */
+  #retryElsewhere (b: Backend, why: string | undefined): void {
+    const ctx = this.#conn.ctx
+    ;(this.#tried ??= new Set()).add(b)
+    this.#retries++
+    ctx.stats.retry()
+    ctx.logger.debug({ backend: b.address, err: why }, `${ctx.name}:${ctx.port}: retrying ${this.#head.method} ${this.#head.url} on another backend`)
+    this.#attempt()
   }
 
   /** No response head (or upgrade answer) within ms: 504. Called by the connection's timer (armTimer). */
@@ -433,6 +463,7 @@ export class Exchange implements UpstreamUser {
 
   #unavailable (why: Unavailable): void {
     const ctx = this.#conn.ctx
+    if (this.#badAnswer !== undefined) { this.#sendError(502, 'bad response', this.#badAnswer); return }
     if (this.#tried !== undefined) { this.#sendError(502, 'all backends failed', `${ctx.name}: every backend tried failed (${this.#tried.size} tried)`); return }
     const ignored = ctx.ignored()
     if (why === 'no healthy instance' && ignored.length > 0) {

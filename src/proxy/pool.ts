@@ -183,6 +183,11 @@ export class Pool {
     for (const b of this.#all) closeConns(b, force)
   }
 
+  /** b is stalled (isStalled with this pool's stall_timeout): passed over while another backend can take the request. */
+  stalled (b: Backend, nowMs: number): boolean {
+    return isStalled(b, nowMs, this.#opts.outlier.stallMs ?? 0)
+  }
+
   /** Backends ejected right now (among the ALIVE ones). */
   ejectedCount (nowMs: number): number {
     let n = 0
@@ -325,7 +330,12 @@ function removeSorted (list: Backend[], b: Backend): void {
 function usable (b: Backend, nowMs: number, exclude: ReadonlySet<Backend> | undefined, strict: number): boolean {
   if (isEjected(b.outlier, nowMs) || exclude?.has(b) === true) return false
   if (strict < 0 || b.inFlight === 0) return true
-  return !onProbation(b.outlier) && !(strict > 0 && b.awaiting > 0 && nowMs - b.heardAt > strict)
+  return !onProbation(b.outlier) && !isStalled(b, nowMs, strict)
+}
+
+/** A request has waited on b for longer than stallMs (0 = never stalled) and no answer came from it meanwhile. */
+export function isStalled (b: Backend, nowMs: number, stallMs: number): boolean {
+  return stallMs > 0 && b.awaiting > 0 && nowMs - b.heardAt > stallMs
 }
 
 function closeConns (b: Backend, force: boolean): void {

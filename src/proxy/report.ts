@@ -4,7 +4,7 @@ import type { ProxyOptions } from './options.ts'
 import { statusString } from '../service/status.ts'
 import type { ProxyListener } from './listener.ts'
 import { isEjected } from './outlier.ts'
-import type { Backend } from './pool.ts'
+import type { Backend, Pool } from './pool.ts'
 import type { PortConflict } from './plan.ts'
 
 export interface BackendReport {
@@ -14,9 +14,16 @@ export interface BackendReport {
   site: string
   /** The catalog's status: Alive, Unhealthy, Unknown, Draining. */
   status: string
-  /** active: takes new requests; ejected: passive health took it out until ejectedUntil; draining, unhealthy, unknown: not ALIVE in the catalog. */
-  state: 'active' | 'ejected' | 'draining' | 'unhealthy' | 'unknown'
+  /**
+   * active: takes new requests; ejected: passive health took it out until ejectedUntil;
+   * stalled: a request has waited on it longer than stall_timeout with no answer from it since
+   * silentSince, so new requests go to another backend while one can take them; draining,
+   * unhealthy, unknown: not ALIVE in the catalog.
+   */
+  state: 'active' | 'ejected' | 'stalled' | 'draining' | 'unhealthy' | 'unknown'
   ejectedUntil?: string
+  /** stalled: when it last answered, or when a request began to wait on it if none was waiting then. */
+  silentSince?: string
   ejections: number
   inFlight: number
   requests: number
@@ -53,10 +60,11 @@ export interface ProxyReport {
   waiting?: ReadonlyArray<{ port: number, service: string, hosts: readonly string[] }>
 }
 
-function backendReport (b: Backend, nowMs: number): BackendReport {
+function backendReport (b: Backend, pool: Pool, nowMs: number): BackendReport {
   const status = statusString(b.spec.status)
   const ejected = isEjected(b.outlier, nowMs)
-  const state = status === 'Alive' ? (ejected ? 'ejected' : 'active') : status === 'Draining' ? 'draining' : status === 'Unhealthy' ? 'unhealthy' : 'unknown'
+  const stalled = status === 'Alive' && !ejected && pool.stalled(b, nowMs)
+  const state = status === 'Alive' ? (ejected ? 'ejected' : stalled ? 'stalled' : 'active') : status === 'Draining' ? 'draining' : status === 'Unhealthy' ? 'unhealthy' : 'unknown'
   return {
     hostname: b.spec.hostname,
     id: b.spec.id,
@@ -65,6 +73,7 @@ function backendReport (b: Backend, nowMs: number): BackendReport {
     status,
     state,
     ...(ejected ? { ejectedUntil: new Date(b.outlier.ejectedUntil).toISOString() } : {}),
+    ...(stalled ? { silentSince: new Date(b.heardAt).toISOString() } : {}),
     ejections: b.outlier.ejections,
     inFlight: b.inFlight,
     requests: b.requests,
@@ -85,7 +94,7 @@ export function listenerReport (l: ProxyListener, nowMs: number): ListenerReport
     connections: l.connections,
     inFlight: s.inFlight,
     totals: { requests: s.requests, errors: s.errors, retries: s.retries, ejections: s.ejections, connections: s.connections },
-    backends: l.pool.backends.map(b => backendReport(b, nowMs)),
+    backends: l.pool.backends.map(b => backendReport(b, l.pool, nowMs)),
   }
 }
 
