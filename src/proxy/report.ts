@@ -3,7 +3,7 @@
 import type { ProxyOptions } from './options.ts'
 import { statusString } from '../service/status.ts'
 import type { ProxyListener } from './listener.ts'
-import { isEjected } from './outlier.ts'
+import { isEjected, onProbation } from './outlier.ts'
 import type { Backend, Pool } from './pool.ts'
 import type { PortConflict } from './plan.ts'
 
@@ -17,10 +17,11 @@ export interface BackendReport {
   /**
    * active: takes new requests; ejected: passive health took it out until ejectedUntil;
    * stalled: a request has waited on it longer than stall_timeout with no answer from it since
-   * silentSince, so new requests go to another backend while one can take them; draining,
-   * unhealthy, unknown: not ALIVE in the catalog.
+   * silentSince, so new requests go to another backend while one can take them; probation:
+   * back from an ejection and not answered since, so it takes one request at a time (while
+   * another backend can take the rest); draining, unhealthy, unknown: not ALIVE in the catalog.
    */
-  state: 'active' | 'ejected' | 'stalled' | 'draining' | 'unhealthy' | 'unknown'
+  state: 'active' | 'ejected' | 'stalled' | 'probation' | 'draining' | 'unhealthy' | 'unknown'
   ejectedUntil?: string
   /** stalled: when it last answered, or when a request began to wait on it if none was waiting then. */
   silentSince?: string
@@ -64,7 +65,7 @@ function backendReport (b: Backend, pool: Pool, nowMs: number): BackendReport {
   const status = statusString(b.spec.status)
   const ejected = isEjected(b.outlier, nowMs)
   const stalled = status === 'Alive' && !ejected && pool.stalled(b, nowMs)
-  const state = status === 'Alive' ? (ejected ? 'ejected' : stalled ? 'stalled' : 'active') : status === 'Draining' ? 'draining' : status === 'Unhealthy' ? 'unhealthy' : 'unknown'
+  const state = status === 'Alive' ? (ejected ? 'ejected' : stalled ? 'stalled' : onProbation(b.outlier) ? 'probation' : 'active') : status === 'Draining' ? 'draining' : status === 'Unhealthy' ? 'unhealthy' : 'unknown'
   return {
     hostname: b.spec.hostname,
     id: b.spec.id,

@@ -7,6 +7,7 @@ import { once } from 'node:events'
 import net from 'node:net'
 import { getJson, httpBackend } from '../../helpers/backends.ts'
 import { waitFor } from '../../helpers/wait.ts'
+import { eachRequest } from './raw.ts'
 import { harness, instance, proxyConfig, waitListening, type Harness } from './setup.ts'
 import type { ProxySection } from '../../../src/config/types.ts'
 
@@ -131,7 +132,8 @@ test('http: a hung backend back from its ejection takes one request at a time un
   // eject it: one request on it times out
   await Promise.all([getJson(`http://${IP}:${SP}/`), getJson(`http://${IP}:${SP}/`)])
   t.is(hungBackend(h).ejections, 1)
-  await waitFor(() => hungBackend(h).state === 'active', { timeoutMs: 3000, message: 'the ejection ends' })
+  // the ejection ends: it reads `probation` (not `active`) until it answers a request
+  await waitFor(() => hungBackend(h).state === 'probation', { timeoutMs: 3000, message: () => `the ejection ends: ${JSON.stringify(hungBackend(h))}` })
   const before = hungBackend(h).requests
   // 20 clients at once, while its first request since the ejection hangs
   const r = await Promise.all(Array.from({ length: 20 }, async () => await getJson(`http://${IP}:${SP}/`)))
@@ -139,6 +141,36 @@ test('http: a hung backend back from its ejection takes one request at a time un
   t.log(`requests on the hung backend after its ejection: ${onHung} of 20`)
   t.true(onHung <= 2, `${onHung} of 20 waited on the hung backend`)
   t.true(r.filter(x => x.status === 200).length >= 18)
+})
+
+test('http: /api/proxy.json reads `probation` for a backend back from its ejection until it answers, then `active`', async (t) => {
+  const SP = 19206
+  // a backend that answers 503 while failing is set, 200 after
+  let failing = true
+  const server = net.createServer((s) => {
+    s.on('error', () => {})
+    s.on('data', eachRequest(() => {
+      const [status, body] = failing ? ['503 Service Unavailable', 'down'] : ['200 OK', '{"backend":"flaky"}']
+      s.write(`HTTP/1.1 ${status}\r\nContent-Type: application/json\r\nContent-Length: ${body.length}\r\n\r\n${body}`)
+      return true
+    }))
+  })
+  await new Promise<void>(resolve => server.listen(0, HUNG_IP, resolve))
+  t.teardown(() => { server.close() })
+  const { h } = await twoInstances(t, SP, (server.address() as net.AddressInfo).port, 'http', { eject_after_5xx: 2, ejection_base: 300, ejection_max: 300 })
+  for (let i = 0; i < 6 && hungBackend(h).state !== 'ejected'; i++) await getJson(`http://${IP}:${SP}/`).catch(() => undefined)
+  t.is(hungBackend(h).state, 'ejected', 'two 503s in a row eject it')
+  await waitFor(() => hungBackend(h).state === 'probation', { timeoutMs: 3000, message: () => `the ejection ends: ${JSON.stringify(hungBackend(h))}` })
+  // a 503 on probation does not end it
+  const before = hungBackend(h).requests
+  for (let i = 0; i < 20 && hungBackend(h).requests === before; i++) await getJson(`http://${IP}:${SP}/`).catch(() => undefined)
+  t.is(hungBackend(h).requests, before + 1, 'round robin sent it a request')
+  t.is(hungBackend(h).state, 'probation', 'a 5xx is no good answer')
+  failing = false
+  const after = hungBackend(h).requests
+  for (let i = 0; i < 20 && hungBackend(h).requests === after; i++) await getJson(`http://${IP}:${SP}/`)
+  t.is(hungBackend(h).requests, after + 1, 'round robin sent it a request')
+  t.is(hungBackend(h).state, 'active', 'an answer under 500 ends the probation')
 })
 
 /** n clients, one every 50 ms, each left to run while the next starts: what each got. */
