@@ -21,18 +21,21 @@ export interface BulkPeerOptions {
   seeds?: string[]
   clusterName?: string
   pushPullIntervalMs?: number
+  /** Service ports the records take in turn (record i gets servicePorts[i % length]); none: 0, no proxy listener. */
+  servicePorts?: readonly number[]
 }
 
 /** n records of one host, about 330 bytes each as JSON (a realistic size), stamped now. */
-export function bulkRecords (hostname: string, n: number, ip: string): Service[] {
+export function bulkRecords (hostname: string, n: number, ip: string, servicePorts: readonly number[] = []): Service[] {
   const now = systemClock.now()
   return Array.from({ length: n }, (_, i) => makeService({
     ID: `${hostname.slice(0, 8)}${String(i).padStart(8, '0')}`,
-    Name: `svc-${i % 500}`,
+    Name: `svc-${i % (servicePorts.length === 0 ? 500 : servicePorts.length)}`, // one name per service port
     Image: `registry.example.com/team/svc-${i % 500}:1.${i % 7}.0`,
     Created: now,
     Hostname: hostname,
-    Ports: [{ Type: 'tcp', Port: 20000 + (i % 40000), ServicePort: 0, IP: ip }], // no service port: no proxy listener on the daemons
+    // no service port (the default): no proxy listener on the daemons
+    Ports: [{ Type: 'tcp', Port: 20000 + (i % 40000), ServicePort: servicePorts.length === 0 ? 0 : servicePorts[i % servicePorts.length], IP: ip }],
     Updated: now,
     ProxyMode: 'http',
     Status: ServiceStatus.ALIVE,
@@ -49,7 +52,7 @@ export class BulkPeer {
     this.#dir = dir
     // Its records are never re-sent: it keeps them the same 10 min the tests and bench give the daemons.
     this.catalog = new Catalog({ clock: systemClock }, { hostname: opts.hostname, clusterName: opts.clusterName ?? 'default', aliveLifespanMs: 600_000, drainingLifespanMs: 600_000, tombstoneLifespanMs: 10_800_000 })
-    for (const r of bulkRecords(opts.hostname, opts.records, opts.ip)) this.catalog.merge(r)
+    for (const r of bulkRecords(opts.hostname, opts.records, opts.ip, opts.servicePorts)) this.catalog.merge(r)
     this.gossip = new Gossip({ catalog: this.catalog, clock: systemClock, logger: silentLogger(), metrics: this.metrics, local: { owned: () => [], isOwned: () => false, restamp: () => undefined } }, {
       hostname: opts.hostname,
       clusterName: opts.clusterName ?? 'default',
