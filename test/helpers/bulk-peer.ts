@@ -89,7 +89,7 @@ export class BulkPeerProcess {
   readonly child: ChildProcess
   output = ''
 
-  private constructor (child: ChildProcess) {
+  protected constructor (child: ChildProcess) {
     this.child = child
     const keep = (chunk: Buffer): void => { this.output = (this.output + chunk.toString()).slice(-20_000) }
     child.stdout?.on('data', keep)
@@ -98,15 +98,8 @@ export class BulkPeerProcess {
   }
 
   static async start (opts: BulkPeerOptions, timeoutMs = 60_000): Promise<BulkPeerProcess> {
-    const main = path.join(path.dirname(new URL(import.meta.url).pathname), 'bulk-peer-main.ts')
-    const child = spawn(process.execPath, [main, opts.ip, opts.hostname, String(opts.records), ...(opts.seeds ?? [])], { stdio: ['ignore', 'pipe', 'pipe', 'ipc'] })
-    const p = new BulkPeerProcess(child)
-    const t0 = Date.now()
-    while (!p.output.includes('ready')) {
-      if (child.exitCode !== null || Date.now() - t0 > timeoutMs) { child.kill('SIGKILL'); throw new Error(`bulk peer ${opts.hostname} did not start: ${p.output}`) }
-      await new Promise(resolve => setTimeout(resolve, 100))
-    }
-    return p
+    const child = await spawnReady('bulk-peer-main.ts', [opts.ip, opts.hostname, String(opts.records), ...(opts.seeds ?? [])], `bulk peer ${opts.hostname}`, timeoutMs)
+    return new BulkPeerProcess(child)
   }
 
   /** Records its catalog held at its last report (every 500 ms). */
@@ -123,4 +116,27 @@ export class BulkPeerProcess {
     await exited
     clearTimeout(timer)
   }
+}
+
+/**
+ * Spawns a helper main (next to this file) with an IPC channel and waits until it prints
+ * "ready"; at niceness `nice` (coreutils `nice -n`) when given, so that on a shared machine it
+ * stands for another host. Its output so far is in the error when it does not start.
+ */
+export async function spawnReady (main: string, args: readonly string[], what: string, timeoutMs: number, nice?: number): Promise<ChildProcess> {
+  const argv = [path.join(path.dirname(new URL(import.meta.url).pathname), main), ...args]
+  const [cmd, cmdArgs] = nice === undefined ? [process.execPath, argv] : ['nice', ['-n', String(nice), process.execPath, ...argv]]
+  const child = spawn(cmd, cmdArgs, { stdio: ['ignore', 'pipe', 'pipe', 'ipc'] })
+  let output = ''
+  const keep = (chunk: Buffer): void => { output = (output + chunk.toString()).slice(-20_000) }
+  child.stdout?.on('data', keep)
+  child.stderr?.on('data', keep)
+  const t0 = Date.now()
+  while (!output.includes('ready')) {
+    if (child.exitCode !== null || Date.now() - t0 > timeoutMs) { child.kill('SIGKILL'); throw new Error(`${what} did not start: ${output}`) }
+    await new Promise(resolve => setTimeout(resolve, 100))
+  }
+  child.stdout?.off('data', keep)
+  child.stderr?.off('data', keep)
+  return child
 }
