@@ -21,18 +21,21 @@ export interface BulkPeerOptions {
   seeds?: string[]
   clusterName?: string
   pushPullIntervalMs?: number
+  /** Service ports the records take in turn (record i gets servicePorts[i % length]); none: 0, no proxy listener. */
+  servicePorts?: readonly number[]
 }
 
 /** n records of one host, about 330 bytes each as JSON (a realistic size), stamped now. */
-export function bulkRecords (hostname: string, n: number, ip: string): Service[] {
+export function bulkRecords (hostname: string, n: number, ip: string, servicePorts: readonly number[] = []): Service[] {
   const now = systemClock.now()
   return Array.from({ length: n }, (_, i) => makeService({
     ID: `${hostname.slice(0, 8)}${String(i).padStart(8, '0')}`,
-    Name: `svc-${i % 500}`,
+    Name: `svc-${i % (servicePorts.length === 0 ? 500 : servicePorts.length)}`, // one name per service port
     Image: `registry.example.com/team/svc-${i % 500}:1.${i % 7}.0`,
     Created: now,
     Hostname: hostname,
-    Ports: [{ Type: 'tcp', Port: 20000 + (i % 40000), ServicePort: 0, IP: ip }], // no service port: no proxy listener on the daemons
+    // no service port (the default): no proxy listener on the daemons
+    Ports: [{ Type: 'tcp', Port: 20000 + (i % 40000), ServicePort: servicePorts.length === 0 ? 0 : servicePorts[i % servicePorts.length], IP: ip }],
     Updated: now,
     ProxyMode: 'http',
     Status: ServiceStatus.ALIVE,
@@ -49,7 +52,7 @@ export class BulkPeer {
     this.#dir = dir
     // Its records are never re-sent: it keeps them the same 10 min the tests and bench give the daemons.
     this.catalog = new Catalog({ clock: systemClock }, { hostname: opts.hostname, clusterName: opts.clusterName ?? 'default', aliveLifespanMs: 600_000, drainingLifespanMs: 600_000, tombstoneLifespanMs: 10_800_000 })
-    for (const r of bulkRecords(opts.hostname, opts.records, opts.ip)) this.catalog.merge(r)
+    for (const r of bulkRecords(opts.hostname, opts.records, opts.ip, opts.servicePorts)) this.catalog.merge(r)
     this.gossip = new Gossip({ catalog: this.catalog, clock: systemClock, logger: silentLogger(), metrics: this.metrics, local: { owned: () => [], isOwned: () => false, restamp: () => undefined } }, {
       hostname: opts.hostname,
       clusterName: opts.clusterName ?? 'default',
@@ -86,7 +89,7 @@ export class BulkPeerProcess {
   readonly child: ChildProcess
   output = ''
 
-  private constructor (child: ChildProcess) {
+  protected constructor (child: ChildProcess) {
     this.child = child
     const keep = (chunk: Buffer): void => { this.output = (this.output + chunk.toString()).slice(-20_000) }
     child.stdout?.on('data', keep)
@@ -95,15 +98,8 @@ export class BulkPeerProcess {
   }
 
   static async start (opts: BulkPeerOptions, timeoutMs = 60_000): Promise<BulkPeerProcess> {
-    const main = path.join(path.dirname(new URL(import.meta.url).pathname), 'bulk-peer-main.ts')
-    const child = spawn(process.execPath, [main, opts.ip, opts.hostname, String(opts.records), ...(opts.seeds ?? [])], { stdio: ['ignore', 'pipe', 'pipe', 'ipc'] })
-    const p = new BulkPeerProcess(child)
-    const t0 = Date.now()
-    while (!p.output.includes('ready')) {
-      if (child.exitCode !== null || Date.now() - t0 > timeoutMs) { child.kill('SIGKILL'); throw new Error(`bulk peer ${opts.hostname} did not start: ${p.output}`) }
-      await new Promise(resolve => setTimeout(resolve, 100))
-    }
-    return p
+    const child = await spawnReady('bulk-peer-main.ts', [opts.ip, opts.hostname, String(opts.records), ...(opts.seeds ?? [])], `bulk peer ${opts.hostname}`, timeoutMs)
+    return new BulkPeerProcess(child)
   }
 
   /** Records its catalog held at its last report (every 500 ms). */
@@ -120,4 +116,27 @@ export class BulkPeerProcess {
     await exited
     clearTimeout(timer)
   }
+}
+
+/**
+ * Spawns a helper main (next to this file) with an IPC channel and waits until it prints
+ * "ready"; at niceness `nice` (coreutils `nice -n`) when given, so that on a shared machine it
+ * stands for another host. Its output so far is in the error when it does not start.
+ */
+export async function spawnReady (main: string, args: readonly string[], what: string, timeoutMs: number, nice?: number): Promise<ChildProcess> {
+  const argv = [path.join(path.dirname(new URL(import.meta.url).pathname), main), ...args]
+  const [cmd, cmdArgs] = nice === undefined ? [process.execPath, argv] : ['nice', ['-n', String(nice), process.execPath, ...argv]]
+  const child = spawn(cmd, cmdArgs, { stdio: ['ignore', 'pipe', 'pipe', 'ipc'] })
+  let output = ''
+  const keep = (chunk: Buffer): void => { output = (output + chunk.toString()).slice(-20_000) }
+  child.stdout?.on('data', keep)
+  child.stderr?.on('data', keep)
+  const t0 = Date.now()
+  while (!output.includes('ready')) {
+    if (child.exitCode !== null || Date.now() - t0 > timeoutMs) { child.kill('SIGKILL'); throw new Error(`${what} did not start: ${output}`) }
+    await new Promise(resolve => setTimeout(resolve, 100))
+  }
+  child.stdout?.off('data', keep)
+  child.stderr?.off('data', keep)
+  return child
 }
