@@ -65,7 +65,9 @@ test.serial('stall meter: a child blocked 120 ms reads 120-135 ms, sampled every
   const { meter, block } = await metered(t)
   await block('120')
   const blocked = await meter.read()
-  t.true(blocked.maxMs >= 120 && blocked.maxMs < 135, `${blocked.maxMs} ms`)
+  // Past 135 ms only by time spent waiting for a core: beside 12 busy loops the child read
+  // 140-227 ms, of which 130-198 waiting (Linux; elsewhere the wait reads 0).
+  t.true(blocked.maxMs >= 120 && blocked.maxMs - blocked.longest.waitMs < 135, `${blocked.maxMs} ms, ${blocked.longest.waitMs} of the longest gap waiting for a core`)
   // one a millisecond while the loop is free (a 10 ms sampler would have taken about 20 in the 200 ms before the block)
   t.true(blocked.samples >= 80, `${blocked.samples} samples`)
   await new Promise(resolve => setTimeout(resolve, 300))
