@@ -71,8 +71,9 @@ async function forEachLimited<T> (items: readonly T[], limit: number, fn: (item:
 let serial = 0
 async function startOne (): Promise<TestContainer> {
   const i = serial++
-  const check = i % 2 === 0 ? { HealthCheck: 'HttpGet', HealthCheckArgs: 'http://{{ host }}:{{ tcp 8080 }}/' } : { HealthCheck: 'TcpConnect', HealthCheckArgs: '{{ host }}:{{ tcp 8080 }}' }
-  return await runContainer(dk, { name: `sctest-scale-${i}`, hostIp: IP, labels: { ServiceName: `scale-${i % 20}`, ServicePort_80: '8080', ...check } })
+  const port = String(10_000 + i % 20) // 20 services of 10 instances, each service its own proxy port
+  const check = i % 2 === 0 ? { HealthCheck: 'HttpGet', HealthCheckArgs: `http://{{ host }}:{{ tcp ${port} }}/` } : { HealthCheck: 'TcpConnect', HealthCheckArgs: `{{ host }}:{{ tcp ${port} }}` }
+  return await runContainer(dk, { name: `sctest-scale-${i}`, hostIp: IP, labels: { ServiceName: `scale-${i % 20}`, ServicePort_80: port, ...check } })
 }
 
 async function states (d: DaemonProcess): Promise<Map<string, number>> {
