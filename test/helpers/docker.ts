@@ -118,6 +118,8 @@ export interface ContainerOptions {
   network?: 'none'
   /** Replaces the image's command. */
   cmd?: string[]
+  /** Legacy links ("name:alias"): the linked container is listed under "/<this name>/<alias>" too. */
+  links?: string[]
 }
 
 export class TestContainer {
@@ -158,6 +160,7 @@ export async function runContainer (docker: Docker, opts: ContainerOptions): Pro
     HostConfig: {
       ...(publish ? { PortBindings: { '80/tcp': [{ HostIp: opts.hostIp, HostPort: '' }] } } : {}),
       ...(opts.network === 'none' ? { NetworkMode: 'none' } : {}),
+      ...(opts.links !== undefined ? { Links: opts.links } : {}),
     },
   })
   try {

@@ -86,6 +86,15 @@ export function fromInspect (info: Docker.ContainerInspectInfo): ContainerView {
   }
 }
 
+/**
+ * A container's own name in a list answer ("/web-1"): Names also holds "/linker/alias" for
+ * each legacy link to it, in Docker's name order, so the own name need not come first.
+ * Container names cannot hold "/": the own name is the one with no other "/" than the first.
+ */
+export function ownName (names: readonly string[] | null | undefined): string | undefined {
+  return names?.find(n => n.lastIndexOf('/') === 0)
+}
+
 /** The health named by an event action ("health_status: healthy"), if any. */
 export function healthOfAction (action: string): DockerHealth | undefined {
   const m = /^health_status:\s*(\S+)$/.exec(action)

@@ -11,7 +11,7 @@ import { errorMessage } from '../../lib/errors.ts'
 import type { Logger } from '../../lib/logger.ts'
 import { Ticker } from '../../lib/ticker.ts'
 import type { Discovered, Discoverer } from '../types.ts'
-import { fromInspect, healthOfAction, type DockerHealth } from './container.ts'
+import { fromInspect, healthOfAction, ownName, type DockerHealth } from './container.ts'
 import { ContainerSet } from './container-set.ts'
 import { resolveEndpoint } from './endpoint.ts'
 import { FOLLOWED_EVENTS, GONE_EVENTS, followEvents, type ContainerEvent } from './events.ts'
@@ -267,7 +267,8 @@ export class DockerDiscoverer extends EventEmitter<{ change: [] }> implements Di
       if (c.State === 'paused' || c.State === 'restarting') continue
       serving.add(c.Id)
       const known = this.#set.view(c.Id)
-      if (known === undefined || known.name !== c.Names[0]) toInspect.push(c.Id)
+      // a new container, or one renamed behind our back; a linked one (Names[0] "/linker/alias") is neither
+      if (known === undefined || known.name !== ownName(c.Names)) toInspect.push(c.Id)
       else this.#set.setHealth(c.Id, healthOf(c.Id), asOf)
     }
     for (const id of this.#set.ids()) if (!serving.has(id)) changed = this.#set.remove(id, asOf) || changed

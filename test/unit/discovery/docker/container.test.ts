@@ -1,5 +1,5 @@
 import test from 'ava'
-import { fromInspect, healthOfAction, parsePortKey } from '../../../../src/discovery/docker/container.ts'
+import { fromInspect, healthOfAction, ownName, parsePortKey } from '../../../../src/discovery/docker/container.ts'
 import { toDiscovered } from '../../../../src/discovery/docker/labels.ts'
 import { CTX, inspectFixture } from './helpers.ts'
 
@@ -61,4 +61,11 @@ test('container: port keys and health event actions parse as Docker writes them'
   t.is(healthOfAction('health_status: unhealthy'), 'unhealthy')
   t.is(healthOfAction('health_status: bogus'), undefined)
   t.is(healthOfAction('start'), undefined)
+})
+
+test('container: the own name of a list entry is the one without a link alias, wherever Docker lists it', t => {
+  t.is(ownName(['/web-1']), '/web-1')
+  t.is(ownName(['/app/db', '/db', '/zz/other']), '/db', 'legacy links add "/linker/alias" names, sorted before the own name when the linker sorts first')
+  t.is(ownName([]), undefined)
+  t.is(ownName(null), undefined)
 })
