@@ -111,7 +111,7 @@ export class Admission {
     const items: Array<{ canonical: string, proof: Proof }> = []
     const encoded: Array<string | undefined> = new Array(records.length)
     for (let i = 0; i < records.length; i++) {
-      if ((i & 15) === 15 && slicer.due()) await slicer.next()
+      if (slicer.due()) await slicer.next()
       const r = records[i]
       const proof = r.proof
       if (proof === undefined) continue
@@ -139,7 +139,7 @@ export class Admission {
   async admitSliced (records: readonly SealedRecord[], from: string, kind: AdmitKind, slicer: Slicer = new Slicer()): Promise<AdmitResult> {
     const run = this.#run(records, from, kind)
     for (let i = 0; i < records.length; i++) {
-      if ((i & 15) === 15 && slicer.due()) {
+      if (slicer.due()) {
         await slicer.next()
         run.resume()
       }

@@ -309,7 +309,7 @@ export class Session {
         const merge = new Slicer()
         const admitted = await this.#c.admit(page.items, this.#peer, merge)
         for (let i = 0; i < admitted.length; i++) {
-          if ((i & 15) === 15 && merge.due()) await merge.next()
+          if (merge.due()) await merge.next()
           const r = this.#c.catalog.merge(admitted[i], this.#peer)
           if (r === 'added' || r === 'changed') result.merged++
         }

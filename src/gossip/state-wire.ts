@@ -175,7 +175,7 @@ export async function decodeRecordsPage (body: unknown, now: Time, slicer: Slice
   const limit = futureLimit(now)
   const items: SealedRecord[] = new Array<SealedRecord>(list.length)
   for (let i = 0; i < list.length; i++) {
-    if ((i & 15) === 15 && slicer.due()) await slicer.next()
+    if (slicer.due()) await slicer.next()
     items[i] = decodeSealedItem(list[i], i, limit)
   }
   return { more: p.more, items }
