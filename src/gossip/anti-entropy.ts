@@ -28,7 +28,7 @@ export interface AntiEntropyComponents {
   /** Called with the member list of every hello received. */
   learn: (members: readonly MemberInfo[]) => void
   /** The admission gate (admission.ts): signs what we send, judges what we receive. */
-  admission: Pick<Admission, 'seal' | 'admit' | 'prepare'> & Partial<Pick<Admission, 'sealAsync' | 'admitSliced'>>
+  admission: Pick<Admission, 'seal' | 'admitSliced' | 'prepare'> & Partial<Pick<Admission, 'sealAsync'>>
   /** The scope of exchanges others ask for right now (undefined: the whole state); see Gossip's pulls. */
   servingScope?: () => readonly string[] | undefined
   /** Whether an exchange may dial peerId when no connection is open (not a peer that refuses this host); default never. */
@@ -138,10 +138,7 @@ export class AntiEntropy implements Startable {
       // catalog.merge: origin proof, pins, skew and Created bounds, backend IPs, caps. Records
       // arrive already decoded and checked by state-wire.ts (shape, sizes, future timestamps).
       prepare: async (records, slicer) => { await this.#c.admission.prepare(records, slicer) },
-      admit: async (records, from, slicer) => {
-        const { admission } = this.#c
-        return (admission.admitSliced !== undefined ? await admission.admitSliced(records, from, 'anti-entropy', slicer) : admission.admit(records, from, 'anti-entropy')).admitted
-      },
+      admit: async (records, from, slicer) => (await this.#c.admission.admitSliced(records, from, 'anti-entropy', slicer)).admitted,
       seal: (svc) => this.#c.admission.seal([svc])[0],
       ...(this.#c.admission.sealAsync !== undefined ? { sealAsync: this.#c.admission.sealAsync.bind(this.#c.admission) } : {}),
     }, { initiator, signal, idleMs: this.#init.timeoutMs, hostname: this.#init.hostname, clusterName: this.#init.clusterName, ...(scope !== undefined ? { scope } : {}) })

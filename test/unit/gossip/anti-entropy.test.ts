@@ -23,7 +23,7 @@ interface Side { ip: string, node: GossipNode, catalog: Catalog, ae: AntiEntropy
 
 type TestAdmission = ConstructorParameters<typeof AntiEntropy>[0]['admission']
 // this file tests the exchange itself; the gate's rules are tested in admission.test.ts and test/integration/gossip-trust.test.ts
-const admitAll: TestAdmission = { seal: (rs) => rs.map(svc => ({ svc })), admit: (rs) => ({ admitted: rs.map(r => r.svc), refused: 0, forged: 0 }), prepare: async () => {} }
+const admitAll: TestAdmission = { seal: (rs) => rs.map(svc => ({ svc })), admitSliced: async (rs) => ({ admitted: rs.map(r => r.svc), refused: 0, forged: 0 }), prepare: async () => {} }
 
 async function side (t: import('ava').ExecutionContext, ip: string, hostname: string, admission: TestAdmission = admitAll): Promise<Side> {
   const { node } = await createGossipNode({ hostname, clusterName: 'ae', bindIp: ip, bindPort: 7946, advertiseIp: ip, clusterKey: '', quic: false, privateKey: await generateKeyPair('Ed25519'), version: '0.0.0' }, silentLogger())
@@ -148,11 +148,11 @@ test('anti-entropy: a page is checked while the one before it is merged, one pag
       gate(page).resolve()
       if (page < 4) await Promise.race([gate(page + 1).promise, new Promise(resolve => setTimeout(resolve, 2000))])
     },
-    admit: (rs) => {
+    admitSliced: async (rs) => {
       const page = pageOf(rs)
       log.push(`merge ${page}`)
       if (page === failOn) throw new Error('the gate failed on page 3')
-      return admitAll.admit(rs, 'x', 'anti-entropy')
+      return await admitAll.admitSliced(rs, 'x', 'anti-entropy')
     },
   }
   const a = await side(t, '127.0.14.10', 'ae-p1')
