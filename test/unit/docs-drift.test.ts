@@ -1,0 +1,183 @@
+// What README.md and docs/*.md say against what the code does, for the parts a program can read:
+// flags, environment variables, links and anchors, repository paths, defaults quoted in prose,
+// the API's route table and the HealthCheckArgs template actions. Each check also runs on a
+// mistyped copy of the real text, so it is shown to fail. The checks against a running daemon
+// (metrics, example answers) are in test/integration/docs-drift.test.ts.
+import test from 'ava'
+import { usage } from '../../src/cli/usage.ts'
+import { createApp, type ApiComponents } from '../../src/api/app.ts'
+import { TEMPLATE_FIELDS } from '../../src/health/template.ts'
+import { nodeRequire } from '../../src/lib/node-http.ts'
+import {
+  documentedRoutes, envProblems, flagTableProblems, linkProblems, pathProblems, proseDefaultProblems,
+  readDocs, routeShape, section, sourceText, stripFences,
+} from '../helpers/docs-drift.ts'
+
+const DOCS = readDocs()
+const README = DOCS.get('README.md') ?? ''
+const CONFIG_DOC = DOCS.get('docs/configuration.md') ?? ''
+const HELP = usage()
+
+/** text with from replaced by to; throws when text lacks from, so a negative case cannot pass by editing nothing. */
+function swap (text: string, from: string, to: string): string {
+  if (!text.includes(from)) throw new Error(`the text lacks ${JSON.stringify(from)}: the negative case would prove nothing`)
+  return text.replace(from, to)
+}
+
+/** docs with one file's text replaced by edit(text); the edit must change something. */
+function edited (file: string, edit: (text: string) => string): Map<string, string> {
+  const before = DOCS.get(file) ?? ''
+  const after = edit(before)
+  if (after === before) throw new Error(`the edit of ${file} changed nothing: the negative case would prove nothing`)
+  return new Map([...DOCS, [file, after]])
+}
+
+// ---------------------------------------------------------------- command line
+
+const readmeFlags = (md: string): string[] => flagTableProblems('README.md "Command line"', section(md, '## Command line'), { env: 3, default: 2 }, HELP)
+const configDocFlags = (md: string): string[] => flagTableProblems('docs/configuration.md "Flags"', section(md, '## Flags'), { env: 2 }, HELP)
+
+test('docs: README\'s command-line table has every flag of the program, with its short name, value, env var and default, and no other', t => {
+  t.deepEqual(readmeFlags(README), [])
+})
+
+test('docs: docs/configuration.md\'s flag table has every flag of the program, with its short name, value and env var, and no other', t => {
+  t.deepEqual(configDocFlags(CONFIG_DOC), [])
+})
+
+test('docs check: a mistyped, missing or extra flag in a flag table is named', t => {
+  t.deepEqual(readmeFlags(swap(README, '`--bind-port PORT`', '`--bind-prt PORT`')), [
+    'README.md "Command line": --bind-port is a flag (src/cli/usage.ts) but is not in the table',
+    'README.md "Command line": --bind-prt is in the table but the program has no such flag',
+  ])
+  t.deepEqual(readmeFlags(swap(README, '| `SIDECAR_HOSTNAME` |', '| `SIDECAR_HOST` |')), ['README.md "Command line": --hostname is documented with env SIDECAR_HOST, the program reads SIDECAR_HOSTNAME'])
+  t.deepEqual(readmeFlags(swap(README, '| `7946` |', '| `7964` |')), ['README.md "Command line": --bind-port is documented with default 7964, the program\'s is 7946'])
+  t.deepEqual(configDocFlags(swap(CONFIG_DOC, '| `-l`, `--logging-level LEVEL` |', '| `-L`, `--logging-level LEVEL` |')), [
+    'docs/configuration.md "Flags": --logging-level is documented with short -L, the program has -l',
+    'docs/configuration.md "Flags": -L is in the table but the program has no such short flag',
+  ])
+})
+
+// ---------------------------------------------------------------- environment variables
+
+const SOURCES = sourceText()
+
+test('docs: every environment variable the docs name is a config key\'s, or one a source file reads', t => {
+  t.deepEqual(envProblems(DOCS, SOURCES), [])
+})
+
+test('docs check: a mistyped environment variable is named', t => {
+  t.deepEqual(envProblems(edited('docs/configuration.md', md => swap(md, '| `HEALTH_RISE` |', '| `HEALTH_RAISE` |')), SOURCES),
+    ['docs/configuration.md: HEALTH_RAISE is neither a config key\'s variable (src/config/schema.ts) nor read by any source file'])
+})
+
+// ---------------------------------------------------------------- links and paths
+
+test('docs: every relative link and #anchor of README.md and docs/*.md resolves', t => {
+  t.deepEqual(linkProblems(DOCS), [])
+})
+
+test('docs check: a link to a missing file or heading is named', t => {
+  t.deepEqual(linkProblems(edited('README.md', md => swap(md, '(docs/security.md#no-frames-no-sniffing)', '(docs/security.md#no-frames)'))),
+    ['README.md: link docs/security.md#no-frames: no heading with the anchor #no-frames'])
+  t.deepEqual(linkProblems(edited('docs/configuration.md', md => swap(md, '](security-gossip.md)', '](security-gosip.md)'))),
+    ['docs/configuration.md: link security-gosip.md: no such file'])
+  t.deepEqual(linkProblems(edited('README.md', md => swap(md, '(#compose-demo)', '(#compose)'))),
+    ['README.md: link #compose: no heading with the anchor #compose'])
+})
+
+test('docs: every repository path the docs name in code exists', t => {
+  t.deepEqual(pathProblems(DOCS), [])
+})
+
+test('docs check: a path that moved is named', t => {
+  t.deepEqual(pathProblems(edited('docs/faults.md', md => swap(md, '`src/service/clock.ts`', '`src/lib/clock.ts`'))),
+    ['docs/faults.md: `src/lib/clock.ts` is no file or folder of the repository'])
+})
+
+// ---------------------------------------------------------------- defaults in prose
+
+test('docs: a default quoted beside its key in prose is the schema\'s default', t => {
+  t.deepEqual(proseDefaultProblems(DOCS), [])
+})
+
+test('docs check: a default quoted wrong in prose is named', t => {
+  t.deepEqual(proseDefaultProblems(edited('README.md', md => swap(md, '`[api] max_stream_clients` (512)', '`[api] max_stream_clients` (256)'))),
+    ['README.md: [api] max_stream_clients is quoted as (256), its default is 512'])
+  t.deepEqual(proseDefaultProblems(edited('docs/docker.md', md => swap(md, 'reconcile_interval` (3 s)', 'reconcile_interval` (5 s)'))),
+    ['docs/docker.md: [docker_discovery] reconcile_interval is quoted as (5 s), its default is "3s"'])
+})
+
+// ---------------------------------------------------------------- API routes
+
+/** Every route the API's router serves, as "METHOD /path" with parameters as *: createApp's own registrations. */
+function servedRoutes (): Set<string> {
+  const Router = nodeRequire('@koa/router') as { prototype: { register: (path: string | string[], methods: string[], ...rest: unknown[]) => unknown } }
+  const register = Router.prototype.register
+  const seen = new Set<string>()
+  Router.prototype.register = function (this: unknown, p: string | string[], methods: string[], ...rest: unknown[]) {
+    for (const one of Array.isArray(p) ? p : [p]) for (const m of methods) if (m !== 'HEAD') seen.add(`${m.toUpperCase()} ${routeShape(one)}`)
+    return register.call(this, p, methods, ...rest)
+  }
+  try {
+    // Only the registrations matter: every component is a stand-in that nothing calls before a request.
+    const any: unknown = new Proxy(function () {}, { get: (_t, p) => p === 'then' || p === Symbol.toPrimitive ? undefined : any, apply: () => any })
+    const real: Partial<ApiComponents> = { frameAncestors: [], listeners: () => [], proxy: () => ({}) }
+    createApp(new Proxy(real, { get: (o, p) => p in o ? o[p as keyof ApiComponents] : any }) as ApiComponents)
+  } finally {
+    Router.prototype.register = register
+  }
+  return seen
+}
+
+/** Served before the router, by the UI's middleware (src/api/ui.ts): the integration test requests them. */
+const UI_PATHS = ['GET /', 'GET /ui/']
+
+function routeProblems (readme: string): string[] {
+  const served = servedRoutes()
+  const documented = new Set(documentedRoutes(readme).map(([m, p]) => `${m} ${routeShape(p)}`))
+  return [
+    ...[...served].filter(r => !documented.has(r)).map(r => `the API serves ${r}, README's API table does not list it`),
+    ...[...documented].filter(r => !served.has(r) && !UI_PATHS.includes(r)).map(r => `README's API table lists ${r}, the API's router has no such route`),
+  ]
+}
+
+test('docs: README\'s API table lists every route the API serves, and no other', t => {
+  t.true(servedRoutes().size > 10, 'the router registrations were seen')
+  t.deepEqual(routeProblems(README), [])
+})
+
+test('docs check: a route missing from, or mistyped in, the API table is named', t => {
+  t.deepEqual(routeProblems(swap(README, '| `GET /health`, `/api/health` |', '| `GET /health` |')), ['the API serves GET /api/health, README\'s API table does not list it'])
+  t.deepEqual(routeProblems(swap(README, '| `GET /api/listeners.json` |', '| `GET /api/listener.json` |')), [
+    'the API serves GET /api/listeners.json, README\'s API table does not list it',
+    'README\'s API table lists GET /api/listener.json, the API\'s router has no such route',
+  ])
+})
+
+// ---------------------------------------------------------------- HealthCheckArgs templates
+
+/** The `{{ .Field }}` actions a text names. */
+const fieldActions = (md: string): string[] => [...new Set([...stripFences(md).matchAll(/\{\{ \.([A-Za-z]+) \}\}/g)].map(m => m[1]))].sort()
+
+function templateProblems (docs: Map<string, string>): string[] {
+  const problems: string[] = []
+  const fields: string[] = [...TEMPLATE_FIELDS].sort()
+  for (const [where, text] of [['README.md "Health checks"', section(docs.get('README.md') ?? '', '## Health checks')], ['docs/docker.md "Templating"', section(docs.get('docs/docker.md') ?? '', '## Templating of HealthCheckArgs')]] as const) {
+    const named = fieldActions(text)
+    for (const f of fields) if (!named.includes(f)) problems.push(`${where}: {{ .${f} }} works (src/health/template.ts) but is not named`)
+    for (const f of named) if (!fields.includes(f)) problems.push(`${where}: {{ .${f} }} is named but is no template field`)
+  }
+  return problems
+}
+
+test('docs: README and docs/docker.md name every {{ .Field }} a HealthCheckArgs template takes, and no other', t => {
+  t.deepEqual(templateProblems(DOCS), [])
+})
+
+test('docs check: a template field missing from, or unknown to, the docs is named', t => {
+  t.deepEqual(templateProblems(edited('docs/docker.md', md => swap(md, '`{{ .ProxyMode }}`', '`{{ .Mode }}`'))), [
+    'docs/docker.md "Templating": {{ .ProxyMode }} works (src/health/template.ts) but is not named',
+    'docs/docker.md "Templating": {{ .Mode }} is named but is no template field',
+  ])
+})
