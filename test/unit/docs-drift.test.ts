@@ -3,6 +3,8 @@
 // the API's route table and the HealthCheckArgs template actions. Each check also runs on a
 // mistyped copy of the real text, so it is shown to fail. The checks against a running daemon
 // (metrics, example answers) are in test/integration/docs-drift.test.ts.
+import fs from 'node:fs'
+import path from 'node:path'
 import test from 'ava'
 import { usage } from '../../src/cli/usage.ts'
 import { createApp, type ApiComponents } from '../../src/api/app.ts'
@@ -10,7 +12,7 @@ import { TEMPLATE_FIELDS } from '../../src/health/template.ts'
 import { nodeRequire } from '../../src/lib/node-http.ts'
 import {
   documentedRoutes, envProblems, flagTableProblems, linkProblems, pathProblems, proseDefaultProblems,
-  readDocs, routeShape, section, sourceText, stripFences,
+  readDocs, REPO, routeShape, section, sourceText, stripFences,
 } from '../helpers/docs-drift.ts'
 
 const DOCS = readDocs()
@@ -179,5 +181,62 @@ test('docs check: a template field missing from, or unknown to, the docs is name
   t.deepEqual(templateProblems(edited('docs/docker.md', md => swap(md, '`{{ .ProxyMode }}`', '`{{ .Mode }}`'))), [
     'docs/docker.md "Templating": {{ .ProxyMode }} works (src/health/template.ts) but is not named',
     'docs/docker.md "Templating": {{ .Mode }} is named but is no template field',
+  ])
+})
+
+// ---------------------------------------------------------------- routes named in prose
+
+/** Paths the docs name that the API does not serve, on purpose: the original's Envoy routes, and requests shown being refused. */
+const NOT_SERVED = ['/v1/registration', '/v1/clusters', '/v1/listeners', '/api/', '/ui/../package.json', '/ui/../../package.json']
+
+/** Every API path the docs name in code (`/api/proxy.json`, `GET /services/<name>.json`) that no route serves. */
+function mentionedRouteProblems (docs: Map<string, string>): string[] {
+  const routes = [...servedRoutes(), ...UI_PATHS, 'GET /ui'] // /ui: redirected to /ui/ by the UI's middleware
+  const served = new Set(routes.map(r => r.replace(/^[A-Z]+ /, '')))
+  // what a concrete path may be an instance of: not the pre-flight's /api/*, which any GET path would fit
+  const concrete = routes.filter(r => !r.startsWith('OPTIONS ')).map(r => r.replace(/^[A-Z]+ /, ''))
+  const problems: string[] = []
+  for (const [file, md] of docs) {
+    for (const m of md.matchAll(/`(?:[A-Z]+ )?(\/(?:api|v1|watch|services|state|health|metrics|servers|ui)\b[^`\s]*)`/g)) {
+      const p = m[1].replace(/\?.*$/, '')
+      if (NOT_SERVED.includes(p) || served.has(routeShape(p))) continue
+      // a concrete path of a parameter route (`/api/services/big.json`)
+      const segs = p.split('/')
+      if (concrete.some(s => { const t = s.split('/'); return t.length === segs.length && t.every((x, i) => x === '*' || x === segs[i]) })) continue
+      problems.push(`${file}: \`${m[1]}\` is named, the API serves no such path`)
+    }
+  }
+  return problems
+}
+
+test('docs: every API path README.md and docs/*.md name is one the API serves (or one they say it does not)', t => {
+  t.deepEqual(mentionedRouteProblems(DOCS), [])
+})
+
+test('docs check: a mistyped API path in prose is named', t => {
+  t.deepEqual(mentionedRouteProblems(edited('docs/listeners.md', md => swap(md, '`GET /api/listeners.json`', '`GET /api/listener.json`'))),
+    ['docs/listeners.md: `/api/listener.json` is named, the API serves no such path'])
+})
+
+// ---------------------------------------------------------------- layout
+
+/** The src/ folders README's "Layout" names (`service/`, ...) against the folders src/ has. */
+function layoutProblems (readme: string): string[] {
+  const named = new Set([...section(readme, '## Layout').matchAll(/`([a-z]+)\/`/g)].map(m => m[1]).filter(n => !['src', 'test', 'bench'].includes(n)))
+  const folders = fs.readdirSync(path.join(REPO, 'src'), { withFileTypes: true }).filter(e => e.isDirectory()).map(e => e.name)
+  return [
+    ...folders.filter(f => !named.has(f)).map(f => `src/${f}/ is not named in README's Layout`),
+    ...[...named].filter(n => !folders.includes(n)).map(n => `README's Layout names ${n}/, src/ has no such folder`),
+  ]
+}
+
+test('docs: README\'s Layout names every folder of src/, and no other', t => {
+  t.deepEqual(layoutProblems(README), [])
+})
+
+test('docs check: a src/ folder left out of, or unknown to, the Layout is named', t => {
+  t.deepEqual(layoutProblems(swap(README, '`lib/` what they share', '`util/` what they share')), [
+    'src/lib/ is not named in README\'s Layout',
+    'README\'s Layout names util/, src/ has no such folder',
   ])
 })
