@@ -5,7 +5,7 @@
 // (metrics, example answers) are in test/integration/docs-drift.test.ts.
 import fs from 'node:fs'
 import path from 'node:path'
-import test from 'ava'
+import test, { type ExecutionContext } from 'ava'
 import { usage } from '../../src/cli/usage.ts'
 import { createApp, type ApiComponents } from '../../src/api/app.ts'
 import { TEMPLATE_FIELDS } from '../../src/health/template.ts'
@@ -14,6 +14,7 @@ import {
   documentedRoutes, envProblems, flagTableProblems, linkProblems, pathProblems, proseDefaultProblems,
   readDocs, REPO, routeShape, section, sourceText, stripFences,
 } from '../helpers/docs-drift.ts'
+import { problems as configProblems, tmpDir, writeFile } from './config/helpers.ts'
 
 const DOCS = readDocs()
 const README = DOCS.get('README.md') ?? ''
@@ -239,4 +240,42 @@ test('docs check: a src/ folder left out of, or unknown to, the Layout is named'
     'src/lib/ is not named in README\'s Layout',
     'README\'s Layout names util/, src/ has no such folder',
   ])
+})
+
+// ---------------------------------------------------------------- configuration errors quoted
+
+/** The configuration errors the docs quote (`sidecar.toml:4: unknown key ...`, `env API_PORT (...): ...`, `--http-port (...): ...`), whitespace made single. */
+function quotedConfigErrors (docs: Map<string, string>): Array<[string, string]> {
+  const out: Array<[string, string]> = []
+  for (const [file, md] of docs) {
+    for (const m of stripFences(md).matchAll(/`((?:sidecar\.toml:\d+: |env [A-Z_0-9]+ \(\[|--[a-z-]+ \(\[)[^`]+)`/g)) out.push([file, m[1].replace(/\s+/g, ' ')])
+  }
+  return out
+}
+
+/** What loadConfig says for the mistakes the docs show: each in a sidecar.toml found in the working directory, at the line quoted. */
+function realConfigErrors (t: ExecutionContext): string[] {
+  const out: string[] = []
+  for (const toml of ['[sidecar]\n\n\nclustr_name = "x"\n', '[sidecar]\n\n\nbind_port = "x"\n', '\n[health]\ninterval = "3 seconds"\n']) {
+    const cwd = tmpDir(t)
+    writeFile(cwd, 'sidecar.toml', toml)
+    out.push(...configProblems(t, { cwd }))
+  }
+  out.push(...configProblems(t, { env: { API_PORT: 'abc' } }), ...configProblems(t, { overrides: { api: { port: '99999' } } }))
+  return out
+}
+
+function configErrorProblems (quoted: Array<[string, string]>, real: readonly string[]): string[] {
+  return quoted.filter(([, q]) => !real.some(r => r.startsWith(q))).map(([file, q]) => `${file}: quotes the configuration error "${q}", loadConfig says ${JSON.stringify(real)}`)
+}
+
+test('docs: the configuration errors README.md and docs/*.md quote are what loading such a configuration says', t => {
+  const quoted = quotedConfigErrors(DOCS)
+  t.true(quoted.length >= 5, `the quoted errors were found (${quoted.length})`)
+  t.deepEqual(configErrorProblems(quoted, realConfigErrors(t)), [])
+})
+
+test('docs check: a configuration error quoted in words the daemon does not use is named', t => {
+  const quoted = quotedConfigErrors(edited('docs/configuration.md', md => swap(md, 'is out of range 1..65535`', 'is out of range 0..65535`')))
+  t.deepEqual(configErrorProblems(quoted, realConfigErrors(t)).map(p => p.replace(/, loadConfig says .*/, '')), ['docs/configuration.md: quotes the configuration error "--http-port ([api] port): 99999 is out of range 0..65535"'])
 })
