@@ -8,11 +8,14 @@ import path from 'node:path'
 import test, { type ExecutionContext } from 'ava'
 import { usage } from '../../src/cli/usage.ts'
 import { createApp, type ApiComponents } from '../../src/api/app.ts'
+import { DEFAULTS } from '../../src/config/defaults.ts'
+import { LABEL } from '../../src/discovery/docker/labels.ts'
+import { CHECK_KEYS, ENTRY_KEYS, SERVICE_KEYS } from '../../src/discovery/static/parse.ts'
 import { TEMPLATE_FIELDS } from '../../src/health/template.ts'
 import { nodeRequire } from '../../src/lib/node-http.ts'
 import {
   documentedRoutes, envProblems, flagTableProblems, linkProblems, pathProblems, proseDefaultProblems,
-  readDocs, REPO, routeShape, section, sourceText, stripFences,
+  readDocs, REPO, routeShape, section, sourceText, stripFences, tableRows,
 } from '../helpers/docs-drift.ts'
 import { problems as configProblems, tmpDir, writeFile } from './config/helpers.ts'
 
@@ -278,4 +281,60 @@ test('docs: the configuration errors README.md and docs/*.md quote are what load
 test('docs check: a configuration error quoted in words the daemon does not use is named', t => {
   const quoted = quotedConfigErrors(edited('docs/configuration.md', md => swap(md, 'is out of range 1..65535`', 'is out of range 0..65535`')))
   t.deepEqual(configErrorProblems(quoted, realConfigErrors(t)).map(p => p.replace(/, loadConfig says .*/, '')), ['docs/configuration.md: quotes the configuration error "--http-port ([api] port): 99999 is out of range 0..65535"'])
+})
+
+// ---------------------------------------------------------------- static file keys and Docker labels
+
+/** The keys of a static-file entry the parser takes (src/discovery/static/parse.ts) that README's "Static discovery" does not name, and the keys its example uses that the parser refuses. */
+function staticKeyProblems (readme: string): string[] {
+  const text = section(readme, '## Static discovery')
+  const problems: string[] = []
+  for (const key of [...ENTRY_KEYS, ...SERVICE_KEYS, ...CHECK_KEYS]) {
+    if (!new RegExp(`["\`]${key}["\`]`).test(text)) problems.push(`README's Static discovery does not name the key ${key}, which the static file takes`)
+  }
+  const example = /```json\n([\s\S]*?)\n```/.exec(text)?.[1]
+  if (example === undefined) return [...problems, 'README\'s Static discovery has no JSON example']
+  const entries = JSON.parse(example) as Array<Record<string, Record<string, unknown>>>
+  const known = (keys: readonly string[], obj: object, what: string): void => {
+    for (const k of Object.keys(obj)) if (!keys.includes(k)) problems.push(`README's static example: ${what} has the key ${k}, which the parser refuses`)
+  }
+  for (const e of entries) {
+    known(ENTRY_KEYS, e, 'an entry')
+    if (e.Service !== undefined) known(SERVICE_KEYS, e.Service, 'Service')
+    if (e.Check !== undefined) known(CHECK_KEYS, e.Check, 'Check')
+  }
+  return problems
+}
+
+test('docs: README\'s Static discovery names every key a static entry takes, and its example uses no other', t => {
+  t.deepEqual(staticKeyProblems(README), [])
+})
+
+test('docs check: a static key left unnamed, or mistyped in the example, is named', t => {
+  t.deepEqual(staticKeyProblems(swap(README, '"Check": { "Type": "HttpGet"', '"Chek": { "Type": "HttpGet"')), [
+    'README\'s Static discovery does not name the key Check, which the static file takes',
+    'README\'s static example: an entry has the key Chek, which the parser refuses',
+  ])
+  t.deepEqual(staticKeyProblems(swap(README, '`Created`, `Updated`, `Status` and\n  `Site`', '`Created`, `Updated` and `Status`')), ['README\'s Static discovery does not name the key Site, which the static file takes'])
+})
+
+/** The container labels discovery reads (src/discovery/docker/labels.ts) against the rows of docs/docker.md's label table. */
+function dockerLabelProblems (dockerMd: string): string[] {
+  const rows = tableRows(section(dockerMd, '## Labels')).map(c => /^`([A-Za-z_]+)(?:<[^>]*>)?=/.exec(c[0] ?? '')?.[1]).filter(l => l !== undefined)
+  const labels: string[] = [DEFAULTS.services.name_label, ...Object.values(LABEL)]
+  return [
+    ...labels.filter(l => !rows.includes(l)).map(l => `docs/docker.md's label table has no row for ${l}`),
+    ...rows.filter(r => !labels.includes(r)).map(r => `docs/docker.md's label table has a row for ${r}, which discovery does not read`),
+  ]
+}
+
+test('docs: docs/docker.md\'s label table has a row for every label discovery reads, and no other', t => {
+  t.deepEqual(dockerLabelProblems(DOCS.get('docs/docker.md') ?? ''), [])
+})
+
+test('docs check: a label missing from, or unknown to, docs/docker.md\'s table is named', t => {
+  t.deepEqual(dockerLabelProblems(swap(DOCS.get('docs/docker.md') ?? '', '| `SidecarDiscover=false` |', '| `SidecarDiscovery=false` |')), [
+    'docs/docker.md\'s label table has no row for SidecarDiscover',
+    'docs/docker.md\'s label table has a row for SidecarDiscovery, which discovery does not read',
+  ])
 })
