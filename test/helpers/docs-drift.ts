@@ -109,7 +109,7 @@ export function flagTableProblems (where: string, table: string, columns: { env:
 
 const SCHEMA_ENVS = new Set(allKeys().map(([s, k]) => envName(s, k)))
 /** The original's variables the docs name as ones sidecar does NOT read. */
-export const ORIGINALS_NOT_READ = ['HAPROXY_USER', 'SIDECAR_STATS_ADDR']
+export const ORIGINALS_NOT_READ = ['HAPROXY_USER', 'SIDECAR_DEBUG', 'SIDECAR_DISCOVERY_SLEEP_INTERVAL', 'SIDECAR_GOSSIP_INTERVAL', 'SIDECAR_GOSSIP_MESSAGES', 'SIDECAR_HANDOFF_QUEUE_DEPTH', 'SIDECAR_STATS_ADDR']
 const ENV_LIKE = /\b(?:SIDECAR|API|STATIC|DOCKER|SERVICES|HEALTH|PROXY|LISTENERS|BENCH)_[A-Z0-9_]*[A-Z0-9]\b/g
 
 /** The text of every source file the programs are made of (src/, bin/, bench/, scripts/), where a variable they read is named. */
