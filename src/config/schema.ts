@@ -105,7 +105,7 @@ export const SCHEMA: Schema = {
     max_stream_clients: { type: 'int', min: 1, max: 100_000, doc: 'concurrent /watch and SSE clients; more are refused with 503' },
     allowed_hosts: { type: 'list', check: checkHostName, doc: 'without a token: host names browsers may send writes to besides IP addresses, localhost and this host\'s name (DNS-rebinding defence)' },
     frame_ancestors: { type: 'list', check: checkFrameOrigin, doc: 'origins (scheme://host[:port]) whose pages may show the UI in a frame, such as a dashboard; none by default (a framing page could steer clicks onto the drain buttons)' },
-    gc_metrics: { type: 'bool', doc: 'add nodejs_gc_duration_seconds (each garbage collection\'s pause) to /metrics; it makes the proxy\'s slowest requests slower' },
+    gc_metrics: { type: 'bool', doc: 'add sidecar_nodejs_gc_duration_seconds (each garbage collection\'s pause) to /metrics; it makes the proxy\'s slowest requests slower' },
   },
   static_discovery: {
     config_file: { type: 'path', doc: 'JSON file listing statically defined services', env: 'STATIC_CONFIG_FILE' },

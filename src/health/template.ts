@@ -1,6 +1,6 @@
 // Templating of HealthCheckArgs, in the Go original's text/template dialect (reference §4.4):
 // {{ host }}, {{ tcp N }}, {{ udp N }}, {{ container }}, and fields {{ .Name }}, {{ .ID }},
-// {{ .Image }}, {{ .Hostname }}. Anything else is an error, not a silent pass-through.
+// {{ .Image }}, {{ .Hostname }}, {{ .ProxyMode }}. Anything else is an error, not a silent pass-through.
 import { SidecarError } from '../lib/errors.ts'
 import type { Service } from '../service/service.ts'
 
@@ -14,7 +14,9 @@ export interface TemplateContext {
 }
 
 const ACTION = /\{\{-?\s*(.*?)\s*-?\}\}/g
-const FIELDS = new Set(['ID', 'Name', 'Image', 'Hostname', 'ProxyMode'])
+/** The record fields a template may name, {{ .Name }} and so on. */
+export const TEMPLATE_FIELDS = ['Name', 'ID', 'Image', 'Hostname', 'ProxyMode'] as const
+const FIELDS: ReadonlySet<string> = new Set(TEMPLATE_FIELDS)
 
 /** Expands every action in args; throws TemplateError naming the action that cannot be filled. */
 export function renderCheckArgs (args: string, svc: Service, ctx: TemplateContext): string {
@@ -34,6 +36,6 @@ export function renderCheckArgs (args: string, svc: Service, ctx: TemplateContex
       if (port === undefined) throw new TemplateError(`{{ ${body} }}: service ${svc.Name} has no ${fn} port with ServicePort ${sp}`)
       return String(port.Port)
     }
-    throw new TemplateError(`{{ ${body} }}: unknown template action; use host, container, tcp N, udp N or .Name/.ID/.Image/.Hostname`)
+    throw new TemplateError(`{{ ${body} }}: unknown template action; use host, container, tcp N, udp N or ${TEMPLATE_FIELDS.map(f => `.${f}`).join('/')}`)
   })
 }

@@ -197,10 +197,10 @@ export class ArrayScanner {
 // The keys of an entry and of its objects. Matched whatever their case, as the original's JSON
 // decoding does; any other key is an error (a typo such as "Chek" would otherwise leave a
 // service with no check, reported ALIVE).
-const ENTRY_KEYS = ['Service', 'Check', 'ListenPort']
+export const ENTRY_KEYS = ['Service', 'Check', 'ListenPort'] as const
 /** Created, Updated, Status and Site are a record's fields that the daemon sets itself: accepted (a record copied from /services.json) and ignored. */
-const SERVICE_KEYS = ['ID', 'Name', 'Image', 'Hostname', 'Ports', 'ProxyMode', 'Created', 'Updated', 'Status', 'Site']
-const CHECK_KEYS = ['Type', 'Args']
+export const SERVICE_KEYS = ['ID', 'Name', 'Image', 'Hostname', 'Ports', 'ProxyMode', 'Created', 'Updated', 'Status', 'Site'] as const
+export const CHECK_KEYS = ['Type', 'Args'] as const
 
 /**
  * obj with its keys in their canonical case; an unknown or repeated key is an error
