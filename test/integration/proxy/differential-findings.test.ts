@@ -38,3 +38,12 @@ test('a fragment in the request target gets 400 and never reaches the backend (R
   t.deepEqual(b.seen.map(s => s.url), ['/p?q=%23'])
   t.deepEqual(b.clientErrors, [])
 })
+
+test('OPTIONS in absolute-form with an empty path goes on as OPTIONS * (RFC 9112 §3.2.4); with a path, in origin-form', async (t) => {
+  const SP = 18974
+  const { b } = await proxyToLoggingBackend(t, { ip: IP, name: 'options', backendIp: BACKEND_IP, sp: SP })
+  const answer = await raw(IP, SP, ['OPTIONS http://api.example HTTP/1.1\r\nHost: api.example\r\n\r\n', 'OPTIONS http://api.example/x HTTP/1.1\r\nHost: api.example\r\n\r\n', AFTER])
+  t.deepEqual(statuses(answer), [200, 200, 200], answer)
+  t.deepEqual(b.seen.map(s => [s.method, s.url, s.headers.host]), [['OPTIONS', '*', 'api.example'], ['OPTIONS', '/x', 'api.example'], ['GET', '/after', 'x']])
+  t.deepEqual(b.clientErrors, [])
+})
