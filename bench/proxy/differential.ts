@@ -9,7 +9,7 @@
 // (a) what the backend received, (b) what the client received (statuses, fields, body bytes,
 // whether the connection stayed open) and (c) the count and order of pipelined exchanges.
 // Loopback 127.0.51.1-3 by default (DIFF_IP_BASE=127.0.51 to change); every case is bounded in
-// time (CASE_MS), the whole run takes about a minute. DIFF_ONLY=substring runs matching cases;
+// time (CASE_MS), the whole run takes 3-4 minutes. DIFF_ONLY=substring runs matching cases;
 // DIFF_VERBOSE=1 prints every case's both sides, the same ones too.
 import { spawn, type ChildProcess } from 'node:child_process'
 import { closeSync, mkdtempSync, openSync, rmSync, writeFileSync } from 'node:fs'
@@ -17,6 +17,7 @@ import net from 'node:net'
 import os from 'node:os'
 import path from 'node:path'
 import { fileURLToPath } from 'node:url'
+import { stopChildren, waitUntil } from '../daemons.ts'
 
 const HERE = path.dirname(fileURLToPath(import.meta.url))
 const REPO = path.resolve(HERE, '../..')
@@ -194,6 +195,7 @@ let served = 0
 const backendSockets = new Set<net.Socket>()
 let connSeq = 0
 
+/** Writes steps to s in order, waiting out each delay; 'end' half-closes, 'close' destroys (both last). */
 async function play (s: net.Socket, steps: Step[]): Promise<void> {
   for (const st of steps) {
     if (s.destroyed) return
@@ -266,17 +268,10 @@ async function client (ip: string, port: number, send: Step[]): Promise<Seen> {
     const rearm = (): void => { clearTimeout(quiet); if (!sending) quiet = setTimeout(() => { finish(false) }, QUIET_MS) }
     const all = setTimeout(() => { finish(false) }, CASE_MS)
     s.on('connect', () => {
-      void (async () => {
-        for (const st of send) {
-          if (s.destroyed) break
-          if (st === 'end') { s.end(); continue }
-          if (st === 'close') { s.destroy(); break }
-          if (typeof st === 'object' && !Buffer.isBuffer(st)) { await new Promise(resolve => setTimeout(resolve, st.delay)); continue }
-          s.write(st)
-        }
+      void play(s, send).then(() => {
         sending = false
         rearm()
-      })()
+      })
     })
     s.on('data', (c: Buffer) => { chunks.push(c); rearm() })
     s.on('error', () => { finish(true) })
@@ -444,6 +439,14 @@ const CASES: Case[] = [
   { name: 'response 200 with Content-Length: 0 then another on the same connection', send: [get1('/zero'), { delay: 100 }, get1('/after')], answer: (req, i) => i === 0 ? ['HTTP/1.1 200 OK\r\nContent-Length: 0\r\n\r\n'] : defaultAnswer(req, i) },
   { name: 'response 205 with a body length', send: [get1('/205'), { delay: 100 }, get1('/after')], answer: (req, i) => i === 0 ? ['HTTP/1.1 205 Reset Content\r\nContent-Length: 0\r\n\r\n'] : defaultAnswer(req, i) },
   { name: 'response 200 chunked with an empty trailer section and keep-alive', send: [get1('/ct'), { delay: 100 }, get1('/after')], answer: (req, i) => i === 0 ? ['HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n2\r\nok\r\n0\r\n\r\n'] : defaultAnswer(req, i) },
+  { name: 'an empty line before the request line', send: [`\r\nGET /crlf HTTP/1.1\r\n${H}\r\n`] },
+  { name: 'a POST body followed by an extra CRLF, then the next request (old browsers)', send: [`POST /crlf HTTP/1.1\r\n${H}Content-Length: 2\r\n\r\nhi\r\n`, { delay: 100 }, get1('/after')] },
+  { name: 'a POST body followed by an extra CRLF in the same write as the next request', send: [`POST /crlf HTTP/1.1\r\n${H}Content-Length: 2\r\n\r\nhi\r\n` + get1('/after')] },
+  { name: 'pipelined after a chunked POST in one write', send: [`POST /pc HTTP/1.1\r\n${H}Transfer-Encoding: chunked\r\n\r\n2\r\nhi\r\n0\r\n\r\n` + last('/after')] },
+  { name: 'pipelined after a HEAD answered with a stray body', send: [`HEAD /hs HTTP/1.1\r\n${H}\r\n` + get1('/after') + last('/after2')], answer: (req, i) => i === 0 ? ['HTTP/1.1 200 OK\r\nContent-Length: 5\r\n\r\nSTRAY'] : defaultAnswer(req, i) },
+  { name: 'fifty Set-Cookie lines', send: [get1('/cookies50')], answer: () => [`HTTP/1.1 200 OK\r\n${Array.from({ length: 50 }, (_, i) => `Set-Cookie: c${i}=${i}; Path=/\r\n`).join('')}Content-Length: 2\r\n\r\nok`] },
+  { name: 'chunked request with 500 one-byte chunks in one write', send: [`POST /many HTTP/1.1\r\n${H}Transfer-Encoding: chunked\r\n\r\n${'1\r\nz\r\n'.repeat(500)}0\r\n\r\n`] },
+  { name: 'trailers in a chunked answer to an HTTP/1.0 request', send: [`GET /t10 HTTP/1.0\r\n${H}\r\n`], answer: () => ['HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n2\r\nok\r\n0\r\nX-T: 1\r\n\r\n'] },
   { name: 'response HTTP/1.0 with Content-Length, no keep-alive', send: [get1('/c10'), { delay: 150 }, get1('/after')], answer: (_r, i) => [`HTTP/1.0 200 OK\r\nContent-Length: 2\r\n\r\nc${i}`, 'close'] },
 ]
 
@@ -525,15 +528,6 @@ function start (name: string, cmd: string, args: string[], env: Record<string, s
   return c
 }
 
-async function until (what: string, fn: () => Promise<boolean>, ms = 60_000): Promise<void> {
-  const deadline = Date.now() + ms
-  while (Date.now() < deadline) {
-    try { if (await fn()) return } catch { /* not yet */ }
-    await new Promise(resolve => setTimeout(resolve, 200))
-  }
-  throw new Error(`timed out waiting for ${what}`)
-}
-
 async function main (): Promise<void> {
   const backendPort = await startBackend()
   const staticFile = path.join(tmp, 'static.json')
@@ -550,14 +544,14 @@ async function main (): Promise<void> {
     'backend web', '  mode http', '  http-reuse always', `  server s1 ${IPS.backend}:${backendPort}`, '',
   ].join('\n'))
   start('haproxy', 'haproxy', ['-db', '-f', cfg])
-  await until('sidecar proxy listener with an active backend', async () => {
+  await waitUntil(async () => {
     const p = await (await fetch(`http://${IPS.sidecar}:${PORTS.api}/api/proxy.json`)).json() as { listeners: Array<{ backends: Array<{ state: string }> }> }
     return p.listeners.length === 1 && p.listeners[0].backends[0]?.state === 'active'
-  })
-  await until('haproxy', async () => await new Promise(resolve => {
+  }, 60_000, 'sidecar proxy listener with an active backend')
+  await waitUntil(async () => await new Promise(resolve => {
     const s = net.connect({ host: IPS.haproxy, port: PORTS.haproxy }, () => { s.destroy(); resolve(true) })
     s.on('error', () => { resolve(false) })
-  }))
+  }), 30_000, 'haproxy')
 
   const only = process.env.DIFF_ONLY
   const cases = CASES.filter(c => only === undefined || c.name.includes(only))
@@ -579,17 +573,6 @@ async function main (): Promise<void> {
   process.stdout.write(`\n${cases.length} cases: ${same} the same after normalising, ${differing.length} differ: ${differing.join('; ')}\n`)
 }
 
-async function stopAll (): Promise<void> {
-  await Promise.all(children.map(async c => {
-    if (c.exitCode !== null || c.signalCode !== null) return
-    const exited = new Promise(resolve => c.once('exit', resolve))
-    c.kill('SIGTERM')
-    const t = setTimeout(() => c.kill('SIGKILL'), 5000)
-    await exited
-    clearTimeout(t)
-  }))
-}
-
 let good = false
 try {
   await main()
@@ -597,7 +580,7 @@ try {
 } catch (err) {
   process.stdout.write(`differential run stopped: ${(err as Error).message}\n`)
 } finally {
-  await stopAll()
+  await stopChildren(children)
   if (good && process.env.DIFF_KEEP !== '1') rmSync(tmp, { recursive: true, force: true })
   else process.stderr.write(`the output of the processes it started: ${tmp}/*.log\n`)
   process.exit(0)
