@@ -30,6 +30,18 @@ export function percentile (xs: readonly number[], p: number): number {
   return sorted[Math.min(sorted.length - 1, Math.max(0, Math.ceil((p / 100) * sorted.length) - 1))]
 }
 
+/** Stops each child still running: SIGTERM, then SIGKILL after 5 s; resolves when all have exited. */
+export async function stopChildren (children: readonly ChildProcess[]): Promise<void> {
+  await Promise.all(children.map(async c => {
+    if (c.exitCode !== null || c.signalCode !== null) return
+    const exited = new Promise(resolve => c.once('exit', resolve))
+    c.kill('SIGTERM')
+    const t = setTimeout(() => c.kill('SIGKILL'), 5000)
+    await exited
+    clearTimeout(t)
+  }))
+}
+
 /** Polls fn every 50 ms until true; returns the elapsed ms; throws after timeoutMs. */
 export async function waitUntil (fn: () => Promise<boolean>, timeoutMs: number, what: string): Promise<number> {
   const t0 = Date.now()

@@ -23,7 +23,7 @@ import { closeSync, mkdtempSync, mkdirSync, openSync, rmSync, writeFileSync } fr
 import os from 'node:os'
 import path from 'node:path'
 import { fileURLToPath } from 'node:url'
-import { procCpuTicks } from '../daemons.ts'
+import { procCpuTicks, stopChildren } from '../daemons.ts'
 
 const HERE = path.dirname(fileURLToPath(import.meta.url))
 const REPO = path.resolve(HERE, '../..')
@@ -310,17 +310,6 @@ async function main (): Promise<void> {
   process.stdout.write(lines.join('\n') + '\n')
 }
 
-async function stopAll (): Promise<void> {
-  await Promise.all(children.map(async c => {
-    if (c.exitCode !== null || c.signalCode !== null) return
-    const exited = new Promise(resolve => c.once('exit', resolve))
-    c.kill('SIGTERM')
-    const t = setTimeout(() => c.kill('SIGKILL'), 5000)
-    await exited
-    clearTimeout(t)
-  }))
-}
-
 // The scratch folder (the upload's 50 MB file, the daemon's data, the processes' output) is removed
 // after a run that succeeded, unless BENCH_KEEP=1; after a failure it is kept, for its logs.
 let ok = false
@@ -328,7 +317,7 @@ try {
   await main()
   ok = true
 } finally {
-  await stopAll()
+  await stopChildren(children)
   if (ok && process.env.BENCH_KEEP !== '1') rmSync(tmp, { recursive: true, force: true })
   else process.stderr.write(`the output of the processes it started: ${tmp}/*.log\n`)
 }

@@ -263,7 +263,10 @@ export class Exchange implements UpstreamUser {
   #clientConnection (resp: Head, untilClose: boolean): ClientConnection {
     const req = this.#head
     let c: ClientConnection
-    if (!req.keepAlive || untilClose || req.upgrade || this.#conn.readingBody) c = 'close'
+    // an upgrade offer answered with anything but 101 leaves the connection in HTTP/1.1 (RFC
+    // 9110 §7.8: a server may ignore Upgrade), so it stays open like any other (a 101 never
+    // comes here: it makes a tunnel)
+    if (!req.keepAlive || untilClose || this.#conn.readingBody) c = 'close'
     else c = req.versionMinor === 0 ? 'keep-alive-1.0' : 'keep-alive-1.1'
     this.#clientConn = c
     void resp

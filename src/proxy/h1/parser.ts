@@ -199,6 +199,10 @@ export class HeadParser {
     if (this.#kind === 'response' && (this.#head.status < 100 || !reasonOk(this.#head.reason))) throw new HttpParseError('HPE_INVALID_STATUS', 'a status below 100 or a control character in the status line')
     // an index llhttp accepts but the table has no name for: refused, never forwarded nameless
     if (this.#kind === 'request' && this.#head.method === '') throw new HttpParseError('HPE_INVALID_METHOD', 'a method this proxy has no name for', 501)
+    // llhttp takes a fragment in the target, which RFC 9112 §3.2's grammar has no room for (a
+    // fragment is the client's own, RFC 9110 §7.1): forwarded, backends disagreed on the path
+    // ("/a#b" or "/a"). Only heads llhttp read get here: the plain scan takes no "#".
+    if (this.#kind === 'request' && this.#head.url.includes('#')) throw new HttpParseError('HPE_INVALID_URL', 'a fragment (#) in the request target')
     return r
   }
 

@@ -1,8 +1,8 @@
 // What a parsed request head becomes before it is forwarded (pure): the Host rules of RFC 9112
 // §3.2 (exactly one Host on HTTP/1.1; an absolute-form target replaces Host with its
-// authority and goes on in origin-form, so the backend and X-Forwarded-Host see the one host
-// the proxy judged), and an upgrade offer on a request with a body, which is ignored (RFC 9110
-// §7.8) rather than refused. A head that passes unchanged is returned as is (the hot path
+// authority and goes on in origin-form, or as "*" for an OPTIONS with no path, so the backend
+// and X-Forwarded-Host see the one host the proxy judged), and an upgrade offer on a request
+// with a body, which is ignored (RFC 9110 §7.8) rather than refused. A head that passes unchanged is returned as is (the hot path
 // allocates nothing here).
 import { lowerEq } from './names.ts'
 import type { Head } from './parser.ts'
@@ -45,7 +45,9 @@ function originForm (head: Head, hostAt: number): Head {
   const authority = m[1]
   if (!AUTHORITY.test(authority)) throw new RequestError(`request target "${head.url.slice(0, 100)}" has no valid host`)
   const rest = m[2] ?? ''
-  const url = rest === '' ? '/' : rest.charCodeAt(0) === 0x3f ? `/${rest}` : rest
+  // an empty path and no query: "/", or "*" for OPTIONS, which then asks about the server as a
+  // whole (RFC 9112 §3.2.4: the last proxy on the chain must send "*")
+  const url = rest === '' ? (head.method === 'OPTIONS' ? '*' : '/') : rest.charCodeAt(0) === 0x3f ? `/${rest}` : rest
   const headers = head.headers.slice()
   if (hostAt >= 0) headers[hostAt + 1] = authority
   else headers.push('Host', authority)
