@@ -34,14 +34,16 @@ export function forwardTcp (ctx: ListenerContext, accepted: net.Socket): net.Soc
   ctx.stats.begin()
   ctx.stats.connection()
 
-  const finish = (failed: boolean): void => {
+  /** aborted: the client's connection failed (reset): the backend's is reset too, not closed with a FIN that reads as a clean end. */
+  const finish = (failed: boolean, aborted = false): void => {
     if (done) return
     done = true
     ctx.idle.delete(idle)
     if (holding !== undefined) holding.inFlight--
     holding = undefined
     client.destroy()
-    upstream?.destroy()
+    if (aborted && upstream !== undefined && !upstream.destroyed) upstream.resetAndDestroy()
+    else upstream?.destroy()
     const ms = performance.now() - t0
     ctx.stats.end(0, ms / 1000, failed)
     if (ctx.accessLog.enabled) {
@@ -49,7 +51,7 @@ export function forwardTcp (ctx: ListenerContext, accepted: net.Socket): net.Soc
       ctx.accessLog.write({ service: ctx.name, port: ctx.port, backend: last?.address ?? '-', method: 'TCP', path: '-', status: 0, bytes, durationMs: ms, retries, client: remote })
     }
   }
-  client.on('error', () => { finish(!connected) })
+  client.on('error', () => { finish(!connected, true) })
   client.on('close', () => { finish(!connected) })
   ctx.idle.add(idle)
 
