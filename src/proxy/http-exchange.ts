@@ -186,6 +186,7 @@ export class Exchange implements UpstreamUser {
         if (this.#tunnel) {
           client.write(responseHead(head.status, head.reason, head.headers, 'upgrade'))
           if (buf.length > 0) this.#send(up, buf)
+          up.tunnel = true
           const early = this.#conn.startTunnel()
           if (early !== undefined) up.socket.write(early)
           return

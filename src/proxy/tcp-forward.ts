@@ -15,7 +15,9 @@ export function forwardTcp (ctx: ListenerContext, accepted: net.Socket): net.Soc
   // the idle timeout: the pair moved no bytes either way for that long
   // Silence is not a failure in tcp mode, however long: a protocol in which the backend never
   // writes (syslog, Graphite plaintext) looks the same as a hung backend here (docs/proxy.md).
-  const idle: IdleEntry = { lastActive: 0, onIdle: () => { finish(false) } }
+  // (the backend's connection is reset then, as after a client's reset: a FIN would read as the
+  // client's clean end, and a stalled upload as a complete one)
+  const idle: IdleEntry = { lastActive: 0, onIdle: () => { finish(false, true) } }
   const fromClient = new SocketReads((view) => {
     idle.lastActive = ctx.idle.now
     if (upstream === undefined) return
@@ -34,7 +36,7 @@ export function forwardTcp (ctx: ListenerContext, accepted: net.Socket): net.Soc
   ctx.stats.begin()
   ctx.stats.connection()
 
-  /** aborted: the client's connection failed (reset): the backend's is reset too, not closed with a FIN that reads as a clean end. */
+  /** aborted: the client's connection failed (reset) or went idle: the backend's is reset, not closed with a FIN that reads as a clean end. */
   const finish = (failed: boolean, aborted = false): void => {
     if (done) return
     done = true

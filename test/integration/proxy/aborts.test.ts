@@ -1,7 +1,8 @@
-// A client that aborts its connection (RST) in tcp mode or in a WebSocket tunnel: the backend's
-// connection is reset too, not closed with a FIN, which reads as a clean end of what the client
-// sent (an upload cut short looked complete). bench/proxy/differential-tcp.ts found it: HAProxy
-// resets the backend there. A client that closes cleanly still gives the backend a FIN.
+// A client that aborts its connection (RST), or that the idle timeout cuts, in tcp mode or in a
+// WebSocket tunnel: the backend's connection is reset, not closed with a FIN, which reads as a
+// clean end of what the client sent (an upload cut short looked complete).
+// bench/proxy/differential-tcp.ts found both: HAProxy resets the backend there. A client that
+// closes cleanly still gives the backend a FIN.
 import test from 'ava'
 import net from 'node:net'
 import { harness, instance, proxyConfig, waitListening } from './setup.ts'
@@ -39,8 +40,8 @@ async function endingBackend (t: import('ava').ExecutionContext, upgrade: boolea
   return { port: (server.address() as net.AddressInfo).port, next }
 }
 
-/** Connects, sends the upgrade when asked and waits for its 101, sends 100 KiB, then resets (or ends) the connection. */
-async function client (sp: number, upgrade: boolean, reset: boolean): Promise<void> {
+/** Connects, sends the upgrade when asked and waits for its 101, sends 100 KiB, then resets, ends, or keeps the connection open and silent (resolving with how the proxy ended it). */
+async function client (sp: number, upgrade: boolean, then: 'reset' | 'end' | 'stall'): Promise<string> {
   const s = net.connect({ host: IP, port: sp, allowHalfOpen: true })
   s.on('error', () => {})
   await new Promise(resolve => s.once('connect', resolve))
@@ -49,11 +50,21 @@ async function client (sp: number, upgrade: boolean, reset: boolean): Promise<vo
     await new Promise<void>(resolve => { s.on('data', (d: Buffer) => { if (d.includes('\r\n\r\n')) resolve() }) })
   }
   s.write(Buffer.alloc(100 * 1024, 0x61))
+  if (then === 'stall') {
+    const how = await new Promise<string>((resolve) => {
+      s.on('end', () => { resolve('FIN') })
+      s.on('error', (e: NodeJS.ErrnoException) => { resolve(e.code ?? 'error') })
+      setTimeout(() => { resolve('still open after 3 s') }, 3000)
+    })
+    s.destroy()
+    return how
+  }
   await new Promise(resolve => setTimeout(resolve, 200))
-  if (reset) s.resetAndDestroy()
+  if (then === 'reset') s.resetAndDestroy()
   else s.end()
   await new Promise(resolve => setTimeout(resolve, 50))
   s.destroy()
+  return ''
 }
 
 for (const [mode, SP] of [['tcp', 18981], ['http', 18982]] as const) {
@@ -65,14 +76,31 @@ for (const [mode, SP] of [['tcp', 18981], ['http', 18982]] as const) {
     await h.settle()
     await waitListening(h, SP)
 
-    await client(SP, tunnel, true)
+    await client(SP, tunnel, 'reset')
     const aborted = await b.next()
     t.is(aborted.how, 'ECONNRESET', 'the client aborted: so is the backend\'s connection')
     t.true(aborted.bytes >= 100 * 1024, `what the client sent before it reached the backend (${aborted.bytes} bytes)`)
 
-    await client(SP, tunnel, false)
+    await client(SP, tunnel, 'end')
     const clean = await b.next()
     t.is(clean.how, 'FIN', 'the client closed cleanly: a FIN')
     t.true(clean.bytes >= 100 * 1024, `every byte the client sent (${clean.bytes} bytes)`)
+  })
+}
+
+for (const [mode, SP] of [['tcp', 18983], ['http', 18984]] as const) {
+  const tunnel = mode === 'http'
+  test(`${tunnel ? 'a WebSocket tunnel' : 'tcp mode'} cut by the idle timeout: the backend's connection is reset, the client's closed`, async (t) => {
+    const b = await endingBackend(t, tunnel)
+    const h = await harness(t, { proxy: proxyConfig(IP, { idle_timeout: 400 }) })
+    h.put(instance('idle-cut', 'host-a', BACKEND_IP, b.port, SP, { ProxyMode: mode }))
+    await h.settle()
+    await waitListening(h, SP)
+    const t0 = Date.now()
+    const [clientSaw, backendSaw] = await Promise.all([client(SP, tunnel, 'stall'), b.next()])
+    t.is(backendSaw.how, 'ECONNRESET', 'the client stalled mid-upload: not a clean end for the backend')
+    t.true(backendSaw.bytes >= 100 * 1024)
+    t.is(clientSaw, 'FIN')
+    t.true(Date.now() - t0 < 2500, 'within the idle timeout and two sweeps')
   })
 }
