@@ -9,14 +9,14 @@
 // Loopback 127.0.52.1-3 by default (DIFF_IP_BASE to change); every case is bounded (CASE_MS),
 // the run takes 1-2 minutes. DIFF_ONLY=substring runs matching cases; DIFF_VERBOSE=1 prints every
 // case's both sides, the same ones too.
-import { spawn, spawnSync, type ChildProcess } from 'node:child_process'
+import { spawnSync, type ChildProcess } from 'node:child_process'
 import { createHash } from 'node:crypto'
-import { closeSync, mkdtempSync, openSync, readFileSync, rmSync, writeFileSync } from 'node:fs'
+import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs'
 import net from 'node:net'
 import os from 'node:os'
 import path from 'node:path'
 import { fileURLToPath } from 'node:url'
-import { stopChildren, waitUntil } from '../daemons.ts'
+import { runDifferential, startLogged, waitUntil } from '../daemons.ts'
 
 const HERE = path.dirname(fileURLToPath(import.meta.url))
 const REPO = path.resolve(HERE, '../..')
@@ -494,14 +494,6 @@ async function runCase (c: Case, ip: string, base: number, pid: number | undefin
 
 // ---------- processes ----------
 
-function start (name: string, cmd: string, args: string[], env: Record<string, string> = {}): ChildProcess {
-  const log = openSync(path.join(tmp, `${name}.log`), 'a')
-  const c = spawn(cmd, args, { cwd: tmp, env: { ...process.env, ...env }, stdio: ['ignore', log, log] })
-  closeSync(log)
-  children.push(c)
-  return c
-}
-
 async function closedPort (): Promise<number> {
   const probe = net.createServer()
   await new Promise<void>(resolve => probe.listen(0, IPS.backend, resolve))
@@ -523,7 +515,7 @@ async function main (): Promise<void> {
     ...svc('diff-retry', FRONT.retry, 'tcp', [{ port: dead, ip: IPS.backend }, { port: backendPort, ip: IPS.backend }]),
     ...svc('diff-ws', FRONT.ws, 'http', [{ port: backendPort, ip: IPS.backend }]),
   ]))
-  const sidecar = start('sidecar', process.execPath, [path.join(REPO, 'bin/sidecar.js'), '--hostname', 'diff', '--bind-ip', IPS.sidecar, '--advertise-ip', IPS.sidecar, '--http-port', String(PORTS.api), '-d', 'static'],
+  const sidecar = startLogged(children, tmp, 'sidecar', process.execPath, [path.join(REPO, 'bin/sidecar.js'), '--hostname', 'diff', '--bind-ip', IPS.sidecar, '--advertise-ip', IPS.sidecar, '--http-port', String(PORTS.api), '-d', 'static'],
     { STATIC_CONFIG_FILE: staticFile, SIDECAR_LOGGING_LEVEL: process.env.DIFF_LOG ?? 'warn', HOME: tmp, SIDECAR_FROM_SOURCE: '1', PROXY_IDLE_TIMEOUT: `${IDLE_S}s` })
   const cfg = path.join(tmp, 'haproxy.cfg')
   const fe = (name: string, front: number, mode: string, servers: string[]): string[] => [
@@ -538,7 +530,7 @@ async function main (): Promise<void> {
     ...fe('ws', FRONT.ws, 'http', [`${IPS.backend}:${backendPort}`]),
     '',
   ].join('\n'))
-  const haproxy = start('haproxy', 'haproxy', ['-db', '-f', cfg])
+  const haproxy = startLogged(children, tmp, 'haproxy', 'haproxy', ['-db', '-f', cfg])
   await waitUntil(async () => {
     const p = await (await fetch(`http://${IPS.sidecar}:${PORTS.api}/api/proxy.json`)).json() as { listeners: Array<{ backends: Array<{ state: string }> }> }
     return p.listeners.length === 4 && p.listeners.every(l => l.backends[0]?.state === 'active')
@@ -571,15 +563,4 @@ async function main (): Promise<void> {
   process.stdout.write(`\n${cases.length} cases: ${same} the same after normalising, ${differing.length} differ: ${differing.join('; ')}\n`)
 }
 
-let good = false
-try {
-  await main()
-  good = true
-} catch (err) {
-  process.stdout.write(`differential run stopped: ${(err as Error).message}\n`)
-} finally {
-  await stopChildren(children)
-  if (good && process.env.DIFF_KEEP !== '1') rmSync(tmp, { recursive: true, force: true })
-  else process.stderr.write(`the output of the processes it started: ${tmp}/*.log\n`)
-  process.exit(0)
-}
+await runDifferential(main, children, tmp)
