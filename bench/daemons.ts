@@ -2,7 +2,7 @@
 // applies), JSON logs at debug level so arrival times can be read from them, /proc for RSS and CPU.
 import { spawn, type ChildProcess } from 'node:child_process'
 import { once } from 'node:events'
-import { readFileSync } from 'node:fs'
+import { closeSync, openSync, readFileSync, rmSync } from 'node:fs'
 import path from 'node:path'
 import { memoryPartsKb } from '../test/helpers/proc.ts'
 
@@ -40,6 +40,35 @@ export async function stopChildren (children: readonly ChildProcess[]): Promise<
     await exited
     clearTimeout(t)
   }))
+}
+
+/** Starts cmd in dir with its output in dir/NAME.log, and adds it to children. */
+export function startLogged (children: ChildProcess[], dir: string, name: string, cmd: string, args: string[], env: Record<string, string> = {}): ChildProcess {
+  const log = openSync(path.join(dir, `${name}.log`), 'a')
+  const c = spawn(cmd, args, { cwd: dir, env: { ...process.env, ...env }, stdio: ['ignore', log, log] })
+  closeSync(log)
+  children.push(c)
+  return c
+}
+
+/**
+ * Runs a differential tool's main, prints why it stopped if it threw, stops the children and
+ * removes dir (kept, with its logs named, after a failure or with DIFF_KEEP=1), then exits 0:
+ * the tools print, they never fail.
+ */
+export async function runDifferential (main: () => Promise<void>, children: readonly ChildProcess[], dir: string): Promise<never> {
+  let good = false
+  try {
+    await main()
+    good = true
+  } catch (err) {
+    process.stdout.write(`differential run stopped: ${(err as Error).message}\n`)
+  } finally {
+    await stopChildren(children)
+    if (good && process.env.DIFF_KEEP !== '1') rmSync(dir, { recursive: true, force: true })
+    else process.stderr.write(`the output of the processes it started: ${dir}/*.log\n`)
+  }
+  process.exit(0)
 }
 
 /** Polls fn every 50 ms until true; returns the elapsed ms; throws after timeoutMs. */

@@ -11,13 +11,13 @@
 // Loopback 127.0.51.1-3 by default (DIFF_IP_BASE=127.0.51 to change); every case is bounded in
 // time (CASE_MS), the whole run takes 3-4 minutes. DIFF_ONLY=substring runs matching cases;
 // DIFF_VERBOSE=1 prints every case's both sides, the same ones too.
-import { spawn, type ChildProcess } from 'node:child_process'
-import { closeSync, mkdtempSync, openSync, rmSync, writeFileSync } from 'node:fs'
+import type { ChildProcess } from 'node:child_process'
+import { mkdtempSync, writeFileSync } from 'node:fs'
 import net from 'node:net'
 import os from 'node:os'
 import path from 'node:path'
 import { fileURLToPath } from 'node:url'
-import { stopChildren, waitUntil } from '../daemons.ts'
+import { runDifferential, startLogged, waitUntil } from '../daemons.ts'
 
 const HERE = path.dirname(fileURLToPath(import.meta.url))
 const REPO = path.resolve(HERE, '../..')
@@ -520,21 +520,13 @@ function diffLines (label: string, a: string[], b: string[]): string[] {
 
 // ---------- processes ----------
 
-function start (name: string, cmd: string, args: string[], env: Record<string, string> = {}): ChildProcess {
-  const log = openSync(path.join(tmp, `${name}.log`), 'a')
-  const c = spawn(cmd, args, { cwd: tmp, env: { ...process.env, ...env }, stdio: ['ignore', log, log] })
-  closeSync(log)
-  children.push(c)
-  return c
-}
-
 async function main (): Promise<void> {
   const backendPort = await startBackend()
   const staticFile = path.join(tmp, 'static.json')
   writeFileSync(staticFile, JSON.stringify([
     { Service: { Name: 'diff-http', Ports: [{ Type: 'tcp', Port: backendPort, ServicePort: PORTS.sidecar, IP: IPS.backend }], ProxyMode: 'http' }, Check: { Type: 'AlwaysSuccessful' } },
   ]))
-  start('sidecar', process.execPath, [path.join(REPO, 'bin/sidecar.js'), '--hostname', 'diff', '--bind-ip', IPS.sidecar, '--advertise-ip', IPS.sidecar, '--http-port', String(PORTS.api), '-d', 'static'],
+  startLogged(children, tmp, 'sidecar', process.execPath, [path.join(REPO, 'bin/sidecar.js'), '--hostname', 'diff', '--bind-ip', IPS.sidecar, '--advertise-ip', IPS.sidecar, '--http-port', String(PORTS.api), '-d', 'static'],
     { STATIC_CONFIG_FILE: staticFile, SIDECAR_LOGGING_LEVEL: 'warn', HOME: tmp, SIDECAR_FROM_SOURCE: '1' })
   const cfg = path.join(tmp, 'haproxy.cfg')
   writeFileSync(cfg, [
@@ -543,7 +535,7 @@ async function main (): Promise<void> {
     'frontend web', '  mode http', `  bind ${IPS.haproxy}:${PORTS.haproxy}`, '  option forwardfor', '  default_backend web',
     'backend web', '  mode http', '  http-reuse always', `  server s1 ${IPS.backend}:${backendPort}`, '',
   ].join('\n'))
-  start('haproxy', 'haproxy', ['-db', '-f', cfg])
+  startLogged(children, tmp, 'haproxy', 'haproxy', ['-db', '-f', cfg])
   await waitUntil(async () => {
     const p = await (await fetch(`http://${IPS.sidecar}:${PORTS.api}/api/proxy.json`)).json() as { listeners: Array<{ backends: Array<{ state: string }> }> }
     return p.listeners.length === 1 && p.listeners[0].backends[0]?.state === 'active'
@@ -573,15 +565,4 @@ async function main (): Promise<void> {
   process.stdout.write(`\n${cases.length} cases: ${same} the same after normalising, ${differing.length} differ: ${differing.join('; ')}\n`)
 }
 
-let good = false
-try {
-  await main()
-  good = true
-} catch (err) {
-  process.stdout.write(`differential run stopped: ${(err as Error).message}\n`)
-} finally {
-  await stopChildren(children)
-  if (good && process.env.DIFF_KEEP !== '1') rmSync(tmp, { recursive: true, force: true })
-  else process.stderr.write(`the output of the processes it started: ${tmp}/*.log\n`)
-  process.exit(0)
-}
+await runDifferential(main, children, tmp)

@@ -86,7 +86,7 @@ export class ClientConn implements IdleEntry {
     ctx.idle.add(this)
     socket.on('end', () => { this.#onEnd() })
     socket.on('error', () => { /* 'close' follows */ })
-    socket.on('close', () => {
+    socket.on('close', (hadError) => {
       ctx.idle.delete(this)
       clearTimeout(this.#headTimer)
       clearTimeout(this.#timer)
@@ -94,7 +94,7 @@ export class ClientConn implements IdleEntry {
       this.#state = 'closing'
       this.#parser.close()
       this.#body.close()
-      this.#exchange?.onClientClose()
+      this.#exchange?.onClientClose(hadError)
       this.#exchange = undefined
       this.#onGone(this)
     })

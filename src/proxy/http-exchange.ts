@@ -186,6 +186,7 @@ export class Exchange implements UpstreamUser {
         if (this.#tunnel) {
           client.write(responseHead(head.status, head.reason, head.headers, 'upgrade'))
           if (buf.length > 0) this.#send(up, buf)
+          up.tunnel = true
           const early = this.#conn.startTunnel()
           if (early !== undefined) up.socket.write(early)
           return
@@ -377,10 +378,14 @@ export class Exchange implements UpstreamUser {
 
   tunnelClientEnd (): void { this.#up?.socket.end() }
 
-  /** The client's socket closed: whatever is in progress is cancelled. */
-  onClientClose (): void {
+  /**
+   * The client's socket closed: whatever is in progress is cancelled. A tunnel's backend
+   * connection is reset when the client's was (aborted): a FIN would tell the backend the
+   * client finished cleanly.
+   */
+  onClientClose (aborted: boolean): void {
     if (this.#finished) return
-    this.#cancel()
+    this.#cancel(aborted && this.#tunnel)
     this.#finish(this.#tunnel)
   }
 
@@ -449,10 +454,14 @@ export class Exchange implements UpstreamUser {
   }
 
   /** Drops the backend socket of the current attempt (its bytes are no longer wanted). */
-  #cancel (): void {
+  #cancel (reset = false): void {
     const up = this.#up
     this.#up = undefined
-    if (up !== undefined) { up.user = undefined; up.socket.destroy() }
+    if (up !== undefined) {
+      up.user = undefined
+      if (reset && !up.socket.destroyed) up.socket.resetAndDestroy()
+      else up.socket.destroy()
+    }
     this.#release()
   }
 

@@ -15,7 +15,9 @@ export function forwardTcp (ctx: ListenerContext, accepted: net.Socket): net.Soc
   // the idle timeout: the pair moved no bytes either way for that long
   // Silence is not a failure in tcp mode, however long: a protocol in which the backend never
   // writes (syslog, Graphite plaintext) looks the same as a hung backend here (docs/proxy.md).
-  const idle: IdleEntry = { lastActive: 0, onIdle: () => { finish(false) } }
+  // (the backend's connection is reset then, as after a client's reset: a FIN would read as the
+  // client's clean end, and a stalled upload as a complete one)
+  const idle: IdleEntry = { lastActive: 0, onIdle: () => { finish(false, true) } }
   const fromClient = new SocketReads((view) => {
     idle.lastActive = ctx.idle.now
     if (upstream === undefined) return
@@ -34,14 +36,16 @@ export function forwardTcp (ctx: ListenerContext, accepted: net.Socket): net.Soc
   ctx.stats.begin()
   ctx.stats.connection()
 
-  const finish = (failed: boolean): void => {
+  /** aborted: the client's connection failed (reset) or went idle: the backend's is reset, not closed with a FIN that reads as a clean end. */
+  const finish = (failed: boolean, aborted = false): void => {
     if (done) return
     done = true
     ctx.idle.delete(idle)
     if (holding !== undefined) holding.inFlight--
     holding = undefined
     client.destroy()
-    upstream?.destroy()
+    if (aborted && upstream !== undefined && !upstream.destroyed) upstream.resetAndDestroy()
+    else upstream?.destroy()
     const ms = performance.now() - t0
     ctx.stats.end(0, ms / 1000, failed)
     if (ctx.accessLog.enabled) {
@@ -49,7 +53,7 @@ export function forwardTcp (ctx: ListenerContext, accepted: net.Socket): net.Soc
       ctx.accessLog.write({ service: ctx.name, port: ctx.port, backend: last?.address ?? '-', method: 'TCP', path: '-', status: 0, bytes, durationMs: ms, retries, client: remote })
     }
   }
-  client.on('error', () => { finish(!connected) })
+  client.on('error', () => { finish(!connected, true) })
   client.on('close', () => { finish(!connected) })
   ctx.idle.add(idle)
 

@@ -35,6 +35,8 @@ export class Upstream implements IdleEntry {
   readonly parser = new HeadParser('response')
   readonly body = new BodyReader()
   user: UpstreamUser | undefined
+  /** Carries a tunnel (after a 101): never reused. */
+  tunnel = false
   /** Served a request before (a reset on it may be the backend closing an idle connection). */
   reused = false
   /** When it last went back to the idle stack (Date.now()). */
@@ -63,6 +65,8 @@ export class Upstream implements IdleEntry {
     this.#timer = setTimeout(() => { s.destroy(new ConnectTimeoutError(`${ip}:${port}`, connectTimeoutMs)) }, connectTimeoutMs)
     // silent for the idle timeout (neither it nor its client sent a byte): an error the exchange sees as a timeout
     this.onIdle = () => {
+      // a tunnel's: reset, as tcp mode does (a FIN would read as the client's clean end)
+      if (this.tunnel) { s.resetAndDestroy(); return }
       const e: NodeJS.ErrnoException = new Error(this.user === undefined ? 'idle' : `backend ${ip}:${port} silent for ${idle.idleMs} ms`)
       e.code = 'ETIMEDOUT'
       s.destroy(e)
