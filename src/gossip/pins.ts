@@ -23,7 +23,12 @@ import type { Logger } from '../lib/logger.ts'
 import { readDataFile, readDataFileSync } from './data-dir.ts'
 
 export const PINS_FILE = 'host-pins.json'
-/** Hostnames pinned at most: far above any cluster this is built for; a flood of made-up hostnames stops here. */
+/**
+ * Hostnames pinned at most: far above any cluster this is built for; a flood of made-up hostnames
+ * stops here. A fleet that replaces machines under new names reaches it in time (100 a day: in
+ * 100 days), so when it is full the pin least recently claimed by a host not connected now gives
+ * way (before, every new host was refused from then on, silently and for good).
+ */
 export const MAX_PINS = 10_000
 /** The pins file is at most this large: MAX_PINS pins of the longest hostnames take about 3 MB. */
 const MAX_PINS_FILE_BYTES = 8 * 1024 * 1024
@@ -44,6 +49,10 @@ export class HostPins {
   readonly #logger: Logger
   readonly #init: PinsInit
   readonly #file: string
+  /**
+   * hostname -> peer id, least recently claimed first. In memory only: the file is written sorted
+   * by name, so after a restart the hosts not seen since come first, in name order.
+   */
   readonly #pins = new Map<string, string>()
   readonly #byPeer = new Map<string, string>()
   readonly #onConflict: (hostname: string, pinned: string, claimed: string) => void
@@ -130,6 +139,10 @@ export class HostPins {
     for (const [host, peer] of this.#released) if (this.#pins.get(host) === peer) this.#unset(host)
     for (const [host, peer] of this.#added) if (!this.#pins.has(host)) this.#set(host, peer)
     this.#set(this.#init.hostname, this.#init.peerId)
+    // least recently claimed first, as before the edit; pins only the file had come first
+    const order = [...this.#pins].filter(([h]) => !before.has(h)).concat([...before.keys()].filter(h => this.#pins.has(h)).map(h => [h, this.#pins.get(h) as string]))
+    this.#pins.clear()
+    for (const [h, p] of order) this.#pins.set(h, p)
     this.#stamp = now
     const removed = [...before.keys()].filter(h => this.#pins.get(h) !== before.get(h))
     this.#logger.info(`${this.#file} was edited: ${this.#pins.size} host${this.#pins.size === 1 ? '' : 's'} pinned now${removed.length > 0 ? `, no longer (or differently): ${removed.slice(0, 10).join(', ')}${removed.length > 10 ? ` and ${removed.length - 10} more` : ''}` : ''}`)
@@ -156,18 +169,19 @@ export class HostPins {
 
   /**
    * A peer claims hostname: 'pinned' (already its), 'new' (pinned now, saved), 'conflict'
-   * (pinned to another peer: logged rate-limited, onConflict called) or 'full' (MAX_PINS reached).
+   * (pinned to another peer: logged rate-limited, onConflict called) or 'full' (MAX_PINS reached
+   * and every pin is this host's or held: otherwise the least recently claimed of the others gives way).
    * held(name) tells whether a connected member holds that name: a peer's previous name, pinned
    * to it, is released when it claims a new one and held() says no (a renamed host).
    */
   claim (hostname: string, peer: string, held: (hostname: string) => boolean = () => true): PinResult {
     let pinned = this.#pins.get(hostname)
-    if (pinned === peer) return 'pinned'
+    if (pinned === peer) return this.#touch(hostname, peer)
     if (pinned !== undefined) {
       // the operator may just have removed it (a host that lost its data_dir)
       this.#adoptEdit()
       pinned = this.#pins.get(hostname)
-      if (pinned === peer) return 'pinned'
+      if (pinned === peer) return this.#touch(hostname, peer)
     }
     if (pinned !== undefined) {
       this.#onConflict(hostname, pinned, peer)
@@ -188,12 +202,36 @@ export class HostPins {
         this.#logger.warn(`peer ${peer}, known as ${before}, now claims hostname ${hostname} while ${before} is still connected under the same key: two hosts sharing one node key (a copied data_dir or peer.key: one of them drops out of the cluster; give each host its own data_dir); both names stay pinned to it`)
       }
     }
-    if (this.#pins.size >= MAX_PINS) return 'full'
+    if (this.#pins.size >= MAX_PINS && !this.#evictFor(hostname, held)) {
+      if (this.#logAllowed()) this.#logger.warn(`${this.#file} holds ${MAX_PINS} pins and every one is this host's or a connected member's: peer ${peer} (${hostname}) refused`)
+      return 'full'
+    }
     this.#set(hostname, peer)
     this.#added.set(hostname, peer)
     this.#released.delete(hostname)
     this.#save()
     return 'new'
+  }
+
+  /** A claim of a pinned name: it becomes the most recently claimed. */
+  #touch (hostname: string, peer: string): 'pinned' {
+    this.#pins.delete(hostname)
+    this.#pins.set(hostname, peer)
+    return 'pinned'
+  }
+
+  /**
+   * Makes room for hostname in a full table: releases the pin least recently claimed whose host
+   * is not connected (held) and is not this one. False when there is none.
+   */
+  #evictFor (hostname: string, held: (hostname: string) => boolean): boolean {
+    for (const [host, peer] of this.#pins) {
+      if (host === this.#init.hostname || held(host)) continue
+      this.#release(host, peer)
+      if (this.#logAllowed()) this.#logger.info(`${this.#file} holds ${MAX_PINS} pins: released the pin of ${host} (peer ${peer}, not connected, the least recently seen) to pin ${hostname}`)
+      return true
+    }
+    return false
   }
 
   /** Unpins hostname (its peer took another name); kept so through an edit adopted before the next write. */

@@ -7,7 +7,7 @@ import { mkdtemp, readFile, rm, utimes, writeFile } from 'node:fs/promises'
 import os from 'node:os'
 import path from 'node:path'
 import { Writable } from 'node:stream'
-import { HostPins, PINS_FILE } from '../../../src/gossip/pins.ts'
+import { HostPins, MAX_PINS, PINS_FILE } from '../../../src/gossip/pins.ts'
 import { createLogger } from '../../../src/lib/logger.ts'
 
 test('pins: an edit of the file on a running node is taken at the next claim, and never written over', async t => {
@@ -153,4 +153,31 @@ test('pins: an edit adopted after a release does not bring the released pin back
   utimesSync(file, later, later)
   await pins.flush()
   t.deepEqual(await onDisk(dir), { h4: 'peer-k', me: 'peer-me', web: 'peer-web' })
+})
+
+test('pins: a fleet that replaced MAX_PINS machines under new names still admits a new one: the pin least recently claimed by a host not connected gives way', async t => {
+  const dir = await tempDir(t)
+  const { logger, lines } = capture()
+  const pins = new HostPins({ logger }, { dataDir: dir, hostname: 'me', peerId: 'peer-me' })
+  await pins.load()
+  // machines come and go for months, each under a name of its own: every one was pinned
+  for (let i = 0; pins.size < MAX_PINS; i++) t.is(pins.claim(`ip-${i}`, `peer-${i}`, () => false), 'new')
+  t.is(pins.claim('ip-0', 'peer-0'), 'pinned', 'ip-0 connects again: now the most recently seen')
+  const connected = (h: string): boolean => h === 'ip-1'
+  t.is(pins.claim('ip-new', 'peer-new', connected), 'new', 'a new machine is still taken (it was refused for good)')
+  t.is(pins.size, MAX_PINS)
+  t.is(pins.peerOf('ip-new'), 'peer-new')
+  t.is(pins.peerOf('ip-2'), undefined, 'the least recently seen host not connected gave way')
+  t.is(pins.peerOf('ip-0'), 'peer-0')
+  t.is(pins.peerOf('ip-1'), 'peer-1', 'a connected member keeps its pin')
+  t.is(pins.peerOf('me'), 'peer-me')
+  t.true(lines.some(l => l.includes(`holds ${MAX_PINS} pins: released the pin of ip-2 (peer peer-2, not connected, the least recently seen) to pin ip-new`)), lines.slice(-3).join('\n'))
+  await pins.flush()
+  const disk = await onDisk(dir)
+  t.is(Object.keys(disk).length, MAX_PINS)
+  t.false('ip-2' in disk)
+  t.is(disk['ip-new'], 'peer-new')
+  // when every pin is this host's or a connected member's, a newcomer is refused, with a warning
+  t.is(pins.claim('ip-other', 'peer-other', () => true), 'full')
+  t.true(lines.some(l => l.includes(`holds ${MAX_PINS} pins and every one is this host's or a connected member's: peer peer-other (ip-other) refused`)))
 })
