@@ -32,7 +32,7 @@ import os from 'node:os'
 import path from 'node:path'
 import { DaemonProcess } from '../test/helpers/daemon.ts'
 import { memoryPartsKb } from '../test/helpers/proc.ts'
-import { waitFor } from '../test/helpers/wait.ts'
+import { sleep, waitFor } from '../test/helpers/wait.ts'
 import { prng } from '../test/helpers/prng.ts'
 
 const MINUTES = Math.min(24 * 60, Math.max(1, Number(process.env.SOAK_MINUTES ?? 10)))
@@ -46,7 +46,6 @@ const TOMBSTONE_LIFESPAN = '2m'
 const WARMUP_MS = Math.min(180_000, Math.max(60_000, MINUTES * 60_000 * 0.2))
 const rand = prng(Number(process.env.SOAK_SEED ?? 7))
 const pick = <T>(xs: readonly T[]): T => xs[Math.floor(rand() * xs.length)]
-const sleep = async (ms: number): Promise<void> => { await new Promise(resolve => setTimeout(resolve, ms)) }
 const load = (): string => readFileSync('/proc/loadavg', 'utf8').split(' ').slice(0, 3).join(' ')
 const t0 = Date.now()
 const deadline = t0 + MINUTES * 60_000

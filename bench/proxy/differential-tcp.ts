@@ -16,7 +16,7 @@ import net from 'node:net'
 import os from 'node:os'
 import path from 'node:path'
 import { fileURLToPath } from 'node:url'
-import { runDifferential, startLogged, waitUntil } from '../daemons.ts'
+import { runDifferential, sleep, startLogged, waitUntil } from '../daemons.ts'
 
 const HERE = path.dirname(fileURLToPath(import.meta.url))
 const REPO = path.resolve(HERE, '../..')
@@ -31,7 +31,6 @@ const VERBOSE = process.env.DIFF_VERBOSE === '1'
 const children: ChildProcess[] = []
 const tmp = mkdtempSync(path.join(os.tmpdir(), 'sidecar-diff-tcp-'))
 const MiB = 1 << 20
-const sleep = async (ms: number): Promise<void> => { await new Promise(resolve => setTimeout(resolve, ms)) }
 
 // ---------- what an endpoint saw ----------
 
@@ -162,6 +161,9 @@ function wsBackend (after: (s: net.Socket, rest: Buffer) => Promise<void> | void
     s.on('data', onData)
   }
 }
+
+/** A WebSocket backend's part after the 101: echoes every byte (the frames are not parsed), ending when the client ends. */
+const echoAfterUpgrade = (s: net.Socket, rest: Buffer): void => { s.write(rest); s.on('data', (d: Buffer) => s.write(d)); s.on('end', () => s.end()) }
 
 /** What a client saw after a 101: the 101's own bytes are cut (its fields differ by design). */
 function afterHead (seen: Seen): number {
@@ -341,7 +343,7 @@ const CASES: Case[] = [
   {
     name: 'ws echo: text, binary, fragments, ping',
     front: FRONT.ws,
-    backend: wsBackend((s, rest) => { s.write(rest); s.on('data', (d: Buffer) => s.write(d)); s.on('end', () => s.end()) }),
+    backend: wsBackend(echoAfterUpgrade),
     client: async (c, seen) => {
       c.write(UPGRADE)
       await seen.until(100)
@@ -355,7 +357,7 @@ const CASES: Case[] = [
   {
     name: 'ws 10 MiB binary message echoed',
     front: FRONT.ws,
-    backend: wsBackend((s, rest) => { s.write(rest); s.on('data', (d: Buffer) => s.write(d)); s.on('end', () => s.end()) }),
+    backend: wsBackend(echoAfterUpgrade),
     client: async (c, seen) => {
       c.write(UPGRADE)
       await seen.until(100)
@@ -391,7 +393,7 @@ const CASES: Case[] = [
   {
     name: 'ws upgrade request, a frame and the client\'s FIN in one packet (101 after 100 ms, echo, FIN on EOF)',
     front: FRONT.ws,
-    backend: wsBackend((s, rest) => { s.write(rest); s.on('data', (d: Buffer) => s.write(d)); s.on('end', () => s.end()) }, { delay: 100 }),
+    backend: wsBackend(echoAfterUpgrade, { delay: 100 }),
     client: async (c, seen) => { c.end(Buffer.concat([Buffer.from(UPGRADE), frame(1, Buffer.from('early bird'))])); await seen.endedWithin(4500) },
   },
   {
