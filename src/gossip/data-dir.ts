@@ -38,15 +38,18 @@ export async function inDataDir<T> (dataDir: string, work: (step: (doing: string
  * that is not a regular file, or larger than maxBytes, is refused at once with a ConfigError
  * that names it and says what to do (fix); a missing file throws ENOENT as readFile does.
  */
-export async function readDataFile (file: string, maxBytes: number, fix: string): Promise<Buffer> {
+export async function readDataFile (file: string, maxBytes: number, fix: string): Promise<DataFile> {
   const steps = readSteps(file, maxBytes, fix)
   let next = steps.next()
   while (next.done !== true) next = steps.next(await next.value.async().then(value => ({ value }), (err: unknown) => ({ err })))
   return next.value
 }
 
+/** A file of data_dir as read: its bytes, and the stats of the open file they were read from (checked before the read). */
+export interface DataFile { bytes: Buffer, stats: Stats }
+
 /** readDataFile, synchronous: for a small read that runs on a live node (a pins file edited). */
-export function readDataFileSync (file: string, maxBytes: number, fix: string): Buffer {
+export function readDataFileSync (file: string, maxBytes: number, fix: string): DataFile {
   const steps = readSteps(file, maxBytes, fix)
   let next = steps.next()
   while (next.done !== true) next = steps.next(settle(next.value.sync))
@@ -82,7 +85,7 @@ const fsAsync = { stat: promisify(stat), lstat: promisify(lstat), open: promisif
  * readDataFileSync alike (so a fix cannot land in only one): each file system call is yielded
  * to the driver, which makes it synchronously or not.
  */
-function * readSteps (file: string, maxBytes: number, fix: string): Generator<Call, Buffer, Outcome> {
+function * readSteps (file: string, maxBytes: number, fix: string): Generator<Call, DataFile, Outcome> {
   const first = yield * call(() => statSync(file), async () => await fsAsync.stat(file))
   if (!first.isFile()) refuseOdd(file, first, maxBytes, fix, (yield * call(() => lstatSync(file), async () => await fsAsync.lstat(file))).isSymbolicLink())
   refuseOdd(file, first, maxBytes, fix)
@@ -100,7 +103,7 @@ function * readSteps (file: string, maxBytes: number, fix: string): Generator<Ca
       if (n === 0) break // shrunk meanwhile
       got += n
     }
-    return buf.subarray(0, got)
+    return { bytes: buf.subarray(0, got), stats: s }
   } finally {
     yield * call(() => { closeSync(fd) }, async () => { await fsAsync.close(fd) })
   }

@@ -3,7 +3,7 @@
 // and its files, read only when they are regular files of a sane size.
 import test, { type ExecutionContext } from 'ava'
 import { execFileSync } from 'node:child_process'
-import { mkdir, mkdtemp, readdir, rm, symlink, truncate, writeFile } from 'node:fs/promises'
+import { mkdir, mkdtemp, readdir, rm, stat, symlink, truncate, writeFile } from 'node:fs/promises'
 import os from 'node:os'
 import path from 'node:path'
 import { Writable } from 'node:stream'
@@ -79,9 +79,12 @@ test('data dir: a regular file (or a symlink to one) within the size is read who
   t.teardown(async () => { await rm(dir, { recursive: true, force: true }) })
   await writeFile(path.join(dir, 'real'), 'x'.repeat(1000))
   await symlink(path.join(dir, 'real'), path.join(dir, 'link'))
-  t.is((await readDataFile(path.join(dir, 'link'), 1000, 'fix')).length, 1000)
-  t.is(readDataFileSync(path.join(dir, 'real'), 1000, 'fix').toString(), 'x'.repeat(1000))
-  t.is(readDataFileSync(path.join(dir, 'link'), 1000, 'fix').toString(), 'x'.repeat(1000))
+  const real = await stat(path.join(dir, 'real'))
+  const read = await readDataFile(path.join(dir, 'link'), 1000, 'fix')
+  t.is(read.bytes.length, 1000)
+  t.is(read.stats.ino, real.ino, 'the stats of the file read, not of the link')
+  t.is(readDataFileSync(path.join(dir, 'real'), 1000, 'fix').bytes.toString(), 'x'.repeat(1000))
+  t.like(readDataFileSync(path.join(dir, 'link'), 1000, 'fix'), { bytes: Buffer.from('x'.repeat(1000)), stats: { ino: real.ino, size: 1000 } })
   await t.throwsAsync(readDataFile(path.join(dir, 'none'), 1000, 'fix'), { code: 'ENOENT' })
   t.throws(() => readDataFileSync(path.join(dir, 'none'), 1000, 'fix'), { code: 'ENOENT' })
 })
