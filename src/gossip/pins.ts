@@ -280,8 +280,11 @@ export class HostPins {
       try {
         await mkdir(this.#init.dataDir, { recursive: true, mode: 0o700 })
         await writeFile(tmp, JSON.stringify(doc, null, 1) + '\n', { mode: 0o600 })
+        // the stamp of what this node wrote (a rename keeps inode, size and mtime); stat()ed after the
+        // rename, an edit landing in between was stamped as this node's own write: never adopted, written over
+        const written = await stat(tmp)
         await rename(tmp, this.#file)
-        this.#stamp = fileStamp(await stat(this.#file))
+        this.#stamp = fileStamp(written)
         this.#added.clear()
         this.#released.clear()
       } catch (err) {
