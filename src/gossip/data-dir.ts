@@ -3,9 +3,9 @@
 // start in "starting" for good, with no log line. Past the deadline the start ends with an
 // error naming data_dir and the step that did not finish. Its files are read only when they
 // are regular files of a sane size (readDataFile).
-import { closeSync, constants, fstatSync, lstatSync, openSync, readSync, statSync, type Stats } from 'node:fs'
-import { lstat, open, stat } from 'node:fs/promises'
+import { close, closeSync, constants, fstat, fstatSync, lstat, lstatSync, open, openSync, read, readSync, stat, statSync, type Stats } from 'node:fs'
 import path from 'node:path'
+import { promisify } from 'node:util'
 import { ConfigError } from '../lib/errors.ts'
 
 /** A local disk answers in milliseconds; a filesystem silent for 10 s is not one data_dir can be on. */
@@ -38,52 +38,76 @@ export async function inDataDir<T> (dataDir: string, work: (step: (doing: string
  * that is not a regular file, or larger than maxBytes, is refused at once with a ConfigError
  * that names it and says what to do (fix); a missing file throws ENOENT as readFile does.
  */
-export async function readDataFile (file: string, maxBytes: number, fix: string): Promise<Buffer> {
-  const first = await stat(file)
-  if (!first.isFile()) refuseOdd(file, first, maxBytes, fix, (await lstat(file)).isSymbolicLink())
-  refuseOdd(file, first, maxBytes, fix)
-  // O_NONBLOCK: should the file be swapped for a FIFO since the stat, the open does not wait for a writer
-  const fh = await open(file, constants.O_RDONLY | NONBLOCK)
-  try {
-    const s = await fh.stat()
-    refuseOdd(file, s, maxBytes, fix)
-    const buf = Buffer.alloc(s.size)
-    let got = 0
-    while (got < buf.length) {
-      const { bytesRead } = await fh.read(buf, got, buf.length - got, got)
-      if (bytesRead === 0) break // shrunk meanwhile
-      got += bytesRead
-    }
-    return buf.subarray(0, got)
-  } finally {
-    await fh.close()
-  }
+export async function readDataFile (file: string, maxBytes: number, fix: string): Promise<DataFile> {
+  const steps = readSteps(file, maxBytes, fix)
+  let next = steps.next()
+  while (next.done !== true) next = steps.next(await next.value.async().then(value => ({ value }), (err: unknown) => ({ err })))
+  return next.value
 }
 
+/** A file of data_dir as read: its bytes, and the stats of the open file they were read from (checked before the read). */
+export interface DataFile { bytes: Buffer, stats: Stats }
+
 /** readDataFile, synchronous: for a small read that runs on a live node (a pins file edited). */
-export function readDataFileSync (file: string, maxBytes: number, fix: string): Buffer {
-  const first = statSync(file)
-  if (!first.isFile()) refuseOdd(file, first, maxBytes, fix, lstatSync(file).isSymbolicLink())
-  refuseOdd(file, first, maxBytes, fix)
-  const fd = openSync(file, constants.O_RDONLY | NONBLOCK)
-  try {
-    const s = fstatSync(fd)
-    refuseOdd(file, s, maxBytes, fix)
-    const buf = Buffer.alloc(s.size)
-    let got = 0
-    while (got < buf.length) {
-      const n = readSync(fd, buf, got, buf.length - got, got)
-      if (n === 0) break
-      got += n
-    }
-    return buf.subarray(0, got)
-  } finally {
-    closeSync(fd)
-  }
+export function readDataFileSync (file: string, maxBytes: number, fix: string): DataFile {
+  const steps = readSteps(file, maxBytes, fix)
+  let next = steps.next()
+  while (next.done !== true) next = steps.next(settle(next.value.sync))
+  return next.value
 }
 
 /** Not on Windows, which has no FIFOs to block on. */
 const NONBLOCK = constants.O_NONBLOCK ?? 0
+
+/** One file system call of readSteps in both its forms: readDataFileSync makes the one, readDataFile the other. */
+interface Call { sync: () => unknown, async: () => Promise<unknown> }
+type Outcome = { value: unknown } | { err: unknown }
+
+function settle (sync: () => unknown): Outcome {
+  try {
+    return { value: sync() }
+  } catch (err) {
+    return { err }
+  }
+}
+
+/** Has the driver make a call: its value, or its error thrown here. */
+function * call<T> (sync: () => T, async: () => Promise<T>): Generator<Call, T, Outcome> {
+  const outcome = yield { sync, async }
+  if ('err' in outcome) throw outcome.err
+  return outcome.value as T
+}
+
+const fsAsync = { stat: promisify(stat), lstat: promisify(lstat), open: promisify(open), fstat: promisify(fstat), read: promisify(read), close: promisify(close) }
+
+/**
+ * The one read of a data_dir file, its checks in their order, for readDataFile and
+ * readDataFileSync alike (so a fix cannot land in only one): each file system call is yielded
+ * to the driver, which makes it synchronously or not.
+ */
+function * readSteps (file: string, maxBytes: number, fix: string): Generator<Call, DataFile, Outcome> {
+  const first = yield * call(() => statSync(file), async () => await fsAsync.stat(file))
+  if (!first.isFile()) refuseOdd(file, first, maxBytes, fix, (yield * call(() => lstatSync(file), async () => await fsAsync.lstat(file))).isSymbolicLink())
+  refuseOdd(file, first, maxBytes, fix)
+  // O_NONBLOCK: should the file be swapped for a FIFO since the stat, the open does not wait for a writer
+  const flags = constants.O_RDONLY | NONBLOCK
+  const fd = yield * call(() => openSync(file, flags), async () => await fsAsync.open(file, flags))
+  try {
+    const s = yield * call(() => fstatSync(fd), async () => await fsAsync.fstat(fd))
+    refuseOdd(file, s, maxBytes, fix)
+    const buf = Buffer.alloc(s.size)
+    let got = 0
+    while (got < buf.length) {
+      const at = got
+      const n = yield * call(() => readSync(fd, buf, at, buf.length - at, at), async () => (await fsAsync.read(fd, buf, at, buf.length - at, at)).bytesRead)
+      if (n === 0) break // shrunk meanwhile
+      got += n
+    }
+    return { bytes: buf.subarray(0, got), stats: s }
+  } finally {
+    yield * call(() => { closeSync(fd) }, async () => { await fsAsync.close(fd) })
+  }
+}
 
 /** Throws the ConfigError for a file of data_dir (stat s) that is not a regular file, or too large; symlink: file itself is one. */
 function refuseOdd (file: string, s: Stats, maxBytes: number, fix: string, symlink = false): void {

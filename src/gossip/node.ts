@@ -211,7 +211,7 @@ export async function loadPeerKey (dataDir: string, logger: Logger, hostname: st
   let bytes: Uint8Array | undefined
   try {
     step(`reading the node key ${file}`)
-    bytes = await readDataFile(file, MAX_KEY_BYTES, `remove it (this host then gets a new peer id, which the peers that pinned ${hostname} refuse until unpinned) or put the node key back in its place`)
+    bytes = (await readDataFile(file, MAX_KEY_BYTES, `remove it (this host then gets a new peer id, which the peers that pinned ${hostname} refuse until unpinned) or put the node key back in its place`)).bytes
   } catch (err) {
     if (err instanceof ConfigError) throw err // not a key file at all: the operator decides, nothing is replaced
     const code = (err as NodeJS.ErrnoException).code

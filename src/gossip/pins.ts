@@ -81,11 +81,16 @@ export class HostPins {
     this.#pins.clear()
     this.#byPeer.clear()
     try {
-      this.#stamp = fileStamp(await stat(this.#file))
-      this.#fill((await readDataFile(this.#file, MAX_PINS_FILE_BYTES, PINS_FILE_FIX)).toString('utf8'))
+      // the stamp of the file read (its fstat), not of a stat before: an edit landing in between is not taken as read
+      const { bytes, stats } = await readDataFile(this.#file, MAX_PINS_FILE_BYTES, PINS_FILE_FIX)
+      this.#stamp = fileStamp(stats)
+      this.#fill(bytes.toString('utf8'))
     } catch (err) {
       if (err instanceof ConfigError) throw err // a FIFO, a directory, a huge file: nothing to start from, and nowhere to save
-      if ((err as NodeJS.ErrnoException).code !== 'ENOENT') this.#logger.warn(`${this.#file} is not a readable pin file (${(err as Error).message}): starting with no pinned hosts`)
+      if ((err as NodeJS.ErrnoException).code !== 'ENOENT') {
+        this.#logger.warn(`${this.#file} is not a readable pin file (${(err as Error).message}): starting with no pinned hosts`)
+        this.#stamp = this.#stampNow() // one that cannot be opened (EACCES) is warned about here, not again later as an edit
+      }
     }
     const own = this.#pins.get(this.#init.hostname)
     if (own !== undefined && own !== this.#init.peerId) {
@@ -123,9 +128,14 @@ export class HostPins {
   #adoptEdit (): void {
     const now = this.#stampNow()
     if (now === this.#stamp) return
-    let text: string
+    let text = '{}'
+    let stamp = now
     try {
-      text = now === '' ? '{}' : readDataFileSync(this.#file, MAX_PINS_FILE_BYTES, PINS_FILE_FIX).toString('utf8')
+      if (now !== '') {
+        const { bytes, stats } = readDataFileSync(this.#file, MAX_PINS_FILE_BYTES, PINS_FILE_FIX)
+        text = bytes.toString('utf8')
+        stamp = fileStamp(stats) // the file read, should another edit have replaced it since the stat above
+      }
       JSON.parse(text)
     } catch (err) {
       this.#logger.warn(`${this.#file} was edited but cannot be read (${(err as Error).message}): keeping the pins held before`)
@@ -143,7 +153,7 @@ export class HostPins {
     const order = [...this.#pins].filter(([h]) => !before.has(h)).concat([...before.keys()].filter(h => this.#pins.has(h)).map(h => [h, this.#pins.get(h) as string]))
     this.#pins.clear()
     for (const [h, p] of order) this.#pins.set(h, p)
-    this.#stamp = now
+    this.#stamp = stamp
     const removed = [...before.keys()].filter(h => this.#pins.get(h) !== before.get(h))
     this.#logger.info(`${this.#file} was edited: ${this.#pins.size} host${this.#pins.size === 1 ? '' : 's'} pinned now${removed.length > 0 ? `, no longer (or differently): ${removed.slice(0, 10).join(', ')}${removed.length > 10 ? ` and ${removed.length - 10} more` : ''}` : ''}`)
   }
@@ -270,8 +280,11 @@ export class HostPins {
       try {
         await mkdir(this.#init.dataDir, { recursive: true, mode: 0o700 })
         await writeFile(tmp, JSON.stringify(doc, null, 1) + '\n', { mode: 0o600 })
+        // the stamp of what this node wrote (a rename keeps inode, size and mtime); stat()ed after the
+        // rename, an edit landing in between was stamped as this node's own write: never adopted, written over
+        const written = await stat(tmp)
         await rename(tmp, this.#file)
-        this.#stamp = fileStamp(await stat(this.#file))
+        this.#stamp = fileStamp(written)
         this.#added.clear()
         this.#released.clear()
       } catch (err) {

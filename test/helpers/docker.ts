@@ -8,6 +8,7 @@ import { existsSync } from 'node:fs'
 import { copyFile, mkdir, mkdtemp, rm, symlink, writeFile } from 'node:fs/promises'
 import os from 'node:os'
 import path from 'node:path'
+import type { TestFn } from 'ava'
 import Docker from 'dockerode'
 
 export const TEST_DOCKER_SOCKET = process.env.SIDECAR_TEST_DOCKER_SOCKET ?? '/run/sidecar-test-docker/docker.sock'
@@ -45,6 +46,17 @@ export async function testDocker (socket = TEST_DOCKER_SOCKET): Promise<DockerCh
   await removeLeftovers(docker)
   await ensureImages(docker)
   return { ok: true, docker, url: `unix://${socket}` }
+}
+
+/**
+ * The test Docker, and what a test file declares its Docker tests with (dtest): ava's test where
+ * the test Docker answers; else test.skip, after one line saying why and how to start it
+ * ("Docker integration tests skipped: no Docker daemon socket at ..."; what names the tests).
+ */
+export async function dockerTests<C> (test: TestFn<C>, what = 'Docker integration tests'): Promise<{ docker: DockerCheck, dtest: TestFn<C> | TestFn<C>['skip'] }> {
+  const docker = await testDocker()
+  if (!docker.ok) console.log(`${what} skipped: ${docker.reason}`)
+  return { docker, dtest: docker.ok ? test : test.skip }
 }
 
 async function run (cmd: string, args: string[]): Promise<void> {

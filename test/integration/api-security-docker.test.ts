@@ -15,14 +15,11 @@ import path from 'node:path'
 import anyTest, { type TestFn } from 'ava'
 import type { DaemonProcess } from '../helpers/daemon.ts'
 import { count, startDockerDaemon, STATUS, waitForInstance } from '../helpers/docker-daemon.ts'
-import { runContainer, testDocker, type TestContainer } from '../helpers/docker.ts'
+import { dockerTests, runContainer, type TestContainer } from '../helpers/docker.ts'
 import { sleep, waitFor } from '../helpers/wait.ts'
 
-const docker = await testDocker()
-if (!docker.ok) console.log(`Docker integration tests skipped: ${docker.reason}`)
-
 const test = anyTest as TestFn<{ off: DaemonProcess, on: DaemonProcess, cwd: string }>
-const dtest = docker.ok ? test : test.skip
+const { docker, dtest } = await dockerTests(test)
 
 interface Explain { instances: Array<{ service: { ID: string }, check: { type: string, args: string, error: string | null } | null, reasons: string[] }> }
 

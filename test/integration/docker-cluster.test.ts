@@ -7,14 +7,13 @@ import path from 'node:path'
 import test from 'ava'
 import { startDaemon } from '../helpers/daemon.ts'
 import { startDockerDaemon, STATUS, waitForInstance } from '../helpers/docker-daemon.ts'
-import { runContainer, testDocker } from '../helpers/docker.ts'
+import { dockerTests, runContainer } from '../helpers/docker.ts'
 
 const FIRST = '127.0.2.14'
 const SECOND = '127.0.2.15'
-const docker = await testDocker()
-if (!docker.ok) console.log(`Docker cluster test skipped: ${docker.reason}`)
+const { docker, dtest } = await dockerTests(test, 'Docker cluster test')
 
-;(docker.ok ? test : test.skip)('docker cluster: a container discovered by one daemon shows up on its peer, and so does its stop', async (t) => {
+dtest('docker cluster: a container discovered by one daemon shows up on its peer, and so does its stop', async (t) => {
   if (!docker.ok) return
   const dir = await mkdtemp(path.join(os.tmpdir(), 'sidecar-docker-cluster-'))
   t.teardown(async () => { await rm(dir, { recursive: true, force: true }) })

@@ -7,15 +7,13 @@ import path from 'node:path'
 import anyTest, { type TestFn } from 'ava'
 import type { DaemonProcess } from '../helpers/daemon.ts'
 import { CHECK_INTERVAL_MS, count, instance, startDockerDaemon, STATUS, waitForInstance } from '../helpers/docker-daemon.ts'
-import { IMAGES, runContainer, testDocker, type TestContainer } from '../helpers/docker.ts'
+import { dockerTests, IMAGES, runContainer, type TestContainer } from '../helpers/docker.ts'
 import { sleep, waitFor } from '../helpers/wait.ts'
 
 const IP = '127.0.2.10'
-const docker = await testDocker()
-if (!docker.ok) console.log(`Docker integration tests skipped: ${docker.reason}`)
 
 const test = anyTest as TestFn<{ d: DaemonProcess, cwd: string }>
-const dtest = docker.ok ? test : test.skip
+const { docker, dtest } = await dockerTests(test)
 const unique = (name: string): string => `${name}-${Math.random().toString(36).slice(2, 8)}`
 
 test.before(async (t) => {

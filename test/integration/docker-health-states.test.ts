@@ -5,15 +5,14 @@ import os from 'node:os'
 import path from 'node:path'
 import test from 'ava'
 import { startDockerDaemon, STATUS, waitForInstance } from '../helpers/docker-daemon.ts'
-import { IMAGES, PID_LABEL, TEST_LABEL, testDocker } from '../helpers/docker.ts'
+import { dockerTests, IMAGES, PID_LABEL, TEST_LABEL } from '../helpers/docker.ts'
 import { waitFor } from '../helpers/wait.ts'
 
-const docker = await testDocker()
-if (!docker.ok) console.log(`Docker integration tests skipped: ${docker.reason}`)
+const { docker, dtest } = await dockerTests(test)
 
 interface Explain { instances: Array<{ service: { ID: string }, reasons: string[], check: { type: string, waiting: string | null } | null }> }
 
-;(docker.ok ? test : test.skip)('docker: a HEALTHCHECK still starting leaves the service UNKNOWN, and explain says Docker reports it starting', async (t) => {
+dtest('docker: a HEALTHCHECK still starting leaves the service UNKNOWN, and explain says Docker reports it starting', async (t) => {
   if (!docker.ok) return
   const cwd = await mkdtemp(path.join(os.tmpdir(), 'sidecar-hcstates-'))
   t.teardown(async () => { await rm(cwd, { recursive: true, force: true }) })

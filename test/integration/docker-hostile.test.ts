@@ -7,14 +7,13 @@ import os from 'node:os'
 import path from 'node:path'
 import test from 'ava'
 import { count, startDockerDaemon, STATUS, waitForInstance } from '../helpers/docker-daemon.ts'
-import { runContainer, testDocker } from '../helpers/docker.ts'
+import { dockerTests, runContainer } from '../helpers/docker.ts'
 import { sleep, waitFor } from '../helpers/wait.ts'
 
 const IP = '127.0.47.10'
-const docker = await testDocker()
-if (!docker.ok) console.log(`Docker integration tests skipped: ${docker.reason}`)
+const { docker, dtest } = await dockerTests(test)
 
-;(docker.ok ? test : test.skip)('docker: a container with megabyte labels is skipped with one short warning and a short /health reason; its neighbour is ALIVE', async (t) => {
+dtest('docker: a container with megabyte labels is skipped with one short warning and a short /health reason; its neighbour is ALIVE', async (t) => {
   if (!docker.ok) return
   const cwd = await mkdtemp(path.join(os.tmpdir(), 'sidecar-hostile-'))
   t.teardown(async () => { await rm(cwd, { recursive: true, force: true }) })
@@ -49,7 +48,7 @@ if (!docker.ok) console.log(`Docker integration tests skipped: ${docker.reason}`
 interface Check { error: string | null, consecutiveFailures: number }
 interface Explain { instances: Array<{ service: { ID: string }, check: Check | null }> }
 
-;(docker.ok ? test : test.skip)('docker: an External label whose command hangs leaves one command running in the container, not one more per interval', async (t) => {
+dtest('docker: an External label whose command hangs leaves one command running in the container, not one more per interval', async (t) => {
   if (!docker.ok) return
   const cwd = await mkdtemp(path.join(os.tmpdir(), 'sidecar-hang-'))
   t.teardown(async () => { await rm(cwd, { recursive: true, force: true }) })

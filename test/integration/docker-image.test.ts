@@ -11,16 +11,14 @@ import os from 'node:os'
 import path from 'node:path'
 import test from 'ava'
 import type Docker from 'dockerode'
-import { IMAGES, PID_LABEL, runContainer, TEST_LABEL, TEST_DOCKER_SOCKET, testDocker } from '../helpers/docker.ts'
+import { dockerTests, IMAGES, PID_LABEL, runContainer, TEST_LABEL, TEST_DOCKER_SOCKET } from '../helpers/docker.ts'
 import { buildImage, IMAGE_TAG } from '../helpers/image.ts'
 import { waitFor } from '../helpers/wait.ts'
 
 const A = '127.0.20.1'
 const B = '127.0.20.2'
 const BUILD_TIMEOUT_MS = 7 * 60_000 // measured 1.5 min on 2 busy cores (load 18), most of it npm ci and the vfs copies
-const docker = await testDocker()
-if (!docker.ok) console.log(`Docker image test skipped: ${docker.reason}`)
-const dtest = docker.ok ? test : test.skip
+const { docker, dtest } = await dockerTests(test, 'Docker image test')
 
 interface Instance { ID: string, Name: string, Status: number, Hostname: string, Image: string }
 interface ServicesJson { Services: Record<string, Instance[]>, ClusterMembers?: Record<string, unknown> }

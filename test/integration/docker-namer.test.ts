@@ -4,13 +4,12 @@ import os from 'node:os'
 import path from 'node:path'
 import test from 'ava'
 import { startDockerDaemon, STATUS, waitForInstance } from '../helpers/docker-daemon.ts'
-import { IMAGES, runContainer, testDocker } from '../helpers/docker.ts'
+import { dockerTests, IMAGES, runContainer } from '../helpers/docker.ts'
 
 const IP = '127.0.2.11'
-const docker = await testDocker()
-if (!docker.ok) console.log(`Docker integration tests skipped: ${docker.reason}`)
+const { docker, dtest } = await dockerTests(test)
 
-;(docker.ok ? test : test.skip)('docker namer: with [services] namer = "regex", group 1 of name_match over the container name is the service name', async (t) => {
+dtest('docker namer: with [services] namer = "regex", group 1 of name_match over the container name is the service name', async (t) => {
   if (!docker.ok) return
   const dir = await mkdtemp(path.join(os.tmpdir(), 'sidecar-namer-'))
   t.teardown(async () => { await rm(dir, { recursive: true, force: true }) })

@@ -9,15 +9,14 @@ import path from 'node:path'
 import test from 'ava'
 import { startDockerDaemon, STATUS, waitForInstance } from '../helpers/docker-daemon.ts'
 import { DockerTap } from '../helpers/docker-tap.ts'
-import { runContainer, testDocker, TEST_DOCKER_SOCKET } from '../helpers/docker.ts'
+import { dockerTests, runContainer, TEST_DOCKER_SOCKET } from '../helpers/docker.ts'
 import { sleep } from '../helpers/wait.ts'
 
 const IP = '127.0.48.20'
 const RECONCILE_MS = 300
-const docker = await testDocker()
-if (!docker.ok) console.log(`Docker integration tests skipped: ${docker.reason}`)
+const { docker, dtest } = await dockerTests(test)
 
-;(docker.ok ? test : test.skip)('docker reconcile: with nothing changing, no container is inspected again, a linked one included', async (t) => {
+dtest('docker reconcile: with nothing changing, no container is inspected again, a linked one included', async (t) => {
   if (!docker.ok) return
   const dir = await mkdtemp(path.join(os.tmpdir(), 'sidecar-reconcile-'))
   t.teardown(async () => { await rm(dir, { recursive: true, force: true }) })

@@ -7,12 +7,11 @@ import os from 'node:os'
 import path from 'node:path'
 import test from 'ava'
 import { count, instance, startDockerDaemon, STATUS, waitForInstance } from '../helpers/docker-daemon.ts'
-import { ensureImages, runContainer, TEST_DOCKER_SOCKET, testDocker } from '../helpers/docker.ts'
+import { dockerTests, ensureImages, runContainer, TEST_DOCKER_SOCKET } from '../helpers/docker.ts'
 import { PrivateDockerd, privateDockerdMissing } from '../helpers/dockerd.ts'
 import { sleep, waitFor } from '../helpers/wait.ts'
 
-const docker = await testDocker()
-if (!docker.ok) console.log(`Docker integration tests skipped: ${docker.reason}`)
+const { docker, dtest } = await dockerTests(test)
 const noPrivate = docker.ok ? privateDockerdMissing() : docker.reason
 if (docker.ok && noPrivate !== undefined) console.log(`the Docker restart test is skipped: ${noPrivate}`)
 
@@ -37,7 +36,7 @@ async function forwardSocket (from: string, to: string): Promise<net.Server> {
   return server
 }
 
-;(docker.ok ? test : test.skip)('docker resilience: with no Docker socket the daemon starts, logs once, and picks Docker up when the socket appears', async (t) => {
+dtest('docker resilience: with no Docker socket the daemon starts, logs once, and picks Docker up when the socket appears', async (t) => {
   if (!docker.ok) return
   const dir = await tmp(t, 'sidecar-late-')
   const late = path.join(dir, 'docker.sock')

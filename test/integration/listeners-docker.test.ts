@@ -12,14 +12,12 @@ import { PassThrough } from 'node:stream'
 import test from 'ava'
 import type Docker from 'dockerode'
 import { startDockerDaemon } from '../helpers/docker-daemon.ts'
-import { runContainer, testDocker, type TestContainer } from '../helpers/docker.ts'
+import { dockerTests, runContainer, type TestContainer } from '../helpers/docker.ts'
 import { startReceiver, type StateChangedEvent } from '../helpers/receiver.ts'
 import { sleep, waitFor } from '../helpers/wait.ts'
 
 const IP = '127.0.5.20'
-const docker = await testDocker()
-if (!docker.ok) console.log(`Docker listener test skipped: ${docker.reason}`)
-const dtest = docker.ok ? test : test.skip
+const { docker, dtest } = await dockerTests(test, 'Docker listener test')
 
 /** One HTTP request per connection: appends "METHOD PATH EVENT-ID BYTES HOSTNAME" to /tmp/requests and the body to /tmp/bodies, answers 200. */
 const HANDLER = `#!/bin/busybox sh

@@ -3,7 +3,7 @@
 // and its files, read only when they are regular files of a sane size.
 import test, { type ExecutionContext } from 'ava'
 import { execFileSync } from 'node:child_process'
-import { mkdir, mkdtemp, readdir, rm, symlink, truncate, writeFile } from 'node:fs/promises'
+import { mkdir, mkdtemp, readdir, rm, stat, symlink, truncate, writeFile } from 'node:fs/promises'
 import os from 'node:os'
 import path from 'node:path'
 import { Writable } from 'node:stream'
@@ -68,7 +68,8 @@ test('data dir: a host-pins.json that is a FIFO, a directory, a symlink to /dev/
     const pins = new HostPins({ logger: silent }, { dataDir: dir, hostname: 'h1', peerId: 'peer-1' })
     const err = await t.throwsAsync(pins.load(), { instanceOf: ConfigError }, what)
     t.regex(err?.message ?? '', new RegExp(`${path.join(dir, PINS_FILE)} ${expected.source}; remove it \\(this node then pins each host again as it connects\\)`), what)
-    t.throws(() => readDataFileSync(path.join(dir, PINS_FILE), 1024, 'fix'), { instanceOf: ConfigError }, what)
+    const direct = await t.throwsAsync(readDataFile(path.join(dir, PINS_FILE), 1024, 'fix'), { instanceOf: ConfigError }, what)
+    t.is(t.throws(() => readDataFileSync(path.join(dir, PINS_FILE), 1024, 'fix'), { instanceOf: ConfigError }, what)?.message, direct?.message, `${what}: refused alike, read synchronously or not`)
     t.true(Date.now() - t0 < 2000, `${what}: ${Date.now() - t0} ms`)
   }
 })
@@ -78,9 +79,14 @@ test('data dir: a regular file (or a symlink to one) within the size is read who
   t.teardown(async () => { await rm(dir, { recursive: true, force: true }) })
   await writeFile(path.join(dir, 'real'), 'x'.repeat(1000))
   await symlink(path.join(dir, 'real'), path.join(dir, 'link'))
-  t.is((await readDataFile(path.join(dir, 'link'), 1000, 'fix')).length, 1000)
-  t.is(readDataFileSync(path.join(dir, 'real'), 1000, 'fix').toString(), 'x'.repeat(1000))
+  const real = await stat(path.join(dir, 'real'))
+  const read = await readDataFile(path.join(dir, 'link'), 1000, 'fix')
+  t.is(read.bytes.length, 1000)
+  t.is(read.stats.ino, real.ino, 'the stats of the file read, not of the link')
+  t.is(readDataFileSync(path.join(dir, 'real'), 1000, 'fix').bytes.toString(), 'x'.repeat(1000))
+  t.like(readDataFileSync(path.join(dir, 'link'), 1000, 'fix'), { bytes: Buffer.from('x'.repeat(1000)), stats: { ino: real.ino, size: 1000 } })
   await t.throwsAsync(readDataFile(path.join(dir, 'none'), 1000, 'fix'), { code: 'ENOENT' })
+  t.throws(() => readDataFileSync(path.join(dir, 'none'), 1000, 'fix'), { code: 'ENOENT' })
 })
 
 test('data dir: a host-pins.json replaced by a FIFO on a running node is not read (the claim answers at once, warned), and the pins held are kept', async t => {
