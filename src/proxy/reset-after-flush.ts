@@ -1,0 +1,144 @@
+// A backend that aborts its connection (a reset: a crashed process) in the middle of what it
+// sends: the client's connection is reset too, so a cut download cannot read as complete (a FIN
+// says "that was all"). A reset throws away what is still queued for the client: in Node's
+// write queue, and in the kernel's send queue (bytes the client's kernel has not acknowledged:
+// a client reading 16 MiB slowly lost 3.4 MiB of them to a reset sent as soon as Node's queue
+// was empty). So the reset waits until both are empty: the client gets every byte the backend
+// sent, then the reset. Bounded (maxMs): a client that stops reading is reset with what it has.
+//
+// The kernel's queue is read from /proc/self/net/tcp (tcp6), the `tx_queue` of the socket's
+// line: one read per poll for all sockets waiting, only while some wait. Where that cannot be
+// read (not Linux), the reset follows Node's queue alone.
+import { readFile } from 'node:fs/promises'
+import net from 'node:net'
+import os from 'node:os'
+
+/** How often the waiting sockets are looked at. */
+const POLL_MS = 20
+
+interface Waiting {
+  socket: net.Socket
+  deadline: number
+  /** The socket's line in the kernel's table (local and remote address as it prints them), or undefined when it cannot be named. */
+  key: string | undefined
+  v6: boolean
+}
+
+const waiting = new Set<Waiting>()
+let timer: NodeJS.Timeout | undefined
+/** The kernel's tables could not be read (not Linux): Node's queue alone decides. */
+let noTables = false
+
+/** Resets socket once every byte written to it has reached its peer, or after maxMs. The caller stops reading it. */
+export function resetAfterFlush (socket: net.Socket, maxMs: number): void {
+  if (socket.destroyed) return
+  const key = tableKey(socket)
+  waiting.add({ socket, deadline: Date.now() + maxMs, key: key?.key, v6: key?.v6 ?? false })
+  timer ??= setTimeout(() => { void poll() }, 0).unref()
+}
+
+function reset (w: Waiting): void {
+  waiting.delete(w)
+  if (w.socket.destroyed) return
+  try {
+    w.socket.resetAndDestroy()
+  } catch {
+    w.socket.destroy() // not a TCP handle: no reset to send
+  }
+}
+
+async function poll (): Promise<void> {
+  try {
+    await check()
+  } finally {
+    timer = waiting.size > 0 ? setTimeout(() => { void poll() }, POLL_MS).unref() : undefined
+  }
+}
+
+async function check (): Promise<void> {
+  const now = Date.now()
+  const kernel: Waiting[] = []
+  for (const w of waiting) {
+    if (w.socket.destroyed) waiting.delete(w)
+    else if (now >= w.deadline) reset(w)
+    else if (w.socket.writableLength > 0) continue
+    else if (w.key === undefined || noTables) reset(w)
+    else kernel.push(w)
+  }
+  if (kernel.length > 0) {
+    const queued = await kernelQueues(kernel.some(w => !w.v6), kernel.some(w => w.v6))
+    for (const w of kernel) {
+      const q = queued?.get(w.key as string)
+      // gone from the table (closed), or nothing left unacknowledged
+      if (q === undefined || q === 0) reset(w)
+    }
+  }
+}
+
+/** tx_queue (bytes sent and not acknowledged, or not sent yet) of every socket in the tables asked for, by key; undefined when they cannot be read. */
+async function kernelQueues (v4: boolean, v6: boolean): Promise<Map<string, number> | undefined> {
+  const queued = new Map<string, number>()
+  try {
+    if (v4) parseTable(await readFile('/proc/self/net/tcp', 'latin1'), queued)
+    if (v6) parseTable(await readFile('/proc/self/net/tcp6', 'latin1'), queued)
+  } catch {
+    noTables = true
+    return undefined
+  }
+  return queued
+}
+
+/** Lines are `  sl: local remote st tx_queue:rx_queue ...`. */
+function parseTable (text: string, into: Map<string, number>): void {
+  let at = text.indexOf('\n') + 1 // past the header
+  while (at > 0 && at < text.length) {
+    const end = text.indexOf('\n', at)
+    const line = text.slice(at, end < 0 ? text.length : end)
+    at = end + 1
+    const f = line.trim().split(/\s+/)
+    if (f.length < 5) continue
+    into.set(`${f[1]} ${f[2]}`, parseInt(f[4].slice(0, f[4].indexOf(':')), 16))
+  }
+}
+
+/** The socket's addresses as the kernel's table prints them, or undefined (not connected, or an address this does not parse). */
+export function tableKey (socket: net.Socket): { key: string, v6: boolean } | undefined {
+  const { localAddress: la, localPort: lp, remoteAddress: ra, remotePort: rp } = socket
+  if (la === undefined || lp === undefined || ra === undefined || rp === undefined) return undefined
+  const v6 = net.isIPv6(la)
+  const l = addressBytes(la, v6)
+  const r = addressBytes(ra, v6)
+  if (l === undefined || r === undefined) return undefined
+  return { key: `${hexWords(l)}:${hex(lp, 4)} ${hexWords(r)}:${hex(rp, 4)}`, v6 }
+}
+
+const LITTLE_ENDIAN = os.endianness() === 'LE'
+const hex = (n: number, width: number): string => n.toString(16).toUpperCase().padStart(width, '0')
+
+/** The kernel prints an address as 32-bit words in the host's byte order. */
+function hexWords (bytes: number[]): string {
+  let s = ''
+  for (let i = 0; i < bytes.length; i += 4) {
+    const w = bytes.slice(i, i + 4)
+    if (LITTLE_ENDIAN) w.reverse()
+    for (const b of w) s += hex(b, 2)
+  }
+  return s
+}
+
+function addressBytes (address: string, v6: boolean): number[] | undefined {
+  if (!v6) return net.isIPv4(address) ? address.split('.').map(Number) : undefined
+  if (!net.isIPv6(address)) return net.isIPv4(address) ? [0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0xff, 0xff, ...address.split('.').map(Number)] : undefined
+  // 16-bit groups; an IPv4 tail (::ffff:127.0.0.1) is two of them
+  const groups = (part: string): number[] => (part === '' ? [] : part.split(':')).flatMap((g) => {
+    if (!g.includes('.')) return [parseInt(g, 16)]
+    const [a, b, c, d] = g.split('.').map(Number)
+    return [(a << 8) | b, (c << 8) | d]
+  })
+  const [head, tail] = address.split('%')[0].split('::')
+  const h = groups(head)
+  const t = tail === undefined ? [] : groups(tail)
+  const all = tail === undefined ? h : [...h, ...Array<number>(8 - h.length - t.length).fill(0), ...t]
+  if (all.length !== 8) return undefined
+  return all.flatMap(g => [g >> 8, g & 0xff])
+}
