@@ -2,8 +2,8 @@
 // sends: the client's connection is reset too, so a cut download cannot read as complete (a FIN
 // says "that was all"). A reset throws away what is still queued for the client: in Node's
 // write queue, and in the kernel's send queue (bytes the client's kernel has not acknowledged:
-// a client reading 16 MiB slowly lost 3.4 MiB of them to a reset sent as soon as Node's queue
-// was empty). So the reset waits until both are empty: the client gets every byte the backend
+// a client reading 16 MiB slowly lost up to 1.8 MiB of them to a reset sent as soon as Node's
+// queue was empty). So the reset waits until both are empty: the client gets every byte the backend
 // sent, then the reset. Bounded (maxMs): a client that stops reading is reset with what it has.
 //
 // The kernel's queue is read from /proc/self/net/tcp (tcp6), the `tx_queue` of the socket's
