@@ -13,8 +13,17 @@ import { readFile } from 'node:fs/promises'
 import net from 'node:net'
 import os from 'node:os'
 
-/** How often the waiting sockets are looked at. */
+/** How often the waiting sockets are looked at, at most. */
 const POLL_MS = 20
+/**
+ * The kernel's table costs about 2.5 us a socket to read (10-15 ms for 4,400, most in TIME_WAIT,
+ * in 4 KiB reads on the thread pool, not the event loop): polls are spaced at least this many
+ * times the last read apart, so a backend that resets every connection costs about a fifth of
+ * one thread at most, up to MAX_POLL_MS (a read slowed by a busy machine must not hold every
+ * reset back for long).
+ */
+const POLL_SPACING = 4
+const MAX_POLL_MS = 250
 
 interface Waiting {
   socket: net.Socket
@@ -28,6 +37,8 @@ const waiting = new Set<Waiting>()
 let timer: NodeJS.Timeout | undefined
 /** The kernel's tables could not be read (not Linux): Node's queue alone decides. */
 let noTables = false
+/** How long the last read of the kernel's tables took (ms). */
+let lastReadMs = 0
 
 /** Resets socket once every byte written to it has reached its peer, or after maxMs. The caller stops reading it. */
 export function resetAfterFlush (socket: net.Socket, maxMs: number): void {
@@ -51,7 +62,7 @@ async function poll (): Promise<void> {
   try {
     await check()
   } finally {
-    timer = waiting.size > 0 ? setTimeout(() => { void poll() }, POLL_MS).unref() : undefined
+    timer = waiting.size > 0 ? setTimeout(() => { void poll() }, Math.min(MAX_POLL_MS, Math.max(POLL_MS, POLL_SPACING * lastReadMs))).unref() : undefined
   }
 }
 
@@ -66,7 +77,9 @@ async function check (): Promise<void> {
     else kernel.push(w)
   }
   if (kernel.length > 0) {
+    const t0 = performance.now()
     const queued = await kernelQueues(kernel.some(w => !w.v6), kernel.some(w => w.v6))
+    lastReadMs = performance.now() - t0
     for (const w of kernel) {
       const q = queued?.get(w.key as string)
       // gone from the table (closed), or nothing left unacknowledged

@@ -25,13 +25,19 @@ const MEDIUM = 1024 * 1024
 const LARGE = 16 * 1024 * 1024
 
 type Script = 'tcp' | 'ws' | 'http-close' | 'http-length' | 'http-chunked'
-/** resetAfterMs: resets that long after the connection came, whatever was acknowledged (a crash). */
-interface Case { sp: number, mode: 'tcp' | 'http', script: Script, bytes: number, resetAfterMs?: number }
+/**
+ * resetAfterMs: resets that long after the connection came, whatever was acknowledged (a crash).
+ * race: resets a random time up to it after it began to send (a tcp backend once the client's
+ * first byte came through the proxy), whatever was acknowledged.
+ */
+interface Case { sp: number, mode: 'tcp' | 'http', script: Script, bytes: number, resetAfterMs?: number, race?: boolean }
 const CASES = {
   tcp: { sp: 19531, mode: 'tcp', script: 'tcp', bytes: SMALL },
   tcpLarge: { sp: 19532, mode: 'tcp', script: 'tcp', bytes: LARGE },
   tcpStuck: { sp: 19533, mode: 'tcp', script: 'tcp', bytes: MEDIUM },
   tcpStuckCrash: { sp: 19539, mode: 'tcp', script: 'tcp', bytes: LARGE, resetAfterMs: 500 },
+  tcpRace: { sp: 19540, mode: 'tcp', script: 'tcp', bytes: SMALL, resetAfterMs: 30, race: true },
+  wsRace: { sp: 19541, mode: 'http', script: 'ws', bytes: SMALL, resetAfterMs: 30, race: true },
   ws: { sp: 19534, mode: 'http', script: 'ws', bytes: SMALL },
   wsLarge: { sp: 19535, mode: 'http', script: 'ws', bytes: LARGE },
   httpClose: { sp: 19536, mode: 'http', script: 'http-close', bytes: SMALL },
@@ -68,18 +74,20 @@ async function backend (c: Case): Promise<number> {
   }
   const server = net.createServer((s) => {
     s.on('error', () => {})
-    if (c.resetAfterMs !== undefined) setTimeout(() => { s.resetAndDestroy() }, c.resetAfterMs)
+    const race = c.race === true
+    if (c.resetAfterMs !== undefined && !race) setTimeout(() => { s.resetAndDestroy() }, c.resetAfterMs)
     const send = (): void => {
       s.write(head[c.script])
       s.write(payload, () => {
         if (c.resetAfterMs === undefined) void acknowledged(s).then(() => { s.resetAndDestroy() }, () => { s.destroy() })
       })
+      if (race) setTimeout(() => { s.resetAndDestroy() }, Math.random() * (c.resetAfterMs ?? 0))
     }
-    if (c.script === 'tcp') { send(); return }
+    if (c.script === 'tcp' && !race) { send(); return }
     let got = ''
     const onData = (d: Buffer): void => {
       got += d.toString('latin1')
-      if (!got.includes('\r\n\r\n')) return
+      if (c.script !== 'tcp' && !got.includes('\r\n\r\n')) return
       s.off('data', onData)
       send()
     }
@@ -95,10 +103,12 @@ interface Received { bytes: Buffer, how: string }
 /**
  * Connects, sends `send`, reads everything (with `onread`: nothing waits in a stream's buffer,
  * which a socket's error would drop), `pauseMs` between reads of at most 64 KiB; `stallMs`:
- * reads nothing for that long first. Ends with how the connection ended: 'FIN', an error code,
- * or 'open' after 30 s.
+ * reads nothing for that long first; resetAfterMs: resets it that long after its first bytes came
+ * unless it ended. Ends with how
+ * the connection ended: 'FIN', an error code, 'reset by the client', or 'open' after 30 s.
  */
-async function receive (sp: number, send: string, o: { pauseMs?: number, stallMs?: number } = {}): Promise<Received> {
+async function receive (sp: number, send: string, o: { pauseMs?: number, stallMs?: number, resetAfterMs?: number } = {}): Promise<Received> {
+  let first = true
   const chunks: Buffer[] = []
   const buf = Buffer.alloc(64 * 1024)
   return await new Promise<Received>((resolve) => {
@@ -109,6 +119,8 @@ async function receive (sp: number, send: string, o: { pauseMs?: number, stallMs
         buffer: buf,
         callback: (n: number) => {
           chunks.push(Buffer.from(buf.subarray(0, n)))
+          if (first && o.resetAfterMs !== undefined) setTimeout(() => { if (!s.destroyed) { s.resetAndDestroy(); done('reset by the client') } }, o.resetAfterMs)
+          first = false
           if (o.pauseMs === undefined) return true
           setTimeout(() => { s.resume() }, o.pauseMs)
           return false
@@ -222,3 +234,25 @@ test('http: answers framed by Content-Length or chunks that the backend resets: 
   t.is(sha(body.subarray(size.length)), sha(payloads.get(SMALL) as Buffer), 'the chunk as sent, and no last chunk')
   t.is(chunked.how, 'ECONNRESET')
 })
+
+for (const c of [CASES.tcpRace, CASES.wsRace]) {
+  const ws = c.script === 'ws'
+  test(`${ws ? 'a WebSocket tunnel' : 'tcp mode'}: 100 clients resetting as their backends reset (0-500 ms after the first bytes, and 0-30 after sending): none sees a clean end, nothing crashes, no connection stays`, async (t) => {
+    const d = daemon as DaemonProcess
+    const ends = new Map<string, number>()
+    for (let round = 0; round < 5; round++) {
+      const rs = await Promise.all(Array.from({ length: 20 }, async () => await receive(c.sp, ws ? UPGRADE : 'x', { resetAfterMs: Math.random() * 500 })))
+      // a backend that resets before its 101 gets the client a 502, then the close
+      for (const r of rs) {
+        const how = r.how === 'FIN' && ws && r.bytes.toString('latin1').startsWith('HTTP/1.1 502') ? '502, then FIN' : r.how
+        ends.set(how, (ends.get(how) ?? 0) + 1)
+      }
+    }
+    t.log(Object.fromEntries(ends))
+    t.deepEqual([...ends.keys()].filter(how => !['ECONNRESET', 'reset by the client', '502, then FIN'].includes(how)), [], 'a reset on either side, never a bare FIN')
+    t.true(d.running)
+    t.notRegex(d.output, /uncaught|unhandled|FATAL/i)
+    const open = async (): Promise<number> => (await d.json<{ listeners: Array<{ port: number, connections: number }> }>('/api/proxy.json')).listeners.find(l => l.port === c.sp)?.connections ?? -1
+    await waitFor(async () => await open() === 0, { timeoutMs: 5000, message: 'no connection left on the listener' })
+  })
+}
