@@ -78,7 +78,7 @@ async function check (): Promise<void> {
   }
   if (kernel.length > 0) {
     const t0 = performance.now()
-    const queued = await kernelQueues(kernel.some(w => !w.v6), kernel.some(w => w.v6))
+    const queued = await kernelQueues(new Set(kernel.map(w => w.key as string)), kernel.some(w => !w.v6), kernel.some(w => w.v6))
     lastReadMs = performance.now() - t0
     for (const w of kernel) {
       const q = queued?.get(w.key as string)
@@ -88,29 +88,35 @@ async function check (): Promise<void> {
   }
 }
 
-/** tx_queue (bytes sent and not acknowledged, or not sent yet) of every socket in the tables asked for, by key; undefined when they cannot be read. */
-async function kernelQueues (v4: boolean, v6: boolean): Promise<Map<string, number> | undefined> {
+/** tx_queue (bytes sent and not acknowledged, or not sent yet) of the sockets named in wanted, from the tables asked for; undefined when they cannot be read. */
+async function kernelQueues (wanted: Set<string>, v4: boolean, v6: boolean): Promise<Map<string, number> | undefined> {
   const queued = new Map<string, number>()
   try {
-    if (v4) parseTable(await readFile('/proc/self/net/tcp', 'latin1'), queued)
-    if (v6) parseTable(await readFile('/proc/self/net/tcp6', 'latin1'), queued)
-  } catch {
-    noTables = true
+    if (v4) parseTable(await readFile('/proc/self/net/tcp', 'latin1'), wanted, queued)
+    if (v6) parseTable(await readFile('/proc/self/net/tcp6', 'latin1'), wanted, queued)
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code === 'ENOENT') noTables = true
     return undefined
   }
   return queued
 }
 
-/** Lines are `  sl: local remote st tx_queue:rx_queue ...`. */
-function parseTable (text: string, into: Map<string, number>): void {
+/**
+ * Lines are `  sl: local remote st tx_queue:rx_queue ...` (fixed-width hex fields). Only the lines
+ * of wanted sockets are looked at past their addresses; a TIME_WAIT line (an earlier connection
+ * with the same addresses) is not theirs.
+ */
+function parseTable (text: string, wanted: Set<string>, into: Map<string, number>): void {
   let at = text.indexOf('\n') + 1 // past the header
   while (at > 0 && at < text.length) {
     const end = text.indexOf('\n', at)
-    const line = text.slice(at, end < 0 ? text.length : end)
+    const local = text.indexOf(': ', at) + 2
     at = end + 1
-    const f = line.trim().split(/\s+/)
-    if (f.length < 5) continue
-    into.set(`${f[1]} ${f[2]}`, parseInt(f[4].slice(0, f[4].indexOf(':')), 16))
+    const remoteEnd = text.indexOf(' ', text.indexOf(' ', local) + 1)
+    if (local < 2 || remoteEnd < 0 || (end >= 0 && remoteEnd > end)) continue
+    const key = text.slice(local, remoteEnd)
+    if (!wanted.has(key) || text.startsWith('06', remoteEnd + 1)) continue
+    into.set(key, parseInt(text.slice(remoteEnd + 4, remoteEnd + 12), 16))
   }
 }
 
