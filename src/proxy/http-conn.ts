@@ -13,6 +13,7 @@ import { ownResponse } from './headers.ts'
 import { Exchange } from './http-exchange.ts'
 import type { IdleEntry } from './idle.ts'
 import { adopt, SocketReads } from './read-buffer.ts'
+import { resetAfterFlush } from './reset-after-flush.ts'
 import type { Rejection } from './stats.ts'
 
 type State = 'head' | 'body' | 'wait' | 'tunnel' | 'closing'
@@ -238,6 +239,20 @@ export class ClientConn implements IdleEntry {
     this.#pending = undefined
     this.reads.setBlocked(false)
     return rest
+  }
+
+  /**
+   * The backend aborted what it was sending (a tunnel's bytes, an answer cut short): nothing
+   * more is read or answered here, and the connection is reset once what the backend did send
+   * reached the client (bounded by idle_timeout): a FIN would read as a clean end, and a
+   * close-delimited answer as a complete one.
+   */
+  abort (): void {
+    this.#state = 'closing'
+    this.#pending = undefined
+    this.ctx.idle.delete(this)
+    this.reads.setBlocked(true)
+    resetAfterFlush(this.socket, this.ctx.opts.idleTimeoutMs)
   }
 
   /** A head the proxy refuses: 400, 414 or 431 (too large), 501 (a method without a name), or 408 (too slow); counted and logged. */

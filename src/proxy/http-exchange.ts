@@ -323,12 +323,15 @@ export class Exchange implements UpstreamUser {
     if (up === undefined || this.#finished) return
     this.#up = undefined
     if (this.#tunnel || this.#respHead !== undefined) {
-      // a tunnel ends with either side; a response cut by the backend is cut for the client
-      // too, and counts against the backend as a reset before it would (not a silence past
-      // idle_timeout: the client may be the one that stopped reading)
-      if (this.#tunnel) this.#conn.socket.end()
-      else {
-        this.#conn.socket.destroy()
+      // a tunnel ends with either side, cleanly (a FIN) or not (a reset, after what the
+      // backend sent: ClientConn.abort); a response cut by the backend is cut for the client
+      // too, the same way, and counts against the backend as a reset before it would (not a
+      // silence past idle_timeout: the client may be the one that stopped reading)
+      if (this.#tunnel) {
+        if (err === undefined) this.#conn.socket.end()
+        else this.#conn.abort()
+      } else {
+        this.#conn.abort()
         if (this.#holding !== undefined && err?.code !== 'ETIMEDOUT') countFailure(this.#conn.ctx, this.#holding, err?.message ?? 'answer cut short')
       }
       this.#finish(this.#tunnel)

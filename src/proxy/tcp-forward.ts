@@ -7,6 +7,7 @@ import { clientAddress, ConnectTimeoutError, countFailure, type ListenerContext 
 import type { IdleEntry } from './idle.ts'
 import type { Backend } from './pool.ts'
 import { adopt, SocketReads } from './read-buffer.ts'
+import { resetAfterFlush } from './reset-after-flush.ts'
 
 /** Takes over a client socket accepted with pauseOnConnect and allowHalfOpen; returns the socket that carries it now (adopt()). */
 export function forwardTcp (ctx: ListenerContext, accepted: net.Socket): net.Socket {
@@ -36,14 +37,27 @@ export function forwardTcp (ctx: ListenerContext, accepted: net.Socket): net.Soc
   ctx.stats.begin()
   ctx.stats.connection()
 
-  /** aborted: the client's connection failed (reset) or went idle: the backend's is reset, not closed with a FIN that reads as a clean end. */
-  const finish = (failed: boolean, aborted = false): void => {
+  /**
+   * aborted: the client's connection failed (reset) or went idle: the backend's is reset, not
+   * closed with a FIN that reads as a clean end. backendAborted: the backend's connection failed
+   * (a reset): the client's is reset the same way, once what the backend sent reached it
+   * (reset-after-flush.ts; bounded by idle_timeout), and nothing more is read from it.
+   */
+  const finish = (failed: boolean, aborted = false, backendAborted = false): void => {
     if (done) return
     done = true
     ctx.idle.delete(idle)
     if (holding !== undefined) holding.inFlight--
     holding = undefined
-    client.destroy()
+    if (backendAborted) {
+      fromClient.setBlocked(true)
+      resetAfterFlush(client, ctx.opts.idleTimeoutMs)
+    } else if (aborted && !client.destroyed && client.writableLength > 0) {
+      // idle with bytes still queued for it (a client that stopped reading, whose backend may
+      // have reset unseen: its socket is not read while the client takes nothing): they are
+      // dropped, so a FIN would make what it got look complete
+      client.resetAndDestroy()
+    } else client.destroy()
     if (aborted && upstream !== undefined && !upstream.destroyed) upstream.resetAndDestroy()
     else upstream?.destroy()
     const ms = performance.now() - t0
@@ -91,7 +105,7 @@ export function forwardTcp (ctx: ListenerContext, accepted: net.Socket): net.Soc
     })
     up.on('error', (err) => {
       clearTimeout(timer)
-      if (connected || done) { finish(false); return }
+      if (connected || done) { finish(false, false, true); return }
       // nothing was sent yet: try another backend
       b.inFlight--
       holding = undefined
