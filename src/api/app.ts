@@ -47,6 +47,8 @@ export interface ApiComponents {
   identityError?: () => string | undefined
   /** Peers that refuse this host, for /health. */
   refusedBy?: () => Record<string, string>
+  /** Hosts of this cluster speaking another gossip protocol version, by hostname (for /health). */
+  versionMismatch?: () => Record<string, string>
   startedAt: number
   /** Where the daemon is in its life, for /health (absent: always running). */
   phase?: () => DaemonPhase
@@ -130,7 +132,7 @@ export function createApp (c: ApiComponents): Koa {
   // Each module registers its routes and gets only what it uses.
   addCatalogRoutes(router, { catalog: c.catalog, members: c.members, documents })
   if (c.proxy !== undefined) addProxyRoute(router, c.proxy)
-  addHealthRoute(router, { catalog: c.catalog, discoveryErrors: c.discoveryErrors, ...(c.proxyErrors !== undefined ? { proxyErrors: c.proxyErrors } : {}), ...(c.identityError !== undefined ? { identityError: c.identityError } : {}), ...(c.refusedBy !== undefined ? { refusedBy: c.refusedBy } : {}), startedAt: c.startedAt, clock: c.clock, phase: c.phase })
+  addHealthRoute(router, { catalog: c.catalog, discoveryErrors: c.discoveryErrors, ...(c.proxyErrors !== undefined ? { proxyErrors: c.proxyErrors } : {}), ...(c.identityError !== undefined ? { identityError: c.identityError } : {}), ...(c.refusedBy !== undefined ? { refusedBy: c.refusedBy } : {}), ...(c.versionMismatch !== undefined ? { versionMismatch: c.versionMismatch } : {}), startedAt: c.startedAt, clock: c.clock, phase: c.phase })
   if (c.listeners !== undefined) addListenersRoute(router, c.listeners, c.listenerBacklog)
   addStreamRoutes(router, { documents, catalog: c.catalog, hub: c.hub, members: c.members, logger: c.logger, streamQueueBytes: c.streamQueueBytes })
   // Write routes: the app-wide guard above already refused any write without the token or from another origin.

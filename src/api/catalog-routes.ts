@@ -50,6 +50,8 @@ export interface HealthRouteComponents {
   identityError?: () => string | undefined
   /** Peers that refuse this host (its hostname pinned to another peer id there), by peer: why, with the fix. */
   refusedBy?: () => Record<string, string>
+  /** Hosts of this cluster speaking another gossip protocol version (a rolling upgrade), by hostname: why, and which to upgrade. */
+  versionMismatch?: () => Record<string, string>
   startedAt: number
   /** Its correctionMs(), when it has one, is how far this host's clock is corrected to agree with the cluster's. */
   clock: Clock
@@ -71,7 +73,8 @@ export function addHealthRoute (router: Router, c: HealthRouteComponents): void 
     const phase = c.phase?.() ?? 'running'
     const identityError = c.identityError?.()
     const refusedBy = c.refusedBy?.() ?? {}
-    const problems = Object.keys(errors).length + Object.keys(proxyErrors).length + (identityError === undefined ? 0 : 1) + Object.keys(refusedBy).length
+    const versionMismatch = c.versionMismatch?.() ?? {}
+    const problems = Object.keys(errors).length + Object.keys(proxyErrors).length + (identityError === undefined ? 0 : 1) + Object.keys(refusedBy).length + Object.keys(versionMismatch).length
     sendIndented(ctx, {
       status: phase !== 'running' ? phase : problems === 0 ? 'ok' : 'degraded',
       hostname: c.catalog.hostname,
@@ -83,6 +86,7 @@ export function addHealthRoute (router: Router, c: HealthRouteComponents): void 
       ...(Object.keys(proxyErrors).length > 0 ? { proxyErrors } : {}),
       ...(identityError !== undefined ? { identityError } : {}),
       ...(Object.keys(refusedBy).length > 0 ? { refusedBy } : {}),
+      ...(Object.keys(versionMismatch).length > 0 ? { versionMismatch } : {}),
     }, phase === 'running' ? 200 : 503)
   }
   router.get('/health', health)

@@ -165,6 +165,7 @@ export class Daemon implements Startable {
       proxyErrors: () => Object.fromEntries((this.proxy?.listeners() ?? []).flatMap(l => l.state === 'failed' && l.error !== undefined ? [[String(l.port), `${l.name}: ${l.error}`]] : [])),
       identityError: () => this.gossip.identityProblem,
       refusedBy: () => this.gossip.refusedBy,
+      versionMismatch: () => this.gossip.versionMismatch,
       startedAt,
       phase: () => this.#stopping ? 'stopping' : this.gossip.listening ? 'running' : 'starting',
       proxy: () => this.proxy?.report() ?? { enabled: false, listeners: [], conflicts: [] },

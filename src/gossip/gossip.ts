@@ -27,7 +27,7 @@ import { Refuter } from './refuter.ts'
 import { StreamMender } from './stream-mender.ts'
 import { parseSeed } from './seeds.ts'
 import { gossipMetrics, type GossipMetrics } from './metrics.ts'
-import { createGossipNode, listenError, loadPeerKey, NotConnectedError, probeProtocolOf, stateProtocolOf, topicOf, type GossipNode } from './node.ts'
+import { createGossipNode, listenError, loadPeerKey, NotConnectedError, probeProtocolOf, STATE_PROTOCOL_VERSION, stateProtocolOf, topicOf, type GossipNode } from './node.ts'
 import { decodeSealedMessage, WireError } from './wire.ts'
 import { Admission } from './admission.ts'
 import { inDataDir } from './data-dir.ts'
@@ -35,6 +35,7 @@ import { HostPins } from './pins.ts'
 import { Refusals, refusalProtocolOf, RETRY_MAX_MS, sendNotice } from './refusal.ts'
 import { ProofVerifier, RecordSigner } from './proof.ts'
 import { VerifyWorker } from './verify-worker.ts'
+import { OtherVersions } from './versions.ts'
 
 export interface GossipInit {
   hostname: string
@@ -159,6 +160,7 @@ export class Gossip implements Startable {
     this.#init = init
     this.#metrics = gossipMetrics(components.metrics)
     this.#topic = topicOf(init.clusterName)
+    this.#versions = new OtherVersions(STATE_PROTOCOL_VERSION, (count) => { this.#metrics.versionMismatch.set(count) })
   }
 
   /** This node's peer id (after start). */
@@ -168,6 +170,9 @@ export class Gossip implements Startable {
   #identityProblem: string | undefined
   /** Peers that refuse this host and why, with the fix (for /health); empty while none does. */
   get refusedBy (): Record<string, string> { return this.#refusals?.problems() ?? {} }
+  /** Hosts of this cluster seen speaking another gossip protocol version, by hostname: why and which to upgrade (for /health). */
+  get versionMismatch (): Record<string, string> { return this.#versions.problems() }
+  readonly #versions: OtherVersions
   /** Its node listens for peers: from the end of its start (before the join) until its stop takes the node down. */
   get listening (): boolean { return this.#node !== undefined }
 
@@ -220,6 +225,10 @@ export class Gossip implements Startable {
         if (pinnedTo !== undefined) await sendNotice(node, id, refusalProtocol, { hostname, pinnedTo })
       },
       retryAt: (id) => refusals.retryAt(id),
+      otherVersion: (id, hostname, addr, version) => {
+        const line = this.#versions.note(id, hostname, addr, version)
+        if (line !== undefined) logger.warn(line)
+      },
     })
     const signer = this.#signer = new RecordSigner(key, peerId, init.clusterName)
     const admission = this.#admission = new Admission({
@@ -428,6 +437,7 @@ export class Gossip implements Startable {
   }
 
   readonly #onJoin = (member: Member, how: { returning: boolean }): void => {
+    this.#versions.joined(member.peerId, member.hostname)
     const members = this.#membership?.members() ?? []
     this.#metrics.members.set(new Set(members.map(m => m.hostname)).size + 1)
     const back = this.#departed.delete(member.hostname)

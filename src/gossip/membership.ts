@@ -20,6 +20,7 @@ import { hostnameOfAgent, type GossipNode } from './node.ts'
 import type { OffsetSample } from './clock-offset.ts'
 import { Prober } from './prober.ts'
 import { SeedDialer } from './seeds.ts'
+import { otherStateVersion } from './versions.ts'
 import type { MemberInfo } from './wire.ts'
 
 export interface Member {
@@ -51,6 +52,8 @@ export interface MembershipInit {
   tellRefused?: (peerId: PeerId, hostname: string) => Promise<void>
   /** When a peer may be dialled again (0: now): a peer that refuses this host is retried slowly (refusal.ts). */
   retryAt?: (peerId: string) => number
+  /** A sidecar of this cluster that speaks another version of the state protocol (versions.ts), hung up on; it logs. Default: an info line as for any foreign peer. */
+  otherVersion?: (peerId: string, hostname: string, remoteAddr: string, version: string) => void
 }
 
 /** Each member is probed this often. */
@@ -347,8 +350,11 @@ export class Membership extends EventEmitter<{ join: [Member, { returning: boole
     const id = peerId.toString()
     const hostname = hostnameOfAgent(agentVersion)
     if (!protocols.includes(this.#init.stateProtocol) || hostname === undefined) {
+      // a sidecar of this cluster in another version (a rolling upgrade): said each time it is seen, for /health
+      const theirs = hostname === undefined ? undefined : otherStateVersion(protocols, this.#init.stateProtocol)
+      if (theirs !== undefined && hostname !== undefined) this.#init.otherVersion?.(id, hostname, remoteAddr, theirs)
       if (!this.#foreign.has(id)) {
-        this.#logger.info(`peer ${id} (${remoteAddr}, ${agentVersion ?? 'no agent'}) ${foreignWhy(protocols, this.#init.stateProtocol)}: hanging up`)
+        if (theirs === undefined || this.#init.otherVersion === undefined) this.#logger.info(`peer ${id} (${remoteAddr}, ${agentVersion ?? 'no agent'}) ${foreignWhy(protocols, this.#init.stateProtocol)}: hanging up`)
         if (this.#foreign.size >= MAX_FOREIGN) this.#foreign.clear()
         this.#foreign.add(id)
       }

@@ -18,6 +18,7 @@ export interface GossipMetrics {
   validated: Counter<'result'>
   pinConflicts: Counter
   refusedBy: Gauge
+  versionMismatch: Gauge
   unsealable: Counter
   streamsMended: Counter
   sendOverflows: Counter
@@ -40,6 +41,7 @@ export function gossipMetrics (m: Metrics): GossipMetrics {
     validated: m.counter('sidecar_gossip_messages_validated_total', 'gossip messages judged, by result: accept (forwarded and merged), ignore (nothing admitted), reject (malformed or forged)', ['result']),
     pinConflicts: m.counter('sidecar_gossip_pin_conflicts_total', 'peers that claimed a hostname pinned to another peer id'),
     refusedBy: m.gauge('sidecar_gossip_refused_by_peers', 'peers that said they refuse this host (its hostname pinned to another peer id there); /health names them'),
+    versionMismatch: m.gauge('sidecar_gossip_version_mismatch_peers', 'hosts of this cluster seen speaking another gossip protocol version (a rolling upgrade under way), neither side seeing the other\'s services; /health names them'),
     streamsMended: m.counter('sidecar_gossip_streams_mended_total', 'outbound gossip streams opened again to a member still connected (gossipsub does not reopen them itself)'),
     sendOverflows: m.counter('sidecar_gossip_send_overflows_total', 'outbound gossip streams closed because 16 MiB were queued for a member that was not reading them'),
     unsealable: m.counter('sidecar_gossip_records_not_relayed_total', 'records not sent in a full state because no proof for their stored version is held'),

@@ -76,9 +76,15 @@ export function topicOf (clusterName: string): string {
   return `/sidecar/${encodeURIComponent(clusterName)}/services/1`
 }
 
-/** The anti-entropy protocol id of a cluster (2.0.0: digest first, one frame in flight per direction). */
+/**
+ * The anti-entropy protocol's version (2.0.0: digest first, one frame in flight per direction;
+ * 1.0.0 was sidecar 0.1.0's). Peers listing another version are not members (versions.ts).
+ */
+export const STATE_PROTOCOL_VERSION = '2.0.0'
+
+/** The anti-entropy protocol id of a cluster. */
 export function stateProtocolOf (clusterName: string): string {
-  return `/sidecar/${encodeURIComponent(clusterName)}/state/2.0.0`
+  return `/sidecar/${encodeURIComponent(clusterName)}/state/${STATE_PROTOCOL_VERSION}`
 }
 
 /** The failure detector's echo protocol id of a cluster. */

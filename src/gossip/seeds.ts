@@ -15,6 +15,8 @@ import { tcpAddr, type GossipNode } from './node.ts'
 
 /** First retry of a seed that did not answer, doubled after each failure up to SEED_MAX_BACKOFF_MS. */
 const SEED_MIN_BACKOFF_MS = 1000
+/** Said of a seed we hung up on: another cluster, program or version, as membership.ts logged when it identified. */
+const NOT_MEMBER_WHY = 'the line logged when it identified says why'
 /** Slowest seed retry: a seed coming back is found within 30 s. */
 const SEED_MAX_BACKOFF_MS = 30_000
 /** One dial attempt of one address. */
@@ -94,7 +96,7 @@ export class SeedDialer {
         try {
           const conn = await this.#node.dial(multiaddr(tcpAddr(ip, seed.port)), { signal: AbortSignal.any([signal, AbortSignal.timeout(SEED_DIAL_TIMEOUT_MS)]) })
           seed.peerId = conn.remotePeer.toString()
-          if (this.#isForeign(seed.peerId)) { lastError = 'it is not a sidecar of this cluster'; break }
+          if (this.#isForeign(seed.peerId)) { failed = 'is not a member of this cluster'; lastError = NOT_MEMBER_WHY; break }
           if (seed.failures > 0) this.#logger.info(`seed ${seed.text} answers again`)
           seed.failures = 0
           seed.connectedAt = Date.now()
@@ -140,8 +142,12 @@ export class SeedDialer {
       this.#logger.debug(`seed ${seed.text} refuses this host; retrying in ${Math.ceil((refusedUntil - now) / 1000)} s`)
       return
     }
-    const msg = `seed ${seed.text} hung up ${lived} ms after we connected (its log says why: this hostname pinned to another peer id there, another cluster_key, ...); retrying in ${seed.backoffMs / 1000} s`
-    if (seed.hangUps === 1) this.#logger.warn(msg)
+    // we hung up on it (another cluster, another version: membership logged why), not it on us
+    const ours = seed.peerId !== undefined && this.#isForeign(seed.peerId)
+    const msg = ours
+      ? `seed ${seed.text} is not a member of this cluster (${NOT_MEMBER_WHY}); retrying in ${seed.backoffMs / 1000} s`
+      : `seed ${seed.text} hung up ${lived} ms after we connected (its log says why: this hostname pinned to another peer id there, another cluster_key, ...); retrying in ${seed.backoffMs / 1000} s`
+    if (seed.hangUps === 1 && !ours) this.#logger.warn(msg)
     else this.#logger.debug(msg)
     seed.backoffMs = Math.min(seed.backoffMs, SEED_HANGUP_MAX_BACKOFF_MS)
     seed.nextAt = Math.max(seed.nextAt, now + seed.backoffMs)

@@ -106,8 +106,9 @@ function tampered (lp: LengthPrefixedStream<Stream>, tamper: ExchangeOptions['ta
   }
 }
 
-export async function startRogue (t: ExecutionContext, opts: { ip: string, hostname: string, clusterName: string, quic?: boolean }): Promise<Rogue> {
-  const key = await generateKeyPair('Ed25519')
+/** key: the rogue's node key (default a new one), e.g. a host's key from before its upgrade. */
+export async function startRogue (t: ExecutionContext, opts: { ip: string, hostname: string, clusterName: string, quic?: boolean, key?: PrivateKey }): Promise<Rogue> {
+  const key = opts.key ?? await generateKeyPair('Ed25519')
   const { node } = await createGossipNode({
     hostname: opts.hostname, clusterName: opts.clusterName, bindIp: opts.ip, bindPort: 7946, advertiseIp: opts.ip,
     clusterKey: '', quic: opts.quic ?? false, privateKey: key, version: '0.0.0',
