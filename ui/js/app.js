@@ -55,8 +55,17 @@ function schedule ({ name, all = false } = {}) {
   else requestAnimationFrame(render)
 }
 
-/** True while the notice tells why the stream is refused (cleared once it is live again). */
+/** True while the notice tells why the stream is refused or lost (cleared once it is live again). */
 let refusedNotice = false
+/**
+ * A stream lost this long (the daemon stopped, the network between) turns the page "offline"
+ * and says since when what it shows is not current: the browser's reconnecting alone left
+ * "reconnecting…" in the corner for as long as the daemon was away, beside data growing stale.
+ */
+const STALE_AFTER_MS = 3000
+/** While the stream is lost: since when (the reader's clock), the timer, whether it is stale yet. */
+let lost
+const CLOCK = new Intl.DateTimeFormat(undefined, { timeStyle: 'medium' })
 
 function notice (text, kind = 'info') {
   refusedNotice = false
@@ -225,6 +234,8 @@ async function explainRefusal () {
 function connect () {
   const source = new EventSource('/api/events')
   source.addEventListener('open', () => {
+    clearTimeout(lost?.timer)
+    lost = undefined
     connection('live', 'live')
     if (refusedNotice) { refusedNotice = false; notice('') }
   })
@@ -251,8 +262,25 @@ function connect () {
   }
   source.addEventListener('error', () => {
     // EventSource retries by itself (the server asks for 1 s) and resumes with Last-Event-ID.
-    connection(source.readyState === EventSource.CLOSED ? 'offline' : 'connecting', source.readyState === EventSource.CLOSED ? 'offline' : 'reconnecting…')
-    if (source.readyState === EventSource.CLOSED) void explainRefusal()
+    if (source.readyState === EventSource.CLOSED) {
+      clearTimeout(lost?.timer) // the refusal's own notice says more
+      lost = undefined
+      connection('offline', 'offline')
+      void explainRefusal()
+      return
+    }
+    if (lost === undefined) {
+      const since = CLOCK.format(Date.now())
+      lost = { since, stale: false }
+      lost.timer = setTimeout(() => {
+        lost.stale = true
+        connection('offline', `offline since ${since}`)
+        notice(`No live updates from ${model.hostname || 'the daemon'} since ${since}: what is shown is not current. Reconnecting…`, 'error')
+        refusedNotice = true
+      }, STALE_AFTER_MS)
+    }
+    if (lost.stale) connection('offline', `offline since ${lost.since}`)
+    else connection('connecting', 'reconnecting…')
   })
 }
 
