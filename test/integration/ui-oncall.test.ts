@@ -1,10 +1,10 @@
 /// <reference lib="dom" />
-// The web UI as the on-call operator uses it in an incident, in headless Chromium: a page whose
-// daemon stops says within seconds that what it shows is not current, wherever the reader has
-// scrolled. Daemon on 127.0.56.21.
+// The web UI as the on-call operator uses it in an incident, in headless Chromium: colours that
+// pass WCAG AA, and a page whose daemon stops says within seconds that what it shows is not
+// current, wherever the reader has scrolled. Daemons on 127.0.56.21 and .31.
 import test, { type ExecutionContext } from 'ava'
 import type { Browser } from 'playwright-core'
-import { CHROMIUM, CHROMIUM_ARGS, missing, pw } from '../helpers/chromium.ts'
+import { CHROMIUM, CHROMIUM_ARGS, missing, pw, staticNode } from '../helpers/chromium.ts'
 import { makeCluster, startAll } from '../helpers/cluster.ts'
 import { waitFor } from '../helpers/wait.ts'
 
@@ -14,12 +14,65 @@ const skipped = missing !== undefined ? ` (skipped: needs ${missing})` : ''
 interface Instance { ID: string, Name: string, Status: number, Hostname: string }
 type Catalog = Record<string, Instance[]>
 
+function entry (name: string, ip: string, port: number): unknown {
+  return {
+    Service: { ID: `${name}-${ip.split('.')[3]}`, Name: name, Image: `registry.example/${name}:1.0`, Ports: [{ Type: 'tcp', Port: port, ServicePort: port - 10000, IP: ip }] },
+    Check: { Type: 'AlwaysSuccessful' },
+  }
+}
+
 async function browser (t: ExecutionContext): Promise<Browser> {
   if (pw === undefined) throw new Error('no playwright')
   const b = await pw.chromium.launch({ executablePath: CHROMIUM, headless: true, args: CHROMIUM_ARGS })
   t.teardown(async () => { await b.close() })
   return b
 }
+
+browserTest(`every status's word, in light and dark, has WCAG AA contrast (4.5:1) on the background it is shown on${skipped}`, async t => {
+  const { d } = await staticNode(t, '127.0.56.31', 'ui-contrast', [entry('web', '127.0.56.31', 29001)])
+  const page = await (await browser(t)).newPage()
+  await page.goto(d.url('/'))
+  await page.locator('#conn.conn-live').waitFor()
+  const ratios = async (): Promise<Record<string, number>> => await page.evaluate(() => {
+    const rgb = (c: string): number[] => (c.match(/[\d.]+/g) ?? []).map(Number)
+    const lum = (c: number[]): number => {
+      const f = (v: number): number => { v /= 255; return v <= 0.03928 ? v / 12.92 : ((v + 0.055) / 1.055) ** 2.4 }
+      return 0.2126 * f(c[0]) + 0.7152 * f(c[1]) + 0.0722 * f(c[2])
+    }
+    const background = (el: Element | null): number[] => {
+      for (; el !== null; el = el.parentElement) { const c = rgb(getComputedStyle(el).backgroundColor); if (c.length === 3 || c[3] > 0) return c }
+      return [255, 255, 255]
+    }
+    const ratio = (el: Element): number => {
+      const [a, b] = [lum(rgb(getComputedStyle(el).color)), lum(background(el))]
+      return Math.round((Math.max(a, b) + 0.05) / (Math.min(a, b) + 0.05) * 100) / 100
+    }
+    // each status as the page shows it: a badge in a panel, the word in a row of its colour
+    const panel = document.createElement('section')
+    panel.className = 'panel service'
+    document.querySelector('main')?.append(panel)
+    const out: Record<string, number> = {}
+    for (const s of ['alive', 'unhealthy', 'unknown', 'draining', 'tombstone']) {
+      const badge = document.createElement('span')
+      badge.className = `badge s-${s}`
+      badge.textContent = `1 ${s}`
+      const table = document.createElement('table')
+      table.className = 'groups'
+      table.innerHTML = `<tbody><tr class="s-${s}"><td><span class="status">${s}</span></td></tr></tbody>`
+      panel.append(badge, table)
+      out[`badge ${s}`] = ratio(badge)
+      out[`row ${s}`] = ratio(table.querySelector('.status') as Element)
+    }
+    out['connection pill'] = ratio(document.getElementById('conn') as Element)
+    panel.remove()
+    return out
+  })
+  for (const scheme of ['light', 'dark'] as const) {
+    await page.emulateMedia({ colorScheme: scheme })
+    const low = Object.entries(await ratios()).filter(([, r]) => r < 4.5)
+    t.deepEqual(low, [], `${scheme}: text below 4.5:1`)
+  }
+})
 
 browserTest(`a page whose daemon stops says within seconds that what it shows is not current, in view wherever the reader scrolled; it recovers when the daemon is back${skipped}`, async t => {
   const [n] = await makeCluster(t, [{ ip: '127.0.56.21', hostname: 'ui-gone', services: Array.from({ length: 60 }, (_, i) => `svc-${i}`) }])
