@@ -1,7 +1,8 @@
 /// <reference lib="dom" />
 // The web UI as the on-call operator uses it in an incident, in headless Chromium: colours that
-// pass WCAG AA, and a page whose daemon stops says within seconds that what it shows is not
-// current, wherever the reader has scrolled. Daemons on 127.0.56.21 and .31.
+// pass WCAG AA, buttons a screen reader can tell apart, and a page whose daemon stops says within
+// seconds that what it shows is not current, wherever the reader has scrolled. Daemons on
+// 127.0.56.21, .31 and .32.
 import test, { type ExecutionContext } from 'ava'
 import type { Browser } from 'playwright-core'
 import { CHROMIUM, CHROMIUM_ARGS, missing, pw, staticNode } from '../helpers/chromium.ts'
@@ -72,6 +73,18 @@ browserTest(`every status's word, in light and dark, has WCAG AA contrast (4.5:1
     const low = Object.entries(await ratios()).filter(([, r]) => r < 4.5)
     t.deepEqual(low, [], `${scheme}: text below 4.5:1`)
   }
+})
+
+browserTest(`each Details and Drain button's accessible name says which service (and instance) it is for${skipped}`, async t => {
+  const { d } = await staticNode(t, '127.0.56.32', 'ui-names', ['web', 'api', 'db'].map((n, i) => entry(n, '127.0.56.32', 29001 + i)))
+  const page = await (await browser(t)).newPage()
+  await page.goto(d.url('/'))
+  await waitFor(async () => await page.locator('section.service').count() === 3 || undefined, { message: '3 panels' })
+  for (const name of ['web', 'api', 'db']) t.is(await page.getByRole('button', { name: `Details of ${name}`, exact: true }).count(), 1, `one button "Details of ${name}"`)
+  await page.getByRole('button', { name: 'Details of api', exact: true }).click()
+  t.is(await page.getByRole('button', { name: 'Hide details of api', exact: true }).count(), 1)
+  await page.getByRole('button', { name: 'Drain api api-32', exact: true }).waitFor()
+  t.deepEqual(await page.locator('button.details-toggle').allInnerTexts().then(texts => texts.map(s => s.split('\n')[0])), ['Hide details', 'Details', 'Details'], 'the buttons read as before')
 })
 
 browserTest(`a page whose daemon stops says within seconds that what it shows is not current, in view wherever the reader scrolled; it recovers when the daemon is back${skipped}`, async t => {

@@ -101,6 +101,14 @@ function ago (iso) {
   return h('time', { datetime: iso, dataset: { time: iso }, title: Number.isNaN(t) || timeAgo(iso) === 'never' ? undefined : LOCAL_TIME.format(t) }, timeAgo(iso))
 }
 
+/**
+ * Words a screen reader reads after a button's text, unseen: one "Details" or "Drain" button of
+ * hundreds says which service (and instance) it is for.
+ */
+function hiddenWords (...children) {
+  return h('span', { class: 'visually-hidden' }, ...children)
+}
+
 /** A table cell that carries its column name, shown beside the value on narrow screens. */
 function td (label, ...children) {
   return h('td', { dataset: { label } }, ...children)
@@ -243,7 +251,7 @@ function detailsTable (instances, model, entry, onDrain) {
         td('Health check', checkCell(e, failed)),
         td('Reported by', reportedCell(e, failed)),
         td('Action', canDrain
-          ? h('button', { type: 'button', class: draining ? 'drain undrain' : 'drain', dataset: { focusKey: `drain ${svc.ID}` }, onclick: () => { onDrain(svc, draining) } }, draining ? 'Undrain' : 'Drain')
+          ? h('button', { type: 'button', class: draining ? 'drain undrain' : 'drain', dataset: { focusKey: `drain ${svc.ID}` }, onclick: () => { onDrain(svc, draining) } }, draining ? 'Undrain' : 'Drain', hiddenWords(' ', visible(svc.Name, true), ' ', visible(svc.ID, true)))
           : null))
     })))
 }
@@ -310,7 +318,7 @@ function servicePanel (name, instances, model, state, handlers) {
     h('header', { class: 'service-head' },
       h('h2', {}, name === '' ? h('span', { class: 'invisible', title: 'this service\'s name is empty' }, 'empty name') : serviceName(name, model.lookalike(name))),
       h('span', { class: 'badges' }, badges(instances)),
-      h('button', { type: 'button', class: 'details-toggle', 'aria-expanded': open ? 'true' : 'false', dataset: { focusKey: 'details' }, onclick: () => { handlers.onToggle(name) } }, open ? 'Hide details' : 'Details')),
+      h('button', { type: 'button', class: 'details-toggle', 'aria-expanded': open ? 'true' : 'false', dataset: { focusKey: 'details' }, onclick: () => { handlers.onToggle(name) } }, open ? 'Hide details' : 'Details', hiddenWords(' of ', name === '' ? 'the service with an empty name' : visible(name, true)))),
     h('div', { class: 'scroll' }, groupsTable(instances)),
     open
       ? h('div', { class: 'details scroll' },
