@@ -28,7 +28,7 @@ browserTest(`the details of a service with ${N} instances show 100 at a time: th
   })
   const longTasks = async (): Promise<number[]> => await page.evaluate(() => { const w = window as unknown as { longTasks: number[] }; const l = w.longTasks; w.longTasks = []; return l.map(Math.round) })
   await page.goto(d.url('/'))
-  await waitFor(async () => await page.evaluate(() => document.querySelector('.badge.s-alive')?.textContent) === `${N} alive` || undefined, { timeoutMs: 60_000, message: `${N} instances alive` })
+  await waitFor(async () => await page.evaluate(() => document.querySelector('section.service .badge.s-alive')?.textContent) === `${N} alive` || undefined, { timeoutMs: 60_000, message: `${N} instances alive` })
   await page.waitForTimeout(1000)
   await longTasks()
 

@@ -1,12 +1,17 @@
 /// <reference lib="dom" />
-// The web UI as the on-call operator uses it in an incident, in headless Chromium: colours that
-// pass WCAG AA, buttons a screen reader can tell apart, and a page whose daemon stops says within
-// seconds that what it shows is not current, wherever the reader has scrolled. Daemons on
-// 127.0.56.21, .31 and .32.
+// The web UI as the on-call operator uses it in an incident, in headless Chromium, against a
+// real cluster: three daemons with a few dozen services each, some failing their check, one
+// drained, one host killed (its services tombstoned). What is wrong shows at a glance (counts by
+// status, the departed host, only the problems on request), in colours that pass WCAG AA and
+// buttons a screen reader can tell apart; and a page whose daemon stops says within seconds that
+// what it shows is not current, wherever the reader has scrolled. Daemons on 127.0.56.11-13,
+// .21, .31; a refusing backend on 127.0.56.10.
 import test, { type ExecutionContext } from 'ava'
-import type { Browser } from 'playwright-core'
+import { writeFile } from 'node:fs/promises'
+import net from 'node:net'
+import type { Browser, Page } from 'playwright-core'
 import { CHROMIUM, CHROMIUM_ARGS, missing, pw, staticNode } from '../helpers/chromium.ts'
-import { makeCluster, startAll } from '../helpers/cluster.ts'
+import { makeCluster, startAll, type ClusterNode } from '../helpers/cluster.ts'
 import { waitFor } from '../helpers/wait.ts'
 
 const browserTest = missing === undefined ? test : test.skip
@@ -15,10 +20,19 @@ const skipped = missing !== undefined ? ` (skipped: needs ${missing})` : ''
 interface Instance { ID: string, Name: string, Status: number, Hostname: string }
 type Catalog = Record<string, Instance[]>
 
-function entry (name: string, ip: string, port: number): unknown {
+/** A port on 127.0.56.10 that refuses every connection: a TcpConnect check of it fails. */
+async function refusingPort (): Promise<number> {
+  const server = net.createServer()
+  await new Promise<void>(resolve => server.listen(0, '127.0.56.10', resolve))
+  const port = (server.address() as net.AddressInfo).port
+  await new Promise(resolve => server.close(resolve)) // nothing listens there now
+  return port
+}
+
+function entry (name: string, ip: string, port: number, failing: number | undefined): unknown {
   return {
     Service: { ID: `${name}-${ip.split('.')[3]}`, Name: name, Image: `registry.example/${name}:1.0`, Ports: [{ Type: 'tcp', Port: port, ServicePort: port - 10000, IP: ip }] },
-    Check: { Type: 'AlwaysSuccessful' },
+    Check: failing === undefined ? { Type: 'AlwaysSuccessful' } : { Type: 'TcpConnect', Args: `127.0.56.10:${failing}` },
   }
 }
 
@@ -29,8 +43,84 @@ async function browser (t: ExecutionContext): Promise<Browser> {
   return b
 }
 
+/** Errors in the page and its console (a CSP violation is one). */
+function problems (page: Page): string[] {
+  const seen: string[] = []
+  page.on('pageerror', e => { seen.push(`page error: ${e.message}`) })
+  page.on('console', m => { if (m.type() === 'error') seen.push(`console: ${m.text()}`) })
+  return seen
+}
+
+/**
+ * alpha, bravo and charlie in one cluster, 20 services each (every name on two hosts, every
+ * 7th failing its check), alpha's first instance drained, charlie killed and departed.
+ */
+async function incident (t: ExecutionContext): Promise<{ alpha: ClusterNode, catalog: () => Promise<Catalog> }> {
+  const refused = await refusingPort()
+  const ips = ['127.0.56.11', '127.0.56.12', '127.0.56.13']
+  const nodes = await makeCluster(t, ['alpha', 'bravo', 'charlie'].map((hostname, h) => ({
+    ip: ips[h],
+    hostname,
+    args: ['-n', 'oncall', ...(h > 0 ? ['-c', ips[0]] : [])],
+    env: { HEALTH_INTERVAL: '500ms', HEALTH_TIMEOUT: '400ms', SIDECAR_LOGGING_LEVEL: 'warn' },
+  })))
+  for (const [h, n] of nodes.entries()) {
+    const names = Array.from({ length: 20 }, (_, i) => `svc-${String((h * 10 + i) % 30).padStart(2, '0')}`)
+    await writeFile(n.staticFile, JSON.stringify(names.map((name, i) => entry(name, ips[h], 20000 + h * 100 + i, Number(name.slice(4)) % 7 === 3 ? refused : undefined))))
+  }
+  await startAll(nodes)
+  const [alpha, , charlie] = nodes
+  const catalog = async (): Promise<Catalog> => (await alpha.d.json<{ Services: Catalog }>('/api/services.json')).Services
+  await waitFor(async () => { const all = Object.values(await catalog()).flat(); return (all.length === 60 && all.every(s => s.Status === 0 || s.Status === 2)) || undefined }, { timeoutMs: 60_000, message: '60 instances on alpha, each checked' })
+  t.is((await fetch(alpha.d.url('/api/services/svc-00-11/drain'), { method: 'POST' })).status, 202)
+  charlie.d.kill()
+  await waitFor(async () => Object.values(await catalog()).flat().filter(s => s.Hostname === 'charlie' && s.Status === 1).length === 20 || undefined, { timeoutMs: 60_000, message: 'charlie\'s 20 instances tombstoned on alpha' })
+  return { alpha, catalog }
+}
+
+browserTest(`an incident at a glance: instances counted by status, the departed host and its tombstones listed, "Only problems" shows just the services in trouble${skipped}`, async t => {
+  const { alpha, catalog } = await incident(t)
+  const page = await (await browser(t)).newPage({ viewport: { width: 1280, height: 900 } })
+  const seen = problems(page)
+  await page.goto(alpha.d.url('/'))
+  await page.locator('#conn.conn-live').waitFor()
+  const all = Object.values(await catalog()).flat()
+  const count = (status: number): number => all.filter(s => s.Status === status).length
+  t.true(count(2) >= 4, 'some instances fail their check')
+
+  // The counts, each as a word beside its colour.
+  await page.locator('#summary', { hasText: 'tombstoned' }).waitFor({ timeout: 15_000 })
+  t.is((await page.locator('#summary').innerText()).replace(/\s+/g, ' ').trim(), `60 instances: ${count(2)} unhealthy ${count(4)} draining ${count(0)} alive ${count(1)} tombstoned`)
+  t.is(count(4), 1)
+
+  // charlie, though no member any more, is listed as departed with what it left.
+  const charlie = page.locator('#members [data-host="charlie"]')
+  await charlie.waitFor({ timeout: 15_000 })
+  t.regex(await charlie.innerText(), /charlie\s+departed\s+last record \d+ secs ago\s+20 services tombstoned/)
+  t.deepEqual(await page.locator('#members .member').evaluateAll(els => els.map(e => (e as HTMLElement).dataset.host)), ['alpha', 'bravo', 'charlie'])
+
+  // Only the services with an instance shown that is not Alive: failing or drained.
+  const shown = new Set(all.filter(s => s.Status !== 1).map(s => s.Name))
+  const troubled = [...shown].filter(name => all.some(s => s.Name === name && s.Status !== 0 && s.Status !== 1)).sort()
+  await page.locator('#problems-only').check()
+  await waitFor(async () => await page.locator('section.service').count() === troubled.length || undefined, { message: `${troubled.length} services in trouble` })
+  t.deepEqual(await page.locator('section.service').evaluateAll(els => els.map(e => (e as HTMLElement).dataset.service)), troubled)
+  t.true(troubled.includes('svc-00'), 'the drained one too')
+  // with the tombstones shown, the services charlie left count too
+  await page.locator('#hide-tombstones').uncheck()
+  const withTombstones = [...new Set(all.filter(s => s.Status !== 0).map(s => s.Name))].sort()
+  await waitFor(async () => await page.locator('section.service').count() === withTombstones.length || undefined, { message: `${withTombstones.length} services with a problem or a tombstone` })
+  await page.locator('#problems-only').uncheck()
+  await waitFor(async () => await page.locator('section.service').count() === 30 || undefined, { message: 'all 30 services again' })
+
+  // A phone shows all of it without scrolling sideways.
+  await page.setViewportSize({ width: 390, height: 844 })
+  t.true(await page.evaluate(() => document.documentElement.scrollWidth <= window.innerWidth), 'no sideways scrolling at phone width')
+  t.deepEqual(seen, [])
+})
+
 browserTest(`every status's word, in light and dark, has WCAG AA contrast (4.5:1) on the background it is shown on${skipped}`, async t => {
-  const { d } = await staticNode(t, '127.0.56.31', 'ui-contrast', [entry('web', '127.0.56.31', 29001)])
+  const { d } = await staticNode(t, '127.0.56.31', 'ui-contrast', [entry('web', '127.0.56.31', 29001, undefined)])
   const page = await (await browser(t)).newPage()
   await page.goto(d.url('/'))
   await page.locator('#conn.conn-live').waitFor()
@@ -76,7 +166,7 @@ browserTest(`every status's word, in light and dark, has WCAG AA contrast (4.5:1
 })
 
 browserTest(`each Details and Drain button's accessible name says which service (and instance) it is for${skipped}`, async t => {
-  const { d } = await staticNode(t, '127.0.56.32', 'ui-names', ['web', 'api', 'db'].map((n, i) => entry(n, '127.0.56.32', 29001 + i)))
+  const { d } = await staticNode(t, '127.0.56.32', 'ui-names', ['web', 'api', 'db'].map((n, i) => entry(n, '127.0.56.32', 29001 + i, undefined)))
   const page = await (await browser(t)).newPage()
   await page.goto(d.url('/'))
   await waitFor(async () => await page.locator('section.service').count() === 3 || undefined, { message: '3 panels' })

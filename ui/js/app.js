@@ -4,7 +4,7 @@
 // services that changed are rebuilt (a cluster may hold thousands), and a draw that took long
 // waits as long again before the next, so a burst of changes never freezes the page.
 import { answerReason, explainProblem, Model } from './model.js'
-import { renderMembers, renderServices, visible } from './render.js'
+import { renderMembers, renderServices, renderSummary, visible } from './render.js'
 import { refreshTimes } from './time.js'
 
 const $ = (id) => document.getElementById(id)
@@ -16,6 +16,7 @@ const view = {
   pages: new Map(), // service name -> the page of its details shown (render.js DETAILS_PAGE_ROWS), when not the first
   filter: '',
   hideTombstones: true,
+  problemsOnly: false,
 }
 /** What the next draw must rebuild: every panel, or the services named. */
 const changed = { all: true, names: new Set() }
@@ -32,14 +33,15 @@ function render () {
   $('this-host').textContent = model.hostname || '…'
   document.title = model.hostname ? `Sidecar · ${model.hostname}` : 'Sidecar'
   renderMembers($('members'), model.memberRows())
-  const services = model.visibleServices({ filter: view.filter, hideTombstones: view.hideTombstones })
+  renderSummary($('summary'), model.totals())
+  const services = model.visibleServices({ filter: view.filter, hideTombstones: view.hideTombstones, problemsOnly: view.problemsOnly })
   const left = renderServices($('services'), services, model, view, { onToggle, onDrain, onRetry, onPage }, changed, BUILD_BUDGET_MS)
   watchPanels()
   changed.all = false
   changed.names = left
   const empty = $('empty')
   empty.hidden = !model.loaded || services.length > 0
-  empty.textContent = model.records.size === 0 ? 'No services in this cluster yet: no member has announced one.' : 'No services match.'
+  empty.textContent = model.records.size === 0 ? 'No services in this cluster yet: no member has announced one.' : view.problemsOnly && view.filter.trim() === '' ? 'No problems: every service shown is Alive.' : 'No services match.'
   restUntil = performance.now() + (performance.now() - started)
   if (left.size > 0) schedule()
 }
@@ -284,10 +286,12 @@ function connect () {
   })
 }
 
-// The filter and the tombstone toggle change which instances a panel lists: every panel.
+// The filter and the toggles change which instances and panels are listed: every panel.
 $('filter').addEventListener('input', (e) => { view.filter = e.target.value; schedule({ all: true }) })
 $('hide-tombstones').addEventListener('change', (e) => { view.hideTombstones = e.target.checked; schedule({ all: true }) })
+$('problems-only').addEventListener('change', (e) => { view.problemsOnly = e.target.checked; schedule({ all: true }) })
 view.hideTombstones = $('hide-tombstones').checked
+view.problemsOnly = $('problems-only').checked
 // "N secs ago" is refreshed each second in the members list and the panels on screen only
 // (thousands of panels hold tens of thousands of times); a panel coming into view is refreshed
 // at once.

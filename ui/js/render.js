@@ -127,14 +127,41 @@ export function memberUrl (name) {
   }
 }
 
+/** "3 services" */
+function services (n) {
+  return n === 1 ? '1 service' : `${n} services`
+}
+
+/**
+ * A host that is no member but has records here: departed (its records tombstoned), or not
+ * yet or no longer listed while some are live.
+ */
+function departedMember (m) {
+  const gone = m.services === 0
+  return h('li', { class: 'member departed', dataset: { host: m.name } },
+    h('span', { class: 'host' }, visible(m.name, true)),
+    h('span', { class: `badge ${gone ? 's-tombstone' : 's-unknown'}` }, gone ? 'departed' : 'not a member'),
+    h('span', { class: 'heard' }, 'last record ', ago(m.lastUpdated)),
+    h('span', { class: 'count' }, [m.services > 0 ? `${services(m.services)} live` : null, m.tombstones > 0 ? `${services(m.tombstones)} tombstoned` : null].filter(Boolean).join(', ')))
+}
+
+/** The cluster's instances by status, problems first: "300 instances: 8 unhealthy 1 draining 191 alive 100 tombstoned". */
+export function renderSummary (el, totals) {
+  const words = { Unhealthy: 'unhealthy', Unknown: 'unknown', Draining: 'draining', Alive: 'alive', Tombstone: 'tombstoned' }
+  const n = Object.values(totals).reduce((a, b) => a + b, 0)
+  el.replaceChildren(`${n.toLocaleString('en')} instance${n === 1 ? '' : 's'}`, n > 0 ? ': ' : null,
+    ...Object.entries(words).filter(([s]) => totals[s] > 0).map(([s, word]) => h('span', { class: `badge s-${s.toLowerCase()}` }, `${totals[s].toLocaleString('en')} ${word}`)))
+}
+
 export function renderMembers (list, rows) {
   list.replaceChildren(...rows.map(m => {
+    if (m.departed) return departedMember(m)
     const url = memberUrl(m.name)
     return h('li', { class: m.self ? 'member self' : 'member', dataset: { host: m.name } },
       url === undefined ? h('span', { class: 'host', title: 'no link: this name is not a plain host name' }, visible(m.name, true)) : h('a', { href: url, class: 'host' }, visible(m.name, true)),
       m.self ? h('span', { class: 'tag' }, 'this host') : null,
       h('span', { class: 'heard' }, 'heard ', ago(m.lastUpdated)),
-      h('span', { class: 'count' }, m.services === 0 ? 'no services' : m.services === 1 ? '1 service' : `${m.services} services`))
+      h('span', { class: 'count' }, m.services === 0 ? 'no services' : services(m.services)))
   }))
 }
 
