@@ -90,19 +90,21 @@ browserTest(`an empty cluster says so; times read in the reader's zone; a screen
   const times = await page.locator('[data-service="web"] time, #members time').all()
   t.true(times.length >= 3)
   for (const time of times) t.regex(await time.getAttribute('title') ?? '', /GMT\+9/)
-  // Keyboard only: the focus stays on the button pressed, though its panel is rebuilt.
+  // Keyboard only: the focus stays on the button pressed, though its panel is rebuilt (its
+  // text ends with unseen words for screen readers: which service, which instance).
   const focused = async (): Promise<string> => await page.evaluate(() => { const a = document.activeElement as HTMLElement; return `${a.closest('section')?.dataset.service ?? ''} ${a.textContent ?? ''}` })
+  const id = (await d.json<{ Services: Record<string, Array<{ ID: string }>> }>('/api/services.json')).Services.web[0].ID
   await page.locator('[data-service="web"] .details-toggle').focus()
   await page.keyboard.press('Enter')
   await page.locator('[data-service="web"] table.instances').waitFor()
-  t.is(await focused(), 'web Hide details')
+  t.is(await focused(), 'web Hide details of web')
   t.is(await page.getByRole('columnheader', { name: 'Action' }).count(), 1, 'the drain buttons\' column has a name')
   await page.keyboard.press('Tab')
-  t.is(await focused(), 'web Drain')
+  t.is(await focused(), `web Drain web ${id}`)
   await page.keyboard.press('Enter')
   await page.getByRole('status').filter({ hasText: 'set to DRAINING' }).waitFor({ timeout: 10_000 })
   await page.locator('[data-service="web"] button.undrain').waitFor()
-  t.is(await focused(), 'web Undrain')
+  t.is(await focused(), `web Undrain web ${id}`)
 })
 
 browserTest(`names that would read as another's (a no-break space, a blank filler, a space at the end or doubled) are marked, in the panels and the details${skipped}`, async t => {

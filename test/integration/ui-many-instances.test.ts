@@ -28,7 +28,7 @@ browserTest(`the details of a service with ${N} instances show 100 at a time: th
   })
   const longTasks = async (): Promise<number[]> => await page.evaluate(() => { const w = window as unknown as { longTasks: number[] }; const l = w.longTasks; w.longTasks = []; return l.map(Math.round) })
   await page.goto(d.url('/'))
-  await waitFor(async () => await page.evaluate(() => document.querySelector('.badge.s-alive')?.textContent) === `${N} alive` || undefined, { timeoutMs: 60_000, message: `${N} instances alive` })
+  await waitFor(async () => await page.evaluate(() => document.querySelector('section.service .badge.s-alive')?.textContent) === `${N} alive` || undefined, { timeoutMs: 60_000, message: `${N} instances alive` })
   await page.waitForTimeout(1000)
   await longTasks()
 
@@ -69,7 +69,7 @@ browserTest(`the details of a service with ${N} instances show 100 at a time: th
   const changed = await longTasks()
   t.log(`a drain while they are open: long tasks ${JSON.stringify(changed)} ms`)
   t.true(Math.max(0, ...changed) < 1000, `the longest task after the drain took ${Math.max(0, ...changed)} ms`)
-  t.is(await page.evaluate(() => `${(document.activeElement as HTMLElement).closest('tr')?.dataset.id ?? ''} ${document.activeElement?.textContent ?? ''}`), `${entries[N - 1].Service.ID} Undrain`)
+  t.is(await page.evaluate(() => `${(document.activeElement as HTMLElement).closest('tr')?.dataset.id ?? ''} ${document.activeElement?.textContent ?? ''}`), `${entries[N - 1].Service.ID} Undrain many ${entries[N - 1].Service.ID}`)
   t.is(await rows.count(), 100)
 
   // Closed and opened again: the first page.

@@ -4,7 +4,7 @@
 // services that changed are rebuilt (a cluster may hold thousands), and a draw that took long
 // waits as long again before the next, so a burst of changes never freezes the page.
 import { answerReason, explainProblem, Model } from './model.js'
-import { renderMembers, renderServices, visible } from './render.js'
+import { renderMembers, renderServices, renderSummary, visible } from './render.js'
 import { refreshTimes } from './time.js'
 
 const $ = (id) => document.getElementById(id)
@@ -16,6 +16,7 @@ const view = {
   pages: new Map(), // service name -> the page of its details shown (render.js DETAILS_PAGE_ROWS), when not the first
   filter: '',
   hideTombstones: true,
+  problemsOnly: false,
 }
 /** What the next draw must rebuild: every panel, or the services named. */
 const changed = { all: true, names: new Set() }
@@ -32,14 +33,15 @@ function render () {
   $('this-host').textContent = model.hostname || '…'
   document.title = model.hostname ? `Sidecar · ${model.hostname}` : 'Sidecar'
   renderMembers($('members'), model.memberRows())
-  const services = model.visibleServices({ filter: view.filter, hideTombstones: view.hideTombstones })
+  renderSummary($('summary'), model.totals())
+  const services = model.visibleServices({ filter: view.filter, hideTombstones: view.hideTombstones, problemsOnly: view.problemsOnly })
   const left = renderServices($('services'), services, model, view, { onToggle, onDrain, onRetry, onPage }, changed, BUILD_BUDGET_MS)
   watchPanels()
   changed.all = false
   changed.names = left
   const empty = $('empty')
   empty.hidden = !model.loaded || services.length > 0
-  empty.textContent = model.records.size === 0 ? 'No services in this cluster yet: no member has announced one.' : 'No services match.'
+  empty.textContent = model.records.size === 0 ? 'No services in this cluster yet: no member has announced one.' : view.problemsOnly && view.filter.trim() === '' ? 'No problems: every service shown is Alive.' : 'No services match.'
   restUntil = performance.now() + (performance.now() - started)
   if (left.size > 0) schedule()
 }
@@ -55,8 +57,17 @@ function schedule ({ name, all = false } = {}) {
   else requestAnimationFrame(render)
 }
 
-/** True while the notice tells why the stream is refused (cleared once it is live again). */
+/** True while the notice tells why the stream is refused or lost (cleared once it is live again). */
 let refusedNotice = false
+/**
+ * A stream lost this long (the daemon stopped, the network between) turns the page "offline"
+ * and says since when what it shows is not current: the browser's reconnecting alone left
+ * "reconnecting…" in the corner for as long as the daemon was away, beside data growing stale.
+ */
+const STALE_AFTER_MS = 3000
+/** While the stream is lost: since when (the reader's clock), the timer, whether it is stale yet. */
+let lost
+const CLOCK = new Intl.DateTimeFormat(undefined, { timeStyle: 'medium' })
 
 function notice (text, kind = 'info') {
   refusedNotice = false
@@ -225,6 +236,8 @@ async function explainRefusal () {
 function connect () {
   const source = new EventSource('/api/events')
   source.addEventListener('open', () => {
+    clearTimeout(lost?.timer)
+    lost = undefined
     connection('live', 'live')
     if (refusedNotice) { refusedNotice = false; notice('') }
   })
@@ -251,15 +264,34 @@ function connect () {
   }
   source.addEventListener('error', () => {
     // EventSource retries by itself (the server asks for 1 s) and resumes with Last-Event-ID.
-    connection(source.readyState === EventSource.CLOSED ? 'offline' : 'connecting', source.readyState === EventSource.CLOSED ? 'offline' : 'reconnecting…')
-    if (source.readyState === EventSource.CLOSED) void explainRefusal()
+    if (source.readyState === EventSource.CLOSED) {
+      clearTimeout(lost?.timer) // the refusal's own notice says more
+      lost = undefined
+      connection('offline', 'offline')
+      void explainRefusal()
+      return
+    }
+    if (lost === undefined) {
+      const since = CLOCK.format(Date.now())
+      lost = { since, stale: false }
+      lost.timer = setTimeout(() => {
+        lost.stale = true
+        connection('offline', `offline since ${since}`)
+        notice(`No live updates from ${model.hostname || 'the daemon'} since ${since}: what is shown is not current. Reconnecting…`, 'error')
+        refusedNotice = true
+      }, STALE_AFTER_MS)
+    }
+    if (lost.stale) connection('offline', `offline since ${lost.since}`)
+    else connection('connecting', 'reconnecting…')
   })
 }
 
-// The filter and the tombstone toggle change which instances a panel lists: every panel.
+// The filter and the toggles change which instances and panels are listed: every panel.
 $('filter').addEventListener('input', (e) => { view.filter = e.target.value; schedule({ all: true }) })
 $('hide-tombstones').addEventListener('change', (e) => { view.hideTombstones = e.target.checked; schedule({ all: true }) })
+$('problems-only').addEventListener('change', (e) => { view.problemsOnly = e.target.checked; schedule({ all: true }) })
 view.hideTombstones = $('hide-tombstones').checked
+view.problemsOnly = $('problems-only').checked
 // "N secs ago" is refreshed each second in the members list and the panels on screen only
 // (thousands of panels hold tens of thousands of times); a panel coming into view is refreshed
 // at once.

@@ -185,23 +185,42 @@ export class Model {
     if (doc.ClusterName) this.clusterName = doc.ClusterName
   }
 
-  /** Members sorted by name, each with the number of its live (non-tombstone) records. */
+  /**
+   * Members sorted by name, each with the number of its live (non-tombstone) records; then the
+   * hosts that are no member but still have records here (departed: their records tombstoned),
+   * each with its tombstones and its newest record's time, so a host that died stays in view.
+   */
   memberRows () {
     const live = new Map()
+    const gone = new Map() // host of no member -> { tombstones, lastUpdated }
+    const listed = Object.keys(this.members).length > 0 // a daemon without gossip lists no member
     for (const svc of this.records.values()) {
       if (svc.Status !== STATUS.TOMBSTONE) live.set(svc.Hostname, (live.get(svc.Hostname) ?? 0) + 1)
+      if (!listed || Object.hasOwn(this.members, svc.Hostname) || svc.Hostname === this.hostname) continue
+      const g = gone.get(svc.Hostname) ?? { tombstones: 0, lastUpdated: svc.Updated }
+      if (svc.Status === STATUS.TOMBSTONE) g.tombstones++
+      if (Date.parse(svc.Updated) > Date.parse(g.lastUpdated)) g.lastUpdated = svc.Updated
+      gone.set(svc.Hostname, g)
     }
-    return Object.values(this.members)
+    const members = Object.values(this.members)
       .sort((a, b) => a.Name.localeCompare(b.Name))
       .map(m => ({ name: m.Name, lastUpdated: m.LastUpdated, services: live.get(m.Name) ?? 0, self: m.Name === this.hostname }))
+    const departed = [...gone].sort(([a], [b]) => a.localeCompare(b))
+      .map(([name, g]) => ({ name, lastUpdated: g.lastUpdated, services: live.get(name) ?? 0, tombstones: g.tombstones, departed: true }))
+    return [...members, ...departed]
+  }
+
+  /** How many records of each status the cluster holds: { Alive: n, ... } (statusCounts). */
+  totals () {
+    return statusCounts(this.records.values())
   }
 
   /**
    * Service name -> visible instances, names sorted. The filter matches the name, or any
    * instance's host, image, ID or ports (case-insensitive, matchesFilter); a name match shows
-   * every instance.
+   * every instance. `problemsOnly`: only the services with an instance shown that is not Alive.
    */
-  visibleServices ({ filter = '', hideTombstones = false } = {}) {
+  visibleServices ({ filter = '', hideTombstones = false, problemsOnly = false } = {}) {
     const q = filter.trim().toLowerCase()
     const byName = new Map()
     for (const svc of this.records.values()) {
@@ -216,6 +235,7 @@ export class Model {
       if (q !== '' && !matchesFilter(name, q) && !this.#passesFor(name, q)) {
         list = list.filter(s => [s.Hostname, s.Image, s.ID, portsOf(s)].some(v => matchesFilter(v, q)))
       }
+      if (problemsOnly && list.every(s => s.Status === STATUS.ALIVE)) continue
       if (list.length > 0) out.push({ name, instances: list.sort(byHostThenId) })
     }
     return out

@@ -101,6 +101,14 @@ function ago (iso) {
   return h('time', { datetime: iso, dataset: { time: iso }, title: Number.isNaN(t) || timeAgo(iso) === 'never' ? undefined : LOCAL_TIME.format(t) }, timeAgo(iso))
 }
 
+/**
+ * Words a screen reader reads after a button's text, unseen: one "Details" or "Drain" button of
+ * hundreds says which service (and instance) it is for.
+ */
+function hiddenWords (...children) {
+  return h('span', { class: 'visually-hidden' }, ...children)
+}
+
 /** A table cell that carries its column name, shown beside the value on narrow screens. */
 function td (label, ...children) {
   return h('td', { dataset: { label } }, ...children)
@@ -119,14 +127,41 @@ export function memberUrl (name) {
   }
 }
 
+/** "3 services" */
+function services (n) {
+  return n === 1 ? '1 service' : `${n} services`
+}
+
+/**
+ * A host that is no member but has records here: departed (its records tombstoned), or not
+ * yet or no longer listed while some are live.
+ */
+function departedMember (m) {
+  const gone = m.services === 0
+  return h('li', { class: 'member departed', dataset: { host: m.name } },
+    h('span', { class: 'host' }, visible(m.name, true)),
+    h('span', { class: `badge ${gone ? 's-tombstone' : 's-unknown'}` }, gone ? 'departed' : 'not a member'),
+    h('span', { class: 'heard' }, 'last record ', ago(m.lastUpdated)),
+    h('span', { class: 'count' }, [m.services > 0 ? `${services(m.services)} live` : null, m.tombstones > 0 ? `${services(m.tombstones)} tombstoned` : null].filter(Boolean).join(', ')))
+}
+
+/** The cluster's instances by status, problems first: "300 instances: 8 unhealthy 1 draining 191 alive 100 tombstoned". */
+export function renderSummary (el, totals) {
+  const words = { Unhealthy: 'unhealthy', Unknown: 'unknown', Draining: 'draining', Alive: 'alive', Tombstone: 'tombstoned' }
+  const n = Object.values(totals).reduce((a, b) => a + b, 0)
+  el.replaceChildren(`${n.toLocaleString('en')} instance${n === 1 ? '' : 's'}`, n > 0 ? ': ' : null,
+    ...Object.entries(words).filter(([s]) => totals[s] > 0).map(([s, word]) => h('span', { class: `badge s-${s.toLowerCase()}` }, `${totals[s].toLocaleString('en')} ${word}`)))
+}
+
 export function renderMembers (list, rows) {
   list.replaceChildren(...rows.map(m => {
+    if (m.departed) return departedMember(m)
     const url = memberUrl(m.name)
     return h('li', { class: m.self ? 'member self' : 'member', dataset: { host: m.name } },
       url === undefined ? h('span', { class: 'host', title: 'no link: this name is not a plain host name' }, visible(m.name, true)) : h('a', { href: url, class: 'host' }, visible(m.name, true)),
       m.self ? h('span', { class: 'tag' }, 'this host') : null,
       h('span', { class: 'heard' }, 'heard ', ago(m.lastUpdated)),
-      h('span', { class: 'count' }, m.services === 0 ? 'no services' : m.services === 1 ? '1 service' : `${m.services} services`))
+      h('span', { class: 'count' }, m.services === 0 ? 'no services' : services(m.services)))
   }))
 }
 
@@ -243,7 +278,7 @@ function detailsTable (instances, model, entry, onDrain) {
         td('Health check', checkCell(e, failed)),
         td('Reported by', reportedCell(e, failed)),
         td('Action', canDrain
-          ? h('button', { type: 'button', class: draining ? 'drain undrain' : 'drain', dataset: { focusKey: `drain ${svc.ID}` }, onclick: () => { onDrain(svc, draining) } }, draining ? 'Undrain' : 'Drain')
+          ? h('button', { type: 'button', class: draining ? 'drain undrain' : 'drain', dataset: { focusKey: `drain ${svc.ID}` }, onclick: () => { onDrain(svc, draining) } }, draining ? 'Undrain' : 'Drain', hiddenWords(' ', visible(svc.Name, true), ' ', visible(svc.ID, true)))
           : null))
     })))
 }
@@ -310,7 +345,7 @@ function servicePanel (name, instances, model, state, handlers) {
     h('header', { class: 'service-head' },
       h('h2', {}, name === '' ? h('span', { class: 'invisible', title: 'this service\'s name is empty' }, 'empty name') : serviceName(name, model.lookalike(name))),
       h('span', { class: 'badges' }, badges(instances)),
-      h('button', { type: 'button', class: 'details-toggle', 'aria-expanded': open ? 'true' : 'false', dataset: { focusKey: 'details' }, onclick: () => { handlers.onToggle(name) } }, open ? 'Hide details' : 'Details')),
+      h('button', { type: 'button', class: 'details-toggle', 'aria-expanded': open ? 'true' : 'false', dataset: { focusKey: 'details' }, onclick: () => { handlers.onToggle(name) } }, open ? 'Hide details' : 'Details', hiddenWords(' of ', name === '' ? 'the service with an empty name' : visible(name, true)))),
     h('div', { class: 'scroll' }, groupsTable(instances)),
     open
       ? h('div', { class: 'details scroll' },
