@@ -82,6 +82,17 @@ export function readDataFileSync (file: string, maxBytes: number, fix: string): 
   }
 }
 
+/**
+ * Throws the ConfigError for a data_dir that exists but is not a directory (a file): before,
+ * the daemon ran on with three warnings (ENOTDIR, EEXIST) and a new peer id at every start. A
+ * missing data_dir is created; one that cannot be (unwritable) is warned about by the caller.
+ */
+export async function refuseNonDirectory (dataDir: string): Promise<void> {
+  const s = await stat(dataDir).catch(() => undefined)
+  if (s === undefined || s.isDirectory()) return
+  throw new ConfigError([`[sidecar] data_dir ${dataDir} is ${s.isFile() ? 'a file' : kindOf(s)}, not a directory; point data_dir (SIDECAR_DATA_DIR) at a directory, or remove it (it is then created)`])
+}
+
 /** Not on Windows, which has no FIFOs to block on. */
 const NONBLOCK = constants.O_NONBLOCK ?? 0
 

@@ -38,3 +38,21 @@ for (const [i, c] of cases.entries()) {
     t.true(d.output.includes(`FATAL: sidecar could not start: [sidecar] data_dir ${data}: ${path.join(data, c.file)} ${c.says}`), d.output.slice(-3000))
   })
 }
+
+// data_dir itself a file: before, the daemon ran on with three warnings (ENOTDIR, EEXIST) and a
+// new peer id at every start. A real daemon on 127.0.54.20.
+test('a data_dir that is a file: the start is refused at once (exit 2) with one line saying so', async t => {
+  t.timeout(60_000)
+  const dir = await mkdtemp(path.join(os.tmpdir(), 'sidecar-ddfiles-'))
+  t.teardown(async () => { await rm(dir, { recursive: true, force: true }) })
+  await writeFile(path.join(dir, 'static.json'), '[]')
+  const data = path.join(dir, 'afile')
+  await writeFile(data, 'not a directory')
+  const d = new DaemonProcess({ ip: '127.0.54.20', hostname: 'dd-notdir', cwd: dir, args: ['-d', 'static'], env: { STATIC_CONFIG_FILE: path.join(dir, 'static.json'), SIDECAR_DATA_DIR: data } })
+  t.teardown(() => { d.kill() })
+  const ended = await Promise.race([d.exited, sleep(45_000).then(() => undefined)])
+  t.not(ended, undefined, `still running after 45 s; output:\n${d.output.slice(-3000)}`)
+  t.is(ended?.code, 2, d.output.slice(-3000))
+  t.true(d.output.includes(`FATAL: sidecar could not start: [sidecar] data_dir ${data} is a file, not a directory; point data_dir (SIDECAR_DATA_DIR) at a directory`), d.output.slice(-3000))
+  t.false(d.output.includes('peer.key'), d.output.slice(-3000))
+})
