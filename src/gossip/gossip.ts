@@ -30,7 +30,7 @@ import { gossipMetrics, type GossipMetrics } from './metrics.ts'
 import { createGossipNode, listenError, loadPeerKey, NotConnectedError, probeProtocolOf, stateProtocolOf, topicOf, type GossipNode } from './node.ts'
 import { decodeSealedMessage, WireError } from './wire.ts'
 import { Admission } from './admission.ts'
-import { inDataDir } from './data-dir.ts'
+import { claimDataDir, inDataDir } from './data-dir.ts'
 import { HostPins } from './pins.ts'
 import { Refusals, refusalProtocolOf, RETRY_MAX_MS, sendNotice } from './refusal.ts'
 import { ProofVerifier, RecordSigner } from './proof.ts'
@@ -166,6 +166,8 @@ export class Gossip implements Startable {
   /** Why this node's identity (peer.key) is not kept across restarts, when it is not (for /health). */
   get identityProblem (): string | undefined { return this.#identityProblem }
   #identityProblem: string | undefined
+  /** Gives data_dir back (removes sidecar.pid) at stop; nothing while it is not claimed. */
+  #releaseDataDir: () => Promise<void> = async () => {}
   /** Peers that refuse this host and why, with the fix (for /health); empty while none does. */
   get refusedBy (): Record<string, string> { return this.#refusals?.problems() ?? {} }
   /** Its node listens for peers: from the end of its start (before the join) until its stop takes the node down. */
@@ -180,6 +182,7 @@ export class Gossip implements Startable {
     }
     const { key, unkept } = await inDataDir(init.dataDir, async (step) => await loadPeerKey(init.dataDir, logger, init.hostname, step))
     this.#identityProblem = unkept
+    if (unkept === undefined) this.#releaseDataDir = await inDataDir(init.dataDir, async (step) => { step('claiming it (sidecar.pid)'); return await claimDataDir(init.dataDir) })
     const { node, quic } = await createGossipNode({ ...init, privateKey: key }, logger)
     const peerId = node.peerId.toString()
     const pins = new HostPins({ logger, onConflict: () => { this.#metrics.pinConflicts.inc() } }, { dataDir: init.dataDir, hostname: init.hostname, peerId })
@@ -327,7 +330,7 @@ export class Gossip implements Startable {
 
   async #stop (): Promise<void> {
     const node = this.#node
-    if (node === undefined) return
+    if (node === undefined) { await this.#releaseDataDir(); return }
     const t0 = Date.now()
     // The local component's leave tombstones were merged just before (it stops first): send them while the node is up.
     await this.#announcer?.flush(LEAVE_TIMEOUT_MS)
@@ -346,6 +349,7 @@ export class Gossip implements Startable {
     await Promise.resolve(node.stop()).catch((err: unknown) => { this.#c.logger.warn({ err }, 'error stopping the libp2p node') })
     await this.#signer?.close()
     await this.#verifier?.close()
+    await this.#releaseDataDir()
     this.#c.logger.debug(`gossip stopped in ${Date.now() - t0} ms`)
   }
 
