@@ -109,6 +109,7 @@ test('--check-config with static discovery reads the static file: missing or bad
   const missing = checkConfig(dir, { STATIC_CONFIG_FILE: file })
   t.is(missing.code, 2, missing.stderr)
   t.true(missing.stderr.includes(`${file}: cannot read the static discovery file: ENOENT`), missing.stderr)
+  t.true(missing.stderr.includes(`'${file}'; create it (see static.example.json), or name the JSON file with [static_discovery] config_file or STATIC_CONFIG_FILE, or leave static out of [sidecar] discovery (--discover)\n`), missing.stderr)
 
   await writeFile(file, JSON.stringify([{ Service: { Name: 'x', Ports: [{ Type: 'tcp', Port: 0 }] } }]))
   const bad = checkConfig(dir, { STATIC_CONFIG_FILE: file })
