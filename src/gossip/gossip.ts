@@ -288,7 +288,13 @@ export class Gossip implements Startable {
     logger.debug(this.#verifier?.backend === 'worker' ? 'record proofs are verified with libsodium (sodium-native): batches of 16 or more on worker threads, fewer with node:crypto on the thread pool, a lone record in the main thread' : 'sodium-native is not installed: record proofs are verified with node:crypto on the thread pool, at about twice the CPU')
     this.#metrics.members.set(1)
 
-    if (init.seeds.some(s => !selfAddresses(init).has(seedKey(s, init.bindPort)))) {
+    const self = selfAddresses(init)
+    if (init.seeds.length > 0 && init.seeds.every(s => self.has(seedKey(s, init.bindPort)))) {
+      // the first node of a cluster, or a second daemon on this machine whose seed without :port took its own bind_port
+      const portless = init.seeds.some(s => parseSeed(s, -1).port === -1)
+      logger.info(`every seed (${init.seeds.join(', ')}) is this node itself: running alone until another node joins it${portless ? ` (a seed without :port is taken at this node's bind_port, ${init.bindPort})` : ''}`)
+    }
+    if (init.seeds.some(s => !self.has(seedKey(s, init.bindPort)))) {
       const t0 = Date.now()
       const giveUp = new AbortController()
       const ended = AbortSignal.any([this.#stopping.signal, this.#startAborted.signal])

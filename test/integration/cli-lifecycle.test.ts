@@ -6,7 +6,7 @@ import { closeSync, futimesSync, openSync, writeSync } from 'node:fs'
 import { link, mkdir, mkdtemp, rm, utimes, writeFile } from 'node:fs/promises'
 import os from 'node:os'
 import path from 'node:path'
-import { BIN, DaemonProcess, startDaemon } from '../helpers/daemon.ts'
+import { BIN, DaemonProcess, REPO, startDaemon } from '../helpers/daemon.ts'
 import { waitFor } from '../helpers/wait.ts'
 
 type ServicesJson = { Services: Record<string, Array<{ Status: number }>> }
@@ -133,4 +133,29 @@ test('--check-config with static discovery reads the static file: missing or bad
   const foreign = checkConfig(dir, { STATIC_CONFIG_FILE: file })
   t.is(foreign.code, 0, foreign.stderr)
   t.regex(foreign.stderr, /warning: .*an entry names another host than this one \("check-a"\) in Service.Hostname: entry 1 \(ext\) "elsewhere"/)
+})
+
+// README's cluster on one machine (Cluster), on 127.0.54.25-26 instead of 127.0.0.2-3; then the
+// usual slip of a second daemon on the same address: its seed without :port took its own
+// bind_port, and it ran alone without a word.
+test('README\'s two daemons on one machine form a cluster; a seed that is only the node itself is said in the log', async t => {
+  t.timeout(120_000)
+  const dir = await tempDir(t, 'onemachine')
+  const conf = path.join(REPO, 'config/one-host.toml')
+  const a = await startDaemon({ ip: '127.0.54.25', hostname: 'a', cwd: dir, args: ['-f', conf, '-c', '127.0.54.25'] })
+  t.teardown(() => { a.kill() })
+  const b = await startDaemon({ ip: '127.0.54.26', hostname: 'b', cwd: dir, args: ['-f', conf, '-c', '127.0.54.25'] })
+  t.teardown(() => { b.kill() })
+  type Services = { Services: Record<string, Array<{ Hostname: string, Status: number }>> }
+  await waitFor(async () => {
+    const doc = await b.json<Services>('/services.json')
+    return (doc.Services['sidecar-api'] ?? []).filter(s => s.Status === 0).map(s => s.Hostname).sort().join() === 'a,b'
+  }, { timeoutMs: 30_000, message: () => `a's and b's sidecar-api ALIVE on b\n${b.output.slice(-2000)}` })
+  t.regex(a.output, /INFO: \[gossip\] every seed \(127\.0\.54\.25\) is this node itself: running alone until another node joins it \(a seed without :port is taken at this node's bind_port, 7946\)/)
+  t.false(b.output.includes('is this node itself'), b.output.slice(-2000))
+
+  const c = await startDaemon({ ip: '127.0.54.25', hostname: 'c', cwd: dir, apiPort: 7778, args: ['-f', conf, '--bind-port', '7947', '-c', '127.0.54.25'] })
+  t.teardown(() => { c.kill() })
+  await waitFor(() => c.output.includes('every seed'), { timeoutMs: 30_000, message: () => c.output.slice(-2000) })
+  t.regex(c.output, /every seed \(127\.0\.54\.25\) is this node itself: running alone until another node joins it \(a seed without :port is taken at this node's bind_port, 7947\)/)
 })
