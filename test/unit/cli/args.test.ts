@@ -105,6 +105,11 @@ test('usage: mentions every flag, with its env var and default', t => {
   t.true(text.includes('STATIC_CONFIG_FILE (the static discovery file, default static.json)'), text)
   t.true(text.includes('SIDECAR_LOGGING_FORMAT (text or json)'))
   t.true(text.includes('docs/configuration.md'))
+  // what a newcomer asks first: where the UI is, how to join, where the logs and the state are
+  t.true(text.includes('web UI and JSON API are at http://<bind ip>:7777/ (/health, /services.json); the gossip port is 7946'), text)
+  t.true(text.includes('To join a cluster, give every node the same seeds: -c <a member\'s IP>[:PORT]'), text)
+  t.true(text.includes('Logs go to stderr'), text)
+  t.true(text.includes('[sidecar] data_dir (SIDECAR_DATA_DIR), by default ~/.sidecar/<hostname>'), text)
   for (const line of usage().split('\n')) t.true(line.length <= 80, `at most 80 columns: ${line}`)
 })
 
