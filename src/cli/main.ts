@@ -92,6 +92,9 @@ export async function main (argv: string[], env: Record<string, string | undefin
   }
   process.on('SIGINT', onSignal)
   process.on('SIGTERM', onSignal)
+  // one received while the program loaded, noted by bin/sidecar.js (whose handler, left in place, only notes)
+  const early = (globalThis as { sidecarEarlySignal?: NodeJS.Signals }).sidecarEarlySignal
+  if (early !== undefined) onSignal(early)
   // SIGHUP (a terminal hangup, systemd's ExecReload) reloads what can be: its default action
   // ended the process at once, with no leave.
   process.on('SIGHUP', () => {

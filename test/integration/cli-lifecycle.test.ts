@@ -3,7 +3,7 @@
 import test from 'ava'
 import { spawnSync } from 'node:child_process'
 import { closeSync, futimesSync, openSync, writeSync } from 'node:fs'
-import { link, mkdir, mkdtemp, rm, utimes, writeFile } from 'node:fs/promises'
+import { link, mkdir, mkdtemp, readFile, rm, utimes, writeFile } from 'node:fs/promises'
 import os from 'node:os'
 import path from 'node:path'
 import { BIN, DaemonProcess, REPO, startDaemon } from '../helpers/daemon.ts'
@@ -158,4 +158,25 @@ test('README\'s two daemons on one machine form a cluster; a seed that is only t
   t.teardown(() => { c.kill() })
   await waitFor(() => c.output.includes('every seed'), { timeoutMs: 30_000, message: () => c.output.slice(-2000) })
   t.regex(c.output, /every seed \(127\.0\.54\.25\) is this node itself: running alone until another node joins it \(a seed without :port is taken at this node's bind_port, 7947\)/)
+})
+
+// A SIGTERM while the program still loads (1-3 s on a busy host, before the CLI follows
+// signals) killed the process by the signal's default action: exit 143, no word. A real daemon
+// on 127.0.54.27, signalled as soon as bin/sidecar.js has re-executed itself with its V8 flags.
+test('a SIGTERM while the program still loads ends it cleanly: exit 0, not death by the signal', async t => {
+  t.timeout(60_000)
+  const dir = await tempDir(t, 'earlysig')
+  await writeFile(path.join(dir, 'static.json'), '[]')
+  const d = new DaemonProcess({ ip: '127.0.54.27', hostname: 'early', cwd: dir, args: ['-d', 'static'], env: { STATIC_CONFIG_FILE: path.join(dir, 'static.json') } })
+  t.teardown(() => { d.kill() })
+  const pid = d.child.pid ?? 0
+  await waitFor(async () => (await readFile(`/proc/${pid}/cmdline`, 'utf8').catch(() => '')).includes('--optimize-for-size'), { timeoutMs: 20_000, intervalMs: 5, message: 'the re-executed process' })
+  // then once Node has booted it (about 100 ms; /proc's SigCgt cannot tell, as Node's own boot
+  // catches SIGTERM to restore the terminal), while the program loads (over a second here)
+  await new Promise(resolve => setTimeout(resolve, 400))
+  t.false(d.output.includes('starting sidecar'), 'signalled before the start, while loading')
+  const r = await d.stop('SIGTERM', 20_000)
+  t.is(r.signal, null, `died of ${String(r.signal)}; output:\n${d.output.slice(-2000)}`)
+  t.is(r.code, 0, d.output.slice(-2000))
+  t.regex(d.output, /SIGTERM received while starting: ending the start early/)
 })
