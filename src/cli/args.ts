@@ -27,8 +27,9 @@ const OPTIONS = Object.fromEntries(FLAGS.map((f) => [f.long, {
   ...(f.multiple === true ? { multiple: true } : {}),
 }]))
 
-function nameOf (f: FlagDef): string {
-  return `--${f.long}`
+/** The flag as the user typed it: "-c (--cluster-ip)" for a short one, so the message names what is on their command line. */
+function nameOf (f: FlagDef, rawName: string): string {
+  return rawName === `--${f.long}` ? rawName : `${rawName} (--${f.long})`
 }
 
 /** Parses argv (without node and script). Throws ConfigError listing every bad argument. */
@@ -51,16 +52,16 @@ export function parseCliArgs (argv: string[]): CliArgs {
       continue
     }
     if (def.arg === undefined) {
-      if (t.value !== undefined) problems.push(`flag ${nameOf(def)} takes no value, got ${JSON.stringify(t.value)}`)
+      if (t.value !== undefined) problems.push(`flag ${nameOf(def, t.rawName)} takes no value, got ${JSON.stringify(t.value)}`)
       else setBoolean(result, def)
       continue
     }
     if (t.value === undefined) {
-      problems.push(`flag ${nameOf(def)} needs a value: ${nameOf(def)} ${def.arg}`)
+      problems.push(`flag ${nameOf(def, t.rawName)} needs a value: ${t.rawName} ${def.arg}`)
       continue
     }
     if (!t.inlineValue && t.value.length > 1 && t.value.startsWith('-') && !/^-\d/.test(t.value)) {
-      problems.push(`flag ${nameOf(def)} needs a value, got the flag ${t.value} (write ${nameOf(def)}=VALUE for a value starting with "-")`)
+      problems.push(`flag ${nameOf(def, t.rawName)} needs a value, got the flag ${t.value} (write --${def.long}=VALUE for a value starting with "-")`)
       continue
     }
     setValue(result, def, t.value)

@@ -56,7 +56,9 @@ test('args: an unknown flag is named with the nearest known flag', t => {
 
 test('args: a flag without its value is named', t => {
   t.deepEqual(cliProblems(['--http-port']), ['flag --http-port needs a value: --http-port PORT'])
-  t.deepEqual(cliProblems(['-c']), ['flag --cluster-ip needs a value: --cluster-ip HOST[:PORT]'])
+  // named as typed: the user wrote -c, not --cluster-ip
+  t.deepEqual(cliProblems(['-c']), ['flag -c (--cluster-ip) needs a value: -c HOST[:PORT]'])
+  t.true(cliProblems(['-f', '-d', 'static'])[0].startsWith('flag -f (--config-file) needs a value, got the flag -d (write --config-file=VALUE'), cliProblems(['-f', '-d', 'static'])[0])
   t.true(cliProblems(['--http-port', '--check-config'])[0].startsWith('flag --http-port needs a value, got the flag --check-config'))
 })
 
