@@ -170,10 +170,16 @@ test('a SIGTERM while the program still loads ends it cleanly: exit 0, not death
   const d = new DaemonProcess({ ip: '127.0.54.27', hostname: 'early', cwd: dir, args: ['-d', 'static'], env: { STATIC_CONFIG_FILE: path.join(dir, 'static.json') } })
   t.teardown(() => { d.kill() })
   const pid = d.child.pid ?? 0
-  await waitFor(async () => (await readFile(`/proc/${pid}/cmdline`, 'utf8').catch(() => '')).includes('--optimize-for-size'), { timeoutMs: 20_000, intervalMs: 5, message: 'the re-executed process' })
-  // then once Node has booted it (about 100 ms; /proc's SigCgt cannot tell, as Node's own boot
-  // catches SIGTERM to restore the terminal), while the program loads (over a second here)
-  await new Promise(resolve => setTimeout(resolve, 400))
+  // Node booted in the re-executed process: /proc's SigCgt has SIGUSR1 (signal 10), caught from the
+  // end of Node's boot (SIGTERM cannot tell: Node's boot catches it to restore the terminal)
+  const booted = async (): Promise<boolean> => {
+    if (!(await readFile(`/proc/${pid}/cmdline`, 'utf8').catch(() => '')).includes('--optimize-for-size')) return false
+    const m = /^SigCgt:\s*([0-9a-f]+)$/m.exec(await readFile(`/proc/${pid}/status`, 'utf8').catch(() => ''))
+    return m !== null && (BigInt(`0x${m[1]}`) & (1n << 9n)) !== 0n
+  }
+  await waitFor(booted, { timeoutMs: 20_000, intervalMs: 5, message: 'the re-executed process booted' })
+  // then bin/sidecar.js's first lines run; loading the program takes over a second more
+  await new Promise(resolve => setTimeout(resolve, 150))
   t.false(d.output.includes('starting sidecar'), 'signalled before the start, while loading')
   const r = await d.stop('SIGTERM', 20_000)
   t.is(r.signal, null, `died of ${String(r.signal)}; output:\n${d.output.slice(-2000)}`)
