@@ -16,6 +16,8 @@ export interface CliArgs {
   /** -f/--config-file as given (relative to cwd); '' asks for no file. */
   configFile?: string
   overrides: ConfigOverrides
+  /** How each flag that set a config key was typed, by "section.key" ("-c"), for loadConfig's messages. */
+  typedFlags: Record<string, string>
 }
 
 const BY_LONG = new Map(FLAGS.map((f) => [f.long, f]))
@@ -36,7 +38,7 @@ function nameOf (f: FlagDef, rawName: string): string {
 export function parseCliArgs (argv: string[]): CliArgs {
   const { tokens } = parseArgs({ args: argv, options: OPTIONS, strict: false, allowPositionals: true, tokens: true })
   const problems: string[] = []
-  const result: CliArgs = { help: false, version: false, checkConfig: false, overrides: {} }
+  const result: CliArgs = { help: false, version: false, checkConfig: false, overrides: {}, typedFlags: {} }
   let unknownAt = -2 // argv index of the last unknown flag: a bare word right after it is its value
 
   for (const t of tokens) {
@@ -65,6 +67,7 @@ export function parseCliArgs (argv: string[]): CliArgs {
       continue
     }
     setValue(result, def, t.value)
+    if (def.target !== undefined) result.typedFlags[`${def.target.section}.${def.target.key}`] = t.rawName
   }
   if (problems.length > 0) throw new ConfigError(problems)
   return result

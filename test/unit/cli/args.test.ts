@@ -16,7 +16,7 @@ function cliProblems (argv: string[]): readonly string[] {
 }
 
 test('args: no arguments means run with no overrides', t => {
-  t.deepEqual(parseCliArgs([]), { help: false, version: false, checkConfig: false, overrides: {} })
+  t.deepEqual(parseCliArgs([]), { help: false, version: false, checkConfig: false, overrides: {}, typedFlags: {} })
 })
 
 test('args: each config flag sets its key, long or short, with a space or "="', t => {
@@ -73,12 +73,13 @@ test('args: every bad argument is reported in one ConfigError', t => {
 })
 
 test('args: flag values are checked by loadConfig, together with other sources', t => {
-  const { overrides } = parseCliArgs(['--http-port', '99999', '-d', 'dokcer', '-c', 'a:b'])
-  const err = t.throws(() => loadConfig({ env: { HEALTH_FALL: '0' }, overrides, cwd: '/nonexistent-dir-for-test', interfaces: {}, osHostname: 'h', homedir: '/h' }), { instanceOf: ConfigError })
+  const { overrides, typedFlags } = parseCliArgs(['--http-port', '99999', '-d', 'dokcer', '-c', 'a:b'])
+  const err = t.throws(() => loadConfig({ env: { HEALTH_FALL: '0' }, overrides, typedFlags, cwd: '/nonexistent-dir-for-test', interfaces: {}, osHostname: 'h', homedir: '/h' }), { instanceOf: ConfigError })
   const list = err?.problems ?? []
   t.true(list.some((p) => p.startsWith('--http-port ([api] port): 99999 is out of range 1..65535')))
-  t.true(list.some((p) => p.startsWith('--discover ([sidecar] discovery): invalid value "dokcer"') && p.includes('did you mean docker?')))
-  t.true(list.some((p) => p.startsWith('--cluster-ip ([sidecar] seeds): seed "a:b"')))
+  // a short flag is named as typed, its long name beside it
+  t.true(list.some((p) => p.startsWith('-d (--discover, [sidecar] discovery): invalid value "dokcer"') && p.includes('did you mean docker?')), list.join('\n'))
+  t.true(list.some((p) => p.startsWith('-c (--cluster-ip, [sidecar] seeds): seed "a:b"')), list.join('\n'))
   t.true(list.some((p) => p.startsWith('env HEALTH_FALL')))
   t.is(list.length, 4)
 })
