@@ -27,6 +27,14 @@ if (!given && typeof process.execve === 'function') {
   process.execve(process.execPath, [process.execPath, ...V8_FLAGS, ...process.execArgv, fileURLToPath(import.meta.url), ...process.argv.slice(2)], { ...process.env, ...MALLOC_ENV })
 }
 
+// Loading the program takes 1-3 s on a busy host, and until the CLI followed signals a SIGINT
+// or SIGTERM took its default action: the process died of it (exit 130 or 143) instead of
+// stopping cleanly (exit 0). It is noted here and followed by the CLI once it can (src/cli/main.ts),
+// as one received during the start is.
+function sidecarEarlySignal (signal) { globalThis.sidecarEarlySignal = signal }
+process.once('SIGINT', sidecarEarlySignal)
+process.once('SIGTERM', sidecarEarlySignal)
+
 // SIDECAR_FROM_SOURCE=1 runs src/ even when dist/ exists (the tests do, so a stale build cannot mislead them).
 const dist = new URL('../dist/cli/main.js', import.meta.url)
 const { run } = existsSync(dist) && process.env.SIDECAR_FROM_SOURCE !== '1' ? await import(dist.href) : await import(new URL('../src/cli/main.ts', import.meta.url).href)

@@ -16,6 +16,8 @@ export interface CliArgs {
   /** -f/--config-file as given (relative to cwd); '' asks for no file. */
   configFile?: string
   overrides: ConfigOverrides
+  /** How each flag that set a config key was typed, by "section.key" ("-c"), for loadConfig's messages. */
+  typedFlags: Record<string, string>
 }
 
 const BY_LONG = new Map(FLAGS.map((f) => [f.long, f]))
@@ -27,15 +29,16 @@ const OPTIONS = Object.fromEntries(FLAGS.map((f) => [f.long, {
   ...(f.multiple === true ? { multiple: true } : {}),
 }]))
 
-function nameOf (f: FlagDef): string {
-  return `--${f.long}`
+/** The flag as the user typed it: "-c (--cluster-ip)" for a short one, so the message names what is on their command line. */
+function nameOf (f: FlagDef, rawName: string): string {
+  return rawName === `--${f.long}` ? rawName : `${rawName} (--${f.long})`
 }
 
 /** Parses argv (without node and script). Throws ConfigError listing every bad argument. */
 export function parseCliArgs (argv: string[]): CliArgs {
   const { tokens } = parseArgs({ args: argv, options: OPTIONS, strict: false, allowPositionals: true, tokens: true })
   const problems: string[] = []
-  const result: CliArgs = { help: false, version: false, checkConfig: false, overrides: {} }
+  const result: CliArgs = { help: false, version: false, checkConfig: false, overrides: {}, typedFlags: {} }
   let unknownAt = -2 // argv index of the last unknown flag: a bare word right after it is its value
 
   for (const t of tokens) {
@@ -51,19 +54,20 @@ export function parseCliArgs (argv: string[]): CliArgs {
       continue
     }
     if (def.arg === undefined) {
-      if (t.value !== undefined) problems.push(`flag ${nameOf(def)} takes no value, got ${JSON.stringify(t.value)}`)
+      if (t.value !== undefined) problems.push(`flag ${nameOf(def, t.rawName)} takes no value, got ${JSON.stringify(t.value)}`)
       else setBoolean(result, def)
       continue
     }
     if (t.value === undefined) {
-      problems.push(`flag ${nameOf(def)} needs a value: ${nameOf(def)} ${def.arg}`)
+      problems.push(`flag ${nameOf(def, t.rawName)} needs a value: ${t.rawName} ${def.arg}`)
       continue
     }
     if (!t.inlineValue && t.value.length > 1 && t.value.startsWith('-') && !/^-\d/.test(t.value)) {
-      problems.push(`flag ${nameOf(def)} needs a value, got the flag ${t.value} (write ${nameOf(def)}=VALUE for a value starting with "-")`)
+      problems.push(`flag ${nameOf(def, t.rawName)} needs a value, got the flag ${t.value} (write --${def.long}=VALUE for a value starting with "-")`)
       continue
     }
     setValue(result, def, t.value)
+    if (def.target !== undefined) result.typedFlags[`${def.target.section}.${def.target.key}`] = t.rawName
   }
   if (problems.length > 0) throw new ConfigError(problems)
   return result

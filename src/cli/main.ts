@@ -29,7 +29,7 @@ export async function main (argv: string[], env: Record<string, string | undefin
     const args = parseCliArgs(argv)
     if (args.help) { process.stdout.write(usage()); return EXIT_OK }
     if (args.version) { process.stdout.write(`sidecar ${packageVersion()} (node ${process.version})\n`); return EXIT_OK }
-    const { config, file, warnings } = loadConfig({ configFile: args.configFile, env, overrides: args.overrides, cwd: process.cwd() })
+    const { config, file, warnings } = loadConfig({ configFile: args.configFile, env, overrides: args.overrides, typedFlags: args.typedFlags, cwd: process.cwd() })
     if (args.checkConfig) {
       for (const w of warnings) process.stderr.write(`warning: ${w}\n`)
       let checked: string[]
@@ -92,6 +92,9 @@ export async function main (argv: string[], env: Record<string, string | undefin
   }
   process.on('SIGINT', onSignal)
   process.on('SIGTERM', onSignal)
+  // one received while the program loaded, noted by bin/sidecar.js (whose handler, left in place, only notes)
+  const early = (globalThis as { sidecarEarlySignal?: NodeJS.Signals }).sidecarEarlySignal
+  if (early !== undefined) onSignal(early)
   // SIGHUP (a terminal hangup, systemd's ExecReload) reloads what can be: its default action
   // ended the process at once, with no leave.
   process.on('SIGHUP', () => {

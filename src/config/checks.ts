@@ -30,6 +30,9 @@ export const checkSeed: Check = (v) => {
   const m = /^\[([^\]]+)\](?::(.*))?$/.exec(v) ?? /^([^:]+)(?::(.*))?$/.exec(v)
   if (m === null) return `seed ${q(v)} is not host or host:port`
   const [, host, port] = m
+  // "300.1.2.3" or "10.0.0" is no DNS name (its last label is a number) but was looked up as one, and failed (or, by the
+  // resolver's old shorthand, "10.0.0" dialled 10.0.0.0) at every retry for as long as the daemon ran
+  if (!v.startsWith('[') && /^[\d.]+$/.test(host) && !net.isIPv4(host)) return `seed ${q(v)} is not an IPv4 address: four numbers 0..255, e.g. 10.0.0.1`
   const hostOk = v.startsWith('[') ? net.isIPv6(host) : net.isIPv4(host) || isHostName(host)
   if (!hostOk) {
     return `seed ${q(v)} is not host or host:port (bad host ${q(host)})`

@@ -60,7 +60,7 @@ export function readConfigFile (choice: FileChoice & { path: string }, display: 
   } catch (err) {
     if (!(err instanceof TomlError)) throw err
     const first = err.message.split('\n')[0].replace(/^Invalid TOML document:\s*/, '')
-    return { entries: [], problems: [`${display}:${err.line}:${err.column}: TOML syntax error: ${first}`], where: () => display }
+    return { entries: [], problems: [`${display}:${err.line}:${err.column}: TOML syntax error: ${first}${syntaxHint(text.split(/\r?\n/)[err.line - 1] ?? '')}`], where: () => display }
   }
   const lines = new TomlLines(text)
   const where = (path: KeyPath): string => {
@@ -113,4 +113,26 @@ function unknownKey (section: SectionName, key: string): string {
   const elsewhere = allKeys().find(([, k]) => k === key)
   if (elsewhere !== undefined) return `unknown key [${section}] ${key}, did you mean [${elsewhere[0]}] ${key}?`
   return `unknown key [${section}] ${key} (keys of [${section}]: ${keysOf(section).join(', ')})`
+}
+
+/**
+ * What fixes the usual slips a TOML parser names only by their character ("invalid value",
+ * "illegal character in key"): a string without quotes, ":" for "=", a section header left
+ * open. "" when the line is none of these.
+ */
+export function syntaxHint (line: string): string {
+  const text = line.replace(/\s+#.*$/, '').trim()
+  if (/^\[[^\]]*$/.test(text)) return `; a section header is closed with "]": [${text.slice(1).trim()}]`
+  const colon = /^([A-Za-z0-9_-]+)\s*:\s*(.*)$/.exec(text)
+  if (colon !== null) return `; a key is set with "=", not ":": ${colon[1]} = ${colon[2]}`
+  const m = /^([A-Za-z0-9_-]+)\s*=\s*(.+)$/.exec(text)
+  if (m === null) return ''
+  const [, key, value] = m
+  if (/^\[[^"'\]]*[^\s\d"',\][^"'\]]*\]$/.test(value)) {
+    const items = value.slice(1, -1).split(',').map(v => v.trim()).filter(v => v !== '')
+    return `; strings in a list need quotes: ${key} = [${items.map(v => JSON.stringify(v)).join(', ')}]`
+  }
+  if (/^\d+(ms|s|m|h)$/.test(value)) return `; a duration is a string: ${key} = "${value}"`
+  if (/^[^"'[{\d+-]/.test(value) && !/^(true|false|inf|nan)$/.test(value)) return `; a string needs quotes: ${key} = ${JSON.stringify(value)}`
+  return ''
 }

@@ -26,6 +26,8 @@ export interface LoadOptions {
   configFile?: string
   env: Record<string, string | undefined>
   overrides: ConfigOverrides
+  /** How the user typed the flag that set an override, by "section.key" ("-c"): errors name it so. */
+  typedFlags?: Readonly<Record<string, string>>
   cwd: string
   /** Default os.hostname(). */
   osHostname?: string
@@ -101,7 +103,9 @@ export function loadConfig (opts: LoadOptions): LoadedConfig {
         continue
       }
       const flag = specOf(section, key).flag
-      apply(section, key, raw, 'override', flag !== undefined ? `--${flag.long} ([${section}] ${key})` : `override [${section}] ${key}`, cwd)
+      const typed = opts.typedFlags?.[`${section}.${key}`]
+      const name = flag === undefined ? undefined : typed !== undefined && typed !== `--${flag.long}` ? `${typed} (--${flag.long}, [${section}] ${key})` : `--${flag.long} ([${section}] ${key})`
+      apply(section, key, raw, 'override', name ?? `override [${section}] ${key}`, cwd)
     }
   }
 

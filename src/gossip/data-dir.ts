@@ -4,9 +4,10 @@
 // error naming data_dir and the step that did not finish. Its files are read only when they
 // are regular files of a sane size (readDataFile).
 import { close, closeSync, constants, fstat, fstatSync, lstat, lstatSync, open, openSync, read, readSync, stat, statSync, type Stats } from 'node:fs'
+import { readFile, rm, writeFile } from 'node:fs/promises'
 import path from 'node:path'
 import { promisify } from 'node:util'
-import { ConfigError } from '../lib/errors.ts'
+import { ConfigError, StartError } from '../lib/errors.ts'
 
 /** A local disk answers in milliseconds; a filesystem silent for 10 s is not one data_dir can be on. */
 export const DATA_DIR_DEADLINE_MS = 10_000
@@ -54,6 +55,17 @@ export function readDataFileSync (file: string, maxBytes: number, fix: string): 
   let next = steps.next()
   while (next.done !== true) next = steps.next(settle(next.value.sync))
   return next.value
+}
+
+/**
+ * Throws the ConfigError for a data_dir that exists but is not a directory (a file): before,
+ * the daemon ran on with three warnings (ENOTDIR, EEXIST) and a new peer id at every start. A
+ * missing data_dir is created; one that cannot be (unwritable) is warned about by the caller.
+ */
+export async function refuseNonDirectory (dataDir: string): Promise<void> {
+  const s = await fsAsync.stat(dataDir).catch(() => undefined)
+  if (s === undefined || s.isDirectory()) return
+  throw new ConfigError([`[sidecar] data_dir ${dataDir} is ${s.isFile() ? 'a file' : kindOf(s)}, not a directory; point data_dir (SIDECAR_DATA_DIR) at a directory, or remove it (it is then created)`])
 }
 
 /** Not on Windows, which has no FIFOs to block on. */
@@ -126,4 +138,71 @@ function kindOf (s: Stats): string {
   if (s.isBlockDevice()) return 'a block device'
   if (s.isSocket()) return 'a socket'
   return 'not a file'
+}
+
+/** The file in data_dir that says which process runs on it. */
+export const LOCK_FILE = 'sidecar.pid'
+
+/**
+ * Claims dataDir for this process, writing its pid to sidecar.pid, and returns what gives it
+ * back (at stop). A second daemon on the same data_dir (two sharing SIDECAR_DATA_DIR, or the
+ * same --hostname) took the same node key: both ran, each seed between them failed with "Can not
+ * dial self", and the cluster saw one peer id at two addresses. It is now refused at once
+ * (StartError, exit 1, as a port in use). A file left by a process that is gone (killed, or
+ * before a reboot) is taken over. A data_dir that cannot be written is not claimed: the node
+ * key's warning already says so.
+ */
+export async function claimDataDir (dataDir: string): Promise<() => Promise<void>> {
+  const file = path.join(dataDir, LOCK_FILE)
+  const release = async (): Promise<void> => {
+    const now = await readFile(file, 'utf8').catch(() => '')
+    if (Number(now.trim()) === process.pid) await rm(file, { force: true })
+  }
+  for (let attempt = 0; attempt < 2; attempt++) {
+    try {
+      await writeFile(file, `${process.pid}\n`, { flag: 'wx', mode: 0o600 })
+      return release
+    } catch (err) {
+      if ((err as NodeJS.ErrnoException).code !== 'EEXIST') return async () => {}
+    }
+    const owner = await runningOwner(file)
+    if (owner !== undefined) {
+      throw new StartError(`[sidecar] data_dir ${dataDir} is in use by another sidecar (pid ${owner}, see ${file}): two daemons on one data_dir share one node identity; give each its own data_dir (SIDECAR_DATA_DIR) or --hostname, or stop the other`)
+    }
+    await rm(file, { force: true }) // left by a process that is gone
+  }
+  return async () => {} // another start took it between our look and our write: let that one have it
+}
+
+/** The pid in a lock file when that process still runs and is a sidecar (not this process, nor a pid reused since). */
+async function runningOwner (file: string): Promise<number | undefined> {
+  let text: string
+  let written: number
+  try {
+    const s = await fsAsync.stat(file)
+    if (!s.isFile() || s.size > 64) return undefined
+    written = s.mtimeMs
+    text = await readFile(file, 'utf8')
+  } catch {
+    return undefined
+  }
+  const pid = Number(text.trim())
+  if (!Number.isSafeInteger(pid) || pid <= 0 || pid === process.pid) return undefined
+  try {
+    process.kill(pid, 0)
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code !== 'EPERM') return undefined // no such process
+  }
+  // Linux: a pid reused by another program (after a reboot, say) is not a sidecar
+  const cmdline = await readFile(`/proc/${pid}/cmdline`, 'utf8').catch(() => undefined)
+  if (cmdline !== undefined && !cmdline.includes('sidecar')) return undefined
+  const bootMs = await bootTimeMs()
+  if (bootMs !== undefined && written < bootMs) return undefined
+  return pid
+}
+
+async function bootTimeMs (): Promise<number | undefined> {
+  const stat = await readFile('/proc/stat', 'utf8').catch(() => '')
+  const m = /^btime (\d+)$/m.exec(stat)
+  return m === null ? undefined : Number(m[1]) * 1000
 }

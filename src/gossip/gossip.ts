@@ -30,7 +30,7 @@ import { gossipMetrics, type GossipMetrics } from './metrics.ts'
 import { createGossipNode, listenError, loadPeerKey, NotConnectedError, probeProtocolOf, STATE_PROTOCOL_VERSION, stateProtocolOf, topicOf, type GossipNode } from './node.ts'
 import { decodeSealedMessage, WireError } from './wire.ts'
 import { Admission } from './admission.ts'
-import { inDataDir } from './data-dir.ts'
+import { claimDataDir, inDataDir } from './data-dir.ts'
 import { HostPins } from './pins.ts'
 import { Refusals, refusalProtocolOf, RETRY_MAX_MS, sendNotice } from './refusal.ts'
 import { ProofVerifier, RecordSigner } from './proof.ts'
@@ -168,6 +168,8 @@ export class Gossip implements Startable {
   /** Why this node's identity (peer.key) is not kept across restarts, when it is not (for /health). */
   get identityProblem (): string | undefined { return this.#identityProblem }
   #identityProblem: string | undefined
+  /** Gives data_dir back (removes sidecar.pid) at stop; nothing while it is not claimed. */
+  #releaseDataDir: () => Promise<void> = async () => {}
   /** Peers that refuse this host and why, with the fix (for /health); empty while none does. */
   get refusedBy (): Record<string, string> { return this.#refusals?.problems() ?? {} }
   /** Hosts of this cluster seen speaking another gossip protocol version, by hostname: why and which to upgrade (for /health). */
@@ -185,6 +187,7 @@ export class Gossip implements Startable {
     }
     const { key, unkept } = await inDataDir(init.dataDir, async (step) => await loadPeerKey(init.dataDir, logger, init.hostname, step))
     this.#identityProblem = unkept
+    if (unkept === undefined) this.#releaseDataDir = await inDataDir(init.dataDir, async (step) => { step('claiming it (sidecar.pid)'); return await claimDataDir(init.dataDir) })
     const { node, quic } = await createGossipNode({ ...init, privateKey: key }, logger)
     const peerId = node.peerId.toString()
     const pins = new HostPins({ logger, onConflict: () => { this.#metrics.pinConflicts.inc() } }, { dataDir: init.dataDir, hostname: init.hostname, peerId })
@@ -294,7 +297,13 @@ export class Gossip implements Startable {
     logger.debug(this.#verifier?.backend === 'worker' ? 'record proofs are verified with libsodium (sodium-native): batches of 16 or more on worker threads, fewer with node:crypto on the thread pool, a lone record in the main thread' : 'sodium-native is not installed: record proofs are verified with node:crypto on the thread pool, at about twice the CPU')
     this.#metrics.members.set(1)
 
-    if (init.seeds.some(s => !selfAddresses(init).has(seedKey(s, init.bindPort)))) {
+    const self = selfAddresses(init)
+    if (init.seeds.length > 0 && init.seeds.every(s => self.has(seedKey(s, init.bindPort)))) {
+      // the first node of a cluster, or a second daemon on this machine whose seed without :port took its own bind_port
+      const portless = init.seeds.some(s => parseSeed(s, -1).port === -1)
+      logger.info(`every seed (${init.seeds.join(', ')}) is this node itself: running alone until another node joins it${portless ? ` (a seed without :port is taken at this node's bind_port, ${init.bindPort})` : ''}`)
+    }
+    if (init.seeds.some(s => !self.has(seedKey(s, init.bindPort)))) {
       const t0 = Date.now()
       const giveUp = new AbortController()
       const ended = AbortSignal.any([this.#stopping.signal, this.#startAborted.signal])
@@ -336,7 +345,7 @@ export class Gossip implements Startable {
 
   async #stop (): Promise<void> {
     const node = this.#node
-    if (node === undefined) return
+    if (node === undefined) { await this.#releaseDataDir(); return }
     const t0 = Date.now()
     // The local component's leave tombstones were merged just before (it stops first): send them while the node is up.
     await this.#announcer?.flush(LEAVE_TIMEOUT_MS)
@@ -355,6 +364,7 @@ export class Gossip implements Startable {
     await Promise.resolve(node.stop()).catch((err: unknown) => { this.#c.logger.warn({ err }, 'error stopping the libp2p node') })
     await this.#signer?.close()
     await this.#verifier?.close()
+    await this.#releaseDataDir()
     this.#c.logger.debug(`gossip stopped in ${Date.now() - t0} ms`)
   }
 

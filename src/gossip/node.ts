@@ -19,7 +19,7 @@ import { tcp } from '@libp2p/tcp'
 import { createLibp2p, type Libp2p } from 'libp2p'
 import type { Logger } from '../lib/logger.ts'
 import { nextTurn } from '../lib/slicer.ts'
-import { readDataFile } from './data-dir.ts'
+import { readDataFile, refuseNonDirectory } from './data-dir.ts'
 import { applyStackFixes, releaseTimersOnStop } from './stack-fixes.ts'
 
 const EMPTY = new Uint8Array(0)
@@ -215,6 +215,8 @@ const MAX_KEY_BYTES = 16 * 1024
 export async function loadPeerKey (dataDir: string, logger: Logger, hostname: string, step: (doing: string) => void = () => {}): Promise<{ key: PrivateKey, unkept?: string }> {
   const file = path.join(dataDir, 'peer.key')
   let bytes: Uint8Array | undefined
+  step('looking at the directory')
+  await refuseNonDirectory(dataDir)
   try {
     step(`reading the node key ${file}`)
     bytes = (await readDataFile(file, MAX_KEY_BYTES, `remove it (this host then gets a new peer id, which the peers that pinned ${hostname} refuse until unpinned) or put the node key back in its place`)).bytes

@@ -3,10 +3,10 @@
 import test from 'ava'
 import { spawnSync } from 'node:child_process'
 import { closeSync, futimesSync, openSync, writeSync } from 'node:fs'
-import { link, mkdir, mkdtemp, rm, utimes, writeFile } from 'node:fs/promises'
+import { link, mkdir, mkdtemp, readFile, rm, utimes, writeFile } from 'node:fs/promises'
 import os from 'node:os'
 import path from 'node:path'
-import { BIN, DaemonProcess, startDaemon } from '../helpers/daemon.ts'
+import { BIN, DaemonProcess, REPO, startDaemon } from '../helpers/daemon.ts'
 import { waitFor } from '../helpers/wait.ts'
 
 type ServicesJson = { Services: Record<string, Array<{ Status: number }>> }
@@ -109,6 +109,7 @@ test('--check-config with static discovery reads the static file: missing or bad
   const missing = checkConfig(dir, { STATIC_CONFIG_FILE: file })
   t.is(missing.code, 2, missing.stderr)
   t.true(missing.stderr.includes(`${file}: cannot read the static discovery file: ENOENT`), missing.stderr)
+  t.true(missing.stderr.includes(`'${file}'; create it (see static.example.json), or name the JSON file with [static_discovery] config_file or STATIC_CONFIG_FILE, or leave static out of [sidecar] discovery (--discover)\n`), missing.stderr)
 
   await writeFile(file, JSON.stringify([{ Service: { Name: 'x', Ports: [{ Type: 'tcp', Port: 0 }] } }]))
   const bad = checkConfig(dir, { STATIC_CONFIG_FILE: file })
@@ -132,4 +133,56 @@ test('--check-config with static discovery reads the static file: missing or bad
   const foreign = checkConfig(dir, { STATIC_CONFIG_FILE: file })
   t.is(foreign.code, 0, foreign.stderr)
   t.regex(foreign.stderr, /warning: .*an entry names another host than this one \("check-a"\) in Service.Hostname: entry 1 \(ext\) "elsewhere"/)
+})
+
+// README's cluster on one machine (Cluster), on 127.0.54.25-26 instead of 127.0.0.2-3; then the
+// usual slip of a second daemon on the same address: its seed without :port took its own
+// bind_port, and it ran alone without a word.
+test('README\'s two daemons on one machine form a cluster; a seed that is only the node itself is said in the log', async t => {
+  t.timeout(120_000)
+  const dir = await tempDir(t, 'onemachine')
+  const conf = path.join(REPO, 'config/one-host.toml')
+  const a = await startDaemon({ ip: '127.0.54.25', hostname: 'a', cwd: dir, args: ['-f', conf, '-c', '127.0.54.25'] })
+  t.teardown(() => { a.kill() })
+  const b = await startDaemon({ ip: '127.0.54.26', hostname: 'b', cwd: dir, args: ['-f', conf, '-c', '127.0.54.25'] })
+  t.teardown(() => { b.kill() })
+  type Services = { Services: Record<string, Array<{ Hostname: string, Status: number }>> }
+  await waitFor(async () => {
+    const doc = await b.json<Services>('/services.json')
+    return (doc.Services['sidecar-api'] ?? []).filter(s => s.Status === 0).map(s => s.Hostname).sort().join() === 'a,b'
+  }, { timeoutMs: 30_000, message: () => `a's and b's sidecar-api ALIVE on b\n${b.output.slice(-2000)}` })
+  t.regex(a.output, /INFO: \[gossip\] every seed \(127\.0\.54\.25\) is this node itself: running alone until another node joins it \(a seed without :port is taken at this node's bind_port, 7946\)/)
+  t.false(b.output.includes('is this node itself'), b.output.slice(-2000))
+
+  const c = await startDaemon({ ip: '127.0.54.25', hostname: 'c', cwd: dir, apiPort: 7778, args: ['-f', conf, '--bind-port', '7947', '-c', '127.0.54.25'] })
+  t.teardown(() => { c.kill() })
+  await waitFor(() => c.output.includes('every seed'), { timeoutMs: 30_000, message: () => c.output.slice(-2000) })
+  t.regex(c.output, /every seed \(127\.0\.54\.25\) is this node itself: running alone until another node joins it \(a seed without :port is taken at this node's bind_port, 7947\)/)
+})
+
+// A SIGTERM while the program still loads (1-3 s on a busy host, before the CLI follows
+// signals) killed the process by the signal's default action: exit 143, no word. A real daemon
+// on 127.0.54.27, signalled as soon as bin/sidecar.js has re-executed itself with its V8 flags.
+test('a SIGTERM while the program still loads ends it cleanly: exit 0, not death by the signal', async t => {
+  t.timeout(60_000)
+  const dir = await tempDir(t, 'earlysig')
+  await writeFile(path.join(dir, 'static.json'), '[]')
+  const d = new DaemonProcess({ ip: '127.0.54.27', hostname: 'early', cwd: dir, args: ['-d', 'static'], env: { STATIC_CONFIG_FILE: path.join(dir, 'static.json') } })
+  t.teardown(() => { d.kill() })
+  const pid = d.child.pid ?? 0
+  // Node booted in the re-executed process: /proc's SigCgt has SIGUSR1 (signal 10), caught from the
+  // end of Node's boot (SIGTERM cannot tell: Node's boot catches it to restore the terminal)
+  const booted = async (): Promise<boolean> => {
+    if (!(await readFile(`/proc/${pid}/cmdline`, 'utf8').catch(() => '')).includes('--optimize-for-size')) return false
+    const m = /^SigCgt:\s*([0-9a-f]+)$/m.exec(await readFile(`/proc/${pid}/status`, 'utf8').catch(() => ''))
+    return m !== null && (BigInt(`0x${m[1]}`) & (1n << 9n)) !== 0n
+  }
+  await waitFor(booted, { timeoutMs: 20_000, intervalMs: 5, message: 'the re-executed process booted' })
+  // then bin/sidecar.js's first lines run; loading the program takes over a second more
+  await new Promise(resolve => setTimeout(resolve, 150))
+  t.false(d.output.includes('starting sidecar'), 'signalled before the start, while loading')
+  const r = await d.stop('SIGTERM', 20_000)
+  t.is(r.signal, null, `died of ${String(r.signal)}; output:\n${d.output.slice(-2000)}`)
+  t.is(r.code, 0, d.output.slice(-2000))
+  t.regex(d.output, /SIGTERM received while starting: ending the start early/)
 })

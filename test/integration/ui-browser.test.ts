@@ -238,3 +238,26 @@ browserTest(`thousands of services: a change redraws only its own panel (the rea
   })
   t.deepEqual(stale, [], 'every time shown in a panel on screen is current')
 })
+
+// A newcomer's first look: the page showed only the catalog, and looked fine while /health said
+// degraded (here a proxy port taken by another program). Daemon on 127.0.54.30.
+browserTest(`the page says when the daemon is degraded, and why${missing !== undefined ? ` (skipped: needs ${missing})` : ''}`, async t => {
+  t.timeout(120_000)
+  if (pw === undefined) return
+  const squatter = net.createServer()
+  await new Promise<void>(resolve => squatter.listen(0, '127.0.54.30', resolve))
+  t.teardown(() => { squatter.close() })
+  const port = (squatter.address() as net.AddressInfo).port
+  const web = { Service: { Name: 'web', Image: 'web:1', Ports: [{ Type: 'tcp', Port: 9001, ServicePort: port }] }, Check: { Type: 'AlwaysSuccessful', Args: '' } }
+  const a = await node(t, '127.0.54.30', 'ui-health', [web])
+  await waitFor(async () => (await a.d.json<{ status: string }>('/health')).status === 'degraded', { timeoutMs: 20_000, message: () => `degraded\n${a.d.output.slice(-2000)}` })
+
+  const userDataDir = await mkdtemp(path.join(os.tmpdir(), 'sidecar-chromium-'))
+  t.teardown(async () => { await rm(userDataDir, { recursive: true, force: true }) })
+  const context: BrowserContext = await pw.chromium.launchPersistentContext(userDataDir, { executablePath: CHROMIUM, headless: true, args: CHROMIUM_ARGS })
+  t.teardown(async () => { await context.close() })
+  const page = context.pages()[0] ?? await context.newPage()
+  await page.goto(a.d.url('/'))
+  await page.locator('#health').waitFor({ state: 'visible', timeout: 15_000 })
+  t.is(await page.locator('#health').innerText(), `This sidecar is degraded (/health): proxy: web: port ${port} is in use on 127.0.54.30 by another program`)
+})

@@ -336,5 +336,36 @@ async function reconcile () {
   }
 }
 setInterval(() => { void reconcile() }, RECONCILE_MS)
+
+// The daemon's own state (/health): a page that showed only the catalog looked fine while the
+// daemon was degraded (a bad static file edit, a proxy port taken, no Docker, ...) or starting.
+const HEALTH_MS = 10_000
+function healthText (h) {
+  if (h?.status === 'starting') return 'This sidecar is starting: it does not listen for its peers yet.'
+  if (h?.status === 'stopping') return 'This sidecar is stopping.'
+  if (h?.status !== 'degraded') return ''
+  const problems = [
+    ...Object.entries(h.discoveryErrors ?? {}).map(([name, why]) => `${name} discovery: ${why}`),
+    ...Object.values(h.proxyErrors ?? {}).map(why => `proxy: ${why}`),
+    ...(typeof h.identityError === 'string' ? [`node identity: ${h.identityError}`] : []),
+    ...Object.entries(h.refusedBy ?? {}).map(([peer, why]) => `refused by ${peer}: ${why}`),
+    ...Object.values(h.versionMismatch ?? {}).filter(why => typeof why === 'string'), // each names its host
+  ]
+  return `This sidecar is degraded (/health): ${problems.join(' · ')}`
+}
+async function checkHealth () {
+  let text = ''
+  try {
+    const res = await fetch('/api/health', { cache: 'no-store', signal: AbortSignal.timeout(HEALTH_MS) })
+    text = healthText(await res.json())
+  } catch {
+    // unreachable: the stream's own state already says so
+  }
+  const el = $('health')
+  el.replaceChildren(...visible(text)) // it quotes file, service and peer names
+  el.hidden = text === ''
+  setTimeout(() => { void checkHealth() }, HEALTH_MS)
+}
 $('not-started').remove()
 connect()
+void checkHealth()

@@ -156,7 +156,9 @@ export class DockerDiscoverer extends EventEmitter<{ change: [] }> implements Di
   }
 
   #unreachable (err: unknown): void {
-    const message = `cannot reach Docker at ${this.#describe || this.#init.dockerUrl}: ${errorMessage(err)}; retrying with backoff (at least every ${BACKOFF_MAX_MS / 1000} s)`
+    // a first run on a host without Docker (discovery defaults to docker): say what to do, not only ENOENT
+    const fix = (err as NodeJS.ErrnoException).code === 'ENOENT' ? ' (no socket there: start Docker, point [docker_discovery] docker_url at it, or leave docker out of [sidecar] discovery, e.g. --discover static)' : ''
+    const message = `cannot reach Docker at ${this.#describe || this.#init.dockerUrl}: ${errorMessage(err)}${fix}; retrying with backoff (at least every ${BACKOFF_MAX_MS / 1000} s)`
     if (message !== this.#connError) this.#logger.warn(message) // once per distinct failure, not per retry
     else this.#logger.debug(message)
     this.#connError = message

@@ -28,7 +28,10 @@ export async function readStaticFile (file: string): Promise<string> {
   try {
     return await readFile(file, 'utf8')
   } catch (err) {
-    throw new StaticFileError(file, `cannot read the static discovery file: ${errorMessage(err)}`, { cause: err })
+    const code = (err as NodeJS.ErrnoException).code
+    // a newcomer's `sidecar -d static` looks for ./static.json: say how to name the file, not only that it is missing
+    const fix = code === 'ENOENT' || code === 'EISDIR' ? '; create it (see static.example.json), or name the JSON file with [static_discovery] config_file or STATIC_CONFIG_FILE, or leave static out of [sidecar] discovery (--discover)' : ''
+    throw new StaticFileError(file, `cannot read the static discovery file: ${errorMessage(err)}${fix}`, { cause: err })
   }
 }
 

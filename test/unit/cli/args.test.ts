@@ -16,7 +16,7 @@ function cliProblems (argv: string[]): readonly string[] {
 }
 
 test('args: no arguments means run with no overrides', t => {
-  t.deepEqual(parseCliArgs([]), { help: false, version: false, checkConfig: false, overrides: {} })
+  t.deepEqual(parseCliArgs([]), { help: false, version: false, checkConfig: false, overrides: {}, typedFlags: {} })
 })
 
 test('args: each config flag sets its key, long or short, with a space or "="', t => {
@@ -56,7 +56,9 @@ test('args: an unknown flag is named with the nearest known flag', t => {
 
 test('args: a flag without its value is named', t => {
   t.deepEqual(cliProblems(['--http-port']), ['flag --http-port needs a value: --http-port PORT'])
-  t.deepEqual(cliProblems(['-c']), ['flag --cluster-ip needs a value: --cluster-ip HOST[:PORT]'])
+  // named as typed: the user wrote -c, not --cluster-ip
+  t.deepEqual(cliProblems(['-c']), ['flag -c (--cluster-ip) needs a value: -c HOST[:PORT]'])
+  t.true(cliProblems(['-f', '-d', 'static'])[0].startsWith('flag -f (--config-file) needs a value, got the flag -d (write --config-file=VALUE'), cliProblems(['-f', '-d', 'static'])[0])
   t.true(cliProblems(['--http-port', '--check-config'])[0].startsWith('flag --http-port needs a value, got the flag --check-config'))
 })
 
@@ -71,12 +73,13 @@ test('args: every bad argument is reported in one ConfigError', t => {
 })
 
 test('args: flag values are checked by loadConfig, together with other sources', t => {
-  const { overrides } = parseCliArgs(['--http-port', '99999', '-d', 'dokcer', '-c', 'a:b'])
-  const err = t.throws(() => loadConfig({ env: { HEALTH_FALL: '0' }, overrides, cwd: '/nonexistent-dir-for-test', interfaces: {}, osHostname: 'h', homedir: '/h' }), { instanceOf: ConfigError })
+  const { overrides, typedFlags } = parseCliArgs(['--http-port', '99999', '-d', 'dokcer', '-c', 'a:b'])
+  const err = t.throws(() => loadConfig({ env: { HEALTH_FALL: '0' }, overrides, typedFlags, cwd: '/nonexistent-dir-for-test', interfaces: {}, osHostname: 'h', homedir: '/h' }), { instanceOf: ConfigError })
   const list = err?.problems ?? []
   t.true(list.some((p) => p.startsWith('--http-port ([api] port): 99999 is out of range 1..65535')))
-  t.true(list.some((p) => p.startsWith('--discover ([sidecar] discovery): invalid value "dokcer"') && p.includes('did you mean docker?')))
-  t.true(list.some((p) => p.startsWith('--cluster-ip ([sidecar] seeds): seed "a:b"')))
+  // a short flag is named as typed, its long name beside it
+  t.true(list.some((p) => p.startsWith('-d (--discover, [sidecar] discovery): invalid value "dokcer"') && p.includes('did you mean docker?')), list.join('\n'))
+  t.true(list.some((p) => p.startsWith('-c (--cluster-ip, [sidecar] seeds): seed "a:b"')), list.join('\n'))
   t.true(list.some((p) => p.startsWith('env HEALTH_FALL')))
   t.is(list.length, 4)
 })
@@ -105,6 +108,11 @@ test('usage: mentions every flag, with its env var and default', t => {
   t.true(text.includes('STATIC_CONFIG_FILE (the static discovery file, default static.json)'), text)
   t.true(text.includes('SIDECAR_LOGGING_FORMAT (text or json)'))
   t.true(text.includes('docs/configuration.md'))
+  // what a newcomer asks first: where the UI is, how to join, where the logs and the state are
+  t.true(text.includes('web UI and JSON API are at http://<bind ip>:7777/ (/health, /services.json); the gossip port is 7946'), text)
+  t.true(text.includes('To join a cluster, give every node the same seeds: -c <a member\'s IP>[:PORT]'), text)
+  t.true(text.includes('Logs go to stderr'), text)
+  t.true(text.includes('[sidecar] data_dir (SIDECAR_DATA_DIR), by default ~/.sidecar/<hostname>'), text)
   for (const line of usage().split('\n')) t.true(line.length <= 80, `at most 80 columns: ${line}`)
 })
 

@@ -105,6 +105,13 @@ test('env: a seed given as a URL is refused as a URL, naming the host:port to gi
   t.false(hasProblem(list, 'has port'))
 })
 
+test('env: a seed that looks like an IPv4 address but is not one is refused, not looked up in DNS for as long as the daemon runs', t => {
+  const list = problems(t, { env: { SIDECAR_SEEDS: '300.1.2.3,10.0.0:7946,10.0.0.1,node-1.example:7946' } })
+  t.true(hasProblem(list, 'SIDECAR_SEEDS', 'seed "300.1.2.3" is not an IPv4 address: four numbers 0..255, e.g. 10.0.0.1'), list.join('\n'))
+  t.true(hasProblem(list, 'SIDECAR_SEEDS', 'seed "10.0.0:7946" is not an IPv4 address'), list.join('\n'))
+  t.is(list.length, 2, list.join('\n'))
+})
+
 test('env: a hostname or cluster name with a non-ASCII character, a space or a control character names that character', t => {
   const list = problems(t, { env: { SIDECAR_HOSTNAME: 'ünïcode', SIDECAR_CLUSTER_NAME: 'my cluster' } })
   t.true(hasProblem(list, 'SIDECAR_HOSTNAME', 'hostname "ünïcode" contains the non-ASCII character "ü" (U+00FC): only visible ASCII characters are allowed'), list.join('\n'))

@@ -43,6 +43,21 @@ test('file: a TOML syntax error names the line and column', t => {
   t.regex(list[0], /^sidecar\.toml:2:\d+: TOML syntax error: /)
 })
 
+test('file: a TOML syntax error from a usual slip says how to write it', t => {
+  const cwd = tmpDir(t)
+  const says = (toml: string): string => {
+    writeFile(cwd, 'sidecar.toml', toml)
+    const list = problems(t, { cwd })
+    t.is(list.length, 1, list.join('\n'))
+    return list[0]
+  }
+  t.regex(says('[sidecar]\ncluster_name = prod\n'), /^sidecar\.toml:2:\d+: TOML syntax error: .*; a string needs quotes: cluster_name = "prod"$/)
+  t.regex(says('[sidecar]\nseeds = [10.0.0.1, 10.0.0.2:7946]\n'), /^sidecar\.toml:2:\d+: .*; strings in a list need quotes: seeds = \["10\.0\.0\.1", "10\.0\.0\.2:7946"\]$/)
+  t.regex(says('[sidecar\nhostname = "a"\n'), /^sidecar\.toml:1:\d+: .*; a section header is closed with "\]": \[sidecar\]$/)
+  t.regex(says('[sidecar]\nbind_ip: "127.0.0.1"\n'), /^sidecar\.toml:2:\d+: .*; a key is set with "=", not ":": bind_ip = "127\.0\.0\.1"$/)
+  t.regex(says('[health]\ninterval = 3s\n'), /^sidecar\.toml:2:\d+: .*; a duration is a string: interval = "3s"$/)
+})
+
 test('file: problems in the file do not hide problems in env', t => {
   const cwd = tmpDir(t)
   writeFile(cwd, 'sidecar.toml', '[sidecar\n')

@@ -20,6 +20,7 @@ test('discoverer: with no Docker, start() returns at once, lastError() says why,
   t.true(Date.now() - t0 < 500, 'start() did not wait for Docker')
   const error = await waitFor(() => d.lastError(), { timeoutMs: 5000, message: 'lastError() reports the missing socket' })
   t.regex(error, new RegExp(`cannot reach Docker at unix://${socket}: .*ENOENT.*retrying with backoff`))
+  t.true(error.includes(' (no socket there: start Docker, point [docker_discovery] docker_url at it, or leave docker out of [sidecar] discovery, e.g. --discover static); retrying'), error)
   t.deepEqual(d.services(), [])
   t.false(d.connected)
   const s0 = Date.now()
