@@ -117,6 +117,9 @@ export class EventHub implements Startable {
 
   get lastId (): number { return this.#lastId }
 
+  /** Time between heartbeats ([api] heartbeat_interval): a members event reaches every stream client at each. */
+  get heartbeatIntervalMs (): number { return this.#init.heartbeatIntervalMs }
+
   get clientCount (): number { return this.#subscribers.size }
 
   /** Changes delivered to subscribers so far, one per subscriber a change reached (the heap mode reads it as load). */

@@ -3,6 +3,8 @@
 //                    missed event, and they fit the client's queue): the /services.json
 //                    document plus Hostname, with the id of the last change it reflects
 //   service-changed  {"Service":..,"PreviousStatus":..,"Time":..}, id strictly increasing
+//   stream           {"HeartbeatIntervalMs":..} once, after the snapshot or the replay (no id): a
+//                    client that hears nothing for a few intervals can tell a hung daemon
 //   members          {"ClusterMembers":..,"ClusterName":..} when members change and at each heartbeat (no id)
 //   dropped/closing  {"reason":..} as the last event before the server ends the stream
 // plus a ": heartbeat" comment every heartbeat interval. Each client has its own bounded
@@ -180,6 +182,8 @@ export function sseHandler (c: SseComponents, opts: { queueBytes: number }): (ct
       }
     }
     // Subscribing in the same tick as the last event sent: no change can fall between the two.
-    if (!res.writableEnded) unsubscribe = c.hub.subscribe(client)
+    if (res.writableEnded) return
+    client.send(sseFrame('stream', JSON.stringify({ HeartbeatIntervalMs: c.hub.heartbeatIntervalMs })))
+    unsubscribe = c.hub.subscribe(client)
   }
 }

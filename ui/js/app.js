@@ -1,8 +1,9 @@
 // Boots the page: one EventSource on /api/events keeps the model current (a snapshot first,
 // then service-changed and members events; the browser reconnects by itself with
-// Last-Event-ID), and changes are drawn at the next animation frame: only the panels of the
-// services that changed are rebuilt (a cluster may hold thousands), and a draw that took long
-// waits as long again before the next, so a burst of changes never freezes the page.
+// Last-Event-ID, and the page itself when the stream goes silent, as a hung daemon's does),
+// and changes are drawn at the next animation frame: only the panels of the services that
+// changed are rebuilt (a cluster may hold thousands), and a draw that took long waits as long
+// again before the next, so a burst of changes never freezes the page.
 import { answerReason, explainProblem, Model } from './model.js'
 import { renderMembers, renderServices, renderSummary, visible } from './render.js'
 import { refreshTimes } from './time.js'
@@ -68,6 +69,22 @@ const STALE_AFTER_MS = 3000
 /** While the stream is lost: since when (the reader's clock), the timer, whether it is stale yet. */
 let lost
 const CLOCK = new Intl.DateTimeFormat(undefined, { timeStyle: 'medium' })
+/**
+ * A daemon that hangs (stopped, its event loop stuck, a half-dead path) keeps the stream open
+ * and sends nothing, so the browser sees no error. It sends a members event at each heartbeat
+ * ([api] heartbeat_interval, which the stream event tells), so a stream silent for
+ * HUSH_BEATS intervals (HUSH_MIN_MS to HUSH_MAX_MS) is taken for a hung daemon: the page says
+ * what it shows is not current and connects anew, which a daemon that resumes answers.
+ */
+const HUSH_BEATS = 2.5
+const HUSH_MIN_MS = 3000
+const HUSH_MAX_MS = 10 * 60_000
+/** A connection's first event (a snapshot of a large catalog takes a while to build) is waited for this long at least. */
+const FIRST_WORD_MS = 30_000
+/** The daemon's heartbeat interval: its default until a stream event tells. */
+let heartbeatMs = 15_000
+/** When (Date.now()) the daemon was last heard from, on any connection. */
+let lastWord = Date.now()
 
 function notice (text, kind = 'info') {
   refusedNotice = false
@@ -233,9 +250,51 @@ async function explainRefusal () {
   setTimeout(connect, wait * 1000)
 }
 
+/** The stream has been silent too long: says so (unless the page already says it is not current), and connects anew. */
+function hung (source) {
+  source.close()
+  if (!refusedNotice && lost?.stale !== true) {
+    const since = CLOCK.format(lastWord)
+    connection('offline', `no word since ${since}`)
+    notice(`No word from ${model.hostname || 'the daemon'} since ${since}: the daemon may be hung, and what is shown is not current. Reconnecting…`, 'error')
+    refusedNotice = true
+  }
+  connect()
+}
+
 function connect () {
   const source = new EventSource('/api/events')
+  /** performance.now() when this connection last heard from the daemon (or (re)started); whether it has had an event yet. */
+  let heardAt = performance.now()
+  let waitingFirst = true
+  let watchdog
+  let due = performance.now()
+  const watch = () => {
+    const now = performance.now()
+    const hush = Math.min(HUSH_MAX_MS, Math.max(HUSH_MIN_MS, HUSH_BEATS * heartbeatMs))
+    const wait = (waitingFirst ? Math.max(hush, FIRST_WORD_MS) : hush) - (now - heardAt)
+    // Looked at each second (the bound shrinks once the first event is in). A look that comes
+    // late (the page was busy, or hidden and throttled) may run before the events that arrived
+    // meanwhile: they get a second to be read first.
+    const late = now - due > 1000
+    due = now + (late ? 1000 : Math.min(wait, 1000))
+    if (wait > 0 || late) watchdog = setTimeout(watch, due - now)
+    else hung(source)
+  }
+  watchdog = setTimeout(watch, 0)
+  /** Every event is word from the daemon (the members event comes at each heartbeat at least). */
+  const heard = (first = false) => {
+    heardAt = performance.now()
+    lastWord = Date.now()
+    waitingFirst = first
+  }
+  for (const type of ['snapshot', 'service-changed', 'members', 'stream', 'dropped', 'closing']) source.addEventListener(type, () => { heard() })
+  source.addEventListener('stream', (e) => {
+    const ms = Number(JSON.parse(e.data).HeartbeatIntervalMs)
+    if (Number.isFinite(ms) && ms > 0) heartbeatMs = ms
+  })
   source.addEventListener('open', () => {
+    heard(true) // the head is in; the snapshot may take longer
     clearTimeout(lost?.timer)
     lost = undefined
     connection('live', 'live')
@@ -264,7 +323,10 @@ function connect () {
   }
   source.addEventListener('error', () => {
     // EventSource retries by itself (the server asks for 1 s) and resumes with Last-Event-ID.
+    heardAt = performance.now() // the watch starts again with the browser's attempt
+    waitingFirst = true
     if (source.readyState === EventSource.CLOSED) {
+      clearTimeout(watchdog)
       clearTimeout(lost?.timer) // the refusal's own notice says more
       lost = undefined
       connection('offline', 'offline')
