@@ -176,17 +176,14 @@ export async function claimDataDir (dataDir: string): Promise<() => Promise<void
 
 /** The pid in a lock file when that process still runs and is a sidecar (not this process, nor a pid reused since). */
 async function runningOwner (file: string): Promise<number | undefined> {
-  let text: string
-  let written: number
+  let read: DataFile
   try {
-    const s = await fsAsync.stat(file)
-    if (!s.isFile() || s.size > 64) return undefined
-    written = s.mtimeMs
-    text = await readFile(file, 'utf8')
+    read = await readDataFile(file, 64, 'it is taken over') // not a regular file of a pid, or gone: nobody's
   } catch {
     return undefined
   }
-  const pid = Number(text.trim())
+  const written = read.stats.mtimeMs
+  const pid = Number(read.bytes.toString('utf8').trim())
   if (!Number.isSafeInteger(pid) || pid <= 0 || pid === process.pid) return undefined
   try {
     process.kill(pid, 0)
