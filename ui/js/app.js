@@ -250,14 +250,19 @@ async function explainRefusal () {
   setTimeout(connect, wait * 1000)
 }
 
+/** The page shows what is no longer current (the stream lost, or silent): the pill and a notice that stays until it is live again. */
+function sayStale (pill, message) {
+  connection('offline', pill)
+  notice(message, 'error')
+  refusedNotice = true
+}
+
 /** The stream has been silent too long: says so (unless the page already says it is not current), and connects anew. */
 function hung (source) {
   source.close()
   if (!refusedNotice && lost?.stale !== true) {
     const since = CLOCK.format(lastWord)
-    connection('offline', `no word since ${since}`)
-    notice(`No word from ${model.hostname || 'the daemon'} since ${since}: the daemon may be hung, and what is shown is not current. Reconnecting…`, 'error')
-    refusedNotice = true
+    sayStale(`no word since ${since}`, `No word from ${model.hostname || 'the daemon'} since ${since}: the daemon may be hung, and what is shown is not current. Reconnecting…`)
   }
   connect()
 }
@@ -338,9 +343,7 @@ function connect () {
       lost = { since, stale: false }
       lost.timer = setTimeout(() => {
         lost.stale = true
-        connection('offline', `offline since ${since}`)
-        notice(`No live updates from ${model.hostname || 'the daemon'} since ${since}: what is shown is not current. Reconnecting…`, 'error')
-        refusedNotice = true
+        sayStale(`offline since ${since}`, `No live updates from ${model.hostname || 'the daemon'} since ${since}: what is shown is not current. Reconnecting…`)
       }, STALE_AFTER_MS)
     }
     if (lost.stale) connection('offline', `offline since ${lost.since}`)
