@@ -30,7 +30,7 @@ test('a checkout whose src/ changed after the build runs src/ and says so in one
   // built after the last edit: dist/, no word
   const fresh = sidecar(dir, ['--version'])
   t.is(fresh.status, 0, fresh.stderr)
-  t.is(fresh.stdout, `sidecar ${version} (node ${process.version})\n`)
+  t.is(fresh.stdout, `sidecar ${version} (gossip protocol 2.0.0, node ${process.version})\n`)
   t.is(fresh.stderr, '')
 
   // the developer changes what --version prints, and runs it again
@@ -40,13 +40,13 @@ test('a checkout whose src/ changed after the build runs src/ and says so in one
   await writeFile(main, text.replace('`sidecar ${packageVersion()}', '`sidecar (edited) ${packageVersion()}'))
   const edited = sidecar(dir, ['--version'])
   t.is(edited.status, 0, edited.stderr)
-  t.is(edited.stdout, `sidecar (edited) ${version} (node ${process.version})\n`, 'the edited code ran')
+  t.is(edited.stdout, `sidecar (edited) ${version} (gossip protocol 2.0.0, node ${process.version})\n`, 'the edited code ran')
   t.is(edited.stderr, 'sidecar: dist/ is older than src/ (src/cli/main.ts changed since the build): running src/; `npm run build` updates dist/.\n')
 
   // an installed package ships dist/ without src/: dist/ (the old build here), no word
   await rm(path.join(dir, 'src'), { recursive: true })
   const installed = sidecar(dir, ['--version'])
   t.is(installed.status, 0, installed.stderr)
-  t.is(installed.stdout, `sidecar ${version} (node ${process.version})\n`)
+  t.is(installed.stdout, `sidecar ${version} (gossip protocol 2.0.0, node ${process.version})\n`)
   t.is(installed.stderr, '')
 })
