@@ -113,7 +113,7 @@ export class HttpServer implements Startable {
       server.listen(port, host, () => { resolve() })
     })
     this.#server = server
-    this.#logger.info(`${name} listening on http://${host.includes(':') ? `[${host}]` : host}:${this.port}`)
+    this.#logger.info(`${name} listening on ${listeningOn(host, this.port ?? port)}`)
   }
 
   async stop (): Promise<void> {
@@ -125,4 +125,15 @@ export class HttpServer implements Startable {
     server.closeAllConnections() // long-lived streams (/watch) would otherwise hold stop() open
     await closed
   }
+}
+
+/**
+ * Where a server listens, for the log line a first-time user copies: its URL, or for a wildcard
+ * address (0.0.0.0, ::, the default bind_ip), which is no address to open, the port and a URL
+ * that reaches it on this machine.
+ */
+export function listeningOn (host: string, port: number): string {
+  const wildcard = host === '' || host === '0.0.0.0' || (host.includes(':') && /^[0:]+$/.test(host))
+  if (wildcard) return `every address, port ${port} (on this machine: http://localhost:${port})`
+  return `http://${host.includes(':') ? `[${host}]` : host}:${port}`
 }

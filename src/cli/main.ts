@@ -4,7 +4,7 @@
 // SIGHUP re-reads the static discovery file and never exits.
 import { loadConfig, formatConfig } from '../config/index.ts'
 import { checkStartInputs } from '../daemon/check.ts'
-import { Daemon } from '../daemon/daemon.ts'
+import { Daemon, STATE_PROTOCOL_VERSION } from '../daemon/daemon.ts'
 import { ConfigError, StaticFileError, errorMessage } from '../lib/errors.ts'
 import { createLogger, flushLogger, type Logger } from '../lib/logger.ts'
 import { packageVersion } from '../lib/version.ts'
@@ -28,7 +28,9 @@ export async function main (argv: string[], env: Record<string, string | undefin
   try {
     const args = parseCliArgs(argv)
     if (args.help) { process.stdout.write(usage()); return EXIT_OK }
-    if (args.version) { process.stdout.write(`sidecar ${packageVersion()} (node ${process.version})\n`); return EXIT_OK }
+    // The gossip protocol tells builds apart that the package version does not (0.1.0 spoke
+    // 1.0.0, and README's Upgrading names the protocol a peer must speak).
+    if (args.version) { process.stdout.write(`sidecar ${packageVersion()} (gossip protocol ${STATE_PROTOCOL_VERSION}, node ${process.version})\n`); return EXIT_OK }
     const { config, file, warnings } = loadConfig({ configFile: args.configFile, env, overrides: args.overrides, typedFlags: args.typedFlags, cwd: process.cwd() })
     if (args.checkConfig) {
       for (const w of warnings) process.stderr.write(`warning: ${w}\n`)

@@ -41,6 +41,9 @@ const LOCAL_REFRESH_MS = 1000
  */
 const LOCAL_RESTAMP_FRACTION = 0.8
 
+/** The gossip protocol this build speaks (`--version` names it: the package version does not tell builds apart). */
+export { STATE_PROTOCOL_VERSION } from '../gossip/node.ts'
+
 export class Daemon implements Startable {
   readonly config: SidecarConfig
   readonly catalog: Catalog

@@ -31,7 +31,7 @@ async function modulesOf (t: { teardown: (fn: () => Promise<void>) => void }, ip
 const fromPackage = (urls: string[], pkg: string): string[] => urls.filter(u => u.includes(`/node_modules/${pkg}/`))
 
 test('modules: a daemon with static discovery only never loads dockerode or its gRPC and SSH stacks', async t => {
-  const urls = await modulesOf(t, '127.0.27.2', ['-d', 'static'], {}, out => out.includes('loaded 1 services'))
+  const urls = await modulesOf(t, '127.0.27.2', ['-d', 'static'], {}, out => out.includes('loaded 1 service '))
   t.true(urls.some(u => u.endsWith('/static-discoverer.ts')), 'the log holds the daemon\'s own modules')
   for (const pkg of ['dockerode', 'docker-modem', '@grpc/grpc-js', 'ssh2']) t.deepEqual(fromPackage(urls, pkg), [], `${pkg} was loaded`)
 })

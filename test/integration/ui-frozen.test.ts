@@ -77,3 +77,71 @@ browserTest(`a daemon that sends heartbeats but no change, or is paused for less
   t.true(states.length > 50, `${states.length} samples`)
   t.deepEqual([...new Set(states)], ['live|'], 'live throughout, no notice')
 })
+
+// A daemon that hangs before the page's stream has its first event (the page just opened, or
+// connecting anew) left "connecting…" up for 37.5 s (the first-event bound, and 2.5 default
+// heartbeats) with no word. The page asks /api/health meanwhile: no answer to it or on the
+// stream for 5 s is a daemon that does not answer. Daemons on 127.0.61.1-2.
+browserTest(`a page opened on a daemon that hangs before its stream's first event says within seconds that the daemon does not answer, and goes live once it resumes${skipped}`, async t => {
+  if (pw === undefined) return
+  const ip = '127.0.61.1'
+  const { d } = await staticNode(t, ip, 'ui-mute', ['web', 'api', 'db'].map((n, i) => entry(n, ip, 29001 + i)))
+  t.teardown(() => { d.child.kill('SIGCONT') })
+  const b = await pw.chromium.launch({ executablePath: CHROMIUM, headless: true, args: CHROMIUM_ARGS })
+  t.teardown(async () => { await b.close() })
+  const p = await b.newPage()
+  // The daemon stops as the page asks for its stream: the request goes on to a daemon that
+  // accepts it (the kernel does) and never answers.
+  let stopped = 0
+  await p.route('**/api/events', async route => {
+    if (stopped === 0) { d.child.kill('SIGSTOP'); stopped = Date.now() }
+    await route.continue()
+  })
+  await p.goto(d.url('/'))
+  await p.locator('#notice', { hasText: 'does not answer' }).waitFor({ timeout: 15_000 })
+  const after = Date.now() - stopped
+  t.log(`said after ${after} ms`)
+  t.true(after <= 8000, `said within 5 s of silence, 3 s of grace (${after} ms after the stop)`)
+  t.regex(await p.locator('#notice').innerText(), /^The daemon does not answer: no word from it since .+, so it may be hung or overloaded\. Still trying…$/)
+  t.regex(await p.locator('#conn').innerText(), /^no answer since /)
+  t.is(await p.locator('#conn.conn-offline').count(), 1, 'the pill says offline')
+  await p.waitForTimeout(3000) // still hung: still said
+  t.regex(await p.locator('#notice').innerText(), /does not answer/)
+
+  d.child.kill('SIGCONT')
+  await p.locator('#conn.conn-live').waitFor({ timeout: 10_000 })
+  await waitFor(async () => await p.locator('section.service').count() === 3 || undefined, { message: '3 panels once the daemon resumed' })
+  await p.locator('#notice').waitFor({ state: 'hidden', timeout: 5000 })
+  t.is(await p.locator('#conn').innerText(), 'live')
+})
+
+browserTest(`a live daemon of 5,000 services whose stream is slow to start is not taken for one that does not answer${skipped}`, async t => {
+  if (pw === undefined) return
+  const ip = '127.0.61.2'
+  const N = 5000
+  const entries = Array.from({ length: N }, (_, i) => ({ Service: { ID: `s${i}`, Name: `svc${i % 1000}`, Image: 'img:1', Ports: [{ Type: 'tcp', Port: 20000 + (i % 20000), ServicePort: 0 }] }, Check: { Type: 'AlwaysSuccessful' } }))
+  const { d } = await staticNode(t, ip, 'ui-slow', entries, [], { PROXY_ENABLED: 'false' })
+  const b = await pw.chromium.launch({ executablePath: CHROMIUM, headless: true, args: CHROMIUM_ARGS })
+  t.teardown(async () => { await b.close() })
+  const p = await b.newPage()
+  // The stream's first request waits 8 s (a path slow to open it, a daemon slow to build its
+  // first event): no event for longer than the page's 5 s bound, while the daemon answers.
+  let held = false
+  await p.route('**/api/events', async route => {
+    if (!held) { held = true; await new Promise(resolve => setTimeout(resolve, 8000)) }
+    await route.continue()
+  })
+  const states: string[] = []
+  await p.goto(d.url('/'))
+  for (const end = Date.now() + 60_000; Date.now() < end;) {
+    const [state, panels] = await p.evaluate(() => [`${document.getElementById('conn')?.className ?? ''}|${document.getElementById('notice')?.textContent ?? ''}`, document.querySelectorAll('section.service').length] as const)
+    states.push(state)
+    if (panels === 1000 && state.includes('conn-live')) break
+    await p.waitForTimeout(100)
+  }
+  t.true(held, 'the stream was held')
+  t.is(await p.locator('section.service').count(), 1000, '1,000 service panels')
+  t.true(states.length > 60, `${states.length} samples over the 8 s the stream was held at least`)
+  t.deepEqual([...new Set(states)].filter(s => !s.includes('conn-live') && !s.includes('conn-connecting')), [], 'never offline')
+  t.false(states.some(s => s.includes('answer')), 'never "does not answer"')
+})

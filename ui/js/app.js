@@ -83,11 +83,30 @@ const HUSH_MAX_MS = 10 * 60_000
 const FIRST_WORD_MS = 30_000
 /** The daemon's heartbeat interval: its default until a stream event tells. */
 let heartbeatMs = 15_000
-/** When (Date.now()) the daemon was last heard from, on any connection. */
+/** When (Date.now()) the daemon was last heard from, on any connection or by /api/health. */
 let lastWord = Date.now()
+/**
+ * A hung daemon may leave a connection without its first event too (the page opened, or
+ * connecting anew), where waiting FIRST_WORD_MS kept "connecting…" up for 37.5 s with no word.
+ * A live daemon answers /api/health at once even while it builds the snapshot of a large
+ * catalog, so while a connection waits for its first event the page asks for it after
+ * ASK_AFTER_MS of silence (one request at a time), and no word at all for NO_ANSWER_MS, with a
+ * question out for ASK_GRACE_MS, is a daemon that does not answer: the page says so and keeps
+ * waiting on its connection, which a daemon that resumes answers.
+ */
+const ASK_AFTER_MS = 2000
+const NO_ANSWER_MS = 5000
+const ASK_GRACE_MS = 3000
+/** When (Date.now()) the daemon was asked the oldest question it has not answered; undefined when none is out. */
+let askedSince
+/** True while the notice says that the daemon does not answer (cleared by any word from it). */
+let silentNotice = false
+/** The page's event stream (connect()). */
+let stream
 
 function notice (text, kind = 'info') {
   refusedNotice = false
+  silentNotice = false
   const el = $('notice')
   el.replaceChildren(...visible(text)) // it may quote a service's name
   el.className = `notice notice-${kind}`
@@ -257,6 +276,30 @@ function sayStale (pill, message) {
   refusedNotice = true
 }
 
+/** The daemon answered (an event, a stream's head, /api/health): a notice that it does not answer goes. */
+function word () {
+  lastWord = Date.now()
+  askedSince = undefined
+  if (!silentNotice) return
+  notice('')
+  if (stream?.readyState === EventSource.OPEN) connection('live', 'live')
+  else connection('connecting', 'connecting…')
+}
+
+/** A connection waits for its first event: asks the daemon once it is silent, says when it does not answer. */
+function askOrSay () {
+  const silent = Date.now() - lastWord
+  if (silent >= ASK_AFTER_MS) void askHealth()
+  if (silent < NO_ANSWER_MS || askedSince === undefined || Date.now() - askedSince < ASK_GRACE_MS) return
+  if (refusedNotice || lost?.stale === true) return // the page already says it is not current, or why
+  const since = CLOCK.format(lastWord)
+  const who = model.hostname || 'The daemon'
+  sayStale(`no answer since ${since}`, model.loaded
+    ? `${who} does not answer: no word from it since ${since}, so it may be hung or overloaded, and what is shown is not current. Still trying…`
+    : `${who} does not answer: no word from it since ${since}, so it may be hung or overloaded. Still trying…`)
+  silentNotice = true
+}
+
 /** The stream has been silent too long: says so (unless the page already says it is not current), and connects anew. */
 function hung (source) {
   source.close()
@@ -269,6 +312,7 @@ function hung (source) {
 
 function connect () {
   const source = new EventSource('/api/events')
+  stream = source
   /** performance.now() when this connection last heard from the daemon (or (re)started); whether it has had an event yet. */
   let heardAt = performance.now()
   let waitingFirst = true
@@ -283,6 +327,7 @@ function connect () {
     // meanwhile: they get a second to be read first.
     const late = now - due > 1000
     due = now + (late ? 1000 : Math.min(wait, 1000))
+    if (waitingFirst && !late) askOrSay()
     if (wait > 0 || late) watchdog = setTimeout(watch, due - now)
     else hung(source)
   }
@@ -290,8 +335,8 @@ function connect () {
   /** Every event is word from the daemon (the members event comes at each heartbeat at least). */
   const heard = (first = false) => {
     heardAt = performance.now()
-    lastWord = Date.now()
     waitingFirst = first
+    word()
   }
   for (const type of ['snapshot', 'service-changed', 'members', 'stream', 'dropped', 'closing']) source.addEventListener(type, () => { heard() })
   source.addEventListener('stream', (e) => {
@@ -418,17 +463,30 @@ function healthText (h) {
   ]
   return `This sidecar is degraded (/health): ${problems.join(' · ')}`
 }
-async function checkHealth () {
+/** True while a /api/health request is out. */
+let healthOut = false
+/** Reads /api/health (one request at a time): its answer is word from the daemon (askOrSay) and shows its state. */
+async function askHealth () {
+  if (healthOut) return
+  healthOut = true
+  askedSince ??= Date.now()
   let text = ''
   try {
     const res = await fetch('/api/health', { cache: 'no-store', signal: AbortSignal.timeout(HEALTH_MS) })
-    text = healthText(await res.json())
+    const h = await res.json()
+    if (typeof h?.status === 'string') word() // the daemon's own answer, not a proxy's error page
+    text = healthText(h)
   } catch {
-    // unreachable: the stream's own state already says so
+    // unreachable or silent: the stream's state, or askOrSay, says so
+  } finally {
+    healthOut = false
   }
   const el = $('health')
   el.replaceChildren(...visible(text)) // it quotes file, service and peer names
   el.hidden = text === ''
+}
+async function checkHealth () {
+  await askHealth()
   setTimeout(() => { void checkHealth() }, HEALTH_MS)
 }
 $('not-started').remove()

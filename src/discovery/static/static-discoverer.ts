@@ -159,7 +159,7 @@ export class StaticDiscoverer extends EventEmitter<{ change: [] }> implements Di
     this.#lastText = text
     this.#services = Object.freeze(parsed)
     this.#clearError()
-    this.#logger.info(`${initial ? 'loaded' : 'reloaded'} ${parsed.length} services from ${this.#init.file}`)
+    this.#logger.info(`${initial ? 'loaded' : 'reloaded'} ${parsed.length} service${parsed.length === 1 ? '' : 's'} from ${this.#init.file}`)
     if (!initial) this.emit('change')
   }
 
