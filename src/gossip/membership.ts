@@ -64,8 +64,14 @@ const SUSPECT_AFTER_MS = 3000
 const REPORT_DAMPING_MS = 5000
 /** A suspicion's timer this much late means this process was starved: the member gets that time again. */
 const STARVED_MS = 100
-/** Peers remembered as not ours (another cluster, another program), so they are not dialled again. */
+/** Peers remembered as not ours (another cluster, program or version, our hostname, a refused pin), so they are not dialled again at once; one forgets it by identifying as a member. */
 const MAX_FOREIGN = 1024
+/**
+ * A peer hung up on that another member's member list names (that member took it: upgraded in
+ * place, its hostname or our pin fixed since) is dialled again this often at most; before, it was
+ * never dialled again, and stayed out unless it dialled us. As slow as a refused host's retries.
+ */
+const FOREIGN_REDIAL_MS = 30_000
 /**
  * A member lost again within this long of its last prompt redial gets no other: it hangs up on
  * us right after the handshake (it refuses this host, e.g. a hostname pinned to another peer
@@ -100,7 +106,8 @@ export class Membership extends EventEmitter<{ join: [Member, { returning: boole
   readonly #leaving = new Map<string, NodeJS.Timeout>()
   /** Members connected but silent: departed when the grace period ends without an answer. */
   readonly #suspected = new Map<string, NodeJS.Timeout>()
-  readonly #foreign = new Set<string>()
+  /** Peers hung up on (#flagForeign): when one may be dialled again from a member list that names it. */
+  readonly #foreign = new Map<string, number>()
   readonly #dialing = new Set<string>()
   /** Peers identified again by us (identifyAgain): when the last attempt ended, Infinity while one runs. */
   readonly #identifyTried = new Map<string, number>()
@@ -208,7 +215,8 @@ export class Membership extends EventEmitter<{ join: [Member, { returning: boole
     let room = this.#init.maxPeers - this.#node.getPeers().length - this.#dialing.size
     for (const info of infos) {
       if (room <= 0) return
-      if (info.id === self || this.#members.has(info.id) || this.#foreign.has(info.id) || this.#dialing.has(info.id) || this.#retryAt(info.id) > Date.now()) continue
+      const now = Date.now()
+      if (info.id === self || this.#members.has(info.id) || (this.#foreign.get(info.id) ?? 0) > now || this.#dialing.has(info.id) || this.#retryAt(info.id) > now) continue
       let peerId: PeerId
       let addrs: Multiaddr[]
       try {
@@ -218,6 +226,7 @@ export class Membership extends EventEmitter<{ join: [Member, { returning: boole
         continue // a peer's garbage: ignore the entry
       }
       if (addrs.length === 0 || this.#node.getConnections(peerId).length > 0) continue
+      if (this.#foreign.has(info.id)) this.#foreign.set(info.id, now + FOREIGN_REDIAL_MS)
       room--
       void this.#dialPeer(peerId, addrs)
     }
@@ -355,23 +364,25 @@ export class Membership extends EventEmitter<{ join: [Member, { returning: boole
       if (theirs !== undefined && hostname !== undefined) this.#init.otherVersion?.(id, hostname, remoteAddr, theirs)
       if (!this.#foreign.has(id)) {
         if (theirs === undefined || this.#init.otherVersion === undefined) this.#logger.info(`peer ${id} (${remoteAddr}, ${agentVersion ?? 'no agent'}) ${foreignWhy(protocols, this.#init.stateProtocol)}: hanging up`)
-        if (this.#foreign.size >= MAX_FOREIGN) this.#foreign.clear()
-        this.#foreign.add(id)
       }
+      this.#flagForeign(id)
       void this.#node.hangUp(peerId).catch(() => {})
       return
     }
     if (hostname === this.#init.hostname) {
       this.#logger.warn(`peer ${id} at ${remoteAddr} also calls itself ${hostname}: every host needs its own hostname; hanging up`)
-      this.#foreign.add(id)
+      this.#flagForeign(id)
       void this.#node.hangUp(peerId).catch(() => {})
       return
     }
     if (this.#init.claim !== undefined && !this.#init.claim(hostname, id)) {
-      this.#foreign.add(id)
+      this.#flagForeign(id)
       void (this.#init.tellRefused?.(peerId, hostname) ?? Promise.resolve()).finally(() => this.#node.hangUp(peerId)).catch(() => {})
       return
     }
+    // flagged when it spoke another version, used our hostname or was refused a pin: the key's
+    // holder (noise authenticated it) now identifies as a member, and is dialled as one again
+    this.#foreign.delete(id)
     const leaving = this.#leaving.get(id)
     const known = this.#members.get(id)
     // back under another name within the grace (a renamed host restarted quickly): its old name departs
@@ -400,6 +411,16 @@ export class Membership extends EventEmitter<{ join: [Member, { returning: boole
       this.emit('depart', renamed)
     }
     this.emit('join', member, { returning: false })
+  }
+
+  /**
+   * A peer hung up on: not counted as a seed that answers, nor dialled from a member list for
+   * FOREIGN_REDIAL_MS, until it identifies as a member (only its key's holder can: noise
+   * authenticated the connection).
+   */
+  #flagForeign (id: string): void {
+    if (!this.#foreign.has(id) && this.#foreign.size >= MAX_FOREIGN) this.#foreign.clear()
+    this.#foreign.set(id, Date.now() + FOREIGN_REDIAL_MS)
   }
 
   #disconnected (id: string): void {

@@ -198,6 +198,20 @@ export async function startRogue (t: ExecutionContext, opts: { ip: string, hostn
   }
 }
 
+/**
+ * A host on sidecar 0.1.0 as identify shows it (its agent, the state and probe protocols 1.0.0,
+ * which it never answers), started; stopped at teardown unless stopped before.
+ */
+export async function startOldHost (t: ExecutionContext, opts: { ip: string, hostname: string, clusterName: string, key: PrivateKey }): Promise<GossipNode> {
+  const { node } = await createGossipNode({
+    hostname: opts.hostname, clusterName: opts.clusterName, bindIp: opts.ip, bindPort: 7946, advertiseIp: opts.ip, clusterKey: '', quic: false, privateKey: opts.key, version: '0.1.0',
+  }, silentLogger())
+  for (const p of ['state', 'probe']) await node.handle(`/sidecar/${opts.clusterName}/${p}/1.0.0`, (stream) => { stream.abort(new Error('not answered')) })
+  await node.start()
+  t.teardown(async () => { await node.stop() })
+  return node
+}
+
 /** The value of a counter series in a Prometheus text page (0 when absent). */
 export function metric (page: string, name: string, labels = ''): number {
   let sum = 0

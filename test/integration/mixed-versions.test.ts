@@ -6,10 +6,9 @@
 import test from 'ava'
 import { generateKeyPair } from '@libp2p/crypto/keys'
 import { multiaddr } from '@multiformats/multiaddr'
-import { createGossipNode, tcpAddr } from '../../src/gossip/node.ts'
-import { silentLogger } from '../../src/lib/logger.ts'
+import { tcpAddr } from '../../src/gossip/node.ts'
 import { makeCluster, startAll } from '../helpers/cluster.ts'
-import { metric, startRogue, untilMember } from '../helpers/rogue.ts'
+import { metric, startOldHost, startRogue, untilMember } from '../helpers/rogue.ts'
 import { sleep, waitFor } from '../helpers/wait.ts'
 
 const CLUSTER = 'rolling'
@@ -20,13 +19,7 @@ test('a host on sidecar 0.1.0\'s gossip is named once in a WARN and in /health w
   t.timeout(180_000)
   const key = await generateKeyPair('Ed25519')
   // sidecar 0.1.0 as identify shows it: agent "sidecar/0.1.0 host/old-host", state and probe protocols 1.0.0
-  const { node: old } = await createGossipNode({
-    hostname: 'old-host', clusterName: CLUSTER, bindIp: '127.0.55.3', bindPort: 7946, advertiseIp: '127.0.55.3', clusterKey: '', quic: false, privateKey: key, version: '0.1.0',
-  }, silentLogger())
-  for (const p of ['state', 'probe']) await old.handle(`/sidecar/${CLUSTER}/${p}/1.0.0`, (stream) => { stream.abort(new Error('not answered')) })
-  await old.start()
-  let oldRunning = true
-  t.teardown(async () => { if (oldRunning) await old.stop() })
+  const old = await startOldHost(t, { ip: '127.0.55.3', hostname: 'old-host', clusterName: CLUSTER, key })
   const oldPeer = old.peerId.toString()
 
   // the old host is the new daemon's seed, and dials it too
@@ -53,7 +46,6 @@ test('a host on sidecar 0.1.0\'s gossip is named once in a WARN and in /health w
 
   // the old host is upgraded in place: same key, this version's protocols
   await old.stop()
-  oldRunning = false
   const upgraded = await startRogue(t, { ip: '127.0.55.3', hostname: 'old-host', clusterName: CLUSTER, key })
   t.is(upgraded.peerId, oldPeer)
   await upgraded.join('127.0.55.2')
