@@ -48,7 +48,7 @@ class SseClient implements Subscriber {
   readonly #res: ServerResponse
   readonly #limit: number
   readonly #onDrop: (reason: string, queued: number) => void
-  #queue: string[] = []
+  #queue: Array<string | Buffer> = []
   #queuedBytes = 0
   #blocked = false
   #done = false
@@ -80,12 +80,19 @@ class SseClient implements Subscriber {
     this.#res.off('drain', this.#flush)
   }
 
-  /** Writes a frame, or queues it while the socket is full; past the limit, drops the client. */
-  send (frame: string): void {
+  /**
+   * Writes a frame, or queues it while the socket is full; past the limit, drops the client.
+   * A frame in parts (the snapshot: the services document's shared Buffers between its head
+   * and its end) is written part by part, each Buffer by reference, never copied per client.
+   */
+  send (frame: string | ReadonlyArray<string | Buffer>): void {
     if (this.#done) return
+    const parts = typeof frame === 'string' ? [frame] : frame
     if (this.#blocked) {
-      this.#queue.push(frame)
-      this.#queuedBytes += Buffer.byteLength(frame)
+      for (const part of parts) {
+        this.#queue.push(part)
+        this.#queuedBytes += Buffer.byteLength(part)
+      }
       if (this.#queuedBytes > this.#limit) {
         const queued = this.#queuedBytes
         this.end('dropped', `too slow: ${queued} bytes of events were waiting for this client, more than the ${this.#limit} allowed ([api] stream_queue_bytes); reconnect with Last-Event-ID to resume`)
@@ -93,7 +100,9 @@ class SseClient implements Subscriber {
       }
       return
     }
-    if (!this.#res.write(frame)) this.#block()
+    let more = true
+    for (const part of parts) more = this.#res.write(part)
+    if (!more) this.#block()
   }
 
   /** Ends the stream with a final event; a client that does not read it within the grace time is cut off. */
@@ -170,7 +179,7 @@ export function sseHandler (c: SseComponents, opts: { queueBytes: number }): (ct
         if (gone) return
         const after = c.hub.since(String(snap.id))
         if (replayable(after)) {
-          client.send(sseFrame('snapshot', snap.json, snap.id))
+          client.send([`id: ${snap.id}\nevent: snapshot\ndata: `, ...snap.parts, '\n\n'])
           for (const e of after) client.change(e)
           break
         }
