@@ -52,6 +52,8 @@ export interface ListenersInit {
   retries: number
   retryDelayMs: number
   queueSize: number
+  /** [listeners] min_interval: least time between two POSTs to one listener (0: none). */
+  minIntervalMs: number
 }
 
 export interface ListenersComponents {
@@ -290,10 +292,10 @@ export class Listeners implements Startable {
   }
 
   #add (name: string, url: string, source: 'config' | 'discovered', filter: ListenerFilter): void {
-    const { hostname, timeoutMs, retries, retryDelayMs, queueSize } = this.#init
+    const { hostname, timeoutMs, retries, retryDelayMs, queueSize, minIntervalMs } = this.#init
     const listener = new WebhookListener(
       { logger: this.#c.logger, metrics: this.#metrics, body: async e => await this.#body(e), start: async <T>(post: () => T): Promise<Awaited<T>> => await this.#starts.run(post), ...(this.#c.random !== undefined ? { random: this.#c.random } : {}) },
-      { name, url, source, filter, hostname, sessionCookie: this.#sessionCookie, timeoutMs, retries, retryDelayMs, queueSize },
+      { name, url, source, filter, hostname, sessionCookie: this.#sessionCookie, timeoutMs, retries, retryDelayMs, queueSize, minIntervalMs },
     )
     this.#listeners.set(name, listener)
     this.#addedAfter.set(listener, this.#nextId)

@@ -37,6 +37,17 @@ test('queue: a full queue stays at capacity, keeps the newest event and the orde
   t.deepEqual(left, [3, 4, 5])
 })
 
+test('queue: shiftNewest takes the oldest event no later one supersedes, handing over the superseded ones before it', t => {
+  const q = new EventQueue<{ key: string, n: number }>(10)
+  for (const [n, key] of ['a', 'b', 'a', 'c', 'b', 'a'].entries()) q.push({ key, n })
+  const skipped: number[] = []
+  const taken: number[] = []
+  for (let e = q.shiftNewest(s => skipped.push(s.n)); e !== undefined; e = q.shiftNewest(s => skipped.push(s.n))) taken.push(e.n)
+  t.deepEqual(taken, [3, 4, 5])
+  t.deepEqual(skipped, [0, 1, 2])
+  t.is(q.length, 0)
+})
+
 test('queue: pushes, shifts and clears in any order drop and keep what victimIndex says (random runs against a list)', t => {
   let seed = 42
   const random = (n: number): number => { seed = (seed * 1103515245 + 12345) % 2 ** 31; return seed % n }
