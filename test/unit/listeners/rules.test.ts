@@ -77,12 +77,17 @@ test('queue: pushes, shifts and clears in any order drop and keep what victimInd
 test('queue: a push into a full queue of 100,000 costs microseconds, not a scan of the queue', t => {
   const q = new EventQueue<{ key: string }>(100_000)
   for (let i = 0; i < 100_000; i++) q.push({ key: `h/s${i}` })
-  const t0 = performance.now()
-  for (let i = 0; i < 1000; i++) q.push({ key: `h/x${i}` })
-  const ms = performance.now() - t0
-  t.true(ms < 100, `1,000 pushes into a full queue took ${ms.toFixed(1)} ms`)
+  // the fastest of five rounds: one round can lose 100s of ms to a collection or a loaded machine's scheduler (405 ms seen in CI-like load)
+  const rounds: number[] = []
+  for (let r = 0; r < 5; r++) {
+    const t0 = performance.now()
+    for (let i = 0; i < 1000; i++) q.push({ key: `h/x${r}-${i}` })
+    rounds.push(performance.now() - t0)
+  }
+  const ms = Math.min(...rounds)
+  t.true(ms < 100, `1,000 pushes into a full queue took ${rounds.map(x => x.toFixed(1)).join(', ')} ms`)
   t.is(q.length, 100_000)
-  t.is(q.shift()?.key, 'h/s1000')
+  t.is(q.shift()?.key, 'h/s5000')
 })
 
 test('queue: capacity 1 always holds the newest event', t => {
