@@ -50,8 +50,10 @@ export interface WebhookInit {
   retries: number
   retryDelayMs: number
   queueSize: number
-  /** Least time between the starts of two POSTs of different events (0: none); events wait for it in the queue. */
+  /** Least time between the starts of two POSTs of different events once a burst is spent (0: none); events wait for it in the queue. */
   minIntervalMs: number
+  /** POSTs that may start back to back before min_interval applies; one more is earned per min_interval of quiet, up to this many. */
+  postBurst: number
 }
 
 export interface WebhookComponents {
@@ -111,8 +113,10 @@ export class WebhookListener implements Startable {
    * (see #next).
    */
   #behind = false
-  /** performance.now() when the last event's first attempt started. */
-  #lastPostAt = -Infinity
+  /** POSTs that may start now without waiting for min_interval (a token bucket of postBurst). */
+  #credit: number
+  /** performance.now() when #credit was last brought up to date. */
+  #creditAt = performance.now()
   #draining: Promise<void> | undefined
   #lastSuccess: number | undefined
   #lastError: { at: number, message: string } | undefined
@@ -128,6 +132,7 @@ export class WebhookListener implements Startable {
   constructor (components: WebhookComponents, init: WebhookInit) {
     this.#c = components
     this.#init = init
+    this.#credit = init.postBurst
     this.name = init.name
     this.url = init.url
     this.#target = parseTarget(init.url)
@@ -202,7 +207,6 @@ export class WebhookListener implements Startable {
         const e = this.#next()
         if (e === undefined || this.#abort.signal.aborted) break
         this.#sending = e
-        this.#lastPostAt = performance.now()
         try {
           await this.#deliver(e)
         } catch (err) {
@@ -219,15 +223,28 @@ export class WebhookListener implements Startable {
   }
 
   /**
-   * Waits until [listeners] min_interval has passed since the last event's POST started: a
-   * member flipping a record hundreds of times a second (each flip a valid, signed change)
-   * made a POST of the whole state for every flip, 390 a second (800 in the busiest one) at a
-   * fast receiver. Never throws (a stop ends the wait).
+   * Waits until this listener may start another POST: a burst of postBurst (queue_size) goes
+   * at once, as a host restarting its containers expects, and beyond it one POST per
+   * [listeners] min_interval. Before, a member flipping a record hundreds of times a second
+   * (each flip a valid, signed change) made a POST of the whole state for every flip, 390 a
+   * second (800 in the busiest one) at a fast receiver. Never throws (a stop ends the wait).
    */
   async #pace (): Promise<void> {
-    const wait = this.#lastPostAt + this.#init.minIntervalMs - performance.now()
-    if (wait <= 0) return
-    await sleep(wait, undefined, { signal: this.#abort.signal }).catch(() => {})
+    const every = this.#init.minIntervalMs
+    if (every <= 0) return
+    this.#earn(every)
+    if (this.#credit < 1) {
+      await sleep((1 - this.#credit) * every, undefined, { signal: this.#abort.signal }).catch(() => {})
+      this.#earn(every)
+    }
+    this.#credit = Math.max(0, this.#credit - 1)
+  }
+
+  /** Adds the POSTs earned since the last call: one per min_interval, up to postBurst. */
+  #earn (every: number): void {
+    const now = performance.now()
+    this.#credit = Math.min(this.#init.postBurst, this.#credit + (now - this.#creditAt) / every)
+    this.#creditAt = now
   }
 
   /**
