@@ -22,7 +22,7 @@ async function setup (services: number, urls: string[], init: Partial<ListenersI
   const catalog = new Catalog({ clock: systemClock }, { hostname: 'host1', clusterName: 'bench', aliveLifespanMs: 80_000, drainingLifespanMs: 600_000, tombstoneLifespanMs: 10_800_000 })
   for (let i = 0; i < services; i++) catalog.merge(service(i, ServiceStatus.ALIVE))
   const listeners = new Listeners({ catalog, logger: silentLogger(), metrics: new Metrics({ defaultMetrics: false }), clock: systemClock, local: Object.assign(new EventEmitter<{ change: [] }>(), { listenerTargets: () => [] }) }, {
-    hostname: 'host1', urls, webhooks: [], secret: '', timeoutMs: 3000, retries: 5, retryDelayMs: 100, queueSize: 100, ...init,
+    hostname: 'host1', urls, webhooks: [], secret: '', timeoutMs: 3000, retries: 5, retryDelayMs: 100, queueSize: 100, minIntervalMs: 0, ...init,
   })
   await listeners.start()
   return { catalog, listeners }

@@ -98,6 +98,7 @@ export const DEFAULTS = {
     retries: 5, // the original's DefaultRetries: up to 6 attempts per event
     retry_delay: '100ms', // the original's retry step; doubled per retry (with jitter, at most 10 s)
     queue_size: 100, // a burst of 100 changes (a host restarting its containers) arrives event by event; the original buffered 20 and dropped the rest
+    min_interval: '50ms', // after a burst of queue_size POSTs (a host restarting its containers, sent at once), at most 20 of the whole state a second per listener, however fast a member flips its records
   },
 } as const satisfies RawConfig
 

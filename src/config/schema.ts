@@ -167,6 +167,7 @@ export const SCHEMA: Schema = {
     retries: { type: 'int', min: 0, max: 20, doc: 'retries of a failed POST before the event is dropped for that listener' },
     retry_delay: { type: 'duration', doc: 'delay before the first retry; doubled for each further one, with jitter, at most 10 s' },
     queue_size: { type: 'int', min: 1, max: 100_000, doc: 'events waiting per listener; beyond this, intermediate events are coalesced (the newest is always kept)' },
+    min_interval: { type: 'duration', zeroOk: true, doc: 'least time between two POSTs to one listener once a burst of queue_size POSTs is spent (one more is earned per interval of quiet); events wait for it in the queue, and once the queue has overflowed only the newest about each record is sent until it is empty ("0" = as fast as the receiver takes them)' },
   },
 }
 

@@ -156,6 +156,8 @@ export interface ListenersSection {
   retry_delay: number
   /** Events waiting per listener before intermediate ones are coalesced. */
   queue_size: number
+  /** Least time between two POSTs to one listener; 0 = none. */
+  min_interval: number
 }
 
 export interface SidecarConfig {

@@ -132,6 +132,7 @@ export class Daemon implements Startable {
       retries: ls.retries,
       retryDelayMs: ls.retry_delay,
       queueSize: ls.queue_size,
+      minIntervalMs: ls.min_interval,
     })
     this.gossip = new Gossip({ catalog: this.catalog, clock, logger: child('gossip'), metrics: this.metrics, local: this.announcer, correctClock: corrected?.correct.bind(corrected) }, {
       hostname: sc.hostname,

@@ -52,6 +52,10 @@ export interface ListenersInit {
   retries: number
   retryDelayMs: number
   queueSize: number
+  /** [listeners] min_interval: least time between two POSTs to one listener once a burst is spent (0: none). */
+  minIntervalMs: number
+  /** POSTs to one listener that may go back to back before min_interval applies; default queueSize. */
+  postBurst?: number
 }
 
 export interface ListenersComponents {
@@ -290,10 +294,10 @@ export class Listeners implements Startable {
   }
 
   #add (name: string, url: string, source: 'config' | 'discovered', filter: ListenerFilter): void {
-    const { hostname, timeoutMs, retries, retryDelayMs, queueSize } = this.#init
+    const { hostname, timeoutMs, retries, retryDelayMs, queueSize, minIntervalMs, postBurst = queueSize } = this.#init
     const listener = new WebhookListener(
       { logger: this.#c.logger, metrics: this.#metrics, body: async e => await this.#body(e), start: async <T>(post: () => T): Promise<Awaited<T>> => await this.#starts.run(post), ...(this.#c.random !== undefined ? { random: this.#c.random } : {}) },
-      { name, url, source, filter, hostname, sessionCookie: this.#sessionCookie, timeoutMs, retries, retryDelayMs, queueSize },
+      { name, url, source, filter, hostname, sessionCookie: this.#sessionCookie, timeoutMs, retries, retryDelayMs, queueSize, minIntervalMs, postBurst },
     )
     this.#listeners.set(name, listener)
     this.#addedAfter.set(listener, this.#nextId)

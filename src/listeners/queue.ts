@@ -74,6 +74,18 @@ export class EventQueue<T extends Keyed> {
     return this.#take(seq)
   }
 
+  /**
+   * Takes the oldest waiting event that no later waiting event supersedes; the superseded
+   * ones before it are removed too and handed to `skipped`, oldest first.
+   */
+  shiftNewest (skipped: (e: T) => void): T | undefined {
+    for (;;) {
+      const e = this.shift()
+      if (e === undefined || !this.#newest.has(e.key)) return e
+      skipped(e)
+    }
+  }
+
   /** Empties the queue; returns how many events were waiting. */
   clear (): number {
     const n = this.#size

@@ -50,6 +50,10 @@ export interface WebhookInit {
   retries: number
   retryDelayMs: number
   queueSize: number
+  /** Least time between the starts of two POSTs of different events once a burst is spent (0: none); events wait for it in the queue. */
+  minIntervalMs: number
+  /** POSTs that may start back to back before min_interval applies; one more is earned per min_interval of quiet, up to this many. */
+  postBurst: number
 }
 
 export interface WebhookComponents {
@@ -104,6 +108,15 @@ export class WebhookListener implements Startable {
   /** Its keep-alive connection to the target; destroyed by stop(). */
   readonly #agent: Agent
   #sending: ListenerEvent | undefined
+  /**
+   * The queue overflowed since it was last empty: the receiver no longer gets every event
+   * (see #next).
+   */
+  #behind = false
+  /** POSTs that may start now without waiting for min_interval (a token bucket of postBurst). */
+  #credit: number
+  /** performance.now() when #credit was last brought up to date. */
+  #creditAt = performance.now()
   #draining: Promise<void> | undefined
   #lastSuccess: number | undefined
   #lastError: { at: number, message: string } | undefined
@@ -112,11 +125,14 @@ export class WebhookListener implements Startable {
   #delivered = 0
   #failedAttempts = 0
   #coalesced = 0
+  /** Events coalesced away because the queue was full (the warning's count). */
+  #queueFull = 0
   #gaveUp = 0
 
   constructor (components: WebhookComponents, init: WebhookInit) {
     this.#c = components
     this.#init = init
+    this.#credit = init.postBurst
     this.name = init.name
     this.url = init.url
     this.#target = parseTarget(init.url)
@@ -139,8 +155,9 @@ export class WebhookListener implements Startable {
     if (this.#abort.signal.aborted) return
     const dropped = this.#queue.push(e)
     if (dropped !== undefined) {
+      this.#behind = true
       this.#coalesced++
-      if (this.#coalesced === 1 || this.#coalesced % 1000 === 0) this.#c.logger.warn(`${this.name}: queue full (${this.#init.queueSize} events), coalescing intermediate events (${this.#coalesced} so far)`)
+      if (++this.#queueFull % 1000 === 1) this.#c.logger.warn(`${this.name}: queue full (${this.#init.queueSize} events), coalescing intermediate events (${this.#coalesced} so far)`)
     }
     this.#draining ??= this.#drain()
   }
@@ -184,7 +201,11 @@ export class WebhookListener implements Startable {
       // Start after the catalog operation that queued the event has finished: no encoding
       // or I/O happens inside catalog.merge().
       await Promise.resolve()
-      for (let e = this.#queue.shift(); e !== undefined && !this.#abort.signal.aborted; e = this.#queue.shift()) {
+      while (this.#queue.length > 0) {
+        await this.#pace()
+        // the queue is seen empty and #draining cleared (finally) in one synchronous step
+        const e = this.#next()
+        if (e === undefined || this.#abort.signal.aborted) break
         this.#sending = e
         try {
           await this.#deliver(e)
@@ -199,6 +220,44 @@ export class WebhookListener implements Startable {
       this.#sending = undefined
       this.#draining = undefined
     }
+  }
+
+  /**
+   * Waits until this listener may start another POST: a burst of postBurst (queue_size) goes
+   * at once, as a host restarting its containers expects, and beyond it one POST per
+   * [listeners] min_interval. Before, a member flipping a record hundreds of times a second
+   * (each flip a valid, signed change) made a POST of the whole state for every flip, 390 a
+   * second (800 in the busiest one) at a fast receiver. Never throws (a stop ends the wait).
+   */
+  async #pace (): Promise<void> {
+    const every = this.#init.minIntervalMs
+    if (every <= 0) return
+    this.#earn(every)
+    if (this.#credit < 1) {
+      await sleep((1 - this.#credit) * every, undefined, { signal: this.#abort.signal }).catch(() => {})
+      this.#earn(every)
+    }
+    this.#credit = Math.max(0, this.#credit - 1)
+  }
+
+  /** Adds the POSTs earned since the last call: one per min_interval, up to postBurst. */
+  #earn (every: number): void {
+    const now = performance.now()
+    this.#credit = Math.min(this.#init.postBurst, this.#credit + (now - this.#creditAt) / every)
+    this.#creditAt = now
+  }
+
+  /**
+   * The oldest waiting event. Once the queue has overflowed (the receiver already misses
+   * events), until it is empty again, waiting events about a record that changed again are
+   * coalesced away: the newer one carries the newer state, so a storm of flips of a few
+   * records leaves the receiver min_interval x their number behind, not queue_size POSTs of
+   * stale states. Until then every event is sent, each continuing its record's chain.
+   */
+  #next (): ListenerEvent | undefined {
+    const e = this.#behind ? this.#queue.shiftNewest(() => { this.#coalesced++ }) : this.#queue.shift()
+    if (this.#queue.length === 0) this.#behind = false
+    return e
   }
 
   /** Up to 1 + retries attempts, each a new request with the same bytes and event id. */

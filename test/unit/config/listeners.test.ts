@@ -14,6 +14,7 @@ timeout = "1s"
 retries = 2
 retry_delay = "50ms"
 queue_size = 10
+min_interval = "0"
 
 [[listeners.webhook]]
 url = "http://127.0.0.1:7779/sidecar/update"
@@ -35,6 +36,7 @@ url = "https://hooks.example/x"
     retries: 2,
     retry_delay: 50,
     queue_size: 10,
+    min_interval: 0,
   })
 })
 

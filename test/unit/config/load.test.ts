@@ -63,7 +63,7 @@ test('defaults: with no file, env or flags every key has its documented default'
       drain_grace: 10_000,
       access_log: 'off',
     },
-    listeners: { urls: [], webhook: [], secret: '', timeout: 3000, retries: 5, retry_delay: 100, queue_size: 100 },
+    listeners: { urls: [], webhook: [], secret: '', timeout: 3000, retries: 5, retry_delay: 100, queue_size: 100, min_interval: 50 },
   })
 })
 

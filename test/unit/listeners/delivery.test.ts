@@ -150,6 +150,49 @@ test('delivery: a full queue coalesces intermediate events, counts them, and del
   t.regex(await f.metrics.text(), /sidecar_listener_drops_total\{listener="[^"]+",reason="coalesced"\} 47/)
 })
 
+test('delivery: min_interval spaces the POSTs once the burst is spent, and each event is sent while the queue has room', async t => {
+  const r = await receiver(t)
+  const f = await fixture(t, { urls: [r.url()], minIntervalMs: 150, postBurst: 1 })
+  const steps: Array<[string, ServiceStatus]> = [['web', ALIVE], ['web', UNHEALTHY], ['db', ALIVE], ['web', ALIVE]]
+  for (const [name, status] of steps) f.change(name, status)
+  await waitFor(() => f.listeners.list()[0].delivered === 4, { timeoutMs: 20_000, message: () => `4 POSTs (${f.listeners.list()[0].delivered})` })
+  t.deepEqual(r.bodies().map(b => [b.ChangeEvent.Service.Name, b.ChangeEvent.PreviousStatus, b.ChangeEvent.Service.Status]), [['web', 3, ALIVE], ['web', ALIVE, UNHEALTHY], ['db', 3, ALIVE], ['web', UNHEALTHY, ALIVE]])
+  const gaps = r.requests.slice(1).map((q, i) => q.arrivedAt - r.requests[i].arrivedAt)
+  t.true(gaps.every(g => g >= 120), `POSTs ${gaps.join(', ')} ms apart`)
+  t.like(f.listeners.list()[0], { coalesced: 0 })
+})
+
+test('delivery: a burst of changes goes out back to back up to postBurst, then one POST per min_interval', async t => {
+  const r = await receiver(t)
+  const f = await fixture(t, { urls: [r.url()], minIntervalMs: 400, postBurst: 3 })
+  // six services start at once (a host restarting its containers)
+  for (let i = 0; i < 6; i++) f.change(`web${i}`, ALIVE)
+  await waitFor(() => f.listeners.list()[0].delivered === 6, { timeoutMs: 20_000, message: () => `6 POSTs (${f.listeners.list()[0].delivered})` })
+  t.deepEqual(r.bodies().map(b => b.ChangeEvent.Service.Name), ['web0', 'web1', 'web2', 'web3', 'web4', 'web5'])
+  const gaps = r.requests.slice(1).map((q, i) => q.arrivedAt - r.requests[i].arrivedAt)
+  t.true(gaps.slice(0, 2).every(g => g < 300), `the burst's POSTs ${gaps.slice(0, 2).join(', ')} ms apart`)
+  t.true(gaps.slice(2).every(g => g >= 350), `then ${gaps.slice(2).join(', ')} ms apart`)
+  t.like(f.listeners.list()[0], { coalesced: 0 })
+})
+
+test('delivery: once its queue overflowed, a paced listener sends only the newest waiting event of each record', async t => {
+  const r = await receiver(t)
+  const f = await fixture(t, { urls: [r.url()], minIntervalMs: 300, queueSize: 5, postBurst: 1 })
+  f.change('web', ALIVE)
+  await waitFor(() => r.requests.length === 1, { timeoutMs: 20_000, message: 'the first change POSTed at once' })
+  // a record flapping 40 times and another changing once, all within the interval
+  for (let i = 1; i <= 40; i++) f.change('web', i % 2 === 0 ? ALIVE : UNHEALTHY)
+  f.change('db', ALIVE)
+  await waitFor(() => f.listeners.list()[0].delivered === 3, { timeoutMs: 20_000, message: () => `3 POSTs (${f.listeners.list()[0].delivered})` })
+  await new Promise(resolve => setTimeout(resolve, 400))
+  t.is(r.requests.length, 3)
+  t.deepEqual(r.bodies().map(b => [b.ChangeEvent.Service.Name, b.ChangeEvent.Service.Status]), [['web', ALIVE], ['web', ALIVE], ['db', ALIVE]])
+  const gaps = r.requests.slice(1).map((q, i) => q.arrivedAt - r.requests[i].arrivedAt)
+  t.true(gaps.every(g => g >= 250), `POSTs ${gaps.join(', ')} ms apart`)
+  t.like(f.listeners.list()[0], { delivered: 3, coalesced: 39, queueDepth: 0, sending: null })
+  t.true(r.requests.at(-1)?.raw.toString().startsWith(`{"State":${encodeState(f.catalog.snapshot())},`), 'the last POST holds the final state')
+})
+
 test('delivery: [[listeners.webhook]] filters by service name and by status change', async t => {
   const all = await receiver(t)
   const webOnly = await receiver(t)

@@ -45,6 +45,7 @@ export async function fixture (t: ExecutionContext, init: Partial<ListenersInit>
     retries: 5,
     retryDelayMs: 20,
     queueSize: 100,
+    minIntervalMs: 0,
     ...init,
   })
   t.teardown(async () => { await listeners.stop() })
