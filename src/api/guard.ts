@@ -108,16 +108,29 @@ const ADD_NAME = 'add it to [api] allowed_hosts (environment API_ALLOWED_HOSTS) 
 const UI_PATH = /^\/(?:ui(?:\/.*)?)?$/
 
 /**
+ * Whether a request comes from a web browser, the only client a rebound name can steer: every
+ * browser sends a User-Agent beginning "Mozilla/", and those since 2020-2023 the Sec-Fetch-*
+ * headers, which no page can remove or set (a page in Firefox may set its User-Agent, not
+ * those). Scrapers, probes and scripts (Prometheus, kube-probe, curl, Docker's HEALTHCHECK)
+ * send neither, and read by whatever name their configuration uses.
+ */
+function fromBrowser (ctx: Koa.Context): boolean {
+  const h = ctx.req.headers
+  return h['sec-fetch-site'] !== undefined || h['sec-fetch-mode'] !== undefined || h['sec-fetch-dest'] !== undefined || h.origin !== undefined || /^\s*Mozilla\//.test(h['user-agent'] ?? '')
+}
+
+/**
  * DNS rebinding on reads (host-names.ts): a page under a rebound name is same-origin with the
- * API, so missing CORS headers do not stop it. A GET or HEAD of a non-public route whose Host is
- * a name that could be rebound gets 403 naming the setting. A request without Host (HTTP/1.0)
- * is no browser's and passes. Path as the router matches it: after cleanPathRedirect.
+ * API, so missing CORS headers do not stop it. A browser's GET or HEAD of a non-public route
+ * whose Host is a name that could be rebound gets 403 naming the setting. A request without
+ * Host (HTTP/1.0) or not from a browser (fromBrowser) passes. Path as the router matches it:
+ * after cleanPathRedirect.
  */
 export function readHostGuard (c: { rejections: ApiRejections }, allowed: readonly string[]): Koa.Middleware {
   const names = hostNameSet(allowed)
   return async (ctx, next) => {
     const host = ctx.req.headers.host ?? ''
-    if ((ctx.method !== 'GET' && ctx.method !== 'HEAD') || host === '' || publicRead(routePath(ctx.path))) { await next(); return }
+    if ((ctx.method !== 'GET' && ctx.method !== 'HEAD') || host === '' || publicRead(routePath(ctx.path)) || !fromBrowser(ctx)) { await next(); return }
     const name = foreignHostName(host, names)
     if (name === undefined) { await next(); return }
     const q = JSON.stringify(name)

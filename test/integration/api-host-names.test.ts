@@ -2,8 +2,9 @@
 // DNS rebinding on reads: a page under an attacker's name, re-pointed at this host, is
 // same-origin with the API, so missing CORS headers do not stop it from reading explain,
 // /api/proxy.json, /api/listeners.json, /metrics, /health or the UI. The daemon now answers
-// those only when the Host header is an IP address, localhost, this host's name or a name in
-// [api] allowed_hosts; the public CORS documents and streams answer every name, as before.
+// a browser's reads of those only when the Host header is an IP address, localhost, this host's
+// name or a name in [api] allowed_hosts (other clients are no rebound page's); the public CORS
+// documents and streams answer every name, as before.
 // A daemon on 127.0.64.1 (hostname rebind-a, allowed name ops.example.test), real requests
 // with the Host a browser or curl would send; then Chromium resolving rebound.test and
 // ops.example.test to a daemon on 127.0.64.2, as a rebound name would.
@@ -23,10 +24,13 @@ const PUBLIC = ['/services.json', '/api/services.json', '/state.json', '/api/sta
 
 interface Answer { status: number, type: string, cors: string | undefined, body: string }
 
-/** One request with the Host header as given (fetch cannot set Host); streams are cut after their head and first bytes. */
-async function get (d: DaemonProcess, path: string, host: string, method = 'GET'): Promise<Answer> {
+/** What a browser's fetch() from a page sends besides Host (the rule judges browsers only). */
+const BROWSER: Record<string, string> = { 'User-Agent': 'Mozilla/5.0 (X11; Linux x86_64) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/139.0.0.0 Safari/537.36', 'Sec-Fetch-Site': 'same-origin', 'Sec-Fetch-Mode': 'cors', 'Sec-Fetch-Dest': 'empty' }
+
+/** One request with the Host header as given (fetch cannot set Host), as a browser's unless other headers are given; streams are cut after their head and first bytes. */
+async function get (d: DaemonProcess, path: string, host: string, method = 'GET', client: Record<string, string> = BROWSER): Promise<Answer> {
   return await new Promise((resolve, reject) => {
-    const req = http.request({ host: d.ip, port: d.apiPort, path, method, headers: { Host: host, Accept: /watch|events/.test(path) ? 'text/event-stream' : '*/*' }, timeout: 5000 }, res => {
+    const req = http.request({ host: d.ip, port: d.apiPort, path, method, headers: { ...client, Host: host, Accept: /watch|events/.test(path) ? 'text/event-stream' : '*/*' }, timeout: 5000 }, res => {
       let body = ''
       const done = (): void => { resolve({ status: res.statusCode ?? 0, type: String(res.headers['content-type'] ?? ''), cors: res.headers['access-control-allow-origin'] as string | undefined, body }) }
       res.setEncoding('utf8')
@@ -93,6 +97,22 @@ test.serial('a foreign Host is refused on every non-public read, with the settin
   const lines = logged()
   t.is(lines.length, 1, `one log line a minute, not one per refusal:\n${lines.join('\n')}`)
   t.regex(lines[0], /Host "[^"]+" is not an allowed name/)
+})
+
+test.serial('clients that are not browsers (scrapers, probes, scripts) read everything by any name; a browser is judged by its Sec-Fetch headers or its User-Agent', async t => {
+  const d = await daemonA()
+  const tools: Array<Record<string, string>> = [{ 'User-Agent': 'Prometheus/3.5.0' }, { 'User-Agent': 'kube-probe/1.33' }, { 'User-Agent': 'curl/8.14.1' }, {}]
+  for (const client of tools) {
+    for (const path of PROTECTED) {
+      const a = await get(d, path, 'node7.prod.example:7777', 'GET', client)
+      t.is(a.status, 200, `${path} by ${client['User-Agent'] ?? 'no User-Agent'}: ${a.body.slice(0, 200)}`)
+    }
+  }
+  // a page may set its User-Agent in some browsers, never the Sec-Fetch-* headers; an old browser sends only its User-Agent
+  const pages: Array<Record<string, string>> = [{ 'User-Agent': 'curl/8.14.1', 'Sec-Fetch-Site': 'same-origin', 'Sec-Fetch-Mode': 'cors' }, { 'User-Agent': 'Mozilla/5.0 (Macintosh) Safari/605.1.15' }]
+  for (const client of pages) {
+    t.is((await get(d, '/api/proxy.json', 'rebound.test:7777', 'GET', client)).status, 403, JSON.stringify(client))
+  }
 })
 
 test.serial('IP addresses in any numeric form, localhost, this host\'s names and allowed_hosts names read everything', async t => {
