@@ -15,7 +15,7 @@ import { cleanPathRedirect } from './clean-path.ts'
 import { addDrainRoutes, type Drainer } from './drain.ts'
 import type { EventHub } from './events.ts'
 import { defaultRouteRule, type Lifespans, type RouteRule } from './explain.ts'
-import { apiGuard, type GuardInit } from './guard.ts'
+import { apiGuard, readHostGuard, type GuardInit } from './guard.ts'
 import { addExplainRoute, addMetricsRoute, addServersRoute } from './info-routes.ts'
 import { addListenersRoute } from './listeners-route.ts'
 import { pageHeaders } from './page-headers.ts'
@@ -126,6 +126,8 @@ export function createApp (c: ApiComponents): Koa {
   app.use(apiGuard(c.guard, c.guard))
   // after the guard: a write it refuses is refused at any path, not redirected first
   app.use(cleanPathRedirect())
+  // reads judged by the name they were sent to (DNS rebinding), on the path the router matches
+  app.use(readHostGuard(c.guard, c.guard.allowedHosts ?? []))
 
   // Serialised once per catalog version, not per request (views.ts DocumentCache), shared by every route.
   const documents = new DocumentCache(c.catalog)

@@ -6,18 +6,22 @@
 //  - CORS: only the original's read routes (services, one service, state and their
 //    pre-flight) keep "Access-Control-Allow-Origin: *"; every other answer loses it, so a
 //    page on another origin can neither write nor read explain, proxy or listener details.
+// And, after the clean-path redirect, readHostGuard: a read of anything but those public
+// documents, the streams and /servers, sent to a name that could be rebound, gets 403.
 // Every refusal has the house JSON error body and is counted (rejections.ts).
 import type Koa from 'koa'
 import type { ApiRejections } from './rejections.ts'
 import { sendError } from './respond.ts'
+import { foreignHostName, hostNameSet } from './host-names.ts'
 import { hostNameVerdict, isWrite, sameOriginVerdict, tokenVerdict } from './write-rules.ts'
 
 export interface GuardInit {
   /** [api] token; '' = writes need no token (cross-origin ones are refused all the same). */
   token: string
   /**
-   * Without a token: names a browser may send writes to besides IP addresses and localhost
-   * ([api] allowed_hosts and this host's name; hostNameVerdict).
+   * Names the API may be reached by besides IP addresses and localhost ([api] allowed_hosts and
+   * this host's names): reads of the non-public routes (readHostGuard) and, without a token,
+   * browsers' writes (hostNameVerdict).
    */
   allowedHosts?: readonly string[]
   /** [api] max_stream_clients. */
@@ -55,7 +59,7 @@ function header (ctx: Koa.Context, name: string): string | undefined {
 
 export function apiGuard (c: { rejections: ApiRejections }, init: GuardInit): Koa.Middleware {
   let streams = 0
-  const allowedHosts = new Set((init.allowedHosts ?? []).map(h => h.toLowerCase().replace(/\.$/, '')))
+  const allowedHosts = hostNameSet(init.allowedHosts ?? [])
   return async (ctx, next) => {
     if (isWrite(ctx.method)) {
       const headers = { origin: header(ctx, 'Origin'), secFetchSite: header(ctx, 'Sec-Fetch-Site'), host: header(ctx, 'Host'), forwardedHost: header(ctx, 'X-Forwarded-Host') }
@@ -85,5 +89,59 @@ export function apiGuard (c: { rejections: ApiRejections }, init: GuardInit): Ko
     }
     await next()
     if (!ctx.res.headersSent && !corsAllowed(ctx.method, routePath(ctx.path))) for (const h of CORS_HEADERS) ctx.remove(h)
+  }
+}
+
+/**
+ * Reads any page may make: the original's CORS documents, the streams (they carry what
+ * /services.json does) and /servers (the same state as text), so rebinding adds nothing there.
+ * Everything else (explain, proxy, listeners, /metrics, /health, the UI, any route to come) is
+ * read only by a name that cannot be rebound.
+ */
+function publicRead (path: string): boolean {
+  return CORS_READ.test(path) || STREAM_PATHS.has(path) || path === '/servers'
+}
+
+const ADD_NAME = 'add it to [api] allowed_hosts (environment API_ALLOWED_HOSTS) and restart the daemon'
+
+/** The UI's paths, refused with a short text page rather than JSON. */
+const UI_PATH = /^\/(?:ui(?:\/.*)?)?$/
+
+/**
+ * Whether a request comes from a web browser, the only client a rebound name can steer: every
+ * browser sends a User-Agent beginning "Mozilla/", and those since 2020-2023 the Sec-Fetch-*
+ * headers, which no page can remove or set (a page in Firefox may set its User-Agent, not
+ * those). Scrapers, probes and scripts (Prometheus, kube-probe, curl, Docker's HEALTHCHECK)
+ * send neither, and read by whatever name their configuration uses.
+ */
+function fromBrowser (ctx: Koa.Context): boolean {
+  const h = ctx.req.headers
+  return h['sec-fetch-site'] !== undefined || h['sec-fetch-mode'] !== undefined || h['sec-fetch-dest'] !== undefined || h.origin !== undefined || /^\s*Mozilla\//.test(h['user-agent'] ?? '')
+}
+
+/**
+ * DNS rebinding on reads (host-names.ts): a page under a rebound name is same-origin with the
+ * API, so missing CORS headers do not stop it. A browser's GET or HEAD of a non-public route
+ * whose Host is a name that could be rebound gets 403 naming the setting. A request without
+ * Host (HTTP/1.0) or not from a browser (fromBrowser) passes. Path as the router matches it:
+ * after cleanPathRedirect.
+ */
+export function readHostGuard (c: { rejections: ApiRejections }, allowed: readonly string[]): Koa.Middleware {
+  const names = hostNameSet(allowed)
+  return async (ctx, next) => {
+    const host = ctx.req.headers.host ?? ''
+    if ((ctx.method !== 'GET' && ctx.method !== 'HEAD') || host === '' || publicRead(routePath(ctx.path)) || !fromBrowser(ctx)) { await next(); return }
+    const name = foreignHostName(host, names)
+    if (name === undefined) { await next(); return }
+    const q = JSON.stringify(name)
+    const neither = `which is neither an IP address, localhost, this host's name nor in [api] allowed_hosts`
+    c.rejections.reject('foreign_host', `${ctx.method} ${ctx.path.slice(0, 200)}: Host ${q} is not an allowed name`)
+    if (!UI_PATH.test(routePath(ctx.path))) {
+      sendError(ctx, 403, `Forbidden - this API was reached by the name ${q}, ${neither}; a web page under such a name could read this answer (DNS rebinding). If ${q} is a name of this host, ${ADD_NAME}, or use this host's IP address`)
+      return
+    }
+    ctx.status = 403
+    ctx.type = 'text/plain; charset=utf-8'
+    ctx.body = `403 Forbidden\n\nSidecar's web UI was opened by the name ${q}, ${neither}. A web page under a name pointed at this host by someone else could read the API through it (DNS rebinding), so the UI answers only to known names.\n\nTo open the UI by this name, ${ADD_NAME}. Or open it by this host's IP address, or as http://localhost:${ctx.req.socket.localPort ?? 7777}/ on the host itself.\n`
   }
 }

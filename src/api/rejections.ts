@@ -9,7 +9,7 @@ import { http } from '../lib/node-http.ts'
 import { LogThrottle } from '../lib/log-throttle.ts'
 import type { Metrics } from '../lib/metrics.ts'
 
-export type RejectReason = 'cross_origin' | 'unauthorized' | 'stream_limit' | 'header_too_large' | 'bad_request' | 'request_timeout' | 'connect_method' | 'connection_limit'
+export type RejectReason = 'cross_origin' | 'foreign_host' | 'unauthorized' | 'stream_limit' | 'header_too_large' | 'bad_request' | 'request_timeout' | 'connect_method' | 'connection_limit'
 
 /** One log line per reason per minute at most: a flood stays visible without filling the disk. */
 export const LOG_EVERY_MS = 60_000

@@ -4,6 +4,7 @@
 // POST (form, fetch no-cors) without a CORS pre-flight. Clients that are not browsers send
 // neither header and are judged by the token alone.
 import { createHash, timingSafeEqual } from 'node:crypto'
+import { foreignHostName } from './host-names.ts'
 
 /** Methods that only read; everything else is a write. */
 export const READ_METHODS: ReadonlySet<string> = new Set(['GET', 'HEAD', 'OPTIONS'])
@@ -59,28 +60,19 @@ export function sameOriginVerdict (h: OriginHeaders): Verdict {
 }
 
 /**
- * DNS rebinding: a page on a name its owner points at this host (first at the owner's server,
- * then at this address) is same-origin with the API, so Origin and Sec-Fetch-Site look right.
- * Without a token, a browser's write (it has an Origin) is taken only when the Host it was sent
- * to is a name nobody else can point here: an IP address, localhost (or *.localhost, which
- * browsers resolve to loopback themselves), or a name the operator allowed (`allowed`: lower
- * case, this host's own name among them). Host is the header a page cannot set; clients that
- * are not browsers send no Origin and are not judged here.
+ * DNS rebinding (host-names.ts): a page under a name its owner points at this host is
+ * same-origin with the API, so Origin and Sec-Fetch-Site look right. Without a token, a
+ * browser's write (it has an Origin) is taken only when the Host it was sent to is a name
+ * nobody else can point here (foreignHostName; `allowed`: hostNameSet of [api] allowed_hosts
+ * and this host's names). Clients that are not browsers send no Origin and are not judged here.
  */
 export function hostNameVerdict (h: OriginHeaders, allowed: ReadonlySet<string>): Verdict {
   const origin = h.origin?.trim()
   if (origin === undefined || origin === '') return OK
   const host = h.host?.trim() ?? ''
-  let name: string
-  try {
-    name = new URL(`http://${host}`).hostname
-  } catch {
-    return { ok: false, reason: `Host ${JSON.stringify(host.slice(0, 200))} is not a host name` }
-  }
-  if (name.startsWith('[') || /^\d+\.\d+\.\d+\.\d+$/.test(name)) return OK
-  if (name === 'localhost' || name.endsWith('.localhost')) return OK
-  if (allowed.has(name.replace(/\.$/, ''))) return OK
-  return { ok: false, reason: `a browser sent this write to the name ${JSON.stringify(name.slice(0, 200))}, which is neither an IP address, localhost, this host's name nor in [api] allowed_hosts: without [api] token such writes are refused (a DNS-rebinding page would look same-origin); add the name to [api] allowed_hosts or set [api] token` }
+  const name = host === '' ? '' : foreignHostName(host, allowed)
+  if (name === undefined) return OK
+  return { ok: false, reason: `a browser sent this write to the name ${JSON.stringify(name)}, which is neither an IP address, localhost, this host's name nor in [api] allowed_hosts: without [api] token such writes are refused (a DNS-rebinding page would look same-origin); add the name to [api] allowed_hosts or set [api] token` }
 }
 
 function digest (s: string): Buffer {

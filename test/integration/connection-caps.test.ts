@@ -106,7 +106,7 @@ test.serial('connections to the API and to proxy ports cannot use up the descrip
   await waitFor(() => held(api) <= 128, { timeoutMs: 10_000, message: () => `at most [api] max_connections (128) held, got ${held(api)}` })
   t.log(`API flood: ${held(api)} of ${FLOOD} connections held`)
   t.true(held(api) >= 100, `the API took connections up to its cap, got ${held(api)}`)
-  const health = 'GET /health HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n'
+  const health = `GET /health HTTP/1.1\r\nHost: ${IP}:${d.apiPort}\r\nConnection: close\r\n\r\n`
   t.deepEqual(statuses(await raw(IP, d.apiPort, health, { timeoutMs: 10_000 })), [], 'another remote client is refused')
   t.deepEqual(statuses(await raw(IP, d.apiPort, health, { timeoutMs: 10_000, localAddress: IP })), [200], 'a client on the daemon\'s own address (a HEALTHCHECK, an operator) still gets /health')
   await new Promise(resolve => setTimeout(resolve, 4000))

@@ -84,5 +84,6 @@ test('host name (no token, DNS rebinding): a browser write to any other name is 
     if (!v.ok) t.regex(v.reason, /neither an IP address, localhost, this host's name nor in \[api\] allowed_hosts: .*add the name to \[api\] allowed_hosts or set \[api\] token$/)
   }
   t.false(hostNameVerdict({ origin: 'http://x', host: 'bad host:1' }, allowed).ok, 'an unparsable Host')
+  for (const host of ['rebound.example@127.0.0.1', '127.0.0.1/x', 'localhost?x', 'localhost#x', 'rebound.example\\@localhost']) t.false(hostNameVerdict({ origin: 'http://x', host }, allowed).ok, `${host}: what the URL parser would read past is no host name`)
   t.false(hostNameVerdict({ origin: 'http://x' }, allowed).ok, 'a browser request without Host')
 })

@@ -1,0 +1,39 @@
+// DNS rebinding: an attacker points a name of theirs first at their own server, then at this
+// host. Their page, loaded under that name, is then same-origin with the API: the browser lets
+// it read every answer and send writes with a matching Origin. What gives it away is the Host
+// header, which a page cannot set: it names the attacker's name. A name nobody else can point
+// here is an IP address, localhost (and *.localhost, which browsers resolve to loopback
+// themselves), this host's own names and what the operator listed ([api] allowed_hosts).
+import os from 'node:os'
+
+/** Names as compared: lower case, without a trailing dot. */
+export function hostNameSet (names: readonly string[]): ReadonlySet<string> {
+  return new Set(names.map(n => n.toLowerCase().replace(/\.$/, '')))
+}
+
+/** This machine's names besides the configured ones: the OS hostname. */
+export function machineNames (): string[] {
+  return [os.hostname()]
+}
+
+/**
+ * undefined when `host` (a Host header: name or address, with or without a port) is a name
+ * that cannot be rebound; else the name as the URL parser reads it, for the refusal's message
+ * (the header itself, cut, when it is no host at all). Any numeric form of an IP address
+ * (`2130706433`, `0x7f.1`, `[::1]`) is an address: the URL parser, as browsers, reads it as one.
+ */
+export function foreignHostName (host: string, allowed: ReadonlySet<string>): string | undefined {
+  const cut = host.slice(0, 200)
+  // a userinfo, path, query or fragment would be read past: "evil.example@127.0.0.1" names 127.0.0.1
+  if (/[@/?#\\\s]/.test(host.trim())) return cut
+  let name: string
+  try {
+    name = new URL(`http://${host.trim()}`).hostname
+  } catch {
+    return cut
+  }
+  if (name.startsWith('[') || /^\d+\.\d+\.\d+\.\d+$/.test(name)) return undefined
+  const bare = name.replace(/\.$/, '')
+  if (bare === 'localhost' || bare.endsWith('.localhost')) return undefined
+  return allowed.has(bare) ? undefined : name.slice(0, 200)
+}
