@@ -82,13 +82,22 @@ export class DaemonProcess {
    * 20-daemon cluster and an image build, and loading its sources then takes tens of seconds.
    */
   async ready (timeoutMs = 60_000): Promise<void> {
-    const r = await waitFor(async () => !this.running ? 'exited' : (await fetch(this.url('/health'), { signal: AbortSignal.timeout(2000) })).ok, {
+    // Another daemon on this address and port (two test files given the same address, run at
+    // once) answers too: its answer is not this daemon's. Its own fails to bind and it exits.
+    let other: string | undefined
+    const r = await waitFor(async () => {
+      if (!this.running) return 'exited'
+      const res = await fetch(this.url('/health'), { signal: AbortSignal.timeout(2000) })
+      const hostname = (await res.json().catch(() => undefined) as { hostname?: unknown } | null | undefined)?.hostname
+      other = this.hostname !== '' && typeof hostname === 'string' && hostname !== this.hostname ? hostname : undefined
+      return other === undefined && res.ok
+    }, {
       timeoutMs,
-      message: () => `${this.hostname} API on ${this.ip}:${this.apiPort} (process running, spawned ${Date.now() - this.spawnedAt} ms ago, load average ${os.loadavg().map(l => l.toFixed(2)).join(' ')}); output:\n${this.output.slice(-4000)}`,
+      message: () => `${this.hostname} API on ${this.ip}:${this.apiPort} (process running, spawned ${Date.now() - this.spawnedAt} ms ago, load average ${os.loadavg().map(l => l.toFixed(2)).join(' ')})${other === undefined ? '' : `: a daemon named ${other} answers there, another test's on the same address?`}; output:\n${this.output.slice(-4000)}`,
     })
     if (r === 'exited') {
       await this.exited // its last output is in
-      throw new Error(`${this.hostname} exited (${this.child.exitCode ?? this.child.signalCode}) ${Date.now() - this.spawnedAt} ms after spawn, before its API on ${this.ip}:${this.apiPort} answered; output:\n${this.output.slice(-4000)}`)
+      throw new Error(`${this.hostname} exited (${this.child.exitCode ?? this.child.signalCode}) ${Date.now() - this.spawnedAt} ms after spawn, before its API on ${this.ip}:${this.apiPort} answered${other === undefined ? '' : ` (a daemon named ${other} answered there: another test's on the same address?)`}; output:\n${this.output.slice(-4000)}`)
     }
   }
 

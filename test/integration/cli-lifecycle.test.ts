@@ -178,8 +178,13 @@ test('a SIGTERM while the program still loads ends it cleanly: exit 0, not death
     return m !== null && (BigInt(`0x${m[1]}`) & (1n << 9n)) !== 0n
   }
   await waitFor(booted, { timeoutMs: 20_000, intervalMs: 5, message: 'the re-executed process booted' })
-  // then bin/sidecar.js's first lines run; loading the program takes over a second more
-  await new Promise(resolve => setTimeout(resolve, 150))
+  // then bin/sidecar.js's first lines run (its early handler among them); loading the program
+  // takes over a second more. 150 ms of the main thread's time on a CPU, not of the clock: at a
+  // load average of 20, 150 ms of the clock passed before those lines ran, and the process died
+  // of the SIGTERM with no output, as any program does before its first line.
+  const onCpuMs = async (): Promise<number> => Number((await readFile(`/proc/${pid}/task/${pid}/schedstat`, 'utf8')).split(' ')[0]) / 1e6
+  const bootedAt = await onCpuMs()
+  await waitFor(async () => await onCpuMs() - bootedAt >= 150, { timeoutMs: 20_000, intervalMs: 5, message: 'the main thread ran 150 ms on a CPU since the boot' })
   t.false(d.output.includes('starting sidecar'), 'signalled before the start, while loading')
   const r = await d.stop('SIGTERM', 20_000)
   t.is(r.signal, null, `died of ${String(r.signal)}; output:\n${d.output.slice(-2000)}`)

@@ -1,8 +1,8 @@
-// A flapping storm: a member (127.0.46.4, its own key, every version it sends signed by it,
+// A flapping storm: a member (127.0.29.4, its own key, every version it sends signed by it,
 // so each is valid by the gossip rules) flips the health of thousands of its records every
 // FLIP_MS for STORM_MS, as a host whose checks flap would, or a key holder that misbehaves.
-// The observer (127.0.46.2) has a webhook listener, an SSE client and a /watch client, and
-// proxies a service of a third, stable host (127.0.46.3) to a real backend that a client loop
+// The observer (127.0.29.2) has a webhook listener, an SSE client and a /watch client, and
+// proxies a service of a third, stable host (127.0.29.3) to a real backend that a client loop
 // requests meanwhile. What a user of the observer must see: the stable service keeps serving,
 // /health answers, the listener gets far fewer POSTs than there are changes and the newest
 // state last, no stream client is dropped, memory stays bounded, no member is suspected, and
@@ -26,10 +26,13 @@ import { describeStall, StallMeter } from '../helpers/stall-meter.ts'
 import { SseReader, WatchReader } from '../helpers/streams.ts'
 import { sleep, waitFor } from '../helpers/wait.ts'
 
-const OBSERVER = '127.0.46.2'
-const STABLE = '127.0.46.3'
-const FLAPPER = '127.0.46.4'
-const HOOKS = '127.0.46.5'
+// 127.0.29.x: the observer and the stable host were on 127.0.46.2-3, operator-errors.test.ts's
+// alpha and bravo (same ports): with both files running at once, as CI may, one daemon could
+// not bind, or a test read the other file's daemon.
+const OBSERVER = '127.0.29.2'
+const STABLE = '127.0.29.3'
+const FLAPPER = '127.0.29.4'
+const HOOKS = '127.0.29.5'
 const N = Number(process.env.FLAP_RECORDS ?? 3000)
 const FLIP_MS = Number(process.env.FLAP_EVERY_MS ?? 700)
 const STORM_MS = Number(process.env.FLAP_STORM_MS ?? 20_000)

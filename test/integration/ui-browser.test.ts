@@ -2,9 +2,11 @@
 // The web UI in real headless Chromium (Debian's /usr/bin/chromium driven by playwright-core):
 // live updates without a reload, colours by status, the drain button, filter and tombstone
 // toggle, and screenshots in light and dark mode at desktop and phone widths
-// (test/artifacts/ui-*.png). Daemons on 127.0.4.8 (ui-a) and 127.0.4.9 (ui-b). Then 3,000
-// services over 300 names (127.0.4.10): a change redraws its own panel only, so a selection in
+// (test/artifacts/ui-*.png). Daemons on 127.0.28.8 (ui-a) and 127.0.28.9 (ui-b). Then 3,000
+// services over 300 names (127.0.28.10): a change redraws its own panel only, so a selection in
 // another stays (before, every change and members event rebuilt every panel), and the filter works.
+// (127.0.28.x: on 127.0.4.10, which streams.test.ts uses too, a run of both files at once, as in
+// CI, sent the page to the other file's daemon, or to none once that one stopped.)
 //
 // The issue's two-node story (both hosts listed, a service added on the other node, the
 // drain seen on both) needs gossip. The daemon reports gossip by its sidecar_gossip_*
@@ -70,9 +72,9 @@ browserTest(`web UI in headless Chromium${missing !== undefined ? ` (skipped: ne
   const backendPort = (backend.address() as net.AddressInfo).port
   t.teardown(() => { backend.close() })
 
-  const a = await node(t, '127.0.4.8', 'ui-a', [always('web', 9001), tcpChecked('payments', backendPort)])
+  const a = await node(t, '127.0.28.8', 'ui-a', [always('web', 9001), tcpChecked('payments', backendPort)])
   await waitFor(async () => { const s = await services(a.d); return s.web?.[0]?.Status === 0 && s.payments?.[0]?.Status === 0 }, { timeoutMs: 10_000, message: 'web and payments ALIVE on ui-a' })
-  const b = await node(t, '127.0.4.9', 'ui-b', [always('cache', 9101)], ['--cluster-ip', '127.0.4.8'])
+  const b = await node(t, '127.0.28.9', 'ui-b', [always('cache', 9101)], ['--cluster-ip', '127.0.28.8'])
   await waitFor(async () => (await services(a.d)).cache?.[0]?.Status === 0, { timeoutMs: 30_000, message: 'ui-b\'s cache reaches ui-a by gossip' })
 
   const userDataDir = await mkdtemp(path.join(os.tmpdir(), 'sidecar-chromium-'))
@@ -84,7 +86,7 @@ browserTest(`web UI in headless Chromium${missing !== undefined ? ` (skipped: ne
   page.on('pageerror', e => { problems.push(`page error: ${e.message}`) })
   page.on('console', m => { if (m.type() === 'error') problems.push(`console: ${m.text()}`) })
   const external: string[] = []
-  page.on('request', r => { if (!r.url().startsWith('http://127.0.4.') && !r.url().startsWith('data:')) external.push(r.url()) })
+  page.on('request', r => { if (!r.url().startsWith('http://127.0.28.') && !r.url().startsWith('data:')) external.push(r.url()) })
 
   await page.goto(a.d.url('/'))
   await page.locator('#conn.conn-live').waitFor()
@@ -125,8 +127,11 @@ browserTest(`web UI in headless Chromium${missing !== undefined ? ` (skipped: ne
   await page.locator('[data-service="web"] .details-toggle').click()
   const webRow = page.locator('[data-service="web"] table.instances tr[data-host="ui-a"]')
   await webRow.locator('td[data-label="Routed here"] .yes').waitFor()
-  t.deepEqual(await webRow.locator('td').evaluateAll(tds => tds.slice(0, 5).map(td => (td as HTMLElement).innerText.trim())), ['ui-a', (await services(a.d)).web[0].ID, 'web:1.0', '8001->9001', await webRow.locator('td[data-label="Status"]').innerText()])
-  t.regex(await webRow.locator('td[data-label="Status"]').innerText(), /^Alive \d+ secs ago$/)
+  // one read of the row: the Status cell read again a moment later could have ticked from "39 secs ago" to "40"
+  const cells = await webRow.locator('td').evaluateAll(tds => tds.map(td => ({ label: (td as HTMLElement).dataset.label, text: (td as HTMLElement).innerText.trim() })))
+  t.deepEqual(cells.slice(0, 5).map(c => c.label), ['Host', 'ID', 'Image', 'Ports', 'Status'])
+  t.deepEqual(cells.slice(0, 4).map(c => c.text), ['ui-a', (await services(a.d)).web[0].ID, 'web:1.0', '8001->9001'])
+  t.regex(cells[4].text, /^Alive \d+ secs ago$/)
   await webRow.locator('button.drain').click()
   await page.locator('[data-service="web"] table.instances tr[data-host="ui-a"][data-status="Draining"]').waitFor()
   await page.locator('[data-service="web"] table.groups tr[data-status="Draining"]').waitFor()
@@ -191,7 +196,7 @@ browserTest(`web UI in headless Chromium${missing !== undefined ? ` (skipped: ne
 browserTest(`thousands of services: a change redraws only its own panel (the reader's selection elsewhere stays), the filter still answers${missing !== undefined ? ` (skipped: needs ${missing})` : ''}`, async t => {
   const NAMES = 300
   const entries = Array.from({ length: 3000 }, (_, i) => ({ Service: { ID: `i${i}`, Name: `svc${i % NAMES}`, Image: `img:${i % 3}`, Ports: [{ Type: 'tcp', Port: 20000 + i, ServicePort: 0 }] }, Check: { Type: 'AlwaysSuccessful' } }))
-  const { d } = await node(t, '127.0.4.10', 'ui-many', entries)
+  const { d } = await node(t, '127.0.28.10', 'ui-many', entries)
   if (pw === undefined) throw new Error('no playwright')
   const b = await pw.chromium.launch({ executablePath: CHROMIUM, headless: true, args: CHROMIUM_ARGS })
   t.teardown(async () => { await b.close() })

@@ -133,11 +133,11 @@ browserTest(`the filter finds a name with invisible characters by what the page 
   const page = await b.newPage()
   await page.goto(d.url('/'))
   await waitFor(async () => await page.locator('section.service').count() === names.length || undefined, { timeoutMs: 15_000, message: `${names.length} service panels` })
-  /** The panels left by the filter `q`, once they are `expected` (or after 3 s). */
+  /** The panels left by the filter `q`, once they are `expected` (or after 15 s: a loaded machine's Chromium may take seconds to draw). */
   const found = async (q: string, expected: string[]): Promise<string[]> => {
     await page.locator('#filter').fill(q)
     const shown = async (): Promise<string[]> => await page.locator('section.service').evaluateAll(els => els.map(e => (e as HTMLElement).dataset.service ?? ''))
-    return await waitFor(async () => { const s = await shown(); return JSON.stringify(s) === JSON.stringify(expected) ? s : undefined }, { timeoutMs: 3000, message: q }).catch(shown)
+    return await waitFor(async () => { const s = await shown(); return JSON.stringify(s) === JSON.stringify(expected) ? s : undefined }, { timeoutMs: 15_000, message: q }).catch(shown)
   }
   const expect = async (q: string, names: string[], why?: string): Promise<void> => {
     const expected = [...names].sort() // the panels' order

@@ -1,4 +1,4 @@
-// Real libp2p nodes in this process (127.0.14.1-.14) run the anti-entropy protocol: a state
+// Real libp2p nodes in this process (127.0.14.1-.16) run the anti-entropy protocol: a state
 // far larger than libp2p's 4 MB read buffer moves both ways without stalling the event
 // loop, a converged pair exchanges a few hundred bytes, one changed record costs about one
 // record, and hostile frames are rejected with a metric while the node keeps serving.
@@ -101,8 +101,9 @@ test('anti-entropy: a 25,000-record state (several times libp2p\'s 4 MB read buf
 
 test('anti-entropy: a page\'s records are merged in time slices, so a costly change handler (the proxy, streams and listeners in a daemon) does not hold the event loop for a page', async t => {
   t.timeout(120_000)
-  const a = await side(t, '127.0.14.20', 'ae-m1')
-  const b = await side(t, '127.0.14.21', 'ae-m2')
+  // .15 and .16: .20 and .21 are anti-entropy-scale.test.ts's bulk peer and first daemon, on the same port
+  const a = await side(t, '127.0.14.15', 'ae-m1')
+  const b = await side(t, '127.0.14.16', 'ae-m2')
   for (const r of records(3000, 'm')) a.catalog.merge(r, 'someone')
   // 0.1 ms of work per change: a page of 1,000 records is 100 ms of it. Which turn of the event loop
   // merged each record is counted, not timed, so a loaded machine cannot make or hide a stall.
