@@ -3,10 +3,9 @@
 // run in their own process group that is killed on abort, and what leaves that group is
 // found by the marker in its environment (strays.ts).
 import { spawn, type ChildProcess } from 'node:child_process'
-import https from 'node:https'
 import net from 'node:net'
 import { InvalidCheckError } from '../lib/errors.ts'
-import { http } from '../lib/node-http.ts'
+import { http, https } from '../lib/node-http.ts'
 import type { RunHandle, StrayReaper } from './strays.ts'
 
 export interface CheckResult {
@@ -56,7 +55,7 @@ export async function httpGet (url: string, signal: AbortSignal, reach?: Readonl
     return { ok: false, error: `invalid URL ${JSON.stringify(url)}` }
   }
   if (target.protocol !== 'http:' && target.protocol !== 'https:') return { ok: false, error: `unsupported URL scheme ${target.protocol}` }
-  const mod = target.protocol === 'https:' ? https : http
+  const mod = target.protocol === 'https:' ? https() : http
   const refused = outOfReach(target.hostname, target.port !== '' ? Number(target.port) : target.protocol === 'https:' ? 443 : 80, reach)
   if (refused !== undefined) return { ok: false, error: redirects > 0 ? `redirected to ${url}: ${refused}` : refused }
   return await new Promise<CheckResult>((resolve) => {

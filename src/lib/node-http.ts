@@ -8,8 +8,18 @@
 // refuses a value import of it), and the one dependency whose ES module build imports it,
 // @koa/router, is loaded as CommonJS (api/app.ts).
 import { createRequire } from 'node:module'
+import type * as HttpsModule from 'node:https'
 import type * as Http from 'node:http'
 
 export const nodeRequire = createRequire(import.meta.url)
 
 export const http = nodeRequire('node:http') as typeof Http
+
+/**
+ * node:https, loaded by the first caller that needs it (an https: check or webhook URL): it
+ * brings Node's TLS stack, memory that a daemon with no https: URL does without (about 2.5 MB of
+ * RSS together with prom-client's index, src/lib/metrics.ts). require() caches it.
+ */
+export function https (): typeof HttpsModule {
+  return nodeRequire('node:https') as typeof HttpsModule
+}

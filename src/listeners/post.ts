@@ -6,8 +6,7 @@
 // (a body holds the whole state, 2.7 MB at 10,000 services) and runs it through web
 // streams; http.request() writes the body's parts as they are, at less than half the CPU.
 import type { Agent, ClientRequest, IncomingMessage } from 'node:http'
-import https from 'node:https'
-import { http } from '../lib/node-http.ts'
+import { http, https } from '../lib/node-http.ts'
 import { redactText } from '../lib/redact.ts'
 
 export interface PostRequest {
@@ -42,8 +41,8 @@ export function postAgent (url: string): Agent {
 }
 
 /** node:https for an https: URL, else node:http. */
-function client (url: URL): typeof http | typeof https {
-  return url.protocol === 'https:' ? https : http
+function client (url: URL): typeof http | ReturnType<typeof https> {
+  return url.protocol === 'https:' ? https() : http
 }
 
 function snippet (text: string): string {

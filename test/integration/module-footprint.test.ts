@@ -1,8 +1,8 @@
 // What a daemon loads into memory depends on what it is configured to do: dockerode (with
 // @grpc/grpc-js, protobufjs and ssh2, whose poly1305 reserves a 16 MiB buffer) is loaded only
 // when Docker discovery runs, and Node's bundled HTTP client (undici) never, as the daemon does
-// not use it (an ES module import of node:http would load it: src/lib/node-http.ts). Real
-// daemons on 127.0.27.2-5 with a preload that logs every module loaded
+// not use it (an ES module import of node:http would load it: src/lib/node-http.ts); Node's TLS
+// stack (node:https) and readline only once an https: URL or Docker's event stream needs them. Real daemons on 127.0.27.2-5 and 127.0.59.2 with a preload that logs every module loaded
 // (test/helpers/module-log-preload.ts).
 import test from 'ava'
 import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises'
@@ -16,15 +16,17 @@ import { waitFor } from '../helpers/wait.ts'
 
 const PRELOAD = fileURLToPath(new URL('../helpers/module-log-preload.ts', import.meta.url))
 
-async function modulesOf (t: { teardown: (fn: () => Promise<void>) => void }, ip: string, args: string[], env: Record<string, string>, until: (output: string) => boolean): Promise<string[]> {
+/** check: the service's check (AlwaysSuccessful); stopped: stop the daemon first, so that the list ends with Node's own modules. */
+async function modulesOf (t: { teardown: (fn: () => Promise<void>) => void }, ip: string, args: string[], env: Record<string, string>, until: (output: string) => boolean, opts: { check?: { Type: string, Args: string }, stopped?: boolean } = {}): Promise<string[]> {
   const dir = await mkdtemp(path.join(os.tmpdir(), 'sidecar-modules-'))
   t.teardown(async () => { await rm(dir, { recursive: true, force: true }) })
   const log = path.join(dir, 'modules.txt')
   const file = path.join(dir, 'static.json')
-  await writeFile(file, JSON.stringify([{ Service: { Name: 'web', Image: 'web:1', Ports: [{ Type: 'tcp', Port: 20000, ServicePort: 0, IP: ip }] }, Check: { Type: 'AlwaysSuccessful', Args: '' } }]))
+  await writeFile(file, JSON.stringify([{ Service: { Name: 'web', Image: 'web:1', Ports: [{ Type: 'tcp', Port: 20000, ServicePort: 0, IP: ip }] }, Check: opts.check ?? { Type: 'AlwaysSuccessful', Args: '' } }]))
   const d = await startDaemon({ ip, hostname: `modules-${ip}`, cwd: dir, args, env: { NODE_OPTIONS: `--import ${PRELOAD}`, SIDECAR_MODULE_LOG: log, STATIC_CONFIG_FILE: file, ...env } })
   t.teardown(async () => { await d.stop() })
   await waitFor(() => until(d.output) || undefined, { timeoutMs: 30_000, message: `the daemon on ${ip} got to the point under test` })
+  if (opts.stopped === true && (await d.stop()).code !== 0) throw new Error(`the daemon on ${ip} did not stop cleanly`)
   return (await readFile(log, 'utf8')).split('\n').filter(l => l !== '')
 }
 
@@ -80,4 +82,16 @@ test('modules: a daemon that checks over HTTP, gossips and syncs with a peer, pr
   const loaded = (await readFile(log, 'utf8')).split('\n')
   t.true(loaded.includes('node:http'), 'the exit hook listed Node\'s own modules')
   t.false(loaded.includes(UNDICI), `${UNDICI} was loaded`)
+})
+
+test('modules: a daemon whose check and listener use http: URLs loads neither Node\'s TLS stack nor readline', async t => {
+  const ip = '127.0.59.2'
+  const backend = await httpBackend('checked', ip)
+  t.teardown(backend.close)
+  const receiver = await startReceiver(ip)
+  t.teardown(async () => { await receiver.close() })
+  const delivered = (): boolean => receiver.bodies().some(b => Object.values(b.State.Servers).some(s => s?.Services !== undefined && Object.values(s.Services).some(i => i?.Status === 0)))
+  const loaded = await modulesOf(t, ip, ['-d', 'static'], { HEALTH_INTERVAL: '200ms', LISTENERS_URLS: receiver.url() }, () => backend.hits > 0 && delivered(), { check: { Type: 'HttpGet', Args: `http://${ip}:${backend.port}/health` }, stopped: true })
+  t.true(loaded.includes('node:http'), 'the exit hook listed Node\'s own modules')
+  t.deepEqual(['node:https', 'node:tls', 'node:_tls_common', 'node:_tls_wrap', 'node:readline'].filter(m => loaded.includes(m)), [])
 })

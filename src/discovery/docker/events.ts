@@ -1,5 +1,6 @@
 // Docker's event stream (GET /events): newline-delimited JSON, one container event a line.
-import readline from 'node:readline'
+import type * as ReadlineModule from 'node:readline'
+import { nodeRequire } from '../../lib/node-http.ts'
 
 /** The container events discovery follows; each one either removes a container or re-reads it. */
 export const FOLLOWED_EVENTS = ['start', 'die', 'stop', 'kill', 'destroy', 'pause', 'unpause', 'health_status', 'rename'] as const
@@ -37,7 +38,8 @@ export function parseEventLine (line: string): ContainerEvent | undefined {
  * or is closed by close(). Chunks may hold several lines or part of one: readline joins them.
  */
 export function followEvents (stream: NodeJS.ReadableStream, onEvent: (e: ContainerEvent) => void, onEnd: (err?: Error) => void): { close: () => void } {
-  const rl = readline.createInterface({ input: stream, crlfDelay: Infinity })
+  // Required here, not imported: the daemon loads this module with Docker discovery off too.
+  const rl = (nodeRequire('node:readline') as typeof ReadlineModule).createInterface({ input: stream, crlfDelay: Infinity })
   let ended = false
   let failure: Error | undefined
   const end = (): void => {
