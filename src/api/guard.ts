@@ -12,7 +12,7 @@
 import type Koa from 'koa'
 import type { ApiRejections } from './rejections.ts'
 import { sendError } from './respond.ts'
-import { foreignHostName, hostNameSet } from './host-names.ts'
+import { foreignHostName, hostNameSet, NOT_ALLOWED_NAME } from './host-names.ts'
 import { hostNameVerdict, isWrite, sameOriginVerdict, tokenVerdict } from './write-rules.ts'
 
 export interface GuardInit {
@@ -134,14 +134,13 @@ export function readHostGuard (c: { rejections: ApiRejections }, allowed: readon
     const name = foreignHostName(host, names)
     if (name === undefined) { await next(); return }
     const q = JSON.stringify(name)
-    const neither = `which is neither an IP address, localhost, this host's name nor in [api] allowed_hosts`
     c.rejections.reject('foreign_host', `${ctx.method} ${ctx.path.slice(0, 200)}: Host ${q} is not an allowed name`)
     if (!UI_PATH.test(routePath(ctx.path))) {
-      sendError(ctx, 403, `Forbidden - this API was reached by the name ${q}, ${neither}; a web page under such a name could read this answer (DNS rebinding). If ${q} is a name of this host, ${ADD_NAME}, or use this host's IP address`)
+      sendError(ctx, 403, `Forbidden - this API was reached by the name ${q}, ${NOT_ALLOWED_NAME}; a web page under such a name could read this answer (DNS rebinding). If ${q} is a name of this host, ${ADD_NAME}, or use this host's IP address`)
       return
     }
     ctx.status = 403
     ctx.type = 'text/plain; charset=utf-8'
-    ctx.body = `403 Forbidden\n\nSidecar's web UI was opened by the name ${q}, ${neither}. A web page under a name pointed at this host by someone else could read the API through it (DNS rebinding), so the UI answers only to known names.\n\nTo open the UI by this name, ${ADD_NAME}. Or open it by this host's IP address, or as http://localhost:${ctx.req.socket.localPort ?? 7777}/ on the host itself.\n`
+    ctx.body = `403 Forbidden\n\nSidecar's web UI was opened by the name ${q}, ${NOT_ALLOWED_NAME}. A web page under a name pointed at this host by someone else could read the API through it (DNS rebinding), so the UI answers only to known names.\n\nTo open the UI by this name, ${ADD_NAME}. Or open it by this host's IP address, or as http://localhost:${ctx.req.socket.localPort ?? 7777}/ on the host itself.\n`
   }
 }

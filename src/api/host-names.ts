@@ -6,6 +6,9 @@
 // themselves), this host's own names and what the operator listed ([api] allowed_hosts).
 import os from 'node:os'
 
+/** What a refused name is not, for the refusals of reads (guard.ts) and writes (write-rules.ts). */
+export const NOT_ALLOWED_NAME = "which is neither an IP address, localhost, this host's name nor in [api] allowed_hosts"
+
 /** Names as compared: lower case, without a trailing dot. */
 export function hostNameSet (names: readonly string[]): ReadonlySet<string> {
   return new Set(names.map(n => n.toLowerCase().replace(/\.$/, '')))

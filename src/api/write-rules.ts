@@ -4,7 +4,7 @@
 // POST (form, fetch no-cors) without a CORS pre-flight. Clients that are not browsers send
 // neither header and are judged by the token alone.
 import { createHash, timingSafeEqual } from 'node:crypto'
-import { foreignHostName } from './host-names.ts'
+import { foreignHostName, NOT_ALLOWED_NAME } from './host-names.ts'
 
 /** Methods that only read; everything else is a write. */
 export const READ_METHODS: ReadonlySet<string> = new Set(['GET', 'HEAD', 'OPTIONS'])
@@ -72,7 +72,7 @@ export function hostNameVerdict (h: OriginHeaders, allowed: ReadonlySet<string>)
   const host = h.host?.trim() ?? ''
   const name = host === '' ? '' : foreignHostName(host, allowed)
   if (name === undefined) return OK
-  return { ok: false, reason: `a browser sent this write to the name ${JSON.stringify(name)}, which is neither an IP address, localhost, this host's name nor in [api] allowed_hosts: without [api] token such writes are refused (a DNS-rebinding page would look same-origin); add the name to [api] allowed_hosts or set [api] token` }
+  return { ok: false, reason: `a browser sent this write to the name ${JSON.stringify(name)}, ${NOT_ALLOWED_NAME}: without [api] token such writes are refused (a DNS-rebinding page would look same-origin); add the name to [api] allowed_hosts or set [api] token` }
 }
 
 function digest (s: string): Buffer {
