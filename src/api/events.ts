@@ -67,8 +67,20 @@ export interface EventHubInit {
 }
 
 export function sseFrame (event: string, data: string, id?: number): string {
-  // JSON never holds a raw newline, so one data: line carries it.
-  return `${id !== undefined ? `id: ${id}\n` : ''}event: ${event}\ndata: ${data}\n\n`
+  return `${sseHead(event, id)}${data}\n\n`
+}
+
+/**
+ * The same frame with its data in parts, for writing each part as it is: a shared Buffer is
+ * written by reference, not copied per client.
+ */
+export function sseFrameParts<P extends string | Buffer> (event: string, data: readonly P[], id?: number): Array<string | P> {
+  return [sseHead(event, id), ...data, '\n\n']
+}
+
+/** A frame up to its data: JSON never holds a raw newline, so one data: line carries it. */
+function sseHead (event: string, id?: number): string {
+  return `${id !== undefined ? `id: ${id}\n` : ''}event: ${event}\ndata: `
 }
 
 export class EventHub implements Startable {

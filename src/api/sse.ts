@@ -14,7 +14,7 @@ import type Koa from 'koa'
 import type { ServerResponse } from 'node:http'
 import type { Catalog } from '../catalog/index.ts'
 import type { Logger } from '../lib/logger.ts'
-import { sseFrame, type EventHub, type HubEvent, type Subscriber } from './events.ts'
+import { sseFrame, sseFrameParts, type EventHub, type HubEvent, type Subscriber } from './events.ts'
 import { endAtClientFin } from './respond.ts'
 import type { ClusterMember, DocumentCache } from './views.ts'
 
@@ -179,7 +179,7 @@ export function sseHandler (c: SseComponents, opts: { queueBytes: number }): (ct
         if (gone) return
         const after = c.hub.since(String(snap.id))
         if (replayable(after)) {
-          client.send([`id: ${snap.id}\nevent: snapshot\ndata: `, ...snap.parts, '\n\n'])
+          client.send(sseFrameParts('snapshot', snap.parts, snap.id))
           for (const e of after) client.change(e)
           break
         }
