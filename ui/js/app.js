@@ -294,9 +294,8 @@ function askOrSay () {
   if (refusedNotice || lost?.stale === true) return // the page already says it is not current, or why
   const since = CLOCK.format(lastWord)
   const who = model.hostname || 'The daemon'
-  sayStale(`no answer since ${since}`, model.loaded
-    ? `${who} does not answer: no word from it since ${since}, so it may be hung or overloaded, and what is shown is not current. Still trying…`
-    : `${who} does not answer: no word from it since ${since}, so it may be hung or overloaded. Still trying…`)
+  const shown = model.loaded ? ', and what is shown is not current' : ''
+  sayStale(`no answer since ${since}`, `${who} does not answer: no word from it since ${since}, so it may be hung or overloaded${shown}. Still trying…`)
   silentNotice = true
 }
 
