@@ -109,7 +109,7 @@ test('usage: mentions every flag, with its env var and default', t => {
   t.true(text.includes('SIDECAR_LOGGING_FORMAT (text or json)'))
   t.true(text.includes('docs/configuration.md'))
   // what a newcomer asks first: where the UI is, how to join, where the logs and the state are
-  t.true(text.includes('web UI and JSON API are at http://<bind ip>:7777/ (/health, /services.json); the gossip port is 7946'), text)
+  t.true(text.includes('web UI and JSON API are at http://localhost:7777/ (/health, /services.json), or at the bind IP when that is one address; the gossip port is 7946'), text)
   t.true(text.includes('To join a cluster, give every node the same seeds: -c <a member\'s IP>[:PORT]'), text)
   t.true(text.includes('Logs go to stderr'), text)
   t.true(text.includes('[sidecar] data_dir (SIDECAR_DATA_DIR), by default ~/.sidecar/<hostname>'), text)
