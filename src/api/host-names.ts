@@ -9,9 +9,29 @@ import os from 'node:os'
 /** What a refused name is not, for the refusals of reads (guard.ts) and writes (write-rules.ts). */
 export const NOT_ALLOWED_NAME = "which is neither an IP address, localhost, this host's name nor in [api] allowed_hosts"
 
-/** Names as compared: lower case, without a trailing dot. */
-export function hostNameSet (names: readonly string[]): ReadonlySet<string> {
-  return new Set(names.map(n => n.toLowerCase().replace(/\.$/, '')))
+/** The names a request may name (lower case, without a trailing dot), exact or by their domain. */
+export interface AllowedNames {
+  has: (name: string) => boolean
+}
+
+/**
+ * The allowed names of a list ([api] allowed_hosts and this host's names). An entry is a name,
+ * or a domain with every name under it: `.example.com` allows example.com and every name ending
+ * in .example.com, `*.example.com` only the latter (config/checks.ts refuses one of a single
+ * label, such as `.com`: it would let in any site of that top-level domain).
+ */
+export function hostNameSet (names: readonly string[]): AllowedNames {
+  const exact = new Set<string>()
+  const under: string[] = [] // ".example.com": a name must end with it
+  for (const raw of names) {
+    const n = raw.toLowerCase().replace(/\.$/, '')
+    if (n.startsWith('*.')) under.push(n.slice(1))
+    else if (n.startsWith('.')) {
+      exact.add(n.slice(1))
+      under.push(n)
+    } else exact.add(n)
+  }
+  return { has: name => exact.has(name) || under.some(d => name.endsWith(d) && name.length > d.length) }
 }
 
 /** This machine's names besides the configured ones: the OS hostname. */
@@ -25,7 +45,7 @@ export function machineNames (): string[] {
  * (the header itself, cut, when it is no host at all). Any numeric form of an IP address
  * (`2130706433`, `0x7f.1`, `[::1]`) is an address: the URL parser, as browsers, reads it as one.
  */
-export function foreignHostName (host: string, allowed: ReadonlySet<string>): string | undefined {
+export function foreignHostName (host: string, allowed: AllowedNames): string | undefined {
   const cut = host.slice(0, 200)
   // a userinfo, path, query or fragment would be read past: "evil.example@127.0.0.1" names 127.0.0.1
   if (/[@/?#\\\s]/.test(host.trim())) return cut

@@ -4,7 +4,7 @@
 // POST (form, fetch no-cors) without a CORS pre-flight. Clients that are not browsers send
 // neither header and are judged by the token alone.
 import { createHash, timingSafeEqual } from 'node:crypto'
-import { foreignHostName, NOT_ALLOWED_NAME } from './host-names.ts'
+import { foreignHostName, NOT_ALLOWED_NAME, type AllowedNames } from './host-names.ts'
 
 /** Methods that only read; everything else is a write. */
 export const READ_METHODS: ReadonlySet<string> = new Set(['GET', 'HEAD', 'OPTIONS'])
@@ -66,7 +66,7 @@ export function sameOriginVerdict (h: OriginHeaders): Verdict {
  * nobody else can point here (foreignHostName; `allowed`: hostNameSet of [api] allowed_hosts
  * and this host's names). Clients that are not browsers send no Origin and are not judged here.
  */
-export function hostNameVerdict (h: OriginHeaders, allowed: ReadonlySet<string>): Verdict {
+export function hostNameVerdict (h: OriginHeaders, allowed: AllowedNames): Verdict {
   const origin = h.origin?.trim()
   if (origin === undefined || origin === '') return OK
   const host = h.host?.trim() ?? ''

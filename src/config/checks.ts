@@ -118,6 +118,23 @@ export const checkClusterName: Check = (v) => {
   return PRINTABLE.test(v) ? undefined : `cluster name ${q(v)} contains ${notPrintable(v)}: only visible ASCII characters are allowed`
 }
 
+/**
+ * An [api] allowed_hosts entry: a host name, or a domain with the names under it (`.example.com`
+ * or `*.example.com`, api/host-names.ts) of at least two labels: `.com` or `*.lan` would let in
+ * every site under that top-level domain, which anyone may register names in.
+ */
+export const checkAllowedHost: Check = (v) => {
+  const domain = /^\*?\.(.*)$/.exec(v)?.[1]
+  if (domain === undefined) {
+    if (v.includes('*')) return `${q(v)} is not a host name: a wildcard is written *.example.com (the names under example.com) or .example.com (example.com too)`
+    return checkHostName(v)
+  }
+  const bad = checkHostName(domain)
+  if (bad !== undefined) return `${q(v)} is not a domain wildcard: ${q(domain)} is not a host name (letters, digits, hyphens and dots)`
+  if (!domain.replace(/\.$/, '').includes('.')) return `${q(v)} would allow every name under the top-level domain ${q(domain)}, which anyone may register names in: list the names, or a domain of two labels or more (.example.com)`
+  return undefined
+}
+
 /** A DNS name as a browser sends it in Host (letters, digits, hyphens, dots; no port). */
 export const checkHostName: Check = (v) => {
   if (v.length > 253) return `host name ${q(v.slice(0, 40))}... is longer than 253 characters`

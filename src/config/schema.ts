@@ -3,7 +3,7 @@
 // and the tests that check sidecar.example.toml and docs/configuration.md are complete.
 import {
   checkCidr, checkClusterName, checkPortRange, checkDockerUrl, checkEndpoint, checkHostname, checkHttpUrl, checkIp, checkRegExp,
-  checkFrameOrigin, checkHostName, checkSeed, checkSite, type Check,
+  checkAllowedHost, checkFrameOrigin, checkSeed, checkSite, type Check,
 } from './checks.ts'
 import { WEBHOOK_DEFAULTS, type RawValue } from './defaults.ts'
 import type { SidecarConfig } from './types.ts'
@@ -103,7 +103,7 @@ export const SCHEMA: Schema = {
     token: { type: 'string', emptyOk: true, doc: 'bearer token the write endpoints (drain, undrain) require ("" = none; cross-origin browser writes are refused either way)' },
     max_connections: { type: 'int', min: 0, max: 1_000_000, doc: 'client connections the API holds open at once; more are closed at accept and counted ("0" = an eighth of the open-file limit, at most 4096)', defaultText: '0 (an eighth of the open-file limit, at most 4096)' },
     max_stream_clients: { type: 'int', min: 1, max: 100_000, doc: 'concurrent /watch and SSE clients; more are refused with 503' },
-    allowed_hosts: { type: 'list', check: checkHostName, doc: 'host names the API answers browsers at besides IP addresses, localhost and this host\'s names: at other names a browser gets only the public catalog documents and streams, and without a token no write (DNS-rebinding defence; scrapers and scripts are not judged)' },
+    allowed_hosts: { type: 'list', check: checkAllowedHost, doc: 'host names the API answers browsers at besides IP addresses, localhost and this host\'s names (`.example.com`: that name and every name under it; `*.example.com`: only those under it): at other names a browser gets only the public catalog documents and streams, and without a token no write (DNS-rebinding defence; scrapers and scripts are not judged)' },
     frame_ancestors: { type: 'list', check: checkFrameOrigin, doc: 'origins (scheme://host[:port]) whose pages may show the UI in a frame, such as a dashboard; none by default (a framing page could steer clicks onto the drain buttons)' },
     gc_metrics: { type: 'bool', doc: 'add sidecar_nodejs_gc_duration_seconds (each garbage collection\'s pause) to /metrics; it makes the proxy\'s slowest requests slower' },
   },

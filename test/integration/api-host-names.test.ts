@@ -18,6 +18,8 @@ import { startDaemon, type DaemonProcess } from '../helpers/daemon.ts'
 import { waitFor } from '../helpers/wait.ts'
 
 const ALLOWED = 'ops.example.test'
+/** A domain entry: fleet.example.test and every name under it. */
+const ALLOWED_DOMAIN = '.fleet.example.test'
 const PROTECTED = ['/api/services/web/explain.json', '/api/proxy.json', '/api/listeners.json', '/metrics', '/health', '/api/health']
 const UI = ['/', '/ui/', '/ui/js/app.js']
 const PUBLIC = ['/services.json', '/api/services.json', '/state.json', '/api/state.json', '/api/services/web.json', '/servers']
@@ -55,7 +57,7 @@ async function daemon (ip: string, hostname: string, port: number): Promise<Daem
   const dir = await mkdtemp(path.join(os.tmpdir(), `sidecar-${hostname}-`))
   const file = path.join(dir, 'static.json')
   await writeFile(file, JSON.stringify([web(port)]))
-  const d = await startDaemon({ ip, hostname, cwd: dir, args: ['-d', 'static'], env: { STATIC_CONFIG_FILE: file, SIDECAR_LOGGING_LEVEL: 'info', API_ALLOWED_HOSTS: ALLOWED } })
+  const d = await startDaemon({ ip, hostname, cwd: dir, args: ['-d', 'static'], env: { STATIC_CONFIG_FILE: file, SIDECAR_LOGGING_LEVEL: 'info', API_ALLOWED_HOSTS: `${ALLOWED},${ALLOWED_DOMAIN}` } })
   cleanups.push(async () => { d.kill(); await rm(dir, { recursive: true, force: true }) })
   await waitFor(async () => (await d.json<{ Services: Record<string, unknown[]> }>('/services.json')).Services.web !== undefined || undefined, { timeoutMs: 10_000, message: 'web announced' })
   return d
@@ -69,7 +71,7 @@ async function daemonA (): Promise<DaemonProcess> {
 
 test.serial('a foreign Host is refused on every non-public read, with the setting to add it to; counted, logged once', async t => {
   const d = await daemonA()
-  for (const host of ['rebound.test:7777', 'rebound.test', 'rebind-a.attacker.test:7777', '127.0.64.1.nip.io:7777', 'localhost.attacker.test', 'evil.test@127.0.64.1']) {
+  for (const host of ['rebound.test:7777', 'rebound.test', 'rebind-a.attacker.test:7777', '127.0.64.1.nip.io:7777', 'localhost.attacker.test', 'evil.test@127.0.64.1', 'evilfleet.example.test:7777', 'fleet.example.test.attacker.test']) {
     for (const path of PROTECTED) {
       const a = await get(d, path, host)
       t.is(a.status, 403, `${path} Host ${host}: ${a.body.slice(0, 200)}`)
@@ -91,7 +93,7 @@ test.serial('a foreign Host is refused on every non-public read, with the settin
   }
   const metrics = (await get(d, '/metrics', d.ip)).body
   const refused = Number(/sidecar_api_rejected_requests_total\{reason="foreign_host"\} (\d+)/.exec(metrics)?.[1] ?? 0)
-  t.true(refused >= 6 * PROTECTED.length + UI.length, `refusals counted: ${refused}`)
+  t.true(refused >= 8 * PROTECTED.length + UI.length, `refusals counted: ${refused}`)
   const logged = (): string[] => d.output.split('\n').filter(l => l.includes('api request refused (foreign_host)'))
   await waitFor(() => logged().length > 0 || undefined, { timeoutMs: 5000, message: () => `the refusal logged; output:\n${d.output.slice(-3000)}` })
   const lines = logged()
@@ -118,7 +120,7 @@ test.serial('clients that are not browsers (scrapers, probes, scripts) read ever
 test.serial('IP addresses in any numeric form, localhost, this host\'s names and allowed_hosts names read everything', async t => {
   const d = await daemonA()
   const names = [d.ip, `${d.ip}:7777`, '[::1]:7777', '[0:0:0:0:0:ffff:7f00:1]', '2130706433:7777', '0x7f.0x40.0.1:7777', '0177.64.0.1', 'localhost:7777', 'LOCALHOST.', 'ui.localhost:7777',
-    'rebind-a:7777', 'REBIND-A.', `${os.hostname()}:7777`, `${ALLOWED}:7777`, 'Ops.Example.Test.']
+    'rebind-a:7777', 'REBIND-A.', `${os.hostname()}:7777`, `${ALLOWED}:7777`, 'Ops.Example.Test.', 'fleet.example.test:7777', 'sidecar-3.eu.Fleet.Example.Test']
   for (const host of names) {
     for (const path of [...PROTECTED, ...UI]) {
       const a = await get(d, path, host)

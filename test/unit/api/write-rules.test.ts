@@ -2,6 +2,7 @@
 import test from 'ava'
 import { hostNameVerdict, isWrite, sameOriginVerdict, tokenVerdict } from '../../../src/api/write-rules.ts'
 import { corsAllowed } from '../../../src/api/guard.ts'
+import { hostNameSet } from '../../../src/api/host-names.ts'
 
 test('isWrite: every method but GET, HEAD and OPTIONS is a write', t => {
   for (const m of ['GET', 'HEAD', 'OPTIONS', 'get']) t.false(isWrite(m), m)
@@ -69,15 +70,26 @@ test('cors: only the original read routes and pre-flights keep CORS', t => {
 })
 
 test('host name (no token, DNS rebinding): a browser write to an IP address, localhost or an allowed name passes', t => {
-  const allowed = new Set(['sidecar-1', 'ops.example.com'])
+  const allowed = hostNameSet(['sidecar-1', 'ops.example.com'])
   for (const host of ['127.0.0.1:7777', '10.1.2.3', '[::1]:7777', '[fd00::1]', 'localhost:7777', 'LocalHost', 'ui.localhost:7777', 'sidecar-1:7777', 'Ops.Example.Com:7777', 'ops.example.com.:7777', '0x7f.1:7777']) {
     t.true(hostNameVerdict({ origin: `http://${host}`, host }, allowed).ok, host)
   }
   t.true(hostNameVerdict({ host: 'rebound.example:7777' }, allowed).ok, 'no Origin: not a browser, judged by the token alone')
 })
 
+test('host name (no token, DNS rebinding): a domain entry allows the names under it, and only those', t => {
+  const allowed = hostNameSet(['.ops.example.com', '*.corp.example.'])
+  for (const host of ['ops.example.com', 'a.ops.example.com:7777', 'A.B.Ops.Example.Com.', 'x.corp.example', 'x.y.corp.example:7777']) {
+    t.true(hostNameVerdict({ origin: `http://${host}`, host }, allowed).ok, host)
+  }
+  // the apex only with a leading dot; a name that merely ends in the same letters is another domain
+  for (const host of ['corp.example', 'evilops.example.com', 'ops.example.com.attacker.example', 'evilcorp.example:7777', 'example.com', 'corp.example.attacker.example']) {
+    t.false(hostNameVerdict({ origin: `http://${host}`, host }, allowed).ok, host)
+  }
+})
+
 test('host name (no token, DNS rebinding): a browser write to any other name is refused with what to do', t => {
-  const allowed = new Set(['sidecar-1'])
+  const allowed = hostNameSet(['sidecar-1'])
   for (const host of ['rebound.example:7777', 'sidecar-1.attacker.example:7777', 'sidecar-10:7777', 'localhost.attacker.example', '127.0.0.1.nip.io:7777']) {
     const v = hostNameVerdict({ origin: `http://${host}`, host }, allowed)
     t.false(v.ok, host)

@@ -287,6 +287,21 @@ test('api allowed_hosts: names from env, ports and other junk refused with the r
   t.true(hasProblem(list, '"http://x" is not a host name'), list.join('\n'))
 })
 
+test('api allowed_hosts: a domain wildcard of two labels or more is taken; one that would let in a whole top-level domain is refused', t => {
+  const ok = load(t, { env: { API_ALLOWED_HOSTS: '.ops.example.com,*.corp.example' } })
+  t.deepEqual(ok.config.api.allowed_hosts, ['.ops.example.com', '*.corp.example'])
+  for (const broad of ['.com', '*.lan', '*.internal.', '.']) {
+    const list = problems(t, { overrides: { api: { allowed_hosts: [broad] } } as never })
+    t.true(list.length > 0 && list.some(p => p.includes(JSON.stringify(broad))), `${broad}: ${list.join('\n')}`)
+  }
+  t.true(hasProblem(problems(t, { overrides: { api: { allowed_hosts: ['.com'] } } as never }), 'would allow every name under the top-level domain "com", which anyone may register names in'))
+  for (const bad of ['*', '*.', 'ops.*.example.com', '*.*.example.com', 'ops*.example.com', '**.example.com', '.-bad.example']) {
+    const list = problems(t, { overrides: { api: { allowed_hosts: [bad] } } as never })
+    t.true(list.some(p => p.includes(JSON.stringify(bad))), `${bad}: ${list.join('\n')}`)
+  }
+  t.true(hasProblem(problems(t, { overrides: { api: { allowed_hosts: ['ops*.example.com'] } } as never }), 'a wildcard is written *.example.com (the names under example.com) or .example.com (example.com too)'))
+})
+
 test('api frame_ancestors: origins only, since each goes into a Content-Security-Policy header', t => {
   const ok = load(t, { env: { API_FRAME_ANCESTORS: 'https://dash.example.com, http://10.0.0.5:3000/ http://[::1]:8080' } })
   t.deepEqual(ok.config.api.frame_ancestors, ['https://dash.example.com', 'http://10.0.0.5:3000/', 'http://[::1]:8080'])
