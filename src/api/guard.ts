@@ -19,11 +19,12 @@ export interface GuardInit {
   /** [api] token; '' = writes need no token (cross-origin ones are refused all the same). */
   token: string
   /**
-   * Names the API may be reached by besides IP addresses and localhost ([api] allowed_hosts and
-   * this host's names): reads of the non-public routes (readHostGuard) and, without a token,
-   * browsers' writes (hostNameVerdict).
+   * Names the API may be reached by besides IP addresses and localhost ([api] allowed_hosts, whose
+   * entries may name domains, and ownNames, this host's names, taken as they are): reads of the
+   * non-public routes (readHostGuard) and, without a token, browsers' writes (hostNameVerdict).
    */
   allowedHosts?: readonly string[]
+  ownNames?: readonly string[]
   /** [api] max_stream_clients. */
   maxStreamClients: number
 }
@@ -59,7 +60,7 @@ function header (ctx: Koa.Context, name: string): string | undefined {
 
 export function apiGuard (c: { rejections: ApiRejections }, init: GuardInit): Koa.Middleware {
   let streams = 0
-  const allowedHosts = hostNameSet(init.allowedHosts ?? [])
+  const allowedHosts = hostNameSet(init.allowedHosts ?? [], init.ownNames)
   return async (ctx, next) => {
     if (isWrite(ctx.method)) {
       const headers = { origin: header(ctx, 'Origin'), secFetchSite: header(ctx, 'Sec-Fetch-Site'), host: header(ctx, 'Host'), forwardedHost: header(ctx, 'X-Forwarded-Host') }
@@ -126,8 +127,8 @@ function fromBrowser (ctx: Koa.Context): boolean {
  * Host (HTTP/1.0) or not from a browser (fromBrowser) passes. Path as the router matches it:
  * after cleanPathRedirect.
  */
-export function readHostGuard (c: { rejections: ApiRejections }, allowed: readonly string[]): Koa.Middleware {
-  const names = hostNameSet(allowed)
+export function readHostGuard (c: { rejections: ApiRejections }, allowed: readonly string[], ownNames: readonly string[] = []): Koa.Middleware {
+  const names = hostNameSet(allowed, ownNames)
   return async (ctx, next) => {
     const host = ctx.req.headers.host ?? ''
     if ((ctx.method !== 'GET' && ctx.method !== 'HEAD') || host === '' || publicRead(routePath(ctx.path)) || !fromBrowser(ctx)) { await next(); return }

@@ -15,13 +15,14 @@ export interface AllowedNames {
 }
 
 /**
- * The allowed names of a list ([api] allowed_hosts and this host's names). An entry is a name,
+ * The allowed names: those of [api] allowed_hosts, and exactNames (this host's names) as given. An entry is a name,
  * or a domain with every name under it: `.example.com` allows example.com and every name ending
  * in .example.com, `*.example.com` only the latter (config/checks.ts refuses one of a single
  * label, such as `.com`: it would let in any site of that top-level domain).
  */
-export function hostNameSet (names: readonly string[]): AllowedNames {
-  const exact = new Set<string>()
+export function hostNameSet (names: readonly string[], exactNames: readonly string[] = []): AllowedNames {
+  // this host's own names are names whatever they look like: a [sidecar] hostname such as ".com" allows no domain
+  const exact = new Set<string>(exactNames.map(n => n.toLowerCase().replace(/\.$/, '')))
   const under: string[] = [] // ".example.com": a name must end with it
   for (const raw of names) {
     const n = raw.toLowerCase().replace(/\.$/, '')

@@ -185,7 +185,7 @@ export class Daemon implements Startable {
       streamQueueBytes: config.api.stream_queue_bytes,
       route: proxyRouteRule(defaultRouteRule(lifespans), () => this.proxy?.report()),
       frameAncestors: config.api.frame_ancestors,
-      guard: { rejections, token: config.api.token, maxStreamClients: config.api.max_stream_clients, allowedHosts: [...config.api.allowed_hosts, sc.hostname, ...machineNames()] },
+      guard: { rejections, token: config.api.token, maxStreamClients: config.api.max_stream_clients, allowedHosts: config.api.allowed_hosts, ownNames: [sc.hostname, ...machineNames()] },
     })
     this.api = new HttpServer({ app, logger: child('api'), rejections }, { host: config.api.bind_ip, port: config.api.port, name: 'api', portSetting: '[api] port or --http-port', maxConnections: config.api.max_connections })
     // the reclaimer collects nothing while the heap mode lets the heap grow (a burst, proxy load)

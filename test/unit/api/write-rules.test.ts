@@ -86,6 +86,9 @@ test('host name (no token, DNS rebinding): a domain entry allows the names under
   for (const host of ['corp.example', 'evilops.example.com', 'ops.example.com.attacker.example', 'evilcorp.example:7777', 'example.com', 'corp.example.attacker.example']) {
     t.false(hostNameVerdict({ origin: `http://${host}`, host }, allowed).ok, host)
   }
+  // this host's own names are taken as names: a [sidecar] hostname ".example" (any visible ASCII is allowed there) opens no domain
+  const own = hostNameSet([], ['.example', '*.test'])
+  for (const host of ['rebound.example', 'x.test']) t.false(hostNameVerdict({ origin: `http://${host}`, host }, own).ok, host)
 })
 
 test('host name (no token, DNS rebinding): a browser write to any other name is refused with what to do', t => {
