@@ -25,8 +25,8 @@ export interface AntiEntropyComponents {
   metrics: GossipMetrics
   /** Our member list, sent in every hello. */
   memberInfos: () => Promise<MemberInfo[]>
-  /** Called with the member list of every hello received. */
-  learn: (members: readonly MemberInfo[]) => void
+  /** Called with the member list of every hello received, and the peer id of the peer that sent it. */
+  learn: (members: readonly MemberInfo[], from: string) => void
   /** The admission gate (admission.ts): signs what we send, judges what we receive. */
   admission: Pick<Admission, 'seal' | 'admitSliced' | 'prepare'> & Partial<Pick<Admission, 'sealAsync'>>
   /** The scope of exchanges others ask for right now (undefined: the whole state); see Gossip's pulls. */
@@ -133,7 +133,7 @@ export class AntiEntropy implements Startable {
       catalog: this.#c.catalog,
       clock: this.#c.clock,
       memberInfos: this.#c.memberInfos,
-      learn: this.#c.learn,
+      learn: (members) => { this.#c.learn(members, peerId) },
       // Every record a peer sends passes the one admission gate (admission.ts) before
       // catalog.merge: origin proof, pins, skew and Created bounds, backend IPs, caps. Records
       // arrive already decoded and checked by state-wire.ts (shape, sizes, future timestamps).

@@ -254,7 +254,7 @@ export class Gossip implements Startable {
       metrics: this.#metrics,
       memberInfos: async () => await membership.memberInfos(),
       mayDial: (id) => !refusals.has(id),
-      learn: (m) => { membership.learn(m) },
+      learn: (m, from) => { membership.learn(m, from) },
       admission,
       // While we pull a member's whole state at start-up (join), exchanges others ask for cover our own records only:
       // the rest comes with the pull, and each asker would otherwise send it again (a 100,000-record join received

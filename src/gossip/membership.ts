@@ -18,6 +18,7 @@ import type { Startable } from '../lib/startable.ts'
 import { Ticker } from '../lib/ticker.ts'
 import { hostnameOfAgent, type GossipNode } from './node.ts'
 import type { OffsetSample } from './clock-offset.ts'
+import { LearnedDials } from './learned-dials.ts'
 import { Prober } from './prober.ts'
 import { SeedDialer } from './seeds.ts'
 import { otherStateVersion } from './versions.ts'
@@ -80,6 +81,17 @@ const FOREIGN_REDIAL_MS = 30_000
  * Short, so a connection that merely flaps under load is still redialled at once.
  */
 const REDIAL_DAMPING_MS = 2000
+/**
+ * Dials of peers named in member lists that did not connect, per listing member and in total
+ * (learned-dials.ts); one that connects costs nothing. A member's list names its members
+ * (a cluster of up to maxPeers joins through one seed at once), so the burst is maxPeers; a
+ * member down or unreachable from here costs one token per exchange that lists it. Before, a
+ * member listing 1,000 made-up peers at 16 ports of a victim made each node open 4,800-9,800
+ * connections a minute to it (push_pull_interval 2 s).
+ */
+const LEARNED_DIALS = { perSender: { burst: 32, refillMs: 10_000 }, total: { burst: 64, refillMs: 5000 }, maxSenders: 256 }
+/** Addresses dialled per peer learned from a member list: a member announces two (TCP and QUIC on its advertise IP). */
+const MAX_LEARNED_ADDRS = 4
 /** A connection not identified this long after it opened is identified again (libp2p tries once, for 5 s). */
 const IDENTIFY_RETRY_MS = 6000
 /** One such attempt: longer than libp2p's own, for a host that is busy. */
@@ -109,6 +121,8 @@ export class Membership extends EventEmitter<{ join: [Member, { returning: boole
   /** Peers hung up on (#flagForeign): when one may be dialled again from a member list that names it. */
   readonly #foreign = new Map<string, number>()
   readonly #dialing = new Set<string>()
+  readonly #learnedDials = new LearnedDials(LEARNED_DIALS)
+  #budgetSpentLoggedAt = -Infinity
   /** Peers identified again by us (identifyAgain): when the last attempt ended, Infinity while one runs. */
   readonly #identifyTried = new Map<string, number>()
   /** When each member was last redialled at once after losing it (REDIAL_DAMPING_MS). */
@@ -209,8 +223,14 @@ export class Membership extends EventEmitter<{ join: [Member, { returning: boole
     return out
   }
 
-  /** Dials members a peer told us about that we are not connected to, while below maxPeers. */
-  learn (infos: readonly MemberInfo[]): void {
+  /**
+   * Dials members that from (the peer whose anti-entropy hello listed them) told us about and
+   * that we are not connected to, while below maxPeers and while from's and the total budget
+   * of such dials allow it (learned-dials.ts): a member listing made-up peers at another host's
+   * ports gets LEARNED_DIALS.perSender.burst dials, then one per refillMs; at most
+   * MAX_LEARNED_ADDRS addresses of each are dialled.
+   */
+  learn (infos: readonly MemberInfo[], from: string): void {
     const self = this.#node.peerId.toString()
     let room = this.#init.maxPeers - this.#node.getPeers().length - this.#dialing.size
     for (const info of infos) {
@@ -221,23 +241,35 @@ export class Membership extends EventEmitter<{ join: [Member, { returning: boole
       let addrs: Multiaddr[]
       try {
         peerId = peerIdFromString(info.id)
-        addrs = info.addrs.map(a => multiaddr(a)).filter(a => /^\/ip[46]\/[^/]+\/(tcp|udp)\/\d+(\/quic-v1)?(\/p2p\/\w+)?$/.test(a.toString()))
+        addrs = learnedAddrs(info)
       } catch {
         continue // a peer's garbage: ignore the entry
       }
       if (addrs.length === 0 || this.#node.getConnections(peerId).length > 0) continue
+      if (!this.#learnedDials.take(from, now)) {
+        this.#budgetSpent(from, now)
+        return
+      }
       if (this.#foreign.has(info.id)) this.#foreign.set(info.id, now + FOREIGN_REDIAL_MS)
       room--
-      void this.#dialPeer(peerId, addrs)
+      void this.#dialPeer(peerId, addrs, from)
     }
   }
 
-  async #dialPeer (peerId: PeerId, addrs: Multiaddr[]): Promise<void> {
+  /** Says, at most once a minute, that a member's lists name peers that do not answer. */
+  #budgetSpent (from: string, now: number): void {
+    if (now - this.#budgetSpentLoggedAt < 60_000) return
+    this.#budgetSpentLoggedAt = now
+    this.#logger.warn(`member ${this.#members.get(from)?.hostname ?? 'unknown'} (${from}) lists peers that this node could not reach: dialling more of those it lists only as dials succeed or every ${LEARNED_DIALS.perSender.refillMs / 1000} s (a host down, unreachable from here, or a member naming other hosts' addresses)`)
+  }
+
+  /** Dials peerId on these addresses alone (not others the peer store may hold for it); a dial that connects gives from's budget back. */
+  async #dialPeer (peerId: PeerId, addrs: Multiaddr[], from: string): Promise<void> {
     const id = peerId.toString()
     this.#dialing.add(id)
     try {
-      await this.#node.peerStore.merge(peerId, { multiaddrs: addrs })
-      await this.#node.dial(peerId, { signal: AbortSignal.any([this.#abort.signal, AbortSignal.timeout(10_000)]) })
+      await this.#node.dial(addrs.map(a => a.encapsulate(`/p2p/${id}`)), { signal: AbortSignal.any([this.#abort.signal, AbortSignal.timeout(10_000)]) })
+      this.#learnedDials.give(from, Date.now())
     } catch (err) {
       this.#logger.debug(`cannot dial member ${id}: ${(err as Error).message}`)
     } finally {
@@ -543,6 +575,18 @@ function ipsOf (addrs: readonly string[]): Set<string> {
   for (const a of addrs.slice(0, MAX_MEMBER_IPS)) {
     const m = /^\/ip[46]\/([^/]+)\//.exec(a)
     if (m !== null) out.add(m[1])
+  }
+  return out
+}
+
+/** The addresses of a member list's entry worth dialling: IP with a TCP or QUIC port, at most MAX_LEARNED_ADDRS, without a /p2p/ part naming another peer. Throws on a malformed one. */
+function learnedAddrs (info: MemberInfo): Multiaddr[] {
+  const out: Multiaddr[] = []
+  for (const a of info.addrs) {
+    const m = /^(\/ip[46]\/[^/]+\/(?:tcp\/\d+|udp\/\d+\/quic-v1))(?:\/p2p\/(\w+))?$/.exec(multiaddr(a).toString())
+    if (m === null || (m[2] !== undefined && m[2] !== info.id)) continue
+    out.push(multiaddr(m[1]))
+    if (out.length === MAX_LEARNED_ADDRS) break
   }
   return out
 }

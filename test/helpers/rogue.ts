@@ -12,7 +12,7 @@ import { RecordSigner, type SealedRecord } from '../../src/gossip/proof.ts'
 import { Session, type SessionCatalog, type SessionResult } from '../../src/gossip/session.ts'
 import { STATE_LIMITS } from '../../src/gossip/state-wire.ts'
 import { StreamMender } from '../../src/gossip/stream-mender.ts'
-import { encodeRecords, KIND, WIRE_LIMITS, type WireRecord } from '../../src/gossip/wire.ts'
+import { encodeRecords, KIND, WIRE_LIMITS, type MemberInfo, type WireRecord } from '../../src/gossip/wire.ts'
 import { silentLogger } from '../../src/lib/logger.ts'
 import { systemClock } from '../../src/service/clock.ts'
 import type { Service } from '../../src/service/index.ts'
@@ -59,6 +59,11 @@ export interface Rogue {
   /** Holds its answers to probes from now on (a slow peer); release() sends them, and answers at once again. */
   hold: () => void
   release: () => void
+  /**
+   * The member list of every hello the rogue sends from now on (as initiator or when a daemon
+   * exchanges with it), chosen per daemon (its peer id); default none, as before.
+   */
+  listMembers: (members: (peer: string) => readonly MemberInfo[]) => void
 }
 
 /**
@@ -115,18 +120,19 @@ export async function startRogue (t: ExecutionContext, opts: { ip: string, hostn
   }, silentLogger())
   let muted = false
   let held: Array<() => void> | undefined
+  let listed: (peer: string) => readonly MemberInfo[] = () => []
   t.teardown(async () => { await node.stop() })
   const protocol = stateProtocolOf(opts.clusterName)
-  const session = (lp: LengthPrefixedStream, records: readonly WireRecord[], initiator: boolean): Session => {
+  const session = (lp: LengthPrefixedStream, records: readonly WireRecord[], initiator: boolean, peer: string): Session => {
     const state = rogueState(records)
     return new Session({
-      lp, catalog: state.catalog, clock: systemClock, memberInfos: async () => [], learn: () => {}, admit: () => [], seal: state.seal,
+      lp, catalog: state.catalog, clock: systemClock, memberInfos: async () => [...listed(peer)], learn: () => {}, admit: () => [], seal: state.seal,
     }, { initiator, signal: AbortSignal.timeout(60_000), idleMs: 10_000, hostname: opts.hostname, clusterName: opts.clusterName })
   }
   // answers an exchange as a member with an empty state (the real protocol), so daemons keep it as a member
-  await node.handle(protocol, async (stream) => {
+  await node.handle(protocol, async (stream, connection) => {
     try {
-      await session(lpStream(stream, { maxDataLength: STATE_LIMITS.maxFrameBytes }), [], false).run()
+      await session(lpStream(stream, { maxDataLength: STATE_LIMITS.maxFrameBytes }), [], false, connection.remotePeer.toString()).run()
       await stream.close()
     } catch (err) {
       stream.abort(err as Error)
@@ -168,7 +174,7 @@ export async function startRogue (t: ExecutionContext, opts: { ip: string, hostn
         const stream = await node.dialProtocol(target, protocol, { signal: AbortSignal.timeout(10_000) })
         const lp = tampered(lpStream(stream, { maxDataLength: STATE_LIMITS.maxFrameBytes }), o.tamper, out)
         try {
-          out.result = await session(lp, records, true).run()
+          out.result = await session(lp, records, true, target.toString()).run()
           await stream.close()
         } catch (err) {
           stream.abort(err as Error)
@@ -195,6 +201,7 @@ export async function startRogue (t: ExecutionContext, opts: { ip: string, hostn
       held = undefined
       for (const send of answers) send()
     },
+    listMembers: (members) => { listed = members },
   }
 }
 
