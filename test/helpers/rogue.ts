@@ -170,6 +170,22 @@ export async function startRogue (t: ExecutionContext, opts: { ip: string, hostn
   const mender = new StreamMender({ node, logger: silentLogger(), members: () => node.getPeers().map(p => ({ peerId: p.toString(), hostname: p.toString() })), lastHeard: () => Date.now() })
   mender.start()
   t.teardown(async () => { await mender.stop() })
+  /** Runs fn on a new state stream to target, closed after it (aborted if fn throws); the error's message, if any. */
+  const onStream = async (target: PeerId, fn: (stream: Stream) => Promise<void>): Promise<string | undefined> => {
+    try {
+      const stream = await node.dialProtocol(target, protocol, { signal: AbortSignal.timeout(10_000) })
+      try {
+        await fn(stream)
+        await stream.close()
+      } catch (err) {
+        stream.abort(err as Error)
+        throw err
+      }
+    } catch (err) {
+      return (err as Error).message
+    }
+    return undefined
+  }
   const topic = topicOf(opts.clusterName)
   node.services.pubsub.subscribe(topic)
   const peerId = node.peerId.toString()
@@ -185,26 +201,15 @@ export async function startRogue (t: ExecutionContext, opts: { ip: string, hostn
     },
     exchange: async (target, records, o = {}) => {
       const out: ExchangeOutcome = { tampered: false }
-      try {
-        const stream = await node.dialProtocol(target, protocol, { signal: AbortSignal.timeout(10_000) })
-        const lp = tampered(lpStream(stream, { maxDataLength: STATE_LIMITS.maxFrameBytes }), o.tamper, out)
-        try {
-          out.result = await session(lp, records, true, target.toString()).run()
-          await stream.close()
-        } catch (err) {
-          stream.abort(err as Error)
-          throw err
-        }
-      } catch (err) {
-        // refused or aborted by the daemon: what hostile frames are for
-        out.error = (err as Error).message
-      }
+      // refused or aborted by the daemon: what hostile frames are for
+      out.error = await onStream(target, async (stream) => {
+        out.result = await session(tampered(lpStream(stream, { maxDataLength: STATE_LIMITS.maxFrameBytes }), o.tamper, out), records, true, target.toString()).run()
+      })
       return out
     },
     pull: async (target, scope) => {
       const out: PullOutcome = { bytes: 0, recordBytes: 0, pages: 0 }
-      try {
-        const stream = await node.dialProtocol(target, protocol, { signal: AbortSignal.timeout(10_000) })
+      out.error = await onStream(target, async (stream) => {
         const lp = lpStream(stream, { maxDataLength: STATE_LIMITS.maxFrameBytes })
         const signal = AbortSignal.timeout(60_000)
         const read = async (): Promise<Uint8Array> => {
@@ -212,34 +217,25 @@ export async function startRogue (t: ExecutionContext, opts: { ip: string, hostn
           out.bytes += data.byteLength
           return data
         }
-        const more = (frame: Uint8Array): boolean => Buffer.from(frame.subarray(-6)).toString() === ':true}'
-        try {
-          await lp.write(encodeHello({ hostname: opts.hostname, clusterName: opts.clusterName, members: [], records: 0, ...(scope !== undefined ? { hosts: scope } : {}) }), { signal })
-          await read()
-          // the hosts phase: ours is one empty page; the target's digests say whether it has records to send
-          let held = false
-          for (let again = true; again;) {
-            await lp.write(stateFrame(STATE_KIND.hosts, '{"Items":[],"More":false}'), { signal })
-            const body = openStateFrame(await read()).body as { Items: Array<[string, number, string]>, More: boolean }
-            if (body.Items.some(it => it[1] > 0)) held = true
-            again = body.More
-          }
-          // no host both sides hold: no buckets or versions; the records phase, ours empty
-          for (let again = held; again;) {
-            await lp.write(stateFrame(STATE_KIND.records, '{"Items":[],"More":false}'), { signal })
-            const frame = await read()
-            out.recordBytes += frame.byteLength
-            out.pages++
-            again = more(frame)
-          }
-          await stream.close()
-        } catch (err) {
-          stream.abort(err as Error)
-          throw err
+        await lp.write(encodeHello({ hostname: opts.hostname, clusterName: opts.clusterName, members: [...listed(target.toString())], records: 0, ...(scope !== undefined ? { hosts: scope } : {}) }), { signal })
+        await read()
+        // the hosts phase: ours is one empty page; the target's digests say whether it has records to send
+        let held = false
+        for (let again = true; again;) {
+          await lp.write(stateFrame(STATE_KIND.hosts, '{"Items":[],"More":false}'), { signal })
+          const body = openStateFrame(await read()).body as { Items: Array<[string, number, string]>, More: boolean }
+          if (body.Items.some(it => it[1] > 0)) held = true
+          again = body.More
         }
-      } catch (err) {
-        out.error = (err as Error).message
-      }
+        // no host both sides hold: no buckets or versions; the records phase, ours empty, theirs never decoded
+        for (let again = held; again;) {
+          await lp.write(stateFrame(STATE_KIND.records, '{"Items":[],"More":false}'), { signal })
+          const frame = await read()
+          out.recordBytes += frame.byteLength
+          out.pages++
+          again = Buffer.from(frame.subarray(-6)).toString() === ':true}'
+        }
+      })
       return out
     },
     join: async (ip) => {
