@@ -6,7 +6,7 @@
 // hold nothing, reading the target's records pages as bytes (the cheapest pull there is).
 // Windows of WINDOW_S seconds: quiet, a flood of full pulls, a flood of empty exchanges (a
 // scope naming no host). Each prints the target's CPU (% of one core), /health latency
-// p50/p99/max (one request every 100 ms), its longest event-loop delay (its gauge, scraped
+// p50/p99/max (one request every 100 ms, from a worker thread: helpers/health-prober.ts), its longest event-loop delay (its gauge, scraped
 // every 2 s), bytes its served exchanges sent per minute, and suspicion lines in the
 // observer's log. Not a test: prints figures, never fails on them; bounded in time and count.
 //   RECORDS=20000 CONCURRENCY=8 WINDOW_S=30 node bench/pull-flood.ts
@@ -16,6 +16,7 @@ import os from 'node:os'
 import path from 'node:path'
 import type { ExecutionContext } from 'ava'
 import { BulkPeerProcess } from '../test/helpers/bulk-peer.ts'
+import { startHealthProber } from '../test/helpers/health-prober.ts'
 import { DaemonProcess } from '../test/helpers/daemon.ts'
 import { metric, startRogue, untilMember } from '../test/helpers/rogue.ts'
 import { waitFor } from '../test/helpers/wait.ts'
@@ -69,21 +70,12 @@ try {
     const own0 = process.cpuUsage()
     const t0 = Date.now()
     const end = t0 + WINDOW_MS
-    const lat: number[] = []
-    let healthErrors = 0
     let maxDelay = 0
     let pulls = 0
     let pullErrors = 0
     let pulled = 0
     const firstErrors: string[] = []
-    const health = (async () => {
-      while (Date.now() < end) {
-        const r0 = performance.now()
-        try { const res = await fetch(target.url('/health'), { signal: AbortSignal.timeout(5000) }); await res.arrayBuffer(); if (!res.ok) healthErrors++ } catch { healthErrors++ }
-        lat.push(performance.now() - r0)
-        await new Promise(resolve => setTimeout(resolve, 100))
-      }
-    })()
+    const prober = startHealthProber(target.url('/health'))
     const scrape = (async () => {
       while (Date.now() < end) {
         try { maxDelay = Math.max(maxDelay, metric(await (await fetch(target.url('/metrics'), { signal: AbortSignal.timeout(10_000) })).text(), 'sidecar_event_loop_delay_max_seconds')) } catch { /* counted as no figure */ }
@@ -100,7 +92,9 @@ try {
           if (r.error !== undefined) { pullErrors++; if (firstErrors.length < 3) firstErrors.push(r.error) }
         }
       })
-    await Promise.all([health, scrape, ...flood])
+    await Promise.all([scrape, ...flood])
+    const { times: lat, failures } = await prober.stop()
+    const healthErrors = failures.length
     const s = (Date.now() - t0) / 1000
     const cpu = (cpuSeconds(pid) - cpu0) / s * 100
     const m1 = await (await fetch(target.url('/metrics'))).text()

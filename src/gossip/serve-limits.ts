@@ -1,8 +1,8 @@
 // What one peer may ask of this node's anti-entropy: exchanges at once, exchanges per second,
 // and records sent per minute. Any member may open exchanges, claim to hold nothing and so get
 // the whole state each time: with nothing in the way, one member pulling in a loop had a daemon
-// holding 20,000 records send it 3.1 GB a minute (162 full states in 30 s on one stream, 75 % of a
-// core), and with 8 loops at once its /health answered in 120 ms at the median (1 s on a loaded
+// holding 20,000 records send it 3.6 GB a minute (190 full states in 30 s on one stream, 77 % of a
+// core), and with 8 loops at once its /health answered in 90 ms at the median (1 s on a loaded
 // machine, 5.4 s at worst; bench/pull-flood.ts,
 // docs/security-gossip.md "A member that pulls without pause"). A legitimate peer asks far less:
 // one periodic exchange per push_pull_interval among all members, one join pull at start, one
@@ -13,8 +13,8 @@
 //   - maxPerPeer exchanges served at once: a third is refused (a periodic exchange next to a
 //     rejoin is two; nothing legitimate runs three at one peer);
 //   - a bucket of exchangeBurst exchanges refilled at exchangesPerS (40, 20 a second): an exchange
-//     that sends no record costs the daemon about 2-3 ms of CPU (8 loops of them got 520 a second,
-//     108 % of a core), so a peer that loops gets about 10 % of a core (measured); a
+//     that sends no record costs the daemon about 2.5 ms of CPU (8 loops of them got 470 a second,
+//     117 % of a core), so a peer that loops gets about 10 % of a core (measured); a
 //     legitimate peer asks one per push_pull_interval (20 s by default, 1 s in tests) plus one-offs;
 //   - a bucket of records to send, as large as this node's state plus recordSlack and refilled
 //     once per recordRefillMs: the first full pull always fits (a late joiner), a second within

@@ -2,7 +2,7 @@
 // member (helpers/rogue.ts) runs 8 loops of exchanges claiming to hold nothing against a real
 // daemon holding 5,000 records of an origin member (helpers/bulk-peer.ts). Before the per-peer
 // serving limits (src/gossip/serve-limits.ts) the daemon sent it the whole state every time,
-// 94 copies in 10 s (at 20,000 records one loop drew 3.1 GB a minute, and 8 put its /health at 120 ms
+// 94 copies in 10 s (at 20,000 records one loop drew 3.6 GB a minute, and 8 put its /health at 90 ms
 // at the median): now at most one state a minute, the rest refused or held back, counted in
 // its metrics. A late joiner's full pull from the same daemon still comes at once, and its
 // periodic exchanges with it are not refused.
@@ -12,6 +12,7 @@ import path from 'node:path'
 import test from 'ava'
 import { BulkPeerProcess } from '../helpers/bulk-peer.ts'
 import { startDaemon, type DaemonProcess } from '../helpers/daemon.ts'
+import { startHealthProber } from '../helpers/health-prober.ts'
 import { metric, startRogue, untilMember } from '../helpers/rogue.ts'
 import { waitFor } from '../helpers/wait.ts'
 
@@ -51,17 +52,8 @@ test('anti-entropy: a member pulling the whole state in 8 loops gets about one s
   let pulls = 0
   let bytes = 0
   let failed = 0
-  const latencies: number[] = []
-  const health = (async () => {
-    while (Date.now() < end) {
-      const r0 = performance.now()
-      const res = await fetch(target.url('/health'), { signal: AbortSignal.timeout(10_000) })
-      await res.arrayBuffer()
-      latencies.push(performance.now() - r0)
-      await new Promise(resolve => setTimeout(resolve, 100))
-    }
-  })()
-  await Promise.all([health, ...Array.from({ length: 8 }, async () => {
+  const prober = startHealthProber(target.url('/health'))
+  await Promise.all([...Array.from({ length: 8 }, async () => {
     while (Date.now() < end && pulls < 4000) {
       pulls++
       const r = await rogue.pull(peer)
@@ -69,7 +61,8 @@ test('anti-entropy: a member pulling the whole state in 8 loops gets about one s
       if (r.error !== undefined) failed++
     }
   })])
-  latencies.sort((a, b) => a - b)
+  const { times, failures } = await prober.stop()
+  const latencies = times.sort((a, b) => a - b)
   const m = await metrics(target)
   const refused = metric(m, 'sidecar_anti_entropy_exchanges_total', 'direction="in",result="refused"')
   const heldBack = metric(m, 'sidecar_anti_entropy_records_held_back_total')
@@ -77,6 +70,7 @@ test('anti-entropy: a member pulling the whole state in 8 loops gets about one s
   // the budget refills one state (plus 1,000 records) a minute: about a fifth of a state in 10 s
   t.true(bytes < 0.8 * first.recordBytes, `the rogue got ${(bytes / first.recordBytes).toFixed(2)} states in ${FLOOD_MS / 1000} s`)
   t.true(refused > 0 && heldBack > 0, 'refused exchanges and held-back records are counted')
+  t.deepEqual(failures, [], '/health answered throughout')
   t.regex(target.output, /anti-entropy asked by \S+: \d+ exchanges? refused .*records held back/)
 
   // a late joiner pulls the whole state from the target at once, and its periodic exchanges are served
