@@ -4,6 +4,7 @@
 // older; both merge by the normal rules. A converged pair exchanges a few hundred bytes
 // per host, whatever the state's size. See session.ts for the rounds and digest.ts for
 // the rules.
+import { setTimeout as sleep } from 'node:timers/promises'
 import type { Connection, PeerId, Stream } from '@libp2p/interface'
 import { lpStream } from '@libp2p/utils'
 import type { Catalog } from '../catalog/index.ts'
@@ -13,6 +14,7 @@ import type { Startable } from '../lib/startable.ts'
 import type { Admission } from './admission.ts'
 import type { GossipMetrics } from './metrics.ts'
 import { openStream, type GossipNode } from './node.ts'
+import { ServeLimits, SERVE_LIMITS } from './serve-limits.ts'
 import { Session, type SessionResult } from './session.ts'
 import { STATE_LIMITS } from './state-wire.ts'
 import { WireError, type MemberInfo } from './wire.ts'
@@ -51,6 +53,12 @@ export interface ExchangeResult extends SessionResult {
 const MAX_EXCHANGE_MS = 10 * 60_000
 /** Concurrent exchanges served; more are refused by libp2p (the peer retries next interval). */
 const MAX_INBOUND_EXCHANGES = 8
+/**
+ * A refused exchange's stream is reset this long after it was opened: it holds one of the
+ * connection's MAX_INBOUND_EXCHANGES streams meanwhile, so a peer looping on refusals is refused
+ * a few times a second, not thousands (a legitimate peer's refused exchange fails 1 s later).
+ */
+const REFUSAL_HOLD_MS = 1000
 /** Unread bytes a stream may hold: one frame at most is in flight per direction, so two are never legitimately buffered. */
 const MAX_BUFFERED_BYTES = 2 * STATE_LIMITS.maxFrameBytes + 64
 
@@ -60,10 +68,18 @@ export class AntiEntropy implements Startable {
   #handling = false
   /** Aborted by stop(): ends the exchanges we serve. */
   #stopping = new AbortController()
+  /** Per peer: exchanges served at once and per second, records sent per minute (serve-limits.ts). */
+  readonly #limits: ServeLimits
 
   constructor (components: AntiEntropyComponents, init: AntiEntropyInit) {
     this.#c = components
     this.#init = init
+    this.#limits = new ServeLimits({
+      stateSize: () => components.catalog.size,
+      report: (peer, refused, heldBack) => {
+        components.logger.debug(`anti-entropy asked by ${peer}: ${refused} exchange${refused === 1 ? '' : 's'} refused (more than ${SERVE_LIMITS.maxPerPeer} at once or ${SERVE_LIMITS.exchangesPerS} a second), ${heldBack} records held back (over this node's state plus ${SERVE_LIMITS.recordSlack} a minute) since the last line about it; logged at most once a minute per peer`)
+      },
+    })
   }
 
   async start (): Promise<void> {
@@ -111,8 +127,20 @@ export class AntiEntropy implements Startable {
 
   async #serve (stream: Stream, connection: Connection): Promise<void> {
     const t0 = performance.now()
+    const peer = connection.remotePeer.toString()
+    const ticket = this.#limits.open(peer)
+    if (typeof ticket === 'string') {
+      this.#c.metrics.exchanges.inc({ direction: 'in', result: 'refused' })
+      await sleep(REFUSAL_HOLD_MS, undefined, { signal: this.#stopping.signal }).catch(() => {})
+      stream.abort(new Error(`anti-entropy refused: ${ticket === 'busy' ? `${SERVE_LIMITS.maxPerPeer} exchanges with this peer already under way` : `more than ${SERVE_LIMITS.exchangesPerS} exchanges a second asked by this peer`}`))
+      return
+    }
     const { signal: sig, done } = exchangeSignal(this.#stopping.signal)
-    const session = this.#session(stream, connection.remotePeer.toString(), false, sig, this.#c.servingScope?.())
+    const session = this.#session(stream, peer, false, sig, this.#c.servingScope?.(), (wanted) => {
+      const n = ticket.sendable(wanted)
+      if (n < wanted) this.#c.metrics.heldBack.inc(wanted - n)
+      return n
+    })
     try {
       const r = await session.run()
       await stream.close({ signal: AbortSignal.timeout(this.#init.timeoutMs) }).catch(() => {})
@@ -123,10 +151,11 @@ export class AntiEntropy implements Startable {
       stream.abort(err as Error)
     } finally {
       done()
+      ticket.release()
     }
   }
 
-  #session (stream: Stream, peerId: string, initiator: boolean, signal: AbortSignal, scope?: readonly string[]): Session {
+  #session (stream: Stream, peerId: string, initiator: boolean, signal: AbortSignal, scope?: readonly string[], sendable?: (wanted: number) => number): Session {
     const lp = lpStream(stream, { maxDataLength: STATE_LIMITS.maxFrameBytes, maxBufferSize: MAX_BUFFERED_BYTES })
     return new Session({
       lp,
@@ -141,6 +170,7 @@ export class AntiEntropy implements Startable {
       admit: async (records, from, slicer) => (await this.#c.admission.admitSliced(records, from, 'anti-entropy', slicer)).admitted,
       seal: (svc) => this.#c.admission.seal([svc])[0],
       ...(this.#c.admission.sealAsync !== undefined ? { sealAsync: this.#c.admission.sealAsync.bind(this.#c.admission) } : {}),
+      ...(sendable !== undefined ? { sendable } : {}),
     }, { initiator, signal, idleMs: this.#init.timeoutMs, hostname: this.#init.hostname, clusterName: this.#init.clusterName, ...(scope !== undefined ? { scope } : {}) })
   }
 
@@ -154,7 +184,7 @@ export class AntiEntropy implements Startable {
     m.lastExchangeBytes.set({ way: 'sent' }, r.bytesSent)
     m.lastExchangeBytes.set({ way: 'received' }, r.bytesReceived)
     m.lastExchangeStateBytes.set(r.stateBytes)
-    this.#c.logger.debug(`anti-entropy with ${r.peerHostname} (${direction === 'out' ? 'asked by us' : 'asked by it'}): ${r.hostsDiffering} of ${r.hosts} hosts differed, ${r.versionsSent} versions and ${r.sent} records sent, ${r.received} records received (${r.merged} new to us); ${r.bytesSent} bytes sent, ${r.bytesReceived} received in ${r.rounds} rounds, ${ms.toFixed(1)} ms`)
+    this.#c.logger.debug(`anti-entropy with ${r.peerHostname} (${direction === 'out' ? 'asked by us' : 'asked by it'}): ${r.hostsDiffering} of ${r.hosts} hosts differed, ${r.versionsSent} versions and ${r.sent} records sent${r.heldBack > 0 ? ` (${r.heldBack} more held back: its budget is spent)` : ''}, ${r.received} records received (${r.merged} new to us); ${r.bytesSent} bytes sent, ${r.bytesReceived} received in ${r.rounds} rounds, ${ms.toFixed(1)} ms`)
     return { ...r, ms }
   }
 

@@ -57,6 +57,12 @@ export interface SessionComponents {
    * 20-50 ms of signing per page, the largest part of its longest stalls).
    */
   sealAsync?: (records: Service[]) => Promise<SealedRecord[]>
+  /**
+   * Of `wanted` records the peer lacks, how many this session may send (the peer's serving
+   * budget, serve-limits.ts); the rest wait for a later exchange, which finds them missing
+   * again by the digests. Absent: all.
+   */
+  sendable?: (wanted: number) => number
 }
 
 export interface SessionInit {
@@ -82,6 +88,8 @@ export interface SessionResult {
   versionsSent: number
   /** Records we sent, records the peer sent, and how many of those were added or changed ours. */
   sent: number
+  /** Records the peer lacks that this session did not send (its serving budget was spent). */
+  heldBack: number
   received: number
   merged: number
   bytesSent: number
@@ -136,7 +144,7 @@ export class Session {
     const plans: HostPlan[] = differingHosts(mine, theirs).map(d => ({ ...d, buckets: bucketCount(Math.max(d.mine, d.theirs)), compare: 'all' }))
     const result: SessionResult = {
       peerHostname: hello.hostname, hosts: new Set([...mine.keys(), ...theirs.keys()]).size, hostsDiffering: plans.length,
-      versionsSent: 0, sent: 0, received: 0, merged: 0, bytesSent: 0, bytesReceived: 0, rounds: 0, stateBytes: 0,
+      versionsSent: 0, sent: 0, heldBack: 0, received: 0, merged: 0, bytesSent: 0, bytesReceived: 0, rounds: 0, stateBytes: 0,
     }
     let total = 0
     for (const d of mine.values()) total += d.count
@@ -146,11 +154,16 @@ export class Session {
       const compared = plans.filter(p => p.mine > 0 && p.theirs > 0)
       await this.#buckets(compared.filter(p => p.buckets > 1))
       const theirVersions = await this.#versions(compared, result)
-      const push: Service[] = []
+      let push: Service[] = []
       for (const p of plans) {
         if (p.mine === 0) continue
         const records = this.#recordsIn(p)
         push.push(...(p.theirs === 0 ? records : recordsToPush(records, theirVersions.get(p.host) ?? new Map())))
+      }
+      const sendable = this.#c.sendable?.(push.length) ?? push.length
+      if (sendable < push.length) {
+        result.heldBack = push.length - sendable
+        push = push.slice(0, sendable)
       }
       await this.#records(push, result)
     }

@@ -10,7 +10,7 @@ import { multiaddr } from '@multiformats/multiaddr'
 import { createGossipNode, probeProtocolOf, stateProtocolOf, tcpAddr, topicOf, type GossipNode } from '../../src/gossip/node.ts'
 import { RecordSigner, type SealedRecord } from '../../src/gossip/proof.ts'
 import { Session, type SessionCatalog, type SessionResult } from '../../src/gossip/session.ts'
-import { STATE_LIMITS } from '../../src/gossip/state-wire.ts'
+import { encodeHello, openStateFrame, STATE_KIND, STATE_LIMITS, stateFrame } from '../../src/gossip/state-wire.ts'
 import { StreamMender } from '../../src/gossip/stream-mender.ts'
 import { encodeRecords, KIND, WIRE_LIMITS, type MemberInfo, type WireRecord } from '../../src/gossip/wire.ts'
 import { silentLogger } from '../../src/lib/logger.ts'
@@ -36,6 +36,15 @@ export interface ExchangeOutcome {
   error?: string
 }
 
+export interface PullOutcome {
+  /** Bytes of the target's frames, and of its records pages alone. */
+  bytes: number
+  recordBytes: number
+  /** Records pages read (each up to STATE_LIMITS.recordsPerPage records). */
+  pages: number
+  error?: string
+}
+
 export interface Rogue {
   node: GossipNode
   key: PrivateKey
@@ -50,6 +59,12 @@ export interface Rogue {
    * or none) whenever the protocol pushes it. Never throws.
    */
   exchange: (target: PeerId, records: readonly WireRecord[], opts?: ExchangeOptions) => Promise<ExchangeOutcome>
+  /**
+   * One anti-entropy exchange with target claiming to hold nothing (of the hosts in scope, if
+   * given), at the least cost to the rogue: the target's records pages are read as bytes, never
+   * decoded, so a loop of these measures what serving pulls costs the target. Never throws.
+   */
+  pull: (target: PeerId, scope?: readonly string[]) => Promise<PullOutcome>
   /** Connects to a daemon's gossip port and waits until it subscribed to our topic. */
   join: (ip: string) => Promise<PeerId>
   /** Stops answering the failure detector's probes, as a frozen or killed process would. */
@@ -155,6 +170,22 @@ export async function startRogue (t: ExecutionContext, opts: { ip: string, hostn
   const mender = new StreamMender({ node, logger: silentLogger(), members: () => node.getPeers().map(p => ({ peerId: p.toString(), hostname: p.toString() })), lastHeard: () => Date.now() })
   mender.start()
   t.teardown(async () => { await mender.stop() })
+  /** Runs fn on a new state stream to target, closed after it (aborted if fn throws); the error's message, if any. */
+  const onStream = async (target: PeerId, fn: (stream: Stream) => Promise<void>): Promise<string | undefined> => {
+    try {
+      const stream = await node.dialProtocol(target, protocol, { signal: AbortSignal.timeout(10_000) })
+      try {
+        await fn(stream)
+        await stream.close()
+      } catch (err) {
+        stream.abort(err as Error)
+        throw err
+      }
+    } catch (err) {
+      return (err as Error).message
+    }
+    return undefined
+  }
   const topic = topicOf(opts.clusterName)
   node.services.pubsub.subscribe(topic)
   const peerId = node.peerId.toString()
@@ -170,20 +201,41 @@ export async function startRogue (t: ExecutionContext, opts: { ip: string, hostn
     },
     exchange: async (target, records, o = {}) => {
       const out: ExchangeOutcome = { tampered: false }
-      try {
-        const stream = await node.dialProtocol(target, protocol, { signal: AbortSignal.timeout(10_000) })
-        const lp = tampered(lpStream(stream, { maxDataLength: STATE_LIMITS.maxFrameBytes }), o.tamper, out)
-        try {
-          out.result = await session(lp, records, true, target.toString()).run()
-          await stream.close()
-        } catch (err) {
-          stream.abort(err as Error)
-          throw err
+      // refused or aborted by the daemon: what hostile frames are for
+      out.error = await onStream(target, async (stream) => {
+        out.result = await session(tampered(lpStream(stream, { maxDataLength: STATE_LIMITS.maxFrameBytes }), o.tamper, out), records, true, target.toString()).run()
+      })
+      return out
+    },
+    pull: async (target, scope) => {
+      const out: PullOutcome = { bytes: 0, recordBytes: 0, pages: 0 }
+      out.error = await onStream(target, async (stream) => {
+        const lp = lpStream(stream, { maxDataLength: STATE_LIMITS.maxFrameBytes })
+        const signal = AbortSignal.timeout(60_000)
+        const read = async (): Promise<Uint8Array> => {
+          const data = (await lp.read({ signal })).subarray()
+          out.bytes += data.byteLength
+          return data
         }
-      } catch (err) {
-        // refused or aborted by the daemon: what hostile frames are for
-        out.error = (err as Error).message
-      }
+        await lp.write(encodeHello({ hostname: opts.hostname, clusterName: opts.clusterName, members: [...listed(target.toString())], records: 0, ...(scope !== undefined ? { hosts: scope } : {}) }), { signal })
+        await read()
+        // the hosts phase: ours is one empty page; the target's digests say whether it has records to send
+        let held = false
+        for (let again = true; again;) {
+          await lp.write(stateFrame(STATE_KIND.hosts, '{"Items":[],"More":false}'), { signal })
+          const body = openStateFrame(await read()).body as { Items: Array<[string, number, string]>, More: boolean }
+          if (body.Items.some(it => it[1] > 0)) held = true
+          again = body.More
+        }
+        // no host both sides hold: no buckets or versions; the records phase, ours empty, theirs never decoded
+        for (let again = held; again;) {
+          await lp.write(stateFrame(STATE_KIND.records, '{"Items":[],"More":false}'), { signal })
+          const frame = await read()
+          out.recordBytes += frame.byteLength
+          out.pages++
+          again = Buffer.from(frame.subarray(-6)).toString() === ':true}'
+        }
+      })
       return out
     },
     join: async (ip) => {

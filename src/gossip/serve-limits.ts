@@ -1,0 +1,148 @@
+// What one peer may ask of this node's anti-entropy: exchanges at once, exchanges per second,
+// and records sent per minute. Any member may open exchanges, claim to hold nothing and so get
+// the whole state each time: with nothing in the way, one member pulling in a loop had a daemon
+// holding 20,000 records send it 3.6 GB a minute (190 full states in 30 s on one stream, 77 % of a
+// core), and with 8 loops at once its /health answered in 90 ms at the median (1 s on a loaded
+// machine, 5.4 s at worst; bench/pull-flood.ts,
+// docs/security-gossip.md "A member that pulls without pause"). A legitimate peer asks far less:
+// one periodic exchange per push_pull_interval among all members, one join pull at start, one
+// rejoin after a partition, one scoped exchange per new member.
+//
+// Per peer (by the authenticated peer id of the connection, so one member on many connections
+// is one budget):
+//   - maxPerPeer exchanges served at once: a third is refused (a periodic exchange next to a
+//     rejoin is two; nothing legitimate runs three at one peer);
+//   - a bucket of exchangeBurst exchanges refilled at exchangesPerS (40, 20 a second): an exchange
+//     that sends no record costs the daemon about 2.5 ms of CPU (8 loops of them got 470 a second,
+//     117 % of a core), so a peer that loops gets about 10 % of a core (measured); a
+//     legitimate peer asks one per push_pull_interval (20 s by default, 1 s in tests) plus one-offs;
+//   - a bucket of records to send, as large as this node's state plus recordSlack and refilled
+//     once per recordRefillMs: the first full pull always fits (a late joiner), a second within
+//     the minute gets what has refilled and the rest at its next exchanges (digest-first, so the
+//     records it did get are not sent again).
+// Refusals and held-back records are counted (sidecar_anti_entropy_exchanges_total{result="refused"},
+// sidecar_anti_entropy_records_held_back_total) and logged at debug, once a minute per peer.
+
+export const SERVE_LIMITS = {
+  maxPerPeer: 2,
+  exchangeBurst: 40,
+  exchangesPerS: 20,
+  recordSlack: 1000,
+  recordRefillMs: 60_000,
+  /** Peers remembered; beyond it, those whose buckets are full again and serve nothing are forgotten. */
+  maxPeers: 1024,
+  logEveryMs: 60_000,
+} as const
+
+interface PeerBudget {
+  active: number
+  exchanges: number
+  records: number
+  at: number
+  /** Refusals and held-back records since the last log line about this peer, and when that was. */
+  refused: number
+  heldBack: number
+  loggedAt: number
+}
+
+export type ServeRefusal = 'busy' | 'rate'
+
+export interface ServeTicket {
+  /** Of `wanted` records, how many this exchange may send now (taken from the peer's budget). */
+  sendable: (wanted: number) => number
+  /** The exchange ended. */
+  release: () => void
+}
+
+export interface ServeLimitsComponents {
+  /** Records this node holds: the record bucket's size. */
+  stateSize: () => number
+  /** Called at most once a minute per peer with what was refused or held back since the last call. */
+  report?: (peerId: string, refused: number, heldBack: number) => void
+  now?: () => number
+}
+
+export class ServeLimits {
+  readonly #c: ServeLimitsComponents
+  readonly #peers = new Map<string, PeerBudget>()
+
+  constructor (components: ServeLimitsComponents) {
+    this.#c = components
+  }
+
+  /** An exchange peerId asks for: a ticket, or why it is refused. */
+  open (peerId: string): ServeTicket | ServeRefusal {
+    const p = this.#refill(peerId)
+    let refusal: ServeRefusal | undefined
+    if (p.active >= SERVE_LIMITS.maxPerPeer) refusal = 'busy'
+    else if (p.exchanges < 1) refusal = 'rate'
+    // every attempt takes from the bucket: a peer that loops on refusals earns nothing back
+    p.exchanges = Math.max(0, p.exchanges - 1)
+    if (refusal !== undefined) {
+      p.refused++
+      this.#maybeReport(peerId, p)
+      return refusal
+    }
+    p.active++
+    let released = false
+    return {
+      sendable: (wanted) => {
+        const q = this.#refill(peerId)
+        const n = Math.max(0, Math.min(wanted, Math.floor(q.records)))
+        q.records -= n
+        if (n < wanted) { q.heldBack += wanted - n; this.#maybeReport(peerId, q) }
+        return n
+      },
+      release: () => {
+        if (released) return
+        released = true
+        p.active--
+      },
+    }
+  }
+
+  /** The peer's budget, refilled for the time since it was last looked at. */
+  #refill (peerId: string): PeerBudget {
+    const now = this.#c.now?.() ?? Date.now()
+    const cap = this.#c.stateSize() + SERVE_LIMITS.recordSlack
+    let p = this.#peers.get(peerId)
+    if (p === undefined) {
+      if (this.#peers.size >= SERVE_LIMITS.maxPeers) this.#prune(now)
+      p = { active: 0, exchanges: SERVE_LIMITS.exchangeBurst, records: cap, at: now, refused: 0, heldBack: 0, loggedAt: -Infinity }
+      this.#peers.set(peerId, p)
+      return p
+    }
+    const dt = Math.max(0, now - p.at)
+    p.at = now
+    p.exchanges = Math.min(SERVE_LIMITS.exchangeBurst, p.exchanges + dt / 1000 * SERVE_LIMITS.exchangesPerS)
+    p.records = Math.min(cap, p.records + dt / SERVE_LIMITS.recordRefillMs * cap)
+    return p
+  }
+
+  /**
+   * Forgets the peers that would start afresh anyway (nothing being served, both buckets full by
+   * now), then, while still full, the longest-idle ones serving nothing: the map never outgrows
+   * maxPeers (a peer forgotten early gets a fresh budget, as a new peer id would).
+   */
+  #prune (now: number): void {
+    const fullAfterMs = Math.max(SERVE_LIMITS.recordRefillMs, SERVE_LIMITS.exchangeBurst / SERVE_LIMITS.exchangesPerS * 1000)
+    for (const [id, p] of this.#peers) if (p.active === 0 && now - p.at >= fullAfterMs) this.#peers.delete(id)
+    const idle = [...this.#peers].filter(([, p]) => p.active === 0).sort((a, b) => a[1].at - b[1].at)
+    for (const [id] of idle) {
+      if (this.#peers.size < SERVE_LIMITS.maxPeers) break
+      this.#peers.delete(id)
+    }
+  }
+
+  #maybeReport (peerId: string, p: PeerBudget): void {
+    const now = this.#c.now?.() ?? Date.now()
+    if (now - p.loggedAt < SERVE_LIMITS.logEveryMs) return
+    p.loggedAt = now
+    this.#c.report?.(peerId, p.refused, p.heldBack)
+    p.refused = 0
+    p.heldBack = 0
+  }
+
+  /** Peers with a budget held (for tests). */
+  get size (): number { return this.#peers.size }
+}
