@@ -271,6 +271,10 @@ export class Membership extends EventEmitter<{ join: [Member, { returning: boole
       await this.#node.dial(addrs.map(a => a.encapsulate(`/p2p/${id}`)), { signal: AbortSignal.any([this.#abort.signal, AbortSignal.timeout(10_000)]) })
       this.#learnedDials.give(from, Date.now())
     } catch (err) {
+      // libp2p's dialer noted the failure in the peer store, which keeps an entry until something
+      // reads it 6 hours on: one per made-up peer a member lists, for as long as the daemon ran.
+      // A peer neither connected nor a member is forgotten; a real one is listed again.
+      if (!this.#members.has(id) && this.#node.getConnections(peerId).length === 0) await this.#node.peerStore.delete(peerId).catch(() => {})
       this.#logger.debug(`cannot dial member ${id}: ${(err as Error).message}`)
     } finally {
       this.#dialing.delete(id)
