@@ -127,7 +127,7 @@ export function createApp (c: ApiComponents): Koa {
   // after the guard: a write it refuses is refused at any path, not redirected first
   app.use(cleanPathRedirect())
   // reads judged by the name they were sent to (DNS rebinding), on the path the router matches
-  app.use(readHostGuard(c.guard, c.guard.allowedHosts ?? [], c.guard.ownNames))
+  app.use(readHostGuard(c.guard, c.guard))
 
   // Serialised once per catalog version, not per request (views.ts DocumentCache), shared by every route.
   const documents = new DocumentCache(c.catalog)

@@ -127,8 +127,8 @@ function fromBrowser (ctx: Koa.Context): boolean {
  * Host (HTTP/1.0) or not from a browser (fromBrowser) passes. Path as the router matches it:
  * after cleanPathRedirect.
  */
-export function readHostGuard (c: { rejections: ApiRejections }, allowed: readonly string[], ownNames: readonly string[] = []): Koa.Middleware {
-  const names = hostNameSet(allowed, ownNames)
+export function readHostGuard (c: { rejections: ApiRejections }, init: Pick<GuardInit, 'allowedHosts' | 'ownNames'>): Koa.Middleware {
+  const names = hostNameSet(init.allowedHosts ?? [], init.ownNames)
   return async (ctx, next) => {
     const host = ctx.req.headers.host ?? ''
     if ((ctx.method !== 'GET' && ctx.method !== 'HEAD') || host === '' || publicRead(routePath(ctx.path)) || !fromBrowser(ctx)) { await next(); return }

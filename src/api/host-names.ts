@@ -9,6 +9,11 @@ import os from 'node:os'
 /** What a refused name is not, for the refusals of reads (guard.ts) and writes (write-rules.ts). */
 export const NOT_ALLOWED_NAME = "which is neither an IP address, localhost, this host's name nor in [api] allowed_hosts"
 
+/** A name as compared: lower case, without a trailing dot. */
+function bare (name: string): string {
+  return name.toLowerCase().replace(/\.$/, '')
+}
+
 /** The names a request may name (lower case, without a trailing dot), exact or by their domain. */
 export interface AllowedNames {
   has: (name: string) => boolean
@@ -22,10 +27,10 @@ export interface AllowedNames {
  */
 export function hostNameSet (names: readonly string[], exactNames: readonly string[] = []): AllowedNames {
   // this host's own names are names whatever they look like: a [sidecar] hostname such as ".com" allows no domain
-  const exact = new Set<string>(exactNames.map(n => n.toLowerCase().replace(/\.$/, '')))
+  const exact = new Set<string>(exactNames.map(bare))
   const under: string[] = [] // ".example.com": a name must end with it
   for (const raw of names) {
-    const n = raw.toLowerCase().replace(/\.$/, '')
+    const n = bare(raw)
     if (n.startsWith('*.')) under.push(n.slice(1))
     else if (n.startsWith('.')) {
       exact.add(n.slice(1))
@@ -57,7 +62,7 @@ export function foreignHostName (host: string, allowed: AllowedNames): string | 
     return cut
   }
   if (name.startsWith('[') || /^\d+\.\d+\.\d+\.\d+$/.test(name)) return undefined
-  const bare = name.replace(/\.$/, '')
-  if (bare === 'localhost' || bare.endsWith('.localhost')) return undefined
-  return allowed.has(bare) ? undefined : name.slice(0, 200)
+  const compared = bare(name)
+  if (compared === 'localhost' || compared.endsWith('.localhost')) return undefined
+  return allowed.has(compared) ? undefined : name.slice(0, 200)
 }
