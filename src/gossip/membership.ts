@@ -14,6 +14,7 @@ import type { Connection, IdentifyResult, PeerId } from '@libp2p/interface'
 import { peerIdFromString } from '@libp2p/peer-id'
 import { multiaddr, type Multiaddr } from '@multiformats/multiaddr'
 import type { Logger } from '../lib/logger.ts'
+import { LogThrottle } from '../lib/log-throttle.ts'
 import type { Startable } from '../lib/startable.ts'
 import { Ticker } from '../lib/ticker.ts'
 import { hostnameOfAgent, type GossipNode } from './node.ts'
@@ -122,7 +123,8 @@ export class Membership extends EventEmitter<{ join: [Member, { returning: boole
   readonly #foreign = new Map<string, number>()
   readonly #dialing = new Set<string>()
   readonly #learnedDials = new LearnedDials(LEARNED_DIALS)
-  #budgetSpentLoggedAt = -Infinity
+  /** The WARN naming a member whose listed peers spent its dials: once a minute at most. */
+  readonly #budgetSpentLog = new LogThrottle(60_000)
   /** Peers identified again by us (identifyAgain): when the last attempt ended, Infinity while one runs. */
   readonly #identifyTried = new Map<string, number>()
   /** When each member was last redialled at once after losing it (REDIAL_DAMPING_MS). */
@@ -258,8 +260,7 @@ export class Membership extends EventEmitter<{ join: [Member, { returning: boole
 
   /** Says, at most once a minute, that a member's lists name peers that do not answer. */
   #budgetSpent (from: string, now: number): void {
-    if (now - this.#budgetSpentLoggedAt < 60_000) return
-    this.#budgetSpentLoggedAt = now
+    if (this.#budgetSpentLog.note(now) === undefined) return
     this.#logger.warn(`member ${this.#members.get(from)?.hostname ?? 'unknown'} (${from}) lists peers that this node could not reach: dialling more of those it lists only as dials succeed or every ${LEARNED_DIALS.perSender.refillMs / 1000} s (a host down, unreachable from here, or a member naming other hosts' addresses)`)
   }
 
