@@ -60,7 +60,8 @@ export interface HealthRouteComponents {
 }
 
 /**
- * `starting` until its gossip node listens (peers cannot reach it yet), `stopping` from the
+ * `starting` until its gossip start is over (it joined the cluster, holding the members' state,
+ * or gave up waiting for a seed; peers cannot reach it before its node listens), `stopping` from the
  * start of its stop on: /health then answers 503, so a HEALTHCHECK or a balancer in front of
  * the API does not count a daemon that is not (or no longer) in the cluster as healthy.
  */

@@ -177,6 +177,14 @@ export class Gossip implements Startable {
   readonly #versions: OtherVersions
   /** Its node listens for peers: from the end of its start (before the join) until its stop takes the node down. */
   get listening (): boolean { return this.#node !== undefined }
+  #joinOver = false
+  /**
+   * Its start is over: it joined the cluster (pulled the members' state from a seed, clocks
+   * agreed), or no seed answered within the join timeout, or it is the first node; until its stop.
+   * Before that, a late joiner of a large cluster holds only part of the state (a 100,000-record
+   * pull takes seconds) and its proxy has not opened the ports of the services it will learn.
+   */
+  get joinOver (): boolean { return this.#node !== undefined && this.#joinOver }
 
   async start (): Promise<void> {
     if (this.#node !== undefined) return
@@ -326,6 +334,7 @@ export class Gossip implements Startable {
     })
     this.#ticker.start()
     await this.#announcer?.start()
+    this.#joinOver = true
   }
 
   /**
@@ -350,6 +359,7 @@ export class Gossip implements Startable {
     // The local component's leave tombstones were merged just before (it stops first): send them while the node is up.
     await this.#announcer?.flush(LEAVE_TIMEOUT_MS)
     this.#node = undefined
+    this.#joinOver = false
     this.#stopping.abort()
     await this.#announcer?.stop()
     await this.#ticker?.stop()

@@ -105,6 +105,32 @@ async function accepts (ip: string, port: number): Promise<boolean> {
   })
 }
 
+test('daemon: /health answers 503 "starting" until the join is over: while no seed answers, though the gossip port listens, then 200 once it gives up waiting', async t => {
+  t.timeout(60_000)
+  const ip = '127.0.70.1'
+  const dir = await mkdtemp(path.join(os.tmpdir(), 'sidecar-join-phase-'))
+  t.teardown(async () => { await rm(dir, { recursive: true, force: true }) })
+  const backend = http.createServer((_req, res) => { res.end('ok') })
+  const backendPort = await listen(backend, ip)
+  t.teardown(() => { backend.close(); backend.closeAllConnections() })
+  // the seed's address has nothing listening: the join waits its timeout (5 s), then the node runs alone
+  const d = await daemon(dir, ip, 'join-phase', ['127.0.70.2:7946'], 'http://127.0.0.1:9/hook', backendPort)
+  t.teardown(async () => { await d.stop() })
+  const health = async (): Promise<{ code: number, status: string } | undefined> => {
+    const res = await fetch(`http://${ip}:${d.config.api.port}/health`, { signal: AbortSignal.timeout(5000) }).catch(() => undefined)
+    return res === undefined ? undefined : { code: res.status, status: (await res.json() as { status: string }).status }
+  }
+  const t0 = performance.now()
+  const started = d.start()
+  await waitFor(async () => await accepts(ip, d.config.sidecar.bind_port), { timeoutMs: 30_000, message: 'the gossip port listens' })
+  const listenedMs = performance.now() - t0
+  t.deepEqual(await health(), { code: 503, status: 'starting' }, 'listening, but not in the cluster: no seed answered yet')
+  await started
+  const upMs = performance.now() - t0
+  t.deepEqual(await health(), { code: 200, status: 'ok' })
+  t.true(upMs - listenedMs >= 4000, `starting for the join timeout after the port listened (${Math.round(upMs - listenedMs)} ms)`)
+})
+
 test('daemon: /health answers 503 "starting" until the gossip port listens and 503 "stopping" from the start of a stop on', async t => {
   t.timeout(60_000)
   const ip = '127.0.10.4'
