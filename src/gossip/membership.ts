@@ -74,6 +74,7 @@ const MAX_FOREIGN = 1024
  * never dialled again, and stayed out unless it dialled us. As slow as a refused host's retries.
  */
 const FOREIGN_REDIAL_MS = 30_000
+const SAME_NAME_LOG_MS = 10 * 60_000
 /**
  * A member lost again within this long of its last prompt redial gets no other: it hangs up on
  * us right after the handshake (it refuses this host, e.g. a hostname pinned to another peer
@@ -125,6 +126,8 @@ export class Membership extends EventEmitter<{ join: [Member, { returning: boole
   readonly #learnedDials = new LearnedDials(LEARNED_DIALS)
   /** The WARN naming a member whose listed peers spent its dials: once a minute at most. */
   readonly #budgetSpentLog = new LogThrottle(60_000)
+  /** The WARN about a peer that uses this host's own name: at its first hang-up, then every 10 minutes at most (it is redialled every 30 s). */
+  readonly #sameNameLog = new LogThrottle(SAME_NAME_LOG_MS)
   /** Peers identified again by us (identifyAgain): when the last attempt ended, Infinity while one runs. */
   readonly #identifyTried = new Map<string, number>()
   /** When each member was last redialled at once after losing it (REDIAL_DAMPING_MS). */
@@ -407,7 +410,10 @@ export class Membership extends EventEmitter<{ join: [Member, { returning: boole
       return
     }
     if (hostname === this.#init.hostname) {
-      this.#logger.warn(`peer ${id} at ${remoteAddr} also calls itself ${hostname}: every host needs its own hostname; hanging up`)
+      const times = this.#sameNameLog.note(Date.now())
+      const line = `peer ${id} at ${remoteAddr} also calls itself ${hostname}: every host needs its own hostname; hanging up`
+      if (times !== undefined || !this.#foreign.has(id)) this.#logger.warn(times !== undefined && times > 1 ? `${line} (${times} times since the last such WARN)` : line)
+      else this.#logger.debug(line)
       this.#flagForeign(id)
       void this.#node.hangUp(peerId).catch(() => {})
       return
