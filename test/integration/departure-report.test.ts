@@ -65,8 +65,12 @@ async function rogueDies (alpha: ClusterNode, rogue: Rogue, conn: Connection, id
   conn.abort(new Error('the process died'))
   await waitOnAll([alpha], 'alpha tombstones the rogue\'s record', s => statusIn(s, 'rogue', 'rogue-web') === TOMBSTONE, 30_000)
   const ms = Date.now() - diedAt
+  // the log reaches this process by another pipe than /state.json, and later on a loaded
+  // machine (a CI run read the output before the "departed" line had arrived): wait for it a while
+  const departed = /member rogue \(\S+\) departed\s*$/
+  await waitFor(() => alpha.d.output.slice(before).split('\n').some(l => departed.test(l)), { timeoutMs: 10_000, message: 'the departure in alpha\'s log' }).catch(() => {})
   const after = alpha.d.output.slice(before).split('\n')
-  return { after, departAt: after.findIndex(l => /member rogue \(\S+\) departed\s*$/.test(l)), ms }
+  return { after, departAt: after.findIndex(l => departed.test(l)), ms }
 }
 
 test('a member reported departed is probed at once: a live one stays, a frozen one departs within the grace', async t => {
