@@ -71,8 +71,12 @@ export class DaemonProcess {
 
   url (p: string): string { return `http://${this.ip}:${this.apiPort}${p}` }
 
+  /**
+   * GET p as JSON. The timeout is generous: tests check behaviour, not speed, and on a loaded
+   * CI machine (load average 10 on 2 cores) a /api/proxy.json read took over 5 s once.
+   */
   async json<T = unknown> (p: string): Promise<T> {
-    const res = await fetch(this.url(p), { signal: AbortSignal.timeout(5000) })
+    const res = await fetch(this.url(p), { signal: AbortSignal.timeout(15_000) })
     if (!res.ok) throw new Error(`GET ${p}: HTTP ${res.status}`)
     return await res.json() as T
   }
