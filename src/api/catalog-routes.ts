@@ -60,12 +60,13 @@ export interface HealthRouteComponents {
 }
 
 /**
- * `starting` until its gossip start is over (it joined the cluster, holding the members' state,
- * or gave up waiting for a seed; peers cannot reach it before its node listens), `stopping` from the
- * start of its stop on: /health then answers 503, so a HEALTHCHECK or a balancer in front of
- * the API does not count a daemon that is not (or no longer) in the cluster as healthy.
+ * `starting` until its gossip node listens (peers cannot reach it yet), `joining` from then
+ * until its join is over (it pulled the members' state from a seed, or no seed answered within
+ * the join timeout, or it is the first node), `stopping` from the start of its stop on: /health
+ * then answers 503, so a HEALTHCHECK or a balancer in front of the API does not count a daemon
+ * that is not (or no longer, or not yet fully) in the cluster as healthy.
  */
-export type DaemonPhase = 'starting' | 'running' | 'stopping'
+export type DaemonPhase = 'starting' | 'joining' | 'running' | 'stopping'
 
 export function addHealthRoute (router: Router, c: HealthRouteComponents): void {
   const health = (ctx: Koa.Context): void => {

@@ -172,7 +172,7 @@ export class Daemon implements Startable {
       refusedBy: () => this.gossip.refusedBy,
       versionMismatch: () => this.gossip.versionMismatch,
       startedAt,
-      phase: () => this.#stopping ? 'stopping' : this.gossip.joinOver ? 'running' : 'starting',
+      phase: () => this.#stopping ? 'stopping' : this.gossip.joinOver ? 'running' : this.gossip.listening ? 'joining' : 'starting',
       proxy: () => this.proxy?.report() ?? { enabled: false, listeners: [], conflicts: [] },
       listeners: () => this.listeners.list(),
       listenerBacklog: () => this.listeners.backlog,

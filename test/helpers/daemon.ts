@@ -82,7 +82,7 @@ export class DaemonProcess {
   }
 
   /**
-   * Waits until the API answers. The default is generous: in CI a daemon can start beside a
+   * Waits until the API answers and the gossip port listens (/health ok or joining). The default is generous: in CI a daemon can start beside a
    * 20-daemon cluster and an image build, and loading its sources then takes tens of seconds.
    */
   async ready (timeoutMs = 60_000): Promise<void> {
@@ -92,9 +92,11 @@ export class DaemonProcess {
     const r = await waitFor(async () => {
       if (!this.running) return 'exited'
       const res = await fetch(this.url('/health'), { signal: AbortSignal.timeout(2000) })
-      const hostname = (await res.json().catch(() => undefined) as { hostname?: unknown } | null | undefined)?.hostname
-      other = this.hostname !== '' && typeof hostname === 'string' && hostname !== this.hostname ? hostname : undefined
-      return other === undefined && res.ok
+      const body = await res.json().catch(() => undefined) as { hostname?: unknown, status?: unknown } | null | undefined
+      other = this.hostname !== '' && typeof body?.hostname === 'string' && body.hostname !== this.hostname ? body.hostname : undefined
+      // "joining": its gossip port listens and it pulls the cluster's state (what tests and
+      // benchmarks time from: a late joiner's pull); ok once that is over
+      return other === undefined && (res.ok || body?.status === 'joining')
     }, {
       timeoutMs,
       message: () => `${this.hostname} API on ${this.ip}:${this.apiPort} (process running, spawned ${Date.now() - this.spawnedAt} ms ago, load average ${os.loadavg().map(l => l.toFixed(2)).join(' ')})${other === undefined ? '' : `: a daemon named ${other} answers there, another test's on the same address?`}; output:\n${this.output.slice(-4000)}`,

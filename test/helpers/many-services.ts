@@ -97,8 +97,8 @@ export async function measureToHealthy (m: ManyServices, n: number, limitMs: num
       try {
         const res = await fetch(m.d.url('/health'), { signal: AbortSignal.timeout(PROBE_TIMEOUT_MS) })
         const body = await res.text()
-        // 503 "starting" (its gossip port not open yet) is an answer in time, not a failure
-        if (res.ok || (res.status === 503 && body.includes('"starting"'))) f.apiMs.push(performance.now() - t0)
+        // 503 "starting" (its gossip port not open yet) or "joining" (pulling the state) is an answer in time, not a failure
+        if (res.ok || (res.status === 503 && (body.includes('"starting"') || body.includes('"joining"')))) f.apiMs.push(performance.now() - t0)
         else f.apiFailures++
         if (meter !== undefined && !metered && m.d.child.pid !== undefined) {
           meter.start(m.d.child.pid)

@@ -105,7 +105,7 @@ async function accepts (ip: string, port: number): Promise<boolean> {
   })
 }
 
-test('daemon: /health answers 503 "starting" until the join is over: while no seed answers, though the gossip port listens, then 200 once it gives up waiting', async t => {
+test('daemon: /health answers 503 "joining" from the moment the gossip port listens until the join is over: while no seed answers, then 200 once it gives up waiting', async t => {
   t.timeout(60_000)
   const ip = '127.0.70.1'
   const dir = await mkdtemp(path.join(os.tmpdir(), 'sidecar-join-phase-'))
@@ -124,11 +124,11 @@ test('daemon: /health answers 503 "starting" until the join is over: while no se
   const started = d.start()
   await waitFor(async () => await accepts(ip, d.config.sidecar.bind_port), { timeoutMs: 30_000, message: 'the gossip port listens' })
   const listenedMs = performance.now() - t0
-  t.deepEqual(await health(), { code: 503, status: 'starting' }, 'listening, but not in the cluster: no seed answered yet')
+  t.deepEqual(await health(), { code: 503, status: 'joining' }, 'listening, but not in the cluster: no seed answered yet')
   await started
   const upMs = performance.now() - t0
   t.deepEqual(await health(), { code: 200, status: 'ok' })
-  t.true(upMs - listenedMs >= 4000, `starting for the join timeout after the port listened (${Math.round(upMs - listenedMs)} ms)`)
+  t.true(upMs - listenedMs >= 4000, `joining for the join timeout after the port listened (${Math.round(upMs - listenedMs)} ms)`)
 })
 
 test('daemon: /health answers 503 "starting" until the gossip port listens and 503 "stopping" from the start of a stop on', async t => {

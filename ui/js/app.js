@@ -451,6 +451,7 @@ setInterval(() => { void reconcile() }, RECONCILE_MS)
 const HEALTH_MS = 10_000
 function healthText (h) {
   if (h?.status === 'starting') return 'This sidecar is starting: it does not listen for its peers yet.'
+  if (h?.status === 'joining') return 'This sidecar is joining its cluster: it pulls the state from a seed (5 s at most when none answers), so the catalog may be incomplete.'
   if (h?.status === 'stopping') return 'This sidecar is stopping.'
   if (h?.status !== 'degraded') return ''
   const problems = [
