@@ -7,6 +7,8 @@
 // come back slowly, so a member whose lists name peers that cannot be reached gets few dials,
 // and many such members (one compromised host under many keys) no more than the total.
 
+import { TokenBucket } from '../lib/token-bucket.ts'
+
 export interface Bucket {
   /** Tokens at most, and at first. */
   readonly burst: number
@@ -21,51 +23,45 @@ export interface LearnedDialsInit {
   maxSenders: number
 }
 
-interface Tokens { n: number, at: number }
-
 export class LearnedDials {
   readonly #init: LearnedDialsInit
-  readonly #senders = new Map<string, Tokens>()
-  readonly #total: Tokens
+  readonly #senders = new Map<string, TokenBucket>()
+  readonly #total: TokenBucket
 
   constructor (init: LearnedDialsInit) {
     this.#init = init
-    this.#total = { n: init.total.burst, at: 0 }
+    this.#total = bucket(init.total, 0)
   }
 
   /** Whether a peer sender listed may be dialled at now; if so, one token of sender's and one of the total are taken. */
   take (sender: string, now: number): boolean {
     const own = this.#sender(sender, now)
-    refill(this.#total, this.#init.total, now)
-    if (own.n < 1 || this.#total.n < 1) return false
-    own.n--
-    this.#total.n--
+    this.#total.refill(now)
+    if (own.tokens < 1 || this.#total.tokens < 1) return false
+    own.take()
+    this.#total.take()
     return true
   }
 
   /** A dial take() allowed connected: its tokens come back. */
   give (sender: string, now: number): void {
-    const own = this.#senders.get(sender)
-    if (own !== undefined) own.n = Math.min(this.#init.perSender.burst, own.n + 1)
-    refill(this.#total, this.#init.total, now)
-    this.#total.n = Math.min(this.#init.total.burst, this.#total.n + 1)
+    this.#senders.get(sender)?.give()
+    this.#total.refill(now)
+    this.#total.give()
   }
 
-  #sender (sender: string, now: number): Tokens {
+  #sender (sender: string, now: number): TokenBucket {
     let own = this.#senders.get(sender)
     if (own === undefined) {
       if (this.#senders.size >= this.#init.maxSenders) this.#senders.delete(this.#senders.keys().next().value as string)
-      this.#senders.set(sender, own = { n: this.#init.perSender.burst, at: now })
+      this.#senders.set(sender, own = bucket(this.#init.perSender, now))
     }
-    refill(own, this.#init.perSender, now)
+    own.refill(now)
     return own
   }
 }
 
-/** Adds the tokens come back since t.at; a full bucket's time starts again at now (a token taken from it comes back refillMs later). */
-function refill (t: Tokens, b: Bucket, now: number): void {
-  if (t.n >= b.burst || now < t.at) { t.at = now; return }
-  const back = Math.floor((now - t.at) / b.refillMs)
-  t.n = Math.min(b.burst, t.n + back)
-  t.at = t.n === b.burst ? now : t.at + back * b.refillMs
+/** Whole periods: a token comes back refillMs after the one before, or after it was taken from a full bucket. */
+function bucket (b: Bucket, now: number): TokenBucket {
+  return new TokenBucket({ capacity: b.burst, periodMs: b.refillMs, whole: true }, now)
 }

@@ -23,6 +23,8 @@
 // Refusals and held-back records are counted (sidecar_anti_entropy_exchanges_total{result="refused"},
 // sidecar_anti_entropy_records_held_back_total) and logged at debug, once a minute per peer.
 
+import { TokenBucket, type TokenBucketInit } from '../lib/token-bucket.ts'
+
 export const SERVE_LIMITS = {
   maxPerPeer: 2,
   exchangeBurst: 40,
@@ -34,10 +36,14 @@ export const SERVE_LIMITS = {
   logEveryMs: 60_000,
 } as const
 
+/** Each peer's exchanges: exchangeBurst, exchangesPerS back a second. */
+const EXCHANGES: TokenBucketInit = { capacity: SERVE_LIMITS.exchangeBurst, periodMs: 1000, perPeriod: SERVE_LIMITS.exchangesPerS }
+
 interface PeerBudget {
   active: number
-  exchanges: number
-  records: number
+  exchanges: TokenBucket
+  records: TokenBucket
+  /** When its budget was last looked at. */
   at: number
   /** Refusals and held-back records since the last log line about this peer, and when that was. */
   refused: number
@@ -65,6 +71,8 @@ export interface ServeLimitsComponents {
 export class ServeLimits {
   readonly #c: ServeLimitsComponents
   readonly #peers = new Map<string, PeerBudget>()
+  /** Each peer's records: as many as this node holds plus recordSlack (the size read at each refill), all back once per recordRefillMs. */
+  readonly #records: TokenBucketInit = { capacity: () => this.#c.stateSize() + SERVE_LIMITS.recordSlack, periodMs: SERVE_LIMITS.recordRefillMs, perPeriod: 'capacity' }
 
   constructor (components: ServeLimitsComponents) {
     this.#c = components
@@ -75,9 +83,9 @@ export class ServeLimits {
     const p = this.#refill(peerId)
     let refusal: ServeRefusal | undefined
     if (p.active >= SERVE_LIMITS.maxPerPeer) refusal = 'busy'
-    else if (p.exchanges < 1) refusal = 'rate'
+    else if (p.exchanges.tokens < 1) refusal = 'rate'
     // every attempt takes from the bucket: a peer that loops on refusals earns nothing back
-    p.exchanges = Math.max(0, p.exchanges - 1)
+    p.exchanges.take()
     if (refusal !== undefined) {
       p.refused++
       this.#maybeReport(peerId, p)
@@ -88,8 +96,8 @@ export class ServeLimits {
     return {
       sendable: (wanted) => {
         const q = this.#refill(peerId)
-        const n = Math.max(0, Math.min(wanted, Math.floor(q.records)))
-        q.records -= n
+        const n = Math.max(0, Math.min(wanted, Math.floor(q.records.tokens)))
+        q.records.take(n)
         if (n < wanted) { q.heldBack += wanted - n; this.#maybeReport(peerId, q) }
         return n
       },
@@ -104,18 +112,16 @@ export class ServeLimits {
   /** The peer's budget, refilled for the time since it was last looked at. */
   #refill (peerId: string): PeerBudget {
     const now = this.#c.now?.() ?? Date.now()
-    const cap = this.#c.stateSize() + SERVE_LIMITS.recordSlack
     let p = this.#peers.get(peerId)
     if (p === undefined) {
       if (this.#peers.size >= SERVE_LIMITS.maxPeers) this.#prune(now)
-      p = { active: 0, exchanges: SERVE_LIMITS.exchangeBurst, records: cap, at: now, refused: 0, heldBack: 0, loggedAt: -Infinity }
+      p = { active: 0, exchanges: new TokenBucket(EXCHANGES, now), records: new TokenBucket(this.#records, now), at: now, refused: 0, heldBack: 0, loggedAt: -Infinity }
       this.#peers.set(peerId, p)
       return p
     }
-    const dt = Math.max(0, now - p.at)
     p.at = now
-    p.exchanges = Math.min(SERVE_LIMITS.exchangeBurst, p.exchanges + dt / 1000 * SERVE_LIMITS.exchangesPerS)
-    p.records = Math.min(cap, p.records + dt / SERVE_LIMITS.recordRefillMs * cap)
+    p.exchanges.refill(now)
+    p.records.refill(now)
     return p
   }
 

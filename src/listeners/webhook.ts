@@ -6,6 +6,7 @@ import { setTimeout as sleep } from 'node:timers/promises'
 import type { ChangeEvent, StateLists } from '../catalog/index.ts'
 import type { Logger } from '../lib/logger.ts'
 import type { Startable } from '../lib/startable.ts'
+import { TokenBucket } from '../lib/token-bucket.ts'
 import { retryDelay } from './backoff.ts'
 import type { ListenerFilter } from './filter.ts'
 import type { ListenerMetrics } from './metrics.ts'
@@ -113,10 +114,8 @@ export class WebhookListener implements Startable {
    * (see #next).
    */
   #behind = false
-  /** POSTs that may start now without waiting for min_interval (a token bucket of postBurst). */
-  #credit: number
-  /** performance.now() when #credit was last brought up to date. */
-  #creditAt = performance.now()
+  /** POSTs that may start without waiting for min_interval: postBurst, one back per min_interval (on performance.now()). */
+  readonly #posts: TokenBucket
   #draining: Promise<void> | undefined
   #lastSuccess: number | undefined
   #lastError: { at: number, message: string } | undefined
@@ -132,7 +131,7 @@ export class WebhookListener implements Startable {
   constructor (components: WebhookComponents, init: WebhookInit) {
     this.#c = components
     this.#init = init
-    this.#credit = init.postBurst
+    this.#posts = new TokenBucket({ capacity: init.postBurst, periodMs: init.minIntervalMs }, performance.now())
     this.name = init.name
     this.url = init.url
     this.#target = parseTarget(init.url)
@@ -232,19 +231,12 @@ export class WebhookListener implements Startable {
   async #pace (): Promise<void> {
     const every = this.#init.minIntervalMs
     if (every <= 0) return
-    this.#earn(every)
-    if (this.#credit < 1) {
-      await sleep((1 - this.#credit) * every, undefined, { signal: this.#abort.signal }).catch(() => {})
-      this.#earn(every)
+    const posts = this.#posts
+    if (posts.refill(performance.now()) < 1) {
+      await sleep((1 - posts.tokens) * every, undefined, { signal: this.#abort.signal }).catch(() => {})
+      posts.refill(performance.now())
     }
-    this.#credit = Math.max(0, this.#credit - 1)
-  }
-
-  /** Adds the POSTs earned since the last call: one per min_interval, up to postBurst. */
-  #earn (every: number): void {
-    const now = performance.now()
-    this.#credit = Math.min(this.#init.postBurst, this.#credit + (now - this.#creditAt) / every)
-    this.#creditAt = now
+    posts.take()
   }
 
   /**
