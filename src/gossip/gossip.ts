@@ -71,8 +71,16 @@ export interface GossipComponents {
   correctClock?: (ms: number) => void
 }
 
-/** start() waits this long for a first peer's full state, so a joining node knows the cluster before it announces. */
+/** start() waits this long for a seed to answer (a first peer's full state), so a joining node knows the cluster before it announces. */
 const JOIN_TIMEOUT_MS = 5000
+/**
+ * A join pull under way when JOIN_TIMEOUT_MS ends (a seed answered, a large state is coming: 100,000
+ * records took 13 s on 2 cores) keeps the node "joining" (/health) this long from the start of the
+ * join at most, with a progress line every JOIN_PROGRESS_MS; beyond it (a slow host, or a seed that
+ * trickles to hold this node out of service), the pull goes on and the node is no longer "joining".
+ */
+const JOIN_PULL_MAX_MS = 30_000
+const JOIN_PROGRESS_MS = 5000
 /** stop() waits this long for pending sends (the leave tombstones); shutdown must stay quick. */
 const LEAVE_TIMEOUT_MS = 1000
 /** Connections kept to other members: a full mesh up to this size, which covers the clusters this is built for. */
@@ -154,6 +162,8 @@ export class Gossip implements Startable {
    * network hangs until its idle timeout (30 s), which would hold all repair back that long.
    */
   #startupPull: PromiseWithResolvers<void> | undefined
+  /** The member the join pull under way comes from. */
+  #startupPullFrom = ''
 
   constructor (components: GossipComponents, init: GossipInit) {
     this.#c = components
@@ -177,14 +187,16 @@ export class Gossip implements Startable {
   readonly #versions: OtherVersions
   /** Its node listens for peers: from the end of its start (before the join) until its stop takes the node down. */
   get listening (): boolean { return this.#node !== undefined }
-  #joinOver = false
+  #started = false
+  /** A join pull that outlasted the join timeout, followed in the background (#followJoinPull) until it ends. */
+  #joinPullFollowed = false
   /**
-   * Its start is over: it joined the cluster (pulled the members' state from a seed, clocks
-   * agreed), or no seed answered within the join timeout, or it is the first node; until its stop.
-   * Before that, a late joiner of a large cluster holds only part of the state (a 100,000-record
-   * pull takes seconds) and its proxy has not opened the ports of the services it will learn.
+   * Its join is over: it started and pulled the members' state from a seed (clocks agreed), or no
+   * seed answered within the join timeout, or it is the first node; until its stop. Before
+   * that, a late joiner of a large cluster holds only part of the state (a 100,000-record pull
+   * takes 13 s on 2 cores) and its proxy has not opened the ports of the services it will learn.
    */
-  get joinOver (): boolean { return this.#node !== undefined && this.#joinOver }
+  get joinOver (): boolean { return this.#node !== undefined && this.#started && !this.#joinPullFollowed }
 
   async start (): Promise<void> {
     if (this.#node !== undefined) return
@@ -320,7 +332,14 @@ export class Gossip implements Startable {
       if (ended.aborted) return
       const refused = this.#refusals?.size ?? 0
       if (joined) logger.info(`joined the cluster in ${Date.now() - t0} ms`)
-      else if (refused > 0) logger.warn(`not in the cluster: ${refused} peer${refused === 1 ? '' : 's'} refuse${refused === 1 ? 's' : ''} this host and none accepted it within ${JOIN_TIMEOUT_MS / 1000} s (the ERROR above says why and what to do; /health shows refusedBy); retrying every ${RETRY_MAX_MS / 1000} s at most`)
+      else if (this.#startupPull !== undefined) {
+        // a seed answered and its state is still coming (a large cluster): the start goes on
+        // beside the pull, as this host's services would otherwise wait for it; /health says
+        // "joining" until it ends
+        logger.info(`joining: ${this.#startupPullFrom} answered and its state is still coming (${this.#othersHeld()} records of other hosts held so far): going on with the start beside the pull`)
+        this.#joinPullFollowed = true
+        void this.#followJoinPull(t0)
+      } else if (refused > 0) logger.warn(`not in the cluster: ${refused} peer${refused === 1 ? '' : 's'} refuse${refused === 1 ? 's' : ''} this host and none accepted it within ${JOIN_TIMEOUT_MS / 1000} s (the ERROR above says why and what to do; /health shows refusedBy); retrying every ${RETRY_MAX_MS / 1000} s at most`)
       else logger.warn(`no seed answered within ${JOIN_TIMEOUT_MS / 1000} s: running alone for now, seeds are retried in the background`)
       // Our records are stamped once the clock is known to agree with the members' (or corrected).
       if (joined) await this.#clock?.settled(() => membership.connected().map(m => m.peerId), ended)
@@ -334,7 +353,45 @@ export class Gossip implements Startable {
     })
     this.#ticker.start()
     await this.#announcer?.start()
-    this.#joinOver = true
+    this.#started = true
+  }
+
+  /** Records held of hosts other than this one: how far a join pull got. */
+  #othersHeld (): number {
+    const { catalog } = this.#c
+    return catalog.size - catalog.count(catalog.hostname)
+  }
+
+  /**
+   * A join pull that outlasted the join timeout: says how far it got every JOIN_PROGRESS_MS and
+   * when it ended, until JOIN_PULL_MAX_MS after the start of the join (a slow host, or a seed that
+   * trickles its state to keep this node "joining"); the join is over then, whatever the pull does.
+   */
+  async #followJoinPull (t0: number): Promise<void> {
+    const { logger } = this.#c
+    const stopping = this.#stopping.signal
+    try {
+      for (;;) {
+        const pull = this.#startupPull
+        if (stopping.aborted) return
+        if (pull === undefined) {
+          // #exchangeWith ends a join pull and the join together, unless the seed refused this host
+          if (!this.#firstJoin) logger.info(`joined the cluster in ${Date.now() - t0} ms (${this.#othersHeld()} records of other hosts held)`)
+          return
+        }
+        const left = t0 + JOIN_PULL_MAX_MS - Date.now()
+        if (left <= 0) {
+          logger.warn(`the join pull from ${this.#startupPullFrom} has not ended ${Math.round((Date.now() - t0) / 1000)} s after the join began (${this.#othersHeld()} records of other hosts held): no longer "joining", the pull goes on`)
+          return
+        }
+        const giveUp = new AbortController()
+        const ended = await Promise.race([pull.promise.then(() => true), sleep(Math.min(JOIN_PROGRESS_MS, left), false, { signal: AbortSignal.any([giveUp.signal, stopping]) }).catch(() => false)])
+        giveUp.abort()
+        if (!ended && !stopping.aborted && Date.now() - t0 < JOIN_PULL_MAX_MS) logger.info(`joining: pulling the cluster's state from ${this.#startupPullFrom}, ${this.#othersHeld()} records of other hosts held so far (${Math.round((Date.now() - t0) / 1000)} s)`)
+      }
+    } finally {
+      this.#joinPullFollowed = false
+    }
   }
 
   /**
@@ -359,7 +416,7 @@ export class Gossip implements Startable {
     // The local component's leave tombstones were merged just before (it stops first): send them while the node is up.
     await this.#announcer?.flush(LEAVE_TIMEOUT_MS)
     this.#node = undefined
-    this.#joinOver = false
+    this.#started = false
     this.#stopping.abort()
     await this.#announcer?.stop()
     await this.#ticker?.stop()
@@ -511,7 +568,7 @@ export class Gossip implements Startable {
     const ae = this.#antiEntropy
     if (ae === undefined) return
     const pull = why === 'join' && this.#firstJoin && this.#startupPull === undefined ? Promise.withResolvers<void>() : undefined
-    if (pull !== undefined) this.#startupPull = pull
+    if (pull !== undefined) { this.#startupPull = pull; this.#startupPullFrom = member.hostname }
     let ok = false
     try {
       const r = await ae.exchange(peerIdFromString(member.peerId), AbortSignal.any([this.#stopping.signal, ...(signal !== undefined ? [signal] : [])]), scope)

@@ -17,7 +17,7 @@ import { silentLogger } from '../../src/lib/logger.ts'
 import { systemClock } from '../../src/service/clock.ts'
 import type { Service } from '../../src/service/index.ts'
 import type { DaemonProcess } from './daemon.ts'
-import { waitFor } from './wait.ts'
+import { sleep, waitFor } from './wait.ts'
 
 export interface ExchangeOptions {
   /**
@@ -79,6 +79,8 @@ export interface Rogue {
    * exchanges with it), chosen per daemon (its peer id); default none, as before.
    */
   listMembers: (members: (peer: string) => readonly MemberInfo[]) => void
+  /** From now on, each frame it sends while serving an exchange a daemon opened waits ms first (a seed sending a large state slowly). */
+  delayServing: (ms: number) => void
 }
 
 /**
@@ -110,6 +112,16 @@ function rogueState (records: readonly WireRecord[]): { catalog: SessionCatalog,
   return { catalog, seal: (svc) => chosen.get(svc) ?? { svc } }
 }
 
+/** An lp stream whose every outgoing frame waits ms first. */
+function delayed (lp: LengthPrefixedStream<Stream>, ms: number): LengthPrefixedStream<Stream> {
+  return {
+    read: async (o) => await lp.read(o),
+    write: async (data, o) => { await sleep(ms); await lp.write(data, o) },
+    writeV: async (data, o) => { await sleep(ms); await lp.writeV(data, o) },
+    unwrap: () => lp.unwrap(),
+  }
+}
+
 /** An lp stream that lets tamper() replace outgoing frames. */
 function tampered (lp: LengthPrefixedStream<Stream>, tamper: ExchangeOptions['tamper'], out: ExchangeOutcome): LengthPrefixedStream<Stream> {
   let index = 0
@@ -136,6 +148,7 @@ export async function startRogue (t: ExecutionContext, opts: { ip: string, hostn
   let muted = false
   let held: Array<() => void> | undefined
   let listed: (peer: string) => readonly MemberInfo[] = () => []
+  let serveDelayMs = 0
   t.teardown(async () => { await node.stop() })
   const protocol = stateProtocolOf(opts.clusterName)
   const session = (lp: LengthPrefixedStream, records: readonly WireRecord[], initiator: boolean, peer: string): Session => {
@@ -147,7 +160,8 @@ export async function startRogue (t: ExecutionContext, opts: { ip: string, hostn
   // answers an exchange as a member with an empty state (the real protocol), so daemons keep it as a member
   await node.handle(protocol, async (stream, connection) => {
     try {
-      await session(lpStream(stream, { maxDataLength: STATE_LIMITS.maxFrameBytes }), [], false, connection.remotePeer.toString()).run()
+      const lp = lpStream(stream, { maxDataLength: STATE_LIMITS.maxFrameBytes })
+      await session(serveDelayMs === 0 ? lp : delayed(lp, serveDelayMs), [], false, connection.remotePeer.toString()).run()
       await stream.close()
     } catch (err) {
       stream.abort(err as Error)
@@ -254,6 +268,7 @@ export async function startRogue (t: ExecutionContext, opts: { ip: string, hostn
       for (const send of answers) send()
     },
     listMembers: (members) => { listed = members },
+    delayServing: (ms) => { serveDelayMs = ms },
   }
 }
 
