@@ -9,6 +9,7 @@ import test, { type ExecutionContext } from 'ava'
 import { usage } from '../../src/cli/usage.ts'
 import { createApp, type ApiComponents } from '../../src/api/app.ts'
 import { DEFAULTS } from '../../src/config/defaults.ts'
+import { allKeys, isKey, isSection, SECTIONS, specOf } from '../../src/config/schema.ts'
 import { LABEL } from '../../src/discovery/docker/labels.ts'
 import { CHECK_KEYS, ENTRY_KEYS, SERVICE_KEYS } from '../../src/discovery/static/parse.ts'
 import { TEMPLATE_FIELDS } from '../../src/health/template.ts'
@@ -336,5 +337,56 @@ test('docs check: a label missing from, or unknown to, docs/docker.md\'s table i
   t.deepEqual(dockerLabelProblems(swap(DOCS.get('docs/docker.md') ?? '', '| `SidecarDiscover=false` |', '| `SidecarDiscovery=false` |')), [
     'docs/docker.md\'s label table has no row for SidecarDiscover',
     'docs/docker.md\'s label table has a row for SidecarDiscovery, which discovery does not read',
+  ])
+})
+
+// ---------------------------------------------------------------- configuration summaries
+
+/** README's table of the config sections: a row for each section of the schema, and each `key` a row names is a key of that section. */
+function sectionTableProblems (readme: string): string[] {
+  const rows = tableRows(section(readme, '## Configuration')).flatMap(c => {
+    const name = /^`\[([a-z_]+)\]`$/.exec(c[0] ?? '')?.[1]
+    return name === undefined ? [] : [[name, c[1] ?? ''] as const]
+  })
+  const problems = SECTIONS.filter(s => !rows.some(([name]) => name === s)).map(s => `README's Configuration table has no row for [${s}]`)
+  for (const [name, what] of rows) {
+    if (!isSection(name)) problems.push(`README's Configuration table has a row for [${name}], which is no section`)
+    else for (const m of what.matchAll(/`([a-z][a-z0-9_]*)`/g)) if (!isKey(name, m[1])) problems.push(`README's Configuration table names \`${m[1]}\` under [${name}], which has no such key`)
+  }
+  return problems
+}
+
+test('docs: README\'s table of the config sections has a row for each section, naming only its keys', t => {
+  t.deepEqual(sectionTableProblems(README), [])
+})
+
+test('docs check: a key named under the wrong section, or a section left out, is named', t => {
+  t.deepEqual(sectionTableProblems(swap(README, '`retry_delay`, `queue_size`', '`retry_delay`, `queue_sze`')), ['README\'s Configuration table names `queue_sze` under [listeners], which has no such key'])
+  t.deepEqual(sectionTableProblems(swap(README, '| `[health]` |', '| `[healthcheck]` |')), [
+    'README\'s Configuration table has no row for [health]',
+    'README\'s Configuration table has a row for [healthcheck], which is no section',
+  ])
+})
+
+/** docs/configuration.md's rule for values taken from a set ("**Enums** (`discovery`, ...) are case-insensitive"): it names every such key, and no other. */
+function enumRuleProblems (md: string): string[] {
+  const list = /- \*\*Enums\*\* \(([^)]*)\)/.exec(md)?.[1]
+  if (list === undefined) return ['docs/configuration.md has no **Enums** rule']
+  const named = [...list.matchAll(/`([a-z_]+)`/g)].map(m => m[1])
+  const enums = allKeys().filter(([s, k]) => specOf(s, k).values !== undefined).map(([, k]) => k)
+  return [
+    ...enums.filter(k => !named.includes(k)).map(k => `docs/configuration.md's Enums rule leaves out ${k}, whose values are a set (src/config/schema.ts)`),
+    ...named.filter(k => !enums.includes(k)).map(k => `docs/configuration.md's Enums rule names ${k}, which takes no set of values`),
+  ]
+}
+
+test('docs: docs/configuration.md\'s Enums rule names every key whose value is one of a set, and no other', t => {
+  t.deepEqual(enumRuleProblems(CONFIG_DOC), [])
+})
+
+test('docs check: an enum key left out of, or wrongly in, the Enums rule is named', t => {
+  t.deepEqual(enumRuleProblems(swap(CONFIG_DOC, '`balance`, `access_log`', '`balance`, `bind_ip`')), [
+    'docs/configuration.md\'s Enums rule leaves out access_log, whose values are a set (src/config/schema.ts)',
+    'docs/configuration.md\'s Enums rule names bind_ip, which takes no set of values',
   ])
 })
