@@ -390,3 +390,24 @@ test('docs check: an enum key left out of, or wrongly in, the Enums rule is name
     'docs/configuration.md\'s Enums rule names bind_ip, which takes no set of values',
   ])
 })
+
+// ---------------------------------------------------------------- npm scripts
+
+const SCRIPTS = Object.keys((JSON.parse(fs.readFileSync(path.join(REPO, 'package.json'), 'utf8')) as { scripts: Record<string, string> }).scripts)
+
+/** Every `npm run <script>` README.md and docs/*.md show (in code, across a line break too) that package.json does not define. */
+function npmScriptProblems (docs: Map<string, string>): string[] {
+  const problems: string[] = []
+  for (const [file, md] of docs) {
+    for (const m of md.matchAll(/npm\s+run(?:\s+-s)?\s+([a-z][a-z0-9:-]*)/g)) if (!SCRIPTS.includes(m[1])) problems.push(`${file}: \`npm run ${m[1]}\` is shown, package.json has no such script`)
+  }
+  return problems
+}
+
+test('docs: every `npm run` script README.md and docs/*.md show is one package.json defines', t => {
+  t.deepEqual(npmScriptProblems(DOCS), [])
+})
+
+test('docs check: a script that was renamed is named', t => {
+  t.deepEqual(npmScriptProblems(edited('README.md', md => swap(md, '`npm run bench:api`', '`npm run bench:api-load`'))), ['README.md: `npm run bench:api-load` is shown, package.json has no such script'])
+})
