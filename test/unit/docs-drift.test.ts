@@ -18,7 +18,8 @@ import {
   documentedRoutes, envProblems, flagTableProblems, linkProblems, pathProblems, proseDefaultProblems,
   readDocs, REPO, routeShape, section, sourceText, stripFences, tableRows,
 } from '../helpers/docs-drift.ts'
-import { problems as configProblems, tmpDir, writeFile } from './config/helpers.ts'
+import { load as loadTestConfig, problems as configProblems, tmpDir, writeFile } from './config/helpers.ts'
+import { ConfigError } from '../../src/lib/errors.ts'
 
 const DOCS = readDocs()
 const README = DOCS.get('README.md') ?? ''
@@ -410,4 +411,36 @@ test('docs: every `npm run` script README.md and docs/*.md show is one package.j
 
 test('docs check: a script that was renamed is named', t => {
   t.deepEqual(npmScriptProblems(edited('README.md', md => swap(md, '`npm run bench:api`', '`npm run bench:api-load`'))), ['README.md: `npm run bench:api-load` is shown, package.json has no such script'])
+})
+
+// ---------------------------------------------------------------- TOML examples
+
+/** What loading each ```toml example of README.md and docs/*.md as a sidecar.toml says: its problems and warnings, by file and example. */
+function tomlExampleProblems (t: ExecutionContext, docs: Map<string, string>): string[] {
+  const out: string[] = []
+  for (const [file, md] of docs) {
+    let n = 0
+    for (const m of md.matchAll(/^```toml\n([\s\S]*?)^```$/gm)) {
+      n++
+      const cwd = tmpDir(t)
+      writeFile(cwd, 'sidecar.toml', m[1])
+      try {
+        out.push(...loadTestConfig(t, { cwd }).warnings.map(w => `${file}, TOML example ${n}: warning: ${w}`))
+      } catch (err) {
+        if (!(err instanceof ConfigError)) throw err
+        out.push(...err.problems.map(p => `${file}, TOML example ${n}: ${p}`))
+      }
+    }
+  }
+  return out
+}
+
+test('docs: every TOML example README.md and docs/*.md show loads with no problem and no warning', t => {
+  t.true([...DOCS.values()].some(md => md.includes('```toml\n')), 'the docs have TOML examples')
+  t.deepEqual(tomlExampleProblems(t, DOCS), [])
+})
+
+test('docs check: a TOML example with a mistyped key is named', t => {
+  t.deepEqual(tomlExampleProblems(t, edited('docs/configuration.md', md => swap(md, 'status_changes_only = true\n```', 'status_change_only = true\n```'))),
+    ['docs/configuration.md, TOML example 1: sidecar.toml:8: [listeners] webhook: entry 0: unknown key status_change_only, did you mean status_changes_only? (keys: url, services, status_changes_only)'])
 })
