@@ -12,6 +12,8 @@ import { DEFAULTS } from '../../src/config/defaults.ts'
 import { allKeys, isKey, isSection, SECTIONS, specOf } from '../../src/config/schema.ts'
 import { LABEL } from '../../src/discovery/docker/labels.ts'
 import { CHECK_KEYS, ENTRY_KEYS, SERVICE_KEYS } from '../../src/discovery/static/parse.ts'
+import { checkStaticFile } from '../../src/discovery/static/static-discoverer.ts'
+import { systemClock } from '../../src/service/clock.ts'
 import { TEMPLATE_FIELDS } from '../../src/health/template.ts'
 import { nodeRequire } from '../../src/lib/node-http.ts'
 import {
@@ -318,6 +320,25 @@ test('docs check: a static key left unnamed, or mistyped in the example, is name
     'README\'s static example: an entry has the key Chek, which the parser refuses',
   ])
   t.deepEqual(staticKeyProblems(swap(README, '`Created`, `Updated`, `Status` and\n  `Site`', '`Created`, `Updated` and `Status`')), ['README\'s Static discovery does not name the key Site, which the static file takes'])
+})
+
+/** What the daemon says of README's static example, loaded as a host's static file (the warnings of `--check-config`). */
+async function staticExampleWarnings (t: ExecutionContext, readme: string): Promise<string[]> {
+  const example = /```json\n([\s\S]*?)\n```/.exec(section(readme, '## Static discovery'))?.[1] ?? '[]'
+  const file = writeFile(tmpDir(t), 'static.json', example)
+  const warnings: string[] = []
+  t.is(await checkStaticFile({ file, hostname: 'host-a', advertiseIp: '10.0.0.5', backendCidrs: [] }, systemClock, w => { warnings.push(w.replace(file, 'static.json')) }), 1, 'its one entry loads')
+  return warnings
+}
+
+test('docs: README\'s static example loads with no warning (a copy of it works as shown)', async t => {
+  t.deepEqual(await staticExampleWarnings(t, README), [])
+})
+
+test('docs check: a static example whose port IP peers would refuse is named', async t => {
+  const warnings = await staticExampleWarnings(t, swap(README, '"ServicePort": 9999 }', '"ServicePort": 9999, "IP": "10.1.2.3" }'))
+  t.is(warnings.length, 1)
+  t.regex(warnings[0] ?? '', /^static\.json: a port IP is neither this host's advertised address \(10\.0\.0\.5\)/)
 })
 
 /** The container labels discovery reads (src/discovery/docker/labels.ts) against the rows of docs/docker.md's label table. */
