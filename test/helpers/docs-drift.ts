@@ -277,9 +277,9 @@ export function inlineExample (readme: string, lead: string): { status?: number,
   return m === null ? undefined : { ...(m[1] !== undefined ? { status: Number(m[1]) } : {}), body: JSON.parse(m[2]) }
 }
 
-/** The fenced JSON example that follows a line starting with lead in README's "Example responses". */
-export function fencedExample (readme: string, lead: string): unknown {
-  const text = section(readme, '### Example responses')
+/** The fenced JSON example that follows lead under heading (README's "Example responses" unless another is given). */
+export function fencedExample (readme: string, lead: string, heading = '### Example responses'): unknown {
+  const text = section(readme, heading)
   const at = text.indexOf(lead)
   if (at < 0) return undefined
   const m = /```json\n([\s\S]*?)\n```/.exec(text.slice(at))

@@ -73,10 +73,15 @@ const SYSTEMD_ANALYZE = spawnSync('systemd-analyze', ['--version'], { stdio: 'ig
 ;(SYSTEMD_ANALYZE ? test : test.skip)('docker/sidecar.service passes systemd-analyze verify, as a non-root, restarting, hardened unit', t => {
   const unit = readFileSync(path.join(REPO, 'docker/sidecar.service'), 'utf8')
   for (const line of ['User=sidecar', 'Restart=on-failure', 'NoNewPrivileges=yes', 'ProtectSystem=strict', 'RestartPreventExitStatus=2']) t.true(unit.includes(`\n${line}\n`), line)
+  // `npm install -g` puts the bin in /usr/bin (Debian's or NodeSource's Node) or /usr/local/bin: a bare
+  // name is looked up in both, a path fits one (203/EXEC on the other)
+  t.regex(unit, /\nExecStart=sidecar --config-file \/etc\/sidecar\/sidecar\.toml\n/, 'ExecStart names the bin without a directory')
+  // a group named here that the host lacks (no Docker, so no docker group) fails every start with 216/GROUP
+  t.notRegex(unit, /\nSupplementaryGroups=/, 'no group the host may lack')
   const dir = mkdtempSync(path.join(os.tmpdir(), 'sidecar-unit-'))
   t.teardown(() => { rmSync(dir, { recursive: true, force: true }) })
   // The unit names the npm-installed bin; here the checkout's stands in for it.
-  writeFileSync(path.join(dir, 'sidecar.service'), unit.replace('/usr/local/bin/sidecar', `${process.execPath} ${BIN}`))
+  writeFileSync(path.join(dir, 'sidecar.service'), unit.replace('\nExecStart=sidecar ', `\nExecStart=${process.execPath} ${BIN} `))
   const r = spawnSync('systemd-analyze', ['verify', path.join(dir, 'sidecar.service')], { encoding: 'utf8', timeout: 60_000 })
   t.is(r.status, 0, r.stderr)
   t.is(r.stderr.trim(), '', r.stderr)

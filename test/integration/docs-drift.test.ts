@@ -2,8 +2,9 @@
 // (config/one-host.toml, host "host-a", as README's examples were taken): every metric name
 // the docs mention is exported by its /metrics, every route of README's API table answers,
 // and README's example answers have the keys the real answers have. Each check also runs on a
-// mistyped copy of the docs, so it is shown to fail. The checks without a daemon are in
-// test/unit/docs-drift.test.ts.
+// mistyped copy of the docs, so it is shown to fail. docs/listeners.md's /api/listeners.json example
+// is held to the answer about a filtered webhook whose POSTs fail (nothing listens at its port
+// on this test's own address). The checks without a daemon are in test/unit/docs-drift.test.ts.
 import { mkdtemp, rm } from 'node:fs/promises'
 import os from 'node:os'
 import path from 'node:path'
@@ -15,6 +16,8 @@ import { waitFor } from '../helpers/wait.ts'
 const IP = '127.0.50.10'
 const DOCS = readDocs()
 const README = DOCS.get('README.md') ?? ''
+/** A filtered webhook nothing answers: /api/listeners.json then shows `filter` and a `lastError`, as docs/listeners.md's example does. */
+const WEBHOOK = JSON.stringify([{ url: `http://${IP}:9/sidecar/update`, services: ['sidecar-api'], status_changes_only: true }])
 
 /**
  * Metrics a daemon exports only in a set-up this test's daemon does not have, each with that
@@ -29,7 +32,7 @@ let id: string
 
 test.before(async () => {
   dir = await mkdtemp(path.join(os.tmpdir(), 'sidecar-docs-drift-'))
-  daemon = await startDaemon({ ip: IP, hostname: 'host-a', cwd: dir, args: ['-f', path.join(REPO, 'config/one-host.toml')], env: { API_GC_METRICS: 'true', SIDECAR_QUIC: 'false' } })
+  daemon = await startDaemon({ ip: IP, hostname: 'host-a', cwd: dir, args: ['-f', path.join(REPO, 'config/one-host.toml')], env: { API_GC_METRICS: 'true', SIDECAR_QUIC: 'false', LISTENERS_WEBHOOK: WEBHOOK } })
   // the example service of config/static.json, health checked: ALIVE
   id = await waitFor(async () => {
     const doc = await daemon.json<{ Services: Record<string, Array<{ ID: string, Status: number }>> }>('/services.json')
@@ -127,6 +130,16 @@ test.serial('docs: README\'s example answers have the keys and statuses of a run
   }
   await get(`/api/services/${id}/undrain`, { method: 'POST' })
   t.deepEqual(problems, [])
+})
+
+test.serial('docs: docs/listeners.md\'s /api/listeners.json example has the keys of a running daemon\'s answer', async t => {
+  const real = await waitFor(async () => {
+    const doc = JSON.parse((await get('/api/listeners.json')).text) as { listeners: Array<{ lastError: unknown }> }
+    return doc.listeners[0]?.lastError != null && doc
+  }, { timeoutMs: 20_000, message: 'the webhook\'s first failed POST in /api/listeners.json' })
+  const doc = fencedExample(DOCS.get('docs/listeners.md') ?? '', '`GET /api/listeners.json`:', '## Visibility')
+  t.not(doc, undefined, 'docs/listeners.md has the example')
+  t.deepEqual(keyDifferences(doc, real), [])
 })
 
 test('docs check: an example answer with a key too many, too few, or a wrong status is named', t => {

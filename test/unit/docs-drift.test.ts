@@ -9,15 +9,19 @@ import test, { type ExecutionContext } from 'ava'
 import { usage } from '../../src/cli/usage.ts'
 import { createApp, type ApiComponents } from '../../src/api/app.ts'
 import { DEFAULTS } from '../../src/config/defaults.ts'
+import { allKeys, isKey, isSection, SECTIONS, specOf } from '../../src/config/schema.ts'
 import { LABEL } from '../../src/discovery/docker/labels.ts'
 import { CHECK_KEYS, ENTRY_KEYS, SERVICE_KEYS } from '../../src/discovery/static/parse.ts'
+import { checkStaticFile } from '../../src/discovery/static/static-discoverer.ts'
+import { systemClock } from '../../src/service/clock.ts'
 import { TEMPLATE_FIELDS } from '../../src/health/template.ts'
 import { nodeRequire } from '../../src/lib/node-http.ts'
 import {
   documentedRoutes, envProblems, flagTableProblems, linkProblems, pathProblems, proseDefaultProblems,
   readDocs, REPO, routeShape, section, sourceText, stripFences, tableRows,
 } from '../helpers/docs-drift.ts'
-import { problems as configProblems, tmpDir, writeFile } from './config/helpers.ts'
+import { load as loadTestConfig, problems as configProblems, tmpDir, writeFile } from './config/helpers.ts'
+import { ConfigError } from '../../src/lib/errors.ts'
 
 const DOCS = readDocs()
 const README = DOCS.get('README.md') ?? ''
@@ -318,6 +322,25 @@ test('docs check: a static key left unnamed, or mistyped in the example, is name
   t.deepEqual(staticKeyProblems(swap(README, '`Created`, `Updated`, `Status` and\n  `Site`', '`Created`, `Updated` and `Status`')), ['README\'s Static discovery does not name the key Site, which the static file takes'])
 })
 
+/** What the daemon says of README's static example, loaded as a host's static file (the warnings of `--check-config`). */
+async function staticExampleWarnings (t: ExecutionContext, readme: string): Promise<string[]> {
+  const example = /```json\n([\s\S]*?)\n```/.exec(section(readme, '## Static discovery'))?.[1] ?? '[]'
+  const file = writeFile(tmpDir(t), 'static.json', example)
+  const warnings: string[] = []
+  t.is(await checkStaticFile({ file, hostname: 'host-a', advertiseIp: '10.0.0.5', backendCidrs: [] }, systemClock, w => { warnings.push(w.replace(file, 'static.json')) }), 1, 'its one entry loads')
+  return warnings
+}
+
+test('docs: README\'s static example loads with no warning (a copy of it works as shown)', async t => {
+  t.deepEqual(await staticExampleWarnings(t, README), [])
+})
+
+test('docs check: a static example whose port IP peers would refuse is named', async t => {
+  const warnings = await staticExampleWarnings(t, swap(README, '"ServicePort": 9999 }', '"ServicePort": 9999, "IP": "10.1.2.3" }'))
+  t.is(warnings.length, 1)
+  t.regex(warnings[0] ?? '', /^static\.json: a port IP is neither this host's advertised address \(10\.0\.0\.5\)/)
+})
+
 /** The container labels discovery reads (src/discovery/docker/labels.ts) against the rows of docs/docker.md's label table. */
 function dockerLabelProblems (dockerMd: string): string[] {
   const rows = tableRows(section(dockerMd, '## Labels')).map(c => /^`([A-Za-z_]+)(?:<[^>]*>)?=/.exec(c[0] ?? '')?.[1]).filter(l => l !== undefined)
@@ -337,4 +360,108 @@ test('docs check: a label missing from, or unknown to, docs/docker.md\'s table i
     'docs/docker.md\'s label table has no row for SidecarDiscover',
     'docs/docker.md\'s label table has a row for SidecarDiscovery, which discovery does not read',
   ])
+})
+
+// ---------------------------------------------------------------- configuration summaries
+
+/** README's table of the config sections: a row for each section of the schema, and each `key` a row names is a key of that section. */
+function sectionTableProblems (readme: string): string[] {
+  const rows = tableRows(section(readme, '## Configuration')).flatMap(c => {
+    const name = /^`\[([a-z_]+)\]`$/.exec(c[0] ?? '')?.[1]
+    return name === undefined ? [] : [[name, c[1] ?? ''] as const]
+  })
+  const problems = SECTIONS.filter(s => !rows.some(([name]) => name === s)).map(s => `README's Configuration table has no row for [${s}]`)
+  for (const [name, what] of rows) {
+    if (!isSection(name)) problems.push(`README's Configuration table has a row for [${name}], which is no section`)
+    else for (const m of what.matchAll(/`([a-z][a-z0-9_]*)`/g)) if (!isKey(name, m[1])) problems.push(`README's Configuration table names \`${m[1]}\` under [${name}], which has no such key`)
+  }
+  return problems
+}
+
+test('docs: README\'s table of the config sections has a row for each section, naming only its keys', t => {
+  t.deepEqual(sectionTableProblems(README), [])
+})
+
+test('docs check: a key named under the wrong section, or a section left out, is named', t => {
+  t.deepEqual(sectionTableProblems(swap(README, '`retry_delay`, `queue_size`', '`retry_delay`, `queue_sze`')), ['README\'s Configuration table names `queue_sze` under [listeners], which has no such key'])
+  t.deepEqual(sectionTableProblems(swap(README, '| `[health]` |', '| `[healthcheck]` |')), [
+    'README\'s Configuration table has no row for [health]',
+    'README\'s Configuration table has a row for [healthcheck], which is no section',
+  ])
+})
+
+/** docs/configuration.md's rule for values taken from a set ("**Enums** (`discovery`, ...) are case-insensitive"): it names every such key, and no other. */
+function enumRuleProblems (md: string): string[] {
+  const list = /- \*\*Enums\*\* \(([^)]*)\)/.exec(md)?.[1]
+  if (list === undefined) return ['docs/configuration.md has no **Enums** rule']
+  const named = [...list.matchAll(/`([a-z_]+)`/g)].map(m => m[1])
+  const enums = allKeys().filter(([s, k]) => specOf(s, k).values !== undefined).map(([, k]) => k)
+  return [
+    ...enums.filter(k => !named.includes(k)).map(k => `docs/configuration.md's Enums rule leaves out ${k}, whose values are a set (src/config/schema.ts)`),
+    ...named.filter(k => !enums.includes(k)).map(k => `docs/configuration.md's Enums rule names ${k}, which takes no set of values`),
+  ]
+}
+
+test('docs: docs/configuration.md\'s Enums rule names every key whose value is one of a set, and no other', t => {
+  t.deepEqual(enumRuleProblems(CONFIG_DOC), [])
+})
+
+test('docs check: an enum key left out of, or wrongly in, the Enums rule is named', t => {
+  t.deepEqual(enumRuleProblems(swap(CONFIG_DOC, '`balance`, `access_log`', '`balance`, `bind_ip`')), [
+    'docs/configuration.md\'s Enums rule leaves out access_log, whose values are a set (src/config/schema.ts)',
+    'docs/configuration.md\'s Enums rule names bind_ip, which takes no set of values',
+  ])
+})
+
+// ---------------------------------------------------------------- npm scripts
+
+const SCRIPTS = Object.keys((JSON.parse(fs.readFileSync(path.join(REPO, 'package.json'), 'utf8')) as { scripts: Record<string, string> }).scripts)
+
+/** Every `npm run <script>` README.md and docs/*.md show (in code, across a line break too) that package.json does not define. */
+function npmScriptProblems (docs: Map<string, string>): string[] {
+  const problems: string[] = []
+  for (const [file, md] of docs) {
+    for (const m of md.matchAll(/npm\s+run(?:\s+-s)?\s+([a-z][a-z0-9:-]*)/g)) if (!SCRIPTS.includes(m[1])) problems.push(`${file}: \`npm run ${m[1]}\` is shown, package.json has no such script`)
+  }
+  return problems
+}
+
+test('docs: every `npm run` script README.md and docs/*.md show is one package.json defines', t => {
+  t.deepEqual(npmScriptProblems(DOCS), [])
+})
+
+test('docs check: a script that was renamed is named', t => {
+  t.deepEqual(npmScriptProblems(edited('README.md', md => swap(md, '`npm run bench:api`', '`npm run bench:api-load`'))), ['README.md: `npm run bench:api-load` is shown, package.json has no such script'])
+})
+
+// ---------------------------------------------------------------- TOML examples
+
+/** What loading each ```toml example of README.md and docs/*.md as a sidecar.toml says: its problems and warnings, by file and example. */
+function tomlExampleProblems (t: ExecutionContext, docs: Map<string, string>): string[] {
+  const out: string[] = []
+  for (const [file, md] of docs) {
+    let n = 0
+    for (const m of md.matchAll(/^```toml\n([\s\S]*?)^```$/gm)) {
+      n++
+      const cwd = tmpDir(t)
+      writeFile(cwd, 'sidecar.toml', m[1])
+      try {
+        out.push(...loadTestConfig(t, { cwd }).warnings.map(w => `${file}, TOML example ${n}: warning: ${w}`))
+      } catch (err) {
+        if (!(err instanceof ConfigError)) throw err
+        out.push(...err.problems.map(p => `${file}, TOML example ${n}: ${p}`))
+      }
+    }
+  }
+  return out
+}
+
+test('docs: every TOML example README.md and docs/*.md show loads with no problem and no warning', t => {
+  t.true([...DOCS.values()].some(md => md.includes('```toml\n')), 'the docs have TOML examples')
+  t.deepEqual(tomlExampleProblems(t, DOCS), [])
+})
+
+test('docs check: a TOML example with a mistyped key is named', t => {
+  t.deepEqual(tomlExampleProblems(t, edited('docs/configuration.md', md => swap(md, 'status_changes_only = true\n```', 'status_change_only = true\n```'))),
+    ['docs/configuration.md, TOML example 1: sidecar.toml:8: [listeners] webhook: entry 0: unknown key status_change_only, did you mean status_changes_only? (keys: url, services, status_changes_only)'])
 })
