@@ -126,7 +126,11 @@ export class Membership extends EventEmitter<{ join: [Member, { returning: boole
   readonly #learnedDials = new LearnedDials(LEARNED_DIALS)
   /** The WARN naming a member whose listed peers spent its dials: once a minute at most. */
   readonly #budgetSpentLog = new LogThrottle(60_000)
-  /** The WARN about a peer that uses this host's own name: at its first hang-up, then every 10 minutes at most (it is redialled every 30 s). */
+  /**
+   * The WARN about a peer that uses this host's own name: at the first hang-up, then every 10
+   * minutes at most, counting the others (such a peer is redialled every 30 s, and it dials as
+   * often as it likes, under as many peer ids as it likes); the rest at debug.
+   */
   readonly #sameNameLog = new LogThrottle(SAME_NAME_LOG_MS)
   /** Peers identified again by us (identifyAgain): when the last attempt ended, Infinity while one runs. */
   readonly #identifyTried = new Map<string, number>()
@@ -412,7 +416,7 @@ export class Membership extends EventEmitter<{ join: [Member, { returning: boole
     if (hostname === this.#init.hostname) {
       const times = this.#sameNameLog.note(Date.now())
       const line = `peer ${id} at ${remoteAddr} also calls itself ${hostname}: every host needs its own hostname; hanging up`
-      if (times !== undefined || !this.#foreign.has(id)) this.#logger.warn(times !== undefined && times > 1 ? `${line} (${times} times since the last such WARN)` : line)
+      if (times !== undefined) this.#logger.warn(times > 1 ? `${line} (${times} hang-ups for this since the last such WARN)` : line)
       else this.#logger.debug(line)
       this.#flagForeign(id)
       void this.#node.hangUp(peerId).catch(() => {})
