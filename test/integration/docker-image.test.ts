@@ -64,11 +64,14 @@ dtest('image: two sidecars from the built image on the host network see a labell
     return c
   }
 
-  // A: environment only; Docker discovery through the socket, readable by its group.
+  // A: environment only; Docker discovery through the socket, readable by its group; its node
+  // identity on a new named volume (as an operator keeps it across re-creation)
+  const idVolume = `sctest-image-id-${suffix}`
+  t.teardown(async () => { await d.getVolume(idVolume).remove().catch(() => {}) })
   const a = await sidecar('image-a', {
     env: [`SIDECAR_HOSTNAME=image-a-${suffix}`, `SIDECAR_BIND_IP=${A}`, `SIDECAR_ADVERTISE_IP=${A}`, 'SIDECAR_CLUSTER_NAME=image-test',
       'SIDECAR_DISCOVERY=docker', 'HEALTH_INTERVAL=1s', 'SIDECAR_QUIC=false'],
-    binds: [`${TEST_DOCKER_SOCKET}:/var/run/docker.sock`],
+    binds: [`${TEST_DOCKER_SOCKET}:/var/run/docker.sock`, `${idVolume}:/home/node/.sidecar`],
     groupAdd: [String(statSync(TEST_DOCKER_SOCKET).gid)],
   })
   // B: a mounted sidecar.toml only (the image's working directory), static discovery, seeded from A.
@@ -113,7 +116,9 @@ dtest('image: two sidecars from the built image on the host network see a labell
       return health?.Status === 'healthy'
     }, { timeoutMs: 60_000, intervalMs: 1000, message: () => `${who} healthy; last probe: ${last}` }))
   }
-  t.pass()
+  // the named volume took the image directory's owner (the user node), so the key was kept there
+  const health = await (await fetch(`http://${A}:7777/health`, { signal: AbortSignal.timeout(5000) })).json() as { identityError?: string }
+  t.is(health.identityError, undefined, `A keeps its node key on the named volume: ${health.identityError}`)
 
   // docker stop: SIGTERM reaches the daemon (PID 1), which exits cleanly.
   await b.stop({ t: 15 })
