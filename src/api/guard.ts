@@ -60,6 +60,13 @@ function header (ctx: Koa.Context, name: string): string | undefined {
 
 export function apiGuard (c: { rejections: ApiRejections }, init: GuardInit): Koa.Middleware {
   let streams = 0
+  /**
+   * Connections whose stream is open. A stream never ends, so a request pipelined behind it on
+   * the same connection can never be answered: one connection that pipelined 600 stream
+   * requests took all 512 places, and every UI and dashboard got 503 while it was open (and
+   * for about 25 s after it closed: Node emits no 'close' for answers still queued then).
+   */
+  const streaming = new WeakSet<object>()
   const allowedHosts = hostNameSet(init.allowedHosts ?? [], init.ownNames)
   return async (ctx, next) => {
     if (isWrite(ctx.method)) {
@@ -79,6 +86,12 @@ export function apiGuard (c: { rejections: ApiRejections }, init: GuardInit): Ko
         return
       }
     } else if ((ctx.method === 'GET' || ctx.method === 'HEAD') && STREAM_PATHS.has(routePath(ctx.path))) {
+      const socket = ctx.req.socket
+      if (streaming.has(socket)) {
+        c.rejections.reject('stream_limit', 'a stream asked for on a connection whose stream is open')
+        sendError(ctx, 503, 'Service Unavailable - this connection carries a stream, which does not end: a request sent after it on the same connection cannot be answered; open a connection for each stream')
+        return
+      }
       if (streams >= init.maxStreamClients) {
         c.rejections.reject('stream_limit', `${streams} stream clients connected, the most allowed`)
         ctx.set('Retry-After', String(STREAM_RETRY_AFTER_S))
@@ -86,7 +99,13 @@ export function apiGuard (c: { rejections: ApiRejections }, init: GuardInit): Ko
         return
       }
       streams++
-      ctx.res.once('close', () => { streams-- })
+      // a HEAD is answered at once; a GET is the stream, the connection's last answer
+      const stream = ctx.method === 'GET'
+      if (stream) streaming.add(socket)
+      ctx.res.once('close', () => {
+        streams--
+        if (stream) streaming.delete(socket)
+      })
     }
     await next()
     if (!ctx.res.headersSent && !corsAllowed(ctx.method, routePath(ctx.path))) for (const h of CORS_HEADERS) ctx.remove(h)
