@@ -112,7 +112,7 @@ export class EventHub implements Startable {
     this.#init = init
     const m = components.metrics
     this.#changes = m.counter('sidecar_catalog_changes_total', 'Records added or changed in status, by new status', ['status'])
-    this.#dropped = m.counter('sidecar_stream_clients_dropped_total', 'SSE clients dropped: too slow to read their events, or the state changed faster than a snapshot for them could be built')
+    this.#dropped = m.counter('sidecar_stream_clients_dropped_total', 'Stream clients dropped: too slow to read their events, the state changed faster than a snapshot for them could be built, or they left an old document unread while newer ones were held')
     const subscribers = this.#subscribers
     m.gauge('sidecar_stream_clients', 'Open stream clients (sse: /api/events, watch: /watch)', ['kind'], function () {
       this.reset()

@@ -15,6 +15,7 @@ import type { ServerResponse } from 'node:http'
 import type { Catalog } from '../catalog/index.ts'
 import type { Logger } from '../lib/logger.ts'
 import { sseFrame, sseFrameParts, type EventHub, type HubEvent, type Subscriber } from './events.ts'
+import type { DocumentHolder, HeldDocuments } from './held-documents.ts'
 import { endAtClientFin } from './respond.ts'
 import type { ClusterMember, DocumentCache } from './views.ts'
 
@@ -32,6 +33,8 @@ export interface SseComponents {
   logger: Logger
   /** Snapshots are serialised once per catalog version (views.ts). */
   documents: DocumentCache
+  /** The documents stream clients' sockets hold unsent, bounded (held-documents.ts). */
+  held: HeldDocuments
 }
 
 /**
@@ -43,11 +46,13 @@ export function wantsEventStream (ctx: Koa.Context): boolean {
   return ctx.accepts('application/json', 'text/event-stream') === 'text/event-stream'
 }
 
-class SseClient implements Subscriber {
+class SseClient implements Subscriber, DocumentHolder {
   readonly kind = 'sse'
   readonly #res: ServerResponse
   readonly #limit: number
   readonly #onDrop: (reason: string, queued: number) => void
+  /** Cuts the connection (set by the handler). */
+  cut: (reason: string) => void = () => {}
   #queue: Array<string | Buffer> = []
   #queuedBytes = 0
   #blocked = false
@@ -61,6 +66,8 @@ class SseClient implements Subscriber {
   }
 
   get queuedBytes (): number { return this.#queuedBytes }
+
+  pending (): boolean { return this.#queuedBytes > 0 || this.#res.writableLength > 0 }
 
   change (e: HubEvent): void { this.send(e.frame) }
 
@@ -159,10 +166,16 @@ export function sseHandler (c: SseComponents, opts: { queueBytes: number }): (ct
       c.logger.warn({ remote: req.socket.remoteAddress, ...fields }, `SSE client ${req.socket.remoteAddress ?? ''} dropped: ${why}`)
     }
     const client = new SseClient(res, opts.queueBytes, (why, queued) => { dropped(`${why} (${queued} bytes waiting)`, { queued }) })
+    client.cut = (why) => {
+      client.closed()
+      dropped(why)
+      res.destroy()
+    }
     res.once('close', () => {
       gone = true
       unsubscribe()
       client.closed()
+      c.held.release(client)
     })
     client.send(`retry: ${RETRY_MS}\n\n`)
     // A replay bigger than the client's queue would only get it dropped; a snapshot is smaller.
@@ -180,6 +193,7 @@ export function sseHandler (c: SseComponents, opts: { queueBytes: number }): (ct
         const after = c.hub.since(String(snap.id))
         if (replayable(after)) {
           client.send(sseFrameParts('snapshot', snap.parts, snap.id))
+          c.held.hold(snap.parts, client) // until the socket has sent it
           for (const e of after) client.change(e)
           break
         }

@@ -4,6 +4,7 @@ import type Router from '@koa/router'
 import type { Catalog, ClusterMember } from '../catalog/index.ts'
 import type { Logger } from '../lib/logger.ts'
 import type { EventHub } from './events.ts'
+import { HeldDocuments } from './held-documents.ts'
 import { sseHandler, wantsEventStream } from './sse.ts'
 import type { DocumentCache } from './views.ts'
 import { watchHandler } from './watch.ts'
@@ -20,8 +21,10 @@ export interface StreamRouteComponents {
 }
 
 export function addStreamRoutes (router: Router, c: StreamRouteComponents): void {
-  const sse = sseHandler({ hub: c.hub, catalog: c.catalog, members: c.members, logger: c.logger, documents: c.documents }, { queueBytes: c.streamQueueBytes })
-  const watch = watchHandler({ hub: c.hub, documents: c.documents, logger: c.logger })
+  // one bound for both kinds of stream: what their clients' sockets hold unsent
+  const held = new HeldDocuments()
+  const sse = sseHandler({ hub: c.hub, catalog: c.catalog, members: c.members, logger: c.logger, documents: c.documents, held }, { queueBytes: c.streamQueueBytes })
+  const watch = watchHandler({ hub: c.hub, documents: c.documents, logger: c.logger, held })
   for (const path of ['/watch', '/api/watch']) router.get(path, async ctx => { if (wantsEventStream(ctx)) await sse(ctx); else watch(ctx) })
   router.get('/api/events', sse)
 }

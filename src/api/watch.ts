@@ -11,15 +11,18 @@ import type Koa from 'koa'
 import type { ServerResponse } from 'node:http'
 import type { Logger } from '../lib/logger.ts'
 import type { EventHub, Subscriber } from './events.ts'
+import type { DocumentHolder, HeldDocuments } from './held-documents.ts'
 import { endAtClientFin } from './respond.ts'
 import type { DocumentCache } from './views.ts'
 import { nextTurn } from '../lib/slicer.ts'
 
-class WatchClient implements Subscriber {
+class WatchClient implements Subscriber, DocumentHolder {
   readonly kind = 'watch'
   readonly #res: ServerResponse
   readonly #document: () => Promise<readonly Buffer[]>
   readonly #onError: (err: unknown) => void
+  readonly #held: HeldDocuments
+  readonly #onCut: (reason: string) => void
   #pending: NodeJS.Immediate | undefined
   #blocked = false
   #writing = false
@@ -31,10 +34,12 @@ class WatchClient implements Subscriber {
     this.#next()
   }
 
-  constructor (res: ServerResponse, document: () => Promise<readonly Buffer[]>, onError: (err: unknown) => void) {
+  constructor (res: ServerResponse, document: () => Promise<readonly Buffer[]>, c: { onError: (err: unknown) => void, held: HeldDocuments, onCut: (reason: string) => void }) {
     this.#res = res
     this.#document = document
-    this.#onError = onError
+    this.#onError = c.onError
+    this.#held = c.held
+    this.#onCut = c.onCut
   }
 
   get queuedBytes (): number { return this.#res.writableLength }
@@ -58,8 +63,16 @@ class WatchClient implements Subscriber {
     this.#res.end()
   }
 
+  pending (): boolean { return this.#res.writableLength > 0 }
+
+  cut (reason: string): void {
+    this.closed()
+    this.#onCut(reason)
+  }
+
   closed (): void {
     this.#done = true
+    this.#held.release(this)
     this.#first.resolve()
     if (this.#pending !== undefined) clearImmediate(this.#pending)
     this.#pending = undefined
@@ -84,6 +97,7 @@ class WatchClient implements Subscriber {
       if (this.#done) return
       let more = true
       for (const part of parts) more = this.#res.write(part)
+      this.#held.hold(parts, this) // until the socket has sent it
       this.#first.resolve()
       if (!more) {
         this.#blocked = true
@@ -99,7 +113,7 @@ class WatchClient implements Subscriber {
   }
 }
 
-export function watchHandler (c: { hub: EventHub, documents: DocumentCache, logger: Logger }): (ctx: Koa.Context) => void {
+export function watchHandler (c: { hub: EventHub, documents: DocumentCache, logger: Logger, held: HeldDocuments }): (ctx: Koa.Context) => void {
   return (ctx) => {
     const { req, res } = ctx
     if (ctx.method === 'HEAD') { ctx.status = 200; ctx.type = 'application/json'; return }
@@ -111,9 +125,17 @@ export function watchHandler (c: { hub: EventHub, documents: DocumentCache, logg
     res.writeHead(200, { 'Content-Type': 'application/json' })
     // Built in time slices, once per catalog version, however many clients watch (views.ts).
     const document = byService ? async () => await c.documents.byServiceParts() : async () => await c.documents.stateParts()
-    const client = new WatchClient(res, document, err => {
-      c.logger.error({ err }, 'bug: a /watch document could not be built; the stream is ended')
-      res.destroy()
+    const client = new WatchClient(res, document, {
+      onError: err => {
+        c.logger.error({ err }, 'bug: a /watch document could not be built; the stream is ended')
+        res.destroy()
+      },
+      held: c.held,
+      onCut: reason => {
+        c.hub.countDrop()
+        c.logger.warn({ remote: req.socket.remoteAddress }, `/watch client ${req.socket.remoteAddress ?? ''} dropped: ${reason}`)
+        res.destroy()
+      },
     })
     client.start()
     endAtClientFin(req.socket, client.firstWritten)

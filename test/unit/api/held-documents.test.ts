@@ -1,0 +1,39 @@
+// The bound on documents that stream clients hold unsent (held-documents.ts).
+import test from 'ava'
+import { HeldDocuments, type DocumentHolder } from '../../../src/api/held-documents.ts'
+
+function holder (name: string, cuts: string[], pending = true): DocumentHolder & { pendingNow: boolean } {
+  const h = { pendingNow: pending, pending: () => h.pendingNow, cut: () => { cuts.push(name) } }
+  return h
+}
+
+test('held documents: past 4, the clients still holding the oldest are cut; those that sent theirs, and the newest, never', t => {
+  const cuts: string[] = []
+  const held = new HeldDocuments(4)
+  const docs = Array.from({ length: 7 }, (_, i) => [Buffer.from(`v${i}`)])
+  const a = holder('a', cuts)
+  const b = holder('b', cuts)
+  const sent = holder('sent', cuts)
+  held.hold(docs[0], a)
+  held.hold(docs[0], b) // one document for two clients of one version
+  held.hold(docs[1], sent)
+  held.hold(docs[2], holder('c', cuts))
+  held.hold(docs[3], holder('d', cuts))
+  t.is(held.size, 4)
+  t.deepEqual(cuts, [])
+  sent.pendingNow = false // its socket sent v1: it holds nothing now
+  held.hold(docs[4], holder('e', cuts))
+  t.deepEqual(cuts, [], 'v1 is let go, not cut: 4 documents held')
+  t.is(held.size, 4)
+  held.hold(docs[5], holder('f', cuts))
+  t.deepEqual(cuts, ['a', 'b'], 'the two clients of the oldest document')
+  t.is(held.size, 4)
+  // a client that takes a newer document lets go of its old one
+  const g = holder('g', cuts)
+  held.hold(docs[5], g)
+  held.hold(docs[6], g)
+  t.is(held.size, 4, 'v2 cut for v6')
+  t.deepEqual(cuts, ['a', 'b', 'c'])
+  held.release(g)
+  t.is(held.size, 3)
+})
