@@ -98,14 +98,17 @@ export function apiGuard (c: { rejections: ApiRejections }, init: GuardInit): Ko
         sendError(ctx, 503, `Service Unavailable - ${streams} stream clients are connected, the most allowed ([api] max_stream_clients); retry later`)
         return
       }
-      streams++
-      // a HEAD is answered at once; a GET is the stream, the connection's last answer
-      const stream = ctx.method === 'GET'
-      if (stream) streaming.add(socket)
-      ctx.res.once('close', () => {
-        streams--
-        if (stream) streaming.delete(socket)
-      })
+      // Only a GET, the stream, takes a place, and is its connection's last answer. A HEAD is
+      // answered at once and holds nothing, but it held a place until its answer was sent: 40
+      // pipelined behind an answer the client did not read took every place.
+      if (ctx.method === 'GET') {
+        streams++
+        streaming.add(socket)
+        ctx.res.once('close', () => {
+          streams--
+          streaming.delete(socket)
+        })
+      }
     }
     await next()
     if (!ctx.res.headersSent && !corsAllowed(ctx.method, routePath(ctx.path))) for (const h of CORS_HEADERS) ctx.remove(h)
