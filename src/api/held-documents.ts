@@ -4,10 +4,12 @@
 // got it at one version. Each client that connects after a change, and stops reading, holds
 // the document of its own version instead: 24 such clients at a 5.7 MB snapshot held 119 MB
 // more (512 of them, the most [api] max_stream_clients allows, 2.5-3 GB), and a client
-// without the token can make the changes itself with drain and undrain. Here at most
-// MAX_HELD documents stay held by clients that have not taken them; past that, the clients
-// still holding the oldest are cut off (they read nothing, so no final event could reach
-// them) and reconnect when they read again.
+// without the token can make the changes itself with drain and undrain. Here the documents
+// held by clients that have not taken them stay within MAX_HELD_BYTES together (the newest
+// always kept); past that, the clients still holding the oldest are cut off (they read
+// nothing, so no final event could reach them) and reconnect when they read again. A bound in
+// bytes, not documents: a small cluster's documents (tens of kB) never come near it, however
+// many slow clients sit at different versions; at 10,000 services (5-6 MB) it is 5-6 of them.
 
 /** A stream client as this registry sees it. */
 export interface DocumentHolder {
@@ -17,27 +19,34 @@ export interface DocumentHolder {
   cut: (reason: string) => void
 }
 
-/** Documents held at most, the current one included: memory stays under MAX_HELD documents, whatever the clients do. */
-export const MAX_HELD = 4
+/** Bytes of documents held at most, the newest included unless it alone is larger: 32 MiB, whatever the clients do. */
+export const MAX_HELD_BYTES = 32 * 2 ** 20
 
 export class HeldDocuments {
-  readonly #max: number
-  /** By document, oldest first (a Map keeps the order of insertion). */
-  readonly #holders = new Map<readonly Buffer[], Set<DocumentHolder>>()
+  readonly #maxBytes: number
+  /** By document, oldest first (a Map keeps the order of insertion), with its size. */
+  readonly #holders = new Map<readonly Buffer[], { holders: Set<DocumentHolder>, bytes: number }>()
   readonly #held = new Map<DocumentHolder, readonly Buffer[]>()
+  /** Of the documents held, together. */
+  #bytes = 0
 
-  constructor (max = MAX_HELD) {
-    this.#max = max
+  constructor (maxBytes = MAX_HELD_BYTES) {
+    this.#maxBytes = maxBytes
   }
 
   /** `holder` has just written `doc` to its socket. Cuts off the holders of the oldest documents when too many are held. */
   hold (doc: readonly Buffer[], holder: DocumentHolder): void {
     this.release(holder)
-    let holders = this.#holders.get(doc)
-    if (holders === undefined) this.#holders.set(doc, holders = new Set())
-    holders.add(holder)
+    let entry = this.#holders.get(doc)
+    if (entry === undefined) {
+      let bytes = 0
+      for (const part of doc) bytes += part.length
+      this.#holders.set(doc, entry = { holders: new Set(), bytes })
+      this.#bytes += bytes
+    }
+    entry.holders.add(holder)
     this.#held.set(holder, doc)
-    if (this.#holders.size > this.#max) this.#trim(doc)
+    if (this.#bytes > this.#maxBytes) this.#trim(doc)
   }
 
   /** `holder` is gone, or holds another document now. */
@@ -45,21 +54,27 @@ export class HeldDocuments {
     const doc = this.#held.get(holder)
     if (doc === undefined) return
     this.#held.delete(holder)
-    const holders = this.#holders.get(doc)
-    holders?.delete(holder)
-    if (holders?.size === 0) this.#holders.delete(doc)
+    const entry = this.#holders.get(doc)
+    if (entry === undefined) return
+    entry.holders.delete(holder)
+    if (entry.holders.size > 0) return
+    this.#holders.delete(doc)
+    this.#bytes -= entry.bytes
   }
 
   /** How many documents clients hold now (tests). */
   get size (): number { return this.#holders.size }
 
+  /** Their bytes together (tests). */
+  get bytes (): number { return this.#bytes }
+
   #trim (newest: readonly Buffer[]): void {
     // holders whose sockets sent their document hold nothing any more
     for (const [holder] of this.#held) if (!holder.pending()) this.release(holder)
-    for (const [doc, holders] of this.#holders) {
-      if (this.#holders.size <= this.#max) return
+    for (const [doc, { holders }] of this.#holders) {
+      if (this.#bytes <= this.#maxBytes) return
       if (doc === newest) continue
-      const reason = `it had not taken a document of the catalog while ${this.#max} newer ones were held for other clients that did not read either`
+      const reason = `it had not taken a document of the catalog while newer ones, ${Math.round(this.#maxBytes / 2 ** 20)} MB together, were held for other clients that did not read either`
       for (const holder of [...holders]) {
         this.release(holder)
         holder.cut(reason)

@@ -7,10 +7,10 @@ function holder (name: string, cuts: string[], pending = true): DocumentHolder &
   return h
 }
 
-test('held documents: past 4, the clients still holding the oldest are cut; those that sent theirs, and the newest, never', t => {
+test('held documents: past the bound in bytes, the clients still holding the oldest are cut; those that sent theirs, and the newest, never', t => {
   const cuts: string[] = []
-  const held = new HeldDocuments(4)
-  const docs = Array.from({ length: 7 }, (_, i) => [Buffer.from(`v${i}`)])
+  const held = new HeldDocuments(40) // four documents of 10 bytes
+  const docs = Array.from({ length: 7 }, (_, i) => [Buffer.alloc(4, i), Buffer.alloc(6, i)])
   const a = holder('a', cuts)
   const b = holder('b', cuts)
   const sent = holder('sent', cuts)
@@ -36,4 +36,16 @@ test('held documents: past 4, the clients still holding the oldest are cut; thos
   t.deepEqual(cuts, ['a', 'b', 'c'])
   held.release(g)
   t.is(held.size, 3)
+  t.is(held.bytes, 30)
+})
+
+test('held documents: small documents are never cut however many versions are held; one larger than the bound alone is kept', t => {
+  const cuts: string[] = []
+  const held = new HeldDocuments(1000)
+  for (let i = 0; i < 50; i++) held.hold([Buffer.alloc(20, i)], holder(`c${i}`, cuts))
+  t.is(held.size, 50)
+  t.deepEqual(cuts, [])
+  held.hold([Buffer.alloc(5000)], holder('big', cuts))
+  t.is(cuts.length, 50, 'every older one cut')
+  t.is(held.size, 1, 'the newest kept, though larger than the bound')
 })
