@@ -117,7 +117,9 @@ export function watchHandler (c: { hub: EventHub, documents: DocumentCache, logg
   return (ctx) => {
     const { req, res } = ctx
     if (ctx.method === 'HEAD') { ctx.status = 200; ctx.type = 'application/json'; return }
-    const byService = ctx.query.by_service !== 'false'
+    // the first value when the parameter repeats, as the original's Query().Get() reads it
+    const asked = ctx.query.by_service
+    const byService = (Array.isArray(asked) ? asked[0] : asked) !== 'false'
     ctx.status = 200 // for the middleware that runs after this handler returns; the head is written below
     ctx.respond = false
     req.socket.setTimeout(0)
