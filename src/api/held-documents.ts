@@ -39,6 +39,10 @@ export class HeldDocuments {
     this.release(holder)
     let entry = this.#holders.get(doc)
     if (entry === undefined) {
+      // a new document (once per catalog version at most): let go of those already sent, which
+      // this registry would otherwise keep from the collector (an SSE client holds its snapshot
+      // here for as long as it is connected, which for a UI page is days)
+      this.#sweep()
       let bytes = 0
       for (const part of doc) bytes += part.length
       this.#holders.set(doc, entry = { holders: new Set(), bytes })
@@ -68,9 +72,13 @@ export class HeldDocuments {
   /** Their bytes together (tests). */
   get bytes (): number { return this.#bytes }
 
-  #trim (newest: readonly Buffer[]): void {
-    // holders whose sockets sent their document hold nothing any more
+  /** Holders whose sockets sent their document hold nothing any more. */
+  #sweep (): void {
     for (const [holder] of this.#held) if (!holder.pending()) this.release(holder)
+  }
+
+  #trim (newest: readonly Buffer[]): void {
+    this.#sweep()
     for (const [doc, { holders }] of this.#holders) {
       if (this.#bytes <= this.#maxBytes) return
       if (doc === newest) continue

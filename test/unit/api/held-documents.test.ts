@@ -49,3 +49,16 @@ test('held documents: small documents are never cut however many versions are he
   t.is(cuts.length, 50, 'every older one cut')
   t.is(held.size, 1, 'the newest kept, though larger than the bound')
 })
+
+test('held documents: a document its clients have sent is let go at the next new one, not kept until the bound is reached', t => {
+  const cuts: string[] = []
+  const held = new HeldDocuments(1000)
+  const sent = holder('sent', cuts)
+  held.hold([Buffer.alloc(100)], sent) // an SSE client's snapshot; it stays connected and reads
+  sent.pendingNow = false
+  t.is(held.bytes, 100)
+  held.hold([Buffer.alloc(10)], holder('next', cuts)) // the next version's document
+  t.is(held.size, 1, 'the sent snapshot is no longer referenced here')
+  t.is(held.bytes, 10)
+  t.deepEqual(cuts, [])
+})
