@@ -20,6 +20,7 @@ import path from 'node:path'
 import type { BrowserContext, Page } from 'playwright-core'
 import { CHROMIUM, CHROMIUM_ARGS, missing, pw, staticNode as node } from '../helpers/chromium.ts'
 import { REPO, type DaemonProcess } from '../helpers/daemon.ts'
+import { startRogue } from '../helpers/rogue.ts'
 import { waitFor } from '../helpers/wait.ts'
 
 const ARTIFACTS = path.join(REPO, 'test/artifacts')
@@ -265,4 +266,25 @@ browserTest(`the page says when the daemon is degraded, and why${missing !== und
   await page.goto(a.d.url('/'))
   await page.locator('#health').waitFor({ state: 'visible', timeout: 15_000 })
   t.is(await page.locator('#health').innerText(), `This sidecar is degraded (/health): proxy: web: port ${port} is in use on 127.0.54.30 by another program`)
+})
+
+// A late joiner whose seed is still sending the state: /health says "joining" (503), and the
+// page says so, where it showed a catalog that looked complete. The seed is a rogue member on
+// 127.0.70.32 (test/helpers/rogue.ts) sending each frame 25 s late; the daemon on 127.0.70.31.
+browserTest(`the page says when the daemon is still joining its cluster${missing !== undefined ? ` (skipped: needs ${missing})` : ''}`, async t => {
+  t.timeout(120_000)
+  if (pw === undefined) return
+  const seed = await startRogue(t, { ip: '127.0.70.32', hostname: 'ui-seed', clusterName: 'ui-join' })
+  seed.delayServing(25_000)
+  const a = await node(t, '127.0.70.31', 'ui-joiner', [], ['-n', 'ui-join', '-c', '127.0.70.32'])
+  await waitFor(async () => await fetch(a.d.url('/health')).then(async r => ((await r.json()) as { status: string }).status === 'joining'), { timeoutMs: 20_000, message: () => `joining\n${a.d.output.slice(-2000)}` })
+
+  const userDataDir = await mkdtemp(path.join(os.tmpdir(), 'sidecar-chromium-'))
+  t.teardown(async () => { await rm(userDataDir, { recursive: true, force: true }) })
+  const context: BrowserContext = await pw.chromium.launchPersistentContext(userDataDir, { executablePath: CHROMIUM, headless: true, args: CHROMIUM_ARGS })
+  t.teardown(async () => { await context.close() })
+  const page = context.pages()[0] ?? await context.newPage()
+  await page.goto(a.d.url('/'))
+  await page.locator('#health').waitFor({ state: 'visible', timeout: 15_000 })
+  t.regex(await page.locator('#health').innerText(), /^This sidecar is joining its cluster: it pulls the state from a seed/)
 })
