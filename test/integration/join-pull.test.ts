@@ -8,8 +8,23 @@
 // 127.0.70.22 that sends each frame of an exchange 3 s late.
 import test from 'ava'
 import { makeCluster } from '../helpers/cluster.ts'
+import type { DaemonProcess } from '../helpers/daemon.ts'
 import { startRogue } from '../helpers/rogue.ts'
 import { sleep } from '../helpers/wait.ts'
+
+/** /health every 100 ms until it says "ok" (or timeoutMs): when it first said "joining", and when "ok". */
+async function healthTimeline (d: DaemonProcess, timeoutMs: number): Promise<{ joiningAt?: number, okAt?: number }> {
+  let joiningAt: number | undefined
+  let okAt: number | undefined
+  const deadline = Date.now() + timeoutMs
+  while (okAt === undefined && Date.now() < deadline && d.running) {
+    const status = await fetch(d.url('/health'), { signal: AbortSignal.timeout(5000) }).then(async r => ((await r.json()) as { status: string }).status, () => undefined)
+    if (status === 'joining') joiningAt ??= Date.now()
+    if (status === 'ok') okAt = Date.now()
+    await sleep(100)
+  }
+  return { joiningAt, okAt }
+}
 
 test('a seed that answers but sends its state for longer than 5 s: the joiner says so, and /health says "joining" until the pull ends', async t => {
   t.timeout(120_000)
@@ -18,16 +33,7 @@ test('a seed that answers but sends its state for longer than 5 s: the joiner sa
   seed.delayServing(3000)
   const [joiner] = await makeCluster(t, [{ ip: '127.0.70.21', hostname: 'joiner', args: ['-n', cluster, '-c', '127.0.70.22'] }])
   const d = joiner.spawn()
-  // /health every 100 ms: when it first said "joining" and when "ok"
-  let joiningAt: number | undefined
-  let okAt: number | undefined
-  const deadline = Date.now() + 90_000
-  while (okAt === undefined && Date.now() < deadline && d.running) {
-    const status = await fetch(d.url('/health'), { signal: AbortSignal.timeout(5000) }).then(async r => ((await r.json()) as { status: string }).status, () => undefined)
-    if (status === 'joining') joiningAt ??= Date.now()
-    if (status === 'ok') okAt = Date.now()
-    await sleep(100)
-  }
+  const { joiningAt, okAt } = await healthTimeline(d, 90_000)
   const log = d.output
   t.truthy(joiningAt, `/health said "joining"; log:\n${log.slice(-3000)}`)
   t.truthy(okAt, `/health said "ok" in the end; log:\n${log.slice(-3000)}`)
@@ -45,15 +51,7 @@ test('a seed that trickles its state holds the joiner in "joining" 30 s at most:
   seed.delayServing(25_000) // two rounds, each under the 30 s in which an exchange without a frame is given up
   const [joiner] = await makeCluster(t, [{ ip: '127.0.70.23', hostname: 'joiner', args: ['-n', cluster, '-c', '127.0.70.24'] }])
   const d = joiner.spawn()
-  let joiningAt: number | undefined
-  let okAt: number | undefined
-  const deadline = Date.now() + 100_000
-  while (okAt === undefined && Date.now() < deadline && d.running) {
-    const status = await fetch(d.url('/health'), { signal: AbortSignal.timeout(5000) }).then(async r => ((await r.json()) as { status: string }).status, () => undefined)
-    if (status === 'joining') joiningAt ??= Date.now()
-    if (status === 'ok') okAt = Date.now()
-    await sleep(250)
-  }
+  const { joiningAt, okAt } = await healthTimeline(d, 100_000)
   const log = d.output
   t.truthy(okAt, `/health said "ok" in the end; log:\n${log.slice(-3000)}`)
   const joiningMs = (okAt ?? 0) - (joiningAt ?? 0)

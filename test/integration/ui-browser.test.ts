@@ -12,7 +12,7 @@
 // drain seen on both) needs gossip. The daemon reports gossip by its sidecar_gossip_*
 // metrics; until it has them, the test runs the same steps on one node and logs what it
 // left out.
-import test from 'ava'
+import test, { type ExecutionContext } from 'ava'
 import { mkdir, mkdtemp, rm } from 'node:fs/promises'
 import net from 'node:net'
 import os from 'node:os'
@@ -245,6 +245,19 @@ browserTest(`thousands of services: a change redraws only its own panel (the rea
   t.deepEqual(stale, [], 'every time shown in a panel on screen is current')
 })
 
+/** The text of the page's /health banner once it shows, in a Chromium of the test's own. */
+async function healthBanner (t: ExecutionContext, url: string): Promise<string> {
+  if (pw === undefined) throw new Error('no playwright-core')
+  const userDataDir = await mkdtemp(path.join(os.tmpdir(), 'sidecar-chromium-'))
+  t.teardown(async () => { await rm(userDataDir, { recursive: true, force: true }) })
+  const context: BrowserContext = await pw.chromium.launchPersistentContext(userDataDir, { executablePath: CHROMIUM, headless: true, args: CHROMIUM_ARGS })
+  t.teardown(async () => { await context.close() })
+  const page = context.pages()[0] ?? await context.newPage()
+  await page.goto(url)
+  await page.locator('#health').waitFor({ state: 'visible', timeout: 15_000 })
+  return await page.locator('#health').innerText()
+}
+
 // A newcomer's first look: the page showed only the catalog, and looked fine while /health said
 // degraded (here a proxy port taken by another program). Daemon on 127.0.54.30.
 browserTest(`the page says when the daemon is degraded, and why${missing !== undefined ? ` (skipped: needs ${missing})` : ''}`, async t => {
@@ -258,14 +271,7 @@ browserTest(`the page says when the daemon is degraded, and why${missing !== und
   const a = await node(t, '127.0.54.30', 'ui-health', [web])
   await waitFor(async () => (await a.d.json<{ status: string }>('/health')).status === 'degraded', { timeoutMs: 20_000, message: () => `degraded\n${a.d.output.slice(-2000)}` })
 
-  const userDataDir = await mkdtemp(path.join(os.tmpdir(), 'sidecar-chromium-'))
-  t.teardown(async () => { await rm(userDataDir, { recursive: true, force: true }) })
-  const context: BrowserContext = await pw.chromium.launchPersistentContext(userDataDir, { executablePath: CHROMIUM, headless: true, args: CHROMIUM_ARGS })
-  t.teardown(async () => { await context.close() })
-  const page = context.pages()[0] ?? await context.newPage()
-  await page.goto(a.d.url('/'))
-  await page.locator('#health').waitFor({ state: 'visible', timeout: 15_000 })
-  t.is(await page.locator('#health').innerText(), `This sidecar is degraded (/health): proxy: web: port ${port} is in use on 127.0.54.30 by another program`)
+  t.is(await healthBanner(t, a.d.url('/')), `This sidecar is degraded (/health): proxy: web: port ${port} is in use on 127.0.54.30 by another program`)
 })
 
 // A late joiner whose seed is still sending the state: /health says "joining" (503), and the
@@ -279,12 +285,5 @@ browserTest(`the page says when the daemon is still joining its cluster${missing
   const a = await node(t, '127.0.70.31', 'ui-joiner', [], ['-n', 'ui-join', '-c', '127.0.70.32'])
   await waitFor(async () => await fetch(a.d.url('/health')).then(async r => ((await r.json()) as { status: string }).status === 'joining'), { timeoutMs: 20_000, message: () => `joining\n${a.d.output.slice(-2000)}` })
 
-  const userDataDir = await mkdtemp(path.join(os.tmpdir(), 'sidecar-chromium-'))
-  t.teardown(async () => { await rm(userDataDir, { recursive: true, force: true }) })
-  const context: BrowserContext = await pw.chromium.launchPersistentContext(userDataDir, { executablePath: CHROMIUM, headless: true, args: CHROMIUM_ARGS })
-  t.teardown(async () => { await context.close() })
-  const page = context.pages()[0] ?? await context.newPage()
-  await page.goto(a.d.url('/'))
-  await page.locator('#health').waitFor({ state: 'visible', timeout: 15_000 })
-  t.regex(await page.locator('#health').innerText(), /^This sidecar is joining its cluster: it pulls the state from a seed/)
+  t.regex(await healthBanner(t, a.d.url('/')), /^This sidecar is joining its cluster: it pulls the state from a seed/)
 })
