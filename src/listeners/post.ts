@@ -82,7 +82,8 @@ export async function postOnce (req: PostRequest): Promise<PostResult> {
       // A 2xx means the receiver took the event, even if its own answer then broke off.
       if (status >= 200 && status < 300) { resolve({ ok: true, status }); return }
       const body = snippet(Buffer.concat(chunks).toString('utf8'))
-      const text = response.statusMessage ?? ''
+      // the reason phrase is the receiver's to choose, up to Node's 16 KiB head: clipped like the body
+      const text = snippet(response.statusMessage ?? '')
       // redirects are not followed (the listener's URL is what was configured): say where it pointed
       const location = status >= 300 && status < 400 ? response.headers.location : undefined
       const moved = location !== undefined ? ` to ${snippet(redactText(location))} (redirects are not followed: configure that URL)` : ''

@@ -327,3 +327,18 @@ test('delivery: an https URL speaks TLS (to a plain-HTTP port it fails with the 
   t.is(r.requests.length, 0, 'no POST reached the plain server')
   t.regex(f.listeners.list()[0].lastError?.message ?? '', /^connection failed: TLS handshake failed: wrong version number$/)
 })
+
+test('delivery: a reason phrase of 15,000 characters is clipped in the error like the answer\'s start', async t => {
+  // a receiver chooses its reason phrase: up to Node's 16 KiB head, one line long
+  const reason = `Busy ${'\u001b[31m'.repeat(3000)}`
+  const long = net.createServer(s => { s.on('error', () => {}); s.on('data', () => { s.end(`HTTP/1.1 503 ${reason}\r\nContent-Length: 4\r\nConnection: close\r\n\r\nbusy`) }) })
+  await new Promise<void>(resolve => long.listen(0, '127.0.72.30', resolve))
+  t.teardown(() => { long.close() })
+  const f = await fixture(t, { urls: [`http://127.0.72.30:${(long.address() as net.AddressInfo).port}/hook`], retries: 0 })
+  f.change('web', ALIVE)
+  await waitFor(() => f.listeners.list()[0].gaveUp === 1, { timeoutMs: 20_000, message: 'the event given up' })
+  const message = f.listeners.list()[0].lastError?.message ?? ''
+  t.true(message.length < 300, `the error is ${message.length} characters long`)
+  t.true(message.startsWith('HTTP 503 Busy \u001b[31m'), message.slice(0, 40))
+  t.true(message.endsWith('…: busy'), message.slice(-40))
+})
