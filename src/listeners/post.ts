@@ -45,6 +45,9 @@ function client (url: URL): typeof http | ReturnType<typeof https> {
   return url.protocol === 'https:' ? https() : http
 }
 
+/** Node's error codes for a receiver's certificate that does not verify: OpenSSL's X509_V_ERR_ names, and the name check. */
+const CERT_CODES = /^(ERR_TLS_CERT_ALTNAME_INVALID|DEPTH_ZERO_SELF_SIGNED_CERT|SELF_SIGNED_CERT_IN_CHAIN|UNABLE_TO_[A-Z_]+|CERT_[A-Z_]+|INVALID_CA|INVALID_PURPOSE|PATH_LENGTH_EXCEEDED|HOSTNAME_MISMATCH)$/
+
 function snippet (text: string): string {
   const t = text.replace(/\s+/g, ' ').trim()
   return t.length > ERROR_SNIPPET_CHARS ? `${t.slice(0, ERROR_SNIPPET_CHARS)}…` : t
@@ -60,6 +63,10 @@ function networkError (err: unknown): string {
   const tls = /SSL routines:[^:]*:([^:]+)/.exec(err.message)
   if (tls !== null) return `TLS handshake failed: ${tls[1]}`
   const code = (err as NodeJS.ErrnoException).code
+  // a certificate that does not verify (self-signed, unknown CA, expired, another name): the
+  // same kind of failure, without Node's advice about its own flags (a private CA goes in
+  // NODE_EXTRA_CA_CERTS)
+  if (code !== undefined && CERT_CODES.test(code)) return `TLS handshake failed: ${err.message.split(';')[0].replace(/[: ]+$/, '')} (${code})`
   return code === undefined || err.message.includes(code) ? err.message : `${code}: ${err.message}`
 }
 

@@ -1,7 +1,12 @@
 // Delivery to real HTTP receivers: order, retries with the same bytes, timeouts,
 // isolation between listeners, stop.
 import test from 'ava'
+import { spawnSync } from 'node:child_process'
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs'
+import https from 'node:https'
 import net from 'node:net'
+import os from 'node:os'
+import path from 'node:path'
 import { encodeState } from '../../../src/catalog/index.ts'
 import { listenerName, ServiceStatus } from '../../../src/service/index.ts'
 import { makeTestService } from '../../helpers/factories.ts'
@@ -341,4 +346,23 @@ test('delivery: a reason phrase of 15,000 characters is clipped in the error lik
   t.true(message.length < 300, `the error is ${message.length} characters long`)
   t.true(message.startsWith('HTTP 503 Busy \u001b[31m'), message.slice(0, 40))
   t.true(message.endsWith('…: busy'), message.slice(-40))
+})
+
+const HAVE_OPENSSL = spawnSync('openssl', ['version']).status === 0
+
+test('delivery: a receiver whose certificate does not verify (self-signed) fails with the TLS error and gets no POST', async t => {
+  if (!HAVE_OPENSSL) { t.pass('openssl is missing: no certificate to test with'); return }
+  const dir = mkdtempSync(path.join(os.tmpdir(), 'sidecar-listener-tls-'))
+  t.teardown(() => { rmSync(dir, { recursive: true, force: true }) })
+  const made = spawnSync('openssl', ['req', '-x509', '-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:P-256', '-nodes', '-keyout', path.join(dir, 'key.pem'), '-out', path.join(dir, 'cert.pem'), '-days', '2', '-subj', '/CN=receiver.example', '-addext', 'subjectAltName=DNS:receiver.example'], { encoding: 'utf8' })
+  t.is(made.status, 0, made.stderr)
+  let posts = 0
+  const server = https.createServer({ key: readFileSync(path.join(dir, 'key.pem')), cert: readFileSync(path.join(dir, 'cert.pem')) }, (_req, res) => { posts++; res.end() })
+  await new Promise<void>(resolve => server.listen(0, '127.0.72.31', resolve))
+  t.teardown(() => { server.closeAllConnections(); server.close() })
+  const f = await fixture(t, { urls: [`https://127.0.72.31:${(server.address() as net.AddressInfo).port}/hook`], retries: 0 })
+  f.change('web', ALIVE)
+  await waitFor(() => f.listeners.list()[0].gaveUp === 1, { timeoutMs: 20_000, message: 'the event given up' })
+  t.is(posts, 0, 'no POST reached the receiver')
+  t.is(f.listeners.list()[0].lastError?.message, 'connection failed: TLS handshake failed: self-signed certificate (DEPTH_ZERO_SELF_SIGNED_CERT)')
 })
