@@ -48,8 +48,9 @@ function client (url: URL): typeof http | ReturnType<typeof https> {
 /** Node's error codes for a receiver's certificate that does not verify: OpenSSL's X509_V_ERR_ names, and the name check. */
 const CERT_CODES = /^(ERR_TLS_CERT_ALTNAME_INVALID|DEPTH_ZERO_SELF_SIGNED_CERT|SELF_SIGNED_CERT_IN_CHAIN|UNABLE_TO_[A-Z_]+|CERT_[A-Z_]+|INVALID_CA|INVALID_PURPOSE|PATH_LENGTH_EXCEEDED|HOSTNAME_MISMATCH)$/
 
+/** The start of what a receiver answered, credentials masked: an echo of the request would show this listener's Authorization. */
 function snippet (text: string): string {
-  const t = text.replace(/\s+/g, ' ').trim()
+  const t = redactText(text.replace(/\s+/g, ' ').trim())
   return t.length > ERROR_SNIPPET_CHARS ? `${t.slice(0, ERROR_SNIPPET_CHARS)}…` : t
 }
 
@@ -93,7 +94,7 @@ export async function postOnce (req: PostRequest): Promise<PostResult> {
       const text = snippet(response.statusMessage ?? '')
       // redirects are not followed (the listener's URL is what was configured): say where it pointed
       const location = status >= 300 && status < 400 ? response.headers.location : undefined
-      const moved = location !== undefined ? ` to ${snippet(redactText(location))} (redirects are not followed: configure that URL)` : ''
+      const moved = location !== undefined ? ` to ${snippet(location)} (redirects are not followed: configure that URL)` : ''
       resolve({ ok: false, error: `HTTP ${status}${text !== '' ? ` ${text}` : ''}${moved}${body !== '' ? `: ${body}` : ''}${why !== undefined ? ` (${why})` : ''}` })
     }
     // Settled first, then the connection closed: the error that destroy() raises is not the cause.

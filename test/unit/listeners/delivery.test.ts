@@ -10,6 +10,7 @@ import path from 'node:path'
 import { encodeState } from '../../../src/catalog/index.ts'
 import { listenerName, ServiceStatus } from '../../../src/service/index.ts'
 import { makeTestService } from '../../helpers/factories.ts'
+import { startReceiver } from '../../helpers/receiver.ts'
 import { waitFor } from '../../helpers/wait.ts'
 import { fixture, receiver } from './fixture.ts'
 
@@ -365,4 +366,18 @@ test('delivery: a receiver whose certificate does not verify (self-signed) fails
   await waitFor(() => f.listeners.list()[0].gaveUp === 1, { timeoutMs: 20_000, message: 'the event given up' })
   t.is(posts, 0, 'no POST reached the receiver')
   t.is(f.listeners.list()[0].lastError?.message, 'connection failed: TLS handshake failed: self-signed certificate (DEPTH_ZERO_SELF_SIGNED_CERT)')
+})
+
+test('delivery: a receiver that echoes the request in its error answer does not show the listener\'s credentials in lastError', async t => {
+  const echo = await startReceiver('127.0.72.32')
+  t.teardown(async () => { await echo.close() })
+  // as an echo endpoint or a verbose 401 page does: the headers and the URL it was asked for
+  echo.respond = (r, req, res) => { res.writeHead(401, 'Unauthorized, got Basic ' + (r.headers.authorization ?? '').slice(6)); res.end(JSON.stringify({ url: `http://hook:s3cret@${req.headers.host ?? ''}${r.path}`, authorization: r.headers.authorization })) }
+  const f = await fixture(t, { urls: [echo.url('/hook?token=t0ken-9f').replace('http://', 'http://hook:s3cret@')], retries: 0 })
+  f.change('web', ALIVE)
+  await waitFor(() => f.listeners.list()[0].gaveUp === 1, { timeoutMs: 20_000, message: 'the event given up' })
+  t.is(echo.requests[0].headers.authorization, `Basic ${Buffer.from('hook:s3cret').toString('base64')}`, 'the credentials were sent')
+  const message = f.listeners.list()[0].lastError?.message ?? ''
+  t.is(message, 'HTTP 401 Unauthorized, got Basic ***: {"url":"http://hook:***@127.0.72.32:' + String(echo.port) + '/hook?token=*** ***"}')
+  for (const secret of [Buffer.from('hook:s3cret').toString('base64'), 's3cret', 't0ken-9f']) t.false(message.includes(secret), `${secret} in ${message}`)
 })
