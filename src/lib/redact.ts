@@ -23,10 +23,12 @@ function maskUserinfo (_m: string, scheme: string, info: string): string {
 
 /** Masks credentials in any text that may hold URLs or header values. */
 export function redactText (text: string): string {
+  // header values first: a secret query value runs to the next space, and took a "Basic" after
+  // it along ("?token=x","authorization":"Basic <b64>" of an echo), leaving the value shown
   return text
+    .replace(AUTH_SCHEME, `$1$2${MASK}`)
     .replace(USERINFO, maskUserinfo)
     .replace(SECRET_QUERY, `$1${MASK}`)
-    .replace(AUTH_SCHEME, `$1$2${MASK}`)
 }
 
 /** A command line reduced to its program: "curl *** (arguments hidden, 57 characters)". */

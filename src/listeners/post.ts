@@ -45,8 +45,12 @@ function client (url: URL): typeof http | ReturnType<typeof https> {
   return url.protocol === 'https:' ? https() : http
 }
 
+/** Node's error codes for a receiver's certificate that does not verify: OpenSSL's X509_V_ERR_ names, and the name check. */
+const CERT_CODES = /^(ERR_TLS_CERT_ALTNAME_INVALID|DEPTH_ZERO_SELF_SIGNED_CERT|SELF_SIGNED_CERT_IN_CHAIN|UNABLE_TO_[A-Z_]+|CERT_[A-Z_]+|INVALID_CA|INVALID_PURPOSE|PATH_LENGTH_EXCEEDED|HOSTNAME_MISMATCH)$/
+
+/** The start of what a receiver answered, credentials masked: an echo of the request would show this listener's Authorization. */
 function snippet (text: string): string {
-  const t = text.replace(/\s+/g, ' ').trim()
+  const t = redactText(text.replace(/\s+/g, ' ').trim())
   return t.length > ERROR_SNIPPET_CHARS ? `${t.slice(0, ERROR_SNIPPET_CHARS)}…` : t
 }
 
@@ -60,6 +64,10 @@ function networkError (err: unknown): string {
   const tls = /SSL routines:[^:]*:([^:]+)/.exec(err.message)
   if (tls !== null) return `TLS handshake failed: ${tls[1]}`
   const code = (err as NodeJS.ErrnoException).code
+  // a certificate that does not verify (self-signed, unknown CA, expired, another name): the
+  // same kind of failure, without Node's advice about its own flags (a private CA goes in
+  // NODE_EXTRA_CA_CERTS)
+  if (code !== undefined && CERT_CODES.test(code)) return `TLS handshake failed: ${err.message.split(';')[0].replace(/[: ]+$/, '')} (${code})`
   return code === undefined || err.message.includes(code) ? err.message : `${code}: ${err.message}`
 }
 
@@ -82,10 +90,11 @@ export async function postOnce (req: PostRequest): Promise<PostResult> {
       // A 2xx means the receiver took the event, even if its own answer then broke off.
       if (status >= 200 && status < 300) { resolve({ ok: true, status }); return }
       const body = snippet(Buffer.concat(chunks).toString('utf8'))
-      const text = response.statusMessage ?? ''
+      // the reason phrase is the receiver's to choose, up to Node's 16 KiB head: clipped like the body
+      const text = snippet(response.statusMessage ?? '')
       // redirects are not followed (the listener's URL is what was configured): say where it pointed
       const location = status >= 300 && status < 400 ? response.headers.location : undefined
-      const moved = location !== undefined ? ` to ${snippet(redactText(location))} (redirects are not followed: configure that URL)` : ''
+      const moved = location !== undefined ? ` to ${snippet(location)} (redirects are not followed: configure that URL)` : ''
       resolve({ ok: false, error: `HTTP ${status}${text !== '' ? ` ${text}` : ''}${moved}${body !== '' ? `: ${body}` : ''}${why !== undefined ? ` (${why})` : ''}` })
     }
     // Settled first, then the connection closed: the error that destroy() raises is not the cause.

@@ -39,3 +39,7 @@ test('redact: check args by type', t => {
   t.is(redactCheckArgs('External', 'check --password hunter2'), 'check *** (arguments hidden, 24 characters)')
   t.is(redactCheckArgs('DockerExec', '0123456789ab check --password hunter2'), '0123456789ab check *** (arguments hidden, 24 characters)')
 })
+
+test('redactText: a header value after a secret query value (an echo of a request) is masked too', t => {
+  t.is(redactText('{"url":"/hook?token=t0k","authorization":"Basic aG9vazpzM2NyZXQ="}'), '{"url":"/hook?token=*** ***"}')
+})

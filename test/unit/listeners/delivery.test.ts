@@ -1,10 +1,16 @@
 // Delivery to real HTTP receivers: order, retries with the same bytes, timeouts,
 // isolation between listeners, stop.
 import test from 'ava'
+import { spawnSync } from 'node:child_process'
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs'
+import https from 'node:https'
 import net from 'node:net'
+import os from 'node:os'
+import path from 'node:path'
 import { encodeState } from '../../../src/catalog/index.ts'
 import { listenerName, ServiceStatus } from '../../../src/service/index.ts'
 import { makeTestService } from '../../helpers/factories.ts'
+import { startReceiver } from '../../helpers/receiver.ts'
 import { waitFor } from '../../helpers/wait.ts'
 import { fixture, receiver } from './fixture.ts'
 
@@ -326,4 +332,52 @@ test('delivery: an https URL speaks TLS (to a plain-HTTP port it fails with the 
   await waitFor(() => f.listeners.list()[0].gaveUp === 1, { timeoutMs: 20_000, message: 'the event given up' })
   t.is(r.requests.length, 0, 'no POST reached the plain server')
   t.regex(f.listeners.list()[0].lastError?.message ?? '', /^connection failed: TLS handshake failed: wrong version number$/)
+})
+
+test('delivery: a reason phrase of 15,000 characters is clipped in the error like the answer\'s start', async t => {
+  // a receiver chooses its reason phrase: up to Node's 16 KiB head, one line long
+  const reason = `Busy ${'\u001b[31m'.repeat(3000)}`
+  const long = net.createServer(s => { s.on('error', () => {}); s.on('data', () => { s.end(`HTTP/1.1 503 ${reason}\r\nContent-Length: 4\r\nConnection: close\r\n\r\nbusy`) }) })
+  await new Promise<void>(resolve => long.listen(0, '127.0.72.30', resolve))
+  t.teardown(() => { long.close() })
+  const f = await fixture(t, { urls: [`http://127.0.72.30:${(long.address() as net.AddressInfo).port}/hook`], retries: 0 })
+  f.change('web', ALIVE)
+  await waitFor(() => f.listeners.list()[0].gaveUp === 1, { timeoutMs: 20_000, message: 'the event given up' })
+  const message = f.listeners.list()[0].lastError?.message ?? ''
+  t.true(message.length < 300, `the error is ${message.length} characters long`)
+  t.true(message.startsWith('HTTP 503 Busy \u001b[31m'), message.slice(0, 40))
+  t.true(message.endsWith('…: busy'), message.slice(-40))
+})
+
+const HAVE_OPENSSL = spawnSync('openssl', ['version']).status === 0
+
+test('delivery: a receiver whose certificate does not verify (self-signed) fails with the TLS error and gets no POST', async t => {
+  if (!HAVE_OPENSSL) { t.pass('openssl is missing: no certificate to test with'); return }
+  const dir = mkdtempSync(path.join(os.tmpdir(), 'sidecar-listener-tls-'))
+  t.teardown(() => { rmSync(dir, { recursive: true, force: true }) })
+  const made = spawnSync('openssl', ['req', '-x509', '-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:P-256', '-nodes', '-keyout', path.join(dir, 'key.pem'), '-out', path.join(dir, 'cert.pem'), '-days', '2', '-subj', '/CN=receiver.example', '-addext', 'subjectAltName=DNS:receiver.example'], { encoding: 'utf8' })
+  t.is(made.status, 0, made.stderr)
+  let posts = 0
+  const server = https.createServer({ key: readFileSync(path.join(dir, 'key.pem')), cert: readFileSync(path.join(dir, 'cert.pem')) }, (_req, res) => { posts++; res.end() })
+  await new Promise<void>(resolve => server.listen(0, '127.0.72.31', resolve))
+  t.teardown(() => { server.closeAllConnections(); server.close() })
+  const f = await fixture(t, { urls: [`https://127.0.72.31:${(server.address() as net.AddressInfo).port}/hook`], retries: 0 })
+  f.change('web', ALIVE)
+  await waitFor(() => f.listeners.list()[0].gaveUp === 1, { timeoutMs: 20_000, message: 'the event given up' })
+  t.is(posts, 0, 'no POST reached the receiver')
+  t.is(f.listeners.list()[0].lastError?.message, 'connection failed: TLS handshake failed: self-signed certificate (DEPTH_ZERO_SELF_SIGNED_CERT)')
+})
+
+test('delivery: a receiver that echoes the request in its error answer does not show the listener\'s credentials in lastError', async t => {
+  const echo = await startReceiver('127.0.72.32')
+  t.teardown(async () => { await echo.close() })
+  // as an echo endpoint or a verbose 401 page does: the headers and the URL it was asked for
+  echo.respond = (r, req, res) => { res.writeHead(401, 'Unauthorized, got Basic ' + (r.headers.authorization ?? '').slice(6)); res.end(JSON.stringify({ url: `http://hook:s3cret@${req.headers.host ?? ''}${r.path}`, authorization: r.headers.authorization })) }
+  const f = await fixture(t, { urls: [echo.url('/hook?token=t0ken-9f').replace('http://', 'http://hook:s3cret@')], retries: 0 })
+  f.change('web', ALIVE)
+  await waitFor(() => f.listeners.list()[0].gaveUp === 1, { timeoutMs: 20_000, message: 'the event given up' })
+  t.is(echo.requests[0].headers.authorization, `Basic ${Buffer.from('hook:s3cret').toString('base64')}`, 'the credentials were sent')
+  const message = f.listeners.list()[0].lastError?.message ?? ''
+  t.is(message, 'HTTP 401 Unauthorized, got Basic ***: {"url":"http://hook:***@127.0.72.32:' + String(echo.port) + '/hook?token=*** ***"}')
+  for (const secret of [Buffer.from('hook:s3cret').toString('base64'), 's3cret', 't0ken-9f']) t.false(message.includes(secret), `${secret} in ${message}`)
 })
