@@ -47,10 +47,11 @@ export class HeldDocuments {
       for (const part of doc) bytes += part.length
       this.#holders.set(doc, entry = { holders: new Set(), bytes })
       this.#bytes += bytes
+      // only a new document adds bytes
+      if (this.#bytes > this.#maxBytes) this.#trim(doc)
     }
     entry.holders.add(holder)
     this.#held.set(holder, doc)
-    if (this.#bytes > this.#maxBytes) this.#trim(doc)
   }
 
   /** `holder` is gone, or holds another document now. */
@@ -77,8 +78,8 @@ export class HeldDocuments {
     for (const [holder] of this.#held) if (!holder.pending()) this.release(holder)
   }
 
+  /** Called by hold() only after a new document, so right after a #sweep(): every holder left still holds its document. */
   #trim (newest: readonly Buffer[]): void {
-    this.#sweep()
     for (const [doc, { holders }] of this.#holders) {
       if (this.#bytes <= this.#maxBytes) return
       if (doc === newest) continue
