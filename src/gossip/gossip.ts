@@ -81,6 +81,16 @@ const JOIN_TIMEOUT_MS = 5000
  */
 const JOIN_PULL_MAX_MS = 30_000
 const JOIN_PROGRESS_MS = 5000
+
+/** Whether p settles within ms; false as soon as signal aborts. The timer is cleared either way. */
+async function settlesWithin (p: Promise<unknown>, ms: number, signal: AbortSignal): Promise<boolean> {
+  const giveUp = new AbortController()
+  try {
+    return await Promise.race([p.then(() => true), sleep(ms, false, { signal: AbortSignal.any([giveUp.signal, signal]) }).catch(() => false)])
+  } finally {
+    giveUp.abort()
+  }
+}
 /** stop() waits this long for pending sends (the leave tombstones); shutdown must stay quick. */
 const LEAVE_TIMEOUT_MS = 1000
 /** Connections kept to other members: a full mesh up to this size, which covers the clusters this is built for. */
@@ -325,10 +335,8 @@ export class Gossip implements Startable {
     }
     if (init.seeds.some(s => !self.has(seedKey(s, init.bindPort)))) {
       const t0 = Date.now()
-      const giveUp = new AbortController()
       const ended = AbortSignal.any([this.#stopping.signal, this.#startAborted.signal])
-      const joined = await Promise.race([this.#joined.promise.then(() => true), sleep(JOIN_TIMEOUT_MS, false, { signal: AbortSignal.any([giveUp.signal, ended]) }).catch(() => false)])
-      giveUp.abort()
+      const joined = await settlesWithin(this.#joined.promise, JOIN_TIMEOUT_MS, ended)
       if (ended.aborted) return
       const refused = this.#refusals?.size ?? 0
       if (joined) logger.info(`joined the cluster in ${Date.now() - t0} ms`)
@@ -384,9 +392,7 @@ export class Gossip implements Startable {
           logger.warn(`the join pull from ${this.#startupPullFrom} has not ended ${Math.round((Date.now() - t0) / 1000)} s after the join began (${this.#othersHeld()} records of other hosts held): no longer "joining", the pull goes on`)
           return
         }
-        const giveUp = new AbortController()
-        const ended = await Promise.race([pull.promise.then(() => true), sleep(Math.min(JOIN_PROGRESS_MS, left), false, { signal: AbortSignal.any([giveUp.signal, stopping]) }).catch(() => false)])
-        giveUp.abort()
+        const ended = await settlesWithin(pull.promise, Math.min(JOIN_PROGRESS_MS, left), stopping)
         if (!ended && !stopping.aborted && Date.now() - t0 < JOIN_PULL_MAX_MS) logger.info(`joining: pulling the cluster's state from ${this.#startupPullFrom}, ${this.#othersHeld()} records of other hosts held so far (${Math.round((Date.now() - t0) / 1000)} s)`)
       }
     } finally {
