@@ -298,7 +298,16 @@ export class Membership extends EventEmitter<{ join: [Member, { returning: boole
     const peers = this.#node.getPeers()
     for (const peerId of peers) {
       const id = peerId.toString()
-      if (this.#members.has(id) || this.#foreign.has(id)) continue
+      if (this.#members.has(id)) continue
+      if (this.#foreign.has(id)) {
+        // hung up on once (another cluster, version or name), yet connected again: the key's
+        // holder may have been upgraded or reconfigured since. What the peer store holds of it is
+        // the old connection's identify, so only this connection's tells; libp2p's own may have
+        // failed (a busy host), and it stayed connected and never a member. Identified again,
+        // every IDENTIFY_RETRY_MS at most; one that is still not ours is hung up on again.
+        this.#identifyAgain(peerId)
+        continue
+      }
       try {
         const peer = await this.#node.peerStore.get(peerId)
         const agent = peer.metadata.get('AgentVersion')
