@@ -1,10 +1,12 @@
 // Replayed webhook bodies, with a real daemon on 127.0.73.x and real HTTP receivers run by the
-// test: the configured receiver verifies X-Sidecar-Request-Signature as docs/listeners.md shows
-// (raw body, timing-safe compare, a 5 minute window, seen event ids dropped), and a hostile
+// test: the configured receiver verifies X-Sidecar-Request-Signature with the code docs/listeners.md
+// shows (raw body, timing-safe compare, a 5 minute window, seen event ids dropped), and a hostile
 // listener (a static entry's ListenPort, as a container's SidecarListener label makes one)
 // resends what it got to that receiver.
 import { createHmac, timingSafeEqual } from 'node:crypto'
+import { readFileSync } from 'node:fs'
 import { mkdtemp, rm, writeFile } from 'node:fs/promises'
+import { createRequire } from 'node:module'
 import http from 'node:http'
 import os from 'node:os'
 import path from 'node:path'
@@ -50,44 +52,39 @@ function oldHeaderVerifies (raw: Buffer, headers: http.IncomingHttpHeaders): boo
   return given.length === expected.length && timingSafeEqual(given, expected)
 }
 
-type Verdict = 'ok' | 'bad signature' | 'stale' | 'duplicate'
+type Verdict = 'ok' | 'unsigned' | 'bad signature' | 'stale' | 'duplicate'
+type Verify = (rawBody: Buffer, headers: http.IncomingHttpHeaders, nowS?: number) => Verdict
 
 /**
- * The receiver of docs/listeners.md: v1 over the raw body, the time and the event id, compared
- * in constant time; then the window; then the ids seen within it (kept only that long).
+ * The receiver docs/listeners.md shows, run from its text (the js block under "Verifying a
+ * POST"): v1 over the raw body, the time, the event id and hostname, compared in constant time;
+ * then the window of 5 minutes; then the ids seen within it. Each call, a receiver of its own.
  */
-class Verifier {
-  /** Moves this receiver's clock: a resend "much later". */
-  skewMs = 0
-  readonly #seen = new Map<string, number>()
-
-  check (raw: Buffer, headers: http.IncomingHttpHeaders): Verdict {
-    const parts = Object.fromEntries(header(headers, 'x-sidecar-request-signature').split(',').map(kv => kv.split('=', 2) as [string, string]))
-    const t = Number(parts.t)
-    const id = header(headers, 'x-sidecar-event-id')
-    const host = header(headers, 'x-sidecar-hostname')
-    if (!/^\d+$/.test(parts.t ?? '') || !/^\d+$/.test(id)) return 'bad signature'
-    const bodyMac = createHmac('sha256', SECRET).update(raw).digest('hex')
-    const expected = createHmac('sha256', SECRET).update(`v1:${t}:${id}:${host}:${bodyMac}`).digest()
-    const given = Buffer.from(parts.v1 ?? '', 'hex')
-    if (given.length !== expected.length || !timingSafeEqual(given, expected)) return 'bad signature'
-    const now = (Date.now() + this.skewMs) / 1000
-    if (Math.abs(now - t) > TOLERANCE_S) return 'stale'
-    for (const [k, at] of this.#seen) if (now - at > 2 * TOLERANCE_S) this.#seen.delete(k)
-    if (this.#seen.has(`${host}/${id}`)) return 'duplicate'
-    this.#seen.set(`${host}/${id}`, t)
-    return 'ok'
-  }
+function documentedVerifier (): Verify {
+  const doc = readFileSync(path.join(import.meta.dirname, '../../docs/listeners.md'), 'utf8')
+  const section = doc.slice(doc.indexOf('## Verifying a POST'))
+  const code = /```js\n([\s\S]*?)```/.exec(section)?.[1]
+  if (code === undefined) throw new Error('docs/listeners.md has no js block under "Verifying a POST"')
+  return new Function('require', 'secret', `${code}\nreturn verify`)(createRequire(import.meta.url), SECRET) as Verify
 }
 
-const STATUS: Record<Verdict, number> = { ok: 204, 'bad signature': 401, stale: 401, duplicate: 409 }
+/** A receiver checking the new header as documented, its clock skewMs ahead: "much later". */
+class Verifier {
+  skewMs = 0
+  readonly #verify = documentedVerifier()
+  check (raw: Buffer, headers: http.IncomingHttpHeaders): Verdict { return this.#verify(raw, headers, (Date.now() + this.skewMs) / 1000) }
+}
 
-/** Sends raw with headers to the receiver as an attacker would, with a real HTTP request; the status it answers. */
-async function resend (to: Receiver, raw: Buffer, headers: Record<string, string>): Promise<number> {
-  return await new Promise<number>((resolve, reject) => {
+/** As docs/listeners.md advises: a duplicate is answered 2xx (most often a retry whose answer was lost), without acting on it. */
+const STATUS: Record<Verdict, number> = { ok: 200, unsigned: 401, 'bad signature': 401, stale: 401, duplicate: 200 }
+
+/** Sends raw with headers to the receiver as an attacker would, with a real HTTP request: "<status> <answer>". */
+async function resend (to: Receiver, raw: Buffer, headers: Record<string, string>): Promise<string> {
+  return await new Promise<string>((resolve, reject) => {
     const req = http.request(to.url('/hook'), { method: 'POST', headers: { ...headers, 'content-length': String(raw.length) } }, res => {
-      res.resume()
-      res.on('end', () => { resolve(res.statusCode ?? 0) })
+      const chunks: Buffer[] = []
+      res.on('data', (c: Buffer) => chunks.push(c))
+      res.on('end', () => { resolve(`${res.statusCode ?? 0} ${Buffer.concat(chunks).toString()}`.trim()) })
     })
     req.on('error', reject)
     req.end(raw)
@@ -173,39 +170,40 @@ test('replay: a listener\'s captured POST resent to another receiver with anothe
   const todaySeen = new Set<string>()
   today.respond = (x, _req, res) => {
     const id = header(x.headers, 'x-sidecar-event-id')
-    res.statusCode = !oldHeaderVerifies(x.raw, x.headers) ? 401 : todaySeen.has(id) ? 409 : 204
+    const v = !oldHeaderVerifies(x.raw, x.headers) ? 'bad signature' : todaySeen.has(id) ? 'duplicate' : 'ok'
     todaySeen.add(id)
-    res.end()
+    res.statusCode = STATUS[v]
+    res.end(v)
   }
-  t.is(await resend(today, q.raw, h), 204)
+  t.is(await resend(today, q.raw, h), '200 ok')
   const taken = await resend(today, q.raw, otherId)
   t.log(`a receiver checking only X-Sidecar-Signature answered ${taken} to the replay under event id ${otherId['x-sidecar-event-id']} (captured: ${h['x-sidecar-event-id']})`)
-  t.is(taken, 204, 'X-Sidecar-Signature alone takes the replay under a new id')
+  t.is(taken, '200 ok', 'X-Sidecar-Signature alone takes the replay under a new id')
 
   t.is(daemonVerdicts.get(header(q.headers, 'x-sidecar-event-id')), 'ok', 'the daemon\'s own POST of it verified')
 
   // as captured: the receiver took that id already
-  t.is(await resend(r, q.raw, h), 409, 'resent as it was: a duplicate')
+  t.is(await resend(r, q.raw, h), '200 duplicate', 'resent as it was: a duplicate, not acted on')
 
   // another event id: refused by X-Sidecar-Request-Signature
-  t.is(await resend(r, q.raw, otherId), 401, 'another event id: refused')
+  t.is(await resend(r, q.raw, otherId), '401 bad signature', 'another event id: refused')
 
   // one byte of the body changed (a status digit), with the captured id and with a fresh one
   const changed = Buffer.from(q.raw)
   const at = changed.indexOf('"Status":') + '"Status":'.length
   changed[at] = changed[at] === 0x30 ? 0x32 : 0x30
   t.false(oldHeaderVerifies(changed, h))
-  t.is(await resend(r, changed, otherId), 401, 'one byte changed: refused')
-  t.is(await resend(r, changed, h), 401, 'one byte changed, same id: refused')
+  t.is(await resend(r, changed, otherId), '401 bad signature', 'one byte changed: refused')
+  t.is(await resend(r, changed, h), '401 bad signature', 'one byte changed, same id: refused')
 
   // the time moved to now (a fresh-looking replay), or another hostname claimed
   const v1 = h['x-sidecar-request-signature'].split(',')[1]
-  t.is(await resend(r, q.raw, { ...otherId, 'x-sidecar-request-signature': `t=${Math.floor(Date.now() / 1000) + 1},${v1}` }), 401, 'a forged time: refused')
-  t.is(await resend(r, q.raw, { ...otherId, 'x-sidecar-hostname': 'replay-b' }), 401, 'another hostname: refused')
+  t.is(await resend(r, q.raw, { ...otherId, 'x-sidecar-request-signature': `t=${Math.floor(Date.now() / 1000) + 1},${v1}` }), '401 bad signature', 'a forged time: refused')
+  t.is(await resend(r, q.raw, { ...otherId, 'x-sidecar-hostname': 'replay-b' }), '401 bad signature', 'another hostname: refused')
   // the new header left out: a receiver that requires it refuses
   const withoutNew: Record<string, string> = { ...otherId }
   delete withoutNew['x-sidecar-request-signature']
-  t.is(await resend(r, q.raw, withoutNew), 401, 'without the new header: refused')
+  t.is(await resend(r, q.raw, withoutNew), '401 unsigned', 'without the new header: refused')
 
   // much later, to a receiver that has long forgotten the id (it keeps ids only for its window)
   const later = new Verifier()
