@@ -162,7 +162,7 @@ export const SCHEMA: Schema = {
       },
       fieldDefaults: WEBHOOK_DEFAULTS,
     },
-    secret: { type: 'string', emptyOk: true, doc: 'key of the HMAC-SHA256 in the X-Sidecar-Signature header of every POST ("" = unsigned)' },
+    secret: { type: 'string', emptyOk: true, doc: 'key of the HMAC-SHA256s in the X-Sidecar-Signature and X-Sidecar-Request-Signature headers of every POST ("" = unsigned)' },
     timeout: { type: 'duration', doc: 'a POST not answered (response read) within this long fails and is retried' },
     retries: { type: 'int', min: 0, max: 20, doc: 'retries of a failed POST before the event is dropped for that listener' },
     retry_delay: { type: 'duration', doc: 'delay before the first retry; doubled for each further one, with jitter, at most 10 s' },

@@ -146,7 +146,7 @@ export interface ListenersSection {
   /** Webhooks that receive every event (the original's LISTENERS_URLS). */
   urls: string[]
   webhook: WebhookConfig[]
-  /** Key of the X-Sidecar-Signature HMAC; '' = unsigned. */
+  /** Key of the X-Sidecar-Signature and X-Sidecar-Request-Signature HMACs; '' = unsigned. */
   secret: string
   /** Per attempt, from sending the request to reading the response. */
   timeout: number

@@ -28,10 +28,16 @@ export interface ListenerEvent extends Keyed {
   state: StateLists | undefined
 }
 
-/** A POST body in parts, and X-Sidecar-Signature for it (undefined without a secret). */
+/** A POST body in parts, and its signatures (undefined without a secret). */
 export interface SignedBody {
   readonly parts: readonly Buffer[]
+  /** X-Sidecar-Signature: of the body alone, the same on every attempt. */
   readonly signature: string | undefined
+  /**
+   * X-Sidecar-Request-Signature for an attempt starting now: the time of the call, the event
+   * id and hostname, and the body (by its MAC, made once), so each retry carries its own time.
+   */
+  readonly stamp: (() => string) | undefined
 }
 
 /** config: [listeners] urls or [[listeners.webhook]]; discovered: a service's ListenPort or SidecarListener label. */
@@ -252,10 +258,10 @@ export class WebhookListener implements Startable {
     return e
   }
 
-  /** Up to 1 + retries attempts, each a new request with the same bytes and event id. */
+  /** Up to 1 + retries attempts, each a new request with the same bytes and event id (and, with a secret, its own signed time). */
   async #deliver (e: ListenerEvent): Promise<void> {
     const { retries, retryDelayMs, timeoutMs } = this.#init
-    const { parts: body, signature } = await this.#c.body(e)
+    const { parts: body, signature, stamp } = await this.#c.body(e)
     const headers: Record<string, string> = {
       'content-type': 'application/json',
       'user-agent': 'sidecar-listener',
@@ -275,7 +281,8 @@ export class WebhookListener implements Startable {
           return // stopped
         }
       }
-      const post = (): ReturnType<typeof postOnce> => postOnce({ url: this.#target.href, body, headers, timeoutMs, signal, agent: this.#agent })
+      // stamped when the POST starts (it may wait for a turn): a receiver's window counts from the attempt, not from the first one
+      const post = (): ReturnType<typeof postOnce> => postOnce({ url: this.#target.href, body, headers: stamp === undefined ? headers : { ...headers, 'x-sidecar-request-signature': stamp() }, timeoutMs, signal, agent: this.#agent })
       const r = this.#c.start === undefined ? await post() : await this.#c.start(post)
       if (signal.aborted) return
       if (r.ok) { this.#succeeded(); return }

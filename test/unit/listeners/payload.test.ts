@@ -1,7 +1,7 @@
 import { createHmac } from 'node:crypto'
 import test from 'ava'
 import { encodeHostsParts, encodeState } from '../../../src/catalog/index.ts'
-import { encodeStateChangedEvent, signBody, stateChangedEventBody } from '../../../src/listeners/payload.ts'
+import { bodyMac, encodeStateChangedEvent, requestSigningText, signBody, signRequest, stateChangedEventBody } from '../../../src/listeners/payload.ts'
 import { ServiceStatus, Time, withFields } from '../../../src/service/index.ts'
 import { makeTestService } from '../../helpers/factories.ts'
 import { setup } from '../catalog/setup.ts'
@@ -49,6 +49,23 @@ test('payload: the signature is sha256=<hex HMAC-SHA256 of the exact bytes>', t 
   t.regex(signBody(body, 'k3y'), /^sha256=[0-9a-f]{64}$/)
   // a body in parts, cut anywhere (even inside the 2-byte é), signs as its bytes together
   for (const cut of [1, 9, body.length - 3, body.length - 2]) t.is(signBody([body.subarray(0, cut), body.subarray(cut)], 'k3y'), `sha256=${expected}`, `cut at ${cut}`)
+})
+
+test('payload: X-Sidecar-Request-Signature is t=<unix s>,v1=<HMAC of "v1:<t>:<id>:<hostname>:<body HMAC hex>">, a fixed vector', t => {
+  const body = Buffer.from('{"State":{},"ChangeEvent":{"Name":"é"}}')
+  const secret = 'k3y'
+  // computed apart from this code: printf '%s' "$BODY" | openssl dgst -sha256 -hmac k3y, then the same over the text
+  const mac = 'a76eb660e1d710f8acd96c9d6c6ab6c4012b92a73d332805a520eee33114e924'
+  t.is(bodyMac(body, secret), mac)
+  t.is(signBody(body, secret), `sha256=${mac}`, 'X-Sidecar-Signature is that MAC, as before')
+  const stamp = { timestamp: 1765070000, eventId: 1765069990123456, hostname: 'host:1' }
+  t.is(requestSigningText(stamp, mac), `v1:1765070000:1765069990123456:host:1:${mac}`)
+  t.is(signRequest(stamp, mac, secret), 't=1765070000,v1=0ad6f45e211444918d53a57e880489eeb76a302880edee08c4323c3e369aa259')
+  // each covered value changes it; so does the key
+  const v1 = (s: typeof stamp, m = mac, k = secret): string => signRequest(s, m, k).split(',v1=')[1]
+  const all = [v1(stamp), v1({ ...stamp, timestamp: stamp.timestamp + 1 }), v1({ ...stamp, eventId: stamp.eventId + 1 }), v1({ ...stamp, hostname: 'host:2' }),
+    v1(stamp, bodyMac(Buffer.from('{"State":{},"ChangeEvent":{"Name":"è"}}'), secret)), v1(stamp, mac, 'other')]
+  t.is(new Set(all).size, all.length, 'time, event id, hostname, body and key each change v1')
 })
 
 test('payload: the body from the state encoded in slices (the catalog\'s record lists, encodeHostsParts, as the listeners do) is the same bytes, for a state of 3 hosts and 6,000 records', async t => {
