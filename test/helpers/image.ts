@@ -2,6 +2,8 @@
 // machine's Node, no registry) and docker/Dockerfile built on it by the test dockerd, with
 // the docker CLI (the legacy builder: the test dockerd has no BuildKit client here).
 import { spawn } from 'node:child_process'
+import os from 'node:os'
+import path from 'node:path'
 import { REPO } from './daemon.ts'
 
 export const BASE_TAG = 'sidecar-test/node-base:24'
@@ -24,8 +26,38 @@ export async function run (cmd: string, args: string[], opts: { env?: Record<str
   })
 }
 
-/** Makes the base image (kept when it exists) and builds the sidecar image on it; throws with the build output on failure. */
+/**
+ * Holds an exclusive lock on file (flock(1), released when the holder process dies too) until
+ * the returned function is called; waits up to timeoutMs for another holder. Without flock(1):
+ * no lock.
+ */
+async function lock (file: string, timeoutMs: number): Promise<() => void> {
+  return await new Promise((resolve, reject) => {
+    const child = spawn('flock', ['-w', String(Math.ceil(timeoutMs / 1000)), file, 'sh', '-c', 'echo locked; exec cat'], { stdio: ['pipe', 'pipe', 'ignore'] })
+    const release = (): void => { child.stdin.end() }
+    child.stdout.once('data', () => { resolve(release) })
+    child.on('error', (err: NodeJS.ErrnoException) => { if (err.code === 'ENOENT') resolve(() => {}); else reject(err) })
+    child.on('close', (code) => { reject(new Error(`no lock on ${file} within ${timeoutMs} ms (flock exit ${code})`)) })
+  })
+}
+
+/**
+ * Makes the base image (kept when it exists) and builds the sidecar image on it; throws with the
+ * build output on failure. Test files that build it at once (ava runs files in parallel) take
+ * turns: the second build of the same checkout finds every layer in Docker's build cache and
+ * takes seconds instead of a second full npm ci on the shared cores.
+ */
 export async function buildImage (socket: string, timeoutMs: number): Promise<{ base: Run, build: Run }> {
+  const t0 = Date.now()
+  const release = await lock(path.join(os.tmpdir(), 'sidecar-test-image-build.lock'), timeoutMs)
+  try {
+    return await buildImageNow(socket, timeoutMs - (Date.now() - t0))
+  } finally {
+    release()
+  }
+}
+
+async function buildImageNow (socket: string, timeoutMs: number): Promise<{ base: Run, build: Run }> {
   const env = { DOCKER_HOST: `unix://${socket}`, DOCKER_BUILDKIT: '0' }
   const base = await run('bash', ['docker/make-base-image.sh', BASE_TAG], { env, timeoutMs })
   if (base.code !== 0) throw new Error(`docker/make-base-image.sh failed (exit ${base.code}):\n${base.output}`)
