@@ -112,17 +112,17 @@ const SCHEMA_ENVS = new Set(allKeys().map(([s, k]) => envName(s, k)))
 export const ORIGINALS_NOT_READ = ['HAPROXY_USER', 'SIDECAR_DEBUG', 'SIDECAR_DISCOVERY_SLEEP_INTERVAL', 'SIDECAR_GOSSIP_INTERVAL', 'SIDECAR_GOSSIP_MESSAGES', 'SIDECAR_HANDOFF_QUEUE_DEPTH', 'SIDECAR_STATS_ADDR']
 const ENV_LIKE = /\b(?:SIDECAR|API|STATIC|DOCKER|SERVICES|HEALTH|PROXY|LISTENERS|BENCH)_[A-Z0-9_]*[A-Z0-9]\b/g
 
-/** The text of every source file the programs are made of (src/, bin/, bench/, scripts/), where a variable they read is named. */
+/** The text of every source file the programs are made of (src/, bin/, bench/, scripts/, docker/ with its compose file), where a variable they read is named. */
 export function sourceText (): string {
   const out: string[] = []
   const walk = (dir: string): void => {
     for (const e of fs.readdirSync(dir, { withFileTypes: true })) {
       const p = path.join(dir, e.name)
       if (e.isDirectory()) walk(p)
-      else if (/\.(ts|js|sh)$/.test(e.name)) out.push(fs.readFileSync(p, 'utf8'))
+      else if (/\.(ts|js|sh|yml)$/.test(e.name)) out.push(fs.readFileSync(p, 'utf8'))
     }
   }
-  for (const d of ['src', 'bin', 'bench', 'scripts']) walk(path.join(REPO, d))
+  for (const d of ['src', 'bin', 'bench', 'scripts', 'docker']) walk(path.join(REPO, d))
   return out.join('\n')
 }
 

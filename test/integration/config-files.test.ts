@@ -45,6 +45,7 @@ const EXPECT: Record<string, (t: import('ava').ExecutionContext, doc: Doc) => vo
   'compose.toml': (t, doc) => {
     t.is(doc.sidecar.cluster_name, 'compose-demo')
     t.deepEqual(doc.sidecar.discovery, ['docker'])
+    t.is(doc.sidecar.data_dir, '/home/node/.sidecar', 'the identity volume of docker/compose.yml, also for sidecar-1 (root)')
   },
 }
 
