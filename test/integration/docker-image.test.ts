@@ -67,7 +67,11 @@ dtest('image: two sidecars from the built image on the host network see a labell
   // A: environment only; Docker discovery through the socket, readable by its group; its node
   // identity on a new named volume (as an operator keeps it across re-creation)
   const idVolume = `sctest-image-id-${suffix}`
-  t.teardown(async () => { await d.getVolume(idVolume).remove().catch(() => {}) })
+  // teardowns run last-registered first: the container using the volume goes before it (else the volume stays, in use)
+  t.teardown(async () => {
+    for (const c of started) await c.remove({ force: true }).catch(() => {})
+    await d.getVolume(idVolume).remove().catch(() => {})
+  })
   const a = await sidecar('image-a', {
     env: [`SIDECAR_HOSTNAME=image-a-${suffix}`, `SIDECAR_BIND_IP=${A}`, `SIDECAR_ADVERTISE_IP=${A}`, 'SIDECAR_CLUSTER_NAME=image-test',
       'SIDECAR_DISCOVERY=docker', 'HEALTH_INTERVAL=1s', 'SIDECAR_QUIC=false'],
