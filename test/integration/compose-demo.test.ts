@@ -95,11 +95,11 @@ ctest('compose demo: the README\'s steps give what the README says, with docker/
   // would wait out Docker's 10 s)
   const nginxBefore = await d.getImage('nginx:alpine').inspect().then(i => i.Id, () => undefined)
   if (nginxBefore === undefined) {
-    const base = await d.createContainer({ Image: IMAGES.httpd, Labels: { [TEST_LABEL]: '1', [PID_LABEL]: String(process.pid) } })
+    const stock = await d.createContainer({ Image: IMAGES.httpd, Labels: { [TEST_LABEL]: '1', [PID_LABEL]: String(process.pid) } })
     try {
-      const r = await run('docker', ['commit', '--change', `CMD ["/bin/sh","-c","trap 'exit 0' TERM; /bin/busybox httpd -f -p 80 -h /www & wait"]`, base.id, 'nginx:alpine'], { env: { DOCKER_HOST: `unix://${TEST_DOCKER_SOCKET}` }, timeoutMs: 60_000 })
+      const r = await run('docker', ['commit', '--change', `CMD ["/bin/sh","-c","trap 'exit 0' TERM; /bin/busybox httpd -f -p 80 -h /www & wait"]`, stock.id, 'nginx:alpine'], { env: { DOCKER_HOST: `unix://${TEST_DOCKER_SOCKET}` }, timeoutMs: 60_000 })
       if (r.code !== 0) throw new Error(`docker commit: ${r.output}`)
-    } finally { await base.remove({ force: true }) }
+    } finally { await stock.remove({ force: true }) }
   }
   t.teardown(async () => { if (nginxBefore === undefined) await d.getImage('nginx:alpine').remove().catch(() => {}) })
 
