@@ -35,10 +35,14 @@ export class DaemonProcess {
   readonly apiPort: number
   readonly hostname: string
   output = ''
+  /** How many characters were cut off the front of output (it keeps the last 200,000). */
+  #dropped = 0
   /** The inspector's address, once it printed it (the `inspector` option). */
   #inspectorUrl: string | undefined
   /** When the process was spawned (Date.now()). */
   readonly spawnedAt = Date.now()
+  /** When it exited (Date.now() at the 'exit' event). */
+  #exitedAt: number | undefined
   exited: Promise<{ code: number | null, signal: NodeJS.Signals | null }>
 
   constructor (opts: DaemonOptions) {
@@ -56,7 +60,9 @@ export class DaemonProcess {
     })
     const keep = (chunk: Buffer): void => {
       const text = chunk.toString()
-      this.output = (this.output + text).slice(-200_000)
+      const all = this.output + text
+      this.#dropped += Math.max(0, all.length - 200_000)
+      this.output = all.slice(-200_000)
       if (opts.inspector !== true) return
       // kept apart from the output, whose start a verbose daemon soon pushes out
       const url = [...this.output.slice(-(text.length + 200)).matchAll(/Debugger listening on (ws:\/\/\S+)/g)].at(-1)?.[1]
@@ -64,7 +70,17 @@ export class DaemonProcess {
     }
     this.child.stdout?.on('data', keep)
     this.child.stderr?.on('data', keep)
-    this.exited = once(this.child, 'exit').then(([code, signal]) => ({ code: code as number | null, signal: signal as NodeJS.Signals | null }))
+    // 'exit' can come before this process has read the last of the output from the pipes: exited
+    // waits for them to close as well (a few seconds at most: a process the daemon started and left
+    // behind may hold them open), so the lines a daemon wrote before it exited are in output then
+    const drained = Promise.all([this.child.stdout, this.child.stderr].map(async s => { if (s !== null) await new Promise(resolve => s.once('close', resolve)) }))
+    this.exited = once(this.child, 'exit').then(async ([code, signal]) => {
+      this.#exitedAt = Date.now()
+      let timer: NodeJS.Timeout | undefined
+      await Promise.race([drained, new Promise(resolve => { timer = setTimeout(resolve, 5000) })])
+      clearTimeout(timer)
+      return { code: code as number | null, signal: signal as NodeJS.Signals | null }
+    })
     live.add(this)
     void this.exited.then(() => { live.delete(this) })
   }
@@ -107,9 +123,43 @@ export class DaemonProcess {
     }
   }
 
+  /**
+   * A position in the output, for waitForOutput's `from` and outputSince(): counted from the first
+   * character the daemon wrote, so it stays right once the front of output is cut off (output.length
+   * does not: it stops growing at 200,000).
+   */
+  mark (): number { return this.#dropped + this.output.length }
+
+  /** The output from a mark() on (what is still kept of it). */
+  outputSince (mark: number): string { return this.output.slice(Math.max(0, mark - this.#dropped)) }
+
+  /**
+   * Waits until the output from `from` (a mark(); default: all of it) matches pattern, a string
+   * or a RegExp, and returns the match; its index is a position as mark() counts. The daemon
+   * writes its log through a pipe that this process reads when its event loop gets to it: on a
+   * loaded machine (load average 10 on 2 cores) a line comes in after an HTTP answer, a closed
+   * socket or a file that the daemon gave after writing the line. A test that saw such an effect
+   * waits here for the line that goes with it, rather than reading output at once.
+   */
+  async waitForOutput (pattern: string | RegExp, opts: { from?: number, timeoutMs?: number } = {}): Promise<RegExpExecArray> {
+    // without g or y: exec starts at 0 every time, not at a lastIndex left by a call before
+    const re = typeof pattern === 'string' ? new RegExp(pattern.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')) : new RegExp(pattern.source, pattern.flags.replace(/[gy]/g, ''))
+    const from = opts.from ?? 0
+    return await waitFor(() => {
+      const start = Math.max(from, this.#dropped)
+      const m = re.exec(this.output.slice(start - this.#dropped))
+      if (m === null) return undefined
+      m.index += start
+      return m
+    }, {
+      timeoutMs: opts.timeoutMs ?? 15_000,
+      message: () => `${this.hostname}'s output${from > 0 ? ` after position ${from}` : ''} to match ${typeof pattern === 'string' ? JSON.stringify(pattern) : String(pattern)} (${this.running ? 'process running' : `process exited (${this.child.exitCode ?? this.child.signalCode})`}, load average ${os.loadavg().map(l => l.toFixed(2)).join(' ')}); output${from > 0 ? ' since then' : ''}:\n${this.outputSince(from).slice(-4000) || '(nothing)'}`,
+    })
+  }
+
   get running (): boolean { return this.child.exitCode === null && this.child.signalCode === null }
 
-  /** Sends a signal and waits for the exit; returns the exit and how long it took. */
+  /** Sends a signal and waits for the exit (and the last of the output); returns the exit and how long the process took to exit. */
   async stop (signal: NodeJS.Signals = 'SIGTERM', timeoutMs = 10_000): Promise<{ code: number | null, signal: NodeJS.Signals | null, ms: number }> {
     const t0 = Date.now()
     if (!this.running) return { ...(await this.exited), ms: 0 }
@@ -117,7 +167,7 @@ export class DaemonProcess {
     const timer = setTimeout(() => { this.child.kill('SIGKILL') }, timeoutMs)
     const r = await this.exited
     clearTimeout(timer)
-    return { ...r, ms: Date.now() - t0 }
+    return { ...r, ms: (this.#exitedAt ?? Date.now()) - t0 }
   }
 
   kill (): void { if (this.running) this.child.kill('SIGKILL') }

@@ -71,7 +71,7 @@ test('anti-entropy: a member pulling the whole state in 8 loops gets about one s
   t.true(bytes < 0.8 * first.recordBytes, `the rogue got ${(bytes / first.recordBytes).toFixed(2)} states in ${FLOOD_MS / 1000} s`)
   t.true(refused > 0 && heldBack > 0, 'refused exchanges and held-back records are counted')
   t.deepEqual(failures, [], '/health answered throughout')
-  t.regex(target.output, /anti-entropy asked by \S+: \d+ exchanges? refused .*records held back/)
+  await target.waitForOutput(/anti-entropy asked by \S+: \d+ exchanges? refused .*records held back/)
 
   // a late joiner pulls the whole state from the target at once, and its periodic exchanges are served
   const joiner = await startDaemon({ ip: ip(2), hostname: 'joiner', cwd: dir, args: ['-d', 'static', '--cluster-ip', ip(1)], env })

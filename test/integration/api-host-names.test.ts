@@ -95,7 +95,7 @@ test.serial('a foreign Host is refused on every non-public read, with the settin
   const refused = Number(/sidecar_api_rejected_requests_total\{reason="foreign_host"\} (\d+)/.exec(metrics)?.[1] ?? 0)
   t.true(refused >= 8 * PROTECTED.length + UI.length, `refusals counted: ${refused}`)
   const logged = (): string[] => d.output.split('\n').filter(l => l.includes('api request refused (foreign_host)'))
-  await waitFor(() => logged().length > 0 || undefined, { timeoutMs: 5000, message: () => `the refusal logged; output:\n${d.output.slice(-3000)}` })
+  await d.waitForOutput('api request refused (foreign_host)')
   const lines = logged()
   t.is(lines.length, 1, `one log line a minute, not one per refusal:\n${lines.join('\n')}`)
   t.regex(lines[0], /Host "[^"]+" is not an allowed name/)

@@ -75,6 +75,7 @@ dtest('External label, default config: the command never runs, the check fails s
   const name = `exec-off-${Math.random().toString(36).slice(2, 8)}`
   const c = await start(t, { ServiceName: name, HealthCheck: 'External', HealthCheckArgs: `touch ${target}` })
   await waitForInstance(off, c.shortId, s => s.Status === STATUS.UNHEALTHY, 'UNHEALTHY: its External label is refused')
+  await off.waitForOutput(`container ${c.shortId} asks for HealthCheck=External; not run`) // the first warning, counted below
   await sleep(3000) // three more check intervals
   t.false(existsSync(target), 'the label\'s command ran on the host')
   const e = await explain(off, name, c.shortId)

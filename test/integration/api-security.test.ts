@@ -244,6 +244,7 @@ test('oversized request headers get 431 and CONNECT 405, counted and logged at m
   t.regex(await raw('CONNECT 10.0.0.1:22 HTTP/1.1\r\nHost: 10.0.0.1:22\r\n\r\n'), /^HTTP\/1\.1 405 Method Not Allowed\r\n[\s\S]*CONNECT is not served/)
   t.is(await metric(d, 'header_too_large'), 20)
   t.is(await metric(d, 'bad_request'), 1)
+  await d.waitForOutput('api request refused (header_too_large)')
   t.is(d.output.split('api request refused (header_too_large)').length - 1, 1, 'one log line for 20 refusals')
   t.is((await fetch(d.url('/health'))).status, 200)
 })

@@ -55,7 +55,7 @@ test('SIGHUP: the daemon keeps running, logs what it re-reads, and re-reads the 
   d.child.kill('SIGHUP')
   await waitFor(async () => (await names()).includes('bbbb'), { timeoutMs: 5000, message: () => `bbbb announced after SIGHUP\n${d.output.slice(-2000)}` })
   t.true(d.running, 'still running after SIGHUP')
-  t.regex(d.output, /SIGHUP received: re-reading the static discovery file \S+static\.json now; configuration file, environment and flag changes need a restart/)
+  await d.waitForOutput(/SIGHUP received: re-reading the static discovery file \S+static\.json now; configuration file, environment and flag changes need a restart/)
   t.is((await d.json<{ status: string }>('/health')).status, 'ok')
   const exit = await d.stop('SIGTERM')
   t.is(exit.code, 0, d.output.slice(-2000))
@@ -151,7 +151,7 @@ test('README\'s two daemons on one machine form a cluster; a seed that is only t
     const doc = await b.json<Services>('/services.json')
     return (doc.Services['sidecar-api'] ?? []).filter(s => s.Status === 0).map(s => s.Hostname).sort().join() === 'a,b'
   }, { timeoutMs: 30_000, message: () => `a's and b's sidecar-api ALIVE on b\n${b.output.slice(-2000)}` })
-  t.regex(a.output, /INFO: \[gossip\] every seed \(127\.0\.54\.25\) is this node itself: running alone until another node joins it \(a seed without :port is taken at this node's bind_port, 7946\)/)
+  await a.waitForOutput(/INFO: \[gossip\] every seed \(127\.0\.54\.25\) is this node itself: running alone until another node joins it \(a seed without :port is taken at this node's bind_port, 7946\)/)
   t.false(b.output.includes('is this node itself'), b.output.slice(-2000))
 
   const c = await startDaemon({ ip: '127.0.54.25', hostname: 'c', cwd: dir, apiPort: 7778, args: ['-f', conf, '--bind-port', '7947', '-c', '127.0.54.25'] })

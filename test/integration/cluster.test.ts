@@ -75,7 +75,7 @@ test.serial('5 daemons from one seed converge, share changes, tombstone departed
   ms = await waitOnAll([n7], 'the late joiner holds every record', s =>
     holdsAll([n2, n3, n4, n6, n7], ALIVE)(s) && statusIn(s, 'node5', 'svc-node5') === TOMBSTONE && statusIn(s, 'node3', 'extra') === TOMBSTONE, 10_000)
   t.log(`late joiner complete ${ms} ms after its API answered`)
-  t.regex(n7.d.output, /anti-entropy \(join\) with node\d: received \d+ records/)
+  await n7.d.waitForOutput(/anti-entropy \(join\) with node\d: received \d+ records/)
   let seen: string[] = []
   await waitFor(async () => (seen = await memberNames(n7)).join() === ['node2', 'node3', 'node4', 'node6', 'node7'].join(), { timeoutMs: 15_000, message: () => `node7 lists node2, 3, 4, 6, 7 as members, not ${seen.join()}` })
 })

@@ -98,10 +98,10 @@ test.serial('connections to the API and to proxy ports cannot use up the descrip
   const host = await startHost()
   t.teardown(host.close)
   const { d } = host
-  t.regex(d.output, /the open-file limit is 1024: the API takes at most 128 client connections, all proxy ports together 256/)
+  await d.waitForOutput(/the open-file limit is 1024: the API takes at most 128 client connections, all proxy ports together 256/)
 
   // the API: 1,100 idle connections, held for several check intervals
-  const mark = d.output.length
+  const mark = d.mark()
   const api = await flood(d.apiPort, FLOOD)
   await waitFor(() => held(api) <= 128, { timeoutMs: 10_000, message: () => `at most [api] max_connections (128) held, got ${held(api)}` })
   t.log(`API flood: ${held(api)} of ${FLOOD} connections held`)
@@ -110,21 +110,21 @@ test.serial('connections to the API and to proxy ports cannot use up the descrip
   t.deepEqual(statuses(await raw(IP, d.apiPort, health, { timeoutMs: 10_000 })), [], 'another remote client is refused')
   t.deepEqual(statuses(await raw(IP, d.apiPort, health, { timeoutMs: 10_000, localAddress: IP })), [200], 'a client on the daemon\'s own address (a HEALTHCHECK, an operator) still gets /health')
   await new Promise(resolve => setTimeout(resolve, 4000))
-  t.deepEqual(unhealthyLines(d.output.slice(mark)), [], 'no service turned unhealthy while the API was flooded')
+  t.deepEqual(unhealthyLines(d.outputSince(mark)), [], 'no service turned unhealthy while the API was flooded')
   for (const s of api) s.destroy()
   await waitFor(async () => await alive(d) === SERVICES, { timeoutMs: 10_000, message: 'the API answers again once the flood ends' })
   const apiRefused = Number(/sidecar_api_rejected_requests_total\{reason="connection_limit"\} (\d+)/.exec(await (await fetch(d.url('/metrics'))).text())?.[1] ?? 0)
   t.true(apiRefused >= FLOOD - 128, `the refused connections counted, got ${apiRefused}`)
-  t.regex(d.output, /api request refused \(connection_limit\): 127\.0\.0\.1: 128 client connections open \(\[api\] max_connections\)/)
+  await d.waitForOutput(/api request refused \(connection_limit\): 127\.0\.0\.1: 128 client connections open \(\[api\] max_connections\)/)
 
   // the proxy: 1,100 connections to each of two service ports share one cap
-  const mark2 = d.output.length
+  const mark2 = d.mark()
   const proxied = [...await flood(PROXY_PORTS[0], FLOOD), ...await flood(PROXY_PORTS[1], FLOOD)]
   await waitFor(() => held(proxied) <= 256, { timeoutMs: 10_000, message: () => `at most [proxy] max_total_connections (256) held on both ports together, got ${held(proxied)}` })
   t.log(`proxy flood: ${held(proxied)} of ${2 * FLOOD} connections held on ${PROXY_PORTS.length} ports`)
   t.true(held(proxied) >= 200, `the proxy took connections up to its cap, got ${held(proxied)}`)
   await new Promise(resolve => setTimeout(resolve, 4000))
-  t.deepEqual(unhealthyLines(d.output.slice(mark2)), [], 'no service turned unhealthy while the proxy ports were flooded')
+  t.deepEqual(unhealthyLines(d.outputSince(mark2)), [], 'no service turned unhealthy while the proxy ports were flooded')
   t.is(await alive(d), SERVICES, 'all services ALIVE during the flood (the API has its own cap)')
   const during = await (await fetch(d.url('/metrics'))).text()
   t.regex(during, /^sidecar_proxy_client_connections_limit 256$/m)
@@ -136,7 +136,7 @@ test.serial('connections to the API and to proxy ports cannot use up the descrip
   const metrics = await (await fetch(d.url('/metrics'))).text()
   const refused = [...metrics.matchAll(/sidecar_proxy_rejections_total\{service="caps[01]",port="\d+",reason="total connection cap"\} (\d+)/g)].reduce((a, m) => a + Number(m[1]), 0)
   t.true(refused >= 2 * FLOOD - 256, `the refused connections counted on both ports, got ${refused}`)
-  t.regex(d.output, /refused \d+ client request\(s\) or connection\(s\).*total connection cap: 127\.0\.0\.1: 256 client connections open on all proxy ports/)
+  await d.waitForOutput(/refused \d+ client request\(s\) or connection\(s\).*total connection cap: 127\.0\.0\.1: 256 client connections open on all proxy ports/)
 })
 
 test.serial('a member that claims thousands of service ports: a host opens at most [proxy] max_listeners, its own ports first, and its health checks go on', async (t) => {
@@ -146,10 +146,10 @@ test.serial('a member that claims thousands of service ports: a host opens at mo
   const host = await startHost({ ip, args: ['-n', 'squat', '-c', ip] })
   t.teardown(host.close)
   const { d } = host
-  t.regex(d.output, /the proxy opens at most 128 ports/)
+  await d.waitForOutput(/the proxy opens at most 128 ports/)
   const rogue = await startRogue(t, { ip: squatIp, hostname: 'squatter', clusterName: 'squat' })
   await rogue.join(ip)
-  const mark = d.output.length
+  const mark = d.mark()
   // 12 records of 256 ports: 3,072 service ports, each a listener on every host without a cap
   const created = Time.fromMillis(Date.now() - 60_000)
   const record = (r: number, status: ServiceStatus): Service => makeService({
@@ -166,8 +166,8 @@ test.serial('a member that claims thousands of service ports: a host opens at mo
   t.true(ports.includes(19101) && ports.includes(19102), 'this host\'s own service ports kept theirs')
   t.deepEqual([...new Set(doc.waiting?.flatMap(w => w.hosts))], ['squatter'], 'the waiting ports are the squatter\'s')
   await new Promise(resolve => setTimeout(resolve, 3000)) // three check intervals
-  t.deepEqual(unhealthyLines(d.output.slice(mark)), [], 'no service turned unhealthy')
-  t.regex(d.output.slice(mark), /WARN: \[proxy\] \d+ service ports get no listener: 128 are open, the most \[proxy\] max_listeners allows; waiting: 40126 \(squat0 on squatter\)/)
+  t.deepEqual(unhealthyLines(d.outputSince(mark)), [], 'no service turned unhealthy')
+  await d.waitForOutput(/WARN: \[proxy\] \d+ service ports get no listener: 128 are open, the most \[proxy\] max_listeners allows; waiting: 40126 \(squat0 on squatter\)/, { from: mark })
   t.regex(await (await fetch(d.url('/metrics'))).text(), /^sidecar_proxy_listeners_waiting 2946$/m)
   t.false(/EMFILE/.test(d.output), 'no EMFILE anywhere')
   const explain = await d.json<{ instances: Array<{ routable: boolean, reasons: string[] }> }>('/api/services/squat11/explain.json')
@@ -182,13 +182,13 @@ test.serial('a member that claims thousands of service ports: a host opens at mo
   doc = await proxy()
   t.is(doc.listeners.length, 128)
   t.is(doc.waiting?.length, 3072 - 125)
-  t.regex(d.output, /closing the squat0 proxy on 127\.0\.12\.61:40125 for late on port 19103, which is needed more \(an instance on this host; \[proxy\] max_listeners 128 are open\)/)
+  await d.waitForOutput(/closing the squat0 proxy on 127\.0\.12\.61:40125 for late on port 19103, which is needed more \(an instance on this host; \[proxy\] max_listeners 128 are open\)/)
 
   // the squatter's first record goes: its open ports close, and waiting ones take their places
   await rogue.publish([rogue.sign(record(0, ServiceStatus.TOMBSTONE))])
   await waitFor(async () => { doc = await proxy(); return doc.waiting?.length === 3072 - 256 - 125 && doc.listeners.length === 128 }, { timeoutMs: 30_000, message: () => `the places of squat0's ports taken; ${doc.waiting?.length} waiting, ${doc.listeners.length} listeners` })
   t.true(doc.listeners.every(l => l.service !== 'squat0'), 'none of squat0\'s ports is open')
-  t.deepEqual(unhealthyLines(d.output.slice(mark)), [], 'no service turned unhealthy')
+  t.deepEqual(unhealthyLines(d.outputSince(mark)), [], 'no service turned unhealthy')
 })
 
 test.serial('with [proxy] service_ports set, a member\'s claims on other ports open nothing on the host, and explain says why', async (t) => {

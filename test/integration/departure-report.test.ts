@@ -59,7 +59,7 @@ async function rogueDies (alpha: ClusterNode, rogue: Rogue, conn: Connection, id
   const now = Time.fromMillis(Date.now())
   await rogue.publish([rogue.sign(makeService({ ID: id, Name: 'rogue-web', Image: 'web:1', Hostname: 'rogue', Created: now, Updated: now, Status: ServiceStatus.ALIVE, ProxyMode: 'tcp', Ports: [{ Type: 'tcp', Port: port, ServicePort: port, IP: ip }] }))])
   await waitOnAll([alpha], 'the rogue\'s record is ALIVE on alpha', s => statusIn(s, 'rogue', 'rogue-web') === ALIVE, 15_000)
-  const before = alpha.d.output.length
+  const before = alpha.d.mark()
   const diedAt = Date.now()
   rogue.mute()
   conn.abort(new Error('the process died'))
@@ -68,8 +68,8 @@ async function rogueDies (alpha: ClusterNode, rogue: Rogue, conn: Connection, id
   // the log reaches this process by another pipe than /state.json, and later on a loaded
   // machine (a CI run read the output before the "departed" line had arrived): wait for it a while
   const departed = /member rogue \(\S+\) departed\s*$/
-  await waitFor(() => alpha.d.output.slice(before).split('\n').some(l => departed.test(l)), { timeoutMs: 10_000, message: 'the departure in alpha\'s log' }).catch(() => {})
-  const after = alpha.d.output.slice(before).split('\n')
+  await alpha.d.waitForOutput(new RegExp(departed.source, 'm'), { from: before, timeoutMs: 10_000 }).catch(() => {}) // the assertions after this say what is missing
+  const after = alpha.d.outputSince(before).split('\n')
   return { after, departAt: after.findIndex(l => departed.test(l)), ms }
 }
 
@@ -100,6 +100,7 @@ test('a member reported departed is probed at once: a live one stays, a frozen o
       await sleep(100)
     }
   }
+  await alpha.d.waitForOutput(reported) // the first report acted on (else the count below is 0 while the lines are in the pipe)
   await waitFor(() => lines(alpha, /member victor answers again within the grace period/).length >= lines(alpha, reported).length, { timeoutMs: 5000, message: 'victor answered every probe the reports caused' })
   const falseReports = lines(alpha, reported).length
   const most = Math.floor((Date.now() - t1) / 5000) + 1
@@ -111,14 +112,16 @@ test('a member reported departed is probed at once: a live one stays, a frozen o
   // 2. victor freezes (its connections stay open) and the rogue reports it at once: alpha probes it and
   // departs it after the grace (1 s), not after 3 s of silence plus the grace.
   await sleep(5500) // past the damping of the last report
-  const before = alpha.d.output.length
+  const before = alpha.d.mark()
   const frozenAt = Date.now()
   victor.d.child.kill('SIGSTOP')
   try {
     await report(rogue, await alpha.state(), 'victor')
     await waitOnAll([alpha], 'alpha tombstones frozen victor after the report', holds([victor], TOMBSTONE), 30_000)
     const tombstonedMs = Date.now() - frozenAt
-    const after = alpha.d.output.slice(before).split('\n')
+    // the log comes by another pipe than /state.json, later on a loaded machine
+    await alpha.d.waitForOutput(/member victor \(\S+\) departed\s*$/m, { from: before })
+    const after = alpha.d.outputSince(before).split('\n')
     const reportAt = after.findIndex(l => reported.test(l))
     const departAt = after.findIndex(l => /member victor \(\S+\) departed\s*$/.test(l))
     t.true(reportAt >= 0, 'alpha logged the report and probed victor')
@@ -150,7 +153,7 @@ test('a member whose TCP connection closes while its QUIC one stays open is prob
 test('a member probed at once that loses every connection and is back within the grace (a quick restart) is not departed', async t => {
   t.timeout(120_000)
   const { alpha, rogue, tcp, quic } = await alphaAndRogue(t, '127.0.37.2')
-  const before = alpha.d.output.length
+  const before = alpha.d.mark()
   // the TCP connection closes first (alpha probes at once), then the QUIC one; at once the member is back
   rogue.mute()
   tcp.abort(new Error('the process died'))
@@ -158,9 +161,9 @@ test('a member probed at once that loses every connection and is back within the
   await quic.close()
   rogue.unmute()
   await rogue.join('127.0.37.21')
-  await waitFor(() => /member rogue \(\S+\) is back within the grace period/.test(alpha.d.output.slice(before)), { timeoutMs: 10_000, message: 'alpha saw the rogue back within the grace' })
+  await alpha.d.waitForOutput(/member rogue \(\S+\) is back within the grace period/, { from: before, timeoutMs: 10_000 }) // alpha saw the rogue back within the grace
   await sleep(3000) // past the grace of the probe sent when the TCP connection closed
-  const after = alpha.d.output.slice(before)
+  const after = alpha.d.outputSince(before)
   t.regex(after, /a connection to member rogue \(\S+\) closed while another stays open: probed at once/)
   t.notRegex(after, /member rogue \(\S+\) departed\s*$/m, 'the member back within the grace stays a member')
   t.not((await alpha.d.json<{ ClusterMembers?: Record<string, unknown> }>('/services.json')).ClusterMembers?.rogue, undefined, 'the rogue is still listed as a member')
@@ -169,20 +172,19 @@ test('a member probed at once that loses every connection and is back within the
 test('a suspicion does not end in a departure while this daemon was too busy to read the answer', async t => {
   t.timeout(120_000)
   const { alpha, rogue, tcp } = await alphaAndRogue(t, '127.0.37.3', true)
-  const before = alpha.d.output.length
+  const before = alpha.d.mark()
   // alpha probes the rogue at once when its TCP connection closes; the rogue is slow to answer, and
   // alpha's event loop is held for 2.5 s (a long task) from before the answer arrives until after the grace
   rogue.hold()
   tcp.abort(new Error('reset'))
-  await waitFor(() => /a connection to member rogue \(\S+\) closed while another stays open: probed at once/.test(alpha.d.output.slice(before)), { timeoutMs: 10_000, message: 'alpha probed the rogue at once' })
+  await alpha.d.waitForOutput(/a connection to member rogue \(\S+\) closed while another stays open: probed at once/, { from: before, timeoutMs: 10_000 }) // alpha probed the rogue at once
   // (in the check phase: after it the loop runs its due timers before it reads its sockets)
   await alpha.d.evaluate('setImmediate(() => { const end = Date.now() + 2500; while (Date.now() < end); })')
   await sleep(500)
   rogue.release()
   await sleep(5000)
-  const after = alpha.d.output.slice(before)
-  t.notRegex(after, /member rogue \(\S+\) departed\s*$/m, 'the member that answered while alpha was busy stays a member')
-  t.regex(after, /member rogue answers again within the grace period/)
+  await alpha.d.waitForOutput(/member rogue answers again within the grace period/, { from: before })
+  t.notRegex(alpha.d.outputSince(before), /member rogue \(\S+\) departed\s*$/m, 'the member that answered while alpha was busy stays a member')
 })
 
 test('a member reached over QUIC alone gets a TCP connection beside it, whose close then departs it within the grace when it is silent', async t => {
@@ -198,7 +200,7 @@ test('a member reached over QUIC alone gets a TCP connection beside it, whose cl
   const beside = await waitFor(() => rogue.node.getConnections(alphaPeer).find(c => isTcp(c) && c.direction === 'inbound'), { timeoutMs: 15_000, message: () => `alpha dialled a TCP connection to the rogue beside the QUIC one\n${alpha.d.output.slice(-3000)}` })
   t.log(`alpha dialled TCP ${Date.now() - closedAt} ms after the rogue's TCP connection closed`)
   t.is(quic.status, 'open', 'the QUIC connection stays')
-  await waitFor(() => /member rogue \(\S+\) was reached over QUIC alone: dialled a TCP connection beside it/.test(alpha.d.output), { timeoutMs: 10_000, message: 'alpha logs the TCP connection it dialled' })
+  await alpha.d.waitForOutput(/member rogue \(\S+\) was reached over QUIC alone: dialled a TCP connection beside it/) // alpha logs the TCP connection it dialled
 
   // the rogue's process "dies": no answers, its TCP connection closes, the QUIC one lingers
   await sleep(Math.max(0, closedAt + 5500 - Date.now())) // past the damping of the probe the first close caused

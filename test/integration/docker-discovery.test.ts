@@ -83,6 +83,7 @@ dtest('docker: {{ container }} is the container\'s name, and a template that can
     return h.discoveryErrors?.docker?.includes(bad.shortId) === true ? h : undefined
   }, { timeoutMs: 10_000, message: '/health names the skipped container' })
   t.regex(health.discoveryErrors?.docker ?? '', /tcp 9999/)
+  await d.waitForOutput(`skipping container /${bad.name} (${bad.shortId})`) // the warning, counted below
   await sleep(2500) // a few reconciles: still one warning
   t.is(await instance(d, bad.shortId), undefined)
   t.is(count(d.output, `skipping container /${bad.name} (${bad.shortId})`), 1)

@@ -38,6 +38,7 @@ dtest('docker: a container with megabyte labels is skipped with one short warnin
   t.regex(health, /label ProxyMode=\\"y{64}\\"\.\.\. \(100000 characters\): use one of http, tcp, ws/)
   t.regex(health, /and \d+ more problems/)
 
+  await d.waitForOutput(`skipping container /${hostile.name}`) // the warning, counted below
   await sleep(4000) // several reconciles (every second): still one warning
   const lines = d.output.split('\n').filter(l => l.includes(`skipping container /${hostile.name}`))
   t.is(lines.length, 1, `${count(d.output, 'skipping container')} skip warnings`)

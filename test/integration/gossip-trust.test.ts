@@ -33,7 +33,7 @@ test('a rogue member cannot forge, hijack or invent records, by gossip or by ant
   const [alpha, bravo] = nodes
   await startAll(nodes)
   await waitOnAll(nodes, 'converged', holds(nodes), 30_000)
-  t.regex(alpha.d.output, /no cluster_key: anyone who can reach 127\.0\.11\.1:7946 can join this cluster.*openssl rand -hex 32/)
+  await alpha.d.waitForOutput(/no cluster_key: anyone who can reach 127\.0\.11\.1:7946 can join this cluster.*openssl rand -hex 32/)
 
   const rogue = await startRogue(t, { ip: '127.0.11.9', hostname: 'rogue', clusterName: CLUSTER })
   const alphaPeer = await rogue.join('127.0.11.1')
@@ -98,7 +98,7 @@ test('a rogue member cannot forge, hijack or invent records, by gossip or by ant
     }
   }
   t.false((await fetch('http://127.0.11.1:18998/').catch(() => undefined))?.ok ?? false, 'no relay listener on 18998')
-  t.regex(alpha.d.output, /refused evil \(relay\) of bravo from \S+ \(gossip, origin proof by \S+\): signed by a peer other than the one its hostname is pinned to/)
+  await alpha.d.waitForOutput(/refused evil \(relay\) of bravo from \S+ \(gossip, origin proof by \S+\): signed by a peer other than the one its hostname is pinned to/)
   t.true(alpha.d.running && bravo.d.running)
 })
 
@@ -112,7 +112,7 @@ test('hostname pins survive restarts; restarts with the same data_dir and depart
   const [charlie, delta, echo] = nodes
   await startAll(nodes)
   await waitOnAll(nodes, 'converged', holds(nodes), 30_000)
-  const deltaPeer = await waitFor(() => /member delta joined \((\S+) at/.exec(charlie.d.output)?.[1], { timeoutMs: 5000, message: 'delta\'s peer id in charlie\'s log' })
+  const [, deltaPeer] = await charlie.d.waitForOutput(/member delta joined \((\S+) at/)
 
   // delta restarts with the same data_dir: same peer id, accepted again
   await delta.d.stop()
@@ -147,5 +147,5 @@ test('hostname pins survive restarts; restarts with the same data_dir and depart
   // refused, the impostor retries with backoff, not in a loop (it reconnected ten times a second)
   const reconnects = delta.d.output.split('\n').filter(l => /member charlie \(\S+\) is back within the grace period/.test(l)).length
   t.true(reconnects <= 3, `the impostor reconnected to charlie ${reconnects} times in about 6 s:\n${delta.d.output.split('\n').filter(l => !l.includes('DEBUG')).slice(-15).join('\n')}`)
-  t.regex(delta.d.output, /ERROR: \[gossip\] charlie \(\S+\) refuses this host: there, hostname delta is pinned to peer /, 'the impostor is told why')
+  await delta.d.waitForOutput(/ERROR: \[gossip\] charlie \(\S+\) refuses this host: there, hostname delta is pinned to peer /) // the impostor is told why
 })

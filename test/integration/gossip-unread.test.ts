@@ -118,7 +118,7 @@ test('a member that reads none of the gossip sent to it: the daemon queues at mo
   t.log(`flood 2 (${unread.mb.toFixed(0)} MB, the sink reads none; it got ${((sinkGot - gotBefore) / 1e6).toFixed(1)} MB): the target's heap in use and buffers ${read.live.toFixed(0)} -> ${unread.live.toFixed(0)} MB`)
   const metrics = await page()
   t.true(metric(metrics, 'sidecar_gossip_send_overflows_total') >= 1, 'the overflow was counted')
-  t.regex(target.d.output, /closed the gossip stream to sink: 16 MiB queued for it and not read/)
+  await target.d.waitForOutput(/closed the gossip stream to sink: 16 MiB queued for it and not read/)
   // without the limit the target held every message for the sink: 425 MB more. With it, the
   // starved stream's 16 MiB of messages at most. Before they were copied out of the 64 KiB
   // slabs they were cut from (stack-fixes.ts, fix 4), those 16 MiB kept up to 57 MB alive

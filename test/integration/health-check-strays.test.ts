@@ -83,7 +83,9 @@ test('health: a check command that daemonizes leaves no process behind, run afte
   }, { timeoutMs: 10_000, message: () => `strays of at most the last 2 runs left, after ${RUNS} runs; still running: ended ${pidsWithArgv(sleeps.ended).length}, grandchild ${pidsWithArgv(sleeps.grandchild).length}, timed out ${pidsWithArgv(sleeps.timedOut).length}` })
   t.log(`after ${RUNS}+ runs each, strays still running: ${JSON.stringify(settled)}`)
 
-  // One warning per service, saying what happened and what to do.
+  // One warning per service, saying what happened and what to do. The warning comes through a
+  // pipe, which can be read after the strays were seen gone: waited for, then counted.
+  for (const id of ['ends', 'hangs']) await d.waitForOutput(new RegExp(`WARN.*killed \\d+ process(es)? left running by the health check of ${id}:`))
   for (const id of ['ends', 'hangs']) {
     const warned = d.output.split('\n').filter(l => l.includes('WARN') && new RegExp(`killed \\d+ process(es)? left running by the health check of ${id}:`).test(l))
     t.is(warned.length, 1, `one warning for ${id}; output:\n${d.output.slice(-4000)}`)

@@ -54,5 +54,5 @@ test('/health is degraded, saying what a restart will cost, while the node key c
   const h = await waitFor(async () => { const h = await d.json<{ status: string, identityError?: string }>('/health'); return h.status !== 'starting' && h }, { timeoutMs: 20_000, message: () => `running\n${d.output.slice(-2000)}` })
   t.is(h.status, 'degraded')
   t.regex(h.identityError ?? '', /^cannot keep the node key in .*a-file\/data \(ENOTDIR\): this run's peer id is lost at exit, and after a restart every peer that knew health-key refuses the new one/)
-  t.regex(d.output, /WARN: .*cannot keep the node key in/)
+  await d.waitForOutput(/WARN: .*cannot keep the node key in/)
 })

@@ -54,13 +54,13 @@ test('clusters with different names never merge; a node without the cluster key 
   t.deepEqual(await hosts(wrong), ['wrongkey'])
   t.deepEqual(await hosts(nokey), ['nokey'])
   // each side says what differs, and the fix
-  t.regex(b1.d.output, /is a sidecar of cluster "alpha", not of this one \("beta"\): give both the same \[sidecar\] cluster_name \(-n\) if they belong together: hanging up/)
+  await b1.d.waitForOutput(/is a sidecar of cluster "alpha", not of this one \("beta"\): give both the same \[sidecar\] cluster_name \(-n\) if they belong together: hanging up/)
   // a handshake cut by the seed is named as such; one that stalls until the dial's timeout
   // cannot be told from a seed that never answered (a CI run saw that for the wrong key)
   const keyMismatch = /seed 127\.0\.1\.44 (took the connection, then closed it before the handshake ended: is its \[sidecar\] cluster_key the same as this node's|did not answer \(The operation was aborted due to timeout\))/
-  t.regex(wrong.d.output, keyMismatch)
-  t.regex(nokey.d.output, keyMismatch)
-  t.regex(k1.d.output, /QUIC off: a cluster_key is set/)
+  await wrong.d.waitForOutput(keyMismatch)
+  await nokey.d.waitForOutput(keyMismatch)
+  await k1.d.waitForOutput(/QUIC off: a cluster_key is set/)
 })
 
 test('garbage on the gossip port, the topic and the state protocol is rejected and changes nothing', async t => {
@@ -127,7 +127,7 @@ test('garbage on the gossip port, the topic and the state protocol is rejected a
   }
 
   await waitFor(() => (target.d.output.match(/rejected a gossip message from/g) ?? []).length >= 8, { timeoutMs: 10_000, message: () => `8 rejections logged by the target; output:\n${target.d.output.split('\n').filter(l => !l.includes('DEBUG')).slice(-20).join('\n')}` })
-  for (const reason of ['version', 'kind', 'json', 'shape', 'record', 'future', 'size']) t.regex(target.d.output, new RegExp(`rejected a gossip message from \\S+ \\(${reason}\\)`), reason)
+  for (const reason of ['version', 'kind', 'json', 'shape', 'record', 'future', 'size']) await target.d.waitForOutput(new RegExp(`rejected a gossip message from \\S+ \\(${reason}\\)`))
   t.true(target.d.running)
   t.true((await fetch(target.d.url('/health'))).ok)
   t.deepEqual(shape(await target.state()), before)

@@ -36,6 +36,7 @@ test('a host on sidecar 0.1.0\'s gossip is named once in a WARN and in /health w
   t.regex(h.versionMismatch?.['old-host'] ?? '', new RegExp(`^${line}$`))
   const page = async (): Promise<string> => await (await fetch(alpha.d.url('/metrics'))).text()
   t.is(metric(await page(), 'sidecar_gossip_version_mismatch_peers'), 1)
+  await alpha.d.waitForOutput('speaks sidecar gossip protocol') // the first line, counted below
   await sleep(3000) // the seed is dialled again meanwhile
   const warns = alpha.d.output.split('\n').filter(l => l.includes('speaks sidecar gossip protocol'))
   t.is(warns.length, 1, `one line for the old host, however often it connects:\n${warns.join('\n')}`)

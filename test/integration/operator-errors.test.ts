@@ -54,7 +54,7 @@ test('a static port IP peers refuse: the host that lists it warns at start and i
   t.is(statusIn(held, 'ops-alpha', 'stray'), undefined, 'the peer refused what the warning named')
   t.is(statusIn(held, 'ops-alpha', 'lan'), undefined)
   t.is(statusIn(await alpha.state(), 'ops-alpha', 'stray'), ALIVE, 'while its own host lists it ALIVE')
-  t.regex(bravo.d.output, /refused stray .* of ops-alpha .*a backend IP is neither its host's own address nor in \[sidecar\] backend_cidrs/)
+  await bravo.d.waitForOutput(/refused stray .* of ops-alpha .*a backend IP is neither its host's own address nor in \[sidecar\] backend_cidrs/)
 })
 
 test('--check-config: a value of the wrong type names the file and its line, as a syntax error does; one from env names the variable; exit 2', async t => {

@@ -39,7 +39,7 @@ async function pair (t: ExecutionContext, [ip1, host1]: [string, string], [ip2, 
 test('a host restarted with a wiped data_dir knows its peer refuses it (ERROR once, /health degraded, no "joined"), and is ok again once unpinned', async t => {
   t.timeout(240_000)
   const [alpha, bravo] = await pair(t, ['127.0.44.1', 'alpha'], ['127.0.44.2', 'bravo'])
-  const alphaPeer = await waitFor(() => /member alpha joined \((\S+) at/.exec(bravo.d.output)?.[1], { timeoutMs: 5000, message: 'alpha\'s peer id in bravo\'s log' })
+  const [, alphaPeer] = await bravo.d.waitForOutput(/member alpha joined \((\S+) at/)
 
   // bravo's disk is replaced: a new key under the same hostname
   await bravo.d.stop()
@@ -50,13 +50,14 @@ test('a host restarted with a wiped data_dir knows its peer refuses it (ERROR on
   t.deepEqual(Object.keys(h.refusedBy ?? {}), [`alpha (${alphaPeer})`], 'named by the hostname bravo pinned for it')
   t.regex(Object.values(h.refusedBy ?? {})[0], /hostname bravo is pinned there to peer \S+, not to this host's \S+; remove bravo's line from that node's data_dir\/host-pins\.json/)
   t.is((await fetch(bravo.d.url('/health'))).status, 200, 'degraded answers 200, as the other degraded reasons')
+  await bravo.d.waitForOutput(/ERROR:.*refuses this host/) // the first, then its retries
   await sleep(8000) // past the 5 s join wait, and a few retries of the seed
   const errors = bravo.d.output.split('\n').filter(l => l.includes('ERROR:') && l.includes('refuses this host'))
   t.is(errors.length, 1, `one ERROR for alpha, not one per retry:\n${errors.join('\n')}`)
   t.regex(errors[0], new RegExp(`alpha \\(${alphaPeer}\\) refuses this host: there, hostname bravo is pinned to peer \\S+, and this host is peer \\S+\\. This host's key changed or another machine uses the hostname bravo: on that node remove bravo's line from data_dir/host-pins\\.json, or restore this host's old data_dir/peer\\.key, or give this machine its own hostname`))
   t.notRegex(bravo.d.output, /joined the cluster/, 'no peer accepted it: no "joined"')
-  t.regex(bravo.d.output, /not in the cluster: 1 peer refuses this host and none accepted it within 5 s/)
-  t.regex(alpha.d.output, /peer \S+ claims hostname bravo, which is pinned to peer \S+: refused/)
+  await bravo.d.waitForOutput(/not in the cluster: 1 peer refuses this host and none accepted it within 5 s/)
+  await alpha.d.waitForOutput(/peer \S+ claims hostname bravo, which is pinned to peer \S+: refused/)
 
   // the operator does what the ERROR says, on alpha, without a restart
   const pinsFile = path.join(dataDir(alpha), 'host-pins.json')
@@ -66,7 +67,7 @@ test('a host restarted with a wiped data_dir knows its peer refuses it (ERROR on
   await waitFor(async () => (await health(bravo)).status === 'ok', { timeoutMs: 60_000, message: () => `bravo's /health ok again once alpha unpinned it; log:\n${logTail(bravo)}` })
   t.is((await health(bravo)).refusedBy, undefined)
   await waitOnAll([alpha], 'alpha takes the new bravo\'s records', s => statusIn(s, 'bravo', bravo.services[0]) === ALIVE, 30_000)
-  t.regex(bravo.d.output, /alpha \(\S+\) accepts this host now/)
+  await bravo.d.waitForOutput(/alpha \(\S+\) accepts this host now/)
 })
 
 /** Writes a new node key into dir (as the daemon would) and returns its peer id. */
@@ -107,6 +108,7 @@ test('two machines with one hostname, pins split between the peers: no reconnect
   // each knows which peer refuses it, and which it is
   t.deepEqual(Object.keys((await health(dupA)).refusedBy ?? {}).map(k => k.split(' ')[0]), ['india'])
   t.deepEqual(Object.keys((await health(dupB)).refusedBy ?? {}).map(k => k.split(' ')[0]), ['hotel'])
+  for (const n of [dupA, dupB]) await n.d.waitForOutput(/ERROR:.*refuses this host/)
   for (const n of [dupA, dupB]) t.is(n.d.output.split('\n').filter(l => l.includes('ERROR:') && l.includes('refuses this host')).length, 1, `${n.spec.ip}: one ERROR:\n${logTail(n)}`)
 })
 
@@ -115,7 +117,7 @@ test('a member\'s notices cannot make an accepted host think others refuse it, n
   const [kilo, lima] = await pair(t, ['127.0.44.21', 'kilo'], ['127.0.44.22', 'lima'])
   const rogue = await startRogue(t, { ip: '127.0.44.30', hostname: 'rogue', clusterName: CLUSTER })
   const target = await rogue.join('127.0.44.21')
-  const limaPeer = await waitFor(() => /member lima joined \((\S+) at/.exec(kilo.d.output)?.[1], { timeoutMs: 5000, message: 'lima\'s peer id in kilo\'s log' })
+  const [, limaPeer] = await kilo.d.waitForOutput(/member lima joined \((\S+) at/)
   const send = async (frame: Uint8Array, raw = false): Promise<string> => {
     try {
       const stream = await rogue.node.dialProtocol(target, NOTICE_PROTOCOL, { signal: AbortSignal.timeout(5000) })
