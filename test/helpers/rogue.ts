@@ -74,6 +74,8 @@ export interface Rogue {
   /** Holds its answers to probes from now on (a slow peer); release() sends them, and answers at once again. */
   hold: () => void
   release: () => void
+  /** Probes held unanswered since hold(): a probe seen arriving here, with no log pipe in between. */
+  heldProbes: () => number
   /**
    * The member list of every hello the rogue sends from now on (as initiator or when a daemon
    * exchanges with it), chosen per daemon (its peer id); default none, as before.
@@ -267,6 +269,7 @@ export async function startRogue (t: ExecutionContext, opts: { ip: string, hostn
       held = undefined
       for (const send of answers) send()
     },
+    heldProbes: () => held?.length ?? 0,
     listMembers: (members) => { listed = members },
     delayServing: (ms) => { serveDelayMs = ms },
   }
