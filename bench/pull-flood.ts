@@ -5,7 +5,9 @@
 // a rogue member (test/helpers/rogue.ts) then runs CONCURRENCY loops of exchanges claiming to
 // hold nothing, reading the target's records pages as bytes (the cheapest pull there is).
 // Windows of WINDOW_S seconds: quiet, a flood of full pulls, a flood of empty exchanges (a
-// scope naming no host). Each prints the target's CPU (% of one core), /health latency
+// scope naming no host), and (MODES=...,versions) a flood of real exchanges in which the rogue
+// claims one record of the origin, so the target compares every bucket of its 100,000 and sends
+// their versions (a cost the record budget does not count). Each prints the target's CPU (% of one core), /health latency
 // p50/p99/max (one request every 100 ms, from a worker thread: helpers/health-prober.ts), its longest event-loop delay (its gauge, scraped
 // every 2 s), bytes its served exchanges sent per minute, and suspicion lines in the
 // observer's log. Not a test: prints figures, never fails on them; bounded in time and count.
@@ -15,7 +17,7 @@ import { mkdtemp, rm, writeFile } from 'node:fs/promises'
 import os from 'node:os'
 import path from 'node:path'
 import type { ExecutionContext } from 'ava'
-import { BulkPeerProcess } from '../test/helpers/bulk-peer.ts'
+import { BulkPeerProcess, bulkRecords } from '../test/helpers/bulk-peer.ts'
 import { startHealthProber } from '../test/helpers/health-prober.ts'
 import { DaemonProcess } from '../test/helpers/daemon.ts'
 import { metric, startRogue, untilMember } from '../test/helpers/rogue.ts'
@@ -61,7 +63,9 @@ try {
   console.log(`one full pull: ${first.bytes} bytes, ${first.pages} records pages${first.error !== undefined ? `, error ${first.error}` : ''}`)
   const pid = target.child.pid as number
 
-  const window = async (label: string, scope?: readonly string[] | 'none', loops = CONCURRENCY): Promise<void> => {
+  // one record of the origin's, with a newer Updated and no proof: its digest differs from the target's in every bucket
+  const claim = bulkRecords('origin', 1, ip(10))
+  const window = async (label: string, scope?: readonly string[] | 'none', loops = CONCURRENCY, versions = false): Promise<void> => {
     const m0 = await (await fetch(target.url('/metrics'))).text()
     const sent0 = metric(m0, 'sidecar_anti_entropy_exchange_bytes_sum', 'direction="in",way="sent"')
     const lines0 = observer.output.length
@@ -87,7 +91,9 @@ try {
       : Array.from({ length: loops }, async () => {
         while (Date.now() < end && pulls < 20_000) {
           pulls++
-          const r = await rogue.pull(peer, scope)
+          const r = versions
+            ? await rogue.exchange(peer, claim).then(o => ({ bytes: o.result?.bytesReceived ?? 0, error: o.error }))
+            : await rogue.pull(peer, scope)
           pulled += r.bytes
           if (r.error !== undefined) { pullErrors++; if (firstErrors.length < 3) firstErrors.push(r.error) }
         }
@@ -110,6 +116,7 @@ try {
     if (mode === 'full') await window(`${CONCURRENCY} loops of full pulls`)
     if (mode === 'full1') await window('1 loop of full pulls', undefined, 1)
     if (mode === 'empty') await window(`${CONCURRENCY} loops of empty exchanges`, ['no-such-host'])
+    if (mode === 'versions') await window(`${CONCURRENCY} loops of exchanges claiming one record of the origin`, undefined, CONCURRENCY, true)
   }
   console.log(`target: ${(await (await fetch(target.url('/metrics'))).text()).split('\n').filter(l => /^sidecar_anti_entropy_(exchanges|records_held_back)_total/.test(l)).join(', ')}`)
 } finally {

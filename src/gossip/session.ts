@@ -25,7 +25,7 @@ import type { SealedRecord } from './proof.ts'
 import { encodeWireRecord, WireError, type MemberInfo } from './wire.ts'
 
 /** What a session reads from (and merges into) the catalog. */
-export type SessionCatalog = Pick<Catalog, 'size' | 'hostnames' | 'hostRecords' | 'hostVersion' | 'sampleRecords' | 'get' | 'merge'>
+export type SessionCatalog = Pick<Catalog, 'size' | 'count' | 'hostnames' | 'hostRecords' | 'hostVersion' | 'sampleRecords' | 'get' | 'merge'>
 
 /**
  * Per catalog, each host's digest as of the host's version (Catalog.hostVersion): an exchange
@@ -154,16 +154,28 @@ export class Session {
       const compared = plans.filter(p => p.mine > 0 && p.theirs > 0)
       await this.#buckets(compared.filter(p => p.buckets > 1))
       const theirVersions = await this.#versions(compared, result)
-      let push: Service[] = []
+      // What the peer lacks, host by host: of a host it holds nothing of, every record, counted
+      // and not listed; of the others, those its versions show it lacks or holds older. Only as
+      // many as its budget allows are then read: a member that pulls in loops claiming to hold
+      // nothing, its budget spent, had a daemon holding 100,000 records copy all of them twice
+      // in each of its exchanges (up to 20 a second) to send a few dozen.
+      const lacks: Array<{ host: string, count: number, records?: Service[] }> = []
+      let wanted = 0
       for (const p of plans) {
         if (p.mine === 0) continue
-        const records = this.#recordsIn(p)
-        push.push(...(p.theirs === 0 ? records : recordsToPush(records, theirVersions.get(p.host) ?? new Map())))
+        const records = p.theirs === 0 ? undefined : recordsToPush(this.#recordsIn(p), theirVersions.get(p.host) ?? new Map())
+        const count = records?.length ?? catalog.count(p.host)
+        lacks.push({ host: p.host, count, ...(records !== undefined ? { records } : {}) })
+        wanted += count
       }
-      const sendable = this.#c.sendable?.(push.length) ?? push.length
-      if (sendable < push.length) {
-        result.heldBack = push.length - sendable
-        push = push.slice(0, sendable)
+      let sendable = this.#c.sendable?.(wanted) ?? wanted
+      result.heldBack = wanted - sendable
+      const push: Service[] = []
+      for (const l of lacks) {
+        if (sendable <= 0) break
+        const take = l.records !== undefined ? l.records.slice(0, sendable) : catalog.sampleRecords(l.host, Math.min(sendable, l.count))
+        for (const svc of take) push.push(svc)
+        sendable -= take.length
       }
       await this.#records(push, result)
     }

@@ -104,6 +104,7 @@ function rogueState (records: readonly WireRecord[]): { catalog: SessionCatalog,
   }
   const catalog: SessionCatalog = {
     size: records.length,
+    count: (host) => host === undefined ? records.length : byHost.get(host)?.length ?? 0,
     hostnames: () => [...byHost.keys()].sort(),
     hostRecords: (host) => [...(byHost.get(host) ?? [])],
     hostVersion: () => undefined, // nothing cached: the rogue's digests are computed every time

@@ -1,7 +1,8 @@
-// Real libp2p nodes in this process (127.0.14.1-.16) run the anti-entropy protocol: a state
-// far larger than libp2p's 4 MB read buffer moves both ways without stalling the event
-// loop, a converged pair exchanges a few hundred bytes, one changed record costs about one
-// record, and hostile frames are rejected with a metric while the node keeps serving.
+// Real libp2p nodes in this process (127.0.14.1-.16, 127.0.77.1-.2) run the anti-entropy
+// protocol: a state far larger than libp2p's 4 MB read buffer moves both ways without stalling
+// the event loop, a converged pair exchanges a few hundred bytes, one changed record costs about
+// one record, a member whose record budget is spent costs no list of what it lacks, and hostile
+// frames are rejected with a metric while the node keeps serving.
 import test from 'ava'
 import { generateKeyPair } from '@libp2p/crypto/keys'
 import { lpStream } from '@libp2p/utils'
@@ -18,6 +19,7 @@ import { silentLogger } from '../../../src/lib/logger.ts'
 import { Metrics } from '../../../src/lib/metrics.ts'
 import { encodeService, makeService, ServiceStatus, withFields, type Service } from '../../../src/service/index.ts'
 import { makeCatalogOptions } from '../../helpers/factories.ts'
+import { startRogue } from '../../helpers/rogue.ts'
 
 interface Side { ip: string, node: GossipNode, catalog: Catalog, ae: AntiEntropy, learned: MemberInfo[][], metrics: GossipMetrics, registry: Metrics }
 
@@ -298,6 +300,41 @@ async function hostile (from: Side, to: Side, send: (lp: ReturnType<typeof lpStr
     stream.abort(new Error('done'))
   }
 }
+
+test('anti-entropy: a member whose record budget is spent and that keeps claiming to hold nothing is not listed every record it lacks: only those it may still be sent are read', async t => {
+  t.timeout(120_000)
+  const a = await side(t, '127.0.77.1', 'ae-spent')
+  for (const r of records(20_000, 'h')) a.catalog.merge(r, 'x')
+  const rogue = await startRogue(t, { ip: '127.0.77.2', hostname: 'ae-rogue', clusterName: 'ae' })
+  await rogue.node.dial(multiaddr(tcpAddr(a.ip, 7946)))
+  let read = 0
+  const hostRecords = a.catalog.hostRecords.bind(a.catalog)
+  const sampleRecords = a.catalog.sampleRecords.bind(a.catalog)
+  a.catalog.hostRecords = (host: string) => { const rs = hostRecords(host); read += rs.length; return rs }
+  a.catalog.sampleRecords = (host: string, n: number) => { const rs = sampleRecords(host, n); read += rs.length; return rs }
+  const heldBack = async (): Promise<number> => (await a.metrics.heldBack.get()).values[0]?.value ?? 0
+
+  // the first pull (a late joiner's) is the whole state; the second, at once, its state plus 1,000 spent
+  const first = await rogue.pull(a.node.peerId)
+  t.is(first.error, undefined)
+  t.is(await heldBack(), 0, 'the first full pull fits the budget whole')
+  t.true(read >= 20_000, 'the first pull read every record, to send them')
+  t.is((await rogue.pull(a.node.peerId)).error, undefined)
+  const held0 = await heldBack()
+  t.true(held0 > 15_000, `the second pull was mostly held back (${held0})`)
+
+  read = 0
+  const spent = 5
+  for (let i = 0; i < spent; i++) {
+    const r = await rogue.pull(a.node.peerId)
+    t.is(r.error, undefined, 'a held-back exchange still completes')
+    t.true(r.pages >= 1)
+  }
+  const held = await heldBack() - held0
+  t.log(`${spent} exchanges with the budget spent: ${read} records read, ${held} held back`)
+  t.true(held > spent * 15_000, `each held back about the whole state, counted as before (${held})`)
+  t.true(read < 20_000, `less than one state's worth of records read in ${spent} exchanges (${read}; before, each read all 20,000)`)
+})
 
 test('anti-entropy: garbage, wrong kinds, oversize frames and floods are rejected with a metric, and the node keeps serving', async t => {
   t.timeout(120_000)
