@@ -4,12 +4,12 @@
 # header says (`npm install -g` of this checkout's `npm pack`, the `sidecar` user, the unit in
 # /etc/systemd/system, `systemctl enable --now sidecar`), then checked as a user would check it:
 #
-#   sudo scripts/systemd-check.sh          # about 4 minutes the first time, 1.5 with the rootfs cached
+#   sudo scripts/systemd-check.sh          # about 5.5 minutes the first time, 2 to 3 with the rootfs cached
 #
 # - the service is active, /health answers ok, a static service is ALIVE and its proxy port
 #   forwards, External checks run (and what one daemonizes is found and killed) under the sandbox
 # - the node key is kept in the StateDirectory: `systemctl restart` and a crash keep the peer id
-# - a second daemon (outside the sandbox) joins it by gossip, over TCP and QUIC's native module
+# - a second daemon (outside the sandbox) joins it by gossip; QUIC's native module loads and listens
 # - `systemctl reload` (SIGHUP) re-reads the static file; `systemctl stop` ends it with exit 0
 #   within TimeoutStopSec; `kill -9` of the main pid is restarted; a bad config (exit 2) is not
 # - the same run once more with the syscall filter set to kill (SIGSYS) instead of EPERM: a
@@ -27,7 +27,6 @@
 # network to the Debian mirror (once) and to the npm registry (each run: npm install -g).
 set -euo pipefail
 cd "$(dirname "$0")/.."
-REPO=$PWD
 SUITE=${SIDECAR_SYSTEMD_SUITE:-bookworm}
 MIRROR=${SIDECAR_SYSTEMD_MIRROR:-http://deb.debian.org/debian}
 PACKAGES=systemd,systemd-sysv,dbus,procps # procps: /bin/kill, the unit's ExecReload
