@@ -34,6 +34,15 @@ export type SessionCatalog = Pick<Catalog, 'size' | 'count' | 'hostnames' | 'hos
  */
 const digestCache = new WeakMap<SessionCatalog, Map<string, { version: number, digest: HostDigest }>>()
 
+/**
+ * Per catalog, each host's bucket hashes and record counts per bucket (by bucket count) as of
+ * the host's version: a peer that makes a large host differ at every exchange (claiming one
+ * record of it) no longer has all its records hashed again each time, and the versions an
+ * exchange would send are counted from the buckets before any is listed.
+ */
+const bucketCache = new WeakMap<SessionCatalog, Map<string, { version: number, byCount: Map<number, Buckets> }>>()
+interface Buckets { hashes: Uint8Array, counts: Uint32Array }
+
 export interface SessionComponents {
   lp: LengthPrefixedStream
   catalog: SessionCatalog
@@ -63,6 +72,21 @@ export interface SessionComponents {
    * again by the digests. Absent: all.
    */
   sendable?: (wanted: number) => number
+  /**
+   * Whether this session may send the peer `n` versions (its serving budget, serve-limits.ts);
+   * false ends the session with VersionsRefused before any version is sent. Absent: always.
+   */
+  versionsAllowed?: (n: number) => boolean
+}
+
+/** A session ended before its versions phase: the versions it would have sent are over the peer's budget. */
+export class VersionsRefused extends Error {
+  readonly versions: number
+  constructor (versions: number) {
+    super(`anti-entropy ended before its versions: ${versions} versions to send are over this peer's budget (serve-limits.ts); its next exchanges start again from the digests`)
+    this.name = 'VersionsRefused'
+    this.versions = versions
+  }
 }
 
 export interface SessionInit {
@@ -152,7 +176,16 @@ export class Session {
     if (plans.length > 0) {
       // Both sides hold records of these hosts: compare by buckets, then by versions.
       const compared = plans.filter(p => p.mine > 0 && p.theirs > 0)
-      await this.#buckets(compared.filter(p => p.buckets > 1))
+      const bucketed = await this.#buckets(compared.filter(p => p.buckets > 1))
+      if (this.#c.versionsAllowed !== undefined) {
+        // what the versions phase would send, counted from the buckets: ended here when over the peer's budget
+        let n = 0
+        for (const p of compared) {
+          if (p.compare === 'all') n += catalog.count(p.host)
+          else { const counts = bucketed.get(p.host)?.counts; if (counts !== undefined) for (const b of p.compare) n += counts[b] }
+        }
+        if (!this.#c.versionsAllowed(n)) throw new VersionsRefused(n)
+      }
       const theirVersions = await this.#versions(compared, result)
       // What the peer lacks, host by host: of a host it holds nothing of, every record, counted
       // and not listed; of the others, those its versions show it lacks or holds older. Only as
@@ -236,16 +269,19 @@ export class Session {
     return out
   }
 
-  /** Exchanges bucket hashes of large differing hosts; narrows each plan's compare to the buckets that differ. */
-  async #buckets (plans: HostPlan[]): Promise<void> {
-    if (plans.length === 0) return
+  /**
+   * Exchanges bucket hashes of large differing hosts; narrows each plan's compare to the buckets
+   * that differ. Returns ours, by host.
+   */
+  async #buckets (plans: HostPlan[]): Promise<Map<string, Buckets>> {
+    const mine = new Map<string, Buckets>()
+    if (plans.length === 0) return mine
     const byHost = new Map(plans.map(p => [p.host, p]))
-    const mine = new Map<string, Uint8Array>()
     const theirs = new Map<string, Uint8Array>()
     const pager = new Pager(STATE_KIND.buckets, plans, p => {
-      const hashes = bucketHashes(this.#c.catalog.hostRecords(p.host), p.buckets)
-      mine.set(p.host, hashes)
-      return JSON.stringify([p.host, Buffer.from(hashes).toString('base64')])
+      const b = this.#bucketsOf(p.host, p.buckets)
+      mine.set(p.host, b)
+      return JSON.stringify([p.host, Buffer.from(b.hashes).toString('base64')])
     })
     await this.#phase(STATE_KIND.buckets, pager, body => {
       for (const it of decodeBucketsPage(body).items) {
@@ -259,8 +295,29 @@ export class Session {
       const m = mine.get(p.host)
       const t = theirs.get(p.host)
       if (m === undefined || t === undefined) throw new WireError('shape', `bucket hashes of ${p.host} missing`)
-      p.compare = differingBuckets(m, t)
+      p.compare = differingBuckets(m.hashes, t)
     }
+    return mine
+  }
+
+  /** A host's bucket hashes and counts in n buckets, from bucketCache while the host is unchanged. */
+  #bucketsOf (host: string, n: number): Buckets {
+    const { catalog } = this.#c
+    let cache = bucketCache.get(catalog)
+    if (cache === undefined) bucketCache.set(catalog, cache = new Map())
+    const version = catalog.hostVersion(host)
+    let entry = cache.get(host)
+    const hit = version !== undefined && entry?.version === version ? entry.byCount.get(n) : undefined
+    if (hit !== undefined) return hit
+    const records = catalog.hostRecords(host)
+    const counts = new Uint32Array(n)
+    for (const svc of records) counts[bucketOf(svc.ID, n)]++
+    const b = { hashes: bucketHashes(records, n), counts }
+    if (version === undefined) return b
+    if (entry?.version !== version) cache.set(host, entry = { version, byCount: new Map() })
+    entry.byCount.set(n, b)
+    for (const h of cache.keys()) if (catalog.hostVersion(h) === undefined) cache.delete(h) // gone hosts
+    return b
   }
 
   /** Exchanges the versions of the records in the buckets to compare; returns the peer's, host -> ID -> Updated ns. */
