@@ -35,12 +35,17 @@ export type SessionCatalog = Pick<Catalog, 'size' | 'count' | 'hostnames' | 'hos
 const digestCache = new WeakMap<SessionCatalog, Map<string, { version: number, digest: HostDigest }>>()
 
 /**
- * Per catalog, each host's bucket hashes and record counts per bucket (by bucket count) as of
+ * Per catalog, hosts' bucket hashes and record counts per bucket (by host and bucket count) as of
  * the host's version: a peer that makes a large host differ at every exchange (claiming one
  * record of it) no longer has all its records hashed again each time, and the versions an
- * exchange would send are counted from the buckets before any is listed.
+ * exchange would send are counted from the buckets before any is listed. The bucket count comes
+ * from the larger of both sides' record counts, so a peer chooses it (claiming 100,000 records of
+ * every host, say): the entries are kept in the order of their last use, BUCKET_CACHE_BYTES
+ * together at most, the least recently used let go first.
  */
-const bucketCache = new WeakMap<SessionCatalog, Map<string, { version: number, byCount: Map<number, Buckets> }>>()
+const bucketCache = new WeakMap<SessionCatalog, { bytes: number, entries: Map<string, { version: number, buckets: Buckets }> }>()
+/** What bucketCache holds at most per catalog: 4 MiB (a host at MAX_BUCKETS takes 48 KiB). */
+const BUCKET_CACHE_BYTES = 4 * 1024 * 1024
 interface Buckets { hashes: Uint8Array, counts: Uint32Array }
 
 export interface SessionComponents {
@@ -304,19 +309,27 @@ export class Session {
   #bucketsOf (host: string, n: number): Buckets {
     const { catalog } = this.#c
     let cache = bucketCache.get(catalog)
-    if (cache === undefined) bucketCache.set(catalog, cache = new Map())
+    if (cache === undefined) bucketCache.set(catalog, cache = { bytes: 0, entries: new Map() })
     const version = catalog.hostVersion(host)
-    let entry = cache.get(host)
-    const hit = version !== undefined && entry?.version === version ? entry.byCount.get(n) : undefined
-    if (hit !== undefined) return hit
+    const key = `${n}:${host}`
+    const entry = cache.entries.get(key)
+    if (entry !== undefined) {
+      cache.entries.delete(key) // re-inserted below as the most recently used, or dropped as stale
+      if (entry.version === version) { cache.entries.set(key, entry); return entry.buckets }
+      cache.bytes -= bucketBytes(entry.buckets)
+    }
     const records = catalog.hostRecords(host)
     const counts = new Uint32Array(n)
     for (const svc of records) counts[bucketOf(svc.ID, n)]++
     const b = { hashes: bucketHashes(records, n), counts }
     if (version === undefined) return b
-    if (entry?.version !== version) cache.set(host, entry = { version, byCount: new Map() })
-    entry.byCount.set(n, b)
-    for (const h of cache.keys()) if (catalog.hostVersion(h) === undefined) cache.delete(h) // gone hosts
+    cache.entries.set(key, { version, buckets: b })
+    cache.bytes += bucketBytes(b)
+    for (const [k, e] of cache.entries) {
+      if (cache.bytes <= BUCKET_CACHE_BYTES) break
+      cache.entries.delete(k)
+      cache.bytes -= bucketBytes(e.buckets)
+    }
     return b
   }
 
@@ -473,4 +486,8 @@ function intersect (a: readonly string[] | undefined, b: readonly string[] | und
   if (b === undefined) return new Set(a)
   const other = new Set(b)
   return new Set(a.filter(h => other.has(h)))
+}
+
+function bucketBytes (b: Buckets): number {
+  return b.hashes.byteLength + b.counts.byteLength
 }
