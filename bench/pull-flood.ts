@@ -118,7 +118,7 @@ try {
     if (mode === 'empty') await window(`${CONCURRENCY} loops of empty exchanges`, ['no-such-host'])
     if (mode === 'versions') await window(`${CONCURRENCY} loops of exchanges claiming one record of the origin`, undefined, CONCURRENCY, true)
   }
-  console.log(`target: ${(await (await fetch(target.url('/metrics'))).text()).split('\n').filter(l => /^sidecar_anti_entropy_(exchanges|records_held_back)_total/.test(l)).join(', ')}`)
+  console.log(`target: ${(await (await fetch(target.url('/metrics'))).text()).split('\n').filter(l => /^sidecar_anti_entropy_(exchanges|records_held_back|versions_refused)_total/.test(l)).join(', ')}`)
 } finally {
   for (const fn of teardowns.reverse()) await fn()
   for (const d of daemons) await d.stop()

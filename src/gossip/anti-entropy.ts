@@ -15,7 +15,7 @@ import type { Admission } from './admission.ts'
 import type { GossipMetrics } from './metrics.ts'
 import { openStream, type GossipNode } from './node.ts'
 import { ServeLimits, SERVE_LIMITS } from './serve-limits.ts'
-import { Session, type SessionResult } from './session.ts'
+import { Session, VersionsRefused, type SessionResult } from './session.ts'
 import { STATE_LIMITS } from './state-wire.ts'
 import { WireError, type MemberInfo } from './wire.ts'
 
@@ -76,8 +76,8 @@ export class AntiEntropy implements Startable {
     this.#init = init
     this.#limits = new ServeLimits({
       stateSize: () => components.catalog.size,
-      report: (peer, refused, heldBack) => {
-        components.logger.debug(`anti-entropy asked by ${peer}: ${refused} exchange${refused === 1 ? '' : 's'} refused (more than ${SERVE_LIMITS.maxPerPeer} at once or ${SERVE_LIMITS.exchangesPerS} a second), ${heldBack} records held back (over this node's state plus ${SERVE_LIMITS.recordSlack} a minute) since the last line about it; logged at most once a minute per peer`)
+      report: (peer, refused, heldBack, versionsRefused) => {
+        components.logger.debug(`anti-entropy asked by ${peer}: ${refused} exchange${refused === 1 ? '' : 's'} refused (more than ${SERVE_LIMITS.maxPerPeer} at once or ${SERVE_LIMITS.exchangesPerS} a second), ${heldBack} records held back (over this node's state plus ${SERVE_LIMITS.recordSlack} a minute), ${versionsRefused} exchange${versionsRefused === 1 ? '' : 's'} ended before their versions (over ${SERVE_LIMITS.versionsPerState} times this node's state plus ${SERVE_LIMITS.versionSlack} a minute) since the last line about it; logged at most once a minute per peer`)
       },
     })
   }
@@ -140,12 +140,19 @@ export class AntiEntropy implements Startable {
       const n = ticket.sendable(wanted)
       if (n < wanted) this.#c.metrics.heldBack.inc(wanted - n)
       return n
-    })
+    }, (n) => ticket.versions(n))
     try {
       const r = await session.run()
       await stream.close({ signal: AbortSignal.timeout(this.#init.timeoutMs) }).catch(() => {})
       this.#done('in', 'ok', t0, r)
     } catch (err) {
+      if (err instanceof VersionsRefused) {
+        // over the peer's versions budget: ended before any version was sent (serve-limits.ts), logged once a minute by the limits' report
+        this.#c.metrics.exchanges.inc({ direction: 'in', result: 'refused' })
+        this.#c.metrics.versionsRefused.inc()
+        stream.abort(err)
+        return
+      }
       this.#failed('in', t0, session, err)
       this.#c.logger.debug(`anti-entropy asked by ${connection.remotePeer.toString()} failed: ${(err as Error).message}`)
       stream.abort(err as Error)
@@ -155,7 +162,7 @@ export class AntiEntropy implements Startable {
     }
   }
 
-  #session (stream: Stream, peerId: string, initiator: boolean, signal: AbortSignal, scope?: readonly string[], sendable?: (wanted: number) => number): Session {
+  #session (stream: Stream, peerId: string, initiator: boolean, signal: AbortSignal, scope?: readonly string[], sendable?: (wanted: number) => number, versionsAllowed?: (n: number) => boolean): Session {
     const lp = lpStream(stream, { maxDataLength: STATE_LIMITS.maxFrameBytes, maxBufferSize: MAX_BUFFERED_BYTES })
     return new Session({
       lp,
@@ -171,6 +178,7 @@ export class AntiEntropy implements Startable {
       seal: (svc) => this.#c.admission.seal([svc])[0],
       ...(this.#c.admission.sealAsync !== undefined ? { sealAsync: this.#c.admission.sealAsync.bind(this.#c.admission) } : {}),
       ...(sendable !== undefined ? { sendable } : {}),
+      ...(versionsAllowed !== undefined ? { versionsAllowed } : {}),
     }, { initiator, signal, idleMs: this.#init.timeoutMs, hostname: this.#init.hostname, clusterName: this.#init.clusterName, ...(scope !== undefined ? { scope } : {}) })
   }
 

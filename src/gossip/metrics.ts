@@ -10,6 +10,7 @@ export interface GossipMetrics {
   exchanges: Counter<'direction' | 'result'>
   exchangeSeconds: Histogram<'direction'>
   heldBack: Counter
+  versionsRefused: Counter
   propagationSeconds: Histogram
   exchangeBytes: Histogram<'direction' | 'way'>
   lastExchangeBytes: Gauge<'way'>
@@ -31,8 +32,9 @@ export function gossipMetrics (m: Metrics): GossipMetrics {
     published: m.counter('sidecar_gossip_messages_published_total', 'gossip messages this node published'),
     publishErrors: m.counter('sidecar_gossip_publish_errors_total', 'gossip publishes that failed'),
     rejected: m.counter('sidecar_gossip_messages_rejected_total', 'gossip messages and anti-entropy frames rejected as invalid, by reason', ['reason']),
-    exchanges: m.counter('sidecar_anti_entropy_exchanges_total', 'full-state exchanges, by direction (out: this node asked) and result (refused: a peer asked for more than 2 at once or more than 20 a second, docs/security-gossip.md)', ['direction', 'result']),
+    exchanges: m.counter('sidecar_anti_entropy_exchanges_total', 'full-state exchanges, by direction (out: this node asked) and result (refused: a peer asked for more than 2 at once or more than 20 a second, or for more versions than its budget, docs/security-gossip.md)', ['direction', 'result']),
     heldBack: m.counter('sidecar_anti_entropy_records_held_back_total', 'records a peer lacked that an exchange it asked for did not send, its budget spent (at most this node\'s state plus 1,000 records a minute per peer): it gets them at its next exchanges'),
+    versionsRefused: m.counter('sidecar_anti_entropy_versions_refused_total', 'exchanges a peer asked for that were ended before their versions phase, the versions to send over its budget (4 times this node\'s state plus 10,000 a minute per peer); nothing of them was sent'),
     exchangeSeconds: m.histogram('sidecar_anti_entropy_duration_seconds', 'time one full-state exchange took', [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30], ['direction']),
     propagationSeconds: m.histogram('sidecar_gossip_propagation_delay_seconds', 'arrival time of a gossiped record minus its Updated (origin clock)', [0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10]),
     exchangeBytes: m.histogram('sidecar_anti_entropy_exchange_bytes', 'bytes one anti-entropy exchange sent or received (way), by direction (out: this node asked)', [256, 1024, 4096, 16_384, 65_536, 262_144, 1_048_576, 4_194_304, 16_777_216, 67_108_864], ['direction', 'way']),

@@ -20,9 +20,20 @@
 //     once per recordRefillMs: the first full pull always fits (a late joiner), a second within
 //     the minute gets what has refilled and the rest at its next exchanges (digest-first, so the
 //     records it did get are not sent again). An exchange over budget reads only the records it
-//     may send (session.ts): at 100,000 records, listing all it lacked cost 40-75 ms per exchange.
-// Refusals and held-back records are counted (sidecar_anti_entropy_exchanges_total{result="refused"},
-// sidecar_anti_entropy_records_held_back_total) and logged at debug, once a minute per peer.
+//     may send (session.ts): at 100,000 records, listing all it lacked cost 40-75 ms per exchange;
+//   - a bucket of versions to send, versionsPerState times this node's state plus versionSlack,
+//     refilled once per recordRefillMs. A member that claims one record of a large host makes
+//     that host's digest differ in every bucket, and was sent the versions of all its records at
+//     each exchange (100,000 records: 4-5 MB and about 1 s of the daemon's CPU per exchange, 58-83
+//     % of a core in 8 loops), which the record budget does not count. An exchange whose versions
+//     would not fit is ended before any version is sent (session.ts, VersionsRefused): nothing is
+//     half-sent, and the peer's next exchange starts again from the digests. Legitimate exchanges
+//     send at most this node's state each (a rejoin after a partition in which every record
+//     changed; a late joiner's pull sends none, a converged pair none), so the first always fits
+//     and a rejoin next to a periodic exchange, then more periodic ones, fit within the minute.
+// Refusals, held-back records and exchanges ended for their versions are counted
+// (sidecar_anti_entropy_exchanges_total{result="refused"}, sidecar_anti_entropy_records_held_back_total,
+// sidecar_anti_entropy_versions_refused_total) and logged at debug, once a minute per peer.
 
 import { TokenBucket, type TokenBucketInit } from '../lib/token-bucket.ts'
 
@@ -32,6 +43,9 @@ export const SERVE_LIMITS = {
   exchangesPerS: 20,
   recordSlack: 1000,
   recordRefillMs: 60_000,
+  /** Versions a peer may be sent per recordRefillMs: this many times this node's state, plus versionSlack. */
+  versionsPerState: 4,
+  versionSlack: 10_000,
   /** Peers remembered; beyond it, those whose buckets are full again and serve nothing are forgotten. */
   maxPeers: 1024,
   logEveryMs: 60_000,
@@ -44,11 +58,14 @@ interface PeerBudget {
   active: number
   exchanges: TokenBucket
   records: TokenBucket
+  versions: TokenBucket
   /** When its budget was last looked at. */
   at: number
   /** Refusals and held-back records since the last log line about this peer, and when that was. */
   refused: number
   heldBack: number
+  /** Exchanges ended because their versions did not fit the peer's budget. */
+  versionsRefused: number
   loggedAt: number
 }
 
@@ -57,6 +74,11 @@ export type ServeRefusal = 'busy' | 'rate'
 export interface ServeTicket {
   /** Of `wanted` records, how many this exchange may send now (taken from the peer's budget). */
   sendable: (wanted: number) => number
+  /**
+   * Whether this exchange may send `n` versions (then taken from the peer's budget); false: the
+   * exchange must end before sending any.
+   */
+  versions: (n: number) => boolean
   /** The exchange ended. */
   release: () => void
 }
@@ -65,7 +87,7 @@ export interface ServeLimitsComponents {
   /** Records this node holds: the record bucket's size. */
   stateSize: () => number
   /** Called at most once a minute per peer with what was refused or held back since the last call. */
-  report?: (peerId: string, refused: number, heldBack: number) => void
+  report?: (peerId: string, refused: number, heldBack: number, versionsRefused: number) => void
   now?: () => number
 }
 
@@ -74,6 +96,8 @@ export class ServeLimits {
   readonly #peers = new Map<string, PeerBudget>()
   /** Each peer's records: as many as this node holds plus recordSlack (the size read at each refill), all back once per recordRefillMs. */
   readonly #records: TokenBucketInit = { capacity: () => this.#c.stateSize() + SERVE_LIMITS.recordSlack, periodMs: SERVE_LIMITS.recordRefillMs, perPeriod: 'capacity' }
+  /** Each peer's versions: versionsPerState times this node's state plus versionSlack, all back once per recordRefillMs. */
+  readonly #versions: TokenBucketInit = { capacity: () => SERVE_LIMITS.versionsPerState * this.#c.stateSize() + SERVE_LIMITS.versionSlack, periodMs: SERVE_LIMITS.recordRefillMs, perPeriod: 'capacity' }
 
   constructor (components: ServeLimitsComponents) {
     this.#c = components
@@ -102,6 +126,14 @@ export class ServeLimits {
         if (n < wanted) { q.heldBack += wanted - n; this.#maybeReport(peerId, q) }
         return n
       },
+      versions: (n) => {
+        const q = this.#refill(peerId)
+        if (n <= 0) return true
+        if (q.versions.tokens >= n) { q.versions.take(n); return true }
+        q.versionsRefused++
+        this.#maybeReport(peerId, q)
+        return false
+      },
       release: () => {
         if (released) return
         released = true
@@ -116,13 +148,14 @@ export class ServeLimits {
     let p = this.#peers.get(peerId)
     if (p === undefined) {
       if (this.#peers.size >= SERVE_LIMITS.maxPeers) this.#prune(now)
-      p = { active: 0, exchanges: new TokenBucket(EXCHANGES, now), records: new TokenBucket(this.#records, now), at: now, refused: 0, heldBack: 0, loggedAt: -Infinity }
+      p = { active: 0, exchanges: new TokenBucket(EXCHANGES, now), records: new TokenBucket(this.#records, now), versions: new TokenBucket(this.#versions, now), at: now, refused: 0, heldBack: 0, versionsRefused: 0, loggedAt: -Infinity }
       this.#peers.set(peerId, p)
       return p
     }
     p.at = now
     p.exchanges.refill(now)
     p.records.refill(now)
+    p.versions.refill(now)
     return p
   }
 
@@ -145,9 +178,10 @@ export class ServeLimits {
     const now = this.#c.now?.() ?? Date.now()
     if (now - p.loggedAt < SERVE_LIMITS.logEveryMs) return
     p.loggedAt = now
-    this.#c.report?.(peerId, p.refused, p.heldBack)
+    this.#c.report?.(peerId, p.refused, p.heldBack, p.versionsRefused)
     p.refused = 0
     p.heldBack = 0
+    p.versionsRefused = 0
   }
 
   /** Peers with a budget held (for tests). */

@@ -34,6 +34,20 @@ export type SessionCatalog = Pick<Catalog, 'size' | 'count' | 'hostnames' | 'hos
  */
 const digestCache = new WeakMap<SessionCatalog, Map<string, { version: number, digest: HostDigest }>>()
 
+/**
+ * Per catalog, hosts' bucket hashes and record counts per bucket (by host and bucket count) as of
+ * the host's version: a peer that makes a large host differ at every exchange (claiming one
+ * record of it) no longer has all its records hashed again each time, and the versions an
+ * exchange would send are counted from the buckets before any is listed. The bucket count comes
+ * from the larger of both sides' record counts, so a peer chooses it (claiming 100,000 records of
+ * every host, say): the entries are kept in the order of their last use, BUCKET_CACHE_BYTES
+ * together at most, the least recently used let go first.
+ */
+const bucketCache = new WeakMap<SessionCatalog, { bytes: number, entries: Map<string, { version: number, buckets: Buckets }> }>()
+/** What bucketCache holds at most per catalog: 4 MiB (a host at MAX_BUCKETS takes 48 KiB). */
+const BUCKET_CACHE_BYTES = 4 * 1024 * 1024
+interface Buckets { hashes: Uint8Array, counts: Uint32Array }
+
 export interface SessionComponents {
   lp: LengthPrefixedStream
   catalog: SessionCatalog
@@ -63,6 +77,21 @@ export interface SessionComponents {
    * again by the digests. Absent: all.
    */
   sendable?: (wanted: number) => number
+  /**
+   * Whether this session may send the peer `n` versions (its serving budget, serve-limits.ts);
+   * false ends the session with VersionsRefused before any version is sent. Absent: always.
+   */
+  versionsAllowed?: (n: number) => boolean
+}
+
+/** A session ended before its versions phase: the versions it would have sent are over the peer's budget. */
+export class VersionsRefused extends Error {
+  readonly versions: number
+  constructor (versions: number) {
+    super(`anti-entropy ended before its versions: ${versions} versions to send are over this peer's budget (serve-limits.ts); its next exchanges start again from the digests`)
+    this.name = 'VersionsRefused'
+    this.versions = versions
+  }
 }
 
 export interface SessionInit {
@@ -152,7 +181,16 @@ export class Session {
     if (plans.length > 0) {
       // Both sides hold records of these hosts: compare by buckets, then by versions.
       const compared = plans.filter(p => p.mine > 0 && p.theirs > 0)
-      await this.#buckets(compared.filter(p => p.buckets > 1))
+      const bucketed = await this.#buckets(compared.filter(p => p.buckets > 1))
+      if (this.#c.versionsAllowed !== undefined) {
+        // what the versions phase would send, counted from the buckets: ended here when over the peer's budget
+        let n = 0
+        for (const p of compared) {
+          if (p.compare === 'all') n += catalog.count(p.host)
+          else { const counts = bucketed.get(p.host)?.counts; if (counts !== undefined) for (const b of p.compare) n += counts[b] }
+        }
+        if (!this.#c.versionsAllowed(n)) throw new VersionsRefused(n)
+      }
       const theirVersions = await this.#versions(compared, result)
       // What the peer lacks, host by host: of a host it holds nothing of, every record, counted
       // and not listed; of the others, those its versions show it lacks or holds older. Only as
@@ -236,16 +274,19 @@ export class Session {
     return out
   }
 
-  /** Exchanges bucket hashes of large differing hosts; narrows each plan's compare to the buckets that differ. */
-  async #buckets (plans: HostPlan[]): Promise<void> {
-    if (plans.length === 0) return
+  /**
+   * Exchanges bucket hashes of large differing hosts; narrows each plan's compare to the buckets
+   * that differ. Returns ours, by host.
+   */
+  async #buckets (plans: HostPlan[]): Promise<Map<string, Buckets>> {
+    const mine = new Map<string, Buckets>()
+    if (plans.length === 0) return mine
     const byHost = new Map(plans.map(p => [p.host, p]))
-    const mine = new Map<string, Uint8Array>()
     const theirs = new Map<string, Uint8Array>()
     const pager = new Pager(STATE_KIND.buckets, plans, p => {
-      const hashes = bucketHashes(this.#c.catalog.hostRecords(p.host), p.buckets)
-      mine.set(p.host, hashes)
-      return JSON.stringify([p.host, Buffer.from(hashes).toString('base64')])
+      const b = this.#bucketsOf(p.host, p.buckets)
+      mine.set(p.host, b)
+      return JSON.stringify([p.host, Buffer.from(b.hashes).toString('base64')])
     })
     await this.#phase(STATE_KIND.buckets, pager, body => {
       for (const it of decodeBucketsPage(body).items) {
@@ -259,8 +300,37 @@ export class Session {
       const m = mine.get(p.host)
       const t = theirs.get(p.host)
       if (m === undefined || t === undefined) throw new WireError('shape', `bucket hashes of ${p.host} missing`)
-      p.compare = differingBuckets(m, t)
+      p.compare = differingBuckets(m.hashes, t)
     }
+    return mine
+  }
+
+  /** A host's bucket hashes and counts in n buckets, from bucketCache while the host is unchanged. */
+  #bucketsOf (host: string, n: number): Buckets {
+    const { catalog } = this.#c
+    let cache = bucketCache.get(catalog)
+    if (cache === undefined) bucketCache.set(catalog, cache = { bytes: 0, entries: new Map() })
+    const version = catalog.hostVersion(host)
+    const key = `${n}:${host}`
+    const entry = cache.entries.get(key)
+    if (entry !== undefined) {
+      cache.entries.delete(key) // re-inserted below as the most recently used, or dropped as stale
+      if (entry.version === version) { cache.entries.set(key, entry); return entry.buckets }
+      cache.bytes -= bucketBytes(entry.buckets)
+    }
+    const records = catalog.hostRecords(host)
+    const counts = new Uint32Array(n)
+    for (const svc of records) counts[bucketOf(svc.ID, n)]++
+    const b = { hashes: bucketHashes(records, n), counts }
+    if (version === undefined) return b
+    cache.entries.set(key, { version, buckets: b })
+    cache.bytes += bucketBytes(b)
+    for (const [k, e] of cache.entries) {
+      if (cache.bytes <= BUCKET_CACHE_BYTES) break
+      cache.entries.delete(k)
+      cache.bytes -= bucketBytes(e.buckets)
+    }
+    return b
   }
 
   /** Exchanges the versions of the records in the buckets to compare; returns the peer's, host -> ID -> Updated ns. */
@@ -416,4 +486,8 @@ function intersect (a: readonly string[] | undefined, b: readonly string[] | und
   if (b === undefined) return new Set(a)
   const other = new Set(b)
   return new Set(a.filter(h => other.has(h)))
+}
+
+function bucketBytes (b: Buckets): number {
+  return b.hashes.byteLength + b.counts.byteLength
 }

@@ -1,8 +1,10 @@
-// Real libp2p nodes in this process (127.0.14.1-.16, 127.0.77.1-.2) run the anti-entropy
+// Real libp2p nodes in this process (127.0.14.1-.16, 127.0.77.1-.2, 127.0.79.1-.3) run the anti-entropy
 // protocol: a state far larger than libp2p's 4 MB read buffer moves both ways without stalling
 // the event loop, a converged pair exchanges a few hundred bytes, one changed record costs about
-// one record, a member whose record budget is spent costs no list of what it lacks, and hostile
+// one record, a member whose record budget is spent costs no list of what it lacks, a member that
+// claims one record of each host is sent their versions only within its budget, and hostile
 // frames are rejected with a metric while the node keeps serving.
+import { setTimeout as sleep } from 'node:timers/promises'
 import test from 'ava'
 import { generateKeyPair } from '@libp2p/crypto/keys'
 import { lpStream } from '@libp2p/utils'
@@ -334,6 +336,54 @@ test('anti-entropy: a member whose record budget is spent and that keeps claimin
   t.log(`${spent} exchanges with the budget spent: ${read} records read, ${held} held back`)
   t.true(held > spent * 15_000, `each held back about the whole state, counted as before (${held})`)
   t.true(read < 20_000, `less than one state's worth of records read in ${spent} exchanges (${read}; before, each read all 20,000)`)
+})
+
+test('anti-entropy: a member that keeps claiming one record of each host is sent their versions only within its budget; a rejoin in which every record changed, and the exchanges after it, are not held back', async t => {
+  t.timeout(180_000)
+  const a = await side(t, '127.0.79.1', 'ae-versions')
+  for (const r of records(20_000, 'h')) a.catalog.merge(r, 'x')
+  const rogue = await startRogue(t, { ip: '127.0.79.2', hostname: 'ae-vrogue', clusterName: 'ae' })
+  await rogue.node.dial(multiaddr(tcpAddr(a.ip, 7946)))
+  // one record of each of a's four hosts, none a holds: every host's digest differs, and in every bucket
+  const now = systemClock.now()
+  const claim = [0, 1, 2, 3].map(h => makeService({ ID: 'claimed', Name: 'svc', Image: 'img', Hostname: `h${h}`, Status: ServiceStatus.ALIVE, Updated: now, Ports: [], ProxyMode: 'http' }))
+  let read = 0
+  const hostRecords = a.catalog.hostRecords.bind(a.catalog)
+  a.catalog.hostRecords = (host: string) => { const rs = hostRecords(host); read += rs.length; return rs }
+  const refusedMetric = async (): Promise<number> => (await a.metrics.versionsRefused.get()).values[0]?.value ?? 0
+
+  const tries = 12
+  const outcomes = []
+  const t0 = Date.now()
+  for (let i = 0; i < tries; i++) {
+    if (i === 7) read = 0
+    outcomes.push(await rogue.exchange(a.node.peerId, claim))
+  }
+  const elapsedMs = Date.now() - t0
+  const readLater = read
+  const ok = outcomes.filter(o => o.result !== undefined).length
+  // 4 times the state plus 10,000 a minute, and what refilled meanwhile: 4 exchanges of 20,000 versions at once, one more per 15 s
+  const bound = Math.floor((4 * a.catalog.size + 10_000) * (1 + elapsedMs / 60_000) / 20_000)
+  t.log(`${tries} exchanges claiming one record of each host (20,000 versions each) in ${elapsedMs} ms: ${ok} completed (at most ${bound} may), ${await refusedMetric()} ended before their versions; ${readLater} records read in the last ${tries - 7}; first error: ${outcomes.find(o => o.error !== undefined)?.error}`)
+  t.not(outcomes[0].result, undefined, 'the first exchange completes')
+  t.true((outcomes[0].result?.received ?? 0) >= 15_000, 'and the records it lacked were sent')
+  t.true(ok < tries && ok <= bound, `at most 4 times the state plus 10,000 versions a minute (${ok} of ${tries} exchanges completed, bound ${bound}; before, all)`)
+  t.is(await refusedMetric(), tries - ok, 'each exchange ended for its versions is counted')
+  if (outcomes.slice(7).every(o => o.result === undefined)) t.true(readLater < 20_000, `exchanges ended before their versions read less than one state's worth of records in all (${readLater})`)
+
+  // another member, after a partition in which every record changed: its rejoin and the exchanges after it complete
+  const b = await side(t, '127.0.79.3', 'ae-rejoin')
+  await sleep(5)
+  for (const r of records(20_000, 'h')) b.catalog.merge(r, 'x')
+  await b.node.dial(multiaddr(tcpAddr(a.ip, 7946)))
+  const rejoin = await b.ae.exchange(a.node.peerId)
+  t.true(rejoin.versionsSent >= 20_000, `every bucket compared (${rejoin.versionsSent} versions sent)`)
+  t.is(rejoin.sent, 20_000, 'every changed record was sent')
+  for (let i = 0; i < 3; i++) {
+    const r = await b.ae.exchange(a.node.peerId)
+    t.true(r.received <= 4, 'the exchanges after it complete (only the rogue\'s claimed records left to get)')
+  }
+  t.is(await refusedMetric(), tries - ok, 'none of the legitimate member\'s exchanges was ended')
 })
 
 test('anti-entropy: garbage, wrong kinds, oversize frames and floods are rejected with a metric, and the node keeps serving', async t => {

@@ -1,13 +1,14 @@
 // The per-peer serving limits of anti-entropy (src/gossip/serve-limits.ts), on a fake clock:
-// exchanges at once, exchanges per second, records per minute, and the map of peers bounded.
+// exchanges at once, exchanges per second, records and versions per minute, and the map of peers bounded.
 import test from 'ava'
 import { ServeLimits, SERVE_LIMITS, type ServeTicket } from '../../../src/gossip/serve-limits.ts'
 
-function limits (size = 10_000): { l: ServeLimits, advance: (ms: number) => void, reports: Array<[string, number, number]> } {
+function limits (size = 10_000): { l: ServeLimits, advance: (ms: number) => void, reports: Array<[string, number, number]>, versionReports: number[] } {
   let now = 0
+  const versionReports: number[] = []
   const reports: Array<[string, number, number]> = []
-  const l = new ServeLimits({ stateSize: () => size, now: () => now, report: (p, r, h) => { reports.push([p, r, h]) } })
-  return { l, advance: (ms) => { now += ms }, reports }
+  const l = new ServeLimits({ stateSize: () => size, now: () => now, report: (p, r, h, v) => { reports.push([p, r, h]); versionReports.push(v) } })
+  return { l, advance: (ms) => { now += ms }, reports, versionReports }
 }
 
 function ticket (t: ServeTicket | string): ServeTicket {
@@ -62,6 +63,21 @@ test('serve limits: the first full pull is whole, a second within the minute get
   z.release()
   advance(SERVE_LIMITS.recordRefillMs)
   t.is(ticket(l.open('joiner')).sendable(3500), 3500)
+})
+
+test('serve limits: versions fit up to 4 states plus slack a minute, all or none per exchange; one peer does not use up another\'s', t => {
+  const { l, advance, versionReports } = limits(10_000)
+  const x = ticket(l.open('v'))
+  for (let i = 0; i < 5; i++) t.true(x.versions(10_000), `a whole state's versions, ${i + 1} of 5 (4 states plus 10,000)`)
+  t.false(x.versions(1), 'the budget is spent: refused, nothing taken')
+  t.true(x.versions(0), 'an exchange with no versions to send always goes on')
+  t.true(ticket(l.open('w')).versions(10_000), 'another peer has its own budget')
+  t.deepEqual(versionReports, [1], 'the refusal is reported')
+  advance(SERVE_LIMITS.recordRefillMs / 4)
+  t.false(x.versions(13_000), 'a quarter minute refills 12,500: an exchange over what is left is refused whole')
+  t.true(x.versions(12_000))
+  advance(SERVE_LIMITS.recordRefillMs)
+  t.true(x.versions(50_000), 'full again after a minute')
 })
 
 test('serve limits: the peers remembered stay bounded', t => {
