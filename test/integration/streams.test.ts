@@ -1,6 +1,9 @@
 // /watch and SSE against a real daemon process: documents per change, resume with
 // Last-Event-ID, heartbeats. Changes come from what a user does: edits of the static file
 // and drain/undrain requests. Daemons on 127.0.4.2 to 127.0.4.16.
+// The four tests of 2,000 to 10,000 services run one at a time (test.serial): side by side on
+// a 2-core CI, beside another test file, a daemon of 10,000 once took over 60 s to answer that
+// all were ALIVE (11 s alone).
 import test, { type ExecutionContext } from 'ava'
 import { readdirSync } from 'node:fs'
 import { mkdtemp, rm, writeFile } from 'node:fs/promises'
@@ -212,7 +215,7 @@ test('SSE: a replay larger than the client\'s queue is replaced by a snapshot, s
   t.is(big.of('dropped').length, 0)
 })
 
-test('SSE: clients that connect while the state changes get a snapshot (4,000 services, built in slices) and then every later change, none missing', async t => {
+test.serial('SSE: clients that connect while the state changes get a snapshot (4,000 services, built in slices) and then every later change, none missing', async t => {
   t.timeout(120_000)
   const N = 4000
   const dir = await mkdtemp(path.join(os.tmpdir(), 'sidecar-streams-'))
@@ -276,7 +279,7 @@ async function metric (d: DaemonProcess, line: RegExp): Promise<number> {
   return m === null ? Number.NaN : Number(m[1])
 }
 
-test('/watch at 2,000 services while instances are drained: every watcher gets whole documents, in order, the last one showing the final state', async t => {
+test.serial('/watch at 2,000 services while instances are drained: every watcher gets whole documents, in order, the last one showing the final state', async t => {
   t.timeout(120_000)
   const N = 2000
   const d = await bigDaemon(t, '127.0.4.15', N)
@@ -303,7 +306,7 @@ test('/watch at 2,000 services while instances are drained: every watcher gets w
   }
 })
 
-test('SSE: a client whose snapshot is outrun by changes three times is dropped with a final event, counted and logged', async t => {
+test.serial('SSE: a client whose snapshot is outrun by changes three times is dropped with a final event, counted and logged', async t => {
   t.timeout(120_000)
   // A ring of one event: a snapshot is sent only when at most one change was made while it
   // was built, so under steady drains every try fails.
@@ -347,7 +350,7 @@ test('SSE: a client whose snapshot is outrun by changes three times is dropped w
   t.is(d.output.match(logged)?.length, dropped.length, 'each drop is logged')
 })
 
-test('/watch churn at 2,000 services: 1,200 clients that leave at once or in the middle of a document, while instances are drained, leave no client, socket or memory behind, and a new watcher still gets whole documents', async t => {
+test.serial('/watch churn at 2,000 services: 1,200 clients that leave at once or in the middle of a document, while instances are drained, leave no client, socket or memory behind, and a new watcher still gets whole documents', async t => {
   t.timeout(240_000)
   const N = 2000
   const d = await bigDaemon(t, '127.0.4.16', N, {}, true)
