@@ -167,7 +167,10 @@ browserTest(`explain: an answer 10 s late holds one request per service, so the 
   await page.locator('[data-service="fast"] button.drain').click()
   await page.locator('#notice', { hasText: 'set to DRAINING' }).waitFor({ timeout: 20_000 })
   const drainMs = Date.now() - clicked
-  t.true(drainMs < 2000, `the drain's answer took ${drainMs} ms`)
+  // Held behind the late explains, it would wait for the first of them, answered 10 s after it
+  // was asked (about 6 s after the click); answered at once, it took up to 2.7 s on a loaded
+  // CI. The count of explains open at once is the exact check.
+  t.true(drainMs < 5000, `the drain's answer took ${drainMs} ms`)
   t.true((proxy.mostOpen.get('slow') ?? 0) <= 1, `${proxy.mostOpen.get('slow') ?? 0} explain requests for slow open at once`)
 
   // The late answer is shown when it comes; the one that never comes is given up with a reason.
@@ -229,10 +232,23 @@ browserTest(`a script file refused by a proxy (503) leaves no page stuck at "con
   t.teardown(async () => { await b.close() })
   const broken = await b.newPage()
   const working = await b.newPage()
+  // When the message shows, by the page's own clock (checked every 50 ms once the style sheet
+  // is in, at the load event): on a loaded machine the working page once took longer to render
+  // than the broken page's 8 s.
+  await broken.addInitScript(() => {
+    addEventListener('load', () => {
+      const look = (): void => {
+        if (document.getElementById('not-started')?.checkVisibility() === true) (window as unknown as { shownAt: number }).shownAt = performance.now()
+        else setTimeout(look, 50)
+      }
+      look()
+    })
+  })
   await Promise.all([broken.goto(proxy.url), working.goto(d.url('/'))])
   await working.locator('[data-service="web"]').waitFor({ timeout: 10_000 })
-  t.false(await broken.getByText('did not start').isVisible(), 'not at once: the files may still be on their way')
-  await broken.getByText('did not start').waitFor({ timeout: 12_000 })
+  await broken.getByText('did not start').waitFor({ timeout: 20_000 })
+  const shownAt = await broken.evaluate(() => (window as unknown as { shownAt?: number }).shownAt)
+  t.true(shownAt !== undefined && shownAt >= 8000, `shown ${String(shownAt)} ms after the page began to load: not before 8 s, the files may still be on their way`)
   t.regex(await broken.locator('main').innerText(), /The page's script did not start[\s\S]*Reload the page/)
   t.is(await working.getByText('did not start').count(), 0)
 })
