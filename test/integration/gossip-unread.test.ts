@@ -68,8 +68,7 @@ test('a member that reads none of the gossip sent to it: the daemon queues at mo
   const flood = async (): Promise<{ mb: number, live: number }> => {
     let bytes = 0
     let updated = ''
-    const started = Date.now()
-    for (let round = 1; round <= ROUNDS; round++) {
+    const publishRound = async (): Promise<void> => {
       const stamp = Time.fromMillis(Date.now())
       updated = stamp.toString()
       const records = Array.from({ length: RECORDS }, (_, i) => talker.sign(makeService({
@@ -77,17 +76,33 @@ test('a member that reads none of the gossip sent to it: the daemon queues at mo
       })))
       bytes += records.reduce((n, r) => n + JSON.stringify(r.svc).length, 0)
       for (const r of records) await talker.publish([r])
+    }
+    const started = Date.now()
+    for (let round = 1; round <= ROUNDS; round++) {
+      await publishRound()
       await new Promise(resolve => setTimeout(resolve, 20))
     }
     // every record landed on the target: it is not the target that is slow
     const published = Date.now()
     let lastSeen = 'nothing yet'
+    // Gossip may lose a message (a stream reset on a loaded machine: one CI run held none of
+    // the last round after 60 s), and the talker, a rogue, serves no anti-entropy that would
+    // mend it: a round not held after 15 s is followed by a new one, twice at most.
+    let again = 0
+    let roundAt = published
     await waitFor(async () => {
       const s = await target.d.json<{ Servers: Record<string, { Services: Record<string, { Updated: string }> }> }>('/state.json')
       const held = Object.values(s.Servers.talker?.Services ?? {})
       lastSeen = `${held.filter(r => r.Updated === updated).length} of ${RECORDS} records of the last round held`
-      return held.length === RECORDS && held.every(r => r.Updated === updated)
-    }, { timeoutMs: 60_000, message: () => `the talker's last round on the target (${lastSeen}; target ${target.d.running ? 'running' : 'exited'}; load average ${os.loadavg().map(l => l.toFixed(1)).join(' ')})\n${target.d.output.slice(-3000)}` })
+      if (held.length === RECORDS && held.every(r => r.Updated === updated)) return true
+      if (Date.now() - roundAt > 15_000 && again < 2) {
+        t.log(`${lastSeen} ${Date.now() - roundAt} ms after it was published: one more round`)
+        again++
+        await publishRound()
+        roundAt = Date.now()
+      }
+      return false
+    }, { timeoutMs: 60_000, message: () => `the talker's last round on the target (${lastSeen}, ${again} more rounds published; target ${target.d.running ? 'running' : 'exited'}; load average ${os.loadavg().map(l => l.toFixed(1)).join(' ')})\n${target.d.output.slice(-3000)}` })
     t.log(`the target held the last round ${Date.now() - published} ms after it was published; the flood took ${((published - started) / 1000).toFixed(1)} s`)
     return { mb: bytes / 1e6, live: await settledLive() }
   }
