@@ -88,8 +88,10 @@ test('listeners: a member flipping its records hundreds of times a second gets a
   t.log(`${flips} flips of ${RECORDS} records in ${stormMs} ms: ${changes} changes on the victim; ${inStorm} POSTs during the storm (${(inStorm / stormMs * 1000).toFixed(0)}/s), ${total} in all, at most ${perSecondMax} in one second; final state ${caughtUp} ms after the storm; lone flip ${loneMs} ms`)
 
   t.true(changes >= stormMs / 1000 * 40, `the storm reached the victim: ${changes} changes in ${stormMs} ms`)
-  // a burst, then at most one POST per interval; slack for timers and arrival jitter on a loaded machine (the old code: 390 a second, 800 in the busiest one)
-  t.true(perSecondMax <= 1000 / MIN_INTERVAL_MS + 6, `at most ${perSecondMax} POSTs in one second after the burst`)
+  // a burst, then at most one POST per interval; slack for timers, arrival jitter and the tail
+  // of the burst on a loaded machine (21-23 seen in CI against 20; the old code: 390 a second,
+  // 800 in the busiest one). overBound below is the exact check.
+  t.true(perSecondMax <= 2 * 1000 / MIN_INTERVAL_MS, `at most ${perSecondMax} POSTs in one second after the burst`)
   t.is(overBound, -1, `POST ${overBound + 1} came ${times[overBound] - t0} ms into the storm`)
   // every change offered to the listener was POSTed or coalesced away, none lost to a failure
   t.is(after.delivered - before.delivered + after.coalesced - before.coalesced, changes)

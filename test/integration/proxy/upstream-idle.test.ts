@@ -31,11 +31,13 @@ test('an idle backend connection is reused within the idle limit, never after it
   b.release()
   const parked = Date.now()
 
-  await waitFor(() => closed.length === 1, { timeoutMs: 3 * UPSTREAM_IDLE_MS, message: 'the idle connection closed' })
+  await waitFor(() => closed.length === 1, { timeoutMs: 4 * UPSTREAM_IDLE_MS, message: 'the idle connection closed' })
   const after = closed[0] - parked
   t.log(`closed ${after} ms after it went idle (limit ${UPSTREAM_IDLE_MS} ms)`)
   t.true(after >= UPSTREAM_IDLE_MS - 50, `not before the idle limit: ${after} ms`)
-  t.true(after <= 2 * UPSTREAM_IDLE_MS + 1000, `by the sweep: ${after} ms`)
+  // the sweep that finds it idle: the next one, or (parked just after a sweep was set) the one
+  // after it, 8,001 ms once in CI; a late timer on a loaded machine adds to either
+  t.true(after <= 3 * UPSTREAM_IDLE_MS, `by the sweep: ${after} ms`)
   await waitFor(() => conns.open === 0, { timeoutMs: 2000, message: 'the pool forgot it' })
 
   // one parked, then left past the limit: the next request gets a new connection, the stale one closes

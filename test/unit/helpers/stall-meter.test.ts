@@ -82,8 +82,9 @@ test.serial('stall meter: the longest gap of a busy block is time on a CPU, and 
   const busyWindow = await meter.read()
   const busy = busyWindow.longest
   t.deepEqual(busyWindow.busiest, busy, 'the busy block is also the gap with the most work')
-  // the gap's end waits for the meter's next turn: 141 ms in a CI run beside other test processes
-  t.true(busy.ms >= 120 && busy.ms < 170, `busy: longest gap ${busy.ms} ms`)
+  // the gap's end waits for the meter's next turn: 141 ms in a CI run beside other test
+  // processes; past 170 ms only by time spent waiting for a core (as in the test above)
+  t.true(busy.ms >= 120 && busy.ms - busy.waitMs < 170, `busy: longest gap ${busy.ms} ms, ${busy.waitMs} of it waiting for a core`)
   // on a CPU or, on a loaded machine, runnable: never blocked
   t.true(busy.cpuMs + busy.waitMs >= 0.85 * busy.ms, `busy: ${busy.cpuMs} ms on a CPU, ${busy.waitMs} waiting, of ${busy.ms}`)
   // Some of it on a CPU, however loaded the machine: in a CI run beside a test that kept nine
@@ -94,8 +95,10 @@ test.serial('stall meter: the longest gap of a busy block is time on a CPU, and 
   const asleepWindow = await meter.read()
   const asleep = asleepWindow.longest
   t.true(asleepWindow.busiest.cpuMs < 20, `the most work in one gap while asleep: ${asleepWindow.busiest.cpuMs} ms`)
-  t.true(asleep.ms >= 120 && asleep.ms < 170, `asleep: longest gap ${asleep.ms} ms`)
-  t.true(asleep.cpuMs < 20 && asleep.waitMs < 20, `asleep: ${asleep.cpuMs} ms on a CPU, ${asleep.waitMs} waiting`)
+  t.true(asleep.ms >= 120 && asleep.ms - asleep.waitMs < 170, `asleep: longest gap ${asleep.ms} ms, ${asleep.waitMs} of it waiting for a core`)
+  // waiting only once awake, for a core, which a loaded machine makes longer: a meter that read
+  // the sleep as either would read about 120 ms of it
+  t.true(asleep.cpuMs < 20 && asleep.waitMs < asleep.ms / 2, `asleep: ${asleep.cpuMs} ms on a CPU, ${asleep.waitMs} waiting, of ${asleep.ms}`)
 })
 
 test.serial('stall meter: a busy block on a core a busier process holds (same core, niceness 19 against 0) is mostly waiting for it', async t => {
