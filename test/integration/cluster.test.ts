@@ -81,7 +81,7 @@ test.serial('5 daemons from one seed converge, share changes, tombstone departed
 })
 
 test.serial('20 daemons seeded from one node converge into one mesh, and a new record reaches all 20', async t => {
-  t.timeout(420_000)
+  t.timeout(600_000)
   const ips = Array.from({ length: 20 }, (_, i) => `127.0.1.${10 + i}`)
   // A departure grace of 5 s: 20 daemons starting at once on 2 cores, beside the other test files,
   // starve one another; with the default 1 s a node late with its pings was departed, came
@@ -89,9 +89,9 @@ test.serial('20 daemons seeded from one node converge into one mesh, and a new r
   // Departures are what the 5-node test is about; this one is about convergence into a mesh.
   const nodes = await makeCluster(t, ips.map((ip, i) => ({ ip, hostname: `big${10 + i}`, args: ['-c', ips[0]], env: { SIDECAR_DEPARTURE_GRACE: '5s' } })))
   await startAll(nodes, 120_000)
-  // 150 s: in CI this test shares the 2 cores with another test file and the image build
-  // (load average 11-16); it converged 31 s after every API answered alone, 38 and 60 s in CI runs.
-  t.log(`converged ${await waitOnAll(nodes, 'all 20 hosts\' services ALIVE on every node', holdsAll(nodes, ALIVE), 150_000)} ms after every API answered`)
+  // 300 s: in CI this test shares the 2 cores with another test file and the image build
+  // (load average 11-16); it converged 31 s after every API answered alone, 35-100 s in CI runs.
+  t.log(`converged ${await waitOnAll(nodes, 'all 20 hosts\' services ALIVE on every node', holdsAll(nodes, ALIVE), 300_000)} ms after every API answered`)
   // Every node is a member everywhere: the cluster is a mesh, not a star around the seed.
   const all = nodes.map(n => n.hostname).sort()
   await waitFor(async () => {

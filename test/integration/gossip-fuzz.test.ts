@@ -38,8 +38,8 @@ const WARMUP = Math.floor(GOSSIP / 10)
 /** Messages sent ahead of what the daemon has judged at most: the rogue never buffers without bound. */
 const WINDOW = 250
 const SEED = 0x5eed11
-/** The whole run must end within this, or fail (bounded in time as well as count); about 3 min on a quiet 2-core machine (the malformed frames at the daemon's 20 exchanges a second per peer take 2). */
-const DEADLINE_MS = 480_000
+/** The whole run must end within this, or fail (bounded in time as well as count); about 3 min on a quiet 2-core machine (the malformed frames at the daemon's 20 exchanges a second per peer take 2), 6.5 min in one CI run at a load average of 16. */
+const DEADLINE_MS = 900_000
 
 function keys (s: StateJson): string[] {
   return Object.values(s.Servers).flatMap(srv => Object.values(srv.Services).map(r => `${r.Hostname}/${r.ID}`)).sort()
