@@ -11,7 +11,8 @@
 # - the node key is kept in the StateDirectory: `systemctl restart` and a crash keep the peer id
 # - a second daemon (outside the sandbox) joins it by gossip; QUIC's native module loads and listens
 # - `systemctl reload` (SIGHUP) re-reads the static file; `systemctl stop` ends it with exit 0
-#   within TimeoutStopSec; `kill -9` of the main pid is restarted; a bad config (exit 2) is not
+#   within TimeoutStopSec; `kill -9` of the main pid is restarted; a bad config (exit 2) is not;
+#   a start that always fails (the API port held) is given up after StartLimitBurst tries
 # - the same run once more with the syscall filter set to kill (SIGSYS) instead of EPERM: a
 #   call outside @system-service ends the daemon there, where EPERM could go unnoticed
 # - with a Docker socket (SIDECAR_SYSTEMD_DOCKER_SOCKET, default the test dockerd's, when it is
@@ -335,6 +336,25 @@ check "bad config: the journal names the file" bad_log
 box 'cp /root/good.toml /etc/sidecar/sidecar.toml && systemctl reset-failed sidecar && systemctl start sidecar'
 check "good config back: active" until_ok 20 active
 check "good config back: /health ok" until_ok 30 is ok health
+box 'systemctl stop sidecar'
+
+# A start that fails every time (exit 1: the API port held by another program): tried
+# StartLimitBurst times, then left failed, not started every 2 s for good
+box 'systemctl reset-failed sidecar; systemd-run -q --unit=porthog node -e "require(\"net\").createServer().listen(7777, \"127.0.0.1\")"'
+sleep 1
+box 'systemctl start sidecar' || true
+# (systemd 252 keeps Result=exit-code, the last start's, and says so in the journal)
+limit_hit() { failed && box 'journalctl --no-pager -o cat -u sidecar -n 20' | grep 'Start request repeated too quickly' >/dev/null; }
+check "API port held: the unit gives up (failed, \"Start request repeated too quickly\") within 120 s" until_ok 120 limit_hit
+TRIES=$(prop NRestarts)
+gave_up() { [ "$(prop ExecMainStatus)" = 1 ] && [ "$TRIES" -ge 5 ] && [ "$TRIES" -le 10 ]; }
+check "API port held: exit status 1 ($(prop ExecMainStatus)), restarted $TRIES times before it gave up (StartLimitBurst=$(prop StartLimitBurst))" gave_up
+sleep 5 # RestartSec=2: a restart would have happened by now
+still_failed() { [ "$(prop NRestarts)" = "$TRIES" ] && failed; }
+check "API port held: not started again 5 s later (NRestarts still $TRIES)" still_failed
+box 'systemctl stop porthog && systemctl reset-failed sidecar && systemctl start sidecar'
+check "port free, reset-failed and start: active" until_ok 20 active
+check "port free, reset-failed and start: /health ok" until_ok 30 is ok health
 box 'systemctl stop sidecar'
 
 # What the sandbox refused, if anything

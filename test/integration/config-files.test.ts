@@ -73,7 +73,7 @@ test('config/: a broken copy is refused with exit 2, naming the key (the check c
 const SYSTEMD_ANALYZE = spawnSync('systemd-analyze', ['--version'], { stdio: 'ignore' }).status === 0
 ;(SYSTEMD_ANALYZE ? test : test.skip)('docker/sidecar.service passes systemd-analyze verify, as a non-root, restarting, hardened unit', t => {
   const unit = readFileSync(path.join(REPO, 'docker/sidecar.service'), 'utf8')
-  for (const line of ['User=sidecar', 'Restart=on-failure', 'NoNewPrivileges=yes', 'ProtectSystem=strict', 'RestartPreventExitStatus=2']) t.true(unit.includes(`\n${line}\n`), line)
+  for (const line of ['User=sidecar', 'Restart=on-failure', 'NoNewPrivileges=yes', 'ProtectSystem=strict', 'RestartPreventExitStatus=2', 'StartLimitIntervalSec=120', 'StartLimitBurst=10']) t.true(unit.includes(`\n${line}\n`), line)
   // `npm install -g` puts the bin in /usr/bin (Debian's or NodeSource's Node) or /usr/local/bin: a bare
   // name is looked up in both, a path fits one (203/EXEC on the other)
   t.regex(unit, /\nExecStart=sidecar --config-file \/etc\/sidecar\/sidecar\.toml\n/, 'ExecStart names the bin without a directory')
