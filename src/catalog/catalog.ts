@@ -185,9 +185,10 @@ export class Catalog extends EventEmitter<{ change: [ChangeEvent], contradicted:
    * 'change' synchronously for 'added' and 'changed' (any field but Updated differs:
    * isRefresh), and 'contradicted' (stored, incoming, from) when a peer hands us an older
    * version of one of this host's own records with another status. `from` is the host that handed us
-   * the record (default: this host).
+   * the record (default: this host). `originSigned`: the record's origin signed this version
+   * (gossip's admission checked its proof), so it ends a drain whoever relayed it.
    */
-  merge (svc: Service, from: string = this.#opts.hostname): MergeResult {
+  merge (svc: Service, from: string = this.#opts.hostname, originSigned = false): MergeResult {
     if (isStale(svc, this.#opts.tombstoneLifespanMs, this.#clock.now())) return 'stale'
     const existing = this.get(svc.Hostname, svc.ID)
     if (!shouldReplace(existing, svc)) {
@@ -196,7 +197,7 @@ export class Catalog extends EventEmitter<{ change: [ChangeEvent], contradicted:
       if (existing !== undefined && svc.Hostname === this.#opts.hostname && from !== this.#opts.hostname && existing.Status !== svc.Status) this.emit('contradicted', existing, svc, from)
       return 'ignored'
     }
-    const status = existing === undefined ? svc.Status : mergedStatus(existing, svc, from === svc.Hostname)
+    const status = existing === undefined ? svc.Status : mergedStatus(existing, svc, originSigned || from === svc.Hostname)
     const frozen = Object.isFrozen(svc) && (svc.Ports === null || Object.isFrozen(svc.Ports)) ? svc : makeService(svc)
     const stored = status === frozen.Status ? frozen : withFields(frozen, { Status: status })
     if (existing !== undefined && isRefresh(existing, stored)) {

@@ -41,7 +41,11 @@ export function isDeadTombstone (svc: Service, opts: CatalogOptions, now: Time):
  * origin: the host named in its Hostname, which alone holds the drain and ends it
  * (undrain). Any other status replaces DRAINING. `fromOrigin` is false for records relayed
  * by another host, so a stale relayed ALIVE can never end a drain; without it the origin
- * could never undrain on peers that hold DRAINING.
+ * could never undrain on peers that hold DRAINING. A relayed version that its origin
+ * signed (every live record gossip admits: admission-rules.ts) counts as the origin's: an
+ * undrain learned through a third host by anti-entropy was kept DRAINING at the undrain's
+ * timestamp, so the origin's own copy of that version was then ignored as not newer, and the
+ * two nodes' digests agreed, until the origin's next version (up to a minute).
  */
 export function mergedStatus (existing: Service, incoming: Service, fromOrigin = false): ServiceStatus {
   if (existing.Status === ServiceStatus.DRAINING && incoming.Status === ServiceStatus.ALIVE && !fromOrigin) return ServiceStatus.DRAINING

@@ -508,7 +508,8 @@ export class Gossip implements Startable {
       const from = this.#membership?.hostnameOf(peer) ?? peer
       this.#metrics.received.inc()
       for (const svc of records) {
-        const result = this.#c.catalog.merge(svc, from)
+        // admitted by the validator: a live record's version is its origin's own (signed), whoever published it
+        const result = this.#c.catalog.merge(svc, from, true)
         if (result === 'ignored' || result === 'stale') continue
         const delayMs = Number(this.#c.clock.now().ns - svc.Updated.ns) / 1e6
         this.#metrics.propagationSeconds.observe(Math.max(0, delayMs) / 1000)

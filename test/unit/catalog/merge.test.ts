@@ -109,6 +109,17 @@ test('merge: a newer alive record from its origin ends a drain (undrain)', t => 
   t.deepEqual(events.map(e => [e.previousStatus, e.service.Status]), [[UNKNOWN, DRAINING], [DRAINING, ALIVE]])
 })
 
+test('merge: an undrain its origin signed ends the drain whoever relays it, with a change event; the origin\'s own copy of that version is then the same', t => {
+  const { catalog, events } = setup({ hostname: 'me' })
+  catalog.merge(makeTestService({ Status: DRAINING }), 'host1')
+  const undrain = makeTestService({ Status: ALIVE, Updated: at(1_000) })
+  t.is(catalog.merge(undrain, 'peer-b', true), 'changed', 'relayed by a third host (anti-entropy), signed by host1')
+  t.is(catalog.get('host1', 'abc123def456')?.Status, ALIVE)
+  t.deepEqual(events.map(e => [e.previousStatus, e.service.Status]), [[UNKNOWN, DRAINING], [DRAINING, ALIVE]])
+  t.is(catalog.merge(undrain, 'host1', true), 'ignored', 'the same version straight from its origin: nothing left to change')
+  t.is(catalog.get('host1', 'abc123def456')?.Status, ALIVE)
+})
+
 test('merge: records of this host merged without a source are from their origin, so the local announcer can undrain', t => {
   const { catalog } = setup({ hostname: 'host1' })
   catalog.merge(makeTestService({ Status: DRAINING }))

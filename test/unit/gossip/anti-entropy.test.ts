@@ -1,4 +1,4 @@
-// Real libp2p nodes in this process (127.0.14.1-.16, 127.0.77.1-.2, 127.0.79.1-.3) run the anti-entropy
+// Real libp2p nodes in this process (127.0.14.1-.16, 127.0.77.1-.2, 127.0.79.1-.3, 127.0.87.1-.2) run the anti-entropy
 // protocol: a state far larger than libp2p's 4 MB read buffer moves both ways without stalling
 // the event loop, a converged pair exchanges a few hundred bytes, one changed record costs about
 // one record, a member whose record budget is spent costs no list of what it lacks, a member that
@@ -240,6 +240,28 @@ test('anti-entropy: a converged pair exchanges digests only, and one changed rec
   t.is(refresh.received, 1)
   t.true(b.catalog.get('h3', 'id5')?.Updated.equals(refreshed.Updated), 'the refresh arrived')
   t.true(reads <= 8, `only the changed host was read (${reads} reads)`)
+})
+
+test('anti-entropy: an undrain that reaches a node through a third host ends the drain there, and the two nodes then agree', async t => {
+  t.timeout(60_000)
+  const x = await side(t, '127.0.87.1', 'ae-x')
+  const relay = await side(t, '127.0.87.2', 'ae-relay')
+  const t0 = systemClock.now()
+  const draining = makeService({ ID: 'web1', Name: 'web', Image: 'img:1', Hostname: 'origin', Status: ServiceStatus.DRAINING, Updated: t0, Ports: [{ Type: 'tcp', Port: 30001, ServicePort: 8080, IP: '10.0.0.9' }], ProxyMode: 'http' })
+  const undrain = withFields(draining, { Status: ServiceStatus.ALIVE, Updated: t0.plusMillis(1000) })
+  x.catalog.merge(draining, 'origin')
+  relay.catalog.merge(draining, 'origin')
+  relay.catalog.merge(undrain, 'origin')
+  const events: string[] = []
+  x.catalog.on('change', e => { events.push(`${e.previousStatus}->${e.service.Status}`) })
+  await x.node.dial(multiaddr(tcpAddr(relay.ip, 7946)))
+  const r = await x.ae.exchange(relay.node.peerId)
+  t.is(r.received, 1)
+  t.is(x.catalog.get('origin', 'web1')?.Status, ServiceStatus.ALIVE, 'the undrain, signed by its origin, relayed by another host')
+  t.deepEqual(events, [`${ServiceStatus.DRAINING}->${ServiceStatus.ALIVE}`], 'a change event: the proxy, streams and listeners follow it')
+  // before, x kept DRAINING at the undrain's timestamp: its digest matched the relay's, and no exchange repaired it
+  t.is((await x.ae.exchange(relay.node.peerId)).hostsDiffering, 0)
+  t.is(x.catalog.get('origin', 'web1')?.Status, relay.catalog.get('origin', 'web1')?.Status)
 })
 
 test('anti-entropy: the records a page sends are sealed ahead, a page\'s worth at a time off the main thread; a record changed meanwhile goes out in its new version', async t => {
