@@ -103,6 +103,8 @@ test('a data_dir under /proc is refused at once (exit 2, also by --check-config)
   const ended = await linked.exited
   t.is(ended.code, 2, linked.output)
   const took = Date.now() - t0
-  t.true(took > 9_000 && took < 30_000, `ended after ${took} ms`)
+  // from the spawn: the daemon's own start from the sources comes first (over 20 s once beside
+  // other load, at a load average of 16); one that never ends is failed by t.timeout
+  t.true(took > 9_000 && took < 60_000, `ended after ${took} ms`)
   t.regex(linked.output, new RegExp(`FATAL: sidecar could not start: \\[sidecar\\] data_dir ${path.join(dir, 'state', 'sidecar-ops').replaceAll('.', '\\.')}: creating the directory did not finish within 10 s`), linked.output)
 })
