@@ -5,7 +5,8 @@
 //   membership a live record's host is a member now (it proved its hostname to us directly)
 //   clock      Updated and Created within MAX_FUTURE_SKEW_MS of our clock, Created >= MIN_CREATED
 //   backends   every port IP is the host's own address or in [sidecar] backend_cidrs
-//   bounds     records per host and in total (new keys only: updates always pass)
+//   bounds     records per host and in total (new keys only: updates always pass); records of
+//              hostnames not pinned here (tombstones only) share one host's budget, outside the total
 // Refusals are counted by reason (sidecar_gossip_records_refused_total) and logged rate-limited.
 import type { Catalog } from '../catalog/index.ts'
 import type { Clock } from '../service/clock.ts'
@@ -74,6 +75,20 @@ class ToSign {
     this.svc = svc
     this.observer = observer
   }
+}
+
+/** Records held, counted once per batch (again after each yield) and only when a new key needs them. */
+interface HeldCounts {
+  total: () => number
+  /** Of hostnames not pinned on this node. */
+  unpinned: () => number
+}
+
+/** New keys a batch admitted so far: by hostname, in all, of unpinned hostnames. */
+interface Added {
+  byHost: Map<string, number>
+  all: number
+  unpinned: number
 }
 
 /** Refusal log lines per minute at most: a hostile peer must not flood the log. */
@@ -153,14 +168,19 @@ export class Admission {
     const out: AdmitResult = { admitted: [], refused: 0, forged: 0 }
     let now = this.#c.clock.now()
     let total = -1 // counted on first need: most batches only update existing keys
-    const added = new Map<string, number>()
+    let unpinned = -1 // so are the records held for unpinned hostnames (few batches bring new ones)
+    const added: Added = { byHost: new Map(), all: 0, unpinned: 0 }
+    const held: HeldCounts = {
+      total: () => (total = total < 0 ? this.#c.catalog.count() : total),
+      unpinned: () => (unpinned = unpinned < 0 ? this.#unpinnedHeld() : unpinned),
+    }
     const encoded = this.#canonical.get(records)
     this.#canonical.delete(records)
     const judge = (i: number): void => {
       const r = records[i]
       const canonical = encoded?.[i] ?? encodeService(r.svc)
       const reason = this.#judge(r, canonical, now)
-        ?? this.#bound(r.svc, () => (total = total < 0 ? this.#c.catalog.count() : total), added)
+        ?? this.#bound(r.svc, held, added)
       if (r.svc.Hostname === this.#init.hostname && (reason === undefined || !FORGERY_REASONS.has(reason))) this.#c.ownRecord?.(r.svc, from)
       if (reason === undefined) {
         out.admitted.push(r.svc)
@@ -177,6 +197,7 @@ export class Admission {
     const resume = (): void => {
       now = this.#c.clock.now()
       total = -1
+      unpinned = -1
     }
     const end = (): AdmitResult => {
       this.#c.verifier.clearPrepared(records.flatMap(r => r.proof === undefined ? [] : [r.proof.sig]))
@@ -267,17 +288,46 @@ export class Admission {
     return checkSigner(svc, proof, view) ?? checkTimes(svc, now) ?? checkBackends(svc, view, this.#allowed)
   }
 
-  /** Caps on records held: only a record for a key we do not hold yet can be refused. */
-  #bound (svc: Service, total: () => number, added: Map<string, number>): RefuseReason | undefined {
+  /**
+   * Caps on records held: only a record for a key we do not hold yet can be refused. A pinned
+   * host's record counts against max_records_per_host and against max_records. Records of
+   * hostnames not pinned here (origin tombstones of hosts that left before we met them, observer
+   * tombstones: any key can sign those for made-up hostnames) share one host's budget,
+   * max_records_per_host for all of them together, and are also refused once the catalog holds
+   * max_records; they are not counted against a pinned host's new record, so they can never
+   * crowd members out (the catalog holds max_records + max_records_per_host at most).
+   */
+  #bound (svc: Service, held: HeldCounts, added: Added): RefuseReason | undefined {
     const { catalog } = this.#c
     if (catalog.get(svc.Hostname, svc.ID) !== undefined) return undefined
-    const fromHost = added.get(svc.Hostname) ?? 0
-    if (catalog.count(svc.Hostname) + fromHost >= this.#init.maxRecordsPerHost) return 'cap-host'
-    let all = 0
-    for (const n of added.values()) all += n
-    if (total() + all >= this.#init.maxRecords) return 'cap-total'
-    added.set(svc.Hostname, fromHost + 1)
+    const unknown = this.#isUnpinned(svc.Hostname)
+    const fromHost = added.byHost.get(svc.Hostname) ?? 0
+    const { maxRecords, maxRecordsPerHost } = this.#init
+    if (unknown) {
+      if (held.unpinned() + added.unpinned >= maxRecordsPerHost) return 'cap-unknown'
+      if (held.total() + added.all >= maxRecords) return 'cap-total'
+      added.unpinned++
+    } else {
+      if (catalog.count(svc.Hostname) + fromHost >= maxRecordsPerHost) return 'cap-host'
+      // the unpinned hostnames' records are counted (a pass over the hostnames) only when they may make the difference
+      if (held.total() + added.all >= maxRecords && held.total() - held.unpinned() + added.all - added.unpinned >= maxRecords) return 'cap-total'
+    }
+    added.byHost.set(svc.Hostname, fromHost + 1)
+    added.all++
     return undefined
+  }
+
+  /** A hostname no peer has proved to this node (this node's own is always known). */
+  #isUnpinned (hostname: string): boolean {
+    return hostname !== this.#init.hostname && this.#c.pins.peerOf(hostname) === undefined
+  }
+
+  /** Records held for unpinned hostnames: O(hostnames held). */
+  #unpinnedHeld (): number {
+    const { catalog } = this.#c
+    let n = 0
+    for (const host of catalog.hostnames()) if (this.#isUnpinned(host)) n += catalog.count(host)
+    return n
   }
 
   /** An observer says a live member departed: worth a look only when its tombstone is newer than what we hold (not a replay). */
@@ -317,5 +367,6 @@ function explain (reason: RefuseReason, init: AdmissionInit): string {
     case 'backend-ip': return 'a backend IP is neither its host\'s own address nor in [sidecar] backend_cidrs'
     case 'cap-host': return `its host already has ${init.maxRecordsPerHost} records ([sidecar] max_records_per_host)`
     case 'cap-total': return `this node already holds ${init.maxRecords} records ([sidecar] max_records)`
+    case 'cap-unknown': return `hostnames not pinned on this node already have ${init.maxRecordsPerHost} records together ([sidecar] max_records_per_host)`
   }
 }

@@ -168,6 +168,82 @@ test('admission: records per host and in total are capped; updates of held recor
   t.like(await f.reasons(), { 'cap-host': 2, 'cap-total': 1 })
 })
 
+test('admission: tombstones signed for hostnames never pinned here share one host\'s budget and never crowd out members\' new records', async t => {
+  // the audit's flood: a key no node pinned (and a member, as observer) signs tombstones for
+  // thousands of made-up hostnames; they used to count only against max_records, filling it, so
+  // every member's new record was refused ('cap-total') for the tombstones' 3 h lifespan
+  const f = await fixture(t, { maxRecordsPerHost: 100, maxRecords: 250 })
+  const tomb = (host: string, id: string) => f.rec({ Hostname: host, ID: id, Status: ServiceStatus.TOMBSTONE })
+  const stranger = await signer()
+  // a host that left before we met it: its tombstones are learnt while under the budget
+  const gone = f.gate.admit(Array.from({ length: 30 }, (_, i) => stranger.seal(tomb('gone', `g${i}`), false)), 'host2', 'anti-entropy')
+  t.is(gone.admitted.length, 30, 'a departed host\'s origin tombstones, under the budget')
+  for (const s of gone.admitted) f.catalog.merge(s, 'host2')
+  // 3,000 made-up hostnames, one tombstone each: 2,000 origin-signed by the stranger in gossip
+  // messages of 100, 1,000 observer-signed by member host2 in one anti-entropy page
+  for (let b = 0; b < 20; b++) {
+    const flood = Array.from({ length: 100 }, (_, i) => stranger.seal(tomb(`made-up-${b * 100 + i}`, 'x'), false))
+    const r = f.gate.admit(flood, 'host2', 'gossip')
+    for (const s of r.admitted) f.catalog.merge(s, 'host2')
+  }
+  const page = Array.from({ length: 1000 }, (_, i) => f.host2.seal(tomb(`observed-${i}`, 'x'), true))
+  for (const s of (await f.gate.admitSliced(page, 'host2', 'anti-entropy')).admitted) f.catalog.merge(s, 'host2')
+  // members' new records: host1 and host2 each up to their own cap, and then some
+  const ips = (ip: string) => [{ Type: 'tcp', Port: 1, ServicePort: 0, IP: ip }]
+  const one = f.gate.admit(Array.from({ length: 100 }, (_, i) => f.host1.seal(f.rec({ ID: `a${i}` }), false)), 'host1', 'gossip')
+  t.is(one.admitted.length, 100, 'a member\'s new ALIVE records after the flood, up to its own cap')
+  t.is(f.catalog.size, 100, 'the unpinned hostnames together hold one host\'s budget (max_records_per_host), not max_records')
+  t.like(await f.reasons(), { 'cap-unknown': 2930 })
+  t.false('cap-total' in await f.reasons(), 'no member was refused')
+  // a held tombstone's update still passes at the budget
+  f.clock.advance(1000)
+  t.is(f.gate.admit([stranger.seal(tomb('gone', 'g0'), false)], 'host2', 'gossip').admitted.length, 1, 'an update of a held record')
+  for (const s of one.admitted) f.catalog.merge(s, 'host1')
+  const two = f.gate.admit(Array.from({ length: 100 }, (_, i) => f.host2.seal(f.rec({ ID: `b${i}`, Hostname: 'host2', Ports: ips('10.0.0.6') }), false)), 'host2', 'gossip')
+  t.is(two.admitted.length, 100, 'another member\'s, past max_records with the tombstones: they are not counted against members')
+  for (const s of two.admitted) f.catalog.merge(s, 'host2')
+  // max_records still bounds the members' records (200 held: 50 more)
+  const host3 = await signer()
+  t.is(f.pins.claim('host3', host3.peer), 'new')
+  f.members.set('host3', { peerId: host3.peer, ips: new Set(['10.0.0.7']) })
+  const three = f.gate.admit(Array.from({ length: 100 }, (_, i) => host3.seal(f.rec({ ID: `c${i}`, Hostname: 'host3', Ports: ips('10.0.0.7') }), false)), 'host3', 'gossip')
+  t.is(three.admitted.length, 50, 'members\' records are held to max_records')
+  for (const s of three.admitted) f.catalog.merge(s, 'host3')
+  t.is(f.catalog.size, 350, 'at most max_records + max_records_per_host in all')
+  t.like(await f.reasons(), { 'cap-total': 50 })
+})
+
+test('admission: the unpinned hostnames\' budget counts records already held and a batch\'s own; a host pinned since counts as a member', async t => {
+  const f = await fixture(t, { maxRecordsPerHost: 10, maxRecords: 1000 })
+  const stranger = await signer()
+  const tomb = (host: string, id: string) => stranger.seal(f.rec({ Hostname: host, ID: id, Status: ServiceStatus.TOMBSTONE }), false)
+  const first = f.gate.admit(Array.from({ length: 6 }, (_, i) => tomb(`h${i}`, 'x')), 'host2', 'gossip')
+  t.is(first.admitted.length, 6)
+  for (const s of first.admitted) f.catalog.merge(s, 'host2')
+  const second = f.gate.admit(Array.from({ length: 6 }, (_, i) => tomb(`k${i}`, 'x')), 'host2', 'gossip')
+  t.is(second.admitted.length, 4, '6 held + 4 of the batch')
+  for (const s of second.admitted) f.catalog.merge(s, 'host2')
+  t.is(f.gate.admit([tomb('k5', 'x')], 'host2', 'gossip').admitted.length, 0, 'at the budget')
+  // h0 proves itself: its record now counts as that member's, which frees one place
+  t.is(f.pins.claim('h0', stranger.peer), 'new')
+  t.deepEqual(f.gate.admit([tomb('k4', 'x'), tomb('k5', 'x'), tomb('k6', 'x')], 'host2', 'gossip').admitted.map(s => s.Hostname), ['k4'])
+  t.like(await f.reasons(), { 'cap-unknown': 5 })
+})
+
+test('admission: tombstones of unpinned hostnames are refused once the catalog holds max_records; members\' records then still pass', async t => {
+  const f = await fixture(t, { maxRecordsPerHost: 10, maxRecords: 12 })
+  const stranger = await signer()
+  const tomb = (host: string) => stranger.seal(f.rec({ Hostname: host, ID: 'x', Status: ServiceStatus.TOMBSTONE }), false)
+  for (const s of f.gate.admit(Array.from({ length: 10 }, (_, i) => f.host1.seal(f.rec({ ID: `a${i}` }), false)), 'host1', 'gossip').admitted) f.catalog.merge(s, 'host1')
+  const r = f.gate.admit(Array.from({ length: 5 }, (_, i) => tomb(`h${i}`)), 'host2', 'gossip')
+  t.is(r.admitted.length, 2, '10 held + 2 of the batch: max_records')
+  for (const s of r.admitted) f.catalog.merge(s, 'host2')
+  const ports = [{ Type: 'tcp', Port: 1, ServicePort: 0, IP: '10.0.0.6' }]
+  t.is(f.gate.admit(Array.from({ length: 3 }, (_, i) => f.host2.seal(f.rec({ ID: `b${i}`, Hostname: 'host2', Ports: ports }), false)), 'host2', 'gossip').admitted.length, 2,
+    'members hold 10 of max_records 12: the 2 tombstones do not count against them')
+  t.like(await f.reasons(), { 'cap-total': 4 })
+})
+
 test('admission: admitSliced() gives admit()\'s verdicts, caps included, without holding the event loop for the batch', async t => {
   const f = await fixture(t, { maxRecordsPerHost: 1500, maxRecords: 1500 })
   // 2,000 records, none verified ahead: each signature is checked on the main thread (tens of
