@@ -12,7 +12,7 @@
 import type Koa from 'koa'
 import type { ApiRejections } from './rejections.ts'
 import { sendError } from './respond.ts'
-import { foreignHostName, hostNameSet, NOT_ALLOWED_NAME } from './host-names.ts'
+import { foreignForwardedName, foreignHostName, hostNameSet, NOT_ALLOWED_NAME } from './host-names.ts'
 import { hostNameVerdict, isWrite, sameOriginVerdict, tokenVerdict } from './write-rules.ts'
 
 export interface GuardInit {
@@ -145,25 +145,31 @@ function fromBrowser (ctx: Koa.Context): boolean {
 /**
  * DNS rebinding on reads (host-names.ts): a page under a rebound name is same-origin with the
  * API, so missing CORS headers do not stop it. A browser's GET or HEAD of a non-public route
- * whose Host is a name that could be rebound gets 403 naming the setting. A request without
- * Host (HTTP/1.0) or not from a browser (fromBrowser) passes. Path as the router matches it:
+ * whose Host, or any name of X-Forwarded-Host (a reverse proxy's record of the Host the browser
+ * sent, foreignForwardedName), could be rebound gets 403 naming the setting. A request with
+ * neither (HTTP/1.0) or not from a browser (fromBrowser) passes. Path as the router matches it:
  * after cleanPathRedirect.
  */
 export function readHostGuard (c: { rejections: ApiRejections }, init: Pick<GuardInit, 'allowedHosts' | 'ownNames'>): Koa.Middleware {
   const names = hostNameSet(init.allowedHosts ?? [], init.ownNames)
   return async (ctx, next) => {
     const host = ctx.req.headers.host ?? ''
-    if ((ctx.method !== 'GET' && ctx.method !== 'HEAD') || host === '' || publicRead(routePath(ctx.path)) || !fromBrowser(ctx)) { await next(); return }
-    const name = foreignHostName(host, names)
+    const forwarded = header(ctx, 'X-Forwarded-Host')
+    if ((ctx.method !== 'GET' && ctx.method !== 'HEAD') || (host === '' && forwarded === undefined) || publicRead(routePath(ctx.path)) || !fromBrowser(ctx)) { await next(); return }
+    const byHost = host === '' ? undefined : foreignHostName(host, names)
+    const name = byHost ?? foreignForwardedName(forwarded, names)
     if (name === undefined) { await next(); return }
     const q = JSON.stringify(name)
-    c.rejections.reject('foreign_host', `${ctx.method} ${ctx.path.slice(0, 200)}: Host ${q} is not an allowed name`)
+    const field = byHost === undefined ? 'X-Forwarded-Host' : 'Host'
+    c.rejections.reject('foreign_host', `${ctx.method} ${ctx.path.slice(0, 200)}: ${field} ${q} is not an allowed name`)
+    // through a reverse proxy (X-Forwarded-Host), the daemon's address is not the browser's to use
+    const proxied = field === 'X-Forwarded-Host' ? ' (as a reverse proxy in front of it passed on in X-Forwarded-Host)' : ''
     if (!UI_PATH.test(routePath(ctx.path))) {
-      sendError(ctx, 403, `Forbidden - this API was reached by the name ${q}, ${NOT_ALLOWED_NAME}; a web page under such a name could read this answer (DNS rebinding). If ${q} is a name of this host, ${ADD_NAME}, or use this host's IP address`)
+      sendError(ctx, 403, `Forbidden - this API was reached by the name ${q}${proxied}, ${NOT_ALLOWED_NAME}; a web page under such a name could read this answer (DNS rebinding). If ${q} is a name of this host, ${ADD_NAME}, or use this host's IP address`)
       return
     }
     ctx.status = 403
     ctx.type = 'text/plain; charset=utf-8'
-    ctx.body = `403 Forbidden\n\nSidecar's web UI was opened by the name ${q}, ${NOT_ALLOWED_NAME}. A web page under a name pointed at this host by someone else could read the API through it (DNS rebinding), so the UI answers only to known names.\n\nTo open the UI by this name, ${ADD_NAME}. Or open it by this host's IP address, or as http://localhost:${ctx.req.socket.localPort ?? 7777}/ on the host itself.\n`
+    ctx.body = `403 Forbidden\n\nSidecar's web UI was opened by the name ${q}${proxied}, ${NOT_ALLOWED_NAME}. A web page under a name pointed at this host by someone else could read the API through it (DNS rebinding), so the UI answers only to known names.\n\nTo open the UI by this name, ${ADD_NAME}. Or open it by this host's IP address, or as http://localhost:${ctx.req.socket.localPort ?? 7777}/ on the host itself.\n`
   }
 }

@@ -66,3 +66,20 @@ export function foreignHostName (host: string, allowed: AllowedNames): string | 
   if (compared === 'localhost' || compared.endsWith('.localhost')) return undefined
   return allowed.has(compared) ? undefined : name.slice(0, 200)
 }
+
+/**
+ * The first name of an X-Forwarded-Host list that could be rebound (foreignHostName), or
+ * undefined when every one is allowed or there is none. A reverse proxy that sends its
+ * upstream's address as Host writes there the Host the browser sent; a proxy that appends adds
+ * one entry per hop, and each is judged, since the browser's may be any of them. Looked at
+ * besides Host, never instead of it: a page that sets the header itself only adds a name to judge.
+ */
+export function foreignForwardedName (forwardedHost: string | undefined, allowed: AllowedNames): string | undefined {
+  for (const part of (forwardedHost ?? '').split(',')) {
+    const entry = part.trim()
+    if (entry === '') continue
+    const name = foreignHostName(entry, allowed)
+    if (name !== undefined) return name
+  }
+  return undefined
+}

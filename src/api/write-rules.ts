@@ -4,7 +4,7 @@
 // POST (form, fetch no-cors) without a CORS pre-flight. Clients that are not browsers send
 // neither header and are judged by the token alone.
 import { createHash, timingSafeEqual } from 'node:crypto'
-import { foreignHostName, NOT_ALLOWED_NAME, type AllowedNames } from './host-names.ts'
+import { foreignForwardedName, foreignHostName, NOT_ALLOWED_NAME, type AllowedNames } from './host-names.ts'
 
 /** Methods that only read; everything else is a write. */
 export const READ_METHODS: ReadonlySet<string> = new Set(['GET', 'HEAD', 'OPTIONS'])
@@ -17,7 +17,10 @@ export interface OriginHeaders {
   origin?: string
   secFetchSite?: string
   host?: string
-  /** Set by a reverse proxy in front of the API; a browser page cannot set it without a pre-flight. */
+  /**
+   * Set by a reverse proxy in front of the API; a page on another origin cannot set it without a
+   * pre-flight (a same-origin one can: it is judged besides Host, never instead, in hostNameVerdict).
+   */
   forwardedHost?: string
 }
 
@@ -62,15 +65,17 @@ export function sameOriginVerdict (h: OriginHeaders): Verdict {
 /**
  * DNS rebinding (host-names.ts): a page under a name its owner points at this host is
  * same-origin with the API, so Origin and Sec-Fetch-Site look right. Without a token, a
- * browser's write (it has an Origin) is taken only when the Host it was sent to is a name
- * nobody else can point here (foreignHostName; `allowed`: hostNameSet of [api] allowed_hosts
- * and this host's names). Clients that are not browsers send no Origin and are not judged here.
+ * browser's write (it has an Origin) is taken only when the Host it was sent to, and each name
+ * of X-Forwarded-Host when a reverse proxy sets it (the Host the browser sent it: a proxy that
+ * sends its upstream's address as Host hides the name otherwise), is a name nobody else can
+ * point here (foreignHostName; `allowed`: hostNameSet of [api] allowed_hosts and this host's
+ * names). Clients that are not browsers send no Origin and are not judged here.
  */
 export function hostNameVerdict (h: OriginHeaders, allowed: AllowedNames): Verdict {
   const origin = h.origin?.trim()
   if (origin === undefined || origin === '') return OK
   const host = h.host?.trim() ?? ''
-  const name = host === '' ? '' : foreignHostName(host, allowed)
+  const name = (host === '' ? '' : foreignHostName(host, allowed)) ?? foreignForwardedName(h.forwardedHost, allowed)
   if (name === undefined) return OK
   return { ok: false, reason: `a browser sent this write to the name ${JSON.stringify(name)}, ${NOT_ALLOWED_NAME}: without [api] token such writes are refused (a DNS-rebinding page would look same-origin); add the name to [api] allowed_hosts or set [api] token` }
 }

@@ -6,8 +6,11 @@
 /** What replaces a secret, visibly. */
 export const MASK = '***'
 
-// scheme://user:password@  or  scheme://token@  (userinfo up to the first / ? # or space)
-const USERINFO = /\b([a-z][a-z0-9+.-]*:\/\/)([^\s/?#@]*)@/gi
+// scheme://user:password@  or  scheme://token@. The userinfo runs to the LAST '@' before the
+// end of the authority (the first / ? # or space), as URL parsers split it: a password may hold
+// a raw '@' (admin:p@ss@host), and stopping at the first one showed the rest of it. Where text
+// around a URL has no / or space before an '@' of its own, more is masked, never less.
+const USERINFO = /\b([a-z][a-z0-9+.-]*:\/\/)([^\s/?#]*)@/gi
 /** Query parameter names that hold secrets by convention (token, api_key, password, ...). */
 export const SECRET_NAME = /token|key|secret|pass|pwd|auth|sig|credential|session/i
 // ?token=..., &api_key=..., &password=...

@@ -91,6 +91,19 @@ test('host name (no token, DNS rebinding): a domain entry allows the names under
   for (const host of ['rebound.example', 'x.test']) t.false(hostNameVerdict({ origin: `http://${host}`, host }, own).ok, host)
 })
 
+test('host name (no token, DNS rebinding): behind a proxy that sends its upstream\'s address as Host, each name of X-Forwarded-Host is judged as Host is', t => {
+  const allowed = hostNameSet(['ops.example.test'])
+  const write = (forwardedHost: string): boolean => hostNameVerdict({ origin: `http://${forwardedHost.split(',')[0].trim()}`, host: '127.0.0.1:7777', forwardedHost }, allowed).ok
+  for (const fwd of ['ops.example.test:8080', '127.0.0.1:8080', 'localhost', 'ops.example.test, 10.0.0.5:7777']) t.true(write(fwd), fwd)
+  for (const fwd of ['rebound.test:8080', 'rebound.test', 'ops.example.test, rebound.test:8080', 'rebound.test, ops.example.test', 'evil.test@127.0.0.1', 'bad host']) t.false(write(fwd), fwd)
+  const v = hostNameVerdict({ origin: 'http://rebound.test:8080', host: '127.0.0.1:7777', forwardedHost: 'rebound.test:8080' }, allowed)
+  t.false(v.ok)
+  if (!v.ok) t.regex(v.reason, /^a browser sent this write to the name "rebound\.test"/)
+  // besides Host, never instead: a page that sets X-Forwarded-Host itself only adds a name to judge
+  t.false(hostNameVerdict({ origin: 'http://rebound.test:7777', host: 'rebound.test:7777', forwardedHost: '127.0.0.1:7777' }, allowed).ok)
+  t.true(hostNameVerdict({ host: '127.0.0.1:7777', forwardedHost: 'rebound.test' }, allowed).ok, 'no Origin: not a browser, judged by the token alone')
+})
+
 test('host name (no token, DNS rebinding): a browser write to any other name is refused with what to do', t => {
   const allowed = hostNameSet(['sidecar-1'])
   for (const host of ['rebound.example:7777', 'sidecar-1.attacker.example:7777', 'sidecar-10:7777', 'localhost.attacker.example', '127.0.0.1.nip.io:7777']) {

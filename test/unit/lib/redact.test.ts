@@ -43,3 +43,26 @@ test('redact: check args by type', t => {
 test('redactText: a header value after a secret query value (an echo of a request) is masked too', t => {
   t.is(redactText('{"url":"/hook?token=t0k","authorization":"Basic aG9vazpzM2NyZXQ="}'), '{"url":"/hook?token=*** ***"}')
 })
+
+test('redact: a password holding a raw "@" is masked whole, up to the last "@" before the host', t => {
+  t.is(redactText('http://admin:hunter2@Secret!@127.0.0.9:1/x'), 'http://admin:***@127.0.0.9:1/x')
+  t.is(redactCheckArgs('HttpGet', 'http://admin:a@b@c@h:1/x?token=t'), 'http://admin:***@h:1/x?token=***')
+  // in a message, a URL without a path, followed by a space or the end of the text
+  t.is(redactText('GET http://u:p@ss@h:8080 failed: connect ECONNREFUSED'), 'GET http://u:***@h:8080 failed: connect ECONNREFUSED')
+  t.is(redactText('webhook https://u:p@ss@hooks.example'), 'webhook https://u:***@hooks.example')
+  t.is(redactCommand('http://u:p@ss@h/x'), 'http://u:***@h/x')
+})
+
+test('redact: a user part alone holding a raw "@" is masked whole', t => {
+  t.is(redactText('https://tok@en@github.example/'), 'https://***@github.example/')
+})
+
+test('redact: two URLs in one text are masked each, neither eating the other', t => {
+  t.is(redactText('http://a:x@y@h1/p and http://b:z@w@h2/q'), 'http://a:***@h1/p and http://b:***@h2/q')
+})
+
+test('redact: the shown part of a password is never the text after an "@" in it', t => {
+  const shown = redactText('{"args":"http://admin:hunter2@Secret!@127.0.0.9:1/x"}')
+  t.false(shown.includes('hunter2'))
+  t.false(shown.includes('Secret!'))
+})
