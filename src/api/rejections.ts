@@ -59,14 +59,20 @@ export class ApiRejections {
   /**
    * The http.Server 'clientError' handler: Node's own answer (431 for headers past
    * --max-http-header-size, 400 for malformed HTTP, 408 for a request head that never
-   * completed), counted and logged; a reset connection is only closed.
+   * completed), counted and logged; a reset connection is only closed, and so is one whose
+   * answer to an earlier request has begun (a stream, or a document still being sent, with a
+   * malformed request pipelined behind it): an error head there would land inside that
+   * answer's body, as Node's own handler knows (it writes nothing then).
    */
   readonly onClientError = (err: NodeJS.ErrnoException, socket: Duplex): void => {
     if (err.code === 'ECONNRESET' || !socket.writable) { socket.destroy(); return }
+    // the response this socket is sending (Node's own field, which its default handler reads)
+    const sending = (socket as Duplex & { _httpMessage?: { headersSent?: boolean } | null })._httpMessage
     const [status, reason]: [number, RejectReason] = err.code === 'HPE_HEADER_OVERFLOW'
       ? [431, 'header_too_large']
       : err.code === 'ERR_HTTP_REQUEST_TIMEOUT' ? [408, 'request_timeout'] : [400, 'bad_request']
     this.reject(reason, `${status} ${http.STATUS_CODES[status]} (${err.code ?? err.message})`)
+    if (sending?.headersSent === true) { socket.destroy(); return }
     const body = JSON.stringify({ message: `${http.STATUS_CODES[status]} - ${reason === 'header_too_large' ? 'the request headers are larger than the server accepts' : 'the request is not valid HTTP/1.1'}`, status: 'error' })
     socket.end(`HTTP/1.1 ${status} ${http.STATUS_CODES[status]}\r\nConnection: close\r\nContent-Type: application/json\r\nContent-Length: ${Buffer.byteLength(body)}\r\n\r\n${body}`)
   }

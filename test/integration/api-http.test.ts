@@ -193,6 +193,23 @@ test('a UI file revalidated with its Last-Modified gets 304 without a body; an o
   t.is((await request('/ui/nothing-here.js', { 'If-Modified-Since': lastModified ?? '' })).status, 404)
 })
 
+test('a malformed request sent behind a stream that has begun closes the connection: no error head lands inside the stream\'s body', async t => {
+  const s = net.connect(7777, IP)
+  let out = ''
+  s.on('data', (c: Buffer) => { out += c.toString('latin1') })
+  s.on('error', () => {})
+  const closed = new Promise<void>(resolve => { s.on('close', () => { resolve() }) })
+  t.teardown(() => { s.destroy() })
+  s.write(`GET /watch HTTP/1.1\r\nHost: ${IP}\r\n\r\n`)
+  await waitFor(() => out.includes('\r\n\r\n') && out.length > out.indexOf('\r\n\r\n') + 4, { timeoutMs: 10_000, message: 'the stream began' })
+  t.regex(out, /^HTTP\/1\.1 200 OK\r\n/)
+  s.write(`GET /health HTTP/1.1\r\nHost: ${IP}\r\nBad Header\r\n\r\n`)
+  const ended = await Promise.race([closed.then(() => true), new Promise<boolean>(resolve => setTimeout(() => { resolve(false) }, 10_000))])
+  t.true(ended, 'the connection is closed')
+  t.is(out.match(/HTTP\/1\.1 /g)?.length, 1, `one answer's head only, none inside the stream:\n${out.slice(-400)}`)
+  t.false(out.includes('is not valid HTTP/1.1'))
+})
+
 test('an HTTP/1.1 request without Host and an Expect other than 100-continue get JSON errors that name the problem', async t => {
   const noHost = await raw('GET /health HTTP/1.1\r\nConnection: close\r\n\r\n')
   t.regex(noHost, /^HTTP\/1\.1 400 Bad Request\r\n/)
