@@ -16,6 +16,8 @@ import { addDrainRoutes, type Drainer } from './drain.ts'
 import type { EventHub } from './events.ts'
 import { defaultRouteRule, type Lifespans, type RouteRule } from './explain.ts'
 import { apiGuard, readHostGuard, type GuardInit } from './guard.ts'
+import { HeldAnswers } from './held-answers.ts'
+import { HeldDocuments } from './held-documents.ts'
 import { addExplainRoute, addMetricsRoute, addServersRoute } from './info-routes.ts'
 import { addListenersRoute } from './listeners-route.ts'
 import { pageHeaders } from './page-headers.ts'
@@ -100,7 +102,9 @@ export function createApp (c: ApiComponents): Koa {
     c.logger.warn({ err, path: ctx?.path }, `API answer failed: ${err.message}`)
   })
 
-  app.use(sendStreamBodies())
+  // what clients hold unsent, answers and streams together, within one bound (held-documents.ts)
+  const held = new HeldDocuments()
+  app.use(sendStreamBodies(new HeldAnswers({ held, metrics: c.metrics, logger: c.logger }).hold))
   if (c.activity !== undefined) app.use(c.activity.middleware())
   app.use(pageHeaders(c.frameAncestors))
   app.use(async (ctx, next) => {
@@ -136,7 +140,7 @@ export function createApp (c: ApiComponents): Koa {
   if (c.proxy !== undefined) addProxyRoute(router, c.proxy)
   addHealthRoute(router, { catalog: c.catalog, discoveryErrors: c.discoveryErrors, ...(c.proxyErrors !== undefined ? { proxyErrors: c.proxyErrors } : {}), ...(c.identityError !== undefined ? { identityError: c.identityError } : {}), ...(c.refusedBy !== undefined ? { refusedBy: c.refusedBy } : {}), ...(c.versionMismatch !== undefined ? { versionMismatch: c.versionMismatch } : {}), startedAt: c.startedAt, clock: c.clock, phase: c.phase })
   if (c.listeners !== undefined) addListenersRoute(router, c.listeners, c.listenerBacklog)
-  addStreamRoutes(router, { documents, catalog: c.catalog, hub: c.hub, members: c.members, logger: c.logger, streamQueueBytes: c.streamQueueBytes })
+  addStreamRoutes(router, { documents, catalog: c.catalog, hub: c.hub, members: c.members, logger: c.logger, streamQueueBytes: c.streamQueueBytes, held })
   // Write routes: the app-wide guard above already refused any write without the token or from another origin.
   addDrainRoutes(router, { drainer: c.drainer, metrics: c.metrics })
   addExplainRoute(router, { catalog: c.catalog, lifespans: c.lifespans, route: c.route ?? defaultRouteRule(c.lifespans), check: c.check, isDrained: c.drainer.isDrained.bind(c.drainer), now: () => c.clock.now() })

@@ -10,8 +10,10 @@
 // nothing, so no final event could reach them) and reconnect when they read again. A bound in
 // bytes, not documents: a small cluster's documents (tens of kB) never come near it, however
 // many slow clients sit at different versions; at 10,000 services (5-6 MB) it is 5-6 of them.
+// The one-shot answers (/services.json, explain, /metrics, ...) count here too (held-answers.ts):
+// a GET whose client does not read holds its whole document the same way.
 
-/** A stream client as this registry sees it. */
+/** A client (of a stream, or of one answer) as this registry sees it. */
 export interface DocumentHolder {
   /** Whether its socket still holds bytes it has not sent (its document, or what followed). */
   pending: () => boolean
@@ -83,7 +85,7 @@ export class HeldDocuments {
     for (const [doc, { holders }] of this.#holders) {
       if (this.#bytes <= this.#maxBytes) return
       if (doc === newest) continue
-      const reason = `it had not taken a document of the catalog while newer ones, ${Math.round(this.#maxBytes / 2 ** 20)} MB together, were held for other clients that did not read either`
+      const reason = `it had not taken its document while newer ones, ${Math.round(this.#maxBytes / 2 ** 20)} MB together, were held for other clients that did not read either`
       for (const holder of [...holders]) {
         this.release(holder)
         holder.cut(reason)

@@ -31,6 +31,9 @@ export function sendIndented (ctx: Context, value: unknown, status = 200): void 
   ctx.body = JSON.stringify(value, null, 2)
 }
 
+/** The document of each body sendParts made, for the bound on what clients hold unsent (sendStreamBodies). */
+const documents = new WeakMap<Readable, readonly Buffer[]>()
+
 /**
  * A document held as parts (a large /state.json, /services.json): sent one part after the other
  * with its Content-Length, each reader with a stream of its own over the shared parts.
@@ -38,7 +41,9 @@ export function sendIndented (ctx: Context, value: unknown, status = 200): void 
 export function sendParts (ctx: Context, parts: readonly Buffer[], type = 'application/json'): void {
   ctx.status = 200
   ctx.type = type
-  ctx.body = Readable.from(parts)
+  const body = Readable.from(parts)
+  documents.set(body, parts)
+  ctx.body = body
   ctx.length = parts.reduce((n, b) => n + b.length, 0) // after the body: a stream body drops Content-Length
 }
 
@@ -53,9 +58,11 @@ const NO_BODY = new Set([204, 205, 304])
  * client the daemon never uses (lib/node-http.ts). What koa does with a stream body is done
  * here: nothing when a handler took over the response or it can no longer be written, no body
  * for HEAD and for 204/205/304, else the stream piped, its failure reported as koa reports it.
+ * A sendParts document is handed to `hold` first (held-answers.ts): the whole of it stays in
+ * memory until the client has taken it.
  * The outermost middleware, so that it runs after every other one is done with the answer.
  */
-export function sendStreamBodies (): Koa.Middleware {
+export function sendStreamBodies (hold?: (ctx: Context, doc: readonly Buffer[]) => void): Koa.Middleware {
   return async (ctx, next) => {
     await next()
     const body: unknown = ctx.body
@@ -67,6 +74,8 @@ export function sendStreamBodies (): Koa.Middleware {
       ctx.res.end()
       return
     }
+    const doc = documents.get(body)
+    if (doc !== undefined) hold?.(ctx, doc)
     pipeline(body, ctx.res, (err) => { if (err !== null && err !== undefined && ctx.app.listenerCount('error') > 0) ctx.onerror(err) })
   }
 }
