@@ -405,7 +405,8 @@ export class Session {
         const admitted = await this.#c.admit(page.items, this.#peer, merge)
         for (let i = 0; i < admitted.length; i++) {
           if (merge.due()) await merge.next()
-          const r = this.#c.catalog.merge(admitted[i], this.#peer)
+          // admitted: a live record's version is its origin's own (signed), whoever relays it
+          const r = this.#c.catalog.merge(admitted[i], this.#peer, true)
           if (r === 'added' || r === 'changed') result.merged++
         }
         await yieldToLoop()
