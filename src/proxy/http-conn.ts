@@ -239,6 +239,9 @@ export class ClientConn implements IdleEntry {
     if (!this.#processing) this.#process()
   }
 
+  /** The client half-closed (a tunnel passes that on once it starts). */
+  get ended (): boolean { return this.#ended }
+
   /** After a 101: every later byte goes to the backend as is. */
   startTunnel (): Buffer | undefined {
     this.#state = 'tunnel'

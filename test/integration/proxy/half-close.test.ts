@@ -162,3 +162,44 @@ test('a client that half-closes owed nothing (every answer read, or only part of
     t.regex(got, /^HTTP\/1\.1 200 OK\r\n[^]*\r\n\r\nok$/, name)
   }
 })
+
+for (const [i, early] of ['', 'hello'].entries()) {
+  test(`an upgrade: a client FIN sent before the backend's 101${early === '' ? '' : ' (behind bytes of its own)'} reaches the backend after it, and the backend's last bytes reach the client, then a FIN`, async (t) => {
+    const SP = 18805 + i
+    let backendGot = ''
+    let backendEnded = false
+    const port = await rawBackend(t, (s) => {
+      let head = true
+      s.on('data', (c: Buffer) => {
+        if (head) {
+          head = false
+          const text = c.toString('latin1')
+          backendGot = text.slice(text.indexOf('\r\n\r\n') + 4)
+          // the answer comes after the client's FIN reached the proxy
+          setTimeout(() => { s.write('HTTP/1.1 101 Switching Protocols\r\nConnection: Upgrade\r\nUpgrade: test\r\n\r\nfirst ') }, 300)
+          return
+        }
+        backendGot += c.toString('latin1')
+      })
+      s.on('end', () => {
+        backendEnded = true
+        s.end(`last (got "${backendGot}")`)
+      })
+    })
+    await proxyTo(t, SP, port)
+    const c = net.connect({ host: IP, port: SP, allowHalfOpen: true })
+    t.teardown(() => { c.destroy() })
+    let got = ''
+    c.on('data', (d: Buffer) => { got += d.toString('latin1') })
+    const ended = new Promise<string>((resolve) => {
+      c.on('end', () => { resolve('FIN') })
+      c.on('error', (err) => { resolve(`error ${err.message}`) })
+      setTimeout(() => { resolve('no end within 10 s') }, 10_000)
+    })
+    c.end(`GET /ws HTTP/1.1\r\nHost: x\r\nConnection: Upgrade\r\nUpgrade: test\r\n\r\n${early}`)
+    t.is(await ended, 'FIN')
+    t.true(backendEnded, 'the backend got the FIN')
+    t.regex(got, /^HTTP\/1\.1 101 Switching Protocols\r\n/)
+    t.is(got.slice(got.indexOf('\r\n\r\n') + 4), `first last (got "${early}")`)
+  })
+}
