@@ -121,7 +121,14 @@ export class ClientConn implements IdleEntry {
     this.#ended = true
     if (this.#state === 'tunnel') { this.#exchange?.tunnelClientEnd(); return }
     // a request complete before the half-close is still answered; a cut one never will be
-    if (this.#exchange === undefined || this.#state === 'body') this.socket.destroy()
+    if (this.#state === 'body') { this.socket.destroy(); return }
+    if (this.#exchange !== undefined || this.#state === 'closing') return // next() or #refuse ends it
+    // between requests (a partial head is cut): the answers before may still be queued here
+    // (under the high-water mark nothing waited for them), and destroy() would drop them: end()
+    // sends them, then the FIN; with none queued, the FIN goes now
+    this.#state = 'closing'
+    this.#pending = undefined
+    this.socket.end()
   }
 
   #process (): void {
@@ -231,6 +238,9 @@ export class ClientConn implements IdleEntry {
     // an answer given at once (no backend: 503) comes back here from inside #process, whose loop goes on
     if (!this.#processing) this.#process()
   }
+
+  /** The client half-closed (a tunnel passes that on once it starts). */
+  get ended (): boolean { return this.#ended }
 
   /** After a 101: every later byte goes to the backend as is. */
   startTunnel (): Buffer | undefined {

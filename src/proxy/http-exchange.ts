@@ -189,6 +189,9 @@ export class Exchange implements UpstreamUser {
           up.tunnel = true
           const early = this.#conn.startTunnel()
           if (early !== undefined) up.socket.write(early)
+          // a client that half-closed before the 101 (with nothing sent after its request, it
+          // was read then): the backend hears it now, as it would any later
+          if (this.#conn.ended) up.socket.end()
           return
         }
         up.body.start(responseFraming(head, this.#head.method))

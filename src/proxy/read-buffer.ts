@@ -47,7 +47,7 @@ export class SocketReads {
   #reading = false
   /** The current read's callback wrote a view that is not a copy (holdWhileQueued looks at it). */
   #viewOut = false
-  /** Writes of views that are not copies, not done yet. */
+  /** Writes of views that are not copies, made since the last detach(), not done yet. */
   #outstanding = 0
   /** Not reading until every such write is done. */
   #waitViews = false
@@ -58,11 +58,24 @@ export class SocketReads {
   /** Whether the socket was last told to pause. */
   #paused = false
   readonly #onData: (view: Buffer) => void
-  readonly #viewWritten = (): void => {
-    this.#outstanding--
-    if (this.#outstanding === 0 && this.#waitViews) {
-      this.#waitViews = false
-      this.#sync()
+  /** Counts the detach() calls made with views still queued: a view write's callback from before the last one no longer counts. */
+  #generation = 0
+  /**
+   * The callback of every view write of the current generation (a closure per generation,
+   * not per write): the writes of a previous owner finish later, in any order with the new
+   * owner's, and must not change its count.
+   */
+  #viewWritten = this.#writtenCallback()
+
+  #writtenCallback (): () => void {
+    const generation = this.#generation
+    return () => {
+      if (generation !== this.#generation) return
+      this.#outstanding--
+      if (this.#outstanding === 0 && this.#waitViews) {
+        this.#waitViews = false
+        this.#sync()
+      }
     }
   }
 
@@ -189,7 +202,14 @@ export class SocketReads {
   detach (): boolean {
     if (this.held && !this.#reading) return false
     this.#toShared()
-    // the views still queued are of a buffer no read goes to any more
+    // the views still queued are of a buffer no read goes to any more, and their writes no
+    // longer hold this socket's reads: the next owner's views alone do (counting the previous
+    // client's held the next owner's download until that client read again, up to idle_timeout)
+    if (this.#outstanding > 0) {
+      this.#generation++
+      this.#viewWritten = this.#writtenCallback()
+      this.#outstanding = 0
+    }
     this.#waitViews = false
     this.#waitDrain = false
     this.#sync()

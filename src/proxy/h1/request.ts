@@ -1,5 +1,5 @@
 // What a parsed request head becomes before it is forwarded (pure): the Host rules of RFC 9112
-// §3.2 (exactly one Host on HTTP/1.1; an absolute-form target replaces Host with its
+// §3.2 (exactly one Host on HTTP/1.1, whose value is a host[:port] or empty; an absolute-form target replaces Host with its
 // authority and goes on in origin-form, or as "*" for an OPTIONS with no path, so the backend
 // and X-Forwarded-Host see the one host the proxy judged), and an upgrade offer on a request
 // with a body, which is ignored (RFC 9110 §7.8) rather than refused. A head that passes unchanged is returned as is (the hot path
@@ -17,8 +17,9 @@ const AUTHORITY = /^(?:\[[0-9A-Fa-f:.]+\]|[A-Za-z0-9\-._~!$&'()*+,;=%]+)(?::[0-9
 
 /**
  * The head to forward for a request whose body framing is known (hasBody). Throws
- * RequestError for two Host fields, an HTTP/1.1 request without Host, and an absolute-form
- * target that is not http(s) or not well formed.
+ * RequestError for two Host fields, an HTTP/1.1 request without Host, a Host value that is
+ * not a host[:port] (nor empty), and an absolute-form target that is not http(s) or not well
+ * formed.
  */
 export function forwardedRequest (head: Head, hasBody: boolean): Head {
   let hostAt = -1
@@ -29,6 +30,12 @@ export function forwardedRequest (head: Head, hasBody: boolean): Head {
     hostAt = i
   }
   if (hostAt < 0 && head.versionMinor === 1) throw new RequestError('an HTTP/1.1 request without a Host field')
+  // its value is an authority too (RFC 9112 §3.2: another is a 400), or empty for a target
+  // without one; the backend and X-Forwarded-Host would otherwise get "a b/c@d" as the host
+  if (hostAt >= 0) {
+    const host = raw[hostAt + 1]
+    if (host !== '' && !AUTHORITY.test(host)) throw new RequestError(`Host field "${host.slice(0, 100)}" is not a valid host`)
+  }
   let out = head
   // origin-form ("/..."), and "*" for OPTIONS, go on as they are
   if (head.url.charCodeAt(0) !== 0x2f && head.url !== '*') out = originForm(head, hostAt)

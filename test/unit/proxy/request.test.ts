@@ -54,3 +54,15 @@ test('request: an upgrade offer on a request with a body is dropped; without a b
   const get = head('/g', fields, { upgrade: true })
   t.is(forwardedRequest(get, false), get)
 })
+
+test('request: a Host value that is not host[:port] is refused, an empty one (a target without authority) passes', t => {
+  for (const bad of ['a b/c@d', 'a/b', 'user@a', 'a:b', '[::1', 'a?b', 'a#b', 'a\\b']) {
+    t.throws(() => forwardedRequest(head('/', ['Host', bad]), false), { instanceOf: RequestError }, bad)
+    t.throws(() => forwardedRequest(head('/', ['Host', bad], { versionMinor: 0 }), false), { instanceOf: RequestError }, `${bad} on HTTP/1.0`)
+  }
+  t.throws(() => forwardedRequest(head('http://a.example/', ['Host', 'a b']), false), { instanceOf: RequestError }, 'even when an absolute-form target replaces it')
+  for (const good of ['', 'a.example', 'a.example:8080', 'A-b_c.~x', '10.0.0.1:80', '[::1]:8080', '[fe80::1]', 'xn--bcher-kva.example', 'a:']) {
+    const h = head('/', ['Host', good])
+    t.is(forwardedRequest(h, false), h, good)
+  }
+})
