@@ -191,7 +191,7 @@ export class Exchange implements UpstreamUser {
           if (early !== undefined) up.socket.write(early)
           // a client that half-closed before the 101 (with nothing sent after its request, it
           // was read then): the backend hears it now, as it would any later
-          if (this.#conn.ended) up.socket.end()
+          if (this.#conn.ended) this.tunnelClientEnd()
           return
         }
         up.body.start(responseFraming(head, this.#head.method))
