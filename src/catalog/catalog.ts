@@ -7,6 +7,7 @@ import type { Clock } from '../service/clock.ts'
 import { ConfigError } from '../lib/errors.ts'
 import { makeService, ServiceStatus, Time, withFields, type Service } from '../service/index.ts'
 import { MinHeap } from '../lib/min-heap.ts'
+import { OldestTombstones } from './oldest-tombstones.ts'
 import { sameBlock } from './state-codec.ts'
 import { compareGoStrings, EXPIRY_BUMP_MS, expiryAfterMs, isDeadTombstone, isExpired, isRefresh, isStale, mergedStatus, shouldReplace } from './rules.ts'
 import { STATE_BLOCK_RECORDS, type CatalogOptions, type ChangeEvent, type MergeResult, type ServerSnapshot, type StateHost, type StateLists, type StateSnapshot } from './types.ts'
@@ -39,6 +40,16 @@ interface ServerEntry {
   reshaped: boolean
   /** The catalog's version when this host's records last changed (hostVersion). */
   version: number
+  /** How many of `services` are tombstones. */
+  tombstones: number
+  /** The tombstones by age, made when the host first gives one up (merge's displace), dropped when it holds none. */
+  oldest: OldestTombstones | undefined
+  /**
+   * The newest Updated of the tombstones this host gave up to make room (merge's displace): a
+   * record of a key not held that is not newer is dropped as stale, so what a displaced tombstone
+   * superseded (an ALIVE replayed from before it) never comes back. Goes with the entry.
+   */
+  displacedUpTo: Time | undefined
 }
 
 /** One stored version of a record, due for expire() at `at` (ms): which record, not the version, so replaced versions are not kept alive. */
@@ -187,10 +198,16 @@ export class Catalog extends EventEmitter<{ change: [ChangeEvent], contradicted:
    * version of one of this host's own records with another status. `from` is the host that handed us
    * the record (default: this host). `originSigned`: the record's origin signed this version
    * (gossip's admission checked its proof), so it ends a drain whoever relayed it.
+   * `displace`: a record of a key not held takes the place of its host's oldest tombstone,
+   * which is forgotten (silently, as expiry forgets one), so the host's record count does not
+   * change (admission.ts admits a host's new record beyond a cap that way). A record of a key
+   * not held that is not newer than the newest tombstone its host gave up so is 'stale'.
    */
-  merge (svc: Service, from: string = this.#opts.hostname, originSigned = false): MergeResult {
+  merge (svc: Service, from: string = this.#opts.hostname, originSigned = false, displace = false): MergeResult {
     if (isStale(svc, this.#opts.tombstoneLifespanMs, this.#clock.now())) return 'stale'
-    const existing = this.get(svc.Hostname, svc.ID)
+    const server = this.#servers.get(svc.Hostname)
+    const existing = server?.services.get(svc.ID)
+    if (existing === undefined && server?.displacedUpTo !== undefined && !svc.Updated.isAfter(server.displacedUpTo)) return 'stale'
     if (!shouldReplace(existing, svc)) {
       // A peer holds an older version of this host's own record with another status (our live
       // service as a tombstone after a partition, or our removed one as ALIVE): the origin must refute it.
@@ -204,6 +221,7 @@ export class Catalog extends EventEmitter<{ change: [ChangeEvent], contradicted:
       this.#store(stored, false, from)
       return 'refreshed'
     }
+    if (existing === undefined && displace && server !== undefined) this.#displace(server)
     this.#store(stored, true, from)
     this.#emit([{ service: stored, previousStatus: existing?.Status ?? ServiceStatus.UNKNOWN, time: stored.Updated }])
     return existing === undefined ? 'added' : 'changed'
@@ -256,16 +274,7 @@ export class Catalog extends EventEmitter<{ change: [ChangeEvent], contradicted:
         const svc = server.services.get(id)
         if (svc === undefined || this.#deadlineOf(svc) !== entry.at) continue
         if (isDeadTombstone(svc, this.#opts, now)) {
-          server.services.delete(id)
-          server.ids = undefined
-          server.ordered = undefined
-          server.reshaped = true
-          server.reports.delete(id)
-          this.#count(svc.Status, -1)
-          if (server.services.size === 0) this.#servers.delete(server.name)
-          server.snapshot = undefined
-          this.#snapshot = undefined
-          server.version = ++this.#version
+          this.#forget(server, svc)
         } else if (isExpired(svc, this.#opts, now)) {
           const tomb = withFields(svc, { Status: ServiceStatus.TOMBSTONE, Updated: svc.Updated.plusMillis(EXPIRY_BUMP_MS) })
           this.#store(tomb, true)
@@ -431,6 +440,16 @@ export class Catalog extends EventEmitter<{ change: [ChangeEvent], contradicted:
     return out
   }
 
+  /** Tombstones one host has: O(1). */
+  tombstoneCount (hostname: string): number {
+    return this.#servers.get(hostname)?.tombstones ?? 0
+  }
+
+  /** The newest Updated of the tombstones a host gave up to make room (merge's displace), if any. */
+  displacedUpTo (hostname: string): Time | undefined {
+    return this.#servers.get(hostname)?.displacedUpTo
+  }
+
   /** Records held (tombstones included): of one host, or of all when hostname is undefined. */
   count (hostname?: string): number {
     return hostname === undefined ? this.size : this.#servers.get(hostname)?.services.size ?? 0
@@ -455,12 +474,13 @@ export class Catalog extends EventEmitter<{ change: [ChangeEvent], contradicted:
   #store (svc: Service, changed: boolean, from: string = this.#opts.hostname): void {
     let server = this.#servers.get(svc.Hostname)
     if (server === undefined) {
-      server = { name: svc.Hostname, services: new Map(), reports: new Map(), lastUpdated: Time.EPOCH, lastChanged: Time.EPOCH, snapshot: undefined, ids: undefined, ordered: undefined, list: undefined, patched: new Set(), reshaped: false, version: 0 }
+      server = { name: svc.Hostname, services: new Map(), reports: new Map(), lastUpdated: Time.EPOCH, lastChanged: Time.EPOCH, snapshot: undefined, ids: undefined, ordered: undefined, list: undefined, patched: new Set(), reshaped: false, version: 0, tombstones: 0, oldest: undefined, displacedUpTo: undefined }
       this.#servers.set(svc.Hostname, server)
     }
     const previous = server.services.get(svc.ID)
     if (previous !== undefined) {
       this.#count(previous.Status, -1)
+      if (previous.Status === ServiceStatus.TOMBSTONE) server.tombstones--
       if (server.ordered !== undefined) {
         const i = indexOfId(server.ids as string[], svc.ID)
         server.ordered[i] = svc
@@ -473,6 +493,10 @@ export class Catalog extends EventEmitter<{ change: [ChangeEvent], contradicted:
     }
     this.#count(svc.Status, 1)
     server.services.set(svc.ID, svc)
+    if (svc.Status === ServiceStatus.TOMBSTONE) {
+      server.tombstones++
+      server.oldest?.add(svc, server.tombstones)
+    } else if (server.tombstones === 0) server.oldest = undefined
     server.reports.set(svc.ID, { from, at: this.#clock.now() })
     const due = { server, id: svc.ID, at: this.#deadlineOf(svc) }
     if (this.#dueLater !== undefined) this.#dueLater.push(due)
@@ -485,6 +509,31 @@ export class Catalog extends EventEmitter<{ change: [ChangeEvent], contradicted:
     server.snapshot = undefined
     this.#snapshot = undefined
     server.version = ++this.#version
+  }
+
+  /** Forgets a stored record (a dead tombstone, a displaced one), and its host once it holds none unless keepHost (a record of it is about to be stored). */
+  #forget (server: ServerEntry, svc: Service, keepHost = false): void {
+    server.services.delete(svc.ID)
+    server.ids = undefined
+    server.ordered = undefined
+    server.reshaped = true
+    server.reports.delete(svc.ID)
+    this.#count(svc.Status, -1)
+    if (svc.Status === ServiceStatus.TOMBSTONE && --server.tombstones === 0) server.oldest = undefined
+    if (server.services.size === 0 && !keepHost) this.#servers.delete(server.name)
+    server.snapshot = undefined
+    this.#snapshot = undefined
+    server.version = ++this.#version
+  }
+
+  /** Forgets the host's oldest tombstone to make room for a new record of the host (merge's displace); none: nothing. */
+  #displace (server: ServerEntry): void {
+    if (server.tombstones === 0) return
+    server.oldest ??= new OldestTombstones(server.services)
+    const oldest = server.oldest.take()
+    if (oldest === undefined) return
+    server.displacedUpTo = server.displacedUpTo === undefined ? oldest.Updated : Time.max(server.displacedUpTo, oldest.Updated)
+    this.#forget(server, oldest, true)
   }
 
   /**

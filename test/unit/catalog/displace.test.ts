@@ -1,0 +1,108 @@
+// merge(svc, from, originSigned, displace): a host's new record takes the place of that host's
+// oldest tombstone (the admission gate asks for it beyond a cap), and what the displaced
+// tombstones superseded never comes back.
+import test from 'ava'
+import { ServiceStatus, type Service } from '../../../src/service/index.ts'
+import { at, makeTestService } from '../../helpers/factories.ts'
+import { prng } from '../../helpers/prng.ts'
+import { setup } from './setup.ts'
+
+const { ALIVE, TOMBSTONE } = ServiceStatus
+
+const rec = (Hostname: string, ID: string, ms: number, Status: ServiceStatus = ALIVE): Service => makeTestService({ Hostname, ID, Updated: at(ms), Status })
+
+test('merge with displace: a host\'s new record takes the place of its oldest tombstone by Updated, not by arrival; through 20,000 churned instances its count never grows and no other host\'s record goes', t => {
+  const { catalog, clock } = setup({ hostname: 'me' })
+  clock.set(at(0))
+  const r = prng(0xd15)
+  // 5,000 tombstones of ci, stamped over the last 2 h and merged in random order; 1,000 of another
+  // host, all older: they must never go
+  const stamps = Array.from({ length: 5000 }, (_, i) => -7_200_000 + i * 1000)
+  const order = stamps.map((ms, i) => ({ ms, i, k: r() })).sort((a, b) => a.k - b.k)
+  for (const { ms, i } of order) catalog.merge(rec('ci', `old${i}`, ms, TOMBSTONE), 'ci')
+  for (let i = 0; i < 1000; i++) catalog.merge(rec('other', `o${i}`, -9_000_000 + i, TOMBSTONE), 'other')
+  // 100 of ci's tombstones come back to life (a static service re-added) and 50 of those go again:
+  // the versions they replaced must be skipped, and a live record is never displaced
+  for (let i = 0; i < 100; i++) catalog.merge(rec('ci', `old${i * 37}`, 1), 'ci')
+  for (let i = 0; i < 50; i++) catalog.merge(rec('ci', `old${i * 37}`, 2, TOMBSTONE), 'ci')
+  t.is(catalog.count('ci'), 5000)
+  t.is(catalog.tombstoneCount('ci'), 4950)
+  const revived = new Set(Array.from({ length: 50 }, (_, i) => `old${(i + 50) * 37}`))
+  // the churn: every new instance displaces one tombstone, then goes itself a second later
+  for (let n = 0; n < 20_000; n++) {
+    const ms = 1000 + n * 1000
+    clock.set(at(ms))
+    t.is(catalog.merge(rec('ci', `job${n}`, ms), 'ci', true, true), 'added')
+    if (catalog.count('ci') !== 5000) t.fail(`ci holds ${catalog.count('ci')} records after job${n}`)
+    if (n === 999) {
+      // 1,000 displaced: the 1,000 oldest of the first tombstones, whatever order they came in
+      const untouched = stamps.map((_, i) => i).filter(i => i % 37 !== 0 || i / 37 >= 100)
+      t.true(untouched.slice(0, 1000).every(i => catalog.get('ci', `old${i}`) === undefined), 'the 1,000 oldest went')
+      t.true(untouched.slice(1000).every(i => catalog.get('ci', `old${i}`)?.Status === TOMBSTONE), 'the others stay')
+    }
+    t.is(catalog.merge(rec('ci', `job${n}`, ms + 500, TOMBSTONE), 'ci'), 'changed')
+  }
+  t.is(catalog.count('ci'), 5000)
+  t.is(catalog.count('other'), 1000, 'another host\'s records, however old, stay')
+  const held = catalog.hostRecords('ci')
+  for (const id of revived) t.is(catalog.get('ci', id)?.Status, ALIVE, `${id} is live: never displaced`)
+  const jobs = held.filter(s => s.ID.startsWith('job')).map(s => Number(s.ID.slice(3))).sort((a, b) => a - b)
+  t.is(jobs.length, 4950, 'the newest tombstones are kept')
+  t.is(jobs[0], 20_000 - 4950, 'and they are the last instances removed')
+  t.deepEqual(catalog.displacedUpTo('ci'), at(1000 + (20_000 - 4951) * 1000 + 500), 'the newest tombstone given up')
+  t.is(catalog.displacedUpTo('other'), undefined)
+})
+
+test('merge: a record of a key not held, not newer than the newest tombstone its host gave up, is stale: a displaced instance\'s replayed ALIVE does not come back', t => {
+  const { catalog, clock, events } = setup({ hostname: 'me' })
+  clock.set(at(0))
+  for (let i = 0; i < 3000; i++) {
+    catalog.merge(rec('ci', `j${i}`, -3_000_000 + i * 100), 'ci')
+    catalog.merge(rec('ci', `j${i}`, -3_000_000 + i * 100 + 50, TOMBSTONE), 'ci')
+  }
+  for (let i = 0; i < 1000; i++) t.is(catalog.merge(rec('ci', `n${i}`, i), 'ci', true, true), 'added')
+  t.is(catalog.count('ci'), 3000)
+  t.is(catalog.get('ci', 'j999'), undefined, 'the 1,000 oldest tombstones went')
+  t.is(catalog.get('ci', 'j1000')?.Status, TOMBSTONE)
+  t.deepEqual(catalog.displacedUpTo('ci'), at(-3_000_000 + 999 * 100 + 50))
+  const before = events.length
+  // every version a displaced tombstone superseded, replayed (anti-entropy from a peer that missed the removal)
+  for (let i = 0; i < 1000; i++) t.is(catalog.merge(rec('ci', `j${i}`, -3_000_000 + i * 100), 'peer', true), 'stale')
+  t.is(catalog.merge(rec('ci', 'j999', -3_000_000 + 999 * 100 + 50, TOMBSTONE), 'peer'), 'stale', 'the displaced tombstone itself')
+  t.is(events.length, before, 'no change announced: no ghost reaches the proxy')
+  t.is(catalog.count('ci'), 3000)
+  // a held record's older version is ignored as always; a new instance, newer, is added; another host is not concerned
+  t.is(catalog.merge(rec('ci', 'j1000', -3_000_000 + 1000 * 100), 'peer'), 'ignored')
+  t.is(catalog.merge(rec('ci', 'fresh', 5000), 'ci'), 'added')
+  t.is(catalog.merge(rec('other', 'j0', -3_000_000), 'other'), 'added')
+})
+
+test('merge with displace: a host whose only record is its tombstone keeps the cut-off when that tombstone gives way', t => {
+  const { catalog, clock } = setup({ hostname: 'me' })
+  clock.set(at(0))
+  catalog.merge(rec('ci', 'a', -1000), 'ci')
+  catalog.merge(rec('ci', 'a', -500, TOMBSTONE), 'ci')
+  t.is(catalog.merge(rec('ci', 'b', 0), 'ci', true, true), 'added')
+  t.deepEqual(catalog.hostRecords('ci').map(s => s.ID), ['b'])
+  t.is(catalog.merge(rec('ci', 'a', -1000), 'peer', true), 'stale', 'the ALIVE that tombstone superseded')
+  // with nothing to give up, displace adds (the gate asks for it only while the host holds a tombstone)
+  t.is(catalog.merge(rec('ci', 'c', 1), 'ci', true, true), 'added')
+  t.is(catalog.count('ci'), 2)
+})
+
+test('merge with displace: expiry and displacement together keep the counts right', t => {
+  const { catalog, clock } = setup({ hostname: 'me', tombstoneLifespanMs: 60_000 })
+  clock.set(at(0))
+  for (let i = 0; i < 2000; i++) catalog.merge(rec('ci', `t${i}`, i * 10, TOMBSTONE), 'ci')
+  for (let i = 0; i < 500; i++) catalog.merge(rec('ci', `n${i}`, 20_000 + i), 'ci', true, true)
+  t.is(catalog.count('ci'), 2000)
+  t.is(catalog.tombstoneCount('ci'), 1500)
+  clock.set(at(60_000 + 15_000))
+  catalog.expire() // the tombstones stamped before 15 s are dead: 1,000 of the 1,500 left
+  t.is(catalog.tombstoneCount('ci'), 500)
+  t.is(catalog.count('ci'), 1000)
+  for (let i = 0; i < 600; i++) catalog.merge(rec('ci', `m${i}`, 80_000 + i), 'ci', true, true)
+  t.is(catalog.tombstoneCount('ci'), 0, 'the 500 left were displaced, then there was none')
+  t.is(catalog.count('ci'), 1100)
+  t.is(catalog.statusCounts().get(TOMBSTONE), 0)
+})
