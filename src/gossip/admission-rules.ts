@@ -25,7 +25,7 @@ export const MIN_CREATED = Time.parse('2013-01-01T00:00:00Z')
 
 export type RefuseReason =
   | 'unsigned' | 'signature' | 'unknown-host' | 'pin' | 'not-member' | 'observer' | 'not-departed'
-  | 'future' | 'created' | 'backend-ip' | 'cap-host' | 'cap-total' | 'cap-unknown'
+  | 'future' | 'created' | 'backend-ip' | 'cap-host' | 'cap-total' | 'cap-unknown' | 'superseded'
 
 /** Refusals that prove the sender relayed a forgery (gossipsub scores it down); the others are a view that differs, or a bound. */
 export const FORGERY_REASONS: ReadonlySet<RefuseReason> = new Set(['unsigned', 'signature', 'observer'])

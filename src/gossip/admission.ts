@@ -6,7 +6,9 @@
 //   clock      Updated and Created within MAX_FUTURE_SKEW_MS of our clock, Created >= MIN_CREATED
 //   backends   every port IP is the host's own address or in [sidecar] backend_cidrs
 //   bounds     records per host and in total (new keys only: updates always pass); records of
-//              hostnames not pinned here (tombstones only) share one host's budget, outside the total
+//              hostnames not pinned here (tombstones only) share one host's budget, outside the total;
+//              a host's new record beyond a cap takes the place of that host's oldest tombstone, if
+//              it holds one; new keys admitted and not merged yet count until settle()
 // Refusals are counted by reason (sidecar_gossip_records_refused_total) and logged rate-limited.
 import type { Catalog } from '../catalog/index.ts'
 import type { Clock } from '../service/clock.ts'
@@ -16,6 +18,7 @@ import { encodeService, recordKey, ServiceStatus, type Service } from '../servic
 import { cidrList } from '../lib/backend-ips.ts'
 import { checkBackends, checkSigner, checkTimes, FORGERY_REASONS, type HostView, type RefuseReason } from './admission-rules.ts'
 import type { GossipMetrics } from './metrics.ts'
+import { Pending } from './admission-pending.ts'
 import type { HostPins } from './pins.ts'
 import { sealedWith, type Proof, type ProofVerifier, type RecordSigner, type SealedRecord } from './proof.ts'
 
@@ -65,6 +68,17 @@ export interface AdmitResult {
   refused: number
   /** Refusals that mean a forgery (bad or missing proof): the sender relayed it. */
   forged: number
+  /**
+   * The admitted records that are new keys beyond a cap: each is to be merged with `displace`
+   * (catalog.merge), taking the place of its host's oldest tombstone.
+   */
+  displacing: ReadonlySet<Service>
+  /**
+   * Ends the batch's hold on the caps: the new keys it admitted count against them, besides the
+   * catalog, until this is called. Call it once the admitted records are merged, or will not be.
+   * Idempotent.
+   */
+  settle: () => void
 }
 
 /** A record sealAsync() must have signed (origin or observer proof). */
@@ -82,13 +96,6 @@ interface HeldCounts {
   total: () => number
   /** Of hostnames not pinned on this node. */
   unpinned: () => number
-}
-
-/** New keys a batch admitted so far: by hostname, in all, of unpinned hostnames. */
-interface Added {
-  byHost: Map<string, number>
-  all: number
-  unpinned: number
 }
 
 /** Refusal log lines per minute at most: a hostile peer must not flood the log. */
@@ -109,6 +116,8 @@ export class Admission {
    */
   readonly #canonical = new WeakMap<readonly SealedRecord[], Array<string | undefined>>()
   #log = { minute: 0, count: 0 }
+  /** New keys of every batch admitted and not settled yet: the caps count them besides the catalog (gossipsub validates the messages of an RPC without waiting for the merges of those before). */
+  readonly #pending = new Pending()
 
   constructor (components: AdmissionComponents, init: AdmissionInit) {
     this.#c = components
@@ -153,23 +162,35 @@ export class Admission {
    */
   async admitSliced (records: readonly SealedRecord[], from: string, kind: AdmitKind, slicer: Slicer = new Slicer()): Promise<AdmitResult> {
     const run = this.#run(records, from, kind)
-    for (let i = 0; i < records.length; i++) {
-      if (slicer.due()) {
-        await slicer.next()
-        run.resume()
+    try {
+      for (let i = 0; i < records.length; i++) {
+        if (slicer.due()) {
+          await slicer.next()
+          run.resume()
+        }
+        run.judge(i)
       }
-      run.judge(i)
+    } catch (err) {
+      run.end().settle() // nothing of the batch is merged: its new keys count no more
+      throw err
     }
     return run.end()
   }
 
   /** One admit() of records: judge(i) each in order, then end(); resume() after a yield to the event loop. */
   #run (records: readonly SealedRecord[], from: string, kind: AdmitKind): { judge: (i: number) => void, resume: () => void, end: () => AdmitResult } {
-    const out: AdmitResult = { admitted: [], refused: 0, forged: 0 }
+    const mine = new Pending()
+    const displacing = new Set<Service>()
+    let settled = false
+    const settle = (): void => {
+      if (settled) return
+      settled = true
+      this.#pending.release(mine)
+    }
+    const out: AdmitResult = { admitted: [], refused: 0, forged: 0, displacing, settle }
     let now = this.#c.clock.now()
     let total = -1 // counted on first need: most batches only update existing keys
     let unpinned = -1 // so are the records held for unpinned hostnames (few batches bring new ones)
-    const added: Added = { byHost: new Map(), all: 0, unpinned: 0 }
     const held: HeldCounts = {
       total: () => (total = total < 0 ? this.#c.catalog.count() : total),
       unpinned: () => (unpinned = unpinned < 0 ? this.#unpinnedHeld() : unpinned),
@@ -180,7 +201,7 @@ export class Admission {
       const r = records[i]
       const canonical = encoded?.[i] ?? encodeService(r.svc)
       const reason = this.#judge(r, canonical, now)
-        ?? this.#bound(r.svc, held, added)
+        ?? this.#bound(r.svc, held, mine, displacing)
       if (r.svc.Hostname === this.#init.hostname && (reason === undefined || !FORGERY_REASONS.has(reason))) this.#c.ownRecord?.(r.svc, from)
       if (reason === undefined) {
         out.admitted.push(r.svc)
@@ -296,24 +317,40 @@ export class Admission {
    * max_records_per_host for all of them together, and are also refused once the catalog holds
    * max_records; they are not counted against a pinned host's new record, so they can never
    * crowd members out (the catalog holds max_records + max_records_per_host at most).
+   * New keys admitted and not merged yet (#pending, every batch in flight) count as held.
+   * A new record beyond a cap is admitted still when its own host holds a tombstone not
+   * already promised to another such record: merged with `displace`, it takes the oldest one's
+   * place, so no count grows (a host that starts and removes instances faster than its
+   * tombstones expire is not locked out by them). Never for this node's own records.
+   * All O(1) per record, but for the two totals counted once per batch (HeldCounts).
    */
-  #bound (svc: Service, held: HeldCounts, added: Added): RefuseReason | undefined {
+  #bound (svc: Service, held: HeldCounts, mine: Pending, displacing: Set<Service>): RefuseReason | undefined {
     const { catalog } = this.#c
-    if (catalog.get(svc.Hostname, svc.ID) !== undefined) return undefined
-    const unknown = this.#isUnpinned(svc.Hostname)
-    const fromHost = added.byHost.get(svc.Hostname) ?? 0
+    const host = svc.Hostname
+    if (catalog.get(host, svc.ID) !== undefined) return undefined
+    const upTo = catalog.displacedUpTo(host)
+    if (upTo !== undefined && !svc.Updated.isAfter(upTo)) return 'superseded'
+    const pending = this.#pending
+    const unknown = this.#isUnpinned(host)
     const { maxRecords, maxRecordsPerHost } = this.#init
+    let over: RefuseReason | undefined
     if (unknown) {
-      if (held.unpinned() + added.unpinned >= maxRecordsPerHost) return 'cap-unknown'
-      if (held.total() + added.all >= maxRecords) return 'cap-total'
-      added.unpinned++
-    } else {
-      if (catalog.count(svc.Hostname) + fromHost >= maxRecordsPerHost) return 'cap-host'
+      if (held.unpinned() + pending.unpinned >= maxRecordsPerHost) over = 'cap-unknown'
+      else if (held.total() + pending.all >= maxRecords) over = 'cap-total'
+    } else if (catalog.count(host) + (pending.adding.get(host) ?? 0) >= maxRecordsPerHost) {
+      over = 'cap-host'
+    } else if (held.total() + pending.all >= maxRecords && held.total() - held.unpinned() + pending.all - pending.unpinned >= maxRecords) {
       // the unpinned hostnames' records are counted (a pass over the hostnames) only when they may make the difference
-      if (held.total() + added.all >= maxRecords && held.total() - held.unpinned() + added.all - added.unpinned >= maxRecords) return 'cap-total'
+      over = 'cap-total'
     }
-    added.byHost.set(svc.Hostname, fromHost + 1)
-    added.all++
+    let how: 'adding' | 'adding-unpinned' | 'displacing' = unknown ? 'adding-unpinned' : 'adding'
+    if (over !== undefined) {
+      if (host === this.#init.hostname || catalog.tombstoneCount(host) <= (pending.displacing.get(host) ?? 0)) return over
+      how = 'displacing'
+      displacing.add(svc)
+    }
+    pending.add(host, how)
+    mine.add(host, how)
     return undefined
   }
 
@@ -348,7 +385,7 @@ export class Admission {
     const what = `${svc.Name} (${svc.ID}) of ${svc.Hostname}`
     const signer = proof === undefined ? 'no proof' : `${proof.observer ? 'observer' : 'origin'} proof by ${proof.peer}`
     const msg = `refused ${what} from ${from} (${kind}, ${signer}): ${explain(reason, this.#init)}`
-    if (reason === 'not-member' || reason === 'not-departed' || reason === 'unknown-host') this.#c.logger.debug(msg)
+    if (reason === 'not-member' || reason === 'not-departed' || reason === 'unknown-host' || reason === 'superseded') this.#c.logger.debug(msg)
     else this.#c.logger.warn(msg)
   }
 }
@@ -368,5 +405,6 @@ function explain (reason: RefuseReason, init: AdmissionInit): string {
     case 'cap-host': return `its host already has ${init.maxRecordsPerHost} records ([sidecar] max_records_per_host)`
     case 'cap-total': return `this node already holds ${init.maxRecords} records ([sidecar] max_records)`
     case 'cap-unknown': return `hostnames not pinned on this node already have ${init.maxRecordsPerHost} records together ([sidecar] max_records_per_host)`
+    case 'superseded': return 'its host gave up a newer tombstone on this node to make room for a new record: this version is older than what that tombstone recorded'
   }
 }

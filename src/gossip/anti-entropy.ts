@@ -174,7 +174,7 @@ export class AntiEntropy implements Startable {
       // catalog.merge: origin proof, pins, skew and Created bounds, backend IPs, caps. Records
       // arrive already decoded and checked by state-wire.ts (shape, sizes, future timestamps).
       prepare: async (records, slicer) => { await this.#c.admission.prepare(records, slicer) },
-      admit: async (records, from, slicer) => (await this.#c.admission.admitSliced(records, from, 'anti-entropy', slicer)).admitted,
+      admit: async (records, from, slicer) => await this.#c.admission.admitSliced(records, from, 'anti-entropy', slicer),
       seal: (svc) => this.#c.admission.seal([svc])[0],
       ...(this.#c.admission.sealAsync !== undefined ? { sealAsync: this.#c.admission.sealAsync.bind(this.#c.admission) } : {}),
       ...(sendable !== undefined ? { sendable } : {}),

@@ -17,7 +17,7 @@ import type { Startable } from '../lib/startable.ts'
 import { nextTurn, Slicer } from '../lib/slicer.ts'
 import { Ticker } from '../lib/ticker.ts'
 import type { OwnedRecords } from '../local/types.ts'
-import { statusString, Time, type Service } from '../service/index.ts'
+import { statusString, Time } from '../service/index.ts'
 import { AntiEntropy } from './anti-entropy.ts'
 import { ClockOffsets } from './clock-offset.ts'
 import { ClockCorrector } from './clock-corrector.ts'
@@ -29,7 +29,7 @@ import { parseSeed } from './seeds.ts'
 import { gossipMetrics, type GossipMetrics } from './metrics.ts'
 import { createGossipNode, listenError, loadPeerKey, NotConnectedError, probeProtocolOf, STATE_PROTOCOL_VERSION, stateProtocolOf, topicOf, type GossipNode } from './node.ts'
 import { decodeSealedMessage, WireError } from './wire.ts'
-import { Admission } from './admission.ts'
+import { Admission, type AdmitResult } from './admission.ts'
 import { claimDataDir, inDataDir } from './data-dir.ts'
 import { HostPins } from './pins.ts'
 import { Refusals, refusalProtocolOf, RETRY_MAX_MS, sendNotice } from './refusal.ts'
@@ -147,8 +147,8 @@ export class Gossip implements Startable {
   #signer: RecordSigner | undefined
   #verifier: ProofVerifier | undefined
   #ticker: Ticker | undefined
-  /** Records of a message the validator admitted, for the message handler to merge. */
-  readonly #decoded = new WeakMap<Uint8Array, Service[]>()
+  /** What the validator admitted of a message, for the message handler to merge and settle. */
+  readonly #decoded = new WeakMap<Uint8Array, AdmitResult>()
   #rejectLog = { minute: 0, count: 0 }
   #joined: PromiseWithResolvers<void> = Promise.withResolvers()
   /** No join exchange has ended since start(): the next one is the start-up pull. */
@@ -481,9 +481,16 @@ export class Gossip implements Startable {
       const from = msg.type === 'signed' ? msg.from.toString() : 'an unsigned sender'
       const r = admission.admit(records, this.#membership?.hostnameOf(from) ?? from, 'gossip')
       // a forgery scores its sender down; records refused for a differing view or a bound are not forwarded by us
-      if (r.forged > 0) return TopicValidatorResult.Reject
-      if (r.admitted.length === 0) return TopicValidatorResult.Ignore
-      this.#decoded.set(msg.data, r.admitted)
+      if (r.forged > 0 || r.admitted.length === 0) {
+        r.settle()
+        return r.forged > 0 ? TopicValidatorResult.Reject : TopicValidatorResult.Ignore
+      }
+      this.#decoded.set(msg.data, r)
+      // The new keys it admitted count against the caps until the message handler merged them
+      // (gossipsub validates the next messages meanwhile). gossipsub dispatches an accepted
+      // message within the microtasks that follow, unless the topic was left (stop): then
+      // nothing merges them, and this ends their hold once those microtasks are done.
+      setImmediate(r.settle)
       return TopicValidatorResult.Accept
     } catch (err) {
       const reason = err instanceof WireError ? err.reason : 'record'
@@ -502,21 +509,30 @@ export class Gossip implements Startable {
     try {
       const msg = e.detail
       if (msg.topic !== this.#topic) return
-      const records = this.#decoded.get(msg.data)
-      if (records === undefined) return // not admitted by the validator
-      const peer = msg.type === 'signed' ? msg.from.toString() : 'unknown'
-      const from = this.#membership?.hostnameOf(peer) ?? peer
-      this.#metrics.received.inc()
-      for (const svc of records) {
-        // admitted by the validator: a live record's version is its origin's own (signed), whoever published it
-        const result = this.#c.catalog.merge(svc, from, true)
-        if (result === 'ignored' || result === 'stale') continue
-        const delayMs = Number(this.#c.clock.now().ns - svc.Updated.ns) / 1e6
-        this.#metrics.propagationSeconds.observe(Math.max(0, delayMs) / 1000)
-        if (result !== 'refreshed') this.#c.logger.debug({ host: svc.Hostname, id: svc.ID }, `gossip: ${svc.Name} (${svc.ID}) on ${svc.Hostname} is now ${statusString(svc.Status)} (${result} via ${from}, ${delayMs.toFixed(1)} ms after its origin stamped it)`)
+      const admitted = this.#decoded.get(msg.data)
+      if (admitted === undefined) return // not admitted by the validator
+      this.#decoded.delete(msg.data)
+      try {
+        this.#merge(msg, admitted)
+      } finally {
+        admitted.settle()
       }
     } catch (err) {
       this.#c.logger.error({ err }, 'failed to handle a gossip message')
+    }
+  }
+
+  #merge (msg: Message, { admitted, displacing }: AdmitResult): void {
+    const peer = msg.type === 'signed' ? msg.from.toString() : 'unknown'
+    const from = this.#membership?.hostnameOf(peer) ?? peer
+    this.#metrics.received.inc()
+    for (const svc of admitted) {
+      // admitted by the validator: a live record's version is its origin's own (signed), whoever published it
+      const result = this.#c.catalog.merge(svc, from, true, displacing.has(svc))
+      if (result === 'ignored' || result === 'stale') continue
+      const delayMs = Number(this.#c.clock.now().ns - svc.Updated.ns) / 1e6
+      this.#metrics.propagationSeconds.observe(Math.max(0, delayMs) / 1000)
+      if (result !== 'refreshed') this.#c.logger.debug({ host: svc.Hostname, id: svc.ID }, `gossip: ${svc.Name} (${svc.ID}) on ${svc.Hostname} is now ${statusString(svc.Status)} (${result} via ${from}, ${delayMs.toFixed(1)} ms after its origin stamped it)`)
     }
   }
 

@@ -24,6 +24,15 @@ import { decodeBucketsPage, decodeHello, decodeHostsPage, decodeRecordsPage, dec
 import type { SealedRecord } from './proof.ts'
 import { encodeWireRecord, WireError, type MemberInfo } from './wire.ts'
 
+/** What the admission gate admitted of a page (admission.ts AdmitResult). */
+export interface Admitted {
+  readonly admitted: readonly Service[]
+  /** Those merged with catalog.merge's `displace`: they take the place of their host's oldest tombstone. */
+  readonly displacing?: ReadonlySet<Service>
+  /** Called once the page is merged (or will not be). */
+  readonly settle?: () => void
+}
+
 /** What a session reads from (and merges into) the catalog. */
 export type SessionCatalog = Pick<Catalog, 'size' | 'count' | 'hostnames' | 'hostRecords' | 'hostVersion' | 'sampleRecords' | 'get' | 'merge'>
 
@@ -54,8 +63,8 @@ export interface SessionComponents {
   clock: Clock
   memberInfos: () => Promise<MemberInfo[]>
   learn: (members: readonly MemberInfo[]) => void
-  /** The admission gate: what it returns is merged. */
-  admit: (records: SealedRecord[], fromHostname: string, slicer: Slicer) => Service[] | Promise<Service[]>
+  /** The admission gate: what it returns is merged, then settled (the caps count the new keys it admitted until then). */
+  admit: (records: SealedRecord[], fromHostname: string, slicer: Slicer) => Admitted | Promise<Admitted>
   /**
    * Starts the admission gate's work that needs no catalog (signature checks, off the main
    * thread) for a page as soon as it arrives, while the page before it is still being merged.
@@ -402,12 +411,16 @@ export class Session {
         await before
         await checked
         const merge = new Slicer()
-        const admitted = await this.#c.admit(page.items, this.#peer, merge)
-        for (let i = 0; i < admitted.length; i++) {
-          if (merge.due()) await merge.next()
-          // admitted: a live record's version is its origin's own (signed), whoever relays it
-          const r = this.#c.catalog.merge(admitted[i], this.#peer, true)
-          if (r === 'added' || r === 'changed') result.merged++
+        const { admitted, displacing, settle } = await this.#c.admit(page.items, this.#peer, merge)
+        try {
+          for (let i = 0; i < admitted.length; i++) {
+            if (merge.due()) await merge.next()
+            // admitted: a live record's version is its origin's own (signed), whoever relays it
+            const r = this.#c.catalog.merge(admitted[i], this.#peer, true, displacing?.has(admitted[i]) === true)
+            if (r === 'added' || r === 'changed') result.merged++
+          }
+        } finally {
+          settle?.()
         }
         await yieldToLoop()
       })()

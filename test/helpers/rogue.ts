@@ -157,7 +157,7 @@ export async function startRogue (t: ExecutionContext, opts: { ip: string, hostn
   const session = (lp: LengthPrefixedStream, records: readonly WireRecord[], initiator: boolean, peer: string): Session => {
     const state = rogueState(records)
     return new Session({
-      lp, catalog: state.catalog, clock: systemClock, memberInfos: async () => [...listed(peer)], learn: () => {}, admit: () => [], seal: state.seal,
+      lp, catalog: state.catalog, clock: systemClock, memberInfos: async () => [...listed(peer)], learn: () => {}, admit: () => ({ admitted: [] }), seal: state.seal,
     }, { initiator, signal: AbortSignal.timeout(60_000), idleMs: 10_000, hostname: opts.hostname, clusterName: opts.clusterName })
   }
   // answers an exchange as a member with an empty state (the real protocol), so daemons keep it as a member

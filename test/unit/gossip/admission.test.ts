@@ -1,51 +1,19 @@
 // The admission gate and its rules with real keys, a real catalog and real pins in a temp
 // dir: who may vouch for what, the clock and Created bounds, backend IPs, caps, the
 // verification shortcut, and that what seal() sends is what admit() accepts.
-import { mkdtemp, readFile, rm } from 'node:fs/promises'
-import os from 'node:os'
+import { readFile } from 'node:fs/promises'
 import path from 'node:path'
 import test from 'ava'
 import { generateKeyPair } from '@libp2p/crypto/keys'
-import { peerIdFromPrivateKey } from '@libp2p/peer-id'
-import { Admission } from '../../../src/gossip/admission.ts'
 import { checkBackends, checkTimes, MAX_FUTURE_SKEW_MS } from '../../../src/gossip/admission-rules.ts'
 import { cidrList, isLocalOnly } from '../../../src/lib/backend-ips.ts'
-import { gossipMetrics } from '../../../src/gossip/metrics.ts'
 import { HostPins, PINS_FILE } from '../../../src/gossip/pins.ts'
 import { canonicalOf, ProofVerifier, RecordSigner } from '../../../src/gossip/proof.ts'
 import { decodeSealedMessage, encodeRecords } from '../../../src/gossip/wire.ts'
 import { silentLogger } from '../../../src/lib/logger.ts'
-import { Metrics } from '../../../src/lib/metrics.ts'
 import { encodeService, ServiceStatus, Time, withFields } from '../../../src/service/index.ts'
 import { makeTestService } from '../../helpers/factories.ts'
-import { setup } from '../catalog/setup.ts'
-
-async function signer (cluster = 'c'): Promise<RecordSigner> {
-  const key = await generateKeyPair('Ed25519')
-  return new RecordSigner(key, peerIdFromPrivateKey(key).toString(), cluster)
-}
-
-async function fixture (t: import('ava').ExecutionContext, opts: { maxRecordsPerHost?: number, maxRecords?: number, backendCidrs?: string[] } = {}) {
-  const dir = await mkdtemp(path.join(os.tmpdir(), 'sidecar-admission-'))
-  const self = await signer()
-  const host1 = await signer()
-  const host2 = await signer()
-  const { catalog, clock } = setup({ hostname: 'me' })
-  const pins = new HostPins({ logger: silentLogger() }, { dataDir: dir, hostname: 'me', peerId: self.peer })
-  await pins.load()
-  t.teardown(async () => { await pins.flush(); await rm(dir, { recursive: true, force: true }) })
-  t.is(pins.claim('host1', host1.peer), 'new')
-  t.is(pins.claim('host2', host2.peer), 'new')
-  const members = new Map([['host1', { peerId: host1.peer, ips: new Set(['10.0.0.5']) }], ['host2', { peerId: host2.peer, ips: new Set(['10.0.0.6']) }]])
-  const metrics = gossipMetrics(new Metrics({ defaultMetrics: false }))
-  const verifier = new ProofVerifier('c')
-  const gate = new Admission({ catalog, clock, logger: silentLogger(), metrics, pins, verifier, signer: self, member: h => members.get(h) },
-    { hostname: 'me', maxRecordsPerHost: opts.maxRecordsPerHost ?? 100, maxRecords: opts.maxRecords ?? 1000, backendCidrs: opts.backendCidrs ?? [] })
-  const now = (): Time => clock.now()
-  const rec = (o: Parameters<typeof makeTestService>[0] = {}) => makeTestService({ Created: now().plusMillis(-60_000), Updated: now(), ...o })
-  const reasons = async (): Promise<Record<string, number>> => Object.fromEntries((await metrics.refused.get()).values.map(v => [v.labels.reason as string, v.value]))
-  return { dir, catalog, clock, pins, members, gate, verifier, self, host1, host2, now, rec, reasons }
-}
+import { fixture, signer } from './admission-fixture.ts'
 
 test('admission: a host\'s own signed record passes; another key, no key or an altered record does not', async t => {
   const f = await fixture(t)
@@ -57,7 +25,7 @@ test('admission: a host\'s own signed record passes; another key, no key or an a
     { svc: f.rec({ ID: 'd' }), proof: f.host1.seal(f.rec({ ID: 'e' }), false).proof },
     f.host1.seal(f.rec({ ID: 'f', Hostname: 'ghost' }), false),
   ], 'host2', 'anti-entropy')
-  t.deepEqual(r, { admitted: [], refused: 4, forged: 2 })
+  t.like(r, { admitted: [], refused: 4, forged: 2 })
   t.like(await f.reasons(), { pin: 1, unsigned: 1, signature: 1, 'unknown-host': 1 })
 })
 
@@ -160,7 +128,7 @@ test('admission: records per host and in total are capped; updates of held recor
   const batch = Array.from({ length: 5 }, (_, i) => f.host1.seal(f.rec({ ID: `a${i}` }), false))
   const r = f.gate.admit(batch, 'host1', 'gossip')
   t.is(r.admitted.length, 3)
-  for (const s of r.admitted) f.catalog.merge(s, 'host1')
+  f.merge(r, 'host1')
   f.clock.advance(1000)
   t.is(f.gate.admit([f.host1.seal(f.rec({ ID: 'a0' }), false)], 'host1', 'gossip').admitted.length, 1, 'an update of a held record')
   const two = Array.from({ length: 3 }, (_, i) => f.host2.seal(f.rec({ ID: `b${i}`, Hostname: 'host2', Ports: [{ Type: 'tcp', Port: 1, ServicePort: 0, IP: '10.0.0.6' }] }), false))
@@ -178,16 +146,16 @@ test('admission: tombstones signed for hostnames never pinned here share one hos
   // a host that left before we met it: its tombstones are learnt while under the budget
   const gone = f.gate.admit(Array.from({ length: 30 }, (_, i) => stranger.seal(tomb('gone', `g${i}`), false)), 'host2', 'anti-entropy')
   t.is(gone.admitted.length, 30, 'a departed host\'s origin tombstones, under the budget')
-  for (const s of gone.admitted) f.catalog.merge(s, 'host2')
+  f.merge(gone, 'host2')
   // 3,000 made-up hostnames, one tombstone each: 2,000 origin-signed by the stranger in gossip
   // messages of 100, 1,000 observer-signed by member host2 in one anti-entropy page
   for (let b = 0; b < 20; b++) {
     const flood = Array.from({ length: 100 }, (_, i) => stranger.seal(tomb(`made-up-${b * 100 + i}`, 'x'), false))
     const r = f.gate.admit(flood, 'host2', 'gossip')
-    for (const s of r.admitted) f.catalog.merge(s, 'host2')
+    f.merge(r, 'host2')
   }
   const page = Array.from({ length: 1000 }, (_, i) => f.host2.seal(tomb(`observed-${i}`, 'x'), true))
-  for (const s of (await f.gate.admitSliced(page, 'host2', 'anti-entropy')).admitted) f.catalog.merge(s, 'host2')
+  f.merge(await f.gate.admitSliced(page, 'host2', 'anti-entropy'), 'host2')
   // members' new records: host1 and host2 each up to their own cap, and then some
   const ips = (ip: string) => [{ Type: 'tcp', Port: 1, ServicePort: 0, IP: ip }]
   const one = f.gate.admit(Array.from({ length: 100 }, (_, i) => f.host1.seal(f.rec({ ID: `a${i}` }), false)), 'host1', 'gossip')
@@ -198,17 +166,17 @@ test('admission: tombstones signed for hostnames never pinned here share one hos
   // a held tombstone's update still passes at the budget
   f.clock.advance(1000)
   t.is(f.gate.admit([stranger.seal(tomb('gone', 'g0'), false)], 'host2', 'gossip').admitted.length, 1, 'an update of a held record')
-  for (const s of one.admitted) f.catalog.merge(s, 'host1')
+  f.merge(one, 'host1')
   const two = f.gate.admit(Array.from({ length: 100 }, (_, i) => f.host2.seal(f.rec({ ID: `b${i}`, Hostname: 'host2', Ports: ips('10.0.0.6') }), false)), 'host2', 'gossip')
   t.is(two.admitted.length, 100, 'another member\'s, past max_records with the tombstones: they are not counted against members')
-  for (const s of two.admitted) f.catalog.merge(s, 'host2')
+  f.merge(two, 'host2')
   // max_records still bounds the members' records (200 held: 50 more)
   const host3 = await signer()
   t.is(f.pins.claim('host3', host3.peer), 'new')
   f.members.set('host3', { peerId: host3.peer, ips: new Set(['10.0.0.7']) })
   const three = f.gate.admit(Array.from({ length: 100 }, (_, i) => host3.seal(f.rec({ ID: `c${i}`, Hostname: 'host3', Ports: ips('10.0.0.7') }), false)), 'host3', 'gossip')
   t.is(three.admitted.length, 50, 'members\' records are held to max_records')
-  for (const s of three.admitted) f.catalog.merge(s, 'host3')
+  f.merge(three, 'host3')
   t.is(f.catalog.size, 350, 'at most max_records + max_records_per_host in all')
   t.like(await f.reasons(), { 'cap-total': 50 })
 })
@@ -219,10 +187,10 @@ test('admission: the unpinned hostnames\' budget counts records already held and
   const tomb = (host: string, id: string) => stranger.seal(f.rec({ Hostname: host, ID: id, Status: ServiceStatus.TOMBSTONE }), false)
   const first = f.gate.admit(Array.from({ length: 6 }, (_, i) => tomb(`h${i}`, 'x')), 'host2', 'gossip')
   t.is(first.admitted.length, 6)
-  for (const s of first.admitted) f.catalog.merge(s, 'host2')
+  f.merge(first, 'host2')
   const second = f.gate.admit(Array.from({ length: 6 }, (_, i) => tomb(`k${i}`, 'x')), 'host2', 'gossip')
   t.is(second.admitted.length, 4, '6 held + 4 of the batch')
-  for (const s of second.admitted) f.catalog.merge(s, 'host2')
+  f.merge(second, 'host2')
   t.is(f.gate.admit([tomb('k5', 'x')], 'host2', 'gossip').admitted.length, 0, 'at the budget')
   // h0 proves itself: its record now counts as that member's, which frees one place
   t.is(f.pins.claim('h0', stranger.peer), 'new')
@@ -234,10 +202,10 @@ test('admission: tombstones of unpinned hostnames are refused once the catalog h
   const f = await fixture(t, { maxRecordsPerHost: 10, maxRecords: 12 })
   const stranger = await signer()
   const tomb = (host: string) => stranger.seal(f.rec({ Hostname: host, ID: 'x', Status: ServiceStatus.TOMBSTONE }), false)
-  for (const s of f.gate.admit(Array.from({ length: 10 }, (_, i) => f.host1.seal(f.rec({ ID: `a${i}` }), false)), 'host1', 'gossip').admitted) f.catalog.merge(s, 'host1')
+  f.merge(f.gate.admit(Array.from({ length: 10 }, (_, i) => f.host1.seal(f.rec({ ID: `a${i}` }), false)), 'host1', 'gossip'), 'host1')
   const r = f.gate.admit(Array.from({ length: 5 }, (_, i) => tomb(`h${i}`)), 'host2', 'gossip')
   t.is(r.admitted.length, 2, '10 held + 2 of the batch: max_records')
-  for (const s of r.admitted) f.catalog.merge(s, 'host2')
+  f.merge(r, 'host2')
   const ports = [{ Type: 'tcp', Port: 1, ServicePort: 0, IP: '10.0.0.6' }]
   t.is(f.gate.admit(Array.from({ length: 3 }, (_, i) => f.host2.seal(f.rec({ ID: `b${i}`, Hostname: 'host2', Ports: ports }), false)), 'host2', 'gossip').admitted.length, 2,
     'members hold 10 of max_records 12: the 2 tombstones do not count against them')
