@@ -90,7 +90,7 @@ export const SCHEMA: Schema = {
     site: { type: 'string', emptyOk: true, check: checkSite, doc: 'site (datacenter, zone) label attached to this host\'s services ("" = none)' },
     departure_grace: { type: 'duration', doc: 'a peer whose connections closed (or stopped answering pings) and that is not back within this is departed: its services are tombstoned' },
     quic: { type: 'bool', doc: 'also gossip over QUIC (UDP) on bind_port, where the platform supports it; always off when cluster_key is set' },
-    max_records_per_host: { type: 'int', min: 1, max: 1_000_000, doc: 'records accepted from one other host at most, and from all hostnames no peer proved to this node together (tombstones); more new records are refused and counted' },
+    max_records_per_host: { type: 'int', min: 1, max: 1_000_000, doc: 'records accepted from one other host at most, and from all hostnames no peer proved to this node together (tombstones); a new record beyond it takes the place of its host\'s oldest tombstone, else it is refused and counted' },
     max_records: { type: 'int', min: 1, max: 10_000_000, doc: 'records of members held in total at most (tombstones of hostnames no peer proved here may add max_records_per_host); more new records from peers are refused and counted' },
     backend_cidrs: { type: 'list', check: checkCidr, doc: 'CIDRs another host\'s services may point at besides that host\'s own address (e.g. container networks); loopback never' },
   },
