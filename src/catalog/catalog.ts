@@ -10,7 +10,7 @@ import { MinHeap } from '../lib/min-heap.ts'
 import { OldestTombstones } from './oldest-tombstones.ts'
 import { sameBlock } from './state-codec.ts'
 import { compareGoStrings, EXPIRY_BUMP_MS, expiryAfterMs, isDeadTombstone, isExpired, isRefresh, isStale, mergedStatus, shouldReplace } from './rules.ts'
-import { STATE_BLOCK_RECORDS, type CatalogOptions, type ChangeEvent, type MergeResult, type ServerSnapshot, type StateHost, type StateLists, type StateSnapshot } from './types.ts'
+import { STATE_BLOCK_RECORDS, type CatalogOptions, type ChangeEvent, type MergeResult, type MergeRoom, type ServerSnapshot, type StateHost, type StateLists, type StateSnapshot } from './types.ts'
 
 interface ServerEntry {
   readonly name: string
@@ -198,12 +198,13 @@ export class Catalog extends EventEmitter<{ change: [ChangeEvent], contradicted:
    * version of one of this host's own records with another status. `from` is the host that handed us
    * the record (default: this host). `originSigned`: the record's origin signed this version
    * (gossip's admission checked its proof), so it ends a drain whoever relayed it.
-   * `displace`: a record of a key not held takes the place of its host's oldest tombstone,
-   * which is forgotten (silently, as expiry forgets one), so the host's record count does not
-   * change (admission.ts admits a host's new record beyond a cap that way). A record of a key
-   * not held that is not newer than the newest tombstone its host gave up so is 'stale'.
+   * `room` (MergeRoom): whether a record of a key not held may be added; 'displace' forgets
+   * the host's oldest tombstone for it (silently, as expiry forgets one), so the host's record
+   * count does not grow (admission.ts admits a host's new record beyond a cap that way). A
+   * record of a key not held that is not newer than the newest tombstone its host gave up so
+   * is 'stale'.
    */
-  merge (svc: Service, from: string = this.#opts.hostname, originSigned = false, displace = false): MergeResult {
+  merge (svc: Service, from: string = this.#opts.hostname, originSigned = false, room: MergeRoom = 'any'): MergeResult {
     if (isStale(svc, this.#opts.tombstoneLifespanMs, this.#clock.now())) return 'stale'
     const server = this.#servers.get(svc.Hostname)
     const existing = server?.services.get(svc.ID)
@@ -221,7 +222,7 @@ export class Catalog extends EventEmitter<{ change: [ChangeEvent], contradicted:
       this.#store(stored, false, from)
       return 'refreshed'
     }
-    if (existing === undefined && displace && server !== undefined) this.#displace(server)
+    if (existing === undefined && room !== 'any' && (room === 'held' || server === undefined || !this.#displace(server))) return 'stale'
     this.#store(stored, true, from)
     this.#emit([{ service: stored, previousStatus: existing?.Status ?? ServiceStatus.UNKNOWN, time: stored.Updated }])
     return existing === undefined ? 'added' : 'changed'
@@ -526,14 +527,15 @@ export class Catalog extends EventEmitter<{ change: [ChangeEvent], contradicted:
     server.version = ++this.#version
   }
 
-  /** Forgets the host's oldest tombstone to make room for a new record of the host (merge's displace); none: nothing. */
-  #displace (server: ServerEntry): void {
-    if (server.tombstones === 0) return
+  /** Forgets the host's oldest tombstone to make room for a new record of the host (merge's 'displace'); false when it holds none. */
+  #displace (server: ServerEntry): boolean {
+    if (server.tombstones === 0) return false
     server.oldest ??= new OldestTombstones(server.services)
     const oldest = server.oldest.take()
-    if (oldest === undefined) return
+    if (oldest === undefined) return false
     server.displacedUpTo = server.displacedUpTo === undefined ? oldest.Updated : Time.max(server.displacedUpTo, oldest.Updated)
     this.#forget(server, oldest, true)
+    return true
   }
 
   /**

@@ -1,4 +1,4 @@
-// One host's tombstones by age, for catalog.merge(svc, from, originSigned, displace): a new
+// One host's tombstones by age, for catalog.merge(..., 'displace'): a new
 // record of a host at a cap takes the place of that host's oldest tombstone (admission.ts).
 import { MinHeap } from '../lib/min-heap.ts'
 import { ServiceStatus, type Service } from '../service/index.ts'

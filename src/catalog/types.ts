@@ -35,6 +35,17 @@ export interface ChangeEvent {
  */
 export type MergeResult = 'added' | 'changed' | 'refreshed' | 'ignored' | 'stale'
 
+/**
+ * Whether merge() may add a record for a key it does not hold (gossip's admission gate says,
+ * per record, what place it kept for it under the caps):
+ * - any: yes (a place was kept for it, or no cap applies: this host's own records)
+ * - displace: only by forgetting the oldest tombstone of the same host, so the host's count
+ *   does not grow; dropped ('stale') when the host holds none
+ * - held: no, it was admitted as a new version of a held record: if that record is gone
+ *   meanwhile (a tombstone given up to make room), it is dropped ('stale')
+ */
+export type MergeRoom = 'any' | 'displace' | 'held'
+
 /** One host's records, as the original's Server JSON. Services is keyed by ID. */
 export interface ServerSnapshot {
   readonly Name: string

@@ -10,7 +10,7 @@
 //              a host's new record beyond a cap takes the place of that host's oldest tombstone, if
 //              it holds one; new keys admitted and not merged yet count until settle()
 // Refusals are counted by reason (sidecar_gossip_records_refused_total) and logged rate-limited.
-import type { Catalog } from '../catalog/index.ts'
+import type { Catalog, MergeRoom } from '../catalog/index.ts'
 import type { Clock } from '../service/clock.ts'
 import type { Logger } from '../lib/logger.ts'
 import { Slicer } from '../lib/slicer.ts'
@@ -69,10 +69,12 @@ export interface AdmitResult {
   /** Refusals that mean a forgery (bad or missing proof): the sender relayed it. */
   forged: number
   /**
-   * The admitted records that are new keys beyond a cap: each is to be merged with `displace`
-   * (catalog.merge), taking the place of its host's oldest tombstone.
+   * How catalog.merge may store each admitted record (its `room`): 'any' for a new key given a
+   * place under the caps (and this node's own records), 'displace' for a new key beyond a cap
+   * (it takes the place of its host's oldest tombstone), 'held' for a new version of a record
+   * held when judged (dropped if that record is given up before the merge).
    */
-  displacing: ReadonlySet<Service>
+  room: (svc: Service) => MergeRoom
   /**
    * Ends the batch's hold on the caps: the new keys it admitted count against them, besides the
    * catalog, until this is called. Call it once the admitted records are merged, or will not be.
@@ -180,14 +182,16 @@ export class Admission {
   /** One admit() of records: judge(i) each in order, then end(); resume() after a yield to the event loop. */
   #run (records: readonly SealedRecord[], from: string, kind: AdmitKind): { judge: (i: number) => void, resume: () => void, end: () => AdmitResult } {
     const mine = new Pending()
-    const displacing = new Set<Service>()
+    const places = new Map<Service, MergeRoom>() // new keys; a record not in it was a held record's new version
+    const self = this.#init.hostname
+    const room = (svc: Service): MergeRoom => places.get(svc) ?? (svc.Hostname === self ? 'any' : 'held')
     let settled = false
     const settle = (): void => {
       if (settled) return
       settled = true
       this.#pending.release(mine)
     }
-    const out: AdmitResult = { admitted: [], refused: 0, forged: 0, displacing, settle }
+    const out: AdmitResult = { admitted: [], refused: 0, forged: 0, room, settle }
     let now = this.#c.clock.now()
     let total = -1 // counted on first need: most batches only update existing keys
     let unpinned = -1 // so are the records held for unpinned hostnames (few batches bring new ones)
@@ -201,7 +205,7 @@ export class Admission {
       const r = records[i]
       const canonical = encoded?.[i] ?? encodeService(r.svc)
       const reason = this.#judge(r, canonical, now)
-        ?? this.#bound(r.svc, held, mine, displacing)
+        ?? this.#bound(r.svc, held, mine, places)
       if (r.svc.Hostname === this.#init.hostname && (reason === undefined || !FORGERY_REASONS.has(reason))) this.#c.ownRecord?.(r.svc, from)
       if (reason === undefined) {
         out.admitted.push(r.svc)
@@ -318,13 +322,14 @@ export class Admission {
    * max_records; they are not counted against a pinned host's new record, so they can never
    * crowd members out (the catalog holds max_records + max_records_per_host at most).
    * New keys admitted and not merged yet (#pending, every batch in flight) count as held.
-   * A new record beyond a cap is admitted still when its own host holds a tombstone not
-   * already promised to another such record: merged with `displace`, it takes the oldest one's
-   * place, so no count grows (a host that starts and removes instances faster than its
-   * tombstones expire is not locked out by them). Never for this node's own records.
+   * A new record beyond a cap is admitted still when its own host holds (or has in flight, as
+   * new keys) a tombstone not already promised to another such record: merged in room
+   * 'displace', it takes the oldest one's place, so no count grows (a host that starts and
+   * removes instances faster than its tombstones expire is not locked out by them). Never for
+   * this node's own records. `places` gets the room of each new key admitted.
    * All O(1) per record, but for the two totals counted once per batch (HeldCounts).
    */
-  #bound (svc: Service, held: HeldCounts, mine: Pending, displacing: Set<Service>): RefuseReason | undefined {
+  #bound (svc: Service, held: HeldCounts, mine: Pending, places: Map<Service, MergeRoom>): RefuseReason | undefined {
     const { catalog } = this.#c
     const host = svc.Hostname
     if (catalog.get(host, svc.ID) !== undefined) return undefined
@@ -345,12 +350,13 @@ export class Admission {
     }
     let how: 'adding' | 'adding-unpinned' | 'displacing' = unknown ? 'adding-unpinned' : 'adding'
     if (over !== undefined) {
-      if (host === this.#init.hostname || catalog.tombstoneCount(host) <= (pending.displacing.get(host) ?? 0)) return over
+      if (host === this.#init.hostname || catalog.tombstoneCount(host) + (pending.tombstones.get(host) ?? 0) <= (pending.displacing.get(host) ?? 0)) return over
       how = 'displacing'
-      displacing.add(svc)
     }
-    pending.add(host, how)
-    mine.add(host, how)
+    places.set(svc, how === 'displacing' ? 'displace' : 'any')
+    const tombstone = svc.Status === ServiceStatus.TOMBSTONE
+    pending.add(host, how, tombstone)
+    mine.add(host, how, tombstone)
     return undefined
   }
 

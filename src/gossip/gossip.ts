@@ -522,13 +522,13 @@ export class Gossip implements Startable {
     }
   }
 
-  #merge (msg: Message, { admitted, displacing }: AdmitResult): void {
+  #merge (msg: Message, { admitted, room }: AdmitResult): void {
     const peer = msg.type === 'signed' ? msg.from.toString() : 'unknown'
     const from = this.#membership?.hostnameOf(peer) ?? peer
     this.#metrics.received.inc()
     for (const svc of admitted) {
       // admitted by the validator: a live record's version is its origin's own (signed), whoever published it
-      const result = this.#c.catalog.merge(svc, from, true, displacing.has(svc))
+      const result = this.#c.catalog.merge(svc, from, true, room(svc))
       if (result === 'ignored' || result === 'stale') continue
       const delayMs = Number(this.#c.clock.now().ns - svc.Updated.ns) / 1e6
       this.#metrics.propagationSeconds.observe(Math.max(0, delayMs) / 1000)

@@ -14,7 +14,7 @@
 // next phase. Work on large states is sliced with yields to the event loop.
 import { setImmediate as yieldToLoop } from 'node:timers/promises'
 import type { LengthPrefixedStream } from '@libp2p/utils'
-import type { Catalog } from '../catalog/index.ts'
+import type { Catalog, MergeRoom } from '../catalog/index.ts'
 import { MAX_STATE_RECORDS } from '../catalog/index.ts'
 import type { Clock } from '../service/clock.ts'
 import { Slicer } from '../lib/slicer.ts'
@@ -27,8 +27,8 @@ import { encodeWireRecord, WireError, type MemberInfo } from './wire.ts'
 /** What the admission gate admitted of a page (admission.ts AdmitResult). */
 export interface Admitted {
   readonly admitted: readonly Service[]
-  /** Those merged with catalog.merge's `displace`: they take the place of their host's oldest tombstone. */
-  readonly displacing?: ReadonlySet<Service>
+  /** Each record's room for catalog.merge (admission.ts AdmitResult.room); 'any' without it. */
+  readonly room?: (svc: Service) => MergeRoom
   /** Called once the page is merged (or will not be). */
   readonly settle?: () => void
 }
@@ -411,12 +411,12 @@ export class Session {
         await before
         await checked
         const merge = new Slicer()
-        const { admitted, displacing, settle } = await this.#c.admit(page.items, this.#peer, merge)
+        const { admitted, room, settle } = await this.#c.admit(page.items, this.#peer, merge)
         try {
           for (let i = 0; i < admitted.length; i++) {
             if (merge.due()) await merge.next()
             // admitted: a live record's version is its origin's own (signed), whoever relays it
-            const r = this.#c.catalog.merge(admitted[i], this.#peer, true, displacing?.has(admitted[i]) === true)
+            const r = this.#c.catalog.merge(admitted[i], this.#peer, true, room?.(admitted[i]) ?? 'any')
             if (r === 'added' || r === 'changed') result.merged++
           }
         } finally {

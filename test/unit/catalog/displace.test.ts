@@ -32,7 +32,7 @@ test('merge with displace: a host\'s new record takes the place of its oldest to
   for (let n = 0; n < 20_000; n++) {
     const ms = 1000 + n * 1000
     clock.set(at(ms))
-    t.is(catalog.merge(rec('ci', `job${n}`, ms), 'ci', true, true), 'added')
+    t.is(catalog.merge(rec('ci', `job${n}`, ms), 'ci', true, 'displace'), 'added')
     if (catalog.count('ci') !== 5000) t.fail(`ci holds ${catalog.count('ci')} records after job${n}`)
     if (n === 999) {
       // 1,000 displaced: the 1,000 oldest of the first tombstones, whatever order they came in
@@ -60,7 +60,7 @@ test('merge: a record of a key not held, not newer than the newest tombstone its
     catalog.merge(rec('ci', `j${i}`, -3_000_000 + i * 100), 'ci')
     catalog.merge(rec('ci', `j${i}`, -3_000_000 + i * 100 + 50, TOMBSTONE), 'ci')
   }
-  for (let i = 0; i < 1000; i++) t.is(catalog.merge(rec('ci', `n${i}`, i), 'ci', true, true), 'added')
+  for (let i = 0; i < 1000; i++) t.is(catalog.merge(rec('ci', `n${i}`, i), 'ci', true, 'displace'), 'added')
   t.is(catalog.count('ci'), 3000)
   t.is(catalog.get('ci', 'j999'), undefined, 'the 1,000 oldest tombstones went')
   t.is(catalog.get('ci', 'j1000')?.Status, TOMBSTONE)
@@ -82,27 +82,51 @@ test('merge with displace: a host whose only record is its tombstone keeps the c
   clock.set(at(0))
   catalog.merge(rec('ci', 'a', -1000), 'ci')
   catalog.merge(rec('ci', 'a', -500, TOMBSTONE), 'ci')
-  t.is(catalog.merge(rec('ci', 'b', 0), 'ci', true, true), 'added')
+  t.is(catalog.merge(rec('ci', 'b', 0), 'ci', true, 'displace'), 'added')
   t.deepEqual(catalog.hostRecords('ci').map(s => s.ID), ['b'])
   t.is(catalog.merge(rec('ci', 'a', -1000), 'peer', true), 'stale', 'the ALIVE that tombstone superseded')
-  // with nothing to give up, displace adds (the gate asks for it only while the host holds a tombstone)
-  t.is(catalog.merge(rec('ci', 'c', 1), 'ci', true, true), 'added')
-  t.is(catalog.count('ci'), 2)
+  // with nothing to give up, a record in room 'displace' is dropped: the host's count never grows that way
+  t.is(catalog.merge(rec('ci', 'c', 1), 'ci', true, 'displace'), 'stale')
+  t.is(catalog.count('ci'), 1)
+})
+
+test('merge in room \'held\': a new version of a record given up meanwhile is dropped, so a host that re-sends all its records at once cannot grow past what it held', t => {
+  const { catalog, clock } = setup({ hostname: 'me' })
+  clock.set(at(0))
+  // the host holds 1,000 tombstones (k2000-k2999); it re-sends all 3,000 of its records at once,
+  // re-stamped (as on a reconnection), in ID order: each new key takes a tombstone's place, so the
+  // held ones are gone by the time their own new versions come
+  const id = (i: number): string => `k${String(i).padStart(4, '0')}`
+  for (let i = 2000; i < 3000; i++) catalog.merge(rec('ci', id(i), -100_000 + i, TOMBSTONE), 'ci')
+  const rooms = Array.from({ length: 3000 }, (_, i) => catalog.get('ci', id(i)) === undefined ? 'displace' as const : 'held' as const) // as the gate judged the batch
+  const results = new Map<string, number>()
+  for (let i = 0; i < 3000; i++) {
+    const r = catalog.merge(rec('ci', id(i), i + 1, TOMBSTONE), 'ci', true, rooms[i])
+    results.set(r, (results.get(r) ?? 0) + 1)
+    if (catalog.count('ci') > 1000) t.fail(`ci holds ${catalog.count('ci')} records after ${id(i)}`)
+  }
+  t.is(catalog.count('ci'), 1000, 'never more than it held (before: 2,000, the given-up records\' new versions added again)')
+  t.deepEqual(Object.fromEntries(results), { added: 2000, stale: 1000 })
+  t.is(catalog.get('ci', id(1999))?.Status, TOMBSTONE, 'the newest kept')
+  // a held record's new version merges as usual in room 'held'
+  t.is(catalog.merge(rec('ci', id(1999), 5000), 'ci', true, 'held'), 'changed')
+  t.is(catalog.count('ci'), 1000)
 })
 
 test('merge with displace: expiry and displacement together keep the counts right', t => {
   const { catalog, clock } = setup({ hostname: 'me', tombstoneLifespanMs: 60_000 })
   clock.set(at(0))
   for (let i = 0; i < 2000; i++) catalog.merge(rec('ci', `t${i}`, i * 10, TOMBSTONE), 'ci')
-  for (let i = 0; i < 500; i++) catalog.merge(rec('ci', `n${i}`, 20_000 + i), 'ci', true, true)
+  for (let i = 0; i < 500; i++) catalog.merge(rec('ci', `n${i}`, 20_000 + i), 'ci', true, 'displace')
   t.is(catalog.count('ci'), 2000)
   t.is(catalog.tombstoneCount('ci'), 1500)
   clock.set(at(60_000 + 15_000))
   catalog.expire() // the tombstones stamped before 15 s are dead: 1,000 of the 1,500 left
   t.is(catalog.tombstoneCount('ci'), 500)
   t.is(catalog.count('ci'), 1000)
-  for (let i = 0; i < 600; i++) catalog.merge(rec('ci', `m${i}`, 80_000 + i), 'ci', true, true)
-  t.is(catalog.tombstoneCount('ci'), 0, 'the 500 left were displaced, then there was none')
-  t.is(catalog.count('ci'), 1100)
+  const merged = Array.from({ length: 600 }, (_, i) => catalog.merge(rec('ci', `m${i}`, 80_000 + i), 'ci', true, 'displace'))
+  t.is(catalog.tombstoneCount('ci'), 0, 'the 500 left were displaced')
+  t.is(merged.filter(r => r === 'stale').length, 100, 'then there was none to give up: the last 100 are dropped')
+  t.is(catalog.count('ci'), 1000)
   t.is(catalog.statusCounts().get(TOMBSTONE), 0)
 })

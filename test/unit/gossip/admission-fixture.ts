@@ -43,7 +43,7 @@ export async function fixture (t: import('ava').ExecutionContext, opts: { maxRec
   /** What gossip.ts and session.ts do with what the gate admitted: merged (displacing as told), then settled. */
   const merge = (r: AdmitResult, from: string): MergeResult[] => {
     try {
-      return r.admitted.map(s => catalog.merge(s, from, true, r.displacing.has(s)))
+      return r.admitted.map(s => catalog.merge(s, from, true, r.room(s)))
     } finally {
       r.settle()
     }

@@ -27,7 +27,7 @@ interface Side { ip: string, node: GossipNode, catalog: Catalog, ae: AntiEntropy
 
 type TestAdmission = ConstructorParameters<typeof AntiEntropy>[0]['admission']
 // this file tests the exchange itself; the gate's rules are tested in admission.test.ts and test/integration/gossip-trust.test.ts
-const admitAll: TestAdmission = { seal: (rs) => rs.map(svc => ({ svc })), admitSliced: async (rs) => ({ admitted: rs.map(r => r.svc), refused: 0, forged: 0, displacing: new Set(), settle: () => {} }), prepare: async () => {} }
+const admitAll: TestAdmission = { seal: (rs) => rs.map(svc => ({ svc })), admitSliced: async (rs) => ({ admitted: rs.map(r => r.svc), refused: 0, forged: 0, room: () => 'any', settle: () => {} }), prepare: async () => {} }
 
 async function side (t: import('ava').ExecutionContext, ip: string, hostname: string, admission: TestAdmission = admitAll): Promise<Side> {
   const { node } = await createGossipNode({ hostname, clusterName: 'ae', bindIp: ip, bindPort: 7946, advertiseIp: ip, clusterKey: '', quic: false, privateKey: await generateKeyPair('Ed25519'), version: '0.0.0' }, silentLogger())
