@@ -153,7 +153,12 @@ export class Admission {
   /** Judges records a peer (hostname or peer id `from`) handed us; returns those to merge. Never throws. */
   admit (records: readonly SealedRecord[], from: string, kind: AdmitKind): AdmitResult {
     const run = this.#run(records, from, kind)
-    for (let i = 0; i < records.length; i++) run.judge(i)
+    try {
+      for (let i = 0; i < records.length; i++) run.judge(i)
+    } catch (err) {
+      run.end().settle() // nothing of the batch is merged: its new keys count no more
+      throw err
+    }
     return run.end()
   }
 
