@@ -5,7 +5,7 @@
 import { EventEmitter } from 'node:events'
 import type { Clock } from '../service/clock.ts'
 import { ConfigError } from '../lib/errors.ts'
-import { makeService, ServiceStatus, Time, withFields, type Service } from '../service/index.ts'
+import { makeService, recordKey, ServiceStatus, Time, withFields, type Service } from '../service/index.ts'
 import { MinHeap } from '../lib/min-heap.ts'
 import { OldestTombstones } from './oldest-tombstones.ts'
 import { sameBlock } from './state-codec.ts'
@@ -45,12 +45,23 @@ interface ServerEntry {
   /** The tombstones by age, made when the host first gives one up (merge's displace), dropped when it holds none. */
   oldest: OldestTombstones | undefined
   /**
-   * The newest Updated of the tombstones this host gave up to make room (merge's displace): a
-   * record of a key not held that is not newer is dropped as stale, so what a displaced tombstone
-   * superseded (an ALIVE replayed from before it) never comes back. Goes with the entry.
+   * The newest Updated of this host's tombstones given up to make room (merge's 'displace')
+   * that DISPLACED_KEYS_KEPT no longer remembers one by one: a record of a key not held that is
+   * not newer is dropped as stale (superseded()). Goes with the entry.
    */
   displacedUpTo: Time | undefined
 }
+
+/**
+ * Tombstones given up to make room (merge's 'displace') remembered one by one, every host
+ * together, with their Updated: a record of such a key that is not newer is what the tombstone
+ * superseded (an ALIVE replayed from before the removal) and is dropped. Past this many, the
+ * oldest given up is forgotten and only raises its host's cut-off (ServerEntry.displacedUpTo),
+ * which then refuses any key of that host not newer. A cut-off raised at once by the first
+ * tombstones given up would also refuse live records a little older than them: a host
+ * re-stamps its tombstones whenever a peer connects. 20,000 entries: about 4 MB at most.
+ */
+export const DISPLACED_KEYS_KEPT = 20_000
 
 /** One stored version of a record, due for expire() at `at` (ms): which record, not the version, so replaced versions are not kept alive. */
 interface DueEntry {
@@ -159,6 +170,8 @@ export class Catalog extends EventEmitter<{ change: [ChangeEvent], contradicted:
   /** Records by status, every host (statusCounts). */
   readonly #byStatus = new Map<ServiceStatus, number>()
   #lastChanged: Time = Time.EPOCH
+  /** Keys of tombstones given up (DISPLACED_KEYS_KEPT), oldest first: their host and Updated. */
+  readonly #displaced = new Map<string, { readonly host: string, readonly updated: Time }>()
   #snapshot: StateSnapshot | undefined
   #version = 0
   /** stateLists() of version. */
@@ -208,7 +221,7 @@ export class Catalog extends EventEmitter<{ change: [ChangeEvent], contradicted:
     if (isStale(svc, this.#opts.tombstoneLifespanMs, this.#clock.now())) return 'stale'
     const server = this.#servers.get(svc.Hostname)
     const existing = server?.services.get(svc.ID)
-    if (existing === undefined && server?.displacedUpTo !== undefined && !svc.Updated.isAfter(server.displacedUpTo)) return 'stale'
+    if (existing === undefined && this.#superseded(svc, server)) return 'stale'
     if (!shouldReplace(existing, svc)) {
       // A peer holds an older version of this host's own record with another status (our live
       // service as a tombstone after a partition, or our removed one as ALIVE): the origin must refute it.
@@ -446,9 +459,20 @@ export class Catalog extends EventEmitter<{ change: [ChangeEvent], contradicted:
     return this.#servers.get(hostname)?.tombstones ?? 0
   }
 
-  /** The newest Updated of the tombstones a host gave up to make room (merge's displace), if any. */
-  displacedUpTo (hostname: string): Time | undefined {
-    return this.#servers.get(hostname)?.displacedUpTo
+  /**
+   * True iff svc, of a key not held, is not newer than a tombstone of that key given up to make
+   * room (merge's 'displace'), or than its host's cut-off for those no longer remembered: merge()
+   * drops it as stale. O(1).
+   */
+  superseded (svc: Service): boolean {
+    return this.#superseded(svc, this.#servers.get(svc.Hostname))
+  }
+
+  #superseded (svc: Service, server: ServerEntry | undefined): boolean {
+    if (server?.displacedUpTo !== undefined && !svc.Updated.isAfter(server.displacedUpTo)) return true
+    if (this.#displaced.size === 0) return false
+    const given = this.#displaced.get(recordKey(svc))
+    return given !== undefined && !svc.Updated.isAfter(given.updated)
   }
 
   /** Records held (tombstones included): of one host, or of all when hostname is undefined. */
@@ -533,7 +557,16 @@ export class Catalog extends EventEmitter<{ change: [ChangeEvent], contradicted:
     server.oldest ??= new OldestTombstones(server.services)
     const oldest = server.oldest.take()
     if (oldest === undefined) return false
-    server.displacedUpTo = server.displacedUpTo === undefined ? oldest.Updated : Time.max(server.displacedUpTo, oldest.Updated)
+    const key = recordKey(oldest)
+    this.#displaced.delete(key) // kept in the order given up
+    this.#displaced.set(key, { host: server.name, updated: oldest.Updated })
+    if (this.#displaced.size > DISPLACED_KEYS_KEPT) {
+      const [first, { host, updated }] = this.#displaced.entries().next().value as [string, { host: string, updated: Time }]
+      this.#displaced.delete(first)
+      // a host gone since held only tombstones past their lifespan: what they superseded is stale anyway
+      const entry = this.#servers.get(host)
+      if (entry !== undefined) entry.displacedUpTo = entry.displacedUpTo === undefined ? updated : Time.max(entry.displacedUpTo, updated)
+    }
     this.#forget(server, oldest, true)
     return true
   }

@@ -338,8 +338,7 @@ export class Admission {
     const { catalog } = this.#c
     const host = svc.Hostname
     if (catalog.get(host, svc.ID) !== undefined) return undefined
-    const upTo = catalog.displacedUpTo(host)
-    if (upTo !== undefined && !svc.Updated.isAfter(upTo)) return 'superseded'
+    if (catalog.superseded(svc)) return 'superseded'
     const pending = this.#pending
     const unknown = this.#isUnpinned(host)
     const { maxRecords, maxRecordsPerHost } = this.#init

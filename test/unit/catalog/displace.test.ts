@@ -3,6 +3,7 @@
 // tombstones superseded never comes back.
 import test from 'ava'
 import { ServiceStatus, type Service } from '../../../src/service/index.ts'
+import { DISPLACED_KEYS_KEPT } from '../../../src/catalog/index.ts'
 import { at, makeTestService } from '../../helpers/factories.ts'
 import { prng } from '../../helpers/prng.ts'
 import { setup } from './setup.ts'
@@ -49,11 +50,12 @@ test('merge with displace: a host\'s new record takes the place of its oldest to
   const jobs = held.filter(s => s.ID.startsWith('job')).map(s => Number(s.ID.slice(3))).sort((a, b) => a - b)
   t.is(jobs.length, 4950, 'the newest tombstones are kept')
   t.is(jobs[0], 20_000 - 4950, 'and they are the last instances removed')
-  t.deepEqual(catalog.displacedUpTo('ci'), at(1000 + (20_000 - 4951) * 1000 + 500), 'the newest tombstone given up')
-  t.is(catalog.displacedUpTo('other'), undefined)
+  t.true(catalog.superseded(rec('ci', 'job15049', 1000 + 15_049 * 1000)), 'the last instance whose tombstone was given up: its ALIVE is superseded')
+  t.false(catalog.superseded(rec('ci', 'job15049', 1000 + 15_049 * 1000 + 501)), 'a version newer than that tombstone is not')
+  t.false(catalog.superseded(rec('other', 'job15049', 0)), 'nor another host\'s key')
 })
 
-test('merge: a record of a key not held, not newer than the newest tombstone its host gave up, is stale: a displaced instance\'s replayed ALIVE does not come back', t => {
+test('merge: a record of a key not held, not newer than its tombstone given up, is stale: a displaced instance\'s replayed ALIVE does not come back', t => {
   const { catalog, clock, events } = setup({ hostname: 'me' })
   clock.set(at(0))
   for (let i = 0; i < 3000; i++) {
@@ -64,7 +66,6 @@ test('merge: a record of a key not held, not newer than the newest tombstone its
   t.is(catalog.count('ci'), 3000)
   t.is(catalog.get('ci', 'j999'), undefined, 'the 1,000 oldest tombstones went')
   t.is(catalog.get('ci', 'j1000')?.Status, TOMBSTONE)
-  t.deepEqual(catalog.displacedUpTo('ci'), at(-3_000_000 + 999 * 100 + 50))
   const before = events.length
   // every version a displaced tombstone superseded, replayed (anti-entropy from a peer that missed the removal)
   for (let i = 0; i < 1000; i++) t.is(catalog.merge(rec('ci', `j${i}`, -3_000_000 + i * 100), 'peer', true), 'stale')
@@ -77,7 +78,7 @@ test('merge: a record of a key not held, not newer than the newest tombstone its
   t.is(catalog.merge(rec('other', 'j0', -3_000_000), 'other'), 'added')
 })
 
-test('merge with displace: a host whose only record is its tombstone keeps the cut-off when that tombstone gives way', t => {
+test('merge with displace: a host whose only record is its tombstone keeps out what it superseded once it gives way', t => {
   const { catalog, clock } = setup({ hostname: 'me' })
   clock.set(at(0))
   catalog.merge(rec('ci', 'a', -1000), 'ci')
@@ -129,4 +130,27 @@ test('merge with displace: expiry and displacement together keep the counts righ
   t.is(merged.filter(r => r === 'stale').length, 100, 'then there was none to give up: the last 100 are dropped')
   t.is(catalog.count('ci'), 1000)
   t.is(catalog.statusCounts().get(TOMBSTONE), 0)
+})
+
+test('merge: past the tombstones given up that it remembers one by one, a host\'s cut-off keeps what they superseded out; a live record newer than the cut-off is not refused for a tombstone given up after it', t => {
+  const { catalog, clock } = setup({ hostname: 'me' })
+  clock.set(at(0))
+  const n = DISPLACED_KEYS_KEPT + 5000
+  // 1,000 places; n instances started and removed, every new one in place of the oldest tombstone
+  for (let i = 0; i < 1000; i++) catalog.merge(rec('ci', `t${i}`, -10_000_000 + i, TOMBSTONE), 'ci')
+  for (let i = 0; i < n; i++) {
+    const ms = -9_000_000 + i * 100
+    catalog.merge(rec('ci', `j${i}`, ms), 'ci', true, 'displace')
+    catalog.merge(rec('ci', `j${i}`, ms + 50, TOMBSTONE), 'ci')
+  }
+  t.is(catalog.count('ci'), 1000)
+  // every ALIVE of an instance given up, those forgotten one by one included, stays out
+  const replayed = Array.from({ length: n - 1000 }, (_, i) => catalog.merge(rec('ci', `j${i}`, -9_000_000 + i * 100), 'peer', true))
+  t.true(replayed.every(r => r === 'stale'), `${replayed.filter(r => r !== 'stale').length} of ${replayed.length} came back`)
+  // a host that re-stamps its tombstones (a peer connected) gives up recent ones: a live record a little
+  // older than them, of another key, is not refused for it (a single cut-off at their time would)
+  for (let i = 0; i < 1000; i++) catalog.merge(rec('ci', `j${n - 1000 + i}`, 100 + i, TOMBSTONE), 'ci')
+  t.is(catalog.merge(rec('ci', 'fresh', 1000), 'ci', true, 'displace'), 'added')
+  t.is(catalog.merge(rec('ci', 'live', 50), 'ci', true, 'displace'), 'added', 'stamped before the tombstone given up for fresh')
+  t.is(catalog.merge(rec('ci', `j${n - 1000}`, 99), 'peer', true), 'stale', 'the given-up key itself: superseded')
 })
