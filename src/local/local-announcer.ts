@@ -4,6 +4,9 @@
 // earlier run's) can out-date the origin. It drains and undrains, refreshes on a short
 // tick (records never reach the alive lifespan while they run), tombstones what vanished
 // from discovery and, on stop (graceful leave), everything it announces.
+// This hostname's records of an earlier run (a crash or a quick restart: peers hand them back,
+// ALIVE) are tombstoned only once every discoverer has listed its services: a Docker that has
+// not answered yet lists nothing, and tombstoning then flapped every container that still runs.
 // Work is O(changes): a status flip merges one record; a discovery change compares the
 // discovered set with the last one and touches only what differs. The refresh tick is the
 // one pass over every record (it must re-stamp them all anyway).
@@ -31,6 +34,15 @@ import type { ListenerSource, ListenerTarget, OwnedRecords } from './types.ts'
  */
 export const LEAVE_SLICE_MS = 25
 
+/**
+ * How long after start() this hostname's records of an earlier run are kept while a discoverer
+ * has not listed its services yet (Docker not answering). Long enough for a Docker that starts
+ * or restarts beside the sidecar (its discoverer retries every 5 s at most, and gives a request
+ * 10 s); far shorter than the 10 min a DRAINING record would otherwise stay routable if Docker
+ * is gone for good. Then the records no discoverer reports are tombstoned, as before.
+ */
+export const FIRST_LISTING_WAIT_MS = 30_000
+
 export interface LocalAnnouncerInit extends Partial<CheckDefaults> {
   hostname: string
   /** Failover site stamped on every local record ('' for none). */
@@ -45,6 +57,8 @@ export interface LocalAnnouncerInit extends Partial<CheckDefaults> {
    * 0: every refresh re-stamps every record.
    */
   restampAfterMs?: number
+  /** See FIRST_LISTING_WAIT_MS (the default). */
+  firstListingWaitMs?: number
 }
 
 export interface LocalAnnouncerComponents {
@@ -76,7 +90,15 @@ export class LocalAnnouncer extends EventEmitter<{ change: [] }> implements Star
   readonly #drained = new Set<string>()
   #listenerTargets: readonly ListenerTarget[] = []
   #ticker: Ticker | undefined
-  readonly #onDiscovery = (): void => { this.#followDiscovery() }
+  readonly #onDiscovery = (): void => {
+    this.#followDiscovery()
+    if (this.#listingWait !== undefined && this.#unlisted().length === 0) this.#endListingWait(false)
+  }
+
+  /** Set from start() until every discoverer has listed once, or the wait ran out: an earlier run's records are kept meanwhile. */
+  #listingWait: NodeJS.Timeout | undefined
+  /** The tombstoning of an earlier run's records that follows the wait. */
+  #sweep: Promise<void> | undefined
   /** Ends start()'s wait for the first announcements (abortStart). */
   #abortStart: (() => void) | undefined
   #startAborted = false
@@ -133,7 +155,8 @@ export class LocalAnnouncer extends EventEmitter<{ change: [] }> implements Star
     if (!this.#startAborted) await Promise.race([this.settled(), new Promise<void>((resolve) => { this.#abortStart = resolve })])
     this.#abortStart = undefined
     if (this.#ticker === undefined || this.#startAborted) return // stopped meanwhile, or about to be
-    await this.#tombstoneVanished() // this hostname's records left from an earlier run
+    if (this.#unlisted().length === 0) await this.#tombstoneVanished() // this hostname's records left from an earlier run
+    else this.#awaitListing()
     if (this.#ticker === undefined) return
     this.#ticker?.start()
   }
@@ -160,10 +183,17 @@ export class LocalAnnouncer extends EventEmitter<{ change: [] }> implements Star
     this.#c.monitor.off('status', this.#onStatus)
     this.#c.catalog.off('change', this.#onCatalog)
     this.#strays.clear()
+    if (this.#listingWait !== undefined) {
+      // an earlier run's records kept for the wait leave with the rest: this host announces nothing after its leave
+      for (const s of this.#c.catalog.hostRecords(this.#init.hostname)) if (s.Status !== ServiceStatus.TOMBSTONE && !this.#owned.has(recordKey(s))) this.#owned.set(recordKey(s), s)
+    }
+    clearTimeout(this.#listingWait)
+    this.#listingWait = undefined
     const ticker = this.#ticker
     this.#ticker = undefined // also ends a discovery change still being applied, at its next slice
     await ticker.stop()
     await this.#reconciling
+    await this.#sweep
     const n = await this.#leave()
     if (n > 0) this.#c.logger.info(`leaving: tombstoned ${n} local record${n === 1 ? '' : 's'}`)
   }
@@ -271,7 +301,7 @@ export class LocalAnnouncer extends EventEmitter<{ change: [] }> implements Star
   #tombstoneStrays (): void {
     const keys = [...this.#strays]
     this.#strays.clear()
-    if (this.#ticker === undefined) return
+    if (this.#ticker === undefined || this.#listingWait !== undefined) return // waiting: the sweep after it looks at every record
     const now = this.#c.clock.now()
     for (const key of keys) {
       if (this.#discovered.has(key)) continue
@@ -299,6 +329,45 @@ export class LocalAnnouncer extends EventEmitter<{ change: [] }> implements Star
       if (this.#ticker === undefined) return // stopped: the leave takes over
       if (!this.#discovered.has(key)) this.#vanish(key, svc, this.#c.clock.now())
     }
+  }
+
+  /** The discoverers that have not listed their services yet. */
+  #unlisted (): string[] {
+    return this.#c.discoverers.flatMap(d => d.listed() ? [] : [d.name])
+  }
+
+  /**
+   * Keeps this hostname's records that nothing discovers yet (an earlier run's) until every
+   * discoverer has listed once, or for firstListingWaitMs at most: until then an empty
+   * discovered set means "not asked yet". Whichever discoverer owned a record is not
+   * recorded in it, so one unlisted discoverer holds them all.
+   */
+  #awaitListing (): void {
+    const waitMs = this.#init.firstListingWaitMs ?? FIRST_LISTING_WAIT_MS
+    this.#listingWait = setTimeout(() => { this.#endListingWait(true) }, waitMs)
+    const kept = this.#undiscovered()
+    if (kept > 0) this.#c.logger.info(`keeping ${kept} record${kept === 1 ? '' : 's'} of this host from an earlier run until ${this.#unlisted().join(' and ')} discovery has listed its services (at most ${waitMs / 1000} s): what still runs is not tombstoned`)
+  }
+
+  /** How many live records under this hostname nothing discovers (one pass, no merge: about 1 ms for 10,000). */
+  #undiscovered (): number {
+    let n = 0
+    for (const s of this.#c.catalog.hostRecords(this.#init.hostname)) if (s.Status !== ServiceStatus.TOMBSTONE && !this.#discovered.has(recordKey(s))) n++
+    return n
+  }
+
+  /** Ends the wait: every discoverer listed (the discovery change is applied first), or the time ran out. */
+  #endListingWait (timedOut: boolean): void {
+    clearTimeout(this.#listingWait)
+    this.#listingWait = undefined
+    const n = timedOut ? this.#undiscovered() : 0
+    if (n > 0) this.#c.logger.warn(`${this.#unlisted().join(' and ')} discovery has not listed its services ${(this.#init.firstListingWaitMs ?? FIRST_LISTING_WAIT_MS) / 1000} s after the start: tombstoning the ${n} record${n === 1 ? '' : 's'} of this host from an earlier run that no discoverer reports`)
+    const sweep = this.#sweep = (async () => {
+      await this.settled()
+      await this.#tombstoneVanished()
+    })().catch((err: unknown) => { this.#c.logger.error({ err }, 'failed to tombstone the records of an earlier run') }).finally(() => {
+      if (this.#sweep === sweep) this.#sweep = undefined
+    })
   }
 
   #setDrained (id: string, drained: boolean): Service | undefined {

@@ -18,11 +18,16 @@ const HOUR_MS = 3_600_000
 class FakeDiscoverer extends EventEmitter<{ change: [] }> implements Discoverer {
   readonly name = 'fake'
   list: Discovered[] = []
+  /** false: a source like Docker before its first answer (services() is a placeholder). */
+  isListed = true
   services (): readonly Discovered[] { return this.list }
+  listed (): boolean { return this.isListed }
   lastError (): string | undefined { return undefined }
   async start (): Promise<void> {}
   async stop (): Promise<void> {}
   set (list: Discovered[]): void { this.list = list; this.emit('change') }
+  /** The first full listing lands: listed from now on, and a change even when nothing differs. */
+  firstListing (list: Discovered[]): void { this.isListed = true; this.set(list) }
 }
 
 class FakeMonitor extends EventEmitter<{ status: [key: string, status: ServiceStatus] }> {
@@ -49,7 +54,7 @@ function discovered (i: number, fields: Partial<Service> = {}, extra: Partial<Di
   return { service: makeService({ ID: `id${i}`, Name: `svc${i % 7}`, Hostname: 'me', Image: 'img:1', Ports: [{ Type: 'tcp', Port: 20000 + i, ServicePort: 8000, IP: '127.0.0.1' }], ...fields }), check: { type: 'AlwaysSuccessful', args: '' }, ...extra }
 }
 
-async function fixture (list: Discovered[] = [], refresh: { refreshIntervalMs?: number, restampAfterMs?: number } = {}) {
+async function fixture (list: Discovered[] = [], refresh: { refreshIntervalMs?: number, restampAfterMs?: number, firstListingWaitMs?: number } = {}) {
   const clock = new FakeClock()
   const catalog = new Catalog({ clock }, makeCatalogOptions({ hostname: 'me' }))
   let merges = 0
@@ -156,6 +161,59 @@ test('local: a vanished service is tombstoned and its check removed; a record of
   await Promise.resolve()
   t.is(f.catalog.get('me', 'ghost')?.Status, TOMBSTONE, 'one that arrives later (anti-entropy) is tombstoned right after')
   t.true(f.catalog.get('me', 'ghost')?.Updated.isAfter(f.clock.now().plusNanos(-1n)))
+})
+
+/** This host's records of an earlier run, as a peer hands them back after a crash (ALIVE, seconds old). */
+function earlierRun (f: { catalog: Catalog, clock: FakeClock }, ids: number[]): void {
+  for (const i of ids) f.catalog.merge(withFields(discovered(i).service, { Status: ALIVE, Updated: f.clock.now().plusMillis(-3000) }), 'peer')
+}
+
+test('local: a restart before Docker has listed keeps the earlier run\'s records: none is tombstoned, and the first listing tombstones only what it does not report', async t => {
+  const f = await fixture([])
+  f.discoverer.isListed = false // Docker has not answered yet: services() is empty
+  earlierRun(f, [1, 2, 3, 4])
+  f.events.length = 0
+  await f.local.start()
+  t.teardown(async () => { await f.local.stop() })
+  t.deepEqual(f.catalog.hostRecords('me').map(s => s.Status), [ALIVE, ALIVE, ALIVE, ALIVE], 'nothing tombstoned while Docker has not listed')
+  earlierRun(f, [5]) // anti-entropy brings another one meanwhile
+  await Promise.resolve()
+  t.is(f.catalog.get('me', 'id5')?.Status, ALIVE, 'nor one that arrives during the wait')
+  f.clock.advance(200)
+  f.discoverer.firstListing([discovered(1), discovered(2), discovered(3)]) // id4 and id5 no longer run
+  for (const i of [1, 2, 3]) f.monitor.flip(recordKey({ Hostname: 'me', ID: `id${i}` }), ALIVE) // their first checks pass
+  await waitFor(() => f.catalog.get('me', 'id5')?.Status === TOMBSTONE, { timeoutMs: 5000, message: 'id5 tombstoned after the first listing' })
+  t.deepEqual(f.events.filter(e => e.service.Status === TOMBSTONE).map(e => e.service.ID).sort(), ['id4', 'id5'], 'tombstone events: only what the listing does not report')
+  for (const i of [1, 2, 3]) t.is(f.catalog.get('me', `id${i}`)?.Status, ALIVE)
+  t.deepEqual(f.local.owned().map(s => s.ID).sort(), ['id1', 'id2', 'id3'])
+})
+
+test('local: a discoverer that never lists holds an earlier run\'s records for firstListingWaitMs only; then they are tombstoned', async t => {
+  const f = await fixture([], { firstListingWaitMs: 100 })
+  f.discoverer.isListed = false
+  earlierRun(f, [1, 2])
+  await f.local.start()
+  t.teardown(async () => { await f.local.stop() })
+  t.is(f.catalog.get('me', 'id1')?.Status, ALIVE, 'kept at first')
+  await waitFor(() => f.catalog.hostRecords('me').every(s => s.Status === TOMBSTONE), { timeoutMs: 5000, message: 'both tombstoned once the wait ran out' })
+  earlierRun(f, [3])
+  await Promise.resolve()
+  t.is(f.catalog.get('me', 'id3')?.Status, TOMBSTONE, 'after the wait, a stray is tombstoned at once again')
+  f.discoverer.firstListing([discovered(1)]) // Docker answers late: what runs comes back
+  t.is(f.catalog.get('me', 'id1')?.Status, UNKNOWN)
+})
+
+test('local: a stop during the wait for the first listing leaves no timer and tombstones the kept records with the rest', async t => {
+  const f = await fixture([discovered(9)], { firstListingWaitMs: HOUR_MS })
+  f.discoverer.isListed = false
+  earlierRun(f, [1])
+  await f.local.start()
+  t.is(f.catalog.get('me', 'id1')?.Status, ALIVE)
+  await f.local.stop()
+  t.is(f.catalog.get('me', 'id1')?.Status, TOMBSTONE)
+  t.is(f.catalog.get('me', 'id9')?.Status, TOMBSTONE)
+  f.discoverer.firstListing([discovered(9)])
+  t.is(f.catalog.get('me', 'id9')?.Status, TOMBSTONE, 'stopped: nothing announced again')
 })
 
 test('local: third-party hostnames are owned and re-stamped; records of other hosts are not', async t => {
