@@ -1,5 +1,5 @@
 // A sidecar killed (kill -9) and restarted on a Docker host whose containers keep running:
-// its peer must see no change for them. The restarted daemon's join pull hands it its previous
+// its peer must see no tombstone for them. The restarted daemon's join pull hands it its previous
 // run's records (ALIVE), and its Docker discovery lists the containers only after start():
 // before, it tombstoned every one of them in between, and announced them again a moment later.
 // And a restart where Docker no longer answers: the records are kept 30 s, then tombstoned.
