@@ -220,7 +220,7 @@ export class Catalog extends EventEmitter<{ change: [ChangeEvent], contradicted:
 
   /**
    * One reaping pass (reference §2.5): deletes tombstones older than the tombstone lifespan
-   * (and servers left empty), and tombstones every record not refreshed within its lifespan
+   * + 1 min, the stale cut-off (tombstoneKeptMs; and servers left empty), and tombstones every record not refreshed within its lifespan
    * with Updated = old Updated + 1 s, so that a newer record elsewhere still wins.
    * Returns the new tombstones, for gossip to announce.
    */
