@@ -8,7 +8,7 @@ import { ConfigError } from '../lib/errors.ts'
 import { makeService, ServiceStatus, Time, withFields, type Service } from '../service/index.ts'
 import { MinHeap } from '../lib/min-heap.ts'
 import { sameBlock } from './state-codec.ts'
-import { compareGoStrings, EXPIRY_BUMP_MS, expiryAfterMs, isDeadTombstone, isExpired, isRefresh, isStale, mergedStatus, shouldReplace } from './rules.ts'
+import { compareGoStrings, DEPARTURE_BUMP_NS, EXPIRY_BUMP_MS, expiryAfterMs, isDeadTombstone, isExpired, isRefresh, isStale, mergedStatus, shouldReplace } from './rules.ts'
 import { STATE_BLOCK_RECORDS, type CatalogOptions, type ChangeEvent, type MergeResult, type ServerSnapshot, type StateHost, type StateLists, type StateSnapshot } from './types.ts'
 
 interface ServerEntry {
@@ -286,9 +286,16 @@ export class Catalog extends EventEmitter<{ change: [ChangeEvent], contradicted:
   }
 
   /**
-   * Tombstones every live record of a departed host (reference §2.6), stamped now; a record
-   * stamped in our future by a drifting clock gets its own Updated + 1 ns instead, so the
-   * tombstone is always newer than what it replaces. Existing tombstones keep their time.
+   * Tombstones every live record of a departed host (reference §2.6), each stamped with the
+   * Updated of the version it replaces + 1 ns (DEPARTURE_BUMP_NS): newer than every version of
+   * it this node held, and older than anything the host stamps after it. The original stamped
+   * the observer's now, which put this node's clock into a comparison of the host's own
+   * stamps: an observer whose clock was s ahead held the host's records down for about s after
+   * the host came back (its re-announced versions, stamped by its own clock, lost to the
+   * tombstone), and the host cannot learn the tombstone's time (an observer's tombstone of its
+   * own records is never merged). Versions the host stamped after the one held here, which this
+   * node missed, are refused while the host is not a member (admission), so the tombstone
+   * needs to beat no more than what is held. Existing tombstones keep their time.
    * Returns the new tombstones; [] for an unknown host or one with nothing live.
    */
   expireHost (hostname: string): Service[] {
@@ -302,11 +309,10 @@ export class Catalog extends EventEmitter<{ change: [ChangeEvent], contradicted:
    * return for instance, is left alone); tombstones and unknown records are skipped.
    */
   tombstoneDeparted (records: readonly Service[]): Service[] {
-    const now = this.#clock.now()
     const events: ChangeEvent[] = []
     for (const svc of records) {
       if (svc.Status === ServiceStatus.TOMBSTONE || this.#servers.get(svc.Hostname)?.services.get(svc.ID) !== svc) continue
-      const tomb = withFields(svc, { Status: ServiceStatus.TOMBSTONE, Updated: Time.max(now, svc.Updated.plusNanos(1n)) })
+      const tomb = withFields(svc, { Status: ServiceStatus.TOMBSTONE, Updated: svc.Updated.plusNanos(DEPARTURE_BUMP_NS) })
       this.#store(tomb, true)
       events.push({ service: tomb, previousStatus: svc.Status, time: tomb.Updated })
     }

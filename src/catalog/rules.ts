@@ -9,6 +9,12 @@ export const STALE_FUDGE_MS = 60_000
 /** How much newer an expiry tombstone is than the record it replaces (the original's +1 s). */
 export const EXPIRY_BUMP_MS = 1_000
 
+/**
+ * How much newer a departed host's tombstone is than the record it replaces: the least that
+ * is newer, so the host's next stamp, by its own clock, wins as soon as the host is back.
+ */
+export const DEPARTURE_BUMP_NS = 1n
+
 /** True iff svc.Updated is before now − lifespan − 1 min: too old to be worth merging. */
 export function isStale (svc: Service, lifespanMs: number, now: Time): boolean {
   return svc.Updated.isBefore(now.plusMillis(-(lifespanMs + STALE_FUDGE_MS)))

@@ -2,7 +2,7 @@ import test from 'ava'
 import { Reaper } from '../../../src/catalog/reaper.ts'
 import { isDeadTombstone, isExpired } from '../../../src/catalog/rules.ts'
 import { silentLogger } from '../../../src/lib/logger.ts'
-import { ServiceStatus, Time } from '../../../src/service/index.ts'
+import { ServiceStatus, Time, withFields } from '../../../src/service/index.ts'
 import { FakeClock } from '../../helpers/fake-clock.ts'
 import { at, BASE_TIME, makeCatalogOptions, makeTestService } from '../../helpers/factories.ts'
 import { prng } from '../../helpers/prng.ts'
@@ -153,21 +153,45 @@ for (const before of [1, 1_000, 30_000, 59_999, 60_000, 120_000]) {
   })
 }
 
-test('expireHost: tombstones every live record of that host at the current time', t => {
+test('expireHost: tombstones every live record of that host 1 ns after the version it replaces, whatever our clock says', t => {
   const { catalog, clock, events } = setup()
   catalog.merge(makeTestService({ ID: 'a', Hostname: 'gone' }))
-  catalog.merge(makeTestService({ ID: 'b', Hostname: 'gone', Status: DRAINING }))
+  catalog.merge(makeTestService({ ID: 'b', Hostname: 'gone', Status: DRAINING, Updated: at(-2_000) }))
   clock.set(at(5_000))
   const tombs = catalog.expireHost('gone')
   t.deepEqual(tombs.map(s => s.ID).sort(), ['a', 'b'])
   for (const tomb of tombs) {
     t.is(tomb.Status, TOMBSTONE)
-    t.true(tomb.Updated.equals(at(5_000)))
+    t.true(tomb.Updated.equals((tomb.ID === 'a' ? at(0) : at(-2_000)).plusNanos(1n)))
     t.is(catalog.get('gone', tomb.ID), tomb)
   }
-  t.deepEqual(events.slice(2).map(e => [e.service.ID, e.previousStatus]).sort(), [['a', ALIVE], ['b', DRAINING]])
-  t.true(catalog.lastChanged.equals(at(5_000)))
+  t.deepEqual(events.slice(2).map(e => [e.service.ID, e.previousStatus, e.time.toMillis()]).sort(), [['a', ALIVE, at(0).toMillis()], ['b', DRAINING, at(-2_000).toMillis()]])
+  t.true(catalog.lastChanged.equals(at(0).plusNanos(1n)))
 })
+
+// Audit F7: an observer whose clock was s ahead of the host's tombstoned the host's records at
+// its own now, and the host's re-announced versions (stamped by its own clock, which the host
+// cannot move past a tombstone it is never told the time of) lost to it for about s.
+for (const aheadMs of [25_000, 10 * 60_000, 2 * 3_600_000]) {
+  test(`expireHost: an observer ${aheadMs} ms ahead of the host holds its records down no longer than the host's next stamp`, t => {
+    const hostClock = new FakeClock(at(0))
+    const observer = setup({ hostname: 'x' }, new FakeClock(at(aheadMs)))
+    const rec = makeTestService({ Hostname: 'h', Updated: hostClock.now() })
+    t.is(observer.catalog.merge(rec, 'h'), 'added')
+    observer.clock.advance(4_000) // the host stops answering: departed 4 s later
+    hostClock.advance(4_000)
+    const [tomb] = observer.catalog.expireHost('h')
+    t.is(tomb.Status, TOMBSTONE)
+    t.is(observer.catalog.merge(rec, 'h'), 'ignored', 'the version the tombstone replaced still loses')
+    t.is(observer.catalog.merge(withFields(rec, { Status: UNHEALTHY }), 'h'), 'ignored', 'and so does any other of the same time')
+    hostClock.advance(1_000) // back a second later: re-announced, stamped by its own clock
+    observer.clock.advance(1_000)
+    const back = withFields(rec, { Updated: Time.max(hostClock.now(), rec.Updated.plusNanos(1n)) })
+    t.is(observer.catalog.merge(back, 'h'), 'changed')
+    t.is(observer.catalog.get('h', rec.ID)?.Status, ALIVE)
+  })
+}
+
 
 test('expireHost: leaves other hosts alone', t => {
   const { catalog, clock } = setup()
