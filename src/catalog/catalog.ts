@@ -16,7 +16,12 @@ interface ServerEntry {
   readonly services: Map<string, Service>
   /** Who handed us each record's current version, and when (for explain). */
   readonly reports: Map<string, Report>
-  lastUpdated: Time
+  /**
+   * The newest Updated of the records held (lastUpdatedOf), so the same records give the same
+   * time whatever order they came in; undefined once the record that had it was forgotten,
+   * until next read.
+   */
+  lastUpdated: Time | undefined
   lastChanged: Time
   /** Cached frozen view; dropped whenever this server changes. */
   snapshot: ServerSnapshot | undefined
@@ -63,6 +68,16 @@ function frozenRecord<T> (entries: Iterable<readonly [string, T]>): Readonly<Rec
 
 function sortedKeys (keys: Iterable<string>): string[] {
   return [...keys].sort(compareGoStrings)
+}
+
+/** A server's LastUpdated: the newest Updated among its records, found again only after the record that had it was forgotten. */
+function lastUpdatedOf (entry: ServerEntry): Time {
+  if (entry.lastUpdated === undefined) {
+    let newest: Time | undefined
+    for (const svc of entry.services.values()) newest = newest === undefined ? svc.Updated : Time.max(newest, svc.Updated)
+    entry.lastUpdated = newest ?? Time.EPOCH
+  }
+  return entry.lastUpdated
 }
 
 /** A server's service IDs in sorted order (kept in the entry until one comes or goes). */
@@ -261,6 +276,7 @@ export class Catalog extends EventEmitter<{ change: [ChangeEvent], contradicted:
           server.ordered = undefined
           server.reshaped = true
           server.reports.delete(id)
+          if (server.lastUpdated?.equals(svc.Updated) === true) server.lastUpdated = undefined
           this.#count(svc.Status, -1)
           if (server.services.size === 0) this.#servers.delete(server.name)
           server.snapshot = undefined
@@ -346,7 +362,7 @@ export class Catalog extends EventEmitter<{ change: [ChangeEvent], contradicted:
     const hosts = sortedKeys(this.#servers.keys()).map(name => {
       const entry = this.#servers.get(name) as ServerEntry
       if (entry.list?.version !== entry.version) entry.list = { version: entry.version, blocks: stateBlocks(entry) }
-      return stateHost(name, entry.list.blocks, entry.lastUpdated, entry.lastChanged)
+      return stateHost(name, entry.list.blocks, lastUpdatedOf(entry), entry.lastChanged)
     })
     const value: StateLists = Object.freeze({ hosts: Object.freeze(hosts), lastChanged: this.#lastChanged, clusterName: this.#opts.clusterName, hostname: this.#opts.hostname })
     this.#lists = { version: this.#version, value }
@@ -406,7 +422,7 @@ export class Catalog extends EventEmitter<{ change: [ChangeEvent], contradicted:
   /** How many records one host has and its LastUpdated, without building its snapshot; undefined for an unknown host. */
   serverSummary (hostname: string): { count: number, lastUpdated: Time, lastChanged: Time } | undefined {
     const server = this.#servers.get(hostname)
-    return server === undefined ? undefined : { count: server.services.size, lastUpdated: server.lastUpdated, lastChanged: server.lastChanged }
+    return server === undefined ? undefined : { count: server.services.size, lastUpdated: lastUpdatedOf(server), lastChanged: server.lastChanged }
   }
 
   /** One host's records (tombstones included), unsorted: a fresh array, O(records of that host). */
@@ -451,7 +467,7 @@ export class Catalog extends EventEmitter<{ change: [ChangeEvent], contradicted:
     entry.snapshot ??= Object.freeze({
       Name: entry.name,
       Services: frozenRecord(sortedIds(entry).map(id => [id, entry.services.get(id) as Service] as const)),
-      LastUpdated: entry.lastUpdated,
+      LastUpdated: lastUpdatedOf(entry),
       LastChanged: entry.lastChanged,
     })
     return entry.snapshot
@@ -461,7 +477,7 @@ export class Catalog extends EventEmitter<{ change: [ChangeEvent], contradicted:
   #store (svc: Service, changed: boolean, from: string = this.#opts.hostname): void {
     let server = this.#servers.get(svc.Hostname)
     if (server === undefined) {
-      server = { name: svc.Hostname, services: new Map(), reports: new Map(), lastUpdated: Time.EPOCH, lastChanged: Time.EPOCH, snapshot: undefined, ids: undefined, ordered: undefined, list: undefined, patched: new Set(), reshaped: false, version: 0 }
+      server = { name: svc.Hostname, services: new Map(), reports: new Map(), lastUpdated: svc.Updated, lastChanged: Time.EPOCH, snapshot: undefined, ids: undefined, ordered: undefined, list: undefined, patched: new Set(), reshaped: false, version: 0 }
       this.#servers.set(svc.Hostname, server)
     }
     const previous = server.services.get(svc.ID)
@@ -483,7 +499,8 @@ export class Catalog extends EventEmitter<{ change: [ChangeEvent], contradicted:
     const due = { server, id: svc.ID, at: this.#deadlineOf(svc) }
     if (this.#dueLater !== undefined) this.#dueLater.push(due)
     else this.#addDue(due)
-    server.lastUpdated = svc.Updated
+    // a stored version is always newer than the one it replaces, so the newest can only move up here
+    if (server.lastUpdated !== undefined) server.lastUpdated = Time.max(server.lastUpdated, svc.Updated)
     if (changed) {
       server.lastChanged = Time.max(server.lastChanged, svc.Updated)
       this.#lastChanged = Time.max(this.#lastChanged, svc.Updated)
