@@ -308,8 +308,8 @@ export class Catalog extends EventEmitter<{ change: [ChangeEvent], contradicted:
    * the observer's now, which put this node's clock into a comparison of the host's own
    * stamps: an observer whose clock was s ahead held the host's records down for about s after
    * the host came back (its re-announced versions, stamped by its own clock, lost to the
-   * tombstone), and the host cannot learn the tombstone's time (an observer's tombstone of its
-   * own records is never merged). Versions the host stamped after the one held here, which this
+   * tombstone), and the host only re-announces at its own clock (an observer's tombstone of its
+   * own records is never merged, and a host that re-stamped past it could be pushed ahead by any member). Versions the host stamped after the one held here, which this
    * node missed, are refused while the host is not a member (admission), so the tombstone
    * needs to beat no more than what is held. Existing tombstones keep their time.
    * Returns the new tombstones; [] for an unknown host or one with nothing live.
