@@ -235,8 +235,9 @@ export class Catalog extends EventEmitter<{ change: [ChangeEvent], contradicted:
 
   /**
    * One reaping pass (reference §2.5): deletes tombstones older than the tombstone lifespan
-   * + 1 min, the stale cut-off (tombstoneKeptMs; and servers left empty), and tombstones every record not refreshed within its lifespan
-   * with Updated = old Updated + 1 s, so that a newer record elsewhere still wins.
+   * + 1 min, the stale cut-off (tombstoneKeptMs; and servers left empty), and tombstones every
+   * record not refreshed within its lifespan with Updated = old Updated + 1 s, so that a newer
+   * record elsewhere still wins.
    * Returns the new tombstones, for gossip to announce.
    */
   expire (): Service[] {
@@ -309,9 +310,10 @@ export class Catalog extends EventEmitter<{ change: [ChangeEvent], contradicted:
    * stamps: an observer whose clock was s ahead held the host's records down for about s after
    * the host came back (its re-announced versions, stamped by its own clock, lost to the
    * tombstone), and the host only re-announces at its own clock (an observer's tombstone of its
-   * own records is never merged, and a host that re-stamped past it could be pushed ahead by any member). Versions the host stamped after the one held here, which this
-   * node missed, are refused while the host is not a member (admission), so the tombstone
-   * needs to beat no more than what is held. Existing tombstones keep their time.
+   * own records is never merged, and a host that re-stamped past it could be pushed ahead by
+   * any member). Versions the host stamped after the one held here, which this node missed,
+   * are refused while the host is not a member (admission), so the tombstone needs to beat no
+   * more than what is held. Existing tombstones keep their time.
    * Returns the new tombstones; [] for an unknown host or one with nothing live.
    */
   expireHost (hostname: string): Service[] {
