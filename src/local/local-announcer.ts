@@ -7,13 +7,15 @@
 // This hostname's records of an earlier run (a crash or a quick restart: peers hand them back,
 // ALIVE) are tombstoned only once every discoverer has listed its services: a Docker that has
 // not answered yet lists nothing, and tombstoning then flapped every container that still runs.
+// A rediscovered one keeps the health status its record of the earlier run holds (same fields)
+// until its new check's first verdict, within a bound, instead of flapping to UNKNOWN and back.
 // Work is O(changes): a status flip merges one record; a discovery change compares the
 // discovered set with the last one and touches only what differs. The refresh tick is the
 // one pass over every record (it must re-stamp them all anyway).
 // An operator's drain is held here and stamped on every refresh, so a drained record
 // changes (and is announced) once per change, not once per refresh (reference §12.1).
 import { EventEmitter } from 'node:events'
-import type { Catalog, ChangeEvent } from '../catalog/index.ts'
+import { isRefresh, type Catalog, type ChangeEvent } from '../catalog/index.ts'
 import type { Discovered, Discoverer } from '../discovery/types.ts'
 import type { CheckTargets } from '../health/target.ts'
 import type { Logger } from '../lib/logger.ts'
@@ -59,7 +61,17 @@ export interface LocalAnnouncerInit extends Partial<CheckDefaults> {
   restampAfterMs?: number
   /** See FIRST_LISTING_WAIT_MS (the default). */
   firstListingWaitMs?: number
+  /**
+   * How long a service rediscovered after a restart is announced with the health status of its
+   * record of the earlier run (ALIVE or UNHEALTHY, same fields) while its new check has no
+   * verdict yet; then UNKNOWN as any new check. The daemon gives one health interval plus the
+   * check timeout (a new check runs at once). Default FIRST_VERDICT_WAIT_MS; 0: never.
+   */
+  firstVerdictWaitMs?: number
 }
+
+/** The default of firstVerdictWaitMs: the default health interval (3 s) plus timeout (2 s). */
+export const FIRST_VERDICT_WAIT_MS = 5000
 
 export interface LocalAnnouncerComponents {
   catalog: Catalog
@@ -88,6 +100,12 @@ export class LocalAnnouncer extends EventEmitter<{ change: [] }> implements Star
   readonly #owned = new Map<string, Service>()
   /** Record keys an operator drained; forgotten when the instance goes away. */
   readonly #drained = new Set<string>()
+  /**
+   * Rediscovered services announced with their earlier run's health status until their check's
+   * first verdict: key -> that status and until when (clock ms). Ended by a verdict, a
+   * rediscovery with other fields, a vanish, or the deadline (the refresh then announces UNKNOWN).
+   */
+  readonly #carried = new Map<string, { status: ServiceStatus, untilMs: number }>()
   #listenerTargets: readonly ListenerTarget[] = []
   #ticker: Ticker | undefined
   readonly #onDiscovery = (): void => {
@@ -114,6 +132,7 @@ export class LocalAnnouncer extends EventEmitter<{ change: [] }> implements Star
    * later turns; a key queued twice is announced once, with its latest status.
    */
   readonly #onStatus = (key: string): void => {
+    this.#carried.delete(key) // the new check's verdict: announced as it is
     if (!this.#discovered.has(key)) return
     if (this.#statusQueue.size === 0 && !this.#statusBudget.exhausted) {
       this.#statusBudget.run(() => { this.#announce(key, this.#c.clock.now()) })
@@ -381,9 +400,40 @@ export class LocalAnnouncer extends EventEmitter<{ change: [] }> implements Star
     return this.#c.catalog.get(found.service.Hostname, id)
   }
 
-  /** The status to announce: the health status, or DRAINING for a drained instance that is not failing its check. */
+  /**
+   * The status to announce: the health status (an earlier run's while the new check has no
+   * verdict, see #carried), or DRAINING for a drained instance that is not failing its check.
+   */
   #statusOf (key: string, health = this.#c.monitor.status(key)): ServiceStatus {
+    if (health === ServiceStatus.UNKNOWN && this.#carried.size > 0) health = this.#carriedStatus(key) ?? health
     return this.#drained.has(key) && health !== ServiceStatus.UNHEALTHY ? ServiceStatus.DRAINING : health
+  }
+
+  /** The earlier run's status carried for key while its deadline lasts; a key past it is forgotten. */
+  #carriedStatus (key: string): ServiceStatus | undefined {
+    const c = this.#carried.get(key)
+    if (c === undefined) return undefined
+    if (this.#c.clock.now().toMillis() < c.untilMs) return c.status
+    this.#carried.delete(key)
+    return undefined
+  }
+
+  /**
+   * When d is discovered for the first time in this run and its new check has no verdict yet
+   * (health UNKNOWN): the health status of this host's record of an earlier run (a peer's copy
+   * or this node's, origin-signed) if it is ALIVE or UNHEALTHY and has d's fields, so peers see
+   * no UNKNOWN step in between; the status is carried until the first verdict, within a bound.
+   * DRAINING is not carried (an operator's drain is held in memory and ends with the run).
+   */
+  #carryOver (key: string, d: Discovered, health: ServiceStatus): ServiceStatus {
+    const waitMs = this.#init.firstVerdictWaitMs ?? FIRST_VERDICT_WAIT_MS
+    if (health !== ServiceStatus.UNKNOWN || waitMs <= 0 || this.#owned.has(key)) return health
+    const stored = this.#c.catalog.get(d.service.Hostname, d.service.ID)
+    if (stored === undefined || (stored.Status !== ServiceStatus.ALIVE && stored.Status !== ServiceStatus.UNHEALTHY)) return health
+    const record = withFields(d.service, { Status: stored.Status, ...(this.#init.site !== '' ? { Site: this.#init.site } : {}) })
+    if (!isRefresh(stored, record)) return health
+    this.#carried.set(key, { status: stored.Status, untilMs: this.#c.clock.now().toMillis() + waitMs })
+    return stored.Status
   }
 
   /** Origin always wins for its own records: strictly newer than anything stored. */
@@ -407,6 +457,7 @@ export class LocalAnnouncer extends EventEmitter<{ change: [] }> implements Star
   #vanish (key: string, svc: Service, now: Time): void {
     this.#owned.delete(key)
     this.#drained.delete(key)
+    this.#carried.delete(key)
     const stored = this.#c.catalog.get(svc.Hostname, svc.ID)
     if (stored === undefined || stored.Status === ServiceStatus.TOMBSTONE) return
     this.#c.logger.info({ id: svc.ID, name: svc.Name }, `tombstoning ${svc.Name} (${svc.ID}): no longer discovered`)
@@ -479,7 +530,9 @@ export class LocalAnnouncer extends EventEmitter<{ change: [] }> implements Star
         // (AlwaysSuccessful) ends a microtask later, and its verdict must not land before the
         // change events of this operation are settled (listeners snapshot the state then).
         const target = checkTargetOf(d, this.#defaults)
-        this.#announce(key, this.#c.clock.now(), this.#c.monitor.statusAfterSet(target))
+        const health = this.#c.monitor.statusAfterSet(target)
+        if (prev.has(key)) this.#carried.delete(key) // other fields or check: its record of an earlier run says nothing of it
+        this.#announce(key, this.#c.clock.now(), this.#carryOver(key, d, health))
         this.#c.monitor.set(target)
       }
       for (const [key, d] of vanished) {

@@ -2,7 +2,8 @@
 // its peer must see no tombstone for them. The restarted daemon's join pull hands it its previous
 // run's records (ALIVE), and its Docker discovery lists the containers only after start():
 // before, it tombstoned every one of them in between, and announced them again a moment later.
-// And a restart where Docker no longer answers: the records are kept 30 s, then tombstoned.
+// Nor an UNKNOWN step: a rediscovered container keeps its earlier record's status until its new
+// check's first verdict. And a restart where Docker no longer answers: the records are kept 30 s, then tombstoned.
 // A dockerd of the test's own (the private one of test/helpers/dockerd.ts), daemons on 127.0.91.x.
 import { mkdir, mkdtemp, rm } from 'node:fs/promises'
 import os from 'node:os'
@@ -24,7 +25,7 @@ interface ChangeJson { Service: { ID: string, Hostname: string, Status: number }
 
 const dtest = missing === undefined ? test.serial : test.skip
 
-dtest('docker restart: a sidecar killed and restarted while its containers run sends its peer no tombstone for them', async (t) => {
+dtest('docker restart: a sidecar killed and restarted while its containers run sends its peer no change for them: no tombstone, no UNKNOWN step', async (t) => {
   t.timeout(240_000)
   const dir = await mkdtemp(path.join(os.tmpdir(), 'sidecar-restart-flap-'))
   t.teardown(async () => { await rm(dir, { recursive: true, force: true }) })
@@ -33,10 +34,12 @@ dtest('docker restart: a sidecar killed and restarted while its containers run s
   const dockerd = await PrivateDockerd.create()
   t.teardown(async () => { await dockerd.destroy() })
   await ensureImages(dockerd.docker)
-  const containers = await Promise.all([1, 2, 3].map(async i => await runContainer(dockerd.docker, { name: `sctest-flap-${i}`, network: 'none', labels: { ServiceName: 'flapless', HealthCheck: 'AlwaysSuccessful' } })))
+  // A check that takes time (a command run in the container, about 1 s): the new run's first
+  // verdict comes well after the container is rediscovered, so an UNKNOWN step would show.
+  const containers = await Promise.all([1, 2, 3].map(async i => await runContainer(dockerd.docker, { name: `sctest-flap-${i}`, network: 'none', labels: { ServiceName: 'flapless', HealthCheck: 'External', HealthCheckArgs: 'sleep 1' } })))
   const ids = new Set(containers.map(c => c.shortId))
 
-  const hostOpts = { ip: HOST_IP, hostname: 'flap-host', cwd: path.join(dir, 'host'), dockerUrl: `unix://${dockerd.socket}`, args: ['-c', PEER_IP] }
+  const hostOpts = { ip: HOST_IP, hostname: 'flap-host', cwd: path.join(dir, 'host'), dockerUrl: `unix://${dockerd.socket}`, args: ['-c', PEER_IP], env: { DOCKER_ALLOW_EXTERNAL_CHECKS: 'true', HEALTH_INTERVAL: '3s', HEALTH_TIMEOUT: '2s' } }
   let host = await startDockerDaemon(hostOpts)
   t.teardown(() => { host.kill() })
   // Passive, and slow to declare the host departed: the restart falls within its departure grace,
@@ -59,6 +62,7 @@ dtest('docker restart: a sidecar killed and restarted while its containers run s
   const changes = reader.of('service-changed').map(e => e.json as ChangeJson).filter(c => ids.has(c.Service.ID))
   t.log(`the peer's change events for the 3 containers across the restart: ${changes.map(c => `${c.Service.ID.slice(0, 6)} ${c.PreviousStatus}->${c.Service.Status}`).join(', ') || 'none'}`)
   t.deepEqual(changes.filter(c => c.Service.Status === STATUS.TOMBSTONE).map(c => c.Service.ID), [], 'no tombstone reached the peer')
+  t.deepEqual(changes.map(c => `${c.Service.ID} ${c.PreviousStatus}->${c.Service.Status}`), [], 'no change at all: no UNKNOWN step while the new checks run')
   for (const c of containers) t.is((await waitForInstance(peer, c.shortId, () => true, 'on the peer')).svc.Status, STATUS.ALIVE)
   t.regex(host.output, /keeping 3 records of this host from an earlier run until docker discovery has listed its services/)
   t.notRegex(host.output, /tombstoning flapless/)
