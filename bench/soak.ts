@@ -41,8 +41,8 @@ const SERVICES = Math.min(2000, Math.max(20, Number(process.env.SOAK_SERVICES ??
 const SNAPSHOTS = process.env.SOAK_HEAPSNAPSHOT === '1'
 const IPS = ['127.0.49.201', '127.0.49.202', '127.0.49.203', '127.0.49.204', '127.0.49.205']
 const RECEIVER_IP = '127.0.49.220'
-/** Tombstones kept 2 minutes (default 3 h), so the catalog reaches its steady size within the warm-up. */
-const TOMBSTONE_LIFESPAN = '2m'
+/** Tombstones kept 2 minutes (this lifespan + the stale check's 1 min; default 3 h), so the catalog reaches its steady size within the warm-up. */
+const TOMBSTONE_LIFESPAN = '1m'
 const WARMUP_MS = Math.min(180_000, Math.max(60_000, MINUTES * 60_000 * 0.2))
 const rand = prng(Number(process.env.SOAK_SEED ?? 7))
 const pick = <T>(xs: readonly T[]): T => xs[Math.floor(rand() * xs.length)]

@@ -1,7 +1,7 @@
 // GET /api/services/<name>/explain.json: for each instance of a service, why this host
 // would or would not send it traffic. The first thing an operator asks when traffic does
 // not reach an instance; the UI's details view shows it.
-import type { Catalog, Report } from '../catalog/index.ts'
+import { tombstoneKeptMs, type Catalog, type Report } from '../catalog/index.ts'
 import type { CheckState } from '../health/monitor.ts'
 import { ServiceStatus, statusString } from '../service/status.ts'
 import type { Service } from '../service/service.ts'
@@ -38,9 +38,9 @@ const STATUS_REASON: Record<number, string> = {
 
 function seconds (ms: number): number { return Math.round(ms / 100) / 10 }
 
-/** How long a record lives without refresh: tombstones until removal, the rest until expiry (catalog rules). */
+/** How long a record lives without refresh: tombstones until removal (tombstoneKeptMs), the rest until expiry (catalog rules). */
 function lifespanMs (svc: Service, l: Lifespans): number {
-  if (svc.Status === ServiceStatus.TOMBSTONE) return l.tombstoneLifespanMs
+  if (svc.Status === ServiceStatus.TOMBSTONE) return tombstoneKeptMs(l)
   return svc.Status === ServiceStatus.DRAINING ? l.drainingLifespanMs : l.aliveLifespanMs
 }
 

@@ -9,7 +9,7 @@ import { makeService, recordKey, ServiceStatus, Time, withFields, type Service }
 import { MinHeap } from '../lib/min-heap.ts'
 import { OldestTombstones } from './oldest-tombstones.ts'
 import { sameBlock } from './state-codec.ts'
-import { compareGoStrings, EXPIRY_BUMP_MS, expiryAfterMs, isDeadTombstone, isExpired, isRefresh, isStale, mergedStatus, shouldReplace } from './rules.ts'
+import { compareGoStrings, DEPARTURE_BUMP_NS, EXPIRY_BUMP_MS, expiryAfterMs, isDeadTombstone, isExpired, isRefresh, isStale, mergedStatus, shouldReplace } from './rules.ts'
 import { STATE_BLOCK_RECORDS, type CatalogOptions, type ChangeEvent, type MergeResult, type MergeRoom, type ServerSnapshot, type StateHost, type StateLists, type StateSnapshot } from './types.ts'
 
 interface ServerEntry {
@@ -17,7 +17,12 @@ interface ServerEntry {
   readonly services: Map<string, Service>
   /** Who handed us each record's current version, and when (for explain). */
   readonly reports: Map<string, Report>
-  lastUpdated: Time
+  /**
+   * The newest Updated of the records held (lastUpdatedOf), so the same records give the same
+   * time whatever order they came in; undefined once the record that had it was forgotten,
+   * until next read.
+   */
+  lastUpdated: Time | undefined
   lastChanged: Time
   /** Cached frozen view; dropped whenever this server changes. */
   snapshot: ServerSnapshot | undefined
@@ -85,6 +90,16 @@ function frozenRecord<T> (entries: Iterable<readonly [string, T]>): Readonly<Rec
 
 function sortedKeys (keys: Iterable<string>): string[] {
   return [...keys].sort(compareGoStrings)
+}
+
+/** A server's LastUpdated: the newest Updated among its records, found again only after the record that had it was forgotten. */
+function lastUpdatedOf (entry: ServerEntry): Time {
+  if (entry.lastUpdated === undefined) {
+    let newest: Time | undefined
+    for (const svc of entry.services.values()) newest = newest === undefined ? svc.Updated : Time.max(newest, svc.Updated)
+    entry.lastUpdated = newest ?? Time.EPOCH
+  }
+  return entry.lastUpdated
 }
 
 /** A server's service IDs in sorted order (kept in the entry until one comes or goes). */
@@ -252,8 +267,9 @@ export class Catalog extends EventEmitter<{ change: [ChangeEvent], contradicted:
 
   /**
    * One reaping pass (reference §2.5): deletes tombstones older than the tombstone lifespan
-   * (and servers left empty), and tombstones every record not refreshed within its lifespan
-   * with Updated = old Updated + 1 s, so that a newer record elsewhere still wins.
+   * + 1 min, the stale cut-off (tombstoneKeptMs; and servers left empty), and tombstones every
+   * record not refreshed within its lifespan with Updated = old Updated + 1 s, so that a newer
+   * record elsewhere still wins.
    * Returns the new tombstones, for gossip to announce.
    */
   expire (): Service[] {
@@ -309,9 +325,17 @@ export class Catalog extends EventEmitter<{ change: [ChangeEvent], contradicted:
   }
 
   /**
-   * Tombstones every live record of a departed host (reference §2.6), stamped now; a record
-   * stamped in our future by a drifting clock gets its own Updated + 1 ns instead, so the
-   * tombstone is always newer than what it replaces. Existing tombstones keep their time.
+   * Tombstones every live record of a departed host (reference §2.6), each stamped with the
+   * Updated of the version it replaces + 1 ns (DEPARTURE_BUMP_NS): newer than every version of
+   * it this node held, and older than anything the host stamps after it. The original stamped
+   * the observer's now, which put this node's clock into a comparison of the host's own
+   * stamps: an observer whose clock was s ahead held the host's records down for about s after
+   * the host came back (its re-announced versions, stamped by its own clock, lost to the
+   * tombstone), and the host only re-announces at its own clock (an observer's tombstone of its
+   * own records is never merged, and a host that re-stamped past it could be pushed ahead by
+   * any member). Versions the host stamped after the one held here, which this node missed,
+   * are refused while the host is not a member (admission), so the tombstone needs to beat no
+   * more than what is held. Existing tombstones keep their time.
    * Returns the new tombstones; [] for an unknown host or one with nothing live.
    */
   expireHost (hostname: string): Service[] {
@@ -325,11 +349,10 @@ export class Catalog extends EventEmitter<{ change: [ChangeEvent], contradicted:
    * return for instance, is left alone); tombstones and unknown records are skipped.
    */
   tombstoneDeparted (records: readonly Service[]): Service[] {
-    const now = this.#clock.now()
     const events: ChangeEvent[] = []
     for (const svc of records) {
       if (svc.Status === ServiceStatus.TOMBSTONE || this.#servers.get(svc.Hostname)?.services.get(svc.ID) !== svc) continue
-      const tomb = withFields(svc, { Status: ServiceStatus.TOMBSTONE, Updated: Time.max(now, svc.Updated.plusNanos(1n)) })
+      const tomb = withFields(svc, { Status: ServiceStatus.TOMBSTONE, Updated: svc.Updated.plusNanos(DEPARTURE_BUMP_NS) })
       this.#store(tomb, true)
       events.push({ service: tomb, previousStatus: svc.Status, time: tomb.Updated })
     }
@@ -363,7 +386,7 @@ export class Catalog extends EventEmitter<{ change: [ChangeEvent], contradicted:
     const hosts = sortedKeys(this.#servers.keys()).map(name => {
       const entry = this.#servers.get(name) as ServerEntry
       if (entry.list?.version !== entry.version) entry.list = { version: entry.version, blocks: stateBlocks(entry) }
-      return stateHost(name, entry.list.blocks, entry.lastUpdated, entry.lastChanged)
+      return stateHost(name, entry.list.blocks, lastUpdatedOf(entry), entry.lastChanged)
     })
     const value: StateLists = Object.freeze({ hosts: Object.freeze(hosts), lastChanged: this.#lastChanged, clusterName: this.#opts.clusterName, hostname: this.#opts.hostname })
     this.#lists = { version: this.#version, value }
@@ -423,7 +446,7 @@ export class Catalog extends EventEmitter<{ change: [ChangeEvent], contradicted:
   /** How many records one host has and its LastUpdated, without building its snapshot; undefined for an unknown host. */
   serverSummary (hostname: string): { count: number, lastUpdated: Time, lastChanged: Time } | undefined {
     const server = this.#servers.get(hostname)
-    return server === undefined ? undefined : { count: server.services.size, lastUpdated: server.lastUpdated, lastChanged: server.lastChanged }
+    return server === undefined ? undefined : { count: server.services.size, lastUpdated: lastUpdatedOf(server), lastChanged: server.lastChanged }
   }
 
   /** One host's records (tombstones included), unsorted: a fresh array, O(records of that host). */
@@ -489,7 +512,7 @@ export class Catalog extends EventEmitter<{ change: [ChangeEvent], contradicted:
     entry.snapshot ??= Object.freeze({
       Name: entry.name,
       Services: frozenRecord(sortedIds(entry).map(id => [id, entry.services.get(id) as Service] as const)),
-      LastUpdated: entry.lastUpdated,
+      LastUpdated: lastUpdatedOf(entry),
       LastChanged: entry.lastChanged,
     })
     return entry.snapshot
@@ -499,7 +522,7 @@ export class Catalog extends EventEmitter<{ change: [ChangeEvent], contradicted:
   #store (svc: Service, changed: boolean, from: string = this.#opts.hostname): void {
     let server = this.#servers.get(svc.Hostname)
     if (server === undefined) {
-      server = { name: svc.Hostname, services: new Map(), reports: new Map(), lastUpdated: Time.EPOCH, lastChanged: Time.EPOCH, snapshot: undefined, ids: undefined, ordered: undefined, list: undefined, patched: new Set(), reshaped: false, version: 0, tombstones: 0, oldest: undefined, displacedUpTo: undefined }
+      server = { name: svc.Hostname, services: new Map(), reports: new Map(), lastUpdated: svc.Updated, lastChanged: Time.EPOCH, snapshot: undefined, ids: undefined, ordered: undefined, list: undefined, patched: new Set(), reshaped: false, version: 0, tombstones: 0, oldest: undefined, displacedUpTo: undefined }
       this.#servers.set(svc.Hostname, server)
     }
     const previous = server.services.get(svc.ID)
@@ -526,7 +549,8 @@ export class Catalog extends EventEmitter<{ change: [ChangeEvent], contradicted:
     const due = { server, id: svc.ID, at: this.#deadlineOf(svc) }
     if (this.#dueLater !== undefined) this.#dueLater.push(due)
     else this.#addDue(due)
-    server.lastUpdated = svc.Updated
+    // a stored version is always newer than the one it replaces, so the newest can only move up here
+    if (server.lastUpdated !== undefined) server.lastUpdated = Time.max(server.lastUpdated, svc.Updated)
     if (changed) {
       server.lastChanged = Time.max(server.lastChanged, svc.Updated)
       this.#lastChanged = Time.max(this.#lastChanged, svc.Updated)
@@ -543,6 +567,7 @@ export class Catalog extends EventEmitter<{ change: [ChangeEvent], contradicted:
     server.ordered = undefined
     server.reshaped = true
     server.reports.delete(svc.ID)
+    if (server.lastUpdated?.equals(svc.Updated) === true) server.lastUpdated = undefined
     this.#count(svc.Status, -1)
     if (svc.Status === ServiceStatus.TOMBSTONE && --server.tombstones === 0) server.oldest = undefined
     if (server.services.size === 0 && !keepHost) this.#servers.delete(server.name)

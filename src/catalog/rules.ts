@@ -9,6 +9,12 @@ export const STALE_FUDGE_MS = 60_000
 /** How much newer an expiry tombstone is than the record it replaces (the original's +1 s). */
 export const EXPIRY_BUMP_MS = 1_000
 
+/**
+ * How much newer a departed host's tombstone is than the record it replaces: the least that
+ * is newer, so the host's next stamp, by its own clock, wins as soon as the host is back.
+ */
+export const DEPARTURE_BUMP_NS = 1n
+
 /** True iff svc.Updated is before now − lifespan − 1 min: too old to be worth merging. */
 export function isStale (svc: Service, lifespanMs: number, now: Time): boolean {
   return svc.Updated.isBefore(now.plusMillis(-(lifespanMs + STALE_FUDGE_MS)))
@@ -19,9 +25,20 @@ export function lifespanOf (svc: Service, opts: CatalogOptions): number {
   return svc.Status === ServiceStatus.DRAINING ? opts.drainingLifespanMs : opts.aliveLifespanMs
 }
 
-/** How long after its Updated expire() has work for svc: tombstoning it (its lifespan), or, a tombstone, forgetting it. */
+/**
+ * How long a tombstone is kept after its Updated: until it is stale itself (the tombstone
+ * lifespan + STALE_FUDGE_MS). Every version it superseded is older, so stale by then too, and
+ * merge() drops it on arrival. Forgotten at the bare lifespan, a tombstone left a minute in which
+ * a replayed version it had superseded (Updated less than a minute before the tombstone's) was
+ * no longer stale and found nothing stored: it came back as a new record until the next reap.
+ */
+export function tombstoneKeptMs (opts: Pick<CatalogOptions, 'tombstoneLifespanMs'>): number {
+  return opts.tombstoneLifespanMs + STALE_FUDGE_MS
+}
+
+/** How long after its Updated expire() has work for svc: tombstoning it (its lifespan), or, a tombstone, forgetting it (tombstoneKeptMs). */
 export function expiryAfterMs (svc: Service, opts: CatalogOptions): number {
-  return svc.Status === ServiceStatus.TOMBSTONE ? opts.tombstoneLifespanMs : lifespanOf(svc, opts)
+  return svc.Status === ServiceStatus.TOMBSTONE ? tombstoneKeptMs(opts) : lifespanOf(svc, opts)
 }
 
 /** True iff svc is not a tombstone and was not refreshed within its lifespan (strictly older). */
@@ -30,9 +47,9 @@ export function isExpired (svc: Service, opts: CatalogOptions, now: Time): boole
   return svc.Updated.isBefore(now.plusMillis(-lifespanOf(svc, opts)))
 }
 
-/** True iff svc is a tombstone older than the tombstone lifespan, so it can be forgotten. */
+/** True iff svc is a tombstone that is stale itself (older than tombstoneKeptMs), so it can be forgotten. */
 export function isDeadTombstone (svc: Service, opts: CatalogOptions, now: Time): boolean {
-  return svc.Status === ServiceStatus.TOMBSTONE && svc.Updated.isBefore(now.plusMillis(-opts.tombstoneLifespanMs))
+  return svc.Status === ServiceStatus.TOMBSTONE && isStale(svc, opts.tombstoneLifespanMs, now)
 }
 
 /**

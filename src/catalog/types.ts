@@ -10,7 +10,10 @@ export interface CatalogOptions {
   aliveLifespanMs: number
   /** DRAINING records not refreshed this long are tombstoned. */
   drainingLifespanMs: number
-  /** Tombstones older than this are deleted; incoming records older than this (+1 min) are dropped. */
+  /**
+   * Incoming records older than this + 1 min (STALE_FUDGE_MS) are dropped; tombstones are
+   * deleted once that old too (tombstoneKeptMs), so no version a tombstone superseded comes back.
+   */
   tombstoneLifespanMs: number
 }
 

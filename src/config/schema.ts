@@ -83,7 +83,7 @@ export const SCHEMA: Schema = {
     push_pull_interval: { type: 'duration', doc: 'how often state is compared and repaired with a random peer (anti-entropy: digests first, then only what differs)' },
     alive_lifespan: { type: 'duration', doc: 'a record not refreshed for this long is presumed dead and tombstoned' },
     draining_lifespan: { type: 'duration', doc: 'how long a DRAINING record lives without refresh' },
-    tombstone_lifespan: { type: 'duration', doc: 'how long tombstones are kept (and how old a record may be and still be accepted)' },
+    tombstone_lifespan: { type: 'duration', doc: 'how old a record may be and still be accepted, plus 1 min for clock drift; tombstones are kept as long, so nothing they replaced comes back' },
     reap_interval: { type: 'duration', doc: 'how often expired records are tombstoned and old tombstones removed' },
     data_dir: { type: 'path', emptyOk: true, doc: 'directory for state kept across restarts (e.g. the node identity)', defaultText: '~/.sidecar/<hostname>' },
     cluster_key: { type: 'string', emptyOk: true, doc: 'shared secret all nodes of the cluster must hold ("" = none; isolation by cluster_name only)' },

@@ -26,13 +26,21 @@ export interface Discovered {
 
 /**
  * A source of local services. services() returns the current set (cheap, no I/O);
- * 'change' fires after it changed. start() throws when the source cannot be used at all
+ * 'change' fires after it changed, and after the first full listing (listed() turned true).
+ * start() throws when the source cannot be used at all
  * (a static file that is bad at start); later errors keep the last good set and show in
  * lastError().
  */
 export interface Discoverer extends Startable, EventEmitter<{ change: [] }> {
   readonly name: string
   services (): readonly Discovered[]
+  /**
+   * True once services() is the source's whole set: it was read in full at least once
+   * (static: at start; Docker: its first complete listing, which comes after start() returned).
+   * Until then an empty or partial services() says nothing about what is gone: the local
+   * announcer keeps this host's records of an earlier run meanwhile (within a bound).
+   */
+  listed (): boolean
   lastError (): string | undefined
   /**
    * Asks for the source to be read again now (SIGHUP), beside its own watching; never throws,

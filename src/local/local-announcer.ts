@@ -4,13 +4,18 @@
 // earlier run's) can out-date the origin. It drains and undrains, refreshes on a short
 // tick (records never reach the alive lifespan while they run), tombstones what vanished
 // from discovery and, on stop (graceful leave), everything it announces.
+// This hostname's records of an earlier run (a crash or a quick restart: peers hand them back,
+// ALIVE) are tombstoned only once every discoverer has listed its services: a Docker that has
+// not answered yet lists nothing, and tombstoning then flapped every container that still runs.
+// A rediscovered one keeps the health status its record of the earlier run holds (same fields)
+// until its new check's first verdict, within a bound, instead of flapping to UNKNOWN and back.
 // Work is O(changes): a status flip merges one record; a discovery change compares the
 // discovered set with the last one and touches only what differs. The refresh tick is the
 // one pass over every record (it must re-stamp them all anyway).
 // An operator's drain is held here and stamped on every refresh, so a drained record
 // changes (and is announced) once per change, not once per refresh (reference §12.1).
 import { EventEmitter } from 'node:events'
-import type { Catalog, ChangeEvent } from '../catalog/index.ts'
+import { isRefresh, type Catalog, type ChangeEvent } from '../catalog/index.ts'
 import type { Discovered, Discoverer } from '../discovery/types.ts'
 import type { CheckTargets } from '../health/target.ts'
 import type { Logger } from '../lib/logger.ts'
@@ -31,6 +36,15 @@ import type { ListenerSource, ListenerTarget, OwnedRecords } from './types.ts'
  */
 export const LEAVE_SLICE_MS = 25
 
+/**
+ * How long after start() this hostname's records of an earlier run are kept while a discoverer
+ * has not listed its services yet (Docker not answering). Long enough for a Docker that starts
+ * or restarts beside the sidecar (its discoverer retries every 5 s at most, and gives a request
+ * 10 s); far shorter than the 10 min a DRAINING record would otherwise stay routable if Docker
+ * is gone for good. Then the records no discoverer reports are tombstoned, as before.
+ */
+export const FIRST_LISTING_WAIT_MS = 30_000
+
 export interface LocalAnnouncerInit extends Partial<CheckDefaults> {
   hostname: string
   /** Failover site stamped on every local record ('' for none). */
@@ -45,7 +59,19 @@ export interface LocalAnnouncerInit extends Partial<CheckDefaults> {
    * 0: every refresh re-stamps every record.
    */
   restampAfterMs?: number
+  /** See FIRST_LISTING_WAIT_MS (the default). */
+  firstListingWaitMs?: number
+  /**
+   * How long a service rediscovered after a restart is announced with the health status of its
+   * record of the earlier run (ALIVE or UNHEALTHY, same fields) while its new check has no
+   * verdict yet; then UNKNOWN as any new check. The daemon gives one health interval plus the
+   * check timeout (a new check runs at once). Default FIRST_VERDICT_WAIT_MS; 0: never.
+   */
+  firstVerdictWaitMs?: number
 }
+
+/** The default of firstVerdictWaitMs: the default health interval (3 s) plus timeout (2 s). */
+export const FIRST_VERDICT_WAIT_MS = 5000
 
 export interface LocalAnnouncerComponents {
   catalog: Catalog
@@ -74,9 +100,23 @@ export class LocalAnnouncer extends EventEmitter<{ change: [] }> implements Star
   readonly #owned = new Map<string, Service>()
   /** Record keys an operator drained; forgotten when the instance goes away. */
   readonly #drained = new Set<string>()
+  /**
+   * Rediscovered services announced with their earlier run's health status until their check's
+   * first verdict: key -> that status and until when (clock ms). Ended by a verdict, a
+   * rediscovery with other fields, a vanish, or the deadline (the refresh then announces UNKNOWN).
+   */
+  readonly #carried = new Map<string, { status: ServiceStatus, untilMs: number }>()
   #listenerTargets: readonly ListenerTarget[] = []
   #ticker: Ticker | undefined
-  readonly #onDiscovery = (): void => { this.#followDiscovery() }
+  readonly #onDiscovery = (): void => {
+    this.#followDiscovery()
+    if (this.#listingWait !== undefined && this.#unlisted().length === 0) this.#endListingWait(false)
+  }
+
+  /** Set from start() until every discoverer has listed once, or the wait ran out: an earlier run's records are kept meanwhile. */
+  #listingWait: NodeJS.Timeout | undefined
+  /** The tombstoning of an earlier run's records that follows the wait. */
+  #sweep: Promise<void> | undefined
   /** Ends start()'s wait for the first announcements (abortStart). */
   #abortStart: (() => void) | undefined
   #startAborted = false
@@ -92,6 +132,7 @@ export class LocalAnnouncer extends EventEmitter<{ change: [] }> implements Star
    * later turns; a key queued twice is announced once, with its latest status.
    */
   readonly #onStatus = (key: string): void => {
+    this.#carried.delete(key) // the new check's verdict: announced as it is
     if (!this.#discovered.has(key)) return
     if (this.#statusQueue.size === 0 && !this.#statusBudget.exhausted) {
       this.#statusBudget.run(() => { this.#announce(key, this.#c.clock.now()) })
@@ -133,7 +174,8 @@ export class LocalAnnouncer extends EventEmitter<{ change: [] }> implements Star
     if (!this.#startAborted) await Promise.race([this.settled(), new Promise<void>((resolve) => { this.#abortStart = resolve })])
     this.#abortStart = undefined
     if (this.#ticker === undefined || this.#startAborted) return // stopped meanwhile, or about to be
-    await this.#tombstoneVanished() // this hostname's records left from an earlier run
+    if (this.#unlisted().length === 0) await this.#tombstoneVanished() // this hostname's records left from an earlier run
+    else this.#awaitListing()
     if (this.#ticker === undefined) return
     this.#ticker?.start()
   }
@@ -160,10 +202,17 @@ export class LocalAnnouncer extends EventEmitter<{ change: [] }> implements Star
     this.#c.monitor.off('status', this.#onStatus)
     this.#c.catalog.off('change', this.#onCatalog)
     this.#strays.clear()
+    if (this.#listingWait !== undefined) {
+      // an earlier run's records kept for the wait leave with the rest: this host announces nothing after its leave
+      for (const s of this.#c.catalog.hostRecords(this.#init.hostname)) if (s.Status !== ServiceStatus.TOMBSTONE && !this.#owned.has(recordKey(s))) this.#owned.set(recordKey(s), s)
+    }
+    clearTimeout(this.#listingWait)
+    this.#listingWait = undefined
     const ticker = this.#ticker
     this.#ticker = undefined // also ends a discovery change still being applied, at its next slice
     await ticker.stop()
     await this.#reconciling
+    await this.#sweep
     const n = await this.#leave()
     if (n > 0) this.#c.logger.info(`leaving: tombstoned ${n} local record${n === 1 ? '' : 's'}`)
   }
@@ -271,7 +320,7 @@ export class LocalAnnouncer extends EventEmitter<{ change: [] }> implements Star
   #tombstoneStrays (): void {
     const keys = [...this.#strays]
     this.#strays.clear()
-    if (this.#ticker === undefined) return
+    if (this.#ticker === undefined || this.#listingWait !== undefined) return // waiting: the sweep after it looks at every record
     const now = this.#c.clock.now()
     for (const key of keys) {
       if (this.#discovered.has(key)) continue
@@ -301,6 +350,45 @@ export class LocalAnnouncer extends EventEmitter<{ change: [] }> implements Star
     }
   }
 
+  /** The discoverers that have not listed their services yet. */
+  #unlisted (): string[] {
+    return this.#c.discoverers.flatMap(d => d.listed() ? [] : [d.name])
+  }
+
+  /**
+   * Keeps this hostname's records that nothing discovers yet (an earlier run's) until every
+   * discoverer has listed once, or for firstListingWaitMs at most: until then an empty
+   * discovered set means "not asked yet". Whichever discoverer owned a record is not
+   * recorded in it, so one unlisted discoverer holds them all.
+   */
+  #awaitListing (): void {
+    const waitMs = this.#init.firstListingWaitMs ?? FIRST_LISTING_WAIT_MS
+    this.#listingWait = setTimeout(() => { this.#endListingWait(true) }, waitMs)
+    const kept = this.#undiscovered()
+    if (kept > 0) this.#c.logger.info(`keeping ${kept} record${kept === 1 ? '' : 's'} of this host from an earlier run until ${this.#unlisted().join(' and ')} discovery has listed its services (at most ${waitMs / 1000} s): what still runs is not tombstoned`)
+  }
+
+  /** How many live records under this hostname nothing discovers (one pass, no merge: about 1 ms for 10,000). */
+  #undiscovered (): number {
+    let n = 0
+    for (const s of this.#c.catalog.hostRecords(this.#init.hostname)) if (s.Status !== ServiceStatus.TOMBSTONE && !this.#discovered.has(recordKey(s))) n++
+    return n
+  }
+
+  /** Ends the wait: every discoverer listed (the discovery change is applied first), or the time ran out. */
+  #endListingWait (timedOut: boolean): void {
+    clearTimeout(this.#listingWait)
+    this.#listingWait = undefined
+    const n = timedOut ? this.#undiscovered() : 0
+    if (n > 0) this.#c.logger.warn(`${this.#unlisted().join(' and ')} discovery has not listed its services ${(this.#init.firstListingWaitMs ?? FIRST_LISTING_WAIT_MS) / 1000} s after the start: tombstoning the ${n} record${n === 1 ? '' : 's'} of this host from an earlier run that no discoverer reports`)
+    const sweep = this.#sweep = (async () => {
+      await this.settled()
+      await this.#tombstoneVanished()
+    })().catch((err: unknown) => { this.#c.logger.error({ err }, 'failed to tombstone the records of an earlier run') }).finally(() => {
+      if (this.#sweep === sweep) this.#sweep = undefined
+    })
+  }
+
   #setDrained (id: string, drained: boolean): Service | undefined {
     const key = recordKey({ Hostname: this.#init.hostname, ID: id })
     const found = this.#discovered.get(key)
@@ -312,9 +400,40 @@ export class LocalAnnouncer extends EventEmitter<{ change: [] }> implements Star
     return this.#c.catalog.get(found.service.Hostname, id)
   }
 
-  /** The status to announce: the health status, or DRAINING for a drained instance that is not failing its check. */
+  /**
+   * The status to announce: the health status (an earlier run's while the new check has no
+   * verdict, see #carried), or DRAINING for a drained instance that is not failing its check.
+   */
   #statusOf (key: string, health = this.#c.monitor.status(key)): ServiceStatus {
+    if (health === ServiceStatus.UNKNOWN && this.#carried.size > 0) health = this.#carriedStatus(key) ?? health
     return this.#drained.has(key) && health !== ServiceStatus.UNHEALTHY ? ServiceStatus.DRAINING : health
+  }
+
+  /** The earlier run's status carried for key while its deadline lasts; a key past it is forgotten. */
+  #carriedStatus (key: string): ServiceStatus | undefined {
+    const c = this.#carried.get(key)
+    if (c === undefined) return undefined
+    if (this.#c.clock.now().toMillis() < c.untilMs) return c.status
+    this.#carried.delete(key)
+    return undefined
+  }
+
+  /**
+   * When d is discovered for the first time in this run and its new check has no verdict yet
+   * (health UNKNOWN): the health status of this host's record of an earlier run (a peer's copy
+   * or this node's, origin-signed) if it is ALIVE or UNHEALTHY and has d's fields, so peers see
+   * no UNKNOWN step in between; the status is carried until the first verdict, within a bound.
+   * DRAINING is not carried (an operator's drain is held in memory and ends with the run).
+   */
+  #carryOver (key: string, d: Discovered, health: ServiceStatus): ServiceStatus {
+    const waitMs = this.#init.firstVerdictWaitMs ?? FIRST_VERDICT_WAIT_MS
+    if (health !== ServiceStatus.UNKNOWN || waitMs <= 0 || this.#owned.has(key)) return health
+    const stored = this.#c.catalog.get(d.service.Hostname, d.service.ID)
+    if (stored === undefined || (stored.Status !== ServiceStatus.ALIVE && stored.Status !== ServiceStatus.UNHEALTHY)) return health
+    const record = withFields(d.service, { Status: stored.Status, ...(this.#init.site !== '' ? { Site: this.#init.site } : {}) })
+    if (!isRefresh(stored, record)) return health
+    this.#carried.set(key, { status: stored.Status, untilMs: this.#c.clock.now().toMillis() + waitMs })
+    return stored.Status
   }
 
   /** Origin always wins for its own records: strictly newer than anything stored. */
@@ -338,6 +457,7 @@ export class LocalAnnouncer extends EventEmitter<{ change: [] }> implements Star
   #vanish (key: string, svc: Service, now: Time): void {
     this.#owned.delete(key)
     this.#drained.delete(key)
+    this.#carried.delete(key)
     const stored = this.#c.catalog.get(svc.Hostname, svc.ID)
     if (stored === undefined || stored.Status === ServiceStatus.TOMBSTONE) return
     this.#c.logger.info({ id: svc.ID, name: svc.Name }, `tombstoning ${svc.Name} (${svc.ID}): no longer discovered`)
@@ -410,7 +530,9 @@ export class LocalAnnouncer extends EventEmitter<{ change: [] }> implements Star
         // (AlwaysSuccessful) ends a microtask later, and its verdict must not land before the
         // change events of this operation are settled (listeners snapshot the state then).
         const target = checkTargetOf(d, this.#defaults)
-        this.#announce(key, this.#c.clock.now(), this.#c.monitor.statusAfterSet(target))
+        const health = this.#c.monitor.statusAfterSet(target)
+        if (prev.has(key)) this.#carried.delete(key) // other fields or check: its record of an earlier run says nothing of it
+        this.#announce(key, this.#c.clock.now(), this.#carryOver(key, d, health))
         this.#c.monitor.set(target)
       }
       for (const [key, d] of vanished) {

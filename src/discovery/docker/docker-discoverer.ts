@@ -3,7 +3,8 @@
 // Docker being unreachable is not fatal: start() returns at once, the failure is logged
 // once and shown in lastError(), and the connection is retried with backoff; the last
 // known containers stay discovered meanwhile, so a Docker restart tombstones nothing that
-// still runs.
+// still runs. Until the first complete listing, listed() is false: an empty set then means
+// "not asked yet", not "nothing runs" (the announcer keeps an earlier run's records meanwhile).
 import { EventEmitter } from 'node:events'
 import type Docker from 'dockerode'
 import { cidrList } from '../../lib/backend-ips.ts'
@@ -73,6 +74,8 @@ export class DockerDiscoverer extends EventEmitter<{ change: [] }> implements Di
   #attempt = 0
   #connError: string | undefined
   #everConnected = false
+  /** A reconcile read every running container (listed and inspected): services() is Docker's set, not a placeholder. */
+  #listed = false
   readonly #inFlight = new Set<Promise<unknown>>()
   /** Containers with an inspect queued or in flight after an event: the sequence number of their latest event. */
   readonly #refreshSeq = new Map<string, number>()
@@ -88,6 +91,9 @@ export class DockerDiscoverer extends EventEmitter<{ change: [] }> implements Di
   }
 
   services (): readonly Discovered[] { return this.#set.services() }
+
+  /** False until the first reconcile that listed and inspected every running container; stays true across reconnections. */
+  listed (): boolean { return this.#listed }
 
   lastError (): string | undefined { return this.#connError ?? this.#set.problems() }
 
@@ -274,12 +280,16 @@ export class DockerDiscoverer extends EventEmitter<{ change: [] }> implements Di
       else this.#set.setHealth(c.Id, healthOf(c.Id), asOf)
     }
     for (const id of this.#set.ids()) if (!serving.has(id)) changed = this.#set.remove(id, asOf) || changed
+    let complete = true
     await forEachLimited(toInspect, INSPECT_CONCURRENCY, async (id) => {
       try {
         changed = this.#set.apply(fromInspect(await client.getContainer(id).inspect({ abortSignal: this.#signal() })), asOf) || changed
       } catch (err) {
         if ((err as { statusCode?: number }).statusCode === 404) changed = this.#set.remove(id, asOf) || changed
-        else if (!signal.aborted) this.#logger.debug({ err, id }, `inspecting ${id.slice(0, 12)} failed; the next reconcile retries`)
+        else {
+          complete = false
+          if (!signal.aborted) this.#logger.debug({ err, id }, `inspecting ${id.slice(0, 12)} failed; the next reconcile retries`)
+        }
       }
     })
     this.#set.prune(asOf)
@@ -287,7 +297,11 @@ export class DockerDiscoverer extends EventEmitter<{ change: [] }> implements Di
       this.#connError = undefined
       this.#logger.info(`Docker at ${this.#describe} is reachable again: ${this.#set.services().length} services discovered`)
     }
-    if (changed && !signal.aborted) this.emit('change')
+    if (signal.aborted) return
+    // the first complete listing is a change even when it found nothing: the announcer waits for it
+    const first = complete && !this.#listed
+    if (first) this.#listed = true
+    if (changed || first) this.emit('change')
   }
 }
 

@@ -257,6 +257,8 @@ function parseEntry (rawEntry: unknown, i: number, file: string, ctx: StaticCont
   if (!PROXY_MODES.includes(proxyMode)) bad(`Service.ProxyMode must be one of ${PROXY_MODES.join(', ')}, got ${JSON.stringify(proxyMode)}`)
   const givenId = optString(svc.ID, 'Service.ID', 128)
   if (givenId !== undefined && !/^[A-Za-z0-9_.-]+$/.test(givenId)) bad('Service.ID may hold only letters, digits, "_", "." and "-"')
+  // a path segment "." or ".." (also as %2E) is resolved away before routing, as Go's ServeMux did: no drain URL could name it
+  if (givenId === '.' || givenId === '..') bad(`Service.ID may not be ${JSON.stringify(givenId)}: /api/services/<id>/drain could not name it (the URL path is cleaned of "." and ".." segments); give it a letter or digit`)
   const id = givenId ?? stableId(name, hostname, ports)
 
   let check: Discovered['check']

@@ -75,6 +75,9 @@ export class StaticDiscoverer extends EventEmitter<{ change: [] }> implements Di
 
   services (): readonly Discovered[] { return this.#services }
 
+  /** True once start() has read the file: a bad file at start refuses to start instead. */
+  listed (): boolean { return this.#lastText !== undefined }
+
   lastError (): string | undefined { return this.#lastError }
 
   async start (): Promise<void> {

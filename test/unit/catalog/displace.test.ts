@@ -115,14 +115,14 @@ test('merge in room \'held\': a new version of a record given up meanwhile is dr
 })
 
 test('merge with displace: expiry and displacement together keep the counts right', t => {
-  const { catalog, clock } = setup({ hostname: 'me', tombstoneLifespanMs: 60_000 })
+  const { catalog, clock } = setup({ hostname: 'me', tombstoneLifespanMs: 60_000, aliveLifespanMs: 3_600_000 })
   clock.set(at(0))
   for (let i = 0; i < 2000; i++) catalog.merge(rec('ci', `t${i}`, i * 10, TOMBSTONE), 'ci')
   for (let i = 0; i < 500; i++) catalog.merge(rec('ci', `n${i}`, 20_000 + i), 'ci', true, 'displace')
   t.is(catalog.count('ci'), 2000)
   t.is(catalog.tombstoneCount('ci'), 1500)
-  clock.set(at(60_000 + 15_000))
-  catalog.expire() // the tombstones stamped before 15 s are dead: 1,000 of the 1,500 left
+  clock.set(at(60_000 + 60_000 + 15_000))
+  catalog.expire() // kept for their lifespan + 1 min: those stamped before 15 s are gone, 1,000 of the 1,500 left
   t.is(catalog.tombstoneCount('ci'), 500)
   t.is(catalog.count('ci'), 1000)
   const merged = Array.from({ length: 600 }, (_, i) => catalog.merge(rec('ci', `m${i}`, 80_000 + i), 'ci', true, 'displace'))

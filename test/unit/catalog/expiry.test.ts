@@ -2,7 +2,7 @@ import test from 'ava'
 import { Reaper } from '../../../src/catalog/reaper.ts'
 import { isDeadTombstone, isExpired } from '../../../src/catalog/rules.ts'
 import { silentLogger } from '../../../src/lib/logger.ts'
-import { ServiceStatus, Time } from '../../../src/service/index.ts'
+import { ServiceStatus, Time, withFields } from '../../../src/service/index.ts'
 import { FakeClock } from '../../helpers/fake-clock.ts'
 import { at, BASE_TIME, makeCatalogOptions, makeTestService } from '../../helpers/factories.ts'
 import { prng } from '../../helpers/prng.ts'
@@ -10,6 +10,8 @@ import { setup } from './setup.ts'
 
 const { ALIVE, TOMBSTONE, UNHEALTHY, UNKNOWN, DRAINING } = ServiceStatus
 const THREE_HOURS = 10_800_000
+/** How long a tombstone is kept: the tombstone lifespan + the stale check's 1 min (tombstoneKeptMs). */
+const KEPT = THREE_HOURS + 60_000
 
 for (const status of [ALIVE, UNHEALTHY, UNKNOWN]) {
   test(`expire: a status-${status} record not refreshed for 80 s becomes a tombstone at Updated + 1 s`, t => {
@@ -69,13 +71,16 @@ test('expire: only expired records of each host are returned', t => {
   t.is(catalog.get('host2', 'new')?.Status, ALIVE)
 })
 
-test('expire: tombstones older than 3 h are removed, and the empty server with them, without an event', t => {
+test('expire: tombstones older than 3 h + 1 min (the stale cut-off) are removed, and the empty server with them, without an event', t => {
   const { catalog, clock, events } = setup()
   catalog.merge(makeTestService({ Status: TOMBSTONE }))
   t.is(events.length, 1)
-  clock.set(at(THREE_HOURS))
+  clock.set(at(THREE_HOURS + 1))
   t.deepEqual(catalog.expire(), [])
-  t.truthy(catalog.get('host1', 'abc123def456'), 'exactly 3 h old is kept')
+  t.truthy(catalog.get('host1', 'abc123def456'), 'past the bare 3 h it is kept')
+  clock.set(at(KEPT))
+  t.deepEqual(catalog.expire(), [])
+  t.truthy(catalog.get('host1', 'abc123def456'), 'exactly 3 h 1 min old is kept')
   clock.advance(1)
   t.deepEqual(catalog.expire(), [])
   t.is(catalog.get('host1', 'abc123def456'), undefined)
@@ -88,18 +93,18 @@ test('expire: tombstones older than 3 h are removed, and the empty server with t
 test('expire: a server keeps living while it has another record', t => {
   const { catalog, clock } = setup()
   catalog.merge(makeTestService({ ID: 'dead', Status: TOMBSTONE }))
-  catalog.merge(makeTestService({ ID: 'live', Updated: at(THREE_HOURS) }))
-  clock.set(at(THREE_HOURS + 1))
+  catalog.merge(makeTestService({ ID: 'live', Updated: at(KEPT) }))
+  clock.set(at(KEPT + 1))
   catalog.expire()
   t.deepEqual(catalog.services().map(s => s.ID), ['live'])
 })
 
-test('expire: an expired record becomes a tombstone that is itself removed 3 h later', t => {
+test('expire: an expired record becomes a tombstone that is itself removed 3 h 1 min later', t => {
   const { catalog, clock } = setup()
   catalog.merge(makeTestService())
   clock.set(at(80_001))
   catalog.expire()
-  clock.set(at(1_000 + THREE_HOURS))
+  clock.set(at(1_000 + KEPT))
   catalog.expire()
   t.truthy(catalog.get('host1', 'abc123def456'))
   clock.advance(1)
@@ -124,21 +129,69 @@ test('expire: an empty catalog gives nothing', t => {
   t.deepEqual(catalog.expire(), [])
 })
 
-test('expireHost: tombstones every live record of that host at the current time', t => {
+// Audit F6: forgotten at its Updated + 3 h, a tombstone left a minute before the versions it
+// superseded were stale: a replay of one (authentic, origin-signed, relayed late) found nothing
+// stored and came back ALIVE ('added': proxies, listeners and streams saw it) until the next reap.
+for (const before of [1, 1_000, 30_000, 59_999, 60_000, 120_000]) {
+  test(`expire: a replayed ALIVE version the tombstone superseded (${before} ms older) never comes back, before or after the tombstone is forgotten`, t => {
+    const { catalog, clock, events } = setup()
+    const alive = makeTestService({ Hostname: 'h', Updated: at(10_000 - before) })
+    catalog.merge(alive, 'h')
+    clock.set(at(10_000))
+    catalog.merge(makeTestService({ Hostname: 'h', Status: TOMBSTONE, Updated: at(10_000) }), 'h')
+    const seen = events.length
+    // every reap (2 s apart, at odd milliseconds) from 10 s before the bare lifespan to 70 s after it, a replay after each
+    for (let ms = 10_000 + THREE_HOURS - 10_000 + 7; ms <= 10_000 + THREE_HOURS + 70_000; ms += 2_000) {
+      clock.set(at(ms))
+      catalog.expire()
+      const result = catalog.merge(alive, 'peer')
+      t.true(result === 'ignored' || result === 'stale', `replay at ${ms} ms: ${result}`)
+      t.not(catalog.get('h', alive.ID)?.Status, ALIVE)
+    }
+    t.is(catalog.get('h', alive.ID), undefined, 'the tombstone is forgotten in the end')
+    t.deepEqual(events.slice(seen), [], 'no change event: nothing came back')
+  })
+}
+
+test('expireHost: tombstones every live record of that host 1 ns after the version it replaces, whatever our clock says', t => {
   const { catalog, clock, events } = setup()
   catalog.merge(makeTestService({ ID: 'a', Hostname: 'gone' }))
-  catalog.merge(makeTestService({ ID: 'b', Hostname: 'gone', Status: DRAINING }))
+  catalog.merge(makeTestService({ ID: 'b', Hostname: 'gone', Status: DRAINING, Updated: at(-2_000) }))
   clock.set(at(5_000))
   const tombs = catalog.expireHost('gone')
   t.deepEqual(tombs.map(s => s.ID).sort(), ['a', 'b'])
   for (const tomb of tombs) {
     t.is(tomb.Status, TOMBSTONE)
-    t.true(tomb.Updated.equals(at(5_000)))
+    t.true(tomb.Updated.equals((tomb.ID === 'a' ? at(0) : at(-2_000)).plusNanos(1n)))
     t.is(catalog.get('gone', tomb.ID), tomb)
   }
-  t.deepEqual(events.slice(2).map(e => [e.service.ID, e.previousStatus]).sort(), [['a', ALIVE], ['b', DRAINING]])
-  t.true(catalog.lastChanged.equals(at(5_000)))
+  t.deepEqual(events.slice(2).map(e => [e.service.ID, e.previousStatus, e.time.toMillis()]).sort(), [['a', ALIVE, at(0).toMillis()], ['b', DRAINING, at(-2_000).toMillis()]])
+  t.true(catalog.lastChanged.equals(at(0).plusNanos(1n)))
 })
+
+// Audit F7: an observer whose clock was s ahead of the host's tombstoned the host's records at
+// its own now, and the host's re-announced versions (stamped by its own clock, which the host
+// cannot move past a tombstone it is never told the time of) lost to it for about s.
+for (const aheadMs of [25_000, 10 * 60_000, 2 * 3_600_000]) {
+  test(`expireHost: an observer ${aheadMs} ms ahead of the host holds its records down no longer than the host's next stamp`, t => {
+    const hostClock = new FakeClock(at(0))
+    const observer = setup({ hostname: 'x' }, new FakeClock(at(aheadMs)))
+    const rec = makeTestService({ Hostname: 'h', Updated: hostClock.now() })
+    t.is(observer.catalog.merge(rec, 'h'), 'added')
+    observer.clock.advance(4_000) // the host stops answering: departed 4 s later
+    hostClock.advance(4_000)
+    const [tomb] = observer.catalog.expireHost('h')
+    t.is(tomb.Status, TOMBSTONE)
+    t.is(observer.catalog.merge(rec, 'h'), 'ignored', 'the version the tombstone replaced still loses')
+    t.is(observer.catalog.merge(withFields(rec, { Status: UNHEALTHY }), 'h'), 'ignored', 'and so does any other of the same time')
+    hostClock.advance(1_000) // back a second later: re-announced, stamped by its own clock
+    observer.clock.advance(1_000)
+    const back = withFields(rec, { Updated: Time.max(hostClock.now(), rec.Updated.plusNanos(1n)) })
+    t.is(observer.catalog.merge(back, 'h'), 'changed')
+    t.is(observer.catalog.get('h', rec.ID)?.Status, ALIVE)
+  })
+}
+
 
 test('expireHost: leaves other hosts alone', t => {
   const { catalog, clock } = setup()
@@ -256,7 +309,9 @@ for (const [label, base] of [['2024', BASE_TIME], ['around 1970', Time.fromMilli
         const Updated = clock.now().plusNanos(BigInt(Math.floor((rand() - 0.7) * 60e6)))
         catalog.merge(makeTestService({ Hostname: names[Math.floor(rand() * names.length)], ID: names[Math.floor(rand() * names.length)], Status: statuses[Math.floor(rand() * statuses.length)], Updated }))
       } else if (r < 0.8) {
-        clock.set(clock.now().plusNanos(BigInt(Math.floor((rand() - 0.1) * 30e6))))
+        // now and then a minute on: tombstones are kept for the tombstone lifespan + 1 min
+        const jump = rand() < 0.05 ? 60_000e6 : 0
+        clock.set(clock.now().plusNanos(BigInt(jump + Math.floor((rand() - 0.1) * 30e6))))
       } else {
         const now = clock.now()
         const before = catalog.services()

@@ -198,7 +198,39 @@ test('merge: LastChanged never moves backwards when an older record is added', t
   catalog.merge(makeTestService({ ID: 'b', Updated: at(1_000) }))
   t.true(catalog.lastChanged.equals(at(10_000)))
   t.true(catalog.server('host1')?.LastChanged.equals(at(10_000)))
-  t.true(catalog.server('host1')?.LastUpdated.equals(at(1_000)), 'LastUpdated is the last accepted record, as in the original')
+  t.true(catalog.server('host1')?.LastUpdated.equals(at(10_000)), 'LastUpdated is the newest record held, not the last accepted one (the original\'s)')
+})
+
+// interleave.ts of the catalog audit: LastUpdated was the Updated of the last record accepted, so
+// two nodes holding the same records showed different times in /api/state.json and /services.json.
+test('merge: a host\'s LastUpdated is the newest Updated of its records, whatever order they came in', t => {
+  const records = [
+    makeTestService({ ID: 'a', Updated: at(10_000) }),
+    makeTestService({ ID: 'b', Updated: at(1_000) }),
+    makeTestService({ ID: 'a', Updated: at(4_000), Status: UNHEALTHY }), // older than the held a: ignored or replaced
+    makeTestService({ ID: 'c', Updated: at(7_000), Status: TOMBSTONE }),
+  ]
+  const orders = [[0, 1, 2, 3], [3, 2, 1, 0], [1, 2, 0, 3], [2, 3, 1, 0]]
+  const seen = new Set<string>()
+  for (const order of orders) {
+    const { catalog } = setup()
+    for (const i of order) catalog.merge(records[i])
+    seen.add(`${catalog.server('host1')?.LastUpdated.toJSON()} ${catalog.serverSummary('host1')?.lastUpdated.toJSON()} ${catalog.stateLists().hosts[0].lastUpdated.toJSON()}`)
+  }
+  t.deepEqual([...seen], [Array(3).fill(at(10_000).toJSON()).join(' ')])
+})
+
+test('merge: a host\'s LastUpdated goes back to its newest remaining record once the newest is forgotten', t => {
+  const { catalog, clock } = setup({ aliveLifespanMs: 1e9, drainingLifespanMs: 1e9 }) // only tombstones go
+  catalog.merge(makeTestService({ ID: 'live', Updated: at(0) }))
+  catalog.merge(makeTestService({ ID: 'gone', Updated: at(5_000), Status: TOMBSTONE }))
+  t.true(catalog.server('host1')?.LastUpdated.equals(at(5_000)))
+  clock.set(at(5_000 + 10_800_000 + 60_001))
+  catalog.expire()
+  t.is(catalog.get('host1', 'gone'), undefined, 'the tombstone is forgotten')
+  t.true(catalog.server('host1')?.LastUpdated.equals(at(0)))
+  t.true(catalog.serverSummary('host1')?.lastUpdated.equals(at(0)))
+  t.true(catalog.stateLists().hosts[0].lastUpdated.equals(at(0)))
 })
 
 test('merge: listeners see the new state from inside the change event', t => {

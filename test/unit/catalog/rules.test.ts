@@ -52,11 +52,19 @@ test('isExpired: the configured lifespans are used', t => {
   t.true(isExpired(makeTestService({ Status: ServiceStatus.DRAINING, Updated: at(-2_001) }), short, BASE_TIME))
 })
 
-test('isDeadTombstone: only a tombstone older than the tombstone lifespan is forgotten', t => {
+test('isDeadTombstone: only a tombstone older than the tombstone lifespan + 1 min (the stale cut-off) is forgotten', t => {
   const tomb = (ms: number) => makeTestService({ Status: ServiceStatus.TOMBSTONE, Updated: at(ms) })
-  t.true(isDeadTombstone(tomb(-LIFESPAN - 1), opts, BASE_TIME))
-  t.false(isDeadTombstone(tomb(-LIFESPAN), opts, BASE_TIME))
-  t.false(isDeadTombstone(makeTestService({ Updated: at(-LIFESPAN - 1) }), opts, BASE_TIME))
+  t.true(isDeadTombstone(tomb(-LIFESPAN - 60_000 - 1), opts, BASE_TIME))
+  t.false(isDeadTombstone(tomb(-LIFESPAN - 60_000), opts, BASE_TIME))
+  t.false(isDeadTombstone(tomb(-LIFESPAN - 1), opts, BASE_TIME), 'past the bare lifespan it is kept: what it superseded is not stale yet')
+  t.false(isDeadTombstone(makeTestService({ Updated: at(-LIFESPAN - 60_001) }), opts, BASE_TIME))
+})
+
+test('isDeadTombstone: a tombstone is forgotten exactly when it is stale, so whatever it superseded is stale too', t => {
+  for (const ms of [-LIFESPAN - 60_001, -LIFESPAN - 60_000, -LIFESPAN - 30_000, -LIFESPAN - 1, -LIFESPAN]) {
+    const tomb = makeTestService({ Status: ServiceStatus.TOMBSTONE, Updated: at(ms) })
+    t.is(isDeadTombstone(tomb, opts, BASE_TIME), isStale(tomb, LIFESPAN, BASE_TIME), `tombstone at ${ms} ms`)
+  }
 })
 
 // mergedStatus: every (stored, incoming) pair. Only DRAINING + a relayed ALIVE keeps the stored status.

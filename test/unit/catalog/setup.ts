@@ -1,5 +1,5 @@
 // A catalog on a fake clock that records the events it emits.
-import { Catalog, type CatalogOptions, type ChangeEvent } from '../../../src/catalog/index.ts'
+import { Catalog, STALE_FUDGE_MS, type CatalogOptions, type ChangeEvent } from '../../../src/catalog/index.ts'
 import { ServiceStatus } from '../../../src/service/index.ts'
 import { FakeClock } from '../../helpers/fake-clock.ts'
 import { at, makeCatalogOptions, makeTestService } from '../../helpers/factories.ts'
@@ -30,11 +30,12 @@ export interface RandomHistory {
 
 /**
  * One step of a random history on a catalog from setup(SHORT_LIFESPANS): the clock moves 5 ms
- * (1,500 now and then), then expire() runs (5 %) or a record is merged, ALIVE or (10 %) a
- * TOMBSTONE. Returns the clock's new time in ms.
+ * (31.5 s now and then: every live record expires, and a tombstone, kept for its lifespan + the
+ * stale check's minute, is forgotten at the second such jump), then expire() runs (5 %) or a
+ * record is merged, ALIVE or (10 %) a TOMBSTONE. Returns the clock's new time in ms.
  */
 export function randomStep ({ catalog, clock }: Pick<Fixture, 'catalog' | 'clock'>, r: () => number, ms: number, h: RandomHistory): number {
-  ms += r() < 0.02 ? 1500 : 5
+  ms += r() < 0.02 ? 1500 + STALE_FUDGE_MS / 2 : 5
   clock.set(at(ms))
   if (r() < 0.05) {
     catalog.expire()

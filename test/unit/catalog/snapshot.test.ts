@@ -192,8 +192,8 @@ test('services() lists each host\'s records by ID in Go string order, and snapsh
       const pick = existing[Math.floor(r() * existing.length)]
       if (pick !== undefined) catalog.merge(makeTestService({ Hostname: host, ID: pick.ID, Updated: at(ms), Status: r() < 0.5 ? TOMBSTONE : UNHEALTHY }))
     } else if (roll < 0.81) {
-      // every tombstone older than its lifespan goes: IDs leave
-      ms += 10_800_001
+      // every tombstone older than its lifespan + 1 min (tombstoneKeptMs) goes: IDs leave
+      ms += 10_800_001 + 60_000
       clock.set(at(ms))
       catalog.expire()
     }
@@ -283,7 +283,7 @@ test('stateLists(): a host\'s records come in frozen blocks of 128; a change mak
   catalog.merge(makeTestService({ ID: id(700), Status: TOMBSTONE, Updated: at(3) }))
   const fourth = blocksOf()
   t.deepEqual(same(fourth, third), [true, true, true, true, true, false, true, true])
-  clock.set(at(3 + 2000 + 1000))
+  clock.set(at(3 + 2000 + 60_000 + 1000)) // kept for its lifespan + 1 min
   catalog.expire()
   const fifth = blocksOf()
   t.is(catalog.get('host1', id(700)), undefined, 'forgotten')

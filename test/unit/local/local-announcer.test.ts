@@ -18,11 +18,16 @@ const HOUR_MS = 3_600_000
 class FakeDiscoverer extends EventEmitter<{ change: [] }> implements Discoverer {
   readonly name = 'fake'
   list: Discovered[] = []
+  /** false: a source like Docker before its first answer (services() is a placeholder). */
+  isListed = true
   services (): readonly Discovered[] { return this.list }
+  listed (): boolean { return this.isListed }
   lastError (): string | undefined { return undefined }
   async start (): Promise<void> {}
   async stop (): Promise<void> {}
   set (list: Discovered[]): void { this.list = list; this.emit('change') }
+  /** The first full listing lands: listed from now on, and a change even when nothing differs. */
+  firstListing (list: Discovered[]): void { this.isListed = true; this.set(list) }
 }
 
 class FakeMonitor extends EventEmitter<{ status: [key: string, status: ServiceStatus] }> {
@@ -49,7 +54,7 @@ function discovered (i: number, fields: Partial<Service> = {}, extra: Partial<Di
   return { service: makeService({ ID: `id${i}`, Name: `svc${i % 7}`, Hostname: 'me', Image: 'img:1', Ports: [{ Type: 'tcp', Port: 20000 + i, ServicePort: 8000, IP: '127.0.0.1' }], ...fields }), check: { type: 'AlwaysSuccessful', args: '' }, ...extra }
 }
 
-async function fixture (list: Discovered[] = [], refresh: { refreshIntervalMs?: number, restampAfterMs?: number } = {}) {
+async function fixture (list: Discovered[] = [], refresh: { refreshIntervalMs?: number, restampAfterMs?: number, firstListingWaitMs?: number, firstVerdictWaitMs?: number } = {}) {
   const clock = new FakeClock()
   const catalog = new Catalog({ clock }, makeCatalogOptions({ hostname: 'me' }))
   let merges = 0
@@ -156,6 +161,116 @@ test('local: a vanished service is tombstoned and its check removed; a record of
   await Promise.resolve()
   t.is(f.catalog.get('me', 'ghost')?.Status, TOMBSTONE, 'one that arrives later (anti-entropy) is tombstoned right after')
   t.true(f.catalog.get('me', 'ghost')?.Updated.isAfter(f.clock.now().plusNanos(-1n)))
+})
+
+/** This host's records of an earlier run, as a peer hands them back after a crash (ALIVE, seconds old). */
+function earlierRun (f: { catalog: Catalog, clock: FakeClock }, ids: number[]): void {
+  for (const i of ids) f.catalog.merge(withFields(discovered(i).service, { Status: ALIVE, Updated: f.clock.now().plusMillis(-3000) }), 'peer')
+}
+
+test('local: a restart before Docker has listed keeps the earlier run\'s records: none is tombstoned, and the first listing tombstones only what it does not report', async t => {
+  const f = await fixture([])
+  f.discoverer.isListed = false // Docker has not answered yet: services() is empty
+  earlierRun(f, [1, 2, 3, 4])
+  f.events.length = 0
+  await f.local.start()
+  t.teardown(async () => { await f.local.stop() })
+  t.deepEqual(f.catalog.hostRecords('me').map(s => s.Status), [ALIVE, ALIVE, ALIVE, ALIVE], 'nothing tombstoned while Docker has not listed')
+  earlierRun(f, [5]) // anti-entropy brings another one meanwhile
+  await Promise.resolve()
+  t.is(f.catalog.get('me', 'id5')?.Status, ALIVE, 'nor one that arrives during the wait')
+  f.clock.advance(200)
+  f.discoverer.firstListing([discovered(1), discovered(2), discovered(3)]) // id4 and id5 no longer run
+  for (const i of [1, 2, 3]) f.monitor.flip(recordKey({ Hostname: 'me', ID: `id${i}` }), ALIVE) // their first checks pass
+  await waitFor(() => f.catalog.get('me', 'id5')?.Status === TOMBSTONE, { timeoutMs: 5000, message: 'id5 tombstoned after the first listing' })
+  t.deepEqual(f.events.filter(e => e.service.Status === TOMBSTONE).map(e => e.service.ID).sort(), ['id4', 'id5'], 'tombstone events: only what the listing does not report')
+  for (const i of [1, 2, 3]) t.is(f.catalog.get('me', `id${i}`)?.Status, ALIVE)
+  t.deepEqual(f.local.owned().map(s => s.ID).sort(), ['id1', 'id2', 'id3'])
+})
+
+test('local: a discoverer that never lists holds an earlier run\'s records for firstListingWaitMs only; then they are tombstoned', async t => {
+  const f = await fixture([], { firstListingWaitMs: 100 })
+  f.discoverer.isListed = false
+  earlierRun(f, [1, 2])
+  await f.local.start()
+  t.teardown(async () => { await f.local.stop() })
+  t.is(f.catalog.get('me', 'id1')?.Status, ALIVE, 'kept at first')
+  await waitFor(() => f.catalog.hostRecords('me').every(s => s.Status === TOMBSTONE), { timeoutMs: 5000, message: 'both tombstoned once the wait ran out' })
+  earlierRun(f, [3])
+  await Promise.resolve()
+  t.is(f.catalog.get('me', 'id3')?.Status, TOMBSTONE, 'after the wait, a stray is tombstoned at once again')
+  f.discoverer.firstListing([discovered(1)]) // Docker answers late: what runs comes back
+  t.is(f.catalog.get('me', 'id1')?.Status, UNKNOWN)
+})
+
+test('local: a stop during the wait for the first listing leaves no timer and tombstones the kept records with the rest', async t => {
+  const f = await fixture([discovered(9)], { firstListingWaitMs: HOUR_MS })
+  f.discoverer.isListed = false
+  earlierRun(f, [1])
+  await f.local.start()
+  t.is(f.catalog.get('me', 'id1')?.Status, ALIVE)
+  await f.local.stop()
+  t.is(f.catalog.get('me', 'id1')?.Status, TOMBSTONE)
+  t.is(f.catalog.get('me', 'id9')?.Status, TOMBSTONE)
+  f.discoverer.firstListing([discovered(9)])
+  t.is(f.catalog.get('me', 'id9')?.Status, TOMBSTONE, 'stopped: nothing announced again')
+})
+
+test('local: after a restart, 2,000 rediscovered services keep their earlier run\'s status until their new check\'s first verdict: no UNKNOWN step in between', async t => {
+  const N = 2000
+  const f = await fixture([], { firstVerdictWaitMs: 5000 })
+  f.discoverer.isListed = false
+  earlierRun(f, Array.from({ length: N }, (_, i) => i))
+  const unhealthy = discovered(N).service // failing when the earlier run ended
+  f.catalog.merge(withFields(unhealthy, { Status: UNHEALTHY, Updated: f.clock.now().plusMillis(-3000) }), 'peer')
+  const moved = discovered(N + 1) // same ID, another port now: its earlier record says nothing of it
+  f.catalog.merge(withFields(moved.service, { Status: ALIVE, Updated: f.clock.now().plusMillis(-3000), Ports: [{ Type: 'tcp', Port: 1, ServicePort: 8000, IP: '127.0.0.1' }] }), 'peer')
+  f.events.length = 0
+  await f.local.start()
+  t.teardown(async () => { await f.local.stop() })
+  f.clock.advance(200)
+  f.discoverer.firstListing([...Array.from({ length: N + 1 }, (_, i) => discovered(i)), moved])
+  await f.local.settled()
+  t.deepEqual(f.events.map(e => `${e.service.ID}:${e.previousStatus}->${e.service.Status}`), [`id${N + 1}:${ALIVE}->${UNKNOWN}`], 'one change: the service whose port changed; none for the 2,001 rediscovered ones')
+  t.is(f.catalog.get('me', 'id0')?.Status, ALIVE)
+  t.is(f.catalog.get('me', `id${N}`)?.Status, UNHEALTHY, 'a failing one stays failing, not UNKNOWN')
+  const updated = f.catalog.get('me', 'id0')?.Updated
+  t.true(updated !== undefined && updated.isAfter(f.clock.now().plusMillis(-1)), 'announced by this run (re-stamped), not only left as it was')
+  t.deepEqual(f.local.owned().length, N + 2)
+
+  // the first verdicts: a pass changes nothing, a failure is a change as always
+  f.events.length = 0
+  f.monitor.flip(recordKey({ Hostname: 'me', ID: 'id0' }), ALIVE)
+  f.monitor.flip(recordKey({ Hostname: 'me', ID: 'id1' }), UNHEALTHY)
+  f.monitor.flip(recordKey({ Hostname: 'me', ID: `id${N}` }), ALIVE)
+  await f.local.settled()
+  await new Promise(resolve => setImmediate(resolve))
+  t.deepEqual(f.events.map(e => `${e.service.ID}:${e.previousStatus}->${e.service.Status}`).sort(), [`id1:${ALIVE}->${UNHEALTHY}`, `id${N}:${UNHEALTHY}->${ALIVE}`])
+  // a verdict ends the carry-over: a later UNKNOWN (a re-made check) is announced as it is
+  f.monitor.flip(recordKey({ Hostname: 'me', ID: 'id1' }), UNKNOWN)
+  await new Promise(resolve => setImmediate(resolve))
+  t.is(f.catalog.get('me', 'id1')?.Status, UNKNOWN)
+
+  // a check that gives no verdict within the bound (one that cannot be built stays UNKNOWN): then UNKNOWN
+  f.local.sync()
+  t.is(f.catalog.get('me', 'id2')?.Status, ALIVE, 'within the bound')
+  f.clock.advance(5000)
+  f.local.sync()
+  t.is(f.catalog.get('me', 'id2')?.Status, UNKNOWN, 'past the bound: the check\'s own status')
+  t.is(f.catalog.get('me', 'id0')?.Status, ALIVE, 'one with its verdict is unchanged')
+})
+
+test('local: a service first discovered while this host holds a record of it from an earlier run that is DRAINING or a tombstone starts UNKNOWN, as any new check', async t => {
+  const f = await fixture([])
+  f.discoverer.isListed = false
+  f.catalog.merge(withFields(discovered(1).service, { Status: ServiceStatus.DRAINING, Updated: f.clock.now().plusMillis(-3000) }), 'peer')
+  f.catalog.merge(withFields(discovered(2).service, { Status: TOMBSTONE, Updated: f.clock.now().plusMillis(-3000) }), 'peer')
+  await f.local.start()
+  t.teardown(async () => { await f.local.stop() })
+  f.discoverer.firstListing([discovered(1), discovered(2)])
+  await f.local.settled()
+  t.is(f.catalog.get('me', 'id1')?.Status, UNKNOWN)
+  t.is(f.catalog.get('me', 'id2')?.Status, UNKNOWN)
 })
 
 test('local: third-party hostnames are owned and re-stamped; records of other hosts are not', async t => {

@@ -22,6 +22,7 @@ test('discoverer: with no Docker, start() returns at once, lastError() says why,
   t.regex(error, new RegExp(`cannot reach Docker at unix://${socket}: .*ENOENT.*retrying with backoff`))
   t.true(error.includes(' (no socket there: start Docker, point [docker_discovery] docker_url at it, or leave docker out of [sidecar] discovery, e.g. --discover static); retrying'), error)
   t.deepEqual(d.services(), [])
+  t.false(d.listed(), 'an empty set that is not a listing: the announcer keeps an earlier run\'s records')
   t.false(d.connected)
   const s0 = Date.now()
   await d.stop()
@@ -73,4 +74,20 @@ test('discoverer: a burst of events inspects each container once at a time, and 
   t.log(`${docker.inspects()} inspects, at most ${docker.peak()} at once`)
   t.true(docker.peak() <= EVENT_INSPECT_CONCURRENCY, `${docker.peak()} inspects in flight at once`)
   t.true(docker.inspects() <= 202, `${docker.inspects()} inspects for 200 containers: the renames of one container were answered by one or two`)
+})
+
+test('discoverer: the first complete listing makes listed() true and is a change, even on a Docker that runs nothing', async t => {
+  const dir = await mkdtemp(path.join(os.tmpdir(), 'sidecar-fakedocker-'))
+  t.teardown(async () => { await rm(dir, { recursive: true, force: true }) })
+  const fake = await fakeDocker(dir)
+  t.teardown(async () => { await fake.close() })
+  const d = new DockerDiscoverer({ logger: silentLogger() }, { ...CTX, dockerUrl: `unix://${fake.socket}`, reconcileIntervalMs: 60_000 })
+  let changes = 0
+  d.on('change', () => { changes++ })
+  await d.start()
+  t.teardown(async () => { await d.stop() })
+  t.false(d.listed(), 'not before Docker answered')
+  await waitFor(() => d.listed(), { timeoutMs: 10_000, message: 'listed() after the first listing' })
+  t.is(changes, 1)
+  t.deepEqual(d.services(), [])
 })

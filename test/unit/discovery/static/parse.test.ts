@@ -66,6 +66,14 @@ test('static parse: what peers would refuse is refused here, with the entry name
   await t.throwsAsync(parseOne({ Service: { Name: 'web', Ports: [{ Port: 70000 }] } }), { message: /Service.Ports\[0\].Port must be from 1 to 65535, got 70000/ })
 })
 
+test('static parse: an ID of "." or ".." is refused with the entry named, since no drain URL can name it; other IDs of dots and letters are taken', async t => {
+  for (const id of ['.', '..']) {
+    const err = await t.throwsAsync(parseOne({ Service: { Name: 'web', ID: id } }), { instanceOf: StaticFileError })
+    t.true(err?.message.includes(`entry 0 (web): Service.ID may not be ${JSON.stringify(id)}: /api/services/<id>/drain could not name it`), err?.message)
+  }
+  for (const id of ['...', '.web', 'web.', 'a..b', '-']) t.is((await parseOne({ Service: { Name: 'web', ID: id } }))[0].service.ID, id)
+})
+
 test('static parse: an entry for another host is taken (this host\'s proxy uses it) with one warning per load that says peers will not see it', async t => {
   const warned: string[] = []
   const entries = Array.from({ length: 5 }, (_, i) => ({ Service: { Name: `ext${i}`, Hostname: 'chaucer', Ports: [{ Port: 5432, IP: '10.1.2.3' }] } }))
