@@ -8,7 +8,7 @@
 import { mkdir, mkdtemp, rm } from 'node:fs/promises'
 import os from 'node:os'
 import path from 'node:path'
-import test from 'ava'
+import test, { type ExecutionContext } from 'ava'
 import { startDaemon } from '../helpers/daemon.ts'
 import { startDockerDaemon, STATUS, waitForInstance } from '../helpers/docker-daemon.ts'
 import { ensureImages, runContainer } from '../helpers/docker.ts'
@@ -25,15 +25,21 @@ interface ChangeJson { Service: { ID: string, Hostname: string, Status: number }
 
 const dtest = missing === undefined ? test.serial : test.skip
 
-dtest('docker restart: a sidecar killed and restarted while its containers run sends its peer no change for them: no tombstone, no UNKNOWN step', async (t) => {
-  t.timeout(240_000)
-  const dir = await mkdtemp(path.join(os.tmpdir(), 'sidecar-restart-flap-'))
+/** A scratch directory with the host's and the peer's working directories, and a private dockerd with the test images; both removed after the test. */
+async function setUp (t: ExecutionContext, prefix: string): Promise<{ dir: string, dockerd: PrivateDockerd }> {
+  const dir = await mkdtemp(path.join(os.tmpdir(), prefix))
   t.teardown(async () => { await rm(dir, { recursive: true, force: true }) })
   await mkdir(path.join(dir, 'host'))
   await mkdir(path.join(dir, 'peer'))
   const dockerd = await PrivateDockerd.create()
   t.teardown(async () => { await dockerd.destroy() })
   await ensureImages(dockerd.docker)
+  return { dir, dockerd }
+}
+
+dtest('docker restart: a sidecar killed and restarted while its containers run sends its peer no change for them: no tombstone, no UNKNOWN step', async (t) => {
+  t.timeout(240_000)
+  const { dir, dockerd } = await setUp(t, 'sidecar-restart-flap-')
   // A check that takes time (a command run in the container, about 1 s): the new run's first
   // verdict comes well after the container is rediscovered, so an UNKNOWN step would show.
   const containers = await Promise.all([1, 2, 3].map(async i => await runContainer(dockerd.docker, { name: `sctest-flap-${i}`, network: 'none', labels: { ServiceName: 'flapless', HealthCheck: 'External', HealthCheckArgs: 'sleep 1' } })))
@@ -70,13 +76,7 @@ dtest('docker restart: a sidecar killed and restarted while its containers run s
 
 dtest('docker restart: a sidecar restarted where Docker no longer answers keeps its earlier records 30 s, then tombstones them with a warning', async (t) => {
   t.timeout(240_000)
-  const dir = await mkdtemp(path.join(os.tmpdir(), 'sidecar-restart-nodocker-'))
-  t.teardown(async () => { await rm(dir, { recursive: true, force: true }) })
-  await mkdir(path.join(dir, 'host'))
-  await mkdir(path.join(dir, 'peer'))
-  const dockerd = await PrivateDockerd.create()
-  t.teardown(async () => { await dockerd.destroy() })
-  await ensureImages(dockerd.docker)
+  const { dir, dockerd } = await setUp(t, 'sidecar-restart-nodocker-')
   const c = await runContainer(dockerd.docker, { name: 'sctest-gone', network: 'none', labels: { ServiceName: 'orphan', HealthCheck: 'AlwaysSuccessful' } })
 
   const hostOpts = { ip: HOST_IP, hostname: 'flap-host2', cwd: path.join(dir, 'host'), dockerUrl: `unix://${dockerd.socket}`, args: ['-c', PEER_IP] }
