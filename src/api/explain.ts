@@ -1,7 +1,7 @@
 // GET /api/services/<name>/explain.json: for each instance of a service, why this host
 // would or would not send it traffic. The first thing an operator asks when traffic does
 // not reach an instance; the UI's details view shows it.
-import { tombstoneKeptMs, type Catalog, type Report } from '../catalog/index.ts'
+import { expiryAfterMs, type Catalog, type Report } from '../catalog/index.ts'
 import type { CheckState } from '../health/monitor.ts'
 import { ServiceStatus, statusString } from '../service/status.ts'
 import type { Service } from '../service/service.ts'
@@ -38,12 +38,6 @@ const STATUS_REASON: Record<number, string> = {
 
 function seconds (ms: number): number { return Math.round(ms / 100) / 10 }
 
-/** How long a record lives without refresh: tombstones until removal (tombstoneKeptMs), the rest until expiry (catalog rules). */
-function lifespanMs (svc: Service, l: Lifespans): number {
-  if (svc.Status === ServiceStatus.TOMBSTONE) return tombstoneKeptMs(l)
-  return svc.Status === ServiceStatus.DRAINING ? l.drainingLifespanMs : l.aliveLifespanMs
-}
-
 /**
  * The original's proxy rule (reference §7.1): only ALIVE instances with at least one
  * exported port (ServicePort > 0) get traffic; and a record past its lifespan is about to
@@ -57,7 +51,7 @@ export function defaultRouteRule (lifespans: Lifespans): RouteRule {
     if (!(svc.Ports ?? []).some(p => p.ServicePort > 0)) reasons.push('no port has a ServicePort, so no proxy listener carries it')
     if (svc.Status !== ServiceStatus.TOMBSTONE) {
       const age = now.toMillis() - svc.Updated.toMillis()
-      const lifespan = lifespanMs(svc, lifespans)
+      const lifespan = expiryAfterMs(svc, lifespans)
       if (age > lifespan) reasons.push(`not refreshed for ${seconds(age)} s, past its ${seconds(lifespan)} s lifespan: it is about to be tombstoned`)
     }
     return { routable: reasons.length === 0, reasons }
@@ -101,7 +95,7 @@ function instanceView (c: ExplainComponents, route: (svc: Service) => RouteVerdi
   const reasons = [...verdict.reasons]
   if (check?.error !== null && check?.error !== undefined && svc.Status !== ServiceStatus.ALIVE) reasons.push(`last check: ${String(check.error)}`)
   if (typeof check?.waiting === 'string' && svc.Status === ServiceStatus.UNKNOWN) reasons.push(`waiting: ${check.waiting}`)
-  const lifespan = lifespanMs(svc, c.lifespans)
+  const lifespan = expiryAfterMs(svc, c.lifespans)
   const age = now.toMillis() - svc.Updated.toMillis()
   return {
     service: svc,

@@ -21,7 +21,7 @@ export function isStale (svc: Service, lifespanMs: number, now: Time): boolean {
 }
 
 /** The lifespan a non-tombstone record gets before expiry: DRAINING has its own. */
-export function lifespanOf (svc: Service, opts: CatalogOptions): number {
+export function lifespanOf (svc: Service, opts: Pick<CatalogOptions, 'aliveLifespanMs' | 'drainingLifespanMs'>): number {
   return svc.Status === ServiceStatus.DRAINING ? opts.drainingLifespanMs : opts.aliveLifespanMs
 }
 
@@ -37,7 +37,7 @@ export function tombstoneKeptMs (opts: Pick<CatalogOptions, 'tombstoneLifespanMs
 }
 
 /** How long after its Updated expire() has work for svc: tombstoning it (its lifespan), or, a tombstone, forgetting it (tombstoneKeptMs). */
-export function expiryAfterMs (svc: Service, opts: CatalogOptions): number {
+export function expiryAfterMs (svc: Service, opts: Pick<CatalogOptions, 'aliveLifespanMs' | 'drainingLifespanMs' | 'tombstoneLifespanMs'>): number {
   return svc.Status === ServiceStatus.TOMBSTONE ? tombstoneKeptMs(opts) : lifespanOf(svc, opts)
 }
 
