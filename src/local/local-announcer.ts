@@ -430,8 +430,7 @@ export class LocalAnnouncer extends EventEmitter<{ change: [] }> implements Star
     if (health !== ServiceStatus.UNKNOWN || waitMs <= 0 || this.#owned.has(key)) return health
     const stored = this.#c.catalog.get(d.service.Hostname, d.service.ID)
     if (stored === undefined || (stored.Status !== ServiceStatus.ALIVE && stored.Status !== ServiceStatus.UNHEALTHY)) return health
-    const record = withFields(d.service, { Status: stored.Status, ...(this.#init.site !== '' ? { Site: this.#init.site } : {}) })
-    if (!isRefresh(stored, record)) return health
+    if (!isRefresh(stored, this.#record(d, stored.Status, stored.Updated))) return health
     this.#carried.set(key, { status: stored.Status, untilMs: this.#c.clock.now().toMillis() + waitMs })
     return stored.Status
   }
@@ -441,15 +440,16 @@ export class LocalAnnouncer extends EventEmitter<{ change: [] }> implements Star
     return stored === undefined ? now : Time.max(now, stored.Updated.plusNanos(1n))
   }
 
+  /** The record this host announces for d: its discovered fields with this status and time, and this host's site. */
+  #record (d: Discovered, status: ServiceStatus, updated: Time): Service {
+    return withFields(d.service, { Updated: updated, Status: status, ...(this.#init.site !== '' ? { Site: this.#init.site } : {}) })
+  }
+
   #announce (key: string, now: Time, health?: ServiceStatus): void {
     const d = this.#discovered.get(key)
     if (d === undefined) return
     const stored = this.#c.catalog.get(d.service.Hostname, d.service.ID)
-    const record = withFields(d.service, {
-      Updated: this.#stamp(stored, now),
-      Status: this.#statusOf(key, health),
-      ...(this.#init.site !== '' ? { Site: this.#init.site } : {}),
-    })
+    const record = this.#record(d, this.#statusOf(key, health), this.#stamp(stored, now))
     this.#owned.set(key, record)
     this.#c.catalog.merge(record)
   }
