@@ -49,6 +49,12 @@ export type MergeResult = 'added' | 'changed' | 'refreshed' | 'ignored' | 'stale
  */
 export type MergeRoom = 'any' | 'displace' | 'held'
 
+/** Where the stored version of a record came from: a peer's hostname, or this host's for local records (catalog.reportOf, for explain). */
+export interface Report {
+  readonly from: string
+  readonly at: Time
+}
+
 /** One host's records, as the original's Server JSON. Services is keyed by ID. */
 export interface ServerSnapshot {
   readonly Name: string
