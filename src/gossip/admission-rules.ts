@@ -78,3 +78,23 @@ export function checkBackends (svc: Service, v: HostView, allowed: BlockList): R
   for (const p of svc.Ports ?? []) if (backendIpRefusal(p.IP, v.hostIps, allowed) !== undefined) return 'backend-ip'
   return undefined
 }
+
+/** What a refusal means, for the gate's log line; init: the caps the node runs with. */
+export function explainRefusal (reason: RefuseReason, init: { maxRecordsPerHost: number, maxRecords: number }): string {
+  switch (reason) {
+    case 'unsigned': return 'the record carries no origin proof'
+    case 'signature': return 'its signature does not verify'
+    case 'unknown-host': return 'its hostname has not proved itself to this node yet (not pinned)'
+    case 'pin': return 'signed by a peer other than the one its hostname is pinned to'
+    case 'not-member': return 'its host is not a live member in this node\'s view'
+    case 'observer': return 'an observer may only sign a tombstone of another, departed host'
+    case 'not-departed': return 'a tombstone by an observer for a host that has not departed in this node\'s view'
+    case 'future': return 'Updated is too far ahead of this node\'s clock'
+    case 'created': return 'Created is before 2013 or ahead of this node\'s clock'
+    case 'backend-ip': return 'a backend IP is neither its host\'s own address nor in [sidecar] backend_cidrs'
+    case 'cap-host': return `its host already has ${init.maxRecordsPerHost} records ([sidecar] max_records_per_host)`
+    case 'cap-total': return `this node already holds ${init.maxRecords} records ([sidecar] max_records)`
+    case 'cap-unknown': return `hostnames not pinned on this node already have ${init.maxRecordsPerHost} records together ([sidecar] max_records_per_host)`
+    case 'superseded': return 'its host gave up a newer tombstone on this node to make room for a new record: this version is older than what that tombstone recorded'
+  }
+}
