@@ -35,14 +35,13 @@ export class AdmittedProofs {
     this.#hostname = hostname
   }
 
-  /** The proof held for svc's record (of the newest version admitted, which may not be svc's). */
-  of (svc: Pick<Service, 'Hostname' | 'ID'>): HeldProof | undefined {
-    return this.#proofs.get(recordKey(svc))
+  /** The proof held for a record (key: recordKey), of the newest version admitted. */
+  of (key: string): HeldProof | undefined {
+    return this.#proofs.get(key)
   }
 
-  /** r was admitted, verified with canonical: its proof is kept unless one of a newer version is. */
-  keep (r: SealedRecord, canonical: string): void {
-    const key = recordKey(r.svc)
+  /** r (key: recordKey(r.svc)) was admitted, verified with canonical: its proof is kept unless one of a newer version is. */
+  keep (key: string, r: SealedRecord, canonical: string): void {
     const held = this.#proofs.get(key)
     if (held === undefined || r.svc.Updated.isAfter(held.sealed.svc.Updated)) this.#proofs.set(key, { sealed: r, canonical })
   }

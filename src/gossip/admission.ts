@@ -14,7 +14,7 @@ import type { Catalog, MergeRoom } from '../catalog/index.ts'
 import type { Clock } from '../service/clock.ts'
 import type { Logger } from '../lib/logger.ts'
 import { Slicer } from '../lib/slicer.ts'
-import { encodeService, type Service } from '../service/index.ts'
+import { encodeService, recordKey, type Service } from '../service/index.ts'
 import { cidrList } from '../lib/backend-ips.ts'
 import { Caps, CapsBatch } from './admission-caps.ts'
 import { AdmittedProofs } from './admission-proofs.ts'
@@ -127,7 +127,7 @@ export class Admission {
       const r = records[i]
       const proof = r.proof
       if (proof === undefined) continue
-      const held = this.#proofs.of(r.svc)
+      const held = this.#proofs.of(recordKey(r.svc))
       if (held !== undefined && held.sealed.proof?.sig === proof.sig) continue
       const canonical = encoded[i] = encodeService(r.svc)
       items.push({ canonical, proof })
@@ -180,11 +180,12 @@ export class Admission {
     const judge = (i: number): void => {
       const r = records[i]
       const canonical = encoded?.[i] ?? encodeService(r.svc)
-      const reason = this.#judge(r, canonical, now) ?? this.#caps.bound(r.svc, caps)
+      const key = recordKey(r.svc)
+      const reason = this.#judge(r, key, canonical, now) ?? this.#caps.bound(r.svc, caps)
       if (r.svc.Hostname === this.#init.hostname && (reason === undefined || !FORGERY_REASONS.has(reason))) this.#c.ownRecord?.(r.svc, from)
       if (reason === undefined) {
         out.admitted.push(r.svc)
-        this.#proofs.keep(r, canonical)
+        this.#proofs.keep(key, r, canonical)
         return
       }
       out.refused++
@@ -222,11 +223,12 @@ export class Admission {
     return this.#proofs.prune()
   }
 
-  #judge (r: SealedRecord, canonical: string, now: ReturnType<Clock['now']>): RefuseReason | undefined {
+  /** The proof, membership, clock and backend rules for r (key: its recordKey, canonical: its canonical JSON). */
+  #judge (r: SealedRecord, key: string, canonical: string, now: ReturnType<Clock['now']>): RefuseReason | undefined {
     const { svc, proof } = r
     if (proof === undefined) return 'unsigned'
     // the same version with the same proof as one already admitted: its signature was checked then
-    const held = this.#proofs.of(svc)
+    const held = this.#proofs.of(key)
     const known = held !== undefined && held.sealed.proof?.sig === proof.sig && held.sealed.proof.peer === proof.peer && held.sealed.proof.observer === proof.observer && held.canonical === canonical
     if (!known && !this.#c.verifier.check(canonical, proof)) return 'signature'
     const member = svc.Hostname === this.#init.hostname ? undefined : this.#c.member(svc.Hostname)
