@@ -4,8 +4,10 @@
 // event stream, is DRAINING or a tombstone, never ALIVE. Before, the drain was held in memory
 // only, and the restarted A announced the service ALIVE to every peer's proxy. After an undrain
 // and a restart it is ALIVE again. And a drained entry removed from the static file while A is
-// down: its drain is dropped from data_dir/drains.json once A's start has listed the file.
-import { readFile } from 'node:fs/promises'
+// down: its drain is dropped from data_dir/drains.json once A's start has listed the file. A
+// drains.json that is not JSON, or a FIFO, stops nothing.
+import { execFileSync } from 'node:child_process'
+import { mkdir, readFile, rm, stat, writeFile } from 'node:fs/promises'
 import path from 'node:path'
 import test from 'ava'
 import { ALIVE, TOMBSTONE, makeCluster, startAll, statusIn, type ClusterNode, type StateJson, type StateRecord } from '../helpers/cluster.ts'
@@ -26,7 +28,9 @@ async function post (node: ClusterNode, p: string): Promise<number> {
 
 /** The IDs in A's data_dir/drains.json (the default data_dir, ~/.sidecar/<hostname>, under its working directory). */
 async function keptDrains (node: ClusterNode): Promise<string[] | undefined> {
-  const text = await readFile(path.join(node.dir, '.sidecar', node.hostname, 'drains.json'), 'utf8').catch(() => undefined)
+  const file = path.join(node.dir, '.sidecar', node.hostname, 'drains.json')
+  if ((await stat(file).catch(() => undefined))?.isFile() !== true) return undefined // a FIFO would hold readFile for good
+  const text = await readFile(file, 'utf8').catch(() => undefined)
   return text === undefined ? undefined : (JSON.parse(text) as { drained: Record<string, string[]> }).drained[node.hostname]
 }
 
@@ -137,4 +141,29 @@ test.serial('drain restart: a drained entry removed from the static file while t
   let kept: string[] | undefined
   await waitFor(async () => (kept = await keptDrains(a))?.join() === web, { timeoutMs: 10_000, message: () => `drains.json to hold only web's ID ${web}, not ${JSON.stringify(kept)}` })
   await waitStatus(a, 'drain-solo', 'web', DRAINING, 'web after the restart')
+})
+
+test.serial('drain restart: a drains.json that is not JSON, and then one that is a FIFO, stops nothing: one warning each, and the next drain replaces it', async t => {
+  t.timeout(180_000)
+  const [a] = await makeCluster(t, [{ ip: A_IP, hostname: 'drain-bad', services: ['web'], env: { PROXY_ENABLED: 'false' } }])
+  const dataDir = path.join(a.dir, '.sidecar', a.hostname)
+  const file = path.join(dataDir, 'drains.json')
+  await mkdir(dataDir, { recursive: true })
+  await writeFile(file, '{"version": 1, "drained": {"drain-bad": ["abc", ')
+  await startAll([a])
+  await a.d.waitForOutput(/WARN.*drains\.json is not a drains file \(not JSON/)
+  await waitStatus(a, 'drain-bad', 'web', ALIVE, 'started with the broken file')
+  const id = idOf(await a.state(), 'drain-bad', 'web')
+  t.is(await post(a, `/api/services/${id}/drain`), 202)
+  await waitFor(async () => (await keptDrains(a))?.join() === id, { timeoutMs: 10_000, message: 'the broken file replaced by the drain' })
+
+  await a.d.stop('SIGTERM')
+  await rm(file)
+  execFileSync('mkfifo', [file]) // nothing ever writes to it: a blocking read would hold the start
+  a.spawn()
+  await a.d.ready()
+  await a.d.waitForOutput(/WARN.*drains of an earlier run not applied: data_dir .* is a FIFO \(named pipe\), not a regular file/)
+  await waitStatus(a, 'drain-bad', 'web', ALIVE, 'started with a FIFO in the file\'s place (its drain could not be read)')
+  t.is(await post(a, `/api/services/${id}/drain`), 202)
+  await waitFor(async () => (await keptDrains(a))?.join() === id, { timeoutMs: 10_000, message: 'the FIFO replaced by the drain' })
 })
