@@ -85,6 +85,13 @@ export async function httpGet (url: string, signal: AbortSignal, reach?: Readonl
     req.on('error', (err) => {
       resolve({ ok: false, error: signal.aborted ? `timed out: ${url}` : `${err.message} (${url})` })
     })
+    // A 101 to a request that asked for no upgrade: Node emits neither 'response' nor 'error' for
+    // it, nor anything when the signal fires later, so the check never ended (the monitor gave up
+    // on it a second after its timeout, as a check that ignores its abort).
+    req.on('upgrade', (res, socket) => {
+      socket.destroy()
+      resolve({ ok: false, error: `HTTP ${res.statusCode ?? 101} from ${url}: switching protocols, though the check asked for no upgrade` })
+    })
   })
 }
 

@@ -62,3 +62,22 @@ test('hostile check targets: a redirect to a URL the parser refuses fails the ch
   const health = await d.json<{ status: string }>('/health')
   t.is(health.status, 'ok')
 })
+
+test('hostile check targets: a 101 Switching Protocols to a check fails it at once, naming the answer', async t => {
+  const switching = await rawServer('HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n\r\n')
+  t.teardown(async () => { await switching.close() })
+  const dir = await mkdtemp(path.join(os.tmpdir(), 'sidecar-hostile-targets-'))
+  t.teardown(async () => { await rm(dir, { recursive: true, force: true }) })
+  const file = path.join(dir, 'static.json')
+  await writeFile(file, JSON.stringify([{
+    Service: { Name: 'switching', Ports: [{ Type: 'tcp', Port: switching.port, ServicePort: 0, IP: SERVER_IP }] },
+    Check: { Type: 'HttpGet', Args: `http://${SERVER_IP}:${switching.port}/version` },
+  }]))
+  const d = await startDaemon({ ip: IP, hostname: 'hostile-targets', cwd: dir, args: ['-d', 'static'], env: { STATIC_CONFIG_FILE: file, PROXY_ENABLED: 'false', HEALTH_INTERVAL: '1s' } })
+  t.teardown(() => { d.kill() })
+  const check = async (): Promise<{ ok: boolean | null, error: string | null } | null | undefined> => (await d.json<Explain>('/api/services/switching/explain.json')).instances[0]?.check
+  await waitFor(async () => (await check())?.error != null, { timeoutMs: 60_000, message: () => `a verdict; output:\n${d.output.slice(-3000)}` })
+  // before: the check never ended, and the monitor gave up on it a second after its timeout
+  // ("timed out: the check did not end within its timeout, nor when it was aborted")
+  t.is((await check())?.error, `HTTP 101 from http://${SERVER_IP}:${switching.port}/version: switching protocols, though the check asked for no upgrade`)
+})
