@@ -1,4 +1,5 @@
-// HttpGet checks against servers that answer what no well-behaved server does (127.0.93.10-11):
+// HttpGet checks against servers that answer what no well-behaved server does (daemons on
+// 127.0.93.10 and .12, servers on .11):
 // the checked server is the container's own (any container with a published TCP port gets a
 // default HttpGet check), so what it answers is chosen by whoever starts containers. Each such
 // answer fails the check with a clear reason, and the daemon keeps running.
@@ -11,6 +12,7 @@ import { startDaemon } from '../helpers/daemon.ts'
 import { waitFor } from '../helpers/wait.ts'
 
 const IP = '127.0.93.10'
+const IP_101 = '127.0.93.12'
 const SERVER_IP = '127.0.93.11'
 
 interface RawServer { port: number, hits: () => number, close: () => Promise<void> }
@@ -35,7 +37,7 @@ async function rawServer (answer: string): Promise<RawServer> {
 
 interface Explain { instances: Array<{ check: { ok: boolean | null, error: string | null } | null }> }
 
-test('hostile check targets: a redirect to a URL the parser refuses fails the check, and the daemon keeps running', async t => {
+test.serial('hostile check targets: a redirect to a URL the parser refuses fails the check, and the daemon keeps running', async t => {
   const bad = await rawServer('HTTP/1.1 302 Found\r\nLocation: http://[::1\r\nContent-Length: 0\r\nConnection: close\r\n\r\n')
   const relative = await rawServer('HTTP/1.1 301 Moved Permanently\r\nLocation: //a b/\r\nContent-Length: 0\r\nConnection: close\r\n\r\n')
   t.teardown(async () => { await bad.close(); await relative.close() })
@@ -63,7 +65,7 @@ test('hostile check targets: a redirect to a URL the parser refuses fails the ch
   t.is(health.status, 'ok')
 })
 
-test('hostile check targets: a 101 Switching Protocols to a check fails it at once, naming the answer', async t => {
+test.serial('hostile check targets: a 101 Switching Protocols to a check fails it at once, naming the answer', async t => {
   const switching = await rawServer('HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n\r\n')
   t.teardown(async () => { await switching.close() })
   const dir = await mkdtemp(path.join(os.tmpdir(), 'sidecar-hostile-targets-'))
@@ -73,7 +75,7 @@ test('hostile check targets: a 101 Switching Protocols to a check fails it at on
     Service: { Name: 'switching', Ports: [{ Type: 'tcp', Port: switching.port, ServicePort: 0, IP: SERVER_IP }] },
     Check: { Type: 'HttpGet', Args: `http://${SERVER_IP}:${switching.port}/version` },
   }]))
-  const d = await startDaemon({ ip: IP, hostname: 'hostile-targets', cwd: dir, args: ['-d', 'static'], env: { STATIC_CONFIG_FILE: file, PROXY_ENABLED: 'false', HEALTH_INTERVAL: '1s' } })
+  const d = await startDaemon({ ip: IP_101, hostname: 'hostile-targets', cwd: dir, args: ['-d', 'static'], env: { STATIC_CONFIG_FILE: file, PROXY_ENABLED: 'false', HEALTH_INTERVAL: '1s' } })
   t.teardown(() => { d.kill() })
   const check = async (): Promise<{ ok: boolean | null, error: string | null } | null | undefined> => (await d.json<Explain>('/api/services/switching/explain.json')).instances[0]?.check
   await waitFor(async () => (await check())?.error != null, { timeoutMs: 60_000, message: () => `a verdict; output:\n${d.output.slice(-3000)}` })
