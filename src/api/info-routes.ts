@@ -1,6 +1,7 @@
 // Routes for people and tools beside the original's API: explain (why an instance is or is
 // not routed), the /servers page and Prometheus /metrics.
 import type Router from '@koa/router'
+import type Koa from 'koa'
 import type { Catalog, ClusterMember, StateSnapshot } from '../catalog/index.ts'
 import type { Metrics } from '../lib/metrics.ts'
 import type { Clock } from '../service/clock.ts'
@@ -14,12 +15,19 @@ export function addExplainRoute (router: Router, c: ExplainComponents): void {
   // Readers who ask for the same name while its document is being built share that build:
   // eight clients in a loop on a 9,000-instance service cost one build at a time, not eight.
   const builds = new InFlight<string, Buffer[] | undefined>()
-  router.get('/api/services/:name/explain.json', async (ctx) => {
+  const explain = async (ctx: Koa.Context, name: string): Promise<void> => {
     allowCors(ctx)
-    const name = ctx.params.name
     const parts = await builds.run(name, async () => await explainParts(c, name))
     if (parts === undefined) { sendError(ctx, 404, `no instances of ${name} found`); return }
     await sendDocument(ctx, parts)
+  }
+  router.get('/api/services/:name/explain.json', async (ctx) => { await explain(ctx, ctx.params.name) })
+  // The same for any name: a label may name a service "..", "." or "", which a URL path cannot
+  // carry (clients and the API resolve such segments away, as Go's ServeMux did).
+  router.get('/api/explain.json', async (ctx) => {
+    const name = ctx.query.name
+    if (typeof name !== 'string') { sendError(ctx, 400, 'give the service name once, as ?name=<name> (percent-encoded)'); return }
+    await explain(ctx, name)
   })
 }
 

@@ -230,7 +230,8 @@ export class Catalog extends EventEmitter<{ change: [ChangeEvent], contradicted:
    * the host's oldest tombstone for it (silently, as expiry forgets one), so the host's record
    * count does not grow (admission.ts admits a host's new record beyond a cap that way). A
    * record of a key not held that is not newer than the newest tombstone its host gave up so
-   * is 'stale'.
+   * is 'stale', and so is a live version past its lifespan (isExpired) for a key not held or
+   * held as a tombstone: dead on arrival, it is never shown as live.
    */
   merge (svc: Service, from: string = this.#opts.hostname, originSigned = false, room: MergeRoom = 'any'): MergeResult {
     if (isStale(svc, this.#opts.tombstoneLifespanMs, this.#clock.now())) return 'stale'
@@ -243,6 +244,10 @@ export class Catalog extends EventEmitter<{ change: [ChangeEvent], contradicted:
       if (existing !== undefined && svc.Hostname === this.#opts.hostname && from !== this.#opts.hostname && existing.Status !== svc.Status) this.emit('contradicted', existing, svc, from)
       return 'ignored'
     }
+    // A live version already past its lifespan, for a key held at most as a tombstone: the next
+    // reap would tombstone it (stamped 1 s after it), so storing it only showed a dead instance
+    // as live for up to one reap (a replay, a late joiner's pull, a peer's not yet reaped copy).
+    if ((existing === undefined || existing.Status === ServiceStatus.TOMBSTONE) && isExpired(svc, this.#opts, this.#clock.now())) return 'stale'
     const status = existing === undefined ? svc.Status : mergedStatus(existing, svc, originSigned || from === svc.Hostname)
     const frozen = Object.isFrozen(svc) && (svc.Ports === null || Object.isFrozen(svc.Ports)) ? svc : makeService(svc)
     const stored = status === frozen.Status ? frozen : withFields(frozen, { Status: status })

@@ -34,7 +34,8 @@ export interface ChangeEvent {
  * - changed: strictly newer and the stored status changed
  * - refreshed: strictly newer, same stored status (no event)
  * - ignored: older or equal Updated
- * - stale: older than the tombstone lifespan + 1 min; dropped, nothing stored touched
+ * - stale: older than the tombstone lifespan + 1 min, or a live version past its own lifespan
+ *   for a key not held or held as a tombstone (dead on arrival); dropped, nothing stored touched
  */
 export type MergeResult = 'added' | 'changed' | 'refreshed' | 'ignored' | 'stale'
 

@@ -35,6 +35,13 @@ export interface AntiEntropyComponents {
   servingScope?: () => readonly string[] | undefined
   /** Whether an exchange may dial peerId when no connection is open (not a peer that refuses this host); default never. */
   mayDial?: (peerId: string) => boolean
+  /**
+   * The hostname of the member with this peer id (identified on its authenticated connection),
+   * or undefined while it is none: the exchange's records count as handed by that name, or by
+   * the peer id, as gossip's do. Without it, the name the peer gives in its hello, which is only
+   * what it says (a member could pass its records off as another host's report).
+   */
+  hostnameOf?: (peerId: string) => string | undefined
 }
 
 export interface AntiEntropyInit {
@@ -179,7 +186,7 @@ export class AntiEntropy implements Startable {
       ...(this.#c.admission.sealAsync !== undefined ? { sealAsync: this.#c.admission.sealAsync.bind(this.#c.admission) } : {}),
       ...(sendable !== undefined ? { sendable } : {}),
       ...(versionsAllowed !== undefined ? { versionsAllowed } : {}),
-    }, { initiator, signal, idleMs: this.#init.timeoutMs, hostname: this.#init.hostname, clusterName: this.#init.clusterName, ...(scope !== undefined ? { scope } : {}) })
+    }, { initiator, signal, idleMs: this.#init.timeoutMs, hostname: this.#init.hostname, clusterName: this.#init.clusterName, ...(scope !== undefined ? { scope } : {}), ...(this.#c.hostnameOf !== undefined ? { peerName: this.#c.hostnameOf(peerId) ?? peerId } : {}) })
   }
 
   #done (direction: 'in' | 'out', result: 'ok', t0: number, r: SessionResult): ExchangeResult {

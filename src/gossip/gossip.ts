@@ -284,6 +284,7 @@ export class Gossip implements Startable {
       metrics: this.#metrics,
       memberInfos: async () => await membership.memberInfos(),
       mayDial: (id) => !refusals.has(id),
+      hostnameOf: (id) => membership.hostnameOf(id),
       learn: (m, from) => { membership.learn(m, from) },
       admission,
       // While we pull a member's whole state at start-up (join), exchanges others ask for cover our own records only:

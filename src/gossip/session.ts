@@ -116,6 +116,8 @@ export interface SessionInit {
    * exchange covers the intersection of both (absent on both: the whole state).
    */
   scope?: readonly string[]
+  /** Who the peer is, as the caller authenticated it: its records are merged as handed by this name. Default: the hostname its hello gives. */
+  peerName?: string
 }
 
 export interface SessionResult {
@@ -166,7 +168,7 @@ export class Session {
   async run (): Promise<SessionResult> {
     const { catalog } = this.#c
     const hello = await this.#hello()
-    this.#peer = hello.hostname
+    this.#peer = this.#init.peerName ?? hello.hostname
     const scope = intersect(this.#init.scope, hello.hosts)
 
     const mine = await this.#digests(scope)
@@ -181,7 +183,7 @@ export class Session {
     })
     const plans: HostPlan[] = differingHosts(mine, theirs).map(d => ({ ...d, buckets: bucketCount(Math.max(d.mine, d.theirs)), compare: 'all' }))
     const result: SessionResult = {
-      peerHostname: hello.hostname, hosts: new Set([...mine.keys(), ...theirs.keys()]).size, hostsDiffering: plans.length,
+      peerHostname: this.#peer, hosts: new Set([...mine.keys(), ...theirs.keys()]).size, hostsDiffering: plans.length,
       versionsSent: 0, sent: 0, heldBack: 0, received: 0, merged: 0, bytesSent: 0, bytesReceived: 0, rounds: 0, stateBytes: 0,
     }
     let total = 0

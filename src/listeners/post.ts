@@ -85,6 +85,12 @@ export async function postOnce (req: PostRequest): Promise<PostResult> {
       settled = true
       clearTimeout(timer)
       req.signal.removeEventListener('abort', onStop)
+      // An answer that came before the receiver read the whole body (a 202 at once, a 401 or 413
+      // up front): the rest of the body can never go, so the connection can never carry another
+      // POST. Left open, it was the listener's only socket (maxSockets 1), held by a request
+      // that never finished, with the body it pinned: every later POST to that receiver waited
+      // for it and failed with "no response within", for as long as the receiver kept it open.
+      if (request !== undefined && !request.writableFinished) request.destroy()
       if (response === undefined) { resolve({ ok: false, error: why ?? 'connection failed: no response' }); return }
       const status = response.statusCode ?? 0
       // A 2xx means the receiver took the event, even if its own answer then broke off.

@@ -133,13 +133,17 @@ const explainAgain = new Map()
 /** Names a URL path cannot carry: the browser resolves them away (`/api/services/../explain.json`). */
 const PATHLESS = new Set(['', '.', '..'])
 
+/** Where explain of `name` is asked for: in the path, or in the query for a name a path cannot carry. */
+function explainUrl (name) {
+  return PATHLESS.has(name) ? `/api/explain.json?name=${encodeURIComponent(name)}` : `/api/services/${encodeURIComponent(name)}/explain.json`
+}
+
 /** explain.json of `name`: { doc }, or { error } telling what went wrong, for the panel. */
 async function fetchExplain (name) {
-  if (PATHLESS.has(name)) return { error: `a URL path cannot carry the name ${JSON.stringify(name)}, so the API cannot be asked about it` }
   const waited = (err) => err.name === 'TimeoutError' ? `the daemon did not answer within ${EXPLAIN_WAIT_MS / 1000} s` : undefined
   let res
   try {
-    res = await fetch(`/api/services/${encodeURIComponent(name)}/explain.json`, { cache: 'no-store', signal: AbortSignal.timeout(EXPLAIN_WAIT_MS) })
+    res = await fetch(explainUrl(name), { cache: 'no-store', signal: AbortSignal.timeout(EXPLAIN_WAIT_MS) })
   } catch (err) {
     return { error: waited(err) ?? `the daemon could not be reached (${err.message})` }
   }

@@ -10,10 +10,16 @@ import { setup } from './setup.ts'
 
 const { ALIVE, TOMBSTONE } = ServiceStatus
 
+/**
+ * The histories here span hours of churn, replayed at one instant: live records get a lifespan
+ * longer than that, so none is dead on arrival and what decides is the displacement alone.
+ */
+const HISTORY = { hostname: 'me', aliveLifespanMs: 4 * 3_600_000 }
+
 const rec = (Hostname: string, ID: string, ms: number, Status: ServiceStatus = ALIVE): Service => makeTestService({ Hostname, ID, Updated: at(ms), Status })
 
 test('merge with displace: a host\'s new record takes the place of its oldest tombstone by Updated, not by arrival; through 20,000 churned instances its count never grows and no other host\'s record goes', t => {
-  const { catalog, clock } = setup({ hostname: 'me' })
+  const { catalog, clock } = setup(HISTORY)
   clock.set(at(0))
   const r = prng(0xd15)
   // 5,000 tombstones of ci, stamped over the last 2 h and merged in random order; 1,000 of another
@@ -56,7 +62,7 @@ test('merge with displace: a host\'s new record takes the place of its oldest to
 })
 
 test('merge: a record of a key not held, not newer than its tombstone given up, is stale: a displaced instance\'s replayed ALIVE does not come back', t => {
-  const { catalog, clock, events } = setup({ hostname: 'me' })
+  const { catalog, clock, events } = setup(HISTORY)
   clock.set(at(0))
   for (let i = 0; i < 3000; i++) {
     catalog.merge(rec('ci', `j${i}`, -3_000_000 + i * 100), 'ci')
@@ -79,7 +85,7 @@ test('merge: a record of a key not held, not newer than its tombstone given up, 
 })
 
 test('merge with displace: a host whose only record is its tombstone keeps out what it superseded once it gives way', t => {
-  const { catalog, clock } = setup({ hostname: 'me' })
+  const { catalog, clock } = setup(HISTORY)
   clock.set(at(0))
   catalog.merge(rec('ci', 'a', -1000), 'ci')
   catalog.merge(rec('ci', 'a', -500, TOMBSTONE), 'ci')
@@ -92,7 +98,7 @@ test('merge with displace: a host whose only record is its tombstone keeps out w
 })
 
 test('merge in room \'held\': a new version of a record given up meanwhile is dropped, so a host that re-sends all its records at once cannot grow past what it held', t => {
-  const { catalog, clock } = setup({ hostname: 'me' })
+  const { catalog, clock } = setup(HISTORY)
   clock.set(at(0))
   // the host holds 1,000 tombstones (k2000-k2999); it re-sends all 3,000 of its records at once,
   // re-stamped (as on a reconnection), in ID order: each new key takes a tombstone's place, so the
@@ -133,7 +139,7 @@ test('merge with displace: expiry and displacement together keep the counts righ
 })
 
 test('merge: past the tombstones given up that it remembers one by one, a host\'s cut-off keeps what they superseded out; a live record newer than the cut-off is not refused for a tombstone given up after it', t => {
-  const { catalog, clock } = setup({ hostname: 'me' })
+  const { catalog, clock } = setup(HISTORY)
   clock.set(at(0))
   const n = DISPLACED_KEYS_KEPT + 5000
   // 1,000 places; n instances started and removed, every new one in place of the oldest tombstone

@@ -56,7 +56,7 @@ test('expire: the expiry tombstone loses to a newer record from the origin', t =
   catalog.merge(makeTestService())
   clock.set(at(90_000))
   catalog.expire()
-  t.is(catalog.merge(makeTestService({ Updated: at(2_000) })), 'changed')
+  t.is(catalog.merge(makeTestService({ Updated: at(85_000) })), 'changed', 'the origin\'s next refresh')
   t.is(catalog.get('host1', 'abc123def456')?.Status, ALIVE)
 })
 
@@ -172,7 +172,7 @@ test('expireHost: tombstones every live record of that host 1 ns after the versi
 // Audit F7: an observer whose clock was s ahead of the host's tombstoned the host's records at
 // its own now, and the host's re-announced versions (stamped by its own clock, which the host
 // cannot move past a tombstone it is never told the time of) lost to it for about s.
-for (const aheadMs of [25_000, 10 * 60_000, 2 * 3_600_000]) {
+for (const aheadMs of [25_000, 79_000]) {
   test(`expireHost: an observer ${aheadMs} ms ahead of the host holds its records down no longer than the host's next stamp`, t => {
     const hostClock = new FakeClock(at(0))
     const observer = setup({ hostname: 'x' }, new FakeClock(at(aheadMs)))
@@ -192,6 +192,22 @@ for (const aheadMs of [25_000, 10 * 60_000, 2 * 3_600_000]) {
   })
 }
 
+
+// An observer more than the alive lifespan ahead (a clock the cluster did not correct: it
+// corrects a host's clock at its origin, docs/faults.md) holds every record of the host as past
+// its lifespan. Before, it took each and tombstoned it at the next reap (2 s): the host's
+// instances flapped there, and through its proxy, at every refresh. Now they are dead on arrival.
+test('merge: an observer ahead of the host by more than the alive lifespan takes none of its live records, and so never flaps them', t => {
+  const observer = setup({ hostname: 'x' }, new FakeClock(at(10 * 60_000)))
+  for (let refresh = 0; refresh < 5; refresh++) {
+    const rec = makeTestService({ Hostname: 'h', Updated: at(refresh * 20_000) })
+    t.is(observer.catalog.merge(rec, 'h', true), 'stale')
+    t.deepEqual(observer.catalog.expire(), [])
+    observer.clock.advance(20_000)
+  }
+  t.is(observer.catalog.get('h', 'abc123def456'), undefined)
+  t.is(observer.events.length, 0, 'no change: not ALIVE, then TOMBSTONE, at every refresh')
+})
 
 test('expireHost: leaves other hosts alone', t => {
   const { catalog, clock } = setup()

@@ -143,11 +143,49 @@ test('merge: a newer alive record resurrects a tombstone', t => {
 
 test('merge: a record older than 3 h + 1 min is dropped as stale', t => {
   const { catalog, events } = setup()
-  t.is(catalog.merge(makeTestService({ Updated: at(-10_860_001) })), 'stale')
+  t.is(catalog.merge(makeTestService({ Updated: at(-10_860_001), Status: TOMBSTONE })), 'stale')
   t.is(catalog.services().length, 0)
   t.deepEqual(catalog.hostnames(), [])
   t.is(events.length, 0)
-  t.is(catalog.merge(makeTestService({ Updated: at(-10_860_000) })), 'added', 'exactly at the limit is still merged')
+  t.is(catalog.merge(makeTestService({ Updated: at(-10_860_000), Status: TOMBSTONE })), 'added', 'exactly at the limit is still merged')
+})
+
+// A live version past its lifespan would be tombstoned by the next reap (2 s) anyway: stored, it
+// showed a dead instance as live meanwhile (to the proxy, streams and listeners) when it came
+// as a replay, in a late joiner's pull or from a peer that had not reaped it yet.
+test('merge: a live version past its lifespan, for a key not held, is dead on arrival: dropped, no event', t => {
+  const { catalog, clock, events } = setup()
+  clock.set(at(80_001))
+  for (const Status of [ALIVE, UNHEALTHY, UNKNOWN]) t.is(catalog.merge(makeTestService({ Status }), 'peer'), 'stale')
+  t.deepEqual(catalog.hostnames(), [])
+  t.is(events.length, 0)
+  t.is(catalog.merge(makeTestService({ Status: DRAINING }), 'peer'), 'added', 'DRAINING has its own lifespan (10 min)')
+  t.is(catalog.merge(makeTestService({ ID: 'limit', Updated: at(1) }), 'peer'), 'added', 'exactly at the lifespan it is still live')
+  clock.set(at(1_000_000))
+  t.is(catalog.merge(makeTestService({ ID: 'late', Status: DRAINING }), 'peer'), 'stale', 'and past it is dead too')
+})
+
+test('merge: a live version past its lifespan does not replace a tombstone, so a replay never resurrects an instance for a reap', t => {
+  const { catalog, clock, events } = setup()
+  const tomb = makeTestService({ Updated: at(-5_000), Status: TOMBSTONE })
+  catalog.merge(tomb, 'peer')
+  clock.set(at(90_000))
+  t.is(catalog.merge(makeTestService(), 'peer'), 'stale')
+  t.is(catalog.get('host1', 'abc123def456'), tomb)
+  t.deepEqual(catalog.expire(), [])
+  t.is(events.length, 1, 'only the tombstone\'s own arrival')
+  // the peer that held it reaps it at Updated + 1 s: that tombstone is taken, so both agree
+  t.is(catalog.merge(makeTestService({ Updated: at(1_000), Status: TOMBSTONE }), 'peer'), 'refreshed')
+  t.true(catalog.get('host1', 'abc123def456')?.Updated.equals(at(1_000)))
+})
+
+test('merge: a newer live version past its lifespan still replaces an older live one, which the reap then tombstones as before', t => {
+  const { catalog, clock } = setup()
+  catalog.merge(makeTestService({ Updated: at(-10_000) }), 'peer')
+  clock.set(at(90_000))
+  t.is(catalog.merge(makeTestService(), 'peer'), 'refreshed')
+  const [tomb] = catalog.expire()
+  t.true(tomb.Updated.equals(at(1_000)), 'stamped after the newest version, so it wins everywhere')
 })
 
 test('merge: a stale record never deletes a fresh one', t => {

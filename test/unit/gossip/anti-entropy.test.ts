@@ -1,4 +1,4 @@
-// Real libp2p nodes in this process (127.0.14.1-.16, 127.0.77.1-.2, 127.0.79.1-.3, 127.0.87.1-.2) run the anti-entropy
+// Real libp2p nodes in this process (127.0.14.1-.16, 127.0.77.1-.2, 127.0.79.1-.3, 127.0.87.1-.2, 127.0.94.1-.3) run the anti-entropy
 // protocol: a state far larger than libp2p's 4 MB read buffer moves both ways without stalling
 // the event loop, a converged pair exchanges a few hundred bytes, one changed record costs about
 // one record, a member whose record budget is spent costs no list of what it lacks, a member that
@@ -29,7 +29,7 @@ type TestAdmission = ConstructorParameters<typeof AntiEntropy>[0]['admission']
 // this file tests the exchange itself; the gate's rules are tested in admission.test.ts and test/integration/gossip-trust.test.ts
 const admitAll: TestAdmission = { seal: (rs) => rs.map(svc => ({ svc })), admitSliced: async (rs) => ({ admitted: rs.map(r => r.svc), refused: 0, forged: 0, room: () => 'any', settle: () => {} }), prepare: async () => {} }
 
-async function side (t: import('ava').ExecutionContext, ip: string, hostname: string, admission: TestAdmission = admitAll): Promise<Side> {
+async function side (t: import('ava').ExecutionContext, ip: string, hostname: string, admission: TestAdmission = admitAll, hostnameOf?: (peerId: string) => string | undefined): Promise<Side> {
   const { node } = await createGossipNode({ hostname, clusterName: 'ae', bindIp: ip, bindPort: 7946, advertiseIp: ip, clusterKey: '', quic: false, privateKey: await generateKeyPair('Ed25519'), version: '0.0.0' }, silentLogger())
   const catalog = new Catalog({ clock: systemClock }, makeCatalogOptions({ hostname, clusterName: 'ae' }))
   const learned: MemberInfo[][] = []
@@ -40,6 +40,7 @@ async function side (t: import('ava').ExecutionContext, ip: string, hostname: st
     memberInfos: async () => [{ id: node.peerId.toString(), addrs: [tcpAddr(ip, 7946)] }],
     learn: (m) => { learned.push([...m]) },
     admission,
+    ...(hostnameOf !== undefined ? { hostnameOf } : {}),
   }, { protocol: stateProtocolOf('ae'), hostname, clusterName: 'ae', timeoutMs: 60_000 })
   await node.start()
   await ae.start()
@@ -439,3 +440,33 @@ test('anti-entropy: garbage, wrong kinds, oversize frames and floods are rejecte
   const after = await good.ae.exchange(a.node.peerId)
   t.is(after.received, 50, 'a well-behaved peer is still served')
 })
+
+// A hello's hostname is only what the peer says: a member could have its records merged as
+// another host's report (explain's "reported by", the log lines). They count as handed by the
+// name the membership knows for its authenticated peer id, or by that id.
+test('anti-entropy: records are merged as handed by the member the connection authenticated, not by the hostname a hello claims', async t => {
+  t.timeout(60_000)
+  const names = new Map<string, string>()
+  const a = await side(t, '127.0.94.1', 'ae-honest', admitAll, (id) => names.get(id))
+  const liar = await side(t, '127.0.94.2', 'ae-victim')
+  for (const r of records(3, 'liar')) liar.catalog.merge(r)
+  await liar.node.dial(multiaddr(tcpAddr(a.ip, 7946)))
+  const first = await liar.ae.exchange(a.node.peerId)
+  t.is(first.sent, 3)
+  await waitForReport(a, 'liar0', 'id0')
+  t.is(a.catalog.reportOf('liar0', 'id0')?.from, liar.node.peerId.toString(), 'not a member yet: its peer id, not "ae-victim"')
+  // once identified as a member, its own name
+  names.set(liar.node.peerId.toString(), 'ae-liar')
+  liar.catalog.merge(withFields(records(1, 'liar')[0], { ID: 'id9' }))
+  await liar.ae.exchange(a.node.peerId)
+  await waitForReport(a, 'liar0', 'id9')
+  t.is(a.catalog.reportOf('liar0', 'id9')?.from, 'ae-liar')
+  // the initiator's view of the answerer: a side without the lookup keeps the hello's name
+  const b = await side(t, '127.0.94.3', 'ae-b', admitAll, () => undefined)
+  await b.node.dial(multiaddr(tcpAddr(a.ip, 7946)))
+  t.is((await b.ae.exchange(a.node.peerId)).peerHostname, a.node.peerId.toString())
+})
+
+async function waitForReport (s: Side, host: string, id: string): Promise<void> {
+  for (let i = 0; i < 100 && s.catalog.reportOf(host, id) === undefined; i++) await sleep(50)
+}
