@@ -1,5 +1,5 @@
 // HttpGet checks against servers that answer what no well-behaved server does (daemons on
-// 127.0.93.10 and .12, servers on .11):
+// 127.0.93.10 and .12, servers on .11; one at a time):
 // the checked server is the container's own (any container with a published TCP port gets a
 // default HttpGet check), so what it answers is chosen by whoever starts containers. Each such
 // answer fails the check with a clear reason, and the daemon keeps running.
@@ -82,4 +82,40 @@ test.serial('hostile check targets: a 101 Switching Protocols to a check fails i
   // before: the check never ended, and the monitor gave up on it a second after its timeout
   // ("timed out: the check did not end within its timeout, nor when it was aborted")
   t.is((await check())?.error, `HTTP 101 from http://${SERVER_IP}:${switching.port}/version: switching protocols, though the check asked for no upgrade`)
+})
+
+test.serial('hostile check targets: an error quoting a 15,000-character redirect URL is kept and shown clipped to about 1 KB', async t => {
+  const long = `/${'a'.repeat(15_000)}`
+  let hits = 0
+  const sockets = new Set<net.Socket>()
+  const server = net.createServer(s => {
+    sockets.add(s)
+    s.on('close', () => sockets.delete(s))
+    s.on('error', () => {})
+    s.once('data', (b) => {
+      hits++
+      s.end(b.toString('latin1').startsWith('GET /version ')
+        ? `HTTP/1.1 302 Found\r\nLocation: ${long}\r\nContent-Length: 0\r\nConnection: close\r\n\r\n`
+        : 'HTTP/1.1 500 Internal Server Error\r\nContent-Length: 0\r\nConnection: close\r\n\r\n')
+    })
+  })
+  await new Promise<void>(resolve => server.listen(0, SERVER_IP, resolve))
+  t.teardown(async () => { for (const s of sockets) s.destroy(); await new Promise(resolve => server.close(resolve)) })
+  const port = (server.address() as net.AddressInfo).port
+  const dir = await mkdtemp(path.join(os.tmpdir(), 'sidecar-hostile-targets-'))
+  t.teardown(async () => { await rm(dir, { recursive: true, force: true }) })
+  const file = path.join(dir, 'static.json')
+  await writeFile(file, JSON.stringify([{
+    Service: { Name: 'long-location', Ports: [{ Type: 'tcp', Port: port, ServicePort: 0, IP: SERVER_IP }] },
+    Check: { Type: 'HttpGet', Args: `http://${SERVER_IP}:${port}/version` },
+  }]))
+  const d = await startDaemon({ ip: IP, hostname: 'hostile-targets', cwd: dir, args: ['-d', 'static'], env: { STATIC_CONFIG_FILE: file, PROXY_ENABLED: 'false', HEALTH_INTERVAL: '1s' } })
+  t.teardown(() => { d.kill() })
+  const check = async (): Promise<{ ok: boolean | null, error: string | null } | null | undefined> => (await d.json<Explain>('/api/services/long-location/explain.json')).instances[0]?.check
+  await waitFor(async () => (await check())?.error != null, { timeoutMs: 60_000, message: () => `a verdict (${hits} requests); output:\n${d.output.slice(-3000)}` })
+  const error = (await check())?.error ?? ''
+  t.true(error.startsWith(`HTTP 500 from http://${SERVER_IP}:${port}/aaaa`), error.slice(0, 200))
+  t.true(error.length <= 1100, `${error.length} characters`)
+  t.regex(error, /\.\.\. \(15\d\d\d characters\)$/)
+  t.false(d.output.includes('a'.repeat(2000)), 'nor is the whole URL logged')
 })
