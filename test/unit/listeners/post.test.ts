@@ -3,7 +3,9 @@
 // 413) may: what the next POST to the same receiver, on the listener's own agent, gets.
 import test from 'ava'
 import net from 'node:net'
-import { postAgent, postOnce } from '../../../src/listeners/post.ts'
+import tls from 'node:tls'
+import { networkError, postAgent, postOnce } from '../../../src/listeners/post.ts'
+import { prng } from '../../helpers/prng.ts'
 
 const IP = '127.0.93.1'
 
@@ -51,3 +53,40 @@ for (const [what, answer, first] of [
     t.is(r.connections(), 3, 'each on a connection of its own: one whose body did not all go cannot carry another request')
   })
 }
+
+// A receiver's certificate names are in the message of a name that does not match (Node's own
+// checkServerIdentity error, made here from a certificate's fields). The colons and spaces it
+// ends with were cut by /[: ]+$/, which tried every start in a run of them: a name holding
+// 64 K spaces (a certificate list may be 100 KiB) held the event loop 3.7 s.
+const altnameError = (names: string | undefined, cn = 'x'): Error => tls.checkServerIdentity('receiver.example', { subject: { CN: cn }, subjectaltname: names } as tls.PeerCertificate) as Error
+
+test('networkError: a certificate name of 64 K spaces is reported at once', t => {
+  const err = altnameError(`DNS:"a${' '.repeat(64 * 1024)}b"`)
+  const started = performance.now()
+  const message = networkError(err)
+  const ms = performance.now() - started
+  t.true(message.startsWith('TLS handshake failed: Hostname/IP does not match certificate\'s altnames: Host: receiver.example. is not in the cert\'s altnames: DNS:"a   '))
+  t.true(message.endsWith(' b" (ERR_TLS_CERT_ALTNAME_INVALID)'))
+  t.true(ms < 200, `${ms.toFixed(0)} ms`) // generous for a loaded machine: the scan takes well under 1 ms
+})
+
+test('networkError: a certificate error reads as with /[: ]+$/, on 20,000 random names', t => {
+  const reference = (err: Error & { code?: string }): string => `TLS handshake failed: ${err.message.split(';')[0].replace(/[: ]+$/, '')} (${err.code})`
+  const pieces = [':', ' ', '  ', ': ', ';', 'a', 'b.example', '\t', '\u00a0', '-']
+  const random = prng(7)
+  const name = (): string => {
+    let text = ''
+    for (let n = Math.floor(random() * 8); n > 0; n--) text += pieces[Math.floor(random() * pieces.length)]
+    return text
+  }
+  const differ: string[] = []
+  for (let i = 0; i < 20_000; i++) {
+    // altnames (some quoted, as Node writes names with odd characters), or only a CN
+    const names = Array.from({ length: 1 + Math.floor(random() * 3) }, () => `DNS:${random() < 0.5 ? JSON.stringify(name()) : name().replaceAll(',', '')}`).join(', ')
+    const err = random() < 0.8 ? altnameError(names) : altnameError(undefined, name())
+    if (networkError(err) !== reference(err)) differ.push(JSON.stringify(names))
+  }
+  t.deepEqual(differ.slice(0, 5), [], `${differ.length} messages read otherwise`)
+  const plain = Object.assign(new Error('unable to get local issuer certificate: ;x'), { code: 'UNABLE_TO_GET_ISSUER_CERT_LOCALLY' })
+  t.is(networkError(plain), 'TLS handshake failed: unable to get local issuer certificate (UNABLE_TO_GET_ISSUER_CERT_LOCALLY)', 'the colons and spaces before a ";" go too')
+})
