@@ -2,6 +2,7 @@
 // otherwise crash the daemon with an unhandled rejection.
 import js from '@eslint/js'
 import tseslint from 'typescript-eslint'
+import regexp from 'eslint-plugin-regexp'
 import { sidecarPlugin } from './eslint/layers.js'
 
 export default tseslint.config(
@@ -22,8 +23,13 @@ export default tseslint.config(
   {
     // Imports between src/ folders point down (eslint/layers.js, docs/ARCHITECTURE.md).
     files: ['src/**/*.ts'],
-    plugins: { sidecar: sidecarPlugin },
+    plugins: { sidecar: sidecarPlugin, regexp },
     rules: {
+      // src/ reads labels, gossip, requests and receivers' answers: a regular expression that
+      // backtracks in polynomial time on them stalls the event loop (CHANGELOG: 3.6 s, 48 s).
+      // Tests and benchmarks keep such expressions as references, so these rules stop at src/.
+      'regexp/no-super-linear-backtracking': 'error',
+      'regexp/no-super-linear-move': 'error',
       'sidecar/layers': ['error', { root: `${import.meta.dirname}/src` }],
       // An ES module import of node:http loads Node's bundled undici (src/lib/node-http.ts).
       '@typescript-eslint/no-restricted-imports': ['error', {

@@ -67,5 +67,6 @@ function decimal (n: number, unit: number): string {
   const frac = n % unit
   if (frac === 0) return String(whole)
   const digits = String(unit).length - 1
+  // eslint-disable-next-line regexp/no-super-linear-move -- at most 6 digits (frac < unit <= 10^6): quadratic in nothing
   return `${whole}.${String(frac).padStart(digits, '0').replace(/0+$/, '')}`
 }

@@ -119,20 +119,56 @@ function unknownKey (section: SectionName, key: string): string {
  * What fixes the usual slips a TOML parser names only by their character ("invalid value",
  * "illegal character in key"): a string without quotes, ":" for "=", a section header left
  * open. "" when the line is none of these.
+ *
+ * Read by scans and anchored expressions that read the line a bounded number of times: the
+ * expressions they replace (/\s+#.*$/, \s* before .* or .+, two runs of the same characters in
+ * the list rule) backtracked in quadratic time, 3-6 s on a 64 KiB line of a config that failed.
  */
 export function syntaxHint (line: string): string {
-  const text = line.replace(/\s+#.*$/, '').trim()
+  const text = withoutComment(line).trim()
   if (/^\[[^\]]*$/.test(text)) return `; a section header is closed with "]": [${text.slice(1).trim()}]`
-  const colon = /^([A-Za-z0-9_-]+)\s*:\s*(.*)$/.exec(text)
-  if (colon !== null) return `; a key is set with "=", not ":": ${colon[1]} = ${colon[2]}`
-  const m = /^([A-Za-z0-9_-]+)\s*=\s*(.+)$/.exec(text)
-  if (m === null) return ''
-  const [, key, value] = m
-  if (/^\[[^"'\]]*[^\s\d"',\][^"'\]]*\]$/.test(value)) {
+  const colon = keyAnd(text, ':')
+  if (colon !== undefined) return `; a key is set with "=", not ":": ${colon[0]} = ${colon[1]}`
+  const m = keyAnd(text, '=')
+  if (m === undefined || m[1] === '') return ''
+  const [key, value] = m
+  // a list without quotes, '[' ... ']' holding no quote and no other ']'
+  if (/^\[[^"'\]]*\]$/.test(value)) {
     const items = value.slice(1, -1).split(',').map(v => v.trim()).filter(v => v !== '')
     return `; strings in a list need quotes: ${key} = [${items.map(v => JSON.stringify(v)).join(', ')}]`
   }
   if (/^\d+(ms|s|m|h)$/.test(value)) return `; a duration is a string: ${key} = "${value}"`
   if (/^[^"'[{\d+-]/.test(value) && !/^(true|false|inf|nan)$/.test(value)) return `; a string needs quotes: ${key} = ${JSON.stringify(value)}`
   return ''
+}
+
+const SPACE = /\s/
+/** Characters a regular expression's "." does not match. */
+const LINE_END = /[\n\r\u2028\u2029]/
+
+/**
+ * line without a comment, as line.replace(/\s+#.*$/, '') had it: from the start of the run of
+ * whitespace before the first "#" that has whitespace before it and no line end after it.
+ */
+function withoutComment (line: string): string {
+  let lastLineEnd = -1
+  for (let i = line.length - 1; i >= 0 && lastLineEnd < 0; i--) if (LINE_END.test(line[i])) lastLineEnd = i
+  for (let hash = line.indexOf('#', lastLineEnd + 1); hash >= 0; hash = line.indexOf('#', hash + 1)) {
+    if (hash === 0 || !SPACE.test(line[hash - 1])) continue
+    let start = hash - 1
+    while (start > 0 && SPACE.test(line[start - 1])) start--
+    return line.slice(0, start)
+  }
+  return line
+}
+
+/**
+ * [key, rest] of "key <sign> rest", as /^([A-Za-z0-9_-]+)\s*<sign>\s*(.*)$/ had them: rest
+ * after the whitespace that follows the sign, and no match when a line end is in it.
+ */
+function keyAnd (text: string, sign: ':' | '='): [string, string] | undefined {
+  const head = (sign === ':' ? /^([A-Za-z0-9_-]+)\s*:\s*/ : /^([A-Za-z0-9_-]+)\s*=\s*/).exec(text)
+  if (head === null) return undefined
+  const rest = text.slice(head[0].length)
+  return LINE_END.test(rest) ? undefined : [head[1], rest]
 }

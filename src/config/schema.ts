@@ -85,7 +85,7 @@ export const SCHEMA: Schema = {
     draining_lifespan: { type: 'duration', doc: 'how long a DRAINING record lives without refresh' },
     tombstone_lifespan: { type: 'duration', doc: 'how old a record may be and still be accepted, plus 1 min for clock drift; tombstones are kept as long, so nothing they replaced comes back' },
     reap_interval: { type: 'duration', doc: 'how often expired records are tombstoned and old tombstones removed' },
-    data_dir: { type: 'path', emptyOk: true, doc: 'directory for state kept across restarts (e.g. the node identity)', defaultText: '~/.sidecar/<hostname>' },
+    data_dir: { type: 'path', emptyOk: true, doc: 'directory for state kept across restarts (the node identity, host pins, drains)', defaultText: '~/.sidecar/<hostname>' },
     cluster_key: { type: 'string', emptyOk: true, doc: 'shared secret all nodes of the cluster must hold ("" = none; isolation by cluster_name only)' },
     site: { type: 'string', emptyOk: true, check: checkSite, doc: 'site (datacenter, zone) label attached to this host\'s services ("" = none)' },
     departure_grace: { type: 'duration', doc: 'a peer whose connections closed (or stopped answering pings) and that is not back within this is departed: its services are tombstoned' },

@@ -119,6 +119,7 @@ export class Daemon implements Startable {
       restampAfterMs: sc.alive_lifespan * LOCAL_RESTAMP_FRACTION,
       // a rediscovered service's new check runs at once: its first verdict within a timeout, one interval at most behind a queue
       firstVerdictWaitMs: config.health.interval + config.health.timeout,
+      dataDir: sc.data_dir,
       checkHost: sc.advertise_ip,
       defaultCheckEndpoint: sc.default_check_endpoint,
     })

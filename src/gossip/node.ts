@@ -19,7 +19,7 @@ import { tcp } from '@libp2p/tcp'
 import { createLibp2p, type Libp2p } from 'libp2p'
 import type { Logger } from '../lib/logger.ts'
 import { nextTurn } from '../lib/slicer.ts'
-import { readDataFile, refuseNonDirectory } from './data-dir.ts'
+import { readDataFile, refuseNonDirectory } from '../lib/data-dir.ts'
 import { applyStackFixes, releaseTimersOnStop } from './stack-fixes.ts'
 
 const EMPTY = new Uint8Array(0)

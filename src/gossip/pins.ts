@@ -20,7 +20,7 @@ import path from 'node:path'
 import { ConfigError } from '../lib/errors.ts'
 import { fileStamp } from '../lib/file-stamp.ts'
 import type { Logger } from '../lib/logger.ts'
-import { readDataFile, readDataFileSync } from './data-dir.ts'
+import { readDataFile, readDataFileSync } from '../lib/data-dir.ts'
 
 export const PINS_FILE = 'host-pins.json'
 /**

@@ -30,6 +30,8 @@ export function isCheckType (t: string): t is CheckType {
 
 const MAX_REDIRECTS = 5
 const MAX_OUTPUT = 512 // bytes of command output kept for the error message
+/** Characters of an unusable redirect Location quoted in the failure (a response head may hold 16 KiB of it). */
+const MAX_LOCATION_SHOWN = 200
 /** Pairs named in an out-of-reach failure before "...". */
 const REACH_SHOWN = 6
 
@@ -65,7 +67,13 @@ export async function httpGet (url: string, signal: AbortSignal, reach?: Readonl
       req.destroy()
       const location = res.headers.location
       if (status >= 300 && status < 400 && location !== undefined && redirects < MAX_REDIRECTS) {
-        resolve(httpGet(new URL(location, target).toString(), signal, reach, redirects + 1, first))
+        // The Location is the checked server's to choose: one the URL parser refuses
+        // ("http://[::1", "http://a b/") fails the check. Thrown here, in the response
+        // handler, it was an uncaught exception that ended the daemon.
+        const next = URL.parse(location, target)
+        resolve(next === null
+          ? { ok: false, error: `HTTP ${status} from ${url}: redirect to an invalid URL ${JSON.stringify(location.length > MAX_LOCATION_SHOWN ? `${location.slice(0, MAX_LOCATION_SHOWN)}...` : location)}` }
+          : httpGet(next.toString(), signal, reach, redirects + 1, first))
       } else if (status >= 200 && status < 300) {
         resolve({ ok: true })
       } else if (status >= 300 && status < 400 && location !== undefined) {
@@ -76,6 +84,13 @@ export async function httpGet (url: string, signal: AbortSignal, reach?: Readonl
     })
     req.on('error', (err) => {
       resolve({ ok: false, error: signal.aborted ? `timed out: ${url}` : `${err.message} (${url})` })
+    })
+    // A 101 to a request that asked for no upgrade: Node emits neither 'response' nor 'error' for
+    // it, nor anything when the signal fires later, so the check never ended (the monitor gave up
+    // on it a second after its timeout, as a check that ignores its abort).
+    req.on('upgrade', (res, socket) => {
+      socket.destroy()
+      resolve({ ok: false, error: `HTTP ${res.statusCode ?? 101} from ${url}: switching protocols, though the check asked for no upgrade` })
     })
   })
 }

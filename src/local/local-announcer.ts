@@ -13,7 +13,9 @@
 // discovered set with the last one and touches only what differs. The refresh tick is the
 // one pass over every record (it must re-stamp them all anyway).
 // An operator's drain is held here and stamped on every refresh, so a drained record
-// changes (and is announced) once per change, not once per refresh (reference §12.1).
+// changes (and is announced) once per change, not once per refresh (reference §12.1). Drains
+// are kept in data_dir (drains.ts) and read before anything is announced at start: an instance
+// discovered again with the same ID is DRAINING from its first record of the new run.
 import { EventEmitter } from 'node:events'
 import { isRefresh, type Catalog, type ChangeEvent } from '../catalog/index.ts'
 import type { Discovered, Discoverer } from '../discovery/types.ts'
@@ -27,6 +29,7 @@ import { listenerName, recordKey, withFields, type Service } from '../service/se
 import { ServiceStatus } from '../service/status.ts'
 import { Time } from '../service/time.ts'
 import { checkTargetOf, type CheckDefaults } from './check-target.ts'
+import { Drains } from './drains.ts'
 import type { ListenerSource, ListenerTarget, OwnedRecords } from './types.ts'
 
 /**
@@ -68,6 +71,8 @@ export interface LocalAnnouncerInit extends Partial<CheckDefaults> {
    * check timeout (a new check runs at once). Default FIRST_VERDICT_WAIT_MS; 0: never.
    */
   firstVerdictWaitMs?: number
+  /** [sidecar] data_dir: drains are kept there across restarts (drains.ts). Unset: in memory only. */
+  dataDir?: string
 }
 
 /** The default of firstVerdictWaitMs: the default health interval (3 s) plus timeout (2 s). */
@@ -98,8 +103,8 @@ export class LocalAnnouncer extends EventEmitter<{ change: [] }> implements Star
   readonly #prints = new WeakMap<Discovered, string>()
   /** (Hostname, ID) of every record this daemon announces, third-party hostnames included. */
   readonly #owned = new Map<string, Service>()
-  /** Record keys an operator drained; forgotten when the instance goes away. */
-  readonly #drained = new Set<string>()
+  /** Record keys an operator drained, kept in data_dir; forgotten when the instance goes away. */
+  readonly #drained: Drains
   /**
    * Rediscovered services announced with their earlier run's health status until their check's
    * first verdict: key -> that status and until when (clock ms). Ended by a verdict, a
@@ -111,6 +116,7 @@ export class LocalAnnouncer extends EventEmitter<{ change: [] }> implements Star
   readonly #onDiscovery = (): void => {
     this.#followDiscovery()
     if (this.#listingWait !== undefined && this.#unlisted().length === 0) this.#endListingWait(false)
+    if (this.#drained.pending && this.#unlisted().length === 0) void this.settled().then(() => { this.#forgetUndiscoveredDrains() })
   }
 
   /** Set from start() until every discoverer has listed once, or the wait ran out: an earlier run's records are kept meanwhile. */
@@ -160,9 +166,12 @@ export class LocalAnnouncer extends EventEmitter<{ change: [] }> implements Star
     this.#init = init
     this.#defaults = { checkHost: init.checkHost ?? '127.0.0.1', defaultCheckEndpoint: init.defaultCheckEndpoint ?? '/version' }
     this.#restampAfterNs = BigInt(Math.round((init.restampAfterMs ?? 0) * 1e6))
+    this.#drained = new Drains({ logger: components.logger }, { hostname: init.hostname, dataDir: init.dataDir })
   }
 
   async start (): Promise<void> {
+    if (this.#ticker !== undefined) return
+    await this.#drained.load() // before anything is announced: a drained instance's first record of this run is DRAINING
     if (this.#ticker !== undefined) return
     for (const d of this.#c.discoverers) d.on('change', this.#onDiscovery)
     this.#c.monitor.on('status', this.#onStatus)
@@ -174,6 +183,7 @@ export class LocalAnnouncer extends EventEmitter<{ change: [] }> implements Star
     if (!this.#startAborted) await Promise.race([this.settled(), new Promise<void>((resolve) => { this.#abortStart = resolve })])
     this.#abortStart = undefined
     if (this.#ticker === undefined || this.#startAborted) return // stopped meanwhile, or about to be
+    this.#forgetUndiscoveredDrains()
     if (this.#unlisted().length === 0) await this.#tombstoneVanished() // this hostname's records left from an earlier run
     else this.#awaitListing()
     if (this.#ticker === undefined) return
@@ -215,6 +225,7 @@ export class LocalAnnouncer extends EventEmitter<{ change: [] }> implements Star
     await this.#sweep
     const n = await this.#leave()
     if (n > 0) this.#c.logger.info(`leaving: tombstoned ${n} local record${n === 1 ? '' : 's'}`)
+    await this.#drained.flush()
   }
 
   /** Every discovered service, first discoverer winning on duplicate (Hostname, ID). */
@@ -393,11 +404,20 @@ export class LocalAnnouncer extends EventEmitter<{ change: [] }> implements Star
     const key = recordKey({ Hostname: this.#init.hostname, ID: id })
     const found = this.#discovered.get(key)
     if (found === undefined) return undefined
-    if (drained) this.#drained.add(key)
-    else this.#drained.delete(key)
+    this.#drained.set(key, drained)
     this.#c.logger.info({ id, name: found.service.Name }, `${drained ? 'draining' : 'undraining'} ${found.service.Name} (${id})`)
     this.#announce(key, this.#c.clock.now())
     return this.#c.catalog.get(found.service.Hostname, id)
+  }
+
+  /**
+   * The drains read at start whose instance is not discovered again are forgotten once every
+   * discoverer has listed and that listing is applied (callers wait for settled()); not after
+   * a stop, whose leave empties the discovered set.
+   */
+  #forgetUndiscoveredDrains (): void {
+    if (!this.#drained.pending || this.#ticker === undefined || this.#unlisted().length > 0) return
+    this.#drained.forgetUndiscovered(key => this.#discovered.has(key))
   }
 
   /**
@@ -423,7 +443,10 @@ export class LocalAnnouncer extends EventEmitter<{ change: [] }> implements Star
    * (health UNKNOWN): the health status of this host's record of an earlier run (a peer's copy
    * or this node's, origin-signed) if it is ALIVE or UNHEALTHY and has d's fields, so peers see
    * no UNKNOWN step in between; the status is carried until the first verdict, within a bound.
-   * DRAINING is not carried (an operator's drain is held in memory and ends with the run).
+   * DRAINING is not carried: an operator's drain is kept in data_dir and read at start, and
+   * #statusOf makes a drained instance DRAINING whatever status is carried (UNHEALTHY stays,
+   * as for any drained instance whose check fails): a kept drain wins. A DRAINING record of an
+   * earlier run whose drain was not kept (data_dir unwritable) starts UNKNOWN, as any new check.
    */
   #carryOver (key: string, d: Discovered, health: ServiceStatus): ServiceStatus {
     const waitMs = this.#init.firstVerdictWaitMs ?? FIRST_VERDICT_WAIT_MS
@@ -456,7 +479,7 @@ export class LocalAnnouncer extends EventEmitter<{ change: [] }> implements Star
 
   #vanish (key: string, svc: Service, now: Time): void {
     this.#owned.delete(key)
-    this.#drained.delete(key)
+    this.#drained.vanished(key)
     this.#carried.delete(key)
     const stored = this.#c.catalog.get(svc.Hostname, svc.ID)
     if (stored === undefined || stored.Status === ServiceStatus.TOMBSTONE) return

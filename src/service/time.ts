@@ -90,6 +90,7 @@ export class Time {
     const d = new Date(Number(ms))
     const fracNs = BigInt(d.getUTCMilliseconds()) * NS_PER_MS + sub
     let out = `${pad(d.getUTCFullYear(), 4)}-${pad(d.getUTCMonth() + 1, 2)}-${pad(d.getUTCDate(), 2)}T${pad(d.getUTCHours(), 2)}:${pad(d.getUTCMinutes(), 2)}:${pad(d.getUTCSeconds(), 2)}`
+    // eslint-disable-next-line regexp/no-super-linear-move -- exactly 9 digits (fracNs < 10^9): quadratic in nothing
     if (fracNs !== 0n) out += '.' + fracNs.toString().padStart(9, '0').replace(/0+$/, '')
     if (this.offsetMinutes === null) return out + 'Z'
     const o = Math.abs(this.offsetMinutes)

@@ -161,19 +161,24 @@ export function capPorts (ports: readonly Port[], max: number, warnings: string[
 }
 
 /**
- * Where a check from this container's labels may connect: its published TCP ports, at the
- * address each is bound to; one bound to every address also at the advertise IP and on
- * loopback. Not other ports or hosts: the labels are chosen by whoever starts the container,
- * and the daemon's checks come from the host's network (its loopback services, a cloud
- * metadata address), with the verdict, and the error of a failed connection, shown to anyone
- * who reads the API.
+ * Where a check from this container's labels may connect: its announced TCP ports (those of
+ * `announced`, the at most RECORD_LIMITS.maxPorts its record carries), at the address each is
+ * bound to; one bound to every address also at the advertise IP and on loopback. Not other
+ * ports or hosts: the labels are chosen by whoever starts the container, and the daemon's checks
+ * come from the host's network (its loopback services, a cloud metadata address), with the
+ * verdict, and the error of a failed connection, shown to anyone who reads the API. Not the
+ * ports left out of the record either: from every published port, a container publishing
+ * 20,000 gave its check 80,000 addresses, built, copied and compared at each inspect of it.
  */
-export function checkReach (c: ContainerView, ctx: LabelContext): string[] {
+export function checkReach (c: ContainerView, ctx: LabelContext, announced: readonly Port[]): string[] {
+  const kept = new Set<string>()
+  for (const p of announced) if (p.Type === 'tcp') kept.add(`${p.IP}/${p.Port}`)
   const reach = new Set<string>()
   for (const p of c.ports) {
     if (p.type !== 'tcp') continue
-    const hosts = isWildcard(p.hostIp) ? [ctx.advertiseIp, ...LOOPBACK_NAMES] : [p.hostIp]
-    for (const h of hosts) reach.add(reachKey(h, p.hostPort))
+    const wildcard = isWildcard(p.hostIp)
+    if (!kept.has(`${wildcard ? ctx.advertiseIp : p.hostIp}/${p.hostPort}`)) continue
+    for (const h of wildcard ? [ctx.advertiseIp, ...LOOPBACK_NAMES] : [p.hostIp]) reach.add(reachKey(h, p.hostPort))
   }
   return [...reach]
 }
@@ -200,7 +205,7 @@ function checkOf (c: ContainerView, ports: readonly Port[], name: string, ctx: L
     const args = renderCheckArgs(raw, draft, { host: ctx.advertiseIp, container: c.name.replace(/^\//, '') })
     // A label's command is chosen by whoever started the container: never a host command (exec-check.ts).
     if (type === 'External') return { type: DOCKER_EXEC_CHECK, args: execArgs(serviceId(c.id), args) }
-    return NETWORK_CHECKS.has(type) && ctx.checkAnyTarget !== true ? { type, args, reach: checkReach(c, ctx) } : { type, args }
+    return NETWORK_CHECKS.has(type) && ctx.checkAnyTarget !== true ? { type, args, reach: checkReach(c, ctx, ports) } : { type, args }
   } catch (err) {
     // shown in /health and logs: never the command's arguments or a URL's password
     problems.push(`label ${LABEL.healthCheckArgs}=${quote(redactCheckArgs(type, raw))}: ${clip(errorMessage(err), 4 * QUOTED_MAX)}`)

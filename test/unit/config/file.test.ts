@@ -1,6 +1,8 @@
 import path from 'node:path'
 import test from 'ava'
 import { hasProblem, load, problems, tmpDir, writeFile } from './helpers.ts'
+import { syntaxHint } from '../../../src/config/file.ts'
+import { prng } from '../../helpers/prng.ts'
 
 test('file: ./sidecar.toml is read when it exists and no file is named', t => {
   const cwd = tmpDir(t)
@@ -106,4 +108,55 @@ test('file: a file outside the working directory is named by its absolute path',
   const file = writeFile(dir, 'x.toml', '[api]\nport = 0\n')
   const list = problems(t, { cwd: tmpDir(t), configFile: file })
   t.deepEqual(list, [`${file}:2: [api] port: 0 is out of range 1..65535`])
+})
+
+// The hint's rules before they were scans: the reference for what a line is told, not for time.
+function oldSyntaxHint (line: string): string {
+  const text = line.replace(/\s+#.*$/, '').trim()
+  if (/^\[[^\]]*$/.test(text)) return `; a section header is closed with "]": [${text.slice(1).trim()}]`
+  const colon = /^([A-Za-z0-9_-]+)\s*:\s*(.*)$/.exec(text)
+  if (colon !== null) return `; a key is set with "=", not ":": ${colon[1]} = ${colon[2]}`
+  const m = /^([A-Za-z0-9_-]+)\s*=\s*(.+)$/.exec(text)
+  if (m === null) return ''
+  const [, key, value] = m
+  if (/^\[[^"'\]]*[^\s\d"',\][^"'\]]*\]$/.test(value)) {
+    const items = value.slice(1, -1).split(',').map(v => v.trim()).filter(v => v !== '')
+    return `; strings in a list need quotes: ${key} = [${items.map(v => JSON.stringify(v)).join(', ')}]`
+  }
+  if (/^\d+(ms|s|m|h)$/.test(value)) return `; a duration is a string: ${key} = "${value}"`
+  if (/^[^"'[{\d+-]/.test(value) && !/^(true|false|inf|nan)$/.test(value)) return `; a string needs quotes: ${key} = ${JSON.stringify(value)}`
+  return ''
+}
+
+test('file: a syntax error\'s hint reads a line as its regular expressions did, on 100,000 random lines', t => {
+  const pieces = ['k', 'key_1', '-', '=', ':', ' ', '\t', '\r', '\u2028', '\u00a0', '#', ' #', '[', ']', ',', '"', "'", '1', '20s', 'x', 'true', '{', '+', '.']
+  const random = prng(5)
+  const differ: string[] = []
+  for (let i = 0; i < 100_000; i++) {
+    let line = ['', 'k = ', 'k = [', 'k: '][Math.floor(random() * 4)] // most start as a key would, to reach every hint
+    for (let n = 1 + Math.floor(random() * 12); n > 0; n--) line += pieces[Math.floor(random() * pieces.length)]
+    if (random() < 0.25) line += ']'
+    if (syntaxHint(line) !== oldSyntaxHint(line)) differ.push(JSON.stringify(line))
+  }
+  t.deepEqual(differ.slice(0, 5), [], `${differ.length} lines read otherwise`)
+  t.is(syntaxHint('seeds = [a, b] # the peers'), '; strings in a list need quotes: seeds = ["a", "b"]', 'and the hints themselves')
+  t.is(syntaxHint('interval: 5s'), '; a key is set with "=", not ":": interval = 5s')
+})
+
+// Before, a 64 KiB line held startup 3-6 s in a rule that backtracked in quadratic time.
+test('file: a syntax error\'s hint for a 64 KiB line built to make a backtracking matcher slow comes at once', t => {
+  const n = 64 * 1024
+  const hostile = {
+    'spaces and no comment': `a${' '.repeat(n)}x`,
+    'a colon and tabs': `-:${'\t'.repeat(n)}:\r`,
+    'an equals sign and tabs': `-=${'\t'.repeat(n)}\r`,
+    'an unclosed list': `k = [${'a'.repeat(n)}\t`,
+    'comment marks and a line end': `${' #'.repeat(n / 2)}\r`,
+  }
+  for (const [what, line] of Object.entries(hostile)) {
+    const started = performance.now()
+    syntaxHint(line)
+    const ms = performance.now() - started
+    t.true(ms < 200, `${what}: ${ms.toFixed(0)} ms`) // generous for a loaded machine: the scans take about 1 ms
+  }
 })

@@ -164,7 +164,8 @@ test('delivery: min_interval spaces the POSTs once the burst is spent, and each 
   await waitFor(() => f.listeners.list()[0].delivered === 4, { timeoutMs: 20_000, message: () => `4 POSTs (${f.listeners.list()[0].delivered})` })
   t.deepEqual(r.bodies().map(b => [b.ChangeEvent.Service.Name, b.ChangeEvent.PreviousStatus, b.ChangeEvent.Service.Status]), [['web', 3, ALIVE], ['web', ALIVE, UNHEALTHY], ['db', 3, ALIVE], ['web', UNHEALTHY, ALIVE]])
   const gaps = r.requests.slice(1).map((q, i) => q.arrivedAt - r.requests[i].arrivedAt)
-  t.true(gaps.every(g => g >= 120), `POSTs ${gaps.join(', ')} ms apart`)
+  // paced start to start; arrival times carry the machine's jitter (tens of ms on a loaded 2-core host)
+  t.true(gaps.every(g => g >= 100), `POSTs ${gaps.join(', ')} ms apart`)
   t.like(f.listeners.list()[0], { coalesced: 0 })
 })
 
@@ -176,8 +177,9 @@ test('delivery: a burst of changes goes out back to back up to postBurst, then o
   await waitFor(() => f.listeners.list()[0].delivered === 6, { timeoutMs: 20_000, message: () => `6 POSTs (${f.listeners.list()[0].delivered})` })
   t.deepEqual(r.bodies().map(b => b.ChangeEvent.Service.Name), ['web0', 'web1', 'web2', 'web3', 'web4', 'web5'])
   const gaps = r.requests.slice(1).map((q, i) => q.arrivedAt - r.requests[i].arrivedAt)
-  t.true(gaps.slice(0, 2).every(g => g < 300), `the burst's POSTs ${gaps.slice(0, 2).join(', ')} ms apart`)
-  t.true(gaps.slice(2).every(g => g >= 350), `then ${gaps.slice(2).join(', ')} ms apart`)
+  t.true(gaps.slice(0, 2).every(g => g < 250), `the burst's POSTs ${gaps.slice(0, 2).join(', ')} ms apart`)
+  // paced start to start; arrival times carry the machine's jitter (tens of ms on a loaded 2-core host)
+  t.true(gaps.slice(2).every(g => g >= 300), `then ${gaps.slice(2).join(', ')} ms apart`)
   t.like(f.listeners.list()[0], { coalesced: 0 })
 })
 

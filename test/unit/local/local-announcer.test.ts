@@ -1,54 +1,18 @@
 // The local component with a fake discoverer and fake health verdicts on a fake clock: no
 // timers run (the refresh interval is an hour), so every merge is one the test caused.
 import test from 'ava'
-import { EventEmitter } from 'node:events'
 import { Catalog, type ChangeEvent } from '../../../src/catalog/index.ts'
-import type { Discovered, Discoverer } from '../../../src/discovery/types.ts'
-import type { CheckTarget } from '../../../src/health/target.ts'
+import type { Discovered } from '../../../src/discovery/types.ts'
 import { silentLogger } from '../../../src/lib/logger.ts'
 import { LocalAnnouncer } from '../../../src/local/local-announcer.ts'
 import { listenerName, makeService, recordKey, ServiceStatus, Time, withFields, type Service } from '../../../src/service/index.ts'
 import { FakeClock } from '../../helpers/fake-clock.ts'
 import { makeCatalogOptions } from '../../helpers/factories.ts'
+import { FakeDiscoverer, FakeMonitor } from '../../helpers/local-fakes.ts'
 import { waitFor } from '../../helpers/wait.ts'
 
 const { ALIVE, TOMBSTONE, UNHEALTHY, UNKNOWN } = ServiceStatus
 const HOUR_MS = 3_600_000
-
-class FakeDiscoverer extends EventEmitter<{ change: [] }> implements Discoverer {
-  readonly name = 'fake'
-  list: Discovered[] = []
-  /** false: a source like Docker before its first answer (services() is a placeholder). */
-  isListed = true
-  services (): readonly Discovered[] { return this.list }
-  listed (): boolean { return this.isListed }
-  lastError (): string | undefined { return undefined }
-  async start (): Promise<void> {}
-  async stop (): Promise<void> {}
-  set (list: Discovered[]): void { this.list = list; this.emit('change') }
-  /** The first full listing lands: listed from now on, and a change even when nothing differs. */
-  firstListing (list: Discovered[]): void { this.isListed = true; this.set(list) }
-}
-
-class FakeMonitor extends EventEmitter<{ status: [key: string, status: ServiceStatus] }> {
-  readonly targets = new Map<string, CheckTarget>()
-  readonly statuses = new Map<string, ServiceStatus>()
-  sets = 0
-  set (t: CheckTarget): void {
-    this.sets++
-    if (this.statusAfterSet(t) === UNKNOWN) this.statuses.delete(t.key) // a changed check starts again, as the monitor's does
-    this.targets.set(t.key, t)
-  }
-
-  statusAfterSet (t: CheckTarget): ServiceStatus {
-    const e = this.targets.get(t.key)
-    return e !== undefined && JSON.stringify(e) === JSON.stringify(t) ? this.status(t.key) : UNKNOWN
-  }
-
-  delete (key: string): void { this.targets.delete(key); this.statuses.delete(key) }
-  status (key: string): ServiceStatus { return this.statuses.get(key) ?? UNKNOWN }
-  flip (key: string, s: ServiceStatus): void { this.statuses.set(key, s); this.emit('status', key, s) }
-}
 
 function discovered (i: number, fields: Partial<Service> = {}, extra: Partial<Discovered> = {}): Discovered {
   return { service: makeService({ ID: `id${i}`, Name: `svc${i % 7}`, Hostname: 'me', Image: 'img:1', Ports: [{ Type: 'tcp', Port: 20000 + i, ServicePort: 8000, IP: '127.0.0.1' }], ...fields }), check: { type: 'AlwaysSuccessful', args: '' }, ...extra }

@@ -194,6 +194,24 @@ test('labels: more published ports than a record carries are capped, labelled po
   t.notThrows(() => decodeService(JSON.parse(encodeService(d.service))))
 })
 
+test('labels: a check may reach only the ports the record announces, however many the container publishes', t => {
+  // 20,000 ports, each bound to 0.0.0.0 and ::: before, the check's reach held all 80,000 addresses
+  const ports = Array.from({ length: 20_000 }, (_, i) => [
+    { containerPort: 1000 + i, type: 'tcp', hostIp: '0.0.0.0', hostPort: 20_000 + i },
+    { containerPort: 1000 + i, type: 'tcp', hostIp: '::', hostPort: 20_000 + i },
+  ]).flat()
+  const view = makeView({ labels: { ServiceName: 'web', ServicePort_20999: '8080', HealthCheck: 'HttpGet', HealthCheckArgs: 'http://{{ host }}:{{ tcp 8080 }}/health' }, ports })
+  const d = service(toDiscovered(view, CTX))
+  const reach = d.check?.reach ?? []
+  t.is(d.check?.args, 'http://10.0.0.5:39999/health')
+  t.is(reach.length, RECORD_LIMITS.maxPorts * 4, 'each announced port at the advertise IP, 127.0.0.1, localhost and ::1')
+  t.true(reach.includes('10.0.0.5:39999'), 'the labelled port, announced first')
+  t.true(reach.includes('127.0.0.1:20000'), 'an announced port without a label')
+  t.false(reach.includes('10.0.0.5:39998'), 'a port left out of the record is not checked')
+  const byNumber = (a: number, b: number): number => a - b
+  t.deepEqual([...new Set(reach.map(r => Number(r.slice(r.lastIndexOf(':') + 1))))].sort(byNumber), d.service.Ports?.map(p => p.Port).sort(byNumber))
+})
+
 test('labels: a container whose ports all fit has no warnings', t => {
   const v = toDiscovered(makeView({ ports: [{ containerPort: 80, type: 'tcp', hostIp: '0.0.0.0', hostPort: 32768 }] }), CTX)
   t.is(v.kind === 'service' ? v.warnings : 'x', undefined)

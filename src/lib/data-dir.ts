@@ -7,7 +7,7 @@ import { close, closeSync, constants, fstat, fstatSync, lstat, lstatSync, open, 
 import { readFile, rm, writeFile } from 'node:fs/promises'
 import path from 'node:path'
 import { promisify } from 'node:util'
-import { ConfigError, StartError } from '../lib/errors.ts'
+import { ConfigError, StartError } from './errors.ts'
 
 /** A local disk answers in milliseconds; a filesystem silent for 10 s is not one data_dir can be on. */
 export const DATA_DIR_DEADLINE_MS = 10_000

@@ -7,7 +7,7 @@ import { mkdir, mkdtemp, readdir, rm, stat, symlink, truncate, writeFile } from 
 import os from 'node:os'
 import path from 'node:path'
 import { Writable } from 'node:stream'
-import { inDataDir, readDataFile, readDataFileSync } from '../../../src/gossip/data-dir.ts'
+import { inDataDir, readDataFile, readDataFileSync } from '../../../src/lib/data-dir.ts'
 import { loadPeerKey } from '../../../src/gossip/node.ts'
 import { HostPins, PINS_FILE } from '../../../src/gossip/pins.ts'
 import { ConfigError } from '../../../src/lib/errors.ts'
