@@ -70,7 +70,7 @@ export async function httpGet (url: string, signal: AbortSignal, reach?: Readonl
         // The Location is the checked server's to choose: one the URL parser refuses
         // ("http://[::1", "http://a b/") fails the check. Thrown here, in the response
         // handler, it was an uncaught exception that ended the daemon.
-        const next = URL.parse(location, target)
+        const next = URL.parse(location, target.href)
         resolve(next === null
           ? { ok: false, error: `HTTP ${status} from ${url}: redirect to an invalid URL ${JSON.stringify(location.length > MAX_LOCATION_SHOWN ? `${location.slice(0, MAX_LOCATION_SHOWN)}...` : location)}` }
           : httpGet(next.toString(), signal, reach, redirects + 1, first))
