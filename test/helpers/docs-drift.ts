@@ -237,9 +237,9 @@ export function documentedRoutes (readme: string): Array<[string, string]> {
   return out
 }
 
-/** A route path with each parameter segment (`:id`, `<id>`, `<name>.json`) as `*`. */
+/** A route path with each parameter segment (`:id`, `<id>`, `<name>.json`) as `*`; a query (`?name=<name>`) is not part of it. */
 export function routeShape (p: string): string {
-  return p.split('/').map(seg => /[:<]/.test(seg) ? '*' : seg).join('/')
+  return p.split('?')[0].split('/').map(seg => /[:<]/.test(seg) ? '*' : seg).join('/')
 }
 
 // ---------------------------------------------------------------- metrics

@@ -17,15 +17,15 @@ const SERVER_IP = '127.0.93.11'
 
 interface RawServer { port: number, hits: () => number, close: () => Promise<void> }
 
-/** A server that writes `answer` to every request it gets, as raw bytes. */
-async function rawServer (answer: string): Promise<RawServer> {
+/** A server that writes `answer` (or what it gives for the request's first bytes) to every request it gets, as raw bytes. */
+async function rawServer (answer: string | ((request: string) => string)): Promise<RawServer> {
   let hits = 0
   const sockets = new Set<net.Socket>()
   const server = net.createServer(s => {
     sockets.add(s)
     s.on('close', () => sockets.delete(s))
     s.on('error', () => {})
-    s.once('data', () => { hits++; s.end(answer) })
+    s.once('data', (b) => { hits++; s.end(typeof answer === 'string' ? answer : answer(b.toString('latin1'))) })
   })
   await new Promise<void>(resolve => server.listen(0, SERVER_IP, resolve))
   return {
@@ -86,22 +86,11 @@ test.serial('hostile check targets: a 101 Switching Protocols to a check fails i
 
 test.serial('hostile check targets: an error quoting a 15,000-character redirect URL is kept and shown clipped to about 1 KB', async t => {
   const long = `/${'a'.repeat(15_000)}`
-  let hits = 0
-  const sockets = new Set<net.Socket>()
-  const server = net.createServer(s => {
-    sockets.add(s)
-    s.on('close', () => sockets.delete(s))
-    s.on('error', () => {})
-    s.once('data', (b) => {
-      hits++
-      s.end(b.toString('latin1').startsWith('GET /version ')
-        ? `HTTP/1.1 302 Found\r\nLocation: ${long}\r\nContent-Length: 0\r\nConnection: close\r\n\r\n`
-        : 'HTTP/1.1 500 Internal Server Error\r\nContent-Length: 0\r\nConnection: close\r\n\r\n')
-    })
-  })
-  await new Promise<void>(resolve => server.listen(0, SERVER_IP, resolve))
-  t.teardown(async () => { for (const s of sockets) s.destroy(); await new Promise(resolve => server.close(resolve)) })
-  const port = (server.address() as net.AddressInfo).port
+  const server = await rawServer(request => request.startsWith('GET /version ')
+    ? `HTTP/1.1 302 Found\r\nLocation: ${long}\r\nContent-Length: 0\r\nConnection: close\r\n\r\n`
+    : 'HTTP/1.1 500 Internal Server Error\r\nContent-Length: 0\r\nConnection: close\r\n\r\n')
+  t.teardown(async () => { await server.close() })
+  const { port } = server
   const dir = await mkdtemp(path.join(os.tmpdir(), 'sidecar-hostile-targets-'))
   t.teardown(async () => { await rm(dir, { recursive: true, force: true }) })
   const file = path.join(dir, 'static.json')
@@ -112,7 +101,7 @@ test.serial('hostile check targets: an error quoting a 15,000-character redirect
   const d = await startDaemon({ ip: IP, hostname: 'hostile-targets', cwd: dir, args: ['-d', 'static'], env: { STATIC_CONFIG_FILE: file, PROXY_ENABLED: 'false', HEALTH_INTERVAL: '1s' } })
   t.teardown(() => { d.kill() })
   const check = async (): Promise<{ ok: boolean | null, error: string | null } | null | undefined> => (await d.json<Explain>('/api/services/long-location/explain.json')).instances[0]?.check
-  await waitFor(async () => (await check())?.error != null, { timeoutMs: 60_000, message: () => `a verdict (${hits} requests); output:\n${d.output.slice(-3000)}` })
+  await waitFor(async () => (await check())?.error != null, { timeoutMs: 60_000, message: () => `a verdict (${server.hits()} requests); output:\n${d.output.slice(-3000)}` })
   const error = (await check())?.error ?? ''
   t.true(error.startsWith(`HTTP 500 from http://${SERVER_IP}:${port}/aaaa`), error.slice(0, 200))
   t.true(error.length <= 1100, `${error.length} characters`)
