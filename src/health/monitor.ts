@@ -6,6 +6,7 @@
 // Supplied check kinds (Docker's health state) are read instead of probed, and re-read as
 // soon as their source reports a change. The monitor knows nothing of discovery.
 import { EventEmitter } from 'node:events'
+import { clip } from '../lib/clip.ts'
 import { errorMessage } from '../lib/errors.ts'
 import { BurstLog } from '../lib/log-burst.ts'
 import type { Logger } from '../lib/logger.ts'
@@ -47,8 +48,7 @@ export const MAX_CHECK_ERROR_CHARS = 1024
 /** result, its error clipped to MAX_CHECK_ERROR_CHARS with the length it had. */
 export function clipResult (result: CheckResult): CheckResult {
   const { error } = result
-  if (error === undefined || error.length <= MAX_CHECK_ERROR_CHARS) return result
-  return { ...result, error: `${error.slice(0, MAX_CHECK_ERROR_CHARS)}... (${error.length} characters)` }
+  return error === undefined || error.length <= MAX_CHECK_ERROR_CHARS ? result : { ...result, error: clip(error, MAX_CHECK_ERROR_CHARS) }
 }
 
 /** A probe, or a supplied verdict; undefined = no verdict yet (the status stays). */

@@ -6,6 +6,7 @@ import { BlockList } from 'node:net'
 import { CHECK_TYPES, isCheckType, reachKey } from '../../health/checks.ts'
 import { renderCheckArgs } from '../../health/template.ts'
 import { backendIpRefusal } from '../../lib/backend-ips.ts'
+import { clip } from '../../lib/clip.ts'
 import { errorMessage } from '../../lib/errors.ts'
 import { redactCheckArgs } from '../../lib/redact.ts'
 import { RECORD_LIMITS } from '../../service/codec.ts'
@@ -45,11 +46,6 @@ const QUOTED_MAX = 64
 export const MAX_CHECK_ARGS = 4096
 /** Problems a container's message names; the rest are counted (a container can carry thousands of labels). */
 export const MAX_PROBLEMS = 5
-
-/** text, cut to max characters with its length said when longer. */
-export function clip (text: string, max = QUOTED_MAX): string {
-  return text.length <= max ? text : `${text.slice(0, max)}... (${text.length} characters)`
-}
 
 /** A label's text in quotes, as a message shows it: JSON-escaped, cut to QUOTED_MAX characters. */
 export function quote (text: string): string {
@@ -100,7 +96,7 @@ function servicePorts (labels: Readonly<Record<string, string>>, problems: strin
     const containerPort = portNumber(key.slice(LABEL.servicePortPrefix.length), 1)
     const sp = portNumber(value, 0)
     const other = containerPort === undefined ? undefined : keyOf.get(containerPort)
-    if (containerPort === undefined) problems.push(`label ${clip(key)}: ${quote(key.slice(LABEL.servicePortPrefix.length))} is not a container port (1..65535)`)
+    if (containerPort === undefined) problems.push(`label ${clip(key, QUOTED_MAX)}: ${quote(key.slice(LABEL.servicePortPrefix.length))} is not a container port (1..65535)`)
     else if (sp === undefined) problems.push(`label ${key}=${quote(value)}: the service port must be a number from 0 to 65535`)
     // ServicePort_80 and ServicePort_080: which one Docker lists last would win
     else if (other !== undefined) problems.push(`labels ${other} and ${key} both name container port ${containerPort}: keep one`)
