@@ -1,6 +1,8 @@
 // POST /api/services/<id>/drain (reference §5.6) and /undrain: only this host's instances.
 // The announcer holds the drain and merges the new record at once, so the change reaches
-// the catalog's 'change' event (and from there the streams and gossip) before the reply.
+// the catalog's 'change' event (and from there the streams and gossip) before the reply; the
+// reply also waits for the drain to be kept in data_dir (kept()), so a 202 survives a crash
+// of the daemon right after it.
 import type Router from '@koa/router'
 import type Koa from 'koa'
 import type { Metrics } from '../lib/metrics.ts'
@@ -13,13 +15,15 @@ export interface Drainer {
   drain (id: string): Service | undefined
   undrain (id: string): Service | undefined
   isDrained (svc: Pick<Service, 'Hostname' | 'ID'>): boolean
+  /** Resolves once the drains so far are kept in data_dir, or that failed (warned), or took too long (bounded). Never rejects. */
+  kept (): Promise<void>
 }
 
 type Ctx = Koa.Context & { params: Record<string, string> }
 
-export function drainHandlers (drainer: Drainer, metrics: Metrics): { drain: (ctx: Ctx) => void, undrain: (ctx: Ctx) => void } {
+export function drainHandlers (drainer: Drainer, metrics: Metrics): { drain: (ctx: Ctx) => Promise<void>, undrain: (ctx: Ctx) => Promise<void> } {
   const requests = metrics.counter('sidecar_drain_requests_total', 'Drain and undrain requests, by action and result', ['action', 'result'])
-  const handler = (action: 'drain' | 'undrain') => (ctx: Ctx): void => {
+  const handler = (action: 'drain' | 'undrain') => async (ctx: Ctx): Promise<void> => {
     const id = ctx.params.id
     const svc = action === 'drain' ? drainer.drain(id) : drainer.undrain(id)
     if (svc === undefined) {
@@ -27,6 +31,7 @@ export function drainHandlers (drainer: Drainer, metrics: Metrics): { drain: (ct
       sendError(ctx, 404, `Not Found - Service ID ${JSON.stringify(id)} not found`)
       return
     }
+    await drainer.kept()
     requests.inc({ action, result: 'ok' })
     const message = action === 'drain'
       ? `Service ${JSON.stringify(svc.Name)} instance ${JSON.stringify(svc.ID)} set to DRAINING`

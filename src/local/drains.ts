@@ -9,8 +9,8 @@ import type { Logger } from '../lib/logger.ts'
 import { recordKey } from '../service/service.ts'
 import { DrainsFile } from './drains-file.ts'
 
-/** How long stop waits for the last write: a data_dir that hangs must not use up the CLI's 5 s stop limit. */
-export const FLUSH_AT_STOP_MS = 1000
+/** How long stop, or a drain's answer, waits for the last write: a data_dir that hangs must not use up the CLI's 5 s stop limit, nor hold the API's answers. */
+export const FLUSH_WAIT_MS = 1000
 
 export class Drains {
   readonly #logger: Logger
@@ -73,11 +73,11 @@ export class Drains {
     this.#save()
   }
 
-  /** Waits for the last write, FLUSH_AT_STOP_MS at most. Never rejects. */
+  /** Waits for the last write, FLUSH_WAIT_MS at most. Never rejects. */
   async flush (): Promise<void> {
     if (this.#file === undefined) return
     let timer: NodeJS.Timeout | undefined
-    await Promise.race([this.#file.flush(), new Promise<void>((resolve) => { timer = setTimeout(resolve, FLUSH_AT_STOP_MS) })])
+    await Promise.race([this.#file.flush(), new Promise<void>((resolve) => { timer = setTimeout(resolve, FLUSH_WAIT_MS) })])
     clearTimeout(timer)
   }
 

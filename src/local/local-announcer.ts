@@ -274,6 +274,14 @@ export class LocalAnnouncer extends EventEmitter<{ change: [] }> implements Star
     return this.#setDrained(id, false)
   }
 
+  /**
+   * Resolves once the drains and undrains so far are written to data_dir (or the write failed,
+   * warned once), FLUSH_WAIT_MS at most: the API answers a drain after it. Never rejects.
+   */
+  async kept (): Promise<void> {
+    await this.#drained.flush()
+  }
+
   /** True iff the operator drained this local instance. */
   isDrained (svc: Pick<Service, 'Hostname' | 'ID'>): boolean {
     return this.#drained.has(recordKey(svc))

@@ -5,8 +5,10 @@
 // only, and the restarted A announced the service ALIVE to every peer's proxy. After an undrain
 // and a restart it is ALIVE again. And a drained entry removed from the static file while A is
 // down: its drain is dropped from data_dir/drains.json once A's start has listed the file. A
-// drains.json that is not JSON, or a FIFO, stops nothing.
+// drains.json that is not JSON, or a FIFO, stops nothing. A 202 to a drain means it is kept: a
+// burst of 200 is in the file as each answer arrives, and a kill -9 right after loses none.
 import { execFileSync } from 'node:child_process'
+import { readFileSync } from 'node:fs'
 import { mkdir, readFile, rm, stat, writeFile } from 'node:fs/promises'
 import path from 'node:path'
 import test from 'ava'
@@ -141,6 +143,38 @@ test.serial('drain restart: a drained entry removed from the static file while t
   let kept: string[] | undefined
   await waitFor(async () => (kept = await keptDrains(a))?.join() === web, { timeoutMs: 10_000, message: () => `drains.json to hold only web's ID ${web}, not ${JSON.stringify(kept)}` })
   await waitStatus(a, 'drain-solo', 'web', DRAINING, 'web after the restart')
+})
+
+test.serial('drain restart: every 202 of 200 drains sent at once is already in drains.json when it arrives, and a kill -9 right after the last one loses none', async t => {
+  t.timeout(240_000)
+  const names = Array.from({ length: 200 }, (_, i) => `svc${i}`)
+  const [a] = await makeCluster(t, [{ ip: A_IP, hostname: 'drain-burst', services: names, env: { PROXY_ENABLED: 'false' } }])
+  await startAll([a])
+  await waitStatus(a, 'drain-burst', 'svc199', ALIVE, 'before the drains')
+  const state = await a.state()
+  const ids = names.map(n => idOf(state, 'drain-burst', n))
+  const file = path.join(a.dir, '.sidecar', a.hostname, 'drains.json')
+  // read the file the moment each answer arrives, before this process does anything else: a 202
+  // means the drain is kept (before, the file was written a few ms after the answer, and the
+  // answers of a burst came back while the write of the first drains was still under way)
+  const missing: string[] = []
+  const statuses = await Promise.all(ids.map(async id => {
+    const res = await fetch(a.d.url(`/api/services/${id}/drain`), { method: 'POST', signal: AbortSignal.timeout(30_000) })
+    let kept: string[] = []
+    try { kept = (JSON.parse(readFileSync(file, 'utf8')) as { drained: Record<string, string[]> }).drained['drain-burst'] ?? [] } catch { /* not written yet: kept stays empty */ }
+    if (!kept.includes(id)) missing.push(id)
+    await res.text()
+    return res.status
+  }))
+  t.deepEqual([...new Set(statuses)], [202])
+  t.deepEqual(missing, [], `${missing.length} of ${ids.length} drains answered 202 before drains.json held them`)
+
+  await restart(a, 'SIGKILL')
+  let after: StateJson | undefined
+  await waitFor(async () => {
+    after = await a.state()
+    return names.every(n => statusIn(after!, 'drain-burst', n) === DRAINING)
+  }, { timeoutMs: 60_000, message: () => `every service DRAINING after the kill -9, not ${names.filter(n => statusIn(after!, 'drain-burst', n) !== DRAINING).length} of them` })
 })
 
 test.serial('drain restart: a drains.json that is not JSON, and then one that is a FIFO, stops nothing: one warning each, and the next drain replaces it', async t => {
