@@ -37,8 +37,15 @@ async function daemonWith (t: ExecutionContext, ip: string, names: string[], env
 }
 
 async function post (d: DaemonProcess, p: string): Promise<{ status: number, body: unknown }> {
-  const res = await fetch(d.url(p), { method: 'POST', signal: AbortSignal.timeout(5000) })
-  return { status: res.status, body: await res.json() }
+  try {
+    const res = await fetch(d.url(p), { method: 'POST', signal: AbortSignal.timeout(5000) })
+    return { status: res.status, body: await res.json() }
+  } catch (err) {
+    // a refused or reset connection says only "fetch failed": name the cause and whether the
+    // daemon still runs, with its last output, so a failure in CI can be told apart from a crash
+    const cause = (err as { cause?: { code?: string, message?: string } }).cause
+    throw new Error(`POST ${p}: ${(err as Error).message} (${cause?.code ?? cause?.message ?? 'no cause'}); the daemon ${d.running ? 'is running' : 'exited'}; its output:\n${d.output.slice(-3000)}`, { cause: err })
+  }
 }
 
 async function idOf (d: DaemonProcess, name: string): Promise<string> {
