@@ -2,7 +2,7 @@
 // variable and (for some) its command-line flag. The single source for validation, --help,
 // and the tests that check sidecar.example.toml and docs/configuration.md are complete.
 import {
-  checkCidr, checkClusterName, checkPortRange, checkDockerUrl, checkEndpoint, checkHostname, checkHttpUrl, checkIp, checkRegExp,
+  checkCidr, checkClusterName, checkPortRange, checkDockerUrl, checkEndpoint, checkHostname, checkHttpUrl, checkIp, checkNamePattern,
   checkAllowedHost, checkFrameOrigin, checkSeed, checkSite, type Check,
 } from './checks.ts'
 import { WEBHOOK_DEFAULTS, type RawValue } from './defaults.ts'
@@ -119,7 +119,7 @@ export const SCHEMA: Schema = {
   services: {
     namer: { type: 'enum', values: ['docker_label', 'regex'], doc: 'how a container\'s service name is found: docker_label or regex' },
     name_label: { type: 'string', doc: 'container label holding the service name (docker_label namer)' },
-    name_match: { type: 'string', emptyOk: true, check: checkRegExp, doc: 'regular expression on the container name, group 1 is the service name (regex namer; required then)' },
+    name_match: { type: 'string', emptyOk: true, check: checkNamePattern, doc: 'regular expression (RE2 syntax, as Go\'s regexp) searched in the container name with its leading "/", group 1 is the service name (regex namer; required then)' },
   },
   health: {
     interval: { type: 'duration', doc: 'time between two health checks of a service' },

@@ -230,11 +230,12 @@ function listenerOf (c: ContainerView, ports: readonly Port[], problems: string[
 export function toDiscovered (c: ContainerView, ctx: LabelContext): Verdict {
   if (c.labels[LABEL.discover] === 'false') return { kind: 'hidden' }
   const problems: string[] = []
-  const name = ctx.namer(c)
+  const warnings: string[] = []
+  const { name, warning } = ctx.namer(c)
+  if (warning !== undefined) warnings.push(warning)
   if (name.length > RECORD_LIMITS.maxNameLength) problems.push(`service name is ${name.length} characters long, at most ${RECORD_LIMITS.maxNameLength} allowed`)
   const proxyMode = c.labels[LABEL.proxyMode] ?? 'http'
   if (!(PROXY_MODES as readonly string[]).includes(proxyMode)) problems.push(`label ${LABEL.proxyMode}=${quote(proxyMode)}: use one of ${PROXY_MODES.join(', ')}`)
-  const warnings: string[] = []
   const ports = portsOf(c, ctx, problems, warnings)
   const check = checkOf(c, ports, name, ctx, problems)
   const listenerUrl = listenerOf(c, ports, problems)

@@ -65,7 +65,7 @@ test('labels: SidecarDiscover=false hides the container; other values do not', t
 
 test('labels: the name comes from the namer; without ServiceName it is the image', t => {
   t.is(service(toDiscovered(makeView({ labels: {} }), CTX)).service.Name, 'nginx:1.27')
-  const regex = { ...CTX, namer: regexNamer(/^\/(.+)(-[0-9a-z]{7,14})$/) }
+  const regex = { ...CTX, namer: regexNamer('^/(.+)(-[0-9a-z]{7,14})$') }
   t.is(service(toDiscovered(makeView({ name: '/awesome-svc-1231b1b12323' }), regex)).service.Name, 'awesome-svc')
 })
 
