@@ -1,8 +1,8 @@
 // Value checks for single config strings (or list items). Each returns the problem as a
 // lowercase phrase naming the value, or undefined when the value is fine.
 import net from 'node:net'
-import { RE2JS } from 're2js'
 import { cidrList } from '../lib/backend-ips.ts'
+import { compileRe2 } from '../lib/re2.ts'
 import { redactText } from '../lib/redact.ts'
 import { parsePortRange } from '../lib/port-ranges.ts'
 import { RECORD_LIMITS } from '../service/codec.ts'
@@ -93,7 +93,7 @@ export const checkEndpoint: Check = (v) => {
 export const checkNamePattern: Check = (v) => {
   let groups: number
   try {
-    groups = RE2JS.compile(v).groupCount()
+    groups = compileRe2(v).groupCount()
   } catch (err) {
     const why = (err as Error).message.replace(/^error parsing regexp: /, '')
     return `${q(v)} is not a valid regular expression in RE2 syntax (as Go's regexp): ${why}; lookarounds and backreferences are not taken, as they cannot be matched in linear time on a name anyone who starts a container chooses`

@@ -7,7 +7,7 @@
 // (^/([a-z0-9]+(?:-?[a-z0-9]+)*)-\d+$ froze the daemon 26 s on 32 characters, doubling with
 // each more), so the pattern is RE2 syntax matched by re2js: time linear in the name whatever
 // the pattern, and the syntax the original's Go regexp took.
-import { RE2JS } from 're2js'
+import { compileRe2, type RE2JS } from '../../lib/re2.ts'
 
 export interface NamedThing {
   /** Docker's container name, with its leading "/". */
@@ -42,7 +42,7 @@ export function labelNamer (label: string): Namer {
 
 /** The pattern compiled as the regex namer runs it; throws RE2JSException when it is not RE2 syntax. */
 export function compileNamePattern (source: string): RE2JS {
-  return RE2JS.compile(source)
+  return compileRe2(source)
 }
 
 /**
