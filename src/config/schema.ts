@@ -2,7 +2,7 @@
 // variable and (for some) its command-line flag. The single source for validation, --help,
 // and the tests that check sidecar.example.toml and docs/configuration.md are complete.
 import {
-  checkCidr, checkClusterName, checkPortRange, checkDockerUrl, checkEndpoint, checkHostname, checkHttpUrl, checkIp, checkRegExp,
+  checkCidr, checkClusterName, checkPortRange, checkDockerUrl, checkEndpoint, checkHostname, checkHttpUrl, checkIp, checkNamePattern,
   checkAllowedHost, checkFrameOrigin, checkSeed, checkSite, type Check,
 } from './checks.ts'
 import { WEBHOOK_DEFAULTS, type RawValue } from './defaults.ts'
@@ -114,12 +114,12 @@ export const SCHEMA: Schema = {
     docker_url: { type: 'string', emptyOk: true, check: checkDockerUrl, doc: 'Docker daemon endpoint (unix:// socket, tcp:// or http(s)://); "" = DOCKER_HOST, DOCKER_TLS_VERIFY and DOCKER_CERT_PATH when set, else unix:///var/run/docker.sock', env: 'DOCKER_URL', defaultText: 'DOCKER_HOST if set, else unix:///var/run/docker.sock' },
     reconcile_interval: { type: 'duration', doc: 'time between two full lists of the running containers, which repair any missed Docker event' },
     allow_external_checks: { type: 'bool', doc: 'honour HealthCheck=External labels, running the command inside the container (docker exec); off: such services fail their check' },
-    check_any_target: { type: 'bool', doc: 'let HttpGet and TcpConnect labels (and their redirects) reach any address; off: only the container\'s published TCP ports (at their bound address; one bound to every address also at the advertise IP and on loopback), other targets fail their check' },
+    check_any_target: { type: 'bool', doc: 'let HttpGet and TcpConnect labels (and their redirects) reach any address; off: only the container\'s published TCP ports (at their bound address; one bound to every address of a family also at the advertise IP and on loopback of that family), other targets fail their check' },
   },
   services: {
     namer: { type: 'enum', values: ['docker_label', 'regex'], doc: 'how a container\'s service name is found: docker_label or regex' },
     name_label: { type: 'string', doc: 'container label holding the service name (docker_label namer)' },
-    name_match: { type: 'string', emptyOk: true, check: checkRegExp, doc: 'regular expression on the container name, group 1 is the service name (regex namer; required then)' },
+    name_match: { type: 'string', emptyOk: true, check: checkNamePattern, doc: 'regular expression (RE2 syntax, as Go\'s regexp) searched in the container name with its leading "/", group 1 is the service name (regex namer; required then)' },
   },
   health: {
     interval: { type: 'duration', doc: 'time between two health checks of a service' },

@@ -3,6 +3,7 @@
 // a sequence number; an answer from Docker (an inspect, a full list) is applied to a
 // container only if no event for that container arrived after the answer was asked for.
 // Synchronous, no I/O: the discoverer feeds it, unit tests drive it directly.
+import { clip } from '../../lib/clip.ts'
 import type { Logger } from '../../lib/logger.ts'
 import type { Discovered } from '../types.ts'
 import type { ContainerView, DockerHealth } from './container.ts'
@@ -17,6 +18,7 @@ interface Entry {
 }
 
 const MAX_LISTED_PROBLEMS = 3 // containers named in lastError(); the rest are counted
+const MAX_DESCRIBED_NAME = 128 // characters of a container's name in a log line or /health: Docker takes names of up to a megabyte
 
 export class ContainerSet {
   readonly #ctx: LabelContext
@@ -130,5 +132,5 @@ export class ContainerSet {
 
 /** "container /web-1 (3f4e5d6c7b8a)". */
 export function describe (view: Pick<ContainerView, 'id' | 'name'>): string {
-  return `container ${view.name} (${serviceId(view.id)})`
+  return `container ${clip(view.name, MAX_DESCRIBED_NAME)} (${serviceId(view.id)})`
 }

@@ -2,7 +2,7 @@
 // changes): pure, so every label rule is unit tested without Docker. A label that cannot be
 // honoured makes the container invalid (the caller skips it with one warning), rather
 // than announcing something the operator did not ask for.
-import { BlockList } from 'node:net'
+import { BlockList, isIPv6 } from 'node:net'
 import { CHECK_TYPES, isCheckType, reachKey } from '../../health/checks.ts'
 import { renderCheckArgs } from '../../health/template.ts'
 import { backendIpRefusal } from '../../lib/backend-ips.ts'
@@ -34,7 +34,6 @@ const NEEDS_ARGS = new Set(['HttpGet', 'TcpConnect', 'External'])
 /** Check types that connect to an address the labels name. */
 const NETWORK_CHECKS = new Set(['HttpGet', 'TcpConnect'])
 /** Names of this host that reach a port published on every address. */
-const LOOPBACK_NAMES = ['127.0.0.1', 'localhost', '::1']
 /** Port types a record carries (the codec refuses others, and peers would reject the whole batch). */
 export const RECORD_PORT_TYPES: ReadonlySet<string> = new Set(['tcp', 'udp'])
 /**
@@ -159,22 +158,40 @@ export function capPorts (ports: readonly Port[], max: number, warnings: string[
 /**
  * Where a check from this container's labels may connect: its announced TCP ports (those of
  * `announced`, the at most RECORD_LIMITS.maxPorts its record carries), at the address each is
- * bound to; one bound to every address also at the advertise IP and on loopback. Not other
- * ports or hosts: the labels are chosen by whoever starts the container, and the daemon's checks
- * come from the host's network (its loopback services, a cloud metadata address), with the
- * verdict, and the error of a failed connection, shown to anyone who reads the API. Not the
- * ports left out of the record either: from every published port, a container publishing
- * 20,000 gave its check 80,000 addresses, built, copied and compared at each inspect of it.
+ * bound to. A port bound to every address of a family is also reached on that family's loopback
+ * and at the advertise IP when it is of that family: Docker's "0.0.0.0" binding takes IPv4 only,
+ * and its "::" binding IPv6 only (docker-proxy listens with IPV6_V6ONLY, so another process may
+ * hold 127.0.0.1 or the advertise IP at the same port); `localhost`, which may resolve to either,
+ * only when both are bound (`-p 8080:80` binds both). Not other ports or hosts: the labels are
+ * chosen by whoever starts the container, and the daemon's checks come from the host's network
+ * (its loopback services, a cloud metadata address), with the verdict, and the error of a failed
+ * connection, shown to anyone who reads the API. Not the ports left out of the record either:
+ * from every published port, a container publishing 20,000 gave its check 80,000 addresses,
+ * built, copied and compared at each inspect of it.
  */
 export function checkReach (c: ContainerView, ctx: LabelContext, announced: readonly Port[]): string[] {
   const kept = new Set<string>()
   for (const p of announced) if (p.Type === 'tcp') kept.add(`${p.IP}/${p.Port}`)
+  const advertiseV6 = isIPv6(ctx.advertiseIp)
   const reach = new Set<string>()
+  /** Host port -> the families its wildcard bindings take (4, 6). */
+  const families = new Map<number, Set<number>>()
   for (const p of c.ports) {
     if (p.type !== 'tcp') continue
     const wildcard = isWildcard(p.hostIp)
     if (!kept.has(`${wildcard ? ctx.advertiseIp : p.hostIp}/${p.hostPort}`)) continue
-    for (const h of wildcard ? [ctx.advertiseIp, ...LOOPBACK_NAMES] : [p.hostIp]) reach.add(reachKey(h, p.hostPort))
+    if (!wildcard) {
+      reach.add(reachKey(p.hostIp, p.hostPort))
+      continue
+    }
+    const taken = families.get(p.hostPort) ?? new Set<number>()
+    families.set(p.hostPort, taken)
+    for (const family of p.hostIp === '' ? [4, 6] : p.hostIp === '::' ? [6] : [4]) {
+      taken.add(family)
+      if (advertiseV6 === (family === 6)) reach.add(reachKey(ctx.advertiseIp, p.hostPort))
+      reach.add(reachKey(family === 6 ? '::1' : '127.0.0.1', p.hostPort))
+    }
+    if (taken.size === 2) reach.add(reachKey('localhost', p.hostPort))
   }
   return [...reach]
 }
@@ -230,11 +247,12 @@ function listenerOf (c: ContainerView, ports: readonly Port[], problems: string[
 export function toDiscovered (c: ContainerView, ctx: LabelContext): Verdict {
   if (c.labels[LABEL.discover] === 'false') return { kind: 'hidden' }
   const problems: string[] = []
-  const name = ctx.namer(c)
+  const warnings: string[] = []
+  const { name, warning } = ctx.namer(c)
+  if (warning !== undefined) warnings.push(warning)
   if (name.length > RECORD_LIMITS.maxNameLength) problems.push(`service name is ${name.length} characters long, at most ${RECORD_LIMITS.maxNameLength} allowed`)
   const proxyMode = c.labels[LABEL.proxyMode] ?? 'http'
   if (!(PROXY_MODES as readonly string[]).includes(proxyMode)) problems.push(`label ${LABEL.proxyMode}=${quote(proxyMode)}: use one of ${PROXY_MODES.join(', ')}`)
-  const warnings: string[] = []
   const ports = portsOf(c, ctx, problems, warnings)
   const check = checkOf(c, ports, name, ctx, problems)
   const listenerUrl = listenerOf(c, ports, problems)

@@ -196,6 +196,16 @@ test('rules: the regex namer requires a name_match that compiles', t => {
   t.is(ok.config.services.namer, 'regex')
 })
 
+test('rules: name_match is RE2 syntax, as the Go original\'s: lookarounds and backreferences are refused and say why', t => {
+  for (const pattern of ['^/(.+)(?=-[0-9]+$)', '^/(.+)-\\1$']) {
+    t.true(hasProblem(problems(t, { env: { SERVICES_NAMER: 'regex', SERVICES_NAME_MATCH: pattern } }), 'SERVICES_NAME_MATCH', 'RE2 syntax', 'linear time'), pattern)
+  }
+  t.true(hasProblem(problems(t, { env: { SERVICES_NAMER: 'regex', SERVICES_NAME_MATCH: '^/[a-z]+-[0-9]+$' } }), 'has no capture group: group 1 is the service name'))
+  for (const pattern of ['(?i)^/(web)-', '^/(?P<svc>[a-z]+)-[0-9]+$', '^/([a-z0-9]+(?:-?[a-z0-9]+)*)-\\d+$']) {
+    t.is(load(t, { env: { SERVICES_NAMER: 'regex', SERVICES_NAME_MATCH: pattern } }).config.services.name_match, pattern)
+  }
+})
+
 test('rules: the API and gossip ports must differ on overlapping addresses', t => {
   t.true(hasProblem(problems(t, { env: { API_PORT: '7946' } }), '[api] port and [sidecar] bind_port are both 7946'))
   t.notThrows(() => load(t, { env: { API_PORT: '7946', API_BIND_IP: '127.0.0.2', SIDECAR_BIND_IP: '127.0.0.3' } }))

@@ -2,14 +2,15 @@ import test from 'ava'
 import { Writable } from 'node:stream'
 import { ContainerSet } from '../../../../src/discovery/docker/container-set.ts'
 import { DockerHealthSource } from '../../../../src/discovery/docker/health-source.ts'
+import { regexNamer } from '../../../../src/discovery/docker/namer.ts'
 import { createLogger } from '../../../../src/lib/logger.ts'
 import { CTX, makeView } from './helpers.ts'
 
-function setup (): { set: ContainerSet, health: DockerHealthSource, log: string[] } {
+function setup (ctx = CTX): { set: ContainerSet, health: DockerHealthSource, log: string[] } {
   const log: string[] = []
   const destination = new Writable({ write (chunk: Buffer, _enc, cb) { log.push(chunk.toString()); cb() } })
   const health = new DockerHealthSource()
-  const set = new ContainerSet({ logger: createLogger({ level: 'info', format: 'json', destination }), health }, CTX)
+  const set = new ContainerSet({ logger: createLogger({ level: 'info', format: 'json', destination }), health }, ctx)
   return { set, health, log }
 }
 
@@ -97,4 +98,15 @@ test('container set: Docker health facts reach the health source, and changes em
   t.deepEqual(updates, [id, id, id])
   set.remove(view.id)
   t.regex(health.result(id)?.error ?? '', /not found/)
+})
+
+test('container set: a name too long for the regex namer is named after the image, warned about once, and logged clipped', t => {
+  const { set, log } = setup({ ...CTX, namer: regexNamer('^/(.+)-[0-9]+$') })
+  const view = makeView({ name: `/${'a'.repeat(100_000)}-1` }) // Docker takes names of up to about a megabyte
+  for (let i = 0; i < 5; i++) set.apply(view, set.seq)
+  t.is(set.services()[0]?.service.Name, 'nginx:1.27')
+  const warned = log.filter(l => l.includes('name_match is tried on names of at most 1024'))
+  t.is(warned.length, 1)
+  t.true(warned[0].includes('container name is 100003 characters long'))
+  t.true(warned[0].length < 2000, `the line carries a clipped name, not the whole (${warned[0].length} characters)`)
 })

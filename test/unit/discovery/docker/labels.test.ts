@@ -3,6 +3,7 @@ import type { ContainerView } from '../../../../src/discovery/docker/container.t
 import { toDiscovered, type LabelContext, type Verdict } from '../../../../src/discovery/docker/labels.ts'
 import { regexNamer } from '../../../../src/discovery/docker/namer.ts'
 import type { Discovered } from '../../../../src/discovery/types.ts'
+import { tcpConnect } from '../../../../src/health/checks.ts'
 import { cidrList } from '../../../../src/lib/backend-ips.ts'
 import { decodeService, encodeService, RECORD_LIMITS } from '../../../../src/service/codec.ts'
 import { CTX, makeView } from './helpers.ts'
@@ -65,7 +66,7 @@ test('labels: SidecarDiscover=false hides the container; other values do not', t
 
 test('labels: the name comes from the namer; without ServiceName it is the image', t => {
   t.is(service(toDiscovered(makeView({ labels: {} }), CTX)).service.Name, 'nginx:1.27')
-  const regex = { ...CTX, namer: regexNamer(/^\/(.+)(-[0-9a-z]{7,14})$/) }
+  const regex = { ...CTX, namer: regexNamer('^/(.+)(-[0-9a-z]{7,14})$') }
   t.is(service(toDiscovered(makeView({ name: '/awesome-svc-1231b1b12323' }), regex)).service.Name, 'awesome-svc')
 })
 
@@ -85,11 +86,35 @@ test('labels: an HttpGet or TcpConnect label may reach only the container\'s pub
     labels: { ServiceName: 'web', HealthCheck: 'TcpConnect', HealthCheckArgs: '{{ host }}:8080' },
   })
   // Bound to every address: the advertise IP and loopback reach it; bound to one: that one only; UDP: none.
-  t.deepEqual(service(toDiscovered(view, CTX)).check, { type: 'TcpConnect', args: '10.0.0.5:8080', reach: ['10.0.0.5:8080', '127.0.0.1:8080', 'localhost:8080', '::1:8080', '127.0.2.9:8443'] })
+  t.deepEqual(service(toDiscovered(view, CTX)).check, { type: 'TcpConnect', args: '10.0.0.5:8080', reach: ['10.0.0.5:8080', '127.0.0.1:8080', '::1:8080', 'localhost:8080', '127.0.2.9:8443'] })
   const http = makeView({ ports: [], labels: { ServiceName: 'web', HealthCheck: 'HttpGet', HealthCheckArgs: 'http://169.254.169.254/latest/meta-data/' } })
   t.deepEqual(service(toDiscovered(http, CTX)).check?.reach, [], 'a container that publishes nothing may reach nothing')
   t.deepEqual(service(toDiscovered(http, { ...CTX, checkAnyTarget: true })).check, { type: 'HttpGet', args: 'http://169.254.169.254/latest/meta-data/' }, 'check_any_target: no bound')
   t.is(service(toDiscovered(makeView({ labels: { ServiceName: 'a', HealthCheck: 'AlwaysSuccessful' } }), CTX)).check?.reach, undefined, 'only checks that connect get one')
+})
+
+// Docker's "0.0.0.0" binding takes IPv4 only and its "::" binding IPv6 only (docker-proxy listens
+// with IPV6_V6ONLY, dockerd 20.10): another process may hold the other family's address at the
+// same port. Before, either counted as every address: 127.0.0.1, localhost, ::1 and the advertise IP.
+test('labels: a port bound to every address of one family is reached on that family only', t => {
+  const only = (hostIp: string): ContainerView => makeView({
+    ports: [{ containerPort: 80, type: 'tcp', hostIp, hostPort: 8080 }],
+    labels: { ServiceName: 'web', HealthCheck: 'TcpConnect', HealthCheckArgs: '127.0.0.1:8080' },
+  })
+  t.deepEqual(service(toDiscovered(only('0.0.0.0'), CTX)).check?.reach, ['10.0.0.5:8080', '127.0.0.1:8080'])
+  t.deepEqual(service(toDiscovered(only('::'), CTX)).check?.reach, ['::1:8080'], 'not the IPv4 advertise IP either')
+  t.deepEqual(service(toDiscovered(only('::'), { ...CTX, advertiseIp: 'fd00::5' })).check?.reach, ['fd00::5:8080', '::1:8080'])
+  t.deepEqual(service(toDiscovered(only(''), CTX)).check?.reach, ['10.0.0.5:8080', '127.0.0.1:8080', '::1:8080', 'localhost:8080'], 'no address given: both')
+})
+
+test('labels: a check of a port published only on "::" at 127.0.0.1 fails with the reason, without connecting', async t => {
+  const view = makeView({
+    ports: [{ containerPort: 80, type: 'tcp', hostIp: '::', hostPort: 8080 }],
+    labels: { ServiceName: 'web', HealthCheck: 'TcpConnect', HealthCheckArgs: '127.0.0.1:8080' },
+  })
+  const check = service(toDiscovered(view, CTX)).check
+  const result = await tcpConnect(check?.args ?? '', AbortSignal.timeout(5000), new Set(check?.reach))
+  t.deepEqual(result, { ok: false, error: '127.0.0.1:8080 is not checked: a check from a container\'s labels may reach only that container\'s published TCP ports: ::1:8080 ([docker_discovery] check_any_target = true lifts this)' })
 })
 
 test('labels: {{ udp N }} is the host port published for a UDP service port', t => {

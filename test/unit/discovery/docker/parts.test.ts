@@ -5,7 +5,7 @@ import { backoffDelay } from '../../../../src/discovery/docker/docker-discoverer
 import { resolveEndpoint } from '../../../../src/discovery/docker/endpoint.ts'
 import { followEvents, parseEventLine, type ContainerEvent } from '../../../../src/discovery/docker/events.ts'
 import { verdictOf } from '../../../../src/discovery/docker/health-source.ts'
-import { labelNamer, makeNamer, regexNamer } from '../../../../src/discovery/docker/namer.ts'
+import { labelNamer, makeNamer, MAX_MATCHED_NAME_LENGTH, regexNamer } from '../../../../src/discovery/docker/namer.ts'
 import { eventsFixture } from './helpers.ts'
 
 test('events: every line of a recorded stream parses to its action and full container id', t => {
@@ -45,16 +45,43 @@ test('events: a stream error ends the follower with that error', async t => {
 
 test('namer: the label, else the image; an empty label counts as missing', t => {
   const n = labelNamer('ServiceName')
-  t.is(n({ name: '/x', image: 'img:1', labels: { ServiceName: 'web' } }), 'web')
-  t.is(n({ name: '/x', image: 'img:1', labels: {} }), 'img:1')
-  t.is(n({ name: '/x', image: 'img:1', labels: { ServiceName: '' } }), 'img:1')
+  t.is(n({ name: '/x', image: 'img:1', labels: { ServiceName: 'web' } }).name, 'web')
+  t.is(n({ name: '/x', image: 'img:1', labels: {} }).name, 'img:1')
+  t.is(n({ name: '/x', image: 'img:1', labels: { ServiceName: '' } }).name, 'img:1')
 })
 
 test('namer: regex group 1 over the name with its leading slash, else the image', t => {
   const n = makeNamer({ namer: 'regex', name_label: 'ServiceName', name_match: '^/(.+)(-[0-9a-z]{7,14})$' })
-  t.is(n({ name: '/awesome-svc-1231b1b12323', image: 'img', labels: { ServiceName: 'ignored' } }), 'awesome-svc')
-  t.is(n({ name: '/nomatch', image: 'img', labels: {} }), 'img')
-  t.is(regexNamer(/^\/(x?)y$/)({ name: '/y', image: 'img', labels: {} }), 'img', 'an empty group is no name')
+  t.deepEqual(n({ name: '/awesome-svc-1231b1b12323', image: 'img', labels: { ServiceName: 'ignored' } }), { name: 'awesome-svc' })
+  t.deepEqual(n({ name: '/nomatch', image: 'img', labels: {} }), { name: 'img' })
+  t.is(regexNamer('^/(x?)y$')({ name: '/y', image: 'img', labels: {} }).name, 'img', 'an empty group is no name')
+  t.is(regexNamer('^/(x)?y$')({ name: '/y', image: 'img', labels: {} }).name, 'img', 'a group that took no part is no name')
+  t.is(regexNamer('-(web)-')({ name: '/a-web-1', image: 'img', labels: {} }).name, 'web', 'searched anywhere in the name, as the original did')
+})
+
+test('namer: the pattern is RE2 syntax, as the Go original\'s: (?i) and (?P<name>) work', t => {
+  t.is(regexNamer('(?i)^/(WEB)-')({ name: '/web-1', image: 'img', labels: {} }).name, 'web')
+  t.is(regexNamer('^/(?P<svc>[a-z]+)-[0-9]+$')({ name: '/api-12', image: 'img', labels: {} }).name, 'api')
+})
+
+// Container names are chosen by whoever starts a container. Before, JavaScript's RegExp ran the
+// pattern: this one took 26 s on a 32-character name and doubled with each more (years on 50).
+test('namer: a pattern that backtracks exponentially in JavaScript names a crafted name at once', t => {
+  const n = regexNamer('^/([a-z0-9]+(?:-?[a-z0-9]+)*)-\\d+$')
+  const started = performance.now()
+  t.is(n({ name: `/${'a'.repeat(48)}_`, image: 'img', labels: {} }).name, 'img')
+  t.is(n({ name: '/billing-api-3', image: 'img', labels: {} }).name, 'billing-api')
+  t.true(performance.now() - started < 10_000, 'named within 10 s (JavaScript\'s RegExp: days)')
+})
+
+test('namer: a name longer than MAX_MATCHED_NAME_LENGTH is named after its image, with a warning', t => {
+  const n = regexNamer('^/(.+)-[0-9]+$')
+  const long = `/${'a'.repeat(MAX_MATCHED_NAME_LENGTH)}-1`
+  const named = n({ name: long, image: 'img', labels: {} })
+  t.is(named.name, 'img')
+  t.regex(named.warning ?? '', /container name is 1027 characters long: \[services\] name_match is tried on names of at most 1024/)
+  t.deepEqual(n({ name: long.slice(0, MAX_MATCHED_NAME_LENGTH - 2) + '-1', image: 'img', labels: {} }), { name: 'a'.repeat(MAX_MATCHED_NAME_LENGTH - 3) }, 'a name of exactly the limit is matched')
+  t.deepEqual(labelNamer('ServiceName')({ name: long, image: 'img', labels: { ServiceName: 'web' } }), { name: 'web' }, 'the label namer reads no name')
 })
 
 test('endpoint: an explicit docker_url wins over DOCKER_HOST', t => {
