@@ -1,16 +1,16 @@
 // The catalog: every known service record, keyed by (Hostname, ID), merged by the rules in
 // rules.ts. merge() is the only way records come in; expire() and expireHost() are the only
 // ways they go out. Changes are announced synchronously as 'change' events; readers get
-// frozen snapshots, never the live maps.
-import { EventEmitter } from 'node:events'
+// frozen snapshots, never the live maps (the queries are CatalogReads, catalog-reads.ts).
 import type { Clock } from '../service/clock.ts'
 import { ConfigError } from '../lib/errors.ts'
 import { makeService, ServiceStatus, Time, withFields, type Service } from '../service/index.ts'
+import { CatalogReads, type CatalogState } from './catalog-reads.ts'
 import { Displacement } from './displacement.ts'
 import { ExpiryIndex } from './expiry-index.ts'
-import { compareGoStrings, DEPARTURE_BUMP_NS, EXPIRY_BUMP_MS, isDeadTombstone, isExpired, isRefresh, isStale, mergedStatus, shouldReplace } from './rules.ts'
-import { dropRecord, frozenRecord, lastUpdatedOf, newServerEntry, putRecord, serverSnapshotOf, sortedIds, sortedKeys, stateHostOf, type ServerEntry } from './server-entry.ts'
-import type { CatalogOptions, ChangeEvent, MergeResult, MergeRoom, Report, ServerSnapshot, StateLists, StateSnapshot } from './types.ts'
+import { DEPARTURE_BUMP_NS, EXPIRY_BUMP_MS, isDeadTombstone, isExpired, isRefresh, isStale, mergedStatus, shouldReplace } from './rules.ts'
+import { dropRecord, newServerEntry, putRecord, type ServerEntry } from './server-entry.ts'
+import type { CatalogOptions, ChangeEvent, MergeResult, MergeRoom } from './types.ts'
 
 function validateOptions (init: CatalogOptions): void {
   const problems: string[] = []
@@ -27,36 +27,22 @@ function validateOptions (init: CatalogOptions): void {
  * has been updated (so they may read snapshots); they must not throw: an exception
  * propagates to the caller and the remaining events of that call are not emitted.
  */
-export class Catalog extends EventEmitter<{ change: [ChangeEvent], contradicted: [Service, Service, string] }> {
+export class Catalog extends CatalogReads {
   readonly #clock: Clock
-  readonly #opts: CatalogOptions
-  readonly #servers = new Map<string, ServerEntry>()
-  /** Records by status, every host (statusCounts). */
-  readonly #byStatus = new Map<ServiceStatus, number>()
-  #lastChanged: Time = Time.EPOCH
-  /** Tombstones given up to make room (merge's 'displace'), and what they keep out. */
-  readonly #displaced = new Displacement(this.#servers)
-  #snapshot: StateSnapshot | undefined
-  #version = 0
-  /** stateLists() of version. */
-  #lists: { readonly version: number, readonly value: StateLists } | undefined
+  /** The state the queries (CatalogReads) read; only this class writes it. */
+  readonly #state: CatalogState
   /** What expire() has to look at: one entry per stored version (tombstoning a live record, forgetting a tombstone). */
   readonly #due: ExpiryIndex
 
   constructor (components: { clock: Clock }, init: CatalogOptions) {
-    super()
     validateOptions(init)
+    const servers = new Map<string, ServerEntry>()
+    const state: CatalogState = { opts: Object.freeze({ ...init }), servers, byStatus: new Map(), displaced: new Displacement(servers), lastChanged: Time.EPOCH, version: 0, snapshot: undefined }
+    super(state)
+    this.#state = state
     this.#clock = components.clock
-    this.#opts = Object.freeze({ ...init })
-    this.#due = new ExpiryIndex(this.#opts)
+    this.#due = new ExpiryIndex(state.opts)
   }
-
-  get hostname (): string { return this.#opts.hostname }
-
-  get clusterName (): string { return this.#opts.clusterName }
-
-  /** Updated of the most recent added or changed record; never moves backwards. */
-  get lastChanged (): Time { return this.#lastChanged }
 
   /**
    * Merges one record (reference §2.2 with fixes): strictly newer Updated wins; DRAINING
@@ -75,21 +61,21 @@ export class Catalog extends EventEmitter<{ change: [ChangeEvent], contradicted:
    * is 'stale', and so is a live version past its lifespan (isExpired) for a key not held or
    * held as a tombstone: dead on arrival, it is never shown as live.
    */
-  merge (svc: Service, from: string = this.#opts.hostname, originSigned = false, room: MergeRoom = 'any'): MergeResult {
-    if (isStale(svc, this.#opts.tombstoneLifespanMs, this.#clock.now())) return 'stale'
-    const server = this.#servers.get(svc.Hostname)
+  merge (svc: Service, from: string = this.#state.opts.hostname, originSigned = false, room: MergeRoom = 'any'): MergeResult {
+    if (isStale(svc, this.#state.opts.tombstoneLifespanMs, this.#clock.now())) return 'stale'
+    const server = this.#state.servers.get(svc.Hostname)
     const existing = server?.services.get(svc.ID)
-    if (existing === undefined && this.#displaced.superseded(svc, server)) return 'stale'
+    if (existing === undefined && this.#state.displaced.superseded(svc, server)) return 'stale'
     if (!shouldReplace(existing, svc)) {
       // A peer holds an older version of this host's own record with another status (our live
       // service as a tombstone after a partition, or our removed one as ALIVE): the origin must refute it.
-      if (existing !== undefined && svc.Hostname === this.#opts.hostname && from !== this.#opts.hostname && existing.Status !== svc.Status) this.emit('contradicted', existing, svc, from)
+      if (existing !== undefined && svc.Hostname === this.#state.opts.hostname && from !== this.#state.opts.hostname && existing.Status !== svc.Status) this.emit('contradicted', existing, svc, from)
       return 'ignored'
     }
     // A live version already past its lifespan, for a key held at most as a tombstone: the next
     // reap would tombstone it (stamped 1 s after it), so storing it only showed a dead instance
     // as live for up to one reap (a replay, a late joiner's pull, a peer's not yet reaped copy).
-    if ((existing === undefined || existing.Status === ServiceStatus.TOMBSTONE) && isExpired(svc, this.#opts, this.#clock.now())) return 'stale'
+    if ((existing === undefined || existing.Status === ServiceStatus.TOMBSTONE) && isExpired(svc, this.#state.opts, this.#clock.now())) return 'stale'
     const status = existing === undefined ? svc.Status : mergedStatus(existing, svc, originSigned || from === svc.Hostname)
     const frozen = Object.isFrozen(svc) && (svc.Ports === null || Object.isFrozen(svc.Ports)) ? svc : makeService(svc)
     const stored = status === frozen.Status ? frozen : withFields(frozen, { Status: status })
@@ -101,15 +87,6 @@ export class Catalog extends EventEmitter<{ change: [ChangeEvent], contradicted:
     this.#store(stored, true, from)
     this.#emit([{ service: stored, previousStatus: existing?.Status ?? ServiceStatus.UNKNOWN, time: stored.Updated }])
     return existing === undefined ? 'added' : 'changed'
-  }
-
-  get (hostname: string, id: string): Service | undefined {
-    return this.#servers.get(hostname)?.services.get(id)
-  }
-
-  /** Who handed us the stored version of a record (a peer, or this host), and when. */
-  reportOf (hostname: string, id: string): Report | undefined {
-    return this.#servers.get(hostname)?.reports.get(id)
   }
 
   /**
@@ -140,9 +117,9 @@ export class Catalog extends EventEmitter<{ change: [ChangeEvent], contradicted:
       const { server, id } = entry
       const svc = server.services.get(id)
       if (svc === undefined || due.deadlineOf(svc) !== entry.at) continue
-      if (isDeadTombstone(svc, this.#opts, now)) {
+      if (isDeadTombstone(svc, this.#state.opts, now)) {
         this.#forget(server, svc)
-      } else if (isExpired(svc, this.#opts, now)) {
+      } else if (isExpired(svc, this.#state.opts, now)) {
         const tomb = withFields(svc, { Status: ServiceStatus.TOMBSTONE, Updated: svc.Updated.plusMillis(EXPIRY_BUMP_MS) })
         this.#store(tomb, true)
         events.push({ service: tomb, previousStatus: svc.Status, time: tomb.Updated })
@@ -182,7 +159,7 @@ export class Catalog extends EventEmitter<{ change: [ChangeEvent], contradicted:
   tombstoneDeparted (records: readonly Service[]): Service[] {
     const events: ChangeEvent[] = []
     for (const svc of records) {
-      if (svc.Status === ServiceStatus.TOMBSTONE || this.#servers.get(svc.Hostname)?.services.get(svc.ID) !== svc) continue
+      if (svc.Status === ServiceStatus.TOMBSTONE || this.#state.servers.get(svc.Hostname)?.services.get(svc.ID) !== svc) continue
       const tomb = withFields(svc, { Status: ServiceStatus.TOMBSTONE, Updated: svc.Updated.plusNanos(DEPARTURE_BUMP_NS) })
       this.#store(tomb, true)
       events.push({ service: tomb, previousStatus: svc.Status, time: tomb.Updated })
@@ -191,149 +168,12 @@ export class Catalog extends EventEmitter<{ change: [ChangeEvent], contradicted:
     return events.map(e => e.service)
   }
 
-  /** A frozen view of the whole catalog; cached until the next change, so cheap to call often. */
-  snapshot (): StateSnapshot {
-    this.#snapshot ??= Object.freeze({
-      Servers: frozenRecord(sortedKeys(this.#servers.keys()).map(h => [h, serverSnapshotOf(this.#servers.get(h) as ServerEntry)] as const)),
-      LastChanged: this.#lastChanged,
-      ClusterName: this.#opts.clusterName,
-      Hostname: this.#opts.hostname,
-    })
-    return this.#snapshot
-  }
-
-  /**
-   * The state as each host's records in ID order, with the times a state document holds:
-   * what encodeHostsParts encodes, byte for byte as encodeState(snapshot()). Cheap enough to
-   * take after every change at 10,000 records: a host's list is made again only once that
-   * host changed, from the records it keeps in order (ServerEntry.ordered; looking each
-   * record up again took 0.4 ms, and with a listener the start takes it after every check
-   * result), keeping the blocks of records that did not change (stateBlocks), and no frozen
-   * object per record is made (snapshot() made one of 10,000 properties per change, 10-50 ms
-   * with the collections it caused). The same object while the catalog does not change.
-   */
-  stateLists (): StateLists {
-    if (this.#lists?.version === this.#version) return this.#lists.value
-    const hosts = sortedKeys(this.#servers.keys()).map(name => stateHostOf(this.#servers.get(name) as ServerEntry))
-    const value: StateLists = Object.freeze({ hosts: Object.freeze(hosts), lastChanged: this.#lastChanged, clusterName: this.#opts.clusterName, hostname: this.#opts.hostname })
-    this.#lists = { version: this.#version, value }
-    return value
-  }
-
-  /** A frozen view of one host's records, or undefined when the host is unknown. */
-  server (hostname: string): ServerSnapshot | undefined {
-    const entry = this.#servers.get(hostname)
-    return entry === undefined ? undefined : serverSnapshotOf(entry)
-  }
-
-  /**
-   * Name -> every instance on every host, whatever its status; each array by ascending
-   * Updated (ties by Hostname, then ID); names in sorted order. A fresh object the caller
-   * may keep (without a prototype, so any name is safe to look up).
-   */
-  byService (): Record<string, Service[]> {
-    const groups = new Map<string, Service[]>()
-    for (const svc of this.services()) {
-      const list = groups.get(svc.Name)
-      if (list === undefined) groups.set(svc.Name, [svc])
-      else list.push(svc)
-    }
-    const out = Object.create(null) as Record<string, Service[]>
-    for (const name of sortedKeys(groups.keys())) {
-      out[name] = (groups.get(name) as Service[]).sort((a, b) => a.Updated.compare(b.Updated) || compareGoStrings(a.Hostname, b.Hostname) || compareGoStrings(a.ID, b.ID))
-    }
-    return out
-  }
-
-  /** Every record, by hostname then ID. */
-  services (): Service[] {
-    const out: Service[] = []
-    for (const h of this.hostnames()) {
-      const entry = this.#servers.get(h) as ServerEntry
-      for (const id of sortedIds(entry)) out.push(entry.services.get(id) as Service)
-    }
-    return out
-  }
-
-  /** How many records (tombstones included) have each status, kept as records are stored: /metrics reads it without a pass over the catalog. */
-  statusCounts (): ReadonlyMap<ServiceStatus, number> {
-    return this.#byStatus
-  }
-
-  /** Goes up whenever anything stored changes (a cheaper identity than snapshot() for caches). */
-  get version (): number { return this.#version }
-
-  /** How many records (tombstones included) the catalog holds. */
-  get size (): number {
-    let n = 0
-    for (const server of this.#servers.values()) n += server.services.size
-    return n
-  }
-
-  /** How many records one host has and its LastUpdated, without building its snapshot; undefined for an unknown host. */
-  serverSummary (hostname: string): { count: number, lastUpdated: Time, lastChanged: Time } | undefined {
-    const server = this.#servers.get(hostname)
-    return server === undefined ? undefined : { count: server.services.size, lastUpdated: lastUpdatedOf(server), lastChanged: server.lastChanged }
-  }
-
-  /** One host's records (tombstones included), unsorted: a fresh array, O(records of that host). */
-  hostRecords (hostname: string): Service[] {
-    const server = this.#servers.get(hostname)
-    return server === undefined ? [] : [...server.services.values()]
-  }
-
-  /**
-   * The catalog version at which one host's records last changed (a record stored or
-   * forgotten); undefined for a host without records. The same number means the same records,
-   * also across a host that left and came back (versions never repeat), so a cache of
-   * anything computed from a host's records (anti-entropy digests) can key on it.
-   */
-  hostVersion (hostname: string): number | undefined {
-    return this.#servers.get(hostname)?.version
-  }
-
-  /** Up to n of one host's records, in no particular order: O(n), not O(records of that host). */
-  sampleRecords (hostname: string, n: number): Service[] {
-    const out: Service[] = []
-    const services = this.#servers.get(hostname)?.services
-    if (services === undefined) return out
-    for (const svc of services.values()) {
-      if (out.length >= n) break
-      out.push(svc)
-    }
-    return out
-  }
-
-  /** Tombstones one host has: O(1). */
-  tombstoneCount (hostname: string): number {
-    return this.#servers.get(hostname)?.tombstones ?? 0
-  }
-
-  /**
-   * True iff svc, of a key not held, is not newer than a tombstone of that key given up to make
-   * room (merge's 'displace'), or than its host's cut-off for those no longer remembered: merge()
-   * drops it as stale. O(1).
-   */
-  superseded (svc: Service): boolean {
-    return this.#displaced.superseded(svc, this.#servers.get(svc.Hostname))
-  }
-
-  /** Records held (tombstones included): of one host, or of all when hostname is undefined. */
-  count (hostname?: string): number {
-    return hostname === undefined ? this.size : this.#servers.get(hostname)?.services.size ?? 0
-  }
-
-  /** Hostnames that have at least one record (tombstones included), sorted. */
-  hostnames (): string[] {
-    return sortedKeys(this.#servers.keys())
-  }
-
   /** Stores an accepted record; a change (new or new status) also advances LastChanged, never backwards. */
-  #store (svc: Service, changed: boolean, from: string = this.#opts.hostname): void {
-    let server = this.#servers.get(svc.Hostname)
+  #store (svc: Service, changed: boolean, from: string = this.#state.opts.hostname): void {
+    let server = this.#state.servers.get(svc.Hostname)
     if (server === undefined) {
       server = newServerEntry(svc.Hostname, svc.Updated)
-      this.#servers.set(svc.Hostname, server)
+      this.#state.servers.set(svc.Hostname, server)
     }
     const previous = putRecord(server, svc, { from, at: this.#clock.now() })
     if (previous !== undefined) this.#count(previous.Status, -1)
@@ -341,31 +181,31 @@ export class Catalog extends EventEmitter<{ change: [ChangeEvent], contradicted:
     this.#due.add(server, svc)
     if (changed) {
       server.lastChanged = Time.max(server.lastChanged, svc.Updated)
-      this.#lastChanged = Time.max(this.#lastChanged, svc.Updated)
+      this.#state.lastChanged = Time.max(this.#state.lastChanged, svc.Updated)
     }
-    this.#snapshot = undefined
-    server.version = ++this.#version
+    this.#state.snapshot = undefined
+    server.version = ++this.#state.version
   }
 
   /** Forgets a stored record (a dead tombstone, a displaced one), and its host once it holds none unless keepHost (a record of it is about to be stored). */
   #forget (server: ServerEntry, svc: Service, keepHost = false): void {
     dropRecord(server, svc)
     this.#count(svc.Status, -1)
-    if (server.services.size === 0 && !keepHost) this.#servers.delete(server.name)
-    this.#snapshot = undefined
-    server.version = ++this.#version
+    if (server.services.size === 0 && !keepHost) this.#state.servers.delete(server.name)
+    this.#state.snapshot = undefined
+    server.version = ++this.#state.version
   }
 
   /** Forgets the host's oldest tombstone to make room for a new record of the host (merge's 'displace'); false when it holds none. */
   #displace (server: ServerEntry): boolean {
-    const oldest = this.#displaced.giveUp(server)
+    const oldest = this.#state.displaced.giveUp(server)
     if (oldest === undefined) return false
     this.#forget(server, oldest, true)
     return true
   }
 
   #count (status: ServiceStatus, delta: number): void {
-    this.#byStatus.set(status, (this.#byStatus.get(status) ?? 0) + delta)
+    this.#state.byStatus.set(status, (this.#state.byStatus.get(status) ?? 0) + delta)
   }
 
   #emit (events: readonly ChangeEvent[]): void {
