@@ -157,12 +157,14 @@ test('anti-entropy: a page is checked while the one before it is merged, one pag
   const slow: TestAdmission = {
     ...admitAll,
     // the signature checks of a page (off the main thread in the daemon): here they end when the next
-    // page arrives (at most 2 s), which only an exchange that reads on while a page is merged sees soon
+    // page arrives (at most 10 s), which only an exchange that reads on while a page is merged sees
+    // soon; an exchange that does not would take 40 s and fail the order checks (the bound was 2 s,
+    // and a loaded machine once took longer than that to bring the next page, failing a correct exchange)
     prepare: async (rs) => {
       const page = pageOf(rs)
       log.push(`check ${page}`)
       gate(page).resolve()
-      if (page < 4) await Promise.race([gate(page + 1).promise, new Promise(resolve => setTimeout(resolve, 2000))])
+      if (page < 4) await Promise.race([gate(page + 1).promise, new Promise(resolve => { setTimeout(resolve, 10_000).unref() })])
     },
     admitSliced: async (rs) => {
       const page = pageOf(rs)
