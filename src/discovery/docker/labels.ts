@@ -118,9 +118,32 @@ function portsOf (c: ContainerView, ctx: LabelContext, problems: string[], warni
     ports.push({ Type: p.type, Port: p.hostPort, ServicePort: sp.get(p.containerPort) ?? 0, IP: ip })
   }
   if (skipped.size > 0) warnings.push(`port${skipped.size > 1 ? 's' : ''} ${[...skipped].join(', ')} left out: only tcp and udp ports can be announced`)
+  otherFamilyOnly(c, ctx, warnings)
   const kept = capPorts(ports, RECORD_LIMITS.maxPorts, warnings)
   refusedByPeers(kept, ctx, warnings)
   return kept
+}
+
+/**
+ * A port Docker binds on one family's wildcard only (-p [::]:8080:80 binds IPv6 alone, and
+ * -p 0.0.0.0:8080:80 IPv4 alone) is announced at the advertise IP like any wildcard binding,
+ * but at an advertise IP of the other family nothing answers: peers' proxies get a refused
+ * connection, and its health check is out of reach (checkReach). Warned, with the fix.
+ */
+function otherFamilyOnly (c: ContainerView, ctx: LabelContext, warnings: string[]): void {
+  const advertised = isIPv6(ctx.advertiseIp) ? '::' : '0.0.0.0'
+  const families = new Map<string, Set<string>>()
+  for (const p of c.ports) {
+    if (!isWildcard(p.hostIp) || !RECORD_PORT_TYPES.has(p.type)) continue
+    const key = `${p.hostPort}/${p.type}`
+    let set = families.get(key)
+    if (set === undefined) families.set(key, set = new Set())
+    set.add(p.hostIp === '' ? 'both' : p.hostIp)
+  }
+  const unreachable = [...families].filter(([, set]) => !set.has('both') && !set.has(advertised)).map(([key]) => key)
+  if (unreachable.length === 0) return
+  const on = advertised === '::' ? '0.0.0.0 (IPv4)' : ':: (IPv6)'
+  warnings.push(`port${unreachable.length > 1 ? 's' : ''} ${unreachable.slice(0, 5).join(', ')}${unreachable.length > 5 ? ` (and ${unreachable.length - 5} more)` : ''} published on ${on} only, which this host's advertised address ${ctx.advertiseIp} is not: peers reach nothing there; publish on every address (-p 8080:80) or on ${advertised}`)
 }
 
 /**

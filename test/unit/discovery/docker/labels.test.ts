@@ -254,6 +254,20 @@ test('labels: a port published on an address peers refuse (not the advertise IP,
   t.is(warned('0.0.0.0'), undefined, 'every address: announced as the advertise IP')
 })
 
+test('labels: a port Docker binds on one family only (-p [::]:P:80 is IPv6 alone) whose family the advertise IP is not is announced with one warning naming the port and the fix', t => {
+  const warned = (bindings: Array<[string, number]>, ctx: LabelContext = CTX): readonly string[] | undefined => {
+    const v = toDiscovered(makeView({ ports: bindings.map(([hostIp, hostPort]) => ({ containerPort: hostPort - 32000, type: 'tcp' as const, hostIp, hostPort })) }), ctx)
+    return v.kind === 'service' ? v.warnings : ['not a service']
+  }
+  t.deepEqual(warned([['::', 32768]]), ['port 32768/tcp published on :: (IPv6) only, which this host\'s advertised address 10.0.0.5 is not: peers reach nothing there; publish on every address (-p 8080:80) or on 0.0.0.0'])
+  t.is(warned([['0.0.0.0', 32768], ['::', 32768]]), undefined, 'both families (what -p 32768:80 makes): reachable')
+  t.is(warned([['0.0.0.0', 32768]]), undefined, 'IPv4 only, advertised on IPv4')
+  t.is(warned([['', 32768]]), undefined, 'no address: every address')
+  const v6 = { ...CTX, advertiseIp: 'fd00::5' }
+  t.regex(warned([['0.0.0.0', 32768], ['0.0.0.0', 32769]], v6)?.[0] ?? '', /^ports 32768\/tcp, 32769\/tcp published on 0\.0\.0\.0 \(IPv4\) only, which this host's advertised address fd00::5 is not/)
+  t.is(warned([['::', 32768]], v6), undefined, 'IPv6 only, advertised on IPv6')
+})
+
 test('labels: megabyte labels and thousands of bad ones give a short message that still names the labels and the fix', t => {
   const big = 'x'.repeat(1 << 20)
   const many: Record<string, string> = {}
