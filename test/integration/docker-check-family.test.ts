@@ -49,4 +49,6 @@ dtest('check reach: a port published only on "::" is not checked at the IPv4 adv
     `${IP}:${port} is not checked: a check from a container's labels may reach only that container's published TCP ports: ::1:${port} ([docker_discovery] check_any_target = true lifts this)`)
   await sleep(2500) // more check intervals
   t.is(hits, 0, 'no check reached the host\'s server')
+  // and the operator is told why peers reach nothing there
+  await d.waitForOutput(new RegExp(`port ${port}/tcp published on :: \\(IPv6\\) only, which this host's advertised address ${IP.replaceAll('.', '\\.')} is not`), { timeoutMs: 10_000 })
 })
