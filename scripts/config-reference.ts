@@ -32,7 +32,7 @@ export function configReference (): string {
     for (const key of keysOf(section)) {
       const spec = specOf(section, key)
       const flag = spec.flag === undefined ? '' : `\`--${spec.flag.long}\`${spec.flag.short !== undefined ? `, \`-${spec.flag.short}\`` : ''}`
-      const range = spec.type === 'int' ? ` (${spec.min ?? ''}..${spec.max ?? ''})` : ''
+      const range = spec.type === 'int' || spec.type === 'number' ? ` (${spec.min ?? ''}..${spec.max ?? ''})` : ''
       out.push(`| \`${key}\` | \`${envName(section, key)}\` | ${flag} | ${defaultOf(section, key)} | ${cell(spec.doc)}${range} |`)
     }
     out.push('')

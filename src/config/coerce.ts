@@ -46,6 +46,7 @@ function expected (spec: KeySpec): string {
   switch (spec.type) {
     case 'list': return 'an array of strings such as ["a", "b"]'
     case 'int': return `an integer ${spec.min}..${spec.max}`
+    case 'number': return `a number ${spec.min}..${spec.max}`
     case 'duration': return 'a duration string such as "3s"'
     case 'bool': return 'true or false'
     case 'tables': return 'an array of tables ([[section.key]] blocks; in env vars a JSON array of objects)'
@@ -68,6 +69,9 @@ function fromText (spec: KeySpec, text: string): Coerced {
     case 'int':
       if (!/^[+-]?\d+$/.test(text)) return fail(`${q(text)} is not an integer (expected ${spec.min}..${spec.max})`)
       return validate(spec, Number(text))
+    case 'number':
+      if (!/^[+-]?(?:\d+(?:\.\d*)?|\.\d+)(?:[eE][+-]?\d+)?$/.test(text)) return fail(`${q(text)} is not a number (expected ${spec.min}..${spec.max})`)
+      return validate(spec, Number(text))
     case 'bool': {
       const b = parseBool(text)
       return b === undefined ? fail(`${q(text)} is not a boolean (expected true/false, 1/0 or yes/no)`) : validate(spec, b)
@@ -83,7 +87,8 @@ function fromTyped (spec: KeySpec, raw: unknown, mode: Mode): Coerced {
       if (!Array.isArray(raw) || !raw.every((x) => typeof x === 'string')) return wrong
       // a repeated flag (-c a -c b,c) may hold several items per value; a TOML array is taken as written
       return { ok: true, value: mode === 'override' ? raw.flatMap(splitList) : raw }
-    case 'int': return typeof raw === 'number' ? { ok: true, value: raw } : wrong
+    case 'int':
+    case 'number': return typeof raw === 'number' ? { ok: true, value: raw } : wrong
     case 'duration':
       if (typeof raw === 'string' || (mode === 'override' && typeof raw === 'number')) return { ok: true, value: raw }
       return wrong
@@ -111,6 +116,12 @@ function validate (spec: KeySpec, value: unknown): Coerced {
     case 'int': {
       const n = value as number
       if (!Number.isInteger(n)) return fail(`expected an integer ${spec.min}..${spec.max}, got ${n}`)
+      if (n < (spec.min ?? -Infinity) || n > (spec.max ?? Infinity)) return fail(`${n} is out of range ${spec.min}..${spec.max}`)
+      return { ok: true, value: n }
+    }
+    case 'number': {
+      const n = value as number
+      if (!Number.isFinite(n)) return fail(`expected a number ${spec.min}..${spec.max}, got ${n}`)
       if (n < (spec.min ?? -Infinity) || n > (spec.max ?? Infinity)) return fail(`${n} is out of range ${spec.min}..${spec.max}`)
       return { ok: true, value: n }
     }

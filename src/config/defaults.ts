@@ -84,6 +84,8 @@ export const DEFAULTS = {
     max_listeners: 0, // 0 = an eighth of the open-file limit, at most 4096 (about 70 MB): a member that claims thousands of service ports cannot make every host use up its descriptors
     max_total_connections: 0, // 0 = a quarter of the open-file limit (with their backend connections, clients hold at most half of it), at most 65536 (about 700 MB)
     retries: 2, // two other backends is enough to ride over one dead host without amplifying an outage
+    retry_budget: 0.2, // Linkerd's default: retries add at most 20 % to a service's load, not 200 % when most requests fail
+    retry_budget_min: 10, // Linkerd's default floor: a quiet service still has its few failures retried
     eject_after_5xx: 0, // off: a 5xx may be the application's own answer (Envoy's default is 5 when on)
     ejection_base: '10s', // long enough to stop hammering a dead backend, short enough to retry it soon
     ejection_max: '5m', // a backend that keeps failing is still probed every 5 min

@@ -15,6 +15,7 @@ export type ValueType =
   | 'path' // a file or directory; relative paths resolve against the file that set them, else cwd
   | 'list' // array of strings (env/flags: split on commas or whitespace)
   | 'int' // integer within min..max
+  | 'number' // a decimal number within min..max (TOML: an integer or a float)
   | 'duration' // "20s", "200ms", "1m30s" -> milliseconds, > 0 and <= MAX_TIMER_MS
   | 'ip' // an IPv4 or IPv6 address; '' only when emptyOk
   | 'enum' // one of values (case-insensitive, stored lowercase)
@@ -144,6 +145,8 @@ export const SCHEMA: Schema = {
     max_listeners: { type: 'int', min: 0, max: 65_535, doc: 'service ports the proxy opens a listener for at most; more wait, the most needed first ("0" = an eighth of the open-file limit, at most 4096)', defaultText: '0 (an eighth of the open-file limit, at most 4096)' },
     max_total_connections: { type: 'int', min: 0, max: 10_000_000, doc: 'client connections all listeners together hold open at once; more are closed at accept and counted ("0" = a quarter of the open-file limit, at most 65536)', defaultText: '0 (a quarter of the open-file limit, at most 65536)' },
     retries: { type: 'int', min: 0, max: 10, doc: 'other backends tried after a failed connect (or a reset of, or an unreadable answer head to, an idempotent request without a body)' },
+    retry_budget: { type: 'number', min: 0, max: 1, doc: 'retries (not the keep-alive race\'s resend) may add at most this share of a listener\'s requests of the last 10 s, beyond retry_budget_min; past it a failed request is not retried ("0" = only the floor)' },
+    retry_budget_min: { type: 'int', min: 0, max: 100_000, doc: 'retries a second a listener may always make, beyond retry_budget (counted over the same 10 s: 10 a second is 100 in any 10 s)' },
     eject_after_5xx: { type: 'int', min: 0, max: 1000, doc: 'consecutive 5xx responses that eject a backend (0 = never)' },
     ejection_base: { type: 'duration', doc: 'how long a failing backend is first ejected; doubles on each repeat' },
     ejection_max: { type: 'duration', doc: 'the longest ejection' },

@@ -125,6 +125,10 @@ export interface ProxySection {
   /** Listeners open at once; resolved at start (0 = an eighth of the open-file limit, at most 4096). */
   max_listeners: number
   retries: number
+  /** Retries may add at most this share (0..1) of a listener's requests of the last 10 s. */
+  retry_budget: number
+  /** Retries a second a listener may make whatever its requests (a floor under retry_budget). */
+  retry_budget_min: number
   /** Consecutive 5xx responses that eject a backend; 0 = never. */
   eject_after_5xx: number
   ejection_base: number

@@ -3,6 +3,7 @@ import type { Logger } from '../lib/logger.ts'
 import type { AccessLog } from './access-log.ts'
 import type { IdleSweep } from './idle.ts'
 import type { Backend, Pool } from './pool.ts'
+import { WINDOW_S, type RetryBudget } from './retry-budget.ts'
 import type { ListenerStats } from './stats.ts'
 import type { BackendConns } from './upstream.ts'
 
@@ -12,6 +13,10 @@ export interface ForwardOptions {
   /** 0 = none. */
   requestTimeoutMs: number
   retries: number
+  /** Retries may add this share of a window's requests ([proxy] retry_budget, 0..1). */
+  retryBudget: number
+  /** Retries a second always allowed ([proxy] retry_budget_min). */
+  retryBudgetMin: number
   /** Time for a client to send a request head once it started, and for a backend to answer an upgrade. */
   headerTimeoutMs: number
 }
@@ -21,6 +26,8 @@ export interface ListenerContext {
   readonly port: number
   readonly pool: Pool
   readonly stats: ListenerStats
+  /** What retries (on another backend) this listener may still make (retry-budget.ts). */
+  readonly budget: RetryBudget
   readonly accessLog: AccessLog
   readonly logger: Logger
   readonly opts: ForwardOptions
@@ -60,6 +67,11 @@ export function countFailure (ctx: ListenerContext, b: Backend, why: string): vo
 
 /** Methods retried after a reset before any response byte (never POST or PATCH). */
 export const IDEMPOTENT = new Set(['GET', 'HEAD', 'OPTIONS', 'PUT', 'DELETE'])
+
+/** How a spent retry budget is explained to a client: the two settings. */
+export function budgetText (b: RetryBudget): string {
+  return `retries may add ${Math.round(b.ratio * 1000) / 10} % to the requests of the last ${WINDOW_S} s, plus ${b.minPerSecond} a second: [proxy] retry_budget, retry_budget_min`
+}
 
 /** "ip" of a client socket, for logs and X-Forwarded-For. */
 export function clientAddress (remote: string | undefined): string {

@@ -3,7 +3,7 @@
 // ways), the response head parsed for status and framing, the body relayed, the socket
 // handed back. Retries on another backend, passive health, 503/502/504 JSON answers,
 // request and upgrade timeouts, stats and the access log live here.
-import { countFailure, IDEMPOTENT, isConnectError, logEjection } from './context.ts'
+import { budgetText, countFailure, IDEMPOTENT, isConnectError, logEjection } from './context.ts'
 import { HttpParseError, type Head } from './h1/parser.ts'
 import { responseFraming } from './h1/framing.ts'
 import { ownResponse, requestHead, responseHead, responseHeadBound, writeResponseHead, type ClientConnection } from './headers.ts'
@@ -69,14 +69,14 @@ export class Exchange implements UpstreamUser {
     ctx.stats.begin()
     const ms = this.#head.upgrade ? ctx.opts.headerTimeoutMs : ctx.opts.requestTimeoutMs
     if (ms > 0) this.#conn.armTimer(ms)
-    this.#attempt()
+    const now = ctx.nowMs()
+    ctx.budget.request(now)
+    this.#attempt(now)
   }
 
-  /** again: send to this backend once more, on a new connection. */
-  #attempt (again?: Backend): void {
+  /** Sends the request to b, else to a backend the pool picks; fresh: on a new connection (b once more). */
+  #attempt (now: number, b = this.#conn.ctx.pool.pick(now, this.#tried), fresh = false): void {
     const ctx = this.#conn.ctx
-    const now = ctx.nowMs()
-    const b = again ?? ctx.pool.pick(now, this.#tried)
     if (b === undefined) { this.#unavailable(ctx.pool.unavailable(now, this.#tried)); return }
     this.#release()
     b.inFlight++
@@ -86,7 +86,7 @@ export class Exchange implements UpstreamUser {
     this.#holding = b
     this.#last = b
     this.#headSent = false
-    const up = ctx.connsFor(b).acquire(this, again !== undefined)
+    const up = ctx.connsFor(b).acquire(this, fresh)
     this.#up = up
     if (up.connected) this.onUpConnect()
     else if (this.#hasBody) { this.bodyBlocked = true; this.#conn.flow() }
@@ -359,19 +359,22 @@ export class Exchange implements UpstreamUser {
       // the backend closed a kept-alive connection as the request went out (its keep-alive
       // timeout, 2 s for gunicorn, under the pool's 4 s): not the backend failing, and there
       // may be no other backend, so the same one again on a new connection, whatever the
-      // retries setting, once
+      // retries setting and the retry budget (a race of the backend's timer, not a failure: it
+      // adds one attempt at most per request, and only on a connection the backend kept alive), once
       this.#staleRetried = true
       ctx.stats.retry()
       ctx.logger.debug({ backend: b.address, err: err?.message }, `${ctx.name}:${ctx.port}: a kept-alive connection closed under ${this.#head.method} ${this.#head.url}: sending it again on a new one`)
-      this.#attempt(b)
+      this.#attempt(ctx.nowMs(), b, true)
       return
     }
+    const message = `${ctx.name} backend ${b.address} failed: ${err?.message ?? 'connection closed before a response'}`
     if (retryable && this.#retries < ctx.opts.retries && !(this.#bodySent && connected)) {
       this.#badAnswer = undefined
-      this.#retryElsewhere(b, err?.message)
+      if (this.#retryElsewhere(b, err?.message)) return
+      this.#budgetSpent(message)
       return
     }
-    this.#sendError(502, 'backend failed', `${ctx.name} backend ${b.address} failed: ${err?.message ?? 'connection closed before a response'}`)
+    this.#sendError(502, 'backend failed', message)
   }
 
   /** Tunnel (after a 101): client bytes (a view of its read) to the backend. */
@@ -419,7 +422,8 @@ export class Exchange implements UpstreamUser {
     const message = `${ctx.name} backend ${this.#last?.address ?? '-'} sent an invalid response: ${err.message}`
     if (b !== undefined && this.#respHead === undefined && !this.#interimSent && this.#resendable() && !this.#bodySent && this.#retries < ctx.opts.retries) {
       this.#badAnswer = message
-      this.#retryElsewhere(b, err.message)
+      if (this.#retryElsewhere(b, err.message)) return
+      this.#budgetSpent(message)
       return
     }
     this.#sendError(502, 'bad response', message)
@@ -430,14 +434,34 @@ export class Exchange implements UpstreamUser {
     return IDEMPOTENT.has(this.#head.method) && !this.#hasBody && !this.#head.upgrade
   }
 
-  /** The request goes to a backend other than those tried (b now among them), as one of its retries. */
-  #retryElsewhere (b: Backend, why: string | undefined): void {
+  /**
+   * The request goes to a backend other than those tried (b now among them), as one of its
+   * retries, if the listener's retry budget allows one; where no other backend is left, the
+   * client gets the 503/502 of #unavailable as before. Returns false when the budget refused
+   * the retry (the caller answers the client; nothing was sent anywhere).
+   */
+  #retryElsewhere (b: Backend, why: string | undefined): boolean {
     const ctx = this.#conn.ctx
     ;(this.#tried ??= new Set()).add(b)
+    const now = ctx.nowMs()
+    const next = ctx.pool.pick(now, this.#tried)
+    if (next === undefined) { this.#unavailable(ctx.pool.unavailable(now, this.#tried)); return true }
+    if (!ctx.budget.retry(now)) {
+      ctx.stats.retryRefused()
+      ctx.logger.debug({ backend: b.address, err: why }, `${ctx.name}:${ctx.port}: not retrying ${this.#head.method} ${this.#head.url}: retry budget spent`)
+      return false
+    }
     this.#retries++
     ctx.stats.retry()
     ctx.logger.debug({ backend: b.address, err: why }, `${ctx.name}:${ctx.port}: retrying ${this.#head.method} ${this.#head.url} on another backend`)
-    this.#attempt()
+    this.#attempt(now, next)
+    return true
+  }
+
+  /** A failed request the retry budget did not let go to another backend: the 502 it would get with no retries left. */
+  #budgetSpent (message: string): void {
+    const { name, port, budget } = this.#conn.ctx
+    this.#sendError(502, 'retry budget spent', `${message}; not retried: the retry budget of ${name}:${port} is spent (${budgetText(budget)})`)
   }
 
   /** No response head (or upgrade answer) within ms: 504. Called by the connection's timer (armTimer). */

@@ -11,6 +11,7 @@ import type { ForwardOptions, ListenerContext } from './context.ts'
 import { ClientConn } from './http-conn.ts'
 import type { ProxyMode } from './plan.ts'
 import { Pool, type PoolOptions } from './pool.ts'
+import { RetryBudget } from './retry-budget.ts'
 import { ListenerStats, type ProxyMetrics } from './stats.ts'
 import { IdleSweep } from './idle.ts'
 import { forwardTcp } from './tcp-forward.ts'
@@ -70,7 +71,7 @@ export class ProxyListener implements Startable {
     this.stats = new ListenerStats(c.metrics, init.name, init.port, (line) => { c.logger.warn(line) })
     const idle = new IdleSweep(init.forward.idleTimeoutMs)
     this.#ctx = {
-      name: init.name, port: init.port, pool: this.pool, stats: this.stats, accessLog: c.accessLog, logger: c.logger,
+      name: init.name, port: init.port, pool: this.pool, stats: this.stats, budget: new RetryBudget(init.forward.retryBudget, init.forward.retryBudgetMin), accessLog: c.accessLog, logger: c.logger,
       opts: init.forward, nowMs: c.nowMs, ignored: () => this.ignored, idle,
       connsFor: (b) => (b.conns ??= new BackendConns(b.spec.ip, b.spec.port, init.forward.connectTimeoutMs, idle)),
     }

@@ -371,7 +371,7 @@ export class ProxyManager implements Startable {
         siteFailover: px.site_failover, site: this.#init.site, siteOrder: px.site_order,
         outlier: { baseMs: px.ejection_base, maxMs: px.ejection_max, after5xx: px.eject_after_5xx, stallMs: px.stall_timeout },
       },
-      forward: { connectTimeoutMs: px.connect_timeout, idleTimeoutMs: px.idle_timeout, requestTimeoutMs: px.request_timeout, retries: px.retries, headerTimeoutMs: px.header_timeout },
+      forward: { connectTimeoutMs: px.connect_timeout, idleTimeoutMs: px.idle_timeout, requestTimeoutMs: px.request_timeout, retries: px.retries, retryBudget: px.retry_budget, retryBudgetMin: px.retry_budget_min, headerTimeoutMs: px.header_timeout },
       maxConnections: px.max_connections,
       ...(this.#init.ownPorts?.has(p.port) === true ? { ownPort: this.#init.ownPorts.get(p.port) } : {}),
     }

@@ -20,6 +20,10 @@ export interface ProxyOptions {
   /** A backend that answered no request for this long while one waits gets no new ones (while others can); 0 = off. */
   stall_timeout: number
   retries: number
+  /** Retries may add at most this share (0..1) of a listener's requests of the last 10 s. */
+  retry_budget: number
+  /** Retries a second a listener may make whatever its requests. */
+  retry_budget_min: number
   /** Consecutive 5xx responses that eject a backend; 0 = never. */
   eject_after_5xx: number
   ejection_base: number

@@ -41,7 +41,7 @@ export interface ListenerReport {
   conflictsWith?: readonly string[]
   connections: number
   inFlight: number
-  totals: { requests: number, errors: number, retries: number, ejections: number, connections: number }
+  totals: { requests: number, errors: number, retries: number, retriesRefused: number, ejections: number, connections: number }
   backends: BackendReport[]
 }
 
@@ -94,7 +94,7 @@ export function listenerReport (l: ProxyListener, nowMs: number): ListenerReport
     ...(l.ignored.length > 0 ? { conflictsWith: l.ignored } : {}),
     connections: l.connections,
     inFlight: s.inFlight,
-    totals: { requests: s.requests, errors: s.errors, retries: s.retries, ejections: s.ejections, connections: s.connections },
+    totals: { requests: s.requests, errors: s.errors, retries: s.retries, retriesRefused: s.retriesRefused, ejections: s.ejections, connections: s.connections },
     backends: l.pool.backends.map(b => backendReport(b, l.pool, nowMs)),
   }
 }

@@ -94,6 +94,7 @@ export type RejectionLog = (line: string) => void
 export class ProxyMetrics {
   readonly requests: Counter<Labels | 'code'>
   readonly retries: Counter<Labels>
+  readonly retriesRefused: Counter<Labels>
   readonly ejections: Counter<Labels>
   readonly connections: Counter<Labels>
   readonly inFlight: Gauge<Labels>
@@ -112,6 +113,7 @@ export class ProxyMetrics {
     })
     metrics.register(new DurationHistogram(tracked))
     this.retries = metrics.counter('sidecar_proxy_retries_total', 'Requests or connections sent again to another backend', ['service', 'port'])
+    this.retriesRefused = metrics.counter('sidecar_proxy_retries_refused_total', 'Failed requests or connections not sent again to another backend because the listener\'s retry budget was spent ([proxy] retry_budget, retry_budget_min)', ['service', 'port'])
     this.ejections = metrics.counter('sidecar_proxy_ejections_total', 'Backends ejected by passive health checking', ['service', 'port'])
     this.connections = metrics.counter('sidecar_proxy_connections_total', 'Client connections accepted', ['service', 'port'], function () {
       this.reset()
@@ -155,6 +157,7 @@ export class ProxyMetrics {
     this.#tracked.delete(key)
     for (const r of REJECTIONS) this.rejections.remove(service, port, r)
     this.retries.remove(service, port)
+    this.retriesRefused.remove(service, port)
     this.ejections.remove(service, port)
   }
 }
@@ -163,12 +166,15 @@ export class ListenerStats {
   requests = 0
   errors = 0
   retries = 0
+  /** Retries the retry budget refused. */
+  retriesRefused = 0
   ejections = 0
   connections = 0
   inFlight = 0
   /** Read by the metrics when scraped. */
   readonly counts = new RequestCounts()
   readonly #retries: { inc: () => void }
+  readonly #retriesRefused: { inc: () => void }
   readonly #ejections: { inc: () => void }
   readonly #rejections: Map<string, { inc: () => void }>
   readonly #log: RejectionLog
@@ -182,6 +188,7 @@ export class ListenerStats {
     const p = String(port)
     const noop = { inc: () => {} }
     this.#retries = m?.retries.labels(service, p) ?? noop
+    this.#retriesRefused = m?.retriesRefused.labels(service, p) ?? noop
     this.#ejections = m?.ejections.labels(service, p) ?? noop
     this.#rejections = new Map(REJECTIONS.map(r => [r, m?.rejections.labels(service, p, r) ?? noop]))
     // the series read inFlight and counts when scraped (see ProxyMetrics.track): no per-request label lookups
@@ -211,6 +218,7 @@ export class ListenerStats {
   }
 
   retry (): void { this.retries++; this.#retries.inc() }
+  retryRefused (): void { this.retriesRefused++; this.#retriesRefused.inc() }
   ejection (): void { this.ejections++; this.#ejections.inc() }
   connection (): void { this.connections++; this.counts.connections++ }
 

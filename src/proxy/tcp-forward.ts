@@ -3,7 +3,7 @@
 // side still receives the backend's answer). Both sides read with net's `onread` and write
 // views of their read buffers to the other (read-buffer.ts).
 import net from 'node:net'
-import { clientAddress, ConnectTimeoutError, countFailure, type ListenerContext } from './context.ts'
+import { budgetText, clientAddress, ConnectTimeoutError, countFailure, type ListenerContext } from './context.ts'
 import type { IdleEntry } from './idle.ts'
 import type { Backend } from './pool.ts'
 import { adopt, SocketReads } from './read-buffer.ts'
@@ -71,8 +71,8 @@ export function forwardTcp (ctx: ListenerContext, accepted: net.Socket): net.Soc
   client.on('close', () => { finish(!connected) })
   ctx.idle.add(idle)
 
-  const attempt = (): void => {
-    const b = ctx.pool.pick(ctx.nowMs(), tried)
+  /** Connects to b, else to a backend the pool picks. */
+  const attempt = (now: number, b = ctx.pool.pick(now, tried)): void => {
     if (b === undefined) {
       ctx.logger.debug(`${ctx.name}:${ctx.port}: no backend for a tcp connection from ${remote}: ${ctx.pool.unavailable(ctx.nowMs(), tried)}`)
       finish(true)
@@ -112,14 +112,28 @@ export function forwardTcp (ctx: ListenerContext, accepted: net.Socket): net.Soc
       countFailure(ctx, b, err.message)
       if (retries < ctx.opts.retries) {
         (tried ??= new Set()).add(b)
-        retries++
-        ctx.stats.retry()
-        attempt()
-        return
+        const now = ctx.nowMs()
+        const next = ctx.pool.pick(now, tried)
+        if (next === undefined) {
+          ctx.logger.debug(`${ctx.name}:${ctx.port}: no backend for a tcp connection from ${remote}: ${ctx.pool.unavailable(now, tried)}`)
+          finish(true)
+          return
+        }
+        // the listener's retry budget, as http mode's (retry-budget.ts)
+        if (ctx.budget.retry(now)) {
+          retries++
+          ctx.stats.retry()
+          attempt(now, next)
+          return
+        }
+        ctx.stats.retryRefused()
+        ctx.logger.debug(`${ctx.name}:${ctx.port}: a tcp connection from ${remote} not retried after ${b.address} failed (${err.message}): retry budget spent (${budgetText(ctx.budget)})`)
       }
       finish(true)
     })
   }
-  attempt()
+  const now = ctx.nowMs()
+  ctx.budget.request(now)
+  attempt(now)
   return client
 }

@@ -15,7 +15,7 @@ import { loggingBackend, type LoggingBackend } from './raw.ts'
 export function proxyConfig (bindIp: string, overrides: Partial<ProxySection> = {}): ProxySection {
   return {
     enabled: true, bind_ip: bindIp, balance: 'roundrobin', prefer_local: false, site_failover: false, site_order: [],
-    connect_timeout: 1000, idle_timeout: 60_000, request_timeout: 0, stall_timeout: 2000, header_timeout: 10_000, max_connections: 10_000, max_total_connections: 100_000, service_ports: [], max_listeners: 10_000, retries: 2, eject_after_5xx: 0,
+    connect_timeout: 1000, idle_timeout: 60_000, request_timeout: 0, stall_timeout: 2000, header_timeout: 10_000, max_connections: 10_000, max_total_connections: 100_000, service_ports: [], max_listeners: 10_000, retries: 2, retry_budget: 0.2, retry_budget_min: 10, eject_after_5xx: 0,
     ejection_base: 10_000, ejection_max: 300_000, drain_grace: 10_000, access_log: 'off',
     ...overrides,
   }

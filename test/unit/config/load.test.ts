@@ -57,6 +57,8 @@ test('defaults: with no file, env or flags every key has its documented default'
       service_ports: [],
       max_listeners: 4096,
       retries: 2,
+      retry_budget: 0.2,
+      retry_budget_min: 10,
       eject_after_5xx: 0,
       ejection_base: 10_000,
       ejection_max: 300_000,

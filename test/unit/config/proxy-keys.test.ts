@@ -1,6 +1,6 @@
 // The [proxy] keys: values from env, the "0 = off" request timeout, and the cross-key rules.
 import test from 'ava'
-import { hasProblem, load, problems } from './helpers.ts'
+import { hasProblem, load, problems, tmpDir, writeFile } from './helpers.ts'
 
 test('proxy: env sets balance, sites, timeouts and the access log', t => {
   const { config } = load(t, {
@@ -23,6 +23,28 @@ test('proxy: request_timeout accepts "0" (no limit); other durations do not', t 
   t.is(load(t, { env: { PROXY_REQUEST_TIMEOUT: '0s' } }).config.proxy.request_timeout, 0)
   t.true(hasProblem(problems(t, { env: { PROXY_CONNECT_TIMEOUT: '0' } }), 'PROXY_CONNECT_TIMEOUT', 'must be greater than zero'))
   t.true(hasProblem(problems(t, { env: { PROXY_REQUEST_TIMEOUT: '-1s' } }), 'PROXY_REQUEST_TIMEOUT'))
+})
+
+test('proxy: retry_budget is a share 0..1 (a TOML float or integer, a decimal in env); retry_budget_min a whole number >= 0', t => {
+  const cwd = tmpDir(t)
+  writeFile(cwd, 'sidecar.toml', '[proxy]\nretry_budget = 0.05\nretry_budget_min = 0\n')
+  t.is(load(t, { cwd }).config.proxy.retry_budget, 0.05)
+  t.is(load(t, { cwd }).config.proxy.retry_budget_min, 0)
+  t.is(load(t, { env: { PROXY_RETRY_BUDGET: '.5' } }).config.proxy.retry_budget, 0.5)
+  t.is(load(t, { env: { PROXY_RETRY_BUDGET: '1' } }).config.proxy.retry_budget, 1)
+  t.is(load(t, { env: { PROXY_RETRY_BUDGET: '0' } }).config.proxy.retry_budget, 0)
+
+  t.true(hasProblem(problems(t, { env: { PROXY_RETRY_BUDGET: '-0.1' } }), 'PROXY_RETRY_BUDGET', '-0.1 is out of range 0..1'))
+  t.true(hasProblem(problems(t, { env: { PROXY_RETRY_BUDGET: '1.5' } }), 'PROXY_RETRY_BUDGET', '1.5 is out of range 0..1'))
+  t.true(hasProblem(problems(t, { env: { PROXY_RETRY_BUDGET: '20%' } }), 'PROXY_RETRY_BUDGET', '"20%" is not a number (expected 0..1)'))
+  t.true(hasProblem(problems(t, { env: { PROXY_RETRY_BUDGET_MIN: '-1' } }), 'PROXY_RETRY_BUDGET_MIN', '-1 is out of range 0..100000'))
+  t.true(hasProblem(problems(t, { env: { PROXY_RETRY_BUDGET_MIN: '2.5' } }), 'PROXY_RETRY_BUDGET_MIN', 'not an integer'))
+  const bad = tmpDir(t)
+  writeFile(bad, 'sidecar.toml', '[proxy]\nretry_budget = "0.2"\n')
+  t.true(hasProblem(problems(t, { cwd: bad }), '[proxy] retry_budget', 'expected a number 0..1, got string "0.2"'))
+  const nan = tmpDir(t)
+  writeFile(nan, 'sidecar.toml', '[proxy]\nretry_budget = nan\n')
+  t.true(hasProblem(problems(t, { cwd: nan }), '[proxy] retry_budget', 'expected a number 0..1, got NaN'))
 })
 
 test('proxy: an unknown balance names the valid ones', t => {

@@ -29,7 +29,7 @@ test('route rule: the proxy report is read once per document, and each instance 
     reads++
     return report({
       conflicts: [{ port: 8080, owner: 'big', ignored: ['late'] }],
-      listeners: [{ service: 'big', port: 8080, address: '0.0.0.0:8080', mode: 'http', state: 'listening', connections: 0, inFlight: 0, totals: { requests: 0, errors: 0, retries: 0, ejections: 0, connections: 0 }, backends }],
+      listeners: [{ service: 'big', port: 8080, address: '0.0.0.0:8080', mode: 'http', state: 'listening', connections: 0, inFlight: 0, totals: { requests: 0, errors: 0, retries: 0, retriesRefused: 0, ejections: 0, connections: 0 }, backends }],
     })
   })
   const judge = rule(Time.fromMillis(Date.now()))

@@ -30,6 +30,8 @@ test('untrack: a closed listener\'s series go, unless another listener took its 
   t.regex(await metrics.text(), /service="web"/, 'the replacement keeps the series')
   replacement.connection()
   t.regex(await metrics.text(), /sidecar_proxy_connections_total\{service="web",port="8080"\} 1\n/)
+  replacement.retryRefused()
+  t.regex(await metrics.text(), /sidecar_proxy_retries_refused_total\{service="web",port="8080"\} 1\n/)
   pm.untrack('web', '8080', replacement)
   t.notRegex(await metrics.text(), /service="web"/)
 })
