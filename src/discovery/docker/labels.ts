@@ -33,7 +33,6 @@ export const PROXY_MODES = ['http', 'tcp', 'ws'] as const
 const NEEDS_ARGS = new Set(['HttpGet', 'TcpConnect', 'External'])
 /** Check types that connect to an address the labels name. */
 const NETWORK_CHECKS = new Set(['HttpGet', 'TcpConnect'])
-/** Names of this host that reach a port published on every address. */
 /** Port types a record carries (the codec refuses others, and peers would reject the whole batch). */
 export const RECORD_PORT_TYPES: ReadonlySet<string> = new Set(['tcp', 'udp'])
 /**
@@ -131,19 +130,24 @@ function portsOf (c: ContainerView, ctx: LabelContext, problems: string[], warni
  * connection, and its health check is out of reach (checkReach). Warned, with the fix.
  */
 function otherFamilyOnly (c: ContainerView, ctx: LabelContext, warnings: string[]): void {
-  const advertised = isIPv6(ctx.advertiseIp) ? '::' : '0.0.0.0'
-  const families = new Map<string, Set<string>>()
+  const advertised = isIPv6(ctx.advertiseIp) ? 6 : 4
+  const families = new Map<string, Set<number>>()
   for (const p of c.ports) {
     if (!isWildcard(p.hostIp) || !RECORD_PORT_TYPES.has(p.type)) continue
     const key = `${p.hostPort}/${p.type}`
     let set = families.get(key)
     if (set === undefined) families.set(key, set = new Set())
-    set.add(p.hostIp === '' ? 'both' : p.hostIp)
+    for (const family of wildcardFamilies(p.hostIp)) set.add(family)
   }
-  const unreachable = [...families].filter(([, set]) => !set.has('both') && !set.has(advertised)).map(([key]) => key)
+  const unreachable = [...families].filter(([, set]) => !set.has(advertised)).map(([key]) => key)
   if (unreachable.length === 0) return
-  const on = advertised === '::' ? '0.0.0.0 (IPv4)' : ':: (IPv6)'
-  warnings.push(`port${unreachable.length > 1 ? 's' : ''} ${unreachable.slice(0, 5).join(', ')}${unreachable.length > 5 ? ` (and ${unreachable.length - 5} more)` : ''} published on ${on} only, which this host's advertised address ${ctx.advertiseIp} is not: peers reach nothing there; publish on every address (-p 8080:80) or on ${advertised}`)
+  const on = advertised === 6 ? '0.0.0.0 (IPv4)' : ':: (IPv6)'
+  warnings.push(`port${unreachable.length > 1 ? 's' : ''} ${unreachable.slice(0, 5).join(', ')}${unreachable.length > 5 ? ` (and ${unreachable.length - 5} more)` : ''} published on ${on} only, which this host's advertised address ${ctx.advertiseIp} is not: peers reach nothing there; publish on every address (-p 8080:80) or on ${advertised === 6 ? '::' : '0.0.0.0'}`)
+}
+
+/** The address families a wildcard binding takes: Docker's "0.0.0.0" IPv4 only, "::" IPv6 only, none given both. */
+function wildcardFamilies (hostIp: string): readonly number[] {
+  return hostIp === '' ? [4, 6] : hostIp === '::' ? [6] : [4]
 }
 
 /**
@@ -209,7 +213,7 @@ export function checkReach (c: ContainerView, ctx: LabelContext, announced: read
     }
     const taken = families.get(p.hostPort) ?? new Set<number>()
     families.set(p.hostPort, taken)
-    for (const family of p.hostIp === '' ? [4, 6] : p.hostIp === '::' ? [6] : [4]) {
+    for (const family of wildcardFamilies(p.hostIp)) {
       taken.add(family)
       if (advertiseV6 === (family === 6)) reach.add(reachKey(ctx.advertiseIp, p.hostPort))
       reach.add(reachKey(family === 6 ? '::1' : '127.0.0.1', p.hostPort))

@@ -7,7 +7,7 @@
 // (^/([a-z0-9]+(?:-?[a-z0-9]+)*)-\d+$ froze the daemon 26 s on 32 characters, doubling with
 // each more), so the pattern is RE2 syntax matched by re2js: time linear in the name whatever
 // the pattern, and the syntax the original's Go regexp took.
-import { compileRe2, type RE2JS } from '../../lib/re2.ts'
+import { compileRe2 } from '../../lib/re2.ts'
 
 export interface NamedThing {
   /** Docker's container name, with its leading "/". */
@@ -40,18 +40,13 @@ export function labelNamer (label: string): Namer {
   }
 }
 
-/** The pattern compiled as the regex namer runs it; throws RE2JSException when it is not RE2 syntax. */
-export function compileNamePattern (source: string): RE2JS {
-  return compileRe2(source)
-}
-
 /**
  * Capture group 1 of the pattern (RE2 syntax) found in the name (with its leading "/", so the
  * original's expressions such as ^/(.+)(-[0-9a-z]{7,14})$ keep working); the image when it
  * does not match, group 1 is empty or missing, or the name is longer than MAX_MATCHED_NAME_LENGTH.
  */
 export function regexNamer (source: string): Namer {
-  const pattern = compileNamePattern(source)
+  const pattern = compileRe2(source) // throws RE2JSException when it is not RE2 syntax
   const hasGroup = pattern.groupCount() >= 1
   return (c) => {
     if (c.name.length > MAX_MATCHED_NAME_LENGTH) {
