@@ -71,11 +71,11 @@ export class Exchange implements UpstreamUser {
     if (ms > 0) this.#conn.armTimer(ms)
     const now = ctx.nowMs()
     ctx.budget.request(now)
-    this.#attempt(now)
+    this.#attempt(now, ctx.pool.pick(now, this.#tried))
   }
 
-  /** Sends the request to b, else to a backend the pool picks; fresh: on a new connection (b once more). */
-  #attempt (now: number, b = this.#conn.ctx.pool.pick(now, this.#tried), fresh = false): void {
+  /** Sends the request to b (undefined: no backend left, the client gets #unavailable's answer); fresh: on a new connection (b once more). */
+  #attempt (now: number, b: Backend | undefined, fresh = false): void {
     const ctx = this.#conn.ctx
     if (b === undefined) { this.#unavailable(ctx.pool.unavailable(now, this.#tried)); return }
     this.#release()
@@ -445,15 +445,17 @@ export class Exchange implements UpstreamUser {
     ;(this.#tried ??= new Set()).add(b)
     const now = ctx.nowMs()
     const next = ctx.pool.pick(now, this.#tried)
-    if (next === undefined) { this.#unavailable(ctx.pool.unavailable(now, this.#tried)); return true }
-    if (!ctx.budget.retry(now)) {
-      ctx.stats.retryRefused()
-      ctx.logger.debug({ backend: b.address, err: why }, `${ctx.name}:${ctx.port}: not retrying ${this.#head.method} ${this.#head.url}: retry budget spent`)
-      return false
+    // with no backend left nothing is sent, so the budget is not asked (#attempt answers)
+    if (next !== undefined) {
+      if (!ctx.budget.retry(now)) {
+        ctx.stats.retryRefused()
+        ctx.logger.debug({ backend: b.address, err: why }, `${ctx.name}:${ctx.port}: not retrying ${this.#head.method} ${this.#head.url}: retry budget spent`)
+        return false
+      }
+      this.#retries++
+      ctx.stats.retry()
+      ctx.logger.debug({ backend: b.address, err: why }, `${ctx.name}:${ctx.port}: retrying ${this.#head.method} ${this.#head.url} on another backend`)
     }
-    this.#retries++
-    ctx.stats.retry()
-    ctx.logger.debug({ backend: b.address, err: why }, `${ctx.name}:${ctx.port}: retrying ${this.#head.method} ${this.#head.url} on another backend`)
     this.#attempt(now, next)
     return true
   }

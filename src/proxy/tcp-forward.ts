@@ -71,8 +71,8 @@ export function forwardTcp (ctx: ListenerContext, accepted: net.Socket): net.Soc
   client.on('close', () => { finish(!connected) })
   ctx.idle.add(idle)
 
-  /** Connects to b, else to a backend the pool picks. */
-  const attempt = (now: number, b = ctx.pool.pick(now, tried)): void => {
+  /** Connects to b; undefined: no backend left, the connection ends. */
+  const attempt = (now: number, b: Backend | undefined): void => {
     if (b === undefined) {
       ctx.logger.debug(`${ctx.name}:${ctx.port}: no backend for a tcp connection from ${remote}: ${ctx.pool.unavailable(ctx.nowMs(), tried)}`)
       finish(true)
@@ -114,15 +114,13 @@ export function forwardTcp (ctx: ListenerContext, accepted: net.Socket): net.Soc
         (tried ??= new Set()).add(b)
         const now = ctx.nowMs()
         const next = ctx.pool.pick(now, tried)
-        if (next === undefined) {
-          ctx.logger.debug(`${ctx.name}:${ctx.port}: no backend for a tcp connection from ${remote}: ${ctx.pool.unavailable(now, tried)}`)
-          finish(true)
-          return
-        }
-        // the listener's retry budget, as http mode's (retry-budget.ts)
-        if (ctx.budget.retry(now)) {
-          retries++
-          ctx.stats.retry()
+        // the listener's retry budget, as http mode's (retry-budget.ts); with no backend left
+        // nothing is sent, so it is not asked (attempt() ends the connection)
+        if (next === undefined || ctx.budget.retry(now)) {
+          if (next !== undefined) {
+            retries++
+            ctx.stats.retry()
+          }
           attempt(now, next)
           return
         }
@@ -134,6 +132,6 @@ export function forwardTcp (ctx: ListenerContext, accepted: net.Socket): net.Soc
   }
   const now = ctx.nowMs()
   ctx.budget.request(now)
-  attempt(now)
+  attempt(now, ctx.pool.pick(now, tried))
   return client
 }
