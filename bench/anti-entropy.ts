@@ -100,6 +100,8 @@ try {
     const stop = Date.now() + 15_000
     const latencies: number[] = []
     let errors = 0
+    const errorKinds = new Map<string, number>()
+    const countKind = (kind: string): void => { errorKinds.set(kind, (errorKinds.get(kind) ?? 0) + 1) }
     let started = 0
     await Promise.all(Array.from({ length: READERS }, async () => {
       while (Date.now() < stop && started < 400) {
@@ -108,8 +110,12 @@ try {
         try {
           const res = await fetch(d.url('/api/state.json'), { signal: AbortSignal.timeout(30_000) })
           await res.arrayBuffer()
-          if (!res.ok) errors++
-        } catch { errors++ }
+          if (!res.ok) { errors++; countKind(`HTTP ${res.status}`) }
+        } catch (err) {
+          errors++
+          const e = err as Error & { cause?: { code?: string, message?: string } }
+          countKind(`${e.name}: ${e.message}${e.cause !== undefined ? ` (${e.cause.code ?? e.cause.message})` : ''}`)
+        }
         latencies.push(performance.now() - r0)
       }
     }))
@@ -117,7 +123,7 @@ try {
     const p = (q: number): number => latencies[Math.min(latencies.length - 1, Math.floor(q * latencies.length))]
     const m3 = await metrics(d)
     const suspected = d.output.split('\n').filter(l => /answered no ping|departed/.test(l)).length
-    console.log(`${READERS} readers of /api/state.json: ${latencies.length} reads, ${errors} errors, p50 ${p(0.5).toFixed(0)} ms, p99 ${p(0.99).toFixed(0)} ms; daemon's longest event-loop delay ${((m3.get('sidecar_event_loop_delay_max_seconds') ?? NaN) * 1000).toFixed(0)} ms (gauge), ${describeStall(await meter.read())} (1 ms sampling); suspicion/departure lines in its log: ${suspected}`)
+    console.log(`${READERS} readers of /api/state.json: ${latencies.length} reads, ${errors} errors${errors > 0 ? ` (${[...errorKinds].map(([k, c]) => `${c}x ${k}`).join('; ')})` : ''}, p50 ${p(0.5).toFixed(0)} ms, p99 ${p(0.99).toFixed(0)} ms; daemon's longest event-loop delay ${((m3.get('sidecar_event_loop_delay_max_seconds') ?? NaN) * 1000).toFixed(0)} ms (gauge), ${describeStall(await meter.read())} (1 ms sampling); suspicion/departure lines in its log: ${suspected}`)
   }
   console.log(`load average after: ${(await import('node:fs')).readFileSync('/proc/loadavg', 'utf8').trim()}`)
 } finally {
