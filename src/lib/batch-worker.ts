@@ -3,31 +3,8 @@
 // The worker is an eval'd CommonJS script: it receives { id, req } and answers { id, res }
 // or { id, error }. If it fails (a throw at start-up, an exit), every waiting batch rejects
 // and so does every later one: the caller does the work another way from then on.
-//
-// On Linux the worker lowers its own thread's CPU priority (WORKER_NICENESS) before it takes
-// work: its batches are bulk (a start's signatures, an anti-entropy page's verifications), and
-// at the same priority they took cores from this daemon's event loop, whose work is the
-// latency-bound part (pings, the API, the proxy), and from the host's applications. Linux keeps
-// a nice value per thread, so the rest of the process keeps its own; elsewhere setpriority(0)
-// would lower the whole process, so nothing is changed there.
 import { Worker, type ResourceLimits, type Transferable } from 'node:worker_threads'
 import { errorMessage } from './errors.ts'
-
-/**
- * How much the worker thread lowers its CPU priority (niceness added to the thread's own, at
- * most 19): 10 gives it about a tenth of the CPU a busy thread at the process's priority gets
- * on a saturated core, and all of an idle one.
- */
-export const WORKER_NICENESS = 10
-
-/** Run first in the worker: its own thread's niceness raised by WORKER_NICENESS (Linux only; a failure changes nothing). */
-const LOWER_PRIORITY = `if (process.platform === 'linux') {
-  try {
-    const os = require('node:os')
-    os.setPriority(Math.min(19, os.getPriority() + ${WORKER_NICENESS}))
-  } catch {}
-}
-`
 
 interface Reply<Res> { id: number, res?: Res, error?: string }
 
@@ -80,7 +57,7 @@ export class BatchWorker<Req, Res> {
   }
 
   #spawn (): Worker {
-    const worker = new Worker(LOWER_PRIORITY + this.#source, { eval: true, workerData: this.#workerData, ...(this.#limits !== undefined ? { resourceLimits: this.#limits } : {}) })
+    const worker = new Worker(this.#source, { eval: true, workerData: this.#workerData, ...(this.#limits !== undefined ? { resourceLimits: this.#limits } : {}) })
     worker.unref() // never what keeps the process alive
     worker.on('message', (r: Reply<Res>) => {
       const waiting = this.#waiting.get(r.id)
