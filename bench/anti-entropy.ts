@@ -96,6 +96,7 @@ try {
 
   if (READERS > 0) {
     await metrics(d)
+    const cutBefore = (await metrics(d)).get('sidecar_api_answers_cut_total') ?? 0
     await meter.read() // the readers' window starts
     const stop = Date.now() + 15_000
     const latencies: number[] = []
@@ -122,8 +123,10 @@ try {
     latencies.sort((a, b) => a - b)
     const p = (q: number): number => latencies[Math.min(latencies.length - 1, Math.floor(q * latencies.length))]
     const m3 = await metrics(d)
+    // answers the daemon cut off under its bound on documents held for clients (held-answers.ts)
+    const cut = (m3.get('sidecar_api_answers_cut_total') ?? NaN) - cutBefore
     const suspected = d.output.split('\n').filter(l => /answered no ping|departed/.test(l)).length
-    console.log(`${READERS} readers of /api/state.json: ${latencies.length} reads, ${errors} errors${errors > 0 ? ` (${[...errorKinds].map(([k, c]) => `${c}x ${k}`).join('; ')})` : ''}, p50 ${p(0.5).toFixed(0)} ms, p99 ${p(0.99).toFixed(0)} ms; daemon's longest event-loop delay ${((m3.get('sidecar_event_loop_delay_max_seconds') ?? NaN) * 1000).toFixed(0)} ms (gauge), ${describeStall(await meter.read())} (1 ms sampling); suspicion/departure lines in its log: ${suspected}`)
+    console.log(`${READERS} readers of /api/state.json: ${latencies.length} reads, ${errors} errors${errors > 0 ? ` (${[...errorKinds].map(([k, c]) => `${c}x ${k}`).join('; ')})` : ''}, ${cut} answers cut off by the daemon's bound on documents held for clients (sidecar_api_answers_cut_total), p50 ${p(0.5).toFixed(0)} ms, p99 ${p(0.99).toFixed(0)} ms; daemon's longest event-loop delay ${((m3.get('sidecar_event_loop_delay_max_seconds') ?? NaN) * 1000).toFixed(0)} ms (gauge), ${describeStall(await meter.read())} (1 ms sampling); suspicion/departure lines in its log: ${suspected}`)
   }
   console.log(`load average after: ${(await import('node:fs')).readFileSync('/proc/loadavg', 'utf8').trim()}`)
 } finally {
