@@ -37,18 +37,6 @@ export interface HttpRejections {
  */
 export const OWN_HOST_RESERVE = 16
 
-/**
- * How long a kept-alive connection may idle: 65 s (Node's default is 5 s, nginx's 75 s). Node
- * starts this timer when a response's last byte is handed to the kernel, not when the client
- * has it. A gzip'd document of a few MB (/api/state.json of 100,000 records) fits in the
- * socket buffers at once, so a client still taking it in 6 s later (the 5 plus Node's 1 s
- * margin; a slow link, a busy process) found the connection closed behind it and its next
- * request failed ("fetch failed", 1-3 of 60-76 reads by 20 readers in bench/anti-entropy);
- * 20 fetch() readers of such a document that read it 7 s late lost every answer
- * ("terminated"). Idle connections count in [api] max_connections all the same.
- */
-export const KEEP_ALIVE_TIMEOUT_MS = 65_000
-
 /** A request head takes milliseconds; a client dribbling one for longer only holds a socket (Node's default: 60 s). */
 const HEADERS_TIMEOUT_MS = 10_000
 /** A whole request (head and body; drain bodies are empty) within 30 s (Node's default: 300 s). Responses, streams included, are not limited. */
@@ -91,7 +79,7 @@ export class HttpServer implements Startable {
     const server = http.createServer({ requireHostHeader: rejections === undefined, connectionsCheckingInterval: TIMEOUT_CHECK_MS }, callback)
     // with a listener, Node leaves an unmet Expect to the app instead of sending its own 417
     if (rejections !== undefined) server.on('checkExpectation', callback)
-    server.keepAliveTimeout = KEEP_ALIVE_TIMEOUT_MS
+    server.keepAliveTimeout = 5000
     server.headersTimeout = HEADERS_TIMEOUT_MS
     server.requestTimeout = REQUEST_TIMEOUT_MS
     // Node's server closes a connection at the client's FIN, dropping an answer still being made
