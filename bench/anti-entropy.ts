@@ -95,7 +95,7 @@ try {
   if (process.env.JOINER_LOG !== undefined) await writeFile(process.env.JOINER_LOG, d.output)
 
   if (READERS > 0) {
-    await metrics(d)
+    // a scrape starts a new event-loop period; the count of cut-off answers before the readers
     const cutBefore = (await metrics(d)).get('sidecar_api_answers_cut_total') ?? 0
     await meter.read() // the readers' window starts
     const stop = Date.now() + 15_000
